@@ -1,0 +1,93 @@
+"""The thinnest possible edge to the Docker CLI.
+
+Everything that talks to the Docker engine goes through ``run`` so timeouts, error text and
+the "no engine" case are handled once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bot_bottle.errors import BotBottleError
+
+
+class DockerError(BotBottleError):
+    """A docker command failed; ``stderr`` holds the engine's own words."""
+
+    def __init__(self, message: str, *, returncode: int = 1, stderr: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+@dataclass(frozen=True)
+class DockerResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def docker_binary() -> str | None:
+    return shutil.which("docker")
+
+
+def run(
+    args: Sequence[str],
+    *,
+    timeout: float | None = 120,
+    check: bool = True,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DockerResult:
+    """Run ``docker ARGS`` and return its output; raise ``DockerError`` on failure when ``check``."""
+    binary = docker_binary()
+    if binary is None:
+        raise DockerError(
+            "the docker CLI is not installed",
+            hint="run scripts/setup, or install Docker and make sure `docker info` answers",
+        )
+    try:
+        proc = subprocess.run(
+            [binary, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            env=dict(env) if env is not None else None,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DockerError(f"`docker {args[0] if args else ''}` did not answer within {timeout:g} s") from exc
+    result = DockerResult(proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise DockerError(
+            f"`docker {args[0] if args else ''}` failed: {first}",
+            returncode=proc.returncode,
+            stderr=proc.stderr,
+        )
+    return result
+
+
+def engine_info(timeout: float = 10) -> dict | None:
+    """The engine's ``docker info`` as a dict, or None when no engine answers."""
+    try:
+        result = run(["info", "--format", "{{json .}}"], timeout=timeout, check=False)
+    except DockerError:
+        return None
+    if result.returncode != 0:
+        return None
+    try:
+        info = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(info, dict) or info.get("ServerVersion") in (None, ""):
+        return None
+    return info
+
+
+def is_available(timeout: float = 10) -> bool:
+    return engine_info(timeout=timeout) is not None

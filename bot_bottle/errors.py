@@ -1,0 +1,27 @@
+"""Error types shared across the package.
+
+Every error a user can cause derives from ``BotBottleError`` and carries the exit code the CLI
+returns for it, so the CLI can print one clean line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class BotBottleError(Exception):
+    """An expected failure with a message fit for the user; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(BotBottleError):
+    """The command line itself is wrong (bad flag combination, missing argument)."""
+
+    exit_code = 2
