@@ -1,0 +1,66 @@
+"""The ``bot-bottle`` command line: argparse wiring only; each subcommand lives in its own module.
+
+A subcommand module exposes ``add_parser(subparsers)`` which registers its parser and sets
+``func`` (a callable taking the parsed namespace and returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bot_bottle import __version__
+from bot_bottle.errors import BotBottleError
+
+# Order is the order shown in --help. Only commands that work are listed here.
+SUBCOMMANDS = (
+    "start",
+    "list",
+    "info",
+    "init",
+    "edit",
+    "validate",
+    "doctor",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line and exit code 2 (argparse's own convention)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bot-bottle",
+        description="Run AI coding agents inside bottles that hold only what their manifest grants.",
+    )
+    parser.add_argument("--version", action="version", version=f"bot-bottle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"bot_bottle.cli.{name.replace('-', '_')}_cmd")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BotBottleError as exc:
+        from bot_bottle.cli import output
+
+        output.error(str(exc), hint=exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
