@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bot-bottle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"bot_bottle.cli.{name.replace('-', '_')}_cmd")
+        module = importlib.import_module(f"bot_bottle.cli.{name.replace('-', '_')}")
         module.add_parser(sub)
     return parser
 

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 _stdout: Console | None = None
 _stderr: Console | None = None
@@ -28,13 +29,13 @@ def err_console() -> Console:
 
 def error(message: str, *, hint: str | None = None) -> None:
     """One line on stderr saying what went wrong, and one saying what to do next when we know."""
-    err_console().print(f"[bold red]error:[/] {message}", markup=True, emoji=False)
+    err_console().print(Text.assemble(("error: ", "bold red"), message))
     if hint:
-        err_console().print(f"[dim]hint:[/] {hint}", markup=True, emoji=False)
+        err_console().print(Text.assemble(("hint: ", "dim"), hint))
 
 
 def warn(message: str) -> None:
-    err_console().print(f"[yellow]warning:[/] {message}", markup=True, emoji=False)
+    err_console().print(Text.assemble(("warning: ", "yellow"), message))
 
 
 def print_json(data: Any) -> None:
