@@ -1,0 +1,198 @@
+"""Split a Markdown manifest into YAML frontmatter and body, and parse the YAML keeping lines.
+
+PyYAML's safe constructor loses positions, so we compose the node graph ourselves and build
+plain Python values alongside a map from key path to line number. Errors later in validation
+look their line up in that map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot_bottle.manifest.errors import ManifestError
+
+KeyPath = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One manifest file: its parsed frontmatter, its Markdown body and where each key sits."""
+
+    path: Path
+    data: dict[str, Any]
+    body: str
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    frontmatter_line: int = 1
+
+    def line_of(self, *keypath: Any) -> int:
+        """The line of the deepest known prefix of ``keypath`` (the frontmatter start if none)."""
+        path = tuple(keypath)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.frontmatter_line
+
+    def error(self, keypath: KeyPath, message: str, *, hint: str | None = None) -> ManifestError:
+        return ManifestError(message, path=self.path, line=self.line_of(*keypath), key=format_key(keypath), hint=hint)
+
+
+def format_key(keypath: KeyPath) -> str | None:
+    """``("egress", "routes", 0, "host")`` -> ``egress.routes[0].host``."""
+    out = ""
+    for part in keypath:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or None
+
+
+_DELIM = "---"
+
+
+def split(text: str, path: Path) -> tuple[str, int, str]:
+    """Return (yaml_text, first_yaml_line, body). The file must open with a ``---`` line."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip("\r\n").rstrip() != _DELIM:
+        raise ManifestError(
+            "the file must start with a '---' line opening the YAML frontmatter",
+            path=path,
+            line=1,
+            hint="write the settings between two '---' lines at the top, the Markdown body after them",
+        )
+    for index in range(1, len(lines)):
+        if lines[index].rstrip("\r\n").rstrip() in (_DELIM, "..."):
+            yaml_text = "".join(lines[1:index])
+            body = "".join(lines[index + 1 :])
+            return yaml_text, 2, body
+    raise ManifestError(
+        "the YAML frontmatter opened on line 1 is never closed with a '---' line",
+        path=path,
+        line=1,
+    )
+
+
+class _Builder:
+    """Turn a composed YAML node graph into plain values, recording the line of every key."""
+
+    def __init__(self, path: Path, line_offset: int) -> None:
+        self.path = path
+        self.offset = line_offset
+        self.lines: dict[KeyPath, int] = {}
+        self._scalars = yaml.constructor.SafeConstructor()
+        self._seen: set[int] = set()
+
+    def line(self, node: yaml.Node) -> int:
+        return node.start_mark.line + self.offset
+
+    def build(self, node: yaml.Node, keypath: KeyPath) -> Any:
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            # An alias reuses a node; refusing them keeps provenance exact and stops alias bombs.
+            if id(node) in self._seen:
+                raise ManifestError(
+                    "YAML anchors and aliases are not supported; use 'extends' to share settings",
+                    path=self.path,
+                    line=self.line(node),
+                    key=format_key(keypath),
+                )
+            self._seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, keypath)
+        if isinstance(node, yaml.SequenceNode):
+            out = []
+            for index, item in enumerate(node.value):
+                self.lines[keypath + (index,)] = self.line(item)
+                out.append(self.build(item, keypath + (index,)))
+            return out
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return self._scalars.construct_object(node, deep=True)
+            except yaml.YAMLError as exc:
+                raise ManifestError(
+                    f"cannot read this value: {getattr(exc, 'problem', exc)}",
+                    path=self.path,
+                    line=self.line(node),
+                    key=format_key(keypath),
+                ) from None
+        raise ManifestError("unsupported YAML node", path=self.path, line=self.line(node), key=format_key(keypath))
+
+    def _mapping(self, node: yaml.MappingNode, keypath: KeyPath) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ManifestError(
+                    "YAML merge keys ('<<') are not supported; use 'extends' to share settings",
+                    path=self.path,
+                    line=self.line(key_node),
+                    key=format_key(keypath) or "<<",
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ManifestError(
+                    "a key must be a plain word, not a list or a mapping",
+                    path=self.path,
+                    line=self.line(key_node),
+                    key=format_key(keypath),
+                )
+            key = self._scalars.construct_object(key_node)
+            if not isinstance(key, str):
+                key = str(key) if not isinstance(key, bool) else str(key).lower()
+            sub = keypath + (key,)
+            if key in out:
+                raise ManifestError(
+                    f"the key '{key}' appears twice (first on line {self.lines[sub]})",
+                    path=self.path,
+                    line=self.line(key_node),
+                    key=format_key(sub),
+                )
+            self.lines[sub] = self.line(key_node)
+            out[key] = self.build(value_node, sub)
+        return out
+
+
+def parse(text: str, path: Path) -> Document:
+    """Parse a manifest file's text into a ``Document``; every problem is a ``ManifestError``."""
+    yaml_text, first_line, body = split(text, path)
+    # Marks are 0-based and count from the first frontmatter line.
+    offset = first_line
+    try:
+        nodes = list(yaml.compose_all(yaml_text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + offset if mark is not None else first_line
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ManifestError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"invalid YAML: {exc}", path=path, line=first_line) from None
+    if len(nodes) > 1:
+        raise ManifestError("the frontmatter holds more than one YAML document", path=path, line=first_line)
+    node = nodes[0] if nodes else None
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
+        return Document(path=path, data={}, body=body, lines={}, frontmatter_line=first_line)
+    if not isinstance(node, yaml.MappingNode):
+        raise ManifestError(
+            "the frontmatter must be a mapping of keys to values",
+            path=path,
+            line=node.start_mark.line + offset,
+        )
+    builder = _Builder(path, offset)
+    data = builder.build(node, ())
+    return Document(path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line)
+
+
+def read(path: Path, text: str | None = None) -> Document:
+    """Read and parse a manifest file (``text`` overrides the file's content, for `edit`)."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ManifestError("the file is not UTF-8 text", path=path, line=1) from None
+        except OSError as exc:
+            raise ManifestError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
+    return parse(text, path)
