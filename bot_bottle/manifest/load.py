@@ -1,0 +1,399 @@
+"""Find manifest files, fold ``extends``, and load one agent with its effective bottle.
+
+``HOME`` and the working directory are parameters (a ``Layout``), so tests run against
+temporary folders. Nothing here prompts, reads host secrets or touches Docker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bot_bottle.manifest import frontmatter, schema
+from bot_bottle.manifest.errors import ManifestError, NotFoundError
+from bot_bottle.manifest.model import (
+    DEFAULT_EGRESS_LOG,
+    AgentFile,
+    Bottle,
+    BottleFile,
+    EnvEntry,
+    GitRepo,
+    GitUser,
+    Manifest,
+    Origin,
+    Provider,
+    Route,
+)
+
+Kind = Literal["agent", "bottle"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where manifests live for one user (``home``) run from one folder (``cwd``)."""
+
+    home: Path
+    cwd: Path
+
+    @classmethod
+    def from_env(cls, cwd: Path | None = None) -> Layout:
+        return cls(home=Path.home(), cwd=(cwd or Path.cwd()))
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home / ".bot-bottle"
+
+    @property
+    def cwd_dir(self) -> Path:
+        return self.cwd / ".bot-bottle"
+
+    @property
+    def bottles_dir(self) -> Path:
+        return self.home_dir / "bottles"
+
+    @property
+    def home_agents_dir(self) -> Path:
+        return self.home_dir / "agents"
+
+    @property
+    def cwd_agents_dir(self) -> Path:
+        return self.cwd_dir / "agents"
+
+    @property
+    def cwd_bottles_dir(self) -> Path:
+        return self.cwd_dir / "bottles"
+
+    @property
+    def contrib_dir(self) -> Path:
+        return self.home_dir / "contrib"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home_dir / "state"
+
+    @property
+    def cwd_is_home(self) -> bool:
+        """Run from the home folder itself: the cwd folder is the home folder, not a repo's."""
+        try:
+            return self.cwd_dir.resolve() == self.home_dir.resolve()
+        except OSError:
+            return False
+
+
+@dataclass(frozen=True)
+class FileRef:
+    kind: Kind
+    name: str
+    path: Path
+    origin: Literal["home", "cwd"]
+
+
+@dataclass
+class Catalog:
+    """Every manifest file that counts, and what was ignored and why."""
+
+    agents: dict[str, FileRef] = field(default_factory=dict)
+    bottles: dict[str, FileRef] = field(default_factory=dict)
+    # Home agents hidden by a cwd agent of the same name.
+    shadowed: dict[str, FileRef] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _md_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix == ".md" and not p.name.startswith(".") and p.is_file())
+
+
+def _checked_name(path: Path) -> str:
+    name = path.stem
+    if not schema.NAME_RE.match(name):
+        raise ManifestError(
+            f"'{name}' is not a valid name (the file name without .md): letters, digits, '.', '_', '-'",
+            path=path,
+            line=1,
+        )
+    return name
+
+
+def discover(layout: Layout) -> Catalog:
+    """List bottles (home only) and agents (home, then cwd: the cwd one wins on a clash)."""
+    cat = Catalog()
+    for path in _md_files(layout.bottles_dir):
+        name = _checked_name(path)
+        cat.bottles[name] = FileRef("bottle", name, path, "home")
+    for path in _md_files(layout.home_agents_dir):
+        name = _checked_name(path)
+        cat.agents[name] = FileRef("agent", name, path, "home")
+    if not layout.cwd_is_home:
+        if _md_files(layout.cwd_bottles_dir):
+            cat.warnings.append(
+                f"ignoring {layout.cwd_bottles_dir}: bottles are defined only in {layout.bottles_dir}, "
+                "so a checked-out repository can never define or redirect one"
+            )
+        for path in _md_files(layout.cwd_agents_dir):
+            name = _checked_name(path)
+            if name in cat.agents:
+                cat.shadowed[name] = cat.agents[name]
+            cat.agents[name] = FileRef("agent", name, path, "cwd")
+    return cat
+
+
+class _Loader:
+    """Reads and caches files for one operation; ``overrides`` replace file text (for ``edit``)."""
+
+    def __init__(self, layout: Layout, catalog: Catalog, overrides: Mapping[Path, str] | None = None) -> None:
+        self.layout = layout
+        self.catalog = catalog
+        self.overrides = {Path(p): t for p, t in (overrides or {}).items()}
+        self._bottle_files: dict[str, BottleFile] = {}
+        self._bottles: dict[str, Bottle] = {}
+
+    def _doc(self, path: Path) -> frontmatter.Document:
+        return frontmatter.read(path, self.overrides.get(path))
+
+    def bottle_file(self, name: str) -> BottleFile:
+        if name not in self._bottle_files:
+            ref = self.catalog.bottles[name]
+            self._bottle_files[name] = schema.bottle_file(self._doc(ref.path), contrib_dir=self.layout.contrib_dir)
+        return self._bottle_files[name]
+
+    def agent_file(self, name: str) -> AgentFile:
+        ref = self.catalog.agents[name]
+        return schema.agent_file(self._doc(ref.path), ref.origin)
+
+    def bottle(self, name: str, *, stack: tuple[str, ...] = (), wanted_at: Origin | None = None) -> Bottle:
+        if name in self._bottles:
+            return self._bottles[name]
+        if name not in self.catalog.bottles:
+            raise _missing_bottle(name, self.layout, self.catalog, wanted_at, via="extends" if stack else "bottle")
+        own = self.bottle_file(name)
+        parents: list[Bottle] = []
+        for parent, origin in own.extends:
+            if parent == name or parent in stack:
+                cycle = " -> ".join((*stack, name, parent))
+                raise ManifestError(
+                    f"'extends' makes a cycle: {cycle}",
+                    path=origin.path,
+                    line=origin.line,
+                    key="extends",
+                )
+            parents.append(self.bottle(parent, stack=(*stack, name), wanted_at=origin))
+        effective = fold(own, parents)
+        self._bottles[name] = effective
+        return effective
+
+
+def _missing_bottle(
+    name: str, layout: Layout, catalog: Catalog, wanted_at: Origin | None, *, via: str
+) -> ManifestError:
+    available = ", ".join(sorted(catalog.bottles)) or "none yet"
+    hint = f"bottles live in {layout.bottles_dir}/<name>.md (available: {available})"
+    if (layout.cwd_bottles_dir / f"{name}.md").is_file() and not layout.cwd_is_home:
+        hint = (
+            f"{layout.cwd_bottles_dir / (name + '.md')} is ignored: bottles are defined only in "
+            f"{layout.bottles_dir}; move it there if you trust it"
+        )
+    what = "parent bottle" if via == "extends" else "bottle"
+    if wanted_at is None:
+        return NotFoundError(f"no {what} named '{name}'", hint=hint)
+    return NotFoundError(
+        f"no {what} named '{name}'",
+        path=wanted_at.path,
+        line=wanted_at.line,
+        key=via,
+        hint=hint,
+    )
+
+
+def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
+    """Fold parents left to right, then the file itself: child wins.
+
+    env merges per key; routes concatenate (parents first); repos merge by name (the later
+    entry of a name replaces the earlier one whole, so a URL never pairs with another's key);
+    scalars are last-wins; git-gate.user overlays field by field.
+    """
+    env: dict[str, EnvEntry] = {}
+    routes: list[Route] = []
+    repos: dict[str, GitRepo] = {}
+    user = GitUser()
+    log: tuple[int, Origin | None] = (DEFAULT_EGRESS_LOG, None)
+    supervise: tuple[bool, Origin | None] = (True, None)
+    provider = Provider()
+    chain: list[Path] = []
+    descriptions: list[str] = []
+
+    def take(
+        env_items: tuple[EnvEntry, ...] | list[EnvEntry],
+        route_items: tuple[Route, ...],
+        repo_items: tuple[GitRepo, ...],
+        layer_user: GitUser,
+        layer_log: tuple[int, Origin | None] | None,
+        layer_supervise: tuple[bool, Origin | None] | None,
+        layer_provider: Provider,
+        description: str,
+    ) -> None:
+        nonlocal user, log, supervise, provider
+        for entry in env_items:
+            env[entry.name] = entry
+        for route in route_items:
+            if route not in routes:
+                routes.append(route)
+        for repo in repo_items:
+            repos[repo.name] = repo
+        user = user.overlay(layer_user)
+        if layer_log is not None:
+            log = layer_log
+        if layer_supervise is not None:
+            supervise = layer_supervise
+        provider = _overlay_provider(provider, layer_provider)
+        if description:
+            descriptions.append(description)
+
+    for parent in parents:
+        for path in parent.chain:
+            if path not in chain:
+                chain.append(path)
+        take(
+            parent.env,
+            parent.routes,
+            parent.repos,
+            parent.git_user,
+            (parent.egress_log, parent.egress_log_origin) if parent.egress_log_origin else None,
+            (parent.supervise, parent.supervise_origin) if parent.supervise_origin else None,
+            parent.provider,
+            "",
+        )
+    chain.append(own.path)
+    take(own.env, own.routes, own.repos, own.git_user, own.egress_log, own.supervise, own.provider, own.description)
+    return Bottle(
+        name=own.name,
+        path=own.path,
+        chain=tuple(chain),
+        env=tuple(env.values()),
+        egress_log=log[0],
+        egress_log_origin=log[1],
+        routes=tuple(routes),
+        git_user=user,
+        repos=tuple(repos.values()),
+        supervise=supervise[0],
+        supervise_origin=supervise[1],
+        provider=provider,
+        description=own.description,
+    )
+
+
+def _overlay_provider(base: Provider, layer: Provider) -> Provider:
+    return Provider(
+        template=layer.template if layer.template is not None else base.template,
+        dockerfile=layer.dockerfile if layer.dockerfile is not None else base.dockerfile,
+        auth_token=layer.auth_token if layer.auth_token is not None else base.auth_token,
+        template_origin=layer.template_origin if layer.template is not None else base.template_origin,
+        dockerfile_origin=layer.dockerfile_origin if layer.dockerfile is not None else base.dockerfile_origin,
+        auth_token_origin=layer.auth_token_origin if layer.auth_token is not None else base.auth_token_origin,
+    )
+
+
+def _check_bottle(bottle: Bottle) -> list[str]:
+    """Cross-layer rules that only the folded bottle can see; returns warnings, raises errors."""
+    warnings: list[str] = []
+    by_host: dict[str, Route] = {}
+    for route in bottle.routes:
+        earlier = by_host.get(route.host)
+        if earlier is not None and earlier.auth != route.auth and earlier.auth and route.auth:
+            raise ManifestError(
+                f"host '{route.host}' has two routes with different auth (the other at {earlier.origin}); "
+                "the proxy could not tell which credential to inject",
+                path=route.origin.path,
+                line=route.origin.line,
+                key="egress.routes.auth",
+            )
+        by_host.setdefault(route.host, route)
+    injected = {route.auth.token_ref for route in bottle.routes if route.auth}
+    if bottle.provider.auth_token:
+        injected.add(bottle.provider.auth_token)
+    for entry in bottle.env:
+        if entry.kind == "host" and entry.value in injected:
+            warnings.append(
+                f"{entry.origin}: env.{entry.name} hands the agent ${{{entry.value}}}, which the proxy also "
+                "injects; the agent then holds the real credential (DLP still guards where it may go)"
+            )
+    return warnings
+
+
+def load(agent: str, layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> Manifest:
+    """Load one agent and its effective bottle. Raises ``ManifestError`` (exit code 2)."""
+    catalog = discover(layout)
+    if agent not in catalog.agents:
+        available = ", ".join(sorted(catalog.agents)) or "none yet"
+        hint = f"agents live in {layout.home_agents_dir} or {layout.cwd_agents_dir} (available: {available})"
+        if agent in catalog.bottles:
+            hint = f"'{agent}' is a bottle; start an agent that names it with 'bottle: {agent}'"
+        if not catalog.agents and not catalog.bottles:
+            hint = "run `bot-bottle init` to create an example bottle and agent"
+        raise NotFoundError(f"no agent named '{agent}'", hint=hint)
+    loader = _Loader(layout, catalog, overrides)
+    agent_file = loader.agent_file(agent)
+    bottle = loader.bottle(agent_file.bottle, wanted_at=agent_file.bottle_origin)
+    warnings = list(catalog.warnings) + _check_bottle(bottle)
+    shadowed = catalog.shadowed.get(agent)
+    return Manifest(
+        agent=agent_file,
+        bottle=bottle,
+        shadowed=shadowed.path if shadowed else None,
+        warnings=tuple(warnings),
+    )
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    checked: tuple[Path, ...]
+    errors: tuple[ManifestError, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _stray_files(layout: Layout) -> list[str]:
+    notes = []
+    for folder in (layout.home_dir, layout.cwd_dir):
+        for path in _md_files(folder):
+            notes.append(f"{path}: not in an agents/ or bottles/ folder, so it is ignored")
+    return sorted(set(notes))
+
+
+def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> ValidationReport:
+    """Check every manifest file; collect each file's first error rather than stopping at one."""
+    errors: list[ManifestError] = []
+    checked: list[Path] = []
+    try:
+        catalog = discover(layout)
+    except ManifestError as exc:
+        return ValidationReport((), (exc,), ())
+    warnings = list(catalog.warnings) + _stray_files(layout)
+    loader = _Loader(layout, catalog, overrides)
+    failed_paths: set[Path] = set()
+    for name, ref in sorted(catalog.bottles.items()):
+        checked.append(ref.path)
+        try:
+            warnings.extend(_check_bottle(loader.bottle(name)))
+        except ManifestError as exc:
+            if exc.path not in failed_paths:
+                errors.append(exc)
+                failed_paths.add(exc.path or ref.path)
+    refs = list(catalog.agents.values()) + list(catalog.shadowed.values())
+    for ref in sorted(refs, key=lambda r: str(r.path)):
+        checked.append(ref.path)
+        try:
+            agent_file = schema.agent_file(frontmatter.read(ref.path, loader.overrides.get(ref.path)), ref.origin)
+            if agent_file.bottle not in catalog.bottles:
+                raise _missing_bottle(agent_file.bottle, layout, catalog, agent_file.bottle_origin, via="bottle")
+        except ManifestError as exc:
+            if exc.path not in failed_paths:
+                errors.append(exc)
+                failed_paths.add(exc.path or ref.path)
+    return ValidationReport(tuple(checked), tuple(errors), tuple(dict.fromkeys(warnings)))

@@ -1,0 +1,544 @@
+"""Validate one parsed manifest file into a ``BottleFile`` or an ``AgentFile``.
+
+Unknown keys and wrong types are errors naming the file, the line and the key, and saying what
+was expected. Cross-file rules (``extends``, the agent's bottle) live in ``load``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from bot_bottle.manifest.errors import ManifestError
+from bot_bottle.manifest.frontmatter import Document, KeyPath
+from bot_bottle.manifest.model import (
+    BUILTIN_TEMPLATES,
+    DEFAULT_PORTS,
+    AgentFile,
+    BottleFile,
+    EnvEntry,
+    GitRepo,
+    GitUser,
+    MatchEntry,
+    Origin,
+    Provider,
+    Route,
+    RouteAuth,
+    RouteDlp,
+)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HOST_VAR_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+AUTH_SCHEMES = ("bearer", "token", "basic", "header")
+OUTBOUND_ACTIONS = ("block", "redact", "supervise")
+INTERNAL_SUFFIX = ".bottle.internal"
+
+# The bottle sets these itself; letting a manifest override them would route around the proxy.
+RESERVED_ENV = frozenset(
+    name
+    for base in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+    for name in (base, base.lower())
+) | frozenset({"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"})
+
+BOTTLE_KEYS = ("extends", "env", "egress", "git-gate", "supervise", "agent_provider", "description")
+# Keys Claude Code's own subagent files use: accepted and ignored so one file serves both.
+CLAUDE_PASSTHROUGH_KEYS = ("name", "description", "model", "color", "memory", "tools")
+AGENT_KEYS = ("bottle", "skills", "git-gate") + CLAUDE_PASSTHROUGH_KEYS
+
+
+class _Reader:
+    """Typed accessors over a ``Document`` that raise ``ManifestError`` with file:line:key."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+
+    def fail(self, keypath: KeyPath, message: str, hint: str | None = None) -> ManifestError:
+        return self.doc.error(keypath, message, hint=hint)
+
+    def origin(self, keypath: KeyPath) -> Origin:
+        return Origin(self.doc.path, self.doc.line_of(*keypath))
+
+    def keys(self, mapping: dict[str, Any], keypath: KeyPath, allowed: tuple[str, ...], what: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                raise self.fail(
+                    keypath + (key,),
+                    f"unknown key in {what}; expected one of: {', '.join(allowed)}",
+                )
+
+    def mapping(self, value: Any, keypath: KeyPath, what: str = "a mapping of keys to values") -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(keypath, f"expected {what}, got {_describe(value)}")
+        return value
+
+    def string(self, value: Any, keypath: KeyPath, *, allow_empty: bool = False) -> str:
+        if not isinstance(value, str):
+            raise self.fail(keypath, f"expected a string, got {_describe(value)}")
+        if not allow_empty and not value.strip():
+            raise self.fail(keypath, "expected a non-empty string")
+        return value
+
+    def boolean(self, value: Any, keypath: KeyPath) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(keypath, f"expected true or false, got {_describe(value)}")
+        return value
+
+    def string_list(self, value: Any, keypath: KeyPath, *, single_ok: bool = False) -> list[str]:
+        if single_ok and isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.fail(keypath, f"expected a list of strings, got {_describe(value)}")
+        out = []
+        for index, item in enumerate(value):
+            out.append(self.string(item, keypath + (index,)))
+        return out
+
+    def env_name(self, value: Any, keypath: KeyPath) -> str:
+        name = self.string(value, keypath)
+        if not ENV_NAME_RE.match(name):
+            raise self.fail(keypath, f"'{name}' is not an environment variable name (letters, digits, '_'; not starting with a digit)")
+        return name
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"a number ({value})"
+    if isinstance(value, float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})" if len(value) <= 40 else "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------------- env
+
+
+def parse_env_value(name: str, value: str, origin: Origin, fail: Callable[[str], ManifestError]) -> EnvEntry:
+    """Classify an env value: ``?prompt``, ``${HOST_VAR}`` or a literal."""
+    if value.startswith("?"):
+        prompt = value[1:].strip()
+        if not prompt:
+            raise fail("a '?' value needs prompt text after the '?', e.g. \"?GitHub token\"")
+        return EnvEntry(name=name, kind="prompt", value=prompt, origin=origin)
+    match = HOST_VAR_RE.match(value)
+    if match:
+        return EnvEntry(name=name, kind="host", value=match.group(1), origin=origin)
+    if "${" in value:
+        raise fail(
+            "a host variable must be the whole value, exactly \"${NAME}\"; "
+            "mixing it with other text is not supported"
+        )
+    return EnvEntry(name=name, kind="literal", value=value, origin=origin)
+
+
+def _env(r: _Reader, raw: Any) -> tuple[EnvEntry, ...]:
+    env = r.mapping(raw, ("env",), "a mapping of variable names to values")
+    out = []
+    for name, value in env.items():
+        kp = ("env", name)
+        r.env_name(name, kp)
+        if name in RESERVED_ENV:
+            raise r.fail(kp, f"'{name}' is set by the bottle itself and cannot be overridden")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise r.fail(kp, f"expected a string value (literal, \"?Prompt\" or \"${{HOST_VAR}}\"), got {_describe(value)}")
+        out.append(parse_env_value(name, value, r.origin(kp), lambda m, kp=kp: r.fail(kp, m)))
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------- egress
+
+
+def normalize_host(raw: str) -> str:
+    return raw.strip().lower().rstrip(".")
+
+
+def check_host(host: str) -> str | None:
+    """None when ``host`` is a valid route host (name, ``*.name`` or IP literal), else why not."""
+    if "://" in host:
+        return "give the host name only, without a scheme (https://...)"
+    if "/" in host:
+        return "give the host name only; restrict paths with 'matches: [{paths: [...]}]'"
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    if ":" in host:
+        return "give the host name only; list allowed ports under 'ports'"
+    name = host[2:] if host.startswith("*.") else host
+    if "*" in name:
+        return "a wildcard is allowed only as the whole first label, as in '*.example.com'"
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(HOST_LABEL_RE.match(label) for label in labels):
+        return "not a valid host name"
+    if host.startswith("*.") and len(labels) < 2:
+        return "a wildcard must cover a domain with at least two labels, as in '*.example.com'"
+    if (name + ".").endswith(INTERNAL_SUFFIX.lstrip(".") + ".") or name == INTERNAL_SUFFIX.lstrip("."):
+        return f"names under '{INTERNAL_SUFFIX}' are reserved for the bottle's own services"
+    return None
+
+
+def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise r.fail(kp, f"expected a non-empty list of match entries (paths, methods, headers), got {_describe(raw)}")
+    entries = []
+    for index, item in enumerate(raw):
+        ekp = kp + (index,)
+        entry = r.mapping(item, ekp, "a match entry with paths, methods and/or headers")
+        r.keys(entry, ekp, ("paths", "methods", "headers"), "a match entry")
+        if not entry:
+            raise r.fail(ekp, "an empty match entry would match everything; remove 'matches' to allow the whole host")
+        paths: list[str] = []
+        if "paths" in entry:
+            paths = r.string_list(entry["paths"], ekp + ("paths",), single_ok=True)
+            for pindex, path in enumerate(paths):
+                if not path.startswith("/"):
+                    raise r.fail(ekp + ("paths", pindex), f"a path prefix must start with '/', got {path!r}")
+        methods: list[str] = []
+        if "methods" in entry:
+            methods = [m.upper() for m in r.string_list(entry["methods"], ekp + ("methods",), single_ok=True)]
+            for mindex, method in enumerate(methods):
+                if method not in HTTP_METHODS:
+                    raise r.fail(ekp + ("methods", mindex), f"unknown HTTP method {method!r}; expected one of: {', '.join(HTTP_METHODS)}")
+        headers: list[tuple[str, str]] = []
+        if "headers" in entry:
+            hmap = r.mapping(entry["headers"], ekp + ("headers",), "a mapping of header names to required values")
+            for hname, hvalue in hmap.items():
+                hkp = ekp + ("headers", hname)
+                if not HEADER_NAME_RE.match(hname):
+                    raise r.fail(hkp, f"{hname!r} is not a valid HTTP header name")
+                if isinstance(hvalue, (int, float)) and not isinstance(hvalue, bool):
+                    hvalue = str(hvalue)
+                headers.append((hname.lower(), r.string(hvalue, hkp, allow_empty=True)))
+        entries.append(MatchEntry(paths=tuple(paths), methods=tuple(dict.fromkeys(methods)), headers=tuple(headers)))
+    return tuple(entries)
+
+
+def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
+    auth = r.mapping(raw, kp, "a mapping with 'scheme' and 'token_ref'")
+    r.keys(auth, kp, ("scheme", "token_ref", "header"), "route auth")
+    for required in ("scheme", "token_ref"):
+        if required not in auth:
+            raise r.fail(kp, f"route auth needs '{required}'")
+    scheme = r.string(auth["scheme"], kp + ("scheme",)).lower()
+    if scheme not in AUTH_SCHEMES:
+        raise r.fail(kp + ("scheme",), f"unknown auth scheme {scheme!r}; expected one of: {', '.join(AUTH_SCHEMES)}")
+    token_ref = r.env_name(auth["token_ref"], kp + ("token_ref",))
+    header = None
+    if "header" in auth:
+        header = r.string(auth["header"], kp + ("header",))
+        if not HEADER_NAME_RE.match(header):
+            raise r.fail(kp + ("header",), f"{header!r} is not a valid HTTP header name")
+        if scheme != "header":
+            raise r.fail(kp + ("header",), "'header' is only used with 'scheme: header'")
+    elif scheme == "header":
+        raise r.fail(kp, "'scheme: header' needs 'header' naming the header to inject, e.g. x-api-key")
+    return RouteAuth(scheme=scheme, token_ref=token_ref, header=header.lower() if header else None)
+
+
+def _dlp(r: _Reader, raw: Any, kp: KeyPath) -> RouteDlp:
+    dlp = r.mapping(raw, kp, "a mapping of DLP switches")
+    r.keys(dlp, kp, ("outbound_on_match", "tokens", "secrets", "entropy", "inbound"), "route dlp")
+    action = None
+    if "outbound_on_match" in dlp:
+        action = r.string(dlp["outbound_on_match"], kp + ("outbound_on_match",))
+        if action not in OUTBOUND_ACTIONS:
+            raise r.fail(kp + ("outbound_on_match",), f"expected one of: {', '.join(OUTBOUND_ACTIONS)}; got {action!r}")
+    flags = {key: r.boolean(dlp[key], kp + (key,)) for key in ("tokens", "secrets", "entropy", "inbound") if key in dlp}
+    return RouteDlp(outbound_on_match=action, **flags)  # type: ignore[arg-type]
+
+
+def _ports(r: _Reader, raw: Any, kp: KeyPath) -> tuple[int, ...]:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise r.fail(kp, f"expected a list of port numbers, got {_describe(raw)}")
+    ports = []
+    for index, port in enumerate(raw):
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise r.fail(kp + (index,), f"expected a port number from 1 to 65535, got {_describe(port)}")
+        ports.append(port)
+    return tuple(sorted(set(ports)))
+
+
+def _routes(r: _Reader, raw: Any) -> tuple[Route, ...]:
+    kp0: KeyPath = ("egress", "routes")
+    if not isinstance(raw, list):
+        raise r.fail(kp0, f"expected a list of routes, got {_describe(raw)}")
+    routes = []
+    allowed = ("host", "ports", "matches", "auth", "dlp", "tls_passthrough")
+    for index, item in enumerate(raw):
+        kp = kp0 + (index,)
+        if isinstance(item, str):
+            item = {"host": item}
+        route = r.mapping(item, kp, "a route (a host name, or a mapping with 'host')")
+        r.keys(route, kp, allowed, "a route")
+        if "host" not in route:
+            raise r.fail(kp, "a route needs 'host'")
+        host = normalize_host(r.string(route["host"], kp + ("host",)))
+        problem = check_host(host)
+        if problem:
+            raise r.fail(kp + ("host",), f"{route['host']!r}: {problem}")
+        ports = _ports(r, route["ports"], kp + ("ports",)) if "ports" in route else DEFAULT_PORTS
+        matches = _matches(r, route["matches"], kp + ("matches",)) if "matches" in route else ()
+        auth = _auth(r, route["auth"], kp + ("auth",)) if "auth" in route else None
+        dlp = _dlp(r, route["dlp"], kp + ("dlp",)) if "dlp" in route else RouteDlp()
+        passthrough = r.boolean(route["tls_passthrough"], kp + ("tls_passthrough",)) if "tls_passthrough" in route else False
+        if passthrough and (auth is not None or matches):
+            raise r.fail(
+                kp + ("tls_passthrough",),
+                "a passthrough route is tunnelled untouched, so it cannot have 'auth' or 'matches'",
+            )
+        routes.append(
+            Route(
+                host=host,
+                origin=r.origin(kp),
+                ports=ports,
+                matches=matches,
+                auth=auth,
+                dlp=dlp,
+                tls_passthrough=passthrough,
+            )
+        )
+    return tuple(routes)
+
+
+def _egress(r: _Reader, raw: Any) -> tuple[tuple[int, Origin] | None, tuple[Route, ...]]:
+    egress = r.mapping(raw, ("egress",), "a mapping with 'log' and/or 'routes'")
+    r.keys(egress, ("egress",), ("log", "routes"), "egress")
+    log = None
+    if "log" in egress:
+        value = egress["log"]
+        if isinstance(value, bool) or value not in (0, 1, 2):
+            raise r.fail(("egress", "log"), f"expected 0 (off), 1 (blocks) or 2 (everything), got {_describe(value)}")
+        log = (int(value), r.origin(("egress", "log")))
+    routes = _routes(r, egress["routes"]) if "routes" in egress else ()
+    return log, routes
+
+
+# ----------------------------------------------------------------------------- git-gate
+
+
+def _git_user(r: _Reader, raw: Any, kp: KeyPath) -> GitUser:
+    user = r.mapping(raw, kp, "a mapping with 'name' and/or 'email'")
+    r.keys(user, kp, ("name", "email"), "git-gate.user")
+    name = r.string(user["name"], kp + ("name",)) if "name" in user else None
+    email = r.string(user["email"], kp + ("email",)) if "email" in user else None
+    if email is not None and ("@" not in email or any(c.isspace() for c in email)):
+        raise r.fail(kp + ("email",), f"{email!r} does not look like an email address")
+    return GitUser(
+        name=name,
+        email=email,
+        name_origin=r.origin(kp + ("name",)) if name is not None else None,
+        email_origin=r.origin(kp + ("email",)) if email is not None else None,
+    )
+
+
+_GIT_URL_RE = re.compile(r"^(https?://[^\s/]+/\S+|ssh://[^\s/]+/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
+
+
+def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
+    repos_map = r.mapping(raw, kp, "a mapping of repo names to their upstream")
+    out = []
+    for name, item in repos_map.items():
+        rkp = kp + (name,)
+        if not NAME_RE.match(str(name)):
+            raise r.fail(rkp, "a repo name may hold letters, digits, '.', '_' and '-'")
+        if isinstance(item, str):
+            item = {"url": item}
+        repo = r.mapping(item, rkp, "a repo: an upstream URL, or a mapping with 'url'")
+        r.keys(repo, rkp, ("url", "ssh_key", "known_hosts", "token_ref", "username"), "a git-gate repo")
+        if "url" not in repo:
+            raise r.fail(rkp, "a repo needs 'url' (its upstream, SSH or HTTPS)")
+        url = r.string(repo["url"], rkp + ("url",)).strip()
+        if not _GIT_URL_RE.match(url):
+            raise r.fail(rkp + ("url",), f"{url!r} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
+        ssh_key = r.string(repo["ssh_key"], rkp + ("ssh_key",)) if "ssh_key" in repo else None
+        known_hosts = r.string(repo["known_hosts"], rkp + ("known_hosts",)) if "known_hosts" in repo else None
+        token_ref = r.env_name(repo["token_ref"], rkp + ("token_ref",)) if "token_ref" in repo else None
+        username = r.string(repo["username"], rkp + ("username",)) if "username" in repo else None
+        is_https = url.startswith(("https://", "http://"))
+        if ssh_key and is_https:
+            raise r.fail(rkp + ("ssh_key",), "an SSH key is used with an SSH URL; an HTTPS URL takes 'token_ref'")
+        if token_ref and not is_https:
+            raise r.fail(rkp + ("token_ref",), "'token_ref' is used with an HTTPS URL; an SSH URL takes 'ssh_key'")
+        if ssh_key and not known_hosts:
+            raise r.fail(rkp, "an SSH upstream needs 'known_hosts' (the pinned host key line); unknown host keys are refused")
+        out.append(
+            GitRepo(
+                name=str(name),
+                url=url,
+                origin=r.origin(rkp),
+                ssh_key=ssh_key,
+                known_hosts=known_hosts,
+                token_ref=token_ref,
+                username=username,
+            )
+        )
+    return tuple(out)
+
+
+def _git_gate(r: _Reader, raw: Any, allowed: tuple[str, ...]) -> tuple[GitUser, tuple[GitRepo, ...]]:
+    kp: KeyPath = ("git-gate",)
+    gate = r.mapping(raw, kp, "a mapping with " + " and/or ".join(f"'{a}'" for a in allowed))
+    r.keys(gate, kp, allowed, "git-gate")
+    user = _git_user(r, gate["user"], kp + ("user",)) if "user" in gate else GitUser()
+    repos = _repos(r, gate["repos"], kp + ("repos",)) if "repos" in gate else ()
+    return user, repos
+
+
+# ----------------------------------------------------------------------------- provider
+
+
+def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
+    kp: KeyPath = ("agent_provider",)
+    prov = r.mapping(raw, kp, "a mapping with 'template', 'dockerfile' and/or 'auth_token'")
+    r.keys(prov, kp, ("template", "dockerfile", "auth_token"), "agent_provider")
+    template = None
+    if "template" in prov:
+        template = r.string(prov["template"], kp + ("template",))
+        if template not in BUILTIN_TEMPLATES:
+            plugin = contrib_dir / template if contrib_dir is not None and NAME_RE.match(template) else None
+            if plugin is None or not plugin.is_dir():
+                where = f" or a plugin folder {plugin}" if plugin is not None else ""
+                raise r.fail(
+                    kp + ("template",),
+                    f"unknown template {template!r}; expected one of: {', '.join(BUILTIN_TEMPLATES)}{where}",
+                )
+    dockerfile = None
+    if "dockerfile" in prov:
+        raw_path = r.string(prov["dockerfile"], kp + ("dockerfile",))
+        dockerfile = Path(raw_path).expanduser()
+        if not dockerfile.is_absolute():
+            dockerfile = r.doc.path.parent / dockerfile
+        if not dockerfile.is_file():
+            raise r.fail(kp + ("dockerfile",), f"no such file: {dockerfile}")
+    auth_token = r.env_name(prov["auth_token"], kp + ("auth_token",)) if "auth_token" in prov else None
+    return Provider(
+        template=template,
+        dockerfile=dockerfile,
+        auth_token=auth_token,
+        template_origin=r.origin(kp + ("template",)) if template else None,
+        dockerfile_origin=r.origin(kp + ("dockerfile",)) if dockerfile else None,
+        auth_token_origin=r.origin(kp + ("auth_token",)) if auth_token else None,
+    )
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def _extends(r: _Reader, raw: Any) -> tuple[tuple[str, Origin], ...]:
+    names = r.string_list(raw, ("extends",), single_ok=True)
+    if isinstance(raw, str):
+        origins = [r.origin(("extends",))]
+    else:
+        origins = [r.origin(("extends", i)) for i in range(len(names))]
+    out = []
+    for index, name in enumerate(names):
+        if not NAME_RE.match(name):
+            kp: KeyPath = ("extends",) if isinstance(raw, str) else ("extends", index)
+            raise r.fail(kp, f"{name!r} is not a bottle name")
+        out.append((name, origins[index]))
+    return tuple(out)
+
+
+def bottle_file(doc: Document, *, contrib_dir: Path | None = None) -> BottleFile:
+    """Validate a bottle file's frontmatter."""
+    r = _Reader(doc)
+    data = doc.data
+    if "bottle" in data:
+        raise r.fail(
+            ("bottle",),
+            "this looks like an agent file (it names a bottle), but it lives in a bottles folder",
+            hint="agent files belong in ~/.bot-bottle/agents/ or ./.bot-bottle/agents/",
+        )
+    r.keys(data, (), BOTTLE_KEYS, "a bottle file")
+    extends = _extends(r, data["extends"]) if "extends" in data else ()
+    env = _env(r, data["env"]) if "env" in data else ()
+    log, routes = _egress(r, data["egress"]) if "egress" in data else (None, ())
+    user, repos = _git_gate(r, data["git-gate"], ("user", "repos")) if "git-gate" in data else (GitUser(), ())
+    supervise = None
+    if "supervise" in data:
+        supervise = (r.boolean(data["supervise"], ("supervise",)), r.origin(("supervise",)))
+    provider = _provider(r, data["agent_provider"], contrib_dir) if "agent_provider" in data else Provider()
+    description = r.string(data["description"], ("description",), allow_empty=True) if "description" in data else ""
+    return BottleFile(
+        name=doc.path.stem,
+        path=doc.path,
+        extends=extends,
+        env=env,
+        egress_log=log,
+        routes=routes,
+        git_user=user,
+        repos=repos,
+        supervise=supervise,
+        provider=provider,
+        description=description or doc.body.strip().split("\n\n")[0].strip(),
+    )
+
+
+def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
+    """Validate an agent file's frontmatter; its body is the system prompt."""
+    r = _Reader(doc)
+    data = doc.data
+    bottle_only = [key for key in data if key in BOTTLE_KEYS and key not in AGENT_KEYS]
+    if bottle_only:
+        raise r.fail(
+            (bottle_only[0],),
+            "bottle settings in an agent file; a bottle is defined only in ~/.bot-bottle/bottles/<name>.md",
+            hint="move these keys into a bottle file and name that bottle here with 'bottle: NAME'",
+        )
+    r.keys(data, (), AGENT_KEYS, "an agent file")
+    if "bottle" not in data:
+        raise ManifestError(
+            "an agent file needs 'bottle: NAME' naming a bottle in ~/.bot-bottle/bottles/",
+            path=doc.path,
+            line=doc.frontmatter_line,
+            key="bottle",
+        )
+    bottle = r.string(data["bottle"], ("bottle",))
+    if not NAME_RE.match(bottle):
+        raise r.fail(("bottle",), f"{bottle!r} is not a bottle name")
+    skills: list[str] = []
+    if "skills" in data:
+        skills = r.string_list(data["skills"], ("skills",), single_ok=True)
+        for index, skill in enumerate(skills):
+            if not NAME_RE.match(skill):
+                raise r.fail(("skills", index), f"{skill!r} is not a skill folder name")
+    user, _ = _git_gate(r, data["git-gate"], ("user",)) if "git-gate" in data else (GitUser(), ())
+    passthrough: dict[str, str | None] = {}
+    for key in ("color", "model", "description"):
+        value = data.get(key)
+        passthrough[key] = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    return AgentFile(
+        name=doc.path.stem,
+        path=doc.path,
+        origin=origin,
+        bottle=bottle,
+        bottle_origin=r.origin(("bottle",)),
+        skills=tuple(dict.fromkeys(skills)),
+        git_user=user,
+        prompt=doc.body.strip("\n"),
+        color=passthrough["color"],
+        model=passthrough["model"],
+        description=passthrough["description"],
+    )
