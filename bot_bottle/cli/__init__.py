@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -64,3 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        if os.environ.get("BOT_BOTTLE_DEBUG"):
+            raise
+        from bot_bottle.cli import output
+
+        output.error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="this is a bug in bot-bottle; rerun with BOT_BOTTLE_DEBUG=1 for the traceback and report it",
+        )
+        return 70

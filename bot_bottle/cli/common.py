@@ -1,0 +1,66 @@
+"""Helpers several subcommands share: the manifest layout, loading with warnings, plan building."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from bot_bottle import plan as plan_mod
+from bot_bottle.cli import output
+from bot_bottle.manifest import Layout, Manifest, load
+
+
+def layout() -> Layout:
+    return Layout.from_env()
+
+
+def add_format(parser: argparse.ArgumentParser, help_text: str = "output format") -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text", help=help_text)
+
+
+def load_manifest(agent: str, *, quiet: bool = False) -> Manifest:
+    manifest = load(agent, layout())
+    if not quiet:
+        for warning in manifest.warnings:
+            output.warn(warning)
+    return manifest
+
+
+def docker_runtime() -> tuple[str, str]:
+    """(runtime, note) for the agent container: gVisor when the engine has it registered."""
+    from bot_bottle.backend.docker import engine
+
+    info = engine.engine_info(timeout=10)
+    if info is None:
+        return "runc", "Docker engine not reachable now; runc assumed (gVisor is used when registered)"
+    runtimes = info.get("Runtimes") or {}
+    if "runsc" in runtimes:
+        return "runsc", "gVisor (runsc) is registered with the Docker engine"
+    return "runc", "gVisor (runsc) is not registered with the Docker engine"
+
+
+def build_plan(
+    manifest: Manifest,
+    *,
+    backend: str = "docker",
+    label: str | None = None,
+    cwd: Path | None = None,
+) -> plan_mod.BottlePlan:
+    if backend == "docker":
+        runtime, note = docker_runtime()
+    else:
+        from bot_bottle import doctor
+
+        check = doctor.check_microvm()
+        runtime = "libkrun"
+        note = "micro-VMs can run here" if check.ok else f"micro-VMs cannot run here: {check.reason}"
+    return plan_mod.resolve(
+        manifest,
+        backend=backend,
+        runtime=runtime,
+        runtime_note=note,
+        label=label,
+        cwd=cwd,
+        environ=dict(os.environ),
+    )

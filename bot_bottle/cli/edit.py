@@ -1,0 +1,125 @@
+"""``bot-bottle edit NAME``: open a manifest in $EDITOR, validate on save, reopen on error.
+
+The file on disk changes only when the edited text is valid, so a typo never breaks a bottle.
+A rejected draft is kept beside the file (hidden) and offered again next time: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.text import Text
+
+from bot_bottle.cli import common, output
+from bot_bottle.errors import BotBottleError, UsageError
+from bot_bottle.manifest import FileRef, ManifestError, NotFoundError, discover, validate
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "edit",
+        help="open an agent or bottle in $EDITOR; saved only when valid",
+        description=(
+            "Open the agent or bottle NAME in $EDITOR (or $VISUAL). On save the text is validated; "
+            "on an error the editor reopens, and the file changes only once it is valid."
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--agent", dest="kind", action="store_const", const="agent", help="NAME is an agent")
+    kind.add_argument("--bottle", dest="kind", action="store_const", const="bottle", help="NAME is a bottle")
+    p.set_defaults(func=run, kind=None)
+
+
+def _find(name: str, kind: str | None) -> FileRef:
+    cat = discover(common.layout())
+    found = []
+    if kind in (None, "agent") and name in cat.agents:
+        found.append(cat.agents[name])
+    if kind in (None, "bottle") and name in cat.bottles:
+        found.append(cat.bottles[name])
+    if not found:
+        names = sorted(set(cat.agents) | set(cat.bottles))
+        raise NotFoundError(
+            f"no {kind or 'agent or bottle'} named '{name}'",
+            hint=f"available: {', '.join(names)}" if names else "run `bot-bottle init` to create examples",
+        )
+    if len(found) > 1:
+        raise UsageError(f"'{name}' is both an agent and a bottle; say which with --agent or --bottle")
+    return found[0]
+
+
+def _editor() -> list[str]:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        raise BotBottleError("no editor: set $EDITOR (or $VISUAL)", hint="for example: export EDITOR=nano")
+    return shlex.split(editor)
+
+
+def _draft_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.draft")
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{question} [Y/n] ").strip().lower()
+    except EOFError:
+        return False
+    return answer in ("", "y", "yes")
+
+
+def _errors_for(path: Path, text: str, baseline: set[str]) -> list[ManifestError]:
+    report = validate(common.layout(), overrides={path: text})
+    # Problems that already existed elsewhere before this edit are not this edit's fault.
+    return [e for e in report.errors if e.path == path or str(e) not in baseline]
+
+
+def run(args: argparse.Namespace) -> int:
+    ref = _find(args.name, args.kind)
+    editor = _editor()
+    path = ref.path
+    original = path.read_text(encoding="utf-8")
+    draft = _draft_path(path)
+    text = original
+    if draft.is_file() and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?"):
+        text = draft.read_text(encoding="utf-8")
+    baseline = {str(e) for e in validate(common.layout()).errors if e.path != path}
+    with tempfile.TemporaryDirectory(prefix="bot-bottle-edit-") as tmp:
+        work = Path(tmp) / path.name
+        work.write_text(text, encoding="utf-8")
+        while True:
+            result = subprocess.run([*editor, str(work)])
+            if result.returncode != 0:
+                raise BotBottleError(f"the editor exited with code {result.returncode}; {path} is unchanged")
+            text = work.read_text(encoding="utf-8")
+            if text == original:
+                output.console().print(f"no changes to {path}")
+                draft.unlink(missing_ok=True)
+                return 0
+            errors = _errors_for(path, text, baseline)
+            if not errors:
+                break
+            for error in errors:
+                # Errors name the real file, not the temporary copy.
+                output.error(str(error), hint=error.hint)
+            if not _ask("Reopen the editor to fix it?"):
+                draft.write_text(text, encoding="utf-8")
+                os.chmod(draft, 0o600)
+                raise ManifestError(
+                    f"not saved; your edit is kept at {draft} and offered next time",
+                    path=path,
+                )
+    tmp_out = path.with_name(f".{path.name}.saving")
+    tmp_out.write_text(text, encoding="utf-8")
+    os.replace(tmp_out, path)
+    draft.unlink(missing_ok=True)
+    output.console().print(Text(f"saved {path}", style="green"))
+    return 0

@@ -1,0 +1,54 @@
+"""``bot-bottle init``: write an example bottle and agent into an empty ~/.bot-bottle/."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rich.text import Text
+
+from bot_bottle import examples
+from bot_bottle.cli import common, output
+from bot_bottle.errors import BotBottleError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "init",
+        help="create an example bottle and agent in ~/.bot-bottle/ (never overwrites)",
+        description=(
+            f"Write ~/.bot-bottle/bottles/{examples.EXAMPLE_BOTTLE_NAME}.md and "
+            f"~/.bot-bottle/agents/{examples.EXAMPLE_AGENT_NAME}.md. Refuses when manifests already exist."
+        ),
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lay = common.layout()
+    bottle = lay.bottles_dir / f"{examples.EXAMPLE_BOTTLE_NAME}.md"
+    agent = lay.home_agents_dir / f"{examples.EXAMPLE_AGENT_NAME}.md"
+    existing = [
+        p
+        for folder in (lay.bottles_dir, lay.home_agents_dir)
+        if folder.is_dir()
+        for p in sorted(folder.glob("*.md"))
+    ]
+    if existing:
+        raise BotBottleError(
+            f"{lay.home_dir} already holds manifests ({', '.join(p.name for p in existing[:5])}); nothing written",
+            hint="`bot-bottle list` shows them; `bot-bottle edit NAME` changes one",
+        )
+    for folder in (lay.bottles_dir, lay.home_agents_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(lay.home_dir, 0o700)
+    for path, text in ((bottle, examples.EXAMPLE_BOTTLE), (agent, examples.EXAMPLE_AGENT)):
+        # O_EXCL: never overwrite, even if a file appeared since the check above.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    con = output.console()
+    con.print(Text(f"wrote {bottle}", style="green"))
+    con.print(Text(f"wrote {agent}", style="green"))
+    con.print(f"next: bot-bottle start {examples.EXAMPLE_AGENT_NAME} --dry-run")
+    return 0

@@ -1,0 +1,96 @@
+"""Rich renderings shared by ``start --dry-run``, ``info`` and the preflight summary."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from bot_bottle.cli import output
+from bot_bottle.plan import BottlePlan
+
+
+def _kv_table(title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    return table
+
+
+def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
+    con = output.console()
+    summary = _kv_table(title)
+    agent_line = f"{p.agent}  ({p.agent_origin}: {p.agent_path})"
+    summary.add_row("agent", Text(agent_line))
+    if p.shadowed_agent:
+        summary.add_row("", Text(f"overrides the home agent {p.shadowed_agent}", style="yellow"))
+    chain = " <- ".join(path.stem for path in reversed(p.bottle_chain))
+    summary.add_row("bottle", Text(f"{p.bottle}  ({p.bottle_path})" + (f"  extends: {chain}" if len(p.bottle_chain) > 1 else "")))
+    summary.add_row("backend", Text(f"{p.backend}, runtime {p.runtime}" + (f"  ({p.runtime_note})" if p.runtime_note else "")))
+    summary.add_row("provider", Text(f"{p.template} (runs `{p.agent_command}`)"))
+    summary.add_row("images", Text(f"agent {p.agent_image}\nsidecar {p.sidecar_image}"))
+    summary.add_row("egress hosts", Text(", ".join(p.hosts) or "none: every request is refused"))
+    summary.add_row("egress log", Text({0: "off", 1: "blocked requests", 2: "every request"}[p.egress_log]))
+    summary.add_row("supervise", Text("on" if p.supervise else "off"))
+    if p.skills:
+        summary.add_row("skills", Text(", ".join(p.skills)))
+    summary.add_row("system prompt", Text(f"{p.system_prompt_chars} characters" if p.system_prompt_chars else "none"))
+    user = p.git_user
+    if user.get("name") or user.get("email"):
+        who = f"{user.get('name') or '?'} <{user.get('email') or '?'}>"
+        if provenance:
+            srcs = [f"{k} from {v}" for k, v in p.git_user_sources.items() if v]
+            who += "  (" + "; ".join(srcs) + ")"
+        summary.add_row("git identity", Text(who))
+    if p.label:
+        summary.add_row("label", Text(p.label))
+    if p.cwd:
+        summary.add_row("working tree", Text(str(p.cwd)))
+    con.print(summary)
+
+    if p.routes:
+        routes = Table(title="Routes", title_justify="left")
+        routes.add_column("host")
+        routes.add_column("ports")
+        routes.add_column("matches")
+        routes.add_column("credential")
+        routes.add_column("DLP on match")
+        routes.add_column("from", style="dim")
+        for r in p.routes:
+            matches = "; ".join(
+                " ".join(
+                    part
+                    for part in (
+                        ",".join(m.get("methods", [])),
+                        " ".join(m.get("paths", [])),
+                        " ".join(f"{k}={v}" for k, v in m.get("headers", {}).items()),
+                    )
+                    if part
+                )
+                for m in r.matches
+            ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
+            cred = f"{r.auth['scheme']} from ${r.auth['token_ref']}" if r.auth else "-"
+            routes.add_row(r.host, ",".join(map(str, r.ports)), matches, cred, r.dlp["outbound_on_match"], r.source)
+        con.print(routes)
+
+    if p.env:
+        env = Table(title="Environment (names only; values never shown)", title_justify="left")
+        env.add_column("name")
+        env.add_column("kind")
+        env.add_column("from", style="dim")
+        for e in p.env:
+            kind = {"literal": "literal", "prompt": f"asked at start: {e.prompt!r}", "host": f"host ${e.host_var}"}[e.kind]
+            env.add_row(e.name, kind + ("  [secret]" if e.secret else ""), e.source)
+        con.print(env)
+
+    if p.repos:
+        repos = Table(title="git-gate repos", title_justify="left")
+        repos.add_column("name")
+        repos.add_column("upstream")
+        repos.add_column("gate credential")
+        repos.add_column("from", style="dim")
+        for repo in p.repos:
+            repos.add_row(repo.name, repo.url, f"{repo.auth}" + (f" ({repo.credential_ref})" if repo.credential_ref else ""), repo.source)
+        con.print(repos)
+
+    for warning in p.warnings:
+        con.print(Text(f"warning: {warning}", style="yellow"))

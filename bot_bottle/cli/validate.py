@@ -1,0 +1,55 @@
+"""``bot-bottle validate``: check every manifest file; exit 0 when all are valid, 2 otherwise."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.text import Text
+
+from bot_bottle.cli import common, output
+from bot_bottle.manifest import validate
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="check every agent and bottle file (exit 0 when valid, 2 when not)",
+        description="Check every manifest file: syntax, keys, types, extends, and each agent's bottle.",
+    )
+    common.add_format(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = validate(common.layout())
+    if args.format == "json":
+        output.print_json(
+            {
+                "ok": report.ok,
+                "checked": [str(p) for p in report.checked],
+                "errors": [
+                    {
+                        "path": str(e.path) if e.path else None,
+                        "line": e.line,
+                        "key": e.key,
+                        "message": e.detail,
+                        "text": str(e),
+                    }
+                    for e in report.errors
+                ],
+                "warnings": list(report.warnings),
+            }
+        )
+        return 0 if report.ok else 2
+    for warning in report.warnings:
+        output.warn(warning)
+    for error in report.errors:
+        output.error(str(error), hint=error.hint)
+    count = len(report.checked)
+    if report.ok:
+        output.console().print(Text(f"{count} manifest file{'s' if count != 1 else ''} valid", style="green"))
+        return 0
+    output.err_console().print(
+        Text(f"{len(report.errors)} of {count} manifest files invalid", style="red")
+    )
+    return 2

@@ -1,0 +1,349 @@
+"""The bottle plan: everything a launch will do, resolved from the manifest for one agent.
+
+``BottlePlan`` is the single source for the dry-run JSON, the preflight screen and the launch.
+It holds names, never secret values. ``to_dict()`` is a public contract: keys may be added,
+never renamed or removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bot_bottle import providers
+from bot_bottle.errors import UsageError
+from bot_bottle.manifest.model import DEFAULT_PORTS, Manifest, Route, RouteAuth, RouteDlp
+
+SCHEMA_VERSION = 1
+BACKENDS = ("docker", "smolmachines")
+Backend = Literal["docker", "smolmachines"]
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    host: str
+    ports: tuple[int, ...]
+    matches: tuple[dict[str, Any], ...]
+    auth: dict[str, str] | None
+    dlp: dict[str, Any]
+    tls_passthrough: bool
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ports": list(self.ports),
+            "matches": [dict(m) for m in self.matches],
+            "auth": dict(self.auth) if self.auth else None,
+            "dlp": dict(self.dlp),
+            "tls_passthrough": self.tls_passthrough,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    name: str
+    kind: str  # literal | prompt | host
+    secret: bool
+    source: str
+    host_var: str | None = None
+    prompt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "secret": self.secret, "source": self.source}
+        if self.host_var is not None:
+            out["host_var"] = self.host_var
+        if self.prompt is not None:
+            out["prompt"] = self.prompt
+        return out
+
+
+@dataclass(frozen=True)
+class RepoPlan:
+    name: str
+    url: str
+    auth: str  # ssh-key | https-token | none
+    credential_ref: str | None
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "auth": self.auth,
+            "credential_ref": self.credential_ref,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class BottlePlan:
+    agent: str
+    agent_path: Path
+    agent_origin: str
+    bottle: str
+    bottle_path: Path
+    bottle_chain: tuple[Path, ...]
+    backend: str
+    runtime: str
+    runtime_note: str
+    template: str
+    agent_command: str
+    agent_image: str
+    agent_dockerfile: Path | None
+    sidecar_image: str
+    hosts: tuple[str, ...]
+    routes: tuple[RoutePlan, ...]
+    egress_log: int
+    env: tuple[EnvPlan, ...]
+    credential_refs: tuple[str, ...]
+    git_user: dict[str, str | None]
+    git_user_sources: dict[str, str | None]
+    repos: tuple[RepoPlan, ...]
+    supervise: bool
+    skills: tuple[str, ...]
+    system_prompt_chars: int
+    label: str | None
+    color: str | None
+    cwd: Path | None
+    labels: dict[str, str]
+    shadowed_agent: Path | None = None
+    warnings: tuple[str, ...] = ()
+    missing_host_vars: tuple[str, ...] = field(default=())
+
+    @property
+    def secret_env_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.env if e.secret)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "agent": self.agent,
+            "agent_path": str(self.agent_path),
+            "agent_origin": self.agent_origin,
+            "shadowed_agent": str(self.shadowed_agent) if self.shadowed_agent else None,
+            "bottle": self.bottle,
+            "bottle_path": str(self.bottle_path),
+            "bottle_chain": [str(p) for p in self.bottle_chain],
+            "backend": self.backend,
+            "runtime": self.runtime,
+            "runtime_note": self.runtime_note,
+            "provider": {"template": self.template, "command": self.agent_command},
+            "images": {
+                "agent": self.agent_image,
+                "agent_dockerfile": str(self.agent_dockerfile) if self.agent_dockerfile else None,
+                "sidecar": self.sidecar_image,
+            },
+            "hosts": list(self.hosts),
+            "routes": [r.to_dict() for r in self.routes],
+            "egress_log": self.egress_log,
+            "env": [e.to_dict() for e in self.env],
+            "env_names": [e.name for e in self.env],
+            "secret_env_names": list(self.secret_env_names),
+            "credential_refs": list(self.credential_refs),
+            "missing_host_vars": list(self.missing_host_vars),
+            "git_gate": {
+                "user": dict(self.git_user),
+                "user_sources": dict(self.git_user_sources),
+                "repos": [r.to_dict() for r in self.repos],
+            },
+            "supervise": self.supervise,
+            "skills": list(self.skills),
+            "system_prompt_chars": self.system_prompt_chars,
+            "label": self.label,
+            "color": self.color,
+            "cwd": str(self.cwd) if self.cwd else None,
+            "labels": dict(self.labels),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class ImageRefs:
+    agent: str
+    sidecar: str
+
+
+def default_images(template: str, dockerfile: Path | None) -> ImageRefs:
+    """Image references computed from their inputs (pure: no Docker, no network)."""
+    from bot_bottle import images
+
+    return ImageRefs(agent=images.agent_image(template, dockerfile).ref, sidecar=images.sidecar_image().ref)
+
+
+def _route_plan(route: Route, source: str | None = None) -> RoutePlan:
+    matches = []
+    for entry in route.matches:
+        m: dict[str, Any] = {}
+        if entry.paths:
+            m["paths"] = list(entry.paths)
+        if entry.methods:
+            m["methods"] = list(entry.methods)
+        if entry.headers:
+            m["headers"] = {k: v for k, v in entry.headers}
+        matches.append(m)
+    return RoutePlan(
+        host=route.host,
+        ports=route.ports,
+        matches=tuple(matches),
+        auth=_auth_dict(route.auth),
+        dlp=_dlp_dict(route.dlp, route.auth is not None),
+        tls_passthrough=route.tls_passthrough,
+        source=source or str(route.origin),
+    )
+
+
+def _auth_dict(auth: RouteAuth | None) -> dict[str, str] | None:
+    if auth is None:
+        return None
+    out = {"scheme": auth.scheme, "token_ref": auth.token_ref}
+    if auth.header:
+        out["header"] = auth.header
+    return out
+
+
+def _dlp_dict(dlp: RouteDlp, has_auth: bool) -> dict[str, Any]:
+    # A route that carries an injected credential redacts that credential by default (the agent
+    # may echo its placeholder's real value back) and blocks anything else; others block.
+    default = "block"
+    return {
+        "outbound_on_match": dlp.outbound_on_match or default,
+        "outbound_on_match_is_default": dlp.outbound_on_match is None,
+        "own_token": "redact" if has_auth and dlp.outbound_on_match is None else (dlp.outbound_on_match or default),
+        "tokens": dlp.tokens,
+        "secrets": dlp.secrets,
+        "entropy": dlp.entropy,
+        "inbound": dlp.inbound,
+    }
+
+
+def _provider_route(manifest: Manifest) -> RoutePlan | None:
+    info = providers.info(manifest.bottle.template)
+    if info is None:
+        return None
+    token = manifest.bottle.provider.auth_token or info.default_auth_token
+    auth = RouteAuth(scheme=info.auth_scheme, token_ref=token, header=info.auth_header)
+    source = f"provider:{info.template}"
+    if manifest.bottle.provider.auth_token_origin is not None:
+        source += f" ({manifest.bottle.provider.auth_token_origin})"
+    return RoutePlan(
+        host=info.api_host,
+        ports=(443,),
+        matches=(),
+        auth=_auth_dict(auth),
+        dlp=_dlp_dict(RouteDlp(), has_auth=True),
+        tls_passthrough=False,
+        source=source,
+    )
+
+
+def resolve(
+    manifest: Manifest,
+    *,
+    backend: str = "docker",
+    runtime: str = "runc",
+    runtime_note: str = "",
+    label: str | None = None,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    images: ImageRefs | None = None,
+) -> BottlePlan:
+    """Resolve the plan for one agent. Pure: the caller supplies backend facts and the environ."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
+    bottle = manifest.bottle
+    agent = manifest.agent
+    template = bottle.template
+    info = providers.info(template)
+    refs = images or default_images(template, bottle.provider.dockerfile)
+
+    routes = [_route_plan(r) for r in bottle.routes]
+    provider_route = _provider_route(manifest)
+    if provider_route is not None and not any(r.host == provider_route.host for r in routes):
+        routes.insert(0, provider_route)
+    hosts = tuple(sorted({r.host for r in routes}))
+
+    env = tuple(
+        EnvPlan(
+            name=e.name,
+            kind=e.kind,
+            secret=e.secret,
+            source=str(e.origin),
+            host_var=e.value if e.kind == "host" else None,
+            prompt=e.value if e.kind == "prompt" else None,
+        )
+        for e in bottle.env
+    )
+    credential_refs = sorted(
+        {r.auth["token_ref"] for r in routes if r.auth} | {r.token_ref for r in bottle.repos if r.token_ref}
+    )
+    environ = environ if environ is not None else {}
+    needed_host_vars = {e.host_var for e in env if e.host_var} | set(credential_refs)
+    missing = tuple(sorted(v for v in needed_host_vars if v not in environ))
+
+    user = manifest.git_user
+    git_user = {"name": user.name, "email": user.email}
+    git_user_sources = {
+        "name": str(user.name_origin) if user.name_origin else None,
+        "email": str(user.email_origin) if user.email_origin else None,
+    }
+    repos = tuple(
+        RepoPlan(
+            name=r.name,
+            url=r.url,
+            auth=r.auth_kind,
+            credential_ref=r.token_ref or r.ssh_key,
+            source=str(r.origin),
+        )
+        for r in bottle.repos
+    )
+    labels = {
+        "bot-bottle.agent": agent.name,
+        "bot-bottle.bottle": bottle.name,
+        "bot-bottle.backend": backend,
+    }
+    if label:
+        labels["bot-bottle.label"] = label
+    warnings = list(manifest.warnings)
+    if missing:
+        warnings.append("host variables not set now (start will refuse): " + ", ".join(missing))
+    return BottlePlan(
+        agent=agent.name,
+        agent_path=agent.path,
+        agent_origin=agent.origin,
+        bottle=bottle.name,
+        bottle_path=bottle.path,
+        bottle_chain=bottle.chain,
+        backend=backend,
+        runtime=runtime,
+        runtime_note=runtime_note,
+        template=template,
+        agent_command=info.command if info else template,
+        agent_image=refs.agent,
+        agent_dockerfile=bottle.provider.dockerfile,
+        sidecar_image=refs.sidecar,
+        hosts=hosts,
+        routes=tuple(routes),
+        egress_log=bottle.egress_log,
+        env=env,
+        credential_refs=tuple(credential_refs),
+        git_user=git_user,
+        git_user_sources=git_user_sources,
+        repos=repos,
+        supervise=bottle.supervise,
+        skills=agent.skills,
+        system_prompt_chars=len(agent.prompt),
+        label=label,
+        color=agent.color,
+        cwd=cwd,
+        labels=labels,
+        shadowed_agent=manifest.shadowed,
+        warnings=tuple(warnings),
+        missing_host_vars=missing,
+    )
+
+
+__all__ = ["BACKENDS", "DEFAULT_PORTS", "BottlePlan", "ImageRefs", "resolve"]
