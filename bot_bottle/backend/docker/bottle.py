@@ -1,0 +1,89 @@
+"""``DockerBottle``: the bottle handle for an agent container.
+
+Every command runs through ``subprocess.run`` here, as ``docker exec -u <user> ...``, so the user
+is always explicit on the argv.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.errors import BotBottleError
+
+WORKDIR = "/home/node/workspace"
+
+
+class DockerBottle(Bottle):
+    def __init__(
+        self,
+        container: str,
+        teardown: Callable[[], None] | None = None,
+        prompt_path_in_container: str | None = None,
+        agent_command: str = "claude",
+        *,
+        docker: str = "docker",
+        workdir: str = WORKDIR,
+        exec_timeout: float | None = 300,
+    ) -> None:
+        self.container = container
+        self._teardown = teardown
+        self.prompt_path = prompt_path_in_container
+        self.agent_command = agent_command
+        self._docker = docker
+        self.workdir = workdir
+        self._exec_timeout = exec_timeout
+        self._closed = False
+
+    @property
+    def prompt_path_in_container(self) -> str | None:
+        return self.prompt_path
+
+    def exec_argv(self, cmd: str, *, user: str = "node") -> list[str]:
+        return [self._docker, "exec", "-u", user, self.container, "sh", "-c", cmd]
+
+    def exec(self, cmd: str, *, user: str = "node") -> ExecResult:
+        try:
+            proc = subprocess.run(
+                self.exec_argv(cmd, user=user),
+                capture_output=True,
+                text=True,
+                timeout=self._exec_timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return ExecResult(124, "", f"timed out after {self._exec_timeout:g} s")
+        return ExecResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def cp_in(self, host_path: str | Path, guest_path: str) -> None:
+        proc = subprocess.run(
+            [self._docker, "cp", str(host_path), f"{self.container}:{guest_path}"],
+            capture_output=True,
+            text=True,
+            timeout=self._exec_timeout,
+        )
+        if proc.returncode != 0:
+            raise BotBottleError(f"could not copy {host_path} into the bottle: {proc.stderr.strip()}")
+
+    def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
+        flags = ["-it"] if tty else ["-i"]
+        return [
+            self._docker,
+            "exec",
+            *flags,
+            "-u",
+            "node",
+            "-w",
+            self.workdir,
+            self.container,
+            self.agent_command,
+            *extra,
+        ]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._teardown is not None:
+            self._teardown()

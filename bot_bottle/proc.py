@@ -1,0 +1,35 @@
+"""Process identity: a pid plus its start time, so a reused pid is never taken for its owner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def start_time(pid: int, proc: Path = Path("/proc")) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None if it is gone."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # Field 2 (comm) may contain spaces and parentheses: split after its closing ')'.
+    rest = stat.rsplit(")", 1)[-1].split()
+    return rest[19] if len(rest) > 19 else None
+
+
+def identity(pid: int | None = None) -> str:
+    pid = pid or os.getpid()
+    return f"{pid}:{start_time(pid) or '?'}"
+
+
+def is_alive(ident: str | None, proc: Path = Path("/proc")) -> bool:
+    """True when the process named by ``identity()`` still runs (same pid, same start time)."""
+    if not ident or ":" not in ident:
+        return False
+    pid_s, started = ident.split(":", 1)
+    try:
+        pid = int(pid_s)
+    except ValueError:
+        return False
+    now = start_time(pid, proc)
+    return now is not None and (started == "?" or now == started)

@@ -1,0 +1,104 @@
+"""State folders: ``~/.bot-bottle/state/<id>/`` with ``metadata.json`` and a ``.preserve`` marker.
+
+A bottle's state is kept when the agent exits non-zero, on ``commit``, on a capability change or
+when asked; otherwise it is removed at the end. ``resume`` reads the backend back from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot_bottle.errors import BotBottleError
+
+ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
+METADATA = "metadata.json"
+PRESERVE = ".preserve"
+
+
+@dataclass
+class Metadata:
+    id: str
+    agent: str
+    bottle: str
+    backend: str
+    cwd: str | None = None
+    label: str | None = None
+    color: str | None = None
+    started_at: float = field(default_factory=time.time)
+    image: str | None = None
+    snapshot: str | None = None
+    runtime: str | None = None
+    owner_pid: int | None = None
+    exit_code: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metadata:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class StateDir:
+    def __init__(self, root: Path, bottle_id: str) -> None:
+        if not ID_RE.match(bottle_id):
+            raise BotBottleError(f"'{bottle_id}' is not a bottle id")
+        self.root = root
+        self.id = bottle_id
+        self.path = root / bottle_id
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.path / METADATA
+
+    def exists(self) -> bool:
+        return self.metadata_path.is_file()
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, exist_ok=False)
+
+    def write(self, meta: Metadata) -> None:
+        tmp = self.path / f".{METADATA}.tmp"
+        tmp.write_text(json.dumps(meta.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, self.metadata_path)
+
+    def read(self) -> Metadata:
+        try:
+            data = json.loads(self.metadata_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BotBottleError(
+                f"no saved bottle '{self.id}' (looked in {self.path})",
+                hint="`bot-bottle list --running` shows running and preserved bottles",
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise BotBottleError(f"{self.metadata_path}: unreadable metadata ({exc.msg} at line {exc.lineno})") from None
+        return Metadata.from_dict(data)
+
+    @property
+    def preserved(self) -> bool:
+        return (self.path / PRESERVE).exists()
+
+    def preserve(self, reason: str) -> None:
+        (self.path / PRESERVE).write_text(reason + "\n", encoding="utf-8")
+
+    def unpreserve(self) -> None:
+        (self.path / PRESERVE).unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def all_states(root: Path) -> list[StateDir]:
+    if not root.is_dir():
+        return []
+    return [StateDir(root, p.name) for p in sorted(root.iterdir()) if p.is_dir() and ID_RE.match(p.name)]
