@@ -35,7 +35,7 @@ class Metadata:
     image: str | None = None
     snapshot: str | None = None
     runtime: str | None = None
-    owner_pid: int | None = None
+    owner: str | None = None
     exit_code: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -6,14 +6,24 @@ is always explicit on the argv.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+import tarfile
+import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.errors import BotBottleError
 
 WORKDIR = "/home/node/workspace"
+
+
+def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # Host owner names and ids mean nothing inside the bottle.
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
 
 
 class DockerBottle(Bottle):
@@ -56,15 +66,33 @@ class DockerBottle(Bottle):
             return ExecResult(124, "", f"timed out after {self._exec_timeout:g} s")
         return ExecResult(proc.returncode, proc.stdout, proc.stderr)
 
-    def cp_in(self, host_path: str | Path, guest_path: str) -> None:
-        proc = subprocess.run(
-            [self._docker, "cp", str(host_path), f"{self.container}:{guest_path}"],
-            capture_output=True,
-            text=True,
-            timeout=self._exec_timeout,
-        )
+    def cp_in(self, host_path: str | Path, guest_path: str, *, user: str = "node") -> None:
+        """Copy a file or folder in, owned by ``user``: a tar stream unpacked by ``user`` itself.
+
+        ``docker cp`` would keep host ownership, and the agent container has no CAP_CHOWN to fix
+        it afterwards, so the unpacking runs as the user who must own the result.
+        """
+        source = Path(host_path)
+        if not source.exists():
+            raise BotBottleError(f"cannot copy {source} into the bottle: it does not exist")
+        guest = PurePosixPath(guest_path)
+        with tempfile.TemporaryFile() as archive:
+            with tarfile.open(fileobj=archive, mode="w") as tar:
+                tar.add(str(source), arcname=guest.name, filter=_portable)
+            archive.seek(0)
+            parent = shlex.quote(str(guest.parent))
+            proc = subprocess.run(
+                [self._docker, "exec", "-i", "-u", user, self.container, "sh", "-c",
+                 f"mkdir -p {parent} && tar -x --no-same-owner -C {parent}"],
+                stdin=archive,
+                capture_output=True,
+                timeout=self._exec_timeout,
+            )
         if proc.returncode != 0:
-            raise BotBottleError(f"could not copy {host_path} into the bottle: {proc.stderr.strip()}")
+            raise BotBottleError(
+                f"could not copy {source} into the bottle at {guest_path}: "
+                f"{proc.stderr.decode(errors='replace').strip()}"
+            )
 
     def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
         flags = ["-it"] if tty else ["-i"]

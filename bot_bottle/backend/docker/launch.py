@@ -1,0 +1,339 @@
+"""Launch a bottle on Docker: volume, network, sidecar, agent, then provision through the handle.
+
+The agent container has no network at all (``--network none``). Its only way out is a unix
+socket in a per-bottle volume shared with the sidecar, reached through a forwarder bound to
+127.0.0.1 inside the container. If anything fails part way, everything created so far is removed
+before the error propagates; a CLI killed outright leaves objects that ``cleanup`` finds by label.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot_bottle import proc
+from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.bottle import WORKDIR, DockerBottle
+from bot_bottle.backend.docker.names import (
+    LABEL_AGENT,
+    LABEL_BACKEND,
+    LABEL_BOTTLE,
+    LABEL_ID,
+    LABEL_LABEL,
+    LABEL_OWNER,
+    LABEL_ROLE,
+    BottleNames,
+    label_args,
+    new_id,
+)
+from bot_bottle.errors import BotBottleError
+from bot_bottle.plan import BottlePlan
+from bot_bottle.state import Metadata, StateDir
+
+SOCKET_DIR = "/run/bottle"
+PROXY_PORT = 3128
+CA_IN_VOLUME = f"{SOCKET_DIR}/ca.crt"
+CA_IN_AGENT = "/usr/local/share/ca-certificates/bot-bottle-ca.crt"
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+SIDECAR_CONFIG_DIR = "/etc/bot-bottle"
+
+# What the agent container runs as PID 1 (under --init): the forwarder to the proxy socket, and a
+# sleep that keeps the container alive for `docker exec`. If the forwarder dies, the agent is
+# offline: there is no other path out.
+AGENT_ENTRY = (
+    f"socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:{SOCKET_DIR}/proxy.sock & "
+    "exec sleep infinity"
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class LaunchOptions:
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Route credentials by token_ref name; they go to the sidecar only, in a mode-600 file.
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    # Further secret values the DLP engine must know (prompted and host-var env values).
+    known_secrets: tuple[str, ...] = ()
+    # Networks the sidecar joins besides its own (the demo's and tests' private "internet").
+    extra_networks: tuple[str, ...] = ()
+    memory: str = "4g"
+    pids_limit: int = 1024
+    image_override: str | None = None  # a committed snapshot to start from
+    agent_command: str | None = None
+    bottle_id: str | None = None
+
+
+def proxy_env() -> dict[str, str]:
+    proxy = f"http://127.0.0.1:{PROXY_PORT}"
+    return {
+        "HTTP_PROXY": proxy,
+        "HTTPS_PROXY": proxy,
+        "http_proxy": proxy,
+        "https_proxy": proxy,
+        "NO_PROXY": "localhost,127.0.0.1",
+        "no_proxy": "localhost,127.0.0.1",
+        "NODE_EXTRA_CA_CERTS": CA_IN_AGENT,
+        "SSL_CERT_FILE": SYSTEM_BUNDLE,
+        "REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE,
+        "GIT_SSL_CAINFO": SYSTEM_BUNDLE,
+    }
+
+
+def sidecar_policy(plan: BottlePlan) -> dict:
+    """The egress policy document the sidecar enforces, compiled from the plan."""
+    routes = []
+    for r in plan.routes:
+        route: dict = {"host": r.host, "ports": list(r.ports), "tls_passthrough": r.tls_passthrough}
+        if r.matches:
+            route["matches"] = [dict(m) for m in r.matches]
+        routes.append(route)
+    return {"version": 1, "log": plan.egress_log, "routes": routes}
+
+
+def _write_private(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def _env_file_text(env: Mapping[str, str]) -> str:
+    lines = []
+    for key, value in env.items():
+        if "\n" in value or "\r" in value:
+            raise BotBottleError(f"env {key}: multi-line values cannot be passed to a container")
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+class DockerLauncher:
+    """One launch. ``launch()`` returns a provisioned ``DockerBottle`` whose ``close()`` tears down."""
+
+    def __init__(
+        self,
+        plan: BottlePlan,
+        options: LaunchOptions,
+        state_root: Path,
+        *,
+        progress: Progress | None = None,
+    ) -> None:
+        self.plan = plan
+        self.options = options
+        self.names = BottleNames(options.bottle_id or new_id(), plan.agent)
+        self.state = StateDir(state_root, self.names.id)
+        self.owner = proc.identity()
+        self._progress = progress or (lambda message: None)
+        self._created: list[tuple[str, str]] = []  # (kind, ref), in creation order
+        self._torn_down = False
+        self.preserve_reason: str | None = None
+
+    # ------------------------------------------------------------------ labels and metadata
+    def labels(self, role: str) -> dict[str, str]:
+        labels = {
+            LABEL_ID: self.names.id,
+            LABEL_AGENT: self.plan.agent,
+            LABEL_BOTTLE: self.plan.bottle,
+            LABEL_BACKEND: "docker",
+            LABEL_ROLE: role,
+            LABEL_OWNER: self.owner,
+        }
+        if self.plan.label:
+            labels[LABEL_LABEL] = self.plan.label
+        return labels
+
+    def _metadata(self, image: str) -> Metadata:
+        return Metadata(
+            id=self.names.id,
+            agent=self.plan.agent,
+            bottle=self.plan.bottle,
+            backend="docker",
+            cwd=str(self.plan.cwd) if self.plan.cwd else None,
+            label=self.plan.label,
+            color=self.plan.color,
+            image=image,
+            snapshot=self.options.image_override,
+            runtime=self.plan.runtime,
+            owner=self.owner,
+        )
+
+    # ------------------------------------------------------------------ steps
+    def _docker(self, args: list[str], *, timeout: float = 120) -> str:
+        return engine.run(args, timeout=timeout).stdout.strip()
+
+    def _create(self, kind: str, args: list[str], ref: str) -> None:
+        # Record before running: a create that fails half way must still be rolled back.
+        self._created.append((kind, ref))
+        self._docker(args)
+
+    def launch(self) -> DockerBottle:
+        from bot_bottle import images
+
+        try:
+            self.state.create()
+            agent_image = self.options.image_override or self.plan.agent_image
+            self.state.write(self._metadata(agent_image))
+
+            self._progress("checking images")
+            sidecar_ref = images.ensure_image(images.sidecar_image())
+            if self.options.image_override is None:
+                agent_ref = images.ensure_image(images.agent_image(self.plan.template, self.plan.agent_dockerfile))
+            else:
+                agent_ref = self.options.image_override
+                engine.run(["image", "inspect", agent_ref], timeout=30)
+
+            self._progress("creating the bottle's volume and network")
+            self._create(
+                "volume",
+                ["volume", "create", *label_args(self.labels("socket")), self.names.socket_volume],
+                self.names.socket_volume,
+            )
+            self._create(
+                "network",
+                ["network", "create", "--driver", "bridge", *label_args(self.labels("network")), self.names.network],
+                self.names.network,
+            )
+            self._progress("starting the sidecar (egress proxy)")
+            self._start_sidecar(sidecar_ref)
+            self._progress("starting the agent container (no network)")
+            bottle = self._start_agent(agent_ref)
+            self._progress("provisioning the agent")
+            self._provision(bottle)
+            return bottle
+        except BaseException:
+            self.teardown(force_remove_state=True)
+            raise
+
+    def _start_sidecar(self, image: str) -> None:
+        name = self.names.sidecar_container
+        args = [
+            "create",
+            "--name",
+            name,
+            "--network",
+            self.names.network,
+            "--network-alias",
+            "sidecar",
+            "--volume",
+            f"{self.names.socket_volume}:{SOCKET_DIR}",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--memory",
+            "512m",
+            "--pids-limit",
+            "512",
+            *label_args(self.labels("sidecar")),
+            image,
+        ]
+        self._create("container", args, name)
+        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+            folder = Path(tmp)
+            config = folder / "config"
+            config.mkdir(mode=0o700)
+            _write_private(config, "policy.json", json.dumps(sidecar_policy(self.plan), indent=2))
+            secrets = {
+                "credentials": dict(self.options.credentials),
+                "known_secrets": list(self.options.known_secrets),
+            }
+            _write_private(config, "secrets.json", json.dumps(secrets))
+            self._docker(["cp", f"{config}/.", f"{name}:{SIDECAR_CONFIG_DIR}"])
+        for network in self.options.extra_networks:
+            self._docker(["network", "connect", network, name])
+        self._docker(["start", name])
+        self._wait_sidecar_ready(name)
+
+    def _wait_sidecar_ready(self, name: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = engine.run(["exec", name, "test", "-e", f"{SOCKET_DIR}/ready"], timeout=10, check=False)
+            if result.returncode == 0:
+                return
+            state = engine.run(["inspect", "-f", "{{.State.Running}}", name], timeout=10, check=False)
+            if state.stdout.strip() == "false":
+                logs = engine.run(["logs", "--tail", "20", name], timeout=10, check=False)
+                tail = (logs.stdout + logs.stderr).strip()
+                raise BotBottleError(f"the sidecar stopped during start:\n{tail}")
+            time.sleep(0.1)
+        raise BotBottleError(f"the sidecar was not ready within {timeout:g} s")
+
+    def _start_agent(self, image: str) -> DockerBottle:
+        name = self.names.agent_container
+        env = {**dict(self.options.env), **proxy_env()}
+        runtime = ["--runtime", "runsc"] if self.plan.runtime == "runsc" else []
+        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+            env_file = _write_private(Path(tmp), "agent.env", _env_file_text(env))
+            args = [
+                "create",
+                "--name",
+                name,
+                "--hostname",
+                self.names.slug,
+                "--network",
+                "none",
+                *runtime,
+                "--init",
+                "--cap-drop",
+                "ALL",
+                "--security-opt",
+                "no-new-privileges",
+                "--memory",
+                self.options.memory,
+                "--pids-limit",
+                str(self.options.pids_limit),
+                "--volume",
+                f"{self.names.socket_volume}:{SOCKET_DIR}",
+                "--env-file",
+                str(env_file),
+                "--user",
+                "node",
+                "--workdir",
+                WORKDIR,
+                *label_args(self.labels("agent")),
+                "--entrypoint",
+                "sh",
+                image,
+                "-c",
+                AGENT_ENTRY,
+            ]
+            self._create("container", args, name)
+            # The env file (secret values) is gone when this block ends, right after create.
+        self._docker(["start", name])
+        return DockerBottle(
+            container=name,
+            teardown=self.teardown,
+            agent_command=self.options.agent_command or self.plan.agent_command,
+        )
+
+    def _provision(self, bottle: DockerBottle) -> None:
+        from bot_bottle.provision import ca, workspace
+
+        ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
+        if self.plan.cwd is not None:
+            workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
+
+    # ------------------------------------------------------------------ teardown
+    def teardown(self, *, force_remove_state: bool = False) -> None:
+        """Remove every Docker object of this bottle; keep the state folder if preserved."""
+        if self._torn_down:
+            return
+        self._torn_down = True
+        containers = [ref for kind, ref in self._created if kind == "container"]
+        if containers:
+            engine.run(["rm", "-f", "-v", *containers], timeout=60, check=False)
+        for kind, ref in reversed(self._created):
+            if kind == "network":
+                engine.run(["network", "rm", ref], timeout=60, check=False)
+            elif kind == "volume":
+                engine.run(["volume", "rm", "-f", ref], timeout=60, check=False)
+        if self.preserve_reason and self.state.exists() and not force_remove_state:
+            self.state.preserve(self.preserve_reason)
+        elif not self.state.preserved or force_remove_state:
+            self.state.remove()
