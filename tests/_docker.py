@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from bot_bottle import doctor
 from bot_bottle.backend.docker import engine
 
 _T = TypeVar("_T", bound=type)
@@ -27,17 +28,13 @@ def in_ci() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _probe() -> tuple[bool, str]:
-    """(engine answers, why not). Cached: one `docker info` per test process is enough."""
-    try:
-        result = engine.run(
-            ["info", "--format", "{{.ServerVersion}}"], timeout=_INFO_TIMEOUT, check=False
-        )
-    except engine.DockerError as exc:
-        return False, str(exc)
-    if result.returncode == 0 and result.stdout.strip():
-        return True, ""
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    return False, lines[-1] if lines else f"`docker info` exited with {result.returncode}"
+    """(engine answers, why not). Cached: one `docker info` per test process is enough.
+
+    Shares the doctor's probe, which copes with old and new docker CLIs reporting a down
+    daemon differently (exit code 0 with ServerErrors, or non-zero with words on stderr).
+    """
+    info, reason = doctor.probe_docker_info(timeout=_INFO_TIMEOUT)
+    return info is not None, reason
 
 
 def docker_available() -> bool:
