@@ -16,11 +16,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="list agents and bottles and where each came from",
         description="List agents (home and this folder) and bottles (home only), with their files.",
     )
+    p.add_argument("--running", action="store_true", help="list running and preserved bottles instead")
     common.add_format(p)
     p.set_defaults(func=run)
 
 
+def _run_bottles(args: argparse.Namespace) -> int:
+    from bot_bottle import state
+    from bot_bottle.backend.docker.running import running
+
+    lay = common.layout()
+    live = running()
+    saved = []
+    for sdir in state.all_states(lay.state_dir):
+        if sdir.preserved and not any(b.id == sdir.id for b in live):
+            try:
+                meta = sdir.read()
+            except Exception:
+                continue
+            saved.append({"id": meta.id, "agent": meta.agent, "label": meta.label, "backend": meta.backend,
+                          "snapshot": meta.snapshot, "reason": (sdir.path / ".preserve").read_text().strip()})
+    rows = [
+        {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
+         "backend": "docker", "orphaned": not b.owner_alive}
+        for b in live
+    ]
+    if args.format == "json":
+        output.print_json({"running": rows, "preserved": saved})
+        return 0
+    con = output.console()
+    if not rows and not saved:
+        con.print("no running or preserved bottles")
+        return 0
+    if rows:
+        table = Table(title="Running bottles", title_justify="left")
+        for col in ("id", "agent", "label", "status", "started"):
+            table.add_column(col)
+        for r in rows:
+            status = r["status"] + (" (orphaned: run `bot-bottle cleanup`)" if r["orphaned"] else "")
+            table.add_row(r["id"], r["agent"], r["label"] or "-", status, r["started_at"])
+        con.print(table)
+    if saved:
+        table = Table(title="Preserved bottles (bot-bottle resume ID)", title_justify="left")
+        for col in ("id", "agent", "label", "why"):
+            table.add_column(col)
+        for r in saved:
+            table.add_row(r["id"], r["agent"], r["label"] or "-", r["reason"])
+        con.print(table)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.running:
+        return _run_bottles(args)
     lay = common.layout()
     cat = discover(lay)
     agents = [

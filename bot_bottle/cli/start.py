@@ -1,10 +1,18 @@
-"""``bot-bottle start AGENT --dry-run``: resolve the plan and show it; create nothing."""
+"""``bot-bottle start AGENT``: resolve, show the preflight summary, confirm, launch, attach.
+
+``--dry-run`` prints the plan and creates nothing; ``--headless --prompt TEXT`` runs the agent's
+non-interactive mode with no TTY and exits with the agent's exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from rich.text import Text
+
+from bot_bottle import lifecycle
 from bot_bottle.cli import common, output, render
 from bot_bottle.errors import UsageError
 from bot_bottle.plan import BACKENDS
@@ -13,37 +21,83 @@ from bot_bottle.plan import BACKENDS
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "start",
-        help="resolve an agent's bottle and show the plan (--dry-run)",
+        help="start an agent in a new bottle (--dry-run: only show the plan)",
         description=(
-            "Resolve AGENT and its bottle into a plan: backend and runtime, images, egress hosts and "
-            "routes, env names (never secret values), git-gate repos. With --dry-run nothing is "
-            "created: no container, network, volume or VM."
+            "Resolve AGENT and its bottle, show the preflight summary (hosts, secrets by name, repos, "
+            "backend, runtime), ask for confirmation, build missing images, launch, and attach the agent. "
+            "The bottle is removed when the agent exits; its state is kept when the agent fails "
+            "(non-zero exit) or with --preserve, for `bot-bottle resume ID`."
         ),
     )
     p.add_argument("agent", metavar="AGENT", help="agent name (a file in ~/.bot-bottle/agents/ or ./.bot-bottle/agents/)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and create nothing")
     common.add_format(p, "plan format: text for people, json for scripts (only with --dry-run)")
     p.add_argument("--backend", choices=BACKENDS, default="docker", help="where the agent runs (default: docker)")
-    p.add_argument("--label", help="a human label for this bottle, shown in lists and the console")
-    p.add_argument("--cwd", type=Path, help="working tree to copy into the bottle")
+    p.add_argument("--label", help="a human label for this bottle, shown in lists")
+    p.add_argument("--cwd", type=Path, help="working tree to copy into the bottle's workspace")
+    p.add_argument("-y", "--yes", action="store_true", help="skip the confirmation")
+    p.add_argument("--headless", action="store_true", help="no TTY: run --prompt non-interactively, exit with the agent's code")
+    p.add_argument("--prompt", help="the task for --headless")
+    p.add_argument("--preserve", action="store_true", help="keep the bottle's state (and a snapshot) for resume, even on success")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _check_args(args: argparse.Namespace) -> None:
     if args.format == "json" and not args.dry_run:
         raise UsageError("--format json is only for --dry-run (the plan); a launch is interactive")
-    if not args.dry_run:
-        raise UsageError(
-            "launching a bottle needs the Docker backend, which this version does not ship yet",
-            hint=f"`bot-bottle start {args.agent} --dry-run` shows what the launch would do",
-        )
-    cwd = args.cwd.resolve() if args.cwd else None
-    if cwd is not None and not cwd.is_dir():
+    if args.headless and args.prompt is None:
+        raise UsageError("--headless needs --prompt TEXT")
+    if args.prompt is not None and not args.headless:
+        raise UsageError("--prompt goes with --headless")
+    if args.cwd is not None and not args.cwd.is_dir():
         raise UsageError(f"--cwd {args.cwd}: not a folder")
+    if not args.dry_run and args.backend == "smolmachines":
+        raise UsageError(
+            "the smolmachines backend can only plan (--dry-run) in this version",
+            hint="use --backend docker to launch",
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    cwd = args.cwd.resolve() if args.cwd else None
     manifest = common.load_manifest(args.agent, quiet=True)
     plan = common.build_plan(manifest, backend=args.backend, label=args.label, cwd=cwd)
-    if args.format == "json":
-        output.print_json(plan.to_dict())
-    else:
-        render.plan(plan, title=f"Plan for agent '{plan.agent}' (dry run: nothing created)")
-    return 0
+    if args.dry_run:
+        if args.format == "json":
+            output.print_json(plan.to_dict())
+        else:
+            render.plan(plan, title=f"Plan for agent '{plan.agent}' (dry run: nothing created)")
+        return 0
+
+    err = output.err_console()
+    if not args.headless:
+        render.plan(plan, title=f"Starting agent '{plan.agent}'")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("no terminal to confirm on; pass --yes, or use --headless --prompt TEXT")
+            answer = input("Start this bottle? [Y/n] ").strip().lower()
+            if answer not in ("", "y", "yes"):
+                err.print("not started")
+                return 1
+
+    def progress(message: str) -> None:
+        err.print(Text(f"• {message}", style="dim"))
+
+    tty = not args.headless and sys.stdin.isatty() and sys.stdout.isatty()
+    result = lifecycle.run_bottle(
+        manifest,
+        plan,
+        state_root=common.layout().state_dir,
+        environ=lifecycle.default_environ(),
+        prompt_fn=lifecycle.terminal_prompt if sys.stdin.isatty() else None,
+        headless_prompt=args.prompt if args.headless else None,
+        tty=tty,
+        progress=progress,
+        preserve=args.preserve,
+    )
+    if result.preserved:
+        err.print(
+            Text(f"bottle {result.bottle_id} preserved ({result.preserve_reason}); `bot-bottle resume {result.bottle_id}` continues it", style="yellow")
+        )
+    return result.exit_code

@@ -19,11 +19,16 @@ class ProviderInfo:
     auth_header: str | None
     # Default host env var holding the credential when the bottle does not name one.
     default_auth_token: str
+    # The flags that run one prompt non-interactively, before the prompt text.
+    headless_flags: tuple[str, ...] = ("-p",)
+
+    def headless_args(self, prompt: str) -> list[str]:
+        return [*self.headless_flags, prompt]
 
 
 BUILTIN: dict[str, ProviderInfo] = {
     "claude": ProviderInfo("claude", "claude", "api.anthropic.com", "header", "x-api-key", "ANTHROPIC_API_KEY"),
-    "codex": ProviderInfo("codex", "codex", "api.openai.com", "bearer", None, "OPENAI_API_KEY"),
+    "codex": ProviderInfo("codex", "codex", "api.openai.com", "bearer", None, "OPENAI_API_KEY", ("exec",)),
     "pi": ProviderInfo("pi", "pi", "api.anthropic.com", "header", "x-api-key", "ANTHROPIC_API_KEY"),
 }
 

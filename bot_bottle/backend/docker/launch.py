@@ -67,6 +67,8 @@ class LaunchOptions:
     image_override: str | None = None  # a committed snapshot to start from
     agent_command: str | None = None
     bottle_id: str | None = None
+    # Relaunch of a preserved bottle: its state folder exists and must survive a failed launch.
+    resume: bool = False
 
 
 def proxy_env() -> dict[str, str]:
@@ -132,6 +134,7 @@ class DockerLauncher:
         self._progress = progress or (lambda message: None)
         self._created: list[tuple[str, str]] = []  # (kind, ref), in creation order
         self._torn_down = False
+        self._state_created = False
         self.preserve_reason: str | None = None
 
     # ------------------------------------------------------------------ labels and metadata
@@ -176,9 +179,16 @@ class DockerLauncher:
         from bot_bottle import images
 
         try:
-            self.state.create()
             agent_image = self.options.image_override or self.plan.agent_image
-            self.state.write(self._metadata(agent_image))
+            if self.options.resume:
+                meta = self.state.read()
+                meta.owner = self.owner
+                meta.exit_code = None
+                self.state.write(meta)
+            else:
+                self.state.create()
+                self._state_created = True
+                self.state.write(self._metadata(agent_image))
 
             self._progress("checking images")
             sidecar_ref = images.ensure_image(images.sidecar_image())
@@ -207,7 +217,7 @@ class DockerLauncher:
             self._provision(bottle)
             return bottle
         except BaseException:
-            self.teardown(force_remove_state=True)
+            self.teardown(launch_failed=True)
             raise
 
     def _start_sidecar(self, image: str) -> None:
@@ -320,8 +330,12 @@ class DockerLauncher:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
 
     # ------------------------------------------------------------------ teardown
-    def teardown(self, *, force_remove_state: bool = False) -> None:
-        """Remove every Docker object of this bottle; keep the state folder if preserved."""
+    def teardown(self, *, launch_failed: bool = False) -> None:
+        """Remove every Docker object of this bottle, then keep or drop its state folder.
+
+        After a failed launch only a state folder this launch created is removed (a resumed
+        bottle's saved state survives). After a run, ``preserve_reason`` decides.
+        """
         if self._torn_down:
             return
         self._torn_down = True
@@ -333,7 +347,19 @@ class DockerLauncher:
                 engine.run(["network", "rm", ref], timeout=60, check=False)
             elif kind == "volume":
                 engine.run(["volume", "rm", "-f", ref], timeout=60, check=False)
-        if self.preserve_reason and self.state.exists() and not force_remove_state:
-            self.state.preserve(self.preserve_reason)
-        elif not self.state.preserved or force_remove_state:
-            self.state.remove()
+        if launch_failed:
+            if self._state_created:
+                self.state.remove()
+            return
+        if self.preserve_reason:
+            if self.state.path.is_dir():
+                self.state.preserve(self.preserve_reason)
+            return
+        snapshot = None
+        try:
+            snapshot = self.state.read().snapshot
+        except BotBottleError:
+            pass
+        self.state.remove()
+        if snapshot:
+            engine.run(["rmi", snapshot], timeout=60, check=False)

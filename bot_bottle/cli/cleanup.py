@@ -1,0 +1,82 @@
+"""``bot-bottle cleanup``: remove containers, networks, volumes, snapshots and state no live bottle owns."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+from rich.text import Text
+
+from bot_bottle.backend.docker import cleanup as docker_cleanup
+from bot_bottle.backend.docker import engine
+from bot_bottle.cli import common, output
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cleanup",
+        help="remove orphaned containers, networks, volumes, snapshots and state folders (-n: preview)",
+        description=(
+            "Find every bot-bottle container, network, volume, snapshot image and state folder that no "
+            "live bottle owns (its launching process is gone) and remove it. Preserved bottles and their "
+            "snapshots are kept. Idempotent."
+        ),
+    )
+    p.add_argument("-n", "--dry-run", action="store_true", help="show what would be removed; remove nothing")
+    common.add_format(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lay = common.layout()
+    if not engine.is_available():
+        from bot_bottle import state
+
+        # Without an engine only state folders can be judged.
+        orphans = [s for s in state.all_states(lay.state_dir) if not s.preserved]
+        output.warn("no Docker engine answers; only state folders were checked")
+        inv = docker_cleanup.Inventory()
+        for s in orphans:
+            try:
+                meta = s.read()
+                from bot_bottle import proc
+
+                if proc.is_alive(meta.owner):
+                    continue
+            except Exception:
+                pass
+            inv.orphans.append(docker_cleanup.Resource("state", str(s.path), s.id, s.id))
+    else:
+        inv = docker_cleanup.inventory(lay.state_dir)
+    failures: list[str] = []
+    if not args.dry_run:
+        failures = docker_cleanup.remove(inv.orphans)
+    if args.format == "json":
+        output.print_json(
+            {
+                "dry_run": args.dry_run,
+                "removed" if not args.dry_run else "would_remove": [
+                    {"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id} for r in inv.orphans
+                ],
+                "kept": [{"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id, "why": why} for r, why in inv.kept]
+                + [{"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id, "why": "live bottle"} for r in inv.live],
+                "failures": failures,
+            }
+        )
+        return 1 if failures else 0
+    con = output.console()
+    if not inv.orphans:
+        con.print("nothing to clean up")
+    else:
+        table = Table(title="would remove" if args.dry_run else "removed", title_justify="left")
+        table.add_column("kind")
+        table.add_column("name")
+        table.add_column("bottle")
+        for r in inv.orphans:
+            table.add_row(r.kind, r.name, r.bottle_id or "-")
+        con.print(table)
+    for r, why in inv.kept:
+        con.print(Text(f"kept {r.kind} {r.name}: {why}", style="dim"))
+    for failure in failures:
+        output.error(failure)
+    return 1 if failures else 0

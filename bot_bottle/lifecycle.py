@@ -1,0 +1,137 @@
+"""A bottle's life on the host: resolve secrets, launch, run the agent, then tear down or preserve.
+
+Shared by ``start``, ``resume`` and the Python API. Secret values are read here and handed only
+to the launcher (env file, sidecar secret file); they never reach an argv, a log or an error.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.bottle import DockerBottle
+from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
+from bot_bottle.errors import BotBottleError
+from bot_bottle.manifest import Manifest
+from bot_bottle.manifest import env as env_mod
+from bot_bottle.manifest.model import EnvEntry
+from bot_bottle.plan import BottlePlan
+from bot_bottle import providers
+
+
+@dataclass
+class RunResult:
+    bottle_id: str
+    exit_code: int
+    preserved: bool
+    preserve_reason: str | None
+
+
+def terminal_prompt(entry: EnvEntry) -> str:
+    """Ask for a ``?prompt`` value without echo."""
+    return getpass.getpass(f"{entry.value} ({entry.name}): ")
+
+
+def collect_secrets(
+    manifest: Manifest,
+    plan: BottlePlan,
+    environ: Mapping[str, str],
+    prompt: env_mod.PromptFn | None,
+) -> tuple[env_mod.ResolvedEnv, dict[str, str]]:
+    """Resolve the agent's env and the route credentials; refuse when any is missing."""
+    missing = [name for name in plan.credential_refs if not environ.get(name)]
+    if missing:
+        raise BotBottleError(
+            "credentials the proxy must inject are not set in your environment: " + ", ".join(missing),
+            hint="export them before starting (only the sidecar will ever hold them), or remove the routes' auth",
+        )
+    resolved = env_mod.resolve(manifest.bottle.env, environ, prompt)
+    credentials = {name: environ[name] for name in plan.credential_refs}
+    return resolved, credentials
+
+
+def headless_args(plan: BottlePlan, prompt: str) -> list[str]:
+    info = providers.info(plan.template)
+    if info is None:
+        return [prompt]
+    return info.headless_args(prompt)
+
+
+def snapshot(bottle_id: str, container: str, repo: str = "bot-bottle/snapshot") -> str:
+    """Commit the agent container to an image the next ``resume`` starts from."""
+    ref = f"{repo}:{bottle_id}"
+    engine.run(
+        ["commit", "--pause=false", "--change", f"LABEL bot-bottle.id={bottle_id}", container, ref],
+        timeout=600,
+    )
+    return ref
+
+
+def run_bottle(
+    manifest: Manifest,
+    plan: BottlePlan,
+    *,
+    state_root: Path,
+    environ: Mapping[str, str],
+    prompt_fn: env_mod.PromptFn | None,
+    headless_prompt: str | None = None,
+    tty: bool = True,
+    options: LaunchOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+    on_launched: Callable[[DockerBottle, DockerLauncher], None] | None = None,
+    command: list[str] | None = None,
+    preserve: bool = False,
+) -> RunResult:
+    """Launch, run the agent to its end, then tear down (preserving state when it should)."""
+    resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
+    opts = options or LaunchOptions()
+    opts.env = {**resolved.values, **dict(opts.env)}
+    opts.credentials = {**credentials, **dict(opts.credentials)}
+    opts.known_secrets = tuple(dict.fromkeys((*resolved.secret_values, *credentials.values(), *opts.known_secrets)))
+    launcher = DockerLauncher(plan, opts, state_root, progress=progress)
+    bottle = launcher.launch()
+    exit_code = 1
+    try:
+        if on_launched is not None:
+            on_launched(bottle, launcher)
+        if command is not None:
+            argv = bottle.agent_argv([], tty=tty)
+            argv = argv[: argv.index(bottle.container) + 1] + command
+        else:
+            extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
+            argv = bottle.agent_argv(extra, tty=tty)
+        exit_code = subprocess.run(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL).returncode
+    except KeyboardInterrupt:
+        exit_code = 130
+    finally:
+        reason = None
+        if exit_code != 0:
+            reason = f"agent exited with code {exit_code}"
+        elif preserve:
+            reason = "asked to preserve"
+        if reason:
+            try:
+                ref = snapshot(launcher.names.id, launcher.names.agent_container)
+                meta = launcher.state.read()
+                meta.snapshot = ref
+                meta.exit_code = exit_code
+                launcher.state.write(meta)
+            except BotBottleError as exc:
+                reason += f" (snapshot failed: {exc})"
+            launcher.preserve_reason = reason
+        bottle.close()
+    return RunResult(launcher.names.id, exit_code, reason is not None, reason)
+
+
+def default_environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
