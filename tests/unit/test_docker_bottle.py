@@ -1,0 +1,79 @@
+"""The Docker bottle handle's contract, checked on the argv it builds (no Docker needed)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import unittest
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from unittest import mock
+
+from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.backend.docker.bottle import DockerBottle
+
+
+class DockerBottleContract(unittest.TestCase):
+    def test_is_a_bottle(self) -> None:
+        self.assertIsInstance(DockerBottle(container="c"), Bottle)
+
+    def test_exec_runs_as_node_by_default_and_root_on_request(self) -> None:
+        bottle = DockerBottle(container="bb-1")
+        calls: list[list[str]] = []
+
+        def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+            calls.append(argv)
+            return subprocess.CompletedProcess(argv, 3, "out", "err")
+
+        with mock.patch("bot_bottle.backend.docker.bottle.subprocess.run", fake_run):
+            result = bottle.exec("id -un")
+            bottle.exec("id -un", user="root")
+        self.assertEqual(result, ExecResult(3, "out", "err"))
+        self.assertEqual(calls[0][:5], ["docker", "exec", "-u", "node", "bb-1"])
+        self.assertEqual(calls[1][:5], ["docker", "exec", "-u", "root", "bb-1"])
+        self.assertEqual(calls[0][-1], "id -un")
+
+    def test_agent_argv_holds_command_and_every_extra_flag(self) -> None:
+        bottle = DockerBottle(container="bb-2", agent_command="claude")
+        extra = ["-p", "fix the bug; rm -rf /", "--model", "x"]
+        argv = bottle.agent_argv(extra, tty=False)
+        self.assertTrue(all(isinstance(a, str) for a in argv))
+        self.assertIn("claude", argv)
+        self.assertEqual(argv[-len(extra):], extra)
+        self.assertNotIn("-it", argv)
+        self.assertIn("-it", bottle.agent_argv([], tty=True))
+        self.assertEqual(argv[argv.index("-u") + 1], "node")
+
+    def test_close_is_idempotent_and_tears_down_once(self) -> None:
+        calls = []
+        bottle = DockerBottle(container="c", teardown=lambda: calls.append(1))
+        bottle.close()
+        bottle.close()
+        self.assertEqual(calls, [1])
+
+    def test_cp_in_streams_a_tar_unpacked_by_the_target_user(self) -> None:
+        bottle = DockerBottle(container="bb-3")
+        seen: dict[str, object] = {}
+
+        def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+            seen["argv"] = argv
+            stdin = kwargs["stdin"]
+            seen["members"] = tarfile.open(fileobj=io.BytesIO(stdin.read())).getnames()  # type: ignore[union-attr]
+            return subprocess.CompletedProcess(argv, 0, b"", b"")
+
+        with TemporaryDirectory() as tmp:
+            src = Path(tmp) / "tree"
+            (src / "sub").mkdir(parents=True)
+            (src / "sub" / "a.txt").write_text("a")
+            with mock.patch("bot_bottle.backend.docker.bottle.subprocess.run", fake_run):
+                bottle.cp_in(src, "/home/node/workspace")
+        argv = seen["argv"]
+        assert isinstance(argv, list)
+        self.assertEqual(argv[:6], ["docker", "exec", "-i", "-u", "node", "bb-3"])
+        self.assertIn("-C /home/node", argv[-1])
+        self.assertIn("workspace/sub/a.txt", seen["members"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,137 @@
+"""State folders, process identity, and the pure parts of a Docker launch."""
+
+from __future__ import annotations
+
+import os
+import unittest
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from bot_bottle import proc
+from bot_bottle.backend.docker.launch import _env_file_text, proxy_env, sidecar_policy
+from bot_bottle.backend.docker.names import BottleNames, label_args, new_id
+from bot_bottle.demo import evaluate
+from bot_bottle.errors import BotBottleError
+from bot_bottle.manifest import Layout, load
+from bot_bottle.plan import ImageRefs, resolve
+from bot_bottle.state import Metadata, StateDir, all_states
+
+
+class StateFolders(unittest.TestCase):
+    def test_metadata_round_trip_and_preserve(self) -> None:
+        with TemporaryDirectory() as tmp:
+            root = Path(tmp) / "state"
+            sdir = StateDir(root, "abcd1234")
+            sdir.create()
+            meta = Metadata(id="abcd1234", agent="coder", bottle="dev", backend="docker", label="x", snapshot="s:1")
+            sdir.write(meta)
+            back = StateDir(root, "abcd1234").read()
+            self.assertEqual(back, meta)
+            self.assertFalse(sdir.preserved)
+            sdir.preserve("agent exited with code 3")
+            self.assertTrue(sdir.preserved)
+            self.assertEqual([s.id for s in all_states(root)], ["abcd1234"])
+            sdir.remove()
+            self.assertEqual(all_states(root), [])
+
+    def test_missing_and_bad_ids_are_clear_errors(self) -> None:
+        with TemporaryDirectory() as tmp:
+            with self.assertRaises(BotBottleError) as ctx:
+                StateDir(Path(tmp), "nope1234").read()
+            self.assertIn("no saved bottle", str(ctx.exception))
+            with self.assertRaises(BotBottleError):
+                StateDir(Path(tmp), "../etc")
+
+
+class ProcessIdentity(unittest.TestCase):
+    def test_own_process_is_alive_and_a_changed_start_time_is_not(self) -> None:
+        ident = proc.identity()
+        self.assertTrue(proc.is_alive(ident))
+        pid = ident.split(":")[0]
+        self.assertFalse(proc.is_alive(f"{pid}:1"))
+        self.assertFalse(proc.is_alive(None))
+        self.assertFalse(proc.is_alive("garbage"))
+
+    def test_dead_pid(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        self.assertFalse(proc.is_alive(f"{pid}:?"))
+
+
+class LaunchPieces(unittest.TestCase):
+    def test_names_and_labels(self) -> None:
+        a, b = new_id(), new_id()
+        self.assertNotEqual(a, b)
+        names = BottleNames(a, "My Agent!")
+        self.assertTrue(names.agent_container.endswith("-agent"))
+        self.assertIn(a, names.network)
+        self.assertTrue(names.slug.startswith("my-agent-"))
+        self.assertEqual(label_args({"b": "2", "a": "1"}), ["--label", "a=1", "--label", "b=2"])
+
+    def test_env_file_refuses_multiline_values(self) -> None:
+        self.assertEqual(_env_file_text({"A": "1", "B": "x y"}), "A=1\nB=x y\n")
+        with self.assertRaises(BotBottleError) as ctx:
+            _env_file_text({"K": "line1\nline2-secret"})
+        self.assertNotIn("secret", str(ctx.exception))
+
+    def test_proxy_env_points_at_the_local_forwarder(self) -> None:
+        env = proxy_env()
+        self.assertEqual(env["HTTPS_PROXY"], "http://127.0.0.1:3128")
+        self.assertEqual(env["https_proxy"], env["HTTPS_PROXY"])
+
+    def test_sidecar_policy_compiles_routes(self) -> None:
+        with TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            (home / ".bot-bottle/bottles").mkdir(parents=True)
+            (home / ".bot-bottle/agents").mkdir(parents=True)
+            (home / ".bot-bottle/bottles/b.md").write_text(
+                "---\negress:\n  log: 2\n  routes:\n    - host: a.example\n      ports: [8080]\n"
+                "      matches:\n        - methods: [GET]\n          paths: [/x]\n---\n"
+            )
+            (home / ".bot-bottle/agents/a.md").write_text("---\nbottle: b\n---\n")
+            manifest = load("a", Layout(home=home, cwd=home))
+            plan = resolve(manifest, images=ImageRefs("a:1", "s:1"))
+            policy = sidecar_policy(plan)
+        self.assertEqual(policy["log"], 2)
+        route = next(r for r in policy["routes"] if r["host"] == "a.example")
+        self.assertEqual(route["ports"], [8080])
+        self.assertEqual(route["matches"], [{"paths": ["/x"], "methods": ["GET"]}])
+        self.assertIn("api.anthropic.com", [r["host"] for r in policy["routes"]])
+
+
+class DemoVerdicts(unittest.TestCase):
+    GOOD = {
+        "allowed": (0, "hello from allowed.example [HTTP 200]"),
+        "blocked": (0, "blocked: evil.example is not an allowed host [HTTP 403]"),
+        "blocked-tls": (56, "curl: (56) CONNECT tunnel failed, response 403"),
+        "raw-socket": (7, "curl: (7) Couldn't connect to server"),
+        "dns": (2, ""),
+        "interfaces": (0, "lo"),
+        "whoami": (0, "node"),
+    }
+
+    def test_all_held(self) -> None:
+        self.assertTrue(all(o.held for o in evaluate(dict(self.GOOD), 0)))
+
+    def test_each_failure_is_reported(self) -> None:
+        leaks = {
+            "allowed": (7, "curl: (7) failed"),
+            "blocked": (0, "hello from evil.example [HTTP 200]"),
+            "raw-socket": (0, "hello from evil.example [HTTP 200]"),
+            "dns": (0, "172.18.0.3 evil.example"),
+            "interfaces": (0, "eth0 lo"),
+            "whoami": (0, "root"),
+        }
+        for name, bad in leaks.items():
+            with self.subTest(name=name):
+                results = dict(self.GOOD)
+                results[name] = bad
+                self.assertFalse(all(o.held for o in evaluate(results, 0)))
+        self.assertFalse(all(o.held for o in evaluate(dict(self.GOOD), 1)))
+        self.assertFalse(all(o.held for o in evaluate({}, 0)))
+
+
+if __name__ == "__main__":
+    unittest.main()
