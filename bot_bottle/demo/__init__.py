@@ -153,7 +153,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
         try:
             say("starting the demo's own internet: allowed.example and evil.example")
             created.append(["network", "rm", network])
-            engine.run(["network", "create", *label_args(labels), network], timeout=60)
+            engine.run(["network", "create", "--internal", *label_args(labels), network], timeout=60)
             allowed = _start_upstream(network, "allowed.example", sidecar_ref, labels)
             created.insert(0, ["rm", "-f", allowed])
             evil = _start_upstream(network, "evil.example", sidecar_ref, labels)
@@ -178,7 +178,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 environ={"ANTHROPIC_API_KEY": "demo-placeholder-not-a-real-key"},
                 prompt_fn=None,
                 tty=False,
-                options=LaunchOptions(extra_networks=(network,)),
+                options=LaunchOptions(extra_networks=(network,), internal_network=True),
                 progress=say,
                 on_launched=scripted,
                 command=["true"],

