@@ -93,16 +93,25 @@ class _Builder:
         return node.start_mark.line + self.offset
 
     def build(self, node: yaml.Node, keypath: KeyPath) -> Any:
-        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-            # An alias reuses a node; refusing them keeps provenance exact and stops alias bombs.
-            if id(node) in self._seen:
-                raise ManifestError(
-                    "YAML anchors and aliases are not supported; use 'extends' to share settings",
-                    path=self.path,
-                    line=self.line(node),
-                    key=format_key(keypath),
-                )
-            self._seen.add(id(node))
+        # An alias reuses a node; refusing them keeps provenance exact and stops alias bombs.
+        # The reused node's own mark is the anchor's, so point at the key holding the alias.
+        if id(node) in self._seen:
+            raise ManifestError(
+                "YAML anchors and aliases are not supported; use 'extends' to share settings",
+                path=self.path,
+                line=self.lines.get(keypath, self.line(node)),
+                key=format_key(keypath),
+            )
+        self._seen.add(id(node))
+        plain_tag = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+        if type(node) in plain_tag and node.tag != plain_tag[type(node)]:
+            # Safe loading refuses these tags; ignoring them would silently change the meaning.
+            raise ManifestError(
+                f"cannot read this value: the tag {node.tag!r} is not supported",
+                path=self.path,
+                line=self.line(node),
+                key=format_key(keypath),
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, keypath)
         if isinstance(node, yaml.SequenceNode):
@@ -142,7 +151,8 @@ class _Builder:
                 )
             key = self._scalars.construct_object(key_node)
             if not isinstance(key, str):
-                key = str(key) if not isinstance(key, bool) else str(key).lower()
+                # Keys are names: `NO:` or `on:` is the word as written, not a YAML 1.1 boolean.
+                key = str(key_node.value)
             sub = keypath + (key,)
             if key in out:
                 raise ManifestError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot_bottle import providers
 from bot_bottle.manifest import frontmatter, schema
 from bot_bottle.manifest.errors import ManifestError, NotFoundError
 from bot_bottle.manifest.model import (
@@ -312,8 +313,12 @@ def _check_bottle(bottle: Bottle) -> list[str]:
             )
         by_host.setdefault(route.host, route)
     injected = {route.auth.token_ref for route in bottle.routes if route.auth}
+    provider = providers.info(bottle.template)
     if bottle.provider.auth_token:
         injected.add(bottle.provider.auth_token)
+    elif provider is not None:
+        # The plan's provider route injects the default token when the bottle names none.
+        injected.add(provider.default_auth_token)
     for entry in bottle.env:
         if entry.kind == "host" and entry.value in injected:
             warnings.append(

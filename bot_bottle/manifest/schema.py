@@ -192,7 +192,7 @@ def check_host(host: str) -> str | None:
         return "not a valid host name"
     if host.startswith("*.") and len(labels) < 2:
         return "a wildcard must cover a domain with at least two labels, as in '*.example.com'"
-    if (name + ".").endswith(INTERNAL_SUFFIX.lstrip(".") + ".") or name == INTERNAL_SUFFIX.lstrip("."):
+    if name.endswith(INTERNAL_SUFFIX) or name == INTERNAL_SUFFIX.lstrip("."):
         return f"names under '{INTERNAL_SUFFIX}' are reserved for the bottle's own services"
     return None
 

@@ -1,0 +1,253 @@
+"""``list``, ``info``, ``validate`` and ``edit`` in-process against a temporary HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import unittest
+from pathlib import Path
+
+from tests.fixtures import ManifestTestCase
+
+VALID_BOTTLE = "egress:\n  routes: [pypi.org]\ngit-gate:\n  user:\n    name: Bot\n    email: bot@example.com\n"
+
+# An editor that replaces the file it is given with the text of $NEW_TEXT_FILE.
+EDITOR_SCRIPT = (
+    "import os, pathlib, sys\n"
+    "target = pathlib.Path(sys.argv[1])\n"
+    "log = os.environ.get('EDITOR_LOG')\n"
+    "if log:\n"
+    "    with open(log, 'a', encoding='utf-8') as fh:\n"
+    "        fh.write(target.read_text(encoding='utf-8') + '\\0')\n"
+    "target.write_text(pathlib.Path(os.environ['NEW_TEXT_FILE']).read_text(encoding='utf-8'), encoding='utf-8')\n"
+)
+
+
+class ListTests(ManifestTestCase):
+    def test_list_json(self) -> None:
+        self.mh.bottle("dev", VALID_BOTTLE)
+        self.mh.bottle("base", "")
+        home = self.mh.agent("coder", {"bottle": "dev"})
+        repo = self.mh.agent("coder", {"bottle": "dev"}, where="cwd")
+        other = self.mh.agent("reviewer", {"bottle": "base"}, where="cwd")
+        self.mh.cwd_bottle("sneaky", "")
+        result = self.mh.run_cli("list", "--format", "json")
+        self.assertEqual(result.code, 0, result.stderr)
+        data = json.loads(result.stdout)
+        self.assertEqual(
+            data["agents"],
+            [
+                {"name": "coder", "origin": "cwd", "path": str(repo), "overrides": str(home)},
+                {"name": "reviewer", "origin": "cwd", "path": str(other), "overrides": None},
+            ],
+        )
+        self.assertEqual([b["name"] for b in data["bottles"]], ["base", "dev"])
+        self.assertTrue(all(b["origin"] == "home" for b in data["bottles"]))
+        self.assertEqual(len(data["warnings"]), 1)
+        self.assertIn("ignoring", data["warnings"][0])
+
+    def test_list_text(self) -> None:
+        self.mh.bottle("dev", VALID_BOTTLE)
+        self.mh.agent("coder", {"bottle": "dev"})
+        self.mh.agent("coder", {"bottle": "dev"}, where="cwd")
+        result = self.mh.run_cli("list")
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("coder", result.stdout)
+        self.assertIn("overrides home", result.stdout)
+        self.assertIn("dev", result.stdout)
+
+    def test_list_empty(self) -> None:
+        result = self.mh.run_cli("list")
+        self.assertEqual(result.code, 0)
+        self.assertIn("bot-bottle init", result.stdout)
+        data = json.loads(self.mh.run_cli("list", "--format", "json").stdout)
+        self.assertEqual(data, {"agents": [], "bottles": [], "warnings": []})
+
+
+class InfoTests(ManifestTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.base = self.mh.bottle("base", "egress:\n  log: 2\n  routes: [pypi.org]\n")
+        self.dev = self.mh.bottle("dev", "extends: base\n" + VALID_BOTTLE.replace("pypi.org", "api.github.com"))
+        self.home_agent = self.mh.agent("coder", {"bottle": "dev"}, body="Home prompt.\n")
+        self.agent = self.mh.agent("coder", "bottle: dev\ngit-gate:\n  user:\n    email: repo@example.com\n", body="Repo prompt.\n", where="cwd")
+
+    def test_info_json(self) -> None:
+        result = self.mh.run_cli("info", "coder", "--format", "json")
+        self.assertEqual(result.code, 0, result.stderr)
+        data = json.loads(result.stdout)
+        self.assertEqual(data["agent"], "coder")
+        self.assertEqual(data["agent_origin"], "cwd")
+        self.assertEqual(data["agent_path"], str(self.agent))
+        self.assertEqual(data["shadowed_agent"], str(self.home_agent))
+        self.assertEqual(data["bottle_chain"], [str(self.base), str(self.dev)])
+        self.assertEqual(data["system_prompt"], "Repo prompt.")
+        self.assertEqual(data["git_gate"]["user"], {"name": "Bot", "email": "repo@example.com"})
+        self.assertEqual(data["git_gate"]["user_sources"], {"name": f"{self.dev}:7", "email": f"{self.agent}:5"})
+        sources = {r["host"]: r["source"] for r in data["routes"]}
+        self.assertEqual(sources["pypi.org"], f"{self.base}:4")
+        self.assertEqual(sources["api.github.com"], f"{self.dev}:4")
+        self.assertEqual(data["egress_log"], 2)
+
+    def test_info_text_shows_provenance(self) -> None:
+        result = self.mh.run_cli("info", "coder")
+        self.assertEqual(result.code, 0, result.stderr)
+        out = result.stdout
+        self.assertIn(f"cwd: {self.agent}", out)
+        self.assertIn(str(self.home_agent), out)
+        self.assertIn("wins over", out)
+        self.assertIn(f"name from {self.dev}:7", out)
+        self.assertIn(f"email from {self.agent}:5", out)
+        self.assertIn(f"{self.base}:4", out)
+        self.assertIn("Repo prompt.", out)
+
+    def test_info_unknown_agent(self) -> None:
+        result = self.mh.run_cli("info", "dev")
+        self.assertEqual(result.code, 2)
+        self.assertEqual(result.stderr_lines[0], "error: no agent named 'dev'")
+        self.assertIn("'dev' is a bottle", result.stderr)
+
+
+class ValidateCliTests(ManifestTestCase):
+    def test_valid(self) -> None:
+        self.mh.bottle("dev", VALID_BOTTLE)
+        self.mh.agent("coder", {"bottle": "dev"})
+        result = self.mh.run_cli("validate")
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("2 manifest files valid", result.stdout)
+
+    def test_invalid(self) -> None:
+        bottle = self.mh.bottle("dev", "supervise: sometimes\n")
+        agent = self.mh.agent("coder", "bottle: dev\nextra: 1\n")
+        result = self.mh.run_cli("validate")
+        self.assertEqual(result.code, 2)
+        errors = [line for line in result.stderr_lines if line.startswith("error: ")]
+        self.assertEqual(
+            sorted(errors),
+            sorted([f"error: {bottle}:2: supervise: expected true or false, got a string ('sometimes')",
+                    f"error: {agent}:3: extra: unknown key in an agent file; expected one of: bottle, skills, git-gate, name, description, model, color, memory, tools"]),
+        )
+        self.assertIn("2 of 2 manifest files invalid", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+    def test_json(self) -> None:
+        bottle = self.mh.bottle("dev", "egress:\n  log: 3\n")
+        self.mh.raw(".bot-bottle/stray.md", "---\n---\n")
+        result = self.mh.run_cli("validate", "--format", "json")
+        self.assertEqual(result.code, 2)
+        data = json.loads(result.stdout)
+        self.assertFalse(data["ok"])
+        self.assertEqual(data["checked"], [str(bottle)])
+        (error,) = data["errors"]
+        self.assertEqual((error["path"], error["line"], error["key"]), (str(bottle), 3, "egress.log"))
+        self.assertTrue(error["text"].startswith(f"{bottle}:3: egress.log: "))
+        self.assertTrue(any("stray.md" in w for w in data["warnings"]))
+
+    def test_json_valid(self) -> None:
+        result = self.mh.run_cli("validate", "--format", "json")
+        self.assertEqual(result.code, 0)
+        self.assertTrue(json.loads(result.stdout)["ok"])
+
+
+class EditTests(ManifestTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.script = self.mh.raw("editor.py", EDITOR_SCRIPT, where="cwd")
+        self.new_text = self.mh.cwd / "new-text.md"
+        self.log = self.mh.cwd / "editor.log"
+        self.bottle = self.mh.bottle("dev", VALID_BOTTLE)
+        self.agent = self.mh.agent("coder", {"bottle": "dev"})
+
+    def edit(self, *argv: str, new_text: str) -> object:
+        self.new_text.write_text(new_text, encoding="utf-8")
+        env = {
+            "EDITOR": f"{sys.executable} {self.script}",
+            "NEW_TEXT_FILE": str(self.new_text),
+            "EDITOR_LOG": str(self.log),
+        }
+        return self.mh.run_cli("edit", *argv, env=env, unset=("VISUAL",))
+
+    def editor_saw(self) -> list[str]:
+        return [t for t in self.log.read_text(encoding="utf-8").split("\0") if t] if self.log.exists() else []
+
+    def test_valid_edit_is_saved(self) -> None:
+        new = "---\negress:\n  log: 2\n  routes: [pypi.org, files.pythonhosted.org]\n---\nEdited.\n"
+        result = self.edit("dev", new_text=new)
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertEqual(self.bottle.read_text(encoding="utf-8"), new)
+        self.assertIn("saved", result.stdout)
+        self.assertEqual(self.editor_saw(), ["---\n" + VALID_BOTTLE + "---\n"])
+        self.assertEqual(list(self.mh.bottles_dir.glob(".*")), [])
+
+    def test_invalid_edit_without_a_terminal_keeps_the_file_and_a_draft(self) -> None:
+        before = self.bottle.read_bytes()
+        bad = "---\negress:\n  log: loud\n---\n"
+        result = self.edit("dev", new_text=bad)
+        self.assertEqual(result.code, 2)
+        self.assertEqual(self.bottle.read_bytes(), before)
+        draft = self.mh.bottles_dir / ".dev.md.draft"
+        self.assertEqual(draft.read_text(encoding="utf-8"), bad)
+        self.assertEqual(draft.stat().st_mode & 0o777, 0o600)
+        # The error names the real file, not the editor's temporary copy.
+        self.assertIn(f"error: {self.bottle}:3: egress.log: ", result.stderr)
+        self.assertIn("not saved", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        # The hidden draft is not a manifest.
+        self.assertEqual(self.mh.run_cli("validate").code, 0)
+
+    def test_edit_breaking_another_file_is_refused(self) -> None:
+        before = self.bottle.read_bytes()
+        result = self.edit("dev", new_text="---\nbottle: other\n---\n")
+        self.assertEqual(result.code, 2)
+        self.assertEqual(self.bottle.read_bytes(), before)
+
+    def test_edit_an_agent(self) -> None:
+        new = "---\nbottle: dev\nskills: [pdf]\n---\nNew prompt.\n"
+        result = self.edit("coder", new_text=new)
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertEqual(self.agent.read_text(encoding="utf-8"), new)
+
+    def test_agent_edit_naming_a_missing_bottle_is_refused(self) -> None:
+        before = self.agent.read_bytes()
+        result = self.edit("coder", new_text="---\nbottle: nowhere\n---\n")
+        self.assertEqual(result.code, 2)
+        self.assertEqual(self.agent.read_bytes(), before)
+        self.assertIn(f"{self.agent}:2: bottle: no bottle named 'nowhere'", result.stderr)
+
+    def test_no_change(self) -> None:
+        result = self.edit("dev", new_text=self.bottle.read_text(encoding="utf-8"))
+        self.assertEqual(result.code, 0)
+        self.assertIn("no changes", result.stdout)
+
+    def test_unknown_name(self) -> None:
+        result = self.edit("nothing", new_text="")
+        self.assertEqual(result.code, 2)
+        self.assertIn("no agent or bottle named 'nothing'", result.stderr)
+        self.assertEqual(self.editor_saw(), [])
+
+    def test_name_both_agent_and_bottle(self) -> None:
+        self.mh.agent("dev", {"bottle": "dev"})
+        result = self.edit("dev", new_text="---\n---\n")
+        self.assertEqual(result.code, 2)
+        self.assertIn("--agent or --bottle", result.stderr)
+        result = self.edit("dev", "--agent", new_text="---\nbottle: dev\ncolor: red\n---\n")
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("color: red", (self.mh.agents_dir() / "dev.md").read_text(encoding="utf-8"))
+        self.assertEqual(self.bottle.read_text(encoding="utf-8"), "---\n" + VALID_BOTTLE + "---\n")
+
+    def test_no_editor(self) -> None:
+        result = self.mh.run_cli("edit", "dev", unset=("EDITOR", "VISUAL"))
+        self.assertNotEqual(result.code, 0)
+        self.assertIn("$EDITOR", result.stderr)
+
+    def test_failing_editor_leaves_the_file(self) -> None:
+        before = self.bottle.read_bytes()
+        result = self.mh.run_cli("edit", "dev", env={"EDITOR": f"{sys.executable} -c 'raise SystemExit(3)'"}, unset=("VISUAL",))
+        self.assertNotEqual(result.code, 0)
+        self.assertIn("code 3", result.stderr)
+        self.assertEqual(self.bottle.read_bytes(), before)
+
+
+if __name__ == "__main__":
+    unittest.main()

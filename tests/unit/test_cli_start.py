@@ -1,0 +1,174 @@
+"""``init`` and ``start --dry-run`` in-process: files written, plan printed, errors on one line."""
+
+from __future__ import annotations
+
+import json
+import unittest
+
+from bot_bottle import examples
+from tests.fixtures import ManifestTestCase
+
+SECRET = "sk-ant-api03-thisIsTheRealKeyValue-abcdef"
+
+
+class InitTests(ManifestTestCase):
+    def test_init_writes_the_examples(self) -> None:
+        result = self.mh.run_cli("init")
+        self.assertEqual(result.code, 0, result.stderr)
+        bottle = self.mh.bottles_dir / f"{examples.EXAMPLE_BOTTLE_NAME}.md"
+        agent = self.mh.agents_dir() / f"{examples.EXAMPLE_AGENT_NAME}.md"
+        self.assertEqual(bottle.read_text(encoding="utf-8"), examples.EXAMPLE_BOTTLE)
+        self.assertEqual(agent.read_text(encoding="utf-8"), examples.EXAMPLE_AGENT)
+        self.assertIn(str(bottle), result.stdout)
+        self.assertEqual(self.mh.home_dir.stat().st_mode & 0o777, 0o700)
+        # The examples are valid.
+        self.assertEqual(self.mh.run_cli("validate").code, 0)
+
+    def test_init_refuses_the_second_time(self) -> None:
+        self.assertEqual(self.mh.run_cli("init").code, 0)
+        bottle = self.mh.bottles_dir / f"{examples.EXAMPLE_BOTTLE_NAME}.md"
+        bottle.write_text(bottle.read_text(encoding="utf-8") + "\nEdited by the user.\n", encoding="utf-8")
+        before = {p: p.read_bytes() for p in self.mh.home_dir.rglob("*.md")}
+        result = self.mh.run_cli("init")
+        self.assertNotEqual(result.code, 0)
+        self.assertIn("already holds manifests", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        after = {p: p.read_bytes() for p in self.mh.home_dir.rglob("*.md")}
+        self.assertEqual(before, after)
+
+    def test_init_refuses_when_any_manifest_exists(self) -> None:
+        own = self.mh.agent("mine", {"bottle": "x"})
+        result = self.mh.run_cli("init")
+        self.assertNotEqual(result.code, 0)
+        self.assertFalse((self.mh.bottles_dir / f"{examples.EXAMPLE_BOTTLE_NAME}.md").exists())
+        self.assertTrue(own.is_file())
+
+    def test_init_then_dry_run_json(self) -> None:
+        self.assertEqual(self.mh.run_cli("init").code, 0)
+        result = self.mh.run_cli("start", examples.EXAMPLE_AGENT_NAME, "--dry-run", "--format", "json")
+        self.assertEqual(result.code, 0, result.stderr)
+        data = json.loads(result.stdout)
+        self.assertEqual(data["agent"], examples.EXAMPLE_AGENT_NAME)
+        self.assertEqual(data["bottle"], examples.EXAMPLE_BOTTLE_NAME)
+        self.assertIn("api.anthropic.com", data["hosts"])
+        self.assertIn("pypi.org", data["hosts"])
+
+
+class DryRunTests(ManifestTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.mh.bottle(
+            "dev",
+            'env:\n  TZ: UTC\n  GH: "${HOST_GH}"\negress:\n  routes:\n    - pypi.org\n    - host: api.github.com\n'
+            "      auth: {scheme: bearer, token_ref: GITHUB_TOKEN}\n",
+        )
+        self.mh.agent("coder", {"bottle": "dev", "color": "cyan"}, body="Prompt.\n")
+
+    def test_json_plan(self) -> None:
+        env = {"ANTHROPIC_API_KEY": SECRET, "GITHUB_TOKEN": "ghp_secretvalue000111222", "HOST_GH": "host-gh-secret-value"}
+        result = self.mh.run_cli("start", "coder", "--dry-run", "--format", "json", "--label", "try-1", env=env)
+        self.assertEqual(result.code, 0, result.stderr)
+        data = json.loads(result.stdout)
+        self.assertEqual(data["agent"], "coder")
+        self.assertEqual(data["bottle"], "dev")
+        self.assertEqual(data["backend"], "docker")
+        self.assertEqual(data["runtime"], "runc")
+        self.assertEqual(data["hosts"], ["api.anthropic.com", "api.github.com", "pypi.org"])
+        self.assertEqual(data["env_names"], ["TZ", "GH"])
+        self.assertEqual(data["labels"]["bot-bottle.label"], "try-1")
+        self.assertTrue(data["images"]["agent"])
+        self.assertTrue(data["images"]["sidecar"])
+        self.assertEqual(data["missing_host_vars"], [])
+        for value in env.values():
+            self.assertNotIn(value, result.stdout)
+            self.assertNotIn(value, result.stderr)
+
+    def test_json_plan_lists_missing_host_vars(self) -> None:
+        result = self.mh.run_cli("start", "coder", "--dry-run", "--format", "json", unset=("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "HOST_GH"))
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["missing_host_vars"], ["ANTHROPIC_API_KEY", "GITHUB_TOKEN", "HOST_GH"])
+
+    def test_smolmachines_dry_run(self) -> None:
+        result = self.mh.run_cli("start", "coder", "--dry-run", "--format", "json", "--backend", "smolmachines")
+        self.assertEqual(result.code, 0, result.stderr)
+        data = json.loads(result.stdout)
+        self.assertEqual(data["backend"], "smolmachines")
+        self.assertEqual(data["runtime"], "libkrun")
+
+    def test_text_plan(self) -> None:
+        result = self.mh.run_cli("start", "coder", "--dry-run", env={"ANTHROPIC_API_KEY": SECRET})
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("dry run", result.stdout)
+        self.assertIn("api.github.com", result.stdout)
+        self.assertIn("GH", result.stdout)
+        self.assertNotIn(SECRET, result.stdout)
+
+    def test_json_without_dry_run_is_a_usage_error(self) -> None:
+        result = self.mh.run_cli("start", "coder", "--format", "json")
+        self.assertEqual(result.code, 2)
+        self.assertEqual(result.stdout, "")
+        self.assertTrue(result.stderr_lines[0].startswith("error: "), result.stderr)
+        self.assertIn("--dry-run", result.stderr_lines[0])
+
+    def test_unknown_backend_is_a_usage_error(self) -> None:
+        result = self.mh.run_cli("start", "coder", "--dry-run", "--backend", "k8s")
+        self.assertEqual(result.code, 2)
+        self.assertIn("invalid choice", result.stderr)
+
+    def test_missing_cwd_is_a_usage_error(self) -> None:
+        result = self.mh.run_cli("start", "coder", "--dry-run", "--cwd", str(self.mh.cwd / "nope"))
+        self.assertEqual(result.code, 2)
+        self.assertIn("not a folder", result.stderr)
+
+    def test_unknown_agent(self) -> None:
+        result = self.mh.run_cli("start", "nobody", "--dry-run", "--format", "json")
+        self.assertEqual(result.code, 2)
+        self.assertEqual(result.stdout, "")
+        self.assertEqual(result.stderr_lines[0], "error: no agent named 'nobody'")
+        self.assertIn("available: coder", result.stderr)
+
+
+class MalformedManifestTests(ManifestTestCase):
+    def assertOneLineError(self, result: object, expected_prefix: str) -> None:
+        self.assertEqual(result.code, 2, result.stderr)
+        self.assertEqual(result.stdout, "")
+        self.assertNotIn("Traceback", result.stderr)
+        errors = [line for line in result.stderr_lines if line.startswith("error: ")]
+        self.assertEqual(len(errors), 1, result.stderr)
+        self.assertEqual(result.stderr_lines[0], errors[0])
+        self.assertTrue(errors[0].startswith("error: " + expected_prefix), f"{errors[0]!r} vs {expected_prefix!r}")
+        # Anything else is a hint, never a second error or a stack frame.
+        for line in result.stderr_lines[1:]:
+            self.assertTrue(line.startswith("hint: "), line)
+
+    def test_each_kind_of_malformed_manifest(self) -> None:
+        bottle = self.mh.bottles_dir / "dev.md"
+        cases = [
+            ("env:\n  A: [1]\n", f"{bottle}:3: env.A: "),
+            ("egress:\n  log: 5\n", f"{bottle}:3: egress.log: "),
+            ("egress:\n  routes:\n    - https://x.com\n", f"{bottle}:4: egress.routes[0].host: "),
+            ("color: red\n", f"{bottle}:2: color: unknown key"),
+            ("env:\n  A: 1\n  A: 2\n", f"{bottle}:4: env.A: "),
+            ("extends: dev\n", f"{bottle}:2: extends: "),
+            ("extends: gone\n", f"{bottle}:2: extends: no parent bottle"),
+            ("env: [\n", f"{bottle}:"),
+        ]
+        self.mh.agent("coder", {"bottle": "dev"})
+        for text, prefix in cases:
+            with self.subTest(text=text):
+                self.mh.bottle("dev", text)
+                for argv in (("start", "coder", "--dry-run"), ("start", "coder", "--dry-run", "--format", "json"), ("info", "coder")):
+                    self.assertOneLineError(self.mh.run_cli(*argv), prefix)
+
+    def test_missing_frontmatter(self) -> None:
+        self.mh.bottle("dev", "")
+        path = self.mh.raw(".bot-bottle/agents/coder.md", "bottle: dev\n")
+        self.assertOneLineError(self.mh.run_cli("start", "coder", "--dry-run"), f"{path}:1: the file must start")
+
+    def test_agent_naming_a_missing_bottle(self) -> None:
+        path = self.mh.agent("coder", "\nbottle: prod\n")
+        self.assertOneLineError(self.mh.run_cli("start", "coder", "--dry-run"), f"{path}:3: bottle: no bottle named 'prod'")
+
+
+if __name__ == "__main__":
+    unittest.main()

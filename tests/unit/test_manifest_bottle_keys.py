@@ -1,0 +1,600 @@
+"""Bottle file keys: env, egress, git-gate, supervise, agent_provider, and unknown keys.
+
+Manifests are literal strings: line 1 is the opening ``---``, so the first YAML line is line 2.
+"""
+
+from __future__ import annotations
+
+import unittest
+from pathlib import Path
+
+from bot_bottle.manifest.model import DEFAULT_PORTS, RouteDlp
+from tests.fixtures import ManifestTestCase
+
+
+class BottleKeyTestCase(ManifestTestCase):
+    @property
+    def bpath(self) -> Path:
+        return self.mh.bottles_dir / "b.md"
+
+    def assertBottleError(self, yaml_text: str, *, line: int, key: str | None, contains: str | tuple[str, ...] = ()) -> None:
+        err = self.bottle_error(yaml_text)
+        self.assertManifestError(err, path=self.bpath, line=line, key=key, contains=contains)
+
+
+class TopLevelTests(BottleKeyTestCase):
+    def test_empty_bottle_has_defaults(self) -> None:
+        bottle = self.load_bottle("")
+        self.assertEqual(bottle.env, ())
+        self.assertEqual(bottle.routes, ())
+        self.assertEqual(bottle.repos, ())
+        self.assertEqual(bottle.egress_log, 1)
+        self.assertTrue(bottle.supervise)
+        self.assertIsNone(bottle.supervise_origin)
+        self.assertEqual(bottle.template, "claude")
+        self.assertEqual(bottle.chain, (self.bpath,))
+        self.assertEqual(bottle.name, "b")
+
+    def test_unknown_top_level_key(self) -> None:
+        self.assertBottleError(
+            "env: {}\nnetwork: open\n", line=3, key="network", contains=("unknown key in a bottle file", "egress")
+        )
+
+    def test_misspelt_key(self) -> None:
+        self.assertBottleError("git_gate: {}\n", line=2, key="git_gate", contains="unknown key")
+
+    def test_description_key_and_body(self) -> None:
+        bottle = self.load_bottle("description: A bottle.\n", body="Body text.\n")
+        self.assertEqual(bottle.description, "A bottle.")
+
+    def test_description_defaults_to_first_paragraph_of_the_body(self) -> None:
+        bottle = self.load_bottle("", body="\nFirst paragraph\nstill first.\n\nSecond.\n")
+        self.assertEqual(bottle.description, "First paragraph\nstill first.")
+
+    def test_description_must_be_a_string(self) -> None:
+        self.assertBottleError("description: [a]\n", line=2, key="description", contains="expected a string")
+
+    def test_dict_frontmatter_round_trip(self) -> None:
+        bottle = self.load_bottle({"env": {"A": "1"}, "supervise": False})
+        self.assertEqual([(e.name, e.value) for e in bottle.env], [("A", "1")])
+        self.assertFalse(bottle.supervise)
+
+
+class EnvTests(BottleKeyTestCase):
+    def test_literal(self) -> None:
+        bottle = self.load_bottle("env:\n  TZ: UTC\n")
+        (entry,) = bottle.env
+        self.assertEqual((entry.name, entry.kind, entry.value), ("TZ", "literal", "UTC"))
+        self.assertFalse(entry.secret)
+        self.assertEqual(entry.origin.path, self.bpath)
+        self.assertEqual(entry.origin.line, 3)
+
+    def test_numbers_and_booleans_are_stringified(self) -> None:
+        bottle = self.load_bottle("env:\n  N: 3\n  F: 1.5\n  T: true\n  NO: false\n")
+        self.assertEqual({e.name: e.value for e in bottle.env}, {"N": "3", "F": "1.5", "T": "true", "NO": "false"})
+        self.assertTrue(all(e.kind == "literal" for e in bottle.env))
+
+    def test_empty_string_literal_is_allowed(self) -> None:
+        bottle = self.load_bottle('env:\n  EMPTY: ""\n')
+        self.assertEqual(bottle.env[0].value, "")
+        self.assertEqual(bottle.env[0].kind, "literal")
+
+    def test_prompt(self) -> None:
+        bottle = self.load_bottle('env:\n  DB_PASSWORD: "?Password for the staging database"\n')
+        (entry,) = bottle.env
+        self.assertEqual(entry.kind, "prompt")
+        self.assertEqual(entry.value, "Password for the staging database")
+        self.assertTrue(entry.secret)
+
+    def test_empty_prompt(self) -> None:
+        self.assertBottleError('env:\n  A: x\n  P: "?"\n', line=4, key="env.P", contains="prompt text")
+
+    def test_blank_prompt(self) -> None:
+        self.assertBottleError('env:\n  P: "?   "\n', line=3, key="env.P", contains="prompt text")
+
+    def test_host_variable(self) -> None:
+        bottle = self.load_bottle('env:\n  SENTRY_DSN: "${HOST_SENTRY}"\n')
+        (entry,) = bottle.env
+        self.assertEqual(entry.kind, "host")
+        self.assertEqual(entry.value, "HOST_SENTRY")
+        self.assertTrue(entry.secret)
+
+    def test_host_variable_mixed_with_text(self) -> None:
+        self.assertBottleError('env:\n  URL: "https://${HOST}/x"\n', line=3, key="env.URL", contains="whole value")
+
+    def test_host_variable_with_a_bad_name(self) -> None:
+        self.assertBottleError('env:\n  A: "${1BAD}"\n', line=3, key="env.A", contains="whole value")
+
+    def test_dollar_without_braces_is_a_literal(self) -> None:
+        bottle = self.load_bottle('env:\n  PS: "$HOME/x"\n')
+        self.assertEqual(bottle.env[0].kind, "literal")
+        self.assertEqual(bottle.env[0].value, "$HOME/x")
+
+    def test_bad_names(self) -> None:
+        for name in ("1ABC", "A-B", "A.B", "A B"):
+            with self.subTest(name=name):
+                self.assertBottleError(f'env:\n  "{name}": x\n', line=3, key=f"env.{name}", contains="not an environment variable name")
+
+    def test_reserved_names(self) -> None:
+        for name in ("HTTPS_PROXY", "http_proxy", "NO_PROXY", "ALL_PROXY", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"):
+            with self.subTest(name=name):
+                self.assertBottleError(f"env:\n  {name}: x\n", line=3, key=f"env.{name}", contains="set by the bottle itself")
+
+    def test_list_value_rejected(self) -> None:
+        self.assertBottleError("env:\n  A: [1, 2]\n", line=3, key="env.A", contains="got a list")
+
+    def test_mapping_value_rejected(self) -> None:
+        self.assertBottleError("env:\n  A:\n    b: c\n", line=3, key="env.A", contains="got a mapping")
+
+    def test_null_value_rejected(self) -> None:
+        self.assertBottleError("env:\n  A:\n", line=3, key="env.A", contains="null")
+
+    def test_env_must_be_a_mapping(self) -> None:
+        self.assertBottleError("env:\n  - A=b\n", line=2, key="env", contains="mapping of variable names")
+
+    def test_entries_keep_file_order(self) -> None:
+        bottle = self.load_bottle("env:\n  Z: 1\n  A: 2\n  M: 3\n")
+        self.assertEqual([e.name for e in bottle.env], ["Z", "A", "M"])
+
+
+class EgressLogTests(BottleKeyTestCase):
+    def test_levels(self) -> None:
+        for level in (0, 1, 2):
+            with self.subTest(level=level):
+                bottle = self.load_bottle(f"egress:\n  log: {level}\n")
+                self.assertEqual(bottle.egress_log, level)
+                self.assertEqual(bottle.egress_log_origin.line, 3)
+
+    def test_bad_values(self) -> None:
+        for value in ("3", "-1", "true", "false", '"1"', "high", "[1]"):
+            with self.subTest(value=value):
+                self.assertBottleError(f"egress:\n  log: {value}\n", line=3, key="egress.log", contains="0 (off)")
+
+    def test_unknown_egress_key(self) -> None:
+        self.assertBottleError("egress:\n  log: 1\n  allow: [a.com]\n", line=4, key="egress.allow", contains="unknown key in egress")
+
+    def test_egress_must_be_a_mapping(self) -> None:
+        self.assertBottleError("egress: [a.com]\n", line=2, key="egress", contains="expected a mapping")
+
+
+class RouteTests(BottleKeyTestCase):
+    def route(self, yaml_route: str) -> object:
+        bottle = self.load_bottle("egress:\n  routes:\n" + yaml_route)
+        self.assertEqual(len(bottle.routes), 1)
+        return bottle.routes[0]
+
+    def test_route_as_a_string(self) -> None:
+        route = self.route("    - pypi.org\n")
+        self.assertEqual(route.host, "pypi.org")
+        self.assertEqual(route.ports, DEFAULT_PORTS)
+        self.assertEqual(route.matches, ())
+        self.assertIsNone(route.auth)
+        self.assertEqual(route.dlp, RouteDlp())
+        self.assertFalse(route.tls_passthrough)
+        self.assertEqual(route.origin.line, 4)
+
+    def test_route_as_a_mapping(self) -> None:
+        route = self.route("    - host: pypi.org\n      ports: [443]\n")
+        self.assertEqual(route.host, "pypi.org")
+        self.assertEqual(route.ports, (443,))
+
+    def test_routes_must_be_a_list(self) -> None:
+        self.assertBottleError("egress:\n  routes: pypi.org\n", line=3, key="egress.routes", contains="list of routes")
+
+    def test_route_needs_host(self) -> None:
+        self.assertBottleError("egress:\n  routes:\n    - ports: [443]\n", line=4, key="egress.routes[0]", contains="needs 'host'")
+
+    def test_unknown_route_key(self) -> None:
+        self.assertBottleError(
+            "egress:\n  routes:\n    - host: a.com\n      path: /x\n", line=5, key="egress.routes[0].path", contains="unknown key in a route"
+        )
+
+    def test_route_of_a_wrong_type(self) -> None:
+        self.assertBottleError("egress:\n  routes:\n    - a.com\n    - 42\n", line=5, key="egress.routes[1]", contains="got a number")
+
+    def test_normalisation_case_and_trailing_dot(self) -> None:
+        route = self.route("    - Api.GitHub.COM.\n")
+        self.assertEqual(route.host, "api.github.com")
+
+    def test_valid_hosts(self) -> None:
+        for host in ("example.com", "a-b.example.com", "*.example.com", "xn--bcher-kva.example", "10.1.2.3", "::1", "localhost"):
+            with self.subTest(host=host):
+                route = self.route(f'    - "{host}"\n')
+                self.assertEqual(route.host, host)
+
+    def test_invalid_hosts(self) -> None:
+        cases = {
+            "https://example.com": "without a scheme",
+            "example.com/api": "matches",
+            "example.com:8443": "ports",
+            "*": "wildcard",
+            "*.com": "at least two labels",
+            "a.*.example.com": "whole first label",
+            "*foo.example.com": "whole first label",
+            "a..example.com": "not a valid host name",
+            "-a.example.com": "not a valid host name",
+            "a-.example.com": "not a valid host name",
+            "under_score.example.com": "not a valid host name",
+            "a" * 64 + ".com": "not a valid host name",
+            "bottle.internal": "reserved",
+            "proxy.bottle.internal": "reserved",
+            "*.bottle.internal": "reserved",
+            "Proxy.Bottle.Internal.": "reserved",
+        }
+        for host, why in cases.items():
+            with self.subTest(host=host):
+                self.assertBottleError(
+                    f'egress:\n  routes:\n    - host: "{host}"\n', line=4, key="egress.routes[0].host", contains=why
+                )
+
+    def test_similar_names_are_not_reserved(self) -> None:
+        for host in ("mybottle.internal", "bottle.internal.example.com"):
+            with self.subTest(host=host):
+                self.assertEqual(self.route(f"    - {host}\n").host, host)
+
+    def test_empty_host(self) -> None:
+        self.assertBottleError('egress:\n  routes:\n    - host: ""\n', line=4, key="egress.routes[0].host", contains="non-empty")
+
+    def test_ports(self) -> None:
+        self.assertEqual(self.route("    - host: a.com\n      ports: 8443\n").ports, (8443,))
+        self.mh.bottle("b", "")
+        self.assertEqual(self.route("    - host: a.com\n      ports: [8443, 443, 443]\n").ports, (443, 8443))
+
+    def test_bad_ports(self) -> None:
+        for value, key in (("[70000]", "egress.routes[0].ports[0]"), ("[true]", "egress.routes[0].ports[0]"),
+                           ('["443"]', "egress.routes[0].ports[0]"), ("[]", "egress.routes[0].ports"), ("https", "egress.routes[0].ports")):
+            with self.subTest(value=value):
+                err = self.bottle_error(f"egress:\n  routes:\n    - host: a.com\n      ports: {value}\n")
+                self.assertManifestError(err, path=self.bpath, line=5, key=key)
+
+    def test_port_zero_scalar(self) -> None:
+        self.assertBottleError("egress:\n  routes:\n    - host: a.com\n      ports: 0\n", line=5, key="egress.routes[0].ports[0]", contains="1 to 65535")
+
+
+class MatchTests(BottleKeyTestCase):
+    HEAD = "egress:\n  routes:\n    - host: api.example.com\n      matches:\n"  # matches on line 5
+
+    def route(self, matches: str) -> object:
+        return self.load_bottle(self.HEAD + matches).routes[0]
+
+    def test_paths_methods_headers(self) -> None:
+        route = self.route(
+            "        - paths: [/v1/, /v2/]\n"
+            "          methods: [get, HEAD, GET]\n"
+            "          headers:\n"
+            "            X-Team: blue\n"
+            "            X-Num: 7\n"
+            "        - paths: /health\n"
+        )
+        first, second = route.matches
+        self.assertEqual(first.paths, ("/v1/", "/v2/"))
+        self.assertEqual(first.methods, ("GET", "HEAD"))
+        self.assertEqual(first.headers, (("x-team", "blue"), ("x-num", "7")))
+        self.assertEqual(second.paths, ("/health",))
+        self.assertEqual(second.methods, ())
+
+    def test_methods_as_a_string(self) -> None:
+        self.assertEqual(self.route("        - methods: post\n").matches[0].methods, ("POST",))
+
+    def test_matches_must_be_a_non_empty_list(self) -> None:
+        self.assertBottleError(self.HEAD.replace("matches:\n", "matches: []\n"), line=5, key="egress.routes[0].matches", contains="non-empty list")
+        self.assertBottleError(self.HEAD.replace("matches:\n", "matches: {paths: [/]}\n"), line=5, key="egress.routes[0].matches", contains="non-empty list")
+
+    def test_empty_entry(self) -> None:
+        self.assertBottleError(self.HEAD + "        - {}\n", line=6, key="egress.routes[0].matches[0]", contains="match everything")
+
+    def test_entry_must_be_a_mapping(self) -> None:
+        self.assertBottleError(self.HEAD + "        - /v1\n", line=6, key="egress.routes[0].matches[0]", contains="match entry")
+
+    def test_unknown_entry_key(self) -> None:
+        self.assertBottleError(
+            self.HEAD + "        - paths: [/a]\n          query: x\n", line=7, key="egress.routes[0].matches[0].query", contains="unknown key in a match entry"
+        )
+
+    def test_path_must_start_with_a_slash(self) -> None:
+        self.assertBottleError(
+            self.HEAD + "        - paths:\n            - /ok\n            - v1/\n", line=8, key="egress.routes[0].matches[0].paths[1]", contains="start with '/'"
+        )
+
+    def test_path_must_be_a_string(self) -> None:
+        self.assertBottleError(self.HEAD + "        - paths: [1]\n", line=6, key="egress.routes[0].matches[0].paths[0]", contains="expected a string")
+
+    def test_unknown_method(self) -> None:
+        self.assertBottleError(self.HEAD + "        - methods: [GET, FETCH]\n", line=6, key="egress.routes[0].matches[0].methods[1]", contains="unknown HTTP method")
+
+    def test_bad_header_name(self) -> None:
+        self.assertBottleError(
+            self.HEAD + "        - headers:\n            'X Bad': 1\n", line=7, key="egress.routes[0].matches[0].headers.X Bad", contains="not a valid HTTP header name"
+        )
+
+    def test_headers_must_be_a_mapping(self) -> None:
+        self.assertBottleError(self.HEAD + "        - headers: [X-A]\n", line=6, key="egress.routes[0].matches[0].headers", contains="mapping of header names")
+
+    def test_header_value_must_be_a_string(self) -> None:
+        self.assertBottleError(self.HEAD + "        - headers:\n            X-A: [1]\n", line=7, key="egress.routes[0].matches[0].headers.X-A", contains="expected a string")
+
+
+class AuthTests(BottleKeyTestCase):
+    HEAD = "egress:\n  routes:\n    - host: api.example.com\n      auth:\n"  # auth on line 5
+
+    def auth(self, body: str) -> object:
+        return self.load_bottle(self.HEAD + body).routes[0].auth
+
+    def test_schemes(self) -> None:
+        for scheme in ("bearer", "token", "basic", "Bearer"):
+            with self.subTest(scheme=scheme):
+                auth = self.auth(f"        scheme: {scheme}\n        token_ref: API_TOKEN\n")
+                self.assertEqual(auth.scheme, scheme.lower())
+                self.assertEqual(auth.token_ref, "API_TOKEN")
+                self.assertIsNone(auth.header)
+
+    def test_header_scheme(self) -> None:
+        auth = self.auth("        scheme: header\n        token_ref: KEY\n        header: X-Api-Key\n")
+        self.assertEqual((auth.scheme, auth.token_ref, auth.header), ("header", "KEY", "x-api-key"))
+
+    def test_header_scheme_needs_header(self) -> None:
+        self.assertBottleError(self.HEAD + "        scheme: header\n        token_ref: KEY\n", line=5, key="egress.routes[0].auth", contains="needs 'header'")
+
+    def test_header_only_with_header_scheme(self) -> None:
+        self.assertBottleError(
+            self.HEAD + "        scheme: bearer\n        token_ref: KEY\n        header: X-Key\n", line=8, key="egress.routes[0].auth.header", contains="only used with 'scheme: header'"
+        )
+
+    def test_bad_header_name(self) -> None:
+        self.assertBottleError(
+            self.HEAD + "        scheme: header\n        token_ref: KEY\n        header: 'x key'\n", line=8, key="egress.routes[0].auth.header", contains="not a valid HTTP header name"
+        )
+
+    def test_unknown_scheme(self) -> None:
+        self.assertBottleError(self.HEAD + "        scheme: digest\n        token_ref: KEY\n", line=6, key="egress.routes[0].auth.scheme", contains="unknown auth scheme")
+
+    def test_missing_scheme(self) -> None:
+        self.assertBottleError(self.HEAD + "        token_ref: KEY\n", line=5, key="egress.routes[0].auth", contains="needs 'scheme'")
+
+    def test_missing_token_ref(self) -> None:
+        self.assertBottleError(self.HEAD + "        scheme: bearer\n", line=5, key="egress.routes[0].auth", contains="needs 'token_ref'")
+
+    def test_token_ref_must_be_a_variable_name(self) -> None:
+        self.assertBottleError(
+            self.HEAD + '        scheme: bearer\n        token_ref: "${TOKEN}"\n', line=7, key="egress.routes[0].auth.token_ref", contains="not an environment variable name"
+        )
+
+    def test_unknown_auth_key(self) -> None:
+        self.assertBottleError(
+            self.HEAD + "        scheme: bearer\n        token_ref: K\n        value: abc\n", line=8, key="egress.routes[0].auth.value", contains="unknown key in route auth"
+        )
+
+    def test_auth_must_be_a_mapping(self) -> None:
+        self.assertBottleError(self.HEAD.replace("auth:\n", "auth: bearer\n"), line=5, key="egress.routes[0].auth", contains="'scheme' and 'token_ref'")
+
+
+class DlpTests(BottleKeyTestCase):
+    HEAD = "egress:\n  routes:\n    - host: api.example.com\n      dlp:\n"  # dlp on line 5
+
+    def test_defaults(self) -> None:
+        route = self.load_bottle("egress:\n  routes: [a.com]\n").routes[0]
+        self.assertEqual(route.dlp, RouteDlp(outbound_on_match=None, tokens=True, secrets=True, entropy=False, inbound=True))
+
+    def test_switches(self) -> None:
+        dlp = self.load_bottle(self.HEAD + "        tokens: false\n        secrets: false\n        entropy: true\n        inbound: false\n").routes[0].dlp
+        self.assertEqual((dlp.tokens, dlp.secrets, dlp.entropy, dlp.inbound), (False, False, True, False))
+        self.assertIsNone(dlp.outbound_on_match)
+
+    def test_outbound_on_match_values(self) -> None:
+        for action in ("block", "redact", "supervise"):
+            with self.subTest(action=action):
+                dlp = self.load_bottle(self.HEAD + f"        outbound_on_match: {action}\n").routes[0].dlp
+                self.assertEqual(dlp.outbound_on_match, action)
+
+    def test_bad_outbound_on_match(self) -> None:
+        self.assertBottleError(self.HEAD + "        outbound_on_match: allow\n", line=6, key="egress.routes[0].dlp.outbound_on_match", contains="block, redact, supervise")
+
+    def test_switch_must_be_boolean(self) -> None:
+        self.assertBottleError(self.HEAD + "        entropy: high\n", line=6, key="egress.routes[0].dlp.entropy", contains="true or false")
+
+    def test_unknown_dlp_key(self) -> None:
+        self.assertBottleError(self.HEAD + "        pii: true\n", line=6, key="egress.routes[0].dlp.pii", contains="unknown key in route dlp")
+
+
+class PassthroughTests(BottleKeyTestCase):
+    def test_passthrough_route(self) -> None:
+        route = self.load_bottle("egress:\n  routes:\n    - host: a.com\n      tls_passthrough: true\n").routes[0]
+        self.assertTrue(route.tls_passthrough)
+
+    def test_passthrough_must_be_boolean(self) -> None:
+        self.assertBottleError(
+            "egress:\n  routes:\n    - host: a.com\n      tls_passthrough: 1\n", line=5, key="egress.routes[0].tls_passthrough", contains="true or false"
+        )
+
+    def test_passthrough_refuses_auth(self) -> None:
+        self.assertBottleError(
+            "egress:\n  routes:\n    - host: a.com\n      auth: {scheme: bearer, token_ref: T}\n      tls_passthrough: true\n",
+            line=6,
+            key="egress.routes[0].tls_passthrough",
+            contains="cannot have 'auth' or 'matches'",
+        )
+
+    def test_passthrough_refuses_matches(self) -> None:
+        self.assertBottleError(
+            "egress:\n  routes:\n    - host: a.com\n      tls_passthrough: true\n      matches: [{paths: [/]}]\n",
+            line=5,
+            key="egress.routes[0].tls_passthrough",
+            contains="cannot have",
+        )
+
+
+class GitGateTests(BottleKeyTestCase):
+    def test_user(self) -> None:
+        bottle = self.load_bottle("git-gate:\n  user:\n    name: Bot\n    email: bot@example.com\n")
+        user = bottle.git_user
+        self.assertEqual((user.name, user.email), ("Bot", "bot@example.com"))
+        self.assertEqual(user.name_origin.line, 4)
+        self.assertEqual(user.email_origin.line, 5)
+
+    def test_user_name_only(self) -> None:
+        user = self.load_bottle("git-gate:\n  user: {name: Bot}\n").git_user
+        self.assertEqual(user.name, "Bot")
+        self.assertIsNone(user.email)
+        self.assertIsNone(user.email_origin)
+
+    def test_bad_emails(self) -> None:
+        for email in ("no-at-sign", "a b@example.com"):
+            with self.subTest(email=email):
+                self.assertBottleError(f'git-gate:\n  user:\n    email: "{email}"\n', line=4, key="git-gate.user.email", contains="email address")
+
+    def test_empty_name(self) -> None:
+        self.assertBottleError('git-gate:\n  user:\n    name: ""\n', line=4, key="git-gate.user.name", contains="non-empty")
+
+    def test_unknown_user_key(self) -> None:
+        self.assertBottleError("git-gate:\n  user:\n    login: bot\n", line=4, key="git-gate.user.login", contains="unknown key in git-gate.user")
+
+    def test_unknown_git_gate_key(self) -> None:
+        self.assertBottleError("git-gate:\n  remotes: {}\n", line=3, key="git-gate.remotes", contains="unknown key in git-gate")
+
+    def test_git_gate_must_be_a_mapping(self) -> None:
+        self.assertBottleError("git-gate: yes\n", line=2, key="git-gate", contains="expected a mapping")
+
+    def test_repo_as_a_string(self) -> None:
+        (repo,) = self.load_bottle("git-gate:\n  repos:\n    app: https://github.com/me/app.git\n").repos
+        self.assertEqual((repo.name, repo.url, repo.auth_kind), ("app", "https://github.com/me/app.git", "none"))
+        self.assertEqual(repo.origin.line, 4)
+
+    def test_url_forms(self) -> None:
+        for url in ("https://github.com/me/app.git", "http://git.local/me/app", "ssh://git@github.com/me/app.git", "git@github.com:me/app.git"):
+            with self.subTest(url=url):
+                (repo,) = self.load_bottle(f"git-gate:\n  repos:\n    app:\n      url: {url}\n").repos
+                self.assertEqual(repo.url, url)
+
+    def test_bad_urls(self) -> None:
+        for url in ("github.com/me/app", "file:///srv/app.git", "ftp://host/app", "https://github.com", "/srv/app.git"):
+            with self.subTest(url=url):
+                self.assertBottleError(f'git-gate:\n  repos:\n    app:\n      url: "{url}"\n', line=5, key="git-gate.repos.app.url", contains="git URL")
+
+    def test_ssh_repo_with_key(self) -> None:
+        (repo,) = self.load_bottle(
+            "git-gate:\n  repos:\n    app:\n      url: git@github.com:me/app.git\n      ssh_key: ~/.ssh/deploy\n"
+            '      known_hosts: "github.com ssh-ed25519 AAAA"\n'
+        ).repos
+        self.assertEqual(repo.auth_kind, "ssh-key")
+        self.assertEqual(repo.ssh_key, "~/.ssh/deploy")
+
+    def test_ssh_key_needs_known_hosts(self) -> None:
+        self.assertBottleError(
+            "git-gate:\n  repos:\n    app:\n      url: git@github.com:me/app.git\n      ssh_key: ~/.ssh/deploy\n",
+            line=4,
+            key="git-gate.repos.app",
+            contains="known_hosts",
+        )
+
+    def test_ssh_key_with_https_url(self) -> None:
+        self.assertBottleError(
+            "git-gate:\n  repos:\n    app:\n      url: https://github.com/me/app.git\n      ssh_key: ~/.ssh/k\n      known_hosts: x\n",
+            line=6,
+            key="git-gate.repos.app.ssh_key",
+            contains="token_ref",
+        )
+
+    def test_https_repo_with_token(self) -> None:
+        (repo,) = self.load_bottle(
+            "git-gate:\n  repos:\n    app:\n      url: https://github.com/me/app.git\n      token_ref: GH_PUSH\n      username: x-access-token\n"
+        ).repos
+        self.assertEqual((repo.auth_kind, repo.token_ref, repo.username), ("https-token", "GH_PUSH", "x-access-token"))
+
+    def test_token_ref_only_with_https(self) -> None:
+        self.assertBottleError(
+            "git-gate:\n  repos:\n    app:\n      url: git@github.com:me/app.git\n      token_ref: GH_PUSH\n",
+            line=6,
+            key="git-gate.repos.app.token_ref",
+            contains="HTTPS",
+        )
+
+    def test_repo_needs_url(self) -> None:
+        self.assertBottleError("git-gate:\n  repos:\n    app:\n      token_ref: X\n", line=4, key="git-gate.repos.app", contains="needs 'url'")
+
+    def test_unknown_repo_key(self) -> None:
+        self.assertBottleError(
+            "git-gate:\n  repos:\n    app:\n      url: https://h.com/a/b\n      branch: main\n", line=6, key="git-gate.repos.app.branch", contains="unknown key in a git-gate repo"
+        )
+
+    def test_bad_repo_name(self) -> None:
+        self.assertBottleError('git-gate:\n  repos:\n    "my app": https://h.com/a/b\n', line=4, key="git-gate.repos.my app", contains="repo name")
+
+    def test_repos_must_be_a_mapping(self) -> None:
+        self.assertBottleError("git-gate:\n  repos:\n    - https://h.com/a/b\n", line=3, key="git-gate.repos", contains="mapping of repo names")
+
+
+class SuperviseTests(BottleKeyTestCase):
+    def test_default_is_on(self) -> None:
+        self.assertTrue(self.load_bottle("env: {}\n").supervise)
+
+    def test_off_and_on(self) -> None:
+        bottle = self.load_bottle("supervise: false\n")
+        self.assertFalse(bottle.supervise)
+        self.assertEqual(bottle.supervise_origin.line, 2)
+        self.assertTrue(self.load_bottle("supervise: true\n").supervise)
+
+    def test_not_a_boolean(self) -> None:
+        for value in ("1", '"true"', "always", "[true]"):
+            with self.subTest(value=value):
+                self.assertBottleError(f"env: {{}}\nsupervise: {value}\n", line=3, key="supervise", contains="true or false")
+
+
+class ProviderTests(BottleKeyTestCase):
+    def test_builtin_templates(self) -> None:
+        for template in ("claude", "codex", "pi"):
+            with self.subTest(template=template):
+                bottle = self.load_bottle(f"agent_provider:\n  template: {template}\n")
+                self.assertEqual(bottle.template, template)
+                self.assertEqual(bottle.provider.template_origin.line, 3)
+
+    def test_unknown_template(self) -> None:
+        err = self.bottle_error("agent_provider:\n  template: gemini\n")
+        self.assertManifestError(err, path=self.bpath, line=3, key="agent_provider.template", contains=("unknown template", "claude, codex, pi"))
+        self.assertIn(str(self.mh.home_dir / "contrib" / "gemini"), str(err))
+
+    def test_plugin_template_from_contrib_folder(self) -> None:
+        (self.mh.home_dir / "contrib" / "mine").mkdir(parents=True)
+        self.assertEqual(self.load_bottle("agent_provider:\n  template: mine\n").template, "mine")
+
+    def test_plugin_must_be_a_folder(self) -> None:
+        self.mh.raw(".bot-bottle/contrib/mine", "not a folder")
+        self.assertBottleError("agent_provider:\n  template: mine\n", line=3, key="agent_provider.template", contains="unknown template")
+
+    def test_plugin_name_cannot_escape_contrib(self) -> None:
+        (self.mh.home_dir / "elsewhere").mkdir(parents=True)
+        self.assertBottleError('agent_provider:\n  template: "../elsewhere"\n', line=3, key="agent_provider.template", contains="unknown template")
+
+    def test_dockerfile_relative_to_the_bottle_file(self) -> None:
+        dockerfile = self.mh.raw(".bot-bottle/bottles/images/Dockerfile", "FROM scratch\n")
+        bottle = self.load_bottle("agent_provider:\n  dockerfile: images/Dockerfile\n")
+        self.assertEqual(bottle.provider.dockerfile, dockerfile)
+        self.assertEqual(bottle.provider.dockerfile_origin.line, 3)
+
+    def test_dockerfile_absolute(self) -> None:
+        dockerfile = self.mh.raw("df/Dockerfile", "FROM scratch\n")
+        bottle = self.load_bottle(f"agent_provider:\n  dockerfile: {dockerfile}\n")
+        self.assertEqual(bottle.provider.dockerfile, dockerfile)
+
+    def test_missing_dockerfile(self) -> None:
+        err = self.bottle_error("agent_provider:\n  template: claude\n  dockerfile: nope/Dockerfile\n")
+        self.assertManifestError(err, path=self.bpath, line=4, key="agent_provider.dockerfile", contains="no such file")
+        self.assertIn(str(self.mh.bottles_dir / "nope" / "Dockerfile"), str(err))
+
+    def test_auth_token(self) -> None:
+        bottle = self.load_bottle("agent_provider:\n  auth_token: MY_CLAUDE_KEY\n")
+        self.assertEqual(bottle.provider.auth_token, "MY_CLAUDE_KEY")
+        self.assertEqual(bottle.provider.auth_token_origin.line, 3)
+        self.assertEqual(bottle.template, "claude")
+
+    def test_bad_auth_token_name(self) -> None:
+        self.assertBottleError('agent_provider:\n  auth_token: "sk-ant-123"\n', line=3, key="agent_provider.auth_token", contains="not an environment variable name")
+
+    def test_unknown_provider_key(self) -> None:
+        self.assertBottleError("agent_provider:\n  image: x\n", line=3, key="agent_provider.image", contains="unknown key in agent_provider")
+
+    def test_provider_must_be_a_mapping(self) -> None:
+        self.assertBottleError("agent_provider: codex\n", line=2, key="agent_provider", contains="expected a mapping")
+
+
+if __name__ == "__main__":
+    unittest.main()

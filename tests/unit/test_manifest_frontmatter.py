@@ -1,0 +1,240 @@
+"""Frontmatter parsing: delimiters, YAML errors with their line, refused YAML features, line map."""
+
+from __future__ import annotations
+
+import unittest
+from pathlib import Path
+
+from bot_bottle.manifest import ManifestError
+from bot_bottle.manifest import frontmatter as fm
+from tests.fixtures import ManifestTestCase
+
+P = Path("/manifests/b.md")
+
+
+class SplitTests(ManifestTestCase):
+    def parse_error(self, text: str) -> ManifestError:
+        with self.assertRaises(ManifestError) as cm:
+            fm.parse(text, P)
+        return cm.exception
+
+    def test_missing_opening_delimiter(self) -> None:
+        err = self.parse_error("env:\n  A: b\n---\nbody\n")
+        self.assertManifestError(err, path=P, line=1, key=None, contains="must start with a '---' line")
+        self.assertIsNotNone(err.hint)
+
+    def test_text_before_the_opening_delimiter(self) -> None:
+        err = self.parse_error("# Title\n---\nenv: {}\n---\n")
+        self.assertManifestError(err, path=P, line=1, key=None, contains="'---'")
+
+    def test_empty_file(self) -> None:
+        err = self.parse_error("")
+        self.assertManifestError(err, path=P, line=1, key=None, contains="must start")
+
+    def test_unclosed_frontmatter(self) -> None:
+        err = self.parse_error("---\nenv:\n  A: b\nbody without a closing line\n")
+        self.assertManifestError(err, path=P, line=1, key=None, contains="never closed")
+
+    def test_empty_frontmatter_is_an_empty_mapping(self) -> None:
+        doc = fm.parse("---\n---\nthe body\n", P)
+        self.assertEqual(doc.data, {})
+        self.assertEqual(doc.body, "the body\n")
+
+    def test_comment_only_frontmatter_is_an_empty_mapping(self) -> None:
+        doc = fm.parse("---\n# nothing here\n---\n", P)
+        self.assertEqual(doc.data, {})
+
+    def test_delimiter_with_trailing_spaces_is_accepted(self) -> None:
+        doc = fm.parse("---  \na: 1\n---   \nbody", P)
+        self.assertEqual(doc.data, {"a": 1})
+        self.assertEqual(doc.body, "body")
+
+    def test_yaml_document_end_marker_closes_frontmatter(self) -> None:
+        doc = fm.parse("---\na: 1\n...\nbody\n", P)
+        self.assertEqual(doc.data, {"a": 1})
+        self.assertEqual(doc.body, "body\n")
+
+    def test_body_is_kept_verbatim_after_the_closing_line(self) -> None:
+        body = "# Heading\n\nSome *markdown*.\n---\nA horizontal rule above, still body.\n"
+        doc = fm.parse("---\na: 1\n---\n" + body, P)
+        self.assertEqual(doc.body, body)
+
+    def test_byte_order_mark_is_ignored(self) -> None:
+        doc = fm.parse("\ufeff---\na: 1\nb: 2\n---\nbody\n", P)
+        self.assertEqual(doc.data, {"a": 1, "b": 2})
+        self.assertEqual(doc.line_of("b"), 3)
+
+    def test_crlf_line_endings(self) -> None:
+        doc = fm.parse("---\r\na: 1\r\nb:\r\n  c: two\r\n---\r\nbody\r\n", P)
+        self.assertEqual(doc.data, {"a": 1, "b": {"c": "two"}})
+        self.assertEqual(doc.line_of("b", "c"), 4)
+        self.assertEqual(doc.body.strip(), "body")
+
+    def test_bom_and_crlf_together(self) -> None:
+        doc = fm.parse("\ufeff---\r\nbottle: dev\r\n---\r\n", P)
+        self.assertEqual(doc.data, {"bottle": "dev"})
+
+
+class YamlErrorTests(ManifestTestCase):
+    def parse_error(self, text: str) -> ManifestError:
+        with self.assertRaises(ManifestError) as cm:
+            fm.parse(text, P)
+        return cm.exception
+
+    def test_syntax_error_reports_its_line(self) -> None:
+        err = self.parse_error("---\na: 1\nb: [1, 2\nc: 3\n---\n")
+        self.assertManifestError(err, path=P, line=4, key=None, contains="invalid YAML")
+
+    def test_bad_indentation_reports_its_line(self) -> None:
+        err = self.parse_error("---\na: 1\nb: 2\n  c: 3\n---\n")
+        self.assertManifestError(err, path=P, line=4, key=None, contains="invalid YAML")
+
+    def test_non_mapping_frontmatter_list(self) -> None:
+        err = self.parse_error("---\n- a\n- b\n---\n")
+        self.assertManifestError(err, path=P, line=2, key=None, contains="must be a mapping")
+
+    def test_non_mapping_frontmatter_scalar(self) -> None:
+        err = self.parse_error("---\n\njust words\n---\n")
+        self.assertManifestError(err, path=P, line=3, key=None, contains="must be a mapping")
+
+    def test_duplicate_top_level_key(self) -> None:
+        err = self.parse_error("---\nsupervise: true\nenv: {}\nsupervise: false\n---\n")
+        self.assertManifestError(err, path=P, line=4, key="supervise", contains=["twice", "first on line 2"])
+
+    def test_duplicate_nested_key(self) -> None:
+        err = self.parse_error("---\nenv:\n  A: x\n  B: y\n  A: z\n---\n")
+        self.assertManifestError(err, path=P, line=5, key="env.A", contains="first on line 3")
+
+    def test_alias_to_a_mapping_is_refused(self) -> None:
+        err = self.parse_error("---\nbase: &b\n  x: 1\nother: *b\n---\n")
+        self.assertManifestError(err, path=P, line=4, key="other", contains="anchors and aliases")
+
+    def test_alias_to_a_scalar_is_refused(self) -> None:
+        err = self.parse_error("---\nenv:\n  A: &tok secret\n  B: *tok\n---\n")
+        self.assertManifestError(err, path=P, line=4, key="env.B", contains="anchors and aliases")
+
+    def test_alias_to_a_list_is_refused(self) -> None:
+        err = self.parse_error("---\na: &l [1, 2]\nb: *l\n---\n")
+        self.assertManifestError(err, path=P, line=3, key="b", contains="anchors and aliases")
+
+    def test_merge_key_is_refused(self) -> None:
+        err = self.parse_error("---\negress:\n  <<: {log: 2}\n---\n")
+        self.assertManifestError(err, path=P, line=3, key="egress", contains="merge keys")
+
+    def test_merge_key_with_an_anchor_is_refused(self) -> None:
+        err = self.parse_error("---\nbase: &b {log: 2}\negress:\n  <<: *b\n---\n")
+        self.assertManifestError(err, path=P, line=4, key="egress", contains="merge keys")
+
+    def test_top_level_merge_key_is_refused(self) -> None:
+        err = self.parse_error("---\n<<: {supervise: true}\n---\n")
+        self.assertManifestError(err, path=P, line=2, key="<<", contains="merge keys")
+
+    def test_undefined_alias(self) -> None:
+        err = self.parse_error("---\na: *nowhere\n---\n")
+        self.assertManifestError(err, path=P, line=2, key=None, contains="invalid YAML")
+
+    def test_python_tags_are_refused(self) -> None:
+        err = self.parse_error("---\nenv:\n  A: !!python/object/apply:os.system [echo]\n---\n")
+        self.assertEqual(err.line, 3)
+        self.assertEqual(err.key, "env.A")
+        self.assertIn("cannot read this value", str(err))
+
+    def test_tagged_collections_are_refused(self) -> None:
+        err = self.parse_error("---\nbottle: dev\nskills: !!set {a, b}\n---\n")
+        self.assertManifestError(err, path=P, line=3, key="skills", contains="tag")
+        err = self.parse_error("---\nskills: !!omap [a: 1]\n---\n")
+        self.assertManifestError(err, path=P, line=2, key="skills", contains="tag")
+
+    def test_complex_key_is_refused(self) -> None:
+        err = self.parse_error("---\n? [a, b]\n: 1\n---\n")
+        self.assertManifestError(err, path=P, line=2, key=None, contains="plain word")
+
+    def test_second_yaml_document_is_refused(self) -> None:
+        err = self.parse_error("---\na: 1\n--- !!map\nb: 2\n---\n")
+        self.assertEqual(err.path, P)
+        self.assertEqual(err.exit_code, 2)
+
+
+class LineMapTests(unittest.TestCase):
+    TEXT = (
+        "---\n"  # 1
+        "# a comment\n"  # 2
+        "env:\n"  # 3
+        "  A: x\n"  # 4
+        "egress:\n"  # 5
+        "  routes:\n"  # 6
+        "    - host: a.example\n"  # 7
+        "    - b.example\n"  # 8
+        "---\n"
+        "body\n"
+    )
+
+    def test_every_key_and_item_has_its_line(self) -> None:
+        doc = fm.parse(self.TEXT, P)
+        self.assertEqual(doc.line_of("env"), 3)
+        self.assertEqual(doc.line_of("env", "A"), 4)
+        self.assertEqual(doc.line_of("egress", "routes"), 6)
+        self.assertEqual(doc.line_of("egress", "routes", 0), 7)
+        self.assertEqual(doc.line_of("egress", "routes", 0, "host"), 7)
+        self.assertEqual(doc.line_of("egress", "routes", 1), 8)
+
+    def test_unknown_path_falls_back_to_its_deepest_known_prefix(self) -> None:
+        doc = fm.parse(self.TEXT, P)
+        self.assertEqual(doc.line_of("egress", "routes", 1, "auth", "scheme"), 8)
+        self.assertEqual(doc.line_of("nothing"), doc.frontmatter_line)
+        self.assertEqual(doc.frontmatter_line, 2)
+
+    def test_error_helper_formats_the_key_path(self) -> None:
+        doc = fm.parse(self.TEXT, P)
+        err = doc.error(("egress", "routes", 1, "host"), "bad")
+        self.assertEqual(str(err), f"{P}:8: egress.routes[1].host: bad")
+
+    def test_format_key(self) -> None:
+        self.assertEqual(fm.format_key(("egress", "routes", 0, "matches", 2, "paths")), "egress.routes[0].matches[2].paths")
+        self.assertIsNone(fm.format_key(()))
+
+    def test_non_string_keys_become_strings(self) -> None:
+        doc = fm.parse("---\nenv:\n  1: a\n  true: b\n---\n", P)
+        self.assertEqual(doc.data["env"], {"1": "a", "true": "b"})
+
+    def test_yaml11_boolean_words_as_keys_stay_as_written(self) -> None:
+        doc = fm.parse("---\nenv:\n  NO: a\n  on: b\n  Y: c\n  1.50: d\n  0x10: e\n---\n", P)
+        self.assertEqual(list(doc.data["env"]), ["NO", "on", "Y", "1.50", "0x10"])
+        self.assertEqual(doc.line_of("env", "Y"), 5)
+
+    def test_read_rejects_non_utf8(self) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "x.md"
+            path.write_bytes(b"---\na: \xff\xfe\n---\n")
+            with self.assertRaises(ManifestError) as cm:
+                fm.read(path)
+            self.assertEqual(cm.exception.path, path)
+            self.assertEqual(cm.exception.line, 1)
+            self.assertIn("UTF-8", str(cm.exception))
+
+    def test_read_uses_override_text(self) -> None:
+        doc = fm.read(Path("/does/not/exist.md"), "---\na: 1\n---\n")
+        self.assertEqual(doc.data, {"a": 1})
+
+
+class ErrorShapeTests(unittest.TestCase):
+    def test_error_without_line_or_key(self) -> None:
+        err = ManifestError("broken", path="/x/y.md")
+        self.assertEqual(str(err), "/x/y.md: broken")
+        self.assertEqual(err.exit_code, 2)
+
+    def test_error_without_path(self) -> None:
+        err = ManifestError("no agent named 'x'")
+        self.assertEqual(str(err), "no agent named 'x'")
+
+    def test_error_with_everything(self) -> None:
+        err = ManifestError("bad", path=Path("/x/y.md"), line=7, key="env.A", hint="do this")
+        self.assertEqual(str(err), "/x/y.md:7: env.A: bad")
+        self.assertEqual(err.detail, "bad")
+        self.assertEqual(err.hint, "do this")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,365 @@
+"""The bottle plan: hosts, routes, provider route, env names, git-gate, labels, the JSON contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import unittest
+from pathlib import Path
+from typing import Any
+
+from bot_bottle import plan as plan_mod
+from bot_bottle.errors import UsageError
+from bot_bottle.plan import BottlePlan, ImageRefs, resolve
+from tests.fixtures import TEST_IMAGES, ManifestTestCase
+
+SECRETS = {
+    "GITHUB_TOKEN": "ghp_realGithubTokenValue1234567890abcd",
+    "ANTHROPIC_API_KEY": "sk-ant-api03-realAnthropicKeyValue-000000",
+    "SENTRY_DSN": "https://publickey-secretpart@o0.ingest.sentry.io/1",
+    "PUSH_TOKEN": "push-token-real-value-zzz",
+    "OPENAI_API_KEY": "sk-proj-realOpenAiKeyValue-111111",
+}
+
+FULL_BOTTLE = """\
+env:
+  TZ: UTC
+  DSN: "${SENTRY_DSN}"
+  DB_PASSWORD: "?Password for staging"
+egress:
+  log: 2
+  routes:
+    - host: pypi.org
+      matches:
+        - methods: [GET, HEAD]
+    - host: api.github.com
+      matches:
+        - paths: [/repos/]
+          methods: [GET]
+          headers: {Accept: application/json}
+      auth:
+        scheme: bearer
+        token_ref: GITHUB_TOKEN
+      dlp:
+        outbound_on_match: supervise
+        entropy: true
+    - files.pythonhosted.org
+    - PyPI.org.
+git-gate:
+  user:
+    name: Bottle Bot
+    email: bot@example.com
+  repos:
+    app:
+      url: https://github.com/me/app.git
+      token_ref: PUSH_TOKEN
+    lib:
+      url: git@github.com:me/lib.git
+      ssh_key: ~/.ssh/lib_key
+      known_hosts: github.com ssh-ed25519 AAAA
+supervise: false
+"""
+
+
+class PlanTestCase(ManifestTestCase):
+    def plan(self, agent: str = "a", **kwargs: Any) -> BottlePlan:
+        kwargs.setdefault("images", TEST_IMAGES)
+        return resolve(self.load(agent), **kwargs)
+
+    def full(self, **kwargs: Any) -> BottlePlan:
+        self.mh.bottle("dev", FULL_BOTTLE)
+        self.mh.agent("a", "bottle: dev\ncolor: green\nskills: [pdf]\ngit-gate:\n  user:\n    email: agent@example.com\n", body="Be careful.\n")
+        return self.plan(**kwargs)
+
+
+class HostsAndRoutesTests(PlanTestCase):
+    def test_hosts_sorted_and_deduplicated(self) -> None:
+        plan = self.full(environ=SECRETS)
+        self.assertEqual(
+            plan.hosts, ("api.anthropic.com", "api.github.com", "files.pythonhosted.org", "pypi.org")
+        )
+        self.assertEqual(list(plan.hosts), sorted(set(plan.hosts)))
+        # Both pypi.org routes are kept; the host is listed once.
+        self.assertEqual([r.host for r in plan.routes].count("pypi.org"), 2)
+
+    def test_provider_route_claude(self) -> None:
+        self.mh.bottle("dev", {"egress": {"routes": ["example.com"]}})
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        first = plan.routes[0]
+        self.assertEqual(first.host, "api.anthropic.com")
+        self.assertEqual(first.ports, (443,))
+        self.assertEqual(first.auth, {"scheme": "header", "token_ref": "ANTHROPIC_API_KEY", "header": "x-api-key"})
+        self.assertEqual(first.source, "provider:claude")
+        self.assertEqual(plan.template, "claude")
+        self.assertEqual(plan.agent_command, "claude")
+        self.assertIn("ANTHROPIC_API_KEY", plan.credential_refs)
+
+    def test_provider_route_codex(self) -> None:
+        self.mh.bottle("dev", "agent_provider:\n  template: codex\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        self.assertEqual(plan.hosts, ("api.openai.com",))
+        self.assertEqual(plan.routes[0].auth, {"scheme": "bearer", "token_ref": "OPENAI_API_KEY"})
+        self.assertEqual(plan.agent_command, "codex")
+
+    def test_provider_auth_token_from_the_bottle(self) -> None:
+        path = self.mh.bottle("dev", "agent_provider:\n  template: claude\n  auth_token: MY_KEY\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        route = self.plan().routes[0]
+        self.assertEqual(route.auth["token_ref"], "MY_KEY")
+        self.assertEqual(route.source, f"provider:claude ({path}:4)")
+
+    def test_provider_route_not_added_when_the_bottle_routes_the_host(self) -> None:
+        self.mh.bottle("dev", "egress:\n  routes:\n    - host: api.anthropic.com\n      matches: [{paths: [/v1/messages]}]\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        self.assertEqual(len(plan.routes), 1)
+        self.assertEqual(plan.routes[0].matches, ({"paths": ["/v1/messages"]},))
+        self.assertFalse(plan.routes[0].source.startswith("provider:"))
+
+    def test_plugin_template_has_no_provider_route(self) -> None:
+        (self.mh.home_dir / "contrib" / "mine").mkdir(parents=True)
+        self.mh.bottle("dev", "agent_provider:\n  template: mine\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        self.assertEqual(plan.routes, ())
+        self.assertEqual(plan.hosts, ())
+        self.assertEqual(plan.agent_command, "mine")
+
+    def test_route_details(self) -> None:
+        plan = self.full(environ=SECRETS)
+        github = next(r for r in plan.routes if r.host == "api.github.com")
+        self.assertEqual(github.matches, ({"paths": ["/repos/"], "methods": ["GET"], "headers": {"accept": "application/json"}},))
+        self.assertEqual(github.auth, {"scheme": "bearer", "token_ref": "GITHUB_TOKEN"})
+        self.assertEqual(github.dlp["outbound_on_match"], "supervise")
+        self.assertFalse(github.dlp["outbound_on_match_is_default"])
+        self.assertTrue(github.dlp["entropy"])
+        self.assertEqual(github.source, f"{self.mh.bottles_dir / 'dev.md'}:12")
+        files = next(r for r in plan.routes if r.host == "files.pythonhosted.org")
+        self.assertIsNone(files.auth)
+        self.assertEqual(files.ports, (80, 443))
+        self.assertEqual(files.dlp["outbound_on_match"], "block")
+        self.assertTrue(files.dlp["outbound_on_match_is_default"])
+
+    def test_route_with_auth_redacts_its_own_token_by_default(self) -> None:
+        self.mh.bottle("dev", "egress:\n  routes:\n    - host: a.com\n      auth: {scheme: token, token_ref: T}\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        route = next(r for r in self.plan().routes if r.host == "a.com")
+        self.assertEqual(route.dlp["own_token"], "redact")
+        self.assertEqual(route.dlp["outbound_on_match"], "block")
+
+    def test_egress_log_and_supervise(self) -> None:
+        plan = self.full()
+        self.assertEqual(plan.egress_log, 2)
+        self.assertFalse(plan.supervise)
+
+
+class EnvAndSecretsTests(PlanTestCase):
+    def test_env_names_and_kinds(self) -> None:
+        plan = self.full(environ=SECRETS)
+        self.assertEqual([(e.name, e.kind, e.secret) for e in plan.env], [
+            ("TZ", "literal", False), ("DSN", "host", True), ("DB_PASSWORD", "prompt", True),
+        ])
+        dsn = plan.env[1]
+        self.assertEqual(dsn.host_var, "SENTRY_DSN")
+        self.assertEqual(dsn.source, f"{self.mh.bottles_dir / 'dev.md'}:4")
+        self.assertEqual(plan.env[2].prompt, "Password for staging")
+        self.assertEqual(plan.secret_env_names, ("DSN", "DB_PASSWORD"))
+
+    def test_credential_refs(self) -> None:
+        plan = self.full(environ=SECRETS)
+        self.assertEqual(plan.credential_refs, ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "PUSH_TOKEN"))
+
+    def test_secret_values_never_in_the_json(self) -> None:
+        plan = self.full(environ=SECRETS)
+        text = json.dumps(plan.to_dict())
+        for name, value in SECRETS.items():
+            self.assertNotIn(value, text, name)
+        # Names are there; the values are not.
+        self.assertIn("GITHUB_TOKEN", text)
+        self.assertIn("SENTRY_DSN", text)
+        self.assertEqual(plan.missing_host_vars, ())
+        self.assertNotIn(SECRETS["GITHUB_TOKEN"], repr(plan))
+
+    def test_missing_host_vars_listed(self) -> None:
+        plan = self.full(environ={"GITHUB_TOKEN": "x"})
+        self.assertEqual(plan.missing_host_vars, ("ANTHROPIC_API_KEY", "PUSH_TOKEN", "SENTRY_DSN"))
+        self.assertTrue(any("ANTHROPIC_API_KEY, PUSH_TOKEN, SENTRY_DSN" in w for w in plan.warnings))
+
+    def test_no_environ_means_every_host_var_is_missing(self) -> None:
+        plan = self.full()
+        self.assertIn("GITHUB_TOKEN", plan.missing_host_vars)
+
+    def test_manifest_warnings_carried(self) -> None:
+        self.mh.bottle("dev", 'env:\n  KEY: "${ANTHROPIC_API_KEY}"\n')
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan(environ={"ANTHROPIC_API_KEY": "v"})
+        self.assertEqual(len(plan.warnings), 1)
+        self.assertIn("env.KEY", plan.warnings[0])
+
+
+class GitGateAndAgentTests(PlanTestCase):
+    def test_git_user_with_sources(self) -> None:
+        plan = self.full()
+        self.assertEqual(plan.git_user, {"name": "Bottle Bot", "email": "agent@example.com"})
+        self.assertEqual(plan.git_user_sources["name"], f"{self.mh.bottles_dir / 'dev.md'}:27")
+        self.assertEqual(plan.git_user_sources["email"], f"{self.mh.agents_dir() / 'a.md'}:7")
+
+    def test_git_user_unset(self) -> None:
+        self.mh.bottle("dev", "")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        self.assertEqual(plan.git_user, {"name": None, "email": None})
+        self.assertEqual(plan.git_user_sources, {"name": None, "email": None})
+
+    def test_repos(self) -> None:
+        plan = self.full()
+        repos = {r.name: r for r in plan.repos}
+        self.assertEqual(repos["app"].url, "https://github.com/me/app.git")
+        self.assertEqual(repos["app"].auth, "https-token")
+        self.assertEqual(repos["app"].credential_ref, "PUSH_TOKEN")
+        self.assertEqual(repos["lib"].auth, "ssh-key")
+        self.assertEqual(repos["lib"].credential_ref, "~/.ssh/lib_key")
+        self.assertEqual(repos["app"].source, f"{self.mh.bottles_dir / 'dev.md'}:30")
+
+    def test_agent_fields(self) -> None:
+        plan = self.full()
+        self.assertEqual(plan.agent, "a")
+        self.assertEqual(plan.agent_origin, "home")
+        self.assertEqual(plan.bottle, "dev")
+        self.assertEqual(plan.skills, ("pdf",))
+        self.assertEqual(plan.color, "green")
+        self.assertEqual(plan.system_prompt_chars, len("Be careful."))
+        self.assertIsNone(plan.shadowed_agent)
+
+    def test_shadowed_agent(self) -> None:
+        self.mh.bottle("dev", "")
+        home = self.mh.agent("a", {"bottle": "dev"})
+        self.mh.agent("a", {"bottle": "dev"}, where="cwd")
+        plan = self.plan()
+        self.assertEqual(plan.agent_origin, "cwd")
+        self.assertEqual(plan.shadowed_agent, home)
+        self.assertEqual(plan.to_dict()["shadowed_agent"], str(home))
+
+    def test_bottle_chain(self) -> None:
+        self.mh.bottle("base", "")
+        self.mh.bottle("dev", "extends: base\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        self.assertEqual(plan.bottle_chain, (self.mh.bottles_dir / "base.md", self.mh.bottles_dir / "dev.md"))
+
+
+class BackendAndLabelTests(PlanTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.mh.bottle("dev", "")
+        self.mh.agent("coder", {"bottle": "dev"})
+
+    def test_labels(self) -> None:
+        plan = self.plan("coder", label="fix-bug-12")
+        self.assertEqual(
+            plan.labels,
+            {"bot-bottle.agent": "coder", "bot-bottle.bottle": "dev", "bot-bottle.backend": "docker", "bot-bottle.label": "fix-bug-12"},
+        )
+        self.assertEqual(plan.label, "fix-bug-12")
+
+    def test_no_label(self) -> None:
+        plan = self.plan("coder")
+        self.assertNotIn("bot-bottle.label", plan.labels)
+        self.assertIsNone(plan.label)
+
+    def test_backends(self) -> None:
+        for backend in ("docker", "smolmachines"):
+            with self.subTest(backend=backend):
+                plan = self.plan("coder", backend=backend, runtime="x", runtime_note="why")
+                self.assertEqual(plan.backend, backend)
+                self.assertEqual(plan.labels["bot-bottle.backend"], backend)
+                self.assertEqual((plan.runtime, plan.runtime_note), ("x", "why"))
+
+    def test_unknown_backend(self) -> None:
+        with self.assertRaises(UsageError) as cm:
+            self.plan("coder", backend="kubernetes")
+        self.assertEqual(cm.exception.exit_code, 2)
+        self.assertIn("docker, smolmachines", str(cm.exception))
+
+    def test_images(self) -> None:
+        plan = self.plan("coder", images=ImageRefs(agent="agent:1", sidecar="sidecar:2"))
+        self.assertEqual((plan.agent_image, plan.sidecar_image), ("agent:1", "sidecar:2"))
+        self.assertEqual(plan.to_dict()["images"], {"agent": "agent:1", "agent_dockerfile": None, "sidecar": "sidecar:2"})
+
+    def test_dockerfile_in_images(self) -> None:
+        dockerfile = self.mh.raw(".bot-bottle/bottles/Dockerfile", "FROM scratch\n")
+        self.mh.bottle("dev", "agent_provider:\n  dockerfile: Dockerfile\n")
+        plan = self.plan("coder")
+        self.assertEqual(plan.agent_dockerfile, dockerfile)
+        self.assertEqual(plan.to_dict()["images"]["agent_dockerfile"], str(dockerfile))
+
+    def test_cwd(self) -> None:
+        plan = self.plan("coder", cwd=self.mh.cwd)
+        self.assertEqual(plan.to_dict()["cwd"], str(self.mh.cwd))
+
+    def test_plan_is_frozen(self) -> None:
+        plan = self.plan("coder")
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            plan.backend = "smolmachines"  # type: ignore[misc]
+
+
+class JsonContractTests(PlanTestCase):
+    REQUIRED = (
+        "schema_version", "agent", "agent_path", "agent_origin", "shadowed_agent", "bottle", "bottle_path",
+        "bottle_chain", "backend", "runtime", "runtime_note", "provider", "images", "hosts", "routes",
+        "egress_log", "env", "env_names", "secret_env_names", "credential_refs", "missing_host_vars",
+        "git_gate", "supervise", "skills", "system_prompt_chars", "label", "color", "cwd", "labels", "warnings",
+    )
+
+    def test_contract_keys_present(self) -> None:
+        data = self.full(environ=SECRETS).to_dict()
+        for key in self.REQUIRED:
+            self.assertIn(key, data)
+        self.assertEqual(set(data["git_gate"]), {"user", "user_sources", "repos"})
+        self.assertEqual(set(data["images"]), {"agent", "agent_dockerfile", "sidecar"})
+        self.assertEqual(set(data["routes"][0]), {"host", "ports", "matches", "auth", "dlp", "tls_passthrough", "source"})
+        self.assertEqual(set(data["git_gate"]["repos"][0]), {"name", "url", "auth", "credential_ref", "source"})
+
+    def test_json_values(self) -> None:
+        data = self.full(environ=SECRETS, label="L").to_dict()
+        self.assertEqual(data["schema_version"], 1)
+        self.assertEqual(data["agent"], "a")
+        self.assertEqual(data["bottle"], "dev")
+        self.assertEqual(data["backend"], "docker")
+        self.assertEqual(data["hosts"], sorted(set(data["hosts"])))
+        self.assertEqual(data["env_names"], ["TZ", "DSN", "DB_PASSWORD"])
+        self.assertEqual(data["secret_env_names"], ["DSN", "DB_PASSWORD"])
+        self.assertEqual(data["provider"], {"template": "claude", "command": "claude"})
+        self.assertEqual(data["images"]["agent"], TEST_IMAGES.agent)
+        self.assertEqual(data["labels"]["bot-bottle.label"], "L")
+        self.assertEqual([r["name"] for r in data["git_gate"]["repos"]], ["app", "lib"])
+        for env in data["env"]:
+            self.assertNotIn("value", env)
+
+    def test_json_round_trips(self) -> None:
+        data = self.full(environ=SECRETS).to_dict()
+        self.assertEqual(json.loads(json.dumps(data)), data)
+
+    def test_literal_env_values_are_not_in_the_plan(self) -> None:
+        self.mh.bottle("dev", "env:\n  LITERAL_NAME: a-literal-value-987\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        text = json.dumps(self.plan().to_dict())
+        self.assertIn("LITERAL_NAME", text)
+        self.assertNotIn("a-literal-value-987", text)
+
+
+class DefaultImagesTests(ManifestTestCase):
+    def test_default_images_are_computed_without_docker(self) -> None:
+        self.mh.bottle("dev", "")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = resolve(self.load("a"))
+        self.assertTrue(plan.agent_image)
+        self.assertTrue(plan.sidecar_image)
+        self.assertNotEqual(plan.agent_image, plan.sidecar_image)
+        self.assertEqual(plan_mod.default_images("claude", None), ImageRefs(agent=plan.agent_image, sidecar=plan.sidecar_image))
+
+
+if __name__ == "__main__":
+    unittest.main()
