@@ -1,0 +1,120 @@
+"""Bottle start and teardown latency against the floor of a bare ``docker run`` + ``docker exec``.
+
+Run: ``.venv/bin/python bench/start_latency.py [--runs N]`` (images are built first, untimed).
+Writes ``bench/results/start_latency.json`` and ``.png``. Targets: start within 2.5x the floor,
+teardown under 1 s, idle sidecar under 80 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import bar_plot, median, timed, write_results  # noqa: E402
+from bot_bottle import images  # noqa: E402
+from bot_bottle.backend.docker import engine  # noqa: E402
+from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions  # noqa: E402
+from bot_bottle.manifest import Layout, load  # noqa: E402
+from bot_bottle.plan import resolve  # noqa: E402
+
+BOTTLE = "---\negress:\n  routes:\n    - host: allowed.example\n---\n"
+AGENT = "---\nbottle: bench\n---\n"
+
+
+def _mem_bytes(text: str) -> float:
+    value = text.split("/")[0].strip()
+    units = {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1000**2, "GB": 1000**3, "B": 1}
+    for unit, factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    return float("nan")
+
+
+def floor_run(image: str) -> tuple[float, float]:
+    name = f"bb-bench-floor-{time.monotonic_ns()}"
+
+    def up() -> None:
+        engine.run(["run", "-d", "--name", name, "--network", "none", "--label", "bot-bottle.bench=1",
+                    "--entrypoint", "sleep", image, "infinity"], timeout=120)
+        engine.run(["exec", name, "true"], timeout=60)
+
+    start, _ = timed(up)
+    stop, _ = timed(lambda: engine.run(["rm", "-f", name], timeout=60))
+    return start, stop
+
+
+def bottle_run(plan, state_root: Path) -> tuple[float, float, float]:
+    launcher = DockerLauncher(plan, LaunchOptions(internal_network=True,
+                                                  credentials={n: "bench" for n in plan.credential_refs}), state_root)
+
+    def up():
+        bottle = launcher.launch()
+        result = bottle.exec("true")
+        assert result.ok, result.stderr
+        return bottle
+
+    start, bottle = timed(up)
+    time.sleep(2)  # let the sidecar settle before reading its idle memory
+    stats = engine.run(["stats", "--no-stream", "--format", "{{.MemUsage}}", launcher.names.sidecar_container], timeout=60)
+    memory = _mem_bytes(stats.stdout)
+    stop, _ = timed(bottle.close)
+    return start, stop, memory
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bb-bench-") as tmp:
+        home = Path(tmp)
+        (home / ".bot-bottle/bottles").mkdir(parents=True)
+        (home / ".bot-bottle/agents").mkdir(parents=True)
+        (home / ".bot-bottle/bottles/bench.md").write_text(BOTTLE)
+        (home / ".bot-bottle/agents/bench.md").write_text(AGENT)
+        plan = resolve(load("bench", Layout(home=home, cwd=home)), backend="docker", runtime="runc", environ={})
+        agent_image = images.ensure_image(images.agent_image(plan.template))
+        images.ensure_image(images.sidecar_image())
+        floor_start, floor_stop, b_start, b_stop, mem = [], [], [], [], []
+        # Interleave so both see the same machine load.
+        for _ in range(args.runs):
+            s, t = floor_run(agent_image)
+            floor_start.append(s)
+            floor_stop.append(t)
+            s, t, m = bottle_run(plan, home / ".bot-bottle/state")
+            b_start.append(s)
+            b_stop.append(t)
+            mem.append(m)
+    result = {
+        "runs": args.runs,
+        "floor_start_s": floor_start,
+        "floor_teardown_s": floor_stop,
+        "bottle_start_s": b_start,
+        "bottle_teardown_s": b_stop,
+        "sidecar_idle_bytes": mem,
+        "median": {
+            "floor_start_s": median(floor_start),
+            "bottle_start_s": median(b_start),
+            "start_ratio": median(b_start) / median(floor_start),
+            "bottle_teardown_s": median(b_stop),
+            "sidecar_idle_mb": median(mem) / 1024**2,
+        },
+        "targets": {"start_ratio_max": 2.5, "teardown_s_max": 1.0, "sidecar_idle_mb_max": 80},
+    }
+    med = result["median"]
+    path = write_results("start_latency", result)
+    bar_plot("start_latency", "Bottle start vs bare docker run + exec (median)",
+             ["floor start", "bottle start", "bottle teardown"],
+             [med["floor_start_s"], med["bottle_start_s"], med["bottle_teardown_s"]], "s")
+    print(f"floor start {med['floor_start_s']:.2f} s, bottle start {med['bottle_start_s']:.2f} s "
+          f"(x{med['start_ratio']:.2f}), teardown {med['bottle_teardown_s']:.2f} s, "
+          f"sidecar idle {med['sidecar_idle_mb']:.1f} MB -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
