@@ -18,12 +18,17 @@ from bot_bottle.errors import BotBottleError
 # Order is the order shown in --help. Only commands that work are listed here.
 SUBCOMMANDS = (
     "start",
+    "resume",
+    "commit",
+    "stop",
     "list",
     "info",
+    "cleanup",
     "init",
     "edit",
     "validate",
     "doctor",
+    "demo",
 )
 
 
