@@ -89,7 +89,19 @@ class StateDir:
         return (self.path / PRESERVE).exists()
 
     def preserve(self, reason: str) -> None:
-        (self.path / PRESERVE).write_text(reason + "\n", encoding="utf-8")
+        # The time makes each preservation distinct, so a run can tell a commit made during it.
+        (self.path / PRESERVE).write_text(f"{reason}\n{time.time():.6f}\n", encoding="utf-8")
+
+    def preserve_marker(self) -> str | None:
+        try:
+            return (self.path / PRESERVE).read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    @property
+    def preserve_reason(self) -> str | None:
+        marker = self.preserve_marker()
+        return marker.splitlines()[0] if marker else None
 
     def unpreserve(self) -> None:
         (self.path / PRESERVE).unlink(missing_ok=True)

@@ -35,7 +35,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
             except Exception:
                 continue
             saved.append({"id": meta.id, "agent": meta.agent, "label": meta.label, "backend": meta.backend,
-                          "snapshot": meta.snapshot, "reason": (sdir.path / ".preserve").read_text().strip()})
+                          "snapshot": meta.snapshot, "reason": sdir.preserve_reason})
     rows = [
         {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
          "backend": "docker", "orphaned": not b.owner_alive}

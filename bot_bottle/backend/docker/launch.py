@@ -138,6 +138,7 @@ class DockerLauncher:
         self._created: list[tuple[str, str]] = []  # (kind, ref), in creation order
         self._torn_down = False
         self._state_created = False
+        self._marker_at_launch: str | None = None
         self.preserve_reason: str | None = None
 
     # ------------------------------------------------------------------ labels and metadata
@@ -184,6 +185,7 @@ class DockerLauncher:
         try:
             agent_image = self.options.image_override or self.plan.agent_image
             if self.options.resume:
+                self._marker_at_launch = self.state.preserve_marker()
                 meta = self.state.read()
                 meta.owner = self.owner
                 meta.exit_code = None
@@ -362,6 +364,9 @@ class DockerLauncher:
             if self.state.path.is_dir():
                 self.state.preserve(self.preserve_reason)
             return
+        marker = self.state.preserve_marker()
+        if marker is not None and marker != self._marker_at_launch:
+            return  # committed while it ran: the snapshot is what the next resume needs
         snapshot = None
         try:
             snapshot = self.state.read().snapshot
