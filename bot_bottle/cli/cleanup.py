@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="show what would be removed; remove nothing")
+    p.add_argument("--all", action="store_true", help="also remove preserved bottles and their snapshots")
     common.add_format(p)
     p.set_defaults(func=run)
 
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
             inv.orphans.append(docker_cleanup.Resource("state", str(s.path), s.id, s.id))
     else:
         inv = docker_cleanup.inventory(lay.state_dir)
+    if args.all:
+        inv.orphans.extend(r for r, _ in inv.kept)
+        inv.kept = []
     failures: list[str] = []
     if not args.dry_run:
         failures = docker_cleanup.remove(inv.orphans)
