@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ AGENT_ENTRY = (
 )
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -140,7 +142,14 @@ class DockerLauncher:
         self._state_created = False
         self._marker_at_launch: str | None = None
         self.preserve_reason: str | None = None
+        self.timings: dict[str, float] = {}
 
+    def _step(self, name: str, fn: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = time.perf_counter() - start
     # ------------------------------------------------------------------ labels and metadata
     def labels(self, role: str) -> dict[str, str]:
         labels = {
@@ -196,9 +205,12 @@ class DockerLauncher:
                 self.state.write(self._metadata(agent_image))
 
             self._progress("checking images")
-            sidecar_ref = images.ensure_image(images.sidecar_image())
+            sidecar_ref = self._step("sidecar-image", lambda: images.ensure_image(images.sidecar_image()))
             if self.options.image_override is None:
-                agent_ref = images.ensure_image(images.agent_image(self.plan.template, self.plan.agent_dockerfile))
+                agent_ref = self._step(
+                    "agent-image",
+                    lambda: images.ensure_image(images.agent_image(self.plan.template, self.plan.agent_dockerfile)),
+                )
             else:
                 agent_ref = self.options.image_override
                 engine.run(["image", "inspect", agent_ref], timeout=30)
@@ -219,11 +231,13 @@ class DockerLauncher:
                 self.names.network,
             )
             self._progress("starting the sidecar (egress proxy)")
-            self._start_sidecar(sidecar_ref)
+            self._step("sidecar", lambda: self._start_sidecar(sidecar_ref))
+            # The proxy takes a second or so to come up: start the agent meanwhile.
             self._progress("starting the agent container (no network)")
-            bottle = self._start_agent(agent_ref)
+            bottle = self._step("agent", lambda: self._start_agent(agent_ref))
             self._progress("provisioning the agent")
-            self._provision(bottle)
+            self._step("provision", lambda: self._provision(bottle))
+            self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
             return bottle
         except BaseException:
             self.teardown(launch_failed=True)
@@ -267,7 +281,6 @@ class DockerLauncher:
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
         self._docker(["start", name])
-        self._wait_sidecar_ready(name)
 
     def _wait_sidecar_ready(self, name: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
