@@ -1,0 +1,1 @@
+"""The egress proxy: policy data (``policy``), pure decisions (``core``), mitmproxy glue (``addon``)."""

@@ -1,0 +1,98 @@
+"""Host names and IP literals, normalised the one way both the policy and the proxy compare them.
+
+A host that reaches a comparison is lower case, has no trailing dot, no brackets and is in its
+ASCII (IDNA) form; an IP literal is in its canonical text form. Anything else is refused rather
+than guessed at, because a lenient parser here is a bypass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+
+# A DNS label in ASCII form (IDNA already applied). Underscores appear in real service names.
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+# The WHATWG URL parser (browsers, many HTTP clients) reads a host whose last label is numeric as
+# IPv4, so "10.1", "0x7f.1" or "2130706433" must never be mistaken for a name.
+_NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+
+
+class HostError(ValueError):
+    """A host name that cannot be normalised."""
+
+
+def normalise_host(raw: str) -> str:
+    """Lower case, no trailing dot, no IPv6 brackets, IDNA-encoded; raise ``HostError`` if invalid.
+
+    IP literals come back in canonical form (``127.1`` becomes ``127.0.0.1``), names come back as
+    ASCII labels.
+    """
+    host = raw.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.endswith("."):
+        host = host[:-1]
+    if not host:
+        raise HostError("empty host")
+    ip = ip_literal(host)
+    if ip is not None:
+        return ip
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise HostError(f"{raw!r} is not a valid host name") from exc
+    host = host.lower()
+    if len(host) > 253:
+        raise HostError(f"{raw!r} is longer than 253 characters")
+    labels = host.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        raise HostError(f"{raw!r} is not a valid host name")
+    return host
+
+
+def ip_literal(host: str) -> str | None:
+    """The canonical address if ``host`` is (or would be read as) an IP literal, else None.
+
+    Covers IPv6 (with or without brackets or zone), dotted IPv4 and the legacy IPv4 forms that
+    ``inet_aton`` and URL parsers accept (``127.1``, ``0x7f000001``, ``2130706433``).
+    """
+    text = host.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if text.endswith("."):
+        text = text[:-1]
+    if ":" in text:
+        try:
+            addr = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            return None
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(addr)
+    try:
+        return str(ipaddress.IPv4Address(socket.inet_aton(text)))
+    except (OSError, ValueError):
+        pass
+    last = text.lower().rsplit(".", 1)[-1]
+    if _NUMERIC_LABEL.match(last):
+        # Numeric last label that inet_aton still rejects (e.g. an out-of-range part): not a
+        # usable name either, and some parser somewhere would treat it as an address.
+        return text.lower()
+    return None
+
+
+def is_wildcard(pattern: str) -> bool:
+    return pattern.startswith("*.")
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Does normalised ``host`` match normalised route ``pattern``?
+
+    ``*.example.com`` matches any name below ``example.com`` (``a.example.com``,
+    ``a.b.example.com``) but neither ``example.com`` itself nor ``evilexample.com``.
+    """
+    if is_wildcard(pattern):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return host == pattern

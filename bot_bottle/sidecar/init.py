@@ -1,0 +1,259 @@
+"""PID 1 of the sidecar container: start the daemons, forward signals, reap, fail closed.
+
+Daemons today: mitmdump with the egress addon on the container's loopback, and socat exposing it
+as a unix socket in the volume shared with the agent (``/run/bottle/proxy.sock``); the agent has
+no network and reaches the proxy only through that socket. When any daemon dies, everything is
+stopped and this process exits non-zero, so the container stops and the agent is offline rather
+than unguarded. git-gate and supervise join the same list later.
+
+Files in the shared run folder (the agent mounts it, so nothing private goes there):
+``proxy.sock`` the proxy, ``ca.crt`` the bottle CA's public certificate, ``ready`` once the proxy
+answers through the socket. The CA's private key stays in the sidecar-only state folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half mitmproxy writes into its confdir
+STOP_GRACE_SECONDS = 10
+READY_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Config:
+    policy: Path = Path("/etc/bot-bottle/policy.json")  # copied in by the host before start
+    run_dir: Path = Path("/run/bottle")  # shared with the agent
+    state_dir: Path = Path("/var/lib/bottle")  # sidecar only: CA private key
+    log_dir: Path = Path("/var/log/bottle")
+    proxy_port: int = 8080
+    addon: Path = Path(__file__).resolve().parent / "egress" / "addon.py"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.run_dir / "proxy.sock"
+
+    @property
+    def ready_path(self) -> Path:
+        return self.run_dir / "ready"
+
+    @property
+    def ca_path(self) -> Path:
+        return self.run_dir / "ca.crt"
+
+    @property
+    def confdir(self) -> Path:
+        return self.state_dir / "mitmproxy"
+
+
+def mitmdump_argv(config: Config, mitmdump: str = "mitmdump") -> list[str]:
+    argv = [
+        mitmdump,
+        "--listen-host", "127.0.0.1",
+        "--listen-port", str(config.proxy_port),
+        "--set", f"confdir={config.confdir}",
+        "--set", "termlog_verbosity=warn",
+        "--set", "flow_detail=0",
+        "-s", str(config.addon),
+        "--set", f"bottle_policy={config.policy}",
+        "--set", f"bottle_log_dir={config.log_dir}",
+    ]
+    if SYSTEM_CA_BUNDLE.exists():
+        # Verify upstreams against the system store (which holds any extra CA the image was
+        # built with) instead of the certifi bundle mitmproxy would use otherwise.
+        argv += ["--set", f"ssl_verify_upstream_trusted_ca={SYSTEM_CA_BUNDLE}"]
+    return argv
+
+
+def socat_argv(config: Config) -> list[str]:
+    return [
+        "socat",
+        f"UNIX-LISTEN:{config.socket_path},fork,mode=777,unlink-early",
+        f"TCP:127.0.0.1:{config.proxy_port}",
+    ]
+
+
+def say(event: str, **fields: object) -> None:
+    """One JSON line on stderr; egress decisions own stdout."""
+    sys.stderr.write(json.dumps({"event": "sidecar", "what": event, **fields}) + "\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class Supervisor:
+    """Runs daemons as children and reaps every process that ends up parented to PID 1."""
+
+    daemons: dict[int, str] = field(default_factory=dict)
+    stopping: bool = False
+
+    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+        exe = shutil.which(argv[0])
+        if exe is None:
+            raise _StartFailed(f"{argv[0]} not found on PATH")
+        pid = os.posix_spawn(exe, list(argv), env if env is not None else dict(os.environ))
+        self.daemons[pid] = name
+        say("started", daemon=name, pid=pid)
+        return pid
+
+    def reap_nowait(self) -> list[tuple[str, int]]:
+        """Reap whatever has exited; return the daemons among them as (name, exit status)."""
+        dead = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            name = self.daemons.pop(pid, None)
+            if name is not None:
+                dead.append((name, os.waitstatus_to_exitcode(status)))
+        return dead
+
+    def signal_all(self, sig: int) -> None:
+        for pid in list(self.daemons):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, *_: object) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.signal_all(signal.SIGTERM)
+            signal.signal(signal.SIGALRM, lambda *_: self.signal_all(signal.SIGKILL))
+            signal.alarm(STOP_GRACE_SECONDS)
+
+    def wait_all(self) -> tuple[str, int] | None:
+        """Block until every daemon is gone; return the first one that died unasked, if any."""
+        first_failure: tuple[str, int] | None = None
+        while self.daemons:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            name = self.daemons.pop(pid, None)
+            if name is None:
+                continue  # an orphan re-parented to us: reaped, nothing else to do
+            code = os.waitstatus_to_exitcode(status)
+            if not self.stopping:
+                first_failure = (name, code)
+                say("daemon-died", daemon=name, status=code)
+                self.stop()
+        return first_failure
+
+
+def _tcp_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _unix_answers(path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            sock.connect(str(path))
+            return True
+    except OSError:
+        return False
+
+
+def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(mode)
+    tmp.replace(path)
+
+
+def _wait_until(sup: Supervisor, check, what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while not check():
+        dead = sup.reap_nowait()
+        if dead or sup.stopping:
+            for name, code in dead:
+                say("daemon-died", daemon=name, status=code)
+            raise _StartFailed(f"a daemon ended while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise _StartFailed(f"{what} not ready after {READY_TIMEOUT_SECONDS} s")
+        time.sleep(0.05)
+
+
+class _StartFailed(Exception):
+    pass
+
+
+def run(config: Config) -> int:
+    for folder in (config.run_dir, config.state_dir, config.log_dir, config.confdir):
+        folder.mkdir(parents=True, exist_ok=True)
+    config.confdir.chmod(0o700)
+    for stale in (config.ready_path, config.socket_path):
+        stale.unlink(missing_ok=True)
+
+    sup = Supervisor()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, sup.stop)
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    try:
+        sup.spawn("mitmdump", mitmdump_argv(config), env)
+        _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
+        # mitmproxy created its CA in confdir at start; publish only the certificate.
+        _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+        sup.spawn("socat", socat_argv(config))
+        _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
+        _write_atomic(config.ready_path, b"ready\n")
+        say("ready", socket=str(config.socket_path))
+    except Exception as exc:  # noqa: BLE001 - whatever failed, no daemon may outlive a failed start
+        say("start-failed", error=f"{type(exc).__name__}: {exc}")
+        sup.stop()
+        sup.wait_all()
+        config.ready_path.unlink(missing_ok=True)
+        return 1
+
+    failure = sup.wait_all()
+    config.ready_path.unlink(missing_ok=True)
+    if failure is not None:
+        say("offline", reason=f"{failure[0]} exited with status {failure[1]}")
+        return 1
+    say("stopped")
+    return 0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    defaults = Config()
+    parser = argparse.ArgumentParser(prog="bot-bottle-sidecar", description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", type=Path, default=defaults.policy)
+    parser.add_argument("--run-dir", type=Path, default=defaults.run_dir)
+    parser.add_argument("--state-dir", type=Path, default=defaults.state_dir)
+    parser.add_argument("--log-dir", type=Path, default=defaults.log_dir)
+    parser.add_argument("--proxy-port", type=int, default=defaults.proxy_port)
+    args = parser.parse_args(argv)
+    return Config(
+        policy=args.policy,
+        run_dir=args.run_dir,
+        state_dir=args.state_dir,
+        log_dir=args.log_dir,
+        proxy_port=args.proxy_port,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""Egress decisions: plain facts in, verdict out. Default deny, then every rule in turn."""
+
+from __future__ import annotations
+
+import unittest
+
+from bot_bottle.sidecar.egress.core import (
+    RULE_DEFAULT_DENY,
+    RULE_HOST_HEADER,
+    RULE_INVALID_HOST,
+    RULE_IP_LITERAL,
+    RULE_MATCH,
+    RULE_PORT,
+    RULE_ROUTE,
+    RequestFacts,
+    Verdict,
+    decide,
+)
+from bot_bottle.sidecar.egress.policy import Policy
+
+
+def policy(*routes: dict, log: int = 1) -> Policy:
+    return Policy.from_dict({"version": 1, "log": log, "routes": list(routes)})
+
+
+def get(host: str, path: str = "/", *, port: int = 443, method: str = "GET", scheme: str = "https",
+        headers=(), host_header: str | None = None) -> RequestFacts:
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    if host_header is not None:
+        pairs.append(("Host", host_header))
+    return RequestFacts.make(scheme=scheme, host=host, port=port, method=method, path=path, headers=pairs)
+
+
+def connect(host: str, port: int = 443) -> RequestFacts:
+    return RequestFacts.make(scheme="https", host=host, port=port, method="CONNECT", path="", is_connect=True)
+
+
+class DefaultDenyTest(unittest.TestCase):
+    def test_empty_policy_denies_everything(self) -> None:
+        for facts in (get("example.com"), connect("example.com"), get("10.0.0.1")):
+            with self.subTest(facts=facts):
+                self.assertFalse(decide(facts, Policy()).allowed)
+
+    def test_unlisted_host_is_default_deny_naming_the_host(self) -> None:
+        v = decide(get("evil.example"), policy({"host": "allowed.example"}))
+        self.assertFalse(v.allowed)
+        self.assertEqual(v.rule, RULE_DEFAULT_DENY)
+        self.assertEqual(v.decision, "deny")
+        self.assertIn("evil.example", v.reason)
+        msg = v.deny_message()
+        self.assertIn("evil.example", msg)
+        self.assertIn("default-deny", msg)
+        self.assertIsNone(v.route)
+        self.assertIsNone(v.route_label)
+
+
+class ExactHostTest(unittest.TestCase):
+    P = policy({"host": "api.example.com"})
+
+    def test_exact_host_allowed_for_request_and_connect(self) -> None:
+        for facts in (get("api.example.com"), connect("api.example.com"), get("api.example.com", port=80, scheme="http")):
+            with self.subTest(facts=facts):
+                v = decide(facts, self.P)
+                self.assertTrue(v.allowed)
+                self.assertEqual(v.rule, RULE_ROUTE)
+                self.assertEqual(v.route_index, 0)
+                self.assertEqual(v.route_label, "routes[0] (api.example.com)")
+                self.assertEqual(v.decision, "allow")
+
+    def test_subdomain_and_parent_not_covered(self) -> None:
+        for host in ("x.api.example.com", "example.com", "api.example.com.evil.net", "apiexample.com", "api.example.co"):
+            with self.subTest(host=host):
+                self.assertEqual(decide(get(host), self.P).rule, RULE_DEFAULT_DENY)
+
+    def test_case_and_trailing_dot_are_normalised(self) -> None:
+        for host in ("API.EXAMPLE.COM", "Api.Example.Com.", "api.example.com."):
+            with self.subTest(host=host):
+                v = decide(get(host), self.P)
+                self.assertTrue(v.allowed)
+                self.assertEqual(v.host, "api.example.com")
+
+    def test_idn_target_compares_in_ascii_form(self) -> None:
+        p = policy({"host": "bücher.example"})
+        self.assertTrue(decide(get("xn--bcher-kva.example"), p).allowed)
+        self.assertTrue(decide(get("BÜCHER.example"), p).allowed)
+
+    def test_invalid_target_host(self) -> None:
+        for host in ("", "a b.example", "a..example", "evil.example/x"):
+            with self.subTest(host=host):
+                v = decide(get(host), self.P)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_INVALID_HOST)
+
+
+class WildcardTest(unittest.TestCase):
+    P = policy({"host": "*.example.com"})
+
+    def test_subdomains_at_any_depth(self) -> None:
+        for host in ("a.example.com", "a.b.example.com", "A.Example.Com."):
+            with self.subTest(host=host):
+                self.assertTrue(decide(get(host), self.P).allowed)
+
+    def test_apex_and_lookalikes_denied(self) -> None:
+        for host in ("example.com", "evilexample.com", "a.evilexample.com", "example.com.evil.net", "xexample.com"):
+            with self.subTest(host=host):
+                v = decide(get(host), self.P)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_DEFAULT_DENY)
+
+    def test_apex_needs_its_own_route(self) -> None:
+        p = policy({"host": "*.example.com"}, {"host": "example.com"})
+        self.assertTrue(decide(get("example.com"), p).allowed)
+        self.assertEqual(decide(get("example.com"), p).route_index, 1)
+
+    def test_wildcard_never_covers_ip_literals(self) -> None:
+        self.assertEqual(decide(get("1.2.3.4"), self.P).rule, RULE_IP_LITERAL)
+
+
+class PortTest(unittest.TestCase):
+    def test_default_ports_are_80_and_443(self) -> None:
+        p = policy({"host": "a.example"})
+        self.assertTrue(decide(get("a.example", port=80, scheme="http"), p).allowed)
+        self.assertTrue(decide(get("a.example", port=443), p).allowed)
+        v = decide(get("a.example", port=8080, scheme="http"), p)
+        self.assertFalse(v.allowed)
+        self.assertEqual(v.rule, RULE_PORT)
+        self.assertIn("8080", v.reason)
+        self.assertIn("80, 443", v.reason)
+        self.assertIn("'port'", v.deny_message())
+
+    def test_connect_to_port_not_allowed(self) -> None:
+        p = policy({"host": "a.example", "ports": [443]})
+        self.assertTrue(decide(connect("a.example", 443), p).allowed)
+        for port in (22, 80, 8443):
+            with self.subTest(port=port):
+                v = decide(connect("a.example", port), p)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_PORT)
+                self.assertEqual(v.route_index, 0)
+
+    def test_port_from_a_second_route_for_the_same_host(self) -> None:
+        p = policy({"host": "a.example", "ports": [443]}, {"host": "a.example", "ports": [8443]})
+        v = decide(connect("a.example", 8443), p)
+        self.assertTrue(v.allowed)
+        self.assertEqual(v.route_index, 1)
+
+    def test_wildcard_and_exact_routes_combine(self) -> None:
+        p = policy({"host": "*.example.com", "ports": [443]}, {"host": "api.example.com", "ports": [8080]})
+        self.assertTrue(decide(get("api.example.com", port=8080, scheme="http"), p).allowed)
+        self.assertTrue(decide(get("api.example.com", port=443), p).allowed)
+        self.assertFalse(decide(get("www.example.com", port=8080, scheme="http"), p).allowed)
+
+
+class IpLiteralTest(unittest.TestCase):
+    def test_ip_targets_refused_without_a_route_naming_them(self) -> None:
+        p = policy({"host": "a.example"})
+        for host in ("10.0.0.1", "127.0.0.1", "::1", "[::1]", "169.254.169.254", "2130706433", "127.1", "0x7f000001"):
+            with self.subTest(host=host):
+                v = decide(get(host), p)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_IP_LITERAL)
+                self.assertIn("IP address", v.reason)
+
+    def test_route_naming_the_exact_address_allows_it(self) -> None:
+        p = policy({"host": "10.0.0.5"})
+        self.assertTrue(decide(get("10.0.0.5"), p).allowed)
+        self.assertTrue(decide(connect("10.0.0.5"), p).allowed)
+        self.assertEqual(decide(get("10.0.0.6"), p).rule, RULE_IP_LITERAL)
+
+    def test_alternative_spellings_of_a_named_address_are_the_same_address(self) -> None:
+        p = policy({"host": "127.0.0.1"})
+        for host in ("127.1", "2130706433", "0x7f000001", "::ffff:127.0.0.1"):
+            with self.subTest(host=host):
+                self.assertTrue(decide(get(host), p).allowed)
+
+    def test_ipv6_route(self) -> None:
+        p = policy({"host": "[2001:db8::1]"})
+        self.assertTrue(decide(get("2001:DB8:0::1"), p).allowed)
+        self.assertFalse(decide(get("2001:db8::2"), p).allowed)
+
+    def test_numeric_lookalike_name_is_treated_as_address(self) -> None:
+        p = policy({"host": "a.example"})
+        self.assertEqual(decide(get("a.example.123"), p).rule, RULE_IP_LITERAL)
+
+
+class MatchSemanticsTest(unittest.TestCase):
+    def test_paths_are_segment_prefixes(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/v1"]}]})
+        for path, want in [
+            ("/v1", True), ("/v1/", True), ("/v1/models", True), ("/v1?x=1", True),
+            ("/v1x", False), ("/v2/models", False), ("/", False), ("/V1", False),
+        ]:
+            with self.subTest(path=path):
+                self.assertEqual(decide(get("a.example", path), p).allowed, want)
+
+    def test_trailing_slash_prefix(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/v1/"]}]})
+        for path, want in [("/v1", True), ("/v1/", True), ("/v1/x", True), ("/v1x", False)]:
+            with self.subTest(path=path):
+                self.assertEqual(decide(get("a.example", path), p).allowed, want)
+
+    def test_star_is_a_raw_prefix(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/org/repo*"]}]})
+        for path, want in [("/org/repo", True), ("/org/repo.git/info/refs", True), ("/org/rep", False)]:
+            with self.subTest(path=path):
+                self.assertEqual(decide(get("a.example", path), p).allowed, want)
+
+    def test_ambiguous_paths_never_pass_a_path_rule(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/v1/"]}]})
+        for path in ("/v1/../admin", "/v1/./x", "/v1/%2e%2e/admin", "/v1/%2E%2E/admin", "/v1/..;/admin",
+                     "/v1%2f..%2fadmin", "/v1/%5c..", "/v1\\..\\admin", "/v1/%00", "/v1/%252e%252e/admin", "*"):
+            with self.subTest(path=path):
+                v = decide(get("a.example", path), p)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_MATCH)
+        self.assertIn("dot segments", decide(get("a.example", "/v1/../x"), p).reason)
+
+    def test_ambiguous_path_is_fine_without_path_rules(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"methods": ["GET"]}]})
+        self.assertTrue(decide(get("a.example", "/a/../b"), p).allowed)
+
+    def test_methods_case_insensitive(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"methods": ["get", "HEAD"]}]})
+        self.assertTrue(decide(get("a.example", method="get"), p).allowed)
+        self.assertTrue(decide(get("a.example", method="HEAD"), p).allowed)
+        self.assertFalse(decide(get("a.example", method="POST"), p).allowed)
+
+    def test_headers_name_case_insensitive_value_exact(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"headers": {"X-Team": "blue"}}]})
+        self.assertTrue(decide(get("a.example", headers={"x-team": "blue"}), p).allowed)
+        self.assertTrue(decide(get("a.example", headers={"X-TEAM": "blue"}), p).allowed)
+        self.assertFalse(decide(get("a.example", headers={"x-team": "Blue"}), p).allowed)
+        self.assertFalse(decide(get("a.example", headers={"x-team": "blue2"}), p).allowed)
+        self.assertFalse(decide(get("a.example"), p).allowed)
+
+    def test_duplicate_header_every_value_must_hold(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"headers": {"x-team": "blue"}}]})
+        self.assertFalse(decide(get("a.example", headers=[("x-team", "blue"), ("X-Team", "red")]), p).allowed)
+        self.assertTrue(decide(get("a.example", headers=[("x-team", "blue"), ("X-Team", "blue")]), p).allowed)
+
+    def test_and_within_an_entry(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/v1"], "methods": ["POST"], "headers": {"x-k": "1"}}]})
+        ok = dict(path="/v1/x", method="POST", headers={"x-k": "1"})
+        self.assertTrue(decide(get("a.example", **ok), p).allowed)
+        for field, bad in (("path", "/v2"), ("method", "GET"), ("headers", {"x-k": "2"})):
+            with self.subTest(field=field):
+                args = {**ok, field: bad}
+                v = decide(get("a.example", **args), p)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_MATCH)
+
+    def test_or_across_entries(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/read"], "methods": ["GET"]}, {"paths": ["/write"], "methods": ["POST"]}]})
+        self.assertTrue(decide(get("a.example", "/read", method="GET"), p).allowed)
+        v = decide(get("a.example", "/write", method="POST"), p)
+        self.assertTrue(v.allowed)
+        self.assertEqual(v.match_index, 1)
+        self.assertIn("matches[1]", v.reason)
+        self.assertFalse(decide(get("a.example", "/read", method="POST"), p).allowed)
+        self.assertFalse(decide(get("a.example", "/write", method="GET"), p).allowed)
+
+    def test_empty_entry_matches_anything(self) -> None:
+        p = policy({"host": "a.example", "matches": [{}]})
+        self.assertTrue(decide(get("a.example", "/anything", method="DELETE"), p).allowed)
+
+    def test_connect_passes_host_and_port_then_requests_meet_matches(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/ok"]}]})
+        v = decide(connect("a.example"), p)
+        self.assertTrue(v.allowed)
+        self.assertIn("tunnel", v.reason)
+        self.assertTrue(decide(get("a.example", "/ok"), p).allowed)
+        self.assertFalse(decide(get("a.example", "/no"), p).allowed)
+
+    def test_any_route_for_the_host_may_allow(self) -> None:
+        p = policy(
+            {"host": "a.example", "matches": [{"paths": ["/one"]}]},
+            {"host": "a.example", "matches": [{"paths": ["/two"]}]},
+        )
+        self.assertEqual(decide(get("a.example", "/one"), p).route_index, 0)
+        self.assertEqual(decide(get("a.example", "/two"), p).route_index, 1)
+        self.assertFalse(decide(get("a.example", "/three"), p).allowed)
+
+    def test_route_without_matches_wins_over_restricted_one(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/one"]}]}, {"host": "*.example"})
+        self.assertTrue(decide(get("a.example", "/other"), p).allowed)
+
+    def test_match_deny_reason_names_route_and_what_it_wanted_but_no_query(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/v1"], "methods": ["GET"]}]})
+        v = decide(get("a.example", "/admin?token=s3cr3t", method="DELETE"), p)
+        self.assertEqual(v.rule, RULE_MATCH)
+        self.assertIn("routes[0] (a.example)", v.reason)
+        self.assertIn("DELETE /admin", v.reason)
+        self.assertIn("paths /v1; methods GET", v.reason)
+        self.assertNotIn("s3cr3t", v.reason)
+        self.assertNotIn("s3cr3t", v.deny_message())
+
+    def test_header_values_never_in_reasons(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"headers": {"x-k": "expected-value"}}]})
+        v = decide(get("a.example", headers={"x-k": "sent-secret"}), p)
+        self.assertNotIn("sent-secret", v.reason)
+        self.assertNotIn("expected-value", v.reason)
+
+
+class HostHeaderTest(unittest.TestCase):
+    P = policy({"host": "allowed.example"}, {"host": "other.example"})
+
+    def test_matching_host_header_is_fine(self) -> None:
+        for value in ("allowed.example", "ALLOWED.example.", "allowed.example:443"):
+            with self.subTest(value=value):
+                self.assertTrue(decide(get("allowed.example", host_header=value), self.P).allowed)
+
+    def test_decision_uses_target_not_host_header(self) -> None:
+        v = decide(get("evil.example", host_header="allowed.example"), self.P)
+        self.assertFalse(v.allowed)
+        self.assertEqual(v.rule, RULE_DEFAULT_DENY)
+        self.assertEqual(v.host, "evil.example")
+
+    def test_spoofed_host_header_on_allowed_target_is_refused(self) -> None:
+        v = decide(get("allowed.example", host_header="other.example"), self.P)
+        self.assertFalse(v.allowed)
+        self.assertEqual(v.rule, RULE_HOST_HEADER)
+        self.assertIn("other.example", v.reason)
+
+    def test_two_host_headers_refused(self) -> None:
+        facts = get("allowed.example", headers=[("Host", "allowed.example"), ("host", "allowed.example")])
+        self.assertEqual(decide(facts, self.P).rule, RULE_HOST_HEADER)
+
+    def test_garbage_host_header_refused(self) -> None:
+        self.assertEqual(decide(get("allowed.example", host_header="a b"), self.P).rule, RULE_HOST_HEADER)
+
+    def test_ipv6_host_header(self) -> None:
+        p = policy({"host": "::1"})
+        self.assertTrue(decide(get("::1", host_header="[::1]:8080", port=443), p).allowed)
+
+
+class FactsAndVerdictTest(unittest.TestCase):
+    def test_make_normalises(self) -> None:
+        f = RequestFacts.make(scheme="HTTP", host="a", port=80, method="get", headers={"X-A": "1"})
+        self.assertEqual((f.scheme, f.method, f.headers), ("http", "GET", (("x-a", "1"),)))
+        self.assertEqual(f.header_values("X-A"), ["1"])
+        self.assertEqual(f.header_values("missing"), [])
+
+    def test_decide_is_pure(self) -> None:
+        p = policy({"host": "a.example"})
+        facts = get("a.example", "/x")
+        self.assertEqual(decide(facts, p), decide(facts, p))
+
+    def test_verdict_is_frozen(self) -> None:
+        v = decide(get("a.example"), Policy())
+        self.assertIsInstance(v, Verdict)
+        with self.assertRaises(AttributeError):
+            v.allowed = True  # type: ignore[misc]
+
+    def test_long_paths_truncated_in_reason(self) -> None:
+        p = policy({"host": "a.example", "matches": [{"paths": ["/x"]}]})
+        v = decide(get("a.example", "/" + "a" * 500), p)
+        self.assertLess(len(v.reason), 300)
+
+
+if __name__ == "__main__":
+    unittest.main()

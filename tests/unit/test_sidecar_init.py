@@ -1,0 +1,185 @@
+"""The sidecar's PID 1: argv of its daemons, readiness, fail-closed exit, clean stop.
+
+The end-to-end cases run ``bot_bottle.sidecar.init`` as a subprocess with stand-in ``mitmdump``
+and ``socat`` executables (small Python scripts on a private PATH) that listen only on loopback
+and a unix socket in a temporary folder. No Docker, no network.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from bot_bottle.sidecar import init
+
+REPO = Path(__file__).resolve().parents[2]
+
+FAKE_MITMDUMP = """\
+#!{python}
+import socket, sys, pathlib, time
+args = sys.argv[1:]
+port = int(args[args.index("--listen-port") + 1])
+confdir = next(a.split("=", 1)[1] for a in args if a.startswith("confdir="))
+pathlib.Path(confdir, "mitmproxy-ca-cert.pem").write_text("-----BEGIN CERTIFICATE-----\\nfake\\n")
+pathlib.Path(confdir, "mitmproxy-ca.pem").write_text("-----BEGIN PRIVATE KEY-----\\nsecret\\n")
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen()
+while True:
+    conn, _ = srv.accept(); conn.close()
+"""
+
+FAKE_SOCAT = """\
+#!{python}
+import socket, sys, os
+path = sys.argv[1].split(":", 1)[1].split(",", 1)[0]
+if os.path.exists(path): os.unlink(path)
+srv = socket.socket(socket.AF_UNIX); srv.bind(path); srv.listen()
+while True:
+    conn, _ = srv.accept(); conn.close()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ArgvTest(unittest.TestCase):
+    def test_mitmdump_argv(self) -> None:
+        config = init.Config(policy=Path("/p.json"), state_dir=Path("/s"), log_dir=Path("/l"), proxy_port=9000)
+        argv = init.mitmdump_argv(config)
+        self.assertEqual(argv[0], "mitmdump")
+        joined = " ".join(argv)
+        self.assertIn("--listen-host 127.0.0.1 --listen-port 9000", joined)
+        self.assertIn("confdir=/s/mitmproxy", argv)
+        self.assertIn("bottle_policy=/p.json", argv)
+        self.assertIn("bottle_log_dir=/l", argv)
+        self.assertIn(str(config.addon), argv)
+        self.assertTrue(config.addon.name == "addon.py" and config.addon.is_file())
+
+    def test_socat_argv(self) -> None:
+        config = init.Config(run_dir=Path("/run/x"), proxy_port=9000)
+        self.assertEqual(
+            init.socat_argv(config),
+            ["socat", "UNIX-LISTEN:/run/x/proxy.sock,fork,mode=777,unlink-early", "TCP:127.0.0.1:9000"],
+        )
+
+    def test_private_key_stays_out_of_the_shared_folder(self) -> None:
+        config = init.Config()
+        self.assertFalse(config.confdir.is_relative_to(config.run_dir))
+        self.assertEqual(config.ca_path.parent, config.run_dir)
+
+    def test_defaults_and_parse_args(self) -> None:
+        config = init.parse_args([])
+        self.assertEqual(config.policy, Path("/etc/bot-bottle/policy.json"))
+        self.assertEqual(config.socket_path, Path("/run/bottle/proxy.sock"))
+        self.assertEqual(config.ready_path, Path("/run/bottle/ready"))
+        self.assertEqual(config.ca_path, Path("/run/bottle/ca.crt"))
+        config = init.parse_args(["--run-dir", "/r", "--proxy-port", "1234"])
+        self.assertEqual((config.run_dir, config.proxy_port), (Path("/r"), 1234))
+
+
+class LifecycleTest(unittest.TestCase):
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.root = Path(tmp.name)
+        self.bin = self.root / "bin"
+        self.bin.mkdir()
+        for name, text in (("mitmdump", FAKE_MITMDUMP), ("socat", FAKE_SOCAT)):
+            path = self.bin / name
+            path.write_text(text.format(python=sys.executable))
+            path.chmod(0o755)
+        self.run_dir = self.root / "run"
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> subprocess.Popen:
+        # Only the stand-ins on PATH: a real mitmdump or socat on this machine must not be used.
+        env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot_bottle.sidecar.init", "--policy", str(self.root / "policy.json"),
+             "--run-dir", str(self.run_dir), "--state-dir", str(self.root / "state"),
+             "--log-dir", str(self.root / "log"), "--proxy-port", str(free_port())],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # so cleanup can end the whole group, stand-ins included
+        )
+        self.procs.append(proc)
+        self.addCleanup(self._kill, proc)
+        return proc
+
+    def _kill(self, proc: subprocess.Popen) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate(timeout=10)
+
+    def wait_ready(self, proc: subprocess.Popen) -> None:
+        deadline = time.monotonic() + 20
+        while not (self.run_dir / "ready").exists():
+            if proc.poll() is not None:
+                self.fail(f"init exited early: {proc.communicate()}")
+            if time.monotonic() > deadline:
+                self.fail("init never became ready")
+            time.sleep(0.05)
+
+    def daemon_pids(self, proc: subprocess.Popen) -> dict[str, int]:
+        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+        pids = {}
+        for line in out.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            for name in ("mitmdump", "socat"):
+                if f"/{name}" in args:
+                    pids[name] = int(pid)
+        return pids
+
+    def test_ready_publishes_cert_but_never_the_key(self) -> None:
+        proc = self.start()
+        self.wait_ready(proc)
+        self.assertIn("CERTIFICATE", (self.run_dir / "ca.crt").read_text())
+        shared = "".join(p.read_text() for p in self.run_dir.iterdir() if p.is_file())
+        self.assertNotIn("PRIVATE KEY", shared)
+        self.assertEqual(oct((self.root / "state" / "mitmproxy").stat().st_mode & 0o777), "0o700")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertFalse((self.run_dir / "ready").exists())
+        self.assertIn('"stopped"', err)
+
+    def test_a_dying_daemon_takes_everything_offline(self) -> None:
+        for victim in ("mitmdump", "socat"):
+            with self.subTest(victim=victim):
+                self.run_dir = self.root / f"run-{victim}"
+                proc = self.start()
+                self.wait_ready(proc)
+                pids = self.daemon_pids(proc)
+                self.assertEqual(set(pids), {"mitmdump", "socat"})
+                os.kill(pids[victim], signal.SIGKILL)
+                _, err = proc.communicate(timeout=20)
+                self.assertEqual(proc.returncode, 1, err)
+                self.assertIn('"daemon-died"', err)
+                self.assertIn('"offline"', err)
+                self.assertFalse((self.run_dir / "ready").exists())
+                survivor = pids["socat" if victim == "mitmdump" else "mitmdump"]
+                with self.assertRaises(ProcessLookupError):
+                    os.kill(survivor, 0)
+
+    def test_missing_daemon_fails_start(self) -> None:
+        (self.bin / "socat").unlink()
+        proc = self.start()
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("start-failed", err)
+        self.assertFalse((self.run_dir / "ready").exists())
+
+
+if __name__ == "__main__":
+    unittest.main()
