@@ -390,7 +390,7 @@ def ensure_image(spec: ImageSpec, *, console: Console | None = None) -> str:
                 context = Path(tmp)
                 _prepare_context(spec, context, lambda text: status.update(text))
                 _docker_build(spec, context, lambda text: status.update(text))
-        console.print(f"Built {spec.ref} in {time.monotonic() - started:.0f} s")
+        console.print(f"Built {spec.ref} in {time.monotonic() - started:.0f} s", highlight=False)
     return spec.ref
 
 
@@ -524,6 +524,7 @@ def _run_pip(cmd: list[str], what: str) -> None:
 
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # RUN steps may print colour codes
 
 
 def _docker_build(spec: ImageSpec, context: Path, progress) -> None:
@@ -554,7 +555,7 @@ def _docker_build(spec: ImageSpec, context: Path, progress) -> None:
             assert proc.stdout is not None
             for line in proc.stdout:
                 log.write(line)
-                line = line.rstrip()
+                line = _ANSI.sub("", line).rstrip()
                 if line:
                     tail.append(line)
                 step = _STEP.match(line)
