@@ -139,3 +139,16 @@ class TempHome:
         self._tmp = tempfile.TemporaryDirectory(prefix="bb-it-")
         test.addCleanup(self._tmp.cleanup)
         self.path = Path(self._tmp.name)
+
+
+def remove_bottle(bottle_id: str) -> None:
+    """Force-remove every Docker object of one bottle (a safety net for failing tests)."""
+    label = f"label=bot-bottle.id={bottle_id}"
+    for listing, removal in (
+        (["ps", "-a", "-q", "--filter", label], ["rm", "-f"]),
+        (["network", "ls", "-q", "--filter", label], ["network", "rm"]),
+        (["volume", "ls", "-q", "--filter", label], ["volume", "rm", "-f"]),
+    ):
+        refs = engine.run(listing, timeout=60, check=False).stdout.split()
+        if refs:
+            engine.run([*removal, *refs], timeout=60, check=False)
