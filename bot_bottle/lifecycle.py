@@ -89,6 +89,9 @@ def run_bottle(
     preserve: bool = False,
 ) -> RunResult:
     """Launch, run the agent to its end, then tear down (preserving state when it should)."""
+    if plan.agent_image is None and not (options and options.image_override):
+        problems = [w.removeprefix("cannot start yet: ") for w in plan.warnings if w.startswith("cannot start yet")]
+        raise BotBottleError(problems[0] if problems else f"no agent image for template '{plan.template}'")
     resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
     opts.env = {**resolved.values, **dict(opts.env)}

@@ -92,7 +92,7 @@ class BottlePlan:
     runtime_note: str
     template: str
     agent_command: str
-    agent_image: str
+    agent_image: str | None
     agent_dockerfile: Path | None
     sidecar_image: str
     hosts: tuple[str, ...]
@@ -163,15 +163,22 @@ class BottlePlan:
 
 @dataclass(frozen=True)
 class ImageRefs:
-    agent: str
+    agent: str | None
     sidecar: str
+    # Why there is no agent image (a template this version cannot build yet).
+    agent_problem: str | None = None
 
 
 def default_images(template: str, dockerfile: Path | None) -> ImageRefs:
     """Image references computed from their inputs (pure: no Docker, no network)."""
     from bot_bottle import images
+    from bot_bottle.errors import BotBottleError
 
-    return ImageRefs(agent=images.agent_image(template, dockerfile).ref, sidecar=images.sidecar_image().ref)
+    sidecar = images.sidecar_image().ref
+    try:
+        return ImageRefs(agent=images.agent_image(template, dockerfile).ref, sidecar=sidecar)
+    except BotBottleError as exc:
+        return ImageRefs(agent=None, sidecar=sidecar, agent_problem=str(exc))
 
 
 def _route_plan(route: Route, source: str | None = None) -> RoutePlan:
@@ -308,6 +315,8 @@ def resolve(
     if label:
         labels["bot-bottle.label"] = label
     warnings = list(manifest.warnings)
+    if refs.agent_problem:
+        warnings.append(f"cannot start yet: {refs.agent_problem}")
     if missing:
         warnings.append("host variables not set now (start will refuse): " + ", ".join(missing))
     return BottlePlan(

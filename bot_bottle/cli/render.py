@@ -27,7 +27,7 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
     summary.add_row("bottle", Text(f"{p.bottle}  ({p.bottle_path})" + (f"  extends: {chain}" if len(p.bottle_chain) > 1 else "")))
     summary.add_row("backend", Text(f"{p.backend}, runtime {p.runtime}" + (f"  ({p.runtime_note})" if p.runtime_note else "")))
     summary.add_row("provider", Text(f"{p.template} (runs `{p.agent_command}`)"))
-    summary.add_row("images", Text(f"agent {p.agent_image}\nsidecar {p.sidecar_image}"))
+    summary.add_row("images", Text(f"agent {p.agent_image or '(none: see warnings)'}\nsidecar {p.sidecar_image}"))
     summary.add_row("egress hosts", Text(", ".join(p.hosts) or "none: every request is refused"))
     summary.add_row("egress log", Text({0: "off", 1: "blocked requests", 2: "every request"}[p.egress_log]))
     summary.add_row("supervise", Text("on" if p.supervise else "off"))
