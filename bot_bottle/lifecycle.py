@@ -96,7 +96,11 @@ def run_bottle(
     opts = options or LaunchOptions()
     opts.env = {**resolved.values, **dict(opts.env)}
     opts.credentials = {**credentials, **dict(opts.credentials)}
-    opts.known_secrets = tuple(dict.fromkeys((*resolved.secret_values, *credentials.values(), *opts.known_secrets)))
+    opts.known_secrets = {
+        **{name: resolved.values[name] for name in sorted(resolved.secret_names) if resolved.values.get(name)},
+        **credentials,
+        **dict(opts.known_secrets),
+    }
     launcher = DockerLauncher(plan, opts, state_root, progress=progress)
     bottle = launcher.launch()
     exit_code = 1

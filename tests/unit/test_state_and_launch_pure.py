@@ -8,7 +8,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from bot_bottle import proc
-from bot_bottle.backend.docker.launch import _env_file_text, proxy_env, sidecar_policy
+from bot_bottle.backend.docker.launch import _env_file_text, proxy_env
+from bot_bottle.backend.sidecar_config import policy as sidecar_policy
 from bot_bottle.backend.docker.names import BottleNames, label_args, new_id
 from bot_bottle.demo import evaluate
 from bot_bottle.errors import BotBottleError

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_bottle import proc
+from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.bottle import WORKDIR, DockerBottle
 from bot_bottle.backend.docker.names import (
@@ -60,8 +61,8 @@ class LaunchOptions:
     env: Mapping[str, str] = field(default_factory=dict)
     # Route credentials by token_ref name; they go to the sidecar only, in a mode-600 file.
     credentials: Mapping[str, str] = field(default_factory=dict)
-    # Further secret values the DLP engine must know (prompted and host-var env values).
-    known_secrets: tuple[str, ...] = ()
+    # Every secret value the DLP engine must know, by name (prompted and host-var env values).
+    known_secrets: Mapping[str, str] = field(default_factory=dict)
     # Networks the sidecar joins besides its own (the demo's and tests' private "internet").
     extra_networks: tuple[str, ...] = ()
     memory: str = "4g"
@@ -90,17 +91,6 @@ def proxy_env() -> dict[str, str]:
         "REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE,
         "GIT_SSL_CAINFO": SYSTEM_BUNDLE,
     }
-
-
-def sidecar_policy(plan: BottlePlan) -> dict:
-    """The egress policy document the sidecar enforces, compiled from the plan."""
-    routes = []
-    for r in plan.routes:
-        route: dict = {"host": r.host, "ports": list(r.ports), "tls_passthrough": r.tls_passthrough}
-        if r.matches:
-            route["matches"] = [dict(m) for m in r.matches]
-        routes.append(route)
-    return {"version": 1, "log": plan.egress_log, "routes": routes}
 
 
 def _write_private(folder: Path, name: str, text: str) -> Path:
@@ -271,12 +261,9 @@ class DockerLauncher:
             folder = Path(tmp)
             config = folder / "config"
             config.mkdir(mode=0o700)
-            _write_private(config, "policy.json", json.dumps(sidecar_policy(self.plan), indent=2))
-            secrets = {
-                "credentials": dict(self.options.credentials),
-                "known_secrets": list(self.options.known_secrets),
-            }
-            _write_private(config, "secrets.json", json.dumps(secrets))
+            _write_private(config, sidecar_config.POLICY_FILE, json.dumps(sidecar_config.policy(self.plan), indent=2))
+            secrets = sidecar_config.secrets(self.options.credentials, self.options.known_secrets)
+            _write_private(config, sidecar_config.SECRETS_FILE, json.dumps(secrets))
             self._docker(["cp", f"{config}/.", f"{name}:{SIDECAR_CONFIG_DIR}"])
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
