@@ -43,6 +43,8 @@ CA_IN_VOLUME = f"{SOCKET_DIR}/ca.crt"
 CA_IN_AGENT = "/usr/local/share/ca-certificates/bot-bottle-ca.crt"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 SIDECAR_CONFIG_DIR = "/etc/bot-bottle"
+SIDECAR_EGRESS_LOG = "/var/log/bottle/egress.jsonl"
+EGRESS_LOG_NAME = "egress.jsonl"
 
 # What the agent container runs as PID 1 (under --init): the forwarder to the proxy socket, and a
 # sleep that keeps the container alive for `docker exec`. If the forwarder dies, the agent is
@@ -339,6 +341,13 @@ class DockerLauncher:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
 
     # ------------------------------------------------------------------ teardown
+    def _save_egress_log(self) -> None:
+        """Keep the proxy's decisions with a preserved bottle, for `bot-bottle logs ID` later."""
+        target = self.state.path / EGRESS_LOG_NAME
+        engine.run(["cp", f"{self.names.sidecar_container}:{SIDECAR_EGRESS_LOG}", str(target)], timeout=60, check=False)
+        if target.exists():
+            os.chmod(target, 0o600)
+
     def teardown(self, *, launch_failed: bool = False) -> None:
         """Remove every Docker object of this bottle, then keep or drop its state folder.
 
@@ -348,6 +357,8 @@ class DockerLauncher:
         if self._torn_down:
             return
         self._torn_down = True
+        if self.preserve_reason and not launch_failed and self.state.path.is_dir():
+            self._save_egress_log()
         containers = [ref for kind, ref in self._created if kind == "container"]
         if containers:
             engine.run(["rm", "-f", "-v", *containers], timeout=60, check=False)
