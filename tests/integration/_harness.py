@@ -49,8 +49,12 @@ def write_manifests(home: Path, bottle: str = DEFAULT_BOTTLE, agent: str = DEFAU
 
 
 def plan_for(layout: Layout, agent: str = "tester", *, label: str | None = None) -> BottlePlan:
+    """The plan as `start` would make it, with the runtime the engine offers (gVisor when registered)."""
+    from bot_bottle.cli.common import docker_runtime
+
     manifest = load(agent, layout)
-    return resolve(manifest, backend="docker", runtime="runc", label=label, environ={})
+    runtime, note = docker_runtime()
+    return resolve(manifest, backend="docker", runtime=runtime, runtime_note=note, label=label, environ={})
 
 
 @dataclass

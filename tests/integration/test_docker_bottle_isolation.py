@@ -115,10 +115,18 @@ class BottleIsolation(unittest.TestCase):
         self.assertEqual(self.host_service.connections, before)
 
     def test_only_loopback_and_no_routes(self) -> None:
-        r = self.sh("ls /sys/class/net")
-        self.assertEqual(r.stdout.split(), ["lo"])
-        r = self.sh("cat /proc/net/route | tail -n +2")
+        # /proc/net/dev lists interfaces under runc and gVisor alike (gVisor has no /sys/class/net).
+        r = self.sh("tail -n +3 /proc/net/dev | cut -d: -f1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLessEqual(set(r.stdout.split()), {"lo"}, f"interfaces: {r.stdout.split()}")
+        r = self.sh("tail -n +2 /proc/net/route 2>/dev/null")
         self.assertEqual(r.stdout.strip(), "")
+
+    def test_runs_on_the_planned_runtime(self) -> None:
+        data = json.loads(engine.run(["inspect", self.launcher.names.agent_container], timeout=30).stdout)[0]
+        self.assertEqual(data["HostConfig"]["Runtime"], self.plan.runtime)
+        if self.plan.runtime == "runsc":
+            self.assertIn("gVisor", self.sh("dmesg 2>/dev/null | head -n 1").stdout)
 
     def test_no_dns_resolution(self) -> None:
         for name in ("evil.example", "allowed.example", "localhost.localdomain.example"):
