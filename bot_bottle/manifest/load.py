@@ -100,6 +100,8 @@ class Catalog:
     # Home agents hidden by a cwd agent of the same name.
     shadowed: dict[str, FileRef] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Files that cannot count (a name that is not a valid name): reported, never fatal to others.
+    invalid: list[ManifestError] = field(default_factory=list)
 
 
 def _md_files(folder: Path) -> list[Path]:
@@ -122,12 +124,20 @@ def _checked_name(path: Path) -> str:
 def discover(layout: Layout) -> Catalog:
     """List bottles (home only) and agents (home, then cwd: the cwd one wins on a clash)."""
     cat = Catalog()
+
+    def named(path: Path) -> str | None:
+        try:
+            return _checked_name(path)
+        except ManifestError as exc:
+            cat.invalid.append(exc)
+            return None
+
     for path in _md_files(layout.bottles_dir):
-        name = _checked_name(path)
-        cat.bottles[name] = FileRef("bottle", name, path, "home")
+        if (name := named(path)) is not None:
+            cat.bottles[name] = FileRef("bottle", name, path, "home")
     for path in _md_files(layout.home_agents_dir):
-        name = _checked_name(path)
-        cat.agents[name] = FileRef("agent", name, path, "home")
+        if (name := named(path)) is not None:
+            cat.agents[name] = FileRef("agent", name, path, "home")
     if not layout.cwd_is_home:
         if _md_files(layout.cwd_bottles_dir):
             cat.warnings.append(
@@ -135,10 +145,12 @@ def discover(layout: Layout) -> Catalog:
                 "so a checked-out repository can never define or redirect one"
             )
         for path in _md_files(layout.cwd_agents_dir):
-            name = _checked_name(path)
+            if (name := named(path)) is None:
+                continue
             if name in cat.agents:
                 cat.shadowed[name] = cat.agents[name]
             cat.agents[name] = FileRef("agent", name, path, "cwd")
+    cat.warnings.extend(f"{exc} (file ignored)" for exc in cat.invalid)
     return cat
 
 
@@ -375,11 +387,10 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
     """Check every manifest file; collect each file's first error rather than stopping at one."""
     errors: list[ManifestError] = []
     checked: list[Path] = []
-    try:
-        catalog = discover(layout)
-    except ManifestError as exc:
-        return ValidationReport((), (exc,), ())
-    warnings = list(catalog.warnings) + _stray_files(layout)
+    catalog = discover(layout)
+    errors.extend(catalog.invalid)
+    checked.extend(e.path for e in catalog.invalid if e.path is not None)
+    warnings = [w for w in catalog.warnings if not w.endswith("(file ignored)")] + _stray_files(layout)
     loader = _Loader(layout, catalog, overrides)
     failed_paths: set[Path] = set()
     for name, ref in sorted(catalog.bottles.items()):

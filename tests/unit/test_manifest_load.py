@@ -94,9 +94,15 @@ class LocationTests(ManifestTestCase):
                     if name.startswith("."):
                         self.assertNotIn(name, discover(self.mh.layout).agents)
                         continue
-                    with self.assertRaises(ManifestError) as cm:
-                        discover(self.mh.layout)
-                    self.assertManifestError(cm.exception, path=mh_path, line=1, key=None, contains="not a valid name")
+                    # A badly named file is reported and skipped; it never hides the others.
+                    cat = discover(self.mh.layout)
+                    self.assertNotIn(name, cat.agents)
+                    self.assertEqual(len(cat.invalid), 1)
+                    self.assertManifestError(cat.invalid[0], path=mh_path, line=1, key=None, contains="not a valid name")
+                    self.assertTrue(any("not a valid name" in w for w in cat.warnings))
+                    report = validate(self.mh.layout)
+                    self.assertFalse(report.ok)
+                    self.assertIn(mh_path, [e.path for e in report.errors])
                 finally:
                     mh_path.unlink()
 
