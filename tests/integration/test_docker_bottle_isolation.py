@@ -176,11 +176,12 @@ class BottleIsolation(unittest.TestCase):
         self.assertEqual(data["Config"]["Labels"]["bot-bottle.id"], self.launcher.names.id)
 
     def test_killing_the_forwarder_takes_the_agent_offline(self) -> None:
-        self.sh("pkill -f 'TCP-LISTEN:3128' || true", user="node")
-        self.sh("pkill socat || true", user="root")
+        # The forwarder runs as the agent's own user, so the agent can kill it: then it is offline.
+        killed = self.sh("pkill -x socat; sleep 0.5; pgrep -x socat || echo gone")
+        self.assertIn("gone", killed.stdout, killed.stdout + killed.stderr)
         r = self.sh("curl -sS -m 5 http://allowed.example/after-kill")
         self.assertNotEqual(r.returncode, 0)
-
+        self.assertFalse(any(hit["path"] == "/after-kill" for hit in self.internet.hits("allowed.example")))
 
 if __name__ == "__main__":
     unittest.main()

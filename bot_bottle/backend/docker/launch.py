@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 from dataclasses import dataclass, field
@@ -222,11 +223,15 @@ class DockerLauncher:
                 ],
                 self.names.network,
             )
-            self._progress("starting the sidecar (egress proxy)")
-            self._step("sidecar", lambda: self._start_sidecar(sidecar_ref))
-            # The proxy takes a second or so to come up: start the agent meanwhile.
-            self._progress("starting the agent container (no network)")
-            bottle = self._step("agent", lambda: self._start_agent(agent_ref))
+            self._progress("starting the sidecar (egress proxy) and the agent container (no network)")
+            # Neither container needs the other to be created first (only the volume), and the
+            # proxy takes a second to come up: do both at once.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                sidecar = pool.submit(self._step, "sidecar", lambda: self._start_sidecar(sidecar_ref))
+                agent = pool.submit(self._step, "agent", lambda: self._start_agent(agent_ref))
+                wait([sidecar, agent])
+            sidecar.result()
+            bottle = agent.result()
             self._progress("provisioning the agent")
             self._step("provision", lambda: self._provision(bottle))
             self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
