@@ -90,7 +90,8 @@ class CliLifecycle(_Cli):
         from bot_bottle.plan import resolve
 
         manifest = load("tester", layout)
-        plan = resolve(manifest, backend="docker", runtime="runc", environ={})
+        label = f"stop-test-{os.getpid()}-{time.monotonic_ns()}"
+        plan = resolve(manifest, backend="docker", runtime="runc", environ={}, label=label)
         outcome: dict[str, object] = {}
 
         def long_running_agent() -> None:
@@ -106,7 +107,9 @@ class CliLifecycle(_Cli):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and bid is None:
             rows = json.loads(self.cli("list", "--running", "--format", "json").stdout)["running"]
-            bid = rows[0]["id"] if rows else None
+            # Other bottles may run on the same engine: find ours by its label.
+            mine = [r for r in rows if r["label"] == label]
+            bid = mine[0]["id"] if mine else None
             time.sleep(0.3)
         self.assertIsNotNone(bid, "the bottle never showed up in list --running")
         # Whatever happens below, this test's bottle must not outlive it.
@@ -120,7 +123,7 @@ class CliLifecycle(_Cli):
         self.assertNotEqual(result.exit_code, 0)  # type: ignore[attr-defined]
         self.assertTrue(result.preserved)  # type: ignore[attr-defined]
         rows = json.loads(self.cli("list", "--running", "--format", "json").stdout)
-        self.assertEqual(rows["running"], [])
+        self.assertEqual([r for r in rows["running"] if r["id"] == bid], [])
         self.assertEqual([p["id"] for p in rows["preserved"]], [bid])
         again = self.cli("stop", bid)
         self.assertEqual(again.returncode, 1)
