@@ -56,6 +56,20 @@ def collect_secrets(
     return resolved, credentials
 
 
+# What the agent sees where its provider credential would be. The proxy strips it and injects the
+# real one, so it only has to make the CLI believe it is configured; it is not token-shaped, so
+# it can never be mistaken for (or leak as) a real key.
+PLACEHOLDER = "bot-bottle-placeholder-credential"
+
+
+def provider_placeholders(plan: BottlePlan, manifest: Manifest) -> dict[str, str]:
+    info = providers.info(plan.template)
+    if info is None:
+        return {}
+    given = {entry.name for entry in manifest.bottle.env}
+    return {} if info.default_auth_token in given else {info.default_auth_token: PLACEHOLDER}
+
+
 def headless_args(plan: BottlePlan, prompt: str) -> list[str]:
     info = providers.info(plan.template)
     if info is None:
@@ -94,7 +108,7 @@ def run_bottle(
         raise BotBottleError(problems[0] if problems else f"no agent image for template '{plan.template}'")
     resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
-    opts.env = {**resolved.values, **dict(opts.env)}
+    opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}
     opts.credentials = {**credentials, **dict(opts.credentials)}
     opts.known_secrets = {
         **{name: resolved.values[name] for name in sorted(resolved.secret_names) if resolved.values.get(name)},

@@ -76,6 +76,9 @@ class LaunchOptions:
     # The sidecar's own network gets no route to the internet (``--internal``): for tests and the
     # demo, whose upstreams are containers they run themselves. Never read from a manifest.
     internal_network: bool = field(default_factory=lambda: os.environ.get("BOT_BOTTLE_INTERNAL_NETWORK") == "1")
+    # Extra CA certificates (PEM) the sidecar trusts for upstream TLS: tests and the demo serve
+    # fake "internet" hosts with certificates from their own CA. Never read from a manifest.
+    upstream_ca_pem: str | None = None
     # Relaunch of a preserved bottle: its state folder exists and must survive a failed launch.
     resume: bool = False
 
@@ -272,6 +275,13 @@ class DockerLauncher:
             secrets = sidecar_config.secrets(self.options.credentials, self.options.known_secrets)
             _write_private(config, sidecar_config.SECRETS_FILE, json.dumps(secrets))
             self._docker(["cp", f"{config}/.", f"{name}:{SIDECAR_CONFIG_DIR}"])
+            if self.options.upstream_ca_pem:
+                # The container is created, not started: extend its trust store before the proxy reads it.
+                bundle = folder / "ca-certificates.crt"
+                self._docker(["cp", f"{name}:{SYSTEM_BUNDLE}", str(bundle)])
+                with bundle.open("a", encoding="utf-8") as fh:
+                    fh.write("\n" + self.options.upstream_ca_pem.strip() + "\n")
+                self._docker(["cp", str(bundle), f"{name}:{SYSTEM_BUNDLE}"])
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
         self._docker(["start", name])
