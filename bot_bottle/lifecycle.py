@@ -23,6 +23,7 @@ from bot_bottle.manifest import env as env_mod
 from bot_bottle.manifest.model import EnvEntry
 from bot_bottle.plan import BottlePlan
 from bot_bottle import providers
+from bot_bottle.provision import agent_files
 
 
 @dataclass
@@ -108,6 +109,12 @@ def run_bottle(
         raise BotBottleError(problems[0] if problems else f"no agent image for template '{plan.template}'")
     resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
+    if not opts.resume:
+        opts.system_prompt = opts.system_prompt or manifest.agent.prompt
+        # Resolved before anything is created: a missing skill must not leave a half-built bottle.
+        opts.skills = tuple(agent_files.find_skills(
+            manifest.agent.skills, agent_files.host_skill_folders(Path(environ.get("HOME") or Path.home()), plan.cwd)
+        )) or opts.skills
     opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}
     opts.credentials = {**credentials, **dict(opts.credentials)}
     opts.known_secrets = {

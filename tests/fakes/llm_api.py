@@ -16,6 +16,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPLY = os.environ.get("FAKE_REPLY", "Hello from the fake model.")
+# Words a test planted in the agent's prompt or skills: the record says which ones a request carried.
+MARKERS = [m for m in os.environ.get("FAKE_MARKERS", "").split(",") if m]
 
 
 def _sse(event: str, data: dict) -> bytes:
@@ -79,6 +81,7 @@ class Handler(BaseHTTPRequestHandler):
             "x-api-key": self.headers.get("x-api-key"),
             "authorization": self.headers.get("authorization"),
             "bytes": len(body),
+            "markers": [m for m in MARKERS if m.encode() in body],
         }), flush=True)
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:

@@ -76,6 +76,9 @@ class LaunchOptions:
     # The sidecar's own network gets no route to the internet (``--internal``): for tests and the
     # demo, whose upstreams are containers they run themselves. Never read from a manifest.
     internal_network: bool = field(default_factory=lambda: os.environ.get("BOT_BOTTLE_INTERNAL_NETWORK") == "1")
+    # What the agent reads at start: its system prompt and its skills (name, host folder).
+    system_prompt: str = ""
+    skills: tuple[tuple[str, Path], ...] = ()
     # Extra CA certificates (PEM) the sidecar trusts for upstream TLS: tests and the demo serve
     # fake "internet" hosts with certificates from their own CA. Never read from a manifest.
     upstream_ca_pem: str | None = None
@@ -349,9 +352,14 @@ class DockerLauncher:
         )
 
     def _provision(self, bottle: DockerBottle) -> None:
-        from bot_bottle.provision import ca, workspace
+        from bot_bottle.provision import agent_files, ca, workspace
 
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
+        if self.options.resume:
+            return  # the snapshot already holds the workspace, prompt, skills and settings
+        agent_files.settings_for(bottle, self.plan.template)
+        agent_files.write_prompt(bottle, self.plan.template, self.options.system_prompt)
+        agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
 

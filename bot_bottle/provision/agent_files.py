@@ -1,0 +1,112 @@
+"""Provision what the agent reads at start: its system prompt, its skills, its CLI settings.
+
+Each function uses only ``Bottle.exec`` / ``Bottle.cp_in``. Paths are per provider template:
+Claude Code reads ``~/.claude/`` (CLAUDE.md, skills/, settings.json), Codex reads ``~/.codex/``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot_bottle.backend import Bottle
+from bot_bottle.errors import BotBottleError
+
+HOME = "/home/node"
+
+
+@dataclass(frozen=True)
+class AgentLayout:
+    """Where one provider's CLI looks for its files inside the bottle."""
+
+    config_dir: str
+    prompt_file: str
+    skills_dir: str | None
+
+
+LAYOUTS = {
+    "claude": AgentLayout(f"{HOME}/.claude", f"{HOME}/.claude/CLAUDE.md", f"{HOME}/.claude/skills"),
+    "codex": AgentLayout(f"{HOME}/.codex", f"{HOME}/.codex/AGENTS.md", f"{HOME}/.codex/skills"),
+    "pi": AgentLayout(f"{HOME}/.pi/agent", f"{HOME}/.pi/agent/AGENTS.md", f"{HOME}/.pi/agent/skills"),
+}
+FALLBACK = AgentLayout(f"{HOME}/.bot-bottle", f"{HOME}/.bot-bottle/system-prompt.md", f"{HOME}/.bot-bottle/skills")
+
+
+def layout_for(template: str) -> AgentLayout:
+    return LAYOUTS.get(template, FALLBACK)
+
+
+def _write(bottle: Bottle, guest_path: str, text: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        local = Path(tmp) / Path(guest_path).name
+        local.write_text(text, encoding="utf-8")
+        bottle.cp_in(local, guest_path)
+
+
+def write_prompt(bottle: Bottle, template: str, prompt: str) -> str | None:
+    """Put the agent file's body where the provider's CLI reads standing instructions."""
+    if not prompt.strip():
+        return None
+    path = layout_for(template).prompt_file
+    _write(bottle, path, prompt.rstrip("\n") + "\n")
+    bottle.prompt_path = path
+    return path
+
+
+def find_skills(names: Iterable[str], search: Iterable[Path]) -> list[tuple[str, Path]]:
+    """Resolve skill names to host folders (first folder that has it wins); missing is an error."""
+    folders = list(search)
+    found = []
+    for name in names:
+        for base in folders:
+            candidate = base / name
+            if candidate.is_dir():
+                found.append((name, candidate))
+                break
+        else:
+            where = ", ".join(str(f) for f in folders) or "no skill folders"
+            raise BotBottleError(f"skill '{name}' not found (looked in {where})",
+                                 hint="each skill is a folder named like the skill, holding its SKILL.md")
+    return found
+
+
+def copy_skills(bottle: Bottle, template: str, skills: list[tuple[str, Path]]) -> list[str]:
+    target = layout_for(template).skills_dir
+    if not skills or target is None:
+        return []
+    copied = []
+    for name, folder in skills:
+        bottle.cp_in(folder, f"{target}/{name}")
+        copied.append(f"{target}/{name}")
+    return copied
+
+
+def claude_settings(bottle: Bottle) -> None:
+    """Claude Code inside a bottle: no permission prompts (the bottle is the boundary), no wizard."""
+    layout = LAYOUTS["claude"]
+    settings = {
+        "permissions": {"defaultMode": "bypassPermissions"},
+        "skipDangerousModePermissionPrompt": True,
+    }
+    _write(bottle, f"{layout.config_dir}/settings.json", json.dumps(settings, indent=2) + "\n")
+    # First-run onboarding would otherwise stop an interactive session before it starts.
+    state = {"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True}
+    _write(bottle, f"{HOME}/.claude.json", json.dumps(state, indent=2) + "\n")
+
+
+def settings_for(bottle: Bottle, template: str) -> None:
+    if template == "claude":
+        claude_settings(bottle)
+
+
+def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:
+    folders = [home / ".bot-bottle" / "skills", home / ".claude" / "skills"]
+    if cwd is not None:
+        folders.insert(0, cwd / ".claude" / "skills")
+    return folders
+
+
+__all__ = ["copy_skills", "find_skills", "host_skill_folders", "layout_for", "settings_for", "write_prompt"]
