@@ -97,9 +97,31 @@ def claude_settings(bottle: Bottle) -> None:
     _write(bottle, f"{HOME}/.claude.json", json.dumps(state, indent=2) + "\n")
 
 
+CODEX_CONFIG = """\
+# Written by bot-bottle. The bottle is the sandbox: Codex's own sandbox and approvals are off.
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+model_provider = "bottle"
+
+# Codex ignores OPENAI_BASE_URL: name the real API host explicitly. Requests go through the
+# bottle's proxy, which swaps the placeholder key for the real one.
+[model_providers.bottle]
+name = "OpenAI (through the bottle's proxy)"
+base_url = "https://api.openai.com/v1"
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+"""
+
+
+def codex_settings(bottle: Bottle) -> None:
+    _write(bottle, f"{LAYOUTS['codex'].config_dir}/config.toml", CODEX_CONFIG)
+
+
 def settings_for(bottle: Bottle, template: str) -> None:
     if template == "claude":
         claude_settings(bottle)
+    elif template == "codex":
+        codex_settings(bottle)
 
 
 def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:

@@ -94,6 +94,24 @@ class Internet:
         engine.run(["start", name], timeout=60)
         return name
 
+    def add_fake_api(self, host: str, cert: Path, key: Path, *, markers: tuple[str, ...] = ()) -> str:
+        """A fake LLM API (tests/fakes/llm_api.py) over HTTPS under ``host``; returns the container."""
+        image = images.ensure_image(images.sidecar_image())
+        name = f"{host.replace('.', '-')}-{self.labels[LABEL_ID]}"
+        engine.run(
+            ["create", "--name", name, "--network", self.network, "--network-alias", host,
+             "--env", "FAKE_CERT=/srv/server.crt", "--env", "FAKE_KEY=/srv/server.key",
+             "--env", f"FAKE_MARKERS={','.join(markers)}",
+             "--entrypoint", "python3", *label_args(self.labels), image, "/srv/llm_api.py", "443"],
+            timeout=60,
+        )
+        self.containers[host] = name
+        for src, dst in ((REPO / "tests" / "fakes" / "llm_api.py", "/srv/llm_api.py"),
+                         (cert, "/srv/server.crt"), (key, "/srv/server.key")):
+            engine.run(["cp", str(src), f"{name}:{dst}"], timeout=60)
+        engine.run(["start", name], timeout=60)
+        return name
+
     def ip(self, host: str) -> str:
         return engine.run(
             ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", self.containers[host]],

@@ -65,6 +65,15 @@ class AgentFiles(unittest.TestCase):
         state = json.loads(self.bottle.guest("/home/node/.claude.json").read_text())
         self.assertTrue(state["hasCompletedOnboarding"])
 
+    def test_codex_config_names_the_real_api_host_and_no_inner_sandbox(self) -> None:
+        agent_files.settings_for(self.bottle, "codex")
+        import tomllib
+
+        config = tomllib.loads(self.bottle.guest("/home/node/.codex/config.toml").read_text())
+        self.assertEqual(config["model_provider"], "bottle")
+        self.assertEqual(config["model_providers"]["bottle"]["base_url"], "https://api.openai.com/v1")
+        self.assertEqual(config["sandbox_mode"], "danger-full-access")
+
     def test_skill_folder_search_order(self) -> None:
         folders = agent_files.host_skill_folders(Path("/h"), Path("/w"))
         self.assertEqual(folders[0], Path("/w/.claude/skills"))
