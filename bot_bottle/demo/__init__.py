@@ -1,34 +1,39 @@
 """``bot-bottle demo``: a real bottle, a scripted agent, and each protection shown working.
 
-The demo's "internet" is servers it runs itself, in its own containers on its own network
-(``allowed.example`` and ``evil.example``); nothing leaves this machine. Its manifests live in a
-throwaway HOME, so the user's own ~/.bot-bottle is never touched.
+The demo's "internet" is servers it runs itself, in its own containers on its own internal
+network (``allowed.example``, ``evil.example`` and a fake ``api.anthropic.com`` over HTTPS from a
+throwaway CA); nothing leaves this machine. Its manifests live in a throwaway HOME, so the user's
+own ~/.bot-bottle is never touched.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot_bottle import images, lifecycle, plan as plan_mod, proc
+from bot_bottle import images, lifecycle, proc
+from bot_bottle import plan as plan_mod
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.bottle import DockerBottle
 from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
 from bot_bottle.backend.docker.names import LABEL_ID, LABEL_OWNER, LABEL_ROLE, label_args, new_id
+from bot_bottle.demo import tls
 from bot_bottle.manifest import Layout, load
 
 HERE = Path(__file__).resolve().parent
+TOKEN_VAR = "DEMO_ANTHROPIC_API_KEY"
 
-DEMO_BOTTLE = """\
+DEMO_BOTTLE = f"""\
 ---
-description: The demo bottle. Only allowed.example is reachable.
+description: The demo bottle. Only allowed.example and the (fake) Anthropic API are reachable.
 env:
   DEMO_MODE: "scripted"
 egress:
@@ -36,16 +41,19 @@ egress:
   routes:
     - host: allowed.example
       ports: [80, 443]
+agent_provider:
+  template: claude
+  auth_token: {TOKEN_VAR}
 ---
 """
 
 DEMO_AGENT = """\
 ---
 bottle: demo
-description: A scripted agent that tries to get out.
+description: A scripted agent that tries to get out, and the real Claude Code CLI.
 color: magenta
 ---
-You are the demo agent.
+You are the demo agent. Answer in one short sentence.
 """
 
 
@@ -57,30 +65,63 @@ class Outcome:
     held: bool
 
 
-def _start_upstream(network: str, alias: str, image: str, labels: dict[str, str]) -> str:
-    name = f"{alias.replace('.', '-')}-{labels[LABEL_ID]}"
-    engine.run(
-        [
-            "create", "--name", name, "--network", network, "--network-alias", alias,
-            "--env", f"UPSTREAM_NAME={alias}", "--entrypoint", "python3",
-            *label_args(labels), image, "/srv/upstream.py", "80",
-        ],
-        timeout=60,
-    )
-    engine.run(["cp", str(HERE / "upstream.py"), f"{name}:/srv/upstream.py"], timeout=60)
-    engine.run(["start", name], timeout=60)
-    return name
+@dataclass
+class Observed:
+    """What the demo saw: the scripted agent's report, Claude Code's answer, the servers' logs."""
+
+    script: dict[str, tuple[int, str]] = field(default_factory=dict)
+    evil_hits: int = 0
+    claude_exit: int = -1
+    claude_answer: str = ""
+    api_keys_seen: list[str] = field(default_factory=list)
+    agent_env_key: str = ""
+    decisions: list[str] = field(default_factory=list)
 
 
-def _hits(container: str) -> list[dict]:
-    logs = engine.run(["logs", container], timeout=30, check=False).stdout
-    out = []
-    for line in logs.splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+class _Internet:
+    """The demo's own network and upstream containers; ``close()`` removes all of it."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels = labels
+        self.network = f"bot-bottle-{labels[LABEL_ID]}-internet"
+        self.containers: dict[str, str] = {}
+        engine.run(["network", "create", "--internal", *label_args(labels), self.network], timeout=60)
+
+    def start(self, alias: str, image: str, script: Path, args: list[str], files: dict[str, Path] | None = None,
+              env: dict[str, str] | None = None) -> str:
+        name = f"{alias.replace('.', '-')}-{self.labels[LABEL_ID]}"
+        env_args = [a for k, v in (env or {}).items() for a in ("--env", f"{k}={v}")]
+        engine.run(
+            ["create", "--name", name, "--network", self.network, "--network-alias", alias,
+             "--env", f"UPSTREAM_NAME={alias}", *env_args, "--entrypoint", "python3",
+             *label_args(self.labels), image, f"/srv/{script.name}", *args],
+            timeout=60,
+        )
+        self.containers[alias] = name
+        for dst, src in {f"/srv/{script.name}": script, **(files or {})}.items():
+            engine.run(["cp", str(src), f"{name}:{dst}"], timeout=60)
+        engine.run(["start", name], timeout=60)
+        return name
+
+    def ip(self, alias: str) -> str:
+        return engine.run(
+            ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", self.containers[alias]],
+            timeout=30,
+        ).stdout.strip()
+
+    def log_lines(self, alias: str) -> list[dict]:
+        out = []
+        for line in engine.run(["logs", self.containers[alias]], timeout=30, check=False).stdout.splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def close(self) -> None:
+        if self.containers:
+            engine.run(["rm", "-f", *self.containers.values()], timeout=60, check=False)
+        engine.run(["network", "rm", self.network], timeout=60, check=False)
 
 
 def _parse(stdout: str) -> dict[str, tuple[int, str]]:
@@ -124,84 +165,103 @@ def evaluate(results: dict[str, tuple[int, str]], evil_hits: int) -> list[Outcom
     return out
 
 
+def evaluate_claude(seen: Observed, real_token: str) -> Outcome:
+    """The real Claude Code CLI answered, the API got the real key, the agent held a placeholder."""
+    got_real = bool(seen.api_keys_seen) and all(key == real_token for key in seen.api_keys_seen)
+    answered = seen.claude_exit == 0 and "Hello from the fake model" in seen.claude_answer
+    placeholder_only = seen.agent_env_key == lifecycle.PLACEHOLDER
+    parts = [
+        f"answer: {seen.claude_answer.strip()[:60] or '(none)'}",
+        "API received the real key" if got_real else f"API received {'no key' if not seen.api_keys_seen else 'another key'}",
+        "agent's env holds only the placeholder" if placeholder_only else "agent's env holds something else",
+    ]
+    return Outcome(
+        "the real Claude Code CLI asks api.anthropic.com (the demo's fake)",
+        "answers; the proxy swaps the placeholder for the real key",
+        "; ".join(parts),
+        answered and got_real and placeholder_only,
+    )
+
+
 def run(console: Console, *, progress: Callable[[str], None] | None = None) -> int:
     say = progress or (lambda message: console.print(Text(f"• {message}", style="dim")))
-    demo_id = new_id()
-    owner = proc.identity()
-    labels = {LABEL_ID: f"demo{demo_id}", LABEL_OWNER: owner, LABEL_ROLE: "demo"}
-    created: list[list[str]] = []
+    labels = {LABEL_ID: f"demo{new_id()}", LABEL_OWNER: proc.identity(), LABEL_ROLE: "demo"}
+    real_token = "sk-ant-api03-demo-" + secrets.token_urlsafe(24)
+    seen = Observed()
     with tempfile.TemporaryDirectory(prefix="bot-bottle-demo-") as tmp:
         home = Path(tmp)
         (home / ".bot-bottle" / "bottles").mkdir(parents=True)
         (home / ".bot-bottle" / "agents").mkdir(parents=True)
         (home / ".bot-bottle" / "bottles" / "demo.md").write_text(DEMO_BOTTLE)
         (home / ".bot-bottle" / "agents" / "demo-agent.md").write_text(DEMO_AGENT)
-        layout = Layout(home=home, cwd=home)
-        manifest = load("demo-agent", layout)
+        manifest = load("demo-agent", Layout(home=home, cwd=home))
         from bot_bottle.cli.common import docker_runtime
 
         runtime, note = docker_runtime()
-        plan = plan_mod.resolve(manifest, backend="docker", runtime=runtime, runtime_note=note,
-                                label="demo", environ={})
+        plan = plan_mod.resolve(manifest, backend="docker", runtime=runtime, runtime_note=note, label="demo", environ={})
         say(f"agent runtime: {runtime} ({note})")
         say("building images when missing (the first run takes a few minutes)")
         sidecar_ref = images.ensure_image(images.sidecar_image())
         images.ensure_image(images.agent_image(plan.template, plan.agent_dockerfile))
+        ca = tls.make_ca(home)
+        cert, key = ca.issue(home, "api", ["api.anthropic.com"])
 
-        network = f"bot-bottle-demo{demo_id}-internet"
-        results: dict[str, tuple[int, str]] = {}
-        decisions: list[str] = []
-        evil = ""
+        say("starting the demo's own internet: allowed.example, evil.example, api.anthropic.com (fake)")
+        internet = _Internet(labels)
         try:
-            say("starting the demo's own internet: allowed.example and evil.example")
-            created.append(["network", "rm", network])
-            engine.run(["network", "create", "--internal", *label_args(labels), network], timeout=60)
-            allowed = _start_upstream(network, "allowed.example", sidecar_ref, labels)
-            created.insert(0, ["rm", "-f", allowed])
-            evil = _start_upstream(network, "evil.example", sidecar_ref, labels)
-            created.insert(0, ["rm", "-f", evil])
-            evil_ip = engine.run(
-                ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", evil], timeout=30
-            ).stdout.strip()
+            internet.start("allowed.example", sidecar_ref, HERE / "upstream.py", ["80"])
+            internet.start("evil.example", sidecar_ref, HERE / "upstream.py", ["80"])
+            internet.start("api.anthropic.com", sidecar_ref, HERE / "fake_api.py", ["443"],
+                           files={"/srv/server.crt": cert, "/srv/server.key": key},
+                           env={"FAKE_CERT": "/srv/server.crt", "FAKE_KEY": "/srv/server.key"})
+            evil_ip = internet.ip("evil.example")
 
             def scripted(bottle: DockerBottle, launcher: DockerLauncher) -> None:
                 say(f"bottle {launcher.names.id} is up; running the scripted agent inside it")
                 bottle.cp_in(HERE / "agent.sh", "/home/node/demo-agent.sh")
-                result = bottle.exec(f"sh /home/node/demo-agent.sh {evil_ip}")
-                results.update(_parse(result.stdout))
+                seen.script.update(_parse(bottle.exec(f"sh /home/node/demo-agent.sh {evil_ip}").stdout))
+                say("asking the real Claude Code CLI a question (its API is the demo's fake)")
+                answer = bottle.exec("cd /home/node/workspace && timeout 120 claude -p 'Say hello.' < /dev/null")
+                seen.claude_exit, seen.claude_answer = answer.returncode, answer.stdout or answer.stderr
+                seen.agent_env_key = bottle.exec("printenv ANTHROPIC_API_KEY").stdout.strip()
                 logs = engine.run(["logs", launcher.names.sidecar_container], timeout=30, check=False)
-                decisions.extend(line for line in (logs.stdout + logs.stderr).splitlines() if '"decision"' in line)
+                seen.decisions.extend(line for line in logs.stdout.splitlines() if '"decision"' in line)
 
             say("launching the bottle: sidecar proxy, then the agent with no network")
             lifecycle.run_bottle(
                 manifest,
                 plan,
                 state_root=home / ".bot-bottle" / "state",
-                environ={"ANTHROPIC_API_KEY": "demo-placeholder-not-a-real-key"},
+                environ={TOKEN_VAR: real_token},
                 prompt_fn=None,
                 tty=False,
-                options=LaunchOptions(extra_networks=(network,), internal_network=True),
+                options=LaunchOptions(extra_networks=(internet.network,), internal_network=True,
+                                      upstream_ca_pem=ca.cert.read_text()),
                 progress=say,
                 on_launched=scripted,
                 command=["true"],
             )
-            evil_hits = len(_hits(evil))
+            seen.evil_hits = len(internet.log_lines("evil.example"))
+            for record in internet.log_lines("api.anthropic.com"):
+                if record.get("path", "").startswith("/v1/messages"):
+                    sent = record.get("x-api-key") or (record.get("authorization") or "").removeprefix("Bearer ")
+                    seen.api_keys_seen.append(sent or "")
         finally:
-            for args in created:
-                engine.run(args, timeout=60, check=False)
+            internet.close()
 
-    outcomes = evaluate(results, evil_hits)
+    outcomes = evaluate(seen.script, seen.evil_hits) + [evaluate_claude(seen, real_token)]
     table = Table(title="What the bottle did", title_justify="left", show_lines=True)
     table.add_column("the agent tried")
     table.add_column("expected")
     table.add_column("observed", overflow="fold")
     table.add_column("")
     for o in outcomes:
-        table.add_row(o.attempt, o.expected, o.observed, Text("held", style="green") if o.held else Text("FAILED", style="bold red"))
+        table.add_row(o.attempt, o.expected, o.observed,
+                      Text("held", style="green") if o.held else Text("FAILED", style="bold red"))
     console.print(table)
-    if decisions:
-        console.print(Text("proxy decisions (JSON lines from the sidecar):", style="bold"))
-        for line in decisions[-10:]:
+    if seen.decisions:
+        console.print(Text("last proxy decisions (JSON lines from the sidecar):", style="bold"))
+        for line in seen.decisions[-8:]:
             console.print(Text(line, style="dim"))
     ok = all(o.held for o in outcomes)
     console.print(Text("every protection held" if ok else "a protection FAILED", style="bold green" if ok else "bold red"))

@@ -95,7 +95,7 @@ class Internet:
         return name
 
     def add_fake_api(self, host: str, cert: Path, key: Path, *, markers: tuple[str, ...] = ()) -> str:
-        """A fake LLM API (tests/fakes/llm_api.py) over HTTPS under ``host``; returns the container."""
+        """A fake LLM API (bot_bottle/demo/fake_api.py) over HTTPS under ``host``; returns the container."""
         image = images.ensure_image(images.sidecar_image())
         name = f"{host.replace('.', '-')}-{self.labels[LABEL_ID]}"
         engine.run(
@@ -106,7 +106,7 @@ class Internet:
             timeout=60,
         )
         self.containers[host] = name
-        for src, dst in ((REPO / "tests" / "fakes" / "llm_api.py", "/srv/llm_api.py"),
+        for src, dst in ((REPO / "bot_bottle" / "demo" / "fake_api.py", "/srv/llm_api.py"),
                          (cert, "/srv/server.crt"), (key, "/srv/server.key")):
             engine.run(["cp", str(src), f"{name}:{dst}"], timeout=60)
         engine.run(["start", name], timeout=60)

@@ -18,7 +18,7 @@ from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle.lifecycle import PLACEHOLDER
 from tests._docker import skip_unless_docker
-from tests.fakes import tls
+from bot_bottle.demo import tls
 from tests.integration import _harness as h
 
 PROMPT_MARKER = "PROMPTMARK" + secrets.token_hex(4)

@@ -1,6 +1,6 @@
-"""A minimal Anthropic Messages API and OpenAI Responses API, for tests only.
+"""A minimal Anthropic Messages API and OpenAI Responses API, for the demo and the tests.
 
-Runs inside a test container under the real API host names (network aliases on an internal
+Runs inside a demo or test container under the real API host names (network aliases on an internal
 network the test creates), over HTTPS with a certificate from a test CA. Every request is printed
 as one JSON line with the credential it carried, so a test can prove what the proxy injected.
 Answers are fixed: the text in ``FAKE_REPLY``.

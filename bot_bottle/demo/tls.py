@@ -1,14 +1,17 @@
-"""A throwaway CA and server certificates for fake upstreams, made with the openssl CLI."""
+"""A throwaway CA and server certificates for the demo's and tests' fake upstreams (openssl CLI)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot_bottle.errors import BotBottleError
+
 
 @dataclass(frozen=True)
-class TestCA:
+class ThrowawayCA:
     cert: Path
     key: Path
 
@@ -29,13 +32,17 @@ class TestCA:
 
 
 def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    if shutil.which("openssl") is None:
+        raise BotBottleError("the openssl command is needed for the demo's certificates", hint="apt-get install openssl")
+    result = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise BotBottleError(f"openssl {args[0]} failed: {result.stderr.strip()[-300:]}")
 
 
-def make_ca(folder: Path) -> TestCA:
+def make_ca(folder: Path) -> ThrowawayCA:
     key = folder / "test-ca.key"
     cert = folder / "test-ca.crt"
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
              "-days", "2", "-subj", "/CN=bot-bottle test CA",
              "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    return TestCA(cert=cert, key=key)
+    return ThrowawayCA(cert=cert, key=key)
