@@ -78,11 +78,18 @@ def headless_args(plan: BottlePlan, prompt: str) -> list[str]:
     return info.headless_args(prompt)
 
 
-def snapshot(bottle_id: str, container: str, repo: str = "bot-bottle/snapshot") -> str:
-    """Commit the agent container to an image the next ``resume`` starts from."""
+def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-bottle/snapshot") -> str:
+    """Commit the agent container to an image the next ``resume`` starts from.
+
+    The image names the state folder it belongs to, so ``cleanup`` run under another HOME never
+    mistakes it for an orphan while that folder exists.
+    """
     ref = f"{repo}:{bottle_id}"
     engine.run(
-        ["commit", "--pause=false", "--change", f"LABEL bot-bottle.id={bottle_id}", container, ref],
+        ["commit", "--pause=false",
+         "--change", f"LABEL bot-bottle.id={bottle_id}",
+         "--change", f"LABEL bot-bottle.state={state_root / bottle_id}",
+         container, ref],
         timeout=600,
     )
     return ref
@@ -145,7 +152,7 @@ def run_bottle(
             reason = "asked to preserve"
         if reason:
             try:
-                ref = snapshot(launcher.names.id, launcher.names.agent_container)
+                ref = snapshot(launcher.names.id, launcher.names.agent_container, state_root)
                 meta = launcher.state.read()
                 meta.snapshot = ref
                 meta.exit_code = exit_code

@@ -6,11 +6,10 @@ import argparse
 
 from rich.text import Text
 
-from bot_bottle import lifecycle
+from bot_bottle import api
 from bot_bottle.backend.docker.running import running
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
-from bot_bottle.state import StateDir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,12 +32,6 @@ def run(args: argparse.Namespace) -> int:
     if len(bottles) > 1:
         raise BotBottleError("several bottles are running; name one: " + ", ".join(b.id for b in bottles))
     b = bottles[0]
-    ref = lifecycle.snapshot(b.id, b.names.agent_container)
-    sdir = StateDir(common.layout().state_dir, b.id)
-    if sdir.exists():
-        meta = sdir.read()
-        meta.snapshot = ref
-        sdir.write(meta)
-        sdir.preserve("committed")
+    ref = api.commit(b.id, home=common.layout().home)
     output.console().print(Text(f"committed bottle {b.id} to {ref}; `bot-bottle resume {b.id}` starts from it", style="green"))
     return 0

@@ -174,3 +174,7 @@ def remove_bottle(bottle_id: str) -> None:
         refs = engine.run(listing, timeout=60, check=False).stdout.split()
         if refs:
             engine.run([*removal, *refs], timeout=60, check=False)
+
+
+def remove_snapshot(bottle_id: str) -> None:
+    engine.run(["rmi", "-f", f"bot-bottle/snapshot:{bottle_id}"], timeout=60, check=False)

@@ -19,6 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 CWD_BOTTLE = """\
 ---
+# No provider credential: a headless claude exits at once (non-zero) instead of retrying.
+env:
+  ANTHROPIC_API_KEY: ""
 egress:
   routes:
     - host: allowed.example

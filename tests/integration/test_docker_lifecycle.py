@@ -23,6 +23,9 @@ from tests.integration import _harness as h
 REPO = Path(__file__).resolve().parents[2]
 SIMPLE_BOTTLE = """\
 ---
+# No provider credential: a headless claude exits at once (non-zero) instead of retrying.
+env:
+  ANTHROPIC_API_KEY: ""
 egress:
   routes:
     - host: allowed.example

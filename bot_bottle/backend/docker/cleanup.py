@@ -102,8 +102,11 @@ def inventory(state_root: Path, *, is_alive: Callable[[str | None], bool] = proc
         labels = _labels("image", obj)
         bid = labels.get(LABEL_ID)
         res = Resource("image", str(obj.get("Id")), _name("image", obj), bid)
+        elsewhere = labels.get("bot-bottle.state")
         if bid in states:
             inv.kept.append((res, f"snapshot of saved bottle {bid}"))
+        elif elsewhere and Path(elsewhere).parent != state_root and (Path(elsewhere) / state.METADATA).is_file():
+            inv.kept.append((res, f"snapshot of bottle {bid} saved under {Path(elsewhere).parent}"))
         elif bid in live_ids:
             inv.live.append(res)
         else:

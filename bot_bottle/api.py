@@ -1,0 +1,114 @@
+"""A small Python API for scripts and orchestrators: start, resume, stop, commit.
+
+Every failure is a typed exception (``BotBottleError`` and its subclasses, ``ManifestError`` for
+manifest problems); nothing here prints or exits. Secrets come from the ``environ`` you pass
+(default: this process's environment), never from arguments that could end up in a log.
+
+    from bot_bottle import api
+    result = api.start("coder", prompt="fix the failing test", cwd="~/src/app")
+    print(result.bottle_id, result.exit_code, result.preserved)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from bot_bottle import lifecycle
+from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.launch import LaunchOptions
+from bot_bottle.backend.docker.running import RunningBottle, running
+from bot_bottle.cli.common import build_plan
+from bot_bottle.errors import BotBottleError, UsageError
+from bot_bottle.lifecycle import RunResult
+from bot_bottle.manifest import Layout, ManifestError, load
+from bot_bottle.state import Metadata, StateDir
+
+__all__ = ["BotBottleError", "ManifestError", "RunResult", "UsageError", "commit", "list_running", "resume", "start", "stop"]
+
+
+def _layout(home: str | Path | None, cwd: str | Path | None) -> Layout:
+    return Layout(
+        home=Path(home).expanduser() if home else Path.home(),
+        cwd=Path(cwd).expanduser() if cwd else Path.cwd(),
+    )
+
+
+def start(
+    agent: str,
+    *,
+    prompt: str,
+    cwd: str | Path | None = None,
+    label: str | None = None,
+    preserve: bool = False,
+    environ: Mapping[str, str] | None = None,
+    home: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run ``agent`` headless on ``prompt`` in a new bottle; return when the agent exits."""
+    layout = _layout(home, None)
+    workdir = Path(cwd).expanduser().resolve() if cwd else None
+    if workdir is not None and not workdir.is_dir():
+        raise UsageError(f"cwd {workdir}: not a folder")
+    manifest = load(agent, layout)
+    plan = build_plan(manifest, backend="docker", label=label, cwd=workdir)
+    return lifecycle.run_bottle(
+        manifest, plan, state_root=layout.state_dir,
+        environ=dict(environ if environ is not None else os.environ),
+        prompt_fn=None, headless_prompt=prompt, tty=False, progress=progress, preserve=preserve,
+    )
+
+
+def resume(
+    bottle_id: str,
+    *,
+    prompt: str,
+    preserve: bool = False,
+    environ: Mapping[str, str] | None = None,
+    home: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Relaunch a preserved bottle from its last snapshot and run ``prompt`` headless."""
+    layout = _layout(home, None)
+    meta: Metadata = StateDir(layout.state_dir, bottle_id).read()
+    if meta.backend != "docker":
+        raise BotBottleError(f"bottle {bottle_id} ran on {meta.backend}, which cannot launch in this version")
+    if running(bottle_id):
+        raise BotBottleError(f"bottle {bottle_id} is still running")
+    manifest = load(meta.agent, _layout(home, meta.cwd))
+    plan = build_plan(manifest, backend="docker", label=meta.label)
+    return lifecycle.run_bottle(
+        manifest, plan, state_root=layout.state_dir,
+        environ=dict(environ if environ is not None else os.environ),
+        prompt_fn=None, headless_prompt=prompt, tty=False, progress=progress, preserve=preserve,
+        options=LaunchOptions(bottle_id=bottle_id, resume=True, image_override=meta.snapshot),
+    )
+
+
+def list_running() -> list[RunningBottle]:
+    return running()
+
+
+def stop(bottle_id: str, *, timeout: int = 5) -> None:
+    """Stop a running bottle's agent; its owner preserves the state for ``resume``."""
+    bottles = running(bottle_id)
+    if not bottles:
+        raise BotBottleError(f"no running bottle {bottle_id}")
+    engine.run(["stop", "-t", str(timeout), bottles[0].names.agent_container], timeout=timeout + 60)
+
+
+def commit(bottle_id: str, *, home: str | Path | None = None) -> str:
+    """Snapshot a running bottle; return the snapshot image the next ``resume`` starts from."""
+    bottles = running(bottle_id)
+    if not bottles:
+        raise BotBottleError(f"no running bottle {bottle_id}")
+    state_root = _layout(home, None).state_dir
+    ref = lifecycle.snapshot(bottle_id, bottles[0].names.agent_container, state_root)
+    sdir = StateDir(state_root, bottle_id)
+    if sdir.exists():
+        meta = sdir.read()
+        meta.snapshot = ref
+        sdir.write(meta)
+        sdir.preserve("committed")
+    return ref
