@@ -1,0 +1,235 @@
+"""The mirrors' pre-receive hook: scan what a push adds, then forward it upstream, or refuse.
+
+``git receive-pack`` runs this after it has received the agent's objects into a quarantine (so
+nothing is in the mirror yet) and before it updates any ref; a non-zero exit rejects every ref
+of the push, and whatever this prints reaches the agent's terminal as ``remote: ...`` lines.
+
+Order matters: scan first, and only a clean push is sent upstream; the mirror accepts the refs
+only after the upstream did, so the mirror never holds what the upstream refused. Any failure
+of the check itself (a scanner error, an object type the gate does not understand) refuses the
+push: fail closed.
+
+The outcome (no secret values, just refs, findings' places and the upstream's status) is also
+written as JSON to the file named by ``BOT_BOTTLE_GIT_GATE_VERDICT`` so the gate logs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot_bottle.sidecar.git_gate import gitleaks, upstream, urls
+from bot_bottle.sidecar.git_gate.config import ConfigError, GateConfig, RepoConfig, load
+from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
+from bot_bottle.sidecar.git_gate.patch import Piece, read_pieces
+from bot_bottle.sidecar.git_gate.refs import RefUpdate, RefUpdateError, added_rev_args, parse_updates, push_args
+from bot_bottle.sidecar.git_gate.scan import (
+    Detector,
+    GitFinding,
+    default_detector,
+    load_known_secrets,
+    report,
+    scan,
+)
+
+# receive-pack's quarantine: the pushed objects live here until the hook says yes.
+QUARANTINE_VARS = ("GIT_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+PREFIX = "git-gate: "
+
+
+class Refused(Exception):
+    """The push cannot be checked; the message is shown to the agent."""
+
+
+@dataclass
+class Verdict:
+    repo: str
+    result: str = "error"
+    updates: list[dict[str, str]] = field(default_factory=list)
+    commits_scanned: int = 0
+    findings: list[dict[str, object]] = field(default_factory=list)
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo": self.repo,
+            "result": self.result,
+            "updates": self.updates,
+            "commits_scanned": self.commits_scanned,
+            "findings": self.findings,
+            "detail": self.detail,
+        }
+
+
+def say(*lines: str) -> None:
+    for line in lines:
+        sys.stderr.write(line if line.startswith(PREFIX) else PREFIX + line)
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _git(args: Sequence[str], env: Mapping[str, str], *, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        ["git", *args], env=dict(env), input=stdin, capture_output=True, text=True, errors="replace", check=False
+    )
+    if result.returncode != 0:
+        raise Refused(f"git {args[0]} failed while checking the push: {result.stderr.strip()[:300]}")
+    return result.stdout
+
+
+def added_commits(updates: Iterable[RefUpdate], env: Mapping[str, str]) -> list[str]:
+    rev_args = added_rev_args(updates)
+    if not rev_args:
+        return []
+    return _git(["rev-list", *rev_args], env).split()
+
+
+def tag_pieces(updates: Iterable[RefUpdate], env: Mapping[str, str]) -> list[Piece]:
+    """Annotated tags carry a message of their own; anything but commits and tags is refused."""
+    pieces = []
+    for update in updates:
+        if update.kind == "delete":
+            continue
+        kind = _git(["cat-file", "-t", update.new], env).strip()
+        if kind == "tag":
+            body = _git(["cat-file", "tag", update.new], env)
+            header, _, message = body.partition("\n\n")
+            tagger = next((line[len("tagger "):] for line in header.splitlines() if line.startswith("tagger ")), "")
+            pieces.append(Piece(update.new, "tag", message, line=1))
+            if tagger:
+                pieces.append(Piece(update.new, "tagger", tagger, line=1))
+        elif kind != "commit":
+            raise Refused(f"{update.ref} points to a {kind}; the gate forwards only commits and tags")
+    return pieces
+
+
+def check(
+    updates: Sequence[RefUpdate], env: Mapping[str, str], detector: Detector, verdict: Verdict
+) -> list[GitFinding]:
+    commits = added_commits(updates, env)
+    verdict.commits_scanned = len(commits)
+    pieces = tag_pieces(updates, env)
+    findings = scan([*pieces, *read_pieces(commits, env=env)], detector)
+    if gitleaks.available():
+        try:
+            findings += gitleaks.run(added_rev_args(updates), repo_dir=env.get("GIT_DIR", "."), env=env)
+        except gitleaks.GitleaksError as exc:
+            raise Refused(str(exc)) from exc
+    return findings
+
+
+def forward(repo: RepoConfig, config: GateConfig, updates: Sequence[RefUpdate], env: Mapping[str, str]) -> tuple[bool, list[str]]:
+    """Push the same updates upstream; (accepted, lines to show)."""
+    creds = upstream.credentials(repo, config.connect_timeout)
+    upstream.probe(repo.url, config.connect_timeout)
+    # The pushed objects are reached through GIT_OBJECT_DIRECTORY and its alternates. The
+    # quarantine marker itself stays behind: over a local transport the upstream's receive-pack
+    # would inherit it and refuse to update its own refs.
+    push_env = {k: v for k, v in env.items() if k != "GIT_QUARANTINE_PATH"}
+    result = upstream.run_git(["push", *push_args(repo.url, updates)], creds=creds, base_env=push_env)
+    shown = [f"upstream {repo.name} ({urls.redact(repo.url)}):"]
+    for line in (result.stderr + result.stdout).splitlines():
+        line = line.rstrip()
+        if not line or line == "Done" or line.startswith(("To ", "error: failed to push some refs")):
+            continue
+        shown.append("  " + creds.scrub(porcelain_line(line)))
+    return result.returncode == 0, shown
+
+
+def porcelain_line(line: str) -> str:
+    """``<flag>\t<src>:<dst>\t<summary>`` from ``git push --porcelain`` as ``<dst>: <summary>``."""
+    fields = line.split("\t")
+    if len(fields) == 3 and len(fields[0]) == 1 and ":" in fields[1]:
+        return f"{fields[1].rsplit(':', 1)[1]}: {fields[2]}"
+    return line
+
+
+def _write_verdict(verdict: Verdict) -> None:
+    target = os.environ.get(HOOK_ENV_VERDICT)
+    if not target:
+        return
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(verdict.to_dict(), fh)
+    except OSError:
+        pass
+
+
+def run(config: GateConfig, repo: RepoConfig, stdin_text: str, detector: Detector | None = None) -> int:
+    verdict = Verdict(repo=repo.name)
+    env = upstream.clean_env({k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ})
+    try:
+        updates = parse_updates(stdin_text)
+        verdict.updates = [{"ref": u.ref, "kind": u.kind, "old": u.old, "new": u.new} for u in updates]
+        if not updates:
+            verdict.result = "empty"
+            return 0
+        if detector is None:
+            known = load_known_secrets(config.secrets_file)
+            known.update(_own_credentials(config))
+            detector = default_detector(known)
+        findings = check(updates, env, detector, verdict)
+        if findings:
+            verdict.result = "rejected"
+            verdict.findings = [f.to_dict() for f in findings]
+            say(*report(findings))
+            return 1
+        accepted, lines = forward(repo, config, updates, env)
+        say(*lines)
+        if not accepted:
+            verdict.result, verdict.detail = "upstream-refused", "; ".join(lines[1:])[:1000]
+            say("the upstream did not accept the push; nothing changed in the gate either.")
+            return 1
+        verdict.result = "forwarded"
+        return 0
+    except (Refused, RefUpdateError, upstream.UpstreamError) as exc:
+        verdict.result, verdict.detail = "refused", str(exc)
+        say(f"push refused: {exc}")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure must still refuse the push
+        verdict.result, verdict.detail = "error", type(exc).__name__
+        say(f"push refused: the check failed ({type(exc).__name__}); nothing was sent upstream.")
+        return 1
+    finally:
+        _write_verdict(verdict)
+
+
+def _own_credentials(config: GateConfig) -> dict[str, str]:
+    """The gate's upstream tokens are secrets too: a push must never carry one out."""
+    out = {}
+    for repo in config.repos:
+        if repo.token_file is not None:
+            try:
+                out[f"git-gate:{repo.name}"] = repo.token_file.read_text(encoding="utf-8").strip()
+            except OSError:
+                pass
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="git-gate-pre-receive")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--repo", required=True)
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        say(f"push refused: the gate's configuration is unusable ({exc})")
+        return 1
+    repo = config.repo(args.repo)
+    if repo is None:
+        say(f"push refused: repo {args.repo!r} is not configured")
+        return 1
+    return run(config, repo, sys.stdin.read())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""One local bare mirror per repo: created on start, refreshed from the upstream before serving.
+
+The mirror is a cache the gate may only serve right after it matched the upstream: ``refresh``
+either fetches (with prune) or raises, and the server turns that into an error the agent sees.
+Refreshes of one repo are serialised, and a request that waited for a refresh which started after
+it arrived reuses that refresh instead of fetching again (a clone's burst of requests, parallel
+agents).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot_bottle.sidecar.git_gate import upstream
+from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
+
+# Branches and tags. A host's review refs (refs/pull/*, refs/changes/*) are read-only there and
+# can be huge; they are not what an agent works on.
+FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+HOOK_ENV_VERDICT = "BOT_BOTTLE_GIT_GATE_VERDICT"
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding bot_bottle/
+
+
+@dataclass
+class _RepoState:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_started: float = 0.0
+    last_ok: bool = False
+    last_error: str = ""
+
+
+class Mirrors:
+    def __init__(self, config: GateConfig, config_path: Path, state_dir: Path) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.root = state_dir / "mirrors"
+        self._states = {repo.name: _RepoState() for repo in config.repos}
+
+    def path(self, repo: RepoConfig) -> Path:
+        return self.root / f"{repo.name}.git"
+
+    def lock(self, repo: RepoConfig) -> threading.Lock:
+        """Held while the mirror changes: a refresh, or a push being checked and forwarded."""
+        return self._states[repo.name].lock
+
+    # ------------------------------------------------------------------ setup
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        for repo in self.config.repos:
+            self._init(repo)
+
+    def _init(self, repo: RepoConfig) -> None:
+        path = self.path(repo)
+        if not (path / "HEAD").exists():
+            _git(["init", "--quiet", "--bare", str(path)])
+        settings = {
+            "gc.auto": "0",  # objects a running clone is reading must not vanish under it
+            "http.receivepack": "true",  # pushes are served (and checked by the hook)
+            "http.uploadpack": "true",
+            "http.getanyfile": "false",  # smart HTTP only: dumb reads would skip the refresh
+            "receive.denyDeletes": "false",
+            "receive.denyNonFastForwards": "false",  # the upstream decides, not the mirror
+            "receive.advertisePushOptions": "false",
+            "core.hooksPath": str(path / "hooks"),
+        }
+        if self.config.user_name:
+            settings["user.name"] = self.config.user_name
+        if self.config.user_email:
+            settings["user.email"] = self.config.user_email
+        for key, value in settings.items():
+            _git(["config", key, value], cwd=path)
+        self._install_hook(repo, path)
+
+    def _install_hook(self, repo: RepoConfig, path: Path) -> None:
+        hooks = path / "hooks"
+        hooks.mkdir(exist_ok=True)
+        for sample in hooks.glob("*.sample"):
+            sample.unlink()
+        script = (
+            "#!/bin/sh\n"
+            "# Every push into this mirror is checked and forwarded upstream by the git-gate.\n"
+            f"PYTHONPATH={shlex.quote(str(PACKAGE_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}\n"
+            "export PYTHONPATH\n"
+            f"exec {shlex.quote(sys.executable)} -m bot_bottle.sidecar.git_gate.hook"
+            f" --config {shlex.quote(str(self.config_path))} --repo {shlex.quote(repo.name)}\n"
+        )
+        hook = hooks / "pre-receive"
+        tmp = hooks / ".pre-receive.tmp"
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        tmp.replace(hook)
+
+    # ------------------------------------------------------------------ refresh
+    def refresh(self, repo: RepoConfig, *, requested_at: float | None = None) -> None:
+        """Make the mirror match the upstream now, or raise ``upstream.UpstreamError``."""
+        requested_at = time.monotonic() if requested_at is None else requested_at
+        state = self._states[repo.name]
+        with state.lock:
+            if state.last_started >= requested_at:
+                # A refresh began after this request arrived and has finished: it is fresh enough.
+                if state.last_ok:
+                    return
+                raise upstream.UpstreamError(state.last_error)
+            state.last_started = time.monotonic()
+            try:
+                self._fetch(repo)
+            except upstream.UpstreamError as exc:
+                state.last_ok, state.last_error = False, str(exc)
+                raise
+            state.last_ok, state.last_error = True, ""
+
+    def refresh_locked(self, repo: RepoConfig) -> None:
+        """Refresh while the caller already holds ``lock(repo)``."""
+        state = self._states[repo.name]
+        state.last_started = time.monotonic()
+        try:
+            self._fetch(repo)
+        except upstream.UpstreamError as exc:
+            state.last_ok, state.last_error = False, str(exc)
+            raise
+        state.last_ok, state.last_error = True, ""
+
+    def _fetch(self, repo: RepoConfig) -> None:
+        path = self.path(repo)
+        creds = upstream.credentials(repo, self.config.connect_timeout)
+        upstream.probe(repo.url, self.config.connect_timeout)
+        env = upstream.clean_env()
+        result = upstream.run_git(
+            ["fetch", "--prune", "--quiet", "--no-write-fetch-head", "--no-auto-gc", repo.url, *FETCH_REFSPECS],
+            creds=creds, base_env=env, cwd=path,
+        )
+        if result.returncode != 0:
+            raise upstream.UpstreamError(upstream.failure_text(result, creds))
+        self._follow_head(repo, path, creds, env)
+
+    def _follow_head(self, repo: RepoConfig, path: Path, creds: upstream.Credentials, env: dict[str, str]) -> None:
+        """Point the mirror's HEAD at the upstream's default branch, so clones check it out."""
+        current = _git(["symbolic-ref", "-q", "HEAD"], cwd=path, check=False).stdout.strip()
+        if current and _git(["rev-parse", "-q", "--verify", current], cwd=path, check=False).returncode == 0:
+            return  # already on an existing branch; asking again would cost a round trip each time
+        result = upstream.run_git(["ls-remote", "--symref", repo.url, "HEAD"], creds=creds, base_env=env, cwd=path)
+        for line in result.stdout.splitlines():
+            if line.startswith("ref: ") and line.endswith("\tHEAD"):
+                target = line[len("ref: "):-len("\tHEAD")]
+                if target.startswith("refs/heads/"):
+                    _git(["symbolic-ref", "HEAD", target], cwd=path)
+                return
+
+
+def _git(args: list[str], *, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env=upstream.clean_env({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}),
+        capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"git {args[0]} failed: {result.stderr.strip()}")
+    return result

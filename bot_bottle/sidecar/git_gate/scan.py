@@ -1,0 +1,225 @@
+"""Secret detection for pushes: run the detectors over what a push adds, report where, never what.
+
+``Detector`` is the one seam to the DLP engine: anything with ``hits(text)`` returning ``Hit``s
+(detector name, line, and optionally the span, used only to blank the secret out of a file name
+before it is shown). ``default_detector`` adapts the shared engine in ``bot_bottle.sidecar.dlp``
+when it is installed and otherwise falls back to the small built-in set below, so the gate never
+runs without detection.
+
+A ``GitFinding`` names the commit, the place (file and line, commit message line, file name,
+author, tag message) and the detector. Its text is built only from those fields: it cannot carry
+the secret, whatever a detector returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot_bottle.sidecar.git_gate.patch import Piece
+
+MIN_KNOWN_SECRET = 8  # shorter values would match ordinary text
+
+
+@dataclass(frozen=True)
+class Hit:
+    detector: str
+    line: int = 1  # 1-based, within the scanned text
+    span: tuple[int, int] | None = None  # character offsets within the scanned text
+
+
+class Detector(Protocol):
+    def hits(self, text: str) -> Iterable[Hit]: ...
+
+
+@dataclass(frozen=True)
+class GitFinding:
+    commit: str
+    kind: str  # a Piece kind: lines, binary, message, identity, path, tag, tagger
+    detector: str
+    path: str | None = None  # already safe to show (see ``safe_path``)
+    line: int | None = None
+
+    def place(self) -> str:
+        where = {
+            "lines": f"file {self.path} line {self.line}",
+            "binary": f"binary file {self.path}",
+            "message": f"commit message line {self.line}",
+            "identity": "author/committer name or email",
+            "path": f"file name {self.path}",
+            "tag": f"tag message line {self.line}",
+            "tagger": "tagger name or email",
+        }[self.kind]
+        return where
+
+    def describe(self) -> str:
+        what = "tag" if self.kind in ("tag", "tagger") else "commit"
+        return f"{what} {self.commit[:12]}: {self.place()}: detector {self.detector}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"commit": self.commit, "kind": self.kind, "path": self.path, "line": self.line, "detector": self.detector}
+
+
+# ------------------------------------------------------------------------------ detectors
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    regex: re.Pattern[str]
+
+
+# The fallback set: unmistakable token formats only (a false positive blocks a push).
+BUILTIN_PATTERNS: tuple[Pattern, ...] = tuple(
+    Pattern(name, re.compile(rx))
+    for name, rx in (
+        ("private-key", r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----"),
+        ("aws-access-key-id", r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}\b"),
+        ("aws-secret-access-key", r"(?i)\baws_?secret_?access_?key\b\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}\b"),
+        ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36,251}\b"),
+        ("github-fine-grained-token", r"\bgithub_pat_[A-Za-z0-9_]{60,255}\b"),
+        ("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
+        ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+        ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+        ("stripe-secret-key", r"\b[rs]k_live_[0-9A-Za-z]{20,}\b"),
+        ("anthropic-api-key", r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
+        ("openai-api-key", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{40,}"),
+        ("npm-token", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    )
+)
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+class PatternDetector:
+    """Regex token formats plus exact known values (and their base64 form)."""
+
+    def __init__(self, patterns: Iterable[Pattern] = BUILTIN_PATTERNS, known: Mapping[str, str] | None = None) -> None:
+        self.patterns = tuple(patterns)
+        self.known: list[tuple[str, str]] = []
+        for name, value in (known or {}).items():
+            if len(value) < MIN_KNOWN_SECRET:
+                continue
+            self.known.append((f"known-secret:{name}", value))
+            self.known.append((f"known-secret:{name} (base64)", base64.b64encode(value.encode()).decode().rstrip("=")))
+
+    def hits(self, text: str) -> Iterator[Hit]:
+        for pattern in self.patterns:
+            for match in pattern.regex.finditer(text):
+                yield Hit(pattern.name, _line_of(text, match.start()), match.span())
+        for name, value in self.known:
+            start = text.find(value)
+            while start != -1:
+                yield Hit(name, _line_of(text, start), (start, start + len(value)))
+                start = text.find(value, start + 1)
+
+
+class _EngineDetector:
+    """Adapts the shared DLP engine's scanner to ``Detector``."""
+
+    def __init__(self, scanner: object) -> None:
+        self.scanner = scanner
+
+    def hits(self, text: str) -> Iterator[Hit]:
+        for finding in self.scanner.scan_text(text):  # type: ignore[attr-defined]
+            start = getattr(finding, "start", None)
+            end = getattr(finding, "end", None)
+            span = (start, end) if isinstance(start, int) and isinstance(end, int) else None
+            line = getattr(finding, "line", None)
+            if not isinstance(line, int):
+                line = _line_of(text, start) if isinstance(start, int) else 1
+            yield Hit(str(getattr(finding, "detector", "dlp")), line, span)
+
+
+def default_detector(known: Mapping[str, str] | None = None) -> Detector:
+    """The shared DLP engine when available, else the built-in patterns; both know ``known``."""
+    try:
+        from bot_bottle.sidecar.dlp import Scanner  # type: ignore[attr-defined]
+    except ImportError:
+        return PatternDetector(known=known)
+    try:
+        return _EngineDetector(Scanner(known_secrets=dict(known or {})))
+    except TypeError:
+        return _EngineDetector(Scanner())
+
+
+def load_known_secrets(path: Path | None) -> dict[str, str]:
+    """Named secret values from the sidecar's secrets document (route credentials and env secrets)."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, str] = {}
+    for section in ("credentials", "known_secrets"):
+        values = doc.get(section) if isinstance(doc, dict) else None
+        if isinstance(values, dict):
+            out.update({str(k): v for k, v in values.items() if isinstance(v, str)})
+    return out
+
+
+# ------------------------------------------------------------------------------ scanning
+
+
+def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
+    """Findings over every piece, in order, one per (commit, place, detector)."""
+    collected = list(pieces)
+    # A file name holding a secret must not be printed as it is, anywhere in the report.
+    unsafe: dict[str, str] = {}
+    for piece in collected:
+        if piece.kind == "path" and piece.path is not None:
+            hits = list(detector.hits(piece.text))
+            if hits:
+                unsafe[piece.path] = _blank(piece.text, hits)
+    findings: list[GitFinding] = []
+    seen: set[tuple[object, ...]] = set()
+    for piece in collected:
+        for hit in detector.hits(piece.text):
+            path = None if piece.path is None else unsafe.get(piece.path, piece.path)
+            line = None if piece.line is None else piece.line + hit.line - 1
+            finding = GitFinding(piece.commit, piece.kind, hit.detector, path, line)
+            key = (finding.commit, finding.kind, finding.path, finding.line, finding.detector)
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
+    return findings
+
+
+def _blank(text: str, hits: list[Hit]) -> str:
+    spans = sorted(h.span for h in hits if h.span is not None)
+    if len(spans) < len(hits):
+        return "(name withheld: it matches a detector)"
+    out, pos = [], 0
+    for start, end in spans:
+        if start < pos:
+            start = pos
+        out.append(text[pos:start])
+        if end > start:
+            out.append("[redacted]")
+        pos = max(pos, end)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def report(findings: list[GitFinding], *, limit: int = 50) -> list[str]:
+    """The lines the agent's ``git push`` shows (as ``remote: ...``) for a rejected push."""
+    lines = [
+        f"git-gate: push rejected: {len(findings)} possible secret(s) in what this push adds;"
+        " nothing was sent upstream.",
+    ]
+    lines += [f"git-gate:   {f.describe()}" for f in findings[:limit]]
+    if len(findings) > limit:
+        lines.append(f"git-gate:   ... and {len(findings) - limit} more")
+    lines.append(
+        "git-gate: remove the secret from those commits (e.g. git rebase -i, git commit --amend) and push again;"
+        " if it is not a secret, ask the operator."
+    )
+    return lines

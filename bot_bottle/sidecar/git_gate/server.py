@@ -1,0 +1,280 @@
+"""The gate's HTTP side: git's smart protocol for the configured repos, nothing else.
+
+Served paths, per repo ``NAME``:
+``GET /NAME.git/info/refs?service=git-upload-pack|git-receive-pack`` (refresh the mirror from the
+upstream first, or answer with an ERR the agent's git prints), and ``POST /NAME.git/git-upload-pack``
+/ ``POST /NAME.git/git-receive-pack``. Each is handed to ``git http-backend`` (CGI) over the
+repo's mirror; a receive-pack holds the repo's lock for its whole run, so the pre-receive hook
+sees a mirror that does not move under it. Dumb-HTTP reads and unknown repos get 404: they would
+bypass the refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qs, urlsplit
+
+from bot_bottle.sidecar.git_gate import pktline, upstream
+from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
+from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT, Mirrors
+
+SERVICES = ("git-upload-pack", "git-receive-pack")
+_PATH_RE = re.compile(r"^/+(?P<name>[A-Za-z0-9_][A-Za-z0-9._-]*?)(?:\.git)?/+(?P<endpoint>info/refs|git-upload-pack|git-receive-pack)$")
+CHUNK = 64 * 1024
+BACKEND_TIMEOUT = 3600.0  # a backstop; transfers are bounded by their own stall detection
+
+
+def log(event: str, **fields: Any) -> None:
+    """One JSON line on stderr; never a credential or secret value (callers pass names only)."""
+    sys.stderr.write(json.dumps({"ts": round(time.time(), 3), "event": "git-gate", "what": event, **fields}) + "\n")
+    sys.stderr.flush()
+
+
+class Gate:
+    def __init__(self, config: GateConfig, mirrors: Mirrors, state_dir: Path) -> None:
+        self.config = config
+        self.mirrors = mirrors
+        self.verdicts = state_dir / "verdicts"
+        self.verdicts.mkdir(parents=True, exist_ok=True)
+        self.verdicts.chmod(0o700)
+
+
+def route(path: str, config: GateConfig) -> tuple[RepoConfig, str] | None:
+    """(repo, endpoint) for a request path, or None when the gate does not serve it."""
+    match = _PATH_RE.match(path)
+    if not match:
+        return None
+    repo = config.repo(match["name"])
+    if repo is None and match["name"].endswith(".git"):
+        repo = config.repo(match["name"][: -len(".git")])
+    return (repo, match["endpoint"]) if repo is not None else None
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "bot-bottle-git-gate"
+    protocol_version = "HTTP/1.1"  # git may send "Expect: 100-continue" with a large push
+    gate: Gate  # set on the subclass made by ``make_server``
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
+        pass  # requests are logged as JSON lines by ``_finish``
+
+    # ------------------------------------------------------------------ dispatch
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        started = time.monotonic()
+        parts = urlsplit(self.path)
+        found = route(parts.path, self.gate.config)
+        if found is None:
+            self._plain(404, "not a repository served by the git-gate\n")
+            log("request", method=method, path=parts.path, status=404)
+            return
+        repo, endpoint = found
+        if endpoint == "info/refs":
+            if method != "GET":
+                return self._plain(405, "method not allowed\n")
+            service = (parse_qs(parts.query).get("service") or [""])[0]
+            if service not in SERVICES:
+                self._plain(403, "the git-gate serves git's smart HTTP protocol only\n")
+                log("request", repo=repo.name, path=parts.path, status=403)
+                return
+            self._advertise(repo, service, parts.query, started)
+        else:
+            if method != "POST":
+                return self._plain(405, "method not allowed\n")
+            self._rpc(repo, endpoint, started)
+
+    # ------------------------------------------------------------------ endpoints
+    def _advertise(self, repo: RepoConfig, service: str, query: str, started: float) -> None:
+        try:
+            # Fetch and push both start here: the agent sees the upstream's refs as they are now.
+            self.gate.mirrors.refresh(repo, requested_at=started)
+        except upstream.UpstreamError as exc:
+            message = f"upstream {repo.name} unreachable: {exc}"
+            body = pktline.error_advertisement(service, message)
+            self._send(200, f"application/x-{service}-advertisement", body)
+            log("refresh-failed", repo=repo.name, service=service, error=str(exc),
+                seconds=round(time.monotonic() - started, 3))
+            return
+        status = self._backend(repo, "info/refs", "GET", query)
+        log("request", repo=repo.name, service=service, endpoint="info/refs", status=status,
+            seconds=round(time.monotonic() - started, 3))
+
+    def _rpc(self, repo: RepoConfig, endpoint: str, started: float) -> None:
+        if endpoint == "git-receive-pack":
+            verdict_path = self.gate.verdicts / f"{uuid.uuid4().hex}.json"
+            with self.gate.mirrors.lock(repo):
+                status = self._backend(repo, endpoint, "POST", "", extra_env={HOOK_ENV_VERDICT: str(verdict_path)})
+            verdict = _read_verdict(verdict_path)
+            log("push", repo=repo.name, status=status, seconds=round(time.monotonic() - started, 3), **verdict)
+            return
+        status = self._backend(repo, endpoint, "POST", "")
+        log("request", repo=repo.name, endpoint=endpoint, status=status, seconds=round(time.monotonic() - started, 3))
+
+    # ------------------------------------------------------------------ CGI
+    def _backend(self, repo: RepoConfig, endpoint: str, method: str, query: str, extra_env: dict[str, str] | None = None) -> int:
+        env = upstream.clean_env(
+            {
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": "/dev/null",
+                "GIT_PROJECT_ROOT": str(self.gate.mirrors.root),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "GIT_HTTP_MAX_REQUEST_BUFFER": "100M",
+                "PATH_INFO": f"/{repo.name}.git/{endpoint}",
+                "QUERY_STRING": query,
+                "REQUEST_METHOD": method,
+                "REMOTE_ADDR": "127.0.0.1",
+                "REMOTE_USER": "agent",
+                "SERVER_PROTOCOL": "HTTP/1.1",
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                **(extra_env or {}),
+            }
+        )
+        length = self.headers.get("Content-Length")
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if method == "POST" and length is not None and not chunked:
+            env["CONTENT_LENGTH"] = length
+        proc = subprocess.Popen(
+            ["git", "http-backend"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=str(self.gate.mirrors.root),
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        # Feed the request body while the answer streams back: neither side may wait for the other.
+        feeder = threading.Thread(target=self._feed, args=(proc.stdin, method, length, chunked), daemon=True)
+        feeder.start()
+        errors: list[bytes] = []
+        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+        drain.start()
+        try:
+            status = self._relay(proc.stdout)
+        finally:
+            try:
+                proc.wait(timeout=BACKEND_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            feeder.join(timeout=5)
+            drain.join(timeout=5)
+        stderr = b"".join(errors).decode("utf-8", "replace").strip()
+        if stderr:
+            log("backend-stderr", repo=repo.name, endpoint=endpoint, text=stderr[-500:])
+        return status
+
+    def _feed(self, sink: IO[bytes], method: str, length: str | None, chunked: bool) -> None:
+        try:
+            if method == "POST":
+                if chunked:
+                    for chunk in self._chunks():
+                        sink.write(chunk)
+                elif length is not None:
+                    remaining = int(length)
+                    while remaining > 0:
+                        data = self.rfile.read(min(CHUNK, remaining))
+                        if not data:
+                            break
+                        sink.write(data)
+                        remaining -= len(data)
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                sink.close()
+            except OSError:
+                pass
+
+    def _chunks(self):
+        while True:
+            size_line = self.rfile.readline(1024)
+            if not size_line:
+                return
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            remaining = size
+            while remaining > 0:
+                data = self.rfile.read(min(CHUNK, remaining))
+                if not data:
+                    return
+                yield data
+                remaining -= len(data)
+            self.rfile.readline(1024)  # the CRLF after each chunk
+
+    def _relay(self, out: IO[bytes]) -> int:
+        """Translate the CGI answer (headers, blank line, body) into an HTTP response."""
+        status, headers = 200, []
+        while True:
+            line = out.readline(8192)
+            if not line or line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip(), value.strip()
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((name, value))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        # The length is unknown while git streams: the end of the connection ends the body.
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        while True:
+            data = out.read1(CHUNK) if hasattr(out, "read1") else out.read(CHUNK)
+            if not data:
+                break
+            try:
+                self.wfile.write(data)
+            except OSError:
+                break
+        return status
+
+    # ------------------------------------------------------------------ plain answers
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, max-age=0, must-revalidate")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _plain(self, status: int, text: str) -> None:
+        # Requests with a body that are not served: read nothing, and do not keep the connection.
+        self.close_connection = True
+        self._send(status, "text/plain; charset=utf-8", text.encode())
+
+
+def _read_verdict(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"result": "no-verdict"}
+    finally:
+        path.unlink(missing_ok=True)
+    return {k: data.get(k) for k in ("result", "updates", "commits_scanned", "findings", "detail")}
+
+
+def make_server(config: GateConfig, mirrors: Mirrors, state_dir: Path, host: str, port: int) -> ThreadingHTTPServer:
+    gate = Gate(config, mirrors, state_dir)
+    handler = type("GateHandler", (Handler,), {"gate": gate})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+

@@ -1,0 +1,189 @@
+"""The git-gate end to end on loopback: real git, a real smart-HTTP upstream, no Docker needed.
+
+The upstream is ``git_upstream/serve.py`` (git http-backend behind a token check, with an access
+log) over repos seeded by ``git_upstream/seed.sh``; the gate runs as ``python -m
+bot_bottle.sidecar.git_gate``; the "agent" is git run with a private HOME configured by
+``bot_bottle.provision.git.configure_git`` through a small ``Bottle`` that runs shell commands
+here. Everything listens on 127.0.0.1. The agent's git also gets a dead loopback proxy, so a URL
+the rewrite missed could never leave the machine (not even as a DNS lookup).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.provision.git import configure_git
+from tests.integration import test_git_gate_scenarios as scenarios
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+UPSTREAM_DIR = Path(__file__).resolve().parent / "git_upstream"
+DEAD_PROXY = "http://127.0.0.1:9"  # discard port: nothing listens, nothing leaves
+
+
+@dataclass(frozen=True)
+class _Repo:
+    name: str
+    url: str
+
+
+class LocalBottle(Bottle):
+    """Runs commands as this user with a private HOME: enough for the git provisioner."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def env(self) -> dict[str, str]:
+        return {
+            "HOME": str(self.home),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "http_proxy": DEAD_PROXY,
+            "https_proxy": DEAD_PROXY,
+            "no_proxy": "127.0.0.1",
+            "GIT_SSH_COMMAND": "false",  # no ssh from this test, ever
+        }
+
+    def exec(self, cmd: str, *, user: str = "node") -> ExecResult:
+        result = subprocess.run(["sh", "-c", cmd], cwd=self.home, env=self.env(), capture_output=True, text=True, timeout=120)
+        return ExecResult(result.returncode, result.stdout, result.stderr)
+
+    def cp_in(self, host_path: str | Path, guest_path: str) -> None:
+        raise NotImplementedError
+
+    def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _wait_for(check, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.05)
+
+
+@unittest.skipUnless(shutil.which("git"), "git is not installed")
+class LocalGateTest(scenarios.GateScenarios):
+    tmp: Path
+    upstream_proc: subprocess.Popen[bytes] | None
+    gate_proc: subprocess.Popen[bytes]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls._tmp = tempfile.TemporaryDirectory(prefix="bb-gate-it-")
+        cls.addClassCleanup(cls._tmp.cleanup)
+        cls.tmp = Path(cls._tmp.name)
+        root = cls.tmp / "upstream"
+        root.mkdir()
+        subprocess.run(["sh", str(UPSTREAM_DIR / "seed.sh"), str(root), "lib"], check=True, capture_output=True,
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cls.tmp), "GIT_CONFIG_NOSYSTEM": "1"})
+        cls.token = "tok_" + secrets.token_hex(20)
+        token_file = cls.tmp / "lib.token"
+        token_file.write_text(cls.token + "\n")
+        token_file.chmod(0o600)
+        cls.upstream_port = 0
+        cls.upstream_proc = None
+        cls._start_upstream_proc()
+        config = {
+            "version": 1,
+            "user": scenarios.USER,
+            "repos": [{"name": "lib", "url": f"http://127.0.0.1:{cls.upstream_port}/lib.git", "auth": "https-token",
+                       "token_file": str(token_file)}],
+        }
+        (cls.tmp / "gate.json").write_text(json.dumps(config))
+        cls.gate_log_path = cls.tmp / "gate.log"
+        with cls.gate_log_path.open("wb") as log:
+            cls.gate_proc = subprocess.Popen(
+                [sys.executable, "-m", "bot_bottle.sidecar.git_gate", "--config", str(cls.tmp / "gate.json"),
+                 "--port", "0", "--state-dir", str(cls.tmp / "state")],
+                cwd=REPO_ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            )
+        cls.addClassCleanup(cls._stop, cls.gate_proc)
+        _wait_for(lambda: '"ready"' in cls.gate_log_path.read_text() or cls.gate_proc.poll() is not None, "the gate")
+        ready = next(json.loads(l) for l in cls.gate_log_path.read_text().splitlines() if '"ready"' in l)
+        home = cls.tmp / "agent"
+        home.mkdir()
+        cls.bottle = LocalBottle(home)
+        cls.repo_urls = {"lib": "https://git.upstream.test/lib.git"}
+        configure_git(cls.bottle, [_Repo(n, u) for n, u in cls.repo_urls.items()], scenarios.USER,
+                      f"http://127.0.0.1:{ready['port']}")
+
+    @classmethod
+    def _start_upstream_proc(cls) -> None:
+        ready = cls.tmp / "upstream.ready"
+        ready.unlink(missing_ok=True)
+        cls.upstream_proc = subprocess.Popen(
+            [sys.executable, str(UPSTREAM_DIR / "serve.py"), "--root", str(cls.tmp / "upstream"), "--listen", "127.0.0.1",
+             "--port", str(cls.upstream_port), "--token-file", str(cls.tmp / "lib.token"),
+             "--log", str(cls.tmp / "access.log"), "--ready", str(ready)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        cls.addClassCleanup(cls._stop, cls.upstream_proc)
+        _wait_for(ready.exists, "the upstream")
+        cls.upstream_port = int(ready.read_text())
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    # -- the environment ------------------------------------------------------------------------
+    def agent(self, script: str, *, timeout: float = 120) -> scenarios.Run:
+        start = time.monotonic()
+        result = self.bottle.exec(script)
+        return scenarios.Run(result.returncode, result.stdout, result.stderr, time.monotonic() - start)
+
+    def upstream_refs(self, repo: str) -> dict[str, str]:
+        out = subprocess.run(["git", "--git-dir", str(self.tmp / "upstream" / f"{repo}.git"), "for-each-ref",
+                              "--format=%(refname) %(objectname)"], capture_output=True, text=True, check=True).stdout
+        return dict(line.split(" ", 1) for line in out.splitlines())  # type: ignore[misc]
+
+    def access_log(self) -> list[dict]:
+        path = self.tmp / "access.log"
+        return scenarios.parse_access_log(path.read_text()) if path.exists() else []
+
+    def gate_log(self) -> str:
+        return self.gate_log_path.read_text()
+
+    def stop_upstream(self) -> None:
+        assert self.upstream_proc is not None
+        self._stop(self.upstream_proc)
+
+    def start_upstream(self) -> None:
+        type(self)._start_upstream_proc()
+
+    def credential_values(self) -> list[str]:
+        return [self.token]
+
+    # -- only here ------------------------------------------------------------------------------
+    def test_token_reaches_the_upstream_but_never_the_agent_config_or_gate_log(self) -> None:
+        self.clone("lib", "token-check")
+        self.assertTrue(all(e["token"] == "ok" for e in self.access_log() if e["proto"] == "http"))
+        config = self.agent("git config --global --list").stdout
+        self.assertIn("insteadof=https://git.upstream.test/lib.git", config.lower())
+        self.assertNotIn(self.token, config)
+        self.assertNotIn(self.token, self.gate_log())
+
+
+if __name__ == "__main__":
+    unittest.main()

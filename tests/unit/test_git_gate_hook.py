@@ -1,0 +1,122 @@
+"""The pre-receive check on a real (temporary, local) mirror: refuse on findings, on errors, on
+odd objects; forward clean pushes to the upstream (here a bare repo on disk)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+from bot_bottle.sidecar.git_gate import hook
+from bot_bottle.sidecar.git_gate.config import parse
+from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
+from bot_bottle.sidecar.git_gate.scan import Hit, PatternDetector
+
+Z = "0" * 40
+AWS = "AKIA" + "Z7QK4M2XW9RTB3PL"
+
+
+class Exploding:
+    def hits(self, text: str) -> Iterator[Hit]:
+        raise ValueError("detector broke")
+
+
+@unittest.skipUnless(shutil.which("git"), "git is not installed")
+class HookTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.dir = Path(self._tmp.name)
+        self.base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir), "GIT_CONFIG_NOSYSTEM": "1",
+                         "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "T",
+                         "GIT_COMMITTER_EMAIL": "t@x"}
+        self.upstream = self.dir / "upstream.git"
+        self.mirror = self.dir / "mirror.git"
+        self.work = self.dir / "work"
+        self.git("init", "-q", "--bare", "-b", "main", str(self.upstream))
+        self.git("init", "-q", "-b", "main", str(self.work))
+        self.base = self.commit("README", "hello\n", "init")
+        self.git("-C", str(self.work), "push", "-q", str(self.upstream), "main")
+        self.git("clone", "-q", "--mirror", str(self.upstream), str(self.mirror))
+        self.config = parse({"repos": [{"name": "app", "url": str(self.upstream)}]})
+        self.verdict = self.dir / "verdict.json"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], env=self.base_env, capture_output=True, text=True, check=True).stdout.strip()
+
+    def commit(self, name: str, content: str, message: str) -> str:
+        (self.work / name).write_text(content)
+        self.git("-C", str(self.work), "add", name)
+        self.git("-C", str(self.work), "commit", "-q", "-m", message)
+        return self.git("-C", str(self.work), "rev-parse", "HEAD")
+
+    def run_hook(self, lines: str, detector=None) -> tuple[int, str, dict]:
+        # The pushed objects are in the work repo: make them visible as receive-pack's quarantine would.
+        self.git("-C", str(self.mirror), "fetch", "-q", str(self.work), "+refs/heads/*:refs/incoming/*")
+        self.git("-C", str(self.mirror), "update-ref", "-d", "refs/incoming/main")
+        env = {**self.base_env, "GIT_DIR": str(self.mirror), HOOK_ENV_VERDICT: str(self.verdict)}
+        stderr = io.StringIO()
+        with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stderr(stderr):
+            code = hook.run(self.config, self.config.repos[0], lines, detector or PatternDetector())
+        return code, stderr.getvalue(), json.loads(self.verdict.read_text())
+
+    def upstream_main(self) -> str:
+        return self.git("--git-dir", str(self.upstream), "rev-parse", "main")
+
+    def test_clean_update_is_forwarded(self) -> None:
+        new = self.commit("a.txt", "fine\n", "fine")
+        code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(self.upstream_main(), new)
+        self.assertEqual((verdict["result"], verdict["commits_scanned"]), ("forwarded", 1))
+        self.assertIn("refs/heads/main:", out)
+
+    def test_finding_refuses_and_nothing_goes_upstream(self) -> None:
+        new = self.commit("a.txt", f"k={AWS}\n", "cfg")
+        code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+        self.assertEqual(code, 1)
+        self.assertEqual(self.upstream_main(), self.base)
+        self.assertIn(f"commit {new[:12]}: file a.txt line 1: detector aws-access-key-id", out)
+        self.assertNotIn(AWS, out + json.dumps(verdict))
+        self.assertEqual(verdict["result"], "rejected")
+
+    def test_a_broken_detector_refuses(self) -> None:
+        new = self.commit("a.txt", "fine\n", "fine")
+        code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n", Exploding())
+        self.assertEqual(code, 1)
+        self.assertIn("the check failed (ValueError)", out)
+        self.assertEqual(verdict["result"], "error")
+        self.assertEqual(self.upstream_main(), self.base)
+
+    def test_a_ref_to_a_blob_is_refused(self) -> None:
+        blob = subprocess.run(["git", "--git-dir", str(self.mirror), "hash-object", "-w", "--stdin"], input="x\n",
+                              env=self.base_env, capture_output=True, text=True, check=True).stdout.strip()
+        code, out, _ = self.run_hook(f"{Z} {blob} refs/heads/blob\n")
+        self.assertEqual(code, 1)
+        self.assertIn("points to a blob", out)
+
+    def test_garbage_input_is_refused(self) -> None:
+        code, out, verdict = self.run_hook("not a ref update\n")
+        self.assertEqual(code, 1)
+        self.assertEqual(verdict["result"], "refused")
+
+    def test_annotated_tag_message_is_scanned(self) -> None:
+        self.git("-C", str(self.work), "tag", "-a", "v1", "-m", f"release with {AWS}")
+        tag = self.git("-C", str(self.work), "rev-parse", "v1")
+        self.git("-C", str(self.mirror), "fetch", "-q", str(self.work), "+refs/tags/v1:refs/incoming-tag")
+        self.git("-C", str(self.mirror), "update-ref", "-d", "refs/incoming-tag")
+        code, out, _ = self.run_hook(f"{Z} {tag} refs/tags/v1\n")
+        self.assertEqual(code, 1)
+        self.assertIn(f"tag {tag[:12]}: tag message line 1: detector aws-access-key-id", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
