@@ -1,0 +1,293 @@
+"""Backends by name, behind one small interface.
+
+``for_name("docker" | "smolmachines")`` returns a backend that can launch a plan into a
+``Bottle``, commit a running bottle, apply (or cleanly refuse) an approved capability change,
+and find and remove what no live bottle owns. ``for_state`` picks the backend a preserved
+bottle ran on from its metadata, so ``resume`` and remediation never guess.
+
+The Docker backend wraps the existing ``DockerLauncher`` unchanged. A smolmachines bottle is
+never handed to a Docker handler: its capability changes end in ``NotSupportedOnBackend``
+before any Docker command runs.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot_bottle import proc
+from bot_bottle.backend import Bottle
+from bot_bottle.backend.docker.cleanup import Inventory, Resource
+from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
+from bot_bottle.backend.docker.names import BottleNames
+from bot_bottle.errors import BotBottleError
+from bot_bottle.plan import BACKENDS, BottlePlan
+from bot_bottle.state import StateDir
+
+Progress = Callable[[str], None]
+
+# Debian package names (policy manual 5.6.1): nothing a shell could read as syntax.
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+
+class NotSupportedOnBackend(BotBottleError):
+    """The operation has no implementation on this backend; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class CapabilityChange:
+    """An approved proposal to add system packages to a bottle's image."""
+
+    bottle_id: str
+    packages: tuple[str, ...]
+    reason: str = ""
+
+    def validate(self) -> None:
+        if not self.packages:
+            raise BotBottleError("a capability change names at least one package")
+        bad = [p for p in self.packages if not _PACKAGE.match(p)]
+        if bad:
+            raise BotBottleError("not Debian package names: " + ", ".join(repr(p) for p in bad))
+
+
+class Launch(Protocol):
+    """One launch: what a caller needs around the bottle (id, state, preservation, teardown)."""
+
+    preserve_reason: str | None
+
+    @property
+    def names(self) -> BottleNames: ...
+
+    @property
+    def state(self) -> StateDir: ...
+
+    def launch(self) -> Bottle: ...
+
+    def snapshot(self) -> str: ...
+
+    def teardown(self, *, launch_failed: bool = False) -> None: ...
+
+
+def default_state_root() -> Path:
+    from bot_bottle.manifest import Layout
+
+    return Layout.from_env().state_dir
+
+
+class BottleBackend(abc.ABC):
+    name: str
+    supports_capability_change: bool
+
+    @abc.abstractmethod
+    def launcher(self, plan: BottlePlan, options: LaunchOptions, *, state_root: Path,
+                 progress: Progress | None = None) -> Launch:
+        """A launch of ``plan`` that has not started yet."""
+
+    def launch(self, plan: BottlePlan, options: LaunchOptions, *, state_root: Path | None = None,
+               progress: Progress | None = None) -> Bottle:
+        """Launch and provision; the returned bottle is ready for ``agent_argv``."""
+        return self.launcher(plan, options, state_root=state_root or default_state_root(), progress=progress).launch()
+
+    @abc.abstractmethod
+    def commit(self, bottle_id: str, *, state_root: Path) -> str:
+        """Snapshot a running bottle so the next resume starts from it; mark it preserved."""
+
+    @abc.abstractmethod
+    def apply_capability_change(self, change: CapabilityChange, *, state_root: Path) -> str:
+        """Apply an approved change (the bottle resumes from the result), or raise
+        ``NotSupportedOnBackend`` having changed nothing."""
+
+    @abc.abstractmethod
+    def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+        """What this backend created that no live bottle owns (orphans) or that is live."""
+
+    @abc.abstractmethod
+    def remove(self, resources: list[Resource]) -> list[str]:
+        """Remove this backend's resources among ``resources``; one message per failure."""
+
+
+# -- Docker ------------------------------------------------------------------------------------
+
+
+class _DockerLaunch:
+    """``DockerLauncher`` plus ``snapshot`` (a ``docker commit`` of the agent container)."""
+
+    def __init__(self, inner: DockerLauncher) -> None:
+        self.inner = inner
+
+    @property
+    def names(self) -> BottleNames:
+        return self.inner.names
+
+    @property
+    def state(self) -> StateDir:
+        return self.inner.state
+
+    @property
+    def preserve_reason(self) -> str | None:
+        return self.inner.preserve_reason
+
+    @preserve_reason.setter
+    def preserve_reason(self, value: str | None) -> None:
+        self.inner.preserve_reason = value
+
+    def launch(self) -> Bottle:
+        return self.inner.launch()
+
+    def snapshot(self) -> str:
+        from bot_bottle import lifecycle
+
+        return lifecycle.snapshot(self.inner.names.id, self.inner.names.agent_container, self.inner.state.root)
+
+    def teardown(self, *, launch_failed: bool = False) -> None:
+        self.inner.teardown(launch_failed=launch_failed)
+
+
+class DockerBackend(BottleBackend):
+    name = "docker"
+    supports_capability_change = True
+
+    def launcher(self, plan: BottlePlan, options: LaunchOptions, *, state_root: Path,
+                 progress: Progress | None = None) -> _DockerLaunch:
+        return _DockerLaunch(DockerLauncher(plan, options, state_root, progress=progress))
+
+    def commit(self, bottle_id: str, *, state_root: Path) -> str:
+        from bot_bottle import lifecycle
+
+        ref = lifecycle.snapshot(bottle_id, BottleNames(bottle_id, "agent").agent_container, state_root)
+        state = StateDir(state_root, bottle_id)
+        if state.exists():
+            meta = state.read()
+            meta.snapshot = ref
+            state.write(meta)
+            state.preserve("committed")
+        return ref
+
+    def apply_capability_change(self, change: CapabilityChange, *, state_root: Path) -> str:
+        """Build the bottle's image (its snapshot, else its image) plus the packages, as the
+        snapshot the next resume starts from."""
+        from bot_bottle.backend.docker import engine
+        from bot_bottle.backend.docker.names import LABEL_ID
+
+        change.validate()
+        state = StateDir(state_root, change.bottle_id)
+        meta = state.read()
+        base = meta.snapshot or meta.image
+        if not base:
+            raise BotBottleError(f"bottle {change.bottle_id} records no image to extend")
+        ref = f"bot-bottle/snapshot:{change.bottle_id}"
+        packages = " ".join(change.packages)
+        dockerfile = (
+            f"FROM {base}\nUSER root\n"
+            f"RUN apt-get update && apt-get install -y --no-install-recommends {packages} "
+            "&& rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb\n"
+            "USER node\n"
+        )
+        engine.run(
+            ["build", "-t", ref, "--label", f"{LABEL_ID}={change.bottle_id}", "-"],
+            input=dockerfile,
+            timeout=3600,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},  # the classic builder: no BuildKit everywhere
+        )
+        meta.snapshot = ref
+        state.write(meta)
+        state.preserve(f"capability change: {packages}" + (f" ({change.reason})" if change.reason else ""))
+        return ref
+
+    def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+        from bot_bottle.backend.docker import cleanup
+
+        return cleanup.inventory(state_root, is_alive=is_alive)
+
+    def remove(self, resources: list[Resource]) -> list[str]:
+        from bot_bottle.backend.docker import cleanup
+
+        return cleanup.remove([r for r in resources if r.kind in ("container", "network", "volume", "image", "state")])
+
+
+# -- smolmachines ------------------------------------------------------------------------------
+
+
+class SmolmachinesBackend(BottleBackend):
+    name = "smolmachines"
+    # Adding packages means rebuilding from a Docker image, and a micro-VM's snapshot is a
+    # .smolmachine pack, not an image: refused cleanly rather than losing the bottle's work.
+    supports_capability_change = False
+
+    def launcher(self, plan: BottlePlan, options: LaunchOptions, *, state_root: Path,
+                 progress: Progress | None = None) -> Launch:
+        from bot_bottle.backend.smolmachines.launch import SmolmachinesLauncher
+
+        return SmolmachinesLauncher(plan, options, state_root, progress=progress)
+
+    def commit(self, bottle_id: str, *, state_root: Path) -> str:
+        """Mark the running bottle committed; its launcher packs the machine when it ends.
+
+        Packing needs the machine stopped, which would end the agent's session now.
+        """
+        from bot_bottle.backend.smolmachines.launch import SNAPSHOT_NAME, request_commit
+
+        state = StateDir(state_root, bottle_id)
+        request_commit(state)
+        return str(state.path / f"{SNAPSHOT_NAME}.smolmachine")
+
+    def apply_capability_change(self, change: CapabilityChange, *, state_root: Path) -> str:
+        raise NotSupportedOnBackend(
+            f"capability changes are not supported on smolmachines (bottle {change.bottle_id}): "
+            "its snapshot is a micro-VM pack, which cannot be rebuilt with more packages",
+            hint="add the packages to agent_provider.dockerfile and start a new bottle, or run the bottle on --backend docker",
+        )
+
+    def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+        from bot_bottle.backend.smolmachines import cleanup
+
+        return cleanup.inventory(state_root, is_alive=is_alive)
+
+    def remove(self, resources: list[Resource]) -> list[str]:
+        from bot_bottle.backend.smolmachines import cleanup
+
+        return cleanup.remove(resources)
+
+
+# -- lookup ------------------------------------------------------------------------------------
+
+_BACKENDS: dict[str, type[BottleBackend]] = {"docker": DockerBackend, "smolmachines": SmolmachinesBackend}
+assert set(_BACKENDS) == set(BACKENDS), "every planned backend has an implementation"
+
+
+def for_name(name: str) -> BottleBackend:
+    try:
+        return _BACKENDS[name]()
+    except KeyError:
+        raise BotBottleError(f"unknown backend {name!r}; expected one of: {', '.join(sorted(_BACKENDS))}") from None
+
+
+def for_state(state: StateDir) -> BottleBackend:
+    """The backend a saved bottle ran on, from its metadata."""
+    return for_name(state.read().backend)
+
+
+def apply_capability_change(change: CapabilityChange, *, state_root: Path) -> str:
+    """Dispatch an approved capability change to the backend that owns the bottle."""
+    return for_state(StateDir(state_root, change.bottle_id)).apply_capability_change(change, state_root=state_root)
+
+
+def inventory(state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+    """Every backend's orphans and live objects together (machines first: they go first)."""
+    merged = Inventory()
+    for backend in (SmolmachinesBackend(), DockerBackend()):
+        inv = backend.inventory(state_root, is_alive=is_alive)
+        merged.orphans += inv.orphans
+        merged.live += inv.live
+        merged.kept += inv.kept
+    return merged
+
+
+def remove(resources: list[Resource]) -> list[str]:
+    """Remove machines before Docker objects and state folders."""
+    return SmolmachinesBackend().remove(resources) + DockerBackend().remove(resources)

@@ -1,0 +1,153 @@
+"""``SmolmachinesBottle``: the bottle handle for an agent in a micro-VM.
+
+Every command runs through ``subprocess.run`` here, as ``smolvm machine exec`` with the user on
+the argv (``-u USER`` on 1.x, ``runuser -u USER`` inside the guest on 0.8). Only non-secret env
+ever goes on an argv (``-e KEY=VALUE``); secret env lives in a mode-600 file inside the guest that
+the agent's launcher sources, so no host process list ever shows a secret value.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.backend.docker.bottle import WORKDIR
+from bot_bottle.backend.smolmachines import smolvm
+from bot_bottle.errors import BotBottleError
+
+# Where the secret env file lives in the guest: the agent user's own, mode 600.
+SECRET_ENV_FILE = "/home/node/.bot-bottle/agent.env"
+
+# What runs the agent: source the secret env file (when there is one), then replace the shell
+# with the agent so its extra arguments reach it unchanged ("$@", never re-parsed).
+LAUNCHER = 'f="$1"; shift; if [ -r "$f" ]; then set -a; . "$f"; set +a; fi; exec "$@"'
+LAUNCHER_NAME = "bot-bottle-agent"
+
+
+def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # Host owner names and ids mean nothing inside the guest.
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def secret_env_text(env: Mapping[str, str]) -> str:
+    """The secret env file: ``KEY='value'`` lines a POSIX shell sources (values shell-quoted)."""
+    lines = []
+    for key, value in env.items():
+        if not key.isidentifier() or not key.isascii():
+            raise BotBottleError(f"env {key!r}: not a valid variable name for the guest")
+        if "\0" in value:
+            raise BotBottleError(f"env {key}: a value cannot contain a NUL byte")
+        lines.append(f"{key}={shlex.quote(value)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+class SmolmachinesBottle(Bottle):
+    def __init__(
+        self,
+        name: str,
+        guest_env: Mapping[str, str] | None = None,
+        agent_command: str = "claude",
+        *,
+        secret_env_file: str = SECRET_ENV_FILE,
+        workdir: str = WORKDIR,
+        exec_timeout: float | None = 300,
+        cli: smolvm.Installed | None = None,
+    ) -> None:
+        self.name = name
+        self.guest_env = dict(guest_env or {})
+        self.agent_command = agent_command
+        self.secret_env_file = secret_env_file
+        self.workdir = workdir
+        self._exec_timeout = exec_timeout
+        self._cli_override = cli
+        self._closed = False
+
+    @property
+    def machine(self) -> str:
+        return self.name
+
+    def _cli(self) -> smolvm.Installed:
+        return self._cli_override or smolvm.installed()
+
+    def exec_argv(self, cmd: str, *, user: str = "node") -> list[str]:
+        return smolvm.machine_exec_argv(self._cli(), self.name, ["sh", "-c", cmd], env=self.guest_env, user=user)
+
+    def exec(self, cmd: str, *, user: str = "node") -> ExecResult:
+        cli = self._cli()
+        try:
+            proc = subprocess.run(
+                self.exec_argv(cmd, user=user),
+                capture_output=True,
+                text=True,
+                timeout=self._exec_timeout,
+                env=smolvm.process_env(cli),
+            )
+        except subprocess.TimeoutExpired:
+            return ExecResult(124, "", f"timed out after {self._exec_timeout:g} s")
+        return ExecResult(proc.returncode, proc.stdout or "", smolvm._clean(proc.stderr))
+
+    def cp_in(self, host_path: str | Path, guest_path: str, *, user: str = "node") -> None:
+        """Copy a file or folder in, owned by ``user``: an archive unpacked by ``user`` itself.
+
+        ``machine cp`` lands files owned by root; unpacking as the target user gives the same
+        ownership a Docker bottle gets, parent folders included.
+        """
+        source = Path(host_path)
+        if not source.exists():
+            raise BotBottleError(f"cannot copy {source} into the bottle: it does not exist")
+        guest = PurePosixPath(guest_path)
+        staging = f"/tmp/bot-bottle-cp-{secrets.token_hex(6)}.tar"
+        cli = self._cli()
+        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+            archive = Path(tmp) / "in.tar"
+            with tarfile.open(archive, "w") as tar:
+                tar.add(str(source), arcname=guest.name, filter=_portable)
+            proc = subprocess.run(
+                smolvm.machine_cp_argv(cli, str(archive), f"{self.name}:{staging}"),
+                capture_output=True,
+                text=True,
+                timeout=self._exec_timeout,
+                env=smolvm.process_env(cli),
+            )
+        if proc.returncode != 0:
+            raise BotBottleError(
+                f"could not copy {source} into the bottle at {guest_path}: {smolvm._last_line(smolvm._clean(proc.stderr))}"
+            )
+        quoted, parent = shlex.quote(staging), shlex.quote(str(guest.parent))
+        try:
+            steps = [
+                (f"chmod 0644 {quoted}", "root"),
+                (f"mkdir -p {parent} && tar -x --no-same-owner -C {parent} -f {quoted}", user),
+            ]
+            for cmd, as_user in steps:
+                result = self.exec(cmd, user=as_user)
+                if not result.ok:
+                    raise BotBottleError(
+                        f"could not copy {source} into the bottle at {guest_path}: "
+                        f"{(result.stderr or result.stdout).strip()}"
+                    )
+        finally:
+            self.exec(f"rm -f {quoted}", user="root")
+
+    def run_argv(self, command: list[str], *, tty: bool) -> list[str]:
+        """The host argv that runs ``command`` as the agent user, with the agent's env."""
+        inner = ["sh", "-c", LAUNCHER, LAUNCHER_NAME, self.secret_env_file, *command]
+        return smolvm.machine_exec_argv(
+            self._cli(), self.name, inner, env=self.guest_env, workdir=self.workdir,
+            user="node", interactive=True, tty=tty,
+        )
+
+    def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
+        return self.run_argv([self.agent_command, *extra], tty=tty)
+
+    def close(self) -> None:
+        # The launcher owns the machine and tears it down; the handle holds nothing to release.
+        self._closed = True
