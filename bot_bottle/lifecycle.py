@@ -12,11 +12,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from bot_bottle.backend.docker import engine
-from bot_bottle.backend.docker.bottle import DockerBottle
-from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
+from bot_bottle.backend import registry
+from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest import Manifest
 from bot_bottle.manifest import env as env_mod
@@ -106,7 +107,7 @@ def run_bottle(
     tty: bool = True,
     options: LaunchOptions | None = None,
     progress: Callable[[str], None] | None = None,
-    on_launched: Callable[[DockerBottle, DockerLauncher], None] | None = None,
+    on_launched: Callable[[Any, Any], None] | None = None,
     command: list[str] | None = None,
     preserve: bool = False,
 ) -> RunResult:
@@ -129,15 +130,14 @@ def run_bottle(
         **credentials,
         **dict(opts.known_secrets),
     }
-    launcher = DockerLauncher(plan, opts, state_root, progress=progress)
+    launcher = registry.for_name(plan.backend).launcher(plan, opts, state_root=state_root, progress=progress)
     bottle = launcher.launch()
     exit_code = 1
     try:
         if on_launched is not None:
             on_launched(bottle, launcher)
         if command is not None:
-            argv = bottle.agent_argv([], tty=tty)
-            argv = argv[: argv.index(bottle.container) + 1] + command
+            argv = _command_argv(bottle, command, tty=tty)
         else:
             extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
             argv = bottle.agent_argv(extra, tty=tty)
@@ -152,7 +152,7 @@ def run_bottle(
             reason = "asked to preserve"
         if reason:
             try:
-                ref = snapshot(launcher.names.id, launcher.names.agent_container, state_root)
+                ref = launcher.snapshot()
                 meta = launcher.state.read()
                 meta.snapshot = ref
                 meta.exit_code = exit_code
@@ -160,8 +160,18 @@ def run_bottle(
             except BotBottleError as exc:
                 reason += f" (snapshot failed: {exc})"
             launcher.preserve_reason = reason
+        # The launch tears down (a VM bottle's handle closes as a no-op by contract).
+        launcher.teardown()
         bottle.close()
     return RunResult(launcher.names.id, exit_code, reason is not None, reason)
+
+
+def _command_argv(bottle: Any, command: list[str], *, tty: bool) -> list[str]:
+    """The host argv that runs ``command`` (instead of the agent CLI) inside the bottle."""
+    if hasattr(bottle, "run_argv"):
+        return list(bottle.run_argv(command, tty=tty))
+    argv = bottle.agent_argv([], tty=tty)
+    return argv[: argv.index(bottle.container) + 1] + command
 
 
 def default_environ() -> dict[str, str]:

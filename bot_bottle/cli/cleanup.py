@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot_bottle.backend.docker import cleanup as docker_cleanup
+from bot_bottle.backend import registry
 from bot_bottle.backend.docker import engine
 from bot_bottle.cli import common, output
 
@@ -48,13 +49,13 @@ def run(args: argparse.Namespace) -> int:
                 pass
             inv.orphans.append(docker_cleanup.Resource("state", str(s.path), s.id, s.id))
     else:
-        inv = docker_cleanup.inventory(lay.state_dir)
+        inv = registry.inventory(lay.state_dir)
     if args.all:
         inv.orphans.extend(r for r, _ in inv.kept)
         inv.kept = []
     failures: list[str] = []
     if not args.dry_run:
-        failures = docker_cleanup.remove(inv.orphans)
+        failures = registry.remove(inv.orphans)
     if args.format == "json":
         output.print_json(
             {

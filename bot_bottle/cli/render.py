@@ -94,3 +94,14 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
 
     for warning in p.warnings:
         con.print(Text(f"warning: {warning}", style="yellow"))
+
+
+def mapping(title: str, data: dict) -> Table:
+    """A plain key/value table (nested values as compact JSON)."""
+    import json
+
+    table = _kv_table(title)
+    for key, value in data.items():
+        shown = value if isinstance(value, str) else json.dumps(value)
+        table.add_row(str(key), Text(str(shown)))
+    return table

@@ -8,6 +8,7 @@ import sys
 from rich.text import Text
 
 from bot_bottle import lifecycle
+from bot_bottle.backend import registry
 from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle.backend.docker.running import running
 from bot_bottle.cli import common, output
@@ -38,12 +39,11 @@ def run(args: argparse.Namespace) -> int:
     lay = common.layout()
     sdir = StateDir(lay.state_dir, args.id)
     meta = sdir.read()
-    if meta.backend != "docker":
-        raise BotBottleError(f"bottle {args.id} ran on the {meta.backend} backend, which cannot launch in this version")
+    registry.for_state(sdir)  # an unknown backend in the metadata is a clear error here
     if running(args.id):
         raise BotBottleError(f"bottle {args.id} is still running", hint=f"`bot-bottle stop {args.id}` first")
     manifest = common.load_manifest(meta.agent, quiet=True)
-    plan = common.build_plan(manifest, backend="docker", label=meta.label, cwd=None)
+    plan = common.build_plan(manifest, backend=meta.backend, label=meta.label, cwd=None)
     err = output.err_console()
     image = meta.snapshot or meta.image
     err.print(Text(f"resuming bottle {args.id} ({meta.agent}) from {image}", style="dim"))

@@ -51,11 +51,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--prompt goes with --headless")
     if args.cwd is not None and not args.cwd.is_dir():
         raise UsageError(f"--cwd {args.cwd}: not a folder")
-    if not args.dry_run and args.backend == "smolmachines":
-        raise UsageError(
-            "the smolmachines backend can only plan (--dry-run) in this version",
-            hint="use --backend docker to launch",
-        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,10 +59,17 @@ def run(args: argparse.Namespace) -> int:
     manifest = common.load_manifest(args.agent, quiet=True)
     plan = common.build_plan(manifest, backend=args.backend, label=args.label, cwd=cwd)
     if args.dry_run:
+        data = plan.to_dict()
+        if plan.backend == "smolmachines":
+            from bot_bottle.backend.smolmachines.launch import dry_run_fields
+
+            data["vm"] = dry_run_fields(plan)
         if args.format == "json":
-            output.print_json(plan.to_dict())
+            output.print_json(data)
         else:
             render.plan(plan, title=f"Plan for agent '{plan.agent}' (dry run: nothing created)")
+            if "vm" in data:
+                output.console().print(render.mapping("micro-VM", data["vm"]))
         return 0
 
     err = output.err_console()
