@@ -222,6 +222,10 @@ class DockerGateTest(scenarios.GateScenarios):
         docker("start", self.upstream)
         self._wait_upstream(self.upstream)
 
+    def hang_upstream(self, hung: bool) -> None:
+        # Frozen processes, live network stack: connections open, nothing answers.
+        docker("pause" if hung else "unpause", self.upstream)
+
     def credential_values(self) -> list[str]:
         return [self.token, self.key_line]
 

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -171,6 +172,11 @@ class LocalGateTest(scenarios.GateScenarios):
 
     def start_upstream(self) -> None:
         type(self)._start_upstream_proc()
+
+    def hang_upstream(self, hung: bool) -> None:
+        # A stopped process still has its listening socket: the kernel accepts, nobody answers.
+        assert self.upstream_proc is not None
+        os.kill(self.upstream_proc.pid, signal.SIGSTOP if hung else signal.SIGCONT)
 
     def credential_values(self) -> list[str]:
         return [self.token]

@@ -10,6 +10,7 @@ fake key), ``legacy`` (the same), ``to-delete`` and ``protected`` (refused by th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shlex
@@ -67,6 +68,10 @@ class GateScenarios(unittest.TestCase):
     def start_upstream(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def hang_upstream(self, hung: bool) -> None:  # pragma: no cover - interface
+        """Freeze the upstream (connections still open, nothing ever answers), or thaw it."""
+        raise NotImplementedError
+
     def credential_values(self) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -116,6 +121,8 @@ class GateScenarios(unittest.TestCase):
                     {line.split()[1] for line in listing.stdout.splitlines()} >= {"refs/heads/main", "refs/heads/legacy"},
                     True, listing.stdout,
                 )
+                self.clone(repo, f"partial-{repo}", "--filter=blob:none")
+                self.assertEqual(self.in_clone(f"partial-{repo}", "git log -p -1 >/dev/null").returncode, 0)
 
     def test_clean_push_lands_upstream(self) -> None:
         for repo in self.repo_urls:
@@ -174,6 +181,10 @@ class GateScenarios(unittest.TestCase):
         for secret in (*ALL_FAKE_SECRETS, *self.credential_values()):
             self.assertNotIn(secret, log)
         self.assertIn('"result": "rejected"', log)
+        # The gate scans with the shared DLP engine whenever this tree has one (the image is built
+        # from the same tree).
+        engine = importlib.util.find_spec("bot_bottle.sidecar.dlp.scanner") is not None
+        self.assertIn('"detector": "dlp-engine"' if engine else '"detector": "builtin-patterns"', log)
 
     def test_deleting_a_branch_is_forwarded(self) -> None:
         for repo, url in self.repo_urls.items():
@@ -218,28 +229,33 @@ class GateScenarios(unittest.TestCase):
 
     def test_zz_upstream_down_fails_fast_with_a_clear_message(self) -> None:
         # Named to run last in its class: it stops the upstream (and starts it again).
+        self._fails_fast_while(self.stop_upstream, self.start_upstream, "down")
+
+    def test_zz_upstream_hung_fails_fast_with_a_clear_message(self) -> None:
+        self._fails_fast_while(lambda: self.hang_upstream(True), lambda: self.hang_upstream(False), "hung")
+
+    def _fails_fast_while(self, break_it, repair_it, tag: str) -> None:
         folders = {}
         for repo in self.repo_urls:
-            folders[repo] = f"down-{repo}"
+            folders[repo] = f"{tag}-{repo}"
             self.clone(repo, folders[repo])
-            prepared = self.in_clone(folders[repo], "git checkout -q -b while-down && echo y > y.txt && git add y.txt"
+            prepared = self.in_clone(folders[repo], f"git checkout -q -b while-{tag} && echo y > y.txt && git add y.txt"
                                      " && git commit -q -m y")
             self.assertEqual(prepared.returncode, 0, prepared.output)
-        self.stop_upstream()
+        break_it()
         try:
             for repo in self.repo_urls:
-                with self.subTest(repo=repo):
-                    for what, script in (("fetch", "git fetch origin"), ("push", "git push origin while-down")):
+                for what, script in (("fetch", "git fetch origin"), ("push", f"git push origin while-{tag}")):
+                    with self.subTest(repo=repo, what=what):
                         run = self.in_clone(folders[repo], script)
                         self.assertNotEqual(run.returncode, 0, run.output)
                         self.assertIn(f"fatal: remote error: upstream {repo} unreachable", run.stderr)
                         self.assertLess(run.seconds, FAIL_FAST_SECONDS, f"{what} took {run.seconds:.1f} s")
         finally:
-            self.start_upstream()
+            repair_it()
         for repo in self.repo_urls:
-            run = self.in_clone(folders[repo], "git fetch origin")
+            run = self.in_clone(folders[repo], f"git fetch origin && git push -q origin while-{tag}")
             self.assertEqual(run.returncode, 0, run.output)
-
 
 def parse_access_log(text: str) -> list[dict]:
     entries = []

@@ -18,7 +18,8 @@ from bot_bottle.sidecar.git_gate.scan import (
     GitFinding,
     Hit,
     PatternDetector,
-    _EngineDetector,
+    EngineDetector,
+    default_detector,
     load_known_secrets,
     report,
     scan,
@@ -50,20 +51,35 @@ class DetectorTest(unittest.TestCase):
         self.assertEqual([(h.detector, h.line) for h in hits],
                          [("known-secret:API_TOKEN", 1), ("known-secret:API_TOKEN (base64)", 2)])
 
-    def test_engine_adapter_uses_offsets_only(self) -> None:
+    def test_engine_adapter_uses_offsets_and_names_only(self) -> None:
         @dataclass(frozen=True)
         class EngineFinding:
             detector: str
             start: int
             end: int
+            secret_name: str | None = None
+            encoding: str | None = None
 
         class FakeScanner:
-            def scan_text(self, text: str) -> list[EngineFinding]:
+            def scan_text(self, text: str, location: str, *, deep: bool) -> list[EngineFinding]:
+                assert deep, "pushes are scanned deep"
                 i = text.index("XX")
-                return [EngineFinding("fake-token", i, i + 2)]
+                return [EngineFinding("fake-token", i, i + 2), EngineFinding("known-secret", 0, 1, "OWN", "base64")]
 
-        hits = list(_EngineDetector(FakeScanner()).hits("a\nb XX"))
-        self.assertEqual(hits, [Hit("fake-token", 2, (4, 6))])
+        hits = list(EngineDetector(FakeScanner()).hits("a\nb XX"))
+        self.assertEqual(hits, [Hit("fake-token", 2, (4, 6)), Hit("known-secret:OWN (base64)", 1, (0, 1))])
+
+    def test_the_shared_engine_is_used_when_present(self) -> None:
+        detector = default_detector({"OWN": OWN})
+        try:
+            import bot_bottle.sidecar.dlp.scanner  # noqa: F401
+        except ImportError:
+            self.assertIsInstance(detector, PatternDetector)
+            return
+        self.assertIsInstance(detector, EngineDetector)
+        hits = list(detector.hits(f"x\nk={AWS}\n{OWN}"))
+        self.assertIn(("aws-access-key-id", 2), [(h.detector, h.line) for h in hits])
+        self.assertIn(("known-secret:OWN", 3), [(h.detector, h.line) for h in hits])
 
     def test_known_secrets_file(self) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -54,6 +54,7 @@ class Verdict:
     result: str = "error"
     updates: list[dict[str, str]] = field(default_factory=list)
     commits_scanned: int = 0
+    detector: str = ""
     findings: list[dict[str, object]] = field(default_factory=list)
     detail: str = ""
 
@@ -63,6 +64,7 @@ class Verdict:
             "result": self.result,
             "updates": self.updates,
             "commits_scanned": self.commits_scanned,
+            "detector": self.detector,
             "findings": self.findings,
             "detail": self.detail,
         }
@@ -176,6 +178,7 @@ def run(config: GateConfig, repo: RepoConfig, stdin_text: str, detector: Detecto
             known = load_known_secrets(config.secrets_file)
             known.update(_own_credentials(config))
             detector = default_detector(known)
+        verdict.detector = str(getattr(detector, "name", type(detector).__name__))
         findings = check(updates, env, detector, verdict)
         if findings:
             verdict.result = "rejected"

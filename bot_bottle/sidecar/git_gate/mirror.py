@@ -64,6 +64,7 @@ class Mirrors:
             "gc.auto": "0",  # objects a running clone is reading must not vanish under it
             "http.receivepack": "true",  # pushes are served (and checked by the hook)
             "http.uploadpack": "true",
+            "uploadpack.allowFilter": "true",  # partial clones (--filter=blob:none) work
             "http.getanyfile": "false",  # smart HTTP only: dumb reads would skip the refresh
             "receive.denyDeletes": "false",
             "receive.denyNonFastForwards": "false",  # the upstream decides, not the mirror
@@ -133,7 +134,8 @@ class Mirrors:
         upstream.probe(repo.url, self.config.connect_timeout)
         env = upstream.clean_env()
         result = upstream.run_git(
-            ["fetch", "--prune", "--quiet", "--no-write-fetch-head", "--no-auto-gc", repo.url, *FETCH_REFSPECS],
+            # --progress keeps data flowing while the upstream prepares a pack (see LOW_SPEED_SECONDS).
+            ["fetch", "--prune", "--progress", "--no-write-fetch-head", "--no-auto-gc", repo.url, *FETCH_REFSPECS],
             creds=creds, base_env=env, cwd=path,
         )
         if result.returncode != 0:

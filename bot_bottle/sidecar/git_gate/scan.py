@@ -2,9 +2,9 @@
 
 ``Detector`` is the one seam to the DLP engine: anything with ``hits(text)`` returning ``Hit``s
 (detector name, line, and optionally the span, used only to blank the secret out of a file name
-before it is shown). ``default_detector`` adapts the shared engine in ``bot_bottle.sidecar.dlp``
-when it is installed and otherwise falls back to the small built-in set below, so the gate never
-runs without detection.
+before it is shown). ``default_detector`` adapts the shared engine (``bot_bottle.sidecar.dlp``,
+the same one the egress proxy uses, knowing the bottle's own secrets) and falls back to the small
+built-in set below only where that package is absent, so the gate never runs without detection.
 
 A ``GitFinding`` names the commit, the place (file and line, commit message line, file name,
 author, tag message) and the detector. Its text is built only from those fields: it cannot carry
@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot_bottle.sidecar.git_gate.patch import Piece
 
@@ -99,7 +99,9 @@ def _line_of(text: str, offset: int) -> int:
 
 
 class PatternDetector:
-    """Regex token formats plus exact known values (and their base64 form)."""
+    """Regex token formats plus exact known values (and their base64 form): the fallback."""
+
+    name = "builtin-patterns"
 
     def __init__(self, patterns: Iterable[Pattern] = BUILTIN_PATTERNS, known: Mapping[str, str] | None = None) -> None:
         self.patterns = tuple(patterns)
@@ -121,33 +123,40 @@ class PatternDetector:
                 start = text.find(value, start + 1)
 
 
-class _EngineDetector:
-    """Adapts the shared DLP engine's scanner to ``Detector``."""
+class EngineDetector:
+    """Adapts the shared DLP engine's ``Scanner`` to ``Detector``.
 
-    def __init__(self, scanner: object) -> None:
+    Pushes are scanned *deep* (base64, hex and percent-encoded runs decoded too): a commit is an
+    exfiltration channel, and an encoded token must not pass where the plain one would not.
+    Only the finding's detector, secret name, encoding and offsets are read.
+    """
+
+    name = "dlp-engine"
+
+    def __init__(self, scanner: Any) -> None:
         self.scanner = scanner
 
     def hits(self, text: str) -> Iterator[Hit]:
-        for finding in self.scanner.scan_text(text):  # type: ignore[attr-defined]
-            start = getattr(finding, "start", None)
-            end = getattr(finding, "end", None)
+        for finding in self.scanner.scan_text(text, "git", deep=True):
+            start, end = finding.start, finding.end
+            label = str(finding.detector)
+            secret_name = getattr(finding, "secret_name", None)
+            if secret_name:
+                label += f":{secret_name}"
+            encoding = getattr(finding, "encoding", None)
+            if encoding:
+                label += f" ({encoding})"
             span = (start, end) if isinstance(start, int) and isinstance(end, int) else None
-            line = getattr(finding, "line", None)
-            if not isinstance(line, int):
-                line = _line_of(text, start) if isinstance(start, int) else 1
-            yield Hit(str(getattr(finding, "detector", "dlp")), line, span)
+            yield Hit(label, _line_of(text, start) if span else 1, span)
 
 
 def default_detector(known: Mapping[str, str] | None = None) -> Detector:
-    """The shared DLP engine when available, else the built-in patterns; both know ``known``."""
+    """The shared DLP engine, knowing ``known``; the built-in patterns only where it is absent."""
     try:
-        from bot_bottle.sidecar.dlp import Scanner  # type: ignore[attr-defined]
+        from bot_bottle.sidecar.dlp.scanner import Scanner
     except ImportError:
         return PatternDetector(known=known)
-    try:
-        return _EngineDetector(Scanner(known_secrets=dict(known or {})))
-    except TypeError:
-        return _EngineDetector(Scanner())
+    return EngineDetector(Scanner(dict(known or {})))
 
 
 def load_known_secrets(path: Path | None) -> dict[str, str]:

@@ -268,7 +268,7 @@ def _read_verdict(path: Path) -> dict[str, Any]:
         return {"result": "no-verdict"}
     finally:
         path.unlink(missing_ok=True)
-    return {k: data.get(k) for k in ("result", "updates", "commits_scanned", "findings", "detail")}
+    return {k: data.get(k) for k in ("result", "updates", "commits_scanned", "detector", "findings", "detail")}
 
 
 def make_server(config: GateConfig, mirrors: Mirrors, state_dir: Path, host: str, port: int) -> ThreadingHTTPServer:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -29,7 +30,10 @@ from pathlib import Path
 from bot_bottle.sidecar.git_gate import urls
 from bot_bottle.sidecar.git_gate.config import RepoConfig
 
-LOW_SPEED_SECONDS = 10  # a transfer sending nothing for this long is cut
+# A transfer that sends (almost) nothing for this long is cut: a hung upstream fails in seconds.
+# Fetches ask for progress, which a working server sends every second or so even while it is
+# still preparing a large pack, so only a dead one goes quiet this long.
+LOW_SPEED_SECONDS = 7
 TRANSFER_TIMEOUT = 1800.0  # a backstop for one whole fetch or push
 REDACTED = "[redacted]"
 
@@ -98,7 +102,7 @@ def ssh_command(key: Path, known_hosts: Path, connect_timeout: int) -> str:
             "-o", "StrictHostKeyChecking=yes",
             "-o", f"UserKnownHostsFile={shlex.quote(str(known_hosts))}",
             "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveInterval=3",
             "-o", "ServerAliveCountMax=2",
         ]
     )
@@ -176,12 +180,15 @@ def failure_text(result: subprocess.CompletedProcess[str], creds: Credentials) -
         line = line.strip()
         if line.startswith(("fatal: ", "error: ")):
             line = line.split(": ", 1)[1]
-        if line and not line.startswith(_BOILERPLATE):
+        if line and not line.startswith(_BOILERPLATE) and not _PROGRESS.match(line):
             useful.append(line)
     text = "; ".join(useful[-3:]) or f"git exited with status {result.returncode}"
     return creds.scrub(text)
 
 
+_PROGRESS = re.compile(
+    r"^(remote: )?(Enumerating|Counting|Compressing|Receiving|Resolving|Total|Unpacking|Writing|Delta) ", re.I
+)
 # Lines git adds to every transport failure; they say nothing about this one.
 _BOILERPLATE = (
     "hint:",
