@@ -10,13 +10,14 @@ fake key), ``legacy`` (the same), ``to-delete`` and ``protected`` (refused by th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shlex
 import unittest
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from bot_bottle.sidecar.git_gate.scan import engine_present
 
 # Fake secrets in the formats the detectors know; none of them is a real credential.
 FAKE_AWS_KEY = "AKIA" + "Z7QK4M2XW9RTB3PL"
@@ -183,7 +184,7 @@ class GateScenarios(unittest.TestCase):
         self.assertIn('"result": "rejected"', log)
         # The gate scans with the shared DLP engine whenever this tree has one (the image is built
         # from the same tree).
-        engine = importlib.util.find_spec("bot_bottle.sidecar.dlp.scanner") is not None
+        engine = engine_present()
         self.assertIn('"detector": "dlp-engine"' if engine else '"detector": "builtin-patterns"', log)
 
     def test_deleting_a_branch_is_forwarded(self) -> None:

@@ -20,6 +20,7 @@ from bot_bottle.sidecar.git_gate.scan import (
     PatternDetector,
     EngineDetector,
     default_detector,
+    engine_present,
     load_known_secrets,
     report,
     scan,
@@ -71,9 +72,7 @@ class DetectorTest(unittest.TestCase):
 
     def test_the_shared_engine_is_used_when_present(self) -> None:
         detector = default_detector({"OWN": OWN})
-        try:
-            import bot_bottle.sidecar.dlp.scanner  # noqa: F401
-        except ImportError:
+        if not engine_present():
             self.assertIsInstance(detector, PatternDetector)
             return
         self.assertIsInstance(detector, EngineDetector)

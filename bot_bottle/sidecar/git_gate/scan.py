@@ -14,6 +14,7 @@ the secret, whatever a detector returned.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -148,6 +149,13 @@ class EngineDetector:
                 label += f" ({encoding})"
             span = (start, end) if isinstance(start, int) and isinstance(end, int) else None
             yield Hit(label, _line_of(text, start) if span else 1, span)
+
+
+def engine_present() -> bool:
+    try:
+        return importlib.util.find_spec("bot_bottle.sidecar.dlp.scanner") is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def default_detector(known: Mapping[str, str] | None = None) -> Detector:
