@@ -139,6 +139,21 @@ class GateScenarios(unittest.TestCase):
                 self.assertEqual(self.upstream_refs(repo).get("refs/heads/feature-clean"), head)
                 self.assertIn("refs/heads/feature-clean", run.stderr)  # the upstream's result
 
+    def test_a_large_push_and_clone_stream_through(self) -> None:
+        # Over 1 MiB git sends the request body chunked; the answer is streamed back.
+        for repo in self.repo_urls:
+            with self.subTest(repo=repo):
+                folder = f"large-{repo}"
+                self.clone(repo, folder)
+                run = self.in_clone(folder, "git checkout -q -b large && head -c 3000000 /dev/urandom > blob.bin"
+                                    " && git add blob.bin && git commit -q -m blob && git push -q origin large"
+                                    " && git rev-parse HEAD")
+                self.assertEqual(run.returncode, 0, run.output)
+                self.assertEqual(self.upstream_refs(repo)["refs/heads/large"], run.stdout.split()[-1])
+                again = self.agent(f"rm -rf {folder}-again && git clone -q -b large {shlex.quote(self.repo_urls[repo])}"
+                                   f" {folder}-again && cmp {folder}/blob.bin {folder}-again/blob.bin")
+                self.assertEqual(again.returncode, 0, again.output)
+
     def test_pushes_adding_secrets_are_rejected_before_the_upstream(self) -> None:
         cases = [
             # (name, script creating the commit(s), place in the message, secret)

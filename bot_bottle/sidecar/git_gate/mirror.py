@@ -117,17 +117,6 @@ class Mirrors:
                 raise
             state.last_ok, state.last_error = True, ""
 
-    def refresh_locked(self, repo: RepoConfig) -> None:
-        """Refresh while the caller already holds ``lock(repo)``."""
-        state = self._states[repo.name]
-        state.last_started = time.monotonic()
-        try:
-            self._fetch(repo)
-        except upstream.UpstreamError as exc:
-            state.last_ok, state.last_error = False, str(exc)
-            raise
-        state.last_ok, state.last_error = True, ""
-
     def _fetch(self, repo: RepoConfig) -> None:
         path = self.path(repo)
         creds = upstream.credentials(repo, self.config.connect_timeout)

@@ -65,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
     gate: Gate  # set on the subclass made by ``make_server``
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
-        pass  # requests are logged as JSON lines by ``_finish``
+        pass  # each request is logged once, as a JSON line, by the endpoint that served it
 
     # ------------------------------------------------------------------ dispatch
     def do_GET(self) -> None:
@@ -219,8 +219,14 @@ class Handler(BaseHTTPRequestHandler):
     def _relay(self, out: IO[bytes]) -> int:
         """Translate the CGI answer (headers, blank line, body) into an HTTP response."""
         status, headers = 200, []
+        first = True
         while True:
             line = out.readline(8192)
+            if not line and first:
+                # git http-backend died before answering: say so rather than send an empty 200.
+                self._plain(502, "the git-gate's git backend failed\n")
+                return 502
+            first = False
             if not line or line in (b"\r\n", b"\n"):
                 break
             name, _, value = line.decode("latin-1").partition(":")
