@@ -152,19 +152,16 @@ class EngineDetector:
 
 
 def engine_present() -> bool:
-    try:
-        return importlib.util.find_spec("bot_bottle.sidecar.dlp.scanner") is not None
-    except ModuleNotFoundError:
-        return False
+    return importlib.util.find_spec("bot_bottle.sidecar.dlp") is not None
 
 
 def default_detector(known: Mapping[str, str] | None = None) -> Detector:
     """The shared DLP engine, knowing ``known``; the built-in patterns only where it is absent."""
-    try:
-        from bot_bottle.sidecar.dlp.scanner import Scanner
-    except ImportError:
+    if not engine_present():
         return PatternDetector(known=known)
-    return EngineDetector(Scanner(dict(known or {})))
+    from bot_bottle.sidecar.dlp import Scanner
+
+    return EngineDetector(Scanner(secrets=dict(known or {})))
 
 
 def load_known_secrets(path: Path | None) -> dict[str, str]:
