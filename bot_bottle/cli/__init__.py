@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "list",
     "info",
     "cleanup",
+    "logs",
     "init",
     "edit",
     "validate",

@@ -6,6 +6,9 @@ no network and reaches the proxy only through that socket. When any daemon dies,
 stopped and this process exits non-zero, so the container stops and the agent is offline rather
 than unguarded. git-gate and supervise join the same list later.
 
+Before anything starts, the policy and the secrets file are read and checked: a route whose
+credential is missing fails the start with a message naming the credential (never a value).
+
 Files in the shared run folder (the agent mounts it, so nothing private goes there):
 ``proxy.sock`` the proxy, ``ca.crt`` the bottle CA's public certificate, ``ready`` once the proxy
 answers through the socket. The CA's private key stays in the sidecar-only state folder.
@@ -25,6 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot_bottle.sidecar.egress.credentials import Secrets, SecretsError, check_credentials
+from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half mitmproxy writes into its confdir
 STOP_GRACE_SECONDS = 10
@@ -34,6 +40,7 @@ READY_TIMEOUT_SECONDS = 60
 @dataclass(frozen=True)
 class Config:
     policy: Path = Path("/etc/bot-bottle/policy.json")  # copied in by the host before start
+    secrets: Path = Path("/etc/bot-bottle/secrets.json")  # likewise, mode 600; may be absent
     run_dir: Path = Path("/run/bottle")  # shared with the agent
     state_dir: Path = Path("/var/lib/bottle")  # sidecar only: CA private key
     log_dir: Path = Path("/var/log/bottle")
@@ -67,7 +74,11 @@ def mitmdump_argv(config: Config, mitmdump: str = "mitmdump") -> list[str]:
         "--set", "flow_detail=0",
         "-s", str(config.addon),
         "--set", f"bottle_policy={config.policy}",
+        "--set", f"bottle_secrets={config.secrets}",
         "--set", f"bottle_log_dir={config.log_dir}",
+        # Bytes that are not HTTP inside an allowed tunnel would skip every request rule: with raw
+        # TCP off, mitmproxy parses them as HTTP and refuses what does not parse.
+        "--set", "rawtcp=false",
     ]
     if SYSTEM_CA_BUNDLE.exists():
         # Verify upstreams against the system store (which holds any extra CA the image was
@@ -76,11 +87,19 @@ def mitmdump_argv(config: Config, mitmdump: str = "mitmdump") -> list[str]:
     return argv
 
 
+# socat copies 8 KiB at a time by default; large uploads through the socket then cost a
+# system call pair per 8 KiB. 256 KiB blocks keep the copy cheap.
+SOCAT_BUFFER = 256 * 1024
+# socat relays each read as one write; with Nagle on, a request's body written just after its
+# headers waits for the proxy's delayed ACK (about 40 ms). No Nagle on the loopback hop.
+
+
 def socat_argv(config: Config) -> list[str]:
     return [
         "socat",
+        "-b", str(SOCAT_BUFFER),
         f"UNIX-LISTEN:{config.socket_path},fork,mode=777,unlink-early",
-        f"TCP:127.0.0.1:{config.proxy_port}",
+        f"TCP:127.0.0.1:{config.proxy_port},nodelay",
     ]
 
 
@@ -196,6 +215,19 @@ class _StartFailed(Exception):
     pass
 
 
+def preflight(config: Config) -> None:
+    """Read the policy and the secrets the way the proxy will; raise ``_StartFailed`` if unusable.
+
+    The proxy would refuse them too, but only after it started; this says why in one line,
+    before any daemon runs. Messages name credentials (token_ref), never their values.
+    """
+    try:
+        policy = Policy.load(config.policy)
+        check_credentials(policy, Secrets.load(config.secrets))
+    except (PolicyError, SecretsError) as exc:
+        raise _StartFailed(str(exc)) from None
+
+
 def run(config: Config) -> int:
     for folder in (config.run_dir, config.state_dir, config.log_dir, config.confdir):
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,6 +241,7 @@ def run(config: Config) -> int:
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
+        preflight(config)
         sup.spawn("mitmdump", mitmdump_argv(config), env)
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
         # mitmproxy created its CA in confdir at start; publish only the certificate.
@@ -237,6 +270,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     defaults = Config()
     parser = argparse.ArgumentParser(prog="bot-bottle-sidecar", description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, default=defaults.policy)
+    parser.add_argument("--secrets", type=Path, default=defaults.secrets)
     parser.add_argument("--run-dir", type=Path, default=defaults.run_dir)
     parser.add_argument("--state-dir", type=Path, default=defaults.state_dir)
     parser.add_argument("--log-dir", type=Path, default=defaults.log_dir)
@@ -244,6 +278,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     args = parser.parse_args(argv)
     return Config(
         policy=args.policy,
+        secrets=args.secrets,
         run_dir=args.run_dir,
         state_dir=args.state_dir,
         log_dir=args.log_dir,

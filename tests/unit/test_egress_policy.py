@@ -8,7 +8,8 @@ import unittest
 from pathlib import Path
 
 from bot_bottle.sidecar.egress.hosts import HostError, host_matches, ip_literal, normalise_host
-from bot_bottle.sidecar.egress.policy import DEFAULT_PORTS, Match, Policy, PolicyError, Route
+from bot_bottle.sidecar.egress.hosts import internal_service_name, is_sidecar_local
+from bot_bottle.sidecar.egress.policy import DEFAULT_PORTS, Match, Policy, PolicyError, Route, RouteAuth
 
 
 def route(**fields) -> dict:
@@ -20,6 +21,7 @@ class ParseTest(unittest.TestCase):
         policy = Policy.from_dict({})
         self.assertEqual(policy.routes, ())
         self.assertEqual(policy.log, 1)
+        # A document without a version is the original format.
         self.assertEqual(policy.version, 1)
 
     def test_route_defaults(self) -> None:
@@ -52,7 +54,7 @@ class ParseTest(unittest.TestCase):
             ("  api.example.com ", "api.example.com"),
             ("*.Example.com.", "*.example.com"),
             ("bücher.example", "xn--bcher-kva.example"),
-            ("[::1]", "::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
             ("10.0.0.5", "10.0.0.5"),
         ]:
             with self.subTest(raw=raw):
@@ -89,7 +91,9 @@ class RejectTest(unittest.TestCase):
         self.assertRejects({"routes": [route(matches=[{"path": ["/"]}])]}, "routes[0].matches[0]: unknown key 'path'")
 
     def test_wrong_version(self) -> None:
-        self.assertRejects({"version": 2}, "policy.version")
+        for bad in (0, 3, "2", True, None):
+            with self.subTest(bad=bad):
+                self.assertRejects({"version": bad}, "policy.version")
 
     def test_bad_log_levels(self) -> None:
         for bad in (3, -1, "1", True, None):
@@ -222,6 +226,150 @@ class HostsTest(unittest.TestCase):
             with self.subTest(bad=bad[:20]):
                 with self.assertRaises(HostError):
                     normalise_host(bad)
+
+
+def v2(*routes: dict, **top) -> dict:
+    return {"version": 2, "routes": list(routes), **top}
+
+
+class VersionTwoTest(unittest.TestCase):
+    def test_auth_schemes(self) -> None:
+        for auth, want in (
+            ({"scheme": "bearer", "token_ref": "T"}, RouteAuth("bearer", "T")),
+            ({"scheme": "token", "token_ref": "GH"}, RouteAuth("token", "GH")),
+            ({"scheme": "basic", "token_ref": "B"}, RouteAuth("basic", "B")),
+            ({"scheme": "header", "token_ref": "K", "header": "X-Api-Key"}, RouteAuth("header", "K", "x-api-key")),
+            ({"scheme": "bearer", "token_ref": "T", "plain_http": True}, RouteAuth("bearer", "T", None, True)),
+        ):
+            with self.subTest(auth=auth):
+                self.assertEqual(Policy.from_dict(v2(route(auth=auth))).routes[0].auth, want)
+
+    def test_null_auth_is_no_auth(self) -> None:
+        self.assertIsNone(Policy.from_dict(v2(route(auth=None))).routes[0].auth)
+
+    def test_bad_auth(self) -> None:
+        for auth, fragment in (
+            ("bearer", "routes[0].auth: expected an object"),
+            ({"scheme": "oauth", "token_ref": "T"}, "routes[0].auth.scheme"),
+            ({"token_ref": "T"}, "routes[0].auth.scheme"),
+            ({"scheme": "bearer"}, "routes[0].auth.token_ref"),
+            ({"scheme": "bearer", "token_ref": " "}, "routes[0].auth.token_ref"),
+            ({"scheme": "bearer", "token_ref": 5}, "routes[0].auth.token_ref"),
+            ({"scheme": "header", "token_ref": "T"}, "routes[0].auth.header"),
+            ({"scheme": "header", "token_ref": "T", "header": "x api"}, "routes[0].auth.header"),
+            ({"scheme": "header", "token_ref": "T", "header": "Host"}, "cannot carry a credential"),
+            ({"scheme": "bearer", "token_ref": "T", "header": "x-a"}, "only used with scheme 'header'"),
+            ({"scheme": "bearer", "token_ref": "T", "plain_http": "yes"}, "plain_http"),
+            ({"scheme": "bearer", "token_ref": "T", "value": "s3cr3t"}, "unknown key 'value'"),
+        ):
+            with self.subTest(auth=auth):
+                with self.assertRaises(PolicyError) as caught:
+                    Policy.from_dict(v2(route(auth=auth)))
+                self.assertIn(fragment, str(caught.exception))
+
+    def test_passthrough_cannot_inject(self) -> None:
+        with self.assertRaisesRegex(PolicyError, "tls_passthrough cannot be combined with auth"):
+            Policy.from_dict(v2(route(tls_passthrough=True, auth={"scheme": "bearer", "token_ref": "T"})))
+
+    def test_dlp_is_passed_through_untouched(self) -> None:
+        dlp = {"outbound_on_match": "redact", "own_token": "redact", "tokens": True, "entropy": False,
+               "future": {"nested": [1, 2]}}
+        r = Policy.from_dict(v2(route(dlp=dlp))).routes[0]
+        self.assertEqual(r.dlp_settings, dlp)
+        self.assertEqual(Policy.from_dict(v2(route(dlp=None))).routes[0].dlp_settings, {})
+        hash(r)  # routes stay hashable whatever the DLP settings hold
+
+    def test_bad_dlp(self) -> None:
+        for bad in ("block", ["block"], 1):
+            with self.subTest(bad=bad):
+                with self.assertRaisesRegex(PolicyError, "routes\\[0\\].dlp"):
+                    Policy.from_dict(v2(route(dlp=bad)))
+
+    def test_internal_services(self) -> None:
+        p = Policy.from_dict(v2(internal_services={"supervise": 8766, "git-gate": 9418}))
+        self.assertEqual(p.services, {"git-gate": 9418, "supervise": 8766})
+        self.assertEqual(p.internal_services, (("git-gate", 9418), ("supervise", 8766)))
+
+    def test_bad_internal_services(self) -> None:
+        for bad, fragment in (
+            ([], "expected an object"),
+            ({"Git": 1}, "one lower-case DNS label"),
+            ({"a.b": 1}, "one lower-case DNS label"),
+            ({"-a": 1}, "one lower-case DNS label"),
+            ({"a": 0}, "port number"),
+            ({"a": "80"}, "port number"),
+            ({"a": True}, "port number"),
+        ):
+            with self.subTest(bad=bad):
+                with self.assertRaises(PolicyError) as caught:
+                    Policy.from_dict(v2(internal_services=bad))
+                self.assertIn(fragment, str(caught.exception))
+
+    def test_version_one_refuses_version_two_keys_and_says_why(self) -> None:
+        for doc, key in (
+            ({"version": 1, "routes": [route(auth={"scheme": "bearer", "token_ref": "T"})]}, "auth"),
+            ({"routes": [route(dlp={})]}, "dlp"),
+            ({"version": 1, "internal_services": {}}, "internal_services"),
+        ):
+            with self.subTest(key=key):
+                with self.assertRaises(PolicyError) as caught:
+                    Policy.from_dict(doc)
+                self.assertIn(f"unknown key '{key}'", str(caught.exception))
+                self.assertIn("version 2", str(caught.exception))
+
+    def test_version_one_still_reads(self) -> None:
+        p = Policy.from_dict({"version": 1, "log": 2, "routes": [route(ports=[443])]})
+        self.assertEqual((p.version, p.log, p.routes[0].ports, p.services), (1, 2, (443,), {}))
+
+    def test_token_refs(self) -> None:
+        p = Policy.from_dict(v2(
+            route(auth={"scheme": "bearer", "token_ref": "A"}),
+            {"host": "b.example", "auth": {"scheme": "token", "token_ref": "B"}},
+            {"host": "c.example", "auth": {"scheme": "bearer", "token_ref": "A"}},
+            {"host": "d.example"},
+        ))
+        self.assertEqual(p.token_refs, ("A", "B"))
+
+    def test_reserved_and_local_hosts_cannot_be_routes(self) -> None:
+        for host in ("git-gate.bottle.internal", "bottle.internal", "*.bottle.internal", "a.b.bottle.internal",
+                     "localhost", "a.localhost", "127.0.0.1", "127.0.0.53", "127.1", "0.0.0.0", "0", "::1", "[::]",
+                     "::ffff:127.0.0.1"):
+            with self.subTest(host=host):
+                with self.assertRaises(PolicyError) as caught:
+                    Policy.from_dict(v2({"host": host}))
+                self.assertIn("routes[0].host", str(caught.exception))
+
+    def test_round_trip_v2(self) -> None:
+        doc = {
+            "version": 2, "log": 2, "internal_services": {"git-gate": 9418},
+            "routes": [
+                {"host": "api.example.com", "ports": [443],
+                 "auth": {"scheme": "header", "token_ref": "K", "header": "x-api-key"},
+                 "dlp": {"outbound_on_match": "block", "tokens": True}},
+                {"host": "plain.example", "ports": [80], "auth": {"scheme": "basic", "token_ref": "B", "plain_http": True}},
+                {"host": "files.example", "ports": [443], "tls_passthrough": True},
+            ],
+        }
+        p = Policy.from_dict(doc)
+        self.assertEqual(p.to_dict(), doc)
+        self.assertEqual(Policy.from_json(p.to_json()), p)
+
+
+class ReservedNamesTest(unittest.TestCase):
+    def test_internal_service_name(self) -> None:
+        for host, want in (("git-gate.bottle.internal", "git-gate"), ("bottle.internal", ""),
+                           ("a.b.bottle.internal", ""), ("bottle.internal.evil", None), ("xbottle.internal", None),
+                           ("example.com", None), ("internal", None)):
+            with self.subTest(host=host):
+                self.assertEqual(internal_service_name(host), want)
+
+    def test_is_sidecar_local(self) -> None:
+        for host, want in (("localhost", True), ("x.localhost", True), ("127.0.0.1", True), ("127.9.9.9", True),
+                           ("::1", True), ("0.0.0.0", True), ("0.1.2.3", True), ("::", True), ("2130706433", True),
+                           ("10.0.0.1", False), ("example.com", False), ("localhost.example", False),
+                           ("169.254.169.254", False)):
+            with self.subTest(host=host):
+                self.assertEqual(is_sidecar_local(normalise_host(host)), want)
 
 
 if __name__ == "__main__":

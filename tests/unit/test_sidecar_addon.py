@@ -1,35 +1,56 @@
-"""The mitmproxy adapter: facts from flows, 403s on denial, one JSON line per decision.
+"""The mitmproxy adapter: facts from flows, 403s on denial, injection, the DLP seam, JSON log lines.
 
 Runs where mitmproxy is importable (the sidecar image, or a developer venv); skips elsewhere.
-The import-boundary test runs everywhere.
+The import-boundary test runs everywhere. Flows are mitmproxy's own test objects; no socket is
+opened (name resolution in ``server_connect`` is replaced by a stand-in).
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
+import base64
 import io
 import json
+import socket
 import sys
 import tempfile
 import unittest
 from contextlib import redirect_stdout
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 SIDECAR = Path(__file__).resolve().parents[2] / "bot_bottle" / "sidecar"
+REAL_TOKEN = "real-token-5f0c3a9e1d7b"
+AGENT_TOKEN = "placeholder-from-the-agent"
 
 try:
+    from mitmproxy import http
     from mitmproxy.test import taddons, tflow, tutils
 
     from bot_bottle.sidecar.egress import addon as addon_mod
+    from bot_bottle.sidecar.egress import scanning
 except ImportError:  # pragma: no cover - depends on the environment
     addon_mod = None
+
+
+def sidecar_image_packages() -> set[str]:
+    """Top-level module names of the packages pinned into the sidecar image (mitmproxy's closure)."""
+    import tomllib
+
+    versions = tomllib.loads((SIDECAR.parents[1] / "images" / "versions.toml").read_text())
+    names = {req.split("==", 1)[0] for req in versions["sidecar"]["lock"]}
+    return {name.lower().replace("-", "_").split(".", 1)[0] for name in names}
 
 
 class ImportBoundaryTest(unittest.TestCase):
     """The sidecar image ships bot_bottle/sidecar alone: nothing else of the package may be imported."""
 
     def test_sidecar_imports_only_stdlib_mitmproxy_and_itself(self) -> None:
-        allowed_roots = set(sys.stdlib_module_names) | {"mitmproxy", "__future__"}
+        # Besides the standard library, only what the image installs (mitmproxy and its pinned
+        # dependencies, e.g. brotli for decoding bodies) may be imported.
+        allowed_roots = set(sys.stdlib_module_names) | sidecar_image_packages() | {"__future__"}
         for path in SIDECAR.rglob("*.py"):
             tree = ast.parse(path.read_text(), str(path))
             for node in ast.walk(tree):
@@ -52,120 +73,536 @@ class ImportBoundaryTest(unittest.TestCase):
             self.assertNotIn("from mitmproxy", path.read_text(), path)
 
 
+POLICY = {
+    "version": 2,
+    "log": 2,
+    "internal_services": {"git-gate": 9418},
+    "routes": [
+        {"host": "allowed.example", "ports": [80, 443]},
+        {"host": "bearer.example", "ports": [443], "auth": {"scheme": "bearer", "token_ref": "BEARER_REF"},
+         "dlp": {"outbound_on_match": "block"}},
+        {"host": "token.example", "ports": [443], "auth": {"scheme": "token", "token_ref": "TOKEN_REF"}},
+        {"host": "basic.example", "ports": [443], "auth": {"scheme": "basic", "token_ref": "BASIC_REF"}},
+        {"host": "header.example", "ports": [443], "auth": {"scheme": "header", "token_ref": "HEADER_REF",
+                                                           "header": "x-custom-key"}},
+        {"host": "plain.example", "ports": [80], "auth": {"scheme": "bearer", "token_ref": "BEARER_REF",
+                                                         "plain_http": True}},
+        {"host": "mixed.example", "ports": [80, 443], "auth": {"scheme": "bearer", "token_ref": "BEARER_REF"}},
+        {"host": "files.example", "ports": [443], "tls_passthrough": True},
+    ],
+}
+SECRETS = {
+    "credentials": {"BEARER_REF": REAL_TOKEN, "TOKEN_REF": REAL_TOKEN, "BASIC_REF": f"user:{REAL_TOKEN}",
+                    "HEADER_REF": REAL_TOKEN},
+    "known_secrets": {"PROMPTED": "prompted-secret-value"},
+}
+AGENT_CREDENTIALS = {
+    "Authorization": f"Bearer {AGENT_TOKEN}",
+    "Proxy-Authorization": f"Basic {AGENT_TOKEN}",
+    "X-Api-Key": AGENT_TOKEN,
+    "Api-Key": AGENT_TOKEN,
+    "X-Goog-Api-Key": AGENT_TOKEN,
+    "X-Custom-Key": AGENT_TOKEN,
+}
+
+
+class RecordingScanner:
+    """A stand-in DLP engine: records what it was shown, answers with a fixed outcome."""
+
+    def __init__(self, outcome=None, error: Exception | None = None) -> None:
+        self.outcome = outcome
+        self.error = error
+        self.seen: list = []
+
+    def scan(self, request):
+        self.seen.append(request)
+        if self.error:
+            raise self.error
+        return self.outcome or scanning.ScanOutcome()
+
+
 @unittest.skipIf(addon_mod is None, "mitmproxy is not installed here (it is in the sidecar image)")
-class AddonTest(unittest.TestCase):
+class AddonCase(unittest.TestCase):
     def setUp(self) -> None:
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
         self.dir = Path(tmp.name)
         self.policy = self.dir / "policy.json"
-        self.write_policy({"version": 1, "log": 2, "routes": [{"host": "allowed.example", "ports": [80, 443]}]})
+        self.secrets = self.dir / "secrets.json"
+        self.write_policy(POLICY)
+        self.secrets.write_text(json.dumps(SECRETS))
+        self.addon = addon_mod.EgressAddon()
 
     def write_policy(self, doc: dict) -> None:
         self.policy.write_text(json.dumps(doc))
 
-    def run_hook(self, hook: str, flow, **options):
-        addon = addon_mod.EgressAddon()
+    def options(self, **extra) -> dict:
+        return {"bottle_policy": str(self.policy), "bottle_secrets": str(self.secrets),
+                "bottle_log_dir": str(self.dir / "log"), **extra}
+
+    def run_hooks(self, flow, *hooks: str, upstream: tuple[int, bytes] | None = (200, b"upstream answer"), **options):
+        """Run hooks in order, as mitmproxy would; ``upstream`` answers an allowed request."""
         out = io.StringIO()
-        with taddons.context(addon) as tctx, redirect_stdout(out):
-            tctx.configure(addon, bottle_policy=str(self.policy), bottle_log_dir=str(self.dir / "log"), **options)
-            getattr(addon, hook)(flow)
-            addon.done()
+        with taddons.context(self.addon) as tctx, redirect_stdout(out):
+            tctx.configure(self.addon, **self.options(**options))
+            for hook in hooks:
+                if hook == "upstream":
+                    if flow.response is None and upstream is not None:
+                        flow.response = tutils.tresp(status_code=upstream[0], content=upstream[1])
+                    continue
+                result = getattr(self.addon, hook)(flow)
+                if asyncio.iscoroutine(result):
+                    asyncio.run(result)
+            self.addon.done()
         lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
         return flow, lines
 
-    def request_flow(self, host: str, port: int = 80, path: str = "/", headers: dict | None = None):
+    def exchange(self, flow, **kw):
+        return self.run_hooks(flow, "requestheaders", "request", "upstream", "response", **kw)
+
+    def request_flow(self, host: str, *, port: int = 80, path: str = "/", scheme: str = "http", method: str = "GET",
+                     headers: dict | list | None = None, content: bytes = b"", authority: str = ""):
         flow = tflow.tflow()
-        flow.request = tutils.treq(host=host, port=port, path=path.encode(), scheme=b"http")
-        flow.request.headers.clear()
-        for k, v in (headers or {"Host": host}).items():
-            flow.request.headers[k] = v
+        pairs = list(headers.items()) if isinstance(headers, dict) else list(headers if headers is not None else [("Host", host)])
+        flow.request = tutils.treq(
+            host=host, port=port, path=path.encode(), scheme=scheme.encode(), method=method.encode(),
+            authority=authority.encode(), content=content,
+            headers=http.Headers([(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]),
+        )
         return flow
 
     def connect_flow(self, host: str, port: int = 443):
         flow = tflow.tflow()
-        flow.request = tutils.treq(method=b"CONNECT", host=host, port=port, path=b"", scheme=b"", authority=f"{host}:{port}".encode())
+        flow.request = tutils.treq(method=b"CONNECT", host=host, port=port, path=b"", scheme=b"",
+                                   authority=f"{host}:{port}".encode(), headers=http.Headers(), content=b"")
         return flow
 
-    def test_allowed_request_passes_untouched_and_is_logged(self) -> None:
-        flow, lines = self.run_hook("requestheaders", self.request_flow("allowed.example"))
-        self.assertIsNone(flow.response)
-        self.assertEqual(lines[0]["decision"], "allow")
-        self.assertEqual(lines[0]["host"], "allowed.example")
-        self.assertEqual(flow.metadata["bottle_verdict"].rule, "route")
+    def file_lines(self) -> list[dict]:
+        path = self.dir / "log" / addon_mod.LOG_FILE_NAME
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    def test_denied_request_gets_403_naming_host_and_rule(self) -> None:
-        flow, lines = self.run_hook("requestheaders", self.request_flow("evil.example"))
+
+class DecisionsTest(AddonCase):
+    def test_allowed_request_is_forwarded_untouched_and_logged_when_done(self) -> None:
+        flow, lines = self.run_hooks(self.request_flow("allowed.example"), "requestheaders", "request")
+        self.assertIsNone(flow.response)
+        self.assertEqual(lines, [])  # an allowed request is logged once it finishes
+        self.assertEqual(flow.metadata[addon_mod.VERDICT].rule, "route")
+        self.assertEqual(flow.request.host, "allowed.example")
+        flow, lines = self.exchange(self.request_flow("allowed.example", method="POST", content=b"12345"))
+        (line,) = lines
+        self.assertEqual((line["decision"], line["host"], line["status"]), ("allow", "allowed.example", 200))
+        self.assertEqual((line["request_bytes"], line["response_bytes"]), (5, len(b"upstream answer")))
+        self.assertIsInstance(line["duration_ms"], float)
+        self.assertEqual(self.file_lines()[-1]["host"], "allowed.example")
+
+    def test_denied_request_gets_403_naming_host_and_rule_and_is_logged_once(self) -> None:
+        flow, lines = self.exchange(self.request_flow("evil.example"))
         self.assertEqual(flow.response.status_code, 403)
         body = flow.response.get_text()
         self.assertIn("evil.example", body)
         self.assertIn("default-deny", body)
         self.assertEqual(flow.response.headers["X-Bot-Bottle-Rule"], "default-deny")
-        self.assertEqual(lines[0]["decision"], "deny")
-        self.assertEqual(lines[0]["rule"], "default-deny")
+        self.assertEqual(len(lines), 1)
+        self.assertEqual((lines[0]["decision"], lines[0]["rule"], lines[0]["status"]), ("deny", "default-deny", 403))
 
-    def test_connect_denied_and_port_checked(self) -> None:
-        flow, _ = self.run_hook("http_connect", self.connect_flow("evil.example"))
+    def test_connect_denied_port_checked_and_allowed(self) -> None:
+        flow, _ = self.run_hooks(self.connect_flow("evil.example"), "http_connect")
         self.assertEqual(flow.response.status_code, 403)
-        flow, lines = self.run_hook("http_connect", self.connect_flow("allowed.example", 8443))
+        flow, lines = self.run_hooks(self.connect_flow("allowed.example", 8443), "http_connect")
         self.assertEqual(flow.response.status_code, 403)
         self.assertEqual(lines[0]["rule"], "port")
         self.assertTrue(lines[0]["connect"])
-        flow, _ = self.run_hook("http_connect", self.connect_flow("allowed.example", 443))
+        flow, lines = self.run_hooks(self.connect_flow("allowed.example", 443), "http_connect")
         self.assertIsNone(flow.response)
+        self.assertEqual((lines[0]["decision"], lines[0]["tls"]), ("allow", "intercept"))
+        _, lines = self.run_hooks(self.connect_flow("files.example", 443), "http_connect")
+        self.assertEqual(lines[0]["tls"], "passthrough")
 
     def test_spoofed_host_header_refused(self) -> None:
-        flow, lines = self.run_hook(
-            "requestheaders", self.request_flow("allowed.example", headers={"Host": "evil.example"})
-        )
+        flow, lines = self.exchange(self.request_flow("allowed.example", headers={"Host": "evil.example"}))
         self.assertEqual(flow.response.status_code, 403)
         self.assertEqual(lines[0]["rule"], "host-header-mismatch")
 
-    def test_log_line_has_no_header_values_or_query(self) -> None:
-        flow = self.request_flow("evil.example", path="/p?token=supersecret",
+    def test_absolute_form_inside_a_tunnel_must_name_the_target(self) -> None:
+        flow, lines = self.exchange(self.request_flow("allowed.example", authority="evil.example"))
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual(lines[0]["rule"], "absolute-form-mismatch")
+
+    def test_http2_authority_is_checked_like_a_host_header(self) -> None:
+        flow = self.request_flow("allowed.example", port=443, scheme="https", headers=[], authority="evil.example")
+        flow.request.http_version = "HTTP/2.0"
+        flow, lines = self.exchange(flow)
+        self.assertEqual(lines[0]["rule"], "host-header-mismatch")
+
+    def test_structural_refusals_close_the_connection(self) -> None:
+        for headers, rule in (
+            ([("Host", "allowed.example"), ("Content-Length", "3"), ("Transfer-Encoding", "chunked")], "smuggling-cl-te"),
+            ([("Host", "allowed.example"), ("X-A", "a\r\n b")], "obs-fold"),
+            ([("Host", "allowed.example"), ("X-A", "a\x00b")], "header-injection"),
+            ([("Host", "allowed.example"), ("X-A", "a" * 17000)], "header-too-large"),
+            ([("Host", "allowed.example"), ("Transfer-Encoding", "gzip, chunked")], "smuggling-transfer-encoding"),
+        ):
+            with self.subTest(rule=rule):
+                flow, lines = self.exchange(self.request_flow("allowed.example", headers=headers))
+                self.assertEqual(flow.response.status_code, 403)
+                self.assertEqual(flow.response.headers["X-Bot-Bottle-Rule"], rule)
+                self.assertEqual(flow.response.headers["Connection"], "close")
+                self.assertIn(rule, flow.response.get_text())
+                self.assertEqual(lines[0]["rule"], rule)
+
+    def test_git_push_refused(self) -> None:
+        flow, lines = self.exchange(self.request_flow("allowed.example", method="POST", path="/o/r.git/git-receive-pack"))
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual(lines[0]["rule"], "git-push")
+
+    def test_raw_tcp_in_a_tunnel_is_dropped(self) -> None:
+        flow = tflow.ttcpflow()
+        _, lines = self.run_hooks(flow, "tcp_message")
+        self.assertEqual(flow.messages[-1].content, b"")
+        self.assertFalse(flow.live)
+        self.assertEqual(lines[0]["rule"], "raw-tcp")
+
+    def test_upstream_error_is_logged_as_allowed_with_the_error(self) -> None:
+        flow = self.request_flow("allowed.example")
+        flow.error = None
+        self.run_hooks(flow, "requestheaders", "request")
+        from mitmproxy import flow as flow_mod
+
+        flow.error = flow_mod.Error("Connection refused")
+        _, lines = self.run_hooks(flow, "error")
+        self.assertEqual((lines[0]["decision"], lines[0]["error"]), ("allow", "Connection refused"))
+
+
+class LoggingTest(AddonCase):
+    def test_log_line_has_no_header_values_query_or_secret(self) -> None:
+        flow = self.request_flow("evil.example", path="/p/prompted-secret-value?token=supersecret",
                                  headers={"Host": "evil.example", "Authorization": "Bearer supersecret"})
-        _, lines = self.run_hook("requestheaders", flow)
-        text = json.dumps(lines)
+        flow, lines = self.exchange(flow)
+        text = json.dumps(lines) + (self.dir / "log" / addon_mod.LOG_FILE_NAME).read_text()
         self.assertNotIn("supersecret", text)
-        self.assertEqual(lines[0]["path"], "/p")
-        file_lines = (self.dir / "log" / addon_mod.LOG_FILE_NAME).read_text().splitlines()
-        self.assertEqual(json.loads(file_lines[-1])["host"], "evil.example")
+        self.assertNotIn("prompted-secret-value", text)  # a known secret in the path is scrubbed
+        self.assertEqual(lines[0]["path"], "/p/[redacted]")
+        self.assertNotIn("prompted-secret-value", flow.response.get_text())
 
     def test_log_levels(self) -> None:
         for level, allow_lines, deny_lines in ((0, 0, 0), (1, 0, 1), (2, 1, 1)):
             with self.subTest(level=level):
-                self.write_policy({"log": level, "routes": [{"host": "allowed.example"}]})
-                _, allowed = self.run_hook("requestheaders", self.request_flow("allowed.example"))
-                _, denied = self.run_hook("requestheaders", self.request_flow("evil.example"))
+                self.write_policy({**POLICY, "log": level})
+                _, allowed = self.exchange(self.request_flow("allowed.example"))
+                _, denied = self.exchange(self.request_flow("evil.example"))
                 self.assertEqual((len(allowed), len(denied)), (allow_lines, deny_lines))
 
     def test_stdout_can_be_switched_off(self) -> None:
-        _, lines = self.run_hook("requestheaders", self.request_flow("evil.example"), bottle_log_stdout=False)
+        _, lines = self.exchange(self.request_flow("evil.example"), bottle_log_stdout=False)
         self.assertEqual(lines, [])
+        self.assertEqual(self.file_lines()[-1]["host"], "evil.example")
 
+
+class StartTest(AddonCase):
     def test_broken_policy_stops_the_proxy(self) -> None:
         from mitmproxy import exceptions
 
         self.policy.write_text('{"routes": [{"hots": "x"}]}')
-        addon = addon_mod.EgressAddon()
-        with taddons.context(addon) as tctx:
+        with taddons.context(self.addon) as tctx:
             with self.assertRaisesRegex(exceptions.OptionsError, "unknown key 'hots'"):
-                tctx.configure(addon, bottle_policy=str(self.policy))
+                tctx.configure(self.addon, bottle_policy=str(self.policy))
+
+    def test_missing_credential_stops_the_proxy_naming_the_token_ref_only(self) -> None:
+        from mitmproxy import exceptions
+
+        self.secrets.write_text(json.dumps({"credentials": {"BEARER_REF": REAL_TOKEN}}))
+        with taddons.context(self.addon) as tctx:
+            with self.assertRaises(exceptions.OptionsError) as caught:
+                tctx.configure(self.addon, **self.options())
+        message = str(caught.exception)
+        for ref in ("TOKEN_REF", "BASIC_REF", "HEADER_REF"):
+            self.assertIn(ref, message)
+        self.assertNotIn(REAL_TOKEN, message)
+
+    def test_no_secrets_option_with_auth_routes_fails(self) -> None:
+        from mitmproxy import exceptions
+
+        with taddons.context(self.addon) as tctx:
+            with self.assertRaisesRegex(exceptions.OptionsError, "BEARER_REF"):
+                tctx.configure(self.addon, bottle_policy=str(self.policy))
 
     def test_crash_in_decide_denies(self) -> None:
-        from unittest import mock
-
         with mock.patch.object(addon_mod, "decide", side_effect=RuntimeError("boom")):
-            flow, lines = self.run_hook("requestheaders", self.request_flow("allowed.example"))
+            flow, lines = self.exchange(self.request_flow("allowed.example"))
         self.assertEqual(flow.response.status_code, 403)
         self.assertEqual(lines[0]["rule"], "internal-error")
 
+    def test_a_failing_hook_refuses(self) -> None:
+        with mock.patch.object(addon_mod, "_header_pairs", side_effect=RuntimeError("boom")):
+            flow, _ = self.exchange(self.request_flow("allowed.example"))
+            self.assertEqual(flow.response.status_code, 403)
+            self.assertIn("internal-error", flow.response.get_text())
+            flow, _ = self.run_hooks(self.connect_flow("allowed.example"), "http_connect")
+            self.assertEqual(flow.response.status_code, 403)
+
     def test_no_policy_option_denies_everything(self) -> None:
-        addon = addon_mod.EgressAddon()
         flow = self.request_flow("allowed.example")
-        with taddons.context(addon), redirect_stdout(io.StringIO()):
-            addon.requestheaders(flow)
+        with taddons.context(self.addon), redirect_stdout(io.StringIO()):
+            self.addon.requestheaders(flow)
         self.assertEqual(flow.response.status_code, 403)
+
+    def test_unjudged_request_is_refused(self) -> None:
+        flow, _ = self.run_hooks(self.request_flow("allowed.example"), "request")
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertIn("internal-error", flow.response.get_text())
+
+
+class InjectionTest(AddonCase):
+    def injected(self, host: str):
+        flow = self.request_flow(host, port=443, scheme="https", headers={"Host": host, **AGENT_CREDENTIALS})
+        flow, lines = self.exchange(flow)
+        return flow, lines
+
+    def assertNoAgentCredential(self, flow) -> None:
+        for name in ("Authorization", "Proxy-Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key"):
+            for value in flow.request.headers.get_all(name):
+                self.assertNotIn(AGENT_TOKEN, value, name)
+        self.assertNotIn("Proxy-Authorization", flow.request.headers)
+
+    def test_each_scheme(self) -> None:
+        for host, header, want in (
+            ("bearer.example", "Authorization", f"Bearer {REAL_TOKEN}"),
+            ("token.example", "Authorization", f"token {REAL_TOKEN}"),
+            ("basic.example", "Authorization", "Basic " + base64.b64encode(f"user:{REAL_TOKEN}".encode()).decode()),
+            ("header.example", "X-Custom-Key", REAL_TOKEN),
+        ):
+            with self.subTest(host=host):
+                flow, lines = self.injected(host)
+                self.assertEqual(flow.request.headers.get_all(header), [want])
+                self.assertNoAgentCredential(flow)
+                self.assertEqual(lines[0]["decision"], "allow")
+                self.assertNotIn(REAL_TOKEN, json.dumps(lines))
+
+    def test_header_scheme_removes_authorization_too(self) -> None:
+        flow, _ = self.injected("header.example")
+        self.assertNotIn("Authorization", flow.request.headers)
+        self.assertNotIn("X-Api-Key", flow.request.headers)
+        self.assertEqual(flow.request.headers.get_all("X-Custom-Key"), [REAL_TOKEN])
+
+    def test_a_routes_own_header_is_only_stripped_on_that_route(self) -> None:
+        flow, _ = self.injected("bearer.example")
+        self.assertEqual(flow.request.headers["X-Custom-Key"], AGENT_TOKEN)
+
+    def test_routes_without_auth_keep_the_agents_authorization(self) -> None:
+        flow = self.request_flow("allowed.example", headers={"Host": "allowed.example", **AGENT_CREDENTIALS})
+        flow, _ = self.exchange(flow)
+        self.assertEqual(flow.request.headers["Authorization"], f"Bearer {AGENT_TOKEN}")
+        self.assertNotIn("Proxy-Authorization", flow.request.headers)  # hop-by-hop: never forwarded
+
+    def test_plain_http_to_an_auth_route_is_refused_without_injecting(self) -> None:
+        flow, lines = self.exchange(self.request_flow("mixed.example", headers={"Host": "mixed.example"}))
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertIn("only sent over TLS", flow.response.get_text())
+        self.assertEqual(lines[0]["rule"], "credential-needs-tls")
+        self.assertNotIn("Authorization", flow.request.headers)
+
+    def test_plain_http_when_the_route_lists_port_80_on_purpose(self) -> None:
+        flow, _ = self.exchange(self.request_flow("plain.example", headers={"Host": "plain.example"}))
+        self.assertIsNone(flow.metadata[addon_mod.VERDICT].internal_port)
+        self.assertEqual(flow.request.headers["Authorization"], f"Bearer {REAL_TOKEN}")
+
+    def test_the_token_is_not_in_refusals(self) -> None:
+        flow = self.request_flow("bearer.example", port=443, scheme="https", path="/x?k=" + REAL_TOKEN,
+                                 headers={"Host": "evil.example"})
+        flow, lines = self.exchange(flow)
+        self.assertNotIn(REAL_TOKEN, flow.response.get_text() + json.dumps(lines))
+
+
+class InternalServiceTest(AddonCase):
+    def test_listed_service_is_retargeted_to_loopback(self) -> None:
+        flow = self.request_flow("git-gate.bottle.internal", path="/r.git/info/refs",
+                                 headers={"Host": "git-gate.bottle.internal"})
+        flow, lines = self.exchange(flow)
+        self.assertEqual((flow.request.scheme, flow.request.host, flow.request.port), ("http", "127.0.0.1", 9418))
+        self.assertEqual(flow.request.headers["Host"], "git-gate.bottle.internal")
+        self.assertEqual((lines[0]["rule"], lines[0]["route"]), ("internal-service", "internal_services.git-gate"))
+        self.assertEqual(lines[0]["host"], "git-gate.bottle.internal")
+
+    def test_unlisted_service_is_refused(self) -> None:
+        flow, lines = self.exchange(self.request_flow("supervise.bottle.internal",
+                                                      headers={"Host": "supervise.bottle.internal"}))
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual(lines[0]["rule"], "internal-name")
+        self.assertEqual(flow.request.host, "supervise.bottle.internal")
+
+
+class ScanSeamTest(AddonCase):
+    def flow(self, **kw):
+        return self.request_flow("bearer.example", port=443, scheme="https", method="POST", path="/v1/x?q=1",
+                                 headers={"Host": "bearer.example", "Authorization": f"Bearer {AGENT_TOKEN}"},
+                                 content=b'{"k": "value"}', **kw)
+
+    def test_the_default_scans_nothing(self) -> None:
+        self.assertIsInstance(self.addon.scanner, scanning.NoOutboundScan)
+        flow, _ = self.exchange(self.flow())
+        self.assertIsNone(flow.metadata[addon_mod.VERDICT].internal_port)
+        self.assertEqual(flow.response.status_code, 200)
+
+    def test_scanner_sees_what_the_agent_sent_before_injection(self) -> None:
+        scanner = RecordingScanner()
+        self.addon.scanner = scanner
+        self.exchange(self.flow())
+        (seen,) = scanner.seen
+        self.assertEqual((seen.method, seen.host, seen.port, seen.path), ("POST", "bearer.example", 443, "/v1/x?q=1"))
+        self.assertEqual(seen.body, b'{"k": "value"}')
+        self.assertIn(("Authorization", f"Bearer {AGENT_TOKEN}"), seen.headers)
+        self.assertNotIn(REAL_TOKEN, repr(seen))
+        self.assertEqual(seen.dlp, {"outbound_on_match": "block"})
+        self.assertEqual(seen.route_index, 1)
+
+    def test_block_answers_403_naming_detectors_and_logs_at_level_1(self) -> None:
+        self.write_policy({**POLICY, "log": 1})
+        self.addon.scanner = RecordingScanner(scanning.ScanOutcome("block", ("aws-access-key",), "in the body"))
+        flow, lines = self.exchange(self.flow())
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertIn("aws-access-key", flow.response.get_text())
+        self.assertEqual((lines[0]["rule"], lines[0]["detectors"], lines[0]["dlp_action"]),
+                         ("dlp", ["aws-access-key"], "block"))
+        self.assertEqual(len(lines), 1)
+
+    def test_redact_forwards_the_replacement_and_logs_the_event(self) -> None:
+        self.write_policy({**POLICY, "log": 1})
+
+        class Redactor(RecordingScanner):
+            def scan(self, request):
+                super().scan(request)
+                replacement = scanning.OutboundRequest(
+                    method=request.method, scheme=request.scheme, host=request.host, port=request.port,
+                    path="/v1/[redacted]", headers=request.headers + (("X-Redacted", "1"),), body=b"{}")
+                return scanning.ScanOutcome("redact", ("github-token",), replacement=replacement)
+
+        self.addon.scanner = Redactor()
+        flow, lines = self.exchange(self.flow())
+        self.assertEqual(flow.request.path, "/v1/[redacted]")
+        self.assertEqual(flow.request.raw_content, b"{}")
+        self.assertEqual(flow.request.headers["X-Redacted"], "1")
+        self.assertEqual(flow.request.headers["Authorization"], f"Bearer {REAL_TOKEN}")  # injected after
+        self.assertEqual((lines[0]["decision"], lines[0]["dlp_action"], lines[0]["path"]),
+                         ("allow", "redact", "/v1/[redacted]"))
+
+    def test_hold_is_refused_unless_the_operator_approves(self) -> None:
+        self.addon.scanner = RecordingScanner(scanning.ScanOutcome("hold", ("entropy",)))
+        flow, lines = self.exchange(self.flow())
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual(lines[0]["rule"], "dlp-hold")
+
+        asked = []
+
+        async def approve(request, outcome):
+            asked.append((request.host, outcome.detectors))
+            return True
+
+        self.addon = addon_mod.EgressAddon()
+        self.addon.scanner = RecordingScanner(scanning.ScanOutcome("hold", ("entropy",)))
+        self.addon.on_hold = approve
+        flow, lines = self.exchange(self.flow())
+        self.assertEqual(flow.response.status_code, 200)
+        self.assertEqual(asked, [("bearer.example", ("entropy",))])
+        self.assertEqual(lines[0]["dlp_action"], "hold")
+
+    def test_a_failing_scanner_fails_closed(self) -> None:
+        self.addon.scanner = RecordingScanner(error=RuntimeError("engine bug"))
+        flow, lines = self.exchange(self.flow())
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual(lines[0]["rule"], "internal-error")
+
+    def test_internal_services_are_shown_to_the_scanner_with_their_name(self) -> None:
+        scanner = RecordingScanner()
+        self.addon.scanner = scanner
+        self.exchange(self.request_flow("git-gate.bottle.internal", headers={"Host": "git-gate.bottle.internal"}))
+        self.assertEqual(scanner.seen[0].internal_service, "git-gate")
+
+    def test_inbound_block_and_redact(self) -> None:
+        class Inbound:
+            def __init__(self, outcome):
+                self.outcome = outcome
+
+            def scan(self, response):
+                return self.outcome
+
+        self.addon.inbound = Inbound(scanning.InboundOutcome("block", ("prompt-injection",)))
+        flow, lines = self.exchange(self.request_flow("allowed.example"))
+        self.assertEqual(flow.response.status_code, 502)
+        self.assertEqual((lines[0]["rule"], lines[0]["detectors"]), ("dlp-inbound", ["prompt-injection"]))
+
+        self.addon = addon_mod.EgressAddon()
+        self.addon.inbound = Inbound(scanning.InboundOutcome("redact", ("own-secret",), body=b"[redacted]"))
+        flow, lines = self.exchange(self.request_flow("allowed.example"))
+        self.assertEqual(flow.response.raw_content, b"[redacted]")
+        self.assertEqual((lines[0]["decision"], lines[0]["dlp_action"]), ("allow", "redact"))
+
+    def test_outcome_validation(self) -> None:
+        with self.assertRaises(ValueError):
+            scanning.ScanOutcome("maybe")
+        with self.assertRaises(ValueError):
+            scanning.InboundOutcome("hold")
+
+
+class TlsTest(AddonCase):
+    def hello(self, host: str, port: int, sni: str | None):
+        server = SimpleNamespace(address=(host, port), sni=None)
+        return SimpleNamespace(context=SimpleNamespace(server=server), client_hello=SimpleNamespace(sni=sni),
+                               ignore_connection=False)
+
+    def call(self, data):
+        with taddons.context(self.addon) as tctx:
+            tctx.configure(self.addon, **self.options())
+            self.addon.tls_clienthello(data)
+        return data
+
+    def test_passthrough_route_is_not_intercepted(self) -> None:
+        for sni in ("files.example", "FILES.example.", None):
+            with self.subTest(sni=sni):
+                data = self.call(self.hello("files.example", 443, sni))
+                self.assertTrue(data.ignore_connection)
+
+    def test_intercepted_route_pins_the_upstream_name(self) -> None:
+        data = self.call(self.hello("allowed.example", 443, "evil.example"))
+        self.assertFalse(data.ignore_connection)
+        self.assertEqual(data.context.server.sni, "allowed.example")
+
+    def test_passthrough_with_a_different_sni_is_intercepted_instead(self) -> None:
+        data = self.call(self.hello("files.example", 443, "evil.example"))
+        self.assertFalse(data.ignore_connection)
+        self.assertEqual(data.context.server.sni, "files.example")
+
+    def test_refused_tunnels_are_left_alone(self) -> None:
+        data = self.call(self.hello("evil.example", 443, "evil.example"))
+        self.assertFalse(data.ignore_connection)
+        self.assertIsNone(data.context.server.sni)
+
+
+class ServerConnectTest(AddonCase):
+    def connect(self, host: str, port: int, resolved: list[str] | None = None) -> str | None:
+        data = SimpleNamespace(server=SimpleNamespace(address=(host, port), error=None))
+
+        async def fake_getaddrinfo(self_loop, host, port, **kw):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in resolved or []]
+
+        with taddons.context(self.addon) as tctx:
+            tctx.configure(self.addon, **self.options())
+            with mock.patch.object(asyncio.BaseEventLoop, "getaddrinfo", fake_getaddrinfo):
+                asyncio.run(self.addon.server_connect(data))
+        return data.server.error
+
+    def test_loopback_targets_are_refused(self) -> None:
+        for host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+            with self.subTest(host=host):
+                self.assertIn("sidecar itself", self.connect(host, 8080))
+
+    def test_names_resolving_to_loopback_are_refused(self) -> None:
+        self.assertIn("resolves to the sidecar", self.connect("rebind.example", 443, ["10.0.0.5", "127.0.0.1"]))
+        self.assertIsNone(self.connect("fine.example", 443, ["10.0.0.5"]))
+
+    def test_internal_service_ports_are_allowed(self) -> None:
+        self.assertIsNone(self.connect("127.0.0.1", 9418))
+        self.assertIsNotNone(self.connect("127.0.0.1", 9419))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ while True:
 FAKE_SOCAT = """\
 #!{python}
 import socket, sys, os
-path = sys.argv[1].split(":", 1)[1].split(",", 1)[0]
+path = next(a for a in sys.argv[1:] if a.startswith("UNIX-LISTEN:")).split(":", 1)[1].split(",", 1)[0]
 if os.path.exists(path): os.unlink(path)
 srv = socket.socket(socket.AF_UNIX); srv.bind(path); srv.listen()
 while True:
@@ -69,7 +69,7 @@ class ArgvTest(unittest.TestCase):
         config = init.Config(run_dir=Path("/run/x"), proxy_port=9000)
         self.assertEqual(
             init.socat_argv(config),
-            ["socat", "UNIX-LISTEN:/run/x/proxy.sock,fork,mode=777,unlink-early", "TCP:127.0.0.1:9000"],
+            ["socat", "-b", "262144", "UNIX-LISTEN:/run/x/proxy.sock,fork,mode=777,unlink-early", "TCP:127.0.0.1:9000,nodelay"],
         )
 
     def test_private_key_stays_out_of_the_shared_folder(self) -> None:
@@ -99,6 +99,7 @@ class LifecycleTest(unittest.TestCase):
             path.write_text(text.format(python=sys.executable))
             path.chmod(0o755)
         self.run_dir = self.root / "run"
+        (self.root / "policy.json").write_text('{"version": 2, "routes": [{"host": "a.example"}]}')
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
@@ -106,6 +107,7 @@ class LifecycleTest(unittest.TestCase):
         env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO))
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot_bottle.sidecar.init", "--policy", str(self.root / "policy.json"),
+             "--secrets", str(self.root / "secrets.json"),
              "--run-dir", str(self.run_dir), "--state-dir", str(self.root / "state"),
              "--log-dir", str(self.root / "log"), "--proxy-port", str(free_port())],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -1,8 +1,17 @@
-"""The mitmproxy adapter for the egress policy: facts in, ``core.decide`` verdict out.
+"""The mitmproxy adapter for the egress policy: facts in, ``core.decide`` verdict out, then act.
 
 Loaded by mitmdump as a script (``-s .../addon.py``), so imports are absolute. The adapter only
-translates: it builds ``RequestFacts`` from mitmproxy's flow, asks ``decide``, answers a denial
-with a 403 and writes one JSON line per decision. Every rule lives in ``core``.
+translates: it builds ``RequestFacts`` from mitmproxy's flows, asks ``decide``, answers a denial
+with a 403, hands the allowed request's content to the scanner (``scanning``: the DLP seam),
+injects the route's credential, routes internal names to the bundle's services, and writes one
+JSON line per decision. Every rule lives in ``core`` / ``structure``; this module holds none.
+
+Order for one request, and why:
+  requestheaders  decide on the real target and the headers; refuse early (no body is sent on)
+  request         scan what the AGENT sent (before injection, so the real token is not a "leak"),
+                  then strip the agent's credentials and inject the real one, then re-target
+                  internal names to the sidecar's loopback
+  response        scan what comes back, then log the finished exchange
 
 Options are prefixed ``bottle_`` because an addon option that shares a name with one of
 mitmproxy's own silently overrides it.
@@ -10,45 +19,75 @@ mitmproxy's own silently overrides it.
 
 from __future__ import annotations
 
-import json
+import asyncio
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import IO, Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, exceptions, http, tcp, tls
+from mitmproxy.proxy import server_hooks
 
+from bot_bottle.sidecar.egress import credentials, records, scanning
 from bot_bottle.sidecar.egress.core import RequestFacts, Verdict, decide
+from bot_bottle.sidecar.egress.hosts import HostError, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 
 LOG_FILE_NAME = "egress.jsonl"
 RULE_INTERNAL_ERROR = "internal-error"
+RULE_DLP = "dlp"
+RULE_DLP_HOLD = "dlp-hold"
+RULE_DLP_INBOUND = "dlp-inbound"
+RULE_RAW_TCP = "raw-tcp"
+RULE_RESOLVES_LOCAL = "resolves-to-sidecar"
+INTERNAL_HOST = "127.0.0.1"
+
+# Per-flow state kept in flow.metadata.
+VERDICT = "bottle_verdict"
+FACTS = "bottle_facts"
+SCAN = "bottle_scan"
+LOGGED = "bottle_logged"
+LOG_PATH = "bottle_log_path"
 
 
 class EgressAddon:
     def __init__(self) -> None:
         # Until a policy is loaded nothing is allowed: an empty policy denies everything.
         self.policy = Policy()
+        self.secrets = credentials.Secrets()
+        self.scrubber = records.Scrubber()
+        # The DLP seam: replace these to scan; the defaults scan nothing.
+        self.scanner: scanning.OutboundScanner = scanning.NoOutboundScan()
+        self.inbound: scanning.InboundScanner = scanning.NoInboundScan()
+        self.on_hold: scanning.HoldHandler = scanning.refuse_held
         self._log_file: IO[str] | None = None
+        self._internal_targets: frozenset[tuple[str, int]] = frozenset()
 
     # -- mitmproxy lifecycle -------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
         loader.add_option("bottle_policy", str, "", "Path of the bottle's egress policy (JSON).")
+        loader.add_option("bottle_secrets", str, "", "Path of the bottle's secrets (JSON, mode 600).")
         loader.add_option("bottle_log_dir", str, "", f"Folder for {LOG_FILE_NAME}; empty: no file.")
         loader.add_option("bottle_log_stdout", bool, True, "Also write decision lines to stdout.")
 
     def configure(self, updated: set[str]) -> None:
-        if "bottle_policy" in updated:
-            path = ctx.options.bottle_policy
-            if not path:
-                self.policy = Policy()
-            else:
-                try:
-                    self.policy = Policy.load(path)
-                except PolicyError as exc:
-                    # Raising here stops mitmdump at start: a bottle with a broken policy stays offline.
-                    raise exceptions.OptionsError(f"bottle_policy: {exc}") from exc
+        if updated & {"bottle_policy", "bottle_secrets"}:
+            try:
+                policy = Policy.load(ctx.options.bottle_policy) if ctx.options.bottle_policy else Policy()
+                secrets = (
+                    credentials.Secrets.load(ctx.options.bottle_secrets)
+                    if ctx.options.bottle_secrets
+                    else credentials.Secrets()
+                )
+                credentials.check_credentials(policy, secrets)
+            except (PolicyError, credentials.SecretsError) as exc:
+                # Raising here stops mitmdump at start: a bottle with a broken policy stays offline.
+                raise exceptions.OptionsError(f"bottle egress: {exc}") from None
+            self.policy, self.secrets = policy, secrets
+            self.scrubber = records.Scrubber(secrets.values())
+            self._internal_targets = frozenset((INTERNAL_HOST, port) for _, port in policy.internal_services)
         if "bottle_log_dir" in updated:
             self._close_log()
             if ctx.options.bottle_log_dir:
@@ -59,27 +98,104 @@ class EgressAddon:
     def done(self) -> None:
         self._close_log()
 
-    # -- hooks ---------------------------------------------------------------------------------
+    # -- tunnels -------------------------------------------------------------------------------
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._judge_connect(flow)
+        except Exception as exc:  # noqa: BLE001 - a hook that fails must refuse, not wave through
+            self._refuse(flow, _internal_error(flow, exc), None)
+
+    def _judge_connect(self, flow: http.HTTPFlow) -> None:
         facts = RequestFacts.make(
             scheme="https",
             host=flow.request.host,
             port=flow.request.port,
             method="CONNECT",
             path="",
+            headers=_header_pairs(flow.request),
             is_connect=True,
+            http_version=flow.request.http_version,
         )
-        self._enforce(flow, facts)
+        verdict = self._enforce(flow, facts)
+        self._log(flow, verdict, facts)
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        """Pass a tunnel through untouched when its route says so; otherwise pin the upstream SNI."""
+        address = data.context.server.address
+        if not address:
+            return
+        facts = RequestFacts.make(scheme="https", host=str(address[0]), port=int(address[1]),
+                                  method="CONNECT", path="", is_connect=True)
+        try:
+            verdict = decide(facts, self.policy)
+        except Exception:  # noqa: BLE001 - intercepting is the safe default: every request is checked
+            return
+        if not verdict.allowed:
+            return  # the CONNECT was refused already; nothing is forwarded either way
+        sni = data.client_hello.sni
+        sni_agrees = sni is None or _same_host(sni, verdict.host)
+        if verdict.passthrough and sni_agrees:
+            data.ignore_connection = True
+            return
+        # Intercepted: the upstream sees the name the tunnel was allowed for, never a different
+        # SNI the client chose (domain fronting). A passthrough tunnel whose SNI disagrees is
+        # intercepted instead, so each request inside is checked against the tunnel's host.
+        if ip_literal(verdict.host) is None:
+            data.context.server.sni = verdict.host
+
+    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Refuse any upstream connection that would land on the sidecar's own loopback.
+
+        A route may name a host whose DNS points at 127.0.0.1; only the internal names may lead
+        there (they are re-targeted to exactly the listed service ports).
+        """
+        address = data.server.address
+        if not address or (str(address[0]), int(address[1])) in self._internal_targets:
+            return
+        host, port = str(address[0]), int(address[1])
+        try:
+            name = normalise_host(host)
+        except HostError:
+            return  # decide() refused such targets already; nothing sensible to check here
+        if is_sidecar_local(name):
+            data.server.error = f"bot-bottle egress: {host} is the sidecar itself ({RULE_RESOLVES_LOCAL})"
+            return
+        if ip_literal(name) is not None:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            return  # the connection attempt fails on its own, with the resolver's message
+        try:
+            local = any(is_sidecar_local(normalise_host(str(info[4][0]))) for info in infos)
+        except HostError:
+            local = True  # an answer we cannot read is not trusted
+        if local:
+            data.server.error = f"bot-bottle egress: {host} resolves to the sidecar itself ({RULE_RESOLVES_LOCAL})"
+
+    # -- requests ------------------------------------------------------------------------------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._judge_request(flow)
+        except Exception as exc:  # noqa: BLE001 - a hook that fails must refuse, not wave through
+            self._refuse(flow, _internal_error(flow, exc), None)
+
+    def _judge_request(self, flow: http.HTTPFlow) -> None:
         # Inside an intercepted tunnel mitmproxy sets request.host/port to the CONNECT target, and
         # for plain HTTP to the absolute URL it connects to: the real target either way.
         request = flow.request
-        headers = list(request.headers.items(multi=True))
-        if request.authority and not any(k.lower() == "host" for k, _ in headers):
-            # HTTP/2 and HTTP/3 carry the host as :authority; check it like a Host header.
-            headers.append(("host", request.authority))
+        headers = _header_pairs(request)
+        authority = ""
+        if request.is_http2 or request.is_http3:
+            if request.authority and not any(k.lower() == "host" for k, _ in headers):
+                # HTTP/2 and HTTP/3 carry the host as :authority; check it like a Host header.
+                headers.append(("host", request.authority))
+        else:
+            # Non-empty only for an absolute-form request line inside a tunnel (mitmproxy clears
+            # it for plain proxy requests, whose absolute URL is the target itself).
+            authority = request.authority
         facts = RequestFacts.make(
             scheme=request.scheme,
             host=request.host,
@@ -87,31 +203,189 @@ class EgressAddon:
             method=request.method,
             path=request.path,
             headers=headers,
+            http_version=request.http_version,
+            authority=authority,
         )
-        self._enforce(flow, facts)
+        verdict = self._enforce(flow, facts)
+        if not verdict.allowed:
+            self._log(flow, verdict, facts)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        if flow.response is not None and verdict is not None and not verdict.allowed:
+            return  # refused at requestheaders; the 403 is on its way
+        if verdict is None or facts is None or not verdict.allowed:
+            # requestheaders never judged this flow: refuse rather than forward unjudged.
+            self._refuse(flow, _internal_error(flow), facts)
+            return
+        try:
+            await self._scan_and_prepare(flow, verdict, facts)
+        except Exception as exc:  # noqa: BLE001 - a failing step must never forward the request
+            self._refuse(flow, _internal_error(flow, exc), facts)
+
+    async def _scan_and_prepare(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
+        request = flow.request
+        outbound = scanning.OutboundRequest(
+            method=facts.method,
+            scheme=facts.scheme,
+            host=verdict.host,
+            port=verdict.port,
+            path=request.path,
+            headers=tuple(request.headers.items(multi=True)),
+            body=request.raw_content or b"",
+            route_index=verdict.route_index,
+            dlp=verdict.route.dlp_settings if verdict.route is not None else {},
+            internal_service=verdict.internal_service,
+        )
+        # ---- the DLP seam: the one place outbound content is judged ----
+        outcome = self.scanner.scan(outbound)
+        flow.metadata[SCAN] = outcome
+        if outcome.replacement is not None:
+            flow.metadata[LOG_PATH] = outcome.replacement.path
+        if outcome.action == scanning.BLOCK:
+            self._refuse(flow, _dlp_verdict(verdict, RULE_DLP, outcome, "the request carries"), facts)
+            return
+        if outcome.action == scanning.HOLD:
+            if not await self.on_hold(outbound, outcome):
+                self._refuse(flow, _dlp_verdict(verdict, RULE_DLP_HOLD, outcome, "held for the operator, not approved:"), facts)
+                return
+        if outcome.action == scanning.REDACT and outcome.replacement is not None:
+            _apply_replacement(request, outcome.replacement)
+        # ---- credentials: the agent's are removed, the route's real one goes in ----
+        request.headers.pop("proxy-authorization", None)  # hop-by-hop: never for an upstream
+        route = verdict.route
+        if route is not None and route.auth is not None:
+            for name in credentials.headers_to_strip(route.auth):
+                request.headers.pop(name, None)
+            name, value = credentials.credential_header(route.auth, self.secrets.credentials[route.auth.token_ref])
+            request.headers[name] = value
+        # ---- internal names go to the bundle's own service on loopback ----
+        if verdict.internal_port is not None:
+            host_header = request.headers.get("host")
+            request.scheme = "http"
+            request.host = INTERNAL_HOST
+            request.port = verdict.internal_port
+            if host_header is not None:
+                request.headers["host"] = host_header
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        if verdict is None or facts is None or flow.metadata.get(LOGGED) or flow.response is None:
+            return
+        if verdict.allowed:
+            try:
+                self._scan_response(flow, verdict, facts)
+            except Exception as exc:  # noqa: BLE001 - an unscannable answer is not delivered
+                flow.response = _refusal_response(_internal_error(flow, exc), status=502)
+        self._log(flow, flow.metadata.get(VERDICT, verdict), facts)
+
+    def _scan_response(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
+        response = flow.response
+        assert response is not None
+        outbound = scanning.OutboundRequest(
+            method=facts.method, scheme=facts.scheme, host=verdict.host, port=verdict.port,
+            path=flow.request.path, headers=(), body=b"", route_index=verdict.route_index,
+            dlp=verdict.route.dlp_settings if verdict.route is not None else {},
+            internal_service=verdict.internal_service,
+        )
+        outcome = self.inbound.scan(scanning.InboundResponse(
+            request=outbound, status=response.status_code,
+            headers=tuple(response.headers.items(multi=True)), body=response.raw_content or b"",
+        ))
+        if not outcome.is_event:
+            return
+        previous: scanning.ScanOutcome | None = flow.metadata.get(SCAN)
+        flow.metadata[SCAN] = scanning.ScanOutcome(
+            action=outcome.action if outcome.action != scanning.ALLOW else (previous.action if previous else scanning.ALLOW),
+            detectors=(*(previous.detectors if previous else ()), *outcome.detectors),
+            reason=outcome.reason,
+        )
+        if outcome.action == scanning.BLOCK:
+            refused = _dlp_verdict(verdict, RULE_DLP_INBOUND, scanning.ScanOutcome(
+                scanning.BLOCK, outcome.detectors, outcome.reason), "the response carries")
+            flow.metadata[VERDICT] = refused
+            flow.response = _refusal_response(refused, status=502)
+        elif outcome.action == scanning.REDACT and outcome.body is not None:
+            response.raw_content = outcome.body
+            if "content-length" in response.headers:
+                response.headers["content-length"] = str(len(outcome.body))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        if verdict is None or facts is None or flow.metadata.get(LOGGED) or facts.is_connect:
+            return
+        self._log(flow, verdict, facts, error=flow.error.msg if flow.error else "failed")
+
+    # -- anything that is not HTTP ---------------------------------------------------------------
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        """Raw TCP inside an allowed tunnel would skip every request rule: drop it.
+
+        mitmdump runs with ``rawtcp`` off, so this is a second line; passed-through TLS tunnels
+        are not TCP flows (mitmproxy forwards them without hooks).
+        """
+        message = flow.messages[-1]
+        message.content = b""
+        if flow.killable:
+            flow.kill()
+        if not flow.metadata.get(LOGGED):
+            flow.metadata[LOGGED] = True
+            address = flow.server_conn.address or ("?", 0)
+            facts = RequestFacts.make(scheme="tcp", host=str(address[0]), port=int(address[1]),
+                                      method="TCP", path="", is_connect=True)
+            verdict = Verdict(False, str(address[0]), int(address[1]), RULE_RAW_TCP,
+                              "only HTTP is allowed inside a tunnel; raw TCP is dropped")
+            self._emit(records.decision_record(verdict, facts))
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _enforce(self, flow: http.HTTPFlow, facts: RequestFacts) -> None:
+    def _enforce(self, flow: http.HTTPFlow, facts: RequestFacts) -> Verdict:
         try:
             verdict = decide(facts, self.policy)
         except Exception as exc:  # noqa: BLE001 - a crash in a hook must never let the request through
-            verdict = Verdict(
-                False, facts.host, facts.port, RULE_INTERNAL_ERROR, f"the proxy could not decide ({type(exc).__name__})"
-            )
-        flow.metadata["bottle_verdict"] = verdict
+            verdict = Verdict(False, facts.host, facts.port, RULE_INTERNAL_ERROR,
+                              f"the proxy could not decide ({type(exc).__name__})")
+        flow.metadata[VERDICT] = verdict
+        flow.metadata[FACTS] = facts
         if not verdict.allowed:
-            flow.response = http.Response.make(
-                403,
-                verdict.deny_message(),
-                {"Content-Type": "text/plain; charset=utf-8", "X-Bot-Bottle-Rule": verdict.rule},
-            )
-        self._log(verdict, facts)
+            flow.response = _refusal_response(verdict, scrub=self.scrubber.text)
+        return verdict
 
-    def _log(self, verdict: Verdict, facts: RequestFacts) -> None:
-        if self.policy.log == 0 or (self.policy.log == 1 and verdict.allowed):
+    def _refuse(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts | None) -> None:
+        flow.metadata[VERDICT] = verdict
+        flow.response = _refusal_response(verdict, scrub=self.scrubber.text)
+        if facts is not None:
+            self._log(flow, verdict, facts)
+
+    def _log(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts, *, error: str | None = None) -> None:
+        flow.metadata[LOGGED] = True
+        scan: scanning.ScanOutcome | None = flow.metadata.get(SCAN)
+        quiet = verdict.allowed and not (scan is not None and scan.is_event)
+        if self.policy.log == records.LOG_OFF or (quiet and self.policy.log < records.LOG_ALL):
+            return  # nothing this level keeps: skip building the record on the hot path
+        request, response = flow.request, flow.response
+        end: float = time.time()
+        if response is not None and response.timestamp_end is not None:
+            end = response.timestamp_end
+        started: float = request.timestamp_start or end
+        outcome = records.Outcome(
+            request_bytes=None if facts.is_connect else len(request.raw_content or b""),
+            response_bytes=len(response.raw_content or b"") if response is not None and not facts.is_connect else None,
+            status=response.status_code if response is not None else None,
+            duration_ms=max(0.0, (end - started) * 1000.0),
+            detectors=scan.detectors if scan else (),
+            action=scan.action if scan and scan.action != scanning.ALLOW else None,
+            error=error,
+        )
+        self._emit(records.decision_record(verdict, facts, outcome, path=flow.metadata.get(LOG_PATH)))
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        if not records.should_log(self.policy.log, record):
             return
-        line = json.dumps(decision_record(verdict, facts), separators=(",", ":"), sort_keys=False)
+        line = records.to_line(self.scrubber.record(record))
         if ctx.options.bottle_log_stdout:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
@@ -124,23 +398,48 @@ class EgressAddon:
             self._log_file = None
 
 
-def decision_record(verdict: Verdict, facts: RequestFacts) -> dict[str, Any]:
-    """One log record. Header values never appear; the path loses its query string."""
-    now = time.time()
-    return {
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
-        "event": "egress",
-        "decision": verdict.decision,
-        "rule": verdict.rule,
-        "route": verdict.route_label,
-        "host": verdict.host,
-        "port": verdict.port,
-        "scheme": facts.scheme,
-        "method": facts.method,
-        "path": facts.path.split("?", 1)[0][:200],
-        "connect": facts.is_connect,
-        "reason": verdict.reason,
-    }
+def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
+    # latin-1 maps every byte to one character: CR, LF and NUL survive, lengths are byte counts.
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.fields]
+
+
+def _same_host(sni: str, host: str) -> bool:
+    try:
+        return normalise_host(sni) == host
+    except HostError:
+        return False
+
+
+def _refusal_response(verdict: Verdict, *, status: int = 403, scrub=lambda text: text) -> http.Response:
+    headers = {"Content-Type": "text/plain; charset=utf-8", "X-Bot-Bottle-Rule": verdict.rule}
+    if verdict.structural:
+        # The framing of what follows on this connection cannot be trusted: do not reuse it.
+        headers["Connection"] = "close"
+    return http.Response.make(status, scrub(verdict.deny_message()), headers)
+
+
+def _dlp_verdict(verdict: Verdict, rule: str, outcome: scanning.ScanOutcome, lead: str) -> Verdict:
+    names = ", ".join(outcome.detectors) or "unnamed detector"
+    reason = f"{lead} what DLP flags as {names}" + (f" ({outcome.reason})" if outcome.reason else "")
+    return Verdict(False, verdict.host, verdict.port, rule, reason, verdict.route, verdict.route_index,
+                   verdict.match_index, verdict.internal_service)
+
+
+def _internal_error(flow: http.HTTPFlow, exc: BaseException | None = None) -> Verdict:
+    why = f" ({type(exc).__name__})" if exc is not None else ""
+    return Verdict(False, flow.request.host, flow.request.port, RULE_INTERNAL_ERROR,
+                   f"the proxy could not process this request{why}")
+
+
+def _apply_replacement(request: http.Request, replacement: scanning.OutboundRequest) -> None:
+    request.path = replacement.path
+    request.headers = http.Headers(
+        [(name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
+         for name, value in replacement.headers]
+    )
+    request.raw_content = replacement.body
+    if "content-length" in request.headers:
+        request.headers["content-length"] = str(len(replacement.body))
 
 
 addons = [EgressAddon()]

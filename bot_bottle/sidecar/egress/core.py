@@ -3,7 +3,8 @@
 Nothing here imports mitmproxy or touches the network, so every rule is tested as a fast unit
 test and the proxy adapter stays a thin translation layer. Default deny: a request is allowed
 only when a route names its host, allows its port and (when the route has ``matches``) one of
-the route's entries passes.
+the route's entries passes, and only when its shape is sound (``structure``). Reserved names
+``<service>.bottle.internal`` go to the bundle's own services instead of any route.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot_bottle.sidecar.egress.hosts import HostError, host_matches, ip_literal, normalise_host
+from bot_bottle.sidecar.egress import structure
+from bot_bottle.sidecar.egress.hosts import (
+    INTERNAL_DOMAIN,
+    HostError,
+    host_matches,
+    internal_service_name,
+    ip_literal,
+    is_sidecar_local,
+    normalise_host,
+)
 from bot_bottle.sidecar.egress.policy import Match, Policy, Route
 
 # Rule identifiers: stable strings that appear in logs and 403 bodies.
@@ -19,9 +29,14 @@ RULE_ROUTE = "route"
 RULE_DEFAULT_DENY = "default-deny"
 RULE_INVALID_HOST = "invalid-host"
 RULE_IP_LITERAL = "ip-literal"
+RULE_SIDECAR_LOCAL = "sidecar-local"
 RULE_PORT = "port"
 RULE_MATCH = "match"
 RULE_HOST_HEADER = "host-header-mismatch"
+RULE_CREDENTIAL_TLS = "credential-needs-tls"
+RULE_INTERNAL_SERVICE = "internal-service"
+RULE_INTERNAL_NAME = "internal-name"
+INTERNAL_PORT = 80  # the agent reaches internal services as plain http://<name>.bottle.internal/
 
 
 @dataclass(frozen=True)
@@ -30,7 +45,9 @@ class RequestFacts:
 
     ``host`` and ``port`` are the connection's real target (the CONNECT authority, or the
     absolute URL the proxy will connect to), never a client-sent ``Host`` header, which is kept
-    in ``headers`` only to be checked against the target.
+    in ``headers`` only to be checked against the target. ``authority`` is the host of an
+    absolute-form request line received inside a tunnel (empty otherwise): it must agree with
+    the target too.
     """
 
     scheme: str
@@ -40,6 +57,8 @@ class RequestFacts:
     path: str = "/"
     headers: tuple[tuple[str, str], ...] = ()  # (lower-case name, value), in arrival order
     is_connect: bool = False
+    http_version: str = "HTTP/1.1"
+    authority: str = ""
 
     @classmethod
     def make(
@@ -52,6 +71,8 @@ class RequestFacts:
         path: str = "/",
         headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
         is_connect: bool = False,
+        http_version: str = "HTTP/1.1",
+        authority: str = "",
     ) -> RequestFacts:
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         return cls(
@@ -62,6 +83,8 @@ class RequestFacts:
             path=path,
             headers=tuple((str(k).lower(), str(v)) for k, v in pairs),
             is_connect=is_connect,
+            http_version=http_version,
+            authority=authority,
         )
 
     def header_values(self, name: str) -> list[str]:
@@ -79,6 +102,9 @@ class Verdict:
     route: Route | None = None
     route_index: int | None = None
     match_index: int | None = None
+    internal_service: str | None = None  # the bundle service this request goes to
+    internal_port: int | None = None  # its port on the sidecar's loopback
+    passthrough: bool = False  # a tunnel to be forwarded untouched (TLS not intercepted)
 
     @property
     def decision(self) -> str:
@@ -87,9 +113,16 @@ class Verdict:
     @property
     def route_label(self) -> str | None:
         """``routes[2] (*.example.com)``: which route decided, as logs and messages name it."""
+        if self.internal_service is not None:
+            return f"internal_services.{self.internal_service}"
         if self.route is None or self.route_index is None:
             return None
         return f"routes[{self.route_index}] ({self.route.host})"
+
+    @property
+    def structural(self) -> bool:
+        """Refused for the request's shape: the connection should not be reused after it."""
+        return self.rule in STRUCTURAL_RULES
 
     def deny_message(self) -> str:
         """The body of the 403 the agent sees: the host, the rule and why; never a header value."""
@@ -97,6 +130,20 @@ class Verdict:
             f"bot-bottle egress: request to {self.host}:{self.port} denied by rule "
             f"'{self.rule}': {self.reason}\n"
         )
+
+
+STRUCTURAL_RULES = frozenset(
+    {
+        structure.RULE_HEADER_INJECTION,
+        structure.RULE_HEADER_NAME,
+        structure.RULE_OBS_FOLD,
+        structure.RULE_CL_TE,
+        structure.RULE_CONTENT_LENGTH,
+        structure.RULE_TRANSFER_ENCODING,
+        structure.RULE_HEADER_TOO_LARGE,
+        structure.RULE_ABSOLUTE_FORM,
+    }
+)
 
 
 def decide(request: RequestFacts, policy: Policy) -> Verdict:
@@ -110,6 +157,16 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
         route = policy.routes[idx] if idx is not None else None
         return Verdict(False, host, request.port, rule, reason, route, idx)
 
+    # The message's own shape first: a malformed request is refused whatever its target.
+    problem = structure.header_problem(request.headers, request.http_version)
+    if problem is None and not request.is_connect:
+        problem = structure.target_problem(request.path)
+    if problem is not None:
+        return deny(problem.rule, problem.reason)
+
+    service = internal_service_name(host)
+    if service is not None:
+        return _internal(request, policy, host, service)
     target_ip = ip_literal(host)
     if target_ip is not None:
         candidates = [i for i, r in enumerate(policy.routes) if r.is_ip and r.host == target_ip]
@@ -118,6 +175,9 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
                 RULE_IP_LITERAL,
                 f"{host} is an IP address; addresses are refused unless a route names that exact address",
             )
+    elif is_sidecar_local(host):
+        # "localhost" and friends: no route can name them (the policy refuses it), say why here.
+        return deny(RULE_SIDECAR_LOCAL, f"{host} is the proxy's own machine; only <name>.{INTERNAL_DOMAIN} leads there")
     else:
         candidates = [i for i, r in enumerate(policy.routes) if not r.is_ip and host_matches(r.host, host)]
         if not candidates:
@@ -129,24 +189,45 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
         allowed = ", ".join(str(p) for p in policy.routes[first].ports)
         return deny(RULE_PORT, f"port {request.port} is not allowed for {host} (allowed: {allowed})", first)
 
-    if not request.is_connect:
-        spoof = _host_header_problem(request, host)
-        if spoof is not None:
-            return deny(RULE_HOST_HEADER, spoof)
+    if request.is_connect:
+        # A CONNECT carries no path or method yet: with TLS intercepted, each request inside the
+        # tunnel comes back here and meets the route's matches then. A tunnel is passed through
+        # untouched when a route allowing it says so (such a route allows every request anyway).
+        first = on_port[0]
+        passing = [i for i in on_port if policy.routes[i].tls_passthrough]
+        chosen = passing[0] if passing else first
+        route = policy.routes[chosen]
+        how = "passed through untouched" if passing else "intercepted"
+        return Verdict(
+            True, host, request.port, RULE_ROUTE,
+            f"tunnel allowed by routes[{chosen}] ({route.host}), TLS {how}", route, chosen,
+            passthrough=bool(passing),
+        )
 
+    problem = _request_problem(request, host)
+    if problem is not None:
+        return deny(problem.rule, problem.reason)
+
+    tls_refusal: Verdict | None = None
     for i in on_port:
         route = policy.routes[i]
-        if request.is_connect or not route.matches:
-            # A CONNECT carries no path or method yet: with TLS intercepted, each request inside
-            # the tunnel comes back here and meets the route's matches then.
-            what = "tunnel" if request.is_connect else "request"
-            return Verdict(True, host, request.port, RULE_ROUTE, f"{what} allowed by routes[{i}] ({route.host})", route, i)
-        for j, entry in enumerate(route.matches):
-            if _entry_passes(entry, request):
-                return Verdict(
-                    True, host, request.port, RULE_ROUTE,
-                    f"request allowed by routes[{i}] ({route.host}) matches[{j}]", route, i, j,
-                )
+        entry = _passing_entry(route, request)
+        if entry is None:
+            continue
+        if route.auth is not None and request.scheme != "https" and not route.auth.plain_http:
+            # The real credential would cross the wire in clear text: refuse, and say how to fix it.
+            tls_refusal = tls_refusal or deny(
+                RULE_CREDENTIAL_TLS,
+                f"routes[{i}] ({route.host}) injects a credential, and credentials are only sent over TLS: "
+                f"use https://{host}/ (or list port 80 explicitly on the route to allow plain HTTP)",
+                i,
+            )
+            continue
+        where = f"routes[{i}] ({route.host})" + (f" matches[{entry}]" if entry >= 0 else "")
+        return Verdict(True, host, request.port, RULE_ROUTE, f"request allowed by {where}", route, i,
+                       entry if entry >= 0 else None)
+    if tls_refusal is not None:
+        return tls_refusal
 
     first = on_port[0]
     route = policy.routes[first]
@@ -155,6 +236,58 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
     if _normalise_path(request.path) is None and any(m.paths for m in route.matches):
         why += " (the path has dot segments or encoded separators, which path rules never accept)"
     return deny(RULE_MATCH, why, first)
+
+
+def _internal(request: RequestFacts, policy: Policy, host: str, service: str) -> Verdict:
+    """Requests to ``<service>.bottle.internal``: the bundle's own daemons, never the internet."""
+    port = policy.services.get(service) if service else None
+    if port is None:
+        known = ", ".join(f"{name}.{INTERNAL_DOMAIN}" for name in policy.services) or "none"
+        return Verdict(
+            False, host, request.port, RULE_INTERNAL_NAME,
+            f"{host} is a reserved name that names no service of this bottle (services here: {known})",
+        )
+    if request.is_connect:
+        return Verdict(
+            False, host, request.port, RULE_INTERNAL_NAME,
+            f"internal services are reached over plain HTTP through the proxy (http://{host}/), not through a tunnel",
+        )
+    if request.port != INTERNAL_PORT:
+        return Verdict(
+            False, host, request.port, RULE_PORT,
+            f"internal services are reached on port {INTERNAL_PORT} (http://{host}/)",
+        )
+    problem = _request_problem(request, host, git_push_allowed=True)
+    if problem is not None:
+        return Verdict(False, host, request.port, problem.rule, problem.reason)
+    return Verdict(
+        True, host, request.port, RULE_INTERNAL_SERVICE, f"request to the bundle's {service} service",
+        internal_service=service, internal_port=port,
+    )
+
+
+def _request_problem(request: RequestFacts, host: str, *, git_push_allowed: bool = False) -> structure.Problem | None:
+    """What is wrong with a request (not a tunnel) for its real target, whatever the route says."""
+    spoof = _host_header_problem(request, host)
+    if spoof is not None:
+        return structure.Problem(RULE_HOST_HEADER, spoof)
+    mismatch = structure.absolute_form_problem(request.authority, host, request.port, normalise_host)
+    if mismatch is not None:
+        return mismatch
+    if not git_push_allowed:
+        # The git-gate (an internal service) is where pushes go: it scans them first.
+        return structure.git_push_problem(request.path, request.headers)
+    return None
+
+
+def _passing_entry(route: Route, request: RequestFacts) -> int | None:
+    """-1 when the route has no matches, the index of the first passing entry, or None."""
+    if not route.matches:
+        return -1
+    for j, entry in enumerate(route.matches):
+        if _entry_passes(entry, request):
+            return j
+    return None
 
 
 def _entry_passes(entry: Match, request: RequestFacts) -> bool:
@@ -212,7 +345,8 @@ def _host_header_problem(request: RequestFacts, host: str) -> str | None:
     except HostError:
         return "the Host header is not a valid host name"
     if named != host:
-        return f"the Host header names {named}, not the target {host}"
+        # The header's value is not repeated: it may be the very thing being smuggled out.
+        return f"the Host header names another host than the target {host}"
     return None
 
 

@@ -96,3 +96,42 @@ def host_matches(pattern: str, host: str) -> bool:
     if is_wildcard(pattern):
         return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
     return host == pattern
+
+
+# Reserved names for the bundle's own services (git-gate, supervise, ...): the proxy routes
+# "<name>.bottle.internal" to that service on the sidecar's loopback; no DNS ever sees them.
+INTERNAL_DOMAIN = "bottle.internal"
+
+
+def internal_service_name(host: str) -> str | None:
+    """The service a normalised ``host`` names under the reserved domain, or None outside it.
+
+    ``git-gate.bottle.internal`` gives ``git-gate``; the bare domain and deeper names
+    (``a.git-gate.bottle.internal``) give ``""``: reserved, but naming no service.
+    """
+    if host == INTERNAL_DOMAIN:
+        return ""
+    if not host.endswith("." + INTERNAL_DOMAIN):
+        return None
+    label = host[: -len(INTERNAL_DOMAIN) - 1]
+    return "" if "." in label else label
+
+
+def is_sidecar_local(host: str) -> bool:
+    """Would connecting to normalised ``host`` reach the sidecar itself?
+
+    Loopback and unspecified addresses, and ``localhost`` names, lead to the bundle's own
+    daemons (the proxy, internal services): only the reserved internal names may go there.
+    """
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    ip = ip_literal(host)
+    if ip is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False  # a numeric name no parser agrees on; refused elsewhere as an IP literal
+    if isinstance(addr, ipaddress.IPv4Address) and addr in ipaddress.IPv4Network("0.0.0.0/8"):
+        return True
+    return addr.is_loopback or addr.is_unspecified

@@ -1,0 +1,282 @@
+"""Added latency and upload throughput of the egress proxy, against the same requests sent directly.
+
+Run: ``.venv/bin/python bench/proxy_latency.py [--requests N] [--uploads N]`` (images are built
+first, untimed). Writes ``bench/results/proxy_latency.json`` and two plots, ``proxy_latency.png``
+(added milliseconds per request) and ``proxy_upload.png`` (16 MB upload throughput).
+
+Setup, all created here and removed by id at the end (also on failure): an ``--internal`` network,
+an HTTPS upstream on it with a private CA, a sidecar (the real image and init, trusting that CA),
+and two client containers from the agent image: one on the network talking to the upstream
+directly, one with ``--network none`` reaching it only through the sidecar's socket, as an agent
+does. Both run the same ``curl`` command; curl's own ``time_total`` is what is measured, so
+``docker exec`` overhead is not. Targets (medians): under 5 ms added per small intercepted HTTPS
+request, and at least 40% of the direct throughput for a 16 MB upload. The DLP hook is the
+no-op default today, so these numbers are the proxy without content scanning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import bar_plot, median, write_results  # noqa: E402
+from bot_bottle import images  # noqa: E402
+from bot_bottle.backend.docker import engine  # noqa: E402
+from bot_bottle.backend.docker.launch import AGENT_ENTRY  # noqa: E402  (what a bottle's agent runs)
+
+HOST = "upstream.bench.example"
+RUN_DIR = "/run/bottle"
+UPLOAD_MB = 16
+# --tuned-forwarder: the agent's forwarder without Nagle and with large copy blocks, as the
+# sidecar's own socat runs; compare with the forwarder a bottle runs today (AGENT_ENTRY).
+TUNED_FORWARDER = (
+    f"socat -b 262144 TCP-LISTEN:3128,bind=127.0.0.1,fork,reuseaddr,nodelay UNIX-CONNECT:{RUN_DIR}/proxy.sock & "
+    "exec sleep infinity"
+)
+MAX_REQUESTS = 2000
+MAX_UPLOADS = 20
+
+# The upstream: HTTPS with a private CA; a tiny answer for GET, and for POST the number of bytes
+# read (in 1 MiB chunks, so a 16 MB upload is not held in memory twice).
+UPSTREAM = r'''
+import os, ssl, subprocess, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+NAME = sys.argv[1]
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without this, Nagle and delayed ACKs add
+    # ~40 ms to every kept-alive answer and hide what is being measured.
+    disable_nagle_algorithm = True
+    def _answer(self, body):
+        self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self._answer(b"ok")
+    def do_POST(self):
+        left, got = int(self.headers.get("content-length") or 0), 0
+        while left:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            got += len(chunk); left -= len(chunk)
+        self._answer(str(got).encode())
+    def log_message(self, *a): pass
+d = "/srv"
+run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=bench CA",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+    "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.tmp")
+run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={NAME}", "-keyout", f"{d}/srv.key", "-out", f"{d}/srv.csr")
+open(f"{d}/ext", "w").write(f"subjectAltName=DNS:{NAME}\nextendedKeyUsage=serverAuth\n")
+run("openssl", "x509", "-req", "-in", f"{d}/srv.csr", "-CA", f"{d}/ca.tmp", "-CAkey", f"{d}/ca.key",
+    "-CAcreateserial", "-days", "2", "-extfile", f"{d}/ext", "-out", f"{d}/srv.pem")
+server = ThreadingHTTPServer(("0.0.0.0", 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(f"{d}/srv.pem", f"{d}/srv.key")
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+os.rename(f"{d}/ca.tmp", f"{d}/ca.pem")
+server.serve_forever()
+'''
+
+
+class Lab:
+    """Everything the benchmark creates, removed by id in ``close()``."""
+
+    def __init__(self, forwarder: str = AGENT_ENTRY) -> None:
+        self.forwarder = forwarder
+        self.label = f"bot-bottle.bench=proxy-{secrets.token_hex(4)}"
+        self.containers: list[str] = []
+        self.networks: list[str] = []
+        self.volumes: list[str] = []
+
+    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> engine.DockerResult:
+        return engine.run(list(args), timeout=timeout, check=check)
+
+    def container(self, *args: str) -> str:
+        cid = self.docker(*args[:1], "--label", self.label, *args[1:]).stdout.strip()
+        self.containers.append(cid)
+        return cid
+
+    def wait(self, check, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} not ready within {timeout:g} s")
+            time.sleep(0.1)
+
+    def up(self, tmp: Path) -> None:
+        sidecar_image = images.ensure_image(images.sidecar_image())
+        agent_image = images.ensure_image(images.agent_image("claude"))
+        network = self.docker("network", "create", "--internal", "--label", self.label,
+                              f"bb-bench-{secrets.token_hex(4)}").stdout.strip()
+        self.networks.append(network)
+        volume = self.docker("volume", "create", "--label", self.label).stdout.strip()
+        self.volumes.append(volume)
+        self.upstream = self.container("run", "-d", "--network", network, "--network-alias", HOST,
+                                       "--entrypoint", "python3", sidecar_image, "-c", UPSTREAM, HOST)
+        self.wait(lambda: self.docker("exec", self.upstream, "test", "-s", "/srv/ca.pem", check=False).returncode == 0,
+                  "the upstream")
+        ca = tmp / "upstream-ca.pem"
+        self.docker("cp", f"{self.upstream}:/srv/ca.pem", str(ca))
+
+        self.sidecar = self.container("create", "--network", network, "--volume", f"{volume}:{RUN_DIR}",
+                                      "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--memory", "512m",
+                                      sidecar_image)
+        config = tmp / "config"
+        config.mkdir()
+        # Log level 1 (the default): allowed requests write no line, as in a normal bottle.
+        policy = {"version": 2, "log": 1, "internal_services": {}, "routes": [{"host": HOST, "ports": [443]}]}
+        (config / "policy.json").write_text(json.dumps(policy))
+        (config / "secrets.json").write_text(json.dumps({"credentials": {}, "known_secrets": {}}))
+        self.docker("cp", f"{config}/.", f"{self.sidecar}:/etc/bot-bottle")
+        self.docker("cp", str(ca), f"{self.sidecar}:/etc/ssl/certs/ca-certificates.crt")
+        self.docker("start", self.sidecar)
+        self.wait(lambda: self.docker("exec", self.sidecar, "test", "-e", f"{RUN_DIR}/ready", check=False).returncode == 0,
+                  "the sidecar")
+
+        # The same image and command on both sides; only the way out differs.
+        self.direct = self.container("run", "-d", "--network", network, "--entrypoint", "sleep", agent_image, "infinity")
+        self.proxied = self.container("run", "-d", "--network", "none", "--volume", f"{volume}:{RUN_DIR}",
+                                      "--entrypoint", "sh", agent_image, "-c", self.forwarder)
+        for cid in (self.direct, self.proxied):
+            self.docker("cp", str(ca), f"{cid}:/tmp/upstream-ca.pem")
+            self.docker("exec", cid, "sh", "-c", f"head -c {UPLOAD_MB * 1024 * 1024} /dev/urandom > /tmp/blob")
+        self.wait(lambda: self.docker("exec", self.proxied, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3128",
+                                      check=False).returncode == 0, "the forwarder")
+
+    def curl(self, client: str, args: str, timeout: float = 600) -> list[str]:
+        if client == "proxy":
+            cid = self.proxied
+            prefix = f"curl -sS --proxy http://127.0.0.1:3128 --cacert {RUN_DIR}/ca.crt"
+        else:
+            cid = self.direct
+            prefix = "curl -sS --cacert /tmp/upstream-ca.pem"
+        result = self.docker("exec", cid, "bash", "-c", f"{prefix} {args}", timeout=timeout)
+        return result.stdout.split()
+
+    def close(self) -> None:
+        if self.containers:
+            self.docker("rm", "-f", "-v", *self.containers, timeout=120, check=False)
+        for network in self.networks:
+            self.docker("network", "rm", network, timeout=60, check=False)
+        for volume in self.volumes:
+            self.docker("volume", "rm", "-f", volume, timeout=60, check=False)
+
+
+def keepalive_ms(lab: Lab, client: str, n: int) -> list[float]:
+    """n GETs over one connection (one tunnel through the proxy), as an HTTP client pool does."""
+    url = f"https://{HOST}/small"
+    # -o applies to one URL only: give one per URL so no body lands among the timings.
+    args = "-w '%{time_total}\\n' " + " ".join(f"-o /dev/null {shlex.quote(url)}" for _ in range(n))
+    times = [float(t) * 1000 for t in lab.curl(client, args)]
+    return times[1:]  # the first pays for the connection (and the tunnel's TLS set-up)
+
+
+def fresh_ms(lab: Lab, client: str, n: int) -> list[float]:
+    """n GETs, each on a new connection (new tunnel, new TLS handshakes on both sides)."""
+    url = f"https://{HOST}/small"
+    loop = f"for i in $(seq {n}); do CURL -o /dev/null -w '%{{time_total}}\\n' {shlex.quote(url)}; done"
+    cid = lab.proxied if client == "proxy" else lab.direct
+    prefix = (f"curl -sS --proxy http://127.0.0.1:3128 --cacert {RUN_DIR}/ca.crt" if client == "proxy"
+              else "curl -sS --cacert /tmp/upstream-ca.pem")
+    out = lab.docker("exec", cid, "bash", "-c", loop.replace("CURL", prefix), timeout=600).stdout.split()
+    return [float(t) * 1000 for t in out]
+
+
+def upload(lab: Lab, client: str, n: int) -> tuple[list[float], list[float]]:
+    """(MB/s while transferring, whole request seconds) for n uploads, each on a new connection.
+
+    The rate leaves out connection set-up (curl's ``time_pretransfer``: TCP, CONNECT and TLS),
+    which the new-connection latency series measures on its own.
+    """
+    url = f"https://{HOST}/upload"
+    rates, totals = [], []
+    for _ in range(n):
+        fmt = "%{time_pretransfer} %{time_total}\\n"
+        pre, total = lab.curl(client, f"-o /dev/null -w '{fmt}' --data-binary @/tmp/blob {shlex.quote(url)}")
+        rates.append(UPLOAD_MB / (float(total) - float(pre)))
+        totals.append(float(total))
+    return rates, totals
+
+
+def p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) >= 10 else max(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help=f"requests per series (max {MAX_REQUESTS})")
+    parser.add_argument("--uploads", type=int, default=5, help=f"16 MB uploads per side (max {MAX_UPLOADS})")
+    parser.add_argument("--tuned-forwarder", action="store_true",
+                        help="run the agent's forwarder without Nagle and with 256 KiB blocks (see TUNED_FORWARDER)")
+    parser.add_argument("--name", default="proxy_latency", help="results file name (default proxy_latency)")
+    args = parser.parse_args()
+    n = max(10, min(args.requests, MAX_REQUESTS))
+    uploads = max(1, min(args.uploads, MAX_UPLOADS))
+
+    lab = Lab(TUNED_FORWARDER if args.tuned_forwarder else AGENT_ENTRY)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bb-bench-proxy-") as tmp:
+            lab.up(Path(tmp))
+        # Warm both paths (certificate generation, connection set-up), untimed.
+        keepalive_ms(lab, "proxy", 5)
+        keepalive_ms(lab, "direct", 5)
+        series: dict[str, list[float]] = {}
+        # Interleave direct and proxy runs so both see the same machine load.
+        for name, fn, count in (("keepalive", keepalive_ms, n), ("fresh", fresh_ms, n)):
+            for side in ("direct", "proxy"):
+                series[f"{name}_{side}_ms"] = fn(lab, side, count)
+        for _ in range(uploads):  # interleaved, one upload per side at a time
+            for side in ("direct", "proxy"):
+                rate, total = upload(lab, side, 1)
+                series.setdefault(f"upload_{side}_mbps", []).extend(rate)
+                series.setdefault(f"upload_{side}_total_s", []).extend(total)
+    finally:
+        lab.close()
+
+    med = {key: median(values) for key, values in series.items()}
+    added_keepalive = med["keepalive_proxy_ms"] - med["keepalive_direct_ms"]
+    added_fresh = med["fresh_proxy_ms"] - med["fresh_direct_ms"]
+    ratio = med["upload_proxy_mbps"] / med["upload_direct_mbps"]
+    result = {
+        "requests_per_series": n,
+        "uploads_per_side": uploads,
+        "upload_mb": UPLOAD_MB,
+        "dlp": "no-op hook (the DLP engine is not wired in yet)",
+        "forwarder": lab.forwarder,
+        "series": series,
+        "median": {
+            **med,
+            "added_keepalive_ms": added_keepalive,
+            "added_fresh_connection_ms": added_fresh,
+            "upload_ratio": ratio,
+        },
+        "p90": {key: p90(values) for key, values in series.items() if key.endswith("_ms")},
+        "targets": {"added_ms_max": 5.0, "upload_ratio_min": 0.4},
+        "verdict": {"latency": added_keepalive < 5.0, "upload": ratio >= 0.4},
+    }
+    path = write_results(args.name, result)
+    bar_plot(args.name, "Small HTTPS GET, median ms (direct vs through the proxy)",
+             ["direct, kept-alive", "proxy, kept-alive", "direct, new connection", "proxy, new connection"],
+             [med["keepalive_direct_ms"], med["keepalive_proxy_ms"], med["fresh_direct_ms"], med["fresh_proxy_ms"]],
+             "ms")
+    bar_plot(args.name.replace("latency", "upload") if "latency" in args.name else args.name + "_upload", f"{UPLOAD_MB} MB HTTPS upload, median MB/s",
+             ["direct", "through the proxy"], [med["upload_direct_mbps"], med["upload_proxy_mbps"]], "MB/s",
+             targets={"40% of direct": 0.4 * med["upload_direct_mbps"]})
+    print(f"added latency: {added_keepalive:.2f} ms kept-alive (direct {med['keepalive_direct_ms']:.2f}, "
+          f"proxy {med['keepalive_proxy_ms']:.2f}), {added_fresh:.2f} ms with a new connection each; "
+          f"upload {med['upload_proxy_mbps']:.1f} MB/s through the proxy vs {med['upload_direct_mbps']:.1f} direct "
+          f"({ratio:.0%}) -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""``bot-bottle logs ID``: the egress decisions of a bottle, live or from its saved state.
+
+A running bottle's proxy writes one JSON line per decision to ``egress.jsonl`` inside its
+sidecar; this reads that file (``--follow`` keeps reading until Ctrl-C or the bottle ends). A
+bottle that no longer runs is read from ``~/.bot-bottle/state/<ID>/egress.jsonl``, kept when the
+bottle was preserved. Lines hold no header values, query strings or secrets (the proxy never
+writes them), so printing them is safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.names import BottleNames
+from bot_bottle.cli import common, output
+from bot_bottle.errors import BotBottleError
+from bot_bottle.state import ID_RE
+
+SIDECAR_LOG = "/var/log/bottle/egress.jsonl"
+SAVED_LOG = "egress.jsonl"
+
+_STYLES = {"allow": "green", "deny": "red"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "logs",
+        help="show a bottle's egress decisions (allowed and refused requests)",
+        description=(
+            "Show the egress proxy's decisions for bottle ID: one line per request or tunnel, with the "
+            "rule that decided. Reads the running bottle's log, or the log saved with a preserved bottle."
+        ),
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new decisions until Ctrl-C or the bottle ends")
+    common.add_format(p, help_text="text (one coloured line per decision) or json (one JSON object per line)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not ID_RE.match(args.id):
+        raise BotBottleError(f"'{args.id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
+    container = BottleNames(args.id, "").sidecar_container
+    if _running(container):
+        if args.follow:
+            return _follow(container, args.format)
+        result = engine.run(["exec", container, "cat", SIDECAR_LOG], timeout=60, check=False)
+        if result.returncode != 0 and "No such file" not in result.stderr:
+            raise BotBottleError(f"cannot read the egress log of bottle {args.id}: {result.stderr.strip()}")
+        _print_all(result.stdout.splitlines(), args.format)
+        return 0
+    saved = saved_log_path(common.layout().state_dir, args.id)
+    if saved.is_file():
+        if args.follow:
+            output.warn(f"bottle {args.id} is not running; showing its saved log")
+        _print_all(saved.read_text(encoding="utf-8").splitlines(), args.format)
+        return 0
+    raise BotBottleError(
+        f"bottle {args.id} is not running and has no saved egress log",
+        hint="`bot-bottle list --running` shows running and preserved bottles; a log is kept only when a bottle is preserved",
+    )
+
+
+def saved_log_path(state_dir: Path, bottle_id: str) -> Path:
+    """Where a preserved bottle's egress log is kept (teardown copies it there)."""
+    return state_dir / bottle_id / SAVED_LOG
+
+
+def _running(container: str) -> bool:
+    try:
+        result = engine.run(["inspect", "-f", "{{.State.Running}}", container], timeout=30, check=False)
+    except engine.DockerError:
+        return False  # no docker here: only a saved log can be shown
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def _follow(container: str, fmt: str) -> int:
+    binary = engine.docker_binary()
+    if binary is None:
+        raise BotBottleError("the docker CLI is not installed")
+    # -F follows the file by name and waits for it; the exec ends when the container does.
+    proc = subprocess.Popen(
+        [binary, "exec", container, "tail", "-n", "+1", "-F", SIDECAR_LOG],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
+    )
+    try:
+        assert proc.stdout is not None
+        for record in parse_lines(proc.stdout):
+            _print_one(record, fmt)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a follow ends
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return 0
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Decision records from log lines; anything that is not one (a torn last line) is skipped."""
+    for line in lines:
+        text = line.strip()
+        if not text.startswith("{"):
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "decision" in record:
+            yield record
+
+
+def _print_all(lines: Iterable[str], fmt: str) -> None:
+    count = 0
+    for record in parse_lines(lines):
+        _print_one(record, fmt)
+        count += 1
+    if count == 0 and fmt == "text":
+        output.err_console().print("no egress decisions logged yet (egress.log 0 logs none, 1 only refusals)")
+
+
+def _print_one(record: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(record, separators=(",", ":")), flush=True)
+    else:
+        output.console().print(format_text(record))
+
+
+def format_text(record: dict[str, Any]) -> Text:
+    """One line: time, decision, method, target, status, duration, and why."""
+    decision = str(record.get("decision", "?"))
+    style = "yellow" if record.get("dlp_action") and decision == "allow" else _STYLES.get(decision, "")
+    stamp = str(record.get("ts", ""))
+    time_part = stamp[11:23] if len(stamp) >= 23 else stamp
+    target = f"{record.get('host', '?')}:{record.get('port', '?')}"
+    if not record.get("connect"):
+        target += str(record.get("path") or "")
+    line = Text()
+    line.append(f"{time_part} ", style="dim")
+    line.append(f"{decision.upper():<5} ", style=f"bold {style}".strip())
+    line.append(f"{record.get('method', '?'):<7} ")
+    line.append(target, style=style)
+    if record.get("status") is not None:
+        line.append(f" {record['status']}")
+    if record.get("duration_ms") is not None:
+        line.append(f" {record['duration_ms']:.1f}ms", style="dim")
+    why = [f"rule {record.get('rule')}"]
+    if record.get("route"):
+        why.append(str(record["route"]))
+    if record.get("detectors"):
+        why.append("detectors " + ",".join(map(str, record["detectors"])))
+    if record.get("dlp_action"):
+        why.append(f"dlp {record['dlp_action']}")
+    line.append("  " + "; ".join(why), style="dim")
+    if decision != "allow" and record.get("reason"):
+        line.append(f"  {record['reason']}", style=style)
+    if record.get("error"):
+        line.append(f"  error: {record['error']}", style="red")
+    return line
+

@@ -1,0 +1,120 @@
+"""The sidecar's secrets file, and how a route's credential becomes a header.
+
+``secrets.json`` (mode 600, sidecar only) holds ``{"credentials": {token_ref: value},
+"known_secrets": {name: value}}``. Credentials are what the proxy injects for routes with
+``auth``; known secrets are every secret value the DLP engine must recognise. Nothing here ever
+puts a value into an exception, a log line or a repr: errors name the ``token_ref`` only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot_bottle.sidecar.egress.policy import Policy, RouteAuth
+
+# Headers that carry credentials to well-known APIs. The agent's own copies are removed on
+# routes with auth, so the upstream only ever sees the credential the proxy injects.
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key")
+_FORBIDDEN = ("\r", "\n", "\x00")
+
+
+class SecretsError(ValueError):
+    """The secrets file is unusable; the message names credentials, never their values."""
+
+
+@dataclass(frozen=True)
+class Secrets:
+    # repr=False: a stray print or traceback of this object must not show a value.
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    known_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Secrets:
+        if not isinstance(data, dict):
+            raise SecretsError("secrets: expected an object")
+        unknown = sorted(set(data) - {"credentials", "known_secrets"})
+        if unknown:
+            raise SecretsError(f"secrets: unknown key {unknown[0]!r}")
+        return cls(
+            credentials=_string_map(data.get("credentials", {}), "credentials"),
+            known_secrets=_string_map(data.get("known_secrets", {}), "known_secrets"),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Secrets:
+        """Read the file; a missing file is an empty one (a bottle without credentials has none)."""
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls()
+        except OSError as exc:
+            raise SecretsError(f"cannot read secrets {file}: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # The decoder's message quotes no content, only a position.
+            raise SecretsError(f"secrets {file} is not valid JSON (line {exc.lineno})") from None
+        return cls.from_dict(data)
+
+    def values(self) -> tuple[str, ...]:
+        """Every secret value, longest first (so a scrubber replaces the longer match first)."""
+        found = {v for v in (*self.credentials.values(), *self.known_secrets.values()) if v}
+        return tuple(sorted(found, key=len, reverse=True))
+
+
+def check_credentials(policy: Policy, secrets: Secrets) -> None:
+    """Raise ``SecretsError`` naming every route credential that is missing or unusable."""
+    missing = [ref for ref in policy.token_refs if not secrets.credentials.get(ref)]
+    if missing:
+        raise SecretsError(
+            "the secrets file has no value for credential "
+            + ", ".join(repr(ref) for ref in missing)
+            + " that routes inject; the host must provide it at launch"
+        )
+    for route in policy.routes:
+        if route.auth is None:
+            continue
+        value = secrets.credentials[route.auth.token_ref]
+        if any(c in value for c in _FORBIDDEN):
+            raise SecretsError(f"credential {route.auth.token_ref!r} contains CR, LF or NUL and cannot go in a header")
+        if route.auth.scheme == "basic" and ":" not in value:
+            raise SecretsError(
+                f"credential {route.auth.token_ref!r} is used with scheme 'basic' and must be 'user:password'"
+            )
+
+
+def credential_header(auth: RouteAuth, value: str) -> tuple[str, str]:
+    """The header the upstream receives for ``auth`` with credential ``value``."""
+    if auth.scheme == "bearer":
+        return "Authorization", f"Bearer {value}"
+    if auth.scheme == "token":
+        return "Authorization", f"token {value}"
+    if auth.scheme == "basic":
+        return "Authorization", "Basic " + base64.b64encode(value.encode("utf-8")).decode("ascii")
+    if auth.scheme == "header" and auth.header:
+        return auth.header, value
+    raise ValueError(f"auth scheme {auth.scheme!r} cannot be injected")
+
+
+def headers_to_strip(auth: RouteAuth) -> tuple[str, ...]:
+    """Lower-case names of every header the agent may have put a credential in, for this route."""
+    if auth.header and auth.header not in CREDENTIAL_HEADERS:
+        return (*CREDENTIAL_HEADERS, auth.header)
+    return CREDENTIAL_HEADERS
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise SecretsError(f"secrets.{where}: expected an object of name to value")
+    out: dict[str, str] = {}
+    for name, secret in value.items():
+        if not isinstance(name, str) or not isinstance(secret, str):
+            raise SecretsError(f"secrets.{where}: {name!r}: expected a string value")
+        out[name] = secret
+    return out

@@ -1,0 +1,171 @@
+"""Structural blocks: request shapes refused whatever the policy says about their target.
+
+Each check takes plain data (header pairs decoded byte-for-byte as latin-1, so lengths are byte
+counts) and returns a ``Problem`` naming a stable rule, or None. The reasons never quote a header
+value: the agent may be smuggling a secret in exactly that value.
+
+The proxy underneath (mitmproxy) refuses some of these shapes itself before forwarding; these
+checks are ours so that the rule is named in the log and every shape is covered whatever the
+proxy version does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote
+
+RULE_HEADER_INJECTION = "header-injection"
+RULE_HEADER_NAME = "header-name"
+RULE_OBS_FOLD = "obs-fold"
+RULE_CL_TE = "smuggling-cl-te"
+RULE_CONTENT_LENGTH = "smuggling-content-length"
+RULE_TRANSFER_ENCODING = "smuggling-transfer-encoding"
+RULE_HEADER_TOO_LARGE = "header-too-large"
+RULE_ABSOLUTE_FORM = "absolute-form-mismatch"
+RULE_GIT_PUSH = "git-push"
+
+MAX_HEADER_VALUE = 16 * 1024
+MAX_HEADERS_TOTAL = 64 * 1024
+
+# RFC 9110 token: the only characters a field name may have.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# A folded line as the HTTP/1 parser hands it over: the line break kept, then the indent.
+_FOLD = re.compile(r"\r?\n[ \t]")
+_FORBIDDEN_CHARS = ("\r", "\n", "\x00")
+_DIGITS = re.compile(r"^[0-9]+$")
+GIT_RECEIVE_PACK = "git-receive-pack"
+
+
+@dataclass(frozen=True)
+class Problem:
+    rule: str
+    reason: str
+
+
+def header_problem(headers: Sequence[tuple[str, str]], http_version: str = "HTTP/1.1") -> Problem | None:
+    """The first structural problem of a header block, or None when it is sound."""
+    total = 0
+    for name, value in headers:
+        if any(c in name for c in _FORBIDDEN_CHARS):
+            return Problem(RULE_HEADER_INJECTION, "a header name contains CR, LF or NUL")
+        if not _TOKEN.match(name) and not (name.startswith(":") and _TOKEN.match(name[1:])):
+            # ":authority" and friends are HTTP/2 pseudo-headers; anything else must be a token.
+            return Problem(RULE_HEADER_NAME, "a header name contains characters a header name cannot have")
+        if _FOLD.search(value):
+            return Problem(RULE_OBS_FOLD, f"header {_shown(name)} is folded over several lines (obsolete line folding)")
+        if any(c in value for c in _FORBIDDEN_CHARS):
+            return Problem(RULE_HEADER_INJECTION, f"header {_shown(name)} contains CR, LF or NUL")
+        if len(value) > MAX_HEADER_VALUE:
+            return Problem(
+                RULE_HEADER_TOO_LARGE, f"header {_shown(name)} is larger than {MAX_HEADER_VALUE // 1024} KiB"
+            )
+        total += len(name) + len(value) + 4  # ": " and CRLF on the wire
+    if total > MAX_HEADERS_TOTAL:
+        return Problem(RULE_HEADER_TOO_LARGE, f"the headers together are larger than {MAX_HEADERS_TOTAL // 1024} KiB")
+    return framing_problem(headers, http_version)
+
+
+def framing_problem(headers: Iterable[tuple[str, str]], http_version: str = "HTTP/1.1") -> Problem | None:
+    """Request smuggling shapes: body length that two parsers could read differently."""
+    lengths: list[str] = []
+    encodings: list[str] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "content-length":
+            lengths.append(value)
+        elif lowered == "transfer-encoding":
+            encodings.append(value)
+    if lengths and encodings:
+        return Problem(RULE_CL_TE, "the request has both Content-Length and Transfer-Encoding")
+    if encodings:
+        if len(encodings) > 1:
+            return Problem(RULE_TRANSFER_ENCODING, "the request has more than one Transfer-Encoding header")
+        if encodings[0].strip(" \t").lower() != "chunked":
+            return Problem(RULE_TRANSFER_ENCODING, "Transfer-Encoding must be exactly 'chunked'")
+        if http_version.upper() in ("HTTP/1.0", "HTTP/0.9"):
+            return Problem(RULE_TRANSFER_ENCODING, f"Transfer-Encoding is not defined for {http_version}")
+    if lengths:
+        values = {part.strip(" \t") for value in lengths for part in value.split(",")}
+        if not all(_DIGITS.match(v) for v in values):
+            return Problem(RULE_CONTENT_LENGTH, "Content-Length is not a plain decimal number")
+        if len({int(v) for v in values}) > 1:
+            return Problem(RULE_CONTENT_LENGTH, "the request has several Content-Length values that differ")
+    return None
+
+
+def target_problem(path: str) -> Problem | None:
+    """Control characters in the request target (a second request hidden in the first line)."""
+    if any(c in path for c in _FORBIDDEN_CHARS):
+        return Problem(RULE_HEADER_INJECTION, "the request target contains CR, LF or NUL")
+    return None
+
+
+def absolute_form_problem(authority: str, host: str, port: int, normalise) -> Problem | None:
+    """An absolute-form URL that names another host (or port) than the connection's real target.
+
+    ``authority`` is the ``host[:port]`` of an absolute-form request line, empty for the usual
+    origin form. ``normalise`` is the host normaliser, passed in to keep this module standalone.
+    """
+    if not authority:
+        return None
+    name, named_port = split_authority(authority)
+    try:
+        named = normalise(name)
+    except ValueError:
+        return Problem(RULE_ABSOLUTE_FORM, "the request's absolute-form URL has an invalid host")
+    if named != host:
+        return Problem(RULE_ABSOLUTE_FORM, f"the request's absolute-form URL names another host than the target {host}")
+    if named_port is not None and named_port != port:
+        return Problem(RULE_ABSOLUTE_FORM, f"the request's absolute-form URL names another port than {port}")
+    return None
+
+
+def git_push_problem(path: str, headers: Iterable[tuple[str, str]]) -> Problem | None:
+    """A git smart-HTTP push: only the bundle's git-gate may receive one (it scans pushes)."""
+    raw_path, _, query = path.split("#", 1)[0].partition("?")
+    for candidate in _decodings(raw_path):
+        segments = [segment.split(";", 1)[0] for segment in candidate.rstrip("/").split("/")]
+        if segments and segments[-1] == GIT_RECEIVE_PACK:
+            return _push("the path ends in /git-receive-pack")
+    for candidate in _decodings(query):
+        for key, value in parse_qsl(candidate, keep_blank_values=True):
+            if key.strip() == "service" and value.strip() == GIT_RECEIVE_PACK:
+                return _push("the query asks for service=git-receive-pack")
+    for name, value in headers:
+        if name.lower() == "content-type" and GIT_RECEIVE_PACK in value.lower():
+            return _push("the body is a git-receive-pack request")
+    return None
+
+
+def split_authority(authority: str) -> tuple[str, int | None]:
+    """``host[:port]`` (IPv6 in brackets) into the host text and the port, if any and numeric."""
+    text = authority.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    port = int(port_text) if port_text.isdigit() else None
+    return host, port
+
+
+def _push(why: str) -> Problem:
+    return Problem(
+        RULE_GIT_PUSH,
+        f"git pushes leave the bottle only through its git-gate ({why})",
+    )
+
+
+def _decodings(text: str) -> list[str]:
+    """The text lower-cased, and decoded once and twice: servers differ in how often they decode."""
+    once = unquote(text)
+    return [text.lower(), once.lower(), unquote(once).lower()]
+
+
+def _shown(name: str) -> str:
+    """A header name fit for a message: names are tokens once checked, but stay bounded."""
+    return name if len(name) <= 64 else name[:61] + "..."
