@@ -68,6 +68,8 @@ class RepoPlan:
     auth: str  # ssh-key | https-token | none
     credential_ref: str | None
     source: str
+    known_hosts: str | None = None  # the pinned host key line(s): public, not secret
+    username: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,8 @@ class RepoPlan:
             "auth": self.auth,
             "credential_ref": self.credential_ref,
             "source": self.source,
+            "known_hosts": self.known_hosts,
+            "username": self.username,
         }
 
 
@@ -304,6 +308,8 @@ def resolve(
             auth=r.auth_kind,
             credential_ref=r.token_ref or r.ssh_key,
             source=str(r.origin),
+            known_hosts=r.known_hosts,
+            username=r.username,
         )
         for r in bottle.repos
     )

@@ -277,6 +277,8 @@ class DockerLauncher:
             _write_private(config, sidecar_config.POLICY_FILE, json.dumps(sidecar_config.policy(self.plan), indent=2))
             secrets = sidecar_config.secrets(self.options.credentials, self.options.known_secrets)
             _write_private(config, sidecar_config.SECRETS_FILE, json.dumps(secrets))
+            if self.plan.repos:
+                self._write_gate_files(config)
             self._docker(["cp", f"{config}/.", f"{name}:{SIDECAR_CONFIG_DIR}"])
             if self.options.upstream_ca_pem:
                 # The container is created, not started: extend its trust store before the proxy reads it.
@@ -288,6 +290,26 @@ class DockerLauncher:
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
         self._docker(["start", name])
+
+    def _write_gate_files(self, config: Path) -> None:
+        """The git-gate's config and upstream credentials: only ever inside the sidecar, mode 600."""
+        from bot_bottle.provision.git import GateRepo, gate_files
+
+        repos = [
+            GateRepo(
+                r.name, r.url,
+                ssh_key=r.credential_ref if r.auth == "ssh-key" else None,
+                known_hosts=r.known_hosts,
+                token_ref=r.credential_ref if r.auth == "https-token" else None,
+                username=r.username,
+            )
+            for r in self.plan.repos
+        ]
+        files = gate_files(repos, self.plan.git_user, environ=self.options.credentials)
+        _write_private(config, "git-gate.json", files.config_json())
+        (config / "git-gate").mkdir(mode=0o700)
+        for name, content in files.credentials.items():
+            _write_private(config / "git-gate", name, content)
 
     def _wait_sidecar_ready(self, name: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -352,9 +374,11 @@ class DockerLauncher:
         )
 
     def _provision(self, bottle: DockerBottle) -> None:
-        from bot_bottle.provision import agent_files, ca, workspace
+        from bot_bottle.provision import agent_files, ca, git, workspace
 
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
+        # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
+        git.configure_git(bottle, self.plan.repos, self.plan.git_user)
         if self.options.resume:
             return  # the snapshot already holds the workspace, prompt, skills and settings
         agent_files.settings_for(bottle, self.plan.template)
