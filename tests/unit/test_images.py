@@ -188,8 +188,8 @@ class TagChangesTest(_Sandbox):
 
     def test_new_sidecar_module(self) -> None:
         before = self.tags()
-        (self.sidecar_dir / "dlp").mkdir()
-        (self.sidecar_dir / "dlp" / "__init__.py").write_text("")
+        (self.sidecar_dir / "brand_new_module").mkdir()
+        (self.sidecar_dir / "brand_new_module" / "__init__.py").write_text("")
         self.assertChanged(before, "sidecar")
 
     def test_claude_pin(self) -> None:
