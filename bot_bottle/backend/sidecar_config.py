@@ -62,3 +62,15 @@ def _plain_http_intended(r: RoutePlan) -> bool:
 def secrets(credentials: Mapping[str, str], known_secrets: Mapping[str, str]) -> dict[str, Any]:
     """Route credentials by token_ref name, and every secret value the DLP engine must know, by name."""
     return {"credentials": dict(credentials), "known_secrets": dict(known_secrets)}
+
+
+# Loopback ports of the bundle's own daemons inside the sidecar (see bot_bottle/sidecar/init.py).
+GIT_GATE_PORT = 9420
+
+
+def internal_services(plan: BottlePlan) -> dict[str, int]:
+    """The bundle's daemons this bottle runs, reachable by the agent as ``<name>.bottle.internal``."""
+    services: dict[str, int] = {}
+    if plan.repos:
+        services["git-gate"] = GIT_GATE_PORT
+    return services

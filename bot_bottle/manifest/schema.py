@@ -178,10 +178,15 @@ def check_host(host: str) -> str | None:
     if "/" in host:
         return "give the host name only; restrict paths with 'matches: [{paths: [...]}]'"
     try:
-        ipaddress.ip_address(host.strip("[]"))
-        return None
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        pass
+        address = None
+    if address is not None:
+        if address.is_loopback or address.is_unspecified:
+            return "loopback and unspecified addresses are the sidecar's own; they cannot be routes"
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return "'localhost' is the sidecar's own loopback; it cannot be a route"
     if ":" in host:
         return "give the host name only; list allowed ports under 'ports'"
     name = host[2:] if host.startswith("*.") else host

@@ -46,6 +46,7 @@ class Config:
     log_dir: Path = Path("/var/log/bottle")
     proxy_port: int = 8080
     addon: Path = Path(__file__).resolve().parent / "egress" / "addon.py"
+    git_gate_config: Path = Path("/etc/bot-bottle/git-gate.json")  # present when the bottle has repos
 
     @property
     def socket_path(self) -> Path:
@@ -62,6 +63,18 @@ class Config:
     @property
     def confdir(self) -> Path:
         return self.state_dir / "mitmproxy"
+
+
+GIT_GATE_PORT = 9420
+
+
+def git_gate_argv(config: Config) -> list[str]:
+    return [
+        sys.executable, "-m", "bot_bottle.sidecar.git_gate",
+        "--config", str(config.git_gate_config),
+        "--port", str(GIT_GATE_PORT),
+        "--state-dir", str(config.state_dir / "git-gate"),
+    ]
 
 
 def mitmdump_argv(config: Config, mitmdump: str = "mitmdump") -> list[str]:
@@ -246,6 +259,11 @@ def run(config: Config) -> int:
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
         # mitmproxy created its CA in confdir at start; publish only the certificate.
         _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+        if config.git_gate_config.is_file():
+            # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
+            # whole bundle (fail closed).
+            sup.spawn("git-gate", git_gate_argv(config), env)
+            _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
         sup.spawn("socat", socat_argv(config))
         _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
         _write_atomic(config.ready_path, b"ready\n")

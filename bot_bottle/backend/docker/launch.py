@@ -50,8 +50,10 @@ EGRESS_LOG_NAME = "egress.jsonl"
 # What the agent container runs as PID 1 (under --init): the forwarder to the proxy socket, and a
 # sleep that keeps the container alive for `docker exec`. If the forwarder dies, the agent is
 # offline: there is no other path out.
+# nodelay and large blocks: without them Nagle's algorithm adds tens of milliseconds per request.
 AGENT_ENTRY = (
-    f"socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:{SOCKET_DIR}/proxy.sock & "
+    f"socat -b 262144 TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr,nodelay "
+    f"UNIX-CONNECT:{SOCKET_DIR}/proxy.sock & "
     "exec sleep infinity"
 )
 
@@ -274,7 +276,8 @@ class DockerLauncher:
             folder = Path(tmp)
             config = folder / "config"
             config.mkdir(mode=0o700)
-            _write_private(config, sidecar_config.POLICY_FILE, json.dumps(sidecar_config.policy(self.plan), indent=2))
+            services = sidecar_config.internal_services(self.plan)
+            _write_private(config, sidecar_config.POLICY_FILE, json.dumps(sidecar_config.policy(self.plan, services), indent=2))
             secrets = sidecar_config.secrets(self.options.credentials, self.options.known_secrets)
             _write_private(config, sidecar_config.SECRETS_FILE, json.dumps(secrets))
             if self.plan.repos:
