@@ -178,3 +178,13 @@ def remove_bottle(bottle_id: str) -> None:
 
 def remove_snapshot(bottle_id: str) -> None:
     engine.run(["rmi", "-f", f"bot-bottle/snapshot:{bottle_id}"], timeout=60, check=False)
+
+
+def wait_for(check, what: str, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.1)
