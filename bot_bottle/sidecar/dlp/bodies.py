@@ -1,0 +1,386 @@
+"""Request bodies: undo Content-Encoding (with a bomb limit), and take JSON, form and multipart
+bodies apart into the values a scanner looks at, and put them back together after redaction.
+
+Decompression never produces more than ``limit`` bytes: gzip and deflate use zlib's
+``max_length``; the ``brotli`` module has no output limit, so it is fed a few bytes at a time
+(one brotli input byte can expand to several MB, so the feed is sized from the remaining
+budget). ``br`` is skipped gracefully when the module is absent, and unknown encodings leave the
+body as sent (it is still scanned raw).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import quopri
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote_plus
+
+try:  # mitmproxy depends on Brotli, so the sidecar has it; elsewhere br bodies are scanned raw
+    import brotli as _brotli  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - depends on the environment
+    _brotli = None
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A single brotli input byte has been seen to expand to 8 MiB; feed so one step cannot overshoot
+# the limit by more than about that much.
+_BROTLI_BYTE_EXPANSION = 8 * 1024 * 1024
+
+
+class DecodeError(Exception):
+    """The body does not decode as its Content-Encoding says (message names the encoding only)."""
+
+
+@dataclass(frozen=True)
+class DecodedBody:
+    data: bytes
+    encodings: tuple[str, ...] = ()  # the Content-Encodings removed, in the order applied
+    truncated: bool = False  # decompressed size hit the limit: ``data`` is the first ``limit`` bytes
+    error: str | None = None  # could not decode: ``data`` is the body as sent
+    sniffed: bool = False  # gzip found by its magic number, without a Content-Encoding header
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.encodings)
+
+
+def brotli_available() -> bool:
+    return _brotli is not None
+
+
+def decode_body(body: bytes, content_encoding: str | None, limit: int) -> DecodedBody:
+    """Undo ``content_encoding`` (a header value such as ``"gzip"`` or ``"gzip, br"``)."""
+    names = [e.strip().lower() for e in (content_encoding or "").split(",") if e.strip()]
+    names = [n for n in names if n != "identity"]
+    if not names:
+        if body[:2] == GZIP_MAGIC:
+            # An agent may compress a body without saying so; the upstream may still store it.
+            try:
+                data, truncated = _gunzip(body, limit)
+                return DecodedBody(data, ("gzip",), truncated, sniffed=True)
+            except DecodeError:
+                pass
+        if len(body) > limit:
+            return DecodedBody(body[:limit], (), True)
+        return DecodedBody(body)
+    data = body
+    truncated = False
+    applied: list[str] = []
+    # Encodings are listed in the order they were applied: undo them from the last one.
+    for name in reversed(names):
+        try:
+            data, cut = _decode_one(name, data, limit)
+        except DecodeError as exc:
+            return DecodedBody(body[:limit], (), len(body) > limit, error=str(exc))
+        applied.insert(0, name)
+        truncated = truncated or cut
+    return DecodedBody(data, tuple(applied), truncated)
+
+
+def _decode_one(name: str, data: bytes, limit: int) -> tuple[bytes, bool]:
+    if name in ("gzip", "x-gzip"):
+        return _gunzip(data, limit)
+    if name == "deflate":
+        try:
+            return _inflate(data, zlib.MAX_WBITS, limit)
+        except DecodeError:
+            return _inflate(data, -zlib.MAX_WBITS, limit)  # some clients send raw deflate
+    if name == "br":
+        return _unbrotli(data, limit)
+    # The header value is the agent's: it is not repeated in the message.
+    raise DecodeError("unsupported content encoding")
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
+    decomp = zlib.decompressobj(wbits)
+    try:
+        out = decomp.decompress(data, limit + 1)
+    except zlib.error:
+        raise DecodeError("deflate data is corrupt") from None
+    if len(out) > limit or decomp.unconsumed_tail:
+        return out[:limit], True
+    return out, False
+
+
+def _gunzip(data: bytes, limit: int) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    rest = data
+    while rest:
+        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = decomp.decompress(rest, limit - size + 1)
+        except zlib.error:
+            if chunks:
+                break  # trailing garbage after a complete member: keep what decoded
+            raise DecodeError("gzip data is corrupt") from None
+        chunks.append(out)
+        size += len(out)
+        if size > limit or decomp.unconsumed_tail:
+            return b"".join(chunks)[:limit], True
+        rest = decomp.unused_data  # concatenated members are one stream
+        if rest[:2] != GZIP_MAGIC:
+            break
+    return b"".join(chunks), False
+
+
+def _unbrotli(data: bytes, limit: int) -> tuple[bytes, bool]:
+    if _brotli is None:
+        raise DecodeError("br bodies need the brotli module")
+    decomp = _brotli.Decompressor()
+    chunks: list[bytes] = []
+    size = 0
+    position = 0
+    try:
+        while position < len(data):
+            step = max(1, min(64 * 1024, (limit - size) // _BROTLI_BYTE_EXPANSION))
+            out = decomp.process(data[position : position + step])
+            position += step
+            if out:
+                chunks.append(out)
+                size += len(out)
+                if size > limit:
+                    return b"".join(chunks)[:limit], True
+    except _brotli.error:
+        raise DecodeError("br data is corrupt") from None
+    return b"".join(chunks), False
+
+
+# -- content types -----------------------------------------------------------------------------
+
+
+def parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:
+    """``("application/json", {"charset": "utf-8"})`` from a Content-Type header value."""
+    if not value:
+        return "", {}
+    mime, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for piece in _split_params(rest):
+        key, eq, val = piece.partition("=")
+        if eq:
+            params[key.strip().lower()] = val.strip().strip('"')
+    return mime.strip().lower(), params
+
+
+def _split_params(text: str) -> list[str]:
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == ";" and not quoted:
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    out.append("".join(current))
+    return [p for p in out if p.strip()]
+
+
+def is_json(mime: str) -> bool:
+    return mime == "application/json" or mime.endswith("+json") or mime in ("text/json", "application/x-ndjson")
+
+
+def looks_like_json(data: bytes) -> bool:
+    head = data[:64].lstrip()
+    return head[:1] in (b"{", b"[")
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+PathItem = str | int
+
+
+@dataclass
+class JsonString:
+    """One string (or long number) of a JSON document and where it sits."""
+
+    path: tuple[PathItem, ...]
+    text: str
+    is_key: bool
+    container: Any = field(repr=False)
+    slot: Any = field(repr=False)  # the key (dict) or index (list) holding the value
+
+
+def parse_json(data: bytes | str) -> Any:
+    """The document, or raises ValueError (RecursionError for absurd nesting becomes ValueError)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def json_strings(doc: Any) -> list[JsonString]:
+    """Every key and string value (and every integer of 8+ digits: a numeric secret) in document
+    order, iteratively so deep nesting cannot exhaust the stack."""
+    out: list[JsonString] = []
+    root = [doc]
+    stack: list[tuple[Any, Any, tuple[PathItem, ...]]] = [(root, 0, ())]
+    while stack:
+        container, slot, path = stack.pop()
+        value = container[slot]
+        if isinstance(value, str):
+            out.append(JsonString(path, value, False, container, slot))
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if abs(value) >= 10_000_000:
+                out.append(JsonString(path, str(value), False, container, slot))
+        elif isinstance(value, dict):
+            children = []
+            for key in value:
+                out_key = JsonString(path + (key,), key, True, value, key)
+                children.append((out_key, (value, key, path + (key,))))
+            # keys are reported before their values, in order; values are walked after
+            out.extend(k for k, _ in children)
+            stack.extend(child for _, child in reversed(children))
+        elif isinstance(value, list):
+            stack.extend((value, i, path + (i,)) for i in reversed(range(len(value))))
+    return out
+
+
+def apply_json_redactions(doc: Any, replacements: dict[int, str], strings: list[JsonString]) -> Any:
+    """Replace ``strings[i]`` by ``replacements[i]`` in place; returns the (possibly new) root."""
+    root = [doc]
+    renames: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}
+    for index, new in replacements.items():
+        item = strings[index]
+        if not item.path:
+            root[0] = new  # the document is a bare string
+            continue
+        container = item.container
+        if item.is_key:
+            entry = renames.setdefault(id(item.container), (item.container, {}))
+            entry[1][item.slot] = new
+        else:
+            container[item.slot] = new
+    for obj, names in renames.values():
+        items = list(obj.items())
+        obj.clear()
+        for key, value in items:
+            new_key = names.get(key, key)
+            suffix = 2
+            candidate = new_key
+            while candidate in obj:  # two keys redacted to the same marker must not collide
+                candidate = f"{new_key}#{suffix}"
+                suffix += 1
+            obj[candidate] = value
+    return root[0]
+
+
+def dump_json(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# -- forms -------------------------------------------------------------------------------------
+
+
+def form_pairs(data: bytes) -> list[tuple[str, str]]:
+    text = data.decode("latin-1")
+    return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace", max_num_fields=None)
+
+
+def encode_form(pairs: Iterable[tuple[str, str]]) -> bytes:
+    return "&".join(f"{quote_plus(k, safe=':')}={quote_plus(v, safe=':')}" for k, v in pairs).encode("ascii")
+
+
+# -- multipart ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Part:
+    index: int
+    headers: list[tuple[str, str]]
+    header_start: int  # offsets into the body
+    header_end: int
+    content_start: int
+    content_end: int
+    name: str | None = None
+    filename: str | None = None
+    content_type: str = ""
+    transfer_encoding: str = ""
+
+
+def multipart_parts(data: bytes, boundary: str) -> list[Part]:
+    delimiter = b"--" + boundary.encode("latin-1", "replace")
+    parts: list[Part] = []
+    positions: list[int] = []
+    at = data.find(delimiter)
+    while at >= 0:
+        if at == 0 or data[at - 1 : at] == b"\n":
+            positions.append(at)
+        at = data.find(delimiter, at + len(delimiter))
+    for k in range(len(positions) - 1):
+        line_end = data.find(b"\n", positions[k])
+        if line_end < 0:
+            break
+        start = line_end + 1
+        end = positions[k + 1]
+        # the line break before the next delimiter belongs to the delimiter
+        if data[end - 2 : end] == b"\r\n":
+            end -= 2
+        elif data[end - 1 : end] == b"\n":
+            end -= 1
+        if end < start:
+            continue
+        split = data.find(b"\r\n\r\n", start, end)
+        gap = 4
+        if split < 0:
+            split = data.find(b"\n\n", start, end)
+            gap = 2
+        if split < 0:
+            header_end, content_start = start, start
+        else:
+            header_end, content_start = split, split + gap
+        part = Part(len(parts), _part_headers(data[start:header_end]), start, header_end, content_start, end)
+        for key, value in part.headers:
+            if key == "content-disposition":
+                _, params = parse_content_type(value)
+                part.name = params.get("name")
+                part.filename = params.get("filename") or params.get("filename*")
+            elif key == "content-type":
+                part.content_type = parse_content_type(value)[0]
+            elif key == "content-transfer-encoding":
+                part.transfer_encoding = value.strip().lower()
+        parts.append(part)
+    return parts
+
+
+def _part_headers(block: bytes) -> list[tuple[str, str]]:
+    out = []
+    for line in block.decode("latin-1").splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            out.append((key.strip().lower(), value.strip()))
+    return out
+
+
+def part_content(data: bytes, part: Part) -> bytes:
+    raw = data[part.content_start : part.content_end]
+    if part.transfer_encoding == "base64":
+        try:
+            return base64.b64decode(b"".join(raw.split()), validate=False)
+        except (binascii.Error, ValueError):
+            return raw
+    if part.transfer_encoding == "quoted-printable":
+        return quopri.decodestring(raw)
+    return raw
+
+
+def encode_part_content(content: bytes, part: Part) -> bytes:
+    if part.transfer_encoding == "base64":
+        encoded = base64.b64encode(content)
+        return b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+    if part.transfer_encoding == "quoted-printable":
+        return quopri.encodestring(content)
+    return content
+
+
+def as_text(data: bytes) -> str:
+    """A byte-for-byte text view (latin-1): offsets equal byte offsets, ASCII reads as itself."""
+    return data.decode("latin-1")

@@ -1,0 +1,304 @@
+"""The encoded forms of a value, and the decoders the deeper scanning layers use.
+
+Two directions:
+- *encode* a known secret into every form we search for (base64 at each of the three byte
+  offsets, so the secret is found inside a larger base64 blob; hex; percent-encoding; base32 for
+  hostnames), computed once per scanner;
+- *decode* suspicious runs found in a request (base64 and hex runs, percent-escapes, base64 of
+  gzip) so token formats and secrets hidden under encoding layers are seen too.
+
+Base64 "cores": when bytes sit at offset k of a longer input, the characters that encode only
+those bytes do not depend on the neighbours. The first ceil(8k/6) characters mix in preceding
+bytes and the last partial character mixes in following ones, so both are cut off; what is
+left is present in every base64 text that contains the value at that alignment, with or without
+padding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import re
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
+
+_URLSAFE = str.maketrans("+/", "-_")
+_TO_STD = str.maketrans("-_", "+/")
+_UPPER_RUN = re.compile(r"[A-Z]+")
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only, so offsets stay the same as in ``text``.
+
+    ``str.lower`` is the fast path for ASCII text; for other text it can change the length
+    (``"İ".lower()`` is two characters), which would break offsets.
+    """
+    if text.isascii():
+        return text.lower()
+    try:
+        # bytes.lower() touches ASCII letters only, and latin-1 round-trips every character
+        # below U+0100: the usual case for a byte-for-byte view of a body.
+        return text.encode("latin-1").lower().decode("latin-1")
+    except UnicodeEncodeError:
+        pass
+    # str.lower() also folds other scripts (harmless: patterns are ASCII) and keeps the length
+    # for everything but a few characters such as "İ"; fall back when one of those occurs.
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return _UPPER_RUN.sub(lambda m: m.group().lower(), text)
+
+
+def b64_core(data: bytes, offset: int) -> str:
+    """The base64 characters that encode ``data`` alone when it starts ``offset`` bytes into a
+    3-byte group (see the module docstring)."""
+    encoded = base64.b64encode(b"\0" * offset + data).decode("ascii")
+    start = -(-offset * 8 // 6)
+    end = (offset + len(data)) * 8 // 6
+    return encoded[start:end]
+
+
+def b64_cores(data: bytes) -> list[str]:
+    return [b64_core(data, k) for k in range(3)]
+
+
+def b32_cores(data: bytes) -> list[str]:
+    """Base32 cores at each of the five byte offsets, lower-case (DNS labels ignore case)."""
+    cores = []
+    for k in range(5):
+        encoded = base64.b32encode(b"\0" * k + data).decode("ascii").lower()
+        start = -(-k * 8 // 5)
+        end = (k + len(data)) * 8 // 5
+        cores.append(encoded[start:end])
+    return cores
+
+
+def urlsafe(text: str) -> str:
+    return text.translate(_URLSAFE)
+
+
+def url_full(data: bytes) -> str:
+    """Every byte as ``%xx`` (lower-case: matched against lower-cased text, so both cases hit)."""
+    return "".join(f"%{byte:02x}" for byte in data)
+
+
+def url_partial_forms(value: str) -> list[str]:
+    """The usual percent-encodings of ``value`` (only reserved characters escaped)."""
+    forms = {quote(value, safe=""), quote_plus(value, safe=""), quote(value, safe="/")}
+    forms.discard(value)
+    return sorted(forms)
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_HEX_ONLY = re.compile(r"[0-9a-fA-F]+")
+_NOT_PRINTABLE = bytes(b for b in range(256) if not (0x20 <= b < 0x7F or b in (0x09, 0x0A, 0x0D)))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded layer of part of a text: ``text`` stands for ``text_of_parent[start:end]``.
+
+    ``to_parent`` maps a span in ``text`` back to a span in the parent; for base64 and hex the
+    whole run is the only honest answer, for percent-decoding it is exact.
+    """
+
+    encoding: str
+    start: int
+    end: int
+    text: str
+    to_parent: Callable[[int, int], tuple[int, int]]
+
+
+def mostly_printable(data: bytes, ratio: float = 0.85) -> bool:
+    """True for bytes that look like text: ASCII printables, or UTF-8 text."""
+    if not data:
+        return False
+    printable = len(data.translate(None, _NOT_PRINTABLE))
+    if printable >= ratio * len(data):
+        return True
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    good = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n")
+    return good >= ratio * len(text)
+
+
+def _b64_decode(run: str) -> bytes | None:
+    body = run.rstrip("=").translate(_TO_STD)
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _inflate_small(data: bytes, limit: int) -> bytes | None:
+    """``data`` gunzipped or inflated (at most ``limit`` bytes) when it is gzip or zlib, else None."""
+    if data[:2] == b"\x1f\x8b":
+        wbits = 16 + zlib.MAX_WBITS
+    elif len(data) > 2 and data[0] & 0x0F == 8 and (data[0] * 256 + data[1]) % 31 == 0:
+        wbits = zlib.MAX_WBITS
+    else:
+        return None
+    try:
+        return zlib.decompressobj(wbits).decompress(data, max(0, limit))
+    except zlib.error:
+        return None
+
+
+def _whole(start: int, end: int) -> Callable[[int, int], tuple[int, int]]:
+    return lambda _s, _e: (start, end)
+
+
+_RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+MIN_RUN = 24  # shorter runs decode to under 18 bytes: below any token format worth decoding for
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{%d,}" % MIN_RUN)  # the slow way, for text beyond latin-1
+# Every base64/hex character becomes "A", everything else a space: a run is then a literal
+# "AAAA..." that the regex engine finds by skipping ahead, instead of trying every position.
+_RUN_MAP = bytes(0x41 if byte in _RUN_CHARS else 0x20 for byte in range(256))
+_RUN_RX = re.compile(b"A" * MIN_RUN + b"A*")
+# Base64 of text: the first character of every 4-character group encodes the top six bits of a
+# byte below 0x80, so it is one of "CDI..Za..f" (tab/newline and 0x20-0x7F). Hex of text: every
+# high nibble is 0-7. Marked "T"; other run characters "o".
+_B64_TEXT_LEADS = b"CDIJKLMNOPQRSTUVWXYZabcdef"
+_TEXTISH_MAP = bytes(0x54 if byte in _B64_TEXT_LEADS else (0x6F if byte in _RUN_CHARS else 0x20) for byte in range(256))
+_HEX_LEADS = b"01234567"
+_HEXTEXT_MAP = bytes(0x54 if byte in _HEX_LEADS else 0x6F for byte in range(256))
+_PROBE_GROUPS = 8
+
+
+def _run_spans(text: str) -> list[tuple[int, int]]:
+    try:
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return [m.span() for m in _B64_RUN.finditer(text)]
+    spans = []
+    for m in _RUN_RX.finditer(data.translate(_RUN_MAP)):
+        start, end = m.span()
+        while end < len(text) and end - m.end() < 2 and text[end] == "=":
+            end += 1  # padding belongs to the run
+        spans.append((start, end))
+    return spans
+
+
+def decode_runs(text: str, *, limit: int) -> list[Decoded]:
+    """Base64 and hex runs of ``text`` that decode to mostly printable bytes (or to gzip/zlib
+    data that inflates to them).
+
+    Bytes are returned as latin-1 text so every byte stays one character. ``limit`` bounds the
+    total decoded size (the caller's budget against inputs made of nothing but runs). Code and
+    traffic are full of runs that decode to noise (hashes, random ids, images), so each run is
+    first checked for the shape of encoded text (see ``_TEXTISH_MAP``) and decoded only if it
+    has it.
+    """
+    out: list[Decoded] = []
+    if len(text) < MIN_RUN:
+        return out
+    spans = _run_spans(text)
+    if not spans:
+        return out
+    budget = limit
+    shape = text.encode("latin-1", "replace").translate(_TEXTISH_MAP)
+    for start, end in spans:
+        if budget <= 0:
+            break
+        run = text[start:end]
+        hex_part = _hex_part(run)
+        if hex_part is not None:
+            decoded = _decode_hex_run(hex_part)
+            encoding = "hex"
+        else:
+            decoded, encoding = _decode_b64_run(run, shape, start, budget)
+        if decoded is not None:
+            out.append(Decoded(encoding, start, end, decoded, _whole(start, end)))
+            budget -= len(decoded)
+    return out
+
+
+def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[str | None, str]:
+    if run.islower() or run.isupper():
+        return None, ""  # base64 of 18+ bytes mixes upper and lower case
+    gzip_at = run.find("H4sI")  # base64 of the gzip magic number
+    candidates = [gzip_at] if gzip_at >= 0 else []
+    for skip in range(4):
+        # A prefix glued to the run ("token-", "key_") shifts the groups: probe past the first two
+        # groups at each alignment.
+        leads = shape[start + skip + 8 : start + len(run) : 4][:_PROBE_GROUPS]
+        if len(leads) >= 2 and leads.count(b"T") == len(leads):
+            candidates.append(skip)
+        elif run.startswith(("eJ", "eN", "eF", "eA"), skip):
+            candidates.append(skip)  # zlib header
+    for skip in candidates:
+        data = _b64_decode(run[skip:])
+        if data is None or len(data) < 8:
+            continue
+        encoding = "base64"
+        inflated = _inflate_small(data, budget)
+        if inflated is not None:
+            data, encoding = inflated, "base64+gzip"  # compressed, then encoded: a common pair
+        if mostly_printable(data):
+            return data.decode("latin-1"), encoding
+    return None, ""
+
+
+def _hex_part(run: str) -> str | None:
+    """The hex in a run: all of it, or the part after a path slash or a ``key_``/``x-`` prefix."""
+    if _HEX_ONLY.fullmatch(run):
+        return run
+    core = run.strip("+/_-=")
+    for separator in "/_-":
+        core = core.rsplit(separator, 1)[-1]
+    if len(core) >= MIN_RUN and _HEX_ONLY.fullmatch(core):
+        return core
+    return None
+
+
+def _decode_hex_run(run: str) -> str | None:
+    for skip in (0, 1):
+        body = run[skip:]
+        body = body[: len(body) - len(body) % 2]
+        leads = body[::2][:16].encode("ascii").translate(_HEXTEXT_MAP)
+        if leads.count(b"T") != len(leads):
+            continue
+        data = bytes.fromhex(body)
+        if len(data) >= 8 and mostly_printable(data):
+            return data.decode("latin-1")
+    return None
+
+
+def percent_decode(text: str) -> Decoded | None:
+    """``text`` with every ``%xx`` replaced by that byte (as a latin-1 character), with an exact
+    offset map back; None when there is no escape."""
+    escapes = [m.start() for m in _PERCENT.finditer(text)]
+    if not escapes:
+        return None
+    pieces: list[str] = []
+    decoded_at: list[int] = []  # decoded offset of each escape
+    previous = 0
+    length = 0
+    for position in escapes:
+        if position < previous:
+            continue  # "%%41": the second escape overlaps the first
+        chunk = text[previous:position]
+        pieces.append(chunk)
+        length += len(chunk)
+        decoded_at.append(length)
+        pieces.append(chr(int(text[position + 1 : position + 3], 16)))
+        length += 1
+        previous = position + 3
+    pieces.append(text[previous:])
+    decoded = "".join(pieces)
+
+    def to_parent(start: int, end: int) -> tuple[int, int]:
+        # Each escape before a decoded offset stretched the original by two characters.
+        before_start = bisect.bisect_left(decoded_at, start)
+        before_end = bisect.bisect_left(decoded_at, end)
+        return start + 2 * before_start, end + 2 * before_end
+
+    return Decoded("url", 0, len(text), decoded, to_parent)

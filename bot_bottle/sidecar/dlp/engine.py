@@ -1,0 +1,264 @@
+"""The scanning core: texts in, hits out, shared by every public entry point.
+
+Three layers, cheapest first:
+
+1. *direct*: token formats and every pre-computed form of the known secrets, searched in the
+   text as it is (plus its ASCII-lower-cased copy, computed once);
+2. *decoded* (``deep``): percent-escapes, base64 runs and hex runs are decoded and the direct
+   layer runs on the result, up to two levels (base64 inside percent-encoding, ...). Hits map
+   back to the encoded span in the original text, so redaction replaces what was actually sent;
+3. *splits*: the values of a request's fields (query parameters, form and JSON fields, headers)
+   are checked together, so a secret cut into pieces is found when the pieces are adjacent (the
+   concatenation is scanned) or scattered in any order (the pieces cover a known secret).
+
+Many small texts (the values of a JSON body) are scanned as one text joined by NUL characters,
+which no detector or needle matches across: one pass instead of thousands.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bot_bottle.sidecar.dlp.encodings import Decoded, ascii_lower, decode_runs, percent_decode
+from bot_bottle.sidecar.dlp.entropy import entropy_spans
+from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, Finding, resolve_overlaps
+from bot_bottle.sidecar.dlp.known import KnownSecrets
+from bot_bottle.sidecar.dlp.tokens import TokenScanner
+
+KNOWN_SECRET_NAME = "Bottle secret"
+ENTROPY_NAME = "High-entropy string"
+SEPARATOR = "\x00"
+# How far from a field boundary a split value may reach: longer than any token format and than
+# a private key block cut in two.
+SPLIT_REACH = 4096
+
+
+@dataclass(frozen=True)
+class RawHit:
+    start: int
+    end: int
+    detector: str
+    name: str
+    confidence: str
+    secret_name: str | None = None
+    encoding: str | None = None
+
+
+@dataclass
+class Segment:
+    """One text to scan and the place it came from.
+
+    ``location`` is a string, or a function that renders it (JSON paths are rendered only for
+    the few segments with findings). ``field`` marks values that take part in split checks.
+    """
+
+    location: str | Callable[[], str]
+    text: str
+    field: bool = False
+    deep: bool = True
+    scan: bool = True  # False: only part of the split check (its text was scanned elsewhere)
+
+    def where(self) -> str:
+        return self.location if isinstance(self.location, str) else self.location()
+
+
+@dataclass
+class Hit:
+    """A raw hit placed in a segment; ``parts`` lists every (segment, start, end) a split covers."""
+
+    segment: int
+    raw: RawHit
+    parts: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def spans(self) -> list[tuple[int, int, int]]:
+        return self.parts or [(self.segment, self.raw.start, self.raw.end)]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    tokens: bool = True
+    known_secrets: bool = True
+    entropy: bool = False
+    entropy_min_length: int = 24
+    entropy_threshold: float = 4.0
+    deep_limit: int = 2 * 1024 * 1024  # segments longer than this get the direct layer only
+    decode_budget: int = 4 * 1024 * 1024  # decoded bytes per scan, against inputs of pure runs
+    max_split_fields: int = 5000
+
+
+class Engine:
+    def __init__(self, tokens: TokenScanner, known: KnownSecrets, options: EngineOptions) -> None:
+        self.tokens = tokens
+        self.known = known
+        self.options = options
+        self._need_lowered = (options.tokens and tokens.needs_lowered) or (
+            options.known_secrets and known.needs_lowered
+        )
+
+    # -- layer 1 -------------------------------------------------------------------------------
+
+    def direct(self, text: str) -> list[RawHit]:
+        if not text:
+            return []
+        low = ascii_lower(text) if self._need_lowered else text
+        hits: list[RawHit] = []
+        if self.options.tokens:
+            for start, end, det, id_, name in self.tokens.scan(text, low):
+                hits.append(RawHit(start, end, id_, name, det.confidence))
+        if self.options.known_secrets and self.known:
+            for k in self.known.find(text, low):
+                hits.append(RawHit(k.start, k.end, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, k.secret_name, k.encoding))
+        if self.options.entropy:
+            for start, end, confidence in entropy_spans(
+                text, min_length=self.options.entropy_min_length, threshold=self.options.entropy_threshold
+            ):
+                hits.append(RawHit(start, end, ENTROPY, ENTROPY_NAME, confidence))
+        return hits
+
+    # -- layer 2 -------------------------------------------------------------------------------
+
+    def decoded(self, text: str, budget: list[int], depth: int = 2) -> list[RawHit]:
+        """Hits found only after decoding parts of ``text``, placed on the encoded spans."""
+        if depth <= 0 or budget[0] <= 0 or len(text) < 8:
+            return []
+        layers: list[Decoded] = []
+        pct = percent_decode(text)
+        if pct is not None:
+            layers.append(pct)
+        layers.extend(decode_runs(text, limit=budget[0]))
+        out: list[RawHit] = []
+        for layer in layers:
+            budget[0] -= len(layer.text)
+            inner = self.direct(layer.text) + self.decoded(layer.text, budget, depth - 1)
+            for h in inner:
+                start, end = layer.to_parent(h.start, h.end)
+                if layer.encoding == "url" and end - start == h.end - h.start:
+                    continue  # no escape inside: the direct layer saw this as it was sent
+                encoding = layer.encoding if h.encoding is None else f"{layer.encoding}+{h.encoding}"
+                out.append(RawHit(start, end, h.detector, h.name, h.confidence, h.secret_name, encoding))
+            if budget[0] <= 0:
+                break
+        return out
+
+    # -- segments ------------------------------------------------------------------------------
+
+    def scan_segments(self, segments: Sequence[Segment], *, deep: bool = True, splits: bool = True) -> list[Hit]:
+        if not segments:
+            return []
+        hits: list[Hit] = []
+        scanned = [i for i, s in enumerate(segments) if s.scan]
+        joined, starts = _join([segments[i].text for i in scanned], SEPARATOR)
+        for h in self.direct(joined):
+            placed = _place(h, starts, len(SEPARATOR))
+            if placed is not None:
+                placed.segment = scanned[placed.segment]
+                hits.append(placed)
+        if deep:
+            budget = [self.options.decode_budget]
+            for index in scanned:
+                segment = segments[index]
+                if segment.deep and len(segment.text) <= self.options.deep_limit and budget[0] > 0:
+                    for h in self.decoded(segment.text, budget):
+                        hits.append(Hit(index, h))
+        if splits:
+            hits.extend(self.split_hits(segments, hits))
+        return hits
+
+    def split_hits(self, segments: Sequence[Segment], found: list[Hit]) -> list[Hit]:
+        fields = [i for i, s in enumerate(segments) if s.field and s.text][: self.options.max_split_fields]
+        if len(fields) < 2:
+            return []
+        out: list[Hit] = []
+        already = {(h.raw.detector, h.raw.secret_name) for h in found}
+        # Adjacent pieces: scan the plain concatenation around each field boundary (a value cut
+        # in two lies within reach of the cut), keep hits that cross a boundary.
+        texts = [segments[i].text for i in fields]
+        joined, starts = _join(texts, "")
+        for h in self._around_boundaries(joined, starts[1:]):
+            if h.detector == ENTROPY:
+                continue  # any two fields glued together look random: not evidence of a split
+            first = bisect.bisect_right(starts, h.start) - 1
+            last = bisect.bisect_right(starts, h.end - 1) - 1
+            if first == last or (h.detector, h.secret_name) in already:
+                continue
+            parts = []
+            for k in range(first, last + 1):
+                seg_start = max(h.start, starts[k]) - starts[k]
+                seg_end = min(h.end, starts[k] + len(texts[k])) - starts[k]
+                parts.append((fields[k], seg_start, seg_end))
+            already.add((h.detector, h.secret_name))
+            raw = RawHit(parts[0][1], parts[-1][2], h.detector, h.name, h.confidence, h.secret_name,
+                         "split" if h.encoding is None else f"split+{h.encoding}")
+            out.append(Hit(fields[first], raw, parts))
+        # Scattered pieces of a known secret, in any order.
+        if self.options.known_secrets and self.known:
+            covered = self.known.split_cover((i, segments[i].text) for i in fields)
+            for name, used in covered:
+                if (KNOWN_SECRET, name) in already:
+                    continue
+                already.add((KNOWN_SECRET, name))
+                parts = [(i, 0, len(segments[i].text)) for i in used]
+                raw = RawHit(0, len(segments[used[-1]].text), KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, name, "split")
+                out.append(Hit(used[0], raw, parts))
+        return out
+
+    def _around_boundaries(self, joined: str, boundaries: list[int]) -> list[RawHit]:
+        reach = SPLIT_REACH
+        windows: list[list[int]] = []
+        for b in boundaries:
+            start, end = max(0, b - reach), min(len(joined), b + reach)
+            if windows and start <= windows[-1][1]:
+                windows[-1][1] = end
+            else:
+                windows.append([start, end])
+        if len(windows) == 1 and windows[0] == [0, len(joined)]:
+            return self.direct(joined)
+        out: list[RawHit] = []
+        for start, end in windows:
+            for h in self.direct(joined[start:end]):
+                out.append(RawHit(h.start + start, h.end + start, h.detector, h.name, h.confidence,
+                                  h.secret_name, h.encoding))
+        return out
+
+    # -- findings ------------------------------------------------------------------------------
+
+    @staticmethod
+    def findings(hits: Sequence[Hit], segments: Sequence[Segment]) -> list[Finding]:
+        out: list[Finding] = []
+        rendered: dict[int, str] = {}
+
+        def where(index: int) -> str:
+            if index not in rendered:
+                rendered[index] = segments[index].where()
+            return rendered[index]
+
+        for hit in hits:
+            raw = hit.raw
+            if hit.parts:
+                location = "+".join(dict.fromkeys(where(i) for i, _, _ in hit.parts))
+            else:
+                location = where(hit.segment)
+            out.append(Finding(raw.detector, raw.name, location, raw.start, raw.end, raw.confidence,
+                               raw.secret_name, raw.encoding))
+        return resolve_overlaps(out)
+
+
+def _join(texts: Sequence[str], separator: str) -> tuple[str, list[int]]:
+    starts: list[int] = []
+    position = 0
+    for text in texts:
+        starts.append(position)
+        position += len(text) + len(separator)
+    return separator.join(texts), starts
+
+
+def _place(hit: RawHit, starts: list[int], sep: int) -> Hit | None:
+    index = bisect.bisect_right(starts, hit.start) - 1
+    base = starts[index]
+    limit = starts[index + 1] - sep if index + 1 < len(starts) else None
+    if limit is not None and hit.end > limit:
+        return None  # crosses a separator: not a value of either segment
+    return Hit(index, RawHit(hit.start - base, hit.end - base, hit.detector, hit.name, hit.confidence,
+                             hit.secret_name, hit.encoding))

@@ -1,0 +1,305 @@
+"""The bottle's own secret values, and every form in which they are searched for.
+
+Each secret (name -> value: ``?prompt`` and ``${HOST_VAR}`` env values, route tokens) becomes a
+list of literal *needles*: the raw value, reversed, lower-case hex, ``%xx`` for every byte, the
+usual partial percent-encodings, and the base64 cores (standard and URL-safe alphabets) at each
+of the three byte offsets. Case-insensitive forms (hex, ``%xx``) are searched in the
+ASCII-lower-cased text, so upper, lower and mixed case are one search.
+
+Searching is one ``str.find`` loop per needle: substring search in CPython skips ahead by the
+needle's length and runs at several GB/s for needles this long, which beats a single regex
+alternation of the same needles by more than an order of magnitude.
+
+Values shorter than ``MIN_SECRET_LENGTH`` are not searched (a 4-character PIN matches
+everywhere); ``short_secrets`` names them so callers can warn at launch. No value ever leaves
+this module: findings carry the secret's *name*, and ``repr`` shows names only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bot_bottle.sidecar.dlp.encodings import (
+    ascii_lower,
+    b32_cores,
+    b64_cores,
+    url_full,
+    url_partial_forms,
+    urlsafe,
+)
+
+MIN_SECRET_LENGTH = 8
+# A fragment shorter than this is too common to count as part of a split secret.
+MIN_FRAGMENT = 4
+
+
+def short_secrets(secrets: Mapping[str, str], min_length: int = MIN_SECRET_LENGTH) -> list[str]:
+    """Names of the secrets too short to be scanned for (callers warn about these at launch)."""
+    return sorted(name for name, value in secrets.items() if len(_clean(value)) < min_length)
+
+
+def _clean(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class KnownHit:
+    start: int
+    end: int
+    secret_name: str
+    encoding: str | None  # None: the raw value
+
+
+class _Needle:
+    """One searchable form of one secret. Holds the value; never printed."""
+
+    __slots__ = ("text", "lowered", "name", "encoding")
+
+    def __init__(self, text: str, lowered: bool, name: str, encoding: str | None) -> None:
+        self.text = text
+        self.lowered = lowered
+        self.name = name
+        self.encoding = encoding
+
+    def __repr__(self) -> str:
+        return f"<needle {self.name} {self.encoding or 'raw'}>"
+
+
+class _Group:
+    """Forms that share a substring (the *anchor*): one search finds candidates for all of them,
+    each then confirmed where it would start. The raw value and its percent-encodings share their
+    longest run of unreserved characters; a base64 core and its URL-safe twin share their longest
+    run without ``+``/``/``. Fewer, longer searches: substring search gets faster with length."""
+
+    __slots__ = ("anchor", "lowered", "forms")
+
+    def __init__(self, anchor: str, lowered: bool, forms: list[tuple[_Needle, int]]) -> None:
+        self.anchor = anchor
+        self.lowered = lowered
+        self.forms = forms  # (needle, offset of the anchor inside the needle)
+
+    def __repr__(self) -> str:
+        return f"<group of {len(self.forms)}>"
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~\-]+")
+_B64_PLAIN = re.compile(r"[A-Za-z0-9]+")
+MIN_ANCHOR = 10
+
+
+def _group(needles: list[_Needle], runs: re.Pattern[str]) -> list[_Group]:
+    """One group for ``needles`` when they share a long enough run, else one group each."""
+    first = needles[0]
+    candidates = sorted(runs.findall(first.text), key=len, reverse=True)
+    for anchor in candidates:
+        if len(anchor) < MIN_ANCHOR and len(anchor) < len(first.text):
+            break
+        forms = []
+        for needle in needles:
+            offset = needle.text.find(anchor)
+            if offset < 0 or needle.text.find(anchor, offset + 1) >= 0:
+                break  # absent, or ambiguous: fall back to separate searches
+            forms.append((needle, offset))
+        else:
+            return [_Group(anchor, first.lowered, forms)]
+    return [_Group(n.text, n.lowered, [(n, 0)]) for n in needles]
+
+
+class KnownSecrets:
+    def __init__(self, secrets: Mapping[str, str], min_length: int = MIN_SECRET_LENGTH) -> None:
+        if min_length < 1:
+            raise ValueError("min_length must be at least 1")
+        self.min_length = min_length
+        values: dict[str, str] = {}  # value -> first name (sorted), so duplicates report once
+        for name in sorted(secrets):
+            if not isinstance(name, str):
+                raise TypeError("secret names must be strings")
+            raw = secrets[name]
+            if not isinstance(raw, str):
+                raise TypeError(f"secret {name!r}: the value must be a string")
+            value = _clean(raw)
+            if len(value) >= min_length:
+                values.setdefault(value, name)
+        self.names = tuple(sorted(set(values.values())))
+        self.skipped = tuple(short_secrets(secrets, min_length))
+        self._values = tuple((name, value) for value, name in values.items())
+        self._needles = self._build_needles()
+        self._host_needles = self._build_host_needles()
+        self.needs_lowered = any(g.lowered for g in self._needles)
+
+    def __repr__(self) -> str:
+        return f"KnownSecrets(names={list(self.names)!r}, skipped={list(self.skipped)!r})"
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _build_needles(self) -> tuple[_Group, ...]:
+        groups: list[_Group] = []
+        seen: set[tuple[str, bool]] = set()
+
+        def needles(forms: Sequence[tuple[str, bool, str, str | None]]) -> list[_Needle]:
+            out = []
+            for text, lowered, name, encoding in forms:
+                if len(text) < (self.min_length if encoding is None else min(6, self.min_length)):
+                    continue  # a core this short (tiny secrets at odd offsets) would match by chance
+                if (text, lowered) not in seen:
+                    seen.add((text, lowered))
+                    out.append(_Needle(text, lowered, name, encoding))
+            return out
+
+        for name, value in self._values:
+            data = value.encode("utf-8")
+            raw_forms: list[tuple[str, bool, str, str | None]] = [(value, False, name, None)]
+            as_bytes = data.decode("latin-1")
+            if as_bytes != value:
+                raw_forms.append((as_bytes, False, name, None))  # UTF-8 bytes, as the latin-1 view of a body shows them
+            raw_forms += [(form, False, name, "url") for form in url_partial_forms(value)]
+            found = needles(raw_forms)
+            if found:
+                groups.extend(_group(found, _UNRESERVED))
+            for single in needles([(value[::-1], False, name, "reversed"), (data.hex(), True, name, "hex"),
+                                   (url_full(data), True, name, "url")]):
+                groups.append(_Group(single.text, single.lowered, [(single, 0)]))
+            for core in b64_cores(data):
+                found = needles([(core, False, name, "base64"), (urlsafe(core), False, name, "base64")])
+                if found:
+                    groups.extend(_group(found, _B64_PLAIN))
+        return tuple(groups)
+
+    def _build_host_needles(self) -> tuple[_Needle, ...]:
+        # DNS names are case-insensitive and proxies lower-case them: every form is lower-cased,
+        # and base32 (the usual DNS-tunnelling alphabet) joins the list.
+        needles: list[_Needle] = []
+        seen: set[str] = set()
+        for name, value in self._values:
+            data = value.encode("utf-8")
+            forms: list[tuple[str, str | None]] = [(value.lower(), None), (value[::-1].lower(), "reversed"),
+                                                   (data.hex(), "hex")]
+            forms += [(core, "base32") for core in b32_cores(data)]
+            forms += [(urlsafe(core).lower(), "base64") for core in b64_cores(data)]
+            for text, encoding in forms:
+                if len(text) >= 6 and text not in seen:
+                    seen.add(text)
+                    needles.append(_Needle(text, True, name, encoding))
+        return tuple(needles)
+
+    # -- searching -----------------------------------------------------------------------------
+
+    def find(self, text: str, lowered: str | None = None) -> list[KnownHit]:
+        """Every occurrence of every form of every secret in ``text``."""
+        if not self._needles or not text:
+            return []
+        low = lowered if lowered is not None else (ascii_lower(text) if self.needs_lowered else text)
+        hits: list[KnownHit] = []
+        for group in self._needles:
+            hay = low if group.lowered else text
+            anchor = group.anchor
+            at = hay.find(anchor)
+            while at >= 0:
+                for needle, offset in group.forms:
+                    start = at - offset
+                    if start >= 0 and hay.startswith(needle.text, start):
+                        hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
+                at = hay.find(anchor, at + 1)
+        return hits
+
+    def find_in_host(self, host: str) -> list[KnownHit]:
+        """Secrets carried in a host name: in one label, or spread over several (dots removed).
+
+        Offsets refer to ``host`` itself (lower-cased by the caller or not: matching ignores case).
+        """
+        if not self._host_needles or not host:
+            return []
+        low = host.lower()
+        joined_chars: list[int] = [i for i, ch in enumerate(low) if ch != "."]
+        joined = "".join(low[i] for i in joined_chars)
+        hits: list[KnownHit] = []
+        for needle in self._host_needles:
+            for hay, mapped in ((low, False), (joined, True)):
+                at = hay.find(needle.text)
+                while at >= 0:
+                    end = at + len(needle.text)
+                    if mapped:
+                        start, stop = joined_chars[at], joined_chars[end - 1] + 1
+                    else:
+                        start, stop = at, end
+                    hits.append(KnownHit(start, stop, needle.name, needle.encoding))
+                    at = hay.find(needle.text, at + 1)
+        return hits
+
+    # -- splits --------------------------------------------------------------------------------
+
+    def split_cover(self, fragments: Iterable[tuple[int, str]]) -> list[tuple[str, list[int]]]:
+        """Secrets wholly covered by two or more of ``fragments`` (each ``(field index, text)``),
+        in any order: a secret cut into query parameters or JSON fields and sent in pieces.
+
+        Each fragment is tried raw and, when it has the shape, hex- and base64-decoded. Returns
+        ``(secret name, [field indices used])`` per secret found.
+        """
+        if not self._values:
+            return []
+        candidates: list[tuple[int, str]] = []
+        for index, text in fragments:
+            for form in _fragment_forms(text):
+                if len(form) >= MIN_FRAGMENT:
+                    candidates.append((index, form))
+        found: list[tuple[str, list[int]]] = []
+        for name, value in self._values:
+            covered: list[tuple[int, int, int]] = []  # (start, end, field)
+            for index, form in candidates:
+                if len(form) >= len(value) or form not in value:
+                    continue
+                at = value.find(form)
+                while at >= 0:
+                    covered.append((at, at + len(form), index))
+                    at = value.find(form, at + 1)
+            if not covered:
+                continue
+            fields = _covering_fields(covered, len(value))
+            if fields is not None and len(fields) >= 2:
+                found.append((name, fields))
+        return found
+
+
+def _fragment_forms(text: str) -> list[str]:
+    forms = [text]
+    stripped = text.strip()
+    if 8 <= len(stripped) <= 4096:
+        if len(stripped) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in stripped[:64]):
+            try:
+                forms.append(bytes.fromhex(stripped).decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                pass
+        try:
+            padded = stripped + "=" * (-len(stripped) % 4)
+            decoded = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+            forms.append(decoded.decode("utf-8"))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            pass
+    return forms
+
+
+def _covering_fields(spans: list[tuple[int, int, int]], length: int) -> list[int] | None:
+    """Greedy interval cover of ``[0, length)``; the fields used, or None when there is a gap."""
+    spans.sort()
+    reach = 0
+    used: list[int] = []
+    i = 0
+    while reach < length:
+        best: tuple[int, int, int] | None = None
+        while i < len(spans) and spans[i][0] <= reach:
+            if best is None or spans[i][1] > best[1]:
+                best = spans[i]
+            i += 1
+        if best is None or best[1] <= reach:
+            return None
+        reach = best[1]
+        if best[2] not in used:
+            used.append(best[2])
+    return sorted(used)

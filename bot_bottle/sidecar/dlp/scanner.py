@@ -1,0 +1,590 @@
+"""``Scanner``: the public entry points, built once per policy and reused for every request."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot_bottle.sidecar.dlp import bodies, urls
+from bot_bottle.sidecar.dlp.engine import Engine, EngineOptions, Hit, Segment
+from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
+from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
+from bot_bottle.sidecar.dlp.known import MIN_SECRET_LENGTH, KnownSecrets
+from bot_bottle.sidecar.dlp.redact import apply_spans, marker
+from bot_bottle.sidecar.dlp.tokens import DETECTOR_NAMES, TokenScanner, char_classes
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
+_SAFE_CACHE_MAX = 4096
+# A body with more fields than this is scanned as text, not field by field.
+MAX_FIELDS = 100_000
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What a scanner looks for. The egress route's ``dlp`` switches map onto these."""
+
+    tokens: bool = True  # well-known credential formats
+    known_secrets: bool = True  # the bottle's own secret values, in every encoding
+    entropy: bool = False  # random-looking tokens no detector knows (noisier: off by default)
+    entropy_min_length: int = 24
+    entropy_threshold: float = 4.0
+    min_secret_length: int = MIN_SECRET_LENGTH
+    max_body_bytes: int = 64 * 1024 * 1024  # decompressed bytes scanned per body (bomb limit)
+    structured_limit: int = 8 * 1024 * 1024  # bodies up to this size are also parsed and decoded
+    deep_limit: int = 2 * 1024 * 1024  # values up to this size are also base64/hex/%-decoded
+    disabled_detectors: frozenset[str] = frozenset()
+
+    def engine_options(self) -> EngineOptions:
+        return EngineOptions(
+            tokens=self.tokens,
+            known_secrets=self.known_secrets,
+            entropy=self.entropy,
+            entropy_min_length=self.entropy_min_length,
+            entropy_threshold=self.entropy_threshold,
+            deep_limit=self.deep_limit,
+        )
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """The content with every finding replaced by a marker (same type as the input)."""
+
+    content: str | bytes
+    findings: tuple[Finding, ...]  # what the original content carried
+    unredacted: tuple[Finding, ...] = ()  # still present afterwards: the caller must block
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class RedactedRequest:
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    findings: tuple[Finding, ...]  # what the original request carried
+    unredacted: tuple[Finding, ...] = ()  # what the rewritten request still carries: block it
+    # The body was decompressed to be redacted: send it without its Content-Encoding (and with a
+    # new Content-Length).
+    drop_content_encoding: bool = False
+    changed: bool = False
+
+
+# -- request context: segments plus what is needed to rebuild ----------------------------------
+
+
+@dataclass
+class _Body:
+    decoded: bodies.DecodedBody
+    kind: str = "raw"  # raw | json | form | multipart
+    raw_index: int = -1  # segment index of the whole body
+    json_doc: Any = None
+    json_strings: list[bodies.JsonString] = field(default_factory=list)
+    json_first: int = -1  # segment index of json_strings[0]
+    form_pairs: list[tuple[str, str]] = field(default_factory=list)
+    form_first: int = -1
+    parts: list[bodies.Part] = field(default_factory=list)
+    # part -> (header segment, content segment or -1, content was transfer-decoded)
+    part_segments: dict[int, tuple[int, int, bool]] = field(default_factory=dict)
+
+
+@dataclass
+class _Request:
+    segments: list[Segment] = field(default_factory=list)
+    url: urls.UrlView | None = None
+    userinfo_index: int = -1
+    path_index: int = -1
+    path_pieces: list[tuple[int, int]] = field(default_factory=list)  # (segment, raw piece index)
+    param_indices: list[tuple[int, int]] = field(default_factory=list)  # (name seg, value seg or -1)
+    fragment_index: int = -1
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    header_indices: dict[int, tuple[int, int]] = field(default_factory=dict)  # header -> (name seg, value seg)
+    body: _Body | None = None
+    extra: list[Finding] = field(default_factory=list)  # host and limit findings
+
+    def add(self, location: Any, text: str, *, field_: bool = False, deep: bool = True, scan: bool = True) -> int:
+        self.segments.append(Segment(location, text, field_, deep, scan))
+        return len(self.segments) - 1
+
+
+class Scanner:
+    """Built once from the policy's options and the bottle's secrets; thread-safe to share.
+
+    ``secrets`` maps a name (env var or token ref) to its value; values shorter than
+    ``options.min_secret_length`` are not scanned and are listed in ``skipped_secrets``.
+    """
+
+    def __init__(self, secrets: Mapping[str, str] | None = None, options: ScanOptions | None = None) -> None:
+        self.options = options or ScanOptions()
+        self.known = KnownSecrets(secrets or {}, self.options.min_secret_length)
+        self.tokens = TokenScanner(disabled=self.options.disabled_detectors)
+        self.engine = Engine(self.tokens, self.known, self.options.engine_options())
+        # Echoed secrets in responses: the known values only, no format detectors.
+        self._echo_engine = Engine(self.tokens, self.known, EngineOptions(tokens=False, entropy=False))
+        self._safe_names: dict[str, bool] = {}
+
+    def __repr__(self) -> str:
+        return f"Scanner(secrets={list(self.known.names)!r}, options={self.options!r})"
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        return self.known.names
+
+    @property
+    def skipped_secrets(self) -> tuple[str, ...]:
+        """Names of the secrets too short to scan for: callers warn about these."""
+        return self.known.skipped
+
+    # -- texts -----------------------------------------------------------------------------
+
+    def scan_text(self, text: str | bytes, location: str = "text", *, deep: bool = False) -> list[Finding]:
+        """Findings in one text (a file, a body already decoded). ``deep`` also decodes base64,
+        hex and percent-encoded parts, which requests get and files, by default, do not."""
+        segment = Segment(location, _as_text(text), False, deep)
+        hits = self.engine.scan_segments([segment], deep=deep, splits=False)
+        return self.engine.findings(hits, [segment])
+
+    def redact_text(self, text: str | bytes, location: str = "text", *, deep: bool = True) -> Redaction:
+        segment = Segment(location, _as_text(text), False, deep)
+        hits = self.engine.scan_segments([segment], deep=deep, splits=False)
+        findings = self.engine.findings(hits, [segment])
+        new = apply_spans(segment.text, _spans_for(hits, 0))
+        rescanned = Segment(location, new, False, deep)
+        after = self.engine.findings(self.engine.scan_segments([rescanned], deep=deep, splits=False), [rescanned])
+        return Redaction(_like(text, new), tuple(findings), tuple(after), new != segment.text)
+
+    def redact_echoed_secrets(self, data: str | bytes, location: str = "response") -> Redaction:
+        """The bottle's own secrets (any encoding) that an upstream echoed back, redacted."""
+        segment = Segment(location, _as_text(data), False, True)
+        hits = self._echo_engine.scan_segments([segment], deep=False, splits=False)
+        findings = self._echo_engine.findings(hits, [segment])
+        new = apply_spans(segment.text, _spans_for(hits, 0))
+        return Redaction(_like(data, new), tuple(findings), (), new != segment.text)
+
+    def scan_response_for_injection(self, text: str | bytes) -> list[Finding]:
+        return scan_response_for_injection(text)
+
+    def scan_message(self, data: str | bytes, location: str = "message") -> list[Finding]:
+        """A WebSocket message (text or binary): scanned like a small body, JSON taken apart."""
+        request = _Request()
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        self._add_body(request, raw, None, "", base=location)
+        hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        return self._finish(request, hits)
+
+    # -- hosts -----------------------------------------------------------------------------
+
+    def scan_host(self, host: str) -> list[Finding]:
+        """Known secrets (and token formats) carried in a host name, e.g. ``<hex>.evil.example``.
+
+        Known secrets are matched without case (DNS ignores it, proxies lower-case names); token
+        formats need the case the host arrived with, when the caller kept it.
+        """
+        as_sent = _bare_host(host)
+        name = as_sent.lower()
+        if not name:
+            return []
+        out: list[Finding] = []
+        if self.options.known_secrets:
+            for k in self.known.find_in_host(name):
+                out.append(Finding(KNOWN_SECRET, "Bottle secret", "host", k.start, k.end, HIGH, k.secret_name,
+                                   k.encoding))
+        # Labels are also scanned joined, for a token spread over several of them.
+        segments = [Segment("host", as_sent), Segment("host", as_sent.replace(".", ""))]
+        hits = self.engine.scan_segments(segments, deep=True, splits=False)
+        for finding in self.engine.findings(hits, segments):
+            if finding.detector != KNOWN_SECRET:
+                # Offsets in the dot-less copy are approximate; a host is blocked, never redacted.
+                out.append(replace(finding, start=min(finding.start, len(name)), end=min(finding.end, len(name))))
+        return resolve_overlaps(dedupe(out))
+
+    # -- requests --------------------------------------------------------------------------
+
+    def scan_request(
+        self,
+        method: str,
+        url: str,
+        headers: Headers = (),
+        body: bytes | str | None = None,
+        *,
+        skip_headers: Iterable[str] = (),
+    ) -> list[Finding]:
+        """Findings in the URL (path, each query parameter, decoded), the header values (minus
+        ``skip_headers``, e.g. an ``Authorization`` the proxy replaces) and the body (decompressed,
+        JSON/form/multipart taken apart), plus secrets split across fields and in the host."""
+        request = self._request(url, headers, body, skip_headers)
+        hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        return self._finish(request, hits)
+
+    def redact_request(
+        self,
+        method: str,
+        url: str,
+        headers: Headers = (),
+        body: bytes | str | None = None,
+        *,
+        skip_headers: Iterable[str] = (),
+    ) -> RedactedRequest:
+        """The request with every finding replaced by a marker, JSON kept JSON and forms kept
+        forms. Whatever could not be redacted (a host name, a body past the scan limit, a value
+        cut in a way the rebuild cannot follow) is in ``unredacted``: the caller must block."""
+        request = self._request(url, headers, body, skip_headers)
+        hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        findings = self._finish(request, hits)
+        if not findings:
+            return RedactedRequest(url, tuple(request.headers), _body_bytes(body), ())
+        per_segment: dict[int, list[tuple[int, int, str]]] = {}
+        for hit in hits:
+            label = hit.raw.secret_name or hit.raw.detector
+            for index, start, end in hit.spans():
+                per_segment.setdefault(index, []).append((start, end, label))
+        new_url = self._rebuild_url(request, per_segment)
+        new_headers = self._rebuild_headers(request, per_segment)
+        new_body, drop_encoding = self._rebuild_body(request, per_segment, body)
+        rescan_headers = [(k, v) for k, v in new_headers if not (drop_encoding and k.lower() == "content-encoding")]
+        after = self.scan_request(method, new_url, rescan_headers, new_body, skip_headers=skip_headers)
+        changed = new_url != url or new_headers != request.headers or new_body != _body_bytes(body)
+        return RedactedRequest(new_url, tuple(new_headers), new_body, tuple(findings), tuple(after), drop_encoding,
+                               changed)
+
+    # -- building the segment list ---------------------------------------------------------
+
+    def _request(self, url: str, headers: Headers, body: bytes | str | None, skip: Iterable[str]) -> _Request:
+        request = _Request()
+        skipped = {s.lower() for s in skip}
+        self._add_url(request, url)
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        request.headers = [(str(k), str(v)) for k, v in pairs]
+        content_type = content_encoding = None
+        for i, (name, value) in enumerate(request.headers):
+            lowered = name.lower()
+            if lowered == "content-type":
+                content_type = value
+            elif lowered == "content-encoding":
+                content_encoding = value
+            if lowered in skipped:
+                continue
+            name_index = request.add(f"header[{i}].name", name, deep=False)
+            value_index = request.add(self._label("header:", lowered, f"header[{i}]"), value, field_=True)
+            request.header_indices[i] = (name_index, value_index)
+        if body:
+            raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+            self._add_body(request, raw, content_encoding, content_type or "", base="body")
+        return request
+
+    def _add_url(self, request: _Request, url: str) -> None:
+        view = urls.split_url(url)
+        request.url = view
+        if view.host:
+            request.extra.extend(replace(f, location="url.host") for f in self.scan_host(view.host))
+        if view.userinfo:
+            request.userinfo_index = request.add("url.userinfo", urls.unquote_latin1(view.userinfo), field_=True)
+        if view.path:
+            request.path_index = request.add("url.path", view.path)
+            # Path pieces join the split check only: the whole path was scanned (and decoded) above.
+            for k, piece in enumerate(view.path.split("/")):
+                if piece:
+                    index = request.add(f"url.path[{k}]", urls.unquote_latin1(piece), field_=True, scan=False)
+                    request.path_pieces.append((index, k))
+        for i, param in enumerate(view.params):
+            name_index = request.add(f"url.query[{i}].name", param.name)
+            value_index = -1
+            if param.value is not None:
+                label = self._label("url.query.", param.name, f"url.query[{i}].value")
+                value_index = request.add(label, param.value, field_=True)
+            request.param_indices.append((name_index, value_index))
+        if view.fragment:
+            request.fragment_index = request.add("url.fragment", view.fragment)
+
+    def _add_body(self, request: _Request, raw: bytes, content_encoding: str | None, content_type: str,
+                  *, base: str) -> None:
+        opts = self.options
+        decoded = bodies.decode_body(raw, content_encoding, opts.max_body_bytes)
+        info = _Body(decoded)
+        request.body = info
+        if decoded.truncated:
+            request.extra.append(Finding(SCAN_LIMIT, "Body larger than the scan limit", base, opts.max_body_bytes,
+                                         opts.max_body_bytes, HIGH))
+        data = decoded.data
+        structured = len(data) <= opts.structured_limit
+        mime, params = bodies.parse_content_type(content_type)
+        info.raw_index = request.add(base, bodies.as_text(data), deep=structured and len(data) <= opts.deep_limit)
+        if not structured:
+            return
+        if bodies.is_json(mime) or (not mime and bodies.looks_like_json(data)) or (
+            mime in ("text/plain", "application/octet-stream") and bodies.looks_like_json(data)
+        ):
+            if self._add_json(request, info, data, base):
+                # Every key and value is scanned (unescaped) on its own; the raw text adds nothing.
+                request.segments[info.raw_index].scan = False
+                return
+        if mime == "application/x-www-form-urlencoded":
+            pairs = bodies.form_pairs(data)
+            if len(pairs) > MAX_FIELDS:
+                return  # absurdly many fields: the raw text (decoded layer included) is scanned
+            info.kind = "form"
+            info.form_pairs = pairs
+            info.form_first = len(request.segments)
+            for i, (name, value) in enumerate(info.form_pairs):
+                request.add(f"{base}.form[{i}].name", name)
+                request.add(self._label(f"{base}.form.", name, f"{base}.form[{i}].value"), value, field_=True)
+            # Names and values are scanned decoded; the raw text only adds percent-escapes.
+            request.segments[info.raw_index].scan = False
+            return
+        if mime.startswith("multipart/") and params.get("boundary"):
+            info.kind = "multipart"
+            info.parts = bodies.multipart_parts(data, params["boundary"])[:MAX_FIELDS]
+            for part in info.parts:
+                where = f"{base}.multipart[{part.index}]"
+                header_text = bodies.as_text(data[part.header_start : part.header_end])
+                header_index = request.add(f"{where}.headers", header_text, deep=True)
+                content = bodies.part_content(data, part)
+                content_index = -1
+                encoded = content != data[part.content_start : part.content_end]
+                if encoded:
+                    # Transfer-encoded: the raw body scan saw only the encoding.
+                    content_index = request.add(f"{where}.content", bodies.as_text(content))
+                elif len(content) <= 64 * 1024 and not part.filename:
+                    # A small form field takes part in the split check like any field; its text
+                    # is in the raw body, which was scanned already.
+                    content_index = request.add(f"{where}.content", bodies.as_text(content), field_=True,
+                                                scan=False)
+                info.part_segments[part.index] = (header_index, content_index, encoded)
+
+    def _add_json(self, request: _Request, info: _Body, data: bytes, base: str) -> bool:
+        try:
+            doc = bodies.parse_json(data)
+        except (ValueError, UnicodeDecodeError):
+            return False
+        strings = bodies.json_strings(doc)
+        if len(strings) > MAX_FIELDS:
+            return False  # absurdly many values: the raw text (decoded layer included) is scanned
+        info.kind = "json"
+        info.json_doc = doc
+        info.json_strings = strings
+        info.json_first = len(request.segments)
+        for item in info.json_strings:
+            # Values join the split check; keys sit between them and would break every join.
+            request.add(self._json_location(base, item), item.text, field_=not item.is_key)
+        return True
+
+    def _json_location(self, base: str, item: bodies.JsonString) -> Any:
+        def render() -> str:
+            out = "$"
+            for step in item.path:
+                if isinstance(step, int):
+                    out += f"[{step}]"
+                elif self._safe(step):
+                    out += f".{step}"
+                else:
+                    out += "[?]"
+            return f"{base}.json:{out}" + (" (key)" if item.is_key else "")
+
+        return render
+
+    # -- findings --------------------------------------------------------------------------
+
+    def _finish(self, request: _Request, hits: list[Hit]) -> list[Finding]:
+        findings = self.engine.findings(hits, request.segments) + request.extra
+        # A value seen both in the raw body and in its parsed field is reported once, at the field.
+        body = request.body
+        if body is not None and body.raw_index >= 0:
+            raw_location = request.segments[body.raw_index].where()
+            structured = {(f.detector, f.secret_name) for f in findings
+                          if f.location.startswith(raw_location + ".")}
+            findings = [f for f in findings
+                        if not (f.location == raw_location and (f.detector, f.secret_name) in structured)]
+        return resolve_overlaps(dedupe(findings))
+
+    def _label(self, prefix: str, name: str, fallback: str) -> Any:
+        """A location naming ``name`` when that is safe, rendered only if a finding needs it."""
+        return lambda: f"{prefix}{name}" if self._safe(name) else fallback
+
+    def _safe(self, name: str) -> bool:
+        """May ``name`` (a header, parameter or JSON key chosen by the agent) appear in a location?
+
+        Only short, plain names that carry nothing a scan would flag and do not look random: a
+        secret used *as* a key must not reach the logs through the location string.
+        """
+        cached = self._safe_names.get(name)
+        if cached is not None:
+            return cached
+        ok = bool(_SAFE_NAME.fullmatch(name))
+        if ok and len(name) >= 12 and char_classes(name) >= 3:
+            ok = False
+        if ok:
+            ok = not self.engine.direct(name) and not self.known.find_in_host(name)
+        if len(self._safe_names) >= _SAFE_CACHE_MAX:
+            self._safe_names.clear()
+        self._safe_names[name] = ok
+        return ok
+
+    # -- rebuilding ------------------------------------------------------------------------
+
+    def _rebuild_url(self, request: _Request, spans: dict[int, list[tuple[int, int, str]]]) -> str:
+        view = request.url
+        assert view is not None
+        if request.userinfo_index in spans and view.userinfo is not None:
+            text = request.segments[request.userinfo_index].text
+            view.userinfo = urls.quote_latin1(apply_spans(text, spans[request.userinfo_index]))
+        if request.path_index in spans:
+            view.path = apply_spans(view.path, spans[request.path_index],
+                                    render=lambda label: urls.encode_path_marker(marker(label)))
+        piece_spans = [(seg, k) for seg, k in request.path_pieces if seg in spans]
+        if piece_spans:
+            raw_pieces = view.path.split("/")
+            for seg, k in piece_spans:
+                if k < len(raw_pieces):
+                    label = spans[seg][0][2]
+                    raw_pieces[k] = urls.encode_path_marker(marker(label))
+            view.path = "/".join(raw_pieces)
+        for param, (name_index, value_index) in zip(view.params, request.param_indices):
+            if name_index in spans or value_index in spans:
+                name = request.segments[name_index].text
+                if name_index in spans:
+                    name = apply_spans(name, spans[name_index])
+                raw = urls.encode_component(name)
+                if value_index >= 0:
+                    value = request.segments[value_index].text
+                    if value_index in spans:
+                        value = apply_spans(value, spans[value_index])
+                    raw += "=" + (urls.encode_component(value) if value_index in spans or name_index in spans
+                                  else param.raw.partition("=")[2])
+                param.raw = raw
+        if request.fragment_index in spans and view.fragment is not None:
+            view.fragment = apply_spans(view.fragment, spans[request.fragment_index])
+        return view.rebuild()
+
+    def _rebuild_headers(self, request: _Request, spans: dict[int, list[tuple[int, int, str]]]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for i, (name, value) in enumerate(request.headers):
+            indices = request.header_indices.get(i)
+            if indices is not None and indices[1] in spans:
+                value = apply_spans(value, spans[indices[1]])
+            out.append((name, value))
+        return out
+
+    def _rebuild_body(self, request: _Request, spans: dict[int, list[tuple[int, int, str]]],
+                      original: bytes | str | None) -> tuple[bytes | None, bool]:
+        info = request.body
+        if info is None or info.decoded.truncated:
+            # Past the scan limit nothing can be rebuilt without losing data: the body goes out
+            # as it came and the re-scan reports the limit as unredacted.
+            return _body_bytes(original), False
+        data = info.decoded.data
+        touched = False
+        if info.kind == "json":
+            replacements: dict[int, str] = {}
+            for offset, item in enumerate(info.json_strings):
+                index = info.json_first + offset
+                if index in spans:
+                    replacements[offset] = apply_spans(item.text, spans[index])
+            if replacements:
+                doc = bodies.apply_json_redactions(info.json_doc, replacements, info.json_strings)
+                data = bodies.dump_json(doc)
+                touched = True
+            if info.raw_index in spans and not replacements:
+                data = _redact_bytes(data, spans[info.raw_index])
+                touched = True
+        elif info.kind == "form":
+            pairs = list(info.form_pairs)
+            for i in range(len(pairs)):
+                name_index, value_index = info.form_first + 2 * i, info.form_first + 2 * i + 1
+                if name_index in spans or value_index in spans:
+                    name, value = pairs[i]
+                    if name_index in spans:
+                        name = apply_spans(name, spans[name_index])
+                    if value_index in spans:
+                        value = apply_spans(value, spans[value_index])
+                    pairs[i] = (name, value)
+                    touched = True
+            if touched:
+                data = bodies.encode_form(pairs)
+            elif info.raw_index in spans:
+                data = _redact_bytes(data, spans[info.raw_index])
+                touched = True
+        elif info.kind == "multipart":
+            # (start, end, replacement, rank): a re-encoded part beats a marker over the same bytes
+            regions: list[tuple[int, int, str, int]] = [
+                (s, e, marker(label), 1) for s, e, label in spans.get(info.raw_index, [])
+            ]
+            for part in info.parts:
+                header_index, content_index, transfer = info.part_segments.get(part.index, (-1, -1, False))
+                for s, e, label in spans.get(header_index, []):
+                    regions.append((part.header_start + s, part.header_start + e, marker(label), 1))
+                if content_index in spans and transfer:
+                    text = apply_spans(request.segments[content_index].text, spans[content_index])
+                    encoded = bodies.encode_part_content(text.encode("latin-1"), part)
+                    regions.append((part.content_start, part.content_end, encoded.decode("latin-1"), 0))
+                elif content_index in spans:
+                    for s, e, label in spans[content_index]:
+                        regions.append((part.content_start + s, part.content_start + e, marker(label), 1))
+            if regions:
+                data = _replace_regions(data, regions)
+                touched = True
+        elif info.raw_index in spans:
+            data = _redact_bytes(data, spans[info.raw_index])
+            touched = True
+        if not touched:
+            return _body_bytes(original), False
+        if info.decoded.sniffed:
+            return gzip.compress(data, mtime=0), False  # undeclared gzip: send gzip again
+        return data, bool(info.decoded.encodings)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _as_text(data: str | bytes) -> str:
+    return data if isinstance(data, str) else bodies.as_text(bytes(data))
+
+
+def _like(original: str | bytes, text: str) -> str | bytes:
+    return text if isinstance(original, str) else text.encode("latin-1")
+
+
+def _body_bytes(body: bytes | str | None) -> bytes | None:
+    if body is None:
+        return None
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def _spans_for(hits: list[Hit], segment: int) -> list[tuple[int, int, str]]:
+    return [(s, e, h.raw.secret_name or h.raw.detector) for h in hits for i, s, e in h.spans() if i == segment]
+
+
+def _redact_bytes(data: bytes, spans: list[tuple[int, int, str]]) -> bytes:
+    return apply_spans(bodies.as_text(data), spans).encode("latin-1")
+
+
+def _replace_regions(data: bytes, regions: list[tuple[int, int, str, int]]) -> bytes:
+    text = bodies.as_text(data)
+    out: list[str] = []
+    position = 0
+    # Wider regions (a whole re-encoded part) win over spans inside them, then lower rank.
+    for start, end, replacement, _ in sorted(regions, key=lambda r: (r[0], -(r[1] - r[0]), r[3])):
+        if start < position:
+            continue
+        out.append(text[position:start])
+        out.append(replacement)
+        position = end
+    out.append(text[position:])
+    return "".join(out).encode("latin-1")
+
+
+def _bare_host(host: str) -> str:
+    """The host name without port, brackets or trailing dot, in the case it was given."""
+    text = host.strip()
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    if text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text.rstrip(".")
+
+
+def detector_name(detector_id: str) -> str:
+    """The human name of a detector id (for messages); the id itself when unknown."""
+    return DETECTOR_NAMES.get(detector_id, detector_id)

@@ -1,0 +1,544 @@
+"""Detectors for well-known credential formats.
+
+Each detector has a stable id (logs, 403 bodies and per-route switches name it), a short human
+name, the literal *anchors* its format starts with, and a regular expression.
+
+Speed comes from not running most expressions at all. A few *probes* find out which anchors
+occur in a text: one regex per group of anchors that end in the same uncommon character
+(``_``, ``-``, ``J``) with a look-behind per anchor, a literal-first alternation for the ``A...``
+family, and plain substring tests for long anchors. CPython's regex engine only skips ahead
+quickly when a pattern starts with a literal, and every probe does; a pattern starting with a
+character class or a look-behind would be tried at every position. So on ordinary text a scan
+costs about ten fast passes, and a detector's own expression runs only where its anchor is.
+
+Boundaries (a token must not be glued to more token characters) and shape checks are Python
+per match for the same reason. Known-benign shapes never fire: there is no detector for bare
+hex (hashes, git SHAs), UUIDs, base64 blobs or ``sha512-`` integrity strings, and the generic
+assignment detector requires a secret-sounding key *and* a strong literal value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot_bottle.sidecar.dlp.encodings import ascii_lower
+from bot_bottle.sidecar.dlp.findings import HIGH
+
+# An extractor returns the value's span, optionally with another (id, name) to report it under.
+Span = tuple[int, int] | tuple[int, int, str, str]
+Extractor = Callable[[str, "re.Match[str]"], "Span | None"]
+
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_WORD = _ALNUM | {"_"}
+_TOKEN = _WORD | {"-"}
+_B64 = _ALNUM | {"+", "/"}
+_ALWAYS = "*"  # anchor of detectors that run on every text (the generic keywords)
+
+
+@dataclass(frozen=True)
+class Detector:
+    id: str
+    name: str
+    pattern: re.Pattern[str] = field(repr=False)
+    anchors: tuple[str, ...]
+    lowered: bool = False  # the pattern runs on the ASCII-lower-cased text (same offsets)
+    group: int = 0
+    confidence: str = HIGH
+    before: frozenset[str] = field(default=frozenset(), repr=False)  # may not precede the value
+    after: frozenset[str] = field(default=frozenset(), repr=False)  # may not follow it
+    check: Callable[[str], bool] | None = field(default=None, repr=False)  # on the value
+    extract: Extractor | None = field(default=None, repr=False)  # replaces group/boundaries/check
+    # Where a match can lie around an anchor occurrence: (characters before, characters after).
+    window: tuple[int, int] = (8, 1024)
+
+    def spans(self, text: str, hay: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str, str]]:
+        """``(start, end, id, name)`` of this detector's values in ``text``; ``hay`` is what the
+        pattern runs on (``text`` or its lower-cased copy: same offsets), between ``start`` and
+        ``end``."""
+        out: list[tuple[int, int, str, str]] = []
+        for m in self.pattern.finditer(hay, start, len(hay) if end is None else end):
+            if self.extract is not None:
+                span = self.extract(text, m)
+                if span is not None:
+                    out.append(span if len(span) == 4 else (span[0], span[1], self.id, self.name))
+                continue
+            s, e = m.span(self.group)
+            if s < 0:
+                continue
+            if self.before and s > 0 and text[s - 1] in self.before:
+                continue
+            if self.after and e < len(text) and text[e] in self.after:
+                continue
+            if self.check is not None and not self.check(text[s:e]):
+                continue
+            out.append((s, e, self.id, self.name))
+        return out
+
+
+# -- shape helpers -----------------------------------------------------------------------------
+
+_HAS_LOWER = re.compile(r"[a-z]")
+_HAS_UPPER = re.compile(r"[A-Z]")
+_HAS_DIGIT = re.compile(r"[0-9]")
+_HAS_OTHER = re.compile(r"[^A-Za-z0-9]")
+
+
+def char_classes(value: str) -> int:
+    """How many of lower-case, upper-case, digits and other characters ``value`` mixes."""
+    return sum(1 for rx in (_HAS_LOWER, _HAS_UPPER, _HAS_DIGIT, _HAS_OTHER) if rx.search(value))
+
+
+def shannon(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not value:
+        return 0.0
+    total = len(value)
+    return -sum(n / total * math.log2(n / total) for n in Counter(value).values())
+
+
+def _random_alnum(value: str) -> bool:
+    """Random base62 has upper, lower and digits; words and identifiers rarely have all three."""
+    return bool(_HAS_LOWER.search(value) and _HAS_UPPER.search(value) and _HAS_DIGIT.search(value))
+
+
+def _not_repetitive(value: str) -> bool:
+    return len(set(value)) >= min(12, max(6, len(value) // 6))
+
+
+def _b64url_decode(segment: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _random_body(prefix_len: int) -> Callable[[str], bool]:
+    def check(value: str) -> bool:
+        body = value[prefix_len:]
+        return _random_alnum(body) and _not_repetitive(body)
+
+    return check
+
+
+def _varied(prefix_len: int) -> Callable[[str], bool]:
+    """The part after the fixed prefix is not one repeated character or a word."""
+
+    def check(value: str) -> bool:
+        body = value[prefix_len:]
+        return _not_repetitive(body) and char_classes(body) >= 2
+
+    return check
+
+
+# -- individual checks -------------------------------------------------------------------------
+
+
+def _aws_id(value: str) -> bool:
+    # AWS's own documentation key (AKIAIOSFODNN7EXAMPLE) is everywhere in docs and tests.
+    return not value.endswith("EXAMPLE") and len(set(value[4:])) > 3
+
+
+def _aws_secret_near_id(text: str, m: re.Match[str]) -> Span | None:
+    start, end = m.span(1)
+    value = text[start:end]
+    return (start, end) if _random_alnum(value) and _not_repetitive(value) else None
+
+
+def _jwt(text: str, m: re.Match[str]) -> Span | None:
+    start, end = m.span()
+    if start > 0 and text[start - 1] in _TOKEN | {"."}:
+        return None
+    header = _b64url_decode(m.group(1))
+    if header is None:
+        return None
+    try:
+        obj = json.loads(header)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or "alg" not in obj:
+        return None
+    if str(obj.get("alg")).lower() != "none" and len(m.group(3)) < 16:
+        return None
+    return start, end
+
+
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_MATERIAL = re.compile(r"[A-Za-z0-9+/]{32}")
+_PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=\s]|\\n|\\r)*")
+
+
+def _private_key(text: str, m: re.Match[str]) -> Span | None:
+    start, header_end = m.span()
+    # A header alone (code that *looks for* keys, docs) is not a key: require material after it.
+    if not _KEY_MATERIAL.search(text, header_end, header_end + 400):
+        return None
+    closing = _PEM_END.search(text, header_end, header_end + 64 * 1024)
+    end = closing.end() if closing is not None else _PEM_BODY.match(text, header_end).end()  # type: ignore[union-attr]
+    # A key inside a GCP service-account file is reported as that, a more useful name.
+    window = text[max(0, start - 2048) : start]
+    if '"private_key"' in window[-64:] and "service_account" in window + text[end : end + 2048]:
+        return start, end, "gcp-service-account-key", "GCP service-account private key"
+    return start, end
+
+
+def _azure_sas(text: str, m: re.Match[str]) -> Span | None:
+    key_start = m.start()
+    if key_start == 0 or text[key_start - 1] not in "?&;":
+        return None
+    if "sv=" not in text[max(0, key_start - 600) : key_start + 600]:
+        return None
+    return m.span(1)
+
+
+def _stripe(text: str, m: re.Match[str]) -> Span | None:
+    start, end = m.span()
+    if start == 0 or text[start - 1] not in "sr":
+        return None
+    start -= 1
+    if start > 0 and text[start - 1] in _ALNUM or end < len(text) and text[end] in _WORD:
+        return None
+    body = text[start + 8 : end]
+    return (start, end) if _random_alnum(body) and _not_repetitive(body) else None
+
+
+def _slack(value: str) -> bool:
+    return len(value) >= 20 and bool(_HAS_DIGIT.search(value)) and value.count("-") >= 2
+
+
+def _openai(value: str) -> bool:
+    body = value[3:]
+    if body.startswith("ant-"):
+        return False  # Anthropic's detector owns these
+    for prefix in ("proj-", "svcacct-", "admin-", "None-"):
+        if body.startswith(prefix):
+            body = body[len(prefix) :]
+            break
+    return len(body) >= 32 and _random_alnum(body) and _not_repetitive(body)
+
+
+# -- the generic "password = ..." detector -----------------------------------------------------
+
+_KEY_START = re.compile(r"[A-Za-z0-9_.\-]*\Z")  # searched up to the keyword: where the key begins
+# Words in a key, before the secret-sounding one, that make it name something that is not a
+# secret ("page_token", "nextPageToken", "csrftoken", "public_key"). Whole words only:
+# "admin_password" and "account_key" are secrets.
+_BENIGN_KEY_WORDS = frozenset({
+    "page", "next", "cursor", "continuation", "sync", "csrf", "xsrf", "max", "min", "num", "count",
+    "limit", "usage", "public", "type", "file", "path", "name", "url", "uri", "hint", "prefix",
+    "length", "size", "format", "kind", "mode", "field", "label", "policy", "header", "param",
+})
+# "key" alone is any dictionary key; it counts only after one of these words.
+_KEY_QUALIFIERS = frozenset({"api", "secret", "private", "access", "auth", "signing", "encryption", "master",
+                             "client", "app", "account", "service"})
+_KEY_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
+
+
+def _key_words(key: str, keyword: str) -> list[str]:
+    """The words of a key (snake, kebab, camel or run together: "apikey"), the keyword last."""
+    words = [w.lower() for w in _KEY_WORDS.findall(key)]
+    if words and words[-1] != keyword and words[-1].endswith(keyword):
+        words[-1:] = [words[-1][: -len(keyword)], keyword]
+    return words
+
+
+_PLACEHOLDER = re.compile(
+    r"example|sample|placeholder|changeme|change_me|change-me|dummy|redacted|fake|mock|"
+    r"your[_\-]|<|>|\$\{|\{\{|\}\}|%s|%\(|\*\*\*|xxxx|\.\.\.|^\$|://",
+    re.IGNORECASE,
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
+_DATE_OR_VERSION = re.compile(r"v?\d+(?:[.\-:/T]\d+)+[A-Za-z0-9.\-+:]*")
+_AWS_SECRET_SHAPE = re.compile(r"[A-Za-z0-9/+]{40}")
+_STOPWORDS = frozenset({"password", "passwd", "secret", "token", "none", "null", "undefined", "true", "false"})
+_GENERIC_TAIL = (
+    r"""["'`]?[ \t]{0,3}(?:=|:=|=>|:)[ \t]{0,3}"""
+    r"""(?:(?P<q>["'`])(?P<v>[^"'`\s\\]{8,256})(?P=q)|(?P<u>[^\s"'`&;,<>(){}\[\]\\]{8,256}))"""
+)
+
+
+def strong_secret_value(value: str) -> bool:
+    """True when ``value`` looks like a real secret, not a placeholder, word, path or version."""
+    if not 8 <= len(value) <= 256 or value.lower() in _STOPWORDS:
+        return False
+    if _PLACEHOLDER.search(value) or _DATE_OR_VERSION.fullmatch(value):
+        return False
+    if len(set(value)) < min(6, len(value) // 2):
+        return False
+    classes = char_classes(value)
+    if classes >= 3:
+        return True
+    return len(value) >= 16 and classes >= 2 and shannon(value) >= 3.5
+
+
+def _generic(text: str, m: re.Match[str], keyword: str, back: int) -> Span | None:
+    # Cheapest rejections first: this runs for every "key:"/"token =" in a file.
+    kw_start = m.start() - back
+    key_end = m.end("kwtail")
+    key_start = _KEY_START.search(text, max(0, kw_start - 64), kw_start).start()  # type: ignore[union-attr]
+    key = text[key_start:key_end].lower()
+    modifiers = _key_words(text[key_start:key_end], text[kw_start:key_end].lower())[:-1]
+    if keyword == "key" and not _KEY_QUALIFIERS.intersection(modifiers):
+        return None
+    if _BENIGN_KEY_WORDS.intersection(modifiers):
+        return None
+    quoted = m.group("v") is not None
+    start, end = m.span("v") if quoted else m.span("u")
+    value = text[start:end]
+    if keyword == "key" and "secret" in key and _AWS_SECRET_SHAPE.fullmatch(value) and _random_alnum(value):
+        # aws_secret_access_key, SecretAccessKey, aws_secret_key: report the specific format.
+        if "access" in key or "aws" in key or "aws" in text[max(0, key_start - 200) : key_start].lower():
+            if quoted or _literal_context(text, key_start):
+                return start, end, "aws-secret-access-key", "AWS secret access key"
+    if not strong_secret_value(value):
+        return None
+    if not quoted:
+        # An unquoted value in code is usually an expression (``password = other.password``);
+        # accept it where values are literal: env files (``KEY=value``), YAML (``key: value``) and
+        # INI files at line start, and query strings. INI puts spaces around "=" as code does:
+        # there, only a random-looking value counts.
+        literal = _literal_context(text, key_start)
+        if _IDENTIFIER.fullmatch(value):
+            if "." in value or not literal:
+                return None  # attribute access or a variable
+            operator = text[key_end:start]
+            if " " in operator and ":" not in operator and not (len(value) >= 20 and shannon(value) >= 4.0):
+                return None
+        elif not literal and not _HAS_OTHER.search(value.replace("_", "")):
+            return None
+    return start, end
+
+
+def _literal_context(text: str, key_start: int) -> bool:
+    line_start = text.rfind("\n", 0, key_start) + 1
+    prefix = text[line_start:key_start].strip()
+    return prefix in ("", "export", "-") or (key_start > 0 and text[key_start - 1] in "?&;")
+
+
+def _generic_detector(keyword: str, before: str, pivot: str, tail: str) -> Detector:
+    """The assignment detector for one keyword (``before + pivot + tail``). The pattern starts at
+    ``pivot``, the keyword's least common letters in code, and checks ``before`` with a
+    look-behind: a regex pass is fast when its leading literal is rare."""
+    pattern = f"{re.escape(pivot)}(?<={re.escape(before + pivot)})(?P<kwtail>{tail})"
+    back = len(before)
+    return Detector(
+        "generic-secret-assignment", "Password or secret assignment",
+        re.compile(pattern + _GENERIC_TAIL), (_ALWAYS,), lowered=True,
+        extract=lambda text, m: _generic(text, m, keyword, back),
+    )
+
+
+# -- the catalogue -----------------------------------------------------------------------------
+
+
+def _d(id: str, name: str, pattern: str, anchors: tuple[str, ...], **kw: object) -> Detector:
+    return Detector(id, name, re.compile(pattern), anchors, **kw)  # type: ignore[arg-type]
+
+
+_AWS_ANCHORS = ("AKIA", "ASIA", "ABIA", "ACCA")
+_XOX = tuple(f"xox{c}-" for c in "abposre")
+
+DETECTORS: tuple[Detector, ...] = (
+    _d("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}", _AWS_ANCHORS,
+       before=_ALNUM, after=_ALNUM, check=_aws_id),
+    # A 40-character base64 value shortly after an access key id is its secret key.
+    _d("aws-secret-access-key", "AWS secret access key",
+       r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}[\s\S]{1,300}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+       _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 400)),
+    _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",),
+       before=_TOKEN, after=_TOKEN, check=_varied(4)),
+    _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",),
+       before=_TOKEN, check=_varied(5)),
+    _d("google-oauth-client-secret", "Google OAuth client secret", r"GOCSPX-[0-9A-Za-z_\-]{28}",
+       ("GOCSPX-",), before=_TOKEN, after=_TOKEN, check=_varied(7)),
+    _d("azure-storage-key", "Azure storage account key", r"AccountKey=([A-Za-z0-9+/]{86}==)",
+       ("AccountKey=",), group=1, after=_B64, check=_random_alnum, window=(0, 128)),
+    _d("azure-storage-key", "Azure storage account key", r"SharedAccessKey=([A-Za-z0-9+/]{42,43}=)",
+       ("SharedAccessKey=",), group=1, after=_B64, check=_random_alnum),
+    _d("azure-sas-token", "Azure SAS signature", r"sig=([A-Za-z0-9%+/]{40,}(?:=|%3[Dd]){0,2})",
+       ("sv=20",), extract=_azure_sas, window=(2048, 2048)),
+    _d("github-token", "GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,251}",
+       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), before=_ALNUM, after=_WORD, check=_random_body(4)),
+    _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
+       ("github_pat_",), before=_ALNUM, after=_WORD, check=_random_body(11)),
+    _d("gitlab-token", "GitLab token", r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}",
+       ("glpat-", "gldt-", "glrt-", "glptt-"), before=_ALNUM, after=_TOKEN, check=lambda v: _varied(0)(v.split("-", 1)[1])),
+    _d("slack-token", "Slack token", r"xox[abposre]-[0-9A-Za-z\-]{10,250}", _XOX,
+       before=_ALNUM, after=_TOKEN, check=_slack),
+    _d("slack-token", "Slack token", r"xapp-[0-9]-[0-9A-Za-z\-]{20,250}", ("xapp-",),
+       before=_ALNUM, after=_TOKEN),
+    _d("slack-webhook", "Slack webhook URL",
+       r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]{16,}",
+       ("hooks.slack.com/",), after=_TOKEN),
+    # Starts at "k_live_" (a literal: fast to find); the "s" or "r" before it is checked per match.
+    _d("stripe-secret-key", "Stripe secret key", r"k_live_[0-9A-Za-z]{20,247}", ("k_live_",),
+       window=(1, 1024), extract=_stripe),
+    _d("anthropic-api-key", "Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{32,}", ("sk-",),
+       before=_TOKEN, after=_TOKEN, check=_varied(7)),
+    _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",),
+       before=_TOKEN, after=_TOKEN, check=_openai),
+    _d("npm-token", "npm token", r"npm_[A-Za-z0-9]{36}", ("npm_",), before=_ALNUM, after=_WORD,
+       check=_random_body(4)),
+    _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), before=_ALNUM, after=_TOKEN),
+    _d("private-key", "Private key block", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+       ("PRIVATE KEY",), extract=_private_key, window=(64, 64)),
+    _d("jwt", "JSON Web Token",
+       r"(eyJ[A-Za-z0-9_\-]{5,})\.([A-Za-z0-9_\-]{8,})\.([A-Za-z0-9_\-]*)", ("eyJ",), extract=_jwt,
+       window=(0, 64 * 1024)),
+    _generic_detector("password", "pass", "w", "(?:or)?d"),  # password, passwd
+    _generic_detector("secret", "se", "cr", "et"),
+    _generic_detector("token", "to", "k", "en"),
+    _generic_detector("key", "ke", "y", ""),
+)
+
+DETECTOR_NAMES: dict[str, str] = {d.id: d.name for d in DETECTORS}
+DETECTOR_NAMES["gcp-service-account-key"] = "GCP service-account private key"
+DETECTOR_IDS: tuple[str, ...] = tuple(sorted(DETECTOR_NAMES))
+
+
+# -- probes: which anchors occur at all ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Probe:
+    pattern: re.Pattern[str] | None  # None: a plain substring search for the single anchor
+    anchors: tuple[str, ...]
+    matches_anchor: bool = False  # the match is the anchor itself (else: the anchor ends where it ends)
+
+
+# Hand-written probes for the short anchors. Each stops only at one character (a literal, so the
+# regex engine jumps between occurrences), checks the character before it against the few that
+# can precede it in an anchor (cheap: most "_" in code follow other letters), then the anchors.
+_PROBE_TABLE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"_(?<=[poustrme]_)(?:(?<=gh[pousr]_)|(?<=npm_)|(?<=k_live_)|(?<=github_pat_))",
+     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "npm_", "k_live_", "github_pat_")),
+    (r"-(?<=[abeikoprstX]-)(?:(?<=sk-)|(?<=gl[dr]t-)|(?<=glp(?:at|tt)-)|(?<=xox[abposre]-)|(?<=xapp-)"
+     r"|(?<=GOCSPX-)|(?<=pypi-))",
+     ("sk-", "gldt-", "glrt-", "glpat-", "glptt-", *(f"xox{c}-" for c in "abposre"), "xapp-", "GOCSPX-", "pypi-")),
+    (r"J(?<=eyJ)", ("eyJ",)),
+)
+
+
+def _build_probes(anchors: set[str]) -> tuple[_Probe, ...]:
+    probes: list[_Probe] = []
+    rest = set(anchors)
+    for source, covered in _PROBE_TABLE:
+        wanted = tuple(a for a in covered if a in rest)
+        if wanted:
+            probes.append(_Probe(re.compile(source), wanted))
+            rest -= set(wanted)
+    starting_a = tuple(sorted(a for a in rest if a.startswith("A") and len(a) == 4))
+    if starting_a:
+        family = re.compile("A(?:" + "|".join(re.escape(a[1:]) for a in starting_a) + ")")
+        probes.append(_Probe(family, starting_a, matches_anchor=True))
+        rest -= set(starting_a)
+    for anchor in sorted(rest):
+        probes.append(_Probe(None, (anchor,)))
+    return tuple(probes)
+
+
+# Anchors seen more often than this are not tracked one by one: their detectors scan everything.
+_POSITION_LIMIT = 64
+
+
+class TokenScanner:
+    """Runs the catalogue over a text; built once, reused for every scan."""
+
+    def __init__(self, detectors: tuple[Detector, ...] = DETECTORS, disabled: frozenset[str] = frozenset()):
+        self.detectors = tuple(d for d in detectors if d.id not in disabled)
+        self._by_anchor: dict[str, list[int]] = {}
+        for index, det in enumerate(self.detectors):
+            for anchor in det.anchors:
+                self._by_anchor.setdefault(anchor, []).append(index)
+        self._always = tuple(self._by_anchor.pop(_ALWAYS, ()))
+        self._probes = _build_probes(set(self._by_anchor))
+        self.needs_lowered = any(d.lowered for d in self.detectors)
+
+    def present_anchors(self, text: str) -> dict[str, list[int] | None]:
+        """Each anchor that occurs in ``text``, with where it starts (None: too often to list)."""
+        found: dict[str, list[int] | None] = {}
+
+        def note(anchor: str, position: int) -> None:
+            positions = found.setdefault(anchor, [])
+            if positions is not None:
+                if len(positions) >= _POSITION_LIMIT:
+                    found[anchor] = None
+                else:
+                    positions.append(position)
+
+        for probe in self._probes:
+            if probe.pattern is None:
+                anchor = probe.anchors[0]
+                at = text.find(anchor)
+                while at >= 0 and found.get(anchor, []) is not None:
+                    note(anchor, at)
+                    at = text.find(anchor, at + 1)
+                continue
+            seen = 0
+            for m in probe.pattern.finditer(text):
+                seen += 1
+                if seen > _POSITION_LIMIT * 2:
+                    for anchor in probe.anchors:
+                        if anchor in text:
+                            found[anchor] = None
+                    break
+                if probe.matches_anchor:
+                    note(m.group(), m.start())
+                    continue
+                for anchor in probe.anchors:
+                    if text.startswith(anchor, m.end() - len(anchor)):
+                        note(anchor, m.end() - len(anchor))
+        return found
+
+    def scan(self, text: str, lowered: str | None = None) -> list[tuple[int, int, Detector, str, str]]:
+        """``(start, end, detector, id, name)`` for every value found (the id may be a more
+        specific one than the detector's own, e.g. a GCP key found by the private-key detector).
+
+        A detector whose anchors occur only a few times runs in windows around them rather than
+        over the whole text, so a large file with one token costs one short match, not a pass.
+        """
+        present = self.present_anchors(text)
+        positions: dict[int, list[int] | None] = {i: None for i in self._always}
+        for anchor, where in present.items():
+            for index in self._by_anchor[anchor]:
+                if where is None or positions.get(index, []) is None:
+                    positions[index] = None
+                else:
+                    positions.setdefault(index, []).extend(where)  # type: ignore[union-attr]
+        low = text
+        if any(self.detectors[i].lowered for i in positions):
+            low = lowered if lowered is not None else ascii_lower(text)
+        hits: list[tuple[int, int, Detector, str, str]] = []
+        size = len(text)
+        for index in sorted(positions):
+            det = self.detectors[index]
+            hay = low if det.lowered else text
+            where = positions[index]
+            if where is None:
+                spans = det.spans(text, hay)
+            else:
+                spans = []
+                for start, end in _windows(where, det.window, size):
+                    spans.extend(det.spans(text, hay, start, end))
+                spans = list(dict.fromkeys(spans))
+            for start, end, id_, name in spans:
+                hits.append((start, end, det, id_, name))
+        return hits
+
+
+def _windows(positions: list[int], window: tuple[int, int], size: int) -> list[tuple[int, int]]:
+    before, after = window
+    merged: list[list[int]] = []
+    for position in sorted(positions):
+        start, end = max(0, position - before), min(size, position + after)
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
