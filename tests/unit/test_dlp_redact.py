@@ -142,6 +142,18 @@ class RedactRequestTest(unittest.TestCase):
         result = SCANNER.redact_request("POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, body)
         self.assertEqual(dict(parse_qsl(result.body.decode())), {"user": "me", "password": MARK, "next": "/home?a=b"})
 
+    def test_form_keeps_non_ascii_bytes(self) -> None:
+        body = urlencode({"name": "Zoë Ångström", "password": SECRET, "city": "Zürich"}).encode()
+        result = SCANNER.redact_request("POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, body)
+        from urllib.parse import parse_qs
+
+        self.assertEqual(parse_qs(result.body.decode()), {"name": ["Zoë Ångström"], "password": [MARK],
+                                                          "city": ["Zürich"]})
+
+    def test_query_keeps_non_ascii_bytes(self) -> None:
+        result = SCANNER.redact_request("GET", f"/?city=Z%C3%BCrich&pw={SECRET}")
+        self.assertEqual(result.url, "/?city=Z%C3%BCrich&pw=%5BREDACTED:DB_PASSWORD%5D")
+
     def test_multipart(self) -> None:
         boundary = "b0undary"
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv={SECRET}\r\n"

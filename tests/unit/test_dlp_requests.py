@@ -390,6 +390,27 @@ class OptionsTest(unittest.TestCase):
             found = SCANNER.scan_request("POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, form)
             self.assertEqual(secret_locations(found), {"body"})
 
+    def test_too_many_query_parameters_are_scanned_as_text(self) -> None:
+        from unittest import mock
+
+        from bot_bottle.sidecar.dlp import scanner as scanner_module
+
+        url = "/?" + "&".join(f"p{i}={i}" for i in range(30)) + f"&s={SECRET}"
+        with mock.patch.object(scanner_module, "MAX_FIELDS", 10):
+            self.assertEqual(secret_locations(SCANNER.scan_request("GET", url)), {"url.query"})
+            self.assertTrue(SCANNER.redact_request("GET", url).unredacted)
+
+    def test_many_multipart_parts(self) -> None:
+        from unittest import mock
+
+        from bot_bottle.sidecar.dlp import scanner as scanner_module
+
+        body = multipart([(f"f{i}", None, b"x", {}) for i in range(30)] + [("s", None, SECRET.encode(), {})])
+        with mock.patch.object(scanner_module, "MAX_FIELDS", 10):
+            found = SCANNER.scan_request("POST", "/", {"Content-Type": "multipart/form-data; boundary=XyZ123boundary"},
+                                         body)
+        self.assertEqual(secret_locations(found), {"body"})
+
     def test_method_does_not_change_the_scan(self) -> None:
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
             with self.subTest(method=method):

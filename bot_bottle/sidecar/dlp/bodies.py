@@ -215,13 +215,15 @@ def parse_json(data: bytes | str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-def json_strings(doc: Any) -> list[JsonString]:
+def json_strings(doc: Any, limit: int | None = None) -> list[JsonString] | None:
     """Every key and string value (and every integer of 8+ digits: a numeric secret) in document
-    order, iteratively so deep nesting cannot exhaust the stack."""
+    order, iteratively so deep nesting cannot exhaust the stack; None past ``limit`` items."""
     out: list[JsonString] = []
     root = [doc]
     stack: list[tuple[Any, Any, tuple[PathItem, ...]]] = [(root, 0, ())]
     while stack:
+        if limit is not None and len(out) > limit:
+            return None
         container, slot, path = stack.pop()
         value = container[slot]
         if isinstance(value, str):
@@ -241,6 +243,8 @@ def json_strings(doc: Any) -> list[JsonString]:
             stack.extend(child for _, child in reversed(children))
         elif isinstance(value, list):
             stack.extend((value, i, path + (i,)) for i in reversed(range(len(value))))
+    if limit is not None and len(out) > limit:
+        return None
     return out
 
 
@@ -280,13 +284,19 @@ def dump_json(doc: Any) -> bytes:
 # -- forms -------------------------------------------------------------------------------------
 
 
-def form_pairs(data: bytes) -> list[tuple[str, str]]:
+def form_pairs(data: bytes, limit: int | None = None) -> list[tuple[str, str]] | None:
+    """The decoded ``(name, value)`` pairs, or None when there are more than ``limit``."""
     text = data.decode("latin-1")
-    return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace", max_num_fields=None)
+    try:
+        return parse_qsl(text, keep_blank_values=True, encoding="latin-1", max_num_fields=limit)
+    except ValueError:
+        return None
 
 
 def encode_form(pairs: Iterable[tuple[str, str]]) -> bytes:
-    return "&".join(f"{quote_plus(k, safe=':')}={quote_plus(v, safe=':')}" for k, v in pairs).encode("ascii")
+    """The inverse of ``form_pairs`` (latin-1: every character is the byte it was decoded from)."""
+    return "&".join(f"{quote_plus(k, safe=':', encoding='latin-1')}={quote_plus(v, safe=':', encoding='latin-1')}"
+                    for k, v in pairs).encode("ascii")
 
 
 # -- multipart ---------------------------------------------------------------------------------
@@ -306,12 +316,13 @@ class Part:
     transfer_encoding: str = ""
 
 
-def multipart_parts(data: bytes, boundary: str) -> list[Part]:
+def multipart_parts(data: bytes, boundary: str, limit: int | None = None) -> list[Part]:
+    """The parts (at most ``limit``) between the boundary lines."""
     delimiter = b"--" + boundary.encode("latin-1", "replace")
     parts: list[Part] = []
     positions: list[int] = []
     at = data.find(delimiter)
-    while at >= 0:
+    while at >= 0 and (limit is None or len(positions) <= limit):
         if at == 0 or data[at - 1 : at] == b"\n":
             positions.append(at)
         at = data.find(delimiter, at + len(delimiter))

@@ -174,7 +174,7 @@ _EXFIL_STRONG = _exfil(_STRONG_SECRETS)
 _EXFIL_WEAK = _exfil(_WEAK_SECRETS)
 _SCHEME_OR_MAILBOX = re.compile(r"(?:https?|ftp|wss?)\Z|[a-z0-9._%+-]+\Z")
 
-_COMMENT = re.compile(r"<!--([\s\S]{0,4000}?)-->")
+_COMMENT_LIMIT = 4000  # longer "comments" are page structure, not a hidden note
 _COMMENT_MODEL = re.compile(_MODEL)
 _COMMENT_IMPERATIVE = re.compile(
     r"\b(?:must|should|please|instructions?|ignore|execute|run|send|do\s+not|don't|always|never|you\s+are)\b"
@@ -261,15 +261,27 @@ def _exfiltration(low: str, location: str) -> list[Finding]:
 
 
 def _comments(low: str, location: str) -> list[Finding]:
+    # Substring searches, not a lazy regex: "<!--<!--<!--..." must stay linear.
     out: list[Finding] = []
-    for m in _COMMENT.finditer(low):
-        body = m.group(1)
+    start = low.find("<!--")
+    while start >= 0:
+        close = low.find("-->", start + 4)
+        if close < 0:
+            break  # nothing closes after this point
+        if close - (start + 4) > _COMMENT_LIMIT:
+            # Too long from here, and from every opening before close - limit as well.
+            start = low.find("<!--", max(start + 4, close - _COMMENT_LIMIT - 4))
+            continue
+        body, end = low[start + 4 : close], close + 3
+        confidence = None
         if _COMMENT_MODEL.search(body) and _COMMENT_IMPERATIVE.search(body):
-            out.append(Finding("injection-html-comment", "Instructions hidden in an HTML comment",
-                               location, m.start(), m.end(), HIGH))
+            confidence = HIGH
         elif _COMMENT_IMPERATIVE.search(body) and re.search(r"\b(?:ignore|instructions?)\b", body):
-            out.append(Finding("injection-html-comment", "Instructions hidden in an HTML comment",
-                               location, m.start(), m.end(), MEDIUM))
+            confidence = MEDIUM
+        if confidence is not None:
+            out.append(Finding("injection-html-comment", "Instructions hidden in an HTML comment", location,
+                               start, end, confidence))
+        start = low.find("<!--", end)
     return out
 
 
