@@ -349,9 +349,28 @@ class GenericAssignmentTest(unittest.TestCase):
             f'csrftoken = "{fakes.rand(rng, 32)}"', f'"pageToken": "{fakes.rand(rng, 32)}"',
             f'"publicKey": "{fakes.rand(rng, 40)}"', f'sort_key = "{fakes.rand(rng, 20)}"',
             f'"keyName": "{fakes.rand(rng, 20)}"', f'MIN_PASSWORD = "{fakes.rand(rng, 12)}"',
+            # names, types and references, as real code has them
+            "    private_key: SSHPrivateKeyTypes,", "    private_key: PKCS7PrivateKeyTypes,",
+            '    private_key: "_RSAPrivateKey",', "    secret: _CookieSecretTypes,",
+            "    id_aa_signatureTimeStampToken: SignatureTimeStampToken(),",
+            '    AttributeOID.CHALLENGE_PASSWORD: "challengePassword",',
+            'var ReactPropTypesSecret="SECRET_DO_NOT_PASS_THIS_OR_YOU_WILL_BE_FIRED";',
+            'facebook_api_key="test_facebook_api_key",', 'COOKIE_SECRET = "WebTest.COOKIE_SECRET"',
+            "password: CERTIFICATE_PRIVATE_KEY_TYPES", 'token = "my-secret-token-value"',
         ):
             with self.subTest(text=text):
                 self.assertNotIn(self.detector, detectors_in(text))
+
+    def test_wordy(self) -> None:
+        from bot_bottle.sidecar.dlp.tokens import wordy
+
+        for name in ("SSHPrivateKeyTypes", "SECRET_DO_NOT_SHARE", "test_api_key", "correct-horse-battery"):
+            self.assertTrue(wordy(name), name)
+        rng = random.Random(63)
+        for _ in range(50):
+            self.assertFalse(wordy(fakes.rand(rng, 32, fakes.ALNUM.translate(str.maketrans("", "", "0123456789")))))
+        self.assertFalse(wordy("abc123"))
+        self.assertFalse(wordy("single"))
 
     def test_strong_value_rules(self) -> None:
         self.assertTrue(strong_secret_value("Xk9#mP2$vL7q"))

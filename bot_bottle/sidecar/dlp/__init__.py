@@ -15,7 +15,7 @@ API::
     scanner.scan_host("6768705f....evil.example")  # -> list[Finding]
     scanner.scan_message(text_or_bytes)          # WebSocket message -> list[Finding]
     scanner.scan_text(text_or_bytes, location="path/in/repo", deep=False)  # files -> list[Finding]
-    scanner.redact_text(text_or_bytes)           # -> Redaction(content, findings, unredacted)
+    scanner.redact_text(text_or_bytes)           # -> Redaction(content, findings, unredacted, changed)
     scanner.redact_echoed_secrets(response_body) # the bottle's own secrets only -> Redaction
     scan_response_for_injection(text)            # -> list[Finding], confidence medium | high
     short_secrets(mapping)                       # -> names of values too short to scan
@@ -26,7 +26,7 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``scan-limit``, ``injection-*``); ``secret_name`` names which bottle secret matched;
 ``encoding`` says how it was disguised (``base64``, ``hex``, ``url``, ``reversed``, ``split``,
 ``base32``, combinations such as ``url+base64``). ``start``/``end`` index the text named by
-``location`` (``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
+``location`` (``url.host``, ``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
 ``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
 ``message``, ``host``); a split names every piece (``url.query.a+url.query.b``) with ``start`` in
 the first and ``end`` in the last. Names chosen by the agent (keys, parameters, headers) appear in
@@ -44,16 +44,26 @@ What is scanned, and how:
   any order that together cover the value);
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
   strings and image data;
-- requests: the URL path and every query parameter (decoded), all header values but the skipped
+- requests: the host of an absolute URL (a path-only URL needs ``scan_host`` for the target),
+  the URL path and every query parameter (decoded), all header names and values but the skipped
   ones, and the body after undoing gzip/deflate/br (at most ``max_body_bytes`` decompressed:
   beyond that a ``scan-limit`` finding asks the caller to block), taking JSON, form and multipart
-  bodies apart; values are also base64-, hex- and percent-decoded (two levels) to find formats
-  hidden under an encoding. Files (``scan_text`` without ``deep``) are scanned as written.
+  bodies apart; values are also base64-, hex- and percent-decoded, and base64 of gzip inflated,
+  two levels deep, to find formats hidden under an encoding. Files (``scan_text`` without
+  ``deep``) are scanned as written.
 
 Redaction replaces each value, in the form it was found, with ``[REDACTED:<secret name or
 detector id>]``: JSON stays JSON, forms stay forms, and a compressed body comes back
 decompressed with ``drop_content_encoding`` set. ``unredacted`` lists whatever is still present
 after the rewrite (a host name, a body past the scan limit): the caller must block those.
+
+Limits, by design or not yet covered: values shorter than ``min_secret_length`` are not searched;
+token formats are found under at most two encoding layers and not inside base64 of mostly binary
+data (the bottle's own secrets are, at any offset); other transformations (rot13, XOR, ciphers)
+are not undone; pieces of a known secret are matched in any order when each is 4+ characters,
+pieces of a token format only when adjacent; token formats in host names need the host's
+original case; bodies over ``structured_limit`` and bodies or queries with more than 10,000
+fields are scanned as text, without taking them apart.
 """
 
 from __future__ import annotations

@@ -63,6 +63,9 @@ class Redaction:
 
 @dataclass(frozen=True)
 class RedactedRequest:
+    """The request to forward instead. A rewritten JSON body is re-serialised (compact); the
+    caller sends ``body`` with a matching Content-Length."""
+
     url: str
     headers: tuple[tuple[str, str], ...]
     body: bytes | None

@@ -250,7 +250,9 @@ def _key_words(key: str, keyword: str) -> list[str]:
 
 _PLACEHOLDER = re.compile(
     r"example|sample|placeholder|changeme|change_me|change-me|dummy|redacted|fake|mock|"
-    r"your[_\-]|<|>|\$\{|\{\{|\}\}|%s|%\(|\*\*\*|xxxx|\.\.\.|^\$|://",
+    r"your[_\-]|<|>|\$\{|\{\{|\}\}|%s|%\(|\*\*\*|xxxx|\.\.\.|^\$|://|"
+    # a value naming what it is ("secret=password", "test_token") is an example, not the thing
+    r"password|passwd|secret|token|test",
     re.IGNORECASE,
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
@@ -263,11 +265,34 @@ _GENERIC_TAIL = (
 )
 
 
+_LETTERS_AND_SEPARATORS = re.compile(r"[A-Za-z_.\- ]+")
+_VOWELS = frozenset("aeiouyAEIOUY")
+_WORD_SEGMENTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+
+
+def wordy(value: str) -> bool:
+    """Made of words, as names are ("challengePassword", "SECRET_DO_NOT_SHARE",
+    "test_api_key", "SSHPrivateKeyTypes"), rather than random characters."""
+    if not _LETTERS_AND_SEPARATORS.fullmatch(value):
+        return False
+    segments = _WORD_SEGMENTS.findall(value)
+    letters = sum(map(len, segments))
+    if len(segments) < 2 or min(map(len, segments)) < 2 or letters < 3 * len(segments):
+        return False
+    # Random letters split at their capitals also give segments; words have vowels (about 40%
+    # of letters in English, about 20% in random text), acronyms are short capitals.
+    vowels = sum(1 for ch in value if ch in _VOWELS)
+    word_like = sum(len(seg) for seg in segments if (seg.isupper() and len(seg) <= 5) or _VOWELS.intersection(seg))
+    return vowels >= 0.3 * letters and word_like >= 0.9 * letters
+
+
 def strong_secret_value(value: str) -> bool:
-    """True when ``value`` looks like a real secret, not a placeholder, word, path or version."""
+    """True when ``value`` looks like a real secret, not a placeholder, name, path or version."""
     if not 8 <= len(value) <= 256 or value.lower() in _STOPWORDS:
         return False
     if _PLACEHOLDER.search(value) or _DATE_OR_VERSION.fullmatch(value):
+        return False
+    if not _HAS_DIGIT.search(value) and wordy(value):
         return False
     if len(set(value)) < min(6, len(value) // 2):
         return False
@@ -291,6 +316,8 @@ def _generic(text: str, m: re.Match[str], keyword: str, back: int) -> Span | Non
     quoted = m.group("v") is not None
     start, end = m.span("v") if quoted else m.span("u")
     value = text[start:end]
+    if "." in value and _IDENTIFIER.fullmatch(value):
+        return None  # "Config.SECRET", quoted or not: a reference to a value, not the value
     if keyword == "key" and "secret" in key and _AWS_SECRET_SHAPE.fullmatch(value) and _random_alnum(value):
         # aws_secret_access_key, SecretAccessKey, aws_secret_key: report the specific format.
         if "access" in key or "aws" in key or "aws" in text[max(0, key_start - 200) : key_start].lower():
@@ -304,9 +331,11 @@ def _generic(text: str, m: re.Match[str], keyword: str, back: int) -> Span | Non
         # INI files at line start, and query strings. INI puts spaces around "=" as code does:
         # there, only a random-looking value counts.
         literal = _literal_context(text, key_start)
+        if end < len(text) and text[end] in "(.[":
+            return None  # a call or an attribute: code
         if _IDENTIFIER.fullmatch(value):
-            if "." in value or not literal:
-                return None  # attribute access or a variable
+            if not literal or wordy(re.sub(r"[0-9]", "", value)):
+                return None  # a variable, or a type or constant name ("key: PKCS7PrivateKeyTypes")
             operator = text[key_end:start]
             if " " in operator and ":" not in operator and not (len(value) >= 20 and shannon(value) >= 4.0):
                 return None
