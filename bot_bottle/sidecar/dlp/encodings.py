@@ -152,7 +152,8 @@ def _inflate_small(data: bytes, limit: int) -> bytes | None:
         return None
 
 
-def _whole(start: int, end: int) -> Callable[[int, int], tuple[int, int]]:
+def whole_span(start: int, end: int) -> Callable[[int, int], tuple[int, int]]:
+    """The offset map of a decoded run: anything inside it stands for the whole run."""
     return lambda _s, _e: (start, end)
 
 
@@ -216,7 +217,7 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
         else:
             decoded, encoding = _decode_b64_run(run, shape, start, budget)
         if decoded is not None:
-            out.append(Decoded(encoding, start, end, decoded, _whole(start, end)))
+            out.append(Decoded(encoding, start, end, decoded, whole_span(start, end)))
             budget -= len(decoded)
     return out
 

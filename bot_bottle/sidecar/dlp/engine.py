@@ -21,7 +21,7 @@ import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot_bottle.sidecar.dlp.encodings import Decoded, ascii_lower, decode_runs, percent_decode
+from bot_bottle.sidecar.dlp.encodings import Decoded, ascii_lower, decode_runs, percent_decode, whole_span
 from bot_bottle.sidecar.dlp.entropy import entropy_spans
 from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, Finding, resolve_overlaps
 from bot_bottle.sidecar.dlp.known import KnownSecrets
@@ -119,27 +119,48 @@ class Engine:
 
     # -- layer 2 -------------------------------------------------------------------------------
 
-    def decoded(self, text: str, budget: list[int], depth: int = 2) -> list[RawHit]:
-        """Hits found only after decoding parts of ``text``, placed on the encoded spans."""
-        if depth <= 0 or budget[0] <= 0 or len(text) < 8:
+    def decoded(self, items: Sequence[tuple[int, str]], budget: list[int], depth: int = 2) -> list[tuple[int, RawHit]]:
+        """Hits found only after decoding parts of the texts in ``items`` (``(owner, text)``),
+        placed on the encoded spans and returned with their owner.
+
+        The decoded layers of all texts are scanned together, joined like segments: one pass
+        for a request with thousands of encoded values instead of one each.
+        """
+        if depth <= 0:
             return []
-        layers: list[Decoded] = []
-        pct = percent_decode(text)
-        if pct is not None:
-            layers.append(pct)
-        layers.extend(decode_runs(text, limit=budget[0]))
-        out: list[RawHit] = []
-        for layer in layers:
-            budget[0] -= len(layer.text)
-            inner = self.direct(layer.text) + self.decoded(layer.text, budget, depth - 1)
-            for h in inner:
-                start, end = layer.to_parent(h.start, h.end)
-                if layer.encoding == "url" and end - start == h.end - h.start:
-                    continue  # no escape inside: the direct layer saw this as it was sent
-                encoding = layer.encoding if h.encoding is None else f"{layer.encoding}+{h.encoding}"
-                out.append(RawHit(start, end, h.detector, h.name, h.confidence, h.secret_name, encoding))
-            if budget[0] <= 0:
-                break
+        layers: list[tuple[int, Decoded]] = []
+        for owner, text in items:
+            if "%" in text and budget[0] > 0:
+                pct = percent_decode(text)
+                if pct is not None:
+                    budget[0] -= len(pct.text)
+                    layers.append((owner, pct))
+        # Base64 and hex runs of all texts in one go (a run cannot cross the separator).
+        texts = [text for _, text in items]
+        joined_items, item_starts = _join(texts, SEPARATOR)
+        if budget[0] > 0:
+            for run in decode_runs(joined_items, limit=budget[0]):
+                k = bisect.bisect_right(item_starts, run.start) - 1
+                start, end = run.start - item_starts[k], run.end - item_starts[k]
+                layers.append((items[k][0], Decoded(run.encoding, start, end, run.text, whole_span(start, end))))
+                budget[0] -= len(run.text)
+        if not layers:
+            return []
+        inner: list[tuple[int, RawHit]] = []
+        joined, starts = _join([layer.text for _, layer in layers], SEPARATOR)
+        for h in self.direct(joined):
+            placed = _place(h, starts, len(SEPARATOR))
+            if placed is not None:
+                inner.append((placed.segment, placed.raw))
+        inner += self.decoded([(i, layer.text) for i, (_, layer) in enumerate(layers)], budget, depth - 1)
+        out: list[tuple[int, RawHit]] = []
+        for index, h in inner:
+            owner, layer = layers[index]
+            start, end = layer.to_parent(h.start, h.end)
+            if layer.encoding == "url" and end - start == h.end - h.start:
+                continue  # no escape inside: the direct layer saw this as it was sent
+            encoding = layer.encoding if h.encoding is None else f"{layer.encoding}+{h.encoding}"
+            out.append((owner, RawHit(start, end, h.detector, h.name, h.confidence, h.secret_name, encoding)))
         return out
 
     # -- segments ------------------------------------------------------------------------------
@@ -157,11 +178,10 @@ class Engine:
                 hits.append(placed)
         if deep:
             budget = [self.options.decode_budget]
-            for index in scanned:
-                segment = segments[index]
-                if segment.deep and len(segment.text) <= self.options.deep_limit and budget[0] > 0:
-                    for h in self.decoded(segment.text, budget):
-                        hits.append(Hit(index, h))
+            eligible = [(i, segments[i].text) for i in scanned
+                        if segments[i].deep and len(segments[i].text) <= self.options.deep_limit]
+            for owner, h in self.decoded(eligible, budget):
+                hits.append(Hit(owner, h))
         if splits:
             hits.extend(self.split_hits(segments, hits))
         return hits
