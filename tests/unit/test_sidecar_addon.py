@@ -438,9 +438,12 @@ class ScanSeamTest(AddonCase):
                                  headers={"Host": "bearer.example", "Authorization": f"Bearer {AGENT_TOKEN}"},
                                  content=b'{"k": "value"}', **kw)
 
-    def test_the_default_scans_nothing(self) -> None:
-        self.assertIsInstance(self.addon.scanner, scanning.NoOutboundScan)
+    def test_the_dlp_engine_is_the_default_scanner_and_lets_clean_requests_through(self) -> None:
+        from bot_bottle.sidecar.egress import dlp_adapter
+
         flow, _ = self.exchange(self.flow())
+        self.assertIsInstance(self.addon.scanner, dlp_adapter.DlpOutbound)
+        self.assertIsInstance(self.addon.inbound, dlp_adapter.DlpInbound)
         self.assertIsNone(flow.metadata[addon_mod.VERDICT].internal_port)
         self.assertEqual(flow.response.status_code, 200)
 

@@ -29,7 +29,7 @@ from typing import IO, Any
 from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
 
-from bot_bottle.sidecar.egress import credentials, records, scanning
+from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning
 from bot_bottle.sidecar.egress.core import RequestFacts, Verdict, decide
 from bot_bottle.sidecar.egress.hosts import HostError, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
@@ -87,6 +87,12 @@ class EgressAddon:
                 raise exceptions.OptionsError(f"bottle egress: {exc}") from None
             self.policy, self.secrets = policy, secrets
             self.scrubber = records.Scrubber(secrets.values())
+            # The DLP engine knows every secret of this bottle, injected credentials included. A
+            # scanner someone plugged in by hand (the tests' recorders) is kept.
+            if isinstance(self.scanner, (scanning.NoOutboundScan, dlp_adapter.DlpOutbound)):
+                self.scanner = dlp_adapter.DlpOutbound(policy, secrets.credentials, secrets.known_secrets)
+            if isinstance(self.inbound, (scanning.NoInboundScan, dlp_adapter.DlpInbound)):
+                self.inbound = dlp_adapter.DlpInbound(secrets.credentials, secrets.known_secrets)
             self._internal_targets = frozenset((INTERNAL_HOST, port) for _, port in policy.internal_services)
         if "bottle_log_dir" in updated:
             self._close_log()
@@ -309,6 +315,7 @@ class EgressAddon:
             flow.response = _refusal_response(refused, status=502)
         elif outcome.action == scanning.REDACT and outcome.body is not None:
             response.raw_content = outcome.body
+            response.headers.pop("content-encoding", None)  # the redacted body is sent decoded
             if "content-length" in response.headers:
                 response.headers["content-length"] = str(len(outcome.body))
 

@@ -1,0 +1,138 @@
+"""The DLP engine behind the proxy's scanning seam: outbound requests and inbound answers.
+
+Per route the plan's ``dlp`` settings decide: which detectors run (``tokens``, ``secrets``,
+``entropy``), what a hit does (``outbound_on_match``: block | redact | supervise), and what a hit
+on the route's *own* injected credential does (``own_token``, redact by default: an agent that
+echoes its credential to its own provider loses nothing). Internal services are not scanned
+here: the git-gate scans what a push adds itself, and pack data is compressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
+from bot_bottle.sidecar.dlp.bodies import decode_body
+from bot_bottle.sidecar.egress import scanning
+from bot_bottle.sidecar.egress.policy import Policy
+
+# Strongest first: the request takes the strongest action any finding asks for.
+_STRENGTH = {scanning.BLOCK: 3, scanning.HOLD: 2, scanning.REDACT: 1, scanning.ALLOW: 0}
+_ACTION_OF = {"block": scanning.BLOCK, "redact": scanning.REDACT, "supervise": scanning.HOLD}
+_INBOUND_LIMIT = 16 * 1024 * 1024
+
+
+def _label(finding: Finding) -> str:
+    """A detector name for logs and the 403: the detector id, or which bottle secret matched."""
+    if finding.secret_name:
+        return f"{finding.detector}:{finding.secret_name}" + (f" ({finding.encoding})" if finding.encoding else "")
+    return finding.detector
+
+
+class DlpOutbound:
+    """``scanning.OutboundScanner`` backed by the DLP engine."""
+
+    def __init__(self, policy: Policy, credentials: Mapping[str, str], known_secrets: Mapping[str, str]) -> None:
+        self.policy = policy
+        self.secrets = {**dict(known_secrets), **dict(credentials)}
+        self._scanners: dict[tuple[bool, bool, bool], Scanner] = {}
+
+    def scanner(self, settings: Mapping[str, Any]) -> Scanner:
+        key = (bool(settings.get("tokens", True)), bool(settings.get("secrets", True)), bool(settings.get("entropy", False)))
+        if key not in self._scanners:
+            self._scanners[key] = Scanner(self.secrets, ScanOptions(tokens=key[0], known_secrets=key[1], entropy=key[2]))
+        return self._scanners[key]
+
+    def _own_token(self, request: scanning.OutboundRequest) -> str | None:
+        if request.route_index is None or request.route_index >= len(self.policy.routes):
+            return None
+        auth = self.policy.routes[request.route_index].auth
+        return auth.token_ref if auth is not None else None
+
+    def _action(self, finding: Finding, settings: Mapping[str, Any], own: str | None) -> str:
+        if finding.detector == "scan-limit":
+            return scanning.BLOCK  # what could not be scanned must not leave
+        mode = str(settings.get("outbound_on_match") or "block")
+        if own is not None and finding.secret_name == own:
+            mode = str(settings.get("own_token") or "redact")
+        return _ACTION_OF.get(mode, scanning.BLOCK)
+
+    def scan(self, request: scanning.OutboundRequest) -> scanning.ScanOutcome:
+        if request.internal_service is not None:
+            return scanning.ScanOutcome()
+        settings = request.dlp or {}
+        scanner = self.scanner(settings)
+        url = f"{request.scheme}://{request.host}{request.path}"
+        findings = scanner.scan_request(request.method, url, request.headers, request.body)
+        if not findings:
+            return scanning.ScanOutcome()
+        own = self._own_token(request)
+        action = max((self._action(f, settings, own) for f in findings), key=_STRENGTH.__getitem__)
+        detectors = tuple(sorted({_label(f) for f in findings}))
+        reason = ", ".join(detectors)
+        if action != scanning.REDACT:
+            return scanning.ScanOutcome(action, detectors, reason, replacement=self._redacted(request, scanner))
+        replacement = self._redacted(request, scanner)
+        if replacement is None:
+            # Redaction could not remove every hit (a host name, an unparsable body): block.
+            return scanning.ScanOutcome(scanning.BLOCK, detectors, reason + " (could not be redacted)")
+        return scanning.ScanOutcome(scanning.REDACT, detectors, reason, replacement=replacement)
+
+    def _redacted(self, request: scanning.OutboundRequest, scanner: Scanner) -> scanning.OutboundRequest | None:
+        """The request with every hit replaced; None when something would remain."""
+        url = f"{request.scheme}://{request.host}{request.path}"
+        result = scanner.redact_request(request.method, url, request.headers, request.body)
+        if result.unredacted:
+            return None
+        prefix = f"{request.scheme}://{request.host}"
+        path = result.url[len(prefix):] if result.url.startswith(prefix) else request.path
+        headers = result.headers
+        if result.drop_content_encoding:
+            headers = tuple((k, v) for k, v in headers if k.lower() != "content-encoding")
+        body = result.body if result.body is not None else request.body
+        return scanning.OutboundRequest(
+            method=request.method, scheme=request.scheme, host=request.host, port=request.port,
+            path=path or "/", headers=headers, body=body, route_index=request.route_index,
+            dlp=request.dlp, internal_service=request.internal_service,
+        )
+
+
+class DlpInbound:
+    """``scanning.InboundScanner``: prompt-injection flags and the bottle's secrets echoed back."""
+
+    def __init__(self, credentials: Mapping[str, str], known_secrets: Mapping[str, str]) -> None:
+        self.scanner = Scanner({**dict(known_secrets), **dict(credentials)}, ScanOptions(tokens=False))
+
+    def scan(self, response: scanning.InboundResponse) -> scanning.InboundOutcome:
+        request = response.request
+        if request.internal_service is not None or not response.body:
+            return scanning.InboundOutcome()
+        encoding = next((v for k, v in response.headers if k.lower() == "content-encoding"), None)
+        data = response.body
+        complete = len(data) <= _INBOUND_LIMIT
+        if encoding:
+            decoded = decode_body(response.body, encoding, _INBOUND_LIMIT)
+            data, complete = decoded.data, not decoded.truncated and decoded.error is None
+        detectors: list[str] = []
+        action = scanning.ALLOW
+        body: bytes | None = None
+        if (request.dlp or {}).get("inbound", True):
+            flags = self.scanner.scan_response_for_injection(data)
+            for flag in flags:
+                detectors.append(f"{flag.detector} ({flag.confidence})")
+            if any(flag.confidence == "high" for flag in flags):
+                action = scanning.BLOCK
+        if action != scanning.BLOCK:
+            echoed = self.scanner.redact_echoed_secrets(data)
+            if echoed.changed:
+                detectors.extend(sorted({_label(f) for f in echoed.findings}))
+                if complete:
+                    # Delivered uncompressed: the proxy drops the Content-Encoding with it.
+                    action = scanning.REDACT
+                    content = echoed.content
+                    body = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
+                else:
+                    action = scanning.BLOCK  # too large or undecodable to rewrite safely
+        reason = ", ".join(detectors)
+        return scanning.InboundOutcome(action, tuple(detectors), reason, body)
