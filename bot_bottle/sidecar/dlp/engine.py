@@ -4,12 +4,14 @@ Three layers, cheapest first:
 
 1. *direct*: token formats and every pre-computed form of the known secrets, searched in the
    text as it is (plus its ASCII-lower-cased copy, computed once);
-2. *decoded* (``deep``): percent-escapes, base64 runs and hex runs are decoded and the direct
-   layer runs on the result, up to two levels (base64 inside percent-encoding, ...). Hits map
-   back to the encoded span in the original text, so redaction replaces what was actually sent;
+2. *decoded* (``deep``): percent-escapes, base64 runs (gzip inside base64 included) and hex
+   runs are decoded and the direct layer runs on the result, up to two levels (base64 inside
+   percent-encoding, ...), for all texts of a request in one batch. Hits map back to the encoded
+   span in the original text, so redaction replaces what was actually sent;
 3. *splits*: the values of a request's fields (query parameters, form and JSON fields, headers)
    are checked together, so a secret cut into pieces is found when the pieces are adjacent (the
-   concatenation is scanned) or scattered in any order (the pieces cover a known secret).
+   concatenation is scanned around each boundary) or scattered in any order (the pieces cover a
+   known secret).
 
 Many small texts (the values of a JSON body) are scanned as one text joined by NUL characters,
 which no detector or needle matches across: one pass instead of thousands.

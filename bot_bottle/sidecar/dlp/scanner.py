@@ -172,7 +172,8 @@ class Scanner:
         return scan_response_for_injection(text)
 
     def scan_message(self, data: str | bytes, location: str = "message") -> list[Finding]:
-        """A WebSocket message (text or binary): scanned like a small body, JSON taken apart."""
+        """A WebSocket message (text or binary): scanned like a small body, JSON taken apart.
+        Offsets of a ``location`` finding are into the message's UTF-8 bytes."""
         request = _Request()
         raw = data.encode("utf-8") if isinstance(data, str) else data
         self._add_body(request, raw, None, "", base=location)
