@@ -36,6 +36,7 @@ DEMO_BOTTLE = f"""\
 description: The demo bottle. Only allowed.example and the (fake) Anthropic API are reachable.
 env:
   DEMO_MODE: "scripted"
+  DEMO_DB_PASSWORD: "${{DEMO_DB_PASSWORD}}"
 egress:
   log: 2
   routes:
@@ -161,6 +162,13 @@ def evaluate(results: dict[str, tuple[int, str]], evil_hits: int) -> list[Outcom
                        code == 0 and set(detail.split()) <= {"lo"}))
     code, detail = get("whoami")
     out.append(Outcome("the agent's user", "node (not root)", detail, detail == "node"))
+    code, detail = get("dlp-token")
+    out.append(Outcome("POST a cloud-key-shaped value to allowed.example", "403 from DLP naming the detector",
+                       detail, "'dlp'" in detail and "aws-access-key-id" in detail))
+    code, detail = get("dlp-secret")
+    out.append(Outcome("send the bottle's own secret, base64-encoded, to allowed.example",
+                       "403 from DLP naming the secret (never its value)",
+                       detail, "'dlp'" in detail and "DEMO_DB_PASSWORD" in detail))
     out.append(Outcome("requests that reached evil.example", "none", str(evil_hits), evil_hits == 0))
     return out
 
@@ -187,6 +195,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
     say = progress or (lambda message: console.print(Text(f"• {message}", style="dim")))
     labels = {LABEL_ID: f"demo{new_id()}", LABEL_OWNER: proc.identity(), LABEL_ROLE: "demo"}
     real_token = "sk-ant-api03-demo-" + secrets.token_urlsafe(24)
+    db_password = "demo-" + secrets.token_urlsafe(18)
     seen = Observed()
     with tempfile.TemporaryDirectory(prefix="bot-bottle-demo-") as tmp:
         home = Path(tmp)
@@ -232,7 +241,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 manifest,
                 plan,
                 state_root=home / ".bot-bottle" / "state",
-                environ={TOKEN_VAR: real_token},
+                environ={TOKEN_VAR: real_token, "DEMO_DB_PASSWORD": db_password},
                 prompt_fn=None,
                 tty=False,
                 options=LaunchOptions(extra_networks=(internet.network,), internal_network=True,

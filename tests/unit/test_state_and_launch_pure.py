@@ -111,6 +111,8 @@ class DemoVerdicts(unittest.TestCase):
         "dns": (2, ""),
         "interfaces": (0, "lo"),
         "whoami": (0, "node"),
+        "dlp-token": (0, "bot-bottle egress: denied by rule 'dlp': aws-access-key-id [HTTP 403]"),
+        "dlp-secret": (0, "bot-bottle egress: denied by rule 'dlp': known-secret:DEMO_DB_PASSWORD (base64) [HTTP 403]"),
     }
 
     def test_all_held(self) -> None:
@@ -124,6 +126,8 @@ class DemoVerdicts(unittest.TestCase):
             "dns": (0, "172.18.0.3 evil.example"),
             "interfaces": (0, "eth0 lo"),
             "whoami": (0, "root"),
+            "dlp-token": (0, "hello from allowed.example [HTTP 200]"),
+            "dlp-secret": (0, "hello from allowed.example [HTTP 200]"),
         }
         for name, bad in leaks.items():
             with self.subTest(name=name):
