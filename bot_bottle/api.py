@@ -99,16 +99,12 @@ def stop(bottle_id: str, *, timeout: int = 5) -> None:
 
 
 def commit(bottle_id: str, *, home: str | Path | None = None) -> str:
-    """Snapshot a running bottle; return the snapshot image the next ``resume`` starts from."""
-    bottles = running(bottle_id)
-    if not bottles:
-        raise BotBottleError(f"no running bottle {bottle_id}")
+    """Snapshot a running bottle (on the backend it runs on); the next ``resume`` starts from it."""
+    from bot_bottle.backend import registry
+
     state_root = _layout(home, None).state_dir
-    ref = lifecycle.snapshot(bottle_id, bottles[0].names.agent_container, state_root)
     sdir = StateDir(state_root, bottle_id)
-    if sdir.exists():
-        meta = sdir.read()
-        meta.snapshot = ref
-        sdir.write(meta)
-        sdir.preserve("committed")
-    return ref
+    backend = registry.for_state(sdir) if sdir.exists() else registry.for_name("docker")
+    if backend.name == "docker" and not running(bottle_id):
+        raise BotBottleError(f"no running bottle {bottle_id}")
+    return backend.commit(bottle_id, state_root=state_root)

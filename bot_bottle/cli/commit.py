@@ -23,7 +23,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bottles = running(args.id)
+    if args.id:
+        ref = api.commit(args.id, home=common.layout().home)
+        output.console().print(Text(f"committed bottle {args.id} to {ref}; `bot-bottle resume {args.id}` starts from it", style="green"))
+        return 0
+    bottles = running(None)
     if not bottles:
         raise BotBottleError(
             f"no running bottle {args.id}" if args.id else "no running bottle",
