@@ -181,7 +181,7 @@ class SmolvmCli:
 
 
 def find_smolvm(
-    which: Callable[[str], str | None] = shutil.which,
+    which: Callable[[str], str | None] | None = None,
     search_dirs: Sequence[str | Path] | None = None,
 ) -> SmolvmCli | None:
     """The smolvm CLI on PATH, else the one inside an installed ``smolmachines`` wheel.
@@ -189,7 +189,8 @@ def find_smolvm(
     The wheel ships the full CLI as ``<site-packages>/smol/smol-vmm``; it finds its libkrun and
     agent rootfs only through SMOLVM_LIB_DIR and SMOLVM_AGENT_ROOTFS_TAR.
     """
-    on_path = which("smolvm")
+    # Looked up at call time (not bound as a default) so a patched or changed PATH is honoured.
+    on_path = (which or shutil.which)("smolvm")
     if on_path:
         return SmolvmCli(Path(on_path), {}, "PATH")
     dirs = search_dirs if search_dirs is not None else [p for p in sys.path if p]
