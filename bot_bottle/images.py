@@ -381,7 +381,7 @@ def ensure_image(spec: ImageSpec, *, console: Console | None = None) -> str:
     locks = cache_dir() / "locks"
     locks.mkdir(parents=True, exist_ok=True)
     # Concurrent starts of the same bottle would otherwise each build the same image.
-    with _file_lock(locks / f"{spec.name.replace('/', '_')}-{spec.tag}.lock"):
+    with file_lock(locks / f"{spec.name.replace('/', '_')}-{spec.tag}.lock"):
         if image_exists(spec.ref):
             return spec.ref
         started = time.monotonic()
@@ -594,7 +594,8 @@ def _mkdir(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block: one builder at a time."""
     with path.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

@@ -26,6 +26,7 @@ from pathlib import Path
 from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.provision.git import configure_git
 from tests.integration import test_git_gate_scenarios as scenarios
+from tests._requires import requires
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM_DIR = Path(__file__).resolve().parent / "git_upstream"
@@ -78,7 +79,7 @@ def _wait_for(check, what: str, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-@unittest.skipUnless(shutil.which("git"), "git is not installed")
+@requires(shutil.which("git") is not None, "git")
 class LocalGateTest(scenarios.GateScenarios):
     tmp: Path
     upstream_proc: subprocess.Popen[bytes] | None

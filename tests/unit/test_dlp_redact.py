@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from bot_bottle.sidecar.dlp import Scanner, ScanOptions, brotli_available
 from bot_bottle.sidecar.dlp.redact import apply_spans, marker
 from tests.unit import test_dlp_fakes as fakes
+from tests._requires import requires
 
 RNG = random.Random(99)
 SECRET = fakes.secret_value(RNG, 24)
@@ -174,7 +175,7 @@ class RedactRequestTest(unittest.TestCase):
         self.assertEqual(json.loads(result.body), {"k": MARK})
         self.assertEqual(result.unredacted, ())
 
-    @unittest.skipUnless(brotli_available(), "brotli is not installed")
+    @requires(brotli_available(), "the brotli module")
     def test_brotli_body(self) -> None:
         import brotli
 

@@ -20,6 +20,7 @@ from bot_bottle.sidecar.dlp.bodies import (
     part_content,
 )
 from tests.unit import test_dlp_fakes as fakes
+from tests._requires import requires
 
 RNG = random.Random(77)
 SECRET = fakes.secret_value(RNG, 26)
@@ -250,12 +251,12 @@ class BodyTest(unittest.TestCase):
             with self.subTest():
                 self.assertEqual(secret_locations(self.scan(body, Content_Encoding="deflate")), {"body"})
 
-    @unittest.skipUnless(brotli_available(), "brotli is not installed")
+    @requires(brotli_available(), "the brotli module")
     def test_brotli(self) -> None:
         body = brotli.compress(f"x {SECRET} y".encode())
         self.assertEqual(secret_locations(self.scan(body, Content_Encoding="br")), {"body"})
 
-    @unittest.skipUnless(brotli_available(), "brotli is not installed")
+    @requires(brotli_available(), "the brotli module")
     def test_stacked_encodings(self) -> None:
         body = brotli.compress(gzip.compress(SECRET.encode()))
         self.assertEqual(secret_locations(self.scan(body, Content_Encoding="gzip, br")), {"body"})
@@ -284,7 +285,7 @@ class LimitTest(unittest.TestCase):
         self.assertTrue(decoded.truncated)
         self.assertEqual(len(decoded.data), 1000)
 
-    @unittest.skipUnless(brotli_available(), "brotli is not installed")
+    @requires(brotli_available(), "the brotli module")
     def test_brotli_bomb(self) -> None:
         bomb = brotli.compress(b"\0" * (256 * 1024 * 1024), quality=5)
         decoded = decode_body(bomb, "br", 2 * 1024 * 1024)

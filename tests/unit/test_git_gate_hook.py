@@ -19,6 +19,7 @@ from bot_bottle.sidecar.git_gate import hook
 from bot_bottle.sidecar.git_gate.config import parse
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
 from bot_bottle.sidecar.git_gate.scan import Hit, PatternDetector
+from tests._requires import requires
 
 Z = "0" * 40
 AWS = "AKIA" + "Z7QK4M2XW9RTB3PL"
@@ -29,7 +30,7 @@ class Exploding:
         raise ValueError("detector broke")
 
 
-@unittest.skipUnless(shutil.which("git"), "git is not installed")
+@requires(shutil.which("git") is not None, "git")
 class HookTest(unittest.TestCase):
     def setUp(self) -> None:
         self._tmp = tempfile.TemporaryDirectory()

@@ -14,6 +14,7 @@ import unittest
 from pathlib import Path
 
 from bot_bottle.sidecar.git_gate.patch import Piece, header_path, parse_log, parse_patch, read_pieces
+from tests._requires import requires
 
 SHA = "1" * 40
 
@@ -57,7 +58,7 @@ class ParseTest(unittest.TestCase):
         self.assertEqual(kinds, [("identity", "A <a@x>\nC <c@x>"), ("message", "subject\n\nbody\n"), ("lines", "x"), ("path", "f")])
 
 
-@unittest.skipUnless(shutil.which("git"), "git is not installed")
+@requires(shutil.which("git") is not None, "git")
 class RealGitTest(unittest.TestCase):
     def setUp(self) -> None:
         self._tmp = tempfile.TemporaryDirectory()

@@ -15,6 +15,7 @@ from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.errors import BotBottleError
 from bot_bottle.provision.git import GateRepo, configure_git, gate_files, git_config_script, url_forms
 from bot_bottle.sidecar.git_gate.config import parse
+from tests._requires import requires
 
 GATE = "http://git-gate.bottle.internal"
 
@@ -93,7 +94,7 @@ class ConfigureGitTest(unittest.TestCase):
         with self.assertRaisesRegex(BotBottleError, "could not configure git in the bottle: boom"):
             configure_git(FakeBottle(1, "boom"), [Repo("app", "https://h/o/app")], {}, GATE)
 
-    @unittest.skipUnless(shutil.which("git"), "git is not installed")
+    @requires(shutil.which("git") is not None, "git")
     def test_real_git_rewrites_every_form_and_nothing_else(self) -> None:
         with tempfile.TemporaryDirectory() as home:
             env = {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"}

@@ -20,6 +20,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
+from tests._requires import requires
 
 SIDECAR = Path(__file__).resolve().parents[2] / "bot_bottle" / "sidecar"
 REAL_TOKEN = "real-token-5f0c3a9e1d7b"
@@ -121,7 +122,7 @@ class RecordingScanner:
         return self.outcome or scanning.ScanOutcome()
 
 
-@unittest.skipIf(addon_mod is None, "mitmproxy is not installed here (it is in the sidecar image)")
+@requires(addon_mod is not None, "mitmproxy (the dev extra)")
 class AddonCase(unittest.TestCase):
     def setUp(self) -> None:
         tmp = tempfile.TemporaryDirectory()

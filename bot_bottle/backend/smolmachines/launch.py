@@ -11,14 +11,12 @@ object created so far are removed before the error propagates.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,17 +104,6 @@ def _payload(out: Path) -> Path:
     return out.with_name(out.name + ".smolmachine")
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    # Two starts of the same agent must not pack the same image twice at once.
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _via_registry() -> bool:
     if os.environ.get(VIA_REGISTRY_ENV) == "1":
         return True
@@ -147,7 +134,8 @@ def _ensure_smolmachine(
     if packed.is_file():
         return packed
     cache.mkdir(parents=True, exist_ok=True)
-    with _locked(cache / f"{digest}.lock"):
+    # Two starts of the same agent must not pack the same image twice at once.
+    with images.file_lock(cache / f"{digest}.lock"):
         if packed.is_file():
             return packed
         archive = cache / f"{digest}.image.tar"
