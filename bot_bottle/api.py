@@ -23,6 +23,7 @@ from bot_bottle.cli.common import build_plan
 from bot_bottle.errors import BotBottleError, UsageError
 from bot_bottle.lifecycle import RunResult
 from bot_bottle.manifest import Layout, ManifestError, load
+from bot_bottle.manifest import env as env_mod
 from bot_bottle.state import Metadata, StateDir
 
 __all__ = ["BotBottleError", "ManifestError", "RunResult", "UsageError", "commit", "list_running", "resume", "start", "stop"]
@@ -63,25 +64,32 @@ def start(
 def resume(
     bottle_id: str,
     *,
-    prompt: str,
+    prompt: str | None,
     preserve: bool = False,
     environ: Mapping[str, str] | None = None,
     home: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    tty: bool = False,
+    prompt_fn: env_mod.PromptFn | None = None,
 ) -> RunResult:
-    """Relaunch a preserved bottle from its last snapshot and run ``prompt`` headless."""
+    """Relaunch a preserved bottle from its last snapshot, on the backend it ran on.
+
+    With ``prompt`` the agent runs headless; without it (the CLI on a terminal) it is attached.
+    """
+    from bot_bottle.backend import registry
+
     layout = _layout(home, None)
-    meta: Metadata = StateDir(layout.state_dir, bottle_id).read()
-    if meta.backend != "docker":
-        raise BotBottleError(f"bottle {bottle_id} ran on {meta.backend}, which cannot launch in this version")
+    sdir = StateDir(layout.state_dir, bottle_id)
+    meta: Metadata = sdir.read()
+    registry.for_state(sdir)  # an unknown backend in the metadata is a clear error here
     if running(bottle_id):
-        raise BotBottleError(f"bottle {bottle_id} is still running")
+        raise BotBottleError(f"bottle {bottle_id} is still running", hint=f"`bot-bottle stop {bottle_id}` first")
     manifest = load(meta.agent, _layout(home, meta.cwd))
-    plan = build_plan(manifest, backend="docker", label=meta.label)
+    plan = build_plan(manifest, backend=meta.backend, label=meta.label)
     return lifecycle.run_bottle(
         manifest, plan, state_root=layout.state_dir,
         environ=dict(environ if environ is not None else os.environ),
-        prompt_fn=None, headless_prompt=prompt, tty=False, progress=progress, preserve=preserve,
+        prompt_fn=prompt_fn, headless_prompt=prompt, tty=tty, progress=progress, preserve=preserve,
         options=LaunchOptions(bottle_id=bottle_id, resume=True, image_override=meta.snapshot),
     )
 
@@ -90,12 +98,22 @@ def list_running() -> list[RunningBottle]:
     return running()
 
 
-def stop(bottle_id: str, *, timeout: int = 5) -> None:
-    """Stop a running bottle's agent; its owner preserves the state for ``resume``."""
+def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) -> None:
+    """Stop a running bottle's agent; its owner preserves the state for ``resume``.
+
+    A bottle whose launching process is gone has no owner to tear it down: its objects are
+    removed here (its state folder stays, for ``cleanup`` or ``resume``).
+    """
+    from bot_bottle.backend.docker import cleanup
+
     bottles = running(bottle_id)
     if not bottles:
-        raise BotBottleError(f"no running bottle {bottle_id}")
-    engine.run(["stop", "-t", str(timeout), bottles[0].names.agent_container], timeout=timeout + 60)
+        raise BotBottleError(f"no running bottle {bottle_id}", hint="`bot-bottle list --running` shows them")
+    bottle = bottles[0]
+    engine.run(["stop", "-t", str(timeout), bottle.names.agent_container], timeout=timeout + 60)
+    if not bottle.owner_alive:
+        inv = cleanup.inventory(_layout(home, None).state_dir)
+        cleanup.remove([r for r in inv.orphans if r.bottle_id == bottle_id and r.kind != "state"])
 
 
 def commit(bottle_id: str, *, home: str | Path | None = None) -> str:

@@ -7,12 +7,9 @@ import sys
 
 from rich.text import Text
 
-from bot_bottle import lifecycle
-from bot_bottle.backend import registry
-from bot_bottle.backend.docker.launch import LaunchOptions
-from bot_bottle.backend.docker.running import running
+from bot_bottle import api, lifecycle
 from bot_bottle.cli import common, output
-from bot_bottle.errors import BotBottleError, UsageError
+from bot_bottle.errors import UsageError
 from bot_bottle.state import StateDir
 
 
@@ -36,28 +33,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.headless != (args.prompt is not None):
         raise UsageError("--headless and --prompt go together")
-    lay = common.layout()
-    sdir = StateDir(lay.state_dir, args.id)
-    meta = sdir.read()
-    registry.for_state(sdir)  # an unknown backend in the metadata is a clear error here
-    if running(args.id):
-        raise BotBottleError(f"bottle {args.id} is still running", hint=f"`bot-bottle stop {args.id}` first")
-    manifest = common.load_manifest(meta.agent, quiet=True)
-    plan = common.build_plan(manifest, backend=meta.backend, label=meta.label, cwd=None)
     err = output.err_console()
-    image = meta.snapshot or meta.image
-    err.print(Text(f"resuming bottle {args.id} ({meta.agent}) from {image}", style="dim"))
-    result = lifecycle.run_bottle(
-        manifest,
-        plan,
-        state_root=lay.state_dir,
-        environ=lifecycle.default_environ(),
-        prompt_fn=lifecycle.terminal_prompt if sys.stdin.isatty() else None,
-        headless_prompt=args.prompt,
-        tty=not args.headless and sys.stdin.isatty() and sys.stdout.isatty(),
-        options=LaunchOptions(bottle_id=args.id, resume=True, image_override=meta.snapshot),
-        progress=lambda m: err.print(Text(f"• {m}", style="dim")),
+    meta = StateDir(common.layout().state_dir, args.id).read()
+    err.print(Text(f"resuming bottle {args.id} ({meta.agent}) from {meta.snapshot or meta.image}", style="dim"))
+    result = api.resume(
+        args.id,
+        prompt=args.prompt,
         preserve=args.preserve,
+        environ=lifecycle.default_environ(),
+        home=common.layout().home,
+        progress=lambda m: err.print(Text(f"• {m}", style="dim")),
+        tty=not args.headless and sys.stdin.isatty() and sys.stdout.isatty(),
+        prompt_fn=lifecycle.terminal_prompt if sys.stdin.isatty() else None,
     )
     if result.preserved:
         err.print(Text(f"bottle {args.id} preserved ({result.preserve_reason})", style="yellow"))

@@ -6,10 +6,8 @@ import argparse
 
 from rich.text import Text
 
-from bot_bottle.backend.docker import cleanup, engine
-from bot_bottle.backend.docker.running import running
+from bot_bottle import api
 from bot_bottle.cli import common, output
-from bot_bottle.errors import BotBottleError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,14 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bottles = running(args.id)
-    if not bottles:
-        raise BotBottleError(f"no running bottle {args.id}", hint="`bot-bottle list --running` shows them")
-    b = bottles[0]
-    engine.run(["stop", "-t", str(args.time), b.names.agent_container], timeout=args.time + 60)
-    if not b.owner_alive:
-        inv = cleanup.inventory(common.layout().state_dir)
-        mine = [r for r in inv.orphans if r.bottle_id == b.id and r.kind != "state"]
-        cleanup.remove(mine)
-    output.console().print(Text(f"stopped bottle {b.id}", style="green"))
+    api.stop(args.id, timeout=args.time, home=common.layout().home)
+    output.console().print(Text(f"stopped bottle {args.id}", style="green"))
     return 0
