@@ -104,16 +104,23 @@ def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) ->
     A bottle whose launching process is gone has no owner to tear it down: its objects are
     removed here (its state folder stays, for ``cleanup`` or ``resume``).
     """
-    from bot_bottle.backend.docker import cleanup
+    from bot_bottle.backend import registry
 
     bottles = running(bottle_id)
     if not bottles:
         raise BotBottleError(f"no running bottle {bottle_id}", hint="`bot-bottle list --running` shows them")
     bottle = bottles[0]
-    engine.run(["stop", "-t", str(timeout), bottle.names.agent_container], timeout=timeout + 60)
+    if bottle.backend == "smolmachines":
+        from bot_bottle.backend.smolmachines import smolvm
+        from bot_bottle.backend.smolmachines.names import machine_name
+
+        smolvm.machine_stop(machine_name(bottle_id))
+    else:
+        engine.run(["stop", "-t", str(timeout), bottle.names.agent_container], timeout=timeout + 60)
     if not bottle.owner_alive:
-        inv = cleanup.inventory(_layout(home, None).state_dir)
-        cleanup.remove([r for r in inv.orphans if r.bottle_id == bottle_id and r.kind != "state"])
+        backend = registry.for_name(bottle.backend)
+        inv = backend.inventory(_layout(home, None).state_dir)
+        backend.remove([r for r in inv.orphans if r.bottle_id == bottle_id and r.kind != "state"])
 
 
 def commit(bottle_id: str, *, home: str | Path | None = None) -> str:

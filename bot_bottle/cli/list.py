@@ -38,7 +38,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
                           "snapshot": meta.snapshot, "reason": sdir.preserve_reason})
     rows = [
         {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
-         "backend": "docker", "orphaned": not b.owner_alive}
+         "backend": b.backend, "orphaned": not b.owner_alive}
         for b in live
     ]
     if args.format == "json":
@@ -50,11 +50,11 @@ def _run_bottles(args: argparse.Namespace) -> int:
         return 0
     if rows:
         table = Table(title="Running bottles", title_justify="left")
-        for col in ("id", "agent", "label", "status", "started"):
+        for col in ("id", "agent", "label", "backend", "status", "started"):
             table.add_column(col)
         for r in rows:
             status = r["status"] + (" (orphaned: run `bot-bottle cleanup`)" if r["orphaned"] else "")
-            table.add_row(r["id"], r["agent"], r["label"] or "-", status, r["started_at"])
+            table.add_row(r["id"], r["agent"], r["label"] or "-", r["backend"], status, r["started_at"])
         con.print(table)
     if saved:
         table = Table(title="Preserved bottles (bot-bottle resume ID)", title_justify="left")

@@ -1,4 +1,8 @@
-"""Running bottles, read from the engine by label (no database needed)."""
+"""Running bottles, read from the engine by label (no database needed).
+
+A Docker bottle is found by its agent container. A micro-VM bottle has no agent container, but
+its sidecar bundle is a Docker container labelled with its backend, so it is found by that.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,18 @@ from datetime import datetime
 
 from bot_bottle import proc
 from bot_bottle.backend.docker import engine
-from bot_bottle.backend.docker.names import LABEL_AGENT, LABEL_ID, LABEL_LABEL, LABEL_OWNER, LABEL_ROLE, BottleNames
+from bot_bottle.backend.docker.names import (
+    LABEL_AGENT,
+    LABEL_BACKEND,
+    LABEL_ID,
+    LABEL_LABEL,
+    LABEL_OWNER,
+    LABEL_ROLE,
+    BottleNames,
+)
+
+# Backends whose bottles show up only through their sidecar bundle.
+_SIDECAR_ONLY_BACKENDS = ("smolmachines",)
 
 
 @dataclass(frozen=True)
@@ -20,17 +35,26 @@ class RunningBottle:
     started_at: str
     owner_alive: bool
     image: str
+    backend: str = "docker"
 
     @property
     def names(self) -> BottleNames:
         return BottleNames(self.id, self.agent)
 
 
-def running(bottle_id: str | None = None) -> list[RunningBottle]:
-    filters = ["--filter", f"label={LABEL_ROLE}=agent"]
+def _container_ids(role: str, bottle_id: str | None, backend: str | None = None) -> list[str]:
+    filters = ["--filter", f"label={LABEL_ROLE}={role}"]
+    if backend:
+        filters += ["--filter", f"label={LABEL_BACKEND}={backend}"]
     if bottle_id:
         filters += ["--filter", f"label={LABEL_ID}={bottle_id}"]
-    ids = engine.run(["ps", "-a", "-q", "--no-trunc", *filters], timeout=60).stdout.split()
+    return engine.run(["ps", "-a", "-q", "--no-trunc", *filters], timeout=60).stdout.split()
+
+
+def running(bottle_id: str | None = None) -> list[RunningBottle]:
+    ids = _container_ids("agent", bottle_id)
+    for backend in _SIDECAR_ONLY_BACKENDS:
+        ids += _container_ids("sidecar", bottle_id, backend)
     if not ids:
         return []
     data = json.loads(engine.run(["inspect", *ids], timeout=60).stdout or "[]")
@@ -52,6 +76,7 @@ def running(bottle_id: str | None = None) -> list[RunningBottle]:
                 started_at=started,
                 owner_alive=proc.is_alive(labels.get(LABEL_OWNER)),
                 image=str((obj.get("Config") or {}).get("Image", "")),
+                backend=labels.get(LABEL_BACKEND, "docker"),
             )
         )
     return sorted(out, key=lambda b: b.started_at)

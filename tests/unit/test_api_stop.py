@@ -1,0 +1,45 @@
+"""``api.stop`` ends a bottle on the backend it runs on, never with another backend's tool."""
+
+from __future__ import annotations
+
+import unittest
+from unittest import mock
+
+from bot_bottle import api
+from bot_bottle.backend.docker.running import RunningBottle
+from bot_bottle.backend.smolmachines.names import machine_name
+from bot_bottle.errors import BotBottleError
+
+
+def _bottle(backend: str) -> RunningBottle:
+    return RunningBottle(id="aaaaaaaa", agent="dev", label=None, status="running",
+                         started_at="", owner_alive=True, image="img", backend=backend)
+
+
+class StopDispatchTest(unittest.TestCase):
+    def test_docker_bottle_stops_its_agent_container(self) -> None:
+        with mock.patch.object(api, "running", return_value=[_bottle("docker")]), \
+                mock.patch.object(api.engine, "run") as docker_run, \
+                mock.patch("bot_bottle.backend.smolmachines.smolvm.machine_stop") as vm_stop:
+            api.stop("aaaaaaaa")
+        self.assertEqual(docker_run.call_args.args[0][:1], ["stop"])
+        self.assertIn("bot-bottle-aaaaaaaa-agent", docker_run.call_args.args[0])
+        vm_stop.assert_not_called()
+
+    def test_vm_bottle_stops_its_machine_and_makes_no_docker_stop(self) -> None:
+        with mock.patch.object(api, "running", return_value=[_bottle("smolmachines")]), \
+                mock.patch.object(api.engine, "run") as docker_run, \
+                mock.patch("bot_bottle.backend.smolmachines.smolvm.machine_stop") as vm_stop:
+            api.stop("aaaaaaaa")
+        vm_stop.assert_called_once_with(machine_name("aaaaaaaa"))
+        docker_run.assert_not_called()
+
+    def test_unknown_bottle_is_a_clear_error(self) -> None:
+        with mock.patch.object(api, "running", return_value=[]):
+            with self.assertRaises(BotBottleError) as ctx:
+                api.stop("ffffffff")
+        self.assertIn("no running bottle ffffffff", str(ctx.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
