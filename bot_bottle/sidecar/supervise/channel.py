@@ -1,0 +1,657 @@
+"""Proposals, decisions and grants: the formats of docs/supervise.md and the spool that holds them.
+
+The spool is a folder in the sidecar's own filesystem (never on the agent's volume)::
+
+    <root>/proposals/<id>.json   a Proposal, written once, atomically
+    <root>/decisions/<id>.json   its Decision, written once, atomically (the first decision wins)
+    <root>/grants.json           what approvals granted; the proxy and the git-gate re-read it
+
+Every write is a temp file in the same folder renamed (or hard-linked) into place, so a reader
+sees a whole document or none. Grants are changed under an exclusive ``flock`` so two writers
+(the host's ``decide`` and the gate consuming a push grant) never lose each other's update.
+
+Stdlib only: this module runs in the sidecar and is imported on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ROOT = Path("/var/lib/bottle/supervise")
+GRANTS_FILE = "grants.json"
+_LOCK_FILE = ".grants.lock"
+_TMP_PREFIX = ".tmp-"
+
+KINDS = ("egress", "capability", "push-exception", "token-use")
+VERDICTS = ("approved", "modified", "rejected", "expired")
+GRANT_KINDS = ("route", "push", "token-use")
+
+# Ids become file names: one safe path component, nothing that could climb out of the spool.
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_METHOD = re.compile(r"^[A-Za-z]{1,20}$")
+_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$")
+_DETECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_JUSTIFICATION = 4000
+MAX_DOCKERFILE = 8000
+MAX_TIMEOUT_S = 24 * 3600
+
+
+class ChannelError(ValueError):
+    """A malformed proposal, decision or grant, or a spool operation that cannot be done."""
+
+
+class AlreadyDecided(ChannelError):
+    """The proposal already has a decision; the first one stands."""
+
+
+class UnknownProposal(ChannelError):
+    """No proposal with that id is in the spool."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation helpers
+
+
+def check_id(value: Any, where: str = "id") -> str:
+    if not isinstance(value, str) or not _ID.match(value) or ".." in value:
+        raise ChannelError(f"{where}: expected an id of letters, digits, '.', '_' or '-', got {value!r}")
+    return value
+
+
+def new_id(kind: str = "p") -> str:
+    """A fresh id that sorts by creation time: ``egress-20261122T054001-1a2b3c4d``."""
+    prefix = kind if kind in KINDS else "p"
+    return f"{prefix}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
+
+
+def _obj(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ChannelError(f"{where}: expected an object")
+    return data
+
+
+def _no_unknown(obj: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise ChannelError(f"{where}: unknown key {unknown[0]!r}")
+
+
+def _str(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True, empty: bool = False) -> str:
+    if key not in obj:
+        if required:
+            raise ChannelError(f"{where}.{key}: required")
+        return ""
+    value = obj[key]
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        raise ChannelError(f"{where}.{key}: expected a{'' if empty else ' non-empty'} string")
+    return value
+
+
+def _str_list(obj: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str] | None = None) -> list[str]:
+    value = obj.get(key, [])
+    if value is None:
+        value = []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ChannelError(f"{where}.{key}: expected a list of non-empty strings")
+    if pattern is not None:
+        for i, v in enumerate(value):
+            if not pattern.match(v):
+                raise ChannelError(f"{where}.{key}[{i}]: {v!r} is not allowed here")
+    return list(dict.fromkeys(value))
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ChannelError(f"{where}: expected a number")
+    return value
+
+
+def _host(value: Any, where: str) -> str:
+    """A host the proxy would accept in a route (same parser), normalised."""
+    from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+
+    if not isinstance(value, str) or not value.strip():
+        raise ChannelError(f"{where}: expected a host name")
+    if "/" in value:
+        raise ChannelError(f"{where}: {value!r}: give the host name only, without a scheme or path")
+    try:
+        policy = Policy.from_dict({"version": 2, "routes": [{"host": value}]})
+    except PolicyError as exc:
+        raise ChannelError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+    return policy.routes[0].host
+
+
+def _ports(obj: Mapping[str, Any], where: str) -> list[int]:
+    value = obj.get("ports", [])
+    if value is None:
+        value = []
+    if not isinstance(value, list):
+        raise ChannelError(f"{where}.ports: expected a list of port numbers")
+    for i, port in enumerate(value):
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ChannelError(f"{where}.ports[{i}]: expected a port number 1-65535, got {port!r}")
+    return list(dict.fromkeys(value))
+
+
+def _paths(obj: Mapping[str, Any], where: str) -> list[str]:
+    paths = _str_list(obj, "paths", where)
+    for i, path in enumerate(paths):
+        if not path.startswith("/"):
+            raise ChannelError(f"{where}.paths[{i}]: {path!r} must start with '/'")
+        if "*" in path[:-1]:
+            raise ChannelError(f"{where}.paths[{i}]: {path!r}: '*' is allowed only at the end")
+    return paths
+
+
+def _sha(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not _SHA.match(value):
+        raise ChannelError(f"{where}.{key}: expected a full hex commit id (40 or 64 characters), got {value!r}")
+    return value
+
+
+def _ref(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = _str(obj, key, where)
+    if not value.startswith("refs/") or any(c.isspace() for c in value) or ".." in value:
+        raise ChannelError(f"{where}.{key}: expected a full ref name such as refs/heads/main, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Payloads
+
+
+def validate_payload(kind: str, payload: Any, where: str = "payload") -> dict[str, Any]:
+    """The payload of a ``kind`` proposal (or a modified one), checked and in canonical form.
+
+    Payloads never carry secret values; nothing here could hold one but free text, which the
+    operator reads.
+    """
+    if kind not in KINDS:
+        raise ChannelError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    obj = _obj(payload, where)
+    if kind == "egress":
+        _no_unknown(obj, {"host", "paths", "methods", "ports"}, where)
+        return {
+            "host": _host(obj.get("host"), f"{where}.host"),
+            "paths": _paths(obj, where),
+            "methods": [m.upper() for m in _str_list(obj, "methods", where, _METHOD)],
+            "ports": _ports(obj, where),
+        }
+    if kind == "capability":
+        _no_unknown(obj, {"packages", "dockerfile"}, where)
+        packages = _str_list(obj, "packages", where, _PACKAGE)
+        dockerfile = obj.get("dockerfile", "") or ""
+        if not isinstance(dockerfile, str):
+            raise ChannelError(f"{where}.dockerfile: expected a string of Dockerfile lines")
+        if len(dockerfile) > MAX_DOCKERFILE:
+            raise ChannelError(f"{where}.dockerfile: longer than {MAX_DOCKERFILE} characters")
+        if not packages and not dockerfile.strip():
+            raise ChannelError(f"{where}: name packages or give Dockerfile lines")
+        return {"packages": packages, "dockerfile": dockerfile}
+    if kind == "push-exception":
+        _no_unknown(obj, {"repo", "ref", "old", "new", "finding"}, where)
+        return {
+            "repo": _str(obj, "repo", where),
+            "ref": _ref(obj, "ref", where),
+            "old": _sha(obj, "old", where),
+            "new": _sha(obj, "new", where),
+            "finding": _str(obj, "finding", where, required=False, empty=True),
+        }
+    # token-use
+    _no_unknown(obj, {"hold_id", "method", "host", "path", "route", "detectors"}, where)
+    return {
+        "hold_id": check_id(obj.get("hold_id"), f"{where}.hold_id"),
+        "method": _str(obj, "method", where).upper(),
+        "host": _str(obj, "host", where),
+        "path": _str(obj, "path", where, empty=True),
+        "route": _str(obj, "route", where),
+        "detectors": _str_list(obj, "detectors", where, _DETECTOR),
+    }
+
+
+def egress_route(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy v2 route an approved (or modified) egress payload grants.
+
+    Default ports are the manifest's (80, 443); paths and methods become one ``matches`` entry.
+    No ``auth``: a granted route never injects a credential.
+    """
+    p = validate_payload("egress", dict(payload))
+    route: dict[str, Any] = {"host": p["host"], "ports": p["ports"] or [80, 443]}
+    match: dict[str, Any] = {}
+    if p["paths"]:
+        match["paths"] = p["paths"]
+    if p["methods"]:
+        match["methods"] = p["methods"]
+    if match:
+        route["matches"] = [match]
+    return route
+
+
+# ---------------------------------------------------------------------------------------------
+# Proposal and Decision
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: str
+    kind: str
+    justification: str
+    payload: dict[str, Any]
+    timeout_s: float
+    created_at: float = field(default_factory=lambda: round(time.time(), 3))
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "proposal.id")
+        if self.kind not in KINDS:
+            raise ChannelError(f"proposal.kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
+        if not isinstance(self.justification, str) or not self.justification.strip():
+            raise ChannelError("proposal.justification: required (say why the agent needs this)")
+        if len(self.justification) > MAX_JUSTIFICATION:
+            raise ChannelError(f"proposal.justification: longer than {MAX_JUSTIFICATION} characters")
+        timeout = _number(self.timeout_s, "proposal.timeout_s")
+        if not 0 < timeout <= MAX_TIMEOUT_S:
+            raise ChannelError(f"proposal.timeout_s: expected 0 < seconds <= {MAX_TIMEOUT_S}, got {timeout!r}")
+        _number(self.created_at, "proposal.created_at")
+        object.__setattr__(self, "payload", validate_payload(self.kind, self.payload, "proposal.payload"))
+
+    @classmethod
+    def new(cls, kind: str, payload: Mapping[str, Any], justification: str, timeout_s: float) -> Proposal:
+        return cls(id=new_id(kind), kind=kind, justification=justification, payload=dict(payload), timeout_s=timeout_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "created_at": self.created_at,
+            "justification": self.justification,
+            "payload": dict(self.payload),
+            "timeout_s": self.timeout_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Proposal:
+        obj = _obj(data, "proposal")
+        _no_unknown(obj, {"id", "kind", "created_at", "justification", "payload", "timeout_s"}, "proposal")
+        for key in ("id", "kind", "created_at", "justification", "payload", "timeout_s"):
+            if key not in obj:
+                raise ChannelError(f"proposal.{key}: required")
+        return cls(
+            id=obj["id"], kind=obj["kind"], justification=obj["justification"], payload=obj["payload"],
+            timeout_s=obj["timeout_s"], created_at=obj["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    verdict: str
+    reason: str = ""
+    change: dict[str, Any] | None = None  # the modified payload, only with verdict "modified"
+    decided_at: float = field(default_factory=lambda: round(time.time(), 3))
+    operator: str = ""
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "decision.id")
+        if self.verdict not in VERDICTS:
+            raise ChannelError(f"decision.verdict: expected one of {', '.join(VERDICTS)}, got {self.verdict!r}")
+        if not isinstance(self.reason, str):
+            raise ChannelError("decision.reason: expected a string")
+        if not isinstance(self.operator, str):
+            raise ChannelError("decision.operator: expected a string")
+        _number(self.decided_at, "decision.decided_at")
+        if self.verdict == "modified":
+            if not isinstance(self.change, dict):
+                raise ChannelError("decision.change: a 'modified' decision carries the modified payload")
+        elif self.change is not None:
+            raise ChannelError(f"decision.change: only a 'modified' decision carries a change, not {self.verdict!r}")
+
+    @property
+    def granted(self) -> bool:
+        return self.verdict in ("approved", "modified")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "change": dict(self.change) if self.change is not None else None,
+            "decided_at": self.decided_at,
+            "operator": self.operator,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Decision:
+        obj = _obj(data, "decision")
+        _no_unknown(obj, {"id", "verdict", "reason", "change", "decided_at", "operator"}, "decision")
+        for key in ("id", "verdict"):
+            if key not in obj:
+                raise ChannelError(f"decision.{key}: required")
+        kwargs: dict[str, Any] = {"id": obj["id"], "verdict": obj["verdict"]}
+        for key in ("reason", "change", "decided_at", "operator"):
+            if key in obj and not (key in ("reason", "operator") and obj[key] is None):
+                kwargs[key] = obj[key]
+        return cls(**kwargs)
+
+    def check_against(self, proposal: Proposal) -> Decision:
+        """This decision with its change validated against the proposal's kind (canonical form)."""
+        if self.id != proposal.id:
+            raise ChannelError(f"decision.id: {self.id!r} does not answer proposal {proposal.id!r}")
+        if self.change is None:
+            return self
+        change = validate_payload(proposal.kind, self.change, "decision.change")
+        return Decision(self.id, self.verdict, self.reason, change, self.decided_at, self.operator)
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic files
+
+
+def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _create_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> bool:
+    """Write ``path`` whole, only if it does not exist yet; False if it did (nothing changed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        try:
+            os.link(tmp, path)  # atomic and exclusive: fails if a decision is already there
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> Any | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ChannelError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The spool
+
+
+class Spool:
+    """Proposals and decisions in ``root`` (see the module docstring)."""
+
+    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    @property
+    def proposals_dir(self) -> Path:
+        return self.root / "proposals"
+
+    @property
+    def decisions_dir(self) -> Path:
+        return self.root / "decisions"
+
+    def ensure(self) -> None:
+        """Create the folders; the spool is the sidecar's alone (mode 700)."""
+        for folder in (self.root, self.proposals_dir, self.decisions_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+
+    def submit(self, proposal: Proposal) -> Proposal:
+        self.ensure()
+        if not _create_atomic(self.proposals_dir / f"{proposal.id}.json", proposal.to_dict()):
+            raise ChannelError(f"proposal {proposal.id} already exists")
+        return proposal
+
+    def get(self, proposal_id: str) -> Proposal | None:
+        data = _read_json(self.proposals_dir / f"{check_id(proposal_id)}.json")
+        return None if data is None else Proposal.from_dict(data)
+
+    def proposals(self) -> list[Proposal]:
+        """Every proposal in the spool, oldest first; a file that does not parse is skipped."""
+        out: list[Proposal] = []
+        if not self.proposals_dir.is_dir():
+            return out
+        for path in self.proposals_dir.glob("*.json"):
+            if path.name.startswith(_TMP_PREFIX):
+                continue
+            try:
+                data = _read_json(path)
+                if data is not None:
+                    out.append(Proposal.from_dict(data))
+            except ChannelError:
+                continue
+        out.sort(key=lambda p: (p.created_at, p.id))
+        return out
+
+    def pending(self) -> list[Proposal]:
+        """Proposals without a decision, oldest first."""
+        return [p for p in self.proposals() if not (self.decisions_dir / f"{p.id}.json").exists()]
+
+    def decision_for(self, proposal_id: str) -> Decision | None:
+        data = _read_json(self.decisions_dir / f"{check_id(proposal_id)}.json")
+        return None if data is None else Decision.from_dict(data)
+
+    def decide(self, decision: Decision) -> Decision:
+        """Record the decision; raise ``UnknownProposal`` or ``AlreadyDecided`` (the first one stands)."""
+        proposal = self.get(decision.id)
+        if proposal is None:
+            raise UnknownProposal(f"no proposal {decision.id} in the spool")
+        decision = decision.check_against(proposal)
+        if not _create_atomic(self.decisions_dir / f"{decision.id}.json", decision.to_dict()):
+            existing = self.decision_for(decision.id)
+            verdict = existing.verdict if existing else "?"
+            raise AlreadyDecided(f"proposal {decision.id} is already decided ({verdict})")
+        return decision
+
+    def expire(self, proposal_id: str, reason: str = "") -> Decision:
+        """Mark a proposal nobody decided in time as expired; if a decision won the race, that one."""
+        try:
+            return self.decide(Decision(proposal_id, "expired", reason or "no decision in time", operator="timeout"))
+        except AlreadyDecided:
+            existing = self.decision_for(proposal_id)
+            assert existing is not None
+            return existing
+
+    def await_decision(self, proposal_id: str, timeout: float, poll: float = 0.25) -> Decision | None:
+        """The decision once it is there, or None after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            decision = self._decision_or_none(proposal_id)
+            if decision is not None:
+                return decision
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(poll, left))
+
+    async def await_decision_async(self, proposal_id: str, timeout: float, poll: float = 0.25) -> Decision | None:
+        """``await_decision`` for an event loop: sleeps without blocking other requests."""
+        deadline = time.monotonic() + timeout
+        while True:
+            decision = self._decision_or_none(proposal_id)
+            if decision is not None:
+                return decision
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(poll, left))
+
+    def _decision_or_none(self, proposal_id: str) -> Decision | None:
+        try:
+            return self.decision_for(proposal_id)
+        except ChannelError:
+            return None  # cannot happen with atomic writers; treat as "not yet" rather than crash
+
+
+# ---------------------------------------------------------------------------------------------
+# Grants
+
+
+def empty_grants() -> dict[str, list[Any]]:
+    return {"routes": [], "pushes": [], "token_uses": []}
+
+
+def _grants_doc(data: Any, path: Path) -> dict[str, list[Any]]:
+    if data is None:
+        return empty_grants()
+    where = str(path)
+    obj = _obj(data, where)
+    _no_unknown(obj, {"routes", "pushes", "token_uses"}, where)
+    doc = empty_grants()
+    for key in doc:
+        value = obj.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ChannelError(f"{where}: {key}: expected a list of objects")
+        doc[key] = value
+    return doc
+
+
+def grants_path(root: str | Path = DEFAULT_ROOT) -> Path:
+    return Path(root) / GRANTS_FILE
+
+
+def read_grants(root: str | Path = DEFAULT_ROOT) -> dict[str, list[Any]]:
+    """The grants document; an empty one when the file does not exist yet."""
+    path = grants_path(root)
+    return _grants_doc(_read_json(path), path)
+
+
+@contextmanager
+def _grants_locked(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / _LOCK_FILE, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def validate_grant(grant: Any) -> dict[str, Any]:
+    """A grant for ``add_grant`` / ``ctl decide``, checked and in canonical form. Shapes::
+
+        {"kind": "route", "route": <policy v2 route, without auth>}
+        {"kind": "push", "repo": NAME, "ref": "refs/heads/x", "old": SHA, "new": SHA}
+        {"kind": "token-use", "route": HOST, "detectors": [...]}
+    """
+    obj = _obj(grant, "grant")
+    kind = obj.get("kind")
+    if kind not in GRANT_KINDS:
+        raise ChannelError(f"grant.kind: expected one of {', '.join(GRANT_KINDS)}, got {kind!r}")
+    if kind == "route":
+        _no_unknown(obj, {"kind", "route"}, "grant")
+        from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+
+        route = _obj(obj.get("route"), "grant.route")
+        if route.get("auth") is not None:
+            raise ChannelError("grant.route.auth: a granted route cannot inject a credential (put it in the manifest)")
+        try:
+            parsed = Policy.from_dict({"version": 2, "routes": [route]}).routes[0]
+        except PolicyError as exc:
+            raise ChannelError(f"grant.route: {str(exc).removeprefix('routes[0]').lstrip('.: ')}") from None
+        return {"kind": "route", "route": parsed.to_dict()}
+    if kind == "push":
+        _no_unknown(obj, {"kind", "repo", "ref", "old", "new"}, "grant")
+        return {
+            "kind": "push",
+            "repo": _str(obj, "repo", "grant"),
+            "ref": _ref(obj, "ref", "grant"),
+            "old": _sha(obj, "old", "grant"),
+            "new": _sha(obj, "new", "grant"),
+        }
+    _no_unknown(obj, {"kind", "route", "detectors"}, "grant")
+    return {
+        "kind": "token-use",
+        "route": _str(obj, "route", "grant"),
+        "detectors": sorted(_str_list(obj, "detectors", "grant", _DETECTOR)),
+    }
+
+
+def add_grant(root: str | Path, grant: Mapping[str, Any]) -> bool:
+    """Add one grant to ``<root>/grants.json`` (atomic, under the lock); False if already there."""
+    g = validate_grant(dict(grant))
+    root = Path(root)
+    with _grants_locked(root):
+        doc = read_grants(root)
+        if g["kind"] == "route":
+            entry, key = g["route"], "routes"
+            present = entry in doc[key]
+        elif g["kind"] == "push":
+            entry = {k: g[k] for k in ("repo", "ref", "old", "new")} | {"used": False}
+            key = "pushes"
+            present = entry in doc[key]  # an unused identical grant: nothing to add
+        else:
+            entry = {"route": g["route"], "detectors": g["detectors"]}
+            key = "token_uses"
+            present = entry in doc[key]
+        if present:
+            return False
+        doc[key].append(entry)
+        _write_atomic(grants_path(root), doc, mode=0o644)
+        return True
+
+
+def consume_push(root: str | Path, repo: str, ref: str, old: str, new: str) -> bool:
+    """Use up an unused push grant for exactly (repo, ref, old, new); True if there was one."""
+    root = Path(root)
+    if not grants_path(root).exists():
+        return False
+    with _grants_locked(root):
+        doc = read_grants(root)
+        for entry in doc["pushes"]:
+            if (
+                not entry.get("used")
+                and entry.get("repo") == repo
+                and entry.get("ref") == ref
+                and entry.get("old") == old
+                and entry.get("new") == new
+            ):
+                entry["used"] = True
+                entry["used_at"] = round(time.time(), 3)
+                _write_atomic(grants_path(root), doc, mode=0o644)
+                return True
+    return False
+
+
+def token_use_granted(root: str | Path, route: str, detectors: list[str] | tuple[str, ...]) -> bool:
+    """Is there a token-use grant for ``route`` covering every one of ``detectors``?"""
+    wanted = set(detectors)
+    for entry in read_grants(root)["token_uses"]:
+        if entry.get("route") == route and wanted <= set(entry.get("detectors") or []):
+            return True
+    return False
