@@ -1,0 +1,175 @@
+"""The host's side door into a sidecar's spool: ``python -m bot_bottle.sidecar.supervise.ctl VERB``.
+
+The host runs this with ``docker exec -i <sidecar>``; the agent has no Docker socket and its proxy
+never routes to the spool, so this channel is the operator's alone. JSON in on stdin, one JSON
+document out on stdout. Verbs (docs/supervise.md):
+
+    pending   -                                   {"proposals": [Proposal, ...]}
+    decide    {"decision": ..., "grant": ...|null} {"ok": true, "grant_added": bool}
+    events    {"offset": N}                       {"offset": M, "lines": [{...}, ...]}
+    grants    -                                   the grants document
+
+An error is one JSON line ``{"ok": false, "error": "...", "type": "..."}`` on stdout and exit
+status 1 (2 for a command line that names no verb). Types: ``invalid`` (bad input),
+``unknown-proposal``, ``already-decided``, ``io``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot_bottle.sidecar.supervise.channel import (
+    DEFAULT_ROOT,
+    AlreadyDecided,
+    ChannelError,
+    Decision,
+    Spool,
+    UnknownProposal,
+    add_grant,
+    read_grants,
+    validate_grant,
+)
+
+DEFAULT_EVENTS_LOG = Path("/var/log/bottle/egress.jsonl")
+# One call returns at most this much of the log; the caller asks again from the new offset.
+MAX_EVENT_BYTES = 1024 * 1024
+
+
+class CtlError(Exception):
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _input(stdin: TextIO) -> dict[str, Any]:
+    text = stdin.read()
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CtlError(f"stdin: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise CtlError("stdin: expected a JSON object")
+    return data
+
+
+def do_pending(spool: Spool) -> dict[str, Any]:
+    return {"proposals": [p.to_dict() for p in spool.pending()]}
+
+
+def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(request) - {"decision", "grant"})
+    if unknown:
+        raise CtlError(f"stdin: unknown key {unknown[0]!r}")
+    if "decision" not in request:
+        raise CtlError("stdin.decision: required")
+    decision = Decision.from_dict(request["decision"])
+    grant = request.get("grant")
+    proposal = spool.get(decision.id)
+    if proposal is None:
+        raise UnknownProposal(f"no proposal {decision.id} in the spool")
+    decision = decision.check_against(proposal)
+    existing = spool.decision_for(decision.id)
+    if existing is not None:
+        raise AlreadyDecided(f"proposal {decision.id} is already decided ({existing.verdict})")
+    if grant is not None:
+        if not decision.granted:
+            raise CtlError(f"stdin.grant: a {decision.verdict!r} decision grants nothing")
+        grant = validate_grant(grant)
+    # The grant goes first: whatever the agent retries after hearing "approved" already works.
+    added = add_grant(spool.root, grant) if grant is not None else False
+    spool.decide(decision)
+    return {"ok": True, "grant_added": added}
+
+
+def do_events(log: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """Whole JSON lines of the egress log from byte ``offset``; the new offset is after the last.
+
+    A log shorter than the offset was replaced (a new sidecar): reading starts again at 0. A
+    partial last line is left for the next call. Lines that are not JSON objects are skipped.
+    """
+    offset = request.get("offset", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise CtlError(f"stdin.offset: expected a byte offset >= 0, got {offset!r}")
+    try:
+        with open(log, "rb") as fh:
+            size = fh.seek(0, 2)
+            if offset > size:
+                offset = 0
+            fh.seek(offset)
+            chunk = fh.read(MAX_EVENT_BYTES)
+    except FileNotFoundError:
+        return {"offset": 0, "lines": []}
+    except OSError as exc:
+        raise CtlError(f"cannot read {log}: {exc.strerror or exc}", "io") from None
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return {"offset": offset, "lines": []}
+    lines: list[Any] = []
+    for raw in chunk[: end + 1].splitlines():
+        try:
+            item = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(item, dict):
+            lines.append(item)
+    return {"offset": offset + end + 1, "lines": lines}
+
+
+def run(verb: str, stdin: TextIO, *, root: Path, events_log: Path) -> dict[str, Any]:
+    spool = Spool(root)
+    if verb == "pending":
+        return do_pending(spool)
+    if verb == "decide":
+        return do_decide(spool, _input(stdin))
+    if verb == "events":
+        return do_events(events_log, _input(stdin))
+    if verb == "grants":
+        return read_grants(root)
+    raise CtlError(f"unknown verb {verb!r}")
+
+
+def _error_type(exc: Exception) -> str:
+    if isinstance(exc, CtlError):
+        return exc.kind
+    if isinstance(exc, UnknownProposal):
+        return "unknown-proposal"
+    if isinstance(exc, AlreadyDecided):
+        return "already-decided"
+    if isinstance(exc, OSError):
+        return "io"
+    return "invalid"
+
+
+def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    parser = argparse.ArgumentParser(prog="python -m bot_bottle.sidecar.supervise.ctl", description=__doc__.splitlines()[0])
+    parser.add_argument("verb", choices=("pending", "decide", "events", "grants"))
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="the spool folder")
+    parser.add_argument("--events-log", type=Path, default=DEFAULT_EVENTS_LOG, help="the egress log")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        if exc.code == 0:
+            return 0
+        stdout.write(json.dumps({"ok": False, "error": "usage: ctl {pending,decide,events,grants}", "type": "usage"}) + "\n")
+        return 2
+    try:
+        result = run(args.verb, stdin, root=args.root, events_log=args.events_log)
+    except (CtlError, ChannelError, OSError) as exc:
+        message = str(exc) if not isinstance(exc, OSError) else f"{exc.filename or 'spool'}: {exc.strerror or exc}"
+        stdout.write(json.dumps({"ok": False, "error": message, "type": _error_type(exc)}) + "\n")
+        return 1
+    stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
