@@ -1,0 +1,508 @@
+"""The supervise store: one SQLite database, ``~/.bot-bottle/supervise.db``.
+
+It holds the proposal queue of every bottle, the audit log (who decided what, when, why, and
+the state before and after) and the egress events shipped from each sidecar. The console, the
+``--once`` printer and the demo all open it, possibly at the same time, so:
+
+- WAL journal and a busy timeout: readers never block the writer, two writers wait for each
+  other instead of failing;
+- every write is one ``BEGIN IMMEDIATE`` transaction;
+- a status change names the status it expects (``update_proposal(..., expect=...)``), so two
+  operators deciding the same proposal cannot both win: the second gets ``StaleProposal``;
+- egress events are keyed by (bottle, sidecar incarnation, byte offset in the sidecar's log),
+  so importing the same lines twice stores them once.
+
+The schema is versioned: ``schema_version`` holds the version, ``MIGRATIONS`` is the ordered
+list of steps from an empty file to the current version, each applied in its own transaction.
+A database written by a newer bot-bottle is refused with a clear error rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot_bottle.errors import BotBottleError
+
+DB_NAME = "supervise.db"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(BotBottleError):
+    """The database cannot be used (unreadable, newer schema, missing row)."""
+
+
+class StaleProposal(StoreError):
+    """The proposal changed status since it was read (someone else decided it first)."""
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+_V1 = """
+CREATE TABLE proposals (
+    key          INTEGER PRIMARY KEY,
+    bottle_id    TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    justification TEXT NOT NULL DEFAULT '',
+    timeout_s    REAL,
+    status       TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    imported_at  REAL NOT NULL,
+    decided_at   REAL,
+    verdict      TEXT,
+    reason       TEXT,
+    change       TEXT,
+    operator     TEXT,
+    UNIQUE (bottle_id, id)
+);
+CREATE TABLE audit (
+    seq          INTEGER PRIMARY KEY,
+    at           REAL NOT NULL,
+    operator     TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    bottle_id    TEXT,
+    proposal_key INTEGER,
+    reason       TEXT,
+    before       TEXT,
+    after        TEXT
+);
+CREATE TABLE egress_events (
+    bottle_id    TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    offset       INTEGER NOT NULL,
+    ts           TEXT,
+    record       TEXT NOT NULL,
+    imported_at  REAL NOT NULL,
+    PRIMARY KEY (bottle_id, source, offset)
+);
+CREATE TABLE event_cursors (
+    bottle_id    TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    offset       INTEGER NOT NULL,
+    updated_at   REAL NOT NULL,
+    PRIMARY KEY (bottle_id, source)
+);
+"""
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """v2: when a proposal last changed and why applying it failed; audit rows say whether the
+    action succeeded; indexes for the console's two hot queries."""
+    conn.execute("ALTER TABLE proposals ADD COLUMN updated_at REAL")
+    conn.execute("ALTER TABLE proposals ADD COLUMN error TEXT")
+    # A v1 row last changed when it was decided, or else when it was imported.
+    conn.execute("UPDATE proposals SET updated_at = COALESCE(decided_at, imported_at)")
+    conn.execute("ALTER TABLE audit ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok'")
+    conn.execute("CREATE INDEX proposals_by_status ON proposals (status, created_at)")
+    conn.execute("CREATE INDEX events_by_bottle ON egress_events (bottle_id, imported_at)")
+
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _script(sql: str) -> Migration:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+# Ordered: MIGRATIONS[i] takes a database from version i to version i + 1. Append, never edit.
+MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION, path: Path | str = "supervise.db") -> int:
+    """Bring ``conn`` to ``target``, one transaction per step; return the version reached.
+
+    Two processes opening a fresh database at once both get here: the version is read again
+    inside each step's write lock, so each step runs exactly once.
+    """
+    if target > SCHEMA_VERSION:
+        raise StoreError(f"no migration to schema version {target} (latest is {SCHEMA_VERSION})")
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {current} is newer than this bot-bottle understands ({SCHEMA_VERSION})",
+            hint="upgrade bot-bottle, or move the file aside to start a new one",
+        )
+    while current < target:
+        with _immediate(conn):
+            current = schema_version(conn)
+            if current >= target:
+                break
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            MIGRATIONS[current](conn)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (current + 1,))
+        current = schema_version(conn)
+    return current
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taking the write lock up front (no upgrade deadlocks)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot open the supervise database ({exc})") from None
+    try:
+        path.chmod(0o600)  # decisions and reasons are the operator's business only
+    except OSError:
+        pass
+    return conn
+
+
+# -- rows --------------------------------------------------------------------------------------
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ProposalRow:
+    """A proposal as the store holds it: the sidecar's Proposal plus the host's decision."""
+
+    key: int
+    bottle_id: str
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    justification: str
+    timeout_s: float | None
+    status: str
+    created_at: float
+    imported_at: float
+    updated_at: float
+    decided_at: float | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    change: dict[str, Any] | None = None
+    operator: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> ProposalRow:
+        return cls(
+            key=row["key"], bottle_id=row["bottle_id"], id=row["id"], kind=row["kind"],
+            payload=_loads(row["payload"]) or {}, justification=row["justification"] or "",
+            timeout_s=row["timeout_s"], status=row["status"], created_at=row["created_at"],
+            imported_at=row["imported_at"], updated_at=row["updated_at"] or row["imported_at"],
+            decided_at=row["decided_at"], verdict=row["verdict"], reason=row["reason"],
+            change=_loads(row["change"]), operator=row["operator"], error=row["error"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "bottle_id": self.bottle_id, "id": self.id, "kind": self.kind,
+            "payload": self.payload, "justification": self.justification, "timeout_s": self.timeout_s,
+            "status": self.status, "created_at": self.created_at, "imported_at": self.imported_at,
+            "updated_at": self.updated_at, "decided_at": self.decided_at, "verdict": self.verdict,
+            "reason": self.reason, "change": self.change, "operator": self.operator, "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    seq: int
+    at: float
+    operator: str
+    action: str
+    bottle_id: str | None
+    proposal_key: int | None
+    reason: str | None
+    before: Any
+    after: Any
+    outcome: str
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> AuditRow:
+        return cls(
+            seq=row["seq"], at=row["at"], operator=row["operator"], action=row["action"],
+            bottle_id=row["bottle_id"], proposal_key=row["proposal_key"], reason=row["reason"],
+            before=_loads(row["before"]), after=_loads(row["after"]), outcome=row["outcome"],
+        )
+
+
+@dataclass(frozen=True)
+class EventRow:
+    bottle_id: str
+    source: str
+    offset: int
+    ts: str | None
+    record: dict[str, Any]
+    imported_at: float
+
+
+# Columns an update may set; anything else is a programming error caught here.
+_UPDATABLE = ("status", "decided_at", "verdict", "reason", "change", "operator", "error")
+_JSON_COLUMNS = ("change",)
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+class Store:
+    """One open database. Cheap to create; safe to share across threads (one lock in SQLite)."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.conn = connect(self.path)
+        self.conn.row_factory = sqlite3.Row
+        try:
+            migrate(self.conn, path=self.path)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise StoreError(f"{self.path}: not a usable supervise database ({exc})",
+                             hint="move the file aside to start a new one") from None
+        except BaseException:
+            self.conn.close()
+            raise
+
+    @classmethod
+    def default_path(cls, home_dir: Path | None = None) -> Path:
+        """``<bot-bottle home>/supervise.db`` (``~/.bot-bottle`` unless a layout says otherwise)."""
+        if home_dir is None:
+            from bot_bottle.manifest import Layout
+
+            home_dir = Layout.from_env().home_dir
+        return home_dir / DB_NAME
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return schema_version(self.conn)
+
+    def transaction(self) -> Any:
+        return _immediate(self.conn)
+
+    # -- proposals -----------------------------------------------------------------------------
+    def add_proposal(self, bottle_id: str, proposal: Mapping[str, Any], *, status: str = "pending") -> bool:
+        """Insert a proposal read from a sidecar; False when it is already here (idempotent)."""
+        now = self.clock()
+        try:
+            pid = str(proposal["id"])
+            kind = str(proposal["kind"])
+        except KeyError as exc:
+            raise StoreError(f"proposal from bottle {bottle_id} has no {exc.args[0]!r}") from None
+        payload = proposal.get("payload") or {}
+        timeout = proposal.get("timeout_s")
+        with _immediate(self.conn):
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO proposals (bottle_id, id, kind, payload, justification, timeout_s, status,"
+                " created_at, imported_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (bottle_id, pid, kind, _dumps(payload), str(proposal.get("justification") or ""),
+                 float(timeout) if timeout is not None else None, status,
+                 float(proposal.get("created_at") or now), now, now),
+            )
+        return cur.rowcount == 1
+
+    def get(self, key: int) -> ProposalRow:
+        row = self.conn.execute("SELECT * FROM proposals WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise StoreError(f"no proposal #{key} in {self.path}")
+        return ProposalRow.from_sql(row)
+
+    def find(self, proposal_id: str, bottle_id: str | None = None) -> ProposalRow:
+        """A proposal by its sidecar id (``ID``, ``BOTTLE/ID`` or ``#KEY``)."""
+        if proposal_id.startswith("#") and proposal_id[1:].isdigit():
+            return self.get(int(proposal_id[1:]))
+        if bottle_id is None and "/" in proposal_id:
+            bottle_id, proposal_id = proposal_id.split("/", 1)
+        if bottle_id is None:
+            rows = self.conn.execute("SELECT * FROM proposals WHERE id = ?", (proposal_id,)).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT * FROM proposals WHERE id = ? AND bottle_id = ?", (proposal_id, bottle_id)
+            ).fetchall()
+        if not rows:
+            where = f" of bottle {bottle_id}" if bottle_id else ""
+            raise StoreError(f"no proposal {proposal_id!r}{where}",
+                             hint="`bot-bottle supervise --once` lists the pending ones")
+        if len(rows) > 1:
+            bottles = ", ".join(sorted(r["bottle_id"] for r in rows))
+            raise StoreError(f"proposal id {proposal_id!r} is in several bottles ({bottles})",
+                             hint="name it as BOTTLE/ID")
+        return ProposalRow.from_sql(rows[0])
+
+    def proposals(self, *, status: str | Iterable[str] | None = None, bottle_id: str | None = None) -> list[ProposalRow]:
+        """Proposals, oldest first, optionally of one or more statuses and one bottle."""
+        sql, args = "SELECT * FROM proposals WHERE 1 = 1", []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            args += statuses
+        if bottle_id is not None:
+            sql += " AND bottle_id = ?"
+            args.append(bottle_id)
+        sql += " ORDER BY created_at, key"
+        return [ProposalRow.from_sql(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def pending(self, bottle_id: str | None = None) -> list[ProposalRow]:
+        return self.proposals(status="pending", bottle_id=bottle_id)
+
+    def update_proposal(self, key: int, *, expect: str, audit: AuditEntry | None = None, **fields: Any) -> ProposalRow:
+        """Set ``fields`` on proposal ``key`` if its status is still ``expect``; audit in the
+        same transaction, so a decision and its audit row exist together or not at all."""
+        unknown = set(fields) - set(_UPDATABLE)
+        if unknown:
+            raise ValueError(f"cannot update proposal columns: {', '.join(sorted(unknown))}")
+        cols = dict(fields)
+        for name in _JSON_COLUMNS:
+            if name in cols:
+                cols[name] = _dumps(cols[name])
+        cols["updated_at"] = self.clock()
+        assignments = ", ".join(f"{name} = ?" for name in cols)
+        with _immediate(self.conn):
+            cur = self.conn.execute(
+                f"UPDATE proposals SET {assignments} WHERE key = ? AND status = ?",
+                (*cols.values(), key, expect),
+            )
+            if cur.rowcount != 1:
+                row = self.conn.execute("SELECT status FROM proposals WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    raise StoreError(f"no proposal #{key} in {self.path}")
+                raise StaleProposal(f"proposal #{key} is {row['status']} now, not {expect}",
+                                    hint="someone else decided it first; refresh and look again")
+            if audit is not None:
+                self._insert_audit(audit)
+        return self.get(key)
+
+    # -- audit ---------------------------------------------------------------------------------
+    def audit(self, entry: AuditEntry) -> int:
+        with _immediate(self.conn):
+            return self._insert_audit(entry)
+
+    def _insert_audit(self, entry: AuditEntry) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO audit (at, operator, action, bottle_id, proposal_key, reason, before, after, outcome)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry.at if entry.at is not None else self.clock(), entry.operator, entry.action, entry.bottle_id,
+             entry.proposal_key, entry.reason, _dumps(entry.before), _dumps(entry.after), entry.outcome),
+        )
+        return int(cur.lastrowid or 0)
+
+    def audit_rows(self, *, proposal_key: int | None = None, bottle_id: str | None = None) -> list[AuditRow]:
+        sql, args = "SELECT * FROM audit WHERE 1 = 1", []
+        if proposal_key is not None:
+            sql += " AND proposal_key = ?"
+            args.append(proposal_key)
+        if bottle_id is not None:
+            sql += " AND bottle_id = ?"
+            args.append(bottle_id)
+        return [AuditRow.from_sql(r) for r in self.conn.execute(sql + " ORDER BY seq", args).fetchall()]
+
+    # -- egress events -------------------------------------------------------------------------
+    def event_cursor(self, bottle_id: str, source: str) -> int:
+        """The byte offset in that sidecar's log up to which events were imported."""
+        row = self.conn.execute(
+            "SELECT offset FROM event_cursors WHERE bottle_id = ? AND source = ?", (bottle_id, source)
+        ).fetchone()
+        return int(row["offset"]) if row else 0
+
+    def import_events(self, bottle_id: str, source: str, events: Iterable[tuple[int, Mapping[str, Any]]],
+                      *, next_offset: int) -> int:
+        """Store ``(offset, record)`` pairs read from one sidecar log; return how many were new.
+
+        ``source`` names the sidecar incarnation (a resumed bottle's new sidecar starts its log
+        at offset 0 again). The cursor only moves forward, so a slow importer finishing after a
+        faster one never rewinds it.
+        """
+        now = self.clock()
+        added = 0
+        with _immediate(self.conn):
+            for offset, record in events:
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO egress_events (bottle_id, source, offset, ts, record, imported_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (bottle_id, source, int(offset), str(record.get("ts")) if record.get("ts") else None,
+                     _dumps(dict(record)), now),
+                )
+                added += cur.rowcount
+            self.conn.execute(
+                "INSERT INTO event_cursors (bottle_id, source, offset, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (bottle_id, source) DO UPDATE SET offset = MAX(offset, excluded.offset),"
+                " updated_at = excluded.updated_at",
+                (bottle_id, source, int(next_offset), now),
+            )
+        return added
+
+    def events(self, bottle_id: str, *, limit: int = 200) -> list[EventRow]:
+        """The newest ``limit`` events of a bottle, oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM egress_events WHERE bottle_id = ? ORDER BY imported_at DESC, source DESC, offset DESC LIMIT ?",
+            (bottle_id, limit),
+        ).fetchall()
+        return [
+            EventRow(r["bottle_id"], r["source"], r["offset"], r["ts"], _loads(r["record"]), r["imported_at"])
+            for r in reversed(rows)
+        ]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row to write: who did what to which proposal, why, and the state around it."""
+
+    operator: str
+    action: str
+    bottle_id: str | None = None
+    proposal_key: int | None = None
+    reason: str | None = None
+    before: Any = None
+    after: Any = None
+    outcome: str = "ok"  # ok | failed
+    at: float | None = None
+
+
+def open_store(path: Path | None = None) -> Store:
+    return Store(path or Store.default_path())
