@@ -86,6 +86,36 @@ class LaunchOptions:
     upstream_ca_pem: str | None = None
     # Relaunch of a preserved bottle: its state folder exists and must survive a failed launch.
     resume: bool = False
+    # TEST ONLY: deliberately weakened bottles (names in WEAKNESSES), so the sandbox-escape suite
+    # can show that each of its attacks fails when the protection it probes is missing. Set only
+    # from Python by tests; no manifest key, CLI flag or environment variable ever reads it.
+    weaken: frozenset[str] = frozenset()
+
+
+# What `LaunchOptions.weaken` can switch off, each the naive design the bottle avoids.
+WEAKNESSES = frozenset({
+    "agent-network",      # the agent joins the sidecar's networks (runc: gVisor here runs only --network none)
+    "privileged",         # --privileged, no cap drop or no-new-privileges, root without a password (runc)
+    "docker-socket",      # the engine's socket mounted into the agent
+    "no-limits",          # no memory or process limit
+    "agent-credentials",  # route credentials in the agent's environment too
+    "shared-config",      # the sidecar's config and secrets also in the shared socket volume
+    "no-dlp",             # routes scan nothing; no known secrets
+    "no-injection",       # routes inject no credential (the agent's own Authorization goes through)
+    "no-gate",            # the agent's git goes straight to HTTPS-token upstreams, token in its config
+})
+
+
+def _weakened_policy(doc: dict, weaken: frozenset[str]) -> dict:
+    routes = []
+    for route in doc["routes"]:
+        route = dict(route)
+        if "no-dlp" in weaken:
+            route["dlp"] = {"tokens": False, "secrets": False}
+        if "no-injection" in weaken:
+            route.pop("auth", None)
+        routes.append(route)
+    return {**doc, "routes": routes}
 
 
 def proxy_env() -> dict[str, str]:
@@ -134,6 +164,10 @@ class DockerLauncher:
     ) -> None:
         self.plan = plan
         self.options = options
+        unknown = sorted(set(options.weaken) - WEAKNESSES)
+        if unknown:
+            raise BotBottleError(f"LaunchOptions.weaken: unknown {', '.join(unknown)}")
+        self.weak = frozenset(options.weaken)
         self.names = BottleNames(options.bottle_id or new_id(), plan.agent)
         self.state = StateDir(state_root, self.names.id)
         self.owner = proc.identity()
@@ -277,12 +311,17 @@ class DockerLauncher:
             config = folder / "config"
             config.mkdir(mode=0o700)
             services = sidecar_config.internal_services(self.plan)
-            _write_private(config, sidecar_config.POLICY_FILE, json.dumps(sidecar_config.policy(self.plan, services), indent=2))
-            secrets = sidecar_config.secrets(self.options.credentials, self.options.known_secrets)
+            doc = sidecar_config.policy(self.plan, services)
+            doc = _weakened_policy(doc, self.weak) if self.weak else doc
+            _write_private(config, sidecar_config.POLICY_FILE, json.dumps(doc, indent=2))
+            known = {} if "no-dlp" in self.weak else self.options.known_secrets
+            secrets = sidecar_config.secrets(self.options.credentials, known)
             _write_private(config, sidecar_config.SECRETS_FILE, json.dumps(secrets))
             if self.plan.repos:
                 self._write_gate_files(config)
             self._docker(["cp", f"{config}/.", f"{name}:{SIDECAR_CONFIG_DIR}"])
+            if "shared-config" in self.weak:
+                self._docker(["cp", f"{config}/.", f"{name}:{SOCKET_DIR}/config"])
             if self.options.upstream_ca_pem:
                 # The container is created, not started: extend its trust store before the proxy reads it.
                 bundle = folder / "ca-certificates.crt"
@@ -331,7 +370,16 @@ class DockerLauncher:
     def _start_agent(self, image: str) -> DockerBottle:
         name = self.names.agent_container
         env = {**dict(self.options.env), **proxy_env()}
-        runtime = ["--runtime", "runsc"] if self.plan.runtime == "runsc" else []
+        weak = self.weak
+        if "agent-credentials" in weak:
+            env.update(self.options.credentials)
+        gvisor = self.plan.runtime == "runsc" and not weak & {"agent-network", "privileged"}
+        runtime = ["--runtime", "runsc"] if gvisor else []
+        confined = (["--privileged"] if "privileged" in weak
+                    else ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"])
+        limits = [] if "no-limits" in weak else [
+            "--memory", self.options.memory, "--pids-limit", str(self.options.pids_limit)]
+        engine_socket = ["--volume", "/var/run/docker.sock:/var/run/docker.sock"] if "docker-socket" in weak else []
         with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
             env_file = _write_private(Path(tmp), "agent.env", _env_file_text(env))
             args = [
@@ -341,17 +389,12 @@ class DockerLauncher:
                 "--hostname",
                 self.names.slug,
                 "--network",
-                "none",
+                self.names.network if "agent-network" in weak else "none",
                 *runtime,
                 "--init",
-                "--cap-drop",
-                "ALL",
-                "--security-opt",
-                "no-new-privileges",
-                "--memory",
-                self.options.memory,
-                "--pids-limit",
-                str(self.options.pids_limit),
+                *confined,
+                *limits,
+                *engine_socket,
                 "--volume",
                 f"{self.names.socket_volume}:{SOCKET_DIR}",
                 "--env-file",
@@ -369,7 +412,12 @@ class DockerLauncher:
             ]
             self._create("container", args, name)
             # The env file (secret values) is gone when this block ends, right after create.
+        if "agent-network" in weak:
+            for network in self.options.extra_networks:
+                self._docker(["network", "connect", network, name])
         self._docker(["start", name])
+        if "privileged" in weak:
+            self._docker(["exec", "-u", "root", name, "passwd", "-d", "root"])
         return DockerBottle(
             container=name,
             teardown=self.teardown,
@@ -381,7 +429,9 @@ class DockerLauncher:
 
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
-        git.configure_git(bottle, self.plan.repos, self.plan.git_user)
+        git.configure_git(bottle, [] if "no-gate" in self.weak else self.plan.repos, self.plan.git_user)
+        if "no-gate" in self.weak:
+            self._git_without_gate(bottle)
         if self.options.resume:
             return  # the snapshot already holds the workspace, prompt, skills and settings
         agent_files.settings_for(bottle, self.plan.template)
@@ -389,6 +439,24 @@ class DockerLauncher:
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
+
+    def _git_without_gate(self, bottle: DockerBottle) -> None:
+        """Weakened bottles only: HTTPS-token repos reached directly, the token in the agent's git config."""
+        from urllib.parse import quote, urlsplit
+
+        lines = []
+        for repo in self.plan.repos:
+            token = self.options.credentials.get(repo.credential_ref or "")
+            if repo.auth == "https-token" and token:
+                parts = urlsplit(repo.url)
+                user = quote(repo.username or "x-access-token")
+                lines += [f'[url "{parts.scheme}://{user}:{quote(token)}@{parts.netloc}{parts.path}"]',
+                          f"\tinsteadOf = {repo.url}",
+                          f'[http "{parts.scheme}://{parts.netloc}/"]', '\tproxy = ""']
+        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+            include = _write_private(Path(tmp), "gitconfig-direct", "\n".join(lines) + "\n")
+            bottle.cp_in(include, "/home/node/.gitconfig-direct")
+        bottle.exec("git config --global include.path /home/node/.gitconfig-direct")
 
     # ------------------------------------------------------------------ teardown
     def _save_egress_log(self) -> None:
