@@ -1,0 +1,144 @@
+"""The supervise MCP server's tool logic: arguments to proposals, waiting, answers.
+
+The MCP glue itself (``build_server``) needs the ``mcp`` SDK, which lives only in the sidecar
+image's own venv; it is exercised through a real bottle in
+tests/integration/test_supervise_sidecar.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import unittest
+from pathlib import Path
+
+from bot_bottle.sidecar.supervise import server
+from bot_bottle.sidecar.supervise.channel import Decision, Proposal, Spool
+from bot_bottle.sidecar.supervise.server import ToolInputError
+
+SHA_A = "a" * 40
+SHA_B = "b" * 40
+
+
+class ArgumentTests(unittest.TestCase):
+    def test_egress(self) -> None:
+        p = server.egress_proposal("Docs.Example", "read the API docs", ["/v1/"], ["get"], [443], timeout_s=30)
+        self.assertEqual((p.kind, p.timeout_s, p.justification), ("egress", 30, "read the API docs"))
+        self.assertEqual(p.payload, {"host": "docs.example", "paths": ["/v1/"], "methods": ["GET"], "ports": [443]})
+
+    def test_justification_is_required(self) -> None:
+        for justification in ("", "   "):
+            with self.subTest(justification=justification), self.assertRaises(ToolInputError) as ctx:
+                server.egress_proposal("a.example", justification)
+            self.assertIn("justification", str(ctx.exception))
+
+    def test_bad_arguments_say_what_to_fix(self) -> None:
+        with self.assertRaises(ToolInputError) as ctx:
+            server.egress_proposal("https://a.example/x", "why")
+        self.assertIn("host", str(ctx.exception))
+        with self.assertRaises(ToolInputError):
+            server.capability_proposal("why")
+        with self.assertRaises(ToolInputError):
+            server.push_exception_proposal("app", "main", SHA_A, SHA_B, "why")
+
+    def test_push_exception_normalises_shas(self) -> None:
+        p = server.push_exception_proposal("app", "refs/heads/x", SHA_A.upper(), f" {SHA_B} ", "fixture", "F-1")
+        self.assertEqual(p.payload, {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "F-1"})
+
+    def test_token_use_copies_the_held_request(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            spool = Spool(tmp)
+            held = {"hold_id": "h1", "method": "POST", "host": "api.x", "path": "/v", "route": "api.x", "detectors": ["aws-access-key"]}
+            spool.submit(Proposal("h1", "token-use", "held by the proxy", held, 10))
+            p = server.token_use_proposal(spool, "h1", "the key is a documented example")
+            self.assertEqual(p.payload, held)
+            with self.assertRaises(ToolInputError):
+                server.token_use_proposal(spool, "nope", "why")
+            spool.submit(Proposal("e1", "egress", "x", {"host": "a.example"}, 10))
+            with self.assertRaises(ToolInputError):
+                server.token_use_proposal(spool, "e1", "why")  # not a held request
+            with self.assertRaises(ToolInputError):
+                server.token_use_proposal(spool, "../etc", "why")
+
+    def test_descriptions_state_the_timeout(self) -> None:
+        desc = server.descriptions(300)
+        self.assertEqual(set(desc), {"request-egress", "request-capability", "request-push-exception", "request-token-use"})
+        for text in desc.values():
+            self.assertIn("5 minutes", text)
+        self.assertIn("45 seconds", server.descriptions(45)["request-egress"])
+
+
+class AskTests(unittest.TestCase):
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.spool = Spool(Path(tmp.name) / "spool")
+
+    def test_decision_reaches_the_waiting_call(self) -> None:
+        proposal = server.egress_proposal("a.example", "why", timeout_s=10)
+
+        async def scenario() -> dict:
+            call = asyncio.create_task(server.ask(self.spool, proposal, poll=0.02))
+            for _ in range(100):
+                if self.spool.pending():
+                    break
+                await asyncio.sleep(0.02)
+            (pending,) = self.spool.pending()
+            self.spool.decide(Decision(pending.id, "modified", "only docs", {"host": "a.example", "paths": ["/docs/"]}))
+            return await call
+
+        answer = asyncio.run(scenario())
+        self.assertEqual(answer["verdict"], "modified")
+        self.assertEqual(answer["reason"], "only docs")
+        self.assertEqual(answer["change"]["paths"], ["/docs/"])
+        self.assertEqual(answer["proposal_id"], proposal.id)
+
+    def test_no_decision_expires(self) -> None:
+        proposal = server.egress_proposal("a.example", "why", timeout_s=0.2)
+        answer = asyncio.run(server.ask(self.spool, proposal, poll=0.02))
+        self.assertEqual(answer["verdict"], "expired")
+        self.assertEqual(self.spool.decision_for(proposal.id).verdict, "expired")
+        self.assertEqual(self.spool.pending(), [])
+
+    def test_a_cancelled_call_withdraws_its_proposal(self) -> None:
+        proposal = server.egress_proposal("a.example", "why", timeout_s=30)
+
+        async def scenario() -> None:
+            call = asyncio.create_task(server.ask(self.spool, proposal, poll=0.02))
+            await asyncio.sleep(0.1)
+            call.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await call
+
+        asyncio.run(scenario())
+        self.assertEqual(self.spool.decision_for(proposal.id).verdict, "expired")
+
+    def test_too_many_pending(self) -> None:
+        for i in range(server.MAX_PENDING):
+            self.spool.submit(Proposal(f"p-{i}", "egress", "why", {"host": "a.example"}, 60))
+        with self.assertRaises(ToolInputError):
+            asyncio.run(server.ask(self.spool, server.egress_proposal("b.example", "why"), poll=0.02))
+        self.assertEqual(len(self.spool.pending()), server.MAX_PENDING)
+
+    def test_rejection_carries_the_reason(self) -> None:
+        proposal = server.capability_proposal("need rg", ["ripgrep"], timeout_s=5)
+        self.spool.ensure()
+
+        async def scenario() -> dict:
+            call = asyncio.create_task(server.ask(self.spool, proposal, poll=0.02))
+            await asyncio.sleep(0.1)
+            self.spool.decide(Decision(proposal.id, "rejected", "use grep"))
+            return await call
+
+        answer = asyncio.run(scenario())
+        self.assertEqual((answer["verdict"], answer["reason"], answer["change"]), ("rejected", "use grep", None))
+
+    def test_allowed_hosts_cover_the_internal_name(self) -> None:
+        hosts = server.allowed_hosts(9430)
+        self.assertIn("supervise.bottle.internal", hosts)
+        self.assertIn("supervise.bottle.internal:*", hosts)
+        self.assertFalse(any(h.startswith("0.0.0.0") for h in hosts))
+
+
+if __name__ == "__main__":
+    unittest.main()
