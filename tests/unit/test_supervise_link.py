@@ -1,0 +1,235 @@
+"""The host's link to a sidecar and the sync into the store, against the real ctl (run in
+process on a spool in a temporary folder instead of through ``docker exec``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import unittest
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot_bottle.sidecar.supervise import ctl
+from bot_bottle.sidecar.supervise.channel import Decision, Proposal, Spool
+from bot_bottle.supervise import sync as sync_mod
+from bot_bottle.supervise.link import LinkError, RunResult, SidecarLink, line_offsets
+from bot_bottle.supervise.store import Store
+from bot_bottle.supervise.sync import BottleInfo
+
+CTL_PREFIX = ["ctl"]
+
+
+class LocalSidecar:
+    """One bottle's sidecar filesystem on the host: a spool and an egress log, served by the
+    real ctl ``main`` in process. Records every argv it was asked to run."""
+
+    def __init__(self, root: Path, container_id: str = "c0ffee") -> None:
+        self.spool = Spool(root / "spool")
+        self.log = root / "egress.jsonl"
+        self.container_id = container_id
+        self.calls: list[list[str]] = []
+        self.up = True
+
+    def __call__(self, argv: Sequence[str], stdin: str) -> RunResult:
+        self.calls.append(list(argv))
+        if not self.up:
+            return RunResult(1, "", "Error response from daemon: container is not running")
+        if argv[0] == "inspect":
+            return RunResult(0, self.container_id + "\n", "")
+        out = io.StringIO()
+        code = ctl.main([argv[-1], "--root", str(self.spool.root), "--events-log", str(self.log)],
+                        stdin=io.StringIO(stdin), stdout=out)
+        return RunResult(code, out.getvalue(), "")
+
+    def link(self, bottle_id: str) -> SidecarLink:
+        return SidecarLink(bottle_id, runner=self, command=CTL_PREFIX)
+
+    def propose(self, host: str, *, pid: str | None = None, created_at: float = 1000.0) -> Proposal:
+        proposal = Proposal(id=pid or f"egress-{host}", kind="egress", justification=f"docs on {host}",
+                            payload={"host": host}, timeout_s=300, created_at=created_at)
+        return self.spool.submit(proposal)
+
+    def log_lines(self, *records: dict, compact: bool = True) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "a", encoding="utf-8") as fh:
+            for record in records:
+                text = json.dumps(record, separators=(",", ":"), ensure_ascii=True) if compact else json.dumps(record)
+                fh.write(text + "\n")
+
+
+class Base(unittest.TestCase):
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tmp = Path(tmp.name)
+        self.store = Store(self.tmp / "supervise.db")
+        self.addCleanup(self.store.close)
+        self.sidecars: dict[str, LocalSidecar] = {}
+
+    def sidecar(self, bottle_id: str) -> LocalSidecar:
+        if bottle_id not in self.sidecars:
+            self.sidecars[bottle_id] = LocalSidecar(self.tmp / bottle_id)
+        return self.sidecars[bottle_id]
+
+    def link_for(self, bottle_id: str) -> SidecarLink:
+        return self.sidecar(bottle_id).link(bottle_id)
+
+    def bottles(self, *ids: str) -> list[BottleInfo]:
+        return [BottleInfo(i, "coder", f"label-{i}", "blue", "docker", "2026-11-22T05:00:00+00:00") for i in ids]
+
+    def sync(self, *ids: str) -> sync_mod.SyncReport:
+        return sync_mod.sync(self.store, bottles=self.bottles(*ids), link_for=self.link_for)
+
+
+class Link(Base):
+    def test_the_docker_argv_runs_the_ctl_with_the_sidecar_python(self) -> None:
+        seen: list[list[str]] = []
+
+        def runner(argv: Sequence[str], stdin: str) -> RunResult:
+            seen.append(list(argv))
+            return RunResult(0, '{"proposals": []}\n', "")
+
+        self.assertEqual(SidecarLink("abcdef12", runner=runner).pending(), [])
+        self.assertEqual(seen, [["exec", "-i", "bot-bottle-abcdef12-sidecar", "/opt/mitmproxy/bin/python", "-m",
+                                 "bot_bottle.sidecar.supervise.ctl", "pending"]])
+
+    def test_pending_and_decide_through_the_real_ctl(self) -> None:
+        side = self.sidecar("abcdef12")
+        side.propose("docs.example")
+        link = side.link("abcdef12")
+        (proposal,) = link.pending()
+        self.assertEqual((proposal.id, proposal.payload["host"]), ("egress-docs.example", "docs.example"))
+        grant = {"kind": "route", "route": {"host": "docs.example", "ports": [443]}}
+        answer = link.decide(Decision(proposal.id, "approved", operator="ann"), grant)
+        self.assertEqual(answer, {"ok": True, "grant_added": True})
+        self.assertEqual(link.pending(), [])
+        self.assertEqual(side.spool.decision_for(proposal.id).operator, "ann")
+        self.assertEqual(link.grants()["routes"], [{"host": "docs.example", "ports": [443]}])
+
+    def test_ctl_errors_become_link_errors_with_their_type(self) -> None:
+        side = self.sidecar("abcdef12")
+        side.propose("docs.example")
+        link = side.link("abcdef12")
+        link.decide(Decision("egress-docs.example", "rejected", reason="no"))
+        with self.assertRaises(LinkError) as ctx:
+            link.decide(Decision("egress-docs.example", "approved"))
+        self.assertEqual(ctx.exception.kind, "already-decided")
+        self.assertIn("bottle abcdef12", str(ctx.exception))
+        with self.assertRaises(LinkError) as ctx:
+            link.decide(Decision("egress-nothing", "approved"))
+        self.assertEqual(ctx.exception.kind, "unknown-proposal")
+
+    def test_a_stopped_sidecar_is_unreachable(self) -> None:
+        side = self.sidecar("abcdef12")
+        side.up = False
+        with self.assertRaises(LinkError) as ctx:
+            side.link("abcdef12").pending()
+        self.assertEqual(ctx.exception.kind, "unreachable")
+        self.assertIn("container is not running", str(ctx.exception))
+
+    def test_output_that_is_not_json_is_an_error(self) -> None:
+        link = SidecarLink("abcdef12", runner=lambda argv, stdin: RunResult(0, "Traceback...\n", ""))
+        with self.assertRaises(LinkError):
+            link.grants()
+
+    def test_events_carry_the_byte_offset_of_their_line(self) -> None:
+        side = self.sidecar("abcdef12")
+        side.log_lines({"ts": "a", "decision": "deny", "host": "evil.example"},
+                       {"ts": "b", "decision": "allow", "host": "ok.example", "note": "caf\u00e9"})
+        raw = side.log.read_bytes()
+        chunk = side.link("abcdef12").events(0)
+        self.assertEqual(chunk.next_offset, len(raw))
+        self.assertEqual([o for o, _ in chunk.records], [0, raw.index(b"\n") + 1])
+        again = side.link("abcdef12").events(chunk.records[1][0])
+        self.assertEqual(again.records, chunk.records[1:], "the same line has the same key from any start")
+
+    def test_offsets_fall_back_to_indexes_when_lines_do_not_re_serialise(self) -> None:
+        records = [{"a": 1}, {"b": 2}]
+        self.assertEqual([o for o, _ in line_offsets(100, 100 + 40, records)], [100, 101])
+        self.assertEqual([o for o, _ in line_offsets(100, 100 + 16, records)], [100, 108])
+
+
+class Sync(Base):
+    def test_pending_proposals_are_imported_once(self) -> None:
+        self.sidecar("abcdef12").propose("docs.example")
+        self.sidecar("bbbbbb22").propose("pypi.example")
+        report = self.sync("abcdef12", "bbbbbb22")
+        self.assertEqual((report.new_proposals, report.errors), (2, []))
+        self.assertEqual({(r.bottle_id, r.payload["host"]) for r in self.store.pending()},
+                         {("abcdef12", "docs.example"), ("bbbbbb22", "pypi.example")})
+        self.assertEqual(self.sync("abcdef12", "bbbbbb22").new_proposals, 0)
+        self.assertEqual(len(self.store.pending()), 2)
+
+    def test_events_are_imported_incrementally_and_idempotently(self) -> None:
+        side = self.sidecar("abcdef12")
+        side.log_lines({"ts": "a", "decision": "deny", "host": "evil.example"})
+        self.assertEqual(self.sync("abcdef12").new_events, 1)
+        side.log_lines({"ts": "b", "decision": "allow", "host": "ok.example"})
+        self.assertEqual(self.sync("abcdef12").new_events, 1)
+        self.assertEqual(self.sync("abcdef12").new_events, 0)
+        self.assertEqual([e.record["host"] for e in self.store.events("abcdef12")], ["evil.example", "ok.example"])
+        # Forgetting the cursor (a second importer from 0) adds nothing twice.
+        self.store.conn.execute("DELETE FROM event_cursors")
+        self.assertEqual(self.sync("abcdef12").new_events, 0)
+        self.assertEqual(len(self.store.events("abcdef12")), 2)
+
+    def test_a_new_sidecar_incarnation_is_read_from_its_start(self) -> None:
+        side = self.sidecar("abcdef12")
+        side.log_lines({"ts": "a", "decision": "deny", "host": "one.example"}, {"ts": "b", "decision": "deny", "host": "two.example"})
+        self.sync("abcdef12")
+        side.log.write_text(json.dumps({"ts": "c", "decision": "deny", "host": "three.example"}, separators=(",", ":")) + "\n")
+        side.container_id = "newc0ffee"
+        self.assertEqual(self.sync("abcdef12").new_events, 1)
+        self.assertEqual([e.record["host"] for e in self.store.events("abcdef12")][-1], "three.example")
+
+    def test_a_proposal_the_sidecar_expired_is_expired_in_the_store(self) -> None:
+        side = self.sidecar("abcdef12")
+        side.propose("docs.example")
+        self.sync("abcdef12")
+        side.spool.expire("egress-docs.example")
+        report = self.sync("abcdef12")
+        self.assertEqual(report.expired, 1)
+        row = self.store.find("egress-docs.example")
+        self.assertEqual((row.status, row.operator), ("expired", "bot-bottle"))
+        (audit,) = self.store.audit_rows(proposal_key=row.key)
+        self.assertEqual((audit.action, audit.before, audit.after), ("expire", {"status": "pending"}, {"status": "expired"}))
+
+    def test_proposals_of_a_bottle_that_stopped_expire_but_a_broken_link_expires_nothing(self) -> None:
+        self.sidecar("abcdef12").propose("docs.example")
+        self.sidecar("bbbbbb22").propose("pypi.example")
+        self.sync("abcdef12", "bbbbbb22")
+        self.sidecars["bbbbbb22"].up = False
+        report = self.sync("abcdef12", "bbbbbb22")
+        self.assertEqual(report.expired, 0, "an unreachable sidecar is not a decision")
+        self.assertTrue(any("bbbbbb22" in e for e in report.errors), report.errors)
+        self.assertEqual(report.new_proposals, 0)
+        report = self.sync("abcdef12")
+        self.assertEqual(report.expired, 1)
+        self.assertEqual(self.store.find("egress-pypi.example").reason, "bottle bbbbbb22 is no longer running")
+        self.assertEqual(self.store.find("egress-docs.example").status, "pending")
+
+    def test_no_engine_is_reported_and_expires_nothing(self) -> None:
+        self.sidecar("abcdef12").propose("docs.example")
+        self.sync("abcdef12")
+
+        def broken() -> list[BottleInfo]:
+            raise RuntimeError("docker: not found")
+
+        original = sync_mod.running_bottles
+        sync_mod.running_bottles = lambda state_root=None: broken()  # type: ignore[assignment]
+        self.addCleanup(setattr, sync_mod, "running_bottles", original)
+        report = sync_mod.sync(self.store, link_for=self.link_for)
+        self.assertEqual(report.expired, 0)
+        self.assertIn("docker: not found", report.errors[0])
+        self.assertEqual(self.store.find("egress-docs.example").status, "pending")
+
+    def test_uptime(self) -> None:
+        (b,) = self.bottles("abcdef12")
+        started = 1795323600.0  # 2026-11-22T05:00:00Z
+        self.assertEqual(b.uptime(now=started + 90), 90)
+        self.assertIsNone(BottleInfo("x", "a", None, None, "docker", "?").uptime())
+
+
+if __name__ == "__main__":
+    unittest.main()
