@@ -29,6 +29,7 @@ from typing import IO, Any
 from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
 
+from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning
 from bot_bottle.sidecar.egress.core import RequestFacts, Verdict, decide
 from bot_bottle.sidecar.egress.hosts import HostError, ip_literal, is_sidecar_local, normalise_host
@@ -49,6 +50,8 @@ FACTS = "bottle_facts"
 SCAN = "bottle_scan"
 LOGGED = "bottle_logged"
 LOG_PATH = "bottle_log_path"
+STREAM = "bottle_stream"
+STREAM_ABORTED = "bottle_stream_aborted"
 
 
 class EgressAddon:
@@ -215,12 +218,93 @@ class EgressAddon:
         verdict = self._enforce(flow, facts)
         if not verdict.allowed:
             self._log(flow, verdict, facts)
+            return
+        self._maybe_stream(flow, verdict, facts)
+
+    # -- large uploads: forwarded while they arrive, scanned chunk-wise --------------------------
+
+    def _maybe_stream(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
+        """Stream the body of a large plain upload (see ``dlp_adapter``: when that is safe).
+
+        The URL and headers are scanned now (the body is empty here), the credential is injected
+        now (the headers leave when streaming starts), and each chunk passes ``StreamScan`` on its
+        way. Everything else keeps the buffered path of the ``request`` hook.
+        """
+        stream_scan = getattr(self.scanner, "stream_scan", None)
+        if stream_scan is None or flow.response is not None:
+            return
+        request = flow.request
+        try:
+            length = int(request.headers["content-length"]) if "content-length" in request.headers else None
+        except ValueError:
+            return
+        outbound = self._outbound(flow, verdict, facts, body=b"")
+        plan = stream_scan(outbound, length)
+        if plan is None:
+            return
+        outcome = self.scanner.scan(outbound)
+        if outcome.action not in (scanning.ALLOW, scanning.REDACT, scanning.BLOCK):
+            return  # held: the buffered path holds it (and scans it again, whole)
+        flow.metadata[SCAN] = outcome
+        if outcome.replacement is not None:
+            flow.metadata[LOG_PATH] = outcome.replacement.path
+        if outcome.action == scanning.BLOCK:
+            self._refuse(flow, _dlp_verdict(verdict, RULE_DLP, outcome, "the request carries"), facts)
+            return
+        if outcome.action == scanning.REDACT and outcome.replacement is not None:
+            _apply_replacement(request, outcome.replacement, body=False)
+        self._prepare_upstream(flow, verdict)
+        flow.metadata[STREAM] = plan
+        request.stream = lambda data: self._stream_chunk(flow, plan, data)
+
+    def _stream_chunk(self, flow: http.HTTPFlow, plan: StreamScan, data: bytes) -> bytes:
+        """mitmproxy's stream callable: the bytes to forward for ``data`` (b"": the end)."""
+        if flow.metadata.get(STREAM_ABORTED):
+            return b""
+        try:
+            out = plan.feed(data) if data else plan.finish()
+        except Exception as exc:  # noqa: BLE001 - a failing scan must stop the upload, not wave it on
+            flow.metadata[STREAM_ABORTED] = True
+            self._abort_upstream(flow, _internal_error(flow, exc))
+            return b""
+        if plan.blocked:
+            flow.metadata[STREAM_ABORTED] = True
+            detectors = tuple(sorted({dlp_adapter.label(f) for f in plan.findings}))
+            outcome = scanning.ScanOutcome(scanning.BLOCK, detectors, ", ".join(detectors))
+            flow.metadata[SCAN] = outcome
+            verdict: Verdict = flow.metadata[VERDICT]
+            refused = _dlp_verdict(verdict, RULE_DLP, outcome, "the upload carries")
+            refused = Verdict(False, refused.host, refused.port, refused.rule,
+                              f"{refused.reason}; the upload was stopped after {plan.forwarded} of "
+                              f"{plan.received}+ bytes and the upstream request aborted",
+                              refused.route, refused.route_index, refused.match_index, refused.internal_service)
+            self._abort_upstream(flow, refused)
+            return b""
+        return out
+
+    def _abort_upstream(self, flow: http.HTTPFlow, verdict: Verdict) -> None:
+        """Stop a streamed request: nothing more is sent, the upstream connection is closed (the
+        upstream sees a body cut short, which no server treats as a request), and the refusal is
+        logged now. The agent's connection gets the proxy's error answer."""
+        flow.metadata[VERDICT] = verdict
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        if facts is not None:
+            self._log(flow, verdict, facts)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside mitmproxy's loop (tests): close right away
+            _close_server_connection(flow)
+            return
+        # After the current event: the layer that called us is still handling it.
+        loop.call_soon(_close_server_connection, flow)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if flow.response is not None and verdict is not None and not verdict.allowed:
             return  # refused at requestheaders; the 403 is on its way
+        if flow.metadata.get(STREAM) is not None:
+            return  # streamed: judged chunk by chunk, already forwarded (or aborted)
         if verdict is None or facts is None or not verdict.allowed:
             # requestheaders never judged this flow: refuse rather than forward unjudged.
             self._refuse(flow, _internal_error(flow), facts)
@@ -232,18 +316,7 @@ class EgressAddon:
 
     async def _scan_and_prepare(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         request = flow.request
-        outbound = scanning.OutboundRequest(
-            method=facts.method,
-            scheme=facts.scheme,
-            host=verdict.host,
-            port=verdict.port,
-            path=request.path,
-            headers=tuple(request.headers.items(multi=True)),
-            body=request.raw_content or b"",
-            route_index=verdict.route_index,
-            dlp=verdict.route.dlp_settings if verdict.route is not None else {},
-            internal_service=verdict.internal_service,
-        )
+        outbound = self._outbound(flow, verdict, facts, body=request.raw_content or b"")
         # ---- the DLP seam: the one place outbound content is judged ----
         outcome = self.scanner.scan(outbound)
         flow.metadata[SCAN] = outcome
@@ -258,6 +331,24 @@ class EgressAddon:
                 return
         if outcome.action == scanning.REDACT and outcome.replacement is not None:
             _apply_replacement(request, outcome.replacement)
+        self._prepare_upstream(flow, verdict)
+
+    def _outbound(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts, *, body: bytes) -> scanning.OutboundRequest:
+        return scanning.OutboundRequest(
+            method=facts.method,
+            scheme=facts.scheme,
+            host=verdict.host,
+            port=verdict.port,
+            path=flow.request.path,
+            headers=tuple(flow.request.headers.items(multi=True)),
+            body=body,
+            route_index=verdict.route_index,
+            dlp=verdict.route.dlp_settings if verdict.route is not None else {},
+            internal_service=verdict.internal_service,
+        )
+
+    def _prepare_upstream(self, flow: http.HTTPFlow, verdict: Verdict) -> None:
+        request = flow.request
         # ---- credentials: the agent's are removed, the route's real one goes in ----
         request.headers.pop("proxy-authorization", None)  # hop-by-hop: never for an upstream
         route = verdict.route
@@ -379,7 +470,7 @@ class EgressAddon:
             end = response.timestamp_end
         started: float = request.timestamp_start or end
         outcome = records.Outcome(
-            request_bytes=None if facts.is_connect else len(request.raw_content or b""),
+            request_bytes=None if facts.is_connect else _request_bytes(flow),
             response_bytes=len(response.raw_content or b"") if response is not None and not facts.is_connect else None,
             status=response.status_code if response is not None else None,
             duration_ms=max(0.0, (end - started) * 1000.0),
@@ -403,6 +494,13 @@ class EgressAddon:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+def _request_bytes(flow: http.HTTPFlow) -> int:
+    stream: StreamScan | None = flow.metadata.get(STREAM)
+    if stream is not None:
+        return stream.received  # a streamed body is not kept
+    return len(flow.request.raw_content or b"")
 
 
 def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
@@ -438,12 +536,24 @@ def _internal_error(flow: http.HTTPFlow, exc: BaseException | None = None) -> Ve
                    f"the proxy could not process this request{why}")
 
 
-def _apply_replacement(request: http.Request, replacement: scanning.OutboundRequest) -> None:
+def _close_server_connection(flow: http.HTTPFlow) -> None:
+    """Close the upstream connection of a live flow (mitmproxy has no public call for a flow in
+    transit: ``flow.kill`` is only looked at between hooks). The proxy server's handler for the
+    agent's connection closes it as if the upstream had gone away."""
+    server = ctx.master.addons.get("proxyserver")
+    handler = getattr(server, "connections", {}).get(flow.client_conn.id) if server is not None else None
+    if handler is not None and flow.server_conn in handler.transports:
+        handler.close_connection(flow.server_conn)
+
+
+def _apply_replacement(request: http.Request, replacement: scanning.OutboundRequest, *, body: bool = True) -> None:
     request.path = replacement.path
     request.headers = http.Headers(
         [(name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
          for name, value in replacement.headers]
     )
+    if not body:
+        return  # a streamed body: its bytes and Content-Length are the agent's, scanned as they pass
     request.raw_content = replacement.body
     if "content-length" in request.headers:
         request.headers["content-length"] = str(len(replacement.body))

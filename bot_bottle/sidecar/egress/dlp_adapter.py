@@ -5,6 +5,27 @@ Per route the plan's ``dlp`` settings decide: which detectors run (``tokens``, `
 on the route's *own* injected credential does (``own_token``, redact by default: an agent that
 echoes its credential to its own provider loses nothing). Internal services are not scanned
 here: the git-gate scans what a push adds itself, and pack data is compressed.
+
+Large uploads are streamed (``stream_scan``): a plain body larger than the scanner's
+``deep_limit`` is forwarded while it arrives, scanned chunk-wise with an overlap window
+(``dlp.stream``), instead of being held whole first. Only when all of this holds:
+
+- the route's ``outbound_on_match`` is ``block``: a hit mid-stream can only stop the upload, not
+  rewrite it (the headers, Content-Length included, have gone) nor hold it for the operator, so
+  ``redact`` and ``supervise`` routes keep buffering. On a streamed body every hit blocks, the
+  route's own token included (its default is ``redact``, which a stream cannot do);
+- the body has no ``Content-Encoding`` (a compressed body is decompressed by the full scan);
+- its length is unknown (chunked) or larger than ``deep_limit``: bodies that size get the same
+  direct-layer scan when buffered (decoding runs only below ``deep_limit``), so streaming keeps
+  the coverage. Smaller bodies are buffered and scanned in full as before;
+- a JSON, form or multipart body up to ``structured_limit`` is taken apart by the full scan and
+  is not streamed; past that limit the full scan reads it as text too, so it streams. A chunked
+  body of those types, and any streamed body whose first bytes show gzip (or JSON, below
+  ``structured_limit``), is held whole by the stream scanner and judged at its end with the
+  full scan: forwarded entirely or not at all.
+
+The URL and headers of a streamed request are scanned before the body starts (``scan`` with an
+empty body), so a hit there still answers 403 before anything is sent.
 """
 
 from __future__ import annotations
@@ -13,7 +34,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
-from bot_bottle.sidecar.dlp.bodies import decode_body
+from bot_bottle.sidecar.dlp.bodies import decode_body, is_json, parse_content_type
+from bot_bottle.sidecar.dlp.stream import StreamScan, overlap_for
 from bot_bottle.sidecar.egress import scanning
 from bot_bottle.sidecar.egress.policy import Policy
 
@@ -23,7 +45,7 @@ _ACTION_OF = {"block": scanning.BLOCK, "redact": scanning.REDACT, "supervise": s
 _INBOUND_LIMIT = 16 * 1024 * 1024
 
 
-def _label(finding: Finding) -> str:
+def label(finding: Finding) -> str:
     """A detector name for logs and the 403: the detector id, or which bottle secret matched."""
     if finding.secret_name:
         return f"{finding.detector}:{finding.secret_name}" + (f" ({finding.encoding})" if finding.encoding else "")
@@ -58,6 +80,47 @@ class DlpOutbound:
             mode = str(settings.get("own_token") or "redact")
         return _ACTION_OF.get(mode, scanning.BLOCK)
 
+    def stream_scan(self, request: scanning.OutboundRequest, content_length: int | None) -> StreamScan | None:
+        """A chunk-wise scanner when ``request`` (headers only: its body has not arrived) may be
+        streamed, else None (see the module docstring for when). ``content_length`` is None for
+        a chunked body."""
+        if request.internal_service is not None:
+            return None
+        settings = request.dlp or {}
+        if str(settings.get("outbound_on_match") or "block") != "block":
+            return None
+        content_type = content_encoding = None
+        chunked = False
+        for name, value in request.headers:
+            lowered = name.lower()
+            if lowered == "content-type":
+                content_type = value
+            elif lowered == "content-encoding":
+                content_encoding = value
+            elif lowered == "transfer-encoding":
+                chunked = "chunked" in value.lower()
+        if content_encoding and content_encoding.strip().lower() != "identity":
+            return None
+        scanner = self.scanner(settings)
+        if content_length is None and not chunked:
+            return None
+        if content_length is not None and content_length <= scanner.options.deep_limit:
+            return None
+        mime, _ = parse_content_type(content_type or "")
+        structured = is_json(mime) or mime == "application/x-www-form-urlencoded" or mime.startswith("multipart/")
+        # Past ``structured_limit`` the full scan reads any body as text, whatever its type.
+        as_text = content_length is not None and content_length > scanner.options.structured_limit
+        if structured and not as_text and content_length is not None:
+            return None  # parsed whole by the buffered scan
+        type_header = [("content-type", content_type)] if content_type else []
+        return StreamScan(
+            scan_batch=lambda text: scanner.scan_text(text, "body", deep=False),
+            scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body),
+            overlap=overlap_for(list(self.secrets.values())),
+            whole=structured and not as_text,  # chunked JSON/form/multipart: held, judged whole
+            sniff_json=not as_text,
+        )
+
     def scan(self, request: scanning.OutboundRequest) -> scanning.ScanOutcome:
         if request.internal_service is not None:
             return scanning.ScanOutcome()
@@ -69,7 +132,7 @@ class DlpOutbound:
             return scanning.ScanOutcome()
         own = self._own_token(request)
         action = max((self._action(f, settings, own) for f in findings), key=_STRENGTH.__getitem__)
-        detectors = tuple(sorted({_label(f) for f in findings}))
+        detectors = tuple(sorted({label(f) for f in findings}))
         reason = ", ".join(detectors)
         if action != scanning.REDACT:
             return scanning.ScanOutcome(action, detectors, reason, replacement=self._redacted(request, scanner))
@@ -126,7 +189,7 @@ class DlpInbound:
         if action != scanning.BLOCK:
             echoed = self.scanner.redact_echoed_secrets(data)
             if echoed.changed:
-                detectors.extend(sorted({_label(f) for f in echoed.findings}))
+                detectors.extend(sorted({label(f) for f in echoed.findings}))
                 if complete:
                     # Delivered uncompressed: the proxy drops the Content-Encoding with it.
                     action = scanning.REDACT

@@ -1,0 +1,115 @@
+"""Chunk-wise scanning of a body that is forwarded while it arrives (a large upload).
+
+``StreamScan`` sits between the bytes the agent sends and the bytes that go upstream. It scans
+in batches and forwards a batch only once it was scanned clean, always holding back the last
+``overlap`` bytes: they are scanned again, joined to the next batch, so a value cut by a batch
+boundary is found whole, and no byte of it has left before it is found (any value up to
+``overlap`` long lies entirely in the held-back tail plus the new batch). On the first finding
+it stops: nothing more is forwarded, and the caller aborts the upstream request.
+
+A batch is scanned with the direct layer (token formats and every precomputed form of the
+bottle's secrets), which is what a buffered body larger than the scanner's ``deep_limit`` gets
+as well: streaming does not weaken the scan of a large body, it only stops holding it whole.
+
+Bodies that are structured underneath (gzip without a ``Content-Encoding``, JSON sniffed from
+the first bytes when ``sniff_json``, or ``whole`` from the start) cannot be judged piecewise:
+``StreamScan`` then holds the whole body and scans it at the end with the full request scan,
+forwarding all of it or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bot_bottle.sidecar.dlp.bodies import GZIP_MAGIC, as_text, looks_like_json
+from bot_bottle.sidecar.dlp.findings import Finding
+
+# Longer than any value a detector matches whole (a JWT may be tens of KiB, a private key block
+# a few) and than every encoded form of a bottle secret the caller knows of (see ``overlap_for``).
+DEFAULT_OVERLAP = 64 * 1024
+# Batches this large keep the per-scan cost and the re-scanned overlap small.
+DEFAULT_BATCH = 1024 * 1024
+# How much of the start is needed to tell a structured body from a plain one.
+SNIFF_BYTES = 64
+
+
+def overlap_for(secret_values: Sequence[str]) -> int:
+    """An overlap that covers every form of the given secrets (percent-encoding triples a value)."""
+    longest = max((len(v.encode("utf-8")) for v in secret_values), default=0)
+    return max(DEFAULT_OVERLAP, 3 * longest + 16)
+
+
+@dataclass
+class StreamScan:
+    """Scans a body chunk by chunk; ``feed`` and ``finish`` return what may be forwarded.
+
+    ``scan_batch`` finds values in a text (a latin-1 view of the bytes); ``scan_whole`` is the
+    full scan of a complete body, used when the body turns out to be structured.
+    """
+
+    scan_batch: Callable[[str], list[Finding]]
+    scan_whole: Callable[[bytes], list[Finding]]
+    overlap: int = DEFAULT_OVERLAP
+    batch: int = DEFAULT_BATCH
+    findings: list[Finding] = field(default_factory=list)
+    whole: bool = False  # the body is structured: held whole and scanned at the end
+    sniff_json: bool = True  # False: a body that starts like JSON is still scanned as text
+    forwarded: int = 0  # bytes released so far
+    received: int = 0
+    _pending: bytearray = field(default_factory=bytearray)  # the held-back tail, then new bytes
+    _sniffed: bool = False
+    _scanned_upto: int = 0  # bytes of _pending already scanned clean (the held-back tail)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.findings)
+
+    def feed(self, data: bytes) -> bytes:
+        if self.blocked or not data:
+            return b""
+        self.received += len(data)
+        self._pending += data
+        if not self._sniffed:
+            if len(self._pending) < SNIFF_BYTES:
+                return b""
+            self._sniff()
+        if self.whole or len(self._pending) - self._scanned_upto < self.batch:
+            return b""
+        return self._scan_and_release(final=False)
+
+    def finish(self) -> bytes:
+        """The end of the body: scan what is held and release it, unless something was found."""
+        if self.blocked:
+            return b""
+        if not self._sniffed:
+            self._sniff()
+        if self.whole:
+            body = bytes(self._pending)
+            self.findings = list(self.scan_whole(body))
+            self._pending.clear()
+            if self.blocked:
+                return b""
+            self.forwarded += len(body)
+            return body
+        return self._scan_and_release(final=True)
+
+    def _sniff(self) -> None:
+        self._sniffed = True
+        head = bytes(self._pending[:SNIFF_BYTES])
+        self.whole = self.whole or head[:2] == GZIP_MAGIC or (self.sniff_json and looks_like_json(head))
+
+    def _scan_and_release(self, *, final: bool) -> bytes:
+        pending = self._pending
+        if len(pending) > self._scanned_upto:
+            found = self.scan_batch(as_text(bytes(pending)))
+            if found:
+                self.findings = list(found)
+                pending.clear()
+                return b""
+        keep = 0 if final else min(self.overlap, len(pending))
+        release = bytes(pending[: len(pending) - keep])
+        del pending[: len(pending) - keep]
+        self._scanned_upto = len(pending)
+        self.forwarded += len(release)
+        return release
