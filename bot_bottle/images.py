@@ -111,6 +111,9 @@ class ImageSpec:
     build_args: tuple[tuple[str, str], ...] = ()
     npm_package: NpmPackage | None = None  # packed on the host, added to the context as agent.tgz
     wheels: PythonWheels | None = None  # downloaded on the host into the context's wheels/
+    # More wheel sets, each into its own context folder (the sidecar's supervise venv: the mcp
+    # SDK's closure conflicts with mitmproxy's, so it gets a venv and a lock of its own).
+    extra_wheels: tuple[tuple[str, PythonWheels], ...] = ()
     template: str | None = None
     base_image: str | None = None
     parent: ImageSpec | None = field(default=None, compare=False)  # built first (custom Dockerfiles)
@@ -232,6 +235,16 @@ def sidecar_image() -> ImageSpec:
         platforms=tuple(pins.get("platforms", ())),
         source_only=tuple(pins.get("source_only", ())),
     )
+    mcp_lock = tuple(str(r) for r in pins.get("mcp_lock", ()))
+    mcp = pins.get("mcp")
+    if f"mcp=={mcp}" not in mcp_lock:
+        raise BotBottleError(
+            f"{versions_file()}: [sidecar] mcp_lock does not contain mcp=={mcp}",
+            hint="regenerate mcp_lock after changing the mcp pin (see the comment above it)",
+        )
+    supervise_wheels = PythonWheels(
+        requirements=mcp_lock, python_version=wheels.python_version, platforms=wheels.platforms,
+    )
     dockerfile = IMAGES_DIR / "sidecar" / "Dockerfile"
     source = tuple(
         (f"app/bot_bottle/sidecar/{rel}", path) for rel, path in _folder_files(SIDECAR_SOURCE_DIR)
@@ -244,9 +257,11 @@ def sidecar_image() -> ImageSpec:
         generated_files=(
             ("app/bot_bottle/__init__.py", _SIDECAR_PACKAGE_INIT),
             ("requirements.txt", ("\n".join(lock) + "\n").encode()),
+            ("supervise-requirements.txt", ("\n".join(mcp_lock) + "\n").encode()),
         ),
         build_args=(("BASE_IMAGE", base),),
         wheels=wheels,
+        extra_wheels=(("supervise-wheels", supervise_wheels),),
         base_image=base,
         pins={"base": base, "sidecar": pins},
     )
@@ -263,6 +278,7 @@ def _finish(
     build_args: tuple[tuple[str, str], ...] = (),
     npm_package: NpmPackage | None = None,
     wheels: PythonWheels | None = None,
+    extra_wheels: tuple[tuple[str, PythonWheels], ...] = (),
     template: str | None = None,
     base_image: str | None = None,
     parent: ImageSpec | None = None,
@@ -293,6 +309,7 @@ def _finish(
         build_args=build_args,
         npm_package=npm_package,
         wheels=wheels,
+        extra_wheels=extra_wheels,
         template=template,
         base_image=base_image,
         parent=parent,
@@ -407,10 +424,11 @@ def _prepare_context(spec: ImageSpec, context: Path, progress) -> None:
     if spec.npm_package is not None:
         progress(f"Fetching {spec.npm_package.spec} (npm pack)")
         _place(npm_tarball(spec.npm_package), context / "agent.tgz")
-    if spec.wheels is not None:
-        progress(f"Fetching {len(spec.wheels.requirements)} Python wheels (pip download)")
-        wheel_dir = wheelhouse(spec.wheels)
-        target = context / "wheels"
+    wheel_sets = ((("wheels", spec.wheels),) if spec.wheels is not None else ()) + spec.extra_wheels
+    for folder, wheels in wheel_sets:
+        progress(f"Fetching {len(wheels.requirements)} Python wheels (pip download)")
+        wheel_dir = wheelhouse(wheels)
+        target = context / folder
         target.mkdir()
         for wheel in sorted(wheel_dir.glob("*.whl")):
             _place(wheel, target / wheel.name)

@@ -8,9 +8,12 @@ sidecar, mode 600. The format is ``bot_bottle/sidecar/egress/policy.py``'s versi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest.model import DEFAULT_PORTS
 from bot_bottle.plan import BottlePlan, RoutePlan
 
@@ -66,11 +69,71 @@ def secrets(credentials: Mapping[str, str], known_secrets: Mapping[str, str]) ->
 
 # Loopback ports of the bundle's own daemons inside the sidecar (see bot_bottle/sidecar/init.py).
 GIT_GATE_PORT = 9420
+SUPERVISE_PORT = 9430  # the supervise MCP server (bot_bottle/sidecar/supervise/server.py)
 
 
 def internal_services(plan: BottlePlan) -> dict[str, int]:
-    """The bundle's daemons this bottle runs, reachable by the agent as ``<name>.bottle.internal``."""
+    """The bundle's daemons this bottle runs, reachable by the agent as ``<name>.bottle.internal``.
+
+    The sidecar starts the supervise MCP server exactly when this lists ``supervise``.
+    """
     services: dict[str, int] = {}
     if plan.repos:
         services["git-gate"] = GIT_GATE_PORT
+    if plan.supervise:
+        services["supervise"] = SUPERVISE_PORT
     return services
+
+
+# Routes the operator approved while the bottle ran (written by the host's supervise side), kept
+# in the bottle's state folder so a resumed bottle still has them.
+APPROVED_ROUTES_FILE = "approved_routes.json"
+
+
+def read_approved_routes(state_dir: Path) -> list[dict[str, Any]]:
+    """``<state_dir>/approved_routes.json``: a JSON list of policy v2 routes; [] when absent."""
+    path = Path(state_dir) / APPROVED_ROUTES_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise BotBottleError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BotBottleError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise BotBottleError(f"{path}: expected a JSON list of routes")
+    return data
+
+
+def with_approved_routes(doc: Mapping[str, Any], approved: Sequence[Mapping[str, Any]], source: str = APPROVED_ROUTES_FILE) -> dict[str, Any]:
+    """The policy ``doc`` with the approved routes appended (after the manifest's, without repeats).
+
+    Each route is checked with the sidecar's own parser first, so a bad entry fails the launch
+    naming the file and the entry instead of taking the proxy down at start. A granted route
+    never injects a credential: one carrying ``auth`` is refused.
+    """
+    from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+
+    routes = [dict(r) for r in doc.get("routes", [])]
+    for i, raw in enumerate(approved):
+        where = f"{source}[{i}]"
+        if raw.get("auth") is not None:
+            raise BotBottleError(f"{where}: an approved route cannot carry auth (credentials belong in the manifest)")
+        try:
+            route = Policy.from_dict({"version": POLICY_VERSION, "routes": [dict(raw)]}).routes[0].to_dict()
+        except PolicyError as exc:
+            raise BotBottleError(f"{where}: {str(exc).removeprefix('routes[0]').lstrip('.: ')}") from None
+        route.setdefault("tls_passthrough", False)
+        if not any(_same_route(route, r) for r in routes):
+            routes.append(route)
+    return {**doc, "routes": routes}
+
+
+def _same_route(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Do two routes grant the same reach? (A manifest route's auth and DLP settings then stand.)"""
+    keys = ("host", "ports", "matches", "tls_passthrough")
+    norm = lambda r: {k: r.get(k) or None for k in keys}  # noqa: E731 - absent and empty compare equal
+    return norm(a) == norm(b)

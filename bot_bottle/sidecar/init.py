@@ -4,7 +4,8 @@ Daemons today: mitmdump with the egress addon on the container's loopback, and s
 as a unix socket in the volume shared with the agent (``/run/bottle/proxy.sock``); the agent has
 no network and reaches the proxy only through that socket. When any daemon dies, everything is
 stopped and this process exits non-zero, so the container stops and the agent is offline rather
-than unguarded. git-gate and supervise join the same list later.
+than unguarded. The git-gate runs when the bottle has repos, the supervise MCP server when the
+policy lists the ``supervise`` internal service.
 
 Before anything starts, the policy and the secrets file are read and checked: a route whose
 credential is missing fails the start with a message naming the credential (never a value).
@@ -47,6 +48,13 @@ class Config:
     proxy_port: int = 8080
     addon: Path = Path(__file__).resolve().parent / "egress" / "addon.py"
     git_gate_config: Path = Path("/etc/bot-bottle/git-gate.json")  # present when the bottle has repos
+    # The supervise MCP server runs in its own venv (the mcp SDK cannot share mitmproxy's).
+    supervise_python: Path = Path("/opt/supervise/bin/python")
+
+    @property
+    def supervise_root(self) -> Path:
+        """The spool: proposals, decisions, grants. Sidecar only, never on the agent's volume."""
+        return self.state_dir / "supervise"
 
     @property
     def socket_path(self) -> Path:
@@ -74,6 +82,18 @@ def git_gate_argv(config: Config) -> list[str]:
         "--config", str(config.git_gate_config),
         "--port", str(GIT_GATE_PORT),
         "--state-dir", str(config.state_dir / "git-gate"),
+    ]
+
+
+SUPERVISE_SERVICE = "supervise"
+
+
+def supervise_argv(config: Config, port: int) -> list[str]:
+    return [
+        str(config.supervise_python), "-m", "bot_bottle.sidecar.supervise.server",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--root", str(config.supervise_root),
     ]
 
 
@@ -228,7 +248,7 @@ class _StartFailed(Exception):
     pass
 
 
-def preflight(config: Config) -> None:
+def preflight(config: Config) -> Policy:
     """Read the policy and the secrets the way the proxy will; raise ``_StartFailed`` if unusable.
 
     The proxy would refuse them too, but only after it started; this says why in one line,
@@ -239,6 +259,7 @@ def preflight(config: Config) -> None:
         check_credentials(policy, Secrets.load(config.secrets))
     except (PolicyError, SecretsError) as exc:
         raise _StartFailed(str(exc)) from None
+    return policy
 
 
 def run(config: Config) -> int:
@@ -254,7 +275,7 @@ def run(config: Config) -> int:
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
-        preflight(config)
+        policy = preflight(config)
         sup.spawn("mitmdump", mitmdump_argv(config), env)
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
         # mitmproxy created its CA in confdir at start; publish only the certificate.
@@ -264,6 +285,14 @@ def run(config: Config) -> int:
             # whole bundle (fail closed).
             sup.spawn("git-gate", git_gate_argv(config), env)
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
+        supervise_port = policy.services.get(SUPERVISE_SERVICE)
+        if supervise_port is not None:
+            # The policy routes supervise.bottle.internal here, so supervise is on: the MCP
+            # server must run, and if it dies the bundle goes down with it (fail closed).
+            config.supervise_root.mkdir(parents=True, exist_ok=True)
+            config.supervise_root.chmod(0o700)
+            sup.spawn("supervise", supervise_argv(config, supervise_port), env)
+            _wait_until(sup, lambda: _tcp_answers(supervise_port), "the supervise server")
         sup.spawn("socat", socat_argv(config))
         _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
         _write_atomic(config.ready_path, b"ready\n")

@@ -37,11 +37,13 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 def sidecar_image_packages() -> set[str]:
-    """Top-level module names of the packages pinned into the sidecar image (mitmproxy's closure)."""
+    """Top-level module names of the packages pinned into the sidecar image (mitmproxy's closure,
+    and the supervise server's mcp closure in its own venv)."""
     import tomllib
 
     versions = tomllib.loads((SIDECAR.parents[1] / "images" / "versions.toml").read_text())
-    names = {req.split("==", 1)[0] for req in versions["sidecar"]["lock"]}
+    locks = versions["sidecar"]["lock"] + versions["sidecar"].get("mcp_lock", [])
+    names = {req.split("==", 1)[0] for req in locks}
     return {name.lower().replace("-", "_").split(".", 1)[0] for name in names}
 
 

@@ -312,6 +312,8 @@ class DockerLauncher:
             config.mkdir(mode=0o700)
             services = sidecar_config.internal_services(self.plan)
             doc = sidecar_config.policy(self.plan, services)
+            # Routes the operator approved while this bottle ran before (resume keeps them).
+            doc = sidecar_config.with_approved_routes(doc, sidecar_config.read_approved_routes(self.state.path))
             doc = _weakened_policy(doc, self.weak) if self.weak else doc
             _write_private(config, sidecar_config.POLICY_FILE, json.dumps(doc, indent=2))
             known = {} if "no-dlp" in self.weak else self.options.known_secrets
@@ -425,7 +427,7 @@ class DockerLauncher:
         )
 
     def _provision(self, bottle: DockerBottle) -> None:
-        from bot_bottle.provision import agent_files, ca, git, workspace
+        from bot_bottle.provision import agent_files, ca, git, mcp, workspace
 
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
@@ -435,6 +437,8 @@ class DockerLauncher:
         if self.options.resume:
             return  # the snapshot already holds the workspace, prompt, skills and settings
         agent_files.settings_for(bottle, self.plan.template)
+        if self.plan.supervise:
+            mcp.register_supervise(bottle, self.plan.template)  # after settings: it adds to them
         agent_files.write_prompt(bottle, self.plan.template, self.options.system_prompt)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:

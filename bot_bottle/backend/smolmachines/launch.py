@@ -445,7 +445,7 @@ class SmolmachinesLauncher:
             raise BotBottleError(f"could not restrict the agent's env file: {(result.stderr or result.stdout).strip()}")
 
     def _provision(self, bottle: SmolmachinesBottle) -> None:
-        from bot_bottle.provision import agent_files, ca, workspace
+        from bot_bottle.provision import agent_files, ca, mcp, workspace
 
         if self._secret_env:
             self._write_secret_env(bottle)
@@ -457,6 +457,8 @@ class SmolmachinesLauncher:
         if self.options.resume:
             return  # the snapshot already holds the workspace, prompt, skills and settings
         agent_files.settings_for(bottle, self.plan.template)
+        if self.plan.supervise:
+            mcp.register_supervise(bottle, self.plan.template)  # after settings: it adds to them
         agent_files.write_prompt(bottle, self.plan.template, self.options.system_prompt)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:

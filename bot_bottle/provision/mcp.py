@@ -1,0 +1,92 @@
+"""Register the bottle's supervise MCP server with the agent's CLI.
+
+The server runs in the sidecar; the agent reaches it through its proxy as
+``http://supervise.bottle.internal/mcp`` (streamable HTTP). Registration is additive: it reads the
+CLI's config file from the bottle, adds one entry and writes it back, so whatever else is there
+(written by ``agent_files`` or by the agent itself) is kept, and running it twice changes nothing.
+Uses only ``Bottle.exec`` / ``Bottle.cp_in``.
+
+- Claude Code: ``~/.claude.json`` ``mcpServers.supervise = {"type": "http", "url": ...}``.
+- Codex: a ``[mcp_servers.supervise]`` table in ``~/.codex/config.toml``, with a tool timeout
+  longer than the server's wait (Codex's own default would cut a call off after a minute).
+- Other templates (pi, plugins): nothing; the tools are simply not offered.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tempfile
+from pathlib import Path
+
+from bot_bottle.backend import Bottle
+from bot_bottle.errors import BotBottleError
+from bot_bottle.sidecar.supervise.server import DEFAULT_TIMEOUT_S, PATH, SERVICE
+
+HOME = "/home/node"
+SERVER_NAME = "supervise"
+SUPERVISE_URL = f"http://{SERVICE}.bottle.internal{PATH}"
+CLAUDE_STATE = f"{HOME}/.claude.json"
+CODEX_CONFIG = f"{HOME}/.codex/config.toml"
+# Headroom over the server's own wait, so the agent always hears the verdict (even "expired").
+TOOL_TIMEOUT_MARGIN_S = 60
+
+
+def _read(bottle: Bottle, guest_path: str) -> str | None:
+    result = bottle.exec(f"cat {shlex.quote(guest_path)} 2>/dev/null || true")
+    if result.returncode != 0:
+        raise BotBottleError(f"could not read {guest_path} in the bottle: {(result.stderr or result.stdout).strip()}")
+    return result.stdout if result.stdout.strip() else None
+
+
+def _write(bottle: Bottle, guest_path: str, text: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        local = Path(tmp) / Path(guest_path).name
+        local.write_text(text, encoding="utf-8")
+        bottle.cp_in(local, guest_path)
+
+
+def claude_state(existing: str | None, url: str = SUPERVISE_URL) -> str:
+    """``~/.claude.json`` with the supervise server registered; other keys and servers kept."""
+    try:
+        state = json.loads(existing) if existing else {}
+    except json.JSONDecodeError:
+        raise BotBottleError(f"{CLAUDE_STATE} in the bottle is not valid JSON; cannot register the supervise server") from None
+    if not isinstance(state, dict):
+        raise BotBottleError(f"{CLAUDE_STATE} in the bottle is not a JSON object")
+    servers = state.get("mcpServers")
+    if not isinstance(servers, dict):
+        servers = {}
+    servers[SERVER_NAME] = {"type": "http", "url": url}
+    state["mcpServers"] = servers
+    return json.dumps(state, indent=2) + "\n"
+
+
+def codex_config(existing: str | None, url: str = SUPERVISE_URL, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+    """``config.toml`` with a ``[mcp_servers.supervise]`` table; unchanged if it has one already."""
+    text = existing or ""
+    if f"[mcp_servers.{SERVER_NAME}]" in text:
+        return text
+    table = (
+        "\n# Written by bot-bottle: ask the operator when the bottle blocks something.\n"
+        f"[mcp_servers.{SERVER_NAME}]\n"
+        f"url = {json.dumps(url)}\n"
+        f"tool_timeout_sec = {int(timeout_s + TOOL_TIMEOUT_MARGIN_S)}\n"
+    )
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return text + table
+
+
+def register_supervise(bottle: Bottle, template: str, *, url: str = SUPERVISE_URL, timeout_s: float = DEFAULT_TIMEOUT_S) -> str | None:
+    """Register the supervise server with the ``template`` agent; return the file written, or None."""
+    if template == "claude":
+        _write(bottle, CLAUDE_STATE, claude_state(_read(bottle, CLAUDE_STATE), url))
+        return CLAUDE_STATE
+    if template == "codex":
+        _write(bottle, CODEX_CONFIG, codex_config(_read(bottle, CODEX_CONFIG), url, timeout_s))
+        return CODEX_CONFIG
+    return None
+
+
+__all__ = ["SUPERVISE_URL", "claude_state", "codex_config", "register_supervise"]
