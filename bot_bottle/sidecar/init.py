@@ -322,6 +322,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--state-dir", type=Path, default=defaults.state_dir)
     parser.add_argument("--log-dir", type=Path, default=defaults.log_dir)
     parser.add_argument("--proxy-port", type=int, default=defaults.proxy_port)
+    parser.add_argument("--supervise-python", type=Path, default=defaults.supervise_python)
     args = parser.parse_args(argv)
     return Config(
         policy=args.policy,
@@ -330,6 +331,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         state_dir=args.state_dir,
         log_dir=args.log_dir,
         proxy_port=args.proxy_port,
+        supervise_python=args.supervise_python,
     )
 
 

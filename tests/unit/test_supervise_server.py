@@ -8,6 +8,7 @@ tests/integration/test_supervise_sidecar.py.
 from __future__ import annotations
 
 import asyncio
+import time
 import tempfile
 import unittest
 from pathlib import Path
@@ -142,3 +143,107 @@ class AskTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# A stand-in for the supervise venv's python: listens on the --port it is given, like the server.
+FAKE_SUPERVISE_PYTHON = """\
+#!{python}
+import socket, sys
+args = sys.argv[1:]
+port = int(args[args.index("--port") + 1])
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen()
+while True:
+    conn, _ = srv.accept(); conn.close()
+"""
+
+
+class SidecarInitTest(unittest.TestCase):
+    """The sidecar's PID 1 runs the server exactly when the policy lists it, and fails closed."""
+
+    def test_argv(self) -> None:
+        from bot_bottle.sidecar import init
+
+        config = init.Config(state_dir=Path("/var/lib/bottle"))
+        argv = init.supervise_argv(config, 9430)
+        self.assertEqual(argv[0], "/opt/supervise/bin/python")
+        self.assertEqual(argv[1:3], ["-m", "bot_bottle.sidecar.supervise.server"])
+        self.assertIn("127.0.0.1", argv)
+        self.assertEqual(argv[argv.index("--port") + 1], "9430")
+        self.assertEqual(argv[argv.index("--root") + 1], "/var/lib/bottle/supervise")
+
+    def _start(self, root: Path, policy: dict) -> "subprocess.Popen[str]":
+        import json
+        import os
+        import subprocess
+        import sys
+
+        from tests.unit.test_sidecar_init import FAKE_MITMDUMP, FAKE_SOCAT, REPO, free_port
+
+        bin_dir = root / "bin"
+        bin_dir.mkdir()
+        for name, text in (("mitmdump", FAKE_MITMDUMP), ("socat", FAKE_SOCAT), ("supervise-python", FAKE_SUPERVISE_PYTHON)):
+            (bin_dir / name).write_text(text.format(python=sys.executable))
+            (bin_dir / name).chmod(0o755)
+        (root / "policy.json").write_text(json.dumps(policy))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot_bottle.sidecar.init", "--policy", str(root / "policy.json"),
+             "--secrets", str(root / "secrets.json"), "--run-dir", str(root / "run"),
+             "--state-dir", str(root / "state"), "--log-dir", str(root / "log"),
+             "--proxy-port", str(free_port()), "--supervise-python", str(bin_dir / "supervise-python")],
+            env=dict(os.environ, PATH=str(bin_dir), PYTHONPATH=str(REPO)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+
+        def kill() -> None:
+            import signal
+
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate(timeout=10)
+
+        self.addCleanup(kill)
+        deadline = time.monotonic() + 20
+        while not (root / "run" / "ready").exists():
+            if proc.poll() is not None:
+                self.fail(f"init exited early: {proc.communicate()}")
+            if time.monotonic() > deadline:
+                self.fail("init never became ready")
+            time.sleep(0.05)
+        return proc
+
+    def _supervise_pid(self, proc) -> int | None:
+        import subprocess
+
+        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            if "supervise-python" in args:
+                return int(pid)
+        return None
+
+    def test_started_when_listed_and_its_death_takes_the_bundle_down(self) -> None:
+        import os
+        import signal
+
+        from tests.unit.test_sidecar_init import free_port
+
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            port = free_port()
+            proc = self._start(root, {"version": 2, "internal_services": {"supervise": port}, "routes": []})
+            pid = self._supervise_pid(proc)
+            self.assertIsNotNone(pid)
+            self.assertEqual((root / "state" / "supervise").stat().st_mode & 0o777, 0o700)
+            os.kill(pid, signal.SIGKILL)
+            _, err = proc.communicate(timeout=20)
+            self.assertEqual(proc.returncode, 1, err)
+            self.assertIn('"daemon": "supervise"', err)
+            self.assertFalse((root / "run" / "ready").exists())
+
+    def test_not_started_when_not_listed(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = self._start(Path(tmp), {"version": 2, "routes": []})
+            self.assertIsNone(self._supervise_pid(proc))
