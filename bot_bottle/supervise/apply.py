@@ -1,0 +1,277 @@
+"""Deciding a proposal and applying the decision, dispatched by kind and by backend.
+
+``decide`` is the one code path the console, ``--once`` scripts and the demo use:
+
+1. the verdict is checked against the proposal (``proposals.decide``): a wrong move or a
+   malformed change raises before anything changes;
+2. the verdict is stored with its audit row, in one transaction that expects the proposal
+   still pending (two operators cannot both decide it);
+3. a rejection is delivered to the sidecar; a granted proposal is applied by kind:
+
+   - egress: the route grant and the decision go to the sidecar together (the ctl writes the
+     grant first, so the agent's retry after "approved" already passes), then the route is
+     appended to ``<state>/approved_routes.json`` (a resume keeps it) and, only when asked, to
+     the bottle's manifest;
+   - capability: ``registry.for_state(state)`` picks the bottle's backend; Docker commits the
+     running agent (its work goes into the base) and builds the next snapshot with the
+     packages; a backend that cannot answers ``NotSupportedOnBackend`` having run nothing;
+   - push-exception: a one-shot push grant for exactly that repo, ref and range;
+   - token-use: a token-use grant for the route and detectors;
+
+4. the proposal ends ``applied``, or ``failed`` with the error (the agent is then told it was
+   not granted, and why). Every step that changes something, and every failure, is an audit
+   row: who, what, when, why, before and after.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot_bottle.errors import BotBottleError
+from bot_bottle.sidecar.supervise.channel import ChannelError, egress_route
+from bot_bottle.supervise import proposals as states
+from bot_bottle.supervise import routes as routes_mod
+from bot_bottle.supervise.link import LinkError, SidecarLink
+from bot_bottle.supervise.store import AuditEntry, ProposalRow, Store
+
+LinkFactory = Callable[[str], SidecarLink]
+
+
+def default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return "operator"
+
+
+@dataclass
+class Context:
+    """Where a decision's effects go: the user's layout (state, manifests) and the sidecar links."""
+
+    layout: Any  # bot_bottle.manifest.Layout
+    link_for: LinkFactory = SidecarLink
+    clock: Callable[[], float] = time.time
+    state_dir: Path | None = None  # instead of the layout's (tests, other state roots)
+
+    @property
+    def state_root(self) -> Path:
+        return Path(self.state_dir or self.layout.state_dir)
+
+    @classmethod
+    def default(cls) -> Context:
+        from bot_bottle.manifest import Layout
+
+        return cls(layout=Layout.from_env())
+
+
+class ApplyFailed(BotBottleError):
+    """Applying a granted decision did not work; the message says what and why."""
+
+
+Step = tuple[str, Callable[[], None]]
+
+
+@dataclass
+class Applied:
+    """What applying changed: the grant sent to the sidecar, and before/after for the audit."""
+
+    grant: dict[str, Any] | None = None
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    message: str = ""  # told to the agent with the decision
+    # (audit action, effect) run once the sidecar took the decision; a failure is recorded on
+    # the proposal and audited, but does not undo the grant that already works.
+    after_delivery: list[Step] = field(default_factory=list)
+
+
+def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, reason: str = "",
+           change: Mapping[str, Any] | None = None, operator: str | None = None, save_to_manifest: bool = False,
+           context: Context | None = None, bottle_id: str | None = None) -> ProposalRow:
+    """Decide a proposal and apply the decision; return the proposal as it ends.
+
+    Raises ``InvalidTransition`` / ``InvalidDecision`` (nothing changed) for a verdict that does
+    not fit; ``StaleProposal`` if someone decided it first. A failure to apply does not raise:
+    the proposal ends ``failed`` with its ``error``, and the audit log has the details.
+    """
+    ctx = context or Context.default()
+    who = operator or default_operator()
+    row = _row(store, proposal_id, bottle_id)
+    try:
+        v = states.decide(row.status, row.kind, verdict, reason=reason, change=change, operator=who, now=ctx.clock())
+    except BotBottleError as exc:
+        store.audit(AuditEntry(operator=who, action=verdict, bottle_id=row.bottle_id, proposal_key=row.key,
+                               reason=str(exc), before=_summary(row), after=None, outcome="refused"))
+        raise
+    row = store.update_proposal(
+        row.key, expect=row.status, status=v.status, verdict=v.status, reason=v.reason, change=v.change,
+        operator=who, decided_at=v.decided_at,
+        audit=AuditEntry(operator=who, action=v.status, bottle_id=row.bottle_id, proposal_key=row.key,
+                         reason=v.reason or None, before=_summary(row),
+                         after={**_summary(row), "status": v.status, "change": v.change,
+                                "save_to_manifest": save_to_manifest}),
+    )
+    link = ctx.link_for(row.bottle_id)
+    if v.status not in states.GRANTED:
+        error = _deliver(store, row, link, v.decision(row.id), None, who)
+        if error:
+            store.update_proposal(row.key, expect=row.status, error=f"not delivered to the sidecar: {error}")
+        return store.get(row.key)
+
+    payload = states.effective_payload(row.status, row.payload, row.change)
+    try:
+        applied = _APPLY[row.kind](row, payload, ctx, save_to_manifest)
+    except (BotBottleError, ChannelError, OSError) as exc:
+        return _failed(store, row, link, v, who, _message(exc), tell_agent=True)
+    error = _deliver(store, row, link, v.decision(row.id, reason=_join(v.reason, applied.message)), applied.grant, who)
+    errors = []
+    if error:
+        if applied.grant is not None:
+            # Nothing took effect: the ctl writes the grant only with the decision.
+            return _failed(store, row, link, v, who, f"the sidecar did not take the grant: {error}", tell_agent=False)
+        errors.append(f"applied, but the agent was not told: {error}")
+    for action, effect in applied.after_delivery:
+        try:
+            effect()
+        except (BotBottleError, OSError) as exc:
+            message = _message(exc)
+            errors.append(message)
+            store.audit(AuditEntry(operator=who, action=action, bottle_id=row.bottle_id, proposal_key=row.key,
+                                   reason=message, before=None, after=None, outcome="failed"))
+    row = store.update_proposal(
+        row.key, expect=row.status, status=states.transition(row.status, states.APPLIED),
+        error="; ".join(errors) or None,
+        audit=AuditEntry(operator=who, action="apply", bottle_id=row.bottle_id, proposal_key=row.key,
+                         reason=applied.message or None, before=applied.before,
+                         after={**applied.after, "grant": applied.grant}),
+    )
+    return row
+
+
+def _failed(store: Store, row: ProposalRow, link: SidecarLink, v: states.Verdict, who: str, message: str,
+            *, tell_agent: bool) -> ProposalRow:
+    row = store.update_proposal(
+        row.key, expect=row.status, status=states.transition(row.status, states.FAILED), error=message,
+        audit=AuditEntry(operator=who, action="apply", bottle_id=row.bottle_id, proposal_key=row.key,
+                         reason=message, before=_summary(row), after={"status": states.FAILED}, outcome="failed"),
+    )
+    if tell_agent:
+        # The agent is waiting: it hears "not granted", and why.
+        _deliver(store, row, link, v.decision(row.id, verdict=states.REJECTED,
+                                              reason=f"approved, but it could not be applied: {message}"), None, who)
+    return store.get(row.key)
+
+
+def _deliver(store: Store, row: ProposalRow, link: SidecarLink, decision: Any, grant: dict[str, Any] | None,
+             who: str) -> str | None:
+    """Send ``decision`` (and ``grant``) to the sidecar; None, or the error (also audited)."""
+    try:
+        link.decide(decision, grant)
+        return None
+    except LinkError as exc:
+        store.audit(AuditEntry(operator=who, action="deliver", bottle_id=row.bottle_id, proposal_key=row.key,
+                               reason=str(exc), before=None, after={"decision": decision.to_dict(), "grant": grant},
+                               outcome="failed"))
+        return str(exc)
+
+
+# -- per kind ----------------------------------------------------------------------------------
+
+
+def _apply_egress(row: ProposalRow, payload: dict[str, Any], ctx: Context, save: bool) -> Applied:
+    route = egress_route(payload)
+    state = ctx.state_root / row.bottle_id
+    applied = Applied(grant={"kind": "route", "route": route}, after={"route": route})
+
+    def keep_for_resume() -> None:
+        if not state.is_dir():
+            raise ApplyFailed(f"bottle {row.bottle_id} has no state folder ({state}); the route lasts until it stops")
+        before, after = routes_mod.add_approved(state, route)
+        applied.before["approved_routes"] = before
+        applied.after["approved_routes"] = after
+
+    def to_manifest() -> None:
+        from bot_bottle.state import StateDir
+
+        meta = StateDir(ctx.state_root, row.bottle_id).read()
+        path, old, new = routes_mod.save_to_manifest(ctx.layout, meta.bottle, route,
+                                                     note=f"approved in bot-bottle supervise ({row.id})")
+        # The line added, not the file: the audit log records the change, the file is the user's.
+        applied.after["manifest"] = {"path": str(path), "added": routes_mod.route_line(route),
+                                     "lines_before": old.count("\n"), "lines_after": new.count("\n")}
+
+    # Kept in the state only once the sidecar took the grant: a refused delivery leaves nothing.
+    applied.after_delivery.append(("keep-for-resume", keep_for_resume))
+    if save:
+        applied.after_delivery.append(("save-to-manifest", to_manifest))
+    return applied
+
+
+def _apply_capability(row: ProposalRow, payload: dict[str, Any], ctx: Context, save: bool) -> Applied:
+    from bot_bottle.backend import registry
+    from bot_bottle.state import StateDir
+
+    if (payload.get("dockerfile") or "").strip():
+        raise ApplyFailed("Dockerfile lines are not applied by any backend; modify the proposal to name packages only")
+    state = StateDir(ctx.state_root, row.bottle_id)
+    backend = registry.for_state(state)  # the backend the bottle runs on, from its metadata
+    change = registry.CapabilityChange(row.bottle_id, tuple(payload.get("packages") or ()), reason=row.justification)
+    change.validate()
+    before = state.read()
+    if backend.supports_capability_change:
+        # The agent's work so far becomes the base the packages are added to.
+        backend.commit(row.bottle_id, state_root=ctx.state_root)
+    ref = backend.apply_capability_change(change, state_root=ctx.state_root)
+    return Applied(
+        before={"backend": backend.name, "image": before.image, "snapshot": before.snapshot},
+        after={"backend": backend.name, "snapshot": ref, "packages": list(change.packages)},
+        message=f"{', '.join(change.packages)} will be installed when the bottle is resumed (bot-bottle resume {row.bottle_id})",
+    )
+
+
+def _apply_push(row: ProposalRow, payload: dict[str, Any], ctx: Context, save: bool) -> Applied:
+    grant = {"kind": "push", **{k: payload[k] for k in ("repo", "ref", "old", "new")}}
+    return Applied(grant=grant, after={"push": grant}, message="the gate lets this exact push through once")
+
+
+def _apply_token_use(row: ProposalRow, payload: dict[str, Any], ctx: Context, save: bool) -> Applied:
+    grant = {"kind": "token-use", "route": payload["route"], "detectors": list(payload.get("detectors") or [])}
+    return Applied(grant=grant, after={"token_use": grant},
+                   message="allowed on this route for the rest of the sidecar's life")
+
+
+_APPLY: dict[str, Callable[[ProposalRow, dict[str, Any], Context, bool], Applied]] = {
+    "egress": _apply_egress,
+    "capability": _apply_capability,
+    "push-exception": _apply_push,
+    "token-use": _apply_token_use,
+}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _row(store: Store, proposal_id: str | int | ProposalRow, bottle_id: str | None) -> ProposalRow:
+    if isinstance(proposal_id, ProposalRow):
+        return store.get(proposal_id.key)
+    if isinstance(proposal_id, int):
+        return store.get(proposal_id)
+    return store.find(proposal_id, bottle_id)
+
+
+def _summary(row: ProposalRow) -> dict[str, Any]:
+    return {"id": row.id, "kind": row.kind, "status": row.status, "payload": row.payload,
+            "justification": row.justification}
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _message(exc: BaseException) -> str:
+    hint = getattr(exc, "hint", None)
+    return f"{exc}" + (f" ({hint})" if hint else "")
