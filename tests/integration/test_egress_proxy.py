@@ -213,21 +213,27 @@ class EgressProxyTest(unittest.TestCase):
              "/raw-te", "smuggling-transfer-encoding", "403"),
             (b"GET http://open.example/raw-big HTTP/1.1\r\nHost: open.example\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
              "/raw-big", "header-too-large", "403"),
-            # mitmproxy refuses these two itself (400) before anything is forwarded; the log still
-            # names our rule.
+            # mitmproxy would answer these with its own 400 before any hook; the addon lets them
+            # reach its hooks (and no further), so our 403 names the rule.
             (b"POST http://open.example/raw-clte HTTP/1.1\r\nHost: open.example\r\nContent-Length: 4\r\n"
-             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "/raw-clte", "smuggling-cl-te", "400"),
+             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "/raw-clte", "smuggling-cl-te", "403"),
             (b"POST http://open.example/raw-cl HTTP/1.1\r\nHost: open.example\r\nContent-Length: 1\r\n"
-             b"Content-Length: 2\r\n\r\nab", "/raw-cl", "smuggling-content-length", "400"),
+             b"Content-Length: 2\r\n\r\nab", "/raw-cl", "smuggling-content-length", "403"),
+            # Repeats of one value: the bytes after the head are never read as a second request.
+            (b"POST http://open.example/raw-cl-same HTTP/1.1\r\nHost: open.example\r\nContent-Length: 32\r\n"
+             b"Content-Length: 32\r\n\r\nGET http://open.example/smuggled HTTP/1.1\r\n\r\n",
+             "/raw-cl-same", "smuggling-content-length", "403"),
         )
         for request, path, rule, status in cases:
             with self.subTest(rule=rule):
                 answer = self.lab.raw(request)
                 self.assertTrue(answer.startswith(f"HTTP/1.1 {status}"), answer[:200])
+                self.assertEqual(answer.count("HTTP/1.1 "), 1, answer[:400])  # one request, one answer
                 if status == "403":
                     self.assertIn(rule, answer)
                 self.assertEqual(self.lab.decision_for(path)["rule"], rule)
                 self.assertEqual(self.lab.hits_for(path), [])
+        self.assertEqual(self.lab.hits_for("/smuggled"), [])
 
     # -- internal names ----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.stream import StreamScan
-from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning
+from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, structure
 from bot_bottle.sidecar.egress.core import RequestFacts, Verdict, decide
 from bot_bottle.sidecar.egress.hosts import HostError, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
@@ -70,6 +70,7 @@ class EgressAddon:
     # -- mitmproxy lifecycle -------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        install_framing_checks()
         loader.add_option("bottle_policy", str, "", "Path of the bottle's egress policy (JSON).")
         loader.add_option("bottle_secrets", str, "", "Path of the bottle's secrets (JSON, mode 600).")
         loader.add_option("bottle_log_dir", str, "", f"Folder for {LOG_FILE_NAME}; empty: no file.")
@@ -494,6 +495,52 @@ class EgressAddon:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+def _framing_refused(request: http.Request) -> bool:
+    """Our structural rules refuse this request's body framing (see ``install_framing_checks``)."""
+    return structure.framing_problem(_header_pairs(request), request.http_version) is not None
+
+
+def install_framing_checks() -> None:
+    """Let requests with a smuggling-shaped body framing reach our hooks, which refuse them.
+
+    mitmproxy answers these with its own 400 before any addon hook can name a rule: a
+    Content-Length together with Transfer-Encoding (``validate_request``, under the
+    ``validate_inbound_headers`` option) and several or malformed Content-Length values (while
+    reading the head, in ``expected_http_body_size``). Turning the option off would also drop
+    its checks of answers and of HTTP/2, so instead both functions are wrapped, narrowly: only a
+    request that ``structure.framing_problem`` refuses as well is let through, and then with no
+    body read (length 0) so nothing of it is parsed or forwarded; ``requestheaders`` answers it
+    with our 403, which carries ``Connection: close`` (the bytes after the head are never read
+    as a request). Everything else keeps mitmproxy's own handling.
+    """
+    from mitmproxy.net.http import http1
+    from mitmproxy.proxy.layers import http as http_layers
+
+    validate = http_layers.validate_request
+    if not getattr(validate, "bottle_wrapped", False):
+        def validate_request(mode: Any, request: http.Request, validate_inbound_headers: bool) -> str | None:
+            error = validate(mode, request, validate_inbound_headers)
+            if error is not None and _framing_refused(request):
+                return None  # refused by requestheaders, with the rule named
+            return error
+
+        validate_request.bottle_wrapped = True  # type: ignore[attr-defined]
+        http_layers.validate_request = validate_request
+
+    body_size = http1.expected_http_body_size
+    if not getattr(body_size, "bottle_wrapped", False):
+        def expected_http_body_size(request: http.Request, response: http.Response | None = None) -> int | None:
+            try:
+                return body_size(request, response)
+            except ValueError:
+                if response is None and _framing_refused(request):
+                    return 0  # read no body: the request is refused at its headers
+                raise
+
+        expected_http_body_size.bottle_wrapped = True  # type: ignore[attr-defined]
+        http1.expected_http_body_size = expected_http_body_size
 
 
 def _request_bytes(flow: http.HTTPFlow) -> int:

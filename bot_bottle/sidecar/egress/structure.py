@@ -6,7 +6,10 @@ value: the agent may be smuggling a secret in exactly that value.
 
 The proxy underneath (mitmproxy) refuses some of these shapes itself before forwarding; these
 checks are ours so that the rule is named in the log and every shape is covered whatever the
-proxy version does.
+proxy version does. For the framing shapes mitmproxy would answer with its own 400 before any
+hook runs (Content-Length with Transfer-Encoding, several Content-Length values), the addon
+lets the request reach its hooks only when ``framing_problem`` refuses it too, so the agent gets
+our 403 naming the rule.
 """
 
 from __future__ import annotations
@@ -87,11 +90,18 @@ def framing_problem(headers: Iterable[tuple[str, str]], http_version: str = "HTT
         if http_version.upper() in ("HTTP/1.0", "HTTP/0.9"):
             return Problem(RULE_TRANSFER_ENCODING, f"Transfer-Encoding is not defined for {http_version}")
     if lengths:
-        values = {part.strip(" \t") for value in lengths for part in value.split(",")}
+        values = [part.strip(" \t") for value in lengths for part in value.split(",")]
         if not all(_DIGITS.match(v) for v in values):
             return Problem(RULE_CONTENT_LENGTH, "Content-Length is not a plain decimal number")
         if len({int(v) for v in values}) > 1:
             return Problem(RULE_CONTENT_LENGTH, "the request has several Content-Length values that differ")
+        # RFC 9112 lets a recipient accept repeats of one value; parsers disagree on them (and on
+        # leading zeros), and the proxy underneath refuses both, so they are refused here with
+        # this rule named.
+        if len(values) > 1:
+            return Problem(RULE_CONTENT_LENGTH, "the request has more than one Content-Length value")
+        if len(values[0]) > 1 and values[0].startswith("0"):
+            return Problem(RULE_CONTENT_LENGTH, "Content-Length has leading zeros")
     return None
 
 
