@@ -11,11 +11,18 @@ push: fail closed.
 
 The outcome (no secret values, just refs, findings' places and the upstream's status) is also
 written as JSON to the file named by ``BOT_BOTTLE_GIT_GATE_VERDICT`` so the gate logs it.
+
+Push exceptions (docs/supervise.md): a rejected push prints its finding id and, when the bottle
+has the supervise plane, how to ask the operator (``request-push-exception`` with repo, ref, old,
+new and that id). When the operator approved, the spool's grants hold a push grant for exactly
+(repo, ref, old, new); a push whose every ref update has such an unused grant passes the scan
+once (the grants are used up), and the verdict records that an exception was used.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -38,6 +45,7 @@ from bot_bottle.sidecar.git_gate.scan import (
     report,
     scan,
 )
+from bot_bottle.sidecar.supervise import channel
 
 # receive-pack's quarantine: the pushed objects live here until the hook says yes.
 QUARANTINE_VARS = ("GIT_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
@@ -153,6 +161,47 @@ def porcelain_line(line: str) -> str:
     return line
 
 
+def finding_id(findings: Sequence[GitFinding]) -> str:
+    """A short id naming this set of findings (same commits, places and detectors, same id)."""
+    keys = sorted(json.dumps(f.to_dict(), sort_keys=True) for f in findings)
+    return "gf-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
+
+
+def _scanned(updates: Sequence[RefUpdate]) -> list[RefUpdate]:
+    return [u for u in updates if u.kind != "delete"]
+
+
+def exception_hint(repo: str, updates: Sequence[RefUpdate], fid: str) -> list[str]:
+    """How the agent asks the operator to let exactly this push through once."""
+    lines = [
+        f"git-gate: finding id {fid}. If this is a false positive (a test fixture, an example), ask the operator with",
+        "git-gate:   the request-push-exception tool (supervise MCP server), one call per ref, then push again:",
+    ]
+    lines += [
+        f"git-gate:   repo={repo} ref={u.ref} old={u.old} new={u.new} finding={fid}" for u in _scanned(updates)
+    ]
+    return lines
+
+
+def use_push_exception(root: Path, repo: str, updates: Sequence[RefUpdate]) -> bool:
+    """Use up the push grants for every scanned ref update of this push, if all have one.
+
+    All or nothing: a push with one ref not granted is rejected and no grant is spent.
+    """
+    wanted = _scanned(updates)
+    if not wanted:
+        return False
+    try:
+        pushes = channel.read_grants(root)["pushes"]
+    except (channel.ChannelError, OSError):
+        return False  # unreadable grants grant nothing
+    unused = [p for p in pushes if not p.get("used")]
+    for u in wanted:
+        if not any((p.get("repo"), p.get("ref"), p.get("old"), p.get("new")) == (repo, u.ref, u.old, u.new) for p in unused):
+            return False
+    return all(channel.consume_push(root, repo, u.ref, u.old, u.new) for u in wanted)
+
+
 def _write_verdict(verdict: Verdict) -> None:
     target = os.environ.get(HOOK_ENV_VERDICT)
     if not target:
@@ -165,7 +214,10 @@ def _write_verdict(verdict: Verdict) -> None:
         pass
 
 
-def run(config: GateConfig, repo: RepoConfig, stdin_text: str, detector: Detector | None = None) -> int:
+def run(
+    config: GateConfig, repo: RepoConfig, stdin_text: str, detector: Detector | None = None,
+    supervise_root: Path = channel.DEFAULT_ROOT,
+) -> int:
     verdict = Verdict(repo=repo.name)
     env = upstream.clean_env({k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ})
     try:
@@ -181,10 +233,18 @@ def run(config: GateConfig, repo: RepoConfig, stdin_text: str, detector: Detecto
         verdict.detector = str(getattr(detector, "name", type(detector).__name__))
         findings = check(updates, env, detector, verdict)
         if findings:
-            verdict.result = "rejected"
+            fid = finding_id(findings)
             verdict.findings = [f.to_dict() for f in findings]
-            say(*report(findings))
-            return 1
+            if use_push_exception(supervise_root, repo.name, updates):
+                verdict.detail = f"push exception granted by the operator used for finding {fid}"
+                say(f"{len(findings)} finding(s) ({fid}) let through once: the operator granted an exception for this push.")
+            else:
+                verdict.result = "rejected"
+                verdict.detail = f"finding {fid}"
+                say(*report(findings))
+                if supervise_root.is_dir():  # the bottle has the supervise plane
+                    say(*exception_hint(repo.name, updates, fid))
+                return 1
         accepted, lines = forward(repo, config, updates, env)
         say(*lines)
         if not accepted:
