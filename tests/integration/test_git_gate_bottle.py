@@ -1,12 +1,15 @@
 """The git-gate end to end in a real bottle: the agent's git, through its proxy, to the gate, upstream.
 
-The agent uses the repos' real URLs (SSH and HTTP); its git config sends them to
+The agent uses the repos' real URLs (SSH and HTTPS); its git config sends them to
 ``git-gate.bottle.internal``, which only its own proxy routes to the gate inside the sidecar.
-The upstream is the test's own server (``git_upstream/``) on an internal network.
+The upstream is the test's own server (``git_upstream/``) on an internal network; its HTTPS
+certificate comes from a throwaway CA the sidecar is told to trust (``upstream_ca_pem``), and the
+HTTPS token comes from a host variable (``token_ref``).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import tempfile
 import unittest
@@ -16,7 +19,7 @@ from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.launch import LaunchOptions
 from tests._docker import skip_unless_docker
 from tests.integration import _harness as h
-from tests.integration.test_git_gate_docker import UPSTREAM_HOST, upstream_image
+from tests.integration.test_git_gate_docker import UPSTREAM_HOST, install_upstream_tls, upstream_image
 
 FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
 
@@ -38,6 +41,7 @@ class GitGateInABottle(unittest.TestCase):
         token_file = tmp / "token"
         token_file.write_text(cls.token + "\n")
         engine.run(["cp", str(token_file), f"{name}:/srv/token"], timeout=60)
+        cls.ca = install_upstream_tls(name, tmp)
         engine.run(["start", name], timeout=60)
         h.wait_for(lambda: engine.run(["exec", name, "test", "-e", "/srv/log/ready"], check=False).returncode == 0,
                    "the upstream")
@@ -61,7 +65,10 @@ git-gate:
       ssh_key: {key}
       known_hosts: "{UPSTREAM_HOST} {host_key}"
     lib:
-      url: http://{UPSTREAM_HOST}/lib.git
+      url: https://{UPSTREAM_HOST}/lib.git
+      token_ref: BB_TEST_LIB_TOKEN
+    rogue:
+      url: https://{UPSTREAM_HOST}:8443/lib.git
       token_ref: BB_TEST_LIB_TOKEN
 ---
 """
@@ -71,7 +78,7 @@ git-gate:
     def setUp(self) -> None:
         self.bottle, self.launcher = h.launch(
             self, self.plan, self.layout.state_dir, internet=self.internet,
-            options=LaunchOptions(credentials={"BB_TEST_LIB_TOKEN": self.token}),
+            options=LaunchOptions(credentials={"BB_TEST_LIB_TOKEN": self.token}, upstream_ca_pem=self.ca.cert.read_text()),
         )
 
     def git(self, script: str):
@@ -82,7 +89,7 @@ git-gate:
                            "rev-parse", "--verify", "-q", f"refs/heads/{branch}"], check=False).stdout.strip()
 
     def test_clone_and_clean_push_through_the_gate_with_real_urls(self) -> None:
-        for repo, url in (("app", f"git@{UPSTREAM_HOST}:app.git"), ("lib", f"http://{UPSTREAM_HOST}/lib.git")):
+        for repo, url in (("app", f"git@{UPSTREAM_HOST}:app.git"), ("lib", f"https://{UPSTREAM_HOST}/lib.git")):
             with self.subTest(repo=repo):
                 r = self.git(f"git clone -q {url} {repo} && cd {repo} && git log --oneline | head -n 1")
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -92,6 +99,20 @@ git-gate:
                 self.assertEqual(self.upstream_head(repo), r.stdout.strip().splitlines()[-1])
                 author = self.git(f"cd {repo} && git log -1 --format=%an")
                 self.assertEqual(author.stdout.strip(), "Bottled Agent")
+
+    def test_https_upstream_got_the_token_over_tls(self) -> None:
+        r = self.git(f"git clone -q https://{UPSTREAM_HOST}/lib.git lib")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        log = [json.loads(line) for line in engine.run(["exec", self.upstream, "cat", "/srv/log/access.log"]).stdout.splitlines()
+               if line.startswith("{")]
+        http = [e for e in log if e.get("proto") == "http"]
+        self.assertTrue(http and all(e["tls"] and e["token"] == "ok" for e in http), http)
+
+    def test_an_untrusted_certificate_fails_closed(self) -> None:
+        r = self.git(f"git clone -q https://{UPSTREAM_HOST}:8443/lib.git rogue")
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("upstream rogue unreachable", r.stderr)
+        self.assertIn("TLS certificate is not trusted", r.stderr)
 
     def test_a_push_with_a_secret_is_refused_before_the_upstream(self) -> None:
         r = self.git(f"git clone -q git@{UPSTREAM_HOST}:app.git app")

@@ -8,7 +8,11 @@ Everything runs on one ``--internal`` network this test creates (no route anywhe
   ``bot_bottle.provision.git.gate_files`` compiles (credentials mode 600, only there);
 - the "agent" is a container of the agent image, configured by ``configure_git`` through a
   ``DockerBottle``, talking to the gate over that network (the proxy route comes later).
-The ``app`` repo goes upstream over SSH, ``lib`` over HTTP with a token. Every container,
+The ``app`` repo goes upstream over SSH, ``lib`` over HTTPS with a token: the upstream's
+certificate comes from a throwaway CA the gate's container trusts (added to its system store, as
+the launcher does with ``LaunchOptions.upstream_ca_pem``). ``rogue`` is the same server on a port
+whose certificate comes from a CA nobody trusts, ``wrongname`` a name its certificate does not
+cover: both must fail closed. Every container,
 network and derived image is removed by id afterwards; only the upstream image stays cached,
 tagged by a hash of its build context.
 """
@@ -27,6 +31,7 @@ from pathlib import Path
 from bot_bottle import images
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.bottle import DockerBottle
+from bot_bottle.demo import tls
 from bot_bottle.provision.git import GateRepo, configure_git, gate_files
 from tests import _docker
 from tests.integration import test_git_gate_scenarios as scenarios
@@ -37,6 +42,9 @@ PINNED_HOST = "git2.upstream.test"  # same server; the gate is given a wrong pin
 GATE_HOST = "git-gate.test"
 GATE_PORT = 9420
 FAST_DNS = ["--dns-opt", "timeout:1", "--dns-opt", "attempts:1"]
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+ROGUE_URL = f"https://{UPSTREAM_HOST}:8443/lib.git"  # a certificate from a CA nobody trusts
+WRONG_NAME_URL = f"https://{PINNED_HOST}/lib.git"  # the trusted certificate, issued for another name
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True, input: str | None = None) -> engine.DockerResult:
@@ -76,6 +84,25 @@ def upstream_image() -> str:
     return ref
 
 
+def install_upstream_tls(container: str, tmp: Path) -> tls.ThrowawayCA:
+    """Give a created (not started) upstream its HTTPS certificates; return the CA to trust.
+
+    Port 443 gets a certificate for ``UPSTREAM_HOST`` from the returned CA, port 8443 one for the
+    same name from a second CA that nobody is told about.
+    """
+    certs = tmp / "tls"
+    certs.mkdir()
+    for ca_dir in ("ca", "rogue-ca"):
+        (tmp / ca_dir).mkdir()
+    ca = tls.make_ca(tmp / "ca")
+    ca.issue(certs, "server", [UPSTREAM_HOST])
+    tls.make_ca(tmp / "rogue-ca").issue(certs, "rogue", [UPSTREAM_HOST])
+    for leftover in [*certs.glob("*.csr"), *certs.glob("*.ext")]:
+        leftover.unlink()
+    docker("cp", str(certs), f"{container}:/srv/tls")
+    return ca
+
+
 @_docker.skip_unless_docker()
 class DockerGateTest(scenarios.GateScenarios):
     @classmethod
@@ -100,6 +127,7 @@ class DockerGateTest(scenarios.GateScenarios):
         cls.repo_urls = {"app": f"git@{UPSTREAM_HOST}:app.git", "lib": f"https://{UPSTREAM_HOST}/lib.git"}
         repos = [GateRepo(name, url) for name, url in cls.repo_urls.items()]
         repos.append(GateRepo("pinned", f"git@{PINNED_HOST}:app.git"))
+        repos += [GateRepo("rogue", ROGUE_URL), GateRepo("wrongname", WRONG_NAME_URL)]
         configure_git(cls.bottle, repos, scenarios.USER, f"http://{GATE_HOST}:{GATE_PORT}")
 
     # -- setup pieces ---------------------------------------------------------------------------
@@ -140,6 +168,7 @@ class DockerGateTest(scenarios.GateScenarios):
         token_file.write_text(cls.token + "\n")
         token_file.chmod(0o600)
         docker("cp", str(token_file), f"{cid}:/srv/token")
+        cls.ca = install_upstream_tls(cid, cls.tmp)
         docker("start", cid)
         cls._wait_upstream(cid)
         return cid
@@ -161,7 +190,9 @@ class DockerGateTest(scenarios.GateScenarios):
         files = gate_files(
             [
                 GateRepo("app", f"git@{UPSTREAM_HOST}:app.git", ssh_key=str(key_path), known_hosts=" ".join(host_key[:2])),
-                GateRepo("lib", f"http://{UPSTREAM_HOST}/lib.git", token_ref="BB_TEST_LIB_TOKEN"),
+                GateRepo("lib", f"https://{UPSTREAM_HOST}/lib.git", token_ref="BB_TEST_LIB_TOKEN"),
+                GateRepo("rogue", ROGUE_URL, token_ref="BB_TEST_LIB_TOKEN"),
+                GateRepo("wrongname", WRONG_NAME_URL, token_ref="BB_TEST_LIB_TOKEN"),
                 GateRepo("pinned", f"git@{PINNED_HOST}:app.git", ssh_key=str(key_path), known_hosts=" ".join(wrong_key[:2])),
             ],
             scenarios.USER,
@@ -183,6 +214,11 @@ class DockerGateTest(scenarios.GateScenarios):
             "--listen", "0.0.0.0", "--state-dir", "/var/lib/bottle/git-gate",
         )
         docker("cp", f"{config_dir}/.", f"{cid}:/etc/bot-bottle")
+        # Trust the test CA the way the launcher does: appended to the system store before start.
+        bundle = cls.tmp / "gate-bundle.crt"
+        docker("cp", f"{cid}:{SYSTEM_BUNDLE}", str(bundle))
+        bundle.write_text(bundle.read_text() + "\n" + cls.ca.cert.read_text())
+        docker("cp", str(bundle), f"{cid}:{SYSTEM_BUNDLE}")
         docker("start", cid)
         _wait_for(lambda: '"ready"' in cls._logs(cid) or cls._state(cid) != "running", "the gate")
         if cls._state(cid) != "running":
@@ -235,8 +271,26 @@ class DockerGateTest(scenarios.GateScenarios):
         self.clone("lib", "proto-lib")
         log = self.access_log()
         self.assertTrue(any(e["proto"] == "ssh" and "app.git" in e["command"] for e in log), log)
-        self.assertTrue(any(e["proto"] == "http" and e["path"].startswith("/lib.git") and e["token"] == "ok" for e in log))
+        self.assertTrue(any(e["proto"] == "http" and e["path"].startswith("/lib.git") and e["token"] == "ok"
+                            and e["tls"] for e in log), log)
         self.assertFalse(any(e["proto"] == "http" and e["token"] != "ok" for e in log), log)
+        self.assertFalse(any(e["proto"] == "http" and not e["tls"] for e in log), "the gate used plain HTTP")
+
+    def test_an_untrusted_or_misnamed_certificate_is_refused(self) -> None:
+        for repo, url in (("rogue", ROGUE_URL), ("wrongname", WRONG_NAME_URL)):
+            with self.subTest(repo=repo):
+                before = len(self.access_log())
+                run = self.agent(f"rm -rf {repo} && git clone {url} {repo}")
+                self.assertNotEqual(run.returncode, 0, run.output)
+                self.assertIn(f"fatal: remote error: upstream {repo} unreachable", run.stderr)
+                self.assertIn("TLS certificate is not trusted", run.stderr)
+                self.assertLess(run.seconds, scenarios.FAIL_FAST_SECONDS, run.output)
+                # The handshake failed, so no request (and no token) ever reached the server.
+                self.assertEqual(len(self.access_log()), before)
+                run = self.agent(f"cd ~ && rm -rf {repo}-push && git init -q {repo}-push && cd {repo}-push && "
+                                 f"git commit -q --allow-empty -m x && git push {url} HEAD:refs/heads/x")
+                self.assertNotEqual(run.returncode, 0, run.output)
+                self.assertEqual(len(self.access_log()), before)
 
     def test_an_unknown_host_key_is_refused(self) -> None:
         before = len(self.access_log())

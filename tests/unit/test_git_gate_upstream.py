@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import shutil
 import socket
+import ssl
+import threading
 import subprocess
 import tempfile
 import time
@@ -97,6 +100,39 @@ class CredentialsTest(unittest.TestCase):
         self.assertEqual(upstream.failure_text(result, creds), "unable to access 'https://h/': 401 [redacted]")
 
 
+    def test_tls_is_always_verified_against_the_system_store(self) -> None:
+        token = self.private("lib.token", TOKEN)
+        for repo in (RepoConfig("lib", "https://h/lib.git", "https-token", token_file=token),
+                     RepoConfig("docs", "https://h/docs.git")):
+            env = upstream.credentials(repo, 5).env
+            settings = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))}
+            self.assertEqual(settings["http.sslVerify"], "true")
+            self.assertNotIn("GIT_SSL_NO_VERIFY", env)
+            if Path(upstream.SYSTEM_CA_BUNDLE).is_file():
+                self.assertEqual(env["GIT_SSL_CAINFO"], upstream.SYSTEM_CA_BUNDLE)
+            # The forced setting wins over a mirror's own config saying otherwise.
+            with tempfile.TemporaryDirectory() as repo_dir:
+                upstream.run_git(["init", "-q", repo_dir], creds=upstream.Credentials(env={}), base_env=upstream.clean_env())
+                upstream.run_git(["config", "http.sslVerify", "false"], creds=upstream.Credentials(env={}),
+                                 base_env=upstream.clean_env(), cwd=Path(repo_dir))
+                got = upstream.run_git(["config", "--get", "http.sslVerify"], creds=upstream.credentials(repo, 5),
+                                       base_env=upstream.clean_env(), cwd=Path(repo_dir))
+                self.assertEqual(got.stdout.strip(), "true")
+
+    def test_a_refused_certificate_is_named(self) -> None:
+        creds = upstream.Credentials(env={})
+        for stderr in (
+            "fatal: unable to access 'https://h/x/': server certificate verification failed. CAfile: /etc/ssl/certs/ca-certificates.crt CRLfile: none\n",
+            "fatal: unable to access 'https://h/x/': SSL certificate problem: unable to get local issuer certificate\n",
+            "fatal: unable to access 'https://h/x/': SSL: no alternative certificate subject name matches target host name 'h'\n",
+        ):
+            text = upstream.failure_text(subprocess.CompletedProcess([], 128, "", stderr), creds)
+            self.assertIn("TLS certificate is not trusted", text)
+            self.assertIn("unable to access 'https://h/x/'", text)
+        plain = upstream.failure_text(subprocess.CompletedProcess([], 128, "", "fatal: repository not found\n"), creds)
+        self.assertNotIn("TLS", plain)
+
+
 class ProbeTest(unittest.TestCase):
     def test_open_port_passes(self) -> None:
         with socket.socket() as srv:
@@ -115,6 +151,42 @@ class ProbeTest(unittest.TestCase):
 
     def test_local_paths_are_not_probed(self) -> None:
         upstream.probe("/srv/git/x.git", 0.1)
+
+    def test_https_that_never_handshakes_fails_within_the_timeout(self) -> None:
+        with socket.socket() as srv:  # accepts (the kernel does), never answers a ClientHello
+            srv.bind(("127.0.0.1", 0))
+            srv.listen()
+            start = time.monotonic()
+            with self.assertRaisesRegex(upstream.UpstreamError, "127.0.0.1"):
+                upstream.probe(f"https://127.0.0.1:{srv.getsockname()[1]}/x.git", 1)
+            self.assertLess(time.monotonic() - start, 3)
+
+    @unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+    def test_https_with_a_certificate_from_an_unknown_ca_is_refused_by_name(self) -> None:
+        from bot_bottle.demo import tls
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            cert, key = tls.make_ca(folder).issue(folder, "server", ["localhost"])
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            with socket.socket() as srv:
+                srv.bind(("127.0.0.1", 0))
+                srv.listen()
+                port = srv.getsockname()[1]
+
+                def serve() -> None:
+                    conn, _ = srv.accept()
+                    try:
+                        context.wrap_socket(conn, server_side=True).close()
+                    except (ssl.SSLError, OSError):
+                        conn.close()
+
+                worker = threading.Thread(target=serve, daemon=True)
+                worker.start()
+                with self.assertRaisesRegex(upstream.UpstreamError, "TLS certificate is not trusted.*localhost:"):
+                    upstream.probe(f"https://localhost:{port}/x.git", 2)
+                worker.join(5)
 
 
 class WireTest(unittest.TestCase):

@@ -6,6 +6,10 @@ Credentials never go on an argv and are never logged:
 - HTTPS: the ``Authorization`` header is handed to git as ``http.extraHeader`` through the
   ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` environment of the one child
   that needs it, read from the token file at each use.
+- TLS: always verified, against the sidecar's system store (``GIT_SSL_CAINFO`` names it, and
+  ``http.sslVerify`` is forced on for every child). The store holds the public CAs and whatever
+  the launcher added for test or demo upstreams; nothing here can turn verification off, so a
+  certificate from an unknown CA or for another name fails closed.
 Every text that leaves this module (error messages, the upstream's answer to a push) goes
 through ``Credentials.scrub`` first, as a second line of defence.
 
@@ -21,6 +25,7 @@ import os
 import re
 import shlex
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
@@ -36,6 +41,7 @@ from bot_bottle.sidecar.git_gate.config import RepoConfig
 LOW_SPEED_SECONDS = 7
 TRANSFER_TIMEOUT = 1800.0  # a backstop for one whole fetch or push
 REDACTED = "[redacted]"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 class UpstreamError(Exception):
@@ -67,6 +73,8 @@ def credentials(repo: RepoConfig, connect_timeout: float) -> Credentials:
         "GIT_HTTP_LOW_SPEED_LIMIT": "1",
         "GIT_HTTP_LOW_SPEED_TIME": str(LOW_SPEED_SECONDS),
     }
+    if Path(SYSTEM_CA_BUNDLE).is_file():
+        env["GIT_SSL_CAINFO"] = SYSTEM_CA_BUNDLE
     if repo.auth == "ssh-key":
         assert repo.ssh_key_file is not None and repo.known_hosts_file is not None
         _check_private(repo.ssh_key_file, f"{repo.name}: ssh key")
@@ -74,7 +82,7 @@ def credentials(repo: RepoConfig, connect_timeout: float) -> Credentials:
             raise UpstreamError(f"{repo.name}: pinned known_hosts file {repo.known_hosts_file} is missing")
         env["GIT_SSH_COMMAND"] = ssh_command(repo.ssh_key_file, repo.known_hosts_file, timeout)
         env["GIT_SSH_VARIANT"] = "ssh"
-        return Credentials(env=env)
+        return Credentials(env=_with_config(env, []))
     # Whatever ssh the URL may need without a key of ours: still batch mode and pinned nothing.
     env["GIT_SSH_COMMAND"] = f"ssh -F /dev/null -o BatchMode=yes -o ConnectTimeout={timeout} -o StrictHostKeyChecking=yes"
     if repo.auth == "https-token":
@@ -84,11 +92,19 @@ def credentials(repo: RepoConfig, connect_timeout: float) -> Credentials:
         if not token:
             raise UpstreamError(f"{repo.name}: the token file is empty")
         basic = base64.b64encode(f"{repo.username}:{token}".encode()).decode("ascii")
-        env["GIT_CONFIG_COUNT"] = "1"
-        env["GIT_CONFIG_KEY_0"] = "http.extraHeader"
-        env["GIT_CONFIG_VALUE_0"] = f"Authorization: Basic {basic}"
-        return Credentials(env=env, secrets=(token, basic))
-    return Credentials(env=env)
+        header = ("http.extraHeader", f"Authorization: Basic {basic}")
+        return Credentials(env=_with_config(env, [header]), secrets=(token, basic))
+    return Credentials(env=_with_config(env, []))
+
+
+def _with_config(env: dict[str, str], settings: list[tuple[str, str]]) -> dict[str, str]:
+    """Hand git config to the child through its environment (never its argv), TLS checks forced on."""
+    settings = [*settings, ("http.sslVerify", "true")]
+    env["GIT_CONFIG_COUNT"] = str(len(settings))
+    for i, (key, value) in enumerate(settings):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
 
 
 def ssh_command(key: Path, known_hosts: Path, connect_timeout: int) -> str:
@@ -119,11 +135,16 @@ def _check_private(path: Path, what: str) -> None:
 
 
 def probe(url: str, timeout: float) -> None:
-    """Raise ``UpstreamError`` unless a TCP connection to the URL's endpoint opens within ``timeout``.
+    """Raise ``UpstreamError`` unless the URL's endpoint answers within ``timeout``.
 
-    Name resolution is bounded too: it runs in a helper thread that is abandoned when late.
+    A TCP connect for every network URL; for HTTPS also a verified TLS handshake, because git
+    bounds neither (a server that accepts and then says nothing would hold a fetch for minutes),
+    and because Python names a refused certificate more clearly than curl does. git verifies the
+    certificate again on its own connection. Name resolution is bounded too: it runs in a helper
+    thread that is abandoned when late.
     """
-    endpoint = urls.parse(url).endpoint
+    parsed = urls.parse(url)
+    endpoint = parsed.endpoint
     if endpoint is None:
         return
     host, port = endpoint
@@ -131,18 +152,36 @@ def probe(url: str, timeout: float) -> None:
 
     def connect() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout):
+            with socket.create_connection((host, port), timeout=timeout) as sock:
+                if parsed.kind == "https":
+                    with tls_context().wrap_socket(sock, server_hostname=host):
+                        pass
                 outcome.append(None)
         except BaseException as exc:  # noqa: BLE001 - reported to the waiting thread
             outcome.append(exc)
 
     worker = threading.Thread(target=connect, daemon=True)
     worker.start()
-    worker.join(timeout + 0.5)
+    worker.join(timeout * (2 if parsed.kind == "https" else 1) + 0.5)
     if not outcome:
-        raise UpstreamError(f"no connection to {host}:{port} within {timeout:g} s")
-    if outcome[0] is not None:
-        raise UpstreamError(f"cannot connect to {host}:{port}: {_describe(outcome[0])}")
+        raise UpstreamError(f"no answer from {host}:{port} within {timeout:g} s")
+    exc = outcome[0]
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        raise UpstreamError(
+            f"the upstream's TLS certificate is not trusted (not issued by a CA the sidecar trusts, or not for "
+            f"this host name), so the gate did not talk to it: {host}:{port}: {exc.verify_message or exc.reason}"
+        )
+    if isinstance(exc, ssl.SSLError):
+        raise UpstreamError(f"TLS handshake with {host}:{port} failed: {exc.reason or exc}")
+    if exc is not None:
+        raise UpstreamError(f"cannot connect to {host}:{port}: {_describe(exc)}")
+
+
+def tls_context() -> ssl.SSLContext:
+    """Verification on, hostnames checked, against the sidecar's system store (as git's is)."""
+    if Path(SYSTEM_CA_BUNDLE).is_file():
+        return ssl.create_default_context(cafile=SYSTEM_CA_BUNDLE)
+    return ssl.create_default_context()
 
 
 def _describe(exc: BaseException) -> str:
@@ -183,9 +222,18 @@ def failure_text(result: subprocess.CompletedProcess[str], creds: Credentials) -
         if line and not line.startswith(_BOILERPLATE) and not _PROGRESS.match(line):
             useful.append(line)
     text = "; ".join(useful[-3:]) or f"git exited with status {result.returncode}"
+    if _TLS_FAILURE.search(text):
+        text = ("the upstream's TLS certificate is not trusted (not issued by a CA the sidecar trusts, "
+                "or not for this host name), so the gate did not talk to it: " + text)
     return creds.scrub(text)
 
 
+# What git (with libcurl on OpenSSL or GnuTLS) says when it refuses an upstream's certificate.
+_TLS_FAILURE = re.compile(
+    r"certificate (verification|problem|subject name|is not trusted|has expired)|SSL certificate|"
+    r"no alternative certificate subject name|server certificate verification failed|self[- ]signed",
+    re.I,
+)
 _PROGRESS = re.compile(
     r"^(remote: )?(Enumerating|Counting|Compressing|Receiving|Resolving|Total|Unpacking|Writing|Delta) ", re.I
 )

@@ -1,6 +1,10 @@
 """A test git host's HTTP side: git http-backend behind a token check, with an access log.
 
-``python3 serve.py --root DIR --port N --token-file F --log F [--listen ADDR] [--ready F]``
+``python3 serve.py --root DIR --port N --token-file F --log F [--listen ADDR] [--ready F]
+[--tls PORT:CERT:KEY ...]``
+
+Each ``--tls`` adds a listener serving the same repos over HTTPS with that certificate (the
+tests give it one from their throwaway CA, and a second one from a CA nobody trusts).
 
 Every request appends one JSON line to the log (method, path, service, status, whether the token
 matched; never the token). A request without the right token (HTTP Basic password, or Bearer)
@@ -14,6 +18,7 @@ import argparse
 import base64
 import hmac
 import json
+import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +36,7 @@ def main() -> None:
     parser.add_argument("--log", required=True)
     parser.add_argument("--listen", default="0.0.0.0")
     parser.add_argument("--ready")
+    parser.add_argument("--tls", action="append", default=[], metavar="PORT:CERT:KEY")
     args = parser.parse_args()
 
     class Handler(BaseHTTPRequestHandler):
@@ -85,7 +91,8 @@ def main() -> None:
                 status, headers, payload = 401, [("WWW-Authenticate", 'Basic realm="git"')], b"token required\n"
             else:
                 status, headers, payload = self._backend(parts.path, parts.query, body)
-            entry = {"proto": "http", "method": self.command, "path": parts.path, "service": service,
+            entry = {"proto": "http", "tls": self.server.server_address[1] != args.port,
+                     "method": self.command, "path": parts.path, "service": service,
                      "status": status, "token": "ok" if authorised else "missing-or-wrong"}
             with LOCK, open(args.log, "a", encoding="utf-8") as log:
                 log.write(json.dumps(entry) + "\n")
@@ -124,6 +131,14 @@ def main() -> None:
 
     server = ThreadingHTTPServer((args.listen, args.port), Handler)
     server.daemon_threads = True
+    for spec in args.tls:
+        port, cert, key = spec.split(":", 2)
+        secure = ThreadingHTTPServer((args.listen, int(port)), Handler)
+        secure.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        secure.socket = context.wrap_socket(secure.socket, server_side=True)
+        threading.Thread(target=secure.serve_forever, daemon=True).start()
     if args.ready:
         Path(args.ready).write_text(f"{server.server_address[1]}\n")
     server.serve_forever()

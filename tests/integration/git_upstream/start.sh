@@ -17,5 +17,10 @@ fi
 [ ! -f /srv/token ] || { chown git:git /srv/token; chmod 600 /srv/token; }
 [ -d /srv/git/app.git ] || su -s /bin/sh git -c "/srv/seed.sh /srv/git app lib"
 /usr/sbin/sshd -e
+# HTTPS when the test copied certificates in: 443 with one from its CA, 8443 with one nobody trusts.
+tls=""
+[ ! -f /srv/tls/server.crt ] || tls="$tls --tls 443:/srv/tls/server.crt:/srv/tls/server.key"
+[ ! -f /srv/tls/rogue.crt ] || tls="$tls --tls 8443:/srv/tls/rogue.crt:/srv/tls/rogue.key"
+[ ! -d /srv/tls ] || chmod -R a+rX /srv/tls
 # The HTTP side runs as the repos' owner: pushes over either protocol write the same files.
-exec su -s /bin/sh git -c "exec python3 /srv/serve.py --root /srv/git --port 80 --token-file /srv/token --log /srv/log/access.log --ready /srv/log/ready"
+exec su -s /bin/sh git -c "exec python3 /srv/serve.py --root /srv/git --port 80 --token-file /srv/token --log /srv/log/access.log --ready /srv/log/ready$tls"
