@@ -40,6 +40,9 @@ RULE_INTERNAL_ERROR = "internal-error"
 RULE_DLP = "dlp"
 RULE_DLP_HOLD = "dlp-hold"
 RULE_DLP_INBOUND = "dlp-inbound"
+RULE_DLP_WEBSOCKET = "dlp-websocket"
+WS_POLICY_VIOLATION = 1008
+WS_REASON_LIMIT = 123  # bytes a close frame's reason may hold
 RULE_RAW_TCP = "raw-tcp"
 RULE_RESOLVES_LOCAL = "resolves-to-sidecar"
 INTERNAL_HOST = "127.0.0.1"
@@ -418,6 +421,51 @@ class EgressAddon:
             return
         self._log(flow, verdict, facts, error=flow.error.msg if flow.error else "failed")
 
+    # -- WebSocket -------------------------------------------------------------------------------
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Each message the agent sends passes the DLP scanner, like a request body.
+
+        ``block`` (and ``supervise``: a message cannot be held) drops the message and closes the
+        connection with code 1008 and a reason naming the detectors; ``redact`` sends the
+        message with the values replaced. Answers from the upstream are not scanned here.
+        """
+        assert flow.websocket is not None
+        message = flow.websocket.messages[-1]
+        if not message.from_client or message.injected:
+            return
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        try:
+            if verdict is None or facts is None or not verdict.allowed:
+                raise RuntimeError("WebSocket connection that was never allowed")
+            scan_message = getattr(self.scanner, "scan_message", None)
+            if scan_message is None:
+                return
+            outcome = scan_message(self._outbound(flow, verdict, facts, body=b""), message.content)
+        except Exception as exc:  # noqa: BLE001 - a message that cannot be scanned does not leave
+            outcome = scanning.ScanOutcome(scanning.BLOCK, (RULE_INTERNAL_ERROR,), type(exc).__name__)
+            verdict = verdict or _internal_error(flow, exc)
+            facts = facts or RequestFacts.make(scheme="wss", host=flow.request.host, port=flow.request.port,
+                                               method="GET", path=flow.request.path)
+        if not outcome.is_event:
+            return
+        size = len(message.content)
+        if outcome.action == scanning.REDACT and outcome.replacement is not None:
+            message.content = outcome.replacement.body
+            self._emit(records.decision_record(verdict, facts, records.Outcome(
+                request_bytes=size, detectors=outcome.detectors, action=scanning.REDACT)))
+            return
+        message.drop()
+        refused = _dlp_verdict(verdict, RULE_DLP_WEBSOCKET, outcome, "a WebSocket message carries")
+        refused = Verdict(False, refused.host, refused.port, refused.rule,
+                          refused.reason + "; the message was dropped and the connection closed",
+                          refused.route, refused.route_index, refused.match_index, refused.internal_service)
+        self._emit(records.decision_record(refused, facts, records.Outcome(
+            request_bytes=size, detectors=outcome.detectors, action=scanning.BLOCK)))
+        names = ", ".join(outcome.detectors) or "unnamed detector"
+        _close_websocket(flow, _close_reason(f"bot-bottle egress: {RULE_DLP_WEBSOCKET}: {names}"))
+
     # -- anything that is not HTTP ---------------------------------------------------------------
 
     def tcp_message(self, flow: tcp.TCPFlow) -> None:
@@ -591,6 +639,65 @@ def _close_server_connection(flow: http.HTTPFlow) -> None:
     handler = getattr(server, "connections", {}).get(flow.client_conn.id) if server is not None else None
     if handler is not None and flow.server_conn in handler.transports:
         handler.close_connection(flow.server_conn)
+
+
+def _close_reason(text: str) -> str:
+    data = text.encode("utf-8")[:WS_REASON_LIMIT]
+    return data.decode("utf-8", "ignore")
+
+
+def _close_websocket(flow: http.HTTPFlow, reason: str) -> None:
+    """Close both sides of a live WebSocket with code 1008 and ``reason``.
+
+    mitmproxy has no call for this: a close frame is handed to its WebSocket layer as if the
+    upstream had sent it, and an empty message injected towards the agent makes the layer read
+    it once the current hook returns (the agent gets that empty message, then the close). The
+    layer then closes both sides with our code and reason, through TLS where there is TLS.
+    Without the layer at hand, both connections are dropped.
+    """
+    from mitmproxy.proxy.layers import websocket as ws_layers
+    from mitmproxy.websocket import WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    server = ctx.master.addons.get("proxyserver")
+    handler = getattr(server, "connections", {}).get(flow.client_conn.id) if server is not None else None
+    if handler is None:
+        return
+    layer = _find_websocket_layer(handler.layer, flow)
+    if layer is None or not hasattr(layer, "client_ws"):
+        for conn in (flow.server_conn, flow.client_conn):
+            if conn in handler.transports:
+                handler.close_connection(conn)
+        return
+    payload = WS_POLICY_VIOLATION.to_bytes(2, "big") + reason.encode("utf-8")
+    layer.server_ws.receive_data(bytes([0x88, len(payload)]) + payload)  # FIN + close, unmasked
+    server.inject_event(ws_layers.WebSocketMessageInjected(flow, WebSocketMessage(Opcode.TEXT, False, b"")))
+
+
+def _find_websocket_layer(root: Any, flow: http.HTTPFlow) -> Any:
+    from mitmproxy.proxy.layers.websocket import WebsocketLayer
+
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, WebsocketLayer):
+            if item.flow is flow:
+                return item
+            continue
+        for name in ("layer", "child_layer"):
+            stack.append(getattr(item, name, None))
+        for name in ("_handle_event", "_handle"):
+            # Mode layers hand on to their child through a bound method.
+            stack.append(getattr(getattr(item, name, None), "__self__", None))
+        for name in ("streams", "connections"):
+            children = getattr(item, name, None)
+            if isinstance(children, dict):
+                stack.extend(children.values())
+    return None
 
 
 def _apply_replacement(request: http.Request, replacement: scanning.OutboundRequest, *, body: bool = True) -> None:

@@ -31,6 +31,7 @@ empty body), so a hit there still answers 403 before anything is sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
@@ -120,6 +121,32 @@ class DlpOutbound:
             whole=structured and not as_text,  # chunked JSON/form/multipart: held, judged whole
             sniff_json=not as_text,
         )
+
+    def scan_message(self, request: scanning.OutboundRequest, content: bytes) -> scanning.ScanOutcome:
+        """One WebSocket message the agent sends on the connection ``request`` opened.
+
+        ``redact`` rewrites the message (``replacement.body`` is what to send instead) when every
+        hit can be replaced; otherwise, and for ``block``, the outcome blocks. A message cannot
+        be held for the operator: ``hold`` is returned and the proxy refuses it.
+        """
+        if request.internal_service is not None or not content:
+            return scanning.ScanOutcome()
+        settings = request.dlp or {}
+        scanner = self.scanner(settings)
+        findings = scanner.scan_message(content)
+        if not findings:
+            return scanning.ScanOutcome()
+        own = self._own_token(request)
+        action = max((self._action(f, settings, own) for f in findings), key=_STRENGTH.__getitem__)
+        detectors = tuple(sorted({label(f) for f in findings}))
+        reason = ", ".join(detectors)
+        if action != scanning.REDACT:
+            return scanning.ScanOutcome(action, detectors, reason)
+        redacted = scanner.redact_text(content, "message", deep=True)
+        new = redacted.content if isinstance(redacted.content, bytes) else redacted.content.encode("utf-8")
+        if redacted.unredacted or scanner.scan_message(new):
+            return scanning.ScanOutcome(scanning.BLOCK, detectors, reason + " (could not be redacted)")
+        return scanning.ScanOutcome(scanning.REDACT, detectors, reason, replacement=replace(request, body=new))
 
     def scan(self, request: scanning.OutboundRequest) -> scanning.ScanOutcome:
         if request.internal_service is not None:
