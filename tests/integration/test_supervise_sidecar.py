@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import time
 import unittest
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from bot_bottle.backend.docker import engine
 from bot_bottle.sidecar.supervise.channel import Decision, egress_route
 from tests._docker import skip_unless_docker
 from tests.integration._harness import Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
