@@ -105,10 +105,7 @@ class SuperviseSidecarTest(unittest.TestCase):
         return found[0]
 
     def agent_get(self, url: str) -> tuple[str, str]:
-        marker = "HTTPSTATUS:"
-        result = self.bottle.exec(f"curl -sS --max-time 20 -w {shlex.quote(marker + '%{http_code}')} {shlex.quote(url)}")
-        body, _, status = result.stdout.rpartition(marker)
-        return status, body
+        return _get(self.bottle, url)
 
     # -- tests -----------------------------------------------------------------------------------
 
@@ -233,6 +230,47 @@ class SuperviseSidecarTest(unittest.TestCase):
         self.assertNotEqual(self.bottle.exec("ls /var/lib/bottle/supervise").returncode, 0)
         status, _ = self.agent_get("http://supervise.bottle.internal/grants.json")
         self.assertNotEqual(status, "200")
+
+
+@skip_unless_docker()
+class ResumeKeepsApprovedRoutesTest(unittest.TestCase):
+    """A route the operator approved (``<state>/approved_routes.json``) is in the resumed policy."""
+
+    def test_resume_merges_approved_routes(self) -> None:
+        from bot_bottle.backend.docker.launch import LaunchOptions
+
+        internet = Internet.create("allowed.example", "evil.example")
+        self.addCleanup(internet.close)
+        home = TempHome(self)
+        state_root = home.path / "state"
+        plan = plan_for(write_manifests(home.path, bottle=BOTTLE))
+        bottle, launcher = launch(self, plan, state_root, internet=internet)
+        bid = launcher.names.id
+        self.addCleanup(remove_bottle, bid)
+        agent_image = launcher.state.read().image
+        self.assertEqual(_get(bottle, "http://evil.example/resumed/x")[0], "403")
+        launcher.preserve_reason = "test"
+        bottle.close()
+
+        approved = [{"host": "evil.example", "ports": [80], "matches": [{"paths": ["/resumed/"]}]}]
+        (launcher.state.path / "approved_routes.json").write_text(json.dumps(approved))
+        resumed, relauncher = launch(self, plan, state_root, internet=internet,
+                                     options=LaunchOptions(bottle_id=bid, resume=True, image_override=agent_image))
+        policy = json.loads(subprocess.run(
+            ["docker", "exec", relauncher.names.sidecar_container, "cat", "/etc/bot-bottle/policy.json"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout)
+        self.assertEqual(policy["routes"][-1]["host"], "evil.example")
+        self.assertIn("supervise", policy["internal_services"])
+        self.assertEqual(_get(resumed, "http://evil.example/resumed/x")[0], "200")
+        self.assertEqual(_get(resumed, "http://evil.example/other")[0], "403")
+
+
+def _get(bottle, url: str) -> tuple[str, str]:
+    marker = "HTTPSTATUS:"
+    result = bottle.exec(f"curl -sS --max-time 20 -w {shlex.quote(marker + '%{http_code}')} {shlex.quote(url)}")
+    body, _, status = result.stdout.rpartition(marker)
+    return status, body
 
 
 class _ClassScope:
