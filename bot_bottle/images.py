@@ -161,22 +161,32 @@ def _base_image(versions: dict[str, Any]) -> str:
 # -- specs (pure) ------------------------------------------------------------------------------
 
 
-def agent_image(template: str, dockerfile: Path | None = None) -> ImageSpec:
+def agent_image(template: str, dockerfile: Path | None = None, *, base_template: str | None = None) -> ImageSpec:
     """The agent image for ``template``; ``dockerfile`` replaces the default one.
 
     A custom Dockerfile is built with its own folder as context plus ``agent.tgz`` and ``ca/``,
     and with ``BOT_BOTTLE_AGENT_IMAGE`` naming the default image for the template (built first),
     so it can either start ``FROM`` that image or assemble everything itself.
+
+    ``base_template`` is for plugin providers, which have no pinned agent of their own: the
+    default image is that built-in template's, which the plugin's Dockerfile (if any) builds on.
     """
     versions = load_versions()
     agents = versions.get("agents", {})
-    if template not in agents:
+    if base_template is None and template not in agents:
+        from bot_bottle import providers
+
+        plugin = providers.info(template)  # loaded when the plan was resolved
+        if plugin is not None and plugin.is_plugin:
+            base_template = plugin.base_template
+    image_template = base_template or template
+    if image_template not in agents:
         known = ", ".join(sorted(agents)) or "none"
         raise BotBottleError(
-            f"no agent image for provider template {template!r} (built-in images: {known})",
+            f"no agent image for provider template {image_template!r} (built-in images: {known})",
             hint="set agent_provider.dockerfile to build your own image",
         )
-    pins = agents[template]
+    pins = agents[image_template]
     base = _base_image(versions)
     npm = NpmPackage(pins["package"], pins["version"])
     build_args = (
@@ -187,13 +197,13 @@ def agent_image(template: str, dockerfile: Path | None = None) -> ImageSpec:
     ca = _ca_files()
     default_dockerfile = IMAGES_DIR / "agent" / "Dockerfile"
     default = _finish(
-        name=f"bot-bottle/agent-{template}",
+        name=f"bot-bottle/agent-{image_template}",
         kind="agent",
         dockerfile=default_dockerfile,
         context_files=_folder_files(default_dockerfile.parent) + ca,
         build_args=build_args,
         npm_package=npm,
-        template=template,
+        template=image_template,
         base_image=base,
         pins={"base": base, "agent": pins},
     )

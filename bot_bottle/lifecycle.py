@@ -66,7 +66,7 @@ PLACEHOLDER = "bot-bottle-placeholder-credential"
 
 def provider_placeholders(plan: BottlePlan, manifest: Manifest) -> dict[str, str]:
     info = providers.info(plan.template)
-    if info is None:
+    if info is None or not info.default_auth_token:  # a plugin agent may need no API credential
         return {}
     given = {entry.name for entry in manifest.bottle.env}
     return {} if info.default_auth_token in given else {info.default_auth_token: PLACEHOLDER}

@@ -115,6 +115,7 @@ class BottlePlan:
     cwd: Path | None
     labels: dict[str, str]
     shadowed_agent: Path | None = None
+    plugin_dir: Path | None = None  # the plugin provider's folder, when the template is a plugin
     warnings: tuple[str, ...] = ()
     missing_host_vars: tuple[str, ...] = field(default=())
 
@@ -173,14 +174,15 @@ class ImageRefs:
     agent_problem: str | None = None
 
 
-def default_images(template: str, dockerfile: Path | None) -> ImageRefs:
+def default_images(template: str, dockerfile: Path | None, base_template: str | None = None) -> ImageRefs:
     """Image references computed from their inputs (pure: no Docker, no network)."""
     from bot_bottle import images
     from bot_bottle.errors import BotBottleError
 
     sidecar = images.sidecar_image().ref
     try:
-        return ImageRefs(agent=images.agent_image(template, dockerfile).ref, sidecar=sidecar)
+        return ImageRefs(agent=images.agent_image(template, dockerfile, base_template=base_template).ref,
+                         sidecar=sidecar)
     except BotBottleError as exc:
         return ImageRefs(agent=None, sidecar=sidecar, agent_problem=str(exc))
 
@@ -231,9 +233,30 @@ def _dlp_dict(dlp: RouteDlp, has_auth: bool) -> dict[str, Any]:
     }
 
 
-def _provider_route(manifest: Manifest) -> RoutePlan | None:
-    info = providers.info(manifest.bottle.template)
-    if info is None:
+def contrib_dir(manifest: Manifest) -> Path:
+    """Where plugin providers live: ``contrib/`` next to ``bottles/`` in the bot-bottle home."""
+    return manifest.bottle.path.parent.parent / "contrib"
+
+
+def agent_dockerfile(
+    manifest_dockerfile: Path | None, info: providers.ProviderInfo | None
+) -> tuple[Path | None, str]:
+    """Which Dockerfile builds the agent image, and why.
+
+    Precedence: the manifest's ``agent_provider.dockerfile`` (a child bottle's overrides its
+    parents' when ``extends`` is folded), then the plugin's own Dockerfile, then the provider's
+    default image. A resumed bottle's snapshot (``LaunchOptions.image_override``) replaces all
+    of them at launch.
+    """
+    if manifest_dockerfile is not None:
+        return manifest_dockerfile, "agent_provider.dockerfile"
+    if info is not None and info.dockerfile is not None:
+        return info.dockerfile, f"plugin {info.template}"
+    return None, "provider default"
+
+
+def _provider_route(manifest: Manifest, info: providers.ProviderInfo | None) -> RoutePlan | None:
+    if info is None or not info.api_host:
         return None
     token = manifest.bottle.provider.auth_token or info.default_auth_token
     auth = RouteAuth(scheme=info.auth_scheme, token_ref=token, header=info.auth_header)
@@ -268,11 +291,13 @@ def resolve(
     bottle = manifest.bottle
     agent = manifest.agent
     template = bottle.template
-    info = providers.info(template)
-    refs = images or default_images(template, bottle.provider.dockerfile)
+    info = providers.resolve(template, contrib_dir(manifest))
+    dockerfile, _ = agent_dockerfile(bottle.provider.dockerfile, info)
+    base_template = info.base_template if info is not None and info.is_plugin else None
+    refs = images or default_images(template, dockerfile, base_template)
 
     routes = [_route_plan(r) for r in bottle.routes]
-    provider_route = _provider_route(manifest)
+    provider_route = _provider_route(manifest, info)
     if provider_route is not None and not any(r.host == provider_route.host for r in routes):
         routes.insert(0, provider_route)
     hosts = tuple(sorted({r.host for r in routes}))
@@ -337,8 +362,9 @@ def resolve(
         runtime_note=runtime_note,
         template=template,
         agent_command=info.command if info else template,
+        plugin_dir=info.plugin_dir if info else None,
         agent_image=refs.agent,
-        agent_dockerfile=bottle.provider.dockerfile,
+        agent_dockerfile=dockerfile,
         sidecar_image=refs.sidecar,
         hosts=hosts,
         routes=tuple(routes),

@@ -120,6 +120,10 @@ class HostsAndRoutesTests(PlanTestCase):
 
     def test_plugin_template_has_no_provider_route(self) -> None:
         (self.mh.home_dir / "contrib" / "mine").mkdir(parents=True)
+        (self.mh.home_dir / "contrib" / "mine" / "provider.py").write_text(
+            "from bot_bottle.providers import ProviderInfo\n"
+            "PROVIDER = ProviderInfo('mine', 'mine', '', 'bearer', None, '')\n"
+        )
         self.mh.bottle("dev", "agent_provider:\n  template: mine\n")
         self.mh.agent("a", {"bottle": "dev"})
         plan = self.plan()
