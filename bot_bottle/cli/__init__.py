@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     "info",
     "cleanup",
     "logs",
+    "supervise",
     "init",
     "edit",
     "validate",

@@ -84,13 +84,14 @@ def running_bottles(state_root: Path | None = None) -> list[BottleInfo]:
     return out
 
 
-def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for: LinkFactory = SidecarLink,
+def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for: LinkFactory | None = None,
          now: float | None = None, state_root: Path | None = None) -> SyncReport:
     """Import proposals and egress events from every running bottle into ``store``.
 
     ``bottles`` defaults to what the Docker engine reports as running (both backends).
     """
     report = SyncReport()
+    link_for = link_for or SidecarLink
     if bottles is None:
         try:
             bottles = running_bottles(state_root)
@@ -108,6 +109,8 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
             _sync_proposals(store, bottle.id, link, report)
         except LinkError as exc:
             report.errors.append(str(exc))
+            if exc.kind == "unreachable":
+                continue  # one message per bottle whose sidecar is down
         try:
             report.new_events += sync_events(store, bottle.id, link)
         except LinkError as exc:

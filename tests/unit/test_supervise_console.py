@@ -1,0 +1,342 @@
+"""The supervise console, driven by Textual's test pilot: keys pressed, the screen read back.
+
+Two bottles with sidecars served by the real ctl on temporary spools (``LocalSidecar``); the
+console syncs from them, shows their proposals and events, and decides through the same
+``apply.decide`` the CLI uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tempfile
+import unittest
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from textual.widgets import DataTable, RichLog, Static
+
+from bot_bottle.manifest import Layout
+from bot_bottle.sidecar.supervise.channel import Proposal, read_grants
+from bot_bottle.state import Metadata, StateDir
+from bot_bottle.supervise import apply, view
+from bot_bottle.supervise.console import ConfirmScreen, ReasonScreen, SuperviseApp
+from bot_bottle.supervise.store import Store
+from bot_bottle.supervise.sync import BottleInfo, sync
+from tests.unit.test_supervise_link import LocalSidecar
+
+BOTTLES = [
+    BottleInfo("aaaaaa11", "coder", "frontend", "magenta", "docker", "2026-11-22T05:00:00+00:00"),
+    BottleInfo("bbbbbb22", "reviewer", "vm-review", "not-a-colour", "smolmachines", "2026-11-22T05:30:00+00:00"),
+]
+NOW = 1795325400.0  # 2026-11-22T05:30:00Z
+
+
+def cell_texts(table: DataTable) -> list[list[str]]:
+    return [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+class ConsoleCase(unittest.TestCase):
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tmp = Path(tmp.name)
+        self.layout = Layout(home=self.tmp / "home", cwd=self.tmp)
+        for b in BOTTLES:
+            state = StateDir(self.layout.state_dir, b.id)
+            state.create()
+            state.write(Metadata(id=b.id, agent=b.agent, bottle="dev", backend=b.backend))
+        self.db = self.tmp / "supervise.db"
+        self.sidecars = {b.id: LocalSidecar(self.tmp / b.id, container_id=f"c-{b.id}") for b in BOTTLES}
+        self.stopped: list[str] = []
+        self.edits: list[str] = []
+        self.edited_text: str | None = None
+
+    def link_for(self, bottle_id: str) -> Any:
+        return self.sidecars[bottle_id].link(bottle_id)
+
+    def propose(self, bottle_id: str, kind: str, payload: dict[str, Any], pid: str, created_at: float = NOW - 30) -> None:
+        self.sidecars[bottle_id].spool.submit(Proposal(id=pid, kind=kind, justification=f"because {pid}",
+                                                       payload=payload, timeout_s=600, created_at=created_at))
+
+    def edit(self, text: str) -> str | None:
+        self.edits.append(text)
+        return self.edited_text
+
+    def app(self) -> SuperviseApp:
+        return SuperviseApp(
+            open_store=lambda: Store(self.db),
+            sync_fn=lambda st: sync(st, bottles=BOTTLES, link_for=self.link_for),
+            context=apply.Context(layout=self.layout, link_for=self.link_for),
+            stop_fn=self.stopped.append,
+            operator="ann",
+            edit_fn=self.edit,
+            interval=0,  # syncs only when asked, so each test controls when
+            clock=lambda: NOW,
+        )
+
+    def run_app(self, script: Any, size: tuple[int, int] = (140, 40)) -> None:
+        async def main() -> None:
+            app = self.app()
+            async with app.run_test(size=size) as pilot:
+                await self.until(pilot, lambda: app.syncs >= 1)
+                await script(app, pilot)
+
+        asyncio.run(main())
+
+    async def until(self, pilot: Any, condition: Any, timeout: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            if loop.time() > deadline:
+                self.fail("the console did not get there in time")
+            await pilot.pause(0.05)
+
+    def status_of(self, pid: str) -> str:
+        with Store(self.db) as st:
+            return st.find(pid).status
+
+
+class Screen(ConsoleCase):
+    def test_bottles_proposals_and_events_are_shown(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "docs.example", "ports": [443]}, "egress-1", created_at=NOW - 90)
+        self.propose("bbbbbb22", "capability", {"packages": ["ripgrep"]}, "capability-1")
+        self.sidecars["aaaaaa11"].log_lines({"ts": "2026-11-22T05:29:01.000Z", "decision": "deny", "rule": "no-route",
+                                             "host": "docs.example", "port": 443, "method": "CONNECT", "connect": True})
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            bottles = cell_texts(app.query_one("#bottles", DataTable))
+            self.assertEqual([r[:4] for r in bottles], [["aaaaaa11", "frontend", "coder", "docker"],
+                                                        ["bbbbbb22", "vm-review", "reviewer", "smolmachines"]])
+            self.assertEqual(bottles[0][4], "30m00s", "uptime")
+            self.assertEqual([r[5] for r in bottles], ["1", "1"], "pending per bottle")
+            props = cell_texts(app.query_one("#proposals", DataTable))
+            self.assertEqual([(r[1], r[2], r[3]) for r in props],
+                             [("frontend", "egress", "docs.example:443"), ("vm-review", "capability", "install ripgrep")])
+            self.assertEqual(props[0][5], "1m30s", "age")
+            self.assertIn("because egress-1", str(app.query_one("#detail", Static).content))
+            log = app.query_one("#events", RichLog)
+            self.assertEqual(len(log.lines), 1)
+            self.assertIn("DENY", log.lines[0].text)
+            self.assertIn("docs.example:443", log.lines[0].text)
+            # Moving to the VM bottle's proposal shows that bottle's (empty) events.
+            await pilot.press("down")
+            await self.until(pilot, lambda: app.selected_bottle == "bbbbbb22")
+            self.assertEqual(len(app.query_one("#events", RichLog).lines), 0)
+            self.assertIn("bbbbbb22", str(app.query_one("#events-title", Static).content))
+
+        self.run_app(script)
+
+    def test_it_redraws_on_resize(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            props = app.query_one("#proposals", DataTable)
+            events = app.query_one("#events", RichLog)
+            for width, height in ((80, 24), (200, 60), (60, 20)):
+                await pilot.resize_terminal(width, height)
+                await pilot.pause(0.1)
+                self.assertEqual(app.size.width, width)
+                self.assertEqual(app.size.height, height)
+                for widget in (props, events):
+                    region = widget.region
+                    self.assertGreater(region.height, 0, f"{widget.id} visible at {width}x{height}")
+                    self.assertLessEqual(region.right, width, f"{widget.id} inside the screen at {width}x{height}")
+                    self.assertLessEqual(region.bottom, height, f"{widget.id} inside the screen at {width}x{height}")
+                self.assertEqual(props.row_count, 1)
+
+        self.run_app(script)
+
+
+class Keys(ConsoleCase):
+    def test_a_approves_the_selected_proposal(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1")
+        self.propose("aaaaaa11", "egress", {"host": "pypi.example"}, "egress-2", created_at=NOW - 10)
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.press("down", "a")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 1)
+            self.assertEqual(cell_texts(app.query_one("#proposals", DataTable))[0][3], "docs.example")
+
+        self.run_app(script)
+        self.assertEqual(self.status_of("egress-2"), "applied")
+        self.assertEqual(self.status_of("egress-1"), "pending")
+        grants = read_grants(self.sidecars["aaaaaa11"].spool.root)
+        self.assertEqual([r["host"] for r in grants["routes"]], ["pypi.example"])
+        self.assertEqual(self.sidecars["aaaaaa11"].spool.decision_for("egress-2").operator, "ann")
+
+    def test_r_asks_for_a_reason_and_rejects(self) -> None:
+        self.propose("bbbbbb22", "egress", {"host": "evil.example"}, "egress-9")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.press("r")
+            await self.until(pilot, lambda: isinstance(app.screen, ReasonScreen))
+            await pilot.press("enter")  # empty: refused, the dialog stays
+            self.assertIsInstance(app.screen, ReasonScreen)
+            await pilot.press(*"not for this task", "enter")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 0)
+
+        self.run_app(script)
+        self.assertEqual(self.status_of("egress-9"), "rejected")
+        decision = self.sidecars["bbbbbb22"].spool.decision_for("egress-9")
+        self.assertEqual((decision.verdict, decision.reason), ("rejected", "not for this task"))
+        self.assertEqual(read_grants(self.sidecars["bbbbbb22"].spool.root)["routes"], [])
+
+    def test_escape_cancels_a_rejection(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.press("r")
+            await self.until(pilot, lambda: isinstance(app.screen, ReasonScreen))
+            await pilot.press(*"nope", "escape")
+            await self.until(pilot, lambda: not isinstance(app.screen, ReasonScreen))
+            await pilot.pause(0.2)
+
+        self.run_app(script)
+        self.assertEqual(self.status_of("egress-1"), "pending")
+        self.assertIsNone(self.sidecars["aaaaaa11"].spool.decision_for("egress-1"))
+
+    def test_m_edits_the_proposal_and_sends_the_change(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "*.docs.example"}, "egress-1")
+        self.edited_text = "host: api.docs.example\nports: [443]\nmethods: [GET]\n"
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.press("m")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 0)
+
+        self.run_app(script)
+        self.assertIn("host: '*.docs.example'", self.edits[0], "the editor gets the proposal as YAML")
+        self.assertEqual(self.status_of("egress-1"), "applied")
+        decision = self.sidecars["aaaaaa11"].spool.decision_for("egress-1")
+        self.assertEqual((decision.verdict, decision.change["host"]), ("modified", "api.docs.example"))
+        grants = read_grants(self.sidecars["aaaaaa11"].spool.root)
+        self.assertEqual(grants["routes"], [{"host": "api.docs.example", "ports": [443], "matches": [{"methods": ["GET"]}]}])
+
+    def test_an_unchanged_or_invalid_edit_decides_nothing(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            self.edited_text = None  # editor closed without saving
+            await pilot.press("m")
+            self.edited_text = "host: [unclosed"
+            await pilot.press("m")
+            self.edited_text = "host: docs.example\npaths: [no-slash]\n"
+            await pilot.press("m")
+            await pilot.pause(0.5)
+            self.assertEqual(app.query_one("#proposals", DataTable).row_count, 1)
+
+        self.run_app(script)
+        self.assertEqual(len(self.edits), 3)
+        self.assertEqual(self.status_of("egress-1"), "pending")
+        self.assertIsNone(self.sidecars["aaaaaa11"].spool.decision_for("egress-1"))
+
+    def test_capital_a_saves_an_egress_route_to_the_manifest_too(self) -> None:
+        manifest = self.layout.bottles_dir / "dev.md"
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text("---\negress:\n  routes:\n    - example.com\n---\n")
+        self.propose("aaaaaa11", "egress", {"host": "docs.example", "ports": [443]}, "egress-1")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.press("A")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 0)
+
+        self.run_app(script)
+        self.assertEqual(self.status_of("egress-1"), "applied")
+        self.assertIn("- {host: docs.example, ports: [443]}", manifest.read_text())
+
+    def test_s_stops_the_selected_bottle_after_confirming(self) -> None:
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            bottles = app.query_one("#bottles", DataTable)
+            bottles.focus()
+            await pilot.press("down")
+            await self.until(pilot, lambda: app.selected_bottle == "bbbbbb22")
+            await pilot.press("s")
+            await self.until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("n")
+            await pilot.pause(0.1)
+            self.assertEqual(self.stopped, [])
+            await pilot.press("s")
+            await self.until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await self.until(pilot, lambda: self.stopped == ["bbbbbb22"])
+
+        self.run_app(script)
+
+    def test_keys_with_nothing_pending_say_so_and_do_nothing(self) -> None:
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.press("a", "r", "m")
+            await pilot.pause(0.2)
+            self.assertNotIsInstance(app.screen, ReasonScreen)
+            self.assertIn("Pending proposals: none", str(app.query_one("#proposals-title", Static).content))
+
+        self.run_app(script)
+        self.assertEqual(self.edits, [])
+
+    def test_g_syncs_new_proposals_in(self) -> None:
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            self.assertEqual(app.query_one("#proposals", DataTable).row_count, 0)
+            self.propose("bbbbbb22", "token-use", {"hold_id": "h1", "method": "POST", "host": "api.example",
+                                                   "path": "/v1", "route": "api.example", "detectors": ["jwt"]}, "tok-1")
+            await pilot.press("g")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 1)
+            self.assertEqual(cell_texts(app.query_one("#proposals", DataTable))[0][3], "POST api.example/v1 (jwt)")
+
+        self.run_app(script)
+
+
+class Once(unittest.TestCase):
+    """``bot-bottle supervise --once`` through the CLI: sync first, then print what is pending."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.home = Path(tmp.name)
+        self.side = LocalSidecar(self.home / "sidecar")
+        self.side.spool.submit(Proposal(id="egress-1", kind="egress", justification="read the docs",
+                                        payload={"host": "docs.example"}, timeout_s=600))
+
+    def run_once(self, *extra: str) -> str:
+        from bot_bottle import cli
+        from bot_bottle.supervise import sync as sync_mod
+
+        out = io.StringIO()
+        with mock.patch.dict("os.environ", {"HOME": str(self.home), "COLUMNS": "200"}), \
+                mock.patch.object(sync_mod, "running_bottles", lambda state_root=None: BOTTLES[:1]), \
+                mock.patch.object(sync_mod, "SidecarLink", lambda bottle_id: self.side.link(bottle_id)), \
+                mock.patch("sys.stdout", out), redirect_stdout(out):
+            code = cli.main(["supervise", "--once", *extra])
+        self.assertEqual(code, 0)
+        return out.getvalue()
+
+    def test_json_lists_the_synced_pending_proposals(self) -> None:
+        data = json.loads(self.run_once("--format", "json"))
+        (p,) = data["pending"]
+        self.assertEqual((p["bottle"], p["label"], p["id"], p["kind"], p["summary"]),
+                         ("aaaaaa11", "frontend", "egress-1", "egress", "docs.example"))
+        self.assertEqual(data["errors"], [])
+        self.assertTrue((self.home / ".bot-bottle" / "supervise.db").is_file(), "the store is in the bot-bottle home")
+
+    def test_text_prints_a_table(self) -> None:
+        text = self.run_once()
+        self.assertIn("Pending proposals (1)", text)
+        self.assertIn("read the docs", text)
+
+
+class View(unittest.TestCase):
+    def test_durations(self) -> None:
+        self.assertEqual([view.duration(s) for s in (None, 5, 65, 3725, 90000)], ["-", "5s", "1m05s", "1h02m", "1d01h"])
+
+    def test_edit_round_trip(self) -> None:
+        payload = {"host": "docs.example", "paths": ["/v1/"], "methods": [], "ports": []}
+        self.assertEqual(view.parse_edited(view.editable("egress", payload)), payload)
+        self.assertIsNone(view.parse_edited("# only comments\n"))
+        self.assertEqual(view.parse_edited('{"host": "a.example"}'), {"host": "a.example"})
+        with self.assertRaises(ValueError):
+            view.parse_edited("- a list")
+
+
+if __name__ == "__main__":
+    unittest.main()
