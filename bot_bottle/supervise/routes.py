@@ -1,8 +1,9 @@
 """Where an approved egress route is kept beyond the running proxy.
 
-- ``<state>/approved_routes.json``: ``{"routes": [<policy v2 route>, ...]}``, the routes the
-  operator granted to this bottle, for the launcher to merge into the policy on ``resume``.
-  Written atomically; a route already there is not added twice.
+- ``<state>/approved_routes.json``: a JSON list of policy v2 routes, the routes the operator
+  granted to this bottle, which the launcher merges into the policy on ``resume``
+  (``bot_bottle.backend.sidecar_config.read_approved_routes`` reads it). Written atomically; a
+  route already there is not added twice.
 - The bottle's manifest (``~/.bot-bottle/bottles/<bottle>.md``), only when the operator asks:
   the route is appended to ``egress.routes`` as one YAML flow line, leaving every other line
   (comments included) as it was. The result is validated like ``bot-bottle edit`` does before
@@ -22,9 +23,8 @@ from typing import Any
 
 import yaml
 
+from bot_bottle.backend.sidecar_config import APPROVED_ROUTES_FILE as APPROVED_ROUTES
 from bot_bottle.errors import BotBottleError
-
-APPROVED_ROUTES = "approved_routes.json"
 
 _TOP_EGRESS = re.compile(r"^egress:\s*(#.*)?$")
 _ROUTES_KEY = re.compile(r"^(\s+)routes:\s*(\[\s*\])?\s*(#.*)?$")
@@ -38,17 +38,10 @@ class ManifestEditError(BotBottleError):
 
 
 def read_approved(state_path: Path) -> list[dict[str, Any]]:
-    path = state_path / APPROVED_ROUTES
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except json.JSONDecodeError as exc:
-        raise BotBottleError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
-    routes = data.get("routes") if isinstance(data, dict) else None
-    if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
-        raise BotBottleError(f"{path}: expected {{\"routes\": [...]}}")
-    return routes
+    """The bottle's approved routes, read the way the launcher reads them."""
+    from bot_bottle.backend.sidecar_config import read_approved_routes
+
+    return read_approved_routes(state_path)
 
 
 def add_approved(state_path: Path, route: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -56,7 +49,7 @@ def add_approved(state_path: Path, route: Mapping[str, Any]) -> tuple[list[dict[
     before = read_approved(state_path)
     after = before if dict(route) in before else [*before, dict(route)]
     if after is not before:
-        _write_atomic(state_path / APPROVED_ROUTES, json.dumps({"routes": after}, indent=2, sort_keys=True) + "\n")
+        _write_atomic(state_path / APPROVED_ROUTES, json.dumps(after, indent=2, sort_keys=True) + "\n")
     return before, after
 
 

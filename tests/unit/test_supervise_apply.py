@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bot_bottle.backend import registry
+from bot_bottle.backend import registry, sidecar_config
 from bot_bottle.manifest import Layout, load
 from bot_bottle.sidecar.supervise.channel import Proposal, read_grants
 from bot_bottle.state import Metadata, StateDir
@@ -90,6 +90,9 @@ class Egress(Base):
         route = {"host": "docs.example", "ports": [80, 443], "matches": [{"paths": ["/v2/"], "methods": ["GET"]}]}
         self.assertEqual(read_grants(self.side.spool.root)["routes"], [route], "the proxy's grants")
         self.assertEqual(routes.read_approved(self.state.path), [route], "kept for resume")
+        resumed = sidecar_config.with_approved_routes({"version": 2, "routes": []},
+                                                      sidecar_config.read_approved_routes(self.state.path))
+        self.assertEqual([r["host"] for r in resumed["routes"]], ["docs.example"], "the launcher merges it on resume")
         d = self.decision(pid)
         self.assertEqual((d.verdict, d.operator, d.reason), ("approved", "ann", "fine"))
         self.assertEqual(self.manifest.read_text(), before_manifest, "the manifest is not touched unless asked")
