@@ -91,7 +91,11 @@ APPROVED_ROUTES_FILE = "approved_routes.json"
 
 
 def read_approved_routes(state_dir: Path) -> list[dict[str, Any]]:
-    """``<state_dir>/approved_routes.json``: a JSON list of policy v2 routes; [] when absent."""
+    """The routes in ``<state_dir>/approved_routes.json``; [] when the file is absent.
+
+    The host's supervise side writes ``{"routes": [<policy v2 route>, ...]}``; a bare JSON list
+    of routes is read the same way.
+    """
     path = Path(state_dir) / APPROVED_ROUTES_FILE
     try:
         text = path.read_text(encoding="utf-8")
@@ -103,8 +107,10 @@ def read_approved_routes(state_dir: Path) -> list[dict[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BotBottleError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if isinstance(data, dict) and set(data) == {"routes"}:
+        data = data["routes"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise BotBottleError(f"{path}: expected a JSON list of routes")
+        raise BotBottleError(f'{path}: expected {{"routes": [<route>, ...]}} (or a JSON list of routes)')
     return data
 
 

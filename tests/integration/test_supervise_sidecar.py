@@ -253,7 +253,7 @@ class ResumeKeepsApprovedRoutesTest(unittest.TestCase):
         bottle.close()
 
         approved = [{"host": "evil.example", "ports": [80], "matches": [{"paths": ["/resumed/"]}]}]
-        (launcher.state.path / "approved_routes.json").write_text(json.dumps(approved))
+        (launcher.state.path / "approved_routes.json").write_text(json.dumps({"routes": approved}))  # the host side's form
         resumed, relauncher = launch(self, plan, state_root, internet=internet,
                                      options=LaunchOptions(bottle_id=bid, resume=True, image_override=agent_image))
         policy = json.loads(subprocess.run(

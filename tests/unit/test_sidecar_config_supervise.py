@@ -68,10 +68,26 @@ class ApprovedRoutesTest(unittest.TestCase):
         self.assertEqual(policy.services, self.doc["internal_services"])
         self.assertEqual(len(self.doc["routes"]), len(manifest_hosts))  # the input is not changed
 
+    def test_the_host_sides_document_form(self) -> None:
+        """bot_bottle/supervise/routes.py writes {"routes": [...]}; both forms read the same."""
+        routes = [{"host": "docs.example", "ports": [443]}]
+        self.write(json.dumps({"routes": routes}))
+        self.assertEqual(sidecar_config.read_approved_routes(self.state), routes)
+        self.write(json.dumps(routes))
+        self.assertEqual(sidecar_config.read_approved_routes(self.state), routes)
+
+    def test_what_the_host_side_writes_is_merged(self) -> None:
+        from bot_bottle.supervise import routes as host_routes
+
+        host_routes.add_approved(self.state, {"host": "docs.example", "ports": [443]})
+        merged = sidecar_config.with_approved_routes(self.doc, sidecar_config.read_approved_routes(self.state))
+        self.assertEqual(merged["routes"][-1]["host"], "docs.example")
+
     def test_bad_entries_name_the_file_and_entry(self) -> None:
         for text, needle in (
-            ('{"host": "x"}', "expected a JSON list"),
-            ("[1]", "expected a JSON list"),
+            ('{"host": "x"}', "expected"),
+            ('{"routes": [1]}', "expected"),
+            ("[1]", "expected"),
             ("[{", "not valid JSON"),
         ):
             with self.subTest(text=text):
