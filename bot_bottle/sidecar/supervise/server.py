@@ -203,6 +203,8 @@ def build_server(spool: Spool, timeout_s: float = DEFAULT_TIMEOUT_S, *, poll: fl
 
     server = MCPServer(
         name="bot-bottle-supervise",
+        # Warnings only, on stderr: the sidecar's stdout carries the proxy's decision lines.
+        log_level="WARNING",
         instructions=(
             "This bottle blocks what its manifest does not grant. When something you need is "
             "blocked (a host, a package, a push, a held request), ask the operator with these "
