@@ -1,7 +1,7 @@
 """Where an approved egress route is kept beyond the running proxy.
 
-- ``<state>/approved_routes.json``: a JSON list of policy v2 routes, the routes the operator
-  granted to this bottle, which the launcher merges into the policy on ``resume``
+- ``<state>/approved_routes.json``: ``{"routes": [<policy v2 route>, ...]}``, the routes the
+  operator granted to this bottle, which the launcher merges into the policy on ``resume``
   (``bot_bottle.backend.sidecar_config.read_approved_routes`` reads it). Written atomically; a
   route already there is not added twice.
 - The bottle's manifest (``~/.bot-bottle/bottles/<bottle>.md``), only when the operator asks:
@@ -49,7 +49,7 @@ def add_approved(state_path: Path, route: Mapping[str, Any]) -> tuple[list[dict[
     before = read_approved(state_path)
     after = before if dict(route) in before else [*before, dict(route)]
     if after is not before:
-        _write_atomic(state_path / APPROVED_ROUTES, json.dumps(after, indent=2, sort_keys=True) + "\n")
+        _write_atomic(state_path / APPROVED_ROUTES, json.dumps({"routes": after}, indent=2, sort_keys=True) + "\n")
     return before, after
 
 
