@@ -277,6 +277,14 @@ def run(config: Config) -> int:
     try:
         policy = preflight(config)
         sup.spawn("mitmdump", mitmdump_argv(config), env)
+        supervise_port = policy.services.get(SUPERVISE_SERVICE)
+        if supervise_port is not None:
+            # The policy routes supervise.bottle.internal here, so supervise is on: the MCP
+            # server must run, and if it dies the bundle goes down with it (fail closed). It
+            # takes a second or two to import; it starts alongside the proxy, not after it.
+            config.supervise_root.mkdir(parents=True, exist_ok=True)
+            config.supervise_root.chmod(0o700)
+            sup.spawn("supervise", supervise_argv(config, supervise_port), env)
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
         # mitmproxy created its CA in confdir at start; publish only the certificate.
         _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
@@ -285,13 +293,7 @@ def run(config: Config) -> int:
             # whole bundle (fail closed).
             sup.spawn("git-gate", git_gate_argv(config), env)
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
-        supervise_port = policy.services.get(SUPERVISE_SERVICE)
         if supervise_port is not None:
-            # The policy routes supervise.bottle.internal here, so supervise is on: the MCP
-            # server must run, and if it dies the bundle goes down with it (fail closed).
-            config.supervise_root.mkdir(parents=True, exist_ok=True)
-            config.supervise_root.chmod(0o700)
-            sup.spawn("supervise", supervise_argv(config, supervise_port), env)
             _wait_until(sup, lambda: _tcp_answers(supervise_port), "the supervise server")
         sup.spawn("socat", socat_argv(config))
         _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
