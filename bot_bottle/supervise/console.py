@@ -135,6 +135,7 @@ class SuperviseApp(App[None]):
         self.selected_bottle: str | None = None
         self.last_sync: SyncReport | None = None
         self.syncs = 0  # completed syncs, for tests and the status line
+        self._events_shown: tuple[Any, ...] | None = None
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -267,15 +268,22 @@ class SuperviseApp(App[None]):
         from bot_bottle.cli.logs import format_text
 
         log = self.query_one("#events", RichLog)
-        log.clear()
         bottle = self.selected_bottle
         title = self.query_one("#events-title", Static)
         if bottle is None:
+            log.clear()
+            self._events_shown = None
             title.update("Events: no bottle selected")
             return
         events = self.store.events(bottle, limit=EVENTS_SHOWN)
         label = next((b.label for b in self.bottles if b.id == bottle and b.label), None)
         title.update(f"Egress and DLP events of {bottle}" + (f" ({label})" if label else "") + f": {len(events)}")
+        # Rewritten only when something changed, so a sync every few seconds does not flicker.
+        shown = (bottle, len(events), (events[-1].source, events[-1].offset) if events else None)
+        if shown == self._events_shown:
+            return
+        self._events_shown = shown
+        log.clear()
         for event in events:
             log.write(format_text(event.record))
 

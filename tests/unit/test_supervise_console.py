@@ -287,6 +287,25 @@ class Keys(ConsoleCase):
         self.run_app(script)
 
 
+class LiveEvents(ConsoleCase):
+    def test_new_log_lines_appear_on_the_next_sync(self) -> None:
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            log = app.query_one("#events", RichLog)
+            self.assertEqual(app.selected_bottle, "aaaaaa11")
+            self.assertEqual(len(log.lines), 0)
+            self.sidecars["aaaaaa11"].log_lines({"ts": "2026-11-22T05:29:09.000Z", "decision": "allow", "rule": "route",
+                                                 "host": "api.example", "port": 443, "method": "POST", "path": "/v1",
+                                                 "detectors": ["jwt"], "dlp_action": "redact"})
+            await pilot.press("g")
+            await self.until(pilot, lambda: len(log.lines) == 1)
+            self.assertIn("dlp redact", log.lines[0].text)
+            await pilot.press("g")
+            await self.until(pilot, lambda: app.syncs >= 3)
+            self.assertEqual(len(log.lines), 1, "a line is shown once")
+
+        self.run_app(script)
+
+
 class Once(unittest.TestCase):
     """``bot-bottle supervise --once`` through the CLI: sync first, then print what is pending."""
 
