@@ -27,6 +27,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, Static
 
 from bot_bottle.errors import BotBottleError
@@ -401,7 +402,7 @@ class SuperviseApp(App[None]):
             self.set_status(Text(error or "failed", style="red"))
         else:
             message = f"{row.bottle_id}/{row.id}: {row.status}" + (f" ({row.error})" if row.error else "")
-            severity = "error" if row.status == "failed" else ("warning" if row.error else "information")
+            severity: SeverityLevel = "error" if row.status == "failed" else ("warning" if row.error else "information")
             self.notify(message, severity=severity, timeout=10 if row.error else 5)
             self.set_status(Text(message, style="red" if row.status == "failed" else ""))
         self.refresh_views()

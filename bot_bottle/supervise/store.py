@@ -323,9 +323,6 @@ class Store:
     def version(self) -> int:
         return schema_version(self.conn)
 
-    def transaction(self) -> Any:
-        return _immediate(self.conn)
-
     # -- proposals -----------------------------------------------------------------------------
     def add_proposal(self, bottle_id: str, proposal: Mapping[str, Any], *, status: str = "pending") -> bool:
         """Insert a proposal read from a sidecar; False when it is already here (idempotent)."""
@@ -377,7 +374,7 @@ class Store:
 
     def proposals(self, *, status: str | Iterable[str] | None = None, bottle_id: str | None = None) -> list[ProposalRow]:
         """Proposals, oldest first, optionally of one or more statuses and one bottle."""
-        sql, args = "SELECT * FROM proposals WHERE 1 = 1", []
+        sql, args = "SELECT * FROM proposals WHERE 1 = 1", list[Any]()
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             sql += f" AND status IN ({','.join('?' * len(statuses))})"
@@ -433,7 +430,7 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def audit_rows(self, *, proposal_key: int | None = None, bottle_id: str | None = None) -> list[AuditRow]:
-        sql, args = "SELECT * FROM audit WHERE 1 = 1", []
+        sql, args = "SELECT * FROM audit WHERE 1 = 1", list[Any]()
         if proposal_key is not None:
             sql += " AND proposal_key = ?"
             args.append(proposal_key)
@@ -502,7 +499,3 @@ class AuditEntry:
     after: Any = None
     outcome: str = "ok"  # ok | failed
     at: float | None = None
-
-
-def open_store(path: Path | None = None) -> Store:
-    return Store(path or Store.default_path())
