@@ -135,7 +135,8 @@ class CodexInABottle(_RealAgent):
         self.check()
         denied = {d["host"] for d in _decisions(self.launcher.names.sidecar_container) if d["decision"] == "deny"}
         allowed = {d["host"] for d in _decisions(self.launcher.names.sidecar_container) if d["decision"] == "allow"}
-        self.assertEqual(allowed, {"api.openai.com"})
+        # The model API, and the supervise MCP server codex is registered with (through its proxy).
+        self.assertEqual(allowed, {"api.openai.com", "supervise.bottle.internal"})
         self.assertTrue(denied, "codex made no other call; the allowlist decided nothing")
 
 
