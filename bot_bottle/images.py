@@ -110,6 +110,11 @@ class ImageSpec:
     generated_files: tuple[tuple[str, bytes], ...] = ()  # (path in the context, content)
     build_args: tuple[tuple[str, str], ...] = ()
     npm_package: NpmPackage | None = None  # packed on the host, added to the context as agent.tgz
+    # Node-based agents: the package and its dependency closure installed on the host (npm
+    # install --omit=dev --ignore-scripts), added as agent.tgz; and Node itself, from the npm
+    # platform package that ships its binary, added as node.tgz.
+    npm_install: NpmPackage | None = None
+    node_package: NpmPackage | None = None
     wheels: PythonWheels | None = None  # downloaded on the host into the context's wheels/
     # More wheel sets, each into its own context folder (the sidecar's supervise venv: the mcp
     # SDK's closure conflicts with mitmproxy's, so it gets a venv and a lock of its own).
@@ -195,14 +200,18 @@ def agent_image(template: str, dockerfile: Path | None = None, *, base_template:
         ("AGENT_BINARY", str(pins["binary"])),
     )
     ca = _ca_files()
-    default_dockerfile = IMAGES_DIR / "agent" / "Dockerfile"
+    node = _node_runtime(pins, image_template)
+    # Self-contained binaries use images/agent/; agents that run on Node use images/agent-node/.
+    default_dockerfile = IMAGES_DIR / ("agent-node" if node else "agent") / "Dockerfile"
     default = _finish(
         name=f"bot-bottle/agent-{image_template}",
         kind="agent",
         dockerfile=default_dockerfile,
         context_files=_folder_files(default_dockerfile.parent) + ca,
         build_args=build_args,
-        npm_package=npm,
+        npm_package=None if node else npm,
+        npm_install=npm if node else None,
+        node_package=node,
         template=image_template,
         base_image=base,
         pins={"base": base, "agent": pins},
@@ -219,12 +228,26 @@ def agent_image(template: str, dockerfile: Path | None = None, *, base_template:
         dockerfile=dockerfile,
         context_files=context + ca,
         build_args=build_args + (("BOT_BOTTLE_AGENT_IMAGE", default.ref),),
-        npm_package=npm,
+        npm_package=default.npm_package,
+        npm_install=default.npm_install,
+        node_package=default.node_package,
         template=template,
         base_image=base,
         pins={"base": base, "agent": pins, "parent": default.ref},
         parent=default,
     )
+
+
+def _node_runtime(pins: dict[str, Any], template: str) -> NpmPackage | None:
+    """The Node platform package for an agent pinned with ``runtime = "node"``; None otherwise."""
+    if pins.get("runtime", "binary") == "binary":
+        return None
+    if pins.get("runtime") != "node" or not pins.get("node_package") or not pins.get("node_version"):
+        raise BotBottleError(
+            f"{versions_file()}: [agents.{template}] runtime must be \"binary\" or \"node\" "
+            "(with node_package and node_version)"
+        )
+    return NpmPackage(str(pins["node_package"]), str(pins["node_version"]))
 
 
 def sidecar_image() -> ImageSpec:
@@ -287,6 +310,8 @@ def _finish(
     generated_files: tuple[tuple[str, bytes], ...] = (),
     build_args: tuple[tuple[str, str], ...] = (),
     npm_package: NpmPackage | None = None,
+    npm_install: NpmPackage | None = None,
+    node_package: NpmPackage | None = None,
     wheels: PythonWheels | None = None,
     extra_wheels: tuple[tuple[str, PythonWheels], ...] = (),
     template: str | None = None,
@@ -306,6 +331,8 @@ def _finish(
         "generated": {rel: _sha256(data) for rel, data in generated_files},
         "build_args": build_args,
         "npm": npm_package.spec if npm_package else None,
+        **({"npm_install": npm_install.spec} if npm_install else {}),
+        **({"node": node_package.spec} if node_package else {}),
         "pins": pins,
     }
     digest = _digest_json(inputs)
@@ -318,6 +345,8 @@ def _finish(
         generated_files=generated_files,
         build_args=build_args,
         npm_package=npm_package,
+        npm_install=npm_install,
+        node_package=node_package,
         wheels=wheels,
         extra_wheels=extra_wheels,
         template=template,
@@ -434,6 +463,12 @@ def _prepare_context(spec: ImageSpec, context: Path, progress) -> None:
     if spec.npm_package is not None:
         progress(f"Fetching {spec.npm_package.spec} (npm pack)")
         _place(npm_tarball(spec.npm_package), context / "agent.tgz")
+    if spec.npm_install is not None:
+        progress(f"Installing {spec.npm_install.spec} and its dependencies (npm install)")
+        _place(npm_install_tarball(spec.npm_install), context / "agent.tgz")
+    if spec.node_package is not None:
+        progress(f"Fetching {spec.node_package.spec} (npm pack)")
+        _place(npm_tarball(spec.node_package), context / "node.tgz")
     wheel_sets = ((("wheels", spec.wheels),) if spec.wheels is not None else ()) + spec.extra_wheels
     for folder, wheels in wheel_sets:
         progress(f"Fetching {len(wheels.requirements)} Python wheels (pip download)")
@@ -478,6 +513,42 @@ def npm_tarball(package: NpmPackage) -> Path:
             )
         packed = _npm_pack_filename(proc.stdout) or package.tarball_name
         os.replace(Path(tmp) / packed, final)
+    return final
+
+
+def npm_install_tarball(package: NpmPackage) -> Path:
+    """A cached tarball of ``node_modules/`` holding ``package`` and its dependency closure.
+
+    Installed with ``--ignore-scripts`` (no install script of any dependency runs on the host)
+    and ``--omit=dev``; the image runs it with the Node from its own platform package.
+    """
+    folder = _mkdir(cache_dir() / "npm-install")
+    final = folder / package.tarball_name
+    if final.is_file() and final.stat().st_size > 0:
+        return final
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BotBottleError(
+            f"npm is needed once to fetch {package.spec} and its dependencies",
+            hint="install Node.js with npm, then run the command again",
+        )
+    with tempfile.TemporaryDirectory(prefix="install-", dir=folder) as tmp:
+        prefix = Path(tmp) / "prefix"
+        prefix.mkdir()
+        (prefix / "package.json").write_text('{"name": "bot-bottle-agent", "private": true}\n')
+        proc = subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--omit=dev", "--ignore-scripts", "--no-audit",
+             "--no-fund", "--no-save", "--os=linux", "--cpu=x64", package.spec],
+            capture_output=True, text=True, cwd=tmp, timeout=900,
+        )
+        if proc.returncode != 0:
+            raise BotBottleError(
+                f"npm install {package.spec} failed:\n{_tail(proc.stderr or proc.stdout)}",
+                hint="check that the npm registry is reachable (`npm ping`) and the pinned version exists",
+            )
+        scratch = Path(tmp) / "agent.tgz"
+        subprocess.run(["tar", "-czf", str(scratch), "-C", str(prefix), "node_modules"], check=True, timeout=600)
+        os.replace(scratch, final)
     return final
 
 

@@ -1,7 +1,8 @@
 """Provision what the agent reads at start: its system prompt, its skills, its CLI settings.
 
 Each function uses only ``Bottle.exec`` / ``Bottle.cp_in``. Paths are per provider template:
-Claude Code reads ``~/.claude/`` (CLAUDE.md, skills/, settings.json), Codex reads ``~/.codex/``.
+Claude Code reads ``~/.claude/`` (CLAUDE.md, skills/, settings.json), Codex reads ``~/.codex/``,
+pi reads ``~/.pi/agent/`` (AGENTS.md, skills/, settings.json).
 """
 
 from __future__ import annotations
@@ -117,11 +118,27 @@ def codex_settings(bottle: Bottle) -> None:
     _write(bottle, f"{LAYOUTS['codex'].config_dir}/config.toml", CODEX_CONFIG)
 
 
+# pi defaults to Google's API; the bottle's pi talks to Anthropic (its provider route). Update
+# checks and install telemetry would only be refused by the proxy, so they are off.
+PI_SETTINGS = {
+    "defaultProvider": "anthropic",
+    "defaultModel": "claude-sonnet-4-20250514",
+    "quietStartup": True,
+    "enableInstallTelemetry": False,
+}
+
+
+def pi_settings(bottle: Bottle) -> None:
+    _write(bottle, f"{LAYOUTS['pi'].config_dir}/settings.json", json.dumps(PI_SETTINGS, indent=2) + "\n")
+
+
 def settings_for(bottle: Bottle, template: str) -> None:
     if template == "claude":
         claude_settings(bottle)
     elif template == "codex":
         codex_settings(bottle)
+    elif template == "pi":
+        pi_settings(bottle)
 
 
 def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The real agent CLIs (Claude Code, Codex) inside a bottle, against fake APIs we run ourselves.
+"""The real agent CLIs (Claude Code, Codex, pi) inside a bottle, against fake APIs we run ourselves.
 
 The fake APIs play the real API hosts (api.anthropic.com, api.openai.com) on an internal
 network, over HTTPS with a test CA the sidecar trusts. They record the credential each request
@@ -70,7 +70,7 @@ class _RealAgent(unittest.TestCase):
         (skill / "SKILL.md").write_text(
             f"---\nname: marker-skill\ndescription: Use when asked about {SKILL_MARKER}.\n---\nSay {SKILL_MARKER}.\n"
         )
-        self.token = "sk-ant-api03-" + secrets.token_urlsafe(40) if self.template == "claude" else "sk-proj-" + secrets.token_urlsafe(40)
+        self.token = self.make_token()
         self.bottle, self.launcher = h.launch(
             self, self.plan, self.layout.state_dir, internet=self.internet,
             env={self.placeholder_var: PLACEHOLDER},
@@ -81,6 +81,11 @@ class _RealAgent(unittest.TestCase):
                 upstream_ca_pem=self.ca.cert.read_text(),
             ),
         )
+
+    def make_token(self) -> str:
+        if self.api_host == "api.anthropic.com":
+            return "sk-ant-api03-" + secrets.token_urlsafe(40)
+        return "sk-proj-" + secrets.token_urlsafe(40)
 
     def run_agent(self) -> str:
         raise NotImplementedError
@@ -138,6 +143,22 @@ class CodexInABottle(_RealAgent):
         # The model API, and the supervise MCP server codex is registered with (through its proxy).
         self.assertEqual(allowed, {"api.openai.com", "supervise.bottle.internal"})
         self.assertTrue(denied, "codex made no other call; the allowlist decided nothing")
+
+
+@skip_unless_docker()
+class PiInABottle(_RealAgent):
+    template = "pi"
+
+    def run_agent(self) -> str:
+        r = self.bottle.exec("cd /home/node/workspace && timeout 180 pi -p 'say hello' < /dev/null")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def test_pi_answers_through_the_proxy_with_the_injected_token(self) -> None:
+        version = self.bottle.exec("pi --version 2>&1")  # pi prints its version on stderr
+        self.assertEqual(version.returncode, 0, version.stdout)
+        self.assertIn("0.73.1", version.stdout.splitlines())
+        self.check()
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ class SpecShapeTest(_Sandbox):
         self.assertIn(b"mitmproxy==11.0.2", generated["requirements.txt"])
 
     def test_templates(self) -> None:
-        self.assertEqual(images.templates(), ("claude", "codex"))
+        self.assertEqual(images.templates(), ("claude", "codex", "pi"))
 
     def test_npm_tarball_names_follow_npm_pack(self) -> None:
         self.assertEqual(
