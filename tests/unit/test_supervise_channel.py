@@ -127,6 +127,17 @@ class ProposalDecisionTests(unittest.TestCase):
         self.assertEqual(Decision.from_dict({"id": "p-1", "verdict": "rejected", "reason": None}).reason, "")
 
 
+class HeldRequestTests(_TempRoot):
+    def test_the_proxys_proposal_is_its_own_hold(self) -> None:
+        p = channel.held_request_proposal("post", "api.x", "/v1/upload", "api.x", ["aws-access-key"], 30)
+        self.assertEqual(p.kind, "token-use")
+        self.assertEqual(p.payload["hold_id"], p.id)
+        self.assertEqual(p.payload["method"], "POST")
+        self.assertIn("aws-access-key", p.justification)
+        self.spool.submit(p)
+        self.assertEqual(self.spool.get(p.id), p)
+
+
 class SpoolTests(_TempRoot):
     def test_submit_pending_decide(self) -> None:
         first = self.spool.submit(Proposal("p-1", "egress", "why", {"host": "a.example"}, 60, created_at=10))

@@ -356,6 +356,22 @@ class Decision:
         return Decision(self.id, self.verdict, self.reason, change, self.decided_at, self.operator)
 
 
+def held_request_proposal(
+    method: str, host: str, path: str, route: str, detectors: list[str] | tuple[str, ...], timeout_s: float,
+) -> Proposal:
+    """The proxy's own ``token-use`` proposal for a request DLP ``supervise`` holds.
+
+    Its id is also its ``hold_id``: the proxy's 403 names it, and the agent passes it to
+    ``request-token-use``, which copies this payload (what the proxy saw, not what the agent says).
+    The path should be given without its query string (queries can carry the very secret).
+    """
+    pid = new_id("token-use")
+    payload = {"hold_id": pid, "method": method, "host": host, "path": path, "route": route, "detectors": list(detectors)}
+    names = ", ".join(detectors) or "a detector"
+    justification = f"held by the proxy: DLP ({names}) matched a {method.upper()} to {host} on route {route}"
+    return Proposal(id=pid, kind="token-use", justification=justification, payload=payload, timeout_s=timeout_s)
+
+
 # ---------------------------------------------------------------------------------------------
 # Atomic files
 
