@@ -103,6 +103,7 @@ WEAKNESSES = frozenset({
     "no-dlp",             # routes scan nothing; no known secrets
     "no-injection",       # routes inject no credential (the agent's own Authorization goes through)
     "no-gate",            # the agent's git goes straight to HTTPS-token upstreams, token in its config
+    "allow-all",          # the proxy lets every *.example host through on the usual ports
 })
 
 
@@ -115,6 +116,8 @@ def _weakened_policy(doc: dict, weaken: frozenset[str]) -> dict:
         if "no-injection" in weaken:
             route.pop("auth", None)
         routes.append(route)
+    if "allow-all" in weaken:
+        routes.append({"host": "*.example", "ports": [22, 53, 80, 443, 8080, 8443], "tls_passthrough": False})
     return {**doc, "routes": routes}
 
 
