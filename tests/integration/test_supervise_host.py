@@ -40,14 +40,21 @@ egress:
   routes:
     - host: allowed.example
       ports: [80]
+      dlp: {outbound_on_match: supervise}
 ---
 """
+FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
 
 
 def _proxy_reads_grants() -> bool:
     """Has the egress proxy learned to re-read grants.json? (Owned by the egress side.)"""
     addon = Path(__file__).resolve().parents[2] / "bot_bottle" / "sidecar" / "egress"
     return any("grants" in p.read_text() for p in addon.glob("*.py"))
+
+
+def _proxy_holds_for_the_operator() -> bool:
+    """Does the egress proxy hold a DLP ``supervise`` hit for the operator? (The egress side.)"""
+    return (Path(__file__).resolve().parents[2] / "bot_bottle" / "sidecar" / "egress" / "supervision.py").is_file()
 
 
 class _ClassScope:
@@ -100,16 +107,23 @@ class SuperviseHostTest(unittest.TestCase):
         self.assertFalse(content.get("isError"), content)
         return json.loads(content["content"][0]["text"])
 
-    def synced_proposal(self, host: str) -> ProposalRow:
+    def synced_proposal(self, host: str, kind: str = "egress") -> ProposalRow:
         found: list[ProposalRow] = []
 
         def check() -> bool:
             self.sync()
-            found[:] = [r for r in self.store.pending(self.bottle_id) if r.payload.get("host") == host]
+            found[:] = [r for r in self.store.pending(self.bottle_id)
+                        if r.kind == kind and r.payload.get("host", r.payload.get("repo")) == host]
             return bool(found)
 
-        wait_for(check, f"the egress proposal for {host} in the store", timeout=60)
+        wait_for(check, f"the {kind} proposal for {host} in the store", timeout=60)
         return found[0]
+
+    def post(self, url: str, data: str) -> str:
+        marker = "HTTPSTATUS:"
+        result = self.bottle.exec(f"curl -sS --max-time 60 -w {shlex.quote(marker + '%{http_code}')} "
+                                  f"-X POST --data {shlex.quote(data)} {shlex.quote(url)}")
+        return result.stdout.rpartition(marker)[2]
 
     def get(self, url: str) -> str:
         marker = "HTTPSTATUS:"
@@ -176,6 +190,39 @@ class SuperviseHostTest(unittest.TestCase):
         self.assertEqual(read_approved_routes(self.state_root / self.bottle_id), approved_before)
         self.assertEqual(self.manifest.read_text(), manifest_before)
         self.assertEqual(self.audit(done), [(OPERATOR, "rejected", "ok")])
+
+    @unittest.skipUnless(_proxy_holds_for_the_operator(),
+                         "the egress proxy does not hold DLP supervise hits for the operator yet (another change)")
+    def test_a_held_request_is_released_by_a_token_use_approval(self) -> None:
+        held = self.pool.submit(self.post, "http://allowed.example/upload", f"aws_access_key_id={FAKE_AWS_KEY}")
+        row = self.synced_proposal("allowed.example", kind="token-use")
+        self.assertEqual((row.payload["method"], row.payload["path"]), ("POST", "/upload"))
+        self.assertTrue(row.payload["detectors"], row.payload)
+        self.assertNotIn(FAKE_AWS_KEY, json.dumps(row.to_dict()), "the store never holds the matched value")
+        self.assertFalse(held.done(), "the request is held while the operator decides")
+
+        done = apply.decide(self.store, row.key, "approved", reason="test fixture key", operator=OPERATOR,
+                            context=self.context)
+        self.assertEqual(done.status, "applied")
+        self.assertEqual(held.result(timeout=60), "200", "the held request went through")
+        grant = {"route": row.payload["route"], "detectors": sorted(row.payload["detectors"])}
+        self.assertIn(grant, self.link().grants()["token_uses"])
+        self.assertEqual(self.post("http://allowed.example/upload", f"aws_access_key_id={FAKE_AWS_KEY}"), "200",
+                         "the approval is remembered: no second hold")
+        self.assertEqual(self.audit(done), [(OPERATOR, "approved", "ok"), (OPERATOR, "apply", "ok")])
+
+    def test_a_push_exception_is_granted_once_for_that_exact_push(self) -> None:
+        old, new = "1" * 40, "2" * 40
+        call = self.ask("request-push-exception", {"repo": "app", "ref": "refs/heads/fix", "old": old, "new": new,
+                                                   "finding": "gf-0123456789ab",
+                                                   "justification": "the match is a fake key in a test fixture"})
+        row = self.synced_proposal("app", kind="push-exception")
+        done = apply.decide(self.store, row.key, "approved", operator=OPERATOR, context=self.context)
+        self.assertEqual(done.status, "applied")
+        self.assertEqual(self.answer(call)["verdict"], "approved")
+        self.assertIn({"repo": "app", "ref": "refs/heads/fix", "old": old, "new": new, "used": False},
+                      self.link().grants()["pushes"])
+        self.assertEqual(self.audit(done), [(OPERATOR, "approved", "ok"), (OPERATOR, "apply", "ok")])
 
     def test_egress_events_are_shipped_once(self) -> None:
         self.assertEqual(self.get("http://evil.example/shipped-probe"), "403")
