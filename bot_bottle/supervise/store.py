@@ -32,6 +32,9 @@ from bot_bottle.errors import BotBottleError
 
 DB_NAME = "supervise.db"
 BUSY_TIMEOUT_MS = 10_000
+# Egress events kept per bottle: the console shows the newest; the sidecar's own log (kept with a
+# preserved bottle's state) has them all.
+MAX_EVENTS_PER_BOTTLE = 10_000
 
 
 class StoreError(BotBottleError):
@@ -286,9 +289,11 @@ _JSON_COLUMNS = ("change",)
 class Store:
     """One open database. Cheap to create; safe to share across threads (one lock in SQLite)."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
+                 max_events: int = MAX_EVENTS_PER_BOTTLE) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.max_events = max_events
         self.conn = connect(self.path)
         self.conn.row_factory = sqlite3.Row
         try:
@@ -466,6 +471,12 @@ class Store:
                      _dumps(dict(record)), now),
                 )
                 added += cur.rowcount
+            if added:
+                self.conn.execute(
+                    "DELETE FROM egress_events WHERE bottle_id = ? AND rowid NOT IN (SELECT rowid FROM egress_events"
+                    " WHERE bottle_id = ? ORDER BY imported_at DESC, source DESC, offset DESC LIMIT ?)",
+                    (bottle_id, bottle_id, self.max_events),
+                )
             self.conn.execute(
                 "INSERT INTO event_cursors (bottle_id, source, offset, updated_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (bottle_id, source) DO UPDATE SET offset = MAX(offset, excluded.offset),"

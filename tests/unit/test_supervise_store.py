@@ -240,6 +240,14 @@ class Events(unittest.TestCase):
         self.assertEqual(len(self.store.events("abcdef12")), 2)
         self.assertEqual(self.store.events("other000"), [])
 
+    def test_only_the_newest_events_of_a_bottle_are_kept(self) -> None:
+        small = Store(self.store.path, max_events=5)
+        self.addCleanup(small.close)
+        small.import_events("abcdef12", "c1", [(i * 10, {"n": i}) for i in range(8)], next_offset=80)
+        small.import_events("other000", "c9", [(0, {"n": 99})], next_offset=10)
+        self.assertEqual([e.record["n"] for e in small.events("abcdef12")], [3, 4, 5, 6, 7])
+        self.assertEqual([e.record["n"] for e in small.events("other000")], [99], "other bottles keep theirs")
+
     def test_events_are_limited_to_the_newest(self) -> None:
         self.store.import_events("abcdef12", "c1", [(i * 10, {"n": i}) for i in range(30)], next_offset=300)
         self.assertEqual([e.record["n"] for e in self.store.events("abcdef12", limit=5)], [25, 26, 27, 28, 29])
