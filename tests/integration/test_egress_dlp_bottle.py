@@ -1,5 +1,9 @@
 """DLP through a real bottle: each ``outbound_on_match`` mode, WebSocket exfiltration, streamed uploads.
 
+``supervise`` goes through the operator's channel as the console does (``ctl`` in the sidecar):
+a held request becomes a token-use proposal; rejected it is refused naming the proposal, approved
+with a grant it is forwarded, and the same use afterwards passes without asking.
+
 One bottle (harness: sidecar, agent with no network but its proxy, ``--internal`` networks) with
 routes to a recording upstream this test starts under several names, one per mode. The upstream
 prints one JSON line per request (or WebSocket event) with what it received: size, a digest, and
@@ -11,7 +15,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from bot_bottle import images
 from bot_bottle.backend.docker import engine
@@ -248,14 +254,64 @@ class EgressDlpBottleTest(unittest.TestCase):
         self.assertEqual(json.loads(hit["body"]), {"note": "key is [REDACTED:aws-access-key-id] ok", "n": 1})
         self.assertEqual(self.decision("/redact-post", "route")["dlp_action"], "redact")
 
-    def test_supervise_holds_then_refuses(self) -> None:
-        status, body = self.curl("-X", "POST", "--data", f"note={PLANTED}", "http://supervise.example/held-post")
-        self.assertEqual(status, "403", body)
-        self.assertIn("held for the operator", body)
-        self.assertNotIn(PLANTED, body)
-        self.assertEqual(self.seen_at("/held-post"), [])
-        record = self.decision("/held-post", "dlp-hold")
-        self.assertEqual(record["dlp_action"], "hold")
+    def ctl(self, verb: str, request: dict | None = None) -> dict:
+        """The host's channel into the sidecar's spool (what the supervise console uses)."""
+        proc = subprocess.run(["docker", "exec", "-i", self.sidecar, "python", "-m", "bot_bottle.sidecar.supervise.ctl",
+                               verb], input=json.dumps(request) if request is not None else "",
+                              capture_output=True, text=True, timeout=60)
+        lines = proc.stdout.strip().splitlines()
+        self.assertTrue(lines, f"ctl {verb} printed nothing: {proc.stderr}")
+        answer = json.loads(lines[-1])
+        self.assertEqual(proc.returncode, 0, answer)
+        return answer
+
+    def held(self, path: str) -> dict:
+        """The proxy's token-use proposal for the request held at ``path``."""
+        found: list[dict] = []
+
+        def look() -> bool:
+            found[:] = [p for p in self.ctl("pending")["proposals"]
+                        if p["kind"] == "token-use" and p["payload"]["path"] == path]
+            return bool(found)
+
+        wait_for(look, f"a token-use proposal for {path}", timeout=30)
+        return found[0]
+
+    def decide(self, proposal: dict, verdict: str, *, grant: bool = False) -> None:
+        payload = proposal["payload"]
+        self.ctl("decide", {
+            "decision": {"id": proposal["id"], "verdict": verdict, "reason": f"{verdict} by the test",
+                         "operator": "test"},
+            "grant": {"kind": "token-use", "route": payload["route"], "detectors": payload["detectors"]} if grant else None,
+        })
+
+    def test_supervise_holds_for_the_operator(self) -> None:
+        post = ("-X", "POST", "--data", f"note={PLANTED}")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Rejected: 403 naming the proposal, and the upstream never saw the request.
+            answer = pool.submit(self.curl, *post, "http://supervise.example/held-rejected")
+            proposal = self.held("/held-rejected")
+            self.assertEqual(proposal["payload"]["detectors"], ["aws-access-key-id"])
+            self.assertEqual(proposal["payload"]["route"], "supervise.example")
+            self.assertNotIn(PLANTED, json.dumps(proposal))
+            self.decide(proposal, "rejected")
+            status, body = answer.result(timeout=60)
+            self.assertEqual(status, "403", body)
+            self.assertIn("held for the operator", body)
+            self.assertIn(proposal["id"], body)
+            self.assertNotIn(PLANTED, body)
+            self.assertEqual(self.seen_at("/held-rejected"), [])
+            self.assertEqual(self.decision("/held-rejected", "dlp-hold")["dlp_action"], "hold")
+
+            # Approved with a grant: forwarded as sent, and the same use later needs no one.
+            answer = pool.submit(self.curl, *post, "http://supervise.example/held-approved")
+            self.decide(self.held("/held-approved"), "approved", grant=True)
+            status, body = answer.result(timeout=60)
+            self.assertEqual(status, "200", body)
+            self.assertTrue(self.seen_at("/held-approved")[0]["planted"])
+        status, body = self.curl(*post, "http://supervise.example/held-granted")
+        self.assertEqual(status, "200", body)
+        self.assertEqual([p for p in self.ctl("pending")["proposals"] if p["payload"].get("path") == "/held-granted"], [])
 
     # -- WebSocket ---------------------------------------------------------------------------------
 

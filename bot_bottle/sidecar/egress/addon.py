@@ -13,6 +13,17 @@ Order for one request, and why:
                   internal names to the sidecar's loopback
   response        scan what comes back, then log the finished exchange
 
+Large plain uploads take another path (see ``dlp_adapter`` for when): at ``requestheaders`` the
+URL and headers are scanned and the credential injected, then the body streams upstream through
+a chunk-wise scanner (``dlp.stream``); a hit mid-stream forwards nothing more, closes the upstream
+connection (the upstream sees a body cut short, never the value) and logs the refusal. The agent
+then gets no HTTP answer for that upload (the connection ends), as its request line has gone.
+
+WebSocket messages from the agent are scanned one by one (``websocket_message``). A request DLP
+holds (``supervise``) becomes a token-use proposal in the supervise spool and waits for the
+operator (``supervision``); ``grants.json`` is re-read when it changes (granted routes join the
+policy without a restart).
+
 Options are prefixed ``bottle_`` because an addon option that shares a name with one of
 mitmproxy's own silently overrides it.
 """
@@ -30,10 +41,11 @@ from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.stream import StreamScan
-from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, structure
+from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, structure, supervision
 from bot_bottle.sidecar.egress.core import RequestFacts, Verdict, decide
 from bot_bottle.sidecar.egress.hosts import HostError, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+from bot_bottle.sidecar.supervise import channel
 
 LOG_FILE_NAME = "egress.jsonl"
 RULE_INTERNAL_ERROR = "internal-error"
@@ -69,6 +81,10 @@ class EgressAddon:
         self.on_hold: scanning.HoldHandler = scanning.refuse_held
         self._log_file: IO[str] | None = None
         self._internal_targets: frozenset[tuple[str, int]] = frozenset()
+        # The supervise plane: the policy as the bottle was launched with it, and the grants
+        # read on top of it (None: the bottle has no supervise plane).
+        self._base_policy = self.policy
+        self.grants: supervision.Grants | None = None
 
     # -- mitmproxy lifecycle -------------------------------------------------------------------
 
@@ -78,6 +94,10 @@ class EgressAddon:
         loader.add_option("bottle_secrets", str, "", "Path of the bottle's secrets (JSON, mode 600).")
         loader.add_option("bottle_log_dir", str, "", f"Folder for {LOG_FILE_NAME}; empty: no file.")
         loader.add_option("bottle_log_stdout", bool, True, "Also write decision lines to stdout.")
+        loader.add_option("bottle_supervise_dir", str, str(channel.DEFAULT_ROOT),
+                          "The supervise spool (proposals, decisions, grants.json).")
+        loader.add_option("bottle_hold_timeout", float, supervision.DEFAULT_HOLD_TIMEOUT,
+                          "Seconds a request held by DLP 'supervise' waits for the operator.")
 
     def configure(self, updated: set[str]) -> None:
         if updated & {"bottle_policy", "bottle_secrets"}:
@@ -93,6 +113,7 @@ class EgressAddon:
                 # Raising here stops mitmdump at start: a bottle with a broken policy stays offline.
                 raise exceptions.OptionsError(f"bottle egress: {exc}") from None
             self.policy, self.secrets = policy, secrets
+            self._base_policy = policy
             self.scrubber = records.Scrubber(secrets.values())
             # The DLP engine knows every secret of this bottle, injected credentials included. A
             # scanner someone plugged in by hand (the tests' recorders) is kept.
@@ -101,6 +122,10 @@ class EgressAddon:
             if isinstance(self.inbound, (scanning.NoInboundScan, dlp_adapter.DlpInbound)):
                 self.inbound = dlp_adapter.DlpInbound(secrets.credentials, secrets.known_secrets)
             self._internal_targets = frozenset((INTERNAL_HOST, port) for _, port in policy.internal_services)
+        if updated & {"bottle_policy", "bottle_secrets", "bottle_supervise_dir"}:
+            supervised = "supervise" in self._base_policy.services and bool(ctx.options.bottle_supervise_dir)
+            self.grants = supervision.Grants(ctx.options.bottle_supervise_dir) if supervised else None
+            self._refresh_grants()
         if "bottle_log_dir" in updated:
             self._close_log()
             if ctx.options.bottle_log_dir:
@@ -115,6 +140,7 @@ class EgressAddon:
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         try:
+            self._refresh_grants()
             self._judge_connect(flow)
         except Exception as exc:  # noqa: BLE001 - a hook that fails must refuse, not wave through
             self._refuse(flow, _internal_error(flow, exc), None)
@@ -191,6 +217,7 @@ class EgressAddon:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         try:
+            self._refresh_grants()
             self._judge_request(flow)
         except Exception as exc:  # noqa: BLE001 - a hook that fails must refuse, not wave through
             self._refuse(flow, _internal_error(flow, exc), None)
@@ -330,12 +357,51 @@ class EgressAddon:
             self._refuse(flow, _dlp_verdict(verdict, RULE_DLP, outcome, "the request carries"), facts)
             return
         if outcome.action == scanning.HOLD:
-            if not await self.on_hold(outbound, outcome):
-                self._refuse(flow, _dlp_verdict(verdict, RULE_DLP_HOLD, outcome, "held for the operator, not approved:"), facts)
+            held = await self._hold(flow, outbound, outcome, verdict)
+            if not held.forward:
+                lead = "held for the operator, not approved:"
+                if held.proposal_id:
+                    lead = (f"held for the operator, not approved (proposal {held.proposal_id}: {held.verdict}; "
+                            f"ask with request-token-use, hold_id {held.proposal_id}):")
+                elif held.note:
+                    lead = f"held for the operator, not approved ({held.note}):"
+                self._refuse(flow, _dlp_verdict(verdict, RULE_DLP_HOLD, outcome, lead), facts)
                 return
         if outcome.action == scanning.REDACT and outcome.replacement is not None:
             _apply_replacement(request, outcome.replacement)
         self._prepare_upstream(flow, verdict)
+
+    async def _hold(self, flow: http.HTTPFlow, outbound: scanning.OutboundRequest, outcome: scanning.ScanOutcome,
+                    verdict: Verdict) -> supervision.HoldResult:
+        """Decide a request DLP holds: a plugged-in handler, a standing grant, or the operator."""
+        if self.on_hold is not scanning.refuse_held:
+            return supervision.HoldResult(bool(await self.on_hold(outbound, outcome)), verdict="handler")
+        if self.grants is None:
+            return supervision.HoldResult(False, verdict="no-console", note="this bottle has no supervise plane")
+        route_name = verdict.route.host if verdict.route is not None else verdict.host
+        if self.grants.token_use_granted((route_name, verdict.host), outcome.detectors):
+            return supervision.HoldResult(True, verdict="granted")
+        timeout = max(0.0, float(ctx.options.bottle_hold_timeout))
+        try:
+            proposal = supervision.token_use_proposal(
+                method=outbound.method, host=verdict.host, path=flow.metadata.get(LOG_PATH) or outbound.path,
+                route=route_name, detectors=outcome.detectors, timeout=timeout or 0.001)
+        except channel.ChannelError as exc:
+            return supervision.HoldResult(False, verdict="error", note=f"no proposal could be made ({exc})")
+        return await supervision.hold(channel.Spool(ctx.options.bottle_supervise_dir), proposal, timeout)
+
+    def _refresh_grants(self) -> None:
+        """Pick up what the operator granted (grants.json changed): no restart, connections kept."""
+        if self.grants is None or not self.grants.refresh():
+            return
+        policy = supervision.merged_policy(self._base_policy, self.grants.routes)
+        self.policy = policy
+        if isinstance(self.scanner, dlp_adapter.DlpOutbound):
+            self.scanner.policy = policy
+        # No "decision": `bot-bottle logs` lists decisions only; the line stays in the log file.
+        self._emit({"ts": records.timestamp(), "event": "grants", "reloaded": True,
+                    "routes": len(self.grants.routes), "token_uses": len(self.grants.token_uses),
+                    "skipped": list(self.grants.skipped)})
 
     def _outbound(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts, *, body: bytes) -> scanning.OutboundRequest:
         return scanning.OutboundRequest(
@@ -359,8 +425,9 @@ class EgressAddon:
         if route is not None and route.auth is not None:
             for name in credentials.headers_to_strip(route.auth):
                 request.headers.pop(name, None)
-            name, value = credentials.credential_header(route.auth, self.secrets.credentials[route.auth.token_ref])
-            request.headers[name] = value
+            secret = self.secrets.credentials[route.auth.token_ref]
+            for name, value in credentials.credential_headers(route.auth, secret, request.headers.get("anthropic-beta")):
+                request.headers[name] = value
         # ---- internal names go to the bundle's own service on loopback ----
         if verdict.internal_port is not None:
             host_header = request.headers.get("host")

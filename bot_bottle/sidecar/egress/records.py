@@ -39,13 +39,18 @@ class Outcome:
     error: str | None = None  # why the upstream exchange failed, when it did
 
 
+def timestamp(now: float | None = None) -> str:
+    """UTC time with milliseconds, as every log line carries it."""
+    stamp = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + f".{int(stamp * 1000) % 1000:03d}Z"
+
+
 def decision_record(verdict: Verdict, facts: RequestFacts, outcome: Outcome | None = None,
                     *, path: str | None = None, now: float | None = None) -> dict[str, Any]:
     """One log record. ``path`` overrides the facts' path (a scanner's redacted one)."""
     out = outcome or Outcome()
-    stamp = time.time() if now is None else now
     record: dict[str, Any] = {
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + f".{int(stamp * 1000) % 1000:03d}Z",
+        "ts": timestamp(now),
         "event": "egress",
         "decision": verdict.decision,
         "rule": verdict.rule,
