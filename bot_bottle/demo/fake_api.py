@@ -80,6 +80,7 @@ class Handler(BaseHTTPRequestHandler):
             "host": self.headers.get("host"),
             "x-api-key": self.headers.get("x-api-key"),
             "authorization": self.headers.get("authorization"),
+            "anthropic-beta": self.headers.get("anthropic-beta"),
             "bytes": len(body),
             "markers": [m for m in MARKERS if m.encode() in body],
         }), flush=True)

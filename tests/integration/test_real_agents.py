@@ -126,6 +126,29 @@ class ClaudeCodeInABottle(_RealAgent):
 
 
 @skip_unless_docker()
+class ClaudeCodeWithAnOAuthToken(_RealAgent):
+    """A Claude Pro/Max OAuth token: the proxy sends it as a bearer token with the OAuth beta flag."""
+
+    def make_token(self) -> str:
+        return "sk-ant-oat01-" + secrets.token_urlsafe(60)
+
+    def run_agent(self) -> str:
+        r = self.bottle.exec("cd /home/node/workspace && timeout 180 claude -p 'say hello' < /dev/null")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def test_oauth_token_is_injected_as_bearer_with_the_beta_flag(self) -> None:
+        self.check()
+        calls = [r for r in _records(self.fake) if r["path"].split("?")[0].endswith("/messages")]
+        for record in calls:
+            self.assertEqual(record["authorization"], f"Bearer {self.token}")
+            self.assertIsNone(record["x-api-key"], "an OAuth token must not go out as x-api-key")
+            self.assertIn("oauth-2025-04-20", (record["anthropic-beta"] or "").split(","))
+        # The agent itself runs on the placeholder, as with an API key.
+        self.assertEqual(self.bottle.exec("printenv ANTHROPIC_API_KEY").stdout.strip(), PLACEHOLDER)
+
+
+@skip_unless_docker()
 class CodexInABottle(_RealAgent):
     template = "codex"
     api_host = "api.openai.com"

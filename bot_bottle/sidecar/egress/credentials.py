@@ -102,6 +102,40 @@ def credential_header(auth: RouteAuth, value: str) -> tuple[str, str]:
     raise ValueError(f"auth scheme {auth.scheme!r} cannot be injected")
 
 
+# Claude Pro/Max subscriptions authenticate with OAuth access tokens (``claude setup-token``
+# prints one). The Messages API takes them only as a bearer token together with this beta flag,
+# which is what Claude Code itself sends when it runs on such a token; API keys keep x-api-key.
+ANTHROPIC_OAUTH_PREFIX = "sk-ant-oat"
+ANTHROPIC_OAUTH_BETA = "oauth-2025-04-20"
+BETA_HEADER = "anthropic-beta"
+
+
+def is_anthropic_oauth(value: str) -> bool:
+    return value.startswith(ANTHROPIC_OAUTH_PREFIX)
+
+
+def credential_headers(auth: RouteAuth, value: str, agent_beta: str | None = None) -> list[tuple[str, str]]:
+    """Every header the upstream receives for ``auth`` with credential ``value``.
+
+    The token's shape decides, and it is fixed when the sidecar starts (the secrets file is read
+    once): an Anthropic OAuth token on an x-api-key or bearer route goes out as ``Authorization:
+    Bearer`` with the OAuth beta flag added to whatever ``anthropic-beta`` flags the agent sent
+    (``agent_beta``). The agent holds a placeholder either way and never learns which it was.
+    """
+    oauth_route = auth.scheme == "bearer" or (auth.scheme == "header" and (auth.header or "").lower() == "x-api-key")
+    if oauth_route and is_anthropic_oauth(value):
+        return [("Authorization", f"Bearer {value}"), (BETA_HEADER, merge_beta(agent_beta, ANTHROPIC_OAUTH_BETA))]
+    return [credential_header(auth, value)]
+
+
+def merge_beta(existing: str | None, flag: str) -> str:
+    """``existing`` comma-separated beta flags plus ``flag``, once, order kept."""
+    flags = [f.strip() for f in (existing or "").split(",") if f.strip()]
+    if flag not in flags:
+        flags.append(flag)
+    return ",".join(flags)
+
+
 def headers_to_strip(auth: RouteAuth) -> tuple[str, ...]:
     """Lower-case names of every header the agent may have put a credential in, for this route."""
     if auth.header and auth.header not in CREDENTIAL_HEADERS:
