@@ -185,10 +185,11 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: cannot open the supervise database ({exc})") from None
-    try:
-        path.chmod(0o600)  # decisions and reasons are the operator's business only
-    except OSError:
-        pass
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        try:
+            (path.parent / name).chmod(0o600)  # decisions and reasons are the operator's business only
+        except OSError:
+            pass
     return conn
 
 
