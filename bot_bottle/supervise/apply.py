@@ -125,7 +125,7 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
     payload = states.effective_payload(row.status, row.payload, row.change)
     try:
         applied = _APPLY[row.kind](row, payload, ctx, save_to_manifest)
-    except (BotBottleError, ChannelError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the proposal must not stay "approved"
         return _failed(store, row, link, v, who, _message(exc), tell_agent=True)
     error = _deliver(store, row, link, v.decision(row.id, reason=_join(v.reason, applied.message)), applied.grant, who)
     errors = []
@@ -137,7 +137,7 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
     for action, effect in applied.after_delivery:
         try:
             effect()
-        except (BotBottleError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded; the grant already in effect stays
             message = _message(exc)
             errors.append(message)
             store.audit(AuditEntry(operator=who, action=action, bottle_id=row.bottle_id, proposal_key=row.key,
@@ -273,5 +273,7 @@ def _join(*parts: str) -> str:
 
 
 def _message(exc: BaseException) -> str:
+    if not isinstance(exc, (BotBottleError, ChannelError, OSError)):
+        return f"internal error: {type(exc).__name__}: {exc}"
     hint = getattr(exc, "hint", None)
     return f"{exc}" + (f" ({hint})" if hint else "")

@@ -223,6 +223,24 @@ class OtherKinds(Base):
         self.assertEqual(d.verdict, "rejected")
         self.assertIn("could not be applied", d.reason)
 
+    def test_an_unexpected_error_while_applying_ends_in_failed_not_stuck(self) -> None:
+        pid = self.propose("egress", {"host": "docs.example"})
+        (self.state.path / "approved_routes.json").write_text("{not json")
+        row = apply.decide(self.store, pid, "approved", operator="ann", context=self.ctx)
+        self.assertEqual(row.status, "applied", "the grant works in the running bottle")
+        self.assertIn("approved_routes.json", row.error or "")
+        self.assertIn(("keep-for-resume", "failed"), self.actions(pid))
+
+        original = apply._APPLY["push-exception"]
+        apply._APPLY["push-exception"] = lambda *a: {}["boom"]  # a bug in a handler
+        self.addCleanup(apply._APPLY.__setitem__, "push-exception", original)
+        pid = self.propose("push-exception", {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B},
+                           pid="push-1")
+        row = apply.decide(self.store, pid, "approved", operator="ann", context=self.ctx)
+        self.assertEqual(row.status, "failed")
+        self.assertIn("internal error: KeyError", row.error or "")
+        self.assertEqual(self.decision(pid).verdict, "rejected", "the waiting agent is not left hanging")
+
     def test_a_failed_link_does_not_stop_a_rejection_of_another_bottle(self) -> None:
         broken = SidecarLink("bbbbbb22", runner=lambda argv, stdin: RunResult(1, "", "no such container"))
         ctx = Context(layout=self.layout, link_for=lambda bid: broken if bid == "bbbbbb22" else self.side.link(bid))
