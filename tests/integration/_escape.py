@@ -99,7 +99,8 @@ def fill(script: str, **values: object) -> str:
 def run_attack(bottle: DockerBottle, script: str, *, timeout: int = 120, **values: object) -> str:
     """Run one attack as the agent (uid 1000, as the agent's own commands run); return its output."""
     body = PRELUDE + fill(script, **values)
-    cmd = f"timeout -s KILL {timeout} bash -c {shlex.quote(body)}"
+    # Attacks dump arbitrary files: only printable ASCII comes back (the exec reads text).
+    cmd = f"timeout -s KILL {timeout} bash -c {shlex.quote(body)} 2>&1 | LC_ALL=C tr -c '\\11\\12\\15\\40-\\176' '?'"
     result = bottle.exec(cmd, user="node")
     return result.stdout + result.stderr
 
