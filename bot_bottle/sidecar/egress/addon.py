@@ -18,6 +18,9 @@ URL and headers are scanned and the credential injected, then the body streams u
 a chunk-wise scanner (``dlp.stream``); a hit mid-stream forwards nothing more, closes the upstream
 connection (the upstream sees a body cut short, never the value) and logs the refusal. The agent
 then gets no HTTP answer for that upload (the connection ends), as its request line has gone.
+Upstream requests that share an HTTP/2 connection with the stopped one fail with it. The bytes
+forwarded before the hit were scanned clean; an upstream that acts on a body cut short (rather
+than discarding it) sees that clean part.
 
 WebSocket messages from the agent are scanned one by one (``websocket_message``). A request DLP
 holds (``supervise``) becomes a token-use proposal in the supervise spool and waits for the
