@@ -141,6 +141,22 @@ class StreamScanTest(unittest.TestCase):
             self.fail(f"random data flagged: {stream.findings}")
         self.assertEqual(out, data)
 
+    def test_a_small_body_of_unknown_length_gets_the_full_scan(self) -> None:
+        import base64
+
+        hidden = b"data " + base64.b64encode(SECRET.encode()) + b" end"
+        stream = make(self.scanner, hold_upto=1000)
+        self.assertEqual(stream.feed(hidden), b"")
+        self.assertEqual(stream.finish(), b"")
+        self.assertTrue(stream.blocked)  # the direct layer alone would not decode the base64
+        self.assertIn("base64", stream.findings[0].encoding)
+
+    def test_nothing_is_released_within_hold_upto(self) -> None:
+        stream = make(self.scanner, batch=1000, overlap=100, hold_upto=5000)
+        self.assertEqual(stream.feed(filler(4000)), b"")
+        released = stream.feed(filler(2000))
+        self.assertEqual(len(released), 6000 - 100)
+
     def test_overlap_covers_every_encoded_form_of_a_long_secret(self) -> None:
         self.assertEqual(overlap_for([]), DEFAULT_OVERLAP)
         self.assertEqual(overlap_for(["x" * 10]), DEFAULT_OVERLAP)

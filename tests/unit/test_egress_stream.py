@@ -43,6 +43,8 @@ class StreamChoiceTest(unittest.TestCase):
     def test_chunked_plain_streams_and_chunked_structured_is_held_whole(self) -> None:
         plan = self.dlp.stream_scan(outbound([("transfer-encoding", "chunked")]), None)
         self.assertFalse(plan.whole)
+        self.assertEqual(plan.hold_upto, 2 * MB)  # a small chunked body is judged whole
+        self.assertEqual(self.dlp.stream_scan(outbound([]), 16 * MB).hold_upto, 0)
         plan = self.dlp.stream_scan(outbound([("transfer-encoding", "chunked"),
                                               ("content-type", "application/json")]), None)
         self.assertTrue(plan.whole)

@@ -55,6 +55,10 @@ class StreamScan:
     findings: list[Finding] = field(default_factory=list)
     whole: bool = False  # the body is structured: held whole and scanned at the end
     sniff_json: bool = True  # False: a body that starts like JSON is still scanned as text
+    # Nothing is released until more than this has arrived; a body that ends within it gets the
+    # full scan (``scan_whole``). For bodies of unknown length (chunked): a small one is judged
+    # exactly as if it had been buffered.
+    hold_upto: int = 0
     forwarded: int = 0  # bytes released so far
     received: int = 0
     _pending: bytearray = field(default_factory=bytearray)  # the held-back tail, then new bytes
@@ -74,7 +78,7 @@ class StreamScan:
             if len(self._pending) < SNIFF_BYTES:
                 return b""
             self._sniff()
-        if self.whole or len(self._pending) - self._scanned_upto < self.batch:
+        if self.whole or self.received <= self.hold_upto or len(self._pending) - self._scanned_upto < self.batch:
             return b""
         return self._scan_and_release(final=False)
 
@@ -84,7 +88,7 @@ class StreamScan:
             return b""
         if not self._sniffed:
             self._sniff()
-        if self.whole:
+        if self.whole or (self.forwarded == 0 and self.received <= self.hold_upto):
             body = bytes(self._pending)
             self.findings = list(self.scan_whole(body))
             self._pending.clear()

@@ -17,7 +17,8 @@ Large uploads are streamed (``stream_scan``): a plain body larger than the scann
 - the body has no ``Content-Encoding`` (a compressed body is decompressed by the full scan);
 - its length is unknown (chunked) or larger than ``deep_limit``: bodies that size get the same
   direct-layer scan when buffered (decoding runs only below ``deep_limit``), so streaming keeps
-  the coverage. Smaller bodies are buffered and scanned in full as before;
+  the coverage. Smaller bodies are buffered and scanned in full as before; a chunked body is
+  held until it passes ``deep_limit``, and one that ends before gets the full scan;
 - a JSON, form or multipart body up to ``structured_limit`` is taken apart by the full scan and
   is not streamed; past that limit the full scan reads it as text too, so it streams. A chunked
   body of those types, and any streamed body whose first bytes show gzip (or JSON, below
@@ -120,6 +121,8 @@ class DlpOutbound:
             overlap=overlap_for(list(self.secrets.values())),
             whole=structured and not as_text,  # chunked JSON/form/multipart: held, judged whole
             sniff_json=not as_text,
+            # Chunked: held until it is larger than deep_limit, so a small one gets the full scan.
+            hold_upto=scanner.options.deep_limit if content_length is None else 0,
         )
 
     def scan_message(self, request: scanning.OutboundRequest, content: bytes) -> scanning.ScanOutcome:
