@@ -109,6 +109,8 @@ def mitmdump_argv(config: Config, mitmdump: str = "mitmdump") -> list[str]:
         "--set", f"bottle_policy={config.policy}",
         "--set", f"bottle_secrets={config.secrets}",
         "--set", f"bottle_log_dir={config.log_dir}",
+        # Where held requests become proposals and grants are read (the supervise spool).
+        "--set", f"bottle_supervise_dir={config.supervise_root}",
         # Bytes that are not HTTP inside an allowed tunnel would skip every request rule: with raw
         # TCP off, mitmproxy parses them as HTTP and refuses what does not parse.
         "--set", "rawtcp=false",

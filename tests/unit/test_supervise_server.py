@@ -171,6 +171,8 @@ class SidecarInitTest(unittest.TestCase):
         self.assertIn("127.0.0.1", argv)
         self.assertEqual(argv[argv.index("--port") + 1], "9430")
         self.assertEqual(argv[argv.index("--root") + 1], "/var/lib/bottle/supervise")
+        # the proxy reads grants from and writes held requests into the same spool
+        self.assertIn("bottle_supervise_dir=/var/lib/bottle/supervise", init.mitmdump_argv(config))
 
     def _start(self, root: Path, policy: dict) -> "subprocess.Popen[str]":
         import json
