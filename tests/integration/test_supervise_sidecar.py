@@ -15,7 +15,9 @@ import shlex
 import subprocess
 import unittest
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
+from bot_bottle.backend.docker import engine
 from bot_bottle.sidecar.supervise.channel import Decision, egress_route
 from tests._docker import skip_unless_docker
 from tests.integration._harness import Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
@@ -282,6 +284,118 @@ class ResumeKeepsApprovedRoutesTest(unittest.TestCase):
         self.assertIn("supervise", policy["internal_services"])
         self.assertEqual(_get(resumed, "http://evil.example/resumed/x")[0], "200")
         self.assertEqual(_get(resumed, "http://evil.example/other")[0], "403")
+
+
+@skip_unless_docker()
+class PushExceptionThroughTheGateTest(unittest.TestCase):
+    """A push the git-gate refused goes through once the operator grants exactly that push."""
+
+    FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
+
+    def setUp(self) -> None:
+        import tempfile
+
+        from bot_bottle.backend.docker.launch import LaunchOptions
+        from tests.integration._harness import label_args
+        from tests.integration.test_git_gate_docker import UPSTREAM_HOST, install_upstream_tls, upstream_image
+
+        tmp = tempfile.TemporaryDirectory(prefix="bb-push-exception-")
+        self.addCleanup(tmp.cleanup)
+        root = Path(tmp.name)
+        self.internet = Internet.create()
+        self.addCleanup(self.internet.close)
+        name = f"git-upstream-{self.internet.labels['bot-bottle.id']}"
+        engine.run(["create", "--name", name, "--network", self.internet.network, "--network-alias", UPSTREAM_HOST,
+                    *label_args(self.internet.labels), upstream_image()], timeout=60)
+        self.internet.containers[UPSTREAM_HOST] = name
+        (root / "token").write_text("tok_unused\n")
+        engine.run(["cp", str(root / "token"), f"{name}:/srv/token"], timeout=60)
+        ca = install_upstream_tls(name, root)
+        engine.run(["start", name], timeout=60)
+        wait_for(lambda: engine.run(["exec", name, "test", "-e", "/srv/log/ready"], check=False).returncode == 0,
+                 "the upstream")
+        self.upstream = name
+        host_key = " ".join(engine.run(["exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout.split()[:2])
+        key = root / "deploy_key"
+        key.write_text(engine.run(["exec", name, "cat", "/srv/client/id_ed25519"]).stdout)
+        key.chmod(0o600)
+        bottle = f"""\
+---
+git-gate:
+  user: {{name: Bottled Agent, email: agent@bot-bottle.invalid}}
+  repos:
+    app:
+      url: git@{UPSTREAM_HOST}:app.git
+      ssh_key: {key}
+      known_hosts: "{UPSTREAM_HOST} {host_key}"
+---
+"""
+        layout = write_manifests(root / "home", bottle=bottle)
+        plan = plan_for(layout)
+        self.bottle, self.launcher = launch(self, plan, layout.state_dir, internet=self.internet,
+                                            options=LaunchOptions(upstream_ca_pem=ca.cert.read_text()))
+        self.addCleanup(remove_bottle, self.launcher.names.id)
+        self.url = f"git@{UPSTREAM_HOST}:app.git"
+
+    def git(self, script: str):
+        return self.bottle.exec(f"cd /home/node/workspace && {script}")
+
+    def upstream_main(self) -> str:
+        return engine.run(["exec", "-u", "git", self.upstream, "git", "-C", "/srv/git/app.git",
+                           "rev-parse", "--verify", "-q", "refs/heads/main"], check=False).stdout.strip()
+
+    def ctl(self, verb: str, request: dict | None = None) -> tuple[int, dict]:
+        proc = subprocess.run(["docker", "exec", "-i", self.launcher.names.sidecar_container, *CTL, verb],
+                              input=json.dumps(request) if request is not None else "",
+                              capture_output=True, text=True, timeout=60)
+        return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def test_refused_push_asks_and_passes_once(self) -> None:
+        self.assertEqual(self.git(f"git clone -q {self.url} app").returncode, 0)
+        before = self.upstream_main()
+        r = self.git(f"cd app && echo 'aws_access_key_id = {self.FAKE_AWS_KEY}' > fixture.txt && git add fixture.txt && "
+                     "git commit -qm 'test fixture' && git push origin HEAD:main")
+        self.assertNotEqual(r.returncode, 0, "a push carrying a cloud key was accepted")
+        self.assertIn("request-push-exception", r.stderr)
+        ask = next(line for line in r.stderr.splitlines() if "repo=app " in line)
+        args = dict(field.split("=", 1) for field in ask.split("git-gate:", 1)[1].split())
+        new = self.git("cd app && git rev-parse HEAD").stdout.strip()
+        self.assertEqual((args["ref"], args["old"], args["new"]), ("refs/heads/main", before, new))
+        self.assertTrue(args["finding"].startswith("gf-"))
+
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "request-push-exception",
+            "arguments": {**args, "justification": "the key in fixture.txt is a documented fake for the tests"}}})
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            call = pool.submit(self.bottle.exec,
+                               f"curl -sS --max-time 120 -X POST {MCP_URL} -H 'Content-Type: application/json' "
+                               f"-H 'Accept: application/json, text/event-stream' --data-binary {shlex.quote(body)}")
+            found: list[dict] = []
+
+            def pending() -> bool:
+                found[:] = [p for p in self.ctl("pending")[1]["proposals"] if p["kind"] == "push-exception"]
+                return bool(found)
+
+            wait_for(pending, "the push-exception proposal", timeout=60)
+            proposal = found[0]
+            self.assertEqual(proposal["payload"]["finding"], args["finding"])
+            grant = {"kind": "push", **{k: proposal["payload"][k] for k in ("repo", "ref", "old", "new")}}
+            decision = Decision(proposal["id"], "approved", operator="integration-test")
+            self.assertEqual(self.ctl("decide", {"decision": decision.to_dict(), "grant": grant})[0], 0)
+            answer = json.loads(json.loads(call.result(timeout=150).stdout)["result"]["content"][0]["text"])
+        self.assertEqual(answer["verdict"], "approved")
+
+        r = self.git("cd app && git push origin HEAD:main")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("let through once", r.stderr)
+        self.assertEqual(self.upstream_main(), new)
+        self.assertTrue(self.ctl("grants")[1]["pushes"][0]["used"])
+
+        # once: the next push with a finding is refused again
+        r = self.git(f"cd app && echo 'k2 = {self.FAKE_AWS_KEY}' > more.txt && git add more.txt && "
+                     "git commit -qm more && git push origin HEAD:main")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(self.upstream_main(), new)
 
 
 def _get(bottle, url: str) -> tuple[str, str]:
