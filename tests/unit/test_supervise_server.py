@@ -249,3 +249,46 @@ class SidecarInitTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             proc = self._start(Path(tmp), {"version": 2, "routes": []})
             self.assertIsNone(self._supervise_pid(proc))
+
+
+class SidecarImageTest(unittest.TestCase):
+    """The sidecar image carries the server's own venv, pinned like mitmproxy's."""
+
+    def test_supervise_wheels_and_requirements(self) -> None:
+        from bot_bottle import images
+
+        spec = images.sidecar_image()
+        folders = dict(spec.extra_wheels)
+        self.assertIn("supervise-wheels", folders)
+        wheels = folders["supervise-wheels"]
+        pin = images.load_versions()["sidecar"]["mcp"]
+        self.assertIn(f"mcp=={pin}", wheels.requirements)
+        self.assertNotIn("mitmproxy==11.0.2", wheels.requirements)  # never in the same venv
+        generated = dict(spec.generated_files)
+        self.assertEqual(generated["supervise-requirements.txt"].decode().split(), list(wheels.requirements))
+        dockerfile = spec.dockerfile.read_text()
+        self.assertIn("/opt/supervise", dockerfile)
+
+    def test_the_lock_must_hold_the_pin(self) -> None:
+        from unittest import mock
+
+        from bot_bottle import images
+        from bot_bottle.errors import BotBottleError
+
+        versions = images.load_versions()
+        broken = {**versions, "sidecar": {**versions["sidecar"], "mcp": "0.0.1"}}
+        with mock.patch.object(images, "load_versions", return_value=broken), self.assertRaises(BotBottleError) as ctx:
+            images.sidecar_image()
+        self.assertIn("mcp_lock", str(ctx.exception))
+
+    def test_changing_the_mcp_lock_changes_the_tag(self) -> None:
+        from unittest import mock
+
+        from bot_bottle import images
+
+        versions = images.load_versions()
+        before = images.sidecar_image().tag
+        lock = [r for r in versions["sidecar"]["mcp_lock"] if not r.startswith("uvicorn==")] + ["uvicorn==0.0.0"]
+        changed = {**versions, "sidecar": {**versions["sidecar"], "mcp_lock": lock}}
+        with mock.patch.object(images, "load_versions", return_value=changed):
+            self.assertNotEqual(images.sidecar_image().tag, before)
