@@ -248,6 +248,18 @@ class GrantTests(_TempRoot):
         (entry,) = read_grants(self.root)["pushes"]
         self.assertTrue(entry["used"])
 
+    def test_remove_grant(self) -> None:
+        route = {"kind": "route", "route": {"host": "a.example"}}
+        self.assertFalse(channel.remove_grant(self.root, route))
+        add_grant(self.root, route)
+        add_grant(self.root, {"kind": "route", "route": {"host": "b.example"}})
+        self.assertTrue(channel.remove_grant(self.root, {"kind": "route", "route": {"host": "A.example"}}))
+        self.assertEqual([r["host"] for r in read_grants(self.root)["routes"]], ["b.example"])
+        push = {"kind": "push", "repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B}
+        add_grant(self.root, push)
+        consume_push(self.root, "app", "refs/heads/x", SHA_A, SHA_B)
+        self.assertFalse(channel.remove_grant(self.root, push))  # a used grant is history, not taken back
+
     def test_token_use_grant(self) -> None:
         add_grant(self.root, {"kind": "token-use", "route": "api.x", "detectors": ["b", "a"]})
         self.assertTrue(token_use_granted(self.root, "api.x", ["a"]))

@@ -64,6 +64,23 @@ class CtlTests(unittest.TestCase):
         self.assertFalse(out["ok"])
         self.assertEqual(read_grants(self.root)["routes"], [])
 
+    def test_a_decision_that_loses_the_race_takes_its_grant_back(self) -> None:
+        from unittest import mock
+
+        self.spool.submit(Proposal("p-a", "egress", "docs", {"host": "a.example"}, 60))
+        real_decide = Spool.decide
+
+        def expire_first(spool: Spool, decision: Decision) -> Decision:
+            real_decide(spool, Decision("p-a", "expired", "no decision in time", operator="timeout"))
+            return real_decide(spool, decision)
+
+        grant = {"kind": "route", "route": {"host": "a.example"}}
+        with mock.patch.object(Spool, "decide", expire_first):
+            code, out = self.call("decide", {"decision": Decision("p-a", "approved").to_dict(), "grant": grant})
+        self.assertEqual((code, out["type"]), (1, "already-decided"))
+        self.assertEqual(read_grants(self.root)["routes"], [])
+        self.assertEqual(self.spool.decision_for("p-a").verdict, "expired")
+
     def test_decide_errors(self) -> None:
         self.spool.submit(Proposal("p-a", "push-exception", "test fixture", {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "f"}, 60))
         cases = [

@@ -618,26 +618,39 @@ def validate_grant(grant: Any) -> dict[str, Any]:
     }
 
 
+def _grant_entry(g: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(list in the grants document, entry) for a validated grant."""
+    if g["kind"] == "route":
+        return "routes", dict(g["route"])
+    if g["kind"] == "push":
+        return "pushes", {k: g[k] for k in ("repo", "ref", "old", "new")} | {"used": False}
+    return "token_uses", {"route": g["route"], "detectors": g["detectors"]}
+
+
 def add_grant(root: str | Path, grant: Mapping[str, Any]) -> bool:
     """Add one grant to ``<root>/grants.json`` (atomic, under the lock); False if already there."""
-    g = validate_grant(dict(grant))
+    key, entry = _grant_entry(validate_grant(dict(grant)))
     root = Path(root)
     with _grants_locked(root):
         doc = read_grants(root)
-        if g["kind"] == "route":
-            entry, key = g["route"], "routes"
-            present = entry in doc[key]
-        elif g["kind"] == "push":
-            entry = {k: g[k] for k in ("repo", "ref", "old", "new")} | {"used": False}
-            key = "pushes"
-            present = entry in doc[key]  # an unused identical grant: nothing to add
-        else:
-            entry = {"route": g["route"], "detectors": g["detectors"]}
-            key = "token_uses"
-            present = entry in doc[key]
-        if present:
+        if entry in doc[key]:  # (for a push: an identical unused grant) nothing to add
             return False
         doc[key].append(entry)
+        _write_atomic(grants_path(root), doc, mode=0o644)
+        return True
+
+
+def remove_grant(root: str | Path, grant: Mapping[str, Any]) -> bool:
+    """Take back a grant ``add_grant`` added (an unused one, for a push); False if not there."""
+    key, entry = _grant_entry(validate_grant(dict(grant)))
+    root = Path(root)
+    if not grants_path(root).exists():
+        return False
+    with _grants_locked(root):
+        doc = read_grants(root)
+        if entry not in doc[key]:
+            return False
+        doc[key].remove(entry)
         _write_atomic(grants_path(root), doc, mode=0o644)
         return True
 

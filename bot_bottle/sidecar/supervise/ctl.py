@@ -32,6 +32,7 @@ from bot_bottle.sidecar.supervise.channel import (
     UnknownProposal,
     add_grant,
     read_grants,
+    remove_grant,
     validate_grant,
 )
 
@@ -84,7 +85,14 @@ def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
         grant = validate_grant(grant)
     # The grant goes first: whatever the agent retries after hearing "approved" already works.
     added = add_grant(spool.root, grant) if grant is not None else False
-    spool.decide(decision)
+    try:
+        spool.decide(decision)
+    except AlreadyDecided:
+        # Lost a race with the server expiring the proposal: the agent heard "expired", so what
+        # this decision granted is taken back (a decision that did not stand changes nothing).
+        if added:
+            remove_grant(spool.root, grant)
+        raise
     return {"ok": True, "grant_added": added}
 
 
