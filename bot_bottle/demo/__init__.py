@@ -205,9 +205,11 @@ def evaluate_git(results: dict[str, tuple[int, str]], upstream: GitUpstream) -> 
     code, detail = get("git-push-secret")
     _, secret_commit = get("git-secret-commit")
     reason = re.search(r"commit ([0-9a-f]{7,40}): (file \S+ line \d+): detector (\S+)", detail)
-    named = bool(reason) and secret_commit.startswith(reason.group(1)) and reason.group(3).startswith("aws")
-    observed = (f"rejected: commit {reason.group(1)}, {reason.group(2)}, detector {reason.group(3)}" if reason
-                else detail)
+    if reason is not None:
+        named = secret_commit.startswith(reason.group(1)) and reason.group(3).startswith("aws")
+        observed = f"rejected: commit {reason.group(1)}, {reason.group(2)}, detector {reason.group(3)}"
+    else:
+        named, observed = False, detail
     kept_out = not upstream.has_secret_commit and bool(re.fullmatch(r"[0-9a-f]{40}", secret_commit))
     observed += "; the upstream never got the commit" if kept_out else "; the upstream HAS the commit"
     out.append(Outcome("git push of a commit carrying a cloud key", "rejected before the upstream: commit, file, line, detector",
