@@ -119,15 +119,11 @@ def merged_policy(base: Policy, granted: tuple[Route, ...]) -> Policy:
 
 def token_use_proposal(*, method: str, host: str, path: str, route: str, detectors: Iterable[str],
                        timeout: float) -> channel.Proposal:
-    """The proposal for one held request; its id is also its ``hold_id``."""
-    proposal_id = channel.new_id("token-use")
+    """The proposal for one held request (``channel.held_request_proposal``: its id is its
+    ``hold_id``), with detector ids and the path without its query."""
     ids = sorted({detector_id(d) for d in detectors})
-    payload = {"hold_id": proposal_id, "method": method, "host": host, "path": path.split("?", 1)[0],
-               "route": route, "detectors": ids}
-    justification = (f"The egress proxy held {method} {host}{payload['path']}: DLP flagged "
-                     f"{', '.join(ids) or 'a value'} on route {route}, whose policy is supervise.")
-    return channel.Proposal(id=proposal_id, kind="token-use", justification=justification, payload=payload,
-                            timeout_s=timeout)
+    return channel.held_request_proposal(method.upper(), host, path.split("?", 1)[0].split("#", 1)[0], route, ids,
+                                         timeout)
 
 
 async def hold(spool: channel.Spool, proposal: channel.Proposal, timeout: float) -> HoldResult:
