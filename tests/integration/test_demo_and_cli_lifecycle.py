@@ -117,7 +117,15 @@ class CliLifecycle(_Cli):
         self.assertIsNotNone(bid, "the bottle never showed up in list --running")
         # Whatever happens below, this test's bottle must not outlive it.
         self.addCleanup(h.remove_bottle, str(bid))
-        time.sleep(1)
+        # The bottle is listed as soon as its container exists; stop it once the agent itself
+        # runs, after provisioning (a stop during provisioning is a failed launch, not this test).
+        agent_container = f"bot-bottle-{bid}-agent"
+
+        def agent_runs() -> bool:
+            top = subprocess.run(["docker", "top", agent_container], capture_output=True, text=True)
+            return "sleep 600" in top.stdout
+
+        h.wait_for(agent_runs, "the agent command running in the bottle", timeout=120)
         stop = self.cli("stop", bid, "-t", "1")
         self.assertEqual(stop.returncode, 0, stop.stderr)
         worker.join(timeout=180)
