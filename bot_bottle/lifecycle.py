@@ -130,8 +130,11 @@ def run_bottle(
         **credentials,
         **dict(opts.known_secrets),
     }
-    launcher = registry.for_name(plan.backend).launcher(plan, opts, state_root=state_root, progress=progress)
+    backend = registry.for_name(plan.backend)
+    launcher = backend.launcher(plan, opts, state_root=state_root, progress=progress)
     bottle = launcher.launch()
+    # Whatever capability change an earlier run recorded is in the image this run started from.
+    launcher.state.clear_capability()
     exit_code = 1
     try:
         if on_launched is not None:
@@ -157,6 +160,7 @@ def run_bottle(
                 meta.snapshot = ref
                 meta.exit_code = exit_code
                 launcher.state.write(meta)
+                _reapply_capability(backend, launcher.state, state_root)
             except BotBottleError as exc:
                 reason += f" (snapshot failed: {exc})"
             launcher.preserve_reason = reason
@@ -164,6 +168,21 @@ def run_bottle(
         launcher.teardown()
         bottle.close()
     return RunResult(launcher.names.id, exit_code, reason is not None, reason)
+
+
+def _reapply_capability(backend: Any, state: Any, state_root: Path) -> str | None:
+    """Add again the packages approved during this run on top of the snapshot just taken.
+
+    The snapshot is of the running container, which started before the change was approved.
+    """
+    packages = state.capability_packages()
+    if not packages:
+        return None
+    from bot_bottle.backend.registry import CapabilityChange
+
+    ref = backend.apply_capability_change(CapabilityChange(state.id, packages, reason="kept after the run"),
+                                          state_root=state_root)
+    return str(ref)
 
 
 def _command_argv(bottle: Any, command: list[str], *, tty: bool) -> list[str]:

@@ -20,6 +20,7 @@ from bot_bottle.errors import BotBottleError
 ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 METADATA = "metadata.json"
 PRESERVE = ".preserve"
+CAPABILITY = "capability.json"
 
 
 @dataclass
@@ -102,6 +103,26 @@ class StateDir:
     def preserve_reason(self) -> str | None:
         marker = self.preserve_marker()
         return marker.splitlines()[0] if marker else None
+
+    # Packages a capability change added during the current run. The next snapshot of the running
+    # container (the agent exiting non-zero, a commit) starts from the container, which lacks them:
+    # they are added again on top, so no later snapshot silently drops an approved change.
+    def record_capability(self, packages: tuple[str, ...]) -> None:
+        known = self.capability_packages()
+        merged = known + tuple(p for p in packages if p not in known)
+        tmp = self.path / f".{CAPABILITY}.tmp"
+        tmp.write_text(json.dumps({"packages": list(merged)}) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path / CAPABILITY)
+
+    def capability_packages(self) -> tuple[str, ...]:
+        try:
+            data = json.loads((self.path / CAPABILITY).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return ()
+        return tuple(str(p) for p in data.get("packages") or ())
+
+    def clear_capability(self) -> None:
+        (self.path / CAPABILITY).unlink(missing_ok=True)
 
     def unpreserve(self) -> None:
         (self.path / PRESERVE).unlink(missing_ok=True)

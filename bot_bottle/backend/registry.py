@@ -166,6 +166,12 @@ class DockerBackend(BottleBackend):
             meta.snapshot = ref
             state.write(meta)
             state.preserve("committed")
+            packages = state.capability_packages()
+            if packages:
+                # The container predates this run's approved packages: add them again on top.
+                ref = self.apply_capability_change(CapabilityChange(bottle_id, packages, reason="kept after commit"),
+                                                   state_root=state_root)
+                state.preserve("committed")
         return ref
 
     def apply_capability_change(self, change: CapabilityChange, *, state_root: Path) -> str:
@@ -196,6 +202,7 @@ class DockerBackend(BottleBackend):
         )
         meta.snapshot = ref
         state.write(meta)
+        state.record_capability(change.packages)
         state.preserve(f"capability change: {packages}" + (f" ({change.reason})" if change.reason else ""))
         return ref
 
