@@ -1,9 +1,10 @@
 """``bot-bottle demo``: a real bottle, a scripted agent, and each protection shown working.
 
 The demo's "internet" is servers it runs itself, in its own containers on its own internal
-network (``allowed.example``, ``evil.example``, a fake ``api.anthropic.com`` and a git host
-``git.example``, the last two over HTTPS from a throwaway CA); nothing leaves this machine. Its manifests live in a throwaway HOME, so the user's
-own ~/.bot-bottle is never touched.
+network (``allowed.example``, ``evil.example``, ``docs.example`` (which the agent asks the
+operator for), a fake ``api.anthropic.com`` and a git host ``git.example``, the last two over HTTPS
+from a throwaway CA); nothing leaves this machine. Its manifests and its supervise database live
+in a throwaway HOME, so the user's own ~/.bot-bottle is never touched.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.bottle import DockerBottle
 from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
 from bot_bottle.backend.docker.names import LABEL_ID, LABEL_OWNER, LABEL_ROLE, label_args, new_id
+from bot_bottle.demo import supervise as supervise_row
 from bot_bottle.demo import tls
+from bot_bottle.demo.outcome import Outcome
 from bot_bottle.manifest import Layout, load
 
 HERE = Path(__file__).resolve().parent
@@ -67,14 +70,6 @@ You are the demo agent. Answer in one short sentence.
 """
 
 
-@dataclass(frozen=True)
-class Outcome:
-    attempt: str
-    expected: str
-    observed: str
-    held: bool
-
-
 @dataclass
 class Observed:
     """What the demo saw: the scripted agent's report, Claude Code's answer, the servers' logs."""
@@ -87,6 +82,7 @@ class Observed:
     agent_env_key: str = ""
     decisions: list[str] = field(default_factory=list)
     git: GitUpstream = field(default_factory=lambda: GitUpstream())
+    supervise: supervise_row.SuperviseSeen = field(default_factory=supervise_row.SuperviseSeen)
 
 
 @dataclass
@@ -268,7 +264,9 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
         (home / ".bot-bottle" / "agents").mkdir(parents=True)
         (home / ".bot-bottle" / "bottles" / "demo.md").write_text(DEMO_BOTTLE)
         (home / ".bot-bottle" / "agents" / "demo-agent.md").write_text(DEMO_AGENT)
-        manifest = load("demo-agent", Layout(home=home, cwd=home))
+        layout = Layout(home=home, cwd=home)
+        state_root = home / ".bot-bottle" / "state"
+        manifest = load("demo-agent", layout)
         from bot_bottle.cli.common import docker_runtime
 
         runtime, note = docker_runtime()
@@ -284,11 +282,13 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
         token_file = home / "git.token"
         token_file.write_text(git_token + "\n")
 
-        say(f"starting the demo's own internet: allowed.example, evil.example, api.anthropic.com (fake), {GIT_HOST}")
+        say(f"starting the demo's own internet: allowed.example, evil.example, {supervise_row.ASKED_HOST}, "
+            f"api.anthropic.com (fake), {GIT_HOST}")
         internet = _Internet(labels)
         try:
             internet.start("allowed.example", sidecar_ref, HERE / "upstream.py", ["80"])
             internet.start("evil.example", sidecar_ref, HERE / "upstream.py", ["80"])
+            internet.start(supervise_row.ASKED_HOST, sidecar_ref, HERE / "upstream.py", ["80"])
             internet.start("api.anthropic.com", sidecar_ref, HERE / "fake_api.py", ["443"],
                            files={"/srv/server.crt": cert, "/srv/server.key": key},
                            env={"FAKE_CERT": "/srv/server.crt", "FAKE_KEY": "/srv/server.key"})
@@ -301,6 +301,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 say(f"bottle {launcher.names.id} is up; running the scripted agent inside it")
                 bottle.cp_in(HERE / "agent.sh", "/home/node/demo-agent.sh")
                 seen.script.update(_parse(bottle.exec(f"sh /home/node/demo-agent.sh {evil_ip}").stdout))
+                seen.supervise = supervise_row.ask_and_approve(bottle, launcher.names.id, layout, state_root, say)
                 say("asking the real Claude Code CLI a question (its API is the demo's fake)")
                 answer = bottle.exec("cd /home/node/workspace && timeout 120 claude -p 'Say hello.' < /dev/null")
                 seen.claude_exit, seen.claude_answer = answer.returncode, answer.stdout or answer.stderr
@@ -312,7 +313,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
             lifecycle.run_bottle(
                 manifest,
                 plan,
-                state_root=home / ".bot-bottle" / "state",
+                state_root=state_root,
                 environ={TOKEN_VAR: real_token, "DEMO_DB_PASSWORD": db_password, GIT_TOKEN_VAR: git_token},
                 prompt_fn=None,
                 tty=False,
@@ -332,7 +333,7 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
             internet.close()
 
     outcomes = (evaluate(seen.script, seen.evil_hits) + evaluate_git(seen.script, seen.git)
-                + [evaluate_claude(seen, real_token)])
+                + [supervise_row.evaluate(seen.supervise), evaluate_claude(seen, real_token)])
     table = Table(title="What the bottle did", title_justify="left", show_lines=True)
     table.add_column("the agent tried")
     table.add_column("expected")
