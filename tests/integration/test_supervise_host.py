@@ -18,7 +18,6 @@ import json
 import shlex
 import unittest
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 from bot_bottle.backend.sidecar_config import read_approved_routes
 from bot_bottle.manifest import load
@@ -44,17 +43,6 @@ egress:
 ---
 """
 FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
-
-
-def _proxy_reads_grants() -> bool:
-    """Has the egress proxy learned to re-read grants.json? (Owned by the egress side.)"""
-    addon = Path(__file__).resolve().parents[2] / "bot_bottle" / "sidecar" / "egress"
-    return any("grants" in p.read_text() for p in addon.glob("*.py"))
-
-
-def _proxy_holds_for_the_operator() -> bool:
-    """Does the egress proxy hold a DLP ``supervise`` hit for the operator? (The egress side.)"""
-    return (Path(__file__).resolve().parents[2] / "bot_bottle" / "sidecar" / "egress" / "supervision.py").is_file()
 
 
 class _ClassScope:
@@ -160,8 +148,6 @@ class SuperviseHostTest(unittest.TestCase):
         self.sync()
         self.assertEqual(self.store.get(row.key).status, "applied", "a later sync leaves a decided proposal alone")
 
-    @unittest.skipUnless(_proxy_reads_grants(),
-                         "the egress proxy does not re-read grants.json yet (bot_bottle/sidecar/egress is another change)")
     def test_after_approval_the_agents_retry_gets_through(self) -> None:
         self.assertEqual(self.get("http://evil.example/retry/x"), "403")
         call = self.ask("request-egress", {"host": "evil.example", "paths": ["/retry/"],
@@ -191,8 +177,6 @@ class SuperviseHostTest(unittest.TestCase):
         self.assertEqual(self.manifest.read_text(), manifest_before)
         self.assertEqual(self.audit(done), [(OPERATOR, "rejected", "ok")])
 
-    @unittest.skipUnless(_proxy_holds_for_the_operator(),
-                         "the egress proxy does not hold DLP supervise hits for the operator yet (another change)")
     def test_a_held_request_is_released_by_a_token_use_approval(self) -> None:
         held = self.pool.submit(self.post, "http://allowed.example/upload", f"aws_access_key_id={FAKE_AWS_KEY}")
         row = self.synced_proposal("allowed.example", kind="token-use")
