@@ -101,8 +101,47 @@ def run_attack(bottle: DockerBottle, script: str, *, timeout: int = 120, **value
     body = PRELUDE + fill(script, **values)
     # Attacks dump arbitrary files: only printable ASCII comes back (the exec reads text).
     cmd = f"timeout -s KILL {timeout} bash -c {shlex.quote(body)} 2>&1 | LC_ALL=C tr -c '\\11\\12\\15\\40-\\176' '?'"
-    result = bottle.exec(cmd, user="node")
+    # Our own bound on the exec: a sandbox that dies under an attack can leave `docker exec` hanging.
+    try:
+        result = subprocess.run(bottle.exec_argv(cmd, user="node"), capture_output=True, text=True,
+                                timeout=timeout + 30)
+    except subprocess.TimeoutExpired:
+        return f"(the exec did not return within {timeout + 30} s)"
     return result.stdout + result.stderr
+
+
+def run_attack_watched(bottle: DockerBottle, script: str, tick, *, timeout: int = 120, **values: object) -> str:
+    """``run_attack`` for attacks that may take their bottle down: ``tick()`` runs every 0.3 s (the
+    oracle samples), and when the bottle's container stops, the hanging exec is abandoned."""
+    import time
+
+    body = PRELUDE + fill(script, **values)
+    cmd = f"timeout -s KILL {timeout} bash -c {shlex.quote(body)} 2>&1 | LC_ALL=C tr -c '\\11\\12\\15\\40-\\176' '?'"
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(bottle.exec_argv(cmd, user="node"), stdout=out, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout + 30
+        note = ""
+        polls = 0
+        while proc.poll() is None:
+            tick()
+            polls += 1
+            if polls % 5 == 0 and not running(bottle.container):
+                note = "\n(the bottle stopped under the attack)"
+                break
+            if time.monotonic() > deadline:
+                note = "\n(the exec did not return in time)"
+                break
+            time.sleep(0.3)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        out.seek(0)
+        return out.read() + note
+
+
+def running(container: str) -> bool:
+    state = engine.run(["inspect", "-f", "{{.State.Running}}", container], timeout=30, check=False)
+    return state.stdout.strip() == "true"
 
 
 # --------------------------------------------------------------------------- recorders and leaks

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 import unittest
 from pathlib import Path
@@ -90,6 +89,8 @@ class _Family(esc.EscapeCase):
         return {}
 
     def attack(self, script: str, timeout: int = 120, **values: object) -> str:
+        # An attack on a dead bottle would "fail" for the wrong reason: the bottle must be up first.
+        self.assertTrue(esc.running(self.bottle.container), "the bottle is not running before the attack")
         return esc.run_attack(self.bottle, script, timeout=timeout, **values)
 
     def new_records(self, host: str, before: int) -> list[dict]:
@@ -683,28 +684,31 @@ class HostResources(_Family):
     memory = "512m"
 
     @classmethod
-    def launch_kwargs(cls) -> dict:
-        return {"memory": cls.memory}
+    def setUpClass(cls) -> None:
+        cls.arena = arena()
+
+    def setUp(self) -> None:
+        # A fresh bottle per attack: a fork bomb may take its bottle down (allowed), not the next test's.
+        self.bottle, self.launcher = self.arena.launch(self.bottle_md, memory=self.memory)
+        self.addCleanup(self.launcher.teardown)
 
     def test_fork_bomb_is_bounded(self) -> None:
         limit = self.launcher.options.pids_limit
-        result: dict[str, str] = {}
-        worker = threading.Thread(target=lambda: result.update(out=self.attack("""
+        peak = [0]
+
+        def sample() -> None:
+            top = engine.run(["top", self.launcher.names.agent_container], timeout=60, check=False).stdout
+            peak[0] = max(peak[0], sum(1 for line in top.splitlines() if "sleep 30" in line))
+
+        out = esc.run_attack_watched(self.bottle, """
 n=0; for i in $(seq 1 @@N@@); do sleep 30 & n=$((n+1)); done 2>/dev/null
 sleep 8; echo "tried $n"; kill $(jobs -p) 2>/dev/null; true
-""", N=limit + 400, timeout=90)))
-        worker.start()
-        peak = 0
-        while worker.is_alive():
-            top = engine.run(["top", self.launcher.names.agent_container], timeout=60, check=False).stdout
-            peak = max(peak, sum(1 for line in top.splitlines() if "sleep 30" in line))
-            time.sleep(0.5)
-        worker.join()
+""", sample, N=limit + 400, timeout=90)
         engine.run(["exec", "-u", "root", self.launcher.names.agent_container, "sh", "-c",
                     "pkill -x -f 'sleep 30'; true"], timeout=60, check=False)
         self.assertTrue(engine.run(["info", "--format", "{{.ServerVersion}}"], timeout=30).stdout.strip())
-        self.assertStopped([f"{peak} processes ran in the bottle, more than its limit {limit}"] if peak > limit else [],
-                           result.get("out", ""))
+        self.assertStopped([f"{peak[0]} processes ran in the bottle, more than its limit {limit}"]
+                           if peak[0] > limit else [], out)
 
     def test_killing_the_forwarder_gives_no_direct_route(self) -> None:
         before = self.counts()
@@ -725,23 +729,22 @@ timeout 5 bash -c 'echo @@M@@ > /dev/tcp/@@IP@@/80'
         cid = engine.run(["inspect", "-f", "{{.Id}}", self.launcher.names.agent_container], timeout=30).stdout.strip()
         usage = Path("/sys/fs/cgroup/memory/docker") / cid / "memory.max_usage_in_bytes"
         self.assertTrue(usage.is_file(), f"no cgroup file {usage} to read the bottle's memory from (the oracle)")
-        result: dict[str, str] = {}
-        worker = threading.Thread(target=lambda: result.update(out=self.attack(
-            "head -c 1200M /dev/zero | tail > /dev/null; echo \"tail exit $?\"", timeout=120)))
-        worker.start()
-        peak = 0
-        while worker.is_alive():
+        peak = [0]
+
+        def sample() -> None:
             try:
-                peak = max(peak, int(usage.read_text().split()[0]))
+                peak[0] = max(peak[0], int(usage.read_text().split()[0]))
             except (OSError, ValueError):
                 pass  # the bottle died and its cgroup went with it: that is allowed
-            time.sleep(0.2)
-        worker.join()
+
+        out = esc.run_attack_watched(self.bottle, "head -c 1200M /dev/zero | tail > /dev/null; echo \"tail exit $?\"",
+                                     sample, timeout=120)
+        peak = peak[0]
         # The host and the engine are still here.
         self.assertTrue(engine.run(["info", "--format", "{{.ServerVersion}}"], timeout=30).stdout.strip())
         limit = 512 * 1024 * 1024
         self.assertStopped([f"the bottle used {peak >> 20} MiB, over its {limit >> 20} MiB limit"]
-                           if peak > limit * 1.05 else [], result.get("out", ""))
+                           if peak > limit * 1.05 else [], out)
 
 
 # =========================================================================== other bottles
