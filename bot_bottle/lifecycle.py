@@ -6,6 +6,7 @@ to the launcher (env file, sidecar secret file); they never reach an argv, a log
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import subprocess
@@ -33,6 +34,7 @@ class RunResult:
     exit_code: int
     preserved: bool
     preserve_reason: str | None
+    restarts: int = 0  # relaunches after an approved capability change
 
 
 def terminal_prompt(entry: EnvEntry) -> str:
@@ -110,8 +112,18 @@ def run_bottle(
     on_launched: Callable[[Any, Any], None] | None = None,
     command: list[str] | None = None,
     preserve: bool = False,
+    capability_build: Any = None,
 ) -> RunResult:
-    """Launch, run the agent to its end, then tear down (preserving state when it should)."""
+    """Launch, run the agent to its end, then tear down (preserving state when it should).
+
+    When the agent ends because an approved capability change asked for a restart (the state's
+    ``restart`` marker, see ``registry.DockerBackend.request_restart``), the bottle is
+    snapshotted (the approved packages added again on top), torn down and relaunched under the
+    same id from that snapshot, and the agent runs again: attached again when interactive, the
+    same ``command`` again, or headless with the prompt prefixed by a note that it is a
+    continuation. ``on_launched`` is called after every launch. ``capability_build`` is TEST
+    ONLY (``registry.CapabilityBuild``): how the packages are added again.
+    """
     if plan.agent_image is None and not (options and options.image_override):
         problems = [w.removeprefix("cannot start yet: ") for w in plan.warnings if w.startswith("cannot start yet")]
         raise BotBottleError(problems[0] if problems else f"no agent image for template '{plan.template}'")
@@ -131,11 +143,58 @@ def run_bottle(
         **dict(opts.known_secrets),
     }
     backend = registry.for_name(plan.backend)
+    say = progress or (lambda message: None)
+    prompt = headless_prompt
+    restarts = 0
+    while True:
+        run = _run_once(backend, plan, opts, state_root=state_root, progress=progress, on_launched=on_launched,
+                        command=command, headless_prompt=prompt, tty=tty, preserve=preserve,
+                        capability_build=capability_build)
+        if run.restart is None:
+            return RunResult(run.bottle_id, run.exit_code, run.preserve_reason is not None, run.preserve_reason,
+                             restarts=restarts)
+        restarts += 1
+        say(f"restarting bottle {run.bottle_id} on its new image: {run.restart}")
+        opts = dataclasses.replace(opts, bottle_id=run.bottle_id, resume=True, image_override=run.snapshot)
+        if prompt is not None:
+            prompt = continuation_prompt(headless_prompt or "", run.restart)
+
+
+def continuation_prompt(prompt: str, why: str) -> str:
+    """What a headless agent is asked after a restart: the same task, knowing it was interrupted.
+
+    Its files are kept but its session is not, so it is told to check what it already did rather
+    than start over blindly.
+    """
+    return (f"[bot-bottle] This bottle was restarted on a new image ({why}). Your files are as you left "
+            "them; your previous session and any running processes ended. Check what is already done, "
+            f"then continue the task:\n\n{prompt}")
+
+
+@dataclass
+class _Run:
+    bottle_id: str
+    exit_code: int
+    preserve_reason: str | None
+    restart: str | None = None  # why the bottle must be relaunched, or None
+    snapshot: str | None = None
+
+
+def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root: Path,
+              progress: Callable[[str], None] | None, on_launched: Callable[[Any, Any], None] | None,
+              command: list[str] | None, headless_prompt: str | None, tty: bool, preserve: bool,
+              capability_build: Any) -> _Run:
+    """One launch of the bottle, its agent run to the end, and its teardown."""
     launcher = backend.launcher(plan, opts, state_root=state_root, progress=progress)
     bottle = launcher.launch()
-    # Whatever capability change an earlier run recorded is in the image this run started from.
+    # Whatever capability change an earlier run recorded is in the image this run started from,
+    # and a restart asked of an earlier run is done.
     launcher.state.clear_capability()
+    launcher.state.clear_restart()
     exit_code = 1
+    interrupted = False
+    restart: str | None = None
+    snapshot_ref: str | None = None
     try:
         if on_launched is not None:
             on_launched(bottle, launcher)
@@ -147,9 +206,15 @@ def run_bottle(
         exit_code = subprocess.run(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL).returncode
     except KeyboardInterrupt:
         exit_code = 130
+        interrupted = True
     finally:
         reason = None
-        if exit_code != 0:
+        # A restart asked of this run (the agent was stopped for it); never after Ctrl-C, and only
+        # on a backend that can (the marker is written by that backend's request_restart alone).
+        restart = None if interrupted or not backend.supports_capability_change else launcher.state.restart_request()
+        if restart is not None:
+            reason = f"restarting: {restart}"
+        elif exit_code != 0:
             reason = f"agent exited with code {exit_code}"
         elif preserve:
             reason = "asked to preserve"
@@ -160,17 +225,27 @@ def run_bottle(
                 meta.snapshot = ref
                 meta.exit_code = exit_code
                 launcher.state.write(meta)
-                _reapply_capability(backend, launcher.state, state_root)
+                snapshot_ref = _reapply_capability(backend, launcher.state, state_root, capability_build) or ref
             except BotBottleError as exc:
-                reason += f" (snapshot failed: {exc})"
+                if restart is not None:
+                    # Without its snapshot the bottle cannot come back as it was: keep it for
+                    # `resume` (from the image the capability change built) instead.
+                    restart = None
+                    reason = f"restart failed (snapshot: {exc})"
+                else:
+                    reason += f" (snapshot failed: {exc})"
             launcher.preserve_reason = reason
+        if restart is None and launcher.state.path.is_dir():
+            launcher.state.clear_restart()
         # The launch tears down (a VM bottle's handle closes as a no-op by contract).
         launcher.teardown()
         bottle.close()
-    return RunResult(launcher.names.id, exit_code, reason is not None, reason)
+    if restart is not None and snapshot_ref is None:
+        snapshot_ref = launcher.state.read().snapshot
+    return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref)
 
 
-def _reapply_capability(backend: Any, state: Any, state_root: Path) -> str | None:
+def _reapply_capability(backend: Any, state: Any, state_root: Path, build: Any = None) -> str | None:
     """Add again the packages approved during this run on top of the snapshot just taken.
 
     The snapshot is of the running container, which started before the change was approved.
@@ -180,7 +255,7 @@ def _reapply_capability(backend: Any, state: Any, state_root: Path) -> str | Non
         return None
     from bot_bottle.backend.registry import CapabilityChange
 
-    ref = backend.apply_capability_change(CapabilityChange(state.id, packages, reason="kept after the run"),
+    ref = backend.apply_capability_change(CapabilityChange(state.id, packages, reason="kept after the run", build=build),
                                           state_root=state_root)
     return str(ref)
 

@@ -21,6 +21,7 @@ ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 METADATA = "metadata.json"
 PRESERVE = ".preserve"
 CAPABILITY = "capability.json"
+RESTART = "restart"
 
 
 @dataclass
@@ -123,6 +124,26 @@ class StateDir:
 
     def clear_capability(self) -> None:
         (self.path / CAPABILITY).unlink(missing_ok=True)
+
+    # A restart asked of the bottle's owner (``lifecycle.run_bottle``): written before the agent
+    # container is stopped, so the owner, seeing its agent end, relaunches the same bottle from
+    # its snapshot instead of tearing it down. The first line says why, for the progress line.
+    def request_restart(self, reason: str) -> None:
+        tmp = self.path / f".{RESTART}.tmp"
+        tmp.write_text(f"{reason.splitlines()[0] if reason else 'restart requested'}\n{time.time():.6f}\n",
+                       encoding="utf-8")
+        os.replace(tmp, self.path / RESTART)
+
+    def restart_request(self) -> str | None:
+        """Why a restart was asked for, or None when none is pending."""
+        try:
+            text = (self.path / RESTART).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        return (text.splitlines() or ["restart requested"])[0]
+
+    def clear_restart(self) -> None:
+        (self.path / RESTART).unlink(missing_ok=True)
 
     def unpreserve(self) -> None:
         (self.path / PRESERVE).unlink(missing_ok=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import abc
 import os
 import re
+import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +42,35 @@ class NotSupportedOnBackend(BotBottleError):
 
 
 @dataclass(frozen=True)
+class CapabilityBuild:
+    """TEST ONLY: where a capability build gets its packages.
+
+    Tests serve their own Debian repository from a container on an ``--internal`` network they
+    created; the build joins that network and reads only that repository. Set only from Python
+    (``apply.Context.capability_build``, ``lifecycle.run_bottle(capability_build=...)``); no
+    manifest key, CLI flag or environment variable ever reads it, like
+    ``LaunchOptions.upstream_ca_pem``.
+    """
+
+    network: str | None = None  # `docker build --network`
+    apt_source: str | None = None  # one sources.list line, used instead of the image's sources
+
+    def validate(self) -> None:
+        if self.apt_source is not None and (not self.apt_source.strip() or "\n" in self.apt_source
+                                            or "\r" in self.apt_source):
+            raise BotBottleError("CapabilityBuild.apt_source is one sources.list line")
+        if self.network is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", self.network):
+            raise BotBottleError(f"CapabilityBuild.network: not a network name: {self.network!r}")
+
+
+@dataclass(frozen=True)
 class CapabilityChange:
     """An approved proposal to add system packages to a bottle's image."""
 
     bottle_id: str
     packages: tuple[str, ...]
     reason: str = ""
+    build: CapabilityBuild | None = None  # TEST ONLY (see CapabilityBuild)
 
     def validate(self) -> None:
         if not self.packages:
@@ -53,6 +78,27 @@ class CapabilityChange:
         bad = [p for p in self.packages if not _PACKAGE.match(p)]
         if bad:
             raise BotBottleError("not Debian package names: " + ", ".join(repr(p) for p in bad))
+        if self.build is not None:
+            self.build.validate()
+
+
+def install_dockerfile(base: str, packages: tuple[str, ...], build: CapabilityBuild | None = None) -> str:
+    """The Dockerfile that adds ``packages`` to ``base`` (names already validated)."""
+    names = " ".join(packages)
+    apt = "apt-get"
+    setup = cleanup = ""
+    if build is not None and build.apt_source:
+        # Only the given repository: its own list, and no sources.list.d parts.
+        listing = "/etc/apt/bot-bottle-capability.list"
+        apt = f"apt-get -o Dir::Etc::SourceList={listing} -o Dir::Etc::SourceParts=/nonexistent"
+        setup = f"printf '%s\\n' {shlex.quote(build.apt_source)} > {listing} && "
+        cleanup = f" {listing}"
+    return (
+        f"FROM {base}\nUSER root\n"
+        f"RUN {setup}{apt} update && {apt} install -y --no-install-recommends {names} "
+        f"&& rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb{cleanup}\n"
+        "USER node\n"
+    )
 
 
 class Launch(Protocol):
@@ -94,13 +140,20 @@ class BottleBackend(abc.ABC):
         return self.launcher(plan, options, state_root=state_root or default_state_root(), progress=progress).launch()
 
     @abc.abstractmethod
-    def commit(self, bottle_id: str, *, state_root: Path) -> str:
-        """Snapshot a running bottle so the next resume starts from it; mark it preserved."""
+    def commit(self, bottle_id: str, *, state_root: Path, build: CapabilityBuild | None = None) -> str:
+        """Snapshot a running bottle so the next resume starts from it; mark it preserved.
+
+        ``build`` (TEST ONLY) is how packages approved earlier in the run are added again."""
 
     @abc.abstractmethod
     def apply_capability_change(self, change: CapabilityChange, *, state_root: Path) -> str:
         """Apply an approved change (the bottle resumes from the result), or raise
         ``NotSupportedOnBackend`` having changed nothing."""
+
+    def request_restart(self, bottle_id: str, *, state_root: Path, reason: str) -> None:
+        """Ask the bottle's owner to relaunch it, same id, from its snapshot (after a capability
+        change): a backend that cannot answers ``NotSupportedOnBackend`` having run nothing."""
+        raise NotSupportedOnBackend(f"restarting a running bottle is not supported on {self.name} (bottle {bottle_id})")
 
     @abc.abstractmethod
     def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
@@ -151,12 +204,13 @@ class _DockerLaunch:
 class DockerBackend(BottleBackend):
     name = "docker"
     supports_capability_change = True
+    restart_grace_s = 2.0
 
     def launcher(self, plan: BottlePlan, options: LaunchOptions, *, state_root: Path,
                  progress: Progress | None = None) -> _DockerLaunch:
         return _DockerLaunch(DockerLauncher(plan, options, state_root, progress=progress))
 
-    def commit(self, bottle_id: str, *, state_root: Path) -> str:
+    def commit(self, bottle_id: str, *, state_root: Path, build: CapabilityBuild | None = None) -> str:
         from bot_bottle import lifecycle
 
         ref = lifecycle.snapshot(bottle_id, BottleNames(bottle_id, "agent").agent_container, state_root)
@@ -169,8 +223,8 @@ class DockerBackend(BottleBackend):
             packages = state.capability_packages()
             if packages:
                 # The container predates this run's approved packages: add them again on top.
-                ref = self.apply_capability_change(CapabilityChange(bottle_id, packages, reason="kept after commit"),
-                                                   state_root=state_root)
+                ref = self.apply_capability_change(
+                    CapabilityChange(bottle_id, packages, reason="kept after commit", build=build), state_root=state_root)
                 state.preserve("committed")
         return ref
 
@@ -188,14 +242,10 @@ class DockerBackend(BottleBackend):
             raise BotBottleError(f"bottle {change.bottle_id} records no image to extend")
         ref = f"bot-bottle/snapshot:{change.bottle_id}"
         packages = " ".join(change.packages)
-        dockerfile = (
-            f"FROM {base}\nUSER root\n"
-            f"RUN apt-get update && apt-get install -y --no-install-recommends {packages} "
-            "&& rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb\n"
-            "USER node\n"
-        )
+        dockerfile = install_dockerfile(base, change.packages, change.build)
+        network = ["--network", change.build.network] if change.build and change.build.network else []
         engine.run(
-            ["build", "-t", ref, "--label", f"{LABEL_ID}={change.bottle_id}", "-"],
+            ["build", "-t", ref, "--label", f"{LABEL_ID}={change.bottle_id}", *network, "-"],
             input=dockerfile,
             timeout=3600,
             env={**os.environ, "DOCKER_BUILDKIT": "0"},  # the classic builder: no BuildKit everywhere
@@ -205,6 +255,32 @@ class DockerBackend(BottleBackend):
         state.record_capability(change.packages)
         state.preserve(f"capability change: {packages}" + (f" ({change.reason})" if change.reason else ""))
         return ref
+
+    def owner_running(self, bottle_id: str, *, state_root: Path) -> bool:
+        """True when the process that launched the bottle still runs it (it can relaunch it)."""
+        state = StateDir(state_root, bottle_id)
+        return state.exists() and proc.is_alive(state.read().owner)
+
+    def request_restart(self, bottle_id: str, *, state_root: Path, reason: str) -> None:
+        """The restart marker first, then stop the agent container: its owner
+        (``lifecycle.run_bottle``) sees the agent end and the marker, snapshots, tears down and
+        relaunches the same bottle from the snapshot."""
+        from bot_bottle.backend.docker import engine
+
+        state = StateDir(state_root, bottle_id)
+        if not self.owner_running(bottle_id, state_root=state_root):
+            raise BotBottleError(f"bottle {bottle_id} has no running owner to restart it",
+                                 hint=f"`bot-bottle resume {bottle_id}` starts it on the new image")
+        meta = state.read()
+        state.request_restart(reason)
+        try:
+            # The decision is in the spool already; the MCP server polls it every 0.25 s and
+            # answers through the proxy. A moment's grace lets that answer reach the agent.
+            time.sleep(self.restart_grace_s)
+            engine.run(["stop", "-t", "5", BottleNames(bottle_id, meta.agent).agent_container], timeout=120)
+        except BaseException:
+            state.clear_restart()  # nothing will restart it: the marker must not outlive the attempt
+            raise
 
     def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
         from bot_bottle.backend.docker import cleanup
@@ -232,7 +308,7 @@ class SmolmachinesBackend(BottleBackend):
 
         return SmolmachinesLauncher(plan, options, state_root, progress=progress)
 
-    def commit(self, bottle_id: str, *, state_root: Path) -> str:
+    def commit(self, bottle_id: str, *, state_root: Path, build: CapabilityBuild | None = None) -> str:
         """Mark the running bottle committed; its launcher packs the machine when it ends.
 
         Packing needs the machine stopped, which would end the agent's session now.

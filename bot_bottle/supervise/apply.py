@@ -14,7 +14,9 @@
      the bottle's manifest;
    - capability: ``registry.for_state(state)`` picks the bottle's backend; Docker commits the
      running agent (its work goes into the base) and builds the next snapshot with the
-     packages; a backend that cannot answers ``NotSupportedOnBackend`` having run nothing;
+     packages; once the agent has its verdict, a bottle whose owner still runs it is restarted
+     on that snapshot (same id, files kept: ``lifecycle.run_bottle`` relaunches it); a backend
+     that cannot answers ``NotSupportedOnBackend`` having run nothing;
    - push-exception: a one-shot push grant for exactly that repo, ref and range;
    - token-use: a token-use grant for the route and detectors;
 
@@ -57,6 +59,9 @@ class Context:
     link_for: LinkFactory = SidecarLink
     clock: Callable[[], float] = time.time
     state_dir: Path | None = None  # instead of the layout's (tests, other state roots)
+    # TEST ONLY: the network and apt repository a capability build uses (tests serve their own
+    # on an --internal network). Set from Python only; nothing a user writes reaches it.
+    capability_build: Any = None  # bot_bottle.backend.registry.CapabilityBuild
 
     @property
     def state_root(self) -> Path:
@@ -219,18 +224,33 @@ def _apply_capability(row: ProposalRow, payload: dict[str, Any], ctx: Context, s
         raise ApplyFailed("Dockerfile lines are not applied by any backend; modify the proposal to name packages only")
     state = StateDir(ctx.state_root, row.bottle_id)
     backend = registry.for_state(state)  # the backend the bottle runs on, from its metadata
-    change = registry.CapabilityChange(row.bottle_id, tuple(payload.get("packages") or ()), reason=row.justification)
+    change = registry.CapabilityChange(row.bottle_id, tuple(payload.get("packages") or ()), reason=row.justification,
+                                       build=ctx.capability_build)
     change.validate()
     before = state.read()
     if backend.supports_capability_change:
         # The agent's work so far becomes the base the packages are added to.
-        backend.commit(row.bottle_id, state_root=ctx.state_root)
+        backend.commit(row.bottle_id, state_root=ctx.state_root, build=ctx.capability_build)
     ref = backend.apply_capability_change(change, state_root=ctx.state_root)
-    return Applied(
+    names = ", ".join(change.packages)
+    applied = Applied(
         before={"backend": backend.name, "image": before.image, "snapshot": before.snapshot},
         after={"backend": backend.name, "snapshot": ref, "packages": list(change.packages)},
-        message=f"{', '.join(change.packages)} will be installed when the bottle is resumed (bot-bottle resume {row.bottle_id})",
+        message=f"{names} will be installed when the bottle is resumed (bot-bottle resume {row.bottle_id})",
     )
+    owner_running = getattr(backend, "owner_running", None)
+    if owner_running is not None and owner_running(row.bottle_id, state_root=ctx.state_root):
+        # Stopped only after the decision reached the sidecar: the agent hears "approved" first.
+        applied.message = (f"{names} installed in a new image; the bottle restarts on it now (as `bot-bottle "
+                           f"resume {row.bottle_id}` would): running processes end, files are kept")
+        applied.after["restart"] = True
+
+        def restart() -> None:
+            backend.request_restart(row.bottle_id, state_root=ctx.state_root,
+                                    reason=f"capability change approved ({row.id}): {names}")
+
+        applied.after_delivery.append(("restart", restart))
+    return applied
 
 
 def _apply_push(row: ProposalRow, payload: dict[str, Any], ctx: Context, save: bool) -> Applied:
