@@ -289,7 +289,7 @@ class CapabilityDispatch(unittest.TestCase):
                         verbs = [c[0] for c in run.fake.docker_calls()]
                         self.assertEqual(verbs, ["commit", "build", "stop"],
                                          "[docker] the running work is committed, built on, then the owner restarts it")
-                        self.assertIn("ripgrep", run.fake.calls[-1].input, "[docker] the package is installed")
+                        self.assertIn("ripgrep", run.fake.calls[-2].input, "[docker] the package is installed")
                         self.assertEqual(launcher.state.read().snapshot, f"bot-bottle/snapshot:{bottle_id}",
                                          "[docker] the next resume starts from it")
                         self.assertEqual(side.spool.decision_for("capability-1").verdict, "approved")
