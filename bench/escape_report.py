@@ -47,7 +47,7 @@ class _Collect(unittest.TextTestResult):
             cls = getattr(sys.modules.get(module), clsname, cls)
             name = "*"
         self.rows.append({"backend": getattr(cls, "backend", "?"), "family": getattr(cls, "family", "?"),
-                          "class": cls.__name__, "test": name, "outcome": outcome, "detail": detail[-600:]})
+                          "class": cls.__name__, "test": name, "outcome": outcome, "detail": detail[:600]})
 
     def addSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802
         super().addSuccess(test)
