@@ -192,6 +192,12 @@ class KnownSecrets:
 
     # -- searching -----------------------------------------------------------------------------
 
+    def search_anchors(self) -> list[tuple[str, bool, int]]:
+        """``(text, lowered, reach)`` per search this module makes: every form of every secret
+        contains one of these texts (``lowered``: in the ASCII-lower-cased text) and extends at
+        most ``reach`` characters around it. For the prefilter of streamed bodies."""
+        return [(g.anchor, g.lowered, max(len(n.text) for n, _ in g.forms)) for g in self._needles]
+
     def find(self, text: str, lowered: str | None = None) -> list[KnownHit]:
         """Every occurrence of every form of every secret in ``text``."""
         if not self._needles or not text:

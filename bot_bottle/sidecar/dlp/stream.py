@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot_bottle.sidecar.dlp.bodies import GZIP_MAGIC, as_text, looks_like_json
+from bot_bottle.sidecar.dlp.bodies import GZIP_MAGIC, looks_like_json
 from bot_bottle.sidecar.dlp.findings import Finding
 
 # Longer than any value a detector matches whole (a JWT may be tens of KiB, a private key block
@@ -44,11 +44,12 @@ def overlap_for(secret_values: Sequence[str]) -> int:
 class StreamScan:
     """Scans a body chunk by chunk; ``feed`` and ``finish`` return what may be forwarded.
 
-    ``scan_batch`` finds values in a text (a latin-1 view of the bytes); ``scan_whole`` is the
-    full scan of a complete body, used when the body turns out to be structured.
+    ``scan_batch`` finds values in a batch of bytes (``Scanner.scan_batch``: offsets are byte
+    offsets); ``scan_whole`` is the full scan of a complete body, used when the body turns out to
+    be structured.
     """
 
-    scan_batch: Callable[[str], list[Finding]]
+    scan_batch: Callable[[bytes], list[Finding]]
     scan_whole: Callable[[bytes], list[Finding]]
     overlap: int = DEFAULT_OVERLAP
     batch: int = DEFAULT_BATCH
@@ -106,7 +107,7 @@ class StreamScan:
     def _scan_and_release(self, *, final: bool) -> bytes:
         pending = self._pending
         if len(pending) > self._scanned_upto:
-            found = self.scan_batch(as_text(bytes(pending)))
+            found = self.scan_batch(bytes(pending))
             if found:
                 self.findings = list(found)
                 pending.clear()

@@ -40,6 +40,12 @@ _WORD = _ALNUM | {"_"}
 _TOKEN = _WORD | {"-"}
 _B64 = _ALNUM | {"+", "/"}
 _ALWAYS = "*"  # anchor of detectors that run on every text (the generic keywords)
+# For the prefilter of streamed bodies (``dlp.prefilter``): the characters of encoded values, and
+# how long a run of them every token format's value contains (see ``Detector.run_min``).
+RUN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+/=.%")
+RUN = 12
+# What follows an assignment detector's keyword (the start of ``_GENERIC_TAIL``).
+PROBE_FOLLOWERS = "\"'` \t=:"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,13 @@ class Detector:
     extract: Extractor | None = field(default=None, repr=False)  # replaces group/boundaries/check
     # Where a match can lie around an anchor occurrence: (characters before, characters after).
     window: tuple[int, int] = (8, 1024)
+    # Every value this detector reports contains a run of at least this many ``RUN_CHARS``
+    # (a private key block: its material, within 400 characters after the header); 0: unknown.
+    run_min: int = 0
+    # For detectors without such a run (the assignments): lower-case keywords, one of which every
+    # match contains, followed by a quote, a blank, "=" or ":" (``PROBE_FOLLOWERS``). The
+    # prefilter needs ``run_min`` or ``probes`` for each detector, else it scans everything.
+    probes: tuple[str, ...] = ()
 
     def spans(self, text: str, hay: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str, str]]:
         """``(start, end, id, name)`` of this detector's values in ``text``; ``hay`` is what the
@@ -350,16 +363,17 @@ def _literal_context(text: str, key_start: int) -> bool:
     return prefix in ("", "export", "-") or (key_start > 0 and text[key_start - 1] in "?&;")
 
 
-def _generic_detector(keyword: str, before: str, pivot: str, tail: str) -> Detector:
+def _generic_detector(keyword: str, before: str, pivot: str, tail: str, spellings: tuple[str, ...]) -> Detector:
     """The assignment detector for one keyword (``before + pivot + tail``). The pattern starts at
     ``pivot``, the keyword's least common letters in code, and checks ``before`` with a
-    look-behind: a regex pass is fast when its leading literal is rare."""
+    look-behind: a regex pass is fast when its leading literal is rare. ``spellings`` are the
+    words ``before + pivot + tail`` matches (the prefilter's probes)."""
     pattern = f"{re.escape(pivot)}(?<={re.escape(before + pivot)})(?P<kwtail>{tail})"
     back = len(before)
     return Detector(
         "generic-secret-assignment", "Password or secret assignment",
         re.compile(pattern + _GENERIC_TAIL), (_ALWAYS,), lowered=True,
-        extract=lambda text, m: _generic(text, m, keyword, back),
+        extract=lambda text, m: _generic(text, m, keyword, back), probes=spellings,
     )
 
 
@@ -374,56 +388,56 @@ _AWS_ANCHORS = ("AKIA", "ASIA", "ABIA", "ACCA")
 _XOX = tuple(f"xox{c}-" for c in "abposre")
 
 DETECTORS: tuple[Detector, ...] = (
-    _d("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}", _AWS_ANCHORS,
+    _d("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}", _AWS_ANCHORS, run_min=20,
        before=_ALNUM, after=_ALNUM, check=_aws_id),
     # A 40-character base64 value shortly after an access key id is its secret key.
     _d("aws-secret-access-key", "AWS secret access key",
        r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}[\s\S]{1,300}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
-       _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 400)),
-    _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",),
+       _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 400), run_min=20),
+    _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",), run_min=39,
        before=_TOKEN, after=_TOKEN, check=_varied(4)),
-    _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",),
+    _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",), run_min=35,
        before=_TOKEN, check=_varied(5)),
     _d("google-oauth-client-secret", "Google OAuth client secret", r"GOCSPX-[0-9A-Za-z_\-]{28}",
-       ("GOCSPX-",), before=_TOKEN, after=_TOKEN, check=_varied(7)),
+       ("GOCSPX-",), run_min=35, before=_TOKEN, after=_TOKEN, check=_varied(7)),
     _d("azure-storage-key", "Azure storage account key", r"AccountKey=([A-Za-z0-9+/]{86}==)",
-       ("AccountKey=",), group=1, after=_B64, check=_random_alnum, window=(0, 128)),
+       ("AccountKey=",), run_min=99, group=1, after=_B64, check=_random_alnum, window=(0, 128)),
     _d("azure-storage-key", "Azure storage account key", r"SharedAccessKey=([A-Za-z0-9+/]{42,43}=)",
-       ("SharedAccessKey=",), group=1, after=_B64, check=_random_alnum),
+       ("SharedAccessKey=",), run_min=59, group=1, after=_B64, check=_random_alnum),
     _d("azure-sas-token", "Azure SAS signature", r"sig=([A-Za-z0-9%+/]{40,}(?:=|%3[Dd]){0,2})",
-       ("sv=20",), extract=_azure_sas, window=(2048, 2048)),
+       ("sv=20",), run_min=44, extract=_azure_sas, window=(2048, 2048)),
     _d("github-token", "GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,251}",
-       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), before=_ALNUM, after=_WORD, check=_random_body(4)),
+       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_random_body(4)),
     _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
-       ("github_pat_",), before=_ALNUM, after=_WORD, check=_random_body(11)),
+       ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11)),
     _d("gitlab-token", "GitLab token", r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}",
-       ("glpat-", "gldt-", "glrt-", "glptt-"), before=_ALNUM, after=_TOKEN, check=lambda v: _varied(0)(v.split("-", 1)[1])),
-    _d("slack-token", "Slack token", r"xox[abposre]-[0-9A-Za-z\-]{10,250}", _XOX,
+       ("glpat-", "gldt-", "glrt-", "glptt-"), run_min=25, before=_ALNUM, after=_TOKEN, check=lambda v: _varied(0)(v.split("-", 1)[1])),
+    _d("slack-token", "Slack token", r"xox[abposre]-[0-9A-Za-z\-]{10,250}", _XOX, run_min=15,
        before=_ALNUM, after=_TOKEN, check=_slack),
-    _d("slack-token", "Slack token", r"xapp-[0-9]-[0-9A-Za-z\-]{20,250}", ("xapp-",),
+    _d("slack-token", "Slack token", r"xapp-[0-9]-[0-9A-Za-z\-]{20,250}", ("xapp-",), run_min=27,
        before=_ALNUM, after=_TOKEN),
     _d("slack-webhook", "Slack webhook URL",
        r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]{16,}",
-       ("hooks.slack.com/",), after=_TOKEN),
+       ("hooks.slack.com/",), run_min=44, after=_TOKEN),
     # Starts at "k_live_" (a literal: fast to find); the "s" or "r" before it is checked per match.
-    _d("stripe-secret-key", "Stripe secret key", r"k_live_[0-9A-Za-z]{20,247}", ("k_live_",),
+    _d("stripe-secret-key", "Stripe secret key", r"k_live_[0-9A-Za-z]{20,247}", ("k_live_",), run_min=27,
        window=(1, 1024), extract=_stripe),
-    _d("anthropic-api-key", "Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{32,}", ("sk-",),
+    _d("anthropic-api-key", "Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=39,
        before=_TOKEN, after=_TOKEN, check=_varied(7)),
-    _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",),
+    _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=35,
        before=_TOKEN, after=_TOKEN, check=_openai),
-    _d("npm-token", "npm token", r"npm_[A-Za-z0-9]{36}", ("npm_",), before=_ALNUM, after=_WORD,
+    _d("npm-token", "npm token", r"npm_[A-Za-z0-9]{36}", ("npm_",), run_min=40, before=_ALNUM, after=_WORD,
        check=_random_body(4)),
-    _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), before=_ALNUM, after=_TOKEN),
+    _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), run_min=58, before=_ALNUM, after=_TOKEN),
     _d("private-key", "Private key block", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
-       ("PRIVATE KEY",), extract=_private_key, window=(64, 64)),
+       ("PRIVATE KEY",), extract=_private_key, window=(64, 64), run_min=32),
     _d("jwt", "JSON Web Token",
        r"(eyJ[A-Za-z0-9_\-]{5,})\.([A-Za-z0-9_\-]{8,})\.([A-Za-z0-9_\-]*)", ("eyJ",), extract=_jwt,
-       window=(0, 64 * 1024)),
-    _generic_detector("password", "pass", "w", "(?:or)?d"),  # password, passwd
-    _generic_detector("secret", "se", "cr", "et"),
-    _generic_detector("token", "to", "k", "en"),
-    _generic_detector("key", "ke", "y", ""),
+       window=(0, 64 * 1024), run_min=18),
+    _generic_detector("password", "pass", "w", "(?:or)?d", ("password", "passwd")),
+    _generic_detector("secret", "se", "cr", "et", ("secret",)),
+    _generic_detector("token", "to", "k", "en", ("token",)),
+    _generic_detector("key", "ke", "y", "", ("key",)),
 )
 
 DETECTOR_NAMES: dict[str, str] = {d.id: d.name for d in DETECTORS}

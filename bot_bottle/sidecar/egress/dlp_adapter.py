@@ -116,7 +116,7 @@ class DlpOutbound:
             return None  # parsed whole by the buffered scan
         type_header = [("content-type", content_type)] if content_type else []
         return StreamScan(
-            scan_batch=lambda text: scanner.scan_text(text, "body", deep=False),
+            scan_batch=lambda batch: scanner.scan_batch(batch, "body"),
             scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body),
             overlap=overlap_for(list(self.secrets.values())),
             whole=structured and not as_text,  # chunked JSON/form/multipart: held, judged whole
