@@ -192,11 +192,11 @@ class KnownSecrets:
 
     # -- searching -----------------------------------------------------------------------------
 
-    def search_anchors(self) -> list[tuple[str, bool, int]]:
-        """``(text, lowered, reach)`` per search this module makes: every form of every secret
-        contains one of these texts (``lowered``: in the ASCII-lower-cased text) and extends at
-        most ``reach`` characters around it. For the prefilter of streamed bodies."""
-        return [(g.anchor, g.lowered, max(len(n.text) for n, _ in g.forms)) for g in self._needles]
+    def search_anchors(self) -> list[tuple[str, bool, list[str]]]:
+        """``(text, lowered, forms)`` per search this module makes: each of the ``forms`` (of
+        the bottle's secrets) contains ``text`` (``lowered``: searched in the ASCII-lower-cased
+        text), and every form is in one such list. For the prefilter of streamed bodies."""
+        return [(g.anchor, g.lowered, [n.text for n, _ in g.forms]) for g in self._needles]
 
     def find(self, text: str, lowered: str | None = None) -> list[KnownHit]:
         """Every occurrence of every form of every secret in ``text``."""

@@ -49,13 +49,10 @@ WHOLE_SHARE = 0.5
 _RUN_SYMBOL = b"a"
 _RUN_TABLE = bytes(_RUN_SYMBOL[0] if chr(i) in RUN_CHARS else 0 for i in range(256))
 _RUN_NEEDLE = _RUN_SYMBOL * RUN
-# The lower-cased view, with every character that may follow an assignment's keyword folded into
-# "=": "key" + one of seven characters becomes the one literal "key=" (longer literals are
-# searched faster, and one search replaces seven).
+# The keyword view: the keywords' letters become one symbol, the characters that may follow a
+# keyword another, everything else a third.
+_KEY_LETTER = b"k"
 _FOLD = b"="
-_LOWER_TABLE = bytes(
-    _FOLD[0] if chr(i) in PROBE_FOLLOWERS else (i + 32 if 65 <= i <= 90 else i) for i in range(256)
-)
 
 
 @dataclass(frozen=True)
@@ -72,31 +69,41 @@ class Prefilter:
                  entropy: bool) -> None:
         self.usable = not entropy
         self.use_runs = False
-        self.keywords: tuple[bytes, ...] = ()
+        probes: list[str] = []
         if use_tokens:
-            keywords: list[bytes] = []
             for det in tokens.detectors:
                 if det.probes:
-                    keywords.extend(p.encode("ascii") + _FOLD for p in det.probes)
+                    probes.extend(det.probes)
                 elif det.run_min >= RUN:
                     self.use_runs = True
                 else:
                     self.usable = False  # a detector the prefilter cannot vouch for
-            self.keywords = tuple(dict.fromkeys(keywords))
+        self.probes = tuple(dict.fromkeys(p.lower().encode("ascii") for p in probes))
+        # Keywords are found as a run of their letters followed by a follower, in a view where
+        # their letters (either case) are one symbol and followers another: one search for
+        # all of them; each candidate is then confirmed on the bytes themselves.
+        letters = {c for p in self.probes for c in p.decode("ascii")}
+        self._keyword_table = bytes(
+            _KEY_LETTER[0] if chr(i).lower() in letters and chr(i).isascii()
+            else (_FOLD[0] if chr(i) in PROBE_FOLLOWERS else 0)
+            for i in range(256)
+        )
+        shortest = min((len(p) for p in self.probes), default=0)
+        self._keyword_needle = _KEY_LETTER * shortest + _FOLD
+        self._longest_probe = max((len(p) for p in self.probes), default=0)
         self.needles: tuple[_Needle, ...] = ()
         if use_known and known:
             needles: list[_Needle] = []
-            for anchor, lowered, longest in known.search_anchors():
+            for anchor, lowered, forms in known.search_anchors():
+                if all(len(form) >= RUN and all(ch in RUN_CHARS for ch in form) for form in forms):
+                    self.use_runs = True  # each form is itself a run: the run search finds it
+                    continue
                 try:
                     text = anchor.encode("latin-1")
                 except UnicodeEncodeError:
                     continue  # not in a byte-for-byte view of any body: cannot match there
-                needles.append(_Needle(text, lowered, longest))
+                needles.append(_Needle(text, lowered, max(len(form) for form in forms)))
             self.needles = tuple(needles)
-        self.needs_lowered = bool(self.keywords) or any(n.lowered for n in self.needles)
-        # Lower-cased needles (hex, %xx) are searched in the folded view when folding leaves them
-        # alone, so one translation serves both.
-        self.fold_only = all(n.text.translate(_LOWER_TABLE) == n.text.lower() for n in self.needles if n.lowered)
 
     def windows(self, data: bytes) -> list[tuple[int, int]] | None:
         """Disjoint ``(start, end)`` windows of ``data`` that hold every possible direct-layer
@@ -108,22 +115,30 @@ class Prefilter:
         limit = WHOLE_SHARE * size
         regions: list[tuple[int, int]] = []
         bail = _Bail(size, limit)
-        low = data.translate(_LOWER_TABLE) if self.needs_lowered else data
         # Keywords first: in text they are frequent, and the bail-out comes early.
-        for keyword in self.keywords:
-            at = low.find(keyword)
+        if self.probes:
+            mapped = data.translate(self._keyword_table)
+            needle = self._keyword_needle
+            at = mapped.find(needle)
             while at >= 0:
-                regions.append((at - BEFORE, at + KEYWORD_AFTER))
+                follower = at + len(needle) - 1
+                word = data[max(0, follower - self._longest_probe) : follower].lower()
+                if word.endswith(self.probes):
+                    regions.append((follower - BEFORE, follower + KEYWORD_AFTER))
+                    if bail.due(regions):
+                        return None
+                at = mapped.find(needle, follower + 1)
+        lowered = b""
+        for n in self.needles:
+            if n.lowered and not lowered:
+                lowered = data.lower()
+            hay = lowered if n.lowered else data
+            at = hay.find(n.text)
+            while at >= 0:
+                regions.append((at - BEFORE - n.reach, at + n.reach + KEYWORD_AFTER))
                 if bail.due(regions):
                     return None
-                at = low.find(keyword, at + 1)
-        lowered = low if self.fold_only else data.lower()
-        for needle in self.needles:
-            hay = lowered if needle.lowered else data
-            at = hay.find(needle.text)
-            while at >= 0:
-                regions.append((at - BEFORE - needle.reach, at + needle.reach + KEYWORD_AFTER))
-                at = hay.find(needle.text, at + 1)
+                at = hay.find(n.text, at + 1)
         if self.use_runs:
             mapped = data.translate(_RUN_TABLE)
             at = mapped.find(_RUN_NEEDLE)
