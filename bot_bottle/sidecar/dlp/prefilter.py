@@ -13,15 +13,20 @@ that finds nothing. The prefilter finds *candidate regions* in a few passes over
   CPython's substring search skips through at GB/s. Random or binary data has almost no such
   runs (a byte is a run character with p ~ 0.27, twelve in a row ~ 1e-7 per position);
 - *keywords*: the always-on assignment detectors (``password = ...``) declare the keywords
-  (``Detector.probes``) every match contains, each followed by a quote, a blank or an operator;
-  they are searched in the lower-cased bytes with those followers folded into one character;
-- *known secrets*: every searched form of the bottle's secrets (the ``KnownSecrets`` group
-  anchors, precomputed once per bottle), searched as bytes.
+  (``Detector.probes``) every match contains, each followed by a quote, a blank or an operator.
+  In a second three-symbol view (the keywords' letters in either case, those followers,
+  everything else) the shortest keyword plus a follower is one literal; each occurrence is
+  confirmed on the bytes, so random data costs one search, not one per keyword;
+- *known secrets*: a form of the bottle's secrets that is itself such a run (hex, ``%xx``, base64
+  cores, a token-like value) is left to the run search; the others (a value with punctuation,
+  reversed) are searched as bytes by their ``KnownSecrets`` anchors, precomputed once per bottle.
 
 Windows reach ``BEFORE`` bytes before and ``AFTER`` bytes past a candidate: more than any
 detector's look-around (the value of an assignment within 256 characters, a JWT or a private
 key block within 64 KiB of its start, an Azure SAS signature's ``sv=`` within 2 KiB) so the
-window scan reports what a scan of the whole batch would. When the windows would cover most of
+window scan reports what a scan of the whole batch would (one difference: an assignment on a
+line that started more than ``BEFORE`` bytes earlier is judged as if the line started at the
+window, which can only add a hit, except when an ``export`` sits exactly at the cut). When the windows would cover most of
 the batch (source code, logs: text full of ``key``/``token``), the whole batch is scanned as
 before, and the prefilter has cost a pass or two.
 
