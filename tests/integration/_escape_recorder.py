@@ -12,6 +12,7 @@ container keeps Docker's default NET_RAW).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -91,12 +92,49 @@ def _handle(conn: socket.socket, peer: tuple, port: int) -> None:
             record(proto="tcp", port=port, peer=peer[0], http=is_http, raw=base64.b64encode(request).decode())
             if not is_http:
                 return
+            if b"\r\nupgrade: websocket" in request.lower():
+                _websocket(conn, request, port, peer)
+                return
             _answer(conn, request)
     except OSError:
         if pending:
             record(proto="tcp", port=port, peer=peer[0], http=False, raw=base64.b64encode(pending).decode())
     finally:
         conn.close()
+
+
+def _websocket(conn: socket.socket, request: bytes, port: int, peer: tuple) -> None:
+    """Accept the upgrade, then record every frame's unmasked payload."""
+    key = b""
+    for line in request.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-key":
+            key = value.strip()
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    buf = b""
+    while True:
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        buf += data
+        while len(buf) >= 2:
+            size, at = buf[1] & 0x7F, 2
+            if size == 126:
+                size, at = int.from_bytes(buf[2:4], "big"), 4
+            elif size == 127:
+                size, at = int.from_bytes(buf[2:10], "big"), 10
+            masked = buf[1] & 0x80
+            mask, at = (buf[at:at + 4], at + 4) if masked else (b"\0\0\0\0", at)
+            if len(buf) < at + size:
+                break
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(buf[at:at + size]))
+            record(proto="ws", port=port, peer=peer[0], opcode=buf[0] & 0x0F, raw=base64.b64encode(payload).decode())
+            buf = buf[at + size:]
+        if not data:
+            return
 
 
 def serve_udp(port: int) -> None:
