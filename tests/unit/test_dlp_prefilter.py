@@ -160,6 +160,12 @@ class SameFindingsTest(unittest.TestCase):
         self.assertIsNone(SCANNER._prefilter().windows(data))
         self.assert_same(data + b'API_KEY="' + fakes.rand(random.Random(3), 32).encode() + b'"\n')
 
+    def test_prose_gives_up_early_and_is_scanned_whole(self) -> None:
+        # Words of keyword letters before blanks everywhere: too many candidates to confirm.
+        data = b"the other ones are not a secret to anyone: see the notes on tokens\n" * 16_000
+        self.assertIsNone(SCANNER._prefilter().windows(data))
+        self.assert_same(data + b"passwd=" + b"Xk9#mP2$vL7q\n")
+
     def test_many_hits_near_each_other_and_at_the_edges(self) -> None:
         rng = random.Random(13)
         samples = [text for _, text in token_samples()][::7] + [SECRET, SECRET.encode().hex()]

@@ -50,6 +50,9 @@ AFTER = 72 * 1024
 KEYWORD_AFTER = 4 * 1024  # an assignment's value is at most 256 characters past its keyword
 # Above this share of the batch covered by windows, one whole-batch scan is cheaper.
 WHOLE_SHARE = 0.5
+# Keyword candidates to confirm before giving up on a batch (plus one per 8 KiB): random data
+# has a few dozen per MiB, text thousands, and confirming each costs a microsecond.
+CANDIDATE_BUDGET = 64
 
 _RUN_SYMBOL = b"a"
 _RUN_TABLE = bytes(_RUN_SYMBOL[0] if chr(i) in RUN_CHARS else 0 for i in range(256))
@@ -125,7 +128,11 @@ class Prefilter:
             mapped = data.translate(self._keyword_table)
             needle = self._keyword_needle
             at = mapped.find(needle)
+            budget = CANDIDATE_BUDGET + size // 8192
             while at >= 0:
+                budget -= 1
+                if budget < 0:
+                    return None  # prose or code: words before blanks everywhere, scan it whole
                 follower = at + len(needle) - 1
                 word = data[max(0, follower - self._longest_probe) : follower].lower()
                 if word.endswith(self.probes):
