@@ -113,7 +113,7 @@ class Prefilter:
                 needles.append(_Needle(text, lowered, max(len(form) for form in forms)))
             self.needles = tuple(needles)
 
-    def windows(self, data: bytes) -> list[tuple[int, int]] | None:
+    def windows(self, data: bytes | bytearray) -> list[tuple[int, int]] | None:
         """Disjoint ``(start, end)`` windows of ``data`` that hold every possible direct-layer
         hit, in order; ``[]`` when nothing can match; None when the whole of ``data`` should be
         scanned (the prefilter cannot vouch for a detector, or candidates are everywhere)."""
@@ -140,6 +140,9 @@ class Prefilter:
                     if bail.due(regions):
                         return None
                 at = mapped.find(needle, follower + 1)
+            # Freed before the next view is made: the allocator hands the same (warm) memory
+            # back, where a second fresh megabyte costs page faults, about a third of a pass.
+            del mapped
         lowered = b""
         for n in self.needles:
             if n.lowered and not lowered:

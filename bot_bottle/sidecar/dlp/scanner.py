@@ -153,7 +153,7 @@ class Scanner:
         hits = self.engine.scan_segments([segment], deep=deep, splits=False)
         return self.engine.findings(hits, [segment])
 
-    def scan_batch(self, data: bytes, location: str = "body") -> list[Finding]:
+    def scan_batch(self, data: bytes | bytearray, location: str = "body") -> list[Finding]:
         """``scan_text(data, location, deep=False)`` for a large chunk of a streamed body, faster:
         a prefilter (``dlp.prefilter``) finds where any detector could match, and only windows
         around those places are scanned. Same findings, offsets into ``data``."""
