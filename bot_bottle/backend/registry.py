@@ -93,9 +93,12 @@ def install_dockerfile(base: str, packages: tuple[str, ...], build: CapabilityBu
         apt = f"apt-get -o Dir::Etc::SourceList={listing} -o Dir::Etc::SourceParts=/nonexistent"
         setup = f"printf '%s\\n' {shlex.quote(build.apt_source)} > {listing} && "
         cleanup = f" {listing}"
+    # A snapshot carries the bottle's env, whose proxy (the sidecar, on the agent's loopback)
+    # does not exist in a build: apt goes to its sources directly.
+    unset = "unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy && "
     return (
         f"FROM {base}\nUSER root\n"
-        f"RUN {setup}{apt} update && {apt} install -y --no-install-recommends {names} "
+        f"RUN {unset}{setup}{apt} update && {apt} install -y --no-install-recommends {names} "
         f"&& rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb{cleanup}\n"
         "USER node\n"
     )
