@@ -11,6 +11,7 @@ import getpass
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -203,7 +204,8 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
         else:
             extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
             argv = bottle.agent_argv(extra, tty=tty)
-        exit_code = subprocess.run(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL).returncode
+        exit_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
+                               state=launcher.state)
     except KeyboardInterrupt:
         exit_code = 130
         interrupted = True
@@ -243,6 +245,46 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
     if restart is not None and snapshot_ref is None:
         snapshot_ref = launcher.state.read().snapshot
     return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref)
+
+
+# How long the agent's host process may outlive a restart request before it is ended: the
+# request stops the agent container (2 s grace, then `docker stop -t 5`), but the client of a
+# `docker exec` into a gVisor container does not always notice its container went away.
+RESTART_EXIT_GRACE_S = 20.0
+
+
+def _spawn(argv: list[str], stdin: Any) -> Any:
+    return subprocess.Popen(argv, stdin=stdin)
+
+
+def _run_agent(argv: list[str], *, stdin: Any, state: Any) -> int:
+    """Run the agent's host process to its end (its exit status), like ``subprocess.run``.
+
+    Once a restart is asked for, the process gets ``RESTART_EXIT_GRACE_S`` to end by itself
+    (its container is being stopped), then it is terminated, so the restart cannot hang.
+    """
+    proc = _spawn(argv, stdin)
+    asked_at: float | None = None
+    try:
+        while True:
+            try:
+                return int(proc.wait(timeout=0.5))
+            except subprocess.TimeoutExpired:
+                pass
+            if asked_at is None:
+                if state.restart_request() is not None:
+                    asked_at = time.monotonic()
+            elif time.monotonic() - asked_at > RESTART_EXIT_GRACE_S:
+                proc.terminate()
+                try:
+                    return int(proc.wait(timeout=5))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    return int(proc.wait())
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def _reapply_capability(backend: Any, state: Any, state_root: Path, build: Any = None) -> str | None:

@@ -45,17 +45,41 @@ class AgentHost(FakeHost):
         return (("bb-probe-command" in argv or "claude" in argv)
                 and "stdin" in kwargs and kwargs["stdin"] in (None, subprocess.DEVNULL))
 
-    def __call__(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    def spawn(self, argv: list[str], stdin: Any) -> FakeProcess:
+        """``lifecycle._spawn``: the agent's host process."""
         argv = [str(a) for a in argv]
-        if self.is_agent_run(argv, kwargs):
-            self.agent_runs.append(argv)
-            answer = self.answers.pop(0)
-            if isinstance(answer, BaseException):
-                raise answer
-            if callable(answer):
-                answer = answer(self)
-            return subprocess.CompletedProcess(argv, answer)
-        return super().__call__(argv, **kwargs)
+        assert self.is_agent_run(argv, {"stdin": stdin}), argv
+        self.agent_runs.append(argv)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        if callable(answer):
+            answer = answer(self)
+        return FakeProcess(answer)
+
+
+HANG = None  # an answer: the process never ends by itself (a gVisor exec client)
+
+
+class FakeProcess:
+    def __init__(self, code: int | None) -> None:
+        self.code = code
+        self.signals: list[str] = []
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.code is None:
+            if timeout is None:
+                raise AssertionError("waited forever on a hung process")
+            raise subprocess.TimeoutExpired("agent", timeout)
+        return self.code
+
+    def terminate(self) -> None:
+        self.signals.append("TERM")
+        self.code = -15
+
+    def kill(self) -> None:
+        self.signals.append("KILL")
+        self.code = -9
 
 
 def approve_and_stop(host: AgentHost) -> int:
@@ -89,7 +113,7 @@ class Base(unittest.TestCase):
             self.launched.append((launcher.state.id, launcher.inner.options.resume
                                   if hasattr(launcher, "inner") else launcher.options.resume))
 
-        with host.installed():
+        with host.installed(), mock.patch.object(lifecycle, "_spawn", host.spawn):
             return lifecycle.run_bottle(
                 self.manifest, self.plan, state_root=self.state_root, environ=HOST_ENVIRON,
                 prompt_fn=lambda entry: SECRET_PROMPTED, tty=False, options=LaunchOptions(),
@@ -131,6 +155,17 @@ class DockerRestart(Base):
                         f"a progress line says why: {self.progress}")
         state = StateDir(self.state_root, first)
         self.assertFalse(state.path.exists(), "a resumed run that ends 0 leaves nothing, as resume does")
+
+    def test_an_agent_process_that_outlives_its_stopped_container_is_ended(self) -> None:
+        def approve_and_hang(h: AgentHost) -> None:
+            approve_and_stop(h)
+            return HANG
+
+        host = AgentHost([approve_and_hang, 0])
+        with mock.patch.object(lifecycle, "RESTART_EXIT_GRACE_S", 0.2):
+            result = self.run_bottle(host, command=COMMAND)
+        self.assertEqual((result.exit_code, result.restarts), (0, 1), "restarted instead of hanging")
+        self.assertEqual(len(host.agent_runs), 2)
 
     def test_headless_agent_is_asked_to_continue_the_same_task(self) -> None:
         host = AgentHost([approve_and_stop, 0])
