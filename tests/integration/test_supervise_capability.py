@@ -16,8 +16,10 @@ Rejected: nothing is built and the same container keeps running.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import textwrap
@@ -166,6 +168,21 @@ def remove_images(bottle_id: str) -> None:
         engine.run(["rmi", "-f", *sorted(set(refs))], timeout=120, check=False)
 
 
+def _children_running(word: str) -> list[int]:
+    """Pids of this process's children whose command line mentions ``word``."""
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = stat.read_text().rpartition(")")[2].split()[1]
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if ppid == me and word in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
 @skip_unless_docker()
 @unittest.skipIf(tools_missing(), tools_missing() or "")
 class CapabilityThroughARealBottle(unittest.TestCase):
@@ -229,7 +246,13 @@ class CapabilityThroughARealBottle(unittest.TestCase):
     def _stop(cls) -> None:
         """End the run: the agent container stopped, the owner's teardown waited for."""
         for _, launcher in cls.launches[-1:]:
-            engine.run(["stop", "-t", "1", launcher.names.agent_container], timeout=120, check=False)
+            container = launcher.names.agent_container
+            engine.run(["stop", "-t", "1", container], timeout=120, check=False)
+            cls.worker.join(timeout=30)
+            # The `docker exec` client into a gVisor container can outlive the container: end
+            # this test's own client (a child of this process, found by its container) by pid.
+            for child in _children_running(container):
+                os.kill(child, signal.SIGTERM)
         cls.worker.join(timeout=300)
 
     @staticmethod
