@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import json
 import os
 import subprocess
 import sys
@@ -89,14 +90,39 @@ def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-
     mistakes it for an orphan while that folder exists.
     """
     ref = f"{repo}:{bottle_id}"
+    blank = [a for name in launch_env_names(container) for a in ("--change", f"ENV {name}=")]
     engine.run(
         ["commit", "--pause=false",
          "--change", f"LABEL bot-bottle.id={bottle_id}",
          "--change", f"LABEL bot-bottle.state={state_root / bottle_id}",
+         *blank,
          container, ref],
         timeout=600,
     )
     return ref
+
+
+def launch_env_names(container: str) -> list[str]:
+    """Names of the env variables the launch gave ``container`` (beyond its image's own).
+
+    ``docker commit`` copies the container's env into the image's config, where anyone who can
+    inspect the image would read the bottle's secrets. The snapshot gets them blanked instead;
+    a resume provides them again, from the launch's mode-600 env file.
+    """
+    found = json.loads(engine.run(["inspect", container], timeout=60).stdout or "[]")
+    if not found:
+        return []
+    container_env = (found[0].get("Config") or {}).get("Env") or []
+    images = json.loads(engine.run(["image", "inspect", str(found[0].get("Image", ""))], timeout=60).stdout or "[]")
+    image_env = ((images[0].get("Config") or {}).get("Env") or []) if images else []
+    return env_added(container_env, image_env)
+
+
+def env_added(container_env: list[str], image_env: list[str]) -> list[str]:
+    """Variables set in ``container_env`` to something other than in ``image_env``, sorted."""
+    base = set(image_env)
+    names = {entry.split("=", 1)[0] for entry in container_env if entry not in base and "=" in entry}
+    return sorted(n for n in names if n and n.replace("_", "").isalnum())
 
 
 def run_bottle(

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import unittest
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -111,7 +112,8 @@ class CommitThenResume(unittest.TestCase):
         layout = h.write_manifests(home, bottle=SIMPLE_BOTTLE)
         plan = h.plan_for(layout)
         state_root = layout.state_dir
-        bottle, launcher = h.launch(self, plan, state_root)
+        secret = "bb-commit-secret-" + uuid.uuid4().hex
+        bottle, launcher = h.launch(self, plan, state_root, options=LaunchOptions(env={"BB_TEST_SECRET": secret}))
         bid = launcher.names.id
         self.assertTrue(bottle.exec("echo precious-work > /home/node/workspace/notes.txt").ok)
 
@@ -126,11 +128,17 @@ class CommitThenResume(unittest.TestCase):
         meta = sdir.read()
         self.assertEqual(meta.backend, "docker")
         self.assertEqual(meta.snapshot, f"bot-bottle/snapshot:{bid}")
+        # The config a container started from the snapshot gets. (Docker 20.10 also keeps the
+        # committing container's config under ContainerConfig; newer engines dropped that field.)
+        image_env = engine.run(["image", "inspect", "--format", "{{json .Config.Env}}", meta.snapshot], timeout=60).stdout
+        self.assertNotIn(secret, image_env, "the snapshot image's env carries the bottle's env value")
 
         resumed, _ = h.launch(self, plan, state_root,
-                              options=LaunchOptions(bottle_id=bid, resume=True, image_override=meta.snapshot))
+                              options=LaunchOptions(bottle_id=bid, resume=True, image_override=meta.snapshot,
+                                                    env={"BB_TEST_SECRET": secret}))
         r = resumed.exec("cat /home/node/workspace/notes.txt")
         self.assertEqual(r.stdout.strip(), "precious-work", r.stderr)
+        self.assertEqual(resumed.exec("printenv BB_TEST_SECRET").stdout.strip(), secret, "resume gives the env again")
         self.assertEqual(resumed.exec("id -un").stdout.strip(), "node")
 
 

@@ -43,6 +43,7 @@ from bot_bottle.supervise import apply
 from bot_bottle.supervise.store import ProposalRow, Store
 from bot_bottle.supervise.sync import BottleInfo, sync
 from tests._docker import skip_unless_docker
+from tests._requires import requires
 from tests.integration._harness import TempHome, remove_bottle, wait_for, write_manifests
 
 MCP_URL = "http://supervise.bottle.internal/mcp"
@@ -184,7 +185,7 @@ def _children_running(word: str) -> list[int]:
 
 
 @skip_unless_docker()
-@unittest.skipIf(tools_missing(), tools_missing() or "")
+@requires(tools_missing() is None, "dpkg-deb and dpkg-scanpackages (dpkg-dev)")
 class CapabilityThroughARealBottle(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:

@@ -71,3 +71,18 @@ class CapabilityKeptTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SnapshotEnvTest(unittest.TestCase):
+    """A snapshot never carries the launch's env values (the bottle's secrets) in its config."""
+
+    def test_only_what_the_launch_added_or_changed_is_blanked(self) -> None:
+        image = ["PATH=/usr/bin", "LANG=C.UTF-8", "DB_PASSWORD="]
+        container = ["PATH=/usr/bin", "LANG=C.UTF-8", "DB_PASSWORD=hunter2-secret", "HTTPS_PROXY=http://127.0.0.1:3128"]
+        self.assertEqual(lifecycle.env_added(container, image), ["DB_PASSWORD", "HTTPS_PROXY"])
+
+    def test_nothing_added_nothing_blanked(self) -> None:
+        self.assertEqual(lifecycle.env_added(["A=1"], ["A=1"]), [])
+
+    def test_odd_names_are_never_put_into_a_change_line(self) -> None:
+        self.assertEqual(lifecycle.env_added(["BAD NAME=x", "=y", "OK_1=z"], []), ["OK_1"])
