@@ -188,3 +188,10 @@ def wait_for(check, what: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:g} s")
         time.sleep(0.1)
+
+
+class ClassScope:
+    """What the harness needs of a test (``addCleanup``), for class-wide fixtures in setUpClass."""
+
+    def __init__(self, cls: type[unittest.TestCase]) -> None:
+        self.addCleanup = cls.addClassCleanup

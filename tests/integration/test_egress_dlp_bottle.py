@@ -23,7 +23,7 @@ from bot_bottle import images
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.names import label_args
 from tests._docker import skip_unless_docker
-from tests.integration._harness import Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
+from tests.integration._harness import ClassScope, Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
 
 PLANTED = "AKIAQ3EGRTHZ5SYXWN7K"
 HOSTS = ("block.example", "redact.example", "supervise.example", "ws.example", "upload.example")
@@ -150,18 +150,11 @@ timeout 3 cat <&3 | tr -c '[:print:]' '.'
 '''
 
 
-class _ClassScope:
-    """What the harness needs of a test (``addCleanup``), for class-wide fixtures."""
-
-    def __init__(self, cls: type[unittest.TestCase]) -> None:
-        self.addCleanup = cls.addClassCleanup
-
-
 @skip_unless_docker()
 class EgressDlpBottleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        scope = _ClassScope(cls)
+        scope = ClassScope(cls)
         cls.internet = Internet.create()
         cls.addClassCleanup(cls.internet.close)
         cls.recorder = cls._start_recorder(cls.internet)

@@ -44,7 +44,7 @@ from bot_bottle.supervise.store import ProposalRow, Store
 from bot_bottle.supervise.sync import BottleInfo, sync
 from tests._docker import skip_unless_docker
 from tests._requires import requires
-from tests.integration._harness import TempHome, remove_bottle, wait_for, write_manifests
+from tests.integration._harness import ClassScope, TempHome, remove_bottle, wait_for, write_manifests
 
 MCP_URL = "http://supervise.bottle.internal/mcp"
 OPERATOR = "integration-operator"
@@ -155,11 +155,6 @@ def make_repo(packages: dict[str, str]) -> tuple[tempfile.TemporaryDirectory[str
 # -- the test --------------------------------------------------------------------------------------
 
 
-class _ClassScope:
-    def __init__(self, cls: type[unittest.TestCase]) -> None:
-        self.addCleanup = cls.addClassCleanup
-
-
 def remove_images(bottle_id: str) -> None:
     """Every image this bottle's commits and builds made (they carry its id label)."""
     refs = engine.run(["images", "-a", "-q", "--filter", f"label={LABEL_ID}={bottle_id}"],
@@ -189,7 +184,7 @@ def _children_running(word: str) -> list[int]:
 class CapabilityThroughARealBottle(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        scope = _ClassScope(cls)
+        scope = ClassScope(cls)
         cls.pool = ThreadPoolExecutor(max_workers=2)
         cls.addClassCleanup(cls.pool.shutdown, wait=False, cancel_futures=True)
         tmp, repo = make_repo({PROBE: f"#!/bin/sh\necho '{PROBE_OUTPUT}'\n"})

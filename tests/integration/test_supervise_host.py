@@ -26,7 +26,7 @@ from bot_bottle.supervise.link import SidecarLink
 from bot_bottle.supervise.store import ProposalRow, Store
 from bot_bottle.supervise.sync import BottleInfo, sync
 from tests._docker import skip_unless_docker
-from tests.integration._harness import Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
+from tests.integration._harness import ClassScope, Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
 
 MCP_URL = "http://supervise.bottle.internal/mcp"
 OPERATOR = "integration-operator"
@@ -45,16 +45,11 @@ egress:
 FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
 
 
-class _ClassScope:
-    def __init__(self, cls: type[unittest.TestCase]) -> None:
-        self.addCleanup = cls.addClassCleanup
-
-
 @skip_unless_docker()
 class SuperviseHostTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        scope = _ClassScope(cls)
+        scope = ClassScope(cls)
         cls.pool = ThreadPoolExecutor(max_workers=2)
         cls.addClassCleanup(cls.pool.shutdown, wait=False, cancel_futures=True)
         cls.internet = Internet.create("allowed.example", "evil.example")

@@ -20,7 +20,7 @@ from pathlib import Path
 from bot_bottle.backend.docker import engine
 from bot_bottle.sidecar.supervise.channel import Decision, egress_route
 from tests._docker import skip_unless_docker
-from tests.integration._harness import Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
+from tests.integration._harness import ClassScope, Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
 
 MCP_URL = "http://supervise.bottle.internal/mcp"
 CTL = ["python", "-m", "bot_bottle.sidecar.supervise.ctl"]
@@ -40,7 +40,7 @@ egress:
 class SuperviseSidecarTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        scope = _ClassScope(cls)
+        scope = ClassScope(cls)
         cls.pool = ThreadPoolExecutor(max_workers=2)
         cls.addClassCleanup(cls.pool.shutdown, wait=False, cancel_futures=True)
         cls.internet = Internet.create("allowed.example", "evil.example")
@@ -403,13 +403,6 @@ def _get(bottle, url: str) -> tuple[str, str]:
     result = bottle.exec(f"curl -sS --max-time 20 -w {shlex.quote(marker + '%{http_code}')} {shlex.quote(url)}")
     body, _, status = result.stdout.rpartition(marker)
     return status, body
-
-
-class _ClassScope:
-    """What the harness needs of a test (``addCleanup``), for class-wide fixtures."""
-
-    def __init__(self, cls: type[unittest.TestCase]) -> None:
-        self.addCleanup = cls.addClassCleanup
 
 
 
