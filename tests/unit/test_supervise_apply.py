@@ -287,8 +287,9 @@ class CapabilityDispatch(unittest.TestCase):
                     if backend == "docker":
                         self.assertEqual(row.status, "applied", f"[docker] applied: {row.error}")
                         verbs = [c[0] for c in run.fake.docker_calls()]
-                        self.assertEqual(verbs, ["commit", "build", "stop"],
-                                         "[docker] the running work is committed, built on, then the owner restarts it")
+                        self.assertEqual(verbs, ["inspect", "commit", "build", "stop"],
+                                         "[docker] the running work is committed (its launch env read first, "
+                                         "to blank it in the snapshot), built on, then the owner restarts it")
                         self.assertIn("ripgrep", run.fake.calls[-2].input, "[docker] the package is installed")
                         self.assertEqual(launcher.state.read().snapshot, f"bot-bottle/snapshot:{bottle_id}",
                                          "[docker] the next resume starts from it")

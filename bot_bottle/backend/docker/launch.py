@@ -46,6 +46,10 @@ SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 SIDECAR_CONFIG_DIR = "/etc/bot-bottle"
 SIDECAR_EGRESS_LOG = "/var/log/bottle/egress.jsonl"
 EGRESS_LOG_NAME = "egress.jsonl"
+# How long a launch waits for the sidecar to publish its CA and to become ready. The sidecar
+# gives each daemon a minute (then exits, failing the start); on a busy host the whole bundle
+# can take longer than one daemon's limit.
+SIDECAR_START_TIMEOUT = 120.0
 
 # What the agent container runs as PID 1 (under --init): the forwarder to the proxy socket, and a
 # sleep that keeps the container alive for `docker exec`. If the forwarder dies, the agent is
@@ -358,10 +362,19 @@ class DockerLauncher:
         for name, content in files.credentials.items():
             _write_private(config / "git-gate", name, content)
 
-    def _wait_sidecar_ready(self, name: str, timeout: float = 30) -> None:
+    def _wait_sidecar_ready(self, name: str) -> None:
+        self._wait_sidecar_file(name, "ready", "ready")
+
+    def _wait_sidecar_file(self, name: str, filename: str, what: str,
+                           timeout: float = SIDECAR_START_TIMEOUT) -> None:
+        """Wait for the sidecar to publish ``filename`` in the shared folder; fail fast if it stops.
+
+        The sidecar gives each of its daemons a minute to come up (its own fail-closed limit);
+        waiting less here would give up on a sidecar that is slow only because the host is busy.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            result = engine.run(["exec", name, "test", "-e", f"{SOCKET_DIR}/ready"], timeout=10, check=False)
+            result = engine.run(["exec", name, "test", "-e", f"{SOCKET_DIR}/{filename}"], timeout=10, check=False)
             if result.returncode == 0:
                 return
             state = engine.run(["inspect", "-f", "{{.State.Running}}", name], timeout=10, check=False)
@@ -370,7 +383,7 @@ class DockerLauncher:
                 tail = (logs.stdout + logs.stderr).strip()
                 raise BotBottleError(f"the sidecar stopped during start:\n{tail}")
             time.sleep(0.1)
-        raise BotBottleError(f"the sidecar was not ready within {timeout:g} s")
+        raise BotBottleError(f"the sidecar was not {what} within {timeout:g} s")
 
     def _start_agent(self, image: str) -> DockerBottle:
         name = self.names.agent_container
@@ -432,6 +445,7 @@ class DockerLauncher:
     def _provision(self, bottle: DockerBottle) -> None:
         from bot_bottle.provision import agent_files, ca, git, mcp, workspace
 
+        self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "publishing its CA")
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
         git.configure_git(bottle, [] if "no-gate" in self.weak else self.plan.repos, self.plan.git_user)

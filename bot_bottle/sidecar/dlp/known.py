@@ -135,6 +135,10 @@ class KnownSecrets:
     def __repr__(self) -> str:
         return f"KnownSecrets(names={list(self.names)!r}, skipped={list(self.skipped)!r})"
 
+    def values(self) -> tuple[tuple[str, str], ...]:
+        """``(name, value)`` per distinct value scanned for (for the fragment index; never logged)."""
+        return self._values
+
     def __bool__(self) -> bool:
         return bool(self._values)
 
@@ -253,7 +257,7 @@ class KnownSecrets:
             return []
         candidates: list[tuple[int, str]] = []
         for index, text in fragments:
-            for form in _fragment_forms(text):
+            for form in fragment_forms(text):
                 if len(form) >= MIN_FRAGMENT:
                     candidates.append((index, form))
         found: list[tuple[str, list[int]]] = []
@@ -274,7 +278,7 @@ class KnownSecrets:
         return found
 
 
-def _fragment_forms(text: str) -> list[str]:
+def fragment_forms(text: str) -> list[str]:
     forms = [text]
     stripped = text.strip()
     if 8 <= len(stripped) <= 4096:

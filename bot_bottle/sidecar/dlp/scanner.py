@@ -9,10 +9,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot_bottle.sidecar.dlp import bodies, urls
-from bot_bottle.sidecar.dlp.engine import Engine, EngineOptions, Hit, Segment
+from bot_bottle.sidecar.dlp.engine import KNOWN_SECRET_NAME, Engine, EngineOptions, Hit, RawHit, Segment
+from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
 from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
-from bot_bottle.sidecar.dlp.known import MIN_SECRET_LENGTH, KnownSecrets
+from bot_bottle.sidecar.dlp.known import MIN_SECRET_LENGTH, KnownSecrets, fragment_forms
 from bot_bottle.sidecar.dlp.prefilter import Prefilter
 from bot_bottle.sidecar.dlp.redact import apply_spans, marker
 from bot_bottle.sidecar.dlp.tokens import DETECTOR_NAMES, TokenScanner, char_classes
@@ -24,6 +25,9 @@ _SAFE_CACHE_MAX = 4096
 # A body or query with more fields than this is scanned as text, not field by field: each field
 # costs a few microseconds, and no legitimate request needs more.
 MAX_FIELDS = 10_000
+# Text of one request searched for pieces of secrets sent earlier (see ``fragments``). Past it,
+# a request's remaining segments are not: a split exfiltration is many small requests.
+FRAGMENT_TEXT_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class Scanner:
         self._echo_engine = Engine(self.tokens, self.known, EngineOptions(tokens=False, entropy=False))
         self._safe_names: dict[str, bool] = {}
         self._batch_prefilter: Prefilter | None = None  # built on the first streamed batch
+        self.fragments = FragmentIndex(self.known.values() if self.options.known_secrets else ())
 
     def __repr__(self) -> str:
         return f"Scanner(secrets={list(self.known.names)!r}, options={self.options!r})"
@@ -237,13 +242,52 @@ class Scanner:
         body: bytes | str | None = None,
         *,
         skip_headers: Iterable[str] = (),
+        memory: FragmentMemory | None = None,
     ) -> list[Finding]:
         """Findings in the URL (path, each query parameter, decoded), the header values (minus
         ``skip_headers``, e.g. an ``Authorization`` the proxy replaces) and the body (decompressed,
-        JSON/form/multipart taken apart), plus secrets split across fields and in the host."""
+        JSON/form/multipart taken apart), plus secrets split across fields and in the host.
+
+        With ``memory`` (the proxy's, one per bottle), pieces of the bottle's secrets are also
+        remembered across requests, and the request that would complete one is a finding."""
         request = self._request(url, headers, body, skip_headers)
         hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        if memory is not None:
+            hits += self._across_requests(request, hits, memory)
         return self._finish(request, hits)
+
+    def new_memory(self) -> FragmentMemory:
+        """An empty memory of the pieces of this scanner's secrets that have left."""
+        return FragmentMemory(self.fragments.lengths())
+
+    def _across_requests(self, request: _Request, hits: list[Hit], memory: FragmentMemory) -> list[Hit]:
+        if not self.fragments:
+            return []
+        whole = {h.raw.secret_name for h in hits if h.raw.detector == KNOWN_SECRET}
+        parts: dict[str, list[tuple[int, int, int]]] = {}
+        found = []
+        budget = FRAGMENT_TEXT_LIMIT
+        for index, segment in enumerate(request.segments):
+            if budget <= 0:
+                break
+            text = segment.text[:budget]
+            budget -= len(text)
+            forms = fragment_forms(text) if segment.field else [text]
+            for k, form in enumerate(forms):
+                for fragment in self.fragments.find(form):
+                    if fragment.secret_name in whole:
+                        continue  # sent whole here: found (and judged) already
+                    found.append(fragment)
+                    # A decoded form's offsets are not the text's: the piece is the whole value.
+                    span = (fragment.start, fragment.end) if k == 0 else (0, len(segment.text))
+                    parts.setdefault(fragment.secret_name, []).append((index, *span))
+        out: list[Hit] = []
+        for name in memory.observe(found):
+            spans = sorted(set(parts[name]))
+            first = spans[0]
+            raw = RawHit(first[1], first[2], KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, name, "split across requests")
+            out.append(Hit(first[0], raw, spans))
+        return out
 
     def redact_request(
         self,
@@ -253,12 +297,16 @@ class Scanner:
         body: bytes | str | None = None,
         *,
         skip_headers: Iterable[str] = (),
+        memory: FragmentMemory | None = None,
     ) -> RedactedRequest:
         """The request with every finding replaced by a marker, JSON kept JSON and forms kept
         forms. Whatever could not be redacted (a host name, a body past the scan limit, a value
         cut in a way the rebuild cannot follow) is in ``unredacted``: the caller must block."""
         request = self._request(url, headers, body, skip_headers)
         hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        if memory is not None:
+            # The request that completes a secret is never recorded, so looking again is safe.
+            hits += self._across_requests(request, hits, memory)
         findings = self._finish(request, hits)
         if not findings:
             return RedactedRequest(url, tuple(request.headers), _body_bytes(body), ())

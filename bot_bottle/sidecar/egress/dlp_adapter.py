@@ -37,6 +37,7 @@ from typing import Any
 
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
 from bot_bottle.sidecar.dlp.bodies import decode_body, is_json, parse_content_type
+from bot_bottle.sidecar.dlp.fragments import FragmentMemory
 from bot_bottle.sidecar.dlp.stream import StreamScan, overlap_for
 from bot_bottle.sidecar.egress import scanning
 from bot_bottle.sidecar.egress.policy import Policy
@@ -61,12 +62,22 @@ class DlpOutbound:
         self.policy = policy
         self.secrets = {**dict(known_secrets), **dict(credentials)}
         self._scanners: dict[tuple[bool, bool, bool], Scanner] = {}
+        # Pieces of the secrets that left in earlier requests, whatever the route: one per proxy.
+        self._memory: FragmentMemory | None = None
 
     def scanner(self, settings: Mapping[str, Any]) -> Scanner:
         key = (bool(settings.get("tokens", True)), bool(settings.get("secrets", True)), bool(settings.get("entropy", False)))
         if key not in self._scanners:
             self._scanners[key] = Scanner(self.secrets, ScanOptions(tokens=key[0], known_secrets=key[1], entropy=key[2]))
         return self._scanners[key]
+
+    def memory(self, scanner: Scanner) -> FragmentMemory | None:
+        """The bottle's fragment memory, when ``scanner`` looks for the bottle's secrets at all."""
+        if not scanner.options.known_secrets:
+            return None
+        if self._memory is None:
+            self._memory = scanner.new_memory()
+        return self._memory
 
     def _own_token(self, request: scanning.OutboundRequest) -> str | None:
         if request.route_index is None or request.route_index >= len(self.policy.routes):
@@ -157,7 +168,8 @@ class DlpOutbound:
         settings = request.dlp or {}
         scanner = self.scanner(settings)
         url = f"{request.scheme}://{request.host}{request.path}"
-        findings = scanner.scan_request(request.method, url, request.headers, request.body)
+        findings = scanner.scan_request(request.method, url, request.headers, request.body,
+                                        memory=self.memory(scanner))
         if not findings:
             return scanning.ScanOutcome()
         own = self._own_token(request)
@@ -175,7 +187,8 @@ class DlpOutbound:
     def _redacted(self, request: scanning.OutboundRequest, scanner: Scanner) -> scanning.OutboundRequest | None:
         """The request with every hit replaced; None when something would remain."""
         url = f"{request.scheme}://{request.host}{request.path}"
-        result = scanner.redact_request(request.method, url, request.headers, request.body)
+        result = scanner.redact_request(request.method, url, request.headers, request.body,
+                                        memory=self.memory(scanner))
         if result.unredacted:
             return None
         prefix = f"{request.scheme}://{request.host}"

@@ -1,0 +1,153 @@
+"""Pieces of the bottle's secrets seen leaving, remembered across requests.
+
+A scan judges one request; an agent that sends the first half of a secret in one request and the
+second half in the next passes every per-request check. ``FragmentMemory`` keeps, per secret, which
+character ranges have already left (in requests that were let through) and reports the request
+whose fragments would complete it.
+
+Finding fragments: each secret is cut into aligned blocks of ``BLOCK`` characters; every block
+is searched for in the text (``str.find``, fast) and each occurrence is grown left and right
+while text and secret agree. Any run of ``2 * BLOCK - 1`` characters of the secret contains a
+whole aligned block, so every fragment of ``MIN_FRAGMENT`` characters or more is found. Shorter
+fragments are not counted: four random characters turn up everywhere, eight essentially never.
+
+"Complete" allows a small remainder (``tolerance``): the request that leaves fewer than that
+many characters of a secret unsent is the one refused, so dropping the last few characters
+does not get a secret out. What remains unknown to an outsider is at least that remainder.
+
+The memory holds positions (ranges inside each secret), never secret text.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+BLOCK = 4
+MIN_FRAGMENT = 2 * BLOCK  # every run this long holds a whole aligned block (2 * BLOCK - 1 would do)
+# Occurrences of one block followed in one text: a text made of one repeated character would
+# otherwise cost a comparison per position.
+MAX_OCCURRENCES = 4096
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """``text[start:end] == secret[secret_start:secret_end]`` for the secret named ``secret_name``."""
+
+    secret_name: str
+    start: int
+    end: int
+    secret_start: int
+    secret_end: int
+
+
+def tolerance(length: int) -> int:
+    """Characters of a ``length``-character secret that may stay unsent before it counts as sent."""
+    return min(MIN_FRAGMENT - 1, length // 4)
+
+
+class FragmentIndex:
+    """The aligned blocks of each secret, built once. Holds values; ``repr`` shows names only."""
+
+    def __init__(self, secrets: Iterable[tuple[str, str]]) -> None:
+        self._secrets: list[tuple[str, str, dict[str, list[int]]]] = []
+        for name, value in secrets:
+            if len(value) <= MIN_FRAGMENT:
+                continue  # no piece of it is long enough to count: only whole matches do
+            blocks: dict[str, list[int]] = {}
+            for at in range(0, len(value) - BLOCK + 1, BLOCK):
+                blocks.setdefault(value[at:at + BLOCK], []).append(at)
+            self._secrets.append((name, value, blocks))
+
+    def __repr__(self) -> str:
+        return f"FragmentIndex({[name for name, _, _ in self._secrets]})"
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def lengths(self) -> dict[str, int]:
+        return {name: len(value) for name, value, _ in self._secrets}
+
+    def find(self, text: str) -> list[Fragment]:
+        """Every maximal run of ``MIN_FRAGMENT`` or more characters of a secret found in ``text``."""
+        out: list[Fragment] = []
+        for name, value, blocks in self._secrets:
+            seen: set[tuple[int, int]] = set()
+            for block, positions in blocks.items():
+                at = text.find(block)
+                count = 0
+                while at >= 0 and count < MAX_OCCURRENCES:
+                    count += 1
+                    for pos in positions:
+                        fragment = _grow(text, at, value, pos, name)
+                        if fragment is None or (fragment.start, fragment.secret_start) in seen:
+                            continue
+                        seen.add((fragment.start, fragment.secret_start))
+                        out.append(fragment)
+                    at = text.find(block, at + 1)
+        return out
+
+
+def _grow(text: str, at: int, value: str, pos: int, name: str) -> Fragment | None:
+    left = 0
+    while at - left > 0 and pos - left > 0 and text[at - left - 1] == value[pos - left - 1]:
+        left += 1
+    right = BLOCK
+    while at + right < len(text) and pos + right < len(value) and text[at + right] == value[pos + right]:
+        right += 1
+    if left + right < MIN_FRAGMENT:
+        return None
+    return Fragment(name, at - left, at + right, pos - left, pos + right)
+
+
+def merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def covered(ranges: Sequence[tuple[int, int]]) -> int:
+    return sum(end - start for start, end in ranges)
+
+
+class FragmentMemory:
+    """What has left so far, per secret name; one per proxy (one bottle). Thread-safe."""
+
+    def __init__(self, lengths: dict[str, int]) -> None:
+        self._lengths = dict(lengths)
+        self._sent: dict[str, list[tuple[int, int]]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FragmentMemory({sorted(self._sent)})"
+
+    def sent(self, name: str) -> int:
+        """Characters of the secret ``name`` known to have left."""
+        with self._lock:
+            return covered(self._sent.get(name, []))
+
+    def observe(self, fragments: Iterable[Fragment]) -> list[str]:
+        """Record the fragments of one request and return the secrets it would complete.
+
+        The fragments of a completed secret are not recorded: that request is refused (or its
+        pieces redacted), so they do not leave, and the same pieces sent again are refused again.
+        """
+        by_name: dict[str, list[tuple[int, int]]] = {}
+        for f in fragments:
+            if f.secret_name in self._lengths:
+                by_name.setdefault(f.secret_name, []).append((f.secret_start, f.secret_end))
+        completed: list[str] = []
+        with self._lock:
+            for name, ranges in sorted(by_name.items()):
+                length = self._lengths[name]
+                union = merge([*self._sent.get(name, []), *ranges])
+                if covered(union) >= length - tolerance(length):
+                    completed.append(name)
+                else:
+                    self._sent[name] = union
+        return completed
