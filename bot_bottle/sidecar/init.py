@@ -264,12 +264,32 @@ def preflight(config: Config) -> Policy:
     return policy
 
 
+MITM_CA_KEY_SIZE = 2048  # mitmproxy's own default (its ``key_size`` option)
+
+
+def make_ca(confdir: Path) -> bool:
+    """Create the bottle's CA where mitmproxy looks for it, so it exists before the proxy does.
+
+    mitmproxy would create the same files when it starts (about a second after this); making
+    them first lets the host install the certificate in the agent while the proxy loads. False
+    when mitmproxy is not importable here (the proxy then creates the CA itself).
+    """
+    if (confdir / MITM_CA_CERT).is_file():
+        return True
+    try:
+        from mitmproxy.certs import CertStore
+    except ImportError:
+        return False
+    CertStore.create_store(confdir, "mitmproxy", MITM_CA_KEY_SIZE)
+    return (confdir / MITM_CA_CERT).is_file()
+
+
 def run(config: Config) -> int:
     for folder in (config.run_dir, config.state_dir, config.log_dir, config.confdir):
         folder.mkdir(parents=True, exist_ok=True)
     config.confdir.chmod(0o700)
-    for stale in (config.ready_path, config.socket_path):
-        stale.unlink(missing_ok=True)
+    for stale in (config.ready_path, config.socket_path, config.ca_path):
+        stale.unlink(missing_ok=True)  # ca.crt too: a reused volume may hold another CA's
 
     sup = Supervisor()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -278,6 +298,9 @@ def run(config: Config) -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
         policy = preflight(config)
+        if make_ca(config.confdir):
+            # Published before the proxy starts: the host trusts it in the agent meanwhile.
+            _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
         sup.spawn("mitmdump", mitmdump_argv(config), env)
         supervise_port = policy.services.get(SUPERVISE_SERVICE)
         if supervise_port is not None:
@@ -288,8 +311,9 @@ def run(config: Config) -> int:
             config.supervise_root.chmod(0o700)
             sup.spawn("supervise", supervise_argv(config, supervise_port), env)
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
-        # mitmproxy created its CA in confdir at start; publish only the certificate.
-        _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+        if not config.ca_path.exists():
+            # mitmproxy created its CA in confdir at start; publish only the certificate.
+            _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
         if config.git_gate_config.is_file():
             # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
             # whole bundle (fail closed).

@@ -171,6 +171,16 @@ class ProxySeam(unittest.TestCase):
         self.assertIn("split across requests", outcome.reason)
         self.assertNotIn(b, outcome.reason)
 
+    def test_websocket_messages_share_the_memory(self) -> None:
+        dlp = DlpOutbound(POLICY, {}, SECRETS)
+        a, b = pieces(SECRET, [16])
+        ws = outbound("allowed.example", "/ws")
+        self.assertEqual(dlp.scan_message(ws, f"hello {a}".encode()).action, scanning.ALLOW)
+        self.assertEqual(dlp.scan_message(ws, f"and {b}".encode()).action, scanning.BLOCK)
+        redacting = scanning.OutboundRequest(**{**ws.__dict__, "dlp": {"outbound_on_match": "redact"}})
+        outcome = dlp.scan_message(redacting, f"again {b}".encode())
+        self.assertEqual(outcome.action, scanning.BLOCK, "a piece judged across messages cannot be redacted here")
+
     def test_each_proxy_has_its_own_memory(self) -> None:
         a, b = pieces(SECRET, [16])
         first, second = DlpOutbound(POLICY, {}, SECRETS), DlpOutbound(POLICY, {}, SECRETS)

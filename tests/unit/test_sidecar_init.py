@@ -18,6 +18,7 @@ import unittest
 from pathlib import Path
 
 from bot_bottle.sidecar import init
+from tests._requires import requires
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,6 +86,32 @@ class ArgvTest(unittest.TestCase):
         self.assertEqual(config.ca_path, Path("/run/bottle/ca.crt"))
         config = init.parse_args(["--run-dir", "/r", "--proxy-port", "1234"])
         self.assertEqual((config.run_dir, config.proxy_port), (Path("/r"), 1234))
+
+
+try:
+    import mitmproxy.certs  # noqa: F401 - the dev extra; the sidecar image has it too
+    HAVE_MITMPROXY = True
+except ImportError:
+    HAVE_MITMPROXY = False
+
+
+@requires(HAVE_MITMPROXY, "mitmproxy (dev extra)")
+class CaBeforeProxyTest(unittest.TestCase):
+    def test_the_ca_exists_before_the_proxy_and_the_proxy_reuses_it(self) -> None:
+        from mitmproxy.certs import CertStore
+
+        with tempfile.TemporaryDirectory() as tmp:
+            confdir = Path(tmp)
+            self.assertTrue(init.make_ca(confdir))
+            cert = (confdir / init.MITM_CA_CERT).read_bytes()
+            self.assertIn(b"BEGIN CERTIFICATE", cert)
+            self.assertNotIn(b"PRIVATE KEY", cert)
+            self.assertTrue(init.make_ca(confdir), "a second call keeps the CA")
+            self.assertEqual((confdir / init.MITM_CA_CERT).read_bytes(), cert)
+            # What mitmdump does at start: load the store from confdir. Same CA, nothing regenerated.
+            store = CertStore.from_store(confdir, "mitmproxy", init.MITM_CA_KEY_SIZE)
+            self.assertEqual((confdir / init.MITM_CA_CERT).read_bytes(), cert)
+            self.assertEqual(store.default_ca.cn, "mitmproxy")
 
 
 class LifecycleTest(unittest.TestCase):

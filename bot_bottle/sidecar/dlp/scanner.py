@@ -28,6 +28,7 @@ MAX_FIELDS = 10_000
 # Text of one request searched for pieces of secrets sent earlier (see ``fragments``). Past it,
 # a request's remaining segments are not: a split exfiltration is many small requests.
 FRAGMENT_TEXT_LIMIT = 1024 * 1024
+ACROSS_REQUESTS = "split across requests"  # the encoding such a finding reports
 
 
 @dataclass(frozen=True)
@@ -197,13 +198,17 @@ class Scanner:
     def scan_response_for_injection(self, text: str | bytes) -> list[Finding]:
         return scan_response_for_injection(text)
 
-    def scan_message(self, data: str | bytes, location: str = "message") -> list[Finding]:
+    def scan_message(self, data: str | bytes, location: str = "message", *,
+                     memory: FragmentMemory | None = None) -> list[Finding]:
         """A WebSocket message (text or binary): scanned like a small body, JSON taken apart.
-        Offsets of a ``location`` finding are into the message's UTF-8 bytes."""
+        Offsets of a ``location`` finding are into the message's UTF-8 bytes. ``memory`` as for
+        ``scan_request``: each message counts as one request."""
         request = _Request()
         raw = data.encode("utf-8") if isinstance(data, str) else data
         self._add_body(request, raw, None, "", base=location)
         hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        if memory is not None:
+            hits += self._across_requests(request, hits, memory)
         return self._finish(request, hits)
 
     # -- hosts -----------------------------------------------------------------------------
@@ -285,7 +290,7 @@ class Scanner:
         for name in memory.observe(found):
             spans = sorted(set(parts[name]))
             first = spans[0]
-            raw = RawHit(first[1], first[2], KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, name, "split across requests")
+            raw = RawHit(first[1], first[2], KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, name, ACROSS_REQUESTS)
             out.append(Hit(first[0], raw, spans))
         return out
 

@@ -38,6 +38,7 @@ from typing import Any
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
 from bot_bottle.sidecar.dlp.bodies import decode_body, is_json, parse_content_type
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
+from bot_bottle.sidecar.dlp.scanner import ACROSS_REQUESTS
 from bot_bottle.sidecar.dlp.stream import StreamScan, overlap_for
 from bot_bottle.sidecar.egress import scanning
 from bot_bottle.sidecar.egress.policy import Policy
@@ -147,13 +148,16 @@ class DlpOutbound:
             return scanning.ScanOutcome()
         settings = request.dlp or {}
         scanner = self.scanner(settings)
-        findings = scanner.scan_message(content)
+        findings = scanner.scan_message(content, memory=self.memory(scanner))
         if not findings:
             return scanning.ScanOutcome()
         own = self._own_token(request)
         action = max((self._action(f, settings, own) for f in findings), key=_STRENGTH.__getitem__)
         detectors = tuple(sorted({label(f) for f in findings}))
         reason = ", ".join(detectors)
+        if action == scanning.REDACT and any(f.encoding == ACROSS_REQUESTS for f in findings):
+            # The text redaction below judges the message alone and would not see the piece.
+            return scanning.ScanOutcome(scanning.BLOCK, detectors, reason + " (could not be redacted)")
         if action != scanning.REDACT:
             return scanning.ScanOutcome(action, detectors, reason)
         redacted = scanner.redact_text(content, "message", deep=True)
