@@ -105,9 +105,9 @@ def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-
 def launch_env_names(container: str) -> list[str]:
     """Names of the env variables the launch gave ``container`` (beyond its image's own).
 
-    ``docker commit`` copies the container's env into the image's config, where anyone who can
-    inspect the image would read the bottle's secrets. The snapshot gets them blanked instead;
-    a resume provides them again, from the launch's mode-600 env file.
+    ``docker commit`` copies the container's env into the image's config. Secret values never
+    are there (they live on a tmpfs, see ``backend.secret_env``); the rest the launch set is
+    blanked in the snapshot all the same, and a resume provides it again.
     """
     found = json.loads(engine.run(["inspect", container], timeout=60).stdout or "[]")
     if not found:

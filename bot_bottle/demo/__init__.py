@@ -300,12 +300,13 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
             def scripted(bottle: DockerBottle, launcher: DockerLauncher) -> None:
                 say(f"bottle {launcher.names.id} is up; running the scripted agent inside it")
                 bottle.cp_in(HERE / "agent.sh", "/home/node/demo-agent.sh")
-                seen.script.update(_parse(bottle.exec(f"sh /home/node/demo-agent.sh {evil_ip}").stdout))
+                # Run as the agent runs: with its whole env (the secret values come from its launcher).
+                seen.script.update(_parse(bottle.run(["sh", "/home/node/demo-agent.sh", evil_ip]).stdout))
                 seen.supervise = supervise_row.ask_and_approve(bottle, launcher.names.id, layout, state_root, say)
                 say("asking the real Claude Code CLI a question (its API is the demo's fake)")
-                answer = bottle.exec("cd /home/node/workspace && timeout 120 claude -p 'Say hello.' < /dev/null")
+                answer = bottle.run(["timeout", "120", "claude", "-p", "Say hello."])
                 seen.claude_exit, seen.claude_answer = answer.returncode, answer.stdout or answer.stderr
-                seen.agent_env_key = bottle.exec("printenv ANTHROPIC_API_KEY").stdout.strip()
+                seen.agent_env_key = bottle.run(["printenv", "ANTHROPIC_API_KEY"]).stdout.strip()
                 logs = engine.run(["logs", launcher.names.sidecar_container], timeout=30, check=False)
                 seen.decisions.extend(line for line in logs.stdout.splitlines() if '"decision"' in line)
 

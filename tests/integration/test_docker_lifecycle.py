@@ -105,6 +105,11 @@ class KillDuringStartThenCleanup(unittest.TestCase):
 
 @skip_unless_docker()
 class CommitThenResume(unittest.TestCase):
+    @staticmethod
+    def agent_env(bottle, name: str) -> str:
+        """``name`` in the env of a command run the way the agent runs (through its launcher)."""
+        return bottle.run(["printenv", name]).stdout.strip()
+
     def test_a_file_written_before_commit_comes_back(self) -> None:
         tmp = tempfile.TemporaryDirectory(prefix="bb-commit-")
         self.addCleanup(tmp.cleanup)
@@ -113,9 +118,15 @@ class CommitThenResume(unittest.TestCase):
         plan = h.plan_for(layout)
         state_root = layout.state_dir
         secret = "bb-commit-secret-" + uuid.uuid4().hex
-        bottle, launcher = h.launch(self, plan, state_root, options=LaunchOptions(env={"BB_TEST_SECRET": secret}))
+        # As the lifecycle passes a ?prompt value: in the env, and known as a secret.
+        secret_env = {"BB_TEST_SECRET": secret}
+        bottle, launcher = h.launch(self, plan, state_root,
+                                    options=LaunchOptions(env=secret_env, known_secrets=secret_env))
         bid = launcher.names.id
         self.assertTrue(bottle.exec("echo precious-work > /home/node/workspace/notes.txt").ok)
+        self.assertEqual(self.agent_env(bottle, "BB_TEST_SECRET"), secret, "the agent gets the value")
+        self.assertNotIn(secret, engine.run(["inspect", bottle.container], timeout=60).stdout,
+                         "the agent container's config carries the secret")
 
         env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
         commit = subprocess.run([sys.executable, "-m", "bot_bottle", "commit", bid], env=env, cwd=home,
@@ -128,17 +139,20 @@ class CommitThenResume(unittest.TestCase):
         meta = sdir.read()
         self.assertEqual(meta.backend, "docker")
         self.assertEqual(meta.snapshot, f"bot-bottle/snapshot:{bid}")
-        # The config a container started from the snapshot gets. (Docker 20.10 also keeps the
-        # committing container's config under ContainerConfig; newer engines dropped that field.)
-        image_env = engine.run(["image", "inspect", "--format", "{{json .Config.Env}}", meta.snapshot], timeout=60).stdout
-        self.assertNotIn(secret, image_env, "the snapshot image's env carries the bottle's env value")
+        # The whole image config, Docker 20.10's legacy ContainerConfig included, and its files.
+        image = engine.run(["image", "inspect", meta.snapshot], timeout=60).stdout
+        self.assertNotIn(secret, image, "the snapshot image's config carries the secret")
+        files = engine.run(["run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", meta.snapshot, "-c",
+                            "grep -rlF -f /dev/stdin /home /run /tmp /etc 2>/dev/null; true"],
+                           timeout=120, input=secret + "\n")
+        self.assertEqual(files.stdout.strip(), "", "the snapshot image's files carry the secret")
 
         resumed, _ = h.launch(self, plan, state_root,
                               options=LaunchOptions(bottle_id=bid, resume=True, image_override=meta.snapshot,
-                                                    env={"BB_TEST_SECRET": secret}))
+                                                    env=secret_env, known_secrets=secret_env))
         r = resumed.exec("cat /home/node/workspace/notes.txt")
         self.assertEqual(r.stdout.strip(), "precious-work", r.stderr)
-        self.assertEqual(resumed.exec("printenv BB_TEST_SECRET").stdout.strip(), secret, "resume gives the env again")
+        self.assertEqual(self.agent_env(resumed, "BB_TEST_SECRET"), secret, "resume gives the env again")
         self.assertEqual(resumed.exec("id -un").stdout.strip(), "node")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot_bottle.backend import Bottle, ExecResult, registry
+from bot_bottle.backend.docker.bottle import SECRET_ENV_FILE as DOCKER_SECRET_ENV_FILE
 from bot_bottle.backend.docker.bottle import DockerBottle
 from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle
@@ -61,7 +62,7 @@ class Run:
         """The env the agent process gets, as each backend delivers it."""
         if self.backend == "docker":
             (env,) = self.fake.env_files.values()
-            return env
+            return {**env, **parse_env_file(self.fake.files[DOCKER_SECRET_ENV_FILE].decode())}
         create = next(c for c in self.fake.smolvm_calls() if c[:2] == ["machine", "create"])
         return {**env_pairs(create), **parse_env_file(self.fake.files[SECRET_ENV_FILE].decode())}
 
@@ -89,6 +90,9 @@ class Parity(unittest.TestCase):
                 seen[run.backend] = {k: env.get(k, "<missing>") for k in MANIFEST_ENV}
                 self.assertEqual(env.get("ASKED"), SECRET_PROMPTED, f"[{run.backend}] ?prompt value in the guest")
                 self.assertEqual(env.get("FROM_HOST"), SECRET_HOST, f"[{run.backend}] ${{HOST_VAR}} value in the guest")
+                for config in run.fake.env_files.values():
+                    # The container's config (inspect, and the snapshot a commit makes) holds none.
+                    self.assertFalse(set(SECRETS) & set(config.values()), f"[{run.backend}] a secret in --env-file")
                 for argv in [*run.fake.argvs(), agent]:
                     for secret in SECRETS:
                         self.assertFalse(

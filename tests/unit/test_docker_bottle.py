@@ -11,7 +11,8 @@ from tempfile import TemporaryDirectory
 from unittest import mock
 
 from bot_bottle.backend import Bottle, ExecResult
-from bot_bottle.backend.docker.bottle import DockerBottle
+from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, DockerBottle
+from bot_bottle.backend.secret_env import LAUNCHER
 
 
 class DockerBottleContract(unittest.TestCase):
@@ -44,6 +45,26 @@ class DockerBottleContract(unittest.TestCase):
         self.assertNotIn("-it", argv)
         self.assertIn("-it", bottle.agent_argv([], tty=True))
         self.assertEqual(argv[argv.index("-u") + 1], "node")
+        self.assertEqual(argv[argv.index("-w") + 1], "/home/node/workspace")
+        # Through the launcher that sources the secret env file (on the agent's tmpfs).
+        tail = argv[argv.index("bb-2") + 1:]
+        self.assertEqual(tail, ["sh", "-c", LAUNCHER, "bot-bottle-agent", SECRET_ENV_FILE, "claude", *extra])
+        self.assertTrue(SECRET_ENV_FILE.startswith(SECRET_ENV_DIR + "/"))
+
+    def test_run_is_the_agents_way_without_a_tty(self) -> None:
+        bottle = DockerBottle(container="bb-4", exec_timeout=7)
+        seen: dict[str, object] = {}
+
+        def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+            seen.update(argv=argv, **kwargs)
+            return subprocess.CompletedProcess(argv, 0, "v\n", "")
+
+        with mock.patch("bot_bottle.backend.docker.bottle.subprocess.run", fake_run):
+            result = bottle.run(["printenv", "X"])
+        self.assertEqual(result, ExecResult(0, "v\n", ""))
+        self.assertEqual(seen["argv"], bottle.run_argv(["printenv", "X"], tty=False))
+        self.assertEqual(seen["stdin"], subprocess.DEVNULL)
+        self.assertEqual(seen["timeout"], 7)
 
     def test_close_is_idempotent_and_tears_down_once(self) -> None:
         calls = []

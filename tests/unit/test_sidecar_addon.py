@@ -69,8 +69,9 @@ class ImportBoundaryTest(unittest.TestCase):
                         self.assertTrue(ok, f"{path} imports {name}")
 
     def test_only_the_addon_imports_mitmproxy(self) -> None:
+        # init.py: creates the bottle CA with mitmproxy's own code before the proxy starts.
         for path in SIDECAR.rglob("*.py"):
-            if path.name == "addon.py":
+            if path.name == "addon.py" or path.relative_to(SIDECAR).as_posix() == "init.py":
                 continue
             self.assertNotIn("import mitmproxy", path.read_text(), path)
             self.assertNotIn("from mitmproxy", path.read_text(), path)

@@ -11,7 +11,8 @@ from unittest import mock
 
 from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.backend.smolmachines import smolvm
-from bot_bottle.backend.smolmachines.bottle import LAUNCHER, SECRET_ENV_FILE, SmolmachinesBottle, secret_env_text
+from bot_bottle.backend.secret_env import LAUNCHER, secret_env_text
+from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle
 from bot_bottle.errors import BotBottleError
 from tests.unit.test_smolmachines_fakehost import SMOLVM, V08, V1, FakeHost, parse_env_file
 

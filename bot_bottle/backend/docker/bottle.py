@@ -1,7 +1,9 @@
 """``DockerBottle``: the bottle handle for an agent container.
 
 Every command runs through ``subprocess.run`` here, as ``docker exec -u <user> ...``, so the user
-is always explicit on the argv.
+is always explicit on the argv. The agent (and any command run in its place) starts through the
+launcher that sources the secret env file (``secret_env``), which lives on a tmpfs in the
+container: never in its config, never in a snapshot.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.backend.secret_env import launcher_argv
 from bot_bottle.errors import BotBottleError
 
 WORKDIR = "/home/node/workspace"
+# A tmpfs only the agent user can enter: ``docker commit`` does not capture mounts.
+SECRET_ENV_DIR = "/run/bot-bottle-env"
+SECRET_ENV_FILE = f"{SECRET_ENV_DIR}/agent.env"
 
 
 def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -37,8 +43,10 @@ class DockerBottle(Bottle):
         docker: str = "docker",
         workdir: str = WORKDIR,
         exec_timeout: float | None = 300,
+        secret_env_file: str = SECRET_ENV_FILE,
     ) -> None:
         self.container = container
+        self.secret_env_file = secret_env_file
         self._teardown = teardown
         self.prompt_path = prompt_path_in_container
         self.agent_command = agent_command
@@ -94,20 +102,25 @@ class DockerBottle(Bottle):
                 f"{proc.stderr.decode(errors='replace').strip()}"
             )
 
-    def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
+    def run_argv(self, command: list[str], *, tty: bool) -> list[str]:
+        """The host argv that runs ``command`` as the agent user, with the agent's whole env."""
         flags = ["-it"] if tty else ["-i"]
         return [
-            self._docker,
-            "exec",
-            *flags,
-            "-u",
-            "node",
-            "-w",
-            self.workdir,
-            self.container,
-            self.agent_command,
-            *extra,
+            self._docker, "exec", *flags, "-u", "node", "-w", self.workdir, self.container,
+            *launcher_argv(self.secret_env_file, command),
         ]
+
+    def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
+        return self.run_argv([self.agent_command, *extra], tty=tty)
+
+    def run(self, command: list[str]) -> ExecResult:
+        """Run ``command`` the way the agent runs (its user, workdir and whole env), no TTY."""
+        try:
+            proc = subprocess.run(self.run_argv(command, tty=False), capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=self._exec_timeout)
+        except subprocess.TimeoutExpired:
+            return ExecResult(124, "", f"timed out after {self._exec_timeout:g} s")
+        return ExecResult(proc.returncode, proc.stdout, proc.stderr)
 
     def close(self) -> None:
         if self._closed:

@@ -21,7 +21,8 @@ from pathlib import Path
 from bot_bottle import proc
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.docker import engine
-from bot_bottle.backend.docker.bottle import WORKDIR, DockerBottle
+from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
+from bot_bottle.backend.secret_env import secret_env_text, split_env
 from bot_bottle.backend.docker.names import (
     LABEL_AGENT,
     LABEL_BACKEND,
@@ -175,6 +176,7 @@ class DockerLauncher:
         if unknown:
             raise BotBottleError(f"LaunchOptions.weaken: unknown {', '.join(unknown)}")
         self.weak = frozenset(options.weaken)
+        self._secret_env: dict[str, str] = {}  # written into the bottle, never into its config
         self.names = BottleNames(options.bottle_id or new_id(), plan.agent)
         self.state = StateDir(state_root, self.names.id)
         self.owner = proc.identity()
@@ -385,12 +387,20 @@ class DockerLauncher:
             time.sleep(0.1)
         raise BotBottleError(f"the sidecar was not {what} within {timeout:g} s")
 
+    def agent_env(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(plain env for the container's config, secret env for the file on its tmpfs)."""
+        secret_names = set(self.plan.secret_env_names) | set(self.options.known_secrets)
+        secret_values = {v for v in self.options.known_secrets.values() if v}
+        plain, secret = split_env(self.options.env, secret_names, secret_values)
+        plain.update(proxy_env())
+        if "agent-credentials" in self.weak:
+            plain.update(self.options.credentials)
+        return plain, secret
+
     def _start_agent(self, image: str) -> DockerBottle:
         name = self.names.agent_container
-        env = {**dict(self.options.env), **proxy_env()}
+        env, self._secret_env = self.agent_env()
         weak = self.weak
-        if "agent-credentials" in weak:
-            env.update(self.options.credentials)
         gvisor = self.plan.runtime == "runsc" and not weak & {"agent-network", "privileged"}
         runtime = ["--runtime", "runsc"] if gvisor else []
         confined = (["--privileged"] if "privileged" in weak
@@ -415,6 +425,9 @@ class DockerLauncher:
                 *engine_socket,
                 "--volume",
                 f"{self.names.socket_volume}:{SOCKET_DIR}",
+                # Secret env lives here (see secret_env): memory, agent user only, not committed.
+                "--tmpfs",
+                f"{SECRET_ENV_DIR}:rw,nosuid,nodev,noexec,size=1m,mode=0700,uid=1000,gid=1000",
                 "--env-file",
                 str(env_file),
                 "--user",
@@ -429,7 +442,7 @@ class DockerLauncher:
                 AGENT_ENTRY,
             ]
             self._create("container", args, name)
-            # The env file (secret values) is gone when this block ends, right after create.
+            # The env file is gone when this block ends, right after create.
         if "agent-network" in weak:
             for network in self.options.extra_networks:
                 self._docker(["network", "connect", network, name])
@@ -445,6 +458,8 @@ class DockerLauncher:
     def _provision(self, bottle: DockerBottle) -> None:
         from bot_bottle.provision import agent_files, ca, git, mcp, workspace
 
+        if self._secret_env:
+            self._write_secret_env(bottle)
         self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "publishing its CA")
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
@@ -460,6 +475,15 @@ class DockerLauncher:
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
+
+    def _write_secret_env(self, bottle: DockerBottle) -> None:
+        """The secret env file on the agent's tmpfs, mode 600, streamed in (never on an argv)."""
+        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+            path = _write_private(Path(tmp), Path(SECRET_ENV_FILE).name, secret_env_text(self._secret_env))
+            bottle.cp_in(path, SECRET_ENV_FILE)
+        result = bottle.exec(f"chmod 600 {SECRET_ENV_FILE}")
+        if not result.ok:
+            raise BotBottleError(f"could not restrict the agent's env file: {(result.stderr or result.stdout).strip()}")
 
     def _git_without_gate(self, bottle: DockerBottle) -> None:
         """Weakened bottles only: HTTPS-token repos reached directly, the token in the agent's git config."""

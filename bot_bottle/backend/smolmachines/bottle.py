@@ -18,35 +18,18 @@ from pathlib import Path, PurePosixPath
 
 from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.backend.docker.bottle import WORKDIR
+from bot_bottle.backend.secret_env import launcher_argv
 from bot_bottle.backend.smolmachines import smolvm
 from bot_bottle.errors import BotBottleError
 
 # Where the secret env file lives in the guest: the agent user's own, mode 600.
 SECRET_ENV_FILE = "/home/node/.bot-bottle/agent.env"
 
-# What runs the agent: source the secret env file (when there is one), then replace the shell
-# with the agent so its extra arguments reach it unchanged ("$@", never re-parsed).
-LAUNCHER = 'f="$1"; shift; if [ -r "$f" ]; then set -a; . "$f"; set +a; fi; exec "$@"'
-LAUNCHER_NAME = "bot-bottle-agent"
-
-
 def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo:
     # Host owner names and ids mean nothing inside the guest.
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
-
-
-def secret_env_text(env: Mapping[str, str]) -> str:
-    """The secret env file: ``KEY='value'`` lines a POSIX shell sources (values shell-quoted)."""
-    lines = []
-    for key, value in env.items():
-        if not key.isidentifier() or not key.isascii():
-            raise BotBottleError(f"env {key!r}: not a valid variable name for the guest")
-        if "\0" in value:
-            raise BotBottleError(f"env {key}: a value cannot contain a NUL byte")
-        lines.append(f"{key}={shlex.quote(value)}")
-    return "\n".join(lines) + ("\n" if lines else "")
 
 
 class SmolmachinesBottle(Bottle):
@@ -139,7 +122,7 @@ class SmolmachinesBottle(Bottle):
 
     def run_argv(self, command: list[str], *, tty: bool) -> list[str]:
         """The host argv that runs ``command`` as the agent user, with the agent's env."""
-        inner = ["sh", "-c", LAUNCHER, LAUNCHER_NAME, self.secret_env_file, *command]
+        inner = launcher_argv(self.secret_env_file, command)
         return smolvm.machine_exec_argv(
             self._cli(), self.name, inner, env=self.guest_env, workdir=self.workdir,
             user="node", interactive=True, tty=tty,

@@ -41,7 +41,8 @@ from bot_bottle.backend.docker.names import (
     new_id,
 )
 from bot_bottle.backend.smolmachines import local_registry, smolvm
-from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle, secret_env_text
+from bot_bottle.backend.secret_env import secret_env_text, split_env
+from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle
 from bot_bottle.backend.smolmachines.names import machine_name
 from bot_bottle.errors import BotBottleError
 from bot_bottle.plan import BottlePlan
@@ -185,15 +186,6 @@ def _agent_from_path(plan: BottlePlan, *, state: StateDir | None = None, progres
 
 
 # -- guest env --------------------------------------------------------------------------------
-
-
-def split_env(env: Mapping[str, str], secret_names: set[str], secret_values: set[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(plain, secret): secret by name, or by value when a known secret hides under another name."""
-    plain: dict[str, str] = {}
-    secret: dict[str, str] = {}
-    for key, value in env.items():
-        (secret if key in secret_names or (value and value in secret_values) else plain)[key] = value
-    return plain, secret
 
 
 def guest_proxy_env(address: str) -> dict[str, str]:
