@@ -231,6 +231,7 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
             extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
             argv = bottle.agent_argv(extra, tty=tty)
         exit_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
+                               alive=getattr(bottle, "running", None),
                                state=launcher.state)
     except KeyboardInterrupt:
         exit_code = 130
@@ -277,30 +278,42 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
 # request stops the agent container (2 s grace, then `docker stop -t 5`), but the client of a
 # `docker exec` into a gVisor container does not always notice its container went away.
 RESTART_EXIT_GRACE_S = 20.0
+# The same for a container that stopped for any other reason (`bot-bottle stop`, the engine, the
+# agent's own PID 1 dying): checked every LIVENESS_INTERVAL_S, ended GONE_EXIT_GRACE_S after.
+LIVENESS_INTERVAL_S = 2.0
+GONE_EXIT_GRACE_S = 5.0
 
 
 def _spawn(argv: list[str], stdin: Any) -> Any:
     return subprocess.Popen(argv, stdin=stdin)
 
 
-def _run_agent(argv: list[str], *, stdin: Any, state: Any) -> int:
+def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], bool] | None = None) -> int:
     """Run the agent's host process to its end (its exit status), like ``subprocess.run``.
 
     Once a restart is asked for, the process gets ``RESTART_EXIT_GRACE_S`` to end by itself
-    (its container is being stopped), then it is terminated, so the restart cannot hang.
+    (its container is being stopped), then it is terminated, so the restart cannot hang. Once
+    ``alive`` says the bottle stopped, it gets ``GONE_EXIT_GRACE_S``, so a stop cannot hang it.
     """
     proc = _spawn(argv, stdin)
-    asked_at: float | None = None
+    deadline: float | None = None
+    next_check = time.monotonic() + LIVENESS_INTERVAL_S
+    restart_asked = False
     try:
         while True:
             try:
                 return int(proc.wait(timeout=0.5))
             except subprocess.TimeoutExpired:
                 pass
-            if asked_at is None:
-                if state.restart_request() is not None:
-                    asked_at = time.monotonic()
-            elif time.monotonic() - asked_at > RESTART_EXIT_GRACE_S:
+            now = time.monotonic()
+            if not restart_asked and state.restart_request() is not None:
+                restart_asked = True
+                deadline = min(deadline or float("inf"), now + RESTART_EXIT_GRACE_S)
+            if alive is not None and now >= next_check:
+                next_check = now + LIVENESS_INTERVAL_S
+                if not alive():
+                    deadline = min(deadline or float("inf"), now + GONE_EXIT_GRACE_S)
+            if deadline is not None and now > deadline:
                 proc.terminate()
                 try:
                     return int(proc.wait(timeout=5))

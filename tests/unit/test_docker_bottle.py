@@ -66,6 +66,19 @@ class DockerBottleContract(unittest.TestCase):
         self.assertEqual(seen["stdin"], subprocess.DEVNULL)
         self.assertEqual(seen["timeout"], 7)
 
+    def test_running_says_no_only_for_a_stopped_or_missing_container(self) -> None:
+        bottle = DockerBottle(container="bb-5")
+        cases = [((0, "true\n", ""), True), ((0, "false\n", ""), False),
+                 ((1, "", "Error: No such object: bb-5"), False), ((1, "", "Cannot connect to the Docker daemon"), True)]
+        for (code, out, err), expected in cases:
+            with self.subTest(out=out, err=err), mock.patch(
+                    "bot_bottle.backend.docker.bottle.subprocess.run",
+                    return_value=subprocess.CompletedProcess([], code, out, err)):
+                self.assertEqual(bottle.running(), expected)
+        with mock.patch("bot_bottle.backend.docker.bottle.subprocess.run",
+                        side_effect=subprocess.TimeoutExpired(["docker"], 30)):
+            self.assertTrue(bottle.running(), "an engine that does not answer ends nothing")
+
     def test_close_is_idempotent_and_tears_down_once(self) -> None:
         calls = []
         bottle = DockerBottle(container="c", teardown=lambda: calls.append(1))

@@ -113,6 +113,18 @@ class DockerBottle(Bottle):
     def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
         return self.run_argv([self.agent_command, *extra], tty=tty)
 
+    def running(self) -> bool:
+        """Is the container still running? A failing engine counts as yes (nothing is ended on
+        a hiccup); a container that is gone or stopped is no."""
+        try:
+            proc = subprocess.run([self._docker, "inspect", "-f", "{{.State.Running}}", self.container],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return True
+        if proc.returncode != 0:
+            return "no such" not in (proc.stderr or "").lower()
+        return proc.stdout.strip() != "false"
+
     def run(self, command: list[str]) -> ExecResult:
         """Run ``command`` the way the agent runs (its user, workdir and whole env), no TTY."""
         try:
