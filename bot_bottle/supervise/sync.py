@@ -14,14 +14,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
 from pathlib import Path
 
+from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import proposals as states
 from bot_bottle.supervise.link import LinkError, SidecarLink
 from bot_bottle.supervise.store import AuditEntry, StaleProposal, Store
 
 SYSTEM_OPERATOR = "bot-bottle"  # who the audit log names for changes no person made
+# A granted proposal is applied by the process that decided it, within minutes (an image build
+# is the slowest). One still granted after this long lost that process mid-apply: it is failed,
+# so it does not sit "approved" forever with nothing happening.
+STUCK_AFTER_S = 3600.0
 MAX_EVENT_CHUNKS = 20  # per bottle per sync: a large backlog is caught up over several syncs
 
 
@@ -56,6 +62,7 @@ class SyncReport:
     new_proposals: int = 0
     new_events: int = 0
     expired: int = 0
+    interrupted: int = 0  # granted proposals whose applying never finished, now failed
     errors: list[str] = field(default_factory=list)
 
 
@@ -63,22 +70,37 @@ LinkFactory = Callable[[str], SidecarLink]
 
 
 def running_bottles(state_root: Path | None = None) -> list[BottleInfo]:
-    """Running bottles of both backends (from the engine's labels), with their colour from state."""
+    """This user's running bottles of both backends (from the engine's labels), colour from state.
+
+    The engine lists every bottle on the machine; only those with a state folder under
+    ``state_root`` are this user's (a bottle's state folder exists from its launch on). Another
+    user's bottles, a demo's or a test's, are never shown nor decided from here.
+    """
     from bot_bottle.backend.docker.running import running
-    from bot_bottle.state import StateDir
 
     if state_root is None:
         from bot_bottle.backend.registry import default_state_root
 
         state_root = default_state_root()
+    return own_bottles(running(), state_root)
+
+
+def own_bottles(found: Iterable[Any], state_root: Path) -> list[BottleInfo]:
+    """``found`` (running bottles from the engine) narrowed to those with state under ``state_root``."""
+    from bot_bottle.state import StateDir
+
     out = []
-    for b in running():
-        color = None
+    for b in found:
         try:
             sdir = StateDir(state_root, b.id)
-            if sdir.exists():
-                color = sdir.read().color
-        except Exception:  # noqa: BLE001 - the colour is decoration; a bad state folder is not our concern here
+            mine = sdir.exists()
+        except (OSError, BotBottleError):
+            mine = False  # an id that cannot name a state folder here
+        if not mine:
+            continue
+        try:
+            color = sdir.read().color
+        except Exception:  # noqa: BLE001 - the colour is decoration; a bad state folder still is ours
             color = None
         out.append(BottleInfo(b.id, b.agent, b.label, color, b.backend, b.started_at, b.status))
     return out
@@ -118,7 +140,29 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
     for row in store.pending():
         if row.bottle_id not in live:
             report.expired += _expire(store, row.key, f"bottle {row.bottle_id} is no longer running", stamp)
+    report.interrupted = fail_interrupted(store, now=stamp)
     return report
+
+
+def fail_interrupted(store: Store, *, now: float) -> int:
+    """Fail the granted proposals whose applying never finished (see ``STUCK_AFTER_S``)."""
+    failed = 0
+    for row in store.proposals(status=states.GRANTED):
+        if row.decided_at is None or now - row.decided_at < STUCK_AFTER_S:
+            continue
+        error = (f"applying it was interrupted: still {row.status} {int((now - row.decided_at) // 60)} min "
+                 "after the decision (the deciding process ended); nothing is known to have taken effect")
+        try:
+            store.update_proposal(
+                row.key, expect=row.status, status=states.transition(row.status, states.FAILED), error=error,
+                audit=AuditEntry(operator=SYSTEM_OPERATOR, action="fail", bottle_id=row.bottle_id,
+                                 proposal_key=row.key, reason=error, before={"status": row.status},
+                                 after={"status": states.FAILED}, outcome="failed"),
+            )
+        except StaleProposal:
+            continue  # it finished meanwhile
+        failed += 1
+    return failed
 
 
 def _sync_proposals(store: Store, bottle_id: str, link: SidecarLink, report: SyncReport) -> None:

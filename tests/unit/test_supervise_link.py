@@ -224,6 +224,44 @@ class Sync(Base):
         self.assertIn("docker: not found", report.errors[0])
         self.assertEqual(self.store.find("egress-docs.example").status, "pending")
 
+    def test_a_grant_whose_applying_was_interrupted_ends_failed(self) -> None:
+        self.sidecar("abcdef12").propose("docs.example")
+        self.sidecar("abcdef12").propose("pypi.example")
+        self.sync("abcdef12")
+        old, recent = self.store.find("egress-docs.example"), self.store.find("egress-pypi.example")
+        now = 1_800_000_000.0
+        # As a decide() whose process died after recording the verdict, before applying it.
+        self.store.update_proposal(old.key, expect="pending", status="approved", verdict="approved",
+                                   decided_at=now - sync_mod.STUCK_AFTER_S - 60)
+        self.store.update_proposal(recent.key, expect="pending", status="approved", verdict="approved",
+                                   decided_at=now - 60)
+        report = sync_mod.sync(self.store, bottles=self.bottles("abcdef12"), link_for=self.link_for, now=now)
+        self.assertEqual(report.interrupted, 1)
+        failed = self.store.get(old.key)
+        self.assertEqual(failed.status, "failed")
+        self.assertIn("interrupted", failed.error or "")
+        self.assertEqual(self.store.get(recent.key).status, "approved", "one still being applied is left alone")
+        (audit,) = [a for a in self.store.audit_rows(proposal_key=old.key) if a.action == "fail"]
+        self.assertEqual(audit.operator, sync_mod.SYSTEM_OPERATOR)
+
+    def test_only_bottles_with_state_here_are_this_users(self) -> None:
+        from bot_bottle.backend.docker.running import RunningBottle
+        from bot_bottle.state import Metadata, StateDir
+
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            mine = StateDir(root, "abcdef12")
+            mine.create()
+            mine.write(Metadata(id="abcdef12", agent="a", bottle="b", backend="docker", color="green"))
+
+            def engine_row(bottle_id: str) -> RunningBottle:
+                return RunningBottle(bottle_id, "a", None, "running", "2026-11-22T05:00:00+00:00", True, "img")
+
+            found = [engine_row("abcdef12"), engine_row("bbbbbb22"), engine_row("?")]
+            own = sync_mod.own_bottles(found, root)
+        self.assertEqual([(b.id, b.color) for b in own], [("abcdef12", "green")],
+                         "another user's (or a test's) bottle, and a bad id, are left out")
+
     def test_uptime(self) -> None:
         (b,) = self.bottles("abcdef12")
         started = 1795323600.0  # 2026-11-22T05:00:00Z
