@@ -2,7 +2,9 @@
 
 Run: ``.venv/bin/python bench/start_latency.py [--runs N]`` (images are built first, untimed).
 Writes ``bench/results/start_latency.json`` and ``.png``. Targets: start within 2.5x the floor,
-teardown under 1 s, idle sidecar under 80 MB.
+teardown under 1 s, idle sidecar under 80 MB. Bottles run on runc, as the floor does. The bottle
+is measured as users get it (the supervise plane on, its MCP server running in the sidecar) and,
+interleaved in the same run, without the supervise plane (``supervise: false``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from bot_bottle.manifest import Layout, load  # noqa: E402
 from bot_bottle.plan import resolve  # noqa: E402
 
 BOTTLE = "---\negress:\n  routes:\n    - host: allowed.example\n---\n"
+LEAN_BOTTLE = "---\nextends: bench\nsupervise: false\n---\n"
 AGENT = "---\nbottle: bench\n---\n"
+LEAN_AGENT = "---\nbottle: bench-lean\n---\n"
 
 
 def _mem_bytes(text: str) -> float:
@@ -75,11 +79,16 @@ def main() -> int:
         (home / ".bot-bottle/bottles").mkdir(parents=True)
         (home / ".bot-bottle/agents").mkdir(parents=True)
         (home / ".bot-bottle/bottles/bench.md").write_text(BOTTLE)
+        (home / ".bot-bottle/bottles/bench-lean.md").write_text(LEAN_BOTTLE)
         (home / ".bot-bottle/agents/bench.md").write_text(AGENT)
+        (home / ".bot-bottle/agents/bench-lean.md").write_text(LEAN_AGENT)
         plan = resolve(load("bench", Layout(home=home, cwd=home)), backend="docker", runtime="runc", environ={})
+        lean = resolve(load("bench-lean", Layout(home=home, cwd=home)), backend="docker", runtime="runc", environ={})
+        assert plan.supervise and not lean.supervise
         agent_image = images.ensure_image(images.agent_image(plan.template))
         images.ensure_image(images.sidecar_image())
         floor_start, floor_stop, b_start, b_stop, mem = [], [], [], [], []
+        lean_start, lean_mem = [], []
         # Interleave so both see the same machine load.
         for _ in range(args.runs):
             s, t = floor_run(agent_image)
@@ -89,6 +98,9 @@ def main() -> int:
             b_start.append(s)
             b_stop.append(t)
             mem.append(m)
+            s, _, m = bottle_run(lean, home / ".bot-bottle/state")
+            lean_start.append(s)
+            lean_mem.append(m)
     result = {
         "runs": args.runs,
         "floor_start_s": floor_start,
@@ -96,12 +108,16 @@ def main() -> int:
         "bottle_start_s": b_start,
         "bottle_teardown_s": b_stop,
         "sidecar_idle_bytes": mem,
+        "bottle_start_no_supervise_s": lean_start,
+        "sidecar_idle_no_supervise_bytes": lean_mem,
         "median": {
             "floor_start_s": median(floor_start),
             "bottle_start_s": median(b_start),
             "start_ratio": median(b_start) / median(floor_start),
             "bottle_teardown_s": median(b_stop),
             "sidecar_idle_mb": median(mem) / 1024**2,
+            "bottle_start_no_supervise_s": median(lean_start),
+            "sidecar_idle_no_supervise_mb": median(lean_mem) / 1024**2,
         },
         "targets": {"start_ratio_max": 2.5, "teardown_s_max": 1.0, "sidecar_idle_mb_max": 80},
     }
@@ -112,7 +128,8 @@ def main() -> int:
              [med["floor_start_s"], med["bottle_start_s"], med["bottle_teardown_s"]], "s")
     print(f"floor start {med['floor_start_s']:.2f} s, bottle start {med['bottle_start_s']:.2f} s "
           f"(x{med['start_ratio']:.2f}), teardown {med['bottle_teardown_s']:.2f} s, "
-          f"sidecar idle {med['sidecar_idle_mb']:.1f} MB -> {path}")
+          f"sidecar idle {med['sidecar_idle_mb']:.1f} MB; without supervise: start "
+          f"{med['bottle_start_no_supervise_s']:.2f} s, sidecar idle {med['sidecar_idle_no_supervise_mb']:.1f} MB -> {path}")
     return 0
 
 
