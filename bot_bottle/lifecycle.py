@@ -220,6 +220,7 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
     launcher.state.clear_restart()
     exit_code = 1
     interrupted = False
+    stopped = False
     restart: str | None = None
     snapshot_ref: str | None = None
     try:
@@ -230,9 +231,16 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
         else:
             extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
             argv = bottle.agent_argv(extra, tty=tty)
+        alive = getattr(bottle, "running", None)
         exit_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
-                               alive=getattr(bottle, "running", None),
-                               state=launcher.state)
+                               alive=alive, state=launcher.state)
+        if (exit_code == 0 and alive is not None and launcher.state.restart_request() is None
+                and not alive()):
+            # The agent runs beside the container's PID 1, so its container stops only when
+            # someone stops it (`bot-bottle stop`, the engine, an OOM kill). The client of an exec
+            # into a stopped gVisor container can report 0: that is not the agent finishing.
+            stopped = True
+            exit_code = STOPPED_EXIT
     except KeyboardInterrupt:
         exit_code = 130
         interrupted = True
@@ -243,6 +251,8 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
         restart = None if interrupted or not backend.supports_capability_change else launcher.state.restart_request()
         if restart is not None:
             reason = f"restarting: {restart}"
+        elif stopped:
+            reason = "the bottle was stopped before its agent ended"
         elif exit_code != 0:
             reason = f"agent exited with code {exit_code}"
         elif preserve:
@@ -274,6 +284,9 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
     return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref)
 
 
+# The exit status of an agent whose bottle was stopped under it: 128 + SIGTERM, what `docker stop`
+# sends, and what a shell reports for a process it ended.
+STOPPED_EXIT = 143
 # How long the agent's host process may outlive a restart request before it is ended: the
 # request stops the agent container (2 s grace, then `docker stop -t 5`), but the client of a
 # `docker exec` into a gVisor container does not always notice its container went away.

@@ -195,6 +195,22 @@ class DockerRestart(Base):
         self.assertEqual(len(self.launched), 1)
         self.assertEqual(result.preserve_reason, "agent exited with code 137")
 
+    def test_a_stopped_bottle_whose_agent_reports_0_is_preserved(self) -> None:
+        # A gVisor exec client can report 0 when its container is stopped under it.
+        def stopped_under_it(h: AgentHost) -> int:
+            h.containers_stopped = True
+            return 0
+
+        host = AgentHost([stopped_under_it])
+        result = self.run_bottle(host, command=COMMAND)
+        self.assertEqual((result.exit_code, result.preserved), (lifecycle.STOPPED_EXIT, True))
+        self.assertEqual(result.preserve_reason, "the bottle was stopped before its agent ended")
+
+    def test_an_agent_that_ends_0_in_a_running_bottle_is_done(self) -> None:
+        host = AgentHost([0])
+        result = self.run_bottle(host, command=COMMAND)
+        self.assertEqual((result.exit_code, result.preserved), (0, False))
+
     def test_ctrl_c_is_never_turned_into_a_restart(self) -> None:
         def approve_then_interrupt(h: AgentHost) -> int:
             approve_and_stop(h)

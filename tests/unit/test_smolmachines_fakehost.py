@@ -66,6 +66,7 @@ class FakeHost:
         self.calls: list[Call] = []
         self.env_files: dict[str, dict[str, str]] = {}  # container -> its --env-file at create
         self.files: dict[str, bytes] = {}  # guest path -> content (both backends)
+        self.containers_stopped = False  # what `inspect -f {{.State.Running}}` answers
         self.modes: dict[str, int] = {}
         self.machines: dict[str, dict[str, Any]] = {}
         self.failures: list[tuple[Callable[[list[str]], bool], tuple[int, str, str]]] = []
@@ -129,7 +130,7 @@ class FakeHost:
             if "IPAddress" in fmt:
                 return 0, SIDECAR_IP + "\n", ""
             if "Running" in fmt:
-                return 0, "true\n", ""
+                return 0, "false\n" if self.containers_stopped else "true\n", ""
             return 0, "[]", ""
         if args[0] == "port":
             return 0, "127.0.0.1:55000\n", ""
