@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import string
+import time
 import unittest
 
 from bot_bottle.sidecar.dlp import Scanner
@@ -46,9 +47,20 @@ class Index(unittest.TestCase):
     def test_secrets_too_short_to_split_are_left_to_whole_matches(self) -> None:
         self.assertFalse(FragmentIndex([("PIN", "12345678")]))
 
-    def test_a_text_of_one_repeated_character_stays_cheap(self) -> None:
+    def test_decoys_before_a_piece_do_not_hide_it(self) -> None:
+        decoys = (SECRET[:4] + "-") * 50_000  # 250 kB of one block, each too short to count
+        found = self.index.find(decoys + " " + SECRET[0:12])
+        self.assertIn((0, 12), [(f.secret_start, f.secret_end) for f in found])
+
+    def test_a_text_made_of_pieces_is_bounded_and_counts_as_the_whole_secret(self) -> None:
         index = FragmentIndex([("S", "a" * 40)])
-        self.assertTrue(index.find("a" * 200_000))  # bounded by MAX_OCCURRENCES, not quadratic
+        start = time.monotonic()
+        found = index.find("a" * 200_000)
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertIn((0, 40), [(f.secret_start, f.secret_end) for f in found])
+
+    def test_skipped_secrets_are_not_looked_for(self) -> None:
+        self.assertEqual(self.index.find("x " + SECRET[3:20], skip={"S"}), [])
 
     def test_repr_names_only(self) -> None:
         self.assertNotIn(SECRET, repr(self.index))

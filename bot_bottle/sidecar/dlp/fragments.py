@@ -26,9 +26,8 @@ from dataclasses import dataclass
 
 BLOCK = 4
 MIN_FRAGMENT = 2 * BLOCK  # every run this long holds a whole aligned block (2 * BLOCK - 1 would do)
-# Occurrences of one block followed in one text: a text made of one repeated character would
-# otherwise cost a comparison per position.
-MAX_OCCURRENCES = 4096
+# Candidate pieces grown per secret in one text before the text counts as all of that secret.
+GROW_BUDGET = 20_000
 
 
 @dataclass(frozen=True)
@@ -69,23 +68,42 @@ class FragmentIndex:
     def lengths(self) -> dict[str, int]:
         return {name: len(value) for name, value, _ in self._secrets}
 
-    def find(self, text: str) -> list[Fragment]:
-        """Every maximal run of ``MIN_FRAGMENT`` or more characters of a secret found in ``text``."""
+    def find(self, text: str, skip: frozenset[str] | set[str] = frozenset()) -> list[Fragment]:
+        """Every maximal run of ``MIN_FRAGMENT`` or more characters of a secret found in ``text``
+        (secrets named in ``skip`` are not looked for).
+
+        Every occurrence of every block is looked at: a cap would let decoys placed before a real
+        piece hide it. A neighbour test skips most occurrences at the cost of two comparisons;
+        the rest are grown, at most ``GROW_BUDGET`` times per secret. A text that needs more is
+        made of pieces of that secret (a random secret's 5-character pieces do not turn up by
+        chance), and is reported as covering all of it, so it is refused, never waved through.
+        """
         out: list[Fragment] = []
+        end = len(text)
         for name, value, blocks in self._secrets:
+            if name in skip:
+                continue
             seen: set[tuple[int, int]] = set()
+            grows = 0
             for block, positions in blocks.items():
                 at = text.find(block)
-                count = 0
-                while at >= 0 and count < MAX_OCCURRENCES:
-                    count += 1
+                while at >= 0 and grows <= GROW_BUDGET:
                     for pos in positions:
+                        # A piece of 8+ around a 4-character block extends past it on some side.
+                        if not ((at > 0 and pos > 0 and text[at - 1] == value[pos - 1])
+                                or (at + BLOCK < end and pos + BLOCK < len(value)
+                                    and text[at + BLOCK] == value[pos + BLOCK])):
+                            continue
+                        grows += 1
                         fragment = _grow(text, at, value, pos, name)
                         if fragment is None or (fragment.start, fragment.secret_start) in seen:
                             continue
                         seen.add((fragment.start, fragment.secret_start))
                         out.append(fragment)
                     at = text.find(block, at + 1)
+                if grows > GROW_BUDGET:
+                    out.append(Fragment(name, 0, end, 0, len(value)))
+                    break
         return out
 
 

@@ -279,9 +279,8 @@ class Scanner:
             budget -= len(text)
             forms = fragment_forms(text) if segment.field else [text]
             for k, form in enumerate(forms):
-                for fragment in self.fragments.find(form):
-                    if fragment.secret_name in whole:
-                        continue  # sent whole here: found (and judged) already
+                # A secret sent whole here was found (and judged) already: not looked for.
+                for fragment in self.fragments.find(form, skip=whole):
                     found.append(fragment)
                     # A decoded form's offsets are not the text's: the piece is the whole value.
                     span = (fragment.start, fragment.end) if k == 0 else (0, len(segment.text))
