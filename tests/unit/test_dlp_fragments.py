@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
 import string
 import time
@@ -107,6 +108,29 @@ class AcrossRequests(unittest.TestCase):
         self.assertEqual(self.send("http://other.example/j", [("content-type", "application/json")],
                                    b'{"note": "see ' + d.encode() + b'"}'), [])
         self.assert_split(self.send("http://allowed.example/q?v=" + base64.b64encode(b.encode()).decode()))
+
+    def test_shortest_piece_in_unpadded_base64url_counts(self) -> None:
+        piece = SECRET[:MIN_FRAGMENT]
+        encoded = base64.urlsafe_b64encode(piece.encode()).decode().rstrip("=")
+        self.assertEqual(len(encoded), 11)
+        self.assertEqual(self.send("http://allowed.example/?x=" + encoded), [])
+        self.assertEqual(self.memory.sent("HOST_SECRET"), MIN_FRAGMENT)
+
+    def test_a_piece_among_thousands_of_json_strings_is_found_and_redacted_in_place(self) -> None:
+        a, b = pieces(SECRET, [16])
+        self.assertEqual(self.send(f"http://allowed.example/?a={a}"), [])
+        events = [{"name": f"event-{i}", "id": "%032x" % i, "text": "word " * 20} for i in range(1500)]
+        events[977]["text"] = f"note {b} end"
+        body = json.dumps({"events": events}).encode()
+        headers = [("content-type", "application/json")]
+        self.assert_split(self.scanner.scan_request("POST", "http://allowed.example/log", headers, body,
+                                                    memory=self.memory))
+        result = self.scanner.redact_request("POST", "http://allowed.example/log", headers, body, memory=self.memory)
+        assert result.body is not None
+        redacted = json.loads(result.body)["events"]
+        self.assertNotIn(b, redacted[977]["text"])
+        self.assertTrue(redacted[977]["text"].startswith("note ") and redacted[977]["text"].endswith(" end"))
+        self.assertEqual(redacted[978], events[978], "the other strings are untouched")
 
     def test_overlapping_pieces_count_once(self) -> None:
         self.assertEqual(self.send("http://allowed.example/?a=" + SECRET[0:12]), [])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
 import gzip
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot_bottle.sidecar.dlp import bodies, urls
-from bot_bottle.sidecar.dlp.engine import KNOWN_SECRET_NAME, Engine, EngineOptions, Hit, RawHit, Segment
+from bot_bottle.sidecar.dlp.engine import KNOWN_SECRET_NAME, SEPARATOR, Engine, EngineOptions, Hit, RawHit, Segment
 from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
 from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
@@ -29,6 +31,9 @@ MAX_FIELDS = 10_000
 # a request's remaining segments are not: a split exfiltration is many small requests.
 FRAGMENT_TEXT_LIMIT = 1024 * 1024
 ACROSS_REQUESTS = "split across requests"  # the encoding such a finding reports
+# A field value that may be a hex or base64 encoding of a piece of a secret (8+ characters of the
+# secret are 11+ of unpadded base64): only those are decoded for the fragment search.
+_ENCODED_FIELD = re.compile(r"\s*[A-Za-z0-9+/_=-]{8,4096}\s*")
 
 
 @dataclass(frozen=True)
@@ -269,22 +274,38 @@ class Scanner:
         if not self.fragments:
             return []
         whole = {h.raw.secret_name for h in hits if h.raw.detector == KNOWN_SECRET}
-        parts: dict[str, list[tuple[int, int, int]]] = {}
-        found = []
+        # Every text (and decoded field value) of the request, joined by NUL characters, which no
+        # secret holds: one search for all of them instead of one per JSON string.
+        texts: list[str] = []
+        owners: list[tuple[int, bool, int]] = []  # (segment, decoded form?, segment length)
         budget = FRAGMENT_TEXT_LIMIT
         for index, segment in enumerate(request.segments):
             if budget <= 0:
                 break
-            text = segment.text[:budget]
+            text = segment.text if len(segment.text) <= budget else segment.text[:budget]
             budget -= len(text)
-            forms = fragment_forms(text) if segment.field else [text]
-            for k, form in enumerate(forms):
-                # A secret sent whole here was found (and judged) already: not looked for.
-                for fragment in self.fragments.find(form, skip=whole):
-                    found.append(fragment)
-                    # A decoded form's offsets are not the text's: the piece is the whole value.
-                    span = (fragment.start, fragment.end) if k == 0 else (0, len(segment.text))
-                    parts.setdefault(fragment.secret_name, []).append((index, *span))
+            texts.append(text)
+            owners.append((index, False, len(segment.text)))
+            if segment.field and _ENCODED_FIELD.fullmatch(text):
+                # Only a value with the shape of hex or base64 can hold an encoded piece.
+                for form in fragment_forms(text)[1:]:
+                    texts.append(form)
+                    owners.append((index, True, len(segment.text)))
+        starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+        # A secret sent whole here was found (and judged) already: not looked for.
+        found = self.fragments.find(SEPARATOR.join(texts), skip=whole)
+        parts: dict[str, list[tuple[int, int, int]]] = {}
+        for fragment in found:
+            i = bisect.bisect_right(starts, fragment.start) - 1
+            while i < len(texts) and starts[i] < fragment.end:
+                index, decoded, length = owners[i]
+                if decoded:
+                    span = (0, length)  # a decoded form's offsets are not the text's: all of it
+                else:
+                    span = (max(fragment.start, starts[i]) - starts[i],
+                            min(fragment.end, starts[i] + len(texts[i])) - starts[i])
+                parts.setdefault(fragment.secret_name, []).append((index, *span))
+                i += 1
         out: list[Hit] = []
         for name in memory.observe(found):
             spans = sorted(set(parts[name]))
