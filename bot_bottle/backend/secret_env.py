@@ -11,9 +11,13 @@ the config.
 
 from __future__ import annotations
 
+import os
 import shlex
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
+from bot_bottle.backend import Bottle
 from bot_bottle.errors import BotBottleError
 
 # What runs the agent: source the secret env file (when there is one), then replace the shell
@@ -41,6 +45,28 @@ def split_env(env: Mapping[str, str], secret_names: set[str], secret_values: set
     for key, value in env.items():
         (secret if key in secret_names or (value and value in secret_values) else plain)[key] = value
     return plain, secret
+
+
+def split_agent_env(env: Mapping[str, str], secret_env_names: Iterable[str],
+                    known_secrets: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(plain, secret) env of a launch: the plan's secret names and every known secret."""
+    secret_values = {v for v in known_secrets.values() if v}
+    return split_env(env, set(secret_env_names) | set(known_secrets), secret_values)
+
+
+def write_secret_env(bottle: Bottle, env: Mapping[str, str], path: str) -> None:
+    """Put the secret env file at ``path`` in the bottle: streamed in (never on an argv), its
+    folder mode 700 and itself mode 600. The host copy exists only in a private temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        local = Path(tmp) / Path(path).name
+        fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secret_env_text(env))
+        bottle.cp_in(local, path)
+    folder = shlex.quote(str(Path(path).parent))
+    result = bottle.exec(f"chmod 700 {folder} && chmod 600 {shlex.quote(path)}")
+    if not result.ok:
+        raise BotBottleError(f"could not restrict the agent's env file: {(result.stderr or result.stdout).strip()}")
 
 
 def launcher_argv(secret_env_file: str, command: list[str]) -> list[str]:

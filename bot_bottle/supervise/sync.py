@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import proposals as states

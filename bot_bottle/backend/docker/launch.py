@@ -22,7 +22,7 @@ from bot_bottle import proc
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
-from bot_bottle.backend.secret_env import secret_env_text, split_env
+from bot_bottle.backend.secret_env import split_agent_env, write_secret_env
 from bot_bottle.backend.docker.names import (
     LABEL_AGENT,
     LABEL_BACKEND,
@@ -389,9 +389,7 @@ class DockerLauncher:
 
     def agent_env(self) -> tuple[dict[str, str], dict[str, str]]:
         """(plain env for the container's config, secret env for the file on its tmpfs)."""
-        secret_names = set(self.plan.secret_env_names) | set(self.options.known_secrets)
-        secret_values = {v for v in self.options.known_secrets.values() if v}
-        plain, secret = split_env(self.options.env, secret_names, secret_values)
+        plain, secret = split_agent_env(self.options.env, self.plan.secret_env_names, self.options.known_secrets)
         plain.update(proxy_env())
         if "agent-credentials" in self.weak:
             plain.update(self.options.credentials)
@@ -459,7 +457,7 @@ class DockerLauncher:
         from bot_bottle.provision import agent_files, ca, git, mcp, workspace
 
         if self._secret_env:
-            self._write_secret_env(bottle)
+            write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
         self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "publishing its CA")
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
@@ -475,15 +473,6 @@ class DockerLauncher:
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
-
-    def _write_secret_env(self, bottle: DockerBottle) -> None:
-        """The secret env file on the agent's tmpfs, mode 600, streamed in (never on an argv)."""
-        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
-            path = _write_private(Path(tmp), Path(SECRET_ENV_FILE).name, secret_env_text(self._secret_env))
-            bottle.cp_in(path, SECRET_ENV_FILE)
-        result = bottle.exec(f"chmod 600 {SECRET_ENV_FILE}")
-        if not result.ok:
-            raise BotBottleError(f"could not restrict the agent's env file: {(result.stderr or result.stdout).strip()}")
 
     def _git_without_gate(self, bottle: DockerBottle) -> None:
         """Weakened bottles only: HTTPS-token repos reached directly, the token in the agent's git config."""

@@ -41,7 +41,7 @@ from bot_bottle.backend.docker.names import (
     new_id,
 )
 from bot_bottle.backend.smolmachines import local_registry, smolvm
-from bot_bottle.backend.secret_env import secret_env_text, split_env
+from bot_bottle.backend.secret_env import split_agent_env, write_secret_env
 from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle
 from bot_bottle.backend.smolmachines.names import machine_name
 from bot_bottle.errors import BotBottleError
@@ -371,9 +371,7 @@ class SmolmachinesLauncher:
 
     def guest_env(self, address: str) -> tuple[dict[str, str], dict[str, str]]:
         """(plain env for ``-e``, secret env for the in-guest file)."""
-        secret_names = set(self.plan.secret_env_names) | set(self.options.known_secrets)
-        secret_values = {v for v in self.options.known_secrets.values() if v}
-        plain, secret = split_env(self.options.env, secret_names, secret_values)
+        plain, secret = split_agent_env(self.options.env, self.plan.secret_env_names, self.options.known_secrets)
         return {**plain, **guest_proxy_env(address)}, secret
 
     def launch(self) -> SmolmachinesBottle:
@@ -420,27 +418,11 @@ class SmolmachinesLauncher:
         smolvm.machine_start(self.machine)
         smolvm.wait_exec_ready(self.machine, timeout=READY_TIMEOUT)
 
-    def _write_secret_env(self, bottle: SmolmachinesBottle) -> None:
-        """Secret env reaches the guest in a mode-600 file the agent's launcher sources.
-
-        The host copy lives in a private temporary folder only for the copy.
-        """
-        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
-            path = Path(tmp) / "agent.env"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(secret_env_text(self._secret_env))
-            bottle.cp_in(path, SECRET_ENV_FILE)
-        folder = str(Path(SECRET_ENV_FILE).parent)
-        result = bottle.exec(f"chmod 700 {folder} && chmod 600 {SECRET_ENV_FILE}")
-        if not result.ok:
-            raise BotBottleError(f"could not restrict the agent's env file: {(result.stderr or result.stdout).strip()}")
-
     def _provision(self, bottle: SmolmachinesBottle) -> None:
         from bot_bottle.provision import agent_files, ca, mcp, workspace
 
         if self._secret_env:
-            self._write_secret_env(bottle)
+            write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
         with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
             cert = Path(tmp) / "ca.crt"
             engine.run(["cp", f"{self.bundle.names.sidecar_container}:{SOCKET_DIR}/ca.crt", str(cert)], timeout=60)
@@ -477,7 +459,7 @@ class SmolmachinesLauncher:
         if restart:
             self._boot()
             if self.bottle is not None and self._secret_env:
-                self._write_secret_env(self.bottle)
+                write_secret_env(self.bottle, self._secret_env, SECRET_ENV_FILE)
         return str(packed)
 
     def _commit_requested(self) -> bool:
