@@ -301,6 +301,7 @@ def run(config: Config) -> int:
         if make_ca(config.confdir):
             # Published before the proxy starts: the host trusts it in the agent meanwhile.
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+            say("ca-published", path=str(config.ca_path))
         sup.spawn("mitmdump", mitmdump_argv(config), env)
         supervise_port = policy.services.get(SUPERVISE_SERVICE)
         if supervise_port is not None:
@@ -314,6 +315,7 @@ def run(config: Config) -> int:
         if not config.ca_path.exists():
             # mitmproxy created its CA in confdir at start; publish only the certificate.
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+            say("ca-published", path=str(config.ca_path))
         if config.git_gate_config.is_file():
             # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
             # whole bundle (fail closed).

@@ -7,6 +7,7 @@ and a unix socket in a temporary folder. No Docker, no network.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -182,6 +183,10 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, err)
         self.assertFalse((self.run_dir / "ready").exists())
         self.assertIn('"stopped"', err)
+        # What a launch follows (``SidecarWatch``): the CA is said to be out before ready is.
+        steps = [json.loads(line)["what"] for line in err.splitlines() if line.startswith('{"event": "sidecar"')]
+        self.assertLess(steps.index("ca-published"), steps.index("ready"))
+        self.assertEqual(steps.count("ca-published"), 1)
 
     def test_a_dying_daemon_takes_everything_offline(self) -> None:
         for victim in ("mitmdump", "socat"):

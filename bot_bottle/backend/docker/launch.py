@@ -21,6 +21,7 @@ from pathlib import Path
 from bot_bottle import proc
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
 from bot_bottle.backend.secret_env import split_agent_env, write_secret_env
 from bot_bottle.backend.docker.names import (
@@ -183,6 +184,7 @@ class DockerLauncher:
         self._progress = progress or (lambda message: None)
         self._created: list[tuple[str, str]] = []  # (kind, ref), in creation order
         self._torn_down = False
+        self._sidecar_watch: SidecarWatch | None = None  # follows the sidecar's start messages
         self._state_created = False
         self._marker_at_launch: str | None = None
         self.preserve_reason: str | None = None
@@ -290,6 +292,8 @@ class DockerLauncher:
         except BaseException:
             self.teardown(launch_failed=True)
             raise
+        finally:
+            self._stop_watching_sidecar()
 
     def _start_sidecar(self, image: str) -> None:
         name = self.names.sidecar_container
@@ -343,6 +347,17 @@ class DockerLauncher:
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
         self._docker(["start", name])
+        docker = engine.docker_binary()
+        if docker is not None:
+            try:
+                self._sidecar_watch = SidecarWatch.follow(docker, name)
+            except OSError:
+                self._sidecar_watch = None  # the waits poll instead
+
+    def _stop_watching_sidecar(self) -> None:
+        watch, self._sidecar_watch = self._sidecar_watch, None
+        if watch is not None:
+            watch.close()
 
     def _write_gate_files(self, config: Path) -> None:
         """The git-gate's config and upstream credentials: only ever inside the sidecar, mode 600."""
@@ -365,15 +380,20 @@ class DockerLauncher:
             _write_private(config / "git-gate", name, content)
 
     def _wait_sidecar_ready(self, name: str) -> None:
-        self._wait_sidecar_file(name, "ready", "ready")
+        self._wait_sidecar_file(name, "ready", "ready", "ready")
 
-    def _wait_sidecar_file(self, name: str, filename: str, what: str,
+    def _wait_sidecar_file(self, name: str, filename: str, event: str, what: str,
                            timeout: float = SIDECAR_START_TIMEOUT) -> None:
         """Wait for the sidecar to publish ``filename`` in the shared folder; fail fast if it stops.
 
+        The sidecar says ``event`` on its stderr once the file is there: followed through its
+        logs when the engine can stream them (``SidecarWatch``), else the file is polled for.
         The sidecar gives each of its daemons a minute to come up (its own fail-closed limit);
         waiting less here would give up on a sidecar that is slow only because the host is busy.
         """
+        watch = self._sidecar_watch
+        if watch is not None and watch.wait_for(event, what, timeout):
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             result = engine.run(["exec", name, "test", "-e", f"{SOCKET_DIR}/{filename}"], timeout=10, check=False)
@@ -458,7 +478,7 @@ class DockerLauncher:
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
-        self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "publishing its CA")
+        self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "ca-published", "publishing its CA")
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
         git.configure_git(bottle, [] if "no-gate" in self.weak else self.plan.repos, self.plan.git_user)
@@ -509,6 +529,7 @@ class DockerLauncher:
         if self._torn_down:
             return
         self._torn_down = True
+        self._stop_watching_sidecar()
         if self.preserve_reason and not launch_failed and self.state.path.is_dir():
             self._save_egress_log()
         containers = [ref for kind, ref in self._created if kind == "container"]

@@ -1,0 +1,98 @@
+"""Follow a starting sidecar's own messages instead of polling it.
+
+The sidecar's init writes one JSON line to its stderr at each step of its start (``ca-published``,
+``ready``, ``start-failed``; see ``bot_bottle.sidecar.init.say``). A launch waits for them through
+one ``docker logs --follow``: the launch goes on the moment a line is written, and no ``docker
+exec`` every tenth of a second competes with the proxy's own start for the CPU (on a two-core
+host that polling cost about a tenth of the start). When the stream ends before the awaited line,
+the container stopped: the error shows its last lines. When the engine cannot stream the logs at
+all (a logging driver that cannot be read back), ``wait_for`` says so and the caller polls.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+from bot_bottle.errors import BotBottleError
+
+TAIL_LINES = 20
+FAILED = "start-failed"
+
+
+class SidecarWatch:
+    """One follower of a started sidecar's stderr; ``close()`` ends it (also safe twice)."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self._cond = threading.Condition()
+        self._events: set[str] = set()
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._ended = False
+        self._unreadable = False
+        # Container stdout is the proxy's decisions: not needed here, never buffered.
+        self._proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True, errors="replace")
+        self._reader = threading.Thread(target=self._read, name="sidecar-watch", daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def follow(cls, docker: str, container: str) -> SidecarWatch:
+        return cls([docker, "logs", "--follow", container])
+
+    def _read(self) -> None:
+        assert self._proc.stderr is not None
+        saw_event = False
+        for line in self._proc.stderr:
+            line = line.rstrip("\n")
+            event = _sidecar_event(line)
+            with self._cond:
+                self._tail.append(line)
+                if event is not None:
+                    saw_event = True
+                    self._events.add(event)
+                    self._cond.notify_all()
+        code = self._proc.wait()
+        with self._cond:
+            self._ended = True
+            # `docker logs` itself failed (the container's logs cannot be read back): its error
+            # is the only output. A stopped container ends the stream with status 0.
+            self._unreadable = code != 0 and not saw_event
+            self._cond.notify_all()
+
+    def wait_for(self, event: str, what: str, timeout: float) -> bool:
+        """Wait for the sidecar to say ``event``. True once it has; False when its logs cannot be
+        followed (poll instead). Raises when it stopped or failed first, or after ``timeout``."""
+        with self._cond:
+            done = self._cond.wait_for(
+                lambda: event in self._events or FAILED in self._events or self._ended, timeout)
+            if event in self._events:
+                return True
+            if self._unreadable:
+                return False
+            if done:
+                tail = "\n".join(self._tail).strip()
+                raise BotBottleError(f"the sidecar stopped during start:\n{tail}")
+        raise BotBottleError(f"the sidecar was not {what} within {timeout:g} s")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._reader.join(timeout=5)
+
+
+def _sidecar_event(line: str) -> str | None:
+    """The step a line of the sidecar's init names, or None for any other output."""
+    if not line.startswith("{"):
+        return None
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("event") != "sidecar":
+        return None
+    what = doc.get("what")
+    return what if isinstance(what, str) else None
