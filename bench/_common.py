@@ -48,7 +48,7 @@ def bar_plot(name: str, title: str, labels: list[str], values: list[float], unit
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {value:.3g} {unit}", va="center")
     for label, target in (targets or {}).items():
         ax.axvline(target, color="#C44E52", linestyle="--", linewidth=1)
-        ax.text(target, len(labels) - 0.5, f" {label}", color="#C44E52", va="bottom", fontsize=8)
+        ax.text(target, len(labels) - 0.55, f" {label}", color="#C44E52", va="top", fontsize=8)  # inside the axes, clear of the title
     ax.set_title(title)
     ax.set_xlabel(unit)
     fig.tight_layout()
