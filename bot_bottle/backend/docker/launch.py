@@ -380,7 +380,11 @@ class DockerLauncher:
             _write_private(config / "git-gate", name, content)
 
     def _wait_sidecar_ready(self, name: str) -> None:
-        self._wait_sidecar_file(name, "ready", "ready", "ready")
+        """The last wait of a start (the micro-VM backend's bundle too): the follower ends here."""
+        try:
+            self._wait_sidecar_file(name, "ready", "ready", "ready")
+        finally:
+            self._stop_watching_sidecar()
 
     def _wait_sidecar_file(self, name: str, filename: str, event: str, what: str,
                            timeout: float = SIDECAR_START_TIMEOUT) -> None:
