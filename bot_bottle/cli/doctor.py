@@ -11,7 +11,7 @@ from rich.text import Text
 from bot_bottle import doctor
 from bot_bottle.cli import output
 
-HELP = "Report what this host can run: Docker engine, gVisor, micro-VMs, smolvm"
+HELP = "report what this host can run: Docker engine, gVisor, micro-VMs, smolvm"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
