@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -271,17 +272,32 @@ def make_ca(confdir: Path) -> bool:
     """Create the bottle's CA where mitmproxy looks for it, so it exists before the proxy does.
 
     mitmproxy would create the same files when it starts (about a second after this); making
-    them first lets the host install the certificate in the agent while the proxy loads. False
-    when mitmproxy is not importable here (the proxy then creates the CA itself).
+    them first lets the host install the certificate in the agent while the proxy loads. A child
+    process does it: importing mitmproxy's certificate code here would keep ~15 MB of it in PID 1
+    for the bottle's whole life. False when mitmproxy is not importable here (the proxy then
+    creates the CA itself).
     """
     if (confdir / MITM_CA_CERT).is_file():
         return True
+    child = subprocess.run([sys.executable, "-m", "bot_bottle.sidecar.init", "--make-ca", str(confdir)],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    if child.returncode not in (0, NO_MITMPROXY):
+        raise _StartFailed(f"creating the bottle CA failed: {(child.stderr or child.stdout).strip()[-500:]}")
+    return child.returncode == 0 and (confdir / MITM_CA_CERT).is_file()
+
+
+NO_MITMPROXY = 3  # the --make-ca child's status when mitmproxy cannot be imported
+
+
+def create_ca_files(confdir: Path) -> int:
+    """``--make-ca``: mitmproxy's own CA files in ``confdir`` (the child ``make_ca`` runs)."""
     try:
         from mitmproxy.certs import CertStore
     except ImportError:
-        return False
+        return NO_MITMPROXY
+    confdir.mkdir(parents=True, exist_ok=True)
     CertStore.create_store(confdir, "mitmproxy", MITM_CA_KEY_SIZE)
-    return (confdir / MITM_CA_CERT).is_file()
+    return 0
 
 
 def run(config: Config) -> int:
@@ -353,7 +369,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--log-dir", type=Path, default=defaults.log_dir)
     parser.add_argument("--proxy-port", type=int, default=defaults.proxy_port)
     parser.add_argument("--supervise-python", type=Path, default=defaults.supervise_python)
+    parser.add_argument("--make-ca", type=Path, metavar="CONFDIR",
+                        help="only create the bottle CA in CONFDIR and exit (the init runs this itself)")
     args = parser.parse_args(argv)
+    if args.make_ca is not None:
+        raise SystemExit(create_ca_files(args.make_ca))
     return Config(
         policy=args.policy,
         secrets=args.secrets,

@@ -114,6 +114,21 @@ class CaBeforeProxyTest(unittest.TestCase):
             self.assertEqual((confdir / init.MITM_CA_CERT).read_bytes(), cert)
             self.assertEqual(store.default_ca.cn, "mitmproxy")
 
+    def test_the_init_itself_never_loads_mitmproxy(self) -> None:
+        # PID 1 lives as long as the bottle: the CA is made by a child, so mitmproxy's
+        # certificate code (and its ~15 MB) never stays in the init.
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = (
+                "import sys; from pathlib import Path; from bot_bottle.sidecar import init; "
+                "made = init.make_ca(Path(sys.argv[1])); "
+                "print(made, sorted(m for m in sys.modules if m.split('.')[0] in ('mitmproxy', 'OpenSSL', 'cryptography')))"
+            )
+            out = subprocess.run([sys.executable, "-c", probe, tmp], capture_output=True, text=True, timeout=120,
+                                 env=dict(os.environ, PYTHONPATH=str(REPO)))
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stdout.strip(), "True []")
+            self.assertIn(b"BEGIN CERTIFICATE", (Path(tmp) / init.MITM_CA_CERT).read_bytes())
+
 
 class LifecycleTest(unittest.TestCase):
     def setUp(self) -> None:
