@@ -181,7 +181,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: cannot open the supervise database ({exc})") from None
@@ -191,6 +191,25 @@ def connect(path: Path) -> sqlite3.Connection:
         except OSError:
             pass
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so: later openers find it set).
+
+    Switching needs the file to itself for a moment, and SQLite answers "database is locked" at
+    once, without its busy handler, when another process opening the same new file holds it
+    then: retried for as long as the busy timeout, like any other lock wait.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            transient = "locked" in str(exc) or "busy" in str(exc)
+            if not transient or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 # -- rows --------------------------------------------------------------------------------------
