@@ -23,7 +23,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -272,25 +271,39 @@ def make_ca(confdir: Path) -> bool:
     """Create the bottle's CA where mitmproxy looks for it, so it exists before the proxy does.
 
     mitmproxy would create the same files when it starts (about a second after this); making
-    them first lets the host install the certificate in the agent while the proxy loads. A child
-    process does it: importing mitmproxy's certificate code here would keep ~15 MB of it in PID 1
-    for the bottle's whole life. False when mitmproxy is not importable here (the proxy then
-    creates the CA itself).
+    them first lets the host install the certificate in the agent while the proxy loads. A forked
+    child does it: importing mitmproxy's certificate code here would keep ~15 MB of it in PID 1
+    for the bottle's whole life, and a fork skips a new interpreter's start (~0.1 s). False when
+    mitmproxy is not importable here (the proxy then creates the CA itself).
     """
     if (confdir / MITM_CA_CERT).is_file():
         return True
-    child = subprocess.run([sys.executable, "-m", "bot_bottle.sidecar.init", "--make-ca", str(confdir)],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-    if child.returncode not in (0, NO_MITMPROXY):
-        raise _StartFailed(f"creating the bottle CA failed: {(child.stderr or child.stdout).strip()[-500:]}")
-    return child.returncode == 0 and (confdir / MITM_CA_CERT).is_file()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the init's code
+        code = 1
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_DFL)
+            code = create_ca_files(confdir)
+        except BaseException as exc:  # noqa: BLE001 - reported by the parent, from this line
+            sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, NO_MITMPROXY):
+        raise _StartFailed(f"creating the bottle CA failed (status {code})")
+    return code == 0 and (confdir / MITM_CA_CERT).is_file()
 
 
-NO_MITMPROXY = 3  # the --make-ca child's status when mitmproxy cannot be imported
+NO_MITMPROXY = 3  # the CA child's status when mitmproxy cannot be imported
 
 
 def create_ca_files(confdir: Path) -> int:
-    """``--make-ca``: mitmproxy's own CA files in ``confdir`` (the child ``make_ca`` runs)."""
+    """mitmproxy's own CA files in ``confdir`` (what ``make_ca``'s child runs)."""
     try:
         from mitmproxy.certs import CertStore
     except ImportError:
@@ -314,19 +327,19 @@ def run(config: Config) -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
         policy = preflight(config)
+        supervise_port = policy.services.get(SUPERVISE_SERVICE)
+        if supervise_port is not None:
+            # The policy routes supervise.bottle.internal here, so supervise is on: the MCP
+            # server must run, and if it dies the bundle goes down with it (fail closed). Its
+            # imports take longer than the proxy's: it starts first, while the CA is made.
+            config.supervise_root.mkdir(parents=True, exist_ok=True)
+            config.supervise_root.chmod(0o700)
+            sup.spawn("supervise", supervise_argv(config, supervise_port), env)
         if make_ca(config.confdir):
             # Published before the proxy starts: the host trusts it in the agent meanwhile.
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
             say("ca-published", path=str(config.ca_path))
         sup.spawn("mitmdump", mitmdump_argv(config), env)
-        supervise_port = policy.services.get(SUPERVISE_SERVICE)
-        if supervise_port is not None:
-            # The policy routes supervise.bottle.internal here, so supervise is on: the MCP
-            # server must run, and if it dies the bundle goes down with it (fail closed). It
-            # takes a second or two to import; it starts alongside the proxy, not after it.
-            config.supervise_root.mkdir(parents=True, exist_ok=True)
-            config.supervise_root.chmod(0o700)
-            sup.spawn("supervise", supervise_argv(config, supervise_port), env)
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
         if not config.ca_path.exists():
             # mitmproxy created its CA in confdir at start; publish only the certificate.
@@ -369,11 +382,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--log-dir", type=Path, default=defaults.log_dir)
     parser.add_argument("--proxy-port", type=int, default=defaults.proxy_port)
     parser.add_argument("--supervise-python", type=Path, default=defaults.supervise_python)
-    parser.add_argument("--make-ca", type=Path, metavar="CONFDIR",
-                        help="only create the bottle CA in CONFDIR and exit (the init runs this itself)")
     args = parser.parse_args(argv)
-    if args.make_ca is not None:
-        raise SystemExit(create_ca_files(args.make_ca))
     return Config(
         policy=args.policy,
         secrets=args.secrets,
