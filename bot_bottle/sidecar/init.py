@@ -340,15 +340,17 @@ def run(config: Config) -> int:
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
             say("ca-published", path=str(config.ca_path))
         sup.spawn("mitmdump", mitmdump_argv(config), env)
+        gate = config.git_gate_config.is_file()
+        if gate:
+            # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
+            # whole bundle (fail closed). It needs nothing from the proxy: it starts alongside.
+            sup.spawn("git-gate", git_gate_argv(config), env)
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
         if not config.ca_path.exists():
             # mitmproxy created its CA in confdir at start; publish only the certificate.
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
             say("ca-published", path=str(config.ca_path))
-        if config.git_gate_config.is_file():
-            # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
-            # whole bundle (fail closed).
-            sup.spawn("git-gate", git_gate_argv(config), env)
+        if gate:
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
         if supervise_port is not None:
             _wait_until(sup, lambda: _tcp_answers(supervise_port), "the supervise server")
