@@ -290,10 +290,8 @@ class DockerLauncher:
             self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
             return bottle
         except BaseException:
-            self.teardown(launch_failed=True)
+            self.teardown(launch_failed=True)  # ends the sidecar follower too
             raise
-        finally:
-            self._stop_watching_sidecar()
 
     def _start_sidecar(self, image: str) -> None:
         name = self.names.sidecar_container
