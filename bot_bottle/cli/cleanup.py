@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
         con.print("nothing to clean up")
     else:
         table = Table(title="would remove" if args.dry_run else "removed", title_justify="left")
-        table.add_column("kind")
-        table.add_column("name")
-        table.add_column("bottle")
+        table.add_column("kind", overflow="fold")
+        table.add_column("name", overflow="fold")
+        table.add_column("bottle", overflow="fold")
         for r in inv.orphans:
             table.add_row(r.kind, r.name, r.bottle_id or "-")
         con.print(table)

@@ -51,7 +51,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
     if rows:
         table = Table(title="Running bottles", title_justify="left")
         for col in ("id", "agent", "label", "backend", "status", "started"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for r in rows:
             status = r["status"] + (" (orphaned: run `bot-bottle cleanup`)" if r["orphaned"] else "")
             table.add_row(r["id"], r["agent"], r["label"] or "-", r["backend"], status, r["started_at"])
@@ -59,7 +59,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
     if saved:
         table = Table(title="Preserved bottles (bot-bottle resume ID)", title_justify="left")
         for col in ("id", "agent", "label", "why"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for r in saved:
             table.add_row(r["id"], r["agent"], r["label"] or "-", r["reason"])
         con.print(table)
@@ -94,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
         con.print(f"No agents or bottles yet in {lay.home_dir}. Run `bot-bottle init` to create examples.")
         return 0
     table = Table(title="Agents", title_justify="left")
-    table.add_column("name")
-    table.add_column("from")
-    table.add_column("file", style="dim")
+    table.add_column("name", overflow="fold")
+    table.add_column("from", overflow="fold")
+    table.add_column("file", style="dim", overflow="fold")
     for a in agents:
         origin = "this folder" if a["origin"] == "cwd" else "home"
         if a["overrides"]:
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(a["name"], origin, a["path"])
     con.print(table)
     table = Table(title="Bottles", title_justify="left")
-    table.add_column("name")
-    table.add_column("file", style="dim")
+    table.add_column("name", overflow="fold")
+    table.add_column("file", style="dim", overflow="fold")
     for b in bottles:
         table.add_row(b["name"], b["path"])
     con.print(table)

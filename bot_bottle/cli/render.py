@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from rich.table import Table
 from rich.text import Text
 
@@ -12,19 +15,36 @@ from bot_bottle.plan import BottlePlan
 def _kv_table(title: str) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
-    table.add_column()
+    table.add_column(overflow="fold")
     return table
+
+
+_MANIFEST_PATH = re.compile(r"(?:[^\s():]*/)([^/\s():]+\.md)")
+
+
+def _home_short(text: object) -> str:
+    """Paths under the user's home as ``~/...``: the tables stay readable on an 80-column pipe."""
+    home = str(Path.home())
+    return str(text).replace(home + "/", "~/") if home not in ("", "/") else str(text)
+
+
+def _source(text: str) -> str:
+    """A table's "from" cell: manifest files by name and line (the summary above names their
+    folders; bottles all live in one), so the tables fit an 80-column pipe without folding."""
+    return _MANIFEST_PATH.sub(lambda m: m.group(1), text)
 
 
 def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
     con = output.console()
+    # ``info`` (provenance) names every file in full; the plan shortens them to fit a terminal.
+    short, source = (str, str) if provenance else (_home_short, _source)
     summary = _kv_table(title)
-    agent_line = f"{p.agent}  ({p.agent_origin}: {p.agent_path})"
+    agent_line = f"{p.agent}  ({p.agent_origin}: {short(p.agent_path)})"
     summary.add_row("agent", Text(agent_line))
     if p.shadowed_agent:
         summary.add_row("", Text(f"overrides the home agent {p.shadowed_agent}", style="yellow"))
     chain = " <- ".join(path.stem for path in reversed(p.bottle_chain))
-    summary.add_row("bottle", Text(f"{p.bottle}  ({p.bottle_path})" + (f"  extends: {chain}" if len(p.bottle_chain) > 1 else "")))
+    summary.add_row("bottle", Text(f"{p.bottle}  ({short(p.bottle_path)})" + (f"  extends: {chain}" if len(p.bottle_chain) > 1 else "")))
     summary.add_row("backend", Text(f"{p.backend}, runtime {p.runtime}" + (f"  ({p.runtime_note})" if p.runtime_note else "")))
     summary.add_row("provider", Text(f"{p.template} (runs `{p.agent_command}`)"))
     summary.add_row("images", Text(f"agent {p.agent_image or '(none: see warnings)'}\nsidecar {p.sidecar_image}"))
@@ -49,12 +69,15 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
 
     if p.routes:
         routes = Table(title="Routes", title_justify="left")
-        routes.add_column("host")
-        routes.add_column("ports")
-        routes.add_column("matches")
-        routes.add_column("credential")
-        routes.add_column("DLP on match")
-        routes.add_column("from", style="dim")
+        # A long host folds onto a second line rather than losing characters. Where each route
+        # came from is `info`'s job: without that column the plan fits an 80-column pipe.
+        routes.add_column("host", overflow="fold", min_width=min(20, max(len(r.host) for r in p.routes)))
+        routes.add_column("ports", no_wrap=True)
+        routes.add_column("matches", overflow="fold")
+        routes.add_column("credential", overflow="fold")
+        routes.add_column("DLP", overflow="fold")
+        if provenance:
+            routes.add_column("from", style="dim", overflow="fold")
         for r in p.routes:
             matches = "; ".join(
                 " ".join(
@@ -68,28 +91,29 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
                 )
                 for m in r.matches
             ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
-            cred = f"{r.auth['scheme']} from ${r.auth['token_ref']}" if r.auth else "-"
-            routes.add_row(r.host, ",".join(map(str, r.ports)), matches, cred, r.dlp["outbound_on_match"], r.source)
+            cred = f"{r.auth['scheme']} ${r.auth['token_ref']}" if r.auth else "-"
+            cells = [r.host, ",".join(map(str, r.ports)), matches, cred, r.dlp["outbound_on_match"]]
+            routes.add_row(*cells, *([r.source] if provenance else []))
         con.print(routes)
 
     if p.env:
         env = Table(title="Environment (names only; values never shown)", title_justify="left")
-        env.add_column("name")
-        env.add_column("kind")
-        env.add_column("from", style="dim")
+        env.add_column("name", overflow="fold")
+        env.add_column("kind", overflow="fold")
+        env.add_column("from", style="dim", overflow="fold")
         for e in p.env:
             kind = {"literal": "literal", "prompt": f"asked at start: {e.prompt!r}", "host": f"host ${e.host_var}"}[e.kind]
-            env.add_row(e.name, kind + ("  [secret]" if e.secret else ""), e.source)
+            env.add_row(e.name, kind + ("  [secret]" if e.secret else ""), source(e.source))
         con.print(env)
 
     if p.repos:
         repos = Table(title="git-gate repos", title_justify="left")
-        repos.add_column("name")
-        repos.add_column("upstream")
-        repos.add_column("gate credential")
-        repos.add_column("from", style="dim")
+        repos.add_column("name", overflow="fold")
+        repos.add_column("upstream", overflow="fold")
+        repos.add_column("gate credential", overflow="fold")
+        repos.add_column("from", style="dim", overflow="fold")
         for repo in p.repos:
-            repos.add_row(repo.name, repo.url, f"{repo.auth}" + (f" ({repo.credential_ref})" if repo.credential_ref else ""), repo.source)
+            repos.add_row(repo.name, repo.url, f"{repo.auth}" + (f" ({repo.credential_ref})" if repo.credential_ref else ""), source(repo.source))
         con.print(repos)
 
     for warning in p.warnings:

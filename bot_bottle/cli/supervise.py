@@ -89,7 +89,7 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         return 0
     table = Table(title=f"Pending proposals ({len(pending)})", title_justify="left")
     for col in ("bottle", "id", "kind", "request", "justification", "age"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for p in pending:
         bottle = p["bottle"] + (f" ({p['label']})" if p["label"] else "")
         table.add_row(bottle, p["id"], p["kind"], p["summary"], Text(p["justification"]), view.duration(p["age_s"]))

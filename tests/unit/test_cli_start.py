@@ -103,6 +103,24 @@ class DryRunTests(ManifestTestCase):
         self.assertIn("GH", result.stdout)
         self.assertNotIn(SECRET, result.stdout)
 
+    def test_text_plan_fits_an_80_column_pipe_without_losing_a_host(self) -> None:
+        self.mh.bottle(
+            "dev",
+            "egress:\n  routes:\n    - host: artifacts.very-long-registry-name.example.com\n"
+            "      auth: {scheme: bearer, token_ref: GITHUB_TOKEN}\n    - pypi.org\n",
+        )
+        result = self.mh.run_cli("start", "coder", "--dry-run", env={"COLUMNS": "80", "ANTHROPIC_API_KEY": SECRET})
+        self.assertEqual(result.code, 0, result.stderr)
+        out = result.stdout
+        # Nothing is cut short with an ellipsis; a long host folds and stays whole; manifest
+        # files are shown under ~ (`info` keeps full paths and adds each route's source).
+        self.assertNotIn("…", out)
+        host_cells = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+        self.assertIn("artifacts.very-long-registry-name.example.com", "".join(host_cells))
+        self.assertIn("pypi.org", host_cells)
+        self.assertIn("(~/.bot-bottle/bottles/dev.md)", out)
+        self.assertEqual([line for line in out.splitlines() if len(line) > 80], [])
+
     def test_json_without_dry_run_is_a_usage_error(self) -> None:
         result = self.mh.run_cli("start", "coder", "--format", "json")
         self.assertEqual(result.code, 2)
