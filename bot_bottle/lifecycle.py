@@ -26,7 +26,7 @@ from bot_bottle.manifest import Manifest
 from bot_bottle.manifest import env as env_mod
 from bot_bottle.manifest.model import EnvEntry
 from bot_bottle.plan import BottlePlan
-from bot_bottle import providers
+from bot_bottle import interrupts, providers
 from bot_bottle.provision import agent_files
 
 
@@ -241,44 +241,49 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
             # into a stopped gVisor container can report 0: that is not the agent finishing.
             stopped = True
             exit_code = STOPPED_EXIT
-    except KeyboardInterrupt:
-        exit_code = 130
+    except KeyboardInterrupt as stop:
+        exit_code = stop.exit_code if isinstance(stop, interrupts.Terminated) else 130
         interrupted = True
     finally:
-        reason = None
-        # A restart asked of this run (the agent was stopped for it); never after Ctrl-C, and only
-        # on a backend that can (the marker is written by that backend's request_restart alone).
-        restart = None if interrupted or not backend.supports_capability_change else launcher.state.restart_request()
-        if restart is not None:
-            reason = f"restarting: {restart}"
-        elif stopped:
-            reason = "the bottle was stopped before its agent ended"
-        elif exit_code != 0:
-            reason = f"agent exited with code {exit_code}"
-        elif preserve:
-            reason = "asked to preserve"
-        if reason:
+        # Saving the bottle and removing it must not stop half way: a Ctrl-C (or SIGTERM,
+        # SIGHUP) meanwhile is held and raised once both are done.
+        with interrupts.deferred():
+            reason = None
             try:
-                ref = launcher.snapshot()
-                meta = launcher.state.read()
-                meta.snapshot = ref
-                meta.exit_code = exit_code
-                launcher.state.write(meta)
-                snapshot_ref = _reapply_capability(backend, launcher.state, state_root, capability_build) or ref
-            except BotBottleError as exc:
+                # A restart asked of this run (the agent was stopped for it); never after Ctrl-C, and only
+                # on a backend that can (the marker is written by that backend's request_restart alone).
+                restart = None if interrupted or not backend.supports_capability_change else launcher.state.restart_request()
                 if restart is not None:
-                    # Without its snapshot the bottle cannot come back as it was: keep it for
-                    # `resume` (from the image the capability change built) instead.
-                    restart = None
-                    reason = f"restart failed (snapshot: {exc})"
-                else:
-                    reason += f" (snapshot failed: {exc})"
-            launcher.preserve_reason = reason
-        if restart is None and launcher.state.path.is_dir():
-            launcher.state.clear_restart()
-        # The launch tears down (a VM bottle's handle closes as a no-op by contract).
-        launcher.teardown()
-        bottle.close()
+                    reason = f"restarting: {restart}"
+                elif stopped:
+                    reason = "the bottle was stopped before its agent ended"
+                elif exit_code != 0:
+                    reason = f"agent exited with code {exit_code}"
+                elif preserve:
+                    reason = "asked to preserve"
+                if reason:
+                    try:
+                        ref = launcher.snapshot()
+                        meta = launcher.state.read()
+                        meta.snapshot = ref
+                        meta.exit_code = exit_code
+                        launcher.state.write(meta)
+                        snapshot_ref = _reapply_capability(backend, launcher.state, state_root, capability_build) or ref
+                    except BotBottleError as exc:
+                        if restart is not None:
+                            # Without its snapshot the bottle cannot come back as it was: keep it for
+                            # `resume` (from the image the capability change built) instead.
+                            restart = None
+                            reason = f"restart failed (snapshot: {exc})"
+                        else:
+                            reason += f" (snapshot failed: {exc})"
+                    launcher.preserve_reason = reason
+                if restart is None and launcher.state.path.is_dir():
+                    launcher.state.clear_restart()
+            finally:
+                # The launch tears down (a VM bottle's handle closes as a no-op by contract).
+                launcher.teardown()
+                bottle.close()
     if restart is not None and snapshot_ref is None:
         snapshot_ref = launcher.state.read().snapshot
     return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref)

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot_bottle import __version__
+from bot_bottle import __version__, interrupts
 from bot_bottle.errors import BotBottleError
 
 # Order is the order shown in --help. Only commands that work are listed here.
@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(message: str) -> None:
+    try:
+        sys.stderr.write(message + "\n")
+    except (OSError, ValueError):
+        pass  # no terminal any more (SIGHUP)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,14 +70,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        # SIGTERM and SIGHUP (a closed terminal) unwind like Ctrl-C, so a bottle is torn down.
+        with interrupts.terminate_as_interrupt():
+            return int(args.func(args) or 0)
     except BotBottleError as exc:
         from bot_bottle.cli import output
 
         output.error(str(exc), hint=exc.hint)
         return exc.exit_code
+    except interrupts.Terminated as exc:
+        _say(f"terminated ({exc})")
+        return exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        _say("interrupted")
         return 130
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if os.environ.get("BOT_BOTTLE_DEBUG"):

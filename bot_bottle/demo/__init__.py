@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot_bottle import images, lifecycle, proc
+from bot_bottle import images, interrupts, lifecycle, proc
 from bot_bottle import plan as plan_mod
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.bottle import DockerBottle
@@ -107,13 +107,13 @@ class _Internet:
               env: dict[str, str] | None = None) -> str:
         name = f"{alias.replace('.', '-')}-{self.labels[LABEL_ID]}"
         env_args = [a for k, v in (env or {}).items() for a in ("--env", f"{k}={v}")]
+        self.containers[alias] = name  # before create: one interrupted half way is removed too
         engine.run(
             ["create", "--name", name, "--network", self.network, "--network-alias", alias,
              "--env", f"UPSTREAM_NAME={alias}", *env_args, "--entrypoint", "python3",
              *label_args(self.labels), image, f"/srv/{script.name}", *args],
             timeout=60,
         )
-        self.containers[alias] = name
         for dst, src in {f"/srv/{script.name}": script, **(files or {})}.items():
             engine.run(["cp", str(src), f"{name}:{dst}"], timeout=60)
         engine.run(["start", name], timeout=60)
@@ -331,7 +331,8 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                     sent = record.get("x-api-key") or (record.get("authorization") or "").removeprefix("Bearer ")
                     seen.api_keys_seen.append(sent or "")
         finally:
-            internet.close()
+            with interrupts.deferred():  # its containers and network must not be left behind
+                internet.close()
 
     outcomes = (evaluate(seen.script, seen.evil_hits) + evaluate_git(seen.script, seen.git)
                 + [supervise_row.evaluate(seen.supervise), evaluate_claude(seen, real_token)])

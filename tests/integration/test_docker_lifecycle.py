@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,9 +48,8 @@ def _bottle_objects(home_marker: str | None = None) -> dict[str, list[str]]:
     return out
 
 
-@skip_unless_docker()
-class KillDuringStartThenCleanup(unittest.TestCase):
-    """A CLI killed with SIGKILL at any point of a start leaves nothing after `cleanup`."""
+class _CliHome(unittest.TestCase):
+    """A home with the simple bottle, and the CLI run in it as a user would."""
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -74,6 +74,12 @@ class KillDuringStartThenCleanup(unittest.TestCase):
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "bot_bottle", *args], cwd=self.home, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
+
+
+
+@skip_unless_docker()
+class KillDuringStartThenCleanup(_CliHome):
+    """A CLI killed with SIGKILL at any point of a start leaves nothing after `cleanup`."""
 
     def test_kill_at_several_points(self) -> None:
         before = _bottle_objects()
@@ -101,6 +107,59 @@ class KillDuringStartThenCleanup(unittest.TestCase):
         result = self.cli("cleanup", "-n", "--format", "json")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("would_remove", json.loads(result.stdout))
+
+
+@skip_unless_docker()
+class SignalsDuringAStart(_CliHome):
+    """Ctrl-C twice, SIGTERM or SIGHUP (a closed terminal) during a start: the CLI itself removes
+    every container, network and volume, with no `cleanup` after it; state is kept only as a
+    preserved bottle."""
+
+    def _drop_preserved(self) -> list[str]:
+        """Remove what a run preserved (state folder and snapshot); return why each was kept."""
+        reasons = []
+        states = self.home / ".bot-bottle" / "state"
+        for folder in sorted(states.iterdir()) if states.exists() else []:
+            sdir = StateDir(states, folder.name)
+            self.assertTrue(sdir.preserved, f"state folder {folder.name} left without a preserve marker")
+            reasons.append(sdir.preserve_reason or "")
+            snapshot = sdir.read().snapshot
+            if snapshot:
+                engine.run(["rmi", "-f", snapshot], timeout=60, check=False)
+            shutil.rmtree(folder)
+        return reasons
+
+    def test_signals_at_several_points(self) -> None:
+        before = _bottle_objects()
+        # (signal, seconds after the CLI starts, seconds before the same signal again or None)
+        cases = [(signal.SIGINT, 0.9, 0.2), (signal.SIGINT, 1.6, 0.3), (signal.SIGINT, 2.5, 0.1),
+                 (signal.SIGTERM, 1.2, None), (signal.SIGHUP, 1.4, None), (signal.SIGTERM, 3.5, None)]
+        for sig, delay, again in cases:
+            with self.subTest(signal=sig.name, delay=delay, again=again):
+                err = tempfile.TemporaryFile()
+                self.addCleanup(err.close)
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "bot_bottle", "start", "tester", "--headless", "--prompt", "hi"],
+                    cwd=self.home, env=self.env, stdout=subprocess.DEVNULL, stderr=err,
+                )
+                time.sleep(delay)
+                still_running = proc.poll() is None
+                proc.send_signal(sig)
+                if again is not None:
+                    time.sleep(again)
+                    if proc.poll() is None:
+                        proc.send_signal(sig)
+                code = proc.wait(timeout=180)
+                err.seek(0)
+                stderr = err.read().decode(errors="replace")
+                if still_running:
+                    self.assertEqual(code, 128 + sig, stderr)
+                after = _bottle_objects()
+                for kind in after:
+                    leaked = set(after[kind]) - set(before[kind])
+                    self.assertEqual(leaked, set(), f"{kind} left by the CLI itself:\n{stderr}")
+                self.assertNotIn("Traceback", stderr)
+                self._drop_preserved()
 
 
 @skip_unless_docker()

@@ -18,7 +18,7 @@ from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_bottle import proc
+from bot_bottle import interrupts, proc
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
@@ -531,6 +531,10 @@ class DockerLauncher:
         if self._torn_down:
             return
         self._torn_down = True
+        with interrupts.deferred():  # a second Ctrl-C must not leave half a bottle behind
+            self._remove_all(launch_failed)
+
+    def _remove_all(self, launch_failed: bool) -> None:
         self._stop_watching_sidecar()
         if self.preserve_reason and not launch_failed and self.state.path.is_dir():
             self._save_egress_log()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot_bottle import images
+from bot_bottle import images, interrupts
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.launch import (
     CA_IN_AGENT,
@@ -475,6 +475,10 @@ class SmolmachinesLauncher:
         if self._torn_down:
             return
         self._torn_down = True
+        with interrupts.deferred():  # a second Ctrl-C must not leave the machine or bundle behind
+            self._remove_all(launch_failed)
+
+    def _remove_all(self, launch_failed: bool) -> None:
         try:
             if self._machine_created and not launch_failed and not self.preserve_reason and self._commit_requested():
                 try:

@@ -1,0 +1,113 @@
+"""Ctrl-C, SIGTERM and SIGHUP end a bottle cleanly, and never in the middle of its cleanup.
+
+Python's default for SIGTERM and SIGHUP (a closed terminal) is to die on the spot, which would
+leave the bottle's containers, network and volume behind. ``terminate_as_interrupt`` turns them
+into ``Terminated``, a ``KeyboardInterrupt``, so the same ``finally`` blocks that handle Ctrl-C
+snapshot and tear the bottle down. ``deferred`` holds all three signals while a teardown runs:
+a second Ctrl-C there would otherwise stop it half way (containers gone, network, volume and
+state folder left). The held signal is raised once the outermost cleanup is done.
+
+Signal handlers can only be set from the main thread; elsewhere both are no-ops.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+NOTICE = "bot-bottle: still cleaning up the bottle; it stops by itself in a moment\n"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program was, so that cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise ``Terminated`` instead of ending the process."""
+    if not _main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Hold:
+    """The signal received while held (the first one), or None."""
+
+    def __init__(self, notice: Callable[[], None]) -> None:
+        self.signum: int | None = None
+        self._notice = notice
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+            self._notice()
+
+
+_active: _Hold | None = None
+
+
+def _say_notice() -> None:
+    try:
+        sys.stderr.write(NOTICE)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # the terminal is gone (SIGHUP): cleanup goes on regardless
+
+
+@contextmanager
+def deferred(notice: Callable[[], None] = _say_notice) -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then raise the first one held.
+
+    Nested blocks share the outermost hold. Nothing is raised when the block itself ends with an
+    exception: that one goes on (a held Ctrl-C during a failed launch's teardown still exits).
+    """
+    global _active
+    if _active is not None or not _main_thread():
+        yield
+        return
+    hold = _Hold(notice)
+    previous: dict[int, Any] = {}
+    _active = hold
+    try:
+        for sig in HELD_SIGNALS:
+            previous[sig] = signal.signal(sig, hold.handler)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _active = None
+    if hold.signum is not None:
+        if hold.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(hold.signum)
+
+
+__all__ = ["HELD_SIGNALS", "Terminated", "deferred", "terminate_as_interrupt"]
