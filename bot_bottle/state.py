@@ -53,7 +53,7 @@ class Metadata:
 class StateDir:
     def __init__(self, root: Path, bottle_id: str) -> None:
         if not ID_RE.match(bottle_id):
-            raise BotBottleError(f"'{bottle_id}' is not a bottle id")
+            raise BotBottleError(f"'{bottle_id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
         self.root = root
         self.id = bottle_id
         self.path = root / bottle_id
