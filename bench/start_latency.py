@@ -3,8 +3,10 @@
 Run: ``.venv/bin/python bench/start_latency.py [--runs N]`` (images are built first, untimed).
 Writes ``bench/results/start_latency.json`` and ``.png``. Targets: start within 2.5x the floor,
 teardown under 1 s, idle sidecar under 80 MB. Bottles run on runc, as the floor does. The bottle
-is measured as users get it (the supervise plane on, its MCP server running in the sidecar) and,
-interleaved in the same run, without the supervise plane (``supervise: false``).
+is measured as users get it (the supervise plane on) and, interleaved in the same run, without
+the supervise plane (``supervise: false``). The sidecar starts its supervise MCP server on the
+first connection to it: the bench then makes the call an agent's MCP client makes at its start
+(``initialize``) and reports how long it took and the sidecar's memory with the server running.
 """
 
 from __future__ import annotations
@@ -52,7 +54,20 @@ def floor_run(image: str) -> tuple[float, float]:
     return start, stop
 
 
-def bottle_run(plan, state_root: Path) -> tuple[float, float, float]:
+# What an agent's MCP client sends first: the sidecar starts its supervise server on it.
+MCP_INITIALIZE = ("curl -sS -m 60 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "
+                  "-H 'Accept: application/json, text/event-stream' -d '{\"jsonrpc\": \"2.0\", \"id\": 1, "
+                  "\"method\": \"initialize\", \"params\": {\"protocolVersion\": \"2025-06-18\", "
+                  "\"capabilities\": {}, \"clientInfo\": {\"name\": \"bench\", \"version\": \"1\"}}}' "
+                  "http://supervise.bottle.internal/mcp")
+
+
+def sidecar_memory(name: str) -> float:
+    stats = engine.run(["stats", "--no-stream", "--format", "{{.MemUsage}}", name], timeout=60)
+    return _mem_bytes(stats.stdout)
+
+
+def bottle_run(plan, state_root: Path) -> tuple[float, float, float, float | None, float | None]:
     launcher = DockerLauncher(plan, LaunchOptions(internal_network=True,
                                                   credentials={n: "bench" for n in plan.credential_refs}), state_root)
 
@@ -64,10 +79,16 @@ def bottle_run(plan, state_root: Path) -> tuple[float, float, float]:
 
     start, bottle = timed(up)
     time.sleep(2)  # let the sidecar settle before reading its idle memory
-    stats = engine.run(["stats", "--no-stream", "--format", "{{.MemUsage}}", launcher.names.sidecar_container], timeout=60)
-    memory = _mem_bytes(stats.stdout)
+    memory = sidecar_memory(launcher.names.sidecar_container)
+    first_call = running = None
+    if plan.supervise:
+        # As Claude Code or Codex do at their start: the supervise server starts on this call.
+        first_call, result = timed(lambda: bottle.exec(MCP_INITIALIZE))
+        assert result.stdout.strip() == "200", result.stdout + result.stderr
+        time.sleep(2)
+        running = sidecar_memory(launcher.names.sidecar_container)
     stop, _ = timed(bottle.close)
-    return start, stop, memory
+    return start, stop, memory, first_call, running
 
 
 def main() -> int:
@@ -88,17 +109,19 @@ def main() -> int:
         agent_image = images.ensure_image(images.agent_image(plan.template))
         images.ensure_image(images.sidecar_image())
         floor_start, floor_stop, b_start, b_stop, mem = [], [], [], [], []
-        lean_start, lean_mem = [], []
+        lean_start, lean_mem, first_call, mem_running = [], [], [], []
         # Interleave so both see the same machine load.
         for _ in range(args.runs):
             s, t = floor_run(agent_image)
             floor_start.append(s)
             floor_stop.append(t)
-            s, t, m = bottle_run(plan, home / ".bot-bottle/state")
+            s, t, m, call, running = bottle_run(plan, home / ".bot-bottle/state")
             b_start.append(s)
             b_stop.append(t)
             mem.append(m)
-            s, _, m = bottle_run(lean, home / ".bot-bottle/state")
+            first_call.append(call)
+            mem_running.append(running)
+            s, _, m, _, _ = bottle_run(lean, home / ".bot-bottle/state")
             lean_start.append(s)
             lean_mem.append(m)
     result = {
@@ -110,6 +133,8 @@ def main() -> int:
         "sidecar_idle_bytes": mem,
         "bottle_start_no_supervise_s": lean_start,
         "sidecar_idle_no_supervise_bytes": lean_mem,
+        "first_supervise_call_s": first_call,
+        "sidecar_supervise_running_bytes": mem_running,
         "median": {
             "floor_start_s": median(floor_start),
             "bottle_start_s": median(b_start),
@@ -118,6 +143,8 @@ def main() -> int:
             "sidecar_idle_mb": median(mem) / 1024**2,
             "bottle_start_no_supervise_s": median(lean_start),
             "sidecar_idle_no_supervise_mb": median(lean_mem) / 1024**2,
+            "first_supervise_call_s": median(first_call),
+            "sidecar_supervise_running_mb": median(mem_running) / 1024**2,
         },
         "targets": {"start_ratio_max": 2.5, "teardown_s_max": 1.0, "sidecar_idle_mb_max": 80},
     }
@@ -129,7 +156,9 @@ def main() -> int:
     print(f"floor start {med['floor_start_s']:.2f} s, bottle start {med['bottle_start_s']:.2f} s "
           f"(x{med['start_ratio']:.2f}), teardown {med['bottle_teardown_s']:.2f} s, "
           f"sidecar idle {med['sidecar_idle_mb']:.1f} MB; without supervise: start "
-          f"{med['bottle_start_no_supervise_s']:.2f} s, sidecar idle {med['sidecar_idle_no_supervise_mb']:.1f} MB -> {path}")
+          f"{med['bottle_start_no_supervise_s']:.2f} s, sidecar idle {med['sidecar_idle_no_supervise_mb']:.1f} MB; "
+          f"first supervise call {med['first_supervise_call_s']:.2f} s, then sidecar "
+          f"{med['sidecar_supervise_running_mb']:.1f} MB -> {path}")
     return 0
 
 

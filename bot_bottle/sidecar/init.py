@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import shutil
 import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,12 +89,14 @@ def git_gate_argv(config: Config) -> list[str]:
 SUPERVISE_SERVICE = "supervise"
 
 
-def supervise_argv(config: Config, port: int) -> list[str]:
+def supervise_argv(config: Config, port: int, fd: int | None = None) -> list[str]:
+    """The MCP server's argv; with ``fd`` it serves the listening socket the init hands it."""
     return [
         str(config.supervise_python), "-m", "bot_bottle.sidecar.supervise.server",
         "--host", "127.0.0.1",
         "--port", str(port),
         "--root", str(config.supervise_root),
+        *(["--fd", str(fd)] if fd is not None else []),
     ]
 
 
@@ -145,11 +148,28 @@ def say(event: str, **fields: object) -> None:
 
 
 @dataclass
+class OnFirstConnection:
+    """A daemon started when its listening socket (bound by the init) gets its first connection.
+
+    The socket listens from the start, so the service is reachable at ``ready``; a connection
+    made before the daemon runs waits in the socket's backlog and is served once it does. The
+    daemon inherits the socket (``spawn(fd)`` gives its argv) and the init closes its own copy.
+    """
+
+    name: str
+    listener: socket.socket
+    argv: Callable[[int], list[str]]
+    env: dict[str, str] | None = None
+
+
+@dataclass
 class Supervisor:
     """Runs daemons as children and reaps every process that ends up parented to PID 1."""
 
     daemons: dict[int, str] = field(default_factory=dict)
     stopping: bool = False
+    pending: OnFirstConnection | None = None  # a daemon not started until someone connects
+    failure: tuple[str, int] | None = None  # the first daemon that ended unasked
 
     def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
         exe = shutil.which(argv[0])
@@ -189,9 +209,63 @@ class Supervisor:
             signal.signal(signal.SIGALRM, lambda *_: self.signal_all(signal.SIGKILL))
             signal.alarm(STOP_GRACE_SECONDS)
 
+    def start_pending(self) -> None:
+        """Start the daemon waiting for its first connection, handing it the listening socket."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        fd = pending.listener.fileno()
+        os.set_inheritable(fd, True)
+        try:
+            self.spawn(pending.name, pending.argv(fd), pending.env)
+        finally:
+            pending.listener.close()  # the daemon holds it now (or nobody, if it failed to start)
+
+    def drop_pending(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.listener.close()
+
+    def _wait_for_connection(self) -> None:
+        """Sleep until the pending daemon's socket is connected to, a child ends, or a signal."""
+        assert self.pending is not None
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        previous_fd = signal.set_wakeup_fd(wake_w)
+        previous_chld = signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select
+        try:
+            while self.pending is not None and not self.stopping:
+                dead = self.reap_nowait()
+                if dead:
+                    self._died(dead)
+                    break
+                readable, _, _ = select.select([self.pending.listener, wake_r], [], [])
+                if self.pending.listener in readable and not self.stopping:
+                    self.start_pending()
+                if wake_r in readable:
+                    os.read(wake_r, 512)
+        finally:
+            signal.signal(signal.SIGCHLD, previous_chld)
+            signal.set_wakeup_fd(previous_fd)
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _died(self, dead: list[tuple[str, int]]) -> tuple[str, int] | None:
+        """Daemons that ended: the first one that ended unasked stops everything."""
+        first = None
+        for name, code in dead:
+            if not self.stopping:
+                first = (name, code)
+                say("daemon-died", daemon=name, status=code)
+                self.stop()
+        self.failure = self.failure or first
+        return first
+
     def wait_all(self) -> tuple[str, int] | None:
         """Block until every daemon is gone; return the first one that died unasked, if any."""
-        first_failure: tuple[str, int] | None = None
+        if self.pending is not None:
+            self._wait_for_connection()
+        self.drop_pending()  # stopping (or a daemon died) before anyone connected
         while self.daemons:
             try:
                 pid, status = os.waitpid(-1, 0)
@@ -200,12 +274,8 @@ class Supervisor:
             name = self.daemons.pop(pid, None)
             if name is None:
                 continue  # an orphan re-parented to us: reaped, nothing else to do
-            code = os.waitstatus_to_exitcode(status)
-            if not self.stopping:
-                first_failure = (name, code)
-                say("daemon-died", daemon=name, status=code)
-                self.stop()
-        return first_failure
+            self._died([(name, os.waitstatus_to_exitcode(status))])
+        return self.failure
 
 
 def _tcp_answers(port: int) -> bool:
@@ -329,12 +399,20 @@ def run(config: Config) -> int:
         policy = preflight(config)
         supervise_port = policy.services.get(SUPERVISE_SERVICE)
         if supervise_port is not None:
-            # The policy routes supervise.bottle.internal here, so supervise is on: the MCP
-            # server must run, and if it dies the bundle goes down with it (fail closed). Its
-            # imports take longer than the proxy's: it starts first, while the CA is made.
+            # The policy routes supervise.bottle.internal here, so supervise is on. The MCP
+            # server is the slowest daemon to start (~0.6 s of imports, ~45 MB) and many
+            # bottles never call it: its port listens from here on, and the server starts on
+            # the first connection (the agent's CLI connecting at its own start), with that
+            # connection waiting in the backlog meanwhile. If it dies, the bundle goes down
+            # with it (fail closed), as every daemon does.
             config.supervise_root.mkdir(parents=True, exist_ok=True)
             config.supervise_root.chmod(0o700)
-            sup.spawn("supervise", supervise_argv(config, supervise_port), env)
+            sup.pending = OnFirstConnection(
+                "supervise",
+                socket.create_server(("127.0.0.1", supervise_port)),
+                lambda fd: supervise_argv(config, supervise_port, fd),
+                env,
+            )
         if make_ca(config.confdir):
             # Published before the proxy starts: the host trusts it in the agent meanwhile.
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
@@ -352,14 +430,13 @@ def run(config: Config) -> int:
             say("ca-published", path=str(config.ca_path))
         if gate:
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
-        if supervise_port is not None:
-            _wait_until(sup, lambda: _tcp_answers(supervise_port), "the supervise server")
         sup.spawn("socat", socat_argv(config))
         _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
         _write_atomic(config.ready_path, b"ready\n")
         say("ready", socket=str(config.socket_path))
     except Exception as exc:  # noqa: BLE001 - whatever failed, no daemon may outlive a failed start
         say("start-failed", error=f"{type(exc).__name__}: {exc}")
+        sup.drop_pending()
         sup.stop()
         sup.wait_all()
         config.ready_path.unlink(missing_ok=True)

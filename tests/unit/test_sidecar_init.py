@@ -47,6 +47,18 @@ while True:
     conn, _ = srv.accept(); conn.close()
 """
 
+# Stands in for the supervise venv's python: serves the socket it inherits (``--fd``), answering
+# every connection with one line, so a test sees which process accepted it.
+FAKE_SUPERVISE_PYTHON = """\
+#!{python}
+import socket, sys, os
+args = sys.argv[1:]
+sock = socket.socket(fileno=int(args[args.index("--fd") + 1]))
+while True:
+    conn, _ = sock.accept()
+    conn.sendall(("supervise pid %d\\n" % os.getpid()).encode()); conn.close()
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -144,6 +156,7 @@ class LifecycleTest(unittest.TestCase):
         self.run_dir = self.root / "run"
         (self.root / "policy.json").write_text('{"version": 2, "routes": [{"host": "a.example"}]}')
         self.procs: list[subprocess.Popen] = []
+        self.extra_args: list[str] = []
 
     def start(self) -> subprocess.Popen:
         # Only the stand-ins on PATH: a real mitmdump or socat on this machine must not be used.
@@ -152,7 +165,7 @@ class LifecycleTest(unittest.TestCase):
             [sys.executable, "-m", "bot_bottle.sidecar.init", "--policy", str(self.root / "policy.json"),
              "--secrets", str(self.root / "secrets.json"),
              "--run-dir", str(self.run_dir), "--state-dir", str(self.root / "state"),
-             "--log-dir", str(self.root / "log"), "--proxy-port", str(free_port())],
+             "--log-dir", str(self.root / "log"), "--proxy-port", str(free_port()), *self.extra_args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,  # so cleanup can end the whole group, stand-ins included
         )
@@ -220,6 +233,56 @@ class LifecycleTest(unittest.TestCase):
                 survivor = pids["socat" if victim == "mitmdump" else "mitmdump"]
                 with self.assertRaises(ProcessLookupError):
                     os.kill(survivor, 0)
+
+    def start_with_supervise(self) -> tuple[subprocess.Popen, int]:
+        """Init with the supervise service in its policy and a stand-in for its server."""
+        port = free_port()
+        python = self.bin / "supervise-python"
+        python.write_text(FAKE_SUPERVISE_PYTHON.format(python=sys.executable))
+        python.chmod(0o755)
+        (self.root / "policy.json").write_text(json.dumps(
+            {"version": 2, "routes": [{"host": "a.example"}], "internal_services": {"supervise": port}}))
+        self.extra_args = ["--supervise-python", str(python)]
+        return self.start(), port
+
+    def supervise_pids(self, proc: subprocess.Popen) -> list[int]:
+        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+        return [int(line.split()[0]) for line in out.splitlines() if "supervise-python" in line]
+
+    def test_supervise_starts_on_its_first_connection_and_serves_it(self) -> None:
+        proc, port = self.start_with_supervise()
+        self.wait_ready(proc)
+        time.sleep(0.3)
+        self.assertEqual(self.supervise_pids(proc), [], "the server started before anyone connected")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.settimeout(10)
+            answer = conn.recv(100).decode()  # waits in the backlog until the server runs
+        pids = self.supervise_pids(proc)
+        self.assertEqual(len(pids), 1, pids)
+        self.assertEqual(answer, f"supervise pid {pids[0]}\n")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.settimeout(10)
+            self.assertEqual(conn.recv(100).decode(), answer, "a second server was started")
+        # Its death takes the bundle offline: tests/unit/test_supervise_server.py.
+
+    def test_a_stop_before_any_connection_is_clean(self) -> None:
+        proc, port = self.start_with_supervise()
+        self.wait_ready(proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn('"stopped"', err)
+        self.assertNotIn('"daemon": "supervise"', err)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+    def test_another_daemon_dying_before_any_connection_takes_everything_offline(self) -> None:
+        proc, _ = self.start_with_supervise()
+        self.wait_ready(proc)
+        os.kill(self.daemon_pids(proc)["mitmdump"], signal.SIGKILL)
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn('"offline"', err)
 
     def test_missing_daemon_fails_start(self) -> None:
         (self.bin / "socat").unlink()

@@ -146,18 +146,6 @@ if __name__ == "__main__":
 
 
 # A stand-in for the supervise venv's python: listens on the --port it is given, like the server.
-FAKE_SUPERVISE_PYTHON = """\
-#!{python}
-import socket, sys
-args = sys.argv[1:]
-port = int(args[args.index("--port") + 1])
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port)); srv.listen()
-while True:
-    conn, _ = srv.accept(); conn.close()
-"""
-
-
 class SidecarInitTest(unittest.TestCase):
     """The sidecar's PID 1 runs the server exactly when the policy lists it, and fails closed."""
 
@@ -180,7 +168,7 @@ class SidecarInitTest(unittest.TestCase):
         import subprocess
         import sys
 
-        from tests.unit.test_sidecar_init import FAKE_MITMDUMP, FAKE_SOCAT, REPO, free_port
+        from tests.unit.test_sidecar_init import FAKE_MITMDUMP, FAKE_SOCAT, FAKE_SUPERVISE_PYTHON, REPO, free_port
 
         bin_dir = root / "bin"
         bin_dir.mkdir()
@@ -229,6 +217,7 @@ class SidecarInitTest(unittest.TestCase):
     def test_started_when_listed_and_its_death_takes_the_bundle_down(self) -> None:
         import os
         import signal
+        import socket
 
         from tests.unit.test_sidecar_init import free_port
 
@@ -236,6 +225,10 @@ class SidecarInitTest(unittest.TestCase):
             root = Path(tmp)
             port = free_port()
             proc = self._start(root, {"version": 2, "internal_services": {"supervise": port}, "routes": []})
+            # Listening from `ready` on, started by the first connection (tests/unit/test_sidecar_init.py).
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.settimeout(10)
+                self.assertTrue(conn.recv(100).startswith(b"supervise pid"))
             pid = self._supervise_pid(proc)
             self.assertIsNotNone(pid)
             self.assertEqual((root / "state" / "supervise").stat().st_mode & 0o777, 0o700)

@@ -252,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="the spool folder")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds a tool call waits for a decision")
+    parser.add_argument("--fd", type=int, default=None,
+                        help="serve this inherited listening socket (bound to --host/--port by the sidecar's init)")
     args = parser.parse_args(argv)
     spool = Spool(args.root)
     spool.ensure()
@@ -260,13 +262,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = build_server(spool, args.timeout)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts(args.port))
-    asyncio.run(
-        server.run_streamable_http_async(
-            host=args.host, port=args.port, streamable_http_path=PATH, json_response=True, stateless_http=True,
-            transport_security=security,
-        )
-    )
+    options: dict[str, Any] = {"streamable_http_path": PATH, "json_response": True, "stateless_http": True,
+                               "transport_security": security}
+    if args.fd is None:
+        asyncio.run(server.run_streamable_http_async(host=args.host, port=args.port, **options))
+    else:
+        asyncio.run(_serve_inherited(server.streamable_http_app(host=args.host, **options), args.fd))
     return 0
+
+
+async def _serve_inherited(app: Any, fd: int) -> None:
+    """Serve ``app`` on a socket the parent bound and listened on; connections already waiting
+    in its backlog are the first ones served."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(fileno=fd)
+    await uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve(sockets=[sock])
 
 
 if __name__ == "__main__":
