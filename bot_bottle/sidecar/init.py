@@ -241,7 +241,13 @@ class Supervisor:
                     break
                 readable, _, _ = select.select([self.pending.listener, wake_r], [], [])
                 if self.pending.listener in readable and not self.stopping:
-                    self.start_pending()
+                    name = self.pending.name
+                    try:
+                        self.start_pending()
+                    except (OSError, _StartFailed) as exc:
+                        say("start-failed", daemon=name, error=f"{type(exc).__name__}: {exc}")
+                        self.failure = self.failure or (name, 127)
+                        self.stop()
                 if wake_r in readable:
                     os.read(wake_r, 512)
         finally:
@@ -405,6 +411,8 @@ def run(config: Config) -> int:
             # the first connection (the agent's CLI connecting at its own start), with that
             # connection waiting in the backlog meanwhile. If it dies, the bundle goes down
             # with it (fail closed), as every daemon does.
+            if shutil.which(str(config.supervise_python)) is None:
+                raise _StartFailed(f"{config.supervise_python} not found")  # say so now, not at first use
             config.supervise_root.mkdir(parents=True, exist_ok=True)
             config.supervise_root.chmod(0o700)
             sup.pending = OnFirstConnection(

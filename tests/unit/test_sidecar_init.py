@@ -284,6 +284,28 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1, err)
         self.assertIn('"offline"', err)
 
+    def test_supervise_server_missing_fails_the_start_or_takes_everything_offline(self) -> None:
+        proc, port = self.start_with_supervise()
+        self.wait_ready(proc)
+        (self.bin / "supervise-python").unlink()  # gone after the start: found out at first use
+        try:  # the connection is closed or reset with the listening socket, never served
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.settimeout(10)
+                self.assertEqual(conn.recv(100), b"")
+        except ConnectionResetError:
+            pass
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn('"start-failed", "daemon": "supervise"', err)
+        self.assertIn('"offline"', err)
+
+        self.run_dir = self.root / "run-2"
+        proc = self.start()  # missing from the start: the start fails and says why
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn("supervise-python not found", err)
+        self.assertFalse((self.run_dir / "ready").exists())
+
     def test_missing_daemon_fails_start(self) -> None:
         (self.bin / "socat").unlink()
         proc = self.start()
