@@ -5,7 +5,8 @@ as a unix socket in the volume shared with the agent (``/run/bottle/proxy.sock``
 no network and reaches the proxy only through that socket. When any daemon dies, everything is
 stopped and this process exits non-zero, so the container stops and the agent is offline rather
 than unguarded. The git-gate runs when the bottle has repos, the supervise MCP server when the
-policy lists the ``supervise`` internal service.
+policy lists the ``supervise`` internal service: its port listens from the start and the server
+itself starts on the first connection (``OnFirstConnection``).
 
 Before anything starts, the policy and the secrets file are read and checked: a route whose
 credential is missing fails the start with a message naming the credential (never a value).
