@@ -70,6 +70,8 @@ class CliLifecycle(_Cli):
         # whose workspace we can inspect by resuming it.
         result = self.cli("start", "tester", "--headless", "--prompt", "x", "--cwd", str(tree))
         self.assertNotEqual(result.returncode, 0)
+        self.assertIn(f"copying the working tree {tree} into the bottle (", result.stderr)
+        self.assertIn(" in 2 files)", result.stderr)
         listing = json.loads(self.cli("list", "--running", "--format", "json").stdout)
         self.assertEqual(len(listing["preserved"]), 1, listing)
         bid = listing["preserved"][0]["id"]

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.backend.secret_env import launcher_argv
+from bot_bottle.backend import archive as archive_mod
 from bot_bottle.errors import BotBottleError
 
 WORKDIR = "/home/node/workspace"
 # A tmpfs only the agent user can enter: ``docker commit`` does not capture mounts.
 SECRET_ENV_DIR = "/run/bot-bottle-env"
 SECRET_ENV_FILE = f"{SECRET_ENV_DIR}/agent.env"
-
-
-def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    # Host owner names and ids mean nothing inside the bottle.
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
 
 
 class DockerBottle(Bottle):
@@ -85,17 +78,20 @@ class DockerBottle(Bottle):
             raise BotBottleError(f"cannot copy {source} into the bottle: it does not exist")
         guest = PurePosixPath(guest_path)
         with tempfile.TemporaryFile() as archive:
-            with tarfile.open(fileobj=archive, mode="w") as tar:
-                tar.add(str(source), arcname=guest.name, filter=_portable)
+            archive_mod.pack(archive, source, guest.name)
+            timeout = archive_mod.copy_timeout(self._exec_timeout, archive.tell())
             archive.seek(0)
             parent = shlex.quote(str(guest.parent))
-            proc = subprocess.run(
-                [self._docker, "exec", "-i", "-u", user, self.container, "sh", "-c",
-                 f"mkdir -p {parent} && tar -x --no-same-owner -C {parent}"],
-                stdin=archive,
-                capture_output=True,
-                timeout=self._exec_timeout,
-            )
+            try:
+                proc = subprocess.run(
+                    [self._docker, "exec", "-i", "-u", user, self.container, "sh", "-c",
+                     f"mkdir -p {parent} && tar -x --no-same-owner -C {parent}"],
+                    stdin=archive,
+                    capture_output=True,
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired:
+                raise archive_mod.timed_out(source, timeout) from None
         if proc.returncode != 0:
             raise BotBottleError(
                 f"could not copy {source} into the bottle at {guest_path}: "

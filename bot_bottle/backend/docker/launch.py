@@ -494,7 +494,7 @@ class DockerLauncher:
         agent_files.write_prompt(bottle, self.plan.template, self.options.system_prompt)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
-            workspace.copy_in(bottle, self.plan.cwd, WORKDIR)
+            workspace.copy_in(bottle, self.plan.cwd, WORKDIR, progress=self._progress)
 
     def _git_without_gate(self, bottle: DockerBottle) -> None:
         """Weakened bottles only: HTTPS-token repos reached directly, the token in the agent's git config."""

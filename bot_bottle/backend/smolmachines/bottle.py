@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import shlex
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -20,17 +19,11 @@ from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.backend.docker.bottle import WORKDIR
 from bot_bottle.backend.secret_env import launcher_argv
 from bot_bottle.backend.smolmachines import smolvm
+from bot_bottle.backend import archive as archive_mod
 from bot_bottle.errors import BotBottleError
 
 # Where the secret env file lives in the guest: the agent user's own, mode 600.
 SECRET_ENV_FILE = "/home/node/.bot-bottle/agent.env"
-
-def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    # Host owner names and ids mean nothing inside the guest.
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
 
 class SmolmachinesBottle(Bottle):
     def __init__(
@@ -91,15 +84,18 @@ class SmolmachinesBottle(Bottle):
         cli = self._cli()
         with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
             archive = Path(tmp) / "in.tar"
-            with tarfile.open(archive, "w") as tar:
-                tar.add(str(source), arcname=guest.name, filter=_portable)
-            proc = subprocess.run(
-                smolvm.machine_cp_argv(cli, str(archive), f"{self.name}:{staging}"),
-                capture_output=True,
-                text=True,
-                timeout=self._exec_timeout,
-                env=smolvm.process_env(cli),
-            )
+            archive_mod.pack(archive, source, guest.name)
+            timeout = archive_mod.copy_timeout(self._exec_timeout, archive.stat().st_size)
+            try:
+                proc = subprocess.run(
+                    smolvm.machine_cp_argv(cli, str(archive), f"{self.name}:{staging}"),
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    env=smolvm.process_env(cli),
+                )
+            except subprocess.TimeoutExpired:
+                raise archive_mod.timed_out(source, timeout) from None
         if proc.returncode != 0:
             raise BotBottleError(
                 f"could not copy {source} into the bottle at {guest_path}: {smolvm._last_line(smolvm._clean(proc.stderr))}"

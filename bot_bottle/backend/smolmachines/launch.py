@@ -436,7 +436,7 @@ class SmolmachinesLauncher:
         agent_files.write_prompt(bottle, self.plan.template, self.options.system_prompt)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
-            workspace.copy_in(bottle, self.plan.cwd, bottle.workdir)
+            workspace.copy_in(bottle, self.plan.cwd, bottle.workdir, progress=self._progress)
 
     # ------------------------------------------------------------------ snapshot and teardown
     def snapshot(self, *, restart: bool = False) -> str:
