@@ -421,7 +421,12 @@ def cache_dir() -> Path:
 def image_exists(ref: str) -> bool:
     from bot_bottle.backend.docker import engine
 
-    return engine.run(["image", "inspect", "--format", "{{.Id}}", ref], check=False, timeout=60).returncode == 0
+    result = engine.run(["image", "inspect", "--format", "{{.Id}}", ref], check=False, timeout=60)
+    if result.returncode != 0:
+        unreachable = engine.no_engine_error(result.stderr)
+        if unreachable is not None:
+            raise unreachable  # not "missing": no build can help
+    return result.returncode == 0
 
 
 def ensure_image(spec: ImageSpec, *, console: Console | None = None) -> str:
@@ -673,7 +678,9 @@ def _docker_build(spec: ImageSpec, context: Path, progress) -> None:
 def _build_hint(tail: str, spec: ImageSpec, log_path: Path) -> str:
     low = tail.lower()
     if "cannot connect to the docker daemon" in low:
-        return "start the Docker engine (scripts/setup does it) and run the command again"
+        from bot_bottle.backend.docker import engine
+
+        return engine.NO_ENGINE_HINT
     base = spec.base_image or "the base image"
     if any(s in low for s in ("pull access denied", "manifest unknown", "failed to resolve", "not found: manifest",
                               "repository does not exist", "no such host")):

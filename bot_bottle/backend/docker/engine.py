@@ -35,6 +35,18 @@ def docker_binary() -> str | None:
     return shutil.which("docker")
 
 
+NO_ENGINE_HINT = "start the Docker engine (`bash scripts/setup` does it) and run the command again"
+
+
+def no_engine_error(stderr: str) -> DockerError | None:
+    """The one clear error for "the CLI is there but no engine answers", or None for others."""
+    low = stderr.lower()
+    if "cannot connect to the docker daemon" not in low and "is the docker daemon running" not in low:
+        return None
+    first = (stderr.strip().splitlines() or ["(no output)"])[-1]
+    return DockerError(f"no Docker engine answers: {first}", stderr=stderr, hint=NO_ENGINE_HINT)
+
+
 def run(
     args: Sequence[str],
     *,
@@ -63,6 +75,9 @@ def run(
         raise DockerError(f"`docker {args[0] if args else ''}` did not answer within {timeout:g} s") from exc
     result = DockerResult(proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
+        unreachable = no_engine_error(proc.stderr)
+        if unreachable is not None:
+            raise unreachable
         first = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise DockerError(
             f"`docker {args[0] if args else ''}` failed: {first}",
