@@ -38,7 +38,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
                           "snapshot": meta.snapshot, "reason": sdir.preserve_reason})
     rows = [
         {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
-         "backend": b.backend, "orphaned": not b.owner_alive}
+         "backend": b.backend, "orphaned": not b.owner_alive, "offline": b.offline}
         for b in live
     ]
     if args.format == "json":
@@ -54,6 +54,8 @@ def _run_bottles(args: argparse.Namespace) -> int:
             table.add_column(col, overflow="fold")
         for r in rows:
             status = r["status"] + (" (orphaned: run `bot-bottle cleanup`)" if r["orphaned"] else "")
+            if r["offline"]:
+                status += f" (offline: its sidecar stopped; `bot-bottle stop {r['id']}`, then `resume` it)"
             table.add_row(r["id"], r["agent"], r["label"] or "-", r["backend"], status, r["started_at"])
         con.print(table)
     if saved:

@@ -163,6 +163,47 @@ class SignalsDuringAStart(_CliHome):
 
 
 @skip_unless_docker()
+class SidecarDownShowsOffline(unittest.TestCase):
+    """The sidecar stops when any of its daemons dies (fail closed); `list --running` says the
+    agent is offline then, instead of showing a bottle that merely runs."""
+
+    def test_a_stopped_sidecar_is_shown(self) -> None:
+        from bot_bottle.backend.docker.running import running
+
+        tmp = tempfile.TemporaryDirectory(prefix="bb-offline-")
+        self.addCleanup(tmp.cleanup)
+        home = Path(tmp.name)
+        layout = h.write_manifests(home, bottle=SIMPLE_BOTTLE)
+        bottle, launcher = h.launch(self, h.plan_for(layout), layout.state_dir)
+        bid = launcher.names.id
+        self.assertFalse(running(bid)[0].offline)
+        # One daemon dying (the proxy, killed as an OOM kill would) takes the whole sidecar down.
+        kill_proxy = ("import os\n"
+                      "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+                      "    argv = open(f'/proc/{pid}/cmdline', 'rb').read().split(b'\\0')\n"
+                      "    if int(pid) != os.getpid() and any(a.endswith(b'/mitmdump') for a in argv):\n"
+                      "        os.kill(int(pid), 9)\n")
+        engine.run(["exec", launcher.names.sidecar_container, "python3", "-c", kill_proxy], timeout=60)
+        deadline = time.monotonic() + 30
+        while engine.run(["inspect", "-f", "{{.State.Running}}", launcher.names.sidecar_container],
+                         timeout=60).stdout.strip() == "true":
+            self.assertLess(time.monotonic(), deadline, "the sidecar kept running without its proxy")
+            time.sleep(0.2)
+        (now,) = running(bid)
+        self.assertEqual(now.status, "running")
+        self.assertTrue(now.offline)
+        env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
+        listing = subprocess.run([sys.executable, "-m", "bot_bottle", "list", "--running", "--format", "json"],
+                                 env=env, cwd=home, capture_output=True, text=True, timeout=120)
+        row = next(r for r in json.loads(listing.stdout)["running"] if r["id"] == bid)
+        self.assertTrue(row["offline"])
+        text = subprocess.run([sys.executable, "-m", "bot_bottle", "list", "--running"], env={**env, "COLUMNS": "300"},
+                              cwd=home, capture_output=True, text=True, timeout=120).stdout
+        self.assertIn("offline: its sidecar stopped", text)
+        self.assertFalse(bottle.exec("curl -sS -m 5 http://allowed.example/").ok, "the agent still reached out")
+
+
+@skip_unless_docker()
 class CommitThenResume(unittest.TestCase):
     @staticmethod
     def agent_env(bottle, name: str) -> str:

@@ -36,6 +36,13 @@ class RunningBottle:
     owner_alive: bool
     image: str
     backend: str = "docker"
+    # The agent's only way out: when its sidecar stopped (it fails closed when one of its
+    # daemons dies) the agent runs on, offline. None where the sidecar is the bottle itself.
+    sidecar_running: bool | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self.status == "running" and self.sidecar_running is False
 
     @property
     def names(self) -> BottleNames:
@@ -51,6 +58,16 @@ def _container_ids(role: str, bottle_id: str | None, backend: str | None = None)
     return engine.run(["ps", "-a", "-q", "--no-trunc", *filters], timeout=60).stdout.split()
 
 
+def _sidecars_running(bottle_id: str | None) -> dict[str, bool]:
+    """Bottle id -> whether its sidecar container runs, for the Docker backend's bottles."""
+    ids = _container_ids("sidecar", bottle_id, "docker")
+    if not ids:
+        return {}
+    data = json.loads(engine.run(["inspect", *ids], timeout=60).stdout or "[]")
+    return {((obj.get("Config") or {}).get("Labels") or {}).get(LABEL_ID, ""): bool((obj.get("State") or {}).get("Running"))
+            for obj in data}
+
+
 def running(bottle_id: str | None = None) -> list[RunningBottle]:
     ids = _container_ids("agent", bottle_id)
     for backend in _SIDECAR_ONLY_BACKENDS:
@@ -58,6 +75,7 @@ def running(bottle_id: str | None = None) -> list[RunningBottle]:
     if not ids:
         return []
     data = json.loads(engine.run(["inspect", *ids], timeout=60).stdout or "[]")
+    sidecars = _sidecars_running(bottle_id)
     out = []
     for obj in data:
         labels = (obj.get("Config") or {}).get("Labels") or {}
@@ -77,6 +95,8 @@ def running(bottle_id: str | None = None) -> list[RunningBottle]:
                 owner_alive=proc.is_alive(labels.get(LABEL_OWNER)),
                 image=str((obj.get("Config") or {}).get("Image", "")),
                 backend=labels.get(LABEL_BACKEND, "docker"),
+                sidecar_running=(sidecars.get(labels.get(LABEL_ID, ""), False)
+                                 if labels.get(LABEL_ROLE) == "agent" else None),
             )
         )
     return sorted(out, key=lambda b: b.started_at)
