@@ -204,8 +204,10 @@ class SuperviseApp(App[None]):
         keep = self._cursor_key(bottles)
         bottles.clear()
         for b in self.bottles:
+            # A bottle whose sidecar stopped has an agent with no way out: say so where uptime goes.
+            uptime = Text("offline", style="bold red") if b.offline else view.duration(b.uptime(now))
             bottles.add_row(view.styled(b.id, b.color), view.styled(b.label or "-", b.color), b.agent, b.backend,
-                            view.duration(b.uptime(now)), str(counts.get(b.id, 0) or ""), key=b.id)
+                            uptime, str(counts.get(b.id, 0) or ""), key=b.id)
         self._restore_cursor(bottles, keep)
         self.query_one("#bottles-title", Static).update(
             f"Running bottles ({len(self.bottles)})" if self.bottles else "Running bottles: none")

@@ -42,6 +42,7 @@ class BottleInfo:
     backend: str
     started_at: str
     status: str = "running"
+    offline: bool = False  # its sidecar stopped: the agent runs on with no way out
 
     def uptime(self, now: float | None = None) -> float | None:
         """Seconds since the bottle started, or None when the engine gave no usable time."""
@@ -53,7 +54,8 @@ class BottleInfo:
 
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "agent": self.agent, "label": self.label, "color": self.color,
-                "backend": self.backend, "started_at": self.started_at, "status": self.status}
+                "backend": self.backend, "started_at": self.started_at, "status": self.status,
+                "offline": self.offline}
 
 
 @dataclass
@@ -102,7 +104,8 @@ def own_bottles(found: Iterable[Any], state_root: Path) -> list[BottleInfo]:
             color = sdir.read().color
         except Exception:  # noqa: BLE001 - the colour is decoration; a bad state folder still is ours
             color = None
-        out.append(BottleInfo(b.id, b.agent, b.label, color, b.backend, b.started_at, b.status))
+        out.append(BottleInfo(b.id, b.agent, b.label, color, b.backend, b.started_at, b.status,
+                              offline=bool(getattr(b, "offline", False))))
     return out
 
 

@@ -130,6 +130,18 @@ class Screen(ConsoleCase):
 
         self.run_app(script)
 
+    def test_a_bottle_whose_sidecar_stopped_shows_offline(self) -> None:
+        import dataclasses
+        from unittest import mock
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            bottles = cell_texts(app.query_one("#bottles", DataTable))
+            self.assertEqual([r[4] for r in bottles][0], "offline")
+            self.assertNotEqual(bottles[1][4], "offline")
+
+        with mock.patch(f"{__name__}.BOTTLES", [dataclasses.replace(BOTTLES[0], offline=True), BOTTLES[1]]):
+            self.run_app(script)
+
     def test_it_redraws_on_resize(self) -> None:
         self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1")
 

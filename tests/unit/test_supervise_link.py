@@ -3,6 +3,7 @@ process on a spool in a temporary folder instead of through ``docker exec``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tempfile
@@ -259,8 +260,13 @@ class Sync(Base):
 
             found = [engine_row("abcdef12"), engine_row("bbbbbb22"), engine_row("?")]
             own = sync_mod.own_bottles(found, root)
+            self.assertFalse(own[0].offline)
+            down = dataclasses.replace(engine_row("abcdef12"), sidecar_running=False)
+            (offline,) = sync_mod.own_bottles([down], root)
         self.assertEqual([(b.id, b.color) for b in own], [("abcdef12", "green")],
                          "another user's (or a test's) bottle, and a bad id, are left out")
+        self.assertTrue(offline.offline, "a bottle whose sidecar stopped is shown offline")
+        self.assertTrue(offline.to_dict()["offline"])
 
     def test_uptime(self) -> None:
         (b,) = self.bottles("abcdef12")
