@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,20 @@ def run(args: argparse.Namespace) -> int:
     if not ID_RE.match(args.id):
         raise BotBottleError(f"'{args.id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
     container = BottleNames(args.id, "").sidecar_container
-    if _running(container):
+    state = _container_state(container)
+    if state == "running":
         if args.follow:
             return _follow(container, args.format)
         result = engine.run(["exec", container, "cat", SIDECAR_LOG], timeout=60, check=False)
         if result.returncode != 0 and "No such file" not in result.stderr:
             raise BotBottleError(f"cannot read the egress log of bottle {args.id}: {result.stderr.strip()}")
         _print_all(result.stdout.splitlines(), args.format)
+        return 0
+    if state == "stopped":
+        # The sidecar stopped (fail closed when a daemon dies; the agent may run on, offline):
+        # say why, and show its log, which stays in the stopped container until teardown.
+        output.warn(f"the sidecar of bottle {args.id} stopped ({_why_stopped(container)}); showing the log it left")
+        _print_all(_read_stopped_log(container).splitlines(), args.format)
         return 0
     saved = saved_log_path(common.layout().state_dir, args.id)
     if saved.is_file():
@@ -75,12 +83,40 @@ def saved_log_path(state_dir: Path, bottle_id: str) -> Path:
     return state_dir / bottle_id / SAVED_LOG
 
 
-def _running(container: str) -> bool:
+def _container_state(container: str) -> str | None:
+    """"running", "stopped", or None when there is no such container (or no engine)."""
     try:
         result = engine.run(["inspect", "-f", "{{.State.Running}}", container], timeout=30, check=False)
     except engine.DockerError:
-        return False  # no docker here: only a saved log can be shown
-    return result.returncode == 0 and result.stdout.strip() == "true"
+        return None  # no docker here: only a saved log can be shown
+    if result.returncode != 0:
+        return None
+    return "running" if result.stdout.strip() == "true" else "stopped"
+
+
+def _why_stopped(container: str) -> str:
+    """The sidecar's own last word on why it went offline, from its start/stop messages."""
+    logs = engine.run(["logs", "--tail", "50", container], timeout=30, check=False)
+    reason = "it gave no reason"
+    for line in logs.stderr.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "sidecar":
+            if event.get("what") == "offline":
+                reason = str(event.get("reason", reason))
+            elif event.get("what") == "start-failed":
+                reason = f"start failed: {event.get('error', '?')}"
+    return reason
+
+
+def _read_stopped_log(container: str) -> str:
+    """The egress log out of a stopped container (``docker cp`` works without running it)."""
+    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        target = Path(tmp) / SAVED_LOG
+        engine.run(["cp", f"{container}:{SIDECAR_LOG}", str(target)], timeout=60, check=False)
+        return target.read_text(encoding="utf-8") if target.is_file() else ""
 
 
 def _follow(container: str, fmt: str) -> int:

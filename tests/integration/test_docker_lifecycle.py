@@ -177,6 +177,8 @@ class SidecarDownShowsOffline(unittest.TestCase):
         bottle, launcher = h.launch(self, h.plan_for(layout), layout.state_dir)
         bid = launcher.names.id
         self.assertFalse(running(bid)[0].offline)
+        refused = bottle.exec("curl -s -o /dev/null -w '%{http_code}' -m 10 http://refused.example/")
+        self.assertEqual(refused.stdout.strip(), "403", refused.stderr)
         # One daemon dying (the proxy, killed as an OOM kill would) takes the whole sidecar down.
         kill_proxy = ("import os\n"
                       "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
@@ -200,6 +202,13 @@ class SidecarDownShowsOffline(unittest.TestCase):
         text = subprocess.run([sys.executable, "-m", "bot_bottle", "list", "--running"], env={**env, "COLUMNS": "300"},
                               cwd=home, capture_output=True, text=True, timeout=120).stdout
         self.assertIn("offline: its sidecar stopped", text)
+        # `logs` says why, and still shows what the proxy decided before it stopped.
+        logs = subprocess.run([sys.executable, "-m", "bot_bottle", "logs", bid, "--format", "json"], env=env,
+                              cwd=home, capture_output=True, text=True, timeout=120)
+        self.assertEqual(logs.returncode, 0, logs.stderr)
+        self.assertIn(f"the sidecar of bottle {bid} stopped (mitmdump exited with status", logs.stderr)
+        hosts = [json.loads(line).get("host") for line in logs.stdout.splitlines()]
+        self.assertIn("refused.example", hosts)
         self.assertFalse(bottle.exec("curl -sS -m 5 http://allowed.example/").ok, "the agent still reached out")
 
 
