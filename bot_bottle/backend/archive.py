@@ -23,13 +23,10 @@ def pack(target: IO[bytes] | Path, source: Path, arcname: str) -> None:
     does not carry the key into the bottle. A file that cannot be read fails the copy with its
     name (a working tree can hold another user's files), not with a traceback.
     """
+    where_to = {"name": target} if isinstance(target, Path) else {"fileobj": target}
     try:
-        if isinstance(target, Path):
-            with tarfile.open(target, "w") as tar:
-                tar.add(str(source), arcname=arcname, filter=_portable)
-        else:
-            with tarfile.open(fileobj=target, mode="w") as tar:
-                tar.add(str(source), arcname=arcname, filter=_portable)
+        with tarfile.open(mode="w", **where_to) as tar:
+            tar.add(str(source), arcname=arcname, filter=_portable)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         raise BotBottleError(f"cannot copy {source} into the bottle: {exc.strerror or exc}{where}") from None

@@ -257,16 +257,13 @@ class Supervisor:
             os.close(wake_r)
             os.close(wake_w)
 
-    def _died(self, dead: list[tuple[str, int]]) -> tuple[str, int] | None:
+    def _died(self, dead: list[tuple[str, int]]) -> None:
         """Daemons that ended: the first one that ended unasked stops everything."""
-        first = None
         for name, code in dead:
             if not self.stopping:
-                first = (name, code)
+                self.failure = self.failure or (name, code)
                 say("daemon-died", daemon=name, status=code)
                 self.stop()
-        self.failure = self.failure or first
-        return first
 
     def wait_all(self) -> tuple[str, int] | None:
         """Block until every daemon is gone; return the first one that died unasked, if any."""
@@ -445,8 +442,7 @@ def run(config: Config) -> int:
         say("ready", socket=str(config.socket_path))
     except Exception as exc:  # noqa: BLE001 - whatever failed, no daemon may outlive a failed start
         say("start-failed", error=f"{type(exc).__name__}: {exc}")
-        sup.drop_pending()
-        sup.stop()
+        sup.stop()  # wait_all then closes a pending daemon's socket too
         sup.wait_all()
         config.ready_path.unlink(missing_ok=True)
         return 1
