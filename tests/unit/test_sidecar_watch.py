@@ -90,6 +90,14 @@ class SidecarWatchTest(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 5)
         self.assertIsNotNone(w._proc.returncode)
 
+    def test_a_closed_follower_leaves_no_open_pipe(self) -> None:
+        for script in (f"echo '{said('ready')}' >&2; exec sleep 30", "exit 0"):
+            w = watch(script)
+            w.wait_for("ready", "ready", timeout=10) if "ready" in script else time.sleep(0.2)
+            w.close()
+            assert w._proc.stderr is not None
+            self.assertTrue(w._proc.stderr.closed, script)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -45,15 +45,16 @@ class SidecarWatch:
     def _read(self) -> None:
         assert self._proc.stderr is not None
         saw_event = False
-        for line in self._proc.stderr:
-            line = line.rstrip("\n")
-            event = _sidecar_event(line)
-            with self._cond:
-                self._tail.append(line)
-                if event is not None:
-                    saw_event = True
-                    self._events.add(event)
-                    self._cond.notify_all()
+        with self._proc.stderr:  # closed here, by its only reader, once the stream ends
+            for line in self._proc.stderr:
+                line = line.rstrip("\n")
+                event = _sidecar_event(line)
+                with self._cond:
+                    self._tail.append(line)
+                    if event is not None:
+                        saw_event = True
+                        self._events.add(event)
+                        self._cond.notify_all()
         code = self._proc.wait()
         with self._cond:
             self._ended = True
