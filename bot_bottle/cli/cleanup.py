@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         table.add_column("bottle", overflow="fold")
         for r in inv.orphans:
             table.add_row(r.kind, r.name, r.bottle_id or "-")
-        con.print(table)
+        output.show(table)
     for r, why in inv.kept:
         con.print(Text(f"kept {r.kind} {r.name}: {why}", style="dim"))
     for failure in failures:

@@ -45,8 +45,8 @@ def _table(title: str, checks: tuple[doctor.Check, ...]) -> Table:
 
 def render_text(report: doctor.Report) -> None:
     console = output.console()
-    console.print(_table("Host", report.checks))
-    console.print(_table("Backends", report.backends))
+    output.show(_table("Host", report.checks))
+    output.show(_table("Backends", report.backends))
     if not report.any_backend:
         console.print(
             Text.assemble(("No backend can run here. ", "bold red"), "Run scripts/setup, or install Docker.")

@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     if manifest.agent.prompt:
         prompt = manifest.agent.prompt
         shown = prompt if len(prompt) <= 1200 else prompt[:1200] + "\n..."
-        output.console().print(Panel(Text(shown), title="system prompt", title_align="left"))
+        output.show(Panel(Text(shown), title="system prompt", title_align="left"))
     return 0

@@ -57,14 +57,14 @@ def _run_bottles(args: argparse.Namespace) -> int:
             if r["offline"]:
                 status += f" (offline: its sidecar stopped; `bot-bottle stop {r['id']}`, then `resume` it)"
             table.add_row(r["id"], r["agent"], r["label"] or "-", r["backend"], status, r["started_at"])
-        con.print(table)
+        output.show(table)
     if saved:
         table = Table(title="Preserved bottles (bot-bottle resume ID)", title_justify="left")
         for col in ("id", "agent", "label", "why"):
             table.add_column(col, overflow="fold")
         for r in saved:
             table.add_row(r["id"], r["agent"], r["label"] or "-", r["reason"])
-        con.print(table)
+        output.show(table)
     return 0
 
 
@@ -104,11 +104,11 @@ def run(args: argparse.Namespace) -> int:
         if a["overrides"]:
             origin += " (overrides home)"
         table.add_row(a["name"], origin, a["path"])
-    con.print(table)
+    output.show(table)
     table = Table(title="Bottles", title_justify="left")
     table.add_column("name", overflow="fold")
     table.add_column("file", style="dim", overflow="fold")
     for b in bottles:
         table.add_row(b["name"], b["path"])
-    con.print(table)
+    output.show(table)
     return 0

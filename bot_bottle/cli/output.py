@@ -20,6 +20,13 @@ def console() -> Console:
     return _stdout
 
 
+def show(renderable: Any) -> None:
+    """A table or panel on stdout, laid out to the terminal's width. The consoles soft-wrap (a
+    long line of text reaches a pipe whole), which would let a table overrun the width or a panel
+    cut its text off at its edge."""
+    console().print(renderable, soft_wrap=False)
+
+
 def err_console() -> Console:
     global _stderr
     if _stderr is None or _stderr.file is not sys.stderr:

@@ -36,8 +36,9 @@ def _source(text: str) -> str:
 
 def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
     con = output.console()
-    # ``info`` (provenance) names every file in full; the plan shortens them to fit a terminal.
-    short, source = (str, str) if provenance else (_home_short, _source)
+    # ``info`` (provenance) names the agent's and bottle's files in full; the plan shortens them
+    # to fit a terminal. Table cells name files by name and line in both.
+    short = str if provenance else _home_short
     summary = _kv_table(title)
     agent_line = f"{p.agent}  ({p.agent_origin}: {short(p.agent_path)})"
     summary.add_row("agent", Text(agent_line))
@@ -65,13 +66,13 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         summary.add_row("label", Text(p.label))
     if p.cwd:
         summary.add_row("working tree", Text(str(p.cwd)))
-    con.print(summary)
+    output.show(summary)
 
     if p.routes:
         routes = Table(title="Routes", title_justify="left")
         # A long host folds onto a second line rather than losing characters. Where each route
         # came from is `info`'s job: without that column the plan fits an 80-column pipe.
-        routes.add_column("host", overflow="fold", min_width=min(20, max(len(r.host) for r in p.routes)))
+        routes.add_column("host", overflow="fold", min_width=min(28, max(len(r.host) for r in p.routes)))
         routes.add_column("ports", no_wrap=True)
         routes.add_column("matches", overflow="fold")
         routes.add_column("credential", overflow="fold")
@@ -93,8 +94,8 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
             ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
             cred = f"{r.auth['scheme']} ${r.auth['token_ref']}" if r.auth else "-"
             cells = [r.host, ",".join(map(str, r.ports)), matches, cred, r.dlp["outbound_on_match"]]
-            routes.add_row(*cells, *([r.source] if provenance else []))
-        con.print(routes)
+            routes.add_row(*cells, *([_source(r.source)] if provenance else []))
+        output.show(routes)
 
     if p.env:
         env = Table(title="Environment (names only; values never shown)", title_justify="left")
@@ -103,8 +104,8 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         env.add_column("from", style="dim", overflow="fold")
         for e in p.env:
             kind = {"literal": "literal", "prompt": f"asked at start: {e.prompt!r}", "host": f"host ${e.host_var}"}[e.kind]
-            env.add_row(e.name, kind + ("  [secret]" if e.secret else ""), source(e.source))
-        con.print(env)
+            env.add_row(e.name, kind + ("  [secret]" if e.secret else ""), _source(e.source))
+        output.show(env)
 
     if p.repos:
         repos = Table(title="git-gate repos", title_justify="left")
@@ -113,8 +114,8 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         repos.add_column("gate credential", overflow="fold")
         repos.add_column("from", style="dim", overflow="fold")
         for repo in p.repos:
-            repos.add_row(repo.name, repo.url, f"{repo.auth}" + (f" ({repo.credential_ref})" if repo.credential_ref else ""), source(repo.source))
-        con.print(repos)
+            repos.add_row(repo.name, repo.url, f"{repo.auth}" + (f" ({repo.credential_ref})" if repo.credential_ref else ""), _source(repo.source))
+        output.show(repos)
 
     for warning in p.warnings:
         con.print(Text(f"warning: {warning}", style="yellow"))

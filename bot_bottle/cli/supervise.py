@@ -93,5 +93,5 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
     for p in pending:
         bottle = p["bottle"] + (f" ({p['label']})" if p["label"] else "")
         table.add_row(bottle, p["id"], p["kind"], p["summary"], Text(p["justification"]), view.duration(p["age_s"]))
-    con.print(table)
+    output.show(table)
     return 0

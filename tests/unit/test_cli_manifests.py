@@ -99,8 +99,23 @@ class InfoTests(ManifestTestCase):
         self.assertIn("wins over", out)
         self.assertIn(f"name from {self.dev}:7", out)
         self.assertIn(f"email from {self.agent}:5", out)
-        self.assertIn(f"{self.base}:4", out)
+        self.assertIn("base.md:4", out)  # table cells: file name and line (bottles share one folder)
+        self.assertIn("extends: dev <- base", out)
         self.assertIn("Repo prompt.", out)
+
+    def test_info_on_an_80_column_pipe_loses_nothing(self) -> None:
+        words = [f"word{i:03d}" for i in range(60)]
+        self.mh.agent("coder", "bottle: dev\n", body=" ".join(words) + "\n", where="cwd")
+        result = self.mh.run_cli("info", "coder", env={"COLUMNS": "80"})
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertNotIn("…", result.stdout)
+        for word in words:  # the prompt panel wraps its text instead of cutting it at its edge
+            self.assertIn(word, result.stdout)
+        self.assertIn("api.github.com", result.stdout)
+        self.assertIn("dev.md:4", result.stdout)
+        # Tables and the panel fit the width (notes are plain lines and go to the terminal whole).
+        long_lines = [line for line in result.stdout.splitlines() if len(line) > 80 and not line.startswith("note:")]
+        self.assertEqual(long_lines, [])
 
     def test_info_unknown_agent(self) -> None:
         result = self.mh.run_cli("info", "dev")
