@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
 from rich.text import Text
 
 from bot_bottle.backend.docker import cleanup as docker_cleanup
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not inv.orphans:
         con.print("nothing to clean up")
     else:
-        table = Table(title="would remove" if args.dry_run else "removed", title_justify="left")
+        table = output.table("would remove" if args.dry_run else "removed")
         table.add_column("kind", overflow="fold")
         table.add_column("name", overflow="fold")
         table.add_column("bottle", overflow="fold")

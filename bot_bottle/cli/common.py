@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def build_plan(
         check = doctor.check_microvm()
         runtime = "libkrun"
         note = "micro-VMs can run here" if check.ok else f"micro-VMs cannot run here: {check.reason}"
-    return plan_mod.resolve(
+    plan = plan_mod.resolve(
         manifest,
         backend=backend,
         runtime=runtime,
@@ -64,3 +65,19 @@ def build_plan(
         cwd=cwd,
         environ=dict(os.environ),
     )
+    problem = _skills_problem(manifest, cwd)
+    if problem:
+        plan = dataclasses.replace(plan, warnings=(*plan.warnings, f"cannot start yet: {problem}"))
+    return plan
+
+
+def _skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:
+    """What `start` would refuse about the agent's skills (looked up the way it looks them up)."""
+    from bot_bottle.errors import BotBottleError
+    from bot_bottle.provision import agent_files
+
+    try:
+        agent_files.find_skills(manifest.agent.skills, agent_files.host_skill_folders(Path.home(), cwd))
+    except BotBottleError as exc:
+        return str(exc)
+    return None

@@ -31,7 +31,7 @@ def _status(ok: bool) -> Text:
 
 
 def _table(title: str, checks: tuple[doctor.Check, ...]) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = output.table(title, show_lines=False)
     table.add_column("", no_wrap=True)
     table.add_column("ok", no_wrap=True)
     table.add_column("details")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
 
 from bot_bottle.cli import common, output
 from bot_bottle.manifest import discover
@@ -49,7 +48,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
         con.print("no running or preserved bottles")
         return 0
     if rows:
-        table = Table(title="Running bottles", title_justify="left")
+        table = output.table("Running bottles")
         for col in ("id", "agent", "label", "backend", "status", "started"):
             table.add_column(col, overflow="fold")
         for r in rows:
@@ -59,7 +58,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
             table.add_row(r["id"], r["agent"], r["label"] or "-", r["backend"], status, r["started_at"])
         output.show(table)
     if saved:
-        table = Table(title="Preserved bottles (bot-bottle resume ID)", title_justify="left")
+        table = output.table("Preserved bottles (bot-bottle resume ID)")
         for col in ("id", "agent", "label", "why"):
             table.add_column(col, overflow="fold")
         for r in saved:
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if not agents and not bottles:
         con.print(f"No agents or bottles yet in {lay.home_dir}. Run `bot-bottle init` to create examples.")
         return 0
-    table = Table(title="Agents", title_justify="left")
+    table = output.table("Agents")
     table.add_column("name", overflow="fold")
     table.add_column("from", overflow="fold")
     table.add_column("file", style="dim", overflow="fold")
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             origin += " (overrides home)"
         table.add_row(a["name"], origin, a["path"])
     output.show(table)
-    table = Table(title="Bottles", title_justify="left")
+    table = output.table("Bottles")
     table.add_column("name", overflow="fold")
     table.add_column("file", style="dim", overflow="fold")
     for b in bottles:

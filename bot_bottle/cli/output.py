@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 _stdout: Console | None = None
@@ -25,6 +26,11 @@ def show(renderable: Any) -> None:
     long line of text reaches a pipe whole), which would let a table overrun the width or a panel
     cut its text off at its edge."""
     console().print(renderable, soft_wrap=False)
+
+
+def table(title: str, **options: Any) -> Table:
+    """A table titled on its left; never narrower than its title, which would otherwise wrap."""
+    return Table(title=title, title_justify="left", min_width=len(title), **options)
 
 
 def err_console() -> Console:

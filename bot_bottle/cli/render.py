@@ -69,7 +69,7 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
     output.show(summary)
 
     if p.routes:
-        routes = Table(title="Routes", title_justify="left")
+        routes = output.table("Routes")
         # A long host folds onto a second line rather than losing characters. Where each route
         # came from is `info`'s job: without that column the plan fits an 80-column pipe.
         routes.add_column("host", overflow="fold", min_width=min(28, max(len(r.host) for r in p.routes)))
@@ -98,7 +98,7 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         output.show(routes)
 
     if p.env:
-        env = Table(title="Environment (names only; values never shown)", title_justify="left")
+        env = output.table("Environment (names only; values never shown)")
         env.add_column("name", overflow="fold")
         env.add_column("kind", overflow="fold")
         env.add_column("from", style="dim", overflow="fold")
@@ -108,7 +108,7 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         output.show(env)
 
     if p.repos:
-        repos = Table(title="git-gate repos", title_justify="left")
+        repos = output.table("git-gate repos")
         repos.add_column("name", overflow="fold")
         repos.add_column("upstream", overflow="fold")
         repos.add_column("gate credential", overflow="fold")

@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 
-from rich.table import Table
 from rich.text import Text
 
 from bot_bottle.cli import common, output
@@ -87,7 +86,7 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
     if not pending:
         con.print(f"no pending proposals ({len(report.bottles)} running bottle(s))")
         return 0
-    table = Table(title=f"Pending proposals ({len(pending)})", title_justify="left")
+    table = output.table(f"Pending proposals ({len(pending)})")
     for col in ("bottle", "id", "kind", "request", "justification", "age"):
         table.add_column(col, overflow="fold")
     for p in pending:
