@@ -59,6 +59,7 @@ RULE_DLP_WEBSOCKET = "dlp-websocket"
 WS_POLICY_VIOLATION = 1008
 WS_REASON_LIMIT = 123  # bytes a close frame's reason may hold
 RULE_RAW_TCP = "raw-tcp"
+RULE_TRAILERS = "request-trailers"
 RULE_RESOLVES_LOCAL = "resolves-to-sidecar"
 INTERNAL_HOST = "127.0.0.1"
 
@@ -337,6 +338,9 @@ class EgressAddon:
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if flow.response is not None and verdict is not None and not verdict.allowed:
             return  # refused at requestheaders; the 403 is on its way
+        if flow.request.trailers:
+            self._refuse_trailers(flow, verdict, facts)
+            return
         if flow.metadata.get(STREAM) is not None:
             return  # streamed: judged chunk by chunk, already forwarded (or aborted)
         if verdict is None or facts is None or not verdict.allowed:
@@ -347,6 +351,22 @@ class EgressAddon:
             await self._scan_and_prepare(flow, verdict, facts)
         except Exception as exc:  # noqa: BLE001 - a failing step must never forward the request
             self._refuse(flow, _internal_error(flow, exc), facts)
+
+    def _refuse_trailers(self, flow: http.HTTPFlow, verdict: Verdict | None, facts: RequestFacts | None) -> None:
+        """Trailers (HTTP/2 headers sent after the body) are dropped and the request refused: they
+        would leave after every scan has run, and no agent needs to send them. mitmproxy sends a
+        request's trailers only after this hook, so clearing them here means they never leave."""
+        flow.request.trailers = None
+        refused = Verdict(False, flow.request.host, flow.request.port, RULE_TRAILERS,
+                          "request trailers (headers after the body) are not forwarded",
+                          verdict.route if verdict else None, verdict.route_index if verdict else None)
+        if flow.metadata.get(STREAM) is not None:
+            # The body already went out, scanned clean: stop the upstream request before its end.
+            if not flow.metadata.get(STREAM_ABORTED):
+                flow.metadata[STREAM_ABORTED] = True
+                self._abort_upstream(flow, refused)
+            return
+        self._refuse(flow, refused, facts)
 
     async def _scan_and_prepare(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         request = flow.request
