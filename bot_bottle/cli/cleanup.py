@@ -24,6 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="show what would be removed; remove nothing")
     p.add_argument("--all", action="store_true", help="also remove preserved bottles and their snapshots")
+    p.add_argument(
+        "--images", action="store_true",
+        help="also remove bot-bottle's images that this version no longer uses (older builds; "
+             "never one a container or a saved bottle uses); they are rebuilt when needed",
+    )
     common.add_format(p)
     p.set_defaults(func=run)
 
@@ -52,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if args.all:
         inv.orphans.extend(r for r, _ in inv.kept)
         inv.kept = []
+    if args.images:
+        if not engine.is_available():
+            output.error("no Docker engine answers; images cannot be checked", hint=engine.NO_ENGINE_HINT)
+            return 1
+        stale, kept = docker_cleanup.stale_images(lay.state_dir, _current_images())
+        inv.orphans.extend(stale)
+        inv.kept.extend(kept)
     failures: list[str] = []
     if not args.dry_run:
         failures = registry.remove(inv.orphans)
@@ -84,3 +96,10 @@ def run(args: argparse.Namespace) -> int:
     for failure in failures:
         output.error(failure)
     return 1 if failures else 0
+
+
+def _current_images() -> set[str]:
+    """The refs this version builds for the sidecar and the built-in agent templates."""
+    from bot_bottle import images
+
+    return {images.sidecar_image().ref, *(images.agent_image(t).ref for t in images.templates())}

@@ -114,6 +114,62 @@ def inventory(state_root: Path, *, is_alive: Callable[[str | None], bool] = proc
     return inv
 
 
+def stale_images(state_root: Path, current: set[str]) -> tuple[list[Resource], list[tuple[Resource, str]]]:
+    """bot-bottle's own built images (``bot-bottle.image`` label) that this version no longer
+    uses: (to remove, kept with why). Kept: the ``current`` refs, images any container uses (of
+    any owner), images a saved bottle's metadata names, snapshots (they belong to a bottle and
+    ``inventory`` judges them), and for images built from a user's Dockerfile or plugin (whose
+    current tag depends on files this command does not read) the newest of each repository."""
+    from bot_bottle.images import LABEL_IMAGE
+
+    used = {str(c.get("Image")) for c in _inspect("container", _lines(["ps", "-a", "-q", "--no-trunc"]))}
+    named: dict[str, str] = {}
+    for sdir in state.all_states(state_root):
+        try:
+            meta = sdir.read()
+        except Exception:  # noqa: BLE001 - an unreadable folder names nothing
+            continue
+        if meta.image:
+            named[meta.image] = sdir.id
+    stale: list[Resource] = []
+    kept: list[tuple[Resource, str]] = []
+    newest: dict[str, tuple[str, Resource]] = {}  # repository -> (created, image) for custom builds
+    images = _lines(["images", "-q", "--no-trunc", "--filter", f"label={LABEL_IMAGE}"])
+    for obj in _inspect("image", sorted(set(images))):
+        labels = _labels("image", obj)
+        if labels.get(LABEL_ID):
+            continue  # a bottle's snapshot
+        image_id = str(obj.get("Id"))
+        tags = [t for t in obj.get("RepoTags") or [] if not t.endswith(":<none>")]
+        for ref in tags or [image_id]:
+            res = Resource("image", ref, ref if tags else f"untagged {image_id[7:19]}", None)
+            if ref in current:
+                continue
+            if image_id in used:
+                kept.append((res, "used by a container"))
+            elif ref in named:
+                kept.append((res, f"the image of saved bottle {named[ref]}"))
+            elif tags and not _built_in(ref, current):
+                created = str(obj.get("Created", ""))
+                repo = ref.rsplit(":", 1)[0]
+                previous = newest.get(repo)
+                if previous is None or created > previous[0]:
+                    if previous is not None:
+                        stale.append(previous[1])
+                    newest[repo] = (created, res)
+                else:
+                    stale.append(res)
+            else:
+                stale.append(res)
+    kept += [(res, "the newest build of a custom image") for _, res in newest.values()]
+    return stale, kept
+
+
+def _built_in(ref: str, current: set[str]) -> bool:
+    """Whether ``ref`` is of a repository whose current tag is known (a built-in image)."""
+    return ref.rsplit(":", 1)[0] in {c.rsplit(":", 1)[0] for c in current}
+
+
 _ORDER = {"container": 0, "network": 1, "volume": 2, "image": 3, "state": 4}
 
 
@@ -128,7 +184,8 @@ def remove(resources: list[Resource]) -> list[str]:
             "container": ["rm", "-f", "-v", res.ref],
             "network": ["network", "rm", res.ref],
             "volume": ["volume", "rm", "-f", res.ref],
-            "image": ["rmi", "-f", res.ref],
+            # A build image by tag, without force: one a container started to use since is kept.
+            "image": ["rmi", res.ref] if res.bottle_id is None else ["rmi", "-f", res.ref],
         }[res.kind]
         result = engine.run(cmd, timeout=60, check=False)
         if result.returncode != 0 and "no such" not in result.stderr.lower() and "not found" not in result.stderr.lower():
