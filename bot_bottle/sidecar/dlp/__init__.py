@@ -47,10 +47,13 @@ What is scanned, and how:
 - requests: the host of an absolute URL (a path-only URL needs ``scan_host`` for the target),
   the URL path and every query parameter (decoded), all header names and values but the skipped
   ones, and the body after undoing gzip/deflate/br (at most ``max_body_bytes`` decompressed:
-  beyond that a ``scan-limit`` finding asks the caller to block), taking JSON, form and multipart
-  bodies apart; values are also base64-, hex- and percent-decoded, and base64 of gzip inflated,
-  two levels deep, to find formats hidden under an encoding. Files (``scan_text`` without
-  ``deep``) are scanned as written.
+  beyond that a ``scan-limit`` finding asks the caller to block; so does a Content-Encoding that
+  does not decode), then compression nobody declared (gzip, zlib, bzip2, xz by magic number, a
+  few layers deep) and tar and zip archives, in the body and in multipart files (``archives``;
+  what cannot be read whole within the limits is a ``scan-limit`` too), taking JSON, form and
+  multipart bodies apart; values are also base64-, hex- and percent-decoded, and base64 of gzip
+  inflated (a tarball included), two levels deep, to find formats hidden under an encoding.
+  Files (``scan_text`` without ``deep``) are scanned as written.
 
 Redaction replaces each value, in the form it was found, with ``[REDACTED:<secret name or
 detector id>]``: JSON stays JSON, forms stay forms, and a compressed body comes back

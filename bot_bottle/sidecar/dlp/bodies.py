@@ -4,9 +4,11 @@ bodies apart into the values a scanner looks at, and put them back together afte
 Decompression never produces more than ``limit`` bytes: gzip and deflate use zlib's
 ``max_length``; the ``brotli`` module has no output limit, so it is fed a few bytes at a time
 (one brotli input byte can expand to several MB, so the feed is sized from the remaining
-budget; that makes br several times slower than gzip, and br request bodies are rare). ``br`` is
-skipped gracefully when the module is absent, and unknown encodings leave the body as sent (it
-is still scanned raw).
+budget; that makes br several times slower than gzip, and br request bodies are rare). An
+encoding that cannot be undone (unknown, corrupt, or ``br`` without the module) leaves the body
+as sent, with ``error`` set: the scanner reports it as a ``scan-limit``, since what the upstream
+reads is not what was scanned. With ``nested``, compression and archives found underneath by
+their magic numbers are opened too (``archives``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus
+
+from bot_bottle.sidecar.dlp import archives
 
 try:  # mitmproxy depends on Brotli, so the sidecar has it; elsewhere br bodies are scanned raw
     import brotli as _brotli  # type: ignore[import-untyped]
@@ -43,6 +47,12 @@ class DecodedBody:
     truncated: bool = False  # decompressed size hit the limit: ``data`` is the first ``limit`` bytes
     error: str | None = None  # could not decode: ``data`` is the body as sent
     sniffed: bool = False  # gzip found by its magic number, without a Content-Encoding header
+    # With ``nested``: compression undone beneath the above (found by magic number), what else
+    # was inside (archive entries, the readable start of a corrupt stream), and why something
+    # could not be read whole (each a scan-limit).
+    inner: tuple[str, ...] = ()
+    contents: tuple[bytes, ...] = ()
+    limits: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -53,8 +63,20 @@ def brotli_available() -> bool:
     return _brotli is not None
 
 
-def decode_body(body: bytes, content_encoding: str | None, limit: int) -> DecodedBody:
-    """Undo ``content_encoding`` (a header value such as ``"gzip"`` or ``"gzip, br"``)."""
+def decode_body(body: bytes, content_encoding: str | None, limit: int, *, nested: bool = False) -> DecodedBody:
+    """Undo ``content_encoding`` (a header value such as ``"gzip"`` or ``"gzip, br"``); with
+    ``nested`` also undeclared compression and archives beneath it, within the same ``limit``."""
+    decoded = _decode_declared(body, content_encoding, limit)
+    if not nested or decoded.error is not None or decoded.truncated:
+        return decoded
+    found = archives.expand(decoded.data, limit - len(decoded.data))
+    if not (found.layers or found.contents or found.limits):
+        return decoded
+    return DecodedBody(found.data, decoded.encodings, found.truncated, None, decoded.sniffed, tuple(found.layers),
+                       tuple(found.contents), tuple(found.limits))
+
+
+def _decode_declared(body: bytes, content_encoding: str | None, limit: int) -> DecodedBody:
     names = [e.strip().lower() for e in (content_encoding or "").split(",") if e.strip()]
     names = [n for n in names if n != "identity"]
     if not names:

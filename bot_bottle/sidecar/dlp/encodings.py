@@ -227,6 +227,8 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
         return None, ""  # base64 of 18+ bytes mixes upper and lower case
     gzip_at = run.find("H4sI")  # base64 of the gzip magic number
     candidates = [gzip_at] if gzip_at >= 0 else []
+    if _b64_tar_at_start(run):
+        candidates.append(0)
     for skip in range(4):
         # A prefix glued to the run ("token-", "key_") shifts the groups: probe past the first two
         # groups at each alignment.
@@ -241,11 +243,32 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
             continue
         encoding = "base64"
         inflated = _inflate_small(data, budget)
+        for _ in range(2):  # compressed again (a .tar.gz inside a gzip stream): a layer or two more
+            deeper = _inflate_small(inflated, budget) if inflated else None
+            if deeper is None:
+                break
+            inflated = deeper
         if inflated is not None:
-            data, encoding = inflated, "base64+gzip"  # compressed, then encoded: a common pair
-        if mostly_printable(data):
+            # Compressed, then encoded: a common pair (a package tarball in a JSON publish
+            # request). Kept even when binary: a tar holds its files verbatim between NUL-padded
+            # headers, and NUL is the separator no detector matches across.
+            return inflated.decode("latin-1"), "base64+gzip"
+        if mostly_printable(data) or data[257:262] == b"ustar":
+            # A tar (mostly NUL padding) holds its files verbatim: scanned as well.
             return data.decode("latin-1"), encoding
     return None, ""
+
+
+def _b64_tar_at_start(run: str) -> bool:
+    """Does ``run`` start with the base64 of a tar header? Its first bytes (a file name, then
+    NUL padding) do not have the shape of text, but ``ustar`` sits at byte 257 (characters
+    340-352 encode bytes 255-263)."""
+    if len(run) < 352:
+        return False
+    try:
+        return base64.b64decode(run[340:352].translate(_TO_STD))[2:7] == b"ustar"
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _hex_part(run: str) -> str | None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot_bottle.sidecar.dlp import bodies, urls
+from bot_bottle.sidecar.dlp import archives, bodies, urls
 from bot_bottle.sidecar.dlp.engine import KNOWN_SECRET_NAME, SEPARATOR, Engine, EngineOptions, Hit, RawHit, Segment
 from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
@@ -405,13 +405,20 @@ class Scanner:
     def _add_body(self, request: _Request, raw: bytes, content_encoding: str | None, content_type: str,
                   *, base: str) -> None:
         opts = self.options
-        decoded = bodies.decode_body(raw, content_encoding, opts.max_body_bytes)
+        decoded = bodies.decode_body(raw, content_encoding, opts.max_body_bytes, nested=True)
         info = _Body(decoded)
         request.body = info
         if decoded.truncated:
             request.extra.append(Finding(SCAN_LIMIT, "Body larger than the scan limit", base, opts.max_body_bytes,
                                          opts.max_body_bytes, HIGH))
+        if decoded.error is not None:
+            # The upstream reads the decoded body, which was not scanned: corrupt data, or an
+            # encoding this engine lacks, must not be a way past it.
+            request.extra.append(Finding(SCAN_LIMIT, "Body does not decode as its Content-Encoding says", base,
+                                         0, 0, HIGH))
         data = decoded.data
+        budget = [max(0, opts.max_body_bytes - len(data) - sum(map(len, decoded.contents)))]
+        self._add_inner(request, decoded.contents, decoded.limits, base)
         structured = len(data) <= opts.structured_limit
         mime, params = bodies.parse_content_type(content_type)
         info.raw_index = request.add(base, bodies.as_text(data), deep=structured and len(data) <= opts.deep_limit)
@@ -448,6 +455,14 @@ class Scanner:
                 content = bodies.part_content(data, part)
                 content_index = -1
                 encoded = content != data[part.content_start : part.content_end]
+                if archives.compression_of(content) or part.filename:
+                    # An uploaded file may be compressed or an archive (a package): its files
+                    # are scanned too. Redaction cannot rewrite them; the re-scan then blocks.
+                    found = archives.expand(content, budget[0])
+                    budget[0] = max(0, budget[0] - len(found.data) - sum(map(len, found.contents)))
+                    inner = ([found.data] if found.layers else []) + found.contents
+                    limits = found.limits + (["file part larger than the scan limit"] if found.truncated else [])
+                    self._add_inner(request, inner, limits, where)
                 if encoded:
                     # Transfer-encoded: the raw body scan saw only the encoding.
                     content_index = request.add(f"{where}.content", bodies.as_text(content))
@@ -457,6 +472,14 @@ class Scanner:
                     content_index = request.add(f"{where}.content", bodies.as_text(content), field_=True,
                                                 scan=False)
                 info.part_segments[part.index] = (header_index, content_index, encoded)
+
+    def _add_inner(self, request: _Request, contents: Iterable[bytes], limits: Iterable[str], base: str) -> None:
+        """What was found inside a body or part (``archives``): each content scanned as text, and
+        each thing that could not be read whole a scan-limit (the caller blocks)."""
+        for i, content in enumerate(contents):
+            request.add(f"{base}.inner[{i}]", bodies.as_text(content), deep=len(content) <= self.options.deep_limit)
+        for reason in dict.fromkeys(limits):
+            request.extra.append(Finding(SCAN_LIMIT, reason[:1].upper() + reason[1:], base, 0, 0, HIGH))
 
     def _add_json(self, request: _Request, info: _Body, data: bytes, base: str) -> bool:
         try:
@@ -574,9 +597,10 @@ class Scanner:
     def _rebuild_body(self, request: _Request, spans: dict[int, list[tuple[int, int, str]]],
                       original: bytes | str | None) -> tuple[bytes | None, bool]:
         info = request.body
-        if info is None or info.decoded.truncated:
-            # Past the scan limit nothing can be rebuilt without losing data: the body goes out
-            # as it came and the re-scan reports the limit as unredacted.
+        if info is None or info.decoded.truncated or info.decoded.inner:
+            # Past the scan limit nothing can be rebuilt without losing data, nor can compression
+            # found nested inside: the body goes out as it came and the re-scan reports what it
+            # still holds as unredacted.
             return _body_bytes(original), False
         data = info.decoded.data
         touched = False

@@ -1,0 +1,188 @@
+"""Bodies that hide what they carry: a Content-Encoding the engine cannot undo, compression
+nobody declared (several layers deep), archives (tar, zip) in a body, a file part or base64."""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import io
+import json
+import lzma
+import random
+import tarfile
+import unittest
+import zipfile
+import zlib
+
+from bot_bottle.sidecar.dlp import SCAN_LIMIT, Scanner, ScanOptions
+from bot_bottle.sidecar.dlp.bodies import decode_body
+from tests.unit import test_dlp_fakes as fakes
+
+RNG = random.Random(4242)
+SECRET = fakes.secret_value(RNG, 30)
+AWS = f"aws_access_key_id={fakes.aws_key_id(RNG)}\naws_secret_access_key={fakes.aws_secret(RNG)}\n"
+SCANNER = Scanner({"API_SECRET": SECRET})
+
+
+def scan(body: bytes, content_type: str = "application/octet-stream", **headers: str) -> list:
+    pairs = [("Content-Type", content_type)] + [(k.replace("_", "-"), v) for k, v in headers.items()]
+    return SCANNER.scan_request("POST", "https://x.test/up", pairs, body)
+
+
+def detectors(findings) -> set[str]:
+    return {f.secret_name or f.detector for f in findings}
+
+
+def tar(files: dict[str, bytes], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def zipped(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+ENV = f"# config\nAPI_URL=https://example.com\nSECRET={SECRET}\n{AWS}".encode()
+
+
+class ContentEncodingErrorTest(unittest.TestCase):
+    """A body the engine cannot decode is not what the upstream reads: it must not pass."""
+
+    def assertBlocked(self, findings) -> None:
+        self.assertIn(SCAN_LIMIT, {f.detector for f in findings})
+        self.assertTrue(all(f.confidence == "high" for f in findings if f.detector == SCAN_LIMIT))
+
+    def test_unknown_encoding(self) -> None:
+        self.assertBlocked(scan(gzip.compress(ENV), Content_Encoding="x-custom"))
+
+    def test_encoding_the_engine_lacks(self) -> None:
+        self.assertBlocked(scan(bz2.compress(ENV), Content_Encoding="zstd"))
+
+    def test_gzip_with_a_bad_checksum(self) -> None:
+        body = bytearray(gzip.compress(ENV))
+        body[-8] ^= 0xFF
+        self.assertBlocked(scan(bytes(body), Content_Encoding="gzip"))
+
+    def test_identity_and_valid_encodings_are_not_limits(self) -> None:
+        self.assertEqual(scan(b"hello", Content_Encoding="identity"), [])
+        self.assertEqual(scan(gzip.compress(b"hello"), Content_Encoding="gzip"), [])
+
+    def test_redaction_leaves_it_unredacted(self) -> None:
+        result = SCANNER.redact_request("POST", "https://x.test/", [("Content-Encoding", "x-custom")], b"data")
+        self.assertIn(SCAN_LIMIT, {f.detector for f in result.unredacted})
+
+
+class NestedCompressionTest(unittest.TestCase):
+    def test_gzip_inside_declared_gzip(self) -> None:
+        findings = scan(gzip.compress(gzip.compress(ENV)), Content_Encoding="gzip")
+        self.assertIn("API_SECRET", detectors(findings))
+        self.assertIn("aws-access-key-id", detectors(findings))
+
+    def test_undeclared_gzip_twice(self) -> None:
+        self.assertIn("API_SECRET", detectors(scan(gzip.compress(gzip.compress(ENV)))))
+
+    def test_undeclared_zlib_bzip2_xz(self) -> None:
+        for body in (zlib.compress(ENV), bz2.compress(ENV), lzma.compress(ENV), zlib.compress(bz2.compress(ENV))):
+            with self.subTest(head=body[:4]):
+                self.assertIn("API_SECRET", detectors(scan(body)))
+
+    def test_text_that_looks_like_a_zlib_header_is_scanned_as_itself(self) -> None:
+        body = b"x^" + SECRET.encode()  # 0x78 0x5E is a valid zlib header
+        self.assertIn("API_SECRET", detectors(scan(body, "text/plain")))
+
+    def test_corrupt_inner_stream_keeps_what_decoded(self) -> None:
+        inner = bytearray(gzip.compress(ENV + b"x" * 1000))
+        inner[-8] ^= 0xFF  # bad CRC: the data decodes, the check fails
+        self.assertIn("API_SECRET", detectors(scan(gzip.compress(bytes(inner)), Content_Encoding="gzip")))
+
+    def test_nested_bomb_is_a_scan_limit(self) -> None:
+        scanner = Scanner({"S": SECRET}, ScanOptions(max_body_bytes=1024 * 1024))
+        bomb = gzip.compress(gzip.compress(b"\0" * (20 * 1024 * 1024)))
+        findings = scanner.scan_request("POST", "/", {"Content-Encoding": "gzip"}, bomb)
+        self.assertEqual([f.detector for f in findings], [SCAN_LIMIT])
+
+    def test_too_deep_is_a_scan_limit(self) -> None:
+        body = ENV
+        for _ in range(8):
+            body = gzip.compress(body)
+        self.assertIn(SCAN_LIMIT, {f.detector for f in scan(body)})
+
+    def test_nested_compression_is_not_rebuilt_by_redaction(self) -> None:
+        body = gzip.compress(gzip.compress(SECRET.encode()))
+        result = SCANNER.redact_request("POST", "https://x.test/", [], body)
+        self.assertTrue(result.findings)
+        self.assertTrue(result.unredacted)  # the caller blocks
+
+    def test_expand_plain_data_is_untouched(self) -> None:
+        from bot_bottle.sidecar.dlp.archives import expand
+
+        found = expand(b"just text", 1000)
+        self.assertEqual((found.data, found.layers, found.contents, found.limits), (b"just text", [], [], []))
+
+
+class ArchiveTest(unittest.TestCase):
+    def test_tar_tgz_and_zip_bodies(self) -> None:
+        bodies = {
+            "tar": tar({"pkg/.env": ENV}),
+            "tgz": tar({"pkg/README": b"hello", "pkg/.env": ENV}, "w:gz"),
+            "zip": zipped({"a/.env": ENV}),
+            "zip stored": zipped({"a/.env": ENV}, zipfile.ZIP_STORED),
+            "tar in zip": zipped({"inner.tar": tar({".env": ENV})}),
+        }
+        for label, body in bodies.items():
+            with self.subTest(label):
+                found = detectors(scan(body))
+                self.assertIn("API_SECRET", found)
+                self.assertIn("aws-access-key-id", found)
+
+    def test_tgz_in_a_multipart_file_part(self) -> None:
+        pkg = tar({"package/.env": ENV}, "w:gz")
+        body = (b'--B\r\nContent-Disposition: form-data; name="content"; filename="p-1.0.tar.gz"\r\n\r\n' + pkg
+                + b"\r\n--B--\r\n")
+        found = detectors(scan(body, "multipart/form-data; boundary=B"))
+        self.assertTrue({"API_SECRET", "aws-access-key-id"} <= found)
+
+    def test_base64_of_a_tgz_in_json(self) -> None:
+        # One finding per encoded run: the bottle's secret and a token format in two tarballs.
+        for env, expected in ((ENV, "API_SECRET"), (AWS.encode(), "aws-access-key-id")):
+            pkg = tar({"package/package.json": b'{"name": "p"}', "package/.env": env}, "w:gz")
+            body = json.dumps({"name": "p", "_attachments": {"p.tgz": {"data": base64.b64encode(pkg).decode()}}})
+            with self.subTest(expected):
+                self.assertIn(expected, detectors(scan(body.encode(), "application/json")))
+
+    def test_base64_of_a_plain_tar_in_json(self) -> None:
+        body = json.dumps({"data": base64.b64encode(tar({"package/.env": AWS.encode()})).decode()})
+        self.assertIn("aws-access-key-id", detectors(scan(body.encode(), "application/json")))
+
+    def test_too_many_entries_is_a_scan_limit(self) -> None:
+        body = tar({f"f{i}": b"x" for i in range(2100)})
+        self.assertIn(SCAN_LIMIT, {f.detector for f in scan(body)})
+
+    def test_archive_larger_than_the_budget_is_a_scan_limit(self) -> None:
+        body = zipped({"big": b"\0" * (4 * 1024 * 1024)})
+        self.assertEqual(decode_body(body, None, 1024 * 1024, nested=True).limits,
+                         ("archive larger than the scan limit",))
+
+    def test_benign_archives_pass(self) -> None:
+        for body in (tar({"src/main.py": b"print('hello')\n" * 100}, "w:gz"),
+                     zipped({"README.md": b"# Project\n" * 50, "img.bin": bytes(range(256)) * 40})):
+            with self.subTest():
+                self.assertEqual(scan(body), [])
+
+    def test_text_with_ustar_at_offset_257_is_not_an_archive(self) -> None:
+        body = b"a" * 257 + b"ustar" + b" more text"
+        self.assertEqual(scan(body, "text/plain"), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
