@@ -1,6 +1,7 @@
 """PID 1 of the sidecar container: start the daemons, forward signals, reap, fail closed.
 
-Daemons today: mitmdump with the egress addon on the container's loopback, and socat exposing it
+Daemons today: the egress proxy (mitmproxy with the egress addon, ``egress/proxy.py``) on the
+container's loopback, and socat exposing it
 as a unix socket in the volume shared with the agent (``/run/bottle/proxy.sock``); the agent has
 no network and reaches the proxy only through that socket. When any daemon dies, everything is
 stopped and this process exits non-zero, so the container stops and the agent is offline rather
@@ -48,7 +49,6 @@ class Config:
     state_dir: Path = Path("/var/lib/bottle")  # sidecar only: CA private key
     log_dir: Path = Path("/var/log/bottle")
     proxy_port: int = 8080
-    addon: Path = Path(__file__).resolve().parent / "egress" / "addon.py"
     git_gate_config: Path = Path("/etc/bot-bottle/git-gate.json")  # present when the bottle has repos
     # The supervise MCP server runs in its own venv (the mcp SDK cannot share mitmproxy's).
     supervise_python: Path = Path("/opt/supervise/bin/python")
@@ -101,15 +101,18 @@ def supervise_argv(config: Config, port: int, fd: int | None = None) -> list[str
     ]
 
 
-def mitmdump_argv(config: Config, mitmdump: str = "mitmdump") -> list[str]:
+# The egress proxy's command (bot_bottle.sidecar.egress.proxy, installed on the image's PATH):
+# mitmproxy's proxy core with the egress addon, without mitmdump's 31 default addons.
+PROXY_COMMAND = "bottle-proxy"
+
+
+def proxy_argv(config: Config, command: str = PROXY_COMMAND) -> list[str]:
     argv = [
-        mitmdump,
+        command,
         "--listen-host", "127.0.0.1",
         "--listen-port", str(config.proxy_port),
         "--set", f"confdir={config.confdir}",
         "--set", "termlog_verbosity=warn",
-        "--set", "flow_detail=0",
-        "-s", str(config.addon),
         "--set", f"bottle_policy={config.policy}",
         "--set", f"bottle_secrets={config.secrets}",
         "--set", f"bottle_log_dir={config.log_dir}",
@@ -423,7 +426,7 @@ def run(config: Config) -> int:
             # Published before the proxy starts: the host trusts it in the agent meanwhile.
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
             say("ca-published", path=str(config.ca_path))
-        sup.spawn("mitmdump", mitmdump_argv(config), env)
+        sup.spawn("egress-proxy", proxy_argv(config), env)
         gate = config.git_gate_config.is_file()
         if gate:
             # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the

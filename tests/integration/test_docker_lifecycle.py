@@ -183,7 +183,7 @@ class SidecarDownShowsOffline(unittest.TestCase):
         kill_proxy = ("import os\n"
                       "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
                       "    argv = open(f'/proc/{pid}/cmdline', 'rb').read().split(b'\\0')\n"
-                      "    if int(pid) != os.getpid() and any(a.endswith(b'/mitmdump') for a in argv):\n"
+                      "    if int(pid) != os.getpid() and any(a.endswith(b'/bottle-proxy') for a in argv):\n"
                       "        os.kill(int(pid), 9)\n")
         engine.run(["exec", launcher.names.sidecar_container, "python3", "-c", kill_proxy], timeout=60)
         deadline = time.monotonic() + 30
@@ -206,7 +206,7 @@ class SidecarDownShowsOffline(unittest.TestCase):
         logs = subprocess.run([sys.executable, "-m", "bot_bottle", "logs", bid, "--format", "json"], env=env,
                               cwd=home, capture_output=True, text=True, timeout=120)
         self.assertEqual(logs.returncode, 0, logs.stderr)
-        self.assertIn(f"the sidecar of bottle {bid} stopped (mitmdump exited with status", logs.stderr)
+        self.assertIn(f"the sidecar of bottle {bid} stopped (egress-proxy exited with status", logs.stderr)
         hosts = [json.loads(line).get("host") for line in logs.stdout.splitlines()]
         self.assertIn("refused.example", hosts)
         self.assertFalse(bottle.exec("curl -sS -m 5 http://allowed.example/").ok, "the agent still reached out")

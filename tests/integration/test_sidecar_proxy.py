@@ -267,7 +267,7 @@ class SidecarFailsClosedTest(unittest.TestCase):
         kill = ("import os, signal\n"
                 "for p in filter(str.isdigit, os.listdir('/proc')):\n"
                 "    cmd = open(f'/proc/{p}/cmdline', 'rb').read()\n"
-                "    if int(p) != os.getpid() and any(a.endswith(b'/mitmdump') for a in cmd.split(b'\\0')[:2]):\n"
+                "    if int(p) != os.getpid() and any(a.endswith(b'/bottle-proxy') for a in cmd.split(b'\\0')[:2]):\n"
                 "        os.kill(int(p), signal.SIGKILL)\n")
         docker("exec", lab.sidecar, "python3", "-c", kill)
         wait_for(lambda: not lab.running(lab.sidecar), "the sidecar stopping", timeout=30)

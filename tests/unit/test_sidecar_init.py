@@ -1,6 +1,6 @@
 """The sidecar's PID 1: argv of its daemons, readiness, fail-closed exit, clean stop.
 
-The end-to-end cases run ``bot_bottle.sidecar.init`` as a subprocess with stand-in ``mitmdump``
+The end-to-end cases run ``bot_bottle.sidecar.init`` as a subprocess with stand-in ``bottle-proxy``
 and ``socat`` executables (small Python scripts on a private PATH) that listen only on loopback
 and a unix socket in a temporary folder. No Docker, no network.
 """
@@ -23,7 +23,7 @@ from tests._requires import requires
 
 REPO = Path(__file__).resolve().parents[2]
 
-FAKE_MITMDUMP = """\
+FAKE_PROXY = """\
 #!{python}
 import socket, sys, pathlib, time
 args = sys.argv[1:]
@@ -67,17 +67,16 @@ def free_port() -> int:
 
 
 class ArgvTest(unittest.TestCase):
-    def test_mitmdump_argv(self) -> None:
+    def test_proxy_argv(self) -> None:
         config = init.Config(policy=Path("/p.json"), state_dir=Path("/s"), log_dir=Path("/l"), proxy_port=9000)
-        argv = init.mitmdump_argv(config)
-        self.assertEqual(argv[0], "mitmdump")
+        argv = init.proxy_argv(config)
+        self.assertEqual(argv[0], "bottle-proxy")
         joined = " ".join(argv)
         self.assertIn("--listen-host 127.0.0.1 --listen-port 9000", joined)
         self.assertIn("confdir=/s/mitmproxy", argv)
         self.assertIn("bottle_policy=/p.json", argv)
         self.assertIn("bottle_log_dir=/l", argv)
-        self.assertIn(str(config.addon), argv)
-        self.assertTrue(config.addon.name == "addon.py" and config.addon.is_file())
+        self.assertIn("rawtcp=false", argv)
 
     def test_socat_argv(self) -> None:
         config = init.Config(run_dir=Path("/run/x"), proxy_port=9000)
@@ -121,7 +120,7 @@ class CaBeforeProxyTest(unittest.TestCase):
             self.assertNotIn(b"PRIVATE KEY", cert)
             self.assertTrue(init.make_ca(confdir), "a second call keeps the CA")
             self.assertEqual((confdir / init.MITM_CA_CERT).read_bytes(), cert)
-            # What mitmdump does at start: load the store from confdir. Same CA, nothing regenerated.
+            # What the proxy does at start: load the store from confdir. Same CA, nothing regenerated.
             store = CertStore.from_store(confdir, "mitmproxy", init.MITM_CA_KEY_SIZE)
             self.assertEqual((confdir / init.MITM_CA_CERT).read_bytes(), cert)
             self.assertEqual(store.default_ca.cn, "mitmproxy")
@@ -149,7 +148,7 @@ class LifecycleTest(unittest.TestCase):
         self.root = Path(tmp.name)
         self.bin = self.root / "bin"
         self.bin.mkdir()
-        for name, text in (("mitmdump", FAKE_MITMDUMP), ("socat", FAKE_SOCAT)):
+        for name, text in (("bottle-proxy", FAKE_PROXY), ("socat", FAKE_SOCAT)):
             path = self.bin / name
             path.write_text(text.format(python=sys.executable))
             path.chmod(0o755)
@@ -159,7 +158,7 @@ class LifecycleTest(unittest.TestCase):
         self.extra_args: list[str] = []
 
     def start(self) -> subprocess.Popen:
-        # Only the stand-ins on PATH: a real mitmdump or socat on this machine must not be used.
+        # Only the stand-ins on PATH: a real proxy or socat on this machine must not be used.
         env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO))
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot_bottle.sidecar.init", "--policy", str(self.root / "policy.json"),
@@ -194,7 +193,7 @@ class LifecycleTest(unittest.TestCase):
         pids = {}
         for line in out.splitlines():
             pid, _, args = line.strip().partition(" ")
-            for name in ("mitmdump", "socat"):
+            for name in ("bottle-proxy", "socat"):
                 if f"/{name}" in args:
                     pids[name] = int(pid)
         return pids
@@ -217,20 +216,20 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(steps.count("ca-published"), 1)
 
     def test_a_dying_daemon_takes_everything_offline(self) -> None:
-        for victim in ("mitmdump", "socat"):
+        for victim in ("bottle-proxy", "socat"):
             with self.subTest(victim=victim):
                 self.run_dir = self.root / f"run-{victim}"
                 proc = self.start()
                 self.wait_ready(proc)
                 pids = self.daemon_pids(proc)
-                self.assertEqual(set(pids), {"mitmdump", "socat"})
+                self.assertEqual(set(pids), {"bottle-proxy", "socat"})
                 os.kill(pids[victim], signal.SIGKILL)
                 _, err = proc.communicate(timeout=20)
                 self.assertEqual(proc.returncode, 1, err)
                 self.assertIn('"daemon-died"', err)
                 self.assertIn('"offline"', err)
                 self.assertFalse((self.run_dir / "ready").exists())
-                survivor = pids["socat" if victim == "mitmdump" else "mitmdump"]
+                survivor = pids["socat" if victim == "bottle-proxy" else "bottle-proxy"]
                 with self.assertRaises(ProcessLookupError):
                     os.kill(survivor, 0)
 
@@ -279,7 +278,7 @@ class LifecycleTest(unittest.TestCase):
     def test_another_daemon_dying_before_any_connection_takes_everything_offline(self) -> None:
         proc, _ = self.start_with_supervise()
         self.wait_ready(proc)
-        os.kill(self.daemon_pids(proc)["mitmdump"], signal.SIGKILL)
+        os.kill(self.daemon_pids(proc)["bottle-proxy"], signal.SIGKILL)
         _, err = proc.communicate(timeout=20)
         self.assertEqual(proc.returncode, 1, err)
         self.assertIn('"offline"', err)

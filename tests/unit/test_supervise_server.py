@@ -160,7 +160,7 @@ class SidecarInitTest(unittest.TestCase):
         self.assertEqual(argv[argv.index("--port") + 1], "9430")
         self.assertEqual(argv[argv.index("--root") + 1], "/var/lib/bottle/supervise")
         # the proxy reads grants from and writes held requests into the same spool
-        self.assertIn("bottle_supervise_dir=/var/lib/bottle/supervise", init.mitmdump_argv(config))
+        self.assertIn("bottle_supervise_dir=/var/lib/bottle/supervise", init.proxy_argv(config))
 
     def _start(self, root: Path, policy: dict) -> "subprocess.Popen[str]":
         import json
@@ -168,11 +168,11 @@ class SidecarInitTest(unittest.TestCase):
         import subprocess
         import sys
 
-        from tests.unit.test_sidecar_init import FAKE_MITMDUMP, FAKE_SOCAT, FAKE_SUPERVISE_PYTHON, REPO, free_port
+        from tests.unit.test_sidecar_init import FAKE_PROXY, FAKE_SOCAT, FAKE_SUPERVISE_PYTHON, REPO, free_port
 
         bin_dir = root / "bin"
         bin_dir.mkdir()
-        for name, text in (("mitmdump", FAKE_MITMDUMP), ("socat", FAKE_SOCAT), ("supervise-python", FAKE_SUPERVISE_PYTHON)):
+        for name, text in (("bottle-proxy", FAKE_PROXY), ("socat", FAKE_SOCAT), ("supervise-python", FAKE_SUPERVISE_PYTHON)):
             (bin_dir / name).write_text(text.format(python=sys.executable))
             (bin_dir / name).chmod(0o755)
         (root / "policy.json").write_text(json.dumps(policy))

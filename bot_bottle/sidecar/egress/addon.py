@@ -1,8 +1,8 @@
 """The mitmproxy adapter for the egress policy: facts in, ``core.decide`` verdict out, then act.
 
-Loaded by mitmdump as a script (``-s .../addon.py``), so imports are absolute. The adapter only
-translates: it builds ``RequestFacts`` from mitmproxy's flows, asks ``decide``, answers a denial
-with a 403, hands the allowed request's content to the scanner (``scanning``: the DLP seam),
+Run by the sidecar's proxy process (``proxy.py``: mitmproxy's core and this addon). The adapter
+only translates: it builds ``RequestFacts`` from mitmproxy's flows, asks ``decide``, answers a
+denial with a 403, hands the allowed request's content to the scanner (``scanning``: the DLP seam),
 injects the route's credential, routes internal names to the bundle's services, and writes one
 JSON line per decision. Every rule lives in ``core`` / ``structure``; this module holds none.
 
@@ -114,7 +114,7 @@ class EgressAddon:
                 )
                 credentials.check_credentials(policy, secrets)
             except (PolicyError, credentials.SecretsError) as exc:
-                # Raising here stops mitmdump at start: a bottle with a broken policy stays offline.
+                # Raising here stops the proxy at start: a bottle with a broken policy stays offline.
                 raise exceptions.OptionsError(f"bottle egress: {exc}") from None
             self.policy, self.secrets = policy, secrets
             self._base_policy = policy
@@ -561,7 +561,7 @@ class EgressAddon:
     def tcp_message(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP inside an allowed tunnel would skip every request rule: drop it.
 
-        mitmdump runs with ``rawtcp`` off, so this is a second line; passed-through TLS tunnels
+        The proxy runs with ``rawtcp`` off, so this is a second line; passed-through TLS tunnels
         are not TCP flows (mitmproxy forwards them without hooks).
         """
         message = flow.messages[-1]

@@ -1,0 +1,89 @@
+"""The egress proxy process: mitmproxy's proxy core with the egress addon and nothing else.
+
+``mitmdump`` loads all 31 of mitmproxy's default addons, and importing ``mitmproxy.addons``
+imports every one of them (flask for the onboarding app, passlib for proxy auth, playback,
+HAR export, ...): about a quarter of a second of the sidecar's start and ~19 MB of its memory,
+for features a bottle never turns on. This entry point imports only the addons it runs, by
+registering ``mitmproxy.addons`` as a bare package before anything imports it.
+
+Kept, and why: ``core`` (option checks), ``proxyserver`` (listening, connections),
+``next_layer`` (which protocol layer a connection gets; ``rawtcp`` lives there),
+``tlsconfig`` (interception with the bottle's CA, upstream verification), ``block`` (refuses
+clients from outside loopback), ``disable_h2c`` (refuses cleartext HTTP/2 upgrades, a smuggling
+shape), ``errorcheck`` (an error logged while starting stops the process), the terminal log,
+and the egress addon. The rest are off in a bottle anyway (playback, rewriting, saving, proxy
+auth, DNS and reverse modes) or serve mitmproxy's own UIs.
+
+Arguments: ``--listen-host``, ``--listen-port`` and ``--set name=value`` as ``mitmdump``
+takes them. A bad option (a broken policy, say) is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import logging
+import signal
+import sys
+import types
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _bare_addons_package() -> None:
+    """Make ``mitmproxy.addons`` importable without running its ``__init__``."""
+    if "mitmproxy.addons" in sys.modules:
+        return
+    spec = importlib.util.find_spec("mitmproxy")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("mitmproxy is not installed")
+    package = types.ModuleType("mitmproxy.addons")
+    package.__path__ = [str(Path(next(iter(spec.submodule_search_locations))) / "addons")]
+    sys.modules["mitmproxy.addons"] = package
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bottle-proxy", description="The bottle's egress proxy.")
+    p.add_argument("--listen-host", default="127.0.0.1")
+    p.add_argument("--listen-port", type=int, required=True)
+    p.add_argument("--set", dest="options", action="append", default=[], metavar="NAME=VALUE")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from mitmproxy import exceptions, master, options
+    from mitmproxy.addons import block, core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+
+    from bot_bottle.sidecar.egress import addon
+
+    # As mitmdump sets them: the terminal log filters by termlog_verbosity.
+    logging.getLogger().setLevel(logging.DEBUG)
+    for name in ("asyncio", "hpack", "quic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    opts = options.Options()
+    proxy = master.Master(opts, with_termlog=True)
+    proxy.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig(),
+                     block.Block(), disable_h2c.DisableH2C(), errorcheck.ErrorCheck(), *addon.addons)
+    try:
+        opts.update(listen_host=args.listen_host, listen_port=args.listen_port)
+        opts.set(*args.options)
+    except exceptions.OptionsError as exc:
+        print(f"bottle-proxy: {exc}", file=sys.stderr, flush=True)
+        return 1
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, proxy.shutdown)
+    await proxy.run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _bare_addons_package()
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    return asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The proxy process (``bot_bottle.sidecar.egress.proxy``): real mitmproxy on a loopback port,
+the egress addon deciding, none of mitmdump's unused addons loaded.
+
+Runs where mitmproxy is importable (the dev extra); skips elsewhere. Traffic: loopback only, to
+the proxy this test starts; the refused request never leaves it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from tests._requires import requires
+from tests.unit.test_sidecar_init import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+HAVE_MITMPROXY = importlib.util.find_spec("mitmproxy") is not None
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        out = b""
+        while chunk := conn.recv(65536):
+            out += chunk
+        return out
+
+
+@requires(HAVE_MITMPROXY, "mitmproxy (the dev extra)")
+class ProxyProcessTest(unittest.TestCase):
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory(prefix="bb-proxy-")
+        self.addCleanup(tmp.cleanup)
+        self.dir = Path(tmp.name)
+        (self.dir / "conf").mkdir()
+
+    def start(self, policy: dict, port: int) -> subprocess.Popen[str]:
+        (self.dir / "policy.json").write_text(json.dumps(policy))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot_bottle.sidecar.egress.proxy", "--listen-port", str(port),
+             "--set", f"confdir={self.dir / 'conf'}", "--set", "termlog_verbosity=warn",
+             "--set", f"bottle_policy={self.dir / 'policy.json'}", "--set", "rawtcp=false"],
+            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.communicate()))
+        return proc
+
+    def wait_listening(self, proc: subprocess.Popen[str], port: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            self.assertIsNone(proc.poll(), "the proxy exited while starting")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.fail("the proxy did not listen within 30 s")
+
+    def test_the_addon_decides_and_logs_and_sigterm_stops_it_cleanly(self) -> None:
+        port = free_port()
+        proc = self.start({"version": 2, "log": 2, "routes": [{"host": "a.example"}]}, port)
+        self.wait_listening(proc, port)
+        answer = _exchange(port, b"GET http://evil.example/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403"), answer[:200])
+        self.assertIn(b"default-deny", answer)
+        # mitmproxy's onboarding app (mitm.it) is not there: the policy decides for that name too.
+        answer = _exchange(port, b"GET http://mitm.it/ HTTP/1.1\r\nHost: mitm.it\r\nConnection: close\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403"), answer[:200])
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+        hosts = [json.loads(line)["host"] for line in out.splitlines() if line.startswith("{")]
+        self.assertEqual(hosts, ["evil.example", "mitm.it"])
+
+    def test_a_broken_policy_is_one_line_and_status_1(self) -> None:
+        proc = self.start({"version": 2, "routes": [{"hostt": "a.example"}]}, free_port())
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(err.strip().splitlines(), ["bottle-proxy: bottle egress: routes[0]: unknown key 'hostt'"])
+
+    def test_a_port_in_use_stops_it(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            proc = self.start({"version": 2, "routes": []}, taken.getsockname()[1])
+            proc.communicate(timeout=30)
+        self.assertNotEqual(proc.returncode, 0)
+
+    def test_only_the_addons_it_runs_are_imported(self) -> None:
+        probe = (
+            "import sys, asyncio\n"
+            "from bot_bottle.sidecar.egress import proxy\n"
+            "proxy._bare_addons_package()\n"
+            "from mitmproxy.addons import core, proxyserver, next_layer, tlsconfig, block, disable_h2c, errorcheck\n"
+            "from bot_bottle.sidecar.egress import addon\n"
+            "print(' '.join(sorted(m for m in ('flask', 'passlib', 'mitmproxy.addons.onboarding',\n"
+            "      'mitmproxy.addons.clientplayback', 'mitmproxy.addons.proxyauth') if m in sys.modules)))\n"
+        )
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "")
+
+
+if __name__ == "__main__":
+    unittest.main()
