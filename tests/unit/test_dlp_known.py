@@ -164,7 +164,8 @@ class RawAndEncodedTest(unittest.TestCase):
         self.assertEqual(names(scanner.scan_text(f"v={SECRET}")), ["X"])
 
     def test_near_misses(self) -> None:
-        for text in (SECRET[:-1], SECRET[1:], SECRET.lower() if SECRET.lower() != SECRET else "x",
+        # (The value in another case is no near miss: see test_dlp_disguises.CaseChangeTest.)
+        for text in (SECRET[:-1], SECRET[1:], SECRET[:-1].lower(),
                      base64.b64encode(SECRET[:-2].encode()).decode()[:-4]):
             with self.subTest(text=text[:6]):
                 self.assertNotIn("DB_PASSWORD", names(SCANNER.scan_text(f"v={text} ")))

@@ -1,7 +1,8 @@
 """The bottle's own secret values, and every form in which they are searched for.
 
 Each secret (name -> value: ``?prompt`` and ``${HOST_VAR}`` env values, route tokens) becomes a
-list of literal *needles*: the raw value, reversed, lower-case hex, ``%xx`` for every byte, the
+list of literal *needles*: the raw value (and, for values of ``MIN_CASELESS_LENGTH`` or more,
+the value in any letter case), reversed, lower-case hex, ``%xx`` for every byte, the
 usual partial percent-encodings, and the base64 cores (standard and URL-safe alphabets) at each
 of the three byte offsets. Case-insensitive forms (hex, ``%xx``) are searched in the
 ASCII-lower-cased text, so upper, lower and mixed case are one search.
@@ -34,6 +35,10 @@ from bot_bottle.sidecar.dlp.encodings import (
 )
 
 MIN_SECRET_LENGTH = 8
+# Values at least this long are also searched without case (a ``tr``, ``upper()`` or swapcase
+# of a random value is as good a carrier as the value): a chance match of 16 characters is
+# negligible, where a short value without case could be an ordinary word.
+MIN_CASELESS_LENGTH = 16
 # A fragment shorter than this is too common to count as part of a split secret.
 MIN_FRAGMENT = 4
 
@@ -58,13 +63,15 @@ class KnownHit:
 class _Needle:
     """One searchable form of one secret. Holds the value; never printed."""
 
-    __slots__ = ("text", "lowered", "name", "encoding")
+    __slots__ = ("text", "lowered", "name", "encoding", "exact")
 
-    def __init__(self, text: str, lowered: bool, name: str, encoding: str | None) -> None:
+    def __init__(self, text: str, lowered: bool, name: str, encoding: str | None, exact: str | None = None) -> None:
         self.text = text
         self.lowered = lowered
         self.name = name
         self.encoding = encoding
+        # A caseless form of ``exact``: where the text holds ``exact`` itself, the raw form reports it.
+        self.exact = exact
 
     def __repr__(self) -> str:
         return f"<needle {self.name} {self.encoding or 'raw'}>"
@@ -171,6 +178,10 @@ class KnownSecrets:
             for single in needles([(value[::-1], False, name, "reversed"), (data.hex(), True, name, "hex"),
                                    (url_full(data), True, name, "url")]):
                 groups.append(_Group(single.text, single.lowered, [(single, 0)]))
+            caseless = ascii_lower(value)
+            if len(value) >= MIN_CASELESS_LENGTH and (caseless, True) not in seen and caseless != value.upper():
+                seen.add((caseless, True))
+                groups.append(_Group(caseless, True, [(_Needle(caseless, True, name, "case", value), 0)]))
             for core in b64_cores(data):
                 found = needles([(core, False, name, "base64"), (urlsafe(core), False, name, "base64")])
                 if found:
@@ -216,6 +227,8 @@ class KnownSecrets:
                 for needle, offset in group.forms:
                     start = at - offset
                     if start >= 0 and hay.startswith(needle.text, start):
+                        if needle.exact is not None and text.startswith(needle.exact, start):
+                            continue
                         hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
                 at = hay.find(anchor, at + 1)
         return hits

@@ -158,6 +158,21 @@ def _aws_id(value: str) -> bool:
     return not value.endswith("EXAMPLE") and len(set(value[4:])) > 3
 
 
+def _aws_id_lowered(value: str) -> bool:
+    return _aws_id(value.upper()) and bool(_HAS_DIGIT.search(value[4:]))
+
+
+def _one_case_body(prefix_len: int) -> Callable[[str], bool]:
+    """A token body in one case (lower-cased from a random mix): letters and digits, varied."""
+
+    def check(value: str) -> bool:
+        body = value[prefix_len:]
+        return bool(_HAS_DIGIT.search(body)) and sum(c.isalpha() for c in body) >= len(body) // 3 and \
+            _not_repetitive(body)
+
+    return check
+
+
 def _aws_secret_near_id(text: str, m: re.Match[str]) -> Span | None:
     start, end = m.span(1)
     value = text[start:end]
@@ -394,6 +409,10 @@ DETECTORS: tuple[Detector, ...] = (
     _d("aws-secret-access-key", "AWS secret access key",
        r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}[\s\S]{1,300}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
        _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 400), run_min=20),
+    # The same ids lower-cased (``tr A-Z a-z`` keeps them usable: AWS reads key ids without
+    # case). A digit is required: lower-case words after "asia" are not ids.
+    _d("aws-access-key-id", "AWS access key ID", r"a(?:kia|sia)[a-z0-9]{16}", ("akia", "asia"), run_min=20,
+       before=_ALNUM, after=_ALNUM, check=_aws_id_lowered),
     _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",), run_min=39,
        before=_TOKEN, after=_TOKEN, check=_varied(4)),
     _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",), run_min=35,
@@ -408,6 +427,9 @@ DETECTORS: tuple[Detector, ...] = (
        ("sv=20",), run_min=44, extract=_azure_sas, window=(2048, 2048)),
     _d("github-token", "GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,251}",
        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_random_body(4)),
+    # Case-changed tokens: the prefix is kept as a marker, no random value has these shapes.
+    _d("github-token", "GitHub token", r"gh[pousr]_[a-z0-9]{36,251}",
+       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_one_case_body(4)),
     _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
        ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11)),
     _d("gitlab-token", "GitLab token", r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}",
@@ -423,6 +445,8 @@ DETECTORS: tuple[Detector, ...] = (
     _d("stripe-secret-key", "Stripe secret key", r"k_live_[0-9A-Za-z]{20,247}", ("k_live_",), run_min=27,
        window=(1, 1024), extract=_stripe),
     _d("anthropic-api-key", "Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=39,
+       before=_TOKEN, after=_TOKEN, check=_varied(7)),
+    _d("anthropic-api-key", "Anthropic API key", r"SK-ANT-[A-Z0-9_\-]{32,}", ("SK-ANT-",), run_min=39,
        before=_TOKEN, after=_TOKEN, check=_varied(7)),
     _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=35,
        before=_TOKEN, after=_TOKEN, check=_openai),
