@@ -31,6 +31,8 @@ AWS = "AKIA" + "Z7QK4M2XW9RTB3PL"
 GHP = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"
 PEM = "-----BEGIN " + "RSA PRIVATE KEY-----"
 OWN = "s3cr3t-value-of-the-bottle"
+REF_WITHHELD = "<ref name withheld: it carries a finding>"
+NAME_WITHHELD = "(name withheld: it matches a detector)"
 
 
 class DetectorTest(unittest.TestCase):
@@ -69,6 +71,43 @@ class DetectorTest(unittest.TestCase):
 
         hits = list(EngineDetector(FakeScanner()).hits("a\nb XX"))
         self.assertEqual(hits, [Hit("fake-token", 2, (4, 6)), Hit("known-secret:OWN (base64)", 1, (0, 1))])
+
+    def test_engine_adapter_scans_a_long_text_in_windows_within_the_deep_limit(self) -> None:
+        @dataclass(frozen=True)
+        class EngineFinding:
+            detector: str
+            start: int
+            end: int
+
+        @dataclass(frozen=True)
+        class Options:
+            deep_limit: int = 1000
+
+        class DeepOnlyScanner:
+            """Like the engine: an encoded secret ("ENC") is found only in a text within the deep limit."""
+
+            options = Options()
+
+            def scan_text(self, text: str, location: str, *, deep: bool) -> list[EngineFinding]:
+                if len(text) > self.options.deep_limit:
+                    return []
+                return [EngineFinding("decoded", i, i + 3) for i in range(len(text)) if text.startswith("ENC", i)]
+
+        text = "x" * 99 + "\n" + ("y" * 99 + "\n") * 30 + "ENC\n" + "z" * 2500
+        hits = list(EngineDetector(DeepOnlyScanner()).hits(text))
+        start = text.index("ENC")
+        self.assertEqual(hits, [Hit("decoded", 32, (start, start + 3))])
+
+    def test_the_shared_engine_decodes_past_its_deep_limit(self) -> None:
+        if not engine_present():
+            self.skipTest("the DLP engine is not installed")
+        detector = default_detector()
+        assert isinstance(detector, EngineDetector)
+        encoded = base64.b64encode(f"token={GHP}\n".encode()).decode()
+        filler = ("x" * 99 + "\n") * (detector.scanner.options.deep_limit // 100 + 10)
+        hits = list(detector.hits(filler + encoded + "\n"))
+        self.assertTrue(any(h.detector.startswith("github") for h in hits), hits)
+        self.assertIn(filler.count("\n") + 1, [h.line for h in hits])
 
     def test_the_shared_engine_is_used_when_present(self) -> None:
         detector = default_detector({"OWN": OWN})
@@ -128,6 +167,26 @@ class FindingTest(unittest.TestCase):
 
         findings = scan([Piece(SHA, "path", "bad/name", path="bad/name")], NoSpans())
         self.assertEqual(findings[0].path, "(name withheld: it matches a detector)")
+
+    def test_header_and_ref_places(self) -> None:
+        pieces = [
+            Piece(SHA, "header", f"x-note {GHP}", path="x-note", line=1),
+            Piece(SHA, "tag-header", f"tag {AWS}", path="tag", line=1),
+            Piece(SHA, "ref", f"refs/heads/{AWS}"),
+        ]
+        findings = scan(pieces, PatternDetector())
+        self.assertEqual([f.describe() for f in findings], [
+            f"commit {SHA[:12]}: commit header x-note: detector github-token",
+            f"tag {SHA[:12]}: tag header tag: detector aws-access-key-id",
+            f"ref update to {SHA[:12]}: {REF_WITHHELD}: detector aws-access-key-id",
+        ])
+        self.assertNotIn(AWS, json.dumps([f.to_dict() for f in findings]) + "\n".join(report(findings)))
+
+    def test_a_header_name_that_matches_a_detector_is_withheld(self) -> None:
+        name = "hunter2hunter2"
+        findings = scan([Piece(SHA, "header", f"{name} x", path=name, line=1)], PatternDetector(known={"PW": name}))
+        self.assertEqual([f.describe() for f in findings],
+                         [f"commit {SHA[:12]}: commit header {NAME_WITHHELD}: detector known-secret:PW"])
 
     def test_report_is_bounded(self) -> None:
         findings = [GitFinding(SHA, "lines", "d", f"f{i}", 1) for i in range(60)]

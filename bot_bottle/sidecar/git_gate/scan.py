@@ -7,8 +7,8 @@ the same one the egress proxy uses, knowing the bottle's own secrets) and falls 
 built-in set below only where that package is absent, so the gate never runs without detection.
 
 A ``GitFinding`` names the commit, the place (file and line, commit message line, file name,
-author, tag message) and the detector. Its text is built only from those fields: it cannot carry
-the secret, whatever a detector returned.
+author, commit or tag header, tag message; a ref name is withheld) and the detector. Its text is
+built only from those fields: it cannot carry the secret, whatever a detector returned.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot_bottle.sidecar.git_gate.patch import Piece
+from bot_bottle.sidecar.git_gate.piece import Piece
 
 MIN_KNOWN_SECRET = 8  # shorter values would match ordinary text
+WINDOW_OVERLAP = 64 * 1024  # shared by neighbouring windows of a long text: a secret on the seam is seen whole
+REF_WITHHELD = "<ref name withheld: it carries a finding>"
+NAME_WITHHELD = "(name withheld: it matches a detector)"
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,9 @@ class Detector(Protocol):
 @dataclass(frozen=True)
 class GitFinding:
     commit: str
-    kind: str  # a Piece kind: lines, binary, message, identity, path, tag, tagger
+    kind: str  # a Piece kind: lines, binary, message, identity, header, path, tag, tagger, tag-header, ref
     detector: str
-    path: str | None = None  # already safe to show (see ``safe_path``)
+    path: str | None = None  # already safe to show (a file path or header name, blanked or withheld)
     line: int | None = None
 
     def place(self) -> str:
@@ -53,13 +56,18 @@ class GitFinding:
             "message": f"commit message line {self.line}",
             "identity": "author/committer name or email",
             "path": f"file name {self.path}",
+            "header": f"commit header {self.path}",
             "tag": f"tag message line {self.line}",
             "tagger": "tagger name or email",
+            "tag-header": f"tag header {self.path}",
+            "ref": REF_WITHHELD,
         }[self.kind]
         return where
 
     def describe(self) -> str:
-        what = "tag" if self.kind in ("tag", "tagger") else "commit"
+        if self.kind == "ref":
+            return f"ref update to {self.commit[:12]}: {self.place()}: detector {self.detector}"
+        what = "tag" if self.kind in ("tag", "tagger", "tag-header") else "commit"
         return f"{what} {self.commit[:12]}: {self.place()}: detector {self.detector}"
 
     def to_dict(self) -> dict[str, object]:
@@ -138,8 +146,26 @@ class EngineDetector:
         self.scanner = scanner
 
     def hits(self, text: str) -> Iterator[Hit]:
-        for finding in self.scanner.scan_text(text, "git", deep=True):
+        # The engine decodes only texts up to its deep limit; a longer text (a big block of added
+        # lines) is scanned in overlapping windows of at most that size, so decoding still applies.
+        options = getattr(self.scanner, "options", None)
+        limit = getattr(options, "deep_limit", None)
+        if not isinstance(limit, int) or len(text) <= limit:
+            yield from self._hits(text, 0, text)
+            return
+        seen: set[tuple[str, int, int | None]] = set()
+        for start in windows(len(text), limit, WINDOW_OVERLAP):
+            for hit in self._hits(text[start:start + limit], start, text):
+                key = (hit.detector, hit.line, hit.span[0] if hit.span else None)
+                if key not in seen:
+                    seen.add(key)
+                    yield hit
+
+    def _hits(self, window: str, offset: int, text: str) -> Iterator[Hit]:
+        for finding in self.scanner.scan_text(window, "git", deep=True):
             start, end = finding.start, finding.end
+            if isinstance(start, int) and isinstance(end, int):
+                start, end = start + offset, end + offset
             label = str(finding.detector)
             secret_name = getattr(finding, "secret_name", None)
             if secret_name:
@@ -149,6 +175,16 @@ class EngineDetector:
                 label += f" ({encoding})"
             span = (start, end) if isinstance(start, int) and isinstance(end, int) else None
             yield Hit(label, _line_of(text, start) if span else 1, span)
+
+
+def windows(length: int, size: int, overlap: int) -> list[int]:
+    """Start offsets of windows of ``size`` covering ``length`` characters, each sharing
+    ``overlap`` characters with the one before (or half a window, when ``size`` is small)."""
+    step = max(size - min(overlap, size // 2), 1)
+    starts = list(range(0, max(length - size, 0) + 1, step))
+    if starts[-1] + size < length:
+        starts.append(length - size)
+    return starts
 
 
 def engine_present() -> bool:
@@ -184,33 +220,43 @@ def load_known_secrets(path: Path | None) -> dict[str, str]:
 
 
 def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
-    """Findings over every piece, in order, one per (commit, place, detector)."""
-    collected = list(pieces)
-    # A file name holding a secret must not be printed as it is, anywhere in the report.
+    """Findings over every piece, in order, one per (commit, place, detector).
+
+    One pass over the pieces (a binary file comes as many chunks: they are not all held at
+    once); names are made safe to show at the end, when every file name has been seen.
+    """
+    # A file name or header name holding a secret must not be printed as it is, anywhere.
     unsafe: dict[str, str] = {}
-    for piece in collected:
-        if piece.kind == "path" and piece.path is not None:
-            hits = list(detector.hits(piece.text))
-            if hits:
-                unsafe[piece.path] = _blank(piece.text, hits)
+    raw: dict[GitFinding, None] = {}  # in order, each once (overlapping chunks repeat their hits)
+    for piece in pieces:
+        hits = list(detector.hits(piece.text))
+        if piece.kind == "path" and piece.path is not None and hits:
+            unsafe[piece.path] = _blank(piece.text, hits)
+        if piece.kind in ("header", "tag-header") and piece.path is not None and piece.path not in unsafe:
+            if list(detector.hits(piece.path)):
+                unsafe[piece.path] = NAME_WITHHELD
+        for hit in hits:
+            line = None if piece.line is None else piece.line + hit.line - 1
+            raw.setdefault(GitFinding(piece.commit, piece.kind, hit.detector, piece.path, line))
     findings: list[GitFinding] = []
     seen: set[tuple[object, ...]] = set()
-    for piece in collected:
-        for hit in detector.hits(piece.text):
-            path = None if piece.path is None else unsafe.get(piece.path, piece.path)
-            line = None if piece.line is None else piece.line + hit.line - 1
-            finding = GitFinding(piece.commit, piece.kind, hit.detector, path, line)
-            key = (finding.commit, finding.kind, finding.path, finding.line, finding.detector)
-            if key not in seen:
-                seen.add(key)
-                findings.append(finding)
+    for finding in raw:
+        if finding.kind == "ref":
+            finding = GitFinding(finding.commit, "ref", finding.detector, None, None)
+        elif finding.path is not None:
+            finding = GitFinding(finding.commit, finding.kind, finding.detector, unsafe.get(finding.path, finding.path),
+                                 finding.line)
+        key = (finding.commit, finding.kind, finding.path, finding.line, finding.detector)
+        if key not in seen:
+            seen.add(key)
+            findings.append(finding)
     return findings
 
 
 def _blank(text: str, hits: list[Hit]) -> str:
     spans = sorted(h.span for h in hits if h.span is not None)
     if len(spans) < len(hits):
-        return "(name withheld: it matches a detector)"
+        return NAME_WITHHELD
     out, pos = [], 0
     for start, end in spans:
         if start < pos:

@@ -1,0 +1,28 @@
+"""``Piece``: one text to scan, knowing where in the push it came from (its own module so that
+``patch``, ``objects`` and ``scan`` can all use it without importing each other)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PieceKind = Literal[
+    "message", "identity", "header", "path", "lines", "binary", "tag", "tagger", "tag-header", "ref"
+]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Text to scan; ``line`` is the line number of its first line (in the file or message).
+
+    ``path`` is the file's path, or for a ``header``/``tag-header`` the header's (shown) name.
+    ``blob`` is the object id of a binary file's new content (read later, by id: a path from
+    git's text output may not name the file exactly); it takes no part in comparisons.
+    """
+
+    commit: str
+    kind: PieceKind
+    text: str
+    path: str | None = None
+    line: int | None = None
+    blob: str | None = field(default=None, compare=False, repr=False)
