@@ -14,9 +14,13 @@ import unittest
 from pathlib import Path
 
 from bot_bottle.sidecar.git_gate.patch import Piece, header_path, parse_log, parse_patch, read_pieces
+from bot_bottle.sidecar.git_gate.scan import PatternDetector, scan
 from tests._requires import requires
 
 SHA = "1" * 40
+AWS = "AKIA" + "Z7QK4M2XW9RTB3PL"
+GHP = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"
+PEM = "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END " + "OPENSSH PRIVATE KEY-----\n"
 
 
 class ParseTest(unittest.TestCase):
@@ -73,6 +77,24 @@ class RealGitTest(unittest.TestCase):
         return subprocess.run(["git", *args], cwd=self.dir / "r" if (self.dir / "r").exists() else self.dir, env=self.env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
+    def write_object(self, kind: str, data: bytes) -> str:
+        return subprocess.run(["git", "hash-object", "-t", kind, "-w", "--stdin"], cwd=self.dir / "r", env=self.env,
+                              input=data, capture_output=True, check=True).stdout.decode().strip()
+
+    def raw_commit(self, message: bytes, headers: bytes = b"") -> str:
+        """A commit on top of HEAD (made first if need be) with the same tree, built byte by byte."""
+        if subprocess.run(["git", "rev-parse", "-q", "--verify", "HEAD"], cwd=self.dir / "r", env=self.env,
+                          capture_output=True).returncode != 0:
+            self.commit({"README": b"x\n"}, "base")
+        tree, head = self.git("rev-parse", "HEAD^{tree}"), self.git("rev-parse", "HEAD")
+        ident = b"T <t@x> 1700000000 +0000"
+        data = (b"tree " + tree.encode() + b"\nparent " + head.encode() + b"\nauthor " + ident + b"\ncommitter " + ident
+                + b"\n" + headers + b"\n" + message)
+        return self.write_object("commit", data)
+
+    def findings(self, commits: list[str]) -> list[str]:
+        return [f.describe() for f in scan(read_pieces(commits, env=self.env), PatternDetector())]
+
     def commit(self, files: dict[str, bytes | None], message: str) -> str:
         for name, content in files.items():
             path = self.dir / "r" / name
@@ -114,6 +136,89 @@ class RealGitTest(unittest.TestCase):
         merge = self.git("rev-parse", "HEAD")
         lines = [p for p in read_pieces([merge], env=self.env) if p.kind == "lines"]
         self.assertEqual([(p.text, p.line) for p in lines], [("evil", 5)])
+
+    def test_a_carriage_return_inside_a_line_hides_nothing(self) -> None:
+        first = self.commit({"cfg.txt": f"token = x\r{AWS}\n".encode()}, "cfg")
+        self.assertIn(f"commit {first[:12]}: file cfg.txt line 1: detector aws-access-key-id", self.findings([first]))
+        # A forged diff header after a CR must not end the file: the key block below it is still seen.
+        second = self.commit({"id_key": b"#\rdiff --git a/x b/x\n" + PEM.encode()}, "key")
+        self.assertIn(f"commit {second[:12]}: file id_key line 2: detector private-key", self.findings([second]))
+
+    def test_carriage_return_only_line_endings(self) -> None:
+        mac = self.commit({"mac.txt": ("header\r" + PEM.replace("\n", "\r")).encode() + b"\n"}, "mac")
+        self.assertIn(f"commit {mac[:12]}: file mac.txt line 1: detector private-key", self.findings([mac]))
+
+    def test_a_forged_log_marker_in_a_file_hides_nothing(self) -> None:
+        # NULs after git's first 8000 bytes: the file is still diffed as text, NULs and all.
+        body = b"# padding\n" * 900 + b"x\x00\x00bb-commit 0\x00\x00\x00\n" + f"key {AWS}\n".encode()
+        new = self.commit({"settings.conf": body}, "settings")
+        self.assertIn(f"commit {new[:12]}: file settings.conf line 902: detector aws-access-key-id", self.findings([new]))
+
+    def test_binary_file_with_a_non_utf8_name_is_read_by_object_id(self) -> None:
+        name = b"data-\xff.bin"
+        (self.dir / "r" / os.fsdecode(name)).write_bytes(b"\x00\x01binary\n" + f"k={AWS}\n".encode())
+        subprocess.run(["git", "add", "-A"], cwd=self.dir / "r", env=self.env, check=True)
+        self.git("commit", "-q", "-m", "data")
+        new = self.git("rev-parse", "HEAD")
+        self.assertIn(f"commit {new[:12]}: binary file data-\ufffd.bin: detector aws-access-key-id", self.findings([new]))
+
+    def test_an_unreadable_binary_refuses_instead_of_reading_as_empty(self) -> None:
+        from bot_bottle.sidecar.git_gate.objects import ObjectError
+        from bot_bottle.sidecar.git_gate.patch import binary_pieces
+
+        for blob in (None, "0" * 40, "abc", "1" * 40):
+            with self.subTest(blob=blob), self.assertRaises(ObjectError):
+                list(binary_pieces(Piece(SHA, "binary", "", "x.bin", blob=blob), cwd=None, env=self.env))
+
+    def test_the_whole_of_a_large_binary_is_scanned_in_bounded_chunks(self) -> None:
+        from bot_bottle.sidecar.git_gate import objects
+
+        size = 3 * objects.CHUNK + 16
+        data = bytearray(size)
+        data[-40:-20] = AWS.encode()  # past the old 10 MiB-style limit: the end of the blob
+        cut = 2 * objects.CHUNK - 10  # a token across a chunk boundary
+        data[cut:cut + len(GHP)] = GHP.encode()
+        new = self.commit({"big.bin": bytes(data)}, "big")
+        pieces = [p for p in read_pieces([new], env=self.env) if p.kind == "binary"]
+        self.assertTrue(all(len(p.text) <= objects.CHUNK + objects.OVERLAP for p in pieces))
+        found = {f.detector for f in scan(pieces, PatternDetector())}
+        self.assertEqual(found, {"aws-access-key-id", "github-token"})
+
+    def test_utf16_text_is_also_read_as_utf16(self) -> None:
+        for codec in ("utf-16", "utf-16-le", "utf-16-be"):
+            with self.subTest(codec=codec):
+                new = self.commit({f"{codec}.txt": f"x\ntoken={GHP}\n".encode(codec)}, codec)
+                self.assertIn(f"commit {new[:12]}: binary file {codec}.txt: detector github-token", self.findings([new]))
+
+    def test_every_header_of_a_commit_object_is_scanned(self) -> None:
+        note = self.raw_commit(b"msg\n", f"x-note {GHP}\n".encode())
+        self.assertIn(f"commit {note[:12]}: commit header x-note: detector github-token", self.findings([note]))
+        sig = "gpgsig " + PEM.rstrip("\n").replace("\n", "\n ") + "\n"
+        signed = self.raw_commit(b"signed\n", sig.encode())
+        self.assertIn(f"commit {signed[:12]}: commit header gpgsig: detector private-key", self.findings([signed]))
+
+    def test_identity_lines_are_scanned_whole(self) -> None:
+        self.raw_commit(b"base\n")
+        tree, head = self.git("rev-parse", "HEAD^{tree}"), self.git("rev-parse", "HEAD")
+        data = (f"tree {tree}\nparent {head}\nauthor T <t@x> {AWS} 1700000000 +0000\n"
+                "committer T <t@x> 1700000000 +0000\n\nm\n").encode()
+        odd = self.write_object("commit", data)
+        self.assertIn(f"commit {odd[:12]}: author/committer name or email: detector aws-access-key-id", self.findings([odd]))
+
+    def test_the_raw_message_is_scanned_past_a_nul_and_in_its_declared_encoding(self) -> None:
+        nul = self.raw_commit(b"fix typo\n\x00" + f"{AWS}\n".encode())
+        self.assertIn(f"commit {nul[:12]}: commit message line 2: detector aws-access-key-id", self.findings([nul]))
+        # ASCII bytes in a message declared UTF-16LE: git log would show them re-encoded, mangled.
+        wide = self.raw_commit(f"deploy key {AWS}\n".encode(), b"encoding UTF-16LE\n")
+        self.assertIn(f"commit {wide[:12]}: commit message line 1: detector aws-access-key-id", self.findings([wide]))
+        real = self.raw_commit(f"deploy {GHP}\n".encode("utf-16-le"), b"encoding UTF-16LE\n")
+        self.assertIn(f"commit {real[:12]}: commit message line 1: detector github-token", self.findings([real]))
+
+    def test_replace_refs_are_ignored(self) -> None:
+        decoy = self.raw_commit(b"decoy\n")  # on the same parent as the secret commit
+        secret = self.commit({"creds.txt": f"{AWS}\n".encode()}, "add config")
+        self.git("update-ref", f"refs/replace/{secret}", decoy)
+        self.assertIn(f"commit {secret[:12]}: file creds.txt line 1: detector aws-access-key-id", self.findings([secret]))
 
 
 if __name__ == "__main__":

@@ -1,59 +1,69 @@
 """What a set of commits adds, as pieces of text to scan, each knowing where it came from.
 
-One ``git log -p --cc -U0`` over the commits gives every commit's message and patch. From the
-patch only *added* lines count (for a merge: lines in none of its parents, i.e. what the merge
+Each commit object is read raw, every header and the whole message (``objects``); one ``git log
+-p --cc -U0`` over the commits gives every commit's patch, read as bytes. From the patch only *added* lines count (for a merge: lines in none of its parents, i.e. what the merge
 itself introduced; everything else is scanned with the commit that introduced it, or is already
 published). Contiguous added lines stay together, so a detector that spans lines (a private key
 block) still sees them whole, and a hit maps back to its line in the new file. File names of
-files that exist after the commit are pieces too, and so is the content of binary files (git
-shows no lines for them).
+files that exist after the commit are pieces too, and so is the whole content of binary files
+(git shows no lines for them), read by object id.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
 
-PieceKind = Literal["message", "identity", "path", "lines", "binary", "tag", "tagger"]
-MARKER = "\x00\x00bb-commit "
-# %H, then the author/committer identity, then the raw message; NULs never occur in either.
-LOG_FORMAT = "%x00%x00bb-commit %H%x00%an <%ae>%n%cn <%ce>%x00%B%x00"
-BINARY_LIMIT = 10 * 1024 * 1024
+from bot_bottle.sidecar.git_gate.objects import (
+    ObjectError,
+    blob_chunks,
+    commit_pieces,
+    git_env,
+    read_objects,
+)
+from bot_bottle.sidecar.git_gate.piece import Piece, PieceKind
 
-_HEADER_RE = re.compile(r"\x00\x00bb-commit ([0-9a-f]+)\x00(.*?)\x00(.*?)\x00", re.S)
+__all__ = ["Piece", "PieceKind", "header_path", "log_argv", "new_marker", "parse_log", "parse_patch", "read_pieces"]
+
+DEFAULT_MARKER = "bb-commit"
 _HUNK_RE = re.compile(r"^(@@+) .*?\+(\d+)(?:,\d+)? @@+")
+# "index <old>..<new>[ <mode>]", or "index <old1>,<old2>..<new>" for a merge; --full-index: whole ids.
+_INDEX_RE = re.compile(r"^index [0-9a-f,]+\.\.([0-9a-f]+)(?: [0-7]+)?$")
+_FULL_OID_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
-@dataclass(frozen=True)
-class Piece:
-    """Text to scan; ``line`` is the line number of its first line (in the file or message)."""
-
-    commit: str
-    kind: PieceKind
-    text: str
-    path: str | None = None
-    line: int | None = None
+def new_marker() -> str:
+    """A commit marker for one run. File content can hold NULs (git calls a file binary only
+    when a NUL is in its first 8000 bytes), so a fixed marker could be forged by a file and cut
+    the rest of it away; a random one cannot be guessed."""
+    return f"{DEFAULT_MARKER}-{secrets.token_hex(16)}"
 
 
-def log_argv(commits: Sequence[str]) -> list[str]:
-    """The ``git`` argv (after ``git``) whose output ``parse_log`` reads; commits go on stdin."""
+def log_argv(commits: Sequence[str], marker: str = DEFAULT_MARKER) -> list[str]:
+    """The ``git`` argv (after ``git``) whose output ``parse_log`` reads; commits go on stdin.
+
+    Only each commit's id is printed before its patch: the commit object itself (identity,
+    headers, message) is read raw (``objects.commit_pieces``), as the log format would re-encode
+    the message and leave out headers.
+    """
     return [
-        "-c", "core.quotePath=false",
-        "log", "--no-walk=unsorted", "--stdin", "--patch", "--cc", "--unified=0",
+        "--no-replace-objects", "-c", "core.quotePath=false",
+        "log", "--no-walk=unsorted", "--stdin", "--patch", "--cc", "--unified=0", "--full-index",
         "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short",
-        "--src-prefix=a/", "--dst-prefix=b/", f"--format={LOG_FORMAT}",
+        "--src-prefix=a/", "--dst-prefix=b/", f"--format=%x00%x00{marker} %H%x00%x00%x00",
     ]
 
 
-def parse_log(output: str) -> Iterator[Piece]:
-    parts = _HEADER_RE.split(output)
+def parse_log(output: str, marker: str = DEFAULT_MARKER) -> Iterator[Piece]:
+    header = re.compile("\x00\x00" + re.escape(marker) + " ([0-9a-f]+)\x00(.*?)\x00(.*?)\x00", re.S)
+    parts = header.split(output)
     # parts: [before, sha, identity, message, patch, sha, identity, message, patch, ...]
     for i in range(1, len(parts) - 3, 4):
         commit, identity, message, patch = parts[i], parts[i + 1], parts[i + 2], parts[i + 3]
-        yield Piece(commit, "identity", identity, line=1)
+        if identity:
+            yield Piece(commit, "identity", identity, line=1)
         if message.strip():
             yield Piece(commit, "message", message, line=1)
         yield from parse_patch(commit, patch)
@@ -64,6 +74,7 @@ def parse_patch(commit: str, patch: str) -> Iterator[Piece]:
     deleted = False
     columns = 1  # how many prefix columns a body line has: 1, or the parent count for --cc
     new_line = 0
+    blob: str | None = None  # the new content's id, from the "index" line
     block: list[str] = []
     block_start = 0
 
@@ -81,7 +92,7 @@ def parse_patch(commit: str, patch: str) -> Iterator[Piece]:
     for raw in patch.split("\n"):
         if raw.startswith("diff --git ") or raw.startswith("diff --cc ") or raw.startswith("diff --combined "):
             yield from end_file()
-            path, deleted, new_line = header_path(raw), False, 0
+            path, deleted, new_line, blob = header_path(raw), False, 0, None
             continue
         if path is None:
             continue
@@ -96,8 +107,10 @@ def parse_patch(commit: str, patch: str) -> Iterator[Piece]:
             # File header lines between "diff" and the first hunk.
             if raw.startswith("deleted file mode"):
                 deleted = True
+            elif index := _INDEX_RE.match(raw):
+                blob = index.group(1)
             elif raw.startswith("Binary files ") and raw.endswith(" differ") and not deleted:
-                yield Piece(commit, "binary", "", path=path)
+                yield Piece(commit, "binary", "", path=path, blob=blob)
             continue
         prefix, body = raw[:columns], raw[columns:]
         if len(prefix) < columns or raw.startswith("\\"):
@@ -158,25 +171,50 @@ def _unquote_prefix(text: str) -> tuple[str, str]:
 def read_pieces(
     commits: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
 ) -> Iterator[Piece]:
-    """Every piece the given commits add, with binary files' content filled in."""
+    """Every piece the given commits add: each commit object whole, then what its patch adds,
+    with binary files' content read in full (in chunks)."""
     if not commits:
         return
+    for obj in read_objects(commits, cwd=cwd, env=env):
+        yield from commit_pieces(obj)
+    marker = new_marker()
     result = subprocess.run(
-        ["git", *log_argv(commits)], input="\n".join(commits) + "\n", cwd=cwd, env=env,
-        capture_output=True, text=True, errors="replace", check=False,
+        ["git", *log_argv(commits, marker)], input=("\n".join(commits) + "\n").encode(), cwd=cwd,
+        env=git_env(env), capture_output=True, check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"git log failed: {result.stderr.strip()[:500]}")
-    for piece in parse_log(result.stdout):
+        raise RuntimeError(f"git log failed: {result.stderr.decode('utf-8', 'replace').strip()[:500]}")
+    # Bytes, split later on "\n" only: text mode's universal newlines would also split at a "\r"
+    # inside a line, and the rest of that line (or a forged "diff --git" after it) would lose its
+    # "+" prefix. Invalid UTF-8 becomes U+FFFD; every ASCII byte stays as it is.
+    for piece in parse_log(result.stdout.decode("utf-8", errors="replace"), marker):
         if piece.kind == "binary" and piece.path is not None:
-            yield Piece(piece.commit, "binary", _blob_text(piece.commit, piece.path, cwd, env), path=piece.path)
+            yield from binary_pieces(piece, cwd=cwd, env=env)
         else:
             yield piece
 
 
-def _blob_text(commit: str, path: str, cwd: str | None, env: Mapping[str, str] | None) -> str:
-    result = subprocess.run(
-        ["git", "cat-file", "blob", f"{commit}:{path}"], cwd=cwd, env=env, capture_output=True, check=False
-    )
-    # Latin-1 maps every byte to one character: text secrets inside binary formats stay findable.
-    return result.stdout[:BINARY_LIMIT].decode("latin-1") if result.returncode == 0 else ""
+def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:
+    """A binary file's whole content, read by its object id in overlapping chunks.
+
+    Latin-1 maps every byte to one character: text secrets inside binary formats stay findable.
+    Text stored as UTF-16 (git sees its NULs and calls it binary) is also decoded as such.
+    """
+    if piece.blob is None or not _FULL_OID_RE.match(piece.blob) or set(piece.blob) == {"0"}:
+        raise ObjectError(f"no object id for binary file {piece.path!r} in commit {piece.commit[:12]}")
+    first = True
+    for chunk in blob_chunks(piece.blob, cwd=cwd, env=env):
+        for text in [chunk.decode("latin-1"), *utf16_views(chunk, first)]:
+            yield Piece(piece.commit, "binary", text, path=piece.path, blob=piece.blob)
+        first = False
+
+
+def utf16_views(data: bytes, first: bool) -> list[str]:
+    """UTF-16 readings of ``data`` when it looks like UTF-16 text (a byte order mark, or NULs in
+    at least a quarter of its odd or even bytes); both alignments, so a string that starts at
+    an odd offset, or big-endian text, reads right in one of them."""
+    bom = first and data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    half = max(len(data) // 2, 1)
+    if not bom and max(data[0::2].count(0), data[1::2].count(0)) * 4 < half:
+        return []
+    return [data.decode("utf-16-le", errors="replace"), data[1:].decode("utf-16-le", errors="replace")]

@@ -1,0 +1,210 @@
+"""Raw git objects as the gate scans them: commit and tag objects byte for byte, blobs in chunks.
+
+``git log``'s format placeholders show only part of a commit object (no extra headers, no
+``gpgsig``, a message re-encoded by the ``encoding`` header and cut at a NUL), so commit and tag
+objects are read raw with ``git cat-file --batch`` and every header line and the whole message
+become pieces. Blobs can be any size: they are streamed in bounded, overlapping chunks.
+
+Every git here runs with replace refs ignored (``GIT_NO_REPLACE_OBJECTS``): a ``refs/replace/*``
+ref would otherwise make git show a decoy in place of the object that is actually pushed.
+Anything unexpected (a missing object, a failing git, an object of the wrong type) raises
+``ObjectError``: the caller refuses the push.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from bot_bottle.sidecar.git_gate.piece import Piece
+
+CHUNK = 1024 * 1024  # blob bytes read per step: memory stays bounded whatever the blob's size
+OVERLAP = 64 * 1024  # carried into the next chunk, so a secret across a chunk boundary is seen whole
+MAX_TAG_DEPTH = 32  # a chain of tags longer than this is refused, not followed forever
+_OID_RE = re.compile(rb"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
+# Header names shown in a report as they are; any other name could itself be the secret.
+_PLAIN_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+class ObjectError(RuntimeError):
+    """An object could not be read as expected: the push cannot be checked."""
+
+
+def git_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """``env`` (or ours) with replace refs off: git must show the objects that are pushed."""
+    out = dict(os.environ if env is None else env)
+    out["GIT_NO_REPLACE_OBJECTS"] = "1"
+    return out
+
+
+@dataclass(frozen=True)
+class RawObject:
+    oid: str
+    kind: str  # commit, tag, tree, blob
+    data: bytes
+
+
+def read_objects(
+    oids: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> list[RawObject]:
+    """The objects named by ``oids``, raw, in that order (``git cat-file --batch``)."""
+    if not oids:
+        return []
+    result = subprocess.run(
+        ["git", "--no-replace-objects", "cat-file", "--batch"], input=b"".join(o.encode() + b"\n" for o in oids),
+        cwd=cwd, env=git_env(env), capture_output=True, check=False,
+    )
+    if result.returncode != 0:
+        raise ObjectError(f"git cat-file failed: {result.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    out, pos, data = [], 0, result.stdout
+    for oid in oids:
+        end = data.find(b"\n", pos)
+        fields = data[pos:end].split(b" ") if end != -1 else []
+        if len(fields) != 3 or not _OID_RE.match(fields[0]) or not fields[2].isdigit():
+            raise ObjectError(f"object {oid[:12]} could not be read")
+        size = int(fields[2])
+        body = data[end + 1:end + 1 + size]
+        if len(body) != size or data[end + 1 + size:end + 2 + size] != b"\n":
+            raise ObjectError(f"object {oid[:12]} was cut short")
+        out.append(RawObject(fields[0].decode(), fields[1].decode("ascii", "replace"), body))
+        pos = end + 2 + size
+    return out
+
+
+def split_object(data: bytes) -> tuple[list[tuple[str, str]], bytes]:
+    """A commit or tag object's headers (name, value; continuation lines joined by newlines) and
+    its message (everything after the first empty line, NULs and all)."""
+    head, sep, message = data.partition(b"\n\n")
+    if not sep and data.endswith(b"\n"):
+        head = data[:-1]
+    headers: list[tuple[str, str]] = []
+    for raw in head.split(b"\n"):
+        line = raw.decode("utf-8", errors="replace")
+        if line.startswith(" ") and headers:
+            name, value = headers[-1]
+            headers[-1] = (name, value + "\n" + line[1:])
+            continue
+        name, _, value = line.partition(" ")
+        headers.append((name, value))
+    return headers, message
+
+
+def shown_name(name: str) -> str:
+    """How a header's name appears in a report (only ordinary names are shown as they are)."""
+    return name if _PLAIN_NAME_RE.match(name) else "(unusual name)"
+
+
+def commit_pieces(obj: RawObject) -> list[Piece]:
+    """Every header and the whole message of one commit object."""
+    if obj.kind != "commit":
+        raise ObjectError(f"{obj.oid[:12]} is a {obj.kind}, not a commit")
+    headers, message = split_object(obj.data)
+    pieces: list[Piece] = []
+    encoding = ""
+    for name, value in headers:
+        if name in ("author", "committer"):
+            # The whole line, date included: text between the e-mail and the date is kept by git.
+            pieces.append(Piece(obj.oid, "identity", value, line=1 if name == "author" else 2))
+            continue
+        if name == "encoding":
+            encoding = value.strip()
+        pieces.append(Piece(obj.oid, "header", f"{name} {value}", path=shown_name(name), line=1))
+    pieces += message_pieces(obj.oid, "message", message, encoding)
+    return pieces
+
+
+def message_pieces(oid: str, kind: str, message: bytes, encoding: str = "") -> list[Piece]:
+    """The message as UTF-8 (what most tools show) and, when an ``encoding`` header names another
+    codec, decoded with it too (what ``git log`` and the upstream's web UI would show)."""
+    pieces = []
+    text = message.decode("utf-8", errors="replace")
+    if text.strip():
+        pieces.append(Piece(oid, kind, text, line=1))  # type: ignore[arg-type]
+    if encoding:
+        try:
+            other = message.decode(codecs.lookup(encoding).name, errors="replace")
+        except (LookupError, ValueError):
+            other = ""  # a codec Python does not know: the UTF-8 view above is all there is
+        if other.strip() and other != text:
+            pieces.append(Piece(oid, kind, other, line=1))  # type: ignore[arg-type]
+    return pieces
+
+
+def tag_pieces(obj: RawObject) -> tuple[list[Piece], str, str]:
+    """Every header and the message of one tag object; and the object and type it points to."""
+    if obj.kind != "tag":
+        raise ObjectError(f"{obj.oid[:12]} is a {obj.kind}, not a tag")
+    headers, message = split_object(obj.data)
+    pieces: list[Piece] = []
+    target = target_kind = ""
+    for name, value in headers:
+        if name == "object" and not target:
+            target = value.strip()
+        elif name == "type" and not target_kind:
+            target_kind = value.strip()
+        if name == "tagger":
+            pieces.append(Piece(obj.oid, "tagger", value, line=1))
+        else:
+            pieces.append(Piece(obj.oid, "tag-header", f"{name} {value}", path=shown_name(name), line=1))
+    pieces += message_pieces(obj.oid, "tag", message)
+    if not _OID_RE.match(target.encode()):
+        raise ObjectError(f"tag {obj.oid[:12]} names no valid object")
+    return pieces, target, target_kind
+
+
+def object_kind(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The type of one object, without reading its content (a blob may be huge)."""
+    result = subprocess.run(
+        ["git", "--no-replace-objects", "cat-file", "-t", oid], cwd=cwd, env=git_env(env),
+        capture_output=True, check=False,
+    )
+    kind = result.stdout.decode("ascii", "replace").strip()
+    if result.returncode != 0 or kind not in ("commit", "tag", "tree", "blob"):
+        raise ObjectError(f"object {oid[:12]} could not be read")
+    return kind
+
+
+def peel(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> tuple[list[Piece], str]:
+    """Follow a chain of tags from ``oid``: the pieces of every tag object on the way, and the
+    type of the object at the end (``commit``, ``tree``, ``blob``)."""
+    pieces: list[Piece] = []
+    for _ in range(MAX_TAG_DEPTH):
+        kind = object_kind(oid, cwd=cwd, env=env)
+        if kind != "tag":
+            return pieces, kind
+        [obj] = read_objects([oid], cwd=cwd, env=env)
+        more, oid, _declared = tag_pieces(obj)
+        pieces += more
+    raise ObjectError(f"a chain of more than {MAX_TAG_DEPTH} tags")
+
+
+def blob_chunks(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> Iterator[bytes]:
+    """A blob's bytes in chunks of at most ``CHUNK + OVERLAP``; each chunk after the first starts
+    with the last ``OVERLAP`` bytes of the one before. Raises ``ObjectError`` (after the chunks
+    read so far) when git could not give the whole blob: never an empty or partial "success"."""
+    proc = subprocess.Popen(
+        ["git", "--no-replace-objects", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    finished = False
+    try:
+        tail = b""
+        while True:
+            data = proc.stdout.read(CHUNK)
+            if not data:
+                break
+            yield tail + data
+            tail = (tail + data)[-OVERLAP:]
+        finished = True
+    finally:
+        proc.stdout.close()
+        if not finished and proc.poll() is None:
+            proc.kill()  # the caller stopped early (or failed): do not leave git running
+        code = proc.wait()
+    if code != 0:
+        raise ObjectError(f"blob {oid[:12]} could not be read")
