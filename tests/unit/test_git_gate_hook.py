@@ -23,6 +23,8 @@ from tests._requires import requires
 
 Z = "0" * 40
 AWS = "AKIA" + "Z7QK4M2XW9RTB3PL"
+GHP = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"
+REF_WITHHELD = "<ref name withheld: it carries a finding>"
 
 
 class Exploding:
@@ -117,6 +119,79 @@ class HookTest(unittest.TestCase):
         code, out, _ = self.run_hook(f"{Z} {tag} refs/tags/v1\n")
         self.assertEqual(code, 1)
         self.assertIn(f"tag {tag[:12]}: tag message line 1: detector aws-access-key-id", out)
+
+    def mirror_object(self, kind: str, data: str) -> str:
+        """An object written straight into the mirror (no ref names it: as if just pushed)."""
+        return subprocess.run(["git", "--git-dir", str(self.mirror), "hash-object", "-t", kind, "-w", "--stdin"],
+                              input=data, env=self.base_env, capture_output=True, text=True, check=True).stdout.strip()
+
+    def tag_object(self, target: str, kind: str = "commit", name: str = "v1", message: str = "release",
+                   extra: str = "") -> str:
+        return self.mirror_object(
+            "tag", f"object {target}\ntype {kind}\ntag {name}\ntagger T <t@x> 1700000000 +0000\n{extra}\n{message}\n"
+        )
+
+    def test_every_tag_of_a_chain_is_scanned(self) -> None:
+        inner = self.tag_object(self.base, name="inner", message=f"inner {AWS}")
+        outer = self.tag_object(inner, kind="tag", name="outer", message="outer")
+        code, out, verdict = self.run_hook(f"{Z} {outer} refs/tags/outer\n")
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"tag {inner[:12]}: tag message line 1: detector aws-access-key-id", out)
+        self.assertEqual(verdict["result"], "rejected")
+
+    def test_every_header_of_a_tag_is_scanned(self) -> None:
+        for tag, place in ((self.tag_object(self.base, name=AWS), "tag header tag"),
+                           (self.tag_object(self.base, extra=f"x-meta {AWS}\n"), "tag header x-meta")):
+            with self.subTest(place=place):
+                code, out, _ = self.run_hook(f"{Z} {tag} refs/tags/v1\n")
+                self.assertEqual(code, 1, out)
+                self.assertIn(f"tag {tag[:12]}: {place}: detector aws-access-key-id", out)
+                self.assertNotIn(AWS, out)
+
+    def test_a_tag_of_a_blob_or_tree_is_refused(self) -> None:
+        blob = self.mirror_object("blob", f"token={GHP}\n")
+        tree = self.git("--git-dir", str(self.mirror), "rev-parse", f"{self.base}^{{tree}}")
+        for target, kind in ((blob, "blob"), (tree, "tree")):
+            with self.subTest(kind=kind):
+                inner = self.tag_object(target, kind=kind, name="inner")
+                outer = self.tag_object(inner, kind="tag", name="outer")
+                code, out, verdict = self.run_hook(f"{Z} {outer} refs/tags/t\n")
+                self.assertEqual(code, 1, out)
+                self.assertIn(f"refs/tags/t points (through a tag) to a {kind}", out)
+                self.assertEqual(verdict["result"], "refused")
+        self.assertEqual(self.git("--git-dir", str(self.upstream), "tag"), "")
+
+    def test_a_ref_name_carrying_a_secret_is_refused_and_never_shown(self) -> None:
+        env = {**self.base_env, "GIT_DIR": str(self.mirror), HOOK_ENV_VERDICT: str(self.verdict)}
+        stderr = io.StringIO()
+        with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stderr(stderr):
+            code = hook.run(self.config, self.config.repos[0], f"{Z} {self.base} refs/heads/{AWS}\n", PatternDetector(),
+                            supervise_root=self.dir)  # a supervise plane: the exception hint is printed too
+        out, verdict = stderr.getvalue(), self.verdict.read_text()
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"ref update to {self.base[:12]}: {REF_WITHHELD}: detector aws-access-key-id", out)
+        self.assertIn(f"ref={REF_WITHHELD}", out)
+        self.assertNotIn(AWS, out + verdict)
+        self.assertEqual(json.loads(verdict)["updates"][0]["ref"], REF_WITHHELD)
+        self.assertNotIn(AWS, self.git("--git-dir", str(self.upstream), "for-each-ref"))
+
+    def test_a_push_to_a_replace_ref_is_refused(self) -> None:
+        new = self.commit("a.txt", "fine\n", "fine")
+        code, out, verdict = self.run_hook(f"{Z} {new} refs/replace/{self.base}\n")
+        self.assertEqual(code, 1, out)
+        self.assertIn("pushes to refs/replace/* are refused", out)
+        self.assertEqual(verdict["result"], "refused")
+
+    def test_replace_refs_in_the_mirror_do_not_hide_a_commit(self) -> None:
+        tree = self.git("--git-dir", str(self.mirror), "rev-parse", f"{self.base}^{{tree}}")
+        decoy = self.mirror_object("commit", f"tree {tree}\nparent {self.base}\nauthor T <t@x> 1700000000 +0000\n"
+                                             "committer T <t@x> 1700000000 +0000\n\ndecoy\n")
+        secret = self.commit("creds.txt", f"k={AWS}\n", "add config")
+        self.git("--git-dir", str(self.mirror), "update-ref", f"refs/replace/{secret}", decoy)
+        code, out, _ = self.run_hook(f"{self.base} {secret} refs/heads/main\n")
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"commit {secret[:12]}: file creds.txt line 1: detector aws-access-key-id", out)
+        self.assertEqual(self.upstream_main(), self.base)
 
 
 if __name__ == "__main__":

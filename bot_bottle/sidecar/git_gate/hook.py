@@ -6,8 +6,14 @@ of the push, and whatever this prints reaches the agent's terminal as ``remote: 
 
 Order matters: scan first, and only a clean push is sent upstream; the mirror accepts the refs
 only after the upstream did, so the mirror never holds what the upstream refused. Any failure
-of the check itself (a scanner error, an object type the gate does not understand) refuses the
-push: fail closed.
+of the check itself (a scanner error, an object type the gate does not understand, an object
+that cannot be read) refuses the push: fail closed.
+
+What is scanned besides the commits' content: each updated ref's name (a name that carries a
+finding is never shown, not even in the verdict), and every tag object a ref reaches through a
+chain of tags, whole; a ref that ends at a tree or a blob is refused. Pushes to ``refs/replace/*``
+are refused, and every git the hook runs (the forwarding push included) ignores replace refs, so
+the objects scanned are the objects sent.
 
 The outcome (no secret values, just refs, findings' places and the upstream's status) is also
 written as JSON to the file named by ``BOT_BOTTLE_GIT_GATE_VERDICT`` so the gate logs it.
@@ -35,10 +41,12 @@ from typing import Any
 from bot_bottle.sidecar.git_gate import gitleaks, upstream, urls
 from bot_bottle.sidecar.git_gate.config import ConfigError, GateConfig, RepoConfig, load
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
+from bot_bottle.sidecar.git_gate.objects import ObjectError, peel
 from bot_bottle.sidecar.git_gate.patch import Piece, read_pieces
 from bot_bottle.sidecar.git_gate.refs import RefUpdate, RefUpdateError, added_rev_args, parse_updates, push_args
 from bot_bottle.sidecar.git_gate.scan import (
     Detector,
+    REF_WITHHELD,
     GitFinding,
     default_detector,
     load_known_secrets,
@@ -50,6 +58,10 @@ from bot_bottle.sidecar.supervise import channel
 # receive-pack's quarantine: the pushed objects live here until the hook says yes.
 QUARANTINE_VARS = ("GIT_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
 PREFIX = "git-gate: "
+# A replace ref makes git show one object in place of another: refused, and ignored by every git
+# the hook runs (the scan and the forwarding push must both see the objects actually pushed).
+REPLACE_PREFIX = "refs/replace/"
+NO_REPLACE = {"GIT_NO_REPLACE_OBJECTS": "1"}
 
 
 class Refused(Exception):
@@ -85,13 +97,13 @@ def say(*lines: str) -> None:
     sys.stderr.flush()
 
 
-def _git(args: Sequence[str], env: Mapping[str, str], *, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        ["git", *args], env=dict(env), input=stdin, capture_output=True, text=True, errors="replace", check=False
-    )
+def _git(args: Sequence[str], env: Mapping[str, str]) -> str:
+    # Bytes, decoded here: text mode would also split lines at a lone "\r".
+    result = subprocess.run(["git", *args], env={**env, **NO_REPLACE}, capture_output=True, check=False)
     if result.returncode != 0:
-        raise Refused(f"git {args[0]} failed while checking the push: {result.stderr.strip()[:300]}")
-    return result.stdout
+        stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
+        raise Refused(f"git {args[0]} failed while checking the push: {stderr}")
+    return result.stdout.decode("utf-8", errors="replace")
 
 
 def added_commits(updates: Iterable[RefUpdate], env: Mapping[str, str]) -> list[str]:
@@ -101,32 +113,59 @@ def added_commits(updates: Iterable[RefUpdate], env: Mapping[str, str]) -> list[
     return _git(["rev-list", *rev_args], env).split()
 
 
-def tag_pieces(updates: Iterable[RefUpdate], env: Mapping[str, str]) -> list[Piece]:
-    """Annotated tags carry a message of their own; anything but commits and tags is refused."""
+def tag_pieces(updates: Iterable[RefUpdate], env: Mapping[str, str], shown: Mapping[str, str]) -> list[Piece]:
+    """Every tag object a ref reaches through a chain of tags, whole (headers and message); a ref
+    that ends anywhere but at a commit is refused."""
     pieces = []
     for update in updates:
         if update.kind == "delete":
             continue
-        kind = _git(["cat-file", "-t", update.new], env).strip()
-        if kind == "tag":
-            body = _git(["cat-file", "tag", update.new], env)
-            header, _, message = body.partition("\n\n")
-            tagger = next((line[len("tagger "):] for line in header.splitlines() if line.startswith("tagger ")), "")
-            pieces.append(Piece(update.new, "tag", message, line=1))
-            if tagger:
-                pieces.append(Piece(update.new, "tagger", tagger, line=1))
-        elif kind != "commit":
-            raise Refused(f"{update.ref} points to a {kind}; the gate forwards only commits and tags")
+        try:
+            found, kind = peel(update.new, env=env)
+        except ObjectError as exc:
+            raise Refused(f"{shown.get(update.ref, update.ref)}: {exc}") from exc
+        if kind != "commit":
+            through = " (through a tag)" if found else ""
+            raise Refused(
+                f"{shown.get(update.ref, update.ref)} points{through} to a {kind}; the gate forwards only commits and tags"
+            )
+        pieces += found
     return pieces
 
 
+def ref_pieces(updates: Iterable[RefUpdate]) -> list[Piece]:
+    """A ref's name is sent upstream too: it is scanned like any other text the push adds."""
+    return [Piece(u.new, "ref", u.ref) for u in updates if u.kind != "delete"]
+
+
+def withheld_refs(updates: Sequence[RefUpdate], detector: Detector) -> dict[str, str]:
+    """Each ref name as it may be shown (in messages, the report, the verdict): a name that
+    carries a finding is never shown."""
+    return {u.ref: REF_WITHHELD if list(detector.hits(u.ref)) else u.ref for u in updates}
+
+
+def refuse_replace_refs(updates: Iterable[RefUpdate], shown: Mapping[str, str]) -> None:
+    for update in updates:
+        if update.ref.startswith(REPLACE_PREFIX):
+            raise Refused(
+                f"{shown.get(update.ref, update.ref)}: pushes to refs/replace/* are refused"
+                " (a replace ref makes git show one object in place of another)"
+            )
+
+
 def check(
-    updates: Sequence[RefUpdate], env: Mapping[str, str], detector: Detector, verdict: Verdict
+    updates: Sequence[RefUpdate], env: Mapping[str, str], detector: Detector, verdict: Verdict,
+    shown: Mapping[str, str] | None = None,
 ) -> list[GitFinding]:
+    shown = withheld_refs(updates, detector) if shown is None else shown
+    refuse_replace_refs(updates, shown)
+    pieces = [*ref_pieces(updates), *tag_pieces(updates, env, shown)]
     commits = added_commits(updates, env)
     verdict.commits_scanned = len(commits)
-    pieces = tag_pieces(updates, env)
-    findings = scan([*pieces, *read_pieces(commits, env=env)], detector)
+    try:
+        findings = scan([*pieces, *read_pieces(commits, env=env)], detector)
+    except ObjectError as exc:
+        raise Refused(str(exc)) from exc
     if gitleaks.available():
         try:
             findings += gitleaks.run(added_rev_args(updates), repo_dir=env.get("GIT_DIR", "."), env=env)
@@ -171,14 +210,18 @@ def _scanned(updates: Sequence[RefUpdate]) -> list[RefUpdate]:
     return [u for u in updates if u.kind != "delete"]
 
 
-def exception_hint(repo: str, updates: Sequence[RefUpdate], fid: str) -> list[str]:
+def exception_hint(
+    repo: str, updates: Sequence[RefUpdate], fid: str, shown: Mapping[str, str] | None = None
+) -> list[str]:
     """How the agent asks the operator to let exactly this push through once."""
+    shown = shown or {}
     lines = [
         f"git-gate: finding id {fid}. If this is a false positive (a test fixture, an example), ask the operator with",
         "git-gate:   the request-push-exception tool (supervise MCP server), one call per ref, then push again:",
     ]
     lines += [
-        f"git-gate:   repo={repo} ref={u.ref} old={u.old} new={u.new} finding={fid}" for u in _scanned(updates)
+        f"git-gate:   repo={repo} ref={shown.get(u.ref, u.ref)} old={u.old} new={u.new} finding={fid}"
+        for u in _scanned(updates)
     ]
     return lines
 
@@ -219,10 +262,9 @@ def run(
     supervise_root: Path = channel.DEFAULT_ROOT,
 ) -> int:
     verdict = Verdict(repo=repo.name)
-    env = upstream.clean_env({k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ})
+    env = upstream.clean_env({**{k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ}, **NO_REPLACE})
     try:
         updates = parse_updates(stdin_text)
-        verdict.updates = [{"ref": u.ref, "kind": u.kind, "old": u.old, "new": u.new} for u in updates]
         if not updates:
             verdict.result = "empty"
             return 0
@@ -231,7 +273,10 @@ def run(
             known.update(_own_credentials(config))
             detector = default_detector(known)
         verdict.detector = str(getattr(detector, "name", type(detector).__name__))
-        findings = check(updates, env, detector, verdict)
+        # Ref names go into the verdict only once scanned: one that carries a finding is withheld.
+        shown = withheld_refs(updates, detector)
+        verdict.updates = [{"ref": shown[u.ref], "kind": u.kind, "old": u.old, "new": u.new} for u in updates]
+        findings = check(updates, env, detector, verdict, shown)
         if findings:
             fid = finding_id(findings)
             verdict.findings = [f.to_dict() for f in findings]
@@ -243,7 +288,7 @@ def run(
                 verdict.detail = f"finding {fid}"
                 say(*report(findings))
                 if supervise_root.is_dir():  # the bottle has the supervise plane
-                    say(*exception_hint(repo.name, updates, fid))
+                    say(*exception_hint(repo.name, updates, fid, shown))
                 return 1
         accepted, lines = forward(repo, config, updates, env)
         say(*lines)
