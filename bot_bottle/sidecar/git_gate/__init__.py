@@ -8,8 +8,8 @@ configured so the repos' real URLs are rewritten to it (``bot_bottle.provision.g
   upstream (``git fetch --prune``). When the upstream cannot be reached the agent's git fails
   with ``fatal: remote error: upstream NAME unreachable: ...``: a stale mirror is never served.
 - **Push** (``git-receive-pack``): the mirror's pre-receive hook (``hook.py``) scans only what the
-  push adds (commit messages, file names, added lines) with the DLP engine, and gitleaks when it
-  is on PATH. A finding rejects the whole push before anything goes upstream, naming commit,
+  push adds (commit objects whole, tag objects, ref names, file names, added lines, binary files
+  whole) with the DLP engine, and gitleaks when it is on PATH. A finding rejects the whole push before anything goes upstream, naming commit,
   file, line and detector, never the secret. A clean push is forwarded upstream with the same
   ref updates, and the mirror accepts it only when the upstream did.
 - **Credentials** (an SSH key with a pinned host key, or an HTTPS token) are files in the
@@ -17,7 +17,8 @@ configured so the repos' real URLs are rewritten to it (``bot_bottle.provision.g
 
 Modules: ``config`` (the JSON config), ``pktline`` (git's wire framing), ``upstream`` (talking
 to the real remote), ``mirror`` (the local bare mirrors), ``refs`` (ref updates and the revision
-ranges a push adds), ``patch`` (what a range adds, as scannable pieces), ``scan`` (detectors and
+ranges a push adds), ``piece`` (one text to scan and its place), ``objects`` (raw commit, tag and
+blob objects), ``patch`` (what a range adds, as scannable pieces), ``scan`` (detectors and
 findings), ``hook`` (the pre-receive check), ``server`` (HTTP), ``__main__`` (the daemon's CLI).
 Only the standard library and the ``git`` (and ``ssh``) executables are used.
 """
