@@ -8,6 +8,7 @@ import base64
 import json
 import random
 import unittest
+from urllib.parse import quote_plus
 
 from bot_bottle.sidecar.dlp import Scanner
 from tests.unit import test_dlp_fakes as fakes
@@ -66,6 +67,67 @@ class CaseChangeTest(unittest.TestCase):
                      "ghp_" + "a" * 36, "sk-ant-" + "x" * 40):
             with self.subTest(text):
                 self.assertEqual(scan(text), [])
+
+
+class DuplicateJsonKeyTest(unittest.TestCase):
+    """The parse keeps a repeated key's last value; another reader may take the first."""
+
+    def test_first_value_of_a_duplicate_key(self) -> None:
+        body = '{"note": "%s", "note": "hello"}' % SECRET
+        self.assertEqual(names(scan(body, "application/json")), {"API_SECRET"})
+
+    def test_escaped_and_nested_shadowed_values(self) -> None:
+        escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)
+        body = '{"a": {"k": ["%s"]}, "a": 1}' % escaped
+        self.assertEqual(names(scan(body, "application/json")), {"API_SECRET"})
+
+    def test_token_format_and_websocket_message(self) -> None:
+        aws = f"aws_access_key_id={fakes.aws_key_id(RNG)}"
+        self.assertIn("aws-access-key-id", names(scan('{"c": "%s", "c": "x"}' % aws, "application/json")))
+        self.assertEqual(names(SCANNER.scan_message('{"m": "%s", "m": "x"}' % SECRET)), {"API_SECRET"})
+
+    def test_redaction_cannot_drop_it_silently(self) -> None:
+        body = ('{"note": "%s", "note": "hello"}' % SECRET).encode()
+        result = SCANNER.redact_request("POST", URL, [("Content-Type", "application/json")], body)
+        self.assertTrue(result.findings)
+        self.assertTrue(result.unredacted or SECRET.encode() not in (result.body or b""))
+
+    def test_distinct_keys_are_not_reported_twice(self) -> None:
+        findings = scan('{"a": "%s", "b": "x"}' % SECRET, "application/json")
+        self.assertEqual([f.location for f in findings], ["body.json:$.a"])
+
+
+class UnencodedPlusTest(unittest.TestCase):
+    """Form and query decoding turns "+" into a blank: a value pasted as is is whole only raw."""
+
+    PLUS = "Zq8+Lm3/Rt7+Wx2+Kp9/Hv4+Ns6/Bc1+Fd5/Jg0+"
+
+    def setUp(self) -> None:
+        self.scanner = Scanner({"S3_SECRET": self.PLUS})
+
+    def test_form_body(self) -> None:
+        findings = self.scanner.scan_request("POST", URL, [("Content-Type", "application/x-www-form-urlencoded")],
+                                             f"a=1&data={self.PLUS}".encode())
+        self.assertEqual(names(findings), {"S3_SECRET"})
+
+    def test_query(self) -> None:
+        self.assertEqual(names(self.scanner.scan_request("GET", f"{URL}?data={self.PLUS}")), {"S3_SECRET"})
+
+    def test_token_format_assignment_in_a_form(self) -> None:
+        key = "sN6f1JfwItMt7fXS/R78f8v44LJpx13pn+WGySnu"
+        findings = SCANNER.scan_request("POST", URL, [("Content-Type", "application/x-www-form-urlencoded")],
+                                        f"aws_secret_access_key={key}".encode())
+        self.assertIn("aws-secret-access-key", names(findings))
+
+    def test_encoded_value_is_reported_once_at_its_field(self) -> None:
+        findings = self.scanner.scan_request("GET", f"{URL}?x=a+b&data={quote_plus(self.PLUS)}")
+        self.assertEqual([f.location for f in findings], ["url.query.data"])
+
+    def test_redaction_of_a_raw_form_value(self) -> None:
+        result = self.scanner.redact_request("POST", URL, [("Content-Type", "application/x-www-form-urlencoded")],
+                                             f"data={self.PLUS}".encode())
+        self.assertEqual(result.unredacted, ())
+        self.assertNotIn(self.PLUS.encode(), result.body or b"")
 
 
 if __name__ == "__main__":

@@ -230,10 +230,26 @@ class JsonString:
     slot: Any = field(repr=False)  # the key (dict) or index (list) holding the value
 
 
-def parse_json(data: bytes | str) -> Any:
-    """The document, or raises ValueError (RecursionError for absurd nesting becomes ValueError)."""
+def parse_json(data: bytes | str, shadowed: list[Any] | None = None) -> Any:
+    """The document, or raises ValueError (RecursionError for absurd nesting becomes ValueError).
+
+    A key repeated in one object keeps its last value, as in most parsers, but another parser
+    (or a proxy in between) may read the first: with ``shadowed``, the values the parse dropped
+    are appended to it, to be scanned as well."""
+    if shadowed is None:
+        hook = None
+    else:
+        def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            out = dict(pairs)  # built in C: the hook costs one call per object
+            if len(out) != len(pairs):
+                seen: dict[str, Any] = {}
+                for key, value in pairs:
+                    if key in seen:
+                        shadowed.append(seen[key])
+                    seen[key] = value
+            return out
     try:
-        return json.loads(data)
+        return json.loads(data, object_pairs_hook=hook)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

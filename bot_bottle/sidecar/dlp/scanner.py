@@ -392,6 +392,10 @@ class Scanner:
             # Absurdly many parameters: the query is scanned as one text instead.
             request.add("url.query", view.query)
             view.params = []
+        elif view.params and view.query is not None and "+" in view.query:
+            # Decoding turns a "+" into a blank; a value sent with an unencoded "+" (a base64
+            # secret pasted into a URL) is only whole in the raw text: the direct layer looks there.
+            request.add("url.query", view.query, deep=False)
         for i, param in enumerate(view.params):
             name_index = request.add(f"url.query[{i}].name", param.name)
             value_index = -1
@@ -441,8 +445,12 @@ class Scanner:
             for i, (name, value) in enumerate(info.form_pairs):
                 request.add(f"{base}.form[{i}].name", name)
                 request.add(self._label(f"{base}.form.", name, f"{base}.form[{i}].value"), value, field_=True)
-            # Names and values are scanned decoded; the raw text only adds percent-escapes.
-            request.segments[info.raw_index].scan = False
+            # Names and values are scanned decoded; the raw text is scanned as sent (no decoded
+            # layer: that is the fields'), for a value with an unencoded "+" the decoding broke.
+            if b"+" in data:
+                request.segments[info.raw_index].deep = False
+            else:
+                request.segments[info.raw_index].scan = False
             return
         if mime.startswith("multipart/") and params.get("boundary"):
             info.kind = "multipart"
@@ -482,8 +490,9 @@ class Scanner:
             request.extra.append(Finding(SCAN_LIMIT, reason[:1].upper() + reason[1:], base, 0, 0, HIGH))
 
     def _add_json(self, request: _Request, info: _Body, data: bytes, base: str) -> bool:
+        shadowed: list[Any] = []
         try:
-            doc = bodies.parse_json(data)
+            doc = bodies.parse_json(data, shadowed)
         except (ValueError, UnicodeDecodeError):
             return False
         strings = bodies.json_strings(doc, MAX_FIELDS)
@@ -496,6 +505,12 @@ class Scanner:
         for item in info.json_strings:
             # Values join the split check; keys sit between them and would break every join.
             request.add(self._json_location(base, item), item.text, field_=not item.is_key)
+        if shadowed:
+            # A duplicate key's earlier value is not in the document, yet the upstream may read
+            # it: scanned too, unescaped. A redaction cannot rebuild it, so the re-scan blocks.
+            for item in bodies.json_strings(shadowed, MAX_FIELDS) or [bodies.JsonString((), data.decode(
+                    "utf-8", "replace"), False, None, None)]:
+                request.add(f"{base}.json (duplicate key)", item.text, field_=not item.is_key)
         return True
 
     def _json_location(self, base: str, item: bodies.JsonString) -> Any:
@@ -518,12 +533,15 @@ class Scanner:
         findings = self.engine.findings(hits, request.segments) + request.extra
         # A value seen both in the raw body and in its parsed field is reported once, at the field.
         body = request.body
+        raw_locations = ["url.query"]
         if body is not None and body.raw_index >= 0:
-            raw_location = request.segments[body.raw_index].where()
+            raw_locations.append(request.segments[body.raw_index].where())
+        for raw_location in raw_locations:
             structured = {(f.detector, f.secret_name) for f in findings
                           if f.location.startswith(raw_location + ".")}
-            findings = [f for f in findings
-                        if not (f.location == raw_location and (f.detector, f.secret_name) in structured)]
+            if structured:
+                findings = [f for f in findings
+                            if not (f.location == raw_location and (f.detector, f.secret_name) in structured)]
         return resolve_overlaps(dedupe(findings))
 
     def _label(self, prefix: str, name: str, fallback: str) -> Any:

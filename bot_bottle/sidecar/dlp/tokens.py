@@ -289,7 +289,8 @@ _AWS_SECRET_SHAPE = re.compile(r"[A-Za-z0-9/+]{40}")
 _STOPWORDS = frozenset({"password", "passwd", "secret", "token", "none", "null", "undefined", "true", "false"})
 _GENERIC_TAIL = (
     r"""["'`]?[ \t]{0,3}(?:=|:=|=>|:)[ \t]{0,3}"""
-    r"""(?:(?P<q>["'`])(?P<v>[^"'`\s\\]{8,256})(?P=q)|(?P<u>[^\s"'`&;,<>(){}\[\]\\]{8,256}))"""
+    # NUL ends a value: it separates the texts the engine scans joined.
+    r"""(?:(?P<q>["'`])(?P<v>[^"'`\s\\\x00]{8,256})(?P=q)|(?P<u>[^\s"'`&;,<>(){}\[\]\\\x00]{8,256}))"""
 )
 
 
@@ -373,7 +374,8 @@ def _generic(text: str, m: re.Match[str], keyword: str, back: int) -> Span | Non
 
 
 def _literal_context(text: str, key_start: int) -> bool:
-    line_start = text.rfind("\n", 0, key_start) + 1
+    # NUL separates the texts the engine scans joined (see ``engine``): each starts a line.
+    line_start = max(text.rfind("\n", 0, key_start), text.rfind("\x00", 0, key_start)) + 1
     prefix = text[line_start:key_start].strip()
     return prefix in ("", "export", "-") or (key_start > 0 and text[key_start - 1] in "?&;")
 
