@@ -336,7 +336,18 @@ class HostHeaderTest(unittest.TestCase):
 
     def test_ipv6_host_header(self) -> None:
         p = policy({"host": "2001:db8::1"})
-        self.assertTrue(decide(get("2001:db8::1", host_header="[2001:db8::1]:8080", port=443), p).allowed)
+        self.assertTrue(decide(get("2001:db8::1", host_header="[2001:db8::1]:443", port=443), p).allowed)
+        self.assertTrue(decide(get("2001:db8::1", host_header="[2001:db8::1]", port=443), p).allowed)
+
+    def test_a_host_header_naming_another_port_is_refused(self) -> None:
+        p = policy({"host": "allowed.example", "ports": [443]})
+        for header in ("allowed.example:8443", "[2001:db8::1]:8443"):
+            with self.subTest(header=header):
+                self.assertFalse(decide(get("allowed.example", host_header=header, port=443), p).allowed)
+        v = decide(get("allowed.example", host_header="allowed.example:8443", port=443), p)
+        self.assertEqual(v.rule, RULE_HOST_HEADER)
+        self.assertIn("another port than 443", v.reason)
+        self.assertTrue(decide(get("allowed.example", host_header="allowed.example:443", port=443), p).allowed)
 
 
 class FactsAndVerdictTest(unittest.TestCase):
@@ -513,3 +524,50 @@ class AbsoluteFormDecideTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ParserDifferentialTest(unittest.TestCase):
+    """Requests an upstream could read differently from how the proxy judged them."""
+
+    P = policy({"host": "pypi.org", "ports": [443], "matches": [{"paths": ["/simple/"], "methods": ["GET"]}]},
+               {"host": "api.example.com", "ports": [443], "matches": [{"paths": ["/v1/"], "methods": ["GET", "POST"]}]},
+               {"host": "team.example", "ports": [443], "matches": [{"headers": {"x-team": "blue"}}]})
+
+    def test_a_fragment_or_whitespace_in_the_target_is_refused(self) -> None:
+        for path in ("/simple/#/../../upload", "/simple/#", "/simple/ x", "/simple/\tx", "/simple/\x7f", "/simple/\x01"):
+            with self.subTest(path=path):
+                v = decide(get("pypi.org", path), self.P)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, "request-target")
+        self.assertTrue(decide(get("pypi.org", "/simple/pkg/?q=a%20b%23c"), self.P).allowed)
+
+    def test_method_overrides_must_be_allowed_methods_too(self) -> None:
+        for headers, path in (
+            ({"X-HTTP-Method-Override": "DELETE"}, "/v1/items/42"),
+            ({"X-HTTP-Method": "PUT"}, "/v1/items/42"),
+            ({"X-Method-Override": "patch"}, "/v1/items/42"),
+            ({}, "/v1/items/42?_method=DELETE"),
+            ({}, "/v1/items/42?a=1&_METHOD=delete"),
+            ({}, "/v1/items/42?%5Fmethod=DELETE"),
+        ):
+            with self.subTest(headers=headers, path=path):
+                v = decide(get("api.example.com", path, method="POST", headers=headers), self.P)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_MATCH)
+                self.assertIn("method override", v.reason)
+        smuggled = decide(get("api.example.com", "/v1/", method="POST",
+                              headers={"X-HTTP-Method": "ghp_0123456789abcdefghijklmnopqrstuvwxyz"}), self.P)
+        self.assertNotIn("ghp_", smuggled.reason)
+        allowed = get("api.example.com", "/v1/items/42?_method=GET", method="POST",
+                      headers={"X-HTTP-Method-Override": "POST"})
+        self.assertTrue(decide(allowed, self.P).allowed)
+        # A route without a methods list allows every method, overrides included.
+        open_route = policy({"host": "api.example.com", "ports": [443]})
+        self.assertTrue(decide(get("api.example.com", "/x?_method=DELETE", method="POST"), open_route).allowed)
+
+    def test_header_conditions_hold_for_underscore_spellings(self) -> None:
+        self.assertTrue(decide(get("team.example", headers=[("X-Team", "blue")]), self.P).allowed)
+        for extra in (("X_Team", "red"), ("x_team", "blue2")):
+            with self.subTest(extra=extra):
+                self.assertFalse(decide(get("team.example", headers=[("X-Team", "blue"), extra]), self.P).allowed)
+        self.assertTrue(decide(get("team.example", headers=[("X_Team", "blue")]), self.P).allowed)

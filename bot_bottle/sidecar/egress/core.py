@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from bot_bottle.sidecar.egress import structure
 from bot_bottle.sidecar.egress.hosts import (
@@ -235,6 +236,11 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
     why = f"{request.method} {_display_path(request.path)} fits no matches entry of routes[{first}] ({route.host}): {wanted}"
     if _normalise_path(request.path) is None and any(m.paths for m in route.matches):
         why += " (the path has dot segments or encoded separators, which path rules never accept)"
+    overrides = sorted(_methods_asked(request) - {request.method})
+    if overrides and any(m.methods for m in route.matches):
+        # Only method-shaped values are named: a header value may be what is being smuggled out.
+        shown = ", ".join(m if m.isalpha() and len(m) <= 12 else "another method" for m in overrides[:3])
+        why += f" (a method override asks the upstream to act as {shown})"
     return deny(RULE_MATCH, why, first)
 
 
@@ -290,15 +296,40 @@ def _passing_entry(route: Route, request: RequestFacts) -> int | None:
     return None
 
 
+# Headers and a query parameter through which web frameworks (Rails, Laravel, Symfony, Express,
+# ASP.NET, Google APIs) let a POST act as another method: a route's ``methods`` hold for them too.
+METHOD_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
+METHOD_OVERRIDE_PARAM = "_method"
+
+
+def _methods_asked(request: RequestFacts) -> set[str]:
+    """The request's method and every method it asks the upstream to act as instead."""
+    asked = {request.method}
+    for name in METHOD_OVERRIDE_HEADERS:
+        asked.update(v.strip().upper() for value in _alias_values(request, name) for v in value.split(","))
+    query = request.path.split("?", 1)[1] if "?" in request.path else ""
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key.strip().lower() == METHOD_OVERRIDE_PARAM:
+            asked.add(value.strip().upper())
+    return asked
+
+
+def _alias_values(request: RequestFacts, name: str) -> list[str]:
+    """Values of header ``name`` and of its ``_``/``-`` spellings: CGI-style servers (WSGI,
+    older gunicorn) read ``X_Team`` and ``X-Team`` as one header."""
+    wanted = name.lower().replace("_", "-")
+    return [value for key, value in request.headers if key.replace("_", "-") == wanted]
+
+
 def _entry_passes(entry: Match, request: RequestFacts) -> bool:
-    if entry.methods and request.method not in entry.methods:
+    if entry.methods and not _methods_asked(request) <= set(entry.methods):
         return False
     if entry.paths:
         path = _normalise_path(request.path)
         if path is None or not any(_path_has_prefix(path, prefix) for prefix in entry.paths):
             return False
     for name, value in entry.headers:
-        values = request.header_values(name)
+        values = _alias_values(request, name)
         # Every occurrence must hold: with duplicates, upstream may read the one we did not check.
         if not values or any(v != value for v in values):
             return False
@@ -347,6 +378,9 @@ def _host_header_problem(request: RequestFacts, host: str) -> str | None:
     if named != host:
         # The header's value is not repeated: it may be the very thing being smuggled out.
         return f"the Host header names another host than the target {host}"
+    _, named_port = structure.split_authority(values[0].strip())
+    if named_port is not None and named_port != request.port:
+        return f"the Host header names another port than {request.port}"
     return None
 
 

@@ -28,6 +28,7 @@ RULE_TRANSFER_ENCODING = "smuggling-transfer-encoding"
 RULE_HEADER_TOO_LARGE = "header-too-large"
 RULE_ABSOLUTE_FORM = "absolute-form-mismatch"
 RULE_GIT_PUSH = "git-push"
+RULE_REQUEST_TARGET = "request-target"
 
 MAX_HEADER_VALUE = 16 * 1024
 MAX_HEADERS_TOTAL = 64 * 1024
@@ -37,6 +38,10 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # A folded line as the HTTP/1 parser hands it over: the line break kept, then the indent.
 _FOLD = re.compile(r"\r?\n[ \t]")
 _FORBIDDEN_CHARS = ("\r", "\n", "\x00")
+# No client sends these in a request target: a fragment ("#") or whitespace/control characters.
+# Servers disagree on them (some cut the path at "#", some keep it and then resolve "/../" after
+# it), so a path rule judged on one reading could be applied by the upstream to another.
+_TARGET_UNSAFE = re.compile(r"[#\x00-\x20\x7f]")
 _DIGITS = re.compile(r"^[0-9]+$")
 GIT_RECEIVE_PACK = "git-receive-pack"
 
@@ -106,9 +111,13 @@ def framing_problem(headers: Iterable[tuple[str, str]], http_version: str = "HTT
 
 
 def target_problem(path: str) -> Problem | None:
-    """Control characters in the request target (a second request hidden in the first line)."""
+    """Control characters in the request target (a second request hidden in the first line), a
+    fragment, or whitespace: shapes upstream servers read differently from the proxy."""
     if any(c in path for c in _FORBIDDEN_CHARS):
         return Problem(RULE_HEADER_INJECTION, "the request target contains CR, LF or NUL")
+    if _TARGET_UNSAFE.search(path):
+        return Problem(RULE_REQUEST_TARGET,
+                       "the request target contains a fragment (#), whitespace or a control character")
     return None
 
 
