@@ -130,5 +130,38 @@ class UnencodedPlusTest(unittest.TestCase):
         self.assertNotIn(self.PLUS.encode(), result.body or b"")
 
 
+def wrap(encoded: str, width: int = 76, newline: str = "\n") -> str:
+    return newline.join(encoded[i : i + width] for i in range(0, len(encoded), width)) + newline
+
+
+class WrappedBase64Test(unittest.TestCase):
+    """``base64 .env`` wraps at 76 columns: a value may straddle a line break."""
+
+    def test_secret_and_token_across_line_breaks(self) -> None:
+        aws = f"aws_access_key_id={fakes.aws_key_id(RNG)}\n"
+        for offset in range(0, 80, 7):
+            env = f"# config\n{'X' * offset}\nAPI_URL=https://example.com\nSECRET={SECRET}\n{aws}DEBUG=0\n"
+            for newline in ("\n", "\r\n"):
+                text = wrap(base64.b64encode(env.encode()).decode(), newline=newline)
+                with self.subTest(offset=offset, newline=newline):
+                    self.assertIn("API_SECRET", names(scan(text)))
+                    self.assertIn("API_SECRET", names(scan(json.dumps({"file": text}), "application/json")))
+                    # one finding per encoded run: the token format is seen by a scanner without secrets
+                    self.assertIn("aws-access-key-id", names(Scanner({}).scan_text(text, deep=True)))
+
+    def test_pem_width_and_short_last_line(self) -> None:
+        text = wrap(base64.b64encode(f"token: {SECRET} end".encode()).decode(), width=64)
+        self.assertIn("API_SECRET", names(scan(text)))
+
+    def test_separate_values_on_consecutive_lines_stay_separate(self) -> None:
+        first = base64.b64encode(b"harmless text, nothing here!!").decode()  # not a multiple of 4 wide
+        text = first.rstrip("=") + "\n" + base64.b64encode(f"s={SECRET}".encode()).decode() + "\n"
+        self.assertIn("API_SECRET", names(scan(text)))
+
+    def test_wrapped_binary_is_not_a_finding(self) -> None:
+        blob = bytes(RNG.randrange(256) for _ in range(3000))
+        self.assertEqual(scan(wrap(base64.b64encode(blob).decode())), [])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -130,7 +130,8 @@ def mostly_printable(data: bytes, ratio: float = 0.85) -> bool:
 
 
 def _b64_decode(run: str) -> bytes | None:
-    body = run.rstrip("=").translate(_TO_STD)
+    body = run.replace("\n", "").replace("\r", "") if "\n" in run else run
+    body = body.rstrip("=").translate(_TO_STD)
     body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
     try:
         return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
@@ -206,6 +207,8 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
         return out
     budget = limit
     shape = text.encode("latin-1", "replace").translate(_TEXTISH_MAP)
+    if "\n" in text:
+        spans = spans + _wrapped_blocks(text, spans)
     for start, end in spans:
         if budget <= 0:
             break
@@ -220,6 +223,31 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
             out.append(Decoded(encoding, start, end, decoded, whole_span(start, end)))
             budget -= len(decoded)
     return out
+
+
+_WRAP_TAIL = re.compile(r"\r?\n([A-Za-z0-9+/_\-]{1,%d}=*)(?=\r?\n|$)" % (MIN_RUN - 1))
+
+
+def _wrapped_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Base64 wrapped into lines (``base64`` and MIME at 76 columns, PEM at 64): consecutive
+    runs separated by one line break, as one more span (each line stays a span of its own, as
+    it may be a value by itself). The last line may be shorter than a run."""
+    blocks: list[tuple[int, int]] = []
+    block_start = -1
+    previous_end = -1
+    lines = 0
+    for start, end in spans + [(-1, -1)]:
+        gap = text[previous_end:start] if start >= 0 else ""
+        if block_start >= 0 and gap in ("\n", "\r\n") and start >= 0:
+            previous_end = end
+            lines += 1
+            continue
+        if block_start >= 0:
+            tail = _WRAP_TAIL.match(text, previous_end)
+            if lines >= 2 or (tail and previous_end - block_start >= 60):
+                blocks.append((block_start, tail.end(1) if tail else previous_end))
+        block_start, previous_end, lines = start, end, 1
+    return blocks
 
 
 def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[str | None, str]:
