@@ -42,13 +42,14 @@ class ProxyProcessTest(unittest.TestCase):
         self.dir = Path(tmp.name)
         (self.dir / "conf").mkdir()
 
-    def start(self, policy: dict, port: int) -> subprocess.Popen[str]:
+    def start(self, policy: dict, port: int, *, pythonpath: str = "") -> subprocess.Popen[str]:
         (self.dir / "policy.json").write_text(json.dumps(policy))
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot_bottle.sidecar.egress.proxy", "--listen-port", str(port),
              "--set", f"confdir={self.dir / 'conf'}", "--set", "termlog_verbosity=warn",
              "--set", f"bottle_policy={self.dir / 'policy.json'}", "--set", "rawtcp=false"],
-            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(REPO)) if p)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.communicate()))
         return proc
@@ -93,6 +94,57 @@ class ProxyProcessTest(unittest.TestCase):
             proc = self.start({"version": 2, "routes": []}, taken.getsockname()[1])
             proc.communicate(timeout=30)
         self.assertNotEqual(proc.returncode, 0)
+
+    def test_a_name_that_resolves_differently_the_second_time_reaches_nothing(self) -> None:
+        # The proxy's resolver answers a documentation address first (what the check sees), then
+        # loopback (what mitmproxy's own connect sees): DNS rebinding onto the sidecar itself.
+        upstream = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(upstream.close)
+        port = upstream.getsockname()[1]
+        (self.dir / "site").mkdir()
+        (self.dir / "site" / "sitecustomize.py").write_text(
+            "import socket\n"
+            "_real, _seen = socket.getaddrinfo, []\n"
+            "def _rebinding(host, *args, **kw):\n"
+            "    if host == 'rebind.example':\n"
+            "        _seen.append(host)\n"
+            "        ip = '203.0.113.9' if len(_seen) == 1 else '127.0.0.1'\n"
+            "        return _real(ip, *args, **kw)\n"
+            "    return _real(host, *args, **kw)\n"
+            "socket.getaddrinfo = _rebinding\n"
+        )
+        proxy_port = free_port()
+        proc = self.start({"version": 2, "routes": [{"host": "rebind.example", "ports": [port]}]}, proxy_port,
+                          pythonpath=str(self.dir / "site"))
+        self.wait_listening(proc, proxy_port)
+        received: list[bytes] = []
+
+        def serve() -> None:
+            upstream.settimeout(15)
+            try:
+                conn, _ = upstream.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(3)
+                try:
+                    while chunk := conn.recv(65536):
+                        received.append(chunk)
+                except OSError:
+                    pass
+
+        import threading
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        answer = _exchange(proxy_port, f"GET http://rebind.example:{port}/secret HTTP/1.1\r\n"
+                                       f"Host: rebind.example:{port}\r\nConnection: close\r\n\r\n".encode())
+        server.join(timeout=20)
+        self.assertEqual(b"".join(received), b"", "the request reached the sidecar's loopback")
+        self.assertFalse(answer.startswith(b"HTTP/1.1 200"), answer[:200])
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+        self.assertIn("connected to the sidecar itself", err)
 
     def test_only_the_addons_it_runs_are_imported(self) -> None:
         probe = (

@@ -16,7 +16,7 @@ import socket
 import sys
 import tempfile
 import unittest
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -553,10 +553,10 @@ class ScanSeamTest(AddonCase):
 
 
 class TlsTest(AddonCase):
-    def hello(self, host: str, port: int, sni: str | None):
+    def hello(self, host: str, port: int, sni: str | None, extensions: list | None = None):
         server = SimpleNamespace(address=(host, port), sni=None)
-        return SimpleNamespace(context=SimpleNamespace(server=server), client_hello=SimpleNamespace(sni=sni),
-                               ignore_connection=False)
+        hello = SimpleNamespace(sni=sni, extensions=extensions if extensions is not None else [(0, b"")])
+        return SimpleNamespace(context=SimpleNamespace(server=server), client_hello=hello, ignore_connection=False)
 
     def call(self, data):
         with taddons.context(self.addon) as tctx:
@@ -565,10 +565,24 @@ class TlsTest(AddonCase):
         return data
 
     def test_passthrough_route_is_not_intercepted(self) -> None:
-        for sni in ("files.example", "FILES.example.", None):
+        for sni in ("files.example", "FILES.example."):
             with self.subTest(sni=sni):
                 data = self.call(self.hello("files.example", 443, sni))
                 self.assertTrue(data.ignore_connection)
+
+    def test_passthrough_to_an_address_needs_no_name(self) -> None:
+        self.write_policy({**POLICY, "routes": [*POLICY["routes"],
+                                                {"host": "192.0.2.10", "ports": [443], "tls_passthrough": True}]})
+        self.assertTrue(self.call(self.hello("192.0.2.10", 443, None)).ignore_connection)
+
+    def test_passthrough_without_a_name_or_with_an_encrypted_hello_is_intercepted(self) -> None:
+        # No SNI: a shared front would pick its default tenant. ECH: the real name is hidden.
+        for data in (self.hello("files.example", 443, None),
+                     self.hello("files.example", 443, "files.example", [(0, b""), (0xFE0D, b"\x00")])):
+            with self.subTest(sni=data.client_hello.sni):
+                self.call(data)
+                self.assertFalse(data.ignore_connection)
+                self.assertEqual(data.context.server.sni, "files.example")
 
     def test_intercepted_route_pins_the_upstream_name(self) -> None:
         data = self.call(self.hello("allowed.example", 443, "evil.example"))
@@ -611,6 +625,30 @@ class ServerConnectTest(AddonCase):
     def test_internal_service_ports_are_allowed(self) -> None:
         self.assertIsNone(self.connect("127.0.0.1", 9418))
         self.assertIsNotNone(self.connect("127.0.0.1", 9419))
+
+    def test_names_resolving_to_metadata_or_link_local_addresses_are_refused(self) -> None:
+        for answer in ("169.254.169.254", "169.254.170.2", "fe80::1", "fd00:ec2::254", "100.100.100.200",
+                       "::ffff:169.254.169.254", "224.0.0.1"):
+            with self.subTest(answer=answer):
+                error = self.connect("meta.example", 80, ["93.184.216.34", answer])
+                self.assertIsNotNone(error)
+                self.assertIn("meta.example resolves to", error)
+        self.assertIsNone(self.connect("lan.example", 443, ["172.17.0.1", "192.168.1.10"]))  # private: allowed
+
+    def connected(self, address: tuple[str, int], peer: str) -> str | None:
+        data = SimpleNamespace(client=SimpleNamespace(id="c1"),
+                               server=SimpleNamespace(address=address, peername=(peer, address[1]), error=None))
+        with taddons.context(self.addon) as tctx, redirect_stderr(io.StringIO()):
+            tctx.configure(self.addon, **self.options())
+            self.addon.server_connected(data)
+        return data.server.error
+
+    def test_the_address_actually_connected_to_is_checked_again(self) -> None:
+        # A second lookup (the connection's own) answered differently from the one checked.
+        self.assertIn("connected to the sidecar itself", self.connected(("rebind.example", 443), "127.0.0.1"))
+        self.assertIn("link-local", self.connected(("rebind.example", 80), "169.254.169.254"))
+        self.assertIsNone(self.connected(("fine.example", 443), "10.0.0.5"))
+        self.assertIsNone(self.connected(("127.0.0.1", 9418), "127.0.0.1"))  # an internal service
 
 
 if __name__ == "__main__":

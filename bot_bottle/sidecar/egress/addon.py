@@ -46,7 +46,7 @@ from mitmproxy.proxy import server_hooks
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, structure, supervision
 from bot_bottle.sidecar.egress.core import RequestFacts, Verdict, decide
-from bot_bottle.sidecar.egress.hosts import HostError, ip_literal, is_sidecar_local, normalise_host
+from bot_bottle.sidecar.egress.hosts import HostError, forbidden_upstream, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 from bot_bottle.sidecar.supervise import channel
 
@@ -60,6 +60,7 @@ WS_POLICY_VIOLATION = 1008
 WS_REASON_LIMIT = 123  # bytes a close frame's reason may hold
 RULE_RAW_TCP = "raw-tcp"
 RULE_TRAILERS = "request-trailers"
+ECH_EXTENSION = 0xFE0D  # TLS encrypted_client_hello
 RULE_RESOLVES_LOCAL = "resolves-to-sidecar"
 INTERNAL_HOST = "127.0.0.1"
 
@@ -177,21 +178,30 @@ class EgressAddon:
         if not verdict.allowed:
             return  # the CONNECT was refused already; nothing is forwarded either way
         sni = data.client_hello.sni
-        sni_agrees = sni is None or _same_host(sni, verdict.host)
-        if verdict.passthrough and sni_agrees:
+        # Passed through only when the name the upstream will see is the route's: a hello with no
+        # name (the front picks a default tenant; fine only for a route naming an address) or an
+        # encrypted inner hello (ECH: the real name is hidden from us) could reach another site
+        # behind the same front.
+        named = _same_host(sni, verdict.host) if sni is not None else ip_literal(verdict.host) is not None
+        hidden = any(ext_type == ECH_EXTENSION for ext_type, _ in getattr(data.client_hello, "extensions", ()))
+        if verdict.passthrough and named and not hidden:
             data.ignore_connection = True
             return
         # Intercepted: the upstream sees the name the tunnel was allowed for, never a different
-        # SNI the client chose (domain fronting). A passthrough tunnel whose SNI disagrees is
-        # intercepted instead, so each request inside is checked against the tunnel's host.
+        # SNI the client chose (domain fronting). A passthrough tunnel whose SNI disagrees, is
+        # missing or is encrypted is intercepted instead, so each request inside is checked
+        # against the tunnel's host.
         if ip_literal(verdict.host) is None:
             data.context.server.sni = verdict.host
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
-        """Refuse any upstream connection that would land on the sidecar's own loopback.
+        """Refuse an upstream connection whose name resolves to an address no route may reach.
 
-        A route may name a host whose DNS points at 127.0.0.1; only the internal names may lead
-        there (they are re-targeted to exactly the listed service ports).
+        A route may name a host whose DNS points at 127.0.0.1 (only the internal names may lead
+        to the sidecar, re-targeted to exactly the listed service ports) or at a link-local
+        address where a cloud serves instance credentials (``hosts.forbidden_upstream``).
+        ``server_connected`` checks the address actually connected to as well: a second lookup
+        (mitmproxy's own, when it connects) may answer differently.
         """
         address = data.server.address
         if not address or (str(address[0]), int(address[1])) in self._internal_targets:
@@ -210,12 +220,24 @@ class EgressAddon:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError:
             return  # the connection attempt fails on its own, with the resolver's message
-        try:
-            local = any(is_sidecar_local(normalise_host(str(info[4][0]))) for info in infos)
-        except HostError:
-            local = True  # an answer we cannot read is not trusted
-        if local:
-            data.server.error = f"bot-bottle egress: {host} resolves to the sidecar itself ({RULE_RESOLVES_LOCAL})"
+        for info in infos:
+            why = forbidden_upstream(str(info[4][0]))
+            if why is not None:
+                data.server.error = f"bot-bottle egress: {host} resolves to {why} ({RULE_RESOLVES_LOCAL})"
+                return
+
+    def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """The address actually connected to must be one ``server_connect`` would allow: if not,
+        the connection is dropped before anything is written to it."""
+        address, peer = data.server.address, data.server.peername
+        if not address or not peer or (str(address[0]), int(address[1])) in self._internal_targets:
+            return
+        why = forbidden_upstream(str(peer[0]))
+        if why is None:
+            return
+        data.server.error = f"bot-bottle egress: {address[0]} connected to {why} ({RULE_RESOLVES_LOCAL})"
+        print(data.server.error, file=sys.stderr, flush=True)
+        _drop_transport(data.client, data.server)
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -719,6 +741,17 @@ def _internal_error(flow: http.HTTPFlow, exc: BaseException | None = None) -> Ve
     why = f" ({type(exc).__name__})" if exc is not None else ""
     return Verdict(False, flow.request.host, flow.request.port, RULE_INTERNAL_ERROR,
                    f"the proxy could not process this request{why}")
+
+
+def _drop_transport(client: Any, server: Any) -> None:
+    """Close a just-opened upstream socket from its ``server_connected`` hook. Only the transport
+    is closed (what the layer writes next is discarded, as on a closed socket, and the read side
+    sees the end); cancelling the handler here would cancel the task that awaits this hook."""
+    proxy = ctx.master.addons.get("proxyserver")
+    handler = getattr(proxy, "connections", {}).get(client.id) if proxy is not None else None
+    io = handler.transports.get(server) if handler is not None else None
+    if io is not None and io.writer is not None:
+        io.writer.close()
 
 
 def _close_server_connection(flow: http.HTTPFlow) -> None:

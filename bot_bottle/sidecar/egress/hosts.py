@@ -135,3 +135,30 @@ def is_sidecar_local(host: str) -> bool:
     if isinstance(addr, ipaddress.IPv4Address) and addr in ipaddress.IPv4Network("0.0.0.0/8"):
         return True
     return addr.is_loopback or addr.is_unspecified
+
+
+# Cloud instance-metadata endpoints outside the link-local range (AWS's IPv6 one, Alibaba's).
+METADATA_ADDRESSES = frozenset({"fd00:ec2::254", "100.100.100.200"})
+
+
+def forbidden_upstream(ip: str) -> str | None:
+    """Why the proxy must not connect to address ``ip`` whatever name led there, or None.
+
+    A route names a host; its DNS may answer with any address (a wildcard route under a domain
+    someone else controls, or an answer that changes between two lookups). The sidecar itself,
+    link-local addresses (where clouds serve instance credentials), the metadata endpoints and
+    addresses no host owns are never an upstream.
+    """
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return "an address that cannot be read"
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if is_sidecar_local(str(addr)):
+        return "the sidecar itself"
+    if str(addr) in METADATA_ADDRESSES or addr.is_link_local:
+        return "a link-local or cloud metadata address"
+    if addr.is_multicast or addr.is_reserved:  # 240.0.0.0/4 holds the broadcast address too
+        return "a multicast, broadcast or reserved address"
+    return None
