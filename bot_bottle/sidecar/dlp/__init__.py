@@ -25,7 +25,8 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``detector`` is a stable id (``DETECTOR_IDS``, ``known-secret``, ``high-entropy``,
 ``scan-limit``, ``injection-*``); ``secret_name`` names which bottle secret matched;
 ``encoding`` says how it was disguised (``base64``, ``hex``, ``url``, ``reversed``, ``split``,
-``base32``, ``case`` (another letter case), combinations such as ``url+base64``). ``start``/``end`` index the text named by
+``base32``, ``utf-16``, ``case`` (another letter case), combinations such as ``url+base64``).
+``start``/``end`` index the text named by
 ``location`` (``url.host``, ``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
 ``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
 ``message``, ``host``); a split names every piece (``url.query.a+url.query.b``) with ``start`` in
@@ -37,12 +38,13 @@ What is scanned, and how:
 - token formats (``tokens``): AWS access key ids and secret keys, Google API keys, OAuth tokens
   and client secrets, GCP service-account keys, Azure storage keys and SAS signatures, GitHub,
   GitLab, Slack (tokens and webhooks), Stripe, Anthropic, OpenAI, npm and PyPI tokens, private
-  key blocks, JWTs (AWS key ids and GitHub tokens also lower-cased, Anthropic keys upper-cased), and ``password = "..."``-style assignments with a strong literal value;
+  key blocks, JWTs (GitHub tokens also lower-cased, Anthropic keys upper-cased), and
+  ``password = "..."``-style assignments with a strong literal value;
 - the bottle's own secrets (``known_secrets``): raw, in any letter case (values of 16+
-  characters), reversed, hex, percent-encoded (fully or
-  partially), base64 and URL-safe base64 at every byte offset (so inside larger blobs, with or
-  without padding), base32 in host names, and split across fields (adjacent pieces, or pieces in
-  any order that together cover the value);
+  characters), reversed, hex (also with blanks), percent-encoded (fully or partially), UTF-16
+  (and its base64), base32, base64 and URL-safe base64 at every byte offset (so inside larger
+  blobs, with or without padding), base32 in host names, and split across fields (adjacent
+  pieces, or pieces in any order that together cover the value);
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
   strings and image data;
 - requests: the host of an absolute URL (a path-only URL needs ``scan_host`` for the target),

@@ -83,12 +83,13 @@ class _Group:
     longest run of unreserved characters; a base64 core and its URL-safe twin share their longest
     run without ``+``/``/``. Fewer, longer searches: substring search gets faster with length."""
 
-    __slots__ = ("anchor", "lowered", "forms")
+    __slots__ = ("anchor", "lowered", "forms", "nul")
 
     def __init__(self, anchor: str, lowered: bool, forms: list[tuple[_Needle, int]]) -> None:
         self.anchor = anchor
         self.lowered = lowered
         self.forms = forms  # (needle, offset of the anchor inside the needle)
+        self.nul = "\x00" in anchor
 
     def __repr__(self) -> str:
         return f"<group of {len(self.forms)}>"
@@ -178,6 +179,15 @@ class KnownSecrets:
             for single in needles([(value[::-1], False, name, "reversed"), (data.hex(), True, name, "hex"),
                                    (url_full(data), True, name, "url")]):
                 groups.append(_Group(single.text, single.lowered, [(single, 0)]))
+            # Cheap whole-value forms of common tools: ``base32`` (upper-case, searched without
+            # case), ``xxd``/``od``-style hex with blanks, UTF-16 (PowerShell, .NET) and its base64.
+            utf16 = value.encode("utf-16-le")
+            extra = [(b32_cores(data)[0], True, name, "base32"), (b64_cores(utf16)[0], False, name, "utf-16+base64"),
+                     (data.hex(" "), True, name, "hex"),
+                     (utf16.decode("latin-1"), False, name, "utf-16"),
+                     (value.encode("utf-16-be").decode("latin-1"), False, name, "utf-16")]
+            for single in needles(extra):
+                groups.append(_Group(single.text, single.lowered, [(single, 0)]))
             caseless = ascii_lower(value)
             if len(value) >= MIN_CASELESS_LENGTH and (caseless, True) not in seen and caseless != value.upper():
                 seen.add((caseless, True))
@@ -219,7 +229,11 @@ class KnownSecrets:
             return []
         low = lowered if lowered is not None else (ascii_lower(text) if self.needs_lowered else text)
         hits: list[KnownHit] = []
+        # UTF-16 forms hold NULs: a text without one (any single file) cannot hold them.
+        has_nul = "\x00" in text
         for group in self._needles:
+            if group.nul and not has_nul:
+                continue
             hay = low if group.lowered else text
             anchor = group.anchor
             at = hay.find(anchor)

@@ -158,10 +158,6 @@ def _aws_id(value: str) -> bool:
     return not value.endswith("EXAMPLE") and len(set(value[4:])) > 3
 
 
-def _aws_id_lowered(value: str) -> bool:
-    return _aws_id(value.upper()) and bool(_HAS_DIGIT.search(value[4:]))
-
-
 def _one_case_body(prefix_len: int) -> Callable[[str], bool]:
     """A token body in one case (lower-cased from a random mix): letters and digits, varied."""
 
@@ -411,10 +407,6 @@ DETECTORS: tuple[Detector, ...] = (
     _d("aws-secret-access-key", "AWS secret access key",
        r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}[\s\S]{1,300}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
        _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 400), run_min=20),
-    # The same ids lower-cased (``tr A-Z a-z`` keeps them usable: AWS reads key ids without
-    # case). A digit is required: lower-case words after "asia" are not ids.
-    _d("aws-access-key-id", "AWS access key ID", r"a(?:kia|sia)[a-z0-9]{16}", ("akia", "asia"), run_min=20,
-       before=_ALNUM, after=_ALNUM, check=_aws_id_lowered),
     _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",), run_min=39,
        before=_TOKEN, after=_TOKEN, check=_varied(4)),
     _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",), run_min=35,
