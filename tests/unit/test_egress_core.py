@@ -571,3 +571,35 @@ class ParserDifferentialTest(unittest.TestCase):
             with self.subTest(extra=extra):
                 self.assertFalse(decide(get("team.example", headers=[("X-Team", "blue"), extra]), self.P).allowed)
         self.assertTrue(decide(get("team.example", headers=[("X_Team", "blue")]), self.P).allowed)
+
+
+class BodyMethodOverrideTest(unittest.TestCase):
+    """A form field ``_method`` (Rails, Laravel, Symfony) is a method override too."""
+
+    P = ParserDifferentialTest.P
+
+    def verdict(self):
+        v = decide(get("api.example.com", "/v1/items/42", method="POST"), self.P)
+        self.assertTrue(v.allowed)
+        return v
+
+    def test_a_form_field_asking_for_another_method_is_refused(self) -> None:
+        from bot_bottle.sidecar.egress.core import body_method_problem
+
+        v = self.verdict()
+        form = "application/x-www-form-urlencoded"
+        multipart = "multipart/form-data; boundary=B"
+        part = b'--B\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--B--\r\n'
+        for ctype, body in ((form, b"a=1&_method=DELETE"), (form, b"_METHOD=patch"), (form, b"%5Fmethod=PUT"),
+                            (multipart, part)):
+            with self.subTest(body=body):
+                why = body_method_problem(v, ctype, body)
+                self.assertIsNotNone(why)
+                self.assertIn("_method", why)
+        for ctype, body in ((form, b"a=1&_method=POST"), (form, b"a=1"), ("application/json", b'{"_method": "DELETE"}'),
+                            (multipart, part.replace(b"DELETE", b"GET"))):
+            with self.subTest(ok=body):
+                self.assertIsNone(body_method_problem(v, ctype, body))
+        # A route without a methods list: anything goes.
+        open_verdict = decide(get("api.example.com", "/x", method="POST"), policy({"host": "api.example.com", "ports": [443]}))
+        self.assertIsNone(body_method_problem(open_verdict, form, b"_method=DELETE"))

@@ -600,6 +600,20 @@ class TlsTest(AddonCase):
         self.assertIsNone(data.context.server.sni)
 
 
+class BodyMethodTest(AddonCase):
+    def test_a_form_asking_for_a_method_the_route_does_not_allow_is_refused(self) -> None:
+        self.write_policy({**POLICY, "routes": [*POLICY["routes"], {
+            "host": "rails.example", "ports": [80], "matches": [{"methods": ["GET", "POST"]}]}]})
+        headers = [("Host", "rails.example"), ("Content-Type", "application/x-www-form-urlencoded")]
+        flow, lines = self.run_hooks(self.request_flow("rails.example", method="POST", headers=headers,
+                                                       content=b"id=4&_method=DELETE"), "requestheaders", "request")
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual((lines[0]["decision"], lines[0]["rule"]), ("deny", "match"))
+        flow, _ = self.run_hooks(self.request_flow("rails.example", method="POST", headers=headers,
+                                                   content=b"id=4"), "requestheaders", "request")
+        self.assertIsNone(flow.response)
+
+
 class ServerConnectTest(AddonCase):
     def connect(self, host: str, port: int, resolved: list[str] | None = None) -> str | None:
         data = SimpleNamespace(server=SimpleNamespace(address=(host, port), error=None))

@@ -45,7 +45,7 @@ from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, structure, supervision
-from bot_bottle.sidecar.egress.core import RequestFacts, Verdict, decide
+from bot_bottle.sidecar.egress.core import RULE_MATCH, RequestFacts, Verdict, body_method_problem, decide
 from bot_bottle.sidecar.egress.hosts import HostError, forbidden_upstream, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 from bot_bottle.sidecar.supervise import channel
@@ -392,6 +392,11 @@ class EgressAddon:
 
     async def _scan_and_prepare(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         request = flow.request
+        why = body_method_problem(verdict, request.headers.get("content-type", ""), _plain_body(request))
+        if why is not None:
+            self._refuse(flow, Verdict(False, verdict.host, verdict.port, RULE_MATCH, why, verdict.route,
+                                       verdict.route_index, verdict.match_index), facts)
+            return
         outbound = self._outbound(flow, verdict, facts, body=request.raw_content or b"")
         # ---- the DLP seam: the one place outbound content is judged ----
         outcome = self.scanner.scan(outbound)
@@ -741,6 +746,17 @@ def _internal_error(flow: http.HTTPFlow, exc: BaseException | None = None) -> Ve
     why = f" ({type(exc).__name__})" if exc is not None else ""
     return Verdict(False, flow.request.host, flow.request.port, RULE_INTERNAL_ERROR,
                    f"the proxy could not process this request{why}")
+
+
+def _plain_body(request: http.Request) -> bytes:
+    """The body as the upstream's framework reads it: its Content-Encoding undone when it can be."""
+    raw = request.raw_content or b""
+    if "content-encoding" not in request.headers:
+        return raw
+    try:
+        return request.get_content(strict=True) or b""
+    except ValueError:
+        return raw  # DLP refuses a body whose coding does not decode
 
 
 def _drop_transport(client: Any, server: Any) -> None:

@@ -9,6 +9,7 @@ the route's entries passes, and only when its shape is sound (``structure``). Re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -312,6 +313,33 @@ def _methods_asked(request: RequestFacts) -> set[str]:
         if key.strip().lower() == METHOD_OVERRIDE_PARAM:
             asked.add(value.strip().upper())
     return asked
+
+
+# A form field of that name, as a multipart part: ``name="_method"``, headers, blank line, value.
+_MULTIPART_METHOD = re.compile(
+    rb'content-disposition:[^\r\n]*\bname="?_method"?[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]*)', re.I)
+
+
+def body_method_problem(verdict: Verdict, content_type: str, body: bytes) -> str | None:
+    """Why a form body's ``_method`` field (Rails, Laravel, Symfony read it as the method) asks
+    for a method the passing ``matches`` entry does not allow, or None."""
+    if verdict.route is None or verdict.match_index is None:
+        return None
+    allowed = verdict.route.matches[verdict.match_index].methods
+    if not allowed or b"method" not in body.lower():  # cheap: most bodies name no method at all
+        return None
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        asked = [v for k, v in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+                 if k.strip().lower() == METHOD_OVERRIDE_PARAM]
+    elif kind == "multipart/form-data":
+        asked = [m.group(1).decode("latin-1") for m in _MULTIPART_METHOD.finditer(body)]
+    else:
+        return None
+    if all(v.strip().upper() in allowed for v in asked):
+        return None
+    return (f"the form's {METHOD_OVERRIDE_PARAM} field asks the upstream to act as another method than "
+            f"{', '.join(allowed)} (routes[{verdict.route_index}] matches[{verdict.match_index}])")
 
 
 def _alias_values(request: RequestFacts, name: str) -> list[str]:
