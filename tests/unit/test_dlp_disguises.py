@@ -178,5 +178,82 @@ class OtherEncodingsTest(unittest.TestCase):
                 self.assertEqual([(f.secret_name, f.encoding) for f in findings], [("API_SECRET", encoding.strip())])
 
 
+def escaped(value: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" for c in value)
+
+
+class EscapesOutsideParsedJsonTest(unittest.TestCase):
+    """JSON's parser undoes escapes only in a body it parsed; elsewhere the scan must."""
+
+    def test_unicode_escapes_where_json_is_not_parsed(self) -> None:
+        token = fakes.github(RNG)
+        cases = {
+            "ndjson": ('{"a":1}\n{"note":"' + escaped(SECRET) + '"}\n', "application/x-ndjson"),
+            "xssi prefix": (")]}'\n{\"note\":\"" + escaped(SECRET) + "\"}", "application/json"),
+            "json in a json string": (json.dumps({"payload": '{"note":"' + escaped(SECRET) + '"}'}),
+                                      "application/json"),
+            "es6 braces": ("".join(f"\\u{{{ord(c):x}}}" for c in SECRET), "text/javascript"),
+        }
+        for label, (body, content_type) in cases.items():
+            with self.subTest(label):
+                self.assertEqual(names(scan(body, content_type)), {"API_SECRET"})
+        self.assertEqual(names(scan("x=" + escaped(token), "text/plain")), {"github-token"})
+
+    def test_html_references_and_x_escapes(self) -> None:
+        cases = {
+            "decimal": "".join(f"&#{ord(c)};" for c in SECRET),
+            "hex": "".join(f"&#x{ord(c):x};" for c in SECRET),
+            "no semicolons": "".join(f"&#{ord(c)}" for c in SECRET),
+            "x escapes": "".join(f"\\x{ord(c):02x}" for c in SECRET),
+        }
+        for label, body in cases.items():
+            with self.subTest(label):
+                findings = scan(f"<p>{body}</p>", "text/html")
+                self.assertEqual([(f.secret_name, f.encoding) for f in findings], [("API_SECRET", "escape")])
+                self.assertEqual(findings[0].start, 3)
+                self.assertEqual(findings[0].end, 3 + len(body))
+
+    def test_partly_escaped_value_and_escaped_slash(self) -> None:
+        half = len(SECRET) // 2
+        findings = scan(SECRET[:half] + escaped(SECRET[half:]))
+        self.assertEqual(names(findings), {"API_SECRET"})
+        aws = fakes.aws_secret(RNG)
+        while "/" not in aws:
+            aws = fakes.aws_secret(RNG)
+        body = f"aws_secret_access_key = {aws.replace('/', chr(92) + '/')}"
+        self.assertIn("aws-secret-access-key", names(scan(body)))
+
+    def test_escapes_inside_an_encoding(self) -> None:
+        body = base64.b64encode(("note: " + escaped(SECRET)).encode()).decode()
+        findings = scan(body)
+        self.assertEqual([(f.secret_name, f.encoding) for f in findings], [("API_SECRET", "base64+escape")])
+
+    def test_redaction_replaces_the_escaped_form(self) -> None:
+        body = "a " + "".join(f"&#{ord(c)};" for c in SECRET) + " b"
+        result = SCANNER.redact_request("POST", URL, [("Content-Type", "text/html")], body.encode())
+        self.assertEqual(result.body, b"a [REDACTED:API_SECRET] b")
+        self.assertEqual(result.unredacted, ())
+
+    def test_benign_escapes_are_not_findings(self) -> None:
+        body = json.dumps({"text": "caf\u00e9 \\n \\t &#169; &amp; \\x00 C:\\Users\\me"})
+        self.assertEqual(scan("\n".join([body] * 3), "application/x-ndjson"), [])
+        self.assertEqual(scan("<p>&#8212; &#x2014; caf&eacute;</p>", "text/html"), [])
+
+
+class JsonOverTheFieldCapTest(unittest.TestCase):
+    def test_values_are_scanned_unescaped(self) -> None:
+        key = fakes.private_key(RNG)
+        doc = {"pad": ["a"] * 10_001, "note": SECRET}
+        body = json.dumps(doc).replace(json.dumps(SECRET), '"' + escaped(SECRET) + '"')
+        self.assertEqual(names(scan(body, "application/json")), {"API_SECRET"})
+        # "\n" inside a JSON string is undone by the parse alone.
+        body = json.dumps({"pad": ["a"] * 10_001, "key": key})
+        self.assertIn("private-key", {f.detector for f in scan(body, "application/json")})
+
+    def test_many_benign_values_are_not_findings(self) -> None:
+        body = json.dumps({"pad": [f"item {i}" for i in range(10_001)], "note": "caf\u00e9"})
+        self.assertEqual(scan(body, "application/json"), [])
+
+
 if __name__ == "__main__":
     unittest.main()

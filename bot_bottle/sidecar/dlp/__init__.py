@@ -25,7 +25,8 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``detector`` is a stable id (``DETECTOR_IDS``, ``known-secret``, ``high-entropy``,
 ``scan-limit``, ``injection-*``); ``secret_name`` names which bottle secret matched;
 ``encoding`` says how it was disguised (``base64``, ``hex``, ``url``, ``reversed``, ``split``,
-``base32``, ``utf-16``, ``case`` (another letter case), combinations such as ``url+base64``).
+``base32``, ``utf-16``, ``case`` (another letter case), ``escape`` (``\\uXXXX``, ``\\xNN``,
+``&#NN;``), combinations such as ``url+base64``).
 ``start``/``end`` index the text named by
 ``location`` (``url.host``, ``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
 ``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
@@ -54,8 +55,10 @@ What is scanned, and how:
   does not decode), then compression nobody declared (gzip, zlib, bzip2, xz by magic number, a
   few layers deep) and tar and zip archives, in the body and in multipart files (``archives``;
   what cannot be read whole within the limits is a ``scan-limit`` too), taking JSON, form and
-  multipart bodies apart; values are also base64-, hex- and percent-decoded, and base64 of gzip
-  inflated (a tarball included), two levels deep, to find formats hidden under an encoding.
+  multipart bodies apart; values are also base64-, hex- and percent-decoded, unescaped
+  (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, ``\\/``, HTML ``&#NN;``/``&#xHH;``: what a JSON parse
+  undoes only in a body it parsed) and base64 of gzip inflated (a tarball included), two levels
+  deep, to find formats hidden under an encoding.
   Files (``scan_text`` without ``deep``) are scanned as written.
 
 Redaction replaces each value, in the form it was found, with ``[REDACTED:<secret name or
@@ -69,7 +72,8 @@ data (the bottle's own secrets are, at any offset); other transformations (rot13
 are not undone; pieces of a known secret are matched in any order when each is 4+ characters,
 pieces of a token format only when adjacent; token formats in host names need the host's
 original case; bodies over ``structured_limit`` and bodies or queries with more than 10,000
-fields are scanned as text, without taking them apart.
+fields are scanned as text, without taking them apart (a JSON body's parsed values are then
+scanned too, joined, at ``body.json (values)``).
 """
 
 from __future__ import annotations

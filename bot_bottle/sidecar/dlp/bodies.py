@@ -287,6 +287,28 @@ def json_strings(doc: Any, limit: int | None = None) -> list[JsonString] | None:
     return out
 
 
+def json_texts(doc: Any) -> list[str]:
+    """Every key and string value (and long integer) of ``doc``, without paths: for a document
+    with too many of them to take apart one by one (``json_strings`` gives up past its limit)."""
+    out: list[str] = []
+    stack: list[Any] = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if abs(value) >= 10_000_000:
+                out.append(str(value))
+        elif isinstance(value, dict):
+            out.extend(value)
+            stack.extend(reversed(list(value.values())))
+        elif isinstance(value, list):
+            stack.extend(reversed(value))
+    return out
+
+
 def apply_json_redactions(doc: Any, replacements: dict[int, str], strings: list[JsonString]) -> Any:
     """Replace ``strings[i]`` by ``replacements[i]`` in place; returns the (possibly new) root."""
     root = [doc]

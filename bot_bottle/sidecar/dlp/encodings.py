@@ -354,3 +354,67 @@ def percent_decode(text: str) -> Decoded | None:
         return start + 2 * before_start, end + 2 * before_end
 
     return Decoded("url", 0, len(text), decoded, to_parent)
+
+
+# Escapes of other languages a value may be written in: JSON/JS ``\uXXXX`` (a surrogate pair as
+# one character) and ``\u{X..}``, ``\xNN`` (Python, C, JS), JSON's optional ``\/``, and HTML
+# numeric character references (``&#103;``, ``&#x67;``, the ``;`` optional as browsers allow).
+# A JSON body the engine parsed has its escapes undone by the parser; anything else (NDJSON, a
+# JSON string inside a JSON value, a body with an XSSI prefix, HTML, a script) needs this.
+_ESCAPE = re.compile(
+    r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|\\u([0-9a-fA-F]{4})|\\u\{([0-9a-fA-F]{1,6})\}|\\x([0-9a-fA-F]{2})|\\(/)"
+    r"|&#[xX]([0-9a-fA-F]{1,6});?|&#([0-9]{1,7});?"
+)
+
+
+def has_escapes(text: str) -> bool:
+    """Cheap test before ``unescape``: most texts hold neither a backslash nor ``&#``."""
+    return "\\" in text or "&#" in text
+
+
+def _escaped_char(m: re.Match[str]) -> str:
+    high, low, u4, ubrace, x2, slash, hexref, decref = m.groups()
+    if high is not None:
+        return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
+    if slash is not None:
+        return "/"
+    if decref is not None:
+        code = int(decref)
+    else:
+        code = int(u4 or ubrace or x2 or hexref, 16)
+    return chr(code) if code <= 0x10FFFF else "\ufffd"
+
+
+def unescape(text: str) -> Decoded | None:
+    """``text`` with every escape of ``_ESCAPE`` undone, with an exact offset map back; None when
+    there is none."""
+    pieces: list[str] = []
+    decoded_at: list[int] = []  # decoded offset of each escape
+    stretch: list[int] = []  # characters the escapes up to and including this one added
+    previous = length = added = 0
+    for m in _ESCAPE.finditer(text):
+        chunk = text[previous : m.start()]
+        pieces.append(chunk)
+        length += len(chunk)
+        char = _escaped_char(m)
+        decoded_at.append(length)
+        pieces.append(char)
+        length += len(char)
+        added += (m.end() - m.start()) - len(char)
+        stretch.append(added)
+        previous = m.end()
+    if not decoded_at:
+        return None
+    pieces.append(text[previous:])
+    decoded = "".join(pieces)
+
+    def to_parent(start: int, end: int) -> tuple[int, int]:
+        # Offsets move by what the escapes before them added (a span inside an escape's single
+        # character covers the whole escape).
+        before_start = bisect.bisect_left(decoded_at, start)
+        before_end = bisect.bisect_left(decoded_at, end)
+        return (start + (stretch[before_start - 1] if before_start else 0),
+                end + (stretch[before_end - 1] if before_end else 0))
+
+    return Decoded("escape", 0, len(text), decoded, to_parent)

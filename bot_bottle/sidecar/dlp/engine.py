@@ -23,7 +23,15 @@ import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot_bottle.sidecar.dlp.encodings import Decoded, ascii_lower, decode_runs, percent_decode, whole_span
+from bot_bottle.sidecar.dlp.encodings import (
+    Decoded,
+    ascii_lower,
+    decode_runs,
+    has_escapes,
+    percent_decode,
+    unescape,
+    whole_span,
+)
 from bot_bottle.sidecar.dlp.entropy import entropy_spans
 from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, Finding, resolve_overlaps
 from bot_bottle.sidecar.dlp.known import KnownSecrets
@@ -35,6 +43,8 @@ SEPARATOR = "\x00"
 # How far from a field boundary a split value may reach: longer than any token format and than
 # a private key block cut in two.
 SPLIT_REACH = 4096
+# Decoded layers whose offsets map back exactly (escapes undone in place).
+_EXACT = frozenset({"url", "escape"})
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,13 @@ class Engine:
                 if pct is not None:
                     budget[0] -= len(pct.text)
                     layers.append((owner, pct))
+            if budget[0] > 0 and has_escapes(text):
+                # \uXXXX, \xNN, &#NN; outside a JSON body the engine parsed (NDJSON, a JSON
+                # string inside a value, HTML): only texts holding a backslash or "&#" pay for it.
+                unescaped = unescape(text)
+                if unescaped is not None:
+                    budget[0] -= len(unescaped.text)
+                    layers.append((owner, unescaped))
         # Base64 and hex runs of all texts in one go (a run cannot cross the separator).
         texts = [text for _, text in items]
         joined_items, item_starts = _join(texts, SEPARATOR)
@@ -159,7 +176,7 @@ class Engine:
         for index, h in inner:
             owner, layer = layers[index]
             start, end = layer.to_parent(h.start, h.end)
-            if layer.encoding == "url" and end - start == h.end - h.start:
+            if layer.encoding in _EXACT and end - start == h.end - h.start:
                 continue  # no escape inside: the direct layer saw this as it was sent
             encoding = layer.encoding if h.encoding is None else f"{layer.encoding}+{h.encoding}"
             out.append((owner, RawHit(start, end, h.detector, h.name, h.confidence, h.secret_name, encoding)))

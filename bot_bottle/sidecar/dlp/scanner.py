@@ -497,7 +497,11 @@ class Scanner:
             return False
         strings = bodies.json_strings(doc, MAX_FIELDS)
         if strings is None:
-            return False  # absurdly many values: the raw text (decoded layer included) is scanned
+            # Absurdly many values to take apart one by one: the raw text is scanned (decoded
+            # layers included) and so are the parsed values, joined by NUL (no detector matches
+            # across it), since only the parse undoes every JSON escape ("\n", "\"", ...).
+            request.add(f"{base}.json (values)", SEPARATOR.join(bodies.json_texts(doc)))
+            return False
         info.kind = "json"
         info.json_doc = doc
         info.json_strings = strings
