@@ -24,6 +24,7 @@ from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
 from bot_bottle.state import ID_RE
+from bot_bottle.supervise.view import printable
 
 SIDECAR_LOG = "/var/log/bottle/egress.jsonl"
 SAVED_LOG = "egress.jsonl"
@@ -186,8 +187,8 @@ def format_text(record: dict[str, Any]) -> Text:
     line = Text()
     line.append(f"{time_part} ", style="dim")
     line.append(f"{decision.upper():<5} ", style=f"bold {style}".strip())
-    line.append(f"{record.get('method', '?'):<7} ")
-    line.append(target, style=style)
+    line.append(printable(f"{record.get('method', '?'):<7} "))
+    line.append(printable(target), style=style)
     if record.get("status") is not None:
         line.append(f" {record['status']}")
     if record.get("duration_ms") is not None:
@@ -199,10 +200,10 @@ def format_text(record: dict[str, Any]) -> Text:
         why.append("detectors " + ",".join(map(str, record["detectors"])))
     if record.get("dlp_action"):
         why.append(f"dlp {record['dlp_action']}")
-    line.append("  " + "; ".join(why), style="dim")
+    line.append(printable("  " + "; ".join(why)), style="dim")
     if decision != "allow" and record.get("reason"):
-        line.append(f"  {record['reason']}", style=style)
+        line.append(printable(f"  {record['reason']}"), style=style)
     if record.get("error"):
-        line.append(f"  error: {record['error']}", style="red")
+        line.append(printable(f"  error: {record['error']}"), style="red")
     return line
 

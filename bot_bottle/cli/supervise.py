@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 
-from rich.text import Text
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import UsageError
@@ -91,6 +90,7 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         table.add_column(col, overflow="fold")
     for p in pending:
         bottle = p["bottle"] + (f" ({p['label']})" if p["label"] else "")
-        table.add_row(bottle, p["id"], p["kind"], p["summary"], Text(p["justification"]), view.duration(p["age_s"]))
+        table.add_row(view.plain(bottle), p["id"], view.plain(p["kind"]), view.plain(p["summary"]),
+                      view.plain(p["justification"]), view.duration(p["age_s"]))
     output.show(table)
     return 0

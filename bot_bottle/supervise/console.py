@@ -221,8 +221,9 @@ class SuperviseApp(App[None]):
             age = now - row.created_at
             left = None if row.timeout_s is None else row.timeout_s - age
             props.add_row(
-                str(row.key), view.styled(label or row.bottle_id, color), row.kind, view.summary(row.kind, row.payload),
-                _clip(row.justification, JUSTIFICATION_WIDTH), view.duration(age),
+                str(row.key), view.styled(label or row.bottle_id, color), view.plain(row.kind),
+                view.plain(view.summary(row.kind, row.payload)),
+                view.plain(_clip(row.justification, JUSTIFICATION_WIDTH)), view.duration(age),
                 view.duration(left) if left is None or left > 0 else "waiting ended", key=str(row.key),
             )
         self._restore_cursor(props, keep)
@@ -263,8 +264,8 @@ class SuperviseApp(App[None]):
             return
         text = Text()
         text.append(f"{row.bottle_id}/{row.id}", style="bold")
-        text.append(f"  {row.kind}: {view.summary(row.kind, row.payload)}\n")
-        text.append(row.justification or "(no justification)")
+        text.append(view.printable(f"  {row.kind}: {view.summary(row.kind, row.payload)}") + "\n")
+        text.append(view.printable(row.justification or "(no justification)"))
         detail.update(text)
 
     def _show_events(self) -> None:

@@ -209,6 +209,15 @@ class FormatTest(unittest.TestCase):
         text = logs.format_text({**ALLOW, "connect": True, "method": "CONNECT", "path": ""}).plain
         self.assertIn("a.example:443 ", text + " ")
 
+    def test_what_the_agent_wrote_cannot_drive_the_terminal(self) -> None:
+        # An escape sequence in a logged path would set the operator's clipboard (OSC 52), clear
+        # the screen or rewrite earlier lines; a bidi override would reorder what is shown.
+        record = {**DENY, "path": "/x\x1b]52;c;ZXZpbA==\x07\u202e", "reason": "r\x1b[2J", "error": "e\x9b1m"}
+        text = logs.format_text(record).plain
+        for bad in ("\x1b", "\x07", "\u202e", "\x9b"):
+            self.assertNotIn(bad, text)
+        self.assertIn("/x\\x1b]52;c;ZXZpbA==\\x07\\u202e", text)
+
     def test_parse_lines_skips_non_records(self) -> None:
         self.assertEqual(list(logs.parse_lines(["", "x", "{}", "[1]", json.dumps(ALLOW)])), [ALLOW])
 

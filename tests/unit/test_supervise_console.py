@@ -355,6 +355,16 @@ class Once(unittest.TestCase):
         self.assertIn("Pending proposals (1)", text)
         self.assertIn("read the docs", text)
 
+    def test_what_the_agent_wrote_is_shown_as_written_and_cannot_drive_the_terminal(self) -> None:
+        self.side.spool.submit(Proposal(id="egress-2", kind="egress", timeout_s=600,
+                                        justification="[bold red]APPROVED BY POLICY[/] \x1b[2J\x1b]52;c;eA==\x07",
+                                        payload={"host": "docs2.example"}))
+        text = self.run_once()
+        self.assertNotIn("\x1b", text)
+        self.assertNotIn("\x07", text)
+        self.assertIn("[bold red]APPROVED BY POLICY[/]", text)  # markup shown, not obeyed
+        self.assertIn("\\x1b[2J", text)
+
 
 class View(unittest.TestCase):
     def test_durations(self) -> None:
