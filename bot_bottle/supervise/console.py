@@ -52,7 +52,9 @@ class ReasonScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Reject {self.what}\nWhy? The agent is told this reason. (Enter: reject, Esc: cancel)")
+            # Text, not a markup string: ``what`` holds what the agent asked for, verbatim.
+            yield Label(Text(f"Reject {view.printable(self.what)}\n"
+                             "Why? The agent is told this reason. (Enter: reject, Esc: cancel)"))
             yield Input(placeholder="reason", id="reason")
 
     @on(Input.Submitted)
@@ -77,7 +79,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"{self.question}  [y/n]")
+            yield Label(Text(f"{view.printable(self.question)}  [y/n]"))
 
     def action_yes(self) -> None:
         self.dismiss(True)

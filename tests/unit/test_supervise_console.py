@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import DataTable, Label, RichLog, Static
 
 from bot_bottle.manifest import Layout
 from bot_bottle.sidecar.supervise.channel import Proposal, read_grants
@@ -58,8 +58,9 @@ class ConsoleCase(unittest.TestCase):
     def link_for(self, bottle_id: str) -> Any:
         return self.sidecars[bottle_id].link(bottle_id)
 
-    def propose(self, bottle_id: str, kind: str, payload: dict[str, Any], pid: str, created_at: float = NOW - 30) -> None:
-        self.sidecars[bottle_id].spool.submit(Proposal(id=pid, kind=kind, justification=f"because {pid}",
+    def propose(self, bottle_id: str, kind: str, payload: dict[str, Any], pid: str, created_at: float = NOW - 30,
+                justification: str | None = None) -> None:
+        self.sidecars[bottle_id].spool.submit(Proposal(id=pid, kind=kind, justification=justification or f"because {pid}",
                                                        payload=payload, timeout_s=600, created_at=created_at))
 
     def edit(self, text: str) -> str | None:
@@ -196,6 +197,25 @@ class Keys(ConsoleCase):
         decision = self.sidecars["bbbbbb22"].spool.decision_for("egress-9")
         self.assertEqual((decision.verdict, decision.reason), ("rejected", "not for this task"))
         self.assertEqual(read_grants(self.sidecars["bbbbbb22"].spool.root)["routes"], [])
+
+    def test_agent_text_is_shown_verbatim_and_inert(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1",
+                     justification="[b]trusted[/b] \x1b[2J\x1b]52;c;eA==\x07 \u202eok")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.pause(0.2)
+            detail = str(app.query_one("#detail", Static).render())
+            self.assertIn("[b]trusted[/b]", detail)
+            self.assertIn("\\x1b[2J", detail)
+            for bad in ("\x1b", "\x07", "\u202e"):
+                self.assertNotIn(bad, detail)
+            await pilot.press("r")
+            await self.until(pilot, lambda: isinstance(app.screen, ReasonScreen))
+            label = str(app.screen.query_one(Label).render())
+            self.assertIn("Reject egress proposal egress-1", label)
+            await pilot.press("escape")
+
+        self.run_app(script)
 
     def test_escape_cancels_a_rejection(self) -> None:
         self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1")
