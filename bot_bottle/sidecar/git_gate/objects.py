@@ -208,3 +208,26 @@ def blob_chunks(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | No
         code = proc.wait()
     if code != 0:
         raise ObjectError(f"blob {oid[:12]} could not be read")
+
+
+def blob_size(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> int:
+    """A blob's size in bytes, without reading it."""
+    result = subprocess.run(
+        ["git", "--no-replace-objects", "cat-file", "-s", oid], cwd=cwd, env=git_env(env),
+        capture_output=True, check=False,
+    )
+    size = result.stdout.decode("ascii", "replace").strip()
+    if result.returncode != 0 or not size.isdigit():
+        raise ObjectError(f"blob {oid[:12]} could not be read")
+    return int(size)
+
+
+def read_blob(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> bytes:
+    """A blob's whole content (the caller checks its size first: ``blob_size``)."""
+    result = subprocess.run(
+        ["git", "--no-replace-objects", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
+        capture_output=True, check=False,
+    )
+    if result.returncode != 0:
+        raise ObjectError(f"blob {oid[:12]} could not be read")
+    return result.stdout

@@ -16,11 +16,16 @@ import secrets
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 
+from bot_bottle.sidecar.git_gate import packed
 from bot_bottle.sidecar.git_gate.objects import (
+    CHUNK,
+    OVERLAP,
     ObjectError,
     blob_chunks,
+    blob_size,
     commit_pieces,
     git_env,
+    read_blob,
     read_objects,
 )
 from bot_bottle.sidecar.git_gate.piece import Piece, PieceKind
@@ -81,7 +86,7 @@ def parse_patch(commit: str, patch: str) -> Iterator[Piece]:
     def flush() -> Iterator[Piece]:
         nonlocal block
         if block and path is not None:
-            yield Piece(commit, "lines", "\n".join(block), path=path, line=block_start)
+            yield Piece(commit, "lines", "\n".join(block), path=path, line=block_start, blob=blob)
         block = []
 
     def end_file() -> Iterator[Piece]:
@@ -192,6 +197,8 @@ def read_pieces(
             yield from binary_pieces(piece, cwd=cwd, env=env)
         else:
             yield piece
+            if piece.kind == "lines" and piece.line == 1 and _may_be_packed_text(piece.text):
+                yield from _text_packed_pieces(piece, cwd=cwd, env=env)
 
 
 def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:
@@ -203,10 +210,71 @@ def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | Non
     if piece.blob is None or not _FULL_OID_RE.match(piece.blob) or set(piece.blob) == {"0"}:
         raise ObjectError(f"no object id for binary file {piece.path!r} in commit {piece.commit[:12]}")
     first = True
+    is_packed = False
     for chunk in blob_chunks(piece.blob, cwd=cwd, env=env):
+        if first:
+            is_packed = packed.looks_packed(chunk[:1024])
         for text in [chunk.decode("latin-1"), *utf16_views(chunk, first)]:
             yield Piece(piece.commit, "binary", text, path=piece.path, blob=piece.blob)
         first = False
+    if is_packed:
+        yield from packed_pieces(piece.commit, piece.path, piece.blob, cwd=cwd, env=env)
+
+
+def packed_pieces(
+    commit: str, path: str | None, blob: str, *, cwd: str | None, env: Mapping[str, str] | None
+) -> Iterator[Piece]:
+    """What a compressed file or an archive holds (``packed``): each member's name, its content
+    (latin-1 and UTF-16 views, in bounded chunks like a binary file), and an ``archive-limit``
+    piece for each limit hit (the scan turns it into a finding: the push is rejected)."""
+    size = blob_size(blob, cwd=cwd, env=env)
+    if size > packed.MAX_FILE:
+        yield Piece(commit, "archive-limit", f"the file is larger than {packed.MAX_FILE // packed.MiB} MiB,"
+                    " the most the gate opens", path=path)
+        return
+    named: set[str] = set()
+    for part in packed.unpack(read_blob(blob, cwd=cwd, env=env)):
+        if part.limit is not None:
+            yield Piece(commit, "archive-limit", part.limit, path=path)
+            continue
+        if part.member is not None and part.member not in named:
+            named.add(part.member)
+            yield Piece(commit, "archive-name", part.member, path=path, member=part.member)
+        data = part.data
+        if not data:
+            continue
+        for start in range(0, max(len(data) - OVERLAP, 1), CHUNK):
+            chunk = data[start:start + CHUNK + OVERLAP]
+            for text in [chunk.decode("latin-1"), *utf16_views(chunk, start == 0)]:
+                yield Piece(commit, "archive", text, path=path, member=part.member)
+
+
+# First characters (as git's UTF-8 text diff shows them) of a compressed file or an archive that
+# git took for text (no NUL in its first 8000 bytes, or a diff attribute): its blob is checked.
+_ZLIB_FIRST = "\x08\x18(8HXhx"
+
+
+def _may_be_packed_text(text: str) -> bool:
+    if text.startswith(("\x1f", "PK\x03\x04", "\ufffd7zXZ")) or "ustar" in text[:1024]:
+        return True
+    if text.startswith("BZh") and text[4:10] == "1AY&SY":
+        return True
+    if len(text) > 1 and text[0] in _ZLIB_FIRST:
+        second = text[1]
+        return second == "\ufffd" or (ord(second) < 128 and (ord(text[0]) * 256 + ord(second)) % 31 == 0)
+    return False
+
+
+def _text_packed_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:
+    if piece.blob is None or not _FULL_OID_RE.match(piece.blob) or set(piece.blob) == {"0"}:
+        raise ObjectError(f"no object id for file {piece.path!r} in commit {piece.commit[:12]}")
+    chunks = blob_chunks(piece.blob, cwd=cwd, env=env)
+    try:
+        head = next(chunks, b"")
+    finally:
+        chunks.close()
+    if packed.looks_packed(head[:1024]):
+        yield from packed_pieces(piece.commit, piece.path, piece.blob, cwd=cwd, env=env)
 
 
 def utf16_views(data: bytes, first: bool) -> list[str]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 PieceKind = Literal[
-    "message", "identity", "header", "path", "lines", "binary", "tag", "tagger", "tag-header", "ref"
+    "message", "identity", "header", "path", "lines", "binary", "tag", "tagger", "tag-header", "ref",
+    "archive", "archive-name", "archive-limit",
 ]
 
 
@@ -18,6 +19,11 @@ class Piece:
     ``path`` is the file's path, or for a ``header``/``tag-header`` the header's (shown) name.
     ``blob`` is the object id of a binary file's new content (read later, by id: a path from
     git's text output may not name the file exactly); it takes no part in comparisons.
+
+    Inside a compressed file or an archive (``packed``): an ``archive`` piece is content found
+    inside, ``member`` the archive member it came from (None: the decompressed file itself); an
+    ``archive-name`` piece is a member's name; an ``archive-limit`` piece's text is the reason
+    the file could not be read whole (written by the gate, not taken from the push).
     """
 
     commit: str
@@ -26,3 +32,4 @@ class Piece:
     path: str | None = None
     line: int | None = None
     blob: str | None = field(default=None, compare=False, repr=False)
+    member: str | None = None

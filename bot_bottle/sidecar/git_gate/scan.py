@@ -48,8 +48,13 @@ class GitFinding:
     detector: str
     path: str | None = None  # already safe to show (a file path or header name, blanked or withheld)
     line: int | None = None
+    member: str | None = None  # an archive member's name, already safe to show
 
     def place(self) -> str:
+        if self.kind == "archive":
+            if self.member is None:
+                return f"decompressed content of file {self.path}"
+            return f"file {self.path}, archive member {self.member}"
         where = {
             "lines": f"file {self.path} line {self.line}",
             "binary": f"binary file {self.path}",
@@ -61,6 +66,8 @@ class GitFinding:
             "tagger": "tagger name or email",
             "tag-header": f"tag header {self.path}",
             "ref": REF_WITHHELD,
+            "archive-name": f"name of a member of archive {self.path}",
+            "archive-limit": f"compressed file or archive {self.path} (not read whole)",
         }[self.kind]
         return where
 
@@ -71,7 +78,12 @@ class GitFinding:
         return f"{what} {self.commit[:12]}: {self.place()}: detector {self.detector}"
 
     def to_dict(self) -> dict[str, object]:
-        return {"commit": self.commit, "kind": self.kind, "path": self.path, "line": self.line, "detector": self.detector}
+        out: dict[str, object] = {
+            "commit": self.commit, "kind": self.kind, "path": self.path, "line": self.line, "detector": self.detector,
+        }
+        if self.member is not None:
+            out["member"] = self.member
+        return out
 
 
 # ------------------------------------------------------------------------------ detectors
@@ -223,34 +235,51 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
     """Findings over every piece, in order, one per (commit, place, detector).
 
     One pass over the pieces (a binary file comes as many chunks: they are not all held at
-    once); names are made safe to show at the end, when every file name has been seen.
+    once); names are made safe to show at the end, when every file name has been seen. An
+    ``archive-limit`` piece is a finding by itself (detector ``scan-limit``): what could not be
+    read whole is refused, not let through.
     """
     # A file name or header name holding a secret must not be printed as it is, anywhere.
     unsafe: dict[str, str] = {}
+    unsafe_members: set[tuple[str | None, str]] = set()  # (archive path, member name)
     raw: dict[GitFinding, None] = {}  # in order, each once (overlapping chunks repeat their hits)
     for piece in pieces:
+        if piece.kind == "archive-limit":
+            raw.setdefault(GitFinding(piece.commit, "archive-limit", f"scan-limit ({piece.text})", piece.path))
+            continue
         hits = list(detector.hits(piece.text))
         if piece.kind == "path" and piece.path is not None and hits:
             unsafe[piece.path] = _blank(piece.text, hits)
+        if piece.kind == "archive-name" and piece.member is not None and hits:
+            unsafe_members.add((piece.path, piece.member))
         if piece.kind in ("header", "tag-header") and piece.path is not None and piece.path not in unsafe:
             if list(detector.hits(piece.path)):
                 unsafe[piece.path] = NAME_WITHHELD
         for hit in hits:
             line = None if piece.line is None else piece.line + hit.line - 1
-            raw.setdefault(GitFinding(piece.commit, piece.kind, hit.detector, piece.path, line))
+            raw.setdefault(GitFinding(piece.commit, piece.kind, hit.detector, piece.path, line, piece.member))
     findings: list[GitFinding] = []
     seen: set[tuple[object, ...]] = set()
     for finding in raw:
         if finding.kind == "ref":
             finding = GitFinding(finding.commit, "ref", finding.detector, None, None)
         elif finding.path is not None:
+            member = finding.member
+            if member is not None:
+                member = NAME_WITHHELD if (finding.path, member) in unsafe_members else shown_member(member)
             finding = GitFinding(finding.commit, finding.kind, finding.detector, unsafe.get(finding.path, finding.path),
-                                 finding.line)
-        key = (finding.commit, finding.kind, finding.path, finding.line, finding.detector)
+                                 finding.line, member)
+        key = (finding.commit, finding.kind, finding.path, finding.line, finding.detector, finding.member)
         if key not in seen:
             seen.add(key)
             findings.append(finding)
     return findings
+
+
+def shown_member(name: str) -> str:
+    """An archive member's name as a report shows it: only printable names of a sane length
+    (a name with control characters could rewrite the agent's terminal)."""
+    return name if name.isprintable() and len(name) <= 200 else "(unusual name)"
 
 
 def _blank(text: str, hits: list[Hit]) -> str:
@@ -278,6 +307,11 @@ def report(findings: list[GitFinding], *, limit: int = 50) -> list[str]:
     lines += [f"git-gate:   {f.describe()}" for f in findings[:limit]]
     if len(findings) > limit:
         lines.append(f"git-gate:   ... and {len(findings) - limit} more")
+    if any(f.kind == "archive-limit" for f in findings):
+        lines.append(
+            "git-gate: a scan-limit means a compressed file or archive could not be read whole within the gate's"
+            " limits, so it could not be checked: make it smaller or leave it out of the push."
+        )
     lines.append(
         "git-gate: remove the secret from those commits (e.g. git rebase -i, git commit --amend) and push again;"
         " if it is not a secret, ask the operator."
