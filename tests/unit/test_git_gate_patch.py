@@ -223,3 +223,141 @@ class RealGitTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buf.getvalue()
+
+
+def _tgz(members: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as archive:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+class PackedFilesTest(unittest.TestCase):
+    """Compressed files and archives a push adds are opened: what is inside is scanned too."""
+
+    setUp = RealGitTest.setUp
+    git = RealGitTest.git
+    commit = RealGitTest.commit
+    findings = RealGitTest.findings
+
+    def test_a_secret_in_a_gzipped_file_is_found(self) -> None:
+        import gzip
+
+        new = self.commit({"k.gz": gzip.compress(f"key={AWS}\n{PEM}".encode())}, "gz")
+        found = self.findings([new])
+        self.assertIn(f"commit {new[:12]}: decompressed content of file k.gz: detector aws-access-key-id", found)
+        self.assertIn(f"commit {new[:12]}: decompressed content of file k.gz: detector private-key", found)
+
+    def test_a_secret_in_a_zip_or_tgz_member_names_the_member(self) -> None:
+        new = self.commit({
+            "k.zip": _zip({"readme.md": b"hello\n", "creds.txt": f"{GHP}\n".encode()}),
+            "fixtures/site.tar.gz": _tgz({"site/index.html": b"<p>hi</p>\n", "site/conf/.env": f"AWS={AWS}\n".encode()}),
+        }, "archives")
+        found = self.findings([new])
+        self.assertIn(f"commit {new[:12]}: file k.zip, archive member creds.txt: detector github-token", found)
+        self.assertIn(
+            f"commit {new[:12]}: file fixtures/site.tar.gz, archive member site/conf/.env: detector aws-access-key-id",
+            found,
+        )
+
+    def test_an_archive_inside_an_archive_is_opened(self) -> None:
+        import gzip
+
+        inner = _zip({"deep/key.txt": f"{AWS}\n".encode()})
+        new = self.commit({"outer.tgz": _tgz({"lib/inner.jar": inner, "x.gz": gzip.compress(GHP.encode())})}, "nested")
+        found = self.findings([new])
+        self.assertIn(f"commit {new[:12]}: file outer.tgz, archive member lib/inner.jar: detector aws-access-key-id",
+                      found)
+        self.assertIn(f"commit {new[:12]}: file outer.tgz, archive member x.gz: detector github-token", found)
+
+    def test_a_member_name_carrying_a_secret_is_a_finding_and_never_shown(self) -> None:
+        new = self.commit({"n.zip": _zip({f"{GHP}.txt": f"{AWS}\n".encode(), "a\x1b[2Jb": f"{AWS}\n".encode()})}, "n")
+        found = self.findings([new])
+        self.assertIn(f"commit {new[:12]}: name of a member of archive n.zip: detector github-token", found)
+        self.assertIn(f"commit {new[:12]}: file n.zip, archive member (name withheld: it matches a detector):"
+                      " detector aws-access-key-id", found)
+        self.assertIn(f"commit {new[:12]}: file n.zip, archive member (unusual name): detector aws-access-key-id",
+                      found)
+        self.assertNotIn(GHP, "\n".join(found))
+        self.assertNotIn("\x1b", "\n".join(found))
+
+    def test_a_compressed_file_git_takes_for_text_is_opened_too(self) -> None:
+        import zlib
+
+        # No NUL byte: git diffs it as text (bytes that are not UTF-8 are lost from that view).
+        for nonce in range(10000):
+            data = zlib.compress(f"{nonce}:{GHP}".encode())
+            if b"\x00" not in data and b"\n" not in data:
+                break
+        new = self.commit({"blob.z": data}, "z")
+        self.assertIn(f"commit {new[:12]}: decompressed content of file blob.z: detector github-token",
+                      self.findings([new]))
+
+    def test_benign_archives_of_a_realistic_size_pass(self) -> None:
+        import random
+
+        rng = random.Random(7)
+        # A source-tree fixture: 1500 files, about 9 MiB of text; a zip of 40 "images" (8 MiB).
+        tree = {f"pkg/mod{i}/file{i}.py": ("\n".join(f"value_{i}_{j} = {rng.random()!r}" for j in range(200))).encode()
+                for i in range(1500)}
+        images = {f"img/{i}.png": b"\x89PNG\r\n\x1a\n" + rng.randbytes(200 * 1024) for i in range(40)}
+        new = self.commit({"tests/fixtures/tree.tar.gz": _tgz(tree), "assets/images.zip": _zip(images)}, "fixtures")
+        self.assertEqual(self.findings([new]), [])
+
+    def test_a_decompression_bomb_is_refused_naming_the_limit(self) -> None:
+        import gzip
+
+        new = self.commit({"bomb.gz": gzip.compress(bytes(70 * 1024 * 1024))}, "bomb")
+        self.assertEqual(self.findings([new]), [
+            f"commit {new[:12]}: compressed file or archive bomb.gz (not read whole): detector scan-limit"
+            " (it decompresses to more than 64 MiB, the scan limit)"
+        ])
+
+    def test_too_many_entries_too_deep_damaged_or_too_big_is_refused(self) -> None:
+        import gzip
+        from unittest import mock
+
+        from bot_bottle.sidecar.git_gate import packed
+
+        deep = b"x"
+        for _ in range(6):
+            deep = gzip.compress(deep)
+        good = gzip.compress(b"just text\n" * 100)
+        new = self.commit({
+            "many.zip": _zip({f"f{i}": b"x" for i in range(2001)}),
+            "deep.gz": deep,
+            "cut.gz": good[: len(good) // 2],
+            "bad.zip": b"PK\x03\x04" + b"\x00" * 100,
+        }, "limits")
+        found = self.findings([new])
+        big = self.commit({"big.tgz": _tgz({"a.bin": os.urandom(1024 * 1024 + 1)})}, "big")
+        with mock.patch.object(packed, "MAX_FILE", 1024 * 1024):
+            self.assertEqual(self.findings([big]), [
+                f"commit {big[:12]}: compressed file or archive big.tgz (not read whole): detector scan-limit"
+                " (the file is larger than 1 MiB, the most the gate opens)"
+            ])
+        place = f"commit {new[:12]}: compressed file or archive"
+        self.assertIn(f"{place} many.zip (not read whole): detector scan-limit"
+                      " (archive with too many entries: more than 2000 in one archive)", found)
+        self.assertIn(f"{place} deep.gz (not read whole): detector scan-limit"
+                      " (compression or archives nested too deeply: more than 4 layers)", found)
+        self.assertIn(f"{place} cut.gz (not read whole): detector scan-limit"
+                      " (its gzip data could not be read whole (damaged or cut short))", found)
+        self.assertIn(f"{place} bad.zip (not read whole): detector scan-limit (archive could not be read)", found)
