@@ -199,7 +199,7 @@ class Keys(ConsoleCase):
         self.assertEqual(read_grants(self.sidecars["bbbbbb22"].spool.root)["routes"], [])
 
     def test_agent_text_is_shown_verbatim_and_inert(self) -> None:
-        self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1",
+        self.propose("aaaaaa11", "egress", {"host": "docs.example", "paths": ["/[b]v1[/b]/"]}, "egress-1",
                      justification="[b]trusted[/b] \x1b[2J\x1b]52;c;eA==\x07 \u202eok")
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
@@ -212,7 +212,7 @@ class Keys(ConsoleCase):
             await pilot.press("r")
             await self.until(pilot, lambda: isinstance(app.screen, ReasonScreen))
             label = str(app.screen.query_one(Label).render())
-            self.assertIn("Reject egress proposal egress-1", label)
+            self.assertIn("Reject egress proposal egress-1: docs.example /[b]v1[/b]/", label)
             await pilot.press("escape")
 
         self.run_app(script)
