@@ -5,6 +5,7 @@ large bodies and pieces hidden in names."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import random
 import unittest
@@ -253,6 +254,65 @@ class JsonOverTheFieldCapTest(unittest.TestCase):
     def test_many_benign_values_are_not_findings(self) -> None:
         body = json.dumps({"pad": [f"item {i}" for i in range(10_001)], "note": "caf\u00e9"})
         self.assertEqual(scan(body, "application/json"), [])
+
+
+def lorem(size: int) -> bytes:
+    return (b"lorem ipsum dolor sit amet, consectetur adipiscing elit\n" * (size // 50 + 1))[:size]
+
+
+class LargeBodyTest(unittest.TestCase):
+    """Past ``deep_limit`` a body is decoded in overlapping windows, not left to the direct layer."""
+
+    def test_encoded_values_past_the_deep_limit(self) -> None:
+        filler = lorem(2 * 1024 * 1024 + 10)
+        pair = f"aws_access_key_id={fakes.aws_key_id(RNG)}\n".encode()
+        anthropic = fakes.anthropic(RNG).encode()
+        cases = {
+            "aws-access-key-id": base64.b64encode(pair),
+            "anthropic-api-key": "".join(f"%{b:02x}" for b in anthropic).encode(),
+            "API_SECRET": base64.b64encode(gzip.compress(SECRET.encode())),
+        }
+        for name, encoded in cases.items():
+            with self.subTest(name):
+                self.assertIn(name, names(scan(filler + b" " + encoded + b" " + filler[:1000])))
+
+    def test_value_across_a_window_boundary(self) -> None:
+        encoded = base64.b64encode(f"key: {SECRET}".encode())
+        start = 2 * 1024 * 1024 - len(encoded) // 2  # cut by the first window's end
+        body = lorem(start - 1) + b" " + encoded + b" " + lorem(1024 * 1024)
+        findings = scan(body)
+        self.assertEqual([(f.secret_name, f.encoding, f.start) for f in findings],
+                         [("API_SECRET", "base64", start)])
+
+    def test_spent_decode_budget_in_a_large_json_body(self) -> None:
+        blob = base64.b64encode(b"The quick brown fox jumps over the lazy dog. " * 40000).decode()[: 2 * 1024 * 1024 - 4]
+        note = base64.b64encode(gzip.compress(SECRET.encode())).decode()
+        body = json.dumps({"a": blob, "b": blob, "c": blob, "note": note})
+        self.assertEqual(names(scan(body, "application/json")), {"API_SECRET"})
+
+    def test_large_plain_bodies_are_not_blocked_for_their_size(self) -> None:
+        self.assertEqual(scan(lorem(3 * 1024 * 1024)), [])
+        text = lorem(3 * 1024 * 1024).replace(b"dolor", b"%20s%3D")  # percent escapes all over
+        self.assertEqual(scan(text), [])
+
+    def test_inflation_past_the_budget_is_a_scan_limit(self) -> None:
+        bomb = base64.b64encode(gzip.compress(b"A" * (24 * 1024 * 1024))).decode()
+        findings = scan(f"data: {bomb}\n")
+        self.assertIn("scan-limit", {f.detector for f in findings})
+        self.assertTrue(all(SECRET not in str(f.to_dict()) for f in findings))
+
+    def test_streamed_batches_decode_as_well(self) -> None:
+        from bot_bottle.sidecar.dlp.stream import StreamScan
+
+        encoded = base64.b64encode(f"token: {fakes.github(RNG)}".encode())
+        body = lorem(3 * 1024 * 1024) + encoded + lorem(1024)
+        stream = StreamScan(scan_batch=lambda batch: SCANNER.scan_batch(batch, "body", deep=True),
+                            scan_whole=lambda data: SCANNER.scan_request("POST", "", [], data))
+        for i in range(0, len(body), 65536):
+            stream.feed(body[i : i + 65536])
+        stream.finish()
+        self.assertEqual({f.detector for f in stream.findings}, {"github-token"})
+        self.assertEqual(SCANNER.scan_batch(bytes(RNG.randrange(256) for _ in range(1 << 20)), deep=True), [])
 
 
 if __name__ == "__main__":

@@ -70,6 +70,17 @@ class Outbound(unittest.TestCase):
         outcome = self.dlp.scan(request(b"token=" + FAKE_GITHUB.encode(), dlp={"outbound_on_match": "block", "tokens": False}))
         self.assertEqual(outcome.action, scanning.ALLOW)
 
+    def test_streamed_batches_are_decoded_like_a_buffered_body(self) -> None:
+        size = 3 * 1024 * 1024
+        stream = self.dlp.stream_scan(request(b"", headers=[("content-type", "text/plain")]), size)
+        assert stream is not None
+        encoded = base64.b64encode(b"token: " + FAKE_GITHUB.encode())
+        body = (b"lorem ipsum dolor sit amet\n" * (size // 27 + 1))[: size - len(encoded)] + encoded
+        for i in range(0, len(body), 1 << 20):
+            stream.feed(body[i : i + (1 << 20)])
+        stream.finish()
+        self.assertTrue(stream.blocked)
+
     def test_internal_services_are_not_scanned_here(self) -> None:
         outcome = self.dlp.scan(request(b"token=" + FAKE_GITHUB.encode(), internal="git-gate"))
         self.assertEqual(outcome.action, scanning.ALLOW)

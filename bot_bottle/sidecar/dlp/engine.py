@@ -27,8 +27,10 @@ from bot_bottle.sidecar.dlp.encodings import (
     Decoded,
     ascii_lower,
     decode_runs,
+    escaped_regions,
     has_escapes,
     percent_decode,
+    shifted,
     unescape,
     whole_span,
 )
@@ -43,6 +45,14 @@ SEPARATOR = "\x00"
 # How far from a field boundary a split value may reach: longer than any token format and than
 # a private key block cut in two.
 SPLIT_REACH = 4096
+# Overlap of the windows a segment longer than ``deep_limit`` is decoded in: an encoded value
+# up to this long lies whole in one window (as in ``stream``, where batches overlap as much).
+DEEP_OVERLAP = 64 * 1024
+# Every decoding but inflation yields at most the size of its input, and there are two levels of
+# a few decodings each: a budget this many times the input is only spent by inflating.
+DECODE_FACTOR = 8
+# Decoded layers at least this large are scanned through ``layer_scan``.
+LAYER_PREFILTER_SIZE = 256 * 1024
 # Decoded layers whose offsets map back exactly (escapes undone in place).
 _EXACT = frozenset({"url", "escape"})
 
@@ -95,8 +105,10 @@ class EngineOptions:
     entropy: bool = False
     entropy_min_length: int = 24
     entropy_threshold: float = 4.0
-    deep_limit: int = 2 * 1024 * 1024  # segments longer than this get the direct layer only
-    decode_budget: int = 4 * 1024 * 1024  # decoded bytes per scan, against inputs of pure runs
+    deep_limit: int = 2 * 1024 * 1024  # longer segments are decoded in overlapping windows this long
+    # Decoded bytes per scan, against inputs of pure runs and inflation bombs: this much plus
+    # ``DECODE_FACTOR`` times the text to decode, so a large legitimate body never runs out.
+    decode_budget: int = 4 * 1024 * 1024
     max_split_fields: int = 5000
 
 
@@ -105,6 +117,8 @@ class Engine:
         self.tokens = tokens
         self.known = known
         self.options = options
+        # Same hits as ``direct``, faster on large texts (``Scanner`` sets its prefiltered scan).
+        self.layer_scan: Callable[[str], list[RawHit]] | None = None
         self._need_lowered = (options.tokens and tokens.needs_lowered) or (
             options.known_secrets and known.needs_lowered
         )
@@ -131,6 +145,14 @@ class Engine:
 
     # -- layer 2 -------------------------------------------------------------------------------
 
+    def layer_direct(self, text: str) -> list[RawHit]:
+        """The direct layer over decoded text; ``layer_scan`` (the scanner's prefiltered scan)
+        when set and the text is large, since most decoded bytes of a large body (binary data
+        with a stray "%41") hold nothing."""
+        if self.layer_scan is not None and len(text) >= LAYER_PREFILTER_SIZE:
+            return self.layer_scan(text)
+        return self.direct(text)
+
     def decoded(self, items: Sequence[tuple[int, str]], budget: list[int], depth: int = 2) -> list[tuple[int, RawHit]]:
         """Hits found only after decoding parts of the texts in ``items`` (``(owner, text)``),
         placed on the encoded spans and returned with their owner.
@@ -143,15 +165,13 @@ class Engine:
         layers: list[tuple[int, Decoded]] = []
         for owner, text in items:
             if "%" in text and budget[0] > 0:
-                pct = percent_decode(text)
-                if pct is not None:
+                for pct in _exact_layers(text, "url", percent_decode):
                     budget[0] -= len(pct.text)
                     layers.append((owner, pct))
             if budget[0] > 0 and has_escapes(text):
                 # \uXXXX, \xNN, &#NN; outside a JSON body the engine parsed (NDJSON, a JSON
                 # string inside a value, HTML): only texts holding a backslash or "&#" pay for it.
-                unescaped = unescape(text)
-                if unescaped is not None:
+                for unescaped in _exact_layers(text, "escape", unescape):
                     budget[0] -= len(unescaped.text)
                     layers.append((owner, unescaped))
         # Base64 and hex runs of all texts in one go (a run cannot cross the separator).
@@ -167,7 +187,7 @@ class Engine:
             return []
         inner: list[tuple[int, RawHit]] = []
         joined, starts = _join([layer.text for _, layer in layers], SEPARATOR)
-        for h in self.direct(joined):
+        for h in self.layer_direct(joined):
             placed = _place(h, starts, len(SEPARATOR))
             if placed is not None:
                 inner.append((placed.segment, placed.raw))
@@ -184,26 +204,55 @@ class Engine:
 
     # -- segments ------------------------------------------------------------------------------
 
-    def scan_segments(self, segments: Sequence[Segment], *, deep: bool = True, splits: bool = True) -> list[Hit]:
+    def scan_segments(self, segments: Sequence[Segment], *, deep: bool = True, splits: bool = True,
+                      limits: list[int] | None = None, direct: bool = True) -> list[Hit]:
+        """Hits in ``segments``; ``limits`` (when given) receives the index of a segment whose
+        decoding was cut short by the decode budget, for the caller to report as a scan limit."""
         if not segments:
             return []
         hits: list[Hit] = []
         scanned = [i for i, s in enumerate(segments) if s.scan]
-        joined, starts = _join([segments[i].text for i in scanned], SEPARATOR)
-        for h in self.direct(joined):
-            placed = _place(h, starts, len(SEPARATOR))
-            if placed is not None:
-                placed.segment = scanned[placed.segment]
-                hits.append(placed)
+        if direct:  # False: the caller scanned the texts as they are already
+            joined, starts = _join([segments[i].text for i in scanned], SEPARATOR)
+            for h in self.direct(joined):
+                placed = _place(h, starts, len(SEPARATOR))
+                if placed is not None:
+                    placed.segment = scanned[placed.segment]
+                    hits.append(placed)
         if deep:
-            budget = [self.options.decode_budget]
-            eligible = [(i, segments[i].text) for i in scanned
-                        if segments[i].deep and len(segments[i].text) <= self.options.deep_limit]
-            for owner, h in self.decoded(eligible, budget):
-                hits.append(Hit(owner, h))
+            hits.extend(self._deep_hits(segments, scanned, limits))
         if splits:
             hits.extend(self.split_hits(segments, hits))
         return hits
+
+    def _deep_hits(self, segments: Sequence[Segment], scanned: list[int], limits: list[int] | None) -> list[Hit]:
+        """The decoded layer over every deep segment; one longer than ``deep_limit`` is decoded in
+        overlapping windows (each within the limit) rather than skipped."""
+        items: list[tuple[int, str]] = []
+        places: list[tuple[int, int]] = []  # item -> (segment, offset of its window)
+        for i in scanned:
+            if not segments[i].deep:
+                continue
+            for base, window in _windows(segments[i].text, self.options.deep_limit, DEEP_OVERLAP):
+                items.append((len(places), window))
+                places.append((i, base))
+        if not items:
+            return []
+        total = sum(len(text) for _, text in items)
+        budget = [self.options.decode_budget + DECODE_FACTOR * total]
+        out: list[Hit] = []
+        seen: set[tuple[int, RawHit]] = set()  # a hit in the overlap of two windows, once
+        for owner, h in self.decoded(items, budget):
+            segment, base = places[owner]
+            if base:
+                h = RawHit(h.start + base, h.end + base, h.detector, h.name, h.confidence, h.secret_name, h.encoding)
+            if (segment, h) not in seen:
+                seen.add((segment, h))
+                out.append(Hit(segment, h))
+        if budget[0] <= 0 and limits is not None:
+            # Something was left undecoded (or inflated only in part): say so, never pass silently.
+            limits.append(max((i for i, _ in places), key=lambda i: len(segments[i].text)))
+        return out
 
     def split_hits(self, segments: Sequence[Segment], found: list[Hit]) -> list[Hit]:
         fields = [i for i, s in enumerate(segments) if s.field and s.text][: self.options.max_split_fields]
@@ -282,6 +331,35 @@ class Engine:
             out.append(Finding(raw.detector, raw.name, location, raw.start, raw.end, raw.confidence,
                                raw.secret_name, raw.encoding))
         return resolve_overlaps(out)
+
+
+def _exact_layers(text: str, encoding: str, decode: Callable[[str], Decoded | None]) -> list[Decoded]:
+    """``decode(text)``; for a large text only the regions around escapes that may be part of a
+    value (``escaped_regions``), so a stray escape in megabytes of binary data does not cost a
+    decoded copy of all of it."""
+    if len(text) < LAYER_PREFILTER_SIZE:
+        layer = decode(text)
+        return [layer] if layer is not None else []
+    out = []
+    for start, end in escaped_regions(text, encoding, SPLIT_REACH):
+        layer = decode(text[start:end])
+        if layer is not None:
+            out.append(shifted(layer, start, end) if start else layer)
+    return out
+
+
+def _windows(text: str, size: int, overlap: int) -> list[tuple[int, str]]:
+    """``text`` as (offset, window) pieces at most ``size`` long, each overlapping the next by
+    ``overlap``; a text within ``size`` is its own only window."""
+    if len(text) <= size:
+        return [(0, text)]
+    step = max(1, size - overlap)
+    out = []
+    for start in range(0, len(text), step):
+        out.append((start, text[start : start + size]))
+        if start + size >= len(text):
+            break
+    return out
 
 
 def _join(texts: Sequence[str], separator: str) -> tuple[str, list[int]]:

@@ -48,7 +48,7 @@ class ScanOptions:
     min_secret_length: int = MIN_SECRET_LENGTH
     max_body_bytes: int = 64 * 1024 * 1024  # decompressed bytes scanned per body (bomb limit)
     structured_limit: int = 8 * 1024 * 1024  # bodies up to this size are also parsed and decoded
-    deep_limit: int = 2 * 1024 * 1024  # values up to this size are also base64/hex/%-decoded
+    deep_limit: int = 2 * 1024 * 1024  # larger values are base64/hex/%-decoded in windows this size
     disabled_detectors: frozenset[str] = frozenset()
 
     def engine_options(self) -> EngineOptions:
@@ -141,6 +141,7 @@ class Scanner:
         self._echo_engine = Engine(self.tokens, self.known, EngineOptions(tokens=False, entropy=False))
         self._safe_names: dict[str, bool] = {}
         self._batch_prefilter: Prefilter | None = None  # built on the first streamed batch
+        self.engine.layer_scan = self._prefiltered_direct
         self.fragments = FragmentIndex(self.known.values() if self.options.known_secrets else ())
 
     def __repr__(self) -> str:
@@ -164,18 +165,50 @@ class Scanner:
         hits = self.engine.scan_segments([segment], deep=deep, splits=False)
         return self.engine.findings(hits, [segment])
 
-    def scan_batch(self, data: bytes | bytearray, location: str = "body") -> list[Finding]:
-        """``scan_text(data, location, deep=False)`` for a large chunk of a streamed body, faster:
+    def scan_batch(self, data: bytes | bytearray, location: str = "body", *, deep: bool = False) -> list[Finding]:
+        """``scan_text(data, location, deep=deep)`` for a large chunk of a streamed body, faster:
         a prefilter (``dlp.prefilter``) finds where any detector could match, and only windows
-        around those places are scanned. Same findings, offsets into ``data``."""
+        around those places are scanned. Same findings, offsets into ``data``. ``deep`` also
+        decodes (as a buffered body of any size is, in windows): a streamed upload is then
+        judged like the same body buffered; a decoding cut short by the budget is a
+        ``scan-limit``."""
         windows = self._prefilter().windows(data)
         if windows is None:
-            return self.scan_text(data, location, deep=False)
-        out: list[Finding] = []
-        for start, end in windows:
-            for finding in self.scan_text(data[start:end], location, deep=False):
-                out.append(replace(finding, start=finding.start + start, end=finding.end + start))
+            out = self.scan_text(data, location, deep=False)
+        else:
+            out = []
+            for start, end in windows:
+                for finding in self.scan_text(data[start:end], location, deep=False):
+                    out.append(replace(finding, start=finding.start + start, end=finding.end + start))
+        if deep:
+            out += self._decoded_findings(bodies.as_text(bytes(data)), location)
         return resolve_overlaps(dedupe(out))
+
+    def _decoded_findings(self, text: str, location: str) -> list[Finding]:
+        segment = Segment(location, text)
+        limits: list[int] = []
+        hits = self.engine.scan_segments([segment], deep=True, splits=False, limits=limits, direct=False)
+        out = self.engine.findings(hits, [segment])
+        if limits:
+            out.append(Finding(SCAN_LIMIT, "Encoded values past the decoding budget", location, 0, 0, HIGH))
+        return out
+
+    def _prefiltered_direct(self, text: str) -> list[RawHit]:
+        """``engine.direct(text)`` through the batch prefilter: the same hits, found faster in a
+        large decoded layer that is mostly noise."""
+        try:
+            data = text.encode("latin-1")
+        except UnicodeEncodeError:
+            return self.engine.direct(text)  # escapes beyond latin-1: rare, scanned whole
+        windows = self._prefilter().windows(data)
+        if windows is None:
+            return self.engine.direct(text)
+        out: list[RawHit] = []
+        for start, end in windows:
+            for h in self.engine.direct(text[start:end]):
+                out.append(RawHit(h.start + start, h.end + start, h.detector, h.name, h.confidence,
+                                  h.secret_name, h.encoding))
+        return out
 
     def _prefilter(self) -> Prefilter:
         if self._batch_prefilter is None:
@@ -211,7 +244,7 @@ class Scanner:
         request = _Request()
         raw = data.encode("utf-8") if isinstance(data, str) else data
         self._add_body(request, raw, None, "", base=location)
-        hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        hits = self._scan(request)
         if memory is not None:
             hits += self._across_requests(request, hits, memory)
         return self._finish(request, hits)
@@ -261,10 +294,20 @@ class Scanner:
         With ``memory`` (the proxy's, one per bottle), pieces of the bottle's secrets are also
         remembered across requests, and the request that would complete one is a finding."""
         request = self._request(url, headers, body, skip_headers)
-        hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        hits = self._scan(request)
         if memory is not None:
             hits += self._across_requests(request, hits, memory)
         return self._finish(request, hits)
+
+    def _scan(self, request: _Request) -> list[Hit]:
+        """All layers over the request's segments; a decoding the budget cut short becomes a
+        ``scan-limit`` finding (the caller blocks) instead of passing unseen."""
+        limits: list[int] = []
+        hits = self.engine.scan_segments(request.segments, deep=True, splits=True, limits=limits)
+        for index in limits:
+            request.extra.append(Finding(SCAN_LIMIT, "Encoded values past the decoding budget",
+                                         request.segments[index].where(), 0, 0, HIGH))
+        return hits
 
     def new_memory(self) -> FragmentMemory:
         """An empty memory of the pieces of this scanner's secrets that have left."""
@@ -328,7 +371,7 @@ class Scanner:
         forms. Whatever could not be redacted (a host name, a body past the scan limit, a value
         cut in a way the rebuild cannot follow) is in ``unredacted``: the caller must block."""
         request = self._request(url, headers, body, skip_headers)
-        hits = self.engine.scan_segments(request.segments, deep=True, splits=True)
+        hits = self._scan(request)
         if memory is not None:
             # The request that completes a secret is never recorded, so looking again is safe.
             hits += self._across_requests(request, hits, memory)
@@ -425,7 +468,8 @@ class Scanner:
         self._add_inner(request, decoded.contents, decoded.limits, base)
         structured = len(data) <= opts.structured_limit
         mime, params = bodies.parse_content_type(content_type)
-        info.raw_index = request.add(base, bodies.as_text(data), deep=structured and len(data) <= opts.deep_limit)
+        # Decoded at any size: past ``deep_limit`` in overlapping windows (``engine``).
+        info.raw_index = request.add(base, bodies.as_text(data))
         if not structured:
             return
         if bodies.is_json(mime) or (not mime and bodies.looks_like_json(data)) or (
@@ -485,7 +529,7 @@ class Scanner:
         """What was found inside a body or part (``archives``): each content scanned as text, and
         each thing that could not be read whole a scan-limit (the caller blocks)."""
         for i, content in enumerate(contents):
-            request.add(f"{base}.inner[{i}]", bodies.as_text(content), deep=len(content) <= self.options.deep_limit)
+            request.add(f"{base}.inner[{i}]", bodies.as_text(content))
         for reason in dict.fromkeys(limits):
             request.extra.append(Finding(SCAN_LIMIT, reason[:1].upper() + reason[1:], base, 0, 0, HIGH))
 

@@ -8,11 +8,12 @@ boundary is found whole, and no byte of it has left before it is found (any valu
 it stops: nothing more is forwarded, and the caller aborts the upstream request.
 
 A batch is scanned with the direct layer (token formats and every precomputed form of the
-bottle's secrets), which is what a buffered body larger than the scanner's ``deep_limit`` gets
-as well: streaming does not weaken the scan of a large body, it only stops holding it whole.
-The caller's ``scan_batch`` is ``Scanner.scan_batch``: a byte-level prefilter finds where any
-detector could match and the direct layer runs only around those places (``dlp.prefilter``),
-with the same findings as scanning the whole batch.
+bottle's secrets) and, with ``Scanner.scan_batch(..., deep=True)`` as the proxy calls it, the
+decoded layer, which is what a buffered body larger than the scanner's ``deep_limit`` gets as
+well (decoded in overlapping windows of that size): streaming does not weaken the scan of a
+large body, it only stops holding it whole. A byte-level prefilter finds where any detector
+could match and the direct layer runs only around those places (``dlp.prefilter``), with the
+same findings as scanning the whole batch.
 
 Bodies that are structured underneath (gzip without a ``Content-Encoding``, JSON sniffed from
 the first bytes when ``sniff_json``, or ``whole`` from the start) cannot be judged piecewise:

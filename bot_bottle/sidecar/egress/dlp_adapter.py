@@ -15,10 +15,11 @@ Large uploads are streamed (``stream_scan``): a plain body larger than the scann
   ``redact`` and ``supervise`` routes keep buffering. On a streamed body every hit blocks, the
   route's own token included (its default is ``redact``, which a stream cannot do);
 - the body has no ``Content-Encoding`` (a compressed body is decompressed by the full scan);
-- its length is unknown (chunked) or larger than ``deep_limit``: bodies that size get the same
-  direct-layer scan when buffered (decoding runs only below ``deep_limit``), so streaming keeps
-  the coverage. Smaller bodies are buffered and scanned in full as before; a chunked body is
-  held until it passes ``deep_limit``, and one that ends before gets the full scan;
+- its length is unknown (chunked) or larger than ``deep_limit``: each batch gets the direct
+  layer and the decoded one (base64, hex, percent-encoding, escapes), as a buffered body that
+  size gets them in overlapping windows, so streaming keeps the coverage. Smaller bodies are
+  buffered and scanned in full as before; a chunked body is held until it passes
+  ``deep_limit``, and one that ends before gets the full scan;
 - a JSON, form or multipart body up to ``structured_limit`` is taken apart by the full scan and
   is not streamed; past that limit the full scan reads it as text too, so it streams. A chunked
   body of those types, and any streamed body whose first bytes show gzip (or JSON, below
@@ -128,7 +129,7 @@ class DlpOutbound:
             return None  # parsed whole by the buffered scan
         type_header = [("content-type", content_type)] if content_type else []
         return StreamScan(
-            scan_batch=lambda batch: scanner.scan_batch(batch, "body"),
+            scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),
             scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body),
             overlap=overlap_for(list(self.secrets.values())),
             whole=structured and not as_text,  # chunked JSON/form/multipart: held, judged whole
