@@ -315,5 +315,41 @@ class LargeBodyTest(unittest.TestCase):
         self.assertEqual(SCANNER.scan_batch(bytes(RNG.randrange(256) for _ in range(1 << 20)), deep=True), [])
 
 
+class NamesInLocationsTest(unittest.TestCase):
+    """A location never carries a piece of a bottle secret, whatever names the agent chose."""
+
+    def assert_no_piece(self, findings: list) -> None:
+        self.assertTrue(findings)
+        for finding in findings:
+            text = str(finding.to_dict())
+            for i in range(len(SECRET) - 4):
+                self.assertNotIn(SECRET[i : i + 5], text)
+
+    def test_pieces_as_json_keys_across_requests(self) -> None:
+        pieces = [SECRET[i : i + 10] for i in range(0, 40, 10)]
+        memory = SCANNER.new_memory()
+        body = json.dumps({p: 1 for p in pieces}).encode()
+        findings = SCANNER.scan_request("POST", URL, [("Content-Type", "application/json")], body, memory=memory)
+        self.assert_no_piece(findings)
+
+    def test_short_piece_as_the_key_of_a_token(self) -> None:
+        for key in (SECRET[3:9], SECRET[10:15].lower(), "a8f3k2m9"):
+            with self.subTest(key=key):
+                body = json.dumps({"data": {key: fakes.github(RNG)}})
+                findings = scan(body, "application/json")
+                self.assertEqual([f.location for f in findings], ["body.json:$.data[?]"])
+                findings = SCANNER.scan_request("GET", f"{URL}?{key}={fakes.github(RNG)}", [])
+                self.assertEqual([f.location for f in findings], ["url.query[0].value"])
+
+    def test_ordinary_names_stay_readable(self) -> None:
+        body = json.dumps({"messages": [{"role": "user", "content": SECRET}], "max_tokens": 5})
+        self.assertEqual([f.location for f in scan(body, "application/json")], ["body.json:$.messages[0].content"])
+        findings = SCANNER.scan_request("GET", f"{URL}?q={SECRET}", [("X-Api-Key", SECRET), ("X-Amz-Date", SECRET)])
+        self.assertEqual(sorted(f.location for f in findings), ["header:x-amz-date", "header:x-api-key", "url.query.q"])
+        for name in ("getUserByID", "X-Request-ID", "userId42", "x-goog-api-client", "base64Data"):
+            findings = SCANNER.scan_request("GET", f"{URL}?{name}={SECRET}", [])
+            self.assertEqual([f.location for f in findings], [f"url.query.{name}"])
+
+
 if __name__ == "__main__":
     unittest.main()

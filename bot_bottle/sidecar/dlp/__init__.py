@@ -32,7 +32,8 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
 ``message``, ``host``); a split names every piece (``url.query.a+url.query.b``) with ``start`` in
 the first and ``end`` in the last. Names chosen by the agent (keys, parameters, headers) appear in
-locations only when they are short, plain and not flagged themselves.
+locations only when they are short, plain words, not flagged themselves and hold no 5 characters
+in a row of a bottle secret (otherwise ``[?]`` or an index stands in for them).
 
 What is scanned, and how:
 

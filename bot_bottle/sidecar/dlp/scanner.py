@@ -23,7 +23,13 @@ from bot_bottle.sidecar.dlp.tokens import DETECTOR_NAMES, TokenScanner, char_cla
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
+# The words and numbers of a name: "getUserByID" is get, User, By, ID; "GF49peQI6D" is GF, 49,
+# pe, Q, I, 6, D (an all-capitals word followed by a lower-case letter gives its last capital up).
+_NAME_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _SAFE_CACHE_MAX = 4096
+# A name holding this many characters in a row of a bottle secret is never shown in a location
+# (shorter runs are common words and syllables: "pass", "key_").
+PIECE = 5
 # A body or query with more fields than this is scanned as text, not field by field: each field
 # costs a few microseconds, and no legitimate request needs more.
 MAX_FIELDS = 10_000
@@ -140,6 +146,7 @@ class Scanner:
         # Echoed secrets in responses: the known values only, no format detectors.
         self._echo_engine = Engine(self.tokens, self.known, EngineOptions(tokens=False, entropy=False))
         self._safe_names: dict[str, bool] = {}
+        self._pieces: frozenset[str] | None = None  # built when a location first names something
         self._batch_prefilter: Prefilter | None = None  # built on the first streamed batch
         self.engine.layer_scan = self._prefiltered_direct
         self.fragments = FragmentIndex(self.known.values() if self.options.known_secrets else ())
@@ -605,15 +612,26 @@ class Scanner:
         cached = self._safe_names.get(name)
         if cached is not None:
             return cached
-        ok = bool(_SAFE_NAME.fullmatch(name))
-        if ok and len(name) >= 12 and char_classes(name) >= 3:
-            ok = False
+        ok = bool(_SAFE_NAME.fullmatch(name)) and not _looks_random(name) and not self._holds_piece(name)
         if ok:
             ok = not self.engine.direct(name) and not self.known.find_in_host(name)
         if len(self._safe_names) >= _SAFE_CACHE_MAX:
             self._safe_names.clear()
         self._safe_names[name] = ok
         return ok
+
+    def _holds_piece(self, name: str) -> bool:
+        """Does ``name`` hold ``PIECE`` characters in a row of a bottle secret (any case)? A
+        secret cut into short keys must not reach the logs a piece per location."""
+        if self._pieces is None:
+            self._pieces = frozenset(
+                value[i : i + PIECE].lower()
+                for _, value in self.known.values() for i in range(len(value) - PIECE + 1)
+            )
+        if not self._pieces:
+            return False
+        lowered = name.lower()
+        return any(lowered[i : i + PIECE] in self._pieces for i in range(len(lowered) - PIECE + 1))
 
     # -- rebuilding ------------------------------------------------------------------------
 
@@ -730,6 +748,20 @@ class Scanner:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _looks_random(name: str) -> bool:
+    """A name that may be a generated value, or a piece of one: 8+ characters that fall apart into
+    words and numbers averaging under 2 characters (``GF49peQI6D``, ``a8f3k2m9``), or into
+    three numbers or more. Names of words (``messages``, ``x-api-key``, ``getUserByID``,
+    ``X-Amz-Date``, ``userId42``) are not."""
+    if len(name) < 8:
+        return False
+    parts = _NAME_PART.findall(name)
+    if not parts:
+        return False
+    numbers = sum(1 for part in parts if part[0].isdigit())
+    return numbers >= 3 or sum(map(len, parts)) < 2 * len(parts)
 
 
 def _as_text(data: str | bytes) -> str:
