@@ -753,10 +753,12 @@ class Scanner:
 def _looks_random(name: str) -> bool:
     """A name that may be a generated value, or a piece of one: 8+ characters that fall apart into
     words and numbers averaging under 2 characters (``GF49peQI6D``, ``a8f3k2m9``), or into
-    three numbers or more. Names of words (``messages``, ``x-api-key``, ``getUserByID``,
-    ``X-Amz-Date``, ``userId42``) are not."""
+    three numbers or more, or 12+ characters mixing three classes. Names of words (``messages``,
+    ``x-api-key``, ``getUserByID``, ``X-Amz-Date``, ``userId42``) are not."""
     if len(name) < 8:
         return False
+    if len(name) >= 12 and char_classes(name) >= 3:
+        return True  # long and mixed: a random value is too often made of long-looking words
     parts = _NAME_PART.findall(name)
     if not parts:
         return False
