@@ -81,6 +81,32 @@ class Outbound(unittest.TestCase):
         stream.finish()
         self.assertTrue(stream.blocked)
 
+    def test_an_encoded_token_inside_binary_data_is_found_in_a_streamed_upload(self) -> None:
+        # Deep decoding looks only at the printable stretches of a batch (binary data has next
+        # to none): an encoded value is one, whatever bytes surround it.
+        import random
+
+        noise = random.Random(7).randbytes
+        for encoded in (base64.b64encode(FAKE_GITHUB.encode()), FAKE_GITHUB.encode().hex().encode()):
+            with self.subTest(encoded=encoded[:12]):
+                size = 3 * 1024 * 1024
+                stream = self.dlp.stream_scan(request(b"", headers=[("content-type", "application/octet-stream")]), size)
+                assert stream is not None
+                body = noise(size // 2) + b"\x00" + encoded + b"\xff" + noise(size - size // 2 - len(encoded) - 2)
+                for i in range(0, len(body), 1 << 20):
+                    stream.feed(body[i : i + (1 << 20)])
+                stream.finish()
+                self.assertTrue(stream.blocked)
+
+    def test_textual_regions(self) -> None:
+        from bot_bottle.sidecar.dlp.scanner import _textual_regions
+
+        self.assertEqual(_textual_regions(b"\x00" * 5 + b"A" * 20 + b"\x01" + b"x" * 15 + b"\xff"), [(5, 25)])
+        self.assertEqual(_textual_regions(b"a" * 40), [(0, 40)])
+        self.assertEqual(_textual_regions(b"short\x00text"), [])
+        # Stretches a few bytes apart (accented text) are one.
+        self.assertEqual(_textual_regions(b"a" * 20 + "\u00e9".encode() + b"b" * 20), [(0, 42)])
+
     def test_internal_services_are_not_scanned_here(self) -> None:
         outcome = self.dlp.scan(request(b"token=" + FAKE_GITHUB.encode(), internal="git-gate"))
         self.assertEqual(outcome.action, scanning.ALLOW)
