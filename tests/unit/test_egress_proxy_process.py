@@ -143,8 +143,10 @@ class ProxyProcessTest(unittest.TestCase):
         self.assertEqual(b"".join(received), b"", "the request reached the sidecar's loopback")
         self.assertFalse(answer.startswith(b"HTTP/1.1 200"), answer[:200])
         proc.terminate()
-        _, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=20)
         self.assertIn("connected to the sidecar itself", err)
+        (line,) = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+        self.assertEqual((line["decision"], line["rule"], line["host"]), ("deny", "resolves-to-sidecar", "rebind.example"))
 
     def test_only_the_addons_it_runs_are_imported(self) -> None:
         probe = (

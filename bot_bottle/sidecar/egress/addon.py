@@ -536,6 +536,14 @@ class EgressAddon:
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if verdict is None or facts is None or flow.metadata.get(LOGGED) or facts.is_connect:
             return
+        refused = str(getattr(flow.server_conn, "error", None) or "")
+        if RULE_RESOLVES_LOCAL in refused:
+            # Our own server_connect/server_connected refusal: a denial, not an upstream failure.
+            verdict = Verdict(False, verdict.host, verdict.port, RULE_RESOLVES_LOCAL,
+                              refused.removeprefix("bot-bottle egress: "), verdict.route, verdict.route_index)
+            flow.metadata[VERDICT] = verdict
+            self._log(flow, verdict, facts)
+            return
         self._log(flow, verdict, facts, error=flow.error.msg if flow.error else "failed")
 
     # -- WebSocket -------------------------------------------------------------------------------
