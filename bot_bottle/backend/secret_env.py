@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from bot_bottle import scratch
 from bot_bottle.backend import Bottle
 from bot_bottle.errors import BotBottleError
 
@@ -57,7 +57,7 @@ def split_agent_env(env: Mapping[str, str], secret_env_names: Iterable[str],
 def write_secret_env(bottle: Bottle, env: Mapping[str, str], path: str) -> None:
     """Put the secret env file at ``path`` in the bottle: streamed in (never on an argv), its
     folder mode 700 and itself mode 600. The host copy exists only in a private temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+    with scratch.private_dir() as tmp:
         local = Path(tmp) / Path(path).name
         fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 
 from rich.text import Text
 
 from bot_bottle.backend.docker import cleanup as docker_cleanup
+from bot_bottle import scratch
 from bot_bottle.backend import registry
 from bot_bottle.backend.docker import engine
 from bot_bottle.cli import common, output
@@ -17,9 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "cleanup",
         help="remove orphaned containers, networks, volumes, snapshots and state folders (-n: preview)",
         description=(
-            "Find every bot-bottle container, network, volume, snapshot image and state folder that no "
-            "live bottle owns (its launching process is gone) and remove it. Preserved bottles and their "
-            "snapshots are kept. Idempotent."
+            "Find every bot-bottle container, network, volume, snapshot image, state folder and private "
+            "temporary folder that no live bottle owns (its launching process is gone) and remove it. "
+            "Preserved bottles and their snapshots are kept. Idempotent."
         ),
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="show what would be removed; remove nothing")
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
             inv.orphans.append(docker_cleanup.Resource("state", str(s.path), s.id, s.id))
     else:
         inv = registry.inventory(lay.state_dir)
+    # Private temporary folders a killed launch left (they may hold a bottle's secrets).
+    inv.orphans.extend(docker_cleanup.Resource("temp", str(path), str(path), None) for path in scratch.orphans())
     if args.all:
         inv.orphans.extend(r for r, _ in inv.kept)
         inv.kept = []
@@ -66,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         inv.kept.extend(kept)
     failures: list[str] = []
     if not args.dry_run:
-        failures = registry.remove(inv.orphans)
+        failures = registry.remove([r for r in inv.orphans if r.kind != "temp"])
+        for r in inv.orphans:
+            if r.kind == "temp":
+                shutil.rmtree(r.ref, onerror=lambda _f, path, exc: failures.append(f"temp {path}: {exc[1]}"))
     if args.format == "json":
         output.print_json(
             {

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
+from bot_bottle import scratch
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
@@ -114,7 +114,7 @@ def _why_stopped(container: str) -> str:
 
 def _read_stopped_log(container: str) -> str:
     """The egress log out of a stopped container (``docker cp`` works without running it)."""
-    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+    with scratch.private_dir() as tmp:
         target = Path(tmp) / SAVED_LOG
         engine.run(["cp", f"{container}:{SIDECAR_LOG}", str(target)], timeout=60, check=False)
         return target.read_text(encoding="utf-8") if target.is_file() else ""

@@ -8,11 +8,11 @@ pi reads ``~/.pi/agent/`` (AGENTS.md, skills/, settings.json).
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot_bottle import scratch
 from bot_bottle.backend import Bottle
 from bot_bottle.errors import BotBottleError
 
@@ -41,7 +41,7 @@ def layout_for(template: str) -> AgentLayout:
 
 
 def _write(bottle: Bottle, guest_path: str, text: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+    with scratch.private_dir() as tmp:
         local = Path(tmp) / Path(guest_path).name
         local.write_text(text, encoding="utf-8")
         bottle.cp_in(local, guest_path)

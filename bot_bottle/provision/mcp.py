@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import shlex
-import tempfile
 from pathlib import Path
 
+from bot_bottle import scratch
 from bot_bottle.backend import Bottle
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar.supervise.server import DEFAULT_TIMEOUT_S, PATH, SERVICE
@@ -40,7 +40,7 @@ def _read(bottle: Bottle, guest_path: str) -> str | None:
 
 
 def _write(bottle: Bottle, guest_path: str, text: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+    with scratch.private_dir() as tmp:
         local = Path(tmp) / Path(guest_path).name
         local.write_text(text, encoding="utf-8")
         bottle.cp_in(local, guest_path)

@@ -62,7 +62,9 @@ class _CliHome(unittest.TestCase):
         self.addCleanup(self._tmp.cleanup)
         self.home = Path(self._tmp.name)
         h.write_manifests(self.home, bottle=SIMPLE_BOTTLE)
-        self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO),
+        self.tmp = self.home / "tmp"  # the CLI's TMPDIR: what it leaves there is seen
+        self.tmp.mkdir()
+        self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp),
                     "ANTHROPIC_API_KEY": "test-placeholder",
                     # The bottle's network has no route out: a started agent reaches nothing real.
                     "BOT_BOTTLE_INTERNAL_NETWORK": "1"}
@@ -100,6 +102,9 @@ class KillDuringStartThenCleanup(_CliHome):
                     self.assertEqual(leaked, set(), f"{kind} left after kill at {delay}s + cleanup")
                 states = self.home / ".bot-bottle" / "state"
                 self.assertEqual(list(states.iterdir()) if states.exists() else [], [])
+                # The killed launch's private temporary folders (the sidecar's credentials, the
+                # agent's secret env) are gone too.
+                self.assertEqual(sorted(p.name for p in self.tmp.iterdir()), [], f"left in TMPDIR after kill at {delay}s")
                 again = self.cli("cleanup")
                 self.assertEqual(again.returncode, 0, "cleanup is not idempotent: " + again.stderr)
 

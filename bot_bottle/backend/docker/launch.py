@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable, Mapping
@@ -18,7 +17,7 @@ from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_bottle import interrupts, proc
+from bot_bottle import interrupts, proc, scratch
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
@@ -317,7 +316,7 @@ class DockerLauncher:
             image,
         ]
         self._create("container", args, name)
-        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        with scratch.private_dir() as tmp:
             folder = Path(tmp)
             config = folder / "config"
             config.mkdir(mode=0o700)
@@ -428,7 +427,7 @@ class DockerLauncher:
         limits = [] if "no-limits" in weak else [
             "--memory", self.options.memory, "--pids-limit", str(self.options.pids_limit)]
         engine_socket = ["--volume", "/var/run/docker.sock:/var/run/docker.sock"] if "docker-socket" in weak else []
-        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        with scratch.private_dir() as tmp:
             env_file = _write_private(Path(tmp), "agent.env", _env_file_text(env))
             args = [
                 "create",
@@ -509,7 +508,7 @@ class DockerLauncher:
                 lines += [f'[url "{parts.scheme}://{user}:{quote(token)}@{parts.netloc}{parts.path}"]',
                           f"\tinsteadOf = {repo.url}",
                           f'[http "{parts.scheme}://{parts.netloc}/"]', '\tproxy = ""']
-        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        with scratch.private_dir() as tmp:
             include = _write_private(Path(tmp), "gitconfig-direct", "\n".join(lines) + "\n")
             bottle.cp_in(include, "/home/node/.gitconfig-direct")
         bottle.exec("git config --global include.path /home/node/.gitconfig-direct")

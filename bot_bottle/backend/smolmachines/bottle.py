@@ -11,10 +11,10 @@ from __future__ import annotations
 import secrets
 import shlex
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from bot_bottle import scratch
 from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.backend.docker.bottle import WORKDIR
 from bot_bottle.backend.secret_env import launcher_argv
@@ -82,7 +82,7 @@ class SmolmachinesBottle(Bottle):
         guest = PurePosixPath(guest_path)
         staging = f"/tmp/bot-bottle-cp-{secrets.token_hex(6)}.tar"
         cli = self._cli()
-        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        with scratch.private_dir() as tmp:
             archive = Path(tmp) / "in.tar"
             archive_mod.pack(archive, source, guest.name)
             timeout = archive_mod.copy_timeout(self._exec_timeout, archive.stat().st_size)

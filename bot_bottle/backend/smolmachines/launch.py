@@ -14,13 +14,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot_bottle import images, interrupts
+from bot_bottle import images, interrupts, scratch
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.launch import (
     CA_IN_AGENT,
@@ -423,7 +422,7 @@ class SmolmachinesLauncher:
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
-        with tempfile.TemporaryDirectory(prefix="bot-bottle-") as tmp:
+        with scratch.private_dir() as tmp:
             cert = Path(tmp) / "ca.crt"
             engine.run(["cp", f"{self.bundle.names.sidecar_container}:{SOCKET_DIR}/ca.crt", str(cert)], timeout=60)
             bottle.cp_in(cert, CA_STAGING)
