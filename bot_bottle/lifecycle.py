@@ -27,6 +27,7 @@ from bot_bottle.manifest import env as env_mod
 from bot_bottle.manifest.model import EnvEntry
 from bot_bottle.plan import BottlePlan
 from bot_bottle import interrupts, providers
+from bot_bottle.proc import die_with_parent
 from bot_bottle.provision import agent_files
 
 
@@ -303,7 +304,9 @@ GONE_EXIT_GRACE_S = 5.0
 
 
 def _spawn(argv: list[str], stdin: Any) -> Any:
-    return subprocess.Popen(argv, stdin=stdin)
+    # Ended with this process, however it ends: a `docker exec` client into a gVisor container
+    # does not always notice its container is gone, and nothing else would end it.
+    return subprocess.Popen(die_with_parent(argv), stdin=stdin)
 
 
 def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], bool] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 
@@ -33,3 +34,12 @@ def is_alive(ident: str | None, proc: Path = Path("/proc")) -> bool:
         return False
     now = start_time(pid, proc)
     return now is not None and (started == "?" or now == started)
+
+
+def die_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` run so that the kernel kills it when this process dies, even by SIGKILL (where
+    no ``finally`` runs): util-linux ``setpriv --pdeathsig KILL`` where it is installed, ``argv``
+    unchanged elsewhere. For the ``docker`` clients a launch keeps running (the agent's attached
+    process, the sidecar's log follower), which would otherwise outlive a killed launcher."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else list(argv)

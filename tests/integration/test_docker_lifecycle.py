@@ -94,6 +94,9 @@ class KillDuringStartThenCleanup(_CliHome):
                 time.sleep(delay)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
+                # The docker clients it ran (the agent's exec, the sidecar's log follower) die
+                # with it: nothing of this run is left running, before any cleanup.
+                h.wait_for(lambda: not self._our_processes(), "the killed launch's processes to end", timeout=2)
                 result = self.cli("cleanup")
                 self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
                 after = _bottle_objects()
@@ -107,6 +110,22 @@ class KillDuringStartThenCleanup(_CliHome):
                 self.assertEqual(sorted(p.name for p in self.tmp.iterdir()), [], f"left in TMPDIR after kill at {delay}s")
                 again = self.cli("cleanup")
                 self.assertEqual(again.returncode, 0, "cleanup is not idempotent: " + again.stderr)
+
+    def _our_processes(self) -> list[int]:
+        """Processes started by this test's CLI (they inherit its TMPDIR), other than this one."""
+        marker = f"TMPDIR={self.tmp}".encode() + b"\0"
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+            except OSError:
+                continue
+            if marker in environ and state != "Z":
+                found.append(int(entry.name))
+        return found
 
     def test_cleanup_preview_removes_nothing(self) -> None:
         result = self.cli("cleanup", "-n", "--format", "json")

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from bot_bottle.errors import BotBottleError
+from bot_bottle.proc import die_with_parent
 
 TAIL_LINES = 20
 FAILED = "start-failed"
@@ -40,7 +41,7 @@ class SidecarWatch:
 
     @classmethod
     def follow(cls, docker: str, container: str) -> SidecarWatch:
-        return cls([docker, "logs", "--follow", container])
+        return cls(die_with_parent([docker, "logs", "--follow", container]))
 
     def _read(self) -> None:
         assert self._proc.stderr is not None

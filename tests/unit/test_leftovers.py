@@ -1,4 +1,6 @@
-"""Private temporary folders carry their maker's identity; ``cleanup`` removes the orphans."""
+"""What a launch killed with SIGKILL could leave behind: private temporary folders (named after
+their maker, so ``cleanup`` removes the orphans) and child processes (ended by the kernel with
+their parent)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -67,3 +70,35 @@ class ScratchTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DieWithParentTest(unittest.TestCase):
+    def test_a_child_ends_when_the_process_that_started_it_is_killed(self) -> None:
+        if proc.die_with_parent(["true"]) == ["true"]:
+            self.skipTest("setpriv (util-linux) is not installed: children are started as they are")
+        starter = (
+            "import subprocess, sys, time\n"
+            "from bot_bottle import proc\n"
+            "child = subprocess.Popen(proc.die_with_parent(['sleep', '60']))\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n"
+        )
+        parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        self.addCleanup(lambda: proc.is_alive(proc.identity(child)) and os.kill(child, 9))
+        os.kill(parent.pid, 9)  # SIGKILL: no finally, no handler runs in the parent
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _running(child):
+            time.sleep(0.05)
+        self.assertFalse(_running(child), "the child outlived its killed parent")
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
