@@ -9,6 +9,7 @@ the route's entries passes, and only when its shape is sound (``structure``). Re
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -88,6 +89,12 @@ class RequestFacts:
             http_version=http_version,
             authority=authority,
         )
+
+    @functools.cached_property
+    def methods_asked(self) -> frozenset[str]:
+        """The method and every method the request asks the upstream to act as instead (once
+        per request: each ``matches`` entry of each route checks it)."""
+        return _methods_asked(self)
 
     def header_values(self, name: str) -> list[str]:
         wanted = name.lower()
@@ -237,7 +244,7 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
     why = f"{request.method} {_display_path(request.path)} fits no matches entry of routes[{first}] ({route.host}): {wanted}"
     if _normalise_path(request.path) is None and any(m.paths for m in route.matches):
         why += " (the path has dot segments or encoded separators, which path rules never accept)"
-    overrides = sorted(_methods_asked(request) - {request.method})
+    overrides = sorted(request.methods_asked - {request.method})
     if overrides and any(m.methods for m in route.matches):
         # Only method-shaped values are named: a header value may be what is being smuggled out.
         shown = ", ".join(m if m.isalpha() and len(m) <= 12 else "another method" for m in overrides[:3])
@@ -303,7 +310,7 @@ METHOD_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-
 METHOD_OVERRIDE_PARAM = "_method"
 
 
-def _methods_asked(request: RequestFacts) -> set[str]:
+def _methods_asked(request: RequestFacts) -> frozenset[str]:
     """The request's method and every method it asks the upstream to act as instead."""
     asked = {request.method}
     for name in METHOD_OVERRIDE_HEADERS:
@@ -312,7 +319,7 @@ def _methods_asked(request: RequestFacts) -> set[str]:
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key.strip().lower() == METHOD_OVERRIDE_PARAM:
             asked.add(value.strip().upper())
-    return asked
+    return frozenset(asked)
 
 
 # A form field of that name, as a multipart part: ``name="_method"``, headers, blank line, value.
@@ -326,9 +333,9 @@ def body_method_problem(verdict: Verdict, content_type: str, body: bytes) -> str
     if verdict.route is None or verdict.match_index is None:
         return None
     allowed = verdict.route.matches[verdict.match_index].methods
-    if not allowed or b"method" not in body.lower():  # cheap: most bodies name no method at all
-        return None
     kind = content_type.split(";", 1)[0].strip().lower()
+    if not allowed:
+        return None
     if kind == "application/x-www-form-urlencoded":
         asked = [v for k, v in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
                  if k.strip().lower() == METHOD_OVERRIDE_PARAM]
@@ -350,7 +357,7 @@ def _alias_values(request: RequestFacts, name: str) -> list[str]:
 
 
 def _entry_passes(entry: Match, request: RequestFacts) -> bool:
-    if entry.methods and not _methods_asked(request) <= set(entry.methods):
+    if entry.methods and not request.methods_asked <= set(entry.methods):
         return False
     if entry.paths:
         path = _normalise_path(request.path)

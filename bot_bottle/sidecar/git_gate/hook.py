@@ -41,7 +41,7 @@ from typing import Any
 from bot_bottle.sidecar.git_gate import gitleaks, upstream, urls
 from bot_bottle.sidecar.git_gate.config import ConfigError, GateConfig, RepoConfig, load
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
-from bot_bottle.sidecar.git_gate.objects import ObjectError, peel
+from bot_bottle.sidecar.git_gate.objects import ObjectError, git_env, peel
 from bot_bottle.sidecar.git_gate.patch import Piece, read_pieces
 from bot_bottle.sidecar.git_gate.refs import RefUpdate, RefUpdateError, added_rev_args, parse_updates, push_args
 from bot_bottle.sidecar.git_gate.scan import (
@@ -61,7 +61,6 @@ PREFIX = "git-gate: "
 # A replace ref makes git show one object in place of another: refused, and ignored by every git
 # the hook runs (the scan and the forwarding push must both see the objects actually pushed).
 REPLACE_PREFIX = "refs/replace/"
-NO_REPLACE = {"GIT_NO_REPLACE_OBJECTS": "1"}
 
 
 class Refused(Exception):
@@ -99,7 +98,7 @@ def say(*lines: str) -> None:
 
 def _git(args: Sequence[str], env: Mapping[str, str]) -> str:
     # Bytes, decoded here: text mode would also split lines at a lone "\r".
-    result = subprocess.run(["git", *args], env={**env, **NO_REPLACE}, capture_output=True, check=False)
+    result = subprocess.run(["git", *args], env=git_env(env), capture_output=True, check=False)
     if result.returncode != 0:
         stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
         raise Refused(f"git {args[0]} failed while checking the push: {stderr}")
@@ -262,7 +261,7 @@ def run(
     supervise_root: Path = channel.DEFAULT_ROOT,
 ) -> int:
     verdict = Verdict(repo=repo.name)
-    env = upstream.clean_env({**{k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ}, **NO_REPLACE})
+    env = git_env(upstream.clean_env({k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ}))
     try:
         updates = parse_updates(stdin_text)
         if not updates:

@@ -55,7 +55,7 @@ def read_objects(
     if not oids:
         return []
     result = subprocess.run(
-        ["git", "--no-replace-objects", "cat-file", "--batch"], input=b"".join(o.encode() + b"\n" for o in oids),
+        ["git", "cat-file", "--batch"], input=b"".join(o.encode() + b"\n" for o in oids),
         cwd=cwd, env=git_env(env), capture_output=True, check=False,
     )
     if result.returncode != 0:
@@ -159,7 +159,7 @@ def tag_pieces(obj: RawObject) -> tuple[list[Piece], str, str]:
 def object_kind(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The type of one object, without reading its content (a blob may be huge)."""
     result = subprocess.run(
-        ["git", "--no-replace-objects", "cat-file", "-t", oid], cwd=cwd, env=git_env(env),
+        ["git", "cat-file", "-t", oid], cwd=cwd, env=git_env(env),
         capture_output=True, check=False,
     )
     kind = result.stdout.decode("ascii", "replace").strip()
@@ -187,7 +187,7 @@ def blob_chunks(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | No
     with the last ``OVERLAP`` bytes of the one before. Raises ``ObjectError`` (after the chunks
     read so far) when git could not give the whole blob: never an empty or partial "success"."""
     proc = subprocess.Popen(
-        ["git", "--no-replace-objects", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
+        ["git", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     assert proc.stdout is not None
@@ -213,7 +213,7 @@ def blob_chunks(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | No
 def blob_size(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> int:
     """A blob's size in bytes, without reading it."""
     result = subprocess.run(
-        ["git", "--no-replace-objects", "cat-file", "-s", oid], cwd=cwd, env=git_env(env),
+        ["git", "cat-file", "-s", oid], cwd=cwd, env=git_env(env),
         capture_output=True, check=False,
     )
     size = result.stdout.decode("ascii", "replace").strip()
@@ -225,7 +225,7 @@ def blob_size(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None
 def read_blob(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> bytes:
     """A blob's whole content (the caller checks its size first: ``blob_size``)."""
     result = subprocess.run(
-        ["git", "--no-replace-objects", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
+        ["git", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
         capture_output=True, check=False,
     )
     if result.returncode != 0:

@@ -54,7 +54,7 @@ def log_argv(commits: Sequence[str], marker: str = DEFAULT_MARKER) -> list[str]:
     the message and leave out headers.
     """
     return [
-        "--no-replace-objects", "-c", "core.quotePath=false",
+        "-c", "core.quotePath=false",
         "log", "--no-walk=unsorted", "--stdin", "--patch", "--cc", "--unified=0", "--full-index",
         "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short",
         "--src-prefix=a/", "--dst-prefix=b/", f"--format=%x00%x00{marker} %H%x00%x00%x00",
