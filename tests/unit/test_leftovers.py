@@ -88,6 +88,11 @@ class DieWithParentTest(unittest.TestCase):
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
         self.addCleanup(lambda: proc.is_alive(proc.identity(child)) and os.kill(child, 9))
+        # setpriv asks for the signal, then becomes the command: wait for that (a parent gone
+        # before the request is made is a race of the test, not what is tested here).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and Path(f"/proc/{child}/comm").read_text().strip() != "sleep":
+            time.sleep(0.01)
         os.kill(parent.pid, 9)  # SIGKILL: no finally, no handler runs in the parent
         parent.wait(timeout=10)
         deadline = time.monotonic() + 5
