@@ -96,7 +96,10 @@ class KillDuringStartThenCleanup(_CliHome):
                 proc.wait(timeout=30)
                 # The docker clients it ran (the agent's exec, the sidecar's log follower) die
                 # with it: nothing of this run is left running, before any cleanup.
-                h.wait_for(lambda: not self._our_processes(), "the killed launch's processes to end", timeout=2)
+                try:
+                    h.wait_for(lambda: not self._our_processes(), "the killed launch's docker clients to end", timeout=5)
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}: {self._our_processes()}") from None
                 result = self.cli("cleanup")
                 self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
                 after = _bottle_objects()
@@ -111,8 +114,9 @@ class KillDuringStartThenCleanup(_CliHome):
                 again = self.cli("cleanup")
                 self.assertEqual(again.returncode, 0, "cleanup is not idempotent: " + again.stderr)
 
-    def _our_processes(self) -> list[int]:
-        """Processes started by this test's CLI (they inherit its TMPDIR), other than this one."""
+    def _our_processes(self) -> list[str]:
+        """The long-lived docker clients (an attached `exec`, a `logs --follow`) started by this
+        test's CLI (they inherit its TMPDIR); one-shot docker commands end by themselves."""
         marker = f"TMPDIR={self.tmp}".encode() + b"\0"
         found = []
         for entry in Path("/proc").iterdir():
@@ -121,10 +125,11 @@ class KillDuringStartThenCleanup(_CliHome):
             try:
                 environ = (entry / "environ").read_bytes()
                 state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if marker in environ and state != "Z":
-                found.append(int(entry.name))
+            if marker in environ and state != "Z" and (b"exec" in argv[1:3] or b"logs" in argv[1:3]):
+                found.append(" ".join(a.decode(errors="replace") for a in argv[:4]))
         return found
 
     def test_cleanup_preview_removes_nothing(self) -> None:
