@@ -40,6 +40,10 @@ def die_with_parent(argv: list[str]) -> list[str]:
     """``argv`` run so that the kernel kills it when this process dies, even by SIGKILL (where
     no ``finally`` runs): util-linux ``setpriv --pdeathsig KILL`` where it is installed, ``argv``
     unchanged elsewhere. For the ``docker`` clients a launch keeps running (the agent's attached
-    process, the sidecar's log follower), which would otherwise outlive a killed launcher."""
+    process, the sidecar's log follower), which would otherwise outlive a killed launcher.
+
+    The kernel sends the signal when the *thread* that started the process ends, not the whole
+    process: start it from a thread that lives at least as long as it should (never from a pool
+    worker that is shut down before the process is done)."""
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else list(argv)

@@ -39,6 +39,7 @@ SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half mitmproxy writes into its confdir
 STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 60
+READY_POLL_SECONDS = 0.01  # a refused connect on loopback costs microseconds; the start waits on it
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,13 @@ def supervise_argv(config: Config, port: int, fd: int | None = None) -> list[str
 PROXY_COMMAND = "bottle-proxy"
 
 
-def proxy_argv(config: Config, command: str = PROXY_COMMAND) -> list[str]:
+def proxy_argv(config: Config, command: str = PROXY_COMMAND, *, wait_for: Path | None = None) -> list[str]:
+    """The proxy's argv; with ``wait_for`` it loads its CA only once that file exists."""
     argv = [
         command,
         "--listen-host", "127.0.0.1",
         "--listen-port", str(config.proxy_port),
+        *(["--wait-for", str(wait_for)] if wait_for is not None else []),
         "--set", f"confdir={config.confdir}",
         "--set", "termlog_verbosity=warn",
         "--set", f"bottle_policy={config.policy}",
@@ -320,7 +323,7 @@ def _wait_until(sup: Supervisor, check, what: str) -> None:
             raise _StartFailed(f"a daemon ended while waiting for {what}")
         if time.monotonic() > deadline:
             raise _StartFailed(f"{what} not ready after {READY_TIMEOUT_SECONDS} s")
-        time.sleep(0.05)
+        time.sleep(READY_POLL_SECONDS)
 
 
 class _StartFailed(Exception):
@@ -345,16 +348,22 @@ MITM_CA_KEY_SIZE = 2048  # mitmproxy's own default (its ``key_size`` option)
 
 
 def make_ca(confdir: Path) -> bool:
-    """Create the bottle's CA where mitmproxy looks for it, so it exists before the proxy does.
+    """Create the bottle's CA where mitmproxy looks for it (``start_ca`` then ``finish_ca``)."""
+    return finish_ca(confdir, start_ca(confdir))
 
-    mitmproxy would create the same files when it starts (about a second after this); making
-    them first lets the host install the certificate in the agent while the proxy loads. A forked
-    child does it: importing mitmproxy's certificate code here would keep ~15 MB of it in PID 1
-    for the bottle's whole life, and a fork skips a new interpreter's start (~0.1 s). False when
-    mitmproxy is not importable here (the proxy then creates the CA itself).
+
+def start_ca(confdir: Path) -> int | None:
+    """Start creating the bottle's CA where mitmproxy looks for it; the child's pid, or None when
+    the CA is there already.
+
+    mitmproxy would create the same files when it starts; making them first lets the host install
+    the certificate in the agent while the proxy loads, and the proxy's imports (the slowest part
+    of a start) run meanwhile instead of after. A forked child does it: importing mitmproxy's
+    certificate code here would keep ~15 MB of it in PID 1 for the bottle's whole life, and a fork
+    skips a new interpreter's start (~0.1 s).
     """
     if (confdir / MITM_CA_CERT).is_file():
-        return True
+        return None
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -369,11 +378,23 @@ def make_ca(confdir: Path) -> bool:
             sys.stderr.flush()
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, NO_MITMPROXY):
-        raise _StartFailed(f"creating the bottle CA failed (status {code})")
-    return code == 0 and (confdir / MITM_CA_CERT).is_file()
+    return pid
+
+
+def finish_ca(confdir: Path, pid: int | None) -> bool:
+    """Wait for ``start_ca``'s child (that one only: no daemon is reaped here). True when the CA
+    is in ``confdir``; False when mitmproxy is not importable here (the proxy then creates it)."""
+    if pid is not None:
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, NO_MITMPROXY):
+            raise _StartFailed(f"creating the bottle CA failed (status {code})")
+    return (confdir / MITM_CA_CERT).is_file()
+
+
+# Written into confdir once the CA there is complete (or will be the proxy's to make): what a
+# proxy started with ``--wait-for`` waits for before it loads its certificates.
+CA_SETTLED = ".ca-settled"
 
 
 NO_MITMPROXY = 3  # the CA child's status when mitmproxy cannot be imported
@@ -394,7 +415,7 @@ def run(config: Config) -> int:
     for folder in (config.run_dir, config.state_dir, config.log_dir, config.confdir):
         folder.mkdir(parents=True, exist_ok=True)
     config.confdir.chmod(0o700)
-    for stale in (config.ready_path, config.socket_path, config.ca_path):
+    for stale in (config.ready_path, config.socket_path, config.ca_path, config.confdir / CA_SETTLED):
         stale.unlink(missing_ok=True)  # ca.crt too: a reused volume may hold another CA's
 
     sup = Supervisor()
@@ -422,16 +443,24 @@ def run(config: Config) -> int:
                 lambda fd: supervise_argv(config, supervise_port, fd),
                 env,
             )
-        if make_ca(config.confdir):
-            # Published before the proxy starts: the host trusts it in the agent meanwhile.
-            _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
-            say("ca-published", path=str(config.ca_path))
-        sup.spawn("egress-proxy", proxy_argv(config), env)
+        # The CA is made while the daemons start: the proxy imports its code meanwhile and
+        # waits for the CA only when it loads its certificates.
+        ca_child = start_ca(config.confdir)
+        settled = config.confdir / CA_SETTLED if ca_child is not None else None
+        sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env)
         gate = config.git_gate_config.is_file()
         if gate:
             # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
             # whole bundle (fail closed). It needs nothing from the proxy: it starts alongside.
             sup.spawn("git-gate", git_gate_argv(config), env)
+        # socat connects to the proxy per connection, and nothing connects before "ready".
+        sup.spawn("socat", socat_argv(config))
+        if finish_ca(config.confdir, ca_child):
+            # Published as soon as it exists: the host trusts it in the agent while the proxy loads.
+            _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+            say("ca-published", path=str(config.ca_path))
+        if settled is not None:
+            _write_atomic(settled, b"", mode=0o600)
         _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
         if not config.ca_path.exists():
             # mitmproxy created its CA in confdir at start; publish only the certificate.
@@ -439,7 +468,6 @@ def run(config: Config) -> int:
             say("ca-published", path=str(config.ca_path))
         if gate:
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
-        sup.spawn("socat", socat_argv(config))
         _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
         _write_atomic(config.ready_path, b"ready\n")
         say("ready", socket=str(config.socket_path))

@@ -205,6 +205,10 @@ class SidecarDownShowsOffline(unittest.TestCase):
         layout = h.write_manifests(home, bottle=SIMPLE_BOTTLE)
         bottle, launcher = h.launch(self, h.plan_for(layout), layout.state_dir)
         bid = launcher.names.id
+        # The start followed the sidecar's own messages; polling it with `docker exec` competes
+        # with the proxy's start for the CPU (a follower started from a thread that ended was
+        # killed with that thread, and the launch fell back to polling unnoticed).
+        self.assertEqual(launcher.waits, {"ca-published": "followed", "ready": "followed"})
         self.assertFalse(running(bid)[0].offline)
         refused = bottle.exec("curl -s -o /dev/null -w '%{http_code}' -m 10 http://refused.example/")
         self.assertEqual(refused.stdout.strip(), "403", refused.stderr)

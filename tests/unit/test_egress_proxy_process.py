@@ -42,10 +42,10 @@ class ProxyProcessTest(unittest.TestCase):
         self.dir = Path(tmp.name)
         (self.dir / "conf").mkdir()
 
-    def start(self, policy: dict, port: int, *, pythonpath: str = "") -> subprocess.Popen[str]:
+    def start(self, policy: dict, port: int, *, pythonpath: str = "", extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
         (self.dir / "policy.json").write_text(json.dumps(policy))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot_bottle.sidecar.egress.proxy", "--listen-port", str(port),
+            [sys.executable, "-m", "bot_bottle.sidecar.egress.proxy", "--listen-port", str(port), *extra,
              "--set", f"confdir={self.dir / 'conf'}", "--set", "termlog_verbosity=warn",
              "--set", f"bottle_policy={self.dir / 'policy.json'}", "--set", "rawtcp=false"],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(REPO)) if p)},
@@ -80,6 +80,31 @@ class ProxyProcessTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, err)
         hosts = [json.loads(line)["host"] for line in out.splitlines() if line.startswith("{")]
         self.assertEqual(hosts, ["evil.example", "mitm.it"])
+
+    def test_with_wait_for_it_loads_its_ca_only_once_the_file_is_there(self) -> None:
+        # The sidecar's init makes the CA while the proxy imports: a proxy that loaded its
+        # certificates first would make a second CA, not the one the agent trusts.
+        port = free_port()
+        settled = self.dir / "conf" / ".ca-settled"
+        proc = self.start({"version": 2, "routes": [{"host": "a.example"}]}, port, extra=("--wait-for", str(settled)))
+        deadline = time.monotonic() + 3  # well past its imports on this machine
+        while time.monotonic() < deadline:
+            self.assertIsNone(proc.poll(), "the proxy exited while waiting")
+            with self.assertRaises(OSError, msg="it listened before the file existed"):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(0.05)
+        self.assertEqual(list((self.dir / "conf").iterdir()), [], "it made a CA before the file existed")
+        settled.touch()
+        self.wait_listening(proc, port)
+        self.assertTrue((self.dir / "conf" / "mitmproxy-ca-cert.pem").is_file())
+
+    def test_a_wait_for_file_that_never_comes_is_one_line_and_status_1(self) -> None:
+        missing = self.dir / "never"
+        proc = self.start({"version": 2, "routes": [{"host": "a.example"}]}, free_port(),
+                          extra=("--wait-for", str(missing), "--wait-timeout", "0.2"))
+        _, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertEqual(err.strip(), f"bottle-proxy: {missing} did not appear within 0.2 s")
 
     def test_a_broken_policy_is_one_line_and_status_1(self) -> None:
         proc = self.start({"version": 2, "routes": [{"hostt": "a.example"}]}, free_port())

@@ -23,14 +23,21 @@ from tests._requires import requires
 
 REPO = Path(__file__).resolve().parents[2]
 
+# As the real one: waits for --wait-for, then loads the CA in confdir or makes one (a fake) when
+# there is none, and notes which certificate it serves with (``served-ca.pem`` next to confdir).
 FAKE_PROXY = """\
 #!{python}
 import socket, sys, pathlib, time
 args = sys.argv[1:]
 port = int(args[args.index("--listen-port") + 1])
-confdir = next(a.split("=", 1)[1] for a in args if a.startswith("confdir="))
-pathlib.Path(confdir, "mitmproxy-ca-cert.pem").write_text("-----BEGIN CERTIFICATE-----\\nfake\\n")
-pathlib.Path(confdir, "mitmproxy-ca.pem").write_text("-----BEGIN PRIVATE KEY-----\\nsecret\\n")
+confdir = pathlib.Path(next(a.split("=", 1)[1] for a in args if a.startswith("confdir=")))
+if "--wait-for" in args:
+    while not pathlib.Path(args[args.index("--wait-for") + 1]).exists():
+        time.sleep(0.01)
+if not (confdir / "mitmproxy-ca-cert.pem").exists():
+    (confdir / "mitmproxy-ca-cert.pem").write_text("-----BEGIN CERTIFICATE-----\\nfake\\n")
+    (confdir / "mitmproxy-ca.pem").write_text("-----BEGIN PRIVATE KEY-----\\nsecret\\n")
+confdir.with_name("served-ca.pem").write_bytes((confdir / "mitmproxy-ca-cert.pem").read_bytes())
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port)); srv.listen()
 while True:
@@ -77,6 +84,9 @@ class ArgvTest(unittest.TestCase):
         self.assertIn("bottle_policy=/p.json", argv)
         self.assertIn("bottle_log_dir=/l", argv)
         self.assertIn("rawtcp=false", argv)
+        self.assertNotIn("--wait-for", argv)
+        waiting = init.proxy_argv(config, wait_for=Path("/s/mitmproxy/.ca-settled"))
+        self.assertEqual(waiting[waiting.index("--wait-for") + 1], "/s/mitmproxy/.ca-settled")
 
     def test_socat_argv(self) -> None:
         config = init.Config(run_dir=Path("/run/x"), proxy_port=9000)
@@ -214,6 +224,23 @@ class LifecycleTest(unittest.TestCase):
         steps = [json.loads(line)["what"] for line in err.splitlines() if line.startswith('{"event": "sidecar"')]
         self.assertLess(steps.index("ca-published"), steps.index("ready"))
         self.assertEqual(steps.count("ca-published"), 1)
+
+    @requires(HAVE_MITMPROXY, "mitmproxy (dev extra)")
+    def test_the_proxy_serves_with_the_ca_the_init_published(self) -> None:
+        # The CA is made while the proxy starts: the proxy must wait for it (--wait-for), or it
+        # makes its own and the agent trusts a CA the proxy does not use.
+        proc = self.start()
+        self.wait_ready(proc)
+        published = (self.run_dir / "ca.crt").read_bytes()
+        self.assertNotIn(b"fake", published, "the init published no CA of its own")
+        self.assertEqual((self.root / "state" / "served-ca.pem").read_bytes(), published)
+        steps = [json.loads(line)["what"] for line in self._stderr_lines(proc) if line.startswith('{"event": "sidecar"')]
+        self.assertEqual(steps.count("ca-published"), 1)
+
+    def _stderr_lines(self, proc: subprocess.Popen) -> list[str]:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        return err.splitlines()
 
     def test_a_dying_daemon_takes_everything_offline(self) -> None:
         for victim in ("bottle-proxy", "socat"):

@@ -71,6 +71,16 @@ class SidecarWatchTest(unittest.TestCase):
         finally:
             w.close()
 
+    def test_a_follower_that_is_killed_hands_over_to_polling(self) -> None:
+        # The client ended, not the sidecar (e.g. killed with the thread that started it under
+        # die_with_parent): not a "stopped during start", even after some events were seen.
+        w = watch(f"echo '{said('ca-published')}' >&2; kill -9 $$")
+        try:
+            self.assertTrue(w.wait_for("ca-published", "publishing its CA", timeout=10))
+            self.assertFalse(w.wait_for("ready", "ready", timeout=10))
+        finally:
+            w.close()
+
     def test_stdout_and_lookalike_lines_are_not_events(self) -> None:
         proxy_line = json.dumps({"event": "sidecar", "what": "ready"})
         other = json.dumps({"event": "egress", "what": "ready"})

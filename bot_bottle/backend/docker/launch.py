@@ -188,6 +188,8 @@ class DockerLauncher:
         self._marker_at_launch: str | None = None
         self.preserve_reason: str | None = None
         self.timings: dict[str, float] = {}
+        # How each wait for the sidecar ended: "followed" (its logs said so) or "polled".
+        self.waits: dict[str, str] = {}
 
     def _step(self, name: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()
@@ -277,15 +279,22 @@ class DockerLauncher:
             )
             self._progress("starting the sidecar (egress proxy) and the agent container (no network)")
             # Neither container needs the other to be created first (only the volume), and the
-            # proxy takes a second to come up: do both at once.
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            # proxy takes a while to come up: the sidecar starts in the background while the agent
+            # is started and provisioned here. Only trusting the proxy's CA waits for the sidecar.
+            with ThreadPoolExecutor(max_workers=1) as pool:
                 sidecar = pool.submit(self._step, "sidecar", lambda: self._start_sidecar(sidecar_ref))
-                agent = pool.submit(self._step, "agent", lambda: self._start_agent(agent_ref))
-                wait([sidecar, agent])
+                try:
+                    bottle = self._step("agent", lambda: self._start_agent(agent_ref))
+                    self._progress("provisioning the agent")
+                    self._step("provision", lambda: self._provision(bottle))
+                finally:
+                    wait([sidecar])
             sidecar.result()
-            bottle = agent.result()
-            self._progress("provisioning the agent")
-            self._step("provision", lambda: self._provision(bottle))
+            # Followed from this thread, which outlives the follower: the kernel ends a process
+            # started under `die_with_parent` when the *thread* that started it ends.
+            self._watch_sidecar()
+            self._progress("waiting for the egress proxy")
+            self._step("proxy-ca", lambda: self._trust_proxy_ca(bottle))
             self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
             return bottle
         except BaseException:
@@ -344,10 +353,13 @@ class DockerLauncher:
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
         self._docker(["start", name])
+
+    def _watch_sidecar(self) -> None:
+        """Follow the started sidecar's messages (``docker logs`` replays them from its start)."""
         docker = engine.docker_binary()
         if docker is not None:
             try:
-                self._sidecar_watch = SidecarWatch.follow(docker, name)
+                self._sidecar_watch = SidecarWatch.follow(docker, self.names.sidecar_container)
             except OSError:
                 self._sidecar_watch = None  # the waits poll instead
 
@@ -394,7 +406,9 @@ class DockerLauncher:
         """
         watch = self._sidecar_watch
         if watch is not None and watch.wait_for(event, what, timeout):
+            self.waits[event] = "followed"
             return
+        self.waits[event] = "polled"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             result = engine.run(["exec", name, "test", "-e", f"{SOCKET_DIR}/{filename}"], timeout=10, check=False)
@@ -475,12 +489,10 @@ class DockerLauncher:
         )
 
     def _provision(self, bottle: DockerBottle) -> None:
-        from bot_bottle.provision import agent_files, ca, git, mcp, workspace
+        from bot_bottle.provision import agent_files, git, mcp, workspace
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
-        self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "ca-published", "publishing its CA")
-        ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
         git.configure_git(bottle, [] if "no-gate" in self.weak else self.plan.repos, self.plan.git_user)
         if "no-gate" in self.weak:
@@ -494,6 +506,12 @@ class DockerLauncher:
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR, progress=self._progress)
+
+    def _trust_proxy_ca(self, bottle: DockerBottle) -> None:
+        from bot_bottle.provision import ca
+
+        self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "ca-published", "publishing its CA")
+        ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
 
     def _git_without_gate(self, bottle: DockerBottle) -> None:
         """Weakened bottles only: HTTPS-token repos reached directly, the token in the agent's git config."""

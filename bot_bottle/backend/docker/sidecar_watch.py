@@ -45,7 +45,6 @@ class SidecarWatch:
 
     def _read(self) -> None:
         assert self._proc.stderr is not None
-        saw_event = False
         with self._proc.stderr:  # closed here, by its only reader, once the stream ends
             for line in self._proc.stderr:
                 line = line.rstrip("\n")
@@ -53,15 +52,15 @@ class SidecarWatch:
                 with self._cond:
                     self._tail.append(line)
                     if event is not None:
-                        saw_event = True
                         self._events.add(event)
                         self._cond.notify_all()
         code = self._proc.wait()
         with self._cond:
             self._ended = True
-            # `docker logs` itself failed (the container's logs cannot be read back): its error
-            # is the only output. A stopped container ends the stream with status 0.
-            self._unreadable = code != 0 and not saw_event
+            # A stopped container ends the stream with status 0. Anything else is the follower's
+            # own end (logs that cannot be read back, the client killed): it cannot tell how the
+            # sidecar is, so the waits poll it instead.
+            self._unreadable = code != 0
             self._cond.notify_all()
 
     def wait_for(self, event: str, what: str, timeout: float) -> bool:

@@ -15,7 +15,9 @@ and the egress addon. The rest are off in a bottle anyway (playback, rewriting, 
 auth, DNS and reverse modes) or serve mitmproxy's own UIs.
 
 Arguments: ``--listen-host``, ``--listen-port`` and ``--set name=value`` as ``mitmdump``
-takes them. A bad option (a broken policy, say) is one line on stderr and exit status 1.
+takes them, and ``--wait-for PATH``: the init makes the bottle's CA while this process imports
+its code, and says it is complete by creating PATH. A bad option (a broken policy, say) is one
+line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -48,7 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--listen-host", default="127.0.0.1")
     p.add_argument("--listen-port", type=int, required=True)
     p.add_argument("--set", dest="options", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--wait-for", type=Path, metavar="PATH",
+                   help="load the CA and serve only once PATH exists (the sidecar's init makes the CA "
+                        "while this process imports its code)")
+    p.add_argument("--wait-timeout", type=float, default=WAIT_FOR_TIMEOUT, metavar="SECONDS",
+                   help=f"give up on --wait-for after this long (default {WAIT_FOR_TIMEOUT:g})")
     return p
+
+
+# As long as the init gives any daemon to come up: past that, the start has failed anyway.
+WAIT_FOR_TIMEOUT = 60.0
+
+
+async def _appeared(path: Path, timeout: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not path.exists():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -57,6 +77,9 @@ async def _serve(args: argparse.Namespace) -> int:
 
     from bot_bottle.sidecar.egress import addon
 
+    if args.wait_for is not None and not await _appeared(args.wait_for, args.wait_timeout):
+        print(f"bottle-proxy: {args.wait_for} did not appear within {args.wait_timeout:g} s", file=sys.stderr, flush=True)
+        return 1
     # As mitmdump sets them: the terminal log filters by termlog_verbosity.
     logging.getLogger().setLevel(logging.DEBUG)
     for name in ("asyncio", "hpack", "quic"):
