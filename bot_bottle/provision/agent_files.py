@@ -8,9 +8,9 @@ pi reads ``~/.pi/agent/`` (AGENTS.md, skills/, settings.json).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from bot_bottle import scratch
 from bot_bottle.backend import Bottle
@@ -51,8 +51,8 @@ def write_prompt(bottle: Bottle, template: str, prompt: str) -> str | None:
     """Put the agent file's body where the provider's CLI reads standing instructions."""
     if not prompt.strip():
         return None
-    path = layout_for(template).prompt_file
-    _write(bottle, path, prompt.rstrip("\n") + "\n")
+    ((path, text),) = prompt_files(template, prompt).items()
+    _write(bottle, path, text)
     bottle.prompt_path = path
     return path
 
@@ -85,17 +85,19 @@ def copy_skills(bottle: Bottle, template: str, skills: list[tuple[str, Path]]) -
     return copied
 
 
-def claude_settings(bottle: Bottle) -> None:
+def claude_settings_files() -> dict[str, str]:
     """Claude Code inside a bottle: no permission prompts (the bottle is the boundary), no wizard."""
     layout = LAYOUTS["claude"]
     settings = {
         "permissions": {"defaultMode": "bypassPermissions"},
         "skipDangerousModePermissionPrompt": True,
     }
-    _write(bottle, f"{layout.config_dir}/settings.json", json.dumps(settings, indent=2) + "\n")
     # First-run onboarding would otherwise stop an interactive session before it starts.
     state = {"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True}
-    _write(bottle, f"{HOME}/.claude.json", json.dumps(state, indent=2) + "\n")
+    return {
+        f"{layout.config_dir}/settings.json": json.dumps(settings, indent=2) + "\n",
+        f"{HOME}/.claude.json": json.dumps(state, indent=2) + "\n",
+    }
 
 
 CODEX_CONFIG = """\
@@ -114,10 +116,6 @@ wire_api = "responses"
 """
 
 
-def codex_settings(bottle: Bottle) -> None:
-    _write(bottle, f"{LAYOUTS['codex'].config_dir}/config.toml", CODEX_CONFIG)
-
-
 # pi defaults to Google's API; the bottle's pi talks to Anthropic (its provider route). Update
 # checks and install telemetry would only be refused by the proxy, so they are off.
 PI_SETTINGS = {
@@ -128,17 +126,67 @@ PI_SETTINGS = {
 }
 
 
-def pi_settings(bottle: Bottle) -> None:
-    _write(bottle, f"{LAYOUTS['pi'].config_dir}/settings.json", json.dumps(PI_SETTINGS, indent=2) + "\n")
+def settings_files(template: str) -> dict[str, str]:
+    """The provider CLI's settings files, by path in the bottle (none for other templates)."""
+    if template == "claude":
+        return claude_settings_files()
+    if template == "codex":
+        return {f"{LAYOUTS['codex'].config_dir}/config.toml": CODEX_CONFIG}
+    if template == "pi":
+        return {f"{LAYOUTS['pi'].config_dir}/settings.json": json.dumps(PI_SETTINGS, indent=2) + "\n"}
+    return {}
 
 
 def settings_for(bottle: Bottle, template: str) -> None:
-    if template == "claude":
-        claude_settings(bottle)
-    elif template == "codex":
-        codex_settings(bottle)
-    elif template == "pi":
-        pi_settings(bottle)
+    for path, text in settings_files(template).items():
+        _write(bottle, path, text)
+
+
+def prompt_files(template: str, prompt: str) -> dict[str, str]:
+    """The system prompt where the provider's CLI reads standing instructions (none if blank)."""
+    if not prompt.strip():
+        return {}
+    return {layout_for(template).prompt_file: prompt.rstrip("\n") + "\n"}
+
+
+def write_files(bottle: Bottle, files: Mapping[str, str]) -> None:
+    """Write files under the agent's home with one copy into the bottle (one process in it,
+    where a copy per file costs a ``docker exec`` each on the start's critical path)."""
+    if not files:
+        return
+    with scratch.private_dir() as tmp:
+        home = Path(tmp) / PurePosixPath(HOME).name
+        home.mkdir()
+        for guest_path, text in files.items():
+            relative = PurePosixPath(guest_path).relative_to(HOME)  # ValueError: not under HOME
+            local = home.joinpath(*relative.parts)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(text, encoding="utf-8")
+        # The unpacked folders take these modes, the home itself included: what it has already.
+        for folder in (home, *(p for p in home.rglob("*") if p.is_dir())):
+            folder.chmod(0o755)
+        bottle.cp_in(home, HOME)
+
+
+def start_files(template: str, prompt: str, *, supervise: bool) -> dict[str, str]:
+    """Every file the agent's CLI reads at its start, by path in the bottle: its settings, the
+    supervise server's registration (added to those settings) and the system prompt."""
+    from bot_bottle.provision import mcp
+
+    files = settings_files(template)
+    path = mcp.registration_path(template) if supervise else None
+    if path is not None:
+        files[path] = mcp.registered(template, files.get(path))
+    files.update(prompt_files(template, prompt))
+    return files
+
+
+def provision_start_files(bottle: Bottle, template: str, prompt: str, *, supervise: bool) -> None:
+    """``start_files`` written into a new bottle at once (what ``settings_for``,
+    ``mcp.register_supervise`` and ``write_prompt`` do one file at a time)."""
+    write_files(bottle, start_files(template, prompt, supervise=supervise))
+    if prompt.strip():
+        bottle.prompt_path = layout_for(template).prompt_file
 
 
 def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:
@@ -148,4 +196,7 @@ def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:
     return folders
 
 
-__all__ = ["copy_skills", "find_skills", "host_skill_folders", "layout_for", "settings_for", "write_prompt"]
+__all__ = [
+    "copy_skills", "find_skills", "host_skill_folders", "layout_for", "prompt_files", "provision_start_files",
+    "settings_files", "settings_for", "start_files", "write_files", "write_prompt",
+]

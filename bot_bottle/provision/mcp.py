@@ -78,15 +78,28 @@ def codex_config(existing: str | None, url: str = SUPERVISE_URL, timeout_s: floa
     return text + table
 
 
+def registration_path(template: str) -> str | None:
+    """The file that registers MCP servers with the ``template`` agent's CLI, or None."""
+    return {"claude": CLAUDE_STATE, "codex": CODEX_CONFIG}.get(template)
+
+
+def registered(template: str, existing: str | None, *, url: str = SUPERVISE_URL,
+               timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+    """``registration_path(template)``'s text with the supervise server added to ``existing``."""
+    if template == "claude":
+        return claude_state(existing, url)
+    if template == "codex":
+        return codex_config(existing, url, timeout_s)
+    raise ValueError(f"no MCP registration for template {template!r}")
+
+
 def register_supervise(bottle: Bottle, template: str, *, url: str = SUPERVISE_URL, timeout_s: float = DEFAULT_TIMEOUT_S) -> str | None:
     """Register the supervise server with the ``template`` agent; return the file written, or None."""
-    if template == "claude":
-        _write(bottle, CLAUDE_STATE, claude_state(_read(bottle, CLAUDE_STATE), url))
-        return CLAUDE_STATE
-    if template == "codex":
-        _write(bottle, CODEX_CONFIG, codex_config(_read(bottle, CODEX_CONFIG), url, timeout_s))
-        return CODEX_CONFIG
-    return None
+    path = registration_path(template)
+    if path is None:
+        return None
+    _write(bottle, path, registered(template, _read(bottle, path), url=url, timeout_s=timeout_s))
+    return path
 
 
-__all__ = ["SUPERVISE_URL", "claude_state", "codex_config", "register_supervise"]
+__all__ = ["SUPERVISE_URL", "claude_state", "codex_config", "register_supervise", "registered", "registration_path"]

@@ -489,7 +489,7 @@ class DockerLauncher:
         )
 
     def _provision(self, bottle: DockerBottle) -> None:
-        from bot_bottle.provision import agent_files, git, mcp, workspace
+        from bot_bottle.provision import agent_files, git, workspace
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
@@ -499,10 +499,8 @@ class DockerLauncher:
             self._git_without_gate(bottle)
         if self.options.resume:
             return  # the snapshot already holds the workspace, prompt, skills and settings
-        agent_files.settings_for(bottle, self.plan.template)
-        if self.plan.supervise:
-            mcp.register_supervise(bottle, self.plan.template)  # after settings: it adds to them
-        agent_files.write_prompt(bottle, self.plan.template, self.options.system_prompt)
+        agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
+                                          supervise=self.plan.supervise)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, WORKDIR, progress=self._progress)

@@ -418,7 +418,7 @@ class SmolmachinesLauncher:
         smolvm.wait_exec_ready(self.machine, timeout=READY_TIMEOUT)
 
     def _provision(self, bottle: SmolmachinesBottle) -> None:
-        from bot_bottle.provision import agent_files, ca, mcp, workspace
+        from bot_bottle.provision import agent_files, ca, workspace
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
@@ -429,10 +429,8 @@ class SmolmachinesLauncher:
         ca.trust_bottle_ca(bottle, CA_STAGING, CA_IN_AGENT)
         if self.options.resume:
             return  # the snapshot already holds the workspace, prompt, skills and settings
-        agent_files.settings_for(bottle, self.plan.template)
-        if self.plan.supervise:
-            mcp.register_supervise(bottle, self.plan.template)  # after settings: it adds to them
-        agent_files.write_prompt(bottle, self.plan.template, self.options.system_prompt)
+        agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
+                                          supervise=self.plan.supervise)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, bottle.workdir, progress=self._progress)
