@@ -20,7 +20,9 @@ connection (the upstream sees a body cut short, never the value) and logs the re
 then gets no HTTP answer for that upload (the connection ends), as its request line has gone.
 Upstream requests that share an HTTP/2 connection with the stopped one fail with it. The bytes
 forwarded before the hit were scanned clean; an upstream that acts on a body cut short (rather
-than discarding it) sees that clean part.
+than discarding it) sees that clean part. A streamed form body's ``_method`` field is read on
+the way as well (``stream_method``: the buffered path's override check), and one asking for a
+method the route does not allow stops the upload the same way.
 
 WebSocket messages from the agent are scanned one by one (``websocket_message``). A request DLP
 holds (``supervise``) becomes a token-use proposal in the supervise spool and waits for the
@@ -44,8 +46,15 @@ from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.stream import StreamScan
-from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, structure, supervision
-from bot_bottle.sidecar.egress.core import RULE_MATCH, RequestFacts, Verdict, body_method_problem, decide
+from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, stream_method, structure, supervision
+from bot_bottle.sidecar.egress.core import (
+    RULE_MATCH,
+    RequestFacts,
+    Verdict,
+    body_method_problem,
+    body_method_reason,
+    decide,
+)
 from bot_bottle.sidecar.egress.hosts import HostError, forbidden_upstream, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 from bot_bottle.sidecar.supervise import channel
@@ -72,6 +81,7 @@ LOGGED = "bottle_logged"
 LOG_PATH = "bottle_log_path"
 STREAM = "bottle_stream"
 STREAM_ABORTED = "bottle_stream_aborted"
+STREAM_FORM_METHOD = "bottle_stream_form_method"
 
 
 class EgressAddon:
@@ -312,32 +322,47 @@ class EgressAddon:
             _apply_replacement(request, outcome.replacement, body=False)
         self._prepare_upstream(flow, verdict)
         flow.metadata[STREAM] = plan
+        # The buffered path's form ``_method`` check (``_scan_and_prepare``), read as the body passes.
+        form_method = stream_method.watch(verdict, request.headers.get("content-type", ""))
+        if form_method is not None:
+            flow.metadata[STREAM_FORM_METHOD] = form_method
         request.stream = lambda data: self._stream_chunk(flow, plan, data)
 
     def _stream_chunk(self, flow: http.HTTPFlow, plan: StreamScan, data: bytes) -> bytes:
         """mitmproxy's stream callable: the bytes to forward for ``data`` (b"": the end)."""
         if flow.metadata.get(STREAM_ABORTED):
             return b""
+        form_method: stream_method.FormMethodState | None = flow.metadata.get(STREAM_FORM_METHOD)
         try:
+            verdict: Verdict = flow.metadata[VERDICT]
+            # Read before the scanner sees the chunk: the chunk that completes the field, and the
+            # end of the body, are then never forwarded.
+            if form_method is not None and stream_method.feed(form_method, data, final=not data):
+                refused = Verdict(False, verdict.host, verdict.port, RULE_MATCH, body_method_reason(verdict),
+                                  verdict.route, verdict.route_index, verdict.match_index)
+                self._stop_stream(flow, plan, refused)
+                return b""
             out = plan.feed(data) if data else plan.finish()
         except Exception as exc:  # noqa: BLE001 - a failing scan must stop the upload, not wave it on
             flow.metadata[STREAM_ABORTED] = True
             self._abort_upstream(flow, _internal_error(flow, exc))
             return b""
         if plan.blocked:
-            flow.metadata[STREAM_ABORTED] = True
             detectors = tuple(sorted({dlp_adapter.label(f) for f in plan.findings}))
             outcome = scanning.ScanOutcome(scanning.BLOCK, detectors, ", ".join(detectors))
             flow.metadata[SCAN] = outcome
-            verdict: Verdict = flow.metadata[VERDICT]
-            refused = _dlp_verdict(verdict, RULE_DLP, outcome, "the upload carries")
-            refused = Verdict(False, refused.host, refused.port, refused.rule,
-                              f"{refused.reason}; the upload was stopped after {plan.forwarded} of "
-                              f"{plan.received}+ bytes and the upstream request aborted",
-                              refused.route, refused.route_index, refused.match_index, refused.internal_service)
-            self._abort_upstream(flow, refused)
+            self._stop_stream(flow, plan, _dlp_verdict(verdict, RULE_DLP, outcome, "the upload carries"))
             return b""
         return out
+
+    def _stop_stream(self, flow: http.HTTPFlow, plan: StreamScan, refused: Verdict) -> None:
+        """Refuse a streamed upload mid-way: nothing more leaves, the upstream request is aborted."""
+        flow.metadata[STREAM_ABORTED] = True
+        refused = Verdict(False, refused.host, refused.port, refused.rule,
+                          f"{refused.reason}; the upload was stopped after {plan.forwarded} of "
+                          f"{plan.received}+ bytes and the upstream request aborted",
+                          refused.route, refused.route_index, refused.match_index, refused.internal_service)
+        self._abort_upstream(flow, refused)
 
     def _abort_upstream(self, flow: http.HTTPFlow, verdict: Verdict) -> None:
         """Stop a streamed request: nothing more is sent, the upstream connection is closed (the

@@ -327,26 +327,57 @@ _MULTIPART_METHOD = re.compile(
     rb'content-disposition:[^\r\n]*\bname="?_method"?[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]*)', re.I)
 
 
+FORM_URLENCODED = "application/x-www-form-urlencoded"
+FORM_MULTIPART = "multipart/form-data"
+
+
+def form_kind(content_type: str) -> str | None:
+    """``FORM_URLENCODED`` or ``FORM_MULTIPART`` for a body whose ``_method`` field frameworks
+    read, else None."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind if kind in (FORM_URLENCODED, FORM_MULTIPART) else None
+
+
+def body_methods(verdict: Verdict) -> tuple[str, ...]:
+    """The methods a form body's ``_method`` field may ask for; empty: the passing entry
+    restricts none, so the field is not looked at."""
+    if verdict.route is None or verdict.match_index is None:
+        return ()
+    return verdict.route.matches[verdict.match_index].methods
+
+
+def urlencoded_methods(text: str) -> list[str]:
+    """The values of every ``_method`` field of a urlencoded body (read as latin-1 text), as
+    ``parse_qsl`` reads them: ``+`` and percent escapes decoded, the name without case."""
+    return [v for k, v in parse_qsl(text, keep_blank_values=True) if k.strip().lower() == METHOD_OVERRIDE_PARAM]
+
+
+def method_allowed(value: str, allowed: Iterable[str]) -> bool:
+    return value.strip().upper() in allowed
+
+
+def body_method_reason(verdict: Verdict) -> str:
+    return (f"the form's {METHOD_OVERRIDE_PARAM} field asks the upstream to act as another method than "
+            f"{', '.join(body_methods(verdict))} (routes[{verdict.route_index}] matches[{verdict.match_index}])")
+
+
 def body_method_problem(verdict: Verdict, content_type: str, body: bytes) -> str | None:
     """Why a form body's ``_method`` field (Rails, Laravel, Symfony read it as the method) asks
-    for a method the passing ``matches`` entry does not allow, or None."""
-    if verdict.route is None or verdict.match_index is None:
-        return None
-    allowed = verdict.route.matches[verdict.match_index].methods
-    kind = content_type.split(";", 1)[0].strip().lower()
+    for a method the passing ``matches`` entry does not allow, or None. A streamed body gets the
+    same check chunk by chunk (``stream_method``)."""
+    allowed = body_methods(verdict)
     if not allowed:
         return None
-    if kind == "application/x-www-form-urlencoded":
-        asked = [v for k, v in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
-                 if k.strip().lower() == METHOD_OVERRIDE_PARAM]
-    elif kind == "multipart/form-data":
+    kind = form_kind(content_type)
+    if kind == FORM_URLENCODED:
+        asked = urlencoded_methods(body.decode("latin-1"))
+    elif kind == FORM_MULTIPART:
         asked = [m.group(1).decode("latin-1") for m in _MULTIPART_METHOD.finditer(body)]
     else:
         return None
-    if all(v.strip().upper() in allowed for v in asked):
+    if all(method_allowed(v, allowed) for v in asked):
         return None
-    return (f"the form's {METHOD_OVERRIDE_PARAM} field asks the upstream to act as another method than "
-            f"{', '.join(allowed)} (routes[{verdict.route_index}] matches[{verdict.match_index}])")
+    return body_method_reason(verdict)
 
 
 def _alias_values(request: RequestFacts, name: str) -> list[str]:

@@ -1,0 +1,184 @@
+"""A streamed form body's ``_method`` field: the buffered override check (``core.body_method_problem``)
+read chunk by chunk (``stream_method``), and the addon stopping such an upload mid-way."""
+
+from __future__ import annotations
+
+import copy
+import json
+import unittest
+from collections.abc import Iterable, Iterator
+
+from bot_bottle.sidecar.egress import stream_method
+from bot_bottle.sidecar.egress.core import Verdict, body_method_problem
+from bot_bottle.sidecar.egress.policy import Match, Route
+from tests.unit import test_egress_stream as stream_tests
+from tests.unit.test_egress_stream import MB, feed_all
+from tests.unit.test_sidecar_addon import POLICY, AddonCase, addon_mod
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data; boundary=B"
+POST_ONLY = Verdict(True, "forms.example", 443, "route", "",
+                  Route("forms.example", matches=(Match(methods=("POST",)),)), 0, 0)
+ANY_METHOD = Verdict(True, "forms.example", 443, "route", "", Route("forms.example"), 0)
+
+
+def part(name: str, value: bytes, extra: bytes = b"") -> bytes:
+    return (b'--B\r\nContent-Disposition: form-data; name="' + name.encode() + b'"' + extra + b"\r\n"
+            b"Content-Type: text/plain\r\n\r\n" + value + b"\r\n")
+
+
+def splits(body: bytes) -> Iterator[list[bytes]]:
+    """The body cut at every position, and byte by byte."""
+    for i in range(len(body) + 1):
+        yield [body[:i], body[i:]]
+    yield [body[i:i + 1] for i in range(len(body))]
+
+
+def streamed(content_type: str, chunks: Iterable[bytes], verdict: Verdict = POST_ONLY) -> bool:
+    state = stream_method.watch(verdict, content_type)
+    assert state is not None
+    for chunk in chunks:
+        if stream_method.feed(state, chunk):
+            return True
+    return stream_method.feed(state, b"", final=True)
+
+
+class DetectorTest(unittest.TestCase):
+    REFUSED = (
+        (FORM, b"_method=DELETE&a=1"),
+        (FORM, b"a=1&_method=DELETE"),
+        (FORM, b"a=1&_method=DELETE&b=2"),
+        (FORM, b"a=1&%5Fmethod=PUT&b=2"),
+        (FORM, b"a=1&%5f%6Dethod=put"),
+        (FORM, b"a=1&_METHOD=patch&b=2"),
+        (FORM, b"a=1&+_method+=DELETE"),
+        (FORM, b"a=1&_method&b=2"),  # no value: no allowed method either
+        (MULTIPART, part("a", b"1") + part("_method", b"DELETE") + b"--B--\r\n"),
+        (MULTIPART, b'--B\nContent-Disposition: form-data; name=_method\n\nDELETE\n--B--\n'),
+        (MULTIPART, part("_method", b"DELETE")),  # the value ends with the body
+    )
+    ALLOWED = (
+        (FORM, b"a=1&_method=POST&b=2"),
+        (FORM, b"_method=post"),
+        (FORM, b"a=1&x_method=DELETE&b=2"),
+        (FORM, b"note=a_method%3DDELETE&b=2"),
+        (FORM, b"note=x&_method=POST&_method=+post+"),
+        (FORM, b"note=see&_method_x=DELETE"),
+        (FORM, b"a;_method=DELETE"),  # parse_qsl splits on & only: this is one field, "a;_method"
+        (MULTIPART, part("a", b"_method=DELETE") + part("x_method", b"DELETE") + b"--B--\r\n"),
+        (MULTIPART, part("_method", b"POST") + b"--B--\r\n"),
+        (MULTIPART, part("file", b"DELETE", b'; filename="_method"') + b"--B--\r\n"),
+        # A bare CR inside the part's headers: no framework reads that part as _method.
+        (MULTIPART, b'--B\r\nContent-Disposition: form-data; name="_method"\r\nX-A: a\rb\r\n\r\nDELETE\r\n'),
+    )
+
+    def test_a_field_asking_for_another_method_is_found_wherever_the_chunks_are_cut(self) -> None:
+        for content_type, body in self.REFUSED:
+            with self.subTest(body=body):
+                self.assertIsNotNone(body_method_problem(POST_ONLY, content_type, body))  # the buffered rule
+                for chunks in splits(body):
+                    self.assertTrue(streamed(content_type, chunks), chunks)
+
+    def test_allowed_methods_and_lookalike_fields_pass_wherever_the_chunks_are_cut(self) -> None:
+        for content_type, body in self.ALLOWED:
+            with self.subTest(body=body):
+                self.assertIsNone(body_method_problem(POST_ONLY, content_type, body))
+                # The same body with a real override after it: the reading did not lose its way.
+                tail = b"&_method=DELETE" if content_type == FORM else part("_method", b"DELETE")
+                for chunks in splits(body):
+                    self.assertFalse(streamed(content_type, chunks), chunks)
+                    self.assertTrue(streamed(content_type, [*chunks, tail]), chunks)
+
+    def test_the_field_is_reported_as_soon_as_it_ends_not_at_the_end_of_the_body(self) -> None:
+        for content_type, head, rest in ((FORM, b"a=1&_method=DELE", b"TE&b="),
+                                         (MULTIPART, part("_method", b"DELE")[:-2], b"TE\r\n--B")):
+            with self.subTest(content_type=content_type):
+                state = stream_method.watch(POST_ONLY, content_type)
+                self.assertFalse(stream_method.feed(state, head))
+                self.assertTrue(stream_method.feed(state, rest))
+
+    def test_fields_between_large_chunks(self) -> None:
+        filler = b"x" * 300_000
+        body = b"a=" + filler + b"&_method=DELETE&b=" + filler
+        self.assertTrue(streamed(FORM, [body[i:i + 65536] for i in range(0, len(body), 65536)]))
+        body = part("file", filler + b"\r\n" + filler) + part("_method", b"PUT") + b"--B--\r\n"
+        self.assertTrue(streamed(MULTIPART, [body[i:i + 65536] for i in range(0, len(body), 65536)]))
+        body = part("file", filler) + part("_method", b"POST") + b"--B--\r\n"
+        self.assertFalse(streamed(MULTIPART, [body[i:i + 65536] for i in range(0, len(body), 65536)]))
+
+    def test_a_value_too_long_for_any_method_is_refused(self) -> None:
+        long_value = b"POST" + b"+" * (stream_method.FIELD_CAP + 10)
+        self.assertTrue(streamed(FORM, [b"a=1&_method=" + long_value]))
+        self.assertTrue(streamed(MULTIPART, [part("_method", b"POST" + b" " * (stream_method.VALUE_CAP + 10))]))
+        self.assertFalse(streamed(FORM, [b"a=1&data=" + long_value + b"&_method=POST"]))
+
+    def test_nothing_is_watched_without_a_form_or_without_methods_on_the_route(self) -> None:
+        self.assertIsNone(stream_method.watch(ANY_METHOD, FORM))
+        self.assertIsNone(stream_method.watch(POST_ONLY, "application/octet-stream"))
+        self.assertIsNone(stream_method.watch(POST_ONLY, "application/json"))
+        self.assertIsNotNone(stream_method.watch(POST_ONLY, "Multipart/Form-Data; boundary=x"))
+
+
+class AddonStreamedFormTest(AddonCase):
+    """The real addon, its streamed path fed by hand as mitmproxy feeds it."""
+
+    run_context = stream_tests.AddonStreamTest.run_context
+
+    def setUp(self) -> None:
+        super().setUp()
+        policy = copy.deepcopy(POLICY)
+        policy["routes"].append({"host": "forms.example", "ports": [443], "matches": [{"methods": ["POST"]}]})
+        self.write_policy(policy)
+
+    def form_flow(self, content_type: str, *, size: int | None):
+        framing = ("Content-Length", str(size)) if size is not None else ("Transfer-Encoding", "chunked")
+        return self.request_flow("forms.example", port=443, scheme="https", method="POST", path="/items/1",
+                                 headers=[("Host", "forms.example"), framing, ("Content-Type", content_type)])
+
+    def assert_stopped(self, content_type: str, data: bytes, *, size: int | None) -> bytes:
+        flow, _ = self.run_hooks(self.form_flow(content_type, size=size), "requestheaders")
+        self.assertTrue(callable(flow.request.stream))
+        with self.run_context() as out:
+            forwarded = feed_all(flow, data)
+        self.assertLess(len(forwarded), len(data))  # the upstream never gets the whole request
+        self.assertTrue(flow.metadata[addon_mod.STREAM_ABORTED])
+        (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
+        self.assertEqual((line["decision"], line["rule"]), ("deny", "match"))
+        self.assertIn("_method", line["reason"])
+        self.assertIn("upstream request aborted", line["reason"])
+        flow, lines = self.run_hooks(flow, "request", "error")
+        self.assertEqual(lines, [])  # logged once, nothing let through at the end
+        return forwarded
+
+    def test_a_large_urlencoded_upload_asking_for_delete_is_stopped_mid_stream(self) -> None:
+        data = b"a=" + b"x" * (5 * MB) + b"&_method=DELETE&b=" + b"y" * (4 * MB)
+        forwarded = self.assert_stopped(FORM, data, size=len(data))
+        self.assertNotIn(b"_method=DELETE", forwarded)
+
+    def test_a_large_multipart_upload_whose_last_part_asks_for_delete_is_stopped(self) -> None:
+        data = part("file", b"z" * (9 * MB)) + part("_method", b"DELETE")
+        self.assert_stopped(MULTIPART, data, size=len(data))
+
+    def test_a_chunked_form_asking_for_delete_is_not_forwarded_at_all(self) -> None:
+        forwarded = self.assert_stopped(FORM, b"a=1&_method=DELETE", size=None)
+        self.assertEqual(forwarded, b"")
+
+    def test_a_large_form_keeping_to_the_allowed_method_passes_unchanged(self) -> None:
+        data = b"x_method=DELETE&a=" + b"x" * (9 * MB) + b"&_method=POST"
+        flow, _ = self.run_hooks(self.form_flow(FORM, size=len(data)), "requestheaders")
+        self.assertIsNotNone(flow.metadata.get(addon_mod.STREAM_FORM_METHOD))
+        with self.run_context():
+            out = feed_all(flow, data)
+        self.assertEqual(out, data)
+        flow, lines = self.run_hooks(flow, "request", "upstream", "response")
+        self.assertIsNone(flow.metadata.get(addon_mod.STREAM_ABORTED))
+        self.assertEqual(flow.response.status_code, 200)
+
+    def test_bodies_that_are_not_forms_are_not_read_for_it(self) -> None:
+        flow, _ = self.run_hooks(self.form_flow("application/octet-stream", size=16 * MB), "requestheaders")
+        self.assertTrue(callable(flow.request.stream))
+        self.assertIsNone(flow.metadata.get(addon_mod.STREAM_FORM_METHOD))
+
+
+if __name__ == "__main__":
+    unittest.main()
