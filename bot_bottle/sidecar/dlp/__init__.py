@@ -25,8 +25,9 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``detector`` is a stable id (``DETECTOR_IDS``, ``known-secret``, ``high-entropy``,
 ``scan-limit``, ``injection-*``); ``secret_name`` names which bottle secret matched;
 ``encoding`` says how it was disguised (``base64``, ``hex``, ``url``, ``reversed``, ``split``,
-``base32``, ``utf-16``, ``case`` (another letter case), ``escape`` (``\\uXXXX``, ``\\xNN``,
-``&#NN;``), combinations such as ``url+base64``).
+``base32``, ``utf-16``, ``base85``, ``ascii85``, ``charcodes`` (a list of character codes),
+``nfkc`` (fullwidth and other Unicode compatibility forms), ``case`` (another letter case),
+``escape`` (``\\uXXXX``, ``\\xNN``, ``&#NN;``), combinations such as ``url+base64``).
 ``start``/``end`` index the text named by
 ``location`` (``url.host``, ``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
 ``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
@@ -45,8 +46,9 @@ What is scanned, and how:
 - the bottle's own secrets (``known_secrets``): raw, in any letter case (values of 16+
   characters), reversed, hex (also with blanks), percent-encoded (fully or partially), UTF-16
   (and its base64), base32, base64 and URL-safe base64 at every byte offset (so inside larger
-  blobs, with or without padding), base32 in host names, and split across fields (adjacent
-  pieces, or pieces in any order that together cover the value);
+  blobs, with or without padding), base85 and ascii85 at every byte offset (deep scans only),
+  base32 in host names, and split across fields (adjacent pieces, or pieces in any order that
+  together cover the value);
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
   strings and image data;
 - requests: the host of an absolute URL (a path-only URL needs ``scan_host`` for the target),
@@ -56,7 +58,9 @@ What is scanned, and how:
   does not decode), then compression nobody declared (gzip, zlib, bzip2, xz by magic number, a
   few layers deep) and tar and zip archives, in the body and in multipart files (``archives``;
   what cannot be read whole within the limits is a ``scan-limit`` too), taking JSON, form and
-  multipart bodies apart; values are also base64-, hex- and percent-decoded, unescaped
+  multipart bodies apart; values are also base64-, hex- and percent-decoded, lists of 8+
+  character codes (decimal or ``0x`` hex) decoded, fullwidth and other compatibility characters
+  folded (NFKC, only in texts that are not ASCII), unescaped
   (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, ``\\/``, HTML ``&#NN;``/``&#xHH;``: what a JSON parse
   undoes only in a body it parsed) and base64 of gzip inflated (a tarball included), two levels
   deep, to find formats hidden under an encoding.

@@ -2,8 +2,8 @@
 
 Two directions:
 - *encode* a known secret into every form we search for (base64 at each of the three byte
-  offsets, so the secret is found inside a larger base64 blob; hex; percent-encoding; base32 for
-  hostnames), computed once per scanner;
+  offsets, so the secret is found inside a larger base64 blob, base85 and ascii85 at each of the
+  four; hex; percent-encoding; base32 for hostnames), computed once per scanner;
 - *decode* suspicious runs found in a request (base64 and hex runs, percent-escapes, base64 of
   gzip) so token formats and secrets hidden under encoding layers are seen too.
 
@@ -74,6 +74,34 @@ def b32_cores(data: bytes) -> list[str]:
         end = (k + len(data)) * 8 // 5
         cores.append(encoded[start:end])
     return cores
+
+
+def _base85_cores(data: bytes, encode: Callable[[bytes], bytes]) -> list[str]:
+    """Cores of a base85 family encoding (5 characters per 4-byte group) at each of the four
+    byte offsets: the groups made of ``data``'s bytes alone, without the partial groups at
+    either end (they mix in the neighbours)."""
+    cores = []
+    for k in range(4):
+        encoded = encode(b"\0" * k + data).decode("ascii")
+        first = (4 - k) % 4  # bytes of ``data`` that share a group with the bytes before it
+        groups = max(0, (len(data) - first) // 4)
+        start = (k + first) // 4 * 5
+        if len(encoded) < start + 5 * groups:
+            cores.append("")  # a85's "z" (four NULs) shortened the text: no fixed core
+            continue
+        cores.append(encoded[start : start + 5 * groups])
+    return cores
+
+
+def b85_cores(data: bytes) -> list[str]:
+    """Base85 (RFC 1924, git binary patches, ``base64.b85encode``) at each byte offset."""
+    return _base85_cores(data, base64.b85encode)
+
+
+def a85_cores(data: bytes) -> list[str]:
+    """Ascii85 (Adobe, PostScript/PDF, ``base64.a85encode``; ``<~ ~>`` frames the whole text and
+    does not move the groups) at each byte offset."""
+    return _base85_cores(data, base64.a85encode)
 
 
 def urlsafe(text: str) -> str:

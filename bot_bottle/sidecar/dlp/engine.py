@@ -34,6 +34,8 @@ from bot_bottle.sidecar.dlp.encodings import (
     unescape,
     whole_span,
 )
+from bot_bottle.sidecar.dlp.charcodes import decode_code_lists
+from bot_bottle.sidecar.dlp.compat import fold_compat
 from bot_bottle.sidecar.dlp.entropy import entropy_spans
 from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, Finding, resolve_overlaps
 from bot_bottle.sidecar.dlp.known import KnownSecrets
@@ -174,7 +176,13 @@ class Engine:
                 for unescaped in _exact_layers(text, "escape", unescape):
                     budget[0] -= len(unescaped.text)
                     layers.append((owner, unescaped))
-        # Base64 and hex runs of all texts in one go (a run cannot cross the separator).
+            if budget[0] > 0 and not text.isascii():
+                # Fullwidth and other compatibility forms (NFKC): ASCII text never gets here.
+                for folded in fold_compat(text, SPLIT_REACH):
+                    budget[0] -= len(folded.text)
+                    layers.append((owner, folded))
+        # Base64 and hex runs, and lists of character codes, of all texts in one go (neither
+        # crosses the separator).
         texts = [text for _, text in items]
         joined_items, item_starts = _join(texts, SEPARATOR)
         if budget[0] > 0:
@@ -183,8 +191,14 @@ class Engine:
                 start, end = run.start - item_starts[k], run.end - item_starts[k]
                 layers.append((items[k][0], Decoded(run.encoding, start, end, run.text, whole_span(start, end))))
                 budget[0] -= len(run.text)
+        if budget[0] > 0:
+            for codes in decode_code_lists(joined_items, limit=budget[0]):
+                k = bisect.bisect_right(item_starts, codes.start) - 1
+                layers.append((items[k][0], _moved(codes, item_starts[k])))
+                budget[0] -= len(codes.text)
         if not layers:
             return []
+        parents = dict(items)
         inner: list[tuple[int, RawHit]] = []
         joined, starts = _join([layer.text for _, layer in layers], SEPARATOR)
         for h in self.layer_direct(joined):
@@ -198,6 +212,8 @@ class Engine:
             start, end = layer.to_parent(h.start, h.end)
             if layer.encoding in _EXACT and end - start == h.end - h.start:
                 continue  # no escape inside: the direct layer saw this as it was sent
+            if layer.encoding == "nfkc" and parents[owner][start:end] == layer.text[h.start:h.end]:
+                continue  # nothing folded inside: likewise
             encoding = layer.encoding if h.encoding is None else f"{layer.encoding}+{h.encoding}"
             out.append((owner, RawHit(start, end, h.detector, h.name, h.confidence, h.secret_name, encoding)))
         return out
@@ -220,10 +236,27 @@ class Engine:
                     placed.segment = scanned[placed.segment]
                     hits.append(placed)
         if deep:
+            hits.extend(self._base85_hits(segments, scanned))
             hits.extend(self._deep_hits(segments, scanned, limits))
         if splits:
             hits.extend(self.split_hits(segments, hits))
         return hits
+
+    def _base85_hits(self, segments: Sequence[Segment], scanned: list[int]) -> list[Hit]:
+        """The base85 and ascii85 forms of the bottle's secrets (``KnownSecrets.find_base85``) in
+        every deep segment, as sent."""
+        deep = [i for i in scanned if segments[i].deep]
+        if not (self.options.known_secrets and self.known and deep):
+            return []
+        joined, starts = _join([segments[i].text for i in deep], SEPARATOR)
+        out = []
+        for k in self.known.find_base85(joined):
+            raw = RawHit(k.start, k.end, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, k.secret_name, k.encoding)
+            placed = _place(raw, starts, len(SEPARATOR))
+            if placed is not None:
+                placed.segment = deep[placed.segment]
+                out.append(placed)
+        return out
 
     def _deep_hits(self, segments: Sequence[Segment], scanned: list[int], limits: list[int] | None) -> list[Hit]:
         """The decoded layer over every deep segment; one longer than ``deep_limit`` is decoded in
@@ -346,6 +379,17 @@ def _exact_layers(text: str, encoding: str, decode: Callable[[str], Decoded | No
         if layer is not None:
             out.append(shifted(layer, start, end) if start else layer)
     return out
+
+
+def _moved(layer: Decoded, base: int) -> Decoded:
+    """``layer`` (offsets into a joined text) with offsets into the item that starts at ``base``."""
+    inner = layer.to_parent
+
+    def to_parent(start: int, end: int) -> tuple[int, int]:
+        a, b = inner(start, end)
+        return a - base, b - base
+
+    return Decoded(layer.encoding, layer.start - base, layer.end - base, layer.text, to_parent)
 
 
 def _windows(text: str, size: int, overlap: int) -> list[tuple[int, str]]:

@@ -4,7 +4,8 @@ Each secret (name -> value: ``?prompt`` and ``${HOST_VAR}`` env values, route to
 list of literal *needles*: the raw value (and, for values of ``MIN_CASELESS_LENGTH`` or more,
 the value in any letter case), reversed, lower-case hex, ``%xx`` for every byte, the
 usual partial percent-encodings, and the base64 cores (standard and URL-safe alphabets) at each
-of the three byte offsets. Case-insensitive forms (hex, ``%xx``) are searched in the
+of the three byte offsets; base85 and ascii85 cores at each of the four are kept apart
+(``find_base85``), for texts scanned deep. Case-insensitive forms (hex, ``%xx``) are searched in the
 ASCII-lower-cased text, so upper, lower and mixed case are one search.
 
 Searching is one ``str.find`` loop per needle (forms sharing a long substring share one search,
@@ -26,8 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot_bottle.sidecar.dlp.encodings import (
+    a85_cores,
     ascii_lower,
     b32_cores,
+    b85_cores,
     b64_cores,
     url_full,
     url_partial_forms,
@@ -41,6 +44,9 @@ MIN_SECRET_LENGTH = 8
 MIN_CASELESS_LENGTH = 16
 # A fragment shorter than this is too common to count as part of a split secret.
 MIN_FRAGMENT = 4
+# Base85 cores are whole 5-character groups: one group (4 bytes) would match by chance, two are
+# found for every value of 11 characters or more at every alignment (8 to 10: at some).
+MIN_B85_CORE = 10
 
 
 def short_secrets(secrets: Mapping[str, str], min_length: int = MIN_SECRET_LENGTH) -> list[str]:
@@ -138,6 +144,9 @@ class KnownSecrets:
         self._values = tuple((name, value) for value, name in values.items())
         self._needles = self._build_needles()
         self._host_needles = self._build_host_needles()
+        # Eight more searches per secret (two alphabets, four offsets) would cost the direct
+        # layer a third more: only texts scanned deep (requests, pushes, uploads) pay for them.
+        self._base85_needles = self._build_base85_needles()
         self.needs_lowered = any(g.lowered for g in self._needles)
 
     def __repr__(self) -> str:
@@ -198,6 +207,18 @@ class KnownSecrets:
                     groups.extend(_group(found, _B64_PLAIN))
         return tuple(groups)
 
+    def _build_base85_needles(self) -> tuple[_Group, ...]:
+        groups: list[_Group] = []
+        seen: set[str] = set()
+        for name, value in self._values:
+            data = value.encode("utf-8")
+            forms = [(core, "base85") for core in b85_cores(data)] + [(core, "ascii85") for core in a85_cores(data)]
+            for text, encoding in forms:
+                if len(text) >= MIN_B85_CORE and text not in seen:
+                    seen.add(text)
+                    groups.append(_Group(text, False, [(_Needle(text, False, name, encoding), 0)]))
+        return tuple(groups)
+
     def _build_host_needles(self) -> tuple[_Needle, ...]:
         # DNS names are case-insensitive and proxies lower-case them: every form is lower-cased,
         # and base32 (the usual DNS-tunnelling alphabet) joins the list.
@@ -228,24 +249,14 @@ class KnownSecrets:
         if not self._needles or not text:
             return []
         low = lowered if lowered is not None else (ascii_lower(text) if self.needs_lowered else text)
-        hits: list[KnownHit] = []
-        # UTF-16 forms hold NULs: a text without one (any single file) cannot hold them.
-        has_nul = "\x00" in text
-        for group in self._needles:
-            if group.nul and not has_nul:
-                continue
-            hay = low if group.lowered else text
-            anchor = group.anchor
-            at = hay.find(anchor)
-            while at >= 0:
-                for needle, offset in group.forms:
-                    start = at - offset
-                    if start >= 0 and hay.startswith(needle.text, start):
-                        if needle.exact is not None and text.startswith(needle.exact, start):
-                            continue
-                        hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
-                at = hay.find(anchor, at + 1)
-        return hits
+        return _search(self._needles, text, low)
+
+    def find_base85(self, text: str) -> list[KnownHit]:
+        """Every occurrence of the base85 and ascii85 cores of every secret in ``text`` (forms
+        ``find`` leaves out, see ``__init__``)."""
+        if not self._base85_needles or not text:
+            return []
+        return _search(self._base85_needles, text, text)
 
     def find_in_host(self, host: str) -> list[KnownHit]:
         """Secrets carried in a host name: in one label, or spread over several (dots removed).
@@ -303,6 +314,27 @@ class KnownSecrets:
             if fields is not None and len(fields) >= 2:
                 found.append((name, fields))
         return found
+
+
+def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:
+    hits: list[KnownHit] = []
+    # UTF-16 forms hold NULs: a text without one (any single file) cannot hold them.
+    has_nul = "\x00" in text
+    for group in groups:
+        if group.nul and not has_nul:
+            continue
+        hay = low if group.lowered else text
+        anchor = group.anchor
+        at = hay.find(anchor)
+        while at >= 0:
+            for needle, offset in group.forms:
+                start = at - offset
+                if start >= 0 and hay.startswith(needle.text, start):
+                    if needle.exact is not None and text.startswith(needle.exact, start):
+                        continue
+                    hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
+            at = hay.find(anchor, at + 1)
+    return hits
 
 
 def fragment_forms(text: str) -> list[str]:

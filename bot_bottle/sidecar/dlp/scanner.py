@@ -11,7 +11,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot_bottle.sidecar.dlp import archives, bodies, urls
-from bot_bottle.sidecar.dlp.engine import KNOWN_SECRET_NAME, SEPARATOR, Engine, EngineOptions, Hit, RawHit, Segment
+from bot_bottle.sidecar.dlp.charcodes import MIN_CODES, has_code_list
+from bot_bottle.sidecar.dlp.compat import compat_regions
+from bot_bottle.sidecar.dlp.engine import (
+    KNOWN_SECRET_NAME,
+    SEPARATOR,
+    SPLIT_REACH,
+    Engine,
+    EngineOptions,
+    Hit,
+    RawHit,
+    Segment,
+)
 from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
 from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
@@ -218,8 +229,9 @@ class Scanner:
             # Every encoding decoded here (base64, hex, %xx, escapes) is written in printable
             # ASCII: only stretches of it are decoded. Binary data (an image, an archive, random
             # bytes) holds next to none, text is one stretch: the same findings, a fraction of
-            # the work on a binary upload.
-            for start, end in _textual_regions(data):
+            # the work on a binary upload. Fullwidth and other compatibility characters are not
+            # ASCII: the stretches where they cluster are decoded as well.
+            for start, end in _textual_regions(data) + compat_regions(data, SPLIT_REACH):
                 for finding in self._decoded_findings(bodies.as_text(bytes(data[start:end])), location):
                     out.append(replace(finding, start=finding.start + start, end=finding.end + start))
         return resolve_overlaps(dedupe(out))
@@ -586,6 +598,11 @@ class Scanner:
             # across it), since only the parse undoes every JSON escape ("\n", "\"", ...).
             request.add(f"{base}.json (values)", SEPARATOR.join(bodies.json_texts(doc)))
             return False
+        if has_code_list(bodies.as_text(data)):
+            # Numbers are not strings: a list of character codes would be in no segment.
+            lists = _code_lists(doc)
+            if lists:
+                request.add(f"{base}.json (numbers)", SEPARATOR.join(lists))
         info.kind = "json"
         info.json_doc = doc
         info.json_strings = strings
@@ -797,6 +814,23 @@ def _looks_random(name: str) -> bool:
         return False
     numbers = sum(1 for part in parts if part[0].isdigit())
     return numbers >= 3 or sum(map(len, parts)) < 2 * len(parts)
+
+
+def _code_lists(doc: Any) -> list[str]:
+    """The lists of ``MIN_CODES`` or more integers in a parsed JSON document, each written as
+    numbers separated by commas (for the character-code layer)."""
+    out: list[str] = []
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            if len(node) >= MIN_CODES and all(type(x) is int for x in node):
+                out.append(",".join(map(str, node)))
+            else:
+                stack.extend(x for x in node if isinstance(x, (dict, list)))
+    return out
 
 
 def _as_text(data: str | bytes) -> str:

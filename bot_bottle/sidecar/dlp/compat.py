@@ -1,0 +1,158 @@
+"""Unicode compatibility forms folded back to ASCII: fullwidth ``ｇｈｐ＿...``, mathematical
+``𝐠𝐡𝐩``, circled ``ⓖⓗⓟ`` and the like, which ``unicodedata.normalize("NFKC", ...)`` turns
+into the ASCII value a reader (or a model, or a tool that normalizes) sees in them.
+
+Only characters whose NFKC form holds an ASCII letter or digit, or is one of the punctuation
+characters tokens are made of, are folded: the rest of the text (accents, CJK, emoji) stays as
+it is, so a text is rescanned only where such characters cluster. Bodies are scanned as a
+latin-1 view of their bytes, where a fullwidth character is its three UTF-8 bytes; both views
+are searched (one pattern for characters, one for their UTF-8 bytes). ASCII text costs one
+``str.isascii``, which CPython answers without reading the text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+import unicodedata
+from collections.abc import Callable
+
+from bot_bottle.sidecar.dlp.encodings import Decoded
+
+# Punctuation that is part of token and secret formats: a fullwidth "＿" or "－" inside an
+# otherwise ASCII token must fold. Other punctuation ("，", "：") is everyday CJK text.
+_TOKEN_PUNCTUATION = frozenset("_-+/=.~!#$%&*@^|")
+# A lone compatibility character (a "²" or "ª" in a latin-1 view of binary data) is common; a
+# disguised value holds several close together.
+MIN_CLUSTER = 2
+CLUSTER_GAP = 32
+
+
+def _folds_to_ascii(ch: str) -> bool:
+    folded = unicodedata.normalize("NFKC", ch)
+    if folded == ch or not folded.isascii():
+        return False
+    return any(c.isalnum() for c in folded) or folded in _TOKEN_PUNCTUATION
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[bytes]]:
+    """The characters that fold (as a character class), and their UTF-8 encodings (as bytes).
+    Built on first use (some 30 ms): a bottle that never sees non-ASCII text never pays it."""
+    chars = [chr(cp) for cp in range(0x80, 0x20000) if not 0xD800 <= cp < 0xE000 and _folds_to_ascii(chr(cp))]
+    by_prefix: dict[bytes, list[int]] = {}
+    for ch in chars:
+        encoded = ch.encode("utf-8")
+        by_prefix.setdefault(encoded[:-1], []).append(encoded[-1])
+    branches = []
+    for prefix, lasts in sorted(by_prefix.items()):
+        klass = b"".join(re.escape(bytes([b])) for b in sorted(lasts))
+        branches.append(re.escape(prefix) + b"[" + klass + b"]")
+    char_class = "".join(re.escape(ch) for ch in chars)
+    return re.compile("[" + char_class + "]+"), re.compile(b"(?:" + b"|".join(branches) + b")+")
+
+
+def _candidates(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, folded)`` per run of folding characters (or their UTF-8 bytes)."""
+    chars, utf8 = _patterns()
+    out = [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group())) for m in chars.finditer(text)]
+    try:
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return out
+    for m in utf8.finditer(data):
+        out.append((m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8"))))
+    out.sort()
+    return out
+
+
+def compat_regions(data: bytes | bytearray, reach: int) -> list[tuple[int, int]]:
+    """Where the UTF-8 bytes ``data`` hold clusters of folding characters (``MIN_CLUSTER`` or
+    more, each within ``CLUSTER_GAP`` of the next), widened by ``reach`` and merged: the places
+    a compatibility disguise can be in a streamed body."""
+    if data.isascii():
+        return []
+    found = [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8")))
+             for m in _patterns()[1].finditer(data)]
+    return _widened(_clusters(found), reach, len(data))
+
+
+def _widened(spans: list[tuple[int, int]], reach: int, size: int) -> list[tuple[int, int]]:
+    regions: list[list[int]] = []
+    for s, e in spans:
+        low, high = max(0, s - reach), min(size, e + reach)
+        if regions and low <= regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], high)
+        else:
+            regions.append([low, high])
+    return [(low, high) for low, high in regions]
+
+
+def _clusters(candidates: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    # Counted in folded characters: a fullwidth character is three bytes of a latin-1 view.
+    out: list[tuple[int, int]] = []
+    start = end = count = 0
+    for s, e, folded in candidates:
+        if count and s - end <= CLUSTER_GAP:
+            end, count = max(end, e), count + len(folded)
+            continue
+        if count >= MIN_CLUSTER:
+            out.append((start, end))
+        start, end, count = s, e, len(folded)
+    if count >= MIN_CLUSTER:
+        out.append((start, end))
+    return out
+
+
+def fold_compat(text: str, reach: int) -> list[Decoded]:
+    """Layers of ``text`` with its compatibility characters folded (NFKC), one per cluster
+    widened by ``reach`` (merged when they meet), each with an exact offset map back."""
+    if text.isascii():
+        return []
+    candidates = _candidates(text)
+    regions = _widened(_clusters(candidates), reach, len(text))
+    out = []
+    for low, high in regions:
+        changes = [c for c in candidates if low <= c[0] and c[1] <= high]
+        out.append(_folded(text, low, high, changes))
+    return out
+
+
+def _folded(text: str, low: int, high: int, changes: list[tuple[int, int, str]]) -> Decoded:
+    pieces: list[str] = []
+    spans: list[tuple[int, int, int, int]] = []  # (folded start, folded end, parent start, parent end)
+    position, length = low, 0
+    for start, end, folded in changes:
+        if start < position:
+            continue  # a character run and its UTF-8 bytes cannot overlap; guard all the same
+        pieces.append(text[position:start])
+        length += start - position
+        spans.append((length, length + len(folded), start, end))
+        pieces.append(folded)
+        length += len(folded)
+        position = end
+    pieces.append(text[position:high])
+    return Decoded("nfkc", low, high, "".join(pieces), _span_map(spans, low))
+
+
+def _span_map(spans: list[tuple[int, int, int, int]], low: int) -> Callable[[int, int], tuple[int, int]]:
+    starts = [s[0] for s in spans]
+
+    def char(at: int) -> tuple[int, int]:
+        # The parent span of one folded character: its whole run when folded, else itself.
+        i = bisect.bisect_right(starts, at) - 1
+        if i < 0:
+            return low + at, low + at + 1
+        fs, fe, ps, pe = spans[i]
+        if at < fe:
+            return ps, pe
+        return pe + (at - fe), pe + (at - fe) + 1
+
+    def to_parent(start: int, end: int) -> tuple[int, int]:
+        if end <= start:
+            first = char(start)[0]
+            return first, first
+        return char(start)[0], char(end - 1)[1]
+
+    return to_parent
