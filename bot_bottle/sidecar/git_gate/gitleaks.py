@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 
+from bot_bottle.sidecar.git_gate import proc
 from bot_bottle.sidecar.git_gate.scan import GitFinding
 
 TIMEOUT = 300.0
@@ -45,13 +45,8 @@ def run(
         attempts = ([exe, "git", *common, repo_dir], [exe, "detect", f"--source={repo_dir}", *common])
         last = ""
         for argv in attempts:
-            try:
-                result = subprocess.run(
-                    argv, env=dict(env) if env is not None else None, capture_output=True, text=True,
-                    errors="replace", timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise GitleaksError(f"gitleaks gave no result within {TIMEOUT:g} s") from exc
+            # Killed with the gits it runs when late: proc.TimedOut, and the hook refuses the push.
+            result = proc.run(argv, env=env, timeout=TIMEOUT)
             if result.returncode == 0 and os.path.exists(report):
                 return parse_report(report)
             last = f"exit status {result.returncode}"

@@ -9,6 +9,12 @@ only after the upstream did, so the mirror never holds what the upstream refused
 of the check itself (a scanner error, an object type the gate does not understand, an object
 that cannot be read) refuses the push: fail closed.
 
+Nothing here can hold a push forever, nor read all of it into memory: the whole scan has
+``proc.SCAN_TIMEOUT`` (every git it runs is killed, with its process group, when that runs out:
+verdict ``timeout``), the forwarding push ``upstream.TRANSFER_TIMEOUT``; the log of what the push
+adds is read as a stream (``patch.read_pieces``), up to ``patch.MAX_LOG_BYTES`` (past it: a
+``scan-limit`` finding).
+
 What is scanned besides the commits' content: each updated ref's name (a name that carries a
 finding is never shown, not even in the verdict), and every tag object a ref reaches through a
 chain of tags, whole; a ref that ends at a tree or a blob is refused. Pushes to ``refs/replace/*``
@@ -31,14 +37,13 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot_bottle.sidecar.git_gate import gitleaks, upstream, urls
+from bot_bottle.sidecar.git_gate import gitleaks, proc, upstream, urls
 from bot_bottle.sidecar.git_gate.config import ConfigError, GateConfig, RepoConfig, load
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
 from bot_bottle.sidecar.git_gate.objects import ObjectError, git_env, peel
@@ -98,7 +103,7 @@ def say(*lines: str) -> None:
 
 def _git(args: Sequence[str], env: Mapping[str, str]) -> str:
     # Bytes, decoded here: text mode would also split lines at a lone "\r".
-    result = subprocess.run(["git", *args], env=git_env(env), capture_output=True, check=False)
+    result = proc.run(["git", *args], env=git_env(env), timeout=proc.SCAN_TIMEOUT)
     if result.returncode != 0:
         stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
         raise Refused(f"git {args[0]} failed while checking the push: {stderr}")
@@ -275,7 +280,8 @@ def run(
         # Ref names go into the verdict only once scanned: one that carries a finding is withheld.
         shown = withheld_refs(updates, detector)
         verdict.updates = [{"ref": shown[u.ref], "kind": u.kind, "old": u.old, "new": u.new} for u in updates]
-        findings = check(updates, env, detector, verdict, shown)
+        with proc.deadline(proc.SCAN_TIMEOUT):
+            findings = check(updates, env, detector, verdict, shown)
         if findings:
             fid = finding_id(findings)
             verdict.findings = [f.to_dict() for f in findings]
@@ -300,6 +306,12 @@ def run(
     except (Refused, RefUpdateError, upstream.UpstreamError) as exc:
         verdict.result, verdict.detail = "refused", str(exc)
         say(f"push refused: {exc}")
+        return 1
+    except proc.TimedOut as exc:
+        # The scan (or the forwarding push) ran out of time: stopped, and nothing goes on unchecked.
+        verdict.result, verdict.detail = "timeout", str(exc)
+        say(f"push refused: {exc}; nothing was sent upstream.",
+            "a push this large or this intricate cannot be checked in time: push the work in smaller parts.")
         return 1
     except Exception as exc:  # noqa: BLE001 - an unexpected failure must still refuse the push
         verdict.result, verdict.detail = "error", type(exc).__name__

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_bottle.sidecar.git_gate import upstream
+from bot_bottle.sidecar.git_gate import proc, upstream
 from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
 
 # Branches and tags. A host's review refs (refs/pull/*, refs/changes/*) are read-only there and
@@ -25,6 +25,7 @@ from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
 FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 HOOK_ENV_VERDICT = "BOT_BOTTLE_GIT_GATE_VERDICT"
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding bot_bottle/
+LOCAL_TIMEOUT = 120.0  # a git on the mirror alone (init, config, symbolic-ref): seconds at most
 
 
 @dataclass
@@ -146,10 +147,15 @@ class Mirrors:
 
 
 def _git(args: list[str], *, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["git", *args], cwd=cwd, env=upstream.clean_env({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}),
-        capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=120,
-    )
-    if check and result.returncode != 0:
-        raise RuntimeError(f"git {args[0]} failed: {result.stderr.strip()}")
-    return result
+    try:
+        result = proc.run(
+            ["git", *args], cwd=cwd, env=upstream.clean_env({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}),
+            timeout=LOCAL_TIMEOUT,
+        )
+    except proc.TimedOut as exc:
+        raise RuntimeError(str(exc)) from exc
+    out = subprocess.CompletedProcess(result.args, result.returncode, proc.as_text(result.stdout),
+                                      proc.as_text(result.stderr))
+    if check and out.returncode != 0:
+        raise RuntimeError(f"git {args[0]} failed: {out.stderr.strip()}")
+    return out

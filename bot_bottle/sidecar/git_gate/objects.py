@@ -7,8 +7,9 @@ become pieces. Blobs can be any size: they are streamed in bounded, overlapping 
 
 Every git here runs with replace refs ignored (``GIT_NO_REPLACE_OBJECTS``): a ``refs/replace/*``
 ref would otherwise make git show a decoy in place of the object that is actually pushed.
-Anything unexpected (a missing object, a failing git, an object of the wrong type) raises
-``ObjectError``: the caller refuses the push.
+Anything unexpected (a missing object, a failing git, an object of the wrong type, a commit or
+tag larger than ``MAX_OBJECT``) raises ``ObjectError``: the caller refuses the push. Every git
+here runs under ``proc`` (the scan's deadline; killed with its process group when late).
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from __future__ import annotations
 import codecs
 import os
 import re
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO
 
+from bot_bottle.sidecar.git_gate import proc
 from bot_bottle.sidecar.git_gate.piece import Piece
 
 CHUNK = 1024 * 1024  # blob bytes read per step: memory stays bounded whatever the blob's size
 OVERLAP = 64 * 1024  # carried into the next chunk, so a secret across a chunk boundary is seen whole
+MiB = 1024 * 1024
+# A commit or tag object is read whole to be scanned; one larger than this is refused (real ones
+# are kilobytes: even a long message with a signature).
+MAX_OBJECT = 32 * MiB
 MAX_TAG_DEPTH = 32  # a chain of tags longer than this is refused, not followed forever
 _OID_RE = re.compile(rb"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 # Header names shown in a report as they are; any other name could itself be the secret.
@@ -52,27 +58,38 @@ def read_objects(
     oids: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
 ) -> list[RawObject]:
     """The objects named by ``oids``, raw, in that order (``git cat-file --batch``)."""
+    return list(iter_objects(oids, cwd=cwd, env=env))
+
+
+def iter_objects(
+    oids: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[RawObject]:
+    """``read_objects`` one at a time, as ``git cat-file --batch`` gives them: only one object is
+    held at once, and one over ``MAX_OBJECT`` is refused before it is read."""
     if not oids:
-        return []
-    result = subprocess.run(
-        ["git", "cat-file", "--batch"], input=b"".join(o.encode() + b"\n" for o in oids),
-        cwd=cwd, env=git_env(env), capture_output=True, check=False,
-    )
-    if result.returncode != 0:
-        raise ObjectError(f"git cat-file failed: {result.stderr.decode('utf-8', 'replace').strip()[:300]}")
-    out, pos, data = [], 0, result.stdout
-    for oid in oids:
-        end = data.find(b"\n", pos)
-        fields = data[pos:end].split(b" ") if end != -1 else []
-        if len(fields) != 3 or not _OID_RE.match(fields[0]) or not fields[2].isdigit():
-            raise ObjectError(f"object {oid[:12]} could not be read")
-        size = int(fields[2])
-        body = data[end + 1:end + 1 + size]
-        if len(body) != size or data[end + 1 + size:end + 2 + size] != b"\n":
-            raise ObjectError(f"object {oid[:12]} was cut short")
-        out.append(RawObject(fields[0].decode(), fields[1].decode("ascii", "replace"), body))
-        pos = end + 2 + size
-    return out
+        return
+    request = b"".join(o.encode() + b"\n" for o in oids)
+    with proc.Stream(["git", "cat-file", "--batch"], input=request, timeout=proc.SCAN_TIMEOUT,
+                     cwd=cwd, env=git_env(env)) as stream:
+        for oid in oids:
+            yield _next_object(stream.stdout, oid)
+        code, stderr = stream.finish()
+    if code != 0:
+        raise ObjectError(f"git cat-file failed: {stderr[:300]}")
+
+
+def _next_object(out: IO[bytes], oid: str) -> RawObject:
+    fields = out.readline(256).rstrip(b"\n").split(b" ")
+    if len(fields) != 3 or not _OID_RE.match(fields[0]) or not fields[2].isdigit():
+        raise ObjectError(f"object {oid[:12]} could not be read")
+    size = int(fields[2])
+    if size > MAX_OBJECT:
+        # A commit or tag this big is no commit anyone writes; it is refused, not read whole.
+        raise ObjectError(f"object {oid[:12]} is larger than {MAX_OBJECT // MiB} MiB, the most the gate reads")
+    body = out.read(size + 1)
+    if len(body) != size + 1 or body[-1:] != b"\n":
+        raise ObjectError(f"object {oid[:12]} was cut short")
+    return RawObject(fields[0].decode(), fields[1].decode("ascii", "replace"), body[:-1])
 
 
 def split_object(data: bytes) -> tuple[list[tuple[str, str]], bytes]:
@@ -158,10 +175,7 @@ def tag_pieces(obj: RawObject) -> tuple[list[Piece], str, str]:
 
 def object_kind(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The type of one object, without reading its content (a blob may be huge)."""
-    result = subprocess.run(
-        ["git", "cat-file", "-t", oid], cwd=cwd, env=git_env(env),
-        capture_output=True, check=False,
-    )
+    result = proc.run(["git", "cat-file", "-t", oid], cwd=cwd, env=git_env(env), timeout=proc.SCAN_TIMEOUT)
     kind = result.stdout.decode("ascii", "replace").strip()
     if result.returncode != 0 or kind not in ("commit", "tag", "tree", "blob"):
         raise ObjectError(f"object {oid[:12]} could not be read")
@@ -186,36 +200,22 @@ def blob_chunks(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | No
     """A blob's bytes in chunks of at most ``CHUNK + OVERLAP``; each chunk after the first starts
     with the last ``OVERLAP`` bytes of the one before. Raises ``ObjectError`` (after the chunks
     read so far) when git could not give the whole blob: never an empty or partial "success"."""
-    proc = subprocess.Popen(
-        ["git", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    finished = False
-    try:
+    with proc.Stream(["git", "cat-file", "blob", oid], timeout=proc.SCAN_TIMEOUT, cwd=cwd, env=git_env(env)) as stream:
         tail = b""
         while True:
-            data = proc.stdout.read(CHUNK)
+            data = stream.stdout.read(CHUNK)
             if not data:
                 break
             yield tail + data
             tail = (tail + data)[-OVERLAP:]
-        finished = True
-    finally:
-        proc.stdout.close()
-        if not finished and proc.poll() is None:
-            proc.kill()  # the caller stopped early (or failed): do not leave git running
-        code = proc.wait()
+        code, _ = stream.finish()
     if code != 0:
         raise ObjectError(f"blob {oid[:12]} could not be read")
 
 
 def blob_size(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> int:
     """A blob's size in bytes, without reading it."""
-    result = subprocess.run(
-        ["git", "cat-file", "-s", oid], cwd=cwd, env=git_env(env),
-        capture_output=True, check=False,
-    )
+    result = proc.run(["git", "cat-file", "-s", oid], cwd=cwd, env=git_env(env), timeout=proc.SCAN_TIMEOUT)
     size = result.stdout.decode("ascii", "replace").strip()
     if result.returncode != 0 or not size.isdigit():
         raise ObjectError(f"blob {oid[:12]} could not be read")
@@ -224,10 +224,7 @@ def blob_size(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None
 
 def read_blob(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> bytes:
     """A blob's whole content (the caller checks its size first: ``blob_size``)."""
-    result = subprocess.run(
-        ["git", "cat-file", "blob", oid], cwd=cwd, env=git_env(env),
-        capture_output=True, check=False,
-    )
+    result = proc.run(["git", "cat-file", "blob", oid], cwd=cwd, env=git_env(env), timeout=proc.SCAN_TIMEOUT)
     if result.returncode != 0:
         raise ObjectError(f"blob {oid[:12]} could not be read")
     return result.stdout

@@ -1,38 +1,59 @@
 """What a set of commits adds, as pieces of text to scan, each knowing where it came from.
 
 Each commit object is read raw, every header and the whole message (``objects``); one ``git log
--p --cc -U0`` over the commits gives every commit's patch, read as bytes. From the patch only *added* lines count (for a merge: lines in none of its parents, i.e. what the merge
-itself introduced; everything else is scanned with the commit that introduced it, or is already
+-p --cc -U0`` over the commits gives every commit's patch, read as bytes. From the patch only
+*added* lines count (for a merge: lines in none of its parents, i.e. what the merge itself
+introduced; everything else is scanned with the commit that introduced it, or is already
 published). Contiguous added lines stay together, so a detector that spans lines (a private key
 block) still sees them whole, and a hit maps back to its line in the new file. File names of
 files that exist after the commit are pieces too, and so is the whole content of binary files
 (git shows no lines for them), read by object id.
+
+The log is never held whole: it is parsed as git writes it (``LogReader``, ``LogParser``), a
+long line in parts, a long block of added lines in overlapping windows (``Block``), so memory
+stays within a few windows whatever the push's size. Past ``MAX_LOG_BYTES`` the rest is not read
+and the push is refused as a ``scan-limit``.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import secrets
-import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import IO
 
-from bot_bottle.sidecar.git_gate import packed
+from bot_bottle.sidecar.git_gate import packed, proc
 from bot_bottle.sidecar.git_gate.objects import (
     CHUNK,
     OVERLAP,
+    MiB,
     ObjectError,
     blob_chunks,
     blob_size,
     commit_pieces,
     git_env,
+    iter_objects,
     read_blob,
-    read_objects,
 )
 from bot_bottle.sidecar.git_gate.piece import Piece, PieceKind
 
-__all__ = ["Piece", "PieceKind", "header_path", "log_argv", "new_marker", "parse_log", "parse_patch", "read_pieces"]
+__all__ = [
+    "Block", "LogParser", "LogReader", "Piece", "PieceKind", "header_path", "log_argv", "new_marker", "parse_log",
+    "parse_patch", "read_pieces",
+]
 
 DEFAULT_MARKER = "bb-commit"
+# The most of a push's log (every new commit's patch) the gate reads: past it the push is
+# refused as a scan-limit. Memory does not depend on it (the log is streamed), time does.
+MAX_LOG_BYTES = 256 * MiB
+# Added lines in one piece at most (characters): a longer block comes in windows overlapping by
+# OVERLAP, each within the DLP engine's deep limit, so it is decoded whole as before.
+BLOCK_WINDOW = 2 * MiB
+LINE_PART = 256 * 1024  # bytes of a line read at once: a longer line comes in parts
+# A line of the log that is not file content (a commit or file header: a file name) is put
+# together whole to be read; one longer than this is refused, not cut.
+MAX_HEADER_LINE = 1 * MiB
 _HUNK_RE = re.compile(r"^(@@+) .*?\+(\d+)(?:,\d+)? @@+")
 # "index <old>..<new>[ <mode>]", or "index <old1>,<old2>..<new>" for a merge; --full-index: whole ids.
 _INDEX_RE = re.compile(r"^index [0-9a-f,]+\.\.([0-9a-f]+)(?: [0-7]+)?$")
@@ -62,75 +83,217 @@ def log_argv(commits: Sequence[str], marker: str = DEFAULT_MARKER) -> list[str]:
 
 
 def parse_log(output: str, marker: str = DEFAULT_MARKER) -> Iterator[Piece]:
-    header = re.compile("\x00\x00" + re.escape(marker) + " ([0-9a-f]+)\x00(.*?)\x00(.*?)\x00", re.S)
-    parts = header.split(output)
-    # parts: [before, sha, identity, message, patch, sha, identity, message, patch, ...]
-    for i in range(1, len(parts) - 3, 4):
-        commit, identity, message, patch = parts[i], parts[i + 1], parts[i + 2], parts[i + 3]
-        if identity:
-            yield Piece(commit, "identity", identity, line=1)
-        if message.strip():
-            yield Piece(commit, "message", message, line=1)
-        yield from parse_patch(commit, patch)
+    """The pieces of a whole ``git log`` output held in memory (``read_pieces`` streams it)."""
+    parser = LogParser(marker)
+    for line in output.split("\n"):
+        yield from parser.line(line)
+    yield from parser.end()
 
 
 def parse_patch(commit: str, patch: str) -> Iterator[Piece]:
-    path: str | None = None
-    deleted = False
-    columns = 1  # how many prefix columns a body line has: 1, or the parent count for --cc
-    new_line = 0
-    blob: str | None = None  # the new content's id, from the "index" line
-    block: list[str] = []
-    block_start = 0
+    """The pieces of one commit's patch text."""
+    parser = LogParser(DEFAULT_MARKER, commit=commit)
+    for line in patch.split("\n"):
+        yield from parser.line(line)
+    yield from parser.end()
 
-    def flush() -> Iterator[Piece]:
-        nonlocal block
-        if block and path is not None:
-            yield Piece(commit, "lines", "\n".join(block), path=path, line=block_start, blob=blob)
-        block = []
 
-    def end_file() -> Iterator[Piece]:
-        yield from flush()
-        if path is not None and not deleted:
-            yield Piece(commit, "path", path, path=path)
+class Block:
+    """Contiguous added lines, given out as ``lines`` pieces: whole when at most ``window``
+    characters, else in windows of that size, each starting with the last ``overlap``
+    characters of the one before (a secret on a seam is seen whole; its line is the same in
+    both, so the scan reports it once). Memory stays within about one window."""
 
-    for raw in patch.split("\n"):
-        if raw.startswith("diff --git ") or raw.startswith("diff --cc ") or raw.startswith("diff --combined "):
-            yield from end_file()
-            path, deleted, new_line, blob = header_path(raw), False, 0, None
-            continue
-        if path is None:
-            continue
+    def __init__(self, window: int, overlap: int) -> None:
+        self.window = window
+        self.overlap = min(overlap, window // 2)
+        self.parts: list[str] = []
+        self.size = 0
+        self.line = 0  # the line number of the first character held
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+    def add_line(self, body: str, number: int) -> list[tuple[str, int]]:
+        if not self.parts:
+            self.line = number
+        else:
+            self.parts.append("\n")
+            self.size += 1
+        return self.extend(body)
+
+    def extend(self, text: str) -> list[tuple[str, int]]:
+        """More of the current line (a long line comes in parts); the windows that filled up."""
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size <= self.window:
+            return []
+        full = []
+        held = "".join(self.parts)
+        while len(held) > self.window:
+            full.append((held[:self.window], self.line))
+            cut = self.window - self.overlap
+            self.line += held.count("\n", 0, cut)
+            held = held[cut:]
+        self.parts, self.size = [held], len(held)
+        return full
+
+    def take(self) -> tuple[str, int] | None:
+        """What is held (the last window), emptying the block."""
+        if not self.parts:
+            return None
+        held = "".join(self.parts), self.line
+        self.parts, self.size = [], 0
+        return held
+
+
+class LogParser:
+    """``git log`` output (``log_argv``), fed one line at a time (or a long line in parts:
+    ``part``), as pieces. Holds one block of added lines at most (``Block``), never the log."""
+
+    def __init__(self, marker: str, commit: str | None = None) -> None:
+        self.header_re = re.compile("\x00\x00" + re.escape(marker) + " ([0-9a-f]+)\x00(.*?)\x00(.*?)\x00", re.S)
+        # A patch given alone (``parse_patch``) has no commit headers to look for.
+        self.start = "\x00\x00" + marker + " " if commit is None else None
+        self.commit = commit
+        self.header: list[str] | None = None  # the lines of a commit header not yet complete
+        self.header_size = 0
+        self.long: str | None = None  # how the rest of a long line is handled: added, whole, skip
+        self.pending: list[str] = []  # a long line read whole (a header line)
+        self._new_file(None)
+
+    def _new_file(self, path: str | None) -> None:
+        self.path = path
+        self.deleted = False
+        self.columns = 1  # how many prefix columns a body line has: 1, or the parent count for --cc
+        self.new_line = 0
+        self.blob: str | None = None  # the new content's id, from the "index" line
+        self.block = Block(BLOCK_WINDOW, OVERLAP)
+
+    # ---------------------------------------------------------------- whole lines
+    def line(self, raw: str) -> Iterator[Piece]:
+        if self.header is not None or (self.start is not None and raw.startswith(self.start)):
+            yield from self._header_line(raw)
+        elif self.commit is not None:
+            yield from self._patch_line(raw)
+
+    def end(self) -> Iterator[Piece]:
+        if self.commit is not None:
+            yield from self._end_file()
+
+    def _header_line(self, raw: str) -> Iterator[Piece]:
+        """A commit's header (NUL NUL marker id NUL identity NUL message NUL), on one line or more."""
+        if self.header is None:
+            yield from self.end()
+            self.header, self.header_size = [], 0
+        self.header.append(raw)
+        self.header_size += len(raw) + 1
+        text = "\n".join(self.header) if "\x00" in raw else ""  # it ends with a NUL: no need to look before
+        match = self.header_re.match(text)
+        if match is None:
+            if self.header_size > MAX_HEADER_LINE:
+                raise ObjectError(f"a commit header in git log's output is longer than {MAX_HEADER_LINE} bytes")
+            return
+        self.header = None
+        self.commit = match.group(1)
+        self._new_file(None)
+        identity, message = match.group(2), match.group(3)
+        if identity:
+            yield Piece(self.commit, "identity", identity, line=1)
+        if message.strip():
+            yield Piece(self.commit, "message", message, line=1)
+        yield from self._patch_line(text[match.end():])
+
+    def _patch_line(self, raw: str) -> Iterator[Piece]:
+        if raw.startswith(("diff --git ", "diff --cc ", "diff --combined ")):
+            yield from self._end_file()
+            self._new_file(header_path(raw))
+            return
+        if self.path is None:
+            return
         if raw.startswith("@@"):
-            yield from flush()
+            yield from self._flush()
             hunk = _HUNK_RE.match(raw)
             if hunk:
-                columns = len(hunk.group(1)) - 1
-                new_line = int(hunk.group(2))
-            continue
-        if new_line == 0:
-            # File header lines between "diff" and the first hunk.
-            if raw.startswith("deleted file mode"):
-                deleted = True
-            elif index := _INDEX_RE.match(raw):
-                blob = index.group(1)
-            elif raw.startswith("Binary files ") and raw.endswith(" differ") and not deleted:
-                yield Piece(commit, "binary", "", path=path, blob=blob)
-            continue
-        prefix, body = raw[:columns], raw[columns:]
-        if len(prefix) < columns or raw.startswith("\\"):
-            continue  # "\ No newline at end of file", or the empty tail of the patch
+                self.columns = len(hunk.group(1)) - 1
+                self.new_line = int(hunk.group(2))
+            return
+        if self.new_line == 0:
+            yield from self._file_header(raw)
+            return
+        prefix = raw[:self.columns]
+        if len(prefix) < self.columns or raw.startswith("\\"):
+            return  # "\ No newline at end of file", or the empty tail of the patch
         if "-" in prefix:
-            yield from flush()
-            continue  # a line of an old version only: not in the result
-        if prefix == "+" * columns:
-            if not block:
-                block_start = new_line
-            block.append(body)
+            yield from self._flush()
+            return  # a line of an old version only: not in the result
+        if prefix == "+" * self.columns:
+            yield from self._pieces(self.block.add_line(raw[self.columns:], self.new_line))
         else:
-            yield from flush()  # a line the result shares with a parent
-        new_line += 1
-    yield from end_file()
+            yield from self._flush()  # a line the result shares with a parent
+        self.new_line += 1
+
+    def _file_header(self, raw: str) -> Iterator[Piece]:
+        """File header lines between "diff" and the first hunk."""
+        assert self.commit is not None
+        if raw.startswith("deleted file mode"):
+            self.deleted = True
+        elif index := _INDEX_RE.match(raw):
+            self.blob = index.group(1)
+        elif raw.startswith("Binary files ") and raw.endswith(" differ") and not self.deleted:
+            yield Piece(self.commit, "binary", "", path=self.path, blob=self.blob)
+
+    def _pieces(self, windows: Iterable[tuple[str, int]]) -> Iterator[Piece]:
+        assert self.commit is not None
+        for text, line in windows:
+            yield Piece(self.commit, "lines", text, path=self.path, line=line, blob=self.blob)
+
+    def _flush(self) -> Iterator[Piece]:
+        held = self.block.take()
+        if held is not None and self.path is not None:
+            yield from self._pieces([held])
+
+    def _end_file(self) -> Iterator[Piece]:
+        yield from self._flush()
+        if self.path is not None and not self.deleted:
+            assert self.commit is not None
+            yield Piece(self.commit, "path", self.path, path=self.path)
+        self.path = None
+
+    # ---------------------------------------------------------------- long lines
+    def part(self, text: str, first: bool, last: bool) -> Iterator[Piece]:
+        """Part of a line longer than one read (``LINE_PART``). An added line goes into the
+        block as it comes; a header line is put together whole (up to ``MAX_HEADER_LINE``);
+        any other line (removed, or shared with a parent) counts by its first part alone."""
+        if first:
+            self.long = self._long_kind(text)
+            if self.long == "added":
+                yield from self._patch_line(text)
+            elif self.long == "whole":
+                self.pending = [text]
+            else:
+                yield from self.line(text)
+        elif self.long == "added":
+            yield from self._pieces(self.block.extend(text))
+        elif self.long == "whole":
+            self.pending.append(text)
+            if sum(map(len, self.pending)) > MAX_HEADER_LINE:
+                raise ObjectError(f"a line of git log's output that is not file content is longer than"
+                                  f" {MAX_HEADER_LINE} bytes (a file name?)")
+        if last and self.long == "whole":
+            whole, self.pending = "".join(self.pending), []
+            yield from self.line(whole)
+
+    def _long_kind(self, first: str) -> str:
+        starts = ("diff ", "@@") if self.start is None else (self.start, "diff ", "@@")
+        if self.header is not None or first.startswith(starts):
+            return "whole"
+        if self.commit is None or self.path is None:
+            return "skip"
+        if self.new_line == 0:
+            return "whole"  # a file header line
+        added = first[:self.columns] == "+" * self.columns and len(first) >= self.columns
+        return "added" if added else "skip"
 
 
 def header_path(line: str) -> str:
@@ -177,28 +340,88 @@ def read_pieces(
     commits: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
 ) -> Iterator[Piece]:
     """Every piece the given commits add: each commit object whole, then what its patch adds,
-    with binary files' content read in full (in chunks)."""
+    with binary files' content read in full (in chunks). The log is read as git writes it and
+    scanned as it comes: only a window of it is held at once, never the whole log."""
     if not commits:
         return
-    for obj in read_objects(commits, cwd=cwd, env=env):
+    for obj in iter_objects(commits, cwd=cwd, env=env):
         yield from commit_pieces(obj)
     marker = new_marker()
-    result = subprocess.run(
-        ["git", *log_argv(commits, marker)], input=("\n".join(commits) + "\n").encode(), cwd=cwd,
-        env=git_env(env), capture_output=True, check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"git log failed: {result.stderr.decode('utf-8', 'replace').strip()[:500]}")
-    # Bytes, split later on "\n" only: text mode's universal newlines would also split at a "\r"
-    # inside a line, and the rest of that line (or a forged "diff --git" after it) would lose its
-    # "+" prefix. Invalid UTF-8 becomes U+FFFD; every ASCII byte stays as it is.
-    for piece in parse_log(result.stdout.decode("utf-8", errors="replace"), marker):
+    request = ("\n".join(commits) + "\n").encode()
+    with proc.Stream(["git", *log_argv(commits, marker)], input=request, timeout=proc.SCAN_TIMEOUT,
+                     cwd=cwd, env=git_env(env)) as stream:
+        reader = LogReader(stream.stdout, MAX_LOG_BYTES)
+        parser = LogParser(marker)
+        yield from _with_content(_parsed(reader, parser), cwd=cwd, env=env)
+        if reader.over:
+            # What is past the limit is not read: the push is refused (a scan-limit finding),
+            # never forwarded with part of it unchecked. git is stopped on leaving this block.
+            yield Piece(parser.commit or commits[0], "log-limit",
+                        f"the push's diff is larger than {MAX_LOG_BYTES // MiB} MiB, the most the gate reads")
+            return
+        code, stderr = stream.finish()
+    if code != 0:
+        raise ObjectError(f"git log failed: {stderr[:500]}")
+
+
+def _parsed(reader: LogReader, parser: LogParser) -> Iterator[Piece]:
+    for text, first, last in reader.parts():
+        if first and last:
+            yield from parser.line(text)
+        else:
+            yield from parser.part(text, first, last)
+    yield from parser.end()  # past the limit too: what was read is still scanned
+
+
+def _with_content(pieces: Iterable[Piece], *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:
+    """Binary files' content, and what a compressed file git took for text holds, read by id."""
+    checked: tuple[str, str | None] | None = None  # the file whose first line was looked at
+    for piece in pieces:
         if piece.kind == "binary" and piece.path is not None:
             yield from binary_pieces(piece, cwd=cwd, env=env)
-        else:
-            yield piece
-            if piece.kind == "lines" and piece.line == 1 and _may_be_packed_text(piece.text):
+            continue
+        yield piece
+        # Only its first piece: a long first line comes in several windows that all start at line 1.
+        if piece.kind == "lines" and piece.line == 1 and checked != (piece.commit, piece.path):
+            checked = (piece.commit, piece.path)
+            if _may_be_packed_text(piece.text):
                 yield from _text_packed_pieces(piece, cwd=cwd, env=env)
+
+
+class LogReader:
+    """``git log``'s output as decoded lines, each in parts of at most ``LINE_PART`` bytes, up to
+    ``limit`` bytes in all (``over`` tells that there was more).
+
+    Bytes, split on "\n" only: text mode's universal newlines would also split at a "\r" inside
+    a line, and the rest of that line (or a forged "diff --git" after it) would lose its "+"
+    prefix. Invalid UTF-8 becomes U+FFFD, as if the whole log were decoded at once (a line's
+    parts go through one incremental decoder, so a character cut by a read stays whole); every
+    ASCII byte stays as it is.
+    """
+
+    def __init__(self, out: IO[bytes], limit: int) -> None:
+        self.out = out
+        self.limit = limit
+        self.count = 0
+        self.over = False
+
+    def parts(self) -> Iterator[tuple[str, bool, bool]]:
+        """(text, first part of its line, last part of its line), without the "\n"."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        first = True
+        while True:
+            data = self.out.readline(min(LINE_PART, self.limit + 1 - self.count))
+            self.count += len(data)
+            if self.count > self.limit:
+                self.over = True
+                return
+            if not data:
+                if not first:  # the log ended inside a line
+                    yield decoder.decode(b"", final=True), False, True
+                return
+            last = data.endswith(b"\n")
+            yield decoder.decode(data[:-1] if last else data, final=last), first, last
+            first = last
 
 
 def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:

@@ -8,7 +8,7 @@ from typing import Literal
 
 PieceKind = Literal[
     "message", "identity", "header", "path", "lines", "binary", "tag", "tagger", "tag-header", "ref",
-    "archive", "archive-name", "archive-limit",
+    "archive", "archive-name", "archive-limit", "log-limit",
 ]
 
 
@@ -23,7 +23,8 @@ class Piece:
     Inside a compressed file or an archive (``packed``): an ``archive`` piece is content found
     inside, ``member`` the archive member it came from (None: the decompressed file itself); an
     ``archive-name`` piece is a member's name; an ``archive-limit`` piece's text is the reason
-    the file could not be read whole (written by the gate, not taken from the push).
+    the file could not be read whole (written by the gate, not taken from the push). A
+    ``log-limit`` piece says the same of the push's diff as a whole (``patch.MAX_LOG_BYTES``).
     """
 
     commit: str

@@ -44,7 +44,7 @@ class Detector(Protocol):
 @dataclass(frozen=True)
 class GitFinding:
     commit: str
-    kind: str  # a Piece kind: lines, binary, message, identity, header, path, tag, tagger, tag-header, ref
+    kind: str  # a Piece kind: lines, binary, message, identity, header, path, tag, tagger, tag-header, ref, ...
     detector: str
     path: str | None = None  # already safe to show (a file path or header name, blanked or withheld)
     line: int | None = None
@@ -68,6 +68,7 @@ class GitFinding:
             "ref": REF_WITHHELD,
             "archive-name": f"name of a member of archive {self.path}",
             "archive-limit": f"compressed file or archive {self.path} (not read whole)",
+            "log-limit": "the diff of the push (not read whole)",
         }[self.kind]
         return where
 
@@ -236,16 +237,16 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
 
     One pass over the pieces (a binary file comes as many chunks: they are not all held at
     once); names are made safe to show at the end, when every file name has been seen. An
-    ``archive-limit`` piece is a finding by itself (detector ``scan-limit``): what could not be
-    read whole is refused, not let through.
+    ``archive-limit`` or ``log-limit`` piece is a finding by itself (detector ``scan-limit``): what
+    could not be read whole is refused, not let through.
     """
     # A file name or header name holding a secret must not be printed as it is, anywhere.
     unsafe: dict[str, str] = {}
     unsafe_members: set[tuple[str | None, str]] = set()  # (archive path, member name)
     raw: dict[GitFinding, None] = {}  # in order, each once (overlapping chunks repeat their hits)
     for piece in pieces:
-        if piece.kind == "archive-limit":
-            raw.setdefault(GitFinding(piece.commit, "archive-limit", f"scan-limit ({piece.text})", piece.path))
+        if piece.kind in ("archive-limit", "log-limit"):
+            raw.setdefault(GitFinding(piece.commit, piece.kind, f"scan-limit ({piece.text})", piece.path))
             continue
         hits = list(detector.hits(piece.text))
         if piece.kind == "path" and piece.path is not None and hits:
@@ -311,6 +312,11 @@ def report(findings: list[GitFinding], *, limit: int = 50) -> list[str]:
         lines.append(
             "git-gate: a scan-limit means a compressed file or archive could not be read whole within the gate's"
             " limits, so it could not be checked: make it smaller or leave it out of the push."
+        )
+    if any(f.kind == "log-limit" for f in findings):
+        lines.append(
+            "git-gate: a scan-limit on the diff means this push adds more than the gate reads in one push, so it"
+            " could not all be checked: push the work in smaller parts."
         )
     lines.append(
         "git-gate: remove the secret from those commits (e.g. git rebase -i, git commit --amend) and push again;"

@@ -24,13 +24,16 @@ from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot_bottle.sidecar.git_gate import pktline, upstream
+from bot_bottle.sidecar.git_gate import proc as gate_proc
 from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT, Mirrors
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
 _PATH_RE = re.compile(r"^/+(?P<name>[A-Za-z0-9_][A-Za-z0-9._-]*?)(?:\.git)?/+(?P<endpoint>info/refs|git-upload-pack|git-receive-pack)$")
 CHUNK = 64 * 1024
-BACKEND_TIMEOUT = 3600.0  # a backstop; transfers are bounded by their own stall detection
+# A backstop for one request (a push's scan and forwarding are bounded below this: the hook's
+# proc.SCAN_TIMEOUT and upstream.TRANSFER_TIMEOUT); the backend's whole process group is killed.
+BACKEND_TIMEOUT = 3600.0
 
 
 def log(event: str, **fields: Any) -> None:
@@ -149,10 +152,13 @@ class Handler(BaseHTTPRequestHandler):
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         if method == "POST" and length is not None and not chunked:
             env["CONTENT_LENGTH"] = length
+        # Its own process group (receive-pack and the hook run in it): a backend past its time is
+        # killed whole, even while its answer is still being relayed (reading it would block).
         proc = subprocess.Popen(
             ["git", "http-backend"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=str(self.gate.mirrors.root),
+            stderr=subprocess.PIPE, cwd=str(self.gate.mirrors.root), process_group=0,
         )
+        watchdog = gate_proc.Watchdog(proc, BACKEND_TIMEOUT)
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         # Feed the request body while the answer streams back: neither side may wait for the other.
         feeder = threading.Thread(target=self._feed, args=(proc.stdin, method, length, chunked), daemon=True)
@@ -163,13 +169,12 @@ class Handler(BaseHTTPRequestHandler):
         try:
             status = self._relay(proc.stdout)
         finally:
-            try:
-                proc.wait(timeout=BACKEND_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.wait()  # bounded: the watchdog kills it at BACKEND_TIMEOUT
+            watchdog.stop()
             feeder.join(timeout=5)
             drain.join(timeout=5)
+        if watchdog.fired:
+            log("backend-timeout", repo=repo.name, endpoint=endpoint, seconds=BACKEND_TIMEOUT)
         stderr = b"".join(errors).decode("utf-8", "replace").strip()
         if stderr:
             log("backend-stderr", repo=repo.name, endpoint=endpoint, text=stderr[-500:])

@@ -32,14 +32,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.sidecar.git_gate import urls
+from bot_bottle.sidecar.git_gate import proc, urls
 from bot_bottle.sidecar.git_gate.config import RepoConfig
 
 # A transfer that sends (almost) nothing for this long is cut: a hung upstream fails in seconds.
 # Fetches ask for progress, which a working server sends every second or so even while it is
 # still preparing a large pack, so only a dead one goes quiet this long.
 LOW_SPEED_SECONDS = 7
-TRANSFER_TIMEOUT = 1800.0  # a backstop for one whole fetch or push
+TRANSFER_TIMEOUT = 1800.0  # a backstop for one whole fetch or push (killed with its helpers)
 REDACTED = "[redacted]"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -200,16 +200,19 @@ def run_git(
     creds: Credentials,
     base_env: Mapping[str, str],
     cwd: Path | None = None,
-    timeout: float = TRANSFER_TIMEOUT,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """git against the upstream, killed with its helpers (remote transport, ssh) when it runs
+    past ``timeout`` (``TRANSFER_TIMEOUT``): ``UpstreamError``."""
+    timeout = TRANSFER_TIMEOUT if timeout is None else timeout
     env = {**base_env, **creds.env}
     try:
-        return subprocess.run(
-            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
-            timeout=timeout, stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise UpstreamError(f"git {args[0]} gave no result within {timeout:g} s") from exc
+        result = proc.run(["git", *args], cwd=cwd, env=env, timeout=timeout)
+    except proc.TimedOut as exc:
+        raise UpstreamError(f"git {args[0]} gave no result within {exc.seconds:g} s") from exc
+    return subprocess.CompletedProcess(
+        result.args, result.returncode, proc.as_text(result.stdout), proc.as_text(result.stderr),
+    )
 
 
 def failure_text(result: subprocess.CompletedProcess[str], creds: Credentials) -> str:
