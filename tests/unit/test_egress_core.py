@@ -555,6 +555,17 @@ class ParserDifferentialTest(unittest.TestCase):
                 self.assertFalse(v.allowed)
                 self.assertEqual(v.rule, RULE_MATCH)
                 self.assertIn("method override", v.reason)
+        # Names PHP rewrites to _method, and fields split on ";" by some parsers.
+        for path in ("/v1/items/42?.method=DELETE", "/v1/items/42?%2emethod=PUT", "/v1/items/42?+method=DELETE",
+                     "/v1/items/42?%20method=DELETE", "/v1/items/42?[method=DELETE", "/v1/items/42?%5Bmethod=PATCH",
+                     "/v1/items/42?_method%00x=DELETE", "/v1/items/42?a=1;_method=DELETE",
+                     "/v1/items/42?a=1&b=2;.method=DELETE"):
+            with self.subTest(path=path):
+                v = decide(get("api.example.com", path, method="POST"), self.P)
+                self.assertFalse(v.allowed)
+                self.assertEqual(v.rule, RULE_MATCH)
+        benign = "/v1/items/42?payment_method=DELETE&x_method=PUT&method=DELETE&_method_x=PUT&a.b=DELETE;x.method=PUT"
+        self.assertTrue(decide(get("api.example.com", benign, method="POST"), self.P).allowed)
         smuggled = decide(get("api.example.com", "/v1/", method="POST",
                               headers={"X-HTTP-Method": "ghp_0123456789abcdefghijklmnopqrstuvwxyz"}), self.P)
         self.assertNotIn("ghp_", smuggled.reason)
@@ -599,6 +610,23 @@ class BodyMethodOverrideTest(unittest.TestCase):
         for ctype, body in ((form, b"a=1&_method=POST"), (form, b"a=1"), ("application/json", b'{"_method": "DELETE"}'),
                             (multipart, part.replace(b"DELETE", b"GET"))):
             with self.subTest(ok=body):
+                self.assertIsNone(body_method_problem(v, ctype, body))
+        # Names PHP rewrites to _method, and fields split on ";" by some parsers.
+        for ctype, body in ((form, b"a=1&.method=DELETE"), (form, b"%2Emethod=PUT"), (form, b"+method=DELETE"),
+                            (form, b"%20method=DELETE"), (form, b"[method=DELETE"), (form, b"_method%00=PUT"),
+                            (form, b"a=1;_method=DELETE"), (form, b"a=1&b=2;%5Bmethod=DELETE"),
+                            (multipart, part.replace(b'"_method"', b'".method"')),
+                            (multipart, part.replace(b'"_method"', b'"[method"')),
+                            (multipart, part.replace(b'"_method"', b'" method"')),
+                            (multipart, part.replace(b'"_method"', b'"   _method"'))):
+            with self.subTest(rewritten=body):
+                self.assertIsNotNone(body_method_problem(v, ctype, body))
+        for ctype, body in ((form, b"payment_method=DELETE&x_method=PUT&method=DELETE&_method_x=PUT&a.b=DELETE"),
+                            (form, b"a=1;payment_method=DELETE;x.method=PUT;method=DELETE"),
+                            (multipart, part.replace(b'"_method"', b'"payment_method"')),
+                            (multipart, part.replace(b'"_method"', b'"method"')),
+                            (multipart, part.replace(b'"_method"', b'"a.b"'))):
+            with self.subTest(benign=body):
                 self.assertIsNone(body_method_problem(v, ctype, body))
         # A route without a methods list: anything goes.
         open_verdict = decide(get("api.example.com", "/x", method="POST"), policy({"host": "api.example.com", "ports": [443]}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import unittest
 from collections.abc import Iterable, Iterator
 
@@ -57,6 +58,30 @@ class DetectorTest(unittest.TestCase):
         (MULTIPART, b'--B\nContent-Disposition: form-data; name=_method\n\nDELETE\n--B--\n'),
         (MULTIPART, part("_method", b"DELETE")),  # the value ends with the body
     )
+    # Names PHP rewrites to _method (leading spaces dropped, cut at a NUL, " ", "." and "[" as
+    # "_"), and fields some parsers split on ";" as well as "&".
+    REWRITTEN_NAMES = (
+        (FORM, b"a=1&.method=DELETE&b=2"),
+        (FORM, b"a=1&%2Emethod=put"),
+        (FORM, b"a=1&+method=DELETE"),
+        (FORM, b"a=1&%20method=DELETE"),
+        (FORM, b"a=1& method=DELETE"),
+        (FORM, b"a=1&[method=DELETE"),
+        (FORM, b"a=1&%5bmethod=DELETE"),
+        (FORM, b"a=1&.METHOD=patch&b=2"),
+        (FORM, b"a=1&_method%00x=DELETE"),
+        (FORM, b"a=1&++.method=DELETE"),
+        (FORM, b"a;_method=DELETE"),
+        (FORM, b"a=1;_method=DELETE&b=2"),
+        (FORM, b"a=1&b=2;.method=DELETE"),
+        (FORM, b"x=1;%20method=DELETE;y=2"),
+        (MULTIPART, part("a", b"1") + part(".method", b"DELETE") + b"--B--\r\n"),
+        (MULTIPART, part("[method", b"DELETE") + b"--B--\r\n"),
+        (MULTIPART, part(" method", b"DELETE") + b"--B--\r\n"),
+        (MULTIPART, part("  \t _method", b"PUT") + b"--B--\r\n"),
+        (MULTIPART, part(".METHOD", b"DELETE")),
+        (MULTIPART, b'--B\nContent-Disposition: form-data; name=   .method\n\nDELETE\n--B--\n'),
+    )
     ALLOWED = (
         (FORM, b"a=1&_method=POST&b=2"),
         (FORM, b"_method=post"),
@@ -64,7 +89,12 @@ class DetectorTest(unittest.TestCase):
         (FORM, b"note=a_method%3DDELETE&b=2"),
         (FORM, b"note=x&_method=POST&_method=+post+"),
         (FORM, b"note=see&_method_x=DELETE"),
-        (FORM, b"a;_method=DELETE"),  # parse_qsl splits on & only: this is one field, "a;_method"
+        # Names no framework reads as _method, whichever way it rewrites or splits them.
+        (FORM, b"payment_method=DELETE&x_method=PUT&method=DELETE&_method_x=PUT&a.b=DELETE"),
+        (FORM, b"a=1;payment_method=DELETE;x.method=PUT;method=DELETE;%09method=PUT"),
+        (FORM, b"a=1;_method=POST&b=.method"),
+        (MULTIPART, part("payment_method", b"DELETE") + part("method", b"DELETE") + part("a.b", b"DELETE")
+         + part("x.method", b"DELETE") + part("\tmethod", b"DELETE") + b"--B--\r\n"),
         (MULTIPART, part("a", b"_method=DELETE") + part("x_method", b"DELETE") + b"--B--\r\n"),
         (MULTIPART, part("_method", b"POST") + b"--B--\r\n"),
         (MULTIPART, part("file", b"DELETE", b'; filename="_method"') + b"--B--\r\n"),
@@ -73,7 +103,7 @@ class DetectorTest(unittest.TestCase):
     )
 
     def test_a_field_asking_for_another_method_is_found_wherever_the_chunks_are_cut(self) -> None:
-        for content_type, body in self.REFUSED:
+        for content_type, body in self.REFUSED + self.REWRITTEN_NAMES:
             with self.subTest(body=body):
                 self.assertIsNotNone(body_method_problem(POST_ONLY, content_type, body))  # the buffered rule
                 for chunks in splits(body):
@@ -88,6 +118,29 @@ class DetectorTest(unittest.TestCase):
                 for chunks in splits(body):
                     self.assertFalse(streamed(content_type, chunks), chunks)
                     self.assertTrue(streamed(content_type, [*chunks, tail]), chunks)
+
+    def test_streamed_and_buffered_readings_agree_on_mixed_bodies(self) -> None:
+        rng = random.Random(7)
+        names = (b"_method", b".method", b"%2Emethod", b"+method", b" method", b"[method", b"%5Bmethod", b"method",
+                 b"x_method", b"_method_x", b"a.b", b"_meth%6Fd", b"_method%00z", b"+_method+", b"%09method")
+        values = (b"DELETE", b"POST", b"post", b"", b"POST;x=1", b"x;.method=PUT")
+        for _ in range(150):
+            fields = [rng.choice(names) + rng.choice((b"=", b"=", b"")) + rng.choice(values)
+                      for _ in range(rng.randint(1, 3))]
+            body = b"".join(f + rng.choice((b"&", b";", b"")) for f in fields)
+            want = body_method_problem(POST_ONLY, FORM, body) is not None
+            for chunks in splits(body):
+                self.assertEqual(streamed(FORM, chunks), want, chunks)
+        for _ in range(150):
+            body = b""
+            for _ in range(rng.randint(1, 2)):
+                eol = rng.choice((b"\r\n", b"\n", b"\r"))
+                name = rng.choice((b"", b'"')) + rng.choice((b"", b" ", b"\t ", b"  ")) + rng.choice(names[:8])
+                body += (b"--B" + eol + b"Content-Disposition: form-data; name=" + name + rng.choice((b"", b'"'))
+                         + eol + rng.choice((b"", b"X: 1" + eol)) + eol + rng.choice(values[:4]) + eol)
+            want = body_method_problem(POST_ONLY, MULTIPART, body) is not None
+            for chunks in splits(body):
+                self.assertEqual(streamed(MULTIPART, chunks), want, chunks)
 
     def test_the_field_is_reported_as_soon_as_it_ends_not_at_the_end_of_the_body(self) -> None:
         for content_type, head, rest in ((FORM, b"a=1&_method=DELE", b"TE&b="),
@@ -105,6 +158,30 @@ class DetectorTest(unittest.TestCase):
         self.assertTrue(streamed(MULTIPART, [body[i:i + 65536] for i in range(0, len(body), 65536)]))
         body = part("file", filler) + part("_method", b"POST") + b"--B--\r\n"
         self.assertFalse(streamed(MULTIPART, [body[i:i + 65536] for i in range(0, len(body), 65536)]))
+
+    def test_a_semicolon_field_or_a_rewritten_name_past_the_kept_head_of_a_long_field(self) -> None:
+        filler = b"x" * (stream_method.FIELD_CAP + 100)
+        for body in (b"a=" + filler + b";_method=DELETE&b=1", b"a=" + filler + b";.method=DELETE"):
+            with self.subTest(body=body[-20:]):
+                self.assertIsNotNone(body_method_problem(POST_ONLY, FORM, body))
+                for size in (1000, 4096, 65536):
+                    self.assertTrue(streamed(FORM, [body[i:i + size] for i in range(0, len(body), size)]))
+        # A name padded past the cap: still the override once PHP or a strip rewrites it.
+        for name in (b".method", b"+method", b"[method", b"++_method"):
+            body = b"a=1&" + name + b"+" * (stream_method.FIELD_CAP + 10) + b"=DELETE"
+            with self.subTest(name=name):
+                self.assertIsNotNone(body_method_problem(POST_ONLY, FORM, body))
+                self.assertTrue(streamed(FORM, [body[i:i + 1000] for i in range(0, len(body), 1000)]))
+        for name in (b"method", b"x.method", b"payment_method"):
+            body = b"a=1&" + name + b"+" * (stream_method.FIELD_CAP + 10) + b"=DELETE"
+            with self.subTest(benign=name):
+                self.assertIsNone(body_method_problem(POST_ONLY, FORM, body))
+                self.assertFalse(streamed(FORM, [body[i:i + 1000] for i in range(0, len(body), 1000)]))
+        # Blanks before a multipart name, however many, and cut anywhere.
+        body = b'--B\r\nContent-Disposition: form-data; name="' + b" \t" * 100 + b'.method"\r\n\r\nDELETE\r\n'
+        self.assertIsNotNone(body_method_problem(POST_ONLY, MULTIPART, body))
+        for chunks in splits(body):
+            self.assertTrue(streamed(MULTIPART, chunks), chunks)
 
     def test_a_value_too_long_for_any_method_is_refused(self) -> None:
         long_value = b"POST" + b"+" * (stream_method.FIELD_CAP + 10)

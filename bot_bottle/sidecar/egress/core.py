@@ -316,15 +316,29 @@ def _methods_asked(request: RequestFacts) -> frozenset[str]:
     for name in METHOD_OVERRIDE_HEADERS:
         asked.update(v.strip().upper() for value in _alias_values(request, name) for v in value.split(","))
     query = request.path.split("?", 1)[1] if "?" in request.path else ""
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key.strip().lower() == METHOD_OVERRIDE_PARAM:
-            asked.add(value.strip().upper())
+    asked.update(value.strip().upper() for value in urlencoded_methods(query))
     return frozenset(asked)
 
 
+# PHP (so Laravel, Symfony on PHP) registers a field under a rewritten name: leading spaces
+# dropped, cut at a NUL, spaces and dots (and an unmatched "[") turned into "_". So ".method"
+# reaches the app as "_method"; " method" and "[method" are taken too, to be safe.
+PHP_NAME_MANGLING = str.maketrans(" .[", "___")
+
+
+def is_override_name(name: str) -> bool:
+    """Whether a decoded field name reaches some framework as ``_method``: without case, with
+    surrounding whitespace, or under PHP's rewriting of names. ``method``, ``x_method``,
+    ``_method_x`` are other fields."""
+    name = name.partition("\0")[0].lower()
+    return any(n.translate(PHP_NAME_MANGLING) == METHOD_OVERRIDE_PARAM for n in (name.strip(), name.rstrip()))
+
+
 # A form field of that name, as a multipart part: ``name="_method"``, headers, blank line, value.
+# The name is matched by its start (``_method_x`` too), after spaces or tabs, with its first
+# character as PHP may rewrite it.
 _MULTIPART_METHOD = re.compile(
-    rb'content-disposition:[^\r\n]*\bname="?_method"?[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]*)', re.I)
+    rb'content-disposition:[^\r\n]*\bname="?[ \t]*[_.\[ ]method[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]*)', re.I)
 
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
@@ -346,10 +360,21 @@ def body_methods(verdict: Verdict) -> tuple[str, ...]:
     return verdict.route.matches[verdict.match_index].methods
 
 
+def override_values(text: str) -> list[str]:
+    """The values of the ``_method`` fields (``is_override_name``) of urlencoded text (a body
+    read as latin-1, or a query) split on ``&`` only, as ``parse_qsl`` reads them: ``+`` and
+    percent escapes decoded."""
+    return [v for k, v in parse_qsl(text, keep_blank_values=True) if is_override_name(k)]
+
+
 def urlencoded_methods(text: str) -> list[str]:
-    """The values of every ``_method`` field of a urlencoded body (read as latin-1 text), as
-    ``parse_qsl`` reads them: ``+`` and percent escapes decoded, the name without case."""
-    return [v for k, v in parse_qsl(text, keep_blank_values=True) if k.strip().lower() == METHOD_OVERRIDE_PARAM]
+    """``override_values`` of the text split on ``&``, and again split on ``&`` and ``;``: some
+    parsers (older Rack, some Java and Python ones, PHP with ``arg_separator.input``) split on
+    both, and the upstream's is not known."""
+    asked = override_values(text)
+    if ";" in text:
+        asked += override_values(text.replace(";", "&"))
+    return asked
 
 
 def method_allowed(value: str, allowed: Iterable[str]) -> bool:

@@ -4,19 +4,23 @@ A large upload is forwarded while it arrives (``dlp_adapter.stream_scan``), so t
 which reads the whole body, never sees it. ``watch`` says whether a streamed body needs the rule
 (a form, on a ``matches`` entry that restricts ``methods``); ``feed`` then reads each chunk before
 it goes on and reports the first ``_method`` field asking for a method the entry does not allow,
-so the caller can stop the upload before its end. Little is carried between chunks (the head
-of the unfinished urlencoded field, or the last bytes read and the value so far of a multipart
+so the caller can stop the upload before its end. Little is carried between chunks (the heads
+of the unfinished urlencoded fields, or the last bytes read and the value so far of a multipart
 part), a few kilobytes at most, so a field cut by a chunk boundary is still read whole.
 
 The reading agrees with the buffered check:
 
-- urlencoded: fields split on ``&`` only (as ``parse_qsl`` does), each field judged with the very
-  same ``core.urlencoded_methods``. A field is kept up to ``FIELD_CAP`` bytes; past that, a field
-  named ``_method`` is refused (its value is longer than any method), and a name longer than the
-  cap is refused only while what was kept of it is whitespace around a beginning of ``_method``;
+- urlencoded: the body is read twice over, as the buffered check reads it: fields split on
+  ``&`` only (as ``parse_qsl`` does), and fields split on ``&`` or ``;``. Each field is judged
+  with the very same ``core.override_values`` (so ``core.is_override_name``: ``.method`` and
+  the like too). A field is kept up to ``FIELD_CAP`` bytes; past that, a field whose name is
+  the override is refused (its value is longer than any method), and a name longer than the
+  cap is refused only while what was kept of it could still become the override (whitespace
+  around a beginning of it, or cut by a NUL);
 - multipart: a state machine that finds exactly what ``core._MULTIPART_METHOD`` finds (a
   ``Content-Disposition`` line naming ``_method``, header lines, a blank line, the value's line),
-  token by token, so no line has to be held whole. A value longer than ``VALUE_CAP`` is refused.
+  token by token, so no line has to be held whole (the spaces or tabs before the name are
+  skipped, however many). A value longer than ``VALUE_CAP`` is refused.
 
 Those two caps refuse only bodies no framework's method override produces; the buffered check
 might let such a body through if its field, whitespace stripped, named an allowed method.
@@ -32,32 +36,63 @@ from bot_bottle.sidecar.egress.core import (
     FORM_MULTIPART,
     FORM_URLENCODED,
     METHOD_OVERRIDE_PARAM,
+    PHP_NAME_MANGLING,
     Verdict,
     body_methods,
     form_kind,
+    is_override_name,
     method_allowed,
-    urlencoded_methods,
+    override_values,
 )
 
 FIELD_CAP = 4096
 VALUE_CAP = 1024
 
 # Multipart phases, as the buffered pattern advances: looking for a ``Content-Disposition`` line
-# naming ``_method``; the rest of that line; the part's other header lines; the value's line.
-SEARCH, DISPOSITION, HEADERS, VALUE = "search", "disposition", "headers", "value"
+# naming ``_method``; what follows a ``name=`` on it; the rest of that line; the part's other
+# header lines; the value's line.
+SEARCH, NAME, DISPOSITION, HEADERS, VALUE = "search", "name", "disposition", "headers", "value"
 
 _DISPOSITION = re.compile(rb"content-disposition:", re.I)
-# After it on the same line: the line ends, or the field name (``\bname="?_method``).
-_NAME_OR_EOL = re.compile(rb'[\r\n]|(?<![A-Za-z0-9_])name="?_method', re.I)
+# After it on the same line: the line ends, or a field name starts (``\bname=``).
+_NAME_OR_EOL = re.compile(rb"[\r\n]|(?<![A-Za-z0-9_])name=", re.I)
+_NAME_BLANKS = re.compile(rb"[ \t]*")
+# The name, past its quote and blanks: "_method" with its first character as PHP may rewrite it,
+# or "method" right after a space (the pattern's ``[ \t]*[_.\[ ]method``).
+_NAME_OVERRIDE = re.compile(rb"[_.\[]method", re.I)
+_NAME_OVERRIDE_AFTER_SPACE = re.compile(rb"method", re.I)
+_NAME_TOKEN = len(METHOD_OVERRIDE_PARAM)
 _EOL = re.compile(rb"\r\n?|\n")
 _VALUE_END = re.compile(rb"[\r\n]")
 # Longest token (``content-disposition:``), so one cut by a chunk boundary is found in the next
 # window, and the byte before a ``name=`` token, whose word boundary depends on it.
 _LOOKBACK = 20
-# A urlencoded field whose raw name holds ``_method``, each letter literal or percent-encoded
-# (the only ways a name decodes to it): other fields are skipped without being decoded.
-_URLENCODED_CANDIDATE = re.compile(
-    rb"(?<![^&])[^&=]*?(?:_|%5f)(?:m|%[46]d)(?:e|%[46]5)(?:t|%[57]4)(?:h|%[46]8)(?:o|%[46]f)(?:d|%[46]4)", re.I)
+# The first character of a name that decodes to one ``core.is_override_name`` takes ("_", ".",
+# "[", a space), then "method", each literal or percent-encoded (the only ways a name decodes to
+# it): a field whose name lacks it is skipped without being decoded. No separator nor "=" in it.
+_OVERRIDE_MARK = re.compile(rb"(?:_|%5f|\.|%2e|\[|%5b|\+|%20| )"
+                            rb"(?:m|%[46]d)(?:e|%[46]5)(?:t|%[57]4)(?:h|%[46]8)(?:o|%[46]f)(?:d|%[46]4)", re.I)
+# What no field holding that mark lacks (one of its first characters), for a quick skip of a field.
+_OVERRIDE_MARK_BYTE = re.compile(rb"[_.\[+ ]|%[25]")
+
+
+@dataclass
+class FieldReader:
+    """One reading of a urlencoded body: the fields its ``separators`` split, and the head of
+    the field still arriving (``long``: it was longer than kept)."""
+
+    separators: tuple[bytes, ...]
+    head: bytearray = field(default_factory=bytearray)
+    long: bool = False
+
+    def find(self, data: bytes, start: int = 0, end: int | None = None) -> int:
+        """The first separator in ``data[start:end]``, or -1 (bytes.find is memchr, far cheaper
+        than a regex over a large chunk)."""
+        found = [i for i in (data.find(sep, start, end) for sep in self.separators) if i >= 0]
+        return min(found) if found else -1
+
+    def rfind(self, data: bytes, start: int = 0, end: int | None = None) -> int:
+        return max(data.rfind(sep, start, end) for sep in self.separators)
 
 
 @dataclass
@@ -67,9 +102,8 @@ class FormMethodState:
     kind: str  # core.FORM_URLENCODED or core.FORM_MULTIPART
     allowed: tuple[str, ...]
     refused: bool = False
-    # urlencoded: the head of the field still arriving, and whether it was longer than kept.
-    field_head: bytearray = field(default_factory=bytearray)
-    field_long: bool = False
+    # urlencoded: the field still arriving under each reading (``&`` only; ``&`` or ``;``).
+    fields: tuple[FieldReader, ...] = field(default_factory=lambda: (FieldReader((b"&",)), FieldReader((b"&", b";"))))
     # multipart: the last bytes of the previous window (``base`` is the body offset of its first
     # byte); everything before ``done`` was read; the last token ended at ``floor``.
     carry: bytes = b""
@@ -78,6 +112,8 @@ class FormMethodState:
     floor: int = 0
     phase: str = SEARCH
     disposition_seen: bool = False  # SEARCH: the current line has a Content-Disposition
+    name_quote: bool = False  # NAME: the name's opening quote may still come
+    name_space: bool = False  # NAME: the last blank skipped was a space
     line_start: int = 0  # HEADERS: where the current line began (a blank line ends the headers)
     value: bytearray = field(default_factory=bytearray)
     value_from: int = 0  # VALUE: the body offset the next value byte comes from
@@ -109,62 +145,75 @@ def feed(state: FormMethodState, data: bytes, *, final: bool = False) -> bool:
 
 
 def _urlencoded(state: FormMethodState, data: bytes, final: bool) -> bool:
-    first = data.find(b"&")
+    return any(_read_fields(reader, data, final, state.allowed) for reader in state.fields)
+
+
+def _read_fields(reader: FieldReader, data: bytes, final: bool, allowed: tuple[str, ...]) -> bool:
+    first = reader.find(data)
     if first < 0:
-        _extend_field(state, data, 0, len(data))
+        _extend_field(reader, data, 0, len(data))
     else:
-        _extend_field(state, data, 0, first)
-        if _field_refused(bytes(state.field_head), state.field_long, state.allowed):
+        _extend_field(reader, data, 0, first)
+        if _field_refused(bytes(reader.head), reader.long, allowed):
             return True
-        last = data.rfind(b"&")
-        pos = first + 1
+        last = reader.rfind(data)
+        pos = first + 1  # always a field's start
         while pos <= last:
-            found = _URLENCODED_CANDIDATE.search(data, pos, last)
+            found = _OVERRIDE_MARK.search(data, pos, last)
             if found is None:
                 break
-            start = found.start()
-            end = data.find(b"&", found.end(), last)
+            # The whole field is judged, never a tail of it; a mark in its value is no name.
+            start = max(reader.rfind(data, pos, found.start()) + 1, pos)
+            end = reader.find(data, found.end(), last)
             end = last if end < 0 else end
-            if _field_refused(data[start:min(end, start + FIELD_CAP)], end - start > FIELD_CAP, state.allowed):
+            if data.find(b"=", start, found.start()) < 0 and _field_refused(
+                    data[start:min(end, start + FIELD_CAP)], end - start > FIELD_CAP, allowed):
                 return True
             pos = end + 1
-        state.field_head = bytearray()
-        state.field_long = False
-        _extend_field(state, data, last + 1, len(data))
-    if final and (state.field_head or state.field_long):
-        return _field_refused(bytes(state.field_head), state.field_long, state.allowed)
+        reader.head = bytearray()
+        reader.long = False
+        _extend_field(reader, data, last + 1, len(data))
+    if final and (reader.head or reader.long):
+        return _field_refused(bytes(reader.head), reader.long, allowed)
     return False
 
 
-def _extend_field(state: FormMethodState, data: bytes, start: int, end: int) -> None:
-    room = FIELD_CAP - len(state.field_head)
+def _extend_field(reader: FieldReader, data: bytes, start: int, end: int) -> None:
+    room = FIELD_CAP - len(reader.head)
     if end - start > room:
-        state.field_long = True
+        reader.long = True
         end = start + max(room, 0)
     if end > start:
-        state.field_head += data[start:end]
+        reader.head += data[start:end]
 
 
 def _field_refused(head: bytes, long: bool, allowed: tuple[str, ...]) -> bool:
-    """One field (no ``&``): ``head`` is all of it unless ``long``, then its first bytes."""
+    """One field (no separator of its reading): ``head`` is all of it unless ``long``, then its
+    first bytes."""
     if not long:
-        if b"_" not in head and b"%5" not in head:
-            return False  # no name decodes to _method without "_" or "%5F": skip the decoding
-        return not all(method_allowed(v, allowed) for v in urlencoded_methods(head.decode("latin-1")))
+        if _OVERRIDE_MARK_BYTE.search(head) is None:
+            return False  # no name decodes to the override without one: skip the decoding
+        return not all(method_allowed(v, allowed) for v in override_values(head.decode("latin-1")))
     eq = head.find(b"=")
     if eq >= 0:
         # The name is whole; a value this long is no method.
-        return bool(urlencoded_methods(head[:eq + 1].decode("latin-1")))
-    # Only the name's head is here: refuse while the rest could still make it _method, which
-    # takes whitespace padding past the cap (an escape cut at the cap is left out, not guessed).
+        return bool(override_values(head[:eq + 1].decode("latin-1")))
+    # Only the name's head is here: refuse while the rest could still make it the override,
+    # which takes whitespace padding past the cap, or a NUL that cuts the name where it was
+    # kept (an escape cut at the cap is left out, not guessed).
     if head.endswith(b"%"):
         head = head[:-1]
     elif head[-2:-1] == b"%":
         head = head[:-2]
     names = [k for k, _ in parse_qsl(head.decode("latin-1"), keep_blank_values=True)]
-    kept = names[0].lstrip().lower().rstrip("\ufffd") if names else ""
+    name = names[0] if names else ""
+    if "\0" in name:
+        return is_override_name(name)
+    kept = name.lower().rstrip("\ufffd")
     size = len(METHOD_OVERRIDE_PARAM)
-    return METHOD_OVERRIDE_PARAM.startswith(kept[:size]) and not kept[size:].strip()
+    # As is_override_name reads a name: stripped, or with its leading whitespace kept.
+    return any(METHOD_OVERRIDE_PARAM.startswith(t[:size].translate(PHP_NAME_MANGLING)) and not t[size:].strip()
+               for t in (kept.lstrip(), kept))
 
 
 # -- multipart -------------------------------------------------------------------------------------
@@ -190,7 +239,20 @@ def _multipart(state: FormMethodState, data: bytes, final: bool) -> bool:
             if found.end() - found.start() == 1:  # the line ended without naming _method
                 state.disposition_seen = False
             else:
-                state.phase = DISPOSITION
+                state.phase, state.name_quote, state.name_space = NAME, True, False
+        elif phase == NAME:
+            stop = _name(state, window, pos, final)
+            if stop is None:  # the window ended inside the name's blanks
+                pos = len(window)
+                state.floor = base + pos
+                break
+            if state.phase == NAME:  # the name's first characters are still to come
+                end = stop
+                state.floor = base + stop
+                break
+            pos = stop
+            state.floor = base + pos
+            continue
         elif phase == VALUE:
             found = _VALUE_END.search(window, pos)
             if found is None:
@@ -227,6 +289,32 @@ def _multipart(state: FormMethodState, data: bytes, final: bool) -> bool:
     state.base = base + keep
     state.done = base + end
     return False
+
+
+def _name(state: FormMethodState, window: bytes, pos: int, final: bool) -> int | None:
+    """Read on from ``pos`` after a ``name=``. None: every byte was read (a quote or blanks),
+    more may follow. Else the offset where the reading stops: the phase is DISPOSITION (the name
+    is the override's), SEARCH (it is not: another ``name=`` may follow on the line), or still
+    NAME (too few bytes yet to tell)."""
+    if state.name_quote:
+        if pos == len(window) and not final:
+            return None
+        state.name_quote = False
+        if window[pos:pos + 1] == b'"':
+            pos += 1
+    blanks = _NAME_BLANKS.match(window, pos)
+    if blanks.end() > pos:
+        state.name_space = window[blanks.end() - 1] == 0x20
+        pos = blanks.end()
+    if pos == len(window) and not final:
+        return None
+    if len(window) - pos < _NAME_TOKEN and not final:
+        return pos
+    if _NAME_OVERRIDE.match(window, pos) or (state.name_space and _NAME_OVERRIDE_AFTER_SPACE.match(window, pos)):
+        state.phase = DISPOSITION
+    else:
+        state.phase = SEARCH
+    return pos
 
 
 def _take_value(state: FormMethodState, window: bytes, base: int, stop: int) -> None:
