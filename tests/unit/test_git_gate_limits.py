@@ -66,14 +66,22 @@ class GitTestCase(unittest.TestCase):
 # ---------------------------------------------------------------------------------- memory
 
 MEASURE = textwrap.dedent("""
-    import json, os, resource, sys
-    from bot_bottle.sidecar.git_gate.patch import read_pieces
-    from bot_bottle.sidecar.git_gate.scan import PatternDetector, scan
+    import json, os, sys
+    from bot_bottle.sidecar.git_gate import hook
+    from bot_bottle.sidecar.git_gate.refs import RefUpdate
+    from bot_bottle.sidecar.git_gate.scan import PatternDetector
+
+    def peak_kib():
+        # This process's own peak (VmHWM): ru_maxrss would carry the parent's peak over the exec.
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+
     detector = PatternDetector(patterns=(), known={"PLANTED": sys.argv[2]})  # str.find: cheap, as the test wants
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    findings = scan(read_pieces([sys.argv[1]], env=dict(os.environ)), detector)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"growth_kib": after - before, "findings": [f.describe() for f in findings]}))
+    before = peak_kib()
+    # What the hook runs for a push creating a branch at that commit.
+    update = RefUpdate("0" * 40, sys.argv[1], "refs/heads/big")
+    findings = hook.check([update], dict(os.environ), detector, hook.Verdict(repo="big"))
+    print(json.dumps({"growth_kib": peak_kib() - before, "findings": [f.describe() for f in findings]}))
 """)
 
 
@@ -85,6 +93,9 @@ class MemoryTest(GitTestCase):
         files = {f"f{i:03}.txt": line * 20000 for i in range(99)}  # 99 x 2 MB of added lines
         files["zz-last.txt"] = line * 20000 + f"end {planted}\n".encode()
         commit = fast_import(self.dir / "big.git", files, self.env)
+        # Unreferenced, as a pushed commit is while the hook runs: the hook scans what no ref has yet.
+        subprocess.run(["git", "--git-dir", str(self.dir / "big.git"), "update-ref", "-d", "refs/heads/main"],
+                       env=self.env, check=True)
         env = {**self.env, "GIT_DIR": str(self.dir / "big.git"), "PYTHONPATH": str(ROOT)}
         out = subprocess.run([sys.executable, "-c", MEASURE, commit, planted], env=env, capture_output=True, text=True,
                              timeout=120)
@@ -232,6 +243,34 @@ class LogLimitTest(HookCase):
         self.assertIn(f"commit {new[:12]}: the diff of the push (not read whole): detector scan-limit"
                       " (the push's diff is larger than 0 MiB, the most the gate reads)", out)
         self.assertIn("push the work in smaller parts", out)
+
+    def test_a_push_with_too_many_findings_is_refused_without_reading_the_rest(self) -> None:
+        # A token on every line: each finding is kept, shown and logged, so their number is capped.
+        from bot_bottle.sidecar.git_gate import scan as scan_module
+
+        token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+        new = self.commit("tokens.txt", "".join(f"{token[:-4]}{i:04d}\n" for i in range(60)))
+        with mock.patch.object(scan_module, "MAX_FINDINGS", 25):
+            code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+        self.assertEqual(code, 1, out)
+        self.assertEqual(self.upstream_main(), self.base)
+        self.assertEqual(verdict["result"], "rejected")
+        self.assertEqual(len(verdict["findings"]), 26)
+        self.assertEqual(verdict["findings"][-1]["detector"], "scan-limit (too many findings)")
+        self.assertIn("the rest of the push (not read: more than 25 findings): detector scan-limit", out)
+        self.assertIn("stops reading a push after 25 findings", out)
+        self.assertNotIn(token[:-4], out)
+
+    def test_as_many_findings_as_the_cap_are_all_shown_with_no_limit_finding(self) -> None:
+        from bot_bottle.sidecar.git_gate import scan as scan_module
+
+        token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+        new = self.commit("tokens.txt", "".join(f"{token[:-4]}{i:04d}\nplain line\n" for i in range(25)))
+        with mock.patch.object(scan_module, "MAX_FINDINGS", 25):
+            code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+        self.assertEqual(code, 1, out)
+        self.assertEqual(len(verdict["findings"]), 25)
+        self.assertNotIn("scan-limit", out)
 
     def test_a_log_within_the_limit_is_forwarded(self) -> None:
         new = self.commit("data.txt", "harmless line of text\n" * 2000)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -167,7 +168,12 @@ def check(
     commits = added_commits(updates, env)
     verdict.commits_scanned = len(commits)
     try:
-        findings = scan([*pieces, *read_pieces(commits, env=env)], detector)
+        # Chained, never listed: the log is scanned as git writes it (a list would hold it whole).
+        log = read_pieces(commits, env=env)
+        try:
+            findings = scan(itertools.chain(pieces, log), detector)
+        finally:
+            log.close()  # a scan that stopped early (too many findings) stops the git reading the log
     except ObjectError as exc:
         raise Refused(str(exc)) from exc
     if gitleaks.available():

@@ -69,6 +69,7 @@ class GitFinding:
             "archive-name": f"name of a member of archive {self.path}",
             "archive-limit": f"compressed file or archive {self.path} (not read whole)",
             "log-limit": "the diff of the push (not read whole)",
+            "finding-limit": f"the rest of the push (not read: more than {MAX_FINDINGS} findings)",
         }[self.kind]
         return where
 
@@ -232,6 +233,12 @@ def load_known_secrets(path: Path | None) -> dict[str, str]:
 # ------------------------------------------------------------------------------ scanning
 
 
+# A push with more findings than this is refused without reading the rest: every finding is kept
+# until the end (names are made safe then), shown and logged, and a token on every line of a
+# huge diff would make millions of them.
+MAX_FINDINGS = 1000
+
+
 def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
     """Findings over every piece, in order, one per (commit, place, detector).
 
@@ -244,6 +251,7 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
     unsafe: dict[str, str] = {}
     unsafe_members: set[tuple[str | None, str]] = set()  # (archive path, member name)
     raw: dict[GitFinding, None] = {}  # in order, each once (overlapping chunks repeat their hits)
+    over: str | None = None  # the commit being read when the findings reached MAX_FINDINGS
     for piece in pieces:
         if piece.kind in ("archive-limit", "log-limit"):
             raw.setdefault(GitFinding(piece.commit, piece.kind, f"scan-limit ({piece.text})", piece.path))
@@ -258,7 +266,15 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
                 unsafe[piece.path] = NAME_WITHHELD
         for hit in hits:
             line = None if piece.line is None else piece.line + hit.line - 1
-            raw.setdefault(GitFinding(piece.commit, piece.kind, hit.detector, piece.path, line, piece.member))
+            finding = GitFinding(piece.commit, piece.kind, hit.detector, piece.path, line, piece.member)
+            if finding not in raw and len(raw) >= MAX_FINDINGS:
+                over = piece.commit
+                break
+            raw.setdefault(finding)
+        if over is not None:
+            break  # the caller stops the git that reads the log
+    if over is not None:
+        raw.setdefault(GitFinding(over, "finding-limit", "scan-limit (too many findings)"))
     findings: list[GitFinding] = []
     seen: set[tuple[object, ...]] = set()
     for finding in raw:
@@ -312,6 +328,11 @@ def report(findings: list[GitFinding], *, limit: int = 50) -> list[str]:
         lines.append(
             "git-gate: a scan-limit means a compressed file or archive could not be read whole within the gate's"
             " limits, so it could not be checked: make it smaller or leave it out of the push."
+        )
+    if any(f.kind == "finding-limit" for f in findings):
+        lines.append(
+            f"git-gate: the gate stops reading a push after {MAX_FINDINGS} findings: remove those secrets and"
+            " push again to see whether the rest holds more."
         )
     if any(f.kind == "log-limit" for f in findings):
         lines.append(
