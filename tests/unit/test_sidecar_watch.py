@@ -81,6 +81,27 @@ class SidecarWatchTest(unittest.TestCase):
         finally:
             w.close()
 
+    def test_raise_if_stopped_does_not_wait_and_names_the_failure(self) -> None:
+        failed = json.dumps({"event": "sidecar", "what": "start-failed", "error": "policy: bad route"})
+        running = watch(f"echo '{said('ca-published')}' >&2; exec sleep 30")
+        broken = watch(f"echo '{failed}' >&2; exec sleep 30")
+        unreadable = watch("echo 'Error response from daemon: cannot read' >&2; exit 1")
+        try:
+            self.assertTrue(running.wait_for("ca-published", "publishing its CA", timeout=10))
+            started = time.monotonic()
+            running.raise_if_stopped()  # still running: returns at once
+            self.assertLess(time.monotonic() - started, 1)
+            with self.assertRaises(BotBottleError):
+                broken.wait_for("ready", "ready", timeout=10)
+            with self.assertRaises(BotBottleError) as caught:
+                broken.raise_if_stopped()
+            self.assertIn("policy: bad route", str(caught.exception))
+            self.assertFalse(unreadable.wait_for("ready", "ready", timeout=10))
+            unreadable.raise_if_stopped()  # cannot tell: the waits poll instead
+        finally:
+            for w in (running, broken, unreadable):
+                w.close()
+
     def test_stdout_and_lookalike_lines_are_not_events(self) -> None:
         proxy_line = json.dumps({"event": "sidecar", "what": "ready"})
         other = json.dumps({"event": "egress", "what": "ready"})

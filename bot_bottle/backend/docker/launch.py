@@ -293,6 +293,12 @@ class DockerLauncher:
             # Followed from this thread, which outlives the follower: the kernel ends a process
             # started under `die_with_parent` when the *thread* that started it ends.
             self._watch_sidecar()
+            if self.plan.cwd is not None and not self.options.resume:
+                # The one step that can take long: not begun for a sidecar that has failed already
+                # (a broken policy ends it within a fraction of a second).
+                if self._sidecar_watch is not None:
+                    self._sidecar_watch.raise_if_stopped()
+                self._step("workspace", lambda: self._copy_workspace(bottle))
             self._progress("waiting for the egress proxy")
             self._step("proxy-ca", lambda: self._trust_proxy_ca(bottle))
             self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
@@ -489,7 +495,7 @@ class DockerLauncher:
         )
 
     def _provision(self, bottle: DockerBottle) -> None:
-        from bot_bottle.provision import agent_files, git, workspace
+        from bot_bottle.provision import agent_files, git
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
@@ -502,8 +508,12 @@ class DockerLauncher:
         agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
                                           supervise=self.plan.supervise)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
-        if self.plan.cwd is not None:
-            workspace.copy_in(bottle, self.plan.cwd, WORKDIR, progress=self._progress)
+
+    def _copy_workspace(self, bottle: DockerBottle) -> None:
+        from bot_bottle.provision import workspace
+
+        assert self.plan.cwd is not None
+        workspace.copy_in(bottle, self.plan.cwd, WORKDIR, progress=self._progress)
 
     def _trust_proxy_ca(self, bottle: DockerBottle) -> None:
         from bot_bottle.provision import ca

@@ -78,6 +78,13 @@ class SidecarWatch:
                 raise BotBottleError(f"the sidecar stopped during start:\n{tail}")
         raise BotBottleError(f"the sidecar was not {what} within {timeout:g} s")
 
+    def raise_if_stopped(self) -> None:
+        """Without waiting: raise if the sidecar has already failed or stopped (before a long step)."""
+        with self._cond:
+            if FAILED in self._events or (self._ended and not self._unreadable):
+                tail = "\n".join(self._tail).strip()
+                raise BotBottleError(f"the sidecar stopped during start:\n{tail}")
+
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
