@@ -105,6 +105,8 @@ def install_upstream_tls(container: str, tmp: Path) -> tls.ThrowawayCA:
 
 @_docker.skip_unless_docker()
 class DockerGateTest(scenarios.GateScenarios):
+    __test__ = True
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.label = f"bot-bottle.test=git-gate-{secrets.token_hex(6)}"

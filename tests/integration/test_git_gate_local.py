@@ -81,6 +81,8 @@ def _wait_for(check, what: str, timeout: float = 20) -> None:
 
 @requires(shutil.which("git") is not None, "git")
 class LocalGateTest(scenarios.GateScenarios):
+    __test__ = True
+
     tmp: Path
     upstream_proc: subprocess.Popen[bytes] | None
     gate_proc: subprocess.Popen[bytes]

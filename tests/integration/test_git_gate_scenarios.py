@@ -48,6 +48,8 @@ class Run:
 class GateScenarios(unittest.TestCase):
     """Subclasses provide the environment methods below."""
 
+    __test__ = False  # pytest: collected only in the subclasses (unittest skips it by load_tests)
+
     # -- the environment (provided by the concrete test class) -------------------------------
     repo_urls: Mapping[str, str]  # repo name -> the real URL the agent uses
 
