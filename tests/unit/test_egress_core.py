@@ -628,6 +628,19 @@ class BodyMethodOverrideTest(unittest.TestCase):
                             (multipart, part.replace(b'"_method"', b'"a.b"'))):
             with self.subTest(benign=body):
                 self.assertIsNone(body_method_problem(v, ctype, body))
+        # Multipart names some parser decodes to _method: RFC 2231 / 5987 extended parameters and
+        # continuations, percent-encoding, backslash escapes, blanks around "=".
+        for params in (b"name*=UTF-8''%5Fmethod", b"name*=utf-8''_method", b"name*=UTF-8'en'%5fmethod",
+                       b'name*0="_me"; name*1="thod"', b'name="%5Fmethod"', b'name="\\_method"',
+                       b'name="%2E%6Dethod"', b'name = "_method"'):
+            body = part.replace(b'name="_method"', params)
+            with self.subTest(encoded=body):
+                self.assertIsNotNone(body_method_problem(v, multipart, body))
+                self.assertIsNone(body_method_problem(v, multipart, body.replace(b"DELETE", b"POST")))
+        for params in (b"name*=UTF-8''payment%5Fmethod", b"name*=UTF-8''%6Dethod", b'name="\\tmethod"',
+                       b"filename*=UTF-8''%5Fmethod; name=f", b'name="%5Fmeth"'):
+            with self.subTest(benign_encoded=params):
+                self.assertIsNone(body_method_problem(v, multipart, part.replace(b'name="_method"', params)))
         # A route without a methods list: anything goes.
         open_verdict = decide(get("api.example.com", "/x", method="POST"), policy({"host": "api.example.com", "ports": [443]}))
         self.assertIsNone(body_method_problem(open_verdict, form, b"_method=DELETE"))

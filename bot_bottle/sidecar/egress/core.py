@@ -334,11 +334,34 @@ def is_override_name(name: str) -> bool:
     return any(n.translate(PHP_NAME_MANGLING) == METHOD_OVERRIDE_PARAM for n in (name.strip(), name.rstrip()))
 
 
+# How a multipart part may spell the override's name, as some parser decodes it: each character
+# literal, backslash-escaped (inside a quoted string) or percent-encoded (parsers that decode
+# names, and RFC 2231 / RFC 5987 ``name*=UTF-8''%5Fmethod``, whose charset'language' prefix is
+# skipped whatever it names), after blanks (spaces, tabs, spelt those ways too), with its first
+# character as PHP may rewrite it ("_", ".", "[", or a space), and with blanks around the "=" as
+# Go's parser allows. The charset and language are bounded (no registered name is longer) so the
+# streamed reading (``stream_method``) needs only a bounded look ahead.
+MULTIPART_BLANK = rb"(?:[ \t]|\\[ \t]|%20|%09)"
+MULTIPART_FIRST = rb"(?:[_.\[ ]|\\[_.\[ ]|%5f|%2e|%5b|%20)"
+MULTIPART_METHOD_WORD = b"".join(rb"(?:%s|\\%s|%%%s)" % (c, c, code) for c, code in (
+    (b"m", b"[46]d"), (b"e", b"[46]5"), (b"t", b"[57]4"), (b"h", b"[46]8"), (b"o", b"[46]f"), (b"d", b"[46]4")))
+# RFC 2231's attribute-chars: no blank, "%" nor "\\" in them, so a name's blanks never start one.
+MULTIPART_ATTRIBUTE_CHARS = rb"[A-Za-z0-9!#$&+^_`|~.-]"
+MULTIPART_EXTENDED_PREFIX = MULTIPART_ATTRIBUTE_CHARS + rb"{0,40}'" + MULTIPART_ATTRIBUTE_CHARS + rb"{0,40}'"
+
 # A form field of that name, as a multipart part: ``name="_method"``, headers, blank line, value.
-# The name is matched by its start (``_method_x`` too), after spaces or tabs, with its first
-# character as PHP may rewrite it.
+# A ``name*0`` (an RFC 2231 continuation, which Go and Python join) is taken as the override
+# whatever its pieces say: no browser sends one, and joining pieces would need them all kept.
+# The name is matched by its start, so ``_method_x`` or ``_methods`` is refused too, on purpose
+# (fail closed): where a name ends depends on the parser (a quoted string ends at an unescaped
+# quote, a token at ";" or a blank, PHP cuts at a NUL and reads ``_method[]`` or ``_method[0]`` as
+# an array under ``_method``), so an exact end would be one parser's guess; a real form's field
+# so named whose first line is not an allowed method is rare enough to refuse. (Rack and Symfony
+# ignore an array ``_method``, but PHP still registers it under that name.)
 _MULTIPART_METHOD = re.compile(
-    rb'content-disposition:[^\r\n]*\bname="?[ \t]*[_.\[ ]method[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]*)', re.I)
+    rb"content-disposition:[^\r\n]*\bname(?:\*[0-9]|\*?[ \t]*=[ \t]*\"?(?:" + MULTIPART_EXTENDED_PREFIX + rb")?"
+    + MULTIPART_BLANK + b"*" + MULTIPART_FIRST + MULTIPART_METHOD_WORD
+    + rb")[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]*)", re.I)
 
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"

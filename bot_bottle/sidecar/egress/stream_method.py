@@ -18,9 +18,11 @@ The reading agrees with the buffered check:
   cap is refused only while what was kept of it could still become the override (whitespace
   around a beginning of it, or cut by a NUL);
 - multipart: a state machine that finds exactly what ``core._MULTIPART_METHOD`` finds (a
-  ``Content-Disposition`` line naming ``_method``, header lines, a blank line, the value's line),
-  token by token, so no line has to be held whole (the spaces or tabs before the name are
-  skipped, however many). A value longer than ``VALUE_CAP`` is refused.
+  ``Content-Disposition`` line naming ``_method``, however spelt: ``name*=UTF-8''%5Fmethod``,
+  ``name="\\_method"``, ``name = "%5Fmethod"``, a ``name*0`` continuation; header lines, a blank
+  line, the value's line), token by token, so no line has to be held whole (the blanks before
+  the name are skipped, however many; an RFC 2231 charset'language' prefix is at most 82 bytes,
+  the name's first characters 21). A value longer than ``VALUE_CAP`` is refused.
 
 Those two caps refuse only bodies no framework's method override produces; the buffered check
 might let such a body through if its field, whitespace stripped, named an allowed method.
@@ -36,6 +38,11 @@ from bot_bottle.sidecar.egress.core import (
     FORM_MULTIPART,
     FORM_URLENCODED,
     METHOD_OVERRIDE_PARAM,
+    MULTIPART_ATTRIBUTE_CHARS,
+    MULTIPART_BLANK,
+    MULTIPART_EXTENDED_PREFIX,
+    MULTIPART_FIRST,
+    MULTIPART_METHOD_WORD,
     PHP_NAME_MANGLING,
     Verdict,
     body_methods,
@@ -54,18 +61,28 @@ VALUE_CAP = 1024
 SEARCH, NAME, DISPOSITION, HEADERS, VALUE = "search", "name", "disposition", "headers", "value"
 
 _DISPOSITION = re.compile(rb"content-disposition:", re.I)
-# After it on the same line: the line ends, or a field name starts (``\bname=``).
-_NAME_OR_EOL = re.compile(rb"[\r\n]|(?<![A-Za-z0-9_])name=", re.I)
-_NAME_BLANKS = re.compile(rb"[ \t]*")
+# After it on the same line: the line ends, or a parameter named ``name`` starts (``\bname``,
+# then what may follow it there, or the window's end: the next chunk tells).
+_NAME_OR_EOL = re.compile(rb"[\r\n]|(?<![A-Za-z0-9_])name(?=[*= \t]|\Z)", re.I)
+_PARAM_BLANKS = re.compile(rb"[ \t]*")
+_NAME_BLANKS = re.compile(MULTIPART_BLANK + b"*", re.I)
+_NAME_BLANK = re.compile(MULTIPART_BLANK, re.I)
+# What a blank spelt with more than one byte may be cut to by the window's end.
+_NAME_BLANK_HEADS = (b"\\", b"%", b"%2", b"%0")
 # The name, past its quote and blanks: "_method" with its first character as PHP may rewrite it,
-# or "method" right after a space (the pattern's ``[ \t]*[_.\[ ]method``).
-_NAME_OVERRIDE = re.compile(rb"[_.\[]method", re.I)
-_NAME_OVERRIDE_AFTER_SPACE = re.compile(rb"method", re.I)
-_NAME_TOKEN = len(METHOD_OVERRIDE_PARAM)
+# or "method" right after a space (the pattern's ``BLANK*FIRST`` with FIRST a space), each
+# character spelt as ``core.MULTIPART_METHOD_WORD`` allows.
+_NAME_OVERRIDE = re.compile(MULTIPART_FIRST + MULTIPART_METHOD_WORD, re.I)
+_NAME_OVERRIDE_AFTER_SPACE = re.compile(MULTIPART_METHOD_WORD, re.I)
+_EXTENDED_PREFIX = re.compile(MULTIPART_EXTENDED_PREFIX)
+_EXTENDED_PREFIX_HEAD = re.compile(MULTIPART_ATTRIBUTE_CHARS + rb"{0,40}(?:'" + MULTIPART_ATTRIBUTE_CHARS + rb"{0,40})?")
+# The most bytes the name's first characters take (each character up to three): what is read
+# ahead before deciding (a charset'language' prefix, up to 82 bytes, is waited for while it may be one).
+_NAME_TOKEN = 3 * len(METHOD_OVERRIDE_PARAM)
 _EOL = re.compile(rb"\r\n?|\n")
 _VALUE_END = re.compile(rb"[\r\n]")
 # Longest token (``content-disposition:``), so one cut by a chunk boundary is found in the next
-# window, and the byte before a ``name=`` token, whose word boundary depends on it.
+# window, and the byte before a ``name`` token, whose word boundary depends on it.
 _LOOKBACK = 20
 # The first character of a name that decodes to one ``core.is_override_name`` takes ("_", ".",
 # "[", a space), then "method", each literal or percent-encoded (the only ways a name decodes to
@@ -112,7 +129,7 @@ class FormMethodState:
     floor: int = 0
     phase: str = SEARCH
     disposition_seen: bool = False  # SEARCH: the current line has a Content-Disposition
-    name_quote: bool = False  # NAME: the name's opening quote may still come
+    name_step: str = "star"  # NAME: which part of ``name*=" charset'lang' _method`` comes next
     name_space: bool = False  # NAME: the last blank skipped was a space
     line_start: int = 0  # HEADERS: where the current line began (a blank line ends the headers)
     value: bytearray = field(default_factory=bytearray)
@@ -239,10 +256,10 @@ def _multipart(state: FormMethodState, data: bytes, final: bool) -> bool:
             if found.end() - found.start() == 1:  # the line ended without naming _method
                 state.disposition_seen = False
             else:
-                state.phase, state.name_quote, state.name_space = NAME, True, False
+                state.phase, state.name_step, state.name_space = NAME, "star", False
         elif phase == NAME:
             stop = _name(state, window, pos, final)
-            if stop is None:  # the window ended inside the name's blanks
+            if stop is None:  # every byte was read (the name's blanks, say)
                 pos = len(window)
                 state.floor = base + pos
                 break
@@ -292,29 +309,80 @@ def _multipart(state: FormMethodState, data: bytes, final: bool) -> bool:
 
 
 def _name(state: FormMethodState, window: bytes, pos: int, final: bool) -> int | None:
-    """Read on from ``pos`` after a ``name=``. None: every byte was read (a quote or blanks),
-    more may follow. Else the offset where the reading stops: the phase is DISPOSITION (the name
-    is the override's), SEARCH (it is not: another ``name=`` may follow on the line), or still
-    NAME (too few bytes yet to tell)."""
-    if state.name_quote:
-        if pos == len(window) and not final:
-            return None
-        state.name_quote = False
-        if window[pos:pos + 1] == b'"':
-            pos += 1
-    blanks = _NAME_BLANKS.match(window, pos)
-    if blanks.end() > pos:
-        state.name_space = window[blanks.end() - 1] == 0x20
-        pos = blanks.end()
-    if pos == len(window) and not final:
-        return None
-    if len(window) - pos < _NAME_TOKEN and not final:
-        return pos
+    """Read on from ``pos`` after a ``name`` parameter's name, as ``core._MULTIPART_METHOD`` reads
+    it: ``*`` and a digit (a continuation), or ``*`` and blanks, ``=``, blanks, a quote, then the
+    name or a charset'language' prefix and the name. None: every byte was read (blanks, say), more
+    may follow. Else the offset where the reading stops: the phase is DISPOSITION (the name is the
+    override's), SEARCH (it is not: another ``name`` may follow on the line, even inside what was
+    read, so the offset is never past one), or still NAME (too few bytes yet to tell)."""
+    size = len(window)
+    while True:
+        step = state.name_step
+        if step in ("star", "digit"):
+            if pos == size and not final:
+                return None
+            byte = window[pos:pos + 1]
+            if step == "star" and byte == b"*":
+                state.name_step, pos = "digit", pos + 1
+                continue
+            if step == "digit" and byte.isdigit():
+                state.phase = DISPOSITION
+                return pos
+            state.name_step = "eq"
+        elif step in ("eq", "quote"):
+            blanks = _PARAM_BLANKS.match(window, pos).end()
+            if blanks > pos:
+                state.name_space = window[blanks - 1] == 0x20
+                pos = blanks
+            if pos == size and not final:
+                return None
+            if step == "eq":
+                if window[pos:pos + 1] != b"=":
+                    state.phase = SEARCH
+                    return pos
+                state.name_step, state.name_space, pos = "quote", False, pos + 1
+            else:
+                if window[pos:pos + 1] == b'"':
+                    state.name_space, pos = False, pos + 1
+                state.name_step = "start"
+        elif step == "start":
+            # Blanks first: then no charset prefix can follow (it holds none).
+            if _NAME_BLANK.match(window, pos):
+                state.name_step = "blanks"
+                continue
+            if size - pos < _NAME_TOKEN and not final:
+                return pos
+            if _name_is_override(state, window, pos):
+                return pos
+            prefix = _EXTENDED_PREFIX.match(window, pos)
+            if prefix is None and not final and _EXTENDED_PREFIX_HEAD.fullmatch(window, pos):
+                return pos  # what came so far may still be a charset'language' prefix
+            if prefix is None:
+                state.phase = SEARCH
+                return pos
+            state.name_step, state.name_space, pos = "blanks", False, prefix.end()
+        elif step == "blanks":
+            blanks = _NAME_BLANKS.match(window, pos).end()
+            if blanks > pos:
+                # The last blank ends there: a space, an escaped one, or "%20".
+                state.name_space = window[blanks - 1] in b" 0"
+                pos = blanks
+            if not final and (pos == size or (size - pos <= 2 and window[pos:] in _NAME_BLANK_HEADS)):
+                return None if pos == size else pos
+            state.name_step = "word"
+        else:  # "word"
+            if size - pos < _NAME_TOKEN and not final:
+                return pos
+            if not _name_is_override(state, window, pos):
+                state.phase = SEARCH
+            return pos
+
+
+def _name_is_override(state: FormMethodState, window: bytes, pos: int) -> bool:
     if _NAME_OVERRIDE.match(window, pos) or (state.name_space and _NAME_OVERRIDE_AFTER_SPACE.match(window, pos)):
         state.phase = DISPOSITION
-    else:
-        state.phase = SEARCH
-    return pos
+        return True
+    return False
 
 
 def _take_value(state: FormMethodState, window: bytes, base: int, stop: int) -> None:
