@@ -46,9 +46,9 @@ What is scanned, and how:
 - the bottle's own secrets (``known_secrets``): raw, in any letter case (values of 16+
   characters), reversed, hex (also with blanks), percent-encoded (fully or partially), UTF-16
   (and its base64), base32, base64 and URL-safe base64 at every byte offset (so inside larger
-  blobs, with or without padding), base85 and ascii85 at every byte offset (deep scans only),
-  base32 in host names, and split across fields (adjacent pieces, or pieces in any order that
-  together cover the value);
+  blobs, with or without padding), base85 and ascii85 at every byte offset, also wrapped into
+  lines and in the unescaped layer (deep scans only), base32 in host names, and split across
+  fields (adjacent pieces, or pieces in any order that together cover the value);
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
   strings and image data;
 - requests: the host of an absolute URL (a path-only URL needs ``scan_host`` for the target),
@@ -59,11 +59,12 @@ What is scanned, and how:
   few layers deep) and tar and zip archives, in the body and in multipart files (``archives``;
   what cannot be read whole within the limits is a ``scan-limit`` too), taking JSON, form and
   multipart bodies apart; values are also base64-, hex- and percent-decoded, lists of 8+
-  character codes (decimal or ``0x`` hex) decoded, fullwidth and other compatibility characters
-  folded (NFKC, only in texts that are not ASCII), unescaped
-  (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, ``\\/``, HTML ``&#NN;``/``&#xHH;``: what a JSON parse
-  undoes only in a body it parsed) and base64 of gzip inflated (a tarball included), two levels
-  deep, to find formats hidden under an encoding.
+  character codes (decimal or ``0x`` hex, quoted or not, code points up to U+10FFFF) decoded,
+  fullwidth and other compatibility characters folded (NFKC, only in texts that are not
+  ASCII), unescaped (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, JSON's ``\\"``, ``\\\\``, ``\\/``,
+  ``\\n`` and the like, HTML ``&#NN;``/``&#xHH;``: what a JSON parse undoes only in a body it
+  parsed) and base64 of gzip inflated (a tarball included), two levels deep, to find formats
+  hidden under an encoding.
   Files (``scan_text`` without ``deep``) are scanned as written.
 
 Redaction replaces each value, in the form it was found, with ``[REDACTED:<secret name or

@@ -2,11 +2,14 @@
 (a JSON array, ``String.fromCharCode(...)``, Python's ``bytes([...])``, a C initializer) or
 ``0x67, 0x68, ...``, decoded back to the bytes they stand for.
 
-Numbers are written in digits, separators and blanks: a byte view of the text maps those to one
-symbol and everything else to a blank, and a list of ``MIN_CODES`` printable character codes
-(two digits or three each, one separator between) is then a run of that symbol found by
-substring search, without trying a pattern at every position of ordinary text. Hex lists are
-looked for only in a text holding ``0x`` often enough.
+Numbers are written in digits, separators, blanks and quotes (``["103", "104"]``, a list of
+strings): a byte view of the text maps those to one symbol and everything else to a blank, and a
+list of ``MIN_CODES`` printable character codes (two digits or more each, one separator between)
+is then a run of that symbol found by substring search, without trying a pattern at every
+position of ordinary text. Hex lists are looked for only in a text holding ``0x`` often enough.
+
+A code is a Unicode code point (up to U+10FFFF; a UTF-16 surrogate pair, as JavaScript's
+``String.fromCharCode`` takes, is one character): a byte list is the same thing below 256.
 """
 
 from __future__ import annotations
@@ -20,28 +23,36 @@ from bot_bottle.sidecar.dlp.encodings import Decoded
 # The shortest secret searched for: a list must hold at least this many codes.
 MIN_CODES = 8
 _SEPARATOR = r"(?:[ \t\r\n]*[,;][ \t\r\n]*|[ \t\r\n]+)"
-_DECIMAL_LIST = re.compile(r"(?<![\w.])\d{1,3}(?:%s\d{1,3}){%d,}(?![\w.])" % (_SEPARATOR, MIN_CODES - 1))
-_HEX_LIST = re.compile(r"(?<![\w.])0[xX][0-9a-fA-F]{1,2}(?:%s0[xX][0-9a-fA-F]{1,2}){%d,}(?![\w.])"
-                       % (_SEPARATOR, MIN_CODES - 1))
+# A code may be quoted (a list of strings); up to seven digits or six hex digits reach U+10FFFF,
+# and leading zeros ("0x0067", "0103") are allowed.
+_DECIMAL_CODE = r"[\"']?\d{1,7}[\"']?"
+_HEX_CODE = r"[\"']?0[xX][0-9a-fA-F]{1,6}[\"']?"
+_DECIMAL_LIST = re.compile(r"(?<![\w.])%s(?:%s%s){%d,}(?![\w.])"
+                           % (_DECIMAL_CODE, _SEPARATOR, _DECIMAL_CODE, MIN_CODES - 1))
+_HEX_LIST = re.compile(r"(?<![\w.])%s(?:%s%s){%d,}(?![\w.])" % (_HEX_CODE, _SEPARATOR, _HEX_CODE, MIN_CODES - 1))
 _NUMBER = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
-_LIST_MAP = bytes(0x41 if chr(b) in "0123456789,; \t\r\n" else 0x20 for b in range(256))
-# A printable character code has two digits or three, and a separator follows all but the last.
+# A quoted code in a JSON string array or a list in a parsed document.
+CODE_STRING = re.compile(r"[ \t]*(?:\d{1,7}|0[xX][0-9a-fA-F]{1,6})[ \t]*")
+_LIST_MAP = bytes(0x41 if chr(b) in "0123456789,; \t\r\n\"'" else 0x20 for b in range(256))
+# A printable character code has two digits or more, and a separator follows all but the last.
 _LIST_RUN = b"A" * (3 * MIN_CODES - 1)
-# Decoded lists are kept when they hold this much text in a row (a secret is printable).
-_PRINTABLE_RUN = re.compile("[\x20-\x7e\x80-\xff]{%d}" % MIN_CODES)
+# Decoded lists are kept when they hold this much text in a row (a secret is printable, in any
+# script).
+_PRINTABLE_RUN = re.compile("[^\x00-\x1f\x7f]{%d}" % MIN_CODES)
+_MAX_CODE = 0x10FFFF
 
 
 def decode_code_lists(text: str, *, limit: int) -> list[Decoded]:
-    """The decimal and hex byte lists of ``text``, decoded (as latin-1 text: each byte one
-    character; a number over 255 becomes a NUL, which no detector matches across), with an exact
-    offset map from decoded characters to the numbers they were written as. ``limit`` bounds the
-    decoded size."""
+    """The decimal and hex lists of character codes in ``text``, decoded (a byte list as latin-1
+    text: each byte one character; a number past U+10FFFF becomes a NUL, which no detector
+    matches across), with an exact offset map from decoded characters to the numbers they were
+    written as. ``limit`` bounds the decoded size."""
     out: list[Decoded] = []
     if len(text) < len(_LIST_RUN):
         return out
     spans = [m.span() for start, end in _decimal_regions(text) for m in _DECIMAL_LIST.finditer(text, start, end)]
     if text.count("0x") + text.count("0X") >= MIN_CODES:
-        spans += [m.span() for m in _HEX_LIST.finditer(text)]
+        spans += [m.span() for start, end in _hex_regions(text) for m in _HEX_LIST.finditer(text, start, end)]
     for start, end in spans:
         if limit <= 0:
             break
@@ -69,15 +80,46 @@ def _decimal_regions(text: str) -> list[tuple[int, int]]:
     return regions
 
 
+_HEX_PREFIX = re.compile(r"0[xX]")
+# Codes of a list are at most this far apart ("0x0067",\n then an indentation): the list pattern
+# runs only where ``MIN_CODES`` prefixes lie this close, not at every position of the text.
+_HEX_GAP = 128
+
+
+def _hex_regions(text: str) -> list[tuple[int, int]]:
+    regions: list[tuple[int, int]] = []
+    first = last = -1
+    count = 0
+    for m in _HEX_PREFIX.finditer(text):
+        at = m.start()
+        if count and at - last > _HEX_GAP:
+            if count >= MIN_CODES:
+                regions.append((max(0, first - 1), last + 16))
+            count = 0
+        if not count:
+            first = at
+        last = at
+        count += 1
+    if count >= MIN_CODES:
+        regions.append((max(0, first - 1), last + 16))
+    return regions
+
+
 def _decoded(text: str, start: int, end: int) -> Decoded | None:
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
     for m in _NUMBER.finditer(text, start, end):
         number = m.group()
         value = int(number, 16) if number[:2] in ("0x", "0X") else int(number)
-        chars.append(chr(value) if value < 256 else "\x00")
+        if 0xDC00 <= value <= 0xDFFF and chars and "\ud800" <= chars[-1] <= "\udbff":
+            # The second half of a UTF-16 pair: one character, written as both numbers.
+            chars[-1] = chr(0x10000 + ((ord(chars[-1]) - 0xD800) << 10) + (value - 0xDC00))
+            spans[-1] = (spans[-1][0], m.end())
+            continue
+        chars.append(chr(value) if value <= _MAX_CODE else "\x00")
         spans.append(m.span())
-    decoded = "".join(chars)
+    # A lone surrogate cannot be encoded as UTF-8 further on; a NUL no detector matches across.
+    decoded = "".join(c if not "\ud800" <= c <= "\udfff" else "\x00" for c in chars)
     if not _PRINTABLE_RUN.search(decoded):
         return None  # measurements, coordinates, pixel values: no text in them
     return Decoded("charcodes", start, end, decoded, _number_map(spans))

@@ -385,16 +385,18 @@ def percent_decode(text: str) -> Decoded | None:
 
 
 # Escapes of other languages a value may be written in: JSON/JS ``\uXXXX`` (a surrogate pair as
-# one character) and ``\u{X..}``, ``\xNN`` (Python, C, JS), JSON's optional ``\/``, and HTML
-# numeric character references (``&#103;``, ``&#x67;``, the ``;`` optional as browsers allow).
-# A JSON body the engine parsed has its escapes undone by the parser; anything else (NDJSON, a
-# JSON string inside a JSON value, a body with an XSSI prefix, HTML, a script) needs this.
-# Two patterns, each starting with a literal the regex engine can skip ahead to (one alternation
-# of both is tried at every position: five times slower on binary data).
+# one character) and ``\u{X..}``, ``\xNN`` (Python, C, JS), JSON's one-character escapes
+# (``\"`` and ``\\``, which ascii85 text is full of, ``\/``, ``\n`` of a wrapped value...), and
+# HTML numeric character references (``&#103;``, ``&#x67;``, the ``;`` optional as browsers
+# allow). A JSON body the engine parsed has its escapes undone by the parser; anything else
+# (NDJSON, a JSON string inside a JSON value, a body with an XSSI prefix, HTML, a script) needs
+# this. Two patterns, each starting with a literal the regex engine can skip ahead to (one
+# alternation of both is tried at every position: five times slower on binary data).
 _BACKSLASH_ESCAPE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|(/))"
+    r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|([\"\\/bfnrt]))"
 )
+_SINGLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HTML_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
 
 
@@ -416,11 +418,11 @@ def _escaped_char(m: re.Match[str]) -> str:
         hexref, decref = m.groups()
         code = int(hexref, 16) if hexref is not None else int(decref)
         return chr(code) if code <= 0x10FFFF else "\ufffd"
-    high, low, u4, ubrace, x2, slash = m.groups()
+    high, low, u4, ubrace, x2, single = m.groups()
     if high is not None:
         return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
-    if slash is not None:
-        return "/"
+    if single is not None:
+        return _SINGLE_ESCAPES.get(single, single)
     code = int(u4 or ubrace or x2, 16)
     return chr(code) if code <= 0x10FFFF else "\ufffd"
 

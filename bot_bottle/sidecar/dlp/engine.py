@@ -201,7 +201,13 @@ class Engine:
         parents = dict(items)
         inner: list[tuple[int, RawHit]] = []
         joined, starts = _join([layer.text for _, layer in layers], SEPARATOR)
-        for h in self.layer_direct(joined):
+        found = list(self.layer_direct(joined))
+        if self.options.known_secrets and self.known:
+            # Ascii85 holds '"' and '\\': in JSON that was not parsed, only the unescaped layer
+            # has the encoded secret in one piece (and only there are its "\\n" line breaks real).
+            found += [RawHit(k.start, k.end, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, k.secret_name, k.encoding)
+                      for k in self.known.find_base85(joined)]
+        for h in found:
             placed = _place(h, starts, len(SEPARATOR))
             if placed is not None:
                 inner.append((placed.segment, placed.raw))

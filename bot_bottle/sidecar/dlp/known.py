@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -253,10 +254,14 @@ class KnownSecrets:
 
     def find_base85(self, text: str) -> list[KnownHit]:
         """Every occurrence of the base85 and ascii85 cores of every secret in ``text`` (forms
-        ``find`` leaves out, see ``__init__``)."""
+        ``find`` leaves out, see ``__init__``), also across the line breaks of a wrapped block
+        (``wrapped_blocks``)."""
         if not self._base85_needles or not text:
             return []
-        return _search(self._base85_needles, text, text)
+        hits = _search(self._base85_needles, text, text)
+        if "\n" in text:
+            hits += _across_breaks(self._base85_needles, text, wrapped_blocks(text))
+        return hits
 
     def find_in_host(self, host: str) -> list[KnownHit]:
         """Secrets carried in a host name: in one label, or spread over several (dots removed).
@@ -335,6 +340,71 @@ def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:
                     hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
             at = hay.find(anchor, at + 1)
     return hits
+
+
+# Base85 and ascii85 wrapped into lines (PDF and PostScript streams, ``a85encode(wrapcol=...)``,
+# any tool that wraps at 64, 72, 76 or 80 columns): lines of printable ASCII without blanks (both
+# alphabets are nearly all of it), every line but the last at least ``WRAP_MIN`` wide. A byte view
+# maps such characters to "A" and keeps line breaks, so a block starts at a literal "AAA..." the
+# regex engine skips ahead to, and one possessive match (no backtracking) follows its lines.
+WRAP_MIN = 40
+_LINE_MAP = bytes(0x41 if 0x21 <= b <= 0x7E else (b if b in (0x00, 0x0A, 0x0D) else 0x20) for b in range(256))
+_LONG_LINE = re.compile(b"A" * WRAP_MIN + b"A*+")
+# A short last line is a whole line (up to a line break, the end, or the NUL between joined
+# texts): a long line followed by the first word of a line of code or prose is no block.
+_MORE_LINES = re.compile(rb"(?:\r?\nA{%d,}+)*+(?:\r?\nA++(?=[\r\n\x00]|\Z))?+" % WRAP_MIN)
+_LINE_BREAK = re.compile(r"\r?\n")
+
+
+def wrapped_blocks(text: str) -> list[tuple[int, int]]:
+    """The spans of ``text`` that are blocks of two lines or more of wrapped printable text."""
+    shape = text.encode("latin-1", "replace").translate(_LINE_MAP)  # "?" for wider characters: same offsets
+    blocks: list[tuple[int, int]] = []
+    m = _LONG_LINE.search(shape)
+    while m is not None:
+        end = _MORE_LINES.match(shape, m.end()).end()  # type: ignore[union-attr]  # matches empty at worst
+        if end > m.end():
+            blocks.append((m.start(), end))
+        m = _LONG_LINE.search(shape, end)
+    return blocks
+
+
+def _across_breaks(groups: Sequence[_Group], text: str, blocks: list[tuple[int, int]]) -> list[KnownHit]:
+    """The forms found in the ``blocks`` of ``text`` with their line breaks removed that cross one
+    (the others are found as the text is), placed on the text as sent, line breaks included.
+    All blocks are searched as one text (NUL between blocks, which no form holds): a text of
+    thousands of short blocks costs one search per form, not one per block and form."""
+    if not blocks:
+        return []
+    pieces: list[str] = []
+    parent_starts: list[int] = []  # where each line starts in ``text``
+    joined_starts: list[int] = []  # and in the joined text
+    length = 0
+    for start, end in blocks:
+        line_start = start
+        for m in _LINE_BREAK.finditer(text, start, end):
+            parent_starts.append(line_start)
+            joined_starts.append(length)
+            pieces.append(text[line_start : m.start()])
+            length += m.start() - line_start
+            line_start = m.end()
+        parent_starts.append(line_start)
+        joined_starts.append(length)
+        pieces.append(text[line_start:end] + "\x00")
+        length += end - line_start + 1
+    joined = "".join(pieces)
+
+    def parent(at: int) -> tuple[int, int]:
+        line = bisect.bisect_right(joined_starts, at) - 1
+        return line, parent_starts[line] + at - joined_starts[line]
+
+    out = []
+    for hit in _search(groups, joined, joined):
+        first, hit_start = parent(hit.start)
+        last, hit_last = parent(hit.end - 1)
+        if first != last:
+            out.append(KnownHit(hit_start, hit_last + 1, hit.secret_name, hit.encoding))
+    return out
 
 
 def fragment_forms(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot_bottle.sidecar.dlp import archives, bodies, urls
-from bot_bottle.sidecar.dlp.charcodes import MIN_CODES, has_code_list
+from bot_bottle.sidecar.dlp.charcodes import CODE_STRING, MIN_CODES, has_code_list
 from bot_bottle.sidecar.dlp.compat import compat_regions
 from bot_bottle.sidecar.dlp.engine import (
     KNOWN_SECRET_NAME,
@@ -817,8 +817,9 @@ def _looks_random(name: str) -> bool:
 
 
 def _code_lists(doc: Any) -> list[str]:
-    """The lists of ``MIN_CODES`` or more integers in a parsed JSON document, each written as
-    numbers separated by commas (for the character-code layer)."""
+    """The lists of ``MIN_CODES`` or more integers (or strings that are numbers, ``["0x67", ...]``:
+    each is a segment of its own, too short to hold anything) in a parsed JSON document, each
+    written as numbers separated by commas (for the character-code layer)."""
     out: list[str] = []
     stack = [doc]
     while stack:
@@ -828,6 +829,8 @@ def _code_lists(doc: Any) -> list[str]:
         elif isinstance(node, list):
             if len(node) >= MIN_CODES and all(type(x) is int for x in node):
                 out.append(",".join(map(str, node)))
+            elif len(node) >= MIN_CODES and all(type(x) is str and CODE_STRING.fullmatch(x) for x in node):
+                out.append(",".join(x.strip() for x in node))
             else:
                 stack.extend(x for x in node if isinstance(x, (dict, list)))
     return out
