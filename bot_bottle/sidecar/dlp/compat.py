@@ -5,9 +5,11 @@ into the ASCII value a reader (or a model, or a tool that normalizes) sees in th
 Only characters whose NFKC form holds an ASCII letter or digit, or is one of the punctuation
 characters tokens are made of, are folded: the rest of the text (accents, CJK, emoji) stays as
 it is, so a text is rescanned only where such characters cluster. Bodies are scanned as a
-latin-1 view of their bytes, where a fullwidth character is its three UTF-8 bytes; both views
-are searched (one pattern for characters, one for their UTF-8 bytes). ASCII text costs one
-``str.isascii``, which CPython answers without reading the text.
+latin-1 view of their bytes, where a fullwidth character is its three UTF-8 bytes: a text with
+characters beyond latin-1 is searched as characters, a latin-1 view for their UTF-8 bytes, in
+the stretches that are UTF-8 text (and for fullwidth forms everywhere: binary data is too noisy,
+and too slow, to search for the rest). ASCII text costs one ``str.isascii``, which CPython
+answers without reading the text.
 """
 
 from __future__ import annotations
@@ -55,16 +57,16 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[bytes]]:
 
 def _candidates(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, folded)`` per run of folding characters (or their UTF-8 bytes)."""
-    chars, utf8 = _patterns()
-    out = [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group())) for m in chars.finditer(text)]
+    chars = _patterns()[0]
     try:
         data = text.encode("latin-1")
     except UnicodeEncodeError:
-        return out
-    for m in utf8.finditer(data):
-        out.append((m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8"))))
-    out.sort()
-    return out
+        return [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group())) for m in chars.finditer(text)]
+    # A latin-1 text is a body's bytes seen as characters: its compatibility characters are
+    # UTF-8 sequences. Its lone bytes 0xAA, 0xB2, 0xB3, 0xB9, 0xBA (ª²³¹º as characters) are
+    # binary noise, everywhere in compressed or random data, not a disguise: looking at them
+    # made the scan of a random upload thousands of times slower.
+    return _utf8_candidates(data)
 
 
 def compat_regions(data: bytes | bytearray, reach: int) -> list[tuple[int, int]]:
@@ -73,9 +75,61 @@ def compat_regions(data: bytes | bytearray, reach: int) -> list[tuple[int, int]]
     a compatibility disguise can be in a streamed body."""
     if data.isascii():
         return []
-    found = [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8")))
-             for m in _patterns()[1].finditer(data)]
-    return _widened(_clusters(found), reach, len(data))
+    return _widened(_clusters(_utf8_candidates(data)), reach, len(data))
+
+
+def _utf8_candidates(data: bytes | bytearray) -> list[tuple[int, int, str]]:
+    """``(start, end, folded)`` per run of folding characters' UTF-8 in ``data``: searched in
+    the windows that are UTF-8 text, and for fullwidth forms anywhere."""
+    utf8 = _patterns()[1]
+    found = []
+    windows = _utf8_windows(data)
+    for start, end in windows:
+        found += [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8")))
+                  for m in utf8.finditer(data, start, end)]
+    # Fullwidth forms (the usual disguise) are also looked for among binary bytes, where the
+    # windows above do not look: two byte searches, about a millisecond per MiB each.
+    starts = [w[0] for w in windows]
+    for prefix in FULLWIDTH_PREFIXES:
+        at = data.find(prefix)
+        while at != -1:
+            i = bisect.bisect_right(starts, at) - 1
+            m = None if i >= 0 and at < windows[i][1] else utf8.match(data, at)
+            if m is not None:
+                found.append((m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8"))))
+            at = data.find(prefix, m.end() if m is not None else at + 1)
+    found.sort()
+    return found
+
+
+# The UTF-8 of the fullwidth forms U+FF01..U+FF5E starts with one of these.
+FULLWIDTH_PREFIXES = (b"\xef\xbc", b"\xef\xbd")
+
+
+# A streamed body is looked at in windows of this size; only windows that are UTF-8 text are searched.
+UTF8_WINDOW = 64 * 1024
+
+
+def _utf8_windows(data: bytes | bytearray) -> list[tuple[int, int]]:
+    """The windows of ``data`` that decode as UTF-8 and are not plain ASCII. A disguise is text;
+    binary data (compressed, random) fails to decode within a few bytes, where searching it for
+    the characters' encodings costs a tenth of a second per MiB and finds only noise."""
+    out = []
+    position, size = 0, len(data)
+    while position < size:
+        end = min(size, position + UTF8_WINDOW)
+        while position < end < size and data[end] & 0xC0 == 0x80:
+            end -= 1  # never cut a character: the next window starts at its first byte
+        window = data[position:end]
+        if not window.isascii():
+            try:
+                window.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                out.append((position, end))
+        position = max(end, position + 1)
+    return out
 
 
 def _widened(spans: list[tuple[int, int]], reach: int, size: int) -> list[tuple[int, int]]:
