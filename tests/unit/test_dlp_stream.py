@@ -165,3 +165,17 @@ class StreamScanTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NothingToLookForTest(unittest.TestCase):
+    def test_a_scanner_with_every_detector_off_skips_streamed_batches_and_one_with_any_on_does_not(self) -> None:
+        from bot_bottle.sidecar.dlp.scanner import Scanner, ScanOptions
+
+        token = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"
+        secret = "s3cr3t-value-for-the-bench-0123456789"
+        batch = bytearray(f"a={token}&b={secret}".encode())
+        off = ScanOptions(tokens=False, known_secrets=False, entropy=False)
+        self.assertEqual(Scanner({"S": secret}, off).scan_batch(batch, deep=True), [])
+        self.assertEqual(Scanner({}, ScanOptions(tokens=False, entropy=False)).scan_batch(batch, deep=True), [])
+        self.assertTrue(Scanner({"S": secret}, ScanOptions(tokens=False, entropy=False)).scan_batch(batch, deep=True))
+        self.assertTrue(Scanner({}, ScanOptions(known_secrets=False, entropy=False)).scan_batch(batch, deep=True))

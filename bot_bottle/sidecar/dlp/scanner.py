@@ -188,6 +188,8 @@ class Scanner:
         self._batch_prefilter: Prefilter | None = None  # built on the first streamed batch
         self.engine.layer_scan = self._prefiltered_direct
         self.fragments = FragmentIndex(self.known.values() if self.options.known_secrets else ())
+        self._idle = not (self.options.tokens or self.options.entropy
+                          or (self.options.known_secrets and list(self.known.values())))
 
     def __repr__(self) -> str:
         return f"Scanner(secrets={list(self.known.names)!r}, options={self.options!r})"
@@ -217,6 +219,8 @@ class Scanner:
         decodes (as a buffered body of any size is, in windows): a streamed upload is then
         judged like the same body buffered; a decoding cut short by the budget is a
         ``scan-limit``."""
+        if self._idle:
+            return []  # a route with its detectors off: decoding a streamed body would find nothing
         windows = self._prefilter().windows(data)
         if windows is None:
             out = self.scan_text(data, location, deep=False)
