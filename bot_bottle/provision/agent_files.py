@@ -40,23 +40,6 @@ def layout_for(template: str) -> AgentLayout:
     return LAYOUTS.get(template, FALLBACK)
 
 
-def _write(bottle: Bottle, guest_path: str, text: str) -> None:
-    with scratch.private_dir() as tmp:
-        local = Path(tmp) / Path(guest_path).name
-        local.write_text(text, encoding="utf-8")
-        bottle.cp_in(local, guest_path)
-
-
-def write_prompt(bottle: Bottle, template: str, prompt: str) -> str | None:
-    """Put the agent file's body where the provider's CLI reads standing instructions."""
-    if not prompt.strip():
-        return None
-    ((path, text),) = prompt_files(template, prompt).items()
-    _write(bottle, path, text)
-    bottle.prompt_path = path
-    return path
-
-
 def find_skills(names: Iterable[str], search: Iterable[Path]) -> list[tuple[str, Path]]:
     """Resolve skill names to host folders (first folder that has it wins); missing is an error."""
     folders = list(search)
@@ -137,11 +120,6 @@ def settings_files(template: str) -> dict[str, str]:
     return {}
 
 
-def settings_for(bottle: Bottle, template: str) -> None:
-    for path, text in settings_files(template).items():
-        _write(bottle, path, text)
-
-
 def prompt_files(template: str, prompt: str) -> dict[str, str]:
     """The system prompt where the provider's CLI reads standing instructions (none if blank)."""
     if not prompt.strip():
@@ -182,8 +160,8 @@ def start_files(template: str, prompt: str, *, supervise: bool) -> dict[str, str
 
 
 def provision_start_files(bottle: Bottle, template: str, prompt: str, *, supervise: bool) -> None:
-    """``start_files`` written into a new bottle at once (what ``settings_for``,
-    ``mcp.register_supervise`` and ``write_prompt`` do one file at a time)."""
+    """``start_files`` written into a new bottle with one copy; the prompt's place noted on the
+    handle (``prompt_path``)."""
     write_files(bottle, start_files(template, prompt, supervise=supervise))
     if prompt.strip():
         bottle.prompt_path = layout_for(template).prompt_file
@@ -198,5 +176,5 @@ def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:
 
 __all__ = [
     "copy_skills", "find_skills", "host_skill_folders", "layout_for", "prompt_files", "provision_start_files",
-    "settings_files", "settings_for", "start_files", "write_files", "write_prompt",
+    "settings_files", "start_files", "write_files",
 ]

@@ -1,10 +1,10 @@
 """Register the bottle's supervise MCP server with the agent's CLI.
 
 The server runs in the sidecar; the agent reaches it through its proxy as
-``http://supervise.bottle.internal/mcp`` (streamable HTTP). Registration is additive: it reads the
-CLI's config file from the bottle, adds one entry and writes it back, so whatever else is there
-(written by ``agent_files`` or by the agent itself) is kept, and running it twice changes nothing.
-Uses only ``Bottle.exec`` / ``Bottle.cp_in``.
+``http://supervise.bottle.internal/mcp`` (streamable HTTP). Registration is additive: it adds one
+entry to the CLI's config file as ``agent_files`` writes it, so whatever else is there is kept,
+and registering twice changes nothing. Pure functions over the file's text; ``agent_files``
+writes the result with the rest of a new bottle's start files.
 
 - Claude Code: ``~/.claude.json`` ``mcpServers.supervise = {"type": "http", "url": ...}``.
 - Codex: a ``[mcp_servers.supervise]`` table in ``~/.codex/config.toml``, with a tool timeout
@@ -15,11 +15,7 @@ Uses only ``Bottle.exec`` / ``Bottle.cp_in``.
 from __future__ import annotations
 
 import json
-import shlex
-from pathlib import Path
 
-from bot_bottle import scratch
-from bot_bottle.backend import Bottle
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar.supervise.server import DEFAULT_TIMEOUT_S, PATH, SERVICE
 
@@ -30,20 +26,6 @@ CLAUDE_STATE = f"{HOME}/.claude.json"
 CODEX_CONFIG = f"{HOME}/.codex/config.toml"
 # Headroom over the server's own wait, so the agent always hears the verdict (even "expired").
 TOOL_TIMEOUT_MARGIN_S = 60
-
-
-def _read(bottle: Bottle, guest_path: str) -> str | None:
-    result = bottle.exec(f"cat {shlex.quote(guest_path)} 2>/dev/null || true")
-    if result.returncode != 0:
-        raise BotBottleError(f"could not read {guest_path} in the bottle: {(result.stderr or result.stdout).strip()}")
-    return result.stdout if result.stdout.strip() else None
-
-
-def _write(bottle: Bottle, guest_path: str, text: str) -> None:
-    with scratch.private_dir() as tmp:
-        local = Path(tmp) / Path(guest_path).name
-        local.write_text(text, encoding="utf-8")
-        bottle.cp_in(local, guest_path)
 
 
 def claude_state(existing: str | None, url: str = SUPERVISE_URL) -> str:
@@ -93,13 +75,4 @@ def registered(template: str, existing: str | None, *, url: str = SUPERVISE_URL,
     raise ValueError(f"no MCP registration for template {template!r}")
 
 
-def register_supervise(bottle: Bottle, template: str, *, url: str = SUPERVISE_URL, timeout_s: float = DEFAULT_TIMEOUT_S) -> str | None:
-    """Register the supervise server with the ``template`` agent; return the file written, or None."""
-    path = registration_path(template)
-    if path is None:
-        return None
-    _write(bottle, path, registered(template, _read(bottle, path), url=url, timeout_s=timeout_s))
-    return path
-
-
-__all__ = ["SUPERVISE_URL", "claude_state", "codex_config", "register_supervise", "registered", "registration_path"]
+__all__ = ["SUPERVISE_URL", "claude_state", "codex_config", "registered", "registration_path"]

@@ -6,35 +6,23 @@ them without holding a secret."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 import unittest
 
 from bot_bottle.sidecar.dlp import Scanner
 from bot_bottle.sidecar.dlp.encodings import a85_cores
+from tests.unit import test_dlp_disguises as disguises
 from tests.unit import test_dlp_fakes as fakes
+from tests.unit.test_dlp_disguises import names
+from tests.unit.test_dlp_disguises_more import found, fullwidth
 
 RNG = random.Random(8686)
 SECRET = fakes.secret_value(RNG, 40)
 SCANNER = Scanner({"API_SECRET": SECRET})
-URL = "https://api.example.test/v1/x"
-
-
-def scan(body: bytes | str, content_type: str = "text/plain", scanner: Scanner = SCANNER) -> list:
-    data = body.encode() if isinstance(body, str) else body
-    return scanner.scan_request("POST", URL, [("Content-Type", content_type)], data)
-
-
-def found(findings) -> set[tuple[str | None, str | None]]:
-    return {(f.secret_name or f.detector, f.encoding) for f in findings}
-
-
-def names(findings) -> set[str | None]:
-    return {f.secret_name or f.detector for f in findings}
-
-
-def fullwidth(text: str) -> str:
-    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+# The shared helpers, with this file's scanner.
+scan = functools.partial(disguises.scan, scanner=SCANNER)
 
 
 def wrapped(text: str, width: int, newline: str = "\n") -> str:
@@ -171,19 +159,19 @@ class EscapedAscii85Test(unittest.TestCase):
             nested = json.dumps({"event": json.dumps({"blob": text})})
             with self.subTest(prefix=prefix):
                 self.assertIn("\\", json.dumps(text))  # escaped: not contiguous as sent
-                self.assertEqual(names(scan(ndjson, "application/x-ndjson", self.SCANNER)), {"A85_SECRET"})
-                self.assertEqual(names(scan(nested, "application/json", self.SCANNER)), {"A85_SECRET"})
+                self.assertEqual(names(scan(ndjson, "application/x-ndjson", scanner=self.SCANNER)), {"A85_SECRET"})
+                self.assertEqual(names(scan(nested, "application/json", scanner=self.SCANNER)), {"A85_SECRET"})
                 self.assertEqual(names(scan("data: " + json.dumps(text), scanner=self.SCANNER)), {"A85_SECRET"})
 
     def test_escaped_and_wrapped(self) -> None:
         text = json.dumps({"blob": wrapped(self.a85(20) + self.a85(1), 64)})
-        self.assertEqual(names(scan(text + "\n" + text, "application/x-ndjson", self.SCANNER)), {"A85_SECRET"})
+        self.assertEqual(names(scan(text + "\n" + text, "application/x-ndjson", scanner=self.SCANNER)), {"A85_SECRET"})
         # The secret runs into the short last line, inside a JSON string inside a JSON value.
         filler = base64.a85encode(bytes(range(1, 41))).decode()  # 50 characters, whole groups
         text = wrapped(filler + self.a85(0), 64)
         self.assertLess(len(text.split("\n")[-1]), 40)
         nested = json.dumps({"event": json.dumps({"blob": text})})
-        self.assertEqual(names(scan(nested, "application/json", self.SCANNER)), {"A85_SECRET"})
+        self.assertEqual(names(scan(nested, "application/json", scanner=self.SCANNER)), {"A85_SECRET"})
 
     def test_escaped_json_without_secrets_is_not_a_finding(self) -> None:
         inner = {"path": "C:\\Users\\me\\file.txt", "quote": 'he said "hi"\n\ttab', "a85":
@@ -195,8 +183,8 @@ class EscapedAscii85Test(unittest.TestCase):
         ]
         for text in cases:
             with self.subTest(text[:20]):
-                self.assertEqual(scan(text, "application/x-ndjson", self.SCANNER), [])
-                self.assertEqual(scan(text, "text/plain", self.SCANNER), [])
+                self.assertEqual(scan(text, "application/x-ndjson", scanner=self.SCANNER), [])
+                self.assertEqual(scan(text, "text/plain", scanner=self.SCANNER), [])
                 self.assertEqual(scan(text, "text/plain"), [])
 
 

@@ -5,23 +5,21 @@ ordinary texts that look like them without holding a secret."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 import unittest
 
 from bot_bottle.sidecar.dlp import Scanner
 from bot_bottle.sidecar.dlp.stream import StreamScan
+from tests.unit import test_dlp_disguises as disguises
 from tests.unit import test_dlp_fakes as fakes
 
 RNG = random.Random(8585)
 SECRET = fakes.secret_value(RNG, 40)
 SCANNER = Scanner({"API_SECRET": SECRET})
-URL = "https://api.example.test/v1/x"
-
-
-def scan(body: bytes | str, content_type: str = "text/plain") -> list:
-    data = body.encode() if isinstance(body, str) else body
-    return SCANNER.scan_request("POST", URL, [("Content-Type", content_type)], data)
+# The shared helper, with this file's scanner.
+scan = functools.partial(disguises.scan, scanner=SCANNER)
 
 
 def found(findings) -> set[tuple[str | None, str | None]]:

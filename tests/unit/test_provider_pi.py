@@ -75,7 +75,7 @@ class PiSettings(unittest.TestCase):
     def test_pi_is_pointed_at_anthropic(self) -> None:
         bottle = FakeBottle()
         self.addCleanup(bottle.close)
-        agent_files.settings_for(bottle, "pi")
+        agent_files.provision_start_files(bottle, "pi", "", supervise=False)
         settings = json.loads(bottle.guest("/home/node/.pi/agent/settings.json").read_text())
         self.assertEqual(settings["defaultProvider"], "anthropic")
         self.assertFalse(settings["enableInstallTelemetry"])

@@ -27,13 +27,14 @@ class AgentFiles(unittest.TestCase):
             ("my-plugin", "/home/node/.bot-bottle/system-prompt.md"),
         ):
             with self.subTest(template=template):
-                path = agent_files.write_prompt(self.bottle, template, "Be careful.\n\nUse tests.")
-                self.assertEqual(path, expected)
+                agent_files.provision_start_files(self.bottle, template, "Be careful.\n\nUse tests.", supervise=False)
                 self.assertEqual(self.bottle.prompt_path, expected)
                 self.assertEqual(self.bottle.guest(expected).read_text(), "Be careful.\n\nUse tests.\n")
 
     def test_empty_prompt_writes_nothing(self) -> None:
-        self.assertIsNone(agent_files.write_prompt(self.bottle, "claude", "  \n"))
+        self.assertEqual(agent_files.prompt_files("claude", "  \n"), {})
+        agent_files.provision_start_files(self.bottle, "claude", "  \n", supervise=False)
+        self.assertIsNone(self.bottle.prompt_path)
         self.assertFalse(self.bottle.guest("/home/node/.claude/CLAUDE.md").exists())
 
     def test_skills_are_found_in_order_and_copied(self) -> None:
@@ -59,14 +60,14 @@ class AgentFiles(unittest.TestCase):
         self.assertIn(str(self.host / "a"), str(ctx.exception))
 
     def test_claude_settings_skip_prompts_and_onboarding(self) -> None:
-        agent_files.settings_for(self.bottle, "claude")
+        agent_files.provision_start_files(self.bottle, "claude", "", supervise=False)
         settings = json.loads(self.bottle.guest("/home/node/.claude/settings.json").read_text())
         self.assertEqual(settings["permissions"]["defaultMode"], "bypassPermissions")
         state = json.loads(self.bottle.guest("/home/node/.claude.json").read_text())
         self.assertTrue(state["hasCompletedOnboarding"])
 
     def test_codex_config_names_the_real_api_host_and_no_inner_sandbox(self) -> None:
-        agent_files.settings_for(self.bottle, "codex")
+        agent_files.provision_start_files(self.bottle, "codex", "", supervise=False)
         import tomllib
 
         config = tomllib.loads(self.bottle.guest("/home/node/.codex/config.toml").read_text())

@@ -1,7 +1,7 @@
 """A new bottle's start files (settings, the supervise registration, the prompt) in one copy.
 
 The launch writes them with ``agent_files.provision_start_files``: one process in the bottle
-instead of one per file. It must leave exactly what the file-by-file provisioners leave.
+instead of one per file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 from bot_bottle.provision import agent_files, mcp
 from tests.fake_bottle import FakeBottle
-from tests.unit.test_supervise_provision import CatBottle
 
 TEMPLATES = ("claude", "codex", "pi", "my-plugin")
 PROMPT = "Be careful.\n\nUse tests.\n\n"
@@ -24,7 +23,7 @@ def guest_files(bottle: FakeBottle) -> dict[str, str]:
             for p in bottle.root.rglob("*") if p.is_file()}
 
 
-class CountingBottle(CatBottle):
+class CountingBottle(FakeBottle):
     def __init__(self) -> None:
         super().__init__()
         self.copies: list[str] = []
@@ -40,21 +39,31 @@ class StartFilesTest(unittest.TestCase):
         self.addCleanup(bottle.close)
         return bottle
 
-    def test_the_same_files_as_one_by_one_in_one_copy(self) -> None:
+    def test_each_templates_files_in_one_copy(self) -> None:
+        expected = {
+            "claude": ["/home/node/.claude.json", "/home/node/.claude/settings.json"],
+            "codex": ["/home/node/.codex/config.toml"],
+            "pi": ["/home/node/.pi/agent/settings.json"],
+            "my-plugin": [],
+        }
         for template in TEMPLATES:
             for supervise in (True, False):
                 for prompt in (PROMPT, " \n"):
                     with self.subTest(template=template, supervise=supervise, prompt=prompt):
-                        one_by_one, at_once = self.bottle(), self.bottle()
-                        agent_files.settings_for(one_by_one, template)
-                        if supervise:
-                            mcp.register_supervise(one_by_one, template)
-                        agent_files.write_prompt(one_by_one, template, prompt)
-                        agent_files.provision_start_files(at_once, template, prompt, supervise=supervise)
-                        self.assertEqual(guest_files(at_once), guest_files(one_by_one))
-                        self.assertEqual(at_once.prompt_path, one_by_one.prompt_path)
-                        self.assertLessEqual(len(at_once.copies), 1)
-                        self.assertEqual(at_once.commands, [], "nothing read back from the bottle")
+                        bottle = self.bottle()
+                        agent_files.provision_start_files(bottle, template, prompt, supervise=supervise)
+                        prompt_path = agent_files.layout_for(template).prompt_file if prompt.strip() else None
+                        written = guest_files(bottle)
+                        self.assertEqual(sorted(written), sorted(expected[template] + ([prompt_path] if prompt_path else [])))
+                        self.assertEqual(written, agent_files.start_files(template, prompt, supervise=supervise))
+                        registration = mcp.registration_path(template)
+                        if registration is not None:
+                            self.assertEqual("supervise" in written[registration], supervise)
+                        if prompt_path:
+                            self.assertEqual(written[prompt_path], "Be careful.\n\nUse tests.\n")
+                        self.assertEqual(bottle.prompt_path, prompt_path)
+                        self.assertLessEqual(len(bottle.copies), 1)
+                        self.assertEqual(bottle.commands, [], "nothing run in the bottle")
 
     def test_claude_with_supervise_keeps_onboarding_and_registers_the_server(self) -> None:
         files = agent_files.start_files("claude", PROMPT, supervise=True)
