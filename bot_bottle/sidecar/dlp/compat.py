@@ -83,7 +83,7 @@ def _utf8_candidates(data: bytes | bytearray) -> list[tuple[int, int, str]]:
     the windows that are UTF-8 text, and for fullwidth forms anywhere."""
     utf8 = _patterns()[1]
     found = []
-    windows = _utf8_windows(data)
+    windows = utf8_windows(data)
     for start, end in windows:
         found += [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8")))
                   for m in utf8.finditer(data, start, end)]
@@ -110,7 +110,7 @@ FULLWIDTH_PREFIXES = (b"\xef\xbc", b"\xef\xbd")
 UTF8_WINDOW = 64 * 1024
 
 
-def _utf8_windows(data: bytes | bytearray) -> list[tuple[int, int]]:
+def utf8_windows(data: bytes | bytearray) -> list[tuple[int, int]]:
     """The windows of ``data`` that decode as UTF-8 and are not plain ASCII. A disguise is text;
     binary data (compressed, random) fails to decode within a few bytes, where searching it for
     the characters' encodings costs a tenth of a second per MiB and finds only noise."""

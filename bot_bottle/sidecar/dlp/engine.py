@@ -205,8 +205,9 @@ class Engine:
         if self.options.known_secrets and self.known:
             # Ascii85 holds '"' and '\\': in JSON that was not parsed, only the unescaped layer
             # has the encoded secret in one piece (and only there are its "\\n" line breaks real).
+            # A value spelled out with separators may be inside an encoding too.
             found += [RawHit(k.start, k.end, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, k.secret_name, k.encoding)
-                      for k in self.known.find_base85(joined)]
+                      for k in self.known.find_deep(joined)]
         for h in found:
             placed = _place(h, starts, len(SEPARATOR))
             if placed is not None:
@@ -227,9 +228,11 @@ class Engine:
     # -- segments ------------------------------------------------------------------------------
 
     def scan_segments(self, segments: Sequence[Segment], *, deep: bool = True, splits: bool = True,
-                      limits: list[int] | None = None, direct: bool = True) -> list[Hit]:
+                      limits: list[int] | None = None, direct: bool = True, spread: bool = True) -> list[Hit]:
         """Hits in ``segments``; ``limits`` (when given) receives the index of a segment whose
-        decoding was cut short by the decode budget, for the caller to report as a scan limit."""
+        decoding was cut short by the decode budget, for the caller to report as a scan limit.
+        ``spread``: look for values spelled out with separators in the segments as they are
+        (False: the caller does, over more than these segments)."""
         if not segments:
             return []
         hits: list[Hit] = []
@@ -242,21 +245,21 @@ class Engine:
                     placed.segment = scanned[placed.segment]
                     hits.append(placed)
         if deep:
-            hits.extend(self._base85_hits(segments, scanned))
+            hits.extend(self._deep_form_hits(segments, scanned, spread))
             hits.extend(self._deep_hits(segments, scanned, limits))
         if splits:
             hits.extend(self.split_hits(segments, hits))
         return hits
 
-    def _base85_hits(self, segments: Sequence[Segment], scanned: list[int]) -> list[Hit]:
-        """The base85 and ascii85 forms of the bottle's secrets (``KnownSecrets.find_base85``) in
-        every deep segment, as sent."""
+    def _deep_form_hits(self, segments: Sequence[Segment], scanned: list[int], spread: bool) -> list[Hit]:
+        """The base85 and ascii85 forms of the bottle's secrets, and with ``spread`` the values
+        spelled out with separators (``KnownSecrets.find_deep``), in every deep segment, as sent."""
         deep = [i for i in scanned if segments[i].deep]
         if not (self.options.known_secrets and self.known and deep):
             return []
         joined, starts = _join([segments[i].text for i in deep], SEPARATOR)
         out = []
-        for k in self.known.find_base85(joined):
+        for k in self.known.find_deep(joined, spread=spread):
             raw = RawHit(k.start, k.end, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, k.secret_name, k.encoding)
             placed = _place(raw, starts, len(SEPARATOR))
             if placed is not None:

@@ -37,6 +37,7 @@ from bot_bottle.sidecar.dlp.encodings import (
     url_partial_forms,
     urlsafe,
 )
+from bot_bottle.sidecar.dlp.spread import find_spread, spread_forms
 
 MIN_SECRET_LENGTH = 8
 # Values at least this long are also searched without case (a ``tr``, ``upper()`` or swapcase
@@ -148,6 +149,9 @@ class KnownSecrets:
         # Eight more searches per secret (two alphabets, four offsets) would cost the direct
         # layer a third more: only texts scanned deep (requests, pushes, uploads) pay for them.
         self._base85_needles = self._build_base85_needles()
+        # Values spelled out with separators between their characters (``dlp.spread``): one
+        # more pass over a deep text, and one search per form.
+        self._spread = spread_forms(self._values)
         self.needs_lowered = any(g.lowered for g in self._needles)
 
     def __repr__(self) -> str:
@@ -261,6 +265,19 @@ class KnownSecrets:
         hits = _search(self._base85_needles, text, text)
         if "\n" in text:
             hits += _across_breaks(self._base85_needles, text, wrapped_blocks(text))
+        return hits
+
+    def find_spread(self, text: str | bytes | bytearray) -> list[KnownHit]:
+        """Every secret spelled out with separators between its characters (``dlp.spread``);
+        offsets into ``text`` (characters, or bytes for ``bytes``)."""
+        return [KnownHit(h.start, h.end, h.secret_name, h.encoding) for h in find_spread(self._spread, text)]
+
+    def find_deep(self, text: str, *, spread: bool = True) -> list[KnownHit]:
+        """The forms only texts scanned deep are searched for: base85/ascii85 and, with
+        ``spread``, values spelled out with separators."""
+        hits = self.find_base85(text)
+        if spread:
+            hits += self.find_spread(text)
         return hits
 
     def find_in_host(self, host: str) -> list[KnownHit]:

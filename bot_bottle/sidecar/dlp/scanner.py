@@ -12,7 +12,7 @@ from typing import Any
 
 from bot_bottle.sidecar.dlp import archives, bodies, urls
 from bot_bottle.sidecar.dlp.charcodes import CODE_STRING, MIN_CODES, has_code_list
-from bot_bottle.sidecar.dlp.compat import compat_regions
+from bot_bottle.sidecar.dlp.compat import compat_regions, utf8_windows
 from bot_bottle.sidecar.dlp.engine import (
     KNOWN_SECRET_NAME,
     SEPARATOR,
@@ -169,6 +169,17 @@ def _textual_regions(data: bytes | bytearray) -> list[tuple[int, int]]:
     return regions
 
 
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, overlapping or touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 class Scanner:
     """Built once from the policy's options and the bottle's secrets; thread-safe to share.
 
@@ -235,15 +246,33 @@ class Scanner:
             # bytes) holds next to none, text is one stretch: the same findings, a fraction of
             # the work on a binary upload. Fullwidth and other compatibility characters are not
             # ASCII: the stretches where they cluster are decoded as well.
-            for start, end in _textual_regions(data) + compat_regions(data, SPLIT_REACH):
+            textual = _textual_regions(data)
+            for start, end in textual + compat_regions(data, SPLIT_REACH):
                 for finding in self._decoded_findings(bodies.as_text(bytes(data[start:end])), location):
                     out.append(replace(finding, start=finding.start + start, end=finding.end + start))
+            out += self._spread_findings(data, textual, location)
         return resolve_overlaps(dedupe(out))
+
+    def _spread_findings(self, data: bytes | bytearray, textual: list[tuple[int, int]],
+                         location: str) -> list[Finding]:
+        """Secrets spelled out with separators (``dlp.spread``) in the text of a streamed batch:
+        its printable stretches and the windows that are UTF-8 text (zero-width or other
+        non-ASCII separators). Binary data between them is not searched: a pass over it costs
+        a third of the whole scan of a random upload."""
+        if not (self.options.known_secrets and self.known):
+            return []
+        out = []
+        for start, end in _merged(textual + utf8_windows(data)):
+            for k in self.known.find_spread(data[start:end]):
+                out.append(Finding(KNOWN_SECRET, KNOWN_SECRET_NAME, location, k.start + start, k.end + start, HIGH,
+                                   k.secret_name, k.encoding))
+        return out
 
     def _decoded_findings(self, text: str, location: str) -> list[Finding]:
         segment = Segment(location, text)
         limits: list[int] = []
-        hits = self.engine.scan_segments([segment], deep=True, splits=False, limits=limits, direct=False)
+        hits = self.engine.scan_segments([segment], deep=True, splits=False, limits=limits, direct=False,
+                                         spread=False)
         out = self.engine.findings(hits, [segment])
         if limits:
             out.append(Finding(SCAN_LIMIT, "Encoded values past the decoding budget", location, 0, 0, HIGH))

@@ -1,0 +1,123 @@
+"""The bottle's secrets spelled out with something between their characters.
+
+"Print the key with a space (a dash, a zero-width space, a newline, a soft hyphen) after each
+character", or one character per JSON array element, or per line: every character of the value
+is still there, in order, with separators a reader (or the attacker's script) drops. The same
+holds for the value's hex digits with any separator (``4b:71``, ``=4B=71`` quoted-printable,
+``4b-71``), its bits (``01001011 01110001``) and its three-digit octal codes (``\\113\\161``); lists of
+decimal codes are ``dlp.charcodes``'s.
+
+Each is searched in the text's *skeleton*: its ASCII letters and digits only, lower-cased (one
+``bytes.translate`` that deletes the rest, then a ``find`` per form). Forms are the value's
+letters and digits (at least ``MIN_SPREAD`` of them: fewer would match ordinary words run
+together) and the digit strings above. A hit is mapped back to the span from its first to its
+last character as sent; a span the direct search reports already (the value or its hex as
+they are) is left to it.
+
+Letters or digits used as separators (``K0q07...``) are not seen, nor are values with fewer than
+``MIN_SPREAD`` letters and digits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# As ``known.MIN_CASELESS_LENGTH``: sixteen letters and digits in a row, ignoring case, do not
+# occur by chance; fewer could be words of ordinary text run together.
+MIN_SPREAD = 16
+_ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+DROP = bytes(b for b in range(256) if b not in _ALNUM)
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
+_EDGES = re.compile(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$")  # a span starts and ends at a letter or digit
+# The skeleton of a long text is mapped back block by block: one translate per block, then
+# byte by byte only inside the block that holds the character.
+_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class SpreadHit:
+    start: int
+    end: int
+    secret_name: str
+    encoding: str
+
+
+@dataclass(frozen=True)
+class _Form:
+    skeleton: bytes  # lower-case letters and digits
+    name: str
+    encoding: str
+    direct: tuple[str, ...]  # the form as the direct search finds it (lower-cased), if it does
+
+
+def spread_forms(values: Sequence[tuple[str, str]]) -> tuple[_Form, ...]:
+    """The spread forms of ``(name, value)`` pairs."""
+    forms: list[_Form] = []
+    seen: set[bytes] = set()
+    for name, value in values:
+        data = value.encode("utf-8")
+        letters = _NOT_ALNUM.sub("", value)
+        candidates: list[tuple[str, str, tuple[str, ...]]] = []
+        if len(letters) >= MIN_SPREAD:
+            whole = _EDGES.sub("", value)
+            # As text, and as the bytes of a body seen as characters (latin-1).
+            candidates.append((letters, "spread", (whole.lower(), whole.encode("utf-8").decode("latin-1").lower())))
+        hex_digits = data.hex()
+        candidates += [
+            (hex_digits, "spread+hex", (hex_digits, data.hex(" "))),  # as ``known`` searches for them
+            ("".join(f"{b:08b}" for b in data), "spread+binary", ()),
+            ("".join(f"{b:03o}" for b in data), "spread+octal", ()),
+        ]
+        for text, encoding, direct in candidates:
+            skeleton = text.lower().encode("ascii")
+            if len(skeleton) >= MIN_SPREAD and skeleton not in seen:
+                seen.add(skeleton)
+                forms.append(_Form(skeleton, name, encoding, direct))
+    return tuple(forms)
+
+
+def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray) -> list[SpreadHit]:
+    """Every spread form in ``text`` (offsets into it: characters of a ``str``, else bytes)."""
+    if not forms or not text:
+        return []
+    if isinstance(text, str):
+        try:
+            data: bytes | bytearray = text.encode("latin-1")  # a body's bytes seen as characters
+        except UnicodeEncodeError:
+            data = text.encode("ascii", "replace")  # one byte per character: the same offsets
+    else:
+        data = text
+    skeleton = data.translate(None, DROP).lower()
+    hits: list[SpreadHit] = []
+    for form in forms:
+        at = skeleton.find(form.skeleton)
+        while at >= 0:
+            start, end = _kept_span(data, at, at + len(form.skeleton))
+            piece = text[start:end] if isinstance(text, str) else bytes(data[start:end]).decode("latin-1")
+            if piece.lower() not in form.direct:
+                hits.append(SpreadHit(start, end, form.name, form.encoding))
+            at = skeleton.find(form.skeleton, at + 1)
+    return hits
+
+
+def _kept_span(data: bytes | bytearray, first: int, stop: int) -> tuple[int, int]:
+    """The span of ``data`` from its ``first``-th letter or digit to the ``stop - 1``-th."""
+    return _kept_offset(data, first), _kept_offset(data, stop - 1) + 1
+
+
+def _kept_offset(data: bytes | bytearray, index: int) -> int:
+    seen = 0
+    for base in range(0, len(data), _BLOCK):
+        block = data[base : base + _BLOCK]
+        kept = len(block.translate(None, DROP))
+        if seen + kept > index:
+            for offset, byte in enumerate(block):
+                if byte in _ALNUM:
+                    if seen == index:
+                        return base + offset
+                    seen += 1
+        seen += kept
+    raise ValueError("index past the text's letters and digits")
+
