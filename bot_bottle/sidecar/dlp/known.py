@@ -2,7 +2,7 @@
 
 Each secret (name -> value: ``?prompt`` and ``${HOST_VAR}`` env values, route tokens) becomes a
 list of literal *needles*: the raw value (and, for values of ``MIN_CASELESS_LENGTH`` or more,
-the value in any letter case), reversed, lower-case hex, ``%xx`` for every byte, the
+the value in any letter case), reversed, ROT13, lower-case hex, ``%xx`` for every byte, the
 usual partial percent-encodings, and the base64 cores (standard and URL-safe alphabets) at each
 of the three byte offsets; base85 and ascii85 cores at each of the four are kept apart
 (``find_base85``), for texts scanned deep. Case-insensitive forms (hex, ``%xx``) are searched in the
@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import codecs
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -190,8 +191,12 @@ class KnownSecrets:
             found = needles(raw_forms)
             if found:
                 groups.extend(_group(found, _UNRESERVED))
+            # ROT13 (``tr A-Za-z N-ZA-Mn-za-m``, ``codecs``): as cheap to undo as reversing.
+            rot13 = codecs.encode(value, "rot13")
+            rot13_form = [(ascii_lower(rot13), True, name, "rot13")] if len(value) >= MIN_CASELESS_LENGTH else [
+                (rot13, False, name, "rot13")]
             for single in needles([(value[::-1], False, name, "reversed"), (data.hex(), True, name, "hex"),
-                                   (url_full(data), True, name, "url")]):
+                                   (url_full(data), True, name, "url")] + (rot13_form if rot13 != value else [])):
                 groups.append(_Group(single.text, single.lowered, [(single, 0)]))
             # Cheap whole-value forms of common tools: ``base32`` (upper-case, searched without
             # case), ``xxd``/``od``-style hex with blanks, UTF-16 (PowerShell, .NET) and its base64.

@@ -1,0 +1,115 @@
+"""The bottle's secrets retyped with lookalike letters of other scripts (Cyrillic, Greek,
+Armenian), with a single compatibility character, or in ROT13; and the ordinary texts in those
+scripts that must stay clean."""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import json
+import os
+import random
+import unittest
+
+from bot_bottle.sidecar.dlp import Scanner
+from bot_bottle.sidecar.dlp.compat import LOOKALIKES, compat_regions, fold
+from bot_bottle.sidecar.dlp.stream import StreamScan
+from tests.unit import test_dlp_disguises as disguises
+from tests.unit import test_dlp_fakes as fakes
+
+RNG = random.Random(1313)
+SECRET = "vault-" + fakes.rand(RNG, 26)
+SCANNER = Scanner({"API_SECRET": SECRET})
+scan = functools.partial(disguises.scan, scanner=SCANNER)
+# Latin letter -> one of its lookalikes.
+TO_LOOKALIKE = {latin: other for other, latin in LOOKALIKES.items()}
+
+
+def disguised(value: str, at: list[int]) -> str:
+    chars = list(value)
+    for i in at:
+        chars[i] = TO_LOOKALIKE[chars[i]]
+    return "".join(chars)
+
+
+def replaceable(value: str) -> list[int]:
+    return [i for i, c in enumerate(value) if c in TO_LOOKALIKE]
+
+
+class LookalikeTest(unittest.TestCase):
+    def test_one_or_all_replaceable_letters_in_every_kind_of_body(self) -> None:
+        spots = replaceable(SECRET)
+        self.assertGreater(len(spots), 4)
+        for label, at in (("first", spots[:1]), ("last", spots[-1:]), ("all", spots)):
+            text = disguised(SECRET, at)
+            self.assertNotEqual(text, SECRET)
+            bodies = {
+                "text/plain": f"the key: {text}.".encode(),
+                "application/json": json.dumps({"k": text}).encode(),
+                "application/json ": json.dumps({"k": text}, ensure_ascii=False).encode(),
+            }
+            for content_type, body in bodies.items():
+                with self.subTest(label, content_type=content_type):
+                    self.assertEqual(disguises.names(scan(body, content_type.strip())), {"API_SECRET"})
+
+    def test_every_lookalike_folds_to_its_letter(self) -> None:
+        for other, latin in LOOKALIKES.items():
+            with self.subTest(other):
+                self.assertEqual(fold(other), latin)
+                self.assertFalse(other.isascii())
+
+    def test_a_single_fullwidth_character_in_text(self) -> None:
+        text = SECRET[:7] + chr(ord(SECRET[7]) + 0xFEE0) + SECRET[8:]
+        self.assertEqual(disguises.names(scan(f"k={text}")), {"API_SECRET"})
+
+    def test_streamed_utf8_text_with_one_lookalike(self) -> None:
+        filler = "обычный текст журнала без секретов, строка {}\n"
+        body = ("".join(filler.format(i) for i in range(20000)) + disguised(SECRET, replaceable(SECRET)[:1])
+                + "\n" + "".join(filler.format(i) for i in range(20000))).encode()
+        stream = StreamScan(scan_batch=lambda batch: SCANNER.scan_batch(batch, "body", deep=True),
+                            scan_whole=lambda whole: SCANNER.scan_request("POST", "", [], whole))
+        for i in range(0, len(body), 65536):
+            stream.feed(body[i:i + 65536])
+        stream.finish()
+        self.assertEqual(disguises.names(stream.findings), {"API_SECRET"})
+
+    def test_prose_in_those_scripts_is_clean(self) -> None:
+        cases = [
+            "Съешь же ещё этих мягких французских булок, да выпей чаю. Ключ API хранится в сейфе.",
+            "Ξεσκεπάζω την ψυχοφθόρα βδελυγμία. Ο κωδικός δεν είναι εδώ.",
+            "Բարև ձեզ, սա սովորական տեքստ է առանց գաղտնիքների։",
+            "ТОКЕН СЕКРЕТ КЛЮЧ РАСХОД ОРЕХ МОСКВА АКЦИЯ ВЕКТОР КОСМОС ТАКСИ",
+            "ÅKE ıstanbul ɡood ʏes, naïve café, Straße",
+        ]
+        for text in cases:
+            with self.subTest(text[:12]):
+                for content_type in ("text/plain", "application/json"):
+                    body = text if content_type == "text/plain" else json.dumps({"t": text}, ensure_ascii=False)
+                    self.assertEqual(scan(body.encode(), content_type), [])
+
+    def test_random_binary_data_gets_no_lookalike_regions(self) -> None:
+        noise = os.urandom(1 << 20)
+        self.assertEqual(compat_regions(noise, 64), [])
+        self.assertEqual(scan(noise, "application/octet-stream"), [])
+
+
+class Rot13Test(unittest.TestCase):
+    def test_rot13_in_any_case(self) -> None:
+        rotated = codecs.encode(SECRET, "rot13")
+        for text in (rotated, rotated.upper(), rotated.lower()):
+            with self.subTest(text[:5]):
+                self.assertEqual([(f.secret_name, f.encoding) for f in scan(f"x {text} y")], [("API_SECRET", "rot13")])
+
+    def test_a_short_secret_in_rot13_keeps_its_case(self) -> None:
+        scanner = Scanner({"PIN_LIKE": "Abcdef123"})
+        self.assertEqual(disguises.names(disguises.scan("x Nopqrs123 y", scanner=scanner)), {"PIN_LIKE"})
+        self.assertEqual(disguises.scan("x nopqrs123 y", scanner=scanner), [])
+
+    def test_a_value_without_letters_has_no_rot13_form(self) -> None:
+        scanner = Scanner({"DIGITS": "4711-0815-2342"})
+        findings = disguises.scan("x 4711-0815-2342 y", scanner=scanner)
+        self.assertEqual([f.encoding for f in findings], [None])
+
+
+if __name__ == "__main__":
+    unittest.main()
