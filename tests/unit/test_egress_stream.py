@@ -120,6 +120,25 @@ class AddonStreamTest(AddonCase):
         flow, lines = self.run_hooks(flow, "request", "error")
         self.assertEqual(lines, [])
 
+    def test_a_disguised_secret_in_a_text_upload_stops_it(self) -> None:
+        filler = "".join(f"ligne {i} d'un journal ordinaire, rien à voir\n" for i in range(120000)).encode()
+        disguises = {
+            "spelled out": " ".join(SECRET),
+            "zero-width spaces": "\u200b".join(SECRET),
+            "a Cyrillic lookalike": SECRET.replace("e", "\u0435", 1),
+        }
+        for label, text in disguises.items():
+            with self.subTest(label):
+                data = filler + text.encode() + b"\n" + filler
+                flow, _ = self.run_hooks(self.big_flow(size=len(data)), "requestheaders")
+                with self.run_context() as out:
+                    forwarded = feed_all(flow, data)
+                self.assertLess(len(forwarded), len(filler) + 1)
+                self.assertTrue(flow.metadata[addon_mod.STREAM_ABORTED])
+                (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
+                self.assertEqual([d.split(" ")[0] for d in line["detectors"]], ["known-secret:PROMPTED"])
+                self.assertNotIn(text, json.dumps(line, ensure_ascii=False))
+
     def test_credential_is_injected_before_the_body_leaves(self) -> None:
         flow, _ = self.run_hooks(self.big_flow("bearer.example", headers=[("Authorization", f"Bearer {AGENT_TOKEN}")]),
                                  "requestheaders")
