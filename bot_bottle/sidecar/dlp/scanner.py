@@ -23,7 +23,7 @@ from bot_bottle.sidecar.dlp.engine import (
     RawHit,
     Segment,
 )
-from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory
+from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory, merge
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
 from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
 from bot_bottle.sidecar.dlp.known import MIN_SECRET_LENGTH, KnownSecrets, fragment_forms
@@ -169,17 +169,6 @@ def _textual_regions(data: bytes | bytearray) -> list[tuple[int, int]]:
     return regions
 
 
-def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` sorted, overlapping or touching ones joined."""
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
-
-
 class Scanner:
     """Built once from the policy's options and the bottle's secrets; thread-safe to share.
 
@@ -262,7 +251,7 @@ class Scanner:
         if not (self.options.known_secrets and self.known):
             return []
         out = []
-        for start, end in _merged(textual + utf8_windows(data)):
+        for start, end in merge(textual + utf8_windows(data)):
             for k in self.known.find_spread(data[start:end]):
                 out.append(Finding(KNOWN_SECRET, KNOWN_SECRET_NAME, location, k.start + start, k.end + start, HIGH,
                                    k.secret_name, k.encoding))
