@@ -23,7 +23,7 @@ def filler(size: int) -> bytes:
 
 def make(scanner: Scanner, **kw) -> StreamScan:
     return StreamScan(
-        scan_batch=lambda batch: scanner.scan_batch(batch, "body"),  # as the proxy does
+        scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),  # as the proxy does
         scan_whole=lambda body: scanner.scan_request("POST", "", [], body),
         **kw,
     )
