@@ -30,6 +30,7 @@ AWS = "AKIA" + "Z7QK4M2XW9RTB3PL"
 GHP = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"
 ROOT = Path(__file__).resolve().parents[2]
 HAS_GIT = shutil.which("git") is not None
+MiB = 1024 * 1024
 
 
 def fast_import(git_dir: Path, files: dict[str, bytes], env: dict[str, str]) -> str:
@@ -105,6 +106,64 @@ class MemoryTest(GitTestCase):
         self.assertEqual(result["findings"], [f"commit {commit[:12]}: file zz-last.txt line 20001: detector known-secret:PLANTED"])
         # ...and memory grew by a small part of the log (it used to hold the log several times over: ~950 MB).
         self.assertLess(result["growth_kib"], 64 * 1024, f"peak memory grew by {result['growth_kib'] // 1024} MiB")
+
+
+GIT_PEAK = textwrap.dedent("""
+    import json, os, resource, sys
+    from bot_bottle.sidecar.git_gate import hook
+    from bot_bottle.sidecar.git_gate.refs import RefUpdate
+    from bot_bottle.sidecar.git_gate.scan import PatternDetector
+
+    detector = PatternDetector(patterns=(), known={"PLANTED": sys.argv[3]})
+    update = RefUpdate(sys.argv[1], sys.argv[2], "refs/heads/big")
+    findings = hook.check([update], dict(os.environ), detector, hook.Verdict(repo="big"))
+    # The largest peak of the gits the hook ran (and waited for).
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"git_peak_kib": peak, "findings": [f.describe() for f in findings]}))
+""")
+
+
+@requires(HAS_GIT, "git")
+class BigTextFileTest(GitTestCase):
+    """git diffs a text file whole in memory, both sides and more (a few hundred MB would take
+    the sidecar's 512 MB); past ``objects.BIG_FILE`` it calls the file binary and the gate reads
+    it by id, in chunks, to its last byte."""
+
+    PLANTED = "planted-secret-value-0123456789"
+    LINE = b"an ordinary line of a very large generated text file, nothing in it\n"
+    SIZE = 96 * MiB
+
+    def git(self, *args: str, data: bytes | None = None) -> str:
+        env = {**self.env, "GIT_DIR": str(self.dir / "big.git")}
+        return subprocess.run(["git", *args], input=data, env=env, capture_output=True, check=True).stdout.decode().strip()
+
+    def commit_with(self, content: bytes, parent: str | None) -> str:
+        blob = self.git("hash-object", "-w", "--stdin", data=content)
+        tree = self.git("mktree", data=f"100644 blob {blob}\tbig.txt\n".encode())
+        return self.git("commit-tree", tree, "-m", "big", *(["-p", parent] if parent else []))
+
+    def push(self, old: str, new: str) -> dict:
+        env = {**self.env, "GIT_DIR": str(self.dir / "big.git"), "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-c", GIT_PEAK, old, new, self.PLANTED], env=env, capture_output=True,
+                             text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        return json.loads(out.stdout)
+
+    def test_a_new_and_a_changed_huge_text_file_are_scanned_to_the_end_in_bounded_memory(self) -> None:
+        subprocess.run(["git", "init", "-q", "--bare", str(self.dir / "big.git")], env=self.env, check=True)
+        body = self.LINE * (self.SIZE // len(self.LINE))
+        first = self.commit_with(body + f"end {self.PLANTED}\n".encode(), None)
+        second = self.commit_with(body + b"more\n" + f"again {self.PLANTED}\n".encode(), first)
+        new_file = self.push("0" * 40, first)
+        self.git("update-ref", "refs/heads/big", first)  # upstream has it: the next push adds one commit
+        changed = self.push(first, second)
+        for result, commit in ((new_file, first), (changed, second)):
+            self.assertEqual(result["findings"],
+                             [f"commit {commit[:12]}: binary file big.txt: detector known-secret:PLANTED"])
+        # A new file is loaded once by git (it was: once, plus the diff of it, ~1.7 times its
+        # size); a changed one not at all (it was: both sides and the diff).
+        self.assertLess(new_file["git_peak_kib"], 1.25 * self.SIZE // 1024, f"{new_file['git_peak_kib'] // 1024} MiB")
+        self.assertLess(changed["git_peak_kib"], 48 * 1024, f"{changed['git_peak_kib'] // 1024} MiB")
 
 
 # ---------------------------------------------------------------------------------- seams

@@ -30,6 +30,10 @@ MiB = 1024 * 1024
 # A commit or tag object is read whole to be scanned; one larger than this is refused (real ones
 # are kilobytes: even a long message with a signature).
 MAX_OBJECT = 32 * MiB
+# git diffs a text file whole in memory, both sides (a text file of a few hundred MB would take
+# the sidecar's 512 MB); past this size git calls a file binary, does not load it for the log,
+# and streams it to ``cat-file``: the gate then reads it by id in chunks, like any binary file.
+BIG_FILE = f"core.bigFileThreshold={16 * MiB}"
 MAX_TAG_DEPTH = 32  # a chain of tags longer than this is refused, not followed forever
 _OID_RE = re.compile(rb"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 # Header names shown in a report as they are; any other name could itself be the secret.
@@ -200,7 +204,8 @@ def blob_chunks(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | No
     """A blob's bytes in chunks of at most ``CHUNK + OVERLAP``; each chunk after the first starts
     with the last ``OVERLAP`` bytes of the one before. Raises ``ObjectError`` (after the chunks
     read so far) when git could not give the whole blob: never an empty or partial "success"."""
-    with proc.Stream(["git", "cat-file", "blob", oid], timeout=proc.SCAN_TIMEOUT, cwd=cwd, env=git_env(env)) as stream:
+    with proc.Stream(["git", "-c", BIG_FILE, "cat-file", "blob", oid], timeout=proc.SCAN_TIMEOUT, cwd=cwd,
+                     env=git_env(env)) as stream:
         tail = b""
         while True:
             data = stream.stdout.read(CHUNK)

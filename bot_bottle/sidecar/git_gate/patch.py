@@ -25,6 +25,7 @@ from typing import IO
 
 from bot_bottle.sidecar.git_gate import packed, proc
 from bot_bottle.sidecar.git_gate.objects import (
+    BIG_FILE,
     CHUNK,
     OVERLAP,
     MiB,
@@ -75,7 +76,7 @@ def log_argv(commits: Sequence[str], marker: str = DEFAULT_MARKER) -> list[str]:
     the message and leave out headers.
     """
     return [
-        "-c", "core.quotePath=false",
+        "-c", "core.quotePath=false", "-c", BIG_FILE,
         "log", "--no-walk=unsorted", "--stdin", "--patch", "--cc", "--unified=0", "--full-index",
         "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short",
         "--src-prefix=a/", "--dst-prefix=b/", f"--format=%x00%x00{marker} %H%x00%x00%x00",
