@@ -120,6 +120,21 @@ class WhatIsNotSpreadTest(unittest.TestCase):
         # The documented limit: separators that are letters or digits themselves.
         self.assertEqual(scan("x".join(SECRET)), [])
 
+    def test_every_one_of_many_occurrences_is_placed_exactly(self) -> None:
+        forms = spread_forms([("S", SECRET)])
+        pieces, expected = [], []
+        position = 0
+        for i in range(300):
+            filler = "x, " * RNG.randrange(0, 400) + "- "
+            spelled = spaced(SECRET, RNG.choice(list(SEPARATORS.values())))
+            pieces += [filler, spelled]
+            position += len(filler)
+            expected.append((position, position + len(spelled)))
+            position += len(spelled)
+        text = "".join(pieces)
+        hits = [(h.start, h.end) for h in find_spread(forms, text) if h.encoding == "spread"]
+        self.assertEqual(hits, expected)
+
     def test_offsets_of_a_str_beyond_latin1_are_characters(self) -> None:
         text = "日本語 " + spaced(SECRET, "\u200b") + " 終わり"
         [hit] = find_spread(spread_forms([("S", SECRET)]), text)

@@ -20,6 +20,7 @@ Letters or digits used as separators (``K0q07...``) are not seen, nor are values
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +32,9 @@ _ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 DROP = bytes(b for b in range(256) if b not in _ALNUM)
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _EDGES = re.compile(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$")  # a span starts and ends at a letter or digit
-# The skeleton of a long text is mapped back block by block: one translate per block, then
-# byte by byte only inside the block that holds the character.
-_BLOCK = 4096
+# A hit in the skeleton is mapped back through counts of letters and digits per block of the text
+# (one translate each, made once a text has a hit), then inside the one block that holds it.
+_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,12 @@ def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray) -> list[S
         data = text
     skeleton = data.translate(None, DROP).lower()
     hits: list[SpreadHit] = []
+    offsets: _Offsets | None = None
     for form in forms:
         at = skeleton.find(form.skeleton)
         while at >= 0:
-            start, end = _kept_span(data, at, at + len(form.skeleton))
+            offsets = offsets or _Offsets(data)
+            start, end = offsets.of(at), offsets.of(at + len(form.skeleton) - 1) + 1
             piece = text[start:end] if isinstance(text, str) else bytes(data[start:end]).decode("latin-1")
             if piece.lower() not in form.direct:
                 hits.append(SpreadHit(start, end, form.name, form.encoding))
@@ -102,22 +105,26 @@ def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray) -> list[S
     return hits
 
 
-def _kept_span(data: bytes | bytearray, first: int, stop: int) -> tuple[int, int]:
-    """The span of ``data`` from its ``first``-th letter or digit to the ``stop - 1``-th."""
-    return _kept_offset(data, first), _kept_offset(data, stop - 1) + 1
+_KEPT = re.compile(b"[0-9A-Za-z]")
 
 
-def _kept_offset(data: bytes | bytearray, index: int) -> int:
-    seen = 0
-    for base in range(0, len(data), _BLOCK):
-        block = data[base : base + _BLOCK]
-        kept = len(block.translate(None, DROP))
-        if seen + kept > index:
-            for offset, byte in enumerate(block):
-                if byte in _ALNUM:
-                    if seen == index:
-                        return base + offset
-                    seen += 1
-        seen += kept
-    raise ValueError("index past the text's letters and digits")
+class _Offsets:
+    """Where the n-th letter or digit of ``data`` is: letters and digits counted per block
+    once, then one block searched per question."""
 
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.data = data
+        self.before: list[int] = []  # letters and digits before each block
+        total = 0
+        for base in range(0, len(data), _BLOCK):
+            self.before.append(total)
+            total += len(data[base : base + _BLOCK].translate(None, DROP))
+
+    def of(self, index: int) -> int:
+        block = bisect.bisect_right(self.before, index) - 1
+        base = block * _BLOCK
+        wanted = index - self.before[block]
+        for n, m in enumerate(_KEPT.finditer(self.data, base, base + _BLOCK)):
+            if n == wanted:
+                return m.start()
+        raise ValueError("index past the text's letters and digits")
