@@ -87,6 +87,31 @@ class LookalikeTest(unittest.TestCase):
                     body = text if content_type == "text/plain" else json.dumps({"t": text}, ensure_ascii=False)
                     self.assertEqual(scan(body.encode(), content_type), [])
 
+    def test_only_words_mixing_scripts_with_ascii_are_candidates(self) -> None:
+        from bot_bottle.sidecar.dlp import compat
+
+        prose = "ТОКЕН СЕКРЕТ КЛЮЧ РАСХОД ОРЕХ, сейф; Ο κωδικός — «кавычки» … ok 12 abc"
+        self.assertEqual(compat._candidates(prose), [])
+        mixed = "key: Кq7vΝ2хРz and ААААq9"
+        runs = [(mixed[s:e], folded) for s, e, folded, _ in compat._candidates(mixed)]
+        self.assertEqual(runs, [("К", "K"), ("Ν", "N"), ("хР", "xP"), ("АААА", "AAAA")])
+        # The same from UTF-8 bytes, placed on the bytes.
+        data = mixed.encode()
+        self.assertEqual([(data[s:e].decode(), folded) for s, e, folded, _ in compat._candidates(data.decode("latin-1"))],
+                         runs)
+
+    def test_a_window_cut_inside_a_character_is_still_utf8_text(self) -> None:
+        from bot_bottle.sidecar.dlp import compat
+
+        data = ("щ" + disguised(SECRET, replaceable(SECRET)[:1]) + " конец ж").encode()
+        for cut_start in (0, 1):
+            for cut_end in (0, 1):
+                piece = data[cut_start:len(data) - cut_end]
+                with self.subTest(cut_start=cut_start, cut_end=cut_end):
+                    self.assertEqual(compat.utf8_windows(piece), [(0, len(piece))])
+                    self.assertEqual(disguises.names(SCANNER.scan_batch(piece, deep=True)), {"API_SECRET"})
+        self.assertEqual(compat.utf8_windows(b"\x80\x80\x80\x80abc\xd0"), [])  # more than a cut character
+
     def test_random_binary_data_gets_no_lookalike_regions(self) -> None:
         noise = os.urandom(1 << 20)
         self.assertEqual(compat_regions(noise, 64), [])

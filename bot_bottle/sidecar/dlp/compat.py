@@ -12,9 +12,10 @@ and too slow, to search for the rest). ASCII text costs one ``str.isascii``, whi
 answers without reading the text.
 
 Letters of other scripts that look like Latin ones (Cyrillic ``а`` for ``a``, Greek ``Ο`` for
-``O``), which NFKC leaves alone, are folded the same way (``LOOKALIKES``): a secret retyped with
-them reads the same to a human and to a model. In text one such character is enough; in the
-noise of binary data a cluster of two is needed (``MIN_CLUSTER``).
+``O``), which NFKC leaves alone, are folded the same way (``LOOKALIKES``) where they touch an
+ASCII letter or digit: a secret retyped with them reads the same to a human and to a model. In
+text one such character is enough; in the noise of binary data a cluster of two is needed
+(``MIN_CLUSTER``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot_bottle.sidecar.dlp.encodings import Decoded
 
@@ -70,21 +72,80 @@ def _folds_to_ascii(ch: str) -> bool:
     return any(c.isalnum() for c in folded) or folded in _TOKEN_PUNCTUATION
 
 
+@dataclass(frozen=True)
+class _Finders:
+    compat_run: re.Pattern[bytes]  # a run of compatibility characters' UTF-8, matched where it starts
+    lookalike_run: re.Pattern[bytes]  # likewise for lookalike letters
+    compat_prefixes: frozenset[bytes]  # the first two bytes of each compatibility character
+    leads: bytes  # translate table: a compatibility character's first byte -> "L", others -> NUL
+    mix: bytes  # translate table: ASCII letter or digit -> "a", non-ASCII byte -> "u", others -> " "
+
+
 @functools.cache
-def _patterns() -> tuple[re.Pattern[str], re.Pattern[bytes]]:
-    """The characters that fold (as a character class), and their UTF-8 encodings (as bytes).
-    Built on first use (some 30 ms): a bottle that never sees non-ASCII text never pays it."""
+def _finders() -> _Finders:
+    """Built on first use (some 30 ms): a bottle that never sees non-ASCII text never pays it.
+
+    A regex of the characters' encodings tried at every position costs ~110 ms per MiB of
+    UTF-8 text (a Russian or an accented one): the bytes are first mapped to a few symbols
+    (``bytes.translate``) and searched for the places a run can start, and only there is the
+    regex tried. Lookalike letters count only in a word that also holds an ASCII letter or digit
+    next to one: a value retyped with a few of them is a word of mixed scripts, where prose in
+    those scripts (every other letter of a Russian text is one) is not."""
     chars = [chr(cp) for cp in range(0x80, 0x20000) if not 0xD800 <= cp < 0xE000 and _folds_to_ascii(chr(cp))]
-    by_prefix: dict[bytes, list[int]] = {}
-    for ch in chars:
-        encoded = ch.encode("utf-8")
-        by_prefix.setdefault(encoded[:-1], []).append(encoded[-1])
-    branches = []
-    for prefix, lasts in sorted(by_prefix.items()):
-        klass = b"".join(re.escape(bytes([b])) for b in sorted(lasts))
-        branches.append(re.escape(prefix) + b"[" + klass + b"]")
-    char_class = "".join(re.escape(ch) for ch in chars)
-    return re.compile("[" + char_class + "]+"), re.compile(b"(?:" + b"|".join(branches) + b")+")
+    compat = [ch for ch in chars if ch not in LOOKALIKES]
+    lookalikes = [ch for ch in chars if ch in LOOKALIKES]
+
+    def utf8_run(group: list[str]) -> re.Pattern[bytes]:
+        by_prefix: dict[bytes, list[int]] = {}
+        for ch in group:
+            encoded = ch.encode("utf-8")
+            by_prefix.setdefault(encoded[:-1], []).append(encoded[-1])
+        branches = []
+        for prefix, lasts in sorted(by_prefix.items()):
+            klass = b"".join(re.escape(bytes([b])) for b in sorted(lasts))
+            branches.append(re.escape(prefix) + b"[" + klass + b"]")
+        return re.compile(b"(?:" + b"|".join(branches) + b")+")
+
+    lead_bytes = {ch.encode("utf-8")[0] for ch in compat}
+    return _Finders(
+        compat_run=utf8_run(compat),
+        lookalike_run=utf8_run(lookalikes),
+        compat_prefixes=frozenset(ch.encode("utf-8")[:2] for ch in compat),
+        leads=bytes(0x4C if b in lead_bytes else 0 for b in range(256)),
+        mix=bytes(0x61 if chr(b).isalnum() and b < 0x80 else (0x75 if b >= 0x80 else 0x20) for b in range(256)),
+    )
+
+
+def _runs(data: bytes | bytearray, start: int, end: int) -> list[tuple[int, int, str]]:
+    """``(start, end, folded)`` per run of folding characters in ``data[start:end]``, UTF-8 text."""
+    f = _finders()
+    out: list[tuple[int, int, str]] = []
+    view = data[start:end].translate(f.leads)
+    at = view.find(b"L")
+    while at != -1:
+        pos = start + at
+        m = f.compat_run.match(data, pos, end) if bytes(data[pos : pos + 2]) in f.compat_prefixes else None
+        if m is not None:
+            out.append((m.start(), m.end(), fold(m.group().decode("utf-8"))))
+        at = view.find(b"L", m.end() - start if m is not None else at + 1)
+    # Lookalikes: the words (between ASCII blanks and punctuation) where an ASCII letter or digit
+    # meets a non-ASCII byte.
+    mix = data[start:end].translate(f.mix)
+    words: list[tuple[int, int]] = []
+    for pair in (b"au", b"ua"):
+        at = mix.find(pair)
+        while at != -1:
+            first = mix.rfind(b" ", 0, at) + 1
+            last = mix.find(b" ", at + 1)
+            last = len(mix) if last == -1 else last
+            words.append((first, last))
+            at = mix.find(pair, last)
+    for first, last in sorted(set(words)):
+        for m in f.lookalike_run.finditer(data, start + first, start + last):
+            if mix[m.start() - start - 1 : m.start() - start] == b"a" or mix[m.end() - start : m.end() - start + 1] == b"a":
+                out.append((m.start(), m.end(), fold(m.group().decode("utf-8"))))
+    out.sort()
+    return out
 
 
 # (start, end, folded, in text): a run of folding characters (or of their UTF-8 bytes), and
@@ -94,16 +155,28 @@ Candidate = tuple[int, int, str, bool]
 
 def _candidates(text: str) -> list[Candidate]:
     """Every run of folding characters (or their UTF-8 bytes) in ``text``."""
-    chars = _patterns()[0]
     try:
         data = text.encode("latin-1")
     except UnicodeEncodeError:
-        return [(m.start(), m.end(), fold(m.group()), True) for m in chars.finditer(text)]
+        return _char_candidates(text)
     # A latin-1 text is a body's bytes seen as characters: its compatibility characters are
     # UTF-8 sequences. Its lone bytes 0xAA, 0xB2, 0xB3, 0xB9, 0xBA (ª²³¹º as characters) are
     # binary noise, everywhere in compressed or random data, not a disguise: looking at them
     # made the scan of a random upload thousands of times slower.
     return _utf8_candidates(data)
+
+
+def _char_candidates(text: str) -> list[Candidate]:
+    """The runs of a text of characters, found in its UTF-8 and placed back on its characters."""
+    data = text.encode("utf-8", "surrogatepass")
+    out: list[Candidate] = []
+    chars = done = 0  # characters before byte ``done``
+    for start, end, folded in _runs(data, 0, len(data)):
+        chars += len(data[done:start].decode("utf-8", "surrogatepass"))
+        length = len(data[start:end].decode("utf-8", "surrogatepass"))
+        out.append((chars, chars + length, folded, True))
+        chars, done = chars + length, end
+    return out
 
 
 def compat_regions(data: bytes | bytearray, reach: int) -> list[tuple[int, int]]:
@@ -118,12 +191,11 @@ def compat_regions(data: bytes | bytearray, reach: int) -> list[tuple[int, int]]
 def _utf8_candidates(data: bytes | bytearray) -> list[Candidate]:
     """Every run of folding characters' UTF-8 in ``data``: searched in the windows that are
     UTF-8 text, and for fullwidth forms anywhere."""
-    utf8 = _patterns()[1]
+    compat_run = _finders().compat_run
     found: list[Candidate] = []
     windows = utf8_windows(data)
     for start, end in windows:
-        found += [(m.start(), m.end(), fold(m.group().decode("utf-8")), True)
-                  for m in utf8.finditer(data, start, end)]
+        found += [(s, e, folded, True) for s, e, folded in _runs(data, start, end)]
     # Fullwidth forms (the usual disguise) are also looked for among binary bytes, where the
     # windows above do not look: two byte searches, about a millisecond per MiB each.
     starts = [w[0] for w in windows]
@@ -131,7 +203,7 @@ def _utf8_candidates(data: bytes | bytearray) -> list[Candidate]:
         at = data.find(prefix)
         while at != -1:
             i = bisect.bisect_right(starts, at) - 1
-            m = None if i >= 0 and at < windows[i][1] else utf8.match(data, at)
+            m = None if i >= 0 and at < windows[i][1] else compat_run.match(data, at)
             if m is not None:
                 found.append((m.start(), m.end(), fold(m.group().decode("utf-8")), False))
             at = data.find(prefix, m.end() if m is not None else at + 1)
@@ -158,15 +230,23 @@ def utf8_windows(data: bytes | bytearray) -> list[tuple[int, int]]:
         while position < end < size and data[end] & 0xC0 == 0x80:
             end -= 1  # never cut a character: the next window starts at its first byte
         window = data[position:end]
-        if not window.isascii():
-            try:
-                window.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-            else:
-                out.append((position, end))
+        if not window.isascii() and _is_utf8(window):
+            out.append((position, end))
         position = max(end, position + 1)
     return out
+
+
+def _is_utf8(window: bytes | bytearray) -> bool:
+    """Whether ``window`` is UTF-8 text, but for a character cut at either edge: a streamed batch,
+    or a region of one, starts and ends wherever the bytes were cut."""
+    lead = 0
+    while lead < min(3, len(window)) and window[lead] & 0xC0 == 0x80:
+        lead += 1
+    try:
+        window[lead:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.reason == "unexpected end of data" and error.start >= len(window) - lead - 3
+    return True
 
 
 def _widened(spans: list[tuple[int, int]], reach: int, size: int) -> list[tuple[int, int]]:
