@@ -520,6 +520,18 @@ def benign(rng: random.Random) -> list[Case]:
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_" + _rand(rng, 24),
              "content": "def check(password: str) -> bool:\n    hashed = hash_password(password)\n"
                         "    return hmac.compare_digest(hashed, stored_hash)\n"}]}]}))
+    # An agent reading an SDK's data files and docs: idempotency and change tokens, ARNs and the
+    # documentation keys are no credentials.
+    sdk_docs = ('{"ChangeToken": "abcd12f2-46da-4fdb-b8d5-fbd4c466928f", "ClientRequestToken": "' + f.uuid() + '",\n'
+                ' "encryptionKey": "arn:aws:kms:us-west-2:123456789012:alias/aws/s3",\n'
+                ' "Credentials": {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE",'
+                ' "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}}\n'
+                '"PrivateKey": "-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIABAKCAQEAqKpRgnn6yq26U3yt5YFZquyukfRjbMX...fvY4+te'
+                '\\n-----END RSA PRIVATE KEY-----"\n')
+    add("llm-api", "tool result with SDK example data", method="POST", url="https://api.anthropic.com/v1/messages",
+        headers=(JSON,), body=_json({"model": "claude-sonnet-4", "max_tokens": 1024, "messages": [
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_" + _rand(rng, 24),
+             "content": sdk_docs}]}]}))
     add("llm-api", "OpenAI-style chat with a system prompt", method="POST", url="https://api.openai.com/v1/chat/completions",
         headers=(JSON,), body=_json({"model": "gpt-4o", "messages": [{"role": "system", "content": "You are a code reviewer."},
                                     {"role": "user", "content": f"Review commit {f.sha()} please."}], "temperature": 0.2}))

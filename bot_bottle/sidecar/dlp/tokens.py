@@ -154,8 +154,9 @@ def _varied(prefix_len: int) -> Callable[[str], bool]:
 
 
 def _aws_id(value: str) -> bool:
-    # AWS's own documentation key (AKIAIOSFODNN7EXAMPLE) is everywhere in docs and tests.
-    return not value.endswith("EXAMPLE") and len(set(value[4:])) > 3
+    # AWS's own documentation keys (AKIAIOSFODNN7EXAMPLE, AKIAEXAMPLE123456789 in a presigned
+    # URL) are everywhere in docs, SDK data files and tests.
+    return "EXAMPLE" not in value and len(set(value[4:])) > 3
 
 
 def _one_case_body(prefix_len: int) -> Callable[[str], bool]:
@@ -172,6 +173,8 @@ def _one_case_body(prefix_len: int) -> Callable[[str], bool]:
 def _aws_secret_near_id(text: str, m: re.Match[str]) -> Span | None:
     start, end = m.span(1)
     value = text[start:end]
+    if "EXAMPLE" in value:
+        return None  # wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, AWS's documentation secret key
     return (start, end) if _random_alnum(value) and _not_repetitive(value) else None
 
 
@@ -196,6 +199,8 @@ def _jwt(text: str, m: re.Match[str]) -> Span | None:
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _KEY_MATERIAL = re.compile(r"[A-Za-z0-9+/]{32}")
 _PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=\s]|\\n|\\r)*")
+# What a key shown in documentation has and a real one never does: an elision, a placeholder.
+_ELIDED_KEY = re.compile(r"\.\.\.|\u2026|EXAMPLE|[<>]|omitted|omittted|redacted|truncated", re.IGNORECASE)
 
 
 def _private_key(text: str, m: re.Match[str]) -> Span | None:
@@ -205,6 +210,8 @@ def _private_key(text: str, m: re.Match[str]) -> Span | None:
         return None
     closing = _PEM_END.search(text, header_end, header_end + 64 * 1024)
     end = closing.end() if closing is not None else _PEM_BODY.match(text, header_end).end()  # type: ignore[union-attr]
+    if _ELIDED_KEY.search(text, header_end, closing.start() if closing is not None else end):
+        return None  # documentation: "MIIEow...fvY4+te", "EXAMPLEBAAKCAQEA", "<key>", "key omitted"
     # A key inside a GCP service-account file is reported as that, a more useful name.
     window = text[max(0, start - 2048) : start]
     if '"private_key"' in window[-64:] and "service_account" in window + text[end : end + 2048]:
@@ -253,6 +260,12 @@ _KEY_START = re.compile(r"[A-Za-z0-9_.\-]*\Z")  # searched up to the keyword: wh
 # Words in a key, before the secret-sounding one, that make it name something that is not a
 # secret ("page_token", "nextPageToken", "csrftoken", "public_key"). Whole words only:
 # "admin_password" and "account_key" are secrets.
+# A token that is no credential: idempotency, change, lock and paging tokens of cloud APIs, a
+# domain verification token (published in DNS), an OAuth 1 request token.
+_BENIGN_TOKEN_WORDS = frozenset({
+    "change", "lock", "client", "request", "idempotency", "lifecycle", "action", "update", "output", "input",
+    "copy", "verification", "pagination", "resume",
+})
 _BENIGN_KEY_WORDS = frozenset({
     "page", "next", "cursor", "continuation", "sync", "csrf", "xsrf", "max", "min", "num", "count",
     "limit", "usage", "public", "type", "file", "path", "name", "url", "uri", "hint", "prefix",
@@ -279,6 +292,8 @@ _PLACEHOLDER = re.compile(
     r"password|passwd|secret|token|test",
     re.IGNORECASE,
 )
+_IN_ARN = re.compile(r"arn:aws[a-z\-]*:[^\s\"'`]*$")
+_REFERENCE = re.compile(r"^arn:aws|\{[A-Za-z_][A-Za-z0-9_.]*\}|a-z|A-Z|0-9\]|\\[dws]")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
 _DATE_OR_VERSION = re.compile(r"v?\d+(?:[.\-:/T]\d+)+[A-Za-z0-9.\-+:]*")
 _AWS_SECRET_SHAPE = re.compile(r"[A-Za-z0-9/+]{40}")
@@ -338,13 +353,21 @@ def _generic(text: str, m: re.Match[str], keyword: str, back: int) -> Span | Non
         return None
     if _BENIGN_KEY_WORDS.intersection(modifiers):
         return None
+    if keyword == "token" and _BENIGN_TOKEN_WORDS.intersection(modifiers):
+        return None
     quoted = m.group("v") is not None
     start, end = m.span("v") if quoted else m.span("u")
     value = text[start:end]
     if "." in value and _IDENTIFIER.fullmatch(value):
         return None  # "Config.SECRET", quoted or not: a reference to a value, not the value
+    if _REFERENCE.search(value):
+        return None  # an ARN naming a key, a "{name}" template, a regex
+    if _IN_ARN.search(text, max(0, key_start - 256), key_start) or text[max(0, key_start - 2) : key_start] == "::":
+        return None  # "arn:aws:secretsmanager:...:secret:name", a type name "AWS::IAM::AccessKey"
     if keyword == "key" and "secret" in key and _AWS_SECRET_SHAPE.fullmatch(value) and _random_alnum(value):
         # aws_secret_access_key, SecretAccessKey, aws_secret_key: report the specific format.
+        if "EXAMPLE" in value:
+            return None  # AWS's documentation secret key
         if "access" in key or "aws" in key or "aws" in text[max(0, key_start - 200) : key_start].lower():
             if quoted or _literal_context(text, key_start):
                 return start, end, "aws-secret-access-key", "AWS secret access key"
