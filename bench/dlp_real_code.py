@@ -3,8 +3,8 @@ installed in this checkout's environment (SDKs with their data files and docs am
 
 Run: ``.venv/bin/python bench/dlp_real_code.py [--max-mb N]``. Every text file under those trees
 (source, JSON, YAML, docs; at most 2 MB each) is scanned as the proxy scans what an agent sends
-(``Scanner.scan_text``, no bottle secrets: only the token-format and assignment detectors can
-fire). None of this code holds a live credential, so every finding is one an agent reading that
+(``Scanner.scan_text(..., deep=True)``: with the decoded layer, as requests and pushes are; no
+bottle secrets, so only the token-format and assignment detectors can fire). None of this code holds a live credential, so every finding is one an agent reading that
 code would trip over: on a provider route a request carrying it would be blocked. Reported:
 findings per detector and per 100 MB, and scan speed. Which packages are installed differs
 between machines: compare runs on one machine.
@@ -65,7 +65,7 @@ def main() -> int:
         if len(text) > MAX_FILE:
             continue
         start = time.process_time()
-        findings = scanner.scan_text(text, str(path))
+        findings = scanner.scan_text(text, str(path), deep=True)
         cpu += time.process_time() - start
         total += len(text)
         scanned_files += 1
