@@ -4,10 +4,11 @@ installed in this checkout's environment (SDKs with their data files and docs am
 Run: ``.venv/bin/python bench/dlp_real_code.py [--max-mb N]``. Every text file under those trees
 (source, JSON, YAML, docs; at most 2 MB each) is scanned as the proxy scans what an agent sends
 (``Scanner.scan_text(..., deep=True)``: with the decoded layer, as requests and pushes are; no
-bottle secrets, so only the token-format and assignment detectors can fire). None of this code holds a live credential, so every finding is one an agent reading that
-code would trip over: on a provider route a request carrying it would be blocked. Reported:
-findings per detector and per 100 MB, and scan speed. Which packages are installed differs
-between machines: compare runs on one machine.
+bottle secrets, so only the token-format and assignment detectors can fire). None of this code
+holds a live credential, so every finding is one an agent reading that code would trip over: on
+a provider route a request carrying it would be blocked. Reported: findings per detector and per
+100 MB, and scan speed. Which packages are installed differs between machines: compare runs on
+one machine.
 
 Writes ``bench/results/dlp_real_code.json`` (counts, and for each finding its file and line:
 never the value) and ``.png``.
