@@ -97,8 +97,8 @@ class LookalikeTest(unittest.TestCase):
         self.assertEqual(runs, [("К", "K"), ("Ν", "N"), ("хР", "xP"), ("АААА", "AAAA")])
         # The same from UTF-8 bytes, placed on the bytes.
         data = mixed.encode()
-        self.assertEqual([(data[s:e].decode(), folded) for s, e, folded, _ in compat._candidates(data.decode("latin-1"))],
-                         runs)
+        from_bytes = compat._candidates(data.decode("latin-1"))
+        self.assertEqual([(data[s:e].decode(), folded) for s, e, folded, _ in from_bytes], runs)
 
     def test_a_window_cut_inside_a_character_is_still_utf8_text(self) -> None:
         from bot_bottle.sidecar.dlp import compat

@@ -493,6 +493,7 @@ class DocumentationShapesTest(unittest.TestCase):
             f'"access_token": "{fakes.rand(rng, 32)}"': "generic-secret-assignment",
             f'"refresh_token": "{fakes.rand(rng, 32)}"': "generic-secret-assignment",
             f'"client_secret": "{fakes.rand(rng, 32)}"': "generic-secret-assignment",
+            'db_password = "Xy7!ba-zinga9Q"': "generic-secret-assignment",  # "a-z", but no regex class
             f'aws_secret_access_key = {secret}': "aws-secret-access-key",
             f"X-Amz-Credential={aws_id}%2F20250101": "aws-access-key-id",
             f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----": "private-key",

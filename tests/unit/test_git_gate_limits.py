@@ -135,7 +135,8 @@ class BigTextFileTest(GitTestCase):
 
     def git(self, *args: str, data: bytes | None = None) -> str:
         env = {**self.env, "GIT_DIR": str(self.dir / "big.git")}
-        return subprocess.run(["git", *args], input=data, env=env, capture_output=True, check=True).stdout.decode().strip()
+        result = subprocess.run(["git", *args], input=data, env=env, capture_output=True, check=True)
+        return result.stdout.decode().strip()
 
     def commit_with(self, content: bytes, parent: str | None) -> str:
         blob = self.git("hash-object", "-w", "--stdin", data=content)

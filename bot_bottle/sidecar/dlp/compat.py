@@ -142,7 +142,8 @@ def _runs(data: bytes | bytearray, start: int, end: int) -> list[tuple[int, int,
             at = mix.find(pair, last)
     for first, last in sorted(set(words)):
         for m in f.lookalike_run.finditer(data, start + first, start + last):
-            if mix[m.start() - start - 1 : m.start() - start] == b"a" or mix[m.end() - start : m.end() - start + 1] == b"a":
+            before, after = m.start() - start, m.end() - start
+            if mix[before - 1 : before] == b"a" or mix[after : after + 1] == b"a":
                 out.append((m.start(), m.end(), fold(m.group().decode("utf-8"))))
     out.sort()
     return out

@@ -191,12 +191,15 @@ class KnownSecrets:
             found = needles(raw_forms)
             if found:
                 groups.extend(_group(found, _UNRESERVED))
-            # ROT13 (``tr A-Za-z N-ZA-Mn-za-m``, ``codecs``): as cheap to undo as reversing.
+            singles = [(value[::-1], False, name, "reversed"), (data.hex(), True, name, "hex"),
+                       (url_full(data), True, name, "url")]
+            # ROT13 (``tr A-Za-z N-ZA-Mn-za-m``, ``codecs``): as cheap to undo as reversing; in any
+            # case when the value is long enough to be searched without case.
             rot13 = codecs.encode(value, "rot13")
-            rot13_form = [(ascii_lower(rot13), True, name, "rot13")] if len(value) >= MIN_CASELESS_LENGTH else [
-                (rot13, False, name, "rot13")]
-            for single in needles([(value[::-1], False, name, "reversed"), (data.hex(), True, name, "hex"),
-                                   (url_full(data), True, name, "url")] + (rot13_form if rot13 != value else [])):
+            if rot13 != value:
+                caseless = len(value) >= MIN_CASELESS_LENGTH
+                singles.append((ascii_lower(rot13) if caseless else rot13, caseless, name, "rot13"))
+            for single in needles(singles):
                 groups.append(_Group(single.text, single.lowered, [(single, 0)]))
             # Cheap whole-value forms of common tools: ``base32`` (upper-case, searched without
             # case), ``xxd``/``od``-style hex with blanks, UTF-16 (PowerShell, .NET) and its base64.

@@ -293,7 +293,7 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 _IN_ARN = re.compile(r"arn:aws[a-z\-]*:[^\s\"'`]*$")
-_REFERENCE = re.compile(r"^arn:aws|\{[A-Za-z_][A-Za-z0-9_.]*\}|a-z|A-Z|0-9\]|\\[dws]")
+_REFERENCE = re.compile(r"^arn:aws|\{[A-Za-z_][A-Za-z0-9_.]*\}|\[[^\]]*(?:a-z|A-Z|0-9)")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
 _DATE_OR_VERSION = re.compile(r"v?\d+(?:[.\-:/T]\d+)+[A-Za-z0-9.\-+:]*")
 _AWS_SECRET_SHAPE = re.compile(r"[A-Za-z0-9/+]{40}")
