@@ -4,8 +4,8 @@
 character", or one character per JSON array element, or per line: every character of the value
 is still there, in order, with separators a reader (or the attacker's script) drops. The same
 holds for the value's hex digits with any separator (``4b:71``, ``=4B=71`` quoted-printable,
-``4b-71``), its bits (``01001011 01110001``) and its three-digit octal codes (``\\113\\161``); lists of
-decimal codes are ``dlp.charcodes``'s.
+``4b-71``), its bits (``01001011 01110001``) and its three-digit octal codes (``\\113\\161``);
+lists of decimal codes are ``dlp.charcodes``'s.
 
 Each is searched in the text's *skeleton*: its ASCII letters and digits only, lower-cased (one
 ``bytes.translate`` that deletes the rest, then a ``find`` per form). Forms are the value's
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 # occur by chance; fewer could be words of ordinary text run together.
 MIN_SPREAD = 16
 _ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-DROP = bytes(b for b in range(256) if b not in _ALNUM)
+_DROP = bytes(b for b in range(256) if b not in _ALNUM)
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _EDGES = re.compile(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$")  # a span starts and ends at a letter or digit
 # A hit in the skeleton is mapped back through counts of letters and digits per block of the text
@@ -90,7 +90,7 @@ def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray) -> list[S
             data = text.encode("ascii", "replace")  # one byte per character: the same offsets
     else:
         data = text
-    skeleton = data.translate(None, DROP).lower()
+    skeleton = data.translate(None, _DROP).lower()
     hits: list[SpreadHit] = []
     offsets: _Offsets | None = None
     for form in forms:
@@ -118,7 +118,7 @@ class _Offsets:
         total = 0
         for base in range(0, len(data), _BLOCK):
             self.before.append(total)
-            total += len(data[base : base + _BLOCK].translate(None, DROP))
+            total += len(data[base : base + _BLOCK].translate(None, _DROP))
 
     def of(self, index: int) -> int:
         block = bisect.bisect_right(self.before, index) - 1
