@@ -85,6 +85,16 @@ def feed_all(flow, data: bytes, chunk: int = 256 * 1024) -> bytes:
     return bytes(out)
 
 
+def assert_streams_through(case: AddonCase, flow, data: bytes) -> None:
+    """``data`` fed through ``flow`` leaves unchanged and the upstream's answer comes back."""
+    with case.run_context():
+        out = feed_all(flow, data)
+    case.assertEqual(out, data)
+    flow, _ = case.run_hooks(flow, "request", "upstream", "response")
+    case.assertIsNone(flow.metadata.get(addon_mod.STREAM_ABORTED))
+    case.assertEqual(flow.response.status_code, 200)
+
+
 class AddonStreamTest(AddonCase):
     def big_flow(self, host="allowed.example", *, size=16 * MB, headers=None):
         pairs = [("Host", host), ("Content-Length", str(size)), ("Content-Type", "application/octet-stream"),
@@ -96,12 +106,7 @@ class AddonStreamTest(AddonCase):
         flow, lines = self.run_hooks(self.big_flow(size=len(data)), "requestheaders")
         self.assertTrue(callable(flow.request.stream))
         self.assertIsNone(flow.response)
-        with self.run_context():
-            out = feed_all(flow, data)
-        self.assertEqual(out, data)
-        flow, lines = self.run_hooks(flow, "request", "upstream", "response")
-        self.assertIsNone(flow.metadata.get(addon_mod.STREAM_ABORTED))
-        self.assertEqual(flow.response.status_code, 200)
+        assert_streams_through(self, flow, data)
 
     def test_secret_mid_stream_stops_the_upload_and_is_logged(self) -> None:
         data = b"a" * (5 * MB) + SECRET.encode() + b"b" * (5 * MB)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot_bottle.sidecar.dlp.encodings import Decoded
+from bot_bottle.sidecar.dlp.fragments import merge
 
 # Punctuation that is part of token and secret formats: a fullwidth "＿" or "－" inside an
 # otherwise ASCII token must fold. Other punctuation ("，", "：") is everyday CJK text.
@@ -180,21 +181,24 @@ def _char_candidates(text: str) -> list[Candidate]:
     return out
 
 
-def compat_regions(data: bytes | bytearray, reach: int) -> list[tuple[int, int]]:
+def compat_regions(data: bytes | bytearray, reach: int,
+                   windows: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
     """Where the UTF-8 bytes ``data`` hold clusters of folding characters (``MIN_CLUSTER`` or
     more, each within ``CLUSTER_GAP`` of the next), widened by ``reach`` and merged: the places
-    a compatibility disguise can be in a streamed body."""
+    a compatibility disguise can be in a streamed body. ``windows``: ``utf8_windows(data)``, if
+    the caller has them already."""
     if data.isascii():
         return []
-    return _widened(_clusters(_utf8_candidates(data)), reach, len(data))
+    return _widened(_clusters(_utf8_candidates(data, windows)), reach, len(data))
 
 
-def _utf8_candidates(data: bytes | bytearray) -> list[Candidate]:
+def _utf8_candidates(data: bytes | bytearray, windows: list[tuple[int, int]] | None = None) -> list[Candidate]:
     """Every run of folding characters' UTF-8 in ``data``: searched in the windows that are
-    UTF-8 text, and for fullwidth forms anywhere."""
+    UTF-8 text (``utf8_windows``), and for fullwidth forms anywhere."""
     compat_run = _finders().compat_run
     found: list[Candidate] = []
-    windows = utf8_windows(data)
+    if windows is None:
+        windows = utf8_windows(data)
     for start, end in windows:
         found += [(s, e, folded, True) for s, e, folded in _runs(data, start, end)]
     # Fullwidth forms (the usual disguise) are also looked for among binary bytes, where the
@@ -251,14 +255,7 @@ def _is_utf8(window: bytes | bytearray) -> bool:
 
 
 def _widened(spans: list[tuple[int, int]], reach: int, size: int) -> list[tuple[int, int]]:
-    regions: list[list[int]] = []
-    for s, e in spans:
-        low, high = max(0, s - reach), min(size, e + reach)
-        if regions and low <= regions[-1][1]:
-            regions[-1][1] = max(regions[-1][1], high)
-        else:
-            regions.append([low, high])
-    return [(low, high) for low, high in regions]
+    return merge((max(0, s - reach), min(size, e + reach)) for s, e in spans)
 
 
 def _clusters(candidates: list[Candidate]) -> list[tuple[int, int]]:

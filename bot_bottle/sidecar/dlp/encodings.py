@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
+from bot_bottle.sidecar.dlp.fragments import merge
+
 _URLSAFE = str.maketrans("+/", "-_")
 _TO_STD = str.maketrans("-_", "+/")
 _UPPER_RUN = re.compile(r"[A-Z]+")
@@ -477,19 +479,14 @@ def escaped_regions(text: str, encoding: str, reach: int) -> list[tuple[int, int
         spans = [m.span() for m in _PERCENT.finditer(text)]
     else:
         spans = [m.span() for m in _escape_matches(text)]
-    regions: list[list[int]] = []
     size = len(text)
+    regions = []
     for start, end in spans:
         before = text[start - 1] if start else ""
         after = text[end] if end < size else ""
-        if before not in _VALUE_CHARS and after not in _VALUE_CHARS:
-            continue
-        low, high = max(0, start - reach), min(size, end + reach)
-        if regions and low <= regions[-1][1]:
-            regions[-1][1] = max(regions[-1][1], high)
-        else:
-            regions.append([low, high])
-    return [(low, high) for low, high in regions]
+        if before in _VALUE_CHARS or after in _VALUE_CHARS:
+            regions.append((max(0, start - reach), min(size, end + reach)))
+    return merge(regions)
 
 
 def shifted(layer: Decoded, offset: int, end: int) -> Decoded:

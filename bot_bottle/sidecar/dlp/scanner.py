@@ -236,22 +236,23 @@ class Scanner:
             # the work on a binary upload. Fullwidth and other compatibility characters are not
             # ASCII: the stretches where they cluster are decoded as well.
             textual = _textual_regions(data)
-            for start, end in textual + compat_regions(data, SPLIT_REACH):
+            windows = utf8_windows(data)  # the stretches of UTF-8 text, for both searches below
+            for start, end in textual + compat_regions(data, SPLIT_REACH, windows):
                 for finding in self._decoded_findings(bodies.as_text(bytes(data[start:end])), location):
                     out.append(replace(finding, start=finding.start + start, end=finding.end + start))
-            out += self._spread_findings(data, textual, location)
+            out += self._spread_findings(data, textual + windows, location)
         return resolve_overlaps(dedupe(out))
 
-    def _spread_findings(self, data: bytes | bytearray, textual: list[tuple[int, int]],
+    def _spread_findings(self, data: bytes | bytearray, text: list[tuple[int, int]],
                          location: str) -> list[Finding]:
-        """Secrets spelled out with separators (``dlp.spread``) in the text of a streamed batch:
-        its printable stretches and the windows that are UTF-8 text (zero-width or other
+        """Secrets spelled out with separators (``dlp.spread``) in ``text``, the stretches of a
+        streamed batch that are text: printable ones and windows of UTF-8 (zero-width or other
         non-ASCII separators). Binary data between them is not searched: a pass over it costs
         a third of the whole scan of a random upload."""
         if not (self.options.known_secrets and self.known):
             return []
         out = []
-        for start, end in merge(textual + utf8_windows(data)):
+        for start, end in merge(text):
             for k in self.known.find_spread(data[start:end]):
                 out.append(Finding(KNOWN_SECRET, KNOWN_SECRET_NAME, location, k.start + start, k.end + start, HIGH,
                                    k.secret_name, k.encoding))

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from bot_bottle.sidecar.dlp.encodings import ascii_lower
 from bot_bottle.sidecar.dlp.findings import HIGH
+from bot_bottle.sidecar.dlp.fragments import merge
 
 # An extractor returns the value's span, optionally with another (id, name) to report it under.
 Span = tuple[int, int] | tuple[int, int, str, str]
@@ -618,11 +619,4 @@ class TokenScanner:
 
 def _windows(positions: list[int], window: tuple[int, int], size: int) -> list[tuple[int, int]]:
     before, after = window
-    merged: list[list[int]] = []
-    for position in sorted(positions):
-        start, end = max(0, position - before), min(size, position + after)
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
+    return merge((max(0, position - before), min(size, position + after)) for position in positions)
