@@ -4,6 +4,7 @@ scripts that must stay clean."""
 
 from __future__ import annotations
 
+import base64
 import codecs
 import functools
 import json
@@ -112,6 +113,45 @@ class LookalikeTest(unittest.TestCase):
                     self.assertEqual(disguises.names(SCANNER.scan_batch(piece, deep=True)), {"API_SECRET"})
         self.assertEqual(compat.utf8_windows(b"\x80\x80\x80\x80abc\xd0"), [])  # more than a cut character
 
+    def test_every_compatibility_character_is_found_next_to_east_asian_text(self) -> None:
+        # Kana, Hangul and CJK share their first UTF-8 byte with some compatibility characters
+        # and are searched apart from the others: each character must still be found after and
+        # before any of them, as characters and as UTF-8 bytes.
+        from bot_bottle.sidecar.dlp import compat
+
+        chars = [chr(cp) for cp in range(0x80, 0x20000)
+                 if not 0xD800 <= cp < 0xE000 and compat._folds_to_ascii(chr(cp)) and chr(cp) not in LOOKALIKES]
+        self.assertGreater(len(chars), 500)
+        neighbours = "あア한中ж"
+        for ch in chars:
+            for left in neighbours:
+                text = f"{left}{ch}{left}"
+                with self.subTest(hex(ord(ch)), left=left):
+                    self.assertEqual([(s, e) for s, e, _, _ in compat._candidates(text)], [(1, 2)])
+                    data = text.encode()
+                    width = len(left.encode())
+                    found = compat._candidates(data.decode("latin-1"))
+                    self.assertEqual([(s, e) for s, e, _, _ in found], [(width, width + len(ch.encode()))])
+
+    def test_kana_hangul_and_cjk_are_not_candidates(self) -> None:
+        from bot_bottle.sidecar.dlp import compat
+
+        prose = "認証モジュールをリファクタリングして、テストが通るように。인증 모듈을 리팩터링하고 阅读代码"
+        self.assertEqual(compat._candidates(prose), [])
+        self.assertEqual(compat._candidates(prose.encode().decode("latin-1")), [])
+
+    def test_a_disguised_secret_in_japanese_and_korean_text(self) -> None:
+        fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in SECRET)
+        for text in ("鍵は" + fullwidth + "です。", "키는 " + disguised(SECRET, replaceable(SECRET)[:1]) + "입니다",
+                     "テスト" + SECRET[:5] + chr(ord(SECRET[5]) + 0xFEE0) + SECRET[6:] + "ください"):
+            for content_type in ("text/plain", "application/json"):
+                body = text if content_type == "text/plain" else json.dumps({"t": text}, ensure_ascii=False)
+                with self.subTest(text[:3], content_type=content_type):
+                    self.assertEqual(disguises.names(scan(body.encode(), content_type)), {"API_SECRET"})
+                    if content_type == "text/plain":
+                        self.assertEqual(disguises.names(SCANNER.scan_batch(body.encode(), deep=True)),
+                                         {"API_SECRET"})
+
     def test_random_binary_data_gets_no_lookalike_regions(self) -> None:
         noise = os.urandom(1 << 20)
         self.assertEqual(compat_regions(noise, 64), [])
@@ -138,3 +178,43 @@ class Rot13Test(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StreamedNonEnglishTextTest(unittest.TestCase):
+    """A streamed batch of text in another script is decoded as one stretch per UTF-8 window
+    (not as the ASCII pieces between its words): every encoded form of a secret written in it
+    is still found, at its place, as in the buffered body."""
+
+    PROSE = {
+        "ru": "Сначала прочитайте код, затем предложите изменения. ",
+        "zh": "请先阅读代码，然后提出修改建议；注意不要破坏现有的接口。",
+        "ja": "まずコードを読んでから、変更案を出してください。",
+    }
+
+    def test_encoded_secrets_in_prose_of_other_scripts(self) -> None:
+        data = SECRET.encode()
+        forms = {
+            "base64": base64.b64encode(data).decode(),
+            "hex": data.hex(),
+            "url": "".join(f"%{b:02X}" for b in data),
+            "escapes": "".join(f"\\u{ord(c):04x}" for c in SECRET),
+            "fullwidth": "".join(chr(ord(c) + 0xFEE0) for c in SECRET),
+        }
+        for lang, prose in self.PROSE.items():
+            for label, form in forms.items():
+                text = prose * 400 + form + prose * 400
+                body = text.encode()
+                with self.subTest(lang, form=label):
+                    streamed = SCANNER.scan_batch(body, deep=True)
+                    self.assertEqual(disguises.names(streamed), {"API_SECRET"})
+                    self.assertEqual(disguises.names(scan(body)), {"API_SECRET"})
+                    # At its place: over the form (a lookalike letter right after it, as Russian
+                    # "С" after a hex run, folds onto it and may widen the span).
+                    start, end = len((prose * 400).encode()), len((prose * 400 + form).encode())
+                    spans = [(f.start, f.end) for f in streamed if f.secret_name == "API_SECRET"]
+                    self.assertTrue(any(s <= start + 2 and end - 2 <= e <= end + 4 for s, e in spans), spans)
+
+    def test_prose_of_other_scripts_streams_clean(self) -> None:
+        for lang, prose in self.PROSE.items():
+            with self.subTest(lang):
+                self.assertEqual(SCANNER.scan_batch((prose * 3000).encode(), deep=True), [])

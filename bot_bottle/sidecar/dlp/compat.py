@@ -78,7 +78,9 @@ class _Finders:
     compat_run: re.Pattern[bytes]  # a run of compatibility characters' UTF-8, matched where it starts
     lookalike_run: re.Pattern[bytes]  # likewise for lookalike letters
     compat_prefixes: frozenset[bytes]  # the first two bytes of each compatibility character
-    leads: bytes  # translate table: a compatibility character's first byte -> "L", others -> NUL
+    # translate tables, one per group of first bytes: such a first byte -> "L", a second byte
+    # one of them takes -> "S", others -> NUL; a character can start only where "LS" is
+    pair_views: tuple[bytes, ...]
     mix: bytes  # translate table: ASCII letter or digit -> "a", non-ASCII byte -> "u", others -> " "
 
 
@@ -107,12 +109,22 @@ def _finders() -> _Finders:
             branches.append(re.escape(prefix) + b"[" + klass + b"]")
         return re.compile(b"(?:" + b"|".join(branches) + b")+")
 
-    lead_bytes = {ch.encode("utf-8")[0] for ch in compat}
+    prefixes = frozenset(ch.encode("utf-8")[:2] for ch in compat)
+    # East Asian text has a first byte 0xE3..0xED in every character (kana, CJK, Hangul), the same
+    # first bytes as a few compatibility characters: searched apart from the others' second bytes,
+    # a kana or a Hangul syllable is not a place a run can start (it was, one Python step each).
+    east = {p[0] for p in prefixes if 0xE3 <= p[0] <= 0xED}
+    groups = [east, {p[0] for p in prefixes} - east]
+
+    def pair_view(leads: set[int]) -> bytes:
+        seconds = {p[1] for p in prefixes if p[0] in leads}
+        return bytes(0x4C if b in leads else 0x53 if b in seconds else 0 for b in range(256))
+
     return _Finders(
         compat_run=utf8_run(compat),
         lookalike_run=utf8_run(lookalikes),
-        compat_prefixes=frozenset(ch.encode("utf-8")[:2] for ch in compat),
-        leads=bytes(0x4C if b in lead_bytes else 0 for b in range(256)),
+        compat_prefixes=prefixes,
+        pair_views=tuple(pair_view(leads) for leads in groups if leads),
         mix=bytes(0x61 if chr(b).isalnum() and b < 0x80 else (0x75 if b >= 0x80 else 0x20) for b in range(256)),
     )
 
@@ -121,14 +133,22 @@ def _runs(data: bytes | bytearray, start: int, end: int) -> list[tuple[int, int,
     """``(start, end, folded)`` per run of folding characters in ``data[start:end]``, UTF-8 text."""
     f = _finders()
     out: list[tuple[int, int, str]] = []
-    view = data[start:end].translate(f.leads)
-    at = view.find(b"L")
-    while at != -1:
-        pos = start + at
-        m = f.compat_run.match(data, pos, end) if bytes(data[pos : pos + 2]) in f.compat_prefixes else None
+    starts: list[int] = []
+    for table in f.pair_views:
+        view = data[start:end].translate(table)
+        at = view.find(b"LS")
+        while at != -1:
+            starts.append(start + at)
+            at = view.find(b"LS", at + 2)
+        del view
+    done = start  # the end of the last run: a start inside it is part of it
+    for pos in sorted(starts):
+        if pos < done or bytes(data[pos : pos + 2]) not in f.compat_prefixes:
+            continue
+        m = f.compat_run.match(data, pos, end)
         if m is not None:
             out.append((m.start(), m.end(), fold(m.group().decode("utf-8"))))
-        at = view.find(b"L", m.end() - start if m is not None else at + 1)
+            done = m.end()
     # Lookalikes: the words (between ASCII blanks and punctuation) where an ASCII letter or digit
     # meets a non-ASCII byte.
     mix = data[start:end].translate(f.mix)
@@ -201,17 +221,17 @@ def _utf8_candidates(data: bytes | bytearray, windows: list[tuple[int, int]] | N
         windows = utf8_windows(data)
     for start, end in windows:
         found += [(s, e, folded, True) for s, e, folded in _runs(data, start, end)]
-    # Fullwidth forms (the usual disguise) are also looked for among binary bytes, where the
-    # windows above do not look: two byte searches, about a millisecond per MiB each.
-    starts = [w[0] for w in windows]
-    for prefix in FULLWIDTH_PREFIXES:
-        at = data.find(prefix)
-        while at != -1:
-            i = bisect.bisect_right(starts, at) - 1
-            m = None if i >= 0 and at < windows[i][1] else compat_run.match(data, at)
-            if m is not None:
-                found.append((m.start(), m.end(), fold(m.group().decode("utf-8")), False))
-            at = data.find(prefix, m.end() if m is not None else at + 1)
+    # Fullwidth forms (the usual disguise) are also looked for among binary bytes, between the
+    # windows above: two byte searches, about a millisecond per MiB each.
+    edges = [0] + [edge for window in windows for edge in window] + [len(data)]
+    for gap_start, gap_end in zip(edges[::2], edges[1::2]):
+        for prefix in FULLWIDTH_PREFIXES:
+            at = data.find(prefix, gap_start, gap_end)
+            while at != -1:
+                m = compat_run.match(data, at)
+                if m is not None:
+                    found.append((m.start(), m.end(), fold(m.group().decode("utf-8")), False))
+                at = data.find(prefix, m.end() if m is not None else at + 1, gap_end)
     found.sort()
     return found
 

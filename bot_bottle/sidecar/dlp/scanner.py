@@ -169,6 +169,12 @@ def _textual_regions(data: bytes | bytearray) -> list[tuple[int, int]]:
     return regions
 
 
+def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """Whether ``span`` lies within one of the sorted, disjoint ``spans``."""
+    i = bisect.bisect_right(spans, (span[0], float("inf"))) - 1
+    return i >= 0 and spans[i][1] >= span[1]
+
+
 class Scanner:
     """Built once from the policy's options and the bottle's secrets; thread-safe to share.
 
@@ -235,12 +241,16 @@ class Scanner:
             # bytes) holds next to none, text is one stretch: the same findings, a fraction of
             # the work on a binary upload. Fullwidth and other compatibility characters are not
             # ASCII: the stretches where they cluster are decoded as well.
-            textual = _textual_regions(data)
-            windows = utf8_windows(data)  # the stretches of UTF-8 text, for both searches below
-            for start, end in textual + compat_regions(data, SPLIT_REACH, windows):
+            # Text in another script is one stretch too: its windows of UTF-8 join the printable
+            # stretches (decoded one by one, a Russian or Chinese text's ASCII pieces between
+            # its words cost thousands of calls per MiB).
+            windows = utf8_windows(data)  # the stretches of UTF-8 text, for the searches below
+            textual = merge(_textual_regions(data) + windows)
+            regions = textual + [r for r in compat_regions(data, SPLIT_REACH, windows) if not _inside(r, textual)]
+            for start, end in regions:
                 for finding in self._decoded_findings(bodies.as_text(bytes(data[start:end])), location):
                     out.append(replace(finding, start=finding.start + start, end=finding.end + start))
-            out += self._spread_findings(data, textual + windows, location)
+            out += self._spread_findings(data, textual, location)
         return resolve_overlaps(dedupe(out))
 
     def _spread_findings(self, data: bytes | bytearray, text: list[tuple[int, int]],
