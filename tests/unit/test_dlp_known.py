@@ -129,11 +129,14 @@ class RawAndEncodedTest(unittest.TestCase):
                 found = SCANNER.scan_request("GET", f"https://api.test/?d={form}")
                 self.assertIn("DB_PASSWORD", names(found))
 
-    def test_rot13_is_found_and_other_letter_shifts_are_not_claimed(self) -> None:
+    def test_rot13_in_every_scan_other_letter_shifts_in_deep_ones(self) -> None:
         self.assertEqual(names(SCANNER.scan_text(codecs.encode(SECRET, "rot13"))), ["DB_PASSWORD"])
-        # Not every transformation is covered; this documents one that is not (a shift by 3).
-        shifted = "".join(chr((ord(c) - 97 + 3) % 26 + 97) if "a" <= c <= "z" else c for c in SECRET)
+        # Other shifts are searched in deep scans (requests, pushes, uploads: dlp.shifts), not in
+        # the direct layer every file gets.
+        shifted = "".join(chr((ord(c) - 97 + 3) % 26 + 97) if "a" <= c <= "z"
+                          else chr((ord(c) - 65 + 3) % 26 + 65) if "A" <= c <= "Z" else c for c in SECRET)
         self.assertEqual(names(SCANNER.scan_text(shifted)), [])
+        self.assertEqual(names(SCANNER.scan_text(shifted, deep=True)), ["DB_PASSWORD"])
 
     def test_utf8_secret_in_bytes_and_text(self) -> None:
         value = "pässwörd-" + fakes.rand(RNG, 12)

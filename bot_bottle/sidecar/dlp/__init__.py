@@ -25,7 +25,9 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``detector`` is a stable id (``DETECTOR_IDS``, ``known-secret``, ``high-entropy``,
 ``scan-limit``, ``injection-*``); ``secret_name`` names which bottle secret matched;
 ``encoding`` says how it was disguised (``base64``, ``hex``, ``url``, ``reversed``, ``split``,
-``base32``, ``utf-16``, ``base85``, ``ascii85``, ``charcodes`` (a list of character codes),
+``base32``, ``utf-16``, ``base85``, ``ascii85``, ``uuencode``, ``charcodes`` (a list of character codes),
+``rot13``, ``caesar`` (another letter shift), ``atbash``, ``every-other`` (every other character),
+``spread`` (separators between the characters),
 ``nfkc`` (fullwidth and other Unicode compatibility forms), ``case`` (another letter case),
 ``escape`` (``\\uXXXX``, ``\\xNN``, ``&#NN;``), combinations such as ``url+base64``).
 ``start``/``end`` index the text named by
@@ -47,7 +49,8 @@ What is scanned, and how:
   characters), reversed, hex (also with blanks), percent-encoded (fully or partially), UTF-16
   (and its base64), base32, base64 and URL-safe base64 at every byte offset (so inside larger
   blobs, with or without padding), base85 and ascii85 at every byte offset, also wrapped into
-  lines and in the unescaped layer (deep scans only), base32 in host names, and split across
+  lines and in the unescaped layer, uuencode, every other character, letter shifts and atbash,
+  spelled out with separators (deep scans only), base32 in host names, and split across
   fields (adjacent pieces, or pieces in any order that together cover the value);
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
   strings and image data;
@@ -74,8 +77,8 @@ after the rewrite (a host name, a body past the scan limit): the caller must blo
 
 Limits, by design or not yet covered: values shorter than ``min_secret_length`` are not searched;
 token formats are found under at most two encoding layers and not inside base64 of mostly binary
-data (the bottle's own secrets are, at any offset); other transformations (rot13, XOR, ciphers)
-are not undone; pieces of a known secret are matched in any order when each is 4+ characters,
+data (the bottle's own secrets are, at any offset); of the ciphers, only letter shifts and atbash
+of the bottle's secrets are undone (``dlp.shifts``), not XOR or keyed ones; pieces of a known secret are matched in any order when each is 4+ characters,
 pieces of a token format only when adjacent; token formats in host names need the host's
 original case; bodies over ``structured_limit`` and bodies or queries with more than 10,000
 fields are scanned as text, without taking them apart (a JSON body's parsed values are then

@@ -4,9 +4,11 @@ Each secret (name -> value: ``?prompt`` and ``${HOST_VAR}`` env values, route to
 list of literal *needles*: the raw value (and, for values of ``MIN_CASELESS_LENGTH`` or more,
 the value in any letter case), reversed, ROT13, lower-case hex, ``%xx`` for every byte, the
 usual partial percent-encodings, and the base64 cores (standard and URL-safe alphabets) at each
-of the three byte offsets; base85 and ascii85 cores at each of the four are kept apart
-(``find_base85``), for texts scanned deep. Case-insensitive forms (hex, ``%xx``) are searched in the
-ASCII-lower-cased text, so upper, lower and mixed case are one search.
+of the three byte offsets; base85 and ascii85 cores at each of the four, uuencode at each of the
+three, and the two halves of a value sent as every other character are kept apart
+(``find_base85``), for texts scanned deep, as are letter shifts (``dlp.shifts``).
+Case-insensitive forms (hex, ``%xx``) are searched in the ASCII-lower-cased text, so upper,
+lower and mixed case are one search.
 
 Searching is one ``str.find`` loop per needle (forms sharing a long substring share one search,
 see ``_Group``): substring search in CPython skips ahead by the needle's length and runs at GB/s
@@ -38,6 +40,7 @@ from bot_bottle.sidecar.dlp.encodings import (
     url_partial_forms,
     urlsafe,
 )
+from bot_bottle.sidecar.dlp.shifts import shifted_forms
 from bot_bottle.sidecar.dlp.spread import find_spread, spread_forms
 
 MIN_SECRET_LENGTH = 8
@@ -50,6 +53,10 @@ MIN_FRAGMENT = 4
 # Base85 cores are whole 5-character groups: one group (4 bytes) would match by chance, two are
 # found for every value of 11 characters or more at every alignment (8 to 10: at some).
 MIN_B85_CORE = 10
+# Each half of a value sent as every other character is searched for from this length.
+MIN_HALF = 10
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_UU_TABLES = tuple(str.maketrans(_B64_ALPHABET, zero + "".join(chr(33 + i) for i in range(63))) for zero in " `")
 
 
 def short_secrets(secrets: Mapping[str, str], min_length: int = MIN_SECRET_LENGTH) -> list[str]:
@@ -153,6 +160,8 @@ class KnownSecrets:
         # Values spelled out with separators between their characters (``dlp.spread``): one
         # more pass over a deep text, and one search per form.
         self._spread = spread_forms(self._values)
+        # Letter substitutions (Caesar shifts, atbash), searched in the same skeleton.
+        self._shifted = shifted_forms(self._values)
         self.needs_lowered = any(g.lowered for g in self._needles)
 
     def __repr__(self) -> str:
@@ -226,6 +235,12 @@ class KnownSecrets:
         for name, value in self._values:
             data = value.encode("utf-8")
             forms = [(core, "base85") for core in b85_cores(data)] + [(core, "ascii85") for core in a85_cores(data)]
+            # uuencode: base64's groups in another alphabet (zero as a blank or a backquote).
+            forms += [(core.translate(table), "uuencode") for core in b64_cores(data) for table in _UU_TABLES]
+            # Every other character, one half per request or field: each half gives away half
+            # the value. Long values only: a half of ten characters does not occur by chance.
+            if len(value) >= 2 * MIN_HALF:
+                forms += [(value[::2], "every-other"), (value[1::2], "every-other")]
             for text, encoding in forms:
                 if len(text) >= MIN_B85_CORE and text not in seen:
                     seen.add(text)
@@ -278,7 +293,8 @@ class KnownSecrets:
     def find_spread(self, text: str | bytes | bytearray) -> list[KnownHit]:
         """Every secret spelled out with separators between its characters (``dlp.spread``);
         offsets into ``text`` (characters, or bytes for ``bytes``)."""
-        return [KnownHit(h.start, h.end, h.secret_name, h.encoding) for h in find_spread(self._spread, text)]
+        return [KnownHit(h.start, h.end, h.secret_name, h.encoding)
+                for h in find_spread(self._spread, text, self._shifted)]
 
     def find_deep(self, text: str, *, spread: bool = True) -> list[KnownHit]:
         """The forms only texts scanned deep are searched for: base85/ascii85 and, with

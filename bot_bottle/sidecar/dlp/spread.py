@@ -25,6 +25,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot_bottle.sidecar.dlp.shifts import Shifted, find_shifted
+
 # As ``known.MIN_CASELESS_LENGTH``: sixteen letters and digits in a row, ignoring case, do not
 # occur by chance; fewer could be words of ordinary text run together.
 MIN_SPREAD = 16
@@ -79,9 +81,11 @@ def spread_forms(values: Sequence[tuple[str, str]]) -> tuple[_Form, ...]:
     return tuple(forms)
 
 
-def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray) -> list[SpreadHit]:
-    """Every spread form in ``text`` (offsets into it: characters of a ``str``, else bytes)."""
-    if not forms or not text:
+def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray,
+                shifted: Sequence[Shifted] = ()) -> list[SpreadHit]:
+    """Every spread form in ``text`` (offsets into it: characters of a ``str``, else bytes), and
+    with ``shifted`` every letter substitution (``dlp.shifts``), spelled out or not."""
+    if not (forms or shifted) or not text:
         return []
     if isinstance(text, str):
         try:
@@ -91,17 +95,25 @@ def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray) -> list[S
     else:
         data = text
     skeleton = data.translate(None, _DROP).lower()
-    hits: list[SpreadHit] = []
-    offsets: _Offsets | None = None
+    found: list[tuple[int, int, str, str, tuple[str, ...]]] = []  # skeleton spans, and direct forms
     for form in forms:
         at = skeleton.find(form.skeleton)
         while at >= 0:
-            offsets = offsets or _Offsets(data)
-            start, end = offsets.of(at), offsets.of(at + len(form.skeleton) - 1) + 1
-            piece = text[start:end] if isinstance(text, str) else bytes(data[start:end]).decode("latin-1")
-            if piece.lower() not in form.direct:
-                hits.append(SpreadHit(start, end, form.name, form.encoding))
+            found.append((at, at + len(form.skeleton), form.name, form.encoding, form.direct))
             at = skeleton.find(form.skeleton, at + 1)
+    if shifted:
+        direct = {value.name: (value.direct,) for value in shifted}
+        found += [(s, e, name, encoding, direct[name] if encoding == "rot13" else ())
+                  for s, e, name, encoding in find_shifted(shifted, skeleton)]
+    if not found:
+        return []
+    hits: list[SpreadHit] = []
+    offsets = _Offsets(data)
+    for at, stop, name, encoding, direct_forms in found:
+        start, end = offsets.of(at), offsets.of(stop - 1) + 1
+        piece = text[start:end] if isinstance(text, str) else bytes(data[start:end]).decode("latin-1")
+        if piece.lower() not in direct_forms:
+            hits.append(SpreadHit(start, end, name, encoding))
     return hits
 
 
