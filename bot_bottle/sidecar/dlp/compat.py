@@ -222,22 +222,25 @@ def _utf8_candidates(data: bytes | bytearray, windows: list[tuple[int, int]] | N
     for start, end in windows:
         found += [(s, e, folded, True) for s, e, folded in _runs(data, start, end)]
     # Fullwidth forms (the usual disguise) are also looked for among binary bytes, between the
-    # windows above: two byte searches, about a millisecond per MiB each.
+    # windows above: one regex search for their first two bytes, about half a millisecond per
+    # MiB (a ``find`` per prefix costs twice that each in random data, where 0xEF is frequent).
     edges = [0] + [edge for window in windows for edge in window] + [len(data)]
     for gap_start, gap_end in zip(edges[::2], edges[1::2]):
-        for prefix in FULLWIDTH_PREFIXES:
-            at = data.find(prefix, gap_start, gap_end)
-            while at != -1:
-                m = compat_run.match(data, at)
-                if m is not None:
-                    found.append((m.start(), m.end(), fold(m.group().decode("utf-8")), False))
-                at = data.find(prefix, m.end() if m is not None else at + 1, gap_end)
+        done = gap_start
+        for start in _FULLWIDTH_START.finditer(data, gap_start, gap_end):
+            if start.start() < done:
+                continue  # inside the run just found
+            m = compat_run.match(data, start.start())
+            if m is not None:
+                found.append((m.start(), m.end(), fold(m.group().decode("utf-8")), False))
+                done = m.end()
     found.sort()
     return found
 
 
 # The UTF-8 of the fullwidth forms U+FF01..U+FF5E starts with one of these.
 FULLWIDTH_PREFIXES = (b"\xef\xbc", b"\xef\xbd")
+_FULLWIDTH_START = re.compile(rb"\xef[\xbc\xbd]")  # the same, as one pattern
 
 
 # A streamed body is looked at in windows of this size; only windows that are UTF-8 text are searched.
