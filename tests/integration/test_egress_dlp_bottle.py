@@ -99,7 +99,26 @@ class H(BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("content-length", str(len(reply))); self.end_headers()
         self.wfile.write(reply)
     do_PUT = do_POST
+    def _download(self, size, chunked):
+        # Deterministic bytes: the test compares the agent's digest with the one printed here.
+        block = hashlib.sha512(self.path.encode()).digest() * 16384  # 1 MiB
+        digest = hashlib.sha256()
+        self.send_response(200)
+        self.send_header("transfer-encoding" if chunked else "content-length", "chunked" if chunked else str(size))
+        self.end_headers()
+        left = size
+        while left:
+            piece = block[:min(left, len(block))]
+            digest.update(piece)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            left -= len(piece)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        out(download=self.path, bytes=size, sha256=digest.hexdigest())
     def do_GET(self):
+        for prefix, chunked in (("/download/", False), ("/download-chunked/", True)):
+            if self.path.startswith(prefix):
+                return self._download(int(self.path[len(prefix):]) << 20, chunked)
         if (self.headers.get("upgrade") or "").lower() != "websocket":
             return self.do_POST()
         key = self.headers["sec-websocket-key"].encode()
@@ -348,6 +367,35 @@ class EgressDlpBottleTest(unittest.TestCase):
         record = self.decision("/dirty-upload", "dlp")
         self.assertIn("upstream request aborted", record["reason"])
         self.assertEqual(record["detectors"], ["aws-access-key-id"])
+
+    def test_a_chunked_upload_arrives_whole(self) -> None:
+        # Held-back chunks once went out as empty chunks, and an empty chunk ends a chunked body.
+        digest = self.sh(f"head -c {UPLOAD_BYTES} /dev/urandom > /tmp/chunked.bin && "
+                         "sha256sum /tmp/chunked.bin | cut -d' ' -f1").strip()
+        status, body = self.curl("-X", "POST", "-H", "Content-Type: application/octet-stream",
+                                 "-H", "Transfer-Encoding: chunked", "--data-binary", "@/tmp/chunked.bin",
+                                 "http://upload.example/chunked-upload")
+        self.assertEqual(status, "200", body)
+        (hit,) = self.seen_at("/chunked-upload")
+        self.assertEqual((hit["bytes"], hit["complete"], hit["sha256"]), (UPLOAD_BYTES, True, digest))
+
+    # -- large answers -----------------------------------------------------------------------------
+
+    def test_large_downloads_arrive_whole_and_the_proxy_keeps_running(self) -> None:
+        # Held whole for the inbound scan, a download of a few hundred MB got the proxy killed
+        # for memory (the sidecar has 512 MB) and the bottle lost its network.
+        for path in ("/download/320", "/download-chunked/96"):
+            with self.subTest(path):
+                out = self.sh(f"curl -sS -o /tmp/dl -w '%{{http_code}} %{{size_download}}' http://upload.example{path}"
+                              " && echo && sha256sum /tmp/dl | cut -d' ' -f1 && rm -f /tmp/dl")
+                status_size, _, digest = out.strip().partition("\n")
+                (sent,) = [r for r in self.seen() if r.get("download") == path]
+                self.assertEqual(status_size, f"200 {sent['bytes']}")
+                self.assertEqual(digest.strip(), sent["sha256"])
+        state = engine.run(["inspect", "-f", "{{.State.Running}} {{.State.OOMKilled}}", self.sidecar], timeout=30).stdout
+        self.assertEqual(state.split(), ["true", "false"])
+        status, _ = self.curl("-X", "POST", "--data-binary", "after", "http://upload.example/after-download")
+        self.assertEqual(status, "200")
 
 
 if __name__ == "__main__":

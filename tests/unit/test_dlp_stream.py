@@ -124,6 +124,41 @@ class StreamScanTest(unittest.TestCase):
         self.assertTrue(stream.blocked)
         self.assertEqual(out, b"")
 
+    def test_every_compressed_format_and_zip_is_held_and_opened(self) -> None:
+        # Streamed as bytes, a secret compressed among megabytes of other data passed.
+        import bz2
+        import io
+        import lzma
+        import os
+        import zipfile
+        import zlib
+
+        noise = os.urandom(3 * 1024 * 1024)
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("noise.bin", noise)
+            z.writestr("notes.txt", "key=" + SECRET)
+        bodies = {"zip": archive.getvalue(), "bzip2": bz2.compress(noise + SECRET.encode()),
+                  "xz": lzma.compress(filler(300_000) + SECRET.encode()),
+                  "zlib": zlib.compress(filler(300_000) + SECRET.encode())}
+        for name, body in bodies.items():
+            with self.subTest(name):
+                stream = make(self.scanner, sniff_json=False)
+                out, _ = run(stream, body, 65536)
+                self.assertTrue(stream.whole)
+                self.assertEqual(out, b"")
+                self.assertTrue(stream.blocked)
+
+    def test_random_data_with_a_zlib_looking_start_streams(self) -> None:
+        import os
+
+        # 0x78 0x9c is a valid zlib header; what follows does not inflate.
+        body = b"\x78\x9c" + b"\xff" * 62 + os.urandom(3 * 1024 * 1024)
+        stream = make(self.scanner, sniff_json=False)
+        out, _ = run(stream, body, 65536)
+        self.assertFalse(stream.whole)
+        self.assertEqual(out, body)
+
     def test_short_body_is_scanned_at_finish(self) -> None:
         stream = make(self.scanner)
         self.assertEqual(stream.feed(b"tiny"), b"")

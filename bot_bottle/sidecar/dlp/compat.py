@@ -258,13 +258,13 @@ def utf8_windows(data: bytes | bytearray) -> list[tuple[int, int]]:
         while position < end < size and data[end] & 0xC0 == 0x80:
             end -= 1  # never cut a character: the next window starts at its first byte
         window = data[position:end]
-        if not window.isascii() and _is_utf8(window):
+        if not window.isascii() and is_utf8(window):
             out.append((position, end))
         position = max(end, position + 1)
     return out
 
 
-def _is_utf8(window: bytes | bytearray) -> bool:
+def is_utf8(window: bytes | bytearray) -> bool:
     """Whether ``window`` is UTF-8 text, but for a character cut at either edge: a streamed batch,
     or a region of one, starts and ends wherever the bytes were cut."""
     lead = 0

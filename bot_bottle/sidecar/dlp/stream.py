@@ -15,19 +15,23 @@ large body, it only stops holding it whole. A byte-level prefilter finds where a
 could match and the direct layer runs only around those places (``dlp.prefilter``), with the
 same findings as scanning the whole batch.
 
-Bodies that are structured underneath (gzip without a ``Content-Encoding``, JSON sniffed from
-the first bytes when ``sniff_json``, or ``whole`` from the start) cannot be judged piecewise:
-``StreamScan`` then holds the whole body and scans it at the end with the full request scan,
-forwarding all of it or none.
+Bodies that are structured underneath (compressed without a ``Content-Encoding``: gzip, zlib,
+bzip2, xz, or a zip archive, whose content is not in their bytes; JSON sniffed from the first
+bytes when ``sniff_json``; or ``whole`` from the start) cannot be judged piecewise:
+``StreamScan`` then holds the whole body and scans it at the end with the full request scan
+(which opens them), forwarding all of it or none; one larger than ``max_whole`` is refused as a
+``scan-limit`` as soon as it is (held, it would cost the proxy its memory).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot_bottle.sidecar.dlp.bodies import GZIP_MAGIC, looks_like_json
-from bot_bottle.sidecar.dlp.findings import Finding
+from bot_bottle.sidecar.dlp.archives import ZIP_MAGIC, compression_of
+from bot_bottle.sidecar.dlp.bodies import looks_like_json
+from bot_bottle.sidecar.dlp.findings import HIGH, SCAN_LIMIT, Finding
 
 # Longer than any value a detector matches whole (a JWT may be tens of KiB, a private key block
 # a few) and than every encoded form of a bottle secret the caller knows of (see ``overlap_for``).
@@ -36,6 +40,22 @@ DEFAULT_OVERLAP = 64 * 1024
 DEFAULT_BATCH = 1024 * 1024
 # How much of the start is needed to tell a structured body from a plain one.
 SNIFF_BYTES = 64
+
+
+def compressed(head: bytes) -> bool:
+    """Whether a body starting with ``head`` is compressed, or a zip archive: its content is not
+    in its bytes, so it is held whole and opened by the full scan. A zlib header is 2 bytes (one
+    random body in a thousand has one): it counts only when the bytes after it inflate."""
+    if head.startswith(ZIP_MAGIC):
+        return True
+    kind = compression_of(head)
+    if kind != "zlib":
+        return kind is not None
+    try:
+        zlib.decompressobj().decompress(head)
+    except zlib.error:
+        return False
+    return True
 
 
 def overlap_for(secret_values: Sequence[str]) -> int:
@@ -59,6 +79,7 @@ class StreamScan:
     batch: int = DEFAULT_BATCH
     findings: list[Finding] = field(default_factory=list)
     whole: bool = False  # the body is structured: held whole and scanned at the end
+    max_whole: int = 0  # a body held whole and larger than this is refused (scan-limit); 0: no limit
     sniff_json: bool = True  # False: a body that starts like JSON is still scanned as text
     # Nothing is released until more than this has arrived; a body that ends within it gets the
     # full scan (``scan_whole``). For bodies of unknown length (chunked): a small one is judged
@@ -78,6 +99,11 @@ class StreamScan:
         if self.blocked or not data:
             return b""
         self.received += len(data)
+        if self.whole and self.max_whole and self.received > self.max_whole:
+            # Held whole to be opened, and larger than the scan reads: refused, not forwarded unread.
+            self.findings = [Finding(SCAN_LIMIT, "Body larger than the scan limit", "body", 0, 0, HIGH)]
+            self._pending.clear()
+            return b""
         self._pending += data
         if not self._sniffed:
             if len(self._pending) < SNIFF_BYTES:
@@ -106,7 +132,7 @@ class StreamScan:
     def _sniff(self) -> None:
         self._sniffed = True
         head = bytes(self._pending[:SNIFF_BYTES])
-        self.whole = self.whole or head[:2] == GZIP_MAGIC or (self.sniff_json and looks_like_json(head))
+        self.whole = self.whole or compressed(head) or (self.sniff_json and looks_like_json(head))
 
     def _scan_and_release(self, *, final: bool) -> bytes:
         pending = self._pending

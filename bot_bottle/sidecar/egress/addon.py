@@ -45,6 +45,7 @@ from typing import IO, Any
 from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
 
+from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, stream_method, structure, supervision
 from bot_bottle.sidecar.egress.core import (
@@ -82,6 +83,7 @@ LOG_PATH = "bottle_log_path"
 STREAM = "bottle_stream"
 STREAM_ABORTED = "bottle_stream_aborted"
 STREAM_FORM_METHOD = "bottle_stream_form_method"
+ANSWER_STREAM = "bottle_answer_stream"
 
 
 class EgressAddon:
@@ -326,7 +328,7 @@ class EgressAddon:
         form_method = stream_method.watch(verdict, request.headers.get("content-type", ""))
         if form_method is not None:
             flow.metadata[STREAM_FORM_METHOD] = form_method
-        request.stream = lambda data: self._stream_chunk(flow, plan, data)
+        request.stream = lambda data: _sendable(self._stream_chunk(flow, plan, data))
 
     def _stream_chunk(self, flow: http.HTTPFlow, plan: StreamScan, data: bytes) -> bytes:
         """mitmproxy's stream callable: the bytes to forward for ``data`` (b"": the end)."""
@@ -512,10 +514,86 @@ class EgressAddon:
             if host_header is not None:
                 request.headers["host"] = host_header
 
+    # -- large answers: delivered while they arrive, scanned chunk-wise -------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream an answer too large to hold (a download) through ``AnswerStream``: held whole,
+        a few hundred MB got the proxy killed for memory. Smaller answers keep the buffered path
+        of the ``response`` hook."""
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        response = flow.response
+        stream_answer = getattr(self.inbound, "stream_answer", None)
+        if verdict is None or not verdict.allowed or response is None or stream_answer is None:
+            return
+        if flow.request.method == "HEAD" or response.status_code in (204, 304) or response.status_code < 200:
+            return  # no body
+        try:
+            length = int(response.headers["content-length"]) if "content-length" in response.headers else None
+        except ValueError:
+            return  # mitmproxy refuses the malformed answer itself
+        plan = stream_answer(scanning.InboundResponse(
+            request=self._inbound_request(flow, verdict), status=response.status_code,
+            headers=tuple(response.headers.items(multi=True)), body=b"",
+        ), length)
+        if plan is None:
+            return
+        flow.metadata[ANSWER_STREAM] = plan
+        response.stream = lambda data: _sendable(self._answer_chunk(flow, plan, data, chunked=length is None))
+
+    def _answer_chunk(self, flow: http.HTTPFlow, plan: AnswerStream, data: bytes, *, chunked: bool) -> bytes:
+        """mitmproxy's stream callable for an answer: the bytes to deliver for ``data`` (b"": the end)."""
+        if plan.stopped:
+            return b""
+        try:
+            out = plan.feed(data) if data else plan.finish()
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot be scanned is not delivered
+            plan.stopped = True
+            plan.labels.append(f"internal error: {type(exc).__name__}")
+            out = b""
+        if not plan.stopped:
+            return out
+        verdict: Verdict = flow.metadata[VERDICT]
+        labels = tuple(sorted(set(plan.labels)))
+        outcome = scanning.ScanOutcome(scanning.BLOCK, labels, ", ".join(labels))
+        flow.metadata[SCAN] = outcome
+        refused = _dlp_verdict(verdict, RULE_DLP_INBOUND, outcome, "the response carries")
+        flow.metadata[VERDICT] = Verdict(
+            False, refused.host, refused.port, refused.rule,
+            f"{refused.reason}; the answer was stopped after {plan.delivered} of {plan.received}+ bytes",
+            refused.route, refused.route_index, refused.match_index, refused.internal_service)
+        if not data and chunked and plan.delivered == 0:
+            # Judged whole at its end: a chunked answer can still carry a notice instead.
+            return f"bot-bottle egress: the answer was withheld ({outcome.reason})\n".encode()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside mitmproxy's loop (tests)
+            _close_connections(flow)
+        else:
+            loop.call_soon(_close_connections, flow)  # after the event the layer is handling
+        return b""
+
+    def _inbound_request(self, flow: http.HTTPFlow, verdict: Verdict) -> scanning.OutboundRequest:
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        return scanning.OutboundRequest(
+            method=facts.method if facts is not None else flow.request.method, scheme=facts.scheme if facts is not None
+            else flow.request.scheme, host=verdict.host, port=verdict.port, path=flow.request.path, headers=(),
+            body=b"", route_index=verdict.route_index,
+            dlp=verdict.route.dlp_settings if verdict.route is not None else {},
+            internal_service=verdict.internal_service,
+        )
+
     def response(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if verdict is None or facts is None or flow.metadata.get(LOGGED) or flow.response is None:
+            return
+        plan: AnswerStream | None = flow.metadata.get(ANSWER_STREAM)
+        if plan is not None:
+            if plan.labels and not plan.stopped:  # flagged, or masked on the way
+                labels = tuple(sorted(set(plan.labels)))
+                action = scanning.REDACT if plan.masked else scanning.ALLOW
+                flow.metadata[SCAN] = scanning.ScanOutcome(action, labels, ", ".join(labels))
+            self._log(flow, flow.metadata.get(VERDICT, verdict), facts)
             return
         if verdict.allowed:
             try:
@@ -527,12 +605,7 @@ class EgressAddon:
     def _scan_response(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         response = flow.response
         assert response is not None
-        outbound = scanning.OutboundRequest(
-            method=facts.method, scheme=facts.scheme, host=verdict.host, port=verdict.port,
-            path=flow.request.path, headers=(), body=b"", route_index=verdict.route_index,
-            dlp=verdict.route.dlp_settings if verdict.route is not None else {},
-            internal_service=verdict.internal_service,
-        )
+        outbound = self._inbound_request(flow, verdict)
         outcome = self.inbound.scan(scanning.InboundResponse(
             request=outbound, status=response.status_code,
             headers=tuple(response.headers.items(multi=True)), body=response.raw_content or b"",
@@ -801,6 +874,23 @@ def _drop_transport(client: Any, server: Any) -> None:
     io = handler.transports.get(server) if handler is not None else None
     if io is not None and io.writer is not None:
         io.writer.close()
+
+
+def _sendable(out: bytes) -> bytes | list[bytes]:
+    """What a stream callable returns to mitmproxy: nothing to send is an empty list, never b"".
+    mitmproxy sends each returned piece as one chunk of a chunked body, and an empty one is the
+    chunk that ends it: holding a chunk back by returning b"" ended a chunked body early."""
+    return out if out else []
+
+
+def _close_connections(flow: http.HTTPFlow) -> None:
+    """Close both connections of a live flow: the agent sees its answer cut short."""
+    server = ctx.master.addons.get("proxyserver")
+    handler = getattr(server, "connections", {}).get(flow.client_conn.id) if server is not None else None
+    if handler is not None:
+        for conn in (flow.server_conn, flow.client_conn):
+            if conn in handler.transports:
+                handler.close_connection(conn)
 
 
 def _close_server_connection(flow: http.HTTPFlow) -> None:

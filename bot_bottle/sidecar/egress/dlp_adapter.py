@@ -14,7 +14,6 @@ Large uploads are streamed (``stream_scan``): a plain body larger than the scann
   rewrite it (the headers, Content-Length included, have gone) nor hold it for the operator, so
   ``redact`` and ``supervise`` routes keep buffering. On a streamed body every hit blocks, the
   route's own token included (its default is ``redact``, which a stream cannot do);
-- the body has no ``Content-Encoding`` (a compressed body is decompressed by the full scan);
 - its length is unknown (chunked) or larger than ``deep_limit``: each batch gets the direct
   layer and the decoded one (base64, hex, percent-encoding, escapes), as a buffered body that
   size gets them in overlapping windows, so streaming keeps the coverage. Smaller bodies are
@@ -22,9 +21,14 @@ Large uploads are streamed (``stream_scan``): a plain body larger than the scann
   ``deep_limit``, and one that ends before gets the full scan;
 - a JSON, form or multipart body up to ``structured_limit`` is taken apart by the full scan and
   is not streamed; past that limit the full scan reads it as text too, so it streams. A chunked
-  body of those types, and any streamed body whose first bytes show gzip (or JSON, below
-  ``structured_limit``), is held whole by the stream scanner and judged at its end with the
-  full scan: forwarded entirely or not at all.
+  body of those types, and any streamed body whose first bytes show compression (gzip, zlib,
+  bzip2, xz), a zip archive (or JSON, below ``structured_limit``), is held whole by the stream
+  scanner and judged at its end with the full scan: forwarded entirely or not at all.
+
+A body with a ``Content-Encoding`` is held whole by the stream scanner too and judged by the full
+scan, which decodes it (mitmproxy would otherwise hold it, of any size). A body held whole and
+larger than ``max_body_bytes`` is refused as a ``scan-limit`` as soon as it is: the proxy has the
+sidecar's memory only.
 
 The URL and headers of a streamed request are scanned before the body starts (``scan`` with an
 empty body), so a hit there still answers 403 before anything is sent.
@@ -37,6 +41,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
+from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, WholeVerdict
 from bot_bottle.sidecar.dlp.bodies import decode_body, is_json, parse_content_type
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
 from bot_bottle.sidecar.dlp.scanner import ACROSS_REQUESTS
@@ -114,8 +119,7 @@ class DlpOutbound:
                 content_encoding = value
             elif lowered == "transfer-encoding":
                 chunked = "chunked" in value.lower()
-        if content_encoding and content_encoding.strip().lower() != "identity":
-            return None
+        encoded = bool(content_encoding) and content_encoding.strip().lower() != "identity"
         scanner = self.scanner(settings)
         if content_length is None and not chunked:
             return None
@@ -128,11 +132,16 @@ class DlpOutbound:
         if structured and not as_text and content_length is not None:
             return None  # parsed whole by the buffered scan
         type_header = [("content-type", content_type)] if content_type else []
+        if encoded:
+            type_header.append(("content-encoding", content_encoding or ""))
         return StreamScan(
             scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),
             scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body),
             overlap=overlap_for(list(self.secrets.values())),
-            whole=structured and not as_text,  # chunked JSON/form/multipart: held, judged whole
+            # Chunked JSON/form/multipart, and a declared Content-Encoding: held, judged whole (in
+            # bounded memory: past max_body_bytes, refused as a scan-limit).
+            whole=encoded or (structured and not as_text),
+            max_whole=scanner.options.max_body_bytes,
             sniff_json=not as_text,
             # Chunked: held until it is larger than deep_limit, so a small one gets the full scan.
             hold_upto=scanner.options.deep_limit if content_length is None else 0,
@@ -213,7 +222,45 @@ class DlpInbound:
     """``scanning.InboundScanner``: prompt-injection flags and the bottle's secrets echoed back."""
 
     def __init__(self, credentials: Mapping[str, str], known_secrets: Mapping[str, str]) -> None:
-        self.scanner = Scanner({**dict(known_secrets), **dict(credentials)}, ScanOptions(tokens=False))
+        secrets = {**dict(known_secrets), **dict(credentials)}
+        self.scanner = Scanner(secrets, ScanOptions(tokens=False))
+        self._overlap = overlap_for(list(secrets.values()))
+
+    def stream_answer(self, response: scanning.InboundResponse, content_length: int | None) -> AnswerStream | None:
+        """A chunk-wise scanner for an answer too large to hold (``dlp.answer_stream``), given its
+        status and headers (``response.body`` is empty: it has not arrived); None keeps the
+        buffered path: an answer with a ``Content-Length`` up to the inbound limit. One without
+        a length (chunked) is held up to that limit and judged whole if it ends within it."""
+        request = response.request
+        if request.internal_service is not None:
+            return None
+        if content_length is not None and content_length <= _INBOUND_LIMIT:
+            return None
+        encoded = any(k.lower() == "content-encoding" and v.strip().lower() != "identity" for k, v in response.headers)
+        flag_injection = bool((request.dlp or {}).get("inbound", True))
+
+        def echoed(batch: bytearray) -> list[tuple[int, int, str]]:
+            return [(f.start, f.end, label(f)) for f in self.scanner.scan_batch(batch, "body")]
+
+        def injection(text: bytes) -> list[tuple[str, bool]]:
+            if not flag_injection:
+                return []
+            return [(f"{f.detector} ({f.confidence})", f.confidence == "high")
+                    for f in self.scanner.scan_response_for_injection(text)]
+
+        def judge_whole(body: bytes) -> WholeVerdict:
+            outcome = self.scan(replace(response, body=body))
+            if outcome.action == scanning.ALLOW:
+                return WholeVerdict(body, outcome.detectors)
+            if outcome.action == scanning.REDACT and outcome.body is not None and not encoded:
+                return WholeVerdict(outcome.body, outcome.detectors, redacted=True)
+            # Blocked, or a redaction that would drop a Content-Encoding already sent: the
+            # answer is replaced by a notice (a chunked answer has no length to keep).
+            return WholeVerdict(None, outcome.detectors)
+
+        return AnswerStream(echoed=echoed, injection=injection, overlap=self._overlap,
+                            judge_whole=judge_whole if content_length is None else None,
+                            hold_upto=_INBOUND_LIMIT if content_length is None else 0)
 
     def scan(self, response: scanning.InboundResponse) -> scanning.InboundOutcome:
         request = response.request

@@ -1,0 +1,119 @@
+"""Chunk-wise inbound scanning of a large answer on its way to the agent (a download).
+
+Holding a whole answer to scan it cost the proxy its memory: a 200 MB download got the egress
+proxy killed (the sidecar has 512 MB), and the bottle lost its network. ``AnswerStream`` sits
+between the bytes the upstream sends and the bytes the agent gets, and keeps at most a batch
+plus an overlap of them:
+
+- the bottle's secrets an upstream echoes back are *masked in place* (``[REDACTED]``, then
+  ``*``, as long as the value), so the answer keeps its length (its ``Content-Length`` has gone
+  out with the headers); the held-back overlap is scanned again with the next batch, so a value
+  cut by a batch boundary is found whole before any byte of it leaves;
+- prompt-injection phrases are looked for in batches that are text (binary data, a wheel or a
+  tarball, is skipped: the phrase search reads it as noise, slowly): a medium-confidence one is
+  logged, a high-confidence one stops the answer (``stopped``: nothing more is delivered, and
+  the caller closes the connection, so the agent sees an answer cut short, never its rest).
+
+An answer of unknown length (chunked) is held whole up to ``hold_upto`` and, if it ends within
+that, judged whole by ``judge_whole`` exactly as a buffered answer is (a small answer loses
+nothing to streaming); past it, it is scanned as above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot_bottle.sidecar.dlp.compat import is_utf8
+
+# (start, end, label) of a value to mask, offsets into the batch.
+Spans = list[tuple[int, int, str]]
+# (label, high confidence) per injection flag.
+Flags = list[tuple[str, bool]]
+MASK = b"[REDACTED]"
+DEFAULT_BATCH = 1024 * 1024
+
+
+@dataclass
+class WholeVerdict:
+    """What ``judge_whole`` decided for an answer held whole."""
+
+    deliver: bytes | None  # None: stop the answer
+    labels: tuple[str, ...] = ()
+    redacted: bool = False  # ``deliver`` has values replaced
+
+
+@dataclass
+class AnswerStream:
+    echoed: Callable[[bytearray], Spans]  # the bottle's secrets in a batch
+    injection: Callable[[bytes], Flags]  # prompt-injection flags in a text batch
+    overlap: int
+    judge_whole: Callable[[bytes], WholeVerdict] | None = None
+    hold_upto: int = 0
+    batch: int = DEFAULT_BATCH
+    labels: list[str] = field(default_factory=list)  # what was found, for the log
+    masked: int = 0  # values masked (or the answer judged whole was redacted)
+    stopped: bool = False
+    received: int = 0
+    delivered: int = 0
+    _pending: bytearray = field(default_factory=bytearray)
+    _scanned_upto: int = 0  # bytes of _pending already scanned (the held-back tail)
+    _streaming: bool = False
+
+    def feed(self, data: bytes) -> bytes:
+        if self.stopped or not data:
+            return b""
+        self.received += len(data)
+        self._pending += data
+        if not self._streaming:
+            if self.judge_whole is not None and self.received <= self.hold_upto:
+                return b""
+            self._streaming = True
+        if len(self._pending) - self._scanned_upto < self.batch:
+            return b""
+        return self._scan_and_release(final=False)
+
+    def finish(self) -> bytes:
+        if self.stopped:
+            return b""
+        if not self._streaming and self.judge_whole is not None:
+            verdict = self.judge_whole(bytes(self._pending))
+            self._pending.clear()
+            self.labels.extend(verdict.labels)
+            self.masked += verdict.redacted
+            if verdict.deliver is None:
+                self.stopped = True
+                return b""
+            self.delivered += len(verdict.deliver)
+            return verdict.deliver
+        return self._scan_and_release(final=True)
+
+    def _scan_and_release(self, *, final: bool) -> bytes:
+        pending = self._pending
+        if len(pending) > self._scanned_upto:
+            for start, end, label in self.echoed(pending):
+                pending[start:end] = (MASK + b"*" * (end - start))[: end - start]
+                self.labels.append(label)
+                self.masked += 1
+            fresh = bytes(pending[max(0, self._scanned_upto - 512) :])  # a phrase cut at the seam
+            if _is_text(fresh):
+                for label, high in self.injection(fresh):
+                    self.labels.append(label)
+                    if high:
+                        self.stopped = True
+            if self.stopped:
+                pending.clear()
+                return b""
+        cut = len(pending) - (0 if final else min(self.overlap, len(pending)))
+        with memoryview(pending) as view:
+            release = bytes(view[:cut])
+        del pending[:cut]
+        self._scanned_upto = len(pending)
+        self.delivered += len(release)
+        return release
+
+
+
+def _is_text(data: bytes) -> bool:
+    """Whether ``data`` reads as text: UTF-8 (a character cut at either end allowed), no NULs."""
+    return b"\x00" not in data and is_utf8(data)
