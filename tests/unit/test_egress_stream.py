@@ -182,6 +182,21 @@ class AddonStreamTest(AddonCase):
         self.assertFalse(flow.request.stream)
         self.assertEqual(lines[0]["rule"], "dlp")
 
+    def test_a_body_too_large_to_hold_on_a_redacting_route_is_refused_before_it_is_read(self) -> None:
+        self.write_policy({"version": 2, "routes": [
+            {"host": "redact.example", "ports": [443], "dlp": {"outbound_on_match": "redact"}},
+            {"host": "plain.example", "ports": [443], "dlp": {"tokens": False, "secrets": False}}]})
+        flow, lines = self.run_hooks(self.big_flow("redact.example", size=200 * MB), "requestheaders")
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertFalse(flow.request.stream)
+        self.assertEqual((lines[0]["rule"], lines[0]["detectors"]), ("dlp", ["scan-limit"]))
+        self.assertIn("larger than the scan limit", lines[0]["reason"])
+        # Within the limit it is held and scanned as before; with every detector off, any size passes.
+        flow, _ = self.run_hooks(self.big_flow("redact.example", size=60 * MB), "requestheaders")
+        self.assertIsNone(flow.response)
+        flow, _ = self.run_hooks(self.big_flow("plain.example", size=200 * MB), "requestheaders")
+        self.assertIsNone(flow.response)
+
     def test_small_upload_keeps_the_buffered_path(self) -> None:
         flow, _ = self.run_hooks(self.big_flow(size=1000), "requestheaders")
         self.assertFalse(flow.request.stream)

@@ -201,6 +201,11 @@ class Scanner:
         return f"Scanner(secrets={list(self.known.names)!r}, options={self.options!r})"
 
     @property
+    def idle(self) -> bool:
+        """Every detector is off: nothing would be found, and no body needs holding to scan."""
+        return self._idle
+
+    @property
     def secret_names(self) -> tuple[str, ...]:
         return self.known.names
 

@@ -310,6 +310,11 @@ class EgressAddon:
         outbound = self._outbound(flow, verdict, facts, body=b"")
         plan = stream_scan(outbound, length)
         if plan is None:
+            too_large = getattr(self.scanner, "too_large", None)
+            refused = too_large(outbound, length) if too_large is not None and length is not None else None
+            if refused is not None:  # held whole it would be refused anyway, after costing its size
+                flow.metadata[SCAN] = refused
+                self._refuse(flow, _dlp_verdict(verdict, RULE_DLP, refused, "the request carries"), facts)
             return
         outcome = self.scanner.scan(outbound)
         if outcome.action not in (scanning.ALLOW, scanning.REDACT, scanning.BLOCK):

@@ -147,6 +147,19 @@ class DlpOutbound:
             hold_upto=scanner.options.deep_limit if content_length is None else 0,
         )
 
+    def too_large(self, request: scanning.OutboundRequest, content_length: int) -> scanning.ScanOutcome | None:
+        """A block outcome for a body that would be held whole (``stream_scan`` said None) and is
+        larger than the scan reads: the buffered scan would refuse it as a ``scan-limit`` once
+        mitmproxy had held all of it, which a body of any size could cost the proxy its memory."""
+        if request.internal_service is not None:
+            return None
+        scanner = self.scanner(request.dlp or {})
+        limit = scanner.options.max_body_bytes
+        if scanner.idle or content_length <= limit:
+            return None
+        reason = f"a body of {content_length} bytes is larger than the scan limit ({limit} bytes)"
+        return scanning.ScanOutcome(scanning.BLOCK, ("scan-limit",), reason)
+
     def scan_message(self, request: scanning.OutboundRequest, content: bytes) -> scanning.ScanOutcome:
         """One WebSocket message the agent sends on the connection ``request`` opened.
 
