@@ -12,7 +12,9 @@ does. Both run the same ``curl`` command; curl's own ``time_total`` is what is m
 ``docker exec`` overhead is not. Targets (medians): under 5 ms added per small intercepted HTTPS
 request, and at least 40% of the direct throughput for a 16 MB upload. DLP is on as in a bottle
 (token formats and one bottle secret; the upload streams through the chunk-wise scanner);
-``--dlp off`` turns the route's detectors off to measure the proxy's own data path.
+``--dlp off`` turns the route's detectors off to measure the proxy's own data path. Each upload
+round also times one 64 MiB download per side (no target): an answer that large streams through the
+inbound scan (echoed secrets, injection phrases) instead of being held whole.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from bot_bottle.backend.docker.launch import AGENT_ENTRY  # noqa: E402  (what a 
 HOST = "upstream.bench.example"
 RUN_DIR = "/run/bottle"
 UPLOAD_MB = 16
+# Larger than the answers the proxy holds whole (16 MiB): this one streams through the inbound scan.
+DOWNLOAD_MB = 64
 # --tuned-forwarder: the agent's forwarder without Nagle and with large copy blocks, as the
 # sidecar's own socat runs; compare with the forwarder a bottle runs today (AGENT_ENTRY).
 TUNED_FORWARDER = (
@@ -46,8 +50,9 @@ TUNED_FORWARDER = (
 MAX_REQUESTS = 2000
 MAX_UPLOADS = 20
 
-# The upstream: HTTPS with a private CA; a tiny answer for GET, and for POST the number of bytes
-# read (in 1 MiB chunks, so a 16 MB upload is not held in memory twice).
+# The upstream: HTTPS with a private CA; a tiny answer for GET (or N MiB of random data for
+# /download/N), and for POST the number of bytes read (in 1 MiB chunks, so a 16 MB upload is not
+# held in memory twice).
 UPSTREAM = r'''
 import os, ssl, subprocess, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +66,14 @@ class H(BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers()
         self.wfile.write(body)
     def do_GET(self):
+        if self.path.startswith("/download/"):
+            # N MiB with a Content-Length, written in 1 MiB blocks.
+            size = int(self.path.rsplit("/", 1)[1]) << 20
+            self.send_response(200); self.send_header("content-length", str(size)); self.end_headers()
+            block = os.urandom(1 << 20)
+            for _ in range(size >> 20):
+                self.wfile.write(block)
+            return
         self._answer(b"ok")
     def do_POST(self):
         left, got = int(self.headers.get("content-length") or 0), 0
@@ -214,6 +227,15 @@ def upload(lab: Lab, client: str, n: int) -> tuple[list[float], list[float]]:
     return rates, totals
 
 
+def download(lab: Lab, client: str) -> float:
+    """MB/s of one ``DOWNLOAD_MB`` download on a new connection, connection set-up left out."""
+    fmt = "%{time_pretransfer} %{time_total} %{size_download}\\n"
+    pre, total, size = lab.curl(client, f"-o /dev/null -w '{fmt}' https://{HOST}/download/{DOWNLOAD_MB}")
+    if int(size) != DOWNLOAD_MB << 20:
+        raise RuntimeError(f"the {client} download got {size} bytes of {DOWNLOAD_MB << 20}")
+    return DOWNLOAD_MB / (float(total) - float(pre))  # as the upload series counts
+
+
 def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1] if len(values) >= 10 else max(values)
 
@@ -248,6 +270,7 @@ def main() -> int:
                 rate, total = upload(lab, side, 1)
                 series.setdefault(f"upload_{side}_mbps", []).extend(rate)
                 series.setdefault(f"upload_{side}_total_s", []).extend(total)
+                series.setdefault(f"download_{side}_mbps", []).append(download(lab, side))
     finally:
         lab.close()
 
@@ -255,10 +278,12 @@ def main() -> int:
     added_keepalive = med["keepalive_proxy_ms"] - med["keepalive_direct_ms"]
     added_fresh = med["fresh_proxy_ms"] - med["fresh_direct_ms"]
     ratio = med["upload_proxy_mbps"] / med["upload_direct_mbps"]
+    download_ratio = med["download_proxy_mbps"] / med["download_direct_mbps"]
     result = {
         "requests_per_series": n,
         "uploads_per_side": uploads,
         "upload_mb": UPLOAD_MB,
+        "download_mb": DOWNLOAD_MB,
         "dlp": ("on: token formats and one bottle secret; the upload streams through the chunk-wise scanner"
                 if lab.dlp else "off: the route's detectors turned off"),
         "forwarder": lab.forwarder,
@@ -268,6 +293,7 @@ def main() -> int:
             "added_keepalive_ms": added_keepalive,
             "added_fresh_connection_ms": added_fresh,
             "upload_ratio": ratio,
+            "download_ratio": download_ratio,
         },
         "p90": {key: p90(values) for key, values in series.items() if key.endswith("_ms")},
         "targets": {"added_ms_max": 5.0, "upload_ratio_min": 0.4},
@@ -284,7 +310,8 @@ def main() -> int:
     print(f"added latency: {added_keepalive:.2f} ms kept-alive (direct {med['keepalive_direct_ms']:.2f}, "
           f"proxy {med['keepalive_proxy_ms']:.2f}), {added_fresh:.2f} ms with a new connection each; "
           f"upload {med['upload_proxy_mbps']:.1f} MB/s through the proxy vs {med['upload_direct_mbps']:.1f} direct "
-          f"({ratio:.0%}) -> {path}")
+          f"({ratio:.0%}); {DOWNLOAD_MB} MiB download {med['download_proxy_mbps']:.1f} MB/s vs "
+          f"{med['download_direct_mbps']:.1f} ({download_ratio:.0%}) -> {path}")
     return 0
 
 
