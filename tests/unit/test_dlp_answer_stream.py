@@ -119,12 +119,23 @@ class AnswerStreamTest(unittest.TestCase):
         self.assertEqual(plan.finish(), b"")
         self.assertTrue(plan.stopped)
 
-    def test_a_chunked_compressed_answer_that_would_need_its_encoding_dropped_is_stopped(self) -> None:
+    def test_a_chunked_compressed_answer_is_redacted_and_encoded_again(self) -> None:
         import gzip
+        import zlib
 
-        plan = self.plan(None, headers=[("content-encoding", "gzip")])
-        plan.feed(gzip.compress(b"echo " + SECRET.encode()))
-        self.assertEqual(plan.finish(), b"")
+        for encoding, pack, unpack in (("gzip", gzip.compress, gzip.decompress),
+                                       ("deflate", zlib.compress, zlib.decompress)):
+            with self.subTest(encoding):
+                plan = self.plan(None, headers=[("content-encoding", encoding)])
+                plan.feed(pack(b"echo " + SECRET.encode() + b" done"))
+                out = unpack(plan.finish())
+                self.assertNotIn(SECRET.encode(), out)
+                self.assertTrue(out.startswith(b"echo [REDACTED"), out)
+                self.assertFalse(plan.stopped)
+        # An encoding it cannot write again: withheld.
+        plan = self.plan(None, headers=[("content-encoding", "zstd")])
+        plan.feed(b"\x28\xb5\x2f\xfd" + SECRET.encode())
+        plan.finish()
         self.assertTrue(plan.stopped)
 
     def test_a_chunked_answer_past_the_hold_streams(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 import quopri
 import zlib
@@ -102,6 +103,24 @@ def _decode_declared(body: bytes, content_encoding: str | None, limit: int) -> D
         applied.insert(0, name)
         truncated = truncated or cut
     return DecodedBody(data, tuple(applied), truncated)
+
+
+def encode_body(data: bytes, content_encoding: str | None) -> bytes | None:
+    """``data`` encoded as ``content_encoding`` says (``decode_body``'s inverse, outermost last),
+    or None for an encoding this cannot write."""
+    names = [n.strip().lower() for n in (content_encoding or "").split(",") if n.strip()]
+    for name in names:
+        if name == "identity":
+            continue
+        if name in ("gzip", "x-gzip"):
+            data = gzip.compress(data, mtime=0)
+        elif name == "deflate":
+            data = zlib.compress(data)
+        elif name == "br" and _brotli is not None:
+            data = _brotli.compress(data)
+        else:
+            return None
+    return data
 
 
 def _decode_one(name: str, data: bytes, limit: int) -> tuple[bytes, bool]:

@@ -42,7 +42,7 @@ from typing import Any
 
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, WholeVerdict
-from bot_bottle.sidecar.dlp.bodies import decode_body, is_json, parse_content_type
+from bot_bottle.sidecar.dlp.bodies import decode_body, encode_body, is_json, parse_content_type
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
 from bot_bottle.sidecar.dlp.scanner import ACROSS_REQUESTS
 from bot_bottle.sidecar.dlp.stream import StreamScan, overlap_for
@@ -249,7 +249,7 @@ class DlpInbound:
             return None
         if content_length is not None and content_length <= _INBOUND_LIMIT:
             return None
-        encoded = any(k.lower() == "content-encoding" and v.strip().lower() != "identity" for k, v in response.headers)
+        encoding = next((v for k, v in response.headers if k.lower() == "content-encoding"), None)
         flag_injection = bool((request.dlp or {}).get("inbound", True))
 
         def echoed(batch: bytearray) -> list[tuple[int, int, str]]:
@@ -265,10 +265,14 @@ class DlpInbound:
             outcome = self.scan(replace(response, body=body))
             if outcome.action == scanning.ALLOW:
                 return WholeVerdict(body, outcome.detectors)
-            if outcome.action == scanning.REDACT and outcome.body is not None and not encoded:
-                return WholeVerdict(outcome.body, outcome.detectors, redacted=True)
-            # Blocked, or a redaction that would drop a Content-Encoding already sent: the
-            # answer is replaced by a notice (a chunked answer has no length to keep).
+            if outcome.action == scanning.REDACT and outcome.body is not None:
+                # Its headers have gone, Content-Encoding included: the redacted (decoded)
+                # answer is encoded again to match them.
+                body = encode_body(outcome.body, encoding)
+                if body is not None:
+                    return WholeVerdict(body, outcome.detectors, redacted=True)
+            # Blocked, or a redaction in an encoding this cannot write: the answer is replaced
+            # by a notice (a chunked answer has no length to keep).
             return WholeVerdict(None, outcome.detectors)
 
         return AnswerStream(echoed=echoed, injection=injection, overlap=self._overlap,
