@@ -29,6 +29,20 @@ def names(findings) -> set[str]:
     return {f.secret_name or f.detector for f in findings}
 
 
+def streamed(body: bytes, scanner: Scanner = SCANNER, chunk: int = 65536, **kw):
+    """``body`` through a ``StreamScan`` scanning as the proxy does, fed ``chunk`` bytes at a
+    time: the scan (its ``findings``) and the bytes it let through."""
+    from bot_bottle.sidecar.dlp.stream import StreamScan
+
+    stream = StreamScan(scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),
+                        scan_whole=lambda whole: scanner.scan_request("POST", "", [], whole), **kw)
+    out = bytearray()
+    for i in range(0, len(body), chunk):
+        out += stream.feed(body[i:i + chunk])
+    out += stream.finish()
+    return stream, bytes(out)
+
+
 class CaseChangeTest(unittest.TestCase):
     def test_known_secret_in_another_case(self) -> None:
         for variant in (SECRET.swapcase(), SECRET.lower(), SECRET.upper()):
@@ -302,15 +316,9 @@ class LargeBodyTest(unittest.TestCase):
         self.assertTrue(all(SECRET not in str(f.to_dict()) for f in findings))
 
     def test_streamed_batches_decode_as_well(self) -> None:
-        from bot_bottle.sidecar.dlp.stream import StreamScan
-
         encoded = base64.b64encode(f"token: {fakes.github(RNG)}".encode())
         body = lorem(3 * 1024 * 1024) + encoded + lorem(1024)
-        stream = StreamScan(scan_batch=lambda batch: SCANNER.scan_batch(batch, "body", deep=True),
-                            scan_whole=lambda data: SCANNER.scan_request("POST", "", [], data))
-        for i in range(0, len(body), 65536):
-            stream.feed(body[i : i + 65536])
-        stream.finish()
+        stream, _ = streamed(body)
         self.assertEqual({f.detector for f in stream.findings}, {"github-token"})
         self.assertEqual(SCANNER.scan_batch(bytes(RNG.randrange(256) for _ in range(1 << 20)), deep=True), [])
 

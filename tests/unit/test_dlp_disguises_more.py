@@ -11,7 +11,6 @@ import random
 import unittest
 
 from bot_bottle.sidecar.dlp import Scanner
-from bot_bottle.sidecar.dlp.stream import StreamScan
 from tests.unit import test_dlp_disguises as disguises
 from tests.unit import test_dlp_fakes as fakes
 
@@ -130,11 +129,7 @@ class CompatibilityFormsTest(unittest.TestCase):
         token = fakes.github(RNG)
         self.assertIn("github-token", {f.detector for f in scan("t=" + fullwidth(token))})
         body = RNG.randbytes(500_000) + ("\n" + fullwidth(SECRET) + "\n").encode() + RNG.randbytes(999)
-        stream = StreamScan(scan_batch=lambda batch: SCANNER.scan_batch(batch, "body", deep=True),
-                            scan_whole=lambda data: SCANNER.scan_request("POST", "", [], data))
-        for i in range(0, len(body), 65536):
-            stream.feed(body[i : i + 65536])
-        stream.finish()
+        stream, _ = disguises.streamed(body, SCANNER)
         self.assertEqual(found(stream.findings), {("API_SECRET", "nfkc")})
 
     def test_binary_noise_is_not_taken_for_compatibility_characters(self) -> None:

@@ -14,7 +14,6 @@ import unittest
 
 from bot_bottle.sidecar.dlp import Scanner
 from bot_bottle.sidecar.dlp.compat import LOOKALIKES, compat_regions, fold
-from bot_bottle.sidecar.dlp.stream import StreamScan
 from tests.unit import test_dlp_disguises as disguises
 from tests.unit import test_dlp_fakes as fakes
 
@@ -67,11 +66,7 @@ class LookalikeTest(unittest.TestCase):
         filler = "обычный текст журнала без секретов, строка {}\n"
         body = ("".join(filler.format(i) for i in range(20000)) + disguised(SECRET, replaceable(SECRET)[:1])
                 + "\n" + "".join(filler.format(i) for i in range(20000))).encode()
-        stream = StreamScan(scan_batch=lambda batch: SCANNER.scan_batch(batch, "body", deep=True),
-                            scan_whole=lambda whole: SCANNER.scan_request("POST", "", [], whole))
-        for i in range(0, len(body), 65536):
-            stream.feed(body[i:i + 65536])
-        stream.finish()
+        stream, _ = disguises.streamed(body, SCANNER)
         self.assertEqual(disguises.names(stream.findings), {"API_SECRET"})
 
     def test_prose_in_those_scripts_is_clean(self) -> None:

@@ -14,7 +14,6 @@ import unittest
 
 from bot_bottle.sidecar.dlp import Scanner
 from bot_bottle.sidecar.dlp.shifts import MIN_LAYOUT_DIGITS, find_shifted, shifted_forms
-from bot_bottle.sidecar.dlp.stream import StreamScan
 from tests.unit import test_dlp_disguises as disguises
 from tests.unit import test_dlp_fakes as fakes
 
@@ -77,11 +76,7 @@ class ShiftTest(unittest.TestCase):
     def test_a_streamed_upload_stops_at_a_shifted_value(self) -> None:
         filler = "".join(f"line {i} of an ordinary log, nothing in it\n" for i in range(30000))
         body = (filler + caesar(WITH_DIGITS, 3) + "\n" + filler).encode()
-        stream = StreamScan(scan_batch=lambda batch: SCANNER.scan_batch(batch, "body", deep=True),
-                            scan_whole=lambda whole: SCANNER.scan_request("POST", "", [], whole))
-        for i in range(0, len(body), 65536):
-            stream.feed(body[i:i + 65536])
-        stream.finish()
+        stream, _ = disguises.streamed(body, SCANNER)
         self.assertEqual(found(stream.findings), {("API_SECRET", "caesar")})
 
     def test_the_span_is_the_shifted_value(self) -> None:

@@ -154,14 +154,7 @@ class RedactionTest(unittest.TestCase):
 
 class StreamedTest(unittest.TestCase):
     def stream(self, body: bytes) -> StreamScan:
-        stream = StreamScan(scan_batch=lambda batch: SCANNER.scan_batch(batch, "body", deep=True),
-                            scan_whole=lambda whole: SCANNER.scan_request("POST", "", [], whole),
-                            sniff_json=False)
-        out = bytearray()
-        for i in range(0, len(body), 65536):
-            out += stream.feed(body[i:i + 65536])
-        out += stream.finish()
-        self.forwarded = bytes(out)
+        stream, self.forwarded = disguises.streamed(body, SCANNER, sniff_json=False)
         return stream
 
     def test_in_text_and_between_random_bytes(self) -> None:
