@@ -578,10 +578,11 @@ class EgressAddon:
         return b""
 
     def _inbound_request(self, flow: http.HTTPFlow, verdict: Verdict) -> scanning.OutboundRequest:
+        """The request an answer belongs to, as the inbound scanner sees it (route and settings)."""
         facts: RequestFacts | None = flow.metadata.get(FACTS)
+        method, scheme = (facts.method, facts.scheme) if facts is not None else (flow.request.method, flow.request.scheme)
         return scanning.OutboundRequest(
-            method=facts.method if facts is not None else flow.request.method, scheme=facts.scheme if facts is not None
-            else flow.request.scheme, host=verdict.host, port=verdict.port, path=flow.request.path, headers=(),
+            method=method, scheme=scheme, host=verdict.host, port=verdict.port, path=flow.request.path, headers=(),
             body=b"", route_index=verdict.route_index,
             dlp=verdict.route.dlp_settings if verdict.route is not None else {},
             internal_service=verdict.internal_service,
@@ -890,22 +891,25 @@ def _sendable(out: bytes) -> bytes | list[bytes]:
 
 def _close_connections(flow: http.HTTPFlow) -> None:
     """Close both connections of a live flow: the agent sees its answer cut short."""
-    server = ctx.master.addons.get("proxyserver")
-    handler = getattr(server, "connections", {}).get(flow.client_conn.id) if server is not None else None
-    if handler is not None:
-        for conn in (flow.server_conn, flow.client_conn):
-            if conn in handler.transports:
-                handler.close_connection(conn)
+    _close(flow, flow.server_conn, flow.client_conn)
 
 
 def _close_server_connection(flow: http.HTTPFlow) -> None:
-    """Close the upstream connection of a live flow (mitmproxy has no public call for a flow in
-    transit: ``flow.kill`` is only looked at between hooks). The proxy server's handler for the
-    agent's connection closes it as if the upstream had gone away."""
+    """Close the upstream connection of a live flow: the agent's connection is closed as if the
+    upstream had gone away."""
+    _close(flow, flow.server_conn)
+
+
+def _close(flow: http.HTTPFlow, *connections: Any) -> None:
+    """Close ``connections`` of a live flow (mitmproxy has no public call for a flow in transit:
+    ``flow.kill`` is only looked at between hooks) through the proxy server's handler for the
+    agent's connection."""
     server = ctx.master.addons.get("proxyserver")
     handler = getattr(server, "connections", {}).get(flow.client_conn.id) if server is not None else None
-    if handler is not None and flow.server_conn in handler.transports:
-        handler.close_connection(flow.server_conn)
+    if handler is not None:
+        for conn in connections:
+            if conn in handler.transports:
+                handler.close_connection(conn)
 
 
 def _close_reason(text: str) -> str:
