@@ -88,17 +88,21 @@ class AnswerStream:
             return verdict.deliver
         return self._scan_and_release(final=True)
 
+    def _label(self, label: str) -> None:
+        if label not in self.labels:  # an answer full of echoes logs each kind once
+            self.labels.append(label)
+
     def _scan_and_release(self, *, final: bool) -> bytes:
         pending = self._pending
         if len(pending) > self._scanned_upto:
             for start, end, label in self.echoed(pending):
                 pending[start:end] = (MASK + b"*" * (end - start))[: end - start]
-                self.labels.append(label)
+                self._label(label)
                 self.masked += 1
             fresh = bytes(pending[max(0, self._scanned_upto - 512) :])  # a phrase cut at the seam
             if _is_text(fresh):
                 for label, high in self.injection(fresh):
-                    self.labels.append(label)
+                    self._label(label)
                     if high:
                         self.stopped = True
             if self.stopped:
