@@ -171,9 +171,6 @@ class Rot13Test(unittest.TestCase):
         self.assertEqual([f.encoding for f in findings], [None])
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class StreamedNonEnglishTextTest(unittest.TestCase):
     """A streamed batch of text in another script is decoded as one stretch per UTF-8 window
@@ -213,3 +210,7 @@ class StreamedNonEnglishTextTest(unittest.TestCase):
         for lang, prose in self.PROSE.items():
             with self.subTest(lang):
                 self.assertEqual(SCANNER.scan_batch((prose * 3000).encode(), deep=True), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

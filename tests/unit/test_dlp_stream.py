@@ -198,9 +198,6 @@ class StreamScanTest(unittest.TestCase):
         self.assertGreaterEqual(overlap_for(["é" * 20_000]), 3 * 40_000)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class NothingToLookForTest(unittest.TestCase):
     def test_a_scanner_with_every_detector_off_skips_streamed_batches_and_one_with_any_on_does_not(self) -> None:
@@ -214,3 +211,7 @@ class NothingToLookForTest(unittest.TestCase):
         self.assertEqual(Scanner({}, ScanOptions(tokens=False, entropy=False)).scan_batch(batch, deep=True), [])
         self.assertTrue(Scanner({"S": secret}, ScanOptions(tokens=False, entropy=False)).scan_batch(batch, deep=True))
         self.assertTrue(Scanner({}, ScanOptions(known_secrets=False, entropy=False)).scan_batch(batch, deep=True))
+
+
+if __name__ == "__main__":
+    unittest.main()
