@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import unittest
+import zlib
 
 from bot_bottle.sidecar.dlp import Scanner
 from bot_bottle.sidecar.dlp.stream import DEFAULT_OVERLAP, StreamScan, overlap_for
@@ -116,22 +117,21 @@ class StreamScanTest(unittest.TestCase):
         self.assertGreater(progress[-1], 0)
         self.assertEqual(out, doc)
 
-    def test_undeclared_gzip_is_held_and_decompressed(self) -> None:
+    def test_undeclared_gzip_is_inflated_on_the_way(self) -> None:
         packed = gzip.compress(filler(200_000) + SECRET.encode(), mtime=0)
         stream = make(self.scanner, batch=4096, overlap=512, sniff_json=False)
         out, _ = run(stream, packed, 1024)
-        self.assertTrue(stream.whole)
+        self.assertFalse(stream.whole)
         self.assertTrue(stream.blocked)
-        self.assertEqual(out, b"")
+        self.assertLess(len(out), len(packed))
+        self.assertLess(len(zlib.decompressobj(31).decompress(out)), 200_000)  # none of the value left
 
-    def test_every_compressed_format_and_zip_is_held_and_opened(self) -> None:
+    def test_bzip2_xz_and_zip_are_held_and_opened(self) -> None:
         # Streamed as bytes, a secret compressed among megabytes of other data passed.
         import bz2
         import io
         import lzma
-        import os
         import zipfile
-        import zlib
 
         noise = os.urandom(3 * 1024 * 1024)
         archive = io.BytesIO()
@@ -139,8 +139,7 @@ class StreamScanTest(unittest.TestCase):
             z.writestr("noise.bin", noise)
             z.writestr("notes.txt", "key=" + SECRET)
         bodies = {"zip": archive.getvalue(), "bzip2": bz2.compress(noise + SECRET.encode()),
-                  "xz": lzma.compress(filler(300_000) + SECRET.encode()),
-                  "zlib": zlib.compress(filler(300_000) + SECRET.encode())}
+                  "xz": lzma.compress(filler(300_000) + SECRET.encode())}
         for name, body in bodies.items():
             with self.subTest(name):
                 stream = make(self.scanner, sniff_json=False)
@@ -148,6 +147,26 @@ class StreamScanTest(unittest.TestCase):
                 self.assertTrue(stream.whole)
                 self.assertEqual(out, b"")
                 self.assertTrue(stream.blocked)
+
+    def test_a_body_held_whole_past_max_whole_is_refused_with_nothing_held(self) -> None:
+        import bz2
+
+        body = bz2.compress(os.urandom(2 * 1024 * 1024))
+        stream = make(self.scanner, sniff_json=False, max_whole=1024 * 1024)
+        out, _ = run(stream, body, 65536)
+        self.assertEqual((out, [f.detector for f in stream.findings]), (b"", ["scan-limit"]))
+        self.assertEqual(len(stream._pending), 0)
+
+    def test_a_body_held_for_its_structure_streams_as_text_past_text_past(self) -> None:
+        body = b'{"log": "' + filler(3 * 1024 * 1024) + b'"}'
+        stream = make(self.scanner, batch=256 * 1024, whole=True, text_past=1024 * 1024)
+        out, progress = run(stream, body, 65536)
+        self.assertEqual(out, body)
+        self.assertFalse(stream.whole)
+        self.assertGreater(progress[-1], 0)  # released before the end
+        stream = make(self.scanner, batch=256 * 1024, whole=True, text_past=1024 * 1024)
+        out, _ = run(stream, body[:-2] + SECRET.encode() + b'"}', 65536)
+        self.assertTrue(stream.blocked)
 
     def test_random_data_with_a_zlib_looking_start_streams(self) -> None:
         import os
@@ -211,6 +230,85 @@ class NothingToLookForTest(unittest.TestCase):
         self.assertEqual(Scanner({}, ScanOptions(tokens=False, entropy=False)).scan_batch(batch, deep=True), [])
         self.assertTrue(Scanner({"S": secret}, ScanOptions(tokens=False, entropy=False)).scan_batch(batch, deep=True))
         self.assertTrue(Scanner({}, ScanOptions(known_secrets=False, entropy=False)).scan_batch(batch, deep=True))
+
+
+class InflatedStreamTest(unittest.TestCase):
+    """gzip and zlib bodies (and gzip/deflate Content-Encodings) are inflated as they stream and
+    their output scanned like a plain body's: any size, in bounded memory, and no compressed byte
+    leaves before what it encodes was scanned."""
+
+    def setUp(self) -> None:
+        self.scanner = Scanner({"MY_SECRET": SECRET})
+        self.text = filler(6 * 1024 * 1024)
+
+    def stream(self, **kw) -> StreamScan:
+        return make(self.scanner, batch=256 * 1024, overlap=4096, sniff_json=False, **kw)
+
+    def test_clean_compressed_bodies_pass_unchanged_while_they_arrive(self) -> None:
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        raw_deflate = c.compress(self.text) + c.flush()
+        bodies = {
+            "gzip": (gzip.compress(self.text, 6), None),
+            "gzip of random data": (gzip.compress(os.urandom(4 * 1024 * 1024), 1), None),
+            "zlib": (zlib.compress(self.text), None),
+            "two gzip members": (gzip.compress(self.text[:100_000]) + gzip.compress(self.text), None),
+            "declared gzip": (gzip.compress(self.text), "gzip"),
+            "declared deflate (zlib)": (zlib.compress(self.text), "deflate"),
+            "declared deflate (raw)": (raw_deflate, "deflate"),
+        }
+        for name, (body, declared) in bodies.items():
+            for chunk in (1000, 65536):
+                with self.subTest(name, chunk=chunk):
+                    stream = self.stream(inflate=declared)
+                    out, progress = run(stream, body, chunk)
+                    self.assertFalse(stream.blocked)
+                    self.assertEqual(out, body)
+                    self.assertEqual((stream.received, stream.forwarded), (len(body), len(body)))
+                    if len(body) > 8 * 65536:
+                        self.assertGreater(progress[-1], 0)  # not held to the end
+
+    def test_no_compressed_byte_leaves_before_what_it_encodes_was_scanned(self) -> None:
+        at = 4_000_000
+        for hidden in (SECRET.encode(), b"key " + __import__("base64").b64encode(SECRET.encode()), AWS_ID.encode()):
+            plain = self.text[:at] + b"\n" + hidden + b"\n" + self.text[at:]
+            for level in (1, 9):
+                for chunk in (333, 4096, 65536, 1_000_000):
+                    with self.subTest(hidden=hidden[:8], level=level, chunk=chunk):
+                        body = gzip.compress(plain, level)
+                        stream = self.stream()
+                        out, _ = run(stream, body, chunk)
+                        self.assertTrue(stream.blocked)
+                        self.assertLessEqual(len(zlib.decompressobj(31).decompress(out)), at)
+
+    def test_a_secret_in_a_later_member_or_after_the_compressed_data_is_found(self) -> None:
+        first = gzip.compress(self.text, 1)
+        for name, body in {"second gzip member": first + gzip.compress(b"x" * 1000 + SECRET.encode()),
+                           "bytes after the gzip data": first + b"trailer " + SECRET.encode()}.items():
+            with self.subTest(name):
+                stream = self.stream()
+                out, _ = run(stream, body, 65536)
+                self.assertTrue(stream.blocked)
+                self.assertLessEqual(len(out), len(first))
+
+    def test_a_body_that_does_not_inflate_is_refused_as_a_scan_limit(self) -> None:
+        body = bytearray(gzip.compress(os.urandom(3 * 1024 * 1024), 1))
+        body[len(body) // 2: len(body) // 2 + 64] = bytes(64)
+        stream = self.stream()
+        out, _ = run(stream, bytes(body), 65536)
+        self.assertEqual([f.detector for f in stream.findings], ["scan-limit"])
+        self.assertLess(len(out), len(body))
+
+    def test_a_bomb_streams_through_in_bounded_memory(self) -> None:
+        bomb = gzip.compress(bytes(200 * 1024 * 1024), 9)  # 200 MiB of zeros in ~200 KB
+        stream = self.stream()
+        largest = 0
+        out = bytearray()
+        for i in range(0, len(bomb), 65536):
+            out += stream.feed(bomb[i:i + 65536])
+            largest = max(largest, len(stream._pending))
+        out += stream.finish()
+        self.assertEqual(bytes(out), bomb)
+        self.assertLessEqual(largest, 2 * 256 * 1024 + 4096)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import json
 import unittest
 
 from bot_bottle.sidecar.egress import scanning
-from bot_bottle.sidecar.egress.dlp_adapter import DlpOutbound
+from bot_bottle.sidecar.egress.dlp_adapter import HELD_LIMIT, DlpOutbound
 from bot_bottle.sidecar.egress.policy import Policy
 from tests.unit.test_sidecar_addon import AGENT_TOKEN, REAL_TOKEN, AddonCase, addon_mod
 
@@ -49,28 +49,37 @@ class StreamChoiceTest(unittest.TestCase):
                                               ("content-type", "application/json")]), None)
         self.assertTrue(plan.whole)
 
-    def test_only_block_routes_stream(self) -> None:
+    def test_redact_and_supervise_routes_hold_what_they_can_and_stream_larger_bodies(self) -> None:
         for mode in ("redact", "supervise"):
             with self.subTest(mode=mode):
-                self.assertIsNone(self.dlp.stream_scan(outbound([], dlp={"outbound_on_match": mode}), 16 * MB))
+                dlp = {"outbound_on_match": mode}
+                self.assertIsNone(self.dlp.stream_scan(outbound([], dlp=dlp), HELD_LIMIT))
+                self.assertIsNone(self.dlp.stream_scan(outbound([("transfer-encoding", "chunked")], dlp=dlp), None))
+                plan = self.dlp.stream_scan(outbound([], dlp=dlp), HELD_LIMIT + 1)
+                self.assertIsNotNone(plan)
+                plan.feed(b"x" * 5000 + SECRET.encode() + b"y" * 5000)
+                self.assertEqual(plan.finish(), b"")
+                self.assertTrue(plan.blocked)  # a hit stops it: a stream cannot be rewritten or held
         self.assertIsNotNone(self.dlp.stream_scan(outbound([], dlp={"outbound_on_match": "block"}), 16 * MB))
 
-    def test_compressed_bodies_are_held_whole_in_bounded_memory(self) -> None:
+    def test_gzip_and_deflate_are_inflated_on_the_way_and_other_encodings_held_up_to_the_limit(self) -> None:
         import gzip
 
-        plan = self.dlp.stream_scan(outbound([("content-encoding", "gzip")]), 16 * MB)
-        self.assertTrue(plan.whole)
-        self.assertEqual(plan.max_whole, 64 * MB)
+        for encoding in ("gzip", "x-gzip", "deflate"):
+            plan = self.dlp.stream_scan(outbound([("content-encoding", encoding)]), 200 * MB)
+            self.assertEqual((plan.whole, plan.inflate), (False, encoding))
         self.assertFalse(self.dlp.stream_scan(outbound([("content-encoding", "identity")]), 16 * MB).whole)
-        # Judged with its Content-Encoding: the secret inside the gzip is found at the end.
+        # The secret inside the gzip is found on the way.
+        plan = self.dlp.stream_scan(outbound([("content-encoding", "gzip")]), 16 * MB)
         plan.feed(gzip.compress(b"x" * MB + SECRET.encode()))
-        self.assertFalse(plan.blocked)
-        self.assertEqual(plan.finish(), b"")
+        plan.finish()
         self.assertTrue(plan.blocked)
-        # Past the limit it is refused as soon as it is, with nothing held.
-        plan = self.dlp.stream_scan(outbound([("content-encoding", "gzip")]), 200 * MB)
-        for _ in range(65):
-            self.assertEqual(plan.feed(b"\x1f\x8b" + b"z" * (MB - 2)), b"")
+        # br: held whole, judged with its Content-Encoding; past the limit refused as soon as it is.
+        plan = self.dlp.stream_scan(outbound([("content-encoding", "br")]), 200 * MB)
+        self.assertTrue(plan.whole)
+        self.assertEqual(plan.max_whole, HELD_LIMIT)
+        for _ in range(HELD_LIMIT // MB + 1):
+            self.assertEqual(plan.feed(b"z" * MB), b"")
         self.assertEqual([f.detector for f in plan.findings], ["scan-limit"])
         self.assertEqual(len(plan._pending), 0)
 
@@ -82,8 +91,22 @@ class StreamChoiceTest(unittest.TestCase):
                 self.assertFalse(plan.whole)  # read as text by the full scan as well
                 self.assertFalse(plan.sniff_json)
 
-    def test_internal_services_are_not_streamed(self) -> None:
-        self.assertIsNone(self.dlp.stream_scan(outbound([], internal="git-gate"), 16 * MB))
+    def test_bodies_nothing_reads_stream_through_untouched(self) -> None:
+        # A push to the git-gate (which scans it itself), any upload on a route with its
+        # detectors off: nothing held, not even a zip to open, whatever the route does on a match.
+        zip_head = b"PK\x03\x04" + b"\0" * 60
+        for name, settings in {
+            "internal service": {"internal": "git-gate"},
+            "detectors off": {"dlp": {"tokens": False, "secrets": False}},
+            "detectors off, redact route": {"dlp": {"tokens": False, "secrets": False, "outbound_on_match": "redact"}},
+        }.items():
+            for length in (200 * MB, None):
+                with self.subTest(name, length=length):
+                    chunked = [("transfer-encoding", "chunked")] if length is None else []
+                    plan = self.dlp.stream_scan(outbound(chunked, **settings), length)
+                    out = plan.feed(zip_head) + plan.feed(SECRET.encode() * 1000) + plan.finish()
+                    self.assertEqual(out, zip_head + SECRET.encode() * 1000)
+                    self.assertFalse(plan.blocked)
 
     def test_the_stream_scanner_knows_the_bottle_secrets(self) -> None:
         plan = self.dlp.stream_scan(outbound([]), 16 * MB)
@@ -182,20 +205,24 @@ class AddonStreamTest(AddonCase):
         self.assertFalse(flow.request.stream)
         self.assertEqual(lines[0]["rule"], "dlp")
 
-    def test_a_body_too_large_to_hold_on_a_redacting_route_is_refused_before_it_is_read(self) -> None:
+    def test_a_redacting_route_holds_up_to_the_limit_and_streams_a_larger_body(self) -> None:
         self.write_policy({"version": 2, "routes": [
             {"host": "redact.example", "ports": [443], "dlp": {"outbound_on_match": "redact"}},
             {"host": "plain.example", "ports": [443], "dlp": {"tokens": False, "secrets": False}}]})
-        flow, lines = self.run_hooks(self.big_flow("redact.example", size=200 * MB), "requestheaders")
-        self.assertEqual(flow.response.status_code, 403)
-        self.assertFalse(flow.request.stream)
-        self.assertEqual((lines[0]["rule"], lines[0]["detectors"]), ("dlp", ["scan-limit"]))
-        self.assertIn("larger than the scan limit", lines[0]["reason"])
-        # Within the limit it is held and scanned as before; with every detector off, any size passes.
-        flow, _ = self.run_hooks(self.big_flow("redact.example", size=60 * MB), "requestheaders")
+        flow, _ = self.run_hooks(self.big_flow("redact.example", size=10 * MB), "requestheaders")
         self.assertIsNone(flow.response)
-        flow, _ = self.run_hooks(self.big_flow("plain.example", size=200 * MB), "requestheaders")
+        self.assertFalse(flow.request.stream)  # held and scanned whole: a hit is redacted
+        data = b"a" * (20 * MB) + SECRET.encode()
+        flow, lines = self.run_hooks(self.big_flow("redact.example", size=len(data)), "requestheaders")
+        self.assertEqual(lines, [])
         self.assertIsNone(flow.response)
+        with self.run_context():
+            forwarded = feed_all(flow, data)
+        self.assertTrue(flow.metadata[addon_mod.STREAM_ABORTED])
+        self.assertNotIn(SECRET.encode(), forwarded)
+        # With every detector off, any size streams and passes.
+        flow, _ = self.run_hooks(self.big_flow("plain.example", size=len(data)), "requestheaders")
+        assert_streams_through(self, flow, data)
 
     def test_small_upload_keeps_the_buffered_path(self) -> None:
         flow, _ = self.run_hooks(self.big_flow(size=1000), "requestheaders")
@@ -285,6 +312,61 @@ class AddonAnswerStreamTest(AddonCase):
         self.assertFalse(flow.response.stream)
         flow = self.answer_flow(64 * MB)
         self.assertTrue(callable(flow.response.stream))
+
+
+class AddonHeldBodyTest(AddonCase):
+    """What mitmproxy itself buffers is bounded, and what nothing scans is not buffered."""
+
+    run_context = AddonStreamTest.run_context
+
+    def test_mitmproxy_buffers_at_most_the_held_limit_and_never_refuses_at_the_head(self) -> None:
+        from mitmproxy.addons.proxyserver import Proxyserver
+        from mitmproxy.proxy.layers import http as http_layers
+        from mitmproxy.test import taddons, tutils
+
+        with taddons.context(Proxyserver(), self.addon) as tctx:
+            tctx.configure(self.addon, **self.options())
+            self.addon.running()
+            self.assertEqual(tctx.options.body_size_limit, str(HELD_LIMIT))
+        # Its check of a declared length (before any addon hook) answers "unknown": a streamed
+        # upload or download of any size reaches requestheaders/responseheaders.
+        request = tutils.treq(headers=((b"content-length", str(500 * MB).encode()),))
+        self.assertIsNone(http_layers.expected_http_body_size(request))
+
+    def test_a_chunked_body_past_the_limit_is_logged_as_a_scan_limit(self) -> None:
+        from mitmproxy import flow as mflow
+
+        self.write_policy({"version": 2, "log": 1, "routes": [
+            {"host": "redact.example", "ports": [443], "dlp": {"outbound_on_match": "redact"}}]})
+        flow = self.request_flow("redact.example", port=443, scheme="https", method="POST", path="/up", headers=[
+            ("Host", "redact.example"), ("Transfer-Encoding", "chunked")])
+        flow, lines = self.run_hooks(flow, "requestheaders")
+        self.assertEqual((lines, flow.request.stream, flow.response), ([], False, None))  # held by mitmproxy
+        flow.error = mflow.Error(addon_mod.BODY_LIMIT_ERROR)
+        flow, lines = self.run_hooks(flow, "error")
+        (line,) = lines
+        self.assertEqual((line["decision"], line["rule"], line["detectors"]), ("deny", "dlp", ["scan-limit"]))
+        self.assertIn(f"larger than the scan limit ({HELD_LIMIT} bytes)", line["reason"])
+
+    def test_a_push_and_a_clone_through_the_git_gate_stream_both_ways(self) -> None:
+        from mitmproxy.test import tutils
+
+        pack = bytes(range(256)) * (4 * MB // 256) + SECRET.encode()  # the gate scans it, not the proxy
+        flow = self.request_flow("git-gate.bottle.internal", method="POST", path="/r.git/git-receive-pack", headers=[
+            ("Host", "git-gate.bottle.internal"), ("Transfer-Encoding", "chunked")])
+        flow, _ = self.run_hooks(flow, "requestheaders")
+        self.assertEqual((flow.request.host, flow.request.port), ("127.0.0.1", 9418))
+        with self.run_context():
+            self.assertEqual(feed_all(flow, pack), pack)
+        flow.response = tutils.tresp(status_code=200, content=None)
+        flow.response.headers.clear()
+        flow, _ = self.run_hooks(flow, "request", "responseheaders", upstream=None)
+        self.assertTrue(callable(flow.response.stream))
+        with self.run_context():
+            self.assertEqual(feed_all(flow, pack, answer=True), pack)
+        flow, lines = self.run_hooks(flow, "response", upstream=None)
+        (line,) = lines  # log level 2: the allowed exchange, with both sizes though neither was kept
+        self.assertEqual((line["decision"], line["request_bytes"], line["response_bytes"]), ("allow", len(pack), len(pack)))
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ bytes when ``sniff_json``; or ``whole`` from the start) cannot be judged piecewi
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from bot_bottle.sidecar.dlp.archives import ZIP_MAGIC, compression_of
+from bot_bottle.sidecar.dlp.archives import GZIP_MAGIC, ZIP_MAGIC, compression_of
 from bot_bottle.sidecar.dlp.bodies import looks_like_json
 from bot_bottle.sidecar.dlp.findings import HIGH, SCAN_LIMIT, Finding
 
@@ -58,6 +60,10 @@ def compressed(head: bytes) -> bool:
     return True
 
 
+def _nothing(data: bytes | bytearray) -> list[Finding]:
+    return []
+
+
 def overlap_for(secret_values: Sequence[str]) -> int:
     """An overlap that covers every form of the given secrets (percent-encoding triples a value)."""
     longest = max((len(v.encode("utf-8")) for v in secret_values), default=0)
@@ -80,7 +86,12 @@ class StreamScan:
     findings: list[Finding] = field(default_factory=list)
     whole: bool = False  # the body is structured: held whole and scanned at the end
     max_whole: int = 0  # a body held whole and larger than this is refused (scan-limit); 0: no limit
+    # A body held whole only for its structure (JSON, form, multipart) streams as text once it is
+    # larger than this, as the full scan reads such a body as text past the same size; 0: never.
+    text_past: int = 0
     sniff_json: bool = True  # False: a body that starts like JSON is still scanned as text
+    opens: bool = True  # False: a compressed or zip body is not held whole to be opened
+    inflate: str | None = None  # "gzip" or "deflate": its Content-Encoding, inflated on the way
     # Nothing is released until more than this has arrived; a body that ends within it gets the
     # full scan (``scan_whole``). For bodies of unknown length (chunked): a small one is judged
     # exactly as if it had been buffered.
@@ -90,6 +101,20 @@ class StreamScan:
     _pending: bytearray = field(default_factory=bytearray)  # the held-back tail, then new bytes
     _sniffed: bool = False
     _scanned_upto: int = 0  # bytes of _pending already scanned clean (the held-back tail)
+    _inflow: _Inflow | None = None  # set when the body is scanned inflated (``_pending`` then holds its output)
+
+    def __post_init__(self) -> None:
+        if self.inflate is not None:
+            self._inflow = _Inflow("gzip" if self.inflate in ("gzip", "x-gzip") else "deflate")
+            self.whole = False
+            self._sniffed = True
+
+    @classmethod
+    def passthrough(cls) -> StreamScan:
+        """One that scans nothing and holds nothing: every byte is forwarded as it arrives. For a
+        body no detector reads (a route with every detector off, a bundle service that judges
+        its own input): held, even only to be opened, it would cost memory and find nothing."""
+        return cls(scan_batch=_nothing, scan_whole=_nothing, overlap=0, batch=1, sniff_json=False, opens=False)
 
     @property
     def blocked(self) -> bool:
@@ -99,16 +124,23 @@ class StreamScan:
         if self.blocked or not data:
             return b""
         self.received += len(data)
+        if self._inflow is not None:
+            return self._inflate(data)
+        if self.whole and self.text_past and self.received > self.text_past:
+            self.whole = False  # structured and past the size the full scan parses: text
         if self.whole and self.max_whole and self.received > self.max_whole:
             # Held whole to be opened, and larger than the scan reads: refused, not forwarded unread.
-            self.findings = [Finding(SCAN_LIMIT, "Body larger than the scan limit", "body", 0, 0, HIGH)]
-            self._pending.clear()
+            self._refuse("Body larger than the scan limit")
             return b""
         self._pending += data
         if not self._sniffed:
             if len(self._pending) < SNIFF_BYTES:
                 return b""
             self._sniff()
+            if self._inflow is not None:  # what was held is compressed: inflate it from the start
+                held = bytes(self._pending)
+                self._pending.clear()
+                return self._inflate(held)
         if self.whole or self.received <= self.hold_upto or len(self._pending) - self._scanned_upto < self.batch:
             return b""
         return self._scan_and_release(final=False)
@@ -119,6 +151,13 @@ class StreamScan:
             return b""
         if not self._sniffed:
             self._sniff()
+            if self._inflow is not None:
+                held = bytes(self._pending)
+                self._pending.clear()
+                out = self._inflate(held)
+                return out + self._finish_inflated() if not self.blocked else b""
+        if self._inflow is not None:
+            return self._finish_inflated()
         if self.whole or (self.forwarded == 0 and self.received <= self.hold_upto):
             body = bytes(self._pending)
             self.findings = list(self.scan_whole(body))
@@ -132,9 +171,75 @@ class StreamScan:
     def _sniff(self) -> None:
         self._sniffed = True
         head = bytes(self._pending[:SNIFF_BYTES])
-        self.whole = self.whole or compressed(head) or (self.sniff_json and looks_like_json(head))
+        kind = compression_of(head) if self.opens else None
+        if kind in ("gzip", "zlib") and compressed(head):
+            # Inflated while it streams, at any size: a .tar.gz's files are read as they pass.
+            self._inflow = _Inflow(kind)
+            self.whole = False
+            return
+        if self.opens and compressed(head):
+            self.whole, self.text_past = True, 0  # bzip2, xz, zip: opened whole by the full scan
+            return
+        self.whole = self.whole or (self.sniff_json and looks_like_json(head))
 
-    def _scan_and_release(self, *, final: bool) -> bytes:
+    def _refuse(self, why: str) -> None:
+        self.findings = [Finding(SCAN_LIMIT, why, "body", 0, 0, HIGH)]
+        self._pending.clear()
+        if self._inflow is not None:
+            self._inflow.chunks.clear()
+
+    # -- a compressed body, scanned inflated --------------------------------------------------
+
+    def _inflate(self, data: bytes) -> bytes:
+        """Inflate ``data`` (compressed bytes of the body) in pieces of at most one batch, scan the
+        output as a plain body's bytes are scanned, and release the compressed bytes whose output
+        has been scanned clean."""
+        inflow = self._inflow
+        assert inflow is not None
+        try:
+            for out in inflow.inflate(data, self.batch):
+                self._pending += out
+                if len(self._pending) - self._scanned_upto >= self.batch and not self._scan_inflated(final=False):
+                    return b""
+        except zlib.error:
+            self._refuse("Body does not decompress as its first bytes say")
+            return b""
+        inflow.queue(data)
+        return self._release_compressed(everything=False)
+
+    def _finish_inflated(self) -> bytes:
+        inflow = self._inflow
+        assert inflow is not None
+        try:
+            self._pending += inflow.flush()
+        except zlib.error:
+            self._refuse("Body does not decompress as its first bytes say")
+            return b""
+        if not self._scan_inflated(final=True):
+            return b""
+        return self._release_compressed(everything=True)
+
+    def _scan_inflated(self, *, final: bool) -> bool:
+        """Scan the inflated bytes held; False (and blocked) on a finding."""
+        cut = self._scan(final=final)
+        if cut is None:
+            return False
+        del self._pending[:cut]
+        self._scanned_upto = len(self._pending)
+        assert self._inflow is not None
+        self._inflow.clean += cut
+        return True
+
+    def _release_compressed(self, *, everything: bool) -> bytes:
+        inflow = self._inflow
+        assert inflow is not None
+        release = inflow.release(everything)
+        self.forwarded += len(release)
+        return release
+
+    def _scan(self, *, final: bool) -> int | None:
+        """Scan what is held (``_pending``); how many of its bytes are clean now (all but the
+        held-back overlap, or all at the end), or None after a finding."""
         pending = self._pending
         if len(pending) > self._scanned_upto:
             # Scanned in place: a megabyte copy (fresh pages) costs a noticeable share of the scan.
@@ -142,11 +247,85 @@ class StreamScan:
             if found:
                 self.findings = list(found)
                 pending.clear()
-                return b""
-        cut = len(pending) - (0 if final else min(self.overlap, len(pending)))
+                if self._inflow is not None:
+                    self._inflow.chunks.clear()
+                return None
+        return len(pending) - (0 if final else min(self.overlap, len(pending)))
+
+    def _scan_and_release(self, *, final: bool) -> bytes:
+        cut = self._scan(final=final)
+        if cut is None:
+            return b""
+        pending = self._pending
         with memoryview(pending) as view:
             release = bytes(view[:cut])
         del pending[:cut]  # cheap: a bytearray drops its front by moving its start
         self._scanned_upto = len(pending)
         self.forwarded += len(release)
         return release
+
+
+class _Inflow:
+    """The compressed side of a body scanned inflated: its decompressor, and the compressed
+    chunks not yet released, each with how much output the decompressor had produced once it
+    was consumed.
+
+    A chunk leaves only when the output produced by the time the chunk *after* it was consumed
+    has been scanned clean: zlib emits all the output its input allows, but the last few bits
+    of a chunk can complete a symbol only with the next one. So no compressed byte leaves
+    before everything it encodes was scanned (and the overlap rule of a plain body applies to
+    the output).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._decompressor: Any = None
+        self._raw_tail = False  # past the compressed data: the rest is scanned as it is
+        self._members = 0  # compressed streams ended so far (gzip allows several in a row)
+        self.produced = 0  # output bytes so far
+        self.clean = 0  # output bytes scanned clean (released to the compressed side)
+        self.chunks: deque[tuple[bytes, int]] = deque()  # (compressed chunk, output once consumed)
+
+    def inflate(self, data: bytes, piece: int) -> Iterator[bytes]:
+        """The output of ``data``, in pieces of at most ``piece`` bytes (a small body can
+        inflate to gigabytes: it is never held whole). Raises ``zlib.error`` on corrupt data."""
+        rest = data
+        while rest:
+            if self._decompressor is None and self._members and not (self.kind == "gzip" and rest[:2] == GZIP_MAGIC):
+                self._raw_tail = True  # after the compressed data, not another gzip member: read as sent
+            if self._raw_tail:
+                out, rest = rest, b""
+            else:
+                if self._decompressor is None:
+                    self._decompressor = self._new(rest)
+                d = self._decompressor
+                out = d.decompress(rest, piece)
+                rest = d.unconsumed_tail
+                if d.eof:
+                    rest = d.unused_data + rest
+                    self._decompressor = None
+                    self._members += 1
+            self.produced += len(out)
+            if out:
+                yield out
+
+    def flush(self) -> bytes:
+        out = self._decompressor.flush() if self._decompressor is not None else b""
+        self.produced += len(out)
+        return out
+
+    def queue(self, data: bytes) -> None:
+        self.chunks.append((data, self.produced))
+
+    def release(self, everything: bool) -> bytes:
+        out = []
+        chunks = self.chunks
+        while chunks and (everything or (len(chunks) > 1 and chunks[1][1] <= self.clean)):
+            out.append(chunks.popleft()[0])
+        return b"".join(out)
+
+    def _new(self, head: bytes) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        # zlib-wrapped (as "deflate" should be) or, as some clients send it, raw deflate.
+        return zlib.decompressobj(zlib.MAX_WBITS if compression_of(head[:2] + b"\0") == "zlib" else -zlib.MAX_WBITS)

@@ -84,6 +84,14 @@ STREAM = "bottle_stream"
 STREAM_ABORTED = "bottle_stream_aborted"
 STREAM_FORM_METHOD = "bottle_stream_form_method"
 ANSWER_STREAM = "bottle_answer_stream"
+ANSWER_BYTES = "bottle_answer_bytes"  # an answer relayed unscanned: its size, for the log
+
+# The most of one body mitmproxy buffers: what the scan holds. A body buffered past it (a chunked
+# upload on a redact or supervise route, which cannot stream; a refused request's body) gets a
+# 413 and is read no further: held whole, a few hundred MB got the proxy killed for memory, and
+# the bottle lost its network.
+MAX_HELD_BODY = dlp_adapter.HELD_LIMIT
+BODY_LIMIT_ERROR = "Request body exceeds mitmproxy's body_size_limit."  # mitmproxy's words
 
 
 class EgressAddon:
@@ -107,6 +115,7 @@ class EgressAddon:
 
     def load(self, loader: Any) -> None:
         install_framing_checks()
+        install_body_limit()
         loader.add_option("bottle_policy", str, "", "Path of the bottle's egress policy (JSON).")
         loader.add_option("bottle_secrets", str, "", "Path of the bottle's secrets (JSON, mode 600).")
         loader.add_option("bottle_log_dir", str, "", f"Folder for {LOG_FILE_NAME}; empty: no file.")
@@ -149,6 +158,11 @@ class EgressAddon:
                 folder = Path(ctx.options.bottle_log_dir)
                 folder.mkdir(parents=True, exist_ok=True)
                 self._log_file = open(folder / LOG_FILE_NAME, "a", encoding="utf-8", buffering=1)
+
+    def running(self) -> None:
+        # mitmproxy's own limit bounds what it buffers (``install_body_limit``); ours is the scan's.
+        if "body_size_limit" in ctx.options and not ctx.options.body_size_limit:
+            ctx.options.update(body_size_limit=str(MAX_HELD_BODY))
 
     def done(self) -> None:
         self._close_log()
@@ -310,11 +324,6 @@ class EgressAddon:
         outbound = self._outbound(flow, verdict, facts, body=b"")
         plan = stream_scan(outbound, length)
         if plan is None:
-            too_large = getattr(self.scanner, "too_large", None)
-            refused = too_large(outbound, length) if too_large is not None and length is not None else None
-            if refused is not None:  # held whole it would be refused anyway, after costing its size
-                flow.metadata[SCAN] = refused
-                self._refuse(flow, _dlp_verdict(verdict, RULE_DLP, refused, "the request carries"), facts)
             return
         outcome = self.scanner.scan(outbound)
         if outcome.action not in (scanning.ALLOW, scanning.REDACT, scanning.BLOCK):
@@ -532,6 +541,10 @@ class EgressAddon:
             return
         if flow.request.method == "HEAD" or response.status_code in (204, 304) or response.status_code < 200:
             return  # no body
+        if verdict.internal_service is not None:
+            # Not scanned here (a clone's pack from the git-gate): relayed as it arrives, never held.
+            response.stream = lambda data: _sendable(_counted(flow, data))
+            return
         try:
             length = int(response.headers["content-length"]) if "content-length" in response.headers else None
         except ValueError:
@@ -648,6 +661,16 @@ class EgressAddon:
             flow.metadata[VERDICT] = verdict
             self._log(flow, verdict, facts)
             return
+        if flow.error is not None and flow.error.msg == BODY_LIMIT_ERROR:
+            # A buffered body past MAX_HELD_BODY: mitmproxy answered 413 and read no more of it.
+            outcome = scanning.ScanOutcome(scanning.BLOCK, ("scan-limit",), (
+                f"a body larger than the scan limit ({MAX_HELD_BODY} bytes) that cannot stream (chunked, "
+                "on a route that redacts or holds what it finds) is not held"))
+            flow.metadata[SCAN] = outcome
+            refused = _dlp_verdict(verdict, RULE_DLP, outcome, "the request carries")
+            flow.metadata[VERDICT] = refused
+            self._log(flow, refused, facts)
+            return
         self._log(flow, verdict, facts, error=flow.error.msg if flow.error else "failed")
 
     # -- WebSocket -------------------------------------------------------------------------------
@@ -749,7 +772,7 @@ class EgressAddon:
         started: float = request.timestamp_start or end
         outcome = records.Outcome(
             request_bytes=None if facts.is_connect else _request_bytes(flow),
-            response_bytes=len(response.raw_content or b"") if response is not None and not facts.is_connect else None,
+            response_bytes=_response_bytes(flow) if response is not None and not facts.is_connect else None,
             status=response.status_code if response is not None else None,
             duration_ms=max(0.0, (end - started) * 1000.0),
             detectors=scan.detectors if scan else (),
@@ -820,11 +843,48 @@ def install_framing_checks() -> None:
         http1.expected_http_body_size = expected_http_body_size
 
 
+def install_body_limit() -> None:
+    """Let mitmproxy's ``body_size_limit`` bound only what it buffers, never a streamed body.
+
+    mitmproxy checks the limit twice: on the declared length at the head, before any addon hook
+    (which would refuse a large upload or download this addon streams, and the git-gate's packs),
+    and on the bytes it has buffered so far, as they arrive. The first check is turned off here
+    (its size lookup answers "unknown"), so the limit only ever stops a body that is being held
+    whole: a chunked upload the route cannot stream, a refused request's body. A body with a
+    declared length larger than that is streamed by ``requestheaders`` (``DlpOutbound.stream_scan``).
+    """
+    from mitmproxy.proxy.layers import http as http_layers
+
+    if getattr(http_layers.expected_http_body_size, "bottle_wrapped", False):
+        return
+
+    def expected_http_body_size(request: http.Request, response: http.Response | None = None) -> int | None:
+        return None
+
+    expected_http_body_size.bottle_wrapped = True  # type: ignore[attr-defined]
+    http_layers.expected_http_body_size = expected_http_body_size  # type: ignore[assignment]
+
+
 def _request_bytes(flow: http.HTTPFlow) -> int:
     stream: StreamScan | None = flow.metadata.get(STREAM)
     if stream is not None:
         return stream.received  # a streamed body is not kept
     return len(flow.request.raw_content or b"")
+
+
+def _response_bytes(flow: http.HTTPFlow) -> int:
+    answer: AnswerStream | None = flow.metadata.get(ANSWER_STREAM)
+    if answer is not None:
+        return answer.received  # a streamed answer is not kept
+    if ANSWER_BYTES in flow.metadata:
+        return int(flow.metadata[ANSWER_BYTES])
+    return len(flow.response.raw_content or b"") if flow.response is not None else 0
+
+
+def _counted(flow: http.HTTPFlow, data: bytes) -> bytes:
+    """A stream callable's relay of an answer nothing scans, counting its bytes for the log."""
+    flow.metadata[ANSWER_BYTES] = flow.metadata.get(ANSWER_BYTES, 0) + len(data)
+    return data
 
 
 def _header_pairs(request: http.Request) -> list[tuple[str, str]]:

@@ -12,8 +12,10 @@ Large uploads are streamed (``stream_scan``): a plain body larger than the scann
 
 - the route's ``outbound_on_match`` is ``block``: a hit mid-stream can only stop the upload, not
   rewrite it (the headers, Content-Length included, have gone) nor hold it for the operator, so
-  ``redact`` and ``supervise`` routes keep buffering. On a streamed body every hit blocks, the
-  route's own token included (its default is ``redact``, which a stream cannot do);
+  ``redact`` and ``supervise`` routes buffer what they can hold (``HELD_LIMIT``); a larger body
+  with a Content-Length streams there too, and a chunked one past the limit is refused (413). On
+  a streamed body every hit blocks, the route's own token included (its default is ``redact``,
+  which a stream cannot do);
 - its length is unknown (chunked) or larger than ``deep_limit``: each batch gets the direct
   layer and the decoded one (base64, hex, percent-encoding, escapes), as a buffered body that
   size gets them in overlapping windows, so streaming keeps the coverage. Smaller bodies are
@@ -27,8 +29,13 @@ Large uploads are streamed (``stream_scan``): a plain body larger than the scann
 
 A body with a ``Content-Encoding`` is held whole by the stream scanner too and judged by the full
 scan, which decodes it (mitmproxy would otherwise hold it, of any size). A body held whole and
-larger than ``max_body_bytes`` is refused as a ``scan-limit`` as soon as it is: the proxy has the
-sidecar's memory only.
+larger than ``HELD_LIMIT`` (the proxy scanners' ``max_body_bytes``) is refused as a
+``scan-limit`` as soon as it is: the proxy has the sidecar's memory only.
+
+A body nothing reads streams through untouched, whatever its size and the route's
+``outbound_on_match`` (``StreamScan.passthrough``): on a route with every detector off, and to
+the bundle's own services (a push to the git-gate). Any body mitmproxy still buffers is bounded
+by the addon to ``HELD_LIMIT`` as well (``install_body_limit``).
 
 The URL and headers of a streamed request are scanned before the body starts (``scan`` with an
 empty body), so a hit there still answers 403 before anything is sent.
@@ -53,6 +60,13 @@ from bot_bottle.sidecar.egress.policy import Policy
 _STRENGTH = {scanning.BLOCK: 3, scanning.HOLD: 2, scanning.REDACT: 1, scanning.ALLOW: 0}
 _ACTION_OF = {"block": scanning.BLOCK, "redact": scanning.REDACT, "supervise": scanning.HOLD}
 _INBOUND_LIMIT = 16 * 1024 * 1024
+# The most of one request body the proxy holds whole to scan (and, decompressed, reads): the full
+# scan takes about seven times what it reads in memory, and the sidecar has 512 MB. Held past
+# this, a 50 MB upload (or a small gzip that inflates to 60 MB) got the proxy killed for memory.
+HELD_LIMIT = 16 * 1024 * 1024
+# Content-Encodings a streamed upload is scanned through, inflated chunk by chunk (at any size);
+# others (br, zstd, several at once) hold the body whole, up to HELD_LIMIT.
+_INFLATED_ON_THE_WAY = ("gzip", "x-gzip", "deflate")
 
 
 def label(finding: Finding) -> str:
@@ -75,7 +89,8 @@ class DlpOutbound:
     def scanner(self, settings: Mapping[str, Any]) -> Scanner:
         key = (bool(settings.get("tokens", True)), bool(settings.get("secrets", True)), bool(settings.get("entropy", False)))
         if key not in self._scanners:
-            self._scanners[key] = Scanner(self.secrets, ScanOptions(tokens=key[0], known_secrets=key[1], entropy=key[2]))
+            self._scanners[key] = Scanner(self.secrets, ScanOptions(
+                tokens=key[0], known_secrets=key[1], entropy=key[2], max_body_bytes=HELD_LIMIT))
         return self._scanners[key]
 
     def memory(self, scanner: Scanner) -> FragmentMemory | None:
@@ -104,11 +119,6 @@ class DlpOutbound:
         """A chunk-wise scanner when ``request`` (headers only: its body has not arrived) may be
         streamed, else None (see the module docstring for when). ``content_length`` is None for
         a chunked body."""
-        if request.internal_service is not None:
-            return None
-        settings = request.dlp or {}
-        if str(settings.get("outbound_on_match") or "block") != "block":
-            return None
         content_type = content_encoding = None
         chunked = False
         for name, value in request.headers:
@@ -119,12 +129,25 @@ class DlpOutbound:
                 content_encoding = value
             elif lowered == "transfer-encoding":
                 chunked = "chunked" in value.lower()
-        encoded = bool(content_encoding) and content_encoding.strip().lower() != "identity"
-        scanner = self.scanner(settings)
         if content_length is None and not chunked:
             return None
+        settings = request.dlp or {}
+        scanner = self.scanner(settings)
         if content_length is not None and content_length <= scanner.options.deep_limit:
             return None
+        if request.internal_service is not None or scanner.idle:
+            # Nothing here reads the body (the git-gate scans a push itself): held whole, a big
+            # one (a push, an upload on a route with its detectors off) would cost the proxy its
+            # memory, whatever the route does on a match.
+            return StreamScan.passthrough()
+        if str(settings.get("outbound_on_match") or "block") != "block" and (
+                content_length is None or content_length <= HELD_LIMIT):
+            # Redacting or holding needs the whole body. One larger than the proxy holds streams
+            # as on a block route (a hit stops it); a chunked one is held, up to the same limit.
+            return None
+        encoding = (content_encoding or "").strip().lower()
+        encoded = encoding not in ("", "identity")
+        inflate = encoding if encoding in _INFLATED_ON_THE_WAY else None
         mime, _ = parse_content_type(content_type or "")
         structured = is_json(mime) or mime == "application/x-www-form-urlencoded" or mime.startswith("multipart/")
         # Past ``structured_limit`` the full scan reads any body as text, whatever its type.
@@ -138,27 +161,17 @@ class DlpOutbound:
             scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),
             scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body),
             overlap=overlap_for(list(self.secrets.values())),
-            # Chunked JSON/form/multipart, and a declared Content-Encoding: held, judged whole (in
-            # bounded memory: past max_body_bytes, refused as a scan-limit).
-            whole=encoded or (structured and not as_text),
+            # Chunked JSON/form/multipart: held, judged whole, up to the size the full scan parses
+            # (then read as text, as the full scan would). A Content-Encoding other than gzip or
+            # deflate (inflated on the way): held, judged whole, past HELD_LIMIT a scan-limit.
+            whole=(encoded and inflate is None) or (structured and not as_text),
             max_whole=scanner.options.max_body_bytes,
+            text_past=0 if encoded else scanner.options.structured_limit,
+            inflate=inflate,
             sniff_json=not as_text,
             # Chunked: held until it is larger than deep_limit, so a small one gets the full scan.
             hold_upto=scanner.options.deep_limit if content_length is None else 0,
         )
-
-    def too_large(self, request: scanning.OutboundRequest, content_length: int) -> scanning.ScanOutcome | None:
-        """A block outcome for a body that would be held whole (``stream_scan`` said None) and is
-        larger than the scan reads: the buffered scan would refuse it as a ``scan-limit`` once
-        mitmproxy had held all of it, which a body of any size could cost the proxy its memory."""
-        if request.internal_service is not None:
-            return None
-        scanner = self.scanner(request.dlp or {})
-        limit = scanner.options.max_body_bytes
-        if scanner.idle or content_length <= limit:
-            return None
-        reason = f"a body of {content_length} bytes is larger than the scan limit ({limit} bytes)"
-        return scanning.ScanOutcome(scanning.BLOCK, ("scan-limit",), reason)
 
     def scan_message(self, request: scanning.OutboundRequest, content: bytes) -> scanning.ScanOutcome:
         """One WebSocket message the agent sends on the connection ``request`` opened.
