@@ -379,6 +379,44 @@ class EgressDlpBottleTest(unittest.TestCase):
         (hit,) = self.seen_at("/chunked-upload")
         self.assertEqual((hit["bytes"], hit["complete"], hit["sha256"]), (UPLOAD_BYTES, True, digest))
 
+    def test_large_uploads_of_every_kind_never_cost_the_proxy_its_memory(self) -> None:
+        # Held whole for the full scan (which takes about seven times what it reads), a 60 MB upload
+        # on a redact route or a 50 MB gzip on any DLP route got the proxy killed for memory.
+        def upload(make: str, url: str, *headers: str) -> tuple[str, str]:
+            digest = self.sh(f"{make} > /tmp/up.bin && sha256sum /tmp/up.bin | cut -d' ' -f1").strip()
+            status, _ = self.curl("-X", "POST", "-H", "Content-Type: application/octet-stream", *headers,
+                                  "--data-binary", "@/tmp/up.bin", url)
+            self.sh("rm -f /tmp/up.bin")
+            return status, digest
+
+        for name, make, url in (
+            ("60 MB on a redact route (larger than it holds: streamed)", "head -c 60M /dev/urandom",
+             "http://redact.example/big-redact"),
+            ("a 50 MB gzip (inflated and scanned on the way)", "head -c 50M /dev/urandom | gzip -1",
+             "http://upload.example/big-gzip"),
+        ):
+            with self.subTest(name):
+                status, digest = upload(make, url)
+                self.assertEqual(status, "200")
+                (hit,) = self.seen_at(url.removeprefix("http://redact.example").removeprefix("http://upload.example"))
+                self.assertEqual((hit["complete"], hit["sha256"]), (True, digest))
+        with self.subTest("a value deep inside a gzip is stopped"):
+            status, _ = upload(f"(head -c 24M /dev/urandom | base64; echo {PLANTED}) | gzip -1",
+                               "http://upload.example/gzip-planted")
+            self.assertNotEqual(status, "200")
+            self.assertFalse(any(hit["planted"] or hit["complete"] for hit in self.seen_at("/gzip-planted")))
+            self.decision("/gzip-planted", "dlp")
+        with self.subTest("a chunked body a redact route cannot hold is refused"):
+            status, _ = upload("head -c 100M /dev/urandom", "http://redact.example/chunked-redact",
+                               "-H", "Transfer-Encoding: chunked")
+            self.assertNotEqual(status, "200")
+            self.assertEqual(self.seen_at("/chunked-redact"), [])
+            self.assertEqual(self.decision("/chunked-redact", "dlp")["detectors"], ["scan-limit"])
+        state = engine.run(["inspect", "-f", "{{.State.Running}} {{.State.OOMKilled}}", self.sidecar], timeout=30).stdout
+        self.assertEqual(state.split(), ["true", "false"])
+        status, _ = self.curl("-X", "POST", "--data-binary", "after", "http://upload.example/after-uploads")
+        self.assertEqual(status, "200")
+
     # -- large answers -----------------------------------------------------------------------------
 
     def test_large_downloads_arrive_whole_and_the_proxy_keeps_running(self) -> None:
