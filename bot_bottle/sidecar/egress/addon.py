@@ -24,6 +24,11 @@ than discarding it) sees that clean part. A streamed form body's ``_method`` fie
 the way as well (``stream_method``: the buffered path's override check), and one asking for a
 method the route does not allow stops the upload the same way.
 
+No body costs the proxy more than bounded memory: what mitmproxy buffers is capped at
+``MAX_HELD_BODY`` (a 413 past it, ``install_body_limit``), bodies and answers nothing here scans
+(the bundle's own services, routes with every detector off) stream through, and large answers
+stream through the inbound scan (``responseheaders``).
+
 WebSocket messages from the agent are scanned one by one (``websocket_message``). A request DLP
 holds (``supervise``) becomes a token-use proposal in the supervise spool and waits for the
 operator (``supervision``); ``grants.json`` is re-read when it changes (granted routes join the
