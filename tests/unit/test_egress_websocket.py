@@ -113,6 +113,13 @@ class AddonWebSocketTest(AddonCase):
         self.assertTrue(flow.websocket.messages[-1].dropped)
         self.assertEqual(lines[0]["rule"], "dlp-websocket")
 
+    def test_the_flow_does_not_keep_every_message_of_a_long_connection(self) -> None:
+        flow = self.ws_flow(*[f"message {i}" for i in range(1000)])
+        flow, _ = self.send(flow)
+        self.assertEqual([m.content for m in flow.websocket.messages], [b"message 999"])
+        flow, _ = self.send(self.ws_flow(*[f"answer {i}" for i in range(50)], from_client=False))
+        self.assertEqual(len(flow.websocket.messages), 1)
+
     def test_close_reason_fits_a_close_frame(self) -> None:
         reason = addon_mod._close_reason("x" * 100 + "é" * 40)
         self.assertLessEqual(len(reason.encode("utf-8")), 123)

@@ -688,7 +688,12 @@ class EgressAddon:
         message with the values replaced. Answers from the upstream are not scanned here.
         """
         assert flow.websocket is not None
-        message = flow.websocket.messages[-1]
+        messages = flow.websocket.messages
+        if len(messages) > 1:
+            # mitmproxy keeps every message of a connection for the flow's life; nothing here reads
+            # an earlier one, and a long-lived connection would grow the proxy without end.
+            del messages[:-1]
+        message = messages[-1]
         if not message.from_client or message.injected:
             return
         verdict: Verdict | None = flow.metadata.get(VERDICT)
