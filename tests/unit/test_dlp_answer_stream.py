@@ -82,12 +82,20 @@ class AnswerStreamTest(unittest.TestCase):
         self.assertEqual(plan.feed(b"more"), b"")
         self.assertEqual(plan.finish(), b"")
 
-    def test_binary_batches_are_not_read_for_phrases(self) -> None:
+    def test_binary_batches_are_read_for_phrases_only_in_their_text_stretches(self) -> None:
         calls: list[int] = []
         plan = AnswerStream(echoed=lambda batch: [], injection=lambda text: calls.append(len(text)) or [],
                             overlap=1024, batch=MB)
         run(plan, os.urandom(3 * MB), 65536)
         self.assertEqual(calls, [])
+        # A README in an uncompressed tar: its text is read, the binary around it is not.
+        texts: list[bytes] = []
+        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text: texts.append(text) or [],
+                            overlap=1024, batch=MB)
+        readme = b"# Project\nInstall with make; see the docs for more.\n"
+        run(plan, os.urandom(MB) + b"\0" + readme + b"\0" + os.urandom(MB), 65536)
+        self.assertEqual(b"".join(texts).count(readme), 1)
+        self.assertLess(sum(map(len, texts)), 4 * len(readme))
         plan = AnswerStream(echoed=lambda batch: [], injection=lambda text: calls.append(len(text)) or [],
                             overlap=1024, batch=MB)
         run(plan, "текст, ordinary text\n".encode() * 200_000, 65536)
@@ -151,6 +159,49 @@ class AnswerStreamTest(unittest.TestCase):
         plan.feed(b"abc")
         self.assertEqual(plan.finish(), b"ABC")
         self.assertEqual((plan.labels, plan.masked), (["x"], 1))
+
+
+class HeldBinaryAnswerTest(unittest.TestCase):
+    """A held (buffered) answer that is binary is read as a download is: batch by batch."""
+
+    def setUp(self) -> None:
+        self.inbound = DlpInbound({}, {"PROMPTED": SECRET})
+
+    def scan(self, body: bytes, headers=()) -> scanning.InboundOutcome:
+        return self.inbound.scan(scanning.InboundResponse(request=request(), status=200, headers=tuple(headers),
+                                                          body=body))
+
+    def test_an_echo_in_a_binary_answer_is_masked_in_place(self) -> None:
+        noise = random.Random(7).randbytes(3 * MB).replace(SECRET[:2].encode(), b"..")
+        body = noise[:MB + 5] + SECRET.encode() + noise[MB + 5:] + SECRET.encode()
+        outcome = self.scan(body)
+        self.assertEqual((outcome.action, outcome.detectors), (scanning.REDACT, ("known-secret:PROMPTED",)))
+        self.assertEqual(len(outcome.body), len(body))
+        self.assertNotIn(SECRET.encode(), outcome.body)
+        self.assertEqual(outcome.body.count(MASK), 2)
+        self.assertEqual(outcome.body[:MB], body[:MB])
+
+    def test_a_high_phrase_in_a_text_stretch_of_a_binary_answer_blocks_it(self) -> None:
+        text = b"README\n" + b"ordinary words here " * 2000 + INJECTION + b"\n"
+        body = b"\0\1\2" * 1000 + b"\0" + text
+        self.assertEqual(self.scan(body).action, scanning.BLOCK)
+
+    def test_a_clean_binary_answer_passes_without_a_finding(self) -> None:
+        outcome = self.scan(os.urandom(2 * MB) + b"\0")
+        self.assertEqual((outcome.action, outcome.detectors), (scanning.ALLOW, ()))
+        self.assertFalse(outcome.is_event)
+
+    def test_binary_is_read_in_bounded_memory(self) -> None:
+        import tracemalloc
+
+        body = os.urandom(12 * MB)
+        tracemalloc.start()
+        try:
+            self.scan(body)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertLess(peak, 8 * MB)  # read whole as text it took ~140 MB
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ plus an overlap of them:
   ``*``, as long as the value), so the answer keeps its length (its ``Content-Length`` has gone
   out with the headers); the held-back overlap is scanned again with the next batch, so a value
   cut by a batch boundary is found whole before any byte of it leaves;
-- prompt-injection phrases are looked for in batches that are text (binary data, a wheel or a
-  tarball, is skipped: the phrase search reads it as noise, slowly): a medium-confidence one is
-  logged, a high-confidence one stops the answer (``stopped``: nothing more is delivered, and
+- prompt-injection phrases are looked for in batches that are text, and in the ASCII text
+  stretches of binary ones (a README in a tar; the rest of binary data is skipped: the phrase
+  search reads it as noise, slowly): a medium-confidence one is logged, a high-confidence one
+  stops the answer (``stopped``: nothing more is delivered, and
   the caller closes the connection, so the agent sees an answer cut short, never its rest).
 
 An answer of unknown length (chunked) is held whole up to ``hold_upto`` and, if it ends within
@@ -100,8 +101,9 @@ class AnswerStream:
                 self._label(label)
                 self.masked += 1
             fresh = bytes(pending[max(0, self._scanned_upto - 512) :])  # a phrase cut at the seam
-            if _is_text(fresh):
-                for label, high in self.injection(fresh):
+            text = fresh if _is_text(fresh) else _text_stretches(fresh)
+            if text:
+                for label, high in self.injection(text):
                     self._label(label)
                     if high:
                         self.stopped = True
@@ -116,6 +118,28 @@ class AnswerStream:
         self.delivered += len(release)
         return release
 
+
+
+# A run of ASCII text inside binary data (a README in a tar, strings in a binary): long enough
+# for a phrase, and rare in random bytes (about one in 10^10 positions starts one).
+_STRETCH = 24
+_TEXT_MARKS = bytes(1 if b in (9, 10, 13) or 0x20 <= b <= 0x7E else 0 for b in range(256))
+
+
+def _text_stretches(data: bytes) -> bytes:
+    """The ASCII text inside binary ``data``, stretches joined by newlines, to be read for
+    phrases (read whole as text, binary noise makes the phrase search slow). Found by searching
+    a 0/1 view of the bytes: a regex over a megabyte of binary took longer than its whole scan."""
+    marks = data.translate(_TEXT_MARKS)
+    run = b"\x01" * _STRETCH
+    out: list[bytes] = []
+    start = marks.find(run)
+    while start >= 0:
+        end = marks.find(b"\x00", start)
+        end = len(data) if end < 0 else end
+        out.append(data[start:end])
+        start = marks.find(run, end)
+    return b"\n".join(out)
 
 
 def _is_text(data: bytes) -> bool:

@@ -120,6 +120,11 @@ class StreamScan:
     def blocked(self) -> bool:
         return bool(self.findings)
 
+    @property
+    def holds(self) -> bool:
+        """Whether this scanner may hold the body (whole, or a batch of it): not a passthrough."""
+        return self.scan_batch is not _nothing
+
     def feed(self, data: bytes) -> bytes:
         if self.blocked or not data:
             return b""

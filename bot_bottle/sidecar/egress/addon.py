@@ -44,6 +44,7 @@ import asyncio
 import socket
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,7 +53,7 @@ from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
 from bot_bottle.sidecar.dlp.stream import StreamScan
-from bot_bottle.sidecar.egress import credentials, dlp_adapter, records, scanning, stream_method, structure, supervision
+from bot_bottle.sidecar.egress import credentials, dlp_adapter, holding, records, scanning, stream_method, structure, supervision
 from bot_bottle.sidecar.egress.core import (
     RULE_MATCH,
     RequestFacts,
@@ -77,6 +78,7 @@ RULE_RAW_TCP = "raw-tcp"
 RULE_TRAILERS = "request-trailers"
 ECH_EXTENSION = 0xFE0D  # TLS encrypted_client_hello
 RULE_RESOLVES_LOCAL = "resolves-to-sidecar"
+RULE_BUSY = "proxy-busy"
 INTERNAL_HOST = "127.0.0.1"
 
 # Per-flow state kept in flow.metadata.
@@ -90,6 +92,10 @@ STREAM_ABORTED = "bottle_stream_aborted"
 STREAM_FORM_METHOD = "bottle_stream_form_method"
 ANSWER_STREAM = "bottle_answer_stream"
 ANSWER_BYTES = "bottle_answer_bytes"  # an answer relayed unscanned: its size, for the log
+HELD = "bottle_held"  # [bytes] this flow reserved in the hold budget (holding.py)
+STREAM_HELD_WHOLE = "bottle_stream_held_whole"  # a streamed upload's top-up for being held whole
+# What a streamed body holds at a time (a batch and its overlap): counted, never refused.
+STREAM_HOLD = 1024 * 1024
 
 # The most of one body mitmproxy buffers: what the scan holds. A body buffered past it (a chunked
 # upload on a redact or supervise route, which cannot stream; a refused request's body) gets a
@@ -115,6 +121,7 @@ class EgressAddon:
         # read on top of it (None: the bottle has no supervise plane).
         self._base_policy = self.policy
         self.grants: supervision.Grants | None = None
+        self.holding = holding.HoldBudget()
 
     # -- mitmproxy lifecycle -------------------------------------------------------------------
 
@@ -308,6 +315,52 @@ class EgressAddon:
             self._log(flow, verdict, facts)
             return
         self._maybe_stream(flow, verdict, facts)
+        if flow.response is None:
+            self._reserve_request(flow, verdict, facts)
+
+    def _reserve_request(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
+        """Reserve what this request's body will hold (``holding``), or refuse it for now. A
+        streamed body holds a batch at a time (counted, never refused; topped up should its
+        first bytes show it must be held whole, ``_stream_chunk``)."""
+        plan: StreamScan | None = flow.metadata.get(STREAM)
+        if plan is not None and plan.holds and not plan.whole:
+            self._reserve(flow, STREAM_HOLD, force=True)
+            return
+        if self._reserve(flow, _request_hold(flow)):
+            return
+        flow.request.stream = False
+        flow.metadata.pop(STREAM, None)
+        busy = Verdict(False, verdict.host, verdict.port, RULE_BUSY,
+                       f"the proxy cannot hold this body now ({self.holding.describe()}): retry shortly",
+                       verdict.route, verdict.route_index, verdict.match_index, verdict.internal_service)
+        self._refuse(flow, busy, facts)
+        assert flow.response is not None
+        flow.response.status_code = 503
+        flow.response.headers["Retry-After"] = "1"
+
+    def _reserve(self, flow: http.HTTPFlow, size: int, *, force: bool = False) -> bool:
+        """Take ``size`` bytes of the hold budget for ``flow``, given back when the flow ends."""
+        if size <= 0:
+            return True
+        if force:
+            self.holding.force(size)
+        elif not self.holding.reserve(size):
+            return False
+        cell: list[int] | None = flow.metadata.get(HELD)
+        if cell is None:
+            cell = flow.metadata[HELD] = [0]
+            weakref.finalize(flow, self._release_cell, cell)  # whatever way the flow ends
+        cell[0] += size
+        return True
+
+    def _release_cell(self, cell: list[int]) -> None:
+        self.holding.release(cell[0])
+        cell[0] = 0
+
+    def _unhold(self, flow: http.HTTPFlow) -> None:
+        cell: list[int] | None = flow.metadata.get(HELD)
+        if cell is not None:
+            self._release_cell(cell)
 
     # -- large uploads: forwarded while they arrive, scanned chunk-wise --------------------------
 
@@ -368,6 +421,9 @@ class EgressAddon:
             flow.metadata[STREAM_ABORTED] = True
             self._abort_upstream(flow, _internal_error(flow, exc))
             return b""
+        if plan.whole and not flow.metadata.get(STREAM_HELD_WHOLE):
+            flow.metadata[STREAM_HELD_WHOLE] = True  # compressed or JSON after all: held, up to the limit
+            self._reserve(flow, MAX_HELD_BODY - STREAM_HOLD, force=True)
         if plan.blocked:
             detectors = tuple(sorted({dlp_adapter.label(f) for f in plan.findings}))
             outcome = scanning.ScanOutcome(scanning.BLOCK, detectors, ", ".join(detectors))
@@ -554,12 +610,19 @@ class EgressAddon:
             length = int(response.headers["content-length"]) if "content-length" in response.headers else None
         except ValueError:
             return  # mitmproxy refuses the malformed answer itself
-        plan = stream_answer(scanning.InboundResponse(
+        answer = scanning.InboundResponse(
             request=self._inbound_request(flow, verdict), status=response.status_code,
             headers=tuple(response.headers.items(multi=True)), body=b"",
-        ), length)
+        )
+        plan = stream_answer(answer, length)
+        if plan is None and not self._reserve(flow, length or 0):
+            plan = stream_answer(answer, length, hold=False)  # no room to hold it: streamed instead
+        elif plan is not None and plan.hold_upto and not self._reserve(flow, plan.hold_upto):
+            plan = stream_answer(answer, length, hold=False)
         if plan is None:
             return
+        if not plan.hold_upto:
+            self._reserve(flow, STREAM_HOLD, force=True)
         flow.metadata[ANSWER_STREAM] = plan
         response.stream = lambda data: _sendable(self._answer_chunk(flow, plan, data, chunked=length is None))
 
@@ -607,6 +670,12 @@ class EgressAddon:
         )
 
     def response(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._response(flow)
+        finally:
+            self._unhold(flow)
+
+    def _response(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if verdict is None or facts is None or flow.metadata.get(LOGGED) or flow.response is None:
@@ -654,6 +723,12 @@ class EgressAddon:
                 response.headers["content-length"] = str(len(outcome.body))
 
     def error(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._error(flow)
+        finally:
+            self._unhold(flow)
+
+    def _error(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if verdict is None or facts is None or flow.metadata.get(LOGGED) or facts.is_connect:
@@ -880,6 +955,24 @@ def _request_bytes(flow: http.HTTPFlow) -> int:
     if stream is not None:
         return stream.received  # a streamed body is not kept
     return len(flow.request.raw_content or b"")
+
+
+def _request_hold(flow: http.HTTPFlow) -> int:
+    """How much of its body a request the proxy let through will hold at most: a body buffered
+    (by mitmproxy) or held by its stream scanner, up to the held limit; nothing for a body that
+    passes through unscanned or a request without one."""
+    request = flow.request
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    try:
+        length = int(request.headers.get("content-length", "0") or 0)
+    except ValueError:
+        length = 0
+    if not chunked and length <= 0:
+        return 0
+    plan: StreamScan | None = flow.metadata.get(STREAM)
+    if plan is not None and not plan.holds:
+        return 0
+    return min(length, MAX_HELD_BODY) if not chunked else MAX_HELD_BODY
 
 
 def _response_bytes(flow: http.HTTPFlow) -> int:

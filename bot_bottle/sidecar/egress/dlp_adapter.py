@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from itertools import chain
 from typing import Any
 
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
@@ -252,27 +253,19 @@ class DlpInbound:
         self.scanner = Scanner(secrets, ScanOptions(tokens=False))
         self._overlap = overlap_for(list(secrets.values()))
 
-    def stream_answer(self, response: scanning.InboundResponse, content_length: int | None) -> AnswerStream | None:
+    def stream_answer(self, response: scanning.InboundResponse, content_length: int | None, *,
+                      hold: bool = True) -> AnswerStream | None:
         """A chunk-wise scanner for an answer too large to hold (``dlp.answer_stream``), given its
         status and headers (``response.body`` is empty: it has not arrived); None keeps the
         buffered path: an answer with a ``Content-Length`` up to the inbound limit. One without
-        a length (chunked) is held up to that limit and judged whole if it ends within it."""
+        a length (chunked) is held up to that limit and judged whole if it ends within it.
+        ``hold=False`` (the proxy holds too much already): any answer streams from its start."""
         request = response.request
         if request.internal_service is not None:
             return None
-        if content_length is not None and content_length <= _INBOUND_LIMIT:
+        if hold and content_length is not None and content_length <= _INBOUND_LIMIT:
             return None
         encoding = next((v for k, v in response.headers if k.lower() == "content-encoding"), None)
-        flag_injection = bool((request.dlp or {}).get("inbound", True))
-
-        def echoed(batch: bytearray) -> list[tuple[int, int, str]]:
-            return [(f.start, f.end, label(f)) for f in self.scanner.scan_batch(batch, "body")]
-
-        def injection(text: bytes) -> list[tuple[str, bool]]:
-            if not flag_injection:
-                return []
-            return [(f"{f.detector} ({f.confidence})", f.confidence == "high")
-                    for f in self.scanner.scan_response_for_injection(text)]
 
         def judge_whole(body: bytes) -> WholeVerdict:
             outcome = self.scan(replace(response, body=body))
@@ -288,9 +281,50 @@ class DlpInbound:
             # by a notice (a chunked answer has no length to keep).
             return WholeVerdict(None, outcome.detectors)
 
-        return AnswerStream(echoed=echoed, injection=injection, overlap=self._overlap,
-                            judge_whole=judge_whole if content_length is None else None,
-                            hold_upto=_INBOUND_LIMIT if content_length is None else 0)
+        return self._batches(request, judge_whole=judge_whole if content_length is None and hold else None,
+                             hold_upto=_INBOUND_LIMIT if content_length is None and hold else 0)
+
+    def _batches(self, request: scanning.OutboundRequest, **kw: Any) -> AnswerStream:
+        """An answer scanner that reads batch by batch (``dlp.answer_stream``)."""
+        flag_injection = bool((request.dlp or {}).get("inbound", True))
+
+        def echoed(batch: bytearray) -> list[tuple[int, int, str]]:
+            return [(f.start, f.end, label(f)) for f in self.scanner.scan_batch(batch, "body")]
+
+        def injection(text: bytes) -> list[tuple[str, bool]]:
+            if not flag_injection:
+                return []
+            return [(f"{f.detector} ({f.confidence})", f.confidence == "high")
+                    for f in self.scanner.scan_response_for_injection(text)]
+
+        return AnswerStream(echoed=echoed, injection=injection, overlap=self._overlap, **kw)
+
+    def _scan_binary(self, request: scanning.OutboundRequest, data: bytes, complete: bool) -> scanning.InboundOutcome:
+        """A held answer that is binary (a wheel, a tarball): read as a download is, batch by
+        batch, its echoed secrets masked in place and its text stretches read for phrases. Read
+        whole as text, a 15 MB one took ~170 MB to scan, and a few downloads at once got the
+        proxy killed for memory."""
+        plan = self._batches(request)
+        out: bytearray | None = None  # kept only once a value is masked: until then, the input
+        done = 0
+        with memoryview(data) as view:
+            pieces = (bytes(view[start:start + plan.batch]) for start in range(0, len(data), plan.batch))
+            for piece in chain(pieces, [b""]):
+                released = plan.feed(piece) if piece else plan.finish()
+                if plan.stopped:
+                    break
+                if out is None and plan.masked:
+                    out = bytearray(view[:done])
+                if out is not None:
+                    out += released
+                done += len(released)
+        detectors = tuple(plan.labels)
+        reason = ", ".join(detectors)
+        if plan.stopped or (plan.masked and not complete):
+            return scanning.InboundOutcome(scanning.BLOCK, detectors, reason)
+        if plan.masked and out is not None:
+            return scanning.InboundOutcome(scanning.REDACT, detectors, reason, bytes(out))
+        return scanning.InboundOutcome(scanning.ALLOW, detectors, reason)
 
     def scan(self, response: scanning.InboundResponse) -> scanning.InboundOutcome:
         request = response.request
@@ -302,6 +336,8 @@ class DlpInbound:
         if encoding:
             decoded = decode_body(response.body, encoding, _INBOUND_LIMIT)
             data, complete = decoded.data, not decoded.truncated and decoded.error is None
+        if b"\0" in data:
+            return self._scan_binary(request, data, complete)
         detectors: list[str] = []
         action = scanning.ALLOW
         body: bytes | None = None
