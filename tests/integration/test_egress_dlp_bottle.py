@@ -55,13 +55,15 @@ egress:
 # whole). WebSocket (wsproto, from mitmproxy's dependencies in the sidecar image): a line per
 # message and for the close, with its code and reason.
 RECORDER = r'''
-import base64, hashlib, json, os, sys
+import base64, hashlib, json, os, random, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
 PLANTED = sys.argv[1].encode()
+LOCK = threading.Lock()
 def out(**kw):
-    print(json.dumps(kw), flush=True)
+    with LOCK:  # one line per record, whatever the threads
+        sys.stdout.write(json.dumps(kw) + "\n"); sys.stdout.flush()
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def _body(self):
@@ -101,7 +103,7 @@ class H(BaseHTTPRequestHandler):
     do_PUT = do_POST
     def _download(self, size, chunked):
         # Deterministic bytes: the test compares the agent's digest with the one printed here.
-        block = hashlib.sha512(self.path.encode()).digest() * 16384  # 1 MiB
+        block = random.Random(self.path).randbytes(1 << 20)  # 1 MiB, binary as a real file is
         digest = hashlib.sha256()
         self.send_response(200)
         self.send_header("transfer-encoding" if chunked else "content-length", "chunked" if chunked else str(size))
@@ -434,6 +436,20 @@ class EgressDlpBottleTest(unittest.TestCase):
         self.assertEqual(state.split(), ["true", "false"])
         status, _ = self.curl("-X", "POST", "--data-binary", "after", "http://upload.example/after-download")
         self.assertEqual(status, "200")
+
+    def test_many_downloads_at_once_keep_the_proxy_running(self) -> None:
+        # A package manager fetches many files at once: twelve 15 MB answers, each held whole
+        # for the inbound scan, got the proxy killed for memory. Past its hold budget an answer
+        # streams through the scan instead.
+        out = self.sh("seq 12 | xargs -P 12 -I{} sh -c "
+                      "'curl -sS -o /tmp/par.{} http://upload.example/download/15 && sha256sum /tmp/par.{} "
+                      "| cut -d\" \" -f1 && rm -f /tmp/par.{}'")
+        digests = out.split()
+        sent = {r["sha256"] for r in self.seen() if r.get("download") == "/download/15"}
+        self.assertEqual(len(digests), 12, out)
+        self.assertEqual(set(digests), sent)
+        state = engine.run(["inspect", "-f", "{{.State.Running}} {{.State.OOMKilled}}", self.sidecar], timeout=30).stdout
+        self.assertEqual(state.split(), ["true", "false"])
 
 
 if __name__ == "__main__":
