@@ -142,10 +142,8 @@ class StreamScan:
             if len(self._pending) < SNIFF_BYTES:
                 return b""
             self._sniff()
-            if self._inflow is not None:  # what was held is compressed: inflate it from the start
-                held = bytes(self._pending)
-                self._pending.clear()
-                return self._inflate(held)
+            if self._inflow is not None:
+                return self._inflate_held()
         if self.whole or self.received <= self.hold_upto or len(self._pending) - self._scanned_upto < self.batch:
             return b""
         return self._scan_and_release(final=False)
@@ -157,9 +155,7 @@ class StreamScan:
         if not self._sniffed:
             self._sniff()
             if self._inflow is not None:
-                held = bytes(self._pending)
-                self._pending.clear()
-                out = self._inflate(held)
+                out = self._inflate_held()
                 return out + self._finish_inflated() if not self.blocked else b""
         if self._inflow is not None:
             return self._finish_inflated()
@@ -194,6 +190,12 @@ class StreamScan:
             self._inflow.chunks.clear()
 
     # -- a compressed body, scanned inflated --------------------------------------------------
+
+    def _inflate_held(self) -> bytes:
+        """What was held before the sniff showed compression, inflated from the start."""
+        held = bytes(self._pending)
+        self._pending.clear()
+        return self._inflate(held)
 
     def _inflate(self, data: bytes) -> bytes:
         """Inflate ``data`` (compressed bytes of the body) in pieces of at most one batch, scan the

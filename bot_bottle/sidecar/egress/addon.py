@@ -615,10 +615,9 @@ class EgressAddon:
             headers=tuple(response.headers.items(multi=True)), body=b"",
         )
         plan = stream_answer(answer, length)
-        if plan is None and not self._reserve(flow, length or 0):
+        held = (length or 0) if plan is None else plan.hold_upto  # what holding it would take
+        if not self._reserve(flow, held):
             plan = stream_answer(answer, length, hold=False)  # no room to hold it: streamed instead
-        elif plan is not None and plan.hold_upto and not self._reserve(flow, plan.hold_upto):
-            plan = stream_answer(answer, length, hold=False)
         if plan is None:
             return
         if not plan.hold_upto:

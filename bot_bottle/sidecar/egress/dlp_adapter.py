@@ -281,8 +281,8 @@ class DlpInbound:
             # by a notice (a chunked answer has no length to keep).
             return WholeVerdict(None, outcome.detectors)
 
-        return self._batches(request, judge_whole=judge_whole if content_length is None and hold else None,
-                             hold_upto=_INBOUND_LIMIT if content_length is None and hold else 0)
+        held = content_length is None and hold
+        return self._batches(request, judge_whole=judge_whole if held else None, hold_upto=_INBOUND_LIMIT if held else 0)
 
     def _batches(self, request: scanning.OutboundRequest, **kw: Any) -> AnswerStream:
         """An answer scanner that reads batch by batch (``dlp.answer_stream``)."""
