@@ -437,21 +437,22 @@ class EgressDlpBottleTest(unittest.TestCase):
         status, _ = self.curl("-X", "POST", "--data-binary", "after", "http://upload.example/after-download")
         self.assertEqual(status, "200")
 
-    def test_many_downloads_at_once_keep_the_proxy_running(self) -> None:
-        # A package manager fetches several files at once, each answer held whole for the inbound
-        # scan unless the proxy's hold budget is spent (then it streams through the scan). Kept at
-        # six: under gVisor the agent's pids limit counts the sandbox's threads, and a dozen
-        # parallel downloads can reach it (the bottle then dies); the budget itself is measured
-        # in the unit tests and the proxy lab.
-        out = self.sh("seq 6 | xargs -P 6 -I{} sh -c "
+    def test_many_downloads_at_once_keep_the_proxy_and_the_bottle_running(self) -> None:
+        # A package manager fetches many files at once (npm: 15 sockets), each answer held whole
+        # for the inbound scan unless the proxy's hold budget is spent (then it streams through
+        # the scan). Two dozen at once also killed a gVisor bottle whose pids limit counted the
+        # sandbox's own threads (launch.agent_limits); the bottle must still answer afterwards.
+        n = 24
+        out = self.sh(f"seq {n} | xargs -P {n} -I{{}} sh -c "
                       "'curl -sS -o /tmp/par.{} http://upload.example/download/15 && sha256sum /tmp/par.{} "
                       "| cut -d\" \" -f1 && rm -f /tmp/par.{}'")
         digests = out.split()
         sent = {r["sha256"] for r in self.seen() if r.get("download") == "/download/15"}
-        self.assertEqual(len(digests), 6, out)
+        self.assertEqual(len(digests), n, out)
         self.assertEqual(set(digests), sent)
         state = engine.run(["inspect", "-f", "{{.State.Running}} {{.State.OOMKilled}}", self.sidecar], timeout=30).stdout
         self.assertEqual(state.split(), ["true", "false"])
+        self.assertEqual(self.sh("echo still-here").strip(), "still-here")
 
 
 if __name__ == "__main__":

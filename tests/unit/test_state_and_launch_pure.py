@@ -8,7 +8,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from bot_bottle import proc
-from bot_bottle.backend.docker.launch import _env_file_text, proxy_env
+from bot_bottle.backend.docker.launch import LaunchOptions, _env_file_text, agent_limits, agent_task_limit, host_pid_max, proxy_env
 from bot_bottle.backend.sidecar_config import policy as sidecar_policy
 from bot_bottle.backend.docker.names import BottleNames, label_args, new_id
 from bot_bottle.demo import evaluate
@@ -136,6 +136,45 @@ class DemoVerdicts(unittest.TestCase):
                 self.assertFalse(all(o.held for o in evaluate(results, 0)))
         self.assertFalse(all(o.held for o in evaluate(dict(self.GOOD), 1)))
         self.assertFalse(all(o.held for o in evaluate({}, 0)))
+
+
+class AgentLimits(unittest.TestCase):
+    """The agent's task limit: the host cgroup under runc, the sandbox's kernel under gVisor."""
+
+    @staticmethod
+    def flags(args: list[str]) -> dict[str, str]:
+        return dict(zip(args[::2], args[1::2]))
+
+    def test_runc_bounds_the_container_in_the_host_cgroup(self) -> None:
+        opts = LaunchOptions(memory="2g", pids_limit=1024)
+        self.assertEqual(self.flags(agent_limits(opts, gvisor=False, pid_max=32768)),
+                         {"--memory": "2g", "--pids-limit": "1024"})
+        self.assertEqual(agent_task_limit(opts, gvisor=False), 1024)
+
+    def test_gvisor_bounds_the_agent_inside_and_fences_the_sandbox_outside(self) -> None:
+        opts = LaunchOptions(memory="2g", pids_limit=1024)
+        flags = self.flags(agent_limits(opts, gvisor=True, pid_max=4194304))
+        self.assertEqual(flags["--ulimit"], "nproc=512:512")
+        self.assertEqual(agent_task_limit(opts, gvisor=True), 512)
+        # The sandbox's own threads (stubs x sentry threads) need far more than the agent's tasks.
+        self.assertEqual(flags["--pids-limit"], str(512 * 32))
+        self.assertEqual(flags["--memory"], "2g")
+
+    def test_a_sandbox_never_takes_more_than_a_quarter_of_the_hosts_pids(self) -> None:
+        opts = LaunchOptions(pids_limit=1024)
+        self.assertEqual(self.flags(agent_limits(opts, True, pid_max=32768))["--pids-limit"], "8192")
+        self.assertEqual(self.flags(agent_limits(opts, True, pid_max=None))["--pids-limit"], "16384")
+        # A tiny PID space still leaves the sandbox room for the agent's own limit.
+        self.assertEqual(self.flags(agent_limits(opts, True, pid_max=1000))["--pids-limit"], "512")
+
+    def test_pid_max_read_from_the_kernel_or_none(self) -> None:
+        with TemporaryDirectory() as tmp:
+            path = Path(tmp) / "pid_max"
+            path.write_text("32768\n")
+            self.assertEqual(host_pid_max(path), 32768)
+            path.write_text("junk")
+            self.assertIsNone(host_pid_max(path))
+            self.assertIsNone(host_pid_max(Path(tmp) / "missing"))
 
 
 if __name__ == "__main__":

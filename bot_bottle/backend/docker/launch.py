@@ -112,6 +112,47 @@ WEAKNESSES = frozenset({
 })
 
 
+# Under gVisor (ptrace platform, as Debian's runsc runs here) the container's host cgroup holds
+# the sandbox's own threads, not the agent's processes: each guest process runs in a stub process
+# with a thread for every sentry thread that ever ran it, stubs are pooled, and sentry threads are
+# never given back. The host count grows with guest processes times concurrent I/O (a dozen
+# parallel downloads: ~700 host tasks, four dozen: ~3,600) and stays there; when it reaches the
+# cgroup's limit the sentry cannot start a thread and the whole sandbox exits. So inside gVisor
+# the agent's own tasks are bounded by the sandbox's kernel (RLIMIT_NPROC, which gVisor enforces
+# per user, threads included, with a clean EAGAIN), and the host limit is a wider fence around
+# the sandbox itself. Measured: a fork bomb held at 512 guest tasks peaked at ~5,200 host tasks
+# (~8,100 after four dozen parallel downloads had grown the sentry); held at 1,024 it passed
+# 10,000 and kept climbing.
+GVISOR_TASK_SHARE = 2       # inside gVisor the agent gets pids_limit // 2 tasks
+GVISOR_HOST_TASKS = 32      # host tasks the sandbox may hold per agent task ...
+HOST_PID_SHARE = 4          # ... but never more than a quarter of the host's PID space
+PID_MAX = Path("/proc/sys/kernel/pid_max")
+
+
+def agent_task_limit(options: LaunchOptions, gvisor: bool) -> int:
+    """How many tasks (processes and threads) the agent itself may run."""
+    return options.pids_limit // GVISOR_TASK_SHARE if gvisor else options.pids_limit
+
+
+def host_pid_max(path: Path = PID_MAX) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None  # not Linux (a client on macOS): the host limit alone bounds the sandbox
+
+
+def agent_limits(options: LaunchOptions, gvisor: bool, pid_max: int | None = None) -> list[str]:
+    """`docker create` flags bounding the agent container's memory and tasks."""
+    memory = ["--memory", options.memory]
+    if not gvisor:
+        return [*memory, "--pids-limit", str(options.pids_limit)]
+    tasks = agent_task_limit(options, gvisor)
+    fence = tasks * GVISOR_HOST_TASKS
+    if pid_max:
+        fence = max(min(fence, pid_max // HOST_PID_SHARE), tasks)
+    return [*memory, "--ulimit", f"nproc={tasks}:{tasks}", "--pids-limit", str(fence)]
+
+
 def _weakened_policy(doc: dict, weaken: frozenset[str]) -> dict:
     routes = []
     for route in doc["routes"]:
@@ -436,16 +477,24 @@ class DockerLauncher:
             plain.update(self.options.credentials)
         return plain, secret
 
+    @property
+    def gvisor(self) -> bool:
+        """Whether the agent runs under gVisor (the weaknesses that need runc's network or root do not)."""
+        return self.plan.runtime == "runsc" and not self.weak & {"agent-network", "privileged"}
+
+    @property
+    def agent_tasks(self) -> int:
+        return agent_task_limit(self.options, self.gvisor)
+
     def _start_agent(self, image: str) -> DockerBottle:
         name = self.names.agent_container
         env, self._secret_env = self.agent_env()
         weak = self.weak
-        gvisor = self.plan.runtime == "runsc" and not weak & {"agent-network", "privileged"}
+        gvisor = self.gvisor
         runtime = ["--runtime", "runsc"] if gvisor else []
         confined = (["--privileged"] if "privileged" in weak
                     else ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"])
-        limits = [] if "no-limits" in weak else [
-            "--memory", self.options.memory, "--pids-limit", str(self.options.pids_limit)]
+        limits = [] if "no-limits" in weak else agent_limits(self.options, gvisor, host_pid_max())
         engine_socket = ["--volume", "/var/run/docker.sock:/var/run/docker.sock"] if "docker-socket" in weak else []
         with scratch.private_dir() as tmp:
             env_file = _write_private(Path(tmp), "agent.env", _env_file_text(env))
