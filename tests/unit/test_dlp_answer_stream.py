@@ -5,11 +5,14 @@ phrases, small chunked answers judged whole as buffered ones are."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
+import tracemalloc
 import unittest
+import zlib
 
-from bot_bottle.sidecar.dlp.answer_stream import MASK, AnswerStream, WholeVerdict
+from bot_bottle.sidecar.dlp.answer_stream import MASK, AnswerStream, InflatedAnswer, WholeVerdict
 from bot_bottle.sidecar.egress import scanning
 from bot_bottle.sidecar.egress.dlp_adapter import DlpInbound
 
@@ -202,6 +205,119 @@ class HeldBinaryAnswerTest(unittest.TestCase):
         finally:
             tracemalloc.stop()
         self.assertLess(peak, 8 * MB)  # read whole as text it took ~140 MB
+
+
+class InflatedAnswerTest(unittest.TestCase):
+    """A large answer sent with ``Content-Encoding: gzip`` or ``deflate`` is read inflated and
+    delivered as sent. Scanned compressed, an echoed secret or a phrase passed unseen."""
+
+    def setUp(self) -> None:
+        self.inbound = DlpInbound({}, {"PROMPTED": SECRET})
+
+    def plan(self, encoding: str = "gzip", length: int | None = 64 * MB, hold: bool = True) -> InflatedAnswer:
+        plan = self.inbound.stream_answer(answer(headers=[("content-encoding", encoding)]), length, hold=hold)
+        self.assertIsInstance(plan, InflatedAnswer)
+        return plan
+
+    @staticmethod
+    def text(size: int, planted: bytes = b"", at: int = 0) -> bytes:
+        rng = random.Random(size)
+        words = [rng.randbytes(4).hex().encode() for _ in range(500)]
+        body = bytearray(b" ".join(rng.choice(words) for _ in range(size // 9 + 1))[:size])
+        body[at:at] = b"\n" + planted + b"\n" if planted else b""
+        return bytes(body)
+
+    def test_a_clean_compressed_answer_is_delivered_byte_for_byte_as_sent(self) -> None:
+        body = self.text(6 * MB)
+        for encoding, packed in (("gzip", gzip.compress(body)), ("x-gzip", gzip.compress(body)),
+                                 ("deflate", zlib.compress(body)), ("deflate", zlib.compress(body)[2:-4])):
+            for chunk in (997, 65536, 1 << 20):
+                with self.subTest(encoding=encoding, chunk=chunk, size=len(packed)):
+                    plan = self.plan(encoding)
+                    self.assertEqual(run(plan, packed, chunk), packed)
+                    self.assertEqual((plan.stopped, plan.labels), (False, []))
+                    self.assertEqual((plan.received, plan.delivered), (len(packed), len(packed)))
+
+    def test_no_compressed_byte_leaves_before_what_it_encodes_was_scanned(self) -> None:
+        # An echoed value deep in the inflated answer: what left before the answer stopped
+        # must not inflate to it, whatever the chunking.
+        at = 5 * MB + 12345
+        body = self.text(8 * MB, SECRET.encode(), at)
+        packed = gzip.compress(body)
+        near = len(packed) * at // len(body)  # about where the value lies in the compressed bytes
+        for chunk in (1, 513, 4096, 65536, 300_001, 1 << 20):
+            # Byte by byte only in a window around the value (the rest in one piece each side).
+            pieces = ([packed[: near - 50_000]] + [packed[i:i + 1] for i in range(near - 50_000, near + 50_000)]
+                      + [packed[near + 50_000:]] if chunk == 1
+                      else [packed[i:i + chunk] for i in range(0, len(packed), chunk)])
+            with self.subTest(chunk=chunk):
+                plan = self.plan()
+                out = bytearray()
+                for piece in pieces:
+                    out += plan.feed(piece)
+                    if plan.stopped:
+                        break
+                out += plan.finish()
+                self.assertTrue(plan.stopped, "the echoed value went out compressed")
+                self.assertIn("known-secret:PROMPTED", " ".join(plan.labels))
+                leaked = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(bytes(out))
+                self.assertNotIn(SECRET.encode()[:12], leaked)
+                if chunk <= 65536:
+                    self.assertGreater(len(leaked), 3 * MB)  # what came before it was delivered
+
+    def test_a_phrase_in_a_compressed_answer_stops_it(self) -> None:
+        body = self.text(3 * MB, INJECTION, 2 * MB)
+        plan = self.plan("deflate")
+        run(plan, zlib.compress(body), 65536)
+        self.assertTrue(plan.stopped)
+        self.assertTrue(any("injection" in label for label in plan.labels), plan.labels)
+
+    def test_past_the_budget_a_compressed_answer_is_still_read_inflated(self) -> None:
+        plan = self.plan(length=2 * MB, hold=False)  # small, but the proxy holds too much already
+        body = self.text(MB, SECRET.encode(), 1000)
+        run(plan, gzip.compress(body), 8192)
+        self.assertTrue(plan.stopped)
+
+    def test_a_chunked_compressed_answer_held_whole_is_redacted_and_compressed_again(self) -> None:
+        body = self.text(2 * MB, SECRET.encode(), MB)
+        plan = self.plan(length=None)
+        out = run(plan, gzip.compress(body), 65536)
+        self.assertFalse(plan.stopped)
+        self.assertEqual(plan.masked, 1)
+        inflated = gzip.decompress(out)
+        self.assertNotIn(SECRET.encode(), inflated)
+        self.assertEqual(inflated[:MB], body[:MB])  # the buffered path's redaction (any length)
+        # Clean and held whole: the compressed bytes as sent.
+        clean = gzip.compress(self.text(MB))
+        plan = self.plan(length=None)
+        self.assertEqual(run(plan, clean, 4096), clean)
+
+    def test_a_chunked_compressed_answer_past_the_hold_streams_inflated(self) -> None:
+        plan = self.plan(length=None)
+        body = self.text(plan.hold_upto + 2 * MB, SECRET.encode(), plan.hold_upto + MB)
+        run(plan, gzip.compress(body, compresslevel=1), 1 << 20)
+        self.assertTrue(plan.stopped)
+
+    def test_corrupt_compressed_data_is_not_delivered(self) -> None:
+        packed = bytearray(gzip.compress(self.text(2 * MB)))
+        packed[len(packed) // 2: len(packed) // 2 + 64] = b"\xff" * 64
+        plan = self.plan()
+        out = run(plan, bytes(packed), 65536)
+        self.assertTrue(plan.stopped)
+        self.assertIn("scan-limit", " ".join(plan.labels))
+        self.assertLess(len(out), len(packed) // 2 + 64)
+
+    def test_a_bomb_is_read_in_bounded_memory(self) -> None:
+        packed = gzip.compress(b"\0" * (200 * MB), compresslevel=9)  # ~200 KB
+        plan = self.plan()
+        tracemalloc.start()
+        try:
+            out = run(plan, packed, 65536)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(out, packed)
+        self.assertLess(peak, 16 * MB)
 
 
 if __name__ == "__main__":

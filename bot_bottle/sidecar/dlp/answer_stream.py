@@ -18,14 +18,21 @@ plus an overlap of them:
 An answer of unknown length (chunked) is held whole up to ``hold_upto`` and, if it ends within
 that, judged whole by ``judge_whole`` exactly as a buffered answer is (a small answer loses
 nothing to streaming); past it, it is scanned as above.
+
+An answer sent compressed (``Content-Encoding: gzip`` or ``deflate``) is read inflated by
+``InflatedAnswer``: scanned compressed, an echoed secret or a phrase would pass unseen.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot_bottle.sidecar.dlp.bodies import encode_body
 from bot_bottle.sidecar.dlp.compat import is_utf8
+from bot_bottle.sidecar.dlp.findings import SCAN_LIMIT
+from bot_bottle.sidecar.dlp.stream import Inflow
 
 # (start, end, label) of a value to mask, offsets into the batch.
 Spans = list[tuple[int, int, str]]
@@ -118,6 +125,105 @@ class AnswerStream:
         self.delivered += len(release)
         return release
 
+
+
+@dataclass
+class InflatedAnswer:
+    """An answer delivered as sent, compressed (its headers went out with the encoding), and
+    read by ``plan`` inflated. A compressed chunk leaves only once everything it encodes was
+    scanned clean (``stream.Inflow``). A value cannot be masked inside compressed data: found
+    while streaming, it stops the answer; in an answer judged whole (chunked, within
+    ``plan.hold_upto`` inflated) the redacted answer is compressed again. The same face as
+    ``AnswerStream`` for the proxy; ``received`` and ``delivered`` count compressed bytes."""
+
+    plan: AnswerStream
+    encoding: str  # the Content-Encoding header's value: gzip, x-gzip or deflate
+    received: int = 0
+    delivered: int = 0
+    _inflow: Inflow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._inflow = Inflow("deflate" if self.encoding == "deflate" else "gzip")
+
+    @property
+    def stopped(self) -> bool:
+        return self.plan.stopped
+
+    @stopped.setter
+    def stopped(self, value: bool) -> None:
+        self.plan.stopped = value
+
+    @property
+    def labels(self) -> list[str]:
+        return self.plan.labels
+
+    @property
+    def masked(self) -> int:
+        return self.plan.masked
+
+    @property
+    def hold_upto(self) -> int:
+        return self.plan.hold_upto
+
+    def feed(self, data: bytes) -> bytes:
+        if self.stopped or not data:
+            return b""
+        self.received += len(data)
+        inflow, plan = self._inflow, self.plan
+        inflow.queue(data)
+        try:
+            for out in inflow.inflate(data, plan.batch):
+                inflow.clean += len(plan.feed(out))
+                if plan.stopped or plan.masked:
+                    break
+        except zlib.error:
+            return self._stop(f"{SCAN_LIMIT} (the {self.encoding} answer does not inflate)")
+        if plan.stopped:
+            return b""
+        if plan.masked:
+            return self._stop()
+        if not plan._streaming and plan.judge_whole is not None:
+            return b""  # held to be judged whole: it may leave compressed again, redacted
+        return self._release(everything=False)
+
+    def finish(self) -> bytes:
+        if self.stopped:
+            return b""
+        plan = self.plan
+        judged_whole = not plan._streaming and plan.judge_whole is not None
+        try:
+            tail = self._inflow.flush()
+        except zlib.error:
+            return self._stop(f"{SCAN_LIMIT} (the {self.encoding} answer does not inflate)")
+        out = plan.feed(tail) + plan.finish()
+        if plan.stopped:
+            return b""
+        if judged_whole and plan.masked:
+            body = encode_body(out, self.encoding)  # judged whole and redacted: compressed again
+            if body is None:
+                return self._stop()
+            self._inflow.chunks.clear()
+            self.delivered += len(body)
+            return body
+        if plan.masked:
+            return self._stop()
+        return self._release(everything=True)
+
+    def _release(self, *, everything: bool) -> bytes:
+        out = self._inflow.release(everything)
+        self.delivered += len(out)
+        return out
+
+    def _stop(self, label: str | None = None) -> bytes:
+        if label is not None:
+            self.plan._label(label)
+        self.plan.stopped = True
+        self._inflow.chunks.clear()
+        return b""
+
+
+# What the proxy drives an answer through, chunk by chunk.
+Answer = AnswerStream | InflatedAnswer
 
 
 # A run of ASCII text inside binary data (a README in a tar, strings in a binary): long enough

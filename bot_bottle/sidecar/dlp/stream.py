@@ -101,11 +101,11 @@ class StreamScan:
     _pending: bytearray = field(default_factory=bytearray)  # the held-back tail, then new bytes
     _sniffed: bool = False
     _scanned_upto: int = 0  # bytes of _pending already scanned clean (the held-back tail)
-    _inflow: _Inflow | None = None  # set when the body is scanned inflated (``_pending`` then holds its output)
+    _inflow: Inflow | None = None  # set when the body is scanned inflated (``_pending`` then holds its output)
 
     def __post_init__(self) -> None:
         if self.inflate is not None:
-            self._inflow = _Inflow("gzip" if self.inflate in ("gzip", "x-gzip") else "deflate")
+            self._inflow = Inflow("gzip" if self.inflate in ("gzip", "x-gzip") else "deflate")
             self.whole = False
             self._sniffed = True
 
@@ -175,7 +175,7 @@ class StreamScan:
         kind = compression_of(head) if self.opens else None
         if kind in ("gzip", "zlib") and compressed(head):
             # Inflated while it streams, at any size: a .tar.gz's files are read as they pass.
-            self._inflow = _Inflow(kind)
+            self._inflow = Inflow(kind)
             self.whole = False
             return
         if self.opens and compressed(head):
@@ -272,7 +272,7 @@ class StreamScan:
         return release
 
 
-class _Inflow:
+class Inflow:
     """The compressed side of a body scanned inflated: its decompressor, and the compressed
     chunks not yet released, each with how much output the decompressor had produced once it
     was consumed.

@@ -51,7 +51,7 @@ from typing import IO, Any
 from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
 
-from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
+from bot_bottle.sidecar.dlp.answer_stream import Answer
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import credentials, dlp_adapter, holding, records, scanning, stream_method, structure, supervision
 from bot_bottle.sidecar.egress.core import (
@@ -625,7 +625,7 @@ class EgressAddon:
         flow.metadata[ANSWER_STREAM] = plan
         response.stream = lambda data: _sendable(self._answer_chunk(flow, plan, data, chunked=length is None))
 
-    def _answer_chunk(self, flow: http.HTTPFlow, plan: AnswerStream, data: bytes, *, chunked: bool) -> bytes:
+    def _answer_chunk(self, flow: http.HTTPFlow, plan: Answer, data: bytes, *, chunked: bool) -> bytes:
         """mitmproxy's stream callable for an answer: the bytes to deliver for ``data`` (b"": the end)."""
         if plan.stopped:
             return b""
@@ -679,7 +679,7 @@ class EgressAddon:
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if verdict is None or facts is None or flow.metadata.get(LOGGED) or flow.response is None:
             return
-        plan: AnswerStream | None = flow.metadata.get(ANSWER_STREAM)
+        plan: Answer | None = flow.metadata.get(ANSWER_STREAM)
         if plan is not None:
             if plan.labels and not plan.stopped:  # flagged, or masked on the way
                 labels = tuple(sorted(set(plan.labels)))
@@ -975,7 +975,7 @@ def _request_hold(flow: http.HTTPFlow) -> int:
 
 
 def _response_bytes(flow: http.HTTPFlow) -> int:
-    answer: AnswerStream | None = flow.metadata.get(ANSWER_STREAM)
+    answer: Answer | None = flow.metadata.get(ANSWER_STREAM)
     if answer is not None:
         return answer.received  # a streamed answer is not kept
     if ANSWER_BYTES in flow.metadata:

@@ -49,7 +49,7 @@ from itertools import chain
 from typing import Any
 
 from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
-from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, WholeVerdict
+from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, InflatedAnswer, WholeVerdict
 from bot_bottle.sidecar.dlp.bodies import decode_body, encode_body, is_json, parse_content_type
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
 from bot_bottle.sidecar.dlp.scanner import ACROSS_REQUESTS
@@ -254,18 +254,27 @@ class DlpInbound:
         self._overlap = overlap_for(list(secrets.values()))
 
     def stream_answer(self, response: scanning.InboundResponse, content_length: int | None, *,
-                      hold: bool = True) -> AnswerStream | None:
+                      hold: bool = True) -> AnswerStream | InflatedAnswer | None:
         """A chunk-wise scanner for an answer too large to hold (``dlp.answer_stream``), given its
         status and headers (``response.body`` is empty: it has not arrived); None keeps the
         buffered path: an answer with a ``Content-Length`` up to the inbound limit. One without
         a length (chunked) is held up to that limit and judged whole if it ends within it.
-        ``hold=False`` (the proxy holds too much already): any answer streams from its start."""
+        ``hold=False`` (the proxy holds too much already): any answer streams from its start.
+        A gzip or deflate answer is read inflated (``InflatedAnswer``) and delivered as sent."""
         request = response.request
         if request.internal_service is not None:
             return None
         if hold and content_length is not None and content_length <= _INBOUND_LIMIT:
             return None
         encoding = next((v for k, v in response.headers if k.lower() == "content-encoding"), None)
+        inflate = (encoding or "").strip().lower()
+        if inflate in _INFLATED_ON_THE_WAY:
+            # Judged on its inflated bytes: a redacted answer is compressed again by the wrapper.
+            response = replace(response, headers=tuple(
+                (k, v) for k, v in response.headers if k.lower() != "content-encoding"))
+            encoding = None
+        else:
+            inflate = ""
 
         def judge_whole(body: bytes) -> WholeVerdict:
             outcome = self.scan(replace(response, body=body))
@@ -282,7 +291,8 @@ class DlpInbound:
             return WholeVerdict(None, outcome.detectors)
 
         held = content_length is None and hold
-        return self._batches(request, judge_whole=judge_whole if held else None, hold_upto=_INBOUND_LIMIT if held else 0)
+        plan = self._batches(request, judge_whole=judge_whole if held else None, hold_upto=_INBOUND_LIMIT if held else 0)
+        return InflatedAnswer(plan, inflate) if inflate else plan
 
     def _batches(self, request: scanning.OutboundRequest, **kw: Any) -> AnswerStream:
         """An answer scanner that reads batch by batch (``dlp.answer_stream``)."""
