@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 import unittest
+import weakref
 
 from bot_bottle.sidecar.egress import holding
-from bot_bottle.sidecar.egress.holding import HoldBudget
+from bot_bottle.sidecar.egress.holding import HoldBudget, Sweeper
 from tests.unit import test_egress_stream as stream_tests
 from tests.unit.test_sidecar_addon import AddonCase, addon_mod
 
@@ -44,6 +45,30 @@ class HoldBudgetTest(unittest.TestCase):
         self.assertTrue(budget.reserve(6 * MB))
         budget.release(16 * MB)
         self.assertEqual(budget.held, 0)
+
+
+class SweeperTest(unittest.TestCase):
+    def test_due_once_enough_has_passed_and_once_at_a_time(self) -> None:
+        sweeper = Sweeper(every=10)
+        sweeper.relayed(6)
+        self.assertFalse(sweeper.due())
+        sweeper.relayed(4)
+        self.assertTrue(sweeper.due())
+        sweeper.relayed(100)
+        self.assertFalse(sweeper.due())  # one already scheduled
+        sweeper.swept()
+        self.assertFalse(sweeper.due())  # counted again from nothing
+        sweeper.relayed(-5)
+        self.assertEqual(sweeper.pending, 0)
+
+
+class _Cycle:
+    """What mitmproxy leaves when a connection ends: objects that refer to each other, one of
+    them holding what the connection carried."""
+
+    def __init__(self, size: int) -> None:
+        self.me = self
+        self.body = bytearray(size)
 
 
 class AddonHoldingTest(AddonCase):
@@ -124,6 +149,25 @@ class AddonHoldingTest(AddonCase):
         del flow
         gc.collect()
         self.assertEqual(self.addon.holding.held, 0)
+
+    def test_a_connection_ending_after_enough_bodies_collects_the_cycles_left_behind(self) -> None:
+        self.addon.sweeper = Sweeper(every=4 * MB)
+        gc.disable()  # only the sweep may collect here
+        self.addCleanup(gc.enable)
+        cycle = _Cycle(MB)
+        left = weakref.ref(cycle)
+        del cycle
+        flow, _ = self.run_hooks(self.upload(2 * MB), "requestheaders")
+        flow.request.content = bytes(2 * MB)
+        self.run_hooks(flow, "request", "upstream", "response")
+        self.addon.client_disconnected(None)
+        self.assertIsNotNone(left(), "collected before enough had passed")
+        answer = self.answer(3 * MB)
+        answer.response.content = bytes(3 * MB)
+        self.run_hooks(answer, "response", upstream=None)
+        self.addon.client_disconnected(None)
+        self.assertIsNone(left(), "the cycle and the body it holds outlived the connection")
+        self.assertEqual(self.addon.sweeper.pending, 0)
 
     def test_the_default_budget_leaves_room_for_a_scan_in_the_sidecar(self) -> None:
         held_body = addon_mod.MAX_HELD_BODY

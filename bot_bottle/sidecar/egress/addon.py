@@ -41,6 +41,7 @@ mitmproxy's own silently overrides it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import sys
 import time
@@ -122,6 +123,7 @@ class EgressAddon:
         self._base_policy = self.policy
         self.grants: supervision.Grants | None = None
         self.holding = holding.HoldBudget()
+        self.sweeper = holding.Sweeper()
 
     # -- mitmproxy lifecycle -------------------------------------------------------------------
 
@@ -672,7 +674,7 @@ class EgressAddon:
         try:
             self._response(flow)
         finally:
-            self._unhold(flow)
+            self._ended(flow)
 
     def _response(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)
@@ -725,7 +727,24 @@ class EgressAddon:
         try:
             self._error(flow)
         finally:
-            self._unhold(flow)
+            self._ended(flow)
+
+    def _ended(self, flow: http.HTTPFlow) -> None:
+        self._unhold(flow)
+        self.sweeper.relayed(_request_bytes(flow) + (_response_bytes(flow) if flow.response is not None else 0))
+
+    def client_disconnected(self, client: Any) -> None:
+        """A connection's end leaves a reference cycle holding what it carried (``holding.Sweeper``)."""
+        if not self.sweeper.due():
+            return
+        try:
+            asyncio.get_running_loop().call_later(holding.SWEEP_DELAY, self._sweep)
+        except RuntimeError:  # outside mitmproxy's loop (tests)
+            self._sweep()
+
+    def _sweep(self) -> None:
+        gc.collect()
+        self.sweeper.swept()
 
     def _error(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)

@@ -51,3 +51,39 @@ class HoldBudget:
     def describe(self) -> str:
         return (f"other bodies held for their scans cost {self.held // MiB} MiB of the "
                 f"{self.limit // MiB} MiB the proxy allows them")
+
+
+# Body bytes relayed (held or streamed) after which a connection's end triggers a collection.
+SWEEP_AFTER = 16 * MiB
+SWEEP_DELAY = 0.2  # seconds after the connection's end: its handler's frames are gone by then
+
+
+@dataclass
+class Sweeper:
+    """When to run Python's cyclic garbage collector in the proxy.
+
+    A body given back to the budget is not yet given back to the machine: mitmproxy leaves a
+    reference cycle behind each connection that ends (the ``CancelledError`` of its reader,
+    whose traceback holds the connection handler's frames, and through them its layers, flows
+    and bodies), and such cycles wait for a full collection, which Python runs rarely. Under
+    rounds of parallel downloads the proxy kept 200-400 MB it no longer used and was killed
+    for memory. So once enough body bytes have passed, the next connection's end is followed
+    by a full collection (~10 ms on the proxy's ~60,000 objects)."""
+
+    every: int = SWEEP_AFTER
+    pending: int = 0  # body bytes relayed since the last collection
+    scheduled: bool = False
+
+    def relayed(self, size: int) -> None:
+        self.pending += max(0, size)
+
+    def due(self) -> bool:
+        """Whether a connection's end should schedule a collection (at most one at a time)."""
+        if self.scheduled or self.pending < self.every:
+            return False
+        self.scheduled = True
+        return True
+
+    def swept(self) -> None:
+        self.pending = 0
+        self.scheduled = False
