@@ -54,7 +54,9 @@ from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.answer_stream import Answer
 from bot_bottle.sidecar.dlp.stream import StreamScan
-from bot_bottle.sidecar.egress import credentials, dlp_adapter, holding, records, scanning, stream_method, structure, supervision
+from bot_bottle.sidecar.egress import (
+    credentials, dlp_adapter, holding, records, scanning, stream_method, structure, supervision, ws_limit,
+)
 from bot_bottle.sidecar.egress.core import (
     RULE_MATCH,
     RequestFacts,
@@ -130,6 +132,7 @@ class EgressAddon:
     def load(self, loader: Any) -> None:
         install_framing_checks()
         install_body_limit()
+        ws_limit.install(MAX_HELD_BODY, self._websocket_too_big)
         loader.add_option("bottle_policy", str, "", "Path of the bottle's egress policy (JSON).")
         loader.add_option("bottle_secrets", str, "", "Path of the bottle's secrets (JSON, mode 600).")
         loader.add_option("bottle_log_dir", str, "", f"Folder for {LOG_FILE_NAME}; empty: no file.")
@@ -820,6 +823,22 @@ class EgressAddon:
             request_bytes=size, detectors=outcome.detectors, action=scanning.BLOCK)))
         names = ", ".join(outcome.detectors) or "unnamed detector"
         _close_websocket(flow, _close_reason(f"bot-bottle egress: {RULE_DLP_WEBSOCKET}: {names}"))
+
+    def _websocket_too_big(self, flow: http.HTTPFlow, from_client: bool, size: int) -> None:
+        """A message past the held limit closed the connection (``ws_limit``): logged as DLP's
+        scan limit, whichever side sent it (an upstream's is not scanned, but it is held whole)."""
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        if verdict is None or facts is None:
+            return
+        sender = "the agent" if from_client else "the upstream"
+        outcome = scanning.ScanOutcome(scanning.BLOCK, ("scan-limit",), (
+            f"a WebSocket message from {sender} passed {MAX_HELD_BODY} bytes, the most the proxy holds; "
+            f"the connection was closed ({ws_limit.MESSAGE_TOO_BIG}, message too big)"))
+        refused = _dlp_verdict(verdict, RULE_DLP_WEBSOCKET, outcome, "a WebSocket message is")
+        self._emit(records.decision_record(refused, facts, records.Outcome(
+            request_bytes=size if from_client else None, response_bytes=None if from_client else size,
+            detectors=outcome.detectors, action=scanning.BLOCK)))
 
     # -- anything that is not HTTP ---------------------------------------------------------------
 
