@@ -188,6 +188,18 @@ done
 timeout 3 cat <&3 | tr -c '[:print:]' '.'
 '''
 
+# One small text message, then a single 96 MiB binary frame (zero mask: the payload as written).
+WS_BIG_CLIENT = r'''
+set -u
+exec 3<>/dev/tcp/127.0.0.1/3128
+printf 'GET http://%s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' "$1" "$2" "$1" >&3
+sleep 1
+printf '\x81\x85\x00\x00\x00\x00hello' >&3
+sleep 0.5
+printf '\x82\xff\x00\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00' >&3
+head -c 100663296 /dev/zero >&3 2>/dev/null
+timeout 3 cat <&3 | tr -c '[:print:]' '.'
+'''
 
 @skip_unless_docker()
 class EgressDlpBottleTest(unittest.TestCase):
@@ -362,6 +374,22 @@ class EgressDlpBottleTest(unittest.TestCase):
         self.assertTrue(closes and closes[-1]["code"] == 1008, events)
         record = self.decision("/ws-chat", "dlp-websocket")
         self.assertEqual(record["detectors"], ["aws-access-key-id"])
+
+    def test_a_websocket_message_larger_than_the_proxy_holds_closes_the_connection(self) -> None:
+        # mitmproxy assembles a message whole before any hook, copying all of it per piece: 64 MB
+        # held the proxy (every connection of the bottle) for 18 s, and the scan then refused it
+        # for its size anyway. Now it is refused once it passes 16 MiB, before it is whole.
+        answer = self.sh(f"bash -c {shlex.quote(WS_BIG_CLIENT)} ws ws.example /ws-big")
+        self.assertIn("ack", answer)  # the small message before it went through
+        self.assertIn("message too big", answer)  # the close frame the agent got (1009)
+        events = [r for r in self.seen() if "ws" in r]
+        messages = [r["data"] for r in events if r["ws"] == "message"]
+        self.assertIn("hello", messages)
+        self.assertFalse(any(len(m) > 1000 for m in messages))  # the large one never reached the upstream
+        record = self.decision("/ws-big", "dlp-websocket")
+        self.assertEqual(record["detectors"], ["scan-limit"])
+        status, _ = self.curl("-X", "POST", "--data-binary", "after", "http://upload.example/after-ws-big")
+        self.assertEqual(status, "200")
 
     # -- streamed uploads --------------------------------------------------------------------------
 
