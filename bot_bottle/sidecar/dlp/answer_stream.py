@@ -68,6 +68,11 @@ class AnswerStream:
     _scanned_upto: int = 0  # bytes of _pending already scanned (the held-back tail)
     _streaming: bool = False
 
+    @property
+    def judging_whole(self) -> bool:
+        """Still held to be judged whole when it ends (a chunked answer within ``hold_upto``)."""
+        return not self._streaming and self.judge_whole is not None
+
     def feed(self, data: bytes) -> bytes:
         if self.stopped or not data:
             return b""
@@ -84,7 +89,7 @@ class AnswerStream:
     def finish(self) -> bytes:
         if self.stopped:
             return b""
-        if not self._streaming and self.judge_whole is not None:
+        if self.judging_whole:
             verdict = self.judge_whole(bytes(self._pending))
             self._pending.clear()
             self.labels.extend(verdict.labels)
@@ -182,20 +187,20 @@ class InflatedAnswer:
             return b""
         if plan.masked:
             return self._stop()
-        if not plan._streaming and plan.judge_whole is not None:
-            return b""  # held to be judged whole: it may leave compressed again, redacted
+        if plan.judging_whole:
+            return b""  # it may leave compressed again, redacted
         return self._release(everything=False)
 
     def finish(self) -> bytes:
         if self.stopped:
             return b""
         plan = self.plan
-        judged_whole = not plan._streaming and plan.judge_whole is not None
         try:
-            tail = self._inflow.flush()
+            head = plan.feed(self._inflow.flush())
         except zlib.error:
             return self._stop(f"{SCAN_LIMIT} (the {self.encoding} answer does not inflate)")
-        out = plan.feed(tail) + plan.finish()
+        judged_whole = plan.judging_whole
+        out = head + plan.finish()
         if plan.stopped:
             return b""
         if judged_whole and plan.masked:
@@ -216,7 +221,7 @@ class InflatedAnswer:
 
     def _stop(self, label: str | None = None) -> bytes:
         if label is not None:
-            self.plan._label(label)
+            self.plan.labels.append(label)
         self.plan.stopped = True
         self._inflow.chunks.clear()
         return b""
