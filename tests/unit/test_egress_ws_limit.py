@@ -109,6 +109,7 @@ class WebSocketLimitTest(unittest.TestCase):
     def setUp(self) -> None:
         self.refused: list[tuple[bool, int]] = []
         ws_limit.install(LIMIT, lambda flow, from_client, size: self.refused.append((from_client, size)))
+        self.addCleanup(ws_limit.uninstall)
 
     def test_messages_within_the_limit_pass_as_they_came(self) -> None:
         relay = Relay()
@@ -143,6 +144,13 @@ class WebSocketLimitTest(unittest.TestCase):
                 relay.send(b"\x82\x05hello", from_client=not from_client)  # nothing more is read
                 self.assertEqual(len(relay.commands), before)
 
+    def test_uninstalled_mitmproxy_assembles_as_before(self) -> None:
+        ws_limit.uninstall()
+        relay = Relay()
+        relay.send(frame(bytes(2 * LIMIT)))
+        self.assertEqual([len(m.content) for m in relay.flow.websocket.messages], [2 * LIMIT])
+        self.assertEqual(self.refused, [])
+
     def test_many_small_frames_count_together(self) -> None:
         relay = Relay()
         piece = bytes(60_000)
@@ -157,6 +165,7 @@ class AddonWebSocketLimitTest(AddonCase):
         from mitmproxy.proxy.layers import websocket as ws_layers
 
         self.addon.load(type("Loader", (), {"add_option": lambda *a, **k: None})())
+        self.addCleanup(ws_limit.uninstall)
         self.assertEqual(ws_layers.WebsocketLayer.bottle_ws_limit["limit"], addon_mod.MAX_HELD_BODY)
         flow = self.request_flow("allowed.example", port=443, scheme="https", path="/ws",
                                  headers=[("Host", "allowed.example")])

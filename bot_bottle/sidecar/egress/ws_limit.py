@@ -74,8 +74,9 @@ def install(limit: int, on_too_big: TooBig) -> None:
     def set_parts(self: Any, parts: Iterable[bytes]) -> None:
         self.__dict__["bottle_parts"] = MessageParts(parts, settings["limit"])
 
-    connection.frame_buf = property(get_parts, set_parts)  # type: ignore[assignment]
     relay = layer.relay_messages
+    settings["originals"] = (connection.__dict__.get("frame_buf"), relay)
+    connection.frame_buf = property(get_parts, set_parts)  # type: ignore[assignment]
 
     def relay_messages(self: Any, event: Any) -> Iterator[Any]:
         try:
@@ -108,3 +109,20 @@ def _close_both(layer: Any, ws_layers: Any) -> Iterator[Any]:
     yield ws_layers.WebsocketEndHook(layer.flow)
     layer.flow.live = False
     layer._handle_event = layer.done
+
+
+def uninstall() -> None:
+    """Give mitmproxy its own WebSocket layer back (tests)."""
+    from mitmproxy.proxy.layers import websocket as ws_layers
+
+    settings = ws_layers.WebsocketLayer.__dict__.get("bottle_ws_limit")
+    if settings is None:
+        return
+    frame_buf, relay = settings["originals"]
+    connection = ws_layers.WebsocketConnection
+    if frame_buf is None:
+        del connection.frame_buf
+    else:
+        connection.frame_buf = frame_buf
+    ws_layers.WebsocketLayer.relay_messages = relay  # type: ignore[method-assign]
+    del ws_layers.WebsocketLayer.bottle_ws_limit
