@@ -94,7 +94,7 @@ def check_docker(info: Mapping[str, Any] | None, error: str = "") -> Check:
     return Check(DOCKER, True, detail=" ".join(parts))
 
 
-def check_gvisor(info: Mapping[str, Any] | None) -> Check:
+def check_gvisor(info: Mapping[str, Any] | None, pid_max: int | None = None) -> Check:
     if info is None:
         return Check(GVISOR, False, reason="no Docker engine answers")
     runtimes = info.get("Runtimes") or {}
@@ -111,7 +111,24 @@ def check_gvisor(info: Mapping[str, Any] | None) -> Check:
     # has no network at all, so that is enough for it; the sidecar keeps runc.
     detail = "runsc registered" + (f" ({path})" if path and path != "runsc" else "")
     detail += "; used for the agent container, which runs with --network none"
+    detail += "; " + _gvisor_limits(entry if isinstance(entry, Mapping) else {}, pid_max)
     return Check(GVISOR, True, detail=detail)
+
+
+def _gvisor_limits(entry: Mapping[str, Any], pid_max: int | None) -> str:
+    """What a gVisor agent may run, and the host tasks its sandbox may hold (``launch.agent_limits``)."""
+    from bot_bottle.backend.docker.launch import LaunchOptions, agent_limits, agent_task_limit
+
+    options = LaunchOptions()
+    flags = agent_limits(options, True, pid_max)
+    fence = flags[flags.index("--pids-limit") + 1]
+    text = f"the agent may run {agent_task_limit(options, True)} tasks in it, the sandbox {fence} host tasks"
+    args = entry.get("runtimeArgs") or []
+    platform = next((str(a).split("=", 1)[1] for a in args if str(a).startswith("--platform=")), "ptrace")
+    if platform == "ptrace":
+        # docs/security.md: the ptrace platform's threads stay grown; a sandbox at its fence exits.
+        text += " (ptrace platform: the sandbox's threads grow with use and are not given back)"
+    return text
 
 
 # --- micro-VMs -------------------------------------------------------------------------------
@@ -264,7 +281,9 @@ def gather() -> Report:
     """Probe the real host."""
     info, error = probe_docker_info()
     docker = check_docker(info, error)
-    gvisor = check_gvisor(info)
+    from bot_bottle.backend.docker.launch import host_pid_max
+
+    gvisor = check_gvisor(info, host_pid_max())
     microvm = check_microvm()
     cli = find_smolvm()
     version, smol_error = smolvm_version(cli) if cli is not None else (None, "")
