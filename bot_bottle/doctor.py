@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.launch import LaunchOptions, agent_task_limit, gvisor_fence, host_pid_max
 
 DOCKER = "Docker engine"
 GVISOR = "gVisor"
@@ -117,12 +118,9 @@ def check_gvisor(info: Mapping[str, Any] | None, pid_max: int | None = None) -> 
 
 def _gvisor_limits(entry: Mapping[str, Any], pid_max: int | None) -> str:
     """What a gVisor agent may run, and the host tasks its sandbox may hold (``launch.agent_limits``)."""
-    from bot_bottle.backend.docker.launch import LaunchOptions, agent_limits, agent_task_limit
-
     options = LaunchOptions()
-    flags = agent_limits(options, True, pid_max)
-    fence = flags[flags.index("--pids-limit") + 1]
-    text = f"the agent may run {agent_task_limit(options, True)} tasks in it, the sandbox {fence} host tasks"
+    text = (f"the agent may run {agent_task_limit(options, gvisor=True)} tasks in it, "
+            f"the sandbox {gvisor_fence(options, pid_max)} host tasks")
     args = entry.get("runtimeArgs") or []
     platform = next((str(a).split("=", 1)[1] for a in args if str(a).startswith("--platform=")), "ptrace")
     if platform == "ptrace":
@@ -281,8 +279,6 @@ def gather() -> Report:
     """Probe the real host."""
     info, error = probe_docker_info()
     docker = check_docker(info, error)
-    from bot_bottle.backend.docker.launch import host_pid_max
-
     gvisor = check_gvisor(info, host_pid_max())
     microvm = check_microvm()
     cli = find_smolvm()

@@ -141,16 +141,20 @@ def host_pid_max(path: Path = PID_MAX) -> int | None:
         return None  # not Linux (a client on macOS): the host limit alone bounds the sandbox
 
 
+def gvisor_fence(options: LaunchOptions, pid_max: int | None) -> int:
+    """The host tasks a gVisor agent's sandbox may hold (its host cgroup's pids limit)."""
+    tasks = agent_task_limit(options, gvisor=True)
+    fence = tasks * GVISOR_HOST_TASKS
+    return max(min(fence, pid_max // HOST_PID_SHARE), tasks) if pid_max else fence
+
+
 def agent_limits(options: LaunchOptions, gvisor: bool, pid_max: int | None = None) -> list[str]:
     """`docker create` flags bounding the agent container's memory and tasks."""
     memory = ["--memory", options.memory]
     if not gvisor:
         return [*memory, "--pids-limit", str(options.pids_limit)]
     tasks = agent_task_limit(options, gvisor)
-    fence = tasks * GVISOR_HOST_TASKS
-    if pid_max:
-        fence = max(min(fence, pid_max // HOST_PID_SHARE), tasks)
-    return [*memory, "--ulimit", f"nproc={tasks}:{tasks}", "--pids-limit", str(fence)]
+    return [*memory, "--ulimit", f"nproc={tasks}:{tasks}", "--pids-limit", str(gvisor_fence(options, pid_max))]
 
 
 def _weakened_policy(doc: dict, weaken: frozenset[str]) -> dict:

@@ -734,7 +734,7 @@ class EgressAddon:
 
     def _ended(self, flow: http.HTTPFlow) -> None:
         self._unhold(flow)
-        self.sweeper.relayed(_request_bytes(flow) + (_response_bytes(flow) if flow.response is not None else 0))
+        self.sweeper.relayed(_request_bytes(flow) + _response_bytes(flow))
 
     def client_disconnected(self, client: Any) -> None:
         """A connection's end leaves a reference cycle holding what it carried (``holding.Sweeper``)."""
