@@ -14,7 +14,7 @@ import zlib
 
 from bot_bottle.sidecar.dlp.answer_stream import MASK, AnswerStream, InflatedAnswer, WholeVerdict
 from bot_bottle.sidecar.egress import scanning
-from bot_bottle.sidecar.egress.dlp_adapter import DlpInbound
+from bot_bottle.sidecar.egress.dlp_adapter import DlpInbound, readable_accept_encoding
 
 MB = 1024 * 1024
 SECRET = "vault-Kq7vN2xPz9RwT4mB8sLd3Fh6"
@@ -148,6 +148,43 @@ class AnswerStreamTest(unittest.TestCase):
         plan.feed(b"\x28\xb5\x2f\xfd" + SECRET.encode())
         plan.finish()
         self.assertTrue(plan.stopped)
+
+    def test_an_answer_in_an_encoding_not_read_on_its_way_is_stopped_once_it_must_stream(self) -> None:
+        import brotli
+
+        echo = brotli.compress(b"echo " + SECRET.encode() + b" done")
+        big = os.urandom(2 * MB)
+        for encoding in ("br", "zstd", "gzip, br", "compress"):
+            with self.subTest(encoding):
+                # Too large to hold (a Content-Length past the limit): stopped before its first byte.
+                plan = self.plan(64 * MB, headers=[("content-encoding", encoding)])
+                self.assertEqual(plan.feed(big), b"")
+                self.assertEqual(plan.finish(), b"")
+                self.assertTrue(plan.stopped)
+                self.assertEqual(plan.delivered, 0)
+                (why,) = plan.labels
+                self.assertTrue(why.startswith("scan-limit ("), why)
+                self.assertIn("only gzip and deflate", why)
+                # Chunked: held, then stopped once it outgrows the hold.
+                plan = self.plan(None, headers=[("content-encoding", encoding)])
+                self.assertEqual(run(plan, big * (plan.hold_upto // len(big) + 1), MB), b"")
+                self.assertTrue(plan.stopped)
+                self.assertEqual(plan.delivered, 0)
+        # Within the hold a br answer is judged whole, decoded: the echo is redacted, encoded again.
+        plan = self.plan(None, headers=[("content-encoding", "br")])
+        plan.feed(echo)
+        out = brotli.decompress(plan.finish())
+        self.assertTrue(out.startswith(b"echo [REDACTED"), out)
+        self.assertFalse(plan.stopped)
+        # The encoding named in the label is the upstream's header only when it is a plain word.
+        plan = self.plan(64 * MB, headers=[("content-encoding", "x" * 40)])
+        plan.feed(b"data")
+        self.assertIn("an encoded answer", plan.labels[0])
+        # Without an encoding, or gzip, nothing changes.
+        for headers in ([], [("content-encoding", "identity")]):
+            plan = self.plan(64 * MB, headers=headers)
+            self.assertEqual(run(plan, big, MB), big)
+            self.assertFalse(plan.stopped)
 
     def test_a_chunked_answer_past_the_hold_streams(self) -> None:
         plan = self.plan(None)
@@ -318,6 +355,33 @@ class InflatedAnswerTest(unittest.TestCase):
             tracemalloc.stop()
         self.assertEqual(out, packed)
         self.assertLess(peak, 16 * MB)
+
+
+
+class AcceptEncodingTest(unittest.TestCase):
+    """The agent's Accept-Encoding, narrowed to what a streamed answer is read in."""
+
+    def test_narrowed(self) -> None:
+        for asked, sent in (
+            ("gzip, deflate, br, zstd", "gzip, deflate"),
+            ("deflate, gzip, br", "deflate, gzip"),
+            ("br;q=1.0, gzip;q=0.8, *;q=0.1", "gzip;q=0.8"),
+            ("BR, GZip", "GZip"),
+            ("br", "identity"),
+            ("zstd, identity;q=0", "identity"),
+            ("*", "identity"),
+            ("gzip;q=0, br", "identity"),
+            ("gzip;q=bad, br", "gzip;q=bad"),
+            ("gzip, , br", "gzip"),
+        ):
+            with self.subTest(asked):
+                self.assertEqual(readable_accept_encoding(asked), sent)
+                self.assertEqual(DlpInbound.accept_encoding(asked), sent)
+
+    def test_left_alone(self) -> None:
+        for asked in ("gzip", "gzip, deflate", "identity", "x-gzip;q=0.5, identity", "", " , "):
+            with self.subTest(asked):
+                self.assertIsNone(readable_accept_encoding(asked))
 
 
 if __name__ == "__main__":

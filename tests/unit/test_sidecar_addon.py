@@ -615,6 +615,23 @@ class BodyMethodTest(AddonCase):
         self.assertIsNone(flow.response)
 
 
+class AcceptEncodingTest(AddonCase):
+    def sent(self, host: str, asked: list[str]) -> list[str]:
+        headers = [("Host", host), *(("Accept-Encoding", value) for value in asked)]
+        flow, _ = self.exchange(self.request_flow(host, headers=headers))
+        return flow.request.headers.get_all("accept-encoding")
+
+    def test_answers_are_asked_for_only_in_encodings_read_as_they_stream(self) -> None:
+        self.assertEqual(self.sent("allowed.example", ["gzip, deflate, br, zstd"]), ["gzip, deflate"])
+        self.assertEqual(self.sent("allowed.example", ["br", "gzip;q=0.5"]), ["gzip;q=0.5"])
+        self.assertEqual(self.sent("allowed.example", ["br"]), ["identity"])
+        self.assertEqual(self.sent("allowed.example", ["gzip"]), ["gzip"])
+        self.assertEqual(self.sent("allowed.example", []), [])
+
+    def test_the_bundles_own_services_get_what_was_asked(self) -> None:
+        self.assertEqual(self.sent("git-gate.bottle.internal", ["gzip, br"]), ["gzip, br"])
+
+
 class ServerConnectTest(AddonCase):
     def connect(self, host: str, port: int, resolved: list[str] | None = None) -> str | None:
         data = SimpleNamespace(server=SimpleNamespace(address=(host, port), error=None))

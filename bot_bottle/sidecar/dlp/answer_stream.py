@@ -20,7 +20,9 @@ that, judged whole by ``judge_whole`` exactly as a buffered answer is (a small a
 nothing to streaming); past it, it is scanned as above.
 
 An answer sent compressed (``Content-Encoding: gzip`` or ``deflate``) is read inflated by
-``InflatedAnswer``: scanned compressed, an echoed secret or a phrase would pass unseen.
+``InflatedAnswer``: scanned compressed, an echoed secret or a phrase would pass unseen. One in
+an encoding that cannot be read on its way (``unreadable``: br, zstd, several at once) is judged
+whole while it can be held, and stopped before its first byte once it must stream.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class AnswerStream:
     judge_whole: Callable[[bytes], WholeVerdict] | None = None
     hold_upto: int = 0
     batch: int = DEFAULT_BATCH
+    # Why this answer cannot be scanned as it streams (its encoding is not read on the way): it
+    # is stopped, nothing delivered, as soon as it must stream. None: it can.
+    unreadable: str | None = None
     labels: list[str] = field(default_factory=list)  # what was found, for the log
     masked: int = 0  # values masked (or the answer judged whole was redacted)
     stopped: bool = False
@@ -82,6 +87,11 @@ class AnswerStream:
             if self.judge_whole is not None and self.received <= self.hold_upto:
                 return b""
             self._streaming = True
+            if self.unreadable is not None:
+                self._label(self.unreadable)
+                self.stopped = True
+                self._pending.clear()
+                return b""
         if len(self._pending) - self._scanned_upto < self.batch:
             return b""
         return self._scan_and_release(final=False)

@@ -585,6 +585,13 @@ class EgressAddon:
             secret = self.secrets.credentials[route.auth.token_ref]
             for name, value in credentials.credential_headers(route.auth, secret, request.headers.get("anthropic-beta")):
                 request.headers[name] = value
+        # ---- answers asked for only in encodings the inbound scan reads as they stream ----
+        narrow = getattr(self.inbound, "accept_encoding", None)
+        asked = request.headers.get_all("accept-encoding")
+        if narrow is not None and asked and verdict.internal_port is None:
+            narrowed = narrow(", ".join(asked))
+            if narrowed is not None:
+                request.headers.set_all("accept-encoding", [narrowed])
         # ---- internal names go to the bundle's own service on loopback ----
         if verdict.internal_port is not None:
             host_header = request.headers.get("host")

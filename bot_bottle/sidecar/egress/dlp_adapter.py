@@ -48,7 +48,7 @@ from dataclasses import replace
 from itertools import chain
 from typing import Any
 
-from bot_bottle.sidecar.dlp import Finding, ScanOptions, Scanner
+from bot_bottle.sidecar.dlp import SCAN_LIMIT, Finding, ScanOptions, Scanner
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, InflatedAnswer, WholeVerdict
 from bot_bottle.sidecar.dlp.bodies import decode_body, encode_body, is_json, parse_content_type
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
@@ -65,9 +65,47 @@ _INBOUND_LIMIT = 16 * 1024 * 1024
 # scan takes about seven times what it reads in memory, and the sidecar has 512 MB. Held past
 # this, a 50 MB upload (or a small gzip that inflates to 60 MB) got the proxy killed for memory.
 HELD_LIMIT = 16 * 1024 * 1024
-# Content-Encodings a streamed upload is scanned through, inflated chunk by chunk (at any size);
-# others (br, zstd, several at once) hold the body whole, up to HELD_LIMIT.
+# Content-Encodings a streamed upload or answer is scanned through, inflated chunk by chunk (at
+# any size); others (br, zstd, several at once) hold the body whole, up to HELD_LIMIT.
 _INFLATED_ON_THE_WAY = ("gzip", "x-gzip", "deflate")
+# What the agent may ask an upstream to compress answers with: what the inbound scan reads as
+# they stream. The brotli and zstandard modules cannot bound what one call inflates (a few
+# bytes of br can be megabytes), so those answers can only be judged held whole.
+_ASKABLE_ENCODINGS = (*_INFLATED_ON_THE_WAY, "identity")
+
+
+def readable_accept_encoding(value: str) -> str | None:
+    """The agent's ``Accept-Encoding`` narrowed to the encodings a streamed answer is read in
+    (``gzip``, ``deflate``, ``identity``), weights kept; None when it asks for nothing else.
+    Without this an upstream answers ``br`` or ``zstd`` to curl, pip or a browser engine, and
+    a large answer could not be scanned on its way. Nothing left: ``identity``."""
+    kept: list[str] = []
+    dropped = False
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        coding = item.split(";", 1)[0].strip().lower()
+        if coding in _ASKABLE_ENCODINGS:
+            kept.append(item.strip())
+        else:
+            dropped = True  # br, zstd, compress, "*" (any): an upstream could pick one
+    if not dropped:
+        return None
+    if not any(_weight(item) > 0 for item in kept):
+        return "identity"
+    return ", ".join(kept)
+
+
+def _weight(item: str) -> float:
+    """The ``q`` of one ``Accept-Encoding`` entry (1 when absent or unreadable)."""
+    for param in item.split(";")[1:]:
+        name, _, number = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(number.strip())
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
 def label(finding: Finding) -> str:
@@ -268,12 +306,19 @@ class DlpInbound:
             return None
         encoding = next((v for k, v in response.headers if k.lower() == "content-encoding"), None)
         inflate = (encoding or "").strip().lower()
+        unreadable = None
         if inflate in _INFLATED_ON_THE_WAY:
             # Judged on its inflated bytes: a redacted answer is compressed again by the wrapper.
             response = replace(response, headers=tuple(
                 (k, v) for k, v in response.headers if k.lower() != "content-encoding"))
             encoding = None
         else:
+            if inflate not in ("", "identity"):
+                # Unasked for (the agent's Accept-Encoding is narrowed, ``readable_accept_encoding``):
+                # scanned as sent, an echoed secret or a phrase in it would pass unseen.
+                what = f"a {inflate} answer" if inflate.isalnum() and len(inflate) <= 16 else "an encoded answer"
+                unreadable = (f"{SCAN_LIMIT} ({what} that cannot be held whole: "
+                              "only gzip and deflate answers are read as they stream)")
             inflate = ""
 
         def judge_whole(body: bytes) -> WholeVerdict:
@@ -291,8 +336,14 @@ class DlpInbound:
             return WholeVerdict(None, outcome.detectors)
 
         held = content_length is None and hold
-        plan = self._batches(request, judge_whole=judge_whole if held else None, hold_upto=_INBOUND_LIMIT if held else 0)
+        plan = self._batches(request, judge_whole=judge_whole if held else None, hold_upto=_INBOUND_LIMIT if held else 0,
+                             unreadable=unreadable)
         return InflatedAnswer(plan, inflate) if inflate else plan
+
+    @staticmethod
+    def accept_encoding(value: str) -> str | None:
+        """What the agent's ``Accept-Encoding`` becomes upstream (``readable_accept_encoding``)."""
+        return readable_accept_encoding(value)
 
     def _batches(self, request: scanning.OutboundRequest, **kw: Any) -> AnswerStream:
         """An answer scanner that reads batch by batch (``dlp.answer_stream``)."""
