@@ -15,6 +15,7 @@ import json
 import socket
 import sys
 import tempfile
+import threading
 import unittest
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -545,6 +546,47 @@ class ScanSeamTest(AddonCase):
         flow, lines = self.exchange(self.request_flow("allowed.example"))
         self.assertEqual(flow.response.raw_content, b"[redacted]")
         self.assertEqual((lines[0]["decision"], lines[0]["dlp_action"]), ("allow", "redact"))
+
+    def test_whole_body_scans_leave_the_event_loop_free(self) -> None:
+        # A held body's scan took seconds on the loop every connection is relayed on. Each scan
+        # below waits for a coroutine on that loop: run on the loop itself it could never see it.
+        class Waiting:
+            def __init__(self, outcome):
+                self.outcome = outcome
+                self.loop_ran = threading.Event()
+                self.free: list[bool] = []
+                self.threads: list[str] = []
+
+            def scan(self, request):
+                self.threads.append(threading.current_thread().name)
+                self.free.append(self.loop_ran.wait(5))
+                return self.outcome
+
+            def scan_message(self, request, content):
+                return self.scan(request)
+
+        outbound, inbound = Waiting(scanning.ScanOutcome()), Waiting(scanning.InboundOutcome())
+        self.addon.scanner, self.addon.inbound = outbound, inbound
+        flow, _ = self.run_hooks(self.flow(), "requestheaders")
+
+        async def hook_while_the_loop_ticks(hook, waiting) -> None:
+            async def tick() -> None:
+                await asyncio.sleep(0.05)
+                waiting.loop_ran.set()
+
+            ticker = asyncio.create_task(tick())
+            await getattr(self.addon, hook)(flow)
+            await ticker
+
+        with taddons.context(self.addon) as tctx, redirect_stdout(io.StringIO()):
+            tctx.configure(self.addon, **self.options())
+            asyncio.run(hook_while_the_loop_ticks("request", outbound))
+            flow.response = tutils.tresp(status_code=200, content=b"answer")
+            asyncio.run(hook_while_the_loop_ticks("response", inbound))
+            self.addon.done()
+        self.assertEqual((outbound.free, inbound.free), ([True], [True]))
+        self.assertNotIn("MainThread", outbound.threads + inbound.threads)
+        self.assertEqual(flow.response.status_code, 200)
 
     def test_outcome_validation(self) -> None:
         with self.assertRaises(ValueError):

@@ -55,7 +55,7 @@ from mitmproxy.proxy import server_hooks
 from bot_bottle.sidecar.dlp.answer_stream import Answer
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import (
-    credentials, dlp_adapter, holding, records, scanning, stream_method, structure, supervision, ws_limit,
+    credentials, dlp_adapter, holding, records, scan_worker, scanning, stream_method, structure, supervision, ws_limit,
 )
 from bot_bottle.sidecar.egress.core import (
     RULE_MATCH,
@@ -126,6 +126,7 @@ class EgressAddon:
         self.grants: supervision.Grants | None = None
         self.holding = holding.HoldBudget()
         self.sweeper = holding.Sweeper()
+        self.scan_worker = scan_worker.ScanWorker()
 
     # -- mitmproxy lifecycle -------------------------------------------------------------------
 
@@ -183,6 +184,7 @@ class EgressAddon:
 
     def done(self) -> None:
         self._close_log()
+        self.scan_worker.close()
 
     # -- tunnels -------------------------------------------------------------------------------
 
@@ -505,8 +507,8 @@ class EgressAddon:
                                        verdict.route_index, verdict.match_index), facts)
             return
         outbound = self._outbound(flow, verdict, facts, body=request.raw_content or b"")
-        # ---- the DLP seam: the one place outbound content is judged ----
-        outcome = self.scanner.scan(outbound)
+        # ---- the DLP seam: the one place outbound content is judged (off the loop) ----
+        outcome = await self.scan_worker.run(self.scanner.scan, outbound)
         flow.metadata[SCAN] = outcome
         if outcome.replacement is not None:
             flow.metadata[LOG_PATH] = outcome.replacement.path
@@ -680,13 +682,13 @@ class EgressAddon:
             internal_service=verdict.internal_service,
         )
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    async def response(self, flow: http.HTTPFlow) -> None:
         try:
-            self._response(flow)
+            await self._response(flow)
         finally:
             self._ended(flow)
 
-    def _response(self, flow: http.HTTPFlow) -> None:
+    async def _response(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         facts: RequestFacts | None = flow.metadata.get(FACTS)
         if verdict is None or facts is None or flow.metadata.get(LOGGED) or flow.response is None:
@@ -701,16 +703,16 @@ class EgressAddon:
             return
         if verdict.allowed:
             try:
-                self._scan_response(flow, verdict, facts)
+                await self._scan_response(flow, verdict, facts)
             except Exception as exc:  # noqa: BLE001 - an unscannable answer is not delivered
                 flow.response = _refusal_response(_internal_error(flow, exc), status=502)
         self._log(flow, flow.metadata.get(VERDICT, verdict), facts)
 
-    def _scan_response(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
+    async def _scan_response(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         response = flow.response
         assert response is not None
         outbound = self._inbound_request(flow, verdict)
-        outcome = self.inbound.scan(scanning.InboundResponse(
+        outcome = await self.scan_worker.run(self.inbound.scan, scanning.InboundResponse(
             request=outbound, status=response.status_code,
             headers=tuple(response.headers.items(multi=True)), body=response.raw_content or b"",
         ))
@@ -783,7 +785,7 @@ class EgressAddon:
 
     # -- WebSocket -------------------------------------------------------------------------------
 
-    def websocket_message(self, flow: http.HTTPFlow) -> None:
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Each message the agent sends passes the DLP scanner, like a request body.
 
         ``block`` (and ``supervise``: a message cannot be held) drops the message and closes the
@@ -807,7 +809,8 @@ class EgressAddon:
             scan_message = getattr(self.scanner, "scan_message", None)
             if scan_message is None:
                 return
-            outcome = scan_message(self._outbound(flow, verdict, facts, body=b""), message.content)
+            outcome = await self.scan_worker.run(scan_message, self._outbound(flow, verdict, facts, body=b""),
+                                                 message.content)
         except Exception as exc:  # noqa: BLE001 - a message that cannot be scanned does not leave
             outcome = scanning.ScanOutcome(scanning.BLOCK, (RULE_INTERNAL_ERROR,), type(exc).__name__)
             verdict = verdict or _internal_error(flow, exc)

@@ -43,6 +43,7 @@ empty body), so a hit there still answers 403 before anything is sent.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from itertools import chain
@@ -124,20 +125,29 @@ class DlpOutbound:
         self._scanners: dict[tuple[bool, bool, bool], Scanner] = {}
         # Pieces of the secrets that left in earlier requests, whatever the route: one per proxy.
         self._memory: FragmentMemory | None = None
+        # Whole-body scans run on a worker thread (``scan_worker``), streamed ones on the loop:
+        # both may ask for a scanner or the memory first; one of each must come of it.
+        self._making = threading.Lock()
 
     def scanner(self, settings: Mapping[str, Any]) -> Scanner:
         key = (bool(settings.get("tokens", True)), bool(settings.get("secrets", True)), bool(settings.get("entropy", False)))
-        if key not in self._scanners:
-            self._scanners[key] = Scanner(self.secrets, ScanOptions(
-                tokens=key[0], known_secrets=key[1], entropy=key[2], max_body_bytes=HELD_LIMIT))
-        return self._scanners[key]
+        scanner = self._scanners.get(key)
+        if scanner is None:
+            with self._making:
+                scanner = self._scanners.get(key)
+                if scanner is None:
+                    scanner = self._scanners[key] = Scanner(self.secrets, ScanOptions(
+                        tokens=key[0], known_secrets=key[1], entropy=key[2], max_body_bytes=HELD_LIMIT))
+        return scanner
 
     def memory(self, scanner: Scanner) -> FragmentMemory | None:
         """The bottle's fragment memory, when ``scanner`` looks for the bottle's secrets at all."""
         if not scanner.options.known_secrets:
             return None
         if self._memory is None:
-            self._memory = scanner.new_memory()
+            with self._making:
+                if self._memory is None:
+                    self._memory = scanner.new_memory()
         return self._memory
 
     def _own_token(self, request: scanning.OutboundRequest) -> str | None:
