@@ -7,8 +7,8 @@ never renamed or removed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -274,6 +274,31 @@ def _provider_route(manifest: Manifest, info: providers.ProviderInfo | None) -> 
     )
 
 
+def _with_provider_route(
+    routes: list[RoutePlan], declared: Sequence[Route], provider: RoutePlan
+) -> tuple[list[RoutePlan], list[str]]:
+    """The bottle's routes with the provider's: added first, or, where the bottle routes the
+    provider's host itself (to narrow its paths, say), the provider's credential injected on
+    those routes that name none, so ``auth_token`` is never silently lost. A route with its own
+    ``auth`` keeps it; a passed-through one cannot carry a credential (a warning says so)."""
+    own = [i for i, r in enumerate(routes) if r.host == provider.host]
+    if not own:
+        return [provider, *routes], []
+    routes = list(routes)
+    notes: list[str] = []
+    for i in own:
+        route = routes[i]
+        if route.auth is not None or provider.auth is None:
+            continue
+        if route.tls_passthrough:
+            notes.append(f"route {route.host} ({route.source}) is tls_passthrough: the provider's credential "
+                         f"({provider.auth['token_ref']}) cannot be injected there")
+            continue
+        routes[i] = replace(route, auth=provider.auth, dlp=_dlp_dict(declared[i].dlp, has_auth=True),
+                            source=f"{route.source}; auth from {provider.source}")
+    return routes, notes
+
+
 def resolve(
     manifest: Manifest,
     *,
@@ -298,8 +323,9 @@ def resolve(
 
     routes = [_route_plan(r) for r in bottle.routes]
     provider_route = _provider_route(manifest, info)
-    if provider_route is not None and not any(r.host == provider_route.host for r in routes):
-        routes.insert(0, provider_route)
+    provider_notes: list[str] = []
+    if provider_route is not None:
+        routes, provider_notes = _with_provider_route(routes, bottle.routes, provider_route)
     hosts = tuple(sorted({r.host for r in routes}))
 
     env = tuple(
@@ -345,7 +371,7 @@ def resolve(
     }
     if label:
         labels["bot-bottle.label"] = label
-    warnings = list(manifest.warnings)
+    warnings = [*manifest.warnings, *provider_notes]
     if refs.agent_problem:
         warnings.append(f"cannot start yet: {refs.agent_problem}")
     if missing:

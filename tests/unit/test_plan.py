@@ -118,6 +118,31 @@ class HostsAndRoutesTests(PlanTestCase):
         self.assertEqual(plan.routes[0].matches, ({"paths": ["/v1/messages"]},))
         self.assertFalse(plan.routes[0].source.startswith("provider:"))
 
+    def test_the_bottles_own_provider_route_gets_the_providers_credential(self) -> None:
+        # Narrowing the provider's host used to drop auth_token silently: the agent, holding a
+        # placeholder only, could not reach its model.
+        self.mh.bottle("dev", "agent_provider:\n  auth_token: MY_KEY\negress:\n  routes:\n"
+                       "    - host: api.anthropic.com\n      matches: [{methods: [POST]}]\n"
+                       "    - host: api.anthropic.com\n      auth: {scheme: bearer, token_ref: OTHER_KEY}\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        narrowed, own = plan.routes
+        self.assertEqual(narrowed.matches, ({"methods": ["POST"]},))
+        self.assertEqual(narrowed.auth["token_ref"], "MY_KEY")
+        self.assertIn("auth from provider:claude", narrowed.source)
+        self.assertEqual(narrowed.dlp["own_token"], "redact")  # as on the provider's own route
+        self.assertEqual(own.auth, {"scheme": "bearer", "token_ref": "OTHER_KEY"})  # its own kept
+        self.assertEqual(plan.credential_refs, ("MY_KEY", "OTHER_KEY"))
+        self.assertFalse([w for w in plan.warnings if "tls_passthrough" in w])
+
+    def test_a_passed_through_provider_route_cannot_carry_the_credential(self) -> None:
+        self.mh.bottle("dev", "egress:\n  routes:\n    - host: api.anthropic.com\n      tls_passthrough: true\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        self.assertIsNone(plan.routes[0].auth)
+        (warning,) = [w for w in plan.warnings if "tls_passthrough" in w]
+        self.assertIn("cannot be injected", warning)
+
     def test_plugin_template_has_no_provider_route(self) -> None:
         (self.mh.home_dir / "contrib" / "mine").mkdir(parents=True)
         (self.mh.home_dir / "contrib" / "mine" / "provider.py").write_text(
