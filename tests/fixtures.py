@@ -152,19 +152,24 @@ class ManifestHome:
         unset: Sequence[str] = (),
         runtime: tuple[str, str] = ("runc", "test: no Docker consulted"),
         images: ImageRefs | None = None,
+        running: Sequence[Any] | BaseException = (),
     ) -> CliResult:
         """Run ``bot-bottle ARGV`` in-process; Docker is never consulted.
 
         stdin is not a terminal, so nothing prompts. ``images`` replaces the computed image
-        references (None uses the real ``bot_bottle.images``).
+        references (None uses the real ``bot_bottle.images``); ``running`` is what the engine
+        answers for the running bottles (an exception: it does not answer).
         """
         from bot_bottle import plan as plan_mod
         from bot_bottle.cli import main
 
         out, err = io.StringIO(), io.StringIO()
+        engine_answer = ({"side_effect": running} if isinstance(running, BaseException)
+                         else {"return_value": list(running)})
         patches: list[contextlib.AbstractContextManager[Any]] = [
             mock.patch("bot_bottle.cli.common.docker_runtime", return_value=runtime),
             mock.patch.object(sys, "stdin", io.StringIO("")),
+            mock.patch("bot_bottle.backend.docker.running.running", **engine_answer),
         ]
         if images is not None:
             patches.append(mock.patch.object(plan_mod, "default_images", return_value=images))

@@ -1,52 +1,80 @@
-"""``bot-bottle list``: agents and bottles, and where each came from."""
+"""``bot-bottle list``: agents and bottles, where each came from, and the bottles running or
+preserved for ``resume``."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
-
+from bot_bottle.backend.docker.engine import DockerError
 from bot_bottle.cli import common, output
+from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest import discover
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "list",
-        help="list agents and bottles and where each came from",
-        description="List agents (home and this folder) and bottles (home only), with their files.",
+        help="list agents, bottles, and running and preserved bottles",
+        description=(
+            "List agents (home and this folder) and bottles (home only), with their files, then the "
+            "bottles running now and those preserved for `bot-bottle resume ID`. Without a Docker "
+            "engine the running ones are not known: the list says so and shows the rest."
+        ),
     )
-    p.add_argument("--running", action="store_true", help="list running and preserved bottles instead")
+    p.add_argument("--running", action="store_true",
+                   help="list only running and preserved bottles (fails when no Docker engine answers)")
     common.add_format(p)
     p.set_defaults(func=run)
 
 
-def _run_bottles(args: argparse.Namespace) -> int:
+def _preserved(state_dir: Path, live_ids: set[str]) -> list[dict[str, Any]]:
     from bot_bottle import state
+
+    saved = []
+    for sdir in state.all_states(state_dir):
+        if not sdir.preserved or sdir.id in live_ids:
+            continue
+        try:
+            meta = sdir.read()
+        except Exception as exc:  # noqa: BLE001 - one bad state folder must not hide the others
+            # Listed, not skipped: `cleanup` reports it as kept, and the operator should see why.
+            why = str(exc) if isinstance(exc, BotBottleError) else type(exc).__name__
+            saved.append({"id": sdir.id, "agent": None, "label": None, "backend": None, "snapshot": None,
+                          "reason": f"its metadata cannot be read ({why})"})
+            continue
+        saved.append({"id": meta.id, "agent": meta.agent, "label": meta.label, "backend": meta.backend,
+                      "snapshot": meta.snapshot, "reason": sdir.preserve_reason})
+    return saved
+
+
+def _bottles(*, strict: bool) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]], str | None]:
+    """(running, preserved, why the running ones are not known). ``strict``: no engine raises."""
     from bot_bottle.backend.docker.running import running
 
     lay = common.layout()
-    live = running()
-    saved = []
-    for sdir in state.all_states(lay.state_dir):
-        if sdir.preserved and not any(b.id == sdir.id for b in live):
-            try:
-                meta = sdir.read()
-            except Exception:
-                continue
-            saved.append({"id": meta.id, "agent": meta.agent, "label": meta.label, "backend": meta.backend,
-                          "snapshot": meta.snapshot, "reason": sdir.preserve_reason})
+    try:
+        live = running()
+    except DockerError as exc:
+        if strict:
+            raise
+        return None, _preserved(lay.state_dir, set()), str(exc)
     rows = [
         {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
          "backend": b.backend, "orphaned": not b.owner_alive, "offline": b.offline}
         for b in live
     ]
-    if args.format == "json":
-        output.print_json({"running": rows, "preserved": saved})
-        return 0
+    return rows, _preserved(lay.state_dir, {b.id for b in live}), None
+
+
+def _show_bottles(rows: list[dict[str, Any]] | None, saved: list[dict[str, Any]], engine: str | None) -> None:
     con = output.console()
-    if not rows and not saved:
+    if engine is not None:
+        con.print(f"running bottles: not known ({engine})")
+    elif not rows and not saved:
         con.print("no running or preserved bottles")
-        return 0
+        return
     if rows:
         table = output.table("Running bottles")
         for col in ("id", "agent", "label", "backend", "status", "started"):
@@ -62,8 +90,16 @@ def _run_bottles(args: argparse.Namespace) -> int:
         for col in ("id", "agent", "label", "why"):
             table.add_column(col, overflow="fold")
         for r in saved:
-            table.add_row(r["id"], r["agent"], r["label"] or "-", r["reason"])
+            table.add_row(r["id"], r["agent"] or "?", r["label"] or "-", r["reason"])
         output.show(table)
+
+
+def _run_bottles(args: argparse.Namespace) -> int:
+    rows, saved, _ = _bottles(strict=True)
+    if args.format == "json":
+        output.print_json({"running": rows, "preserved": saved})
+        return 0
+    _show_bottles(rows, saved, None)
     return 0
 
 
@@ -85,14 +121,18 @@ def run(args: argparse.Namespace) -> int:
         {"name": ref.name, "origin": ref.origin, "path": str(ref.path)}
         for ref in sorted(cat.bottles.values(), key=lambda r: r.name)
     ]
+    running, saved, engine = _bottles(strict=False)
     if args.format == "json":
-        output.print_json({"agents": agents, "bottles": bottles, "warnings": list(cat.warnings)})
+        # "running" is null when no engine answered ("engine" says why): not known, not none.
+        output.print_json({"agents": agents, "bottles": bottles, "warnings": list(cat.warnings),
+                           "running": running, "preserved": saved, "engine": engine})
         return 0
     for warning in cat.warnings:
         output.warn(warning)
     con = output.console()
     if not agents and not bottles:
         con.print(f"No agents or bottles yet in {lay.home_dir}. Run `bot-bottle init` to create examples.")
+        _show_bottles(running, saved, engine)
         return 0
     table = output.table("Agents")
     table.add_column("name", overflow="fold")
@@ -110,4 +150,5 @@ def run(args: argparse.Namespace) -> int:
     for b in bottles:
         table.add_row(b["name"], b["path"])
     output.show(table)
+    _show_bottles(running, saved, engine)
     return 0

@@ -62,7 +62,56 @@ class ListTests(ManifestTestCase):
         self.assertEqual(result.code, 0)
         self.assertIn("bot-bottle init", result.stdout)
         data = json.loads(self.mh.run_cli("list", "--format", "json").stdout)
-        self.assertEqual(data, {"agents": [], "bottles": [], "warnings": []})
+        self.assertEqual(data, {"agents": [], "bottles": [], "warnings": [], "running": [], "preserved": [],
+                                "engine": None})
+
+    def running_and_preserved(self) -> list:
+        from bot_bottle.backend.docker.running import RunningBottle
+        from bot_bottle.state import Metadata, StateDir
+
+        self.mh.bottle("dev", VALID_BOTTLE)
+        self.mh.agent("coder", {"bottle": "dev"})
+        kept = StateDir(self.mh.home_dir / "state", "bbbbbbbb")
+        kept.create()
+        kept.write(Metadata(id="bbbbbbbb", agent="coder", bottle="dev", backend="docker"))
+        kept.preserve("the agent exited with status 3")
+        broken = StateDir(self.mh.home_dir / "state", "cccccccc")
+        broken.create()
+        broken.metadata_path.write_text("{not json", encoding="utf-8")
+        broken.preserve("preserved on request")
+        return [RunningBottle(id="aaaaaaaa", agent="coder", label="night run", status="running",
+                              started_at="2026-12-04T10:00:00", owner_alive=True, image="img")]
+
+    def test_list_shows_running_and_preserved_bottles_too(self) -> None:
+        live = self.running_and_preserved()
+        result = self.mh.run_cli("list", env={"COLUMNS": "200"}, running=live)
+        self.assertEqual(result.code, 0, result.stderr)
+        for text in ("Agents", "Running bottles", "aaaaaaaa", "night run", "Preserved bottles", "bbbbbbbb",
+                     "status 3", "cccccccc", "metadata cannot be read"):
+            self.assertIn(text, result.stdout)
+        data = json.loads(self.mh.run_cli("list", "--format", "json", running=live).stdout)
+        self.assertEqual([r["id"] for r in data["running"]], ["aaaaaaaa"])
+        self.assertEqual([(r["id"], r["agent"]) for r in data["preserved"]], [("bbbbbbbb", "coder"), ("cccccccc", None)])
+        self.assertIsNone(data["engine"])
+
+    def test_without_an_engine_list_says_running_bottles_are_not_known(self) -> None:
+        from bot_bottle.backend.docker.engine import DockerError
+
+        self.running_and_preserved()
+        down = DockerError("no Docker engine answers: cannot connect")
+        result = self.mh.run_cli("list", env={"COLUMNS": "200"}, running=down)
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("running bottles: not known (no Docker engine answers", result.stdout)
+        self.assertIn("bbbbbbbb", result.stdout)  # preserved ones are read from their folders
+        data = json.loads(self.mh.run_cli("list", "--format", "json", running=down).stdout)
+        self.assertIsNone(data["running"])
+        self.assertIn("no Docker engine", data["engine"])
+        self.assertEqual(len(data["preserved"]), 2)
+        # --running asks for the engine's answer: without one it fails, clearly.
+        result = self.mh.run_cli("list", "--running", running=down)
+        self.assertNotEqual(result.code, 0)
+        self.assertIn("no Docker engine answers", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
 
 
 class InfoTests(ManifestTestCase):
