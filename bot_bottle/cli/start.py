@@ -1,4 +1,6 @@
-"""``bot-bottle start AGENT``: resolve, show the preflight summary, confirm, launch, attach.
+"""``bot-bottle start [AGENT]``: resolve, show the preflight summary, confirm, launch, attach.
+
+Without AGENT: the only agent there is, or (on a terminal) the one picked from a list.
 
 ``--dry-run`` prints the plan and creates nothing; ``--headless --prompt TEXT`` runs the agent's
 non-interactive mode with no TTY and exits with the agent's exit code.
@@ -10,11 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich.prompt import Prompt
 from rich.text import Text
 
 from bot_bottle import lifecycle
 from bot_bottle.cli import common, output, render
 from bot_bottle.errors import UsageError
+from bot_bottle.manifest import discover
 from bot_bottle.plan import BACKENDS
 
 
@@ -29,7 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "(non-zero exit) or with --preserve, for `bot-bottle resume ID`."
         ),
     )
-    p.add_argument("agent", metavar="AGENT", help="agent name (a file in ~/.bot-bottle/agents/ or ./.bot-bottle/agents/)")
+    p.add_argument("agent", metavar="AGENT", nargs="?",
+                   help="agent name (a file in ~/.bot-bottle/agents/ or ./.bot-bottle/agents/); "
+                        "omitted: the only agent, or one picked from a list on a terminal")
     p.add_argument("--dry-run", action="store_true", help="print the plan and create nothing")
     common.add_format(p, "plan format: text for people, json for scripts (only with --dry-run)")
     p.add_argument("--backend", choices=BACKENDS, default="docker", help="where the agent runs (default: docker)")
@@ -53,10 +59,26 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--cwd {args.cwd}: not a folder")
 
 
+def _agent_name(args: argparse.Namespace) -> str:
+    """The agent named, or the one to start when none was."""
+    if args.agent is not None:
+        return args.agent
+    names = sorted(discover(common.layout()).agents)
+    if not names:
+        raise UsageError("no agent to start: there are no agents yet",
+                         hint="`bot-bottle init` writes an example agent and bottle")
+    if len(names) == 1:
+        output.err_console().print(Text(f"agent: '{names[0]}' (the only one)", style="dim"))
+        return names[0]
+    if sys.stdin.isatty() and not args.headless and args.format != "json":
+        return Prompt.ask("Which agent?", choices=names, console=output.err_console())
+    raise UsageError(f"name the agent to start, one of: {', '.join(names)}")
+
+
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
     cwd = args.cwd.resolve() if args.cwd else None
-    manifest = common.load_manifest(args.agent, quiet=True)
+    manifest = common.load_manifest(_agent_name(args), quiet=True)
     plan = common.build_plan(manifest, backend=args.backend, label=args.label, cwd=cwd)
     if args.dry_run:
         data = plan.to_dict()

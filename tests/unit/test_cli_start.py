@@ -202,5 +202,31 @@ class MalformedManifestTests(ManifestTestCase):
         self.assertOneLineError(self.mh.run_cli("start", "coder", "--dry-run"), f"{path}:3: bottle: no bottle named 'prod'")
 
 
+
+class WithoutAnAgentNameTests(ManifestTestCase):
+    def test_the_only_agent_is_started(self) -> None:
+        self.mh.bottle("dev", "egress:\n  routes: [pypi.org]\n")
+        self.mh.agent("solo", {"bottle": "dev"})
+        result = self.mh.run_cli("start", "--dry-run", "--format", "json")
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["agent"], "solo")
+        self.assertIn("'solo' (the only one)", result.stderr)
+
+    def test_several_agents_and_no_terminal_name_them(self) -> None:
+        self.mh.bottle("dev", "egress:\n  routes: [pypi.org]\n")
+        self.mh.agent("coder", {"bottle": "dev"})
+        self.mh.agent("reviewer", {"bottle": "dev"}, where="cwd")
+        result = self.mh.run_cli("start", "--dry-run")
+        self.assertEqual(result.code, 2)
+        self.assertIn("name the agent to start, one of: coder, reviewer", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+    def test_no_agents_points_at_init(self) -> None:
+        result = self.mh.run_cli("start")
+        self.assertEqual(result.code, 2)
+        self.assertIn("no agents yet", result.stderr)
+        self.assertIn("bot-bottle init", result.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
