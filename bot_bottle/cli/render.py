@@ -93,7 +93,10 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
                 for m in r.matches
             ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
             cred = f"{r.auth['scheme']} ${r.auth['token_ref']}" if r.auth else "-"
-            cells = [r.host, ",".join(map(str, r.ports)), matches, cred, r.dlp["outbound_on_match"]]
+            dlp = r.dlp["outbound_on_match"]
+            if r.tls_passthrough:
+                dlp += " (plain HTTP only: TLS passes unscanned)"  # the tunnel is never opened
+            cells = [r.host, ",".join(map(str, r.ports)), matches, cred, dlp]
             routes.add_row(*cells, *([_source(r.source)] if provenance else []))
         output.show(routes)
 

@@ -83,6 +83,16 @@ class DryRunTests(ManifestTestCase):
             self.assertNotIn(value, result.stdout)
             self.assertNotIn(value, result.stderr)
 
+    def test_text_plan_says_a_passed_through_route_is_not_scanned_over_tls(self) -> None:
+        self.mh.bottle("pt", "egress:\n  routes:\n    - host: files.example\n      tls_passthrough: true\n")
+        self.mh.agent("tunnel", {"bottle": "pt"})
+        result = self.mh.run_cli("start", "tunnel", "--dry-run", env={"COLUMNS": "250"})
+        self.assertEqual(result.code, 0, result.stderr)
+        (row,) = [line for line in result.stdout.splitlines() if "files.example │" in line]
+        self.assertIn("plain HTTP only: TLS passes unscanned", row)
+        (provider,) = [line for line in result.stdout.splitlines() if "api.anthropic.com │" in line]
+        self.assertNotIn("unscanned", provider)
+
     def test_json_plan_lists_missing_host_vars(self) -> None:
         result = self.mh.run_cli("start", "coder", "--dry-run", "--format", "json", unset=("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "HOST_GH"))
         self.assertEqual(result.code, 0, result.stderr)
