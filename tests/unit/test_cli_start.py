@@ -88,9 +88,9 @@ class DryRunTests(ManifestTestCase):
         self.mh.agent("tunnel", {"bottle": "pt"})
         result = self.mh.run_cli("start", "tunnel", "--dry-run", env={"COLUMNS": "250"})
         self.assertEqual(result.code, 0, result.stderr)
-        (row,) = [line for line in result.stdout.splitlines() if "files.example │" in line]
+        (row,) = [line for line in result.stdout.splitlines() if line.startswith("│ files.example ")]
         self.assertIn("plain HTTP only: TLS passes unscanned", row)
-        (provider,) = [line for line in result.stdout.splitlines() if "api.anthropic.com │" in line]
+        (provider,) = [line for line in result.stdout.splitlines() if line.startswith("│ api.anthropic.com ")]
         self.assertNotIn("unscanned", provider)
 
     def test_json_plan_lists_missing_host_vars(self) -> None:
