@@ -3,6 +3,11 @@
 PyYAML's safe constructor loses positions, so we compose the node graph ourselves and build
 plain Python values alongside a map from key path to line number. Errors later in validation
 look their line up in that map.
+
+YAML 1.1 also types plain words: ``1.10`` becomes 1.1, ``yes`` true, ``0x10`` 16, ``010`` 8 and
+``12:30`` 750. Where the schema wants a string (an env literal, a header value) that would hand
+the agent something the user never wrote, so the text of every such scalar is kept beside its
+typed value and the schema takes the text wherever it expects a string.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class Document:
     body: str
     lines: dict[KeyPath, int] = field(default_factory=dict)
     frontmatter_line: int = 1
+    # Key path -> the text as written, for plain untagged scalars YAML 1.1 typed (see above).
+    written: dict[KeyPath, str] = field(default_factory=dict)
 
     def line_of(self, *keypath: Any) -> int:
         """The line of the deepest known prefix of ``keypath`` (the frontmatter start if none)."""
@@ -36,6 +43,16 @@ class Document:
                 return self.lines[path]
             path = path[:-1]
         return self.frontmatter_line
+
+    def as_written(self, keypath: KeyPath, value: Any) -> Any:
+        """``value`` as the file spelled it when it is a plain scalar YAML 1.1 typed; else ``value``.
+
+        Nulls, strings, lists and mappings come back unchanged, so the caller's type checks
+        still reject them.
+        """
+        if value is None or isinstance(value, (str, list, dict)):
+            return value
+        return self.written.get(tuple(keypath), value)
 
     def error(self, keypath: KeyPath, message: str, *, hint: str | None = None) -> ManifestError:
         return ManifestError(message, path=self.path, line=self.line_of(*keypath), key=format_key(keypath), hint=hint)
@@ -79,13 +96,54 @@ def split(text: str, path: Path) -> tuple[str, int, str]:
     )
 
 
+# The tags YAML 1.1 gives plain words that have a typed meaning. Its other implicit tags ('='
+# for "value", '<<' for "merge") have no safe constructor: as a value they are just the word.
+_TYPED_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("bool", "int", "float", "null", "timestamp")
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loading that also remembers which scalars carried no tag and were typed implicitly.
+
+    A composed node keeps its text but not whether its tag was written (``!!int 010``) or
+    guessed from the text (``010``); only a guessed type may be undone by ``as_written``.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.implicit_ids: set[int] = set()
+
+    def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
+        event = self.peek_event()
+        node: yaml.ScalarNode = super().compose_scalar_node(anchor)
+        # implicit[0]: a plain scalar (or the non-specific '!' tag), typed by the resolver.
+        if event.tag in (None, "!") and event.implicit[0]:
+            self.implicit_ids.add(id(node))
+        return node
+
+
+def _compose(yaml_text: str) -> tuple[list[yaml.Node], set[int]]:
+    """The documents of ``yaml_text`` as node graphs, and the ids of their implicitly typed scalars."""
+    loader = _Loader(yaml_text)
+    try:
+        nodes = []
+        while loader.check_node():
+            nodes.append(loader.get_node())
+        return nodes, loader.implicit_ids
+    finally:
+        loader.dispose()
+
+
 class _Builder:
     """Turn a composed YAML node graph into plain values, recording the line of every key."""
 
-    def __init__(self, path: Path, line_offset: int) -> None:
+    def __init__(self, path: Path, line_offset: int, implicit_ids: set[int]) -> None:
         self.path = path
         self.offset = line_offset
         self.lines: dict[KeyPath, int] = {}
+        self.written: dict[KeyPath, str] = {}
+        self._implicit = implicit_ids
         self._scalars = yaml.constructor.SafeConstructor()
         self._seen: set[int] = set()
 
@@ -121,16 +179,25 @@ class _Builder:
                 out.append(self.build(item, keypath + (index,)))
             return out
         if isinstance(node, yaml.ScalarNode):
-            try:
-                return self._scalars.construct_object(node, deep=True)
-            except yaml.YAMLError as exc:
-                raise ManifestError(
-                    f"cannot read this value: {getattr(exc, 'problem', exc)}",
-                    path=self.path,
-                    line=self.line(node),
-                    key=format_key(keypath),
-                ) from None
+            implicit = id(node) in self._implicit
+            if implicit and node.tag not in _TYPED_TAGS:
+                return node.value
+            value = self._construct(node, keypath)
+            if implicit and value is not None and not isinstance(value, str):
+                self.written[keypath] = node.value
+            return value
         raise ManifestError("unsupported YAML node", path=self.path, line=self.line(node), key=format_key(keypath))
+
+    def _construct(self, node: yaml.ScalarNode, keypath: KeyPath) -> Any:
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise ManifestError(
+                f"cannot read this value: {getattr(exc, 'problem', exc)}",
+                path=self.path,
+                line=self.line(node),
+                key=format_key(keypath),
+            ) from None
 
     def _mapping(self, node: yaml.MappingNode, keypath: KeyPath) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -149,9 +216,9 @@ class _Builder:
                     line=self.line(key_node),
                     key=format_key(keypath),
                 )
-            key = self._scalars.construct_object(key_node)
+            # Keys are names: `NO:` or `on:` is the word as written, not a YAML 1.1 boolean.
+            key = key_node.value if id(key_node) in self._implicit else self._construct(key_node, keypath)
             if not isinstance(key, str):
-                # Keys are names: `NO:` or `on:` is the word as written, not a YAML 1.1 boolean.
                 key = str(key_node.value)
             sub = keypath + (key,)
             if key in out:
@@ -172,7 +239,7 @@ def parse(text: str, path: Path) -> Document:
     # Marks are 0-based and count from the first frontmatter line.
     offset = first_line
     try:
-        nodes = list(yaml.compose_all(yaml_text, Loader=yaml.SafeLoader))
+        nodes, implicit_ids = _compose(yaml_text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset if mark is not None else first_line
@@ -191,9 +258,11 @@ def parse(text: str, path: Path) -> Document:
             path=path,
             line=node.start_mark.line + offset,
         )
-    builder = _Builder(path, offset)
+    builder = _Builder(path, offset, implicit_ids)
     data = builder.build(node, ())
-    return Document(path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line)
+    return Document(
+        path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line, written=builder.written
+    )
 
 
 def read(path: Path, text: str | None = None) -> Document:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +80,7 @@ class _Reader:
         return value
 
     def string(self, value: Any, keypath: KeyPath, *, allow_empty: bool = False) -> str:
+        value = self.doc.as_written(keypath, value)
         if not isinstance(value, str):
             raise self.fail(keypath, f"expected a string, got {_describe(value)}")
         if not allow_empty and not value.strip():
@@ -91,6 +93,8 @@ class _Reader:
         return value
 
     def string_list(self, value: Any, keypath: KeyPath, *, single_ok: bool = False) -> list[str]:
+        if single_ok:
+            value = self.doc.as_written(keypath, value)
         if single_ok and isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
@@ -128,6 +132,11 @@ def _describe(value: Any) -> str:
 # ---------------------------------------------------------------------------------- env
 
 
+# A literal reaches the agent through the container's or micro-VM's own env, one line per
+# variable: both backends refuse these at launch, so refuse them here with the file and line.
+_NOT_ONE_LINE = (("\n", "a line break"), ("\r", "a carriage return"), ("\0", "a NUL character"))
+
+
 def parse_env_value(name: str, value: str, origin: Origin, fail: Callable[[str], ManifestError]) -> EnvEntry:
     """Classify an env value: ``?prompt``, ``${HOST_VAR}`` or a literal."""
     if value.startswith("?"):
@@ -143,6 +152,15 @@ def parse_env_value(name: str, value: str, origin: Origin, fail: Callable[[str],
             "a host variable must be the whole value, exactly \"${NAME}\"; "
             "mixing it with other text is not supported"
         )
+    for char, what in _NOT_ONE_LINE:
+        if char in value:
+            # Never quote the value: a literal may be a secret written in by mistake.
+            trailing_only = char == "\n" and "\n" not in value.rstrip("\n")
+            block = " (a '|' block keeps its final line break; '|-' drops it)" if trailing_only else ""
+            raise fail(
+                f"a literal value must be one line, but this one holds {what}{block}; "
+                "a multi-line value can come from the host as \"${HOST_VAR}\""
+            )
     return EnvEntry(name=name, kind="literal", value=value, origin=origin)
 
 
@@ -154,6 +172,9 @@ def _env(r: _Reader, raw: Any) -> tuple[EnvEntry, ...]:
         r.env_name(name, kp)
         if name in RESERVED_ENV:
             raise r.fail(kp, f"'{name}' is set by the bottle itself and cannot be overridden")
+        # `V: 1.10` is the literal "1.10", not YAML 1.1's float 1.1; only an explicit tag
+        # (`!!int 010`) still reaches the conversions below.
+        value = r.doc.as_written(kp, value)
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
@@ -171,6 +192,16 @@ def normalize_host(raw: str) -> str:
     return raw.strip().lower().rstrip(".")
 
 
+def _legacy_ipv4(host: str) -> bool:
+    """Whether ``host`` is an IPv4 address in a form ``inet_aton`` (and so most resolvers) takes
+    other than a plain dotted quad: one to four numbers, decimal, octal or hex."""
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
+
+
 def check_host(host: str) -> str | None:
     """None when ``host`` is a valid route host (name, ``*.name`` or IP literal), else why not."""
     if "://" in host:
@@ -185,6 +216,9 @@ def check_host(host: str) -> str | None:
         if address.is_loopback or address.is_unspecified:
             return "loopback and unspecified addresses are the sidecar's own; they cannot be routes"
         return None
+    if _legacy_ipv4(host):
+        # Resolvers read `127.1`, `0x7f.1`, `017700000001` or `2130706433` as 127.0.0.1.
+        return "an IPv4 address in a shortened, hex or octal form; write it as four decimal numbers (a.b.c.d)"
     if host == "localhost" or host.endswith(".localhost"):
         return "'localhost' is the sidecar's own loopback; it cannot be a route"
     if ":" in host:
@@ -231,6 +265,8 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
                 hkp = ekp + ("headers", hname)
                 if not HEADER_NAME_RE.match(hname):
                     raise r.fail(hkp, f"{hname!r} is not a valid HTTP header name")
+                # As written: `x-api-version: 2.10` must match "2.10", not YAML 1.1's 2.1.
+                hvalue = r.doc.as_written(hkp, hvalue)
                 if isinstance(hvalue, (int, float)) and not isinstance(hvalue, bool):
                     hvalue = str(hvalue)
                 headers.append((hname.lower(), r.string(hvalue, hkp, allow_empty=True)))
@@ -532,7 +568,7 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
     user, _ = _git_gate(r, data["git-gate"], ("user",)) if "git-gate" in data else (GitUser(), ())
     passthrough: dict[str, str | None] = {}
     for key in ("color", "model", "description"):
-        value = data.get(key)
+        value = doc.as_written((key,), data.get(key))
         passthrough[key] = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
     return AgentFile(
         name=doc.path.stem,

@@ -96,6 +96,10 @@ class AgentKeyTests(AgentKeyTestCase):
         self.assertIsNone(agent.color)
         self.assertEqual(agent.model, "4")
 
+    def test_plain_values_as_written(self) -> None:
+        agent = self.agent("bottle: dev\nmodel: 1.10\nskills: 010\ngit-gate:\n  user: {name: 0x10}\n")
+        self.assertEqual((agent.model, agent.skills, agent.git_user.name), ("1.10", ("010",), "0x10"))
+
     def test_unknown_agent_key(self) -> None:
         self.assertAgentError("bottle: dev\npermissions: all\n", line=3, key="permissions", contains="unknown key in an agent file")
 

@@ -136,6 +136,74 @@ class EnvTests(BottleKeyTestCase):
         bottle = self.load_bottle("env:\n  Z: 1\n  A: 2\n  M: 3\n")
         self.assertEqual([e.name for e in bottle.env], ["Z", "A", "M"])
 
+    # Plain words YAML 1.1 would type: each must reach the agent exactly as written.
+    YAML11_WORDS = ("1.10", "yes", "0x10", "010", "12:30", "off", "Y", "1e3", "1_000", ".inf", "2024-01-01", "=", "<<")
+
+    def test_plain_values_reach_the_agent_as_written(self) -> None:
+        for word in self.YAML11_WORDS:
+            with self.subTest(word=word):
+                (entry,) = self.load_bottle(f"env:\n  V: {word}\n").env
+                self.assertEqual((entry.kind, entry.value), ("literal", word))
+
+    def test_plain_values_as_written_in_one_file(self) -> None:
+        bottle = self.load_bottle("env:\n  V: 1.10\n  F: yes\n  N: 0x10\n  O: 010\n  T: 12:30\n")
+        self.assertEqual(
+            {e.name: e.value for e in bottle.env}, {"V": "1.10", "F": "yes", "N": "0x10", "O": "010", "T": "12:30"}
+        )
+
+    def test_flow_mapping_values_as_written(self) -> None:
+        bottle = self.load_bottle("env: {V: 1.10, F: on}\n")
+        self.assertEqual({e.name: e.value for e in bottle.env}, {"V": "1.10", "F": "on"})
+
+    def test_values_as_written_survive_extends(self) -> None:
+        self.mh.bottle("base", "env:\n  V: 2.10\n  W: 0o17\n")
+        bottle = self.load_bottle("extends: base\nenv:\n  W: 010\n")
+        self.assertEqual({e.name: e.value for e in bottle.env}, {"V": "2.10", "W": "010"})
+
+    def test_explicit_tag_keeps_its_type(self) -> None:
+        # Only a type YAML guessed is undone; a tag the user wrote still converts.
+        self.assertEqual(self.load_bottle("env:\n  O: !!int 010\n").env[0].value, "8")
+        self.assertEqual(self.load_bottle("env:\n  S: !!str 1.10\n").env[0].value, "1.10")
+
+    def test_tilde_null_value_rejected(self) -> None:
+        self.assertBottleError("env:\n  A: ~\n", line=3, key="env.A", contains="null")
+        self.assertBottleError("env:\n  A: null\n", line=3, key="env.A", contains="null")
+
+    def test_list_of_numbers_rejected(self) -> None:
+        self.assertBottleError("env:\n  A: [1.10]\n", line=3, key="env.A", contains="got a list")
+
+    def test_multi_line_literal_rejected(self) -> None:
+        cases = {
+            '"s3cr3t-one\\ns3cr3t-two"': "a line break",
+            '"s3cr3t-one\\rs3cr3t-two"': "a carriage return",
+            '"s3cr3t-one\\0s3cr3t-two"': "a NUL character",
+            "|\n    s3cr3t-one\n    s3cr3t-two": "a line break",
+            "|\n    s3cr3t-one": "'|-' drops it",
+            ">\n    s3cr3t-one": "a line break",
+        }
+        for value, what in cases.items():
+            with self.subTest(value=value):
+                err = self.bottle_error(f"env:\n  OK: x\n  A: {value}\n")
+                self.assertManifestError(err, path=self.bpath, line=4, key="env.A", contains=("one line", what))
+                self.assertNotIn("s3cr3t", str(err) + (err.hint or ""))
+
+    def test_single_line_block_scalar_without_final_break_is_fine(self) -> None:
+        self.assertEqual(self.load_bottle("env:\n  A: |-\n    one line\n").env[0].value, "one line")
+
+    def test_multi_line_prompt_and_host_values_are_left_to_launch(self) -> None:
+        bottle = self.load_bottle('env:\n  P: "?Paste the key\\n(all of it)"\n  H: "${HOST_KEY}"\n')
+        self.assertEqual([(e.name, e.kind) for e in bottle.env], [("P", "prompt"), ("H", "host")])
+
+    def test_validate_reports_a_multi_line_literal(self) -> None:
+        from bot_bottle.manifest import validate
+
+        self.mh.bottle("b", 'env:\n  A: "s3cr3t\\nx"\n')
+        self.mh.agent("a", {"bottle": "b"})
+        report = validate(self.mh.layout)
+        self.assertEqual(len(report.errors), 1, report.errors)
+        self.assertManifestError(report.errors[0], path=self.bpath, line=3, key="env.A", contains="one line")
+        self.assertNotIn("s3cr3t", str(report.errors[0]))
+
 
 class EgressLogTests(BottleKeyTestCase):
     def test_levels(self) -> None:
@@ -216,6 +284,11 @@ class RouteTests(BottleKeyTestCase):
             "127.0.0.1": "loopback and unspecified",
             "::1": "loopback and unspecified",
             "0.0.0.0": "loopback and unspecified",
+            "127.1": "four decimal numbers",
+            "0x7f.1": "four decimal numbers",
+            "2130706433": "four decimal numbers",
+            "017700000001": "four decimal numbers",
+            "010.0.0.1": "four decimal numbers",
             "a..example.com": "not a valid host name",
             "-a.example.com": "not a valid host name",
             "a-.example.com": "not a valid host name",
@@ -302,7 +375,10 @@ class MatchTests(BottleKeyTestCase):
         )
 
     def test_path_must_be_a_string(self) -> None:
-        self.assertBottleError(self.HEAD + "        - paths: [1]\n", line=6, key="egress.routes[0].matches[0].paths[0]", contains="expected a string")
+        self.assertBottleError(self.HEAD + "        - paths: [[/a]]\n", line=6, key="egress.routes[0].matches[0].paths[0]", contains="expected a string")
+
+    def test_numeric_path_is_read_as_written_and_still_needs_a_slash(self) -> None:
+        self.assertBottleError(self.HEAD + "        - paths: [010]\n", line=6, key="egress.routes[0].matches[0].paths[0]", contains="got '010'")
 
     def test_unknown_method(self) -> None:
         self.assertBottleError(self.HEAD + "        - methods: [GET, FETCH]\n", line=6, key="egress.routes[0].matches[0].methods[1]", contains="unknown HTTP method")
@@ -317,6 +393,23 @@ class MatchTests(BottleKeyTestCase):
 
     def test_header_value_must_be_a_string(self) -> None:
         self.assertBottleError(self.HEAD + "        - headers:\n            X-A: [1]\n", line=7, key="egress.routes[0].matches[0].headers.X-A", contains="expected a string")
+        self.assertBottleError(self.HEAD + "        - headers:\n            X-A: {b: 1}\n", line=7, key="egress.routes[0].matches[0].headers.X-A", contains="expected a string")
+
+    def test_null_header_value_rejected(self) -> None:
+        self.assertBottleError(self.HEAD + "        - headers:\n            X-A:\n", line=7, key="egress.routes[0].matches[0].headers.X-A", contains="null")
+
+    def test_header_values_as_written(self) -> None:
+        for word in ("2.10", "yes", "0x10", "010", "12:30", "false", "2024-01-01"):
+            with self.subTest(word=word):
+                route = self.route(f"        - headers:\n            x-api-version: {word}\n")
+                self.assertEqual(route.matches[0].headers, (("x-api-version", word),))
+
+    def test_header_values_as_written_in_one_entry(self) -> None:
+        route = self.route("        - headers: {x-api-version: 2.10, x-a: yes, x-b: 0x10, x-c: 010, x-d: 12:30}\n")
+        self.assertEqual(
+            route.matches[0].headers,
+            (("x-api-version", "2.10"), ("x-a", "yes"), ("x-b", "0x10"), ("x-c", "010"), ("x-d", "12:30")),
+        )
 
 
 class AuthTests(BottleKeyTestCase):
@@ -435,6 +528,18 @@ class GitGateTests(BottleKeyTestCase):
         self.assertEqual((user.name, user.email), ("Bot", "bot@example.com"))
         self.assertEqual(user.name_origin.line, 4)
         self.assertEqual(user.email_origin.line, 5)
+
+    def test_user_name_as_written(self) -> None:
+        user = self.load_bottle("git-gate:\n  user:\n    name: 1.10\n    email: 7@example.com\n").git_user
+        self.assertEqual(user.name, "1.10")
+
+    def test_typed_keys_keep_their_yaml_types(self) -> None:
+        bottle = self.load_bottle(
+            "supervise: off\negress:\n  log: 0x2\n  routes:\n    - host: a.com\n      ports: [8443]\n      tls_passthrough: yes\n"
+        )
+        self.assertFalse(bottle.supervise)
+        self.assertEqual(bottle.egress_log, 2)
+        self.assertEqual((bottle.routes[0].ports, bottle.routes[0].tls_passthrough), ((8443,), True))
 
     def test_user_name_only(self) -> None:
         user = self.load_bottle("git-gate:\n  user: {name: Bot}\n").git_user

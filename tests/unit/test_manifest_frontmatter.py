@@ -202,6 +202,38 @@ class LineMapTests(unittest.TestCase):
         self.assertEqual(list(doc.data["env"]), ["NO", "on", "Y", "1.50", "0x10"])
         self.assertEqual(doc.line_of("env", "Y"), 5)
 
+    def test_typed_plain_scalars_keep_their_text(self) -> None:
+        doc = fm.parse("---\nenv:\n  V: 1.10\n  S: '1.10'\n  L: [0x10]\n  N:\nsupervise: yes\n---\n", P)
+        # The data stays typed (ports, booleans); the text waits beside it for string keys.
+        self.assertEqual(doc.data["env"]["V"], 1.1)
+        self.assertIs(doc.data["supervise"], True)
+        self.assertEqual(doc.as_written(("env", "V"), 1.1), "1.10")
+        self.assertEqual(doc.as_written(("env", "L", 0), 16), "0x10")
+        self.assertEqual(doc.as_written(("supervise",), True), "yes")
+        self.assertEqual(doc.written, {("env", "V"): "1.10", ("env", "L", 0): "0x10", ("supervise",): "yes"})
+        self.assertIsNone(doc.as_written(("env", "N"), None))
+        self.assertEqual(doc.as_written(("env", "L"), [16]), [16])
+
+    def test_explicitly_tagged_scalars_have_no_written_text(self) -> None:
+        doc = fm.parse("---\na: !!int 010\nb: !!float 1.10\n---\n", P)
+        self.assertEqual(doc.data, {"a": 8, "b": 1.1})
+        self.assertEqual(doc.written, {})
+
+    def test_value_and_merge_words_are_plain_strings(self) -> None:
+        doc = fm.parse("---\na: =\nb: <<\n---\n", P)
+        self.assertEqual(doc.data, {"a": "=", "b": "<<"})
+
+    def test_equals_sign_as_a_key_is_a_word(self) -> None:
+        # Once an uncaught ConstructorError (no file, no line); now just the key '='.
+        doc = fm.parse("---\nenv:\n  =: x\n---\n", P)
+        self.assertEqual(doc.data, {"env": {"=": "x"}})
+
+    def test_unreadable_tagged_key_names_the_file(self) -> None:
+        with self.assertRaises(ManifestError) as cm:
+            fm.parse("---\nenv:\n  !custom A: x\n---\n", P)
+        err = cm.exception
+        self.assertEqual((err.path, err.line, err.key), (P, 3, "env"))
+
     def test_read_rejects_non_utf8(self) -> None:
         import tempfile
 
