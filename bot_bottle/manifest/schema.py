@@ -422,6 +422,13 @@ def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
             raise r.fail(rkp + ("ssh_key",), "an SSH key is used with an SSH URL; an HTTPS URL takes 'token_ref'")
         if token_ref and not is_https:
             raise r.fail(rkp + ("token_ref",), "'token_ref' is used with an HTTPS URL; an SSH URL takes 'ssh_key'")
+        if not is_https and not ssh_key:
+            # The gate's ssh refuses unknown host keys and has no identity of its own: every fetch
+            # would fail at launch, far from this line.
+            raise r.fail(rkp, "an SSH upstream needs 'ssh_key' (the key the gate uses upstream) and 'known_hosts' "
+                              "(the pinned host key line); a public repo can use its HTTPS URL instead")
+        if known_hosts and is_https:
+            raise r.fail(rkp + ("known_hosts",), "'known_hosts' pins an SSH host key; an HTTPS URL does not use it")
         if ssh_key and not known_hosts:
             raise r.fail(rkp, "an SSH upstream needs 'known_hosts' (the pinned host key line); unknown host keys are refused")
         out.append(

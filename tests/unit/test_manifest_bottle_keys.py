@@ -570,10 +570,22 @@ class GitGateTests(BottleKeyTestCase):
         self.assertEqual(repo.origin.line, 4)
 
     def test_url_forms(self) -> None:
+        ssh = '      ssh_key: ~/.ssh/deploy\n      known_hosts: "github.com ssh-ed25519 AAAA"\n'
         for url in ("https://github.com/me/app.git", "http://git.local/me/app", "ssh://git@github.com/me/app.git", "git@github.com:me/app.git"):
             with self.subTest(url=url):
-                (repo,) = self.load_bottle(f"git-gate:\n  repos:\n    app:\n      url: {url}\n").repos
+                extra = "" if url.startswith("http") else ssh
+                (repo,) = self.load_bottle(f"git-gate:\n  repos:\n    app:\n      url: {url}\n{extra}").repos
                 self.assertEqual(repo.url, url)
+
+    def test_an_ssh_repo_needs_a_key(self) -> None:
+        # Without one the gate (no identity, unknown host keys refused) failed every fetch at launch.
+        for url in ("git@github.com:me/app.git", "ssh://git@github.com/me/app.git"):
+            with self.subTest(url=url):
+                self.assertBottleError(f"git-gate:\n  repos:\n    app:\n      url: {url}\n", line=4,
+                                       key="git-gate.repos.app", contains="needs 'ssh_key'")
+        self.assertBottleError(
+            'git-gate:\n  repos:\n    app:\n      url: https://github.com/me/app.git\n      known_hosts: "x ssh-ed25519 AAAA"\n',
+            line=6, key="git-gate.repos.app.known_hosts", contains="does not use it")
 
     def test_bad_urls(self) -> None:
         for url in ("github.com/me/app", "file:///srv/app.git", "ftp://host/app", "https://github.com", "/srv/app.git"):
