@@ -61,6 +61,32 @@ def start(
     )
 
 
+def read_resumable(state_root: Path, bottle_id: str) -> Metadata:
+    """A saved bottle's metadata, checked for a resume: a bad id, a missing or malformed
+    metadata file and an unknown backend are each one clear error naming the file."""
+    from bot_bottle.backend import registry
+
+    sdir = StateDir(state_root, bottle_id)
+    meta = sdir.read()
+    try:
+        registry.for_name(meta.backend)
+    except BotBottleError as exc:
+        raise BotBottleError(f"{sdir.metadata_path}: {exc}") from None
+    return meta
+
+
+def _resume_layout(meta: Metadata, home: str | Path | None = None) -> Layout:
+    """Where ``resume`` looks for the bottle's agent: where ``start`` found it.
+
+    ``start`` reads ``./.bot-bottle/agents/`` relative to the folder it ran in, recorded as
+    ``started_in``. Metadata from before that was recorded (or whose folder is gone) falls back
+    to the old lookup: the ``--cwd`` copy source, else the folder ``resume`` runs in.
+    """
+    if meta.started_in and Path(meta.started_in).is_dir():
+        return _layout(home, meta.started_in)
+    return _layout(home, meta.cwd)
+
+
 def resume(
     bottle_id: str,
     *,
@@ -76,15 +102,11 @@ def resume(
 
     With ``prompt`` the agent runs headless; without it (the CLI on a terminal) it is attached.
     """
-    from bot_bottle.backend import registry
-
     layout = _layout(home, None)
-    sdir = StateDir(layout.state_dir, bottle_id)
-    meta: Metadata = sdir.read()
-    registry.for_state(sdir)  # an unknown backend in the metadata is a clear error here
+    meta = read_resumable(layout.state_dir, bottle_id)
     if running(bottle_id):
         raise BotBottleError(f"bottle {bottle_id} is still running", hint=f"`bot-bottle stop {bottle_id}` first")
-    manifest = load(meta.agent, _layout(home, meta.cwd))
+    manifest = load(meta.agent, _resume_layout(meta, home))
     plan = build_plan(manifest, backend=meta.backend, label=meta.label)
     return lifecycle.run_bottle(
         manifest, plan, state_root=layout.state_dir,

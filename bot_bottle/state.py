@@ -24,13 +24,50 @@ CAPABILITY = "capability.json"
 RESTART = "restart"
 
 
+def _here() -> str | None:
+    """The folder this process runs in: where ``start`` found its agent (``./.bot-bottle/agents/``)."""
+    try:
+        return str(Path.cwd())
+    except OSError:  # the folder was removed under us
+        return None
+
+
+_REQUIRED = ("id", "agent", "bottle", "backend")
+# Optional keys and the JSON types each may hold (None is always allowed).
+_STRING: tuple[tuple[type, ...], str] = ((str,), "a string")
+_OPTIONAL_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "cwd": _STRING, "started_in": _STRING, "label": _STRING, "color": _STRING,
+    "started_at": ((int, float), "a number"), "image": _STRING, "snapshot": _STRING, "runtime": _STRING,
+    "owner": _STRING, "exit_code": ((int,), "an integer"), "extra": ((dict,), "an object"),
+}
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 @dataclass
 class Metadata:
     id: str
     agent: str
     bottle: str
     backend: str
-    cwd: str | None = None
+    cwd: str | None = None  # the working tree copied into the workspace (``start --cwd``), if any
+    # The folder ``start`` ran in, where it found the agent; ``resume`` looks there again.
+    # Absent (None) in metadata written before it was recorded.
+    started_in: str | None = field(default_factory=_here)
     label: str | None = None
     color: str | None = None
     started_at: float = field(default_factory=time.time)
@@ -45,9 +82,33 @@ class Metadata:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Metadata:
+    def from_dict(cls, data: Any, *, source: str = "metadata") -> Metadata:
+        """Metadata read back from JSON; a wrong shape is a ``BotBottleError`` naming ``source``."""
+
+        def bad(problem: str) -> BotBottleError:
+            return BotBottleError(f"{source}: not valid bottle metadata: {problem}",
+                                  hint="remove the state folder, or restore its metadata.json")
+
+        if not isinstance(data, dict):
+            raise bad(f"expected a JSON object, found {_json_type(data)}")
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise bad(f"missing {'key' if len(missing) == 1 else 'keys'} {', '.join(missing)}")
+        for key in _REQUIRED:
+            if not isinstance(data[key], str) or not data[key]:
+                raise bad(f"'{key}' must be a non-empty string, found {_json_type(data[key])}")
+        for key, (types, wanted) in _OPTIONAL_TYPES.items():
+            value = data.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+                raise bad(f"'{key}' must be {wanted} or null, found {_json_type(value)}")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("started_in", None)  # older metadata: not recorded, never guessed now
+        if values.get("started_at") is None:
+            values.pop("started_at", None)
+        if values.get("extra") is None:
+            values.pop("extra", None)
+        return cls(**values)
 
 
 class StateDir:
@@ -84,7 +145,11 @@ class StateDir:
             ) from None
         except json.JSONDecodeError as exc:
             raise BotBottleError(f"{self.metadata_path}: unreadable metadata ({exc.msg} at line {exc.lineno})") from None
-        return Metadata.from_dict(data)
+        except UnicodeDecodeError:
+            raise BotBottleError(f"{self.metadata_path}: unreadable metadata (not UTF-8 text)") from None
+        except OSError as exc:
+            raise BotBottleError(f"{self.metadata_path}: unreadable metadata ({exc.strerror or exc})") from None
+        return Metadata.from_dict(data, source=str(self.metadata_path))
 
     @property
     def preserved(self) -> bool:

@@ -55,11 +55,43 @@ def _find(name: str, kind: str | None) -> FileRef:
     return found[0]
 
 
-def _editor() -> list[str]:
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+def _editor() -> tuple[list[str], str]:
+    """The editor's argv and the variable it came from ("$VISUAL" or "$EDITOR")."""
+    var = "VISUAL" if os.environ.get("VISUAL") else "EDITOR"
+    editor = os.environ.get(var)
     if not editor:
         raise BotBottleError("no editor: set $EDITOR (or $VISUAL)", hint="for example: export EDITOR=nano")
-    return shlex.split(editor)
+    try:
+        argv = shlex.split(editor)
+    except ValueError as exc:
+        raise UsageError(f"${var} is not a command line ({exc}): {editor}",
+                         hint=f"fix the quoting in ${var}, for example: export {var}=nano") from None
+    if not argv:
+        raise UsageError(f"${var} names no command", hint=f"for example: export {var}=nano")
+    return argv, f"${var}"
+
+
+def _read_text(path: Path) -> str:
+    """A manifest (or draft) as text: not UTF-8 is the same error ``validate`` gives."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError("the file is not UTF-8 text", path=path, line=1,
+                            hint="save it as UTF-8 (or fix it by hand), then edit it again") from None
+    except OSError as exc:
+        raise BotBottleError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _run_editor(editor: list[str], source: str, work: Path, path: Path) -> None:
+    try:
+        result = subprocess.run([*editor, str(work)])
+    except OSError as exc:
+        raise BotBottleError(
+            f"cannot run the editor {editor[0]!r} from {source} ({exc.strerror or exc}); {path} is unchanged",
+            hint=f"set {source} to an editor installed here, for example: export {source[1:]}=nano",
+        ) from None
+    if result.returncode != 0:
+        raise BotBottleError(f"the editor exited with code {result.returncode}; {path} is unchanged")
 
 
 def _draft_path(path: Path) -> Path:
@@ -84,34 +116,45 @@ def _errors_for(path: Path, text: str, baseline: set[str]) -> list[ManifestError
 
 def run(args: argparse.Namespace) -> int:
     ref = _find(args.name, args.kind)
-    editor = _editor()
+    editor, source = _editor()
     path = ref.path
-    original = path.read_text(encoding="utf-8")
+    original = _read_text(path)
     draft = _draft_path(path)
     text = original
     if draft.is_file() and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?"):
-        text = draft.read_text(encoding="utf-8")
+        text = _read_text(draft)
     baseline = {str(e) for e in validate(common.layout()).errors if e.path != path}
     with tempfile.TemporaryDirectory(prefix="bot-bottle-edit-") as tmp:
         work = Path(tmp) / path.name
         work.write_text(text, encoding="utf-8")
         while True:
-            result = subprocess.run([*editor, str(work)])
-            if result.returncode != 0:
-                raise BotBottleError(f"the editor exited with code {result.returncode}; {path} is unchanged")
-            text = work.read_text(encoding="utf-8")
-            if text == original:
-                output.console().print(f"no changes to {path}")
-                draft.unlink(missing_ok=True)
-                return 0
-            errors = _errors_for(path, text, baseline)
+            _run_editor(editor, source, work, path)
+            try:
+                text = work.read_text(encoding="utf-8")
+                kept: bytes | None = None
+            except UnicodeDecodeError:
+                # Named as the real file, like validate; the draft keeps the bytes as they are.
+                kept = work.read_bytes()
+                errors = [ManifestError("the file is not UTF-8 text", path=path, line=1)]
+            except OSError as exc:
+                raise BotBottleError(
+                    f"the editor left no readable file ({exc.strerror or exc}); {path} is unchanged") from None
+            else:
+                if text == original:
+                    output.console().print(f"no changes to {path}")
+                    draft.unlink(missing_ok=True)
+                    return 0
+                errors = _errors_for(path, text, baseline)
             if not errors:
                 break
             for error in errors:
                 # Errors name the real file, not the temporary copy.
                 output.error(str(error), hint=error.hint)
             if not _ask("Reopen the editor to fix it?"):
-                draft.write_text(text, encoding="utf-8")
+                if kept is None:
+                    draft.write_text(text, encoding="utf-8")
+                else:
+                    draft.write_bytes(kept)
                 os.chmod(draft, 0o600)
                 raise ManifestError(
                     f"not saved; your edit is kept at {draft} and offered next time",

@@ -10,7 +10,6 @@ from rich.text import Text
 from bot_bottle import api, lifecycle
 from bot_bottle.cli import common, output
 from bot_bottle.errors import UsageError
-from bot_bottle.state import StateDir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +33,14 @@ def run(args: argparse.Namespace) -> int:
     if args.headless != (args.prompt is not None):
         raise UsageError("--headless and --prompt go together")
     err = output.err_console()
-    meta = StateDir(common.layout().state_dir, args.id).read()
-    err.print(Text(f"resuming bottle {args.id} ({meta.agent}) from {meta.snapshot or meta.image}", style="dim"))
+    meta = api.read_resumable(common.layout().state_dir, args.id)
+    if meta.snapshot:
+        source = f" from snapshot {meta.snapshot}"
+    elif meta.image:
+        source = f" from image {meta.image}"
+    else:
+        source = ""
+    err.print(Text(f"resuming bottle {args.id} ({meta.agent}){source}", style="dim"))
     result = api.resume(
         args.id,
         prompt=args.prompt,

@@ -312,6 +312,49 @@ class EditTests(ManifestTestCase):
         self.assertIn("code 3", result.stderr)
         self.assertEqual(self.bottle.read_bytes(), before)
 
+    def assertCleanEditError(self, result: object, *needles: str) -> None:
+        self.assertNotEqual(result.code, 0)
+        self.assertNotIn("internal error", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        for needle in needles:
+            self.assertIn(needle, result.stderr)
+
+    def test_editor_that_does_not_exist(self) -> None:
+        before = self.bottle.read_bytes()
+        result = self.mh.run_cli("edit", "dev", env={"EDITOR": "/nonexistent/ed"}, unset=("VISUAL",))
+        self.assertCleanEditError(result, "/nonexistent/ed", "$EDITOR", "unchanged")
+        self.assertEqual(len(result.stderr_lines), 2)  # the error and its hint
+        self.assertEqual(self.bottle.read_bytes(), before)
+        result = self.mh.run_cli("edit", "dev", env={"VISUAL": "/nonexistent/vis", "EDITOR": "vi"})
+        self.assertCleanEditError(result, "/nonexistent/vis", "$VISUAL")
+
+    def test_editor_with_bad_quoting(self) -> None:
+        result = self.mh.run_cli("edit", "dev", env={"EDITOR": 'vi "'}, unset=("VISUAL",))
+        self.assertCleanEditError(result, "$EDITOR", "No closing quotation")
+        self.assertEqual(self.editor_saw(), [])
+
+    def test_blank_editor(self) -> None:
+        result = self.mh.run_cli("edit", "dev", env={"VISUAL": "  ", "EDITOR": "vi"})
+        self.assertCleanEditError(result, "$VISUAL names no command")
+
+    def test_manifest_that_is_not_utf8(self) -> None:
+        self.bottle.write_bytes(self.bottle.read_bytes() + b"\xff\xfe\n")
+        before = self.bottle.read_bytes()
+        result = self.edit("dev", new_text="---\n---\n")
+        self.assertCleanEditError(result, f"error: {self.bottle}:1: the file is not UTF-8 text")
+        self.assertEqual(self.editor_saw(), [])
+        self.assertEqual(self.bottle.read_bytes(), before)
+        # The same words validate uses for the same file.
+        self.assertIn(f"{self.bottle}:1: the file is not UTF-8 text", self.mh.run_cli("validate").stderr)
+
+    def test_editor_saving_non_utf8_is_refused_and_kept(self) -> None:
+        before = self.bottle.read_bytes()
+        script = self.mh.raw("latin1.py", "import sys\nopen(sys.argv[1], 'ab').write(b'\\xe9\\n')\n", where="cwd")
+        result = self.mh.run_cli("edit", "dev", env={"EDITOR": f"{sys.executable} {script}"}, unset=("VISUAL",))
+        self.assertCleanEditError(result, f"{self.bottle}:1: the file is not UTF-8 text", "not saved")
+        self.assertEqual(self.bottle.read_bytes(), before)
+        self.assertEqual((self.mh.bottles_dir / ".dev.md.draft").read_bytes(), before + b"\xe9\n")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import unittest
 from pathlib import Path
@@ -42,6 +43,55 @@ class StateFolders(unittest.TestCase):
             self.assertIn("no saved bottle", str(ctx.exception))
             with self.assertRaises(BotBottleError):
                 StateDir(Path(tmp), "../etc")
+
+
+class MetadataShape(unittest.TestCase):
+    def write(self, root: Path, text: str) -> StateDir:
+        sdir = StateDir(root, "abcd1234")
+        sdir.create()
+        sdir.metadata_path.write_text(text, encoding="utf-8")
+        return sdir
+
+    def test_wrong_shapes_are_clear_errors_naming_the_file(self) -> None:
+        cases = {
+            "[1, 2]": "expected a JSON object, found an array",
+            '"x"': "expected a JSON object, found a string",
+            "{}": "missing keys id, agent, bottle, backend",
+            '{"id": "abcd1234", "agent": "a", "bottle": "b"}': "missing key backend",
+            '{"id": "abcd1234", "agent": "", "bottle": "b", "backend": "docker"}': "'agent' must be a non-empty string",
+            '{"id": "abcd1234", "agent": "a", "bottle": "b", "backend": "docker", "exit_code": "1"}':
+                "'exit_code' must be an integer or null, found a string",
+            '{"id": "abcd1234", "agent": "a", "bottle": "b", "backend": "docker", "label": true}':
+                "'label' must be a string or null, found a boolean",
+        }
+        for text, needle in cases.items():
+            with self.subTest(text=text), TemporaryDirectory() as tmp:
+                sdir = self.write(Path(tmp), text)
+                with self.assertRaises(BotBottleError) as ctx:
+                    sdir.read()
+                self.assertIn(str(sdir.metadata_path), str(ctx.exception))
+                self.assertIn(needle, str(ctx.exception))
+
+    def test_old_metadata_loads_without_started_in(self) -> None:
+        old = {"id": "abcd1234", "agent": "coder", "bottle": "dev", "backend": "docker", "cwd": "/src/app",
+               "label": None, "color": None, "started_at": 1.5, "image": "agent:1", "snapshot": None,
+               "runtime": "runc", "owner": "1:2", "exit_code": None, "extra": {}, "unknown_later_key": 1}
+        with TemporaryDirectory() as tmp:
+            meta = self.write(Path(tmp), json.dumps(old)).read()
+        self.assertIsNone(meta.started_in)
+        self.assertEqual((meta.cwd, meta.started_at, meta.image), ("/src/app", 1.5, "agent:1"))
+
+    def test_new_metadata_records_the_folder_it_was_made_in(self) -> None:
+        with TemporaryDirectory() as tmp:
+            here = Path(tmp).resolve()
+            old = os.getcwd()
+            os.chdir(here)
+            try:
+                meta = Metadata(id="abcd1234", agent="a", bottle="b", backend="docker")
+            finally:
+                os.chdir(old)
+            self.assertEqual(meta.started_in, str(here))
+            self.assertEqual(Metadata.from_dict(meta.to_dict()), meta)
 
 
 class ProcessIdentity(unittest.TestCase):
