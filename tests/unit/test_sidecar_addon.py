@@ -547,46 +547,54 @@ class ScanSeamTest(AddonCase):
         self.assertEqual(flow.response.raw_content, b"[redacted]")
         self.assertEqual((lines[0]["decision"], lines[0]["dlp_action"]), ("allow", "redact"))
 
-    def test_whole_body_scans_leave_the_event_loop_free(self) -> None:
-        # A held body's scan took seconds on the loop every connection is relayed on. Each scan
-        # below waits for a coroutine on that loop: run on the loop itself it could never see it.
+    def test_large_scans_leave_the_event_loop_free_and_small_ones_do_not_queue_behind_them(self) -> None:
+        # A held body's scan took seconds on the loop every connection is relayed on. A large
+        # scan below waits for a coroutine on that loop: run on the loop it could never see it.
+        # A small request's scan, meanwhile, must not wait in the worker's queue behind it.
+        from bot_bottle.sidecar.egress.scan_worker import INLINE_LIMIT
+
         class Waiting:
             def __init__(self, outcome):
                 self.outcome = outcome
                 self.loop_ran = threading.Event()
-                self.free: list[bool] = []
-                self.threads: list[str] = []
+                self.seen: list[tuple[int, str, bool]] = []
 
             def scan(self, request):
-                self.threads.append(threading.current_thread().name)
-                self.free.append(self.loop_ran.wait(5))
+                size = len(request.body)
+                free = self.loop_ran.wait(5) if size > INLINE_LIMIT else True
+                self.seen.append((size, threading.current_thread().name, free))
                 return self.outcome
-
-            def scan_message(self, request, content):
-                return self.scan(request)
 
         outbound, inbound = Waiting(scanning.ScanOutcome()), Waiting(scanning.InboundOutcome())
         self.addon.scanner, self.addon.inbound = outbound, inbound
-        flow, _ = self.run_hooks(self.flow(), "requestheaders")
+        big = self.flow()
+        big.request.content = b"x" * (INLINE_LIMIT + 1)
+        big, _ = self.run_hooks(big, "requestheaders")
+        small, _ = self.run_hooks(self.flow(), "requestheaders")
 
-        async def hook_while_the_loop_ticks(hook, waiting) -> None:
-            async def tick() -> None:
-                await asyncio.sleep(0.05)
-                waiting.loop_ran.set()
-
-            ticker = asyncio.create_task(tick())
-            await getattr(self.addon, hook)(flow)
-            await ticker
+        async def large_while_the_loop_works(hook, flow, waiting, then=None) -> None:
+            task = asyncio.create_task(getattr(self.addon, hook)(flow))
+            await asyncio.sleep(0.05)
+            if then is not None:
+                await getattr(self.addon, hook)(then)  # done before the large scan is
+            waiting.loop_ran.set()
+            await task
 
         with taddons.context(self.addon) as tctx, redirect_stdout(io.StringIO()):
             tctx.configure(self.addon, **self.options())
-            asyncio.run(hook_while_the_loop_ticks("request", outbound))
-            flow.response = tutils.tresp(status_code=200, content=b"answer")
-            asyncio.run(hook_while_the_loop_ticks("response", inbound))
+            asyncio.run(large_while_the_loop_works("request", big, outbound, then=small))
+            big.response = tutils.tresp(status_code=200, content=b"a" * (INLINE_LIMIT + 1))
+            asyncio.run(large_while_the_loop_works("response", big, inbound))
             self.addon.done()
-        self.assertEqual((outbound.free, inbound.free), ([True], [True]))
-        self.assertNotIn("MainThread", outbound.threads + inbound.threads)
-        self.assertEqual(flow.response.status_code, 200)
+        (small_seen, big_seen) = outbound.seen
+        self.assertEqual((small_seen[0], small_seen[1]), (len(b'{"k": "value"}'), "MainThread"))
+        self.assertTrue(big_seen[2], "the loop was not free during the large scan")
+        self.assertNotEqual(big_seen[1], "MainThread")
+        ((size, thread, free),) = inbound.seen
+        self.assertTrue(free)
+        self.assertNotEqual(thread, "MainThread")
+        self.assertIsNone(small.response)  # both forwarded
+        self.assertEqual(big.response.status_code, 200)
 
     def test_outcome_validation(self) -> None:
         with self.assertRaises(ValueError):

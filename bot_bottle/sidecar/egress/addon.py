@@ -508,7 +508,7 @@ class EgressAddon:
             return
         outbound = self._outbound(flow, verdict, facts, body=request.raw_content or b"")
         # ---- the DLP seam: the one place outbound content is judged (off the loop) ----
-        outcome = await self.scan_worker.run(self.scanner.scan, outbound)
+        outcome = await self.scan_worker.run(len(outbound.body), self.scanner.scan, outbound)
         flow.metadata[SCAN] = outcome
         if outcome.replacement is not None:
             flow.metadata[LOG_PATH] = outcome.replacement.path
@@ -712,9 +712,10 @@ class EgressAddon:
         response = flow.response
         assert response is not None
         outbound = self._inbound_request(flow, verdict)
-        outcome = await self.scan_worker.run(self.inbound.scan, scanning.InboundResponse(
+        body = response.raw_content or b""
+        outcome = await self.scan_worker.run(len(body), self.inbound.scan, scanning.InboundResponse(
             request=outbound, status=response.status_code,
-            headers=tuple(response.headers.items(multi=True)), body=response.raw_content or b"",
+            headers=tuple(response.headers.items(multi=True)), body=body,
         ))
         if not outcome.is_event:
             return
@@ -809,8 +810,8 @@ class EgressAddon:
             scan_message = getattr(self.scanner, "scan_message", None)
             if scan_message is None:
                 return
-            outcome = await self.scan_worker.run(scan_message, self._outbound(flow, verdict, facts, body=b""),
-                                                 message.content)
+            outcome = await self.scan_worker.run(len(message.content), scan_message,
+                                                 self._outbound(flow, verdict, facts, body=b""), message.content)
         except Exception as exc:  # noqa: BLE001 - a message that cannot be scanned does not leave
             outcome = scanning.ScanOutcome(scanning.BLOCK, (RULE_INTERNAL_ERROR,), type(exc).__name__)
             verdict = verdict or _internal_error(flow, exc)
