@@ -161,7 +161,8 @@ def run_bottle(
         opts.system_prompt = opts.system_prompt or manifest.agent.prompt
         # Resolved before anything is created: a missing skill must not leave a half-built bottle.
         opts.skills = tuple(agent_files.find_skills(
-            manifest.agent.skills, agent_files.host_skill_folders(Path(environ.get("HOME") or Path.home()), plan.cwd)
+            manifest.agent.skills, agent_files.host_skill_folders(Path(environ.get("HOME") or Path.home()), plan.cwd),
+            origin=manifest.agent.skills_origin,
         )) or opts.skills
     opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}
     opts.credentials = {**credentials, **dict(opts.credentials)}

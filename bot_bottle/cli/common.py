@@ -77,7 +77,8 @@ def _skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:
     from bot_bottle.provision import agent_files
 
     try:
-        agent_files.find_skills(manifest.agent.skills, agent_files.host_skill_folders(Path.home(), cwd))
+        agent_files.find_skills(manifest.agent.skills, agent_files.host_skill_folders(Path.home(), cwd),
+                                origin=manifest.agent.skills_origin)
     except BotBottleError as exc:
         return str(exc)
     return None

@@ -181,6 +181,7 @@ class AgentFile:
     bottle: str
     bottle_origin: Origin
     skills: tuple[str, ...] = ()
+    skills_origin: Origin | None = None  # where ``skills`` was written, for a start that cannot find one
     git_user: GitUser = field(default_factory=GitUser)
     prompt: str = ""
     color: str | None = None

@@ -584,6 +584,7 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
         bottle=bottle,
         bottle_origin=r.origin(("bottle",)),
         skills=tuple(dict.fromkeys(skills)),
+        skills_origin=r.origin(("skills",)) if skills else None,
         git_user=user,
         prompt=doc.body.strip("\n"),
         color=passthrough["color"],

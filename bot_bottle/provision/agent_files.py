@@ -40,8 +40,9 @@ def layout_for(template: str) -> AgentLayout:
     return LAYOUTS.get(template, FALLBACK)
 
 
-def find_skills(names: Iterable[str], search: Iterable[Path]) -> list[tuple[str, Path]]:
-    """Resolve skill names to host folders (first folder that has it wins); missing is an error."""
+def find_skills(names: Iterable[str], search: Iterable[Path], *, origin: object | None = None) -> list[tuple[str, Path]]:
+    """Resolve skill names to host folders (first folder that has it wins); missing is an error,
+    naming ``origin`` (the manifest's ``file:line`` of ``skills``) when given."""
     folders = list(search)
     found = []
     for name in names:
@@ -52,7 +53,8 @@ def find_skills(names: Iterable[str], search: Iterable[Path]) -> list[tuple[str,
                 break
         else:
             where = ", ".join(str(f) for f in folders) or "no skill folders"
-            raise BotBottleError(f"skill '{name}' not found (looked in {where})",
+            where_written = f"{origin}: skills: " if origin is not None else ""
+            raise BotBottleError(f"{where_written}skill '{name}' not found (looked in {where})",
                                  hint="each skill is a folder named like the skill, holding its SKILL.md")
     return found
 

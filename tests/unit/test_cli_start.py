@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unittest
 
 from bot_bottle import examples
@@ -99,7 +100,7 @@ class DryRunTests(ManifestTestCase):
         self.assertEqual(json.loads(result.stdout)["missing_host_vars"], ["ANTHROPIC_API_KEY", "GITHUB_TOKEN", "HOST_GH"])
 
     def test_dry_run_says_a_missing_skill_would_stop_the_start(self) -> None:
-        self.mh.agent("skilled", {"bottle": "dev", "skills": ["review", "absent"]})
+        agent = self.mh.agent("skilled", {"bottle": "dev", "skills": ["review", "absent"]})
         folder = self.mh.home / ".claude" / "skills" / "review"
         folder.mkdir(parents=True)
         (folder / "SKILL.md").write_text("# review\n", encoding="utf-8")
@@ -107,7 +108,8 @@ class DryRunTests(ManifestTestCase):
         self.assertEqual(result.code, 0, result.stderr)
         problems = [w for w in json.loads(result.stdout)["warnings"] if "skill" in w]
         self.assertEqual(len(problems), 1, problems)
-        self.assertIn("cannot start yet: skill 'absent' not found", problems[0])
+        self.assertIn("skills: skill 'absent' not found", problems[0])
+        self.assertRegex(problems[0], rf"cannot start yet: {re.escape(str(agent))}:\d+: skills: ")  # file:line: key
         (self.mh.home / ".claude" / "skills" / "absent").mkdir()
         result = self.mh.run_cli("start", "skilled", "--dry-run", "--format", "json")
         self.assertEqual([w for w in json.loads(result.stdout)["warnings"] if "skill" in w], [])
