@@ -120,6 +120,12 @@ class BottlePlan:
     missing_host_vars: tuple[str, ...] = field(default=())
 
     @property
+    def agent_folder(self) -> Path | None:
+        """The folder whose ``./.bot-bottle/agents/`` holds the agent (a repository's), where a
+        resume must look for it again; None for an agent in the home."""
+        return self.agent_path.parent.parent.parent if self.agent_origin == "cwd" else None
+
+    @property
     def secret_env_names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.env if e.secret)
 

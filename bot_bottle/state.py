@@ -24,14 +24,6 @@ CAPABILITY = "capability.json"
 RESTART = "restart"
 
 
-def _here() -> str | None:
-    """The folder this process runs in: where ``start`` found its agent (``./.bot-bottle/agents/``)."""
-    try:
-        return str(Path.cwd())
-    except OSError:  # the folder was removed under us
-        return None
-
-
 _REQUIRED = ("id", "agent", "bottle", "backend")
 # Optional keys and the JSON types each may hold (None is always allowed).
 _STRING: tuple[tuple[type, ...], str] = ((str,), "a string")
@@ -65,9 +57,9 @@ class Metadata:
     bottle: str
     backend: str
     cwd: str | None = None  # the working tree copied into the workspace (``start --cwd``), if any
-    # The folder ``start`` ran in, where it found the agent; ``resume`` looks there again.
-    # Absent (None) in metadata written before it was recorded.
-    started_in: str | None = field(default_factory=_here)
+    # The folder whose ``./.bot-bottle/agents/`` held the agent (``BottlePlan.agent_folder``);
+    # ``resume`` looks there again. None for an agent in the home, and in older metadata.
+    started_in: str | None = None
     label: str | None = None
     color: str | None = None
     started_at: float = field(default_factory=time.time)
@@ -103,7 +95,6 @@ class Metadata:
                 raise bad(f"'{key}' must be {wanted} or null, found {_json_type(value)}")
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
-        values.setdefault("started_in", None)  # older metadata: not recorded, never guessed now
         if values.get("started_at") is None:
             values.pop("started_at", None)
         if values.get("extra") is None:

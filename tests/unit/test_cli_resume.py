@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import unittest
 from pathlib import Path
 from typing import Any
@@ -100,14 +99,10 @@ class ResumeFindsTheAgentWhereStartDid(ResumeCase):
         self.repo = self.mh.cwd.parent / "repo"
         self.agent_file = self.mh.write(self.repo / ".bot-bottle" / "agents" / "r.md", "---\nbottle: dev\n---\nRepo agent.\n")
 
-    def test_start_records_the_folder_it_ran_in(self) -> None:
-        plan = mock.Mock(agent="r", bottle="dev", cwd=None, label=None, color=None, runtime="runc")
-        old = os.getcwd()
-        os.chdir(self.repo)
-        try:
-            meta = DockerLauncher(plan, LaunchOptions(), self.mh.home_dir / "state")._metadata("agent:1")
-        finally:
-            os.chdir(old)
+    def test_start_records_the_folder_holding_the_agent(self) -> None:
+        plan = mock.Mock(agent="r", bottle="dev", cwd=None, label=None, color=None, runtime="runc",
+                         agent_folder=self.repo)
+        meta = DockerLauncher(plan, LaunchOptions(), self.mh.home_dir / "state")._metadata("agent:1")
         self.assertEqual(meta.started_in, str(self.repo))
         self.assertIsNone(meta.cwd)
         # It round-trips through the state folder.

@@ -118,6 +118,14 @@ class HostsAndRoutesTests(PlanTestCase):
         self.assertEqual(plan.routes[0].matches, ({"paths": ["/v1/messages"]},))
         self.assertFalse(plan.routes[0].source.startswith("provider:"))
 
+    def test_agent_folder_is_where_a_repository_agent_lives(self) -> None:
+        # What a resume reads back (state ``started_in``): the same after every resume.
+        self.mh.bottle("dev", "egress:\n  routes: [pypi.org]\n")
+        self.mh.agent("home-agent", {"bottle": "dev"})
+        self.mh.agent("repo-agent", {"bottle": "dev"}, where="cwd")
+        self.assertIsNone(self.plan("home-agent").agent_folder)
+        self.assertEqual(self.plan("repo-agent").agent_folder, self.mh.cwd)
+
     def test_the_bottles_own_provider_route_gets_the_providers_credential(self) -> None:
         # Narrowing the provider's host used to drop auth_token silently: the agent, holding a
         # placeholder only, could not reach its model.

@@ -81,17 +81,11 @@ class MetadataShape(unittest.TestCase):
         self.assertIsNone(meta.started_in)
         self.assertEqual((meta.cwd, meta.started_at, meta.image), ("/src/app", 1.5, "agent:1"))
 
-    def test_new_metadata_records_the_folder_it_was_made_in(self) -> None:
-        with TemporaryDirectory() as tmp:
-            here = Path(tmp).resolve()
-            old = os.getcwd()
-            os.chdir(here)
-            try:
-                meta = Metadata(id="abcd1234", agent="a", bottle="b", backend="docker")
-            finally:
-                os.chdir(old)
-            self.assertEqual(meta.started_in, str(here))
-            self.assertEqual(Metadata.from_dict(meta.to_dict()), meta)
+    def test_started_in_is_only_what_the_launcher_gives(self) -> None:
+        # Never guessed from the folder a process happens to run in (a resume runs anywhere).
+        self.assertIsNone(Metadata(id="abcd1234", agent="a", bottle="b", backend="docker").started_in)
+        meta = Metadata(id="abcd1234", agent="a", bottle="b", backend="docker", started_in="/srv/repo")
+        self.assertEqual(Metadata.from_dict(meta.to_dict()), meta)
 
 
 class ProcessIdentity(unittest.TestCase):

@@ -263,6 +263,7 @@ class DockerLauncher:
             bottle=self.plan.bottle,
             backend="docker",
             cwd=str(self.plan.cwd) if self.plan.cwd else None,
+            started_in=str(self.plan.agent_folder) if self.plan.agent_folder else None,
             label=self.plan.label,
             color=self.plan.color,
             image=image,

@@ -281,6 +281,7 @@ class SmolmachinesLauncher:
             bottle=self.plan.bottle,
             backend=BACKEND,
             cwd=str(self.plan.cwd) if self.plan.cwd else None,
+            started_in=str(self.plan.agent_folder) if self.plan.agent_folder else None,
             label=self.plan.label,
             color=self.plan.color,
             image=self.plan.agent_image,
