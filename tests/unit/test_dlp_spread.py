@@ -8,6 +8,7 @@ import json
 import os
 import random
 import unittest
+from pathlib import Path
 from urllib.parse import quote
 
 from bot_bottle.sidecar.dlp import Scanner
@@ -105,7 +106,7 @@ class DigitFormsTest(unittest.TestCase):
 class WhatIsNotSpreadTest(unittest.TestCase):
     def test_ordinary_text_and_random_data_hold_nothing(self) -> None:
         prose = ("The quick brown fox jumps over the lazy dog; " * 200).encode()
-        code = open(disguises.__file__, "rb").read()
+        code = Path(disguises.__file__).read_bytes()
         for body in (prose, code, os.urandom(1 << 20), bytes(range(256)) * 512):
             with self.subTest(len(body)):
                 self.assertEqual(scan(body, "application/octet-stream"), [])

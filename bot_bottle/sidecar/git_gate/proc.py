@@ -204,6 +204,12 @@ class Stream:
         self._watchdog.stop()
         for thread in self._threads:
             thread.join(_REAP_GRACE)
+        if not self._threads[0].is_alive() and self.proc.stderr is not None:
+            # Drained to its end: closed here, not left for the collector (a ResourceWarning).
+            # Still being read (a helper outside the group holds it open), it is left alone:
+            # closing it would wait for that read.
+            with contextlib.suppress(OSError):
+                self.proc.stderr.close()
         if self._watchdog.fired:
             raise TimedOut(self.what, self.limit)
 
