@@ -392,6 +392,29 @@ class OptionsTest(unittest.TestCase):
             found = SCANNER.scan_request("POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, form)
             self.assertEqual(secret_locations(found), {"body"})
 
+    def test_too_many_fields_keep_every_layer_without_the_raw_texts(self) -> None:
+        # Past the limit the raw JSON is scanned as sent only; what its decoded layer found is
+        # found in the parsed values, duplicate keys and code lists instead.
+        from unittest import mock
+
+        from bot_bottle.sidecar.dlp import scanner as scanner_module
+
+        escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)  # \uXXXX in the raw text
+        filler = {f"k{i}": f"v{i}" for i in range(50)}
+        cases = {
+            "base64 value": json.dumps(filler | {"s": base64.b64encode(SECRET.encode()).decode()}),
+            "escaped value": json.dumps(filler).rstrip("}") + f', "s": "{escaped}"}}',
+            "JSON inside a value": json.dumps(filler | {"s": json.dumps({"inner": SECRET}, ensure_ascii=False)}),
+            "key": json.dumps(filler | {SECRET: 1}),
+            "duplicate key": json.dumps(filler).rstrip("}") + f', "d": "{escaped}", "d": "clean"}}',
+            "character codes": json.dumps(filler | {"s": [ord(c) for c in SECRET]}),
+        }
+        with mock.patch.object(scanner_module, "MAX_FIELDS", 10):
+            for what, body in cases.items():
+                with self.subTest(what):
+                    found = SCANNER.scan_request("POST", "/", {"Content-Type": "application/json"}, body)
+                    self.assertTrue(secret_locations(found), body[-200:])
+
     def test_too_many_query_parameters_are_scanned_as_text(self) -> None:
         from unittest import mock
 

@@ -631,16 +631,18 @@ class Scanner:
             return False
         strings = bodies.json_strings(doc, MAX_FIELDS)
         if strings is None:
-            # Absurdly many values to take apart one by one: the raw text is scanned (decoded
-            # layers included) and so are the parsed values, joined by NUL (no detector matches
-            # across it), since only the parse undoes every JSON escape ("\n", "\"", ...).
-            request.add(f"{base}.json (values)", SEPARATOR.join(bodies.json_texts(doc)))
+            # Too many values to take apart one by one (a model request with a long
+            # conversation and many tools): the parsed keys and values, the earlier values of
+            # duplicate keys and the lists of character codes are scanned joined by NUL (no
+            # detector matches across it), decoded layers included, as the parse undid every
+            # JSON escape. The raw text is scanned as sent: its decoded layer would undo the
+            # same escapes once more, one by one (four times the scan of the whole body).
+            texts = bodies.json_texts(doc) + bodies.json_texts(shadowed)
+            request.add(f"{base}.json (values)", SEPARATOR.join(texts))
+            self._add_code_lists(request, doc, data, base)
+            request.segments[info.raw_index].deep = False
             return False
-        if has_code_list(bodies.as_text(data)):
-            # Numbers are not strings: a list of character codes would be in no segment.
-            lists = _code_lists(doc)
-            if lists:
-                request.add(f"{base}.json (numbers)", SEPARATOR.join(lists))
+        self._add_code_lists(request, doc, data, base)
         info.kind = "json"
         info.json_doc = doc
         info.json_strings = strings
@@ -655,6 +657,13 @@ class Scanner:
                     "utf-8", "replace"), False, None, None)]:
                 request.add(f"{base}.json (duplicate key)", item.text, field_=not item.is_key)
         return True
+
+    def _add_code_lists(self, request: _Request, doc: Any, data: bytes, base: str) -> None:
+        if has_code_list(bodies.as_text(data)):
+            # Numbers are not strings: a list of character codes would be in no segment.
+            lists = _code_lists(doc)
+            if lists:
+                request.add(f"{base}.json (numbers)", SEPARATOR.join(lists))
 
     def _json_location(self, base: str, item: bodies.JsonString) -> Any:
         def render() -> str:
