@@ -81,8 +81,9 @@ data (the bottle's own secrets are, at any offset); of the ciphers, only letter 
 of the bottle's secrets are undone (``dlp.shifts``), not XOR or keyed ones; pieces of a known secret are matched in any order when each is 4+ characters,
 pieces of a token format only when adjacent; token formats in host names need the host's
 original case; bodies over ``structured_limit`` and bodies or queries with more than 10,000
-fields are scanned as text, without taking them apart (a JSON body's parsed values are then
-scanned too, joined, at ``body.json (values)``).
+fields are scanned as text, without taking them apart (a JSON body's parsed keys and values,
+with its duplicate keys' and its character codes, are then scanned joined, decoded layers
+included, at ``body.json (values)``, and its raw text as sent).
 """
 
 from __future__ import annotations
