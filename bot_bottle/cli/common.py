@@ -65,13 +65,13 @@ def build_plan(
         cwd=cwd,
         environ=dict(os.environ),
     )
-    problem = _skills_problem(manifest, cwd)
+    problem = skills_problem(manifest, cwd)
     if problem:
         plan = dataclasses.replace(plan, warnings=(*plan.warnings, f"cannot start yet: {problem}"))
     return plan
 
 
-def _skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:
+def skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:
     """What `start` would refuse about the agent's skills (looked up the way it looks them up)."""
     from bot_bottle.errors import BotBottleError
     from bot_bottle.provision import agent_files

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from rich.text import Text
 
 from bot_bottle.cli import common, output
-from bot_bottle.manifest import validate
+from bot_bottle.errors import BotBottleError
+from bot_bottle.manifest import Layout, ValidationReport, discover, load, validate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +22,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _skill_warnings(layout: Layout, report: ValidationReport) -> list[str]:
+    """Skills an agent names that this host does not have: the files are valid, but `start`
+    would refuse (a warning, as for host variables, which depend on the host too)."""
+    failed = {e.path for e in report.errors}
+    warnings = []
+    for name, ref in sorted(discover(layout).agents.items()):
+        if ref.path in failed:
+            continue
+        try:
+            manifest = load(name, layout)
+        except BotBottleError:
+            continue  # its error is in the report already
+        problem = common.skills_problem(manifest, None)  # as `start` without --cwd looks
+        if problem is not None:
+            warnings.append(problem)
+    return warnings
+
+
 def run(args: argparse.Namespace) -> int:
-    report = validate(common.layout())
+    lay = common.layout()
+    report = validate(lay)
+    report = dataclasses.replace(report, warnings=(*report.warnings, *_skill_warnings(lay, report)))
     if args.format == "json":
         output.print_json(
             {

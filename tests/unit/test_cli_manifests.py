@@ -208,6 +208,17 @@ class ValidateCliTests(ManifestTestCase):
         self.assertTrue(error["text"].startswith(f"{bottle}:3: egress.log: "))
         self.assertTrue(any("stray.md" in w for w in data["warnings"]))
 
+    def test_a_skill_this_host_lacks_is_a_warning_with_its_line(self) -> None:
+        self.mh.bottle("dev", VALID_BOTTLE)
+        agent = self.mh.agent("coder", "bottle: dev\nskills: [review]\n")
+        result = self.mh.run_cli("validate", "--format", "json")
+        self.assertEqual(result.code, 0, result.stderr)  # the files are valid; `start` would refuse
+        (warning,) = [w for w in json.loads(result.stdout)["warnings"] if "skill" in w]
+        self.assertTrue(warning.startswith(f"{agent}:3: skills: skill 'review' not found"), warning)
+        (self.mh.home / ".claude" / "skills" / "review").mkdir(parents=True)
+        self.assertFalse([w for w in json.loads(self.mh.run_cli("validate", "--format", "json").stdout)["warnings"]
+                          if "skill" in w])
+
     def test_json_valid(self) -> None:
         result = self.mh.run_cli("validate", "--format", "json")
         self.assertEqual(result.code, 0)
