@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
         help="check every agent and bottle file (exit 0 when valid, 2 when not)",
-        description="Check every manifest file: syntax, keys, types, extends, and each agent's bottle.",
+        description=("Check every manifest file: syntax, keys, types, extends, and each agent's bottle. "
+                     "Skills an agent names that this host does not have are warnings (start would refuse)."),
     )
     common.add_format(p)
     p.set_defaults(func=run)
