@@ -18,7 +18,7 @@ from rich.text import Text
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError, UsageError
-from bot_bottle.manifest import FileRef, ManifestError, NotFoundError, discover, validate
+from bot_bottle.manifest import FileRef, ManifestError, NotFoundError, discover, frontmatter, validate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,17 +71,6 @@ def _editor() -> tuple[list[str], str]:
     return argv, f"${var}"
 
 
-def _read_text(path: Path) -> str:
-    """A manifest (or draft) as text: not UTF-8 is the same error ``validate`` gives."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ManifestError("the file is not UTF-8 text", path=path, line=1,
-                            hint="save it as UTF-8 (or fix it by hand), then edit it again") from None
-    except OSError as exc:
-        raise BotBottleError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-
-
 def _run_editor(editor: list[str], source: str, work: Path, path: Path) -> None:
     try:
         result = subprocess.run([*editor, str(work)])
@@ -118,11 +107,11 @@ def run(args: argparse.Namespace) -> int:
     ref = _find(args.name, args.kind)
     editor, source = _editor()
     path = ref.path
-    original = _read_text(path)
+    original = frontmatter.read_text(path)  # not UTF-8: the error validate gives
     draft = _draft_path(path)
     text = original
     if draft.is_file() and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?"):
-        text = _read_text(draft)
+        text = frontmatter.read_text(draft)
     baseline = {str(e) for e in validate(common.layout()).errors if e.path != path}
     with tempfile.TemporaryDirectory(prefix="bot-bottle-edit-") as tmp:
         work = Path(tmp) / path.name
@@ -130,15 +119,14 @@ def run(args: argparse.Namespace) -> int:
         while True:
             _run_editor(editor, source, work, path)
             try:
-                text = work.read_text(encoding="utf-8")
-                kept: bytes | None = None
-            except UnicodeDecodeError:
-                # Named as the real file, like validate; the draft keeps the bytes as they are.
-                kept = work.read_bytes()
-                errors = [ManifestError("the file is not UTF-8 text", path=path, line=1)]
+                saved = work.read_bytes()
             except OSError as exc:
                 raise BotBottleError(
                     f"the editor left no readable file ({exc.strerror or exc}); {path} is unchanged") from None
+            try:
+                text = saved.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text reads
+            except UnicodeDecodeError:
+                errors = [frontmatter.not_utf8(path)]  # named as the real file, like validate
             else:
                 if text == original:
                     output.console().print(f"no changes to {path}")
@@ -151,10 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 # Errors name the real file, not the temporary copy.
                 output.error(str(error), hint=error.hint)
             if not _ask("Reopen the editor to fix it?"):
-                if kept is None:
-                    draft.write_text(text, encoding="utf-8")
-                else:
-                    draft.write_bytes(kept)
+                draft.write_bytes(saved)  # as the editor saved it, UTF-8 or not
                 os.chmod(draft, 0o600)
                 raise ManifestError(
                     f"not saved; your edit is kept at {draft} and offered next time",

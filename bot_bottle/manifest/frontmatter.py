@@ -265,13 +265,20 @@ def parse(text: str, path: Path) -> Document:
     )
 
 
+def not_utf8(path: Path) -> ManifestError:
+    return ManifestError("the file is not UTF-8 text", path=path, line=1, hint="save it as UTF-8 text")
+
+
+def read_text(path: Path) -> str:
+    """A manifest file's text; not UTF-8 or unreadable is a ``ManifestError`` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
+
+
 def read(path: Path, text: str | None = None) -> Document:
     """Read and parse a manifest file (``text`` overrides the file's content, for `edit`)."""
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ManifestError("the file is not UTF-8 text", path=path, line=1) from None
-        except OSError as exc:
-            raise ManifestError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
-    return parse(text, path)
+    return parse(read_text(path) if text is None else text, path)

@@ -399,7 +399,7 @@ class OptionsTest(unittest.TestCase):
 
         from bot_bottle.sidecar.dlp import scanner as scanner_module
 
-        escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)  # \uXXXX in the raw text
+        escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)  # one \\u escape per character in the raw text
         filler = {f"k{i}": f"v{i}" for i in range(50)}
         cases = {
             "base64 value": json.dumps(filler | {"s": base64.b64encode(SECRET.encode()).decode()}),
