@@ -119,7 +119,7 @@ def check_gvisor(info: Mapping[str, Any] | None, pid_max: int | None = None) -> 
 def _gvisor_limits(entry: Mapping[str, Any], pid_max: int | None) -> str:
     """What a gVisor agent may run, and the host tasks its sandbox may hold (``launch.agent_limits``)."""
     options = LaunchOptions()
-    text = (f"the agent may run {agent_task_limit(options, gvisor=True)} tasks in it, "
+    text = (f"the agent may run {agent_task_limit(options, gvisor=True, pid_max=pid_max)} tasks in it, "
             f"the sandbox {gvisor_fence(options, pid_max)} host tasks")
     args = entry.get("runtimeArgs") or []
     platform = next((str(a).split("=", 1)[1] for a in args if str(a).startswith("--platform=")), "ptrace")

@@ -284,8 +284,10 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
                     launcher.state.clear_restart()
             finally:
                 # The launch tears down (a VM bottle's handle closes as a no-op by contract).
-                launcher.teardown()
-                bottle.close()
+                try:
+                    launcher.teardown()
+                finally:
+                    bottle.close()
     if restart is not None and snapshot_ref is None:
         snapshot_ref = launcher.state.read().snapshot
     return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref)

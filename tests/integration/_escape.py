@@ -331,18 +331,32 @@ class Arena:
         return self.victim.exec("cat /tmp/victim-hits /tmp/escape-hits 2>/dev/null; true", user="root").stdout
 
     def close(self) -> None:
+        # Every step runs even when one fails (an engine stuck on one bottle must not leave the
+        # others and the fake internet running); the failures are reported together at the end.
+        failures: list[str] = []
         for launcher in reversed(self._launchers):
             try:
                 launcher.teardown()
             except Exception:  # noqa: BLE001 - best effort; remove_bottle below is the safety net
                 pass
-            h.remove_bottle(launcher.names.id)
+            try:
+                h.remove_bottle(launcher.names.id)
+            except engine.DockerError as exc:
+                failures.append(f"bottle {launcher.names.id}: {exc}")
         if self.host_service is not None:
             self.host_service.close()
-        self.internet.close()
+        try:
+            self.internet.close()
+        except engine.DockerError as exc:
+            failures.append(f"the arena's internet: {exc}")
         if self.metadata_network:
-            engine.run(["network", "rm", self.metadata_network], timeout=60, check=False)
+            try:
+                engine.run(["network", "rm", self.metadata_network], timeout=60, check=False)
+            except engine.DockerError as exc:
+                failures.append(f"network {self.metadata_network}: {exc}")
         subprocess.run(["rm", "-rf", str(self.tmp)], check=False, timeout=120)
+        if failures:
+            raise AssertionError("the arena was not wholly removed: " + "; ".join(failures))
 
 
 class EscapeCase(unittest.TestCase):

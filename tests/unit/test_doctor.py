@@ -149,7 +149,7 @@ class DockerChecksTests(unittest.TestCase):
 
     def test_gvisor_states_the_agents_and_the_sandboxs_limits(self) -> None:
         check = doctor.check_gvisor(INFO_RUNSC, pid_max=32768)
-        self.assertIn("the agent may run 512 tasks in it, the sandbox 8192 host tasks", check.detail)
+        self.assertIn("the agent may run 256 tasks in it, the sandbox 8192 host tasks", check.detail)
         self.assertIn("ptrace platform", check.detail)  # no --platform: runsc's default
         self.assertIn("16384 host tasks", doctor.check_gvisor(INFO_RUNSC, pid_max=4194304).detail)
         kvm = {**INFO_RUNSC, "Runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=kvm"]}}}

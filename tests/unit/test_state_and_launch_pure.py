@@ -209,7 +209,22 @@ class AgentLimits(unittest.TestCase):
         self.assertEqual(self.flags(agent_limits(opts, True, pid_max=32768))["--pids-limit"], "8192")
         self.assertEqual(self.flags(agent_limits(opts, True, pid_max=None))["--pids-limit"], "16384")
         # A tiny PID space still leaves the sandbox room for the agent's own limit.
-        self.assertEqual(self.flags(agent_limits(opts, True, pid_max=1000))["--pids-limit"], "512")
+        self.assertEqual(self.flags(agent_limits(opts, True, pid_max=1000))["--pids-limit"], "250")
+
+    def test_where_the_pid_space_caps_the_fence_the_agents_limit_shrinks_with_it(self) -> None:
+        # A bombed sandbox near its fence could not be removed: the 32x margin is kept instead.
+        opts = LaunchOptions(pids_limit=1024)
+        flags = self.flags(agent_limits(opts, True, pid_max=32768))
+        self.assertEqual(flags["--ulimit"], "nproc=256:256")
+        self.assertEqual(agent_task_limit(opts, True, pid_max=32768), 256)
+        self.assertEqual(int(flags["--pids-limit"]) // 256, 32)
+        self.assertEqual(agent_task_limit(opts, True, pid_max=4194304), 512)
+        self.assertEqual(agent_task_limit(opts, True, pid_max=None), 512)
+        # Never below what an agent's CLI and a build need.
+        self.assertEqual(agent_task_limit(opts, True, pid_max=1000), 64)
+        self.assertEqual(self.flags(agent_limits(opts, True, pid_max=1000))["--ulimit"], "nproc=64:64")
+        # runc is bounded in the host cgroup alone: the PID space does not change it.
+        self.assertEqual(agent_task_limit(opts, False, pid_max=32768), 1024)
 
     def test_pid_max_read_from_the_kernel_or_none(self) -> None:
         with TemporaryDirectory() as tmp:

@@ -35,7 +35,7 @@ from bot_bottle.backend.docker.names import (
     label_args,
     new_id,
 )
-from bot_bottle.errors import BotBottleError
+from bot_bottle.errors import BotBottleError, teardown_after_failure
 from bot_bottle.plan import BottlePlan
 from bot_bottle.state import Metadata, StateDir
 
@@ -121,17 +121,25 @@ WEAKNESSES = frozenset({
 # the agent's own tasks are bounded by the sandbox's kernel (RLIMIT_NPROC, which gVisor enforces
 # per user, threads included, with a clean EAGAIN), and the host limit is a wider fence around
 # the sandbox itself. Measured: a fork bomb held at 512 guest tasks peaked at ~5,200 host tasks
-# (~8,100 after four dozen parallel downloads had grown the sentry); held at 1,024 it passed
-# 10,000 and kept climbing.
-GVISOR_TASK_SHARE = 2       # inside gVisor the agent gets pids_limit // 2 tasks
-GVISOR_HOST_TASKS = 32      # host tasks the sandbox may hold per agent task ...
+# (~8,100 after four dozen parallel downloads had grown the sentry, and ~6,800 on a busy host);
+# held at 1,024 it passed 10,000 and kept climbing. A bombed sandbox that close to its fence
+# could also not be removed: `docker rm -f` waited on it for minutes. So where the host's PID
+# space caps the fence, the agent's own limit shrinks with it, keeping the 32x margin.
+GVISOR_TASK_SHARE = 2       # inside gVisor the agent gets pids_limit // 2 tasks ...
+GVISOR_HOST_TASKS = 32      # ... and its sandbox may hold 32 host tasks per agent task ...
 HOST_PID_SHARE = 4          # ... but never more than a quarter of the host's PID space
+GVISOR_MIN_TASKS = 64       # an agent below this could not run its CLI and a build
 PID_MAX = Path("/proc/sys/kernel/pid_max")
 
 
-def agent_task_limit(options: LaunchOptions, gvisor: bool) -> int:
+def agent_task_limit(options: LaunchOptions, gvisor: bool, pid_max: int | None = None) -> int:
     """How many tasks (processes and threads) the agent itself may run."""
-    return options.pids_limit // GVISOR_TASK_SHARE if gvisor else options.pids_limit
+    if not gvisor:
+        return options.pids_limit
+    tasks = options.pids_limit // GVISOR_TASK_SHARE
+    if pid_max:
+        tasks = min(tasks, max(pid_max // HOST_PID_SHARE // GVISOR_HOST_TASKS, GVISOR_MIN_TASKS))
+    return tasks
 
 
 def host_pid_max(path: Path = PID_MAX) -> int | None:
@@ -143,7 +151,7 @@ def host_pid_max(path: Path = PID_MAX) -> int | None:
 
 def gvisor_fence(options: LaunchOptions, pid_max: int | None) -> int:
     """The host tasks a gVisor agent's sandbox may hold (its host cgroup's pids limit)."""
-    tasks = agent_task_limit(options, gvisor=True)
+    tasks = agent_task_limit(options, gvisor=True, pid_max=pid_max)
     fence = tasks * GVISOR_HOST_TASKS
     return max(min(fence, pid_max // HOST_PID_SHARE), tasks) if pid_max else fence
 
@@ -153,7 +161,7 @@ def agent_limits(options: LaunchOptions, gvisor: bool, pid_max: int | None = Non
     memory = ["--memory", options.memory]
     if not gvisor:
         return [*memory, "--pids-limit", str(options.pids_limit)]
-    tasks = agent_task_limit(options, gvisor)
+    tasks = agent_task_limit(options, gvisor, pid_max)
     return [*memory, "--ulimit", f"nproc={tasks}:{tasks}", "--pids-limit", str(gvisor_fence(options, pid_max))]
 
 
@@ -185,6 +193,18 @@ def proxy_env() -> dict[str, str]:
         "REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE,
         "GIT_SSL_CAINFO": SYSTEM_BUNDLE,
     }
+
+
+# A gVisor sandbox that ran thousands of tasks can take a while to die.
+REMOVE_TIMEOUT = 120.0
+
+
+def _remove(args: list[str], left: list[str], what: str, *, timeout: float = 60) -> None:
+    """One teardown step; an engine that does not answer is noted and the next step still runs."""
+    try:
+        engine.run(args, timeout=timeout, check=False)
+    except engine.DockerError as exc:
+        left.append(f"{what} ({exc})")
 
 
 def _write_private(folder: Path, name: str, text: str) -> Path:
@@ -349,8 +369,9 @@ class DockerLauncher:
             self._step("proxy-ca", lambda: self._trust_proxy_ca(bottle))
             self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
             return bottle
-        except BaseException:
-            self.teardown(launch_failed=True)  # ends the sidecar follower too
+        except BaseException as failure:
+            # Ends the sidecar follower too.
+            teardown_after_failure(failure, lambda: self.teardown(launch_failed=True))
             raise
 
     def _start_sidecar(self, image: str) -> None:
@@ -489,7 +510,7 @@ class DockerLauncher:
 
     @property
     def agent_tasks(self) -> int:
-        return agent_task_limit(self.options, self.gvisor)
+        return agent_task_limit(self.options, self.gvisor, host_pid_max())
 
     def _start_agent(self, image: str) -> DockerBottle:
         name = self.names.agent_container
@@ -615,16 +636,29 @@ class DockerLauncher:
 
     def _remove_all(self, launch_failed: bool) -> None:
         self._stop_watching_sidecar()
+        left: list[str] = []  # what an engine that stopped answering kept; the rest goes regardless
         if self.preserve_reason and not launch_failed and self.state.path.is_dir():
-            self._save_egress_log()
+            try:
+                self._save_egress_log()
+            except engine.DockerError as exc:
+                left.append(f"its egress log was not saved ({exc})")
         containers = [ref for kind, ref in self._created if kind == "container"]
         if containers:
-            engine.run(["rm", "-f", "-v", *containers], timeout=60, check=False)
+            _remove(["rm", "-f", "-v", *containers], left, "containers " + ", ".join(containers),
+                    timeout=REMOVE_TIMEOUT)
         for kind, ref in reversed(self._created):
             if kind == "network":
-                engine.run(["network", "rm", ref], timeout=60, check=False)
+                _remove(["network", "rm", ref], left, f"network {ref}")
             elif kind == "volume":
-                engine.run(["volume", "rm", "-f", ref], timeout=60, check=False)
+                _remove(["volume", "rm", "-f", ref], left, f"volume {ref}")
+        self._finish_state(launch_failed, left)
+        if left:
+            raise BotBottleError(
+                f"bottle {self.names.id} was not wholly torn down: " + "; ".join(left),
+                hint="once `docker info` answers again, `bot-bottle cleanup` removes what is left",
+            )
+
+    def _finish_state(self, launch_failed: bool, left: list[str]) -> None:
         if launch_failed:
             if self._state_created:
                 self.state.remove()
@@ -643,4 +677,4 @@ class DockerLauncher:
             pass
         self.state.remove()
         if snapshot:
-            engine.run(["rmi", snapshot], timeout=60, check=False)
+            _remove(["rmi", snapshot], left, f"image {snapshot}")

@@ -43,7 +43,7 @@ from bot_bottle.backend.smolmachines import local_registry, smolvm
 from bot_bottle.backend.secret_env import split_agent_env, write_secret_env
 from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle
 from bot_bottle.backend.smolmachines.names import machine_name
-from bot_bottle.errors import BotBottleError
+from bot_bottle.errors import BotBottleError, teardown_after_failure
 from bot_bottle.plan import BottlePlan
 from bot_bottle.state import Metadata, StateDir
 
@@ -410,8 +410,8 @@ class SmolmachinesLauncher:
             self._progress("provisioning the agent")
             self._step("provision", lambda: self._provision(bottle))
             return bottle
-        except BaseException:
-            self.teardown(launch_failed=True)
+        except BaseException as failure:
+            teardown_after_failure(failure, lambda: self.teardown(launch_failed=True))
             raise
 
     def _boot(self) -> None:
