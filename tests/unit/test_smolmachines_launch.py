@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import tempfile
 import unittest
@@ -15,6 +16,7 @@ from bot_bottle.backend.smolmachines import cleanup as smol_cleanup
 from bot_bottle.backend.smolmachines import launch, smolvm
 from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle
 from bot_bottle.backend.smolmachines.launch import SmolmachinesLauncher
+from bot_bottle.plan import RepoPlan
 from bot_bottle.state import StateDir
 from tests.unit.test_smolmachines_fakehost import (
     HOST_ENVIRON,
@@ -171,6 +173,21 @@ class Launch(LaunchCase):
         self.assertIn(launch.CA_STAGING, self.fake.files)
         trust = [c for c in self.fake.smolvm_calls() if c[:2] == ["machine", "exec"] and "BEGIN CERTIFICATE" in c[-1]]
         self.assertEqual(trust[0][trust[0].index("-u") + 1], "root")
+        launcher.teardown()
+
+
+    def test_git_gets_the_identity_and_the_gate_rewrites_as_in_a_docker_bottle(self) -> None:
+        repo = RepoPlan(name="app", url="https://github.com/acme/app.git", auth="none", credential_ref=None,
+                        source="dev.md:9")
+        self.plan = dataclasses.replace(self.plan, repos=(repo,),
+                                        git_user={"name": "Bottle Bot", "email": "bot@example.com"})
+        launcher = self.launcher()
+        launcher.launch()
+        scripts = [c[-1] for c in self.fake.smolvm_calls() if c[:2] == ["machine", "exec"] and "git config" in c[-1]]
+        self.assertEqual(len(scripts), 1, "git is configured once, through the handle")
+        self.assertIn("user.name 'Bottle Bot'", scripts[0])
+        self.assertIn("url.http://git-gate.bottle.internal/app.git.insteadOf", scripts[0])
+        self.assertIn("https://github.com/acme/app.git", scripts[0])
         launcher.teardown()
 
 

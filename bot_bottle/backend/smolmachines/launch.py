@@ -419,7 +419,7 @@ class SmolmachinesLauncher:
         smolvm.wait_exec_ready(self.machine, timeout=READY_TIMEOUT)
 
     def _provision(self, bottle: SmolmachinesBottle) -> None:
-        from bot_bottle.provision import agent_files, ca, workspace
+        from bot_bottle.provision import agent_files, ca, git, workspace
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
@@ -428,6 +428,9 @@ class SmolmachinesLauncher:
             engine.run(["cp", f"{self.bundle.names.sidecar_container}:{SOCKET_DIR}/ca.crt", str(cert)], timeout=60)
             bottle.cp_in(cert, CA_STAGING)
         ca.trust_bottle_ca(bottle, CA_STAGING, CA_IN_AGENT)
+        # As in a Docker bottle: the identity, and every declared repo's URLs sent to the gate
+        # (reached through the proxy the guest's env points at), on a resume too.
+        git.configure_git(bottle, self.plan.repos, self.plan.git_user)
         if self.options.resume:
             return  # the snapshot already holds the workspace, prompt, skills and settings
         agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
