@@ -126,6 +126,11 @@ class BottlePlan:
         return self.agent_path.parent.parent.parent if self.agent_origin == "cwd" else None
 
     @property
+    def agent_dockerfile_path(self) -> Path | None:
+        """The custom Dockerfile the agent image is built from (the launch pipelines' name)."""
+        return self.agent_dockerfile
+
+    @property
     def secret_env_names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.env if e.secret)
 

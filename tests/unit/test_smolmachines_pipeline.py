@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from bot_bottle import images
 from bot_bottle.backend.smolmachines import launch, local_registry, smolvm
 from bot_bottle.errors import BotBottleError
 from bot_bottle.state import Metadata, StateDir
@@ -207,6 +208,12 @@ class BuildStep(unittest.TestCase):
         assert env is not None
         self.assertEqual(env["DOCKER_BUILDKIT"], "0")
         self.assertEqual(fake.docker_calls()[1][:2], ["image", "inspect"])
+
+    def test_a_built_in_image_named_by_its_ref_alone_is_still_built(self) -> None:
+        spec = images.agent_image("claude")
+        with mock.patch.object(images, "ensure_image", return_value=spec.ref) as ensure:
+            self.assertEqual(launch._build_image(spec.ref, None, None), spec.ref)
+        self.assertEqual(ensure.call_args.args[0].ref, spec.ref)
 
     def test_a_bad_image_id_is_an_error(self) -> None:
         fake = FakeHost()

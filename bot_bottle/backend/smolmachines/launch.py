@@ -86,8 +86,23 @@ def _build_image(image: str, dockerfile: Path | None, template: str | None) -> s
         engine.run(["build", "-t", image, "-f", str(path), str(path.parent)], timeout=3600,
                    env={**os.environ, "DOCKER_BUILDKIT": "0"})
         return image
+    builtin = _builtin_spec(image)
+    if builtin is not None:  # named by its ref alone: still built when missing
+        return images.ensure_image(builtin)
     engine.run(["image", "inspect", "--format", "{{.Id}}", image], timeout=60)
     return image
+
+
+def _builtin_spec(image: str) -> images.ImageSpec | None:
+    """The built-in template whose current image ``image`` is, if any."""
+    for template in images.templates():
+        try:
+            spec = images.agent_image(template)
+        except BotBottleError:
+            continue
+        if spec.ref == image:
+            return spec
+    return None
 
 
 def _image_digest(image: str) -> str:
@@ -181,7 +196,7 @@ def _agent_from_path(plan: BottlePlan, *, state: StateDir | None = None, progres
         return committed
     if plan.agent_image is None:
         raise BotBottleError(f"no agent image for template '{plan.template}'")
-    return _ensure_smolmachine(plan.agent_image, dockerfile=plan.agent_dockerfile, template=plan.template, progress=progress)
+    return _ensure_smolmachine(plan.agent_image, dockerfile=plan.agent_dockerfile_path, template=plan.template, progress=progress)
 
 
 # -- guest env --------------------------------------------------------------------------------
