@@ -6,6 +6,7 @@ was expected. Cross-file rules (``extends``, the agent's bottle) live in ``load`
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -109,6 +110,35 @@ class _Reader:
         if not ENV_NAME_RE.match(name):
             raise self.fail(keypath, f"'{name}' is not an environment variable name (letters, digits, '_'; not starting with a digit)")
         return name
+
+    def secret_ref(self, value: Any, keypath: KeyPath) -> str:
+        """The name of the host variable holding a credential. What was written here is never
+        echoed: a token pasted in place of its variable's name would be printed otherwise."""
+        name = self.string(value, keypath)
+        hint = "put the token in a host variable (e.g. export GITHUB_TOKEN=...) and write that variable's name here"
+        detector = token_shape(name)
+        if detector is not None:
+            raise self.fail(keypath, f"this is a token itself ({detector}), not the name of the host variable "
+                                     "that holds it; the value is not shown", hint=hint)
+        if not ENV_NAME_RE.match(name):
+            raise self.fail(keypath, "is not an environment variable name (letters, digits, '_'; not starting with "
+                                     "a digit); the value is not shown, in case it is a token", hint=hint)
+        return name
+
+
+@functools.lru_cache(maxsize=1)
+def _token_scanner() -> Any:
+    from bot_bottle.sidecar.dlp.tokens import TokenScanner
+
+    return TokenScanner()
+
+
+def token_shape(text: str) -> str | None:
+    """The name of the well-known token format ``text`` is, or None."""
+    for start, end, _detector, _id, name in _token_scanner().scan(text):
+        if end - start >= len(text.strip()) // 2:  # the text is mostly that token, not a name mentioning one
+            return name
+    return None
 
 
 def _describe(value: Any) -> str:
@@ -283,7 +313,7 @@ def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
     scheme = r.string(auth["scheme"], kp + ("scheme",)).lower()
     if scheme not in AUTH_SCHEMES:
         raise r.fail(kp + ("scheme",), f"unknown auth scheme {scheme!r}; expected one of: {', '.join(AUTH_SCHEMES)}")
-    token_ref = r.env_name(auth["token_ref"], kp + ("token_ref",))
+    token_ref = r.secret_ref(auth["token_ref"], kp + ("token_ref",))
     header = None
     if "header" in auth:
         header = r.string(auth["header"], kp + ("header",))
@@ -397,6 +427,25 @@ def _git_user(r: _Reader, raw: Any, kp: KeyPath) -> GitUser:
 _GIT_URL_RE = re.compile(r"^(https?://[^\s/]+/\S+|ssh://[^\s/]+/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
 
 
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/@\s]*)@")
+
+
+def _refuse_url_credentials(r: _Reader, url: str, kp: KeyPath) -> None:
+    """A password or token inside a repo URL would be printed in every plan and copied into the
+    gate's config: refused, and the URL is not shown."""
+    m = _URL_USERINFO.match(url)
+    if m is None:
+        return
+    scheme = m["scheme"].lower()
+    if scheme in ("http", "https"):
+        raise r.fail(kp, "an HTTPS URL may not carry a user name or a token before '@' (the URL is not shown)",
+                     hint="write the URL without it, and give 'token_ref' (the host variable holding the token) "
+                          "and, if the host needs one, 'username'")
+    if ":" in m["userinfo"]:
+        raise r.fail(kp, "an SSH URL may not carry a password (the URL is not shown)",
+                     hint="the gate signs in with 'ssh_key'")
+
+
 def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
     repos_map = r.mapping(raw, kp, "a mapping of repo names to their upstream")
     out = []
@@ -411,11 +460,12 @@ def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
         if "url" not in repo:
             raise r.fail(rkp, "a repo needs 'url' (its upstream, SSH or HTTPS)")
         url = r.string(repo["url"], rkp + ("url",)).strip()
+        _refuse_url_credentials(r, url, rkp + ("url",))
         if not _GIT_URL_RE.match(url):
             raise r.fail(rkp + ("url",), f"{url!r} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
         ssh_key = r.string(repo["ssh_key"], rkp + ("ssh_key",)) if "ssh_key" in repo else None
         known_hosts = r.string(repo["known_hosts"], rkp + ("known_hosts",)) if "known_hosts" in repo else None
-        token_ref = r.env_name(repo["token_ref"], rkp + ("token_ref",)) if "token_ref" in repo else None
+        token_ref = r.secret_ref(repo["token_ref"], rkp + ("token_ref",)) if "token_ref" in repo else None
         username = r.string(repo["username"], rkp + ("username",)) if "username" in repo else None
         is_https = url.startswith(("https://", "http://"))
         if ssh_key and is_https:
@@ -480,7 +530,7 @@ def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
             dockerfile = r.doc.path.parent / dockerfile
         if not dockerfile.is_file():
             raise r.fail(kp + ("dockerfile",), f"no such file: {dockerfile}")
-    auth_token = r.env_name(prov["auth_token"], kp + ("auth_token",)) if "auth_token" in prov else None
+    auth_token = r.secret_ref(prov["auth_token"], kp + ("auth_token",)) if "auth_token" in prov else None
     return Provider(
         template=template,
         dockerfile=dockerfile,

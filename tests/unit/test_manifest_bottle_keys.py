@@ -457,6 +457,22 @@ class AuthTests(BottleKeyTestCase):
             self.HEAD + '        scheme: bearer\n        token_ref: "${TOKEN}"\n', line=7, key="egress.routes[0].auth.token_ref", contains="not an environment variable name"
         )
 
+    def test_a_token_written_in_place_of_its_variables_name_is_refused_and_never_echoed(self) -> None:
+        token = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+        err = self.bottle_error(self.HEAD + f"        scheme: bearer\n        token_ref: {token}\n")
+        self.assertManifestError(err, path=self.bpath, line=7, key="egress.routes[0].auth.token_ref",
+                                 contains=("a token itself", "GitHub token"))
+        self.assertNotIn(token, str(err) + (err.hint or ""))
+        key = "sk-ant-api03-" + "Zq8xW2vB7nM4kJ6hG1fD9sA3pL5oI0uY7tR2eE4wQ6"
+        err = self.bottle_error(self.HEAD + f"        scheme: bearer\n        token_ref: {key}\n")
+        self.assertIn("Anthropic API key", str(err))
+        self.assertNotIn(key, str(err) + (err.hint or ""))
+        # Not a name, nor a known format (a home-grown secret): refused without quoting it either.
+        odd = "s3cr3t-Zq8xW2vB7nM4k"
+        err = self.bottle_error(self.HEAD + f"        scheme: bearer\n        token_ref: {odd}\n")
+        self.assertIn("not an environment variable name", str(err))
+        self.assertNotIn(odd, str(err) + (err.hint or ""))
+
     def test_unknown_auth_key(self) -> None:
         self.assertBottleError(
             self.HEAD + "        scheme: bearer\n        token_ref: K\n        value: abc\n", line=8, key="egress.routes[0].auth.value", contains="unknown key in route auth"
@@ -591,6 +607,20 @@ class GitGateTests(BottleKeyTestCase):
         for url in ("github.com/me/app", "file:///srv/app.git", "ftp://host/app", "https://github.com", "/srv/app.git"):
             with self.subTest(url=url):
                 self.assertBottleError(f'git-gate:\n  repos:\n    app:\n      url: "{url}"\n', line=5, key="git-gate.repos.app.url", contains="git URL")
+
+    def test_a_url_carrying_credentials_is_refused_and_never_echoed(self) -> None:
+        secret = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+        for url, says in ((f"https://me:{secret}@github.com/me/app.git", "HTTPS URL may not carry"),
+                          (f"https://{secret}@github.com/me/app.git", "HTTPS URL may not carry"),
+                          (f"ssh://git:{secret}@github.com/me/app.git", "SSH URL may not carry a password")):
+            with self.subTest(url=url[:12]):
+                err = self.bottle_error(f'git-gate:\n  repos:\n    app:\n      url: "{url}"\n')
+                self.assertManifestError(err, path=self.bpath, line=5, key="git-gate.repos.app.url", contains=says)
+                self.assertNotIn(secret, str(err) + (err.hint or ""))
+        # A user name alone is how SSH URLs are written.
+        (repo,) = self.load_bottle('git-gate:\n  repos:\n    app:\n      url: ssh://git@github.com/me/app.git\n'
+                                   '      ssh_key: ~/.ssh/deploy\n      known_hosts: "github.com ssh-ed25519 AAAA"\n').repos
+        self.assertEqual(repo.url, "ssh://git@github.com/me/app.git")
 
     def test_ssh_repo_with_key(self) -> None:
         (repo,) = self.load_bottle(
