@@ -7,6 +7,8 @@ import argparse
 from rich.panel import Panel
 from rich.text import Text
 
+from bot_bottle.terminal import printable
+
 from bot_bottle.cli import common, output, render
 from bot_bottle.plan import BACKENDS
 
@@ -42,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if manifest.agent.prompt:
         prompt = manifest.agent.prompt
         shown = prompt if len(prompt) <= 1200 else prompt[:1200] + "\n..."
-        output.show(Panel(Text(shown), title="system prompt", title_align="left"))
+        # A repository's agent file could hide text from the operator with terminal escapes.
+        output.show(Panel(Text(printable(shown)), title="system prompt", title_align="left"))
     return 0

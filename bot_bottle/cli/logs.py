@@ -24,7 +24,7 @@ from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
 from bot_bottle.state import ID_RE
-from bot_bottle.supervise.view import printable
+from bot_bottle.terminal import printable
 
 SIDECAR_LOG = "/var/log/bottle/egress.jsonl"
 SAVED_LOG = "egress.jsonl"

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bot_bottle.terminal import printable
+
 _stdout: Console | None = None
 _stderr: Console | None = None
 
@@ -42,13 +44,14 @@ def err_console() -> Console:
 
 def error(message: str, *, hint: str | None = None) -> None:
     """One line on stderr saying what went wrong, and one saying what to do next when we know."""
-    err_console().print(Text.assemble(("error: ", "bold red"), message))
+    # Messages quote file names and manifest text: their control characters are shown as escapes.
+    err_console().print(Text.assemble(("error: ", "bold red"), printable(message)))
     if hint:
-        err_console().print(Text.assemble(("hint: ", "dim"), hint))
+        err_console().print(Text.assemble(("hint: ", "dim"), printable(hint)))
 
 
 def warn(message: str) -> None:
-    err_console().print(Text.assemble(("warning: ", "yellow"), message))
+    err_console().print(Text.assemble(("warning: ", "yellow"), printable(message)))
 
 
 def print_json(data: Any) -> None:

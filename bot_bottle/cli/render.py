@@ -10,6 +10,13 @@ from rich.text import Text
 
 from bot_bottle.cli import output
 from bot_bottle.plan import BottlePlan
+from bot_bottle.terminal import printable
+
+
+def _cell(text: object, **style: object) -> Text:
+    """Manifest-written text as a cell: never read as markup ("[secret]", "[bold]"), and
+    control characters shown as escapes (a repository's agent file could hide text otherwise)."""
+    return Text(printable(text), **style)  # type: ignore[arg-type]
 
 
 def _kv_table(title: str) -> Table:
@@ -41,31 +48,31 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
     short = str if provenance else _home_short
     summary = _kv_table(title)
     agent_line = f"{p.agent}  ({p.agent_origin}: {short(p.agent_path)})"
-    summary.add_row("agent", Text(agent_line))
+    summary.add_row("agent", _cell(agent_line))
     if p.shadowed_agent:
-        summary.add_row("", Text(f"overrides the home agent {p.shadowed_agent}", style="yellow"))
+        summary.add_row("", _cell(f"overrides the home agent {p.shadowed_agent}", style="yellow"))
     chain = " <- ".join(path.stem for path in reversed(p.bottle_chain))
-    summary.add_row("bottle", Text(f"{p.bottle}  ({short(p.bottle_path)})" + (f"  extends: {chain}" if len(p.bottle_chain) > 1 else "")))
-    summary.add_row("backend", Text(f"{p.backend}, runtime {p.runtime}" + (f"  ({p.runtime_note})" if p.runtime_note else "")))
-    summary.add_row("provider", Text(f"{p.template} (runs `{p.agent_command}`)"))
-    summary.add_row("images", Text(f"agent {p.agent_image or '(none: see warnings)'}\nsidecar {p.sidecar_image}"))
-    summary.add_row("egress hosts", Text(", ".join(p.hosts) or "none: every request is refused"))
-    summary.add_row("egress log", Text({0: "off", 1: "blocked requests", 2: "every request"}[p.egress_log]))
-    summary.add_row("supervise", Text("on" if p.supervise else "off"))
+    summary.add_row("bottle", _cell(f"{p.bottle}  ({short(p.bottle_path)})" + (f"  extends: {chain}" if len(p.bottle_chain) > 1 else "")))
+    summary.add_row("backend", _cell(f"{p.backend}, runtime {p.runtime}" + (f"  ({p.runtime_note})" if p.runtime_note else "")))
+    summary.add_row("provider", _cell(f"{p.template} (runs `{p.agent_command}`)"))
+    summary.add_row("images", _cell(f"agent {p.agent_image or '(none: see warnings)'}\nsidecar {p.sidecar_image}"))
+    summary.add_row("egress hosts", _cell(", ".join(p.hosts) or "none: every request is refused"))
+    summary.add_row("egress log", _cell({0: "off", 1: "blocked requests", 2: "every request"}[p.egress_log]))
+    summary.add_row("supervise", _cell("on" if p.supervise else "off"))
     if p.skills:
-        summary.add_row("skills", Text(", ".join(p.skills)))
-    summary.add_row("system prompt", Text(f"{p.system_prompt_chars} characters" if p.system_prompt_chars else "none"))
+        summary.add_row("skills", _cell(", ".join(p.skills)))
+    summary.add_row("system prompt", _cell(f"{p.system_prompt_chars} characters" if p.system_prompt_chars else "none"))
     user = p.git_user
     if user.get("name") or user.get("email"):
         who = f"{user.get('name') or '?'} <{user.get('email') or '?'}>"
         if provenance:
             srcs = [f"{k} from {v}" for k, v in p.git_user_sources.items() if v]
             who += "  (" + "; ".join(srcs) + ")"
-        summary.add_row("git identity", Text(who))
+        summary.add_row("git identity", _cell(who))
     if p.label:
-        summary.add_row("label", Text(p.label))
+        summary.add_row("label", _cell(p.label))
     if p.cwd:
-        summary.add_row("working tree", Text(str(p.cwd)))
+        summary.add_row("working tree", _cell(str(p.cwd)))
     output.show(summary)
 
     if p.routes:
@@ -97,7 +104,7 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
             if r.tls_passthrough:
                 dlp += " (plain HTTP only: TLS passes unscanned)"  # the tunnel is never opened
             cells = [r.host, ",".join(map(str, r.ports)), matches, cred, dlp]
-            routes.add_row(*cells, *([_source(r.source)] if provenance else []))
+            routes.add_row(*map(_cell, cells), *([_cell(_source(r.source))] if provenance else []))
         output.show(routes)
 
     if p.env:
@@ -107,7 +114,7 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         env.add_column("from", style="dim", overflow="fold")
         for e in p.env:
             kind = {"literal": "literal", "prompt": f"asked at start: {e.prompt!r}", "host": f"host ${e.host_var}"}[e.kind]
-            env.add_row(e.name, kind + ("  [secret]" if e.secret else ""), _source(e.source))
+            env.add_row(_cell(e.name), _cell(kind + ("  [secret]" if e.secret else "")), _cell(_source(e.source)))
         output.show(env)
 
     if p.repos:
@@ -117,11 +124,13 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         repos.add_column("gate credential", overflow="fold")
         repos.add_column("from", style="dim", overflow="fold")
         for repo in p.repos:
-            repos.add_row(repo.name, repo.url, f"{repo.auth}" + (f" ({repo.credential_ref})" if repo.credential_ref else ""), _source(repo.source))
+            repos.add_row(_cell(repo.name), _cell(repo.url),
+                          _cell(f"{repo.auth}" + (f" ({repo.credential_ref})" if repo.credential_ref else "")),
+                          _cell(_source(repo.source)))
         output.show(repos)
 
     for warning in p.warnings:
-        con.print(Text(f"warning: {warning}", style="yellow"))
+        con.print(_cell(f"warning: {warning}", style="yellow"))
 
 
 def mapping(title: str, data: dict) -> Table:
@@ -131,5 +140,5 @@ def mapping(title: str, data: dict) -> Table:
     table = _kv_table(title)
     for key, value in data.items():
         shown = value if isinstance(value, str) else json.dumps(value)
-        table.add_row(str(key), Text(str(shown)))
+        table.add_row(_cell(key), _cell(shown))
     return table

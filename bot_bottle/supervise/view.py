@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,18 +12,7 @@ from rich.style import Style
 from rich.text import Text
 
 from bot_bottle.supervise.store import ProposalRow
-
-
-# What an agent writes (a justification, a path, a package name) reaches the operator's terminal:
-# control characters (ESC starts sequences that move the cursor, rewrite lines, set the clipboard)
-# and bidirectional overrides (which reorder what is shown) are shown as escapes instead.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: object) -> str:
-    """``text`` safe to put on a terminal: control characters shown as ``\\xNN`` / ``\\uNNNN``."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", str(text))
+from bot_bottle.terminal import printable  # noqa: F401 - the console and --once use view.printable
 
 
 def plain(text: object) -> Text:
