@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="open an agent or bottle in $EDITOR; saved only when valid",
         description=(
             "Open the agent or bottle NAME in $EDITOR (or $VISUAL). On save the text is validated; "
-            "on an error the editor reopens, and the file changes only once it is valid."
+            "on an error you are asked whether to reopen the editor (without a terminal, or when you "
+            "decline, the edit is kept as a draft and offered next time). The file changes only once it "
+            "is valid; its mode is kept, and a symlinked manifest is edited where it lives."
         ),
     )
     p.add_argument("name", metavar="NAME")
@@ -103,6 +106,19 @@ def _errors_for(path: Path, text: str, baseline: set[str]) -> list[ManifestError
     return [e for e in report.errors if e.path == path or str(e) not in baseline]
 
 
+def _save(path: Path, text: str) -> None:
+    """Replace the manifest at once (never half written), keeping its mode, and through a
+    symlink (a dotfiles checkout) rather than over it."""
+    target = path.resolve()
+    mode = stat.S_IMODE(target.stat().st_mode)
+    tmp_out = target.with_name(f".{target.name}.saving")
+    fd = os.open(tmp_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp_out, mode)
+    os.replace(tmp_out, target)
+
+
 def run(args: argparse.Namespace) -> int:
     ref = _find(args.name, args.kind)
     editor, source = _editor()
@@ -110,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     original = frontmatter.read_text(path)  # not UTF-8: the error validate gives
     draft = _draft_path(path)
     text = original
-    if draft.is_file() and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?"):
+    from_draft = draft.is_file() and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?")
+    if from_draft:
         text = frontmatter.read_text(draft)
     baseline = {str(e) for e in validate(common.layout()).errors if e.path != path}
     with tempfile.TemporaryDirectory(prefix="bot-bottle-edit-") as tmp:
@@ -130,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 if text == original:
                     output.console().print(f"no changes to {path}")
-                    draft.unlink(missing_ok=True)
+                    if from_draft:  # reverted: a draft not taken up stays offered
+                        draft.unlink(missing_ok=True)
                     return 0
                 errors = _errors_for(path, text, baseline)
             if not errors:
@@ -145,9 +163,7 @@ def run(args: argparse.Namespace) -> int:
                     f"not saved; your edit is kept at {draft} and offered next time",
                     path=path,
                 )
-    tmp_out = path.with_name(f".{path.name}.saving")
-    tmp_out.write_text(text, encoding="utf-8")
-    os.replace(tmp_out, path)
+    _save(path, text)
     draft.unlink(missing_ok=True)
     output.console().print(Text(f"saved {path}", style="green"))
     return 0

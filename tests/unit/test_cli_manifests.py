@@ -276,6 +276,32 @@ class EditTests(ManifestTestCase):
         self.assertEqual(self.editor_saw(), ["---\n" + VALID_BOTTLE + "---\n"])
         self.assertEqual(list(self.mh.bottles_dir.glob(".*")), [])
 
+    def test_saving_keeps_the_files_mode_and_writes_through_a_symlink(self) -> None:
+        new = "---\negress:\n  routes: [pypi.org]\n---\nEdited.\n"
+        self.bottle.chmod(0o600)
+        self.assertEqual(self.edit("dev", new_text=new).code, 0)
+        self.assertEqual(self.bottle.stat().st_mode & 0o777, 0o600)
+        # A bottle kept in a dotfiles checkout and linked in: the checkout's file is edited.
+        kept = self.mh.cwd / "dotfiles" / "dev.md"
+        kept.parent.mkdir()
+        kept.write_text(self.bottle.read_text(encoding="utf-8"), encoding="utf-8")
+        self.bottle.unlink()
+        self.bottle.symlink_to(kept)
+        newer = new.replace("Edited.", "Edited again.")
+        result = self.edit("dev", new_text=newer)
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertTrue(self.bottle.is_symlink())
+        self.assertEqual(kept.read_text(encoding="utf-8"), newer)
+
+    def test_a_draft_not_taken_up_stays_offered(self) -> None:
+        self.edit("dev", new_text="---\negress:\n  log: loud\n---\n")
+        draft = self.mh.bottles_dir / ".dev.md.draft"
+        self.assertTrue(draft.is_file())
+        # No terminal: the draft is not taken up, the editor changes nothing, the draft stays.
+        result = self.edit("dev", new_text=self.bottle.read_text(encoding="utf-8"))
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertTrue(draft.is_file(), "the draft said to be offered next time was deleted")
+
     def test_invalid_edit_without_a_terminal_keeps_the_file_and_a_draft(self) -> None:
         before = self.bottle.read_bytes()
         bad = "---\negress:\n  log: loud\n---\n"
