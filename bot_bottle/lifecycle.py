@@ -155,6 +155,12 @@ def run_bottle(
     if plan.agent_image is None and not (options and options.image_override):
         problems = [w.removeprefix("cannot start yet: ") for w in plan.warnings if w.startswith("cannot start yet")]
         raise BotBottleError(problems[0] if problems else f"no agent image for template '{plan.template}'")
+    if plan.cwd is not None:
+        from bot_bottle.provision import workspace
+
+        refused = workspace.refused_tree(plan.cwd.resolve(), Path(environ.get("HOME") or Path.home()).resolve())
+        if refused:
+            raise BotBottleError(refused)
     resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
     if not opts.resume:

@@ -68,7 +68,22 @@ def build_plan(
     problem = skills_problem(manifest, cwd)
     if problem:
         plan = dataclasses.replace(plan, warnings=(*plan.warnings, f"cannot start yet: {problem}"))
+    if cwd is not None:
+        plan = dataclasses.replace(plan, warnings=(*plan.warnings, *_tree_warnings(cwd)))
     return plan
+
+
+def _tree_warnings(cwd: Path) -> list[str]:
+    from bot_bottle.provision import workspace
+
+    refused = workspace.refused_tree(cwd.resolve(), Path.home().resolve())
+    if refused:
+        return [f"cannot start yet: {refused}"]
+    found = workspace.credential_entries(cwd)
+    if found:
+        return [f"the working tree {cwd} holds {', '.join(found)} at its top: copied into the bottle, "
+                "the agent could read them"]
+    return []
 
 
 def skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:

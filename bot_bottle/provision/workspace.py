@@ -10,6 +10,25 @@ from bot_bottle.backend import Bottle
 from bot_bottle.errors import BotBottleError
 
 
+# Folders and files that hold the user's own credentials: a working tree holding them at its top
+# would hand them to the agent, which is what a bottle exists to prevent.
+CREDENTIAL_ENTRIES = (".ssh", ".aws", ".gnupg", ".netrc", ".docker", ".kube", ".config/gcloud", ".bot-bottle")
+
+
+def refused_tree(cwd: Path, home: Path) -> str | None:
+    """Why ``cwd`` may not be copied into a bottle at all, or None. Both paths resolved."""
+    if cwd == Path(cwd.anchor) or cwd == home or home.is_relative_to(cwd):
+        return (f"the working tree {cwd} is {'your home folder' if cwd == home else 'a folder holding your home'}: "
+                "copying it would put your SSH keys, cloud credentials and bot-bottle's own state into the "
+                "bottle; give the project's folder instead")
+    return None
+
+
+def credential_entries(cwd: Path) -> list[str]:
+    """The credential folders and files at the top of the working tree (copied in with it)."""
+    return [name for name in CREDENTIAL_ENTRIES if os.path.lexists(cwd / name)]
+
+
 def tree_size(source: Path) -> tuple[int, int]:
     """(files, bytes) under ``source``; links count as links, never as what they point to."""
     files = size = 0
