@@ -243,8 +243,14 @@ def check_host(host: str) -> str | None:
     except ValueError:
         address = None
     if address is not None:
+        from bot_bottle.sidecar.egress.hosts import forbidden_upstream
+
         if address.is_loopback or address.is_unspecified:
             return "loopback and unspecified addresses are the sidecar's own; they cannot be routes"
+        # The proxy never connects to these whatever the policy says: a route would only mislead.
+        forbidden = forbidden_upstream(str(address))
+        if forbidden:
+            return f"{forbidden}: the proxy never connects there, so it cannot be a route"
         return None
     if _legacy_ipv4(host):
         # Resolvers read `127.1`, `0x7f.1`, `017700000001` or `2130706433` as 127.0.0.1.
