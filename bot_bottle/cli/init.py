@@ -40,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
             hint="`bot-bottle list` shows them; `bot-bottle edit NAME` changes one",
         )
     for folder in (lay.bottles_dir, lay.home_agents_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BotBottleError(f"cannot make the folder {folder}: {exc.strerror or exc}",
+                                 hint=f"{lay.home_dir} must be a folder you can write to") from None
     os.chmod(lay.home_dir, 0o700)
     for path, text in ((bottle, examples.EXAMPLE_BOTTLE), (agent, examples.EXAMPLE_AGENT)):
         # O_EXCL: never overwrite, even if a file appeared since the check above.

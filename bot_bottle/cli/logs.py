@@ -71,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
     if saved.is_file():
         if args.follow:
             output.warn(f"bottle {args.id} is not running; showing its saved log")
-        _print_all(saved.read_text(encoding="utf-8").splitlines(), args.format)
+        _print_all(saved.read_text(encoding="utf-8", errors="replace").splitlines(), args.format)
         return 0
+    if state == "unknown":
+        raise BotBottleError(
+            f"no Docker engine answers, so bottle {args.id}'s live log cannot be read, and it has no saved egress log",
+            hint=engine.NO_ENGINE_HINT,
+        )
     raise BotBottleError(
         f"bottle {args.id} is not running and has no saved egress log",
         hint="`bot-bottle list --running` shows running and preserved bottles; a log is kept only when a bottle is preserved",
@@ -85,13 +90,13 @@ def saved_log_path(state_dir: Path, bottle_id: str) -> Path:
 
 
 def _container_state(container: str) -> str | None:
-    """"running", "stopped", or None when there is no such container (or no engine)."""
+    """"running", "stopped", "unknown" (no engine answers), or None when there is no such container."""
     try:
         result = engine.run(["inspect", "-f", "{{.State.Running}}", container], timeout=30, check=False)
     except engine.DockerError:
-        return None  # no docker here: only a saved log can be shown
+        return "unknown"  # no docker here: only a saved log can be shown
     if result.returncode != 0:
-        return None
+        return "unknown" if engine.no_engine_error(result.stderr) is not None else None
     return "running" if result.stdout.strip() == "true" else "stopped"
 
 
@@ -117,7 +122,7 @@ def _read_stopped_log(container: str) -> str:
     with scratch.private_dir() as tmp:
         target = Path(tmp) / SAVED_LOG
         engine.run(["cp", f"{container}:{SIDECAR_LOG}", str(target)], timeout=60, check=False)
-        return target.read_text(encoding="utf-8") if target.is_file() else ""
+        return target.read_text(encoding="utf-8", errors="replace") if target.is_file() else ""
 
 
 def _follow(container: str, fmt: str) -> int:

@@ -235,6 +235,15 @@ class _Builder:
 
 def parse(text: str, path: Path) -> Document:
     """Parse a manifest file's text into a ``Document``; every problem is a ``ManifestError``."""
+    try:
+        return _parse(text, path)
+    except RecursionError:
+        # PyYAML and the builder recurse per level: hundreds of nested brackets exhaust the stack.
+        raise ManifestError("the frontmatter is nested too deeply to read (no manifest key needs more than "
+                            "a few levels)", path=path, line=1) from None
+
+
+def _parse(text: str, path: Path) -> Document:
     yaml_text, first_line, body = split(text, path)
     # Marks are 0-based and count from the first frontmatter line.
     offset = first_line

@@ -123,6 +123,26 @@ class LogsCommandTest(unittest.TestCase):
             result = self.mh.run_cli("logs", "abcd1234", "--format", "json")
         self.assertEqual(result.code, 0, result.stderr)
 
+    def test_no_engine_and_no_saved_log_says_the_engine_is_the_cause(self) -> None:
+        def down(args, **kw):
+            return engine.DockerResult(1, "", "Cannot connect to the Docker daemon at unix:///x.sock. "
+                                              "Is the docker daemon running?")
+
+        with mock.patch.object(engine, "run", down):
+            result = self.mh.run_cli("logs", "abcd1234")
+        self.assertEqual(result.code, 1)
+        self.assertIn("no Docker engine answers", result.stderr)
+        self.assertNotIn("is not running", result.stderr)
+
+    def test_a_saved_log_that_is_not_utf8_is_still_shown(self) -> None:
+        saved = self.mh.home / ".bot-bottle" / "state" / "abcd1234" / "egress.jsonl"
+        saved.parent.mkdir(parents=True)
+        saved.write_bytes(json.dumps(DENY).encode() + b"\n\xff\xfe torn\n")
+        result = self.run_logs("abcd1234", fake=FakeEngine(running=False))
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("DENY", result.stdout)
+        self.assertNotIn("Traceback", result.stderr)
+
     def test_bad_id(self) -> None:
         result = self.run_logs("../etc", fake=FakeEngine(running=False))
         self.assertEqual(result.code, 1)

@@ -25,6 +25,17 @@ class InitTests(ManifestTestCase):
         # The examples are valid.
         self.assertEqual(self.mh.run_cli("validate").code, 0)
 
+    def test_init_where_the_folder_is_a_file_is_a_clear_error(self) -> None:
+        import shutil
+
+        if self.mh.home_dir.is_dir():
+            shutil.rmtree(self.mh.home_dir)
+        self.mh.home_dir.write_text("not a folder\n")
+        result = self.mh.run_cli("init")
+        self.assertEqual(result.code, 1, result.stderr)
+        self.assertIn("cannot make the folder", result.stderr)
+        self.assertNotIn("internal error", result.stderr)
+
     def test_init_refuses_the_second_time(self) -> None:
         self.assertEqual(self.mh.run_cli("init").code, 0)
         bottle = self.mh.bottles_dir / f"{examples.EXAMPLE_BOTTLE_NAME}.md"

@@ -155,6 +155,16 @@ class YamlErrorTests(ManifestTestCase):
         self.assertEqual(err.exit_code, 2)
 
 
+class NestingTests(unittest.TestCase):
+    def test_deep_nesting_is_a_manifest_error_not_a_crash(self) -> None:
+        path = Path("/tmp/deep.md")
+        for depth in (500, 5000):
+            with self.subTest(depth=depth), self.assertRaises(ManifestError) as caught:
+                fm.parse("---\nenv: " + "[" * depth + "]" * depth + "\n---\n", path)
+            self.assertIn("nested too deeply", str(caught.exception))
+            self.assertIn("deep.md", str(caught.exception))
+
+
 class LineMapTests(unittest.TestCase):
     TEXT = (
         "---\n"  # 1
