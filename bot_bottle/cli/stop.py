@@ -8,6 +8,7 @@ from rich.text import Text
 
 from bot_bottle import api
 from bot_bottle.cli import common, output
+from bot_bottle.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.time < 0:
+        raise UsageError("--time must be 0 or more seconds")
     api.stop(args.id, timeout=args.time, home=common.layout().home)
     output.console().print(Text(f"stopped bottle {args.id}", style="green"))
     return 0

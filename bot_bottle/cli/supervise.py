@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--once", action="store_true",
-                   help="sync every running bottle, print the pending proposals and exit")
+                   help="sync every running bottle, print the pending proposals and exit "
+                        "(exit status 1 when a bottle or the engine could not be reached)")
     common.add_format(p, help_text="with --once: text (a table) or json (one object with a 'pending' list)")
     p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
                    help="how often the console syncs with the bottles (default 2)")
@@ -75,16 +76,19 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         labels = {b.id: b.label for b in report.bottles}
         now = time.time()
         pending = [view.proposal_record(r, label=labels.get(r.bottle_id), now=now) for r in st.pending()]
+    # A sync that could not reach the engine or a bottle printed an incomplete list: a script must
+    # not read it as "nothing pending".
+    failed = 1 if report.errors else 0
     if fmt == "json":
         output.print_json({"pending": pending, "bottles": [b.to_dict() for b in report.bottles],
                            "errors": report.errors})
-        return 0
+        return failed
     for error in report.errors:
         output.warn(error)
     con = output.console()
     if not pending:
         con.print(f"no pending proposals ({len(report.bottles)} running bottle(s))")
-        return 0
+        return failed
     table = output.table(f"Pending proposals ({len(pending)})")
     for col in ("bottle", "id", "kind", "request", "justification", "age"):
         table.add_column(col, overflow="fold")
@@ -93,4 +97,4 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         table.add_row(view.plain(bottle), p["id"], view.plain(p["kind"]), view.plain(p["summary"]),
                       view.plain(p["justification"]), view.duration(p["age_s"]))
     output.show(table)
-    return 0
+    return failed

@@ -12,7 +12,7 @@ import io
 import json
 import tempfile
 import unittest
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -349,18 +349,28 @@ class Once(unittest.TestCase):
         self.side.spool.submit(Proposal(id="egress-1", kind="egress", justification="read the docs",
                                         payload={"host": "docs.example"}, timeout_s=600))
 
-    def run_once(self, *extra: str) -> str:
+    def run_once(self, *extra: str, running=None, expect: int = 0) -> str:  # type: ignore[no-untyped-def]
         from bot_bottle import cli
         from bot_bottle.supervise import sync as sync_mod
 
         out = io.StringIO()
         with mock.patch.dict("os.environ", {"HOME": str(self.home), "COLUMNS": "200"}), \
-                mock.patch.object(sync_mod, "running_bottles", lambda state_root=None: BOTTLES[:1]), \
+                mock.patch.object(sync_mod, "running_bottles", running or (lambda state_root=None: BOTTLES[:1])), \
                 mock.patch.object(sync_mod, "SidecarLink", lambda bottle_id: self.side.link(bottle_id)), \
-                mock.patch("sys.stdout", out), redirect_stdout(out):
+                mock.patch("sys.stdout", out), redirect_stdout(out), redirect_stderr(io.StringIO()):
             code = cli.main(["supervise", "--once", *extra])
-        self.assertEqual(code, 0)
+        self.assertEqual(code, expect)
         return out.getvalue()
+
+    def test_an_engine_that_does_not_answer_is_a_failure_not_an_empty_list(self) -> None:
+        from bot_bottle.backend.docker import engine
+
+        def down(state_root=None):  # type: ignore[no-untyped-def]
+            raise engine.DockerError("no Docker engine answers: Cannot connect to the Docker daemon")
+
+        data = json.loads(self.run_once("--format", "json", running=down, expect=1))
+        self.assertTrue(data["errors"])
+        self.run_once(running=down, expect=1)
 
     def test_json_lists_the_synced_pending_proposals(self) -> None:
         data = json.loads(self.run_once("--format", "json"))
