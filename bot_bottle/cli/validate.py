@@ -9,7 +9,7 @@ from rich.text import Text
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
-from bot_bottle.manifest import Layout, ValidationReport, discover, load, validate
+from bot_bottle.manifest import Layout, ManifestError, ValidationReport, discover, load, validate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,17 +17,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="check every agent and bottle file (exit 0 when valid, 2 when not)",
         description=("Check every manifest file: syntax, keys, types, extends, and each agent's bottle. "
-                     "Skills an agent names that this host does not have are warnings (start would refuse)."),
+                     "Skills an agent names that this host does not have are warnings (start would refuse); "
+                     "a plugin provider an agent uses is loaded, and one that fails is an error."),
     )
     common.add_format(p)
     p.set_defaults(func=run)
 
 
-def _skill_warnings(layout: Layout, report: ValidationReport) -> list[str]:
-    """Skills an agent names that this host does not have: the files are valid, but `start`
-    would refuse (a warning, as for host variables, which depend on the host too)."""
+def _agent_checks(layout: Layout, report: ValidationReport) -> tuple[list[str], list[ManifestError]]:
+    """What only a whole agent shows: skills this host does not have (warnings: the files are
+    valid, but `start` would refuse, as for host variables) and a plugin provider that does not
+    load (an error: no start could use it)."""
+    from bot_bottle import plan as plan_mod, providers
+    from bot_bottle.providers.plugins import PluginError
+
     failed = {e.path for e in report.errors}
-    warnings = []
+    warnings: list[str] = []
+    errors: list[ManifestError] = []
     for name, ref in sorted(discover(layout).agents.items()):
         if ref.path in failed:
             continue
@@ -38,13 +44,19 @@ def _skill_warnings(layout: Layout, report: ValidationReport) -> list[str]:
         problem = common.skills_problem(manifest, None)  # as `start` without --cwd looks
         if problem is not None:
             warnings.append(problem)
-    return warnings
+        template = manifest.bottle.template
+        try:
+            providers.resolve(template, plan_mod.contrib_dir(manifest))
+        except PluginError as exc:
+            errors.append(ManifestError(f"template '{template}': {exc}", path=ref.path, hint=exc.hint))
+    return warnings, errors
 
 
 def run(args: argparse.Namespace) -> int:
     lay = common.layout()
     report = validate(lay)
-    report = dataclasses.replace(report, warnings=(*report.warnings, *_skill_warnings(lay, report)))
+    warnings, errors = _agent_checks(lay, report)
+    report = dataclasses.replace(report, warnings=(*report.warnings, *warnings), errors=(*report.errors, *errors))
     if args.format == "json":
         output.print_json(
             {

@@ -108,6 +108,10 @@ def _run(name: str, path: Path) -> object:
     except SyntaxError as exc:
         sys.modules.pop(module_name, None)
         raise PluginError(f"{path}:{exc.lineno or '?'}: syntax error: {exc.msg}") from None
+    except SystemExit as exc:  # exit() in the module must not end bot-bottle with its status
+        sys.modules.pop(module_name, None)
+        raise PluginError(f"{path}: the module called exit({exc.code!r}) while loading",
+                          hint="a provider module only defines PROVIDER; it runs when a bottle using it is resolved") from None
     except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
         sys.modules.pop(module_name, None)
         line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))

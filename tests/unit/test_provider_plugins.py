@@ -146,6 +146,20 @@ class Errors(PluginCase):
                 self.assertIn("provider.py: PROVIDER: ", message)
                 self.assertIn(expected, message)
 
+    def test_exit_in_the_module_is_an_error_not_the_processs_status(self) -> None:
+        self.plugin("import sys\nsys.exit(3)\n")
+        self.assertIn("called exit(3)", self.error())
+
+    def test_validate_loads_the_plugins_agents_use(self) -> None:
+        self.plugin("x = 1\nPROVIDER = (\n")
+        self.use()
+        result = self.mh.run_cli("validate")
+        self.assertEqual(result.code, 2, result.stdout + result.stderr)
+        self.assertIn("template 'echoer'", result.stderr)
+        self.assertIn("syntax error", result.stderr)
+        self.plugin(GOOD)
+        self.assertEqual(self.mh.run_cli("validate").code, 0)
+
     def test_a_broken_plugin_stops_the_plan_with_its_message(self) -> None:
         self.plugin("PROVIDER = None\n")
         self.use()
