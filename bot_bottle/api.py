@@ -127,7 +127,10 @@ def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) ->
     removed here (its state folder stays, for ``cleanup`` or ``resume``).
     """
     from bot_bottle.backend import registry
+    from bot_bottle.state import ID_RE
 
+    if not ID_RE.match(bottle_id):
+        raise BotBottleError(f"'{bottle_id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
     bottles = running(bottle_id)
     if not bottles:
         raise BotBottleError(f"no running bottle {bottle_id}", hint="`bot-bottle list --running` shows them")

@@ -142,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
                     f"the editor left no readable file ({exc.strerror or exc}); {path} is unchanged") from None
             try:
                 text = saved.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text reads
-            except UnicodeDecodeError:
-                errors = [frontmatter.not_utf8(path)]  # named as the real file, like validate
+            except UnicodeDecodeError as exc:  # named as the real file, like validate
+                errors = [frontmatter.not_utf8(path, saved[: exc.start].count(b"\n") + 1)]
             else:
                 if text == original:
                     output.console().print(f"no changes to {path}")

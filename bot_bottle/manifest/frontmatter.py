@@ -254,6 +254,10 @@ def _parse(text: str, path: Path) -> Document:
         line = mark.line + offset if mark is not None else first_line
         problem = exc.problem or exc.context or "invalid YAML"
         raise ManifestError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most controls)
+        line = first_line + yaml_text[: exc.position].count("\n")
+        raise ManifestError(f"invalid YAML: the character #x{exc.character:04x} is not allowed in YAML text",
+                            path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"invalid YAML: {exc}", path=path, line=first_line) from None
     if len(nodes) > 1:
@@ -274,18 +278,21 @@ def _parse(text: str, path: Path) -> Document:
     )
 
 
-def not_utf8(path: Path) -> ManifestError:
-    return ManifestError("the file is not UTF-8 text", path=path, line=1, hint="save it as UTF-8 text")
+def not_utf8(path: Path, line: int = 1) -> ManifestError:
+    return ManifestError("the file is not UTF-8 text", path=path, line=line, hint="save it as UTF-8 text")
 
 
 def read_text(path: Path) -> str:
-    """A manifest file's text; not UTF-8 or unreadable is a ``ManifestError`` naming it."""
+    """A manifest file's text; not UTF-8 or unreadable is a ``ManifestError`` naming it (and the
+    line of the first byte that is not UTF-8)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise not_utf8(path) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise ManifestError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, data[: exc.start].count(b"\n") + 1) from None
 
 
 def read(path: Path, text: str | None = None) -> Document:

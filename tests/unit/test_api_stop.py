@@ -40,6 +40,12 @@ class StopDispatchTest(unittest.TestCase):
                 api.stop("ffffffff")
         self.assertIn("no running bottle ffffffff", str(ctx.exception))
 
+    def test_a_name_that_is_no_bottle_id_is_said_so_before_the_engine_is_asked(self) -> None:
+        with mock.patch.object(api, "running", side_effect=AssertionError("the engine was asked")):
+            with self.assertRaises(BotBottleError) as ctx:
+                api.stop("nope")
+        self.assertIn("'nope' is not a bottle id", str(ctx.exception))
+
 
 if __name__ == "__main__":
     unittest.main()

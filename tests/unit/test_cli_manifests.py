@@ -396,20 +396,22 @@ class EditTests(ManifestTestCase):
         self.assertCleanEditError(result, "$VISUAL names no command")
 
     def test_manifest_that_is_not_utf8(self) -> None:
+        line = self.bottle.read_bytes().count(b"\n") + 1  # the line the bad bytes are on
         self.bottle.write_bytes(self.bottle.read_bytes() + b"\xff\xfe\n")
         before = self.bottle.read_bytes()
         result = self.edit("dev", new_text="---\n---\n")
-        self.assertCleanEditError(result, f"error: {self.bottle}:1: the file is not UTF-8 text")
+        self.assertCleanEditError(result, f"error: {self.bottle}:{line}: the file is not UTF-8 text")
         self.assertEqual(self.editor_saw(), [])
         self.assertEqual(self.bottle.read_bytes(), before)
         # The same words validate uses for the same file.
-        self.assertIn(f"{self.bottle}:1: the file is not UTF-8 text", self.mh.run_cli("validate").stderr)
+        self.assertIn(f"{self.bottle}:{line}: the file is not UTF-8 text", self.mh.run_cli("validate").stderr)
 
     def test_editor_saving_non_utf8_is_refused_and_kept(self) -> None:
         before = self.bottle.read_bytes()
         script = self.mh.raw("latin1.py", "import sys\nopen(sys.argv[1], 'ab').write(b'\\xe9\\n')\n", where="cwd")
         result = self.mh.run_cli("edit", "dev", env={"EDITOR": f"{sys.executable} {script}"}, unset=("VISUAL",))
-        self.assertCleanEditError(result, f"{self.bottle}:1: the file is not UTF-8 text", "not saved")
+        line = before.count(b"\n") + 1
+        self.assertCleanEditError(result, f"{self.bottle}:{line}: the file is not UTF-8 text", "not saved")
         self.assertEqual(self.bottle.read_bytes(), before)
         self.assertEqual((self.mh.bottles_dir / ".dev.md.draft").read_bytes(), before + b"\xe9\n")
 

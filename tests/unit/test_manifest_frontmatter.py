@@ -165,6 +165,28 @@ class NestingTests(unittest.TestCase):
             self.assertIn("deep.md", str(caught.exception))
 
 
+class CharacterTests(unittest.TestCase):
+    def test_a_character_yaml_refuses_is_named_at_its_line_in_one_line(self) -> None:
+        for char in ("\x00", "\x1b"):
+            with self.subTest(char=repr(char)), self.assertRaises(ManifestError) as caught:
+                fm.parse(f"---\nenv:\n  A: x{char}y\n---\n", Path("/tmp/c.md"))
+            message = str(caught.exception)
+            self.assertIn("/tmp/c.md:3:", message)
+            self.assertIn(f"#x{ord(char):04x}", message)
+            self.assertNotIn("\n", message)
+            self.assertNotIn("position", message)
+
+    def test_bytes_that_are_not_utf8_are_named_at_their_line(self) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "a.md"
+            path.write_bytes(b"---\nenv:\n  A: caf\xe9\n---\n")
+            with self.assertRaises(ManifestError) as caught:
+                fm.read_text(path)
+        self.assertIn("a.md:3: the file is not UTF-8 text", str(caught.exception))
+
+
 class LineMapTests(unittest.TestCase):
     TEXT = (
         "---\n"  # 1
@@ -253,7 +275,7 @@ class LineMapTests(unittest.TestCase):
             with self.assertRaises(ManifestError) as cm:
                 fm.read(path)
             self.assertEqual(cm.exception.path, path)
-            self.assertEqual(cm.exception.line, 1)
+            self.assertEqual(cm.exception.line, 2)  # the line holding the first bad byte
             self.assertIn("UTF-8", str(cm.exception))
 
     def test_read_uses_override_text(self) -> None:
