@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from bot_bottle import providers
 from bot_bottle.errors import UsageError
-from bot_bottle.manifest.model import DEFAULT_PORTS, Manifest, Route, RouteAuth, RouteDlp
+from bot_bottle.manifest.model import DEFAULT_PORTS, EnvEntry, Manifest, Route, RouteAuth, RouteDlp
 
 SCHEMA_VERSION = 1
 BACKENDS = ("docker", "smolmachines")
@@ -244,6 +244,20 @@ def _dlp_dict(dlp: RouteDlp, has_auth: bool) -> dict[str, Any]:
     }
 
 
+def _token_literal_warnings(env: Sequence[EnvEntry]) -> list[str]:
+    """A literal that is a well-known token: written into a manifest it is not handled as a
+    secret (it is not among the values DLP guards as the bottle's own). Never the value itself."""
+    from bot_bottle.manifest.schema import token_shape
+
+    out = []
+    for e in env:
+        kind = token_shape(e.value) if e.kind == "literal" else None
+        if kind:
+            out.append(f"env {e.name} ({e.origin}): its literal value is a {kind}; a secret belongs in the host, "
+                       f"as \"${{HOST_VAR}}\" or \"?prompt\", so it is handled as one")
+    return out
+
+
 def contrib_dir(manifest: Manifest) -> Path:
     """Where plugin providers live: ``contrib/`` next to ``bottles/`` in the bot-bottle home."""
     return manifest.bottle.path.parent.parent / "contrib"
@@ -387,6 +401,7 @@ def resolve(
         warnings.append(f"cannot start yet: {refs.agent_problem}")
     if missing:
         warnings.append("host variables not set now (start will refuse): " + ", ".join(missing))
+    warnings += _token_literal_warnings(bottle.env)
     return BottlePlan(
         agent=agent.name,
         agent_path=agent.path,

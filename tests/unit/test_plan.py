@@ -204,6 +204,16 @@ class EnvAndSecretsTests(PlanTestCase):
         self.assertEqual(plan.env[2].prompt, "Password for staging")
         self.assertEqual(plan.secret_env_names, ("DSN", "DB_PASSWORD"))
 
+    def test_a_token_written_as_a_literal_is_warned_about_without_its_value(self) -> None:
+        token = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+        self.mh.bottle("dev", {"env": {"GH": token, "TZ": "UTC", "BUILD_ID": "a3f9c2e18b7d4e6f"}})
+        self.mh.agent("a", {"bottle": "dev"})
+        warnings = [w for w in self.plan().warnings if w.startswith("env ")]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("env GH (", warnings[0])
+        self.assertIn("GitHub token", warnings[0])
+        self.assertNotIn(token, warnings[0])
+
     def test_credential_refs(self) -> None:
         plan = self.full(environ=SECRETS)
         self.assertEqual(plan.credential_refs, ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "PUSH_TOKEN"))
