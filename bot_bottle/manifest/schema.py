@@ -135,6 +135,8 @@ def _token_scanner() -> Any:
 
 def token_shape(text: str) -> str | None:
     """The name of the well-known token format ``text`` is, or None."""
+    if len(text) < 16:  # shorter than any format the scanner knows: no need to build it
+        return None
     for start, end, _detector, _id, name in _token_scanner().scan(text):
         if end - start >= len(text.strip()) // 2:  # the text is mostly that token, not a name mentioning one
             return name
