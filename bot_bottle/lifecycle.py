@@ -161,6 +161,11 @@ def run_bottle(
         refused = workspace.refused_tree(plan.cwd.resolve(), Path(environ.get("HOME") or Path.home()).resolve())
         if refused:
             raise BotBottleError(refused)
+    from bot_bottle.provision.git import unreadable_ssh_keys
+
+    unreadable = unreadable_ssh_keys(plan.repos)  # found before anything is built
+    if unreadable:
+        raise BotBottleError(unreadable[0])
     resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
     if not opts.resume:

@@ -70,6 +70,11 @@ def build_plan(
         plan = dataclasses.replace(plan, warnings=(*plan.warnings, f"cannot start yet: {problem}"))
     if cwd is not None:
         plan = dataclasses.replace(plan, warnings=(*plan.warnings, *_tree_warnings(cwd)))
+    from bot_bottle.provision import git
+
+    keys = [f"cannot start yet: {problem}" for problem in git.unreadable_ssh_keys(plan.repos)]
+    if keys:
+        plan = dataclasses.replace(plan, warnings=(*plan.warnings, *keys))
     return plan
 
 

@@ -1,5 +1,6 @@
-"""A working tree that is the home folder (or holds it) is never copied into a bottle; one that
-holds credential folders at its top is named in the plan."""
+"""What `start` refuses before anything is built, and the plan says first: a working tree that is
+the home folder (or holds it), and a gate repo's ssh_key that cannot be read. A tree holding
+credential folders at its top is named in the plan."""
 
 from __future__ import annotations
 
@@ -62,6 +63,36 @@ class PlanAndStart(ManifestTestCase):
                                  environ={"HOME": str(self.mh.home)}, prompt_fn=None, tty=False)
         self.assertIn("your home folder", str(caught.exception))
         backend.launcher.assert_not_called()
+
+
+class SshKeys(ManifestTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.key = self.mh.cwd / "deploy_key"
+        self.mh.bottle("dev", "egress:\n  routes: [pypi.org]\ngit-gate:\n  repos:\n    app:\n"
+                              "      url: git@github.com:me/app.git\n"
+                              f"      ssh_key: {self.key}\n"
+                              '      known_hosts: "github.com ssh-ed25519 AAAA"\n')
+        self.mh.agent("coder", {"bottle": "dev"})
+
+    def test_a_missing_key_is_named_in_the_plan_and_refused_at_start(self) -> None:
+        result = self.mh.run_cli("start", "coder", "--dry-run", env={"COLUMNS": "200"})
+        self.assertIn("cannot start yet: git-gate repo app", result.stdout + result.stderr)
+        self.assertIn("dev.md:", result.stdout + result.stderr)
+        manifest = self.load("coder")
+        plan = resolve(manifest, images=ImageRefs(agent="agent:test", sidecar="sidecar:test"), environ={})
+        backend = mock.Mock()
+        with mock.patch.object(lifecycle.registry, "for_name", lambda name: backend), \
+                self.assertRaises(BotBottleError) as caught:
+            lifecycle.run_bottle(manifest, plan, state_root=self.mh.home / "state", environ={},
+                                 prompt_fn=None, tty=False)
+        self.assertIn("ssh_key", str(caught.exception))
+        backend.launcher.assert_not_called()
+
+    def test_a_readable_key_says_nothing(self) -> None:
+        self.key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n")
+        result = self.mh.run_cli("start", "coder", "--dry-run", env={"COLUMNS": "200"})
+        self.assertNotIn("ssh_key", result.stdout + result.stderr)
 
 
 if __name__ == "__main__":
