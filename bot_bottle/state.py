@@ -140,7 +140,11 @@ class StateDir:
             raise BotBottleError(f"{self.metadata_path}: unreadable metadata (not UTF-8 text)") from None
         except OSError as exc:
             raise BotBottleError(f"{self.metadata_path}: unreadable metadata ({exc.strerror or exc})") from None
-        return Metadata.from_dict(data, source=str(self.metadata_path))
+        meta = Metadata.from_dict(data, source=str(self.metadata_path))
+        if meta.id != self.id:  # a copied or hand-edited folder: resume and stop would act on the wrong one
+            raise BotBottleError(f"{self.metadata_path}: unreadable metadata (it names bottle {meta.id!r}, "
+                                 f"not its folder's {self.id!r})")
+        return meta
 
     @property
     def preserved(self) -> bool:

@@ -92,6 +92,15 @@ class ResumeMetadataErrors(ResumeCase):
         self.assertIn("from snapshot snap:1", self.resume().stderr)
 
 
+class MetadataOfAnotherBottle(ResumeCase):
+    def test_a_folder_whose_metadata_names_another_bottle_is_refused(self) -> None:
+        self.write_metadata({"id": "zzzzzz9", "agent": "r", "bottle": "dev", "backend": "docker"})
+        result = self.resume()
+        self.assertNotEqual(result.code, 0)
+        self.assertIn("names bottle 'zzzzzz9'", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+
 class ResumeFindsTheAgentWhereStartDid(ResumeCase):
     def setUp(self) -> None:
         super().setUp()
@@ -106,7 +115,7 @@ class ResumeFindsTheAgentWhereStartDid(ResumeCase):
         self.assertEqual(meta.started_in, str(self.repo))
         self.assertIsNone(meta.cwd)
         # It round-trips through the state folder.
-        sdir = StateDir(self.mh.home_dir / "state", BOTTLE_ID)
+        sdir = StateDir(self.mh.home_dir / "state", meta.id)
         sdir.create()
         sdir.write(meta)
         self.assertEqual(sdir.read(), meta)
