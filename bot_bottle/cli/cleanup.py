@@ -41,9 +41,13 @@ def run(args: argparse.Namespace) -> int:
         from bot_bottle import state
 
         # Without an engine only state folders can be judged.
-        orphans = [s for s in state.all_states(lay.state_dir) if not s.preserved]
+        states = state.all_states(lay.state_dir)
+        orphans = [s for s in states if not s.preserved]
         output.warn("no Docker engine answers; only state folders were checked")
         inv = docker_cleanup.Inventory()
+        # Preserved bottles are kept (and listed as kept) unless --all, as with an engine.
+        inv.kept.extend((docker_cleanup.Resource("state", str(s.path), s.id, s.id), "preserved")
+                        for s in states if s.preserved)
         for s in orphans:
             try:
                 meta = s.read()

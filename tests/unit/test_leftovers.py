@@ -67,9 +67,28 @@ class ScratchTest(unittest.TestCase):
             self.assertEqual(cli.main(["cleanup"]), 0)
         self.assertFalse(orphan.exists())
 
+    def test_without_an_engine_preserved_bottles_are_kept_unless_all(self) -> None:
+        import json
 
-if __name__ == "__main__":
-    unittest.main()
+        from bot_bottle import cli
+        from bot_bottle.state import StateDir
+
+        home = self.root / "home"
+        saved = StateDir(home / ".bot-bottle" / "state", "abcdef12")
+        saved.create()
+        saved.preserve("asked to preserve")
+
+        def cleanup(*extra: str) -> dict:
+            out = io.StringIO()
+            with mock.patch.dict(os.environ, {"HOME": str(home), "DOCKER_HOST": "unix:///nonexistent.sock"}), \
+                    redirect_stdout(out), redirect_stderr(io.StringIO()):
+                self.assertEqual(cli.main(["cleanup", "-n", "--format", "json", *extra]), 0)
+            return json.loads(out.getvalue())
+
+        self.assertEqual([k["bottle_id"] for k in cleanup()["kept"]], ["abcdef12"])
+        self.assertEqual([r["bottle_id"] for r in cleanup("--all")["would_remove"]], ["abcdef12"])
+        self.assertTrue(saved.path.is_dir(), "a preview removes nothing")
+
 
 
 class DieWithParentTest(unittest.TestCase):
@@ -107,3 +126,7 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+if __name__ == "__main__":
+    unittest.main()
