@@ -69,9 +69,6 @@ class CapabilityKeptTest(unittest.TestCase):
             self.assertEqual(state.capability_packages(), ())
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class SnapshotEnvTest(unittest.TestCase):
     """A snapshot never carries the launch's env values (the bottle's secrets) in its config."""
@@ -86,3 +83,6 @@ class SnapshotEnvTest(unittest.TestCase):
 
     def test_odd_names_are_never_put_into_a_change_line(self) -> None:
         self.assertEqual(lifecycle.env_added(["BAD NAME=x", "=y", "OK_1=z"], []), ["OK_1"])
+
+if __name__ == "__main__":
+    unittest.main()

@@ -522,9 +522,6 @@ class AbsoluteFormDecideTest(unittest.TestCase):
         self.assertEqual(v.rule, "absolute-form-mismatch")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class ParserDifferentialTest(unittest.TestCase):
     """Requests an upstream could read differently from how the proxy judged them."""
@@ -644,3 +641,6 @@ class BodyMethodOverrideTest(unittest.TestCase):
         # A route without a methods list: anything goes.
         open_verdict = decide(get("api.example.com", "/x", method="POST"), policy({"host": "api.example.com", "ports": [443]}))
         self.assertIsNone(body_method_problem(open_verdict, form, b"_method=DELETE"))
+
+if __name__ == "__main__":
+    unittest.main()

@@ -221,9 +221,6 @@ class RealGitTest(unittest.TestCase):
         self.assertIn(f"commit {secret[:12]}: file creds.txt line 1: detector aws-access-key-id", self.findings([secret]))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 def _zip(members: dict[str, bytes]) -> bytes:
     import io
@@ -361,3 +358,6 @@ class PackedFilesTest(unittest.TestCase):
         self.assertIn(f"{place} cut.gz (not read whole): detector scan-limit"
                       " (its gzip data could not be read whole (damaged or cut short))", found)
         self.assertIn(f"{place} bad.zip (not read whole): detector scan-limit (archive could not be read)", found)
+
+if __name__ == "__main__":
+    unittest.main()

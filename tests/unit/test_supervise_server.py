@@ -141,9 +141,6 @@ class AskTests(unittest.TestCase):
         self.assertFalse(any(h.startswith("0.0.0.0") for h in hosts))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 # A stand-in for the supervise venv's python: listens on the --port it is given, like the server.
 class SidecarInitTest(unittest.TestCase):
@@ -285,3 +282,6 @@ class SidecarImageTest(unittest.TestCase):
         changed = {**versions, "sidecar": {**versions["sidecar"], "mcp_lock": lock}}
         with mock.patch.object(images, "load_versions", return_value=changed):
             self.assertNotEqual(images.sidecar_image().tag, before)
+
+if __name__ == "__main__":
+    unittest.main()
