@@ -224,10 +224,10 @@ def find_smolvm(
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
-def smolvm_version(cli: SmolvmCli, runner: Runner = subprocess.run) -> tuple[str | None, str]:
+def smolvm_version(cli: SmolvmCli, runner: Runner | None = None) -> tuple[str | None, str]:
     """(version, error): runs ``smolvm -V``, which prints e.g. ``smolvm 1.32.2``."""
     try:
-        proc = runner(
+        proc = (runner or subprocess.run)(
             [str(cli.path), "-V"],
             capture_output=True,
             text=True,

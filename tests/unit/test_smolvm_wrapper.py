@@ -55,6 +55,35 @@ class WrapperCase(unittest.TestCase):
         return mock.patch("bot_bottle.backend.smolmachines.smolvm.subprocess.run", recorder)
 
 
+class NoCliFound(unittest.TestCase):
+    """Where no CLI is found, calls still go through ``subprocess.run`` (by the name ``smolvm``):
+    a stand-in for it drives the wrapper, and with nothing to run the error says how to install."""
+
+    def setUp(self) -> None:
+        smolvm.use(None)
+        self.addCleanup(smolvm.use, None)
+        nothing = mock.patch.object(doctor, "find_smolvm", return_value=None)
+        nothing.start()
+        self.addCleanup(nothing.stop)
+
+    def test_a_stand_in_for_subprocess_run_sees_every_call(self) -> None:
+        recorder = Recorder((0, "smolvm 0.8.3\n", ""))
+        with mock.patch("bot_bottle.backend.smolmachines.smolvm.subprocess.run", recorder):
+            smolvm.machine_create("bb-1", allow_cidrs=["172.20.0.2/32"])
+        self.assertEqual(recorder.argvs[0], ["smolvm", "-V"])
+        self.assertEqual(recorder.argvs[1][0], "smolvm")
+        self.assertEqual(recorder.argvs[1][-1], "bb-1")  # 0.8: the name positional and last
+        self.assertIn("--net", recorder.argvs[1])
+
+    def test_nothing_to_run_is_a_clear_error(self) -> None:
+        recorder = Recorder(FileNotFoundError(2, "No such file or directory"))
+        with mock.patch("bot_bottle.backend.smolmachines.smolvm.subprocess.run", recorder), \
+                self.assertRaises(SmolvmError) as caught:
+            smolvm.machine_start("bb-1")
+        self.assertEqual(caught.exception.returncode, 127)
+        self.assertIn("pip install", caught.exception.hint or "")
+
+
 class Argv1x(WrapperCase):
     """1.x: the name is ``--name NAME`` on every subcommand (the real CLI rejects a positional)."""
 

@@ -96,16 +96,19 @@ def installed() -> Installed:
     if _installed is None:
         from bot_bottle import doctor
 
-        cli = doctor.find_smolvm()
-        if cli is None:
-            raise SmolvmError(
-                127,
-                "",
-                what="finding the smolvm CLI",
-                hint="install it with `pip install 'bot-bottle[smolmachines]'` (the wheel ships it)",
-            )
+        found = doctor.find_smolvm()
+        # Not found: "smolvm" by name all the same, so every call still goes through
+        # subprocess.run (the probe below says clearly when nothing by that name runs).
+        cli = found or doctor.SmolvmCli(Path("smolvm"), {}, "assumed")
         version, error = doctor.smolvm_version(cli)
         if version is None:
+            if found is None:
+                raise SmolvmError(
+                    127,
+                    error,
+                    what="finding the smolvm CLI",
+                    hint="install it with `pip install 'bot-bottle[smolmachines]'` (the wheel ships it)",
+                )
             raise SmolvmError(1, error, what=f"running {cli.path} -V")
         _installed = Installed(str(cli.path), dict(cli.env), version)
     return _installed
