@@ -79,6 +79,12 @@ class DockerBottleContract(unittest.TestCase):
                         side_effect=subprocess.TimeoutExpired(["docker"], 30)):
             self.assertTrue(bottle.running(), "an engine that does not answer ends nothing")
 
+    def test_the_prompt_path_is_stored_back_on_the_handle(self) -> None:
+        bottle = DockerBottle(container="c", prompt_path_in_container="/home/node/.claude/CLAUDE.md")
+        self.assertEqual(bottle.prompt_path, "/home/node/.claude/CLAUDE.md")
+        bottle.prompt_path_in_container = "/tmp/prompt.md"  # what a launch does with the provisioner's result
+        self.assertEqual((bottle.prompt_path, bottle.prompt_path_in_container), ("/tmp/prompt.md", "/tmp/prompt.md"))
+
     def test_close_is_idempotent_and_tears_down_once(self) -> None:
         calls = []
         bottle = DockerBottle(container="c", teardown=lambda: calls.append(1))

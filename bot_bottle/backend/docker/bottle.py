@@ -52,6 +52,10 @@ class DockerBottle(Bottle):
     def prompt_path_in_container(self) -> str | None:
         return self.prompt_path
 
+    @prompt_path_in_container.setter
+    def prompt_path_in_container(self, path: str | None) -> None:
+        self.prompt_path = path
+
     def exec_argv(self, cmd: str, *, user: str = "node") -> list[str]:
         return [self._docker, "exec", "-u", user, self.container, "sh", "-c", cmd]
 
