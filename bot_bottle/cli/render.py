@@ -79,8 +79,10 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         routes = output.table("Routes")
         # A long host folds onto a second line rather than losing characters. Where each route
         # came from is `info`'s job: without that column the plan fits an 80-column pipe.
-        routes.add_column("host", overflow="fold", min_width=min(28, max(len(r.host) for r in p.routes)))
-        routes.add_column("ports", no_wrap=True)
+        # Narrow minimums so all columns (with "from", six of them) fit an 80-column pipe: a
+        # table wider than the terminal loses its last columns rather than folding them.
+        routes.add_column("host", overflow="fold", min_width=min(10, max(len(r.host) for r in p.routes)))
+        routes.add_column("ports", overflow="fold")
         routes.add_column("matches", overflow="fold")
         routes.add_column("credential", overflow="fold")
         routes.add_column("DLP", overflow="fold")

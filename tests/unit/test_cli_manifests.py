@@ -173,6 +173,21 @@ class InfoTests(ManifestTestCase):
         self.assertNotIn("\x1b]0;", result.stderr)
         self.assertIn("b\\x1b]0;pwned\\x07ad.md", result.stderr)
 
+    def test_the_routes_table_fits_an_80_column_pipe_with_every_source(self) -> None:
+        routes = "".join(f"    - host: {h}\n" for h in ("registry.npmjs.org", "files.pythonhosted.org",
+                                                         "very-long-subdomain-name.example-company-internal.example.com"))
+        self.mh.bottle("dev", "egress:\n  routes:\n    - host: api.github.com\n"
+                              "      matches: [{methods: [GET, POST], paths: [/repos/]}]\n"
+                              "      auth: {scheme: bearer, token_ref: GITHUB_TOKEN}\n" + routes)
+        result = self.mh.run_cli("info", "coder", env={"COLUMNS": "80"})
+        self.assertEqual(result.code, 0, result.stderr)
+        table = result.stdout[result.stdout.index("Routes"):result.stdout.index("└")]
+        for line in table.splitlines()[1:]:
+            self.assertLessEqual(len(line), 80)
+            self.assertTrue(line.rstrip().endswith(("┓", "┃", "┩", "│")), f"cut off: {line!r}")
+        for line_no in (4, 7, 8, 9):
+            self.assertIn(f"dev.md:{line_no}", table)
+
     def test_info_on_an_80_column_pipe_loses_nothing(self) -> None:
         words = [f"word{i:03d}" for i in range(60)]
         self.mh.agent("coder", "bottle: dev\n", body=" ".join(words) + "\n", where="cwd")
