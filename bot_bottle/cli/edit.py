@@ -48,7 +48,8 @@ def _find(name: str, kind: str | None) -> FileRef:
     if kind in (None, "bottle") and name in cat.bottles:
         found.append(cat.bottles[name])
     if not found:
-        names = sorted(set(cat.agents) | set(cat.bottles))
+        names = sorted((set(cat.agents) if kind in (None, "agent") else set())
+                       | (set(cat.bottles) if kind in (None, "bottle") else set()))
         raise NotFoundError(
             f"no {kind or 'agent or bottle'} named '{name}'",
             hint=f"available: {', '.join(names)}" if names else "run `bot-bottle init` to create examples",

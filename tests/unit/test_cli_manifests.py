@@ -291,6 +291,15 @@ class EditTests(ManifestTestCase):
         self.assertEqual(self.editor_saw(), ["---\n" + VALID_BOTTLE + "---\n"])
         self.assertEqual(list(self.mh.bottles_dir.glob(".*")), [])
 
+    def test_a_missing_name_lists_only_the_kind_asked_for(self) -> None:
+        result = self.mh.run_cli("edit", "--agent", "nope")
+        self.assertIn("no agent named 'nope'", result.stderr)
+        self.assertIn("available: coder", result.stderr)
+        self.assertNotIn("dev", result.stderr.split("available:")[1])
+        result = self.mh.run_cli("edit", "--bottle", "nope")
+        self.assertIn("available: dev", result.stderr)
+        self.assertNotIn("coder", result.stderr.split("available:")[1])
+
     def test_saving_keeps_the_files_mode_and_writes_through_a_symlink(self) -> None:
         new = "---\negress:\n  routes: [pypi.org]\n---\nEdited.\n"
         self.bottle.chmod(0o600)
