@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         output.error(str(error), hint=error.hint)
     count = len(report.checked)
     if report.ok:
+        if count == 0:
+            output.warn(f"no manifest files found (looked in {lay.home_dir} and ./.bot-bottle/agents); "
+                        "`bot-bottle init` writes an example agent and bottle")
+            return 0
         output.console().print(Text(f"{count} manifest file{'s' if count != 1 else ''} valid", style="green"))
         return 0
     output.err_console().print(

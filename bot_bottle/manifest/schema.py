@@ -167,6 +167,9 @@ def _describe(value: Any) -> str:
 # A literal reaches the agent through the container's or micro-VM's own env, one line per
 # variable: both backends refuse these at launch, so refuse them here with the file and line.
 _NOT_ONE_LINE = (("\n", "a line break"), ("\r", "a carriage return"), ("\0", "a NUL character"))
+# Linux refuses to start a process with one environment string over 128 KiB (MAX_ARG_STRLEN):
+# the agent would fail at launch, far from this line.
+MAX_LITERAL_BYTES = 128 * 1024 - 1024
 
 
 def parse_env_value(name: str, value: str, origin: Origin, fail: Callable[[str], ManifestError]) -> EnvEntry:
@@ -193,6 +196,9 @@ def parse_env_value(name: str, value: str, origin: Origin, fail: Callable[[str],
                 f"a literal value must be one line, but this one holds {what}{block}; "
                 "a multi-line value can come from the host as \"${HOST_VAR}\""
             )
+    if len(value.encode("utf-8")) > MAX_LITERAL_BYTES:
+        raise fail(f"a literal value may be at most {MAX_LITERAL_BYTES // 1024} KiB (the kernel's limit for one "
+                   "environment variable); put the text in a file in the working tree instead")
     return EnvEntry(name=name, kind="literal", value=value, origin=origin)
 
 

@@ -217,6 +217,12 @@ class ValidateCliTests(ManifestTestCase):
         self.assertEqual(result.code, 0, result.stderr)
         self.assertIn("2 manifest files valid", result.stdout)
 
+    def test_nothing_to_validate_says_so(self) -> None:
+        result = self.mh.run_cli("validate")
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("no manifest files found", result.stderr)
+        self.assertIn("bot-bottle init", result.stderr)
+
     def test_invalid(self) -> None:
         bottle = self.mh.bottle("dev", "supervise: sometimes\n")
         agent = self.mh.agent("coder", "bottle: dev\nextra: 1\n")

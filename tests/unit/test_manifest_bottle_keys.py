@@ -187,6 +187,11 @@ class EnvTests(BottleKeyTestCase):
                 self.assertManifestError(err, path=self.bpath, line=4, key="env.A", contains=("one line", what))
                 self.assertNotIn("s3cr3t", str(err) + (err.hint or ""))
 
+    def test_a_literal_longer_than_the_kernel_takes_is_refused_at_its_line(self) -> None:
+        err = self.bottle_error("env:\n  OK: x\n  A: " + "y" * (200 * 1024) + "\n")
+        self.assertManifestError(err, path=self.bpath, line=4, key="env.A", contains="at most 127 KiB")
+        self.assertEqual(len(self.load_bottle("env:\n  A: " + "y" * 100_000 + "\n").env[0].value), 100_000)
+
     def test_single_line_block_scalar_without_final_break_is_fine(self) -> None:
         self.assertEqual(self.load_bottle("env:\n  A: |-\n    one line\n").env[0].value, "one line")
 
