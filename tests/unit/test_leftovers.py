@@ -105,6 +105,7 @@ class DieWithParentTest(unittest.TestCase):
         parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
                                   env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
         assert parent.stdout is not None
+        self.addCleanup(parent.stdout.close)
         child = int(parent.stdout.readline())
         self.addCleanup(lambda: proc.is_alive(proc.identity(child)) and os.kill(child, 9))
         # setpriv asks for the signal, then becomes the command: wait for that (a parent gone
