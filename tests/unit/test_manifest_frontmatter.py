@@ -176,16 +176,6 @@ class CharacterTests(unittest.TestCase):
             self.assertNotIn("\n", message)
             self.assertNotIn("position", message)
 
-    def test_bytes_that_are_not_utf8_are_named_at_their_line(self) -> None:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "a.md"
-            path.write_bytes(b"---\nenv:\n  A: caf\xe9\n---\n")
-            with self.assertRaises(ManifestError) as caught:
-                fm.read_text(path)
-        self.assertIn("a.md:3: the file is not UTF-8 text", str(caught.exception))
-
 
 class LineMapTests(unittest.TestCase):
     TEXT = (
