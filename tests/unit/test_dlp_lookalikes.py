@@ -8,7 +8,6 @@ import base64
 import codecs
 import functools
 import json
-import os
 import random
 import unittest
 
@@ -148,9 +147,14 @@ class LookalikeTest(unittest.TestCase):
                                          {"API_SECRET"})
 
     def test_random_binary_data_gets_no_lookalike_regions(self) -> None:
-        noise = os.urandom(1 << 20)
-        self.assertEqual(compat_regions(noise, 64), [])
-        self.assertEqual(scan(noise, "application/octet-stream"), [])
+        # Seeded: about one MiB in three hundred of random bytes holds a chance stretch that reads
+        # as text (one region of ~130 bytes, harmless); what matters is that noise is not read
+        # as text wholesale, and that nothing in it is a finding.
+        for seed in range(3):
+            noise = random.Random(seed).randbytes(1 << 20)
+            self.assertLessEqual(sum(end - start for start, end in compat_regions(noise, 64)), 1024)
+        self.assertEqual(compat_regions(random.Random(0).randbytes(1 << 20), 64), [])
+        self.assertEqual(scan(random.Random(1).randbytes(1 << 20), "application/octet-stream"), [])
 
 
 class Rot13Test(unittest.TestCase):
