@@ -21,6 +21,7 @@ from pathlib import Path
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend import registry
 from bot_bottle.backend.docker.launch import LaunchOptions
+from bot_bottle import preflight
 from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest import Manifest
 from bot_bottle.manifest import env as env_mod
@@ -155,24 +156,17 @@ def run_bottle(
     if plan.agent_image is None and not (options and options.image_override):
         problems = [w.removeprefix("cannot start yet: ") for w in plan.warnings if w.startswith("cannot start yet")]
         raise BotBottleError(problems[0] if problems else f"no agent image for template '{plan.template}'")
-    if plan.cwd is not None:
-        from bot_bottle.provision import workspace
-
-        refused = workspace.refused_tree(plan.cwd.resolve(), Path(environ.get("HOME") or Path.home()).resolve())
-        if refused:
-            raise BotBottleError(refused)
-    from bot_bottle.provision.git import unreadable_ssh_keys
-
-    unreadable = unreadable_ssh_keys(plan.repos)  # found before anything is built
-    if unreadable:
-        raise BotBottleError(unreadable[0])
+    home = Path(environ.get("HOME") or Path.home())
+    blocked = preflight.problems(plan, home)  # before anything is built
+    if blocked:
+        raise BotBottleError(blocked[0])
     resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
     if not opts.resume:
         opts.system_prompt = opts.system_prompt or manifest.agent.prompt
         # Resolved before anything is created: a missing skill must not leave a half-built bottle.
         opts.skills = tuple(agent_files.find_skills(
-            manifest.agent.skills, agent_files.host_skill_folders(Path(environ.get("HOME") or Path.home()), plan.cwd),
+            manifest.agent.skills, agent_files.host_skill_folders(home, plan.cwd),
             origin=manifest.agent.skills_origin,
         )) or opts.skills
     opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}

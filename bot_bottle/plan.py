@@ -247,11 +247,11 @@ def _dlp_dict(dlp: RouteDlp, has_auth: bool) -> dict[str, Any]:
 def _token_literal_warnings(env: Sequence[EnvEntry]) -> list[str]:
     """A literal that is a well-known token: written into a manifest it is not handled as a
     secret (it is not among the values DLP guards as the bottle's own). Never the value itself."""
-    from bot_bottle.manifest.schema import token_shape
+    from bot_bottle.sidecar.dlp.tokens import token_format
 
     out = []
     for e in env:
-        kind = token_shape(e.value) if e.kind == "literal" else None
+        kind = token_format(e.value) if e.kind == "literal" else None
         if kind:
             out.append(f"env {e.name} ({e.origin}): its literal value is a {kind}; a secret belongs in the host, "
                        f"as \"${{HOST_VAR}}\" or \"?prompt\", so it is handled as one")

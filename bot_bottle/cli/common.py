@@ -65,30 +65,16 @@ def build_plan(
         cwd=cwd,
         environ=dict(os.environ),
     )
-    problem = skills_problem(manifest, cwd)
-    if problem:
-        plan = dataclasses.replace(plan, warnings=(*plan.warnings, f"cannot start yet: {problem}"))
-    if cwd is not None:
-        plan = dataclasses.replace(plan, warnings=(*plan.warnings, *_tree_warnings(cwd)))
-    from bot_bottle.provision import git
-
-    keys = [f"cannot start yet: {problem}" for problem in git.unreadable_ssh_keys(plan.repos)]
-    if keys:
-        plan = dataclasses.replace(plan, warnings=(*plan.warnings, *keys))
-    return plan
-
-
-def _tree_warnings(cwd: Path) -> list[str]:
+    from bot_bottle import preflight
     from bot_bottle.provision import workspace
 
-    refused = workspace.refused_tree(cwd.resolve(), Path.home().resolve())
-    if refused:
-        return [f"cannot start yet: {refused}"]
-    found = workspace.credential_entries(cwd)
-    if found:
-        return [f"the working tree {cwd} holds {', '.join(found)} at its top: copied into the bottle, "
-                "the agent could read them"]
-    return []
+    blockers = [skills_problem(manifest, cwd), *preflight.problems(plan, Path.home())]
+    warnings = [f"cannot start yet: {problem}" for problem in blockers if problem]
+    credentials = workspace.credential_entries(cwd) if cwd is not None else []
+    if credentials:
+        warnings.append(f"the working tree {cwd} holds {', '.join(credentials)} at its top: copied into the "
+                        "bottle, the agent could read them")
+    return dataclasses.replace(plan, warnings=(*plan.warnings, *warnings)) if warnings else plan
 
 
 def skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:

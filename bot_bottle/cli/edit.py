@@ -142,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
                 raise BotBottleError(
                     f"the editor left no readable file ({exc.strerror or exc}); {path} is unchanged") from None
             try:
-                text = saved.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text reads
-            except UnicodeDecodeError as exc:  # named as the real file, like validate
-                errors = [frontmatter.not_utf8(path, saved[: exc.start].count(b"\n") + 1)]
+                text = frontmatter.decode(saved, path)  # named as the real file, like validate
+            except ManifestError as exc:
+                errors = [exc]
             else:
                 if text == original:
                     output.console().print(f"no changes to {path}")

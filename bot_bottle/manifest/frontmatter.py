@@ -282,17 +282,23 @@ def not_utf8(path: Path, line: int = 1) -> ManifestError:
     return ManifestError("the file is not UTF-8 text", path=path, line=line, hint="save it as UTF-8 text")
 
 
+def decode(data: bytes, path: Path) -> str:
+    """A manifest's bytes as text, line ends made ``\\n`` (as text mode reads them); not UTF-8 is
+    a ``ManifestError`` naming ``path`` and the line of the first byte that is not."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, data[: exc.start].count(b"\n") + 1) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_text(path: Path) -> str:
-    """A manifest file's text; not UTF-8 or unreadable is a ``ManifestError`` naming it (and the
-    line of the first byte that is not UTF-8)."""
+    """A manifest file's text; not UTF-8 or unreadable is a ``ManifestError`` naming it."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ManifestError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise not_utf8(path, data[: exc.start].count(b"\n") + 1) from None
+    return decode(data, path)
 
 
 def read(path: Path, text: str | None = None) -> Document:

@@ -6,7 +6,6 @@ was expected. Cross-file rules (``extends``, the agent's bottle) live in ``load`
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 import socket
@@ -116,7 +115,9 @@ class _Reader:
         echoed: a token pasted in place of its variable's name would be printed otherwise."""
         name = self.string(value, keypath)
         hint = "put the token in a host variable (e.g. export GITHUB_TOKEN=...) and write that variable's name here"
-        detector = token_shape(name)
+        from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a reference is read
+
+        detector = token_format(name)
         if detector is not None:
             raise self.fail(keypath, f"this is a token itself ({detector}), not the name of the host variable "
                                      "that holds it; the value is not shown", hint=hint)
@@ -124,23 +125,6 @@ class _Reader:
             raise self.fail(keypath, "is not an environment variable name (letters, digits, '_'; not starting with "
                                      "a digit); the value is not shown, in case it is a token", hint=hint)
         return name
-
-
-@functools.lru_cache(maxsize=1)
-def _token_scanner() -> Any:
-    from bot_bottle.sidecar.dlp.tokens import TokenScanner
-
-    return TokenScanner()
-
-
-def token_shape(text: str) -> str | None:
-    """The name of the well-known token format ``text`` is, or None."""
-    if len(text) < 16:  # shorter than any format the scanner knows: no need to build it
-        return None
-    for start, end, _detector, _id, name in _token_scanner().scan(text):
-        if end - start >= len(text.strip()) // 2:  # the text is mostly that token, not a name mentioning one
-            return name
-    return None
 
 
 def _describe(value: Any) -> str:

@@ -101,17 +101,6 @@ def configure_git(
 # ----------------------------------------------------------------------------- the gate's files
 
 
-def unreadable_ssh_keys(repos: Iterable[RepoLike]) -> list[str]:
-    """The repos whose ``ssh_key`` file cannot be read now (start would stop half way)."""
-    problems = []
-    for repo in repos:
-        key = getattr(repo, "credential_ref", None) if getattr(repo, "auth", None) == "ssh-key" else None
-        if key and not os.access(Path(key).expanduser(), os.R_OK):
-            problems.append(f"git-gate repo {repo.name} ({getattr(repo, 'source', '?')}): its ssh_key "
-                            f"{key} is not a readable file")
-    return problems
-
-
 @dataclass(frozen=True)
 class GateRepo:
     """A repo as the gate needs it: the manifest's ``GitRepo`` fields (paths and names, no values)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -620,3 +621,19 @@ class TokenScanner:
 def _windows(positions: list[int], window: tuple[int, int], size: int) -> list[tuple[int, int]]:
     before, after = window
     return merge((max(0, position - before), min(size, position + after)) for position in positions)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_scanner() -> TokenScanner:
+    return TokenScanner()
+
+
+def token_format(text: str) -> str | None:
+    """The name of the well-known token format ``text`` is (a manifest value that should have
+    been a variable's name or a host variable), or None."""
+    if len(text) < 16:  # shorter than any format in the catalogue: no need to build the scanner
+        return None
+    for start, end, _detector, _id, name in _default_scanner().scan(text):
+        if end - start >= len(text.strip()) // 2:  # mostly that token, not a name mentioning one
+            return name
+    return None
