@@ -170,6 +170,12 @@ class DryRunTests(ManifestTestCase):
         self.assertEqual(result.code, 2)
         self.assertIn("invalid choice", result.stderr)
 
+    def test_a_stray_argument_is_named_under_the_subcommands_own_usage(self) -> None:
+        result = self.mh.run_cli("start", "coder", "extra", "--dry-run")
+        self.assertEqual(result.code, 2)
+        self.assertTrue(result.stderr.startswith("usage: bot-bottle start "), result.stderr)
+        self.assertIn("bot-bottle start: error: unrecognized arguments: extra", result.stderr)
+
     def test_missing_cwd_is_a_usage_error(self) -> None:
         result = self.mh.run_cli("start", "coder", "--dry-run", "--cwd", str(self.mh.cwd / "nope"))
         self.assertEqual(result.code, 2)
