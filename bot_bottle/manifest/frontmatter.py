@@ -282,9 +282,25 @@ def not_utf8(path: Path, line: int = 1) -> ManifestError:
     return ManifestError("the file is not UTF-8 text", path=path, line=line, hint="save it as UTF-8 text")
 
 
+# A manifest holds keys and a prompt: 2 MiB is far beyond any real one (a model's whole context
+# is less), and bounds what validate, the plan and edit spend on a file that is not one (a log
+# or a dump saved by mistake took 35 s to validate at 42 MB).
+MAX_MANIFEST_BYTES = 2 * 1024 * 1024
+
+
+def too_large(path: Path) -> ManifestError:
+    return ManifestError(
+        f"the file is larger than {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB; a manifest holds keys and a prompt",
+        path=path, hint="keep large material in the workspace and point the prompt at it",
+    )
+
+
 def decode(data: bytes, path: Path) -> str:
     """A manifest's bytes as text, line ends made ``\\n`` (as text mode reads them); not UTF-8 is
-    a ``ManifestError`` naming ``path`` and the line of the first byte that is not."""
+    a ``ManifestError`` naming ``path`` and the line of the first byte that is not, and so is a
+    file over ``MAX_MANIFEST_BYTES``."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise too_large(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -295,7 +311,8 @@ def decode(data: bytes, path: Path) -> str:
 def read_text(path: Path) -> str:
     """A manifest file's text; not UTF-8 or unreadable is a ``ManifestError`` naming it."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded, as /dev/zero never ends
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         raise ManifestError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
     return decode(data, path)

@@ -436,6 +436,16 @@ class EditTests(ManifestTestCase):
         # The same words validate uses for the same file.
         self.assertIn(f"{self.bottle}:{line}: the file is not UTF-8 text", self.mh.run_cli("validate").stderr)
 
+    def test_a_file_far_larger_than_any_manifest_is_refused_quickly_by_name(self) -> None:
+        self.bottle.write_bytes(self.bottle.read_bytes() + b"log line of a file saved here by mistake\n" * 100_000)
+        result = self.mh.run_cli("validate")
+        self.assertNotEqual(result.code, 0)
+        self.assertIn(f"{self.bottle}: the file is larger than 2 MiB", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        result = self.edit("dev", new_text="---\n---\n")
+        self.assertCleanEditError(result, f"{self.bottle}: the file is larger than 2 MiB")
+        self.assertEqual(self.editor_saw(), [])
+
     def test_editor_saving_non_utf8_is_refused_and_kept(self) -> None:
         before = self.bottle.read_bytes()
         script = self.mh.raw("latin1.py", "import sys\nopen(sys.argv[1], 'ab').write(b'\\xe9\\n')\n", where="cwd")
