@@ -229,6 +229,19 @@ class BodyTest(unittest.TestCase):
         findings = self.scan(body, "multipart/form-data; boundary=XyZ123boundary")
         self.assertEqual([f.encoding for f in findings], ["split"])
 
+    def test_a_token_split_between_fields_next_to_letters_is_found(self) -> None:
+        # Joined to look for a split, the field before ends in a letter and the one after begins
+        # with one: that is another field's text, not the token's own surroundings.
+        aws = fakes.aws_key_id(RNG)
+        for token, detector in ((TOKEN, "github-token"), (aws, "aws-access-key-id")):
+            with self.subTest(detector=detector):
+                body = json.dumps({"id": "item42", "a": token[:10], "b": token[10:], "c": "next7"})
+                findings = self.scan(body, "application/json")
+                self.assertIn((detector, "split"), {(f.detector, f.encoding) for f in findings})
+                query = SCANNER.scan_request("GET", f"https://x.test/api/?q=abc&a={token[:10]}&b={token[10:]}&n=x1",
+                                             [], b"")
+                self.assertIn((detector, "split"), {(f.detector, f.encoding) for f in query})
+
     def test_gzip(self) -> None:
         body = gzip.compress(f"data {SECRET}".encode())
         self.assertEqual(secret_locations(self.scan(body, "text/plain", Content_Encoding="gzip")), {"body"})

@@ -127,13 +127,14 @@ class Engine:
 
     # -- layer 1 -------------------------------------------------------------------------------
 
-    def direct(self, text: str) -> list[RawHit]:
+    def direct(self, text: str, fences: frozenset[int] = frozenset()) -> list[RawHit]:
+        """Hits in ``text`` as it is; ``fences``: where joined fields meet (``TokenScanner.scan``)."""
         if not text:
             return []
         low = ascii_lower(text) if self._need_lowered else text
         hits: list[RawHit] = []
         if self.options.tokens:
-            for start, end, det, id_, name in self.tokens.scan(text, low):
+            for start, end, det, id_, name in self.tokens.scan(text, low, fences):
                 hits.append(RawHit(start, end, id_, name, det.confidence))
         if self.options.known_secrets and self.known:
             for k in self.known.find(text, low):
@@ -344,10 +345,12 @@ class Engine:
             else:
                 windows.append([start, end])
         if len(windows) == 1 and windows[0] == [0, len(joined)]:
-            return self.direct(joined)
+            return self.direct(joined, frozenset(boundaries))
         out: list[RawHit] = []
         for start, end in windows:
-            for h in self.direct(joined[start:end]):
+            inside = frozenset(b - start for b in boundaries[bisect.bisect_left(boundaries, start):
+                                                             bisect.bisect_right(boundaries, end)])
+            for h in self.direct(joined[start:end], inside):
                 out.append(RawHit(h.start + start, h.end + start, h.detector, h.name, h.confidence,
                                   h.secret_name, h.encoding))
         return out

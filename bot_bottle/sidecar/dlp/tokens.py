@@ -73,10 +73,13 @@ class Detector:
     # prefilter needs ``run_min`` or ``probes`` for each detector, else it scans everything.
     probes: tuple[str, ...] = ()
 
-    def spans(self, text: str, hay: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str, str]]:
+    def spans(self, text: str, hay: str, start: int = 0, end: int | None = None,
+              fences: frozenset[int] = frozenset()) -> list[tuple[int, int, str, str]]:
         """``(start, end, id, name)`` of this detector's values in ``text``; ``hay`` is what the
         pattern runs on (``text`` or its lower-cased copy: same offsets), between ``start`` and
-        ``end``."""
+        ``end``. At a position in ``fences`` (where one field of a request ends and the next one
+        begins, in fields joined to find a split value) the characters on the other side are
+        another field's, so ``before``/``after`` do not apply there."""
         out: list[tuple[int, int, str, str]] = []
         for m in self.pattern.finditer(hay, start, len(hay) if end is None else end):
             if self.extract is not None:
@@ -87,9 +90,9 @@ class Detector:
             s, e = m.span(self.group)
             if s < 0:
                 continue
-            if self.before and s > 0 and text[s - 1] in self.before:
+            if self.before and s > 0 and text[s - 1] in self.before and s not in fences:
                 continue
-            if self.after and e < len(text) and text[e] in self.after:
+            if self.after and e < len(text) and text[e] in self.after and e not in fences:
                 continue
             if self.check is not None and not self.check(text[s:e]):
                 continue
@@ -582,9 +585,11 @@ class TokenScanner:
                         note(anchor, m.end() - len(anchor))
         return found
 
-    def scan(self, text: str, lowered: str | None = None) -> list[tuple[int, int, Detector, str, str]]:
+    def scan(self, text: str, lowered: str | None = None,
+             fences: frozenset[int] = frozenset()) -> list[tuple[int, int, Detector, str, str]]:
         """``(start, end, detector, id, name)`` for every value found (the id may be a more
-        specific one than the detector's own, e.g. a GCP key found by the private-key detector).
+        specific one than the detector's own, e.g. a GCP key found by the private-key detector);
+        ``fences`` as in ``Detector.spans``.
 
         A detector whose anchors occur only a few times runs in windows around them rather than
         over the whole text, so a large file with one token costs one short match, not a pass.
@@ -607,11 +612,11 @@ class TokenScanner:
             hay = low if det.lowered else text
             where = positions[index]
             if where is None:
-                spans = det.spans(text, hay)
+                spans = det.spans(text, hay, fences=fences)
             else:
                 spans = []
                 for start, end in _windows(where, det.window, size):
-                    spans.extend(det.spans(text, hay, start, end))
+                    spans.extend(det.spans(text, hay, start, end, fences))
                 spans = list(dict.fromkeys(spans))
             for start, end, id_, name in spans:
                 hits.append((start, end, det, id_, name))
