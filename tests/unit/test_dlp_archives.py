@@ -164,6 +164,31 @@ class ArchiveTest(unittest.TestCase):
         body = json.dumps({"data": base64.b64encode(tar({"package/.env": AWS.encode()})).decode()})
         self.assertIn("aws-access-key-id", detectors(scan(body.encode(), "application/json")))
 
+    def test_base64_of_a_zip_bzip2_or_xz_is_opened(self) -> None:
+        # A file attached to a JSON call (a repository contents API, a data: URL), either alphabet,
+        # as a whole body and as the proxy scans a streamed one, a batch at a time. One finding
+        # per encoded run: the bottle's secret and a token format in two files.
+        packers = {"zip": lambda data: zipped({"notes/.env": data, "README.md": b"# notes\n"}),
+                   "bzip2": bz2.compress, "xz": lzma.compress}
+        for kind, pack in packers.items():
+            for env, expected in ((ENV, "API_SECRET"), (AWS.encode(), "aws-access-key-id")):
+                for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                    text = encode(pack(env)).decode()
+                    with self.subTest(kind=kind, expected=expected, alphabet=encode.__name__):
+                        body = json.dumps({"message": "add notes", "content": text}).encode()
+                        self.assertIn(expected, detectors(scan(body, "application/json")))
+                        body = b"\0" * 5000 + b"data:application/octet-stream;base64," + text.encode() + b"\0" * 5000
+                        found = SCANNER.scan_batch(body, "body", deep=True)
+                        self.assertIn((expected, f"base64+{kind}"),
+                                      {(f.secret_name or f.detector, f.encoding) for f in found})
+
+    def test_base64_of_benign_archives_passes(self) -> None:
+        for blob in (zipped({"README.md": b"# Project\n" * 50, "img.bin": bytes(range(256)) * 40}),
+                     bz2.compress(b"print('hello')\n" * 100), lzma.compress(b"# notes\n" * 100)):
+            with self.subTest():
+                self.assertEqual(scan(json.dumps({"content": base64.b64encode(blob).decode()}).encode(),
+                                      "application/json"), [])
+
     def test_too_many_entries_is_a_scan_limit(self) -> None:
         body = tar({f"f{i}": b"x" for i in range(2100)})
         self.assertIn(SCAN_LIMIT, {f.detector for f in scan(body)})

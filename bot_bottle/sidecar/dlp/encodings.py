@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
+from bot_bottle.sidecar.dlp import archives
 from bot_bottle.sidecar.dlp.fragments import merge
 
 _URLSAFE = str.maketrans("+/", "-_")
@@ -278,9 +279,19 @@ def _wrapped_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
     return blocks
 
 
+# The base64 of a zip's, a bzip2's or an xz's magic number (fixed letters at a group's start): a
+# file attached to a JSON call or a data: URL. Only such a run is decoded and opened.
+_PACKED_B64 = re.compile(r"UEsDB|Qlpo[MNO]|[/_]Td6WFoA")
+
+
 def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[str | None, str]:
     if run.islower() or run.isupper():
         return None, ""  # base64 of 18+ bytes mixes upper and lower case
+    packed = _PACKED_B64.search(run)
+    if packed is not None:
+        opened = _opened(_b64_decode(run[packed.start():]), budget)
+        if opened is not None:
+            return opened
     gzip_at = run.find("H4sI")  # base64 of the gzip magic number
     candidates = [gzip_at] if gzip_at >= 0 else []
     if _b64_tar_at_start(run):
@@ -313,6 +324,20 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
             # A tar (mostly NUL padding) holds its files verbatim: scanned as well.
             return data.decode("latin-1"), encoding
     return None, ""
+
+
+def _opened(data: bytes | None, budget: int) -> tuple[str, str] | None:
+    """The files of a zip, or a bzip2/xz stream inflated (and a tar in it opened), as one text
+    joined by NUL (no detector matches across it), within ``budget`` bytes; None when ``data``
+    is none of these."""
+    if not data or not (data[:4] == archives.ZIP_MAGIC or archives.compression_of(data) in ("bzip2", "xz")):
+        return None
+    found = archives.expand(data, max(0, budget))
+    parts = ([found.data] if found.layers else []) + found.contents
+    if not parts:
+        return None
+    kind = found.layers[0] if found.layers else "zip"
+    return b"\0".join(parts).decode("latin-1"), f"base64+{kind}"
 
 
 def _b64_tar_at_start(run: str) -> bool:
