@@ -640,6 +640,18 @@ class TlsTest(AddonCase):
         self.assertFalse(data.ignore_connection)
         self.assertEqual(data.context.server.sni, "allowed.example")
 
+    def test_an_intercepted_route_naming_an_address_pins_that_address_not_the_clients_sni(self) -> None:
+        # Left unset, mitmproxy would send the client's SNI to the address and check the
+        # certificate against it: any site behind a shared front (domain fronting).
+        self.write_policy({**POLICY, "routes": [*POLICY["routes"], {"host": "192.0.2.10", "ports": [443]},
+                                                {"host": "2001:db8::5", "ports": [443]}]})
+        for address in ("192.0.2.10", "2001:db8::5"):
+            for sni in ("evil.example", None):
+                with self.subTest(address=address, sni=sni):
+                    data = self.call(self.hello(address, 443, sni))
+                    self.assertFalse(data.ignore_connection)
+                    self.assertEqual(data.context.server.sni, address)
+
     def test_passthrough_with_a_different_sni_is_intercepted_instead(self) -> None:
         data = self.call(self.hello("files.example", 443, "evil.example"))
         self.assertFalse(data.ignore_connection)

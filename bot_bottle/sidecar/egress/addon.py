@@ -235,9 +235,10 @@ class EgressAddon:
         # Intercepted: the upstream sees the name the tunnel was allowed for, never a different
         # SNI the client chose (domain fronting). A passthrough tunnel whose SNI disagrees, is
         # missing or is encrypted is intercepted instead, so each request inside is checked
-        # against the tunnel's host.
-        if ip_literal(verdict.host) is None:
-            data.context.server.sni = verdict.host
+        # against the tunnel's host. For a route naming an address, that address: mitmproxy then
+        # sends no name (none is allowed for an address) and checks the certificate against the
+        # address, where left unset it would forward the client's SNI and check against that.
+        data.context.server.sni = ip_literal(verdict.host) or verdict.host
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         """Refuse an upstream connection whose name resolves to an address no route may reach.
