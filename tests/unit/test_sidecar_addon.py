@@ -392,6 +392,17 @@ class InjectionTest(AddonCase):
         self.assertNotIn("X-Api-Key", flow.request.headers)
         self.assertEqual(flow.request.headers.get_all("X-Custom-Key"), [REAL_TOKEN])
 
+    def test_credential_headers_in_other_spellings_are_stripped_too(self) -> None:
+        spellings = {"X_Api_Key": AGENT_TOKEN, "PRIVATE-TOKEN": AGENT_TOKEN, "x-auth-token": AGENT_TOKEN,
+                     "Job_Token": AGENT_TOKEN, "X-Custom_Key": AGENT_TOKEN}
+        for host in ("bearer.example", "header.example"):
+            with self.subTest(host=host):
+                flow = self.request_flow(host, port=443, scheme="https", headers={"Host": host, **spellings})
+                flow, _ = self.exchange(flow)
+                sent = [(k.decode(), v.decode()) for k, v in flow.request.headers.fields]
+                self.assertEqual([name for name, value in sent if AGENT_TOKEN in value],
+                                 ["X-Custom_Key"] if host == "bearer.example" else [])
+
     def test_a_routes_own_header_is_only_stripped_on_that_route(self) -> None:
         flow, _ = self.injected("bearer.example")
         self.assertEqual(flow.request.headers["X-Custom-Key"], AGENT_TOKEN)

@@ -583,8 +583,10 @@ class EgressAddon:
         request.headers.pop("proxy-authorization", None)  # hop-by-hop: never for an upstream
         route = verdict.route
         if route is not None and route.auth is not None:
-            for name in credentials.headers_to_strip(route.auth):
-                request.headers.pop(name, None)
+            sent = {raw.decode("latin-1") for raw, _ in request.headers.fields}
+            for name in sent:
+                if credentials.is_stripped(name, route.auth):
+                    request.headers.pop(name, None)  # every copy, any case
             secret = self.secrets.credentials[route.auth.token_ref]
             for name, value in credentials.credential_headers(route.auth, secret, request.headers.get("anthropic-beta")):
                 request.headers[name] = value

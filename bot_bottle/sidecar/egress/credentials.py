@@ -18,8 +18,14 @@ from typing import Any
 from bot_bottle.sidecar.egress.policy import Policy, RouteAuth
 
 # Headers that carry credentials to well-known APIs. The agent's own copies are removed on
-# routes with auth, so the upstream only ever sees the credential the proxy injects.
-CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key")
+# routes with auth, so the upstream only ever sees the credential the proxy injects: one left
+# in place could make the upstream act as the agent's account instead (GitLab reads
+# PRIVATE-TOKEN before Authorization).
+CREDENTIAL_HEADERS = (
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "private-token",
+    "job-token", "deploy-token", "x-auth-token", "x-access-token", "x-api-token", "api-token",
+    "ocp-apim-subscription-key",
+)
 _FORBIDDEN = ("\r", "\n", "\x00")
 
 
@@ -141,6 +147,16 @@ def headers_to_strip(auth: RouteAuth) -> tuple[str, ...]:
     if auth.header and auth.header not in CREDENTIAL_HEADERS:
         return (*CREDENTIAL_HEADERS, auth.header)
     return CREDENTIAL_HEADERS
+
+
+def _spelling(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def is_stripped(name: str, auth: RouteAuth) -> bool:
+    """Is a header the agent sent by this name one of ``headers_to_strip``, in any spelling? A
+    server that reads headers CGI-style takes ``X_Api_Key`` for ``x-api-key``."""
+    return _spelling(name) in {_spelling(strip) for strip in headers_to_strip(auth)}
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:
