@@ -377,6 +377,14 @@ def _routes(r: _Reader, raw: Any) -> tuple[Route, ...]:
                 kp + ("tls_passthrough",),
                 "a passthrough route is tunnelled untouched, so it cannot have 'auth' or 'matches'",
             )
+        if auth is not None and host.startswith("*."):
+            # Anyone may hold a subdomain of many domains (a hosting platform's tenants): the
+            # proxy would hand the real token to whichever the agent names.
+            raise r.fail(
+                kp + ("auth",),
+                f"{host!r} is a wildcard route: 'auth' would send the real token to every subdomain; "
+                "give the hosts that need it a route of their own",
+            )
         routes.append(
             Route(
                 host=host,

@@ -271,6 +271,10 @@ class VersionTwoTest(unittest.TestCase):
         with self.assertRaisesRegex(PolicyError, "tls_passthrough cannot be combined with auth"):
             Policy.from_dict(v2(route(tls_passthrough=True, auth={"scheme": "bearer", "token_ref": "T"})))
 
+    def test_a_wildcard_route_cannot_inject(self) -> None:
+        with self.assertRaisesRegex(PolicyError, "a wildcard route cannot have auth"):
+            Policy.from_dict(v2(route(host="*.example.com", auth={"scheme": "bearer", "token_ref": "T"})))
+
     def test_dlp_is_passed_through_untouched(self) -> None:
         dlp = {"outbound_on_match": "redact", "own_token": "redact", "tokens": True, "entropy": False,
                "future": {"nested": [1, 2]}}

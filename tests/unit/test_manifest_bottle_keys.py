@@ -538,6 +538,14 @@ class PassthroughTests(BottleKeyTestCase):
             contains="cannot have 'auth' or 'matches'",
         )
 
+    def test_a_wildcard_route_refuses_auth(self) -> None:
+        self.assertBottleError(
+            "egress:\n  routes:\n    - host: '*.tenant-cloud.example'\n      auth: {scheme: bearer, token_ref: T}\n",
+            line=5,
+            key="egress.routes[0].auth",
+            contains="'*.tenant-cloud.example' is a wildcard route: 'auth' would send the real token to every subdomain",
+        )
+
     def test_passthrough_refuses_matches(self) -> None:
         self.assertBottleError(
             "egress:\n  routes:\n    - host: a.com\n      tls_passthrough: true\n      matches: [{paths: [/]}]\n",

@@ -243,6 +243,8 @@ def _route(data: Any, where: str, version: int) -> Route:
     auth = _auth(obj["auth"], f"{where}.auth") if obj.get("auth") is not None else None
     if passthrough and auth is not None:
         raise PolicyError(f"{where}: tls_passthrough cannot be combined with auth (nothing can be injected into an untouched tunnel)")
+    if auth is not None and host.startswith("*."):
+        raise PolicyError(f"{where}: a wildcard route cannot have auth (the real token would go to every subdomain)")
     dlp_raw = obj.get("dlp", {})
     if dlp_raw is None:
         dlp_raw = {}
