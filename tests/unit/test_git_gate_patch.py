@@ -128,6 +128,30 @@ class RealGitTest(unittest.TestCase):
         self.assertIn(("path", "dir/ü new.txt", None, "dir/ü new.txt"), seconds)
         self.assertNotIn("bin.dat", {p.path for p in by_commit[second]})  # deleted: nothing added
 
+    def test_names_of_empty_folders_are_pieces(self) -> None:
+        # git log shows files only: a folder holding nothing (a tree entry for the empty tree,
+        # made with plumbing) appears nowhere in it, however deep or in a merge.
+        base = self.commit({"README": b"x\n"}, "base")
+        empty = self.write_object("tree", b"")
+
+        def tree(*entries: tuple[str, str, str]) -> str:
+            text = "".join(f"{mode} {'tree' if mode == '040000' else 'blob'} {oid}\t{name}\n" for mode, oid, name in entries)
+            return subprocess.run(["git", "mktree"], cwd=self.dir / "r", env=self.env, input=text, text=True,
+                                  capture_output=True, check=True).stdout.strip()
+
+        inner = tree(("040000", empty, f"key-{AWS}"))
+        top = tree(("100644", self.git("rev-parse", "HEAD:README"), "README"), ("040000", empty, f"k {GHP}"),
+                   ("040000", inner, "outer"))
+        commit = self.git("commit-tree", top, "-p", base, "-m", "docs")
+        pieces = {p.text for p in read_pieces([commit], env=self.env) if p.kind == "path"}
+        self.assertEqual(pieces, {f"k {GHP}", f"outer/key-{AWS}"})
+        found = self.findings([commit])
+        self.assertIn(f"commit {commit[:12]}: file name k [redacted]: detector github-token", found)
+        self.assertIn(f"commit {commit[:12]}: file name outer/key-[redacted]: detector aws-access-key-id", found)
+        # A merge bringing one in: found too, against its first parent.
+        merge = self.git("commit-tree", top, "-p", base, "-p", commit, "-m", "merge")
+        self.assertIn(f"k {GHP}", {p.text for p in read_pieces([merge], env=self.env) if p.kind == "path"})
+
     def test_merge_adds_only_its_own_resolution(self) -> None:
         self.commit({"f": b"a\nb\n"}, "base")
         self.git("checkout", "-q", "-b", "side")

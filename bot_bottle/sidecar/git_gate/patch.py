@@ -363,6 +363,82 @@ def read_pieces(
         code, stderr = stream.finish()
     if code != 0:
         raise ObjectError(f"git log failed: {stderr[:500]}")
+    yield from empty_folder_pieces(commits, cwd=cwd, env=env)
+
+
+def tree_argv() -> list[str]:
+    """The ``git`` argv (after ``git``) listing every entry the commits on stdin add, folders
+    included (``-t``), against each parent (``-m``), NUL-separated."""
+    return ["-c", "core.quotePath=false", "diff-tree", "--stdin", "-r", "-t", "-m", "--root", "--no-renames",
+            "--diff-filter=A", "-z"]
+
+
+def empty_folder_pieces(
+    commits: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[Piece]:
+    """The path of every folder a commit adds that holds no file: ``git log`` shows only files,
+    so a name given to an empty folder (a tree entry pointing at the empty tree, nested as deep
+    as one likes) would pass unread. A folder with anything in it is already in its files'
+    paths."""
+    request = ("\n".join(commits) + "\n").encode()
+    with proc.Stream(["git", *tree_argv()], input=request, timeout=proc.SCAN_TIMEOUT,
+                     cwd=cwd, env=git_env(env)) as stream:
+        entries = _AddedEntries(stream.stdout, MAX_LOG_BYTES)
+        held: tuple[str, str] | None = None  # the last folder seen: empty unless its child follows
+        seen: set[tuple[str, str]] = set()
+        for commit, mode, path in entries:
+            if held is not None and not (commit == held[0] and path.startswith(held[1] + "/")):
+                if held not in seen:
+                    seen.add(held)
+                    yield Piece(held[0], "path", held[1], path=held[1])
+            held = (commit, path) if mode == "040000" else None
+        if held is not None and held not in seen:
+            yield Piece(held[0], "path", held[1], path=held[1])
+        if entries.over:
+            yield Piece(commits[0], "log-limit",
+                        f"the push's list of folders is larger than {MAX_LOG_BYTES // MiB} MiB, the most the gate reads")
+            return
+        code, stderr = stream.finish()
+    if code != 0:
+        raise ObjectError(f"git diff-tree failed: {stderr[:500]}")
+
+
+class _AddedEntries:
+    """``(commit, mode, path)`` of each entry in ``git diff-tree -z --stdin`` output, read as it
+    comes, up to ``limit`` bytes (``over`` tells that there was more)."""
+
+    def __init__(self, out: IO[bytes], limit: int) -> None:
+        self.out, self.left, self.over = out, limit, False
+
+    def _tokens(self) -> Iterator[bytes]:
+        rest = b""
+        while True:
+            data = self.out.read(min(65536, self.left + 1))
+            if not data:
+                break
+            if len(data) > self.left:
+                self.over = True
+                break
+            self.left -= len(data)
+            parts = (rest + data).split(b"\0")
+            rest = parts.pop()
+            yield from parts
+        if rest and not self.over:
+            yield rest
+
+    def __iter__(self) -> Iterator[tuple[str, str, str]]:
+        commit = ""
+        tokens = self._tokens()
+        for token in tokens:
+            if token.startswith(b":"):
+                meta = token[1:].split(b" ")
+                path = next(tokens, None)
+                if path is None:
+                    return
+                if len(meta) >= 2:
+                    yield commit, meta[1].decode("ascii", "replace"), path.decode("utf-8", "replace")
+            elif token:
+                commit = token.split(b" ", 1)[0].decode("ascii", "replace")  # "<id>" or "<id> (from <parent>)"
 
 
 def _parsed(reader: LogReader, parser: LogParser) -> Iterator[Piece]:
