@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,7 @@ class LocalGateTest(scenarios.GateScenarios):
         cls.addClassCleanup(cls._stop, cls.gate_proc)
         _wait_for(lambda: '"ready"' in cls.gate_log_path.read_text() or cls.gate_proc.poll() is not None, "the gate")
         ready = next(json.loads(l) for l in cls.gate_log_path.read_text().splitlines() if '"ready"' in l)
+        cls.gate_port = int(ready["port"])
         home = cls.tmp / "agent"
         home.mkdir()
         cls.bottle = LocalBottle(home)
@@ -193,6 +195,29 @@ class LocalGateTest(scenarios.GateScenarios):
         self.assertNotIn(self.token, config)
         self.assertNotIn(self.token, self.gate_log())
 
+    def test_a_push_posted_without_its_advertisement_is_checked_against_the_upstream_as_it_is_now(self) -> None:
+        # Someone pushes a key upstream by mistake; the agent fetches it; the branch is deleted
+        # upstream. A receive-pack posted straight away, without asking for the refs first, must
+        # not take those commits for published because the mirror still had them.
+        self.clone("lib", "revive")
+        upstream = str(self.tmp / "upstream" / "lib.git")
+        run = self.in_clone("revive", "printf 'AWS_ACCESS_KEY_ID=AKIAZ7QK4M2XW9RTB3PL\\n' > oops.env && git add oops.env"
+                            f" && git commit -q -m oops && git push -q {upstream} HEAD:refs/heads/oops"
+                            " && git fetch -q origin && git rev-parse HEAD origin/main")
+        self.assertEqual(run.returncode, 0, run.output)
+        oops, main = run.stdout.split()
+        subprocess.run(["git", "--git-dir", upstream, "update-ref", "-d", "refs/heads/oops"], check=True)
+        pack = subprocess.run(["git", "-C", str(self.tmp / "agent" / "revive"), "pack-objects", "--revs", "--stdout",
+                               "-q"], input=f"{oops}\n^{main}\n".encode(), capture_output=True, check=True).stdout
+        command = f"{'0' * 40} {oops} refs/heads/revived\0report-status side-band-64k\n".encode()
+        body = b"%04x" % (len(command) + 4) + command + b"0000" + pack
+        request = urllib.request.Request(f"http://127.0.0.1:{self.gate_port}/lib.git/git-receive-pack", data=body,
+                                         method="POST", headers={"Content-Type": "application/x-git-receive-pack-request"})
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            report = answer.read().decode("latin-1")
+        self.assertNotIn("refs/heads/revived", self.upstream_refs("lib"))
+        self.assertIn("ng refs/heads/revived", report)
+        self.assertIn("detector aws-access-key-id", report)
 
 if __name__ == "__main__":
     unittest.main()

@@ -102,21 +102,26 @@ class Mirrors:
     # ------------------------------------------------------------------ refresh
     def refresh(self, repo: RepoConfig, *, requested_at: float | None = None) -> None:
         """Make the mirror match the upstream now, or raise ``upstream.UpstreamError``."""
+        with self._states[repo.name].lock:
+            self.refresh_held(repo, requested_at=requested_at)
+
+    def refresh_held(self, repo: RepoConfig, *, requested_at: float | None = None) -> None:
+        """``refresh`` for a caller already holding ``lock(repo)`` (a push, whose check must see
+        the upstream as it is while nothing else moves the mirror)."""
         requested_at = time.monotonic() if requested_at is None else requested_at
         state = self._states[repo.name]
-        with state.lock:
-            if state.last_started >= requested_at:
-                # A refresh began after this request arrived and has finished: it is fresh enough.
-                if state.last_ok:
-                    return
-                raise upstream.UpstreamError(state.last_error)
-            state.last_started = time.monotonic()
-            try:
-                self._fetch(repo)
-            except upstream.UpstreamError as exc:
-                state.last_ok, state.last_error = False, str(exc)
-                raise
-            state.last_ok, state.last_error = True, ""
+        if state.last_started >= requested_at:
+            # A refresh began after this request arrived and has finished: it is fresh enough.
+            if state.last_ok:
+                return
+            raise upstream.UpstreamError(state.last_error)
+        state.last_started = time.monotonic()
+        try:
+            self._fetch(repo)
+        except upstream.UpstreamError as exc:
+            state.last_ok, state.last_error = False, str(exc)
+            raise
+        state.last_ok, state.last_error = True, ""
 
     def _fetch(self, repo: RepoConfig) -> None:
         path = self.path(repo)

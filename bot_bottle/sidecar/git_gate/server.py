@@ -5,7 +5,9 @@ Served paths, per repo ``NAME``:
 upstream first, or answer with an ERR the agent's git prints), and ``POST /NAME.git/git-upload-pack``
 / ``POST /NAME.git/git-receive-pack``. Each is handed to ``git http-backend`` (CGI) over the
 repo's mirror; a receive-pack holds the repo's lock for its whole run, so the pre-receive hook
-sees a mirror that does not move under it. Dumb-HTTP reads and unknown repos get 404: they would
+sees a mirror that does not move under it, refreshed again under that lock first. A fetch's POST
+that comes without a recent advertisement (``RPC_FRESH_FOR``) refreshes the mirror first; both
+fail closed when the upstream cannot be reached, as the advertisement does. Dumb-HTTP reads and unknown repos get 404: they would
 bypass the refresh.
 """
 
@@ -34,6 +36,9 @@ CHUNK = 64 * 1024
 # A backstop for one request (a push's scan and forwarding are bounded below this: the hook's
 # proc.SCAN_TIMEOUT and upstream.TRANSFER_TIMEOUT); the backend's whole process group is killed.
 BACKEND_TIMEOUT = 3600.0
+# A fetch RPC reuses the refresh of its own ref advertisement (git asks for one first); one that
+# comes without any refresh this recent refreshes the mirror itself, or fails closed.
+RPC_FRESH_FOR = 30.0
 
 
 def log(event: str, **fields: Any) -> None:
@@ -120,12 +125,34 @@ class Handler(BaseHTTPRequestHandler):
         if endpoint == "git-receive-pack":
             verdict_path = self.gate.verdicts / f"{uuid.uuid4().hex}.json"
             with self.gate.mirrors.lock(repo):
+                # Refreshed again, under the lock the check runs in: what the mirror holds counts
+                # as published. Had a branch been deleted upstream since the advertisement (a
+                # secret taken down), or no advertisement been asked for, its commits would pass
+                # unscanned.
+                if not self._refreshed(repo, endpoint, started, held=True):
+                    return
                 status = self._backend(repo, endpoint, "POST", "", extra_env={HOOK_ENV_VERDICT: str(verdict_path)})
             verdict = _read_verdict(verdict_path)
             log("push", repo=repo.name, status=status, seconds=round(time.monotonic() - started, 3), **verdict)
             return
+        if not self._refreshed(repo, endpoint, started - RPC_FRESH_FOR, held=False):
+            return
         status = self._backend(repo, endpoint, "POST", "")
         log("request", repo=repo.name, endpoint=endpoint, status=status, seconds=round(time.monotonic() - started, 3))
+
+    def _refreshed(self, repo: RepoConfig, endpoint: str, requested_at: float, *, held: bool) -> bool:
+        """Refresh the mirror (a refresh started since ``requested_at`` will do); when the upstream
+        cannot be reached, answer with the reason and return False."""
+        try:
+            if held:
+                self.gate.mirrors.refresh_held(repo, requested_at=requested_at)
+            else:
+                self.gate.mirrors.refresh(repo, requested_at=requested_at)
+        except upstream.UpstreamError as exc:
+            self._plain(503, f"upstream {repo.name} unreachable: {exc}\n")
+            log("refresh-failed", repo=repo.name, endpoint=endpoint, error=str(exc))
+            return False
+        return True
 
     # ------------------------------------------------------------------ CGI
     def _backend(self, repo: RepoConfig, endpoint: str, method: str, query: str, extra_env: dict[str, str] | None = None) -> int:
