@@ -254,7 +254,8 @@ def _apply_capability(row: ProposalRow, payload: dict[str, Any], ctx: Context, s
 
 
 def _apply_push(row: ProposalRow, payload: dict[str, Any], ctx: Context, save: bool) -> Applied:
-    grant = {"kind": "push", **{k: payload[k] for k in ("repo", "ref", "old", "new")}}
+    # For the findings the operator was shown, not for whatever else those commits may hold.
+    grant = {"kind": "push", **{k: payload[k] for k in ("repo", "ref", "old", "new", "finding") if payload.get(k)}}
     return Applied(grant=grant, after={"push": grant}, message="the gate lets this exact push through once")
 
 

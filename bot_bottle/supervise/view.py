@@ -50,7 +50,8 @@ def summary(kind: str, payload: Mapping[str, Any]) -> str:
         return f"install {packages}" + (" + Dockerfile lines" if (payload.get("dockerfile") or "").strip() else "")
     if kind == "push-exception":
         old, new = str(payload.get("old", "")), str(payload.get("new", ""))
-        finding = f" (finding {payload['finding']})" if payload.get("finding") else ""
+        detectors = ", ".join(payload.get("detectors") or [])
+        finding = f" (finding {payload['finding']}{': ' + detectors if detectors else ''})" if payload.get("finding") else ""
         return f"push {payload.get('repo', '?')} {payload.get('ref', '?')} {old[:8]}..{new[:8]}{finding}"
     if kind == "token-use":
         detectors = ", ".join(payload.get("detectors") or [])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import unittest
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -43,6 +44,15 @@ egress:
 ---
 """
 FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
+
+# A push the git-gate rejected, as its hook records it in the sidecar's spool
+# (channel.record_push_findings): an exception can be asked for only for such a push.
+REJECTED_PUSH = (
+    "from bot_bottle.sidecar.supervise.channel import record_push_findings\n"
+    "record_push_findings('/var/lib/bottle/supervise', 'gf-0123456789ab', 'app',"
+    " [{'ref': 'refs/heads/fix', 'old': '1' * 40, 'new': '2' * 40}], ['aws-access-key-id'],"
+    " ['commit 222222222222: file t/fixture.env line 1: detector aws-access-key-id'])\n"
+)
 
 
 @skip_unless_docker()
@@ -192,6 +202,9 @@ class SuperviseHostTest(unittest.TestCase):
 
     def test_a_push_exception_is_granted_once_for_that_exact_push(self) -> None:
         old, new = "1" * 40, "2" * 40
+        made = subprocess.run(["docker", "exec", "-i", self.launcher.names.sidecar_container, "python", "-"],
+                              input=REJECTED_PUSH, capture_output=True, text=True, timeout=60)
+        self.assertEqual(made.returncode, 0, made.stderr)
         call = self.ask("request-push-exception", {"repo": "app", "ref": "refs/heads/fix", "old": old, "new": new,
                                                    "finding": "gf-0123456789ab",
                                                    "justification": "the match is a fake key in a test fixture"})
@@ -199,8 +212,8 @@ class SuperviseHostTest(unittest.TestCase):
         done = apply.decide(self.store, row.key, "approved", operator=OPERATOR, context=self.context)
         self.assertEqual(done.status, "applied")
         self.assertEqual(self.answer(call)["verdict"], "approved")
-        self.assertIn({"repo": "app", "ref": "refs/heads/fix", "old": old, "new": new, "used": False},
-                      self.link().grants()["pushes"])
+        self.assertIn({"repo": "app", "ref": "refs/heads/fix", "old": old, "new": new, "finding": "gf-0123456789ab",
+                       "used": False}, self.link().grants()["pushes"])
         self.assertEqual(self.audit(done), [(OPERATOR, "approved", "ok"), (OPERATOR, "apply", "ok")])
 
     def test_egress_events_are_shipped_once(self) -> None:

@@ -25,6 +25,15 @@ from tests.integration._harness import ClassScope, Internet, TempHome, launch, p
 MCP_URL = "http://supervise.bottle.internal/mcp"
 CTL = ["python", "-m", "bot_bottle.sidecar.supervise.ctl"]
 
+# A push the git-gate rejected, as its hook records it in the sidecar's spool
+# (channel.record_push_findings): an exception can be asked for only for such a push.
+REJECTED_PUSH = (
+    "from bot_bottle.sidecar.supervise.channel import record_push_findings\n"
+    "record_push_findings('/var/lib/bottle/supervise', 'gf-0123456789ab', 'app',"
+    " [{'ref': 'refs/heads/fix', 'old': '1' * 40, 'new': '2' * 40}], ['aws-access-key-id'],"
+    " ['commit 222222222222: file t/fixture.env line 1: detector aws-access-key-id'])\n"
+)
+
 BOTTLE = """\
 ---
 egress:
@@ -187,20 +196,25 @@ class SuperviseSidecarTest(unittest.TestCase):
 
     def test_modified_push_exception(self) -> None:
         old, new = "1" * 40, "2" * 40
+        made = subprocess.run(["docker", "exec", "-i", self.sidecar, "python", "-"], input=REJECTED_PUSH,
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(made.returncode, 0, made.stderr)
         call = self.call_tool("request-push-exception", {
             "repo": "app", "ref": "refs/heads/fix", "old": old, "new": new, "finding": "gf-0123456789ab",
             "justification": "the match is a fake key in a unit test fixture",
         })
         proposal = self.wait_pending("push-exception")
+        self.assertEqual(proposal["payload"]["detectors"], ["aws-access-key-id"])  # the gate's, not the agent's
         change = dict(proposal["payload"], ref="refs/heads/fix-reviewed")
         decision = Decision(proposal["id"], "modified", "push it to a review branch", change=change)
-        grant = {"kind": "push", "repo": "app", "ref": change["ref"], "old": old, "new": new}
+        grant = {"kind": "push", "repo": "app", "ref": change["ref"], "old": old, "new": new, "finding": "gf-0123456789ab"}
         self.assertEqual(self.ctl("decide", {"decision": decision.to_dict(), "grant": grant})[0], 0)
         answer = self.tool_answer(call)
         self.assertEqual(answer["verdict"], "modified")
         self.assertEqual(answer["change"]["ref"], "refs/heads/fix-reviewed")
         pushes = self.ctl("grants")[1]["pushes"]
-        self.assertIn({"repo": "app", "ref": "refs/heads/fix-reviewed", "old": old, "new": new, "used": False}, pushes)
+        self.assertIn({"repo": "app", "ref": "refs/heads/fix-reviewed", "old": old, "new": new,
+                       "finding": "gf-0123456789ab", "used": False}, pushes)
 
     def test_token_use_request_names_what_the_proxy_held(self) -> None:
         # The held request's proposal as the proxy writes it (channel.held_request_proposal), in
@@ -379,7 +393,8 @@ git-gate:
             wait_for(pending, "the push-exception proposal", timeout=60)
             proposal = found[0]
             self.assertEqual(proposal["payload"]["finding"], args["finding"])
-            grant = {"kind": "push", **{k: proposal["payload"][k] for k in ("repo", "ref", "old", "new")}}
+            self.assertEqual(proposal["payload"]["detectors"], ["aws-access-key-id"])  # what the gate found
+            grant = {"kind": "push", **{k: proposal["payload"][k] for k in ("repo", "ref", "old", "new", "finding")}}
             decision = Decision(proposal["id"], "approved", operator="integration-test")
             self.assertEqual(self.ctl("decide", {"decision": decision.to_dict(), "grant": grant})[0], 0)
             answer = json.loads(json.loads(call.result(timeout=150).stdout)["result"]["content"][0]["text"])

@@ -199,11 +199,13 @@ class Egress(Base):
 class OtherKinds(Base):
     def test_push_exception_grants_that_exact_push_once(self) -> None:
         pid = self.propose("push-exception", {"repo": "app", "ref": "refs/heads/fix", "old": SHA_A, "new": SHA_B,
-                                              "finding": "f-1"})
+                                              "finding": "gf-0123456789ab", "detectors": ["aws-access-key-id"],
+                                              "places": ["commit 0123: file a line 1: detector aws-access-key-id"]})
         row = apply.decide(self.store, pid, "approved", operator="ann", context=self.ctx)
         self.assertEqual(row.status, "applied")
         self.assertEqual(read_grants(self.side.spool.root)["pushes"],
-                         [{"repo": "app", "ref": "refs/heads/fix", "old": SHA_A, "new": SHA_B, "used": False}])
+                         [{"repo": "app", "ref": "refs/heads/fix", "old": SHA_A, "new": SHA_B,
+                           "finding": "gf-0123456789ab", "used": False}])
         self.assertIn("once", self.decision(pid).reason)
 
     def test_token_use_grants_the_route_and_detectors(self) -> None:
@@ -234,8 +236,8 @@ class OtherKinds(Base):
         original = apply._APPLY["push-exception"]
         apply._APPLY["push-exception"] = lambda *a: {}["boom"]  # a bug in a handler
         self.addCleanup(apply._APPLY.__setitem__, "push-exception", original)
-        pid = self.propose("push-exception", {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B},
-                           pid="push-1")
+        pid = self.propose("push-exception", {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B,
+                                              "finding": "gf-0123456789ab"}, pid="push-1")
         row = apply.decide(self.store, pid, "approved", operator="ann", context=self.ctx)
         self.assertEqual(row.status, "failed")
         self.assertIn("internal error: KeyError", row.error or "")

@@ -69,9 +69,12 @@ class PayloadTests(unittest.TestCase):
             validate_payload("capability", {"packages": ["rm -rf /"]})
 
     def test_push_exception_needs_full_shas_and_ref(self) -> None:
-        ok = {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "f-1"}
+        ok = {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "gf-0123456789ab"}
         self.assertEqual(validate_payload("push-exception", ok), ok)
-        for key, value in (("old", "abc"), ("new", SHA_B.upper()), ("ref", "main"), ("repo", "")):
+        found = {**ok, "detectors": ["aws-access-key-id"], "places": ["commit 0123: file a line 1: detector x"]}
+        self.assertEqual(validate_payload("push-exception", found), found)
+        for key, value in (("old", "abc"), ("new", SHA_B.upper()), ("ref", "main"), ("repo", ""),
+                           ("finding", "a dummy key, trust me"), ("finding", ""), ("places", ["x" * 301])):
             with self.subTest(key=key), self.assertRaises(ChannelError):
                 validate_payload("push-exception", {**ok, key: value})
 

@@ -82,7 +82,7 @@ class CtlTests(unittest.TestCase):
         self.assertEqual(self.spool.decision_for("p-a").verdict, "expired")
 
     def test_decide_errors(self) -> None:
-        self.spool.submit(Proposal("p-a", "push-exception", "test fixture", {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "f"}, 60))
+        self.spool.submit(Proposal("p-a", "push-exception", "test fixture", {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "gf-0123456789ab"}, 60))
         cases = [
             ({"decision": Decision("nope", "approved").to_dict()}, "unknown-proposal"),
             ({"decision": {"id": "p-a", "verdict": "perhaps"}}, "invalid"),

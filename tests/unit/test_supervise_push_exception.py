@@ -17,7 +17,8 @@ from bot_bottle.sidecar.git_gate import hook
 from bot_bottle.sidecar.git_gate.config import parse
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
 from bot_bottle.sidecar.git_gate.scan import PatternDetector
-from bot_bottle.sidecar.supervise.channel import add_grant, read_grants
+from bot_bottle.sidecar.supervise.channel import Spool, add_grant, push_findings, read_grants
+from bot_bottle.sidecar.supervise.server import ToolInputError, push_exception_proposal
 from tests._requires import requires
 
 Z = "0" * 40
@@ -76,6 +77,36 @@ class PushExceptionTest(unittest.TestCase):
         self.assertNotIn(AWS, out)
         # the same findings give the same id on the next try
         self.assertEqual(self.push(f"{self.base} {new} refs/heads/main\n")[2]["detail"], verdict["detail"])
+
+    def test_the_rejection_is_recorded_and_an_exception_request_shows_what_the_gate_found(self) -> None:
+        # The agent's own account (its justification) goes with the gate's findings, never instead.
+        new = self.commit("fixture.txt", f"k={AWS}\n", "fixture")
+        _, _, verdict = self.push(f"{self.base} {new} refs/heads/main\n")
+        fid = verdict["detail"].removeprefix("finding ")
+        record = push_findings(self.spool, fid)
+        self.assertEqual(record["updates"], [{"ref": "refs/heads/main", "old": self.base, "new": new}])
+        self.assertEqual(record["detectors"], ["aws-access-key-id"])
+        self.assertEqual(record["places"], [f"commit {new[:12]}: file fixture.txt line 1: detector aws-access-key-id"])
+        self.assertNotIn(AWS, json.dumps(record))
+        proposal = push_exception_proposal(Spool(self.spool), "app", "refs/heads/main", self.base, new,
+                                           "a fake key in a test fixture", fid)
+        self.assertEqual((proposal.payload["detectors"], proposal.payload["places"]),
+                         (record["detectors"], record["places"]))
+        with self.assertRaises(ToolInputError):  # asked before any push was rejected
+            push_exception_proposal(Spool(self.spool), "app", "refs/heads/main", self.base, new, "why", "gf-" + "0" * 12)
+
+    def test_a_grant_for_another_finding_does_not_apply(self) -> None:
+        new = self.commit("fixture.txt", f"k={AWS}\n", "fixture")
+        add_grant(self.spool, {"kind": "push", "repo": "app", "ref": "refs/heads/main", "old": self.base, "new": new,
+                               "finding": "gf-" + "0" * 12})
+        code, _, verdict = self.push(f"{self.base} {new} refs/heads/main\n")
+        self.assertEqual((code, verdict["result"]), (1, "rejected"))
+        fid = verdict["detail"].removeprefix("finding ")
+        add_grant(self.spool, {"kind": "push", "repo": "app", "ref": "refs/heads/main", "old": self.base, "new": new,
+                               "finding": fid})
+        code, out, verdict = self.push(f"{self.base} {new} refs/heads/main\n")
+        self.assertEqual((code, verdict["result"]), (0, "forwarded"), out)
+        self.assertEqual([p["used"] for p in read_grants(self.spool)["pushes"]], [False, True])
 
     def test_no_hint_without_the_supervise_plane(self) -> None:
         new = self.commit("fixture.txt", f"k={AWS}\n", "fixture")

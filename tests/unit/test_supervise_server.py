@@ -13,12 +13,13 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from bot_bottle.sidecar.supervise import server
+from bot_bottle.sidecar.supervise import channel, server
 from bot_bottle.sidecar.supervise.channel import Decision, Proposal, Spool
 from bot_bottle.sidecar.supervise.server import ToolInputError
 
 SHA_A = "a" * 40
 SHA_B = "b" * 40
+FINDING = "gf-0123456789ab"
 
 
 class ArgumentTests(unittest.TestCase):
@@ -39,12 +40,27 @@ class ArgumentTests(unittest.TestCase):
         self.assertIn("host", str(ctx.exception))
         with self.assertRaises(ToolInputError):
             server.capability_proposal("why")
-        with self.assertRaises(ToolInputError):
-            server.push_exception_proposal("app", "main", SHA_A, SHA_B, "why")
+        with tempfile.TemporaryDirectory() as tmp, self.assertRaises(ToolInputError):
+            server.push_exception_proposal(Spool(tmp), "app", "main", SHA_A, SHA_B, "why", FINDING)
 
-    def test_push_exception_normalises_shas(self) -> None:
-        p = server.push_exception_proposal("app", "refs/heads/x", SHA_A.upper(), f" {SHA_B} ", "fixture", "F-1")
-        self.assertEqual(p.payload, {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "F-1"})
+    def test_push_exception_shows_what_the_gate_found_for_a_push_it_rejected(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            spool = Spool(tmp)
+            update = {"ref": "refs/heads/x", "old": SHA_A, "new": SHA_B}
+            channel.record_push_findings(tmp, FINDING, "app", [update], ["aws-access-key-id"],
+                                         ["commit 0123456789ab: file t/fixture.env line 1: detector aws-access-key-id"])
+            p = server.push_exception_proposal(spool, "app", "refs/heads/x", SHA_A.upper(), f" {SHA_B} ", "fixture",
+                                               f" {FINDING}")
+            self.assertEqual(p.payload, {**update, "repo": "app", "finding": FINDING, "detectors": ["aws-access-key-id"],
+                                         "places": ["commit 0123456789ab: file t/fixture.env line 1: detector aws-access-key-id"]})
+            # Only a push the gate rejected, one of its ref updates, with the id it printed.
+            for args in (("app", "refs/heads/x", SHA_A, SHA_B, "why", "gf-000000000000"),
+                         ("other", "refs/heads/x", SHA_A, SHA_B, "why", FINDING),
+                         ("app", "refs/heads/y", SHA_A, SHA_B, "why", FINDING),
+                         ("app", "refs/heads/x", SHA_B, SHA_A, "why", FINDING),
+                         ("app", "refs/heads/x", SHA_A, SHA_B, "why", "a dummy key in a fixture, trust me")):
+                with self.subTest(args=args), self.assertRaises(ToolInputError):
+                    server.push_exception_proposal(spool, *args)
 
     def test_token_use_copies_the_held_request(self) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -27,8 +27,11 @@ written as JSON to the file named by ``BOT_BOTTLE_GIT_GATE_VERDICT`` so the gate
 Push exceptions (docs/supervise.md): a rejected push prints its finding id and, when the bottle
 has the supervise plane, how to ask the operator (``request-push-exception`` with repo, ref, old,
 new and that id). When the operator approved, the spool's grants hold a push grant for exactly
-(repo, ref, old, new); a push whose every ref update has such an unused grant passes the scan
-once (the grants are used up), and the verdict records that an exception was used.
+(repo, ref, old, new) and that finding id; a push whose every ref update has such an unused
+grant passes the scan once (the grants are used up), and the verdict records that an exception
+was used. The rejection is recorded in the spool under its finding id (``record_rejection``):
+the request names that id, and the operator is shown what the gate found, never the agent's
+own account of it.
 """
 
 from __future__ import annotations
@@ -236,8 +239,9 @@ def exception_hint(
     return lines
 
 
-def use_push_exception(root: Path, repo: str, updates: Sequence[RefUpdate]) -> bool:
-    """Use up the push grants for every scanned ref update of this push, if all have one.
+def use_push_exception(root: Path, repo: str, updates: Sequence[RefUpdate], fid: str | None = None) -> bool:
+    """Use up the push grants for every scanned ref update of this push (for finding ``fid``,
+    when a grant names one), if all have one.
 
     All or nothing: a push with one ref not granted is rejected and no grant is spent.
     """
@@ -248,11 +252,21 @@ def use_push_exception(root: Path, repo: str, updates: Sequence[RefUpdate]) -> b
         pushes = channel.read_grants(root)["pushes"]
     except (channel.ChannelError, OSError):
         return False  # unreadable grants grant nothing
-    unused = [p for p in pushes if not p.get("used")]
     for u in wanted:
-        if not any((p.get("repo"), p.get("ref"), p.get("old"), p.get("new")) == (repo, u.ref, u.old, u.new) for p in unused):
+        if not any(channel.push_grant_matches(p, repo, u.ref, u.old, u.new, fid) for p in pushes):
             return False
-    return all(channel.consume_push(root, repo, u.ref, u.old, u.new) for u in wanted)
+    return all(channel.consume_push(root, repo, u.ref, u.old, u.new, fid) for u in wanted)
+
+
+def record_rejection(root: Path, repo: str, updates: Sequence[RefUpdate], fid: str, findings: Sequence[GitFinding]) -> None:
+    """Keep what the gate found under its id, for ``request-push-exception`` to show the operator
+    (what the agent then says about it is only its justification)."""
+    try:
+        channel.record_push_findings(
+            root, fid, repo, [{"ref": u.ref, "old": u.old, "new": u.new} for u in _scanned(updates)],
+            [f.detector for f in findings], [f.describe() for f in findings])
+    except (channel.ChannelError, OSError) as exc:
+        say(f"(the finding could not be recorded for an exception request: {exc.__class__.__name__})")
 
 
 def _write_verdict(verdict: Verdict) -> None:
@@ -291,7 +305,7 @@ def run(
         if findings:
             fid = finding_id(findings)
             verdict.findings = [f.to_dict() for f in findings]
-            if use_push_exception(supervise_root, repo.name, updates):
+            if use_push_exception(supervise_root, repo.name, updates, fid):
                 verdict.detail = f"push exception granted by the operator used for finding {fid}"
                 say(f"{len(findings)} finding(s) ({fid}) let through once: the operator granted an exception for this push.")
             else:
@@ -299,6 +313,7 @@ def run(
                 verdict.detail = f"finding {fid}"
                 say(*report(findings))
                 if supervise_root.is_dir():  # the bottle has the supervise plane
+                    record_rejection(supervise_root, repo.name, updates, fid, findings)
                     say(*exception_hint(repo.name, updates, fid, shown))
                 return 1
         accepted, lines = forward(repo, config, updates, env)

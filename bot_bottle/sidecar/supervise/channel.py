@@ -23,7 +23,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,10 @@ _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$")
 _DETECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+FINDING_ID = re.compile(r"^gf-[0-9a-f]{12}$")  # hook.finding_id
+PUSH_FINDINGS_DIR = "push-findings"
+MAX_PLACES = 20  # of a rejected push's findings, shown to the operator (the rest counted)
+MAX_PLACE = 300
 MAX_JUSTIFICATION = 4000
 MAX_DOCKERFILE = 8000
 MAX_TIMEOUT_S = 24 * 3600
@@ -163,6 +167,13 @@ def _sha(obj: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _finding_id(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not FINDING_ID.match(value.strip()):
+        raise ChannelError(f"{where}.{key}: expected the finding id the git-gate printed (gf- and 12 hex digits)")
+    return value.strip()
+
+
 def _ref(obj: Mapping[str, Any], key: str, where: str) -> str:
     value = _str(obj, key, where)
     if not value.startswith("refs/") or any(c.isspace() for c in value) or ".." in value:
@@ -203,14 +214,23 @@ def validate_payload(kind: str, payload: Any, where: str = "payload") -> dict[st
             raise ChannelError(f"{where}: name packages or give Dockerfile lines")
         return {"packages": packages, "dockerfile": dockerfile}
     if kind == "push-exception":
-        _no_unknown(obj, {"repo", "ref", "old", "new", "finding"}, where)
-        return {
+        # "detectors" and "places" are the gate's own (``push_findings``), copied in by the
+        # supervise server: what the operator reads is what the gate found, not the agent's word.
+        _no_unknown(obj, {"repo", "ref", "old", "new", "finding", "detectors", "places"}, where)
+        out = {
             "repo": _str(obj, "repo", where),
             "ref": _ref(obj, "ref", where),
             "old": _sha(obj, "old", where),
             "new": _sha(obj, "new", where),
-            "finding": _str(obj, "finding", where, required=False, empty=True),
+            "finding": _finding_id(obj, "finding", where),
         }
+        if "detectors" in obj or "places" in obj:
+            out["detectors"] = _str_list(obj, "detectors", where, _DETECTOR)
+            places = _str_list(obj, "places", where)
+            if len(places) > MAX_PLACES + 1 or any(len(p) > MAX_PLACE for p in places):
+                raise ChannelError(f"{where}.places: at most {MAX_PLACES} places of up to {MAX_PLACE} characters")
+            out["places"] = places
+        return out
     # token-use
     _no_unknown(obj, {"hold_id", "method", "host", "path", "route", "detectors"}, where)
     return {
@@ -582,7 +602,7 @@ def validate_grant(grant: Any) -> dict[str, Any]:
     """A grant for ``add_grant`` / ``ctl decide``, checked and in canonical form. Shapes::
 
         {"kind": "route", "route": <policy v2 route, without auth>}
-        {"kind": "push", "repo": NAME, "ref": "refs/heads/x", "old": SHA, "new": SHA}
+        {"kind": "push", "repo": NAME, "ref": "refs/heads/x", "old": SHA, "new": SHA[, "finding": ID]}
         {"kind": "token-use", "route": HOST, "detectors": [...]}
     """
     obj = _obj(grant, "grant")
@@ -602,14 +622,17 @@ def validate_grant(grant: Any) -> dict[str, Any]:
             raise ChannelError(f"grant.route: {str(exc).removeprefix('routes[0]').lstrip('.: ')}") from None
         return {"kind": "route", "route": parsed.to_dict()}
     if kind == "push":
-        _no_unknown(obj, {"kind", "repo", "ref", "old", "new"}, "grant")
-        return {
+        _no_unknown(obj, {"kind", "repo", "ref", "old", "new", "finding"}, "grant")
+        grant = {
             "kind": "push",
             "repo": _str(obj, "repo", "grant"),
             "ref": _ref(obj, "ref", "grant"),
             "old": _sha(obj, "old", "grant"),
             "new": _sha(obj, "new", "grant"),
         }
+        if obj.get("finding") is not None:  # from a proposal: only for the findings the operator saw
+            grant["finding"] = _finding_id(obj, "finding", "grant")
+        return grant
     _no_unknown(obj, {"kind", "route", "detectors"}, "grant")
     return {
         "kind": "token-use",
@@ -623,7 +646,7 @@ def _grant_entry(g: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if g["kind"] == "route":
         return "routes", dict(g["route"])
     if g["kind"] == "push":
-        return "pushes", {k: g[k] for k in ("repo", "ref", "old", "new")} | {"used": False}
+        return "pushes", {k: g[k] for k in ("repo", "ref", "old", "new", "finding") if k in g} | {"used": False}
     return "token_uses", {"route": g["route"], "detectors": g["detectors"]}
 
 
@@ -655,26 +678,51 @@ def remove_grant(root: str | Path, grant: Mapping[str, Any]) -> bool:
         return True
 
 
-def consume_push(root: str | Path, repo: str, ref: str, old: str, new: str) -> bool:
-    """Use up an unused push grant for exactly (repo, ref, old, new); True if there was one."""
+def push_grant_matches(entry: Mapping[str, Any], repo: str, ref: str, old: str, new: str, finding: str | None) -> bool:
+    """Is ``entry`` an unused push grant for exactly this update? One given for a finding id
+    holds only for that id (the same commits found the same way)."""
+    return (not entry.get("used") and (entry.get("repo"), entry.get("ref"), entry.get("old"), entry.get("new"))
+            == (repo, ref, old, new) and entry.get("finding") in (None, finding))
+
+
+def consume_push(root: str | Path, repo: str, ref: str, old: str, new: str, finding: str | None = None) -> bool:
+    """Use up an unused push grant for exactly (repo, ref, old, new) (and ``finding``, when the
+    grant names one); True if there was one."""
     root = Path(root)
     if not grants_path(root).exists():
         return False
     with _grants_locked(root):
         doc = read_grants(root)
         for entry in doc["pushes"]:
-            if (
-                not entry.get("used")
-                and entry.get("repo") == repo
-                and entry.get("ref") == ref
-                and entry.get("old") == old
-                and entry.get("new") == new
-            ):
+            if push_grant_matches(entry, repo, ref, old, new, finding):
                 entry["used"] = True
                 entry["used_at"] = round(time.time(), 3)
                 _write_atomic(grants_path(root), doc, mode=0o644)
                 return True
     return False
+
+
+def record_push_findings(
+    root: str | Path, finding: str, repo: str, updates: Sequence[Mapping[str, str]], detectors: Sequence[str],
+    places: Sequence[str],
+) -> None:
+    """The git-gate's record of a push it rejected: its updates (ref, old, new), its detectors and
+    where they matched (already safe to show), under its finding id. ``request-push-exception``
+    takes the operator these, and only for a push the gate did reject."""
+    shown = [p[:MAX_PLACE] for p in places[:MAX_PLACES]]
+    if len(places) > MAX_PLACES:
+        shown.append(f"and {len(places) - MAX_PLACES} more")
+    record = {"finding": finding, "repo": repo, "detectors": sorted(set(detectors)), "places": shown,
+              "updates": [{k: u[k] for k in ("ref", "old", "new")} for u in updates], "at": round(time.time(), 3)}
+    _write_atomic(Path(root) / PUSH_FINDINGS_DIR / f"{finding}.json", record, mode=0o644)
+
+
+def push_findings(root: str | Path, finding: str) -> dict[str, Any] | None:
+    """The record ``record_push_findings`` wrote for ``finding``, or None."""
+    if not FINDING_ID.match(finding):
+        return None
+    data = _read_json(Path(root) / PUSH_FINDINGS_DIR / f"{finding}.json")
+    return data if isinstance(data, dict) else None
 
 
 def token_use_granted(root: str | Path, route: str, detectors: list[str] | tuple[str, ...]) -> bool:

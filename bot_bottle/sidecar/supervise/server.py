@@ -29,6 +29,7 @@ from bot_bottle.sidecar.supervise.channel import (
     Decision,
     Proposal,
     Spool,
+    push_findings,
     validate_payload,
 )
 
@@ -121,9 +122,30 @@ def capability_proposal(
 
 
 def push_exception_proposal(
-    repo: str, ref: str, old: str, new: str, justification: str, finding: str = "", *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    spool: Spool, repo: str, ref: str, old: str, new: str, justification: str, finding: str,
+    *, timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Proposal:
-    payload = {"repo": repo, "ref": ref, "old": (old or "").strip().lower(), "new": (new or "").strip().lower(), "finding": finding or ""}
+    """A push-exception proposal for a push the git-gate rejected as ``finding``.
+
+    Only a rejection the gate recorded can be asked about, for one of that push's ref updates;
+    what it found (detectors and places) is copied from the gate's record, so the operator sees
+    what the gate saw, never the agent's account of it.
+    """
+    payload = {"repo": repo, "ref": ref, "old": (old or "").strip().lower(), "new": (new or "").strip().lower(),
+               "finding": (finding or "").strip()}
+    try:
+        validate_payload("push-exception", payload)
+        record = push_findings(spool.root, payload["finding"])
+    except ChannelError as exc:
+        raise ToolInputError(str(exc).removeprefix("payload.")) from None
+    if record is None or record.get("repo") != repo:
+        raise ToolInputError(f"finding: the git-gate rejected no push of {repo!r} as {payload['finding']!r}; "
+                             "push first, and give the finding id the gate printed")
+    update = {k: payload[k] for k in ("ref", "old", "new")}
+    if update not in (record.get("updates") or []):
+        raise ToolInputError(f"ref, old, new: not a ref update of the push rejected as {payload['finding']!r}; "
+                             "give them exactly as the gate printed them")
+    payload.update(detectors=list(record.get("detectors") or []), places=list(record.get("places") or []))
     return _proposal("push-exception", payload, justification, timeout_s)
 
 
@@ -229,9 +251,10 @@ def build_server(spool: Spool, timeout_s: float = DEFAULT_TIMEOUT_S, *, poll: fl
         return await _answer(lambda: capability_proposal(justification, packages, dockerfile, timeout_s=timeout_s))
 
     async def request_push_exception(
-        repo: str, ref: str, old: str, new: str, justification: str, finding: str = "",
+        repo: str, ref: str, old: str, new: str, finding: str, justification: str,
     ) -> dict[str, Any]:
-        return await _answer(lambda: push_exception_proposal(repo, ref, old, new, justification, finding, timeout_s=timeout_s))
+        return await _answer(lambda: push_exception_proposal(spool, repo, ref, old, new, justification, finding,
+                                                             timeout_s=timeout_s))
 
     async def request_token_use(hold_id: str, justification: str) -> dict[str, Any]:
         return await _answer(lambda: token_use_proposal(spool, hold_id, justification, timeout_s=timeout_s))
