@@ -5,12 +5,19 @@ from __future__ import annotations
 import re
 
 # Control characters (ESC starts sequences that move the cursor, rewrite lines, hide text, set
-# the clipboard) and bidirectional overrides (which reorder what is shown) are shown as escapes.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# the clipboard), bidirectional overrides (which reorder what is shown) and characters that show
+# nothing (zero-width ones, the soft hyphen, the BOM, and Unicode tags, which carry hidden ASCII)
+# are shown as escapes: what the operator reads is all there is.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+                          "\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
 
 
 def printable(text: object) -> str:
     """``text`` safe to put on a terminal: control characters shown as ``\\xNN`` / ``\\uNNNN``;
     tabs and newlines kept."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", str(text))
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

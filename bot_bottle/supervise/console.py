@@ -135,6 +135,9 @@ class SuperviseApp(App[None]):
         self.store = open_store()  # the UI thread's own connection; workers open theirs
         self.bottles: list[BottleInfo] = []
         self.pending: list[ProposalRow] = []
+        # The proposal the cursor fell onto when the selected one went (decided elsewhere, or its
+        # wait ended): the operator has not chosen it, so the first decision key only says so.
+        self._fell_onto: str | None = None
         self.selected_bottle: str | None = None
         self.last_sync: SyncReport | None = None
         self.syncs = 0  # completed syncs, for tests and the status line
@@ -229,6 +232,8 @@ class SuperviseApp(App[None]):
                 view.duration(left) if left is None or left > 0 else "waiting ended", key=str(row.key),
             )
         self._restore_cursor(props, keep)
+        if keep is not None and keep not in {str(row.key) for row in self.pending}:
+            self._fell_onto = self._cursor_key(props)
         self.query_one("#proposals-title", Static).update(
             f"Pending proposals ({len(self.pending)})  a approve · A approve+save · m modify · r reject"
             if self.pending else "Pending proposals: none")
@@ -267,6 +272,8 @@ class SuperviseApp(App[None]):
         text = Text()
         text.append(f"{row.bottle_id}/{row.id}", style="bold")
         text.append(view.printable(f"  {row.kind}: {view.summary(row.kind, row.payload)}") + "\n")
+        for place in row.payload.get("places") or []:  # what the git-gate found, in its own words
+            text.append(view.printable(f"  found: {place}") + "\n")
         text.append(view.printable(row.justification or "(no justification)"))
         detail.update(text)
 
@@ -312,6 +319,13 @@ class SuperviseApp(App[None]):
         row = self.current_proposal()
         if row is None:
             self.notify("no pending proposal selected", severity="warning")
+        elif str(row.key) == self._fell_onto:
+            # An agent knows when its own proposals expire: a decision meant for the one that
+            # just went must not land on whichever took its place.
+            self._fell_onto = None
+            self.notify("the proposal you had selected is gone (decided, or its wait ended); this is another one: "
+                        "read it, then press the key again", severity="warning", timeout=10)
+            return None
         return row
 
     def action_approve(self) -> None:

@@ -181,6 +181,41 @@ class Keys(ConsoleCase):
         self.assertEqual([r["host"] for r in grants["routes"]], ["pypi.example"])
         self.assertEqual(self.sidecars["aaaaaa11"].spool.decision_for("egress-2").operator, "ann")
 
+    def test_when_the_selected_proposal_goes_the_next_key_does_not_decide_the_one_under_the_cursor(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "exfil.example"}, "egress-1")
+        self.propose("aaaaaa11", "egress", {"host": "pypi.example"}, "egress-2", created_at=NOW - 10)
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.press("down")
+            self.assertEqual(app.current_proposal().id, "egress-2")
+            self.sidecars["aaaaaa11"].spool.expire("egress-2", "the agent's wait ended")
+            await pilot.press("g")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 1)
+            await pilot.press("a")  # meant for pypi.example
+            await pilot.pause(0.3)
+            self.assertEqual(self.status_of("egress-1"), "pending")
+            self.assertIn("exfil.example", str(app.query_one("#detail", Static).render()))
+            await pilot.press("a")  # now chosen, with its detail on screen
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 0)
+
+        self.run_app(script)
+        self.assertEqual(self.status_of("egress-1"), "applied")
+
+    def test_a_push_exception_shows_what_the_gate_found(self) -> None:
+        self.propose("aaaaaa11", "push-exception", {
+            "repo": "app", "ref": "refs/heads/main", "old": "1" * 40, "new": "2" * 40, "finding": "gf-0123456789ab",
+            "detectors": ["known-secret:API_TOKEN"],
+            "places": ["commit 222222222222: commit message line 1: detector known-secret:API_TOKEN"]}, "push-1",
+            justification="tests/fixtures/fake_rsa.pem is a dummy key")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.pause(0.2)
+            detail = str(app.query_one("#detail", Static).render())
+            self.assertIn("finding gf-0123456789ab: known-secret:API_TOKEN", detail)
+            self.assertIn("found: commit 222222222222: commit message line 1: detector known-secret:API_TOKEN", detail)
+
+        self.run_app(script)
+
     def test_r_asks_for_a_reason_and_rejects(self) -> None:
         self.propose("bbbbbb22", "egress", {"host": "evil.example"}, "egress-9")
 
@@ -200,15 +235,16 @@ class Keys(ConsoleCase):
 
     def test_agent_text_is_shown_verbatim_and_inert(self) -> None:
         self.propose("aaaaaa11", "egress", {"host": "docs.example", "paths": ["/[b]v1[/b]/"]}, "egress-1",
-                     justification="[b]trusted[/b] \x1b[2J\x1b]52;c;eA==\x07 \u202eok")
+                     justification="[b]trusted[/b] \x1b[2J\x1b]52;c;eA==\x07 \u202eok \u200bhidden\U000e0041")
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await pilot.pause(0.2)
             detail = str(app.query_one("#detail", Static).render())
             self.assertIn("[b]trusted[/b]", detail)
             self.assertIn("\\x1b[2J", detail)
-            for bad in ("\x1b", "\x07", "\u202e"):
+            for bad in ("\x1b", "\x07", "\u202e", "\u200b", "\U000e0041"):
                 self.assertNotIn(bad, detail)
+            self.assertIn("\\u200bhidden\\U000e0041", detail)
             await pilot.press("r")
             await self.until(pilot, lambda: isinstance(app.screen, ReasonScreen))
             label = str(app.screen.query_one(Label).render())
