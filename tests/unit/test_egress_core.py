@@ -604,7 +604,7 @@ class BodyMethodOverrideTest(unittest.TestCase):
                 why = body_method_problem(v, ctype, body)
                 self.assertIsNotNone(why)
                 self.assertIn("_method", why)
-        for ctype, body in ((form, b"a=1&_method=POST"), (form, b"a=1"), ("application/json", b'{"_method": "DELETE"}'),
+        for ctype, body in ((form, b"a=1&_method=POST"), (form, b"a=1"), ("application/json", b'{"method": "DELETE"}'),
                             (multipart, part.replace(b"DELETE", b"GET"))):
             with self.subTest(ok=body):
                 self.assertIsNone(body_method_problem(v, ctype, body))

@@ -267,8 +267,35 @@ class DetectorTest(unittest.TestCase):
     def test_nothing_is_watched_without_a_form_or_without_methods_on_the_route(self) -> None:
         self.assertIsNone(stream_method.watch(ANY_METHOD, FORM))
         self.assertIsNone(stream_method.watch(POST_ONLY, "application/octet-stream"))
-        self.assertIsNone(stream_method.watch(POST_ONLY, "application/json"))
         self.assertIsNotNone(stream_method.watch(POST_ONLY, "Multipart/Form-Data; boundary=x"))
+
+    def test_forms_as_rack_and_php_read_the_type_and_json_as_laravel_reads_it(self) -> None:
+        # A type cut at "," or a blank, a body without a type (Rack: a form), and a JSON body's
+        # "_method" key (Laravel), however its key is escaped, wherever the chunks are cut.
+        refused = (("", b"_method=DELETE"), (FORM + ", text/plain", b"a=1&_method=DELETE"),
+                   (FORM + " x", b"_method=PUT"), ("application/json", b'{"a": 1, "_method": "DELETE"}'),
+                   ("application/vnd.api+json", b'{"_method" : "patch"}'),
+                   ("text/plain, application/json", b'{"\\u005fmethod": "DELETE"}'),
+                   ("application/json", b'{"_method": ["DELETE"]}'), ("application/json", b'{"_m\\u0065thod": "PUT"}'))
+        allowed = (("", b"a=1&payment_method=DELETE"), ("application/json", b'{"_method": "POST", "method": "DELETE"}'),
+                   ("application/json", b'{"payment_method": "DELETE", "text": "_method: DELETE"}'),
+                   ("application/json", b"[1, 2]"))
+        for content_type, body in refused:
+            with self.subTest(refused=body, content_type=content_type):
+                self.assertIsNotNone(body_method_problem(POST_ONLY, content_type, body))
+                for chunks in splits(body):
+                    self.assertTrue(streamed(content_type, chunks), chunks)
+        for content_type, body in allowed:
+            with self.subTest(allowed=body, content_type=content_type):
+                self.assertIsNone(body_method_problem(POST_ONLY, content_type, body))
+                for chunks in splits(body):
+                    self.assertFalse(streamed(content_type, chunks), chunks)
+
+    def test_a_streamed_json_override_far_into_a_large_body_is_found(self) -> None:
+        body = b'{"data": "' + b"x" * (3 * MB) + b'", "_method": "DELETE"}'
+        self.assertTrue(streamed("application/json", [body[i:i + 65536] for i in range(0, len(body), 65536)]))
+        self.assertFalse(streamed("application/json", [body.replace(b"DELETE", b"POST")[i:i + 65536]
+                                                       for i in range(0, len(body), 65536)]))
 
 
 class AddonStreamedFormTest(AddonCase):

@@ -10,6 +10,7 @@ the route's entries passes, and only when its shape is sound (``structure``). Re
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -366,13 +367,37 @@ _MULTIPART_METHOD = re.compile(
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
 FORM_MULTIPART = "multipart/form-data"
+_MEDIA_TYPE_END = re.compile(r"[;,\s]")
 
 
 def form_kind(content_type: str) -> str | None:
     """``FORM_URLENCODED`` or ``FORM_MULTIPART`` for a body whose ``_method`` field frameworks
-    read, else None."""
-    kind = content_type.split(";", 1)[0].strip().lower()
+    read, else None. The media type ends at ";", "," or a blank (Rack and PHP cut it there: an
+    ``application/x-www-form-urlencoded, x`` body is a form to them), and a body without any
+    type is a form (Rack reads a POST so)."""
+    kind = _MEDIA_TYPE_END.split(content_type.strip(), 1)[0].lower()
+    if not kind:
+        return FORM_URLENCODED
     return kind if kind in (FORM_URLENCODED, FORM_MULTIPART) else None
+
+
+def json_kind(content_type: str) -> bool:
+    """Does Laravel read this body as JSON, and its top-level ``_method`` as the method? It does
+    when the type contains ``/json`` or ``+json`` anywhere."""
+    lowered = content_type.lower()
+    return "/json" in lowered or "+json" in lowered
+
+
+def json_override_values(body: bytes) -> list[str]:
+    """The ``_method`` values of a JSON object body's top level (``is_override_name`` keys); one
+    that is not a string is returned as its JSON text (no method is spelt so: refused)."""
+    try:
+        data = json.loads(body.decode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError):
+        return []  # the upstream cannot read it either
+    if not isinstance(data, dict):
+        return []
+    return [v if isinstance(v, str) else json.dumps(v) for k, v in data.items() if is_override_name(k)]
 
 
 def body_methods(verdict: Verdict) -> tuple[str, ...]:
@@ -417,12 +442,13 @@ def body_method_problem(verdict: Verdict, content_type: str, body: bytes) -> str
     if not allowed:
         return None
     kind = form_kind(content_type)
+    asked: list[str] = []
     if kind == FORM_URLENCODED:
         asked = urlencoded_methods(body.decode("latin-1"))
     elif kind == FORM_MULTIPART:
         asked = [m.group(1).decode("latin-1") for m in _MULTIPART_METHOD.finditer(body)]
-    else:
-        return None
+    if json_kind(content_type):
+        asked += json_override_values(body)
     if all(method_allowed(v, allowed) for v in asked):
         return None
     return body_method_reason(verdict)

@@ -30,6 +30,7 @@ might let such a body through if its field, whitespace stripped, named an allowe
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -48,6 +49,7 @@ from bot_bottle.sidecar.egress.core import (
     body_methods,
     form_kind,
     is_override_name,
+    json_kind,
     method_allowed,
     override_values,
 )
@@ -112,12 +114,34 @@ class FieldReader:
         return max(data.rfind(sep, start, end) for sep in self.separators)
 
 
+# A JSON key that may decode to an override name (``"_method"``, any escapes), then its value:
+# a string, or the first bytes of anything else (no method is spelt so). Read in a window that
+# keeps the last ``JSON_CARRY`` bytes, so a pair cut by a chunk boundary is read whole next time.
+_JSON_KEY = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,96})"[ \t\r\n]*:[ \t\r\n]*', re.S)
+_JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.){0,%d})"' % VALUE_CAP, re.S)
+JSON_CARRY = 8 * VALUE_CAP
+# JSON spells a letter only as itself or as a \u escape: a window with neither "method" nor "\u"
+# holds no override key, and a key without them is not decoded.
+_JSON_MAYBE = re.compile(rb"[Mm][Ee][Tt][Hh][Oo][Dd]|\\u")
+
+
+@dataclass
+class JsonReader:
+    """The streamed reading of a JSON body's ``_method`` keys (``core.json_override_values``):
+    any depth, since a stream cannot tell the top level (stricter than the buffered check)."""
+
+    carry: bytes = b""
+    base: int = 0  # body offset of ``carry``'s first byte
+    done: int = 0  # body offset up to which keys were judged
+
+
 @dataclass
 class FormMethodState:
     """What ``feed`` carries from one chunk of one body to the next."""
 
-    kind: str  # core.FORM_URLENCODED or core.FORM_MULTIPART
+    kind: str | None  # core.FORM_URLENCODED, core.FORM_MULTIPART, or None (JSON only)
     allowed: tuple[str, ...]
+    json: JsonReader | None = None  # Laravel reads a JSON body's ``_method`` too
     refused: bool = False
     # urlencoded: the field still arriving under each reading (``&`` only; ``&`` or ``;``).
     fields: tuple[FieldReader, ...] = field(default_factory=lambda: (FieldReader((b"&",)), FieldReader((b"&", b";"))))
@@ -140,10 +164,13 @@ def watch(verdict: Verdict, content_type: str) -> FormMethodState | None:
     """The state for a streamed body that needs the rule, or None (not a form, or the entry
     restricts no methods): the caller then skips it at no cost per chunk."""
     allowed = body_methods(verdict)
-    kind = form_kind(content_type) if allowed else None
-    if kind is None:
+    if not allowed:
         return None
-    return FormMethodState(kind, allowed)
+    kind = form_kind(content_type)
+    reader = JsonReader() if json_kind(content_type) else None
+    if kind is None and reader is None:
+        return None
+    return FormMethodState(kind, allowed, reader)
 
 
 def feed(state: FormMethodState, data: bytes, *, final: bool = False) -> bool:
@@ -155,7 +182,39 @@ def feed(state: FormMethodState, data: bytes, *, final: bool = False) -> bool:
         state.refused = _urlencoded(state, data, final)
     elif state.kind == FORM_MULTIPART:
         state.refused = _multipart(state, data, final)
+    if state.json is not None and not state.refused:
+        state.refused = _json(state.json, data, final, state.allowed)
     return state.refused
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def _json(reader: JsonReader, data: bytes, final: bool, allowed: tuple[str, ...]) -> bool:
+    window = reader.carry + data
+    start = _JSON_MAYBE.search(window)
+    for key in _JSON_KEY.finditer(window, max(0, start.start() - 200)) if start is not None else ():
+        at = reader.base + key.start()
+        if at < reader.done:
+            continue
+        if _JSON_MAYBE.search(key.group(1)) and is_override_name(_json_text(key.group(1))):
+            value = _JSON_STRING.match(window, key.end())
+            if value is None and not final and len(window) - key.end() <= VALUE_CAP + 2:
+                break  # its value is still arriving: judged with the next chunk
+            if value is None or not method_allowed(_json_text(value.group(1)), allowed):
+                return True
+        reader.done = at + 1
+    keep = min(len(window), JSON_CARRY)
+    reader.base += len(window) - keep
+    reader.carry = window[len(window) - keep:]
+    return False
+
+
+def _json_text(raw: bytes) -> str:
+    try:
+        return str(json.loads(b'"' + raw + b'"'))
+    except ValueError:
+        return ""
 
 
 # -- urlencoded ------------------------------------------------------------------------------------
