@@ -530,6 +530,14 @@ class ParserDifferentialTest(unittest.TestCase):
                {"host": "api.example.com", "ports": [443], "matches": [{"paths": ["/v1/"], "methods": ["GET", "POST"]}]},
                {"host": "team.example", "ports": [443], "matches": [{"headers": {"x-team": "blue"}}]})
 
+    def test_a_path_override_header_must_keep_to_the_routes_paths_too(self) -> None:
+        # IIS URL Rewrite and older Symfony/Zend route by these headers instead of the path.
+        for name in ("X-Original-URL", "x-rewrite-url", "X_Original_Url"):
+            with self.subTest(name=name):
+                self.assertFalse(decide(get("pypi.org", "/simple/x/", headers={name: "/upload/"}), self.P).allowed)
+                self.assertFalse(decide(get("pypi.org", "/simple/x/", headers={name: "/simple/../upload"}), self.P).allowed)
+                self.assertTrue(decide(get("pypi.org", "/simple/x/", headers={name: "/simple/y/"}), self.P).allowed)
+
     def test_a_fragment_or_whitespace_in_the_target_is_refused(self) -> None:
         for path in ("/simple/#/../../upload", "/simple/#", "/simple/ x", "/simple/\tx", "/simple/\x7f", "/simple/\x01"):
             with self.subTest(path=path):

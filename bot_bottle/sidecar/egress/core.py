@@ -461,13 +461,20 @@ def _alias_values(request: RequestFacts, name: str) -> list[str]:
     return [value for key, value in request.headers if key.replace("_", "-") == wanted]
 
 
+# Headers through which some servers route a request by another path than its own (IIS URL
+# Rewrite, older Symfony and Zend): a route's ``paths`` hold for them too.
+PATH_OVERRIDE_HEADERS = ("x-original-url", "x-rewrite-url")
+
+
 def _entry_passes(entry: Match, request: RequestFacts) -> bool:
     if entry.methods and not request.methods_asked <= set(entry.methods):
         return False
     if entry.paths:
-        path = _normalise_path(request.path)
-        if path is None or not any(_path_has_prefix(path, prefix) for prefix in entry.paths):
-            return False
+        paths = [request.path] + [v.strip() for name in PATH_OVERRIDE_HEADERS for v in _alias_values(request, name)]
+        for raw in paths:
+            path = _normalise_path(raw)
+            if path is None or not any(_path_has_prefix(path, prefix) for prefix in entry.paths):
+                return False
     for name, value in entry.headers:
         values = _alias_values(request, name)
         # Every occurrence must hold: with duplicates, upstream may read the one we did not check.
