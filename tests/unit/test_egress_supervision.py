@@ -133,6 +133,30 @@ class HoldTest(unittest.TestCase):
         self.assertEqual(self.spool.decision_for(result.proposal_id).verdict, "expired")
         self.assertEqual(self.spool.pending(), [])
 
+    def test_the_same_held_request_again_waits_for_the_first_and_a_flood_is_refused(self) -> None:
+        async def main():
+            first = asyncio.create_task(supervision.hold(self.spool, self.proposal(), 5))
+            await asyncio.sleep(0.2)
+            again = asyncio.create_task(supervision.hold(self.spool, self.proposal(), 5))
+            await asyncio.sleep(0.2)
+            self.assertEqual(len(self.spool.pending()), 1)  # the operator is asked once
+            others = [asyncio.create_task(supervision.hold(self.spool, supervision.token_use_proposal(
+                method="POST", host="api.example", path="/v1", route=f"r{i}.example", detectors=["jwt"], timeout=5), 5))
+                for i in range(supervision.MAX_HELD_PENDING + 3)]
+            await asyncio.sleep(0.5)
+            self.assertEqual(len(self.spool.pending()), supervision.MAX_HELD_PENDING)
+            refused = [t.result() for t in others if t.done()]
+            self.assertEqual([r.verdict for r in refused], ["refused"] * 4)
+            self.spool.decide(channel.Decision(self.spool.pending()[0].id, "approved"))
+            results = await asyncio.gather(first, again)
+            for task in others:
+                task.cancel()
+            return results
+
+        first, again = asyncio.run(main())
+        self.assertEqual((first.forward, again.forward), (True, True))
+        self.assertEqual(first.proposal_id, again.proposal_id)
+
     def test_unwritable_spool_refuses(self) -> None:
         blocked = Path(self.spool.root) / "file"
         blocked.write_text("")

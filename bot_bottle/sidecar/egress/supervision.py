@@ -39,7 +39,7 @@ class TokenUse:
 class HoldResult:
     forward: bool
     proposal_id: str | None = None
-    verdict: str = ""  # approved | modified | rejected | expired | granted | error
+    verdict: str = ""  # approved | modified | rejected | expired | granted | refused | error
     note: str = ""
 
 
@@ -126,10 +126,27 @@ def token_use_proposal(*, method: str, host: str, path: str, route: str, detecto
                                          timeout)
 
 
+# Held requests waiting for the operator at once, at most: beyond, a held request is refused at
+# once. Fewer than the supervise server's own limit (``server.MAX_PENDING``), so a burst of held
+# requests can neither bury the operator nor leave the agent unable to ask for anything.
+MAX_HELD_PENDING = 10
+
+
 async def hold(spool: channel.Spool, proposal: channel.Proposal, timeout: float) -> HoldResult:
-    """Submit ``proposal`` and wait for its decision; no decision in time expires it."""
+    """Submit ``proposal`` and wait for its decision; no decision in time expires it. A request
+    held for the same route and detectors as one already waiting waits for that one's decision
+    (the operator is asked once); past ``MAX_HELD_PENDING`` waiting, it is refused at once."""
     try:
-        spool.submit(proposal)
+        held = [p for p in spool.pending() if p.kind == "token-use" and p.payload.get("hold_id") == p.id]
+        same = next((p for p in held if (p.payload.get("route"), p.payload.get("detectors"))
+                     == (proposal.payload["route"], proposal.payload["detectors"])), None)
+        if same is not None:
+            proposal = same
+        elif len(held) >= MAX_HELD_PENDING:
+            return HoldResult(False, None, "refused",
+                              f"{len(held)} held requests already wait for the operator; this one was not held")
+        else:
+            spool.submit(proposal)
     except (channel.ChannelError, OSError) as exc:
         return HoldResult(False, None, "error", f"the proposal could not be recorded ({type(exc).__name__})")
     decision = await spool.await_decision_async(proposal.id, timeout)
