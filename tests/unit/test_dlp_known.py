@@ -87,6 +87,21 @@ class RawAndEncodedTest(unittest.TestCase):
             with self.subTest(form=form[:8]):
                 self.assert_secret(f"data={form}", encoding="hex")
 
+    def test_base32_and_utf16_forms_after_any_prefix(self) -> None:
+        # PowerShell's -EncodedCommand (base64 of UTF-16LE) of "$k='...'", base32 of "k=...",
+        # and the hex of UTF-16: decoded as the body is scanned, whatever text comes first.
+        for prefix in ("", "k", "k=", "$k=", "$k='", "key: "):
+            forms = {"utf-16+base64": base64.b64encode((prefix + SECRET).encode("utf-16-le")),
+                     "utf-16+base64 (big-endian)": base64.b64encode((prefix + SECRET).encode("utf-16-be")),
+                     "base32": base64.b32encode((prefix + SECRET).encode()),
+                     "base32 (lower case)": base64.b32encode((prefix + SECRET).encode()).lower().rstrip(b"="),
+                     "hex": (prefix + SECRET).encode("utf-16-le").hex().encode()}
+            for label, form in forms.items():
+                with self.subTest(prefix=prefix, form=label):
+                    found = SCANNER.scan_request("POST", "https://x.test/", [("Content-Type", "text/plain")],
+                                                 b"cmd " + form + b"\n")
+                    self.assertIn(("DB_PASSWORD", label.split(" (")[0]), {(f.secret_name, f.encoding) for f in found})
+
     def test_base64_every_variant(self) -> None:
         data = TOKEN.encode()
         for prefix_len in range(6):

@@ -284,9 +284,25 @@ def _wrapped_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
 _PACKED_B64 = re.compile(r"UEsDB|Qlpo[MNO]|[/_]Td6WFoA")
 
 
+_B32_RUN = re.compile(r"[A-Z2-7]{24,}|[a-z2-7]{24,}")
+
+
 def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[str | None, str]:
     if run.islower() or run.isupper():
-        return None, ""  # base64 of 18+ bytes mixes upper and lower case
+        # Base64 of 18+ bytes mixes upper and lower case; base32 (``base32``, DNS tunnels, TOTP
+        # seeds) is one case: decoded from the start of its letters, where its groups begin.
+        b32 = _B32_RUN.search(run)
+        if b32 is not None:
+            body = b32.group().upper()
+            body = body[: len(body) // 8 * 8 + (0, 0, 2, 2, 4, 5, 5, 7)[len(body) % 8]]
+            try:
+                data = base64.b32decode(body + "=" * (-len(body) % 8))
+            except (binascii.Error, ValueError):
+                return None, ""
+            text = _as_text(data)
+            if text is not None:
+                return text, "base32"
+        return None, ""
     packed = _PACKED_B64.search(run)
     if packed is not None:
         opened = _opened(_b64_decode(run[packed.start():]), budget)
@@ -294,6 +310,8 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
             return opened
     gzip_at = run.find("H4sI")  # base64 of the gzip magic number
     candidates = [gzip_at] if gzip_at >= 0 else []
+    if run.count("A") * 5 >= len(run):
+        candidates.append(0)  # base64 of UTF-16 text (PowerShell's -EncodedCommand): every other byte 0
     if _b64_tar_at_start(run):
         candidates.append(0)
     for skip in range(4):
@@ -323,7 +341,27 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
         if mostly_printable(data) or data[257:262] == b"ustar":
             # A tar (mostly NUL padding) holds its files verbatim: scanned as well.
             return data.decode("latin-1"), encoding
+        wide = utf16_text(data)
+        if wide is not None:
+            return wide, "utf-16+base64"
     return None, ""
+
+
+def utf16_text(data: bytes) -> str | None:
+    """``data`` as text when it is UTF-16 (either byte order) of mostly ASCII text, else None."""
+    if len(data) < 16:
+        return None
+    for codec, high in (("utf-16-le", data[1::2]), ("utf-16-be", data[0::2])):
+        if high.count(0) >= 0.9 * len(high):
+            text = data[: len(data) // 2 * 2].decode(codec, "replace")
+            return text if mostly_printable(text.encode("utf-8")) else None
+    return None
+
+
+def _as_text(data: bytes) -> str | None:
+    if len(data) >= 8 and mostly_printable(data):
+        return data.decode("latin-1")
+    return utf16_text(data)
 
 
 def _opened(data: bytes | None, budget: int) -> tuple[str, str] | None:
@@ -371,9 +409,9 @@ def _decode_hex_run(run: str) -> str | None:
         leads = body[::2][:16].encode("ascii").translate(_HEXTEXT_MAP)
         if leads.count(b"T") != len(leads):
             continue
-        data = bytes.fromhex(body)
-        if len(data) >= 8 and mostly_printable(data):
-            return data.decode("latin-1")
+        text = _as_text(bytes.fromhex(body))
+        if text is not None:
+            return text
     return None
 
 
