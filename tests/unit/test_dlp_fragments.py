@@ -101,6 +101,14 @@ class AcrossRequests(unittest.TestCase):
         self.assertEqual(self.send(f"http://allowed.example/m?part=1&d={a}"), [])
         self.assert_split(self.send("http://allowed.example/m?part=2", [("X-Part", b)]))
 
+    def test_a_large_field_sent_along_does_not_push_the_pieces_out_of_reach(self) -> None:
+        a, b = pieces(SECRET, [16])
+        pad = "x" * (2 * 1024 * 1024)
+        headers = [("content-type", "application/json")]
+        self.assertEqual(self.send("http://allowed.example/log", headers, json.dumps({"log": pad, "a": a}).encode()), [])
+        self.assert_split(self.send("http://allowed.example/log", [("X-Log", pad[:8000]), ("X-Part", b)],
+                                    json.dumps({"log": pad}).encode()))
+
     def test_pieces_in_any_order_and_channel(self) -> None:
         a, b, c, d = pieces(SECRET, [8, 16, 24])
         self.assertEqual(self.send("http://allowed.example/x", [("Cookie", f"s={c}")]), [])

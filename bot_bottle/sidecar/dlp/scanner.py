@@ -45,8 +45,11 @@ PIECE = 5
 # costs a few microseconds, and no legitimate request needs more.
 MAX_FIELDS = 10_000
 # Text of one request searched for pieces of secrets sent earlier (see ``fragments``). Past it,
-# a request's remaining segments are not: a split exfiltration is many small requests.
+# a request's remaining segments are not: a split exfiltration is many small requests. Small
+# segments (the URL, headers, fields) are searched first, so a large field or file sent along
+# does not push the pieces beside it out of reach.
 FRAGMENT_TEXT_LIMIT = 1024 * 1024
+FRAGMENT_SMALL = 64 * 1024
 ACROSS_REQUESTS = "split across requests"  # the encoding such a finding reports
 # A field value that may be a hex or base64 encoding of a piece of a secret (8+ characters of the
 # secret are 11+ of unpadded base64): only those are decoded for the fragment search.
@@ -412,7 +415,9 @@ class Scanner:
         texts: list[str] = []
         owners: list[tuple[int, bool, int]] = []  # (segment, decoded form?, segment length)
         budget = FRAGMENT_TEXT_LIMIT
-        for index, segment in enumerate(request.segments):
+        segments = list(enumerate(request.segments))
+        segments.sort(key=lambda item: len(item[1].text) > FRAGMENT_SMALL)  # stable: small ones first
+        for index, segment in segments:
             if budget <= 0:
                 break
             text = segment.text if len(segment.text) <= budget else segment.text[:budget]
