@@ -4,6 +4,7 @@ fields, in host names; too-short values skipped and reported; names, never value
 from __future__ import annotations
 
 import base64
+import json
 import codecs
 import random
 import unittest
@@ -234,6 +235,22 @@ class SplitTest(unittest.TestCase):
         a, b, c = SECRET[:9], SECRET[9:18], SECRET[18:]
         found = SCANNER.scan_request("GET", f"https://x.test/?c={c}&z=1&a={a}&y=2&b={b}")
         self.assertIn("DB_PASSWORD", names(found))
+
+    def test_shuffled_pieces_whose_short_tail_is_left_out_or_too_short_to_count(self) -> None:
+        # SECRET has 28 characters: pieces of 5 or 6 leave a tail of 3 or 4; dropping it, or the
+        # one piece shorter than a field the cover counts, leaves no more than the tolerance.
+        for size in (5, 6):
+            chunks = [SECRET[i:i + size] for i in range(0, len(SECRET), size)]
+            order = list(range(len(chunks)))
+            random.Random(size).shuffle(order)
+            for kept in (chunks, chunks[:-1]):
+                with self.subTest(size=size, tail=len(kept) == len(chunks)):
+                    body = json.dumps({str(i): kept[i] for i in order if i < len(kept)})
+                    found = SCANNER.scan_request("POST", "/api", {"Content-Type": "application/json"}, body)
+                    self.assertIn(("DB_PASSWORD", "split"), {(f.secret_name, f.encoding) for f in found})
+        # Half the secret is not the secret.
+        body = json.dumps({str(i): SECRET[i:i + 5] for i in range(0, len(SECRET) // 2, 5)})
+        self.assertEqual(SCANNER.scan_request("POST", "/api", {"Content-Type": "application/json"}, body), [])
 
     def test_pieces_in_json_fields(self) -> None:
         body = '{"first": "%s", "meta": {"second": "%s"}}' % (SECRET[:10], SECRET[10:])

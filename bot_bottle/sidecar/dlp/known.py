@@ -40,6 +40,7 @@ from bot_bottle.sidecar.dlp.encodings import (
     url_partial_forms,
     urlsafe,
 )
+from bot_bottle.sidecar.dlp.fragments import tolerance
 from bot_bottle.sidecar.dlp.shifts import shifted_forms
 from bot_bottle.sidecar.dlp.spread import find_spread, spread_forms
 
@@ -467,8 +468,12 @@ def fragment_forms(text: str) -> list[str]:
 
 
 def _covering_fields(spans: list[tuple[int, int, int]], length: int) -> list[int] | None:
-    """Greedy interval cover of ``[0, length)``; the fields used, or None when there is a gap."""
+    """Greedy interval cover of ``[0, length)``; the fields used, or None when more is left
+    uncovered than ``fragments.tolerance`` allows (as across requests: leaving out the last few
+    characters, or a piece too short to count, does not get a secret out)."""
     spans.sort()
+    allowed_gap = tolerance(length)
+    gap = 0
     reach = 0
     used: list[int] = []
     i = 0
@@ -479,8 +484,13 @@ def _covering_fields(spans: list[tuple[int, int, int]], length: int) -> list[int
                 best = spans[i]
             i += 1
         if best is None or best[1] <= reach:
-            return None
+            if i >= len(spans):
+                gap += length - reach
+                break
+            gap += spans[i][0] - reach  # skip to the next piece
+            reach = spans[i][0]
+            continue
         reach = best[1]
         if best[2] not in used:
             used.append(best[2])
-    return sorted(used)
+    return sorted(used) if gap <= allowed_gap else None
