@@ -55,6 +55,11 @@ def zipped(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes
 ENV = f"# config\nAPI_URL=https://example.com\nSECRET={SECRET}\n{AWS}".encode()
 
 
+# Nothing in it a detector takes: what blocks a body of it is the scan limit alone (with a secret
+# inside, the engine may find the secret by the compression's magic bytes instead).
+PLAIN = b"hello, world\n" * 50
+
+
 class ContentEncodingErrorTest(unittest.TestCase):
     """A body the engine cannot decode is not what the upstream reads: it must not pass."""
 
@@ -63,13 +68,14 @@ class ContentEncodingErrorTest(unittest.TestCase):
         self.assertTrue(all(f.confidence == "high" for f in findings if f.detector == SCAN_LIMIT))
 
     def test_unknown_encoding(self) -> None:
-        self.assertBlocked(scan(gzip.compress(ENV), Content_Encoding="x-custom"))
+        self.assertBlocked(scan(gzip.compress(PLAIN), Content_Encoding="x-custom"))
+        self.assertIn("API_SECRET", detectors(scan(gzip.compress(ENV), Content_Encoding="x-custom")))
 
     def test_encoding_the_engine_lacks(self) -> None:
-        self.assertBlocked(scan(bz2.compress(ENV), Content_Encoding="zstd"))
+        self.assertBlocked(scan(bz2.compress(PLAIN), Content_Encoding="zstd"))
 
     def test_gzip_with_a_bad_checksum(self) -> None:
-        body = bytearray(gzip.compress(ENV))
+        body = bytearray(gzip.compress(PLAIN))
         body[-8] ^= 0xFF
         self.assertBlocked(scan(bytes(body), Content_Encoding="gzip"))
 
@@ -112,7 +118,7 @@ class NestedCompressionTest(unittest.TestCase):
         self.assertEqual([f.detector for f in findings], [SCAN_LIMIT])
 
     def test_too_deep_is_a_scan_limit(self) -> None:
-        body = ENV
+        body = PLAIN
         for _ in range(8):
             body = gzip.compress(body)
         self.assertIn(SCAN_LIMIT, {f.detector for f in scan(body)})
@@ -181,6 +187,31 @@ class ArchiveTest(unittest.TestCase):
                         found = SCANNER.scan_batch(body, "body", deep=True)
                         self.assertIn((expected, f"base64+{kind}"),
                                       {(f.secret_name or f.detector, f.encoding) for f in found})
+
+    def test_compressed_bytes_under_other_encodings_are_opened(self) -> None:
+        # ``xxd -p`` of a .gz, a gzip in a form field (percent-encoded), as a JSON string of
+        # latin-1 characters (parsed or not), as a Node Buffer's byte values, percent-encoded text.
+        from urllib.parse import quote_from_bytes, urlencode
+
+        for name, pack in (("gzip", gzip.compress), ("zip", lambda d: zipped({"a/.env": d})), ("bzip2", bz2.compress)):
+            blob = pack(ENV)
+            bodies = {
+                "hex": (b"dump " + blob.hex().encode() + b"\n", "text/plain"),
+                "form": (urlencode({"f": blob, "n": "1"}).encode(), "application/x-www-form-urlencoded"),
+                "percent in text": (b"data=" + quote_from_bytes(blob).encode(), "text/plain"),
+                "json string": (json.dumps({"f": blob.decode("latin-1")}).encode(), "application/json"),
+                "json text": (json.dumps({"f": blob.decode("latin-1")}).encode(), "text/plain"),
+                "byte values": (json.dumps({"type": "Buffer", "data": list(blob)}).encode(), "application/json"),
+            }
+            for label, (body, content_type) in bodies.items():
+                with self.subTest(kind=name, form=label):
+                    self.assertIn("API_SECRET", detectors(scan(body, content_type)))
+        self.assertIn("API_SECRET", {f.secret_name for f in SCANNER.scan_batch(
+            b"\0" * 3000 + gzip.compress(ENV).hex().encode() + b"\0" * 3000, "body", deep=True)})
+        for blob in (gzip.compress(b"# notes\n" * 40), zipped({"README.md": b"# Project\n" * 50})):
+            with self.subTest(benign=blob[:4]):
+                self.assertEqual(scan(urlencode({"f": blob}).encode(), "application/x-www-form-urlencoded"), [])
+                self.assertEqual(scan(blob.hex().encode(), "text/plain"), [])
 
     def test_base64_of_benign_archives_passes(self) -> None:
         for blob in (zipped({"README.md": b"# Project\n" * 50, "img.bin": bytes(range(256)) * 40}),

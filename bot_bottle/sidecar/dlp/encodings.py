@@ -307,7 +307,7 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
     if packed is not None:
         opened = _opened(_b64_decode(run[packed.start():]), budget)
         if opened is not None:
-            return opened
+            return opened[0], f"base64+{opened[1]}"
     gzip_at = run.find("H4sI")  # base64 of the gzip magic number
     candidates = [gzip_at] if gzip_at >= 0 else []
     if run.count("A") * 5 >= len(run):
@@ -364,18 +364,39 @@ def _as_text(data: bytes) -> str | None:
     return utf16_text(data)
 
 
-def _opened(data: bytes | None, budget: int) -> tuple[str, str] | None:
-    """The files of a zip, or a bzip2/xz stream inflated (and a tar in it opened), as one text
-    joined by NUL (no detector matches across it), within ``budget`` bytes; None when ``data``
-    is none of these."""
-    if not data or not (data[:4] == archives.ZIP_MAGIC or archives.compression_of(data) in ("bzip2", "xz")):
+def _opened(data: bytes | None, budget: int, kinds: tuple[str, ...] = ("bzip2", "xz")) -> tuple[str, str] | None:
+    """The files of a zip, or a stream of one of ``kinds`` inflated (and a tar in it opened), as
+    one text joined by NUL (no detector matches across it), within ``budget`` bytes; None when
+    ``data`` is none of these."""
+    if not data or not (data[:4] == archives.ZIP_MAGIC or archives.compression_of(data) in kinds):
         return None
     found = archives.expand(data, max(0, budget))
     parts = ([found.data] if found.layers else []) + found.contents
     if not parts:
         return None
     kind = found.layers[0] if found.layers else "zip"
-    return b"\0".join(parts).decode("latin-1"), f"base64+{kind}"
+    return b"\0".join(parts).decode("latin-1"), kind
+
+
+# Where compressed or archived bytes begin inside a decoded layer (percent-encoding, escapes,
+# character codes, hex), as latin-1 characters: gzip (with deflate), zip, bzip2, xz.
+_PACKED_START = re.compile("\x1f\x8b\x08|PK\x03\x04|BZh[1-9]1AY&SY|\xfd7zXZ\x00")
+_ALL_PACKED = ("gzip", "zlib", "bzip2", "xz")
+
+
+def packed_text(text: str, budget: int) -> tuple[str, str] | None:
+    """What compressed or archived bytes inside a decoded layer hold (``_opened``): a gzip sent
+    percent-encoded in a form, as ``\\u00XX`` escapes, or as a list of byte values. A zlib
+    stream is taken only at the very start (its two-byte header is too common elsewhere)."""
+    # Four substring searches (fast) before the pattern, which would try every position.
+    found = (_PACKED_START.search(text) if any(mark in text for mark in ("\x1f\x8b", "PK\x03", "BZh", "7zXZ"))
+             else None)
+    at = found.start() if found is not None else (0 if archives.compression_of(text[:2].encode("latin-1", "replace")) == "zlib" else -1)
+    if at < 0:
+        return None
+    tail = text[at:]
+    data = tail.encode("latin-1", "ignore") if not tail.isascii() else tail.encode("ascii")
+    return _opened(data, budget, _ALL_PACKED)
 
 
 def _b64_tar_at_start(run: str) -> bool:
@@ -402,7 +423,17 @@ def _hex_part(run: str) -> str | None:
     return None
 
 
+_PACKED_HEX = re.compile(r"1f8b08|504b0304|425a68[3][1-9]314159265359|fd377a585a00", re.I)
+
+
 def _decode_hex_run(run: str) -> str | None:
+    packed = _PACKED_HEX.search(run)
+    if packed is not None and packed.start() % 2 == 0:
+        # ``xxd -p`` of a .gz or a zip: opened here (the caller's budget counts the text)
+        body = run[packed.start():]
+        opened = _opened(bytes.fromhex(body[: len(body) // 2 * 2]), 16 * 1024 * 1024, _ALL_PACKED)
+        if opened is not None:
+            return opened[0]
     for skip in (0, 1):
         body = run[skip:]
         body = body[: len(body) - len(body) % 2]

@@ -29,6 +29,7 @@ from bot_bottle.sidecar.dlp.encodings import (
     decode_runs,
     escaped_regions,
     has_escapes,
+    packed_text,
     percent_decode,
     shifted,
     unescape,
@@ -197,6 +198,16 @@ class Engine:
                 k = bisect.bisect_right(item_starts, codes.start) - 1
                 layers.append((items[k][0], _moved(codes, item_starts[k])))
                 budget[0] -= len(codes.text)
+        # Compressed or archived bytes as they are (a form's or a JSON string's decoded value), or
+        # that arrived percent-encoded, escaped or as byte values.
+        plain = [(owner, Decoded("", 0, len(text), text, whole_span(0, len(text)))) for owner, text in items]
+        for owner, layer in plain + list(layers):
+            opened = packed_text(layer.text, budget[0]) if budget[0] > 0 else None
+            if opened is not None:
+                budget[0] -= len(opened[0])
+                encoding = f"{layer.encoding}+{opened[1]}" if layer.encoding else opened[1]
+                layers.append((owner, Decoded(encoding, layer.start, layer.end, opened[0],
+                                              whole_span(layer.start, layer.end))))
         if not layers:
             return []
         parents = dict(items)
