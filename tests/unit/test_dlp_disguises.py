@@ -220,6 +220,8 @@ class EscapesOutsideParsedJsonTest(unittest.TestCase):
             "hex": "".join(f"&#x{ord(c):x};" for c in SECRET),
             "no semicolons": "".join(f"&#{ord(c)}" for c in SECRET),
             "x escapes": "".join(f"\\x{ord(c):02x}" for c in SECRET),
+            "U escapes (Python)": "".join(f"\\U{ord(c):08x}" for c in SECRET),
+            "%u escapes (escape(), IIS)": "".join(f"%u{ord(c):04X}" for c in SECRET),
         }
         for label, body in cases.items():
             with self.subTest(label):

@@ -488,22 +488,25 @@ def percent_decode(text: str) -> Decoded | None:
 # alternation of both is tried at every position: five times slower on binary data).
 _BACKSLASH_ESCAPE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|([\"\\/bfnrt]))"
+    r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|([\"\\/bfnrt])|U([0-9a-fA-F]{8}))"
 )
+# JavaScript's escape() and IIS: ``%uXXXX``.
+_PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
 _SINGLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HTML_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
 
 
 def has_escapes(text: str) -> bool:
     """Cheap test before ``unescape``: most texts hold neither a backslash nor ``&#``."""
-    return "\\" in text or "&#" in text
+    return "\\" in text or "&#" in text or "%u" in text
 
 
 def _escape_matches(text: str) -> list[re.Match[str]]:
     found = list(_BACKSLASH_ESCAPE.finditer(text)) if "\\" in text else []
-    if "&#" in text:
-        references = list(_HTML_REFERENCE.finditer(text))
-        found = sorted(found + references, key=lambda m: m.start()) if found else references
+    for mark, pattern in (("&#", _HTML_REFERENCE), ("%u", _PERCENT_U)):
+        if mark in text:
+            more = list(pattern.finditer(text))
+            found = sorted(found + more, key=lambda m: m.start()) if found else more
     return found
 
 
@@ -512,12 +515,14 @@ def _escaped_char(m: re.Match[str]) -> str:
         hexref, decref = m.groups()
         code = int(hexref, 16) if hexref is not None else int(decref)
         return chr(code) if code <= 0x10FFFF else "\ufffd"
-    high, low, u4, ubrace, x2, single = m.groups()
+    if m.re is _PERCENT_U:
+        return chr(int(m.group(1), 16))
+    high, low, u4, ubrace, x2, single, u8 = m.groups()
     if high is not None:
         return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
     if single is not None:
         return _SINGLE_ESCAPES.get(single, single)
-    code = int(u4 or ubrace or x2, 16)
+    code = int(u4 or ubrace or x2 or u8, 16)
     return chr(code) if code <= 0x10FFFF else "\ufffd"
 
 
