@@ -213,6 +213,19 @@ class ArchiveTest(unittest.TestCase):
                 self.assertEqual(scan(urlencode({"f": blob}).encode(), "application/x-www-form-urlencoded"), [])
                 self.assertEqual(scan(blob.hex().encode(), "text/plain"), [])
 
+    def test_base64_of_a_tgz_longer_than_a_decoding_window_is_opened_whole(self) -> None:
+        # ``tar czf - . | base64`` of a workspace: past the 2 MiB windows a long text is decoded
+        # in, no window holds the gzip header and the file with the secret.
+        noise = random.Random(5).randbytes(1_800_000).hex().encode()
+        pkg = tar({"data/blob.hex": noise, "app/.env": ENV}, "w:gz")
+        for blob in (base64.b64encode(pkg), base64.encodebytes(pkg)):
+            with self.subTest(wrapped=b"\n" in blob):
+                self.assertGreater(len(blob), 2 * 1024 * 1024 + 64 * 1024)
+                found = scan(b"payload: " + blob + b"\n", "text/plain")
+                self.assertIn(("API_SECRET", "base64+gzip"), {(f.secret_name, f.encoding) for f in found})
+                found = scan(json.dumps({"data": blob.decode()}).encode(), "application/json")
+                self.assertIn("API_SECRET", detectors(found))
+
     def test_base64_of_benign_archives_passes(self) -> None:
         for blob in (zipped({"README.md": b"# Project\n" * 50, "img.bin": bytes(range(256)) * 40}),
                      bz2.compress(b"print('hello')\n" * 100), lzma.compress(b"# notes\n" * 100)):

@@ -399,6 +399,33 @@ def packed_text(text: str, budget: int) -> tuple[str, str] | None:
     return _opened(data, budget, _ALL_PACKED)
 
 
+# The start of a base64 run holding compressed or archived bytes (gzip, zip, bzip2, xz), and the
+# run itself, wrapped into lines or not (``tar czf - . | base64`` wraps at 76 columns).
+_PACKED_B64_START = re.compile(r"H4sI|UEsDB|Qlpo[MNO]|[/_]Td6WFoA")
+_WRAPPED_RUN = re.compile(r"[A-Za-z0-9+/_\-]+(?:=*\r?\n[A-Za-z0-9+/_\-]+)*=*")
+
+
+def long_packed_runs(text: str, longer_than: int, budget: int) -> list[tuple[int, int, str, str]]:
+    """``(start, end, content, kind)`` of each base64 run in ``text`` longer than
+    ``longer_than`` that holds compressed or archived bytes: decoded whole and opened, within
+    ``budget`` bytes of content in all. Windows of a long text each see only part of such a run,
+    and only the first of them its header."""
+    out: list[tuple[int, int, str, str]] = []
+    for found in _PACKED_B64_START.finditer(text):
+        if budget <= 0:
+            break
+        if out and found.start() < out[-1][1]:
+            continue  # inside the run just opened
+        run = _WRAPPED_RUN.match(text, found.start())
+        if run is None or run.end() - run.start() <= longer_than:
+            continue
+        opened = _opened(_b64_decode(run.group().replace("\r", "").replace("\n", "")), budget, _ALL_PACKED)
+        if opened is not None:
+            out.append((run.start(), run.end(), opened[0], opened[1]))
+            budget -= len(opened[0])
+    return out
+
+
 def _b64_tar_at_start(run: str) -> bool:
     """Does ``run`` start with the base64 of a tar header? Its first bytes (a file name, then
     NUL padding) do not have the shape of text, but ``ustar`` sits at byte 257 (characters

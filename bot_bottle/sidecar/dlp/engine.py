@@ -29,6 +29,7 @@ from bot_bottle.sidecar.dlp.encodings import (
     decode_runs,
     escaped_regions,
     has_escapes,
+    long_packed_runs,
     packed_text,
     percent_decode,
     shifted,
@@ -303,6 +304,21 @@ class Engine:
             if (segment, h) not in seen:
                 seen.add((segment, h))
                 out.append(Hit(segment, h))
+        # A compressed upload in base64 longer than a window (a workspace's .tar.gz): decoded and
+        # opened whole, as no window holds more than a part of it.
+        for i in {segment for segment, _ in places}:
+            text = segments[i].text
+            if len(text) <= self.options.deep_limit:
+                continue
+            for start, end, content, kind in long_packed_runs(text, self.options.deep_limit - DEEP_OVERLAP, budget[0]):
+                budget[0] -= len(content)
+                found = list(self.layer_direct(content))
+                if self.options.known_secrets and self.known:
+                    found += [RawHit(0, 0, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, k.secret_name, k.encoding)
+                              for k in self.known.find_deep(content)]
+                for h in found:
+                    encoding = f"base64+{kind}" if h.encoding is None else f"base64+{kind}+{h.encoding}"
+                    out.append(Hit(i, RawHit(start, end, h.detector, h.name, h.confidence, h.secret_name, encoding)))
         if budget[0] <= 0 and limits is not None:
             # Something was left undecoded (or inflated only in part): say so, never pass silently.
             limits.append(max((i for i, _ in places), key=lambda i: len(segments[i].text)))
