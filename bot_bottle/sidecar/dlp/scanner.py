@@ -483,6 +483,9 @@ class Scanner:
         new_body, drop_encoding = self._rebuild_body(request, per_segment, body)
         rescan_headers = [(k, v) for k, v in new_headers if not (drop_encoding and k.lower() == "content-encoding")]
         after = self.scan_request(method, new_url, rescan_headers, new_body, skip_headers=skip_headers)
+        # A host name is not rewritten: what was found in it (a piece of a secret in a label,
+        # completing one sent before) is still there, whatever the rescan alone sees.
+        after += [f for f in findings if "url.host" in f.location and f not in after]
         changed = new_url != url or new_headers != request.headers or new_body != _body_bytes(body)
         return RedactedRequest(new_url, tuple(new_headers), new_body, tuple(findings), tuple(after), drop_encoding,
                                changed)
@@ -517,6 +520,12 @@ class Scanner:
         request.url = view
         if view.host:
             request.extra.extend(replace(f, location="url.host") for f in self.scan_host(view.host))
+            # Each label joins the split check and the search for pieces sent across requests,
+            # as path pieces do: a secret sent a label at a time, one host per request (a DNS
+            # tunnel under a wildcard route), or half in the host and half in the path.
+            for k, label in enumerate(_bare_host(view.host).split(".")):
+                if len(label) >= MIN_SECRET_LENGTH:
+                    request.add(f"url.host[{k}]", label, field_=True, scan=False)
         if view.userinfo:
             request.userinfo_index = request.add("url.userinfo", urls.unquote_latin1(view.userinfo), field_=True)
         if view.path:
