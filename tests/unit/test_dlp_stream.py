@@ -50,6 +50,36 @@ class StreamScanTest(unittest.TestCase):
     def setUp(self) -> None:
         self.scanner = Scanner({"MY_SECRET": SECRET})
 
+    def test_base64_of_a_tgz_longer_than_a_batch_is_held_whole_and_opened_or_refused(self) -> None:
+        import base64
+        import io
+        import tarfile
+
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            for name, data in (("blob.hex", NOISE.randbytes(1_500_000).hex().encode()),
+                               (".env", f"TOKEN={SECRET}\n".encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        for blob in (base64.b64encode(archive.getvalue()), base64.encodebytes(archive.getvalue())):
+            with self.subTest(wrapped=b"\n" in blob):
+                body = b"payload=" + blob + b"&done=1"
+                stream = make(self.scanner)
+                out, _ = run(stream, body, 65536)
+                self.assertTrue(stream.blocked)
+                self.assertEqual(out, b"")
+                self.assertIn("base64+gzip", {f.encoding for f in stream.findings})
+                stream = make(self.scanner, max_whole=2 * 1024 * 1024)
+                run(stream, body, 65536)
+                self.assertEqual([f.detector for f in stream.findings], ["scan-limit"])
+        # A short one, ending within a batch, streams as before.
+        small = base64.b64encode(gzip.compress(b"hello world\n" * 100))
+        stream = make(self.scanner)
+        out, _ = run(stream, filler(3 * 1024 * 1024) + small + filler(1024), 65536)
+        self.assertFalse(stream.blocked)
+        self.assertFalse(stream.whole)
+
     def test_clean_body_is_forwarded_whole_and_unchanged(self) -> None:
         data = filler(3 * 1024 * 1024 + 123)
         for chunk in (1000, 65536, 700_000):

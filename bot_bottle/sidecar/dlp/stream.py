@@ -25,6 +25,7 @@ bytes when ``sniff_json``; or ``whole`` from the start) cannot be judged piecewi
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +43,23 @@ DEFAULT_OVERLAP = 64 * 1024
 DEFAULT_BATCH = 1024 * 1024
 # How much of the start is needed to tell a structured body from a plain one.
 SNIFF_BYTES = 64
+# The start of base64 of compressed or archived bytes (gzip, zip, bzip2, xz; either alphabet), and
+# the run it starts, wrapped into lines or not: one that goes on past a batch cannot be opened a
+# batch at a time (only the first batch holds its header), so the body is then held whole.
+_PACKED_B64_MARKS = (b"H4sI", b"UEsDB", b"QlpoM", b"QlpoN", b"QlpoO", b"/Td6WFoA", b"_Td6WFoA")
+_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]+(?:=*\r?\n[A-Za-z0-9+/_\-]+)*=*")
+
+
+def packed_run_goes_on(data: bytes | bytearray) -> bool:
+    """Whether ``data`` ends inside a base64 run of compressed or archived bytes."""
+    for mark in _PACKED_B64_MARKS:
+        at = data.find(mark)
+        while at >= 0:
+            run = _B64_RUN.match(data, at)
+            if run is not None and run.end() == len(data):
+                return True
+            at = data.find(mark, (run.end() if run is not None else at) + 1)
+    return False
 
 
 def compressed(head: bytes) -> bool:
@@ -260,6 +278,13 @@ class StreamScan:
         return len(pending) - (0 if final else min(self.overlap, len(pending)))
 
     def _scan_and_release(self, *, final: bool) -> bytes:
+        if not final and packed_run_goes_on(self._pending):
+            # A .tar.gz in base64 (``tar czf - . | base64``) longer than a batch: from here on the
+            # body is held whole and opened by the full scan at its end, or refused past the limit.
+            self.whole, self.text_past = True, 0
+            if self.max_whole and self.received > self.max_whole:
+                self._refuse("Base64 of compressed data larger than the scan limit")
+            return b""
         cut = self._scan(final=final)
         if cut is None:
             return b""
