@@ -388,6 +388,8 @@ def packed_text(text: str, budget: int) -> tuple[str, str] | None:
     """What compressed or archived bytes inside a decoded layer hold (``_opened``): a gzip sent
     percent-encoded in a form, as ``\\u00XX`` escapes, or as a list of byte values. A zlib
     stream is taken only at the very start (its two-byte header is too common elsewhere)."""
+    if text.isascii():
+        return None  # compressed data of any size has bytes past 0x7f (and the test costs nothing)
     # Four substring searches (fast) before the pattern, which would try every position.
     found = (_PACKED_START.search(text) if any(mark in text for mark in ("\x1f\x8b", "PK\x03", "BZh", "7zXZ"))
              else None)

@@ -201,7 +201,8 @@ class Engine:
                 budget[0] -= len(codes.text)
         # Compressed or archived bytes as they are (a form's or a JSON string's decoded value), or
         # that arrived percent-encoded, escaped or as byte values.
-        plain = [(owner, Decoded("", 0, len(text), text, whole_span(0, len(text)))) for owner, text in items]
+        plain = [(owner, Decoded("", 0, len(text), text, whole_span(0, len(text)))) for owner, text in items
+                 if not text.isascii()]
         for owner, layer in plain + list(layers):
             opened = packed_text(layer.text, budget[0]) if budget[0] > 0 else None
             if opened is not None:
