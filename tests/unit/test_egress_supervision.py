@@ -4,6 +4,7 @@ honoured) and held requests turned into token-use proposals that wait for the op
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import tempfile
@@ -140,22 +141,36 @@ class HoldTest(unittest.TestCase):
             again = asyncio.create_task(supervision.hold(self.spool, self.proposal(), 5))
             await asyncio.sleep(0.2)
             self.assertEqual(len(self.spool.pending()), 1)  # the operator is asked once
+            other_path = asyncio.create_task(supervision.hold(self.spool, supervision.token_use_proposal(
+                method="post", host="api.example", path="/v1/admin", route="api.example",
+                detectors=["aws-access-key-id"], timeout=5), 5))
+            await asyncio.sleep(0.2)
+            self.assertEqual(len(self.spool.pending()), 2)  # another request: asked about on its own
             others = [asyncio.create_task(supervision.hold(self.spool, supervision.token_use_proposal(
                 method="POST", host="api.example", path="/v1", route=f"r{i}.example", detectors=["jwt"], timeout=5), 5))
                 for i in range(supervision.MAX_HELD_PENDING + 3)]
             await asyncio.sleep(0.5)
             self.assertEqual(len(self.spool.pending()), supervision.MAX_HELD_PENDING)
             refused = [t.result() for t in others if t.done()]
-            self.assertEqual([r.verdict for r in refused], ["refused"] * 4)
+            self.assertEqual([r.verdict for r in refused], ["refused"] * 5)
             self.spool.decide(channel.Decision(self.spool.pending()[0].id, "approved"))
             results = await asyncio.gather(first, again)
-            for task in others:
+            for task in [*others, other_path]:
                 task.cancel()
             return results
 
         first, again = asyncio.run(main())
         self.assertEqual((first.forward, again.forward), (True, True))
         self.assertEqual(first.proposal_id, again.proposal_id)
+
+    def test_held_proposals_past_their_wait_do_not_count(self) -> None:
+        # Left by a sidecar that stopped: nobody waits for them any more.
+        for i in range(supervision.MAX_HELD_PENDING):
+            stale = supervision.token_use_proposal(method="POST", host="api.example", path=f"/old{i}",
+                                                   route="api.example", detectors=["jwt"], timeout=5)
+            self.spool.submit(dataclasses.replace(stale, created_at=time.time() - 60))
+        result = self.run_hold(self.proposal(), 5, lambda pid: channel.Decision(pid, "approved"))
+        self.assertEqual((result.forward, result.verdict), (True, "approved"))
 
     def test_unwritable_spool_refuses(self) -> None:
         blocked = Path(self.spool.root) / "file"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,12 +135,16 @@ MAX_HELD_PENDING = 10
 
 async def hold(spool: channel.Spool, proposal: channel.Proposal, timeout: float) -> HoldResult:
     """Submit ``proposal`` and wait for its decision; no decision in time expires it. A request
-    held for the same route and detectors as one already waiting waits for that one's decision
-    (the operator is asked once); past ``MAX_HELD_PENDING`` waiting, it is refused at once."""
+    held with the very same method, host, path, route and detectors as one already waiting waits
+    for that one's decision (the operator is asked once, about what both are); past
+    ``MAX_HELD_PENDING`` waiting, it is refused at once. A proposal past its own wait (left by a
+    sidecar that stopped) counts for neither."""
+    same_as = ("method", "host", "path", "route", "detectors")
     try:
-        held = [p for p in spool.pending() if p.kind == "token-use" and p.payload.get("hold_id") == p.id]
-        same = next((p for p in held if (p.payload.get("route"), p.payload.get("detectors"))
-                     == (proposal.payload["route"], proposal.payload["detectors"])), None)
+        now = time.time()
+        held = [p for p in spool.pending() if p.kind == "token-use" and p.payload.get("hold_id") == p.id
+                and p.created_at + p.timeout_s > now]
+        same = next((p for p in held if all(p.payload.get(k) == proposal.payload.get(k) for k in same_as)), None)
         if same is not None:
             proposal = same
         elif len(held) >= MAX_HELD_PENDING:
