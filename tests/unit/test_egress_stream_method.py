@@ -291,6 +291,27 @@ class DetectorTest(unittest.TestCase):
                 for chunks in splits(body):
                     self.assertFalse(streamed(content_type, chunks), chunks)
 
+    def test_json_that_python_refuses_or_that_hides_the_key_in_blanks_is_still_read(self) -> None:
+        # A number longer than Python's parser takes (PHP's reads it), blanks around the colon
+        # longer than any chunk, escapes, a key cut by the chunk boundary.
+        refused = (b'{"_method": "DELETE", "n": ' + b"1" * 5000 + b"}",
+                   b'{"_method": "DELETE", "n": 1, }',
+                   b'{"_method"' + b" " * 100_000 + b': "DELETE"}',
+                   b'{"_method": ' + b"\n" * 100_000 + b'"DELETE"}',
+                   b'{"\\u005f\\u006d\\u0065\\u0074\\u0068\\u006f\\u0064": "PUT"}')
+        for body in refused:
+            with self.subTest(refused=body[:40]):
+                self.assertIsNotNone(body_method_problem(POST_ONLY, "application/json", body))
+                for size in (1, 7, 4096, 65536):
+                    chunks = [body[i:i + size] for i in range(0, len(body), size)] if size > 1 or len(body) < 5000 else [body]
+                    self.assertTrue(streamed("application/json", chunks), size)
+        allowed = (b'{"_method": "POST", "n": ' + b"1" * 5000 + b"}", b'{"note": "_method", "x": "method: DELETE"}',
+                   b'{"a": "' + b"method " * 20_000 + b'"}')
+        for body in allowed:
+            with self.subTest(allowed=body[:40]):
+                self.assertIsNone(body_method_problem(POST_ONLY, "application/json", body))
+                self.assertFalse(streamed("application/json", [body[i:i + 4096] for i in range(0, len(body), 4096)]))
+
     def test_a_streamed_json_override_far_into_a_large_body_is_found(self) -> None:
         body = b'{"data": "' + b"x" * (3 * MB) + b'", "_method": "DELETE"}'
         self.assertTrue(streamed("application/json", [body[i:i + 65536] for i in range(0, len(body), 65536)]))

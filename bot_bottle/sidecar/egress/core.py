@@ -390,14 +390,66 @@ def json_kind(content_type: str) -> bool:
 
 def json_override_values(body: bytes) -> list[str]:
     """The ``_method`` values of a JSON object body's top level (``is_override_name`` keys); one
-    that is not a string is returned as its JSON text (no method is spelt so: refused)."""
+    that is not a string is returned as its JSON text (no method is spelt so: refused). A body
+    Python's parser refuses (PHP's may still read it) is read by ``json_override_scan``."""
     try:
-        data = json.loads(body.decode("utf-8", "surrogatepass"))
+        data = json.loads(body.decode("utf-8", "surrogatepass"), parse_int=lambda _: 0, parse_constant=lambda _: 0)
     except (ValueError, RecursionError):
-        return []  # the upstream cannot read it either
+        return json_override_scan(body, final=True)[0]
     if not isinstance(data, dict):
         return []
     return [v if isinstance(v, str) else json.dumps(v) for k, v in data.items() if is_override_name(k)]
+
+
+# Reading JSON for ``_method`` keys without parsing it (a streamed body, or one Python's parser
+# refuses): at any depth, so stricter than the top level Laravel reads. A key's letters appear as
+# themselves or as ``\u`` escapes of the override's letters (its PHP-rewritten first characters
+# too): only where those are is a key looked for. Its blanks and its string value are bounded
+# (``JSON_VALUE_CAP``); a key with more is refused, as no client writes one.
+JSON_VALUE_CAP = 1024
+_JSON_NAME_CAP = 96
+_JSON_MAYBE = re.compile(rb"[Mm][Ee][Tt][Hh][Oo][Dd]|\\u00(?:5[fFbB]|[46][dDfF54]|[57]4|[46]8|2[eE0])")
+_JSON_NAME = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,%d})"' % _JSON_NAME_CAP)
+_JSON_BLANKS = re.compile(rb"[ \t\r\n]{0,%d}" % JSON_VALUE_CAP)
+_JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.){0,%d})"' % JSON_VALUE_CAP)
+_JSON_REACH = 2 * _JSON_NAME_CAP + 2  # a mark lies this far at most after its name's quote
+
+
+def _json_string(raw: bytes) -> str:
+    try:
+        return str(json.loads(b'"' + raw + b'"'))
+    except ValueError:
+        return ""
+
+
+def json_override_scan(data: bytes, *, final: bool, done: int = 0) -> tuple[list[str], int | None, int]:
+    """``(values, resume, done)``: the values of the override keys in ``data`` whose marks lie
+    at or past ``done`` (a non-string value, or one cut off at the end of a ``final`` body, as
+    ""), where a key still arriving starts (None: nothing is), and how far marks were judged."""
+    values: list[str] = []
+    for mark in _JSON_MAYBE.finditer(data, done):
+        quote = data.rfind(b'"', max(0, mark.start() - _JSON_REACH), mark.start())
+        name = _JSON_NAME.match(data, quote) if quote >= 0 else None
+        if name is None or name.end() <= mark.start() or not is_override_name(_json_string(name.group(1))):
+            if name is None and quote >= 0 and not final and len(data) - quote <= _JSON_REACH + 2:
+                return values, quote, mark.start()  # the name may still be arriving
+            continue
+        colon = _JSON_BLANKS.match(data, name.end()).end()
+        value_at = _JSON_BLANKS.match(data, colon + 1).end() if data[colon:colon + 1] == b":" else -1
+        if colon == len(data) or value_at == len(data):
+            if not final and len(data) - name.end() <= 2 * JSON_VALUE_CAP:
+                return values, quote, mark.start()  # its colon or value is still arriving
+            values.append("")
+            continue
+        if value_at < 0:
+            if colon - name.end() >= JSON_VALUE_CAP:
+                values.append("")  # a name, then more blanks than any client writes: refused
+            continue  # a string that is no key
+        value = _JSON_STRING.match(data, value_at)
+        if value is None and not final and len(data) - value_at <= JSON_VALUE_CAP + 2:
+            return values, quote, mark.start()
+        values.append(_json_string(value.group(1)) if value is not None else "")
+    return values, None, len(data)
 
 
 def body_methods(verdict: Verdict) -> tuple[str, ...]:

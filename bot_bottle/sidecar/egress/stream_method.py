@@ -30,7 +30,6 @@ might let such a body through if its field, whitespace stripped, named an allowe
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -50,6 +49,7 @@ from bot_bottle.sidecar.egress.core import (
     form_kind,
     is_override_name,
     json_kind,
+    json_override_scan,
     method_allowed,
     override_values,
 )
@@ -114,15 +114,9 @@ class FieldReader:
         return max(data.rfind(sep, start, end) for sep in self.separators)
 
 
-# A JSON key that may decode to an override name (``"_method"``, any escapes), then its value:
-# a string, or the first bytes of anything else (no method is spelt so). Read in a window that
-# keeps the last ``JSON_CARRY`` bytes, so a pair cut by a chunk boundary is read whole next time.
-_JSON_KEY = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,96})"[ \t\r\n]*:[ \t\r\n]*', re.S)
-_JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.){0,%d})"' % VALUE_CAP, re.S)
-JSON_CARRY = 8 * VALUE_CAP
-# JSON spells a letter only as itself or as a \u escape: a window with neither "method" nor "\u"
-# holds no override key, and a key without them is not decoded.
-_JSON_MAYBE = re.compile(rb"[Mm][Ee][Tt][Hh][Oo][Dd]|\\u")
+# Bytes kept from the end of one chunk for the next, when no key is pending: a mark cut by the
+# chunk boundary, with its name's opening quote before it.
+JSON_KEEP = 2 * 96 + 16
 
 
 @dataclass
@@ -130,9 +124,8 @@ class JsonReader:
     """The streamed reading of a JSON body's ``_method`` keys (``core.json_override_values``):
     any depth, since a stream cannot tell the top level (stricter than the buffered check)."""
 
-    carry: bytes = b""
-    base: int = 0  # body offset of ``carry``'s first byte
-    done: int = 0  # body offset up to which keys were judged
+    carry: bytes = b""  # the end of the body so far: a key still arriving, or ``JSON_KEEP`` bytes
+    done: int = 0  # offset in ``carry`` up to which marks were judged
 
 
 @dataclass
@@ -192,29 +185,16 @@ def feed(state: FormMethodState, data: bytes, *, final: bool = False) -> bool:
 
 def _json(reader: JsonReader, data: bytes, final: bool, allowed: tuple[str, ...]) -> bool:
     window = reader.carry + data
-    start = _JSON_MAYBE.search(window)
-    for key in _JSON_KEY.finditer(window, max(0, start.start() - 200)) if start is not None else ():
-        at = reader.base + key.start()
-        if at < reader.done:
-            continue
-        if _JSON_MAYBE.search(key.group(1)) and is_override_name(_json_text(key.group(1))):
-            value = _JSON_STRING.match(window, key.end())
-            if value is None and not final and len(window) - key.end() <= VALUE_CAP + 2:
-                break  # its value is still arriving: judged with the next chunk
-            if value is None or not method_allowed(_json_text(value.group(1)), allowed):
-                return True
-        reader.done = at + 1
-    keep = min(len(window), JSON_CARRY)
-    reader.base += len(window) - keep
-    reader.carry = window[len(window) - keep:]
+    values, resume, done = json_override_scan(window, final=final, done=reader.done)
+    if any(not method_allowed(value, allowed) for value in values):
+        return True
+    if resume is not None:
+        reader.carry, reader.done = window[resume:], done - resume
+    else:
+        keep = max(0, len(window) - JSON_KEEP)
+        # A mark cut by the boundary is judged whole next time; one judged twice, the same way.
+        reader.carry, reader.done = window[keep:], max(0, len(window) - keep - 8)
     return False
-
-
-def _json_text(raw: bytes) -> str:
-    try:
-        return str(json.loads(b'"' + raw + b'"'))
-    except ValueError:
-        return ""
 
 
 # -- urlencoded ------------------------------------------------------------------------------------
