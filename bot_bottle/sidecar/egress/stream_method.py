@@ -44,6 +44,7 @@ from bot_bottle.sidecar.egress.core import (
     MULTIPART_FIRST,
     MULTIPART_METHOD_WORD,
     PHP_NAME_MANGLING,
+    URLENCODED_OVERRIDE_MARK,
     Verdict,
     body_methods,
     form_kind,
@@ -86,11 +87,7 @@ _VALUE_END = re.compile(rb"[\r\n]")
 # Longest token (``content-disposition:``), so one cut by a chunk boundary is found in the next
 # window, and the byte before a ``name`` token, whose word boundary depends on it.
 _LOOKBACK = 20
-# The first character of a name that decodes to one ``core.is_override_name`` takes ("_", ".",
-# "[", a space), then "method", each literal or percent-encoded (the only ways a name decodes to
-# it): a field whose name lacks it is skipped without being decoded. No separator nor "=" in it.
-_OVERRIDE_MARK = re.compile(rb"(?:_|%5f|\.|%2e|\[|%5b|\+|%20| )"
-                            rb"(?:m|%[46]d)(?:e|%[46]5)(?:t|%[57]4)(?:h|%[46]8)(?:o|%[46]f)(?:d|%[46]4)", re.I)
+_OVERRIDE_MARK = URLENCODED_OVERRIDE_MARK
 # What no field holding that mark lacks (one of its first characters), for a quick skip of a field.
 _OVERRIDE_MARK_BYTE = re.compile(rb"[_.\[+ ]|%[25]")
 
