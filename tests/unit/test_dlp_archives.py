@@ -226,6 +226,26 @@ class ArchiveTest(unittest.TestCase):
                 found = scan(json.dumps({"data": blob.decode()}).encode(), "application/json")
                 self.assertIn("API_SECRET", detectors(found))
 
+    def test_a_decoy_header_in_front_does_not_hide_the_real_one(self) -> None:
+        from bot_bottle.sidecar.dlp import encodings
+
+        real = base64.b64encode(lzma.compress(ENV)).decode()
+        decoy = base64.b64encode(b"\xfd7zXZ\x00junk").decode()[:8]
+        self.assertIn("API_SECRET", detectors(scan(json.dumps({"d": decoy + real}).encode(), "application/json")))
+        blob = gzip.compress(ENV)
+        self.assertIn("API_SECRET", detectors(scan(b"log \x1f\x8b\x08junk " + blob, "text/plain")))
+        for stray in ("Q", "QQQ", "A" * 24 + "1"):
+            with self.subTest(stray=stray):
+                body = stray + base64.b32encode(b"k=" + SECRET.encode()).decode()
+                self.assertIn("API_SECRET", detectors(scan(f"v {body}\n".encode(), "text/plain")))
+        # Many marks in one long run: each run is examined once, a few places tried at most.
+        calls = []
+        original = encodings._opened
+        encodings._opened = lambda *a: calls.append(1) or original(*a)
+        self.addCleanup(setattr, encodings, "_opened", original)
+        encodings.long_packed_runs("H4sIAAAA" * 300_000, 1024, 1 << 20)
+        self.assertLessEqual(len(calls), encodings._PACKED_TRIES)
+
     def test_base64_of_benign_archives_passes(self) -> None:
         for blob in (zipped({"README.md": b"# Project\n" * 50, "img.bin": bytes(range(256)) * 40}),
                      bz2.compress(b"print('hello')\n" * 100), lzma.compress(b"# notes\n" * 100)):

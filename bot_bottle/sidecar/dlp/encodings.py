@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import itertools
 import re
 import zlib
 from collections.abc import Callable
@@ -244,7 +245,7 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
         run = text[start:end]
         hex_part = _hex_part(run)
         if hex_part is not None:
-            decoded = _decode_hex_run(hex_part)
+            decoded = _decode_hex_run(hex_part, budget)
             encoding = "hex"
         else:
             decoded, encoding = _decode_b64_run(run, shape, start, budget)
@@ -291,20 +292,16 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
     if run.islower() or run.isupper():
         # Base64 of 18+ bytes mixes upper and lower case; base32 (``base32``, DNS tunnels, TOTP
         # seeds) is one case: decoded from the start of its letters, where its groups begin.
-        b32 = _B32_RUN.search(run)
-        if b32 is not None:
-            body = b32.group().upper()
-            body = body[: len(body) // 8 * 8 + (0, 0, 2, 2, 4, 5, 5, 7)[len(body) % 8]]
-            try:
-                data = base64.b32decode(body + "=" * (-len(body) % 8))
-            except (binascii.Error, ValueError):
-                return None, ""
-            text = _as_text(data)
-            if text is not None:
-                return text, "base32"
+        for b32 in itertools.islice(_B32_RUN.finditer(run), _PACKED_TRIES):
+            letters = b32.group().upper()
+            for skip in range(8):  # a stray letter before it shifts the groups
+                # Its start tells (base32 decodes slowly, in Python): then all of it, up to the budget.
+                if _b32_text(letters[skip:skip + _B32_PROBE]) is not None:
+                    text = _b32_text(letters[skip:skip + max(_B32_PROBE, budget * 8 // 5)])
+                    if text is not None:
+                        return text, "base32"
         return None, ""
-    packed = _PACKED_B64.search(run)
-    if packed is not None:
+    for packed in itertools.islice(_PACKED_B64.finditer(run), _PACKED_TRIES):
         opened = _opened(_b64_decode(run[packed.start():]), budget)
         if opened is not None:
             return opened[0], f"base64+{opened[1]}"
@@ -347,6 +344,19 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
     return None, ""
 
 
+_B32_PROBE = 256
+
+
+def _b32_text(body: str) -> str | None:
+    body = body[: len(body) // 8 * 8 + (0, 0, 2, 2, 4, 5, 5, 7)[len(body) % 8]]
+    if len(body) < 16:
+        return None
+    try:
+        return _as_text(base64.b32decode(body + "=" * (-len(body) % 8)))
+    except (binascii.Error, ValueError):
+        return None
+
+
 def utf16_text(data: bytes) -> str | None:
     """``data`` as text when it is UTF-16 (either byte order) of mostly ASCII text, else None."""
     if len(data) < 16:
@@ -380,6 +390,7 @@ def _opened(data: bytes | None, budget: int, kinds: tuple[str, ...] = ("bzip2", 
 
 # Where compressed or archived bytes begin inside a decoded layer (percent-encoding, escapes,
 # character codes, hex), as latin-1 characters: gzip (with deflate), zip, bzip2, xz.
+_PACKED_TRIES = 4  # places tried per text or run: a decoy header in front does not hide the real one
 _PACKED_START = re.compile("\x1f\x8b\x08|PK\x03\x04|BZh[1-9]1AY&SY|\xfd7zXZ\x00")
 _ALL_PACKED = ("gzip", "zlib", "bzip2", "xz")
 
@@ -390,15 +401,15 @@ def packed_text(text: str, budget: int) -> tuple[str, str] | None:
     stream is taken only at the very start (its two-byte header is too common elsewhere)."""
     if text.isascii():
         return None  # compressed data of any size has bytes past 0x7f (and the test costs nothing)
+    starts = [0] if archives.compression_of(text[:2].encode("latin-1", "replace")) == "zlib" else []
     # Four substring searches (fast) before the pattern, which would try every position.
-    found = (_PACKED_START.search(text) if any(mark in text for mark in ("\x1f\x8b", "PK\x03", "BZh", "7zXZ"))
-             else None)
-    at = found.start() if found is not None else (0 if archives.compression_of(text[:2].encode("latin-1", "replace")) == "zlib" else -1)
-    if at < 0:
-        return None
-    tail = text[at:]
-    data = tail.encode("latin-1", "ignore") if not tail.isascii() else tail.encode("ascii")
-    return _opened(data, budget, _ALL_PACKED)
+    if any(mark in text for mark in ("\x1f\x8b", "PK\x03", "BZh", "7zXZ")):
+        starts += [found.start() for found in itertools.islice(_PACKED_START.finditer(text), _PACKED_TRIES)]
+    for at in starts:  # a few, so a decoy header before the real one does not hide it
+        opened = _opened(text[at:].encode("latin-1", "ignore"), budget, _ALL_PACKED)
+        if opened is not None:
+            return opened
+    return None
 
 
 # The start of a base64 run holding compressed or archived bytes (gzip, zip, bzip2, xz), and the
@@ -413,14 +424,20 @@ def long_packed_runs(text: str, longer_than: int, budget: int) -> list[tuple[int
     ``budget`` bytes of content in all. Windows of a long text each see only part of such a run,
     and only the first of them its header."""
     out: list[tuple[int, int, str, str]] = []
+    examined = 0  # every run is matched once: the marks inside one already examined are skipped
+    tries = 0
     for found in _PACKED_B64_START.finditer(text):
         if budget <= 0:
             break
-        if out and found.start() < out[-1][1]:
-            continue  # inside the run just opened
+        if found.start() < examined:
+            continue
         run = _WRAPPED_RUN.match(text, found.start())
+        examined = run.end() if run is not None else found.end()
         if run is None or run.end() - run.start() <= longer_than:
             continue
+        tries += 1
+        if tries > _PACKED_TRIES:
+            break
         opened = _opened(_b64_decode(run.group().replace("\r", "").replace("\n", "")), budget, _ALL_PACKED)
         if opened is not None:
             out.append((run.start(), run.end(), opened[0], opened[1]))
@@ -455,12 +472,13 @@ def _hex_part(run: str) -> str | None:
 _PACKED_HEX = re.compile(r"1f8b08|504b0304|425a68[3][1-9]314159265359|fd377a585a00", re.I)
 
 
-def _decode_hex_run(run: str) -> str | None:
-    packed = _PACKED_HEX.search(run)
-    if packed is not None and packed.start() % 2 == 0:
-        # ``xxd -p`` of a .gz or a zip: opened here (the caller's budget counts the text)
+def _decode_hex_run(run: str, budget: int) -> str | None:
+    for packed in itertools.islice(_PACKED_HEX.finditer(run), _PACKED_TRIES):
+        if packed.start() % 2:
+            continue
+        # ``xxd -p`` of a .gz or a zip: opened within the caller's budget
         body = run[packed.start():]
-        opened = _opened(bytes.fromhex(body[: len(body) // 2 * 2]), 16 * 1024 * 1024, _ALL_PACKED)
+        opened = _opened(bytes.fromhex(body[: len(body) // 2 * 2]), budget, _ALL_PACKED)
         if opened is not None:
             return opened[0]
     for skip in (0, 1):
