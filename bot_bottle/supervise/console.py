@@ -135,9 +135,10 @@ class SuperviseApp(App[None]):
         self.store = open_store()  # the UI thread's own connection; workers open theirs
         self.bottles: list[BottleInfo] = []
         self.pending: list[ProposalRow] = []
-        # The proposal the cursor fell onto when the selected one went (decided elsewhere, or its
-        # wait ended): the operator has not chosen it, so the first decision key only says so.
-        self._fell_onto: str | None = None
+        # The selected proposal went (decided elsewhere, or its wait ended): whatever the cursor is
+        # on now (another proposal, or one that came after the list emptied), the operator has not
+        # chosen it, so the next decision key only says so.
+        self._selection_lost = False
         self.selected_bottle: str | None = None
         self.last_sync: SyncReport | None = None
         self.syncs = 0  # completed syncs, for tests and the status line
@@ -233,7 +234,7 @@ class SuperviseApp(App[None]):
             )
         self._restore_cursor(props, keep)
         if keep is not None and keep not in {str(row.key) for row in self.pending}:
-            self._fell_onto = self._cursor_key(props)
+            self._selection_lost = True
         self.query_one("#proposals-title", Static).update(
             f"Pending proposals ({len(self.pending)})  a approve · A approve+save · m modify · r reject"
             if self.pending else "Pending proposals: none")
@@ -319,10 +320,10 @@ class SuperviseApp(App[None]):
         row = self.current_proposal()
         if row is None:
             self.notify("no pending proposal selected", severity="warning")
-        elif str(row.key) == self._fell_onto:
+        elif self._selection_lost:
             # An agent knows when its own proposals expire: a decision meant for the one that
             # just went must not land on whichever took its place.
-            self._fell_onto = None
+            self._selection_lost = False
             self.notify("the proposal you had selected is gone (decided, or its wait ended); this is another one: "
                         "read it, then press the key again", severity="warning", timeout=10)
             return None

@@ -201,6 +201,23 @@ class Keys(ConsoleCase):
         self.run_app(script)
         self.assertEqual(self.status_of("egress-1"), "applied")
 
+    def test_a_proposal_that_comes_after_the_selected_one_went_is_not_decided_by_the_next_key(self) -> None:
+        self.propose("aaaaaa11", "egress", {"host": "pypi.example"}, "egress-1")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            self.assertEqual(app.current_proposal().id, "egress-1")
+            self.sidecars["aaaaaa11"].spool.expire("egress-1", "the agent's wait ended")
+            await pilot.press("g")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 0)
+            self.propose("aaaaaa11", "egress", {"host": "exfil.example"}, "egress-2")
+            await pilot.press("g")
+            await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 1)
+            await pilot.press("a")  # meant for pypi.example
+            await pilot.pause(0.3)
+            self.assertEqual(self.status_of("egress-2"), "pending")
+
+        self.run_app(script)
+
     def test_a_push_exception_shows_what_the_gate_found(self) -> None:
         self.propose("aaaaaa11", "push-exception", {
             "repo": "app", "ref": "refs/heads/main", "old": "1" * 40, "new": "2" * 40, "finding": "gf-0123456789ab",
@@ -235,14 +252,14 @@ class Keys(ConsoleCase):
 
     def test_agent_text_is_shown_verbatim_and_inert(self) -> None:
         self.propose("aaaaaa11", "egress", {"host": "docs.example", "paths": ["/[b]v1[/b]/"]}, "egress-1",
-                     justification="[b]trusted[/b] \x1b[2J\x1b]52;c;eA==\x07 \u202eok \u200bhidden\U000e0041")
+                     justification="[b]trusted[/b] \x1b[2J\x1b]52;c;eA==\x07 \u202eok \u200bhidden\U000e0041\U000e0101")
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await pilot.pause(0.2)
             detail = str(app.query_one("#detail", Static).render())
             self.assertIn("[b]trusted[/b]", detail)
             self.assertIn("\\x1b[2J", detail)
-            for bad in ("\x1b", "\x07", "\u202e", "\u200b", "\U000e0041"):
+            for bad in ("\x1b", "\x07", "\u202e", "\u200b", "\U000e0041", "\U000e0101"):
                 self.assertNotIn(bad, detail)
             self.assertIn("\\u200bhidden\\U000e0041", detail)
             await pilot.press("r")
