@@ -537,7 +537,7 @@ _BACKSLASH_ESCAPE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
     r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|([\"\\/bfnrt])|U([0-9a-fA-F]{8}))"
 )
-# JavaScript's escape() and IIS: ``%uXXXX``.
+# JavaScript's escape() and IIS: ``%u`` and four hex digits.
 _PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
 _SINGLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HTML_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
