@@ -286,14 +286,19 @@ _PACKED_B64 = re.compile(r"UEsDB|Qlpo[MNO]|[/_]Td6WFoA")
 
 
 _B32_RUN = re.compile(r"[A-Z2-7]{24,}|[a-z2-7]{24,}")
+_B32_DIGIT = re.compile(r"[2-7]")
 
 
 def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[str | None, str]:
     if run.islower() or run.isupper():
         # Base64 of 18+ bytes mixes upper and lower case; base32 (``base32``, DNS tunnels, TOTP
         # seeds) is one case: decoded from the start of its letters, where its groups begin.
+        if _B32_DIGIT.search(run) is None or sum(map(run.count, "234567")) * 24 < len(run):
+            return None, ""  # base32 of text has its digits (6 of 32 symbols); words and names have none
         for b32 in itertools.islice(_B32_RUN.finditer(run), _PACKED_TRIES):
             letters = b32.group().upper()
+            if sum(map(letters.count, "234567")) * 24 < len(letters):
+                continue  # base32 of text has its digits (6 of 32 symbols); words and names have none
             for skip in range(8):  # a stray letter before it shifts the groups
                 # Its start tells (base32 decodes slowly, in Python): then all of it, up to the budget.
                 if _b32_text(letters[skip:skip + _B32_PROBE]) is not None:
@@ -424,6 +429,8 @@ def long_packed_runs(text: str, longer_than: int, budget: int) -> list[tuple[int
     ``budget`` bytes of content in all. Windows of a long text each see only part of such a run,
     and only the first of them its header."""
     out: list[tuple[int, int, str, str]] = []
+    if not any(mark in text for mark in ("H4sI", "UEsDB", "Qlpo", "Td6WFoA")):
+        return out  # substring searches are far cheaper than the pattern's pass
     examined = 0  # every run is matched once: the marks inside one already examined are skipped
     tries = 0
     for found in _PACKED_B64_START.finditer(text):
