@@ -25,7 +25,6 @@ bytes when ``sniff_json``; or ``whole`` from the start) cannot be judged piecewi
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -47,19 +46,16 @@ SNIFF_BYTES = 64
 # the run it starts, wrapped into lines or not: one that goes on past a batch cannot be opened a
 # batch at a time (only the first batch holds its header), so the body is then held whole.
 _PACKED_B64_MARKS = (b"H4sI", b"UEsDB", b"QlpoM", b"QlpoN", b"QlpoO", b"/Td6WFoA", b"_Td6WFoA")
-_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]+(?:=*\r?\n[A-Za-z0-9+/_\-]+)*=*")
+_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=\r\n"
 
 
-def packed_run_goes_on(data: bytes | bytearray) -> bool:
-    """Whether ``data`` ends inside a base64 run of compressed or archived bytes."""
-    for mark in _PACKED_B64_MARKS:
-        at = data.find(mark)
-        while at >= 0:
-            run = _B64_RUN.match(data, at)
-            if run is not None and run.end() == len(data):
-                return True
-            at = data.find(mark, (run.end() if run is not None else at) + 1)
-    return False
+def packed_run_goes_on(data: bytes | bytearray, longer_than: int) -> bool:
+    """Whether ``data`` ends inside a base64 run (lines of it, wrapped or not) longer than
+    ``longer_than`` that holds the start of compressed or archived bytes. Only the run at the
+    end is looked at (found by one ``rstrip``): one shorter than the overlap is read whole with
+    the next batch, and random data ends in a run of a few bytes."""
+    run = bytes(data[len(data.rstrip(_B64_CHARS)):]) if data[-1:] and data[-1] in _B64_CHARS else b""
+    return len(run) > longer_than and any(mark in run for mark in _PACKED_B64_MARKS)
 
 
 def compressed(head: bytes) -> bool:
@@ -278,7 +274,7 @@ class StreamScan:
         return len(pending) - (0 if final else min(self.overlap, len(pending)))
 
     def _scan_and_release(self, *, final: bool) -> bytes:
-        if not final and packed_run_goes_on(self._pending):
+        if not final and packed_run_goes_on(self._pending, self.overlap):
             # A .tar.gz in base64 (``tar czf - . | base64``) longer than a batch: from here on the
             # body is held whole and opened by the full scan at its end, or refused past the limit.
             self.whole, self.text_past = True, 0
