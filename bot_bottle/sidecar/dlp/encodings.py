@@ -280,9 +280,13 @@ def _wrapped_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
     return blocks
 
 
-# The base64 of a zip's, a bzip2's or an xz's magic number (fixed letters at a group's start): a
-# file attached to a JSON call or a data: URL. Only such a run is decoded and opened.
-_PACKED_B64 = re.compile(r"UEsDB|Qlpo[MNO]|[/_]Td6WFoA")
+# The base64 of a gzip's, a zip's, a bzip2's (block sizes 1-9) or an xz's magic number, either
+# alphabet: fixed letters at a group's start. Only a run holding one is decoded and opened.
+PACKED_B64_MARKS = ("H4sI", "UEsDB", "QlpoM", "QlpoN", "QlpoO", "/Td6WFoA", "_Td6WFoA")
+_PACKED_B64_START = re.compile("|".join(map(re.escape, PACKED_B64_MARKS)))
+# Gzip (the first) is inflated by ``_decode_b64_run``'s own path; the others are opened whole: a
+# file attached to a JSON call or a data: URL.
+_PACKED_B64 = re.compile("|".join(map(re.escape, PACKED_B64_MARKS[1:])))
 
 
 _B32_RUN = re.compile(r"[A-Z2-7]{24,}|[a-z2-7]{24,}")
@@ -417,9 +421,7 @@ def packed_text(text: str, budget: int) -> tuple[str, str] | None:
     return None
 
 
-# The start of a base64 run holding compressed or archived bytes (gzip, zip, bzip2, xz), and the
-# run itself, wrapped into lines or not (``tar czf - . | base64`` wraps at 76 columns).
-_PACKED_B64_START = re.compile(r"H4sI|UEsDB|Qlpo[MNO]|[/_]Td6WFoA")
+# A base64 run, wrapped into lines or not (``tar czf - . | base64`` wraps at 76 columns).
 _WRAPPED_RUN = re.compile(r"[A-Za-z0-9+/_\-]+(?:=*\r?\n[A-Za-z0-9+/_\-]+)*=*")
 
 
@@ -429,7 +431,7 @@ def long_packed_runs(text: str, longer_than: int, budget: int) -> list[tuple[int
     ``budget`` bytes of content in all. Windows of a long text each see only part of such a run,
     and only the first of them its header."""
     out: list[tuple[int, int, str, str]] = []
-    if not any(mark in text for mark in ("H4sI", "UEsDB", "Qlpo", "Td6WFoA")):
+    if not any(mark in text for mark in PACKED_B64_MARKS):
         return out  # substring searches are far cheaper than the pattern's pass
     examined = 0  # every run is matched once: the marks inside one already examined are skipped
     tries = 0

@@ -33,6 +33,7 @@ from typing import Any
 
 from bot_bottle.sidecar.dlp.archives import GZIP_MAGIC, ZIP_MAGIC, compression_of
 from bot_bottle.sidecar.dlp.bodies import looks_like_json
+from bot_bottle.sidecar.dlp.encodings import PACKED_B64_MARKS
 from bot_bottle.sidecar.dlp.findings import HIGH, SCAN_LIMIT, Finding
 
 # Longer than any value a detector matches whole (a JWT may be tens of KiB, a private key block
@@ -42,10 +43,10 @@ DEFAULT_OVERLAP = 64 * 1024
 DEFAULT_BATCH = 1024 * 1024
 # How much of the start is needed to tell a structured body from a plain one.
 SNIFF_BYTES = 64
-# The start of base64 of compressed or archived bytes (gzip, zip, bzip2, xz; either alphabet), and
-# the run it starts, wrapped into lines or not: one that goes on past a batch cannot be opened a
-# batch at a time (only the first batch holds its header), so the body is then held whole.
-_PACKED_B64_MARKS = (b"H4sI", b"UEsDB", b"QlpoM", b"QlpoN", b"QlpoO", b"/Td6WFoA", b"_Td6WFoA")
+# The start of base64 of compressed or archived bytes, in a run wrapped into lines or not: one
+# that goes on past a batch cannot be opened a batch at a time (only the first batch holds its
+# header), so the body is then held whole.
+_PACKED_B64_MARKS = tuple(mark.encode("ascii") for mark in PACKED_B64_MARKS)
 _B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=\r\n"
 
 

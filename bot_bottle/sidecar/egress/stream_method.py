@@ -87,7 +87,6 @@ _VALUE_END = re.compile(rb"[\r\n]")
 # Longest token (``content-disposition:``), so one cut by a chunk boundary is found in the next
 # window, and the byte before a ``name`` token, whose word boundary depends on it.
 _LOOKBACK = 20
-_OVERRIDE_MARK = URLENCODED_OVERRIDE_MARK
 # What no field holding that mark lacks (one of its first characters), for a quick skip of a field.
 _OVERRIDE_MARK_BYTE = re.compile(rb"[_.\[+ ]|%[25]")
 
@@ -212,7 +211,7 @@ def _read_fields(reader: FieldReader, data: bytes, final: bool, allowed: tuple[s
         last = reader.rfind(data)
         pos = first + 1  # always a field's start
         while pos <= last:
-            found = _OVERRIDE_MARK.search(data, pos, last)
+            found = URLENCODED_OVERRIDE_MARK.search(data, pos, last)
             if found is None:
                 break
             # The whole field is judged, never a tail of it; a mark in its value is no name.
