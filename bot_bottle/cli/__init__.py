@@ -86,7 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BotBottleError as exc:
         from bot_bottle.cli import output
 
-        output.error(str(exc), hint=exc.hint)
+        from bot_bottle.manifest.errors import ManifestError
+
+        for error in exc.each() if isinstance(exc, ManifestError) else (exc,):
+            output.error(str(error), hint=error.hint)
         return exc.exit_code
     except interrupts.Terminated as exc:
         _say(f"terminated ({exc})")

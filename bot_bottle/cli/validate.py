@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         output.console().print(Text(f"{count} manifest file{'s' if count != 1 else ''} valid", style="green"))
         return 0
+    invalid = len({e.path for e in report.errors})
     output.err_console().print(
-        Text(f"{len(report.errors)} of {count} manifest files invalid", style="red")
+        Text(f"{invalid} of {count} manifest files invalid", style="red")
     )
     return 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot_bottle.manifest.errors import ManifestError, NotFoundError
+from bot_bottle.manifest.errors import ManifestError, ManifestErrors, NotFoundError
 from bot_bottle.manifest.load import Catalog, FileRef, Layout, ValidationReport, discover, load, validate
 from bot_bottle.manifest.model import Bottle, EnvEntry, GitRepo, GitUser, Manifest, Route
 
@@ -16,6 +16,7 @@ __all__ = [
     "Layout",
     "Manifest",
     "ManifestError",
+    "ManifestErrors",
     "NotFoundError",
     "Route",
     "ValidationReport",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot_bottle.errors import BotBottleError
@@ -36,6 +37,36 @@ class ManifestError(BotBottleError):
             where += ": "
         key = f"{self.key}: " if self.key else ""
         return f"{where}{key}{self.detail}"
+
+    def each(self) -> tuple[ManifestError, ...]:
+        """Every error this one stands for: itself, or each of ``ManifestErrors``."""
+        return (self,)
+
+
+class ManifestErrors(ManifestError):
+    """Several errors found in one file, in line order, so one mistake does not hide the next.
+
+    It reads as its first (``str``, ``path``, ``line``, ``key``, ``hint``), plus how many more
+    there are; ``each()`` gives them all, for whoever shows errors one per line.
+    """
+
+    def __init__(self, errors: Sequence[ManifestError]) -> None:
+        self.errors = tuple(e for error in errors for e in error.each())
+        first = self.errors[0]
+        super().__init__(first.detail, path=first.path, line=first.line, key=first.key, hint=first.hint)
+
+    def _render(self) -> str:
+        more = len(self.errors) - 1
+        return super()._render() + f" (and {more} more error{'s' if more != 1 else ''} in this file)"
+
+    def each(self) -> tuple[ManifestError, ...]:
+        return self.errors
+
+
+def gathered(errors: Sequence[ManifestError]) -> ManifestError:
+    """One error standing for ``errors`` (at least one), ordered by line."""
+    ordered = sorted((e for error in errors for e in error.each()), key=lambda e: e.line or 0)
+    return ordered[0] if len(ordered) == 1 else ManifestErrors(ordered)
 
 
 class NotFoundError(ManifestError):

@@ -384,7 +384,7 @@ def _stray_files(layout: Layout) -> list[str]:
 
 
 def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> ValidationReport:
-    """Check every manifest file; collect each file's first error rather than stopping at one."""
+    """Check every manifest file, and report each file's errors rather than stopping at one."""
     errors: list[ManifestError] = []
     checked: list[Path] = []
     catalog = discover(layout)
@@ -399,7 +399,7 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
             warnings.extend(_check_bottle(loader.bottle(name)))
         except ManifestError as exc:
             if exc.path not in failed_paths:
-                errors.append(exc)
+                errors.extend(exc.each())
                 failed_paths.add(exc.path or ref.path)
     refs = list(catalog.agents.values()) + list(catalog.shadowed.values())
     for ref in sorted(refs, key=lambda r: str(r.path)):
@@ -410,6 +410,6 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
                 raise _missing_bottle(agent_file.bottle, layout, catalog, agent_file.bottle_origin, via="bottle")
         except ManifestError as exc:
             if exc.path not in failed_paths:
-                errors.append(exc)
+                errors.extend(exc.each())
                 failed_paths.add(exc.path or ref.path)
     return ValidationReport(tuple(checked), tuple(errors), tuple(dict.fromkeys(warnings)))

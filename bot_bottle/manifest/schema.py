@@ -11,9 +11,9 @@ import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from bot_bottle.manifest.errors import ManifestError
+from bot_bottle.manifest.errors import ManifestError, gathered
 from bot_bottle.manifest.frontmatter import Document, KeyPath
 from bot_bottle.manifest.model import (
     BUILTIN_TEMPLATES,
@@ -54,11 +54,31 @@ CLAUDE_PASSTHROUGH_KEYS = ("name", "description", "model", "color", "memory", "t
 AGENT_KEYS = ("bottle", "skills", "git-gate") + CLAUDE_PASSTHROUGH_KEYS
 
 
+T = TypeVar("T")
+
+
 class _Reader:
-    """Typed accessors over a ``Document`` that raise ``ManifestError`` with file:line:key."""
+    """Typed accessors over a ``Document`` that raise ``ManifestError`` with file:line:key.
+
+    Parts of a file that do not depend on each other (top-level sections, env entries, routes,
+    repos) are read through ``attempt``: a wrong one is kept and reading goes on, so the file's
+    every independent mistake is reported at once (``finish``)."""
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
+        self.problems: list[ManifestError] = []
+
+    def attempt(self, read: Callable[[], T], default: T) -> T:
+        try:
+            return read()
+        except ManifestError as exc:
+            self.problems.append(exc)
+            return default
+
+    def finish(self) -> None:
+        """Raise what ``attempt`` kept: one error, or ``ManifestErrors`` in line order."""
+        if self.problems:
+            raise gathered(self.problems)
 
     def fail(self, keypath: KeyPath, message: str, hint: str | None = None) -> ManifestError:
         return self.doc.error(keypath, message, hint=hint)
@@ -67,12 +87,12 @@ class _Reader:
         return Origin(self.doc.path, self.doc.line_of(*keypath))
 
     def keys(self, mapping: dict[str, Any], keypath: KeyPath, allowed: tuple[str, ...], what: str) -> None:
-        for key in mapping:
-            if key not in allowed:
-                raise self.fail(
-                    keypath + (key,),
-                    f"unknown key in {what}; expected one of: {', '.join(allowed)}",
-                )
+        unknown = [
+            self.fail(keypath + (key,), f"unknown key in {what}; expected one of: {', '.join(allowed)}")
+            for key in mapping if key not in allowed
+        ]
+        if unknown:
+            raise gathered(unknown)
 
     def mapping(self, value: Any, keypath: KeyPath, what: str = "a mapping of keys to values") -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -188,23 +208,25 @@ def parse_env_value(name: str, value: str, origin: Origin, fail: Callable[[str],
 
 def _env(r: _Reader, raw: Any) -> tuple[EnvEntry, ...]:
     env = r.mapping(raw, ("env",), "a mapping of variable names to values")
-    out = []
-    for name, value in env.items():
-        kp = ("env", name)
-        r.env_name(name, kp)
-        if name in RESERVED_ENV:
-            raise r.fail(kp, f"'{name}' is set by the bottle itself and cannot be overridden")
-        # `V: 1.10` is the literal "1.10", not YAML 1.1's float 1.1; only an explicit tag
-        # (`!!int 010`) still reaches the conversions below.
-        value = r.doc.as_written(kp, value)
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, (int, float)):
-            value = str(value)
-        elif not isinstance(value, str):
-            raise r.fail(kp, f"expected a string value (literal, \"?Prompt\" or \"${{HOST_VAR}}\"), got {_describe(value)}")
-        out.append(parse_env_value(name, value, r.origin(kp), lambda m, kp=kp: r.fail(kp, m)))
-    return tuple(out)
+    entries = [r.attempt(lambda name=name, value=value: _env_entry(r, name, value), None) for name, value in env.items()]
+    return tuple(e for e in entries if e is not None)
+
+
+def _env_entry(r: _Reader, name: Any, value: Any) -> EnvEntry:
+    kp = ("env", name)
+    r.env_name(name, kp)
+    if name in RESERVED_ENV:
+        raise r.fail(kp, f"'{name}' is set by the bottle itself and cannot be overridden")
+    # `V: 1.10` is the literal "1.10", not YAML 1.1's float 1.1; only an explicit tag
+    # (`!!int 010`) still reaches the conversions below.
+    value = r.doc.as_written(kp, value)
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        value = str(value)
+    elif not isinstance(value, str):
+        raise r.fail(kp, f"expected a string value (literal, \"?Prompt\" or \"${{HOST_VAR}}\"), got {_describe(value)}")
+    return parse_env_value(name, value, r.origin(kp), lambda m: r.fail(kp, m))
 
 
 # ------------------------------------------------------------------------------- egress
@@ -353,63 +375,66 @@ def _routes(r: _Reader, raw: Any) -> tuple[Route, ...]:
     kp0: KeyPath = ("egress", "routes")
     if not isinstance(raw, list):
         raise r.fail(kp0, f"expected a list of routes, got {_describe(raw)}")
-    routes = []
-    allowed = ("host", "ports", "matches", "auth", "dlp", "tls_passthrough")
-    for index, item in enumerate(raw):
-        kp = kp0 + (index,)
-        if isinstance(item, str):
-            item = {"host": item}
-        route = r.mapping(item, kp, "a route (a host name, or a mapping with 'host')")
-        r.keys(route, kp, allowed, "a route")
-        if "host" not in route:
-            raise r.fail(kp, "a route needs 'host'")
-        host = normalize_host(r.string(route["host"], kp + ("host",)))
-        problem = check_host(host)
-        if problem:
-            raise r.fail(kp + ("host",), f"{route['host']!r}: {problem}")
-        ports = _ports(r, route["ports"], kp + ("ports",)) if "ports" in route else DEFAULT_PORTS
-        matches = _matches(r, route["matches"], kp + ("matches",)) if "matches" in route else ()
-        auth = _auth(r, route["auth"], kp + ("auth",)) if "auth" in route else None
-        dlp = _dlp(r, route["dlp"], kp + ("dlp",)) if "dlp" in route else RouteDlp()
-        passthrough = r.boolean(route["tls_passthrough"], kp + ("tls_passthrough",)) if "tls_passthrough" in route else False
-        if passthrough and (auth is not None or matches):
-            raise r.fail(
-                kp + ("tls_passthrough",),
-                "a passthrough route is tunnelled untouched, so it cannot have 'auth' or 'matches'",
-            )
-        if auth is not None and host.startswith("*."):
-            # Anyone may hold a subdomain of many domains (a hosting platform's tenants): the
-            # proxy would hand the real token to whichever the agent names.
-            raise r.fail(
-                kp + ("auth",),
-                f"{host!r} is a wildcard route: 'auth' would send the real token to every subdomain; "
-                "give the hosts that need it a route of their own",
-            )
-        routes.append(
-            Route(
-                host=host,
-                origin=r.origin(kp),
-                ports=ports,
-                matches=matches,
-                auth=auth,
-                dlp=dlp,
-                tls_passthrough=passthrough,
-            )
+    routes = [r.attempt(lambda index=index, item=item: _route(r, kp0 + (index,), item), None)
+              for index, item in enumerate(raw)]
+    return tuple(route for route in routes if route is not None)
+
+
+_ROUTE_KEYS = ("host", "ports", "matches", "auth", "dlp", "tls_passthrough")
+
+
+def _route(r: _Reader, kp: KeyPath, item: Any) -> Route:
+    if isinstance(item, str):
+        item = {"host": item}
+    route = r.mapping(item, kp, "a route (a host name, or a mapping with 'host')")
+    r.keys(route, kp, _ROUTE_KEYS, "a route")
+    if "host" not in route:
+        raise r.fail(kp, "a route needs 'host'")
+    host = normalize_host(r.string(route["host"], kp + ("host",)))
+    problem = check_host(host)
+    if problem:
+        raise r.fail(kp + ("host",), f"{route['host']!r}: {problem}")
+    ports = _ports(r, route["ports"], kp + ("ports",)) if "ports" in route else DEFAULT_PORTS
+    matches = _matches(r, route["matches"], kp + ("matches",)) if "matches" in route else ()
+    auth = _auth(r, route["auth"], kp + ("auth",)) if "auth" in route else None
+    dlp = _dlp(r, route["dlp"], kp + ("dlp",)) if "dlp" in route else RouteDlp()
+    passthrough = r.boolean(route["tls_passthrough"], kp + ("tls_passthrough",)) if "tls_passthrough" in route else False
+    if passthrough and (auth is not None or matches):
+        raise r.fail(
+            kp + ("tls_passthrough",),
+            "a passthrough route is tunnelled untouched, so it cannot have 'auth' or 'matches'",
         )
-    return tuple(routes)
+    if auth is not None and host.startswith("*."):
+        # Anyone may hold a subdomain of many domains (a hosting platform's tenants): the
+        # proxy would hand the real token to whichever the agent names.
+        raise r.fail(
+            kp + ("auth",),
+            f"{host!r} is a wildcard route: 'auth' would send the real token to every subdomain; "
+            "give the hosts that need it a route of their own",
+        )
+    return Route(
+        host=host,
+        origin=r.origin(kp),
+        ports=ports,
+        matches=matches,
+        auth=auth,
+        dlp=dlp,
+        tls_passthrough=passthrough,
+    )
 
 
 def _egress(r: _Reader, raw: Any) -> tuple[tuple[int, Origin] | None, tuple[Route, ...]]:
     egress = r.mapping(raw, ("egress",), "a mapping with 'log' and/or 'routes'")
-    r.keys(egress, ("egress",), ("log", "routes"), "egress")
-    log = None
-    if "log" in egress:
-        value = egress["log"]
-        if isinstance(value, bool) or value not in (0, 1, 2):
-            raise r.fail(("egress", "log"), f"expected 0 (off), 1 (blocks) or 2 (everything), got {_describe(value)}")
-        log = (int(value), r.origin(("egress", "log")))
+    r.attempt(lambda: r.keys(egress, ("egress",), ("log", "routes"), "egress"), None)
+    log = r.attempt(lambda: _log(r, egress["log"]), None) if "log" in egress else None
     routes = _routes(r, egress["routes"]) if "routes" in egress else ()
     return log, routes
+
+
+def _log(r: _Reader, value: Any) -> tuple[int, Origin]:
+    if isinstance(value, bool) or value not in (0, 1, 2):
+        raise r.fail(("egress", "log"), f"expected 0 (off), 1 (blocks) or 2 (everything), got {_describe(value)}")
+    return int(value), r.origin(("egress", "log"))
 
 
 # ----------------------------------------------------------------------------- git-gate
@@ -454,59 +479,59 @@ def _refuse_url_credentials(r: _Reader, url: str, kp: KeyPath) -> None:
 
 def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
     repos_map = r.mapping(raw, kp, "a mapping of repo names to their upstream")
-    out = []
-    for name, item in repos_map.items():
-        rkp = kp + (name,)
-        if not NAME_RE.match(str(name)):
-            raise r.fail(rkp, "a repo name may hold letters, digits, '.', '_' and '-'")
-        if isinstance(item, str):
-            item = {"url": item}
-        repo = r.mapping(item, rkp, "a repo: an upstream URL, or a mapping with 'url'")
-        r.keys(repo, rkp, ("url", "ssh_key", "known_hosts", "token_ref", "username"), "a git-gate repo")
-        if "url" not in repo:
-            raise r.fail(rkp, "a repo needs 'url' (its upstream, SSH or HTTPS)")
-        url = r.string(repo["url"], rkp + ("url",)).strip()
-        _refuse_url_credentials(r, url, rkp + ("url",))
-        if not _GIT_URL_RE.match(url):
-            raise r.fail(rkp + ("url",), f"{url!r} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
-        ssh_key = r.string(repo["ssh_key"], rkp + ("ssh_key",)) if "ssh_key" in repo else None
-        known_hosts = r.string(repo["known_hosts"], rkp + ("known_hosts",)) if "known_hosts" in repo else None
-        token_ref = r.secret_ref(repo["token_ref"], rkp + ("token_ref",)) if "token_ref" in repo else None
-        username = r.string(repo["username"], rkp + ("username",)) if "username" in repo else None
-        is_https = url.startswith(("https://", "http://"))
-        if ssh_key and is_https:
-            raise r.fail(rkp + ("ssh_key",), "an SSH key is used with an SSH URL; an HTTPS URL takes 'token_ref'")
-        if token_ref and not is_https:
-            raise r.fail(rkp + ("token_ref",), "'token_ref' is used with an HTTPS URL; an SSH URL takes 'ssh_key'")
-        if not is_https and not ssh_key:
-            # The gate's ssh refuses unknown host keys and has no identity of its own: every fetch
-            # would fail at launch, far from this line.
-            raise r.fail(rkp, "an SSH upstream needs 'ssh_key' (the key the gate uses upstream) and 'known_hosts' "
-                              "(the pinned host key line); a public repo can use its HTTPS URL instead")
-        if known_hosts and is_https:
-            raise r.fail(rkp + ("known_hosts",), "'known_hosts' pins an SSH host key; an HTTPS URL does not use it")
-        if ssh_key and not known_hosts:
-            raise r.fail(rkp, "an SSH upstream needs 'known_hosts' (the pinned host key line); unknown host keys are refused")
-        out.append(
-            GitRepo(
-                name=str(name),
-                url=url,
-                origin=r.origin(rkp),
-                ssh_key=ssh_key,
-                known_hosts=known_hosts,
-                token_ref=token_ref,
-                username=username,
-            )
-        )
-    return tuple(out)
+    repos = [r.attempt(lambda name=name, item=item: _repo(r, kp + (name,), name, item), None)
+             for name, item in repos_map.items()]
+    return tuple(repo for repo in repos if repo is not None)
+
+
+def _repo(r: _Reader, rkp: KeyPath, name: Any, item: Any) -> GitRepo:
+    if not NAME_RE.match(str(name)):
+        raise r.fail(rkp, "a repo name may hold letters, digits, '.', '_' and '-'")
+    if isinstance(item, str):
+        item = {"url": item}
+    repo = r.mapping(item, rkp, "a repo: an upstream URL, or a mapping with 'url'")
+    r.keys(repo, rkp, ("url", "ssh_key", "known_hosts", "token_ref", "username"), "a git-gate repo")
+    if "url" not in repo:
+        raise r.fail(rkp, "a repo needs 'url' (its upstream, SSH or HTTPS)")
+    url = r.string(repo["url"], rkp + ("url",)).strip()
+    _refuse_url_credentials(r, url, rkp + ("url",))
+    if not _GIT_URL_RE.match(url):
+        raise r.fail(rkp + ("url",), f"{url!r} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
+    ssh_key = r.string(repo["ssh_key"], rkp + ("ssh_key",)) if "ssh_key" in repo else None
+    known_hosts = r.string(repo["known_hosts"], rkp + ("known_hosts",)) if "known_hosts" in repo else None
+    token_ref = r.secret_ref(repo["token_ref"], rkp + ("token_ref",)) if "token_ref" in repo else None
+    username = r.string(repo["username"], rkp + ("username",)) if "username" in repo else None
+    is_https = url.startswith(("https://", "http://"))
+    if ssh_key and is_https:
+        raise r.fail(rkp + ("ssh_key",), "an SSH key is used with an SSH URL; an HTTPS URL takes 'token_ref'")
+    if token_ref and not is_https:
+        raise r.fail(rkp + ("token_ref",), "'token_ref' is used with an HTTPS URL; an SSH URL takes 'ssh_key'")
+    if not is_https and not ssh_key:
+        # The gate's ssh refuses unknown host keys and has no identity of its own: every fetch
+        # would fail at launch, far from this line.
+        raise r.fail(rkp, "an SSH upstream needs 'ssh_key' (the key the gate uses upstream) and 'known_hosts' "
+                          "(the pinned host key line); a public repo can use its HTTPS URL instead")
+    if known_hosts and is_https:
+        raise r.fail(rkp + ("known_hosts",), "'known_hosts' pins an SSH host key; an HTTPS URL does not use it")
+    if ssh_key and not known_hosts:
+        raise r.fail(rkp, "an SSH upstream needs 'known_hosts' (the pinned host key line); unknown host keys are refused")
+    return GitRepo(
+        name=str(name),
+        url=url,
+        origin=r.origin(rkp),
+        ssh_key=ssh_key,
+        known_hosts=known_hosts,
+        token_ref=token_ref,
+        username=username,
+    )
 
 
 def _git_gate(r: _Reader, raw: Any, allowed: tuple[str, ...]) -> tuple[GitUser, tuple[GitRepo, ...]]:
     kp: KeyPath = ("git-gate",)
     gate = r.mapping(raw, kp, "a mapping with " + " and/or ".join(f"'{a}'" for a in allowed))
-    r.keys(gate, kp, allowed, "git-gate")
-    user = _git_user(r, gate["user"], kp + ("user",)) if "user" in gate else GitUser()
-    repos = _repos(r, gate["repos"], kp + ("repos",)) if "repos" in gate else ()
+    r.attempt(lambda: r.keys(gate, kp, allowed, "git-gate"), None)
+    user = r.attempt(lambda: _git_user(r, gate["user"], kp + ("user",)), GitUser()) if "user" in gate else GitUser()
+    repos = r.attempt(lambda: _repos(r, gate["repos"], kp + ("repos",)), ()) if "repos" in gate else ()
     return user, repos
 
 
@@ -575,16 +600,19 @@ def bottle_file(doc: Document, *, contrib_dir: Path | None = None) -> BottleFile
             "this looks like an agent file (it names a bottle), but it lives in a bottles folder",
             hint="agent files belong in ~/.bot-bottle/agents/ or ./.bot-bottle/agents/",
         )
-    r.keys(data, (), BOTTLE_KEYS, "a bottle file")
-    extends = _extends(r, data["extends"]) if "extends" in data else ()
-    env = _env(r, data["env"]) if "env" in data else ()
-    log, routes = _egress(r, data["egress"]) if "egress" in data else (None, ())
-    user, repos = _git_gate(r, data["git-gate"], ("user", "repos")) if "git-gate" in data else (GitUser(), ())
-    supervise = None
-    if "supervise" in data:
-        supervise = (r.boolean(data["supervise"], ("supervise",)), r.origin(("supervise",)))
-    provider = _provider(r, data["agent_provider"], contrib_dir) if "agent_provider" in data else Provider()
-    description = r.string(data["description"], ("description",), allow_empty=True) if "description" in data else ""
+    r.attempt(lambda: r.keys(data, (), BOTTLE_KEYS, "a bottle file"), None)
+
+    def section(key: str, read: Callable[[Any], T], default: T) -> T:
+        return r.attempt(lambda: read(data[key]), default) if key in data else default
+
+    extends = section("extends", lambda raw: _extends(r, raw), ())
+    env = section("env", lambda raw: _env(r, raw), ())
+    log, routes = section("egress", lambda raw: _egress(r, raw), (None, ()))
+    user, repos = section("git-gate", lambda raw: _git_gate(r, raw, ("user", "repos")), (GitUser(), ()))
+    supervise = section("supervise", lambda raw: (r.boolean(raw, ("supervise",)), r.origin(("supervise",))), None)
+    provider = section("agent_provider", lambda raw: _provider(r, raw, contrib_dir), Provider())
+    description = section("description", lambda raw: r.string(raw, ("description",), allow_empty=True), "")
+    r.finish()
     return BottleFile(
         name=doc.path.stem,
         path=doc.path,
@@ -611,24 +639,11 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
             "bottle settings in an agent file; a bottle is defined only in ~/.bot-bottle/bottles/<name>.md",
             hint="move these keys into a bottle file and name that bottle here with 'bottle: NAME'",
         )
-    r.keys(data, (), AGENT_KEYS, "an agent file")
-    if "bottle" not in data:
-        raise ManifestError(
-            "an agent file needs 'bottle: NAME' naming a bottle in ~/.bot-bottle/bottles/",
-            path=doc.path,
-            line=doc.frontmatter_line,
-            key="bottle",
-        )
-    bottle = r.string(data["bottle"], ("bottle",))
-    if not NAME_RE.match(bottle):
-        raise r.fail(("bottle",), f"{bottle!r} is not a bottle name")
-    skills: list[str] = []
-    if "skills" in data:
-        skills = r.string_list(data["skills"], ("skills",), single_ok=True)
-        for index, skill in enumerate(skills):
-            if not NAME_RE.match(skill):
-                raise r.fail(("skills", index), f"{skill!r} is not a skill folder name")
-    user, _ = _git_gate(r, data["git-gate"], ("user",)) if "git-gate" in data else (GitUser(), ())
+    r.attempt(lambda: r.keys(data, (), AGENT_KEYS, "an agent file"), None)
+    bottle = r.attempt(lambda: _agent_bottle(r, doc), "")
+    skills = r.attempt(lambda: _skills(r, data["skills"]), []) if "skills" in data else []
+    user = r.attempt(lambda: _git_gate(r, data["git-gate"], ("user",))[0], GitUser()) if "git-gate" in data else GitUser()
+    r.finish()
     passthrough: dict[str, str | None] = {}
     for key in ("color", "model", "description"):
         value = doc.as_written((key,), data.get(key))
@@ -647,3 +662,26 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
         model=passthrough["model"],
         description=passthrough["description"],
     )
+
+
+def _agent_bottle(r: _Reader, doc: Document) -> str:
+    if "bottle" not in doc.data:
+        raise ManifestError(
+            "an agent file needs 'bottle: NAME' naming a bottle in ~/.bot-bottle/bottles/",
+            path=doc.path,
+            line=doc.frontmatter_line,
+            key="bottle",
+        )
+    bottle = r.string(doc.data["bottle"], ("bottle",))
+    if not NAME_RE.match(bottle):
+        raise r.fail(("bottle",), f"{bottle!r} is not a bottle name")
+    return bottle
+
+
+def _skills(r: _Reader, raw: Any) -> list[str]:
+    skills = r.string_list(raw, ("skills",), single_ok=True)
+    bad = [r.fail(("skills", index), f"{skill!r} is not a skill folder name")
+           for index, skill in enumerate(skills) if not NAME_RE.match(skill)]
+    if bad:
+        raise gathered(bad)
+    return skills

@@ -237,6 +237,22 @@ class ValidateCliTests(ManifestTestCase):
         self.assertIn("2 of 2 manifest files invalid", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
 
+    def test_every_error_of_a_file_on_its_own_line_and_files_counted_once(self) -> None:
+        bottle = self.mh.bottle("dev", "supervise: sometimes\negress:\n  log: 9\n")
+        self.mh.agent("coder", {"bottle": "dev"})
+        for args in (("validate",), ("start", "coder", "--dry-run")):
+            with self.subTest(args=args):
+                result = self.mh.run_cli(*args)
+                self.assertEqual(result.code, 2)
+                errors = [line for line in result.stderr_lines if line.startswith("error: ")]
+                self.assertEqual(errors, [
+                    f"error: {bottle}:2: supervise: expected true or false, got a string ('sometimes')",
+                    f"error: {bottle}:4: egress.log: expected 0 (off), 1 (blocks) or 2 (everything), got a number (9)",
+                ])
+        self.assertIn("1 of 2 manifest files invalid", self.mh.run_cli("validate").stderr)
+        data = json.loads(self.mh.run_cli("validate", "--format", "json").stdout)
+        self.assertEqual([(e["line"], e["key"]) for e in data["errors"]], [(2, "supervise"), (4, "egress.log")])
+
     def test_json(self) -> None:
         bottle = self.mh.bottle("dev", "egress:\n  log: 3\n")
         self.mh.raw(".bot-bottle/stray.md", "---\n---\n")

@@ -36,6 +36,14 @@ class AgentKeyTests(AgentKeyTestCase):
         self.assertEqual(agent.skills, ())
         self.assertEqual(agent.prompt, "")
 
+    def test_each_independent_mistake_is_reported(self) -> None:
+        self.mh.agent("a", "skills: [ok, 'bad skill']\nwat: 1\ngit-gate: {user: {email: nope}}\n")
+        err = self.load_error("a")
+        self.assertEqual(
+            [(e.line, e.key) for e in err.each()],
+            [(2, "bottle"), (2, "skills[1]"), (3, "wat"), (4, "git-gate.user.email")],
+        )
+
     def test_bottle_is_required(self) -> None:
         self.assertAgentError("description: x\n", line=2, key="bottle", contains="needs 'bottle: NAME'")
 

@@ -60,6 +60,47 @@ class TopLevelTests(BottleKeyTestCase):
         self.assertFalse(bottle.supervise)
 
 
+class EveryErrorTests(BottleKeyTestCase):
+    """Independent mistakes in one file are all reported, in line order; dependent ones are not."""
+
+    def test_each_independent_mistake_is_reported_in_line_order(self) -> None:
+        from bot_bottle.manifest import ManifestErrors
+
+        err = self.bottle_error(
+            "colour: red\n"                                  # line 2
+            "env:\n  GOOD: x\n  1BAD: y\n  HTTP_PROXY: z\n"  # 5, 6
+            "egress:\n  log: 7\n  routes:\n"                  # 8
+            "    - host: a.example\n      bogus: 1\n"         # 11
+            "    - b.example\n"
+            "    - host: ''\n"                               # 13
+            "git-gate:\n  repos:\n    lib: {url: 'ftp://x'}\n"  # 16
+            "supervise: maybe\n"                             # 17
+        )
+        self.assertIsInstance(err, ManifestErrors)
+        self.assertEqual(
+            [(e.path, e.line, e.key) for e in err.each()],
+            [(self.bpath, 2, "colour"), (self.bpath, 5, "env.1BAD"), (self.bpath, 6, "env.HTTP_PROXY"),
+             (self.bpath, 8, "egress.log"), (self.bpath, 11, "egress.routes[0].bogus"),
+             (self.bpath, 13, "egress.routes[2].host"), (self.bpath, 16, "git-gate.repos.lib.url"),
+             (self.bpath, 17, "supervise")],
+        )
+        # Read as one error, it is the first, and says how many more there are.
+        self.assertManifestError(err, path=self.bpath, line=2, key="colour", contains="and 7 more errors in this file")
+
+    def test_a_single_mistake_is_a_plain_error(self) -> None:
+        from bot_bottle.manifest import ManifestErrors
+
+        err = self.bottle_error("env:\n  A: x\nsupervise: maybe\n")
+        self.assertNotIsInstance(err, ManifestErrors)
+        self.assertEqual(err.each(), (err,))
+        self.assertNotIn("more error", str(err))
+
+    def test_a_wrong_route_reports_its_first_mistake_only(self) -> None:
+        # Its unknown key is the mistake; "needs 'host'" would follow from it and is not repeated.
+        err = self.bottle_error("egress:\n  routes:\n    - hots: a.example\n")
+        self.assertEqual([e.key for e in err.each()], ["egress.routes[0].hots"])
+
+
 class EnvTests(BottleKeyTestCase):
     def test_literal(self) -> None:
         bottle = self.load_bottle("env:\n  TZ: UTC\n")
