@@ -55,6 +55,12 @@ class FramingChecksTest(AddonCase):
         bad_name = request(("Bad Name", "x"))
         self.assertIsNotNone(http_layers.validate_request(http_layers.HTTPMode.regular, bad_name, True))
 
+    def test_a_connect_inside_a_tunnel_keeps_mitmproxys_refusal_whatever_its_framing(self) -> None:
+        # Let through for its Content-Length, it re-pointed an HTTP/2 tunnel at another host.
+        connect = tutils.treq(method=b"CONNECT", scheme=b"", path=b"", authority=b"b.example:443", content=b"",
+                              headers=http.Headers([(b"Content-Length", b"01")]))
+        self.assertIsNotNone(http_layers.validate_request(http_layers.HTTPMode.transparent, connect, True))
+
     def test_the_hooks_answer_403_naming_the_rule_and_close(self) -> None:
         for headers, rule in (
             ([("Host", "allowed.example"), ("Content-Length", "4"), ("Transfer-Encoding", "chunked")], "smuggling-cl-te"),

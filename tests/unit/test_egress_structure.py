@@ -269,6 +269,26 @@ class ThroughDecideTest(unittest.TestCase):
         self.assertEqual(v.rule, s.RULE_ABSOLUTE_FORM)
         self.assertTrue(decide(facts([], authority="a.example:443"), OPEN).allowed)
 
+    def test_only_registered_methods_are_forwarded(self) -> None:
+        # A method is a free token, forwarded as sent and read by no scanner.
+        for method in ("Kq7vZp3XwR9mT2nL8sYd", "GETX", "PRI", "X" * 8000, "4b7132"):
+            with self.subTest(method=method[:20]):
+                v = decide(facts([], method=method), OPEN)
+                self.assertEqual((v.allowed, v.rule), (False, s.RULE_METHOD))
+                self.assertTrue(v.structural)
+                self.assertNotIn(method, v.deny_message())
+        for method in ("GET", "POST", "PROPFIND", "MKCOL", "VERSION-CONTROL", "PURGE", "QUERY"):
+            with self.subTest(method=method):
+                self.assertTrue(decide(facts([], method=method), OPEN).allowed)
+
+    def test_a_connect_inside_a_tunnel_is_refused(self) -> None:
+        inside = RequestFacts.make(scheme="https", host="a.example", port=443, method="CONNECT", path="",
+                                   is_connect=True, in_tunnel=True)
+        v = decide(inside, OPEN)
+        self.assertEqual((v.allowed, v.rule), (False, "connect-in-tunnel"))
+        self.assertTrue(v.structural)
+        self.assertTrue(decide(facts([], connect=True), OPEN).allowed)
+
     def test_sound_request_is_allowed(self) -> None:
         headers = [("Host", "a.example"), ("Content-Length", "12"), ("Content-Type", "application/json")]
         self.assertTrue(decide(facts(headers), OPEN).allowed)

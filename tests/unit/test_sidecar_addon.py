@@ -182,6 +182,7 @@ class AddonCase(unittest.TestCase):
         flow = tflow.tflow()
         flow.request = tutils.treq(method=b"CONNECT", host=host, port=port, path=b"", scheme=b"",
                                    authority=f"{host}:{port}".encode(), headers=http.Headers(), content=b"")
+        flow.client_conn.timestamp_tls_setup = None  # the agent's CONNECT reaches the proxy in plain HTTP/1
         return flow
 
     def file_lines(self) -> list[dict]:
@@ -225,6 +226,25 @@ class DecisionsTest(AddonCase):
         self.assertEqual((lines[0]["decision"], lines[0]["tls"]), ("allow", "intercept"))
         _, lines = self.run_hooks(self.connect_flow("files.example", 443), "http_connect")
         self.assertEqual(lines[0]["tls"], "passthrough")
+
+    def test_a_connect_through_a_tunnel_is_refused(self) -> None:
+        # Over TLS or HTTP/2 it came inside a tunnel the proxy opened: it would re-point that
+        # tunnel at another host, under the first one's TLS name.
+        tls = self.connect_flow("api.example")
+        tls.client_conn.timestamp_tls_setup = 1.0
+        h2 = self.connect_flow("api.example")
+        h2.request.http_version = "HTTP/2.0"
+        for flow in (tls, h2):
+            flow, lines = self.run_hooks(flow, "http_connect")
+            self.assertEqual(flow.response.status_code, 403)
+            self.assertEqual(lines[0]["rule"], "connect-in-tunnel")
+
+    def test_an_unregistered_method_is_refused_and_never_logged(self) -> None:
+        method = "Kq7vZp3XwR9mT2nL8sYd"
+        flow, lines = self.exchange(self.request_flow("allowed.example", method=method))
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual((lines[0]["rule"], lines[0]["method"]), ("method", "(unregistered)"))
+        self.assertNotIn(method.upper(), json.dumps(self.file_lines()).upper())
 
     def test_spoofed_host_header_refused(self) -> None:
         flow, lines = self.exchange(self.request_flow("allowed.example", headers={"Host": "evil.example"}))

@@ -205,6 +205,9 @@ class EgressAddon:
             headers=_header_pairs(flow.request),
             is_connect=True,
             http_version=flow.request.http_version,
+            # The agent reaches the proxy in plain HTTP/1: a CONNECT over TLS or HTTP/2 came
+            # through a tunnel the proxy opened already.
+            in_tunnel=flow.request.is_http2 or flow.client_conn.tls_established,
         )
         verdict = self._enforce(flow, facts)
         self._log(flow, verdict, facts)
@@ -958,7 +961,9 @@ def install_framing_checks() -> None:
     if not getattr(validate, "bottle_wrapped", False):
         def validate_request(mode: Any, request: http.Request, validate_inbound_headers: bool) -> str | None:
             error = validate(mode, request, validate_inbound_headers)
-            if error is not None and _framing_refused(request):
+            # Only a refusal for the headers alone is ours to give: anything else (a CONNECT
+            # inside a tunnel, which would re-point the tunnel at another host) stays refused.
+            if error is not None and validate(mode, request, False) is None and _framing_refused(request):
                 return None  # refused by requestheaders, with the rule named
             return error
 

@@ -40,6 +40,7 @@ RULE_HOST_HEADER = "host-header-mismatch"
 RULE_CREDENTIAL_TLS = "credential-needs-tls"
 RULE_INTERNAL_SERVICE = "internal-service"
 RULE_INTERNAL_NAME = "internal-name"
+RULE_CONNECT_IN_TUNNEL = "connect-in-tunnel"
 INTERNAL_PORT = 80  # the agent reaches internal services as plain http://<name>.bottle.internal/
 
 
@@ -51,7 +52,8 @@ class RequestFacts:
     absolute URL the proxy will connect to), never a client-sent ``Host`` header, which is kept
     in ``headers`` only to be checked against the target. ``authority`` is the host of an
     absolute-form request line received inside a tunnel (empty otherwise): it must agree with
-    the target too.
+    the target too. ``in_tunnel``: the request came inside a tunnel the proxy opened (a CONNECT
+    there would re-point that tunnel at another host).
     """
 
     scheme: str
@@ -63,6 +65,7 @@ class RequestFacts:
     is_connect: bool = False
     http_version: str = "HTTP/1.1"
     authority: str = ""
+    in_tunnel: bool = False
 
     @classmethod
     def make(
@@ -77,6 +80,7 @@ class RequestFacts:
         is_connect: bool = False,
         http_version: str = "HTTP/1.1",
         authority: str = "",
+        in_tunnel: bool = False,
     ) -> RequestFacts:
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         return cls(
@@ -89,6 +93,7 @@ class RequestFacts:
             is_connect=is_connect,
             http_version=http_version,
             authority=authority,
+            in_tunnel=in_tunnel,
         )
 
     @functools.cached_property
@@ -152,6 +157,8 @@ STRUCTURAL_RULES = frozenset(
         structure.RULE_TRANSFER_ENCODING,
         structure.RULE_HEADER_TOO_LARGE,
         structure.RULE_ABSOLUTE_FORM,
+        structure.RULE_METHOD,
+        RULE_CONNECT_IN_TUNNEL,
     }
 )
 
@@ -168,11 +175,13 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
         return Verdict(False, host, request.port, rule, reason, route, idx)
 
     # The message's own shape first: a malformed request is refused whatever its target.
-    problem = structure.header_problem(request.headers, request.http_version)
+    problem = structure.header_problem(request.headers, request.http_version) or structure.method_problem(request.method)
     if problem is None and not request.is_connect:
         problem = structure.target_problem(request.path)
     if problem is not None:
         return deny(problem.rule, problem.reason)
+    if request.is_connect and request.in_tunnel:
+        return deny(RULE_CONNECT_IN_TUNNEL, "a CONNECT inside a tunnel would re-point it at another host")
 
     service = internal_service_name(host)
     if service is not None:

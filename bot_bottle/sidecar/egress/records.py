@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot_bottle.sidecar.egress import structure
 from bot_bottle.sidecar.egress.core import RequestFacts, Verdict
 
 LOG_OFF, LOG_EVENTS, LOG_ALL = 0, 1, 2
@@ -58,7 +59,7 @@ def decision_record(verdict: Verdict, facts: RequestFacts, outcome: Outcome | No
         "host": verdict.host,
         "port": verdict.port,
         "scheme": facts.scheme,
-        "method": facts.method,
+        "method": structure.shown_method(facts.method),
         "path": strip_query(facts.path if path is None else path),
         "connect": facts.is_connect,
         "reason": verdict.reason[:REASON_LIMIT],

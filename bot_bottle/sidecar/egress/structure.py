@@ -29,6 +29,7 @@ RULE_HEADER_TOO_LARGE = "header-too-large"
 RULE_ABSOLUTE_FORM = "absolute-form-mismatch"
 RULE_GIT_PUSH = "git-push"
 RULE_REQUEST_TARGET = "request-target"
+RULE_METHOD = "method"
 
 MAX_HEADER_VALUE = 16 * 1024
 MAX_HEADERS_TOTAL = 64 * 1024
@@ -44,6 +45,17 @@ _FORBIDDEN_CHARS = ("\r", "\n", "\x00")
 _TARGET_UNSAFE = re.compile(r"[#\x00-\x20\x7f]")
 _DIGITS = re.compile(r"^[0-9]+$")
 GIT_RECEIVE_PACK = "git-receive-pack"
+
+# The IANA HTTP Method Registry (RFC 9110, WebDAV, CalDAV, versioning), plus PURGE (caches) and
+# without PRI (HTTP/2's preface, never a request). Anything else is refused: a method is a free
+# token of any length, forwarded as sent and read by no scanner.
+HTTP_METHODS = frozenset({
+    "ACL", "BASELINE-CONTROL", "BIND", "CHECKIN", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET",
+    "HEAD", "LABEL", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MKREDIRECTREF",
+    "MKWORKSPACE", "MOVE", "OPTIONS", "ORDERPATCH", "PATCH", "POST", "PROPFIND", "PROPPATCH",
+    "PURGE", "PUT", "QUERY", "REBIND", "REPORT", "SEARCH", "TRACE", "UNBIND", "UNCHECKOUT",
+    "UNLINK", "UNLOCK", "UPDATE", "UPDATEREDIRECTREF", "VERSION-CONTROL",
+})
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,18 @@ def framing_problem(headers: Iterable[tuple[str, str]], http_version: str = "HTT
         if len(values[0]) > 1 and values[0].startswith("0"):
             return Problem(RULE_CONTENT_LENGTH, "Content-Length has leading zeros")
     return None
+
+
+def method_problem(method: str) -> Problem | None:
+    """A request method outside ``HTTP_METHODS`` (the reason does not quote it)."""
+    if method.upper() in HTTP_METHODS:
+        return None
+    return Problem(RULE_METHOD, "the request method is not a registered HTTP method")
+
+
+def shown_method(method: str) -> str:
+    """The method fit for a log line: a registered one, else a stand-in (it may be a secret)."""
+    return method if method.upper() in HTTP_METHODS else "(unregistered)"
 
 
 def target_problem(path: str) -> Problem | None:
