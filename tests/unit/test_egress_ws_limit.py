@@ -48,14 +48,14 @@ def close_payload(data: bytes) -> bytes:
 class Relay:
     """mitmproxy's WebsocketLayer for one test flow, its hooks answered at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, flow=None) -> None:
         from mitmproxy import options
         from mitmproxy.proxy import context, events
         from mitmproxy.proxy.layers import websocket as ws_layers
         from mitmproxy.test import tflow
 
         self.events = events
-        self.flow = tflow.twebsocketflow()
+        self.flow = flow if flow is not None else tflow.twebsocketflow()
         self.flow.websocket.messages.clear()
         self.context = context.Context(self.flow.client_conn, options.Options())
         self.context.server = self.flow.server_conn

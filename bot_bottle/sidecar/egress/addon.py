@@ -29,7 +29,8 @@ No body costs the proxy more than bounded memory: what mitmproxy buffers is capp
 (the bundle's own services, routes with every detector off) stream through, and large answers
 stream through the inbound scan (``responseheaders``).
 
-WebSocket messages from the agent are scanned one by one (``websocket_message``). A request DLP
+WebSocket messages from the agent are scanned one by one (``websocket_message``), and so are its
+ping and pong payloads and close reasons (``ws_control``). A request DLP
 holds (``supervise``) becomes a token-use proposal in the supervise spool and waits for the
 operator (``supervision``); ``grants.json`` is re-read when it changes (granted routes join the
 policy without a restart).
@@ -55,7 +56,8 @@ from mitmproxy.proxy import server_hooks
 from bot_bottle.sidecar.dlp.answer_stream import Answer
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import (
-    credentials, dlp_adapter, holding, records, scan_worker, scanning, stream_method, structure, supervision, ws_limit,
+    credentials, dlp_adapter, holding, records, scan_worker, scanning, stream_method, structure, supervision,
+    ws_control, ws_limit,
 )
 from bot_bottle.sidecar.egress.core import (
     RULE_MATCH,
@@ -127,6 +129,7 @@ class EgressAddon:
         self.holding = holding.HoldBudget()
         self.sweeper = holding.Sweeper()
         self.scan_worker = scan_worker.ScanWorker()
+        self._websockets: dict[str, http.HTTPFlow] = {}  # live WebSockets by the agent's connection id
 
     # -- mitmproxy lifecycle -------------------------------------------------------------------
 
@@ -134,6 +137,7 @@ class EgressAddon:
         install_framing_checks()
         install_body_limit()
         ws_limit.install(MAX_HELD_BODY, self._websocket_too_big)
+        ws_control.install(self._websocket_control)
         loader.add_option("bottle_policy", str, "", "Path of the bottle's egress policy (JSON).")
         loader.add_option("bottle_secrets", str, "", "Path of the bottle's secrets (JSON, mode 600).")
         loader.add_option("bottle_log_dir", str, "", f"Folder for {LOG_FILE_NAME}; empty: no file.")
@@ -791,6 +795,43 @@ class EgressAddon:
         self._log(flow, verdict, facts, error=flow.error.msg if flow.error else "failed")
 
     # -- WebSocket -------------------------------------------------------------------------------
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        self._websockets[flow.client_conn.id] = flow
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self._websockets.pop(flow.client_conn.id, None)
+
+    def _websocket_control(self, conn: Any, kind: str, payload: bytes) -> bool:
+        """A ping or pong payload, or a close reason, from the agent (``ws_control``): scanned as
+        a message is (at most 125 bytes: on the event loop). Any finding, whatever the route
+        does on one, relays it empty and closes the connection (1008), logged."""
+        flow = self._websockets.get(conn.id)
+        verdict: Verdict | None = flow.metadata.get(VERDICT) if flow is not None else None
+        facts: RequestFacts | None = flow.metadata.get(FACTS) if flow is not None else None
+        if flow is None or verdict is None or facts is None or not verdict.allowed:
+            return False  # a WebSocket this addon never allowed: nothing of it leaves
+        scan_message = getattr(self.scanner, "scan_message", None)
+        if scan_message is None:
+            return True
+        try:
+            outcome = scan_message(self._outbound(flow, verdict, facts, body=b""), payload)
+        except Exception as exc:  # noqa: BLE001 - a payload that cannot be scanned does not leave
+            outcome = scanning.ScanOutcome(scanning.BLOCK, (RULE_INTERNAL_ERROR,), type(exc).__name__)
+        if not outcome.is_event:
+            return True
+        what = "reason" if kind == "close" else "payload"
+        outcome = scanning.ScanOutcome(scanning.BLOCK, outcome.detectors, outcome.reason)
+        refused = _dlp_verdict(verdict, RULE_DLP_WEBSOCKET, outcome, f"a WebSocket {kind} {what} carries")
+        refused = Verdict(False, refused.host, refused.port, refused.rule,
+                          refused.reason + f"; the {kind} went without its {what} and the connection was closed",
+                          refused.route, refused.route_index, refused.match_index, refused.internal_service)
+        self._emit(records.decision_record(refused, facts, records.Outcome(
+            request_bytes=len(payload), detectors=outcome.detectors, action=scanning.BLOCK)))
+        if kind != "close":  # a close ends the connection anyway
+            names = ", ".join(outcome.detectors) or "unnamed detector"
+            _close_websocket(flow, _close_reason(f"bot-bottle egress: {RULE_DLP_WEBSOCKET}: {names}"))
+        return False
 
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Each message the agent sends passes the DLP scanner, like a request body.
