@@ -82,24 +82,42 @@ class CapabilityChange:
             self.build.validate()
 
 
-def install_dockerfile(base: str, packages: tuple[str, ...], build: CapabilityBuild | None = None) -> str:
-    """The Dockerfile that adds ``packages`` to ``base`` (names already validated)."""
+# Root's commands in a capability build run with nothing of the snapshot's environment: the
+# image keeps ``HOME=/home/node``, where the agent can leave a ``.dpkg.cfg`` whose hooks dpkg runs
+# as root. No /usr/local either (the agent image's own tools live there, not apt's).
+_CLEAN_ROOT = "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive"
+_FETCHED = "/var/cache/apt/archives/"
+_DEBS = "/var/cache/bot-bottle-debs"
+
+
+def fetch_dockerfile(base: str, packages: tuple[str, ...], build: CapabilityBuild | None = None) -> str:
+    """Stage one of adding ``packages`` (names already validated) to ``base``: download them and
+    what they need, nothing installed. The only stage with a network, and apt alone runs in it:
+    a download runs no package script, and nothing the agent wrote is read."""
     names = " ".join(packages)
     apt = "apt-get"
-    setup = cleanup = ""
+    setup = ""
     if build is not None and build.apt_source:
         # Only the given repository: its own list, and no sources.list.d parts.
         listing = "/etc/apt/bot-bottle-capability.list"
         apt = f"apt-get -o Dir::Etc::SourceList={listing} -o Dir::Etc::SourceParts=/nonexistent"
         setup = f"printf '%s\\n' {shlex.quote(build.apt_source)} > {listing} && "
-        cleanup = f" {listing}"
-    # A snapshot carries the bottle's env, whose proxy (the sidecar, on the agent's loopback)
-    # does not exist in a build: apt goes to its sources directly.
-    unset = "unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy && "
+    # ``env -i`` also drops the bottle's proxy settings (the sidecar does not exist in a build).
+    script = f"{setup}{apt} update && {apt} install -y --no-install-recommends --download-only {names}"
+    return f"FROM {base}\nUSER root\nRUN {_CLEAN_ROOT} sh -ec {shlex.quote(script)}\n"
+
+
+def install_dockerfile(base: str, fetched: str, packages: tuple[str, ...]) -> str:
+    """Stage two: install what stage one (the image ``fetched``) downloaded into ``base``. Built
+    with no network (``--network none``): whatever runs as root here, package scripts included,
+    reaches nothing."""
+    names = " ".join(packages)
+    script = (f'set -- {_DEBS}/*.deb; if [ -e "$1" ]; then apt-get install -y --no-install-recommends "$@"; fi; '
+              f"dpkg-query -W {names} > /dev/null; rm -rf {_DEBS} /var/lib/apt/lists/*")
     return (
         f"FROM {base}\nUSER root\n"
-        f"RUN {unset}{setup}{apt} update && {apt} install -y --no-install-recommends {names} "
-        f"&& rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb{cleanup}\n"
+        f"COPY --from={fetched} {_FETCHED} {_DEBS}/\n"
+        f"RUN {_CLEAN_ROOT} sh -ec {shlex.quote(script)}\n"
         "USER node\n"
     )
 
@@ -244,15 +262,23 @@ class DockerBackend(BottleBackend):
         if not base:
             raise BotBottleError(f"bottle {change.bottle_id} records no image to extend")
         ref = f"bot-bottle/snapshot:{change.bottle_id}"
+        fetched = f"bot-bottle/capability-fetch:{change.bottle_id}"
         packages = " ".join(change.packages)
-        dockerfile = install_dockerfile(base, change.packages, change.build)
         network = ["--network", change.build.network] if change.build and change.build.network else []
-        engine.run(
-            ["build", "-t", ref, "--label", f"{LABEL_ID}={change.bottle_id}", *network, "-"],
-            input=dockerfile,
-            timeout=3600,
-            env={**os.environ, "DOCKER_BUILDKIT": "0"},  # the classic builder: no BuildKit everywhere
-        )
+        label = ["--label", f"{LABEL_ID}={change.bottle_id}"]  # `cleanup` finds what a failure left
+        build_env = {**os.environ, "DOCKER_BUILDKIT": "0"}  # the classic builder: no BuildKit everywhere
+        # Two builds, as the base is the agent's own snapshot: the packages are downloaded with
+        # a network, then installed (package scripts run as root) with none.
+        try:
+            engine.run(["build", "-t", fetched, *label, *network, "-"],
+                       input=fetch_dockerfile(base, change.packages, change.build), timeout=3600, env=build_env)
+            engine.run(["build", "-t", ref, *label, "--network", "none", "-"],
+                       input=install_dockerfile(base, fetched, change.packages), timeout=3600, env=build_env)
+        finally:
+            try:
+                engine.run(["rmi", "-f", fetched], timeout=120, check=False)
+            except engine.DockerError:
+                pass  # `cleanup` finds it by its label
         meta.snapshot = ref
         state.write(meta)
         state.record_capability(change.packages)

@@ -334,6 +334,10 @@ class CapabilityThroughARealBottle(unittest.TestCase):
         self.assertNotEqual(self.bottle.exec(f"command -v {PROBE}").returncode, 0, "not installed yet")
         wrote = self.bottle.exec(f"echo {shlex.quote(NOTE)} > {WORKDIR}/bb-note.txt")
         self.assertEqual(wrote.returncode, 0, wrote.stderr)
+        # The agent leaves dpkg hooks in its home (the image's HOME stays /home/node in a build):
+        # they must not run as root when the operator's approved packages are installed.
+        planted = self.bottle.exec(f"printf 'pre-invoke=id -u > {WORKDIR}/bb-dpkg-hook-ran\\n' > \"$HOME/.dpkg.cfg\"")
+        self.assertEqual(planted.returncode, 0, planted.stderr)
         first_container, first_image = self.container_image()
 
         call = self.ask_capability([PROBE], "the tests need the probe")
@@ -361,6 +365,8 @@ class CapabilityThroughARealBottle(unittest.TestCase):
         self.assertEqual((probe.returncode, probe.stdout.strip()), (0, PROBE_OUTPUT), probe.stderr)
         note = self.bottle.exec(f"cat {WORKDIR}/bb-note.txt")
         self.assertEqual(note.stdout.strip(), NOTE, "the workspace survived the restart")
+        self.assertNotEqual(self.bottle.exec(f"test -e {WORKDIR}/bb-dpkg-hook-ran").returncode, 0,
+                            "the agent's dpkg hook ran as root in the build")
         self.assertIn(f"{PROBE}_1.0_all.deb", self.repo.requests(), "installed from the test's repository")
         state = StateDir(self.state_root, self.bottle_id)
         self.assertIsNone(state.restart_request(), "the restart is done")

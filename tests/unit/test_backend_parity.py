@@ -160,8 +160,9 @@ class Parity(unittest.TestCase):
                         self.assertTrue(owner.supports_capability_change, "[docker] supports capability changes")
                         ref = registry.apply_capability_change(change, state_root=run.state_root)
                         build = [c for c in run.fake.docker_calls() if c[0] == "build"]
-                        self.assertEqual(len(build), 1, "[docker] one image build")
-                        self.assertIn("ripgrep", run.fake.calls[-1].input, "[docker] the package is installed")
+                        self.assertEqual(len(build), 2, "[docker] the packages fetched, then installed")
+                        installs = [c.input for c in run.fake.calls if c.input and "dpkg-query" in c.input]
+                        self.assertIn("dpkg-query -W ripgrep", installs[-1], "[docker] the package is installed")
                         self.assertEqual(launcher.state.read().snapshot, ref, "[docker] the next resume starts from it")
                     else:
                         self.assertFalse(owner.supports_capability_change, "[smolmachines] says it cannot")

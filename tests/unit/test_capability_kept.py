@@ -38,8 +38,9 @@ class CapabilityKeptTest(unittest.TestCase):
             self.run_.fake.calls.clear()
             ref = backend.commit(state.id, state_root=self.run_.state_root)
             builds = self._builds()
-            self.assertEqual(len(builds), 1, "the commit is rebuilt with the approved packages")
-            self.assertIn("ripgrep", builds[0])
+            self.assertEqual(len(builds), 2, "the commit is rebuilt with the approved packages (fetch, install)")
+            self.assertIn("--download-only ripgrep", builds[0])
+            self.assertIn("dpkg-query -W ripgrep", builds[1])
             self.assertEqual(state.read().snapshot, ref)
 
     def test_without_a_capability_change_a_commit_builds_nothing(self) -> None:
@@ -63,8 +64,8 @@ class CapabilityKeptTest(unittest.TestCase):
             self.run_.fake.calls.clear()
             lifecycle._reapply_capability(registry.for_state(state), state, self.run_.state_root)
             builds = self._builds()
-            self.assertEqual(len(builds), 1)
-            self.assertIn("ripgrep jq", builds[0])
+            self.assertEqual(len(builds), 2)
+            self.assertIn("--download-only ripgrep jq", builds[0])
             state.clear_capability()
             self.assertEqual(state.capability_packages(), ())
 

@@ -143,10 +143,17 @@ class DockerRestart(Base):
         verbs = [c[0] for c in host.docker_calls()]
         commit = verbs.index("commit")
         self.assertLess(commit, verbs.index("build"), "the exit snapshot first, then the packages on top")
-        (build_argv, dockerfile), = self.builds(host)
+        (fetch_argv, fetch), (build_argv, dockerfile) = self.builds(host)
+        self.assertIn(f"FROM {ref}", fetch)
+        self.assertIn("--download-only ripgrep", fetch, "downloaded only where there is a network")
         self.assertIn(f"FROM {ref}", dockerfile)
-        self.assertIn("install -y --no-install-recommends ripgrep", dockerfile)
+        self.assertIn("apt-get install -y --no-install-recommends", dockerfile)
         self.assertIn(ref, build_argv)
+        self.assertEqual(build_argv[build_argv.index("--network") + 1], "none", "installed with no network")
+        for stage in (fetch, dockerfile):
+            # Nothing of the snapshot's environment: its HOME is the agent's (a .dpkg.cfg there
+            # names hooks dpkg runs as root).
+            self.assertIn("RUN env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root ", stage)
         creates = self.agent_creates(host)
         self.assertEqual(len(creates), 2, "two launches of the agent container")
         self.assertNotIn(ref, creates[0])
@@ -183,10 +190,11 @@ class DockerRestart(Base):
         build = registry.CapabilityBuild(network="bb-test-repo-net", apt_source="deb [trusted=yes] http://repo:8000/ ./")
         host = AgentHost([approve_and_stop, 0])
         self.run_bottle(host, command=COMMAND, capability_build=build)
-        (argv, dockerfile), = self.builds(host)
+        (argv, dockerfile), (install_argv, _) = self.builds(host)
         self.assertEqual(argv[argv.index("--network") + 1], "bb-test-repo-net")
-        self.assertIn("'deb [trusted=yes] http://repo:8000/ ./'", dockerfile)
+        self.assertIn("deb [trusted=yes] http://repo:8000/ ./", dockerfile)
         self.assertIn("Dir::Etc::SourceParts=/nonexistent", dockerfile, "the image's own sources are not read")
+        self.assertEqual(install_argv[install_argv.index("--network") + 1], "none")
 
     def test_without_a_restart_request_a_stopped_agent_is_preserved_not_relaunched(self) -> None:
         host = AgentHost([137])
