@@ -91,8 +91,12 @@ def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-
     The image names the state folder it belongs to, so ``cleanup`` run under another HOME never
     mistakes it for an orphan while that folder exists.
     """
+    from bot_bottle.backend.docker import snapshot_room
+
     ref = f"{repo}:{bottle_id}"
+    snapshot_room.check(container)
     blank = [a for name in launch_env_names(container) for a in ("--change", f"ENV {name}=")]
+    previous = _image_id(ref)
     engine.run(
         ["commit", "--pause=false",
          "--change", f"LABEL bot-bottle.id={bottle_id}",
@@ -101,7 +105,16 @@ def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-
          container, ref],
         timeout=600,
     )
+    if previous is not None and previous != _image_id(ref):
+        # The tag moved on: the snapshot it named held whatever the agent had written then.
+        # One a container still runs on stays (the teardown removes it with the bottle).
+        engine.run(["rmi", previous], timeout=120, check=False)
     return ref
+
+
+def _image_id(ref: str) -> str | None:
+    out = engine.run(["image", "inspect", "-f", "{{.Id}}", ref], timeout=60, check=False)
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def launch_env_names(container: str) -> list[str]:

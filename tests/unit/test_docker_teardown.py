@@ -16,15 +16,16 @@ from bot_bottle.errors import BotBottleError, teardown_after_failure
 class FakeEngine:
     """Records each `docker` call; the verbs in ``hang`` time out as an engine stuck on them would."""
 
-    def __init__(self, hang: set[str]) -> None:
+    def __init__(self, hang: set[str], images: str = "") -> None:
         self.hang = hang
+        self.images = images  # what `docker images -q` lists
         self.calls: list[list[str]] = []
 
     def run(self, args: list[str], **_: object) -> engine.DockerResult:
         self.calls.append(list(args))
         if args[0] in self.hang:
             raise engine.DockerError(f"`docker {args[0]}` did not answer within 120 s")
-        return engine.DockerResult(0, "", "")
+        return engine.DockerResult(0, self.images if args[0] == "images" else "", "")
 
     def verbs(self) -> list[str]:
         return [" ".join(call[:2]) for call in self.calls]
@@ -41,8 +42,8 @@ class TeardownWithAStuckEngine(unittest.TestCase):
         self.launcher._created = [("volume", names.socket_volume), ("network", "net-1"),
                                   ("container", names.sidecar_container), ("container", names.agent_container)]
 
-    def teardown(self, hang: set[str]) -> tuple[FakeEngine, BotBottleError | None]:
-        fake = FakeEngine(hang)
+    def teardown(self, hang: set[str], images: str = "") -> tuple[FakeEngine, BotBottleError | None]:
+        fake = FakeEngine(hang, images)
         with mock.patch.object(engine, "run", fake.run):
             try:
                 self.launcher.teardown()
@@ -52,7 +53,7 @@ class TeardownWithAStuckEngine(unittest.TestCase):
 
     def test_a_container_removal_that_does_not_answer_leaves_the_rest_removed_and_says_what_is_left(self) -> None:
         fake, error = self.teardown({"rm"})
-        self.assertEqual(fake.verbs(), ["rm -f", "network rm", "volume rm"])
+        self.assertEqual(fake.verbs(), ["rm -f", "network rm", "volume rm", "images -a"])
         self.assertIsNotNone(error)
         assert error is not None
         self.assertIn(self.launcher.names.agent_container, str(error))
@@ -63,7 +64,22 @@ class TeardownWithAStuckEngine(unittest.TestCase):
     def test_an_answering_engine_tears_down_silently(self) -> None:
         fake, error = self.teardown(set())
         self.assertIsNone(error)
-        self.assertEqual(fake.verbs(), ["rm -f", "network rm", "volume rm"])
+        self.assertEqual(fake.verbs(), ["rm -f", "network rm", "volume rm", "images -a"])
+
+    def test_every_image_left_with_the_bottles_id_goes_with_it(self) -> None:
+        # An earlier snapshot a container still ran on when the tag moved on holds what the agent
+        # wrote then: it goes when the bottle does.
+        fake, error = self.teardown(set(), images="sha256:b\nsha256:a\nsha256:b\n")
+        self.assertIsNone(error)
+        listing = fake.calls[-2]
+        self.assertIn(f"label=bot-bottle.id={self.launcher.names.id}", listing)
+        self.assertEqual(fake.calls[-1], ["rmi", "-f", "sha256:a", "sha256:b"])
+
+    def test_a_preserved_bottle_keeps_its_images(self) -> None:
+        self.launcher.preserve_reason = "agent exited with code 1"
+        fake, _ = self.teardown(set(), images="sha256:a\n")
+        self.assertNotIn("images -a", fake.verbs())
+        self.assertFalse([c for c in fake.calls if c[0] == "rmi"])
 
     def test_every_step_that_did_not_answer_is_named(self) -> None:
         _, error = self.teardown({"rm", "network", "volume"})

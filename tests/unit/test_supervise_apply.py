@@ -289,10 +289,14 @@ class CapabilityDispatch(unittest.TestCase):
                     if backend == "docker":
                         self.assertEqual(row.status, "applied", f"[docker] applied: {row.error}")
                         verbs = [c[0] for c in run.fake.docker_calls()]
-                        self.assertEqual(verbs, ["inspect", "commit", "build", "stop"],
-                                         "[docker] the running work is committed (its launch env read first, "
-                                         "to blank it in the snapshot), built on, then the owner restarts it")
-                        self.assertIn("ripgrep", run.fake.calls[-2].input, "[docker] the package is installed")
+                        steps = [v for v in verbs if v in ("commit", "build", "stop")]
+                        self.assertEqual(steps, ["commit", "build", "build", "stop"],
+                                         "[docker] the running work is committed, built on (packages fetched, "
+                                         "then installed), then the owner restarts it")
+                        self.assertLess(verbs.index("inspect"), verbs.index("commit"),
+                                        "[docker] its size and launch env read first (the env blanked in the snapshot)")
+                        installs = [c.input for c in run.fake.calls if c.input and "dpkg-query" in c.input]
+                        self.assertIn("dpkg-query -W ripgrep", installs[-1], "[docker] the package is installed")
                         self.assertEqual(launcher.state.read().snapshot, f"bot-bottle/snapshot:{bottle_id}",
                                          "[docker] the next resume starts from it")
                         self.assertEqual(side.spool.decision_for("capability-1").verdict, "approved")

@@ -678,3 +678,17 @@ class DockerLauncher:
         self.state.remove()
         if snapshot:
             _remove(["rmi", snapshot], left, f"image {snapshot}")
+        self._remove_own_images(left)
+
+    def _remove_own_images(self, left: list[str]) -> None:
+        """Every image left with this bottle's id: earlier snapshots a container still ran on
+        when they were replaced, a capability build's download stage. They hold what the agent
+        wrote, and nothing will start from them again."""
+        try:
+            found = engine.run(["images", "-a", "-q", "--filter", f"label={LABEL_ID}={self.names.id}"],
+                               timeout=60, check=False).stdout.split()
+        except engine.DockerError as exc:
+            left.append(f"images of this bottle ({exc})")
+            return
+        if found:
+            _remove(["rmi", "-f", *sorted(set(found))], left, "images of this bottle")
