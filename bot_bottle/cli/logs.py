@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if state == "running":
         if args.follow:
             return _follow(container, args.format)
-        result = engine.run(["exec", container, "cat", SIDECAR_LOG], timeout=60, check=False)
+        # The log's earlier part first (the proxy keeps two), when there is one.
+        result = engine.run(["exec", container, "sh", "-c", f"cat {SIDECAR_LOG}.1 2>/dev/null; cat {SIDECAR_LOG}"],
+                            timeout=60, check=False)
         if result.returncode != 0 and "No such file" not in result.stderr:
             raise BotBottleError(f"cannot read the egress log of bottle {args.id}: {result.stderr.strip()}")
         _print_all(result.stdout.splitlines(), args.format)
@@ -119,10 +121,15 @@ def _why_stopped(container: str) -> str:
 
 def _read_stopped_log(container: str) -> str:
     """The egress log out of a stopped container (``docker cp`` works without running it)."""
+    text = ""
     with scratch.private_dir() as tmp:
-        target = Path(tmp) / SAVED_LOG
-        engine.run(["cp", f"{container}:{SIDECAR_LOG}", str(target)], timeout=60, check=False)
-        return target.read_text(encoding="utf-8", errors="replace") if target.is_file() else ""
+        for source in (SIDECAR_LOG + ".1", SIDECAR_LOG):
+            target = Path(tmp) / SAVED_LOG
+            engine.run(["cp", f"{container}:{source}", str(target)], timeout=60, check=False)
+            if target.is_file():
+                text += target.read_text(encoding="utf-8", errors="replace")
+                target.unlink()
+    return text
 
 
 def _follow(container: str, fmt: str) -> int:

@@ -40,7 +40,7 @@ class FakeEngine:
             if self.running:
                 return engine.DockerResult(0, "true\n", "")
             return engine.DockerResult(1, "", "Error: No such object")
-        if args[0] == "exec" and "cat" in args:
+        if args[0] == "exec" and any(a.startswith("cat ") or a == "cat" for a in args):
             if self.cat_error:
                 return engine.DockerResult(1, "", self.cat_error)
             return engine.DockerResult(0, self.log, "")
@@ -62,7 +62,10 @@ class LogsCommandTest(unittest.TestCase):
         records = [json.loads(line) for line in result.stdout.splitlines()]
         self.assertEqual(records, [ALLOW, DENY])  # the malformed and torn lines are skipped
         self.assertIn(["inspect", "-f", "{{.State.Running}}", "bot-bottle-abcd1234-sidecar"], fake.calls)
-        self.assertIn(["exec", "bot-bottle-abcd1234-sidecar", "cat", logs.SIDECAR_LOG], fake.calls)
+        (read,) = [c for c in fake.calls if c[0] == "exec"]
+        self.assertEqual(read[:4], ["exec", "bot-bottle-abcd1234-sidecar", "sh", "-c"])
+        self.assertEqual(read[4], f"cat {logs.SIDECAR_LOG}.1 2>/dev/null; cat {logs.SIDECAR_LOG}",
+                         "the earlier part of the log first, then the current one")
 
     def test_running_bottle_text(self) -> None:
         result = self.run_logs("abcd1234", fake=FakeEngine(running=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable, Mapping
@@ -394,6 +395,13 @@ class DockerLauncher:
             "512m",
             "--pids-limit",
             "512",
+            # Its decisions go to stdout too: bounded on the host's disk, as egress.jsonl is.
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=16m",
+            "--log-opt",
+            "max-file=2",
             *label_args(self.labels("sidecar")),
             image,
         ]
@@ -616,10 +624,23 @@ class DockerLauncher:
 
     # ------------------------------------------------------------------ teardown
     def _save_egress_log(self) -> None:
-        """Keep the proxy's decisions with a preserved bottle, for `bot-bottle logs ID` later."""
+        """Keep the proxy's decisions with a preserved bottle, for `bot-bottle logs ID` later:
+        the log's earlier part (it is kept to two, ``egress.logfile``), then the current one."""
         target = self.state.path / EGRESS_LOG_NAME
-        engine.run(["cp", f"{self.names.sidecar_container}:{SIDECAR_EGRESS_LOG}", str(target)], timeout=60, check=False)
-        if target.exists():
+        with scratch.private_dir() as tmp:
+            parts = []
+            for index, source in enumerate((SIDECAR_EGRESS_LOG + ".1", SIDECAR_EGRESS_LOG)):
+                part = Path(tmp) / str(index)
+                engine.run(["cp", f"{self.names.sidecar_container}:{source}", str(part)], timeout=60, check=False)
+                if part.is_file():
+                    parts.append(part)
+            if not parts:
+                return
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                for part in parts:
+                    with part.open("rb") as src:
+                        shutil.copyfileobj(src, out)
             os.chmod(target, 0o600)
 
     def teardown(self, *, launch_failed: bool = False) -> None:

@@ -48,7 +48,7 @@ import sys
 import time
 import weakref
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.proxy import server_hooks
@@ -56,8 +56,8 @@ from mitmproxy.proxy import server_hooks
 from bot_bottle.sidecar.dlp.answer_stream import Answer
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import (
-    credentials, dlp_adapter, holding, records, scan_worker, scanning, stream_method, structure, supervision,
-    ws_control, ws_limit,
+    credentials, dlp_adapter, holding, logfile, records, scan_worker, scanning, stream_method, structure,
+    supervision, ws_control, ws_limit,
 )
 from bot_bottle.sidecar.egress.core import (
     RULE_MATCH,
@@ -120,7 +120,7 @@ class EgressAddon:
         self.scanner: scanning.OutboundScanner = scanning.NoOutboundScan()
         self.inbound: scanning.InboundScanner = scanning.NoInboundScan()
         self.on_hold: scanning.HoldHandler = scanning.refuse_held
-        self._log_file: IO[str] | None = None
+        self._log_file: logfile.LogFile | None = None
         self._internal_targets: frozenset[tuple[str, int]] = frozenset()
         # The supervise plane: the policy as the bottle was launched with it, and the grants
         # read on top of it (None: the bottle has no supervise plane).
@@ -179,7 +179,7 @@ class EgressAddon:
             if ctx.options.bottle_log_dir:
                 folder = Path(ctx.options.bottle_log_dir)
                 folder.mkdir(parents=True, exist_ok=True)
-                self._log_file = open(folder / LOG_FILE_NAME, "a", encoding="utf-8", buffering=1)
+                self._log_file = logfile.LogFile(folder / LOG_FILE_NAME)
 
     def running(self) -> None:
         # mitmproxy's own limit bounds what it buffers (``install_body_limit``); ours is the scan's.
