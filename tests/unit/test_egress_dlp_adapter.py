@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import unittest
 
 from bot_bottle.sidecar.egress import scanning
@@ -110,6 +111,19 @@ class Outbound(unittest.TestCase):
     def test_internal_services_are_not_scanned_here(self) -> None:
         outcome = self.dlp.scan(request(b"token=" + FAKE_GITHUB.encode(), internal="git-gate"))
         self.assertEqual(outcome.action, scanning.ALLOW)
+
+    def test_what_the_agent_tells_the_supervise_server_is_scanned(self) -> None:
+        # It is kept on the host and shown to the operator: a bottle secret in a justification
+        # would end up in the host's database.
+        body = json.dumps({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "request-egress",
+                           "arguments": {"host": "x.example", "justification": f"needed: {OTHER}"}}}).encode()
+        for settings in ({}, None):
+            with self.subTest(settings=settings):
+                outcome = self.dlp.scan(request(body, internal="supervise", dlp=settings or {}))
+                self.assertEqual(outcome.action, scanning.BLOCK)
+                self.assertEqual(outcome.detectors, ("known-secret:DB_PASSWORD",))
+        clean = body.replace(OTHER.encode(), b"the docs")
+        self.assertEqual(self.dlp.scan(request(clean, internal="supervise", dlp={})).action, scanning.ALLOW)
 
 
 class Inbound(unittest.TestCase):

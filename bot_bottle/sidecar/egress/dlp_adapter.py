@@ -3,8 +3,9 @@
 Per route the plan's ``dlp`` settings decide: which detectors run (``tokens``, ``secrets``,
 ``entropy``), what a hit does (``outbound_on_match``: block | redact | supervise), and what a hit
 on the route's *own* injected credential does (``own_token``, redact by default: an agent that
-echoes its credential to its own provider loses nothing). Internal services are not scanned
-here: the git-gate scans what a push adds itself, and pack data is compressed.
+echoes its credential to its own provider loses nothing). Of the bundle's own services only
+the supervise server's requests are scanned here (what the agent tells it is kept on the host):
+the git-gate scans what a push adds itself, and pack data is compressed.
 
 Large uploads are streamed (``stream_scan``): a plain body larger than the scanner's
 ``deep_limit`` is forwarded while it arrives, scanned chunk-wise with an overlap window
@@ -109,6 +110,16 @@ def _weight(item: str) -> float:
     return 1.0
 
 
+# What the agent tells the supervise server (a justification, paths) is kept on the host and
+# shown to the operator: it is scanned here like any request, and blocked on a finding. The
+# bundle's other services judge what they are sent themselves (the git-gate scans each push).
+_SCANNED_SERVICES = frozenset({"supervise"})
+
+
+def _scans_itself(request: scanning.OutboundRequest) -> bool:
+    return request.internal_service is not None and request.internal_service not in _SCANNED_SERVICES
+
+
 def label(finding: Finding) -> str:
     """A detector name for logs and the 403: the detector id, or which bottle secret matched."""
     if finding.secret_name:
@@ -184,7 +195,7 @@ class DlpOutbound:
         scanner = self.scanner(settings)
         if content_length is not None and content_length <= scanner.options.deep_limit:
             return None
-        if request.internal_service is not None or scanner.idle:
+        if _scans_itself(request) or scanner.idle:
             # Nothing here reads the body (the git-gate scans a push itself): held whole, a big
             # one (a push, an upload on a route with its detectors off) would cost the proxy its
             # memory, whatever the route does on a match.
@@ -229,7 +240,7 @@ class DlpOutbound:
         hit can be replaced; otherwise, and for ``block``, the outcome blocks. A message cannot
         be held for the operator: ``hold`` is returned and the proxy refuses it.
         """
-        if request.internal_service is not None or not content:
+        if _scans_itself(request) or not content:
             return scanning.ScanOutcome()
         settings = request.dlp or {}
         scanner = self.scanner(settings)
@@ -252,7 +263,7 @@ class DlpOutbound:
         return scanning.ScanOutcome(scanning.REDACT, detectors, reason, replacement=replace(request, body=new))
 
     def scan(self, request: scanning.OutboundRequest) -> scanning.ScanOutcome:
-        if request.internal_service is not None:
+        if _scans_itself(request):
             return scanning.ScanOutcome()
         settings = request.dlp or {}
         scanner = self.scanner(settings)
