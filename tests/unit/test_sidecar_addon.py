@@ -408,6 +408,24 @@ class InjectionTest(AddonCase):
                 self.assertEqual(lines[0]["decision"], "allow")
                 self.assertNotIn(REAL_TOKEN, json.dumps(lines))
 
+    def test_the_real_token_echoed_in_an_answers_headers_is_masked(self) -> None:
+        # A debug endpoint copying the request's Authorization back hands the agent the token.
+        flow = self.request_flow("bearer.example", port=443, scheme="https",
+                                 headers={"Host": "bearer.example", **AGENT_CREDENTIALS})
+        flow, _ = self.run_hooks(flow, "requestheaders", "request")
+        flow.response = tutils.tresp(status_code=200, content=b"ok", headers=http.Headers([
+            (b"X-Echo-Authorization", f"Bearer {REAL_TOKEN}".encode()), (b"Content-Type", b"text/plain"),
+            (b"Set-Cookie", b"a=1"), (b"Set-Cookie", f"b={REAL_TOKEN}".encode())]))
+        flow, lines = self.run_hooks(flow, "responseheaders", "response", upstream=None)
+        sent = [(k.decode(), v.decode()) for k, v in flow.response.headers.fields]
+        self.assertFalse([v for _, v in sent if REAL_TOKEN in v], sent)
+        self.assertEqual(flow.response.headers["content-type"], "text/plain")
+        self.assertEqual(flow.response.headers.get_all("set-cookie")[0], "a=1")
+        self.assertEqual(len(flow.response.headers.get_all("set-cookie")), 2)
+        (line,) = lines
+        self.assertEqual(line.get("dlp_action"), "redact")
+        self.assertNotIn(REAL_TOKEN, json.dumps(lines))
+
     def test_header_scheme_removes_authorization_too(self) -> None:
         flow, _ = self.injected("header.example")
         self.assertNotIn("Authorization", flow.request.headers)

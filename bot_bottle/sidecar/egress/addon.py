@@ -616,13 +616,17 @@ class EgressAddon:
     # -- large answers: delivered while they arrive, scanned chunk-wise -------------------------
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Stream an answer too large to hold (a download) through ``AnswerStream``: held whole,
-        a few hundred MB got the proxy killed for memory. Smaller answers keep the buffered path
-        of the ``response`` hook."""
+        """Mask the bottle's secrets echoed in an answer's headers, then stream an answer too
+        large to hold (a download) through ``AnswerStream``: held whole, a few hundred MB got the
+        proxy killed for memory. Smaller answers keep the buffered path of the ``response`` hook."""
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         response = flow.response
+        if verdict is None or not verdict.allowed or response is None:
+            return
+        if verdict.internal_service is None:
+            self._scrub_answer_headers(flow, response)
         stream_answer = getattr(self.inbound, "stream_answer", None)
-        if verdict is None or not verdict.allowed or response is None or stream_answer is None:
+        if stream_answer is None:
             return
         if flow.request.method == "HEAD" or response.status_code in (204, 304) or response.status_code < 200:
             return  # no body
@@ -648,6 +652,20 @@ class EgressAddon:
             self._reserve(flow, STREAM_HOLD, force=True)
         flow.metadata[ANSWER_STREAM] = plan
         response.stream = lambda data: _sendable(self._answer_chunk(flow, plan, data, chunked=length is None))
+
+    def _scrub_answer_headers(self, flow: http.HTTPFlow, response: http.Response) -> None:
+        """The bottle's secrets an upstream echoed in header values are masked before the agent
+        sees them (the body is the inbound scan's); logged as a redaction."""
+        echoed_in_headers = getattr(self.inbound, "echoed_in_headers", None)
+        if echoed_in_headers is None:
+            return
+        found = echoed_in_headers(tuple(response.headers.items(multi=True)))
+        if found is None:
+            return
+        values, labels = found
+        for name, new in values.items():
+            response.headers.set_all(name, new)
+        flow.metadata[SCAN] = scanning.ScanOutcome(scanning.REDACT, labels, ", ".join(labels))
 
     def _answer_chunk(self, flow: http.HTTPFlow, plan: Answer, data: bytes, *, chunked: bool) -> bytes:
         """mitmproxy's stream callable for an answer: the bytes to deliver for ``data`` (b"": the end)."""
@@ -706,8 +724,9 @@ class EgressAddon:
         plan: Answer | None = flow.metadata.get(ANSWER_STREAM)
         if plan is not None:
             if plan.labels and not plan.stopped:  # flagged, or masked on the way
-                labels = tuple(sorted(set(plan.labels)))
-                action = scanning.REDACT if plan.masked else scanning.ALLOW
+                previous: scanning.ScanOutcome | None = flow.metadata.get(SCAN)  # masked in headers
+                labels = tuple(sorted(set(plan.labels) | set(previous.detectors if previous else ())))
+                action = scanning.REDACT if plan.masked or previous else scanning.ALLOW
                 flow.metadata[SCAN] = scanning.ScanOutcome(action, labels, ", ".join(labels))
             self._log(flow, flow.metadata.get(VERDICT, verdict), facts)
             return

@@ -45,7 +45,7 @@ empty body), so a hit there still answers 403 before anything is sent.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from itertools import chain
 from typing import Any
@@ -311,6 +311,27 @@ class DlpInbound:
         secrets = {**dict(known_secrets), **dict(credentials)}
         self.scanner = Scanner(secrets, ScanOptions(tokens=False))
         self._overlap = overlap_for(list(secrets.values()))
+
+    def echoed_in_headers(self, fields: Sequence[tuple[str, str]]) -> tuple[dict[str, list[str]], tuple[str, ...]] | None:
+        """The bottle's secrets an upstream echoed in its answer's header values (a debug
+        endpoint copying the request's ``Authorization`` back): the new values of each header
+        that held one (by name, every value in order), and the detectors; None when none did.
+        Names stay as they are (a header name cannot be rewritten without changing its meaning)."""
+        if not fields:
+            return None
+        # One search over all the values (they hold no newline: the proxy refuses such headers).
+        if not self.scanner.redact_echoed_secrets("\n".join(value for _, value in fields)).changed:
+            return None
+        values: dict[str, list[str]] = {}
+        labels: set[str] = set()
+        for name, value in fields:
+            echoed = self.scanner.redact_echoed_secrets(value)
+            if echoed.changed:
+                labels.update(label(f) for f in echoed.findings)
+            values.setdefault(name.lower(), []).append(str(echoed.content) if echoed.changed else value)
+        changed = {name: vals for name, vals in values.items()
+                   if vals != [v for k, v in fields if k.lower() == name]}
+        return (changed, tuple(sorted(labels))) if changed else None
 
     def stream_answer(self, response: scanning.InboundResponse, content_length: int | None, *,
                       hold: bool = True) -> AnswerStream | InflatedAnswer | None:
