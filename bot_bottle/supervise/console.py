@@ -95,6 +95,7 @@ class SuperviseApp(App[None]):
     #bottles { height: auto; max-height: 30%; }
     #proposals { height: 1fr; min-height: 3; }
     #detail { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    #agent-says { height: auto; max-height: 4; margin: 0 0 0 2; padding: 0 1; border-left: outer $warning; }
     #events { height: 1fr; min-height: 3; }
     #status { height: 1; padding: 0 1; background: $boost; }
     ReasonScreen, ConfirmScreen { align: center middle; }
@@ -152,6 +153,9 @@ class SuperviseApp(App[None]):
         yield Static("Pending proposals", classes="pane-title", id="proposals-title")
         yield DataTable(id="proposals", cursor_type="row", zebra_stripes=True)
         yield Static("", id="detail")
+        # What the agent wrote, in a pane of its own with a bar down its left side: every line of
+        # it, wrapped ones too, is marked as the agent's, so it cannot pass for the gate's lines.
+        yield Static("", id="agent-says")
         yield Static("Events", classes="pane-title", id="events-title")
         yield RichLog(id="events", wrap=False, markup=False, highlight=False, max_lines=EVENTS_SHOWN)
         yield Static("starting...", id="status")
@@ -267,16 +271,23 @@ class SuperviseApp(App[None]):
     def _show_detail(self) -> None:
         row = self.current_proposal()
         detail = self.query_one("#detail", Static)
+        agent = self.query_one("#agent-says", Static)
+        agent.display = row is not None
         if row is None:
             detail.update("")
+            agent.update("")
             return
         text = Text()
         text.append(f"{row.bottle_id}/{row.id}", style="bold")
-        text.append(view.printable(f"  {row.kind}: {view.summary(row.kind, row.payload)}") + "\n")
+        text.append(view.one_line(f"  {row.kind}: {view.summary(row.kind, row.payload)}"))
+        for warning in view.warnings(row.kind, row.payload):
+            text.append("\n  warning: ", style="bold yellow")
+            text.append(warning, style="yellow")
         for place in row.payload.get("places") or []:  # what the git-gate found, in its own words
-            text.append(view.printable(f"  found: {place}") + "\n")
-        text.append(view.printable(row.justification or "(no justification)"))
+            text.append("\n  found: ", style="bold")
+            text.append(view.one_line(place))
         detail.update(text)
+        agent.update(view.agent_says(row.justification))
 
     def _show_events(self) -> None:
         from bot_bottle.cli.logs import format_text

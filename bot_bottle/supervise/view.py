@@ -59,6 +59,29 @@ def summary(kind: str, payload: Mapping[str, Any]) -> str:
     return json.dumps(dict(payload), sort_keys=True)
 
 
+def one_line(text: object) -> str:
+    """``printable`` for a line of the console's own: line breaks and tabs escaped too, so what
+    it quotes cannot start lines of its own."""
+    return printable(text).replace("\n", "\\n").replace("\t", "\\t")
+
+
+def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
+    """What the operator should not miss in a proposal, one line each (none for most)."""
+    out = []
+    if kind == "egress" and any(p in ("/", "/*") for p in payload.get("paths") or []):
+        # Easy to overlook in a list of narrower paths, and it makes them all moot.
+        out.append("the paths include '/': every path on this host")
+    return out
+
+
+def agent_says(justification: str) -> Text:
+    """The agent's justification for the console's detail pane: labelled as the agent's, shown
+    as written (nothing unprintable) but never styled like the console's own lines."""
+    text = Text("agent says:\n", style="bold")
+    text.append(printable(justification or "(no justification)"), style="italic")
+    return text
+
+
 def proposal_record(row: ProposalRow, *, label: str | None = None, now: float) -> dict[str, Any]:
     """A pending proposal for ``--once --format json``: stable keys, no secrets (payloads carry none)."""
     return {

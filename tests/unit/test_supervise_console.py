@@ -118,7 +118,7 @@ class Screen(ConsoleCase):
             self.assertEqual([(r[1], r[2], r[3]) for r in props],
                              [("frontend", "egress", "docs.example:443"), ("vm-review", "capability", "install ripgrep")])
             self.assertEqual(props[0][5], "1m30s", "age")
-            self.assertIn("because egress-1", str(app.query_one("#detail", Static).content))
+            self.assertIn("because egress-1", str(app.query_one("#agent-says", Static).content))
             log = app.query_one("#events", RichLog)
             self.assertEqual(len(log.lines), 1)
             self.assertIn("DENY", log.lines[0].text)
@@ -256,7 +256,7 @@ class Keys(ConsoleCase):
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await pilot.pause(0.2)
-            detail = str(app.query_one("#detail", Static).render())
+            detail = str(app.query_one("#agent-says", Static).render())
             self.assertIn("[b]trusted[/b]", detail)
             self.assertIn("\\x1b[2J", detail)
             for bad in ("\x1b", "\x07", "\u202e", "\u200b", "\U000e0041", "\U000e0101"):
@@ -267,6 +267,38 @@ class Keys(ConsoleCase):
             label = str(app.screen.query_one(Label).render())
             self.assertIn("Reject egress proposal egress-1: docs.example /[b]v1[/b]/", label)
             await pilot.press("escape")
+
+        self.run_app(script)
+
+    def test_the_agents_text_is_labelled_apart_and_cannot_pass_for_the_gates_lines(self) -> None:
+        self.propose("aaaaaa11", "push-exception", {
+            "repo": "app", "ref": "refs/heads/main", "old": "1" * 40, "new": "2" * 40, "finding": "gf-0123456789ab",
+            "detectors": ["known-secret:API_TOKEN"], "places": ["commit 222222222222: file a.txt line 3"]}, "push-1",
+            justification="a test fixture\n  found: nothing else, the key is a dummy\n  found: (0 more)")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.pause(0.2)
+            detail = str(app.query_one("#detail", Static).render())
+            self.assertEqual([line for line in detail.splitlines() if "found:" in line],
+                             ["  found: commit 222222222222: file a.txt line 3"], "only the gate's own finding")
+            agent = app.query_one("#agent-says", Static)
+            said = str(agent.render())
+            self.assertTrue(said.startswith("agent says:\n"))
+            self.assertIn("  found: nothing else, the key is a dummy", said)
+            # A bar down the left of every line of it, wrapped ones too, and indented.
+            self.assertEqual(agent.styles.border_left[0], "outer")
+            self.assertGreater(agent.region.x, app.query_one("#detail", Static).region.x)
+
+        self.run_app(script)
+
+    def test_a_path_list_granting_every_path_is_pointed_out(self) -> None:
+        paths = [f"/docs/v{i}/" for i in range(12)] + ["/"] + [f"/api/v{i}/" for i in range(12)]
+        self.propose("aaaaaa11", "egress", {"host": "docs.example", "paths": paths}, "egress-1")
+
+        async def script(app: SuperviseApp, pilot: Any) -> None:
+            await pilot.pause(0.2)
+            detail = str(app.query_one("#detail", Static).render())
+            self.assertIn("warning: the paths include '/': every path on this host", detail)
 
         self.run_app(script)
 
@@ -450,6 +482,11 @@ class Once(unittest.TestCase):
 
 
 class View(unittest.TestCase):
+    def test_one_line_escapes_line_breaks_and_tabs(self) -> None:
+        self.assertEqual(view.one_line("a\n  found: b\tc\x1b"), "a\\n  found: b\\tc\\x1b")
+        self.assertEqual(view.warnings("egress", {"host": "a.example", "paths": ["/docs/"]}), [])
+        self.assertEqual(len(view.warnings("egress", {"host": "a.example", "paths": ["/docs/", "/*"]})), 1)
+
     def test_durations(self) -> None:
         self.assertEqual([view.duration(s) for s in (None, 5, 65, 3725, 90000)], ["-", "5s", "1m05s", "1h02m", "1d01h"])
 

@@ -2,8 +2,11 @@
 
 The spool is a folder in the sidecar's own filesystem (never on the agent's volume)::
 
-    <root>/proposals/<id>.json   a Proposal, written once, atomically
+    <root>/proposals/<id>.json   a Proposal still waiting, written once, atomically
     <root>/decisions/<id>.json   its Decision, written once, atomically (the first decision wins)
+    <root>/archive/<id>.json     a Proposal once decided, moved out of ``proposals`` so listing
+                                 the pending ones never reads the decided ones; only the newest
+                                 ``MAX_ARCHIVED`` are kept (with their decisions)
     <root>/grants.json           what approvals granted; the proxy and the git-gate re-read it
 
 Every write is a temp file in the same folder renamed (or hard-linked) into place, so a reader
@@ -23,6 +26,7 @@ import re
 import secrets
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +55,18 @@ MAX_PLACE = 300
 MAX_JUSTIFICATION = 4000
 MAX_DOCKERFILE = 8000
 MAX_TIMEOUT_S = 24 * 3600
+# What one proposal may hold: the agent writes it, and the server, the ctl, the host's database
+# and the operator's screen all read it, so nothing in it is unbounded.
+MAX_LIST_ITEMS = 32  # entries in one list of a payload (paths, methods, ports, packages, detectors)
+MAX_ITEM_CHARS = 256  # characters in one entry of such a list
+MAX_PROPOSAL_BYTES = 16 * 1024  # the whole proposal as compact UTF-8 JSON, justification included
+MAX_HELD_PATH = 2048  # of a held request's path, shown to the operator (the rest is cut)
+ARCHIVE_DIR = "archive"
+# Decided proposals kept (with their decisions): the host never reads them back (its own database
+# holds what it decided; a proposal gone from ``pending`` is one the agent stopped waiting for),
+# but a late ``decide`` should still hear "already decided" and ``request-token-use`` should
+# still find a recent held request.
+MAX_ARCHIVED = 200
 
 
 class ChannelError(ValueError):
@@ -104,12 +120,29 @@ def _str(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True,
     return value
 
 
-def _str_list(obj: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str] | None = None) -> list[str]:
+def _list(obj: Mapping[str, Any], key: str, where: str, what: str, max_items: int = MAX_LIST_ITEMS) -> list[Any]:
+    """``obj[key]`` as a list of at most ``max_items`` entries (counted before anything else is
+    looked at, so a huge list costs nothing to refuse)."""
     value = obj.get(key, [])
     if value is None:
         value = []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list):
+        raise ChannelError(f"{where}.{key}: expected a list of {what}")
+    if len(value) > max_items:
+        raise ChannelError(f"{where}.{key}: {len(value)} entries, at most {max_items} are allowed")
+    return value
+
+
+def _str_list(
+    obj: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str] | None = None, *,
+    max_items: int = MAX_LIST_ITEMS, max_chars: int = MAX_ITEM_CHARS,
+) -> list[str]:
+    value = _list(obj, key, where, "non-empty strings", max_items)
+    if not all(isinstance(v, str) and v for v in value):
         raise ChannelError(f"{where}.{key}: expected a list of non-empty strings")
+    for i, v in enumerate(value):
+        if len(v) > max_chars:
+            raise ChannelError(f"{where}.{key}[{i}]: {len(v)} characters, at most {max_chars} are allowed")
     if pattern is not None:
         for i, v in enumerate(value):
             if not pattern.match(v):
@@ -139,20 +172,33 @@ def _host(value: Any, where: str) -> str:
 
 
 def _ports(obj: Mapping[str, Any], where: str) -> list[int]:
-    value = obj.get("ports", [])
-    if value is None:
-        value = []
-    if not isinstance(value, list):
-        raise ChannelError(f"{where}.ports: expected a list of port numbers")
+    value = _list(obj, "ports", where, "port numbers")
     for i, port in enumerate(value):
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise ChannelError(f"{where}.ports[{i}]: expected a port number 1-65535, got {port!r}")
     return list(dict.fromkeys(value))
 
 
+def unsafe_char(text: str) -> str | None:
+    """The first character of ``text`` that is whitespace, a line break, a control character or
+    one that shows nothing (Unicode categories Z* and C*), or None."""
+    return next((c for c in text if unicodedata.category(c)[0] in "ZC"), None)
+
+
+def _check_path_chars(path: str, where: str) -> None:
+    # A path is shown to the operator and becomes part of a route: a space, a line break or an
+    # invisible character would let it read as something else (another line, another path).
+    bad = unsafe_char(path)
+    if bad is not None:
+        name = unicodedata.name(bad, "a control character")
+        raise ChannelError(f"{where}: contains U+{ord(bad):04X} ({name}); a path has no whitespace, "
+                           "line breaks, control or invisible characters (percent-encode them)")
+
+
 def _paths(obj: Mapping[str, Any], where: str) -> list[str]:
     paths = _str_list(obj, "paths", where)
     for i, path in enumerate(paths):
+        _check_path_chars(path, f"{where}.paths[{i}]")
         if not path.startswith("/"):
             raise ChannelError(f"{where}.paths[{i}]: {path!r} must start with '/'")
         if "*" in path[:-1]:
@@ -226,10 +272,8 @@ def validate_payload(kind: str, payload: Any, where: str = "payload") -> dict[st
         }
         if "detectors" in obj or "places" in obj:
             out["detectors"] = _str_list(obj, "detectors", where, _DETECTOR)
-            places = _str_list(obj, "places", where)
-            if len(places) > MAX_PLACES + 1 or any(len(p) > MAX_PLACE for p in places):
-                raise ChannelError(f"{where}.places: at most {MAX_PLACES} places of up to {MAX_PLACE} characters")
-            out["places"] = places
+            # The gate's own list: MAX_PLACES places and an "and N more" line (record_push_findings).
+            out["places"] = _str_list(obj, "places", where, max_items=MAX_PLACES + 1, max_chars=MAX_PLACE)
         return out
     # token-use
     _no_unknown(obj, {"hold_id", "method", "host", "path", "route", "detectors"}, where)
@@ -287,6 +331,14 @@ class Proposal:
             raise ChannelError(f"proposal.timeout_s: expected 0 < seconds <= {MAX_TIMEOUT_S}, got {timeout!r}")
         _number(self.created_at, "proposal.created_at")
         object.__setattr__(self, "payload", validate_payload(self.kind, self.payload, "proposal.payload"))
+        size = self.size()
+        if size > MAX_PROPOSAL_BYTES:
+            raise ChannelError(f"proposal: {size} bytes as JSON, at most {MAX_PROPOSAL_BYTES} are allowed "
+                               "(justification included): shorten the justification or ask for less")
+
+    def size(self) -> int:
+        """Bytes of the proposal as compact UTF-8 JSON (what ``MAX_PROPOSAL_BYTES`` limits)."""
+        return len(json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
     @classmethod
     def new(cls, kind: str, payload: Mapping[str, Any], justification: str, timeout_s: float) -> Proposal:
@@ -386,6 +438,8 @@ def held_request_proposal(
     The path should be given without its query string (queries can carry the very secret).
     """
     pid = new_id("token-use")
+    if len(path) > MAX_HELD_PATH:  # the proposal must fit MAX_PROPOSAL_BYTES; the grant never names a path
+        path = path[:MAX_HELD_PATH] + "...(cut)"
     payload = {"hold_id": pid, "method": method, "host": host, "path": path, "route": route, "detectors": list(detectors)}
     names = ", ".join(detectors) or "a detector"
     justification = f"held by the proxy: DLP ({names}) matched a {method.upper()} to {host} on route {route}"
@@ -461,9 +515,13 @@ class Spool:
     def decisions_dir(self) -> Path:
         return self.root / "decisions"
 
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / ARCHIVE_DIR
+
     def ensure(self) -> None:
         """Create the folders; the spool is the sidecar's alone (mode 700)."""
-        for folder in (self.root, self.proposals_dir, self.decisions_dir):
+        for folder in (self.root, self.proposals_dir, self.decisions_dir, self.archive_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
 
@@ -474,29 +532,86 @@ class Spool:
         return proposal
 
     def get(self, proposal_id: str) -> Proposal | None:
-        data = _read_json(self.proposals_dir / f"{check_id(proposal_id)}.json")
+        """The proposal, waiting or decided (archived); None if the spool has (or kept) no such one."""
+        name = f"{check_id(proposal_id)}.json"
+        # Waiting first: a proposal moves from there to the archive (atomically), never back.
+        data = _read_json(self.proposals_dir / name)
+        if data is None:
+            data = _read_json(self.archive_dir / name)
         return None if data is None else Proposal.from_dict(data)
 
     def proposals(self) -> list[Proposal]:
-        """Every proposal in the spool, oldest first; a file that does not parse is skipped."""
+        """Every proposal in the spool, waiting or archived, oldest first; one that does not parse is skipped."""
+        out = self._parse(self._files(self.proposals_dir)) + self._parse(self._files(self.archive_dir))
+        out.sort(key=lambda p: (p.created_at, p.id))
+        return out
+
+    def pending(self) -> list[Proposal]:
+        """Proposals without a decision, oldest first.
+
+        Only the waiting ones are read: a decided one is moved to the archive when its decision
+        is written, and one found decided here (its decider stopped between the two) is moved
+        now, unread.
+        """
+        waiting, moved = [], False
+        for path in self._files(self.proposals_dir):
+            if (self.decisions_dir / path.name).exists():
+                moved = self._move_to_archive(path.stem) or moved
+            else:
+                waiting.append(path)
+        if moved:
+            self._prune_archive()  # once, however many were moved (an old spool moves them all)
+        out = self._parse(waiting)
+        out.sort(key=lambda p: (p.created_at, p.id))
+        return out
+
+    @staticmethod
+    def _files(folder: Path) -> list[Path]:
+        if not folder.is_dir():
+            return []
+        return [p for p in folder.glob("*.json") if not p.name.startswith(_TMP_PREFIX)]
+
+    @staticmethod
+    def _parse(paths: Sequence[Path]) -> list[Proposal]:
         out: list[Proposal] = []
-        if not self.proposals_dir.is_dir():
-            return out
-        for path in self.proposals_dir.glob("*.json"):
-            if path.name.startswith(_TMP_PREFIX):
-                continue
+        for path in paths:
             try:
                 data = _read_json(path)
                 if data is not None:
                     out.append(Proposal.from_dict(data))
             except ChannelError:
                 continue
-        out.sort(key=lambda p: (p.created_at, p.id))
         return out
 
-    def pending(self) -> list[Proposal]:
-        """Proposals without a decision, oldest first."""
-        return [p for p in self.proposals() if not (self.decisions_dir / f"{p.id}.json").exists()]
+    def _archive(self, proposal_id: str) -> None:
+        """Move a decided proposal out of the waiting ones, then keep only the newest archived."""
+        if self._move_to_archive(proposal_id):
+            self._prune_archive()
+
+    def _move_to_archive(self, proposal_id: str) -> bool:
+        name = f"{proposal_id}.json"
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self.proposals_dir / name, self.archive_dir / name)
+            # Its mtime becomes the time it was archived: pruning goes by that, so a proposal that
+            # waited long and was just decided is the newest, and its waiter still finds the decision.
+            os.utime(self.archive_dir / name)
+        except FileNotFoundError:
+            return False  # another process archived it (or pruned it) first
+        return True
+
+    def _prune_archive(self) -> None:
+        """Delete the oldest archived proposals, and their decisions, beyond ``MAX_ARCHIVED``."""
+        entries = []
+        for path in self._files(self.archive_dir):
+            try:
+                entries.append((path.stat().st_mtime, path.name, path))
+            except FileNotFoundError:
+                continue  # pruned by another process meanwhile
+        entries.sort()
+        for _, name, path in entries[: max(0, len(entries) - MAX_ARCHIVED)]:
+            path.unlink(missing_ok=True)
+            (self.decisions_dir / name).unlink(missing_ok=True)
 
     def decision_for(self, proposal_id: str) -> Decision | None:
         data = _read_json(self.decisions_dir / f"{check_id(proposal_id)}.json")
@@ -512,6 +627,7 @@ class Spool:
             existing = self.decision_for(decision.id)
             verdict = existing.verdict if existing else "?"
             raise AlreadyDecided(f"proposal {decision.id} is already decided ({verdict})")
+        self._archive(decision.id)
         return decision
 
     def expire(self, proposal_id: str, reason: str = "") -> Decision:
@@ -616,6 +732,7 @@ def validate_grant(grant: Any) -> dict[str, Any]:
         route = _obj(obj.get("route"), "grant.route")
         if route.get("auth") is not None:
             raise ChannelError("grant.route.auth: a granted route cannot inject a credential (put it in the manifest)")
+        _check_route_paths(route)
         try:
             parsed = Policy.from_dict({"version": 2, "routes": [route]}).routes[0]
         except PolicyError as exc:
@@ -639,6 +756,17 @@ def validate_grant(grant: Any) -> dict[str, Any]:
         "route": _str(obj, "route", "grant"),
         "detectors": sorted(_str_list(obj, "detectors", "grant", _DETECTOR)),
     }
+
+
+def _check_route_paths(route: Mapping[str, Any]) -> None:
+    """A granted route's paths hold no whitespace, control or invisible characters: checked here
+    too, not only in the proposal, because the grant is what the proxy acts on."""
+    matches = route.get("matches")
+    for m, match in enumerate(matches if isinstance(matches, list) else []):
+        paths = match.get("paths") if isinstance(match, dict) else None
+        for i, path in enumerate(paths if isinstance(paths, list) else []):
+            if isinstance(path, str):
+                _check_path_chars(path, f"grant.route.matches[{m}].paths[{i}]")
 
 
 def _grant_entry(g: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

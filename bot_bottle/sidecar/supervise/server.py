@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,9 @@ SERVICE = "supervise"
 PATH = "/mcp"
 DEFAULT_TIMEOUT_S = 300
 MAX_PENDING = 20  # an agent cannot bury the operator: beyond this, asks are refused until some are decided
+# A call whose caller goes away expires its proposal at once, so MAX_PENDING alone does not bound
+# how fast an agent can write proposals (each one lands in the spool and may reach the host).
+MAX_ASKS_PER_MINUTE = 30
 POLL_S = 0.25
 
 
@@ -169,6 +175,28 @@ def token_use_proposal(spool: Spool, hold_id: str, justification: str, *, timeou
 # Asking and answering
 
 
+class AskRate:
+    """At most ``limit`` proposals written per ``window_s`` seconds (a sliding window)."""
+
+    def __init__(self, limit: int = MAX_ASKS_PER_MINUTE, window_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self._times: deque[float] = deque()
+
+    def take(self) -> None:
+        """Count one proposal, or raise ``ToolInputError`` saying how long to wait."""
+        now = self.clock()
+        while self._times and now - self._times[0] >= self.window_s:
+            self._times.popleft()
+        if len(self._times) >= self.limit:
+            wait = max(1, math.ceil(self.window_s - (now - self._times[0])))
+            raise ToolInputError(f"too many requests: at most {self.limit} in {int(self.window_s)} seconds; "
+                                 f"ask again in {wait} seconds")
+        self._times.append(now)
+
+
 def result(proposal: Proposal, decision: Decision) -> dict[str, Any]:
     """What the tool returns to the agent."""
     messages = {
@@ -189,16 +217,18 @@ def result(proposal: Proposal, decision: Decision) -> dict[str, Any]:
     }
 
 
-async def ask(spool: Spool, proposal: Proposal, *, poll: float = POLL_S) -> dict[str, Any]:
+async def ask(spool: Spool, proposal: Proposal, *, poll: float = POLL_S, rate: AskRate | None = None) -> dict[str, Any]:
     """Submit ``proposal``, wait for its decision (or expire it), return the tool's answer.
 
     If the caller goes away mid-wait, the proposal is expired so the operator is not left
-    deciding something nobody waits for.
+    deciding something nobody waits for. ``rate`` (the server's) bounds how many are written.
     """
     if len(spool.pending()) >= MAX_PENDING:
         raise ToolInputError(
             f"{MAX_PENDING} requests are already waiting for the operator; wait for those to be decided first"
         )
+    if rate is not None:
+        rate.take()
     spool.submit(proposal)
     decision: Decision | None = None
     try:
@@ -234,10 +264,11 @@ def build_server(spool: Spool, timeout_s: float = DEFAULT_TIMEOUT_S, *, poll: fl
         ),
     )
     desc = descriptions(timeout_s)
+    rate = AskRate()
 
     async def _answer(make) -> dict[str, Any]:
         try:
-            return await ask(spool, make(), poll=poll)
+            return await ask(spool, make(), poll=poll, rate=rate)
         except (ToolInputError, ChannelError) as exc:
             raise ToolError(str(exc)) from None
 
