@@ -233,5 +233,26 @@ class PathCharacters(unittest.TestCase):
             self.assertEqual(channel.read_grants(tmp)["routes"], [])
 
 
+class PushFindingsKept(unittest.TestCase):
+    """The gate's records of rejected pushes: the agent makes more at will, so only the newest stay."""
+
+    def test_only_the_newest_records_stay_each_bounded(self) -> None:
+        with tempfile.TemporaryDirectory() as root:
+            folder = Path(root) / channel.PUSH_FINDINGS_DIR
+            update = {"ref": "refs/heads/x", "old": "0" * 40, "new": "1" * 40}
+            for i in range(channel.MAX_PUSH_FINDINGS + 5):
+                finding = f"gf-{i:012x}"
+                channel.record_push_findings(root, finding, "app", [update] * 500, [f"d{j}" for j in range(40)], [])
+                os.utime(folder / f"{finding}.json", (1000 + i, 1000 + i))
+            kept = sorted(p.stem for p in folder.glob("*.json"))
+            self.assertEqual(len(kept), channel.MAX_PUSH_FINDINGS)
+            self.assertNotIn("gf-000000000000", kept)
+            self.assertIn(f"gf-{channel.MAX_PUSH_FINDINGS + 4:012x}", kept)
+            record = channel.push_findings(root, kept[-1])
+            assert record is not None
+            self.assertEqual(len(record["updates"]), channel.MAX_PUSH_UPDATES)
+            self.assertEqual(len(record["detectors"]), channel.MAX_LIST_ITEMS)
+
+
 if __name__ == "__main__":
     unittest.main()

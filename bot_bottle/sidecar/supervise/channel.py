@@ -50,6 +50,10 @@ _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$")
 _DETECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 FINDING_ID = re.compile(r"^gf-[0-9a-f]{12}$")  # hook.finding_id
 PUSH_FINDINGS_DIR = "push-findings"
+# Rejected pushes remembered for ``request-push-exception``: the newest, each with at most this
+# many ref updates (a push of more cannot be excepted; the agent can push fewer at a time).
+MAX_PUSH_FINDINGS = 200
+MAX_PUSH_UPDATES = 64
 MAX_PLACES = 20  # of a rejected push's findings, shown to the operator (the rest counted)
 MAX_PLACE = 300
 MAX_JUSTIFICATION = 4000
@@ -840,9 +844,25 @@ def record_push_findings(
     shown = [p[:MAX_PLACE] for p in places[:MAX_PLACES]]
     if len(places) > MAX_PLACES:
         shown.append(f"and {len(places) - MAX_PLACES} more")
-    record = {"finding": finding, "repo": repo, "detectors": sorted(set(detectors)), "places": shown,
-              "updates": [{k: u[k] for k in ("ref", "old", "new")} for u in updates], "at": round(time.time(), 3)}
-    _write_atomic(Path(root) / PUSH_FINDINGS_DIR / f"{finding}.json", record, mode=0o644)
+    record = {"finding": finding, "repo": repo, "detectors": sorted(set(detectors))[:MAX_LIST_ITEMS],
+              "places": shown, "updates": [{k: u[k] for k in ("ref", "old", "new")} for u in updates[:MAX_PUSH_UPDATES]],
+              "at": round(time.time(), 3)}
+    folder = Path(root) / PUSH_FINDINGS_DIR
+    _write_atomic(folder / f"{finding}.json", record, mode=0o644)
+    _keep_newest(folder, MAX_PUSH_FINDINGS)
+
+
+def _keep_newest(folder: Path, count: int) -> None:
+    """Delete all but the newest ``count`` records in ``folder`` (the agent can make more at will)."""
+    entries = []
+    for path in folder.glob("*.json"):
+        try:
+            entries.append((path.stat().st_mtime, path.name, path))
+        except FileNotFoundError:
+            continue
+    entries.sort()
+    for _, _, path in entries[: max(0, len(entries) - count)]:
+        path.unlink(missing_ok=True)
 
 
 def push_findings(root: str | Path, finding: str) -> dict[str, Any] | None:
