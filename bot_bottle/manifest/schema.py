@@ -36,7 +36,9 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HOST_VAR_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+# WEBSOCKET is not an HTTP method: it allows a WebSocket handshake (a GET that opens a two-way
+# channel, which an entry allowing only GET must not).
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "WEBSOCKET")
 AUTH_SCHEMES = ("bearer", "token", "basic", "header")
 OUTBOUND_ACTIONS = ("block", "redact", "supervise")
 INTERNAL_SUFFIX = ".bottle.internal"

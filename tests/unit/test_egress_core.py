@@ -197,6 +197,25 @@ class MatchSemanticsTest(unittest.TestCase):
             with self.subTest(path=path):
                 self.assertEqual(decide(get("a.example", path), p).allowed, want)
 
+    def test_a_websocket_needs_its_own_method_where_methods_are_listed(self) -> None:
+        # A GET-only entry allows reading; a WebSocket handshake opens a two-way channel.
+        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
+        for methods, want in ((["GET"], False), (["GET", "POST"], False), (["WEBSOCKET"], True),
+                              (["GET", "WEBSOCKET"], True), (None, True)):
+            entry = {"paths": ["/ws"], **({"methods": methods} if methods else {})}
+            p = policy({"host": "a.example", "matches": [entry]})
+            with self.subTest(methods=methods):
+                v = decide(get("a.example", "/ws", headers=upgrade), p)
+                self.assertEqual(v.allowed, want)
+                if not want:
+                    self.assertIn("WebSocket needs WEBSOCKET", v.reason)
+        p = policy({"host": "a.example", "matches": [{"methods": ["WEBSOCKET"]}]})
+        self.assertFalse(decide(get("a.example", "/ws"), p).allowed, "a plain GET is not a WebSocket")
+        for spelling in ("WebSocket", "websocket, h2c"):
+            with self.subTest(spelling=spelling):
+                p = policy({"host": "a.example", "matches": [{"methods": ["GET"]}]})
+                self.assertFalse(decide(get("a.example", "/ws", headers={"upgrade": spelling}), p).allowed)
+
     def test_trailing_slash_prefix(self) -> None:
         p = policy({"host": "a.example", "matches": [{"paths": ["/v1/"]}]})
         for path, want in [("/v1", True), ("/v1/", True), ("/v1/x", True), ("/v1x", False)]:

@@ -405,6 +405,9 @@ class MatchTests(BottleKeyTestCase):
     def test_methods_as_a_string(self) -> None:
         self.assertEqual(self.route("        - methods: post\n").matches[0].methods, ("POST",))
 
+    def test_websocket_is_named_among_methods(self) -> None:
+        self.assertEqual(self.route("        - methods: [GET, websocket]\n").matches[0].methods, ("GET", "WEBSOCKET"))
+
     def test_matches_must_be_a_non_empty_list(self) -> None:
         self.assertBottleError(self.HEAD.replace("matches:\n", "matches: []\n"), line=5, key="egress.routes[0].matches", contains="non-empty list")
         self.assertBottleError(self.HEAD.replace("matches:\n", "matches: {paths: [/]}\n"), line=5, key="egress.routes[0].matches", contains="non-empty list")

@@ -254,7 +254,9 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
     why = f"{request.method} {_display_path(request.path)} fits no matches entry of routes[{first}] ({route.host}): {wanted}"
     if _normalise_path(request.path) is None and any(m.paths for m in route.matches):
         why += " (the path has dot segments or encoded separators, which path rules never accept)"
-    overrides = sorted(request.methods_asked - {request.method})
+    overrides = sorted(request.methods_asked - {request.method, WEBSOCKET})
+    if WEBSOCKET in request.methods_asked and any(m.methods for m in route.matches):
+        why += f" (a WebSocket needs {WEBSOCKET} among an entry's methods)"
     if overrides and any(m.methods for m in route.matches):
         # Only method-shaped values are named: a header value may be what is being smuggled out.
         shown = ", ".join(m if m.isalpha() and len(m) <= 12 else "another method" for m in overrides[:3])
@@ -318,11 +320,18 @@ def _passing_entry(route: Route, request: RequestFacts) -> int | None:
 # ASP.NET, Google APIs) let a POST act as another method: a route's ``methods`` hold for them too.
 METHOD_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
 METHOD_OVERRIDE_PARAM = "_method"
+WEBSOCKET = "WEBSOCKET"  # what a ``matches`` entry's ``methods`` names to allow a WebSocket
+
+
+def _asks_websocket(request: RequestFacts) -> bool:
+    return any("websocket" in value.lower() for value in request.header_values("upgrade"))
 
 
 def _methods_asked(request: RequestFacts) -> frozenset[str]:
-    """The request's method and every method it asks the upstream to act as instead."""
-    asked = {request.method}
+    """The request's method and every method it asks the upstream to act as instead. A WebSocket
+    handshake asks ``WEBSOCKET`` instead of its GET: a two-way channel, which a ``matches`` entry
+    allowing only GET (reading) must not open."""
+    asked = {WEBSOCKET if _asks_websocket(request) else request.method}
     for name in METHOD_OVERRIDE_HEADERS:
         asked.update(v.strip().upper() for value in _alias_values(request, name) for v in value.split(","))
     query = request.path.split("?", 1)[1] if "?" in request.path else ""
