@@ -219,5 +219,27 @@ class LocalGateTest(scenarios.GateScenarios):
         self.assertIn("ng refs/heads/revived", report)
         self.assertIn("detector aws-access-key-id", report)
 
+    def test_a_commit_of_a_branch_deleted_upstream_cannot_be_fetched_by_id(self) -> None:
+        # A key pushed upstream by mistake reaches the mirror; the branch is taken down upstream.
+        # The mirror still holds the objects (nothing collects them), but no ref reaches them now.
+        self.clone("lib", "takedown-src")
+        upstream = str(self.tmp / "upstream" / "lib.git")
+        run = self.in_clone("takedown-src", "git checkout -q -b leaked && printf 'AWS_ACCESS_KEY_ID=AKIAZ7QK4M2XW9RTB3PL\\n'"
+                            f" > leak.env && git add leak.env && git commit -q -m leak && git push -q {upstream} leaked"
+                            " && git fetch -q origin && git rev-parse HEAD")
+        self.assertEqual(run.returncode, 0, run.output)
+        leaked = run.stdout.split()[-1]
+        subprocess.run(["git", "--git-dir", upstream, "update-ref", "-d", "refs/heads/leaked"], check=True)
+        self.clone("lib", "takedown-dst")  # its advertisement prunes the branch from the mirror
+        mirror = self.tmp / "state" / "mirrors" / "lib.git"
+        self.assertEqual(subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-t", leaked], capture_output=True,
+                                        text=True).stdout.strip(), "commit")
+        for version in ("2", "0"):
+            with self.subTest(protocol=version):
+                run = self.in_clone("takedown-dst", f"git -c protocol.version={version} fetch origin {leaked}")
+                self.assertNotEqual(run.returncode, 0, run.output)
+                self.assertIn("not our ref", run.stderr)
+                self.assertNotEqual(self.in_clone("takedown-dst", f"git cat-file -e {leaked}").returncode, 0)
+
 if __name__ == "__main__":
     unittest.main()

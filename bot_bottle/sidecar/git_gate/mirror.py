@@ -5,11 +5,16 @@ either fetches (with prune) or raises, and the server turns that into an error t
 Refreshes of one repo are serialised, and a request that waited for a refresh which started after
 it arrived reuses that refresh instead of fetching again (a clone's burst of requests, parallel
 agents).
+
+A push is received into a quarantine folder (``objects/tmp_objdir-incoming-*``) that git removes
+when receive-pack ends; one killed first (a timeout) leaves it behind. ``remove_quarantines``
+clears them, at start and after each push, while nothing else can be receiving.
 """
 
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,6 +24,7 @@ from pathlib import Path
 
 from bot_bottle.sidecar.git_gate import proc, upstream
 from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
+from bot_bottle.sidecar.git_gate.patch import MAX_LOG_BYTES
 
 # Branches and tags. A host's review refs (refs/pull/*, refs/changes/*) are read-only there and
 # can be huge; they are not what an agent works on.
@@ -26,6 +32,14 @@ FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 HOOK_ENV_VERDICT = "BOT_BOTTLE_GIT_GATE_VERDICT"
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding bot_bottle/
 LOCAL_TIMEOUT = 120.0  # a git on the mirror alone (init, config, symbolic-ref): seconds at most
+# The most a push's pack may weigh as it arrives (receive.maxInputSize): past it receive-pack stops
+# reading and refuses the push. A pack may store a blob uncompressed, so this also bounds the disk
+# its quarantine takes. Twice the diff the scan reads (patch.MAX_LOG_BYTES): ordinary pushes are far
+# below it, and one near it is past what the scan is sized for anyway.
+MAX_PUSH_PACK = 2 * MAX_LOG_BYTES
+# Where receive-pack puts what a push brings until the push is accepted (git's tmp-objdir; older
+# gits named it without the prefix).
+QUARANTINE_GLOBS = ("tmp_objdir-incoming-*", "incoming-*")
 
 
 @dataclass
@@ -56,6 +70,19 @@ class Mirrors:
         self.root.chmod(0o700)
         for repo in self.config.repos:
             self._init(repo)
+            self.remove_quarantines(repo)  # left by pushes a previous gate was killed during
+
+    def remove_quarantines(self, repo: RepoConfig) -> list[str]:
+        """Delete the mirror's leftover push quarantines; the names of those removed. Call it only
+        while no push into this mirror can be running: at start, or holding ``lock(repo)``."""
+        objects = self.path(repo) / "objects"
+        removed = []
+        for pattern in QUARANTINE_GLOBS:
+            for folder in objects.glob(pattern):
+                if folder.is_dir() and not folder.is_symlink():
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder.name)
+        return removed
 
     def _init(self, repo: RepoConfig) -> None:
         path = self.path(repo)
@@ -66,6 +93,12 @@ class Mirrors:
             "http.receivepack": "true",  # pushes are served (and checked by the hook)
             "http.uploadpack": "true",
             "uploadpack.allowFilter": "true",  # partial clones (--filter=blob:none) work
+            # Fetches are served in protocol v0 (see server.py), where git refuses to send a commit
+            # no branch or tag reaches (one deleted upstream, a secret taken down). Objects they do
+            # reach may be asked for by id: a partial clone fetches its missing blobs that way (git
+            # checks this for commits only: a blob or tree goes to whoever names its id).
+            "uploadpack.allowReachableSHA1InWant": "true",
+            "receive.maxInputSize": str(MAX_PUSH_PACK),
             "http.getanyfile": "false",  # smart HTTP only: dumb reads would skip the refresh
             "receive.denyDeletes": "false",
             "receive.denyNonFastForwards": "false",  # the upstream decides, not the mirror

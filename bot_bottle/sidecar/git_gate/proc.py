@@ -84,6 +84,20 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def wait_group_gone(pgid: int, timeout: float) -> bool:
+    """After ``kill_group``: wait until no process of the group is left (at most ``timeout``
+    seconds); whether it is gone. Signal 0 only asks: it reaches nobody even if the id was reused."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
+
+
 def _popen(argv: Sequence[str], *, stdin: int, env: Mapping[str, str] | None,
            cwd: str | os.PathLike[str] | None) -> subprocess.Popen[bytes]:
     # Its own process group, so that a kill reaches the helpers it starts too.

@@ -9,6 +9,15 @@ sees a mirror that does not move under it, refreshed again under that lock first
 that comes without a recent advertisement (``RPC_FRESH_FOR``) refreshes the mirror first; both
 fail closed when the upstream cannot be reached, as the advertisement does. Dumb-HTTP reads and unknown repos get 404: they would
 bypass the refresh.
+
+Fetches are served in git's protocol v0 whatever the client asks for (its ``Git-Protocol`` header
+is not passed on): v2 hands out any object by id, where v0 refuses a commit no branch or tag
+reaches (a branch deleted upstream; see the mirror's settings). A push's body must come unencoded
+(git never compresses it): a gzip body could inflate to gigabytes in the mirror's quarantine. A
+request body that ends before its declared end (the client closed or went quiet for
+``CLIENT_TIMEOUT``) kills the backend's process group at once: a request cut short is never run,
+and cannot hold the repo's lock. An agent that stops reading an answer for as long gets no more
+of it: a fetch's git is stopped, a push's runs to its end.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +49,12 @@ BACKEND_TIMEOUT = 3600.0
 # A fetch RPC reuses the refresh of its own ref advertisement (git asks for one first); one that
 # comes without any refresh this recent refreshes the mirror itself, or fails closed.
 RPC_FRESH_FOR = 30.0
+# Every read from and write to the agent's connection must progress within this many seconds, or
+# the request is dropped: a stalled client must not hold a handler thread, a backend and a lock.
+CLIENT_TIMEOUT = 60.0
+KILLED_GRACE = 5.0  # seconds a killed backend's process group may take to be gone
+# A push's body as git sends it: never compressed (remote-curl.c gzips fetch requests only).
+PUSH_ENCODINGS = ("", "identity")
 
 
 def log(event: str, **fields: Any) -> None:
@@ -67,9 +83,14 @@ def route(path: str, config: GateConfig) -> tuple[RepoConfig, str] | None:
     return (repo, match["endpoint"]) if repo is not None else None
 
 
+class _CutShort(Exception):
+    """The request body ended before its declared end."""
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "bot-bottle-git-gate"
     protocol_version = "HTTP/1.1"  # git may send "Expect: 100-continue" with a large push
+    timeout = CLIENT_TIMEOUT  # socketserver sets it on the connection: every read and write
     gate: Gate  # set on the subclass made by ``make_server``
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
@@ -123,15 +144,23 @@ class Handler(BaseHTTPRequestHandler):
 
     def _rpc(self, repo: RepoConfig, endpoint: str, started: float) -> None:
         if endpoint == "git-receive-pack":
+            encoding = self.headers.get("Content-Encoding", "").strip().lower()
+            if encoding not in PUSH_ENCODINGS:
+                self._plain(415, "the git-gate takes a push's body unencoded, as git sends it\n")
+                log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
+                return
             verdict_path = self.gate.verdicts / f"{uuid.uuid4().hex}.json"
             with self.gate.mirrors.lock(repo):
-                # Refreshed again, under the lock the check runs in: what the mirror holds counts
-                # as published. Had a branch been deleted upstream since the advertisement (a
-                # secret taken down), or no advertisement been asked for, its commits would pass
-                # unscanned.
-                if not self._refreshed(repo, endpoint, started, held=True):
-                    return
-                status = self._backend(repo, endpoint, "POST", "", extra_env={HOOK_ENV_VERDICT: str(verdict_path)})
+                try:
+                    # Refreshed again, under the lock the check runs in: what the mirror holds
+                    # counts as published. Had a branch been deleted upstream since the
+                    # advertisement (a secret taken down), or no advertisement been asked for,
+                    # its commits would pass unscanned.
+                    if not self._refreshed(repo, endpoint, started, held=True):
+                        return
+                    status = self._backend(repo, endpoint, "POST", "", extra_env={HOOK_ENV_VERDICT: str(verdict_path)})
+                finally:
+                    self._remove_quarantines(repo)
             verdict = _read_verdict(verdict_path)
             log("push", repo=repo.name, status=status, seconds=round(time.monotonic() - started, 3), **verdict)
             return
@@ -139,6 +168,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         status = self._backend(repo, endpoint, "POST", "")
         log("request", repo=repo.name, endpoint=endpoint, status=status, seconds=round(time.monotonic() - started, 3))
+
+    def _remove_quarantines(self, repo: RepoConfig) -> None:
+        """After a push, with its lock still held: a receive-pack killed before it ended (a
+        timeout, a body cut short) leaves its quarantine behind, which nothing else removes."""
+        removed = self.gate.mirrors.remove_quarantines(repo)
+        if removed:
+            log("quarantine-removed", repo=repo.name, folders=removed)
 
     def _refreshed(self, repo: RepoConfig, endpoint: str, requested_at: float, *, held: bool) -> bool:
         """Refresh the mirror (a refresh started since ``requested_at`` will do); when the upstream
@@ -170,15 +206,13 @@ class Handler(BaseHTTPRequestHandler):
                 "REMOTE_USER": "agent",
                 "SERVER_PROTOCOL": "HTTP/1.1",
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                # No HTTP_GIT_PROTOCOL: protocol v0 only (see the module docstring).
                 "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
                 **(extra_env or {}),
             }
         )
-        length = self.headers.get("Content-Length")
-        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        if method == "POST" and length is not None and not chunked:
-            env["CONTENT_LENGTH"] = length
+        # No CONTENT_LENGTH either: the gate enforces the body's length and closes git's input at
+        # its end (git 2.39, given a length, loops at full CPU on a body that ends early).
         # Its own process group (receive-pack and the hook run in it): a backend past its time is
         # killed whole, even while its answer is still being relayed (reading it would block).
         proc = subprocess.Popen(
@@ -188,76 +222,115 @@ class Handler(BaseHTTPRequestHandler):
         watchdog = gate_proc.Watchdog(proc, BACKEND_TIMEOUT)
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         # Feed the request body while the answer streams back: neither side may wait for the other.
-        feeder = threading.Thread(target=self._feed, args=(proc.stdin, method, length, chunked), daemon=True)
+        cut_short = threading.Event()
+        feeder = threading.Thread(target=self._feed, args=(proc, method, cut_short), daemon=True)
         feeder.start()
         errors: list[bytes] = []
         drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
         drain.start()
         try:
-            status = self._relay(proc.stdout)
+            status, delivered = self._relay(proc.stdout, cut_short)
+            if not delivered:
+                self._client_gone(proc, endpoint)
         finally:
             proc.wait()  # bounded: the watchdog kills it at BACKEND_TIMEOUT
             watchdog.stop()
+            if watchdog.fired or cut_short.is_set():
+                # Killed: its helpers (receive-pack, index-pack) may still be dying; let them go
+                # before the caller removes what they were writing.
+                gate_proc.wait_group_gone(proc.pid, KILLED_GRACE)
             feeder.join(timeout=5)
             drain.join(timeout=5)
         if watchdog.fired:
             log("backend-timeout", repo=repo.name, endpoint=endpoint, seconds=BACKEND_TIMEOUT)
+        if cut_short.is_set():
+            log("request-cut-short", repo=repo.name, endpoint=endpoint)
         stderr = b"".join(errors).decode("utf-8", "replace").strip()
         if stderr:
             log("backend-stderr", repo=repo.name, endpoint=endpoint, text=stderr[-500:])
         return status
 
-    def _feed(self, sink: IO[bytes], method: str, length: str | None, chunked: bool) -> None:
+    def _feed(self, proc: subprocess.Popen[bytes], method: str, cut_short: threading.Event) -> None:
+        """Copy the request body to the backend. A body that ends before its declared end kills
+        the backend's process group at once: git must not act on part of a request, nor wait
+        (holding the repo's lock) for the rest."""
+        assert proc.stdin is not None
         try:
             if method == "POST":
-                if chunked:
-                    for chunk in self._chunks():
-                        sink.write(chunk)
-                elif length is not None:
-                    remaining = int(length)
-                    while remaining > 0:
-                        data = self.rfile.read(min(CHUNK, remaining))
-                        if not data:
-                            break
-                        sink.write(data)
-                        remaining -= len(data)
-        except (OSError, ValueError):
-            pass
+                self._copy_body(proc.stdin)
+        except (_CutShort, OSError, ValueError):
+            # Cut short, stalled past CLIENT_TIMEOUT, reset, or malformed (a bad length or chunk).
+            cut_short.set()  # before the kill: the relay, seeing git's output end, must know why
+            gate_proc.kill_group(proc)
         finally:
             try:
-                sink.close()
+                proc.stdin.close()
             except OSError:
                 pass
 
-    def _chunks(self):
+    def _copy_body(self, sink: IO[bytes]) -> None:
+        """The whole body into ``sink``, or ``_CutShort``. A backend that stops reading early
+        (it answered already) ends the copy quietly: that is not the client's doing."""
+        length = self.headers.get("Content-Length")
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            pieces = self._chunks()
+        elif length is not None:
+            pieces = self._fixed(int(length))
+        else:
+            return  # no body
+        for data in pieces:
+            try:
+                sink.write(data)
+            except (OSError, ValueError):
+                return
+
+    def _fixed(self, length: int) -> Iterator[bytes]:
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        remaining = length
+        while remaining > 0:
+            data = self.rfile.read(min(CHUNK, remaining))
+            if not data:
+                raise _CutShort()
+            yield data
+            remaining -= len(data)
+
+    def _chunks(self) -> Iterator[bytes]:
         while True:
             size_line = self.rfile.readline(1024)
             if not size_line:
-                return
+                raise _CutShort()
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
                 return
-            remaining = size
-            while remaining > 0:
-                data = self.rfile.read(min(CHUNK, remaining))
-                if not data:
-                    return
-                yield data
-                remaining -= len(data)
-            self.rfile.readline(1024)  # the CRLF after each chunk
+            yield from self._fixed(size)
+            if not self.rfile.readline(1024):  # the CRLF after each chunk
+                raise _CutShort()
 
-    def _relay(self, out: IO[bytes]) -> int:
-        """Translate the CGI answer (headers, blank line, body) into an HTTP response."""
+    def _client_gone(self, proc: subprocess.Popen[bytes], endpoint: str) -> None:
+        """The agent stopped reading the answer. A push runs to its end (its forwarding upstream
+        must not be cut in the middle; its answer is small); a fetch is stopped, as nobody reads
+        the pack it makes."""
+        assert proc.stdout is not None
+        if endpoint != "git-receive-pack":
+            gate_proc.kill_group(proc)
+        while proc.stdout.read(CHUNK):
+            pass
+
+    def _relay(self, out: IO[bytes], cut_short: threading.Event) -> tuple[int, bool]:
+        """Translate the CGI answer (headers, blank line, body) into an HTTP response: (status,
+        whether the agent took all of it)."""
         status, headers = 200, []
         first = True
         while True:
             line = out.readline(8192)
             if not line and first:
                 # git http-backend died before answering: say so rather than send an empty 200.
-                self._plain(502, "the git-gate's git backend failed\n")
-                return 502
+                if cut_short.is_set():
+                    return 400, self._try_plain(400, "the request body ended before its declared end\n")
+                return 502, self._try_plain(502, "the git-gate's git backend failed\n")
             first = False
             if not line or line in (b"\r\n", b"\n"):
                 break
@@ -267,22 +340,19 @@ class Handler(BaseHTTPRequestHandler):
                 status = int(value.split()[0])
             else:
                 headers.append((name, value))
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        # The length is unknown while git streams: the end of the connection ends the body.
-        self.send_header("Connection", "close")
-        self.end_headers()
         self.close_connection = True
-        while True:
-            data = out.read1(CHUNK) if hasattr(out, "read1") else out.read(CHUNK)
-            if not data:
-                break
-            try:
+        try:
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            # The length is unknown while git streams: the end of the connection ends the body.
+            self.send_header("Connection", "close")
+            self.end_headers()
+            while data := (out.read1(CHUNK) if hasattr(out, "read1") else out.read(CHUNK)):
                 self.wfile.write(data)
-            except OSError:
-                break
-        return status
+        except OSError:  # the agent went away or stopped reading for CLIENT_TIMEOUT
+            return status, False
+        return status, True
 
     # ------------------------------------------------------------------ plain answers
     def _send(self, status: int, content_type: str, body: bytes) -> None:
@@ -297,6 +367,14 @@ class Handler(BaseHTTPRequestHandler):
         # Requests with a body that are not served: read nothing, and do not keep the connection.
         self.close_connection = True
         self._send(status, "text/plain; charset=utf-8", text.encode())
+
+    def _try_plain(self, status: int, text: str) -> bool:
+        """``_plain`` to an agent that may be gone already; whether it was delivered."""
+        try:
+            self._plain(status, text)
+        except OSError:
+            return False
+        return True
 
 
 def _read_verdict(path: Path) -> dict[str, Any]:
