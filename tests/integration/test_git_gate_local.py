@@ -195,18 +195,24 @@ class LocalGateTest(scenarios.GateScenarios):
         self.assertNotIn(self.token, config)
         self.assertNotIn(self.token, self.gate_log())
 
+    def leak_upstream_and_take_down(self, clone: str, branch: str) -> tuple[str, str]:
+        """A key committed on ``branch`` in a new clone, pushed straight upstream, fetched through
+        the gate, then the branch deleted upstream: (that commit, origin/main)."""
+        self.clone("lib", clone)
+        upstream = str(self.tmp / "upstream" / "lib.git")
+        run = self.in_clone(clone, f"git checkout -q -b {branch} && printf 'AWS_ACCESS_KEY_ID=AKIAZ7QK4M2XW9RTB3PL\\n'"
+                            f" > {branch}.env && git add {branch}.env && git commit -q -m {branch}"
+                            f" && git push -q {upstream} {branch} && git fetch -q origin && git rev-parse HEAD origin/main")
+        self.assertEqual(run.returncode, 0, run.output)
+        commit, main = run.stdout.split()
+        subprocess.run(["git", "--git-dir", upstream, "update-ref", "-d", f"refs/heads/{branch}"], check=True)
+        return commit, main
+
     def test_a_push_posted_without_its_advertisement_is_checked_against_the_upstream_as_it_is_now(self) -> None:
         # Someone pushes a key upstream by mistake; the agent fetches it; the branch is deleted
         # upstream. A receive-pack posted straight away, without asking for the refs first, must
         # not take those commits for published because the mirror still had them.
-        self.clone("lib", "revive")
-        upstream = str(self.tmp / "upstream" / "lib.git")
-        run = self.in_clone("revive", "printf 'AWS_ACCESS_KEY_ID=AKIAZ7QK4M2XW9RTB3PL\\n' > oops.env && git add oops.env"
-                            f" && git commit -q -m oops && git push -q {upstream} HEAD:refs/heads/oops"
-                            " && git fetch -q origin && git rev-parse HEAD origin/main")
-        self.assertEqual(run.returncode, 0, run.output)
-        oops, main = run.stdout.split()
-        subprocess.run(["git", "--git-dir", upstream, "update-ref", "-d", "refs/heads/oops"], check=True)
+        oops, main = self.leak_upstream_and_take_down("revive", "oops")
         pack = subprocess.run(["git", "-C", str(self.tmp / "agent" / "revive"), "pack-objects", "--revs", "--stdout",
                                "-q"], input=f"{oops}\n^{main}\n".encode(), capture_output=True, check=True).stdout
         command = f"{'0' * 40} {oops} refs/heads/revived\0report-status side-band-64k\n".encode()
@@ -222,14 +228,7 @@ class LocalGateTest(scenarios.GateScenarios):
     def test_a_commit_of_a_branch_deleted_upstream_cannot_be_fetched_by_id(self) -> None:
         # A key pushed upstream by mistake reaches the mirror; the branch is taken down upstream.
         # The mirror still holds the objects (nothing collects them), but no ref reaches them now.
-        self.clone("lib", "takedown-src")
-        upstream = str(self.tmp / "upstream" / "lib.git")
-        run = self.in_clone("takedown-src", "git checkout -q -b leaked && printf 'AWS_ACCESS_KEY_ID=AKIAZ7QK4M2XW9RTB3PL\\n'"
-                            f" > leak.env && git add leak.env && git commit -q -m leak && git push -q {upstream} leaked"
-                            " && git fetch -q origin && git rev-parse HEAD")
-        self.assertEqual(run.returncode, 0, run.output)
-        leaked = run.stdout.split()[-1]
-        subprocess.run(["git", "--git-dir", upstream, "update-ref", "-d", "refs/heads/leaked"], check=True)
+        leaked, _ = self.leak_upstream_and_take_down("takedown-src", "leaked")
         self.clone("lib", "takedown-dst")  # its advertisement prunes the branch from the mirror
         mirror = self.tmp / "state" / "mirrors" / "lib.git"
         self.assertEqual(subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-t", leaked], capture_output=True,
@@ -240,6 +239,7 @@ class LocalGateTest(scenarios.GateScenarios):
                 self.assertNotEqual(run.returncode, 0, run.output)
                 self.assertIn("not our ref", run.stderr)
                 self.assertNotEqual(self.in_clone("takedown-dst", f"git cat-file -e {leaked}").returncode, 0)
+
 
 if __name__ == "__main__":
     unittest.main()
