@@ -211,6 +211,14 @@ class MatchSemanticsTest(unittest.TestCase):
                     self.assertIn("WebSocket needs WEBSOCKET", v.reason)
         p = policy({"host": "a.example", "matches": [{"methods": ["WEBSOCKET"]}]})
         self.assertFalse(decide(get("a.example", "/ws"), p).allowed, "a plain GET is not a WebSocket")
+        # The header does not stand in for another method: an upstream that ignores it acts on that.
+        for methods in (["WEBSOCKET"], ["GET", "WEBSOCKET"]):
+            p = policy({"host": "a.example", "matches": [{"methods": methods}]})
+            for method in ("DELETE", "POST", "PUT"):
+                with self.subTest(methods=methods, method=method):
+                    self.assertFalse(decide(get("a.example", "/ws", method=method, headers=upgrade), p).allowed)
+        p = policy({"host": "a.example", "matches": [{"methods": ["POST", "WEBSOCKET"]}]})
+        self.assertTrue(decide(get("a.example", "/ws", method="POST", headers=upgrade), p).allowed)
         for spelling in ("WebSocket", "websocket, h2c"):
             with self.subTest(spelling=spelling):
                 p = policy({"host": "a.example", "matches": [{"methods": ["GET"]}]})

@@ -328,10 +328,14 @@ def _asks_websocket(request: RequestFacts) -> bool:
 
 
 def _methods_asked(request: RequestFacts) -> frozenset[str]:
-    """The request's method and every method it asks the upstream to act as instead. A WebSocket
-    handshake asks ``WEBSOCKET`` instead of its GET: a two-way channel, which a ``matches`` entry
-    allowing only GET (reading) must not open."""
-    asked = {WEBSOCKET if _asks_websocket(request) else request.method}
+    """The request's method and every method it asks the upstream to act as instead. A request
+    asking for a WebSocket asks ``WEBSOCKET`` too: a two-way channel, which a ``matches`` entry
+    allowing only GET (reading) must not open. Its handshake's GET is part of it; any other method
+    still needs allowing itself (an upstream that ignores the header acts on the method)."""
+    asked = {request.method}
+    if _asks_websocket(request):
+        asked.add(WEBSOCKET)
+        asked.discard("GET")
     for name in METHOD_OVERRIDE_HEADERS:
         asked.update(v.strip().upper() for value in _alias_values(request, name) for v in value.split(","))
     query = request.path.split("?", 1)[1] if "?" in request.path else ""
