@@ -534,6 +534,28 @@ class PassthroughVerdictTest(unittest.TestCase):
         self.assertTrue(v.passthrough)
         self.assertEqual(v.route_index, 1)
 
+    def test_a_wildcard_passthrough_does_not_take_a_tunnel_another_route_names_exactly(self) -> None:
+        # api.example injects a credential, checks paths and scans; *.example is passed through.
+        p = v2({"host": "*.example", "tls_passthrough": True},
+               {"host": "api.example", "auth": {"scheme": "bearer", "token_ref": "T"}, "matches": [{"paths": ["/v1/"]}]})
+        v = decide(connect("api.example"), p)
+        self.assertEqual((v.allowed, v.passthrough, v.route_index), (True, False, 1))
+        self.assertTrue(decide(connect("files.example"), p).passthrough)
+
+    def test_the_route_naming_the_host_most_closely_decides_first(self) -> None:
+        # A broad route first (a parent bottle's, say) must not take the requests of a route
+        # written for that very host: its credential, matches and DLP would never apply.
+        p = v2({"host": "*.example"}, {"host": "*.api.example"},
+               {"host": "api.example", "auth": {"scheme": "bearer", "token_ref": "T"}})
+        self.assertEqual(decide(get("api.example", "/x"), p).route_index, 2)
+        self.assertEqual(decide(get("v2.api.example", "/x"), p).route_index, 1, "the longer wildcard")
+        self.assertEqual(decide(get("www.example", "/x"), p).route_index, 0)
+        # Within one tier the manifest's order stands; a closer route that refuses leaves the rest.
+        p = v2({"host": "*.example"}, {"host": "api.example", "matches": [{"paths": ["/v1/"]}]},
+               {"host": "api.example"})
+        self.assertEqual(decide(get("api.example", "/v1/x"), p).route_index, 1)
+        self.assertEqual(decide(get("api.example", "/other"), p).route_index, 2)
+
     def test_port_rules_still_apply(self) -> None:
         p = v2({"host": "files.example", "ports": [443], "tls_passthrough": True})
         self.assertEqual(decide(connect("files.example", 8443), p).rule, RULE_PORT)

@@ -24,6 +24,7 @@ from bot_bottle.sidecar.egress.hosts import (
     internal_service_name,
     ip_literal,
     is_sidecar_local,
+    is_wildcard,
     normalise_host,
 )
 from bot_bottle.sidecar.egress.policy import Match, Policy, Route
@@ -201,6 +202,11 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
         candidates = [i for i, r in enumerate(policy.routes) if not r.is_ip and host_matches(r.host, host)]
         if not candidates:
             return deny(RULE_DEFAULT_DENY, f"no route allows host {host}")
+        # The route naming the host most closely decides first: an exact name before any wildcard,
+        # a wildcard over a longer domain before a shorter one; in the manifest's order within one.
+        # Else a broad route (``*.github.com``, a parent bottle's) would take the requests of a
+        # route written for that very host, with its credential, its matches and its DLP.
+        candidates.sort(key=lambda i: -_specificity(policy.routes[i].host))
 
     on_port = [i for i in candidates if request.port in policy.routes[i].ports]
     if not on_port:
@@ -213,7 +219,10 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
         # tunnel comes back here and meets the route's matches then. A tunnel is passed through
         # untouched when a route allowing it says so (such a route allows every request anyway).
         first = on_port[0]
-        passing = [i for i in on_port if policy.routes[i].tls_passthrough]
+        # Only the routes naming the host most closely: a wildcard passthrough must not take a
+        # tunnel to a host another route gives a credential, matches or DLP to.
+        closest = [i for i in on_port if _specificity(policy.routes[i].host) == _specificity(policy.routes[first].host)]
+        passing = [i for i in closest if policy.routes[i].tls_passthrough]
         chosen = passing[0] if passing else first
         route = policy.routes[chosen]
         how = "passed through untouched" if passing else "intercepted"
@@ -325,6 +334,11 @@ WEBSOCKET = "WEBSOCKET"  # what a ``matches`` entry's ``methods`` names to allow
 
 def _asks_websocket(request: RequestFacts) -> bool:
     return any("websocket" in value.lower() for value in request.header_values("upgrade"))
+
+
+def _specificity(pattern: str) -> int:
+    """How closely a route's host names its targets (higher: closer)."""
+    return len(pattern) if is_wildcard(pattern) else 1 << 16
 
 
 def _methods_asked(request: RequestFacts) -> frozenset[str]:
