@@ -209,11 +209,16 @@ def _route_plan(route: Route, source: str | None = None) -> RoutePlan:
         if entry.headers:
             m["headers"] = {k: v for k, v in entry.headers}
         matches.append(m)
+    auth = _auth_dict(route.auth)
+    if auth is not None and 80 in route.ports and tuple(sorted(route.ports)) != tuple(sorted(DEFAULT_PORTS)):
+        # Port 80 listed on purpose next to the route's own credential: it may go in clear text.
+        # Only then: never for the default pair, nor for a credential the route inherits.
+        auth["plain_http"] = "yes"
     return RoutePlan(
         host=route.host,
         ports=route.ports,
         matches=tuple(matches),
-        auth=_auth_dict(route.auth),
+        auth=auth,
         dlp=_dlp_dict(route.dlp, route.auth is not None),
         tls_passthrough=route.tls_passthrough,
         source=source or str(route.origin),

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from bot_bottle.errors import BotBottleError
-from bot_bottle.manifest.model import DEFAULT_PORTS
 from bot_bottle.plan import BottlePlan, RoutePlan
 
 POLICY_FILE = "policy.json"
@@ -44,22 +43,12 @@ def _route(r: RoutePlan) -> dict[str, Any]:
         auth: dict[str, Any] = {"scheme": r.auth["scheme"], "token_ref": r.auth["token_ref"]}
         if r.auth.get("header"):
             auth["header"] = r.auth["header"]
-        if _plain_http_intended(r):
+        if r.auth.get("plain_http") == "yes":  # the plan decides (``plan._route_plan``)
             auth["plain_http"] = True
         route["auth"] = auth
     if r.dlp:
         route["dlp"] = dict(r.dlp)
     return route
-
-
-def _plain_http_intended(r: RoutePlan) -> bool:
-    """May the proxy inject this route's credential on a non-TLS request?
-
-    Only when the route lists port 80 on purpose. The plan does not say whether ports were
-    written or defaulted, so the default pair (80, 443) counts as not on purpose: a credential
-    never crosses the wire in clear text because of a default.
-    """
-    return 80 in r.ports and tuple(sorted(r.ports)) != tuple(sorted(DEFAULT_PORTS))
 
 
 def secrets(credentials: Mapping[str, str], known_secrets: Mapping[str, str]) -> dict[str, Any]:

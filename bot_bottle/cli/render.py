@@ -35,6 +35,15 @@ def _home_short(text: object) -> str:
     return str(text).replace(home + "/", "~/") if home not in ("", "/") else str(text)
 
 
+def _dlp_cell(dlp: dict) -> str:
+    """What the route's DLP does: what a hit does, and which detectors are off (all: "off")."""
+    off = [name for name in ("tokens", "secrets") if dlp.get(name) is False]
+    if len(off) == 2 and not dlp.get("entropy"):
+        return "off (no detector)"
+    text = str(dlp.get("outbound_on_match", "block"))
+    return text + (f" ({', '.join(off)} off)" if off else "")
+
+
 def _source(text: str) -> str:
     """A table's "from" cell: manifest files by name and line (the summary above names their
     folders; bottles all live in one), so the tables fit an 80-column pipe without folding."""
@@ -102,7 +111,9 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
                 for m in r.matches
             ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
             cred = f"{r.auth['scheme']} ${r.auth['token_ref']}" if r.auth else "-"
-            dlp = r.dlp["outbound_on_match"]
+            if r.auth and r.auth.get("plain_http") == "yes":
+                cred += " (also over plain HTTP)"
+            dlp = _dlp_cell(r.dlp)
             if r.tls_passthrough:
                 dlp += " (plain HTTP only: TLS passes unscanned)"  # the tunnel is never opened
             cells = [r.host, ",".join(map(str, r.ports)), matches, cred, dlp]

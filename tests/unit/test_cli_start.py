@@ -105,6 +105,18 @@ class DryRunTests(ManifestTestCase):
         (provider,) = [line for line in result.stdout.splitlines() if line.startswith("│ api.anthropic.com ")]
         self.assertNotIn("unscanned", provider)
 
+    def test_text_plan_says_which_detectors_are_off_and_where_a_credential_goes_in_clear(self) -> None:
+        self.mh.bottle("d", "egress:\n  routes:\n    - host: quiet.example\n      dlp: {tokens: false, secrets: false}\n"
+                            "    - host: half.example\n      dlp: {tokens: false}\n"
+                            "    - host: plain.example\n      ports: [80]\n      auth: {scheme: bearer, token_ref: PLAIN}\n")
+        self.mh.agent("dlp", {"bottle": "d"})
+        result = self.mh.run_cli("start", "dlp", "--dry-run", env={"COLUMNS": "250", "PLAIN": "x"})
+        self.assertEqual(result.code, 0, result.stderr)
+        rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ ") and ".example" in line}
+        self.assertIn("off (no detector)", rows["quiet.example"])
+        self.assertIn("block (tokens off)", rows["half.example"])
+        self.assertIn("bearer $PLAIN (also over plain HTTP)", rows["plain.example"])
+
     def test_json_plan_lists_missing_host_vars(self) -> None:
         result = self.mh.run_cli("start", "coder", "--dry-run", "--format", "json", unset=("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "HOST_GH"))
         self.assertEqual(result.code, 0, result.stderr)

@@ -67,6 +67,18 @@ class CompileTest(unittest.TestCase):
         parsed = {r.host: r for r in Policy.from_dict(self.doc).routes}
         self.assertEqual(parsed["plain.example"].auth, RouteAuth("basic", "PLAIN_CRED", None, True))
 
+    def test_an_inherited_provider_credential_never_goes_in_clear_text(self) -> None:
+        # The bottle routes the provider's host itself, on port 80, writing no auth: the
+        # provider's credential is injected there, over TLS only.
+        mh = ManifestHome.for_test(self)
+        mh.bottle("p", {"egress": {"routes": [{"host": "api.anthropic.com", "ports": [80, 8443]}]}})
+        mh.agent("a", {"bottle": "p"})
+        plan = resolve(load("a", mh.layout), images=TEST_IMAGES)
+        (route,) = [r for r in sidecar_config.policy(plan)["routes"] if r["host"] == "api.anthropic.com"]
+        self.assertEqual(route["auth"]["token_ref"], "ANTHROPIC_API_KEY")
+        self.assertNotIn("plain_http", route["auth"])
+        self.assertEqual(self.routes["plain.example"]["auth"]["plain_http"], True, "its own auth, port 80 on purpose")
+
     def test_dlp_passes_through_from_the_plan(self) -> None:
         pkg = next(r for r in self.plan.routes if r.host == "*.pkg.example")
         self.assertEqual(self.routes["*.pkg.example"]["dlp"], pkg.dlp)
