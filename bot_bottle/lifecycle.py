@@ -117,6 +117,19 @@ def _image_id(ref: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def known_secret_values(env_secrets: Mapping[str, str], credentials: Mapping[str, str]) -> dict[str, str]:
+    """Every secret value DLP must know, by name: the agent's secret env values and the route
+    credentials (by ``token_ref``). An env variable named like a credential but holding another
+    value keeps an entry of its own (``NAME.env``): one name for two values must not drop either
+    from DLP."""
+    out = dict(env_secrets)
+    for name, value in credentials.items():
+        if name in out and out[name] != value:
+            out[f"{name}.env"] = out.pop(name)
+        out[name] = value
+    return out
+
+
 def launch_env_names(container: str) -> list[str]:
     """Names of the env variables the launch gave ``container`` (beyond its image's own).
 
@@ -184,11 +197,8 @@ def run_bottle(
         )) or opts.skills
     opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}
     opts.credentials = {**credentials, **dict(opts.credentials)}
-    opts.known_secrets = {
-        **{name: resolved.values[name] for name in sorted(resolved.secret_names) if resolved.values.get(name)},
-        **credentials,
-        **dict(opts.known_secrets),
-    }
+    env_secrets = {name: resolved.values[name] for name in sorted(resolved.secret_names) if resolved.values.get(name)}
+    opts.known_secrets = {**known_secret_values(env_secrets, credentials), **dict(opts.known_secrets)}
     backend = registry.for_name(plan.backend)
     say = progress or (lambda message: None)
     prompt = headless_prompt
