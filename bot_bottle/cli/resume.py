@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.text import Text
 
 from bot_bottle import api, lifecycle
+from bot_bottle.backend import sidecar_config
 from bot_bottle.cli import common, output
 from bot_bottle.errors import UsageError
 
@@ -19,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Relaunch the preserved bottle ID from ~/.bot-bottle/state/ID/, on the backend it ran on, "
             "starting from its last snapshot (a commit, or the one taken when its agent failed). "
-            "The bottle's current manifest decides its policy."
+            "The bottle's current manifest decides its policy, with the routes the operator approved "
+            "for it while it ran (listed as it resumes; remove its approved_routes.json to drop them)."
         ),
     )
     p.add_argument("id", metavar="ID")
@@ -27,6 +30,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", help="the task for --headless")
     p.add_argument("--preserve", action="store_true", help="keep the state again at the end, even on success")
     p.set_defaults(func=run)
+
+
+def _show_approved_routes(state_dir: Path) -> None:
+    """Routes approved while the bottle ran come back with it: say which, and how to drop them."""
+    approved = sidecar_config.read_approved_routes(state_dir)
+    if not approved:
+        return
+    shown = ", ".join(_describe(route) for route in approved)
+    output.warn(f"routes the operator approved for this bottle are kept: {shown}")
+    output.err_console().print(Text(
+        f"  (not in its manifest; remove {state_dir / sidecar_config.APPROVED_ROUTES_FILE} to drop them)", style="dim"))
+
+
+def _describe(route: dict) -> str:
+    host = str(route.get("host", "?"))
+    ports = route.get("ports") or []
+    paths = [p for m in route.get("matches") or [] for p in m.get("paths") or []]
+    return host + (f":{','.join(map(str, ports))}" if ports else "") + (f" {' '.join(paths)}" if paths else "")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         source = ""
     err.print(Text(f"resuming bottle {args.id} ({meta.agent}){source}", style="dim"))
+    _show_approved_routes(common.layout().state_dir / args.id)
     result = api.resume(
         args.id,
         prompt=args.prompt,

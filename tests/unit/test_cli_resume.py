@@ -92,6 +92,19 @@ class ResumeMetadataErrors(ResumeCase):
         self.assertIn("from snapshot snap:1", self.resume().stderr)
 
 
+class ApprovedRoutesShown(ResumeCase):
+    def test_routes_approved_while_it_ran_are_named_as_it_resumes(self) -> None:
+        self.mh.agent("r", {"bottle": "dev"})
+        self.write_metadata({"id": BOTTLE_ID, "agent": "r", "bottle": "dev", "backend": "docker"})
+        self.assertNotIn("approved", self.resume().stderr)
+        (self.state_dir / "approved_routes.json").write_text(json.dumps({"routes": [
+            {"host": "docs.example", "ports": [443], "matches": [{"paths": ["/api/"]}]}]}))
+        result = self.resume()
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn("routes the operator approved for this bottle are kept: docs.example:443 /api/", result.stderr)
+        self.assertIn("approved_routes.json to drop them", result.stderr)
+
+
 class MetadataOfAnotherBottle(ResumeCase):
     def test_a_folder_whose_metadata_names_another_bottle_is_refused(self) -> None:
         self.write_metadata({"id": "zzzzzz9", "agent": "r", "bottle": "dev", "backend": "docker"})
