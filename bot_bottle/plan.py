@@ -249,6 +249,22 @@ def _dlp_dict(dlp: RouteDlp, has_auth: bool) -> dict[str, Any]:
     }
 
 
+def _shadowed_route_warnings(routes: Sequence[RoutePlan]) -> list[str]:
+    """Routes that never decide a request: an earlier route for the very same host allows every
+    request on all their ports (no matches), and the first route that allows a request decides
+    its credential and DLP. A parent bottle's route for a host a child narrows is the usual case."""
+    out = []
+    for j, later in enumerate(routes):
+        for earlier in routes[:j]:
+            if (earlier.host == later.host and not earlier.matches and not earlier.tls_passthrough
+                    and set(later.ports) <= set(earlier.ports)):
+                out.append(f"route {later.host} ({later.source}) never decides a request: the route for it from "
+                           f"{earlier.source}, before it, allows every request there; its auth, matches and DLP "
+                           "do not apply (give the host one route)")
+                break
+    return out
+
+
 def _token_literal_warnings(env: Sequence[EnvEntry]) -> list[str]:
     """A literal that is a well-known token: written into a manifest it is not handled as a
     secret (it is not among the values DLP guards as the bottle's own). Never the value itself."""
@@ -407,6 +423,7 @@ def resolve(
     if missing:
         warnings.append("host variables not set now (start will refuse): " + ", ".join(missing))
     warnings += _token_literal_warnings(bottle.env)
+    warnings += _shadowed_route_warnings(routes)
     return BottlePlan(
         agent=agent.name,
         agent_path=agent.path,

@@ -214,6 +214,19 @@ class EnvAndSecretsTests(PlanTestCase):
         self.assertIn("GitHub token", warnings[0])
         self.assertNotIn(token, warnings[0])
 
+    def test_a_route_an_earlier_one_for_the_same_host_shadows_is_warned_about(self) -> None:
+        # A parent bottle allows api.example whole; the child's narrower route with a credential
+        # would never decide a request.
+        self.mh.bottle("base", {"egress": {"routes": [{"host": "api.example", "dlp": {"tokens": False}}]}})
+        self.mh.bottle("dev", {"extends": "base", "egress": {"routes": [
+            {"host": "api.example", "auth": {"scheme": "bearer", "token_ref": "T"}},
+            {"host": "other.example", "matches": [{"paths": ["/a/"]}]}, {"host": "other.example"}]}})
+        self.mh.agent("a", {"bottle": "dev"})
+        warnings = [w for w in self.plan(environ={"T": "x"}).warnings if "never decides" in w]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("route api.example", warnings[0])
+        self.assertIn("base.md", warnings[0])
+
     def test_credential_refs(self) -> None:
         plan = self.full(environ=SECRETS)
         self.assertEqual(plan.credential_refs, ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "PUSH_TOKEN"))
