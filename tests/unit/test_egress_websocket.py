@@ -4,6 +4,7 @@ logged."""
 
 from __future__ import annotations
 
+import base64
 import json
 import unittest
 
@@ -91,9 +92,38 @@ class AddonWebSocketTest(AddonCase):
         self.assertIn("connection closed", line["reason"])
         self.assertNotIn(SECRET, json.dumps(line))
 
-    def test_messages_from_the_upstream_are_not_scanned_here(self) -> None:
-        flow, lines = self.send(self.ws_flow(f"echo {SECRET}", from_client=False))
-        self.assertFalse(flow.websocket.messages[-1].dropped)
+    def test_a_bottle_secret_an_upstream_message_echoes_is_masked_and_logged(self) -> None:
+        encoded = base64.b64encode(SECRET.encode()).decode()
+        flow, lines = self.send(self.ws_flow(f'{{"echo": "{SECRET}", "again": "{encoded}"}}', from_client=False))
+        message = flow.websocket.messages[-1]
+        self.assertFalse(message.dropped)
+        self.assertTrue(message.content.startswith(b'{"echo": "'))
+        self.assertNotIn(SECRET.encode(), message.content)
+        self.assertNotIn(encoded.encode(), message.content)
+        (line,) = lines
+        self.assertEqual((line["decision"], line["dlp_action"]), ("allow", "redact"))
+        self.assertEqual(line["detectors"], ["known-secret:PROMPTED", "known-secret:PROMPTED (base64)"])
+        self.assertNotIn(SECRET, json.dumps(line))
+
+    def test_a_clean_upstream_message_passes_untouched_and_unlogged(self) -> None:
+        flow, lines = self.send(self.ws_flow("the weather is fine", from_client=False))
+        self.assertEqual(flow.websocket.messages[-1].content, b"the weather is fine")
+        self.assertEqual(lines, [])
+
+    def test_a_large_upstream_message_is_searched_on_the_scan_worker(self) -> None:
+        sizes: list[int] = []
+        run = self.addon.scan_worker.run
+
+        async def recorded(size, scan, *args):
+            sizes.append(size)
+            return await run(size, scan, *args)
+
+        self.addon.scan_worker.run = recorded
+        big = "x" * (300 * 1024) + SECRET
+        flow, lines = self.send(self.ws_flow(big, from_client=False))
+        self.assertEqual(sizes, [len(big)])
+        self.assertEqual(flow.websocket.messages[-1].content, b"x" * (300 * 1024) + b"[REDACTED:PROMPTED]")
+        self.assertEqual(lines[0]["dlp_action"], "redact")
 
     def test_redact_route_rewrites_the_message(self) -> None:
         policy = json.loads(json.dumps(addon_mod_policy()))

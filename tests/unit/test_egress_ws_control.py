@@ -69,6 +69,28 @@ class ControlFramesTest(unittest.TestCase):
         self.assertEqual(self.checked, [])
         self.assertEqual(frames(relay.sent_to(relay.context.client)), [(PING, b"SECRET")])
 
+    def test_an_upstreams_control_frames_go_to_their_own_check(self) -> None:
+        upstream: list[tuple[str, bytes]] = []
+
+        def upstream_check(conn, kind: str, payload: bytes) -> bool:
+            upstream.append((kind, payload))
+            return b"SECRET" not in payload
+
+        ws_control.install(lambda conn, kind, payload: self.fail("the agent's check saw the upstream's frame"),
+                           upstream_check)
+        relay = Relay()
+        relay.send(frame(b"hello", opcode=PING, masked=False) + frame(b"SECRET", opcode=PONG, masked=False)
+                   + frame(b"echo SECRET", opcode=PING, masked=False), from_client=False)
+        self.assertEqual(frames(relay.sent_to(relay.context.client)), [(PING, b"hello"), (PONG, b""), (PING, b"")])
+        self.assertEqual(upstream, [("ping", b"hello"), ("pong", b"SECRET"), ("ping", b"echo SECRET")])
+
+    def test_an_upstreams_refused_close_reason_goes_and_the_code_stays(self) -> None:
+        ws_control.install(lambda conn, kind, payload: True, lambda conn, kind, payload: b"SECRET" not in payload)
+        relay = Relay()
+        relay.send(frame((1000).to_bytes(2, "big") + b"bye SECRET", opcode=CLOSE, masked=False), from_client=False)
+        self.assertEqual(frames(relay.sent_to(relay.context.client)), [(CLOSE, (1000).to_bytes(2, "big"))])
+        self.assertIsNone(relay.flow.websocket.close_reason)
+
     def test_uninstalled_mitmproxy_relays_as_before(self) -> None:
         ws_control.uninstall()
         relay = Relay()
@@ -103,9 +125,39 @@ class AddonControlFramesTest(AddonCase):
         self.assertNotIn(SECRET, json.dumps(line))
         self.assertEqual(self.addon._websockets, {})
 
+    def test_a_bottle_secret_an_upstream_pings_back_reaches_the_agent_empty_and_is_logged(self) -> None:
+        self.addon.load(type("Loader", (), {"add_option": lambda *a, **k: None})())
+        self.addCleanup(ws_control.uninstall)
+        from bot_bottle.sidecar.egress import ws_limit
+
+        self.addCleanup(ws_limit.uninstall)
+        flow = tflow.twebsocketflow()
+        flow.request.host = "allowed.example"
+        flow.request.headers["host"] = "allowed.example"
+        sent: list[bytes] = []
+
+        def relay_pings(flow) -> None:
+            relay = Relay(flow)
+            relay.send(frame(b"hi", opcode=PING, masked=False)
+                       + frame(f"x {SECRET}".encode(), opcode=PONG, masked=False)
+                       + frame((1000).to_bytes(2, "big") + SECRET.encode(), opcode=CLOSE, masked=False),
+                       from_client=False)
+            sent.append(relay.sent_to(relay.context.client))
+
+        self.addon.relay_pings = relay_pings
+        flow, lines = self.run_hooks(flow, "requestheaders", "websocket_start", "relay_pings", "websocket_end")
+        self.assertEqual(frames(sent[0]), [(PING, b"hi"), (PONG, b""), (CLOSE, (1000).to_bytes(2, "big"))])
+        self.assertEqual(len(lines), 2)
+        for line in lines:
+            self.assertEqual((line["decision"], line["dlp_action"]), ("allow", "redact"))
+            self.assertEqual(line["detectors"], ["known-secret:PROMPTED"])
+        self.assertNotIn(SECRET, json.dumps(lines))
+        self.assertEqual(self.addon._websockets, {})
+
     def test_a_websocket_never_allowed_lets_no_payload_out(self) -> None:
         flow = tflow.twebsocketflow()
         self.assertFalse(self.addon._websocket_control(flow.client_conn, "ping", b"hello"))
+        self.assertFalse(self.addon._websocket_upstream_control(flow.server_conn, "ping", b"hello"))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,11 @@ No body costs the proxy more than bounded memory: what mitmproxy buffers is capp
 stream through the inbound scan (``responseheaders``).
 
 WebSocket messages from the agent are scanned one by one (``websocket_message``), and so are its
-ping and pong payloads and close reasons (``ws_control``). A request DLP
+ping and pong payloads and close reasons (``ws_control``); the upstream's have the bottle's
+secrets echoed in them masked (a control payload that carries one goes empty). An answer's
+head is searched for echoed secrets too (header values and the reason phrase masked, a header
+name carrying one refused, HTTP/2 trailers masked), and so is mitmproxy's own error page, which
+quotes a malformed answer's status or header line (``install_error_pages``). A request DLP
 holds (``supervise``) becomes a token-use proposal in the supervise spool and waits for the
 operator (``supervision``); ``grants.json`` is re-read when it changes (granted routes join the
 policy without a restart).
@@ -47,10 +51,12 @@ import socket
 import sys
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http, tcp, tls
+from mitmproxy.net.http import status_codes
 from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.answer_stream import Answer
@@ -136,8 +142,9 @@ class EgressAddon:
     def load(self, loader: Any) -> None:
         install_framing_checks()
         install_body_limit()
+        install_error_pages(self._error_page_text)
         ws_limit.install(MAX_HELD_BODY, self._websocket_too_big)
-        ws_control.install(self._websocket_control)
+        ws_control.install(self._websocket_control, self._websocket_upstream_control)
         loader.add_option("bottle_policy", str, "", "Path of the bottle's egress policy (JSON).")
         loader.add_option("bottle_secrets", str, "", "Path of the bottle's secrets (JSON, mode 600).")
         loader.add_option("bottle_log_dir", str, "", f"Folder for {LOG_FILE_NAME}; empty: no file.")
@@ -162,13 +169,16 @@ class EgressAddon:
                 raise exceptions.OptionsError(f"bottle egress: {exc}") from None
             self.policy, self.secrets = policy, secrets
             self._base_policy = policy
-            self.scrubber = records.Scrubber(secrets.values())
+            basic = [route.auth.token_ref for route in policy.routes
+                     if route.auth is not None and route.auth.scheme == "basic"]
+            passwords = dlp_adapter.basic_passwords(secrets.credentials, basic)
+            self.scrubber = records.Scrubber([*secrets.values(), *passwords.values()])
             # The DLP engine knows every secret of this bottle, injected credentials included. A
             # scanner someone plugged in by hand (the tests' recorders) is kept.
             if isinstance(self.scanner, (scanning.NoOutboundScan, dlp_adapter.DlpOutbound)):
                 self.scanner = dlp_adapter.DlpOutbound(policy, secrets.credentials, secrets.known_secrets)
             if isinstance(self.inbound, (scanning.NoInboundScan, dlp_adapter.DlpInbound)):
-                self.inbound = dlp_adapter.DlpInbound(secrets.credentials, secrets.known_secrets)
+                self.inbound = dlp_adapter.DlpInbound(secrets.credentials, secrets.known_secrets, basic=basic)
             self._internal_targets = frozenset((INTERNAL_HOST, port) for _, port in policy.internal_services)
         if updated & {"bottle_policy", "bottle_secrets", "bottle_supervise_dir"}:
             supervised = "supervise" in self._base_policy.services and bool(ctx.options.bottle_supervise_dir)
@@ -623,8 +633,8 @@ class EgressAddon:
         response = flow.response
         if verdict is None or not verdict.allowed or response is None:
             return
-        if verdict.internal_service is None:
-            self._scrub_answer_headers(flow, response)
+        if verdict.internal_service is None and not self._scrub_answer_headers(flow, verdict, response):
+            return  # refused: a header name carried a secret
         stream_answer = getattr(self.inbound, "stream_answer", None)
         if stream_answer is None:
             return
@@ -653,18 +663,61 @@ class EgressAddon:
         flow.metadata[ANSWER_STREAM] = plan
         response.stream = lambda data: _sendable(self._answer_chunk(flow, plan, data, chunked=length is None))
 
-    def _scrub_answer_headers(self, flow: http.HTTPFlow, response: http.Response) -> None:
-        """The bottle's secrets an upstream echoed in header values are masked before the agent
-        sees them (the body is the inbound scan's); logged as a redaction."""
+    def _scrub_answer_headers(self, flow: http.HTTPFlow, verdict: Verdict, response: http.Response) -> bool:
+        """The bottle's secrets an upstream echoed in header values or the reason phrase are
+        masked before the agent sees them (the body is the inbound scan's), logged as a
+        redaction: a value is masked in place, a reason phrase becomes the standard one for the
+        status. A header name that carries one cannot be rewritten: the answer is refused (502)
+        and its body discarded unread. False: refused."""
         echoed_in_headers = getattr(self.inbound, "echoed_in_headers", None)
         if echoed_in_headers is None:
+            return True
+        found = echoed_in_headers(tuple(response.headers.items(multi=True)), response.reason or "")
+        if found is None:
+            return True
+        labels = found.labels
+        if found.names:
+            outcome = scanning.ScanOutcome(scanning.BLOCK, labels, "in a header name")
+            flow.metadata[SCAN] = outcome
+            refused = _dlp_verdict(verdict, RULE_DLP_INBOUND, outcome, "the response carries")
+            flow.metadata[VERDICT] = refused
+            flow.response = _substitute_answer(_refusal_response(refused, status=502))
+            return False
+        for name, new in found.values.items():
+            response.headers.set_all(name, new)
+        if found.reason:
+            response.reason = status_codes.RESPONSES.get(response.status_code, "")
+        flow.metadata[SCAN] = scanning.ScanOutcome(scanning.REDACT, labels, ", ".join(labels))
+        return True
+
+    def _scrub_trailers(self, flow: http.HTTPFlow) -> None:
+        """An answer's trailers (HTTP/2 headers after the body, which gRPC needs) leave after the
+        ``response`` hook: the bottle's secrets echoed in their values are masked as in its
+        headers, a trailer whose name carries one is dropped, and a refused answer keeps none."""
+        response = flow.response
+        if response is None or not response.trailers:
             return
-        found = echoed_in_headers(tuple(response.headers.items(multi=True)))
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        if verdict is None or not verdict.allowed:
+            response.trailers = None
+            return
+        echoed_in_headers = getattr(self.inbound, "echoed_in_headers", None)
+        if verdict.internal_service is not None or echoed_in_headers is None:
+            return
+        trailers = response.trailers
+        try:
+            found = echoed_in_headers(tuple(trailers.items(multi=True)))
+        except Exception:  # noqa: BLE001 - trailers that cannot be scanned do not leave
+            response.trailers = None
+            return
         if found is None:
             return
-        values, labels = found
-        for name, new in values.items():
-            response.headers.set_all(name, new)
+        for name, new in found.values.items():
+            trailers.set_all(name, new)
+        for name in found.names:
+            trailers.pop(name, None)
+        previous: scanning.ScanOutcome | None = flow.metadata.get(SCAN)
+        labels = tuple(sorted({*(previous.detectors if previous else ()), *found.labels}))
         flow.metadata[SCAN] = scanning.ScanOutcome(scanning.REDACT, labels, ", ".join(labels))
 
     def _answer_chunk(self, flow: http.HTTPFlow, plan: Answer, data: bytes, *, chunked: bool) -> bytes:
@@ -712,6 +765,7 @@ class EgressAddon:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         try:
+            self._scrub_trailers(flow)
             await self._response(flow)
         finally:
             self._ended(flow)
@@ -788,6 +842,18 @@ class EgressAddon:
         gc.collect()
         self.sweeper.swept()
 
+    def _error_page_text(self, message: str) -> str:
+        """The message of one of mitmproxy's own error pages as the agent may see it
+        (``install_error_pages``): the bottle's secrets masked, raw as the log's scrubber does and
+        in the forms the echo search finds."""
+        text = self.scrubber.text(message)
+        echoed_in_message = getattr(self.inbound, "echoed_in_message", None)
+        if echoed_in_message is not None:
+            found = echoed_in_message(text.encode("utf-8", "surrogateescape"))
+            if found is not None:
+                text = found[0].decode("utf-8", "replace")
+        return text
+
     def _error(self, flow: http.HTTPFlow) -> None:
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         facts: RequestFacts | None = flow.metadata.get(FACTS)
@@ -817,9 +883,11 @@ class EgressAddon:
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         self._websockets[flow.client_conn.id] = flow
+        self._websockets[flow.server_conn.id] = flow  # the upstream's control frames (``ws_control``)
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._websockets.pop(flow.client_conn.id, None)
+        self._websockets.pop(flow.server_conn.id, None)
 
     def _websocket_control(self, conn: Any, kind: str, payload: bytes) -> bool:
         """A ping or pong payload, or a close reason, from the agent (``ws_control``): scanned as
@@ -852,12 +920,65 @@ class EgressAddon:
             _close_websocket(flow, _close_reason(f"bot-bottle egress: {RULE_DLP_WEBSOCKET}: {names}"))
         return False
 
+    def _websocket_upstream_control(self, conn: Any, kind: str, payload: bytes) -> bool:
+        """A ping or pong payload, or a close reason, from the upstream (``ws_control``): one that
+        carries the bottle's secrets is relayed empty (at most 125 bytes: on the event loop),
+        logged as a redaction. The connection stays open, as for a masked message."""
+        flow = self._websockets.get(conn.id)
+        verdict: Verdict | None = flow.metadata.get(VERDICT) if flow is not None else None
+        facts: RequestFacts | None = flow.metadata.get(FACTS) if flow is not None else None
+        if flow is None or verdict is None or facts is None or not verdict.allowed:
+            return False  # a WebSocket this addon never allowed: nothing of it is relayed
+        echoed_in_message = getattr(self.inbound, "echoed_in_message", None)
+        if verdict.internal_service is not None or echoed_in_message is None:
+            return True
+        try:
+            found = echoed_in_message(payload)
+        except Exception:  # noqa: BLE001 - a payload that cannot be scanned is not relayed
+            return False
+        if found is None:
+            return True
+        self._emit(records.decision_record(verdict, facts, records.Outcome(
+            response_bytes=len(payload), detectors=found[1], action=scanning.REDACT)))
+        return False
+
+    async def _websocket_answer(self, flow: http.HTTPFlow, message: Any) -> None:
+        """A message from the upstream: the bottle's secrets echoed in it are masked, as in a
+        held answer (a message is at most the held limit, ``ws_limit``; a large one is searched
+        on the scan worker), logged as a redaction without the value. One that cannot be
+        searched is dropped and the connection closed."""
+        verdict: Verdict | None = flow.metadata.get(VERDICT)
+        facts: RequestFacts | None = flow.metadata.get(FACTS)
+        if verdict is None or facts is None or not verdict.allowed:
+            message.drop()  # a WebSocket this addon never allowed
+            return
+        echoed_in_message = getattr(self.inbound, "echoed_in_message", None)
+        if verdict.internal_service is not None or echoed_in_message is None:
+            return
+        size = len(message.content)
+        try:
+            found = await self.scan_worker.run(size, echoed_in_message, message.content)
+        except Exception as exc:  # noqa: BLE001 - a message that cannot be searched is not relayed
+            message.drop()
+            outcome = scanning.ScanOutcome(scanning.BLOCK, (RULE_INTERNAL_ERROR,), type(exc).__name__)
+            refused = _dlp_verdict(verdict, RULE_DLP_WEBSOCKET, outcome, "a WebSocket message from the upstream is")
+            self._emit(records.decision_record(refused, facts, records.Outcome(
+                response_bytes=size, detectors=outcome.detectors, action=scanning.BLOCK)))
+            _close_websocket(flow, _close_reason(f"bot-bottle egress: {RULE_DLP_WEBSOCKET}: {RULE_INTERNAL_ERROR}"))
+            return
+        if found is None:
+            return
+        message.content, labels = found
+        self._emit(records.decision_record(verdict, facts, records.Outcome(
+            response_bytes=size, detectors=labels, action=scanning.REDACT)))
+
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Each message the agent sends passes the DLP scanner, like a request body.
 
         ``block`` (and ``supervise``: a message cannot be held) drops the message and closes the
         connection with code 1008 and a reason naming the detectors; ``redact`` sends the
-        message with the values replaced. Answers from the upstream are not scanned here.
+        message with the values replaced. A message from the upstream has the bottle's secrets
+        echoed in it masked (``_websocket_answer``).
         """
         assert flow.websocket is not None
         messages = flow.websocket.messages
@@ -866,7 +987,10 @@ class EgressAddon:
             # an earlier one, and a long-lived connection would grow the proxy without end.
             del messages[:-1]
         message = messages[-1]
-        if not message.from_client or message.injected:
+        if message.injected:
+            return
+        if not message.from_client:
+            await self._websocket_answer(flow, message)
             return
         verdict: Verdict | None = flow.metadata.get(VERDICT)
         facts: RequestFacts | None = flow.metadata.get(FACTS)
@@ -1044,6 +1168,48 @@ def install_framing_checks() -> None:
         http1.expected_http_body_size = expected_http_body_size
 
 
+# The latest scrub of ``install_error_pages`` (one for the process: mitmproxy's layers are shared).
+_error_page_scrub: list[Callable[[str], str]] = []
+ERROR_PAGE_FALLBACK = "bot-bottle egress: the upstream's answer could not be relayed"
+
+
+def install_error_pages(scrub: Callable[[str], str]) -> None:
+    """Pass the message of mitmproxy's own error pages through ``scrub`` before the agent sees it.
+
+    mitmproxy answers an upstream it cannot parse with its own 502 page quoting the parser's
+    message, and for a malformed answer that quotes the upstream's status line or header line
+    as sent (``Bad HTTP response line: b'HTTP/1.1 2x0 <token>'``): an upstream could hand the
+    agent the injected credential that way. The HTTP/1, HTTP/2 and HTTP/3 layers each write the
+    page with ``format_error`` (HTTP/1 through ``make_error_response``), by their own module's
+    name: each module's is wrapped. A scrub that fails leaves a generic message. Idempotent:
+    the latest ``scrub`` applies.
+    """
+    from mitmproxy.proxy.layers.http import _http1, _http2
+
+    modules: list[Any] = [_http1, _http2]
+    try:
+        from mitmproxy.proxy.layers.http import _http3
+    except ImportError:  # pragma: no cover - mitmproxy without HTTP/3 support
+        pass
+    else:
+        modules.append(_http3)
+    _error_page_scrub[:] = [scrub]
+    for module in modules:
+        original = module.format_error
+        if getattr(original, "bottle_wrapped", False):
+            continue
+
+        def format_error(status_code: int, message: str, _original: Callable[[int, str], bytes] = original) -> bytes:
+            try:
+                message = _error_page_scrub[0](message)
+            except Exception:  # noqa: BLE001 - an unscrubbed message must not reach the agent
+                message = ERROR_PAGE_FALLBACK
+            return _original(status_code, message)
+
+        format_error.bottle_wrapped = True  # type: ignore[attr-defined]
+        module.format_error = format_error
+
+
 def install_body_limit() -> None:
     """Let mitmproxy's ``body_size_limit`` bound only what it buffers, never a streamed body.
 
@@ -1116,6 +1282,15 @@ def _same_host(sni: str, host: str) -> bool:
         return normalise_host(sni) == host
     except HostError:
         return False
+
+
+def _substitute_answer(response: http.Response) -> http.Response:
+    """``response`` (set at ``responseheaders``) sent instead of the upstream's answer, whose body
+    is read and discarded as it arrives: set as a stream, the substitute's own body goes at the
+    end (unset, mitmproxy would buffer the upstream's body into it)."""
+    body = response.raw_content or b""
+    response.stream = lambda data: [] if data else _sendable(body)
+    return response
 
 
 def _refusal_response(verdict: Verdict, *, status: int = 403, scrub=lambda text: text) -> http.Response:

@@ -45,8 +45,8 @@ empty body), so a hit there still answers 403 before anything is sent.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
 
@@ -96,6 +96,13 @@ def readable_accept_encoding(value: str) -> str | None:
     if not any(_weight(item) > 0 for item in kept):
         return "identity"
     return ", ".join(kept)
+
+
+def content_encoding(headers: Sequence[tuple[str, str]]) -> str | None:
+    """Every ``Content-Encoding`` an answer declares, in order, as one value ("gzip, gzip" for two
+    header lines): reading only the first line let a second layer of gzip pass unread."""
+    values = [value for name, value in headers if name.lower() == "content-encoding"]
+    return ", ".join(values) if values else None
 
 
 def _weight(item: str) -> float:
@@ -304,34 +311,91 @@ class DlpOutbound:
         )
 
 
+def basic_passwords(credentials: Mapping[str, str], refs: Iterable[str]) -> dict[str, str]:
+    """The password part of each ``basic`` credential (``user:password``), named ``REF:password``.
+
+    The credential goes out as base64 of ``user:password``, which the echo search finds in any
+    of its forms; an upstream that hands back the password alone would not be caught by it."""
+    out: dict[str, str] = {}
+    for ref in refs:
+        _, colon, password = credentials.get(ref, "").partition(":")
+        if colon and password:
+            out[f"{ref}:password"] = password
+    return out
+
+
+@dataclass(frozen=True)
+class HeaderEchoes:
+    """What ``DlpInbound.echoed_in_headers`` found in an answer's head (never the values)."""
+
+    values: dict[str, list[str]]  # lower-cased name -> every value of it, masked, in order
+    labels: tuple[str, ...]  # the detectors
+    names: frozenset[str] = frozenset()  # lower-cased names that carry a secret themselves
+    reason: bool = False  # the reason phrase carries one
+
+
 class DlpInbound:
     """``scanning.InboundScanner``: prompt-injection flags and the bottle's secrets echoed back."""
 
-    def __init__(self, credentials: Mapping[str, str], known_secrets: Mapping[str, str]) -> None:
+    def __init__(self, credentials: Mapping[str, str], known_secrets: Mapping[str, str], *,
+                 basic: Iterable[str] = ()) -> None:
+        # ``basic``: the token_refs used with scheme ``basic``; their passwords are secrets too
+        # (one that is another secret's value already keeps that secret's name).
         secrets = {**dict(known_secrets), **dict(credentials)}
+        known = set(secrets.values())
+        secrets.update((name, value) for name, value in basic_passwords(credentials, basic).items()
+                       if value not in known)
         self.scanner = Scanner(secrets, ScanOptions(tokens=False))
         self._overlap = overlap_for(list(secrets.values()))
 
-    def echoed_in_headers(self, fields: Sequence[tuple[str, str]]) -> tuple[dict[str, list[str]], tuple[str, ...]] | None:
-        """The bottle's secrets an upstream echoed in its answer's header values (a debug
-        endpoint copying the request's ``Authorization`` back): the new values of each header
-        that held one (by name, every value in order), and the detectors; None when none did.
-        Names stay as they are (a header name cannot be rewritten without changing its meaning)."""
-        if not fields:
+    def echoed_in_headers(self, fields: Sequence[tuple[str, str]], reason: str = "") -> HeaderEchoes | None:
+        """The bottle's secrets an upstream echoed in its answer's head (a debug endpoint copying
+        the request's ``Authorization`` back): the new values of each header whose values held
+        one (by name, every value in order), the names that carry one themselves (a name cannot
+        be rewritten without changing its meaning: the caller refuses the answer, or drops a
+        trailer), whether ``reason`` (the status line's phrase) does, and the detectors; None
+        when nothing did. A clean head costs one search."""
+        if not fields and not reason:
             return None
-        # One search over all the values (they hold no newline: the proxy refuses such headers).
-        if not self.scanner.redact_echoed_secrets("\n".join(value for _, value in fields)).changed:
+        # One search over the names, the values and the reason (none holds a newline: the proxy
+        # refuses such headers, and a secret with one cannot be in a single field anyway).
+        head = "\n".join(chain(chain.from_iterable(fields), (reason,)))
+        if not self.scanner.redact_echoed_secrets(head).changed:
             return None
         values: dict[str, list[str]] = {}
         labels: set[str] = set()
+        names: set[str] = set()
         for name, value in fields:
+            in_name = self.scanner.redact_echoed_secrets(name)
+            if in_name.changed:
+                labels.update(label(f) for f in in_name.findings)
+                names.add(name.lower())
             echoed = self.scanner.redact_echoed_secrets(value)
             if echoed.changed:
                 labels.update(label(f) for f in echoed.findings)
             values.setdefault(name.lower(), []).append(str(echoed.content) if echoed.changed else value)
+        in_reason = self.scanner.redact_echoed_secrets(reason) if reason else None
+        if in_reason is not None and in_reason.changed:
+            labels.update(label(f) for f in in_reason.findings)
         changed = {name: vals for name, vals in values.items()
                    if vals != [v for k, v in fields if k.lower() == name]}
-        return (changed, tuple(sorted(labels))) if changed else None
+        echoes = HeaderEchoes(changed, tuple(sorted(labels)), frozenset(names),
+                              in_reason is not None and in_reason.changed)
+        return echoes if changed or echoes.names or echoes.reason else None
+
+    def echoed_in_message(self, content: bytes) -> tuple[bytes, tuple[str, ...]] | None:
+        """``content`` (a WebSocket message or control payload from the upstream, a message the
+        proxy relays from it) with the bottle's secrets echoed in it masked, and the detectors;
+        None when it holds none. The same search as a held answer's; the caller bounds the size
+        (a message is at most the held limit)."""
+        if not content:
+            return None
+        echoed = self.scanner.redact_echoed_secrets(content)
+        if not echoed.changed:
+            return None
+        new = echoed.content
+        masked = new.encode("utf-8", "surrogateescape") if isinstance(new, str) else new
+        return masked, tuple(sorted({label(f) for f in echoed.findings}))
 
     def stream_answer(self, response: scanning.InboundResponse, content_length: int | None, *,
                       hold: bool = True) -> AnswerStream | InflatedAnswer | None:
@@ -346,7 +410,7 @@ class DlpInbound:
             return None
         if hold and content_length is not None and content_length <= _INBOUND_LIMIT:
             return None
-        encoding = next((v for k, v in response.headers if k.lower() == "content-encoding"), None)
+        encoding = content_encoding(response.headers)
         inflate = (encoding or "").strip().lower()
         unreadable = None
         if inflate in _INFLATED_ON_THE_WAY:
@@ -433,12 +497,18 @@ class DlpInbound:
         request = response.request
         if request.internal_service is not None or not response.body:
             return scanning.InboundOutcome()
-        encoding = next((v for k, v in response.headers if k.lower() == "content-encoding"), None)
+        encoding = content_encoding(response.headers)
         data = response.body
         complete = len(data) <= _INBOUND_LIMIT
         if encoding:
             decoded = decode_body(response.body, encoding, _INBOUND_LIMIT)
-            data, complete = decoded.data, not decoded.truncated and decoded.error is None
+            if decoded.error is not None:
+                # Scanned as sent, an echoed secret or a phrase in it would pass unseen (as on
+                # the streamed path, which refuses an encoding it cannot read).
+                coding = encoding.strip().lower()
+                what = f"a {coding} answer" if coding.isalnum() and len(coding) <= 16 else "an encoded answer"
+                return scanning.InboundOutcome(scanning.BLOCK, (SCAN_LIMIT,), f"{what} that cannot be decoded")
+            data, complete = decoded.data, not decoded.truncated
         if b"\0" in data:
             return self._scan_binary(request, data, complete)
         detectors: list[str] = []

@@ -1,11 +1,16 @@
-"""The agent's WebSocket control frames: ping and pong payloads, and a close frame's reason.
+"""WebSocket control frames: ping and pong payloads, and a close frame's reason, on both sides.
 
-mitmproxy relays these without any hook (only data messages reach ``websocket_message``): up
-to 125 bytes per ping or pong, as many as the agent cares to send, and a 123-byte close reason
-would leave unread. ``install`` wraps the event stream of the side of each WebSocket that talks
-to the agent: every such payload is handed to ``check`` before it is relayed. One that ``check``
-refuses is relayed empty (the ping or pong itself still goes, the close keeps its code), and
-``check`` is the one to close the connection and log why (the addon: 1008, as for a message).
+Its one job: hand every such payload to a check before mitmproxy relays it, and relay one that
+the check refuses empty. mitmproxy relays these without any hook (only data messages reach
+``websocket_message``): up to 125 bytes per ping or pong, as many as a side cares to send, and
+a 123-byte close reason. ``install`` wraps the event stream of both sides of each WebSocket:
+
+- what the agent sends goes to ``check`` (nothing of the bottle's may leave that way); ``check``
+  is the one to close the connection and log why (the addon: 1008, as for a message);
+- what the upstream sends goes to ``upstream_check`` (the bottle's secrets it echoes must not
+  reach the agent; the addon logs a redaction and keeps the connection open).
+
+A refused ping or pong is still relayed, with no payload; a close keeps its code.
 """
 
 from __future__ import annotations
@@ -13,27 +18,29 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-# (the agent's mitmproxy connection, "ping" | "pong" | "close", payload) -> may it leave?
+# (that side's mitmproxy connection, "ping" | "pong" | "close", payload) -> may it be relayed?
 Check = Callable[[Any, str, bytes], bool]
 
 
-def install(check: Check) -> None:
-    """Check the agent's control payloads from now on (idempotent: the latest ``check`` applies)."""
+def install(check: Check, upstream_check: Check | None = None) -> None:
+    """Check the agent's control payloads with ``check`` from now on, and the upstream's with
+    ``upstream_check`` (None: relayed as sent). Idempotent: the latest checks apply."""
     from mitmproxy.proxy.layers import websocket as ws_layers
 
     connection = ws_layers.WebsocketConnection
     settings = connection.__dict__.get("bottle_ws_control")
     if settings is not None:
-        settings["check"] = check
+        settings["check"], settings["upstream_check"] = check, upstream_check
         return
-    settings = {"check": check, "original": connection.__dict__.get("events")}
+    settings = {"check": check, "upstream_check": upstream_check, "original": connection.__dict__.get("events")}
     events = connection.events
 
     def checked_events(self: Any) -> Iterator[Any]:
+        # wsproto's "client" side is the one mitmproxy speaks to the upstream with (its events
+        # are what the upstream sends); the other one reads what the agent sends.
+        side_check = settings["upstream_check"] if self.client else settings["check"]
         for event in events(self):
-            # wsproto's "client" side is the one mitmproxy speaks to the upstream with; the
-            # other one reads what the agent sends.
-            yield event if self.client else _checked(event, self.conn, settings["check"])
+            yield event if side_check is None else _checked(event, self.conn, side_check)
 
     connection.events = checked_events  # type: ignore[method-assign]
     connection.bottle_ws_control = settings  # type: ignore[attr-defined]
