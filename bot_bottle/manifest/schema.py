@@ -6,9 +6,7 @@ was expected. Cross-file rules (``extends``, the agent's bottle) live in ``load`
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -34,14 +32,12 @@ from bot_bottle.manifest.model import (
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HOST_VAR_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # WEBSOCKET is not an HTTP method: it allows a WebSocket handshake (a GET that opens a two-way
 # channel, which an entry allowing only GET must not).
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "WEBSOCKET")
 AUTH_SCHEMES = ("bearer", "token", "basic", "header")
 OUTBOUND_ACTIONS = ("block", "redact", "supervise")
-INTERNAL_SUFFIX = ".bottle.internal"
 
 # The bottle sets these itself; letting a manifest override them would route around the proxy.
 RESERVED_ENV = frozenset(
@@ -238,54 +234,15 @@ def normalize_host(raw: str) -> str:
     return raw.strip().lower().rstrip(".")
 
 
-def _legacy_ipv4(host: str) -> bool:
-    """Whether ``host`` is an IPv4 address in a form ``inet_aton`` (and so most resolvers) takes
-    other than a plain dotted quad: one to four numbers, decimal, octal or hex."""
-    try:
-        socket.inet_aton(host)
-    except OSError:
-        return False
-    return True
-
-
 def check_host(host: str) -> str | None:
-    """None when ``host`` is a valid route host (name, ``*.name`` or IP literal), else why not."""
-    if "://" in host:
-        return "give the host name only, without a scheme (https://...)"
-    if "/" in host:
-        return "give the host name only; restrict paths with 'matches: [{paths: [...]}]'"
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        address = None
-    if address is not None:
-        from bot_bottle.sidecar.egress.hosts import forbidden_upstream
+    """None when ``host`` is a valid route host (name, ``*.name`` or IP literal), else why not.
 
-        if address.is_loopback or address.is_unspecified:
-            return "loopback and unspecified addresses are the sidecar's own; they cannot be routes"
-        # The proxy never connects to these whatever the policy says: a route would only mislead.
-        forbidden = forbidden_upstream(str(address))
-        if forbidden:
-            return f"{forbidden}: the proxy never connects there, so it cannot be a route"
-        return None
-    if _legacy_ipv4(host):
-        # Resolvers read `127.1`, `0x7f.1`, `017700000001` or `2130706433` as 127.0.0.1.
-        return "an IPv4 address in a shortened, hex or octal form; write it as four decimal numbers (a.b.c.d)"
-    if host == "localhost" or host.endswith(".localhost"):
-        return "'localhost' is the sidecar's own loopback; it cannot be a route"
-    if ":" in host:
-        return "give the host name only; list allowed ports under 'ports'"
-    name = host[2:] if host.startswith("*.") else host
-    if "*" in name:
-        return "a wildcard is allowed only as the whole first label, as in '*.example.com'"
-    labels = name.split(".")
-    if not name or len(name) > 253 or not all(HOST_LABEL_RE.match(label) for label in labels):
-        return "not a valid host name"
-    if host.startswith("*.") and len(labels) < 2:
-        return "a wildcard must cover a domain with at least two labels, as in '*.example.com'"
-    if name.endswith(INTERNAL_SUFFIX) or name == INTERNAL_SUFFIX.lstrip("."):
-        return f"names under '{INTERNAL_SUFFIX}' are reserved for the bottle's own services"
-    return None
+    The rule lives with the sidecar (``route_host_problem``), which applies it to the routes an
+    operator grants at runtime too: a granted route can always be saved here.
+    """
+    from bot_bottle.sidecar.egress.hosts import route_host_problem
+
+    return route_host_problem(host)
 
 
 def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
@@ -301,9 +258,14 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
         paths: list[str] = []
         if "paths" in entry:
             paths = r.string_list(entry["paths"], ekp + ("paths",), single_ok=True)
+            from bot_bottle.sidecar.egress.policy import path_problem  # the sidecar's own rule
+
             for pindex, path in enumerate(paths):
                 if not path.startswith("/"):
                     raise r.fail(ekp + ("paths", pindex), f"a path prefix must start with '/', got {path!r}")
+                problem = path_problem(path)
+                if problem:
+                    raise r.fail(ekp + ("paths", pindex), problem)
         methods: list[str] = []
         if "methods" in entry:
             methods = [m.upper() for m in r.string_list(entry["methods"], ekp + ("methods",), single_ok=True)]
@@ -479,6 +441,32 @@ def _refuse_url_credentials(r: _Reader, url: str, kp: KeyPath) -> None:
                      hint="the gate signs in with 'ssh_key'")
 
 
+def _check_repo_host(r: _Reader, url: str, kp: KeyPath) -> None:
+    """The upstream's host follows the rule for a route's host: the sidecar's own loopback, its
+    services and link-local or metadata addresses are no upstream. Only the host is shown."""
+    from bot_bottle.sidecar.git_gate import urls
+
+    host = urls.parse(url).host
+    if not host:
+        raise r.fail(kp, "the URL names no host")
+    if "*" in host:
+        raise r.fail(kp, f"the upstream host {host!r} is a wildcard; a repo URL names one host")
+    problem = check_host(host)
+    if problem:
+        raise r.fail(kp, f"the upstream host {host!r} is refused, as it would be for a route: {problem}")
+
+
+def _repo_username(r: _Reader, raw: Any, kp: KeyPath) -> str:
+    from bot_bottle.sidecar.git_gate.config import username_problem  # the gate's own rule
+
+    username = r.string(raw, kp)
+    problem = username_problem(username)
+    if problem:
+        # Not shown: a token is sometimes written where the user name goes.
+        raise r.fail(kp, f"the HTTPS user name {problem} (the value is not shown)")
+    return username
+
+
 def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
     repos_map = r.mapping(raw, kp, "a mapping of repo names to their upstream")
     repos = [r.attempt(lambda name=name, item=item: _repo(r, kp + (name,), name, item), None)
@@ -499,15 +487,21 @@ def _repo(r: _Reader, rkp: KeyPath, name: Any, item: Any) -> GitRepo:
     _refuse_url_credentials(r, url, rkp + ("url",))
     if not _GIT_URL_RE.match(url):
         raise r.fail(rkp + ("url",), f"{url!r} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
+    _check_repo_host(r, url, rkp + ("url",))
     ssh_key = r.string(repo["ssh_key"], rkp + ("ssh_key",)) if "ssh_key" in repo else None
     known_hosts = r.string(repo["known_hosts"], rkp + ("known_hosts",)) if "known_hosts" in repo else None
     token_ref = r.secret_ref(repo["token_ref"], rkp + ("token_ref",)) if "token_ref" in repo else None
-    username = r.string(repo["username"], rkp + ("username",)) if "username" in repo else None
+    username = _repo_username(r, repo["username"], rkp + ("username",)) if "username" in repo else None
     is_https = url.startswith(("https://", "http://"))
     if ssh_key and is_https:
         raise r.fail(rkp + ("ssh_key",), "an SSH key is used with an SSH URL; an HTTPS URL takes 'token_ref'")
     if token_ref and not is_https:
         raise r.fail(rkp + ("token_ref",), "'token_ref' is used with an HTTPS URL; an SSH URL takes 'ssh_key'")
+    if token_ref and not url.startswith("https://"):
+        # The gate sends the token as a Basic Authorization header: over http:// it would cross
+        # the network in clear, readable (and reusable) by anything on the way.
+        raise r.fail(rkp + ("token_ref",), "'token_ref' needs an https:// URL; over http:// the token would be "
+                                           "sent in clear", hint="write the repo's https:// URL")
     if not is_https and not ssh_key:
         # The gate's ssh refuses unknown host keys and has no identity of its own: every fetch
         # would fail at launch, far from this line.

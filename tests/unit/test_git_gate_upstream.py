@@ -119,6 +119,55 @@ class CredentialsTest(unittest.TestCase):
                                        base_env=upstream.clean_env(), cwd=Path(repo_dir))
                 self.assertEqual(got.stdout.strip(), "true")
 
+    def test_redirects_are_never_followed(self) -> None:
+        token = self.private("lib.token", TOKEN)
+        for repo in (RepoConfig("lib", "https://h/lib.git", "https-token", token_file=token),
+                     RepoConfig("docs", "https://h/docs.git")):
+            env = upstream.credentials(repo, 5).env
+            settings = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))}
+            self.assertEqual(settings["http.followRedirects"], "false")
+
+    def test_a_redirect_does_not_carry_the_token_elsewhere(self) -> None:
+        # The upstream answers the first request with a redirect to another server; git with the
+        # gate's settings must stop there, so the other server never sees a request (or the token).
+        import http.server
+
+        seen: list[tuple[str, str | None]] = []
+
+        class Elsewhere(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append((self.path, self.headers.get("Authorization")))
+                self.send_response(404)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+        target = f"http://127.0.0.1:{elsewhere.server_address[1]}"
+
+        class Upstream(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        for server in (elsewhere, origin):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.addCleanup(server.server_close)
+            self.addCleanup(server.shutdown)
+        token = self.private("lib.token", TOKEN)
+        url = f"http://127.0.0.1:{origin.server_address[1]}/lib.git"
+        creds = upstream.credentials(RepoConfig("lib", url, "https-token", token_file=token), 5)
+        result = upstream.run_git(["ls-remote", url], creds=creds, base_env=upstream.clean_env(), timeout=30)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(seen, [])
+
     def test_a_refused_certificate_is_named(self) -> None:
         creds = upstream.Credentials(env={})
         for stderr in (

@@ -428,6 +428,31 @@ class MatchTests(BottleKeyTestCase):
             self.HEAD + "        - paths:\n            - /ok\n            - v1/\n", line=8, key="egress.routes[0].matches[0].paths[1]", contains="start with '/'"
         )
 
+    def test_a_star_only_ends_a_path(self) -> None:
+        # The sidecar's policy parser refuses these: accepted here, the bottle failed to start.
+        for path in ("/a*b", "/*/x", "/**"):
+            with self.subTest(path=path):
+                self.assertBottleError(self.HEAD + f'        - paths: ["/ok", "{path}"]\n', line=6,
+                                       key="egress.routes[0].matches[0].paths[1]", contains="allowed only at the end")
+        self.assertEqual(self.route("        - paths: [/repo*, /a/*]\n").matches[0].paths, ("/repo*", "/a/*"))
+
+    def test_paths_follow_the_policy_parser(self) -> None:
+        from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+
+        for path in ("/a*b", "/*/x", "/*", "/a/*", "v1", "/", "*", "/a*b*"):
+            with self.subTest(path=path):
+                try:
+                    Policy.from_dict({"version": 2, "routes": [{"host": "a.com", "matches": [{"paths": [path]}]}]})
+                    sidecar_ok = True
+                except PolicyError:
+                    sidecar_ok = False
+                try:
+                    self.route(f'        - paths: ["{path}"]\n')
+                    manifest_ok = True
+                except Exception:  # noqa: BLE001 - any refusal counts
+                    manifest_ok = False
+                self.assertEqual(manifest_ok, sidecar_ok)
+
     def test_path_must_be_a_string(self) -> None:
         self.assertBottleError(self.HEAD + "        - paths: [[/a]]\n", line=6, key="egress.routes[0].matches[0].paths[0]", contains="expected a string")
 
@@ -721,6 +746,62 @@ class GitGateTests(BottleKeyTestCase):
             key="git-gate.repos.app.token_ref",
             contains="HTTPS",
         )
+
+    def test_a_token_needs_an_https_url(self) -> None:
+        # The gate sends the token as "Authorization: Basic ..." to the URL: over http:// in clear.
+        err = self.bottle_error("git-gate:\n  repos:\n    app:\n      url: http://git.example/org/app.git\n"
+                                "      token_ref: GIT_TOKEN\n")
+        self.assertManifestError(err, path=self.bpath, line=6, key="git-gate.repos.app.token_ref",
+                                 contains=("needs an https:// URL", "in clear"))
+        # Without a token nothing secret goes upstream: a public http:// repo stays allowed.
+        (repo,) = self.load_bottle("git-gate:\n  repos:\n    app: http://git.example/org/app.git\n").repos
+        self.assertEqual(repo.auth_kind, "none")
+
+    def test_an_upstream_host_follows_the_route_host_rule(self) -> None:
+        ssh = '      ssh_key: ~/.ssh/deploy\n      known_hosts: "h ssh-ed25519 AAAA"\n'
+        cases = {
+            "http://127.0.0.1:9430/x.git": "loopback",
+            "https://localhost/x.git": "sidecar's own loopback",
+            "https://api.localhost/x.git": "sidecar's own loopback",
+            "https://[::1]/x.git": "loopback",
+            "http://169.254.169.254/latest.git": "link-local or cloud metadata",
+            "https://100.100.100.200/x.git": "link-local or cloud metadata",
+            "https://0x7f.1/x.git": "four decimal numbers",
+            "https://git-gate.bottle.internal/x.git": "reserved",
+            "https://*.example.com/x.git": "wildcard",
+            "https://under_score.example.com/x.git": "not a valid host name",
+            "git@127.0.0.1:x.git": "loopback",
+            "git@LOCALHOST:x.git": "sidecar's own loopback",
+            "ssh://git@169.254.169.254:22/x.git": "link-local or cloud metadata",
+            "ssh://git@proxy.bottle.internal/x.git": "reserved",
+        }
+        for url, why in cases.items():
+            with self.subTest(url=url):
+                extra = "" if url.startswith("http") else ssh
+                self.assertBottleError(f'git-gate:\n  repos:\n    app:\n      url: "{url}"\n{extra}', line=5,
+                                       key="git-gate.repos.app.url", contains=("upstream host", why))
+        for url in ("https://git.example.com:8443/a/b.git", "https://10.1.2.3/a.git", "https://[2001:db8::1]/a.git",
+                    "ssh://git@github.com:2222/me/app.git", "git@GitHub.com:me/app.git"):
+            with self.subTest(url=url):
+                extra = "" if url.startswith("http") else ssh
+                (repo,) = self.load_bottle(f'git-gate:\n  repos:\n    app:\n      url: "{url}"\n{extra}').repos
+                self.assertEqual(repo.url, url)
+
+    def test_a_username_follows_the_gates_rule(self) -> None:
+        from bot_bottle.sidecar.git_gate.config import ConfigError, parse
+
+        for username in ("a:b c", "a b", "user:pass", "tab\tname"):
+            with self.subTest(username=username):
+                err = self.bottle_error(
+                    'git-gate:\n  repos:\n    app:\n      url: https://git.example/a.git\n      token_ref: T\n'
+                    f'      username: "{username}"\n'
+                )
+                self.assertManifestError(err, path=self.bpath, line=7, key="git-gate.repos.app.username",
+                                         contains="may not contain ':' or spaces")
+                self.assertNotIn(username, str(err))
+                # The gate refuses the same name at start.
+                with self.assertRaises(ConfigError):
+                    parse({"repos": [{"name": "app", "url": "https://git.example/a.git", "username": username}]})
 
     def test_repo_needs_url(self) -> None:
         self.assertBottleError("git-gate:\n  repos:\n    app:\n      token_ref: X\n", line=4, key="git-gate.repos.app", contains="needs 'url'")

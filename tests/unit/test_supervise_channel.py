@@ -49,6 +49,32 @@ class PayloadTests(unittest.TestCase):
             with self.subTest(host=host), self.assertRaises(ChannelError):
                 validate_payload("egress", {"host": host})
 
+    def test_egress_refuses_hosts_the_manifest_refuses(self) -> None:
+        # A granted route is saved to the manifest on request: one it refuses must not be granted.
+        for host in ("*.com", "*.io", "*.COM.", "foo_bar.example.com", "bücher.example", "10.1", "0x7f.1",
+                     "169.254.169.254", "100.100.100.200", "224.0.0.1", "a..example"):
+            with self.subTest(host=host), self.assertRaises(ChannelError):
+                validate_payload("egress", {"host": host})
+            with self.subTest(host=host, grant=True), self.assertRaises(ChannelError):
+                channel.validate_grant({"kind": "route", "route": {"host": host}})
+
+    def test_egress_hosts_follow_the_manifest_rule(self) -> None:
+        from bot_bottle.manifest.schema import check_host, normalize_host
+
+        hosts = ("*.com", "*.example.com", "*.co.uk", "foo_bar.example.com", "bücher.example", "xn--bcher-kva.example",
+                 "Docs.Example.COM.", "10.1", "10.1.2.3", "[2001:db8::1]", "::ffff:8.8.8.8", "0x7f.1", "169.254.169.254",
+                 "metadata.google.internal", "a-.example", "foo.123", "x.bottle.internal", "*.localhost")
+        for host in hosts:
+            with self.subTest(host=host):
+                manifest_ok = check_host(normalize_host(host)) is None
+                try:
+                    granted = egress_route({"host": host})["host"]
+                except ChannelError:
+                    granted = None
+                self.assertEqual(granted is not None, manifest_ok)
+                if granted is not None:  # what "save to manifest" writes is accepted there too
+                    self.assertIsNone(check_host(granted))
+
     def test_egress_refuses_bad_fields(self) -> None:
         bad = [
             {"host": "a.example", "ports": [0]},

@@ -162,3 +162,64 @@ def forbidden_upstream(ip: str) -> str | None:
     if addr.is_multicast or addr.is_reserved:  # 240.0.0.0/4 holds the broadcast address too
         return "a multicast, broadcast or reserved address"
     return None
+
+
+# A label of a host a route names, as written: ASCII letters, digits and '-', not first or last.
+# Stricter than ``_LABEL`` (no '_', no Unicode): what a manifest may hold.
+_ROUTE_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _legacy_ipv4(host: str) -> bool:
+    """Whether ``host`` is an IPv4 address in a form ``inet_aton`` (and so most resolvers) takes
+    other than a plain dotted quad: one to four numbers, decimal, octal or hex."""
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
+
+
+def route_host_problem(raw: str) -> str | None:
+    """Why ``raw`` cannot be a route host (a name, ``*.name`` or an IP literal), or None.
+
+    The one rule for a host a manifest route names, the host of a git-gate repo URL, and a route
+    the operator grants at runtime, so a grant can always be saved to the manifest. ``raw`` is
+    read as written, apart from case, surrounding whitespace and a trailing dot.
+    """
+    host = raw.strip().lower().rstrip(".")
+    if "://" in host:
+        return "give the host name only, without a scheme (https://...)"
+    if "/" in host:
+        return "give the host name only; restrict paths with 'matches: [{paths: [...]}]'"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.is_loopback or address.is_unspecified:
+            return "loopback and unspecified addresses are the sidecar's own; they cannot be routes"
+        # The proxy never connects to these whatever the policy says: a route would only mislead.
+        forbidden = forbidden_upstream(str(address))
+        if forbidden:
+            return f"{forbidden}: the proxy never connects there, so it cannot be a route"
+        return None
+    if _legacy_ipv4(host):
+        # Resolvers read `127.1`, `0x7f.1`, `017700000001` or `2130706433` as 127.0.0.1.
+        return "an IPv4 address in a shortened, hex or octal form; write it as four decimal numbers (a.b.c.d)"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "'localhost' is the sidecar's own loopback; it cannot be a route"
+    if ":" in host:
+        return "give the host name only; list allowed ports under 'ports'"
+    name = host[2:] if host.startswith("*.") else host
+    if "*" in name:
+        return "a wildcard is allowed only as the whole first label, as in '*.example.com'"
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_ROUTE_LABEL.match(label) for label in labels):
+        if not name.isascii():
+            return "not a valid host name (write a non-ASCII name in its ASCII 'xn--' form)"
+        return "not a valid host name (letters, digits and '-' between dots)"
+    if host.startswith("*.") and len(labels) < 2:
+        return "a wildcard must cover a domain with at least two labels, as in '*.example.com'"
+    if name == INTERNAL_DOMAIN or name.endswith("." + INTERNAL_DOMAIN):
+        return f"names under '.{INTERNAL_DOMAIN}' are reserved for the bottle's own services"
+    return None

@@ -287,10 +287,9 @@ def _match(data: Any, where: str) -> Match:
     _no_unknown(obj, {"paths", "methods", "headers"}, where)
     paths = _strings(obj.get("paths", []), f"{where}.paths")
     for k, path in enumerate(paths):
-        if not path.startswith("/"):
-            raise PolicyError(f"{where}.paths[{k}]: {path!r} must start with '/'")
-        if "*" in path[:-1]:
-            raise PolicyError(f"{where}.paths[{k}]: {path!r}: '*' is allowed only at the end")
+        problem = path_problem(path)
+        if problem:
+            raise PolicyError(f"{where}.paths[{k}]: {problem}")
     methods = tuple(m.upper() for m in _strings(obj.get("methods", []), f"{where}.methods"))
     headers_raw = obj.get("headers", {})
     if not isinstance(headers_raw, dict):
@@ -302,6 +301,16 @@ def _match(data: Any, where: str) -> Match:
         headers.append((name.lower(), value))
     headers.sort()
     return Match(paths=paths, methods=methods, headers=tuple(headers))
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a ``paths`` entry, or None: the one rule for the policy, the
+    manifest and a granted route."""
+    if not path.startswith("/"):
+        return f"{path!r} must start with '/'"
+    if "*" in path[:-1]:
+        return f"{path!r}: '*' is allowed only at the end"
+    return None
 
 
 def _auth(data: Any, where: str) -> RouteAuth:

@@ -149,8 +149,9 @@ def _repo(item: Any, where: str) -> RepoConfig:
     if auth != "https-token" and token:
         raise ConfigError(f"{where}: token_file is only used with auth https-token")
     username = _str(item.get("username", DEFAULT_USERNAME), f"{where}.username")
-    if ":" in username or any(c.isspace() for c in username):
-        raise ConfigError(f"{where}.username: may not contain ':' or spaces")
+    problem = username_problem(username)
+    if problem:
+        raise ConfigError(f"{where}.username: {problem}")
     return RepoConfig(
         name=name,
         url=url,
@@ -160,6 +161,14 @@ def _repo(item: Any, where: str) -> RepoConfig:
         token_file=token,
         username=username,
     )
+
+
+def username_problem(username: str) -> str | None:
+    """Why ``username`` cannot be an HTTPS basic-auth user name, or None: the one rule for the
+    gate's config and the manifest (the name goes before the ':' of ``user:token``)."""
+    if ":" in username or any(c.isspace() for c in username):
+        return "may not contain ':' or spaces"
+    return None
 
 
 def _no_unknown(obj: dict[str, Any], allowed: set[str], where: str) -> None:

@@ -6,6 +6,8 @@ Credentials never go on an argv and are never logged:
 - HTTPS: the ``Authorization`` header is handed to git as ``http.extraHeader`` through the
   ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` environment of the one child
   that needs it, read from the token file at each use.
+- Redirects: never followed (``http.followRedirects`` is forced off), so the token goes only to
+  the URL's own host.
 - TLS: always verified, against the sidecar's system store (``GIT_SSL_CAINFO`` names it, and
   ``http.sslVerify`` is forced on for every child). The store holds the public CAs and whatever
   the launcher added for test or demo upstreams; nothing here can turn verification off, so a
@@ -98,8 +100,10 @@ def credentials(repo: RepoConfig, connect_timeout: float) -> Credentials:
 
 
 def _with_config(env: dict[str, str], settings: list[tuple[str, str]]) -> dict[str, str]:
-    """Hand git config to the child through its environment (never its argv), TLS checks forced on."""
-    settings = [*settings, ("http.sslVerify", "true")]
+    """Hand git config to the child through its environment (never its argv), TLS checks forced
+    on and HTTP redirects never followed: a redirect would carry the ``Authorization`` header (and
+    the fetch) to wherever the upstream, or whoever answers in its name, points."""
+    settings = [*settings, ("http.sslVerify", "true"), ("http.followRedirects", "false")]
     env["GIT_CONFIG_COUNT"] = str(len(settings))
     for i, (key, value) in enumerate(settings):
         env[f"GIT_CONFIG_KEY_{i}"] = key

@@ -161,18 +161,32 @@ def _number(value: Any, where: str) -> float:
 
 
 def _host(value: Any, where: str) -> str:
-    """A host the proxy would accept in a route (same parser), normalised."""
+    """A host the proxy would accept in a route (same parser) and a manifest would accept too
+    (same rule), normalised."""
     from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 
     if not isinstance(value, str) or not value.strip():
         raise ChannelError(f"{where}: expected a host name")
     if "/" in value:
         raise ChannelError(f"{where}: {value!r}: give the host name only, without a scheme or path")
+    _check_manifest_host(value, where)
     try:
         policy = Policy.from_dict({"version": 2, "routes": [{"host": value}]})
     except PolicyError as exc:
         raise ChannelError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
-    return policy.routes[0].host
+    host = policy.routes[0].host
+    _check_manifest_host(host, where)
+    return host
+
+
+def _check_manifest_host(host: str, where: str) -> None:
+    """Refuse a host the manifest refuses in a route: a granted route is saved there on request,
+    and one it refuses would be a grant in force that can never be written down."""
+    from bot_bottle.sidecar.egress.hosts import route_host_problem
+
+    problem = route_host_problem(host)
+    if problem:
+        raise ChannelError(f"{where}: {host!r}: {problem}")
 
 
 def _ports(obj: Mapping[str, Any], where: str) -> list[int]:
@@ -200,13 +214,14 @@ def _check_path_chars(path: str, where: str) -> None:
 
 
 def _paths(obj: Mapping[str, Any], where: str) -> list[str]:
+    from bot_bottle.sidecar.egress.policy import path_problem  # the proxy's own rule
+
     paths = _str_list(obj, "paths", where)
     for i, path in enumerate(paths):
         _check_path_chars(path, f"{where}.paths[{i}]")
-        if not path.startswith("/"):
-            raise ChannelError(f"{where}.paths[{i}]: {path!r} must start with '/'")
-        if "*" in path[:-1]:
-            raise ChannelError(f"{where}.paths[{i}]: {path!r}: '*' is allowed only at the end")
+        problem = path_problem(path)
+        if problem:
+            raise ChannelError(f"{where}.paths[{i}]: {problem}")
     return paths
 
 
@@ -737,10 +752,13 @@ def validate_grant(grant: Any) -> dict[str, Any]:
         if route.get("auth") is not None:
             raise ChannelError("grant.route.auth: a granted route cannot inject a credential (put it in the manifest)")
         _check_route_paths(route)
+        if isinstance(route.get("host"), str):
+            _check_manifest_host(route["host"], "grant.route.host")
         try:
             parsed = Policy.from_dict({"version": 2, "routes": [route]}).routes[0]
         except PolicyError as exc:
             raise ChannelError(f"grant.route: {str(exc).removeprefix('routes[0]').lstrip('.: ')}") from None
+        _check_manifest_host(parsed.host, "grant.route.host")
         return {"kind": "route", "route": parsed.to_dict()}
     if kind == "push":
         _no_unknown(obj, {"kind", "repo", "ref", "old", "new", "finding"}, "grant")
