@@ -99,15 +99,20 @@ class ControlFramesTest(unittest.TestCase):
 
 
 class AddonControlFramesTest(AddonCase):
-    def test_a_bottle_secret_in_a_ping_goes_nowhere_and_is_logged_without_it(self) -> None:
-        self.addon.load(type("Loader", (), {"add_option": lambda *a, **k: None})())
-        self.addCleanup(ws_control.uninstall)
+    def loaded_flow(self):
+        """The addon loaded (its WebSocket checks installed) and a WebSocket flow to an allowed host."""
         from bot_bottle.sidecar.egress import ws_limit
 
+        self.addon.load(type("Loader", (), {"add_option": lambda *a, **k: None})())
+        self.addCleanup(ws_control.uninstall)
         self.addCleanup(ws_limit.uninstall)
         flow = tflow.twebsocketflow()
         flow.request.host = "allowed.example"
         flow.request.headers["host"] = "allowed.example"
+        return flow
+
+    def test_a_bottle_secret_in_a_ping_goes_nowhere_and_is_logged_without_it(self) -> None:
+        flow = self.loaded_flow()
         sent: list[bytes] = []
 
         def relay_pings(flow) -> None:
@@ -126,14 +131,7 @@ class AddonControlFramesTest(AddonCase):
         self.assertEqual(self.addon._websockets, {})
 
     def test_a_bottle_secret_an_upstream_pings_back_reaches_the_agent_empty_and_is_logged(self) -> None:
-        self.addon.load(type("Loader", (), {"add_option": lambda *a, **k: None})())
-        self.addCleanup(ws_control.uninstall)
-        from bot_bottle.sidecar.egress import ws_limit
-
-        self.addCleanup(ws_limit.uninstall)
-        flow = tflow.twebsocketflow()
-        flow.request.host = "allowed.example"
-        flow.request.headers["host"] = "allowed.example"
+        flow = self.loaded_flow()
         sent: list[bytes] = []
 
         def relay_pings(flow) -> None:
