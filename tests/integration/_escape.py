@@ -296,7 +296,8 @@ class Arena:
 
     def launch(self, bottle_md: str, *, env: dict[str, str] | None = None, credentials: dict[str, str] | None = None,
                known_secrets: dict[str, str] | None = None, weaken: frozenset[str] | None = None,
-               memory: str | None = None, name: str = "b") -> tuple[DockerBottle, DockerLauncher]:
+               memory: str | None = None, name: str = "b",
+               upstream_ca_pem: str | None = None) -> tuple[DockerBottle, DockerLauncher]:
         """A bottle whose sidecar joins the arena's networks; torn down by ``close``."""
         home = self.tmp / f"home-{name}-{secrets.token_hex(3)}"
         layout = h.write_manifests(home, bottle=bottle_md)
@@ -310,6 +311,8 @@ class Arena:
         )
         if memory:
             opts.memory = memory
+        if upstream_ca_pem:
+            opts.upstream_ca_pem = upstream_ca_pem
         launcher = DockerLauncher(plan, opts, layout.state_dir)
         self._launchers.append(launcher)
         return launcher.launch(), launcher

@@ -30,7 +30,7 @@ from tests._docker import in_ci, skip_unless_docker
 from tests.integration import _escape as esc
 from tests.integration import _harness as h
 from tests.integration.test_egress_dlp_bottle import WS_CLIENT
-from tests.integration.test_git_gate_docker import UPSTREAM_HOST, upstream_image
+from tests.integration.test_git_gate_docker import UPSTREAM_HOST, install_upstream_tls, upstream_image
 
 # A WebSocket opened, then the secret as a ping's payload, a pong's, and a close frame's reason
 # (after its code, 1000): zero masks, so each payload is as written.
@@ -513,6 +513,9 @@ class Git(_Family):
         token_file = a.tmp / "gate-token"
         token_file.write_text(cls.gate_token + "\n")
         engine.run(["cp", str(token_file), f"{name}:/srv/token"], timeout=60)
+        # HTTPS, as a token upstream must be: the gate trusts this throwaway CA only.
+        (a.tmp / "git-tls").mkdir()
+        ca = install_upstream_tls(name, a.tmp / "git-tls")
         engine.run(["start", name], timeout=60)
         h.wait_for(lambda: engine.run(["exec", name, "test", "-e", "/srv/log/ready"], check=False).returncode == 0,
                    "the git upstream")
@@ -534,11 +537,12 @@ git-gate:
       ssh_key: {key}
       known_hosts: "{UPSTREAM_HOST} {host_key}"
     lib:
-      url: http://{UPSTREAM_HOST}/lib.git
+      url: https://{UPSTREAM_HOST}/lib.git
       token_ref: BB_TEST_LIB_TOKEN
 ---
 """
-        cls.bottle, cls.launcher = a.launch(cls.bottle_md, credentials={"BB_TEST_LIB_TOKEN": cls.gate_token})
+        cls.bottle, cls.launcher = a.launch(cls.bottle_md, credentials={"BB_TEST_LIB_TOKEN": cls.gate_token},
+                                            upstream_ca_pem=ca.cert.read_text())
 
     def upstream_evidence(self, m: str) -> list[str]:
         evidence = []
@@ -553,7 +557,7 @@ git-gate:
 
     def push(self, script: str) -> None:
         m = esc.marker("git")
-        clone = ("cd /home/node/workspace && rm -rf w-@@M@@ && git clone -q http://@@UP@@/lib.git w-@@M@@ "
+        clone = ("cd /home/node/workspace && rm -rf w-@@M@@ && git clone -q https://@@UP@@/lib.git w-@@M@@ "
                  "&& cd w-@@M@@ || exit 1\n")
         out = self.attack(clone + script, M=m, UP=UPSTREAM_HOST, KEY=FAKE_AWS_KEY)
         self.assertStopped(self.upstream_evidence(m), out)
