@@ -114,7 +114,9 @@ def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-
 
 def _image_id(ref: str) -> str | None:
     out = engine.run(["image", "inspect", "-f", "{{.Id}}", ref], timeout=60, check=False)
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
 
 
 def known_secret_values(env_secrets: Mapping[str, str], credentials: Mapping[str, str]) -> dict[str, str]:

@@ -19,14 +19,14 @@ from typing import Any
 from rich.text import Text
 
 from bot_bottle import scratch
-from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker import egress_log, engine
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
 from bot_bottle.state import ID_RE
 from bot_bottle.terminal import printable
 
-SIDECAR_LOG = "/var/log/bottle/egress.jsonl"
+SIDECAR_LOG = egress_log.SIDECAR_EGRESS_LOG
 SAVED_LOG = "egress.jsonl"
 
 _STYLES = {"allow": "green", "deny": "red"}
@@ -121,15 +121,9 @@ def _why_stopped(container: str) -> str:
 
 def _read_stopped_log(container: str) -> str:
     """The egress log out of a stopped container (``docker cp`` works without running it)."""
-    text = ""
     with scratch.private_dir() as tmp:
-        for source in (SIDECAR_LOG + ".1", SIDECAR_LOG):
-            target = Path(tmp) / SAVED_LOG
-            engine.run(["cp", f"{container}:{source}", str(target)], timeout=60, check=False)
-            if target.is_file():
-                text += target.read_text(encoding="utf-8", errors="replace")
-                target.unlink()
-    return text
+        target = Path(tmp) / SAVED_LOG
+        return target.read_text(encoding="utf-8", errors="replace") if egress_log.copy_out(container, target) else ""
 
 
 def _follow(container: str, fmt: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable, Mapping
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from bot_bottle import interrupts, proc, scratch
 from bot_bottle.backend import sidecar_config
-from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker import egress_log, engine
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
 from bot_bottle.backend.secret_env import split_agent_env, write_secret_env
@@ -46,7 +45,6 @@ CA_IN_VOLUME = f"{SOCKET_DIR}/ca.crt"
 CA_IN_AGENT = "/usr/local/share/ca-certificates/bot-bottle-ca.crt"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 SIDECAR_CONFIG_DIR = "/etc/bot-bottle"
-SIDECAR_EGRESS_LOG = "/var/log/bottle/egress.jsonl"
 EGRESS_LOG_NAME = "egress.jsonl"
 # How long a launch waits for the sidecar to publish its CA and to become ready. The sidecar
 # gives each daemon a minute (then exits, failing the start); on a busy host the whole bundle
@@ -625,24 +623,8 @@ class DockerLauncher:
 
     # ------------------------------------------------------------------ teardown
     def _save_egress_log(self) -> None:
-        """Keep the proxy's decisions with a preserved bottle, for `bot-bottle logs ID` later:
-        the log's earlier part (it is kept to two, ``egress.logfile``), then the current one."""
-        target = self.state.path / EGRESS_LOG_NAME
-        with scratch.private_dir() as tmp:
-            parts = []
-            for index, source in enumerate((SIDECAR_EGRESS_LOG + ".1", SIDECAR_EGRESS_LOG)):
-                part = Path(tmp) / str(index)
-                engine.run(["cp", f"{self.names.sidecar_container}:{source}", str(part)], timeout=60, check=False)
-                if part.is_file():
-                    parts.append(part)
-            if not parts:
-                return
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                for part in parts:
-                    with part.open("rb") as src:
-                        shutil.copyfileobj(src, out)
-            os.chmod(target, 0o600)
+        """Keep the proxy's decisions with a preserved bottle, for `bot-bottle logs ID` later."""
+        egress_log.copy_out(self.names.sidecar_container, self.state.path / EGRESS_LOG_NAME)
 
     def teardown(self, *, launch_failed: bool = False) -> None:
         """Remove every Docker object of this bottle, then keep or drop its state folder.

@@ -621,16 +621,9 @@ class Spool:
 
     def _prune_archive(self) -> None:
         """Delete the oldest archived proposals, and their decisions, beyond ``MAX_ARCHIVED``."""
-        entries = []
-        for path in self._files(self.archive_dir):
-            try:
-                entries.append((path.stat().st_mtime, path.name, path))
-            except FileNotFoundError:
-                continue  # pruned by another process meanwhile
-        entries.sort()
-        for _, name, path in entries[: max(0, len(entries) - MAX_ARCHIVED)]:
+        for path in _oldest_beyond(self.archive_dir, MAX_ARCHIVED):
             path.unlink(missing_ok=True)
-            (self.decisions_dir / name).unlink(missing_ok=True)
+            (self.decisions_dir / path.name).unlink(missing_ok=True)
 
     def decision_for(self, proposal_id: str) -> Decision | None:
         data = _read_json(self.decisions_dir / f"{check_id(proposal_id)}.json")
@@ -867,20 +860,21 @@ def record_push_findings(
               "at": round(time.time(), 3)}
     folder = Path(root) / PUSH_FINDINGS_DIR
     _write_atomic(folder / f"{finding}.json", record, mode=0o644)
-    _keep_newest(folder, MAX_PUSH_FINDINGS)
+    for path in _oldest_beyond(folder, MAX_PUSH_FINDINGS):
+        path.unlink(missing_ok=True)
 
 
-def _keep_newest(folder: Path, count: int) -> None:
-    """Delete all but the newest ``count`` records in ``folder`` (the agent can make more at will)."""
+def _oldest_beyond(folder: Path, count: int) -> list[Path]:
+    """The records in ``folder`` older (by mtime) than its newest ``count``: the agent can make
+    more of them at will, so only the newest are kept."""
     entries = []
-    for path in folder.glob("*.json"):
+    for path in Spool._files(folder):
         try:
             entries.append((path.stat().st_mtime, path.name, path))
         except FileNotFoundError:
-            continue
+            continue  # removed by another process meanwhile
     entries.sort()
-    for _, _, path in entries[: max(0, len(entries) - count)]:
-        path.unlink(missing_ok=True)
+    return [path for _, _, path in entries[: max(0, len(entries) - count)]]
 
 
 def push_findings(root: str | Path, finding: str) -> dict[str, Any] | None:
