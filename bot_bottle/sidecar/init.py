@@ -20,12 +20,16 @@ answers through the socket. The CA's private key stays in the sidecar-only state
 from __future__ import annotations
 
 import argparse
+import grp
 import json
 import os
+import pwd
 import select
 import shutil
 import signal
 import socket
+import stat
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -77,6 +81,93 @@ class Config:
 
 
 GIT_GATE_PORT = 9420
+
+# The accounts the sidecar image gives the daemons that need none of the proxy's secrets (see
+# images/sidecar/Dockerfile). Under them, a flaw in the git-gate or the MCP server reaches
+# neither the route credentials, the known secret values nor the CA key, nor each other's files.
+GATE_ACCOUNT = "bottle-gate"
+SUPERVISE_ACCOUNT = "bottle-supervise"
+SPOOL_GROUP = "bottle-spool"  # the supervise spool: the proxy, both daemons and the host's ctl
+DAEMON_UMASK = 0o007  # what they write in the spool stays readable by the group's other members
+
+
+@dataclass(frozen=True)
+class Account:
+    uid: int
+    gid: int
+    groups: tuple[int, ...]  # supplementary: the spool's group
+    home: str
+
+
+def daemon_accounts(names: Sequence[str] = (GATE_ACCOUNT, SUPERVISE_ACCOUNT),
+                    spool_group: str = SPOOL_GROUP) -> dict[str, Account] | None:
+    """The image's daemon accounts by name, when this init can switch to them: running as root
+    where they exist (the sidecar image), with the capabilities to hand them over (the launcher
+    grants them). None elsewhere (a test running the init as itself)."""
+    if os.geteuid() != 0 or not _holds_capabilities(SWITCH_CAPABILITIES):
+        return None
+    try:
+        spool = grp.getgrnam(spool_group).gr_gid
+        entries = [pwd.getpwnam(name) for name in names]
+    except KeyError:
+        return None
+    return {e.pw_name: Account(e.pw_uid, e.pw_gid, (spool,), e.pw_dir) for e in entries}
+
+
+SWITCH_CAPABILITIES = (0, 6, 7)  # CAP_CHOWN, CAP_SETGID, CAP_SETUID
+
+
+def _holds_capabilities(bits: Sequence[int], status: Path = Path("/proc/self/status")) -> bool:
+    try:
+        line = next(ln for ln in status.read_text().splitlines() if ln.startswith("CapEff:"))
+        effective = int(line.split(":", 1)[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return False
+    return all(effective >> bit & 1 for bit in bits)
+
+
+def hand_out_files(config: Config, accounts: dict[str, Account]) -> None:
+    """Give each daemon account its own files, and nothing else (run as root, before any start).
+
+    The host copies everything in as root with mode 600: the policy and secrets stay so (the
+    proxy's); the git-gate's config and upstream credentials become the gate's. The folders
+    holding them are only traversable, so no account lists what is not its own. The spool is
+    the group's, setgid so what anyone writes there stays in the group.
+    """
+    gate = accounts[GATE_ACCOUNT]
+    for folder in {config.policy.parent, config.git_gate_config.parent, config.state_dir}:
+        if folder.is_dir():
+            folder.chmod(0o711)
+    for path in (config.policy, config.secrets):
+        if path.is_file():
+            path.chmod(0o600)
+    gate_state = config.state_dir / "git-gate"
+    gate_state.mkdir(parents=True, exist_ok=True)
+    gate_credentials = config.git_gate_config.parent / "git-gate"
+    # Children first: once a folder is the gate's (mode 700), root no longer gets into it.
+    for path in (config.git_gate_config, *_tree(gate_credentials)[::-1], gate_credentials,
+                 *_tree(gate_state)[::-1], gate_state):
+        if path.exists() or path.is_symlink():
+            os.chown(path, gate.uid, gate.gid, follow_symlinks=False)
+    root = config.supervise_root
+    root.mkdir(parents=True, exist_ok=True)
+    spool_gid = gate.groups[0]
+    # A restarted sidecar's spool may hold what an image without these accounts wrote (root's,
+    # mode 600): the group gets it too. What an account wrote is already so (and not root's to chmod).
+    for path in (root, *_tree(root)):
+        if path.is_symlink() or path.lstat().st_uid != os.geteuid():
+            continue
+        os.chown(path, -1, spool_gid)
+        mode = path.lstat().st_mode
+        path.chmod(0o2770 if path.is_dir() else stat.S_IMODE(mode) | (mode & 0o600) >> 3)
+
+
+def _tree(folder: Path) -> list[Path]:
+    """Everything under ``folder``, never through a symlink (a daemon may have planted one)."""
+    out: list[Path] = []
+    for top, dirs, files in os.walk(folder):
+        out += [Path(top, name) for name in (*dirs, *files)]
+    return out
 
 
 def git_gate_argv(config: Config) -> list[str]:
@@ -167,6 +258,7 @@ class OnFirstConnection:
     listener: socket.socket
     argv: Callable[[int], list[str]]
     env: dict[str, str] | None = None
+    account: Account | None = None
 
 
 @dataclass
@@ -177,14 +269,28 @@ class Supervisor:
     stopping: bool = False
     pending: OnFirstConnection | None = None  # a daemon not started until someone connects
     failure: tuple[str, int] | None = None  # the first daemon that ended unasked
+    _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
+              account: Account | None = None, pass_fds: tuple[int, ...] = ()) -> int:
         exe = shutil.which(argv[0])
         if exe is None:
             raise _StartFailed(f"{argv[0]} not found on PATH")
-        pid = os.posix_spawn(exe, list(argv), env if env is not None else dict(os.environ))
+        env = dict(env if env is not None else os.environ)
+        if account is None:
+            pid = os.posix_spawn(exe, list(argv), env)
+        else:
+            # The switch happens in the child before exec (setgroups, setgid, setuid); a uid other
+            # than 0 keeps no capability, and no-new-privileges holds it there.
+            env["HOME"] = account.home
+            child = subprocess.Popen(  # noqa: S603 - our own argv
+                list(argv), executable=exe, env=env, user=account.uid, group=account.gid,
+                extra_groups=list(account.groups), umask=DAEMON_UMASK, pass_fds=pass_fds, close_fds=True,
+            )
+            self._children.append(child)  # reaped by waitpid(-1) below; kept so it is not collected early
+            pid = child.pid
         self.daemons[pid] = name
-        say("started", daemon=name, pid=pid)
+        say("started", daemon=name, pid=pid, **({"uid": account.uid} if account else {}))
         return pid
 
     def reap_nowait(self) -> list[tuple[str, int]]:
@@ -224,7 +330,7 @@ class Supervisor:
         fd = pending.listener.fileno()
         os.set_inheritable(fd, True)
         try:
-            self.spawn(pending.name, pending.argv(fd), pending.env)
+            self.spawn(pending.name, pending.argv(fd), pending.env, pending.account, pass_fds=(fd,))
         finally:
             pending.listener.close()  # the daemon holds it now (or nobody, if it failed to start)
 
@@ -425,6 +531,13 @@ def run(config: Config) -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
         policy = preflight(config)
+        accounts = daemon_accounts()
+        if accounts is not None:
+            hand_out_files(config, accounts)
+        elif os.geteuid() == 0:
+            say("shared-root", reason="no daemon accounts or no capability to switch to them")
+        gate_account = accounts[GATE_ACCOUNT] if accounts else None
+        supervise_account = accounts[SUPERVISE_ACCOUNT] if accounts else None
         supervise_port = policy.services.get(SUPERVISE_SERVICE)
         if supervise_port is not None:
             # The policy routes supervise.bottle.internal here, so supervise is on. The MCP
@@ -436,12 +549,14 @@ def run(config: Config) -> int:
             if shutil.which(str(config.supervise_python)) is None:
                 raise _StartFailed(f"{config.supervise_python} not found")  # say so now, not at first use
             config.supervise_root.mkdir(parents=True, exist_ok=True)
-            config.supervise_root.chmod(0o700)
+            if accounts is None:
+                config.supervise_root.chmod(0o700)
             sup.pending = OnFirstConnection(
                 "supervise",
                 socket.create_server(("127.0.0.1", supervise_port)),
                 lambda fd: supervise_argv(config, supervise_port, fd),
                 env,
+                supervise_account,
             )
         # The CA is made while the daemons start: the proxy imports its code meanwhile and
         # waits for the CA only when it loads its certificates.
@@ -452,7 +567,7 @@ def run(config: Config) -> int:
         if gate:
             # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
             # whole bundle (fail closed). It needs nothing from the proxy: it starts alongside.
-            sup.spawn("git-gate", git_gate_argv(config), env)
+            sup.spawn("git-gate", git_gate_argv(config), env, gate_account)
         # socat connects to the proxy per connection, and nothing connects before "ready".
         sup.spawn("socat", socat_argv(config))
         if finish_ca(config.confdir, ca_child):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bot_bottle import images
 from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker.launch import SIDECAR_INIT_CAPS
 from tests._docker import resource_snapshot, skip_unless_docker
 
 RUN_DIR = "/run/bottle"
@@ -120,7 +121,8 @@ class Lab:
     def _start_sidecar(self) -> str:
         cid = self._container(
             "create", "--network", self.network, "--volume", f"{self.volume}:{RUN_DIR}",
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--memory", "512m", self.sidecar_ref,
+            "--cap-drop", "ALL", *(a for cap in SIDECAR_INIT_CAPS for a in ("--cap-add", cap)),
+            "--security-opt", "no-new-privileges", "--memory", "512m", self.sidecar_ref,
         )
         config = Path(self.tmp.name) / "config"
         config.mkdir()

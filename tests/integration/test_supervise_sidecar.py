@@ -412,6 +412,51 @@ git-gate:
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(self.upstream_main(), new)
 
+    def test_gate_and_supervise_run_under_accounts_of_their_own(self) -> None:
+        """A flaw in the git-gate or the MCP server (both parse what the agent sends) must not hand
+        over the route credentials, the known secret values, the CA key or each other's files."""
+        sidecar = self.launcher.names.sidecar_container
+        self.bottle.exec(f"curl -sS --max-time 30 -o /dev/null {MCP_URL}")  # the server starts on first use
+        ids = json.loads(engine.run(["exec", sidecar, "python3", "-c", PROCESS_IDS], timeout=60).stdout)
+        gate = [p for p in ids if "bot_bottle.sidecar.git_gate" in p["args"]]
+        supervise = [p for p in ids if "bot_bottle.sidecar.supervise.server" in p["args"]]
+        self.assertTrue(gate and supervise, ids)
+        for proc, account in ((gate[0], "bottle-gate"), (supervise[0], "bottle-supervise")):
+            uid = engine.run(["exec", sidecar, "id", "-u", account], timeout=60).stdout.strip()
+            self.assertEqual(proc["uid"], [uid] * 4, f"{account}: {proc}")
+            self.assertEqual(int(proc["cap_eff"], 16), 0, f"{account} holds capabilities: {proc}")
+
+        def reads(user: str, path: str) -> bool:
+            return engine.run(["exec", "-u", user, sidecar, "cat", path], timeout=60, check=False).returncode == 0
+
+        secrets, ca_key = "/etc/bot-bottle/secrets.json", "/var/lib/bottle/mitmproxy/mitmproxy-ca.pem"
+        deploy_key = next(line for line in engine.run(["exec", "-u", "bottle-gate", sidecar, "ls", "-1",
+                                                       "/etc/bot-bottle/git-gate"], timeout=60).stdout.split())
+        deploy_key = f"/etc/bot-bottle/git-gate/{deploy_key}"
+        self.assertTrue(reads("root", secrets) and reads("root", ca_key), "the proxy's own files are there")
+        self.assertTrue(reads("bottle-gate", deploy_key), "the gate reads its own key")
+        for user in ("bottle-gate", "bottle-supervise"):
+            self.assertFalse(reads(user, secrets), f"{user} reads the route credentials")
+            self.assertFalse(reads(user, ca_key), f"{user} reads the CA key")
+            self.assertFalse(reads(user, "/etc/bot-bottle/policy.json"), f"{user} reads the policy")
+            self.assertFalse(reads(user, f"/proc/{ids[0]['pid']}/environ"), f"{user} reads PID 1's environment")
+        self.assertFalse(reads("bottle-supervise", deploy_key), "the MCP server reads the gate's deploy key")
+
+
+# Every process in the sidecar: pid, argv, real/effective/saved/fs uid and effective capabilities.
+PROCESS_IDS = """
+import json, os
+out = []
+for pid in sorted((p for p in os.listdir('/proc') if p.isdigit()), key=int):
+    try:
+        status = dict(l.split(':', 1) for l in open(f'/proc/{pid}/status').read().splitlines() if ':' in l)
+        args = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()
+    except OSError:
+        continue
+    out.append({'pid': pid, 'args': args, 'uid': status['Uid'].split(), 'cap_eff': status['CapEff'].strip()})
+print(json.dumps(out))
+"""
+
 
 def _get(bottle, url: str) -> tuple[str, str]:
     marker = "HTTPSTATUS:"

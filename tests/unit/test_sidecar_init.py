@@ -73,6 +73,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class AccountsTest(unittest.TestCase):
+    """The init hands the git-gate and the MCP server their own accounts only where it can."""
+
+    def status(self, cap_eff: str) -> Path:
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".status", delete=False)
+        self.addCleanup(os.unlink, tmp.name)
+        tmp.write(f"Name:\tpython3\nCapInh:\t0000000000000000\nCapEff:\t{cap_eff}\n")
+        tmp.close()
+        return Path(tmp.name)
+
+    def test_capabilities_are_read_from_the_effective_set(self) -> None:
+        self.assertTrue(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("00000000000000c1")))
+        self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("00000000000000c0")),
+                         "no CAP_CHOWN: the gate's files could not be handed over")
+        self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("0000000000000000")))
+        self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, Path("/nonexistent/status")))
+
+    def test_no_accounts_outside_the_sidecar_image(self) -> None:
+        self.assertIsNone(init.daemon_accounts(("no-such-account-here",), "no-such-group-here"))
+
+
 class ArgvTest(unittest.TestCase):
     def test_proxy_argv(self) -> None:
         config = init.Config(policy=Path("/p.json"), state_dir=Path("/s"), log_dir=Path("/l"), proxy_port=9000)

@@ -244,6 +244,37 @@ class SpoolTests(_TempRoot):
         self.assertIsNone(none)
 
 
+class SharedSpoolTests(_TempRoot):
+    """In the sidecar the init makes the spool setgid for the daemon accounts' group (the proxy,
+    the git-gate, the MCP server, the host's ctl): whoever writes there, the others read it."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.root.mkdir()
+        self.root.chmod(0o2770)
+
+    def mode(self, path: Path) -> int:
+        return path.stat().st_mode & 0o7777
+
+    def test_files_and_folders_are_the_groups(self) -> None:
+        self.spool.submit(Proposal("p-1", "egress", "why", {"host": "a.example"}, 60, created_at=10))
+        self.assertEqual(self.mode(self.root), 0o2770, "ensure keeps the shared spool's mode")
+        self.assertEqual(self.mode(self.spool.proposals_dir), 0o2770)
+        self.assertEqual(self.mode(self.spool.proposals_dir / "p-1.json"), 0o660)
+        self.spool.decide(Decision("p-1", "approved", operator="op"))
+        self.assertEqual(self.mode(self.spool.decisions_dir / "p-1.json"), 0o660)
+        self.assertEqual(self.mode(self.spool.archive_dir / "p-1.json"), 0o660)
+        add_grant(self.root, {"kind": "route", "route": {"host": "a.example", "ports": [443]}})
+        self.assertEqual(self.mode(channel.grants_path(self.root)), 0o664)
+        self.assertTrue(self.mode(self.root / channel._LOCK_FILE) & 0o040, "every account can take the lock")
+
+    def test_a_private_spool_stays_private(self) -> None:
+        self.root.chmod(0o755)
+        self.spool.submit(Proposal("p-1", "egress", "why", {"host": "a.example"}, 60, created_at=10))
+        self.assertEqual(self.mode(self.root), 0o700)
+        self.assertEqual(self.mode(self.spool.proposals_dir / "p-1.json"), 0o600)
+
+
 class GrantTests(_TempRoot):
     def test_missing_file_reads_empty(self) -> None:
         self.assertEqual(read_grants(self.root), {"routes": [], "pushes": [], "token_uses": []})

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 import unicodedata
@@ -469,8 +470,35 @@ def held_request_proposal(
 # Atomic files
 
 
+def _is_shared(folder: Path) -> bool:
+    """A spool folder shared by the sidecar's daemon accounts through its group: the init makes
+    the spool setgid (``hand_out_files``), and a folder made inside one inherits the bit."""
+    try:
+        return bool(folder.stat().st_mode & stat.S_ISGID)
+    except FileNotFoundError:
+        return False
+
+
+def _make_folder(folder: Path) -> None:
+    """``folder`` and its parents; in a shared spool, writable by the group whoever makes it."""
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if _is_shared(folder):
+        try:
+            folder.chmod(0o2770)
+        except PermissionError:
+            pass  # another account made it first, and made it so
+
+
+def _file_mode(folder: Path, mode: int) -> int:
+    """``mode`` for a file in ``folder``; the group gets what the owner has in a shared spool."""
+    return mode | (mode & 0o600) >> 3 if _is_shared(folder) else mode
+
+
 def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
+    mode = _file_mode(path.parent, mode)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -487,7 +515,8 @@ def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> Non
 
 def _create_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> bool:
     """Write ``path`` whole, only if it does not exist yet; False if it did (nothing changed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
+    mode = _file_mode(path.parent, mode)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -539,10 +568,13 @@ class Spool:
         return self.root / ARCHIVE_DIR
 
     def ensure(self) -> None:
-        """Create the folders; the spool is the sidecar's alone (mode 700)."""
-        for folder in (self.root, self.proposals_dir, self.decisions_dir, self.archive_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o700)
+        """Create the folders; the spool is the sidecar's alone: mode 700, or in the sidecar
+        image the daemon accounts' group's (``_is_shared``)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not _is_shared(self.root):
+            self.root.chmod(0o700)
+        for folder in (self.proposals_dir, self.decisions_dir, self.archive_dir):
+            _make_folder(folder)
 
     def submit(self, proposal: Proposal) -> Proposal:
         self.ensure()
@@ -609,7 +641,7 @@ class Spool:
 
     def _move_to_archive(self, proposal_id: str) -> bool:
         name = f"{proposal_id}.json"
-        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.archive_dir)
         try:
             os.replace(self.proposals_dir / name, self.archive_dir / name)
             # Its mtime becomes the time it was archived: pruning goes by that, so a proposal that
@@ -717,8 +749,11 @@ def read_grants(root: str | Path = DEFAULT_ROOT) -> dict[str, list[Any]]:
 
 @contextmanager
 def _grants_locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / _LOCK_FILE, "a+") as lock:
+    _make_folder(root)
+    # Opened for reading (flock needs no more), so it serves every account in a shared spool
+    # whoever made it.
+    fd = os.open(root / _LOCK_FILE, os.O_RDONLY | os.O_CREAT, _file_mode(root, 0o600))
+    with os.fdopen(fd, "rb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
