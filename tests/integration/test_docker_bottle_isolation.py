@@ -175,6 +175,36 @@ class BottleIsolation(unittest.TestCase):
         self.assertEqual(data["Config"]["User"], "node")
         self.assertEqual(data["Config"]["Labels"]["bot-bottle.id"], self.launcher.names.id)
 
+    def test_the_agent_cannot_grow_its_container_log_without_bound(self) -> None:
+        # PID 1 runs as the agent's user, so the agent can write to its stdout: the engine's log.
+        written = self.sh("head -c 4000000 /dev/zero | tr '\\0' A | fold -w 4000 > /proc/1/fd/1 && echo ok")
+        self.assertEqual(written.stdout.strip(), "ok", written.stderr)
+        data = json.loads(engine.run(["inspect", self.launcher.names.agent_container], timeout=30).stdout)[0]
+        log = data["HostConfig"]["LogConfig"]
+        self.assertEqual((log["Type"], log["Config"].get("max-file")), ("json-file", "1"), log)
+        path = Path(data["LogPath"])
+        if path.exists():  # an engine on this host: the file itself, not just its settings
+            self.assertLess(path.stat().st_size, 2_000_000, "4 MB of agent output kept on the host's disk")
+
+    def test_the_agent_is_frozen_while_the_engines_disk_is_at_its_reserve(self) -> None:
+        from bot_bottle.backend.docker.disk_guard import DiskGuard
+
+        self.assertIsNotNone(self.launcher._disk_guard, "the launch left no disk guard on a local engine")
+        container = self.launcher.names.agent_container
+        self.sh("seq 1 1000 > /home/node/work.txt")
+        free = [100 * 1024 ** 3]
+        told: list[str] = []
+        guard = DiskGuard(container, "/unused", told.append, measure=lambda root: (free[0], 200 * 1024 ** 3))
+        free[0] = 1024 ** 3  # the disk is down to 1 GiB of 200
+        guard.check()
+        paused = engine.run(["inspect", "-f", "{{.State.Paused}}", container], timeout=30).stdout.strip()
+        self.assertEqual(paused, "true", told)
+        self.assertNotEqual(engine.run(["exec", container, "true"], timeout=30, check=False).returncode, 0)
+        free[0] = 100 * 1024 ** 3
+        guard.check()
+        self.assertEqual(self.sh("wc -l < /home/node/work.txt").stdout.strip(), "1000", "the agent's work was kept")
+        self.assertEqual([m.split(":")[0] for m in told], ["paused", "resumed"])
+
     def test_killing_the_forwarder_takes_the_agent_offline(self) -> None:
         # The forwarder runs as the agent's own user, so the agent can kill it: then it is offline.
         # A killed forwarder may linger as a zombie (its parent does not reap): only live ones count.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable, Mapping
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from bot_bottle import interrupts, proc, scratch
 from bot_bottle.backend import sidecar_config
-from bot_bottle.backend.docker import egress_log, engine
+from bot_bottle.backend.docker import egress_log, engine, snapshot_room
+from bot_bottle.backend.docker.disk_guard import DiskGuard
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
 from bot_bottle.backend.secret_env import split_agent_env, write_secret_env
@@ -40,6 +42,8 @@ from bot_bottle.plan import BottlePlan
 from bot_bottle.state import Metadata, StateDir
 
 SOCKET_DIR = "/run/bottle"
+SIDECAR_INIT_CAPS = ("CHOWN", "SETGID", "SETUID")
+AGENT_LOG_MAX = "1m"  # the agent container's docker log on the host's disk
 PROXY_PORT = 3128
 CA_IN_VOLUME = f"{SOCKET_DIR}/ca.crt"
 CA_IN_AGENT = "/usr/local/share/ca-certificates/bot-bottle-ca.crt"
@@ -248,6 +252,7 @@ class DockerLauncher:
         self._created: list[tuple[str, str]] = []  # (kind, ref), in creation order
         self._torn_down = False
         self._sidecar_watch: SidecarWatch | None = None  # follows the sidecar's start messages
+        self._disk_guard: DiskGuard | None = None  # while the agent runs
         self._state_created = False
         self._marker_at_launch: str | None = None
         self.preserve_reason: str | None = None
@@ -367,6 +372,7 @@ class DockerLauncher:
             self._progress("waiting for the egress proxy")
             self._step("proxy-ca", lambda: self._trust_proxy_ca(bottle))
             self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
+            self._guard_disk()
             return bottle
         except BaseException as failure:
             # Ends the sidecar follower too.
@@ -387,6 +393,9 @@ class DockerLauncher:
             f"{self.names.socket_volume}:{SOCKET_DIR}",
             "--cap-drop",
             "ALL",
+            # Only for its init: to hand the git-gate and the supervise server their own accounts
+            # and files (a daemon switched to a non-root account holds no capability).
+            *(arg for cap in SIDECAR_INIT_CAPS for arg in ("--cap-add", cap)),
             "--security-opt",
             "no-new-privileges",
             "--memory",
@@ -543,6 +552,14 @@ class DockerLauncher:
                 *confined,
                 *limits,
                 *engine_socket,
+                # PID 1's output (the forwarder's) is all that reaches this log, but the agent can
+                # write to PID 1's stdout too: unbounded, that fills the host's disk.
+                "--log-driver",
+                "json-file",
+                "--log-opt",
+                f"max-size={AGENT_LOG_MAX}",
+                "--log-opt",
+                "max-file=1",
                 "--volume",
                 f"{self.names.socket_volume}:{SOCKET_DIR}",
                 # Secret env lives here (see secret_env): memory, agent user only, not committed.
@@ -638,8 +655,23 @@ class DockerLauncher:
         with interrupts.deferred():  # a second Ctrl-C must not leave half a bottle behind
             self._remove_all(launch_failed)
 
+    def _guard_disk(self) -> None:
+        """Freeze the agent while the engine's disk is down to its reserve (``disk_guard``)."""
+        root = snapshot_room.data_root()
+        if root is not None:
+            self._disk_guard = DiskGuard(self.names.agent_container, root, self._tell_operator)
+            self._disk_guard.start()
+
+    def _tell_operator(self, message: str) -> None:
+        # Over whatever the agent shows: its terminal may be raw, so each line ends in CR LF.
+        sys.stderr.write(f"\r\nbot-bottle: bottle {self.names.id} {message}\r\n")
+        sys.stderr.flush()
+
     def _remove_all(self, launch_failed: bool) -> None:
         self._stop_watching_sidecar()
+        guard, self._disk_guard = self._disk_guard, None
+        if guard is not None:
+            guard.stop()
         left: list[str] = []  # what an engine that stopped answering kept; the rest goes regardless
         if self.preserve_reason and not launch_failed and self.state.path.is_dir():
             try:

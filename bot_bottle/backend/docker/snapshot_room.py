@@ -20,10 +20,14 @@ RESERVE_MIN = 2 * GIB
 RESERVE_SHARE = 0.05
 
 
+def reserve(total: int) -> int:
+    """What is kept free on a disk of ``total`` bytes for everything else on it."""
+    return max(RESERVE_MIN, int(total * RESERVE_SHARE))
+
+
 def room_after(changes: int, free: int, total: int) -> int:
     """Bytes left above the reserve once ``changes`` bytes are written (negative: does not fit)."""
-    reserve = max(RESERVE_MIN, int(total * RESERVE_SHARE))
-    return free - reserve - changes
+    return free - reserve(total) - changes
 
 
 def changes_size(container: str) -> int | None:
@@ -33,17 +37,25 @@ def changes_size(container: str) -> int | None:
     return int(text) if out.returncode == 0 and text.isdigit() else None
 
 
-def engine_disk() -> tuple[int, int] | None:
-    """(free, total) bytes of the disk holding the engine's data, when it is on this machine."""
+def data_root() -> str | None:
+    """The engine's data folder, when it is on this machine."""
     out = engine.run(["info", "-f", "{{.DockerRootDir}}"], timeout=60, check=False)
     root = out.stdout.strip()
-    if out.returncode != 0 or not root or not os.path.isdir(root):
-        return None
+    return root if out.returncode == 0 and root and os.path.isdir(root) else None
+
+
+def free_and_total(root: str) -> tuple[int, int] | None:
     try:
         stats = os.statvfs(root)
     except OSError:
         return None
     return stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
+
+
+def engine_disk() -> tuple[int, int] | None:
+    """(free, total) bytes of the disk holding the engine's data, when it is on this machine."""
+    root = data_root()
+    return free_and_total(root) if root is not None else None
 
 
 def check(container: str) -> None:
