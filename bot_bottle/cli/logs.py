@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if state == "running":
         if args.follow:
             return _follow(container, args.format)
-        # The log's earlier part first (the proxy keeps two), when there is one.
-        result = engine.run(["exec", container, "sh", "-c", f"cat {SIDECAR_LOG}.1 2>/dev/null; cat {SIDECAR_LOG}"],
+        # The log's first and earlier parts first (the proxy keeps up to three), when there are.
+        result = engine.run(["exec", container, "sh", "-c", f"cat {SIDECAR_LOG}.first {SIDECAR_LOG}.1 2>/dev/null; cat {SIDECAR_LOG}"],
                             timeout=60, check=False)
         if result.returncode != 0 and "No such file" not in result.stderr:
             raise BotBottleError(f"cannot read the egress log of bottle {args.id}: {result.stderr.strip()}")

@@ -125,8 +125,11 @@ class SidecarLink:
         if not isinstance(lines, list) or isinstance(nxt, bool) or not isinstance(nxt, int):
             raise self._bad("events", "no 'lines' list and 'offset'")
         records = [line for line in lines if isinstance(line, dict)]
-        # The ctl restarts at 0 when the log is shorter than the offset asked for.
-        start = offset if nxt >= offset else 0
+        # Where the chunk begins: past what the proxy's log dropped, or 0 when the log is shorter
+        # than the offset asked for (the ctl says; an older one does not, and never skips ahead).
+        start = out.get("start")
+        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= nxt:
+            start = offset if nxt >= offset else 0
         return Events(start, nxt, line_offsets(start, nxt, records))
 
     def grants(self) -> dict[str, Any]:

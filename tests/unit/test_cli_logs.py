@@ -64,8 +64,8 @@ class LogsCommandTest(unittest.TestCase):
         self.assertIn(["inspect", "-f", "{{.State.Running}}", "bot-bottle-abcd1234-sidecar"], fake.calls)
         (read,) = [c for c in fake.calls if c[0] == "exec"]
         self.assertEqual(read[:4], ["exec", "bot-bottle-abcd1234-sidecar", "sh", "-c"])
-        self.assertEqual(read[4], f"cat {logs.SIDECAR_LOG}.1 2>/dev/null; cat {logs.SIDECAR_LOG}",
-                         "the earlier part of the log first, then the current one")
+        self.assertEqual(read[4], f"cat {logs.SIDECAR_LOG}.first {logs.SIDECAR_LOG}.1 2>/dev/null; cat {logs.SIDECAR_LOG}",
+                         "the first and the earlier parts of the log first, then the current one")
 
     def test_running_bottle_text(self) -> None:
         result = self.run_logs("abcd1234", fake=FakeEngine(running=True))

@@ -105,7 +105,7 @@ class CtlTests(unittest.TestCase):
         self.assertIn("not valid JSON", json.loads(stdout.getvalue())["error"])
 
     def test_events_from_offsets(self) -> None:
-        self.assertEqual(self.call("events", {"offset": 0}), (0, {"offset": 0, "lines": []}))
+        self.assertEqual(self.call("events", {"offset": 0}), (0, {"start": 0, "offset": 0, "lines": []}))
         first = json.dumps({"host": "a.example", "verdict": "deny"}) + "\n"
         self.log.write_text(first + "not json\n" + '{"host": "b.ex')  # a partial last line
         code, out = self.call("events", {"offset": 0})
@@ -122,6 +122,30 @@ class CtlTests(unittest.TestCase):
         _, out3 = self.call("events", {"offset": 10_000})
         self.assertEqual((out3["offset"], len(out3["lines"])), (len(first), 1))
         self.assertEqual(self.call("events", {"offset": -1})[0], 1)
+
+    def test_events_keep_their_offsets_across_the_proxys_rotations(self) -> None:
+        from bot_bottle.sidecar.egress.logfile import LogFile
+
+        log = LogFile(self.log, limit=400)
+        shipped: list[dict] = []
+        offset = 0
+        for i in range(60):
+            log.write(json.dumps({"n": i, "pad": "p" * 30}) + "\n")
+            if i % 3 == 2:  # the console syncs now and then, rotations in between
+                _, out = self.call("events", {"offset": offset})
+                self.assertGreaterEqual(out["offset"], offset, "offsets only move on")
+                offset = out["offset"]
+                shipped += out["lines"]
+        log.close()
+        while True:  # what the last sync left (a call reads within one part)
+            _, out = self.call("events", {"offset": offset})
+            if out["offset"] == offset:
+                break
+            offset = out["offset"]
+            shipped += out["lines"]
+        numbers = [line["n"] for line in shipped if "n" in line]
+        self.assertEqual(numbers, list(range(60)), "every decision shipped once, in order")
+        self.assertTrue(any(line.get("event") == "egress-log-part" for line in shipped))
 
     def test_grants(self) -> None:
         self.assertEqual(self.call("grants"), (0, {"routes": [], "pushes": [], "token_uses": []}))

@@ -175,6 +175,21 @@ class Sync(Base):
         self.assertEqual(self.sync("abcdef12").new_events, 0)
         self.assertEqual(len(self.store.events("abcdef12")), 2)
 
+    def test_every_decision_is_imported_once_across_the_proxys_rotations(self) -> None:
+        from bot_bottle.sidecar.egress.logfile import LogFile
+
+        side = self.sidecar("abcdef12")
+        side.log.parent.mkdir(parents=True, exist_ok=True)
+        log = LogFile(side.log, limit=300)
+        for i in range(40):
+            log.write(json.dumps({"ts": str(i), "decision": "deny", "host": f"h{i}.example"}, separators=(",", ":")) + "\n")
+            if i % 4 == 3:
+                self.sync("abcdef12")
+        log.close()
+        self.sync("abcdef12")
+        hosts = [e.record["host"] for e in self.store.events("abcdef12", limit=1000) if "host" in e.record]
+        self.assertEqual(hosts, [f"h{i}.example" for i in range(40)])
+
     def test_a_new_sidecar_incarnation_is_read_from_its_start(self) -> None:
         side = self.sidecar("abcdef12")
         side.log_lines({"ts": "a", "decision": "deny", "host": "one.example"}, {"ts": "b", "decision": "deny", "host": "two.example"})

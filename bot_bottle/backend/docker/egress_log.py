@@ -1,7 +1,8 @@
 """The proxy's decisions out of a sidecar container, running or stopped (``docker cp``).
 
-The proxy keeps its log in two parts (``sidecar.egress.logfile``): the earlier one, ``.1``, then
-the current one; read together, in that order, they are the log.
+The proxy keeps its log in up to three parts (``sidecar.egress.logfile``): the first one,
+``.first``, the earlier one, ``.1``, then the current one; read together, in that order, they are
+the log (each later part's first line says how much was dropped before it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from bot_bottle import scratch
 from bot_bottle.backend.docker import engine
 
 SIDECAR_EGRESS_LOG = "/var/log/bottle/egress.jsonl"
-PARTS = (SIDECAR_EGRESS_LOG + ".1", SIDECAR_EGRESS_LOG)
+PARTS = (SIDECAR_EGRESS_LOG + ".first", SIDECAR_EGRESS_LOG + ".1", SIDECAR_EGRESS_LOG)
 
 
 def copy_out(container: str, target: Path) -> bool:

@@ -20,9 +20,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot_bottle.sidecar.egress.logfile import EARLIER, FIRST, part_marker
 from bot_bottle.sidecar.supervise.channel import (
     DEFAULT_ROOT,
     AlreadyDecided,
@@ -97,28 +99,25 @@ def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def do_events(log: Path, request: dict[str, Any]) -> dict[str, Any]:
-    """Whole JSON lines of the egress log from byte ``offset``; the new offset is after the last.
+    """Whole JSON lines of the egress log from byte ``offset`` (or the first kept after it: the
+    answer's ``start``); the new offset is after the last.
 
-    A log shorter than the offset was replaced (a new sidecar): reading starts again at 0. A
-    partial last line is left for the next call. Lines that are not JSON objects are skipped.
+    Offsets are the whole log's, across the proxy's rotations (``logfile``: the current part's
+    marker line says where it begins). An offset in a part rotated away since reads on from the
+    current part's head, whose marker says how much was dropped. A log shorter than the offset
+    was replaced (a new sidecar): reading starts again at 0. A partial last line is left for the
+    next call. Lines that are not JSON objects are skipped.
     """
     offset = request.get("offset", 0)
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise CtlError(f"stdin.offset: expected a byte offset >= 0, got {offset!r}")
     try:
-        with open(log, "rb") as fh:
-            size = fh.seek(0, 2)
-            if offset > size:
-                offset = 0
-            fh.seek(offset)
-            chunk = fh.read(MAX_EVENT_BYTES)
-    except FileNotFoundError:
-        return {"offset": 0, "lines": []}
+        offset, chunk = _read_from(log, offset)
     except OSError as exc:
         raise CtlError(f"cannot read {log}: {exc.strerror or exc}", "io") from None
     end = chunk.rfind(b"\n")
     if end < 0:
-        return {"offset": offset, "lines": []}
+        return {"start": offset, "offset": offset, "lines": []}
     lines: list[Any] = []
     for raw in chunk[: end + 1].splitlines():
         try:
@@ -127,7 +126,37 @@ def do_events(log: Path, request: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(item, dict):
             lines.append(item)
-    return {"offset": offset + end + 1, "lines": lines}
+    return {"start": offset, "offset": offset + end + 1, "lines": lines}
+
+
+def _read_from(log: Path, offset: int) -> tuple[int, bytes]:
+    """(where the chunk begins, up to ``MAX_EVENT_BYTES`` from there) in the log's parts.
+
+    Each part is opened once and read through that one handle, so a rotation meanwhile cannot
+    pair one file's marker with another's bytes.
+    """
+    with ExitStack() as stack:
+        parts = []  # (handle, starts_at, size), oldest first
+        for path in (log.with_name(log.name + FIRST), log.with_name(log.name + EARLIER), log):
+            try:
+                fh = stack.enter_context(open(path, "rb"))
+            except FileNotFoundError:
+                continue
+            size = fh.seek(0, 2)
+            fh.seek(0)
+            marker = part_marker(fh.readline(4096))
+            parts.append((fh, marker["starts_at"] if marker else 0, size))
+        if not parts:
+            return 0, b""
+        _, last_start, last_size = parts[-1]
+        if offset > last_start + last_size:
+            offset = 0
+        for fh, starts_at, size in parts:
+            if offset < starts_at + size or fh is parts[-1][0]:
+                offset = max(offset, starts_at)  # what was dropped before this part is past
+                fh.seek(offset - starts_at)
+                return offset, fh.read(MAX_EVENT_BYTES)
+    return offset, b""
 
 
 def run(verb: str, stdin: TextIO, *, root: Path, events_log: Path) -> dict[str, Any]:
