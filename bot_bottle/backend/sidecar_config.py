@@ -110,6 +110,7 @@ def with_approved_routes(doc: Mapping[str, Any], approved: Sequence[Mapping[str,
     naming the file and the entry instead of taking the proxy down at start. A granted route
     never injects a credential: one carrying ``auth`` is refused.
     """
+    from bot_bottle.sidecar.egress.hosts import route_host_problem
     from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 
     routes = [dict(r) for r in doc.get("routes", [])]
@@ -117,6 +118,11 @@ def with_approved_routes(doc: Mapping[str, Any], approved: Sequence[Mapping[str,
         where = f"{source}[{i}]"
         if raw.get("auth") is not None:
             raise BotBottleError(f"{where}: an approved route cannot carry auth (credentials belong in the manifest)")
+        # The rule a grant meets today, for one approved before it was (a `*.com`, a loopback name).
+        problem = route_host_problem(raw["host"]) if isinstance(raw.get("host"), str) else None
+        if problem is not None:
+            raise BotBottleError(f"{where}: host {raw['host']!r}: {problem}",
+                                 hint=f"remove that route from {source} in the bottle's state folder to resume it")
         try:
             route = Policy.from_dict({"version": POLICY_VERSION, "routes": [dict(raw)]}).routes[0].to_dict()
         except PolicyError as exc:

@@ -101,6 +101,10 @@ class ApprovedRoutesTest(unittest.TestCase):
             ([{"host": "ok.example"}, {"host": "x.example", "ports": []}], "approved_routes.json[1]"),
             ([{"host": "x.example", "auth": {"scheme": "bearer", "token_ref": "T"}}], "cannot carry auth"),
             ([{"host": "supervise.bottle.internal"}], "reserved"),
+            # approved before grants had to meet the route-host rule: refused now as then
+            ([{"host": "*.com"}], "approved_routes.json[0]: host '*.com'"),
+            ([{"host": "ok.example"}, {"host": "localhost"}], "approved_routes.json[1]: host 'localhost'"),
+            ([{"host": "169.254.169.254"}], "approved_routes.json[0]: host '169.254.169.254'"),
         ):
             with self.subTest(routes=routes), self.assertRaises(BotBottleError) as ctx:
                 sidecar_config.with_approved_routes(self.doc, routes)
