@@ -41,6 +41,7 @@ from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half mitmproxy writes into its confdir
+MITM_DHPARAM = "mitmproxy-dhparam.pem"  # what mitmproxy writes there when it first loads its CA
 STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 60
 READY_POLL_SECONDS = 0.01  # a refused connect on loopback costs microseconds; the start waits on it
@@ -82,13 +83,20 @@ class Config:
 
 GIT_GATE_PORT = 9420
 
-# The accounts the sidecar image gives the daemons that need none of the proxy's secrets (see
-# images/sidecar/Dockerfile). Under them, a flaw in the git-gate or the MCP server reaches
-# neither the route credentials, the known secret values nor the CA key, nor each other's files.
+# The accounts the sidecar image gives its daemons (see images/sidecar/Dockerfile): no daemon
+# the agent talks to runs as root or holds a capability. The proxy (and its socket forwarder)
+# reads the route credentials, the known secret values and the CA key; the git-gate its
+# upstream credentials; the MCP server only the spool. A flaw in one reaches no other's files.
+PROXY_ACCOUNT = "bottle-proxy"
 GATE_ACCOUNT = "bottle-gate"
 SUPERVISE_ACCOUNT = "bottle-supervise"
+ACCOUNTS = (PROXY_ACCOUNT, GATE_ACCOUNT, SUPERVISE_ACCOUNT)
 SPOOL_GROUP = "bottle-spool"  # the supervise spool: the proxy, both daemons and the host's ctl
-DAEMON_UMASK = 0o007  # what they write in the spool stays readable by the group's other members
+# What the gate and the MCP server write in the spool stays readable by the group's other
+# members; the proxy's log stays readable by the host's `docker exec` (root, no capability to
+# read past a file's mode).
+DAEMON_UMASK = 0o007
+PROXY_UMASK = 0o022
 
 
 @dataclass(frozen=True)
@@ -97,9 +105,10 @@ class Account:
     gid: int
     groups: tuple[int, ...]  # supplementary: the spool's group
     home: str
+    umask: int = DAEMON_UMASK
 
 
-def daemon_accounts(names: Sequence[str] = (GATE_ACCOUNT, SUPERVISE_ACCOUNT),
+def daemon_accounts(names: Sequence[str] = ACCOUNTS,
                     spool_group: str = SPOOL_GROUP) -> dict[str, Account] | None:
     """The image's daemon accounts by name, when this init can switch to them: running as root
     where they exist (the sidecar image), with the capabilities to hand them over (the launcher
@@ -111,10 +120,12 @@ def daemon_accounts(names: Sequence[str] = (GATE_ACCOUNT, SUPERVISE_ACCOUNT),
         entries = [pwd.getpwnam(name) for name in names]
     except KeyError:
         return None
-    return {e.pw_name: Account(e.pw_uid, e.pw_gid, (spool,), e.pw_dir) for e in entries}
+    return {e.pw_name: Account(e.pw_uid, e.pw_gid, (spool,), e.pw_dir,
+                               PROXY_UMASK if e.pw_name == PROXY_ACCOUNT else DAEMON_UMASK) for e in entries}
 
 
-SWITCH_CAPABILITIES = (0, 6, 7)  # CAP_CHOWN, CAP_SETGID, CAP_SETUID
+# CAP_CHOWN, CAP_KILL (to stop daemons of other accounts), CAP_SETGID, CAP_SETUID
+SWITCH_CAPABILITIES = (0, 5, 6, 7)
 
 
 def _holds_capabilities(bits: Sequence[int], status: Path = Path("/proc/self/status")) -> bool:
@@ -129,18 +140,27 @@ def _holds_capabilities(bits: Sequence[int], status: Path = Path("/proc/self/sta
 def hand_out_files(config: Config, accounts: dict[str, Account]) -> None:
     """Give each daemon account its own files, and nothing else (run as root, before any start).
 
-    The host copies everything in as root with mode 600: the policy and secrets stay so (the
-    proxy's); the git-gate's config and upstream credentials become the gate's. The folders
-    holding them are only traversable, so no account lists what is not its own. The spool is
-    the group's, setgid so what anyone writes there stays in the group.
+    The host copies everything in as root with mode 600. The policy and secrets become readable
+    by the proxy's group (root, the init, keeps them), as does the CA folder (``share_ca``); the
+    log folder is the proxy's, and the shared run folder its group's too, for the socket. The
+    git-gate's config and upstream credentials become the gate's. The folders holding them are
+    only traversable, so no account lists what is not its own. The spool is the group's, setgid
+    so what anyone writes there stays in the group.
     """
-    gate = accounts[GATE_ACCOUNT]
+    proxy, gate = accounts[PROXY_ACCOUNT], accounts[GATE_ACCOUNT]
     for folder in {config.policy.parent, config.git_gate_config.parent, config.state_dir}:
         if folder.is_dir():
             folder.chmod(0o711)
     for path in (config.policy, config.secrets):
         if path.is_file():
-            path.chmod(0o600)
+            os.chown(path, 0, proxy.gid)
+            path.chmod(0o640)
+    for path in (config.log_dir, *_tree(config.log_dir)):
+        if not path.is_symlink():
+            os.chown(path, proxy.uid, proxy.gid)
+    os.chown(config.run_dir, 0, proxy.gid)
+    config.run_dir.chmod(0o775)  # the agent (uid 1000, not in the group) still writes nothing there
+    share_ca(config.confdir, proxy)
     gate_state = config.state_dir / "git-gate"
     gate_state.mkdir(parents=True, exist_ok=True)
     gate_credentials = config.git_gate_config.parent / "git-gate"
@@ -160,6 +180,17 @@ def hand_out_files(config: Config, accounts: dict[str, Account]) -> None:
         os.chown(path, -1, spool_gid)
         mode = path.lstat().st_mode
         path.chmod(0o2770 if path.is_dir() else stat.S_IMODE(mode) | (mode & 0o600) >> 3)
+
+
+def share_ca(confdir: Path, proxy: Account) -> None:
+    """The CA folder readable by the proxy's group: root keeps it (the init makes the CA there),
+    the proxy loads it. Done before the proxy loads it, whether made now or by an earlier start."""
+    os.chown(confdir, 0, proxy.gid)
+    confdir.chmod(0o750)
+    for path in _tree(confdir):
+        if path.is_file() and not path.is_symlink():
+            os.chown(path, 0, proxy.gid)
+            path.chmod(0o640)
 
 
 def _tree(folder: Path) -> list[Path]:
@@ -285,7 +316,7 @@ class Supervisor:
             env["HOME"] = account.home
             child = subprocess.Popen(  # noqa: S603 - our own argv
                 list(argv), executable=exe, env=env, user=account.uid, group=account.gid,
-                extra_groups=list(account.groups), umask=DAEMON_UMASK, pass_fds=pass_fds, close_fds=True,
+                extra_groups=list(account.groups), umask=account.umask, pass_fds=pass_fds, close_fds=True,
             )
             self._children.append(child)  # reaped by waitpid(-1) below; kept so it is not collected early
             pid = child.pid
@@ -312,8 +343,8 @@ class Supervisor:
         for pid in list(self.daemons):
             try:
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+            except (ProcessLookupError, PermissionError):
+                pass  # gone, or (without CAP_KILL) another account's: the container's end stops it
 
     def stop(self, *_: object) -> None:
         if not self.stopping:
@@ -468,7 +499,7 @@ def start_ca(confdir: Path) -> int | None:
     certificate code here would keep ~15 MB of it in PID 1 for the bottle's whole life, and a fork
     skips a new interpreter's start (~0.1 s).
     """
-    if (confdir / MITM_CA_CERT).is_file():
+    if all((confdir / name).is_file() for name in (MITM_CA_CERT, MITM_DHPARAM)):
         return None
     sys.stdout.flush()
     sys.stderr.flush()
@@ -507,13 +538,21 @@ NO_MITMPROXY = 3  # the CA child's status when mitmproxy cannot be imported
 
 
 def create_ca_files(confdir: Path) -> int:
-    """mitmproxy's own CA files in ``confdir`` (what ``make_ca``'s child runs)."""
+    """mitmproxy's own CA files in ``confdir`` (what ``make_ca``'s child runs).
+
+    The DH parameters too, which mitmproxy would otherwise write when it first loads the CA: the
+    proxy's account only reads this folder.
+    """
     try:
-        from mitmproxy.certs import CertStore
+        from mitmproxy.certs import DEFAULT_DHPARAM, CertStore
     except ImportError:
         return NO_MITMPROXY
     confdir.mkdir(parents=True, exist_ok=True)
-    CertStore.create_store(confdir, "mitmproxy", MITM_CA_KEY_SIZE)
+    if not (confdir / MITM_CA_CERT).is_file():
+        CertStore.create_store(confdir, "mitmproxy", MITM_CA_KEY_SIZE)
+    dhparam = confdir / MITM_DHPARAM
+    if not dhparam.is_file():
+        dhparam.write_bytes(DEFAULT_DHPARAM)
     return 0
 
 
@@ -536,6 +575,7 @@ def run(config: Config) -> int:
             hand_out_files(config, accounts)
         elif os.geteuid() == 0:
             say("shared-root", reason="no daemon accounts or no capability to switch to them")
+        proxy_account = accounts[PROXY_ACCOUNT] if accounts else None
         gate_account = accounts[GATE_ACCOUNT] if accounts else None
         supervise_account = accounts[SUPERVISE_ACCOUNT] if accounts else None
         supervise_port = policy.services.get(SUPERVISE_SERVICE)
@@ -562,15 +602,18 @@ def run(config: Config) -> int:
         # waits for the CA only when it loads its certificates.
         ca_child = start_ca(config.confdir)
         settled = config.confdir / CA_SETTLED if ca_child is not None else None
-        sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env)
+        sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env, proxy_account)
         gate = config.git_gate_config.is_file()
         if gate:
             # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the
             # whole bundle (fail closed). It needs nothing from the proxy: it starts alongside.
             sup.spawn("git-gate", git_gate_argv(config), env, gate_account)
         # socat connects to the proxy per connection, and nothing connects before "ready".
-        sup.spawn("socat", socat_argv(config))
-        if finish_ca(config.confdir, ca_child):
+        sup.spawn("socat", socat_argv(config), account=proxy_account)
+        made = finish_ca(config.confdir, ca_child)
+        if proxy_account is not None:
+            share_ca(config.confdir, proxy_account)  # before the proxy loads it (``settled``)
+        if made:
             # Published as soon as it exists: the host trusts it in the agent while the proxy loads.
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
             say("ca-published", path=str(config.ca_path))

@@ -172,8 +172,9 @@ class EgressProxyTest(unittest.TestCase):
         self.assertNotIn(REAL_TOKEN, docker("exec", self.lab.sidecar, "cat", "/etc/bot-bottle/policy.json").stdout)
 
     def test_secrets_file_is_private_in_the_sidecar(self) -> None:
-        mode = docker("exec", self.lab.sidecar, "stat", "-c", "%a", "/etc/bot-bottle/secrets.json").stdout.strip()
-        self.assertEqual(mode, "600")
+        # The init's (root) and the proxy's (its account's group) to read; no one else's.
+        mode = docker("exec", self.lab.sidecar, "stat", "-c", "%a %U %G", "/etc/bot-bottle/secrets.json").stdout.strip()
+        self.assertEqual(mode, "640 root bottle-proxy")
 
     # -- TLS -------------------------------------------------------------------------------------
 

@@ -412,19 +412,25 @@ git-gate:
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(self.upstream_main(), new)
 
-    def test_gate_and_supervise_run_under_accounts_of_their_own(self) -> None:
-        """A flaw in the git-gate or the MCP server (both parse what the agent sends) must not hand
-        over the route credentials, the known secret values, the CA key or each other's files."""
+    def test_the_sidecars_daemons_run_under_accounts_of_their_own(self) -> None:
+        """No daemon the agent talks to is root or holds a capability, and a flaw in one (each
+        parses what the agent sends) does not hand over another's files: the route credentials,
+        the known secret values and the CA key are the proxy's, the deploy key the gate's."""
         sidecar = self.launcher.names.sidecar_container
         self.bottle.exec(f"curl -sS --max-time 30 -o /dev/null {MCP_URL}")  # the server starts on first use
         ids = json.loads(engine.run(["exec", sidecar, "python3", "-c", PROCESS_IDS], timeout=60).stdout)
-        gate = [p for p in ids if "bot_bottle.sidecar.git_gate" in p["args"]]
-        supervise = [p for p in ids if "bot_bottle.sidecar.supervise.server" in p["args"]]
-        self.assertTrue(gate and supervise, ids)
-        for proc, account in ((gate[0], "bottle-gate"), (supervise[0], "bottle-supervise")):
+        daemons = {
+            "bottle-proxy": [p for p in ids if "bottle-proxy" in p["args"] or p["args"].startswith("socat ")],
+            "bottle-gate": [p for p in ids if "bot_bottle.sidecar.git_gate" in p["args"]],
+            "bottle-supervise": [p for p in ids if "bot_bottle.sidecar.supervise.server" in p["args"]],
+        }
+        self.assertEqual({k: len(v) >= (2 if k == "bottle-proxy" else 1) for k, v in daemons.items()},
+                         dict.fromkeys(daemons, True), ids)
+        for account, procs in daemons.items():
             uid = engine.run(["exec", sidecar, "id", "-u", account], timeout=60).stdout.strip()
-            self.assertEqual(proc["uid"], [uid] * 4, f"{account}: {proc}")
-            self.assertEqual(int(proc["cap_eff"], 16), 0, f"{account} holds capabilities: {proc}")
+            for proc in procs:
+                self.assertEqual(proc["uid"], [uid] * 4, f"{account}: {proc}")
+                self.assertEqual(int(proc["cap_eff"], 16), 0, f"{account} holds capabilities: {proc}")
 
         def reads(user: str, path: str) -> bool:
             return engine.run(["exec", "-u", user, sidecar, "cat", path], timeout=60, check=False).returncode == 0
@@ -433,14 +439,16 @@ git-gate:
         deploy_key = next(line for line in engine.run(["exec", "-u", "bottle-gate", sidecar, "ls", "-1",
                                                        "/etc/bot-bottle/git-gate"], timeout=60).stdout.split())
         deploy_key = f"/etc/bot-bottle/git-gate/{deploy_key}"
-        self.assertTrue(reads("root", secrets) and reads("root", ca_key), "the proxy's own files are there")
+        self.assertTrue(reads("bottle-proxy", secrets) and reads("bottle-proxy", ca_key), "the proxy reads its own")
         self.assertTrue(reads("bottle-gate", deploy_key), "the gate reads its own key")
         for user in ("bottle-gate", "bottle-supervise"):
             self.assertFalse(reads(user, secrets), f"{user} reads the route credentials")
             self.assertFalse(reads(user, ca_key), f"{user} reads the CA key")
             self.assertFalse(reads(user, "/etc/bot-bottle/policy.json"), f"{user} reads the policy")
+        for user in ("bottle-proxy", "bottle-gate", "bottle-supervise"):
             self.assertFalse(reads(user, f"/proc/{ids[0]['pid']}/environ"), f"{user} reads PID 1's environment")
         self.assertFalse(reads("bottle-supervise", deploy_key), "the MCP server reads the gate's deploy key")
+        self.assertFalse(reads("bottle-proxy", deploy_key), "the proxy reads the gate's deploy key")
 
 
 # Every process in the sidecar: pid, argv, real/effective/saved/fs uid and effective capabilities.

@@ -84,9 +84,11 @@ class AccountsTest(unittest.TestCase):
         return Path(tmp.name)
 
     def test_capabilities_are_read_from_the_effective_set(self) -> None:
-        self.assertTrue(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("00000000000000c1")))
-        self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("00000000000000c0")),
+        self.assertTrue(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("00000000000000e1")))
+        self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("00000000000000e0")),
                          "no CAP_CHOWN: the gate's files could not be handed over")
+        self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("00000000000000c1")),
+                         "no CAP_KILL: the init could not stop its daemons")
         self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, self.status("0000000000000000")))
         self.assertFalse(init._holds_capabilities(init.SWITCH_CAPABILITIES, Path("/nonexistent/status")))
 

@@ -42,7 +42,7 @@ from bot_bottle.plan import BottlePlan
 from bot_bottle.state import Metadata, StateDir
 
 SOCKET_DIR = "/run/bottle"
-SIDECAR_INIT_CAPS = ("CHOWN", "SETGID", "SETUID")
+SIDECAR_INIT_CAPS = ("CHOWN", "KILL", "SETGID", "SETUID")
 AGENT_LOG_MAX = "1m"  # the agent container's docker log on the host's disk
 PROXY_PORT = 3128
 CA_IN_VOLUME = f"{SOCKET_DIR}/ca.crt"
