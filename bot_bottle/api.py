@@ -149,12 +149,15 @@ def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) ->
 
 
 def commit(bottle_id: str, *, home: str | Path | None = None) -> str:
-    """Snapshot a running bottle (on the backend it runs on); the next ``resume`` starts from it."""
+    """Snapshot a running bottle (on the backend it runs on); the next ``resume`` starts from it.
+
+    Only a bottle with a state folder under this home's state dir: one started from another home
+    (or by nobody) is refused before anything is snapshotted, as nothing here could resume it.
+    """
     from bot_bottle.backend import registry
 
     state_root = _layout(home, None).state_dir
-    sdir = StateDir(state_root, bottle_id)
-    backend = registry.for_state(sdir) if sdir.exists() else registry.for_name("docker")
+    backend = registry.for_state(registry.require_state(bottle_id, state_root))
     if backend.name == "docker" and not running(bottle_id):
-        raise BotBottleError(f"no running bottle {bottle_id}")
+        raise BotBottleError(f"no running bottle {bottle_id}", hint="`bot-bottle list --running` shows them")
     return backend.commit(bottle_id, state_root=state_root)

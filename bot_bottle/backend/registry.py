@@ -24,7 +24,7 @@ from typing import Protocol
 
 from bot_bottle import proc
 from bot_bottle.backend import Bottle
-from bot_bottle.backend.docker.cleanup import Inventory, Resource
+from bot_bottle.backend.docker.cleanup import Inventory, OwnerState, Resource
 from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.errors import BotBottleError
@@ -140,6 +140,20 @@ class Launch(Protocol):
     def teardown(self, *, launch_failed: bool = False) -> None: ...
 
 
+def require_state(bottle_id: str, state_root: Path) -> StateDir:
+    """The bottle's state folder under ``state_root``; a clear error when there is none (the
+    bottle was started from another home, or by nobody): nothing is snapshotted or marked then."""
+    state = StateDir(state_root, bottle_id)
+    if not state.exists():
+        raise BotBottleError(
+            f"bottle {bottle_id} has no state under {state_root}: it was not started from this home "
+            "(or does not exist), so it cannot be committed here",
+            hint="`bot-bottle list --running` shows the running bottles and which are this home's; "
+                 "commit a bottle with the HOME that started it",
+        )
+    return state
+
+
 def default_state_root() -> Path:
     from bot_bottle.manifest import Layout
 
@@ -177,8 +191,9 @@ class BottleBackend(abc.ABC):
         raise NotSupportedOnBackend(f"restarting a running bottle is not supported on {self.name} (bottle {bottle_id})")
 
     @abc.abstractmethod
-    def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
-        """What this backend created that no live bottle owns (orphans) or that is live."""
+    def inventory(self, state_root: Path, *, owner_state: OwnerState = proc.owner_state) -> Inventory:
+        """What this backend created for this home's bottles that no live bottle owns (orphans) or
+        that is live; what is another home's, or has an owner not checkable here, is skipped."""
 
     @abc.abstractmethod
     def remove(self, resources: list[Resource]) -> list[str]:
@@ -234,19 +249,20 @@ class DockerBackend(BottleBackend):
     def commit(self, bottle_id: str, *, state_root: Path, build: CapabilityBuild | None = None) -> str:
         from bot_bottle import lifecycle
 
+        # Checked before the snapshot: without a state folder here it would be an image nothing
+        # resumes from, of a bottle another home (or nobody) owns.
+        state = require_state(bottle_id, state_root)
         ref = lifecycle.snapshot(bottle_id, BottleNames(bottle_id, "agent").agent_container, state_root)
-        state = StateDir(state_root, bottle_id)
-        if state.exists():
-            meta = state.read()
-            meta.snapshot = ref
-            state.write(meta)
+        meta = state.read()
+        meta.snapshot = ref
+        state.write(meta)
+        state.preserve("committed")
+        packages = state.capability_packages()
+        if packages:
+            # The container predates this run's approved packages: add them again on top.
+            ref = self.apply_capability_change(
+                CapabilityChange(bottle_id, packages, reason="kept after commit", build=build), state_root=state_root)
             state.preserve("committed")
-            packages = state.capability_packages()
-            if packages:
-                # The container predates this run's approved packages: add them again on top.
-                ref = self.apply_capability_change(
-                    CapabilityChange(bottle_id, packages, reason="kept after commit", build=build), state_root=state_root)
-                state.preserve("committed")
         return ref
 
     def apply_capability_change(self, change: CapabilityChange, *, state_root: Path) -> str:
@@ -311,10 +327,10 @@ class DockerBackend(BottleBackend):
             state.clear_restart()  # nothing will restart it: the marker must not outlive the attempt
             raise
 
-    def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+    def inventory(self, state_root: Path, *, owner_state: OwnerState = proc.owner_state) -> Inventory:
         from bot_bottle.backend.docker import cleanup
 
-        return cleanup.inventory(state_root, is_alive=is_alive)
+        return cleanup.inventory(state_root, owner_state=owner_state)
 
     def remove(self, resources: list[Resource]) -> list[str]:
         from bot_bottle.backend.docker import cleanup
@@ -344,7 +360,7 @@ class SmolmachinesBackend(BottleBackend):
         """
         from bot_bottle.backend.smolmachines.launch import SNAPSHOT_NAME, request_commit
 
-        state = StateDir(state_root, bottle_id)
+        state = require_state(bottle_id, state_root)
         request_commit(state)
         return str(state.path / f"{SNAPSHOT_NAME}.smolmachine")
 
@@ -355,10 +371,10 @@ class SmolmachinesBackend(BottleBackend):
             hint="add the packages to agent_provider.dockerfile and start a new bottle, or run the bottle on --backend docker",
         )
 
-    def inventory(self, state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+    def inventory(self, state_root: Path, *, owner_state: OwnerState = proc.owner_state) -> Inventory:
         from bot_bottle.backend.smolmachines import cleanup
 
-        return cleanup.inventory(state_root, is_alive=is_alive)
+        return cleanup.inventory(state_root, owner_state=owner_state)
 
     def remove(self, resources: list[Resource]) -> list[str]:
         from bot_bottle.backend.smolmachines import cleanup
@@ -389,14 +405,15 @@ def apply_capability_change(change: CapabilityChange, *, state_root: Path) -> st
     return for_state(StateDir(state_root, change.bottle_id)).apply_capability_change(change, state_root=state_root)
 
 
-def inventory(state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+def inventory(state_root: Path, *, owner_state: OwnerState = proc.owner_state) -> Inventory:
     """Every backend's orphans and live objects together (machines first: they go first)."""
     merged = Inventory()
     for backend in (SmolmachinesBackend(), DockerBackend()):
-        inv = backend.inventory(state_root, is_alive=is_alive)
+        inv = backend.inventory(state_root, owner_state=owner_state)
         merged.orphans += inv.orphans
         merged.live += inv.live
         merged.kept += inv.kept
+        merged.skipped += inv.skipped
     return merged
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from rich.text import Text
-
 from bot_bottle.backend.docker import cleanup as docker_cleanup
 from bot_bottle import scratch
 from bot_bottle.backend import registry
 from bot_bottle.backend.docker import engine
 from bot_bottle.cli import common, output
+from bot_bottle.cli.render import _cell as cell  # names and reasons as written: never Rich markup
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="remove orphaned containers, networks, volumes, snapshots and state folders (-n: preview)",
         description=(
             "Find every bot-bottle container, network, volume, snapshot image, state folder and private "
-            "temporary folder that no live bottle owns (its launching process is gone) and remove it. "
-            "Preserved bottles and their snapshots are kept. Idempotent."
+            "temporary folder of this home's bottles (their state folder is under this HOME) that no "
+            "live bottle owns (its launching process is gone) and remove it. Preserved bottles and "
+            "their snapshots are kept (--all removes them). Everything of bottles started from another "
+            "home, and of bottles whose owner runs in another PID namespace or on another host (it "
+            "cannot be checked from here), is skipped, even with --all. The output says what was kept "
+            "or skipped and why. Idempotent."
         ),
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="show what would be removed; remove nothing")
@@ -40,24 +43,11 @@ def run(args: argparse.Namespace) -> int:
     if not engine.is_available():
         from bot_bottle import state
 
-        # Without an engine only state folders can be judged.
-        states = state.all_states(lay.state_dir)
-        orphans = [s for s in states if not s.preserved]
+        # Without an engine only state folders can be judged. Preserved bottles are kept (and
+        # listed as kept) unless --all, as with an engine.
         output.warn("no Docker engine answers; only state folders were checked")
         inv = docker_cleanup.Inventory()
-        # Preserved bottles are kept (and listed as kept) unless --all, as with an engine.
-        inv.kept.extend((docker_cleanup.Resource("state", str(s.path), s.id, s.id), "preserved")
-                        for s in states if s.preserved)
-        for s in orphans:
-            try:
-                meta = s.read()
-                from bot_bottle import proc
-
-                if proc.is_alive(meta.owner):
-                    continue
-            except Exception:
-                pass
-            inv.orphans.append(docker_cleanup.Resource("state", str(s.path), s.id, s.id))
+        docker_cleanup.judge_states(inv, state.all_states(lay.state_dir))
     else:
         inv = registry.inventory(lay.state_dir)
     # Private temporary folders a killed launch left (they may hold a bottle's secrets).
@@ -85,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                 "removed" if not args.dry_run else "would_remove": [
                     {"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id} for r in inv.orphans
                 ],
-                "kept": [{"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id, "why": why} for r, why in inv.kept]
+                "kept": [{"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id, "why": why}
+                         for r, why in inv.kept + inv.skipped]
                 + [{"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id, "why": "live bottle"} for r in inv.live],
                 "failures": failures,
             }
@@ -100,13 +91,24 @@ def run(args: argparse.Namespace) -> int:
         table.add_column("name", overflow="fold")
         table.add_column("bottle", overflow="fold")
         for r in inv.orphans:
-            table.add_row(r.kind, r.name, r.bottle_id or "-")
+            table.add_row(cell(r.kind), cell(r.name), cell(r.bottle_id or "-"))
         output.show(table)
-    for r, why in inv.kept:
-        con.print(Text(f"kept {r.kind} {r.name}: {why}", style="dim"))
+    for verb, entries in (("kept", inv.kept), ("skipped", inv.skipped)):
+        for why, resources in _by_reason(entries):
+            listed = ", ".join(f"{r.kind} {r.name}" for r in resources)
+            con.print(cell(f"{verb} {listed}: {why}", style="dim"))
     for failure in failures:
         output.error(failure)
     return 1 if failures else 0
+
+
+def _by_reason(kept: list[tuple[docker_cleanup.Resource, str]]) -> list[tuple[str, list[docker_cleanup.Resource]]]:
+    """What was kept or skipped, one line per reason (first seen first): on an engine shared
+    with other homes a bottle's container, sidecar, network and volume share one."""
+    grouped: dict[str, list[docker_cleanup.Resource]] = {}
+    for res, why in kept:
+        grouped.setdefault(why, []).append(res)
+    return list(grouped.items())
 
 
 def _current_images() -> set[str]:

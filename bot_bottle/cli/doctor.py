@@ -10,6 +10,7 @@ from rich.text import Text
 
 from bot_bottle import doctor
 from bot_bottle.cli import output
+from bot_bottle.cli.render import _cell as cell
 
 HELP = "report what this host can run: Docker engine, gVisor, micro-VMs, smolvm"
 
@@ -39,7 +40,8 @@ def _table(title: str, checks: tuple[doctor.Check, ...]) -> Table:
         text = check.detail if check.ok else check.reason
         if not check.ok and check.detail:
             text = f"{check.detail}: {check.reason}"
-        table.add_row(check.name, _status(check.ok), text)
+        # Details quote the engine's and smolvm's own words: shown as written, never as markup.
+        table.add_row(cell(check.name), _status(check.ok), cell(text))
     return table
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot_bottle.backend.docker.engine import DockerError
 from bot_bottle.cli import common, output
+from bot_bottle.cli.render import _cell as cell  # text as written: never read as Rich markup
 from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest import discover
 
@@ -49,6 +50,33 @@ def _preserved(state_dir: Path, live_ids: set[str]) -> list[dict[str, Any]]:
     return saved
 
 
+def _owner(state_dir: Path, bottle_id: str) -> str | None:
+    """What can be told about this home's bottle's owner from its metadata (``proc.ALIVE``,
+    ``GONE`` or ``UNKNOWN``), or None when its metadata cannot be read."""
+    from bot_bottle import proc, state
+
+    try:
+        return proc.owner_state(state.StateDir(state_dir, bottle_id).read().owner)
+    except Exception:  # noqa: BLE001 - one bad state folder must not hide the others
+        return None
+
+
+def _running_row(b: Any, state_dir: Path) -> dict[str, Any]:
+    """One running bottle. Only one of this home's (its state folder is here) can be an orphan
+    this home's ``cleanup`` removes; an owner that cannot be checked from here is "unknown"."""
+    from bot_bottle import proc
+    from bot_bottle.backend.docker.cleanup import has_state_here
+
+    here = has_state_here(state_dir, b.id)
+    owner = _owner(state_dir, b.id) if here else None
+    if owner is None and (here or not b.owner_alive):
+        # From the engine's label alone: "not alive" is "provably gone"; alive may be unknown.
+        owner = proc.ALIVE if b.owner_alive else proc.GONE
+    return {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
+            "backend": b.backend, "orphaned": here and owner == proc.GONE, "offline": b.offline,
+            "from_this_home": here, "owner": owner}
+
+
 def _bottles(*, strict: bool) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]], str | None]:
     """(running, preserved, why the running ones are not known). ``strict``: no engine raises."""
     from bot_bottle.backend.docker.running import running
@@ -60,18 +88,31 @@ def _bottles(*, strict: bool) -> tuple[list[dict[str, Any]] | None, list[dict[st
         if strict:
             raise
         return None, _preserved(lay.state_dir, set()), str(exc)
-    rows = [
-        {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
-         "backend": b.backend, "orphaned": not b.owner_alive, "offline": b.offline}
-        for b in live
-    ]
+    rows = [_running_row(b, lay.state_dir) for b in live]
     return rows, _preserved(lay.state_dir, {b.id for b in live}), None
+
+
+def _status(r: dict[str, Any]) -> str:
+    status = r["status"]
+    if not r["from_this_home"]:
+        # Nothing here may act on it, and an owner label from another PID namespace in the old
+        # format reads as gone: its own home's `list` judges it.
+        status += " (not started from this home)"
+    elif r["orphaned"]:
+        status += " (orphaned: run `bot-bottle cleanup`)"
+    elif r["owner"] == "unknown":
+        status += " (owner unknown: started in another PID namespace or on another host)"
+    if r["offline"]:
+        # Stopping and resuming it is for the home that started it.
+        status += (f" (offline: its sidecar stopped; `bot-bottle stop {r['id']}`, then `resume` it)"
+                   if r["from_this_home"] else " (offline: its sidecar stopped)")
+    return status
 
 
 def _show_bottles(rows: list[dict[str, Any]] | None, saved: list[dict[str, Any]], engine: str | None) -> None:
     con = output.console()
     if engine is not None:
-        con.print(f"running bottles: not known ({engine})")
+        con.print(cell(f"running bottles: not known ({engine})"))
     elif not rows and not saved:
         con.print("no running or preserved bottles")
         return
@@ -80,17 +121,15 @@ def _show_bottles(rows: list[dict[str, Any]] | None, saved: list[dict[str, Any]]
         for col in ("id", "agent", "label", "backend", "status", "started"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            status = r["status"] + (" (orphaned: run `bot-bottle cleanup`)" if r["orphaned"] else "")
-            if r["offline"]:
-                status += f" (offline: its sidecar stopped; `bot-bottle stop {r['id']}`, then `resume` it)"
-            table.add_row(r["id"], r["agent"], r["label"] or "-", r["backend"], status, r["started_at"])
+            cells = (r["id"], r["agent"], r["label"] or "-", r["backend"], _status(r), r["started_at"])
+            table.add_row(*map(cell, cells))
         output.show(table)
     if saved:
         table = output.table("Preserved bottles (bot-bottle resume ID)")
         for col in ("id", "agent", "label", "why"):
             table.add_column(col, overflow="fold")
         for r in saved:
-            table.add_row(r["id"], r["agent"] or "?", r["label"] or "-", r["reason"])
+            table.add_row(*map(cell, (r["id"], r["agent"] or "?", r["label"] or "-", r["reason"] or "-")))
         output.show(table)
 
 
@@ -131,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         output.warn(warning)
     con = output.console()
     if not agents and not bottles:
-        con.print(f"No agents or bottles yet in {lay.home_dir}. Run `bot-bottle init` to create examples.")
+        con.print(cell(f"No agents or bottles yet in {lay.home_dir}. Run `bot-bottle init` to create examples."))
         _show_bottles(running, saved, engine)
         return 0
     table = output.table("Agents")
@@ -142,13 +181,13 @@ def run(args: argparse.Namespace) -> int:
         origin = "this folder" if a["origin"] == "cwd" else "home"
         if a["overrides"]:
             origin += " (overrides home)"
-        table.add_row(a["name"], origin, a["path"])
+        table.add_row(cell(a["name"]), cell(origin), cell(a["path"]))
     output.show(table)
     table = output.table("Bottles")
     table.add_column("name", overflow="fold")
     table.add_column("file", style="dim", overflow="fold")
     for b in bottles:
-        table.add_row(b["name"], b["path"])
+        table.add_row(cell(b["name"]), cell(b["path"]))
     output.show(table)
     _show_bottles(running, saved, engine)
     return 0

@@ -289,6 +289,8 @@ class Cleanup(unittest.TestCase):
             "my-own-vm": {"name": "my-own-vm", "state": "running", "labels": {}},
         }
         with fake.installed(), tempfile.TemporaryDirectory() as tmp:
+            for bottle_id in ("aaaaaaaa", "bbbbbbbb", "cccccccc"):  # this home's bottles
+                (Path(tmp) / bottle_id).mkdir()
             inv = smol_cleanup.inventory(Path(tmp))
             self.assertEqual(sorted(r.name for r in inv.orphans), ["bot-bottle-bbbbbbbb", "bot-bottle-cccccccc"])
             self.assertEqual([r.name for r in inv.live], ["bot-bottle-aaaaaaaa"])

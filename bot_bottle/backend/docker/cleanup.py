@@ -1,20 +1,36 @@
 """Find and remove what no live bottle owns: containers, networks, volumes, snapshots, state.
 
-A Docker object belongs to a live bottle when the process named by its ``bot-bottle.owner``
-label (pid plus start time) still runs. Removing something already gone is not an error, so
-``cleanup`` is idempotent and safe to run while other bottles work.
+Only this home's bottles are judged: a bottle's object (labelled with its ``bot-bottle.bottle``)
+is this home's when a state folder for its bottle id exists under this home's state dir, or its
+``bot-bottle.state`` label names a folder there (what a failed teardown left, once the folder
+went). Other homes' bottles on a
+shared engine are skipped (``Inventory.skipped``) and said so, whatever their owner. A helper
+that belongs to no bottle (a demo's stand-in internet, a micro-VM launch's throwaway registry)
+has no state anywhere and nothing resumes it: it is judged by its owner alone.
+
+A bottle of this home is live while the process named by its objects' ``bot-bottle.owner``
+label (pid plus start time, see ``proc.identity``) still runs. An owner in another PID namespace
+or on another host cannot be checked from here: its objects are skipped, never taken for orphans.
+Removing something already gone is not an error, so ``cleanup`` is idempotent and safe to run
+while other bottles work.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_bottle import proc, state
 from bot_bottle.backend.docker import engine
-from bot_bottle.backend.docker.names import LABEL_ID, LABEL_OWNER
+from bot_bottle.backend.docker.names import LABEL_BOTTLE, LABEL_ID, LABEL_OWNER, LABEL_STATE
+
+# An owner label (or metadata owner) to ``proc.ALIVE``, ``proc.GONE`` or ``proc.UNKNOWN``.
+OwnerState = Callable[[str | None], str]
+
+UNKNOWN_OWNER = ("its owner runs in another PID namespace or on another host, so whether it still "
+                 "runs cannot be checked from here")
 
 
 @dataclass(frozen=True)
@@ -29,7 +45,10 @@ class Resource:
 class Inventory:
     orphans: list[Resource] = field(default_factory=list)
     live: list[Resource] = field(default_factory=list)
+    # This home's, kept with why (preserved bottles and their snapshots): ``cleanup --all`` removes them.
     kept: list[tuple[Resource, str]] = field(default_factory=list)
+    # Never removed from here, with why: other homes' bottles, owners not checkable from here.
+    skipped: list[tuple[Resource, str]] = field(default_factory=list)
 
 
 def _lines(args: list[str]) -> list[str]:
@@ -63,55 +82,131 @@ def _name(kind: str, obj: dict) -> str:
     return str(obj.get("Name", ""))
 
 
-def inventory(state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
+def has_state_here(state_root: Path, bottle_id: str | None) -> bool:
+    """Whether bottle ``bottle_id`` has a state folder under ``state_root``: it was started from
+    this home, so this home's commands may act on it. A label that is no bottle id never has."""
+    if not bottle_id or not state.ID_RE.match(bottle_id):
+        return False
+    return (state_root / bottle_id).is_dir()
+
+
+def not_here(bottle_id: str | None, state_root: Path, owner: str | None = None) -> str:
+    """Why an object of a bottle with no state under ``state_root`` is skipped: it is not this
+    home's to remove (another home's bottle, live or not), and what to do about it."""
+    why = f"bottle {bottle_id or '?'} has no state under {state_root}, so it was not started from this home"
+    return why + {
+        proc.ALIVE: " (it runs)",
+        proc.GONE: " (its owner looks gone from here: `bot-bottle cleanup` run with the HOME that started it "
+                   "removes it)",
+        proc.UNKNOWN: " (its owner runs in another PID namespace or on another host)",
+    }.get(owner or "", "")
+
+
+def _state_owner(sdir: state.StateDir, owner_state: OwnerState) -> str:
+    try:
+        return owner_state(sdir.read().owner)
+    except Exception:  # noqa: BLE001 - unreadable metadata names no owner: judged as before
+        return proc.GONE
+
+
+def judge_states(inv: Inventory, states: Iterable[state.StateDir], *, owner_state: OwnerState = proc.owner_state,
+                 live_ids: frozenset[str] = frozenset(), unknown_ids: frozenset[str] = frozenset()) -> set[str]:
+    """Sort this home's state folders into ``inv``; return the ids of those that are orphans.
+
+    ``live_ids`` / ``unknown_ids``: bottles with an object whose owner runs / cannot be checked.
+    A bottle that runs (or may) is never offered to ``--all``, even when it is preserved.
+    """
+    orphaned = set()
+    for sdir in states:
+        res = Resource("state", str(sdir.path), sdir.id, sdir.id)
+        owner = _state_owner(sdir, owner_state)
+        if sdir.id in live_ids or owner == proc.ALIVE:
+            inv.live.append(res)
+        elif sdir.id in unknown_ids or owner == proc.UNKNOWN:
+            inv.skipped.append((res, UNKNOWN_OWNER))
+        elif sdir.preserved:
+            inv.kept.append((res, "preserved for resume"))
+        else:
+            inv.orphans.append(res)
+            orphaned.add(sdir.id)
+    return orphaned
+
+
+_LISTING = {
+    "container": ["ps", "-a", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"],
+    "network": ["network", "ls", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"],
+    "volume": ["volume", "ls", "-q", "--filter", f"label={LABEL_ID}"],
+}
+
+
+@dataclass
+class _Owners:
+    """Bottle ids with an object whose owner runs (``live``) or cannot be checked (``unknown``)."""
+
+    live: set[str] = field(default_factory=set)
+    unknown: set[str] = field(default_factory=set)
+
+
+def _judge_object(inv: Inventory, res: Resource, labels: dict[str, str], state_root: Path, *,
+                  states: set[str], owner_state: OwnerState, owners: _Owners) -> None:
+    """A container, network or volume: a bottle's goes by its owner only when the bottle is this
+    home's; a helper of no bottle (no ``bot-bottle.bottle`` label) goes by its owner alone."""
+    owner = owner_state(labels.get(LABEL_OWNER))
+    # This home's too when its state label says so: a teardown that could not remove it may
+    # have removed its state folder already.
+    labelled_here = bool(labels.get(LABEL_STATE)) and Path(labels[LABEL_STATE]).parent == state_root
+    if LABEL_BOTTLE in labels and res.bottle_id not in states and not labelled_here:
+        inv.skipped.append((res, not_here(res.bottle_id, state_root, owner)))
+    elif owner == proc.ALIVE:
+        inv.live.append(res)
+        owners.live.add(str(res.bottle_id))
+    elif owner == proc.UNKNOWN:
+        inv.skipped.append((res, UNKNOWN_OWNER))
+        owners.unknown.add(str(res.bottle_id))
+    else:
+        inv.orphans.append(res)
+
+
+def inventory(state_root: Path, *, owner_state: OwnerState = proc.owner_state) -> Inventory:
     inv = Inventory()
-    listing = {
-        "container": ["ps", "-a", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"],
-        "network": ["network", "ls", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"],
-        "volume": ["volume", "ls", "-q", "--filter", f"label={LABEL_ID}"],
-    }
-    live_ids: set[str] = set()
-    for kind, args in listing.items():
+    states = {s.id: s for s in state.all_states(state_root)}
+    owners = _Owners()
+    for kind, args in _LISTING.items():
         for obj in _inspect(kind, _lines(args)):
             labels = _labels(kind, obj)
-            ref = str(obj.get("Id") or obj.get("Name"))
-            res = Resource(kind, ref if kind != "volume" else str(obj.get("Name")), _name(kind, obj), labels.get(LABEL_ID))
-            if is_alive(labels.get(LABEL_OWNER)):
-                inv.live.append(res)
-                if res.bottle_id:
-                    live_ids.add(res.bottle_id)
-            else:
-                inv.orphans.append(res)
-
-    states = {s.id: s for s in state.all_states(state_root)}
-    for sid, sdir in states.items():
-        res = Resource("state", str(sdir.path), sid, sid)
-        try:
-            meta = sdir.read()
-        except Exception:
-            meta = None
-        if sdir.preserved:
-            inv.kept.append((res, "preserved for resume"))
-        elif sid in live_ids or (meta is not None and is_alive(meta.owner)):
-            inv.live.append(res)
-        else:
-            inv.orphans.append(res)
-
+            ref = str(obj.get("Name")) if kind == "volume" else str(obj.get("Id") or obj.get("Name"))
+            res = Resource(kind, ref, _name(kind, obj), labels.get(LABEL_ID))
+            _judge_object(inv, res, labels, state_root, states=set(states), owner_state=owner_state, owners=owners)
+    orphaned = judge_states(inv, states.values(), owner_state=owner_state,
+                            live_ids=frozenset(owners.live), unknown_ids=frozenset(owners.unknown))
     images = _lines(["images", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"])
     for obj in _inspect("image", sorted(set(images))):
-        labels = _labels("image", obj)
-        bid = labels.get(LABEL_ID)
-        res = Resource("image", str(obj.get("Id")), _name("image", obj), bid)
-        elsewhere = labels.get("bot-bottle.state")
-        if bid in states:
-            inv.kept.append((res, f"snapshot of saved bottle {bid}"))
-        elif elsewhere and Path(elsewhere).parent != state_root and (Path(elsewhere) / state.METADATA).is_file():
-            inv.kept.append((res, f"snapshot of bottle {bid} saved under {Path(elsewhere).parent}"))
-        elif bid in live_ids:
-            inv.live.append(res)
-        else:
-            inv.orphans.append(res)
+        _judge_image(inv, obj, state_root, states=set(states), orphaned=orphaned, owners=owners)
     return inv
+
+
+def _judge_image(inv: Inventory, obj: dict, state_root: Path, *, states: set[str], orphaned: set[str],
+                 owners: _Owners) -> None:
+    """A snapshot (or capability build) goes with its bottle's state folder here; one whose
+    state folder is elsewhere, or not known, is another home's and is never removed from here."""
+    labels = _labels("image", obj)
+    bid = labels.get(LABEL_ID)
+    res = Resource("image", str(obj.get("Id")), _name("image", obj), bid)
+    saved_in = Path(labels[LABEL_STATE]).parent if labels.get(LABEL_STATE) else None
+    if bid in orphaned:
+        inv.orphans.append(res)  # its state folder goes in this run: nothing will resume from it
+    elif bid in owners.live:
+        inv.live.append(res)
+    elif bid in owners.unknown:
+        inv.skipped.append((res, UNKNOWN_OWNER))
+    elif bid in states:
+        inv.kept.append((res, f"snapshot of saved bottle {bid}"))
+    elif saved_in == state_root:
+        inv.orphans.append(res)  # this home's, and its state folder is gone
+    elif saved_in is not None:
+        inv.skipped.append((res, f"snapshot of bottle {bid} saved under {saved_in}, another home's"))
+    else:
+        inv.skipped.append((res, not_here(bid, state_root)))
 
 
 def stale_images(state_root: Path, current: set[str]) -> tuple[list[Resource], list[tuple[Resource, str]]]:

@@ -14,9 +14,13 @@ LABEL_ID = "bot-bottle.id"
 LABEL_AGENT = "bot-bottle.agent"
 LABEL_BOTTLE = "bot-bottle.bottle"
 LABEL_ROLE = "bot-bottle.role"
+# The launching process, ``proc.identity()``: PID:START-PIDNS-HOST (PID:START before the namespace
+# and host were recorded). Read it only through ``proc.owner_state`` / ``proc.is_alive``: a pid is
+# checkable only from the PID namespace and host it was taken in.
 LABEL_OWNER = "bot-bottle.owner"
 LABEL_LABEL = "bot-bottle.label"
 LABEL_BACKEND = "bot-bottle.backend"
+LABEL_STATE = "bot-bottle.state"  # the bottle's state folder: which home it was started from
 PREFIX = "bot-bottle"
 
 

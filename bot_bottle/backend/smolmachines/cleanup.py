@@ -1,19 +1,28 @@
 """Find micro-VM machines no live bottle owns, and the ones still running.
 
-A machine is ours when its name is ``bot-bottle-<id>``. Its owner (pid plus start time) comes
-from its ``bot-bottle.owner`` label (smolvm 1.x) or, for a CLI without labels, from the bottle's
-state folder. The sidecar bundle's Docker objects are the Docker cleanup's business; this module
-only ever calls smolvm.
+A machine is bot-bottle's when its name is ``bot-bottle-<id>``, and this home's when a state
+folder for that id exists under this home's state dir: only those are judged, the rest are
+skipped and said so. Its owner (pid plus start time, see ``proc.identity``) comes from its
+``bot-bottle.owner`` label (smolvm 1.x) or, for a CLI without labels, from the bottle's state
+folder; an owner in another PID namespace or on another host cannot be checked from here, and its
+machine is skipped too. The sidecar bundle's Docker objects are the Docker cleanup's business; this
+module only ever calls smolvm.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_bottle import proc
-from bot_bottle.backend.docker.cleanup import Inventory, Resource
+from bot_bottle.backend.docker.cleanup import (
+    UNKNOWN_OWNER,
+    Inventory,
+    OwnerState,
+    Resource,
+    has_state_here,
+    not_here,
+)
 from bot_bottle.backend.docker.names import LABEL_AGENT, LABEL_LABEL, LABEL_OWNER
 from bot_bottle.backend.smolmachines import smolvm
 from bot_bottle.backend.smolmachines.names import bottle_id_of
@@ -70,8 +79,9 @@ def running(bottle_id: str | None = None, state_root: Path | None = None) -> lis
     ]
 
 
-def inventory(state_root: Path, *, is_alive: Callable[[str | None], bool] = proc.is_alive) -> Inventory:
-    """Machines whose launching process is gone are orphans; the rest are live.
+def inventory(state_root: Path, *, owner_state: OwnerState = proc.owner_state) -> Inventory:
+    """This home's machines whose launching process is gone are orphans; those whose owner runs
+    are live; the rest (another home's, or an owner not checkable from here) are skipped.
 
     A preserved bottle's machine is an orphan too: resume creates a fresh machine from the
     snapshot in the state folder, which is what is kept.
@@ -81,7 +91,15 @@ def inventory(state_root: Path, *, is_alive: Callable[[str | None], bool] = proc
         return inv
     for m in machines(state_root):
         res = Resource(KIND, m.name, m.name, m.bottle_id)
-        (inv.live if is_alive(m.owner) else inv.orphans).append(res)
+        owner = owner_state(m.owner)
+        if not has_state_here(state_root, m.bottle_id):
+            inv.skipped.append((res, not_here(m.bottle_id, state_root, owner)))
+        elif owner == proc.ALIVE:
+            inv.live.append(res)
+        elif owner == proc.UNKNOWN:
+            inv.skipped.append((res, UNKNOWN_OWNER))
+        else:
+            inv.orphans.append(res)
     return inv
 
 
