@@ -24,6 +24,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import select
 import shutil
 import signal
@@ -49,7 +50,9 @@ READY_POLL_SECONDS = 0.01  # a refused connect on loopback costs microseconds; t
 
 @dataclass(frozen=True)
 class Config:
-    policy: Path = Path("/etc/bot-bottle/policy.json")  # copied in by the host before start
+    # The host's launch hands these in after start (``receive_config``), onto a tmpfs;
+    # a sidecar started without ``config_arrives`` finds them there already.
+    policy: Path = Path("/etc/bot-bottle/policy.json")
     secrets: Path = Path("/etc/bot-bottle/secrets.json")  # likewise, mode 600; may be absent
     run_dir: Path = Path("/run/bottle")  # shared with the agent
     state_dir: Path = Path("/var/lib/bottle")  # sidecar only: CA private key
@@ -58,6 +61,7 @@ class Config:
     git_gate_config: Path = Path("/etc/bot-bottle/git-gate.json")  # present when the bottle has repos
     # The supervise MCP server runs in its own venv (the mcp SDK cannot share mitmproxy's).
     supervise_python: Path = Path("/opt/supervise/bin/python")
+    config_arrives: bool = False  # wait for the config to be handed in (``receive_config``)
 
     @property
     def supervise_root(self) -> Path:
@@ -467,6 +471,40 @@ class _StartFailed(Exception):
     pass
 
 
+# The whole config, handed in by the host over `docker exec -i` once the sidecar runs: a JSON
+# document ``{"files": {name: {"mode": int, "text": str}}}`` renamed into place when complete.
+# The folder is a tmpfs, so the bottle's secrets are never written to the host's disk (as the
+# container's writable layer, where `docker cp` would put them, is).
+CONFIG_DROP = ".incoming"
+_CONFIG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99})?")
+
+
+def receive_config(folder: Path, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Wait for the host's config document in ``folder`` and write out its files, each with its mode."""
+    drop = folder / CONFIG_DROP
+    deadline = time.monotonic() + timeout
+    while not drop.is_file():
+        if time.monotonic() > deadline:
+            raise _StartFailed(f"the bottle's config did not arrive within {timeout:g} s")
+        time.sleep(READY_POLL_SECONDS)
+    try:
+        files = json.loads(drop.read_text(encoding="utf-8"))["files"]
+        entries = [(name, int(e["mode"]) & 0o777, str(e["text"])) for name, e in files.items()]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _StartFailed(f"the bottle's config is not a config document ({type(exc).__name__})") from None
+    finally:
+        drop.unlink(missing_ok=True)
+    for name, mode, text in entries:
+        if not _CONFIG_NAME.fullmatch(name):
+            raise _StartFailed(f"the bottle's config names a file {name!r} outside its folder")
+        target = folder / name
+        if target.parent != folder:
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
 def preflight(config: Config) -> Policy:
     """Read the policy and the secrets the way the proxy will; raise ``_StartFailed`` if unusable.
 
@@ -569,6 +607,8 @@ def run(config: Config) -> int:
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
+        if config.config_arrives:
+            receive_config(config.policy.parent)
         policy = preflight(config)
         accounts = daemon_accounts()
         if accounts is not None:
@@ -655,6 +695,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--log-dir", type=Path, default=defaults.log_dir)
     parser.add_argument("--proxy-port", type=int, default=defaults.proxy_port)
     parser.add_argument("--supervise-python", type=Path, default=defaults.supervise_python)
+    parser.add_argument("--config-arrives", action="store_true",
+                        help="wait for the host to hand the config in (over docker exec) before starting")
     args = parser.parse_args(argv)
     return Config(
         policy=args.policy,
@@ -664,6 +706,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         log_dir=args.log_dir,
         proxy_port=args.proxy_port,
         supervise_python=args.supervise_python,
+        config_arrives=args.config_arrives,
     )
 
 

@@ -175,6 +175,18 @@ class BottleIsolation(unittest.TestCase):
         self.assertEqual(data["Config"]["User"], "node")
         self.assertEqual(data["Config"]["Labels"]["bot-bottle.id"], self.launcher.names.id)
 
+    def test_the_sidecars_secrets_never_reach_the_hosts_disk(self) -> None:
+        sidecar = self.launcher.names.sidecar_container
+        held = json.loads(engine.run(["exec", sidecar, "cat", "/etc/bot-bottle/secrets.json"], timeout=30).stdout)
+        (secret,) = held["credentials"].values()  # the provider route's credential, which the harness made up
+        self.assertGreater(len(secret), 16)
+        mounts = engine.run(["exec", sidecar, "cat", "/proc/mounts"], timeout=30).stdout.splitlines()
+        self.assertIn("tmpfs", [m.split()[2] for m in mounts if m.split()[1] == "/etc/bot-bottle"])
+        upper = engine.run(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", sidecar], timeout=30).stdout.strip()
+        if upper and Path(upper).is_dir():  # an engine on this host: its files, not just the mounts
+            found = subprocess.run(["grep", "-rl", "--", secret, upper], capture_output=True, text=True)
+            self.assertEqual(found.stdout, "", "the secret is in the sidecar's writable layer on the host's disk")
+
     def test_the_agent_cannot_grow_its_container_log_without_bound(self) -> None:
         # PID 1 runs as the agent's user, so the agent can write to its stdout: the engine's log.
         written = self.sh("head -c 4000000 /dev/zero | tr '\\0' A | fold -w 4000 > /proc/1/fd/1 && echo ok")

@@ -96,6 +96,51 @@ class AccountsTest(unittest.TestCase):
         self.assertIsNone(init.daemon_accounts(("no-such-account-here",), "no-such-group-here"))
 
 
+class ReceiveConfigTest(unittest.TestCase):
+    """The host hands the config in after start, onto the sidecar's tmpfs (never its disk)."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.folder = Path(tmp.name)
+
+    def drop(self, files: object) -> None:
+        (self.folder / init.CONFIG_DROP).write_text(json.dumps({"files": files}))
+
+    def test_files_are_written_with_their_modes_and_the_drop_removed(self) -> None:
+        self.drop({"policy.json": {"mode": 0o600, "text": "{}"},
+                   "git-gate/app.key": {"mode": 0o600, "text": "KEY\n"}})
+        init.receive_config(self.folder, timeout=1)
+        self.assertEqual((self.folder / "policy.json").read_text(), "{}")
+        self.assertEqual((self.folder / "git-gate" / "app.key").stat().st_mode & 0o777, 0o600)
+        self.assertEqual((self.folder / "git-gate").stat().st_mode & 0o777, 0o700)
+        self.assertFalse((self.folder / init.CONFIG_DROP).exists(), "the document with every secret is gone")
+
+    def test_names_outside_the_folder_are_refused(self) -> None:
+        for name in ("../escape", "/etc/passwd", "a/b/c", ".incoming", "git-gate/../../x", ""):
+            with self.subTest(name=name):
+                self.drop({name: {"mode": 0o600, "text": "x"}})
+                with self.assertRaises(init._StartFailed):
+                    init.receive_config(self.folder, timeout=1)
+        self.assertEqual(sorted(p.name for p in self.folder.parent.glob("escape")), [])
+
+    def test_a_file_already_there_is_not_written_through(self) -> None:
+        victim = self.folder / "victim"
+        victim.write_text("kept")
+        (self.folder / "policy.json").symlink_to(victim)
+        self.drop({"policy.json": {"mode": 0o600, "text": "{}"}})
+        with self.assertRaises(OSError):
+            init.receive_config(self.folder, timeout=1)
+        self.assertEqual(victim.read_text(), "kept")
+
+    def test_a_config_that_never_comes_or_does_not_parse_fails_the_start(self) -> None:
+        with self.assertRaisesRegex(init._StartFailed, "did not arrive"):
+            init.receive_config(self.folder, timeout=0.05)
+        (self.folder / init.CONFIG_DROP).write_text("[1, 2]")
+        with self.assertRaisesRegex(init._StartFailed, "not a config document"):
+            init.receive_config(self.folder, timeout=1)
+
+
 class ArgvTest(unittest.TestCase):
     def test_proxy_argv(self) -> None:
         config = init.Config(policy=Path("/p.json"), state_dir=Path("/s"), log_dir=Path("/l"), proxy_port=9000)

@@ -33,12 +33,14 @@ from bot_bottle.backend.docker.names import (
     LABEL_LABEL,
     LABEL_OWNER,
     LABEL_ROLE,
+    LABEL_STATE,
     BottleNames,
     label_args,
     new_id,
 )
 from bot_bottle.errors import BotBottleError, teardown_after_failure
 from bot_bottle.plan import BottlePlan
+from bot_bottle.sidecar.init import CONFIG_DROP
 from bot_bottle.state import Metadata, StateDir
 
 SOCKET_DIR = "/run/bottle"
@@ -275,6 +277,8 @@ class DockerLauncher:
             LABEL_BACKEND: "docker",
             LABEL_ROLE: role,
             LABEL_OWNER: self.owner,
+            # Which home's: `cleanup` there removes what a teardown left after its state folder went.
+            LABEL_STATE: str(self.state.path),
         }
         if self.plan.label:
             labels[LABEL_LABEL] = self.plan.label
@@ -381,6 +385,7 @@ class DockerLauncher:
 
     def _start_sidecar(self, image: str) -> None:
         name = self.names.sidecar_container
+        files = self._sidecar_files()  # before anything is created: a bad grant fails here
         args = [
             "create",
             "--name",
@@ -391,10 +396,14 @@ class DockerLauncher:
             "sidecar",
             "--volume",
             f"{self.names.socket_volume}:{SOCKET_DIR}",
+            # The policy and the secrets, handed in after start (``_hand_in_config``): in memory,
+            # never in the container's writable layer on the host's disk.
+            "--tmpfs",
+            f"{SIDECAR_CONFIG_DIR}:rw,nosuid,nodev,noexec,size=16m,mode=0711",
             "--cap-drop",
             "ALL",
-            # Only for its init: to hand the git-gate and the supervise server their own accounts
-            # and files (a daemon switched to a non-root account holds no capability).
+            # Only for its init: to hand the daemons their own accounts and files, and stop them
+            # (a daemon switched to a non-root account holds no capability).
             *(arg for cap in SIDECAR_INIT_CAPS for arg in ("--cap-add", cap)),
             "--security-opt",
             "no-new-privileges",
@@ -411,36 +420,55 @@ class DockerLauncher:
             "max-file=2",
             *label_args(self.labels("sidecar")),
             image,
+            "--config-arrives",
         ]
         self._create("container", args, name)
-        with scratch.private_dir() as tmp:
-            folder = Path(tmp)
-            config = folder / "config"
-            config.mkdir(mode=0o700)
-            services = sidecar_config.internal_services(self.plan)
-            doc = sidecar_config.policy(self.plan, services)
-            # Routes the operator approved while this bottle ran before (resume keeps them).
-            doc = sidecar_config.with_approved_routes(doc, sidecar_config.read_approved_routes(self.state.path))
-            doc = _weakened_policy(doc, self.weak) if self.weak else doc
-            _write_private(config, sidecar_config.POLICY_FILE, json.dumps(doc, indent=2))
-            known = {} if "no-dlp" in self.weak else self.options.known_secrets
-            secrets = sidecar_config.secrets(self.options.credentials, known)
-            _write_private(config, sidecar_config.SECRETS_FILE, json.dumps(secrets))
-            if self.plan.repos:
-                self._write_gate_files(config)
-            self._docker(["cp", f"{config}/.", f"{name}:{SIDECAR_CONFIG_DIR}"])
-            if "shared-config" in self.weak:
-                self._docker(["cp", f"{config}/.", f"{name}:{SOCKET_DIR}/config"])
-            if self.options.upstream_ca_pem:
-                # The container is created, not started: extend its trust store before the proxy reads it.
-                bundle = folder / "ca-certificates.crt"
-                self._docker(["cp", f"{name}:{SYSTEM_BUNDLE}", str(bundle)])
-                with bundle.open("a", encoding="utf-8") as fh:
-                    fh.write("\n" + self.options.upstream_ca_pem.strip() + "\n")
-                self._docker(["cp", str(bundle), f"{name}:{SYSTEM_BUNDLE}"])
+        if "shared-config" in self.weak or self.options.upstream_ca_pem:
+            with scratch.private_dir() as tmp:
+                folder = Path(tmp)
+                if "shared-config" in self.weak:
+                    config = folder / "config"
+                    config.mkdir(mode=0o700)
+                    for relative, (text, _mode) in files.items():
+                        (config / relative).parent.mkdir(mode=0o700, exist_ok=True)
+                        _write_private(config, relative, text)
+                    self._docker(["cp", f"{config}/.", f"{name}:{SOCKET_DIR}/config"])
+                if self.options.upstream_ca_pem:
+                    # The container is created, not started: extend its trust store before the proxy reads it.
+                    bundle = folder / "ca-certificates.crt"
+                    self._docker(["cp", f"{name}:{SYSTEM_BUNDLE}", str(bundle)])
+                    with bundle.open("a", encoding="utf-8") as fh:
+                        fh.write("\n" + self.options.upstream_ca_pem.strip() + "\n")
+                    self._docker(["cp", str(bundle), f"{name}:{SYSTEM_BUNDLE}"])
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
         self._docker(["start", name])
+        self._hand_in_config(name, files)
+
+    def _sidecar_files(self) -> dict[str, tuple[str, int]]:
+        """The sidecar's config by name in its folder: (text, mode). Secrets among them."""
+        services = sidecar_config.internal_services(self.plan)
+        doc = sidecar_config.policy(self.plan, services)
+        # Routes the operator approved while this bottle ran before (resume keeps them).
+        doc = sidecar_config.with_approved_routes(doc, sidecar_config.read_approved_routes(self.state.path))
+        doc = _weakened_policy(doc, self.weak) if self.weak else doc
+        known = {} if "no-dlp" in self.weak else self.options.known_secrets
+        secrets = sidecar_config.secrets(self.options.credentials, known)
+        files = {
+            sidecar_config.POLICY_FILE: (json.dumps(doc, indent=2), 0o600),
+            sidecar_config.SECRETS_FILE: (json.dumps(secrets), 0o600),
+        }
+        if self.plan.repos:
+            files.update(self._gate_files())
+        return files
+
+    def _hand_in_config(self, name: str, files: Mapping[str, tuple[str, int]]) -> None:
+        """Write the config into the started sidecar's tmpfs, through `docker exec -i` (stdin,
+        never an argv); its init waits for it (``--config-arrives``) before anything reads it."""
+        doc = {"files": {relative: {"mode": mode, "text": text} for relative, (text, mode) in files.items()}}
+        part, drop = f"{SIDECAR_CONFIG_DIR}/{CONFIG_DROP}.part", f"{SIDECAR_CONFIG_DIR}/{CONFIG_DROP}"
+        engine.run(["exec", "-i", name, "sh", "-c", f"umask 077 && cat > {part} && mv {part} {drop}"],
+                   input=json.dumps(doc), timeout=120)
 
     def _watch_sidecar(self) -> None:
         """Follow the started sidecar's messages (``docker logs`` replays them from its start)."""
@@ -456,7 +484,7 @@ class DockerLauncher:
         if watch is not None:
             watch.close()
 
-    def _write_gate_files(self, config: Path) -> None:
+    def _gate_files(self) -> dict[str, tuple[str, int]]:
         """The git-gate's config and upstream credentials: only ever inside the sidecar, mode 600."""
         from bot_bottle.provision.git import GateRepo, gate_files
 
@@ -471,10 +499,9 @@ class DockerLauncher:
             for r in self.plan.repos
         ]
         files = gate_files(repos, self.plan.git_user, environ=self.options.credentials)
-        _write_private(config, "git-gate.json", files.config_json())
-        (config / "git-gate").mkdir(mode=0o700)
-        for name, content in files.credentials.items():
-            _write_private(config / "git-gate", name, content)
+        out = {"git-gate.json": (files.config_json(), 0o600)}
+        out.update({f"git-gate/{name}": (content, 0o600) for name, content in files.credentials.items()})
+        return out
 
     def _wait_sidecar_ready(self, name: str) -> None:
         """The last wait of a start (the micro-VM backend's bundle too): the follower ends here."""
