@@ -70,7 +70,32 @@ def _say(message: str) -> None:
         pass  # no terminal any more (SIGHUP)
 
 
+# What a shell reports for a program ended by SIGPIPE (128 + 13), as `yes | head -1` ends.
+EXIT_READER_GONE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader of our output went away (`bot-bottle list | head -1`): end quietly, with
+        # the status of a program that SIGPIPE ended, as other command line tools do.
+        _stdout_to_devnull()
+        return EXIT_READER_GONE
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what is still buffered for
+    the gone reader neither fails nor prints a traceback (Python's documented way, see the
+    signal module's note on SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (a test's StringIO): nothing is flushed to a pipe later
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -97,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except BrokenPipeError:
+        raise  # the reader went away: not a bug (see main)
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if os.environ.get("BOT_BOTTLE_DEBUG"):
             raise

@@ -112,12 +112,80 @@ def _save(path: Path, text: str) -> None:
     symlink (a dotfiles checkout) rather than over it."""
     target = path.resolve()
     mode = stat.S_IMODE(target.stat().st_mode)
-    tmp_out = target.with_name(f".{target.name}.saving")
-    fd = os.open(tmp_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp_out, mode)
-    os.replace(tmp_out, target)
+    _replace(target, text.encode("utf-8"), mode, prefix=f".{target.name}.saving-")
+
+
+def _replace(target: Path, data: bytes, mode: int, *, prefix: str) -> None:
+    """Put ``data`` at ``target`` whole, as a new file of ``mode``.
+
+    The file is written under a fresh random name (created exclusively, never through a
+    symlink: a repository can plant a link by any fixed name beside its agent files) and then
+    renamed over ``target``, which replaces a link found there rather than writing where it points.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, dir=target.parent)  # O_EXCL | O_NOFOLLOW, 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            os.fchmod(fh.fileno(), mode)  # by descriptor: the mode is never set through a name
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _keep_draft(draft: Path, data: bytes) -> Path:
+    """Keep the rejected edit as ``draft`` (private); where something that is not a file blocks
+    that name, under a name of its own, so the edit is never lost. Returns where it is."""
+    try:
+        _replace(draft, data, 0o600, prefix=f"{draft.name}-")
+        return draft
+    except IsADirectoryError:
+        fd, kept = tempfile.mkstemp(prefix=f"{draft.name}-", dir=draft.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return Path(kept)
+
+
+def _own_draft(draft: Path) -> bytes | None:
+    """The draft an earlier rejected edit kept, or None when there is none.
+
+    Only a private regular file of this user counts, as ``_keep_draft`` writes it: a symlink
+    planted in a repository would put another file's text (a key, a home bottle) in the editor,
+    on its way into the repository's manifest, and a file checked out with the repository is not
+    an edit of the user's. It is opened without following a link and checked once open."""
+    try:
+        fd = os.open(draft, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError:  # a symlink (ELOOP), or unreadable
+        _not_a_draft(draft)
+        return None
+    if not _private_file_of_ours(os.fstat(fd)):  # checked before reading: a directory cannot be read
+        os.close(fd)
+        _not_a_draft(draft)
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(frontmatter.MAX_MANIFEST_BYTES + 1)
+
+
+def _not_a_draft(draft: Path) -> None:
+    output.warn(f"ignoring {draft}: not a draft `bot-bottle edit` kept (that is a private file of yours, "
+                "not a link); a new rejected edit replaces it")
+
+
+def _private_file_of_ours(info: os.stat_result) -> bool:
+    return (stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and info.st_nlink == 1
+            and info.st_mode & 0o077 == 0)
+
+
+def _drop_draft(draft: Path) -> None:
+    """Remove the draft once it is no longer wanted, only if it is one ``_keep_draft`` wrote."""
+    try:
+        info = draft.lstat()
+    except OSError:
+        return
+    if _private_file_of_ours(info):
+        draft.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,9 +195,10 @@ def run(args: argparse.Namespace) -> int:
     original = frontmatter.read_text(path)  # not UTF-8: the error validate gives
     draft = _draft_path(path)
     text = original
-    from_draft = draft.is_file() and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?")
-    if from_draft:
-        text = frontmatter.read_text(draft)
+    kept = _own_draft(draft)
+    from_draft = kept is not None and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?")
+    if from_draft and kept is not None:
+        text = frontmatter.decode(kept, draft)  # not UTF-8: named as the draft
     baseline = {str(e) for e in validate(common.layout()).errors if e.path != path}
     with tempfile.TemporaryDirectory(prefix="bot-bottle-edit-") as tmp:
         work = Path(tmp) / path.name
@@ -149,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
                 if text == original:
                     output.console().print(f"no changes to {path}")
                     if from_draft:  # reverted: a draft not taken up stays offered
-                        draft.unlink(missing_ok=True)
+                        _drop_draft(draft)
                     return 0
                 errors = _errors_for(path, text, baseline)
             if not errors:
@@ -158,13 +227,11 @@ def run(args: argparse.Namespace) -> int:
                 # Errors name the real file, not the temporary copy.
                 output.error(str(error), hint=error.hint)
             if not _ask("Reopen the editor to fix it?"):
-                draft.write_bytes(saved)  # as the editor saved it, UTF-8 or not
-                os.chmod(draft, 0o600)
-                raise ManifestError(
-                    f"not saved; your edit is kept at {draft} and offered next time",
-                    path=path,
-                )
+                where = _keep_draft(draft, saved)  # as the editor saved it, UTF-8 or not
+                offered = (" and offered next time" if where == draft
+                           else f" (not at {draft}: something other than a file is in the way)")
+                raise ManifestError(f"not saved; your edit is kept at {where}{offered}", path=path)
     _save(path, text)
-    draft.unlink(missing_ok=True)
+    _drop_draft(draft)
     output.console().print(Text(f"saved {path}", style="green"))
     return 0

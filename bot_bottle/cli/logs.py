@@ -23,6 +23,7 @@ from bot_bottle.backend.docker import egress_log, engine
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
+from bot_bottle.sidecar.egress.logfile import part_marker
 from bot_bottle.state import ID_RE
 from bot_bottle.terminal import printable
 
@@ -167,11 +168,26 @@ def parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 def _print_all(lines: Iterable[str], fmt: str) -> None:
     count = 0
-    for record in parse_lines(lines):
-        _print_one(record, fmt)
-        count += 1
+    read = 0  # where the next line begins in the whole log, as if nothing had been dropped
+    for line in lines:
+        marker = part_marker(line.strip())
+        if marker is not None:
+            # A part after the first: where the proxy dropped decisions (a flood), say so.
+            if marker["starts_at"] > read and fmt == "text":
+                output.console().print(Text(
+                    f"... {_amount(marker['starts_at'] - read)} of decisions dropped here: the log "
+                    "keeps its first and its newest parts", style="yellow"))
+            read = marker["starts_at"]
+        read += len(line.encode("utf-8", "replace")) + 1
+        for record in parse_lines([line]):
+            _print_one(record, fmt)
+            count += 1
     if count == 0 and fmt == "text":
         output.err_console().print("no egress decisions logged yet (egress.log 0 logs none, 1 only refusals)")
+
+
+def _amount(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else f"{size} bytes"
 
 
 def _print_one(record: dict[str, Any], fmt: str) -> None:
@@ -182,34 +198,53 @@ def _print_one(record: dict[str, Any], fmt: str) -> None:
 
 
 def format_text(record: dict[str, Any]) -> Text:
-    """One line: time, decision, method, target, status, duration, and why."""
-    decision = str(record.get("decision", "?"))
+    """One line: time, decision, method, target, status, duration, and why.
+
+    A field of the wrong type (a hand-edited or damaged saved log) is left out, or shown as
+    "?" where the line needs it; the rest of the line is still shown."""
+    decision = _word(record.get("decision")) or "?"
     style = "yellow" if record.get("dlp_action") and decision == "allow" else _STYLES.get(decision, "")
-    stamp = str(record.get("ts", ""))
+    stamp = _word(record.get("ts"))
     time_part = stamp[11:23] if len(stamp) >= 23 else stamp
-    target = f"{record.get('host', '?')}:{record.get('port', '?')}"
+    target = f"{_word(record.get('host')) or '?'}:{_word(record.get('port')) or '?'}"
     if not record.get("connect"):
-        target += str(record.get("path") or "")
+        target += _word(record.get("path"))
     line = Text()
-    line.append(f"{time_part} ", style="dim")
-    line.append(f"{decision.upper():<5} ", style=f"bold {style}".strip())
-    line.append(printable(f"{record.get('method', '?'):<7} "))
+    line.append(printable(f"{time_part} "), style="dim")
+    line.append(printable(f"{decision.upper():<5} "), style=f"bold {style}".strip())
+    line.append(printable(f"{_word(record.get('method')) or '?':<7} "))
     line.append(printable(target), style=style)
-    if record.get("status") is not None:
-        line.append(f" {record['status']}")
-    if record.get("duration_ms") is not None:
-        line.append(f" {record['duration_ms']:.1f}ms", style="dim")
-    why = [f"rule {record.get('rule')}"]
-    if record.get("route"):
-        why.append(str(record["route"]))
-    if record.get("detectors"):
-        why.append("detectors " + ",".join(map(str, record["detectors"])))
-    if record.get("dlp_action"):
-        why.append(f"dlp {record['dlp_action']}")
+    if status := _word(record.get("status")):
+        line.append(printable(f" {status}"))
+    duration = record.get("duration_ms")
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool):
+        line.append(f" {duration:.1f}ms", style="dim")
+    why = [f"rule {_word(record.get('rule')) or None}"]
+    if route := _word(record.get("route")):
+        why.append(route)
+    if names := _words(record.get("detectors")):
+        why.append("detectors " + ",".join(names))
+    if dlp_action := _word(record.get("dlp_action")):
+        why.append(f"dlp {dlp_action}")
     line.append(printable("  " + "; ".join(why)), style="dim")
-    if decision != "allow" and record.get("reason"):
-        line.append(printable(f"  {record['reason']}"), style=style)
-    if record.get("error"):
-        line.append(printable(f"  error: {record['error']}"), style="red")
+    if decision != "allow" and (reason := _word(record.get("reason"))):
+        line.append(printable(f"  {reason}"), style=style)
+    if error := _word(record.get("error")):
+        line.append(printable(f"  error: {error}"), style="red")
     return line
 
+
+def _word(value: Any) -> str:
+    """A log field as text when it is a string or a number (what the proxy writes); "" for
+    anything else (missing, null, a list or a mapping where a word belongs)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _words(value: Any) -> list[str]:
+    """A list field's usable entries (one word alone counts as a list of it)."""
+    items = value if isinstance(value, list) else [value]
+    return [word for word in map(_word, items) if word]

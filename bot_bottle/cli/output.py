@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -16,18 +18,122 @@ _stdout: Console | None = None
 _stderr: Console | None = None
 
 
+class _Console(Console):
+    """Rich's console, except that a reader who went away (``bot-bottle list | head -1``) is
+    reported as ``BrokenPipeError`` for ``bot_bottle.cli.main`` to end quietly: Rich's own
+    handling exits with status 1, as if the command had failed."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more is written to a reader that is gone
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
 def console() -> Console:
     global _stdout
     if _stdout is None or _stdout.file is not sys.stdout:
-        _stdout = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        _stdout = _Console(file=sys.stdout, highlight=False, soft_wrap=True)
     return _stdout
 
 
 def show(renderable: Any) -> None:
     """A table or panel on stdout, laid out to the terminal's width. The consoles soft-wrap (a
     long line of text reaches a pipe whole), which would let a table overrun the width or a panel
-    cut its text off at its edge."""
-    console().print(renderable, soft_wrap=False)
+    cut its text off at its edge. A table too wide for the terminal is shown as plain lines."""
+    console().print(fitted(renderable) if isinstance(renderable, Table) else renderable, soft_wrap=False)
+
+
+class _Fitted:
+    """A table where its columns fit the width, else its rows as plain ``key: value`` lines.
+
+    Rich folds cells to fit, but when the columns cannot all fit (a narrow terminal, long
+    words) it silently cuts the right-hand columns, or ends a cell with "…": the operator would
+    read part of a plan as if it were all of it. The choice is made when rendering, at the
+    width the table actually gets."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
+        if _fits(console, options, self.table):
+            yield self.table
+        else:
+            yield from _plain_lines(self.table)
+
+
+def fitted(table: Table) -> RenderableType:
+    """``table``, shown as plain lines wherever it would not fit (see ``_Fitted``)."""
+    return _Fitted(table)
+
+
+# Below this many characters a folding column reads as a ladder of fragments (or, at none,
+# shows nothing at all): plain lines read better.
+_FOLD_MIN = 8
+
+
+def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
+    """Whether Rich lays ``table`` out within the width without cutting anything off.
+
+    This asks Rich's own layout (its column widths are not public). A column that folds needs
+    ``_FOLD_MIN`` characters (or its longest word, when shorter); any other needs its longest
+    word (its whole text when it does not wrap), or Rich would end it with "…"."""
+    try:
+        extra = table._extra_width
+        inner = options.update_width(max(options.max_width - extra, 1))
+        widths = table._calculate_column_widths(console, inner)
+        if sum(widths) + extra > options.max_width:
+            return False
+        natural = options.update_width(10_000)
+        for column, width in zip(table.columns, widths):
+            measured = table._measure_column(console, natural, column)  # padding included
+            if column.no_wrap:
+                needed = measured.maximum
+            elif column.overflow == "fold":
+                needed = min(measured.minimum, _FOLD_MIN + table._get_padding_width(column._index))
+            else:
+                needed = measured.minimum
+            if width < needed:
+                return False
+        return True
+    except AttributeError:
+        # A Rich release without these internals: plain lines lose nothing, a table might.
+        return False
+
+
+def _plain_lines(table: Table) -> Iterator[Text]:
+    """The table as lines: each row's cells as ``header: value`` (a table without headers is a
+    key/value table: its first cell is the key), rows set apart with "- "."""
+    if table.title:
+        yield _as_text(table.title)
+    columns = table.columns
+    rows = zip(*(list(column.cells) for column in columns))
+    for row in rows:
+        cells = [_as_text(cell, column.style) for column, cell in zip(columns, row)]
+        if not table.show_header and len(cells) == 2:
+            key, value = cells
+            yield Text.assemble(key, ": " if key.plain else "  ", _indented(value, "  "))
+            continue
+        for index, (column, cell) in enumerate(zip(columns, cells)):
+            lead = "- " if index == 0 else "  "
+            yield Text.assemble(lead, _as_text(column.header), ": ", _indented(cell, "    "))
+
+
+def _as_text(renderable: Any, style: Any = "") -> Text:
+    """A cell as text in its column's style. Cells are Text (manifest text, never read as markup)
+    or strings the code wrote."""
+    out = Text(style=style or "")
+    out.append_text(renderable if isinstance(renderable, Text) else Text(str(renderable)))
+    return out
+
+
+def _indented(text: Text, indent: str) -> Text:
+    """A multi-line cell with its later lines indented under the first."""
+    lines = text.split("\n")
+    out = Text()
+    for index, line in enumerate(lines):
+        if index:
+            out.append("\n" + indent)
+        out.append_text(line)
+    return out
 
 
 def table(title: str, **options: Any) -> Table:
@@ -38,7 +144,7 @@ def table(title: str, **options: Any) -> Table:
 def err_console() -> Console:
     global _stderr
     if _stderr is None or _stderr.file is not sys.stderr:
-        _stderr = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        _stderr = _Console(file=sys.stderr, highlight=False, soft_wrap=True)
     return _stderr
 
 

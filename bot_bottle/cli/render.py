@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -88,8 +89,8 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         routes = output.table("Routes")
         # A long host folds onto a second line rather than losing characters. Where each route
         # came from is `info`'s job: without that column the plan fits an 80-column pipe.
-        # Narrow minimums so all columns (with "from", six of them) fit an 80-column pipe: a
-        # table wider than the terminal loses its last columns rather than folding them.
+        # Narrow minimums so all columns (with "from", six of them) fit an 80-column pipe; where
+        # they cannot, `output.show` lists the routes as plain lines instead of cutting columns.
         routes.add_column("host", overflow="fold", min_width=min(10, max(len(r.host) for r in p.routes)))
         routes.add_column("ports", overflow="fold")
         routes.add_column("matches", overflow="fold")
@@ -146,12 +147,12 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         con.print(_cell(f"warning: {warning}", style="yellow"))
 
 
-def mapping(title: str, data: dict) -> Table:
-    """A plain key/value table (nested values as compact JSON)."""
+def mapping(title: str, data: dict) -> RenderableType:
+    """A plain key/value table (nested values as compact JSON); plain lines where it would not fit."""
     import json
 
     table = _kv_table(title)
     for key, value in data.items():
         shown = value if isinstance(value, str) else json.dumps(value)
         table.add_row(_cell(key), _cell(shown))
-    return table
+    return output.fitted(table)

@@ -113,6 +113,14 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.implicit_ids: set[int] = set()
+        # (id of a sequence, index) -> line of an alias found there. An alias composes to the
+        # anchored node itself, whose mark is the anchor's: this is where the alias was written.
+        self.alias_lines: dict[tuple[int, int], int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if isinstance(parent, yaml.SequenceNode) and self.check_event(yaml.AliasEvent):
+            self.alias_lines[(id(parent), index)] = self.peek_event().start_mark.line
+        return super().compose_node(parent, index)
 
     def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
         event = self.peek_event()
@@ -123,14 +131,22 @@ class _Loader(yaml.SafeLoader):
         return node
 
 
-def _compose(yaml_text: str) -> tuple[list[yaml.Node], set[int]]:
-    """The documents of ``yaml_text`` as node graphs, and the ids of their implicitly typed scalars."""
+@dataclass
+class _Composed:
+    """The documents of a YAML text as node graphs, with what composing them learnt."""
+
+    nodes: list[yaml.Node]
+    implicit_ids: set[int]  # ids of the implicitly typed scalars
+    alias_lines: dict[tuple[int, int], int]  # see ``_Loader.alias_lines``
+
+
+def _compose(yaml_text: str) -> _Composed:
     loader = _Loader(yaml_text)
     try:
         nodes = []
         while loader.check_node():
             nodes.append(loader.get_node())
-        return nodes, loader.implicit_ids
+        return _Composed(nodes, loader.implicit_ids, loader.alias_lines)
     finally:
         loader.dispose()
 
@@ -138,12 +154,13 @@ def _compose(yaml_text: str) -> tuple[list[yaml.Node], set[int]]:
 class _Builder:
     """Turn a composed YAML node graph into plain values, recording the line of every key."""
 
-    def __init__(self, path: Path, line_offset: int, implicit_ids: set[int]) -> None:
+    def __init__(self, path: Path, line_offset: int, composed: _Composed) -> None:
         self.path = path
         self.offset = line_offset
         self.lines: dict[KeyPath, int] = {}
         self.written: dict[KeyPath, str] = {}
-        self._implicit = implicit_ids
+        self._implicit = composed.implicit_ids
+        self._alias_lines = composed.alias_lines
         self._scalars = yaml.constructor.SafeConstructor()
         self._seen: set[int] = set()
 
@@ -175,7 +192,8 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             out = []
             for index, item in enumerate(node.value):
-                self.lines[keypath + (index,)] = self.line(item)
+                alias_line = self._alias_lines.get((id(node), index))
+                self.lines[keypath + (index,)] = self.line(item) if alias_line is None else alias_line + self.offset
                 out.append(self.build(item, keypath + (index,)))
             return out
         if isinstance(node, yaml.ScalarNode):
@@ -248,7 +266,7 @@ def _parse(text: str, path: Path) -> Document:
     # Marks are 0-based and count from the first frontmatter line.
     offset = first_line
     try:
-        nodes, implicit_ids = _compose(yaml_text)
+        composed = _compose(yaml_text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset if mark is not None else first_line
@@ -260,6 +278,7 @@ def _parse(text: str, path: Path) -> Document:
                             path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"invalid YAML: {exc}", path=path, line=first_line) from None
+    nodes = composed.nodes
     if len(nodes) > 1:
         raise ManifestError("the frontmatter holds more than one YAML document", path=path, line=first_line)
     node = nodes[0] if nodes else None
@@ -271,7 +290,7 @@ def _parse(text: str, path: Path) -> Document:
             path=path,
             line=node.start_mark.line + offset,
         )
-    builder = _Builder(path, offset, implicit_ids)
+    builder = _Builder(path, offset, composed)
     data = builder.build(node, ())
     return Document(
         path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line, written=builder.written

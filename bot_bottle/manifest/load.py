@@ -1,17 +1,21 @@
 """Find manifest files, fold ``extends``, and load one agent with its effective bottle.
 
 ``HOME`` and the working directory are parameters (a ``Layout``), so tests run against
-temporary folders. Nothing here prompts, reads host secrets or touches Docker.
+temporary folders. Nothing here prompts, reads host secrets or touches Docker. A plugin provider
+a bottle names is loaded (the user's own code, under the home), so a broken one is reported at
+the bottle line that names it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from bot_bottle import providers
+from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest import frontmatter, schema
 from bot_bottle.manifest.errors import ManifestError, NotFoundError
 from bot_bottle.manifest.model import (
@@ -27,6 +31,7 @@ from bot_bottle.manifest.model import (
     Provider,
     Route,
 )
+from bot_bottle.providers.plugins import PluginError
 
 Kind = Literal["agent", "bottle"]
 
@@ -40,7 +45,7 @@ class Layout:
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Layout:
-        return cls(home=Path.home(), cwd=(cwd or Path.cwd()))
+        return cls(home=home_from_env(), cwd=(cwd or Path.cwd()))
 
     @property
     def home_dir(self) -> Path:
@@ -83,6 +88,29 @@ class Layout:
             return False
 
 
+_HOME_HINT = "set HOME to your home folder, for example: export HOME=/home/you"
+
+
+def home_from_env() -> Path:
+    """The user's home: ``$HOME`` or, when it is unset, the account's home folder in the user
+    database (as ``~`` is found everywhere). An empty or relative HOME is refused: bottles,
+    their state and the manifests would land under ``/``, or under whatever folder bot-bottle
+    happens to run from."""
+    home = os.environ.get("HOME")
+    if home is None:
+        try:
+            return Path.home()
+        except (RuntimeError, KeyError):
+            raise BotBottleError("HOME is not set, and the user database names no home folder for this user",
+                                 hint=_HOME_HINT) from None
+    if not home:
+        raise BotBottleError("HOME is empty; bot-bottle keeps its files under $HOME/.bot-bottle", hint=_HOME_HINT)
+    if not os.path.isabs(home):
+        raise BotBottleError(f"HOME is {home!r}, a relative path; it must be an absolute one (bot-bottle keeps "
+                             "its files under $HOME/.bot-bottle)", hint=_HOME_HINT)
+    return Path(home)
+
+
 @dataclass(frozen=True)
 class FileRef:
     kind: Kind
@@ -105,12 +133,33 @@ class Catalog:
 
 
 def _md_files(folder: Path) -> list[Path]:
+    """Every ``*.md`` entry of ``folder``, files or not: one that is not a file is reported by
+    ``_checked_name`` (left out silently, it would read as a missing agent or bottle)."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix == ".md" and not p.name.startswith(".") and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix == ".md" and not p.name.startswith("."))
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why the entry at ``path`` cannot be read as a manifest file, or None when it can."""
+    if path.is_file():
+        return None
+    if path.is_symlink():
+        try:
+            target = str(path.readlink())
+        except OSError:
+            target = "?"
+        return f"is a dangling symlink (to {target}, which does not exist or cannot be reached)"
+    if path.is_dir():
+        return "is a directory, not a manifest file"
+    # A FIFO is never opened: reading one would wait for a writer forever.
+    return "is not a regular file (a manifest is a Markdown file)"
 
 
 def _checked_name(path: Path) -> str:
+    problem = _not_a_file(path)
+    if problem is not None:
+        raise ManifestError(problem, path=path, hint="replace it with a Markdown file, or remove it")
     name = path.stem
     if not schema.NAME_RE.match(name):
         raise ManifestError(
@@ -199,11 +248,19 @@ class _Loader:
         return effective
 
 
+def _invalid_file(catalog: Catalog, path: Path) -> ManifestError | None:
+    """The error of the file at ``path`` when discovery could not count it, else None."""
+    return next((exc for exc in catalog.invalid if exc.path == path), None)
+
+
 def _missing_bottle(
     name: str, layout: Layout, catalog: Catalog, wanted_at: Origin | None, *, via: str
 ) -> ManifestError:
     available = ", ".join(sorted(catalog.bottles)) or "none yet"
     hint = f"bottles live in {layout.bottles_dir}/<name>.md (available: {available})"
+    invalid = _invalid_file(catalog, layout.bottles_dir / f"{name}.md")
+    if invalid is not None:
+        hint = f"{invalid.path} {invalid.detail}"  # it is there, but cannot count: say why, not "none yet"
     if (layout.cwd_bottles_dir / f"{name}.md").is_file() and not layout.cwd_is_home:
         hint = (
             f"{layout.cwd_bottles_dir / (name + '.md')} is ignored: bottles are defined only in "
@@ -309,7 +366,27 @@ def _overlay_provider(base: Provider, layer: Provider) -> Provider:
     )
 
 
-def _check_bottle(bottle: Bottle) -> list[str]:
+class PluginProviderError(ManifestError, PluginError):
+    """A bottle names a plugin provider that cannot be used. Reported at the line that names it
+    (the bottle is what the user fixes or points elsewhere), and still a ``PluginError``."""
+
+
+def _provider_info(bottle: Bottle, contrib_dir: Path) -> providers.ProviderInfo | None:
+    """The bottle's provider, loading a plugin's module (the user's own code, under the home)."""
+    try:
+        return providers.resolve(bottle.template, contrib_dir)
+    except PluginError as exc:
+        origin = bottle.provider.template_origin
+        raise PluginProviderError(
+            f"template '{bottle.template}' is a plugin provider that cannot be used: {exc}",
+            path=origin.path if origin else bottle.path,
+            line=origin.line if origin else None,
+            key="agent_provider.template",
+            hint=exc.hint,
+        ) from None
+
+
+def _check_bottle(bottle: Bottle, contrib_dir: Path) -> list[str]:
     """Cross-layer rules that only the folded bottle can see; returns warnings, raises errors."""
     warnings: list[str] = []
     by_host: dict[str, Route] = {}
@@ -325,7 +402,7 @@ def _check_bottle(bottle: Bottle) -> list[str]:
             )
         by_host.setdefault(route.host, route)
     injected = {route.auth.token_ref for route in bottle.routes if route.auth}
-    provider = providers.info(bottle.template)
+    provider = _provider_info(bottle, contrib_dir)
     if bottle.provider.auth_token:
         injected.add(bottle.provider.auth_token)
     elif provider is not None:
@@ -350,11 +427,15 @@ def load(agent: str, layout: Layout, *, overrides: Mapping[Path, str] | None = N
             hint = f"'{agent}' is a bottle; start an agent that names it with 'bottle: {agent}'"
         if not catalog.agents and not catalog.bottles:
             hint = "run `bot-bottle init` to create an example bottle and agent"
+        for folder in (layout.cwd_agents_dir, layout.home_agents_dir):
+            invalid = _invalid_file(catalog, folder / f"{agent}.md")
+            if invalid is not None:
+                raise invalid  # its file is there, but cannot count: that is the error
         raise NotFoundError(f"no agent named '{agent}'", hint=hint)
     loader = _Loader(layout, catalog, overrides)
     agent_file = loader.agent_file(agent)
     bottle = loader.bottle(agent_file.bottle, wanted_at=agent_file.bottle_origin)
-    warnings = list(catalog.warnings) + _check_bottle(bottle)
+    warnings = list(catalog.warnings) + _check_bottle(bottle, layout.contrib_dir)
     shadowed = catalog.shadowed.get(agent)
     return Manifest(
         agent=agent_file,
@@ -396,7 +477,7 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
     for name, ref in sorted(catalog.bottles.items()):
         checked.append(ref.path)
         try:
-            warnings.extend(_check_bottle(loader.bottle(name)))
+            warnings.extend(_check_bottle(loader.bottle(name), layout.contrib_dir))
         except ManifestError as exc:
             if exc.path not in failed_paths:
                 errors.extend(exc.each())

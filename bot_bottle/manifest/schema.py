@@ -125,14 +125,16 @@ class _Reader:
     def env_name(self, value: Any, keypath: KeyPath) -> str:
         name = self.string(value, keypath)
         if not ENV_NAME_RE.match(name):
-            raise self.fail(keypath, f"'{name}' is not an environment variable name (letters, digits, '_'; not starting with a digit)")
+            raise self.fail(keypath, f"{_quoted(name)} is not an environment variable name (letters, digits, '_'; "
+                                     "not starting with a digit)")
         return name
 
-    def secret_ref(self, value: Any, keypath: KeyPath) -> str:
+    def secret_ref(self, value: Any, keypath: KeyPath, *, example: str = "GITHUB_TOKEN") -> str:
         """The name of the host variable holding a credential. What was written here is never
-        echoed: a token pasted in place of its variable's name would be printed otherwise."""
+        echoed: a token pasted in place of its variable's name would be printed otherwise.
+        ``example`` is a variable the hint suggests, one that holds this kind of credential."""
         name = self.string(value, keypath)
-        hint = "put the token in a host variable (e.g. export GITHUB_TOKEN=...) and write that variable's name here"
+        hint = f"put the token in a host variable (e.g. export {example}=...) and write that variable's name here"
         from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a reference is read
 
         detector = token_format(name)
@@ -145,6 +147,26 @@ class _Reader:
         return name
 
 
+# What an error says in place of a value that may carry a credential.
+NOT_SHOWN = "(the value is not shown, in case it holds a credential)"
+
+
+def may_hold_credential(text: str) -> bool:
+    """Whether ``text``, written where a name or a word belongs, may carry a credential: user
+    information before an '@' (``user:token@host``) or a token of a known format. Errors never
+    quote such text: they are printed, logged and pasted into bug reports."""
+    if "@" in text:
+        return True
+    from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when an error is shown
+
+    return token_format(text) is not None
+
+
+def _quoted(text: str) -> str:
+    """``text`` quoted for an error message, or the words saying it is not shown."""
+    return NOT_SHOWN if may_hold_credential(text) else repr(text)
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -155,6 +177,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, float):
         return f"a number ({value})"
     if isinstance(value, str):
+        if may_hold_credential(value):
+            return f"a string {NOT_SHOWN}"
         return f"a string ({value!r})" if len(value) <= 40 else "a string"
     if isinstance(value, list):
         return "a list"
@@ -262,7 +286,7 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
 
             for pindex, path in enumerate(paths):
                 if not path.startswith("/"):
-                    raise r.fail(ekp + ("paths", pindex), f"a path prefix must start with '/', got {path!r}")
+                    raise r.fail(ekp + ("paths", pindex), f"a path prefix must start with '/', got {_quoted(path)}")
                 problem = path_problem(path)
                 if problem:
                     raise r.fail(ekp + ("paths", pindex), problem)
@@ -271,14 +295,14 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
             methods = [m.upper() for m in r.string_list(entry["methods"], ekp + ("methods",), single_ok=True)]
             for mindex, method in enumerate(methods):
                 if method not in HTTP_METHODS:
-                    raise r.fail(ekp + ("methods", mindex), f"unknown HTTP method {method!r}; expected one of: {', '.join(HTTP_METHODS)}")
+                    raise r.fail(ekp + ("methods", mindex), f"unknown HTTP method {_quoted(method)}; expected one of: {', '.join(HTTP_METHODS)}")
         headers: list[tuple[str, str]] = []
         if "headers" in entry:
             hmap = r.mapping(entry["headers"], ekp + ("headers",), "a mapping of header names to required values")
             for hname, hvalue in hmap.items():
                 hkp = ekp + ("headers", hname)
                 if not HEADER_NAME_RE.match(hname):
-                    raise r.fail(hkp, f"{hname!r} is not a valid HTTP header name")
+                    raise r.fail(hkp, f"{_quoted(hname)} is not a valid HTTP header name")
                 # As written: `x-api-version: 2.10` must match "2.10", not YAML 1.1's 2.1.
                 hvalue = r.doc.as_written(hkp, hvalue)
                 if isinstance(hvalue, (int, float)) and not isinstance(hvalue, bool):
@@ -296,13 +320,13 @@ def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
             raise r.fail(kp, f"route auth needs '{required}'")
     scheme = r.string(auth["scheme"], kp + ("scheme",)).lower()
     if scheme not in AUTH_SCHEMES:
-        raise r.fail(kp + ("scheme",), f"unknown auth scheme {scheme!r}; expected one of: {', '.join(AUTH_SCHEMES)}")
+        raise r.fail(kp + ("scheme",), f"unknown auth scheme {_quoted(scheme)}; expected one of: {', '.join(AUTH_SCHEMES)}")
     token_ref = r.secret_ref(auth["token_ref"], kp + ("token_ref",))
     header = None
     if "header" in auth:
         header = r.string(auth["header"], kp + ("header",))
         if not HEADER_NAME_RE.match(header):
-            raise r.fail(kp + ("header",), f"{header!r} is not a valid HTTP header name")
+            raise r.fail(kp + ("header",), f"{_quoted(header)} is not a valid HTTP header name")
         if scheme != "header":
             raise r.fail(kp + ("header",), "'header' is only used with 'scheme: header'")
     elif scheme == "header":
@@ -317,7 +341,7 @@ def _dlp(r: _Reader, raw: Any, kp: KeyPath) -> RouteDlp:
     if "outbound_on_match" in dlp:
         action = r.string(dlp["outbound_on_match"], kp + ("outbound_on_match",))
         if action not in OUTBOUND_ACTIONS:
-            raise r.fail(kp + ("outbound_on_match",), f"expected one of: {', '.join(OUTBOUND_ACTIONS)}; got {action!r}")
+            raise r.fail(kp + ("outbound_on_match",), f"expected one of: {', '.join(OUTBOUND_ACTIONS)}; got {_quoted(action)}")
     flags = {key: r.boolean(dlp[key], kp + (key,)) for key in ("tokens", "secrets", "entropy", "inbound") if key in dlp}
     return RouteDlp(outbound_on_match=action, **flags)  # type: ignore[arg-type]
 
@@ -354,10 +378,11 @@ def _route(r: _Reader, kp: KeyPath, item: Any) -> Route:
     r.keys(route, kp, _ROUTE_KEYS, "a route")
     if "host" not in route:
         raise r.fail(kp, "a route needs 'host'")
-    host = normalize_host(r.string(route["host"], kp + ("host",)))
+    written = r.string(route["host"], kp + ("host",))
+    host = normalize_host(written)
     problem = check_host(host)
     if problem:
-        raise r.fail(kp + ("host",), f"{route['host']!r}: {problem}")
+        raise _host_problem(r, written, problem, kp + ("host",))
     ports = _ports(r, route["ports"], kp + ("ports",)) if "ports" in route else DEFAULT_PORTS
     matches = _matches(r, route["matches"], kp + ("matches",)) if "matches" in route else ()
     auth = _auth(r, route["auth"], kp + ("auth",)) if "auth" in route else None
@@ -385,6 +410,18 @@ def _route(r: _Reader, kp: KeyPath, item: Any) -> Route:
         dlp=dlp,
         tls_passthrough=passthrough,
     )
+
+
+def _host_problem(r: _Reader, written: str, problem: str, kp: KeyPath) -> ManifestError:
+    """The error for a route host that is not one, quoting it unless it may carry a credential
+    (``user:TOKEN@host``, ``https://user:TOKEN@host``, or a token pasted in place of the host)."""
+    hint = "a credential for the host goes in 'auth', whose 'token_ref' names the host variable holding it"
+    if "@" in written:
+        return r.fail(kp, "give the host name only, without a user name or token before '@' (the value is not shown)",
+                      hint=hint)
+    if may_hold_credential(written):
+        return r.fail(kp, f"this looks like a token, not a host name (the value is not shown): {problem}", hint=hint)
+    return r.fail(kp, f"{written!r}: {problem}")
 
 
 def _egress(r: _Reader, raw: Any) -> tuple[tuple[int, Origin] | None, tuple[Route, ...]]:
@@ -427,7 +464,12 @@ _URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo
 
 def _refuse_url_credentials(r: _Reader, url: str, kp: KeyPath) -> None:
     """A password or token inside a repo URL would be printed in every plan and copied into the
-    gate's config: refused, and the URL is not shown."""
+    gate's config: refused, and the URL is not shown. Git needs no query string or fragment
+    (``?access_token=...``, ``#...``), so neither is taken, whatever it holds."""
+    if "?" in url or "#" in url:
+        raise r.fail(kp, "a repo URL may not carry a query string ('?...') or a fragment ('#...') (the URL is not shown)",
+                     hint="write the URL without it; for a private repo give 'token_ref' (the host variable "
+                          "holding the token) and, if the host needs one, 'username'")
     m = _URL_USERINFO.match(url)
     if m is None:
         return
@@ -486,7 +528,8 @@ def _repo(r: _Reader, rkp: KeyPath, name: Any, item: Any) -> GitRepo:
     url = r.string(repo["url"], rkp + ("url",)).strip()
     _refuse_url_credentials(r, url, rkp + ("url",))
     if not _GIT_URL_RE.match(url):
-        raise r.fail(rkp + ("url",), f"{url!r} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
+        shown = "the URL (not shown)" if may_hold_credential(url) else repr(url)
+        raise r.fail(rkp + ("url",), f"{shown} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
     _check_repo_host(r, url, rkp + ("url",))
     ssh_key = r.string(repo["ssh_key"], rkp + ("ssh_key",)) if "ssh_key" in repo else None
     known_hosts = r.string(repo["known_hosts"], rkp + ("known_hosts",)) if "known_hosts" in repo else None
@@ -557,7 +600,8 @@ def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
             dockerfile = r.doc.path.parent / dockerfile
         if not dockerfile.is_file():
             raise r.fail(kp + ("dockerfile",), f"no such file: {dockerfile}")
-    auth_token = r.secret_ref(prov["auth_token"], kp + ("auth_token",)) if "auth_token" in prov else None
+    auth_token = (r.secret_ref(prov["auth_token"], kp + ("auth_token",), example=_provider_token_example(template))
+                  if "auth_token" in prov else None)
     return Provider(
         template=template,
         dockerfile=dockerfile,
@@ -566,6 +610,15 @@ def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
         dockerfile_origin=r.origin(kp + ("dockerfile",)) if dockerfile else None,
         auth_token_origin=r.origin(kp + ("auth_token",)) if auth_token else None,
     )
+
+
+def _provider_token_example(template: str | None) -> str:
+    """The variable a hint suggests for the provider's API key: the built-in provider's own
+    (``ANTHROPIC_API_KEY`` for claude, the default), a made-up one for a plugin."""
+    from bot_bottle import providers
+
+    builtin = providers.BUILTIN.get(template or "claude")
+    return builtin.default_auth_token if builtin is not None else "MY_PROVIDER_API_KEY"
 
 
 # ------------------------------------------------------------------------------ files

@@ -53,7 +53,7 @@ def load(name: str, contrib_dir: Path) -> ProviderInfo:
         raise PluginError(f"{module_path}: defines no PROVIDER", hint=f"add {_EXAMPLE}")
     if not isinstance(provider, ProviderInfo):
         raise PluginError(
-            f"{module_path}: PROVIDER is a {type(provider).__name__}, not a bot_bottle.providers.ProviderInfo",
+            f"{module_path}: PROVIDER is {_a(type(provider).__name__)}, not a bot_bottle.providers.ProviderInfo",
             hint=f"from bot_bottle.providers import ProviderInfo; {_EXAMPLE}",
         )
     problems = check(provider, name)
@@ -65,6 +65,11 @@ def load(name: str, contrib_dir: Path) -> ProviderInfo:
         dockerfile=dockerfile.resolve() if dockerfile.is_file() else None,
         plugin_dir=folder.resolve(),
     )
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an int", "a dict"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def check(provider: ProviderInfo, name: str) -> list[str]:

@@ -100,6 +100,26 @@ class LogsCommandTest(unittest.TestCase):
         self.assertEqual([json.loads(x) for x in result.stdout.splitlines()], [DENY])
         self.assertFalse(any(call[0] == "exec" for call in fake.calls))
 
+    def test_a_gap_a_flood_left_in_the_saved_log_is_shown(self) -> None:
+        from bot_bottle.sidecar.egress.logfile import FIRST, EARLIER, LogFile
+
+        folder = self.mh.home / ".bot-bottle" / "state" / "abcd1234"
+        folder.mkdir(parents=True)
+        log = LogFile(folder / "live.jsonl", limit=600)
+        for i in range(60):
+            log.write(json.dumps({**DENY, "path": f"/flood/{i}"}) + "\n")
+        log.close()
+        parts = [folder / ("live.jsonl" + suffix) for suffix in (FIRST, EARLIER, "")]
+        (folder / "egress.jsonl").write_text("".join(p.read_text() for p in parts))  # as copy_out saves it
+        text = self.run_logs("abcd1234", fake=FakeEngine(running=False))
+        self.assertEqual(text.code, 0, text.stderr)
+        self.assertEqual(text.stdout.count("of decisions dropped here"), 1, text.stdout)
+        self.assertIn("/flood/0", text.stdout, "the first decisions are kept")
+        self.assertIn("/flood/59", text.stdout)
+        shown = self.run_logs("abcd1234", "--format", "json", fake=FakeEngine(running=False))
+        self.assertNotIn("dropped here", shown.stdout, "JSON lines stay records only")
+        self.assertEqual(json.loads(shown.stdout.splitlines()[0])["path"], "/flood/0")
+
     def test_follow_on_a_stopped_bottle_shows_the_saved_log(self) -> None:
         saved = self.mh.home / ".bot-bottle" / "state" / "abcd1234" / "egress.jsonl"
         saved.parent.mkdir(parents=True)

@@ -848,7 +848,10 @@ class ProviderTests(BottleKeyTestCase):
         self.assertIn(str(self.mh.home_dir / "contrib" / "gemini"), str(err))
 
     def test_plugin_template_from_contrib_folder(self) -> None:
-        (self.mh.home_dir / "contrib" / "mine").mkdir(parents=True)
+        # Loading the bottle loads the plugin it names (a broken one is the bottle's error).
+        self.mh.raw(".bot-bottle/contrib/mine/provider.py",
+                    "from bot_bottle.providers import ProviderInfo\n"
+                    "PROVIDER = ProviderInfo('mine', 'mine', '', 'bearer', None, '')\n")
         self.assertEqual(self.load_bottle("agent_provider:\n  template: mine\n").template, "mine")
 
     def test_plugin_must_be_a_folder(self) -> None:

@@ -117,6 +117,14 @@ class YamlErrorTests(ManifestTestCase):
         err = self.parse_error("---\na: &l [1, 2]\nb: *l\n---\n")
         self.assertManifestError(err, path=P, line=3, key="b", contains="anchors and aliases")
 
+    def test_an_alias_in_a_list_is_named_at_its_own_line_not_the_anchors(self) -> None:
+        err = self.parse_error("---\nx: &a [1]\nz: 1\nw: 2\ny: [*a]\n---\n")
+        self.assertManifestError(err, path=P, line=5, key="y[0]", contains="anchors and aliases")
+        err = self.parse_error("---\nx: &a 1\nv:\n  - 2\n  - *a\n---\n")
+        self.assertManifestError(err, path=P, line=5, key="v[1]", contains="anchors and aliases")
+        err = self.parse_error("---\nv:\n  - &a x\n  - *a\n---\n")  # anchored in the same list
+        self.assertManifestError(err, path=P, line=4, key="v[1]", contains="anchors and aliases")
+
     def test_merge_key_is_refused(self) -> None:
         err = self.parse_error("---\negress:\n  <<: {log: 2}\n---\n")
         self.assertManifestError(err, path=P, line=3, key="egress", contains="merge keys")

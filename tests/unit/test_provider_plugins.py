@@ -160,6 +160,43 @@ class Errors(PluginCase):
         self.plugin(GOOD)
         self.assertEqual(self.mh.run_cli("validate").code, 0)
 
+    def test_a_broken_plugin_is_named_at_the_bottle_line_that_names_it(self) -> None:
+        self.plugin("raise RuntimeError('boom')\n")
+        self.use()  # bottles/dev.md: line 2 "agent_provider:", line 3 "  template: echoer"
+        bottle = self.mh.bottles_dir / "dev.md"
+        for argv in (("validate",), ("start", "a", "--dry-run")):
+            with self.subTest(argv=argv):
+                result = self.mh.run_cli(*argv)
+                self.assertEqual(result.code, 2, result.stdout + result.stderr)
+                self.assertIn(f"error: {bottle}:3: agent_provider.template: template 'echoer'", result.stderr)
+                self.assertIn("provider.py:1: RuntimeError: boom", result.stderr)
+                # Reported once, at the bottle: not again at the agent that uses it.
+                self.assertNotIn(str(self.mh.agents_dir() / "a.md"), result.stderr)
+
+    def test_a_broken_plugin_named_by_a_parent_bottle_is_named_there(self) -> None:
+        self.plugin("PROVIDER = None\n")
+        self.mh.bottle("base", "egress:\n  log: 1\nagent_provider:\n  template: echoer\n")
+        self.mh.bottle("dev", "extends: base\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        err = self.load_error("a")
+        self.assertManifestError(err, path=self.mh.bottles_dir / "base.md", line=5, key="agent_provider.template",
+                                 contains="defines no PROVIDER")
+
+    def test_provider_of_the_wrong_type_reads_well(self) -> None:
+        self.plugin("PROVIDER = 42\n")
+        self.assertIn("PROVIDER is an int, not a bot_bottle.providers.ProviderInfo", self.error())
+
+    def test_the_auth_token_hint_suggests_the_providers_own_variable(self) -> None:
+        cases = {"": "ANTHROPIC_API_KEY", "  template: codex\n": "OPENAI_API_KEY"}
+        for template, expected in cases.items():
+            with self.subTest(template=template or "claude"):
+                self.mh.bottle("dev", f"agent_provider:\n{template}  auth_token: sk-not-a-name\n")
+                self.mh.agent("a", {"bottle": "dev"})
+                err = self.load_error("a")
+                self.assertEqual(err.key, "agent_provider.auth_token")
+                self.assertIn(f"export {expected}=", err.hint)
+                self.assertNotIn("GITHUB_TOKEN", err.hint)
+
     def test_a_broken_plugin_stops_the_plan_with_its_message(self) -> None:
         self.plugin("PROVIDER = None\n")
         self.use()

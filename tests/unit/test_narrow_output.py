@@ -1,0 +1,87 @@
+"""The plan on a narrow terminal: cells fold, a table that cannot fit becomes plain
+``key: value`` lines, and nothing is cut off."""
+
+from __future__ import annotations
+
+import io
+import re
+import unittest
+
+from rich.console import Console
+
+from bot_bottle.cli import output
+from tests.fixtures import TEST_IMAGES, ManifestTestCase
+
+BOTTLE = """\
+env:
+  TZ: UTC
+egress:
+  routes:
+    - host: registry.npmjs.org
+      matches: [{methods: [GET, HEAD]}]
+    - host: api.github.com
+      matches: [{methods: [GET]}]
+      auth: {scheme: bearer, token_ref: GITHUB_TOKEN}
+      dlp: {outbound_on_match: redact}
+"""
+BOX_START = "┏┃┡│└"
+BOX_END = "┓┃┩│┘"
+
+
+class NarrowPlanTests(ManifestTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.mh.bottle("dev", BOTTLE)
+        self.mh.agent("coder", {"bottle": "dev"})
+
+    def plan_text(self, columns: int) -> str:
+        result = self.mh.run_cli("start", "coder", "--dry-run", env={"COLUMNS": str(columns)}, images=TEST_IMAGES)
+        self.assertEqual(result.code, 0, result.stderr)
+        return result.stdout
+
+    def test_nothing_is_cut_off_at_any_width(self) -> None:
+        for columns in (10, 20, 30, 40, 45, 50, 55, 60, 80, 120):
+            with self.subTest(columns=columns):
+                text = self.plan_text(columns)
+                self.assertNotIn("…", text)
+                for line in text.splitlines():
+                    if line.startswith("warning:"):
+                        continue  # plain notes reach the terminal whole, and it wraps them
+                    self.assertLessEqual(len(line), columns, line)
+                    if line[:1] in BOX_START:
+                        self.assertIn(line.rstrip()[-1:], BOX_END, f"a table cut off at its right: {line!r}")
+
+    def test_below_the_width_a_table_needs_its_rows_are_plain_lines(self) -> None:
+        wide = self.plan_text(120)  # where the tables fit, they are tables
+        self.assertIn("┃ host", wide)
+        self.assertNotIn("- host:", wide)
+        for columns in (10, 20):
+            with self.subTest(columns=columns):
+                # Wrapped words join up again once the line breaks are taken out.
+                joined = re.sub(r"\s+", "", self.plan_text(columns))
+                for expected in ("agent:coder", "egresshosts:api.anthropic.com,api.github.com,registry.npmjs.org",
+                                 "host:api.github.com", "credential:bearer$GITHUB_TOKEN", "DLP:redact",
+                                 "name:TZ", "kind:literal"):
+                    self.assertIn(expected, joined)
+
+
+class FittedTests(unittest.TestCase):
+    def render(self, renderable: object, width: int) -> str:
+        out = io.StringIO()
+        Console(file=out, width=width, highlight=False).print(renderable)
+        return out.getvalue()
+
+    def test_a_key_value_table_too_narrow_becomes_lines(self) -> None:
+        table = output.table("micro-VM", show_header=False)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        table.add_row("machine name", "bot-bottle-abcdef123456")
+        self.assertIn("│ machine name", self.render(output.fitted(table), 60))
+        narrow = self.render(output.fitted(table), 12)
+        self.assertNotIn("…", narrow)
+        self.assertIn("machine", narrow)
+        self.assertIn("abcdef123456", re.sub(r"\s+", "", narrow))
+
+
+if __name__ == "__main__":
+    unittest.main()
