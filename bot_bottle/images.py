@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot_bottle import interrupts
 from bot_bottle.errors import BotBottleError
 
 if TYPE_CHECKING:
@@ -669,10 +671,32 @@ def _docker_build(spec: ImageSpec, context: Path, progress) -> None:
                     progress(f"Building {spec.ref}: step {step.group(1)}/{step.group(2)} {what}")
             code = proc.wait()
     if code != 0:
+        _raise_if_interrupted(code, tail)
         raise BotBottleError(
             f"building {spec.ref} failed (docker build exited {code}); last lines:\n" + "\n".join(tail),
             hint=_build_hint("\n".join(tail), spec, log_path),
         )
+
+
+# The signals that end a build because someone asked it to stop, not because it failed.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How the classic builder reports a RUN step's own non-zero status; docker build then exits with
+# that status, so a step that itself ends 130 must stay a build failure.
+_STEP_FAILED = re.compile(r"^The command .* returned a non-zero code: \d+$")
+
+
+def _raise_if_interrupted(code: int, tail: deque[str]) -> None:
+    """Raise what the CLI handles as an interruption when docker build was stopped by a signal.
+
+    The docker CLI catches SIGINT and SIGTERM and exits 128 + the signal; it can also die of one.
+    Either way the user (or their shell, or a supervisor) stopped it, so it is reported as an
+    interrupted command, not as a build failure with a build log to dig through.
+    """
+    for signum in _STOP_SIGNALS:
+        if code == -signum or (code == 128 + signum and not any(_STEP_FAILED.match(line) for line in tail)):
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise interrupts.Terminated(signum)
 
 
 def _build_hint(tail: str, spec: ImageSpec, log_path: Path) -> str:

@@ -252,27 +252,23 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
     launcher.state.clear_restart()
     exit_code = 1
     interrupted = False
-    stopped = False
+    unfinished: str | None = None  # why the agent counts as not having ended by itself
     restart: str | None = None
     snapshot_ref: str | None = None
     try:
         if on_launched is not None:
             on_launched(bottle, launcher)
+        status_file = _status_file(bottle)
         if command is not None:
-            argv = _command_argv(bottle, command, tty=tty)
+            argv = _command_argv(bottle, command, tty=tty, status_file=status_file)
         else:
             extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
-            argv = bottle.agent_argv(extra, tty=tty)
+            argv = _agent_argv(bottle, extra, tty=tty, status_file=status_file)
         alive = getattr(bottle, "running", None)
-        exit_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
-                               alive=alive, state=launcher.state)
-        if (exit_code == 0 and alive is not None and launcher.state.restart_request() is None
-                and not alive()):
-            # The agent runs beside the container's PID 1, so its container stops only when
-            # someone stops it (`bot-bottle stop`, the engine, an OOM kill). The client of an exec
-            # into a stopped gVisor container can report 0: that is not the agent finishing.
-            stopped = True
-            exit_code = STOPPED_EXIT
+        client_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
+                                 alive=alive, state=launcher.state)
+        # Decided in full before it is kept: a zero must never stand while the check is unfinished.
+        exit_code, unfinished = _agent_exit(bottle, client_code, status_file, alive=alive, state=launcher.state)
     except KeyboardInterrupt as stop:
         exit_code = stop.exit_code if isinstance(stop, interrupts.Terminated) else 130
         interrupted = True
@@ -287,8 +283,8 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
                 restart = None if interrupted or not backend.supports_capability_change else launcher.state.restart_request()
                 if restart is not None:
                     reason = f"restarting: {restart}"
-                elif stopped:
-                    reason = "the bottle was stopped before its agent ended"
+                elif unfinished is not None:
+                    reason = unfinished
                 elif exit_code != 0:
                     reason = f"agent exited with code {exit_code}"
                 elif preserve:
@@ -326,6 +322,12 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
 # The exit status of an agent whose bottle was stopped under it: 128 + SIGTERM, what `docker stop`
 # sends, and what a shell reports for a process it ended.
 STOPPED_EXIT = 143
+STOPPED = "the bottle was stopped before its agent ended"
+# The exit status of an agent whose exec client ended (with 0) while the agent still ran: 128 +
+# SIGINT, what a Ctrl-C gives, since an interrupted client is how that happens (the client of a
+# `docker exec` that gets SIGINT or SIGTERM exits 0 and leaves its command running).
+DETACHED_EXIT = 130
+DETACHED = "interrupted: the agent's session ended before the agent did"
 # How long the agent's host process may outlive a restart request before it is ended: the
 # request stops the agent container (2 s grace, then `docker stop -t 5`), but the client of a
 # `docker exec` into a gVisor container does not always notice its container went away.
@@ -334,6 +336,52 @@ RESTART_EXIT_GRACE_S = 20.0
 # agent's own PID 1 dying): checked every LIVENESS_INTERVAL_S, ended GONE_EXIT_GRACE_S after.
 LIVENESS_INTERVAL_S = 2.0
 GONE_EXIT_GRACE_S = 5.0
+
+
+def _agent_exit(bottle: Any, client_code: int, status_file: str | None, *, alive: Callable[[], bool] | None,
+                state: Any) -> tuple[int, str | None]:
+    """The agent's exit status from its host client's, and why it did not end by itself (or None).
+
+    A client's 0 is checked: it is the agent finishing only if its container still runs and (on a
+    bottle that records it) the agent left a status. A restart asked for stopped the agent on
+    purpose, and a non-zero status already keeps the bottle, so neither is looked into further.
+    """
+    if client_code != 0 or state.restart_request() is not None:
+        return client_code, None
+    if alive is not None and not alive():
+        # The agent runs beside the container's PID 1, so its container stops only when
+        # someone stops it (`bot-bottle stop`, the engine, an OOM kill). The client of an exec
+        # into a stopped gVisor container can report 0: that is not the agent finishing.
+        return STOPPED_EXIT, STOPPED
+    if status_file is None:
+        return client_code, None
+    recorded = _recorded_status(bottle, status_file)
+    if recorded is None:
+        return DETACHED_EXIT, DETACHED
+    return recorded, None
+
+
+def _recorded_status(bottle: Any, status_file: str) -> int | None:
+    """What the agent's run recorded; None when nothing was (or the bottle could not be asked)."""
+    try:
+        status = bottle.exit_status(status_file)
+    except (OSError, BotBottleError):
+        return None
+    return status if isinstance(status, int) else None
+
+
+def _status_file(bottle: Any) -> str | None:
+    """A new path for this run's exit status, or None for a handle that cannot record one."""
+    make = getattr(bottle, "status_file", None)
+    if make is None or not all(hasattr(bottle, name) for name in ("exit_status", "run_argv")):
+        return None
+    return str(make())
+
+
+def _agent_argv(bottle: Any, extra: list[str], *, tty: bool, status_file: str | None) -> list[str]:
+    if status_file is None:
+        return list(bottle.agent_argv(extra, tty=tty))
+    return list(bottle.agent_argv(extra, tty=tty, status_file=status_file))
 
 
 def _spawn(argv: list[str], stdin: Any) -> Any:
@@ -395,10 +443,12 @@ def _reapply_capability(backend: Any, state: Any, state_root: Path, build: Any =
     return str(ref)
 
 
-def _command_argv(bottle: Any, command: list[str], *, tty: bool) -> list[str]:
+def _command_argv(bottle: Any, command: list[str], *, tty: bool, status_file: str | None = None) -> list[str]:
     """The host argv that runs ``command`` (instead of the agent CLI) inside the bottle."""
     if hasattr(bottle, "run_argv"):
-        return list(bottle.run_argv(command, tty=tty))
+        if status_file is None:
+            return list(bottle.run_argv(command, tty=tty))
+        return list(bottle.run_argv(command, tty=tty, status_file=status_file))
     argv = bottle.agent_argv([], tty=tty)
     return argv[: argv.index(bottle.container) + 1] + command
 

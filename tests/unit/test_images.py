@@ -11,15 +11,17 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 from pathlib import Path
 from unittest import mock
 
-from bot_bottle import images
+from bot_bottle import images, interrupts
 from bot_bottle.errors import BotBottleError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -318,9 +320,19 @@ case "$1" in
   build)
     ls -R "$(eval echo \\${$#})" > "$FAKE_DOCKER_DIR/context.txt"
     i=1; while [ $i -le 30 ]; do echo "Step $i/30 : RUN something $i"; i=$((i+1)); done
-    if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "$FAKE_DOCKER_FAIL"; exit 1; fi
+    if [ -n "$FAKE_DOCKER_KILL" ]; then exec "$FAKE_PYTHON" -c "$DIE_OF_SIGNAL" "$FAKE_DOCKER_KILL"; fi
+    if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "$FAKE_DOCKER_FAIL"; exit "${FAKE_DOCKER_CODE:-1}"; fi
     echo "Successfully tagged x" ;;
 esac
+"""
+
+
+# Die of the signal named in argv[1], whatever this test run left ignored (a shell cannot undo that).
+_DIE_OF_SIGNAL = """\
+import os, signal, sys
+signum = getattr(signal, "SIG" + sys.argv[1])
+signal.signal(signum, signal.SIG_DFL)
+os.kill(os.getpid(), signum)
 """
 
 
@@ -333,7 +345,8 @@ class BuildPathTest(_Sandbox):
         docker.write_text(_FAKE_DOCKER)
         docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
         cache = self.root / "cache"
-        env = mock.patch.dict(os.environ, {"FAKE_DOCKER_DIR": str(self.fake_dir), "BOT_BOTTLE_CACHE_DIR": str(cache)})
+        env = mock.patch.dict(os.environ, {"FAKE_DOCKER_DIR": str(self.fake_dir), "BOT_BOTTLE_CACHE_DIR": str(cache),
+                                           "FAKE_PYTHON": sys.executable, "DIE_OF_SIGNAL": _DIE_OF_SIGNAL})
         env.start()
         self.addCleanup(env.stop)
         which = mock.patch("bot_bottle.backend.docker.engine.docker_binary", return_value=str(docker))
@@ -400,6 +413,32 @@ class BuildPathTest(_Sandbox):
         self.assertIn("full log:", caught.exception.hint)
         log = re.search(r"full log: (\S+);", caught.exception.hint).group(1)
         self.assertIn("Step 1/30", Path(log).read_text())
+
+    def test_an_interrupted_build_is_an_interruption_not_a_failure(self) -> None:
+        # What the docker CLI does on SIGINT or SIGTERM: it exits 128 + the signal, or dies of it.
+        spec = images.agent_image("claude")
+        cases = [({"FAKE_DOCKER_FAIL": " ---> Running in 91922cacd39d", "FAKE_DOCKER_CODE": "130"}, signal.SIGINT),
+                 ({"FAKE_DOCKER_FAIL": " ---> Running in 91922cacd39d", "FAKE_DOCKER_CODE": "143"}, signal.SIGTERM),
+                 ({"FAKE_DOCKER_KILL": "INT"}, signal.SIGINT),
+                 ({"FAKE_DOCKER_KILL": "TERM"}, signal.SIGTERM)]
+        for env, signum in cases:
+            with self.subTest(env=env), mock.patch.dict(os.environ, env):
+                with self.assertRaises(KeyboardInterrupt) as caught:
+                    images.ensure_image(spec, console=self.console())
+                if signum == signal.SIGTERM:
+                    self.assertIsInstance(caught.exception, interrupts.Terminated)
+                    self.assertEqual(caught.exception.exit_code, 143)
+                else:
+                    self.assertNotIsInstance(caught.exception, interrupts.Terminated)
+
+    def test_a_build_step_that_itself_exits_130_is_a_failure(self) -> None:
+        # The classic builder exits with a failed RUN step's own status.
+        spec = images.agent_image("claude")
+        env = {"FAKE_DOCKER_FAIL": "The command '/bin/sh -c exit 130' returned a non-zero code: 130",
+               "FAKE_DOCKER_CODE": "130"}
+        with mock.patch.dict(os.environ, env), self.assertRaises(BotBottleError) as caught:
+            images.ensure_image(spec, console=self.console())
+        self.assertIn("docker build exited 130", str(caught.exception))
 
     def test_missing_base_image_hint(self) -> None:
         spec = images.agent_image("claude")

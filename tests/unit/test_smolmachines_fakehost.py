@@ -42,6 +42,8 @@ V1 = smolvm.Installed(SMOLVM, {"SMOLVM_LIB_DIR": "/opt/fake/lib"}, "1.32.2")
 V08 = smolvm.Installed(SMOLVM, {}, "0.8.3")
 _CONTAINER_PATH = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*):(/.*)$")
 _UNPACK = re.compile(r"-C (\S+) -f (\S+)")
+# The read of an agent run's status file (``DockerBottle.exit_status``, ``SmolmachinesBottle.exit_status``).
+_STATUS_READ = re.compile(r"^cat \S*/agent-exit-[0-9a-f]+ ")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class FakeHost:
         self.env_files: dict[str, dict[str, str]] = {}  # container -> its --env-file at create
         self.files: dict[str, bytes] = {}  # guest path -> content (both backends)
         self.containers_stopped = False  # what `inspect -f {{.State.Running}}` answers
+        self.recorded_status: int | None = 0  # what an agent run left in its status file (None: nothing)
         self.modes: dict[str, int] = {}
         self.machines: dict[str, dict[str, Any]] = {}
         self.failures: list[tuple[Callable[[list[str]], bool], tuple[int, str, str]]] = []
@@ -134,6 +137,8 @@ class FakeHost:
             return 0, "[]", ""
         if args[0] == "port":
             return 0, "127.0.0.1:55000\n", ""
+        if args[0] == "exec" and _STATUS_READ.match(args[-1]):
+            return self._status_read()
         if args[0] == "exec" and kwargs.get("stdin") is not None:
             # DockerBottle.cp_in streams a tar unpacked with -C PARENT.
             data = kwargs["stdin"].read()
@@ -168,6 +173,8 @@ class FakeHost:
         if args[:2] == ["machine", "exec"]:
             command = args[args.index("--") + 1:]
             script = command[-1] if command[:2] == ["sh", "-c"] else " ".join(command)
+            if _STATUS_READ.match(command[-1]):  # as the user on 1.x, through runuser on 0.8
+                return self._status_read()
             unpack = _UNPACK.search(script)
             if unpack and unpack.group(2) in self._archives:
                 for name, content in self._archives.pop(unpack.group(2)).items():
@@ -181,6 +188,12 @@ class FakeHost:
         if args[:2] == ["machine", "ls"]:
             return 0, json.dumps([{k: v for k, v in m.items() if k != "argv"} for m in self.machines.values()]), ""
         return 0, "", ""
+
+    def _status_read(self) -> tuple[int, str, str]:
+        """The bottle's answer to ``exit_status``: the recorded status, or no such file."""
+        if self.recorded_status is None:
+            return 1, "", "cat: no such file"
+        return 0, f"{self.recorded_status}\n", ""
 
     # ------------------------------------------------------------------ installing it
     @contextlib.contextmanager

@@ -4,10 +4,14 @@ Every command runs through ``subprocess.run`` here, as ``docker exec -u <user> .
 is always explicit on the argv. The agent (and any command run in its place) starts through the
 launcher that sources the secret env file (``secret_env``), which lives on a tmpfs in the
 container: never in its config, never in a snapshot.
+
+The agent's own run is wrapped once more (``recorded_argv``) so that it leaves its exit status in
+the bottle: the host cannot trust the exit status of its exec client alone (see ``RECORDER``).
 """
 
 from __future__ import annotations
 
+import secrets
 import shlex
 import subprocess
 import tempfile
@@ -15,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from bot_bottle.backend import Bottle, ExecResult
-from bot_bottle.backend.secret_env import launcher_argv
+from bot_bottle.backend.secret_env import LAUNCHER_NAME, launcher_argv
 from bot_bottle.backend import archive as archive_mod
 from bot_bottle.errors import BotBottleError
 
@@ -23,6 +27,41 @@ WORKDIR = "/home/node/workspace"
 # A tmpfs only the agent user can enter: ``docker commit`` does not capture mounts.
 SECRET_ENV_DIR = "/run/bot-bottle-env"
 SECRET_ENV_FILE = f"{SECRET_ENV_DIR}/agent.env"
+
+# Runs the command as its child (never ``exec``) and writes its exit status to the file named by
+# its first argument once it ends. The client of a ``docker exec`` that dies of SIGINT or SIGTERM
+# exits 0 and leaves the command running: only this file tells "the agent finished" from "the
+# client went away". The trap keeps this shell alive through the signals a TTY's Ctrl-C or a
+# hangup sends the whole process group (the agent, its child, gets them with default handling,
+# as a trap set here is reset in children), so the agent's own answer to them is what is written.
+# Stdin, stdout and the terminal are inherited unchanged.
+RECORDER = ('f="$1"; shift; trap : INT TERM HUP QUIT; "$@"; s=$?; '
+            '{ echo "$s" > "$f"; } 2>/dev/null; exit "$s"')
+STATUS_NAME = "agent-exit"
+
+
+def recorded_argv(status_file: str, inner: list[str]) -> list[str]:
+    """``inner`` (an argv run inside the bottle) wrapped so its exit status lands in ``status_file``."""
+    return ["sh", "-c", RECORDER, LAUNCHER_NAME, status_file, *inner]
+
+
+def new_status_file(folder: str) -> str:
+    """A path in ``folder`` that no other run uses: a stale file must never answer for this run."""
+    return f"{folder}/{STATUS_NAME}-{secrets.token_hex(8)}"
+
+
+def read_status_cmd(status_file: str) -> str:
+    """Print the recorded status and remove the file (a snapshot must not carry it)."""
+    quoted = shlex.quote(status_file)
+    return f"cat {quoted} && rm -f {quoted}"
+
+
+def parse_status(result: ExecResult) -> int | None:
+    """The recorded exit status, or None when none was recorded (or the bottle did not answer)."""
+    text = result.stdout.strip()
+    if not result.ok or not text.isdigit():
+        return None
+    return int(text)
 
 
 class DockerBottle(Bottle):
@@ -40,6 +79,8 @@ class DockerBottle(Bottle):
     ) -> None:
         self.container = container
         self.secret_env_file = secret_env_file
+        # Beside the secret env file: the agent user's tmpfs, which no snapshot captures.
+        self.status_dir = str(PurePosixPath(secret_env_file).parent)
         self._teardown = teardown
         self.prompt_path = prompt_path_in_container
         self.agent_command = agent_command
@@ -102,16 +143,28 @@ class DockerBottle(Bottle):
                 f"{proc.stderr.decode(errors='replace').strip()}"
             )
 
-    def run_argv(self, command: list[str], *, tty: bool) -> list[str]:
-        """The host argv that runs ``command`` as the agent user, with the agent's whole env."""
-        flags = ["-it"] if tty else ["-i"]
-        return [
-            self._docker, "exec", *flags, "-u", "node", "-w", self.workdir, self.container,
-            *launcher_argv(self.secret_env_file, command),
-        ]
+    def run_argv(self, command: list[str], *, tty: bool, status_file: str | None = None) -> list[str]:
+        """The host argv that runs ``command`` as the agent user, with the agent's whole env.
 
-    def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
-        return self.run_argv([self.agent_command, *extra], tty=tty)
+        With ``status_file``, the command's exit status is also written there (``exit_status``).
+        """
+        flags = ["-it"] if tty else ["-i"]
+        inner = launcher_argv(self.secret_env_file, command)
+        if status_file is not None:
+            inner = recorded_argv(status_file, inner)
+        return [self._docker, "exec", *flags, "-u", "node", "-w", self.workdir, self.container, *inner]
+
+    def agent_argv(self, extra: list[str], *, tty: bool, status_file: str | None = None) -> list[str]:
+        return self.run_argv([self.agent_command, *extra], tty=tty, status_file=status_file)
+
+    def status_file(self) -> str:
+        """Where one run of the agent records its exit status (a new path on every call)."""
+        return new_status_file(self.status_dir)
+
+    def exit_status(self, status_file: str) -> int | None:
+        """The exit status a run recorded at ``status_file``, or None: the agent has not ended
+        (its exec client went away without it), or the bottle could not be asked."""
+        return parse_status(self.exec(read_status_cmd(status_file)))
 
     def running(self) -> bool:
         """Is the container still running? A failing engine counts as yes (nothing is ended on

@@ -3,7 +3,8 @@
 Every command runs through ``subprocess.run`` here, as ``smolvm machine exec`` with the user on
 the argv (``-u USER`` on 1.x, ``runuser -u USER`` inside the guest on 0.8). Only non-secret env
 ever goes on an argv (``-e KEY=VALUE``); secret env lives in a mode-600 file inside the guest that
-the agent's launcher sources, so no host process list ever shows a secret value.
+the agent's launcher sources, so no host process list ever shows a secret value. The agent's run
+records its exit status in the guest as on Docker (``docker.bottle.RECORDER``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from pathlib import Path, PurePosixPath
 
 from bot_bottle import scratch
 from bot_bottle.backend import Bottle, ExecResult
-from bot_bottle.backend.docker.bottle import WORKDIR
+from bot_bottle.backend.docker.bottle import (
+    WORKDIR,
+    new_status_file,
+    parse_status,
+    read_status_cmd,
+    recorded_argv,
+)
 from bot_bottle.backend.secret_env import launcher_argv
 from bot_bottle.backend.smolmachines import smolvm
 from bot_bottle.backend import archive as archive_mod
@@ -24,6 +31,9 @@ from bot_bottle.errors import BotBottleError
 
 # Where the secret env file lives in the guest: the agent user's own, mode 600.
 SECRET_ENV_FILE = "/home/node/.bot-bottle/agent.env"
+# Where a run records its exit status: always there and writable by the agent user (the secret env
+# file's folder exists only when there is secret env). Read and removed after each run.
+STATUS_DIR = "/tmp"
 
 class SmolmachinesBottle(Bottle):
     def __init__(
@@ -116,16 +126,30 @@ class SmolmachinesBottle(Bottle):
         finally:
             self.exec(f"rm -f {quoted}", user="root")
 
-    def run_argv(self, command: list[str], *, tty: bool) -> list[str]:
-        """The host argv that runs ``command`` as the agent user, with the agent's env."""
+    def run_argv(self, command: list[str], *, tty: bool, status_file: str | None = None) -> list[str]:
+        """The host argv that runs ``command`` as the agent user, with the agent's env.
+
+        With ``status_file``, the command's exit status is also written there (``exit_status``).
+        """
         inner = launcher_argv(self.secret_env_file, command)
+        if status_file is not None:
+            inner = recorded_argv(status_file, inner)
         return smolvm.machine_exec_argv(
             self._cli(), self.name, inner, env=self.guest_env, workdir=self.workdir,
             user="node", interactive=True, tty=tty,
         )
 
-    def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
-        return self.run_argv([self.agent_command, *extra], tty=tty)
+    def agent_argv(self, extra: list[str], *, tty: bool, status_file: str | None = None) -> list[str]:
+        return self.run_argv([self.agent_command, *extra], tty=tty, status_file=status_file)
+
+    def status_file(self) -> str:
+        """Where one run of the agent records its exit status (a new path on every call)."""
+        return new_status_file(STATUS_DIR)
+
+    def exit_status(self, status_file: str) -> int | None:
+        """The exit status a run recorded at ``status_file``, or None: the agent has not ended
+        (its exec client went away without it), or the machine could not be asked."""
+        return parse_status(self.exec(read_status_cmd(status_file)))
 
     def close(self) -> None:
         # The launcher owns the machine and tears it down; the handle holds nothing to release.
