@@ -9,11 +9,12 @@ plus an overlap of them:
   ``*``, as long as the value), so the answer keeps its length (its ``Content-Length`` has gone
   out with the headers); the held-back overlap is scanned again with the next batch, so a value
   cut by a batch boundary is found whole before any byte of it leaves;
-- prompt-injection phrases are looked for in batches that are text, and in the ASCII text
-  stretches of binary ones (a README in a tar; the rest of binary data is skipped: the phrase
-  search reads it as noise, slowly): a medium-confidence one is logged, a high-confidence one
-  stops the answer (``stopped``: nothing more is delivered, and
-  the caller closes the connection, so the agent sees an answer cut short, never its rest).
+- prompt-injection phrases are looked for in batches that are text (a few control bytes
+  among it allowed: the phrase search skips them), and in the ASCII text stretches of binary
+  ones (a README in a tar; the rest of binary data is skipped: the phrase search reads it as
+  noise, slowly): a medium-confidence one is logged, a high-confidence one stops the answer
+  (``stopped``: nothing more is delivered, and the caller closes the connection, so the agent
+  sees an answer cut short, never its rest).
 
 An answer of unknown length (chunked) is held whole up to ``hold_upto`` and, if it ends within
 that, judged whole by ``judge_whole`` exactly as a buffered answer is (a small answer loses
@@ -123,7 +124,7 @@ class AnswerStream:
                 self._label(label)
                 self.masked += 1
             fresh = bytes(pending[max(0, self._scanned_upto - 512) :])  # a phrase cut at the seam
-            text = fresh if _is_text(fresh) else _text_stretches(fresh)
+            text = fresh if _is_text(fresh) or _mostly_text(fresh) else _text_stretches(fresh)
             if text:
                 for label, high in self.injection(text):
                     self._label(label)
@@ -266,3 +267,26 @@ def _text_stretches(data: bytes) -> bytes:
 def _is_text(data: bytes) -> bool:
     """Whether ``data`` reads as text: UTF-8 (a character cut at either end allowed), no NULs."""
     return b"\x00" not in data and is_utf8(data)
+
+
+# Control bytes that are not whitespace. A text with a few of them is still text: read as
+# binary, a NUL inside a word cut the phrase into stretches too short to read, and letters
+# outside ASCII were never read at all.
+_CONTROLS = bytes(b for b in range(0x20) if b not in b"\t\n\v\f\r") + b"\x7f"
+# At most one control byte in this many: binary formats that are ASCII with NULs between (UTF-16
+# text, a tar of small files) hold far more.
+_MOST_CONTROLS = 20
+_HEAD = 4096  # bytes looked at first
+
+
+def _mostly_text(data: bytes) -> bool:
+    """Whether ``data`` is text but for a few control bytes (the phrase search skips those).
+    Images, archives and compressed data are not UTF-8 once those are taken out: their first
+    kilobytes tell, before the whole batch is looked at."""
+    return all(_few_controls_in_utf8(part) for part in (data[:_HEAD], data))
+
+
+
+def _few_controls_in_utf8(data: bytes) -> bool:
+    kept = data.translate(None, _CONTROLS)
+    return (len(data) - len(kept)) * _MOST_CONTROLS <= len(data) and is_utf8(kept)

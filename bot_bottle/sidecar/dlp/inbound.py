@@ -9,19 +9,42 @@ Responses are large and full of ordinary words, so every rule starts with a lite
 only when that word occurs in the ASCII-lower-cased text (the regex engine skips quickly to a
 leading literal, and only to one). Rules whose distinctive part comes late ("developer mode",
 "... to https://") start at that part and look back over a short window instead.
+
+Disguises. Invisible characters and control bytes between words separate them as blanks do, and
+the instruction overrides are also found with punctuation between every word ("ignore, previous,
+instructions"). A phrase is also looked for in the text as a reader (or a model) sees it
+(``_folded``): invisible characters and control bytes inside words dropped (a soft hyphen in
+"ignore"), letters of other scripts drawn like Latin ones and compatibility forms (fullwidth,
+mathematical, ligatures) folded to ASCII with ``compat``'s tables. That text is read only around
+what changed, and its findings are placed back on the original text. ASCII text without control
+bytes is not folded: it reads the same. Not folded: a phrase written in lookalike letters only,
+with no word holding ASCII beside it (Russian prose is full of such words), and combining marks.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 
+from bot_bottle.sidecar.dlp.compat import LOOKALIKES, fold
 from bot_bottle.sidecar.dlp.encodings import ascii_lower
 from bot_bottle.sidecar.dlp.findings import HIGH, MEDIUM, Finding, resolve_overlaps
 
 LOCATION = "response"
-_W = r"[\s\*_`\"'>]+"  # words may be separated by markup as well as spaces
+# Characters a reader does not see (format characters, control bytes): between two words they
+# separate them as a space does.
+_GAPS = r"\x00-\x08\x0e-\x1f\x7f\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_W = rf"[\s\*_`\"'>{_GAPS}]+"  # words may be separated by markup as well as spaces
+# Words written as a list ("ignore, previous, instructions", "ignore-previous-instructions"):
+# punctuation between every pair of them. Only the phrase rules below take this form, and only
+# whole: one comma among spaces ("ignore the above, messages like this are harmless") ends a
+# clause, it does not disguise one. Quotes are not allowed around the punctuation: a word list
+# in code (``["ignore", "previous", ...]``) is no instruction.
+_LISTED = rf"[\s{_GAPS}]*[,;:\-\u2010-\u2015\u3001\uff0c\uff1a\uff1b]+[\s{_GAPS}]*"
 _OPT_W = rf"(?:{_W})?"
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -112,15 +135,23 @@ def _command(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
     return None
 
 
+def _overrides(sep: str) -> tuple[Rule, ...]:
+    """The instruction-override rules, ``sep`` between their words."""
+    return (
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard", "forget"),
+             rf"(?:{sep}{_DETERMINERS}){{0,3}}{sep}{_EARLIER}(?:{sep}[a-z]+)?{sep}{_TARGETS}\b"),
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard"),
+             rf"(?:{sep}(?:all|any|your)){{1,2}}{sep}{_STRONG_TARGETS}\b"),
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("override", "bypass"),
+             rf"(?:{sep}{_DETERMINERS}){{0,2}}{sep}(?:previous|prior|system|original|initial|safety){sep}{_TARGETS}\b"),
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("forget",),
+             rf"{sep}(?:everything|all){sep}(?:you|that|above|before)\b"),
+    )
+
+
 RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
-    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard", "forget"),
-         rf"(?:{_W}{_DETERMINERS}){{0,3}}{_W}{_EARLIER}(?:{_W}[a-z]+)?{_W}{_TARGETS}\b"),
-    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard"),
-         rf"(?:{_W}(?:all|any|your)){{1,2}}{_W}{_STRONG_TARGETS}\b"),
-    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("override", "bypass"),
-         rf"(?:{_W}{_DETERMINERS}){{0,2}}{_W}(?:previous|prior|system|original|initial|safety){_W}{_TARGETS}\b"),
-    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("forget",),
-         rf"{_W}(?:everything|all){_W}(?:you|that|above|before)\b"),
+    *_overrides(_W),
+    *_overrides(_LISTED),
     Rule("injection-role-override", "Role override", MEDIUM, ("you",),
          rf"{_W}are{_W}now{_W}(?:a|an|the|in|my|no{_W}longer|free|dan|unrestricted|jailbroken)\b"),
     Rule("injection-role-override", "Role override", MEDIUM, ("from",),
@@ -203,14 +234,27 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
     if not text:
         return []
     low = ascii_lower(text)
+    out = _phrases(low, location) + _comments_in(low, location)
+    folded = _folded(text)
+    if folded is not None:
+        # Both texts are read: dropping a format character can also join two words it separated.
+        out.extend(_folded_findings(folded, location))
+    if not text.isascii():
+        out.extend(_hidden_text(text, location))
+    return resolve_overlaps(out)
+
+
+def _phrases(low: str, location: str, start: int = 0, stop: int | None = None) -> list[Finding]:
+    """The rules' findings in ``low``, an ASCII-lower-cased text, for phrases that start in
+    ``low[start:stop]`` (a match may run past ``stop``)."""
     out: list[Finding] = []
     for word, entries in _BY_WORD.items():
-        at = low.find(word)
+        at = low.find(word, start, stop)
         walked = 0
         while at >= 0:
             walked += 1
             if walked > _WALK_LIMIT:
-                out.extend(_rest_by_regex(low, word, entries, at, location))
+                out.extend(_rest_by_regex(low, word, entries, at, stop, location))
                 break
             if not (word[0].isalpha() and at > 0 and low[at - 1] in _WORD_CHARS):
                 for rule, pattern in entries:
@@ -219,20 +263,18 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
                         finding = rule.finding(low, m, location)
                         if finding is not None:
                             out.append(finding)
-            at = low.find(word, at + 1)
-    out.extend(_exfiltration(low, location))
-    if "<!--" in low:
-        out.extend(_comments(low, location))
-    if not text.isascii():
-        out.extend(_hidden_text(text, location))
-    return resolve_overlaps(out)
+            at = low.find(word, at + 1, stop)
+    out.extend(_exfiltration(low, location, start, stop))
+    return out
 
 
 def _rest_by_regex(low: str, word: str, entries: list[tuple[Rule, re.Pattern[str]]], start: int,
-                   location: str) -> list[Finding]:
+                   stop: int | None, location: str) -> list[Finding]:
     out: list[Finding] = []
     for rule, pattern in entries:
         for m in pattern.finditer(low, start):
+            if stop is not None and m.start() >= stop:
+                break
             if word[0].isalpha() and m.start() > 0 and low[m.start() - 1] in _WORD_CHARS:
                 continue  # inside a longer word ("signore", "curlew")
             finding = rule.finding(low, m, location)
@@ -241,10 +283,10 @@ def _rest_by_regex(low: str, word: str, entries: list[tuple[Rule, re.Pattern[str
     return out
 
 
-def _exfiltration(low: str, location: str) -> list[Finding]:
+def _exfiltration(low: str, location: str, start: int = 0, stop: int | None = None) -> list[Finding]:
     out: list[Finding] = []
     for marker in _DESTINATIONS:
-        at = low.find(marker)
+        at = low.find(marker, start, stop)
         seen = 0
         while at >= 0 and seen < 10_000:
             seen += 1
@@ -256,8 +298,12 @@ def _exfiltration(low: str, location: str) -> list[Finding]:
                         out.append(Finding("injection-exfiltration", "Exfiltration instruction", location,
                                            m.start(), end, confidence))
                         break
-            at = low.find(marker, end)
+            at = low.find(marker, end, stop)
     return out
+
+
+def _comments_in(low: str, location: str) -> list[Finding]:
+    return _comments(low, location) if "<!--" in low else []
 
 
 def _comments(low: str, location: str) -> list[Finding]:
@@ -303,3 +349,266 @@ def _hidden_text(text: str, location: str) -> list[Finding]:
     if bidi:
         out.append(Finding("injection-hidden-text", "Bidirectional override", location, bidi[0], bidi[-1] + 1, MEDIUM))
     return out
+
+
+# -- the text as it reads ----------------------------------------------------------------------
+
+# Control bytes that are not whitespace: in ASCII text, the only characters a reader skips.
+_CONTROL_BYTES = bytes(b for b in range(0x80) if b < 0x20 and not chr(b).isspace() or b == 0x7F)
+_CONTROL_MARKS = bytes(0 if b in _CONTROL_BYTES else 1 for b in range(256))  # control byte -> 0
+_LOOKS = "".join(sorted(LOOKALIKES))
+_LOOKALIKE = re.compile(f"[{_LOOKS}]")
+# A word of ASCII letters, digits, "_" and lookalike letters, from its first lookalike: one whose
+# other letters are Cyrillic (a Russian word) is a Cyrillic word, not a disguise, and is left
+# alone. The match starts at a lookalike (the regex engine skips ahead to those) after no other
+# script's letter and ends where the word does. A lone lookalike counts only after ASCII ("ignоre"
+# ends in one): alone it is Russian's commonest words (а, с, о, у), and only medium rules take a
+# one-letter word.
+_LOOKALIKE_WORD = re.compile(
+    rf"[{_LOOKS}](?<![^\W0-9A-Za-z_][{_LOOKS}])(?:[{_LOOKS}0-9A-Za-z_]+|(?<=[0-9A-Za-z_][{_LOOKS}]))(?!\w)"
+)
+_ASCII_ALNUM = re.compile("[0-9A-Za-z]")
+_ALNUM_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_WORDISH = _ALNUM_CHARS | frozenset(_LOOKS)  # what a disguised word is made of
+# A word with ASCII in it, just before or just after (a few blanks or marks between).
+_ASCII_WORD_BEFORE = re.compile(r"[0-9A-Za-z]\w*\W{1,3}\Z")
+_ASCII_WORD_AFTER = re.compile(r"\W{1,3}\w*?[0-9A-Za-z]")
+_LOOKALIKE_TABLE = str.maketrans(LOOKALIKES)
+# More folded words than one in this many characters (Turkish, where "ı" is in most words): the
+# whole text is folded at once, a word at a time cost three times as much.
+_DENSE = 256
+# Printable ASCII and whitespace: what is left of a text without them holds every character
+# that could be folded, and is a few percent of a Western page.
+_PLAIN_BYTES = bytes(b for b in range(0x80) if 0x20 <= b < 0x7F or chr(b).isspace())
+# The folded text is read around what changed, this far either side: further than any rule
+# reaches from its first word (a command line, 300; an address looking back, 240).
+_FOLD_REACH = 512
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """A text as it reads, where it changed, and where its changed runs came from."""
+
+    text: str
+    windows: list[tuple[int, int]]  # the stretches around the changes, to read again
+    starts: list[int]  # folded start of each run whose length changed, ascending
+    runs: list[tuple[int, int, int, int]]  # (folded start, folded end, original start, original end)
+
+    def original(self, start: int, end: int) -> tuple[int, int]:
+        """The original span of ``text[start:end]``: a changed run it touches counts whole."""
+        first = bisect.bisect_right(self.starts, start) - 1
+        last = bisect.bisect_left(self.starts, end) - 1  # the run holding the last character
+        return self._start(start, first), self._end(end, last)
+
+    def _start(self, position: int, i: int) -> int:
+        if i < 0:
+            return position
+        _, folded_end, original_start, original_end = self.runs[i]
+        return original_start if position < folded_end else original_end + (position - folded_end)
+
+    def _end(self, position: int, i: int) -> int:
+        if i < 0:
+            return position
+        _, folded_end, _, original_end = self.runs[i]
+        return original_end if position <= folded_end else original_end + (position - folded_end)
+
+
+def _folded_findings(folded: _Folded, location: str) -> list[Finding]:
+    """The findings in ``folded`` around its changes, placed on the original text."""
+    low = ascii_lower(folded.text)
+    found = [f for start, stop in folded.windows for f in _phrases(low, location, start, stop)]
+    found += _comments_in(low, location)  # a comment can be longer than a window
+    out = []
+    for finding in found:
+        start, end = folded.original(finding.start, finding.end)
+        out.append(replace(finding, start=start, end=end))
+    return out
+
+
+def _folded(text: str) -> _Folded | None:
+    """``text`` as a reader sees it, or None when that is ``text`` itself."""
+    if text.isascii():
+        # Clean ASCII (nearly every answer) is told apart by one C-speed pass over its bytes.
+        marks = text.encode("ascii").translate(_CONTROL_MARKS)
+        if 0 not in marks:
+            return None
+        folded, starts, spans = _replaced(text, _mattering(text, _control_runs(marks)))
+        changed = [(start, end) for start, end, _, _ in spans]
+    else:
+        raw = text.encode("utf-8", "surrogatepass").translate(None, _PLAIN_BYTES)
+        residue = raw.decode("utf-8", "surrogatepass")
+        runs = _special_runs(text) if _has_special(raw, residue) else iter(())
+        folded, starts, spans = _replaced(text, _mattering(text, runs))
+        changed = [(start, end) for start, end, _, _ in spans]
+        # A word of lookalikes is folded only if it, or a word beside it, holds ASCII
+        # (``_disguises``): in a text without any (Russian, Greek) there is none to look for.
+        if _LOOKALIKE.search(residue) and _ASCII_ALNUM.search(folded):
+            folded, words = _fold_lookalikes(folded)  # one for one: the offsets stay
+            changed = sorted(changed + words)
+    if not changed:
+        return None
+    return _Folded(folded, _windows(changed, len(folded)), starts, spans)
+
+
+def _control_runs(marks: bytes) -> Iterator[tuple[int, int, str]]:
+    """The runs of control bytes in an ASCII text, from its ``_CONTROL_MARKS`` view, dropped."""
+    start = marks.find(0)
+    while start >= 0:
+        end = marks.find(1, start)
+        end = len(marks) if end < 0 else end
+        yield start, end, ""
+        start = marks.find(0, end)
+
+
+def _special_runs(text: str) -> Iterator[tuple[int, int, str]]:
+    """The runs of characters in ``_special_table``, and what each reads as."""
+    table = _special_table()
+    for m in _special_run().finditer(text):
+        yield m.start(), m.end(), m.group().translate(table)
+
+
+def _mattering(text: str, runs: Iterator[tuple[int, int, str]]) -> Iterator[tuple[int, int, str]]:
+    """The runs that change what a word reads as. Removed, or read as digits, a run matters only
+    next to a letter of a word: a zero-width joiner between emoji, a non-joiner in Persian, the
+    escape of an ANSI colour code or a circled number in a Japanese list changes no phrase (a
+    fullwidth "ＡＰＩ" does, as every run with a letter)."""
+    size = len(text)
+    for start, end, replacement in runs:
+        if replacement == text[start:end]:
+            continue  # emoji and other characters past U+FFFF stay as they are
+        if (replacement and not replacement.isdigit()) or (start and text[start - 1] in _WORDISH) or (
+                end < size and text[end] in _WORDISH):
+            yield start, end, replacement
+
+
+def _has_special(raw: bytes, residue: str) -> bool:
+    """Whether ``residue`` (the characters of a text other than printable ASCII and whitespace;
+    ``raw``, its UTF-8) holds a character a reader skips or sees as ASCII."""
+    # Most text has none: no format or control character (those are not printable), none NFKC
+    # changes, and no variation selector (printable, as Python counts: U+FE00.. and U+E0100..
+    # are found by their first UTF-8 bytes). All three at C speed.
+    if (b"\xef\xb8" not in raw and b"\xf3\xa0" not in raw and residue.isprintable()
+            and unicodedata.is_normalized("NFKC", residue)):
+        return False
+    table = _special_table()
+    return any(m.group().translate(table) != m.group() for m in _special_run().finditer(residue))
+
+
+def _replaced(text: str, runs: Iterable[tuple[int, int, str]]
+              ) -> tuple[str, list[int], list[tuple[int, int, int, int]]]:
+    """``text`` with each ``(start, end, replacement)`` run replaced, the folded start of each,
+    and ``(folded start, folded end, original start, original end)`` per run."""
+    pieces: list[str] = []
+    starts: list[int] = []
+    spans: list[tuple[int, int, int, int]] = []
+    done = length = 0  # original and folded offsets reached
+    for start, end, replacement in runs:
+        pieces.append(text[done:start])
+        length += start - done
+        starts.append(length)
+        spans.append((length, length + len(replacement), start, end))
+        pieces.append(replacement)
+        length += len(replacement)
+        done = end
+    if not spans:
+        return text, starts, spans
+    pieces.append(text[done:])
+    return "".join(pieces), starts, spans
+
+
+def _fold_lookalikes(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with its words of ASCII and lookalike letters in ASCII, and where they are."""
+    words: list[tuple[int, int]] = []
+    dense = len(text) // _DENSE
+    for m in _LOOKALIKE_WORD.finditer(text):
+        if _disguises(text, m.start(), m.end()):
+            words.append(m.span())
+            if len(words) > dense:
+                return text.translate(_bmp_lookalikes()), [(0, len(text))]
+    pieces: list[str] = []
+    done = 0
+    for start, end in words:
+        pieces += [text[done:start], text[start:end].translate(_LOOKALIKE_TABLE)]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces), words
+
+
+def _disguises(text: str, start: int, end: int) -> bool:
+    """Whether the lookalike word ``text[start:end]`` reads as part of English: it holds ASCII
+    (or follows it inside a word), or a word beside it does."""
+    if _ASCII_ALNUM.search(text, start, end) or (start and text[start - 1] in _ALNUM_CHARS):
+        return True
+    return bool(_ASCII_WORD_BEFORE.search(text, max(0, start - 40), start) or _ASCII_WORD_AFTER.match(text, end))
+
+
+@functools.cache
+def _bmp_lookalikes() -> str:
+    """``LOOKALIKES`` as a table of every character below U+10000 (the rest are left as they
+    are): ``str.translate`` reads it at C speed, where a dict costs a failed lookup per character."""
+    table = [chr(cp) for cp in range(0x10000)]
+    for lookalike, letter in LOOKALIKES.items():
+        table[ord(lookalike)] = letter
+    return "".join(table)
+
+
+def _windows(changed: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """The stretches around the sorted ``changed`` spans that are read again, merged."""
+    out: list[tuple[int, int]] = []
+    for start, end in changed:
+        low, high = max(0, start - _FOLD_REACH), min(size, end + _FOLD_REACH)
+        if out and low <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return out
+
+
+def _removed(ch: str) -> bool:
+    """Whether a reader skips ``ch``: format characters (soft hyphen, zero-width ones, bidi
+    controls, tags), variation selectors and control characters that are not whitespace."""
+    category = unicodedata.category(ch)
+    return category == "Cf" or (category == "Cc" and not ch.isspace()) or (
+        "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef")
+
+
+def _folds(ch: str) -> bool:
+    """Whether ``ch`` is a compatibility form of ASCII letters or digits (``compat.fold``: fullwidth,
+    mathematical, circled, ligatures). Lookalike letters are folded apart (``_fold_lookalikes``);
+    punctuation is not folded: fullwidth commas are everyday CJK text."""
+    if ch in LOOKALIKES or not unicodedata.decomposition(ch):
+        return False  # without a decomposition a character is its own NFKC form (and this is fast)
+    folded = fold(ch)
+    return folded != ch and folded.isascii() and any(c.isalnum() for c in folded)
+
+
+@functools.cache
+def _special_table() -> dict[int, str]:
+    """What each character a reader skips or sees as ASCII becomes. Built on first use (~60 ms,
+    by the first answer that is not ASCII)."""
+    chars = [chr(cp) for cp in range(0x80, 0x20000) if not 0xD800 <= cp < 0xE000]
+    chars += [chr(cp) for cp in range(0xE0000, 0xE01F0)]  # tags and variation selectors
+    table = {ord(ch): "" for ch in chars if _removed(ch)}
+    table.update({ord(ch): fold(ch) for ch in chars if ord(ch) not in table and _folds(ch)})
+    table.update({b: "" for b in _CONTROL_BYTES})
+    return table
+
+
+@functools.cache
+def _special_run() -> re.Pattern[str]:
+    """A run of the characters in ``_special_table``; past U+FFFF, of any character (``_mattering``
+    drops those that stay as they are). The regex engine checks a character against each range
+    beyond U+FFFF one by one, and the three dozen exact ones doubled the cost of this search."""
+    points = sorted(cp for cp in _special_table() if cp < 0x10000)
+    ranges: list[list[int]] = []
+    for cp in points:
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    ranges.append([0x10000, 0x10FFFF])
+    return re.compile("[" + "".join(f"{_escaped(a)}-{_escaped(b)}" for a, b in ranges) + "]+")
+
+
+def _escaped(cp: int) -> str:
+    return f"\\U{cp:08x}"
