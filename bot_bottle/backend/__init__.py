@@ -36,6 +36,21 @@ class Bottle(abc.ABC):
     def cp_in(self, host_path: str | Path, guest_path: str) -> None:
         """Copy a file or a folder from the host into the bottle."""
 
+    def write_private(self, guest_path: str, text: str) -> None:
+        """Write ``text`` to ``guest_path`` in the bottle, mode 600 for the agent user. Here by
+        way of a file in a private host folder (``cp_in``); a backend that can stream it in
+        without any host file does so instead."""
+        import os
+
+        from bot_bottle import scratch
+
+        with scratch.private_dir() as tmp:
+            local = Path(tmp) / Path(guest_path).name
+            fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            self.cp_in(local, guest_path)
+
     @abc.abstractmethod
     def agent_argv(self, extra: list[str], *, tty: bool) -> list[str]:
         """The full host argv that runs the agent CLI inside the bottle with ``extra`` appended."""

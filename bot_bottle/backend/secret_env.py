@@ -11,12 +11,10 @@ the config.
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from bot_bottle import scratch
 from bot_bottle.backend import Bottle
 from bot_bottle.errors import BotBottleError
 
@@ -56,13 +54,9 @@ def split_agent_env(env: Mapping[str, str], secret_env_names: Iterable[str],
 
 def write_secret_env(bottle: Bottle, env: Mapping[str, str], path: str) -> None:
     """Put the secret env file at ``path`` in the bottle: streamed in (never on an argv), its
-    folder mode 700 and itself mode 600. The host copy exists only in a private temporary folder."""
-    with scratch.private_dir() as tmp:
-        local = Path(tmp) / Path(path).name
-        fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(secret_env_text(env))
-        bottle.cp_in(local, path)
+    folder mode 700 and itself mode 600 (``Bottle.write_private``: on Docker, never a file on
+    the host either)."""
+    bottle.write_private(path, secret_env_text(env))
     folder = shlex.quote(str(Path(path).parent))
     result = bottle.exec(f"chmod 700 {folder} && chmod 600 {shlex.quote(path)}")
     if not result.ok:

@@ -114,6 +114,32 @@ class DockerBottleContract(unittest.TestCase):
         self.assertIn("-C /home/node", argv[-1])
         self.assertIn("workspace/sub/a.txt", seen["members"])
 
+    def test_a_private_file_is_streamed_in_never_written_on_the_host(self) -> None:
+        secret = "sk-streamed-" + "9" * 24
+        with TemporaryDirectory() as tmp:
+            # A stand-in docker that runs `exec -i -u USER CONTAINER CMD...` as CMD here.
+            fake = Path(tmp) / "docker"
+            fake.write_text('#!/bin/sh\nshift 5\nexec "$@"\n')
+            fake.chmod(0o755)
+            target = Path(tmp) / "guest" / "env" / "agent.env"
+            bottle = DockerBottle(container="bb-4", docker=str(fake))
+            with mock.patch("bot_bottle.scratch.private_dir", side_effect=AssertionError("a host file")), \
+                    mock.patch("bot_bottle.backend.docker.bottle.subprocess.run", wraps=subprocess.run) as run:
+                bottle.write_private(str(target), f"TOKEN={secret}\n")
+            self.assertEqual(target.read_text(), f"TOKEN={secret}\n")
+            self.assertEqual(target.stat().st_mode & 0o777, 0o600)
+            self.assertEqual(target.parent.stat().st_mode & 0o777, 0o700)
+            self.assertFalse(any(secret in " ".join(call.args[0]) for call in run.call_args_list), "on an argv")
+            self.assertEqual([p.name for p in target.parent.iterdir()], ["agent.env"], "no part left behind")
+
+    def test_a_private_file_that_cannot_be_written_is_an_error(self) -> None:
+        with TemporaryDirectory() as tmp:
+            fake = Path(tmp) / "docker"
+            fake.write_text('#!/bin/sh\necho "no such container" >&2\nexit 1\n')
+            fake.chmod(0o755)
+            with self.assertRaisesRegex(Exception, "could not write /run/x/agent.env into bb-5: no such container"):
+                DockerBottle(container="bb-5", docker=str(fake)).write_private("/run/x/agent.env", "A=1\n")
+
 
 if __name__ == "__main__":
     unittest.main()

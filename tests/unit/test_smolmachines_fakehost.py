@@ -139,6 +139,11 @@ class FakeHost:
             return 0, "127.0.0.1:55000\n", ""
         if args[0] == "exec" and _STATUS_READ.match(args[-1]):
             return self._status_read()
+        written = re.search(r"mkdir -p \S+ && cat > \S+ && mv \S+ (\S+)$", args[-1]) if args[0] == "exec" else None
+        if written and kwargs.get("input") is not None:
+            # DockerBottle.write_private streams a file's text in, renamed into place whole.
+            self.files[written.group(1)] = str(kwargs["input"]).encode()
+            return 0, "", ""
         if args[0] == "exec" and kwargs.get("stdin") is not None:
             # DockerBottle.cp_in streams a tar unpacked with -C PARENT.
             data = kwargs["stdin"].read()

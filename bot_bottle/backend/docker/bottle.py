@@ -143,6 +143,22 @@ class DockerBottle(Bottle):
                 f"{proc.stderr.decode(errors='replace').strip()}"
             )
 
+    def write_private(self, guest_path: str, text: str, *, user: str = "node") -> None:
+        """Write ``text`` to ``guest_path`` as ``user``, mode 600: over `docker exec`'s input,
+        so it is never a file on the host (nor an argv), and renamed into place whole."""
+        path = PurePosixPath(guest_path)
+        part = shlex.quote(f"{path}.part")
+        script = (f"umask 077 && mkdir -p {shlex.quote(str(path.parent))} && cat > {part} && "
+                  f"mv {part} {shlex.quote(str(path))}")
+        try:
+            proc = subprocess.run([self._docker, "exec", "-i", "-u", user, self.container, "sh", "-c", script],
+                                  input=text, capture_output=True, text=True, timeout=self._exec_timeout)
+        except subprocess.TimeoutExpired:
+            raise BotBottleError(f"writing {guest_path} into {self.container} did not finish "
+                                 f"within {self._exec_timeout:g} s") from None
+        if proc.returncode != 0:
+            raise BotBottleError(f"could not write {guest_path} into {self.container}: {proc.stderr.strip()}")
+
     def run_argv(self, command: list[str], *, tty: bool, status_file: str | None = None) -> list[str]:
         """The host argv that runs ``command`` as the agent user, with the agent's whole env.
 
