@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                 errors = [exc]
             else:
                 if text == original:
-                    output.console().print(f"no changes to {path}")
+                    output.console().print(Text(f"no changes to {path}"))  # a path is never markup
                     if from_draft:  # reverted: a draft not taken up stays offered
                         _drop_draft(draft)
                     return 0
