@@ -141,24 +141,16 @@ def _holds_capabilities(bits: Sequence[int], status: Path = Path("/proc/self/sta
     return all(effective >> bit & 1 for bit in bits)
 
 
-def hand_out_files(config: Config, accounts: dict[str, Account]) -> None:
-    """Give each daemon account its own files, and nothing else (run as root, before any start).
+def hand_out_folders(config: Config, accounts: dict[str, Account]) -> None:
+    """Give each daemon account its own folders (run as root, before any daemon starts; the
+    config need not be here yet).
 
-    The host copies everything in as root with mode 600. The policy and secrets become readable
-    by the proxy's group (root, the init, keeps them), as does the CA folder (``share_ca``); the
-    log folder is the proxy's, and the shared run folder its group's too, for the socket. The
-    git-gate's config and upstream credentials become the gate's. The folders holding them are
-    only traversable, so no account lists what is not its own. The spool is the group's, setgid
-    so what anyone writes there stays in the group.
+    The log folder is the proxy's, and the shared run folder its group's too, for the socket;
+    the CA folder the proxy's group reads (``share_ca``). The gate's state is the gate's. The
+    spool is the group's, setgid so what anyone writes there stays in the group.
     """
     proxy, gate = accounts[PROXY_ACCOUNT], accounts[GATE_ACCOUNT]
-    for folder in {config.policy.parent, config.git_gate_config.parent, config.state_dir}:
-        if folder.is_dir():
-            folder.chmod(0o711)
-    for path in (config.policy, config.secrets):
-        if path.is_file():
-            os.chown(path, 0, proxy.gid)
-            path.chmod(0o640)
+    config.state_dir.chmod(0o711)
     for path in (config.log_dir, *_tree(config.log_dir)):
         if not path.is_symlink():
             os.chown(path, proxy.uid, proxy.gid)
@@ -167,12 +159,9 @@ def hand_out_files(config: Config, accounts: dict[str, Account]) -> None:
     share_ca(config.confdir, proxy)
     gate_state = config.state_dir / "git-gate"
     gate_state.mkdir(parents=True, exist_ok=True)
-    gate_credentials = config.git_gate_config.parent / "git-gate"
     # Children first: once a folder is the gate's (mode 700), root no longer gets into it.
-    for path in (config.git_gate_config, *_tree(gate_credentials)[::-1], gate_credentials,
-                 *_tree(gate_state)[::-1], gate_state):
-        if path.exists() or path.is_symlink():
-            os.chown(path, gate.uid, gate.gid, follow_symlinks=False)
+    for path in (*_tree(gate_state)[::-1], gate_state):
+        os.chown(path, gate.uid, gate.gid, follow_symlinks=False)
     root = config.supervise_root
     root.mkdir(parents=True, exist_ok=True)
     spool_gid = gate.groups[0]
@@ -184,6 +173,29 @@ def hand_out_files(config: Config, accounts: dict[str, Account]) -> None:
         os.chown(path, -1, spool_gid)
         mode = path.lstat().st_mode
         path.chmod(0o2770 if path.is_dir() else stat.S_IMODE(mode) | (mode & 0o600) >> 3)
+
+
+def hand_out_config(config: Config, accounts: dict[str, Account]) -> None:
+    """Give each daemon account its own part of the config the host handed in (run as root,
+    before the daemons read it).
+
+    The host's files come as root's with mode 600. The policy and secrets become readable by
+    the proxy's group (root, the init, keeps them); the git-gate's config and upstream
+    credentials become the gate's. The folders holding them are only traversable, so no account
+    lists what is not its own.
+    """
+    proxy, gate = accounts[PROXY_ACCOUNT], accounts[GATE_ACCOUNT]
+    for folder in {config.policy.parent, config.git_gate_config.parent}:
+        if folder.is_dir():
+            folder.chmod(0o711)
+    for path in (config.policy, config.secrets):
+        if path.is_file():
+            os.chown(path, 0, proxy.gid)
+            path.chmod(0o640)
+    gate_credentials = config.git_gate_config.parent / "git-gate"
+    for path in (config.git_gate_config, *_tree(gate_credentials)[::-1], gate_credentials):
+        if path.exists() or path.is_symlink():
+            os.chown(path, gate.uid, gate.gid, follow_symlinks=False)
 
 
 def share_ca(confdir: Path, proxy: Account) -> None:
@@ -567,8 +579,9 @@ def finish_ca(confdir: Path, pid: int | None) -> bool:
     return (confdir / MITM_CA_CERT).is_file()
 
 
-# Written into confdir once the CA there is complete (or will be the proxy's to make): what a
-# proxy started with ``--wait-for`` waits for before it loads its certificates.
+# Written into confdir once the CA there is complete (or will be the proxy's to make) and the
+# config is in place and handed out: what a proxy started with ``--wait-for`` waits for before
+# it loads its options and certificates.
 CA_SETTLED = ".ca-settled"
 
 
@@ -607,17 +620,25 @@ def run(config: Config) -> int:
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
-        if config.config_arrives:
-            receive_config(config.policy.parent)
-        policy = preflight(config)
         accounts = daemon_accounts()
         if accounts is not None:
-            hand_out_files(config, accounts)
+            hand_out_folders(config, accounts)
         elif os.geteuid() == 0:
             say("shared-root", reason="no daemon accounts or no capability to switch to them")
         proxy_account = accounts[PROXY_ACCOUNT] if accounts else None
         gate_account = accounts[GATE_ACCOUNT] if accounts else None
         supervise_account = accounts[SUPERVISE_ACCOUNT] if accounts else None
+        # The CA is made, and the proxy imports its code (the slowest part of a start), while
+        # the config is handed in and the other daemons start: the proxy waits for ``settled``
+        # only when it loads its options and certificates, once both are in place.
+        ca_child = start_ca(config.confdir)
+        settled = config.confdir / CA_SETTLED if ca_child is not None or config.config_arrives else None
+        sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env, proxy_account)
+        if config.config_arrives:
+            receive_config(config.policy.parent)
+        policy = preflight(config)
+        if accounts is not None:
+            hand_out_config(config, accounts)
         supervise_port = policy.services.get(SUPERVISE_SERVICE)
         if supervise_port is not None:
             # The policy routes supervise.bottle.internal here, so supervise is on. The MCP
@@ -638,11 +659,6 @@ def run(config: Config) -> int:
                 env,
                 supervise_account,
             )
-        # The CA is made while the daemons start: the proxy imports its code meanwhile and
-        # waits for the CA only when it loads its certificates.
-        ca_child = start_ca(config.confdir)
-        settled = config.confdir / CA_SETTLED if ca_child is not None else None
-        sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env, proxy_account)
         gate = config.git_gate_config.is_file()
         if gate:
             # The git-gate serves the bottle's repos; a bad config makes it exit, and with it the

@@ -472,7 +472,7 @@ def held_request_proposal(
 
 def _is_shared(folder: Path) -> bool:
     """A spool folder shared by the sidecar's daemon accounts through its group: the init makes
-    the spool setgid (``hand_out_files``), and a folder made inside one inherits the bit."""
+    the spool setgid (``hand_out_folders``), and a folder made inside one inherits the bit."""
     try:
         return bool(folder.stat().st_mode & stat.S_ISGID)
     except FileNotFoundError:
