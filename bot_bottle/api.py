@@ -125,12 +125,25 @@ def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) ->
 
     A bottle whose launching process is gone has no owner to tear it down: its objects are
     removed here (its state folder stays, for ``cleanup`` or ``resume``).
+
+    Only a bottle with a state folder under this home's state dir: one started from another home
+    is refused before the engine is asked to stop anything (its owner would preserve it there,
+    and this home's cleanup would never remove it).
     """
     from bot_bottle.backend import registry
+    from bot_bottle.backend.docker.cleanup import has_state_here
     from bot_bottle.state import ID_RE
 
     if not ID_RE.match(bottle_id):
         raise BotBottleError(f"'{bottle_id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
+    state_root = _layout(home, None).state_dir
+    if not has_state_here(state_root, bottle_id):
+        raise BotBottleError(
+            f"bottle {bottle_id} has no state under {state_root}: it was not started from this home "
+            "(or does not exist), so it is not stopped from here",
+            hint="`bot-bottle list --running` shows the running bottles and which are this home's; "
+                 "stop a bottle with the HOME that started it",
+        )
     bottles = running(bottle_id)
     if not bottles:
         raise BotBottleError(f"no running bottle {bottle_id}", hint="`bot-bottle list --running` shows them")
@@ -144,7 +157,7 @@ def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) ->
         engine.run(["stop", "-t", str(timeout), bottle.names.agent_container], timeout=timeout + 60)
     if not bottle.owner_alive:
         backend = registry.for_name(bottle.backend)
-        inv = backend.inventory(_layout(home, None).state_dir)
+        inv = backend.inventory(state_root)
         backend.remove([r for r in inv.orphans if r.bottle_id == bottle_id and r.kind != "state"])
 
 

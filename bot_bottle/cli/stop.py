@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 from rich.text import Text
 
 from bot_bottle import api
 from bot_bottle.cli import common, output
-from bot_bottle.errors import BotBottleError, UsageError
+from bot_bottle.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,27 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _require_own(bottle_id: str, state_dir: Path) -> None:
-    """Refuse a bottle with no state folder here: it was started from another home (its owner
-    would preserve it there, and this home's cleanup never removes it), or it does not exist."""
-    from bot_bottle.backend.docker.cleanup import has_state_here
-    from bot_bottle.state import StateDir
-
-    StateDir(state_dir, bottle_id)  # an argument that is no bottle id is said so first
-    if not has_state_here(state_dir, bottle_id):
-        raise BotBottleError(
-            f"bottle {bottle_id} has no state under {state_dir}: it was not started from this home "
-            "(or does not exist), so it is not stopped from here",
-            hint="`bot-bottle list --running` shows the running bottles and which are this home's; "
-                 "stop a bottle with the HOME that started it",
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     if args.time < 0:
         raise UsageError("--time must be 0 or more seconds")
     lay = common.layout()
-    _require_own(args.id, lay.state_dir)
     api.stop(args.id, timeout=args.time, home=lay.home)
     output.console().print(Text(f"stopped bottle {args.id}", style="green"))
     return 0

@@ -330,15 +330,39 @@ class CommitTest(ManifestTestCase):
 
 
 class StopTest(ManifestTestCase):
+    def running(self, bottle_id: str) -> list[RunningBottle]:
+        return [RunningBottle(id=bottle_id, agent="dev", label=None, status="running", started_at="",
+                              owner_alive=True, image="img", backend="docker")]
+
     def test_a_bottle_of_another_home_is_not_stopped(self) -> None:
-        with mock.patch("bot_bottle.api.stop") as stop, mock.patch("bot_bottle.backend.docker.engine.run", _no_engine):
+        stops: list[list[str]] = []
+
+        def engine(args: Any, **_kw: Any) -> DockerResult:
+            if args[:1] != ["stop"]:
+                return _no_engine(args)
+            stops.append(list(args))
+            return DockerResult(0, "", "")
+
+        with mock.patch("bot_bottle.backend.docker.engine.run", engine), \
+                mock.patch("bot_bottle.api.running", side_effect=lambda i: self.running(i)):
             result = self.mh.run_cli("stop", FOREIGN)
             self.assertEqual(result.code, 1)
             self.assertIn(f"bottle {FOREIGN} has no state under", result.stderr)
-            stop.assert_not_called()
+            self.assertEqual(stops, [])
             _state(self.mh.home_dir / "state", OWN, proc.identity())
             self.assertEqual(self.mh.run_cli("stop", OWN).code, 0)
-            stop.assert_called_once()
+            self.assertEqual(len(stops), 1)
+            self.assertIn(f"bot-bottle-{OWN}-agent", stops[0])
+
+    def test_the_python_api_refuses_a_bottle_of_another_home_too(self) -> None:
+        from bot_bottle import api
+
+        with tempfile.TemporaryDirectory() as home, \
+                mock.patch("bot_bottle.backend.docker.engine.run", _no_engine), \
+                mock.patch("bot_bottle.api.running", side_effect=AssertionError("the engine was asked")):
+            with self.assertRaises(BotBottleError) as ctx:
+                api.stop(FOREIGN, home=home)
+        self.assertIn(f"bottle {FOREIGN} has no state under", str(ctx.exception))
 
 
 class ListOwnershipTest(ManifestTestCase):
