@@ -21,6 +21,17 @@ BACKENDS = ("docker", "smolmachines")
 Backend = Literal["docker", "smolmachines"]
 
 
+# What the plan shows in place of a header condition's value that may be a credential.
+HIDDEN_VALUE = "(not shown)"
+
+
+def _header_may_hold_credential(name: str, value: str) -> bool:
+    from bot_bottle.manifest.schema import may_hold_credential
+    from bot_bottle.sidecar.egress.credentials import CREDENTIAL_HEADERS
+
+    return name.lower() in (*CREDENTIAL_HEADERS, "cookie") or may_hold_credential(value)
+
+
 @dataclass(frozen=True)
 class RoutePlan:
     host: str
@@ -31,11 +42,24 @@ class RoutePlan:
     tls_passthrough: bool
     source: str
 
+    def shown_matches(self) -> list[dict[str, Any]]:
+        """The match entries as the plan shows them: a header condition that may hold a
+        credential (a credential header, or a value like a token) has its value hidden. The
+        policy gets ``matches`` itself."""
+        out = []
+        for entry in self.matches:
+            m = dict(entry)
+            if "headers" in m:
+                m["headers"] = {k: (HIDDEN_VALUE if _header_may_hold_credential(k, v) else v)
+                                for k, v in m["headers"].items()}
+            out.append(m)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "ports": list(self.ports),
-            "matches": [dict(m) for m in self.matches],
+            "matches": self.shown_matches(),
             "auth": dict(self.auth) if self.auth else None,
             "dlp": dict(self.dlp),
             "tls_passthrough": self.tls_passthrough,

@@ -109,7 +109,7 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
                     )
                     if part
                 )
-                for m in r.matches
+                for m in r.shown_matches()
             ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
             cred = f"{r.auth['scheme']} ${r.auth['token_ref']}" if r.auth else "-"
             if r.auth and r.auth.get("plain_http") == "yes":

@@ -402,6 +402,34 @@ class JsonContractTests(PlanTestCase):
         data = self.full(environ=SECRETS).to_dict()
         self.assertEqual(json.loads(json.dumps(data)), data)
 
+    def test_a_header_condition_that_may_be_a_credential_is_hidden_in_the_plan_not_the_policy(self) -> None:
+        from contextlib import redirect_stdout
+        from io import StringIO
+
+        from bot_bottle.backend import sidecar_config
+        from bot_bottle.cli import render
+
+        token = "ghp_1a2B3c4D5e6F7g8H9i0JkLmNoPqRsTuVwXy9"
+        self.mh.bottle("dev", "egress:\n  routes:\n    - host: api.example.com\n      matches:\n"
+                              "        - headers: {Authorization: 'Bearer plain-words', X-Team: 'core',\n"
+                              f"                    X-Debug: '{token}'}}\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        (shown,) = [r["matches"][0]["headers"] for r in plan.to_dict()["routes"] if r["host"] == "api.example.com"]
+        self.assertEqual(shown, {"authorization": plan_mod.HIDDEN_VALUE, "x-team": "core",
+                                 "x-debug": plan_mod.HIDDEN_VALUE})
+        out = StringIO()
+        with redirect_stdout(out):
+            render.plan(plan, title="plan")
+        self.assertIn("x-team=core", out.getvalue())
+        self.assertNotIn("plain-words", out.getvalue())
+        self.assertNotIn(token, out.getvalue())
+        # The sidecar still enforces the conditions as written.
+        (policy_headers,) = [r["matches"][0]["headers"] for r in sidecar_config.policy(plan)["routes"]
+                             if r["host"] == "api.example.com"]
+        self.assertEqual(policy_headers["authorization"], "Bearer plain-words")
+        self.assertEqual(policy_headers["x-debug"], token)
+
     def test_literal_env_values_are_not_in_the_plan(self) -> None:
         self.mh.bottle("dev", "env:\n  LITERAL_NAME: a-literal-value-987\n")
         self.mh.agent("a", {"bottle": "dev"})
