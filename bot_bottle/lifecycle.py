@@ -190,13 +190,13 @@ def run_bottle(
         raise BotBottleError(blocked[0])
     resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
-    if not opts.resume:
-        opts.system_prompt = opts.system_prompt or manifest.agent.prompt
-        # Resolved before anything is created: a missing skill must not leave a half-built bottle.
-        opts.skills = tuple(agent_files.find_skills(
-            manifest.agent.skills, agent_files.host_skill_folders(home, plan.cwd),
-            origin=manifest.agent.skills_origin,
-        )) or opts.skills
+    # A resume writes them again too (``agent_files.provision_resume_files``): the manifest's now.
+    opts.system_prompt = opts.system_prompt or manifest.agent.prompt
+    # Resolved before anything is created: a missing skill must not leave a half-built bottle.
+    opts.skills = tuple(agent_files.find_skills(
+        manifest.agent.skills, agent_files.host_skill_folders(home, plan.cwd),
+        origin=manifest.agent.skills_origin,
+    )) or opts.skills
     opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}
     opts.credentials = {**credentials, **dict(opts.credentials)}
     env_secrets = {name: resolved.values[name] for name in sorted(resolved.secret_names) if resolved.values.get(name)}

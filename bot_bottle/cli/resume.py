@@ -22,7 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Relaunch the preserved bottle ID from ~/.bot-bottle/state/ID/, on the backend it ran on, "
             "starting from its last snapshot (a commit, or the one taken when its agent failed). "
             "The bottle's current manifest decides its policy, with the routes the operator approved "
-            "for it while it ran (listed as it resumes; remove its approved_routes.json to drop them)."
+            "for it while it ran (listed as it resumes; remove its approved_routes.json to drop them), "
+            "and its system prompt, skills and agent CLI settings: what the agent changed in those is "
+            "not kept (its workspace and its other files are)."
         ),
     )
     p.add_argument("id", metavar="ID")

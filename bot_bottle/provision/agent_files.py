@@ -8,6 +8,7 @@ pi reads ``~/.pi/agent/`` (AGENTS.md, skills/, settings.json).
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -169,6 +170,54 @@ def provision_start_files(bottle: Bottle, template: str, prompt: str, *, supervi
         bottle.prompt_path = layout_for(template).prompt_file
 
 
+def resumed_claude_state(existing: str, fresh: str) -> str:
+    """``~/.claude.json`` for a resumed bottle: Claude Code's own state kept (projects, history,
+    caches), bot-bottle's keys set again from ``fresh``, and every MCP server registration
+    dropped, top level and per project, so only what the manifest gives now (``fresh``'s) is
+    there. A server the agent added would otherwise run again in every later session. A file
+    that is no JSON object is replaced by ``fresh``."""
+    try:
+        state = json.loads(existing)
+    except json.JSONDecodeError:
+        return fresh
+    if not isinstance(state, dict):
+        return fresh
+    state.pop("mcpServers", None)
+    projects = state.get("projects")
+    if isinstance(projects, dict):
+        for project in projects.values():
+            if isinstance(project, dict):
+                project.pop("mcpServers", None)
+    state.update(json.loads(fresh))
+    return json.dumps(state, indent=2) + "\n"
+
+
+def provision_resume_files(bottle: Bottle, template: str, prompt: str, *, supervise: bool,
+                           skills: list[tuple[str, Path]]) -> None:
+    """A resumed bottle's start files, as its manifest gives them now: the CLI's settings, the
+    system prompt and the skills are written again and whatever the agent changed in them is
+    gone (a prompt injection written into its own standing instructions, settings or skills
+    would otherwise come back in every later session; an operator's edit of the manifest takes
+    effect). Claude Code's ``~/.claude.json`` keeps its project state (``resumed_claude_state``).
+    The workspace, and anything else the agent wrote, is kept as it is."""
+    from bot_bottle.provision import mcp
+
+    layout = layout_for(template)
+    files = start_files(template, prompt, supervise=supervise)
+    if mcp.CLAUDE_STATE in files:
+        found = bottle.exec(f"cat {mcp.CLAUDE_STATE} 2>/dev/null")
+        if found.ok and found.stdout.strip():
+            files[mcp.CLAUDE_STATE] = resumed_claude_state(found.stdout, files[mcp.CLAUDE_STATE])
+    stale = [layout.prompt_file, *([layout.skills_dir] if layout.skills_dir else [])]
+    removed = bottle.exec("rm -rf -- " + " ".join(shlex.quote(path) for path in stale))
+    if not removed.ok:
+        raise BotBottleError(f"could not reset the agent's prompt and skills in the resumed bottle: "
+                             f"{removed.stderr.strip() or 'rm failed'}")
+    write_files(bottle, files)
+    bottle.prompt_path = layout.prompt_file if prompt.strip() else None
+    copy_skills(bottle, template, skills)
+
+
 def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:
     folders = [home / ".bot-bottle" / "skills", home / ".claude" / "skills"]
     if cwd is not None:
@@ -177,6 +226,6 @@ def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:
 
 
 __all__ = [
-    "copy_skills", "find_skills", "host_skill_folders", "layout_for", "prompt_files", "provision_start_files",
-    "settings_files", "start_files", "write_files",
+    "copy_skills", "find_skills", "host_skill_folders", "layout_for", "prompt_files", "provision_resume_files",
+    "provision_start_files", "resumed_claude_state", "settings_files", "start_files", "write_files",
 ]

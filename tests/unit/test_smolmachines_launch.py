@@ -17,6 +17,7 @@ from bot_bottle.backend.smolmachines import launch, smolvm
 from bot_bottle.backend.smolmachines.bottle import SECRET_ENV_FILE, SmolmachinesBottle
 from bot_bottle.backend.smolmachines.launch import SmolmachinesLauncher
 from bot_bottle.plan import RepoPlan
+from bot_bottle.provision import agent_files
 from bot_bottle.state import StateDir
 from tests.unit.test_smolmachines_fakehost import (
     HOST_ENVIRON,
@@ -237,7 +238,7 @@ class SnapshotsAndResume(LaunchCase):
         self.assertIn(["pack", "create", "--from-vm", launcher.machine, "-o", str(launcher.state.path / "snapshot")],
                       self.fake.smolvm_calls())
 
-    def test_resume_boots_the_snapshot_and_provisions_only_trust_and_env(self) -> None:
+    def test_resume_boots_the_snapshot_and_provisions_trust_env_and_the_manifests_start_files(self) -> None:
         first = self.launcher()
         first.launch()
         snapshot = first.snapshot()
@@ -256,7 +257,9 @@ class SnapshotsAndResume(LaunchCase):
         self.assertEqual(self.create_argv()[self.create_argv().index("--from") + 1], snapshot)
         self.assertFalse([c for c in self.fake.docker_calls() if c[0] == "save"])
         self.assertFalse([c for c in self.fake.smolvm_calls() if c[:2] == ["pack", "create"]])
-        self.assertEqual(sorted(self.fake.files), sorted([SECRET_ENV_FILE, launch.CA_STAGING]))
+        # No workspace copy; the agent CLI's start files are the manifest's again.
+        start_files = agent_files.start_files(resumed.plan.template, "", supervise=resumed.plan.supervise)
+        self.assertEqual(sorted(self.fake.files), sorted([SECRET_ENV_FILE, launch.CA_STAGING, *start_files]))
         resumed.teardown()
         # As on Docker: a resumed bottle that ends well without being preserved again is done.
         self.assertFalse(resumed.state.path.exists())

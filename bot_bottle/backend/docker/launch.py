@@ -629,7 +629,10 @@ class DockerLauncher:
         if "no-gate" in self.weak:
             self._git_without_gate(bottle)
         if self.options.resume:
-            return  # the snapshot already holds the workspace, prompt, skills and settings
+            # The snapshot holds the workspace; the prompt, skills and settings are the manifest's.
+            agent_files.provision_resume_files(bottle, self.plan.template, self.options.system_prompt,
+                                               supervise=self.plan.supervise, skills=list(self.options.skills))
+            return
         agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
                                           supervise=self.plan.supervise)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))

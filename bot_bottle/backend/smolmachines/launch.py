@@ -447,7 +447,10 @@ class SmolmachinesLauncher:
         # (reached through the proxy the guest's env points at), on a resume too.
         git.configure_git(bottle, self.plan.repos, self.plan.git_user)
         if self.options.resume:
-            return  # the snapshot already holds the workspace, prompt, skills and settings
+            # The snapshot holds the workspace; the prompt, skills and settings are the manifest's.
+            agent_files.provision_resume_files(bottle, self.plan.template, self.options.system_prompt,
+                                               supervise=self.plan.supervise, skills=list(self.options.skills))
+            return
         agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
                                           supervise=self.plan.supervise)
         agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
