@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot_bottle import interrupts
+from bot_bottle.proc import die_with_parent
 from bot_bottle.errors import BotBottleError
 
 if TYPE_CHECKING:
@@ -510,7 +511,7 @@ def npm_tarball(package: NpmPackage) -> Path:
     # Pack into a scratch folder and rename, so an interrupted download never looks cached.
     with tempfile.TemporaryDirectory(prefix="pack-", dir=folder) as tmp:
         proc = subprocess.run(
-            [npm, "pack", "--json", "--pack-destination", tmp, package.spec],
+            die_with_parent([npm, "pack", "--json", "--pack-destination", tmp, package.spec]),
             capture_output=True, text=True, cwd=tmp, timeout=900,
         )
         if proc.returncode != 0:
@@ -544,8 +545,8 @@ def npm_install_tarball(package: NpmPackage) -> Path:
         prefix.mkdir()
         (prefix / "package.json").write_text('{"name": "bot-bottle-agent", "private": true}\n')
         proc = subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--omit=dev", "--ignore-scripts", "--no-audit",
-             "--no-fund", "--no-save", "--os=linux", "--cpu=x64", package.spec],
+            die_with_parent([npm, "install", "--prefix", str(prefix), "--omit=dev", "--ignore-scripts", "--no-audit",
+                             "--no-fund", "--no-save", "--os=linux", "--cpu=x64", package.spec]),
             capture_output=True, text=True, cwd=tmp, timeout=900,
         )
         if proc.returncode != 0:
@@ -590,14 +591,14 @@ def wheelhouse(wheels: PythonWheels) -> Path:
             "--python-version", wheels.python_version, "--implementation", "cp", "--abi", abi,
             *platform_args, "-d", str(scratch / "dl"), "-r", str(req_file),
         ]
-        _run_pip(cmd, "pip download")
+        _run_pip(cmd, "pip download", scratch)
         for sdist in sorted((scratch / "dl").iterdir()):
             if sdist.suffix == ".whl":
                 continue
             _run_pip(
                 [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
                  "-w", str(scratch / "dl"), str(sdist)],
-                f"pip wheel {sdist.name}",
+                f"pip wheel {sdist.name}", scratch,
             )
             sdist.unlink()
         got = len(list((scratch / "dl").glob("*.whl")))
@@ -615,8 +616,13 @@ def wheelhouse(wheels: PythonWheels) -> Path:
     return folder
 
 
-def _run_pip(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+def _run_pip(cmd: list[str], what: str, scratch: Path) -> None:
+    """``cmd`` (a pip run) ended with this process even when it is killed, its temporary build
+    folders in ``scratch`` (removed with it) rather than in the user's temporary folder."""
+    tmp = scratch / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = dict(os.environ, TMPDIR=str(tmp))
+    proc = subprocess.run(die_with_parent(cmd), capture_output=True, text=True, timeout=900, env=env)
     if proc.returncode != 0:
         if "No module named pip" in proc.stderr:
             raise BotBottleError(
