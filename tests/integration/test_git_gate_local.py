@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.sidecar.git_gate.mirror import FRESH_FOR
 from bot_bottle.provision.git import configure_git
 from tests.integration import test_git_gate_scenarios as scenarios
 from tests._requires import requires
@@ -202,11 +203,20 @@ class LocalGateTest(scenarios.GateScenarios):
         upstream = str(self.tmp / "upstream" / "lib.git")
         run = self.in_clone(clone, f"git checkout -q -b {branch} && printf 'AWS_ACCESS_KEY_ID=AKIAZ7QK4M2XW9RTB3PL\\n'"
                             f" > {branch}.env && git add {branch}.env && git commit -q -m {branch}"
-                            f" && git push -q {upstream} {branch} && git fetch -q origin && git rev-parse HEAD origin/main")
+                            f" && git push -q {upstream} {branch}")
         self.assertEqual(run.returncode, 0, run.output)
-        commit, main = run.stdout.split()
+        self.wait_out_the_window()  # the clone's refresh is reused until then: the fetch must see the push
+        run = self.in_clone(clone, f"git fetch -q origin && git rev-parse HEAD origin/{branch} origin/main")
+        self.assertEqual(run.returncode, 0, run.output)
+        commit, fetched, main = run.stdout.split()
+        self.assertEqual(fetched, commit)
         subprocess.run(["git", "--git-dir", upstream, "update-ref", "-d", f"refs/heads/{branch}"], check=True)
         return commit, main
+
+    @staticmethod
+    def wait_out_the_window() -> None:
+        """Past ``FRESH_FOR`` since the gate last asked the upstream: the next advertisement asks."""
+        time.sleep(FRESH_FOR + 0.5)
 
     def test_a_push_posted_without_its_advertisement_is_checked_against_the_upstream_as_it_is_now(self) -> None:
         # Someone pushes a key upstream by mistake; the agent fetches it; the branch is deleted
@@ -225,20 +235,47 @@ class LocalGateTest(scenarios.GateScenarios):
         self.assertIn("ng refs/heads/revived", report)
         self.assertIn("detector aws-access-key-id", report)
 
-    def test_a_commit_of_a_branch_deleted_upstream_cannot_be_fetched_by_id(self) -> None:
+    def test_no_object_of_a_branch_deleted_upstream_can_be_fetched_by_id(self) -> None:
         # A key pushed upstream by mistake reaches the mirror; the branch is taken down upstream.
-        # The mirror still holds the objects (nothing collects them), but no ref reaches them now.
+        # The mirror still holds the objects (nothing collects them), but no ref reaches them now:
+        # not the commit, nor its tree, nor the file with the key (upload-pack alone would send a
+        # blob or tree to whoever names its id).
         leaked, _ = self.leak_upstream_and_take_down("takedown-src", "leaked")
+        blob = self.in_clone("takedown-src", f"git rev-parse {leaked}:leaked.env").stdout.strip()
+        tree = self.in_clone("takedown-src", f"git rev-parse {leaked}^{{tree}}").stdout.strip()
+        self.wait_out_the_window()
         self.clone("lib", "takedown-dst")  # its advertisement prunes the branch from the mirror
         mirror = self.tmp / "state" / "mirrors" / "lib.git"
-        self.assertEqual(subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-t", leaked], capture_output=True,
-                                        text=True).stdout.strip(), "commit")
-        for version in ("2", "0"):
-            with self.subTest(protocol=version):
-                run = self.in_clone("takedown-dst", f"git -c protocol.version={version} fetch origin {leaked}")
-                self.assertNotEqual(run.returncode, 0, run.output)
-                self.assertIn("not our ref", run.stderr)
-                self.assertNotEqual(self.in_clone("takedown-dst", f"git cat-file -e {leaked}").returncode, 0)
+        for oid, kind in ((leaked, "commit"), (blob, "blob"), (tree, "tree")):
+            self.assertEqual(subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-t", oid], capture_output=True,
+                                            text=True).stdout.strip(), kind)
+            for version in ("2", "0"):
+                with self.subTest(kind=kind, protocol=version):
+                    run = self.in_clone("takedown-dst", f"git -c protocol.version={version} fetch origin {oid}")
+                    self.assertNotEqual(run.returncode, 0, run.output)
+                    self.assertIn(f"fatal: remote error: upload-pack: not our ref {oid}", run.stderr)
+                    self.assertNotEqual(self.in_clone("takedown-dst", f"git cat-file -e {oid}").returncode, 0)
+        # A partial clone fetches missing blobs by id: the visible ones, never that one.
+        self.clone("lib", "takedown-partial", "--filter=blob:none")
+        self.assertEqual(self.in_clone("takedown-partial", "git log -p >/dev/null").returncode, 0)
+        run = self.in_clone("takedown-partial", f"git cat-file -p {blob}")
+        self.assertNotEqual(run.returncode, 0, run.output)
+        self.assertNotIn("AKIA", run.output)
+
+    def test_the_agent_asks_in_a_loop_and_the_upstream_is_asked_once_per_window(self) -> None:
+        self.clone("lib", "hammer")
+        self.wait_out_the_window()
+        before = self.upstream_advertisements()
+        start = time.monotonic()
+        run = self.in_clone("hammer", "for i in $(seq 40); do git ls-remote -q origin >/dev/null || exit 1; done"
+                            " && for i in $(seq 10); do git fetch -q origin || exit 1; done")
+        self.assertEqual(run.returncode, 0, run.output)
+        windows = int((time.monotonic() - start) // FRESH_FOR) + 1
+        self.assertLessEqual(self.upstream_advertisements() - before, windows)
+
+    def upstream_advertisements(self) -> int:
+        """How many times the gate asked the upstream for its refs (each refresh asks once)."""
+        return sum(1 for e in self.access_log() if e.get("method") == "GET" and e.get("service") == "git-upload-pack")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
 import unittest
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot_bottle.sidecar.git_gate.mirror import FRESH_FOR
 from bot_bottle.sidecar.git_gate.scan import engine_present
 
 # Fake secrets in the formats the detectors know; none of them is a real credential.
@@ -261,6 +263,9 @@ class GateScenarios(unittest.TestCase):
                                      " && git commit -q -m y")
             self.assertEqual(prepared.returncode, 0, prepared.output)
         break_it()
+        # What the upstream last said is reused for FRESH_FOR seconds (the agent cannot make the
+        # gate ask it more often): past that, the next fetch or push asks, and fails closed.
+        time.sleep(FRESH_FOR + 0.5)
         try:
             for repo in self.repo_urls:
                 for what, script in (("fetch", "git fetch origin"), ("push", f"git push origin while-{tag}")):
@@ -271,6 +276,7 @@ class GateScenarios(unittest.TestCase):
                         self.assertLess(run.seconds, FAIL_FAST_SECONDS, f"{what} took {run.seconds:.1f} s")
         finally:
             repair_it()
+        time.sleep(FRESH_FOR + 0.5)  # the failure, too, is the answer for that long
         for repo in self.repo_urls:
             run = self.in_clone(folders[repo], f"git fetch origin && git push -q origin while-{tag}")
             self.assertEqual(run.returncode, 0, run.output)

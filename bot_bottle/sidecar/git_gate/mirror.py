@@ -1,10 +1,19 @@
 """One local bare mirror per repo: created on start, refreshed from the upstream before serving.
 
-The mirror is a cache the gate may only serve right after it matched the upstream: ``refresh``
-either fetches (with prune) or raises, and the server turns that into an error the agent sees.
-Refreshes of one repo are serialised, and a request that waited for a refresh which started after
-it arrived reuses that refresh instead of fetching again (a clone's burst of requests, parallel
-agents).
+The mirror is a cache the gate may only serve while it is known to match the upstream:
+``refresh`` either fetches (with prune) or raises, and the server turns that into an error the
+agent sees. The agent must not be able to make the gate ask the upstream as often as it likes (each
+ask spends the operator's rate limit there), and nothing may wait for the sake of that limit, so a
+request reuses what the upstream last said instead of asking again:
+
+- while a refresh is in flight, every request for the same repo waits for that one and shares its
+  result (a clone's burst of requests, parallel agents);
+- a request that arrives within ``FRESH_FOR`` seconds of the start of the last refresh takes that
+  refresh's outcome as it is, at once: the mirror as it was fetched, or the same error (an
+  upstream that refuses or rate-limits is not asked again sooner either);
+- a push (``refresh_held``) takes only a refresh that started after it arrived, window or not:
+  its check needs the upstream as it is (what the mirror holds counts as published).
+A push the gate forwards updates the mirror's refs itself, so the agent sees its own push at once.
 
 A push is received into a quarantine folder (``objects/tmp_objdir-incoming-*``) that git removes
 when receive-pack ends; one killed first (a timeout) leaves it behind. ``remove_quarantines``
@@ -30,6 +39,12 @@ from bot_bottle.sidecar.git_gate.patch import MAX_LOG_BYTES
 # can be huge; they are not what an agent works on.
 FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 HOOK_ENV_VERDICT = "BOT_BOTTLE_GIT_GATE_VERDICT"
+# How long what the upstream said (refs, or an error) is reused without asking again: refreshes
+# of one repo are at most one per FRESH_FOR seconds however often the agent asks (720 an hour),
+# and an agent's fetch sees what landed upstream, or that the upstream went away, within as long.
+# A git command makes one advertisement; only bursts (scripts, loops, a partial clone's lazy
+# fetches) come faster than this, and for those the mirror as it is is what they need.
+FRESH_FOR = 5.0
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding bot_bottle/
 LOCAL_TIMEOUT = 120.0  # a git on the mirror alone (init, config, symbolic-ref): seconds at most
 # The most a push's pack may weigh as it arrives (receive.maxInputSize): past it receive-pack stops
@@ -42,12 +57,20 @@ MAX_PUSH_PACK = 2 * MAX_LOG_BYTES
 QUARANTINE_GLOBS = ("tmp_objdir-incoming-*", "incoming-*")
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What the last finished refresh found: when it started (monotonic), and its error."""
+
+    started: float
+    error: str | None = None  # None: it succeeded
+
+
 @dataclass
 class _RepoState:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    last_started: float = 0.0
-    last_ok: bool = False
-    last_error: str = ""
+    # Replaced whole (one assignment): a request may read it without the lock.
+    last: _Outcome | None = None
+    running_since: float | None = None  # the start of the refresh in flight, if one is
 
 
 class Mirrors:
@@ -95,8 +118,9 @@ class Mirrors:
             "uploadpack.allowFilter": "true",  # partial clones (--filter=blob:none) work
             # Fetches are served in protocol v0 (see server.py), where git refuses to send a commit
             # no branch or tag reaches (one deleted upstream, a secret taken down). Objects they do
-            # reach may be asked for by id: a partial clone fetches its missing blobs that way (git
-            # checks this for commits only: a blob or tree goes to whoever names its id).
+            # reach may be asked for by id: a partial clone fetches its missing blobs that way. (git
+            # checks this for commits only: a blob, tree or tag object would go to whoever names its
+            # id, so the gate checks every wanted id itself first: reach.py.)
             "uploadpack.allowReachableSHA1InWant": "true",
             "receive.maxInputSize": str(MAX_PUSH_PACK),
             "http.getanyfile": "false",  # smart HTTP only: dumb reads would skip the refresh
@@ -133,28 +157,58 @@ class Mirrors:
         tmp.replace(hook)
 
     # ------------------------------------------------------------------ refresh
-    def refresh(self, repo: RepoConfig, *, requested_at: float | None = None) -> None:
-        """Make the mirror match the upstream now, or raise ``upstream.UpstreamError``."""
-        with self._states[repo.name].lock:
-            self.refresh_held(repo, requested_at=requested_at)
+    def refresh(self, repo: RepoConfig, *, requested_at: float | None = None, fresh_for: float | None = None) -> None:
+        """Make sure the mirror matches the upstream as it was at most ``fresh_for`` seconds
+        (default ``FRESH_FOR``) before ``requested_at`` (default: now), or since a refresh in
+        flight then began, or raise
+        ``upstream.UpstreamError``. Returns at once, without the lock, when the last refresh will
+        do: a fetch need not wait for a push that holds the lock."""
+        state = self._states[repo.name]
+        accept_from = self._accept_from(state, requested_at, FRESH_FOR if fresh_for is None else fresh_for)
+        if self._reuse(state, accept_from):
+            return
+        with state.lock:
+            self._refresh_locked(repo, accept_from)
 
     def refresh_held(self, repo: RepoConfig, *, requested_at: float | None = None) -> None:
-        """``refresh`` for a caller already holding ``lock(repo)`` (a push, whose check must see
-        the upstream as it is while nothing else moves the mirror)."""
-        requested_at = time.monotonic() if requested_at is None else requested_at
+        """``refresh`` for a caller already holding ``lock(repo)``: a push, whose check must see
+        the upstream as it is once the push arrived (nothing older) while nothing else moves the
+        mirror."""
+        self._refresh_locked(repo, time.monotonic() if requested_at is None else requested_at)
+
+    @staticmethod
+    def _accept_from(state: _RepoState, requested_at: float | None, fresh_for: float) -> float:
+        """The oldest refresh start this request may take the outcome of."""
+        accept_from = (time.monotonic() if requested_at is None else requested_at) - fresh_for
+        running = state.running_since
+        # One in flight when the request arrived is shared, however long ago it began.
+        return accept_from if running is None else min(accept_from, running)
+
+    @staticmethod
+    def _reuse(state: _RepoState, accept_from: float) -> bool:
+        """Whether the last refresh's outcome answers a request (raising its error if it failed)."""
+        last = state.last
+        if last is None or last.started < accept_from:
+            return False
+        if last.error is not None:
+            raise upstream.UpstreamError(last.error)
+        return True
+
+    def _refresh_locked(self, repo: RepoConfig, accept_from: float) -> None:
         state = self._states[repo.name]
-        if state.last_started >= requested_at:
-            # A refresh began after this request arrived and has finished: it is fresh enough.
-            if state.last_ok:
-                return
-            raise upstream.UpstreamError(state.last_error)
-        state.last_started = time.monotonic()
+        if self._reuse(state, accept_from):
+            return  # one finished while this request waited for the lock
+        started = time.monotonic()
+        state.running_since = started
         try:
             self._fetch(repo)
         except upstream.UpstreamError as exc:
-            state.last_ok, state.last_error = False, str(exc)
+            state.last = _Outcome(started, str(exc))
             raise
-        state.last_ok, state.last_error = True, ""
+        else:
+            state.last = _Outcome(started)
+        finally:
+            state.running_since = None  # after ``last``: a request never sees neither
 
     def _fetch(self, repo: RepoConfig) -> None:
         path = self.path(repo)

@@ -1,18 +1,23 @@
 """The gate's HTTP side: git's smart protocol for the configured repos, nothing else.
 
 Served paths, per repo ``NAME``:
-``GET /NAME.git/info/refs?service=git-upload-pack|git-receive-pack`` (refresh the mirror from the
-upstream first, or answer with an ERR the agent's git prints), and ``POST /NAME.git/git-upload-pack``
-/ ``POST /NAME.git/git-receive-pack``. Each is handed to ``git http-backend`` (CGI) over the
-repo's mirror; a receive-pack holds the repo's lock for its whole run, so the pre-receive hook
-sees a mirror that does not move under it, refreshed again under that lock first. A fetch's POST
-that comes without a recent advertisement (``RPC_FRESH_FOR``) refreshes the mirror first; both
-fail closed when the upstream cannot be reached, as the advertisement does. Dumb-HTTP reads and unknown repos get 404: they would
-bypass the refresh.
+``GET /NAME.git/info/refs?service=git-upload-pack|git-receive-pack`` (the mirror refreshed from
+the upstream first, unless it was within ``mirror.FRESH_FOR`` seconds; an upstream that cannot be
+reached is answered with an ERR the agent's git prints), and ``POST /NAME.git/git-upload-pack`` /
+``POST /NAME.git/git-receive-pack``. Each is handed to ``git http-backend`` (CGI) over the repo's
+mirror. A receive-pack that updates any ref holds the repo's lock for its whole run, so the
+pre-receive hook sees a mirror that does not move under it, refreshed again under that lock first
+(whatever the window: what the mirror holds counts as published). A fetch's POST that comes
+without a recent refresh (``RPC_FRESH_FOR``) refreshes the mirror first; both fail closed when
+the upstream cannot be reached, as the advertisement does, with an error git prints. Dumb-HTTP
+reads and unknown repos get 404: they would bypass the refresh.
 
 Fetches are served in git's protocol v0 whatever the client asks for (its ``Git-Protocol`` header
 is not passed on): v2 hands out any object by id, where v0 refuses a commit no branch or tag
-reaches (a branch deleted upstream; see the mirror's settings). A push's body must come unencoded
+reaches. v0 still sends a blob, tree or tag object to whoever names its id, so the gate reads a
+fetch's ``want`` lines itself (inflating a gzip body, and handing git the inflated bytes it
+checked) and refuses, before git runs, any id the refs it shows do not reach (``reach``): the
+content of a branch or tag deleted upstream stays out of reach. A push's body must come unencoded
 (git never compresses it): a gzip body could inflate to gigabytes in the mirror's quarantine. A
 request body that ends before its declared end (the client closed or went quiet for
 ``CLIENT_TIMEOUT``) kills the backend's process group at once: a request cut short is never run,
@@ -22,6 +27,7 @@ of it: a fetch's git is stopped, a push's runs to its end.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -35,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot_bottle.sidecar.git_gate import pktline, upstream
+from bot_bottle.sidecar.git_gate import body, pktline, reach, upstream
 from bot_bottle.sidecar.git_gate import proc as gate_proc
 from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT, Mirrors
@@ -47,7 +53,8 @@ CHUNK = 64 * 1024
 # proc.SCAN_TIMEOUT and upstream.TRANSFER_TIMEOUT); the backend's whole process group is killed.
 BACKEND_TIMEOUT = 3600.0
 # A fetch RPC reuses the refresh of its own ref advertisement (git asks for one first); one that
-# comes without any refresh this recent refreshes the mirror itself, or fails closed.
+# comes without any refresh this recent refreshes the mirror itself, or fails closed. (An
+# advertisement reuses one only within mirror.FRESH_FOR.)
 RPC_FRESH_FOR = 30.0
 # Every read from and write to the agent's connection must progress within this many seconds, or
 # the request is dropped: a stalled client must not hold a handler thread, a backend and a lock.
@@ -55,6 +62,12 @@ CLIENT_TIMEOUT = 60.0
 KILLED_GRACE = 5.0  # seconds a killed backend's process group may take to be gone
 # A push's body as git sends it: never compressed (remote-curl.c gzips fetch requests only).
 PUSH_ENCODINGS = ("", "identity")
+FETCH_ENCODINGS = (*PUSH_ENCODINGS, *body.GZIP_ENCODINGS)
+# The first section of a request (a fetch's wants, a push's ref updates) is read whole before git
+# runs: one line per ref, so even a clone of 100,000 refs stays far below this.
+MAX_SECTION = 32 * 1024 * 1024
+# What a fetch's gzip body may inflate to (wants and haves: a few MB at the very most).
+MAX_FETCH_BODY = 100 * 1024 * 1024
 
 
 def log(event: str, **fields: Any) -> None:
@@ -70,6 +83,7 @@ class Gate:
         self.verdicts = state_dir / "verdicts"
         self.verdicts.mkdir(parents=True, exist_ok=True)
         self.verdicts.chmod(0o700)
+        self.reach = reach.Reachability()
 
 
 def route(path: str, config: GateConfig) -> tuple[RepoConfig, str] | None:
@@ -81,10 +95,6 @@ def route(path: str, config: GateConfig) -> tuple[RepoConfig, str] | None:
     if repo is None and match["name"].endswith(".git"):
         repo = config.repo(match["name"][: -len(".git")])
     return (repo, match["endpoint"]) if repo is not None else None
-
-
-class _CutShort(Exception):
-    """The request body ended before its declared end."""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -144,30 +154,97 @@ class Handler(BaseHTTPRequestHandler):
 
     def _rpc(self, repo: RepoConfig, endpoint: str, started: float) -> None:
         if endpoint == "git-receive-pack":
-            encoding = self.headers.get("Content-Encoding", "").strip().lower()
-            if encoding not in PUSH_ENCODINGS:
-                self._plain(415, "the git-gate takes a push's body unencoded, as git sends it\n")
-                log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
-                return
-            verdict_path = self.gate.verdicts / f"{uuid.uuid4().hex}.json"
-            with self.gate.mirrors.lock(repo):
-                try:
-                    # Refreshed again, under the lock the check runs in: what the mirror holds
-                    # counts as published. Had a branch been deleted upstream since the
-                    # advertisement (a secret taken down), or no advertisement been asked for,
-                    # its commits would pass unscanned.
-                    if not self._refreshed(repo, endpoint, started, held=True):
-                        return
-                    status = self._backend(repo, endpoint, "POST", "", extra_env={HOOK_ENV_VERDICT: str(verdict_path)})
-                finally:
-                    self._remove_quarantines(repo)
-            verdict = _read_verdict(verdict_path)
-            log("push", repo=repo.name, status=status, seconds=round(time.monotonic() - started, 3), **verdict)
+            self._push(repo, started)
+        else:
+            self._fetch(repo, started)
+
+    def _push(self, repo: RepoConfig, started: float) -> None:
+        endpoint = "git-receive-pack"
+        encoding = self.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in PUSH_ENCODINGS:
+            self._plain(415, "the git-gate takes a push's body unencoded, as git sends it\n")
+            log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
             return
-        if not self._refreshed(repo, endpoint, started - RPC_FRESH_FOR, held=False):
+        pieces = self._body_pieces()
+        section = self._first_section(repo, endpoint, pieces)
+        if section is None:
             return
-        status = self._backend(repo, endpoint, "POST", "")
+        verdict_path = self.gate.verdicts / f"{uuid.uuid4().hex}.json"
+        with self.gate.mirrors.lock(repo):
+            try:
+                # Refreshed again, under the lock the check runs in: what the mirror holds counts
+                # as published. Had a branch been deleted upstream since the advertisement (a
+                # secret taken down), or no advertisement been asked for, its commits would pass
+                # unscanned. A request without a ref update changes nothing, checks nothing and
+                # asks the upstream nothing: receive-pack just ends.
+                if section.payloads and not self._refreshed(repo, endpoint, started, held=True,
+                                                            sideband=_sideband(section)):
+                    return
+                status = self._backend(repo, endpoint, "POST", "", extra_env={HOOK_ENV_VERDICT: str(verdict_path)},
+                                       body_pieces=itertools.chain([section.consumed], pieces))
+            finally:
+                self._remove_quarantines(repo)
+        verdict = _read_verdict(verdict_path)
+        log("push", repo=repo.name, status=status, seconds=round(time.monotonic() - started, 3), **verdict)
+
+    def _fetch(self, repo: RepoConfig, started: float) -> None:
+        endpoint = "git-upload-pack"
+        encoding = self.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in FETCH_ENCODINGS:
+            self._plain(415, "the git-gate takes a fetch's body unencoded or gzipped, as git sends it\n")
+            log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
+            return
+        pieces = self._body_pieces()
+        if encoding in body.GZIP_ENCODINGS:
+            # Inflated here, and handed to git inflated: the wants checked are the wants git reads.
+            pieces = body.gunzip(pieces, MAX_FETCH_BODY)
+        section = self._first_section(repo, endpoint, pieces)
+        if section is None:
+            return
+        try:
+            wanted = pktline.wanted_ids(section.payloads, reach.hex_length(self.gate.mirrors.path(repo)))
+        except (pktline.ProtocolError, reach.CheckFailed) as exc:
+            self._plain(400, f"{exc}\n")
+            log("request", repo=repo.name, endpoint=endpoint, status=400, error=str(exc)[:200])
+            return
+        if not self._refreshed(repo, endpoint, started, held=False):
+            return
+        if not self._wants_served(repo, wanted):
+            return
+        status = self._backend(repo, endpoint, "POST", "", body_pieces=itertools.chain([section.consumed], pieces))
         log("request", repo=repo.name, endpoint=endpoint, status=status, seconds=round(time.monotonic() - started, 3))
+
+    def _wants_served(self, repo: RepoConfig, wanted: list[str]) -> bool:
+        """Whether every object the fetch asks for is one the refs shown reach; if not, answer
+        with an error git prints (``fatal: remote error: ...``) and return False."""
+        try:
+            refused = self.gate.reach.unreachable(self.gate.mirrors.path(repo), wanted)
+        except reach.CheckFailed as exc:
+            message = f"the git-gate could not check the objects this fetch asks for: {exc}"
+            refused = []
+        else:
+            if not refused:
+                return True
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            message = (f"upload-pack: not our ref {refused[0]}{more}: the git-gate serves only objects that"
+                       " its branches and tags reach")
+        self.close_connection = True  # the rest of the request is not read
+        self._send(200, "application/x-git-upload-pack-result", pktline.sideband_error(message))
+        log("fetch-refused", repo=repo.name, wants=len(wanted), refused=refused[:20], error=message[:300])
+        return False
+
+    def _first_section(self, repo: RepoConfig, endpoint: str, pieces: Iterator[bytes]) -> pktline.Section | None:
+        """The request's first section (a fetch's wants, a push's ref updates), read before git
+        runs; on a body cut short, malformed or too large, answer and return None."""
+        try:
+            return pktline.read_section(pieces, MAX_SECTION)
+        except (body.CutShort, OSError):  # closed, reset, or quiet past CLIENT_TIMEOUT
+            self._try_plain(400, "the request body ended before its declared end\n")
+            log("request-cut-short", repo=repo.name, endpoint=endpoint)
+        except ValueError as exc:  # a malformed length or chunk, pkt-lines git would refuse, a gzip bomb
+            self._try_plain(400, f"{exc}\n")
+            log("request", repo=repo.name, endpoint=endpoint, status=400, error=str(exc)[:200])
+        return None
 
     def _remove_quarantines(self, repo: RepoConfig) -> None:
         """After a push, with its lock still held: a receive-pack killed before it ended (a
@@ -176,22 +253,33 @@ class Handler(BaseHTTPRequestHandler):
         if removed:
             log("quarantine-removed", repo=repo.name, folders=removed)
 
-    def _refreshed(self, repo: RepoConfig, endpoint: str, requested_at: float, *, held: bool) -> bool:
-        """Refresh the mirror (a refresh started since ``requested_at`` will do); when the upstream
-        cannot be reached, answer with the reason and return False."""
+    def _refreshed(self, repo: RepoConfig, endpoint: str, requested_at: float, *, held: bool,
+                   sideband: bool = False) -> bool:
+        """Refresh the mirror (a push: one started since ``requested_at``; a fetch: one started at
+        most ``RPC_FRESH_FOR`` before it); when the upstream cannot be reached, answer with the
+        reason, as an error the agent's git prints, and return False."""
         try:
             if held:
                 self.gate.mirrors.refresh_held(repo, requested_at=requested_at)
             else:
-                self.gate.mirrors.refresh(repo, requested_at=requested_at)
+                self.gate.mirrors.refresh(repo, requested_at=requested_at, fresh_for=RPC_FRESH_FOR)
         except upstream.UpstreamError as exc:
-            self._plain(503, f"upstream {repo.name} unreachable: {exc}\n")
+            message = f"upstream {repo.name} unreachable: {exc}"
+            if endpoint == "git-receive-pack":
+                answer = pktline.push_error(message, sideband)
+            else:
+                answer = pktline.sideband_error(message)
+            self.close_connection = True  # the rest of the request is not read
+            self._send(200, f"application/x-{endpoint}-result", answer)
             log("refresh-failed", repo=repo.name, endpoint=endpoint, error=str(exc))
             return False
         return True
 
     # ------------------------------------------------------------------ CGI
-    def _backend(self, repo: RepoConfig, endpoint: str, method: str, query: str, extra_env: dict[str, str] | None = None) -> int:
+    def _backend(self, repo: RepoConfig, endpoint: str, method: str, query: str, extra_env: dict[str, str] | None = None,
+                 body_pieces: Iterator[bytes] | None = None) -> int:
+        """Run git http-backend for the request, its body taken from ``body_pieces`` (what is
+        left of it after the gate read its start) or else from the connection."""
         env = upstream.clean_env(
             {
                 "GIT_CONFIG_NOSYSTEM": "1",
@@ -206,8 +294,8 @@ class Handler(BaseHTTPRequestHandler):
                 "REMOTE_USER": "agent",
                 "SERVER_PROTOCOL": "HTTP/1.1",
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                # No HTTP_GIT_PROTOCOL: protocol v0 only (see the module docstring).
-                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                # No HTTP_GIT_PROTOCOL: protocol v0 only (see the module docstring). No
+                # HTTP_CONTENT_ENCODING: git gets every body unencoded (a fetch's is inflated here).
                 **(extra_env or {}),
             }
         )
@@ -223,7 +311,11 @@ class Handler(BaseHTTPRequestHandler):
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         # Feed the request body while the answer streams back: neither side may wait for the other.
         cut_short = threading.Event()
-        feeder = threading.Thread(target=self._feed, args=(proc, method, cut_short), daemon=True)
+        if method != "POST":
+            body_pieces = iter(())
+        elif body_pieces is None:
+            body_pieces = self._body_pieces()
+        feeder = threading.Thread(target=self._feed, args=(proc, body_pieces, cut_short), daemon=True)
         feeder.start()
         errors: list[bytes] = []
         drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
@@ -250,16 +342,16 @@ class Handler(BaseHTTPRequestHandler):
             log("backend-stderr", repo=repo.name, endpoint=endpoint, text=stderr[-500:])
         return status
 
-    def _feed(self, proc: subprocess.Popen[bytes], method: str, cut_short: threading.Event) -> None:
+    def _feed(self, proc: subprocess.Popen[bytes], pieces: Iterator[bytes], cut_short: threading.Event) -> None:
         """Copy the request body to the backend. A body that ends before its declared end kills
         the backend's process group at once: git must not act on part of a request, nor wait
         (holding the repo's lock) for the rest."""
         assert proc.stdin is not None
         try:
-            if method == "POST":
-                self._copy_body(proc.stdin)
-        except (_CutShort, OSError, ValueError):
-            # Cut short, stalled past CLIENT_TIMEOUT, reset, or malformed (a bad length or chunk).
+            self._copy_body(pieces, proc.stdin)
+        except (body.CutShort, OSError, ValueError):
+            # Cut short, stalled past CLIENT_TIMEOUT, reset, or malformed (a bad length or chunk,
+            # a gzip body corrupt or inflating past its limit).
             cut_short.set()  # before the kill: the relay, seeing git's output end, must know why
             gate_proc.kill_group(proc)
         finally:
@@ -268,46 +360,19 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _copy_body(self, sink: IO[bytes]) -> None:
-        """The whole body into ``sink``, or ``_CutShort``. A backend that stops reading early
+    @staticmethod
+    def _copy_body(pieces: Iterator[bytes], sink: IO[bytes]) -> None:
+        """The whole body into ``sink``, or ``body.CutShort``. A backend that stops reading early
         (it answered already) ends the copy quietly: that is not the client's doing."""
-        length = self.headers.get("Content-Length")
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            pieces = self._chunks()
-        elif length is not None:
-            pieces = self._fixed(int(length))
-        else:
-            return  # no body
         for data in pieces:
             try:
                 sink.write(data)
             except (OSError, ValueError):
                 return
 
-    def _fixed(self, length: int) -> Iterator[bytes]:
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        remaining = length
-        while remaining > 0:
-            data = self.rfile.read(min(CHUNK, remaining))
-            if not data:
-                raise _CutShort()
-            yield data
-            remaining -= len(data)
-
-    def _chunks(self) -> Iterator[bytes]:
-        while True:
-            size_line = self.rfile.readline(1024)
-            if not size_line:
-                raise _CutShort()
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return
-            yield from self._fixed(size)
-            if not self.rfile.readline(1024):  # the CRLF after each chunk
-                raise _CutShort()
+    def _body_pieces(self) -> Iterator[bytes]:
+        """The request's body as it arrives from the connection."""
+        return body.pieces(self.rfile, self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding", ""))
 
     def _client_gone(self, proc: subprocess.Popen[bytes], endpoint: str) -> None:
         """The agent stopped reading the answer. A push runs to its end (its forwarding upstream
@@ -375,6 +440,10 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             return False
         return True
+
+
+def _sideband(section: pktline.Section) -> bool:
+    return bool(pktline.capabilities(section.payloads) & {"side-band", "side-band-64k"})
 
 
 def _read_verdict(path: Path) -> dict[str, Any]:
