@@ -146,7 +146,7 @@ class RealGitTest(unittest.TestCase):
         pieces = {p.text for p in read_pieces([commit], env=self.env) if p.kind == "path"}
         self.assertEqual(pieces, {f"k {GHP}", f"outer/key-{AWS}"})
         found = self.findings([commit])
-        self.assertIn(f"commit {commit[:12]}: file name k [redacted]: detector github-token", found)
+        self.assertIn(f'commit {commit[:12]}: file name "k [redacted]": detector github-token', found)
         self.assertIn(f"commit {commit[:12]}: file name outer/key-[redacted]: detector aws-access-key-id", found)
         # A merge bringing one in: found too, against its first parent.
         merge = self.git("commit-tree", top, "-p", base, "-p", commit, "-m", "merge")
@@ -189,7 +189,7 @@ class RealGitTest(unittest.TestCase):
         subprocess.run(["git", "add", "-A"], cwd=self.dir / "r", env=self.env, check=True)
         self.git("commit", "-q", "-m", "data")
         new = self.git("rev-parse", "HEAD")
-        self.assertIn(f"commit {new[:12]}: binary file data-\ufffd.bin: detector aws-access-key-id", self.findings([new]))
+        self.assertIn(f'commit {new[:12]}: binary file "data-\ufffd.bin": detector aws-access-key-id', self.findings([new]))
 
     def test_an_unreadable_binary_refuses_instead_of_reading_as_empty(self) -> None:
         from bot_bottle.sidecar.git_gate.objects import ObjectError

@@ -140,6 +140,13 @@ class FindingTest(unittest.TestCase):
             Piece(SHA, "binary", f"\x00\x01{AWS}", path="blob.bin"),
         ]
 
+    def test_a_file_name_cannot_pass_for_more_of_the_gates_own_line(self) -> None:
+        crafted = "src/settings.py line 12: detector aws-access-key-id [reviewed] -- src/settings.py"
+        findings = scan([Piece(SHA, "lines", f"key = {AWS}\n", path=crafted, line=1)], PatternDetector())
+        (described,) = [f.describe() for f in findings]
+        self.assertEqual(described, f'commit {SHA[:12]}: file "{crafted}" line 1: detector aws-access-key-id')
+        self.assertEqual(findings[0].place(), f'file "{crafted}" line 1')
+
     def test_places_and_detectors(self) -> None:
         findings = scan(self.pieces(), PatternDetector(known={"OWN": OWN}))
         described = [f.describe() for f in findings]

@@ -41,6 +41,19 @@ class Detector(Protocol):
     def hits(self, text: str) -> Iterable[Hit]: ...
 
 
+# A file or member name shown as it is only when it is plainly a name; any other is quoted (JSON),
+# so a name the agent chose cannot pass for more of the gate's own line ("x line 3: detector ...").
+# The gate's own stand-ins for a name stay as they are.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._/@+~\[\]-]+")
+UNUSUAL_NAME = "(unusual name)"
+
+
+def _name(name: str | None) -> str:
+    if name is None or name in (NAME_WITHHELD, UNUSUAL_NAME) or _PLAIN_NAME.fullmatch(name):
+        return str(name)
+    return json.dumps(name, ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class GitFinding:
     commit: str
@@ -51,23 +64,24 @@ class GitFinding:
     member: str | None = None  # an archive member's name, already safe to show
 
     def place(self) -> str:
+        path, member = _name(self.path), _name(self.member)
         if self.kind == "archive":
             if self.member is None:
-                return f"decompressed content of file {self.path}"
-            return f"file {self.path}, archive member {self.member}"
+                return f"decompressed content of file {path}"
+            return f"file {path}, archive member {member}"
         where = {
-            "lines": f"file {self.path} line {self.line}",
-            "binary": f"binary file {self.path}",
+            "lines": f"file {path} line {self.line}",
+            "binary": f"binary file {path}",
             "message": f"commit message line {self.line}",
             "identity": "author/committer name or email",
-            "path": f"file name {self.path}",
-            "header": f"commit header {self.path}",
+            "path": f"file name {path}",
+            "header": f"commit header {path}",
             "tag": f"tag message line {self.line}",
             "tagger": "tagger name or email",
-            "tag-header": f"tag header {self.path}",
+            "tag-header": f"tag header {path}",
             "ref": REF_WITHHELD,
-            "archive-name": f"name of a member of archive {self.path}",
-            "archive-limit": f"compressed file or archive {self.path} (not read whole)",
+            "archive-name": f"name of a member of archive {path}",
+            "archive-limit": f"compressed file or archive {path} (not read whole)",
             "log-limit": "the diff of the push (not read whole)",
             "finding-limit": f"the rest of the push (not read: more than {MAX_FINDINGS} findings)",
         }[self.kind]
@@ -296,7 +310,7 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
 def shown_member(name: str) -> str:
     """An archive member's name as a report shows it: only printable names of a sane length
     (a name with control characters could rewrite the agent's terminal)."""
-    return name if name.isprintable() and len(name) <= 200 else "(unusual name)"
+    return name if name.isprintable() and len(name) <= 200 else UNUSUAL_NAME
 
 
 def _blank(text: str, hits: list[Hit]) -> str:
