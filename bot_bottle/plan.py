@@ -258,7 +258,7 @@ def _auth_dict(auth: RouteAuth | None) -> dict[str, str] | None:
     return out
 
 
-def _dlp_dict(dlp: RouteDlp, has_auth: bool) -> dict[str, Any]:
+def _dlp_dict(dlp: RouteDlp, has_auth: bool, *, provider: bool = False) -> dict[str, Any]:
     # A route that carries an injected credential redacts that credential by default (the agent
     # may echo its placeholder's real value back) and blocks anything else; others block.
     default = "block"
@@ -270,6 +270,11 @@ def _dlp_dict(dlp: RouteDlp, has_auth: bool) -> dict[str, Any]:
         "secrets": dlp.secrets,
         "entropy": dlp.entropy,
         "inbound": dlp.inbound,
+        # A request that makes the provider's servers fetch from an address it names (an MCP
+        # server, a web fetch tool, a URL image) leaves outside every route: refused on the
+        # provider's route unless the manifest allows it (the sidecar's ``server_fetch.py``).
+        "server_fetch": dlp.server_fetch or ("block" if provider else "allow"),
+        "server_fetch_is_default": dlp.server_fetch is None,
     }
 
 
@@ -338,7 +343,7 @@ def _provider_route(manifest: Manifest, info: providers.ProviderInfo | None) -> 
         ports=(443,),
         matches=(),
         auth=_auth_dict(auth),
-        dlp=_dlp_dict(RouteDlp(), has_auth=True),
+        dlp=_dlp_dict(RouteDlp(), has_auth=True, provider=True),
         tls_passthrough=False,
         source=source,
     )
@@ -350,7 +355,10 @@ def _with_provider_route(
     """The bottle's routes with the provider's: added first, or, where the bottle routes the
     provider's host itself (to narrow its paths, say), the provider's credential injected on
     those routes that name none, so ``auth_token`` is never silently lost. A route with its own
-    ``auth`` keeps it; a passed-through one cannot carry a credential (a warning says so)."""
+    ``auth`` keeps it; a passed-through one cannot carry a credential (a warning says so).
+
+    Every route of the provider's host is the provider's API whoever's key it carries, so each
+    refuses provider-side fetches by default (``server_fetch``), as the provider's own does."""
     own = [i for i, r in enumerate(routes) if r.host == provider.host]
     if not own:
         return [provider, *routes], []
@@ -359,12 +367,14 @@ def _with_provider_route(
     for i in own:
         route = routes[i]
         if route.auth is not None or provider.auth is None:
+            routes[i] = replace(route, dlp=_dlp_dict(declared[i].dlp, has_auth=route.auth is not None, provider=True))
             continue
         if route.tls_passthrough:
             notes.append(f"route {route.host} ({route.source}) is tls_passthrough: the provider's credential "
                          f"({provider.auth['token_ref']}) cannot be injected there")
+            routes[i] = replace(route, dlp=_dlp_dict(declared[i].dlp, has_auth=False, provider=True))
             continue
-        routes[i] = replace(route, auth=provider.auth, dlp=_dlp_dict(declared[i].dlp, has_auth=True),
+        routes[i] = replace(route, auth=provider.auth, dlp=_dlp_dict(declared[i].dlp, has_auth=True, provider=True),
                             source=f"{route.source}; auth from {provider.source}")
     return routes, notes
 

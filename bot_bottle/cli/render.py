@@ -37,12 +37,20 @@ def _home_short(text: object) -> str:
 
 
 def _dlp_cell(dlp: dict) -> str:
-    """What the route's DLP does: what a hit does, and which detectors are off (all: "off")."""
+    """What the route's DLP does: what a hit does, which detectors are off (all: "off"), and
+    whether requests that make the provider's servers fetch (MCP, web fetch, URL images) are
+    refused ("no server fetch") or allowed by the manifest ("server fetch allowed")."""
     off = [name for name in ("tokens", "secrets") if dlp.get(name) is False]
     if len(off) == 2 and not dlp.get("entropy"):
-        return "off (no detector)"
-    text = str(dlp.get("outbound_on_match", "block"))
-    return text + (f" ({', '.join(off)} off)" if off else "")
+        text = "off (no detector)"
+    else:
+        text = str(dlp.get("outbound_on_match", "block")) + (f" ({', '.join(off)} off)" if off else "")
+    fetch = dlp.get("server_fetch")
+    if fetch == "block":
+        text += "; no server fetch"
+    elif fetch == "allow" and dlp.get("server_fetch_is_default") is False:
+        text += "; server fetch allowed"
+    return text
 
 
 def _source(text: str) -> str:

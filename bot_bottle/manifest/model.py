@@ -13,6 +13,9 @@ from typing import Literal
 
 EnvKind = Literal["literal", "prompt", "host"]
 OutboundAction = Literal["block", "redact", "supervise"]
+# Whether a request may make the provider's servers fetch from an address it names (an MCP server,
+# a web fetch tool, a URL-sourced image): refused by default on the provider's route.
+ServerFetch = Literal["block", "allow"]
 
 BUILTIN_TEMPLATES = ("claude", "codex", "pi")
 DEFAULT_TEMPLATE = "claude"
@@ -65,13 +68,15 @@ class RouteAuth:
 
 @dataclass(frozen=True)
 class RouteDlp:
-    """Per-route DLP switches; ``outbound_on_match`` None means the default for the route."""
+    """Per-route DLP switches; ``outbound_on_match`` and ``server_fetch`` None mean the default
+    for the route (``server_fetch``: block on the provider's route, allow elsewhere)."""
 
     outbound_on_match: OutboundAction | None = None
     tokens: bool = True
     secrets: bool = True
     entropy: bool = False
     inbound: bool = True
+    server_fetch: ServerFetch | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "WEBSOCKET")
 AUTH_SCHEMES = ("bearer", "token", "basic", "header")
 OUTBOUND_ACTIONS = ("block", "redact", "supervise")
+SERVER_FETCH_VALUES = ("block", "allow")
 
 # The bottle sets these itself; letting a manifest override them would route around the proxy.
 RESERVED_ENV = frozenset(
@@ -336,14 +337,25 @@ def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
 
 def _dlp(r: _Reader, raw: Any, kp: KeyPath) -> RouteDlp:
     dlp = r.mapping(raw, kp, "a mapping of DLP switches")
-    r.keys(dlp, kp, ("outbound_on_match", "tokens", "secrets", "entropy", "inbound"), "route dlp")
+    r.keys(dlp, kp, ("outbound_on_match", "tokens", "secrets", "entropy", "inbound", "server_fetch"), "route dlp")
     action = None
     if "outbound_on_match" in dlp:
         action = r.string(dlp["outbound_on_match"], kp + ("outbound_on_match",))
         if action not in OUTBOUND_ACTIONS:
             raise r.fail(kp + ("outbound_on_match",), f"expected one of: {', '.join(OUTBOUND_ACTIONS)}; got {_quoted(action)}")
+    server_fetch = None
+    if "server_fetch" in dlp:
+        # Whether a request may make the provider's servers fetch from an address it names (an
+        # MCP server, a web fetch tool, a URL-sourced image); the plan picks the default.
+        server_fetch = r.string(dlp["server_fetch"], kp + ("server_fetch",))
+        if server_fetch not in SERVER_FETCH_VALUES:
+            raise r.fail(kp + ("server_fetch",),
+                         f"expected one of: {', '.join(SERVER_FETCH_VALUES)}; got {_quoted(server_fetch)}",
+                         hint="'allow' lets requests on this route make the provider fetch from addresses they "
+                              "name (MCP servers, web fetch, URL images); the default blocks that on the "
+                              "provider's route")
     flags = {key: r.boolean(dlp[key], kp + (key,)) for key in ("tokens", "secrets", "entropy", "inbound") if key in dlp}
-    return RouteDlp(outbound_on_match=action, **flags)  # type: ignore[arg-type]
+    return RouteDlp(outbound_on_match=action, server_fetch=server_fetch, **flags)  # type: ignore[arg-type]
 
 
 def _ports(r: _Reader, raw: Any, kp: KeyPath) -> tuple[int, ...]:

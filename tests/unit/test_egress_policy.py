@@ -289,6 +289,20 @@ class VersionTwoTest(unittest.TestCase):
                 with self.assertRaisesRegex(PolicyError, "routes\\[0\\].dlp"):
                     Policy.from_dict(v2(route(dlp=bad)))
 
+    def test_server_fetch_is_checked_and_read(self) -> None:
+        # The one DLP key the proxy enforces itself: an unknown value must not leave it open.
+        for value, blocks in (("block", True), ("allow", False)):
+            with self.subTest(value=value):
+                r = Policy.from_dict(v2(route(dlp={"outbound_on_match": "block", "server_fetch": value}))).routes[0]
+                self.assertEqual(r.blocks_server_fetch, blocks)
+                self.assertEqual(Policy.from_dict(Policy.from_dict(v2(route(dlp={"server_fetch": value}))).to_dict())
+                                 .routes[0].blocks_server_fetch, blocks)
+        self.assertFalse(Policy.from_dict(v2(route())).routes[0].blocks_server_fetch)  # absent: allow
+        for bad in ("Block", "supervise", True, None, ["block"]):
+            with self.subTest(bad=bad):
+                with self.assertRaisesRegex(PolicyError, r"routes\[0\]\.dlp\.server_fetch: expected one of block, allow"):
+                    Policy.from_dict(v2(route(dlp={"server_fetch": bad})))
+
     def test_internal_services(self) -> None:
         p = Policy.from_dict(v2(internal_services={"supervise": 8766, "git-gate": 9418}))
         self.assertEqual(p.services, {"git-gate": 9418, "supervise": 8766})

@@ -585,6 +585,23 @@ class DlpTests(BottleKeyTestCase):
     def test_switch_must_be_boolean(self) -> None:
         self.assertBottleError(self.HEAD + "        entropy: high\n", line=6, key="egress.routes[0].dlp.entropy", contains="true or false")
 
+    def test_server_fetch_values(self) -> None:
+        self.assertIsNone(self.load_bottle("egress:\n  routes: [a.com]\n").routes[0].dlp.server_fetch)
+        for value in ("block", "allow"):
+            with self.subTest(value=value):
+                dlp = self.load_bottle(self.HEAD + f"        server_fetch: {value}\n").routes[0].dlp
+                self.assertEqual(dlp.server_fetch, value)
+        dlp = self.load_bottle("egress:\n  routes:\n    - {host: api.openai.com, dlp: {server_fetch: allow}}\n").routes[0].dlp
+        self.assertEqual(dlp.server_fetch, "allow")
+
+    def test_bad_server_fetch(self) -> None:
+        self.assertBottleError(self.HEAD + "        entropy: true\n        server_fetch: supervise\n", line=7,
+                               key="egress.routes[0].dlp.server_fetch", contains=("block, allow", "'supervise'"))
+        self.assertBottleError(self.HEAD + "        server_fetch: false\n", line=6, key="egress.routes[0].dlp.server_fetch",
+                               contains="block, allow")
+        self.assertBottleError(self.HEAD + "        server_fetch: [block]\n", line=6, key="egress.routes[0].dlp.server_fetch",
+                               contains="expected a string")
+
     def test_unknown_dlp_key(self) -> None:
         self.assertBottleError(self.HEAD + "        pii: true\n", line=6, key="egress.routes[0].dlp.pii", contains="unknown key in route dlp")
 

@@ -192,6 +192,74 @@ class HostsAndRoutesTests(PlanTestCase):
         self.assertFalse(plan.supervise)
 
 
+class ServerFetchTests(PlanTestCase):
+    """``dlp.server_fetch``: requests that make the provider's servers fetch from an address they
+    name are refused by default on the provider's API, allowed elsewhere; a manifest opts out on
+    a route of the provider's host. The plan, its JSON, the table and the policy all say so."""
+
+    def routes(self, bottle: str) -> dict[str, Any]:
+        self.mh.bottle("dev", bottle)
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        return {f"{r.host} {i}": r for i, r in enumerate(plan.routes)}
+
+    def test_the_provider_route_blocks_by_default_and_others_allow(self) -> None:
+        for template, host in (("claude", "api.anthropic.com"), ("codex", "api.openai.com"), ("pi", "api.anthropic.com")):
+            with self.subTest(template=template):
+                routes = self.routes(f"agent_provider:\n  template: {template}\negress:\n  routes: [pypi.org]\n")
+                provider = routes[f"{host} 0"]
+                self.assertEqual((provider.dlp["server_fetch"], provider.dlp["server_fetch_is_default"]), ("block", True))
+                self.assertEqual(routes["pypi.org 1"].dlp["server_fetch"], "allow")
+                self.assertTrue(routes["pypi.org 1"].dlp["server_fetch_is_default"])
+
+    def test_every_route_of_the_providers_host_blocks_whoever_holds_the_key(self) -> None:
+        routes = self.routes("egress:\n  routes:\n    - host: api.anthropic.com\n      matches: [{methods: [POST]}]\n"
+                             "    - host: api.anthropic.com\n      auth: {scheme: bearer, token_ref: OTHER_KEY}\n"
+                             "    - host: api.openai.com\n      auth: {scheme: bearer, token_ref: OPENAI_KEY}\n")
+        merged, own, other = routes.values()
+        self.assertEqual(merged.auth["token_ref"], "ANTHROPIC_API_KEY")  # the provider's, merged in
+        self.assertEqual(merged.dlp["server_fetch"], "block")
+        self.assertEqual(merged.dlp["own_token"], "redact")
+        self.assertEqual(own.dlp["server_fetch"], "block")
+        self.assertEqual(own.dlp["own_token"], "redact")
+        self.assertEqual(other.dlp["server_fetch"], "allow")  # another provider's API, for this bottle a route like any
+
+    def test_the_manifest_opts_out_on_a_route_of_the_providers_host(self) -> None:
+        routes = self.routes("egress:\n  routes:\n    - host: api.anthropic.com\n      dlp: {server_fetch: allow}\n"
+                             "    - host: llm-gateway.example\n      dlp: {server_fetch: block}\n")
+        opted, gateway = routes.values()
+        self.assertEqual((opted.dlp["server_fetch"], opted.dlp["server_fetch_is_default"]), ("allow", False))
+        self.assertEqual(opted.auth["token_ref"], "ANTHROPIC_API_KEY")
+        self.assertEqual(opted.dlp["outbound_on_match"], "block")
+        self.assertEqual((gateway.dlp["server_fetch"], gateway.dlp["server_fetch_is_default"]), ("block", False))
+
+    def test_the_plan_json_the_table_and_the_policy_show_it(self) -> None:
+        from bot_bottle.backend import sidecar_config
+        from bot_bottle.cli import render
+        from bot_bottle.sidecar.egress.policy import Policy
+
+        self.mh.bottle("dev", "egress:\n  routes:\n    - pypi.org\n    - host: api.example.com\n"
+                              "      dlp: {server_fetch: allow}\n")
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        result = self.mh.run_cli("start", "a", "--dry-run", "--format", "json", images=TEST_IMAGES)
+        self.assertEqual(result.code, 0, result.stderr)
+        data = json.loads(result.stdout)
+        self.assertEqual([(r["host"], r["dlp"]["server_fetch"], r["dlp"]["server_fetch_is_default"]) for r in data["routes"]],
+                         [("api.anthropic.com", "block", True), ("pypi.org", "allow", True),
+                          ("api.example.com", "allow", False)])
+        result = self.mh.run_cli("start", "a", "--dry-run", env={"COLUMNS": "250"}, images=TEST_IMAGES)
+        self.assertEqual(result.code, 0, result.stderr)
+        rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ ")}
+        self.assertIn("block; no server fetch", rows["api.anthropic.com"])
+        self.assertIn("block; server fetch allowed", rows["api.example.com"])
+        self.assertNotIn("server fetch", rows["pypi.org"])  # the default elsewhere goes unsaid
+        self.assertEqual(render._dlp_cell({"tokens": False, "secrets": False, "server_fetch": "block"}),
+                         "off (no detector); no server fetch")
+        policy = Policy.from_dict(sidecar_config.policy(plan))
+        self.assertEqual([r.blocks_server_fetch for r in policy.routes], [True, False, False])
+
+
 class EnvAndSecretsTests(PlanTestCase):
     def test_env_names_and_kinds(self) -> None:
         plan = self.full(environ=SECRETS)

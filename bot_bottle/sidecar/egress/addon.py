@@ -8,10 +8,16 @@ JSON line per decision. Every rule lives in ``core`` / ``structure``; this modul
 
 Order for one request, and why:
   requestheaders  decide on the real target and the headers; refuse early (no body is sent on)
-  request         scan what the AGENT sent (before injection, so the real token is not a "leak"),
+  request         on a route that refuses provider-side fetches (``server_fetch``: an MCP server,
+                  a web fetch tool, a URL the provider downloads), look for one in the body;
+                  scan what the AGENT sent (before injection, so the real token is not a "leak"),
                   then strip the agent's credentials and inject the real one, then re-target
                   internal names to the sidecar's loopback
   response        scan what comes back, then log the finished exchange
+
+A route that refuses provider-side fetches (the provider's API by default) never streams a body:
+it is held whole (up to ``MAX_HELD_BODY``; a longer declared one is refused at its head, a longer
+chunked one gets a 413) so the whole of it is read. Its WebSocket messages are read the same way.
 
 Large plain uploads take another path (see ``dlp_adapter`` for when): at ``requestheaders`` the
 URL and headers are scanned and the credential injected, then the body streams upstream through
@@ -62,8 +68,8 @@ from mitmproxy.proxy import server_hooks
 from bot_bottle.sidecar.dlp.answer_stream import Answer
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import (
-    credentials, dlp_adapter, holding, logfile, records, scan_worker, scanning, stream_method, structure,
-    supervision, ws_control, ws_limit,
+    credentials, dlp_adapter, holding, logfile, records, scan_worker, scanning, server_fetch, stream_method,
+    structure, supervision, ws_control, ws_limit,
 )
 from bot_bottle.sidecar.egress.core import (
     RULE_MATCH,
@@ -83,6 +89,7 @@ RULE_DLP = "dlp"
 RULE_DLP_HOLD = "dlp-hold"
 RULE_DLP_INBOUND = "dlp-inbound"
 RULE_DLP_WEBSOCKET = "dlp-websocket"
+RULE_SERVER_FETCH = server_fetch.RULE
 WS_POLICY_VIOLATION = 1008
 WS_REASON_LIMIT = 123  # bytes a close frame's reason may hold
 RULE_RAW_TCP = "raw-tcp"
@@ -339,9 +346,36 @@ class EgressAddon:
         if not verdict.allowed:
             self._log(flow, verdict, facts)
             return
+        if self._server_fetch_at_head(flow, verdict, facts):
+            return
         self._maybe_stream(flow, verdict, facts)
         if flow.response is None:
             self._reserve_request(flow, verdict, facts)
+
+    def _server_fetch_at_head(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> bool:
+        """On a route that refuses provider-side fetches (``server_fetch``), what the head alone
+        decides: a beta header that turns on a fetching tool, or a body larger than the proxy
+        holds (the check reads the body whole; a provider request that large, tens of MB of
+        base64 attachments, is unusual, and one that is allowed unread could carry anything).
+        Such a route never streams a body (``_maybe_stream``): a chunked one past the limit gets
+        mitmproxy's 413. True: refused."""
+        if not _checks_server_fetch(verdict):
+            return False
+        request = flow.request
+        found = server_fetch.header_fetch(_header_pairs(request))
+        if found is None:
+            try:
+                length = int(request.headers.get("content-length", "0") or 0)
+            except ValueError:
+                length = 0  # mitmproxy refuses a malformed length itself
+            if length > MAX_HELD_BODY:
+                found = server_fetch.Fetch(
+                    f"a body of {length} bytes, more than the {MAX_HELD_BODY} the proxy holds to check it "
+                    "for fetching fields", "body")
+        if found is None:
+            return False
+        self._refuse(flow, _server_fetch_verdict(verdict, found), facts)
+        return True
 
     def _reserve_request(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         """Reserve what this request's body will hold (``holding``), or refuse it for now. A
@@ -399,6 +433,8 @@ class EgressAddon:
         stream_scan = getattr(self.scanner, "stream_scan", None)
         if stream_scan is None or flow.response is not None:
             return
+        if _checks_server_fetch(verdict):
+            return  # held whole: provider-side fetches are looked for in the whole body
         request = flow.request
         try:
             length = int(request.headers["content-length"]) if "content-length" in request.headers else None
@@ -524,6 +560,15 @@ class EgressAddon:
             self._refuse(flow, Verdict(False, verdict.host, verdict.port, RULE_MATCH, why, verdict.route,
                                        verdict.route_index, verdict.match_index), facts)
             return
+        if _checks_server_fetch(verdict):
+            # Before DLP and before the credential goes in: a request the provider would act on
+            # by reaching out elsewhere is never sent (off the loop for a large body, like DLP).
+            body = request.raw_content or b""
+            found = await self.scan_worker.run(len(body), server_fetch.find,
+                                               tuple(request.headers.items(multi=True)), body)
+            if found is not None:
+                self._refuse(flow, _server_fetch_verdict(verdict, found), facts)
+                return
         outbound = self._outbound(flow, verdict, facts, body=request.raw_content or b"")
         # ---- the DLP seam: the one place outbound content is judged (off the loop) ----
         outcome = await self.scan_worker.run(len(outbound.body), self.scanner.scan, outbound)
@@ -871,7 +916,7 @@ class EgressAddon:
             # A buffered body past MAX_HELD_BODY: mitmproxy answered 413 and read no more of it.
             outcome = scanning.ScanOutcome(scanning.BLOCK, ("scan-limit",), (
                 f"a body larger than the scan limit ({MAX_HELD_BODY} bytes) that cannot stream (chunked, "
-                "on a route that redacts or holds what it finds) is not held"))
+                "on a route that redacts or holds what it finds, or that refuses provider-side fetches) is not held"))
             flow.metadata[SCAN] = outcome
             refused = _dlp_verdict(verdict, RULE_DLP, outcome, "the request carries")
             flow.metadata[VERDICT] = refused
@@ -997,6 +1042,13 @@ class EgressAddon:
         try:
             if verdict is None or facts is None or not verdict.allowed:
                 raise RuntimeError("WebSocket connection that was never allowed")
+            if _checks_server_fetch(verdict):
+                # A provider's WebSocket API (Realtime, Responses over WebSocket) takes the same
+                # tools in its messages as in a request body.
+                found = await self.scan_worker.run(len(message.content), server_fetch.find, (), message.content)
+                if found is not None:
+                    self._refuse_websocket_fetch(flow, message, verdict, facts, found)
+                    return
             scan_message = getattr(self.scanner, "scan_message", None)
             if scan_message is None:
                 return
@@ -1024,6 +1076,19 @@ class EgressAddon:
             request_bytes=size, detectors=outcome.detectors, action=scanning.BLOCK)))
         names = ", ".join(outcome.detectors) or "unnamed detector"
         _close_websocket(flow, _close_reason(f"bot-bottle egress: {RULE_DLP_WEBSOCKET}: {names}"))
+
+    def _refuse_websocket_fetch(self, flow: http.HTTPFlow, message: Any, verdict: Verdict, facts: RequestFacts,
+                                found: server_fetch.Fetch) -> None:
+        """A message that would make the provider fetch: dropped, logged, the connection closed
+        (1008), as a DLP block of a message is."""
+        size = len(message.content)
+        message.drop()
+        refused = _server_fetch_verdict(verdict, found)
+        refused = Verdict(False, refused.host, refused.port, refused.rule,
+                          refused.reason + "; the WebSocket message was dropped and the connection closed",
+                          refused.route, refused.route_index, refused.match_index, refused.internal_service)
+        self._emit(records.decision_record(refused, facts, records.Outcome(request_bytes=size)))
+        _close_websocket(flow, _close_reason(f"bot-bottle egress: {RULE_SERVER_FETCH}: {found.where}"))
 
     def _websocket_too_big(self, flow: http.HTTPFlow, from_client: bool, size: int) -> None:
         """A message past the held limit closed the connection (``ws_limit``): logged as DLP's
@@ -1299,6 +1364,18 @@ def _refusal_response(verdict: Verdict, *, status: int = 403, scrub=lambda text:
         # The framing of what follows on this connection cannot be trusted: do not reuse it.
         headers["Connection"] = "close"
     return http.Response.make(status, scrub(verdict.deny_message()), headers)
+
+
+def _checks_server_fetch(verdict: Verdict) -> bool:
+    """Does this allowed request's route refuse provider-side fetches (``server_fetch``)?"""
+    return verdict.route is not None and verdict.internal_service is None and verdict.route.blocks_server_fetch
+
+
+def _server_fetch_verdict(verdict: Verdict, found: server_fetch.Fetch) -> Verdict:
+    """The refusal of a request that would make the provider's servers fetch: the rule, what and
+    where (a JSON path or a header name, never a value the request carries)."""
+    return Verdict(False, verdict.host, verdict.port, RULE_SERVER_FETCH, server_fetch.describe_refusal(found),
+                   verdict.route, verdict.route_index, verdict.match_index, verdict.internal_service)
 
 
 def _dlp_verdict(verdict: Verdict, rule: str, outcome: scanning.ScanOutcome, lead: str) -> Verdict:

@@ -14,7 +14,7 @@ JSON shape (version 2; a document without ``version`` is version 1)::
                               "headers": {"x-team": "blue"}}],
                  "auth": {"scheme": "header", "token_ref": "EXAMPLE_KEY", "header": "x-api-key",
                           "plain_http": false},
-                 "dlp": {"outbound_on_match": "block"},
+                 "dlp": {"outbound_on_match": "block", "server_fetch": "block"},
                  "tls_passthrough": false}]}
 
 Version 1 is the same without ``internal_services``, ``auth`` and ``dlp``; it is still read.
@@ -28,7 +28,9 @@ whole path segments (``/v1`` matches ``/v1`` and ``/v1/x`` but not ``/v1x``); a 
 ``auth`` names a credential (``token_ref``) that the sidecar's secrets file holds; the proxy
 injects it and strips whatever credential the agent sent. ``plain_http`` allows injecting on a
 non-TLS request (the host sets it only when the route lists port 80 on purpose). ``dlp`` is the
-route's DLP settings, passed through untouched for the DLP engine. ``internal_services`` maps a
+route's DLP settings, passed through untouched for the DLP engine, except ``server_fetch``
+(``block`` | ``allow``, absent: allow), which the proxy enforces itself (``server_fetch.py``) and
+so is checked here. ``internal_services`` maps a
 name to a port on the sidecar's loopback, reached by the agent as ``<name>.bottle.internal``.
 """
 
@@ -58,6 +60,11 @@ DEFAULT_PORTS: tuple[int, ...] = (80, 443)
 DEFAULT_LOG = 1
 LOG_LEVELS = (0, 1, 2)  # 0 off, 1 denials and DLP events, 2 every decision
 AUTH_SCHEMES = ("bearer", "token", "basic", "header")
+# ``dlp.server_fetch``: whether a request may make the provider's servers reach an address it
+# names (``server_fetch``); absent is "allow" (routes the host does not mark, granted routes).
+SERVER_FETCH = "server_fetch"
+SERVER_FETCH_VALUES = ("block", "allow")
+SERVER_FETCH_DEFAULT = "allow"
 
 # RFC 9110 token characters: what a header name may contain.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -140,6 +147,11 @@ class Route:
     @cached_property
     def dlp_settings(self) -> dict[str, Any]:
         return json.loads(self.dlp_json) if self.dlp_json else {}
+
+    @cached_property
+    def blocks_server_fetch(self) -> bool:
+        """Are requests that make the provider's servers fetch refused here (``server_fetch.py``)?"""
+        return self.dlp_settings.get(SERVER_FETCH, SERVER_FETCH_DEFAULT) == "block"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"host": self.host, "ports": list(self.ports)}
@@ -250,6 +262,11 @@ def _route(data: Any, where: str, version: int) -> Route:
         dlp_raw = {}
     if not isinstance(dlp_raw, dict) or not all(isinstance(k, str) for k in dlp_raw):
         raise PolicyError(f"{where}.dlp: expected an object")
+    fetch = dlp_raw.get(SERVER_FETCH, SERVER_FETCH_DEFAULT)
+    if fetch not in SERVER_FETCH_VALUES:
+        # The one DLP key the proxy itself enforces (``server_fetch``): a value it does not know
+        # must not leave the route open silently.
+        raise PolicyError(f"{where}.dlp.{SERVER_FETCH}: expected one of {', '.join(SERVER_FETCH_VALUES)}, got {fetch!r}")
     dlp_json = json.dumps(dlp_raw, sort_keys=True, separators=(",", ":")) if dlp_raw else ""
     return Route(host=host, ports=tuple(ports), matches=matches, tls_passthrough=passthrough, auth=auth, dlp_json=dlp_json)
 
