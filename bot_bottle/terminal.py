@@ -2,24 +2,56 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 
 # Control characters (ESC starts sequences that move the cursor, rewrite lines, hide text, set
 # the clipboard), bidirectional overrides (which reorder what is shown) and characters that show
 # nothing (zero-width ones, the soft hyphen, the BOM, Hangul fillers, line and paragraph
 # separators, and Unicode tags and variation selectors, which can carry hidden data) are shown
 # as escapes: what the operator reads is all there is.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u115f\u1160\u180e\u200b-\u200f"
-                          "\u2028-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufe00-\ufe0f\ufeff\uffa0"
-                          "\U000e0000-\U000e007f\U000e0100-\U000e01ef]")
+#
+# Decided by Unicode category rather than by a list of code points, so a format character a
+# list forgot (U+206A-206F, the interlinear annotation marks U+FFF9-FFFB, the musical format
+# characters U+1D173-1D17A, ...) is escaped too: every control (Cc), format (Cf) and surrogate
+# (Cs, which a terminal cannot even encode) character, the line and paragraph separators (Zl,
+# Zp), plus the invisible letters and marks below, which Unicode files as ordinary ones.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_HIDDEN_RANGES = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong / jungseong fillers
+    (0x180B, 0x180F),  # Mongolian free variation selectors
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xE0000, 0xE007F),  # tags (the unassigned ones too: a newer terminal may know them)
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+# Only these can need an escape: printable ASCII, tab and newline never do, nor do the large
+# blocks of ordinary letters left out here (Latin, Greek to Hebrew, kana, CJK, Hangul syllables;
+# a unit test checks none of them is hidden), so most text costs one regex scan.
+_CANDIDATE = re.compile("[^\t\n\x20-\x7e\u00ae-\u02ff\u0370-\u05ff\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7a3]")
+
+
+@functools.lru_cache(maxsize=4096)
+def hidden(char: str) -> bool:
+    """Whether ``char`` is shown as an escape by ``printable``."""
+    if char in "\t\n":
+        return False
+    code = ord(char)
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES or any(lo <= code <= hi for lo, hi in _HIDDEN_RANGES)
 
 
 def printable(text: object) -> str:
     """``text`` safe to put on a terminal: control characters shown as ``\\xNN`` / ``\\uNNNN``;
     tabs and newlines kept."""
-    return _UNPRINTABLE.sub(_escape, str(text))
+    return _CANDIDATE.sub(_escape, str(text))
 
 
 def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    char = match.group()
+    if not hidden(char):
+        return char
+    code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -7,6 +7,7 @@ sidecar into the store, prints the pending proposals and exits (``--format json`
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -21,10 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the console: approve, modify or reject what blocked agents ask for",
         description=(
             "Open the supervise console: running bottles, the pending proposals of every bottle (egress, "
-            "capability, push exception, token use) and the egress/DLP events of the selected bottle. Keys: "
-            "a approve, A approve and save the route to the bottle's manifest, m modify in $EDITOR, r reject "
-            "(asks for a reason), s stop the selected bottle, g sync now, tab next pane, q quit. Every decision "
-            "is recorded in ~/.bot-bottle/supervise.db with who, when and why."
+            "capability, push exception, token use), the selected proposal's detail (warnings, what approving "
+            "grants, time left) and the egress/DLP events of the selected bottle. Keys: a approve, A approve and "
+            "save the route to the bottle's manifest (asks first), m modify in $EDITOR, r reject (asks for a "
+            "reason), enter read the whole detail (arrows scroll, esc back), s stop the bottle highlighted in "
+            "the bottles pane (asks first), g sync now, tab next pane, q quit (decisions being applied finish "
+            "first). Every decision is recorded in ~/.bot-bottle/supervise.db with who, when and why."
         ),
     )
     p.add_argument("--once", action="store_true",
@@ -32,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(exit status 1 when a bottle or the engine could not be reached)")
     common.add_format(p, help_text="with --once: text (a table) or json (one object with a 'pending' list)")
     p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
-                   help="how often the console syncs with the bottles (default 2)")
+                   help="how often the console syncs with the bottles (default 2, at least 0.5)")
     p.set_defaults(func=run)
 
 
@@ -41,14 +44,18 @@ def run(args: argparse.Namespace) -> int:
     from bot_bottle.supervise.store import Store
     from bot_bottle.supervise.sync import sync
 
+    from bot_bottle.supervise.console import MIN_INTERVAL_S
+
+    # float() takes "nan", "inf" and 1e-9 too: none is a usable pace (nan and inf break the
+    # timer, a tiny one floods the engine with docker exec).
+    if not math.isfinite(args.interval) or args.interval < MIN_INTERVAL_S:
+        raise UsageError(f"--interval must be a number of seconds, at least {MIN_INTERVAL_S:g} (got {args.interval:g})")
     layout = common.layout()
     db = Store.default_path(layout.home_dir)
     if args.once:
         return _once(db, args.format, layout)
     if args.format != "text":
         raise UsageError("--format applies only with --once")
-    if args.interval <= 0:
-        raise UsageError("--interval must be a positive number of seconds")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the console needs a terminal", hint="use `bot-bottle supervise --once` in scripts")
     from bot_bottle import api
@@ -56,14 +63,24 @@ def run(args: argparse.Namespace) -> int:
 
     app = SuperviseApp(
         open_store=lambda: Store(db),
-        sync_fn=lambda st: sync(st, state_root=layout.state_dir),
+        # The console waits only briefly for each sidecar: a slow one is named on the status
+        # line and caught up later, the others and the screen go on.
+        sync_fn=lambda st: sync(st, state_root=layout.state_dir, wait_s=CONSOLE_WAIT_S),
         context=apply.Context(layout=layout),
         stop_fn=lambda bottle_id: api.stop(bottle_id, home=layout.home),
         operator=apply.default_operator(),
         interval=args.interval,
     )
     app.run()
+    # Quitting while a decision is still applied (an image build takes minutes): the screen is
+    # gone, so the terminal says what it waits for and how each ended.
+    from bot_bottle.terminal import printable
+
+    app.finish(lambda line: print(printable(line), file=sys.stderr, flush=True))
     return 0
+
+
+CONSOLE_WAIT_S = 4.0  # how long one console sync waits for any one sidecar
 
 
 def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]

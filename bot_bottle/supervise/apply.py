@@ -12,17 +12,22 @@
      grant first, so the agent's retry after "approved" already passes), then the route is
      appended to ``<state>/approved_routes.json`` (a resume keeps it) and, only when asked, to
      the bottle's manifest;
-   - capability: ``registry.for_state(state)`` picks the bottle's backend; Docker commits the
-     running agent (its work goes into the base) and builds the next snapshot with the
-     packages; once the agent has its verdict, a bottle whose owner still runs it is restarted
-     on that snapshot (same id, files kept: ``lifecycle.run_bottle`` relaunches it); a backend
-     that cannot answers ``NotSupportedOnBackend`` having run nothing;
+   - capability: the sidecar is asked first whether the agent still waits for it (if not, the
+     decision cannot stand: it fails, nothing is built); ``registry.for_state(state)`` picks
+     the bottle's backend; Docker commits the running agent (its work goes into the base) and
+     builds the next snapshot with the packages; once the agent has its verdict, a bottle whose
+     owner still runs it is restarted on that snapshot (same id, files kept:
+     ``lifecycle.run_bottle`` relaunches it); a backend that cannot answers
+     ``NotSupportedOnBackend`` having run nothing;
    - push-exception: a one-shot push grant for exactly that repo, ref and range;
    - token-use: a token-use grant for the route and detectors;
 
 4. the proposal ends ``applied``, or ``failed`` with the error (the agent is then told it was
-   not granted, and why). Every step that changes something, and every failure, is an audit
-   row: who, what, when, why, before and after.
+   not granted, and why). A decision the sidecar refuses as ``already-decided`` or
+   ``unknown-proposal`` (the agent's wait ended first) did not stand: the proposal fails and
+   nothing follows from it (no route kept, no manifest change, no restart). Every step that
+   changes something, and every failure, is an audit row: who, what, when, why, before and
+   after.
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ class Applied:
     # (audit action, effect) run once the sidecar took the decision; a failure is recorded on
     # the proposal and audited, but does not undo the grant that already works.
     after_delivery: list[Step] = field(default_factory=list)
+    # What applying already changed that stays even if the decision does not stand (said then).
+    done_anyway: str = ""
 
 
 def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, reason: str = "",
@@ -127,6 +134,12 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
             store.update_proposal(row.key, expect=row.status, error=f"not delivered to the sidecar: {error}")
         return store.get(row.key)
 
+    if row.kind in _COSTLY:
+        # Building an image (and restarting the bottle after) is worth one more question first:
+        # if the agent's wait already ended, the decision cannot stand, so nothing is done.
+        gone = _not_waiting(link, row)
+        if gone:
+            return _failed(store, row, link, v, who, gone, tell_agent=False)
     payload = states.effective_payload(row.status, row.payload, row.change)
     try:
         applied = _APPLY[row.kind](row, payload, ctx, save_to_manifest)
@@ -135,6 +148,13 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
     error = _deliver(store, row, link, v.decision(row.id, reason=_join(v.reason, applied.message)), applied.grant, who)
     errors = []
     if error:
+        if error.kind in _DID_NOT_STAND:
+            # The sidecar has another decision (the agent's wait ended) or no such proposal: this
+            # one did not stand, so nothing follows from it (no restart, no route kept).
+            done = f"; {applied.done_anyway}" if applied.done_anyway else ""
+            return _failed(store, row, link, v, who,
+                           f"the decision did not stand: {error} (the agent's wait had ended); nothing was "
+                           f"granted, kept or restarted{done}", tell_agent=False)
         if applied.grant is not None:
             # Nothing took effect: the ctl writes the grant only with the decision.
             return _failed(store, row, link, v, who, f"the sidecar did not take the grant: {error}", tell_agent=False)
@@ -172,7 +192,7 @@ def _failed(store: Store, row: ProposalRow, link: SidecarLink, v: states.Verdict
 
 
 def _deliver(store: Store, row: ProposalRow, link: SidecarLink, decision: Any, grant: dict[str, Any] | None,
-             who: str) -> str | None:
+             who: str) -> LinkError | None:
     """Send ``decision`` (and ``grant``) to the sidecar; None, or the error (also audited)."""
     try:
         link.decide(decision, grant)
@@ -181,7 +201,26 @@ def _deliver(store: Store, row: ProposalRow, link: SidecarLink, decision: Any, g
         store.audit(AuditEntry(operator=who, action="deliver", bottle_id=row.bottle_id, proposal_key=row.key,
                                reason=str(exc), before=None, after={"decision": decision.to_dict(), "grant": grant},
                                outcome="failed"))
-        return str(exc)
+        return exc
+
+
+# The ctl's answers saying a decision cannot stand: the proposal has a decision already (the
+# server expired it when the agent's wait ended) or the sidecar has no such proposal.
+_DID_NOT_STAND = frozenset({"already-decided", "unknown-proposal"})
+# Kinds whose applying costs minutes and changes things before the decision is delivered.
+_COSTLY = frozenset({"capability"})
+
+
+def _not_waiting(link: SidecarLink, row: ProposalRow) -> str | None:
+    """None while the sidecar still lists ``row`` as waiting; otherwise why nothing is done."""
+    try:
+        waiting = {p.id for p in link.pending()}
+    except LinkError as exc:
+        return f"could not check that the agent still waits for it ({exc}); nothing was built or restarted"
+    if row.id in waiting:
+        return None
+    return ("the agent's wait for it had already ended (its sidecar no longer lists it as waiting), so the "
+            "decision cannot stand; nothing was built or restarted")
 
 
 # -- per kind ----------------------------------------------------------------------------------
@@ -237,6 +276,8 @@ def _apply_capability(row: ProposalRow, payload: dict[str, Any], ctx: Context, s
         before={"backend": backend.name, "image": before.image, "snapshot": before.snapshot},
         after={"backend": backend.name, "snapshot": ref, "packages": list(change.packages)},
         message=f"{names} will be installed when the bottle is resumed (bot-bottle resume {row.bottle_id})",
+        done_anyway=f"but the image with {names} was built before that was known ({ref}), and `bot-bottle "
+                    f"resume {row.bottle_id}` starts from it",
     )
     owner_running = getattr(backend, "owner_running", None)
     if owner_running is not None and owner_running(row.bottle_id, state_root=ctx.state_root):

@@ -1,44 +1,75 @@
 """``bot-bottle supervise``: the operator's console, a Textual app over the supervise store.
 
 Three panes: running bottles (label, colour, agent, backend, uptime, pending count), the pending
-proposals of every bottle, and the egress/DLP events of the selected bottle. Keyboard only:
-``a`` approve, ``A`` approve and also save the route to the bottle's manifest, ``m`` modify (the
-proposal opens in ``$EDITOR``), ``r`` reject (asks for a reason), ``s`` stop the selected
-bottle, ``g`` sync now, ``tab`` moves between panes, ``q`` quits.
+proposals of every bottle, and the egress/DLP events of the selected bottle. Between the last
+two, the selected proposal's whole detail: warnings first, what approving it grants, how long
+the agent still waits, what it asks for, the git-gate's findings, then what the agent wrote. It
+scrolls (Enter on a proposal moves there, Escape back). Keyboard only: ``a`` approve, ``A``
+approve and also save the route to the bottle's manifest (asks first, naming the file), ``m``
+modify (the proposal opens in ``$EDITOR``), ``r`` reject (asks for a reason), ``s`` stop the
+bottle highlighted in the bottles pane (or the selected proposal's), ``g`` sync now, ``tab``
+moves between panes, ``q`` quits.
 
 Syncing (``docker exec`` into every sidecar) and deciding (which may rebuild an image) run in
-worker threads, each with its own database connection, so the screen never freezes.
+threads of their own, each with its own database connection, so the screen never freezes: one
+sync at a time (a tick that finds one running is skipped), and decisions in a pool of their own,
+so a key press never waits behind a slow sidecar.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import math
 import os
 import shlex
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.containers import Vertical, VerticalScroll
+from textual.coordinate import Coordinate
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, Static
 
 from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import apply, view
+from bot_bottle.supervise import sync as sync_mod
 from bot_bottle.supervise.store import ProposalRow, Store
 from bot_bottle.supervise.sync import BottleInfo, SyncReport
 
 EVENTS_SHOWN = 200
 JUSTIFICATION_WIDTH = 60
+MIN_INTERVAL_S = 0.5  # syncing more often than this only loads the engine
+SLOW_AFTER_S = 1.0  # a sidecar still not answering after this is named on the status line
+DECISION_THREADS = 4
 
 EditFn = Callable[[str], "str | None"]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _while_shown(method: _F) -> _F:
+    """For what runs on messages and timers: once the console is closing its panes are gone, and
+    a late sync, decision or highlight has nothing left to show (not an error)."""
+
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except NoMatches:
+            return None
+
+    return run  # type: ignore[return-value]
 
 
 class ReasonScreen(ModalScreen["str | None"]):
@@ -62,7 +93,7 @@ class ReasonScreen(ModalScreen["str | None"]):
         if event.value.strip():
             self.dismiss(event.value.strip())
         else:
-            self.notify("a rejection needs a reason", severity="warning")
+            self.notify("a rejection needs a reason", severity="warning", markup=False)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -88,14 +119,42 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class ProposalTable(DataTable):
+    """The proposals table, telling the console when the operator moved its cursor.
+
+    The console rebuilds the table on every sync and puts the cursor back itself (``quiet``);
+    any other move (a key, a click) is the operator's, which is what the "selection gone" guard
+    needs to know.
+    """
+
+    quiet = False
+
+    def watch_cursor_coordinate(self, old_coordinate: Coordinate, new_coordinate: Coordinate) -> None:
+        super().watch_cursor_coordinate(old_coordinate, new_coordinate)
+        if not self.quiet and old_coordinate.row != new_coordinate.row and isinstance(self.app, SuperviseApp):
+            self.app.operator_moved()
+
+
+class DetailPane(VerticalScroll):
+    """The selected proposal's whole detail; scrolls with the arrow keys, Escape goes back."""
+
+    BINDINGS = [Binding("escape", "back", "Back to proposals", show=False)]
+
+    def action_back(self) -> None:
+        self.app.query_one("#proposals", DataTable).focus()
+
+
 class SuperviseApp(App[None]):
     TITLE = "bot-bottle supervise"
     CSS = """
-    .pane-title { background: $panel; color: $text; text-style: bold; padding: 0 1; }
-    #bottles { height: auto; max-height: 30%; }
-    #proposals { height: 1fr; min-height: 3; }
-    #detail { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
-    #agent-says { height: auto; max-height: 4; margin: 0 0 0 2; padding: 0 1; border-left: outer $warning; }
+    .pane-title { height: 1; background: $panel; color: $text; text-style: bold; padding: 0 1; }
+    #bottles { height: auto; max-height: 25%; }
+    /* Rows only, never sideways: a horizontal scrollbar would take a line from the detail. */
+    #proposals { height: auto; max-height: 35%; min-height: 2; overflow-x: hidden; }
+    #detail-pane { height: 2fr; min-height: 4; }
+    #detail-pane:focus { background: $boost; }
+    #detail { height: auto; padding: 0 1; color: $text-muted; }
+    #agent-says { height: auto; margin: 0 0 0 2; padding: 0 1; border-left: outer $warning; }
     #events { height: 1fr; min-height: 3; }
     #status { height: 1; padding: 0 1; background: $boost; }
     ReasonScreen, ConfirmScreen { align: center middle; }
@@ -125,6 +184,8 @@ class SuperviseApp(App[None]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
+        if not math.isfinite(interval) or interval < 0 or 0 < interval < MIN_INTERVAL_S:
+            raise ValueError(f"interval must be 0 (no automatic sync) or at least {MIN_INTERVAL_S} s, not {interval}")
         self.open_store = open_store
         self.sync_fn = sync_fn
         self.context = context
@@ -138,63 +199,118 @@ class SuperviseApp(App[None]):
         self.pending: list[ProposalRow] = []
         # The selected proposal went (decided elsewhere, or its wait ended): whatever the cursor is
         # on now (another proposal, or one that came after the list emptied), the operator has not
-        # chosen it, so the next decision key only says so.
+        # chosen it, so the next decision key only says so. Not set for a proposal this console
+        # decided itself (the operator knows where that one went), and cleared when the operator
+        # moves the cursor (they chose what is under it now).
         self._selection_lost = False
+        self._decided_here: set[int] = set()
         self.selected_bottle: str | None = None
         self.last_sync: SyncReport | None = None
         self.syncs = 0  # completed syncs, for tests and the status line
         self._events_shown: tuple[Any, ...] | None = None
+        self._detail_key: int | None = None
+        self._columns_added = False  # mounted: the tables have their columns
+        # One sync at a time, in a thread of its own; decisions and stops in their own pool, so
+        # a slow sidecar never makes a key press wait.
+        self._sync_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supervise-sync")
+        self._action_pool = ThreadPoolExecutor(max_workers=DECISION_THREADS, thread_name_prefix="supervise-decide")
+        self._syncing_since: float | None = None
+        self._sync_again = False
+        self._decisions: list[tuple[str, Future[tuple[ProposalRow | None, str | None]]]] = []
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=True)
-        yield Static("Running bottles", classes="pane-title", id="bottles-title")
+        # markup=False on every Static: what they show (labels, ids, errors) is never read as markup.
+        yield Static("Running bottles", classes="pane-title", id="bottles-title", markup=False)
         yield DataTable(id="bottles", cursor_type="row", zebra_stripes=True)
-        yield Static("Pending proposals", classes="pane-title", id="proposals-title")
-        yield DataTable(id="proposals", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="detail")
-        # What the agent wrote, in a pane of its own with a bar down its left side: every line of
-        # it, wrapped ones too, is marked as the agent's, so it cannot pass for the gate's lines.
-        yield Static("", id="agent-says")
-        yield Static("Events", classes="pane-title", id="events-title")
+        yield Static("Pending proposals", classes="pane-title", id="proposals-title", markup=False)
+        yield ProposalTable(id="proposals", cursor_type="row", zebra_stripes=True)
+        with DetailPane(id="detail-pane"):
+            yield Static("", id="detail", markup=False)
+            # What the agent wrote, in a pane of its own with a bar down its left side: every line
+            # of it, wrapped ones too, is marked as the agent's, so it cannot pass for the gate's.
+            yield Static("", id="agent-says", markup=False)
+        yield Static("Events", classes="pane-title", id="events-title", markup=False)
         yield RichLog(id="events", wrap=False, markup=False, highlight=False, max_lines=EVENTS_SHOWN)
-        yield Static("starting...", id="status")
+        yield Static("starting...", id="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         bottles = self.query_one("#bottles", DataTable)
         bottles.add_columns("id", "label", "agent", "backend", "uptime", "pending")
         props = self.query_one("#proposals", DataTable)
-        props.add_columns("#", "bottle", "kind", "request", "justification", "age", "expires")
+        # Time left before the long columns: on a narrow terminal the request and the
+        # justification are cut, never the clock the operator decides against.
+        props.add_columns("#", "bottle", "kind", "expires", "age", "request", "justification")
         props.focus()
+        self._columns_added = True
         self.refresh_views()
         self.action_sync()
         if self.interval > 0:
-            self.set_interval(self.interval, self.action_sync)
+            self.set_interval(self.interval, self._tick)
+        self.set_interval(0.5, self._watch_sync)
+
+    @_while_shown
+    def on_resize(self) -> None:
+        if self._columns_added:
+            self.refresh_views()  # the request column is fitted to the width
 
     def on_unmount(self) -> None:
         self.store.close()
+        # Running decisions finish (``finish`` waits for them and says so); nothing new starts.
+        self._sync_pool.shutdown(wait=False, cancel_futures=True)
+        self._action_pool.shutdown(wait=False)
 
     # -- sync ----------------------------------------------------------------------------------
     def action_sync(self) -> None:
+        if self._syncing_since is not None:
+            self._sync_again = True  # asked for now: one more right after the running one
+            return
+        self._syncing_since = time.monotonic()
         self._sync_worker()
 
-    @work(thread=True, exclusive=True, group="sync")
-    def _sync_worker(self) -> None:
+    def _tick(self) -> None:
+        if self._syncing_since is None:  # a sync still running: this tick is skipped, not queued
+            self.action_sync()
+
+    @_while_shown
+    def _watch_sync(self) -> None:
+        since = self._syncing_since
+        if since is None or time.monotonic() - since < SLOW_AFTER_S:
+            return
+        slow = sync_mod.FETCHES.slow(SLOW_AFTER_S)
+        self.set_status(Text(f"syncing… (bottle{'s' if len(slow) > 1 else ''} {', '.join(slow)} slow)" if slow
+                             else f"syncing… ({time.monotonic() - since:.0f} s)", style="yellow"))
+
+    @work(group="sync")
+    async def _sync_worker(self) -> None:
+        try:
+            report = await asyncio.get_running_loop().run_in_executor(self._sync_pool, self._run_sync)
+        finally:
+            self._syncing_since = None
+        self._after_sync(report)
+        if self._sync_again:
+            self._sync_again = False
+            self.action_sync()
+
+    def _run_sync(self) -> SyncReport:
+        """In the sync thread."""
         try:
             with self.open_store() as st:
-                report = self.sync_fn(st)
+                return self.sync_fn(st)
         except Exception as exc:  # noqa: BLE001 - shown on the status line, the console stays up
-            report = SyncReport(bottles=self.bottles, errors=[f"sync failed: {exc}"])
-        self.call_from_thread(self._after_sync, report)
+            return SyncReport(bottles=self.bottles, errors=[f"sync failed: {exc}"])
 
+    @_while_shown
     def _after_sync(self, report: SyncReport) -> None:
         self.last_sync = report
         self.bottles = list(report.bottles)
         self.syncs += 1
         self.refresh_views()
         if report.errors:
-            self.set_status(Text(report.errors[0] + (f" (+{len(report.errors) - 1} more)" if len(report.errors) > 1 else ""),
+            self.set_status(Text(view.one_line(report.errors[0])
+                                 + (f" (+{len(report.errors) - 1} more)" if len(report.errors) > 1 else ""),
                                  style="red"))
         else:
             self.set_status(Text(f"synced {time.strftime('%H:%M:%S')}: {len(self.bottles)} bottle(s), "
@@ -202,7 +318,15 @@ class SuperviseApp(App[None]):
 
     # -- views ---------------------------------------------------------------------------------
     def set_status(self, text: str | Text) -> None:
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(Text(view.one_line(text)) if isinstance(text, str) else text)
+
+    def _title(self, widget_id: str, text: str) -> None:
+        # Text, never markup: titles carry labels and ids from manifests and engines.
+        self.query_one(widget_id, Static).update(Text(view.one_line(text)))
+
+    def _tell(self, message: str, *, severity: SeverityLevel = "information", timeout: float | None = None) -> None:
+        """A notification whose text (errors, paths, what an agent wrote) is never markup."""
+        self.notify(view.printable(message), severity=severity, timeout=timeout, markup=False)
 
     def refresh_views(self) -> None:
         self.pending = self.store.pending()
@@ -216,32 +340,41 @@ class SuperviseApp(App[None]):
         for b in self.bottles:
             # A bottle whose sidecar stopped has an agent with no way out: say so where uptime goes.
             uptime = Text("offline", style="bold red") if b.offline else view.duration(b.uptime(now))
-            bottles.add_row(view.styled(b.id, b.color), view.styled(b.label or "-", b.color), b.agent, b.backend,
+            bottles.add_row(view.styled(view.one_line(b.id), b.color), view.styled(view.one_line(b.label or "-"), b.color),
+                            view.plain(view.one_line(b.agent)), view.plain(b.backend),
                             uptime, str(counts.get(b.id, 0) or ""), key=b.id)
         self._restore_cursor(bottles, keep)
-        self.query_one("#bottles-title", Static).update(
-            f"Running bottles ({len(self.bottles)})" if self.bottles else "Running bottles: none")
+        self._title("#bottles-title", f"Running bottles ({len(self.bottles)})" if self.bottles else "Running bottles: none")
 
         colors = {b.id: (b.label, b.color) for b in self.bottles}
-        props = self.query_one("#proposals", DataTable)
+        props = self.query_one("#proposals", ProposalTable)
         keep = self._cursor_key(props)
-        props.clear()
+        cells = []
         for row in self.pending:
             label, color = colors.get(row.bottle_id, (None, None))
             age = now - row.created_at
             left = None if row.timeout_s is None else row.timeout_s - age
-            props.add_row(
-                str(row.key), view.styled(label or row.bottle_id, color), view.plain(row.kind),
-                view.plain(view.summary(row.kind, row.payload)),
-                view.plain(_clip(row.justification, JUSTIFICATION_WIDTH)), view.duration(age),
-                view.duration(left) if left is None or left > 0 else "waiting ended", key=str(row.key),
-            )
-        self._restore_cursor(props, keep)
-        if keep is not None and keep not in {str(row.key) for row in self.pending}:
+            cells.append((str(row.key), view.styled(view.one_line(label or row.bottle_id), color), view.plain(row.kind),
+                          Text(view.duration(left) if left is None or left > 0 else "ended"), Text(view.duration(age))))
+        # The request gets what the screen has left after the short columns, so the row (with its
+        # "(+N paths)") fits; the justification takes the rest, and the detail has it all.
+        fixed = sum(max([len(h), *(Text(c[i]).cell_len if isinstance(c[i], str) else c[i].cell_len for c in cells)]) + 2
+                    for i, h in enumerate(("#", "bottle", "kind", "expires", "age")))
+        width = max(24, min(view.REQUEST_CELL_WIDTH, self.size.width - fixed - 4))
+        props.quiet = True
+        try:
+            props.clear()
+            for row, short in zip(self.pending, cells):
+                props.add_row(*short, view.request_cell(row.kind, row.payload, width),
+                              view.plain(_clip(row.justification, JUSTIFICATION_WIDTH)), key=str(row.key))
+            self._restore_cursor(props, keep)
+        finally:
+            props.quiet = False
+        if keep is not None and keep not in {str(row.key) for row in self.pending} and int(keep) not in self._decided_here:
             self._selection_lost = True
-        self.query_one("#proposals-title", Static).update(
-            f"Pending proposals ({len(self.pending)})  a approve · A approve+save · m modify · r reject"
-            if self.pending else "Pending proposals: none")
+        self._title("#proposals-title",
+                    f"Pending proposals ({len(self.pending)})  a approve  A +save  m modify  r reject  "
+                    "enter detail" if self.pending else "Pending proposals: none")
         if self.selected_bottle is None or self.selected_bottle not in colors:
             current = self.current_proposal()
             self.selected_bottle = current.bottle_id if current else (self.bottles[0].id if self.bottles else None)
@@ -268,6 +401,9 @@ class SuperviseApp(App[None]):
         key = self._cursor_key(self.query_one("#proposals", DataTable))
         return next((r for r in self.pending if str(r.key) == key), None)
 
+    def _bottle(self, bottle_id: str) -> BottleInfo | None:
+        return next((b for b in self.bottles if b.id == bottle_id), None)
+
     def _show_detail(self) -> None:
         row = self.current_proposal()
         detail = self.query_one("#detail", Static)
@@ -276,33 +412,45 @@ class SuperviseApp(App[None]):
         if row is None:
             detail.update("")
             agent.update("")
+            self._detail_key = None
             return
+        bottle = self._bottle(row.bottle_id)
         text = Text()
-        text.append(f"{row.bottle_id}/{row.id}", style="bold")
-        text.append(view.one_line(f"  {row.kind}: {view.summary(row.kind, row.payload)}"))
+        text.append(view.one_line(f"{row.bottle_id}/{row.id}"), style="bold")
+        if bottle is not None and bottle.label:
+            text.append(view.one_line(f" ({bottle.label})"))
+        text.append(view.one_line(f"  {row.kind} · {view.time_left(row.created_at, row.timeout_s, self.clock())}"))
+        # Warnings first: a long request must not push them out of sight.
         for warning in view.warnings(row.kind, row.payload):
             text.append("\n  warning: ", style="bold yellow")
-            text.append(warning, style="yellow")
+            text.append(view.one_line(warning), style="yellow")
+        text.append("\n  grants: ", style="bold")
+        text.append(view.one_line(view.grants(row.kind, row.payload, backend=bottle.backend if bottle else None)))
+        text.append("\n  asks: ", style="bold")
+        text.append(view.one_line(view.summary(row.kind, row.payload)))
         for place in row.payload.get("places") or []:  # what the git-gate found, in its own words
             text.append("\n  found: ", style="bold")
             text.append(view.one_line(place))
         detail.update(text)
         agent.update(view.agent_says(row.justification))
+        if row.key != self._detail_key:
+            self._detail_key = row.key
+            self.query_one("#detail-pane", DetailPane).scroll_home(animate=False)
 
     def _show_events(self) -> None:
         from bot_bottle.cli.logs import format_text
 
         log = self.query_one("#events", RichLog)
         bottle = self.selected_bottle
-        title = self.query_one("#events-title", Static)
         if bottle is None:
             log.clear()
             self._events_shown = None
-            title.update("Events: no bottle selected")
+            self._title("#events-title", "Events: no bottle selected")
             return
         events = self.store.events(bottle, limit=EVENTS_SHOWN)
         label = next((b.label for b in self.bottles if b.id == bottle and b.label), None)
-        title.update(f"Egress and DLP events of {bottle}" + (f" ({label})" if label else "") + f": {len(events)}")
+        self._title("#events-title", f"Egress and DLP events of {bottle}" + (f" ({label})" if label else "")
+                    + f": {len(events)}")
         # Rewritten only when something changed, so a sync every few seconds does not flicker.
         shown = (bottle, len(events), (events[-1].source, events[-1].offset) if events else None)
         if shown == self._events_shown:
@@ -313,30 +461,43 @@ class SuperviseApp(App[None]):
             log.write(format_text(event.record))
 
     @on(DataTable.RowHighlighted, "#bottles")
+    @_while_shown
     def _bottle_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value != self.selected_bottle:
             self.selected_bottle = str(event.row_key.value)
             self._show_events()
 
     @on(DataTable.RowHighlighted, "#proposals")
+    @_while_shown
     def _proposal_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
+        if self.query_one("#bottles", DataTable).has_focus:
+            return  # the operator is choosing a bottle: a refresh of the proposals does not switch it
         row = self.current_proposal()
         if row is not None and row.bottle_id != self.selected_bottle:
             self.selected_bottle = row.bottle_id
             self._show_events()
 
+    @on(DataTable.RowSelected, "#proposals")
+    def _proposal_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter: read the whole detail (it scrolls), Escape comes back.
+        self.query_one("#detail-pane", DetailPane).focus()
+
+    def operator_moved(self) -> None:
+        """The operator moved the proposals cursor: what is under it now is their choice."""
+        self._selection_lost = False
+
     # -- actions -------------------------------------------------------------------------------
     def _need_proposal(self) -> ProposalRow | None:
         row = self.current_proposal()
         if row is None:
-            self.notify("no pending proposal selected", severity="warning")
+            self._tell("no pending proposal selected", severity="warning")
         elif self._selection_lost:
             # An agent knows when its own proposals expire: a decision meant for the one that
             # just went must not land on whichever took its place.
             self._selection_lost = False
-            self.notify("the proposal you had selected is gone (decided, or its wait ended); this is another one: "
-                        "read it, then press the key again", severity="warning", timeout=10)
+            self._tell("the proposal you had selected is gone (decided, or its wait ended); this is another one: "
+                       "read it, then press the key again", severity="warning", timeout=10)
             return None
         return row
 
@@ -350,9 +511,34 @@ class SuperviseApp(App[None]):
         if row is None:
             return
         if row.kind != "egress":
-            self.notify("only an egress route can be saved to a manifest", severity="warning")
+            self._tell("only an egress route can be saved to a manifest", severity="warning")
             return
-        self._decide(row, "approved", save_to_manifest=True)
+        try:
+            path, manifest, line = self._manifest_target(row)
+        except Exception as exc:  # noqa: BLE001 - no state or an unreadable one: say so, decide nothing
+            self._tell(f"cannot tell which manifest bottle {row.bottle_id} was started from: {exc}", severity="error")
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._decide(row, "approved", save_to_manifest=True)
+
+        # The manifest is shared: every bottle started from it later gets the route too.
+        self.push_screen(ConfirmScreen(
+            f"Approve {row.bottle_id}/{row.id} and add the route {line} to the manifest {path}? Every bottle "
+            f"started from manifest '{manifest}' gets this route at its next start, not only {row.bottle_id} "
+            f"(a bottle running now gets it when it is resumed)."), done)
+
+    def _manifest_target(self, row: ProposalRow) -> tuple[Path, str, str]:
+        """The manifest file an approve-and-save writes (as ``routes.save_to_manifest`` picks it),
+        its bottle name, and the line it adds."""
+        from bot_bottle.sidecar.supervise.channel import egress_route
+        from bot_bottle.state import StateDir
+        from bot_bottle.supervise import routes as routes_mod
+
+        manifest = StateDir(self.context.state_root, row.bottle_id).read().bottle
+        path = self.context.layout.bottles_dir / f"{manifest}.md"
+        return path, manifest, routes_mod.route_line(egress_route(row.payload))
 
     def action_reject(self) -> None:
         row = self._need_proposal()
@@ -373,70 +559,108 @@ class SuperviseApp(App[None]):
         try:
             edited = self.edit_fn(original)
         except BotBottleError as exc:
-            self.notify(str(exc), severity="error")
+            self._tell(str(exc), severity="error")
             return
         if edited is None or edited == original:
-            self.notify("not modified")
+            self._tell("not modified")
             return
         try:
             change = view.parse_edited(edited)
         except ValueError as exc:
-            self.notify(str(exc), severity="error")
+            self._tell(str(exc), severity="error")
             return
         if change is None:
-            self.notify("emptied: not modified")
+            self._tell("emptied: not modified")
             return
         self._decide(row, "modified", change=change)
 
     def action_stop(self) -> None:
-        bottle = self.selected_bottle
-        if bottle is None:
-            self.notify("no bottle selected", severity="warning")
+        table = self.query_one("#bottles", DataTable)
+        # The bottle the operator is looking at: the highlighted row when the bottles pane has
+        # focus (what the cursor shows), else the one whose events are shown.
+        bottle_id = self._cursor_key(table) if table.has_focus else self.selected_bottle
+        if bottle_id is None:
+            self._tell("no bottle selected", severity="warning")
             return
+        info = self._bottle(bottle_id)
+        what = bottle_id
+        if info is not None:
+            what += f" ({', '.join(p for p in (info.label and f'label {info.label}', f'agent {info.agent}', info.backend) if p)})"
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.set_status(f"stopping bottle {bottle}...")
-                self._stop_worker(bottle)
+                self.set_status(f"stopping bottle {bottle_id}...")
+                self._stop_worker(bottle_id)
 
-        self.push_screen(ConfirmScreen(f"Stop bottle {bottle}? Its state is preserved for resume."), done)
+        self.push_screen(ConfirmScreen(f"Stop bottle {what}? Its agent's processes end; its state is preserved "
+                                       "for resume."), done)
 
-    @work(thread=True, group="stop")
-    def _stop_worker(self, bottle: str) -> None:
-        try:
-            self.stop_fn(bottle)
-            self.call_from_thread(self.notify, f"stopped bottle {bottle}")
-        except Exception as exc:  # noqa: BLE001 - shown, the console stays up
-            self.call_from_thread(self.notify, f"could not stop {bottle}: {exc}", severity="error")
-        self.call_from_thread(self.action_sync)
+    @work(group="stop")
+    async def _stop_worker(self, bottle: str) -> None:
+        def stop() -> str | None:
+            try:
+                self.stop_fn(bottle)
+                return None
+            except Exception as exc:  # noqa: BLE001 - shown, the console stays up
+                return str(exc)
+
+        error = await asyncio.get_running_loop().run_in_executor(self._action_pool, stop)
+        if error is None:
+            self._tell(f"stopped bottle {bottle}")
+        else:
+            self._tell(f"could not stop {bottle}: {error}", severity="error")
+        self.action_sync()
 
     def _decide(self, row: ProposalRow, verdict: str, **kwargs: Any) -> None:
+        # Decided here: when it leaves the list the operator knows why (no "selection gone").
+        self._decided_here.add(row.key)
         self.set_status(f"{verdict}: {row.bottle_id}/{row.id}...")
-        self._decide_worker(row.key, verdict, kwargs)
+        future = self._action_pool.submit(self._run_decision, row.key, verdict, kwargs)
+        self._decisions.append((f"{verdict} {row.bottle_id}/{row.id}", future))
+        self._await_decision(future)
 
-    @work(thread=True, group="decide")
-    def _decide_worker(self, key: int, verdict: str, kwargs: dict[str, Any]) -> None:
+    def _run_decision(self, key: int, verdict: str, kwargs: dict[str, Any]) -> tuple[ProposalRow | None, str | None]:
+        """In a decision thread: (the proposal as it ended, None) or (None, why it failed)."""
         try:
             with self.open_store() as st:
-                row = apply.decide(st, key, verdict, operator=self.operator, context=self.context, **kwargs)
+                return apply.decide(st, key, verdict, operator=self.operator, context=self.context, **kwargs), None
         except BotBottleError as exc:
-            self.call_from_thread(self._decided, None, str(exc))
-            return
+            return None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a bug: say it, keep the console
-            self.call_from_thread(self._decided, None, f"internal error: {type(exc).__name__}: {exc}")
-            return
-        self.call_from_thread(self._decided, row, None)
+            return None, f"internal error: {type(exc).__name__}: {exc}"
 
+    @work(group="decide")
+    async def _await_decision(self, future: Future[tuple[ProposalRow | None, str | None]]) -> None:
+        row, error = await asyncio.wrap_future(future)
+        self._decided(row, error)
+
+    @_while_shown
     def _decided(self, row: ProposalRow | None, error: str | None) -> None:
         if row is None:
-            self.notify(error or "failed", severity="error", timeout=10)
-            self.set_status(Text(error or "failed", style="red"))
+            self._tell(error or "failed", severity="error", timeout=10)
+            self.set_status(Text(view.one_line(error or "failed"), style="red"))
         else:
-            message = f"{row.bottle_id}/{row.id}: {row.status}" + (f" ({row.error})" if row.error else "")
+            message = _outcome(row)
             severity: SeverityLevel = "error" if row.status == "failed" else ("warning" if row.error else "information")
-            self.notify(message, severity=severity, timeout=10 if row.error else 5)
-            self.set_status(Text(message, style="red" if row.status == "failed" else ""))
+            self._tell(message, severity=severity, timeout=10 if row.error else 5)
+            self.set_status(Text(view.one_line(message), style="red" if row.status == "failed" else ""))
         self.refresh_views()
+
+    def unfinished(self) -> list[str]:
+        """The decisions still being applied (what each is), e.g. when the console closes."""
+        return [what for what, future in self._decisions if not future.done()]
+
+    def finish(self, say: Callable[[str], None]) -> None:
+        """After the console closed: wait for the decisions still being applied, saying so (an
+        image build can take minutes; the terminal must not look hung), then how each ended."""
+        left = [(what, future) for what, future in self._decisions if not future.done()]
+        if left:
+            say(f"finishing {len(left)} decision{'s' if len(left) > 1 else ''} "
+                f"({'; '.join(what for what, _ in left)})…")
+        for what, future in left:
+            row, error = future.result()
+            say(f"{what}: " + (_outcome(row) if row is not None else f"failed: {error}"))
+        self._action_pool.shutdown(wait=True)
 
     # -- $EDITOR -------------------------------------------------------------------------------
     def _edit_in_editor(self, text: str) -> str | None:
@@ -453,6 +677,10 @@ class SuperviseApp(App[None]):
             return path.read_text(encoding="utf-8")
         finally:
             path.unlink(missing_ok=True)
+
+
+def _outcome(row: ProposalRow) -> str:
+    return f"{row.bottle_id}/{row.id}: {row.status}" + (f" ({row.error})" if row.error else "")
 
 
 def _clip(text: str, width: int) -> str:

@@ -32,6 +32,8 @@ from bot_bottle.errors import BotBottleError
 
 DB_NAME = "supervise.db"
 BUSY_TIMEOUT_MS = 10_000
+DAMAGED_HINT = ("move the file aside (with any -wal and -shm files next to it) and bot-bottle starts a new "
+                "one; keep the old one if you need its audit log")
 # Egress events kept per bottle: the console shows the newest; the sidecar's own log (kept with a
 # preserved bottle's state) has them all.
 MAX_EVENTS_PER_BOTTLE = 10_000
@@ -183,8 +185,13 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.OperationalError as exc:  # cannot open or lock it: the file itself may be fine
+        raise StoreError(f"{path}: cannot open the supervise database ({exc})",
+                         hint=f"check that {path.parent} and the file are yours and writable") from None
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot open the supervise database ({exc})") from None
+        # A damaged or foreign file ("not a database", "malformed"): the same way out as when a
+        # file opens but cannot be migrated.
+        raise StoreError(f"{path}: cannot open the supervise database ({exc})", hint=DAMAGED_HINT) from None
     for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
         try:
             (path.parent / name).chmod(0o600)  # decisions and reasons are the operator's business only
@@ -320,8 +327,7 @@ class Store:
             migrate(self.conn, path=self.path)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise StoreError(f"{self.path}: not a usable supervise database ({exc})",
-                             hint="move the file aside to start a new one") from None
+            raise StoreError(f"{self.path}: not a usable supervise database ({exc})", hint=DAMAGED_HINT) from None
         except BaseException:
             self.conn.close()
             raise
@@ -504,6 +510,14 @@ class Store:
                 (bottle_id, source, int(next_offset), now),
             )
         return added
+
+    def event_cursors(self, bottle_id: str) -> dict[str, int]:
+        """Every sidecar incarnation's import offset for a bottle (read before asking the
+        sidecar, so the asking can happen off this connection's thread)."""
+        rows = self.conn.execute(
+            "SELECT source, offset FROM event_cursors WHERE bottle_id = ?", (bottle_id,)
+        ).fetchall()
+        return {str(r["source"]): int(r["offset"]) for r in rows}
 
     def events(self, bottle_id: str, *, limit: int = 200) -> list[EventRow]:
         """The newest ``limit`` events of a bottle, oldest first."""

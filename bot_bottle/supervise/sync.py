@@ -7,10 +7,18 @@ store's cursor. Pending proposals of bottles that no longer run are marked expir
 is waiting for them any more. Each such change is an audit row.
 
 One bottle whose sidecar cannot be asked does not stop the others: its error is in the report.
+The sidecars are asked in parallel, and the console waits only a few seconds for any one of
+them, so one slow sidecar neither delays the others nor the operator's screen.
+
+Only what the store held as pending *before* a sidecar's list was read can be expired for
+missing from that list: a proposal imported meanwhile (by a second console, or an overlapping
+sync) is newer than the list, not gone from it. A proposal a sync expired that its sidecar still
+lists as waiting is made pending again.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,8 +28,9 @@ from typing import Any
 
 from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import proposals as states
-from bot_bottle.supervise.link import LinkError, SidecarLink
-from bot_bottle.supervise.store import AuditEntry, StaleProposal, Store
+from bot_bottle.sidecar.supervise.channel import Proposal
+from bot_bottle.supervise.link import Events, LinkError, SidecarLink
+from bot_bottle.supervise.store import AuditEntry, ProposalRow, StaleProposal, Store, StoreError
 
 SYSTEM_OPERATOR = "bot-bottle"  # who the audit log names for changes no person made
 # A granted proposal is applied by the process that decided it, within minutes (an image build
@@ -65,7 +74,9 @@ class SyncReport:
     new_events: int = 0
     expired: int = 0
     interrupted: int = 0  # granted proposals whose applying never finished, now failed
+    reopened: int = 0  # expired by an earlier sync while their sidecar still listed them
     errors: list[str] = field(default_factory=list)
+    slow: list[str] = field(default_factory=list)  # bottles whose sidecar did not answer in time
 
 
 LinkFactory = Callable[[str], SidecarLink]
@@ -110,13 +121,19 @@ def own_bottles(found: Iterable[Any], state_root: Path) -> list[BottleInfo]:
 
 
 def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for: LinkFactory | None = None,
-         now: float | None = None, state_root: Path | None = None) -> SyncReport:
+         now: float | None = None, state_root: Path | None = None, wait_s: float | None = None,
+         fetches: Fetches | None = None) -> SyncReport:
     """Import proposals and egress events from every running bottle into ``store``.
 
-    ``bottles`` defaults to what the Docker engine reports as running (both backends).
+    ``bottles`` defaults to what the Docker engine reports as running (both backends). The
+    sidecars are asked all at once, each in a thread of its own; ``wait_s`` bounds how long this
+    sync waits for any of them (None: as long as the link's own timeout). A sidecar that has not
+    answered by then is reported as slow and left for a later sync, which does not ask it again
+    while that question is still out (``fetches`` keeps track; one per process by default).
     """
     report = SyncReport()
     link_for = link_for or SidecarLink
+    fetches = FETCHES if fetches is None else fetches
     if bottles is None:
         try:
             bottles = running_bottles(state_root)
@@ -126,25 +143,150 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
     report.bottles = [b for b in bottles]
     live = {b.id for b in report.bottles if b.status == "running"}
     stamp = time.time() if now is None else now
+    # What the store holds as pending, read BEFORE any sidecar is asked: only those can be
+    # expired for missing from a sidecar's list. A proposal imported after this (by another
+    # console, or an overlapping sync) is newer than the list we get, not gone from it.
+    before: dict[str, list[ProposalRow]] = {}
+    for row in store.pending():
+        before.setdefault(row.bottle_id, []).append(row)
+    started: list[tuple[BottleInfo, _Fetch]] = []
     for bottle in report.bottles:
         if bottle.id not in live:
             continue
-        link = link_for(bottle.id)
-        try:
-            _sync_proposals(store, bottle.id, link, report)
-        except LinkError as exc:
-            report.errors.append(str(exc))
-            if exc.kind == "unreachable":
+        fetch = fetches.start(bottle.id, link_for(bottle.id), store.event_cursors(bottle.id))
+        if fetch is None:
+            report.errors.append(f"bottle {bottle.id}: its sidecar has not answered the previous sync yet "
+                                 f"({fetches.busy_for(bottle.id):.0f} s); not asked again meanwhile")
+            report.slow.append(bottle.id)
+            continue
+        started.append((bottle, fetch))
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    for bottle, fetch in started:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        fetch.done.wait(left)
+        if not fetch.pending_done.is_set():
+            report.errors.append(f"bottle {bottle.id}: its sidecar did not answer within {wait_s:g} s (slow); "
+                                 "its proposals and events wait for a later sync")
+            report.slow.append(bottle.id)
+            continue
+        if fetch.pending_error is not None:
+            report.errors.append(str(fetch.pending_error))
+            if fetch.pending_error.kind == "unreachable":
                 continue  # one message per bottle whose sidecar is down
-        try:
-            report.new_events += sync_events(store, bottle.id, link)
-        except LinkError as exc:
-            report.errors.append(str(exc))
-    for row in store.pending():
-        if row.bottle_id not in live:
-            report.expired += _expire(store, row.key, f"bottle {row.bottle_id} is no longer running", stamp)
+        else:
+            _reconcile(store, bottle.id, fetch.pending or [], before.get(bottle.id, []), report)
+        if not fetch.done.is_set():
+            report.errors.append(f"bottle {bottle.id}: its egress log did not arrive within {wait_s:g} s (slow)")
+            report.slow.append(bottle.id)
+            continue
+        if fetch.events_error is not None:
+            report.errors.append(str(fetch.events_error))
+            continue
+        for chunk in fetch.chunks:
+            report.new_events += store.import_events(bottle.id, fetch.source, chunk.records,
+                                                     next_offset=chunk.next_offset)
+    for rows in before.values():
+        for row in rows:
+            if row.bottle_id not in live:
+                report.expired += _expire(store, row.key, f"bottle {row.bottle_id} is no longer running", stamp)
     report.interrupted = fail_interrupted(store, now=stamp)
     return report
+
+
+@dataclass
+class _Fetch:
+    """What one bottle's sidecar answered, filled in by its own thread.
+
+    The thread sets ``pending`` (or ``pending_error``) and then ``pending_done``; then the event
+    chunks (or ``events_error``) and ``done``. The sync reads a field only after its event is
+    set, and writes the store itself: the thread never touches the database.
+    """
+
+    bottle_id: str
+    started: float
+    pending: list[Proposal] | None = None
+    pending_error: LinkError | None = None
+    source: str = ""
+    chunks: list[Events] = field(default_factory=list)
+    events_error: LinkError | None = None
+    pending_done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Fetches:
+    """The sidecar questions still out, one per bottle at most (thread-safe).
+
+    A sidecar that answers slowly (a loaded engine, a stuck ``docker exec``) is not asked again
+    by every sync while its last answer is outstanding: they would pile up, each holding a
+    ``docker exec`` for up to the link's timeout.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._out: dict[str, _Fetch] = {}
+
+    def start(self, bottle_id: str, link: SidecarLink, cursors: dict[str, int]) -> _Fetch | None:
+        """Ask ``link`` in a thread of its own; None when that bottle's last question is still out."""
+        with self._lock:
+            if bottle_id in self._out:
+                return None
+            fetch = _Fetch(bottle_id, time.monotonic())
+            self._out[bottle_id] = fetch
+        # A daemon thread: one stuck on a sidecar that never answers must not hold the process
+        # open at exit (its ``docker exec`` has a timeout of its own).
+        threading.Thread(target=self._run, args=(fetch, link, cursors), daemon=True,
+                         name=f"supervise-sync-{bottle_id}").start()
+        return fetch
+
+    def busy_for(self, bottle_id: str) -> float:
+        with self._lock:
+            fetch = self._out.get(bottle_id)
+        return 0.0 if fetch is None else time.monotonic() - fetch.started
+
+    def slow(self, after: float) -> list[str]:
+        """Bottles whose sidecar has been asked more than ``after`` seconds ago and not answered."""
+        now = time.monotonic()
+        with self._lock:
+            return [b for b, f in self._out.items() if now - f.started > after]
+
+    def _run(self, fetch: _Fetch, link: SidecarLink, cursors: dict[str, int]) -> None:
+        try:
+            try:
+                fetch.pending = link.pending()
+            except LinkError as exc:
+                fetch.pending_error = exc
+            except Exception as exc:  # noqa: BLE001 - a bug: reported like a link error, the sync goes on
+                fetch.pending_error = LinkError(f"bottle {fetch.bottle_id}: pending: {type(exc).__name__}: {exc}")
+            fetch.pending_done.set()
+            if fetch.pending_error is not None and fetch.pending_error.kind == "unreachable":
+                return
+            try:
+                fetch.source = link.incarnation()
+                fetch.chunks = _read_events(link, cursors.get(fetch.source, 0))
+            except LinkError as exc:
+                fetch.events_error = exc
+            except Exception as exc:  # noqa: BLE001 - as above
+                fetch.events_error = LinkError(f"bottle {fetch.bottle_id}: events: {type(exc).__name__}: {exc}")
+        finally:
+            fetch.pending_done.set()
+            fetch.done.set()
+            with self._lock:
+                self._out.pop(fetch.bottle_id, None)
+
+
+FETCHES = Fetches()  # this process's questions out to sidecars
+
+
+def _read_events(link: SidecarLink, offset: int) -> list[Events]:
+    """The egress log from ``offset`` on, in up to ``MAX_EVENT_CHUNKS`` chunks."""
+    chunks = []
+    for _ in range(MAX_EVENT_CHUNKS):
+        chunk = link.events(offset)
+        chunks.append(chunk)
+        if chunk.next_offset <= offset or not chunk.records:
+            break
+        offset = chunk.next_offset
+    return chunks
 
 
 def fail_interrupted(store: Store, *, now: float) -> int:
@@ -168,16 +310,50 @@ def fail_interrupted(store: Store, *, now: float) -> int:
     return failed
 
 
-def _sync_proposals(store: Store, bottle_id: str, link: SidecarLink, report: SyncReport) -> None:
-    listed = link.pending()
+def _reconcile(store: Store, bottle_id: str, listed: list[Proposal], before: list[ProposalRow],
+               report: SyncReport) -> None:
+    """Bring one bottle's proposals in the store in line with its sidecar's pending list.
+
+    ``before`` is what the store held as pending for it before the list was asked for.
+    """
+    waiting = {p.id for p in listed}
+    known = {row.id for row in before}
     for proposal in listed:
         if store.add_proposal(bottle_id, proposal.to_dict()):
             report.new_proposals += 1
-    waiting = {p.id for p in listed}
-    for row in store.pending(bottle_id):
+        elif proposal.id not in known:
+            report.reopened += _reopen(store, bottle_id, proposal.id)
+    for row in before:
         if row.id not in waiting:
             # The sidecar holds a decision we did not send: the agent's wait ran out.
             report.expired += _expire(store, row.key, "the agent stopped waiting (no decision in time)", time.time())
+
+
+def _reopen(store: Store, bottle_id: str, proposal_id: str) -> int:
+    """Pending again: a proposal a sync expired while its sidecar still lists it as waiting.
+
+    Only a sync's own expiry is undone (an operator's decision never is): it was a mistake, from
+    an older bottle list or a sidecar list read before the proposal came in. Without this it
+    would stay expired while the agent waits for an answer nobody can give.
+    """
+    try:
+        row = store.find(proposal_id, bottle_id)
+    except StoreError:
+        return 0
+    if row.status != states.EXPIRED or row.operator != SYSTEM_OPERATOR:
+        return 0
+    reason = "its sidecar still lists it as waiting: an earlier sync had expired it too soon"
+    try:
+        store.update_proposal(
+            row.key, expect=states.EXPIRED, status=states.PENDING, verdict=None, reason=None, decided_at=None,
+            operator=None, error=None,
+            audit=AuditEntry(operator=SYSTEM_OPERATOR, action="reopen", bottle_id=bottle_id, proposal_key=row.key,
+                             reason=reason, before={"status": states.EXPIRED, "reason": row.reason},
+                             after={"status": states.PENDING}),
+        )
+    except StaleProposal:
+        return 0
+    return 1
 
 
 def _expire(store: Store, key: int, reason: str, now: float) -> int:
@@ -196,7 +372,8 @@ def _expire(store: Store, key: int, reason: str, now: float) -> int:
 
 
 def sync_events(store: Store, bottle_id: str, link: SidecarLink) -> int:
-    """Import the egress log lines written since the last import; return how many were new."""
+    """Import the egress log lines written since the last import; return how many were new
+    (the same as a sync does for one bottle, in the caller's thread)."""
     source = link.incarnation()
     offset = store.event_cursor(bottle_id, source)
     added = 0

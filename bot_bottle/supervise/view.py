@@ -59,6 +59,84 @@ def summary(kind: str, payload: Mapping[str, Any]) -> str:
     return json.dumps(dict(payload), sort_keys=True)
 
 
+REQUEST_CELL_WIDTH = 44  # the request column of the proposals table: the rest is in the detail
+
+
+def request_cell(kind: str, payload: Mapping[str, Any], width: int = REQUEST_CELL_WIDTH) -> Text:
+    """The proposals table's request cell: short, with what it leaves out counted.
+
+    An egress request shows its first path and ``(+N paths)``; anything else is cut at
+    ``width`` with an ellipsis. A proposal with a warning starts with ``!``: the detail has it.
+    """
+    text = Text()
+    if warnings(kind, payload):
+        text.append("! ", style="bold yellow")
+    if kind == "egress" and len(payload.get("paths") or []) > 1:
+        paths = list(payload["paths"])
+        more = f" (+{len(paths) - 1} paths)"
+        head = one_line(summary(kind, {**payload, "paths": paths[:1]}))
+        text.append(_cut(head, max(8, width - len(more))) + more)
+    else:
+        text.append(_cut(one_line(summary(kind, payload)), width))
+    return text
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def time_left(created_at: float, timeout_s: float | None, now: float) -> str:
+    """How long the agent still waits for a decision, for the detail's first line."""
+    asked = f"asked {duration(now - created_at)} ago"
+    if timeout_s is None:
+        return f"{asked}, no time limit"
+    left = created_at + timeout_s - now
+    if left <= 0:
+        return f"{asked}; its wait has ended (a decision now will not reach it)"
+    return f"{duration(left)} left to decide ({asked})"
+
+
+def _ports(ports: list[Any]) -> str:
+    return ("port " if len(ports) == 1 else "ports ") + ", ".join(map(str, ports))
+
+
+def grants(kind: str, payload: Mapping[str, Any], *, backend: str | None = None) -> str:
+    """What approving the proposal as it stands grants, in one line: the same effect
+    ``apply.decide`` has (keep the two in step)."""
+    if kind == "egress":
+        host = str(payload.get("host", "?"))
+        where = f"every host under {host[2:]}" if host.startswith("*.") else host
+        ports = list(payload.get("ports") or [80, 443])  # channel.egress_route's default
+        methods = payload.get("methods") or []
+        paths = payload.get("paths") or []
+        what = (f"{where} on {_ports(ports)}, "
+                + (f"methods {', '.join(map(str, methods))}" if methods else "every method") + ", "
+                + ("every path" if not paths or any(p in ("/", "/*") for p in paths)
+                   else f"{len(paths)} path{'s' if len(paths) > 1 else ''} ({' '.join(map(str, paths[:3]))}"
+                        + (" ..." if len(paths) > 3 else "") + ")"))
+        return (f"{what}; now, and on every resume of this bottle (kept in its state); "
+                "A also adds it to the manifest, for every bottle started from it")
+    if kind == "token-use":
+        route = str(payload.get("route", "?"))
+        detectors = ", ".join(map(str, payload.get("detectors") or [])) or "?"
+        return (f"every request through route {route} (any of its hosts, methods and paths) that trips only "
+                f"{detectors} goes out as it is, not only this one, until the bottle's sidecar stops")
+    if kind == "push-exception":
+        old, new = str(payload.get("old", "")), str(payload.get("new", ""))
+        return (f"this one push of {payload.get('repo', '?')} {payload.get('ref', '?')} {old[:8]}..{new[:8]} "
+                f"(finding {payload.get('finding', '?')}) passes the gate's secret scan once and goes upstream")
+    if kind == "capability":
+        if (payload.get("dockerfile") or "").strip():
+            return "nothing: Dockerfile lines are not applied, approving fails (modify it to name packages only)"
+        if backend == "smolmachines":
+            return "nothing: capability changes are not supported on smolmachines, approving fails"
+        packages = ", ".join(map(str, payload.get("packages") or [])) or "(no packages)"
+        return (f"the agent's container is committed and a new image built with {packages}; if its "
+                "`bot-bottle start` still runs, the bottle restarts on it at once (every process in it ends, "
+                "files are kept), otherwise `bot-bottle resume` starts it")
+    return "see the request"
+
+
 def one_line(text: object) -> str:
     """``printable`` for a line of the console's own: line breaks and tabs escaped too, so what
     it quotes cannot start lines of its own."""

@@ -253,6 +253,68 @@ class OtherKinds(Base):
         self.assertEqual(apply.decide(self.store, pid, "approved", operator="ann", context=ctx).status, "applied")
 
 
+class DecisionThatDidNotStand(Base):
+    """A decision the sidecar cannot take (the agent's wait ended first) changes nothing more."""
+
+    def fake_backend(self, calls: list[str], *, during_build: Any = None) -> Any:
+        class Fake:
+            name = "docker"
+            supports_capability_change = True
+
+            def commit(self, *a: Any, **k: Any) -> str:
+                calls.append("commit")
+                return "snap:0"
+
+            def apply_capability_change(self, change: Any, **k: Any) -> str:
+                calls.append("build")
+                if during_build:
+                    during_build()
+                return "snap:1"
+
+            def owner_running(self, *a: Any, **k: Any) -> bool:
+                return True
+
+            def request_restart(self, *a: Any, **k: Any) -> None:
+                calls.append("restart")
+
+        return Fake()
+
+    def decide_capability(self, calls: list[str], *, during_build: Any = None) -> Any:
+        from unittest import mock
+
+        with mock.patch.object(registry, "for_state", lambda state: self.fake_backend(calls, during_build=during_build)):
+            return apply.decide(self.store, "capability-1", "approved", operator="ann", context=self.ctx)
+
+    def test_a_capability_whose_wait_already_ended_builds_and_restarts_nothing(self) -> None:
+        pid = self.propose("capability", {"packages": ["ripgrep"]})
+        self.side.spool.expire(pid, "the agent's wait ended")  # the store lags by one sync
+        calls: list[str] = []
+        row = self.decide_capability(calls)
+        self.assertEqual(calls, [], "no commit, no build, no restart")
+        self.assertEqual(row.status, "failed")
+        self.assertIn("wait for it had already ended", row.error or "")
+        self.assertEqual(self.decision(pid).verdict, "expired", "the sidecar's decision stands")
+
+    def test_a_capability_whose_wait_ends_during_the_build_does_not_restart_the_bottle(self) -> None:
+        pid = self.propose("capability", {"packages": ["ripgrep"]})
+        calls: list[str] = []
+        row = self.decide_capability(calls, during_build=lambda: self.side.spool.expire(pid, "the agent's wait ended"))
+        self.assertEqual(calls, ["commit", "build"], "built, but never restarted")
+        self.assertEqual(row.status, "failed")
+        self.assertIn("did not stand", row.error or "")
+        self.assertIn("snap:1", row.error or "", "what was built anyway is said")
+        self.assertNotIn(("restart", "ok"), self.actions(pid))
+
+    def test_an_egress_approval_whose_wait_ended_keeps_no_route(self) -> None:
+        pid = self.propose("egress", {"host": "docs.example"})
+        self.side.spool.expire(pid, "the agent's wait ended")
+        row = apply.decide(self.store, pid, "approved", operator="ann", context=self.ctx)
+        self.assertEqual(row.status, "failed")
+        self.assertIn("did not stand", row.error or "")
+        self.assertEqual(routes.read_approved(self.state.path), [])
+        self.assertEqual(read_grants(self.side.spool.root)["routes"], [])
+
+
 class CapabilityDispatch(unittest.TestCase):
     """A Docker bottle and a smolmachines bottle each reach their own backend's handler; a VM
     bottle's change ends in a clean "not supported" having run nothing (CONTRACTS.md parity)."""

@@ -115,9 +115,10 @@ class Screen(ConsoleCase):
             self.assertEqual(bottles[0][4], "30m00s", "uptime")
             self.assertEqual([r[5] for r in bottles], ["1", "1"], "pending per bottle")
             props = cell_texts(app.query_one("#proposals", DataTable))
-            self.assertEqual([(r[1], r[2], r[3]) for r in props],
+            self.assertEqual([(r[1], r[2], r[5]) for r in props],
                              [("frontend", "egress", "docs.example:443"), ("vm-review", "capability", "install ripgrep")])
-            self.assertEqual(props[0][5], "1m30s", "age")
+            self.assertEqual(props[0][4], "1m30s", "age")
+            self.assertEqual(props[0][3], "8m30s", "time left")
             self.assertIn("because egress-1", str(app.query_one("#agent-says", Static).content))
             log = app.query_one("#events", RichLog)
             self.assertEqual(len(log.lines), 1)
@@ -172,7 +173,7 @@ class Keys(ConsoleCase):
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await pilot.press("down", "a")
             await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 1)
-            self.assertEqual(cell_texts(app.query_one("#proposals", DataTable))[0][3], "docs.example")
+            self.assertEqual(cell_texts(app.query_one("#proposals", DataTable))[0][5], "docs.example")
 
         self.run_app(script)
         self.assertEqual(self.status_of("egress-2"), "applied")
@@ -358,6 +359,11 @@ class Keys(ConsoleCase):
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await pilot.press("A")
+            await self.until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            question = str(app.screen.query_one(Label).render())
+            self.assertIn(str(manifest), question.replace("\n", ""), "names the file it writes")
+            self.assertIn("Every bottle started from manifest 'dev'", question.replace("\n", " "))
+            await pilot.press("y")
             await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 0)
 
         self.run_app(script)
@@ -399,7 +405,7 @@ class Keys(ConsoleCase):
                                                    "path": "/v1", "route": "api.example", "detectors": ["jwt"]}, "tok-1")
             await pilot.press("g")
             await self.until(pilot, lambda: app.query_one("#proposals", DataTable).row_count == 1)
-            self.assertEqual(cell_texts(app.query_one("#proposals", DataTable))[0][3], "POST api.example/v1 (jwt)")
+            self.assertEqual(cell_texts(app.query_one("#proposals", DataTable))[0][5], "POST api.example/v1 (jwt)")
 
         self.run_app(script)
 
@@ -486,6 +492,20 @@ class View(unittest.TestCase):
         self.assertEqual(view.one_line("a\n  found: b\tc\x1b"), "a\\n  found: b\\tc\\x1b")
         self.assertEqual(view.warnings("egress", {"host": "a.example", "paths": ["/docs/"]}), [])
         self.assertEqual(len(view.warnings("egress", {"host": "a.example", "paths": ["/docs/", "/*"]})), 1)
+
+    def test_the_request_cell_counts_the_paths_it_leaves_out_and_flags_a_warning(self) -> None:
+        paths = [f"/docs/v{i}/" for i in range(5)] + ["/"]
+        cell = view.request_cell("egress", {"host": "docs.example", "paths": paths, "methods": ["GET"]})
+        self.assertEqual(cell.plain, "! docs.example GET /docs/v0/ (+5 paths)")
+        long = view.request_cell("token-use", {"method": "GET", "host": "h.example", "path": "/" + "x" * 300,
+                                               "route": "h.example", "detectors": ["jwt"]}, width=30)
+        self.assertEqual(len(long.plain), 30)
+        self.assertTrue(long.plain.endswith("…"))
+
+    def test_time_left(self) -> None:
+        self.assertEqual(view.time_left(1000.0, 300, 1060.0), "4m00s left to decide (asked 1m00s ago)")
+        self.assertIn("its wait has ended", view.time_left(1000.0, 300, 1400.0))
+        self.assertIn("no time limit", view.time_left(1000.0, None, 1400.0))
 
     def test_durations(self) -> None:
         self.assertEqual([view.duration(s) for s in (None, 5, 65, 3725, 90000)], ["-", "5s", "1m05s", "1h02m", "1d01h"])

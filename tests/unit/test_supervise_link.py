@@ -260,6 +260,98 @@ class Sync(Base):
         (audit,) = [a for a in self.store.audit_rows(proposal_key=old.key) if a.action == "fail"]
         self.assertEqual(audit.operator, sync_mod.SYSTEM_OPERATOR)
 
+    def test_a_proposal_imported_while_the_sidecar_list_was_read_is_not_expired(self) -> None:
+        # Two consoles (or two overlapping syncs): A reads the sidecar's list, then the agent asks
+        # and B imports the proposal, then A reconciles with its older list.
+        side = self.sidecar("abcdef12")
+        other = Store(self.tmp / "supervise.db")
+        self.addCleanup(other.close)
+        real = self.link_for
+
+        class ListThenInterleave:
+            def __init__(self, link: SidecarLink) -> None:
+                self.link = link
+
+            def pending(self) -> list[Proposal]:
+                listed = self.link.pending()  # nothing yet
+                # The other console's sync imports it (what its sync does with a listed proposal).
+                other.add_proposal("abcdef12", side.propose("pypi.example", pid="egress-X").to_dict())
+                return listed
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(self.link, name)
+
+        report = sync_mod.sync(self.store, bottles=self.bottles("abcdef12"),
+                               link_for=lambda b: ListThenInterleave(real(b)))  # type: ignore[arg-type,return-value]
+        self.assertEqual(report.expired, 0)
+        self.assertEqual(self.store.find("egress-X").status, "pending")
+        self.sync("abcdef12")
+        self.assertEqual([r.id for r in self.store.pending()], ["egress-X"], "and it stays")
+
+    def test_a_proposal_a_sync_expired_that_the_sidecar_still_lists_is_pending_again(self) -> None:
+        self.sidecar("abcdef12").propose("docs.example")
+        self.sync("abcdef12")
+        row = self.store.find("egress-docs.example")
+        # As an earlier, mistaken expiry by a sync (an older list, a stale bottle list).
+        self.store.update_proposal(row.key, expect="pending", status="expired", verdict="expired",
+                                   reason="the agent stopped waiting (no decision in time)", decided_at=1.0,
+                                   operator=sync_mod.SYSTEM_OPERATOR)
+        report = self.sync("abcdef12")
+        again = self.store.find("egress-docs.example")
+        self.assertEqual((again.status, again.verdict, again.operator), ("pending", None, None))
+        self.assertEqual(report.reopened, 1)
+        self.assertEqual(self.store.audit_rows(proposal_key=row.key)[-1].action, "reopen")
+        # An operator's own decision is never undone this way.
+        self.store.update_proposal(row.key, expect="pending", status="rejected", verdict="rejected", reason="no",
+                                   operator="ann")
+        self.assertEqual(self.sync("abcdef12").reopened, 0)
+        self.assertEqual(self.store.find("egress-docs.example").status, "rejected")
+
+    def test_a_slow_sidecar_holds_up_neither_the_others_nor_the_sync(self) -> None:
+        import threading
+        import time
+
+        self.sidecar("abcdef12").propose("docs.example")
+        slow = self.sidecar("bbbbbb22")
+        slow.propose("pypi.example")
+        release = threading.Event()
+        self.addCleanup(release.set)
+        calls: list[str] = []
+
+        def hanging(argv: Sequence[str], stdin: str) -> RunResult:
+            calls.append(argv[-1])
+            release.wait(30)
+            return LocalSidecar.__call__(slow, argv, stdin)
+
+        fetches = sync_mod.Fetches()
+
+        def link_for(bottle_id: str) -> SidecarLink:
+            if bottle_id == "bbbbbb22":
+                return SidecarLink(bottle_id, runner=hanging, command=CTL_PREFIX)
+            return self.link_for(bottle_id)
+
+        def run() -> sync_mod.SyncReport:
+            return sync_mod.sync(self.store, bottles=self.bottles("abcdef12", "bbbbbb22"), link_for=link_for,
+                                 wait_s=0.3, fetches=fetches)
+
+        t0 = time.monotonic()
+        report = run()
+        self.assertLess(time.monotonic() - t0, 3.0)
+        self.assertEqual([r.bottle_id for r in self.store.pending()], ["abcdef12"], "the quick one is imported")
+        self.assertEqual(report.slow, ["bbbbbb22"])
+        self.assertTrue(any("bbbbbb22" in e and "slow" in e for e in report.errors), report.errors)
+        self.assertEqual(fetches.slow(after=0.0), ["bbbbbb22"])
+        report = run()  # its question is still out: not asked a second time
+        self.assertEqual(calls, ["pending"])
+        self.assertEqual(report.slow, ["bbbbbb22"])
+        release.set()
+        deadline = time.monotonic() + 10
+        while fetches.slow(after=0.0) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        report = run()
+        self.assertEqual(report.errors, [])
+        self.assertEqual(sorted(r.bottle_id for r in self.store.pending()), ["abcdef12", "bbbbbb22"])
+
     def test_only_bottles_with_state_here_are_this_users(self) -> None:
         from bot_bottle.backend.docker.running import RunningBottle
         from bot_bottle.state import Metadata, StateDir

@@ -88,6 +88,16 @@ class Migrations(unittest.TestCase):
         with self.assertRaises(StoreError) as ctx:
             Store(self.path)
         self.assertIn(str(self.path), str(ctx.exception))
+        self.assertIn("move the file aside", ctx.exception.hint or "", "the way out, as for a schema it cannot read")
+
+    def test_a_damaged_database_says_how_to_start_over(self) -> None:
+        Store(self.path).close()
+        data = self.path.read_bytes()
+        self.path.write_bytes(data[:100] + b"\xff" * (len(data) - 100))  # a valid header, garbage pages
+        with self.assertRaises(StoreError) as ctx:
+            Store(self.path)
+        self.assertIn(str(self.path), str(ctx.exception))
+        self.assertIn("move the file aside", ctx.exception.hint or "")
 
     def test_two_processes_migrating_at_once_run_each_step_once(self) -> None:
         # Several openers of one new file at the same moment (the console, --once, a launch):
@@ -236,6 +246,13 @@ class Events(unittest.TestCase):
         self.store.import_events("abcdef12", "c1", [], next_offset=500)
         self.store.import_events("abcdef12", "c1", [], next_offset=100)
         self.assertEqual(self.store.event_cursor("abcdef12", "c1"), 500)
+
+    def test_every_incarnations_cursor_is_read_at_once(self) -> None:
+        self.store.import_events("abcdef12", "c1", [], next_offset=500)
+        self.store.import_events("abcdef12", "c2", [], next_offset=70)
+        self.store.import_events("other000", "c9", [], next_offset=9)
+        self.assertEqual(self.store.event_cursors("abcdef12"), {"c1": 500, "c2": 70})
+        self.assertEqual(self.store.event_cursors("nobody00"), {})
 
     def test_a_new_sidecar_incarnation_starts_its_own_cursor(self) -> None:
         self.store.import_events("abcdef12", "c1", [(0, {"decision": "deny"})], next_offset=50)
