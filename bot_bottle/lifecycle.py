@@ -64,10 +64,9 @@ def collect_secrets(
     return resolved, credentials
 
 
-# What the agent sees where its provider credential would be. The proxy strips it and injects the
-# real one, so it only has to make the CLI believe it is configured; it is not token-shaped, so
-# it can never be mistaken for (or leak as) a real key.
-PLACEHOLDER = "bot-bottle-placeholder-credential"
+# What the agent sees where its provider credential would be (see providers.PLACEHOLDER: the CLI
+# settings written into the bottle name it too, so it is defined once, there).
+PLACEHOLDER = providers.PLACEHOLDER
 
 
 def provider_placeholders(plan: BottlePlan, manifest: Manifest) -> dict[str, str]:

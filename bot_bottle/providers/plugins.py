@@ -9,10 +9,33 @@ and ``BOT_BOTTLE_AGENT_IMAGE`` naming the built-in image of ``PROVIDER.base_temp
     ARG BOT_BOTTLE_AGENT_IMAGE
     FROM ${BOT_BOTTLE_AGENT_IMAGE}
 
-Without a Dockerfile the agent runs in that built-in image as it is. The module runs on the host,
-in the bot-bottle process, when a manifest that names the plugin is resolved: it is the user's own
-code, like a shell rc file. Whatever is wrong with it is reported with its file (and line when
-there is one), never as a traceback.
+Without a Dockerfile the agent runs in that built-in image as it is.
+
+By default ``base_template`` chooses the image only, and what the agent reads at its start lands
+in bot-bottle's own neutral place, which any CLI can be pointed at (``$HOME`` is ``/home/node``):
+
+- the agent manifest's body (its system prompt): ``~/.bot-bottle/system-prompt.md``;
+- each skill the manifest names: ``~/.bot-bottle/skills/<name>/`` (the folder as on the host,
+  ``SKILL.md`` in it);
+- no CLI settings, and no supervise MCP server registration (there is no file to add it to).
+
+A plugin whose command runs ``base_template``'s own CLI (a wrapper script around ``claude``, or
+the same CLI with other flags) sets ``base_files=True`` and gets that CLI's files exactly as the
+built-in template does (``bot_bottle.provision.agent_files`` writes them):
+
+- ``claude``: ``~/.claude/CLAUDE.md``, ``~/.claude/skills/<name>/``, ``~/.claude/settings.json``,
+  and ``~/.claude.json`` with the supervise server registered;
+- ``codex``: ``~/.codex/AGENTS.md``, ``~/.codex/skills/<name>/``, and ``~/.codex/config.toml``
+  with the supervise server registered;
+- ``pi``: ``~/.pi/agent/AGENTS.md``, ``~/.pi/agent/skills/<name>/``, ``~/.pi/agent/settings.json``.
+
+It is not the default because every plugin has a ``base_template`` (``claude`` unless it says
+otherwise) whether or not it runs that CLI, and an agent that does not would get Claude Code's
+settings and lose the prompt file it reads today.
+
+The module runs on the host, in the bot-bottle process, when a manifest that names the plugin is
+resolved: it is the user's own code, like a shell rc file. Whatever is wrong with it is reported
+with its file (and line when there is one), never as a traceback.
 """
 
 from __future__ import annotations
@@ -84,6 +107,8 @@ def check(provider: ProviderInfo, name: str) -> list[str]:
         problems.append("headless_flags must be a tuple of strings")
     if provider.base_template not in BUILTIN:
         problems.append(f"base_template {provider.base_template!r} is not a built-in template ({', '.join(BUILTIN)})")
+    if not isinstance(provider.base_files, bool):
+        problems.append("base_files must be True or False")
     if provider.dockerfile is not None or provider.plugin_dir is not None:
         problems.append("dockerfile and plugin_dir are set by bot-bottle (put a Dockerfile next to provider.py)")
     if not isinstance(provider.api_host, str):

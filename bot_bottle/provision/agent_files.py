@@ -2,7 +2,9 @@
 
 Each function uses only ``Bottle.exec`` / ``Bottle.cp_in``. Paths are per provider template:
 Claude Code reads ``~/.claude/`` (CLAUDE.md, skills/, settings.json), Codex reads ``~/.codex/``,
-pi reads ``~/.pi/agent/`` (AGENTS.md, skills/, settings.json).
+pi reads ``~/.pi/agent/`` (AGENTS.md, skills/, settings.json). A plugin gets its base template's
+files when it sets ``base_files`` (``providers.reads_like``), else ``~/.bot-bottle/`` and no
+settings (see ``bot_bottle.providers.plugins``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bot_bottle import scratch
+from bot_bottle import providers, scratch
 from bot_bottle.backend import Bottle
+from bot_bottle.backend.docker.bottle import WORKDIR
 from bot_bottle.errors import BotBottleError
 
 HOME = "/home/node"
@@ -38,7 +41,8 @@ FALLBACK = AgentLayout(f"{HOME}/.bot-bottle", f"{HOME}/.bot-bottle/system-prompt
 
 
 def layout_for(template: str) -> AgentLayout:
-    return LAYOUTS.get(template, FALLBACK)
+    """Where the ``template`` agent's CLI reads its files (a plugin's: see ``providers.reads_like``)."""
+    return LAYOUTS.get(providers.reads_like(template) or "", FALLBACK)
 
 
 def find_skills(names: Iterable[str], search: Iterable[Path], *, origin: object | None = None) -> list[tuple[str, Path]]:
@@ -71,26 +75,70 @@ def copy_skills(bottle: Bottle, template: str, skills: list[tuple[str, Path]]) -
     return copied
 
 
+def claude_api_key_suffix(key: str) -> str:
+    """How Claude Code remembers an API key it was told to use: its last 20 characters."""
+    return key.strip()[-20:]
+
+
+def claude_first_run_state() -> dict[str, object]:
+    """bot-bottle's keys in ``~/.claude.json``: each first-run question an interactive session
+    would otherwise stop at, answered the way a bottle needs (measured with Claude Code 2.1.330
+    on a terminal; ``hasSeenAutoDefaultNudge`` is what it writes itself once the question has
+    been answered)."""
+    return {
+        # The onboarding wizard (theme, login).
+        "hasCompletedOnboarding": True,
+        "bypassPermissionsModeAccepted": True,
+        # "Detected a custom API key in your environment": its default answer is No, which
+        # leaves the session "Not logged in". The key is the bottle's placeholder (the proxy
+        # injects the real one); a bottle that sets ANTHROPIC_API_KEY itself gets the question.
+        "customApiKeyResponses": {"approved": [claude_api_key_suffix(providers.PLACEHOLDER)], "rejected": []},
+        # "Quick safety check: ... trust this folder": its default answer exits. The workspace
+        # is what the bottle is for.
+        "projects": {WORKDIR: {"hasTrustDialogAccepted": True}},
+        # "Make auto mode your default permission mode?": its default answer moves the session
+        # off bypassPermissions, into a mode that asks a classifier (and may stop) per tool call.
+        "hasSeenAutoDefaultNudge": True,
+    }
+
+
+# Claude Code's process environment, from its own settings (so a `claude` started by hand in the
+# bottle has it too). Each would otherwise call hosts the proxy refuses at every start (measured
+# with 2.1.330): its nonessential traffic (update checks and downloads from downloads.claude.ai,
+# telemetry, error reports, release notes; the session showed "Auto-update failed"), and the
+# official plugin marketplace's first install (downloads.claude.ai, then github.com). The
+# autoupdater is named on its own as well, in case a later version narrows what the first
+# switch covers.
+CLAUDE_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+}
+
+
 def claude_settings_files() -> dict[str, str]:
-    """Claude Code inside a bottle: no permission prompts (the bottle is the boundary), no wizard."""
+    """Claude Code inside a bottle: no permission prompts (the bottle is the boundary), no wizard
+    or first-run question, no calls the proxy would refuse."""
     layout = LAYOUTS["claude"]
     settings = {
         "permissions": {"defaultMode": "bypassPermissions"},
         "skipDangerousModePermissionPrompt": True,
+        "env": dict(CLAUDE_ENV),
     }
-    # First-run onboarding would otherwise stop an interactive session before it starts.
-    state = {"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True}
+    state = claude_first_run_state()
     return {
         f"{layout.config_dir}/settings.json": json.dumps(settings, indent=2) + "\n",
         f"{HOME}/.claude.json": json.dumps(state, indent=2) + "\n",
     }
 
 
-CODEX_CONFIG = """\
+CODEX_CONFIG = f"""\
 # Written by bot-bottle. The bottle is the sandbox: Codex's own sandbox and approvals are off.
 approval_policy = "never"
 sandbox_mode = "danger-full-access"
 model_provider = "bottle"
+# The proxy would refuse the interactive session's update check (api.github.com) at every start.
+check_for_update_on_startup = false
 
 # Codex ignores OPENAI_BASE_URL: name the real API host explicitly. Requests go through the
 # bottle's proxy, which swaps the placeholder key for the real one.
@@ -99,26 +147,41 @@ name = "OpenAI (through the bottle's proxy)"
 base_url = "https://api.openai.com/v1"
 env_key = "OPENAI_API_KEY"
 wire_api = "responses"
+
+# Usage analytics (ab.chatgpt.com) and the plugin catalogue (chatgpt.com, github.com,
+# api.github.com) would only be refused by the proxy, at every start.
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+
+# "Trust this folder?" stops an interactive session when the workspace is a git repository.
+[projects."{WORKDIR}"]
+trust_level = "trusted"
 """
 
 
-# pi defaults to Google's API; the bottle's pi talks to Anthropic (its provider route). Update
-# checks and install telemetry would only be refused by the proxy, so they are off.
+# No model is pinned: pi (0.73.1) picks the default model of the first provider it has a key for,
+# and the bottle gives it only ANTHROPIC_API_KEY (its provider route), so it picks Anthropic's
+# current default. A pinned model goes stale (a retired one warns at every run); a provider
+# without a model is ignored by pi. Install telemetry would only be refused by the proxy. (The
+# version check has no setting: the image sets PI_SKIP_VERSION_CHECK.)
 PI_SETTINGS = {
-    "defaultProvider": "anthropic",
-    "defaultModel": "claude-sonnet-4-20250514",
     "quietStartup": True,
     "enableInstallTelemetry": False,
 }
 
 
 def settings_files(template: str) -> dict[str, str]:
-    """The provider CLI's settings files, by path in the bottle (none for other templates)."""
-    if template == "claude":
+    """The provider CLI's settings files, by path in the bottle (none for a plugin that does not
+    run a built-in's CLI, see ``providers.reads_like``)."""
+    files = providers.reads_like(template)
+    if files == "claude":
         return claude_settings_files()
-    if template == "codex":
+    if files == "codex":
         return {f"{LAYOUTS['codex'].config_dir}/config.toml": CODEX_CONFIG}
-    if template == "pi":
+    if files == "pi":
         return {f"{LAYOUTS['pi'].config_dir}/settings.json": json.dumps(PI_SETTINGS, indent=2) + "\n"}
     return {}
 
@@ -170,12 +233,27 @@ def provision_start_files(bottle: Bottle, template: str, prompt: str, *, supervi
         bottle.prompt_path = layout_for(template).prompt_file
 
 
+def _merged(kept: object, fresh: object) -> object:
+    """``fresh`` laid over ``kept``: objects merged key by key, lists given ``fresh``'s items that
+    are missing, anything else ``fresh``'s. Claude Code keeps its own state next to bot-bottle's
+    keys inside the same objects (a project's history beside its trust, its approved keys)."""
+    if isinstance(kept, dict) and isinstance(fresh, dict):
+        out = dict(kept)
+        for key, value in fresh.items():
+            out[key] = _merged(kept[key], value) if key in kept else value
+        return out
+    if isinstance(kept, list) and isinstance(fresh, list):
+        return kept + [item for item in fresh if item not in kept]
+    return fresh
+
+
 def resumed_claude_state(existing: str, fresh: str) -> str:
     """``~/.claude.json`` for a resumed bottle: Claude Code's own state kept (projects, history,
-    caches), bot-bottle's keys set again from ``fresh``, and every MCP server registration
-    dropped, top level and per project, so only what the manifest gives now (``fresh``'s) is
-    there. A server the agent added would otherwise run again in every later session. A file
-    that is no JSON object is replaced by ``fresh``."""
+    caches), bot-bottle's keys set again from ``fresh`` (merged into the objects they share with
+    Claude Code's state, so a project keeps its history and is trusted again), and every MCP
+    server registration dropped, top level and per project, so only what the manifest gives now
+    (``fresh``'s) is there. A server the agent added would otherwise run again in every later
+    session. A file that is no JSON object is replaced by ``fresh``."""
     try:
         state = json.loads(existing)
     except json.JSONDecodeError:
@@ -188,8 +266,7 @@ def resumed_claude_state(existing: str, fresh: str) -> str:
         for project in projects.values():
             if isinstance(project, dict):
                 project.pop("mcpServers", None)
-    state.update(json.loads(fresh))
-    return json.dumps(state, indent=2) + "\n"
+    return json.dumps(_merged(state, json.loads(fresh)), indent=2) + "\n"
 
 
 def provision_resume_files(bottle: Bottle, template: str, prompt: str, *, supervise: bool,
@@ -226,6 +303,7 @@ def host_skill_folders(home: Path, cwd: Path | None) -> list[Path]:
 
 
 __all__ = [
-    "copy_skills", "find_skills", "host_skill_folders", "layout_for", "prompt_files", "provision_resume_files",
+    "CLAUDE_ENV", "CODEX_CONFIG", "PI_SETTINGS", "claude_api_key_suffix", "claude_first_run_state", "copy_skills",
+    "find_skills", "host_skill_folders", "layout_for", "prompt_files", "provision_resume_files",
     "provision_start_files", "resumed_claude_state", "settings_files", "start_files", "write_files",
 ]

@@ -9,13 +9,16 @@ writes the result with the rest of a new bottle's start files.
 - Claude Code: ``~/.claude.json`` ``mcpServers.supervise = {"type": "http", "url": ...}``.
 - Codex: a ``[mcp_servers.supervise]`` table in ``~/.codex/config.toml``, with a tool timeout
   longer than the server's wait (Codex's own default would cut a call off after a minute).
-- Other templates (pi, plugins): nothing; the tools are simply not offered.
+- pi: nothing (it has no MCP client); the tools are simply not offered.
+- Plugins: what their base template gets when they set ``base_files`` (they run its CLI, see
+  ``providers.reads_like``), else nothing.
 """
 
 from __future__ import annotations
 
 import json
 
+from bot_bottle import providers
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar.supervise.server import DEFAULT_TIMEOUT_S, PATH, SERVICE
 
@@ -62,15 +65,16 @@ def codex_config(existing: str | None, url: str = SUPERVISE_URL, timeout_s: floa
 
 def registration_path(template: str) -> str | None:
     """The file that registers MCP servers with the ``template`` agent's CLI, or None."""
-    return {"claude": CLAUDE_STATE, "codex": CODEX_CONFIG}.get(template)
+    return {"claude": CLAUDE_STATE, "codex": CODEX_CONFIG}.get(providers.reads_like(template) or "")
 
 
 def registered(template: str, existing: str | None, *, url: str = SUPERVISE_URL,
                timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     """``registration_path(template)``'s text with the supervise server added to ``existing``."""
-    if template == "claude":
+    files = providers.reads_like(template)
+    if files == "claude":
         return claude_state(existing, url)
-    if template == "codex":
+    if files == "codex":
         return codex_config(existing, url, timeout_s)
     raise ValueError(f"no MCP registration for template {template!r}")
 

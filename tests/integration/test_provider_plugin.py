@@ -96,6 +96,32 @@ class PluginProviderRunsABottle(unittest.TestCase):
         self.assertIn("echo-agent user: node", result.stdout)
         self.assertIn(f"echo-agent prompt file: {self.marker}: answer briefly.", result.stdout)
 
+    def test_a_plugin_that_runs_claude_reads_claudes_files(self) -> None:
+        # base_files: the plugin's command is Claude Code's CLI (here a stand-in that shows what
+        # Claude Code would read), so it gets Claude Code's prompt file, settings and the
+        # supervise server's registration, as the built-in claude template does.
+        folder = self.home / ".bot-bottle" / "contrib" / "echoer"
+        (folder / "provider.py").write_text(PROVIDER.replace('    headless_flags=("--task",),\n',
+                                                             '    headless_flags=("--task",),\n    base_files=True,\n'))
+        (folder / "echo-agent.sh").write_text(
+            "#!/bin/sh\n"
+            'echo "claude prompt: $(head -n 1 "$HOME/.claude/CLAUDE.md" 2>/dev/null || echo none)"\n'
+            'echo "claude mode: $(grep -o bypassPermissions "$HOME/.claude/settings.json" 2>/dev/null || echo none)"\n'
+            'echo "claude mcp: $(grep -o supervise.bottle.internal "$HOME/.claude.json" 2>/dev/null || echo none)"\n'
+            'echo "neutral prompt: $(cat "$HOME/.bot-bottle/system-prompt.md" 2>/dev/null || echo none)"\n'
+        )
+        plan = self.cli("start", "tester", "--dry-run", "--format", "json")
+        self.assertEqual(plan.returncode, 0, plan.stderr)
+        image = next(line.split('"')[3] for line in plan.stdout.splitlines() if '"agent": "bot-bottle/agent-echoer' in line)
+        if engine.run(["image", "inspect", image], check=False, timeout=60).returncode != 0:
+            self.addCleanup(lambda: engine.run(["rmi", image], check=False, timeout=120))
+        result = self.cli("start", "tester", "--headless", "--prompt", "say hello")
+        self.assertEqual(result.returncode, 0, result.stdout[-2000:] + result.stderr[-3000:])
+        self.assertIn(f"claude prompt: {self.marker}: answer briefly.", result.stdout)
+        self.assertIn("claude mode: bypassPermissions", result.stdout)
+        self.assertIn("claude mcp: supervise.bottle.internal", result.stdout)
+        self.assertIn("neutral prompt: none", result.stdout)
+
     def test_a_broken_plugin_is_a_clear_error(self) -> None:
         (self.home / ".bot-bottle" / "contrib" / "echoer" / "provider.py").write_text("PROVIDER = ProviderInfo(\n")
         result = self.cli("start", "tester", "--dry-run")

@@ -9,7 +9,7 @@ import unittest
 from pathlib import Path
 from unittest import mock
 
-from bot_bottle import images
+from bot_bottle import images, providers
 from bot_bottle.errors import BotBottleError
 from bot_bottle.provision import agent_files
 from tests.fake_bottle import FakeBottle
@@ -73,11 +73,15 @@ class PiImage(unittest.TestCase):
 
 class PiSettings(unittest.TestCase):
     def test_pi_is_pointed_at_anthropic(self) -> None:
+        # pi picks the default model of the first provider it has a key for, and the only key
+        # the bottle gives it is Anthropic's (placeholder); a pinned model would go stale.
+        self.assertEqual(providers.BUILTIN["pi"].default_auth_token, "ANTHROPIC_API_KEY")
+        self.assertEqual(providers.BUILTIN["pi"].api_host, "api.anthropic.com")
         bottle = FakeBottle()
         self.addCleanup(bottle.close)
         agent_files.provision_start_files(bottle, "pi", "", supervise=False)
         settings = json.loads(bottle.guest("/home/node/.pi/agent/settings.json").read_text())
-        self.assertEqual(settings["defaultProvider"], "anthropic")
+        self.assertNotIn("defaultModel", settings)
         self.assertFalse(settings["enableInstallTelemetry"])
 
 
