@@ -294,6 +294,17 @@ def _shadowed_route_warnings(routes: Sequence[RoutePlan]) -> list[str]:
     return out
 
 
+def _supervise_warnings(supervise: bool, template: str) -> list[str]:
+    """Supervise on for an agent whose CLI bot-bottle does not register the server with (pi, a
+    plugin that does not read a built-in's files): the sidecar runs it, but the agent cannot ask."""
+    from bot_bottle.provision import mcp
+
+    if not supervise or mcp.registration_path(template) is not None:
+        return []
+    return [f"supervise is on, but the {template} agent's CLI is not registered with its MCP server "
+            "(bot-bottle registers it with Claude Code and Codex): this agent cannot ask the operator for more"]
+
+
 def _token_literal_warnings(env: Sequence[EnvEntry]) -> list[str]:
     """A literal that is a well-known token: written into a manifest it is not handled as a
     secret (it is not among the values DLP guards as the bottle's own). Never the value itself."""
@@ -458,6 +469,7 @@ def resolve(
         warnings.append("host variables not set now (start will refuse): " + ", ".join(missing))
     warnings += _token_literal_warnings(bottle.env)
     warnings += _shadowed_route_warnings(routes)
+    warnings += _supervise_warnings(bottle.supervise, template)
     return BottlePlan(
         agent=agent.name,
         agent_path=agent.path,

@@ -151,6 +151,16 @@ class HostsAndRoutesTests(PlanTestCase):
         (warning,) = [w for w in plan.warnings if "tls_passthrough" in w]
         self.assertIn("cannot be injected", warning)
 
+    def test_supervise_for_an_agent_that_cannot_ask_is_pointed_out(self) -> None:
+        for template, warned in (("pi", True), ("claude", False), ("codex", False)):
+            with self.subTest(template=template):
+                self.mh.bottle("dev", f"supervise: true\nagent_provider:\n  template: {template}\n")
+                self.mh.agent("a", {"bottle": "dev"})
+                found = [w for w in self.plan().warnings if w.startswith("supervise is on")]
+                self.assertEqual(bool(found), warned, found)
+        self.mh.bottle("dev", "supervise: false\nagent_provider:\n  template: pi\n")
+        self.assertFalse([w for w in self.plan().warnings if "supervise" in w])
+
     def test_plugin_template_has_no_provider_route(self) -> None:
         (self.mh.home_dir / "contrib" / "mine").mkdir(parents=True)
         (self.mh.home_dir / "contrib" / "mine" / "provider.py").write_text(
