@@ -136,14 +136,7 @@ class ServerFetchAddonTest(AddonCase):
         self.assertEqual(lines[0]["rule"], "server-fetch")
 
     def test_a_large_body_is_checked_on_the_scan_worker(self) -> None:
-        sizes: list[int] = []
-        run = self.addon.scan_worker.run
-
-        async def recorded(size, scan, *args):
-            sizes.append(size)
-            return await run(size, scan, *args)
-
-        self.addon.scan_worker.run = recorded
+        sizes = self.record_scan_sizes()
         body = json.dumps({"pad": "x" * 200_000, **copy.deepcopy(CHAT_IMAGE_URL)}).encode()
         flow, _ = self.exchange(self.post(PROVIDER, body))
         self.assertEqual(flow.response.status_code, 403)

@@ -111,14 +111,7 @@ class AddonWebSocketTest(AddonCase):
         self.assertEqual(lines, [])
 
     def test_a_large_upstream_message_is_searched_on_the_scan_worker(self) -> None:
-        sizes: list[int] = []
-        run = self.addon.scan_worker.run
-
-        async def recorded(size, scan, *args):
-            sizes.append(size)
-            return await run(size, scan, *args)
-
-        self.addon.scan_worker.run = recorded
+        sizes = self.record_scan_sizes()
         big = "x" * (300 * 1024) + SECRET
         flow, lines = self.send(self.ws_flow(big, from_client=False))
         self.assertEqual(sizes, [len(big)])

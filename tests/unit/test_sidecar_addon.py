@@ -132,6 +132,18 @@ class RecordingScanner:
 
 @requires(addon_mod is not None, "mitmproxy (the dev extra)")
 class AddonCase(unittest.TestCase):
+    def record_scan_sizes(self) -> list[int]:
+        """The sizes of the bodies handed to the addon's scan worker from now on (it still runs them)."""
+        sizes: list[int] = []
+        run = self.addon.scan_worker.run
+
+        async def recorded(size, scan, *args):
+            sizes.append(size)
+            return await run(size, scan, *args)
+
+        self.addon.scan_worker.run = recorded
+        return sizes
+
     def setUp(self) -> None:
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)

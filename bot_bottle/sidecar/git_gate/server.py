@@ -160,10 +160,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _push(self, repo: RepoConfig, started: float) -> None:
         endpoint = "git-receive-pack"
-        encoding = self.headers.get("Content-Encoding", "").strip().lower()
-        if encoding not in PUSH_ENCODINGS:
-            self._plain(415, "the git-gate takes a push's body unencoded, as git sends it\n")
-            log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
+        if self._encoding(repo, endpoint, PUSH_ENCODINGS, "a push's body unencoded") is None:
             return
         pieces = self._body_pieces()
         section = self._first_section(repo, endpoint, pieces)
@@ -189,10 +186,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _fetch(self, repo: RepoConfig, started: float) -> None:
         endpoint = "git-upload-pack"
-        encoding = self.headers.get("Content-Encoding", "").strip().lower()
-        if encoding not in FETCH_ENCODINGS:
-            self._plain(415, "the git-gate takes a fetch's body unencoded or gzipped, as git sends it\n")
-            log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
+        encoding = self._encoding(repo, endpoint, FETCH_ENCODINGS, "a fetch's body unencoded or gzipped")
+        if encoding is None:
             return
         pieces = self._body_pieces()
         if encoding in body.GZIP_ENCODINGS:
@@ -213,6 +208,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         status = self._backend(repo, endpoint, "POST", "", body_pieces=itertools.chain([section.consumed], pieces))
         log("request", repo=repo.name, endpoint=endpoint, status=status, seconds=round(time.monotonic() - started, 3))
+
+    def _encoding(self, repo: RepoConfig, endpoint: str, allowed: tuple[str, ...], takes: str) -> str | None:
+        """The request body's Content-Encoding if it is one of ``allowed``; else answer 415
+        (the gate takes ``takes``, as git sends it) and return None."""
+        encoding = self.headers.get("Content-Encoding", "").strip().lower()
+        if encoding in allowed:
+            return encoding
+        self._plain(415, f"the git-gate takes {takes}, as git sends it\n")
+        log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
+        return None
 
     def _wants_served(self, repo: RepoConfig, wanted: list[str]) -> bool:
         """Whether every object the fetch asks for is one the refs shown reach; if not, answer
