@@ -40,6 +40,7 @@ from bot_bottle.sidecar.dlp.encodings import (
     url_partial_forms,
     urlsafe,
 )
+from bot_bottle.sidecar.dlp.escaped import escaped_forms, find_escaped
 from bot_bottle.sidecar.dlp.fragments import tolerance
 from bot_bottle.sidecar.dlp.shifts import shifted_forms
 from bot_bottle.sidecar.dlp.spread import find_spread, spread_forms
@@ -154,6 +155,9 @@ class KnownSecrets:
         self.skipped = tuple(short_secrets(secrets, min_length))
         self._values = tuple((name, value) for value, name in values.items())
         self._needles = self._build_needles()
+        # Values with punctuation or non-ASCII letters, as JSON, HTML and string literals escape
+        # them (``dlp.escaped``): one more search per such value.
+        self._escaped = escaped_forms(self._values)
         self._host_needles = self._build_host_needles()
         # Eight more searches per secret (two alphabets, four offsets) would cost the direct
         # layer a third more: only texts scanned deep (requests, pushes, uploads) pay for them.
@@ -271,14 +275,18 @@ class KnownSecrets:
         """``(text, lowered, forms)`` per search this module makes: each of the ``forms`` (of
         the bottle's secrets) contains ``text`` (``lowered``: searched in the ASCII-lower-cased
         text), and every form is in one such list. For the prefilter of streamed bodies."""
-        return [(g.anchor, g.lowered, [n.text for n, _ in g.forms]) for g in self._needles]
+        return ([(g.anchor, g.lowered, [n.text for n, _ in g.forms]) for g in self._needles]
+                + [(f.anchor, False, [f.widest]) for f in self._escaped])
 
     def find(self, text: str, lowered: str | None = None) -> list[KnownHit]:
         """Every occurrence of every form of every secret in ``text``."""
         if not self._needles or not text:
             return []
         low = lowered if lowered is not None else (ascii_lower(text) if self.needs_lowered else text)
-        return _search(self._needles, text, low)
+        hits = _search(self._needles, text, low)
+        for start, end, name in find_escaped(self._escaped, text):
+            hits.append(KnownHit(start, end, name, "escaped"))
+        return hits
 
     def find_base85(self, text: str) -> list[KnownHit]:
         """Every occurrence of the base85 and ascii85 cores of every secret in ``text`` (forms
