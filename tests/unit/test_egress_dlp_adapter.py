@@ -128,6 +128,48 @@ class Outbound(unittest.TestCase):
         self.assertEqual(self.dlp.scan(request(clean, internal="supervise", dlp={})).action, scanning.ALLOW)
 
 
+class StreamedPiecesAcrossRequests(unittest.TestCase):
+    """A streamed upload's start counts in the fragment memory as a buffered body does: it is
+    stopped when it completes a secret sent in pieces before, and its own pieces count later."""
+
+    SIZE = 3 * 1024 * 1024  # streamed: over the scanner's deep_limit
+
+    def setUp(self) -> None:
+        self.dlp = DlpOutbound(POLICY, {"ANTHROPIC": OWN}, {"DB_PASSWORD": OTHER})
+        self.half = len(OTHER) // 2
+
+    def upload(self, piece: bytes) -> tuple[bool, bytes]:
+        stream = self.dlp.stream_scan(request(b"", headers=[("content-type", "application/octet-stream")]), self.SIZE)
+        assert stream is not None
+        body = b"id=" + piece + b"&" + b"\x00" * (self.SIZE - len(piece) - 4)
+        sent = b""
+        for i in range(0, len(body), 1 << 16):
+            sent += stream.feed(body[i : i + (1 << 16)])
+        sent += stream.finish()
+        return stream.blocked, sent
+
+    def test_an_upload_that_completes_a_secret_is_stopped_before_any_byte_leaves(self) -> None:
+        first = self.dlp.scan(request(b"note=" + OTHER[: self.half].encode(), dlp={"outbound_on_match": "block"}))
+        self.assertEqual(first.action, scanning.ALLOW)
+        blocked, sent = self.upload(OTHER[self.half :].encode())
+        self.assertTrue(blocked)
+        self.assertEqual(sent, b"")
+
+    def test_an_uploads_pieces_count_for_the_next_request(self) -> None:
+        blocked, sent = self.upload(OTHER[: self.half].encode())
+        self.assertFalse(blocked)
+        self.assertEqual(len(sent), self.SIZE)
+        second = self.dlp.scan(request(b"note=" + OTHER[self.half :].encode()))
+        self.assertEqual(second.action, scanning.BLOCK)
+        self.assertIn("DB_PASSWORD", second.reason)
+
+    def test_a_clean_upload_is_not_stopped(self) -> None:
+        self.dlp.scan(request(b"note=" + OTHER[: self.half].encode()))
+        blocked, sent = self.upload(b"nothing-of-the-secret-here")
+        self.assertFalse(blocked)
+        self.assertEqual(len(sent), self.SIZE)
+
+
 class Inbound(unittest.TestCase):
     def setUp(self) -> None:
         self.dlp = DlpInbound({"ANTHROPIC": OWN}, {"DB_PASSWORD": OTHER})

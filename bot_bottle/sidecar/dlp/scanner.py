@@ -406,10 +406,23 @@ class Scanner:
         """An empty memory of the pieces of this scanner's secrets that have left."""
         return FragmentMemory(self.fragments.lengths())
 
-    def _across_requests(self, request: _Request, hits: list[Hit], memory: FragmentMemory) -> list[Hit]:
+    def scan_fragments(self, data: bytes | bytearray, location: str = "body", *, memory: FragmentMemory,
+                       whole: Iterable[str | None] = ()) -> list[Finding]:
+        """Pieces of the bottle's secrets in the start of a streamed body (its first
+        ``FRAGMENT_TEXT_LIMIT`` bytes, as much as a buffered body is looked at), remembered in
+        ``memory`` as ``scan_request`` does: a finding per secret that, with the pieces sent
+        before, this body completes. ``whole``: the names of secrets found whole in the body
+        already (judged as they are, not looked for in pieces)."""
+        request = _Request()
+        request.add(location, bodies.as_text(bytes(data[:FRAGMENT_TEXT_LIMIT])))
+        hits = self._across_requests(request, [], memory, whole={name for name in whole if name})
+        return self._finish(request, hits)
+
+    def _across_requests(self, request: _Request, hits: list[Hit], memory: FragmentMemory,
+                         whole: set[str] | None = None) -> list[Hit]:
         if not self.fragments:
             return []
-        whole = {h.raw.secret_name for h in hits if h.raw.detector == KNOWN_SECRET}
+        whole = (whole or set()) | {h.raw.secret_name for h in hits if h.raw.detector == KNOWN_SECRET}
         # Every text (and decoded field value) of the request, joined by NUL characters, which no
         # secret holds: one search for all of them instead of one per JSON string.
         texts: list[str] = []

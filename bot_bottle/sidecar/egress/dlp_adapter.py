@@ -45,7 +45,7 @@ empty body), so a hit there still answers 403 before anything is sent.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
@@ -132,6 +132,25 @@ def label(finding: Finding) -> str:
     if finding.secret_name:
         return f"{finding.detector}:{finding.secret_name}" + (f" ({finding.encoding})" if finding.encoding else "")
     return finding.detector
+
+
+def _with_fragments(scanner: Scanner, memory: FragmentMemory | None) -> Callable[[bytes | bytearray], list[Finding]]:
+    """A streamed body's batch scan that also looks, in its first batch, for pieces of the
+    bottle's secrets (``Scanner.scan_fragments``): a body that completes a secret sent in pieces
+    before is stopped before any byte of it leaves, and its own pieces count for later requests,
+    as a buffered body's do."""
+    first = True
+
+    def scan(batch: bytes | bytearray) -> list[Finding]:
+        nonlocal first
+        found = scanner.scan_batch(batch, "body", deep=True)
+        if first and memory is not None:
+            first = False
+            found += scanner.scan_fragments(batch, "body", memory=memory,
+                                            whole=(f.secret_name for f in found))
+        return found
+
+    return scan
 
 
 class DlpOutbound:
@@ -224,9 +243,10 @@ class DlpOutbound:
         type_header = [("content-type", content_type)] if content_type else []
         if encoded:
             type_header.append(("content-encoding", content_encoding or ""))
+        memory = self.memory(scanner)
         return StreamScan(
-            scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),
-            scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body),
+            scan_batch=_with_fragments(scanner, memory),
+            scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body, memory=memory),
             overlap=overlap_for(list(self.secrets.values())),
             # Chunked JSON/form/multipart: held, judged whole, up to the size the full scan parses
             # (then read as text, as the full scan would). A Content-Encoding other than gzip or
