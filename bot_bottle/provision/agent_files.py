@@ -266,7 +266,15 @@ def resumed_claude_state(existing: str, fresh: str) -> str:
         for project in projects.values():
             if isinstance(project, dict):
                 project.pop("mcpServers", None)
-    return json.dumps(_merged(state, json.loads(fresh)), indent=2) + "\n"
+    ours = json.loads(fresh)
+    merged = _merged(state, ours)
+    # The placeholder key rejected in an older bottle (before bot-bottle answered that question)
+    # would stay rejected beside its approval: the session would again be "Not logged in".
+    approved = (ours.get("customApiKeyResponses") or {}).get("approved") or []
+    responses = merged.get("customApiKeyResponses")
+    if isinstance(responses, dict) and isinstance(responses.get("rejected"), list):
+        responses["rejected"] = [key for key in responses["rejected"] if key not in approved]
+    return json.dumps(merged, indent=2) + "\n"
 
 
 def provision_resume_files(bottle: Bottle, template: str, prompt: str, *, supervise: bool,

@@ -61,6 +61,15 @@ class ResumedClaudeStateTest(unittest.TestCase):
         self.assertNotIn("mcpServers", state)
         self.assertEqual(state["numStartups"], 3)
 
+    def test_the_placeholder_key_rejected_in_an_older_bottle_is_approved_again(self) -> None:
+        placeholder = agent_files.claude_api_key_suffix(agent_files.providers.PLACEHOLDER)
+        other = "k" * 20
+        existing = json.dumps({"customApiKeyResponses": {"approved": [other], "rejected": [placeholder, "r" * 20]}})
+        fresh = agent_files.start_files("claude", "", supervise=False)[CLAUDE_STATE]
+        responses = json.loads(agent_files.resumed_claude_state(existing, fresh))["customApiKeyResponses"]
+        self.assertEqual(responses["rejected"], ["r" * 20])
+        self.assertEqual(sorted(responses["approved"]), sorted([other, placeholder]))
+
     def test_a_damaged_file_is_replaced(self) -> None:
         fresh = agent_files.start_files("claude", "", supervise=True)[CLAUDE_STATE]
         for damaged in ("{not json", "[1, 2]", '"text"'):
