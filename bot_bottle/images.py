@@ -488,10 +488,11 @@ def _prepare_context(spec: ImageSpec, context: Path, progress) -> None:
 
 
 def _place(source: Path, target: Path) -> None:
-    """Put ``source`` at ``target``: a hard link when possible (agent tarballs are ~170 MB)."""
+    """Put ``source`` at ``target``: a hard link when possible (agent tarballs are ~170 MB). A
+    symbolic link is followed (linking the link itself would leave it dangling in the context)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(source, target)
+        os.link(os.path.realpath(source), target)
     except OSError:
         shutil.copyfile(source, target)
 

@@ -128,6 +128,15 @@ class BottleIsolation(unittest.TestCase):
         if self.plan.runtime == "runsc":
             self.assertIn("gVisor", self.sh("dmesg 2>/dev/null | head -n 1").stdout)
 
+    def test_ls_and_stat_work(self) -> None:
+        # coreutils pass AT_NO_AUTOMOUNT to statx for every file, which Debian's gVisor refuses
+        # (EINVAL): `ls -l` and `stat` failed in every bottle until the agent image preloaded its
+        # shim (images/agent/statx_shim.c).
+        r = self.sh("ls -la /home/node/workspace > /dev/null && ls -l /etc/hostname && stat -c '%a %U' /tmp")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1777 root", r.stdout)
+        self.assertNotIn("Invalid argument", r.stdout + r.stderr)
+
     def test_no_dns_resolution(self) -> None:
         for name in ("evil.example", "allowed.example", "localhost.localdomain.example"):
             r = self.sh(f"getent hosts {name}")

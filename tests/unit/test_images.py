@@ -276,6 +276,20 @@ class CustomDockerfileTest(_Sandbox):
             fh.write("# edit\n")
         self.assertNotEqual(second, images.agent_image("claude", self.custom).tag)
 
+    def test_a_symlinked_file_reaches_the_context_as_its_content(self) -> None:
+        # The built-in Node image shares statx_shim.c with images/agent/ by a symbolic link, and a
+        # custom Dockerfile's folder may hold links too: a hard link of the link itself was left
+        # dangling in the build context ("COPY failed: file not found").
+        (self.root / "shared.sh").write_text("echo shared\n")
+        (self.custom_dir / "setup.sh").symlink_to("../shared.sh")
+        spec = images.agent_image("claude", self.custom)
+        self.assertIn("setup.sh", dict(spec.context_files))
+        context = self.root / "context"
+        for rel, source in spec.context_files:
+            images._place(source, context / rel)
+        self.assertFalse((context / "setup.sh").is_symlink())
+        self.assertEqual((context / "setup.sh").read_text(), "echo shared\n")
+
     def test_missing_custom_dockerfile(self) -> None:
         with self.assertRaisesRegex(BotBottleError, "does not exist"):
             images.agent_image("claude", self.root / "nope" / "Dockerfile")

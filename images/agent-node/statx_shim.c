@@ -1,0 +1,1 @@
+../agent/statx_shim.c
