@@ -91,13 +91,14 @@ def _draft_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.draft")
 
 
-def _ask(question: str) -> bool:
+def _ask(question: str) -> bool | None:
+    """The user's answer; None (falsy, as no) when there is no one to ask (no terminal)."""
     if not sys.stdin.isatty():
-        return False
+        return None
     try:
         answer = input(f"{question} [Y/n] ").strip().lower()
     except EOFError:
-        return False
+        return None
     return answer in ("", "y", "yes")
 
 
@@ -196,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
     draft = _draft_path(path)
     text = original
     kept = _own_draft(draft)
-    from_draft = kept is not None and _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?")
+    answer = None if kept is None else _ask(f"A rejected draft of {path.name} was kept at {draft}. Continue from it?")
+    from_draft = answer is True
     if from_draft and kept is not None:
         text = frontmatter.decode(kept, draft)  # not UTF-8: named as the draft
     baseline = {str(e) for e in validate(common.layout()).errors if e.path != path}
@@ -232,6 +234,11 @@ def run(args: argparse.Namespace) -> int:
                            else f" (not at {draft}: something other than a file is in the way)")
                 raise ManifestError(f"not saved; your edit is kept at {where}{offered}", path=path)
     _save(path, text)
-    _drop_draft(draft)
+    if kept is None or answer is not None:
+        _drop_draft(draft)  # taken up, or declined when offered
     output.console().print(Text(f"saved {path}", style="green"))
+    if kept is not None and answer is None:
+        # Never offered (no terminal to ask at): a valid save of something else must not lose it.
+        output.console().print(Text(f"an earlier rejected draft is still kept at {draft}; it is "
+                                    "offered when `bot-bottle edit` runs on a terminal"))
     return 0

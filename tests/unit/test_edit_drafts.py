@@ -61,6 +61,20 @@ class EditDraftLinkTests(ManifestTestCase):
         self.assertFalse(draft.exists())
         self.assertVictimUntouched()
 
+    def test_a_draft_never_offered_is_not_lost_by_a_later_save(self) -> None:
+        draft = self.agents / ".helper.md.draft"
+        self.assertEqual(self.edit(INVALID).code, 2)
+        self.assertEqual(draft.read_text(encoding="utf-8"), INVALID)
+        # No terminal: the draft cannot be offered, and saving another edit keeps it.
+        result = self.edit("---\nbottle: dev\ncolor: green\n---\n")
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertEqual(draft.read_text(encoding="utf-8"), INVALID)
+        self.assertIn(f"still kept at {draft}", result.stdout)
+        # Declined at a terminal: gone once the other edit is saved.
+        result = self.edit("---\nbottle: dev\ncolor: red\n---\n", answers=[False])
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertFalse(draft.exists())
+
     def test_a_directory_planted_as_the_draft_does_not_lose_the_edit(self) -> None:
         (self.agents / ".helper.md.draft").mkdir()
         result = self.edit(INVALID)
