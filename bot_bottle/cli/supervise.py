@@ -111,7 +111,9 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         table.add_column(col, overflow="fold")
     for p in pending:
         bottle = p["bottle"] + (f" ({p['label']})" if p["label"] else "")
-        table.add_row(view.plain(bottle), p["id"], view.plain(p["kind"]), view.plain(p["summary"]),
+        # Warnings first, as the console shows them: what approving grants beyond its look.
+        request = "".join(f"! {w}\n" for w in p["warnings"]) + p["summary"]
+        table.add_row(view.plain(bottle), p["id"], view.plain(p["kind"]), view.plain(request),
                       view.plain(p["justification"]), view.duration(p["age_s"]))
     output.show(table)
     return failed

@@ -37,6 +37,11 @@ DAMAGED_HINT = ("move the file aside (with any -wal and -shm files next to it) a
 # Egress events kept per bottle: the console shows the newest; the sidecar's own log (kept with a
 # preserved bottle's state) has them all.
 MAX_EVENTS_PER_BOTTLE = 10_000
+# Proposals that ended with nobody deciding them (the agent's wait ran out, its bottle stopped)
+# kept per bottle. An agent can make one every few seconds for as long as it runs, each up to
+# 16 KiB, and nothing reads them back: without a bound, a flood of asks fills the host's disk.
+# The audit rows saying they expired are kept (a few hundred bytes each).
+MAX_UNDECIDED_PER_BOTTLE = 500
 
 
 class StoreError(BotBottleError):
@@ -445,6 +450,19 @@ class Store:
             if audit is not None:
                 self._insert_audit(audit)
         return self.get(key)
+
+    def prune_undecided(self, bottle_id: str, operator: str, *, keep: int | None = None) -> int:
+        """Delete a bottle's oldest proposals that ``operator`` (the sync, never a person)
+        expired, beyond the newest ``keep`` (``MAX_UNDECIDED_PER_BOTTLE``); return how many."""
+        keep = MAX_UNDECIDED_PER_BOTTLE if keep is None else keep
+        where = "bottle_id = ? AND status = 'expired' AND operator = ?"
+        with _immediate(self.conn):
+            cur = self.conn.execute(
+                f"DELETE FROM proposals WHERE {where} AND key NOT IN"
+                f" (SELECT key FROM proposals WHERE {where} ORDER BY key DESC LIMIT ?)",
+                (bottle_id, operator, bottle_id, operator, max(0, keep)),
+            )
+        return cur.rowcount
 
     # -- audit ---------------------------------------------------------------------------------
     def audit(self, entry: AuditEntry) -> int:

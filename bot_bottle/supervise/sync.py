@@ -189,6 +189,10 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
         for row in rows:
             if row.bottle_id not in live:
                 report.expired += _expire(store, row.key, f"bottle {row.bottle_id} is no longer running", stamp)
+    if report.expired:
+        # Only bottles that had something to expire can have too many expired ones now.
+        for bottle_id in {row.bottle_id for rows in before.values() for row in rows}:
+            store.prune_undecided(bottle_id, SYSTEM_OPERATOR)
     report.interrupted = fail_interrupted(store, now=stamp)
     return report
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -146,10 +147,88 @@ def one_line(text: object) -> str:
 def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
     """What the operator should not miss in a proposal, one line each (none for most)."""
     out = []
+    if kind == "egress":
+        out += host_warnings(str(payload.get("host") or ""))
     if kind == "egress" and any(p in ("/", "/*") for p in payload.get("paths") or []):
         # Easy to overlook in a list of narrower paths, and it makes them all moot.
         out.append("the paths include '/': every path on this host")
     return out
+
+
+# Names that lead to this machine or its networks, never to the internet: Docker's names for the
+# host, and the suffixes local networks use (RFC 6762 ``.local``, RFC 8375 ``home.arpa``, the
+# ``.internal`` ICANN keeps for private use, and the usual home/office ones).
+_LOCAL_SUFFIXES: tuple[str, ...] = ("internal", "local", "localdomain", "lan", "home", "corp", "intranet", "private", "home.arpa")
+# Second-level labels under a two-letter country code that are registries, not sites
+# (``*.co.uk`` is every company in the UK, not one).
+_REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "ltd", "mil", "ne", "net", "nic", "or",
+                              "org", "plc", "sch"})
+# Domains under which anybody can make a site or a bucket of their own: a wildcard over one lets
+# the bottle send to sites an attacker sets up there, however trusted the name looks.
+SHARED_DOMAINS = (
+    "github.io", "githubusercontent.com", "gitlab.io", "pages.dev", "workers.dev", "r2.dev", "vercel.app",
+    "netlify.app", "herokuapp.com", "appspot.com", "web.app", "firebaseapp.com", "azurewebsites.net",
+    "blob.core.windows.net", "cloudfront.net", "amazonaws.com", "onrender.com", "fly.dev", "glitch.me",
+    "ngrok.io", "ngrok-free.app", "trycloudflare.com", "repl.co", "replit.app", "surge.sh", "deno.dev",
+    "run.app", "storage.googleapis.com", "pythonanywhere.com", "bitbucket.io", "readthedocs.io",
+)
+
+# Domains whose names resolve to whatever address they spell (``10-0-0-1.nip.io`` is 10.0.0.1):
+# a route to one may lead into this machine's own networks.
+ANY_ADDRESS_DOMAINS = ("nip.io", "sslip.io", "xip.io", "traefik.me", "localtest.me", "lvh.me", "vcap.me",
+                       "lacolhost.com")
+
+
+def host_warnings(host: str) -> list[str]:
+    """Why approving a route to ``host`` may grant more than the name suggests: a machine on the
+    operator's own networks, or (a wildcard) sites anybody can create. The host is the proposal's,
+    already in the manifest's form (``channel._host``)."""
+    host = host.lower().rstrip(".")
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        address = None
+    if address is not None:
+        # The proxy connects to private addresses: the sidecar's network leads to this machine
+        # (Docker's gateway) and whatever it can reach.
+        return [] if address.is_global else [
+            f"{host} is a private or local address: the bottle would reach a machine on this host's own "
+            "networks (this machine itself, its containers, the LAN), not the internet"]
+    name = host.removeprefix("*.")
+    out = []
+    if local := _local_name_warning(host, name):
+        out.append(local)
+    if host.startswith("*.") and (wide := _wildcard_warning(name)):
+        out.append(wide)
+    return out
+
+
+def _under(name: str, domains: tuple[str, ...]) -> str | None:
+    return next((d for d in domains if name == d or name.endswith("." + d)), None)
+
+
+def _local_name_warning(host: str, name: str) -> str | None:
+    if "." not in name:
+        return (f"{host} is a single-label name: it is resolved through this machine's DNS search domains, "
+                "so it leads to a machine on your own network")
+    if _under(name, ("docker.internal",)):
+        return f"{host} is Docker's name for this machine itself: the bottle would reach its services"
+    if _under(name, _LOCAL_SUFFIXES):
+        return f"{host} is a local network name: it leads to machines on this host's own networks, not the internet"
+    if spelled := _under(name, ANY_ADDRESS_DOMAINS):
+        return (f"{host} is under {spelled}, whose names resolve to whatever address they spell: it can lead "
+                "to this machine or its networks")
+    return None
+
+
+def _wildcard_warning(name: str) -> str | None:
+    if shared := _under(name, SHARED_DOMAINS):
+        return (f"every host under {name}: anybody can create a site there ({shared}), so a wildcard lets the "
+                "bottle send to sites an attacker controls")
+    labels = name.split(".")
+    if len(labels) == 2 and len(labels[1]) == 2 and labels[0] in _REGISTRY_LABELS:
+        return f"every host under {name}: a registry of domains, so every site registered there, anybody's"
+    return None
 
 
 def agent_says(justification: str) -> Text:
@@ -168,6 +247,7 @@ def proposal_record(row: ProposalRow, *, label: str | None = None, now: float) -
         "id": row.id,
         "kind": row.kind,
         "summary": summary(row.kind, row.payload),
+        "warnings": warnings(row.kind, row.payload),
         "justification": row.justification,
         "payload": row.payload,
         "created_at": row.created_at,

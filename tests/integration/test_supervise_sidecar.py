@@ -265,6 +265,19 @@ class SuperviseSidecarTest(unittest.TestCase):
         status, _ = self.agent_get("http://supervise.bottle.internal/grants.json")
         self.assertNotEqual(status, "200")
 
+    def test_the_expiring_daemons_take_the_decide_lock_the_host_made(self) -> None:
+        # ``ctl decide`` (root, over docker exec) and an expiry (the MCP server's or the proxy's
+        # account) exclude each other through the spool's decide lock: whoever makes it first,
+        # each account can take it (an expiry that could not would fall back to none, silently).
+        take = ("from bot_bottle.sidecar.supervise.channel import Spool\n"
+                "with Spool('/var/lib/bottle/supervise').deciding(wait_s=5): print('locked')\n")
+        self.assertEqual(engine.run(["exec", self.sidecar, "python", "-c", take], timeout=60).stdout.strip(), "locked")
+        for account, python in (("bottle-supervise", "/opt/supervise/bin/python"),
+                                ("bottle-proxy", "/opt/mitmproxy/bin/python")):
+            with self.subTest(account=account):
+                result = engine.run(["exec", "-u", account, self.sidecar, python, "-c", take], timeout=60, check=False)
+                self.assertEqual((result.returncode, result.stdout.strip()), (0, "locked"), result.stderr)
+
 
 @skip_unless_docker()
 class ResumeKeepsApprovedRoutesTest(unittest.TestCase):

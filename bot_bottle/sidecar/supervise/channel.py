@@ -37,6 +37,10 @@ from typing import Any
 DEFAULT_ROOT = Path("/var/lib/bottle/supervise")
 GRANTS_FILE = "grants.json"
 _LOCK_FILE = ".grants.lock"
+# Held by ``ctl decide`` from its grant to its decision, and by ``Spool.expire``: a grant is
+# never in force for a proposal an expiry is deciding meanwhile (see ``Spool.deciding``).
+_DECIDE_LOCK_FILE = ".decide.lock"
+EXPIRE_LOCK_WAIT_S = 2.0  # how long an expiry waits for a ``ctl decide`` under way to finish
 _TMP_PREFIX = ".tmp-"
 
 KINDS = ("egress", "capability", "push-exception", "token-use")
@@ -204,6 +208,21 @@ def unsafe_char(text: str) -> str | None:
     return next((c for c in text if unicodedata.category(c)[0] in "ZC"), None)
 
 
+def percent_encode_unsafe(text: str) -> str:
+    """``text`` with every character ``unsafe_char`` would name percent-encoded as its UTF-8
+    bytes (a lone surrogate from ``surrogateescape`` as the byte it stands for)."""
+    if unsafe_char(text) is None:
+        return text
+    out = []
+    for c in text:
+        if unicodedata.category(c)[0] not in "ZC":
+            out.append(c)
+            continue
+        raw = c.encode("utf-8", "surrogateescape" if "\udc80" <= c <= "\udcff" else "surrogatepass")
+        out.append("".join(f"%{b:02X}" for b in raw))
+    return "".join(out)
+
+
 def _check_path_chars(path: str, where: str) -> None:
     # A path is shown to the operator and becomes part of a route: a space, a line break or an
     # invisible character would let it read as something else (another line, another path).
@@ -358,7 +377,12 @@ class Proposal:
 
     def size(self) -> int:
         """Bytes of the proposal as compact UTF-8 JSON (what ``MAX_PROPOSAL_BYTES`` limits)."""
-        return len(json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        try:
+            return len(json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        except UnicodeEncodeError:
+            # A lone surrogate (an undecoded byte): no UTF-8 reader (the host's database) takes it,
+            # so it is a malformed proposal, refused like any other, not a crash of its reader.
+            raise ChannelError("proposal: holds a lone surrogate, not valid Unicode text") from None
 
     @classmethod
     def new(cls, kind: str, payload: Mapping[str, Any], justification: str, timeout_s: float) -> Proposal:
@@ -458,6 +482,10 @@ def held_request_proposal(
     The path should be given without its query string (queries can carry the very secret).
     """
     pid = new_id("token-use")
+    # The request's own bytes, as the operator should read them: an undecodable byte (mitmproxy
+    # hands it over as a lone surrogate, which no proposal can hold), a control or an invisible
+    # character percent-encoded, so neither breaks the proposal nor reads as something else.
+    method, path = percent_encode_unsafe(method), percent_encode_unsafe(path)
     if len(path) > MAX_HELD_PATH:  # the proposal must fit MAX_PROPOSAL_BYTES; the grant never names a path
         path = path[:MAX_HELD_PATH] + "...(cut)"
     payload = {"hold_id": pid, "method": method, "host": host, "path": path, "route": route, "detectors": list(detectors)}
@@ -674,10 +702,32 @@ class Spool:
         self._archive(decision.id)
         return decision
 
+    @contextmanager
+    def deciding(self, wait_s: float | None = None) -> Iterator[None]:
+        """Exclusive against every other ``deciding`` on this spool, in any process.
+
+        ``ctl decide`` writes the grant before the decision (the agent's retry after "approved"
+        must already pass) and takes the grant back if an expiry decided first. Without this
+        lock that grant would be in force, for a moment, for a proposal its agent heard
+        "expired" about: an agent that knows its own timeout could time requests into it.
+        Under it the expiry waits, then finds the approval and tells the agent that.
+        """
+        with _locked(self.root, _DECIDE_LOCK_FILE, wait_s):
+            yield
+
     def expire(self, proposal_id: str, reason: str = "") -> Decision:
         """Mark a proposal nobody decided in time as expired; if a decision won the race, that one."""
+        decision = Decision(proposal_id, "expired", reason or "no decision in time", operator="timeout")
         try:
-            return self.decide(Decision(proposal_id, "expired", reason or "no decision in time", operator="timeout"))
+            try:
+                # Bounded: the server and the proxy expire from their event loops, which a
+                # ``ctl decide`` stuck on a slow disk must not hold up for long.
+                with self.deciding(wait_s=EXPIRE_LOCK_WAIT_S):
+                    return self.decide(decision)
+            except (PermissionError, TimeoutError):
+                # No lock (a spool made by hand, or a decider that does not let go): expiring
+                # unlocked beats never expiring, which would leave the proposal waiting forever.
+                return self.decide(decision)
         except AlreadyDecided:
             existing = self.decision_for(proposal_id)
             assert existing is not None
@@ -749,16 +799,39 @@ def read_grants(root: str | Path = DEFAULT_ROOT) -> dict[str, list[Any]]:
 
 @contextmanager
 def _grants_locked(root: Path) -> Iterator[None]:
+    with _locked(root, _LOCK_FILE):
+        yield
+
+
+@contextmanager
+def _locked(root: Path, name: str, wait_s: float | None = None) -> Iterator[None]:
+    """An exclusive ``flock`` on ``root/name`` (between processes, and between two opens in one);
+    with ``wait_s``, ``TimeoutError`` once that long has passed without it."""
     _make_folder(root)
     # Opened for reading (flock needs no more), so it serves every account in a shared spool
     # whoever made it.
-    fd = os.open(root / _LOCK_FILE, os.O_RDONLY | os.O_CREAT, _file_mode(root, 0o600))
+    fd = os.open(root / name, os.O_RDONLY | os.O_CREAT, _file_mode(root, 0o600))
     with os.fdopen(fd, "rb") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if wait_s is None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        else:
+            _flock_within(lock, wait_s)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _flock_within(lock: Any, wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{lock.name}: held for more than {wait_s:g} s") from None
+            time.sleep(0.01)
 
 
 def validate_grant(grant: Any) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from bot_bottle.sidecar.supervise.channel import (
 DEFAULT_EVENTS_LOG = Path("/var/log/bottle/egress.jsonl")
 # One call returns at most this much of the log; the caller asks again from the new offset.
 MAX_EVENT_BYTES = 1024 * 1024
+MAX_LISTED = 100  # pending proposals one ``pending`` answer lists at most
 
 
 class CtlError(Exception):
@@ -63,7 +64,10 @@ def _input(stdin: TextIO) -> dict[str, Any]:
 
 
 def do_pending(spool: Spool) -> dict[str, Any]:
-    return {"proposals": [p.to_dict() for p in spool.pending()]}
+    # The oldest first, and no more than any writer makes (the server's 20 asks, the proxy's
+    # 10 holds): the host reads the whole answer into memory, so a spool that holds thousands
+    # (a sidecar daemon gone wrong) must not make it unbounded.
+    return {"proposals": [p.to_dict() for p in spool.pending()[:MAX_LISTED]]}
 
 
 def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
@@ -78,23 +82,25 @@ def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
     if proposal is None:
         raise UnknownProposal(f"no proposal {decision.id} in the spool")
     decision = decision.check_against(proposal)
-    existing = spool.decision_for(decision.id)
-    if existing is not None:
-        raise AlreadyDecided(f"proposal {decision.id} is already decided ({existing.verdict})")
     if grant is not None:
         if not decision.granted:
             raise CtlError(f"stdin.grant: a {decision.verdict!r} decision grants nothing")
         grant = validate_grant(grant)
-    # The grant goes first: whatever the agent retries after hearing "approved" already works.
-    added = add_grant(spool.root, grant) if grant is not None else False
-    try:
-        spool.decide(decision)
-    except AlreadyDecided:
-        # Lost a race with the server expiring the proposal: the agent heard "expired", so what
-        # this decision granted is taken back (a decision that did not stand changes nothing).
-        if added:
-            remove_grant(spool.root, grant)
-        raise
+    # No expiry can decide between the check, the grant and the decision (``Spool.deciding``).
+    with spool.deciding():
+        existing = spool.decision_for(decision.id)
+        if existing is not None:
+            raise AlreadyDecided(f"proposal {decision.id} is already decided ({existing.verdict})")
+        # The grant goes first: whatever the agent retries after hearing "approved" already works.
+        added = add_grant(spool.root, grant) if grant is not None else False
+        try:
+            spool.decide(decision)
+        except AlreadyDecided:
+            # Decided meanwhile by a writer that does not take the lock (an older server):
+            # what this decision granted is taken back (a decision that did not stand changes nothing).
+            if added:
+                remove_grant(spool.root, grant)
+            raise
     return {"ok": True, "grant_added": added}
 
 
