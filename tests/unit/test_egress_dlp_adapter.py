@@ -128,6 +128,51 @@ class Outbound(unittest.TestCase):
         self.assertEqual(self.dlp.scan(request(clean, internal="supervise", dlp={})).action, scanning.ALLOW)
 
 
+class ShownPaths(unittest.TestCase):
+    """The path a log line and a held request's proposal show never carries what DLP found."""
+
+    def setUp(self) -> None:
+        self.dlp = DlpOutbound(POLICY, {"ANTHROPIC": OWN}, {"DB_PASSWORD": OTHER})
+
+    def test_a_path_is_shown_redacted_when_something_elsewhere_cannot_be(self) -> None:
+        # The secret in the host name too: a host is never redacted, so nothing can be
+        # forwarded; the path shown must still not be the one sent.
+        hexed = OTHER.encode().hex()
+        for mode in ("block", "supervise"):
+            with self.subTest(mode=mode):
+                req = scanning.OutboundRequest("GET", "https", f"{hexed[:60]}.pypi.org", 443, f"/a/{OTHER}/b", (), b"",
+                                               route_index=1, dlp={"outbound_on_match": mode})
+                outcome = self.dlp.scan(req)
+                self.assertNotEqual(outcome.action, scanning.ALLOW)
+                assert outcome.replacement is not None
+                self.assertNotIn(OTHER, outcome.replacement.path)
+                self.assertTrue(outcome.replacement.path.startswith("/a/"))
+
+    def test_a_path_that_keeps_a_hit_is_withheld(self) -> None:
+        from unittest import mock
+
+        from bot_bottle.sidecar.dlp import Finding
+        from bot_bottle.sidecar.dlp.scanner import RedactedRequest
+        from bot_bottle.sidecar.egress.dlp_adapter import WITHHELD_PATH
+
+        left = Finding("known-secret", "Bottle secret", "url.path", 3, 10, "high", "DB_PASSWORD")
+        result = RedactedRequest(url=f"https://pypi.org/a/{OTHER}", headers=(), body=None, findings=(left,),
+                                 unredacted=(left,))
+        scanner = self.dlp.scanner({"outbound_on_match": "block"})
+        with mock.patch.object(scanner, "redact_request", return_value=result):
+            outcome = self.dlp.scan(request(b"", path=f"/a/{OTHER}"))
+        assert outcome.replacement is not None
+        self.assertEqual(outcome.replacement.path, WITHHELD_PATH)
+
+    def test_a_path_redacted_whole_keeps_its_leading_slash(self) -> None:
+        encoded = base64.b64encode(OTHER.encode()).decode()
+        outcome = self.dlp.scan(request(b"", path=f"/{encoded}", dlp={"outbound_on_match": "redact"}))
+        self.assertEqual(outcome.action, scanning.REDACT)
+        assert outcome.replacement is not None
+        self.assertTrue(outcome.replacement.path.startswith("/"), outcome.replacement.path)
+        self.assertNotIn(encoded, outcome.replacement.path)
+
+
 class StreamedPiecesAcrossRequests(unittest.TestCase):
     """A streamed upload's start counts in the fragment memory as a buffered body does: it is
     stopped when it completes a secret sent in pieces before, and its own pieces count later."""

@@ -134,6 +134,17 @@ def label(finding: Finding) -> str:
     return finding.detector
 
 
+# The path a log line or a proposal shows for a request whose own path holds a hit that could not
+# be redacted (the query is never shown either way).
+WITHHELD_PATH = "/(path withheld: it carries what DLP found)"
+
+
+def _in_url_path(finding: Finding) -> bool:
+    """A finding in the URL other than its host: in what a shown path would carry."""
+    where = str(finding.location)
+    return where.startswith("url") and not where.startswith("url.host")
+
+
 def _with_fragments(scanner: Scanner, memory: FragmentMemory | None) -> Callable[[bytes | bytearray], list[Finding]]:
     """A streamed body's batch scan that also looks, in its first batch, for pieces of the
     bottle's secrets (``Scanner.scan_fragments``): a body that completes a secret sent in pieces
@@ -304,22 +315,34 @@ class DlpOutbound:
         detectors = tuple(sorted({label(f) for f in findings}))
         reason = ", ".join(detectors)
         if action != scanning.REDACT:
-            return scanning.ScanOutcome(action, detectors, reason, replacement=self._redacted(request, scanner))
+            # Never forwarded: only what the log line and the operator's proposal show.
+            shown = self._redacted(request, scanner, to_show=True)
+            return scanning.ScanOutcome(action, detectors, reason, replacement=shown)
         replacement = self._redacted(request, scanner)
         if replacement is None:
             # Redaction could not remove every hit (a host name, an unparsable body): block.
             return scanning.ScanOutcome(scanning.BLOCK, detectors, reason + " (could not be redacted)")
         return scanning.ScanOutcome(scanning.REDACT, detectors, reason, replacement=replacement)
 
-    def _redacted(self, request: scanning.OutboundRequest, scanner: Scanner) -> scanning.OutboundRequest | None:
-        """The request with every hit replaced; None when something would remain."""
+    def _redacted(self, request: scanning.OutboundRequest, scanner: Scanner, *,
+                  to_show: bool = False) -> scanning.OutboundRequest | None:
+        """The request with every hit replaced; None when something would remain. ``to_show``:
+        for a request that is not forwarded (blocked or held), whose path the log and the
+        operator's proposal show: something left elsewhere is no matter, and a path that would
+        still hold a hit is withheld (``WITHHELD_PATH``)."""
         url = f"{request.scheme}://{request.host}{request.path}"
         result = scanner.redact_request(request.method, url, request.headers, request.body,
                                         memory=self.memory(scanner))
-        if result.unredacted:
+        if result.unredacted and not to_show:
             return None
         prefix = f"{request.scheme}://{request.host}"
         path = result.url[len(prefix):] if result.url.startswith(prefix) else request.path
+        if any(_in_url_path(f) for f in result.unredacted):
+            path = WITHHELD_PATH
+        elif not path.startswith("/"):
+            # A hit decoded from the whole path (base64 of it all) is replaced with its leading
+            # slash: a request target must start with one.
+            path = "/" + path
         headers = result.headers
         if result.drop_content_encoding:
             headers = tuple((k, v) for k, v in headers if k.lower() != "content-encoding")
