@@ -94,6 +94,18 @@ class PayloadTests(unittest.TestCase):
         with self.assertRaises(ChannelError):
             validate_payload("capability", {"packages": ["rm -rf /"]})
 
+    def test_capability_packages_are_names_the_build_takes(self) -> None:
+        # Refused when asked, not after the operator approved and the build failed.
+        from bot_bottle.backend.registry import CapabilityChange
+
+        for name in ("libgtk2.0-0", "g++", "python3-venv"):
+            with self.subTest(name=name):
+                validate_payload("capability", {"packages": [name]})
+                CapabilityChange("b", (name,)).validate()
+        for name in ("jq=1.6-2", "libc6:i386", "Jq", "a_b", "x~1", "j"):
+            with self.subTest(name=name), self.assertRaises(ChannelError):
+                validate_payload("capability", {"packages": [name]})
+
     def test_push_exception_needs_full_shas_and_ref(self) -> None:
         ok = {"repo": "app", "ref": "refs/heads/x", "old": SHA_A, "new": SHA_B, "finding": "gf-0123456789ab"}
         self.assertEqual(validate_payload("push-exception", ok), ok)

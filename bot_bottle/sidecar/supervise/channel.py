@@ -51,7 +51,9 @@ GRANT_KINDS = ("route", "push", "token-use")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _METHOD = re.compile(r"^[A-Za-z]{1,20}$")
-_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$")
+# Debian package names as the capability build takes them (``backend.registry``): lower case, no
+# version pin or architecture. Anything else would be approved only to fail the build afterwards.
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]{1,127}$")
 _DETECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 FINDING_ID = re.compile(r"^gf-[0-9a-f]{12}$")  # hook.finding_id
 PUSH_FINDINGS_DIR = "push-findings"
