@@ -30,7 +30,7 @@ import tempfile
 import time
 import tomllib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -444,8 +444,14 @@ def ensure_image(spec: ImageSpec, *, console: Console | None = None) -> str:
         console = Console(stderr=True, highlight=False)
     locks = cache_dir() / "locks"
     locks.mkdir(parents=True, exist_ok=True)
-    # Concurrent starts of the same bottle would otherwise each build the same image.
-    with file_lock(locks / f"{spec.name.replace('/', '_')}-{spec.tag}.lock"):
+    # Concurrent starts of the same bottle would otherwise each build the same image. The one
+    # that waits says so: a cold build takes minutes, and silence looks like a hang.
+    shown = console
+
+    def waiting() -> None:
+        shown.print(f"Waiting for another bot-bottle process to build {spec.ref}", highlight=False)
+
+    with file_lock(locks / f"{spec.name.replace('/', '_')}-{spec.tag}.lock", on_wait=waiting):
         if image_exists(spec.ref):
             return spec.ref
         started = time.monotonic()
@@ -731,10 +737,18 @@ def _mkdir(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) for the block: one builder at a time."""
+def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block: one builder at a time.
+
+    ``on_wait`` is called once, before blocking, when another process holds it.
+    """
     with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

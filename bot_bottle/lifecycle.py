@@ -6,6 +6,7 @@ to the launcher (env file, sidecar secret file); they never reach an argv, a log
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import json
@@ -13,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
@@ -22,14 +23,15 @@ from bot_bottle.backend.docker import engine
 from bot_bottle.backend import registry
 from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle import preflight
-from bot_bottle.errors import BotBottleError
+from bot_bottle.errors import BotBottleError, teardown_after_failure
 from bot_bottle.manifest import Manifest
 from bot_bottle.manifest import env as env_mod
 from bot_bottle.manifest.model import EnvEntry
 from bot_bottle.plan import BottlePlan
 from bot_bottle import interrupts, providers
-from bot_bottle.proc import die_with_parent
+from bot_bottle.proc import ALIVE, die_with_parent, owner_state
 from bot_bottle.provision import agent_files
+from bot_bottle.state import RunLock, StateDir
 
 
 @dataclass
@@ -93,22 +95,50 @@ def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-
     from bot_bottle.backend.docker import snapshot_room
 
     ref = f"{repo}:{bottle_id}"
-    snapshot_room.check(container)
-    blank = [a for name in launch_env_names(container) for a in ("--change", f"ENV {name}=")]
-    previous = _image_id(ref)
-    engine.run(
-        ["commit", "--pause=false",
-         "--change", f"LABEL bot-bottle.id={bottle_id}",
-         "--change", f"LABEL bot-bottle.state={state_root / bottle_id}",
-         *blank,
-         container, ref],
-        timeout=600,
-    )
-    if previous is not None and previous != _image_id(ref):
-        # The tag moved on: the snapshot it named held whatever the agent had written then.
-        # One a container still runs on stays (the teardown removes it with the bottle).
-        engine.run(["rmi", previous], timeout=120, check=False)
+    # One snapshot at a time: the room check is only true while no other commit writes to the
+    # same disk (several bottles stopped at once would each fit, and together fill it), and two
+    # commits of one bottle would each keep the tag's previous image, leaving one behind.
+    with _snapshot_lock():
+        snapshot_room.check(container)
+        blank = [a for name in launch_env_names(container) for a in ("--change", f"ENV {name}=")]
+        previous = _image_id(ref)
+        engine.run(
+            ["commit", "--pause=false",
+             "--change", f"LABEL bot-bottle.id={bottle_id}",
+             "--change", f"LABEL bot-bottle.state={state_root / bottle_id}",
+             *blank,
+             container, ref],
+            timeout=600,
+        )
+        if previous is not None and previous != _image_id(ref):
+            # The tag moved on: the snapshot it named held whatever the agent had written then.
+            # One a container still runs on stays (the teardown removes it with the bottle).
+            engine.run(["rmi", previous], timeout=120, check=False)
     return ref
+
+
+def snapshot_lock_path() -> Path:
+    """The lock every snapshot takes, beside the image builds' (``images.cache_dir``)."""
+    from bot_bottle import images
+
+    return images.cache_dir() / "locks" / "snapshot.lock"
+
+
+@contextlib.contextmanager
+def _snapshot_lock() -> Iterator[None]:
+    """``snapshot_lock_path`` held; without it when the cache folder cannot be written (a
+    read-only home must not cost the bottle its snapshot)."""
+    from bot_bottle import images
+
+    path = snapshot_lock_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+    except OSError:
+        yield
+        return
+    with images.file_lock(path):
+        yield
 
 
 def _image_id(ref: str) -> str | None:
@@ -187,35 +217,79 @@ def run_bottle(
     blocked = preflight.problems(plan, home)  # before anything is built
     if blocked:
         raise BotBottleError(blocked[0])
-    resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
     opts = options or LaunchOptions()
-    # A resume writes them again too (``agent_files.provision_resume_files``): the manifest's now.
-    opts.system_prompt = opts.system_prompt or manifest.agent.prompt
-    # Resolved before anything is created: a missing skill must not leave a half-built bottle.
-    opts.skills = tuple(agent_files.find_skills(
-        manifest.agent.skills, agent_files.host_skill_folders(home, plan.cwd),
-        origin=manifest.agent.skills_origin,
-    )) or opts.skills
-    opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}
-    opts.credentials = {**credentials, **dict(opts.credentials)}
-    env_secrets = {name: resolved.values[name] for name in sorted(resolved.secret_names) if resolved.values.get(name)}
-    opts.known_secrets = {**known_secret_values(env_secrets, credentials), **dict(opts.known_secrets)}
-    backend = registry.for_name(plan.backend)
-    say = progress or (lambda message: None)
-    prompt = headless_prompt
-    restarts = 0
-    while True:
-        run = _run_once(backend, plan, opts, state_root=state_root, progress=progress, on_launched=on_launched,
-                        command=command, headless_prompt=prompt, tty=tty, preserve=preserve,
-                        capability_build=capability_build)
-        if run.restart is None:
-            return RunResult(run.bottle_id, run.exit_code, run.preserve_reason is not None, run.preserve_reason,
-                             restarts=restarts)
-        restarts += 1
-        say(f"restarting bottle {run.bottle_id} on its new image: {run.restart}")
-        opts = dataclasses.replace(opts, bottle_id=run.bottle_id, resume=True, image_override=run.snapshot)
-        if prompt is not None:
-            prompt = continuation_prompt(headless_prompt or "", run.restart)
+    # One process runs a bottle at a time: a resume takes the bottle's run lock before it asks for
+    # a secret or its launch touches anything (its objects' names are the running one's), a start
+    # once its launch made the state folder. Held across restarts: no resume slips in between.
+    lock = _RunLockHolder()
+    if opts.resume and opts.bottle_id:
+        lock.take(StateDir(state_root, opts.bottle_id))
+    try:
+        if opts.resume and opts.bottle_id:
+            _refuse_a_starting_bottle(StateDir(state_root, opts.bottle_id))
+        resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
+        # A resume writes them again too (``agent_files.provision_resume_files``): the manifest's now.
+        opts.system_prompt = opts.system_prompt or manifest.agent.prompt
+        # Resolved before anything is created: a missing skill must not leave a half-built bottle.
+        opts.skills = tuple(agent_files.find_skills(
+            manifest.agent.skills, agent_files.host_skill_folders(home, plan.cwd),
+            origin=manifest.agent.skills_origin,
+        )) or opts.skills
+        opts.env = {**provider_placeholders(plan, manifest), **resolved.values, **dict(opts.env)}
+        opts.credentials = {**credentials, **dict(opts.credentials)}
+        env_secrets = {name: resolved.values[name] for name in sorted(resolved.secret_names)
+                       if resolved.values.get(name)}
+        opts.known_secrets = {**known_secret_values(env_secrets, credentials), **dict(opts.known_secrets)}
+        backend = registry.for_name(plan.backend)
+        say = progress or (lambda message: None)
+        prompt = headless_prompt
+        restarts = 0
+        while True:
+            run = _run_once(backend, plan, opts, state_root=state_root, progress=progress, on_launched=on_launched,
+                            command=command, headless_prompt=prompt, tty=tty, preserve=preserve,
+                            capability_build=capability_build, lock=lock)
+            if run.restart is None:
+                return RunResult(run.bottle_id, run.exit_code, run.preserve_reason is not None, run.preserve_reason,
+                                 restarts=restarts)
+            restarts += 1
+            say(f"restarting bottle {run.bottle_id} on its new image: {run.restart}")
+            opts = dataclasses.replace(opts, bottle_id=run.bottle_id, resume=True, image_override=run.snapshot)
+            if prompt is not None:
+                prompt = continuation_prompt(headless_prompt or "", run.restart)
+    finally:
+        lock.release()
+
+
+def _refuse_a_starting_bottle(state: StateDir) -> None:
+    """A new bottle takes its run lock only once its launch is done (the launch makes its state
+    folder): until then, its folder has no preserve marker and its metadata names its live owner."""
+    if state.preserved:
+        return
+    try:
+        owner = state.read().owner
+    except BotBottleError:
+        return  # the launch reports it
+    if owner_state(owner) == ALIVE:
+        raise BotBottleError(
+            f"bottle {state.id} is still starting in another bot-bottle process; only a preserved bottle is resumed",
+            hint="`bot-bottle list --running` shows it once it runs",
+        )
+
+
+class _RunLockHolder:
+    """The bottle's run lock for one ``run_bottle``, taken once (``StateDir.hold_run``)."""
+
+    def __init__(self) -> None:
+        self._lock: RunLock | None = None
+
+    def take(self, state: StateDir) -> None:
+        if self._lock is None:
+            self._lock = state.hold_run()
+
+    def release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
 
 def continuation_prompt(prompt: str, why: str) -> str:
@@ -241,10 +315,20 @@ class _Run:
 def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root: Path,
               progress: Callable[[str], None] | None, on_launched: Callable[[Any, Any], None] | None,
               command: list[str] | None, headless_prompt: str | None, tty: bool, preserve: bool,
-              capability_build: Any) -> _Run:
+              capability_build: Any, lock: _RunLockHolder | None = None) -> _Run:
     """One launch of the bottle, its agent run to the end, and its teardown."""
     launcher = backend.launcher(plan, opts, state_root=state_root, progress=progress)
+    if progress is not None and not opts.resume:
+        # Its id, before anything is built: with several bottles running, the one a user needs
+        # to `stop`, `commit` or read the `logs` of (a resume is asked for by its id already).
+        progress(f"new bottle {launcher.names.id} for agent '{plan.agent}'")
     bottle = launcher.launch()
+    if lock is not None:
+        try:
+            lock.take(launcher.state)  # a new bottle's: its state folder exists from here on
+        except BaseException as failure:
+            teardown_after_failure(failure, lambda: _abandon(launcher, bottle))
+            raise
     # Whatever capability change an earlier run recorded is in the image this run started from,
     # and a restart asked of an earlier run is done.
     launcher.state.clear_capability()
@@ -318,6 +402,14 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
     return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref)
 
 
+def _abandon(launcher: Any, bottle: Any) -> None:
+    """Remove a bottle whose agent never ran, as a failed launch (its new state folder goes)."""
+    try:
+        launcher.teardown(launch_failed=True)
+    finally:
+        bottle.close()
+
+
 # The exit status of an agent whose bottle was stopped under it: 128 + SIGTERM, what `docker stop`
 # sends, and what a shell reports for a process it ended.
 STOPPED_EXIT = 143
@@ -343,9 +435,16 @@ def _agent_exit(bottle: Any, client_code: int, status_file: str | None, *, alive
 
     A client's 0 is checked: it is the agent finishing only if its container still runs and (on a
     bottle that records it) the agent left a status. A restart asked for stopped the agent on
-    purpose, and a non-zero status already keeps the bottle, so neither is looked into further.
+    purpose, so it is not looked into further. A non-zero status already keeps the bottle; it is
+    kept, and said to be a stop when the container stopped (the status a stop leaves, 137 or
+    143, depends only on how fast the agent died of it: one `stop` of several bottles would read
+    as an agent failing in some and as a stop in others).
     """
-    if client_code != 0 or state.restart_request() is not None:
+    if state.restart_request() is not None:
+        return client_code, None
+    if alive is not None and client_code != 0:
+        return client_code, (STOPPED if not alive() else None)
+    if client_code != 0:
         return client_code, None
     if alive is not None and not alive():
         # The agent runs beside the container's PID 1, so its container stops only when

@@ -6,6 +6,7 @@ when asked; otherwise it is removed at the end. ``resume`` reads the backend bac
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -22,6 +23,11 @@ METADATA = "metadata.json"
 PRESERVE = ".preserve"
 CAPABILITY = "capability.json"
 RESTART = "restart"
+# Held (``flock``) by the one process that runs the bottle, start or resume, for the whole run:
+# a second `resume` of the same bottle is refused before it creates anything (its containers,
+# network and volume share the bottle's names, so its failed launch would remove the first's).
+# The kernel releases it whatever ends the process, SIGKILL included.
+RUN_LOCK = ".run.lock"
 
 
 _REQUIRED = ("id", "agent", "bottle", "backend")
@@ -205,11 +211,60 @@ class StateDir:
     def clear_restart(self) -> None:
         (self.path / RESTART).unlink(missing_ok=True)
 
+    def hold_run(self) -> RunLock:
+        """Take this bottle's run lock (see ``RUN_LOCK``); refuse when another process holds it."""
+        return RunLock.take(self)
+
     def unpreserve(self) -> None:
         (self.path / PRESERVE).unlink(missing_ok=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class RunLock:
+    """The run lock of one bottle, held until ``release()`` (or the process's end)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @classmethod
+    def take(cls, sdir: StateDir) -> RunLock:
+        path = sdir.path / RUN_LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            sdir.read()  # no state folder: the clear "no saved bottle" error
+            raise
+        except OSError as exc:
+            raise BotBottleError(f"{path}: cannot take the bottle's run lock ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise BotBottleError(
+                f"bottle {sdir.id} is already running from another bot-bottle process"
+                + (f" ({holder})" if holder else ""),
+                hint=f"`bot-bottle list --running` shows it; `bot-bottle stop {sdir.id}` ends it, "
+                     "then it can be resumed",
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # Who holds it, for the message above: a pid, never anything secret.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()}\n".encode(), 0)
+        return cls(fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor releases the flock
 
 
 def all_states(root: Path) -> list[StateDir]:

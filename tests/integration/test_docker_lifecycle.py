@@ -36,15 +36,21 @@ egress:
 """
 
 
-def _bottle_objects(home_marker: str | None = None) -> dict[str, list[str]]:
-    """Every bot-bottle container, network and volume (labelled with a bottle id)."""
+def _bottle_objects(home: Path) -> dict[str, list[str]]:
+    """Every bot-bottle container, network and volume of bottles started from ``home`` (their
+    state label is under it): other bottles on a shared engine (other users, parallel test
+    runs) come and go meanwhile and are none of this test's business."""
+    prefix = f"{home}/"
     out = {}
     for kind, args in {
-        "containers": ["ps", "-a", "-q", "--filter", "label=bot-bottle.role"],
-        "networks": ["network", "ls", "-q", "--filter", "label=bot-bottle.role"],
-        "volumes": ["volume", "ls", "-q", "--filter", "label=bot-bottle.role"],
+        "containers": ["ps", "-a", "--filter", "label=bot-bottle.role"],
+        "networks": ["network", "ls", "--filter", "label=bot-bottle.role"],
+        "volumes": ["volume", "ls", "--filter", "label=bot-bottle.role"],
     }.items():
-        out[kind] = engine.run(args, timeout=60).stdout.split()
+        key = "{{.Name}}" if kind == "volumes" else "{{.ID}}"
+        listing = engine.run([*args, "--format", key + ' {{.Label "bot-bottle.state"}}'], timeout=60).stdout
+        out[kind] = [ref for ref, _, state in (line.partition(" ") for line in listing.splitlines())
+                     if state.startswith(prefix)]
     return out
 
 
@@ -98,7 +104,7 @@ class KillDuringStartThenCleanup(_CliHome):
     """A CLI killed with SIGKILL at any point of a start leaves nothing after `cleanup`."""
 
     def test_kill_at_several_points(self) -> None:
-        before = _bottle_objects()
+        before = _bottle_objects(self.home)
         for delay in (0.6, 1.2, 2.0, 3.0, 6.0):
             with self.subTest(delay=delay):
                 proc = subprocess.Popen(
@@ -116,7 +122,7 @@ class KillDuringStartThenCleanup(_CliHome):
                     raise AssertionError(f"{exc}: {self._our_processes()}") from None
                 result = self.cli("cleanup")
                 self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-                after = _bottle_objects()
+                after = _bottle_objects(self.home)
                 for kind in after:
                     leaked = set(after[kind]) - set(before[kind])
                     self.assertEqual(leaked, set(), f"{kind} left after kill at {delay}s + cleanup")
@@ -161,7 +167,7 @@ class SignalsDuringAStart(_CliHome):
     preserved bottle."""
 
     def test_signals_at_several_points(self) -> None:
-        before = _bottle_objects()
+        before = _bottle_objects(self.home)
         # (signal, seconds after the CLI starts, seconds before the same signal again or None)
         cases = [(signal.SIGINT, 0.9, 0.2), (signal.SIGINT, 1.6, 0.3), (signal.SIGINT, 2.5, 0.1),
                  (signal.SIGTERM, 1.2, None), (signal.SIGHUP, 1.4, None), (signal.SIGTERM, 3.5, None)]
@@ -185,7 +191,7 @@ class SignalsDuringAStart(_CliHome):
                 stderr = err.read().decode(errors="replace")
                 if still_running:
                     self.assertEqual(code, 128 + sig, stderr)
-                after = _bottle_objects()
+                after = _bottle_objects(self.home)
                 for kind in after:
                     leaked = set(after[kind]) - set(before[kind])
                     self.assertEqual(leaked, set(), f"{kind} left by the CLI itself:\n{stderr}")

@@ -120,5 +120,96 @@ class TeardownAfterAFailedLaunch(unittest.TestCase):
         self.assertIsNone(failure.hint)
 
 
+class NamesTakenByAnotherLaunch(unittest.TestCase):
+    """A launch whose create finds the name taken (the same bottle id launched by another
+    process) must not remove that other launch's object by name in its rollback; what it did
+    create is removed by id, so a second network of the same name (Docker allows one) is never
+    taken for its own."""
+
+    def setUp(self) -> None:
+        tmp = TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        plan = mock.Mock(agent="a", bottle="b", cwd=None, label=None, color=None, runtime="runc", agent_folder=None)
+        self.launcher = DockerLauncher(plan, LaunchOptions(bottle_id="abcdef12"), Path(tmp.name) / "state")
+        self.launcher.state.create()
+        self.calls: list[list[str]] = []
+
+    def engine(self, args: list[str], **_: object) -> engine.DockerResult:
+        self.calls.append(list(args))
+        if args[:2] == ["network", "create"]:
+            return engine.DockerResult(0, "4e7c0ffee0net\n", "")
+        if args[0] == "create" and "bot-bottle-abcdef12-agent" in args:
+            stderr = ('Error response from daemon: Conflict. The container name "/bot-bottle-abcdef12-agent" '
+                      'is already in use by container "d9c5a3e8". You have to remove (or rename) that container.')
+            raise engine.DockerError(f"`docker create` failed: {stderr}", stderr=stderr)
+        if args[0] == "create":
+            return engine.DockerResult(0, "5ca1ab1e0sidecar\n", "")
+        return engine.DockerResult(0, "", "")
+
+    def test_a_create_refused_for_a_taken_name_leaves_that_object_alone(self) -> None:
+        names = self.launcher.names
+        with mock.patch.object(engine, "run", self.engine):
+            self.launcher._create("network", ["network", "create", names.network], names.network)
+            self.launcher._create("container", ["create", "--name", names.sidecar_container], names.sidecar_container)
+            with self.assertRaises(engine.DockerError):
+                self.launcher._create("container", ["create", "--name", names.agent_container], names.agent_container)
+            self.launcher.teardown(launch_failed=True)
+        removals = [c for c in self.calls if c[0] == "rm" or c[:2] == ["network", "rm"]]
+        # By id, as created (a message about them still names them: see the next test).
+        self.assertEqual(removals, [["rm", "-f", "-v", "5ca1ab1e0sidecar"], ["network", "rm", "4e7c0ffee0net"]])
+        self.assertFalse(any(names.agent_container in c for c in removals), "removed the other launch's container")
+
+    def test_what_a_stuck_engine_left_is_named_not_given_by_id(self) -> None:
+        names = self.launcher.names
+        with mock.patch.object(engine, "run", self.engine):
+            self.launcher._create("network", ["network", "create", names.network], names.network)
+            self.launcher._create("container", ["create", "--name", names.sidecar_container], names.sidecar_container)
+        fake = FakeEngine({"rm", "network"})
+        with mock.patch.object(engine, "run", fake.run), self.assertRaises(BotBottleError) as caught:
+            self.launcher.teardown(launch_failed=True)
+        self.assertIn(f"containers {names.sidecar_container}", str(caught.exception))
+        self.assertIn(f"network {names.network}", str(caught.exception))
+        self.assertNotIn("5ca1ab1e0sidecar", str(caught.exception))
+
+    def test_a_create_that_failed_otherwise_is_still_rolled_back_by_name(self) -> None:
+        # A timeout may have created it: only a name another object holds is left alone.
+        names = self.launcher.names
+
+        def stuck(args: list[str], **_: object) -> engine.DockerResult:
+            self.calls.append(list(args))
+            if args[0] == "create":
+                raise engine.DockerError("`docker create` did not answer within 120 s")
+            return engine.DockerResult(0, "", "")
+
+        with mock.patch.object(engine, "run", stuck):
+            with self.assertRaises(engine.DockerError):
+                self.launcher._create("container", ["create", "--name", names.agent_container], names.agent_container)
+            self.launcher.teardown(launch_failed=True)
+        self.assertIn(["rm", "-f", "-v", names.agent_container], self.calls)
+
+
+class NoAddressRangeLeft(unittest.TestCase):
+    """About 30 bottles at once use up Docker's default address pools (a network each): the
+    launch says so and how to make room, instead of the engine's words alone."""
+
+    def test_the_engines_exhausted_pools_are_a_clear_error_with_what_to_do(self) -> None:
+        tmp = TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        plan = mock.Mock(agent="a", bottle="b", cwd=None, label=None, color=None, runtime="runc", agent_folder=None)
+        launcher = DockerLauncher(plan, LaunchOptions(bottle_id="abcdef12"), Path(tmp.name) / "state")
+        stderr = "Error response from daemon: all predefined address pools have been fully subnetted"
+
+        def full(args: list[str], **_: object) -> engine.DockerResult:
+            raise engine.DockerError(f"`docker network` failed: {stderr}", stderr=stderr)
+
+        names = launcher.names
+        with mock.patch.object(engine, "run", full), self.assertRaises(BotBottleError) as caught:
+            launcher._create("network", ["network", "create", names.network], names.network)
+        self.assertIn("no network for bottle abcdef12", str(caught.exception))
+        self.assertIn("fully subnetted", str(caught.exception))
+        self.assertIn("default-address-pools", caught.exception.hint or "")
+        self.assertNotIsInstance(caught.exception, engine.DockerError)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -7,7 +7,7 @@ import unittest
 from unittest import mock
 
 from bot_bottle.backend.docker import running as running_mod
-from bot_bottle.backend.docker.engine import DockerResult
+from bot_bottle.backend.docker.engine import DockerError, DockerResult
 
 
 def _container(cid: str, *, role: str, backend: str, bottle_id: str) -> dict:
@@ -69,6 +69,52 @@ class RunningBottlesTest(unittest.TestCase):
 
     def test_nothing_running(self) -> None:
         self.assertEqual(self._running([]), [])
+
+
+class VanishingEngine(FakeEngine):
+    """Containers ``ps`` lists but that are gone when inspected: their bottle ended in between
+    (found with the real CLI: `list --running` failed on "No such object" about one time in ten
+    while other bottles of the home ended). ``stderr`` is what the engine says about them."""
+
+    def __init__(self, containers: list[dict], gone: set[str], stderr: str = "Error: No such object: {}\n") -> None:
+        super().__init__(containers)
+        self.gone = gone
+        self.stderr = stderr
+
+    def run(self, args, check: bool = True, **_kw) -> DockerResult:  # noqa: ANN001 - engine.run's shape
+        if args[0] != "inspect":
+            return super().run(args)
+        present = [self.containers[i] for i in args[1:] if i not in self.gone]
+        missing = [i for i in args[1:] if i in self.gone]
+        result = DockerResult(1 if missing else 0, json.dumps(present), "".join(self.stderr.format(i) for i in missing))
+        if check and result.returncode:
+            raise DockerError(f"`docker inspect` failed: {result.stderr.strip()}", stderr=result.stderr)
+        return result
+
+
+def _up(container: dict) -> dict:
+    return {**container, "State": {**container["State"], "Running": True}}
+
+
+class BottlesEndingWhileListed(unittest.TestCase):
+    containers = [_up(_container(cid, role=role, backend="docker", bottle_id=bid))
+                  for cid, role, bid in (("a1", "agent", "aaaaaaaa"), ("s1", "sidecar", "aaaaaaaa"),
+                                         ("a2", "agent", "cccccccc"), ("s2", "sidecar", "cccccccc"))]
+
+    def _running(self, fake: VanishingEngine):
+        with mock.patch.object(running_mod.engine, "run", fake.run):
+            return running_mod.running()
+
+    def test_a_bottle_gone_between_listing_and_inspecting_is_left_out(self) -> None:
+        found = self._running(VanishingEngine(self.containers, gone={"a2", "s2"}))
+        self.assertEqual([b.id for b in found], ["aaaaaaaa"])
+        self.assertFalse(found[0].offline)
+
+    def test_any_other_engine_error_is_still_one(self) -> None:
+        fake = VanishingEngine(self.containers, gone={"a2"},
+                               stderr="Error response from daemon: permission denied {}\n")
+        with self.assertRaises(DockerError):
+            self._running(fake)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -209,6 +210,8 @@ class FakeHost:
             stack.enter_context(mock.patch("subprocess.run", self))
             stack.enter_context(mock.patch.object(engine, "docker_binary", return_value="docker"))
             stack.enter_context(mock.patch.object(smol_launch, "_SMOLMACHINE_CACHE_DIR", Path(cache.name)))
+            # bot-bottle's own cache (the snapshot lock, image build locks): not the user's.
+            stack.enter_context(mock.patch.dict(os.environ, {"BOT_BOTTLE_CACHE_DIR": str(Path(cache.name) / "bb")}))
             stack.enter_context(mock.patch.object(smolvm, "is_available", return_value=True))
             # The fake plays a host where micro-VMs boot; the real one may not.
             stack.enter_context(mock.patch.object(smol_launch, "preflight", return_value=None))

@@ -3,6 +3,7 @@ whole by ``docker commit``), and a snapshot that replaces an earlier one removes
 
 from __future__ import annotations
 
+import os
 import tempfile
 import unittest
 from pathlib import Path
@@ -13,6 +14,15 @@ from bot_bottle.backend.docker import engine, snapshot_room
 from bot_bottle.errors import BotBottleError
 
 GIB = snapshot_room.GIB
+
+
+def setUpModule() -> None:
+    # A snapshot takes a lock in bot-bottle's cache folder: a throwaway one, not the user's.
+    cache = tempfile.TemporaryDirectory(prefix="bb-cache-")
+    unittest.addModuleCleanup(cache.cleanup)
+    env = mock.patch.dict(os.environ, {"BOT_BOTTLE_CACHE_DIR": cache.name})
+    env.start()
+    unittest.addModuleCleanup(env.stop)
 
 
 class Engine:

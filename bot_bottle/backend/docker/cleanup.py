@@ -18,6 +18,7 @@ while other bottles work.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,6 +284,28 @@ def remove(resources: list[Resource]) -> list[str]:
             "image": ["rmi", res.ref] if res.bottle_id is None else ["rmi", "-f", res.ref],
         }[res.kind]
         result = engine.run(cmd, timeout=60, check=False)
-        if result.returncode != 0 and "no such" not in result.stderr.lower() and "not found" not in result.stderr.lower():
+        if result.returncode != 0 and not _gone_anyway(res, result.stderr):
             failures.append(f"{res.kind} {res.name}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}")
     return failures
+
+
+# How long a removal someone else began (another `cleanup` run at the same time) is waited for:
+# a gVisor sandbox can take a while to die.
+REMOVAL_WAIT_S = 120.0
+
+
+def _gone_anyway(res: Resource, stderr: str) -> bool:
+    """Whether a failed removal still leaves ``res`` gone: it was gone already, or another
+    `cleanup` is removing it right now (then it is waited for, so that its network and volume,
+    removed next, are no longer in use by it)."""
+    low = stderr.lower()
+    if "no such" in low or "not found" in low:
+        return True
+    if res.kind != "container" or "already in progress" not in low:
+        return False
+    deadline = time.monotonic() + REMOVAL_WAIT_S
+    while time.monotonic() < deadline:
+        if engine.run(["container", "inspect", "-f", "{{.Id}}", res.ref], timeout=60, check=False).returncode != 0:
+            return True
+        time.sleep(0.2)
+    return False

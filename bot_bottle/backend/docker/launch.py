@@ -212,6 +212,25 @@ def _remove(args: list[str], left: list[str], what: str, *, timeout: float = 60)
         left.append(f"{what} ({exc})")
 
 
+def _name_taken(exc: engine.DockerError) -> bool:
+    """Whether a create failed because the name belongs to an object that already exists."""
+    text = f"{exc.stderr}\n{exc}".lower()
+    return "already in use" in text or "already exists" in text
+
+
+# Every bottle has a network of its own, and Docker's default address pools hold about 30 of them.
+NO_SUBNET_HINT = ("each running bottle uses one Docker network: stop the bottles (or remove the networks) you no "
+                  "longer need, or give the engine smaller ones, e.g. \"default-address-pools\": "
+                  "[{\"base\": \"172.16.0.0/12\", \"size\": 24}] in its daemon.json (then restart it)")
+
+
+def _no_subnet_left(exc: engine.DockerError) -> bool:
+    """Whether a network create failed because the engine's address pools are used up."""
+    text = f"{exc.stderr}\n{exc}".lower()
+    return any(words in text for words in ("fully subnetted", "non-overlapping ipv4 address pool",
+                                           "available predefined network"))
+
+
 def _write_private(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -252,6 +271,7 @@ class DockerLauncher:
         self.owner = proc.identity()
         self._progress = progress or (lambda message: None)
         self._created: list[tuple[str, str]] = []  # (kind, ref), in creation order
+        self._created_names: dict[str, str] = {}  # ref (an id once created) -> name, for messages
         self._torn_down = False
         self._sidecar_watch: SidecarWatch | None = None  # follows the sidecar's start messages
         self._disk_guard: DiskGuard | None = None  # while the agent runs
@@ -306,8 +326,27 @@ class DockerLauncher:
 
     def _create(self, kind: str, args: list[str], ref: str) -> None:
         # Record before running: a create that fails half way must still be rolled back.
-        self._created.append((kind, ref))
-        self._docker(args)
+        record = (kind, ref)
+        self._created.append(record)
+        try:
+            out = self._docker(args)
+        except engine.DockerError as exc:
+            if _name_taken(exc):
+                # The name is another launch's (the same bottle run by another process): removing
+                # it by name in the rollback would remove that bottle's object.
+                self._created.remove(record)
+            if kind == "network" and _no_subnet_left(exc):
+                raise BotBottleError(
+                    f"no network for bottle {self.names.id}: the Docker engine has no address range left ({exc})",
+                    hint=NO_SUBNET_HINT,
+                ) from None
+            raise
+        created_id = out.splitlines()[-1].strip() if out else ""
+        if kind in ("container", "network") and created_id:
+            # Removed by id from here on: Docker lets two networks share a name, and the teardown
+            # must only ever remove this launch's.
+            self._created[self._created.index(record)] = (kind, created_id)
+            self._created_names[created_id] = ref
 
     def launch(self) -> DockerBottle:
         from bot_bottle import images
@@ -710,11 +749,11 @@ class DockerLauncher:
                 left.append(f"its egress log was not saved ({exc})")
         containers = [ref for kind, ref in self._created if kind == "container"]
         if containers:
-            _remove(["rm", "-f", "-v", *containers], left, "containers " + ", ".join(containers),
+            _remove(["rm", "-f", "-v", *containers], left, "containers " + ", ".join(map(self._named, containers)),
                     timeout=REMOVE_TIMEOUT)
         for kind, ref in reversed(self._created):
             if kind == "network":
-                _remove(["network", "rm", ref], left, f"network {ref}")
+                _remove(["network", "rm", ref], left, f"network {self._named(ref)}")
             elif kind == "volume":
                 _remove(["volume", "rm", "-f", ref], left, f"volume {ref}")
         self._finish_state(launch_failed, left)
@@ -723,6 +762,9 @@ class DockerLauncher:
                 f"bottle {self.names.id} was not wholly torn down: " + "; ".join(left),
                 hint="once `docker info` answers again, `bot-bottle cleanup` removes what is left",
             )
+
+    def _named(self, ref: str) -> str:
+        return self._created_names.get(ref, ref)
 
     def _finish_state(self, launch_failed: bool, left: list[str]) -> None:
         if launch_failed:

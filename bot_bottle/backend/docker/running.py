@@ -58,12 +58,33 @@ def _container_ids(role: str, bottle_id: str | None, backend: str | None = None)
     return engine.run(["ps", "-a", "-q", "--no-trunc", *filters], timeout=60).stdout.split()
 
 
+def _inspect(ids: list[str]) -> list[dict]:
+    """``docker inspect`` of containers just listed. One removed in between (another bottle
+    ending meanwhile: on a busy engine, often) is left out, never an error for the whole list."""
+    result = engine.run(["inspect", *ids], timeout=60, check=False)
+    if result.returncode != 0:
+        unreachable = engine.no_engine_error(result.stderr)
+        if unreachable is not None:
+            raise unreachable
+        gone = ("no such object", "no such container")
+        problems = [line for line in result.stderr.splitlines()
+                    if line.strip() and not any(words in line.lower() for words in gone)]
+        if problems:
+            raise engine.DockerError(f"`docker inspect` failed: {problems[-1].strip()}", returncode=result.returncode,
+                                     stderr=result.stderr)
+    try:
+        data = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        raise engine.DockerError("`docker inspect` answered something that is not JSON") from None
+    return [obj for obj in data if isinstance(obj, dict)] if isinstance(data, list) else []
+
+
 def _sidecars_running(bottle_id: str | None) -> dict[str, bool]:
     """Bottle id -> whether its sidecar container runs, for the Docker backend's bottles."""
     ids = _container_ids("sidecar", bottle_id, "docker")
     if not ids:
         return {}
-    data = json.loads(engine.run(["inspect", *ids], timeout=60).stdout or "[]")
+    data = _inspect(ids)
     return {((obj.get("Config") or {}).get("Labels") or {}).get(LABEL_ID, ""): bool((obj.get("State") or {}).get("Running"))
             for obj in data}
 
@@ -74,7 +95,7 @@ def running(bottle_id: str | None = None) -> list[RunningBottle]:
         ids += _container_ids("sidecar", bottle_id, backend)
     if not ids:
         return []
-    data = json.loads(engine.run(["inspect", *ids], timeout=60).stdout or "[]")
+    data = _inspect(ids)
     sidecars = _sidecars_running(bottle_id)
     out = []
     for obj in data:
