@@ -235,5 +235,77 @@ class BottleIsolation(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertFalse(any(hit["path"] == "/after-kill" for hit in self.internet.hits("allowed.example")))
 
+    def test_tmp_is_on_disk_not_in_the_bottles_memory(self) -> None:
+        # gVisor mounts a tmpfs of its own over an empty /tmp: what the agent wrote there counted
+        # against the bottle's memory limit (`df` said 8 EiB free), and filling /tmp past that
+        # limit killed the whole bottle, agent and all. The agent image keeps a file in /tmp, so
+        # /tmp is the container's disk under gVisor as under runc.
+        r = self.sh("echo mount=$(awk '$2 == \"/tmp\" {print $3}' /proc/mounts) "
+                    "tmp=$(stat -f -c %T /tmp) root=$(stat -f -c %T /)")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        fs = dict(field.split("=", 1) for field in r.stdout.split())
+        self.assertEqual(fs.get("mount"), "", f"/tmp is a mount of its own: {r.stdout}")
+        self.assertEqual(fs.get("tmp"), fs.get("root"), r.stdout)
+        # The agent cannot remove the file that keeps it so (a resumed snapshot keeps it too).
+        kept = self.sh("rm -f /tmp/.bot-bottle-keep 2>/dev/null; test -e /tmp/.bot-bottle-keep && echo kept")
+        self.assertEqual(kept.stdout.strip(), "kept", kept.stderr)
+
+    def test_text_tools_count_utf8_characters(self) -> None:
+        # Debian's default locale is POSIX: `wc -m`, `grep .`, `sort` and a terminal's `ls` took
+        # every byte of a non-ASCII name or text for a character. The agent image sets C.UTF-8.
+        r = self.sh("locale charmap; printf '\\303\\251t\\303\\251' | wc -m; "
+                    "printf '\\303\\251\\n' | grep -c '^.$' || true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["UTF-8", "3", "1"], r.stdout + r.stderr)
+
+    def test_node_commands_in_the_node_image_print_no_proxy_warning(self) -> None:
+        # The Node agent image (pi's) turns on Node's proxy agent (NODE_USE_ENV_PROXY), which Node
+        # 22 calls experimental on the stderr of every `node` the agent ran, and again for every
+        # worker thread: noise in every script's and test's output. Its `node` silences that one
+        # warning, by its code.
+        home = h.TempHome(self).path
+        bottle_md = h.DEFAULT_BOTTLE.replace("egress:", "agent_provider:\n  template: pi\negress:", 1)
+        plan = h.plan_for(h.write_manifests(home, bottle=bottle_md))
+        bottle, _ = h.launch(self, plan, home / ".bot-bottle" / "state", internet=self.internet,
+                             env={"PLAIN_SETTING": "visible-value", "HOST_SECRET": HOST_SECRET})
+        script = "fetch('http://allowed.example/node').then(r => r.text()).then(t => process.stdout.write(t))"
+        r = bottle.exec(
+            "node -e \"new (require('worker_threads').Worker)('1', {eval: true})\" && "
+            f"printf '#!/usr/bin/env node\\n%s\\n' \"{script}\" > /tmp/fetch.js && chmod +x /tmp/fetch.js && /tmp/fetch.js"
+        )
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hello from allowed.example", r.stdout)  # through the proxy, as before
+        self.assertEqual(r.stderr.strip(), "", "node wrote to stderr")
+
+    def _gofer_fds(self) -> int | None:
+        """Host file descriptors held by gVisor's file proxy for the agent's container (None: not
+        gVisor, or its processes are not visible from here)."""
+        if self.plan.runtime != "runsc":
+            return None
+        cid = engine.run(["inspect", "-f", "{{.Id}}", self.launcher.names.agent_container], timeout=30).stdout.strip()
+        found = subprocess.run(["pgrep", "-f", f"runsc-gofer.*{cid}"], capture_output=True, text=True).stdout.split()
+        try:
+            return len(os.listdir(f"/proc/{found[0]}/fd")) if found else None
+        except OSError:
+            return None
+
+    def test_committing_many_new_files_holds_no_host_file_descriptors(self) -> None:
+        # Git hard-links every new object into place, and gVisor's file proxy holds a host file
+        # descriptor for each hard-linked file while it exists: a commit of some thousands of new
+        # files exhausted the engine's open-file limit and wedged the bottle ("too many open
+        # files", even for `docker exec`). The agent image has git rename objects into place.
+        self.assertEqual(self.sh("git config --get core.createObject").stdout.strip(), "rename")
+        made = self.sh("mkdir -p /home/node/many && cd /home/node/many && git init -q "
+                       "&& for f in $(seq 1 3000); do echo \"$f\" > f$f; done && echo ok")
+        self.assertEqual(made.stdout.strip(), "ok", made.stderr)
+        before = self._gofer_fds()
+        r = self.sh("cd /home/node/many && git add -A && git -c user.name=t -c user.email=t@t.invalid commit -qm many "
+                    "&& git count-objects | cut -d' ' -f1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreaterEqual(int(r.stdout.strip()), 3000)  # loose objects, one file each
+        after = self._gofer_fds()
+        if before is not None and after is not None:
+            self.assertLess(after - before, 1000, f"the file proxy went from {before} to {after} open files")
+
 if __name__ == "__main__":
     unittest.main()
