@@ -8,6 +8,7 @@ import socket
 import tempfile
 import subprocess
 import threading
+import time
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -234,6 +235,17 @@ class BottleIsolation(unittest.TestCase):
         r = self.sh("curl -sS -m 5 http://allowed.example/after-kill")
         self.assertNotEqual(r.returncode, 0)
         self.assertFalse(any(hit["path"] == "/after-kill" for hit in self.internet.hits("allowed.example")))
+
+    def test_killing_the_agents_sleeps_keeps_the_bottle(self) -> None:
+        # The container's keep-alive is a `sleep`: an agent tidying up its own sleeps ended the
+        # whole bottle with it (exit 143). It is started again.
+        r = self.sh("sleep 300 & pkill -x sleep; echo killed")
+        self.assertIn("killed", r.stdout, r.stderr)
+        time.sleep(1)
+        after = self.sh("echo still here")
+        self.assertEqual(after.stdout.strip(), "still here", after.stderr)
+        state = engine.run(["inspect", "-f", "{{.State.Running}}", self.launcher.names.agent_container], timeout=30)
+        self.assertEqual(state.stdout.strip(), "true")
 
     def test_tmp_is_on_disk_not_in_the_bottles_memory(self) -> None:
         # gVisor mounts a tmpfs of its own over an empty /tmp: what the agent wrote there counted

@@ -61,10 +61,12 @@ SIDECAR_START_TIMEOUT = 120.0
 # sleep that keeps the container alive for `docker exec`. If the forwarder dies, the agent is
 # offline: there is no other path out.
 # nodelay and large blocks: without them Nagle's algorithm adds tens of milliseconds per request.
+# The sleep is started again when it ends: an agent tidying up its own sleeps (`pkill sleep`)
+# ended the whole bottle with it. A stop (SIGTERM to the shell) still ends it at once.
 AGENT_ENTRY = (
     f"socat -b 262144 TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr,nodelay "
     f"UNIX-CONNECT:{SOCKET_DIR}/proxy.sock & "
-    "exec sleep infinity"
+    "while :; do sleep infinity; done"
 )
 
 Progress = Callable[[str], None]
