@@ -25,6 +25,18 @@ from bot_bottle.plan import BottlePlan, resolve
 REPO = Path(__file__).resolve().parents[2]
 UPSTREAM = REPO / "bot_bottle" / "demo" / "upstream.py"
 
+# No provider credential: a headless claude exits at once (non-zero) instead of retrying.
+NO_CREDENTIAL_BOTTLE = """\
+---
+env:
+  ANTHROPIC_API_KEY: ""
+egress:
+  routes:
+    - host: allowed.example
+      ports: [80]
+---
+"""
+
 DEFAULT_BOTTLE = """\
 ---
 env:

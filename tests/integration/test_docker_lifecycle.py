@@ -23,17 +23,7 @@ from tests._docker import skip_unless_docker
 from tests.integration import _harness as h
 
 REPO = Path(__file__).resolve().parents[2]
-SIMPLE_BOTTLE = """\
----
-# No provider credential: a headless claude exits at once (non-zero) instead of retrying.
-env:
-  ANTHROPIC_API_KEY: ""
-egress:
-  routes:
-    - host: allowed.example
-      ports: [80]
----
-"""
+SIMPLE_BOTTLE = h.NO_CREDENTIAL_BOTTLE
 
 
 def _bottle_objects(home: Path) -> dict[str, list[str]]:

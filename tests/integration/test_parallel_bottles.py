@@ -20,16 +20,7 @@ from bot_bottle.state import StateDir
 from tests._docker import skip_unless_docker
 from tests.integration import _harness as h
 
-SIMPLE_BOTTLE = """\
----
-env:
-  ANTHROPIC_API_KEY: ""
-egress:
-  routes:
-    - host: allowed.example
-      ports: [80]
----
-"""
+SIMPLE_BOTTLE = h.NO_CREDENTIAL_BOTTLE
 
 
 def _objects(bottle_id: str) -> dict[str, list[str]]:
