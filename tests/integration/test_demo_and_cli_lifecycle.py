@@ -17,18 +17,6 @@ from tests.integration import _harness as h
 
 REPO = Path(__file__).resolve().parents[2]
 
-CWD_BOTTLE = """\
----
-# No provider credential: a headless claude exits at once (non-zero) instead of retrying.
-env:
-  ANTHROPIC_API_KEY: ""
-egress:
-  routes:
-    - host: allowed.example
-      ports: [80]
----
-"""
-
 
 class _Cli(unittest.TestCase):
     def setUp(self) -> None:
@@ -61,7 +49,7 @@ class Demo(_Cli):
 @skip_unless_docker()
 class CliLifecycle(_Cli):
     def test_cwd_is_copied_in_and_owned_by_node(self) -> None:
-        h.write_manifests(self.home, bottle=CWD_BOTTLE)
+        h.write_manifests(self.home, bottle=h.NO_CREDENTIAL_BOTTLE)
         tree = self.home / "project"
         (tree / "src").mkdir(parents=True)
         (tree / "src" / "main.py").write_text("print('hello')\n")
@@ -101,7 +89,7 @@ class CliLifecycle(_Cli):
         self._stop_a_running_bottle("runsc")
 
     def _stop_a_running_bottle(self, runtime: str) -> None:
-        layout = h.write_manifests(self.home, bottle=CWD_BOTTLE)
+        layout = h.write_manifests(self.home, bottle=h.NO_CREDENTIAL_BOTTLE)
         from bot_bottle import lifecycle
         from bot_bottle.backend.docker.launch import LaunchOptions
         from bot_bottle.manifest import load
@@ -159,7 +147,7 @@ class CliLifecycle(_Cli):
         self.assertIn("no running bottle", again.stderr)
 
     def test_format_json_without_dry_run_is_a_usage_error(self) -> None:
-        h.write_manifests(self.home, bottle=CWD_BOTTLE)
+        h.write_manifests(self.home, bottle=h.NO_CREDENTIAL_BOTTLE)
         result = self.cli("start", "tester", "--format", "json")
         self.assertEqual(result.returncode, 2)
         self.assertIn("--dry-run", result.stderr)

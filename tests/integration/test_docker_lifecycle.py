@@ -23,7 +23,6 @@ from tests._docker import skip_unless_docker
 from tests.integration import _harness as h
 
 REPO = Path(__file__).resolve().parents[2]
-SIMPLE_BOTTLE = h.NO_CREDENTIAL_BOTTLE
 
 
 def _bottle_objects(home: Path) -> dict[str, list[str]]:
@@ -57,7 +56,7 @@ class _CliHome(unittest.TestCase):
         self._tmp = tempfile.TemporaryDirectory(prefix="bb-kill-")
         self.addCleanup(self._tmp.cleanup)
         self.home = Path(self._tmp.name)
-        h.write_manifests(self.home, bottle=SIMPLE_BOTTLE)
+        h.write_manifests(self.home, bottle=h.NO_CREDENTIAL_BOTTLE)
         self.tmp = self.home / "tmp"  # the CLI's TMPDIR: what it leaves there is seen
         self.tmp.mkdir()
         self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp),
@@ -86,7 +85,6 @@ class _CliHome(unittest.TestCase):
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "bot_bottle", *args], cwd=self.home, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
-
 
 
 @skip_unless_docker()
@@ -200,7 +198,7 @@ class SidecarDownShowsOffline(unittest.TestCase):
         tmp = tempfile.TemporaryDirectory(prefix="bb-offline-")
         self.addCleanup(tmp.cleanup)
         home = Path(tmp.name)
-        layout = h.write_manifests(home, bottle=SIMPLE_BOTTLE)
+        layout = h.write_manifests(home, bottle=h.NO_CREDENTIAL_BOTTLE)
         bottle, launcher = h.launch(self, h.plan_for(layout), layout.state_dir)
         bid = launcher.names.id
         # The start followed the sidecar's own messages; polling it with `docker exec` competes
@@ -254,7 +252,7 @@ class CommitThenResume(unittest.TestCase):
         tmp = tempfile.TemporaryDirectory(prefix="bb-commit-")
         self.addCleanup(tmp.cleanup)
         home = Path(tmp.name)
-        layout = h.write_manifests(home, bottle=SIMPLE_BOTTLE)
+        layout = h.write_manifests(home, bottle=h.NO_CREDENTIAL_BOTTLE)
         plan = h.plan_for(layout)
         state_root = layout.state_dir
         secret = "bb-commit-secret-" + uuid.uuid4().hex
@@ -317,7 +315,7 @@ class TenBottlesAtOnce(unittest.TestCase):
     def test_ten_concurrent_bottles(self) -> None:
         tmp = tempfile.TemporaryDirectory(prefix="bb-ten-")
         self.addCleanup(tmp.cleanup)
-        layout = h.write_manifests(Path(tmp.name), bottle=SIMPLE_BOTTLE)
+        layout = h.write_manifests(Path(tmp.name), bottle=h.NO_CREDENTIAL_BOTTLE)
         plan = h.plan_for(layout)
         internet = h.Internet.create("allowed.example")
         self.addCleanup(internet.close)

@@ -20,8 +20,6 @@ from bot_bottle.state import StateDir
 from tests._docker import skip_unless_docker
 from tests.integration import _harness as h
 
-SIMPLE_BOTTLE = h.NO_CREDENTIAL_BOTTLE
-
 
 def _objects(bottle_id: str) -> dict[str, list[str]]:
     label = f"label=bot-bottle.id={bottle_id}"
@@ -38,7 +36,7 @@ class TwoResumesOfOneBottle(unittest.TestCase):
         images.ensure_image(images.sidecar_image())
         images.ensure_image(images.agent_image("claude"))
         self.home = h.TempHome(self).path
-        self.layout = h.write_manifests(self.home, bottle=SIMPLE_BOTTLE)
+        self.layout = h.write_manifests(self.home, bottle=h.NO_CREDENTIAL_BOTTLE)
         self.manifest = load("tester", self.layout)
         self.plan = h.plan_for(self.layout)
         self.state_root = self.layout.state_dir

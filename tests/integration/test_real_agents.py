@@ -27,6 +27,7 @@ import tempfile
 import termios
 import time
 import unittest
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot_bottle import lifecycle
@@ -176,6 +177,15 @@ class _RealAgent(unittest.TestCase):
         """The agent CLI started interactively (``bot-bottle start``'s argv, on a terminal)."""
         return run_on_a_terminal(self.bottle.agent_argv([], tty=True), ready=ready)
 
+    def assert_starts_clean(self, ready: str, unwanted: Sequence[str], what: str) -> None:
+        """Started on a terminal, the agent CLI shows ``ready`` and none of ``unwanted`` (first-run
+        questions, warnings), and calls no host the bottle refuses."""
+        shown, screen = self.on_a_terminal(ready=ready)
+        for text in unwanted:
+            self.assertNotIn(_squeezed(text), _squeezed(screen), f"{what} showed {text!r}:\n{screen[-3000:]}")
+        self.assertTrue(shown, f"{what} never showed {ready!r}:\n{screen[-3000:]}")
+        self.assert_nothing_refused()
+
     def check(self) -> None:
         answer = self.run_agent()
         self.assertIn("Hello from the fake model.", answer)
@@ -220,11 +230,7 @@ class ClaudeCodeInABottle(_RealAgent):
 
     def test_interactive_claude_starts_at_its_prompt_with_no_question(self) -> None:
         # The status line under the input box; a first-run question takes the screen instead.
-        ready, screen = self.on_a_terminal(ready="bypass permissions on")
-        for question in CLAUDE_FIRST_RUN_QUESTIONS:
-            self.assertNotIn(_squeezed(question), _squeezed(screen), f"claude asked {question!r}:\n{screen[-3000:]}")
-        self.assertTrue(ready, f"claude never showed its input prompt in bypass mode:\n{screen[-3000:]}")
-        self.assert_nothing_refused()
+        self.assert_starts_clean("bypass permissions on", CLAUDE_FIRST_RUN_QUESTIONS, "claude")
 
 
 @skip_unless_docker()
@@ -285,11 +291,7 @@ class PiInABottle(_RealAgent):
 
     def test_interactive_pi_starts_quietly(self) -> None:
         # pi's footer shows the model it picked (Anthropic's default: no model is pinned).
-        ready, screen = self.on_a_terminal(ready="claude-opus-4-7")
-        for noise in PI_NOISE:
-            self.assertNotIn(_squeezed(noise), _squeezed(screen), f"pi showed {noise!r}:\n{screen[-3000:]}")
-        self.assertTrue(ready, f"pi never showed its screen with Anthropic's model:\n{screen[-3000:]}")
-        self.assert_nothing_refused()
+        self.assert_starts_clean("claude-opus-4-7", PI_NOISE, "pi")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 A value with punctuation or letters outside ASCII does not reach a reader as it is once it sits
 in a JSON string (``"`` as ``\\"``, ``/`` as ``\\/`` from PHP, ``<``, ``>`` and ``&`` as
-``\\u003c`` from Go, anything outside ASCII as ``\\uXXXX``), an HTML page (``&quot;``, ``&amp;``,
-``&#47;``, ``&#x2F;``) or a string literal (``\\x2f``). An upstream that echoes an injected
+``\\u003c`` from Go, anything outside ASCII as ``\\u`` and four hex digits), an HTML page
+(``&quot;``, ``&amp;``, ``&#47;``, ``&#x2F;``) or a string literal (``\\x2f``). An upstream that echoes an injected
 credential in its JSON answer is the common case, and every such answer escapes some of these;
 a JSON string inside a JSON string doubles the backslashes.
 
@@ -54,7 +54,7 @@ def _hex(digits: str) -> str:
 
 
 def _u_escape(code: int) -> str:
-    """``\\uXXXX``, or the surrogate pair of a character beyond the BMP."""
+    """``\\u`` and four hex digits, or the surrogate pair of a character beyond the BMP."""
     if code < 0x10000:
         return rf"{_SLASHES}u{_hex(f'{code:04x}')}"
     code -= 0x10000
