@@ -82,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the status of a program that SIGPIPE ended, as other command line tools do.
         _stdout_to_devnull()
         return EXIT_READER_GONE
+    except KeyboardInterrupt:
+        # A second Ctrl-C that lands after ``_main`` handled the first (while it says
+        # "interrupted"): the work is done, and the status is still a Ctrl-C's, not a death by
+        # the signal with the interpreter's own exit.
+        return 130
 
 
 def _stdout_to_devnull() -> None:

@@ -102,5 +102,27 @@ class TerminateAsInterruptTests(unittest.TestCase):
         self.assertEqual(caught.exception.exit_code, 129)
 
 
+class LateSecondInterruptTests(unittest.TestCase):
+    def test_a_ctrl_c_while_the_first_is_reported_still_exits_130(self) -> None:
+        # The CLI's second Ctrl-C can land while it says "interrupted" for the first: it died of
+        # the signal (status -2 to its parent) instead of exiting with a Ctrl-C's 130.
+        from unittest import mock
+
+        from bot_bottle import cli
+
+        def interrupted_twice(argv):  # noqa: ANN001, ANN202
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt from None  # the second one, during the first's handling
+
+        with mock.patch.object(cli, "_main", interrupted_twice):
+            try:
+                code = cli.main(["list"])
+            except KeyboardInterrupt:
+                self.fail("the second Ctrl-C escaped main()")
+        self.assertEqual(code, 130)
+
+
 if __name__ == "__main__":
     unittest.main()
