@@ -29,7 +29,6 @@ import select
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 
 from bot_bottle.sidecar.egress.credentials import Secrets, SecretsError, check_credentials
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+from bot_bottle.sidecar.supervise import channel
 
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half mitmproxy writes into its confdir
@@ -147,7 +147,8 @@ def hand_out_folders(config: Config, accounts: dict[str, Account]) -> None:
 
     The log folder is the proxy's, and the shared run folder its group's too, for the socket;
     the CA folder the proxy's group reads (``share_ca``). The gate's state is the gate's. The
-    spool is the group's, setgid so what anyone writes there stays in the group.
+    spool is the group's to read, and each account's to write only where that cannot grant
+    anything (``hand_out_spool``).
     """
     proxy, gate = accounts[PROXY_ACCOUNT], accounts[GATE_ACCOUNT]
     config.state_dir.chmod(0o711)
@@ -162,17 +163,48 @@ def hand_out_folders(config: Config, accounts: dict[str, Account]) -> None:
     # Children first: once a folder is the gate's (mode 700), root no longer gets into it.
     for path in (*_tree(gate_state)[::-1], gate_state):
         os.chown(path, gate.uid, gate.gid, follow_symlinks=False)
-    root = config.supervise_root
-    root.mkdir(parents=True, exist_ok=True)
+    hand_out_spool(config.supervise_root, gate)
+
+
+def hand_out_spool(root: Path, gate: Account) -> None:
+    """The supervise spool as ``channel.SHARED_FOLDERS`` lays it out: the group reads it all,
+    each daemon writes only what cannot grant (its proposals and expiries, the gate its records),
+    and only root (the host's ``ctl``) writes decisions and grants.
+
+    A restarted sidecar's spool may hold what an older image wrote (root's files of mode 600, or
+    a daemon's in folders the whole group wrote, grants and decisions included): each file
+    becomes its folder owner's, mode 640, so nothing a daemon wrote then stays its to change.
+    """
     spool_gid = gate.groups[0]
-    # A restarted sidecar's spool may hold what an image without these accounts wrote (root's,
-    # mode 600): the group gets it too. What an account wrote is already so (and not root's to chmod).
-    for path in (root, *_tree(root)):
-        if path.is_symlink() or path.lstat().st_uid != os.geteuid():
-            continue
-        os.chown(path, -1, spool_gid)
-        mode = path.lstat().st_mode
-        path.chmod(0o2770 if path.is_dir() else stat.S_IMODE(mode) | (mode & 0o600) >> 3)
+    owners = {"root": os.geteuid(), "gate": gate.uid}
+    root.mkdir(parents=True, exist_ok=True)
+    _own(root, os.geteuid(), spool_gid, channel.SPOOL_MODE)
+    for name, (mode, owner) in channel.SHARED_FOLDERS.items():
+        folder = root / name
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            folder.unlink()  # an older image let the group write here; the spool's folders are folders
+        folder.mkdir(exist_ok=True)
+        for path in _tree(folder):
+            if path.is_file() and not path.is_symlink():
+                _own(path, owners[owner], spool_gid, 0o640)
+        _own(folder, owners[owner], spool_gid, mode)
+    for name, mode in ((channel.DECIDE_LOCK_FILE, 0o640), (channel.GRANTS_LOCK_FILE, 0o600), (channel.GRANTS_FILE, 0o640)):
+        path = root / name
+        if path.is_symlink():
+            path.unlink()  # an older image let the group write here; root's files are no links
+        if name != channel.GRANTS_FILE:
+            path.touch(exist_ok=True)
+        if path.is_file():
+            _own(path, os.geteuid(), spool_gid, mode)
+
+
+def _own(path: Path, uid: int, gid: int, mode: int) -> None:
+    """``path`` owned by ``uid``:``gid`` with ``mode``. Root without CAP_FOWNER changes the mode
+    of its own files only: the file becomes root's first, gets its mode, then its owner's."""
+    os.chown(path, os.geteuid(), gid, follow_symlinks=False)
+    path.chmod(mode)
+    if uid != os.geteuid():
+        os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def hand_out_config(config: Config, accounts: dict[str, Account]) -> None:

@@ -33,6 +33,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ class Applied:
     # (audit action, effect) run once the sidecar took the decision; a failure is recorded on
     # the proposal and audited, but does not undo the grant that already works.
     after_delivery: list[Step] = field(default_factory=list)
-    # What applying already changed that stays even if the decision does not stand (said then).
+    # What applying already changed that stays even if the decision does not stand: then the
+    # proposal ends applied late (the operator approved it), saying the agent was not told.
     done_anyway: str = ""
 
 
@@ -148,13 +150,16 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
     error = _deliver(store, row, link, v.decision(row.id, reason=_join(v.reason, applied.message)), applied.grant, who)
     errors = []
     if error:
+        if error.kind in _DID_NOT_STAND and applied.done_anyway:
+            # Built while the agent's wait ended: what the operator approved is there, so the
+            # proposal says so (applied late) rather than "failed" beside a changed bottle.
+            return _applied_late(store, row, applied, who, error)
         if error.kind in _DID_NOT_STAND:
             # The sidecar has another decision (the agent's wait ended) or no such proposal: this
             # one did not stand, so nothing follows from it (no restart, no route kept).
-            done = f"; {applied.done_anyway}" if applied.done_anyway else ""
             return _failed(store, row, link, v, who,
                            f"the decision did not stand: {error} (the agent's wait had ended); nothing was "
-                           f"granted, kept or restarted{done}", tell_agent=False)
+                           "granted, kept or restarted", tell_agent=False)
         if applied.grant is not None:
             # Nothing took effect: the ctl writes the grant only with the decision.
             return _failed(store, row, link, v, who, f"the sidecar did not take the grant: {error}", tell_agent=False)
@@ -177,6 +182,19 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
     return row
 
 
+def _applied_late(store: Store, row: ProposalRow, applied: Applied, who: str, error: LinkError) -> ProposalRow:
+    """The proposal ends applied, its error saying that the agent was told its request ended
+    unanswered and that nothing after delivery (a restart, a route kept) was done."""
+    note = (f"applied after the agent's wait had ended ({error}): the agent was told its request expired "
+            f"and nothing else followed (no restart); {applied.done_anyway}")
+    return store.update_proposal(
+        row.key, expect=row.status, status=states.transition(row.status, states.APPLIED), error=note,
+        audit=AuditEntry(operator=who, action="apply", bottle_id=row.bottle_id, proposal_key=row.key,
+                         reason=note, before=applied.before,
+                         after={**{k: x for k, x in applied.after.items() if k != "restart"}, "agent_told": False}),
+    )
+
+
 def _failed(store: Store, row: ProposalRow, link: SidecarLink, v: states.Verdict, who: str, message: str,
             *, tell_agent: bool) -> ProposalRow:
     row = store.update_proposal(
@@ -185,10 +203,32 @@ def _failed(store: Store, row: ProposalRow, link: SidecarLink, v: states.Verdict
                          reason=message, before=_summary(row), after={"status": states.FAILED}, outcome="failed"),
     )
     if tell_agent:
-        # The agent is waiting: it hears "not granted", and why.
-        _deliver(store, row, link, v.decision(row.id, verdict=states.REJECTED,
-                                              reason=f"approved, but it could not be applied: {message}"), None, who)
+        # The agent is waiting: it hears "not granted", and why, but not where on the host
+        # (the operator's console and the audit log keep the full text).
+        reason = f"approved, but it could not be applied: {for_agent(message)}"
+        _deliver(store, row, link, v.decision(row.id, verdict=states.REJECTED, reason=reason), None, who)
     return store.get(row.key)
+
+
+# An absolute or home-relative path: a quoted one whole; else from after a space, bracket or
+# '=' (not inside a URL, whose path says nothing of the host) to the next space, quote, bracket
+# or ':'.
+_QUOTED_HOST_PATH = re.compile(r"""(['"])~?/[^'"\n]*\1""")
+_HOST_PATH = re.compile(r"""(?:(?<=[\s(\[={,])|^)~?/[^\s'"()\[\]{},;:]*""")
+AGENT_REASON_MAX = 500  # characters of a failure's text the agent reads
+
+
+def for_agent(message: str) -> str:
+    """``message`` as the bottled agent may read it: every host path (the operator's home, the
+    state folder, a build's files) replaced by ``<host path>``, and at most
+    ``AGENT_REASON_MAX`` characters."""
+    home = str(Path.home())
+    if len(home) > 1:
+        message = message.replace(home, "~")
+    message = _HOST_PATH.sub("<host path>", _QUOTED_HOST_PATH.sub("<host path>", message))
+    if len(message) > AGENT_REASON_MAX:
+        message = message[: AGENT_REASON_MAX - 3] + "..."
+    return message
 
 
 def _deliver(store: Store, row: ProposalRow, link: SidecarLink, decision: Any, grant: dict[str, Any] | None,
@@ -276,8 +316,7 @@ def _apply_capability(row: ProposalRow, payload: dict[str, Any], ctx: Context, s
         before={"backend": backend.name, "image": before.image, "snapshot": before.snapshot},
         after={"backend": backend.name, "snapshot": ref, "packages": list(change.packages)},
         message=f"{names} will be installed when the bottle is resumed (bot-bottle resume {row.bottle_id})",
-        done_anyway=f"but the image with {names} was built before that was known ({ref}), and `bot-bottle "
-                    f"resume {row.bottle_id}` starts from it",
+        done_anyway=f"the image with {names} is built ({ref}) and `bot-bottle resume {row.bottle_id}` starts from it",
     )
     owner_running = getattr(backend, "owner_running", None)
     if owner_running is not None and owner_running(row.bottle_id, state_root=ctx.state_root):

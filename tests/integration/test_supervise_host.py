@@ -202,8 +202,9 @@ class SuperviseHostTest(unittest.TestCase):
 
     def test_a_push_exception_is_granted_once_for_that_exact_push(self) -> None:
         old, new = "1" * 40, "2" * 40
-        made = subprocess.run(["docker", "exec", "-i", self.launcher.names.sidecar_container, "python", "-"],
-                              input=REJECTED_PUSH, capture_output=True, text=True, timeout=60)
+        # As the git-gate: its records are its own (no other account writes push-findings).
+        made = subprocess.run(["docker", "exec", "-i", "-u", "bottle-gate", self.launcher.names.sidecar_container,
+                               "python", "-"], input=REJECTED_PUSH, capture_output=True, text=True, timeout=60)
         self.assertEqual(made.returncode, 0, made.stderr)
         call = self.ask("request-push-exception", {"repo": "app", "ref": "refs/heads/fix", "old": old, "new": new,
                                                    "finding": "gf-0123456789ab",

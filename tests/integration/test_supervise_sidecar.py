@@ -196,8 +196,9 @@ class SuperviseSidecarTest(unittest.TestCase):
 
     def test_modified_push_exception(self) -> None:
         old, new = "1" * 40, "2" * 40
-        made = subprocess.run(["docker", "exec", "-i", self.sidecar, "python", "-"], input=REJECTED_PUSH,
-                              capture_output=True, text=True, timeout=60)
+        # As the git-gate: its records are its own (no other account writes push-findings).
+        made = subprocess.run(["docker", "exec", "-i", "-u", "bottle-gate", self.sidecar, "python", "-"],
+                              input=REJECTED_PUSH, capture_output=True, text=True, timeout=60)
         self.assertEqual(made.returncode, 0, made.stderr)
         call = self.call_tool("request-push-exception", {
             "repo": "app", "ref": "refs/heads/fix", "old": old, "new": new, "finding": "gf-0123456789ab",

@@ -216,6 +216,30 @@ class OtherKinds(Base):
         self.assertEqual(read_grants(self.side.spool.root)["token_uses"],
                          [{"route": "api.example", "detectors": ["aws-access-key"]}])
 
+    def test_a_failure_to_apply_tells_the_agent_why_but_not_the_hosts_paths(self) -> None:
+        from unittest import mock
+
+        home = str(Path.home())
+        where = f"{home}/.bot-bottle/state/{BOTTLE}/meta.json"
+        failing = mock.Mock(side_effect=apply.ApplyFailed(f"cannot read {where}: permission denied"))
+        with mock.patch.object(registry, "for_state", failing):
+            pid = self.propose("capability", {"packages": ["ripgrep"]})
+            row = apply.decide(self.store, pid, "approved", operator="ann", context=self.ctx)
+        self.assertEqual(row.status, "failed")
+        self.assertIn(where, row.error or "", "the operator's console keeps the full text")
+        reason = self.decision(pid).reason
+        self.assertIn("could not be applied", reason)
+        self.assertIn("permission denied", reason, "the agent still learns why")
+        self.assertNotIn(home, reason)
+        self.assertNotIn(".bot-bottle", reason)
+        self.assertNotIn(str(self.layout.state_dir), reason)
+
+    def test_for_agent_hides_paths_but_keeps_urls_and_words(self) -> None:
+        self.assertEqual(apply.for_agent("no state folder (/srv/x/state/ab); see http://deb.example/pool, apt/dpkg"),
+                         "no state folder (<host path>); see http://deb.example/pool, apt/dpkg")
+        self.assertEqual(apply.for_agent("denied: '/tmp/a b/c' here"), "denied: <host path> here")
+        self.assertEqual(len(apply.for_agent("x" * 2000)), apply.AGENT_REASON_MAX)
+
     def test_capability_with_dockerfile_lines_fails_clearly_and_tells_the_agent(self) -> None:
         pid = self.propose("capability", {"packages": [], "dockerfile": "RUN curl x | sh"})
         row = apply.decide(self.store, pid, "approved", operator="ann", context=self.ctx)
@@ -295,15 +319,22 @@ class DecisionThatDidNotStand(Base):
         self.assertIn("wait for it had already ended", row.error or "")
         self.assertEqual(self.decision(pid).verdict, "expired", "the sidecar's decision stands")
 
-    def test_a_capability_whose_wait_ends_during_the_build_does_not_restart_the_bottle(self) -> None:
+    def test_a_capability_whose_wait_ends_during_the_build_is_applied_late_without_a_restart(self) -> None:
+        # The image the operator approved is built and resume starts from it: the proposal says
+        # so (applied, the agent not told), never "failed, nothing granted" beside a changed bottle.
         pid = self.propose("capability", {"packages": ["ripgrep"]})
         calls: list[str] = []
         row = self.decide_capability(calls, during_build=lambda: self.side.spool.expire(pid, "the agent's wait ended"))
         self.assertEqual(calls, ["commit", "build"], "built, but never restarted")
-        self.assertEqual(row.status, "failed")
-        self.assertIn("did not stand", row.error or "")
-        self.assertIn("snap:1", row.error or "", "what was built anyway is said")
-        self.assertNotIn(("restart", "ok"), self.actions(pid))
+        self.assertEqual(row.status, "applied")
+        self.assertIn("the agent was told its request expired", row.error or "")
+        self.assertIn("snap:1", row.error or "", "what was built is said")
+        self.assertNotIn("nothing was granted", row.error or "")
+        self.assertEqual(self.actions(pid), [("approved", "ok"), ("deliver", "failed"), ("apply", "ok")])
+        audit = self.store.audit_rows(proposal_key=row.key)[-1]
+        self.assertEqual((audit.after["snapshot"], audit.after["agent_told"]), ("snap:1", False))
+        self.assertNotIn("restart", audit.after)
+        self.assertEqual(self.decision(pid).verdict, "expired", "the sidecar's decision stands")
 
     def test_an_egress_approval_whose_wait_ended_keeps_no_route(self) -> None:
         pid = self.propose("egress", {"host": "docs.example"})

@@ -271,14 +271,20 @@ class SharedSpoolTests(_TempRoot):
     def test_files_and_folders_are_the_groups(self) -> None:
         self.spool.submit(Proposal("p-1", "egress", "why", {"host": "a.example"}, 60, created_at=10))
         self.assertEqual(self.mode(self.root), 0o2770, "ensure keeps the shared spool's mode")
-        self.assertEqual(self.mode(self.spool.proposals_dir), 0o2770)
-        self.assertEqual(self.mode(self.spool.proposals_dir / "p-1.json"), 0o660)
+        # Each account adds proposals and moves only its own (sticky); the group reads, never writes.
+        self.assertEqual(self.mode(self.spool.proposals_dir), 0o3770)
+        self.assertEqual(self.mode(self.spool.expired_dir), 0o3770)
+        self.assertEqual(self.mode(self.spool.proposals_dir / "p-1.json"), 0o640)
         self.spool.decide(Decision("p-1", "approved", operator="op"))
-        self.assertEqual(self.mode(self.spool.decisions_dir / "p-1.json"), 0o660)
-        self.assertEqual(self.mode(self.spool.archive_dir / "p-1.json"), 0o660)
+        self.assertEqual(self.mode(self.spool.decisions_dir), 0o2750, "decisions are the ctl's alone")
+        self.assertEqual(self.mode(self.spool.decisions_dir / "p-1.json"), 0o640)
+        self.assertEqual(self.mode(self.spool.archive_dir / "p-1.json"), 0o640)
         add_grant(self.root, {"kind": "route", "route": {"host": "a.example", "ports": [443]}})
-        self.assertEqual(self.mode(channel.grants_path(self.root)), 0o664)
-        self.assertTrue(self.mode(self.root / channel._LOCK_FILE) & 0o040, "every account can take the lock")
+        self.assertEqual(self.mode(channel.grants_path(self.root)) & 0o070, 0o040, "the group reads the grants")
+        with self.spool.deciding():
+            pass
+        self.assertTrue(self.mode(self.root / channel.DECIDE_LOCK_FILE) & 0o040, "every account can take the decide lock")
+        self.assertFalse(self.mode(self.root / channel.GRANTS_LOCK_FILE) & 0o077, "no daemon can hold the grants up")
 
     def test_a_private_spool_stays_private(self) -> None:
         self.root.chmod(0o755)

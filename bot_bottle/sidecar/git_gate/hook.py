@@ -28,10 +28,11 @@ Push exceptions (docs/supervise.md): a rejected push prints its finding id and, 
 has the supervise plane, how to ask the operator (``request-push-exception`` with repo, ref, old,
 new and that id). When the operator approved, the spool's grants hold a push grant for exactly
 (repo, ref, old, new) and that finding id; a push whose every ref update has such an unused
-grant passes the scan once (the grants are used up), and the verdict records that an exception
-was used. The rejection is recorded in the spool under its finding id (``record_rejection``):
-the request names that id, and the operator is shown what the gate found, never the agent's
-own account of it.
+grant passes the scan once (the grants are used up: the gate records each use in the spool's
+``push-uses``, never in ``grants.json``, which only the host's ctl writes), and the verdict
+records that an exception was used. The rejection is recorded in the spool under its finding
+id (``record_rejection``): the request names that id, and the operator is shown what the gate
+found, never the agent's own account of it.
 """
 
 from __future__ import annotations

@@ -3,15 +3,26 @@
 The spool is a folder in the sidecar's own filesystem (never on the agent's volume)::
 
     <root>/proposals/<id>.json   a Proposal still waiting, written once, atomically
-    <root>/decisions/<id>.json   its Decision, written once, atomically (the first decision wins)
+    <root>/decisions/<id>.json   its Decision, written once, atomically, by the host's ``ctl`` only
+    <root>/expired/<id>.json     an ``expired`` Decision a daemon wrote when its wait ended; it can
+                                 only deny (whatever verdict it holds reads as ``expired``), and it
+                                 stands over a decision in ``decisions`` (a daemon cannot approve)
     <root>/archive/<id>.json     a Proposal once decided, moved out of ``proposals`` so listing
                                  the pending ones never reads the decided ones; only the newest
                                  ``MAX_ARCHIVED`` are kept (with their decisions)
-    <root>/grants.json           what approvals granted; the proxy and the git-gate re-read it
+    <root>/grants.json           what approvals granted (the host's ``ctl`` only); the proxy and
+                                 the git-gate re-read it
+    <root>/push-uses/<key>-<n>.json  the git-gate's record of the push grants it used up: it only
+                                 takes grants away (``read_grants`` marks those entries used)
+    <root>/push-findings/<id>.json   the git-gate's record of a push it rejected
 
 Every write is a temp file in the same folder renamed (or hard-linked) into place, so a reader
-sees a whole document or none. Grants are changed under an exclusive ``flock`` so two writers
-(the host's ``decide`` and the gate consuming a push grant) never lose each other's update.
+sees a whole document or none. Grants are changed under an exclusive ``flock`` so two ``ctl``
+calls never lose each other's update.
+
+In the sidecar image each daemon account may write only what cannot grant (``SHARED_FOLDERS``,
+applied by the sidecar's init): proposals, expiries and archived proposals of its own (sticky
+folders), the gate its records; decisions and grants are root's (the host's ``ctl``) alone.
 
 Stdlib only: this module runs in the sidecar and is imported on the host.
 """
@@ -20,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -36,10 +48,12 @@ from typing import Any
 
 DEFAULT_ROOT = Path("/var/lib/bottle/supervise")
 GRANTS_FILE = "grants.json"
-_LOCK_FILE = ".grants.lock"
+GRANTS_LOCK_FILE = ".grants.lock"  # the host's ``ctl`` only (no daemon takes it, none can hold it up)
 # Held by ``ctl decide`` from its grant to its decision, and by ``Spool.expire``: a grant is
 # never in force for a proposal an expiry is deciding meanwhile (see ``Spool.deciding``).
-_DECIDE_LOCK_FILE = ".decide.lock"
+DECIDE_LOCK_FILE = ".decide.lock"
+EXPIRED_DIR = "expired"
+PUSH_USES_DIR = "push-uses"
 EXPIRE_LOCK_WAIT_S = 2.0  # how long an expiry waits for a ``ctl decide`` under way to finish
 _TMP_PREFIX = ".tmp-"
 
@@ -73,11 +87,28 @@ MAX_ITEM_CHARS = 256  # characters in one entry of such a list
 MAX_PROPOSAL_BYTES = 16 * 1024  # the whole proposal as compact UTF-8 JSON, justification included
 MAX_HELD_PATH = 2048  # of a held request's path, shown to the operator (the rest is cut)
 ARCHIVE_DIR = "archive"
+PROPOSALS_DIR = "proposals"
+DECISIONS_DIR = "decisions"
 # Decided proposals kept (with their decisions): the host never reads them back (its own database
 # holds what it decided; a proposal gone from ``pending`` is one the agent stopped waiting for),
 # but a late ``decide`` should still hear "already decided" and ``request-token-use`` should
 # still find a recent held request.
 MAX_ARCHIVED = 200
+
+# Who may write where in the sidecar image's spool (root is the host's ``ctl``; the daemons are
+# in the spool's group): folder -> (mode, owner). A sticky folder the group writes lets each
+# account add files and rename or delete only its own; a folder the group only reads is its
+# owner's. Files are 640 (``_file_mode``): nobody changes another account's file. The spool's
+# own folder is root's, so only root makes ``grants.json`` and the lock files there.
+SPOOL_MODE = 0o2750
+SHARED_FOLDERS: dict[str, tuple[int, str]] = {
+    PROPOSALS_DIR: (0o3770, "root"),  # the proxy's held requests, the MCP server's asks
+    ARCHIVE_DIR: (0o3770, "root"),  # each expirer moves its own proposal here; ``ctl`` any
+    EXPIRED_DIR: (0o3770, "root"),  # an expiry can only deny
+    DECISIONS_DIR: (0o2750, "root"),
+    PUSH_FINDINGS_DIR: (0o2750, "gate"),
+    PUSH_USES_DIR: (0o2750, "gate"),
+}
 
 
 class ChannelError(ValueError):
@@ -510,20 +541,22 @@ def _is_shared(folder: Path) -> bool:
 
 
 def _make_folder(folder: Path) -> None:
-    """``folder`` and its parents; in a shared spool, writable by the group whoever makes it."""
+    """``folder`` and its parents; in a shared spool, with its mode from ``SHARED_FOLDERS`` (the
+    sidecar's init makes them all before any daemon starts, so this is for a spool made by hand)."""
     if folder.is_dir():
         return
     folder.mkdir(parents=True, exist_ok=True)
     if _is_shared(folder):
         try:
-            folder.chmod(0o2770)
+            folder.chmod(SHARED_FOLDERS.get(folder.name, (SPOOL_MODE, "root"))[0])
         except PermissionError:
             pass  # another account made it first, and made it so
 
 
 def _file_mode(folder: Path, mode: int) -> int:
-    """``mode`` for a file in ``folder``; the group gets what the owner has in a shared spool."""
-    return mode | (mode & 0o600) >> 3 if _is_shared(folder) else mode
+    """``mode`` for a file in ``folder``; in a shared spool the group may read what the owner
+    may, never write it (no account changes another's file)."""
+    return mode | (mode & 0o400) >> 3 if _is_shared(folder) else mode
 
 
 def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> None:
@@ -564,6 +597,30 @@ def _create_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> bo
         Path(tmp).unlink(missing_ok=True)
 
 
+def _stamp_archived(path: Path) -> None:
+    """Make ``path``'s mtime the time it was archived: pruning goes by that, so a proposal that
+    waited long and was just decided is the newest, and its waiter still finds the decision.
+    The host's ``ctl`` may not touch another account's file in a shared spool: it archives a
+    copy of its own instead (the folder is root's, so it may replace the file)."""
+    try:
+        os.utime(path)
+        return
+    except PermissionError:
+        pass
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
+        os.chmod(tmp, _file_mode(path.parent, 0o600))
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def _read_json(path: Path) -> Any | None:
     try:
         text = path.read_text(encoding="utf-8")
@@ -587,11 +644,15 @@ class Spool:
 
     @property
     def proposals_dir(self) -> Path:
-        return self.root / "proposals"
+        return self.root / PROPOSALS_DIR
 
     @property
     def decisions_dir(self) -> Path:
-        return self.root / "decisions"
+        return self.root / DECISIONS_DIR
+
+    @property
+    def expired_dir(self) -> Path:
+        return self.root / EXPIRED_DIR
 
     @property
     def archive_dir(self) -> Path:
@@ -603,7 +664,7 @@ class Spool:
         self.root.mkdir(parents=True, exist_ok=True)
         if not _is_shared(self.root):
             self.root.chmod(0o700)
-        for folder in (self.proposals_dir, self.decisions_dir, self.archive_dir):
+        for folder in (self.proposals_dir, self.decisions_dir, self.archive_dir, self.expired_dir):
             _make_folder(folder)
 
     def submit(self, proposal: Proposal) -> Proposal:
@@ -636,7 +697,7 @@ class Spool:
         """
         waiting, moved = [], False
         for path in self._files(self.proposals_dir):
-            if (self.decisions_dir / path.name).exists():
+            if self._is_decided(path.name):
                 moved = self._move_to_archive(path.stem) or moved
             else:
                 waiting.append(path)
@@ -669,40 +730,78 @@ class Spool:
         if self._move_to_archive(proposal_id):
             self._prune_archive()
 
+    def _is_decided(self, name: str) -> bool:
+        return (self.decisions_dir / name).exists() or (self.expired_dir / name).exists()
+
     def _move_to_archive(self, proposal_id: str) -> bool:
+        """Move a decided proposal to the archive; False when it is gone already, or is another
+        account's (in a shared spool an account moves only its own; ``ctl`` moves any)."""
         name = f"{proposal_id}.json"
         _make_folder(self.archive_dir)
         try:
             os.replace(self.proposals_dir / name, self.archive_dir / name)
-            # Its mtime becomes the time it was archived: pruning goes by that, so a proposal that
-            # waited long and was just decided is the newest, and its waiter still finds the decision.
-            os.utime(self.archive_dir / name)
         except FileNotFoundError:
             return False  # another process archived it (or pruned it) first
+        except PermissionError:
+            return False  # another account's: its writer or the host's ctl moves it
+        _stamp_archived(self.archive_dir / name)
         return True
 
     def _prune_archive(self) -> None:
-        """Delete the oldest archived proposals, and their decisions, beyond ``MAX_ARCHIVED``."""
+        """Delete the oldest archived proposals, and their decisions, beyond ``MAX_ARCHIVED``
+        (in a shared spool, those this account may delete; the host's ``ctl`` deletes any)."""
         for path in _oldest_beyond(self.archive_dir, MAX_ARCHIVED):
-            path.unlink(missing_ok=True)
-            (self.decisions_dir / path.name).unlink(missing_ok=True)
+            for gone in (path, self.decisions_dir / path.name, self.expired_dir / path.name):
+                try:
+                    gone.unlink(missing_ok=True)
+                except PermissionError:
+                    continue
 
     def decision_for(self, proposal_id: str) -> Decision | None:
-        data = _read_json(self.decisions_dir / f"{check_id(proposal_id)}.json")
+        """The proposal's decision: its expiry if a daemon wrote one (it stands over anything
+        in ``decisions``, and can only deny), else the host's decision, else None."""
+        name = f"{check_id(proposal_id)}.json"
+        expiry = self._expiry(proposal_id, name)
+        if expiry is not None:
+            return expiry
+        data = _read_json(self.decisions_dir / name)
         return None if data is None else Decision.from_dict(data)
 
+    def _expiry(self, proposal_id: str, name: str) -> Decision | None:
+        """``expired/<id>.json`` as an ``expired`` decision whatever it says: a daemon's file can
+        deny, never approve (one that does not parse denies too)."""
+        try:
+            data = _read_json(self.expired_dir / name)
+        except ChannelError:
+            data = {}
+        if data is None:
+            return None
+        reason = data.get("reason") if isinstance(data, dict) else None
+        return Decision(proposal_id, "expired", reason if isinstance(reason, str) else "no decision in time",
+                        operator="timeout")
+
     def decide(self, decision: Decision) -> Decision:
-        """Record the decision; raise ``UnknownProposal`` or ``AlreadyDecided`` (the first one stands)."""
+        """Record the decision; raise ``UnknownProposal`` or ``AlreadyDecided`` (the first one
+        stands, and an expiry stands over any other)."""
         proposal = self.get(decision.id)
         if proposal is None:
             raise UnknownProposal(f"no proposal {decision.id} in the spool")
         decision = decision.check_against(proposal)
-        if not _create_atomic(self.decisions_dir / f"{decision.id}.json", decision.to_dict()):
-            existing = self.decision_for(decision.id)
-            verdict = existing.verdict if existing else "?"
-            raise AlreadyDecided(f"proposal {decision.id} is already decided ({verdict})")
+        target = self.decisions_dir / f"{decision.id}.json"
+        if self._expiry(decision.id, target.name) is not None or not _create_atomic(target, decision.to_dict()):
+            raise self._already_decided(decision.id)
+        if self._expiry(decision.id, target.name) is not None:
+            # An expiry that did not wait for the decide lock came in between: it stands (the
+            # agent may have heard it), and this decision is taken back.
+            target.unlink(missing_ok=True)
+            raise self._already_decided(decision.id)
         self._archive(decision.id)
         return decision
+
+    def _already_decided(self, proposal_id: str) -> AlreadyDecided:
+        existing = self.decision_for(proposal_id)
+        verdict = existing.verdict if existing else "?"
+        return AlreadyDecided(f"proposal {proposal_id} is already decided ({verdict})")
 
     @contextmanager
     def deciding(self, wait_s: float | None = None) -> Iterator[None]:
@@ -714,26 +813,35 @@ class Spool:
         "expired" about: an agent that knows its own timeout could time requests into it.
         Under it the expiry waits, then finds the approval and tells the agent that.
         """
-        with _locked(self.root, _DECIDE_LOCK_FILE, wait_s):
+        with _locked(self.root, DECIDE_LOCK_FILE, wait_s, shared=True):
             yield
 
     def expire(self, proposal_id: str, reason: str = "") -> Decision:
-        """Mark a proposal nobody decided in time as expired; if a decision won the race, that one."""
+        """Mark a proposal nobody decided in time as expired (in ``expired``, which only denies);
+        if a decision won the race, that one."""
         decision = Decision(proposal_id, "expired", reason or "no decision in time", operator="timeout")
         try:
-            try:
-                # Bounded: the server and the proxy expire from their event loops, which a
-                # ``ctl decide`` stuck on a slow disk must not hold up for long.
-                with self.deciding(wait_s=EXPIRE_LOCK_WAIT_S):
-                    return self.decide(decision)
-            except (PermissionError, TimeoutError):
-                # No lock (a spool made by hand, or a decider that does not let go): expiring
-                # unlocked beats never expiring, which would leave the proposal waiting forever.
-                return self.decide(decision)
-        except AlreadyDecided:
-            existing = self.decision_for(proposal_id)
-            assert existing is not None
+            # Bounded: the server and the proxy expire from their event loops, which a
+            # ``ctl decide`` stuck on a slow disk must not hold up for long.
+            with self.deciding(wait_s=EXPIRE_LOCK_WAIT_S):
+                return self._expire(decision)
+        except (PermissionError, TimeoutError):
+            # No lock (a spool made by hand, or a decider that does not let go): expiring
+            # unlocked beats never expiring, which would leave the proposal waiting forever;
+            # ``decide`` takes its decision back if this expiry lands in between.
+            return self._expire(decision)
+
+    def _expire(self, decision: Decision) -> Decision:
+        existing = self.decision_for(decision.id)
+        if existing is not None:
             return existing
+        if self.get(decision.id) is None:
+            raise UnknownProposal(f"no proposal {decision.id} in the spool")
+        if _create_atomic(self.expired_dir / f"{decision.id}.json", decision.to_dict()):
+            self._archive(decision.id)
+        existing = self.decision_for(decision.id)
+        assert existing is not None
+        return existing
 
     def await_decision(self, proposal_id: str, timeout: float, poll: float = 0.25) -> Decision | None:
         """The decision once it is there, or None after ``timeout`` seconds."""
@@ -794,25 +902,69 @@ def grants_path(root: str | Path = DEFAULT_ROOT) -> Path:
 
 
 def read_grants(root: str | Path = DEFAULT_ROOT) -> dict[str, list[Any]]:
-    """The grants document; an empty one when the file does not exist yet."""
+    """The grants document (an empty one when the file does not exist yet), with the push
+    grants the git-gate used up (``push-uses``) marked ``"used": true``."""
+    return _with_uses(_raw_grants(Path(root)), push_uses(root))
+
+
+def _raw_grants(root: Path) -> dict[str, list[Any]]:
+    """``grants.json`` as the host's ``ctl`` wrote it (no use the gate recorded applied)."""
     path = grants_path(root)
     return _grants_doc(_read_json(path), path)
 
 
+def push_key(entry: Mapping[str, Any]) -> str:
+    """What names one push grant's (repo, ref, old, new, finding) in ``push-uses``."""
+    ident = json.dumps([entry.get(k) for k in ("repo", "ref", "old", "new", "finding")], separators=(",", ":"))
+    return hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def push_uses(root: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """The uses the gate recorded, by ``push_key``, in the order they were made (``<key>-<n>``)."""
+    uses: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for path in Spool._files(Path(root) / PUSH_USES_DIR):
+        key, _, n = path.stem.rpartition("-")
+        try:
+            data = _read_json(path)
+        except ChannelError:
+            data = {}
+        if key and n.isdigit():
+            uses.setdefault(key, []).append((int(n), data if isinstance(data, dict) else {}))
+    return {key: [record for _, record in sorted(found, key=lambda x: x[0])] for key, found in uses.items()}
+
+
+def _with_uses(doc: dict[str, list[Any]], uses: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[Any]]:
+    """``doc`` with the first unused push grants of each key marked used, one per recorded use
+    (a use beyond the grants there changes nothing: a use only ever takes a grant away)."""
+    left = {key: list(records) for key, records in uses.items()}
+    pushes = []
+    for entry in doc["pushes"]:
+        entry = dict(entry)
+        records = left.get(push_key(entry))
+        if not entry.get("used") and records:
+            used_at = records.pop(0).get("used_at")
+            entry["used"] = True
+            if isinstance(used_at, (int, float)) and not isinstance(used_at, bool):
+                entry["used_at"] = used_at
+        pushes.append(entry)
+    return dict(doc, pushes=pushes)
+
+
 @contextmanager
 def _grants_locked(root: Path) -> Iterator[None]:
-    with _locked(root, _LOCK_FILE):
+    with _locked(root, GRANTS_LOCK_FILE):
         yield
 
 
 @contextmanager
-def _locked(root: Path, name: str, wait_s: float | None = None) -> Iterator[None]:
+def _locked(root: Path, name: str, wait_s: float | None = None, *, shared: bool = False) -> Iterator[None]:
     """An exclusive ``flock`` on ``root/name`` (between processes, and between two opens in one);
-    with ``wait_s``, ``TimeoutError`` once that long has passed without it."""
+    with ``wait_s``, ``TimeoutError`` once that long has passed without it. ``shared``: the
+    spool's group may take it too (else it is its maker's alone)."""
     _make_folder(root)
-    # Opened for reading (flock needs no more), so it serves every account in a shared spool
-    # whoever made it.
-    fd = os.open(root / name, os.O_RDONLY | os.O_CREAT, _file_mode(root, 0o600))
+    # Opened for reading (flock needs no more), so a shared one serves every account in the
+    # spool's group whoever made it.
+    fd = os.open(root / name, os.O_RDONLY | os.O_CREAT, _file_mode(root, 0o600) if shared else 0o600)
     with os.fdopen(fd, "rb") as lock:
         if wait_s is None:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -908,8 +1060,8 @@ def add_grant(root: str | Path, grant: Mapping[str, Any]) -> bool:
     key, entry = _grant_entry(validate_grant(dict(grant)))
     root = Path(root)
     with _grants_locked(root):
-        doc = read_grants(root)
-        if entry in doc[key]:  # (for a push: an identical unused grant) nothing to add
+        doc = _raw_grants(root)
+        if entry in _with_uses(doc, push_uses(root))[key]:  # (a push: an identical unused grant) nothing to add
             return False
         doc[key].append(entry)
         _write_atomic(grants_path(root), doc, mode=0o644)
@@ -923,10 +1075,12 @@ def remove_grant(root: str | Path, grant: Mapping[str, Any]) -> bool:
     if not grants_path(root).exists():
         return False
     with _grants_locked(root):
-        doc = read_grants(root)
-        if entry not in doc[key]:
+        doc = _raw_grants(root)
+        shown = _with_uses(doc, push_uses(root))[key]
+        if entry not in shown:
             return False
-        doc[key].remove(entry)
+        # The last such entry (all are alike): the uses recorded stay on the ones before it.
+        del doc[key][len(shown) - 1 - shown[::-1].index(entry)]
         _write_atomic(grants_path(root), doc, mode=0o644)
         return True
 
@@ -940,17 +1094,24 @@ def push_grant_matches(entry: Mapping[str, Any], repo: str, ref: str, old: str, 
 
 def consume_push(root: str | Path, repo: str, ref: str, old: str, new: str, finding: str | None = None) -> bool:
     """Use up an unused push grant for exactly (repo, ref, old, new) (and ``finding``, when the
-    grant names one); True if there was one."""
+    grant names one); True if there was one.
+
+    The gate never writes ``grants.json``: it records the use as ``push-uses/<key>-<n>.json``,
+    made only if not there yet (so two pushes never use one grant), which can only take a grant
+    away. ``n`` counts the grants alike: the operator may grant the same push again.
+    """
     root = Path(root)
-    if not grants_path(root).exists():
-        return False
-    with _grants_locked(root):
-        doc = read_grants(root)
-        for entry in doc["pushes"]:
-            if push_grant_matches(entry, repo, ref, old, new, finding):
-                entry["used"] = True
-                entry["used_at"] = round(time.time(), 3)
-                _write_atomic(grants_path(root), doc, mode=0o644)
+    try:
+        raw = _raw_grants(root)
+    except ChannelError:
+        return False  # unreadable grants grant nothing
+    uses = push_uses(root)
+    available = [e for e in _with_uses(raw, uses)["pushes"] if push_grant_matches(e, repo, ref, old, new, finding)]
+    for key in dict.fromkeys(push_key(e) for e in available):
+        alike = sum(1 for e in raw["pushes"] if not e.get("used") and push_key(e) == key)
+        record = {"repo": repo, "ref": ref, "old": old, "new": new, "finding": finding, "used_at": round(time.time(), 3)}
+        for n in range(len(uses.get(key, [])), alike):
+            if _create_atomic(root / PUSH_USES_DIR / f"{key}-{n}.json", record, mode=0o644):
                 return True
     return False
 

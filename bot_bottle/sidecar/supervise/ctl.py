@@ -96,8 +96,9 @@ def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
         try:
             spool.decide(decision)
         except AlreadyDecided:
-            # Decided meanwhile by a writer that does not take the lock (an older server):
-            # what this decision granted is taken back (a decision that did not stand changes nothing).
+            # Decided meanwhile by a writer that did not take the lock (an older server, or an
+            # expiry that could not wait for it): what this decision granted is taken back (a
+            # decision that did not stand changes nothing).
             if added:
                 remove_grant(spool.root, grant)
             raise
