@@ -6,6 +6,11 @@ denial with a 403, hands the allowed request's content to the scanner (``scannin
 injects the route's credential, routes internal names to the bundle's services, and writes one
 JSON line per decision. Every rule lives in ``core`` / ``structure``; this module holds none.
 
+A tunnel is judged at its CONNECT, and its host name scanned there too: the name leaves before
+any request inside it (mitmproxy looks it up and connects at once, and the upstream handshake
+names it), and a passed-through tunnel has no request to scan. An intercepted tunnel's upstream
+is offered only HTTP's ALPN names (mitmproxy would offer it whatever names the agent offered).
+
 Order for one request, and why:
   requestheaders  decide on the real target and the headers; refuse early (no body is sent on)
   request         on a route that refuses provider-side fetches (``server_fetch``: an MCP server,
@@ -57,7 +62,7 @@ import socket
 import sys
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +100,8 @@ WS_REASON_LIMIT = 123  # bytes a close frame's reason may hold
 RULE_RAW_TCP = "raw-tcp"
 RULE_TRAILERS = "request-trailers"
 ECH_EXTENSION = 0xFE0D  # TLS encrypted_client_hello
+# The ALPN names of the protocols the proxy speaks inside an intercepted tunnel (mitmproxy's own).
+HTTP_ALPN_NAMES = frozenset({b"h2", b"http/1.1", b"http/1.0", b"http/0.9"})
 RULE_RESOLVES_LOCAL = "resolves-to-sidecar"
 RULE_BUSY = "proxy-busy"
 INTERNAL_HOST = "127.0.0.1"
@@ -231,7 +238,33 @@ class EgressAddon:
             in_tunnel=flow.request.is_http2 or flow.client_conn.tls_established,
         )
         verdict = self._enforce(flow, facts)
+        if verdict.allowed and self._connect_target_refused(flow, verdict, facts):
+            return  # refused and logged
         self._log(flow, verdict, facts)
+
+    def _connect_target_refused(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> bool:
+        """Scan the tunnel's host name before anything is opened for it; True: refused.
+
+        A tunnel's name leaves before any request inside it is scanned: mitmproxy connects as
+        soon as the CONNECT is allowed (a DNS lookup of the name, then the TCP connection), and
+        the upstream TLS handshake carries the name as its SNI. Under a wildcard route
+        (``*.example.com``) the agent picks that name, and a secret written into it as a label
+        would reach the allowed host's resolver and server unscanned. A passed-through tunnel
+        has no request inside at all. The name cannot be redacted, and a tunnel cannot wait for
+        the operator, so any finding refuses it.
+        """
+        outbound = scanning.OutboundRequest(
+            method="CONNECT", scheme="https", host=verdict.host, port=verdict.port, path="", headers=(),
+            body=b"", route_index=verdict.route_index,
+            dlp=verdict.route.dlp_settings if verdict.route is not None else {},
+            internal_service=verdict.internal_service,
+        )
+        outcome = self.scanner.scan(outbound)
+        if outcome.action == scanning.ALLOW:
+            return False
+        flow.metadata[SCAN] = scanning.ScanOutcome(scanning.BLOCK, outcome.detectors, outcome.reason)
+        self._refuse(flow, _dlp_verdict(verdict, RULE_DLP, outcome, "the tunnel's host name carries"), facts)
+        return True
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         """Pass a tunnel through untouched when its route says so; otherwise pin the upstream SNI."""
@@ -263,6 +296,12 @@ class EgressAddon:
         # sends no name (none is allowed for an address) and checks the certificate against the
         # address, where left unset it would forward the client's SNI and check against that.
         data.context.server.sni = ip_literal(verdict.host) or verdict.host
+        # mitmproxy offers the upstream the very ALPN names the client offered (``tlsconfig``
+        # mirrors them when none are set): any bytes the agent writes there would reach the
+        # upstream's handshake unscanned. Only the HTTP names, which the proxy speaks, go on.
+        offers = upstream_alpn_offers(getattr(data.client_hello, "alpn_protocols", ()) or ())
+        if offers is not None:
+            data.context.server.alpn_offers = offers
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         """Refuse an upstream connection whose name resolves to an address no route may reach.
@@ -1340,6 +1379,17 @@ def _counted(flow: http.HTTPFlow, data: bytes) -> bytes:
 def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
     # latin-1 maps every byte to one character: CR, LF and NUL survive, lengths are byte counts.
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.fields]
+
+
+def upstream_alpn_offers(client_offers: Sequence[bytes]) -> tuple[bytes, ...] | None:
+    """The ALPN names an intercepted tunnel offers its upstream: the client's HTTP ones, in its
+    order. None when the client offered none (the upstream is then offered none either). A
+    client that offered only other names gets HTTP/1.1: an empty offer would have mitmproxy
+    mirror the client's names after all."""
+    if not client_offers:
+        return None
+    kept = tuple(name for name in client_offers if name in HTTP_ALPN_NAMES)
+    return kept or (b"http/1.1",)
 
 
 def _same_host(sni: str, host: str) -> bool:
