@@ -218,6 +218,34 @@ class GateScenarios(unittest.TestCase):
                 listing = self.agent(f"git ls-remote {shlex.quote(url)}")
                 self.assertNotIn("refs/heads/to-delete", listing.stdout)
 
+    def test_a_deleted_branch_the_agent_still_holds_is_never_acknowledged(self) -> None:
+        # The agent's next fetch names the commit of a branch deleted upstream as a "have": the gate
+        # answers as if the mirror lacked it (no "ACK": whether it exists is not told), and the
+        # fetch still negotiates and completes.
+        for repo in self.repo_urls:
+            with self.subTest(repo=repo):
+                folder = f"hidden-have-{repo}"
+                self.clone(repo, folder)
+                run = self.in_clone(folder, "git checkout -q -b gone-have && echo gone > gone.txt && git add gone.txt"
+                                    " && git commit -q -m gone && git push -q origin gone-have"
+                                    " && git push -q origin --delete gone-have && git rev-parse HEAD")
+                self.assertEqual(run.returncode, 0, run.output)
+                gone = run.stdout.split()[-1]
+                self.clone(repo, f"{folder}-other")
+                run = self.in_clone(f"{folder}-other", "git checkout -q -b after-gone && echo next > next.txt"
+                                    " && git add next.txt && git commit -q -m next && git push -q origin after-gone"
+                                    " && git rev-parse HEAD")
+                self.assertEqual(run.returncode, 0, run.output)
+                after = run.stdout.split()[-1]
+                run = self.in_clone(folder, f"GIT_TRACE_PACKET=$PWD/.git/trace git fetch -q origin"
+                                    f" && git rev-parse origin/after-gone && grep -c 'have {gone}' .git/trace;"
+                                    f" grep -c 'ACK {gone}' .git/trace; true")
+                self.assertEqual(run.returncode, 0, run.output)
+                lines = run.stdout.split()
+                self.assertEqual(lines[0], after, run.output)
+                self.assertGreaterEqual(int(lines[1]), 1, "the fetch named no hidden commit: the test proves nothing")
+                self.assertEqual(lines[2], "0", run.output)
+
     def test_force_push_over_history_with_an_old_secret_is_accepted(self) -> None:
         for repo in self.repo_urls:
             with self.subTest(repo=repo):

@@ -93,7 +93,7 @@ class HiddenObjectsTest(HiddenObjectsCase):
             "upper-case id": (want_request(f"want {self.leak_blob.upper()}{caps}\n"), {}),
             "id glued to capabilities": (want_request(f"want {self.leak_blob}ofs-delta\n"), {}),
             "after a tip": (want_request(f"want {self.base}{caps}\n", f"want {self.leak_blob}\n"), {}),
-            "upper-case length": (b"003C" + want_request(f"want {self.leak_blob}ofs-delta\n")[4:], {}),
+            "upper-case length": (b"003B" + want_request(f"want {self.leak_blob}ofs-delta\n")[4:], {}),
             "gzip": (gzip.compress(want_request(f"want {self.leak_blob}{caps}\n")), {"Content-Encoding": "gzip"}),
             "x-gzip": (gzip.compress(want_request(f"want {self.leak_blob}{caps}\n")), {"Content-Encoding": "x-gzip"}),
             "no flush": (pkt(f"want {self.leak_blob}{caps}\n"), {}),

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_bottle.sidecar.git_gate import proc, upstream
+from bot_bottle.sidecar.git_gate import proc, upstream, view
 from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
 from bot_bottle.sidecar.git_gate.patch import MAX_LOG_BYTES
 
@@ -78,6 +78,7 @@ class Mirrors:
         self.config = config
         self.config_path = config_path
         self.root = state_dir / "mirrors"
+        self.views = state_dir / "views"  # each fetch's own view of a mirror (view.py)
         self._states = {repo.name: _RepoState() for repo in config.repos}
 
     def path(self, repo: RepoConfig) -> Path:
@@ -91,6 +92,7 @@ class Mirrors:
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
+        view.remove_all(self.views)
         for repo in self.config.repos:
             self._init(repo)
             self.remove_quarantines(repo)  # left by pushes a previous gate was killed during
@@ -116,6 +118,10 @@ class Mirrors:
             "http.receivepack": "true",  # pushes are served (and checked by the hook)
             "http.uploadpack": "true",
             "uploadpack.allowFilter": "true",  # partial clones (--filter=blob:none) work
+            # But not sparse:oid=<blob>, which git resolves and reads (any object, by id or as
+            # <commit>:<path>) with no reach check: it would tell whether a hidden object exists,
+            # and its content would decide what the pack holds.
+            "uploadpackfilter.sparse:oid.allow": "false",
             # Fetches are served in protocol v0 (see server.py), where git refuses to send a commit
             # no branch or tag reaches (one deleted upstream, a secret taken down). Objects they do
             # reach may be asked for by id: a partial clone fetches its missing blobs that way. (git

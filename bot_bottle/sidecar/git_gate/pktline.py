@@ -5,8 +5,10 @@ Said: an ``ERR <text>`` packet in answer to ``info/refs`` or to an RPC makes the
 that an object it asked for is not served).
 
 Read: the first section of a request (up to its first flush), as git's own reader would see it:
-an upload-pack request's ``want`` lines (every object the client asks for is named there, and
-nowhere else), a receive-pack request's ref updates.
+an upload-pack request's ``want`` and ``shallow`` lines (every object the client asks for is named
+there, and nowhere else), a receive-pack request's ref updates; and an upload-pack request's
+second section, its ``have`` lines up to a flush or ``done`` (all that upload-pack reads of it).
+Lines naming an object can be left out of what git is handed (``without``).
 """
 
 from __future__ import annotations
@@ -71,12 +73,24 @@ class Section:
 
     payloads: tuple[bytes, ...]
     consumed: bytes
+    end: int  # where in ``consumed`` the section (with the packet that ended it) ends
+
+    @property
+    def data(self) -> bytes:
+        """The section's own bytes, its ending packet included."""
+        return self.consumed[:self.end]
+
+    @property
+    def after(self) -> bytes:
+        """What was read past the section's end."""
+        return self.consumed[self.end:]
 
 
-def read_section(chunks: Iterator[bytes], limit: int) -> Section:
+def read_section(chunks: Iterator[bytes], limit: int, *, until_done: bool = False) -> Section:
     """Read ``chunks`` up to the end of the first section: a flush (or delim, response-end)
-    packet, or the end of the input, where git's reader stops too. More than ``limit`` bytes
-    before that end, or a malformed length, is a ``ProtocolError``."""
+    packet, or the end of the input, where git's reader stops too; with ``until_done``, also
+    just after a ``done`` line (where upload-pack stops reading its haves). More than ``limit``
+    bytes before that end, or a malformed length, is a ``ProtocolError``."""
     buffer = bytearray()
     payloads: list[bytes] = []
     at = 0
@@ -84,16 +98,23 @@ def read_section(chunks: Iterator[bytes], limit: int) -> Section:
         while (found := _next_packet(buffer, at)) is not None:
             payload, at = found
             if payload is None:
-                return Section(tuple(payloads), bytes(buffer))
+                return Section(tuple(payloads), bytes(buffer), at)
             payloads.append(payload)
+            if until_done and _chomp(payload) == b"done":
+                return Section(tuple(payloads), bytes(buffer), at)
         if len(buffer) > limit:
-            raise ProtocolError(f"the request's first section is longer than {limit} bytes")
+            raise ProtocolError(f"the request's section is longer than {limit} bytes")
         data = next(chunks, None)
         if data is None:
             if at != len(buffer):
                 raise ProtocolError("the request ends in the middle of a packet")
-            return Section(tuple(payloads), bytes(buffer))
+            return Section(tuple(payloads), bytes(buffer), at)
         buffer += data
+
+
+def _chomp(payload: bytes) -> bytes:
+    """A payload as upload-pack compares it: one trailing newline dropped."""
+    return payload[:-1] if payload.endswith(b"\n") else payload
 
 
 def _next_packet(buffer: bytearray, at: int) -> tuple[bytes | None, int] | None:
@@ -128,3 +149,31 @@ def wanted_ids(payloads: Iterable[bytes], hexsz: int) -> list[str]:
             raise ProtocolError(f"malformed want line {payload[:80]!r}")
         out.append(match[1].decode("ascii").lower())
     return out
+
+
+def named_ids(payloads: Iterable[bytes], keyword: str, hexsz: int) -> list[str]:
+    """The object ids of the ``<keyword> <id>`` lines (``have``, ``shallow``), lower case, in
+    order, as upload-pack parses them. A line that does not parse is skipped: git dies on it
+    before it looks any object up."""
+    pattern = re.compile(rb"%s ([0-9a-fA-F]{%d})" % (keyword.encode("ascii"), hexsz))
+    return [match[1].decode("ascii").lower() for payload in payloads if (match := pattern.match(payload))]
+
+
+def without(data: bytes, keyword: str, hexsz: int, dropped: set[str]) -> bytes:
+    """``data`` (whole packets, as read) less each ``<keyword> <id>`` packet whose id is in
+    ``dropped``; every other packet is kept byte for byte."""
+    if not dropped:
+        return data
+    pattern = re.compile(rb"%s ([0-9a-fA-F]{%d})" % (keyword.encode("ascii"), hexsz))
+    buffer = bytearray(data)
+    kept = bytearray()
+    at = 0
+    while (found := _next_packet(buffer, at)) is not None:
+        payload, end = found
+        match = pattern.match(payload) if payload is not None else None
+        if match is None or match[1].decode("ascii").lower() not in dropped:
+            kept += data[at:end]
+        at = end
+    if at != len(data):
+        raise ProtocolError("a section ends in the middle of a packet")
+    return bytes(kept)

@@ -18,6 +18,12 @@ id itself, against the refs as they are when the request is served, before git r
   on each such request, stopping at the last id found.
 Anything else (an id the mirror lacks, one no tip reaches, a check that ran out of time) is
 refused. Replace refs are ignored throughout: the ids checked are the ids sent.
+
+A fetch's ``have`` and ``shallow`` lines are checked too (``hidden``): upload-pack acknowledges a
+``have`` of any object it holds ("ACK <id> common"), and dies on a ``shallow`` line naming one
+that is not a commit, so a hidden object would answer whether it exists. Only commits the shown
+refs reach are kept (a client's haves and shallows are commits of its history): git reads the
+others no more than it reads an id it lacks.
 """
 
 from __future__ import annotations
@@ -45,11 +51,14 @@ class CheckFailed(Exception):
 
 @dataclass(frozen=True)
 class Refs:
-    """The refs a request is checked against: ``values`` (what each ref and HEAD hold) and
-    ``shown`` (those and what the tags peel to: every id the advertisement names)."""
+    """The refs a request is checked against: ``values`` (what each ref and HEAD hold),
+    ``shown`` (those and what the tags peel to: every id the advertisement names) and
+    ``entries`` (each name and its id as ``show-ref --head --dereference`` lists them, a tag's
+    peeled id under ``<name>^{}``: what a view frozen at these refs holds)."""
 
     values: tuple[str, ...]
     shown: frozenset[str]
+    entries: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,10 @@ class Reachability:
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def unreachable(self, git_dir: Path, wanted: Sequence[str]) -> list[str]:
-        """The wanted ids no ref reaches (in the order asked), or ``CheckFailed``."""
-        refs = read_refs(git_dir)
+    def unreachable(self, git_dir: Path, wanted: Sequence[str], refs: Refs | None = None) -> list[str]:
+        """The wanted ids no ref reaches (in the order asked), or ``CheckFailed``; against
+        ``refs`` if given, else the mirror's refs as they are now."""
+        refs = read_refs(git_dir) if refs is None else refs
         pending = [oid for oid in dict.fromkeys(wanted) if oid not in refs.shown]
         if not pending:
             return []
@@ -145,13 +155,26 @@ def read_refs(git_dir: Path) -> Refs:
     code, out = _git(git_dir, ["show-ref", "--head", "--dereference"])
     if code not in (0, 1):  # 1: no refs at all (an empty mirror shows nothing)
         raise CheckFailed(f"git show-ref failed with status {code}")
-    values, shown = [], set()
+    values, shown, entries = [], set(), []
     for line in out.splitlines():
         oid, _, name = line.partition(" ")
         shown.add(oid)
+        entries.append((name, oid))
         if not name.endswith("^{}"):
             values.append(oid)
-    return Refs(tuple(sorted(set(values))), frozenset(shown))
+    return Refs(tuple(sorted(set(values))), frozenset(shown), tuple(entries))
+
+
+def hidden(git_dir: Path, refs: Refs, oids: Sequence[str]) -> set[str]:
+    """The ids of ``oids`` that are neither an id ``refs`` show nor a commit they reach: ids the
+    mirror lacks, trees and blobs, tags and commits no ref reaches. Shown ids cost nothing; the rest one ``cat-file`` and one
+    commit walk that stops where the histories meet. ``CheckFailed`` if a git fails."""
+    pending = [oid for oid in dict.fromkeys(oids) if oid not in refs.shown]
+    if not pending:
+        return set()
+    kinds = object_types(git_dir, pending)
+    commits = [oid for oid in pending if kinds.get(oid) == "commit"]
+    return (set(pending) - set(commits)) | unreachable_commits(git_dir, commits, refs.values)
 
 
 def object_types(git_dir: Path, oids: Sequence[str]) -> dict[str, str]:

@@ -17,8 +17,12 @@ is not passed on): v2 hands out any object by id, where v0 refuses a commit no b
 reaches. v0 still sends a blob, tree or tag object to whoever names its id, so the gate reads a
 fetch's ``want`` lines itself (inflating a gzip body, and handing git the inflated bytes it
 checked) and refuses, before git runs, any id the refs it shows do not reach (``reach``): the
-content of a branch or tag deleted upstream stays out of reach. A push's body must come unencoded
-(git never compresses it): a gzip body could inflate to gigabytes in the mirror's quarantine. A
+content of a branch or tag deleted upstream stays out of reach. Its ``have`` and ``shallow`` lines
+naming anything else are left out of what git reads (git would acknowledge them: whether a hidden
+object exists), and git serves the request from a view frozen at the refs checked (``view``): a
+refresh that moves them meanwhile cannot make git read other refs than those. A push's body must
+come unencoded (git never compresses it): a gzip body could inflate to gigabytes in the mirror's
+quarantine. A
 request body that ends before its declared end (the client closed or went quiet for
 ``CLIENT_TIMEOUT``) kills the backend's process group at once: a request cut short is never run,
 and cannot hold the repo's lock. An agent that stops reading an answer for as long gets no more
@@ -27,6 +31,7 @@ of it: a fetch's git is stopped, a push's runs to its end.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -41,7 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot_bottle.sidecar.git_gate import body, pktline, reach, upstream
+from bot_bottle.sidecar.git_gate import body, pktline, reach, upstream, view
 from bot_bottle.sidecar.git_gate import proc as gate_proc
 from bot_bottle.sidecar.git_gate.config import GateConfig, RepoConfig
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT, Mirrors
@@ -163,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         if self._encoding(repo, endpoint, PUSH_ENCODINGS, "a push's body unencoded") is None:
             return
         pieces = self._body_pieces()
-        section = self._first_section(repo, endpoint, pieces)
+        section = self._section(repo, endpoint, pieces)
         if section is None:
             return
         verdict_path = self.gate.verdicts / f"{uuid.uuid4().hex}.json"
@@ -193,21 +198,46 @@ class Handler(BaseHTTPRequestHandler):
         if encoding in body.GZIP_ENCODINGS:
             # Inflated here, and handed to git inflated: the wants checked are the wants git reads.
             pieces = body.gunzip(pieces, MAX_FETCH_BODY)
-        section = self._first_section(repo, endpoint, pieces)
+        section = self._section(repo, endpoint, pieces)
         if section is None:
             return
+        mirror = self.gate.mirrors.path(repo)
         try:
-            wanted = pktline.wanted_ids(section.payloads, reach.hex_length(self.gate.mirrors.path(repo)))
+            wanted = pktline.wanted_ids(section.payloads, reach.hex_length(mirror))
         except (pktline.ProtocolError, reach.CheckFailed) as exc:
             self._plain(400, f"{exc}\n")
             log("request", repo=repo.name, endpoint=endpoint, status=400, error=str(exc)[:200])
             return
+        # The haves (all upload-pack reads after the wants): the whole request is in before the
+        # refs are read, so nothing the client does can hold a check's refs while the mirror moves.
+        haves = self._section(repo, endpoint, itertools.chain([section.after], pieces), until_done=True)
+        if haves is None:
+            return
         if not self._refreshed(repo, endpoint, started, held=False):
             return
-        if not self._wants_served(repo, wanted):
+        refs = self._wants_served(repo, wanted)
+        if refs is None:
             return
-        status = self._backend(repo, endpoint, "POST", "", body_pieces=itertools.chain([section.consumed], pieces))
+        request = self._unhidden(repo, section, haves, refs)
+        if request is None:
+            return
+        status = self._serve_frozen(repo, refs, itertools.chain([request, haves.after], pieces))
         log("request", repo=repo.name, endpoint=endpoint, status=status, seconds=round(time.monotonic() - started, 3))
+
+    def _serve_frozen(self, repo: RepoConfig, refs: reach.Refs, body_pieces: Iterator[bytes]) -> int:
+        """Run upload-pack on a view of the mirror frozen at ``refs`` (those just checked): a
+        refresh meanwhile changes nothing git reads. A view that cannot be made (a full disk) is
+        an error git prints."""
+        endpoint = "git-upload-pack"
+        with contextlib.ExitStack() as stack:
+            try:
+                project_root = stack.enter_context(view.frozen(self.gate.mirrors.path(repo), refs, self.gate.mirrors.views))
+            except OSError as exc:
+                message = f"the git-gate could not prepare this fetch: {exc.strerror or exc}"
+                self._fetch_error(message)
+                log("fetch-refused", repo=repo.name, error=message[:300])
+                return 200
+            return self._backend(repo, endpoint, "POST", "", project_root=project_root, body_pieces=body_pieces)
 
     def _encoding(self, repo: RepoConfig, endpoint: str, allowed: tuple[str, ...], takes: str) -> str | None:
         """The request body's Content-Encoding if it is one of ``allowed``; else answer 415
@@ -219,30 +249,59 @@ class Handler(BaseHTTPRequestHandler):
         log("request", repo=repo.name, endpoint=endpoint, status=415, encoding=encoding[:40])
         return None
 
-    def _wants_served(self, repo: RepoConfig, wanted: list[str]) -> bool:
-        """Whether every object the fetch asks for is one the refs shown reach; if not, answer
-        with an error git prints (``fatal: remote error: ...``) and return False."""
+    def _wants_served(self, repo: RepoConfig, wanted: list[str]) -> reach.Refs | None:
+        """The refs as they are now, if every object the fetch asks for is one they reach; if
+        not, answer with an error git prints (``fatal: remote error: ...``) and return None."""
+        mirror = self.gate.mirrors.path(repo)
         try:
-            refused = self.gate.reach.unreachable(self.gate.mirrors.path(repo), wanted)
+            refs = reach.read_refs(mirror)
+            refused = self.gate.reach.unreachable(mirror, wanted, refs)
         except reach.CheckFailed as exc:
             message = f"the git-gate could not check the objects this fetch asks for: {exc}"
             refused = []
         else:
             if not refused:
-                return True
+                return refs
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
             message = (f"upload-pack: not our ref {refused[0]}{more}: the git-gate serves only objects that"
                        " its branches and tags reach")
+        self._fetch_error(message)
+        log("fetch-refused", repo=repo.name, wants=len(wanted), refused=refused[:20], error=message[:300])
+        return None
+
+    def _unhidden(self, repo: RepoConfig, wants: pktline.Section, haves: pktline.Section,
+                  refs: reach.Refs) -> bytes | None:
+        """The request's wants and haves as git is handed them: without the ``shallow`` and
+        ``have`` lines naming anything but a commit ``refs`` reach, which upload-pack would
+        acknowledge (or die on) and so tell whether a hidden object exists. If the check cannot
+        run, answer with the reason and return None."""
+        mirror = self.gate.mirrors.path(repo)
+        try:
+            hexsz = reach.hex_length(mirror)
+            shallows = pktline.named_ids(wants.payloads, "shallow", hexsz)
+            has = pktline.named_ids(haves.payloads, "have", hexsz)
+            dropped = reach.hidden(mirror, refs, shallows + has)
+        except reach.CheckFailed as exc:
+            message = f"the git-gate could not check the objects this fetch says it has: {exc}"
+            self._fetch_error(message)
+            log("fetch-refused", repo=repo.name, error=message[:300])
+            return None
+        if dropped:
+            log("hidden-lines-dropped", repo=repo.name, count=len(dropped))  # ids never logged
+        return (pktline.without(wants.data, "shallow", hexsz, dropped)
+                + pktline.without(haves.data, "have", hexsz, dropped))
+
+    def _fetch_error(self, message: str) -> None:
+        """Answer a fetch with an error its git prints (``fatal: remote error: <message>``)."""
         self.close_connection = True  # the rest of the request is not read
         self._send(200, "application/x-git-upload-pack-result", pktline.sideband_error(message))
-        log("fetch-refused", repo=repo.name, wants=len(wanted), refused=refused[:20], error=message[:300])
-        return False
 
-    def _first_section(self, repo: RepoConfig, endpoint: str, pieces: Iterator[bytes]) -> pktline.Section | None:
-        """The request's first section (a fetch's wants, a push's ref updates), read before git
-        runs; on a body cut short, malformed or too large, answer and return None."""
+    def _section(self, repo: RepoConfig, endpoint: str, pieces: Iterator[bytes], *,
+                       until_done: bool = False) -> pktline.Section | None:
+        """The first section of ``pieces`` (a fetch's wants or haves, a push's ref updates), read
+        before git runs; on a body cut short, malformed or too large, answer and return None."""
         try:
-            return pktline.read_section(pieces, MAX_SECTION)
+            return pktline.read_section(pieces, MAX_SECTION, until_done=until_done)
         except (body.CutShort, OSError):  # closed, reset, or quiet past CLIENT_TIMEOUT
             self._try_plain(400, "the request body ended before its declared end\n")
             log("request-cut-short", repo=repo.name, endpoint=endpoint)
@@ -282,14 +341,15 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ CGI
     def _backend(self, repo: RepoConfig, endpoint: str, method: str, query: str, extra_env: dict[str, str] | None = None,
-                 body_pieces: Iterator[bytes] | None = None) -> int:
+                 body_pieces: Iterator[bytes] | None = None, project_root: Path | None = None) -> int:
         """Run git http-backend for the request, its body taken from ``body_pieces`` (what is
-        left of it after the gate read its start) or else from the connection."""
+        left of it after the gate read its start) or else from the connection, on the repo of
+        that name in ``project_root`` (a fetch's frozen view) or else on the mirror."""
         env = upstream.clean_env(
             {
                 "GIT_CONFIG_NOSYSTEM": "1",
                 "GIT_CONFIG_GLOBAL": "/dev/null",
-                "GIT_PROJECT_ROOT": str(self.gate.mirrors.root),
+                "GIT_PROJECT_ROOT": str(project_root or self.gate.mirrors.root),
                 "GIT_HTTP_EXPORT_ALL": "1",
                 "GIT_HTTP_MAX_REQUEST_BUFFER": "100M",
                 "PATH_INFO": f"/{repo.name}.git/{endpoint}",
