@@ -27,6 +27,7 @@ from bot_bottle.backend.docker.launch import LaunchOptions, agent_task_limit, gv
 
 DOCKER = "Docker engine"
 GVISOR = "gVisor"
+OPEN_FILES = "open files (dockerd)"
 MICROVM = "micro-VM"
 SMOLVM = "smolvm"
 
@@ -127,6 +128,107 @@ def _gvisor_limits(entry: Mapping[str, Any], pid_max: int | None) -> str:
         # docs/security.md: the ptrace platform's threads stay grown; a sandbox at its fence exits.
         text += " (ptrace platform: the sandbox's threads grow with use and are not given back)"
     return text
+
+
+# --- dockerd's open-file limit ---------------------------------------------------------------
+
+# gVisor's file proxy (runsc's gofer, started under the engine, so under dockerd's limit) holds a
+# host file descriptor for every file the agent has open or hard-linked; at the limit the bottle
+# stops working. runsc raises its soft limit to the hard one, so the hard limit is what counts.
+# Enough: systemd's default hard limit (DefaultLimitNOFILE since systemd 240); the advice asks for
+# what docker.service's LimitNOFILE=infinity gives on most hosts.
+NOFILE_ENOUGH = 524288
+NOFILE_ADVISED = 1048576
+DOCKERD_PID_FILE = Path("/var/run/docker.pid")
+RAISE_NOFILE = (
+    f"raise it: under systemd, a drop-in /etc/systemd/system/docker.service.d/nofile.conf with "
+    f"\"[Service]\" and \"LimitNOFILE={NOFILE_ADVISED}\", then `systemctl daemon-reload && systemctl restart docker` "
+    f"(the same in containerd.service when containerd runs as its own service); otherwise "
+    f"`ulimit -n {NOFILE_ADVISED}` in the shell that starts dockerd"
+)
+
+
+@dataclass(frozen=True)
+class FileLimit:
+    """dockerd's RLIMIT_NOFILE; None stands for unlimited."""
+
+    pid: int
+    soft: int | None
+    hard: int | None
+
+
+def parse_nofile(limits: str) -> tuple[int | None, int | None] | None:
+    """(soft, hard) from the text of ``/proc/<pid>/limits``; None when it has no such line."""
+    for line in limits.splitlines():
+        if line.startswith("Max open files"):
+            values = line[len("Max open files"):].split()
+            if len(values) >= 2 and all(v == "unlimited" or v.isdigit() for v in values[:2]):
+                soft, hard = (None if v == "unlimited" else int(v) for v in values[:2])
+                return soft, hard
+    return None
+
+
+def _comm(proc_root: Path, pid: int) -> str:
+    try:
+        return (proc_root / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def find_dockerd(proc_root: Path = Path("/proc"), pid_file: Path = DOCKERD_PID_FILE) -> tuple[int | None, str]:
+    """The local dockerd's pid, or None and why it is not known."""
+    try:
+        pids = sorted(int(entry.name) for entry in proc_root.iterdir() if entry.name.isdigit())
+    except OSError as exc:
+        return None, f"cannot list {proc_root} ({exc.strerror or exc})"
+    found = [pid for pid in pids if _comm(proc_root, pid) == "dockerd"]
+    if len(found) == 1:
+        return found[0], ""
+    if not found:
+        return None, "no dockerd process is visible on this host (an engine in a VM or elsewhere)"
+    try:
+        named = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        named = None
+    if named in found:
+        return named, ""
+    return None, f"{len(found)} dockerd processes run here and {pid_file} names none of them"
+
+
+def dockerd_file_limit(proc_root: Path = Path("/proc"),
+                       pid_file: Path = DOCKERD_PID_FILE) -> tuple[FileLimit | None, str]:
+    """dockerd's open-file limit, or None and why it could not be read."""
+    pid, why = find_dockerd(proc_root, pid_file)
+    if pid is None:
+        return None, why
+    path = proc_root / str(pid) / "limits"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        return None, f"cannot read {path} ({exc.strerror or exc})"
+    limits = parse_nofile(text)
+    if limits is None:
+        return None, f"{path} names no open-file limit"
+    return FileLimit(pid, *limits), ""
+
+
+def _count(value: int | None) -> str:
+    return "unlimited" if value is None else str(value)
+
+
+def check_open_files(limit: FileLimit | None, why: str, gvisor: bool) -> Check:
+    """Whether dockerd may hold open the files a gVisor bottle needs (it matters to no other)."""
+    if limit is None:
+        return Check(OPEN_FILES, True, detail=f"dockerd's limit is unknown: {why}; gVisor bottles need "
+                                               f"{NOFILE_ENOUGH} or more")
+    found = f"dockerd (pid {limit.pid}) may open {_count(limit.hard)} files (soft limit {_count(limit.soft)})"
+    if limit.hard is not None and limit.hard < NOFILE_ENOUGH and gvisor:
+        return Check(OPEN_FILES, False, detail=found,
+                     reason=f"too few for gVisor bottles (their file proxy holds one per file the agent has "
+                            f"open or hard-linked, and a bottle stops working at the limit); {RAISE_NOFILE}")
+    if limit.hard is not None and limit.hard < NOFILE_ENOUGH:
+        return Check(OPEN_FILES, True, detail=f"{found}: low, but only gVisor bottles need more")
+    return Check(OPEN_FILES, True, detail=found)
 
 
 # --- micro-VMs -------------------------------------------------------------------------------
@@ -280,11 +382,12 @@ def gather() -> Report:
     info, error = probe_docker_info()
     docker = check_docker(info, error)
     gvisor = check_gvisor(info, host_pid_max())
+    open_files = check_open_files(*dockerd_file_limit(), gvisor=gvisor.ok)
     microvm = check_microvm()
     cli = find_smolvm()
     version, smol_error = smolvm_version(cli) if cli is not None else (None, "")
     smolvm = check_smolvm(cli, version, smol_error)
     return Report(
-        checks=(docker, gvisor, microvm, smolvm),
+        checks=(docker, gvisor, open_files, microvm, smolvm),
         backends=backend_checks(docker, microvm, smolvm),
     )

@@ -41,6 +41,9 @@ class RunResult:
     preserved: bool
     preserve_reason: str | None
     restarts: int = 0  # relaunches after an approved capability change
+    # What the user must be told of how the run ended, beyond its exit code (an out-of-memory
+    # end: what happened, what was kept, how to go on), or None.
+    notice: str | None = None
 
 
 def terminal_prompt(entry: EnvEntry) -> str:
@@ -250,7 +253,7 @@ def run_bottle(
                             capability_build=capability_build, lock=lock)
             if run.restart is None:
                 return RunResult(run.bottle_id, run.exit_code, run.preserve_reason is not None, run.preserve_reason,
-                                 restarts=restarts)
+                                 restarts=restarts, notice=run.notice)
             restarts += 1
             say(f"restarting bottle {run.bottle_id} on its new image: {run.restart}")
             opts = dataclasses.replace(opts, bottle_id=run.bottle_id, resume=True, image_override=run.snapshot)
@@ -310,6 +313,7 @@ class _Run:
     preserve_reason: str | None
     restart: str | None = None  # why the bottle must be relaunched, or None
     snapshot: str | None = None
+    notice: str | None = None  # see RunResult
 
 
 def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root: Path,
@@ -334,6 +338,7 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
     launcher.state.clear_capability()
     launcher.state.clear_restart()
     exit_code = 1
+    memory_limit: int | None = None
     interrupted = False
     unfinished: str | None = None  # why the agent counts as not having ended by itself
     restart: str | None = None
@@ -351,7 +356,11 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
         client_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
                                  alive=alive, state=launcher.state)
         # Decided in full before it is kept: a zero must never stand while the check is unfinished.
-        exit_code, unfinished = _agent_exit(bottle, client_code, status_file, alive=alive, state=launcher.state)
+        code, why = _agent_exit(bottle, client_code, status_file, alive=alive, state=launcher.state)
+        memory_limit = _memory_end(bottle, code, why, alive=alive)
+        if memory_limit is not None:
+            code, why = OUT_OF_MEMORY_EXIT, out_of_memory_reason(memory_limit)
+        exit_code, unfinished = code, why
     except KeyboardInterrupt as stop:
         exit_code = stop.exit_code if isinstance(stop, interrupts.Terminated) else 130
         interrupted = True
@@ -399,7 +408,10 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
                     bottle.close()
     if restart is not None and snapshot_ref is None:
         snapshot_ref = launcher.state.read().snapshot
-    return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref)
+    notice = None
+    if memory_limit is not None and reason is not None:
+        notice = out_of_memory_notice(launcher.names.id, memory_limit, kept=snapshot_ref is not None)
+    return _Run(launcher.names.id, exit_code, reason, restart, snapshot_ref, notice)
 
 
 def _abandon(launcher: Any, bottle: Any) -> None:
@@ -427,6 +439,67 @@ RESTART_EXIT_GRACE_S = 20.0
 # agent's own PID 1 dying): checked every LIVENESS_INTERVAL_S, ended GONE_EXIT_GRACE_S after.
 LIVENESS_INTERVAL_S = 2.0
 GONE_EXIT_GRACE_S = 5.0
+
+
+# The exit status of an agent whose bottle the engine ended for going over its memory limit: 128 +
+# SIGKILL, what the engine records for the container.
+OUT_OF_MEMORY_EXIT = 137
+# What the client of a `docker exec` into a gVisor sandbox that died under it reports (its wait
+# on the sandbox broke, or the process was killed), possibly before the engine has noted the end:
+# for these the container is given OOM_SETTLE_S to be seen stopped.
+SANDBOX_GONE_CODES = (128, 137)
+OOM_SETTLE_S = 3.0
+OOM_SETTLE_INTERVAL_S = 0.25
+
+
+def _memory_end(bottle: Any, exit_code: int, unfinished: str | None, *,
+                alive: Callable[[], bool] | None) -> int | None:
+    """The memory limit (bytes, 0 for none) the bottle was ended for going over, or None.
+
+    Only the engine's word counts (``memory_end``: State.OOMKilled of a stopped container): an
+    exit status of 137 is also what `docker kill` leaves, and a stop is never called a lack of memory.
+    """
+    probe = getattr(bottle, "memory_end", None)
+    if probe is None or (exit_code == 0 and unfinished is None):
+        return None
+    if unfinished is None and alive is not None and exit_code in SANDBOX_GONE_CODES:
+        deadline = time.monotonic() + OOM_SETTLE_S
+        while alive() and time.monotonic() < deadline:
+            time.sleep(OOM_SETTLE_INTERVAL_S)
+    limit = probe()
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+
+def memory_text(limit: int) -> str:
+    """``limit`` bytes as a person reads a memory limit: 4 GiB, 512 MiB."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if limit >= size:
+            amount = limit / size
+            return f"{amount:g} {unit}" if amount == int(amount) else f"{amount:.1f} {unit}"
+    return f"{limit} bytes"
+
+
+def out_of_memory_reason(limit: int) -> str:
+    """Why the bottle is kept, as its preserve marker and `list` say it."""
+    if limit <= 0:
+        return "the bottle ran out of memory"
+    return f"the bottle went over its memory limit of {memory_text(limit)}"
+
+
+def out_of_memory_notice(bottle_id: str, limit: int, *, kept: bool) -> str:
+    """What the user is told when the engine ended the bottle for its memory: what happened, what
+    was kept, and how to go on."""
+    over = f"its memory limit of {memory_text(limit)}" if limit > 0 else "the memory it could have"
+    lines = [f"bottle {bottle_id} went over {over} and was ended whole: the agent and every process in it "
+             "stopped, not only the one that used the memory."]
+    if kept:
+        lines.append(f"Its files are kept as they were at that moment: `bot-bottle resume {bottle_id}` continues it.")
+    else:
+        lines.append(f"Its state is kept but its files could not be saved: `bot-bottle resume {bottle_id}` "
+                     "starts it from its last snapshot, or from its image when it has none.")
+    lines.append("To stay under the limit, have the agent run fewer memory-hungry things at once "
+                 "(parallel builds and test runs, language servers).")
+    return "\n".join(lines)
 
 
 def _agent_exit(bottle: Any, client_code: int, status_file: str | None, *, alive: Callable[[], bool] | None,

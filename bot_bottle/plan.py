@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from bot_bottle import providers
 from bot_bottle.errors import UsageError
-from bot_bottle.manifest.model import DEFAULT_PORTS, EnvEntry, Manifest, Route, RouteAuth, RouteDlp
+from bot_bottle.manifest.model import DEFAULT_PORTS, EnvEntry, GitUser, Manifest, Route, RouteAuth, RouteDlp
 
 SCHEMA_VERSION = 1
 BACKENDS = ("docker", "smolmachines")
@@ -390,6 +390,29 @@ def _with_provider_route(
     return routes, notes
 
 
+# Where a git identity the manifest does not give comes from, as the plan names its source.
+DEFAULT_GIT_USER_SOURCE = "bot-bottle default (no git-gate.user)"
+
+
+def default_git_user(bottle: str) -> dict[str, str]:
+    """The agent's git identity when ``git-gate.user`` gives none: named after its bottle, never
+    after anyone on the host, at a domain that cannot receive mail (``.invalid``, RFC 2606).
+    Without one, ``git commit`` in the bottle fails ("Please tell me who you are")."""
+    return {"name": f"{bottle} agent (bot-bottle)", "email": f"{bottle}@bot-bottle.invalid"}
+
+
+def git_identity(user: GitUser, bottle: str) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """(identity, where each field comes from): ``git-gate.user`` field by field, else the default."""
+    default = default_git_user(bottle)
+    identity: dict[str, str | None] = {}
+    sources: dict[str, str | None] = {}
+    for key, value, origin in (("name", user.name, user.name_origin), ("email", user.email, user.email_origin)):
+        given = value is not None and value != ""
+        identity[key] = value if given else default[key]
+        sources[key] = (str(origin) if origin else None) if given else DEFAULT_GIT_USER_SOURCE
+    return identity, sources
+
+
 def resolve(
     manifest: Manifest,
     *,
@@ -437,12 +460,7 @@ def resolve(
     needed_host_vars = {e.host_var for e in env if e.host_var} | set(credential_refs)
     missing = tuple(sorted(v for v in needed_host_vars if v not in environ))
 
-    user = manifest.git_user
-    git_user = {"name": user.name, "email": user.email}
-    git_user_sources = {
-        "name": str(user.name_origin) if user.name_origin else None,
-        "email": str(user.email_origin) if user.email_origin else None,
-    }
+    git_user, git_user_sources = git_identity(manifest.git_user, bottle.name)
     repos = tuple(
         RepoPlan(
             name=r.name,

@@ -12,7 +12,7 @@ from bot_bottle import doctor
 from bot_bottle.cli import output
 from bot_bottle.cli.render import _cell as cell
 
-HELP = "report what this host can run: Docker engine, gVisor, micro-VMs, smolvm"
+HELP = "report what this host can run: Docker engine, gVisor (and dockerd's open-file limit), micro-VMs, smolvm"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         tty=not args.headless and sys.stdin.isatty() and sys.stdout.isatty(),
         prompt_fn=lifecycle.terminal_prompt if sys.stdin.isatty() else None,
     )
-    if result.preserved:
+    if result.notice:
+        err.print(Text(result.notice, style="yellow"))
+    elif result.preserved:
         err.print(Text(f"bottle {args.id} preserved ({result.preserve_reason})", style="yellow"))
     return result.exit_code

@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         preserve=args.preserve,
     )
-    if result.preserved:
+    if result.notice:
+        err.print(Text(result.notice, style="yellow"))
+    elif result.preserved:
         err.print(
             Text(f"bottle {result.bottle_id} preserved ({result.preserve_reason}); `bot-bottle resume {result.bottle_id}` continues it", style="yellow")
         )

@@ -1,7 +1,8 @@
 """The agent's side of the git-gate: identity, URL rewriting, and the gate's own files.
 
 ``configure_git`` sets the agent user's global git config through the bottle handle only:
-``user.name``/``user.email`` from the resolved ``git-gate.user``, and for every repo one
+``user.name``/``user.email`` from the resolved ``git-gate.user`` (else the plan's default, kept
+from an identity the agent set itself), and for every repo one
 ``url.<gate>/<name>.git.insteadOf`` per spelling of its real URL (SSH ``git@host:path``,
 ``ssh://``, HTTPS and HTTP, each with and without ``.git``), so ``git clone/fetch/pull/push/
 ls-remote`` with the URL a human would paste goes to the gate.
@@ -71,14 +72,22 @@ def gate_url(gate_base_url: str, name: str) -> str:
 # ----------------------------------------------------------------------------- the agent's config
 
 
-def git_config_script(repos: Iterable[RepoLike], user: Mapping[str, str | None], gate_base_url: str) -> str:
-    """One shell script (run as the agent user) that writes the whole global git config."""
+def git_config_script(repos: Iterable[RepoLike], user: Mapping[str, str | None], gate_base_url: str,
+                      *, unless_set: Iterable[str] = ()) -> str:
+    """One shell script (run as the agent user) that writes the whole global git config.
+
+    The identity fields named in ``unless_set`` (bot-bottle's default, no ``git-gate.user``) are
+    written only where the agent has none: one it set itself survives a resume.
+    """
     lines = ["set -e"]
-    name, email = user.get("name"), user.get("email")
-    if name:
-        lines.append(f"git config --global user.name {shlex.quote(name)}")
-    if email:
-        lines.append(f"git config --global user.email {shlex.quote(email)}")
+    keep = set(unless_set)
+    for field_name in ("name", "email"):
+        value = user.get(field_name)
+        if not value:
+            continue
+        key = f"user.{field_name}"
+        write = f"git config --global {key} {shlex.quote(value)}"
+        lines.append(f"git config --global {key} >/dev/null 2>&1 || {write}" if field_name in keep else write)
     for repo in repos:
         key = shlex.quote(f"url.{gate_url(gate_base_url, repo.name)}.insteadOf")
         # Idempotent: a second run (a resumed bottle) replaces, never duplicates.
@@ -89,10 +98,11 @@ def git_config_script(repos: Iterable[RepoLike], user: Mapping[str, str | None],
 
 
 def configure_git(
-    bottle: Bottle, repos: Iterable[RepoLike], user: Mapping[str, str | None], gate_base_url: str = GATE_BASE_URL
+    bottle: Bottle, repos: Iterable[RepoLike], user: Mapping[str, str | None], gate_base_url: str = GATE_BASE_URL,
+    *, unless_set: Iterable[str] = (),
 ) -> None:
     """Set the agent's git identity and send every declared repo's real URLs to the gate."""
-    result = bottle.exec(git_config_script(list(repos), user, gate_base_url), user="node")
+    result = bottle.exec(git_config_script(list(repos), user, gate_base_url, unless_set=unless_set), user="node")
     if not result.ok:
         detail = (result.stderr or result.stdout).strip()
         raise BotBottleError(f"could not configure git in the bottle: {detail or f'exit status {result.returncode}'}")

@@ -93,10 +93,13 @@ class DockerHandle(unittest.TestCase):
         status_file = bottle.status_file()
         self.assertTrue(status_file.startswith(SECRET_ENV_DIR + "/agent-exit-"), "on the tmpfs no snapshot keeps")
         self.assertNotEqual(status_file, bottle.status_file(), "a new path for every run")
-        for tty, flag in ((False, "-i"), (True, "-it")):
-            argv = bottle.agent_argv(["-p", "x"], tty=tty, status_file=status_file)
-            self.assertEqual(argv[:8], ["docker", "exec", flag, "-u", "node", "-w", "/home/node/workspace", "bb-1"])
-            self.assertEqual(argv[8:], ["sh", "-c", RECORDER, "bot-bottle-agent", status_file,
+        terminal = ["-e", "TERM=tmux-256color", "-e", "COLORTERM=truecolor"]
+        for tty, flags in ((False, ["-i"]), (True, ["-it", *terminal])):
+            with mock.patch.dict(os.environ, {"TERM": "tmux-256color", "COLORTERM": "truecolor"}):
+                argv = bottle.agent_argv(["-p", "x"], tty=tty, status_file=status_file)
+            head = ["docker", "exec", *flags, "-u", "node", "-w", "/home/node/workspace", "bb-1"]
+            self.assertEqual(argv[:len(head)], head)
+            self.assertEqual(argv[len(head):], ["sh", "-c", RECORDER, "bot-bottle-agent", status_file,
                                         "sh", "-c", LAUNCHER, "bot-bottle-agent", SECRET_ENV_FILE, "claude", "-p", "x"])
         self.assertEqual(bottle.run_argv(["make"], tty=False, status_file=status_file)[-1], "make")
         self.assertNotIn(RECORDER, bottle.agent_argv([], tty=False), "only when asked")

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot_bottle import plan as plan_mod
 from bot_bottle.errors import UsageError
-from bot_bottle.plan import BottlePlan, ImageRefs, resolve
+from bot_bottle.plan import DEFAULT_GIT_USER_SOURCE, BottlePlan, ImageRefs, resolve
 from tests.fixtures import TEST_IMAGES, ManifestTestCase
 
 SECRETS = {
@@ -348,8 +348,17 @@ class GitGateAndAgentTests(PlanTestCase):
         self.mh.bottle("dev", "")
         self.mh.agent("a", {"bottle": "dev"})
         plan = self.plan()
-        self.assertEqual(plan.git_user, {"name": None, "email": None})
-        self.assertEqual(plan.git_user_sources, {"name": None, "email": None})
+        # Without one, `git commit` in the bottle fails: a default named after the bottle alone.
+        self.assertEqual(plan.git_user, {"name": "dev agent (bot-bottle)", "email": "dev@bot-bottle.invalid"})
+        self.assertEqual(plan.git_user_sources, {"name": DEFAULT_GIT_USER_SOURCE, "email": DEFAULT_GIT_USER_SOURCE})
+
+    def test_git_user_half_set_keeps_its_half(self) -> None:
+        self.mh.bottle("dev", {"git-gate": {"user": {"name": "Ada"}}})
+        self.mh.agent("a", {"bottle": "dev"})
+        plan = self.plan()
+        self.assertEqual(plan.git_user, {"name": "Ada", "email": "dev@bot-bottle.invalid"})
+        self.assertEqual(plan.git_user_sources["email"], DEFAULT_GIT_USER_SOURCE)
+        self.assertTrue(str(plan.git_user_sources["name"]).startswith(str(self.mh.bottles_dir / "dev.md")))
 
     def test_repos(self) -> None:
         plan = self.full()

@@ -11,11 +11,12 @@ the bottle: the host cannot trust the exit status of its exec client alone (see 
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from bot_bottle.backend import Bottle, ExecResult
@@ -38,6 +39,20 @@ SECRET_ENV_FILE = f"{SECRET_ENV_DIR}/agent.env"
 RECORDER = ('f="$1"; shift; trap : INT TERM HUP QUIT; "$@"; s=$?; '
             '{ echo "$s" > "$f"; } 2>/dev/null; exit "$s"')
 STATUS_NAME = "agent-exit"
+
+# What `docker inspect` prints for ``memory_end``: the container's status, whether the engine
+# ended it for going over its memory limit, and that limit in bytes (0: none set).
+MEMORY_END_FORMAT = "{{.State.Status}} {{.State.OOMKilled}} {{.HostConfig.Memory}}"
+
+# Terminal types whose terminfo entries the agent images hold (Debian's ncurses-base): a host's
+# TERM among them is passed on as it is; any other (xterm-kitty, alacritty, ...) would leave the
+# agent's programs without a terminal description, so they get xterm-256color.
+KNOWN_TERMS = frozenset({
+    "xterm-256color", "screen-256color", "tmux-256color", "rxvt-unicode-256color",
+    "xterm", "screen", "tmux", "linux", "vt100", "dumb",
+})
+DEFAULT_TERM = "xterm-256color"
+TRUECOLOR = frozenset({"truecolor", "24bit"})
 
 
 def recorded_argv(status_file: str, inner: list[str]) -> list[str]:
@@ -62,6 +77,31 @@ def parse_status(result: ExecResult) -> int | None:
     if not result.ok or not text.isdigit():
         return None
     return int(text)
+
+
+def terminal_env(host_env: Mapping[str, str]) -> dict[str, str]:
+    """TERM (and COLORTERM) for an interactive exec: ``docker exec -t`` alone gives TERM=xterm,
+    8 colours, whatever the user's terminal can show."""
+    term = host_env.get("TERM", "")
+    env = {"TERM": term if term in KNOWN_TERMS else DEFAULT_TERM}
+    if host_env.get("COLORTERM", "").lower() in TRUECOLOR:
+        env["COLORTERM"] = "truecolor"
+    return env
+
+
+def terminal_flags(host_env: Mapping[str, str]) -> list[str]:
+    """``terminal_env`` as `docker exec` flags (no secret is ever among them)."""
+    return [arg for name, value in terminal_env(host_env).items() for arg in ("-e", f"{name}={value}")]
+
+
+def parse_memory_end(text: str) -> int | None:
+    """The memory limit (bytes, 0 for none) a container was ended for going over, from
+    ``MEMORY_END_FORMAT``'s answer; None when it runs or ended for anything else (a `docker
+    stop` or `kill` leaves OOMKilled false)."""
+    fields = text.split()
+    if len(fields) != 3 or fields[0] == "running" or fields[1] != "true" or not fields[2].isdigit():
+        return None
+    return int(fields[2])
 
 
 class DockerBottle(Bottle):
@@ -164,7 +204,7 @@ class DockerBottle(Bottle):
 
         With ``status_file``, the command's exit status is also written there (``exit_status``).
         """
-        flags = ["-it"] if tty else ["-i"]
+        flags = ["-it", *terminal_flags(os.environ)] if tty else ["-i"]
         inner = launcher_argv(self.secret_env_file, command)
         if status_file is not None:
             inner = recorded_argv(status_file, inner)
@@ -193,6 +233,17 @@ class DockerBottle(Bottle):
         if proc.returncode != 0:
             return "no such" not in (proc.stderr or "").lower()
         return proc.stdout.strip() != "false"
+
+    def memory_end(self) -> int | None:
+        """The memory limit (bytes, 0 for none) the engine ended the container for going over, or
+        None: it runs, it ended otherwise, or the engine could not say. Under gVisor the whole
+        sandbox ends at the limit, the agent's exec client with it."""
+        try:
+            proc = subprocess.run([self._docker, "inspect", "-f", MEMORY_END_FORMAT, self.container],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return parse_memory_end(proc.stdout) if proc.returncode == 0 else None
 
     def run(self, command: list[str]) -> ExecResult:
         """Run ``command`` the way the agent runs (its user, workdir and whole env), no TTY."""

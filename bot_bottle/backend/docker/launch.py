@@ -39,7 +39,7 @@ from bot_bottle.backend.docker.names import (
     new_id,
 )
 from bot_bottle.errors import BotBottleError, teardown_after_failure
-from bot_bottle.plan import BottlePlan
+from bot_bottle.plan import DEFAULT_GIT_USER_SOURCE, BottlePlan
 from bot_bottle.sidecar.init import CONFIG_DROP
 from bot_bottle.state import Metadata, StateDir
 
@@ -170,6 +170,11 @@ def agent_limits(options: LaunchOptions, gvisor: bool, pid_max: int | None = Non
         return [*memory, "--pids-limit", str(options.pids_limit)]
     tasks = agent_task_limit(options, gvisor, pid_max)
     return [*memory, "--ulimit", f"nproc={tasks}:{tasks}", "--pids-limit", str(gvisor_fence(options, pid_max))]
+
+
+def default_git_fields(plan: BottlePlan) -> list[str]:
+    """The git identity fields the plan fills in by default (no ``git-gate.user``)."""
+    return [key for key, source in plan.git_user_sources.items() if source == DEFAULT_GIT_USER_SOURCE]
 
 
 def _weakened_policy(doc: dict, weaken: frozenset[str]) -> dict:
@@ -666,7 +671,8 @@ class DockerLauncher:
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
         # Identity and the gate rewrites: set even with no repos, so commits carry the identity.
-        git.configure_git(bottle, [] if "no-gate" in self.weak else self.plan.repos, self.plan.git_user)
+        git.configure_git(bottle, [] if "no-gate" in self.weak else self.plan.repos, self.plan.git_user,
+                          unless_set=default_git_fields(self.plan))
         if "no-gate" in self.weak:
             self._git_without_gate(bottle)
         if self.options.resume:
