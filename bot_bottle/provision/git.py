@@ -29,6 +29,9 @@ from bot_bottle.sidecar.git_gate import urls
 GATE_BASE_URL = "http://git-gate.bottle.internal"
 SIDECAR_CONFIG_PATH = "/etc/bot-bottle/git-gate.json"
 SIDECAR_CREDENTIALS_DIR = "/etc/bot-bottle/git-gate"
+# The bottle's own secret values for the gate's push scan: the sidecar's init writes them there
+# (``sidecar.init.write_gate_secrets``) from the proxy's secrets file, which the gate cannot read.
+GATE_SECRETS_PATH = f"{SIDECAR_CREDENTIALS_DIR}/known-secrets.json"
 
 
 class RepoLike(Protocol):
@@ -142,7 +145,7 @@ def gate_files(
     user: Mapping[str, str | None],
     *,
     environ: Mapping[str, str] | None = None,
-    secrets_file: str | None = "/etc/bot-bottle/secrets.json",
+    secrets_file: str | None = GATE_SECRETS_PATH,
     credentials_dir: str = SIDECAR_CREDENTIALS_DIR,
 ) -> GateFiles:
     environ = os.environ if environ is None else environ

@@ -48,6 +48,11 @@ READY_TIMEOUT_SECONDS = 60
 READY_POLL_SECONDS = 0.01  # a refused connect on loopback costs microseconds; the start waits on it
 
 
+# In the gate's own folder: the values its push scan looks for (``write_gate_secrets``). The
+# host's gate config names it (``provision.git.GATE_SECRETS_PATH``).
+GATE_SECRETS_FILE = "known-secrets.json"
+
+
 @dataclass(frozen=True)
 class Config:
     # The host's launch hands these in after start (``receive_config``), onto a tmpfs;
@@ -62,6 +67,16 @@ class Config:
     # The supervise MCP server runs in its own venv (the mcp SDK cannot share mitmproxy's).
     supervise_python: Path = Path("/opt/supervise/bin/python")
     config_arrives: bool = False  # wait for the config to be handed in (``receive_config``)
+
+    @property
+    def gate_credentials(self) -> Path:
+        """The git-gate's own folder of config (its upstream credentials), the gate's alone."""
+        return self.git_gate_config.parent / "git-gate"
+
+    @property
+    def gate_secrets(self) -> Path:
+        """The bottle's own secret values as the git-gate's push scan reads them (``write_gate_secrets``)."""
+        return self.gate_credentials / GATE_SECRETS_FILE
 
     @property
     def supervise_root(self) -> Path:
@@ -224,10 +239,25 @@ def hand_out_config(config: Config, accounts: dict[str, Account]) -> None:
         if path.is_file():
             os.chown(path, 0, proxy.gid)
             path.chmod(0o640)
-    gate_credentials = config.git_gate_config.parent / "git-gate"
+    gate_credentials = config.gate_credentials
     for path in (config.git_gate_config, *_tree(gate_credentials)[::-1], gate_credentials):
         if path.exists() or path.is_symlink():
             os.chown(path, gate.uid, gate.gid, follow_symlinks=False)
+
+
+def write_gate_secrets(config: Config, secrets: Secrets) -> None:
+    """The bottle's own secret values, for the git-gate's push scan, in the gate's own folder
+    (``hand_out_config`` makes it the gate's).
+
+    The secrets file stays the proxy's: it holds the route credentials, which the agent never
+    sees and the gate, which the agent talks to, has no need of. The gate gets the values the
+    agent's environment holds anyway (its ``?prompt`` and ``${HOST_VAR}`` values), the ones a
+    push could carry out; a value that is also a route credential stays the proxy's alone.
+    """
+    credentials = set(secrets.credentials.values())
+    own = {name: value for name, value in secrets.known_secrets.items() if value and value not in credentials}
+    config.gate_credentials.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_private(config.gate_secrets, json.dumps({"known_secrets": own}))
 
 
 def share_ca(confdir: Path, proxy: Account) -> None:
@@ -498,6 +528,17 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     tmp.replace(path)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """``text`` in ``path``, mode 600 from its first byte (never readable by another account, even
+    for a moment), replacing what was there."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    tmp.replace(path)
+
+
 def _wait_until(sup: Supervisor, check, what: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while not check():
@@ -669,6 +710,11 @@ def run(config: Config) -> int:
         if config.config_arrives:
             receive_config(config.policy.parent)
         policy = preflight(config)
+        if config.git_gate_config.is_file():
+            try:
+                write_gate_secrets(config, Secrets.load(config.secrets))
+            except OSError as exc:  # the gate must not start without them: it would scan blind
+                raise _StartFailed(f"cannot write the git-gate's secrets file: {exc.strerror or exc}") from None
         if accounts is not None:
             hand_out_config(config, accounts)
         supervise_port = policy.services.get(SUPERVISE_SERVICE)

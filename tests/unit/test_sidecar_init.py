@@ -141,6 +141,47 @@ class ReceiveConfigTest(unittest.TestCase):
             init.receive_config(self.folder, timeout=1)
 
 
+class GateSecretsTest(unittest.TestCase):
+    """The git-gate's push scan gets the bottle's own secret values in a file of its own; the
+    route credentials stay in the proxy's secrets file (the gate cannot read that one)."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.etc = Path(tmp.name)
+        self.config = init.Config(policy=self.etc / "policy.json", secrets=self.etc / "secrets.json",
+                                  git_gate_config=self.etc / "git-gate.json")
+
+    def written(self, secrets: init.Secrets) -> dict[str, object]:
+        init.write_gate_secrets(self.config, secrets)
+        path = self.config.gate_secrets
+        self.assertEqual(path.parent, self.etc / "git-gate")
+        self.assertEqual(path.stat().st_mode & 0o777, 0o600)
+        self.assertEqual(path.parent.stat().st_mode & 0o777, 0o700)
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def test_env_secrets_without_the_route_credentials(self) -> None:
+        secrets = init.Secrets(credentials={"API_TOKEN": "route-credential-value-1234"},
+                               known_secrets={"DB_PASSWORD": "hunter2-hunter2-x", "API_TOKEN": "route-credential-value-1234",
+                                              "EMPTY": ""})
+        self.assertEqual(self.written(secrets), {"known_secrets": {"DB_PASSWORD": "hunter2-hunter2-x"}})
+
+    def test_written_again_whole_and_never_through_a_link(self) -> None:
+        self.written(init.Secrets(known_secrets={"A": "first-value-aaaa"}))
+        decoy = self.etc / "decoy"
+        tmp = self.config.gate_secrets.with_name(f".{init.GATE_SECRETS_FILE}.tmp")
+        tmp.symlink_to(decoy)  # left by a daemon: the write must not follow it
+        self.assertEqual(self.written(init.Secrets(known_secrets={"B": "second-value-bbbb"})),
+                         {"known_secrets": {"B": "second-value-bbbb"}})
+        self.assertFalse(decoy.exists())
+
+    def test_the_gates_config_names_this_file(self) -> None:
+        from bot_bottle.provision import git
+
+        files = git.gate_files([], {})
+        self.assertEqual(files.config["secrets_file"], str(init.Config().gate_secrets))
+
+
 class ArgvTest(unittest.TestCase):
     def test_proxy_argv(self) -> None:
         config = init.Config(policy=Path("/p.json"), state_dir=Path("/s"), log_dir=Path("/l"), proxy_port=9000)

@@ -6,7 +6,7 @@ names; it holds paths, never credential values::
     {
       "version": 1,
       "user": {"name": "Agent", "email": "agent@example.com"},
-      "secrets_file": "/etc/bot-bottle/secrets.json",
+      "secrets_file": "/etc/bot-bottle/git-gate/known-secrets.json",
       "connect_timeout": 5,
       "repos": [
         {"name": "app", "url": "git@github.com:org/app.git", "auth": "ssh-key",
@@ -18,8 +18,9 @@ names; it holds paths, never credential values::
       ]
     }
 
-``user``, ``secrets_file`` (the sidecar's secrets document, whose values the scan also looks
-for), ``connect_timeout`` (seconds) and ``username`` (HTTPS basic-auth user, default
+``user``, ``secrets_file`` (the bottle's own secret values, which the scan also looks for: the
+sidecar's init writes them into the gate's folder; a file named here that the gate cannot read
+refuses every push), ``connect_timeout`` (seconds) and ``username`` (HTTPS basic-auth user, default
 ``x-access-token``) are optional. Unknown keys are errors: a typo must not silently drop a
 protection.
 """

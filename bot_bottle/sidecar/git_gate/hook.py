@@ -19,7 +19,8 @@ What is scanned besides the commits' content: each updated ref's name (a name th
 finding is never shown, not even in the verdict), and every tag object a ref reaches through a
 chain of tags, whole; a ref that ends at a tree or a blob is refused. Pushes to ``refs/replace/*``
 are refused, and every git the hook runs (the forwarding push included) ignores replace refs, so
-the objects scanned are the objects sent.
+the objects scanned are the objects sent. So are pushes to any ref but a branch, a tag or a
+review ref (``PUSHABLE_PREFIXES``).
 
 The outcome (no secret values, just refs, findings' places and the upstream's status) is also
 written as JSON to the file named by ``BOT_BOTTLE_GIT_GATE_VERDICT`` so the gate logs it.
@@ -59,6 +60,7 @@ from bot_bottle.sidecar.git_gate.scan import (
     REF_WITHHELD,
     GitFinding,
     default_detector,
+    SecretsUnreadable,
     load_known_secrets,
     report,
     scan,
@@ -71,6 +73,11 @@ PREFIX = "git-gate: "
 # A replace ref makes git show one object in place of another: refused, and ignored by every git
 # the hook runs (the scan and the forwarding push must both see the objects actually pushed).
 REPLACE_PREFIX = "refs/replace/"
+# What a push may update: branches and tags (what the gate shows), and Gerrit's review refs
+# (``refs/for/<branch>`` makes a change, never a stored ref). Anything else is a host's meta
+# data that a bottle has no business writing (Gerrit's ``refs/meta/config`` is the project's
+# access rules) or refs the agent cannot fetch back through the gate (notes, ``refs/pull/*``).
+PUSHABLE_PREFIXES = ("refs/heads/", "refs/tags/", "refs/for/")
 
 
 class Refused(Exception):
@@ -153,12 +160,19 @@ def withheld_refs(updates: Sequence[RefUpdate], detector: Detector) -> dict[str,
     return {u.ref: REF_WITHHELD if list(detector.hits(u.ref)) else u.ref for u in updates}
 
 
-def refuse_replace_refs(updates: Iterable[RefUpdate], shown: Mapping[str, str]) -> None:
+def refuse_unpushable_refs(updates: Iterable[RefUpdate], shown: Mapping[str, str]) -> None:
+    """Refuse a push to any ref but a branch, a tag or a review ref (``PUSHABLE_PREFIXES``)."""
     for update in updates:
+        name = shown.get(update.ref, update.ref)
         if update.ref.startswith(REPLACE_PREFIX):
             raise Refused(
-                f"{shown.get(update.ref, update.ref)}: pushes to refs/replace/* are refused"
+                f"{name}: pushes to refs/replace/* are refused"
                 " (a replace ref makes git show one object in place of another)"
+            )
+        if not update.ref.startswith(PUSHABLE_PREFIXES):
+            raise Refused(
+                f"{name}: pushes go to branches (refs/heads/*) and tags (refs/tags/*), or refs/for/* for review;"
+                " other refs are refused"
             )
 
 
@@ -167,7 +181,7 @@ def check(
     shown: Mapping[str, str] | None = None,
 ) -> list[GitFinding]:
     shown = withheld_refs(updates, detector) if shown is None else shown
-    refuse_replace_refs(updates, shown)
+    refuse_unpushable_refs(updates, shown)
     pieces = [*ref_pieces(updates), *tag_pieces(updates, env, shown)]
     commits = added_commits(updates, env)
     verdict.commits_scanned = len(commits)
@@ -328,6 +342,10 @@ def run(
     except (Refused, RefUpdateError, upstream.UpstreamError) as exc:
         verdict.result, verdict.detail = "refused", str(exc)
         say(f"push refused: {exc}")
+        return 1
+    except SecretsUnreadable as exc:
+        verdict.result, verdict.detail = "error", str(exc)
+        say(f"push refused: the gate cannot check it for this bottle's secrets ({exc}); nothing was sent upstream.")
         return 1
     except proc.TimedOut as exc:
         # The scan (or the forwarding push) ran out of time: stopped, and nothing goes on unchecked.

@@ -228,14 +228,29 @@ def default_detector(known: Mapping[str, str] | None = None) -> Detector:
     return EngineDetector(Scanner(secrets=dict(known or {})))
 
 
+class SecretsUnreadable(Exception):
+    """The gate's config names a secrets file the gate cannot read: it must not scan without it.
+    The message names the file, never a value."""
+
+
 def load_known_secrets(path: Path | None) -> dict[str, str]:
-    """Named secret values from the sidecar's secrets document (route credentials and env secrets)."""
-    if path is None or not path.is_file():
+    """Named secret values the push scan looks for, from the secrets document the gate's config
+    names (``{"known_secrets": {...}}``, and ``credentials`` where a document holds them).
+
+    No file named: none. A file named but missing, unreadable or not such a document raises
+    ``SecretsUnreadable``: a scan that silently knew none of the bottle's values would pass a
+    push carrying one (the gate once could not read the proxy's file, and did just that).
+    """
+    if path is None:
         return {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    except OSError as exc:
+        raise SecretsUnreadable(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise SecretsUnreadable(f"{path} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise SecretsUnreadable(f"{path} is not a JSON object")
     out: dict[str, str] = {}
     for section in ("credentials", "known_secrets"):
         values = doc.get(section) if isinstance(doc, dict) else None
