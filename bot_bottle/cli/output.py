@@ -114,7 +114,9 @@ def _plain_lines(table: Table) -> Iterator[Text]:
             continue
         for index, (column, cell) in enumerate(zip(columns, cells)):
             lead = "- " if index == 0 else "  "
-            yield Text.assemble(lead, _as_text(column.header), ": ", _indented(cell, "    "))
+            header = _as_text(column.header)
+            # A column without a header (the row's name, as in doctor's tables) is the cell alone.
+            yield Text.assemble(lead, header, ": " if header.plain else "", _indented(cell, "    "))
 
 
 def _as_text(renderable: Any, style: Any = "") -> Text:

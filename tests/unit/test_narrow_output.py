@@ -82,6 +82,17 @@ class FittedTests(unittest.TestCase):
         self.assertIn("machine", narrow)
         self.assertIn("abcdef123456", re.sub(r"\s+", "", narrow))
 
+    def test_a_column_without_a_header_leads_its_row_alone(self) -> None:
+        table = output.table("Host", show_lines=False)
+        table.add_column("", no_wrap=True)
+        table.add_column("ok", no_wrap=True)
+        table.add_column("details")
+        table.add_row("open files (dockerd)", "no", "see /etc/systemd/system/docker.service.d/nofile.conf")
+        narrow = self.render(output.fitted(table), 40)
+        self.assertIn("- open files (dockerd)\n", narrow)
+        self.assertNotIn("- :", narrow)
+        self.assertIn("  ok: no", narrow)
+
 
 if __name__ == "__main__":
     unittest.main()
