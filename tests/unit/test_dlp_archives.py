@@ -102,6 +102,27 @@ class NestedCompressionTest(unittest.TestCase):
             with self.subTest(head=body[:4]):
                 self.assertIn("API_SECRET", detectors(scan(body)))
 
+    def test_raw_deflate_without_any_header(self) -> None:
+        raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        for body in (raw.compress(ENV) + raw.flush(), zlib.compress(ENV)[2:-4], zlib.compress(ENV)[2:],
+                     gzip.compress(ENV)[10:]):  # a zlib or gzip stream with its header cut off
+            with self.subTest(head=body[:4]):
+                self.assertIn("API_SECRET", detectors(scan(body)))
+
+    def test_raw_deflate_of_a_bomb_is_a_scan_limit(self) -> None:
+        body = zlib.compress(b"\0" * (80 << 20) + ENV)[2:-4]
+        self.assertIn(SCAN_LIMIT, {f.detector for f in scan(body)})
+
+    def test_random_bytes_are_not_taken_for_raw_deflate(self) -> None:
+        from bot_bottle.sidecar.dlp import archives
+
+        rng = random.Random(7)
+        for size in (2, 16, 300, 70_000):
+            for _ in range(200 if size < 1000 else 5):
+                data = rng.randbytes(size)
+                self.assertIsNone(archives.raw_deflate(data, 1 << 20), data[:16].hex())
+        self.assertEqual(scan(rng.randbytes(4096)), [])
+
     def test_text_that_looks_like_a_zlib_header_is_scanned_as_itself(self) -> None:
         body = b"x^" + SECRET.encode()  # 0x78 0x5E is a valid zlib header
         self.assertIn("API_SECRET", detectors(scan(body, "text/plain")))

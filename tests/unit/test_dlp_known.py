@@ -330,6 +330,21 @@ class HostTest(unittest.TestCase):
         label = base64.urlsafe_b64encode(b"k" + SECRET.encode()).decode().rstrip("=")
         self.assert_host(f"{label.lower()}.evil.example", "base64")
 
+    def test_punycode_label_in_lookalike_letters(self) -> None:
+        # "е" (Cyrillic) for "e", "ѕ" for "s", "а" for "a": an IDN label that reads as the secret.
+        plain = "hs-6b18ce063780fc3b-host-var-secret"
+        disguised = plain.replace("e", "\u0435").replace("s", "\u0455").replace("a", "\u0430")
+        label = "xn--" + disguised.encode("punycode").decode("ascii")
+        scanner = Scanner({"P": plain})
+        found = scanner.scan_host(f"{label}.allowed.example")
+        self.assertEqual(names(found), ["P"])
+        self.assertEqual(encodings(found), {"punycode"})
+        self.assertEqual((found[0].start, found[0].end), (0, len(f"{label}.allowed.example")))
+        # Ordinary IDN names, and a label that only starts like punycode, are nothing.
+        for host in ("xn--mnchen-3ya.de", "xn--80ak6aa92e.com", "xn--zzzz-.example", "xn--.example"):
+            with self.subTest(host=host):
+                self.assertEqual(scanner.scan_host(host), [])
+
     def test_token_format_in_a_label(self) -> None:
         token = fakes.npm(RNG)
         found = Scanner().scan_host(f"{token}.evil.example")

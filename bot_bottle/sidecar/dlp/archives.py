@@ -1,5 +1,6 @@
 """What a body or file part holds underneath: compression the sender did not declare (gzip,
-zlib, bzip2 or xz by magic number, several layers deep) and the entries of tar and zip archives.
+zlib, bzip2 or xz by magic number, several layers deep; raw deflate, which has none, by trying)
+and the entries of tar and zip archives.
 
 An upload of a package (an npm tarball, a wheel, a ``.tar.gz`` sdist) carries its files
 compressed: scanned as sent, a ``.env`` inside is invisible. ``expand`` undoes the layers and
@@ -83,10 +84,51 @@ def _decompressor(kind: str) -> Any:
 
 
 def expand(data: bytes, budget: int, depth: int = MAX_DEPTH) -> Expanded:
-    """Undo compression layers found in ``data`` and open an archive beneath them (see module)."""
+    """Undo compression layers found in ``data`` and open an archive beneath them (see module);
+    ``data`` with no header of any known kind is also tried as raw deflate (``raw_deflate``)."""
     out = Expanded(data)
-    _expand_into(out, data, _Budget(budget), depth, top=True)
+    left = _Budget(budget)
+    _expand_into(out, data, left, depth, top=True)
+    if not (out.layers or out.contents or out.limits) and _archive_kind(data) is None:
+        _raw_deflate_into(out, data, left, depth)
     return out
+
+
+# Past a raw deflate stream's end, at most this much may follow: a zlib (4) or gzip (8) trailer
+# cut loose with its header. Random bytes that happen to end a deflate stream leave the rest.
+_RAW_DEFLATE_SLACK = 8
+
+
+def raw_deflate(data: bytes, limit: int) -> tuple[bytes, bool] | None:
+    """``data`` inflated as a raw deflate stream (no header: ``zlib.compress(x)[2:-4]``, a zip
+    entry's bytes), as ``(output, filled)``: None unless it decodes to its very end (or fills
+    ``limit``, which random bytes never do). There is no magic number to find it by: a wrong
+    guess fails within a few bytes, so trying costs little."""
+    if len(data) < 2:
+        return None
+    decomp = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        out = decomp.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    if len(out) > limit:
+        return out[:limit], True
+    if not decomp.eof or len(decomp.unused_data) > _RAW_DEFLATE_SLACK or not out:
+        return None
+    return out, False
+
+
+def _raw_deflate_into(out: Expanded, data: bytes, budget: _Budget, depth: int) -> None:
+    found = raw_deflate(data, budget.left)
+    if found is None:
+        return
+    inflated, filled = found
+    budget.left -= len(inflated)
+    out.contents.append(inflated)
+    if filled:
+        out.limits.append("compressed content larger than the scan limit")
+        return
+    _expand_into(out, inflated, budget, depth - 1, top=False)
 
 
 def _expand_into(out: Expanded, data: bytes, budget: _Budget, depth: int, *, top: bool) -> None:

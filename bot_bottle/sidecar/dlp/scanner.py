@@ -12,7 +12,7 @@ from typing import Any
 
 from bot_bottle.sidecar.dlp import archives, bodies, urls
 from bot_bottle.sidecar.dlp.charcodes import CODE_STRING, MIN_CODES, has_code_list
-from bot_bottle.sidecar.dlp.compat import compat_regions, utf8_windows
+from bot_bottle.sidecar.dlp.compat import compat_regions, fold, utf8_windows
 from bot_bottle.sidecar.dlp.engine import (
     KNOWN_SECRET_NAME,
     SEPARATOR,
@@ -359,6 +359,13 @@ class Scanner:
             for k in self.known.find_in_host(name):
                 out.append(Finding(KNOWN_SECRET, "Bottle secret", "host", k.start, k.end, HIGH, k.secret_name,
                                    k.encoding))
+            readable = readable_host(name)
+            if readable is not None:
+                # Found in the name as read, not as sent: the whole name is the place (a host is
+                # refused, never redacted).
+                for k in self.known.find_in_host(readable):
+                    out.append(Finding(KNOWN_SECRET, "Bottle secret", "host", 0, len(name), HIGH, k.secret_name,
+                                       "punycode" if k.encoding is None else f"punycode+{k.encoding}"))
         # Labels are also scanned joined, for a token spread over several of them.
         segments = [Segment("host", as_sent), Segment("host", as_sent.replace(".", ""))]
         hits = self.engine.scan_segments(segments, deep=True, splits=False)
@@ -945,6 +952,23 @@ def _replace_regions(data: bytes, regions: list[tuple[int, int, str, int]]) -> b
         position = end
     out.append(text[position:])
     return "".join(out).encode("latin-1")
+
+
+def readable_host(name: str) -> str | None:
+    """``name`` as a reader sees it when a label is punycode (``xn--``), else None: each such label
+    decoded, lookalike letters and compatibility forms folded to ASCII. An IDN name is how a
+    secret written in lookalike letters ("е" for "e") travels as a host label under a wildcard route."""
+    if "xn--" not in name:
+        return None
+    labels = []
+    for label in name.split("."):
+        if label.startswith("xn--"):
+            try:
+                label = label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                pass  # not valid punycode: searched as sent, which it was already
+        labels.append(label)
+    return fold(".".join(labels)).lower()
 
 
 def _bare_host(host: str) -> str:
