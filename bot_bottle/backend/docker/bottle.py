@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.backend.agent_setup import terminal_env
 from bot_bottle.backend.secret_env import LAUNCHER_NAME, launcher_argv
 from bot_bottle.backend import archive as archive_mod
 from bot_bottle.errors import BotBottleError
@@ -44,16 +45,6 @@ STATUS_NAME = "agent-exit"
 # ended it for going over its memory limit, and that limit in bytes (0: none set).
 MEMORY_END_FORMAT = "{{.State.Status}} {{.State.OOMKilled}} {{.HostConfig.Memory}}"
 
-# Terminal types whose terminfo entries the agent images hold (Debian's ncurses-base): a host's
-# TERM among them is passed on as it is; any other (xterm-kitty, alacritty, ...) would leave the
-# agent's programs without a terminal description, so they get xterm-256color.
-KNOWN_TERMS = frozenset({
-    "xterm-256color", "screen-256color", "tmux-256color", "rxvt-unicode-256color",
-    "xterm", "screen", "tmux", "linux", "vt100", "dumb",
-})
-DEFAULT_TERM = "xterm-256color"
-TRUECOLOR = frozenset({"truecolor", "24bit"})
-
 
 def recorded_argv(status_file: str, inner: list[str]) -> list[str]:
     """``inner`` (an argv run inside the bottle) wrapped so its exit status lands in ``status_file``."""
@@ -77,16 +68,6 @@ def parse_status(result: ExecResult) -> int | None:
     if not result.ok or not text.isdigit():
         return None
     return int(text)
-
-
-def terminal_env(host_env: Mapping[str, str]) -> dict[str, str]:
-    """TERM (and COLORTERM) for an interactive exec: ``docker exec -t`` alone gives TERM=xterm,
-    8 colours, whatever the user's terminal can show."""
-    term = host_env.get("TERM", "")
-    env = {"TERM": term if term in KNOWN_TERMS else DEFAULT_TERM}
-    if host_env.get("COLORTERM", "").lower() in TRUECOLOR:
-        env["COLORTERM"] = "truecolor"
-    return env
 
 
 def terminal_flags(host_env: Mapping[str, str]) -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bot_bottle import interrupts, proc, scratch
 from bot_bottle.backend import sidecar_config
+from bot_bottle.backend.agent_setup import default_git_fields
 from bot_bottle.backend.docker import egress_log, engine, snapshot_room
 from bot_bottle.backend.docker.disk_guard import DiskGuard
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
@@ -39,7 +40,7 @@ from bot_bottle.backend.docker.names import (
     new_id,
 )
 from bot_bottle.errors import BotBottleError, teardown_after_failure
-from bot_bottle.plan import DEFAULT_GIT_USER_SOURCE, BottlePlan
+from bot_bottle.plan import BottlePlan
 from bot_bottle.sidecar.init import CONFIG_DROP
 from bot_bottle.state import Metadata, StateDir
 
@@ -170,11 +171,6 @@ def agent_limits(options: LaunchOptions, gvisor: bool, pid_max: int | None = Non
         return [*memory, "--pids-limit", str(options.pids_limit)]
     tasks = agent_task_limit(options, gvisor, pid_max)
     return [*memory, "--ulimit", f"nproc={tasks}:{tasks}", "--pids-limit", str(gvisor_fence(options, pid_max))]
-
-
-def default_git_fields(plan: BottlePlan) -> list[str]:
-    """The git identity fields the plan fills in by default (no ``git-gate.user``)."""
-    return [key for key, source in plan.git_user_sources.items() if source == DEFAULT_GIT_USER_SOURCE]
 
 
 def _weakened_policy(doc: dict, weaken: frozenset[str]) -> dict:

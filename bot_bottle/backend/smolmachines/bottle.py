@@ -4,11 +4,16 @@ Every command runs through ``subprocess.run`` here, as ``smolvm machine exec`` w
 the argv (``-u USER`` on 1.x, ``runuser -u USER`` inside the guest on 0.8). Only non-secret env
 ever goes on an argv (``-e KEY=VALUE``); secret env lives in a mode-600 file inside the guest that
 the agent's launcher sources, so no host process list ever shows a secret value. The agent's run
-records its exit status in the guest as on Docker (``docker.bottle.RECORDER``).
+records its exit status in the guest as on Docker (``docker.bottle.RECORDER``), and an interactive
+run gets the user's terminal type as on Docker (``agent_setup.terminal_env``).
+
+There is no ``memory_end``: the guest's own kernel ends a process that runs it out of memory and
+the machine goes on running, and smolvm documents no way to ask why a machine or a process ended.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
 import subprocess
@@ -17,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from bot_bottle import scratch
 from bot_bottle.backend import Bottle, ExecResult
+from bot_bottle.backend.agent_setup import terminal_env
 from bot_bottle.backend.docker.bottle import (
     WORKDIR,
     new_status_file,
@@ -135,9 +141,14 @@ class SmolmachinesBottle(Bottle):
         if status_file is not None:
             inner = recorded_argv(status_file, inner)
         return smolvm.machine_exec_argv(
-            self._cli(), self.name, inner, env=self.guest_env, workdir=self.workdir,
+            self._cli(), self.name, inner, env=self.run_env(tty=tty), workdir=self.workdir,
             user="node", interactive=True, tty=tty,
         )
+
+    def run_env(self, *, tty: bool) -> dict[str, str]:
+        """The plain env a run gets on its argv: the guest's, and with a terminal the user's
+        terminal type over it (as `docker exec -e` overrides a container's env)."""
+        return {**self.guest_env, **terminal_env(os.environ)} if tty else dict(self.guest_env)
 
     def agent_argv(self, extra: list[str], *, tty: bool, status_file: str | None = None) -> list[str]:
         return self.run_argv([self.agent_command, *extra], tty=tty, status_file=status_file)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot_bottle import images, interrupts, scratch
+from bot_bottle.backend.agent_setup import default_git_fields
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.launch import (
     CA_IN_AGENT,
@@ -443,9 +444,10 @@ class SmolmachinesLauncher:
             engine.run(["cp", f"{self.bundle.names.sidecar_container}:{SOCKET_DIR}/ca.crt", str(cert)], timeout=60)
             bottle.cp_in(cert, CA_STAGING)
         ca.trust_bottle_ca(bottle, CA_STAGING, CA_IN_AGENT)
-        # As in a Docker bottle: the identity, and every declared repo's URLs sent to the gate
-        # (reached through the proxy the guest's env points at), on a resume too.
-        git.configure_git(bottle, self.plan.repos, self.plan.git_user)
+        # As in a Docker bottle: the identity (bot-bottle's default only where the agent set none,
+        # so its own survives a resume), and every declared repo's URLs sent to the gate (reached
+        # through the proxy the guest's env points at), on a resume too.
+        git.configure_git(bottle, self.plan.repos, self.plan.git_user, unless_set=default_git_fields(self.plan))
         if self.options.resume:
             # The snapshot holds the workspace; the prompt, skills and settings are the manifest's.
             agent_files.provision_resume_files(bottle, self.plan.template, self.options.system_prompt,
