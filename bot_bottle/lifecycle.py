@@ -230,6 +230,7 @@ def run_bottle(
     try:
         if opts.resume and opts.bottle_id:
             _refuse_a_starting_bottle(StateDir(state_root, opts.bottle_id))
+            _require_snapshot(plan.backend, opts, StateDir(state_root, opts.bottle_id))
         resolved, credentials = collect_secrets(manifest, plan, environ, prompt_fn)
         # A resume writes them again too (``agent_files.provision_resume_files``): the manifest's now.
         opts.system_prompt = opts.system_prompt or manifest.agent.prompt
@@ -277,6 +278,27 @@ def _refuse_a_starting_bottle(state: StateDir) -> None:
             f"bottle {state.id} is still starting in another bot-bottle process; only a preserved bottle is resumed",
             hint="`bot-bottle list --running` shows it once it runs",
         )
+
+
+def missing_snapshot_error(bottle_id: str, snapshot: str, state_dir: Path) -> BotBottleError:
+    """Why a preserved bottle whose snapshot image is gone cannot be resumed, and what is left to do."""
+    return BotBottleError(
+        f"bottle {bottle_id} cannot be resumed: its snapshot image {snapshot} is gone (removed outside "
+        "bot-bottle, by `docker rmi` or an image prune), and the bottle's files with it",
+        hint=f"remove {state_dir} to drop the bottle; `bot-bottle start` starts a new one",
+    )
+
+
+def _require_snapshot(backend_name: str, opts: LaunchOptions, state: StateDir) -> None:
+    """A Docker bottle resumes from its snapshot image. Checked before a secret is asked for or
+    anything is created: an image removed by hand (a prune to free space, often around an
+    upgrade) would otherwise end the resume on the engine's own words."""
+    if backend_name != "docker" or not opts.image_override:
+        return
+    from bot_bottle import images
+
+    if not images.image_exists(opts.image_override):
+        raise missing_snapshot_error(state.id, opts.image_override, state.path)
 
 
 class _RunLockHolder:

@@ -61,7 +61,24 @@ def _owner(state_dir: Path, bottle_id: str) -> str | None:
         return None
 
 
-def _running_row(b: Any, state_dir: Path) -> dict[str, Any]:
+def current_sidecar_image() -> str | None:
+    """This version's sidecar image reference, or None when it cannot be worked out (a broken
+    images folder is for `doctor` and `start` to report, not for a listing)."""
+    from bot_bottle import images
+
+    try:
+        return images.sidecar_image().ref
+    except (BotBottleError, OSError, ValueError):
+        return None
+
+
+def sidecar_outdated(sidecar_image: str | None, current: str | None) -> bool:
+    """Whether a running bottle's sidecar is another version's than this one's: its egress
+    proxy, git-gate and supervise server stay that version's until it is stopped and resumed."""
+    return bool(sidecar_image and current and sidecar_image != current)
+
+
+def _running_row(b: Any, state_dir: Path, current_sidecar: str | None = None) -> dict[str, Any]:
     """One running bottle. Only one of this home's (its state folder is here) can be an orphan
     this home's ``cleanup`` removes; an owner that cannot be checked from here is "unknown"."""
     from bot_bottle import proc
@@ -74,7 +91,8 @@ def _running_row(b: Any, state_dir: Path) -> dict[str, Any]:
         owner = proc.ALIVE if b.owner_alive else proc.GONE
     return {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
             "backend": b.backend, "orphaned": here and owner == proc.GONE, "offline": b.offline,
-            "from_this_home": here, "owner": owner}
+            "from_this_home": here, "owner": owner,
+            "outdated_sidecar": sidecar_outdated(getattr(b, "sidecar_image", None), current_sidecar)}
 
 
 def _bottles(*, strict: bool) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]], str | None]:
@@ -88,7 +106,8 @@ def _bottles(*, strict: bool) -> tuple[list[dict[str, Any]] | None, list[dict[st
         if strict:
             raise
         return None, _preserved(lay.state_dir, set()), str(exc)
-    rows = [_running_row(b, lay.state_dir) for b in live]
+    current = current_sidecar_image() if live else None
+    rows = [_running_row(b, lay.state_dir, current) for b in live]
     return rows, _preserved(lay.state_dir, {b.id for b in live}), None
 
 
@@ -102,6 +121,11 @@ def _status(r: dict[str, Any]) -> str:
         status += " (orphaned: run `bot-bottle cleanup`)"
     elif r["owner"] == "unknown":
         status += " (owner unknown: started in another PID namespace or on another host)"
+    if r.get("outdated_sidecar") and r["status"] == "running":
+        # Started before an upgrade: what this version changed in its protections reaches it
+        # only with a new sidecar.
+        status += (f" (its sidecar is an older version's: `bot-bottle stop {r['id']}`, then `resume` it, to update)"
+                   if r["from_this_home"] else " (its sidecar is an older version's)")
     if r["offline"]:
         # Stopping and resuming it is for the home that started it.
         status += (f" (offline: its sidecar stopped; `bot-bottle stop {r['id']}`, then `resume` it)"

@@ -39,6 +39,9 @@ class RunningBottle:
     # The agent's only way out: when its sidecar stopped (it fails closed when one of its
     # daemons dies) the agent runs on, offline. None where the sidecar is the bottle itself.
     sidecar_running: bool | None = None
+    # The image its sidecar runs (None when unknown): one older than this version's keeps the
+    # protections of the version that started it until the bottle is stopped and resumed.
+    sidecar_image: str | None = None
 
     @property
     def offline(self) -> bool:
@@ -79,14 +82,20 @@ def _inspect(ids: list[str]) -> list[dict]:
     return [obj for obj in data if isinstance(obj, dict)] if isinstance(data, list) else []
 
 
-def _sidecars_running(bottle_id: str | None) -> dict[str, bool]:
-    """Bottle id -> whether its sidecar container runs, for the Docker backend's bottles."""
+@dataclass(frozen=True)
+class _Sidecar:
+    running: bool
+    image: str
+
+
+def _sidecars(bottle_id: str | None) -> dict[str, _Sidecar]:
+    """Bottle id -> its sidecar container (whether it runs, its image), for the Docker backend's bottles."""
     ids = _container_ids("sidecar", bottle_id, "docker")
     if not ids:
         return {}
-    data = _inspect(ids)
-    return {((obj.get("Config") or {}).get("Labels") or {}).get(LABEL_ID, ""): bool((obj.get("State") or {}).get("Running"))
-            for obj in data}
+    return {((obj.get("Config") or {}).get("Labels") or {}).get(LABEL_ID, ""):
+            _Sidecar(bool((obj.get("State") or {}).get("Running")), str((obj.get("Config") or {}).get("Image", "")))
+            for obj in _inspect(ids)}
 
 
 def running(bottle_id: str | None = None) -> list[RunningBottle]:
@@ -96,12 +105,15 @@ def running(bottle_id: str | None = None) -> list[RunningBottle]:
     if not ids:
         return []
     data = _inspect(ids)
-    sidecars = _sidecars_running(bottle_id)
+    sidecars = _sidecars(bottle_id)
     out = []
     for obj in data:
         labels = (obj.get("Config") or {}).get("Labels") or {}
         st = obj.get("State") or {}
         started = str(st.get("StartedAt", ""))
+        image = str((obj.get("Config") or {}).get("Image", ""))
+        # A micro-VM bottle is found by its sidecar bundle: its own image is the sidecar's.
+        sidecar = sidecars.get(labels.get(LABEL_ID, "")) if labels.get(LABEL_ROLE) == "agent" else _Sidecar(True, image)
         try:
             started = datetime.fromisoformat(started.replace("Z", "+00:00").split(".")[0] + "+00:00").isoformat()
         except ValueError:
@@ -114,10 +126,10 @@ def running(bottle_id: str | None = None) -> list[RunningBottle]:
                 status=str(st.get("Status", "?")),
                 started_at=started,
                 owner_alive=proc.is_alive(labels.get(LABEL_OWNER)),
-                image=str((obj.get("Config") or {}).get("Image", "")),
+                image=image,
                 backend=labels.get(LABEL_BACKEND, "docker"),
-                sidecar_running=(sidecars.get(labels.get(LABEL_ID, ""), False)
-                                 if labels.get(LABEL_ROLE) == "agent" else None),
+                sidecar_running=(sidecar is not None and sidecar.running) if labels.get(LABEL_ROLE) == "agent" else None,
+                sidecar_image=sidecar.image if sidecar is not None and sidecar.image else None,
             )
         )
     return sorted(out, key=lambda b: b.started_at)
