@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from bot_bottle import lifecycle
 from bot_bottle.backend.docker import engine
@@ -123,8 +124,10 @@ def list_running() -> list[RunningBottle]:
 def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) -> None:
     """Stop a running bottle's agent; its owner preserves the state for ``resume``.
 
-    A bottle whose launching process is gone has no owner to tear it down: its objects are
-    removed here (its state folder stays, for ``cleanup`` or ``resume``).
+    A bottle whose launching process is gone has no owner to tear it down: it is done here as the
+    owner would, its agent's work snapshotted and the bottle preserved for ``resume``, then its
+    objects removed (a micro-VM's only removed: its launcher alone packs it). When the snapshot
+    cannot be taken, nothing is removed (its work stays in its container) and the error says so.
 
     Only a bottle with a state folder under this home's state dir: one started from another home
     is refused before the engine is asked to stop anything (its owner would preserve it there,
@@ -157,8 +160,27 @@ def stop(bottle_id: str, *, timeout: int = 5, home: str | Path | None = None) ->
         engine.run(["stop", "-t", str(timeout), bottle.names.agent_container], timeout=timeout + 60)
     if not bottle.owner_alive:
         backend = registry.for_name(bottle.backend)
+        if bottle.backend == "docker":  # a micro-VM is packed by its launcher only, which is gone
+            _keep_orphans_work(backend, bottle_id, state_root)
         inv = backend.inventory(state_root)
         backend.remove([r for r in inv.orphans if r.bottle_id == bottle_id and r.kind != "state"])
+
+
+# Why an orphan ``stop`` preserved: what ``list`` shows for it.
+ORPHAN_STOPPED = "stopped after its bot-bottle process was gone"
+
+
+def _keep_orphans_work(backend: Any, bottle_id: str, state_root: Path) -> None:
+    """Snapshot a stopped orphan's agent and mark it preserved, as its owner's teardown would
+    have: removing it unsaved would lose everything the agent did since its start."""
+    try:
+        backend.commit(bottle_id, state_root=state_root)
+    except BotBottleError as exc:
+        raise BotBottleError(
+            f"bottle {bottle_id} is stopped, but its work could not be saved ({exc}); nothing was removed",
+            hint="its containers keep its files; `bot-bottle cleanup` removes them, and the work with them",
+        ) from None
+    StateDir(state_root, bottle_id).preserve(ORPHAN_STOPPED)
 
 
 def commit(bottle_id: str, *, home: str | Path | None = None) -> str:

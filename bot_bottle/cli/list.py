@@ -118,7 +118,11 @@ def _status(r: dict[str, Any]) -> str:
         # format reads as gone: its own home's `list` judges it.
         status += " (not started from this home)"
     elif r["orphaned"]:
-        status += " (orphaned: run `bot-bottle cleanup`)"
+        if r.get("backend") == "docker":
+            # Its work is still in its container: `stop` keeps it for resume, `cleanup` drops it.
+            status += f" (orphaned: `bot-bottle stop {r['id']}` keeps its work for resume; `bot-bottle cleanup` removes it)"
+        else:
+            status += " (orphaned: run `bot-bottle cleanup`)"
     elif r["owner"] == "unknown":
         status += " (owner unknown: started in another PID namespace or on another host)"
     if r.get("outdated_sidecar") and r["status"] == "running":

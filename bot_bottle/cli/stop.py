@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="stop a running bottle (its state is preserved for resume)",
         description=(
             "Stop the agent of bottle ID, a bottle started from this home. The agent's non-zero exit "
-            "preserves the bottle's state and snapshot for `resume`; a bottle whose CLI is gone is "
-            "removed outright."
+            "preserves the bottle's state and snapshot for `resume`; a Docker bottle whose CLI is gone "
+            "is snapshotted and preserved here, then its containers removed."
         ),
     )
     p.add_argument("id", metavar="ID")

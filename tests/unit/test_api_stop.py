@@ -11,6 +11,7 @@ from bot_bottle import api
 from bot_bottle.backend.docker.running import RunningBottle
 from bot_bottle.backend.smolmachines.names import machine_name
 from bot_bottle.errors import BotBottleError
+from bot_bottle.state import StateDir
 
 
 def _bottle(backend: str) -> RunningBottle:
@@ -55,6 +56,51 @@ class StopDispatchTest(unittest.TestCase):
             with self.assertRaises(BotBottleError) as ctx:
                 api.stop("nope", home=self.home)
         self.assertIn("'nope' is not a bottle id", str(ctx.exception))
+
+
+class OrphanStopTest(unittest.TestCase):
+    """A bottle whose launching process is gone: ``stop`` keeps its work as its owner would have."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.home = tmp.name
+        self.state_root = Path(self.home) / ".bot-bottle" / "state"
+        (self.state_root / "aaaaaaaa").mkdir(parents=True)
+        self.order: list[str] = []
+        self.backend = mock.Mock()
+        self.backend.commit.side_effect = lambda *a, **k: self.order.append("commit")
+        self.backend.remove.side_effect = lambda *a, **k: self.order.append("remove")
+        self.backend.inventory.return_value.orphans = []
+
+    def stop(self, backend: str) -> None:
+        orphan = RunningBottle(id="aaaaaaaa", agent="dev", label=None, status="running", started_at="",
+                               owner_alive=False, image="img", backend=backend)
+        with mock.patch.object(api, "running", return_value=[orphan]), \
+                mock.patch.object(api.engine, "run", side_effect=lambda *a, **k: self.order.append("stop")), \
+                mock.patch("bot_bottle.backend.smolmachines.smolvm.machine_stop"), \
+                mock.patch("bot_bottle.backend.registry.for_name", return_value=self.backend):
+            api.stop("aaaaaaaa", home=self.home)
+
+    def test_a_docker_orphan_is_snapshotted_and_preserved_before_it_is_removed(self) -> None:
+        self.stop("docker")
+        self.assertEqual(self.order, ["stop", "commit", "remove"])
+        state = StateDir(self.state_root, "aaaaaaaa")
+        self.assertTrue(state.preserved)
+        self.assertEqual(state.preserve_reason, api.ORPHAN_STOPPED)
+
+    def test_when_its_work_cannot_be_saved_nothing_is_removed(self) -> None:
+        self.backend.commit.side_effect = BotBottleError("the engine's disk is full")
+        with self.assertRaises(BotBottleError) as ctx:
+            self.stop("docker")
+        self.assertIn("its work could not be saved (the engine's disk is full); nothing was removed", str(ctx.exception))
+        self.backend.remove.assert_not_called()
+        self.assertFalse(StateDir(self.state_root, "aaaaaaaa").preserved)
+
+    def test_a_micro_vm_orphan_is_removed_as_before(self) -> None:
+        self.stop("smolmachines")
+        self.backend.commit.assert_not_called()
+        self.assertEqual(self.order, ["remove"])
 
 
 if __name__ == "__main__":

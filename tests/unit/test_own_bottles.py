@@ -5,6 +5,7 @@ engine call fails the test (other people's bottles may run on the real one)."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -386,8 +387,9 @@ class ListOwnershipTest(ManifestTestCase):
         text = self.mh.run_cli("list", "--running", running=live).stdout
         lines = {bid: next(line for line in text.splitlines() if bid in line) for bid in rows}
         for bid in (FOREIGN, UNSEEN, OWN):
-            self.assertNotIn("orphaned: run", lines[bid])
-        self.assertIn("orphaned: run `bot-bottle cleanup`", lines[DEAD])
+            self.assertNotIn("orphaned", lines[bid])
+        self.assertIn(f"orphaned: `bot-bottle stop {DEAD}` keeps its work for resume; `bot-bottle cleanup` removes it",
+                      re.sub(r"\s+", " ", lines[DEAD]))
         self.assertIn("owner unknown", lines[OWN])
         self.assertIn("not started from this home", lines[FOREIGN])
 
