@@ -58,7 +58,8 @@ class Config:
     # The host's launch hands these in after start (``receive_config``), onto a tmpfs;
     # a sidecar started without ``config_arrives`` finds them there already.
     policy: Path = Path("/etc/bot-bottle/policy.json")
-    secrets: Path = Path("/etc/bot-bottle/secrets.json")  # likewise, mode 600; may be absent
+    # Likewise, mode 600; absent only from a config found in place (a handed-in one holds it).
+    secrets: Path = Path("/etc/bot-bottle/secrets.json")
     run_dir: Path = Path("/run/bottle")  # shared with the agent
     state_dir: Path = Path("/var/lib/bottle")  # sidecar only: CA private key
     log_dir: Path = Path("/var/log/bottle")
@@ -145,6 +146,23 @@ def daemon_accounts(names: Sequence[str] = ACCOUNTS,
 
 # CAP_CHOWN, CAP_KILL (to stop daemons of other accounts), CAP_SETGID, CAP_SETUID
 SWITCH_CAPABILITIES = (0, 5, 6, 7)
+
+# Said when the image has the daemons' accounts but the init cannot switch to them: every daemon
+# would run as root and read every other's files (the route credentials, the CA key, the gate's
+# upstream credentials), so the start fails instead.
+UNSWITCHABLE = ("the sidecar's daemon accounts exist but its init lacks the capabilities to switch "
+                "to them (CHOWN, KILL, SETGID, SETUID); refusing to run every daemon as root")
+
+
+def image_has_accounts(names: Sequence[str] = ACCOUNTS, spool_group: str = SPOOL_GROUP) -> bool:
+    """Whether this system has the sidecar image's daemon accounts (it is the sidecar image)."""
+    try:
+        grp.getgrnam(spool_group)
+        for name in names:
+            pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _holds_capabilities(bits: Sequence[int], status: Path = Path("/proc/self/status")) -> bool:
@@ -595,7 +613,14 @@ def preflight(config: Config) -> Policy:
 
     The proxy would refuse them too, but only after it started; this says why in one line,
     before any daemon runs. Messages name credentials (token_ref), never their values.
+
+    A config the host handed in always holds the secrets file (empty maps when the bottle has
+    none): without it, the proxy and the git-gate would scan without the bottle's own values, as
+    if it had none, and say nothing.
     """
+    if config.config_arrives and not config.secrets.is_file():
+        raise _StartFailed(f"the bottle's config has no secrets file {config.secrets}: "
+                           "nothing could scan for the bottle's own secret values")
     try:
         policy = Policy.load(config.policy)
         check_credentials(policy, Secrets.load(config.secrets))
@@ -697,7 +722,9 @@ def run(config: Config) -> int:
         if accounts is not None:
             hand_out_folders(config, accounts)
         elif os.geteuid() == 0:
-            say("shared-root", reason="no daemon accounts or no capability to switch to them")
+            if image_has_accounts():
+                raise _StartFailed(UNSWITCHABLE)
+            say("shared-root", reason="no daemon accounts in this image")
         proxy_account = accounts[PROXY_ACCOUNT] if accounts else None
         gate_account = accounts[GATE_ACCOUNT] if accounts else None
         supervise_account = accounts[SUPERVISE_ACCOUNT] if accounts else None

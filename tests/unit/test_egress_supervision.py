@@ -10,6 +10,7 @@ import os
 import tempfile
 import time
 import unittest
+from unittest import mock
 from pathlib import Path
 
 from bot_bottle.sidecar.egress import supervision
@@ -68,6 +69,21 @@ class GrantsTest(unittest.TestCase):
         (self.root / "grants.json").write_text("{not json")
         os.utime(self.root / "grants.json", (time.time() + 100, time.time() + 100))
         self.assertFalse(self.grants.refresh())
+        self.assertEqual([r.host for r in self.grants.routes], ["ok.example"])
+
+    def test_an_unreadable_file_grants_nothing_and_says_why(self) -> None:
+        # A grant taken back while the file cannot be read must not stay in force.
+        write_grants(self.root, {"routes": [{"host": "ok.example"}],
+                                 "token_uses": [{"route": "api.example", "detectors": ["aws-access-key-id"]}]})
+        self.grants.refresh()
+        denied = PermissionError(13, "Permission denied")
+        with mock.patch.object(supervision.channel, "read_grants", side_effect=denied):
+            os.utime(self.root / "grants.json", (time.time() + 100, time.time() + 100))
+            self.assertTrue(self.grants.refresh())
+            self.assertEqual((self.grants.routes, self.grants.token_uses), ((), ()))
+            self.assertEqual(self.grants.skipped, ("grants.json unreadable: Permission denied",))
+            self.assertFalse(self.grants.refresh())  # said once
+        self.assertTrue(self.grants.refresh())  # readable again: tried without waiting for a change
         self.assertEqual([r.host for r in self.grants.routes], ["ok.example"])
 
     def test_token_use_needs_the_route_and_every_detector(self) -> None:

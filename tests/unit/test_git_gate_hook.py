@@ -121,6 +121,37 @@ class HookTest(unittest.TestCase):
                 self.assertEqual(verdict["result"], "error")
                 self.assertEqual(self.upstream_main(), self.base)
 
+    def run_with_another_repos_token(self, lines: str, token_file: Path) -> tuple[int, str, dict]:
+        """The hook as the gate runs it, pushing to ``app`` while ``lib``'s upstream token is in ``token_file``."""
+        self.config = parse({"repos": [
+            {"name": "app", "url": str(self.upstream)},
+            {"name": "lib", "url": "https://git.example/lib.git", "auth": "https-token", "token_file": str(token_file)},
+        ]})
+        return self.run_hook(lines, detector=_NO_DETECTOR)
+
+    def test_another_repos_upstream_token_is_refused(self) -> None:
+        token = "plum-lantern-wqzvhx"  # no token format: only the gate's token file knows it
+        token_file = self.dir / "lib.token"
+        token_file.write_text(token + "\n")
+        new = self.commit("a.txt", f"t = {token}\n", "leak")
+        code, out, verdict = self.run_with_another_repos_token(f"{self.base} {new} refs/heads/main\n", token_file)
+        self.assertEqual(code, 1, out)
+        self.assertNotIn(token, out + json.dumps(verdict))
+        self.assertEqual(self.upstream_main(), self.base)
+
+    def test_an_unreadable_upstream_token_file_refuses_every_push(self) -> None:
+        # Skipped, the scan would not know that token, and a push to another repo could carry it.
+        new = self.commit("a.txt", "fine\n", "fine")
+        for token_file in (self.dir / "missing.token", self.dir):  # gone; a folder (unreadable as a file)
+            with self.subTest(token_file=token_file.name):
+                lines = f"{self.base} {new} refs/heads/main\n"
+                code, out, verdict = self.run_with_another_repos_token(lines, token_file)
+                self.assertEqual(code, 1, out)
+                self.assertIn("push refused: the gate cannot check it for this bottle's secrets", out)
+                self.assertIn(str(token_file), out)
+                self.assertEqual(verdict["result"], "error")
+                self.assertEqual(self.upstream_main(), self.base)
+
     def test_a_broken_detector_refuses(self) -> None:
         new = self.commit("a.txt", "fine\n", "fine")
         code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n", Exploding())

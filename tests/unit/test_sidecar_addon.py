@@ -800,6 +800,19 @@ class ServerConnectTest(AddonCase):
             self.addon.server_connected(data)
         return data.server.error
 
+    def test_a_check_that_fails_refuses_the_connection(self) -> None:
+        # mitmproxy logs an exception a hook raises and connects anyway: the hook must refuse itself.
+        broken = mock.patch.object(addon_mod, "forbidden_upstream", side_effect=RuntimeError("broken"))
+        with broken:
+            error = self.connect("fine.example", 443, ["10.0.0.5"])
+        self.assertIsNotNone(error)
+        self.assertIn("could not be checked (RuntimeError)", error)
+        with broken, mock.patch.object(addon_mod, "_drop_transport") as dropped:
+            error = self.connected(("fine.example", 443), "10.0.0.5")
+        self.assertIsNotNone(error)
+        self.assertIn("could not be checked (RuntimeError)", error)
+        dropped.assert_called_once()
+
     def test_the_address_actually_connected_to_is_checked_again(self) -> None:
         # A second lookup (the connection's own) answered differently from the one checked.
         self.assertIn("connected to the sidecar itself", self.connected(("rebind.example", 443), "127.0.0.1"))

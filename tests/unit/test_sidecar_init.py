@@ -7,6 +7,8 @@ and a unix socket in a temporary folder. No Docker, no network.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -17,6 +19,7 @@ import tempfile
 import time
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from bot_bottle.sidecar import init
 from tests._requires import requires
@@ -94,6 +97,76 @@ class AccountsTest(unittest.TestCase):
 
     def test_no_accounts_outside_the_sidecar_image(self) -> None:
         self.assertIsNone(init.daemon_accounts(("no-such-account-here",), "no-such-group-here"))
+
+
+class UnswitchableAccountsTest(unittest.TestCase):
+    """Root in the sidecar image without the capabilities to switch: no daemon starts as root."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        root = Path(tmp.name)
+        self.config = init.Config(policy=root / "etc" / "policy.json", secrets=root / "etc" / "secrets.json",
+                                  run_dir=root / "run", state_dir=root / "state", log_dir=root / "log",
+                                  git_gate_config=root / "etc" / "git-gate.json")
+        self.spawned: list[str] = []
+
+    def run_init(self, *, image_has_accounts: bool) -> tuple[int, str]:
+        """``init.run`` as root whose capabilities do not let it switch (``daemon_accounts`` is None)."""
+        def spawn(_sup: init.Supervisor, name: str, *_args: object, **_kwargs: object) -> int:
+            self.spawned.append(name)
+            raise init._StartFailed("stop here")  # nothing runs in a unit test
+
+        lookup = mock.Mock() if image_has_accounts else mock.Mock(side_effect=KeyError("none"))
+        stderr = io.StringIO()
+        # Signals stay this test process's own: the failed start's stop() would arm SIGALRM in it.
+        with mock.patch.object(init, "daemon_accounts", return_value=None), \
+                mock.patch.object(init.os, "geteuid", return_value=0), \
+                mock.patch.object(init.pwd, "getpwnam", lookup), mock.patch.object(init.grp, "getgrnam", lookup), \
+                mock.patch.object(init, "start_ca", return_value=None), \
+                mock.patch.object(init.signal, "signal"), mock.patch.object(init.signal, "alarm"), \
+                mock.patch.object(init.Supervisor, "spawn", spawn), contextlib.redirect_stderr(stderr):
+            code = init.run(self.config)
+        return code, stderr.getvalue()
+
+    def test_the_start_fails_naming_the_reason(self) -> None:
+        code, err = self.run_init(image_has_accounts=True)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.spawned, [], "a daemon was started as root")
+        self.assertIn("refusing to run every daemon as root", err)
+
+    def test_an_image_without_the_accounts_still_runs_as_one_account(self) -> None:
+        code, err = self.run_init(image_has_accounts=False)
+        self.assertEqual(code, 1)  # the stand-in spawn stops it
+        self.assertEqual(self.spawned, ["egress-proxy"])
+        self.assertIn("shared-root", err)
+
+
+class PreflightSecretsTest(unittest.TestCase):
+    """A handed-in config without its secrets file fails the start: nothing would know the
+    bottle's own values, and no scan would say so."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.folder = Path(tmp.name)
+        (self.folder / "policy.json").write_text(json.dumps({"version": 2, "routes": []}))
+
+    def config(self, *, arrives: bool) -> init.Config:
+        return init.Config(policy=self.folder / "policy.json", secrets=self.folder / "secrets.json",
+                           config_arrives=arrives)
+
+    def test_a_handed_in_config_without_secrets_fails_the_start(self) -> None:
+        with self.assertRaises(init._StartFailed) as caught:
+            init.preflight(self.config(arrives=True))
+        self.assertIn(f"has no secrets file {self.folder / 'secrets.json'}", str(caught.exception))
+
+    def test_with_its_secrets_file_it_starts(self) -> None:
+        (self.folder / "secrets.json").write_text(json.dumps({"credentials": {}, "known_secrets": {}}))
+        self.assertEqual(init.preflight(self.config(arrives=True)).routes, ())
+
+    def test_a_config_found_in_place_may_have_none(self) -> None:
+        self.assertEqual(init.preflight(self.config(arrives=False)).routes, ())
 
 
 class ReceiveConfigTest(unittest.TestCase):

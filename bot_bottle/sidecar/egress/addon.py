@@ -311,7 +311,16 @@ class EgressAddon:
         address where a cloud serves instance credentials (``hosts.forbidden_upstream``).
         ``server_connected`` checks the address actually connected to as well: a second lookup
         (mitmproxy's own, when it connects) may answer differently.
+
+        A check that fails refuses the connection: mitmproxy logs an exception a hook raises and
+        connects anyway.
         """
+        try:
+            await self._check_upstream(data)
+        except Exception as exc:  # noqa: BLE001 - an upstream that could not be checked is not connected to
+            data.server.error = _unchecked_upstream(exc)
+
+    async def _check_upstream(self, data: server_hooks.ServerConnectionHookData) -> None:
         address = data.server.address
         if not address or (str(address[0]), int(address[1])) in self._internal_targets:
             return
@@ -337,16 +346,25 @@ class EgressAddon:
 
     def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
         """The address actually connected to must be one ``server_connect`` would allow: if not,
-        the connection is dropped before anything is written to it."""
-        address, peer = data.server.address, data.server.peername
-        if not address or not peer or (str(address[0]), int(address[1])) in self._internal_targets:
+        the connection is dropped before anything is written to it (also when the check fails)."""
+        try:
+            error = self._connected_problem(data)
+        except Exception as exc:  # noqa: BLE001 - an address that could not be checked is not used
+            error = _unchecked_upstream(exc)
+        if error is None:
             return
-        why = forbidden_upstream(str(peer[0]))
-        if why is None:
-            return
-        data.server.error = f"bot-bottle egress: {address[0]} connected to {why} ({RULE_RESOLVES_LOCAL})"
+        data.server.error = error
         print(data.server.error, file=sys.stderr, flush=True)
         _drop_transport(data.client, data.server)
+
+    def _connected_problem(self, data: server_hooks.ServerConnectionHookData) -> str | None:
+        address, peer = data.server.address, data.server.peername
+        if not address or not peer or (str(address[0]), int(address[1])) in self._internal_targets:
+            return None
+        why = forbidden_upstream(str(peer[0]))
+        if why is None:
+            return None
+        return f"bot-bottle egress: {address[0]} connected to {why} ({RULE_RESOLVES_LOCAL})"
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -1433,6 +1451,11 @@ def _dlp_verdict(verdict: Verdict, rule: str, outcome: scanning.ScanOutcome, lea
     reason = f"{lead} what DLP flags as {names}" + (f" ({outcome.reason})" if outcome.reason else "")
     return Verdict(False, verdict.host, verdict.port, rule, reason, verdict.route, verdict.route_index,
                    verdict.match_index, verdict.internal_service)
+
+
+def _unchecked_upstream(exc: BaseException) -> str:
+    return (f"bot-bottle egress: the upstream's address could not be checked ({type(exc).__name__}) "
+            f"({RULE_INTERNAL_ERROR})")
 
 
 def _internal_error(flow: http.HTTPFlow, exc: BaseException | None = None) -> Verdict:

@@ -75,10 +75,12 @@ class Grants:
             return changed
         try:
             doc = channel.read_grants(self.path.parent)
-        except (channel.ChannelError, OSError) as exc:
+        except channel.ChannelError as exc:
             # Half-written or broken: keep what was granted before, try again on the next change.
             self.skipped = (f"grants.json unreadable: {exc}",)
             return False
+        except OSError as exc:
+            return self._unreadable(exc)
         self.routes, skipped = parse_routes(doc.get("routes", []))
         self.token_uses = tuple(
             TokenUse(str(g.get("route", "")), frozenset(str(d) for d in g.get("detectors", []) or []))
@@ -86,6 +88,16 @@ class Grants:
         )
         self.skipped = tuple(skipped)
         return True
+
+    def _unreadable(self, exc: OSError) -> bool:
+        """A grants file the proxy may not read (a mode or owner changed): what it granted can no
+        longer be confirmed, nor a grant the operator took back be seen, so nothing is granted
+        until it reads again (tried on every refresh). True the first time, so the log says why."""
+        reason = (f"grants.json unreadable: {exc.strerror or type(exc).__name__}",)
+        changed = bool(self.routes or self.token_uses) or self.skipped != reason
+        self.routes, self.token_uses, self.skipped = (), (), reason
+        self._stamp = None
+        return changed
 
     def token_use_granted(self, names: Iterable[str], detectors: Iterable[str]) -> bool:
         """Is every one of ``detectors`` granted on a route named by one of ``names``?"""

@@ -362,14 +362,18 @@ def run(
 
 
 def _own_credentials(config: GateConfig) -> dict[str, str]:
-    """The gate's upstream tokens are secrets too: a push must never carry one out."""
+    """The gate's upstream tokens are secrets too: a push must never carry one out.
+
+    A token file the gate cannot read raises ``SecretsUnreadable`` (naming the file): skipped, the
+    scan would pass a push to another repo that carries that token.
+    """
     out = {}
     for repo in config.repos:
         if repo.token_file is not None:
             try:
                 out[f"git-gate:{repo.name}"] = repo.token_file.read_text(encoding="utf-8").strip()
-            except OSError:
-                pass
+            except OSError as exc:
+                raise SecretsUnreadable(f"cannot read {repo.token_file}: {exc.strerror or exc}") from None
     return out
 
 
