@@ -4,15 +4,17 @@ never replaces one the agent set itself (a resume provisions git again)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
 from pathlib import Path
 
-from bot_bottle.backend.docker.launch import default_git_fields
+from bot_bottle.backend.agent_setup import default_git_fields
 from bot_bottle.manifest.model import GitUser
 from bot_bottle.plan import DEFAULT_GIT_USER_SOURCE, default_git_user, git_identity
 from bot_bottle.provision.git import git_config_script
+from tests._requires import requires
 
 DEFAULT = {"name": "dev agent (bot-bottle)", "email": "dev@bot-bottle.invalid"}
 
@@ -39,7 +41,7 @@ class Identity(unittest.TestCase):
         self.assertEqual(default_git_fields(Plan()), ["name"])  # type: ignore[arg-type]
 
 
-@unittest.skipUnless(subprocess.run(["sh", "-c", "command -v git"], capture_output=True).returncode == 0, "no git")
+@requires(shutil.which("git") is not None, "git")
 class ScriptAgainstRealGit(unittest.TestCase):
     """The script run by sh with a real git, in a private HOME (as the agent user runs it)."""
 
