@@ -715,6 +715,18 @@ class TlsTest(AddonCase):
                     self.assertFalse(data.ignore_connection)
                     self.assertEqual(data.context.server.sni, address)
 
+    def test_a_check_that_fails_intercepts_and_still_pins_the_name(self) -> None:
+        # mitmproxy only logs a hook that raises, and goes on with the client's SNI and ALPN names.
+        for broken in ("_same_host", "upstream_alpn_offers"):
+            with self.subTest(broken=broken), mock.patch.object(addon_mod, broken, side_effect=RuntimeError("bug")):
+                data = self.hello("files.example", 443, "evil.example")
+                data.client_hello.alpn_protocols = [b"leak-this", b"http/1.1"]
+                data.context.server.alpn_offers = None
+                self.call(data)
+                self.assertFalse(data.ignore_connection)
+                self.assertEqual(data.context.server.sni, "files.example")
+                self.assertIn(data.context.server.alpn_offers, (None, (b"http/1.1",)))
+
     def test_passthrough_with_a_different_sni_is_intercepted_instead(self) -> None:
         data = self.call(self.hello("files.example", 443, "evil.example"))
         self.assertFalse(data.ignore_connection)

@@ -279,14 +279,11 @@ class EgressAddon:
             return
         if not verdict.allowed:
             return  # the CONNECT was refused already; nothing is forwarded either way
-        sni = data.client_hello.sni
-        # Passed through only when the name the upstream will see is the route's: a hello with no
-        # name (the front picks a default tenant; fine only for a route naming an address) or an
-        # encrypted inner hello (ECH: the real name is hidden from us) could reach another site
-        # behind the same front.
-        named = _same_host(sni, verdict.host) if sni is not None else ip_literal(verdict.host) is not None
-        hidden = any(ext_type == ECH_EXTENSION for ext_type, _ in getattr(data.client_hello, "extensions", ()))
-        if verdict.passthrough and named and not hidden:
+        try:
+            passthrough = verdict.passthrough and _names_the_route(data.client_hello, verdict.host)
+        except Exception:  # noqa: BLE001 - intercepted, then: every request inside is checked
+            passthrough = False
+        if passthrough:
             data.ignore_connection = True
             return
         # Intercepted: the upstream sees the name the tunnel was allowed for, never a different
@@ -295,11 +292,17 @@ class EgressAddon:
         # against the tunnel's host. For a route naming an address, that address: mitmproxy then
         # sends no name (none is allowed for an address) and checks the certificate against the
         # address, where left unset it would forward the client's SNI and check against that.
-        data.context.server.sni = ip_literal(verdict.host) or verdict.host
+        data.context.server.sni = verdict.host  # pinned first: what follows cannot leave it unset
         # mitmproxy offers the upstream the very ALPN names the client offered (``tlsconfig``
         # mirrors them when none are set): any bytes the agent writes there would reach the
         # upstream's handshake unscanned. Only the HTTP names, which the proxy speaks, go on.
-        offers = upstream_alpn_offers(getattr(data.client_hello, "alpn_protocols", ()) or ())
+        # A hook that raises is only logged by mitmproxy, which then goes on with the client's
+        # SNI and ALPN names: a failure here falls back to the plainest safe choice instead.
+        try:
+            data.context.server.sni = ip_literal(verdict.host) or verdict.host
+            offers = upstream_alpn_offers(getattr(data.client_hello, "alpn_protocols", ()) or ())
+        except Exception:  # noqa: BLE001 - see above
+            offers = (b"http/1.1",)
         if offers is not None:
             data.context.server.alpn_offers = offers
 
@@ -1397,6 +1400,17 @@ def _counted(flow: http.HTTPFlow, data: bytes) -> bytes:
 def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
     # latin-1 maps every byte to one character: CR, LF and NUL survive, lengths are byte counts.
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.fields]
+
+
+def _names_the_route(hello: Any, host: str) -> bool:
+    """Whether a ClientHello names ``host`` in clear, so its tunnel may pass through untouched.
+    A hello with no name (the front picks a default tenant; fine only for a route naming an
+    address) or an encrypted inner hello (ECH: the real name is hidden from us) could reach
+    another site behind the same front."""
+    sni = hello.sni
+    named = _same_host(sni, host) if sni is not None else ip_literal(host) is not None
+    hidden = any(ext_type == ECH_EXTENSION for ext_type, _ in getattr(hello, "extensions", ()))
+    return named and not hidden
 
 
 def upstream_alpn_offers(client_offers: Sequence[bytes]) -> tuple[bytes, ...] | None:
