@@ -56,6 +56,27 @@ def weaken_set() -> frozenset[str]:
     return WEAKNESSES if weakened() else frozenset()
 
 
+def exfil_bottle(wildcard_ports: str = "[80]") -> str:
+    """The exfiltration families' bottle: two secrets (a host variable, a prompted value) and an
+    allowed host whose DLP blocks, its subdomains on ``wildcard_ports``."""
+    return f"""\
+---
+env:
+  HOST_SECRET: "${{BB_TEST_HOST_SECRET}}"
+  PROMPT_SECRET: "?A secret asked at start"
+egress:
+  log: 2
+  routes:
+    - host: allowed.example
+      ports: [80]
+      dlp: {{outbound_on_match: block}}
+    - host: "*.allowed.example"
+      ports: {wildcard_ports}
+      dlp: {{outbound_on_match: block}}
+---
+"""
+
+
 def marker(name: str) -> str:
     return f"esc-{name}-{secrets.token_hex(4)}"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 import unittest
 from pathlib import Path
@@ -42,9 +41,7 @@ ORPHAN_LAUNCH = textwrap.dedent("""\
 @skip_unless_docker()
 class StopAnOrphan(unittest.TestCase):
     def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory(prefix="bb-orphan-")
-        self.addCleanup(tmp.cleanup)
-        self.home = Path(tmp.name)
+        self.home = h.TempHome(self).path
         self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO), "COLUMNS": "300"}
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

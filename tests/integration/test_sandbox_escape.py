@@ -304,22 +304,7 @@ timeout 5 bash -c 'echo @@M@@ > /dev/tcp/169.254.169.254/80'
 # =========================================================================== exfiltration
 
 
-EXFIL_BOTTLE = """\
----
-env:
-  HOST_SECRET: "${BB_TEST_HOST_SECRET}"
-  PROMPT_SECRET: "?A secret asked at start"
-egress:
-  log: 2
-  routes:
-    - host: allowed.example
-      ports: [80]
-      dlp: {outbound_on_match: block}
-    - host: "*.allowed.example"
-      ports: [80]
-      dlp: {outbound_on_match: block}
----
-"""
+EXFIL_BOTTLE = esc.exfil_bottle()
 
 
 @skip_unless_docker()

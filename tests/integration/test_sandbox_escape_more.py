@@ -17,23 +17,8 @@ from tests.integration import _escape as esc
 
 ARENA: esc.Arena | None = None
 
-# Ports 80 and 443 on both: a tunnel may be opened to either, as the agent chooses.
-EXFIL_BOTTLE = """\
----
-env:
-  HOST_SECRET: "${BB_TEST_HOST_SECRET}"
-  PROMPT_SECRET: "?A secret asked at start"
-egress:
-  log: 2
-  routes:
-    - host: allowed.example
-      ports: [80]
-      dlp: {outbound_on_match: block}
-    - host: "*.allowed.example"
-      ports: [80, 443]
-      dlp: {outbound_on_match: block}
----
-"""
+# The subdomains on 443 too: a tunnel may be opened there, as the agent chooses.
+EXFIL_BOTTLE = esc.exfil_bottle(wildcard_ports="[80, 443]")
 
 
 def arena() -> esc.Arena:

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import unittest
 from pathlib import Path
 
@@ -52,9 +51,7 @@ def _gone_owner() -> str:
 @skip_unless_docker()
 class AHomeFromAnEarlierVersion(unittest.TestCase):
     def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory(prefix="bb-upgrade-")
-        self.addCleanup(tmp.cleanup)
-        self.home = Path(tmp.name)
+        self.home = h.TempHome(self).path
         h.write_manifests(self.home, bottle=h.NO_CREDENTIAL_BOTTLE)
         self.states = self.home / ".bot-bottle" / "state"
         self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO), "COLUMNS": "300",
