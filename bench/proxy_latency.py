@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import bar_plot, median, write_results  # noqa: E402
 from bot_bottle import images  # noqa: E402
 from bot_bottle.backend.docker import engine  # noqa: E402
-from bot_bottle.backend.docker.launch import AGENT_ENTRY  # noqa: E402  (what a bottle's agent runs)
+from bot_bottle.backend.docker.launch import AGENT_ENTRY, SIDECAR_INIT_CAPS  # noqa: E402  (as a bottle has them)
 
 HOST = "upstream.bench.example"
 RUN_DIR = "/run/bottle"
@@ -154,8 +154,8 @@ class Lab:
         self.docker("cp", f"{self.upstream}:/srv/ca.pem", str(ca))
 
         self.sidecar = self.container("create", "--network", network, "--volume", f"{volume}:{RUN_DIR}",
-                                      "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--memory", "512m",
-                                      sidecar_image)
+                                      "--cap-drop", "ALL", *(a for cap in SIDECAR_INIT_CAPS for a in ("--cap-add", cap)),
+                                      "--security-opt", "no-new-privileges", "--memory", "512m", sidecar_image)
         config = tmp / "config"
         config.mkdir()
         # Log level 1 (the default): allowed requests write no line, as in a normal bottle.
