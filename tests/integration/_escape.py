@@ -56,6 +56,24 @@ def weaken_set() -> frozenset[str]:
     return WEAKNESSES if weakened() else frozenset()
 
 
+class ModuleArena:
+    """One arena per test module, made on first use (a class that is skipped never builds it):
+    ``arena = m.get`` and ``tearDownModule = m.close`` at the module's top level."""
+
+    def __init__(self) -> None:
+        self._arena: Arena | None = None
+
+    def get(self) -> Arena:
+        if self._arena is None:
+            self._arena = Arena.create()
+        return self._arena
+
+    def close(self) -> None:
+        arena, self._arena = self._arena, None
+        if arena is not None:
+            arena.close()
+
+
 def exfil_bottle(wildcard_ports: str = "[80]") -> str:
     """The exfiltration families' bottle: two secrets (a host variable, a prompted value) and an
     allowed host whose DLP blocks, its subdomains on ``wildcard_ports``."""

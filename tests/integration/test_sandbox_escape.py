@@ -47,23 +47,12 @@ printf "\x88\x$(printf %02x $((130 + ${#m})))\x00\x00\x00\x00\x03\xe8%s" "$m" >&
 timeout 3 cat <&3 | tr -c '[:print:]' '.'
 '''
 
-ARENA: esc.Arena | None = None
 FAKE_AWS_KEY = "AKIA" + "QZ7RXJ2M4KD8WPLB"  # token-shaped, not a real key
 
 
-def arena() -> esc.Arena:
-    """One arena per test run, made on first use (a class that is skipped never builds it)."""
-    global ARENA
-    if ARENA is None:
-        ARENA = esc.Arena.create()
-    return ARENA
-
-
-def tearDownModule() -> None:  # noqa: N802 - unittest's name
-    global ARENA
-    if ARENA is not None:
-        ARENA.close()
-        ARENA = None
+_ARENA = esc.ModuleArena()
+arena = _ARENA.get
+tearDownModule = _ARENA.close  # noqa: N816 - unittest's name
 
 
 # Mounts the host's disk at /tmp/hostfs when the bottle lets root see a block device (or make one).

@@ -15,24 +15,13 @@ import unittest
 from tests._docker import skip_unless_docker
 from tests.integration import _escape as esc
 
-ARENA: esc.Arena | None = None
-
 # The subdomains on 443 too: a tunnel may be opened there, as the agent chooses.
 EXFIL_BOTTLE = esc.exfil_bottle(wildcard_ports="[80, 443]")
 
 
-def arena() -> esc.Arena:
-    global ARENA
-    if ARENA is None:
-        ARENA = esc.Arena.create()
-    return ARENA
-
-
-def tearDownModule() -> None:  # noqa: N802 - unittest's name
-    global ARENA
-    if ARENA is not None:
-        ARENA.close()
-        ARENA = None
+_ARENA = esc.ModuleArena()
+arena = _ARENA.get
+tearDownModule = _ARENA.close  # noqa: N816 - unittest's name
 
 
 @skip_unless_docker()
