@@ -15,6 +15,13 @@ request, and at least 40% of the direct throughput for a 16 MB upload. DLP is on
 ``--dlp off`` turns the route's detectors off to measure the proxy's own data path. Each upload
 round also times one 64 MiB download per side (no target): an answer that large streams through the
 inbound scan (echoed secrets, injection phrases) instead of being held whole.
+
+Two reference paths share each upload round, to show where the proxy's time goes: ``relay``, the
+same way out (the agent's forwarder, the shared socket, the sidecar) with a plain TCP relay where
+the proxy listens (TLS end to end, nothing read), and ``mitmproxy``, a bare ``mitmdump`` of the
+image's own mitmproxy (no addon, bodies streamed) behind that same way out. ``upload_ratio`` is
+the target's (against direct); ``upload_ratio_to_bare_mitmproxy`` is what the addon, DLP included,
+leaves of mitmproxy's own throughput.
 """
 
 from __future__ import annotations
@@ -48,6 +55,13 @@ TUNED_FORWARDER = (
     "exec sleep infinity"
 )
 MAX_REQUESTS = 2000
+# The reference paths (see the module docstring): sockets in the shared volume, ports in the
+# proxied client, the bare mitmdump's port and its CA in the sidecar.
+RELAY_SOCKET = f"{RUN_DIR}/bench-relay.sock"
+BARE_SOCKET = f"{RUN_DIR}/bench-mitm.sock"
+RELAY_PORT, BARE_PORT = 3129, 3130
+BARE_MITM_PORT = 8089
+BARE_CA = f"{RUN_DIR}/bench-mitm-ca.pem"
 HELD_ROUNDS = 3
 HELD_SMALL = 20
 MAX_UPLOADS = 20
@@ -183,11 +197,40 @@ class Lab:
         self.docker("exec", self.proxied, "sh", "-c", HELD_JSON)
         self.wait(lambda: self.docker("exec", self.proxied, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3128",
                                       check=False).returncode == 0, "the forwarder")
+        self._references()
+
+    def _references(self) -> None:
+        """The relay and bare-mitmproxy paths, each behind a forwarder like the agent's (its
+        socat options) and a socket in the shared volume like the proxy's."""
+        sidecar_socat = "socat -b 262144 UNIX-LISTEN:{sock},fork,mode=777,unlink-early TCP:{target},nodelay"
+        self.docker("exec", "-d", self.sidecar, "sh", "-c",
+                    sidecar_socat.format(sock=RELAY_SOCKET, target=f"{HOST}:443"))
+        self.docker("exec", "-d", self.sidecar, "sh", "-c",
+                    f"/opt/mitmproxy/bin/mitmdump -q --listen-host 127.0.0.1 --listen-port {BARE_MITM_PORT} "
+                    "--set stream_large_bodies=1 --set confdir=/tmp/bare-mitm "
+                    "--set ssl_verify_upstream_trusted_ca=/etc/ssl/certs/ca-certificates.crt")
+        self.docker("exec", "-d", self.sidecar, "sh", "-c",
+                    sidecar_socat.format(sock=BARE_SOCKET, target=f"127.0.0.1:{BARE_MITM_PORT}"))
+        self.wait(lambda: self.docker("exec", self.sidecar, "test", "-s", "/tmp/bare-mitm/mitmproxy-ca-cert.pem",
+                                      check=False).returncode == 0, "the bare mitmproxy")
+        self.docker("exec", self.sidecar, "cp", "/tmp/bare-mitm/mitmproxy-ca-cert.pem", BARE_CA)
+        for port, sock in ((RELAY_PORT, RELAY_SOCKET), (BARE_PORT, BARE_SOCKET)):
+            self.docker("exec", "-d", self.proxied, "sh", "-c",
+                        f"socat -b 262144 TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay UNIX-CONNECT:{sock}")
+        for port in (RELAY_PORT, BARE_PORT):
+            self.wait(lambda: self.docker("exec", self.proxied, "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}",
+                                          check=False).returncode == 0, f"the reference forwarder on {port}")
 
     def curl(self, client: str, args: str, timeout: float = 600) -> list[str]:
         if client == "proxy":
             cid = self.proxied
             prefix = f"curl -sS --proxy http://127.0.0.1:3128 --cacert {RUN_DIR}/ca.crt"
+        elif client == "relay":
+            cid = self.proxied
+            prefix = f"curl -sS --connect-to {HOST}:443:127.0.0.1:{RELAY_PORT} --cacert /tmp/upstream-ca.pem"
+        elif client == "mitmproxy":
+            cid = self.proxied
+            prefix = f"curl -sS --proxy http://127.0.0.1:{BARE_PORT} --cacert {BARE_CA}"
         else:
             cid = self.direct
             prefix = "curl -sS --cacert /tmp/upstream-ca.pem"
@@ -302,6 +345,8 @@ def main() -> int:
                 series.setdefault(f"upload_{side}_mbps", []).extend(rate)
                 series.setdefault(f"upload_{side}_total_s", []).extend(total)
                 series.setdefault(f"download_{side}_mbps", []).append(download(lab, side))
+            for side in ("relay", "mitmproxy"):
+                series.setdefault(f"upload_{side}_mbps", []).extend(upload(lab, side, 1)[0])
         if lab.dlp:
             for _ in range(HELD_ROUNDS):
                 small, held = small_while_held(lab, HELD_SMALL)
@@ -330,6 +375,9 @@ def main() -> int:
             "added_keepalive_ms": added_keepalive,
             "added_fresh_connection_ms": added_fresh,
             "upload_ratio": ratio,
+            "upload_ratio_relay_to_direct": med["upload_relay_mbps"] / med["upload_direct_mbps"],
+            "upload_ratio_bare_mitmproxy_to_direct": med["upload_mitmproxy_mbps"] / med["upload_direct_mbps"],
+            "upload_ratio_to_bare_mitmproxy": med["upload_proxy_mbps"] / med["upload_mitmproxy_mbps"],
             "download_ratio": download_ratio,
         },
         "p90": {key: p90(values) for key, values in series.items() if key.endswith("_ms")},
@@ -350,12 +398,15 @@ def main() -> int:
              [med["keepalive_direct_ms"], med["keepalive_proxy_ms"], med["fresh_direct_ms"], med["fresh_proxy_ms"]],
              "ms")
     bar_plot(args.name.replace("latency", "upload") if "latency" in args.name else args.name + "_upload", f"{UPLOAD_MB} MB HTTPS upload, median MB/s",
-             ["direct", "through the proxy"], [med["upload_direct_mbps"], med["upload_proxy_mbps"]], "MB/s",
+             ["direct", "the way out, plain relay", "bare mitmproxy", "through the proxy"],
+             [med["upload_direct_mbps"], med["upload_relay_mbps"], med["upload_mitmproxy_mbps"], med["upload_proxy_mbps"]],
+             "MB/s",
              targets={"40% of direct": 0.4 * med["upload_direct_mbps"]})
     print(f"added latency: {added_keepalive:.2f} ms kept-alive (direct {med['keepalive_direct_ms']:.2f}, "
           f"proxy {med['keepalive_proxy_ms']:.2f}), {added_fresh:.2f} ms with a new connection each; "
           f"upload {med['upload_proxy_mbps']:.1f} MB/s through the proxy vs {med['upload_direct_mbps']:.1f} direct "
-          f"({ratio:.0%}); {DOWNLOAD_MB} MiB download {med['download_proxy_mbps']:.1f} MB/s vs "
+          f"({ratio:.0%}; plain relay {med['upload_relay_mbps']:.1f}, bare mitmproxy {med['upload_mitmproxy_mbps']:.1f}, "
+          f"the proxy {med['upload_proxy_mbps'] / med['upload_mitmproxy_mbps']:.0%} of bare mitmproxy); {DOWNLOAD_MB} MiB download {med['download_proxy_mbps']:.1f} MB/s vs "
           f"{med['download_direct_mbps']:.1f} ({download_ratio:.0%}) -> {path}")
     if "held_request_s" in series:
         print(f"while a held ~7.5 MB JSON request was scanned ({med['held_request_s']:.2f} s): small GETs "
