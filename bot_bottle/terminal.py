@@ -29,29 +29,56 @@ _HIDDEN_RANGES = (
     (0xE0100, 0xE01EF),  # variation selectors supplement
 )
 # Only these can need an escape: printable ASCII, tab and newline never do, nor do the large
-# blocks of ordinary letters left out here (Latin, Greek to Hebrew, kana, CJK, Hangul syllables;
-# a unit test checks none of them is hidden), so most text costs one regex scan.
-_CANDIDATE = re.compile("[^\t\n\x20-\x7e\u00ae-\u02ff\u0370-\u05ff\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7a3]")
+# blocks of ordinary letters left out here (Latin, Greek to Hebrew, kana, CJK, Hangul syllables,
+# each without its combining marks; unit tests check none of them is hidden or a mark), so most
+# text costs one regex scan. A run of them is looked at together (combining marks count).
+_CANDIDATE = re.compile("[^\t\n\x20-\x7e\u00ae-\u02ff\u0370-\u0482\u048a-\u0590\u05d0-\u05ff"
+                        "\u3040-\u3098\u309b-\u30ff\u4e00-\u9fff\uac00-\ud7a3]+")
+# Combining marks (Unicode categories Mn, Me) are drawn over the character before them: a few make
+# accents and vowel signs, dozens ("zalgo" text) stack up and down over the lines above and below
+# in many terminals, over the tool's own lines. Beyond this many in a row, the rest are escapes.
+MAX_MARKS = 4
+_MARK_CATEGORIES = frozenset({"Mn", "Me"})
 
 
 @functools.lru_cache(maxsize=4096)
 def hidden(char: str) -> bool:
-    """Whether ``char`` is shown as an escape by ``printable``."""
+    """Whether ``char`` is always shown as an escape by ``printable`` (a combining mark is too,
+    but only beyond ``MAX_MARKS`` in a row)."""
     if char in "\t\n":
         return False
     code = ord(char)
     return unicodedata.category(char) in _HIDDEN_CATEGORIES or any(lo <= code <= hi for lo, hi in _HIDDEN_RANGES)
 
 
+@functools.lru_cache(maxsize=4096)
+def mark(char: str) -> bool:
+    """Whether ``char`` is a combining mark, drawn over the character before it."""
+    return unicodedata.category(char) in _MARK_CATEGORIES
+
+
 def printable(text: object) -> str:
-    """``text`` safe to put on a terminal: control characters shown as ``\\xNN`` / ``\\uNNNN``;
-    tabs and newlines kept."""
-    return _CANDIDATE.sub(_escape, str(text))
+    """``text`` safe to put on a terminal: control characters shown as ``\\xNN`` / ``\\uNNNN``,
+    and combining marks beyond ``MAX_MARKS`` in a row; tabs and newlines kept."""
+    return _CANDIDATE.sub(_escape_run, str(text))
 
 
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if not hidden(char):
-        return char
+def one_line(text: object) -> str:
+    """``printable`` for one line of the tool's own: line breaks and tabs escaped too, so what it
+    quotes can neither start a line that passes for another one nor line up as another column."""
+    return printable(text).replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _escape_run(match: re.Match[str]) -> str:
+    # A run holds every mark that follows its base character (marks are never skipped by the
+    # fast path), so counting within the run counts them all.
+    out, marks = [], 0
+    for char in match.group():
+        marks = marks + 1 if mark(char) else 0
+        out.append(_escape(char) if hidden(char) or marks > MAX_MARKS else char)
+    return "".join(out)
+
+
+def _escape(char: str) -> str:
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

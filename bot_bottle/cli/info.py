@@ -35,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     render.plan(plan, title=f"Agent '{plan.agent}'", provenance=True)
     if manifest.agent.origin == "cwd" and manifest.shadowed:
+        # Printable: the folder's name is a cloned repository's to choose.
         output.console().print(
             Text(
-                f"note: the agent in this folder ({manifest.agent.path}) wins over {manifest.shadowed}",
+                printable(f"note: the agent in this folder ({manifest.agent.path}) wins over {manifest.shadowed}"),
                 style="yellow",
             )
         )

@@ -25,7 +25,7 @@ from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar.egress.logfile import part_marker
 from bot_bottle.state import ID_RE
-from bot_bottle.terminal import printable
+from bot_bottle.terminal import one_line
 
 SIDECAR_LOG = egress_log.SIDECAR_EGRESS_LOG
 SAVED_LOG = "egress.jsonl"
@@ -57,12 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if state == "running":
         if args.follow:
             return _follow(container, args.format)
-        # The log's first and earlier parts first (the proxy keeps up to three), when there are.
-        result = engine.run(["exec", container, "sh", "-c", f"cat {SIDECAR_LOG}.first {SIDECAR_LOG}.1 2>/dev/null; cat {SIDECAR_LOG}"],
-                            timeout=60, check=False)
-        if result.returncode != 0 and "No such file" not in result.stderr:
-            raise BotBottleError(f"cannot read the egress log of bottle {args.id}: {result.stderr.strip()}")
-        _print_all(result.stdout.splitlines(), args.format)
+        _print_all(_read_running_log(container, args.id).splitlines(), args.format)
         return 0
     if state == "stopped":
         # The sidecar stopped (fail closed when a daemon dies; the agent may run on, offline):
@@ -110,7 +105,7 @@ def _why_stopped(container: str) -> str:
     for line in logs.stderr.splitlines():
         try:
             event = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # as in ``parse_lines``
             continue
         if isinstance(event, dict) and event.get("event") == "sidecar":
             if event.get("what") == "offline":
@@ -120,8 +115,22 @@ def _why_stopped(container: str) -> str:
     return reason
 
 
+def _read_running_log(container: str, bottle_id: str) -> str:
+    """The running sidecar's log: its first and earlier parts first (the proxy keeps up to three)."""
+    try:
+        result = engine.run(["exec", container, "sh", "-c", f"cat {SIDECAR_LOG}.first {SIDECAR_LOG}.1 2>/dev/null; cat {SIDECAR_LOG}"],
+                            timeout=60, check=False)
+    except UnicodeDecodeError:
+        # A byte that is not UTF-8 (a damaged log): read it as bytes instead, shown as U+FFFD.
+        return _read_stopped_log(container)
+    if result.returncode != 0 and "No such file" not in result.stderr:
+        raise BotBottleError(f"cannot read the egress log of bottle {bottle_id}: {result.stderr.strip()}")
+    return result.stdout
+
+
 def _read_stopped_log(container: str) -> str:
-    """The egress log out of a stopped container (``docker cp`` works without running it)."""
+    """The egress log out of a container, stopped or running (``docker cp`` works on either), read as
+    bytes: one that is not UTF-8 is shown with U+FFFD."""
     with scratch.private_dir() as tmp:
         target = Path(tmp) / SAVED_LOG
         return target.read_text(encoding="utf-8", errors="replace") if egress_log.copy_out(container, target) else ""
@@ -134,7 +143,9 @@ def _follow(container: str, fmt: str) -> int:
     # -F follows the file by name and waits for it; the exec ends when the container does.
     proc = subprocess.Popen(
         [binary, "exec", container, "tail", "-n", "+1", "-F", SIDECAR_LOG],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
+        # A byte that is not UTF-8 (a damaged log) is shown as U+FFFD, as the saved log's reader
+        # does, rather than ending the follow with a decoding error.
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace", bufsize=1,
     )
     try:
         assert proc.stdout is not None
@@ -159,8 +170,11 @@ def parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         if not text.startswith("{"):
             continue
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError:
+            # NaN and Infinity are not JSON: read as null, so `--format json` prints valid JSON.
+            record = json.loads(text, parse_constant=lambda _: None)
+        except (ValueError, RecursionError):
+            # Not only torn JSON: an integer too long to convert (ValueError) or nesting too
+            # deep to parse (RecursionError) is one bad line too, never the end of the listing.
             continue
         if isinstance(record, dict) and "decision" in record:
             yield record
@@ -170,7 +184,7 @@ def _print_all(lines: Iterable[str], fmt: str) -> None:
     count = 0
     read = 0  # where the next line begins in the whole log, as if nothing had been dropped
     for line in lines:
-        marker = part_marker(line.strip())
+        marker = _part_marker(line.strip())
         if marker is not None:
             # A part after the first: where the proxy dropped decisions (a flood), say so.
             if marker["starts_at"] > read and fmt == "text":
@@ -184,6 +198,14 @@ def _print_all(lines: Iterable[str], fmt: str) -> None:
             count += 1
     if count == 0 and fmt == "text":
         output.err_console().print("no egress decisions logged yet (egress.log 0 logs none, 1 only refusals)")
+
+
+def _part_marker(line: str) -> dict[str, Any] | None:
+    """``part_marker``, with a line nested too deep to parse read as no marker (as a torn one is)."""
+    try:
+        return part_marker(line)
+    except RecursionError:
+        return None
 
 
 def _amount(size: int) -> str:
@@ -201,7 +223,10 @@ def format_text(record: dict[str, Any]) -> Text:
     """One line: time, decision, method, target, status, duration, and why.
 
     A field of the wrong type (a hand-edited or damaged saved log) is left out, or shown as
-    "?" where the line needs it; the rest of the line is still shown."""
+    "?" where the line needs it; the rest of the line is still shown. Every field is the agent's
+    to shape (a host, a path, a method it sent; a reason or an error quoting them): control
+    characters, line breaks and tabs are shown as escapes, so one decision is one line and no
+    field can draw a line or a column that passes for another decision."""
     decision = _word(record.get("decision")) or "?"
     style = "yellow" if record.get("dlp_action") and decision == "allow" else _STYLES.get(decision, "")
     stamp = _word(record.get("ts"))
@@ -210,12 +235,12 @@ def format_text(record: dict[str, Any]) -> Text:
     if not record.get("connect"):
         target += _word(record.get("path"))
     line = Text()
-    line.append(printable(f"{time_part} "), style="dim")
-    line.append(printable(f"{decision.upper():<5} "), style=f"bold {style}".strip())
-    line.append(printable(f"{_word(record.get('method')) or '?':<7} "))
-    line.append(printable(target), style=style)
+    line.append(one_line(f"{time_part} "), style="dim")
+    line.append(one_line(f"{decision.upper():<5} "), style=f"bold {style}".strip())
+    line.append(one_line(f"{_word(record.get('method')) or '?':<7} "))
+    line.append(one_line(target), style=style)
     if status := _word(record.get("status")):
-        line.append(printable(f" {status}"))
+        line.append(one_line(f" {status}"))
     duration = record.get("duration_ms")
     if isinstance(duration, (int, float)) and not isinstance(duration, bool):
         line.append(f" {duration:.1f}ms", style="dim")
@@ -226,11 +251,11 @@ def format_text(record: dict[str, Any]) -> Text:
         why.append("detectors " + ",".join(names))
     if dlp_action := _word(record.get("dlp_action")):
         why.append(f"dlp {dlp_action}")
-    line.append(printable("  " + "; ".join(why)), style="dim")
+    line.append(one_line("  " + "; ".join(why)), style="dim")
     if decision != "allow" and (reason := _word(record.get("reason"))):
-        line.append(printable(f"  {reason}"), style=style)
+        line.append(one_line(f"  {reason}"), style=style)
     if error := _word(record.get("error")):
-        line.append(printable(f"  error: {error}"), style="red")
+        line.append(one_line(f"  error: {error}"), style="red")
     return line
 
 

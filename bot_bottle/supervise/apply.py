@@ -303,7 +303,9 @@ def _apply_capability(row: ProposalRow, payload: dict[str, Any], ctx: Context, s
         raise ApplyFailed("Dockerfile lines are not applied by any backend; modify the proposal to name packages only")
     state = StateDir(ctx.state_root, row.bottle_id)
     backend = registry.for_state(state)  # the backend the bottle runs on, from its metadata
-    change = registry.CapabilityChange(row.bottle_id, tuple(payload.get("packages") or ()), reason=row.justification,
+    # The reason is kept as the bottle's "why preserved", which `list` shows as bot-bottle's own
+    # words: the proposal's id, never the agent's justification (its text could pass for ours).
+    change = registry.CapabilityChange(row.bottle_id, tuple(payload.get("packages") or ()), reason=f"proposal {row.id}",
                                        build=ctx.capability_build)
     change.validate()
     before = state.read()

@@ -13,7 +13,7 @@ from rich.style import Style
 from rich.text import Text
 
 from bot_bottle.supervise.store import ProposalRow
-from bot_bottle.terminal import printable  # noqa: F401 - the console and --once use view.printable
+from bot_bottle.terminal import one_line, printable  # noqa: F401 - the console and --once use view.printable
 
 
 def plain(text: object) -> Text:
@@ -72,18 +72,34 @@ def request_cell(kind: str, payload: Mapping[str, Any], width: int = REQUEST_CEL
     text = Text()
     if warnings(kind, payload):
         text.append("! ", style="bold yellow")
-    if kind == "egress" and len(payload.get("paths") or []) > 1:
-        paths = list(payload["paths"])
-        more = f" (+{len(paths) - 1} paths)"
-        head = one_line(summary(kind, {**payload, "paths": paths[:1]}))
-        text.append(_cut(head, max(8, width - len(more))) + more)
+    if kind == "egress":
+        text.append(_egress_cell(payload, width))
     else:
         text.append(_cut(one_line(summary(kind, payload)), width))
     return text
 
 
+def _egress_cell(payload: Mapping[str, Any], width: int) -> str:
+    """An egress request in ``width`` characters: its host whole when it fits, else the host's
+    end (whose name owns it: ``api.github.com.evil.example`` is evil.example's), never its
+    start; then as much of the rest (ports, methods, first path) as fits."""
+    paths = list(payload.get("paths") or [])
+    more = f" (+{len(paths) - 1} paths)" if len(paths) > 1 else ""
+    room = max(8, width - len(more))
+    host = one_line(payload.get("host", "?"))
+    rest = one_line(summary("egress", {**payload, "host": "", "paths": paths[:1]}))
+    if len(host) >= room:
+        return _cut_start(host, room) + more
+    return host + _cut(rest, room - len(host)) + more
+
+
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cut_start(text: str, width: int) -> str:
+    """``text``'s last ``width`` characters, its start shown as cut."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
 
 
 def time_left(created_at: float, timeout_s: float | None, now: float) -> str:
@@ -136,12 +152,6 @@ def grants(kind: str, payload: Mapping[str, Any], *, backend: str | None = None)
                 "`bot-bottle start` still runs, the bottle restarts on it at once (every process in it ends, "
                 "files are kept), otherwise `bot-bottle resume` starts it")
     return "see the request"
-
-
-def one_line(text: object) -> str:
-    """``printable`` for a line of the console's own: line breaks and tabs escaped too, so what
-    it quotes cannot start lines of its own."""
-    return printable(text).replace("\n", "\\n").replace("\t", "\\t")
 
 
 def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
@@ -200,7 +210,26 @@ def host_warnings(host: str) -> list[str]:
         out.append(local)
     if host.startswith("*.") and (wide := _wildcard_warning(name)):
         out.append(wide)
+    if idn := _idn_warning(host, name):
+        out.append(idn)
     return out
+
+
+def _idn_warning(host: str, name: str) -> str | None:
+    """An ``xn--`` (punycode) label: the route is for the ASCII name as written, but a browser,
+    a link or the agent's own text shows it decoded, where it can pass for another name
+    (``xn--80ak6aa92e.com`` reads as "аррӏе.com", all Cyrillic)."""
+    labels = name.split(".")
+    if not any(label.startswith("xn--") for label in labels):
+        return None
+    try:
+        shown = ".".join(label.encode("ascii").decode("idna") if label.startswith("xn--") else label
+                         for label in labels)
+    except UnicodeError:
+        return (f"{host} has an 'xn--' label that does not decode to an internationalised name; "
+                "check that it is the host you mean")
+    return (f"{host} is an internationalised name: decoded, it reads as '{shown}', which can imitate "
+            "another name; approving grants exactly the 'xn--' name shown here")
 
 
 def _under(name: str, domains: tuple[str, ...]) -> str | None:
@@ -268,12 +297,26 @@ def styled(text: str, color: str | None) -> Text:
 
 
 def editable(kind: str, payload: Mapping[str, Any]) -> str:
-    """The text the operator edits to modify a proposal: a comment, then the payload as YAML."""
+    """The text the operator edits to modify a proposal: comments, the payload as YAML, comments.
+
+    Editors read settings from a file's first and last lines (Vim's modelines: 5 of each by
+    default). The payload is the agent's text (a capability's Dockerfile lines are free text),
+    so it goes between five comment lines on each side, where no editor takes it for settings."""
     head = (
         f"# Modify this {kind} proposal, save and quit; the agent is told the change.\n"
         "# YAML or JSON. Empty the file (or leave it unchanged) to cancel.\n"
+        "# Below: the proposal as the agent asked for it. Saved, it is what approving grants,\n"
+        "# once it is checked like any proposal (a change that is not valid grants nothing).\n"
+        "# Lines starting with '#' are comments.\n"
     )
-    return head + yaml.safe_dump(dict(payload), sort_keys=False, default_flow_style=False)
+    tail = (
+        "# Above: the proposal. Your change and the agent's original are both kept in the\n"
+        "# audit log.\n"
+        "# To cancel: empty the file, or quit without saving.\n"
+        "# These comment lines keep the proposal's own text away from the first and last\n"
+        "# lines of the file, where editors look for settings (Vim's modelines).\n"
+    )
+    return head + yaml.safe_dump(dict(payload), sort_keys=False, default_flow_style=False) + tail
 
 
 def parse_edited(text: str) -> dict[str, Any] | None:

@@ -622,14 +622,22 @@ def _stamp_archived(path: Path) -> None:
 
 
 def _read_json(path: Path) -> Any | None:
+    """The document in ``path`` (None when there is none); ``ChannelError`` for one that cannot
+    be read as JSON, whatever the reason, so a reader that skips a malformed file (``Spool._parse``)
+    skips it too, and one bad file never hides the others."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise ChannelError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ChannelError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    except (ValueError, RecursionError):
+        # An integer too long to convert, or nesting too deep to parse.
+        raise ChannelError(f"{path}: not JSON this reader can take (a number too long or nesting too deep)") from None
 
 
 # ---------------------------------------------------------------------------------------------
