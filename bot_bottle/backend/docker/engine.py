@@ -66,7 +66,10 @@ def run(
         proc = subprocess.run(
             [binary, *args],
             capture_output=True,
-            text=True,
+            # Output quotes what bottles hold (files, names, an agent's output): a byte that is
+            # not UTF-8 is read as U+FFFD, never an exception that ends the command.
+            encoding="utf-8",
+            errors="replace",
             timeout=timeout,
             input=input,
             env=dict(env) if env is not None else None,
