@@ -1,7 +1,9 @@
-"""A docker command whose output is not UTF-8 is read, never a decoding error."""
+"""How ``engine.run`` runs the docker CLI: output that is not UTF-8 is read, never a decoding
+error; the client is out of the terminal's reach (its own process group, no stdin)."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import unittest
 from pathlib import Path
@@ -38,6 +40,35 @@ class NonUtf8OutputTests(unittest.TestCase):
             with self.assertRaises(engine.DockerError) as ctx:
                 engine.run(["exec", "bottle", "cat", "/file"])
         self.assertIn("warn \ufffd", str(ctx.exception))
+
+
+# A docker CLI reporting its process group and what its stdin holds.
+GROUP_DOCKER = """#!/usr/bin/env python3
+import os, sys
+print(os.getpgid(0), os.getpid(), repr(sys.stdin.read()))
+"""
+
+
+class TerminalReachTests(unittest.TestCase):
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        docker = Path(tmp.name) / "docker"
+        docker.write_text(GROUP_DOCKER)
+        docker.chmod(0o755)
+        patch = mock.patch.object(engine, "docker_binary", return_value=str(docker))
+        patch.start()
+        self.addCleanup(patch.stop)
+
+    def test_the_client_leads_a_process_group_of_its_own(self) -> None:
+        # Ctrl-C at a terminal signals the foreground group: the client is never in it.
+        group, pid, _ = engine.run(["commit", "bottle"]).stdout.split()
+        self.assertEqual(group, pid)
+        self.assertNotEqual(int(group), os.getpgid(0))
+
+    def test_stdin_is_empty_unless_input_is_given(self) -> None:
+        self.assertEqual(engine.run(["ps"]).stdout.split()[2], "''")
+        self.assertEqual(engine.run(["exec", "-i", "bottle"], input="data").stdout.split()[2], "'data'")
 
 
 if __name__ == "__main__":

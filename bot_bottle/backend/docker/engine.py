@@ -68,10 +68,20 @@ def run(
             capture_output=True,
             # Output quotes what bottles hold (files, names, an agent's output): a byte that is
             # not UTF-8 is read as U+FFFD, never an exception that ends the command.
+            text=True,
             encoding="utf-8",
             errors="replace",
             timeout=timeout,
             input=input,
+            # Not the terminal's: nothing here reads it, and a client in a process group of its
+            # own that did would be stopped (SIGTTIN) instead of failing.
+            stdin=subprocess.DEVNULL if input is None else None,
+            # A process group of its own: Ctrl-C at the terminal goes to the whole foreground
+            # group, and the docker CLI aborts on it (a `docker commit` of the snapshot, a
+            # `network rm`) even while bot-bottle holds the signal until its cleanup is done
+            # (``interrupts.deferred``). bot-bottle alone decides: an interrupt it takes ends
+            # the client with it (``subprocess.run`` kills it).
+            process_group=0,
             env=dict(env) if env is not None else None,
         )
     except subprocess.TimeoutExpired as exc:
