@@ -25,6 +25,7 @@ from bot_bottle.errors import BotBottleError, UsageError
 from bot_bottle.lifecycle import RunResult
 from bot_bottle.manifest import Layout, ManifestError, load
 from bot_bottle.manifest import env as env_mod
+from bot_bottle.plan import label_problem
 from bot_bottle.state import Metadata, StateDir
 
 __all__ = ["BotBottleError", "ManifestError", "RunResult", "UsageError", "commit", "list_running", "resume", "start", "stop"]
@@ -49,6 +50,9 @@ def start(
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run ``agent`` headless on ``prompt`` in a new bottle; return when the agent exits."""
+    problem = label_problem(label) if label is not None else None
+    if problem:
+        raise UsageError(f"label: {problem}")
     layout = _layout(home, None)
     workdir = Path(cwd).expanduser().resolve() if cwd else None
     if workdir is not None and not workdir.is_dir():

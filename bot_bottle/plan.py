@@ -7,6 +7,7 @@ never renamed or removed.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -305,7 +306,7 @@ def _supervise_warnings(supervise: bool, template: str) -> list[str]:
             "(bot-bottle registers it with Claude Code and Codex): this agent cannot ask the operator for more"]
 
 
-def _token_literal_warnings(env: Sequence[EnvEntry]) -> list[str]:
+def token_literal_warnings(env: Sequence[EnvEntry]) -> list[str]:
     """A literal that is a well-known token: written into a manifest it is not handled as a
     secret (it is not among the values DLP guards as the bottle's own). Never the value itself."""
     from bot_bottle.sidecar.dlp.tokens import token_format
@@ -413,6 +414,22 @@ def git_identity(user: GitUser, bottle: str) -> tuple[dict[str, str | None], dic
     return identity, sources
 
 
+# A label is shown in one table cell (list, the console) and kept as a Docker label.
+MAX_LABEL_CHARS = 100
+
+
+def label_problem(label: str) -> str | None:
+    """Why ``label`` cannot name a bottle, or None. A line break or a control character (an
+    escape sequence) would break the tables that show it, or restyle the terminal showing it."""
+    if not label.strip():
+        return "a label cannot be empty"
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in label):
+        return "a label must be one line of printable text (no line breaks, tabs or control characters)"
+    if len(label) > MAX_LABEL_CHARS:
+        return f"a label may be at most {MAX_LABEL_CHARS} characters, this one has {len(label)}"
+    return None
+
+
 def resolve(
     manifest: Manifest,
     *,
@@ -485,7 +502,7 @@ def resolve(
         warnings.append(f"cannot start yet: {refs.agent_problem}")
     if missing:
         warnings.append("host variables not set now (start will refuse): " + ", ".join(missing))
-    warnings += _token_literal_warnings(bottle.env)
+    warnings += token_literal_warnings(bottle.env)
     warnings += _shadowed_route_warnings(routes)
     warnings += _supervise_warnings(bottle.supervise, template)
     return BottlePlan(

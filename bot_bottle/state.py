@@ -6,6 +6,8 @@ when asked; otherwise it is removed at the end. ``resume`` reads the backend bac
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -108,6 +110,22 @@ class Metadata:
         return cls(**values)
 
 
+def unwritable(path: Path, exc: OSError, what: str) -> BotBottleError:
+    """The error for ``path`` that cannot be written: a full disk, a read-only or foreign
+    ~/.bot-bottle are the user's to fix, so say which and where rather than fail as a bug."""
+    return BotBottleError(f"{what} {path}: {exc.strerror or exc}", hint=unwritable_hint(path.parent, exc))
+
+
+def unwritable_hint(folder: Path, exc: OSError) -> str:
+    """What to do when writing under ``folder`` failed with ``exc``."""
+    return {
+        errno.ENOSPC: f"free some space on the disk holding {folder} (`df -h {folder}` shows it), then retry",
+        errno.EDQUOT: f"your disk quota is used up; free some space under {folder}, then retry",
+        errno.EROFS: f"{folder} is on a read-only file system; run with a HOME you can write to",
+        errno.EACCES: f"make {folder} yours and writable, or run with a HOME you can write to",
+    }.get(exc.errno or 0, f"check that {folder} is a folder you can write to")
+
+
 class StateDir:
     def __init__(self, root: Path, bottle_id: str) -> None:
         if not ID_RE.match(bottle_id):
@@ -124,13 +142,27 @@ class StateDir:
         return self.metadata_path.is_file()
 
     def create(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.path.mkdir(mode=0o700, exist_ok=False)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a full or read-only disk, or a file where the folder belongs
+            raise unwritable(self.path, exc, "cannot make the bottle's state folder") from None
+        try:
+            self.path.mkdir(mode=0o700, exist_ok=False)
+        except FileExistsError:
+            raise  # an id clash: the caller's to handle, not the disk's
+        except OSError as exc:
+            raise unwritable(self.path, exc, "cannot make the bottle's state folder") from None
 
     def write(self, meta: Metadata) -> None:
         tmp = self.path / f".{METADATA}.tmp"
-        tmp.write_text(json.dumps(meta.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.metadata_path)
+        try:
+            tmp.write_text(json.dumps(meta.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(tmp, self.metadata_path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a read-only disk keeps it, as it keeps everything
+                tmp.unlink(missing_ok=True)  # a half-written file would only confuse the next reader
+            raise BotBottleError(f"cannot save the bottle's metadata {self.metadata_path}: {exc.strerror or exc}",
+                                 hint=unwritable_hint(self.root, exc)) from None
 
     def read(self) -> Metadata:
         try:

@@ -7,8 +7,10 @@ A subcommand module exposes ``add_parser(subparsers)`` which registers its parse
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -39,14 +41,38 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message}{_command_suggestion(message)}\n")
         raise SystemExit(2)
+
+
+_INVALID_COMMAND = re.compile(r"^argument COMMAND: invalid choice: '([^']*)'")
+
+
+def _command_suggestion(message: str) -> str:
+    """``"; did you mean 'start'?"`` after argparse's words for a mistyped subcommand, else ``""``."""
+    from bot_bottle.manifest.schema import did_you_mean
+
+    typed = _INVALID_COMMAND.match(message)
+    close = did_you_mean(typed.group(1), SUBCOMMANDS) if typed else ""
+    return f"; {close.strip()}" if close else ""
+
+
+EPILOG = """\
+first steps:
+  bot-bottle init                     write an example bottle (dev) and agent (coder)
+  bot-bottle start coder --dry-run    the plan: hosts, routes, secrets by name, images
+  bot-bottle start coder              confirm, launch, attach the agent
+  bot-bottle demo                     a scripted bottle showing each protection
+
+`bot-bottle COMMAND --help` describes each command."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bot-bottle",
         description="Run AI coding agents inside bottles that hold only what their manifest grants.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bot-bottle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -129,13 +155,43 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     except BrokenPipeError:
         raise  # the reader went away: not a bug (see main)
-    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
-        if os.environ.get("BOT_BOTTLE_DEBUG"):
-            raise
+    except OSError as exc:
+        if exc.errno not in HOST_FILE_ERRNOS or os.environ.get("BOT_BOTTLE_DEBUG"):
+            return _internal_error(exc)
         from bot_bottle.cli import output
 
-        output.error(
-            f"internal error: {type(exc).__name__}: {exc}",
-            hint="this is a bug in bot-bottle; rerun with BOT_BOTTLE_DEBUG=1 for the traceback and report it",
-        )
-        return 70
+        message, hint = host_file_error(exc)
+        output.error(message, hint=hint)
+        return 1
+    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        return _internal_error(exc)
+
+
+# Failures of the host's own files that are the machine's state, not a bug: a full disk or
+# quota, a read-only file system, a file or folder that is not the user's.
+HOST_FILE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
+
+
+def host_file_error(exc: OSError) -> tuple[str, str]:
+    """The one-line error and hint for ``exc``, one of ``HOST_FILE_ERRNOS``."""
+    from pathlib import Path
+
+    from bot_bottle.state import unwritable_hint
+
+    reason = exc.strerror or str(exc)
+    if not exc.filename:
+        return reason, unwritable_hint(Path.home() / ".bot-bottle", exc)
+    path = Path(os.fsdecode(exc.filename))
+    return f"{path}: {reason}", unwritable_hint(path.parent, exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("BOT_BOTTLE_DEBUG"):
+        raise exc
+    from bot_bottle.cli import output
+
+    output.error(
+        f"internal error: {type(exc).__name__}: {exc}",
+        hint="this is a bug in bot-bottle; rerun with BOT_BOTTLE_DEBUG=1 for the traceback and report it",
+    )
+    return 70

@@ -13,8 +13,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="run a real bottle with a scripted agent and show each protection working",
         description=(
             "Build what is missing, start a bottle whose scripted agent tries an allowed host, a blocked "
-            "host, a raw socket and a DNS lookup, and print what happened and why. The demo's internet is "
-            "servers it runs itself in its own containers; your ~/.bot-bottle is not touched."
+            "host over HTTP and HTTPS, a raw socket around the proxy, a DNS lookup and two exfiltrations "
+            "that DLP refuses; pushes through the git-gate a commit carrying a fake cloud key, one carrying "
+            "the bottle's own secret (both rejected) and a clean one (accepted); asks the operator for a "
+            "blocked host through the supervise server (the demo approves it); and has the real Claude Code "
+            "CLI answer through the proxy, which injects its API key. It prints what happened and why, and "
+            "exits 0 when every protection held. The demo's internet is servers it runs itself in its own "
+            "containers, and it works in a throwaway HOME: your ~/.bot-bottle is not touched."
         ),
     )
     p.set_defaults(func=run)

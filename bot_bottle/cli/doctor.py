@@ -13,10 +13,12 @@ from bot_bottle.cli import output
 from bot_bottle.cli.render import _cell as cell
 
 HELP = "report what this host can run: Docker engine, gVisor (and dockerd's open-file limit), micro-VMs, smolvm"
+DESCRIPTION = ("Report what this host can run: the Docker engine, gVisor (runsc) and dockerd's open-file limit, "
+               "micro-VMs (KVM) and the smolvm CLI, and why not where one cannot.")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = subparsers.add_parser("doctor", help=HELP, description=HELP + ".")
+    parser: argparse.ArgumentParser = subparsers.add_parser("doctor", help=HELP, description=DESCRIPTION)
     parser.add_argument(
         "--format",
         choices=("text", "json"),

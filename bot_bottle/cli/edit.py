@@ -20,6 +20,7 @@ from rich.text import Text
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError, UsageError
 from bot_bottle.manifest import FileRef, ManifestError, NotFoundError, discover, frontmatter, validate
+from bot_bottle.state import unwritable_hint
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -114,6 +115,31 @@ def _save(path: Path, text: str) -> None:
     target = path.resolve()
     mode = stat.S_IMODE(target.stat().st_mode)
     _replace(target, text.encode("utf-8"), mode, prefix=f".{target.name}.saving-")
+
+
+def _save_failed(path: Path, text: str, exc: OSError) -> BotBottleError:
+    """The error for a valid edit that could not be saved (a full disk, a read-only home): the
+    manifest is unchanged, and the edit is kept where it fits, never lost with the editor's copy."""
+    kept = _keep_elsewhere(path, text)
+    where = f"your edit is kept at {kept}" if kept else "your edit could not be kept elsewhere either"
+    return BotBottleError(f"cannot save {path} ({exc.strerror or exc}); it is unchanged, and {where}",
+                          hint=unwritable_hint(path.parent, exc))
+
+
+def _keep_elsewhere(path: Path, text: str) -> Path | None:
+    """``text`` in a private file of the system's temporary folder (often another disk than the
+    home's), or None when that cannot be written either."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"bot-bottle-edit-{path.stem}-", suffix=".md")  # 0600
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError:
+        Path(name).unlink(missing_ok=True)
+        return None
+    return Path(name)
 
 
 def _replace(target: Path, data: bytes, mode: int, *, prefix: str) -> None:
@@ -221,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
                     output.console().print(Text(f"no changes to {path}"))  # a path is never markup
                     if from_draft:  # reverted: a draft not taken up stays offered
                         _drop_draft(draft)
+                    if kept is not None and answer is None:
+                        _still_kept(draft)
                     return 0
                 errors = _errors_for(path, text, baseline)
             if not errors:
@@ -233,12 +261,19 @@ def run(args: argparse.Namespace) -> int:
                 offered = (" and offered next time" if where == draft
                            else f" (not at {draft}: something other than a file is in the way)")
                 raise ManifestError(f"not saved; your edit is kept at {where}{offered}", path=path)
-    _save(path, text)
+    try:
+        _save(path, text)
+    except OSError as exc:
+        raise _save_failed(path, text, exc) from None
     if kept is None or answer is not None:
         _drop_draft(draft)  # taken up, or declined when offered
     output.console().print(Text(f"saved {path}", style="green"))
     if kept is not None and answer is None:
         # Never offered (no terminal to ask at): a valid save of something else must not lose it.
-        output.console().print(Text(f"an earlier rejected draft is still kept at {draft}; it is "
-                                    "offered when `bot-bottle edit` runs on a terminal"))
+        _still_kept(draft)
     return 0
+
+
+def _still_kept(draft: Path) -> None:
+    output.console().print(Text(f"an earlier rejected draft is still kept at {draft}; it is "
+                                "offered when `bot-bottle edit` runs on a terminal"))

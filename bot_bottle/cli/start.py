@@ -19,7 +19,7 @@ from bot_bottle import lifecycle
 from bot_bottle.cli import common, output, render
 from bot_bottle.errors import UsageError
 from bot_bottle.manifest import discover
-from bot_bottle.plan import BACKENDS
+from bot_bottle.plan import BACKENDS, label_problem
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +55,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--headless needs --prompt TEXT")
     if args.prompt is not None and not args.headless:
         raise UsageError("--prompt goes with --headless")
+    problem = label_problem(args.label) if args.label is not None else None
+    if problem:
+        raise UsageError(f"--label: {problem}")
     if args.cwd is not None and not args.cwd.is_dir():
         raise UsageError(f"--cwd {args.cwd}: not a folder")
 
@@ -73,6 +76,16 @@ def _agent_name(args: argparse.Namespace) -> str:
     if sys.stdin.isatty() and not args.headless and args.format != "json":
         return Prompt.ask("Which agent?", choices=names, console=output.err_console())
     raise UsageError(f"name the agent to start, one of: {', '.join(names)}")
+
+
+def _confirmed(question: str) -> bool:
+    """The user's yes (Enter alone is yes); end of input (Ctrl-D) is a no, not a crash."""
+    try:
+        answer = input(question)
+    except EOFError:
+        output.err_console().print()  # the terminal's line still ends after the question
+        return False
+    return answer.strip().lower() in ("", "y", "yes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,13 +108,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     err = output.err_console()
-    if not args.headless:
+    if args.headless:
+        # No plan is shown, but what it warns of (a secret written as a literal, an agent that
+        # cannot ask the operator) still holds: a script's log is where it must be seen.
+        for warning in plan.warnings:
+            output.warn(warning)
+    else:
         render.plan(plan, title=f"Starting agent '{plan.agent}'")
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("no terminal to confirm on; pass --yes, or use --headless --prompt TEXT")
-            answer = input("Start this bottle? [Y/n] ").strip().lower()
-            if answer not in ("", "y", "yes"):
+            if not _confirmed("Start this bottle? [Y/n] "):
                 err.print("not started")
                 return 1
 

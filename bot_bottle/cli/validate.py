@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+from pathlib import Path
 
 from rich.text import Text
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
-from bot_bottle.manifest import Layout, ManifestError, ValidationReport, discover, load, validate
+from bot_bottle.manifest import Layout, Manifest, ManifestError, ValidationReport, discover, load, validate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="check every agent and bottle file (exit 0 when valid, 2 when not)",
         description=("Check every manifest file: syntax, keys, types, extends, and each agent's bottle. "
-                     "Skills an agent names that this host does not have are warnings (start would refuse); "
-                     "a plugin provider an agent uses is loaded, and one that fails is an error."),
+                     "What start would refuse on this host (skills it does not have, a repo's ssh_key that "
+                     "is not a readable file) and a secret written into a manifest as a literal are "
+                     "warnings; a plugin provider an agent uses is loaded, and one that fails is an error."),
     )
     common.add_format(p)
     p.set_defaults(func=run)
@@ -26,8 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _agent_checks(layout: Layout, report: ValidationReport) -> tuple[list[str], list[ManifestError]]:
     """What only a whole agent shows: skills this host does not have (warnings: the files are
-    valid, but `start` would refuse, as for host variables) and a plugin provider that does not
-    load (an error: no start could use it)."""
+    valid, but `start` would refuse, as for host variables), the rest of what `start` refuses
+    before building (``_preflight_problems``), a secret written as a literal (a warning, as the
+    plan gives it) and a plugin provider that does not load (an error: no start could use it)."""
     from bot_bottle import plan as plan_mod, providers
     from bot_bottle.providers.plugins import PluginError
 
@@ -44,12 +48,27 @@ def _agent_checks(layout: Layout, report: ValidationReport) -> tuple[list[str], 
         problem = common.skills_problem(manifest, None)  # as `start` without --cwd looks
         if problem is not None:
             warnings.append(problem)
+        warnings += plan_mod.token_literal_warnings(manifest.bottle.env)
+        warnings += _preflight_problems(manifest)
         template = manifest.bottle.template
         try:
             providers.resolve(template, plan_mod.contrib_dir(manifest))
         except PluginError as exc:
             errors.append(ManifestError(f"template '{template}': {exc}", path=ref.path, hint=exc.hint))
-    return warnings, errors
+    return list(dict.fromkeys(warnings)), errors  # a bottle several agents use is named once
+
+
+def _preflight_problems(manifest: Manifest) -> list[str]:
+    """What `start` would refuse on this host before building anything (a repo's ssh_key that is
+    not a readable file), as `start --dry-run` lists it: the files are valid, the host is not ready."""
+    from bot_bottle import plan as plan_mod, preflight
+
+    try:
+        plan = plan_mod.resolve(manifest, environ=dict(os.environ))
+    except BotBottleError:
+        return []  # what resolving refuses is reported by `start` and `info` in full
+    return [f"{manifest.agent.name}: start would refuse: {problem}"
+            for problem in preflight.problems(plan, Path.home())]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                     {
                         "path": str(e.path) if e.path else None,
                         "line": e.line,
-                        "key": e.key,
+                        "key": e.shown_key,
                         "message": e.detail,
                         "text": str(e),
                     }

@@ -35,8 +35,17 @@ class ManifestError(BotBottleError):
             if self.line is not None:
                 where += f":{self.line}"
             where += ": "
-        key = f"{self.key}: " if self.key else ""
+        key = f"{self.shown_key}: " if self.key else ""
         return f"{where}{key}{self.detail}"
+
+    @property
+    def shown_key(self) -> str | None:
+        """``key`` as printed: a token pasted where a key belongs is named, never shown."""
+        if self.key is None:
+            return None
+        from bot_bottle.manifest.conceal import conceal_tokens
+
+        return conceal_tokens(self.key)
 
     def each(self) -> tuple[ManifestError, ...]:
         """Every error this one stands for: itself, or each of ``ManifestErrors``."""

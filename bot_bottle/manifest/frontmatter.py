@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from bot_bottle.manifest.conceal import conceal_quoted, shown_key
 from bot_bottle.manifest.errors import ManifestError
 
 KeyPath = tuple[Any, ...]
@@ -182,7 +183,7 @@ class _Builder:
         if type(node) in plain_tag and node.tag != plain_tag[type(node)]:
             # Safe loading refuses these tags; ignoring them would silently change the meaning.
             raise ManifestError(
-                f"cannot read this value: the tag {node.tag!r} is not supported",
+                conceal_quoted(f"cannot read this value: the tag {node.tag!r} is not supported"),
                 path=self.path,
                 line=self.line(node),
                 key=format_key(keypath),
@@ -211,7 +212,7 @@ class _Builder:
             return self._scalars.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise ManifestError(
-                f"cannot read this value: {getattr(exc, 'problem', exc)}",
+                conceal_quoted(f"cannot read this value: {getattr(exc, 'problem', exc)}"),
                 path=self.path,
                 line=self.line(node),
                 key=format_key(keypath),
@@ -241,7 +242,7 @@ class _Builder:
             sub = keypath + (key,)
             if key in out:
                 raise ManifestError(
-                    f"the key '{key}' appears twice (first on line {self.lines[sub]})",
+                    f"the key '{shown_key(key)}' appears twice (first on line {self.lines[sub]})",
                     path=self.path,
                     line=self.line(key_node),
                     key=format_key(sub),
@@ -249,6 +250,17 @@ class _Builder:
             self.lines[sub] = self.line(key_node)
             out[key] = self.build(value_node, sub)
         return out
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError, offset: int) -> str:
+    """The parser's problem, with where the construct it was reading began when that is on
+    another line: an unclosed quote or bracket is reported where the file ends, far from it."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    start, end = exc.context_mark, exc.problem_mark
+    if exc.problem and exc.context and start is not None and end is not None and start.line != end.line:
+        construct = exc.context.removeprefix("while ").removeprefix("scanning ").removeprefix("parsing ")
+        problem += f" (in {construct} that begins on line {start.line + offset})"
+    return problem
 
 
 def parse(text: str, path: Path) -> Document:
@@ -270,8 +282,10 @@ def _parse(text: str, path: Path) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset if mark is not None else first_line
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ManifestError(f"invalid YAML: {problem}", path=path, line=line) from None
+        # YAML indents with spaces only: a tab is the one mistake its words do not explain.
+        hint = "indent with spaces; YAML does not allow tabs there" if "'\\t'" in (exc.problem or "") else None
+        raise ManifestError(f"invalid YAML: {conceal_quoted(yaml_problem(exc, offset))}", path=path,
+                            line=line, hint=hint) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most controls)
         line = first_line + yaml_text[: exc.position].count("\n")
         raise ManifestError(f"invalid YAML: the character #x{exc.character:04x} is not allowed in YAML text",

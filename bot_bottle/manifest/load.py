@@ -9,7 +9,7 @@ the bottle line that names it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -248,6 +248,14 @@ class _Loader:
         return effective
 
 
+def _suggestion(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'X'?"`` for a mistyped agent or bottle name, else ``""``."""
+    from bot_bottle.manifest.schema import did_you_mean
+
+    close = did_you_mean(name, known)
+    return f"; {close.strip()}" if close else ""
+
+
 def _invalid_file(catalog: Catalog, path: Path) -> ManifestError | None:
     """The error of the file at ``path`` when discovery could not count it, else None."""
     return next((exc for exc in catalog.invalid if exc.path == path), None)
@@ -267,10 +275,11 @@ def _missing_bottle(
             f"{layout.bottles_dir}; move it there if you trust it"
         )
     what = "parent bottle" if via == "extends" else "bottle"
+    message = f"no {what} named '{name}'" + _suggestion(name, catalog.bottles)
     if wanted_at is None:
-        return NotFoundError(f"no {what} named '{name}'", hint=hint)
+        return NotFoundError(message, hint=hint)
     return NotFoundError(
-        f"no {what} named '{name}'",
+        message,
         path=wanted_at.path,
         line=wanted_at.line,
         key=via,
@@ -431,7 +440,7 @@ def load(agent: str, layout: Layout, *, overrides: Mapping[Path, str] | None = N
             invalid = _invalid_file(catalog, folder / f"{agent}.md")
             if invalid is not None:
                 raise invalid  # its file is there, but cannot count: that is the error
-        raise NotFoundError(f"no agent named '{agent}'", hint=hint)
+        raise NotFoundError(f"no agent named '{agent}'" + _suggestion(agent, catalog.agents), hint=hint)
     loader = _Loader(layout, catalog, overrides)
     agent_file = loader.agent_file(agent)
     bottle = loader.bottle(agent_file.bottle, wanted_at=agent_file.bottle_origin)

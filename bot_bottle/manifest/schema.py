@@ -6,11 +6,13 @@ was expected. Cross-file rules (``extends``, the agent's bottle) live in ``load`
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from bot_bottle.manifest.conceal import NOT_SHOWN, may_hold_credential
 from bot_bottle.manifest.errors import ManifestError, gathered
 from bot_bottle.manifest.frontmatter import Document, KeyPath
 from bot_bottle.manifest.model import (
@@ -87,7 +89,8 @@ class _Reader:
 
     def keys(self, mapping: dict[str, Any], keypath: KeyPath, allowed: tuple[str, ...], what: str) -> None:
         unknown = [
-            self.fail(keypath + (key,), f"unknown key in {what}; expected one of: {', '.join(allowed)}")
+            self.fail(keypath + (key,), f"unknown key in {what}; {did_you_mean(key, allowed)}"
+                                        f"expected one of: {', '.join(allowed)}")
             for key in mapping if key not in allowed
         ]
         if unknown:
@@ -148,19 +151,14 @@ class _Reader:
         return name
 
 
-# What an error says in place of a value that may carry a credential.
-NOT_SHOWN = "(the value is not shown, in case it holds a credential)"
-
-
-def may_hold_credential(text: str) -> bool:
-    """Whether ``text``, written where a name or a word belongs, may carry a credential: user
-    information before an '@' (``user:token@host``) or a token of a known format. Errors never
-    quote such text: they are printed, logged and pasted into bug reports."""
-    if "@" in text:
-        return True
-    from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when an error is shown
-
-    return token_format(text) is not None
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean 'X'? "`` for the choice closest to a mistyped ``word`` (case aside), or
+    ``""`` when none is close, or when ``word`` may be a credential (it is never echoed back)."""
+    if not isinstance(word, str) or may_hold_credential(word):
+        return ""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"did you mean '{by_lower[close[0]]}'? " if close else ""
 
 
 def _quoted(text: str) -> str:
@@ -296,7 +294,9 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
             methods = [m.upper() for m in r.string_list(entry["methods"], ekp + ("methods",), single_ok=True)]
             for mindex, method in enumerate(methods):
                 if method not in HTTP_METHODS:
-                    raise r.fail(ekp + ("methods", mindex), f"unknown HTTP method {_quoted(method)}; expected one of: {', '.join(HTTP_METHODS)}")
+                    raise r.fail(ekp + ("methods", mindex), f"unknown HTTP method {_quoted(method)}; "
+                                                            f"{did_you_mean(method, HTTP_METHODS)}"
+                                                            f"expected one of: {', '.join(HTTP_METHODS)}")
         headers: list[tuple[str, str]] = []
         if "headers" in entry:
             hmap = r.mapping(entry["headers"], ekp + ("headers",), "a mapping of header names to required values")
@@ -321,7 +321,8 @@ def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
             raise r.fail(kp, f"route auth needs '{required}'")
     scheme = r.string(auth["scheme"], kp + ("scheme",)).lower()
     if scheme not in AUTH_SCHEMES:
-        raise r.fail(kp + ("scheme",), f"unknown auth scheme {_quoted(scheme)}; expected one of: {', '.join(AUTH_SCHEMES)}")
+        raise r.fail(kp + ("scheme",), f"unknown auth scheme {_quoted(scheme)}; {did_you_mean(scheme, AUTH_SCHEMES)}"
+                                       f"expected one of: {', '.join(AUTH_SCHEMES)}")
     token_ref = r.secret_ref(auth["token_ref"], kp + ("token_ref",))
     header = None
     if "header" in auth:
@@ -342,7 +343,8 @@ def _dlp(r: _Reader, raw: Any, kp: KeyPath) -> RouteDlp:
     if "outbound_on_match" in dlp:
         action = r.string(dlp["outbound_on_match"], kp + ("outbound_on_match",))
         if action not in OUTBOUND_ACTIONS:
-            raise r.fail(kp + ("outbound_on_match",), f"expected one of: {', '.join(OUTBOUND_ACTIONS)}; got {_quoted(action)}")
+            raise r.fail(kp + ("outbound_on_match",), f"{did_you_mean(action, OUTBOUND_ACTIONS)}expected one of: "
+                                                      f"{', '.join(OUTBOUND_ACTIONS)}; got {_quoted(action)}")
     server_fetch = None
     if "server_fetch" in dlp:
         # Whether a request may make the provider's servers fetch from an address it names (an
@@ -350,7 +352,8 @@ def _dlp(r: _Reader, raw: Any, kp: KeyPath) -> RouteDlp:
         server_fetch = r.string(dlp["server_fetch"], kp + ("server_fetch",))
         if server_fetch not in SERVER_FETCH_VALUES:
             raise r.fail(kp + ("server_fetch",),
-                         f"expected one of: {', '.join(SERVER_FETCH_VALUES)}; got {_quoted(server_fetch)}",
+                         f"{did_you_mean(server_fetch, SERVER_FETCH_VALUES)}expected one of: "
+                         f"{', '.join(SERVER_FETCH_VALUES)}; got {_quoted(server_fetch)}",
                          hint="'allow' lets requests on this route make the provider fetch from addresses they "
                               "name (MCP servers, web fetch, URL images); the default blocks that on the "
                               "provider's route")
@@ -602,7 +605,8 @@ def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
                 where = f" or a plugin folder {plugin}" if plugin is not None else ""
                 raise r.fail(
                     kp + ("template",),
-                    f"unknown template {template!r}; expected one of: {', '.join(BUILTIN_TEMPLATES)}{where}",
+                    f"unknown template {_quoted(template)}; {did_you_mean(template, BUILTIN_TEMPLATES)}"
+                    f"expected one of: {', '.join(BUILTIN_TEMPLATES)}{where}",
                 )
     dockerfile = None
     if "dockerfile" in prov:
