@@ -455,6 +455,10 @@ def ensure_image(spec: ImageSpec, *, console: Console | None = None) -> str:
         if image_exists(spec.ref):
             return spec.ref
         started = time.monotonic()
+        if not console.is_terminal:
+            # The status line below is drawn only on a terminal: in a script's log the build
+            # would be minutes of silence after "checking images", which looks like a hang.
+            console.print(f"Building {spec.ref} (a first build can take minutes)", highlight=False)
         with console.status(f"Preparing {spec.ref}") as status:
             with tempfile.TemporaryDirectory(prefix="build-", dir=_mkdir(cache_dir() / "build")) as tmp:
                 context = Path(tmp)

@@ -406,6 +406,14 @@ class BuildPathTest(_Sandbox):
         for name in ("agent.tgz", "Dockerfile.bot-bottle", "ca"):
             self.assertIn(name, context)
 
+    def test_a_build_says_so_where_no_status_line_is_drawn(self) -> None:
+        spec = images.agent_image("claude")
+        console = self.console()
+        images.ensure_image(spec, console=console)
+        shown = console.file.getvalue()
+        self.assertIn(f"Building {spec.ref} (a first build can take minutes)", shown)
+        self.assertLess(shown.index("Building"), shown.index("Built"))
+
     def test_sidecar_context_has_wheels_and_source(self) -> None:
         spec = images.sidecar_image()
         images.ensure_image(spec, console=self.console())
