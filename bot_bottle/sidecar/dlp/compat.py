@@ -15,7 +15,8 @@ Letters of other scripts that look like Latin ones (Cyrillic ``а`` for ``a``, G
 ``O``), which NFKC leaves alone, are folded the same way (``LOOKALIKES``) where they touch an
 ASCII letter or digit: a secret retyped with them reads the same to a human and to a model. In
 text one such character is enough; in the noise of binary data a cluster of two is needed
-(``MIN_CLUSTER``).
+(``MIN_CLUSTER``). Tag characters (``TAGS``: invisible, each mirrors a printable ASCII one)
+fold to that character wherever they are, as compatibility forms do.
 """
 
 from __future__ import annotations
@@ -56,16 +57,21 @@ LOOKALIKES = {
     # Latin letters outside ASCII drawn like ASCII ones
     "ı": "i", "ɑ": "a", "ɡ": "g", "ȷ": "j", "ʏ": "y",
 }
-_LOOKALIKE_TABLE = str.maketrans(LOOKALIKES)
+# Unicode tag characters (U+E0020..U+E007E) mirror printable ASCII and render as nothing: a value
+# written in them is invisible to a reader yet whole to a tool or model that reads the code
+# points ("ASCII smuggling"). NFKC leaves them alone; they fold to the ASCII they mirror.
+TAGS = {chr(0xE0000 + cp): chr(cp) for cp in range(0x20, 0x7F)}
+_FOLD_TABLE = str.maketrans({**LOOKALIKES, **TAGS})
 
 
 def fold(text: str) -> str:
-    """``text`` as a reader sees it: lookalike letters and compatibility forms as ASCII."""
-    return unicodedata.normalize("NFKC", text.translate(_LOOKALIKE_TABLE))
+    """``text`` as a tool reads it: lookalike letters, tag characters and compatibility forms as
+    ASCII."""
+    return unicodedata.normalize("NFKC", text.translate(_FOLD_TABLE))
 
 
 def _folds_to_ascii(ch: str) -> bool:
-    if ch in LOOKALIKES:
+    if ch in LOOKALIKES or ch in TAGS:
         return True
     folded = unicodedata.normalize("NFKC", ch)
     if folded == ch or not folded.isascii():
@@ -95,6 +101,7 @@ def _finders() -> _Finders:
     next to one: a value retyped with a few of them is a word of mixed scripts, where prose in
     those scripts (every other letter of a Russian text is one) is not."""
     chars = [chr(cp) for cp in range(0x80, 0x20000) if not 0xD800 <= cp < 0xE000 and _folds_to_ascii(chr(cp))]
+    chars += list(TAGS)
     compat = [ch for ch in chars if ch not in LOOKALIKES]
     lookalikes = [ch for ch in chars if ch in LOOKALIKES]
 

@@ -85,6 +85,10 @@ class Segment:
     field: bool = False
     deep: bool = True
     scan: bool = True  # False: only part of the split check (its text was scanned elsewhere)
+    # A name (a JSON key, a parameter's or a header's name) or a cookie's value: one of the pieces
+    # a secret cut up in any order may be in, not a field the adjacent-pieces check joins (names
+    # sit between the values and would break every join).
+    piece: bool = False
 
     def where(self) -> str:
         return self.location if isinstance(self.location, str) else self.location()
@@ -265,7 +269,14 @@ class Engine:
             hits.extend(self.split_hits(segments, hits))
         return hits
 
-    def _deep_form_hits(self, segments: Sequence[Segment], scanned: list[int], spread: bool) -> list[Hit]:
+    def packed_form_hits(self, segments: Sequence[Segment]) -> list[Hit]:
+        """The base85, ascii85 and uuencode forms of the bottle's secrets in ``segments`` as they
+        are, without decoding anything: what a text scanned without ``deep`` (an echo in an
+        answer) is still searched for, as an outbound scan finds those forms undecoded."""
+        return self._deep_form_hits(segments, [i for i, s in enumerate(segments) if s.scan], False, echoes=True)
+
+    def _deep_form_hits(self, segments: Sequence[Segment], scanned: list[int], spread: bool, *,
+                        echoes: bool = False) -> list[Hit]:
         """The base85 and ascii85 forms of the bottle's secrets, and with ``spread`` the values
         spelled out with separators (``KnownSecrets.find_deep``), in every deep segment, as sent."""
         deep = [i for i in scanned if segments[i].deep]
@@ -273,7 +284,8 @@ class Engine:
             return []
         joined, starts = _join([segments[i].text for i in deep], SEPARATOR)
         out = []
-        for k in self.known.find_deep(joined, spread=spread):
+        found = self.known.find_base85(joined, echoes=True) if echoes else self.known.find_deep(joined, spread=spread)
+        for k in found:
             raw = RawHit(k.start, k.end, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, k.secret_name, k.encoding)
             placed = _place(raw, starts, len(SEPARATOR))
             if placed is not None:
@@ -327,10 +339,27 @@ class Engine:
 
     def split_hits(self, segments: Sequence[Segment], found: list[Hit]) -> list[Hit]:
         fields = [i for i, s in enumerate(segments) if s.field and s.text][: self.options.max_split_fields]
-        if len(fields) < 2:
-            return []
         out: list[Hit] = []
         already = {(h.raw.detector, h.raw.secret_name) for h in found}
+        if len(fields) >= 2:
+            out += self._adjacent_hits(segments, fields, already)
+        # Scattered pieces of a known secret, in any order, names and cookies among them.
+        if self.options.known_secrets and self.known:
+            pieces = [i for i, s in enumerate(segments) if s.piece and s.text and not s.field]
+            scattered = sorted(fields + pieces[: max(0, self.options.max_split_fields - len(fields))])
+            covered = self.known.split_cover((i, segments[i].text) for i in scattered) if len(scattered) >= 2 else []
+            for name, used in covered:
+                if (KNOWN_SECRET, name) in already:
+                    continue
+                already.add((KNOWN_SECRET, name))
+                parts = [(i, 0, len(segments[i].text)) for i in used]
+                raw = RawHit(0, len(segments[used[-1]].text), KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, name, "split")
+                out.append(Hit(used[0], raw, parts))
+        return out
+
+    def _adjacent_hits(self, segments: Sequence[Segment], fields: list[int],
+                       already: set[tuple[str, str | None]]) -> list[Hit]:
+        out: list[Hit] = []
         # Adjacent pieces: scan the plain concatenation around each field boundary (a value cut
         # in two lies within reach of the cut), keep hits that cross a boundary.
         texts = [segments[i].text for i in fields]
@@ -351,16 +380,6 @@ class Engine:
             raw = RawHit(parts[0][1], parts[-1][2], h.detector, h.name, h.confidence, h.secret_name,
                          "split" if h.encoding is None else f"split+{h.encoding}")
             out.append(Hit(fields[first], raw, parts))
-        # Scattered pieces of a known secret, in any order.
-        if self.options.known_secrets and self.known:
-            covered = self.known.split_cover((i, segments[i].text) for i in fields)
-            for name, used in covered:
-                if (KNOWN_SECRET, name) in already:
-                    continue
-                already.add((KNOWN_SECRET, name))
-                parts = [(i, 0, len(segments[i].text)) for i in used]
-                raw = RawHit(0, len(segments[used[-1]].text), KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH, name, "split")
-                out.append(Hit(used[0], raw, parts))
         return out
 
     def _around_boundaries(self, joined: str, boundaries: list[int]) -> list[RawHit]:

@@ -19,6 +19,9 @@ mathematical, ligatures) folded to ASCII with ``compat``'s tables. That text is 
 what changed, and its findings are placed back on the original text. ASCII text without control
 bytes is not folded: it reads the same. Not folded: a phrase written in lookalike letters only,
 with no word holding ASCII beside it (Russian prose is full of such words), and combining marks.
+Digits written for letters ("1gnore prev1ous 1nstruct10ns", also among lookalike letters) are
+read as those letters by the rules that block, inside words that hold a letter (see "digits for
+letters" below): a number stays a number.
 """
 
 from __future__ import annotations
@@ -102,9 +105,8 @@ def _looking_back(pattern: str, reach: int = 120) -> Callable[[str, int], re.Mat
 
 
 _MODE_WORD = _looking_back(rf"(?:developer|god|jailbreak|dan|sudo|admin){_W}", 20)
-_REVEAL = _looking_back(
-    rf"(?:reveal|print|show|output|repeat|display|leak|dump|tell{_W}me|send|share|return){_W}(?:[a-z]+{_W}){{0,3}}", 80
-)
+_REVEAL_VERBS = rf"(?:reveal|print|show|output|repeat|display|leak|dump|tell{_W}me|send|share|return)"
+_REVEAL = _looking_back(rf"{_REVEAL_VERBS}{_W}(?:[a-z]+{_W}){{0,3}}", 80)
 
 
 def _developer_mode(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
@@ -234,7 +236,7 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
     if not text:
         return []
     low = ascii_lower(text)
-    out = _phrases(low, location) + _comments_in(low, location)
+    out = _phrases(low, location, leet=_leet_view(low)) + _comments_in(low, location)
     folded = _folded(text)
     if folded is not None:
         # Both texts are read: dropping a format character can also join two words it separated.
@@ -244,28 +246,138 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
     return resolve_overlaps(out)
 
 
-def _phrases(low: str, location: str, start: int = 0, stop: int | None = None) -> list[Finding]:
+def _phrases(low: str, location: str, start: int = 0, stop: int | None = None,
+             leet: str | None = None) -> list[Finding]:
     """The rules' findings in ``low``, an ASCII-lower-cased text, for phrases that start in
-    ``low[start:stop]`` (a match may run past ``stop``)."""
+    ``low[start:stop]`` (a match may run past ``stop``). ``leet``: ``low`` with digits read as
+    letters (``_leet_view``), where the rules of ``_LEET_WORDS`` are read instead."""
     out: list[Finding] = []
     for word, entries in _BY_WORD.items():
-        at = low.find(word, start, stop)
+        view = leet if leet is not None and word in _LEET_WORDS else low
+        at = view.find(word, start, stop)
         walked = 0
         while at >= 0:
             walked += 1
             if walked > _WALK_LIMIT:
-                out.extend(_rest_by_regex(low, word, entries, at, stop, location))
+                found = _rest_by_regex(view, word, entries, at, stop, location)
+                out.extend(found if view is low else _as_written(low, view, found))
                 break
-            if not (word[0].isalpha() and at > 0 and low[at - 1] in _WORD_CHARS):
-                for rule, pattern in entries:
-                    m = pattern.match(low, at)
-                    if m is not None:
-                        finding = rule.finding(low, m, location)
-                        if finding is not None:
-                            out.append(finding)
-            at = low.find(word, at + 1, stop)
+            if not (word[0].isalpha() and at > 0 and view[at - 1] in _WORD_CHARS):
+                found = _matches(view, entries, at, location)
+                if view is not low:
+                    found = _as_written(low, view, found) or _with_l(low, entries, at, location)
+                out.extend(found)
+            at = view.find(word, at + 1, stop)
     out.extend(_exfiltration(low, location, start, stop))
     return out
+
+
+def _matches(low: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int, location: str) -> list[Finding]:
+    out = []
+    for rule, pattern in entries:
+        m = pattern.match(low, at)
+        if m is not None:
+            finding = rule.finding(low, m, location)
+            if finding is not None:
+                out.append(finding)
+    return out
+
+
+# -- digits for letters ------------------------------------------------------------------------
+
+# Digits written for the letters they look like ("1gnore prev1ous instruct10ns"): a reader (or a
+# model) reads the word, the rules' words do not match it. The rules that start with one of
+# ``_LEET_WORDS`` (the instruction overrides and system prompt probes: the high ones made of
+# words alone) read the text with each digit as its letter; their other words cannot hold a
+# digit, so every phrase as written is found there as well. "1" reads as "i", and where a phrase
+# is not found so, as "l" where that makes one of the rules' words ("ru1es"). A digit counts only
+# inside a word that also holds a letter: "ignore 4 messages" is no disguise of "ignore a", nor
+# is a version number or a date.
+_LEET_DIGITS = "0134579"
+_LEET_I = bytes.maketrans(b"0134579", b"oieastg")
+_LEET_WORDS = frozenset({"ignore", "disregard", "forget", "override", "bypass", "system", "initial", "hidden"})
+_LEET_REACH = 300  # further than any of those rules runs from its first word
+_LEET_BACK = 80  # as far as a system prompt probe looks back for its verb
+_LEET_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _leet_view(low: str) -> str | None:
+    """``low`` with its digits as the letters they look like, one character for one; None when
+    it has none of those digits (most prose)."""
+    if not any(digit in low for digit in _LEET_DIGITS):
+        return None
+    return _translated(low, _LEET_I)
+
+
+def _translated(low: str, table: bytes) -> str:
+    """``low`` with its ASCII digits mapped by ``table``, through UTF-8 (a digit is one byte
+    there, and no byte of a wider character is one): at C speed, where ``str.translate`` of a
+    text that is not ASCII looks each character up."""
+    if low.isascii():
+        return low.encode("ascii").translate(table).decode("ascii")
+    return low.encode("utf-8", "surrogatepass").translate(table).decode("utf-8", "surrogatepass")
+
+
+def _as_written(low: str, leet: str, found: list[Finding]) -> list[Finding]:
+    """The findings of the digits-as-letters view that hold, on ``low`` as written: a phrase
+    written plainly, or one whose every digit read as a letter is inside a word."""
+    return [f for f in found if low[f.start:f.end] == leet[f.start:f.end] or _disguised(low, f.start, f.end)]
+
+
+def _disguised(low: str, start: int, end: int) -> bool:
+    """Whether every digit read as a letter in ``low[start:end]`` is in a word that has a letter
+    too (the words as written, from their starts)."""
+    while start and low[start - 1].isalnum():
+        start -= 1
+    for m in _LEET_WORD.finditer(low, start, end):
+        word = m.group()
+        if word.isdigit() and any(digit in word for digit in _LEET_DIGITS):
+            return False
+    return True
+
+
+def _with_l(low: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int, location: str) -> list[Finding]:
+    """The phrase at ``at`` with a "1" read as "l" where that makes a word of the rules
+    (``_ones_resolved``): only where a "1" is within reach."""
+    back, reach = max(0, at - _LEET_BACK), min(len(low), at + _LEET_REACH)
+    if "1" not in low[back:reach]:
+        return []
+    local = _ones_resolved(low[back:reach])
+    out = []
+    for finding in _as_written(low[back:reach], local, _matches(local, entries, at - back, location)):
+        out.append(replace(finding, start=finding.start + back, end=finding.end + back))
+    return out
+
+
+def _ones_resolved(low: str) -> str:
+    """``low`` with digits as letters, each "1" of a word as "i" or "l", whichever reading (of its
+    up to 16) is a word of the rules ("gu1de1ines": i, then l); "i" when none is."""
+    pieces, done = [], 0
+    for m in _LEET_WORD.finditer(low):
+        word = m.group()
+        if "1" not in word:
+            continue
+        readings = [_translated(word, _LEET_I)]
+        ones = [i for i, ch in enumerate(word) if ch == "1"][:4]
+        for mask in range(1, 1 << len(ones)):
+            chars = list(readings[0])
+            for bit, i in enumerate(ones):
+                if mask >> bit & 1:
+                    chars[i] = "l"
+            readings.append("".join(chars))
+        chosen = next((r for r in readings if r in _rule_words()), readings[0])
+        pieces += [_translated(low[done:m.start()], _LEET_I), chosen]
+        done = m.end()
+    pieces.append(_translated(low[done:], _LEET_I))
+    return "".join(pieces)
+
+
+@functools.cache
+def _rule_words() -> frozenset[str]:
+    """The words of the rules read with digits as letters (their patterns' letters, 2 or more)."""
+    sources = [rule.rest for rule in RULES if set(rule.starts) & _LEET_WORDS] + [_REVEAL_VERBS]
+    words = {w for source in sources for w in re.findall(r"[a-z]{2,}", source)}
+    return frozenset(words | _LEET_WORDS)
 
 
 def _rest_by_regex(low: str, word: str, entries: list[tuple[Rule, re.Pattern[str]]], start: int,
@@ -416,7 +528,8 @@ class _Folded:
 def _folded_findings(folded: _Folded, location: str) -> list[Finding]:
     """The findings in ``folded`` around its changes, placed on the original text."""
     low = ascii_lower(folded.text)
-    found = [f for start, stop in folded.windows for f in _phrases(low, location, start, stop)]
+    leet = _leet_view(low)
+    found = [f for start, stop in folded.windows for f in _phrases(low, location, start, stop, leet)]
     found += _comments_in(low, location)  # a comment can be longer than a window
     out = []
     for finding in found:

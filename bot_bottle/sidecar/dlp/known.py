@@ -5,7 +5,8 @@ list of literal *needles*: the raw value (and, for values of ``MIN_CASELESS_LENG
 the value in any letter case), reversed, ROT13, lower-case hex, ``%xx`` for every byte, the
 usual partial percent-encodings, and the base64 cores (standard and URL-safe alphabets) at each
 of the three byte offsets; base85 and ascii85 cores at each of the four, uuencode at each of the
-three, and the two halves of a value sent as every other character are kept apart
+three, base32hex, base64 read backwards, ROT47, and the two halves of a value sent as every other
+character are kept apart
 (``find_base85``), for texts scanned deep, as are letter shifts (``dlp.shifts``).
 Case-insensitive forms (hex, ``%xx``) are searched in the ASCII-lower-cased text, so upper,
 lower and mixed case are one search.
@@ -27,6 +28,7 @@ import binascii
 import bisect
 import codecs
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -59,6 +61,16 @@ MIN_B85_CORE = 10
 MIN_HALF = 10
 _B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _UU_TABLES = tuple(str.maketrans(_B64_ALPHABET, zero + "".join(chr(33 + i) for i in range(63))) for zero in " `")
+
+
+def _normal_forms(value: str) -> list[str]:
+    """``value`` and, when it is not ASCII, its composed and decomposed Unicode forms (NFC, NFD):
+    "Ö" is one character or an "O" with a combining mark, as the tool that typed or copied it
+    chose (macOS file names are decomposed), and reads the same either way. Each form is searched
+    as a value of its own, in every encoding."""
+    if value.isascii():
+        return [value]
+    return list(dict.fromkeys([value, unicodedata.normalize("NFC", value), unicodedata.normalize("NFD", value)]))
 
 
 def short_secrets(secrets: Mapping[str, str], min_length: int = MIN_SECRET_LENGTH) -> list[str]:
@@ -150,7 +162,8 @@ class KnownSecrets:
                 raise TypeError(f"secret {name!r}: the value must be a string")
             value = _clean(raw)
             if len(value) >= min_length:
-                values.setdefault(value, name)
+                for form in _normal_forms(value):
+                    values.setdefault(form, name)
         self.names = tuple(sorted(set(values.values())))
         self.skipped = tuple(short_secrets(secrets, min_length))
         self._values = tuple((name, value) for value, name in values.items())
@@ -161,7 +174,7 @@ class KnownSecrets:
         self._host_needles = self._build_host_needles()
         # Eight more searches per secret (two alphabets, four offsets) would cost the direct
         # layer a third more: only texts scanned deep (requests, pushes, uploads) pay for them.
-        self._base85_needles = self._build_base85_needles()
+        self._base85_needles, self._echo_needles = self._build_base85_needles()
         # Values spelled out with separators between their characters (``dlp.spread``): one
         # more pass over a deep text, and one search per form.
         self._spread = spread_forms(self._values)
@@ -234,7 +247,9 @@ class KnownSecrets:
                     groups.extend(_group(found, _B64_PLAIN))
         return tuple(groups)
 
-    def _build_base85_needles(self) -> tuple[_Group, ...]:
+    def _build_base85_needles(self) -> tuple[tuple[_Group, ...], tuple[_Group, ...]]:
+        """The forms searched in texts scanned deep; and of them, those searched in answers too
+        (``find_base85(echoes=True)``: base85, ascii85, uuencode)."""
         groups: list[_Group] = []
         seen: set[str] = set()
         for name, value in self._values:
@@ -242,6 +257,7 @@ class KnownSecrets:
             forms = [(core, "base85") for core in b85_cores(data)] + [(core, "ascii85") for core in a85_cores(data)]
             # uuencode: base64's groups in another alphabet (zero as a blank or a backquote).
             forms += [(core.translate(table), "uuencode") for core in b64_cores(data) for table in _UU_TABLES]
+            forms += _more_forms(value, data)
             # Every other character, one half per request or field: each half gives away half
             # the value. Long values only: a half of ten characters does not occur by chance.
             if len(value) >= 2 * MIN_HALF:
@@ -250,7 +266,8 @@ class KnownSecrets:
                 if len(text) >= MIN_B85_CORE and text not in seen:
                     seen.add(text)
                     groups.append(_Group(text, False, [(_Needle(text, False, name, encoding), 0)]))
-        return tuple(groups)
+        echoed = tuple(g for g in groups if g.forms[0][0].encoding in _ECHOED_FORMS)
+        return tuple(groups), echoed
 
     def _build_host_needles(self) -> tuple[_Needle, ...]:
         # DNS names are case-insensitive and proxies lower-case them: every form is lower-cased,
@@ -288,15 +305,17 @@ class KnownSecrets:
             hits.append(KnownHit(start, end, name, "escaped"))
         return hits
 
-    def find_base85(self, text: str) -> list[KnownHit]:
-        """Every occurrence of the base85 and ascii85 cores of every secret in ``text`` (forms
-        ``find`` leaves out, see ``__init__``), also across the line breaks of a wrapped block
+    def find_base85(self, text: str, *, echoes: bool = False) -> list[KnownHit]:
+        """Every occurrence of the base85 and ascii85 cores of every secret in ``text`` (and the
+        other forms ``find`` leaves out, see ``__init__``; with ``echoes``, only those an
+        upstream's answer is searched for), also across the line breaks of a wrapped block
         (``wrapped_blocks``)."""
-        if not self._base85_needles or not text:
+        needles = self._echo_needles if echoes else self._base85_needles
+        if not needles or not text:
             return []
-        hits = _search(self._base85_needles, text, text)
+        hits = _search(needles, text, text)
         if "\n" in text:
-            hits += _across_breaks(self._base85_needles, text, wrapped_blocks(text))
+            hits += _across_breaks(needles, text, wrapped_blocks(text))
         return hits
 
     def find_spread(self, text: str | bytes | bytearray) -> list[KnownHit]:
@@ -369,6 +388,30 @@ class KnownSecrets:
             if fields is not None and len(fields) >= 2:
                 found.append((name, fields))
         return found
+
+
+# The forms of ``_build_base85_needles`` an answer is searched for as well: what an upstream
+# reflecting a value in its own way could plausibly write (the rest are an agent's disguises).
+_ECHOED_FORMS = frozenset({"base85", "ascii85", "uuencode"})
+# base32hex (RFC 4648's "extended hex" alphabet: ``basenc --base32hex``), from base32's lower case.
+_B32HEX = str.maketrans("abcdefghijklmnopqrstuvwxyz234567", "0123456789abcdefghijklmnopqrstuv")
+# ROT47: every printable ASCII character but the blank shifted by 47 (``tr '!-~' 'P-~!-O'``).
+_ROT47 = str.maketrans({chr(c): chr(33 + (c - 33 + 47) % 94) for c in range(33, 127)})
+
+
+def _more_forms(value: str, data: bytes) -> list[tuple[str, str]]:
+    """Forms searched with base85's (texts scanned deep): base32hex in either case, base64 read
+    backwards (``base64 | rev``) in both alphabets, and ROT47."""
+    forms: list[tuple[str, str]] = []
+    for core in b32_cores(data):
+        hexed = core.translate(_B32HEX)
+        forms += [(hexed, "base32hex"), (hexed.upper(), "base32hex")]
+    for core in b64_cores(data):
+        forms += [(core[::-1], "reversed+base64"), (urlsafe(core)[::-1], "reversed+base64")]
+    rot47 = value.translate(_ROT47)
+    if rot47 != value:  # a value without printable ASCII is its own ROT47: found as it is
+        forms.append((rot47, "rot47"))
+    return forms
 
 
 def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:

@@ -26,7 +26,7 @@ from bot_bottle.sidecar.dlp.engine import (
 from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory, merge
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
 from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
-from bot_bottle.sidecar.dlp.known import MIN_SECRET_LENGTH, KnownSecrets, fragment_forms
+from bot_bottle.sidecar.dlp.known import MIN_FRAGMENT, MIN_SECRET_LENGTH, KnownSecrets, fragment_forms
 from bot_bottle.sidecar.dlp.prefilter import Prefilter
 from bot_bottle.sidecar.dlp.redact import apply_spans, marker
 from bot_bottle.sidecar.dlp.tokens import DETECTOR_NAMES, TokenScanner, char_classes
@@ -140,8 +140,9 @@ class _Request:
     body: _Body | None = None
     extra: list[Finding] = field(default_factory=list)  # host and limit findings
 
-    def add(self, location: Any, text: str, *, field_: bool = False, deep: bool = True, scan: bool = True) -> int:
-        self.segments.append(Segment(location, text, field_, deep, scan))
+    def add(self, location: Any, text: str, *, field_: bool = False, deep: bool = True, scan: bool = True,
+            piece: bool = False) -> int:
+        self.segments.append(Segment(location, text, field_, deep, scan, piece))
         return len(self.segments) - 1
 
 
@@ -176,6 +177,11 @@ def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
     """Whether ``span`` lies within one of the sorted, disjoint ``spans``."""
     i = bisect.bisect_right(spans, (span[0], float("inf"))) - 1
     return i >= 0 and spans[i][1] >= span[1]
+
+
+# The methods of HTTP and WebDAV: scanning these could find nothing.
+_METHODS = frozenset({"", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND",
+                      "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "QUERY"})
 
 
 class Scanner:
@@ -261,6 +267,24 @@ class Scanner:
             out += self._spread_findings(data, textual, location)
         return resolve_overlaps(dedupe(out))
 
+    def scan_echoed_batch(self, data: bytes | bytearray, location: str = "body") -> list[Finding]:
+        """``scan_batch(data, location)`` for a batch of a streamed answer, with the echoes of the
+        bottle's secrets ``redact_echoed_secrets`` finds in a held one: also the base85, ascii85
+        and uuencode forms (``Engine.packed_form_hits``), offsets into ``data``. Those alphabets
+        are printable ASCII: only the batch's stretches of text are searched (binary data holds
+        next to none), each read as latin-1, a character per byte, so offsets stay exact."""
+        out = self.scan_batch(data, location)
+        if self._idle or not (self.options.known_secrets and self.known):
+            return out
+        regions = merge(_textual_regions(data))
+        segments = [Segment(location, bytes(data[start:end]).decode("latin-1"), False, True) for start, end in regions]
+        packed = []
+        for hit in self.engine.packed_form_hits(segments):
+            for finding in self.engine.findings([hit], segments):
+                offset = regions[hit.segment][0]
+                packed.append(replace(finding, start=finding.start + offset, end=finding.end + offset))
+        return resolve_overlaps(dedupe(out + packed)) if packed else out
+
     def _spread_findings(self, data: bytes | bytearray, text: list[tuple[int, int]],
                          location: str) -> list[Finding]:
         """Secrets spelled out with separators (``dlp.spread``) in ``text``, the stretches of a
@@ -322,6 +346,9 @@ class Scanner:
         """The bottle's own secrets (any encoding) that an upstream echoed back, redacted."""
         segment = Segment(location, _as_text(data), False, True)
         hits = self._echo_engine.scan_segments([segment], deep=False, splits=False)
+        # The forms an outbound scan finds without decoding (base85 and ascii85 at any offset,
+        # wrapped or not, uuencode) are echoes too: an answer that carries one gives the value away.
+        hits += self._echo_engine.packed_form_hits([segment])
         findings = self._echo_engine.findings(hits, [segment])
         new = apply_spans(segment.text, _spans_for(hits, 0))
         return Redaction(_like(data, new), tuple(findings), (), new != segment.text)
@@ -393,7 +420,7 @@ class Scanner:
 
         With ``memory`` (the proxy's, one per bottle), pieces of the bottle's secrets are also
         remembered across requests, and the request that would complete one is a finding."""
-        request = self._request(url, headers, body, skip_headers)
+        request = self._request(url, headers, body, skip_headers, method)
         hits = self._scan(request)
         if memory is not None:
             hits += self._across_requests(request, hits, memory)
@@ -485,7 +512,7 @@ class Scanner:
         """The request with every finding replaced by a marker, JSON kept JSON and forms kept
         forms. Whatever could not be redacted (a host name, a body past the scan limit, a value
         cut in a way the rebuild cannot follow) is in ``unredacted``: the caller must block."""
-        request = self._request(url, headers, body, skip_headers)
+        request = self._request(url, headers, body, skip_headers, method)
         hits = self._scan(request)
         if memory is not None:
             # The request that completes a secret is never recorded, so looking again is safe.
@@ -512,9 +539,15 @@ class Scanner:
 
     # -- building the segment list ---------------------------------------------------------
 
-    def _request(self, url: str, headers: Headers, body: bytes | str | None, skip: Iterable[str]) -> _Request:
+    def _request(self, url: str, headers: Headers, body: bytes | str | None, skip: Iterable[str],
+                 method: str = "") -> _Request:
         request = _Request()
         skipped = {s.lower() for s in skip}
+        if method.upper() not in _METHODS:
+            # HTTP lets a client name any method, and the upstream receives it as sent: a method
+            # that is no standard one is a text like any other (it cannot be rewritten: a finding
+            # there blocks).
+            request.add("method", method)
         self._add_url(request, url)
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         request.headers = [(str(k), str(v)) for k, v in pairs]
@@ -527,13 +560,26 @@ class Scanner:
                 content_encoding = value
             if lowered in skipped:
                 continue
-            name_index = request.add(f"header[{i}].name", name, deep=False)
+            name_index = request.add(f"header[{i}].name", name, deep=False, piece=True)
             value_index = request.add(self._label("header:", lowered, f"header[{i}]"), value, field_=True)
             request.header_indices[i] = (name_index, value_index)
+            if lowered == "cookie":
+                self._add_cookies(request, value, i)
         if body:
             raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
             self._add_body(request, raw, content_encoding, content_type or "", base="body")
         return request
+
+    def _add_cookies(self, request: _Request, value: str, header: int) -> None:
+        """Each cookie's name and value joins the check for pieces of a secret in any order: a
+        value cut into cookies is one header's text, not fields. The header was scanned whole."""
+        for k, pair in enumerate(value.split(";")[:MAX_FIELDS]):
+            name, _, cookie = pair.strip().partition("=")
+            for raw in (name, cookie.strip().strip('"')):
+                # Servers percent-decode cookie values (a "&" or ";" in one must be escaped).
+                for text in dict.fromkeys((raw, urls.unquote_latin1(raw))):
+                    if len(text) >= MIN_FRAGMENT:
+                        request.add(f"header[{header}].cookie[{k}]", text, scan=False, piece=True)
 
     def _add_url(self, request: _Request, url: str) -> None:
         view = urls.split_url(url)
@@ -564,7 +610,7 @@ class Scanner:
             # secret pasted into a URL) is only whole in the raw text: the direct layer looks there.
             request.add("url.query", view.query, deep=False)
         for i, param in enumerate(view.params):
-            name_index = request.add(f"url.query[{i}].name", param.name)
+            name_index = request.add(f"url.query[{i}].name", param.name, piece=True)
             value_index = -1
             if param.value is not None:
                 label = self._label("url.query.", param.name, f"url.query[{i}].value")
@@ -611,7 +657,7 @@ class Scanner:
             info.form_pairs = pairs
             info.form_first = len(request.segments)
             for i, (name, value) in enumerate(info.form_pairs):
-                request.add(f"{base}.form[{i}].name", name)
+                request.add(f"{base}.form[{i}].name", name, piece=True)
                 request.add(self._label(f"{base}.form.", name, f"{base}.form[{i}].value"), value, field_=True)
             # Names and values are scanned decoded; the raw text is scanned as sent (no decoded
             # layer: that is the fields'), for a value with an unencoded "+" the decoding broke.
@@ -628,6 +674,9 @@ class Scanner:
                 where = f"{base}.multipart[{part.index}]"
                 header_text = bodies.as_text(data[part.header_start : part.header_end])
                 header_index = request.add(f"{where}.headers", header_text, deep=True)
+                if part.name:
+                    # A field's name, like a form's, is one of the pieces a secret may be cut into.
+                    request.add(f"{where}.name", part.name, scan=False, piece=True)
                 content = bodies.part_content(data, part)
                 content_index = -1
                 encoded = content != data[part.content_start : part.content_end]
@@ -683,7 +732,7 @@ class Scanner:
         info.json_first = len(request.segments)
         for item in info.json_strings:
             # Values join the split check; keys sit between them and would break every join.
-            request.add(self._json_location(base, item), item.text, field_=not item.is_key)
+            request.add(self._json_location(base, item), item.text, field_=not item.is_key, piece=item.is_key)
         if shadowed:
             # A duplicate key's earlier value is not in the document, yet the upstream may read
             # it: scanned too, unescaped. A redaction cannot rebuild it, so the re-scan blocks.

@@ -3,7 +3,9 @@
 ``git log``'s format placeholders show only part of a commit object (no extra headers, no
 ``gpgsig``, a message re-encoded by the ``encoding`` header and cut at a NUL), so commit and tag
 objects are read raw with ``git cat-file --batch`` and every header line and the whole message
-become pieces. Blobs can be any size: they are streamed in bounded, overlapping chunks.
+become pieces, in each way their bytes read (``text_views``: UTF-8, the ``encoding`` header's
+codec, and common legacy codecs when the bytes are not UTF-8). Blobs can be any size: they are
+streamed in bounded, overlapping chunks.
 
 Every git here runs with replace refs ignored (``GIT_NO_REPLACE_OBJECTS``): a ``refs/replace/*``
 ref would otherwise make git show a decoy in place of the object that is actually pushed.
@@ -97,21 +99,108 @@ def _next_object(out: IO[bytes], oid: str) -> RawObject:
 
 
 def split_object(data: bytes) -> tuple[list[tuple[str, str]], bytes]:
-    """A commit or tag object's headers (name, value; continuation lines joined by newlines) and
-    its message (everything after the first empty line, NULs and all)."""
+    """A commit or tag object's headers (name, value as UTF-8; continuation lines joined by
+    newlines) and its message (everything after the first empty line, NULs and all)."""
+    headers, message = split_raw(data)
+    return [(name, value.decode("utf-8", errors="replace")) for name, value in headers], message
+
+
+def split_raw(data: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
+    """``split_object`` with each header's value as its bytes: read in another encoding, a
+    value can say what its UTF-8 reading hides (``text_views``)."""
     head, sep, message = data.partition(b"\n\n")
     if not sep and data.endswith(b"\n"):
         head = data[:-1]
-    headers: list[tuple[str, str]] = []
+    headers: list[tuple[str, bytes]] = []
     for raw in head.split(b"\n"):
-        line = raw.decode("utf-8", errors="replace")
-        if line.startswith(" ") and headers:
+        if raw.startswith(b" ") and headers:
             name, value = headers[-1]
-            headers[-1] = (name, value + "\n" + line[1:])
+            headers[-1] = (name, value + b"\n" + raw[1:])
             continue
-        name, _, value = line.partition(" ")
-        headers.append((name, value))
+        name, _, value = raw.partition(b" ")
+        headers.append((name.decode("utf-8", errors="replace"), value))
     return headers, message
+
+
+# Codecs the bytes of a message or header that are not UTF-8 are also read in. git stores them as
+# the committer's tools wrote them, whatever the ``encoding`` header says (or without one), and a
+# reader whose tools assume another locale sees them as that text: a secret written in it would
+# pass a UTF-8 reading, where each of its non-ASCII characters is a replacement character. The
+# common legacy encodings of Western, Cyrillic, Greek and East Asian text; ``latin-1`` reads any
+# byte, so the bytes themselves are always one of the views.
+_WIDE_CODECS = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_LEGACY_CODECS = ("cp1252", "latin-1", "cp1251", "koi8-r", "iso8859-7", "shift_jis", "euc_jp", "gb18030", "big5",
+                  "euc_kr", "iso2022_jp")
+
+
+def text_views(raw: bytes, encoding: str = "") -> list[str]:
+    """The ways ``raw`` reads: as UTF-8 (what most tools show), in the codec an ``encoding``
+    header names (what ``git log`` and the upstream's web UI show), and, when it is not plain
+    UTF-8, in every codec of ``_LEGACY_CODECS`` (or, holding NULs, ``_WIDE_CODECS``) it decodes
+    in without error; when it is, so are the bytes ``git commit``'s repair of a message that was
+    not UTF-8 started from (``_unrepaired``). Each distinct reading once, UTF-8's first."""
+    views = [raw.decode("utf-8", errors="replace")]
+    declared = _codec(encoding)
+    if declared:
+        views.append(raw.decode(declared, errors="replace"))
+    if not _plain_utf8(raw):
+        views += _decodings(raw, (_WIDE_CODECS if b"\x00" in raw else ()) + _LEGACY_CODECS)
+    else:
+        unrepaired = _unrepaired(views[0])
+        if unrepaired is not None:
+            views += _decodings(unrepaired, _LEGACY_CODECS)
+    return list(dict.fromkeys(views))
+
+
+def _decodings(raw: bytes, codecs_: tuple[str, ...]) -> list[str]:
+    """``raw`` decoded in each of ``codecs_`` it is text in (no decoding error)."""
+    out = []
+    for codec in codecs_:
+        try:
+            out.append(raw.decode(codec))
+        except (UnicodeDecodeError, ValueError):
+            continue  # not text in this codec: nothing a reader would see in it
+    return out
+
+
+# Characters U+0080..U+00FF: what ``git commit`` makes of each byte that is not UTF-8 in a
+# message it is told is UTF-8 (the default), keeping the valid sequences among them.
+_LATIN1_RUN = re.compile("([\x80-\xff]+)")
+# What such a repair leaves and text written in UTF-8 does not: a C1 control character, or four
+# of those characters in a row (a Western word holds one or two: "Füße").
+_REPAIRED = re.compile("[\x80-\x9f]|[\xa0-\xff]{4}")
+
+
+def _unrepaired(text: str) -> bytes | None:
+    """The bytes a message had before ``git commit`` repaired it into UTF-8 (each stray byte read
+    as Latin-1), or None when it does not look repaired. A Shift-JIS message committed so is
+    stored as that mojibake; its reader gets the bytes back by undoing it."""
+    if not _REPAIRED.search(text):
+        return None
+    parts = _LATIN1_RUN.split(text)
+    return b"".join(part.encode("latin-1" if i % 2 else "utf-8", "surrogatepass") for i, part in enumerate(parts))
+
+
+def _codec(encoding: str) -> str:
+    """Python's name for the codec an ``encoding`` header names; empty when there is none or
+    Python does not know it (the other readings still apply)."""
+    if not encoding:
+        return ""
+    try:
+        return codecs.lookup(encoding).name
+    except (LookupError, ValueError):
+        return ""
+
+
+def _plain_utf8(raw: bytes) -> bool:
+    """Whether ``raw`` is UTF-8 without NULs: text every tool reads alike."""
+    if b"\x00" in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def shown_name(name: str) -> str:
@@ -120,58 +209,57 @@ def shown_name(name: str) -> str:
 
 
 def commit_pieces(obj: RawObject) -> list[Piece]:
-    """Every header and the whole message of one commit object."""
+    """Every header and the whole message of one commit object, in each way they read."""
     if obj.kind != "commit":
         raise ObjectError(f"{obj.oid[:12]} is a {obj.kind}, not a commit")
-    headers, message = split_object(obj.data)
+    headers, message = split_raw(obj.data)
+    encoding = _declared_encoding(headers)  # git re-encodes the whole object by it, headers too
     pieces: list[Piece] = []
-    encoding = ""
     for name, value in headers:
-        if name in ("author", "committer"):
-            # The whole line, date included: text between the e-mail and the date is kept by git.
-            pieces.append(Piece(obj.oid, "identity", value, line=1 if name == "author" else 2))
-            continue
-        if name == "encoding":
-            encoding = value.strip()
-        pieces.append(Piece(obj.oid, "header", f"{name} {value}", path=shown_name(name), line=1))
+        for text in text_views(value, encoding):
+            if name in ("author", "committer"):
+                # The whole line, date included: text between the e-mail and the date is kept by git.
+                pieces.append(Piece(obj.oid, "identity", text, line=1 if name == "author" else 2))
+            else:
+                pieces.append(Piece(obj.oid, "header", f"{name} {text}", path=shown_name(name), line=1))
     pieces += message_pieces(obj.oid, "message", message, encoding)
     return pieces
 
 
+def _declared_encoding(headers: list[tuple[str, bytes]]) -> str:
+    for name, value in headers:
+        if name == "encoding":
+            return value.decode("ascii", errors="replace").strip()
+    return ""
+
+
 def message_pieces(oid: str, kind: str, message: bytes, encoding: str = "") -> list[Piece]:
-    """The message as UTF-8 (what most tools show) and, when an ``encoding`` header names another
-    codec, decoded with it too (what ``git log`` and the upstream's web UI would show)."""
-    pieces = []
-    text = message.decode("utf-8", errors="replace")
-    if text.strip():
-        pieces.append(Piece(oid, kind, text, line=1))  # type: ignore[arg-type]
-    if encoding:
-        try:
-            other = message.decode(codecs.lookup(encoding).name, errors="replace")
-        except (LookupError, ValueError):
-            other = ""  # a codec Python does not know: the UTF-8 view above is all there is
-        if other.strip() and other != text:
-            pieces.append(Piece(oid, kind, other, line=1))  # type: ignore[arg-type]
-    return pieces
+    """The message in each way it reads (``text_views``)."""
+    return [Piece(oid, kind, text, line=1)  # type: ignore[arg-type]
+            for text in text_views(message, encoding) if text.strip()]
 
 
 def tag_pieces(obj: RawObject) -> tuple[list[Piece], str, str]:
-    """Every header and the message of one tag object; and the object and type it points to."""
+    """Every header and the message of one tag object, in each way they read; and the object and
+    type it points to."""
     if obj.kind != "tag":
         raise ObjectError(f"{obj.oid[:12]} is a {obj.kind}, not a tag")
-    headers, message = split_object(obj.data)
+    headers, message = split_raw(obj.data)
+    encoding = _declared_encoding(headers)
     pieces: list[Piece] = []
     target = target_kind = ""
-    for name, value in headers:
+    for name, raw in headers:
+        value = raw.decode("utf-8", errors="replace")
         if name == "object" and not target:
             target = value.strip()
         elif name == "type" and not target_kind:
             target_kind = value.strip()
-        if name == "tagger":
-            pieces.append(Piece(obj.oid, "tagger", value, line=1))
-        else:
-            pieces.append(Piece(obj.oid, "tag-header", f"{name} {value}", path=shown_name(name), line=1))
-    pieces += message_pieces(obj.oid, "tag", message)
+        for text in text_views(raw, encoding):
+            if name == "tagger":
+                pieces.append(Piece(obj.oid, "tagger", text, line=1))
+            else:
+                pieces.append(Piece(obj.oid, "tag-header", f"{name} {text}", path=shown_name(name), line=1))
+    pieces += message_pieces(obj.oid, "tag", message, encoding)
     if not _OID_RE.match(target.encode()):
         raise ObjectError(f"tag {obj.oid[:12]} names no valid object")
     return pieces, target, target_kind
