@@ -95,29 +95,41 @@ def snapshot(bottle_id: str, container: str, state_root: Path, repo: str = "bot-
     The image names the state folder it belongs to, so ``cleanup`` run under another HOME never
     mistakes it for an orphan while that folder exists.
     """
-    from bot_bottle.backend.docker import snapshot_room
+    from bot_bottle.backend.docker.launch import note_snapshot
 
     ref = f"{repo}:{bottle_id}"
     # One snapshot at a time: the room check is only true while no other commit writes to the
     # same disk (several bottles stopped at once would each fit, and together fill it), and two
     # commits of one bottle would each keep the tag's previous image, leaving one behind.
     with _snapshot_lock():
-        snapshot_room.check(container)
-        blank = [a for name in launch_env_names(container) for a in ("--change", f"ENV {name}=")]
-        previous = _image_id(ref)
-        engine.run(
-            ["commit", "--pause=false",
-             "--change", f"LABEL bot-bottle.id={bottle_id}",
-             "--change", f"LABEL bot-bottle.state={state_root / bottle_id}",
-             *blank,
-             container, ref],
-            timeout=600,
-        )
-        if previous is not None and previous != _image_id(ref):
-            # The tag moved on: the snapshot it named held whatever the agent had written then.
-            # One a container still runs on stays (the teardown removes it with the bottle).
-            engine.run(["rmi", previous], timeout=120, check=False)
+        try:
+            _commit(bottle_id, container, state_root, ref)
+        except BaseException:
+            note_snapshot(container, saved=False)  # the teardown keeps the container, and its work
+            raise
+        note_snapshot(container, saved=True)
     return ref
+
+
+def _commit(bottle_id: str, container: str, state_root: Path, ref: str) -> None:
+    """``docker commit`` of ``container`` to ``ref``, when it fits on the engine's disk."""
+    from bot_bottle.backend.docker import snapshot_room
+
+    snapshot_room.check(container)
+    blank = [a for name in launch_env_names(container) for a in ("--change", f"ENV {name}=")]
+    previous = _image_id(ref)
+    engine.run(
+        ["commit", "--pause=false",
+         "--change", f"LABEL bot-bottle.id={bottle_id}",
+         "--change", f"LABEL bot-bottle.state={state_root / bottle_id}",
+         *blank,
+         container, ref],
+        timeout=600,
+    )
+    if previous is not None and previous != _image_id(ref):
+        # The tag moved on: the snapshot it named held whatever the agent had written then.
+        # One a container still runs on stays (the teardown removes it with the bottle).
+        engine.run(["rmi", previous], timeout=120, check=False)
 
 
 def snapshot_lock_path() -> Path:
@@ -428,6 +440,8 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
                     launcher.teardown()
                 finally:
                     bottle.close()
+                    # The teardown may have kept the agent's container (its work unsaved) and says so.
+                    reason = launcher.preserve_reason if reason else reason
     if restart is not None and snapshot_ref is None:
         snapshot_ref = launcher.state.read().snapshot
     notice = None

@@ -357,11 +357,26 @@ SOCAT_BUFFER = 256 * 1024
 # headers waits for the proxy's delayed ACK (about 40 ms). No Nagle on the loopback hop.
 
 
-def socat_argv(config: Config) -> list[str]:
+# The agent decides how many connections it opens, and socat forks a process for each: unbounded,
+# a few hundred held open used up the bundle's task limit, and then socat's next fork failed and it
+# exited, taking the whole bundle (and the bottle's network) down for good. So socat serves at most
+# this many connections at once, which leaves the other daemons room under the task limit, and a
+# fork that fails anyway is retried once a second instead of ending socat.
+SOCAT_MAX_CHILDREN = 160
+SOCAT_RETRY = "forever,interval=1"
+# Connections past that bound wait, connected, in the socket's backlog (the kernel caps it at
+# net.core.somaxconn). It is this long because a connect to a full backlog blocks, and under
+# gVisor such a connect cannot be interrupted, not even by SIGKILL or O_NONBLOCK.
+SOCAT_BACKLOG = 4096
+
+
+def socat_argv(config: Config, max_children: int | None = None) -> list[str]:
+    """socat's argv; with ``max_children`` it is bounded and outlasts a failed fork."""
+    bounded = f",max-children={max_children},backlog={SOCAT_BACKLOG},{SOCAT_RETRY}" if max_children else ""
     return [
         "socat",
         "-b", str(SOCAT_BUFFER),
-        f"UNIX-LISTEN:{config.socket_path},fork,mode=777,unlink-early",
+        f"UNIX-LISTEN:{config.socket_path},fork,mode=777,unlink-early{bounded}",
         f"TCP:127.0.0.1:{config.proxy_port},nodelay",
     ]
 
@@ -770,7 +785,7 @@ def run(config: Config) -> int:
             # whole bundle (fail closed). It needs nothing from the proxy: it starts alongside.
             sup.spawn("git-gate", git_gate_argv(config), env, gate_account)
         # socat connects to the proxy per connection, and nothing connects before "ready".
-        sup.spawn("socat", socat_argv(config), account=proxy_account)
+        sup.spawn("socat", socat_argv(config, SOCAT_MAX_CHILDREN), account=proxy_account)
         made = finish_ca(config.confdir, ca_child)
         if proxy_account is not None:
             share_ca(config.confdir, proxy_account)  # before the proxy loads it (``settled``)

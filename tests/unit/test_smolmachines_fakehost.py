@@ -145,8 +145,9 @@ class FakeHost:
             # DockerBottle.write_private streams a file's text in, renamed into place whole.
             self.files[written.group(1)] = str(kwargs["input"]).encode()
             return 0, "", ""
-        if args[0] == "exec" and kwargs.get("stdin") is not None:
-            # DockerBottle.cp_in streams a tar unpacked with -C PARENT.
+        if args[0] == "exec" and hasattr(kwargs.get("stdin"), "read"):
+            # DockerBottle.cp_in streams a tar unpacked with -C PARENT (engine.run's DEVNULL,
+            # a number, is no stream).
             data = kwargs["stdin"].read()
             parent = re.search(r"-C (\S+)", args[-1])
             for name, content in _members(data).items():

@@ -64,8 +64,12 @@ SIDECAR_START_TIMEOUT = 120.0
 # nodelay and large blocks: without them Nagle's algorithm adds tens of milliseconds per request.
 # The sleep is started again when it ends: an agent tidying up its own sleeps (`pkill sleep`)
 # ended the whole bottle with it. A stop (SIGTERM to the shell) still ends it at once.
+# socat forks a process per connection, and those count against the agent's own task limit: once
+# the agent had used that up (a fork bomb, or just a large parallel build), socat's next fork
+# failed and it exited, leaving the bottle offline for good. With ``forever`` it retries a failed
+# fork once a second and serves again as soon as the agent's tasks are back under the limit.
 AGENT_ENTRY = (
-    f"socat -b 262144 TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr,nodelay "
+    f"socat -b 262144 TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr,nodelay,forever,interval=1 "
     f"UNIX-CONNECT:{SOCKET_DIR}/proxy.sock & "
     "while :; do sleep infinity; done"
 )
@@ -118,6 +122,24 @@ WEAKNESSES = frozenset({
     "no-gate",            # the agent's git goes straight to HTTPS-token upstreams, token in its config
     "allow-all",          # the proxy lets every *.example host through on the usual ports
 })
+
+
+# The sidecar bundle's tasks: its daemons bound what the agent can make them start (the proxy
+# socket's forwarder and the git-gate serve a bounded number of connections at once), so the
+# agent cannot use this up and leave the bundle unable to start a process.
+SIDECAR_PIDS_LIMIT = 512
+
+# Agent containers whose last snapshot in this process failed or was refused (``note_snapshot``):
+# the teardown of a preserved bottle keeps such a container, as no snapshot holds its work.
+_UNSAVED: set[str] = set()
+
+
+def note_snapshot(container: str, *, saved: bool) -> None:
+    """Record whether the snapshot just attempted of ``container`` (an agent container's name) holds its work."""
+    if saved:
+        _UNSAVED.discard(container)
+    else:
+        _UNSAVED.add(container)
 
 
 # Under gVisor (ptrace platform, as Debian's runsc runs here) the container's host cgroup holds
@@ -452,7 +474,7 @@ class DockerLauncher:
             "--memory",
             "512m",
             "--pids-limit",
-            "512",
+            str(SIDECAR_PIDS_LIMIT),
             # Its decisions go to stdout too: bounded on the host's disk, as egress.jsonl is.
             "--log-driver",
             "json-file",
@@ -598,6 +620,7 @@ class DockerLauncher:
 
     def _start_agent(self, image: str) -> DockerBottle:
         name = self.names.agent_container
+        _UNSAVED.discard(name)  # a resumed bottle's new container: nothing was attempted of it yet
         env, self._secret_env = self.agent_env()
         weak = self.weak
         gvisor = self.gvisor
@@ -751,14 +774,15 @@ class DockerLauncher:
                 self._save_egress_log()
             except engine.DockerError as exc:
                 left.append(f"its egress log was not saved ({exc})")
-        containers = [ref for kind, ref in self._created if kind == "container"]
+        kept = self._keep_unsaved_agent(launch_failed)
+        containers = [ref for kind, ref in self._created if kind == "container" and ref not in kept]
         if containers:
             _remove(["rm", "-f", "-v", *containers], left, "containers " + ", ".join(map(self._named, containers)),
                     timeout=REMOVE_TIMEOUT)
         for kind, ref in reversed(self._created):
             if kind == "network":
                 _remove(["network", "rm", ref], left, f"network {self._named(ref)}")
-            elif kind == "volume":
+            elif kind == "volume" and not kept:  # the kept agent still mounts its socket volume
                 _remove(["volume", "rm", "-f", ref], left, f"volume {ref}")
         self._finish_state(launch_failed, left)
         if left:
@@ -769,6 +793,28 @@ class DockerLauncher:
 
     def _named(self, ref: str) -> str:
         return self._created_names.get(ref, ref)
+
+    def _keep_unsaved_agent(self, launch_failed: bool) -> set[str]:
+        """The agent container, stopped, when its bottle is preserved but its snapshot failed.
+
+        The snapshot at the end of a run can fail, or be refused when it would not fit on the
+        engine's disk (``snapshot_room``), and an agent can make it so on purpose by writing a huge
+        file. Removing the container then would lose the operator's work with it.
+        """
+        agent = next((ref for kind, ref in self._created
+                      if kind == "container" and self._named(ref) == self.names.agent_container), None)
+        if agent is None or launch_failed or not self.preserve_reason or self.names.agent_container not in _UNSAVED:
+            return set()
+        name = self.names.agent_container
+        try:
+            engine.run(["stop", "-t", "2", agent], timeout=REMOVE_TIMEOUT, check=False)
+        except engine.DockerError:
+            pass  # kept all the same; a stuck engine is reported by the steps that follow
+        self.preserve_reason = (
+            f"{self.preserve_reason}; its container {name} is kept, stopped, with the work no snapshot "
+            f"holds: `docker cp {name}:{WORKDIR} DIR` copies it out, `docker rm -f {name}` removes it"
+        )
+        return {agent}
 
     def _finish_state(self, launch_failed: bool, left: list[str]) -> None:
         if launch_failed:

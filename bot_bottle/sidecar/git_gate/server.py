@@ -73,6 +73,10 @@ FETCH_ENCODINGS = (*PUSH_ENCODINGS, *body.GZIP_ENCODINGS)
 MAX_SECTION = 32 * 1024 * 1024
 # What a fetch's gzip body may inflate to (wants and haves: a few MB at the very most).
 MAX_FETCH_BODY = 100 * 1024 * 1024
+# Connections served at once (``BoundedServer``): git opens one or two per fetch or push, so this
+# is many parallel clones' worth, and it keeps the gate's threads and git processes well inside
+# the bundle's task limit.
+MAX_HANDLERS = 24
 
 
 def log(event: str, **fields: Any) -> None:
@@ -521,10 +525,40 @@ def _read_verdict(path: Path) -> dict[str, Any]:
     return {k: data.get(k) for k in ("result", "updates", "commits_scanned", "detector", "findings", "detail")}
 
 
-def make_server(config: GateConfig, mirrors: Mirrors, state_dir: Path, host: str, port: int) -> ThreadingHTTPServer:
+class BoundedServer(ThreadingHTTPServer):
+    """A threading server that serves at most ``max_handlers`` connections at once.
+
+    Each connection costs a thread, and a request a git process or two besides; the agent decides
+    how many it opens, and the bundle's task limit is shared with the proxy's forwarder. Past the
+    bound the accept loop waits for a handler to end, so further connections wait in the
+    listening socket's backlog (each handler ends within ``CLIENT_TIMEOUT`` of a stalled client).
+    """
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 max_handlers: int = MAX_HANDLERS) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_handlers)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()  # no thread was started to give it back
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def make_server(config: GateConfig, mirrors: Mirrors, state_dir: Path, host: str, port: int,
+                max_handlers: int = MAX_HANDLERS) -> ThreadingHTTPServer:
     gate = Gate(config, mirrors, state_dir)
     handler = type("GateHandler", (Handler,), {"gate": gate})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return BoundedServer((host, port), handler, max_handlers)
 
