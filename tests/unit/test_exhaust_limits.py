@@ -67,6 +67,18 @@ class SocatForwardersTest(unittest.TestCase):
         self.assertIn("socat", spawned, f"the init started {sorted(spawned)}")
         self.assertIn(f"max-children={init.SOCAT_MAX_CHILDREN}", _listen_address(spawned["socat"]).split(","))
 
+    def test_the_micro_vm_forwarder_is_bounded_and_retries_a_failed_fork(self) -> None:
+        from bot_bottle.backend.smolmachines import launch as vm_launch
+
+        options = vm_launch.VM_FORWARDER_BOUND.split(",")
+        self.assertIn(f"max-children={vm_launch.VM_FORWARDER_MAX_CHILDREN}", options)
+        self.assertIn("forever", options)
+        self.assertIn("interval=1", options)
+        # Its children, the bundle's forwarder's behind it (one each at most) and the gate's
+        # handlers stay inside the bundle's task limit.
+        self.assertLessEqual(2 * vm_launch.VM_FORWARDER_MAX_CHILDREN + 8 * server.MAX_HANDLERS,
+                             launch.SIDECAR_PIDS_LIMIT - 32)
+
     def test_the_agent_forwarder_retries_a_failed_fork(self) -> None:
         listen = next(word for word in launch.AGENT_ENTRY.split() if word.startswith("TCP-LISTEN:"))
         options = listen.split(",")

@@ -71,7 +71,8 @@ class Launch(LaunchCase):
         self.assertEqual(env["NODE_EXTRA_CA_CERTS"], "/usr/local/share/ca-certificates/bot-bottle-ca.crt")
         # The proxy listens for the VM on that one address only.
         forward = next(c for c in self.fake.docker_calls() if c[:2] == ["exec", "-d"])
-        self.assertIn(f"TCP-LISTEN:3128,bind={SIDECAR_IP},fork,reuseaddr", forward)
+        self.assertIn(f"TCP-LISTEN:3128,bind={SIDECAR_IP},fork,reuseaddr,max-children=128,backlog=4096,forever,interval=1",
+                      forward)
         self.assertEqual(bottle.guest_env["HTTPS_PROXY"], f"http://{SIDECAR_IP}:3128")
         launcher.teardown()
 

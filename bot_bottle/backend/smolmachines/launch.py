@@ -245,6 +245,15 @@ def preflight() -> None:
         )
 
 
+# The VM's forwarder runs in the sidecar and forks a process per connection the agent opens,
+# under the bundle's task limit (``SIDECAR_PIDS_LIMIT``), in front of the bundle's own bounded
+# forwarder: unbounded, a few hundred connections held open used that limit up, its next fork
+# failed and it exited, leaving the VM offline for good. Bounded (the two forwarders' children
+# and the git-gate's handlers stay inside the limit; the rest wait in the backlog), and a failed
+# fork is retried once a second.
+VM_FORWARDER_MAX_CHILDREN = 128
+VM_FORWARDER_BOUND = f"max-children={VM_FORWARDER_MAX_CHILDREN},backlog=4096,forever,interval=1"
+
 class _SidecarBundle(DockerLauncher):
     """The Docker backend's sidecar bundle, labelled as belonging to a micro-VM bottle."""
 
@@ -373,7 +382,8 @@ class SmolmachinesLauncher:
         sidecar = self.bundle.names.sidecar_container
         engine.run(
             ["exec", "-d", sidecar, "socat",
-             f"TCP-LISTEN:{PROXY_PORT},bind={address},fork,reuseaddr", f"UNIX-CONNECT:{SOCKET_DIR}/proxy.sock"],
+             f"TCP-LISTEN:{PROXY_PORT},bind={address},fork,reuseaddr,{VM_FORWARDER_BOUND}",
+             f"UNIX-CONNECT:{SOCKET_DIR}/proxy.sock"],
             timeout=30,
         )
         probe = f"import socket; socket.create_connection(('{address}', {PROXY_PORT}), 1).close()"
