@@ -104,6 +104,21 @@ class CtlTests(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("not valid JSON", json.loads(stdout.getvalue())["error"])
 
+    def test_events_skip_lines_json_cannot_take(self) -> None:
+        # A number too long to convert and nesting too deep to parse are bad lines like a torn
+        # one: skipped, the lines after them still read.
+        good = json.dumps({"host": "a.example", "verdict": "deny"}) + "\n"
+        self.log.write_text('{"n": ' + "9" * 5000 + "}\n" + "[" * 100_000 + "\n" + good)
+        code, out = self.call("events", {"offset": 0})
+        self.assertEqual(code, 0)
+        self.assertEqual(out["lines"], [{"host": "a.example", "verdict": "deny"}])
+        self.assertEqual(out["offset"], self.log.stat().st_size)
+
+    def test_a_part_marker_nested_too_deep_is_no_marker(self) -> None:
+        from bot_bottle.sidecar.egress.logfile import part_marker
+
+        self.assertIsNone(part_marker("[" * 100_000))
+
     def test_events_from_offsets(self) -> None:
         self.assertEqual(self.call("events", {"offset": 0}), (0, {"start": 0, "offset": 0, "lines": []}))
         first = json.dumps({"host": "a.example", "verdict": "deny"}) + "\n"

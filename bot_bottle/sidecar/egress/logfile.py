@@ -31,7 +31,7 @@ def part_marker(line: bytes | str) -> dict[str, Any] | None:
     """The marker a part begins with, from its first line; None if the line is not one."""
     try:
         record = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # torn, not UTF-8, or nested too deep to parse
         return None
     if not isinstance(record, dict) or record.get("event") != PART_EVENT:
         return None

@@ -129,7 +129,9 @@ def do_events(log: Path, request: dict[str, Any]) -> dict[str, Any]:
     for raw in chunk[: end + 1].splitlines():
         try:
             item = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
+            # Torn or not UTF-8, but also a number too long to convert or nesting too deep to
+            # parse: one bad line, never a failed read that stops every later sync.
             continue
         if isinstance(item, dict):
             lines.append(item)
