@@ -182,6 +182,11 @@ class BottleIsolation(unittest.TestCase):
         self.assertIn("no-new-privileges", " ".join(hc["SecurityOpt"] or []))
         self.assertGreater(hc["Memory"], 0)
         self.assertGreater(hc["PidsLimit"], 0)
+        # Every CPU of the engine's but one (none on a one-CPU engine): a busy agent leaves the
+        # host, its other bottles and this bottle's sidecar a CPU's worth.
+        cpus = engine.engine_cpus()
+        self.assertIsNotNone(cpus)
+        self.assertEqual(hc["NanoCpus"], (cpus - 1) * 10**9 if cpus >= 2 else 0)
         self.assertEqual(data["Config"]["User"], "node")
         self.assertEqual(data["Config"]["Labels"]["bot-bottle.id"], self.launcher.names.id)
 

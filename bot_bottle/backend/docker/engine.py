@@ -100,8 +100,14 @@ def run(
     return result
 
 
+# The last ``docker info`` an engine answered in this process: what a launch reads of it (the
+# engine's CPU count) does not change while it runs, and the plan has usually just asked.
+_last_info: dict | None = None
+
+
 def engine_info(timeout: float = 10) -> dict | None:
     """The engine's ``docker info`` as a dict, or None when no engine answers."""
+    global _last_info
     try:
         result = run(["info", "--format", "{{json .}}"], timeout=timeout, check=False)
     except DockerError:
@@ -114,7 +120,16 @@ def engine_info(timeout: float = 10) -> dict | None:
         return None
     if not isinstance(info, dict) or info.get("ServerVersion") in (None, ""):
         return None
+    _last_info = info
     return info
+
+
+def engine_cpus() -> int | None:
+    """The CPUs the engine runs containers on (``docker info``'s NCPU: on Docker Desktop its VM's,
+    not this machine's), or None when it cannot tell."""
+    info = _last_info if _last_info is not None else engine_info()
+    cpus = (info or {}).get("NCPU")
+    return cpus if isinstance(cpus, int) and not isinstance(cpus, bool) and cpus > 0 else None
 
 
 def is_available(timeout: float = 10) -> bool:

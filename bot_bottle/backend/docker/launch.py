@@ -114,7 +114,7 @@ WEAKNESSES = frozenset({
     "agent-network",      # the agent joins the sidecar's networks (runc: gVisor here runs only --network none)
     "privileged",         # --privileged, no cap drop or no-new-privileges, root without a password (runc)
     "docker-socket",      # the engine's socket mounted into the agent
-    "no-limits",          # no memory or process limit
+    "no-limits",          # no memory, CPU or process limit
     "agent-credentials",  # route credentials in the agent's environment too
     "shared-config",      # the sidecar's config and secrets also in the shared socket volume
     "no-dlp",             # routes scan nothing; no known secrets
@@ -186,9 +186,23 @@ def gvisor_fence(options: LaunchOptions, pid_max: int | None) -> int:
     return max(min(fence, pid_max // HOST_PID_SHARE), tasks) if pid_max else fence
 
 
-def agent_limits(options: LaunchOptions, gvisor: bool, pid_max: int | None = None) -> list[str]:
-    """`docker create` flags bounding the agent container's memory and tasks."""
-    memory = ["--memory", options.memory]
+def agent_cpus(engine_cpus: int | None) -> list[str]:
+    """`docker create` flags bounding the agent's CPU time: every CPU of the engine's but one.
+
+    Without a quota a busy agent (a runaway loop, a fork bomb, a prompt-injected one mining)
+    takes every core: measured on a 2-core host, four busy loops in one agent made a task on the
+    host 3.7x slower and the bottle's own proxy answers 25 times slower. One CPU's worth stays
+    for the host, its other bottles and this bottle's sidecar. A one-CPU engine gets no quota
+    (the agent could not run at all), nor does one whose count is unknown."""
+    if engine_cpus is None or engine_cpus < 2:
+        return []
+    return ["--cpus", str(engine_cpus - 1)]
+
+
+def agent_limits(options: LaunchOptions, gvisor: bool, pid_max: int | None = None,
+                 engine_cpus: int | None = None) -> list[str]:
+    """`docker create` flags bounding the agent container's memory, CPU time and tasks."""
+    memory = ["--memory", options.memory, *agent_cpus(engine_cpus)]
     if not gvisor:
         return [*memory, "--pids-limit", str(options.pids_limit)]
     tasks = agent_task_limit(options, gvisor, pid_max)
@@ -627,7 +641,7 @@ class DockerLauncher:
         runtime = ["--runtime", "runsc"] if gvisor else []
         confined = (["--privileged"] if "privileged" in weak
                     else ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"])
-        limits = [] if "no-limits" in weak else agent_limits(self.options, gvisor, host_pid_max())
+        limits = [] if "no-limits" in weak else agent_limits(self.options, gvisor, host_pid_max(), engine.engine_cpus())
         engine_socket = ["--volume", "/var/run/docker.sock:/var/run/docker.sock"] if "docker-socket" in weak else []
         with scratch.private_dir() as tmp:
             env_file = _write_private(Path(tmp), "agent.env", _env_file_text(env))
