@@ -19,16 +19,21 @@ exit "${FAKE_STATUS:-0}"
 """
 
 
+def use_fake_docker(test: unittest.TestCase, script: str) -> None:
+    """``engine.run`` runs ``script`` as the docker CLI for the rest of ``test``."""
+    tmp = tempfile.TemporaryDirectory()
+    test.addCleanup(tmp.cleanup)
+    docker = Path(tmp.name) / "docker"
+    docker.write_text(script)
+    docker.chmod(0o755)
+    patch = mock.patch.object(engine, "docker_binary", return_value=str(docker))
+    patch.start()
+    test.addCleanup(patch.stop)
+
+
 class NonUtf8OutputTests(unittest.TestCase):
     def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        docker = Path(tmp.name) / "docker"
-        docker.write_text(FAKE_DOCKER)
-        docker.chmod(0o755)
-        patch = mock.patch.object(engine, "docker_binary", return_value=str(docker))
-        patch.start()
-        self.addCleanup(patch.stop)
+        use_fake_docker(self, FAKE_DOCKER)
 
     def test_output_is_read_with_replacement_characters(self) -> None:
         result = engine.run(["exec", "bottle", "cat", "/file"])
@@ -51,14 +56,7 @@ print(os.getpgid(0), os.getpid(), repr(sys.stdin.read()))
 
 class TerminalReachTests(unittest.TestCase):
     def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        docker = Path(tmp.name) / "docker"
-        docker.write_text(GROUP_DOCKER)
-        docker.chmod(0o755)
-        patch = mock.patch.object(engine, "docker_binary", return_value=str(docker))
-        patch.start()
-        self.addCleanup(patch.stop)
+        use_fake_docker(self, GROUP_DOCKER)
 
     def test_the_client_leads_a_process_group_of_its_own(self) -> None:
         # Ctrl-C at a terminal signals the foreground group: the client is never in it.
