@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot_bottle import plan as plan_mod
 from bot_bottle.cli import output
+from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest import Layout, Manifest, load
 
 
@@ -79,7 +80,6 @@ def build_plan(
 
 def skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:
     """What `start` would refuse about the agent's skills (looked up the way it looks them up)."""
-    from bot_bottle.errors import BotBottleError
     from bot_bottle.provision import agent_files
 
     try:
@@ -88,3 +88,24 @@ def skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:
     except BotBottleError as exc:
         return str(exc)
     return None
+
+
+def only_own_running(state_dir: Path, verb: str) -> str:
+    """The id of the one running bottle whose state folder is under ``state_dir``, for ``verb``
+    (``commit``, ``stop``) named without an id. Other homes' bottles on a shared engine are never
+    picked: nothing here could resume their snapshot."""
+    from bot_bottle.backend.docker import running
+    from bot_bottle.backend.docker.cleanup import has_state_here
+
+    bottles = running.running(None)
+    own = [b.id for b in bottles if has_state_here(state_dir, b.id)]
+    others = len(bottles) - len(own)
+    elsewhere = (f" ({others} other running bottle{' was' if others == 1 else 's were'} started from another home)"
+                 if others else "")
+    if not own:
+        raise BotBottleError("no running bottle was started from this home" + elsewhere,
+                             hint=f"`bot-bottle list --running` shows them; {verb} a bottle with the HOME "
+                                  "that started it")
+    if len(own) > 1:
+        raise BotBottleError("several bottles of this home are running; name one: " + ", ".join(own))
+    return own[0]

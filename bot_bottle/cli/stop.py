@@ -1,4 +1,4 @@
-"""``bot-bottle stop ID``: stop a running bottle; its owner tears it down (or cleanup does)."""
+"""``bot-bottle stop [ID]``: stop a running bottle; its owner tears it down (or cleanup does)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "is snapshotted and preserved here, then its containers removed."
         ),
     )
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", nargs="?",
+                   help="bottle id (default: the only running bottle started from this home)")
     p.add_argument("-t", "--time", type=int, default=5, help="seconds to wait before killing (default 5)")
     p.set_defaults(func=run)
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.time < 0:
         raise UsageError("--time must be 0 or more seconds")
     lay = common.layout()
-    api.stop(args.id, timeout=args.time, home=lay.home)
-    output.console().print(Text(f"stopped bottle {args.id}", style="green"))
+    bottle_id = args.id or common.only_own_running(lay.state_dir, "stop")
+    api.stop(bottle_id, timeout=args.time, home=lay.home)
+    output.console().print(Text(f"stopped bottle {bottle_id}", style="green"))
     return 0

@@ -309,6 +309,25 @@ class CommitTest(ManifestTestCase):
         self.assertIn(f"committed bottle {OWN}", result.stdout)
         self.assertEqual(snap.call_args.args[0], OWN)
 
+    def test_stop_without_an_id_stops_the_only_bottle_of_this_home(self) -> None:
+        _state(self.mh.home_dir / "state", OWN, proc.identity())
+        running = self.running(FOREIGN, OWN)
+        with mock.patch("bot_bottle.api.stop") as stop, \
+                mock.patch("bot_bottle.backend.docker.engine.run", _no_engine):
+            result = self.mh.run_cli("stop", running=running)
+        self.assertEqual(result.code, 0, result.stderr)
+        self.assertIn(f"stopped bottle {OWN}", result.stdout)
+        self.assertEqual(stop.call_args.args[0], OWN)
+
+    def test_stop_without_an_id_never_picks_another_homes_bottle(self) -> None:
+        with mock.patch("bot_bottle.api.stop") as stop, \
+                mock.patch("bot_bottle.backend.docker.engine.run", _no_engine):
+            result = self.mh.run_cli("stop", running=self.running(FOREIGN))
+        self.assertEqual(result.code, 1, result.stdout)
+        self.assertIn("no running bottle was started from this home", result.stderr)
+        self.assertIn("stop a bottle with the HOME that started it", result.stderr)
+        stop.assert_not_called()
+
     def test_a_named_bottle_with_no_state_here_is_refused_before_any_snapshot(self) -> None:
         result, snap = self.commit(FOREIGN, running=self.running(FOREIGN))
         self.assertEqual(result.code, 1)
