@@ -17,7 +17,7 @@ from unittest import mock
 
 from bot_bottle import lifecycle
 from bot_bottle.backend.docker import engine, snapshot_room
-from bot_bottle.backend.docker.launch import WORKDIR, LaunchOptions
+from bot_bottle.backend.docker.launch import WORKDIR, DockerLauncher, LaunchOptions
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar import init
 from tests._docker import skip_unless_docker
@@ -129,6 +129,16 @@ class RefusedSnapshotTest(unittest.TestCase):
             self.assertEqual((Path(out) / "work.txt").read_text(), "precious\n")
         self.assertFalse(engine.run(["ps", "-q", "--filter", f"name={launcher.names.sidecar_container}"],
                                     timeout=30).stdout.strip(), "the sidecar is left running")
+        # A resume would start from an older snapshot over the kept work: refused, saying so,
+        # before anything is created or the kept container touched.
+        again = DockerLauncher(plan, LaunchOptions(resume=True, bottle_id=launcher.names.id), home.path / "state")
+        with self.assertRaises(BotBottleError) as ctx:
+            again.launch()
+        self.assertIn(f"{agent} is still there", str(ctx.exception))
+        state = engine.run(["inspect", "-f", "{{.State.Running}}", agent], timeout=30, check=False)
+        self.assertEqual((state.returncode, state.stdout.strip()), (0, "false"), "the resume touched the kept container")
+        self.assertFalse(engine.run(["ps", "-a", "-q", "--filter", f"name={launcher.names.sidecar_container}"],
+                                    timeout=30).stdout.strip(), "the refused resume created a sidecar")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,54 @@ class KeptContainerAtTeardown(unittest.TestCase):
         self.assertNotIn("stop", [call[0] for call in fake.calls])
 
 
+class ResumeOverAKeptContainer(unittest.TestCase):
+    """A resume must not start over the container the teardown kept: its work is in no snapshot."""
+
+    def launcher(self, tmp: str) -> DockerLauncher:
+        plan = mock.Mock(agent="a", bottle="b", cwd=None, label=None, color=None, runtime="runc", agent_folder=None)
+        return DockerLauncher(plan, LaunchOptions(resume=True, bottle_id="0123abcd"), Path(tmp) / "state")
+
+    def test_refused_before_anything_is_touched_while_the_container_is_there(self) -> None:
+        with TemporaryDirectory() as tmp:
+            launcher = self.launcher(tmp)
+            fake = FakeEngine(set())  # every inspect answers: the container is there
+            with mock.patch.object(engine, "run", fake.run), self.assertRaises(BotBottleError) as ctx:
+                launcher.launch()
+        name = launcher.names.agent_container
+        self.assertIn(f"{name} is still there", str(ctx.exception))
+        self.assertIn(f"docker cp {name}:{launch.WORKDIR} DIR", ctx.exception.hint or "")
+        self.assertEqual(fake.calls, [["container", "inspect", "--format", "{{.Id}}", name]])
+
+    def test_no_container_lets_the_resume_go_on(self) -> None:
+        with TemporaryDirectory() as tmp:
+            launcher = self.launcher(tmp)
+            gone = engine.DockerResult(1, "", "Error: No such container")
+            with mock.patch.object(engine, "run", return_value=gone):
+                launcher._refuse_over_kept_agent()  # nothing raised
+
+
+class CleanupKeepsTheContainer(unittest.TestCase):
+    """``cleanup`` offers the kept container (and the volume it mounts) to ``--all`` only."""
+
+    def test_a_preserved_bottles_agent_container_and_volume_are_kept(self) -> None:
+        from bot_bottle.backend.docker import cleanup
+        from tests.unit.test_own_bottles import DEAD, FakeEngine as Inventory, _state, dead
+
+        with TemporaryDirectory() as tmp:
+            root = Path(tmp) / "state"
+            root.mkdir()
+            _state(root, DEAD, dead(), preserved=True)
+            fake = Inventory()
+            fake.bottle(DEAD, dead())  # what a teardown that kept the agent (and a leak) left
+            with mock.patch.object(cleanup.engine, "run", fake.run):
+                inv = cleanup.inventory(root)
+        kept = {(r.kind, r.name): why for r, why in inv.kept}
+        self.assertIn("holds work no snapshot has", kept[("container", f"bot-bottle-{DEAD}-agent")])
+        self.assertIn(("volume", f"bot-bottle-{DEAD}-sock"), kept)
+        removed = {(r.kind, r.name) for r in inv.orphans}
+        self.assertEqual(removed, {("container", f"bot-bottle-{DEAD}-sidecar"), ("network", f"bot-bottle-{DEAD}-net")})
+
+
 class SnapshotOutcomeIsNoted(unittest.TestCase):
     def setUp(self) -> None:
         tmp = TemporaryDirectory()

@@ -113,6 +113,9 @@ class FakeHost:
         return subprocess.CompletedProcess(argv, code, out, err)
 
     def _docker(self, args: list[str], kwargs: dict[str, Any]) -> tuple[int, str, str]:
+        if args[:2] == ["container", "inspect"]:
+            # A resume's check for a kept agent container: none was kept here.
+            return 1, "", f"Error: No such container: {args[-1]}\n"
         if args[:2] == ["image", "inspect"]:
             ref = args[-1]
             return 0, "sha256:" + hashlib.sha256(ref.encode()).hexdigest() + "\n", ""

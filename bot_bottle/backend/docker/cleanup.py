@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_bottle import proc, state
 from bot_bottle.backend.docker import engine
-from bot_bottle.backend.docker.names import LABEL_BOTTLE, LABEL_ID, LABEL_OWNER, LABEL_STATE
+from bot_bottle.backend.docker.names import LABEL_BOTTLE, LABEL_ID, LABEL_OWNER, LABEL_STATE, BottleNames
 
 # An owner label (or metadata owner) to ``proc.ALIVE``, ``proc.GONE`` or ``proc.UNKNOWN``.
 OwnerState = Callable[[str | None], str]
@@ -148,10 +148,26 @@ class _Owners:
     unknown: set[str] = field(default_factory=set)
 
 
+# Why cleanup keeps a preserved bottle's agent container (and the volume it mounts): the
+# teardown keeps it, stopped, when the bottle's last snapshot failed, and it then holds work no
+# snapshot has. ``cleanup --all`` removes it with the bottle.
+KEPT_AGENT = "the agent container of preserved bottle {id}: it holds work no snapshot has (`docker cp` it out)"
+
+
+def _kept_agent_part(res: Resource, preserved: Collection[str]) -> bool:
+    """Whether ``res`` is the agent container or socket volume of a preserved bottle."""
+    if res.bottle_id not in preserved:
+        return False
+    names = BottleNames(str(res.bottle_id), "")
+    return (res.kind, res.name) in {("container", names.agent_container), ("volume", names.socket_volume)}
+
+
 def _judge_object(inv: Inventory, res: Resource, labels: dict[str, str], state_root: Path, *,
-                  states: set[str], owner_state: OwnerState, owners: _Owners) -> None:
+                  states: set[str], owner_state: OwnerState, owners: _Owners,
+                  preserved: Collection[str] = frozenset()) -> None:
     """A container, network or volume: a bottle's goes by its owner only when the bottle is this
-    home's; a helper of no bottle (no ``bot-bottle.bottle`` label) goes by its owner alone."""
+    home's; a helper of no bottle (no ``bot-bottle.bottle`` label) goes by its owner alone. A
+    preserved bottle's agent container and socket volume are kept (``KEPT_AGENT``)."""
     owner = owner_state(labels.get(LABEL_OWNER))
     # This home's too when its state label says so: a teardown that could not remove it may
     # have removed its state folder already.
@@ -164,6 +180,8 @@ def _judge_object(inv: Inventory, res: Resource, labels: dict[str, str], state_r
     elif owner == proc.UNKNOWN:
         inv.skipped.append((res, UNKNOWN_OWNER))
         owners.unknown.add(str(res.bottle_id))
+    elif _kept_agent_part(res, preserved):
+        inv.kept.append((res, KEPT_AGENT.format(id=res.bottle_id)))
     else:
         inv.orphans.append(res)
 
@@ -177,7 +195,8 @@ def inventory(state_root: Path, *, owner_state: OwnerState = proc.owner_state) -
             labels = _labels(kind, obj)
             ref = str(obj.get("Name")) if kind == "volume" else str(obj.get("Id") or obj.get("Name"))
             res = Resource(kind, ref, _name(kind, obj), labels.get(LABEL_ID))
-            _judge_object(inv, res, labels, state_root, states=set(states), owner_state=owner_state, owners=owners)
+            _judge_object(inv, res, labels, state_root, states=set(states), owner_state=owner_state, owners=owners,
+                          preserved={sid for sid, sdir in states.items() if sdir.preserved})
     orphaned = judge_states(inv, states.values(), owner_state=owner_state,
                             live_ids=frozenset(owners.live), unknown_ids=frozenset(owners.unknown))
     images = _lines(["images", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"])

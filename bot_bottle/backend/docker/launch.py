@@ -390,6 +390,8 @@ class DockerLauncher:
     def launch(self) -> DockerBottle:
         from bot_bottle import images
 
+        if self.options.resume:
+            self._refuse_over_kept_agent()
         try:
             agent_image = self.options.image_override or self.plan.agent_image
             if self.options.resume:
@@ -807,6 +809,22 @@ class DockerLauncher:
 
     def _named(self, ref: str) -> str:
         return self._created_names.get(ref, ref)
+
+    def _refuse_over_kept_agent(self) -> None:
+        """Before a resume touches anything: the bottle's agent container must be gone. The
+        teardown keeps it, stopped, when the bottle's last snapshot failed (``_keep_unsaved_agent``),
+        and its work is then in no snapshot: a resume would start from an older one, and could
+        not take the container's name anyway."""
+        name = self.names.agent_container
+        found = engine.run(["container", "inspect", "--format", "{{.Id}}", name], timeout=30, check=False)
+        if found.returncode != 0:
+            return
+        raise BotBottleError(
+            f"bottle {self.names.id}'s agent container {name} is still there: it was kept when the bottle's "
+            "last snapshot failed, and holds work no snapshot has",
+            hint=(f"copy the work out with `docker cp {name}:{WORKDIR} DIR`, remove it with `docker rm -f {name}`, "
+                  f"then `bot-bottle resume {self.names.id}` starts from the last snapshot"),
+        )
 
     def _keep_unsaved_agent(self, launch_failed: bool) -> set[str]:
         """The agent container, stopped, when its bottle is preserved but its snapshot failed.
