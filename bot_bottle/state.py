@@ -23,6 +23,8 @@ from bot_bottle.errors import BotBottleError
 ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 METADATA = "metadata.json"
 PRESERVE = ".preserve"
+# The agent container a teardown kept, stopped, because no snapshot holds its work (its name).
+KEPT_AGENT = "kept-agent"
 CAPABILITY = "capability.json"
 RESTART = "restart"
 # Held (``flock``) by the one process that runs the bottle, start or resume, for the whole run:
@@ -202,6 +204,17 @@ class StateDir:
     def preserve_reason(self) -> str | None:
         marker = self.preserve_marker()
         return marker.splitlines()[0] if marker else None
+
+    def keep_agent(self, container: str) -> None:
+        """Record that the teardown kept ``container`` because no snapshot holds its work:
+        ``cleanup`` keeps it for ``--all`` only."""
+        (self.path / KEPT_AGENT).write_text(container + "\n", encoding="utf-8")
+
+    def kept_agent(self) -> str | None:
+        try:
+            return (self.path / KEPT_AGENT).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     # Packages a capability change added during the current run. The next snapshot of the running
     # container (the agent exiting non-zero, a commit) starts from the container, which lacks them:

@@ -42,6 +42,7 @@ class KeptContainerAtTeardown(unittest.TestCase):
         launch.note_snapshot(self.agent, saved=False)
         self.launcher.preserve_reason = "agent exited with code 1 (snapshot failed: no room)"
         fake = self.teardown()
+        self.assertEqual(self.launcher.state.kept_agent(), self.agent)  # what cleanup reads
         self.assertIn(["stop", "-t", "2", self.agent], fake.calls)
         removed = [call for call in fake.calls if call[0] == "rm"]
         self.assertEqual(len(removed), 1)
@@ -103,7 +104,7 @@ class CleanupKeepsTheContainer(unittest.TestCase):
         with TemporaryDirectory() as tmp:
             root = Path(tmp) / "state"
             root.mkdir()
-            _state(root, DEAD, dead(), preserved=True)
+            _state(root, DEAD, dead(), preserved=True).keep_agent(f"bot-bottle-{DEAD}-agent")
             fake = Inventory()
             fake.bottle(DEAD, dead())  # what a teardown that kept the agent (and a leak) left
             with mock.patch.object(cleanup.engine, "run", fake.run):
@@ -113,6 +114,22 @@ class CleanupKeepsTheContainer(unittest.TestCase):
         self.assertIn(("volume", f"bot-bottle-{DEAD}-sock"), kept)
         removed = {(r.kind, r.name) for r in inv.orphans}
         self.assertEqual(removed, {("container", f"bot-bottle-{DEAD}-sidecar"), ("network", f"bot-bottle-{DEAD}-net")})
+
+    def test_a_preserved_bottles_containers_go_when_no_teardown_kept_them(self) -> None:
+        # A stopped orphan whose snapshot was taken (``stop``) is preserved too: its containers go.
+        from bot_bottle.backend.docker import cleanup
+        from tests.unit.test_own_bottles import DEAD, FakeEngine as Inventory, _state, dead
+
+        with TemporaryDirectory() as tmp:
+            root = Path(tmp) / "state"
+            root.mkdir()
+            _state(root, DEAD, dead(), preserved=True)
+            fake = Inventory()
+            fake.bottle(DEAD, dead())
+            with mock.patch.object(cleanup.engine, "run", fake.run):
+                inv = cleanup.inventory(root)
+        self.assertTrue({("container", f"bot-bottle-{DEAD}-agent"), ("volume", f"bot-bottle-{DEAD}-sock")}
+                        <= {(r.kind, r.name) for r in inv.orphans})
 
 
 class SnapshotOutcomeIsNoted(unittest.TestCase):

@@ -154,9 +154,10 @@ class _Owners:
 KEPT_AGENT = "the agent container of preserved bottle {id}: it holds work no snapshot has (`docker cp` it out)"
 
 
-def _kept_agent_part(res: Resource, preserved: Collection[str]) -> bool:
-    """Whether ``res`` is the agent container or socket volume of a preserved bottle."""
-    if res.bottle_id not in preserved:
+def _kept_agent_part(res: Resource, kept: Collection[str]) -> bool:
+    """Whether ``res`` is the agent container or socket volume of a preserved bottle whose
+    teardown kept it (``StateDir.kept_agent``), of the bottles in ``kept``."""
+    if res.bottle_id not in kept:
         return False
     names = BottleNames(str(res.bottle_id), "")
     return (res.kind, res.name) in {("container", names.agent_container), ("volume", names.socket_volume)}
@@ -164,10 +165,10 @@ def _kept_agent_part(res: Resource, preserved: Collection[str]) -> bool:
 
 def _judge_object(inv: Inventory, res: Resource, labels: dict[str, str], state_root: Path, *,
                   states: set[str], owner_state: OwnerState, owners: _Owners,
-                  preserved: Collection[str] = frozenset()) -> None:
+                  kept: Collection[str] = frozenset()) -> None:
     """A container, network or volume: a bottle's goes by its owner only when the bottle is this
-    home's; a helper of no bottle (no ``bot-bottle.bottle`` label) goes by its owner alone. A
-    preserved bottle's agent container and socket volume are kept (``KEPT_AGENT``)."""
+    home's; a helper of no bottle (no ``bot-bottle.bottle`` label) goes by its owner alone. The
+    agent container and socket volume a preserved bottle's teardown kept stay (``KEPT_AGENT``)."""
     owner = owner_state(labels.get(LABEL_OWNER))
     # This home's too when its state label says so: a teardown that could not remove it may
     # have removed its state folder already.
@@ -180,7 +181,7 @@ def _judge_object(inv: Inventory, res: Resource, labels: dict[str, str], state_r
     elif owner == proc.UNKNOWN:
         inv.skipped.append((res, UNKNOWN_OWNER))
         owners.unknown.add(str(res.bottle_id))
-    elif _kept_agent_part(res, preserved):
+    elif _kept_agent_part(res, kept):
         inv.kept.append((res, KEPT_AGENT.format(id=res.bottle_id)))
     else:
         inv.orphans.append(res)
@@ -196,7 +197,7 @@ def inventory(state_root: Path, *, owner_state: OwnerState = proc.owner_state) -
             ref = str(obj.get("Name")) if kind == "volume" else str(obj.get("Id") or obj.get("Name"))
             res = Resource(kind, ref, _name(kind, obj), labels.get(LABEL_ID))
             _judge_object(inv, res, labels, state_root, states=set(states), owner_state=owner_state, owners=owners,
-                          preserved={sid for sid, sdir in states.items() if sdir.preserved})
+                          kept={sid for sid, sdir in states.items() if sdir.preserved and sdir.kept_agent()})
     orphaned = judge_states(inv, states.values(), owner_state=owner_state,
                             live_ids=frozenset(owners.live), unknown_ids=frozenset(owners.unknown))
     images = _lines(["images", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"])

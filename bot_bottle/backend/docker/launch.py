@@ -819,9 +819,10 @@ class DockerLauncher:
         found = engine.run(["container", "inspect", "--format", "{{.Id}}", name], timeout=30, check=False)
         if found.returncode != 0:
             return
+        why = ("it was kept when the bottle's last snapshot failed, and holds work no snapshot has"
+               if self.state.kept_agent() == name else "a teardown could not remove it")
         raise BotBottleError(
-            f"bottle {self.names.id}'s agent container {name} is still there: it was kept when the bottle's "
-            "last snapshot failed, and holds work no snapshot has",
+            f"bottle {self.names.id}'s agent container {name} is still there: {why}",
             hint=(f"copy the work out with `docker cp {name}:{WORKDIR} DIR`, remove it with `docker rm -f {name}`, "
                   f"then `bot-bottle resume {self.names.id}` starts from the last snapshot"),
         )
@@ -842,6 +843,7 @@ class DockerLauncher:
             engine.run(["stop", "-t", "2", agent], timeout=REMOVE_TIMEOUT, check=False)
         except engine.DockerError:
             pass  # kept all the same; a stuck engine is reported by the steps that follow
+        self.state.keep_agent(name)
         self.preserve_reason = (
             f"{self.preserve_reason}; its container {name} is kept, stopped, with the work no snapshot "
             f"holds: `docker cp {name}:{WORKDIR} DIR` copies it out, `docker rm -f {name}` removes it"
