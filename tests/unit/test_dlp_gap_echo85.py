@@ -55,26 +55,12 @@ class EchoBase85Test(unittest.TestCase):
         self.assertIsInstance(redacted.content, bytes)
         self.assertNotIn(form[:15].encode(), redacted.content)
 
-    def test_a_streamed_batch_masks_it_in_place(self) -> None:
-        rng = random.Random(85)
-        form = base64.a85encode(b"xyz" + SECRET.encode(), adobe=True)
-        batch = rng.randbytes(200_000) + b"\n" + form + b"\n" + rng.randbytes(200_000)
-        found = [f for f in self.scanner.scan_echoed_batch(batch) if f.secret_name == "ROUTE_TOKEN"]
-        self.assertTrue(found)
-        at = batch.index(form)
-        for f in found:
-            self.assertTrue(at <= f.start < f.end <= at + len(form))
-
     def test_benign_base85_is_left_alone(self) -> None:
         rng = random.Random(7)
         for _ in range(50):
             blob = rng.randbytes(rng.randint(20, 400))
             for text in (base64.b85encode(blob).decode(), base64.a85encode(blob, adobe=True).decode()):
                 self.assertFalse(self.scanner.redact_echoed_secrets(f"payload: {text}").changed)
-        self.assertEqual(self.scanner.scan_echoed_batch(rng.randbytes(300_000)), [])
-
-    def test_no_secrets_no_work(self) -> None:
-        self.assertEqual(Scanner().scan_echoed_batch(base64.b85encode(SECRET.encode())), [])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ API::
     scanner.scan_text(text_or_bytes, location="path/in/repo", deep=False)  # files -> list[Finding]
     scanner.redact_text(text_or_bytes)           # -> Redaction(content, findings, unredacted, changed)
     scanner.redact_echoed_secrets(response_body) # the bottle's own secrets only -> Redaction
-    scanner.scan_echoed_batch(batch)             # the same, in a batch of a streamed answer
     scan_response_for_injection(text)            # -> list[Finding], confidence medium | high
     short_secrets(mapping)                       # -> names of values too short to scan
 

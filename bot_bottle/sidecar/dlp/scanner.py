@@ -267,24 +267,6 @@ class Scanner:
             out += self._spread_findings(data, textual, location)
         return resolve_overlaps(dedupe(out))
 
-    def scan_echoed_batch(self, data: bytes | bytearray, location: str = "body") -> list[Finding]:
-        """``scan_batch(data, location)`` for a batch of a streamed answer, with the echoes of the
-        bottle's secrets ``redact_echoed_secrets`` finds in a held one: also the base85, ascii85
-        and uuencode forms (``Engine.packed_form_hits``), offsets into ``data``. Those alphabets
-        are printable ASCII: only the batch's stretches of text are searched (binary data holds
-        next to none), each read as latin-1, a character per byte, so offsets stay exact."""
-        out = self.scan_batch(data, location)
-        if self._idle or not (self.options.known_secrets and self.known):
-            return out
-        regions = merge(_textual_regions(data))
-        segments = [Segment(location, bytes(data[start:end]).decode("latin-1"), False, True) for start, end in regions]
-        packed = []
-        for hit in self.engine.packed_form_hits(segments):
-            for finding in self.engine.findings([hit], segments):
-                offset = regions[hit.segment][0]
-                packed.append(replace(finding, start=finding.start + offset, end=finding.end + offset))
-        return resolve_overlaps(dedupe(out + packed)) if packed else out
-
     def _spread_findings(self, data: bytes | bytearray, text: list[tuple[int, int]],
                          location: str) -> list[Finding]:
         """Secrets spelled out with separators (``dlp.spread``) in ``text``, the stretches of a
