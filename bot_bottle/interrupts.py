@@ -7,6 +7,12 @@ snapshot and tear the bottle down. ``deferred`` holds all three signals while a 
 a second Ctrl-C there would otherwise stop it half way (containers gone, network, volume and
 state folder left). The held signal is raised once the outermost cleanup is done.
 
+Python raises a signal's exception wherever the program happens to be, which can be a finalizer
+(a ``Popen.__del__`` run by the garbage collector) or a weakref callback, where the interpreter
+prints "Exception ignored" and drops it: the start went on as if no signal had come. So each
+signal raised is also remembered until a handler takes it (``taken``), and ``raise_pending``,
+called between steps (every docker command, every wait), raises a lost one again.
+
 Signal handlers can only be set from the main thread; elsewhere both are no-ops.
 """
 
@@ -40,22 +46,61 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signum)
+# The signal last raised as an exception and not yet taken by a handler that acts on it.
+_pending: int | None = None
+
+
+def _exception(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def _raise_for_signal(signum: int, frame: FrameType | None) -> None:
+    global _pending
+    _pending = signum
+    raise _exception(signum)
+
+
+def taken() -> None:
+    """The interrupt reached the handler that ends the work for it: nothing is pending any more."""
+    global _pending
+    _pending = None
+
+
+def pending() -> int | None:
+    """The signal raised and not yet taken (lost, or on its way to its handler), or None."""
+    return _pending
+
+
+def raise_pending() -> None:
+    """Raise again a signal whose exception was lost where Python drops exceptions.
+
+    A no-op while an exception is being handled (that cleanup must run to its end, and the
+    exception may be the signal's own, on its way) and while signals are held (``deferred``
+    raises what it holds once its block is done).
+    """
+    if _pending is None or _active is not None or not _main_thread() or sys.exc_info()[1] is not None:
+        return
+    raise _exception(_pending)
 
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise ``Terminated`` instead of ending the process."""
+    """While inside, SIGTERM and SIGHUP raise ``Terminated`` instead of ending the process, and
+    every signal raised (Ctrl-C's ``KeyboardInterrupt`` too) is remembered until taken."""
     if not _main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    ours = [signal.SIGTERM, signal.SIGHUP]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when Ctrl-C is ignored
+        ours.append(signal.SIGINT)
+    taken()  # what is pending belongs to this block (one caught by a caller outside is gone)
+    previous = {sig: signal.signal(sig, _raise_for_signal) for sig in ours}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        taken()
 
 
 class _Hold:
@@ -108,6 +153,7 @@ def deferred(notice: Callable[[], None] = _say_notice) -> Iterator[None]:
         if hold.signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise Terminated(hold.signum)
+    raise_pending()  # one lost before the block: the cleanup is done, now it ends the program
 
 
-__all__ = ["HELD_SIGNALS", "Terminated", "deferred", "terminate_as_interrupt"]
+__all__ = ["HELD_SIGNALS", "Terminated", "deferred", "pending", "raise_pending", "taken", "terminate_as_interrupt"]

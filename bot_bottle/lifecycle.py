@@ -387,6 +387,7 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
             extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
             argv = _agent_argv(bottle, extra, tty=tty, status_file=status_file)
         alive = getattr(bottle, "running", None)
+        interrupts.raise_pending()  # a signal lost while the bottle was launched: no agent now
         client_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
                                  alive=alive, state=launcher.state)
         # Decided in full before it is kept: a zero must never stand while the check is unfinished.
@@ -396,6 +397,7 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
             code, why = OUT_OF_MEMORY_EXIT, out_of_memory_reason(memory_limit)
         exit_code, unfinished = code, why
     except KeyboardInterrupt as stop:
+        interrupts.taken()
         exit_code = stop.exit_code if isinstance(stop, interrupts.Terminated) else 130
         interrupted = True
     finally:
@@ -614,6 +616,7 @@ def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], b
                 return int(proc.wait(timeout=0.5))
             except subprocess.TimeoutExpired:
                 pass
+            interrupts.raise_pending()
             now = time.monotonic()
             if not restart_asked and state.restart_request() is not None:
                 restart_asked = True

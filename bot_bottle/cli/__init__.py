@@ -138,7 +138,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         # SIGTERM and SIGHUP (a closed terminal) unwind like Ctrl-C, so a bottle is torn down.
         with interrupts.terminate_as_interrupt():
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            interrupts.raise_pending()  # a signal whose exception Python dropped: it still ends us
+            return code
     except BotBottleError as exc:
         from bot_bottle.cli import output
 
@@ -148,9 +150,11 @@ def _main(argv: Sequence[str] | None) -> int:
             output.error(str(error), hint=error.hint)
         return exc.exit_code
     except interrupts.Terminated as exc:
+        interrupts.taken()
         _say(f"terminated ({exc})")
         return exc.exit_code
     except KeyboardInterrupt:
+        interrupts.taken()
         _say("interrupted")
         return 130
     except BrokenPipeError:

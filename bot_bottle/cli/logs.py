@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.text import Text
 
-from bot_bottle import scratch
+from bot_bottle import interrupts, scratch
 from bot_bottle.backend.docker import egress_log, engine
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
@@ -152,7 +152,7 @@ def _follow(container: str, fmt: str) -> int:
         for record in parse_lines(proc.stdout):
             _print_one(record, fmt)
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how a follow ends
+        interrupts.taken()  # Ctrl-C is how a follow ends
     finally:
         if proc.poll() is None:
             proc.terminate()

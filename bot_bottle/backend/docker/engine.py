@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot_bottle import interrupts
 from bot_bottle.errors import BotBottleError
 
 
@@ -62,6 +63,8 @@ def run(
             "the docker CLI is not installed",
             hint="run scripts/setup, or install Docker and make sure `docker info` answers",
         )
+    # Every docker command is a step of the work: a signal whose exception was lost ends it here.
+    interrupts.raise_pending()
     try:
         proc = subprocess.run(
             [binary, *args],
