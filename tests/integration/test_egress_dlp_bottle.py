@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bot_bottle import images
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.names import label_args
+from bot_bottle.sidecar.egress.dlp_adapter import HELD_LIMIT
 from tests._docker import skip_unless_docker
 from tests.integration._harness import ClassScope, Internet, TempHome, launch, plan_for, remove_bottle, wait_for, write_manifests
 
@@ -203,10 +204,10 @@ done
 timeout 3 cat <&3 | tr -c '[:print:]' '.'
 '''
 
-# One small text message, then a single 96 MiB binary frame (zero mask: the payload as written).
-# The answer is read while the message is sent: the close frame arrives while the client is
-# still writing, and once the connection is reset (the proxy closes it with the rest unread)
-# whatever was not read yet is gone.
+# One small text message, then a binary frame that declares 96 MiB (zero mask: the payload as
+# written) of which one byte past the proxy's limit is sent, and the client then only reads. Had
+# it sent more, the proxy would close the connection with the rest unread, the kernel would turn
+# that close into a reset, and the reset can discard the close frame before the client reads it.
 WS_BIG_CLIENT = r'''
 set -u
 exec 3<>/dev/tcp/127.0.0.1/3128
@@ -217,9 +218,10 @@ sleep 1
 printf '\x81\x85\x00\x00\x00\x00hello' >&3
 sleep 0.5
 printf '\x82\xff\x00\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00' >&3
-head -c 100663296 /dev/zero >&3 2>/dev/null
+head -c "$3" /dev/zero >&3 2>/dev/null
 wait "$reader"
 '''
+
 
 @skip_unless_docker()
 class EgressDlpBottleTest(unittest.TestCase):
@@ -399,7 +401,7 @@ class EgressDlpBottleTest(unittest.TestCase):
         # mitmproxy assembles a message whole before any hook, copying all of it per piece: 64 MB
         # held the proxy (every connection of the bottle) for 18 s, and the scan then refused it
         # for its size anyway. Now it is refused once it passes 16 MiB, before it is whole.
-        answer = self.sh(f"bash -c {shlex.quote(WS_BIG_CLIENT)} ws ws.example /ws-big")
+        answer = self.sh(f"bash -c {shlex.quote(WS_BIG_CLIENT)} ws ws.example /ws-big {HELD_LIMIT + 1}")
         self.assertIn("ack", answer)  # the small message before it went through
         self.assertIn("message too big", answer)  # the close frame the agent got (1009)
         events = [r for r in self.seen() if "ws" in r]
