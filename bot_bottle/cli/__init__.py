@@ -11,8 +11,10 @@ import errno
 import importlib
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from bot_bottle import __version__, interrupts
 from bot_bottle.errors import BotBottleError
@@ -113,6 +115,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         # "interrupted"): the work is done, and the status is still a Ctrl-C's, not a death by
         # the signal with the interpreter's own exit.
         return 130
+
+
+def run() -> NoReturn:
+    """The ``bot-bottle`` program: ``main``, then exit with its status.
+
+    Once ``main`` has returned the work is done, and a signal that lands while the interpreter
+    shuts down (Ctrl-C pressed again, a second SIGTERM) must not change the status: Python puts
+    the default handlers back early in its shutdown, and one arriving after that ended the
+    program by the signal itself (status -2 to its parent) after it had said "interrupted".
+    So all three are ignored from here on (in the program only: tests call ``main``).
+    """
+    code = 130
+    try:
+        code = main()
+    except KeyboardInterrupt as exc:  # one that lands between main's return and this line
+        code = exc.exit_code if isinstance(exc, interrupts.Terminated) else 130
+    finally:
+        for sig in interrupts.HELD_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _stdout_to_devnull() -> None:

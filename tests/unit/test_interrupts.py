@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import unittest
@@ -128,6 +129,31 @@ class LateSecondInterruptTests(unittest.TestCase):
             except KeyboardInterrupt:
                 self.fail("the second Ctrl-C escaped main()")
         self.assertEqual(code, 130)
+
+    def test_a_signal_while_the_program_shuts_down_keeps_its_status(self) -> None:
+        # Python restores the default handlers early in its shutdown: a Ctrl-C landing after
+        # that ended the program by the signal (status -2) although its work was done. The
+        # program's shutdown is made slow here by a finalizer that waits, to land in it surely.
+        program = textwrap.dedent("""\
+            import sys, time
+            from unittest import mock
+            from bot_bottle import cli
+
+            class SlowToGo:
+                def __del__(self):
+                    print("shutting down", flush=True)
+                    time.sleep(1.5)
+
+            keep = SlowToGo()  # a global: finalized while the interpreter shuts down
+            with mock.patch.object(cli, "_main", lambda argv: 0):
+                cli.run()
+        """)
+        proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True,
+                                cwd=Path(__file__).resolve().parents[2])
+        assert proc.stdout is not None
+        self.assertEqual(proc.stdout.readline().strip(), "shutting down")
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(timeout=30), 0)
 
 
 class _LosesASignal:
