@@ -73,9 +73,13 @@ _FOLD_MIN = 8
 def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
     """Whether Rich lays ``table`` out within the width without cutting anything off.
 
-    This asks Rich's own layout (its column widths are not public). A column that folds needs
-    ``_FOLD_MIN`` characters (or its longest word, when shorter); any other needs its longest
-    word (its whole text when it does not wrap), or Rich would end it with "…"."""
+    This asks Rich's own layout, through the few private ``Table`` methods that have no public
+    equivalent: the widths Rich gives its columns (``_calculate_column_widths``), what its borders
+    take (``_extra_width``), and a column's measure and padding as that layout counts them
+    (``_measure_column``, ``_get_padding_width``; the public ``Measurement.get`` measures only the
+    whole table). A column that folds needs ``_FOLD_MIN`` characters (or its longest word, when
+    shorter); any other needs its longest word (its whole text when it does not wrap), or Rich
+    would end it with "…"."""
     try:
         extra = table._extra_width
         inner = options.update_width(max(options.max_width - extra, 1))
@@ -83,12 +87,12 @@ def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
         if sum(widths) + extra > options.max_width:
             return False
         natural = options.update_width(10_000)
-        for column, width in zip(table.columns, widths):
+        for index, (column, width) in enumerate(zip(table.columns, widths)):
             measured = table._measure_column(console, natural, column)  # padding included
             if column.no_wrap:
                 needed = measured.maximum
             elif column.overflow == "fold":
-                needed = min(measured.minimum, _FOLD_MIN + table._get_padding_width(column._index))
+                needed = min(measured.minimum, _FOLD_MIN + table._get_padding_width(index))
             else:
                 needed = measured.minimum
             if width < needed:

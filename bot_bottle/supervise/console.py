@@ -347,14 +347,18 @@ class SuperviseApp(App[None]):
         self._title("#bottles-title", f"Running bottles ({len(self.bottles)})" if self.bottles else "Running bottles: none")
 
         colors = {b.id: (b.label, b.color) for b in self.bottles}
+        # Every bottle the operator can see, so a name shared with one in the bottles pane gets
+        # its id too: which bottle asks must read without its colour.
+        names = view.bottle_names({**{row.bottle_id: None for row in self.pending},
+                                   **{b.id: b.label for b in self.bottles}})
         props = self.query_one("#proposals", ProposalTable)
         keep = self._cursor_key(props)
         cells = []
         for row in self.pending:
-            label, color = colors.get(row.bottle_id, (None, None))
+            color = colors.get(row.bottle_id, (None, None))[1]
             age = now - row.created_at
             left = None if row.timeout_s is None else row.timeout_s - age
-            cells.append((str(row.key), view.styled(view.one_line(label or row.bottle_id), color), view.plain(row.kind),
+            cells.append((str(row.key), view.styled(names[row.bottle_id], color), view.plain(row.kind),
                           Text(view.duration(left) if left is None or left > 0 else "ended"), Text(view.duration(age))))
         # The request gets what the screen has left after the short columns, so the row (with its
         # "(+N paths)") fits; the justification takes the rest, and the detail has it all.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import unicodedata
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +21,30 @@ from bot_bottle.terminal import one_line, printable  # noqa: F401 - the console 
 def plain(text: object) -> Text:
     """A table cell or line of agent-written text: no markup read, nothing unprintable."""
     return Text(printable(text))
+
+
+def bottle_names(labels: Mapping[str, str | None]) -> dict[str, str]:
+    """How each bottle reads in the proposals table's bottle cell, by bottle id: its label (its
+    id when it has none), with the id added to every name that would read like another's.
+
+    ``labels`` maps every bottle the operator may see (running, or with a pending proposal) to
+    its label. Two bottles started from one manifest share a label, and colour is all that set
+    them apart: an operator who cannot see the colour could not tell which bottle asks. Names are
+    compared as they read (letter case, fullwidth forms), not as they are stored."""
+    shown = {bottle: one_line(label or bottle) for bottle, label in labels.items()}
+    # Again while names still meet: a label may itself read like another's name with its id added.
+    for _ in range(len(shown)):
+        readings = Counter(_reads_as(name) for name in shown.values())
+        twice = {bottle for bottle, name in shown.items()
+                 if readings[_reads_as(name)] > 1 and name != one_line(bottle)}  # an id names itself
+        if not twice:
+            break
+        shown.update({bottle: f"{shown[bottle]} ({one_line(bottle)})" for bottle in twice})
+    return shown
+
+
+def _reads_as(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def duration(seconds: float | None) -> str:
@@ -53,7 +79,7 @@ def summary(kind: str, payload: Mapping[str, Any]) -> str:
         old, new = str(payload.get("old", "")), str(payload.get("new", ""))
         detectors = ", ".join(payload.get("detectors") or [])
         finding = f" (finding {payload['finding']}{': ' + detectors if detectors else ''})" if payload.get("finding") else ""
-        return f"push {payload.get('repo', '?')} {payload.get('ref', '?')} {old[:8]}..{new[:8]}{finding}"
+        return f"push {payload.get('repo', '?')} {_ref(payload)} {old[:8]}..{new[:8]}{finding}"
     if kind == "token-use":
         detectors = ", ".join(payload.get("detectors") or [])
         return f"{payload.get('method', '?')} {payload.get('host', '?')}{payload.get('path', '')} ({detectors})"
@@ -140,7 +166,7 @@ def grants(kind: str, payload: Mapping[str, Any], *, backend: str | None = None)
                 f"{detectors} goes out as it is, not only this one, until the bottle's sidecar stops")
     if kind == "push-exception":
         old, new = str(payload.get("old", "")), str(payload.get("new", ""))
-        return (f"this one push of {payload.get('repo', '?')} {payload.get('ref', '?')} {old[:8]}..{new[:8]} "
+        return (f"this one push of {payload.get('repo', '?')} {_ref(payload)} {old[:8]}..{new[:8]} "
                 f"(finding {payload.get('finding', '?')}) passes the gate's secret scan once and goes upstream")
     if kind == "capability":
         if (payload.get("dockerfile") or "").strip():
@@ -162,7 +188,36 @@ def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
     if kind == "egress" and any(p in ("/", "/*") for p in payload.get("paths") or []):
         # Easy to overlook in a list of narrower paths, and it makes them all moot.
         out.append("the paths include '/': every path on this host")
+    if kind == "push-exception" and (lookalike := _ref_warning(str(payload.get("ref", "")))):
+        out.append(lookalike)
     return out
+
+
+def _ref(payload: Mapping[str, Any]) -> str:
+    """A push-exception's ref as the console shows it: as written when it is ASCII, else with
+    every other character as an escape (``refs/heads/m\\u0430in``), so a ref spelled with
+    lookalike letters never reads as the branch it imitates."""
+    ref = str(payload.get("ref", "?"))
+    return ref if ref.isascii() else ref.encode("ascii", "backslashreplace").decode("ascii")
+
+
+_REF_CHARS_NAMED = 3  # the warning names this many of a ref's non-ASCII characters
+
+
+def _ref_warning(ref: str) -> str | None:
+    """A ref with characters beyond ASCII: Cyrillic or fullwidth letters, zero-width or bidi
+    characters can make ``refs/heads/main`` of a ref that is not it (as ``_idn_warning`` says
+    of an ``xn--`` host)."""
+    if ref.isascii():
+        return None
+    others = list(dict.fromkeys(char for char in ref if not char.isascii()))
+    named = ", ".join(f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
+                      for char in others[:_REF_CHARS_NAMED])
+    if len(others) > _REF_CHARS_NAMED:
+        named += f" and {len(others) - _REF_CHARS_NAMED} more"
+    return (f"the ref {_ref({'ref': ref})} has characters that are not ASCII ({named}): as written it reads as "
+            f"'{printable(ref)}', which can imitate another ref; approving grants a push to exactly the ref "
+            "spelled here with escapes")
 
 
 # Names that lead to this machine or its networks, never to the internet: Docker's names for the
