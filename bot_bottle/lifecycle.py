@@ -388,6 +388,7 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
             argv = _agent_argv(bottle, extra, tty=tty, status_file=status_file)
         alive = getattr(bottle, "running", None)
         interrupts.raise_pending()  # a signal lost while the bottle was launched: no agent now
+        _mark_agent_ran(launcher.state)
         client_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
                                  alive=alive, state=launcher.state)
         # Decided in full before it is kept: a zero must never stand while the check is unfinished.
@@ -597,6 +598,16 @@ def _spawn(argv: list[str], stdin: Any) -> Any:
     # Ended with this process, however it ends: a `docker exec` client into a gVisor container
     # does not always notice its container is gone, and nothing else would end it.
     return subprocess.Popen(die_with_parent(argv), stdin=stdin)
+
+
+def _mark_agent_ran(state: Any) -> None:
+    """Mark the bottle as holding the agent's work, so that a ``cleanup`` after this process
+    dies (killed, the machine restarted) saves it instead of removing it. Best effort: a home
+    that cannot take one more empty file (full, read-only) must not stop the agent."""
+    try:
+        state.mark_agent_ran()
+    except OSError:
+        pass
 
 
 def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], bool] | None = None) -> int:

@@ -25,6 +25,8 @@ METADATA = "metadata.json"
 PRESERVE = ".preserve"
 # The agent container a teardown kept, stopped, because no snapshot holds its work (its name).
 KEPT_AGENT = "kept-agent"
+# Written when the agent is started: from then on its container holds work worth saving.
+AGENT_RAN = "agent-ran"
 CAPABILITY = "capability.json"
 RESTART = "restart"
 # Held (``flock``) by the one process that runs the bottle, start or resume, for the whole run:
@@ -215,6 +217,15 @@ class StateDir:
             return (self.path / KEPT_AGENT).read_text(encoding="utf-8").strip() or None
         except OSError:
             return None
+
+    def mark_agent_ran(self) -> None:
+        """Record that the agent was started in this bottle: from here on its container holds
+        work, which ``cleanup`` saves before removing a bottle whose bot-bottle process is gone
+        (a start killed before this point left nothing worth a snapshot)."""
+        (self.path / AGENT_RAN).touch()
+
+    def agent_ran(self) -> bool:
+        return (self.path / AGENT_RAN).exists()
 
     # Packages a capability change added during the current run. The next snapshot of the running
     # container (the agent exiting non-zero, a commit) starts from the container, which lacks them:

@@ -8,7 +8,7 @@ import shutil
 from bot_bottle.backend.docker import cleanup as docker_cleanup
 from bot_bottle import scratch
 from bot_bottle.backend import registry
-from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker import engine, orphan_work
 from bot_bottle.cli import common, output
 from bot_bottle.cli.render import _cell as cell  # names and reasons as written: never Rich markup
 
@@ -20,8 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Find every bot-bottle container, network, volume, snapshot image, state folder and private "
             "temporary folder of this home's bottles (their state folder is under this HOME) that no "
-            "live bottle owns (its launching process is gone) and remove it. Preserved bottles and "
-            "their snapshots are kept (--all removes them). Everything of bottles started from another "
+            "live bottle owns (its launching process is gone) and remove it. A bottle whose agent had "
+            "started and whose bot-bottle process is gone (killed, or the machine restarted) has its work "
+            "saved first, as its own teardown would have: a snapshot, and the bottle preserved for `resume`. "
+            "Preserved bottles and their snapshots are kept (--all removes them, and saves nothing). Everything of bottles started from another "
             "home, and of bottles whose owner runs in another PID namespace or on another host (it "
             "cannot be checked from here), is skipped, even with --all. The output says what was kept "
             "or skipped and why. Idempotent."
@@ -40,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     lay = common.layout()
-    if not engine.is_available():
+    available = engine.is_available()
+    saving: list[str] = []
+    if not available:
         from bot_bottle import state
 
         # Without an engine only state folders can be judged. Preserved bottles are kept (and
@@ -48,23 +52,38 @@ def run(args: argparse.Namespace) -> int:
         output.warn("no Docker engine answers; only state folders were checked")
         inv = docker_cleanup.Inventory()
         docker_cleanup.judge_states(inv, state.all_states(lay.state_dir))
+        if not args.all:
+            orphan_work.keep_unchecked(inv, lay.state_dir)
     else:
         inv = registry.inventory(lay.state_dir)
+        # An orphan's agent work is saved (a snapshot, the bottle preserved) before its
+        # containers go; --all removes everything, as asked.
+        saving = [] if args.all else orphan_work.to_save(inv, lay.state_dir)
+    save_failures: dict[str, str] = {}
+    if saving and args.dry_run:
+        orphan_work.preview(inv, saving)
+    elif saving:
+        outcomes = {bottle_id: orphan_work.save(bottle_id, lay.state_dir) for bottle_id in saving}
+        saving = [bottle_id for bottle_id, (saved, _) in outcomes.items() if saved]
+        save_failures = {bottle_id: why for bottle_id, (_, why) in outcomes.items() if why is not None}
+        inv = registry.inventory(lay.state_dir)  # the saved bottles are preserved now
+        orphan_work.leave_busy(inv, [bid for bid, (saved, why) in outcomes.items() if not saved and why is None])
     # Private temporary folders a killed launch left (they may hold a bottle's secrets).
     inv.orphans.extend(docker_cleanup.Resource("temp", str(path), str(path), None) for path in scratch.orphans())
     if args.all:
         inv.orphans.extend(r for r, _ in inv.kept)
         inv.kept = []
     if args.images:
-        if not engine.is_available():
+        if not available:
             output.error("no Docker engine answers; images cannot be checked", hint=engine.NO_ENGINE_HINT)
             return 1
         stale, kept = docker_cleanup.stale_images(lay.state_dir, _current_images())
         inv.orphans.extend(stale)
         inv.kept.extend(kept)
-    failures: list[str] = []
+    failures = [f"bottle {bid}: its work could not be saved ({why}); its agent container is kept with it"
+                for bid, why in save_failures.items()]
     if not args.dry_run:
-        failures = registry.remove([r for r in inv.orphans if r.kind != "temp"])
+        failures += registry.remove([r for r in inv.orphans if r.kind != "temp"])
         for r in inv.orphans:
             if r.kind == "temp":
                 shutil.rmtree(r.ref, onerror=lambda _f, path, exc: failures.append(f"temp {path}: {exc[1]}"))
@@ -78,11 +97,16 @@ def run(args: argparse.Namespace) -> int:
                 "kept": [{"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id, "why": why}
                          for r, why in inv.kept + inv.skipped]
                 + [{"kind": r.kind, "name": r.name, "bottle_id": r.bottle_id, "why": "live bottle"} for r in inv.live],
+                "saved" if not args.dry_run else "would_save": [{"bottle_id": bid} for bid in saving],
                 "failures": failures,
             }
         )
         return 1 if failures else 0
     con = output.console()
+    for bottle_id in saving:
+        verb = "would save" if args.dry_run else "saved"
+        con.print(cell(f"{verb} the work of bottle {bottle_id} (its bot-bottle process was gone) for "
+                       f"`bot-bottle resume {bottle_id}`", style="green"))
     if not inv.orphans:
         con.print("nothing to clean up")
     else:

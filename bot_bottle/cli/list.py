@@ -83,6 +83,7 @@ def _running_row(b: Any, state_dir: Path, current_sidecar: str | None = None) ->
     this home's ``cleanup`` removes; an owner that cannot be checked from here is "unknown"."""
     from bot_bottle import proc
     from bot_bottle.backend.docker.cleanup import has_state_here
+    from bot_bottle.state import StateDir
 
     here = has_state_here(state_dir, b.id)
     owner = _owner(state_dir, b.id) if here else None
@@ -92,6 +93,7 @@ def _running_row(b: Any, state_dir: Path, current_sidecar: str | None = None) ->
     return {"id": b.id, "agent": b.agent, "label": b.label, "status": b.status, "started_at": b.started_at,
             "backend": b.backend, "orphaned": here and owner == proc.GONE, "offline": b.offline,
             "from_this_home": here, "owner": owner,
+            "agent_ran": here and StateDir(state_dir, b.id).agent_ran(),
             "outdated_sidecar": sidecar_outdated(getattr(b, "sidecar_image", None), current_sidecar)}
 
 
@@ -119,8 +121,10 @@ def _status(r: dict[str, Any]) -> str:
         status += " (not started from this home)"
     elif r["orphaned"]:
         if r.get("backend") == "docker":
-            # Its work is still in its container: `stop` keeps it for resume, `cleanup` drops it.
-            status += f" (orphaned: `bot-bottle stop {r['id']}` keeps its work for resume; `bot-bottle cleanup` removes it)"
+            # Its work is still in its container: `stop` keeps it for resume, and so does
+            # `cleanup` once the agent had started (before that there is no work to keep).
+            then = "so does `bot-bottle cleanup`" if r.get("agent_ran") else "`bot-bottle cleanup` removes it"
+            status += f" (orphaned: `bot-bottle stop {r['id']}` keeps its work for resume; {then})"
         else:
             status += " (orphaned: run `bot-bottle cleanup`)"
     elif r["owner"] == "unknown":

@@ -1,9 +1,11 @@
-"""`bot-bottle stop` on a bottle whose launching process is gone keeps the agent's work.
+"""`bot-bottle stop` and `bot-bottle cleanup` on a bottle whose launching process is gone keep
+the agent's work.
 
 The launch runs in a child process that then dies without tearing anything down (as a CLI killed
 with SIGKILL does): the bottle runs on with no owner. Its agent writes a file; `stop` must
 snapshot it and preserve the bottle for `resume`, as the owner's own teardown would, and remove
-its containers, network and volume.
+its containers, network and volume; `cleanup` must do the same, also for a bottle whose
+containers an engine restart left exited.
 """
 
 from __future__ import annotations
@@ -38,8 +40,7 @@ ORPHAN_LAUNCH = textwrap.dedent("""\
 """)
 
 
-@skip_unless_docker()
-class StopAnOrphan(unittest.TestCase):
+class _OrphanHome(unittest.TestCase):
     def setUp(self) -> None:
         self.home = h.TempHome(self).path
         self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO), "COLUMNS": "300"}
@@ -47,6 +48,10 @@ class StopAnOrphan(unittest.TestCase):
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "bot_bottle", *args], cwd=self.home, env=self.env,
                               capture_output=True, text=True, timeout=300)
+
+
+@skip_unless_docker()
+class StopAnOrphan(_OrphanHome):
 
     def test_its_work_is_snapshotted_and_the_bottle_preserved(self) -> None:
         launched = subprocess.run([sys.executable, "-c", ORPHAN_LAUNCH, str(self.home)], cwd=REPO, env=self.env,
@@ -77,6 +82,60 @@ class StopAnOrphan(unittest.TestCase):
         self.assertEqual(left, [], "the stopped orphan's containers are still there")
         listed = self.cli("list")
         self.assertIn(bottle_id, listed.stdout)
+
+
+@skip_unless_docker()
+class CleanupSavesAnOrphansWork(_OrphanHome):
+    """`cleanup` after a bot-bottle process died while its agent worked (killed, or the machine
+    restarted: the engine then shows the bottle's containers exited) saves the agent's work as the
+    teardown would have, a snapshot and the bottle preserved for `resume`, before it removes the
+    containers. It used to remove them with the work."""
+
+    def orphan(self, work: str) -> tuple[str, StateDir]:
+        launched = subprocess.run([sys.executable, "-c", ORPHAN_LAUNCH, str(self.home)], cwd=REPO, env=self.env,
+                                  capture_output=True, text=True, timeout=600)
+        self.assertEqual(launched.returncode, 0, launched.stderr)
+        bottle_id = launched.stdout.split()[-1]
+        self.addCleanup(h.remove_bottle, bottle_id)
+        self.addCleanup(lambda: engine.run(["rmi", "-f", f"bot-bottle/snapshot:{bottle_id}"], timeout=60, check=False))
+        state = StateDir(self.home / ".bot-bottle" / "state", bottle_id)
+        state.mark_agent_ran()  # what the lifecycle writes before it starts the agent
+        wrote = engine.run(["exec", "-u", "node", f"bot-bottle-{bottle_id}-agent", "sh", "-c",
+                            f"echo {work} > /home/node/workspace/kept.txt"], timeout=60, check=False)
+        self.assertEqual(wrote.returncode, 0, wrote.stderr)
+        return bottle_id, state
+
+    def test_its_work_is_saved_then_its_containers_removed(self) -> None:
+        restarted, restarted_state = self.orphan("work-before-the-restart")
+        for role in ("agent", "sidecar"):  # an engine restart leaves them exited
+            engine.run(["stop", "-t", "1", f"bot-bottle-{restarted}-{role}"], timeout=60)
+        running, running_state = self.orphan("work-of-a-killed-cli")
+
+        preview = self.cli("cleanup", "-n")
+        self.assertEqual(preview.returncode, 0, preview.stdout + preview.stderr)
+        self.assertIn(f"would save the work of bottle {restarted}", preview.stdout)
+        self.assertFalse(restarted_state.preserved, "the preview changed something")
+
+        cleaned = self.cli("cleanup")
+        self.assertEqual(cleaned.returncode, 0, cleaned.stdout + cleaned.stderr)
+        for bottle_id, state, work in ((restarted, restarted_state, "work-before-the-restart"),
+                                       (running, running_state, "work-of-a-killed-cli")):
+            with self.subTest(bottle=bottle_id):
+                self.assertIn(f"saved the work of bottle {bottle_id}", cleaned.stdout)
+                self.assertTrue(state.preserved, "the orphan was not preserved")
+                self.assertIn("saved by cleanup", state.preserve_reason or "")
+                snapshot = state.read().snapshot
+                self.assertEqual(snapshot, f"bot-bottle/snapshot:{bottle_id}")
+                kept = engine.run(["run", "--rm", "--network", "none", "--entrypoint", "cat", snapshot,
+                                   "/home/node/workspace/kept.txt"], timeout=120, check=False)
+                self.assertEqual(kept.stdout.strip(), work, kept.stderr)
+                left = engine.run(["ps", "-a", "-q", "--filter", f"label=bot-bottle.id={bottle_id}"],
+                                  timeout=60).stdout.split()
+                self.assertEqual(left, [], "the orphan's containers are still there")
+        again = self.cli("cleanup")
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        self.assertNotIn("saved the work", again.stdout)
+        self.assertTrue(restarted_state.preserved and running_state.preserved)
 
 
 if __name__ == "__main__":
