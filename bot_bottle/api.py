@@ -109,8 +109,7 @@ def resume(
     """
     layout = _layout(home, None)
     meta = read_resumable(layout.state_dir, bottle_id)
-    if running(bottle_id):
-        raise BotBottleError(f"bottle {bottle_id} is still running", hint=f"`bot-bottle stop {bottle_id}` first")
+    _refuse_over_left_containers(layout.state_dir, bottle_id)
     manifest = load(meta.agent, _resume_layout(meta, home))
     plan = build_plan(manifest, backend=meta.backend, label=meta.label)
     return lifecycle.run_bottle(
@@ -119,6 +118,23 @@ def resume(
         prompt_fn=prompt_fn, headless_prompt=prompt, tty=tty, progress=progress, preserve=preserve,
         options=LaunchOptions(bottle_id=bottle_id, resume=True, image_override=meta.snapshot),
     )
+
+
+def _refuse_over_left_containers(state_root: Path, bottle_id: str) -> None:
+    """A resume needs the bottle's containers gone. One that runs is stopped first; stopped ones
+    that a run whose process died left behind (killed, or the machine restarted) hold the
+    agent's work, which ``cleanup`` saves. An agent container a teardown kept for its failed
+    snapshot is the launch's to refuse, saying so."""
+    found = running(bottle_id)
+    if any(b.status == "running" for b in found):
+        raise BotBottleError(f"bottle {bottle_id} is still running", hint=f"`bot-bottle stop {bottle_id}` first")
+    if found and StateDir(state_root, bottle_id).kept_agent() is None:
+        raise BotBottleError(
+            f"bottle {bottle_id} still has the containers of a run that did not end cleanly (its bot-bottle "
+            "process was gone)",
+            hint=f"`bot-bottle cleanup` saves the agent's work in a snapshot and removes them; then "
+                 f"`bot-bottle resume {bottle_id}` continues from it",
+        )
 
 
 def list_running() -> list[RunningBottle]:

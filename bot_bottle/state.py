@@ -212,6 +212,9 @@ class StateDir:
         ``cleanup`` keeps it for ``--all`` only."""
         (self.path / KEPT_AGENT).write_text(container + "\n", encoding="utf-8")
 
+    def clear_kept_agent(self) -> None:
+        (self.path / KEPT_AGENT).unlink(missing_ok=True)
+
     def kept_agent(self) -> str | None:
         try:
             return (self.path / KEPT_AGENT).read_text(encoding="utf-8").strip() or None

@@ -22,7 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "temporary folder of this home's bottles (their state folder is under this HOME) that no "
             "live bottle owns (its launching process is gone) and remove it. A bottle whose agent had "
             "started and whose bot-bottle process is gone (killed, or the machine restarted) has its work "
-            "saved first, as its own teardown would have: a snapshot, and the bottle preserved for `resume`. "
+            "saved first, as its own teardown would have: a snapshot, and the bottle preserved for `resume`. An "
+            "agent container kept because its bottle's snapshot failed gets a new snapshot, and goes once it "
+            "is taken. "
             "Preserved bottles and their snapshots are kept (--all removes them, and saves nothing). Everything of bottles started from another "
             "home, and of bottles whose owner runs in another PID namespace or on another host (it "
             "cannot be checked from here), is skipped, even with --all. The output says what was kept "
@@ -105,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     con = output.console()
     for bottle_id in saving:
         verb = "would save" if args.dry_run else "saved"
-        con.print(cell(f"{verb} the work of bottle {bottle_id} (its bot-bottle process was gone) for "
-                       f"`bot-bottle resume {bottle_id}`", style="green"))
+        con.print(cell(f"{verb} the work of bottle {bottle_id} in a snapshot: `bot-bottle resume {bottle_id}` "
+                       "continues it", style="green"))
     if not inv.orphans:
         con.print("nothing to clean up")
     else:

@@ -110,6 +110,11 @@ class CleanupSavesAnOrphansWork(_OrphanHome):
         for role in ("agent", "sidecar"):  # an engine restart leaves them exited
             engine.run(["stop", "-t", "1", f"bot-bottle-{restarted}-{role}"], timeout=60)
         running, running_state = self.orphan("work-of-a-killed-cli")
+        restarted_state.preserve("simulated, so that resume reads it")
+        refused = self.cli("resume", restarted, "--headless", "--prompt", "hi")
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("did not end cleanly", refused.stderr)  # not "is still running": it is not
+        restarted_state.unpreserve()
 
         preview = self.cli("cleanup", "-n")
         self.assertEqual(preview.returncode, 0, preview.stdout + preview.stderr)
@@ -136,6 +141,34 @@ class CleanupSavesAnOrphansWork(_OrphanHome):
         self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
         self.assertNotIn("saved the work", again.stdout)
         self.assertTrue(restarted_state.preserved and running_state.preserved)
+
+    def test_an_agent_container_kept_for_a_failed_snapshot_is_saved_later(self) -> None:
+        bottle_id, state = self.orphan("work-no-snapshot-had")
+        # What a teardown leaves when the snapshot fails (a disk too full, the engine going away):
+        # the agent container stopped and kept, with its volume; the rest removed.
+        agent = f"bot-bottle-{bottle_id}-agent"
+        engine.run(["stop", "-t", "1", agent], timeout=60)
+        engine.run(["rm", "-f", f"bot-bottle-{bottle_id}-sidecar"], timeout=60)
+        engine.run(["network", "rm", f"bot-bottle-{bottle_id}-net"], timeout=60)
+        state.keep_agent(agent)
+        state.preserve(f"agent exited with code 1 (snapshot failed: not enough room); its container {agent} is kept")
+
+        self.env["ANTHROPIC_API_KEY"] = "test-credential"  # so the resume gets as far as the launch
+        refused = self.cli("resume", bottle_id, "--headless", "--prompt", "hi")
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("is still there", refused.stderr)  # not "is still running": it is not
+        self.assertIn("`bot-bottle cleanup` takes its snapshot again", refused.stderr)
+
+        cleaned = self.cli("cleanup")
+        self.assertEqual(cleaned.returncode, 0, cleaned.stdout + cleaned.stderr)
+        self.assertIn(f"saved the work of bottle {bottle_id}", cleaned.stdout)
+        self.assertIsNone(state.kept_agent())
+        self.assertTrue(state.preserved)
+        kept = engine.run(["run", "--rm", "--network", "none", "--entrypoint", "cat", f"bot-bottle/snapshot:{bottle_id}",
+                           "/home/node/workspace/kept.txt"], timeout=120, check=False)
+        self.assertEqual(kept.stdout.strip(), "work-no-snapshot-had", kept.stderr)
+        left = engine.run(["ps", "-a", "-q", "--filter", f"label=bot-bottle.id={bottle_id}"], timeout=60).stdout.split()
+        self.assertEqual(left, [], "the kept container is still there after its snapshot was taken")
 
 
 if __name__ == "__main__":

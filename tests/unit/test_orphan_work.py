@@ -86,6 +86,45 @@ class WhichBottlesAreSaved(_Home):
         with mock.patch.object(orphan_work.engine, "run", side_effect=AssertionError("no docker call")):
             self.assertEqual(orphan_work.save("aaaaaa16", self.root), (False, None))
 
+    def test_an_agent_container_kept_for_a_failed_snapshot_is_tried_again(self) -> None:
+        sdir = self.bottle("aaaaaa17", ran=True)
+        sdir.preserve("agent exited with code 1 (snapshot failed: no room); its container is kept")
+        sdir.keep_agent("bot-bottle-aaaaaa17-agent")
+        agent = Resource("container", "id-a", "bot-bottle-aaaaaa17-agent", "aaaaaa17")
+        volume = Resource("volume", "bot-bottle-aaaaaa17-sock", "bot-bottle-aaaaaa17-sock", "aaaaaa17")
+        state = Resource("state", "/state/aaaaaa17", "aaaaaa17", "aaaaaa17")
+        inv = Inventory(kept=[(state, "preserved for resume"), (agent, "kept"), (volume, "kept")])
+        self.assertEqual(orphan_work.to_save(inv, self.root), ["aaaaaa17"])
+        orphan_work.preview(inv, ["aaaaaa17"])
+        self.assertEqual(inv.orphans, [agent, volume])  # they go once the snapshot is taken
+        self.assertEqual(inv.kept, [(state, "preserved for resume")])
+
+    def test_a_retry_that_fails_again_changes_nothing(self) -> None:
+        sdir = self.bottle("aaaaaa18", ran=True)
+        reason = "agent exited with code 1 (snapshot failed: no room); its container is kept"
+        sdir.preserve(reason)
+        sdir.keep_agent("bot-bottle-aaaaaa18-agent")
+        from bot_bottle.backend import registry
+        from bot_bottle.errors import BotBottleError
+
+        with mock.patch.object(orphan_work.engine, "run"), \
+                mock.patch.object(registry.DockerBackend, "commit", side_effect=BotBottleError("no room")):
+            self.assertEqual(orphan_work.save("aaaaaa18", self.root), (False, "no room"))
+        self.assertEqual(sdir.preserve_reason, reason)
+        self.assertEqual(sdir.kept_agent(), "bot-bottle-aaaaaa18-agent")
+
+    def test_a_retry_that_succeeds_lets_the_container_go(self) -> None:
+        sdir = self.bottle("aaaaaa19", ran=True)
+        sdir.preserve("agent exited with code 1 (snapshot failed: no room); its container is kept")
+        sdir.keep_agent("bot-bottle-aaaaaa19-agent")
+        from bot_bottle.backend import registry
+
+        with mock.patch.object(orphan_work.engine, "run"), \
+                mock.patch.object(registry.DockerBackend, "commit", return_value="bot-bottle/snapshot:aaaaaa19"):
+            self.assertEqual(orphan_work.save("aaaaaa19", self.root), (True, None))
+        self.assertIsNone(sdir.kept_agent())
+        self.assertEqual(sdir.preserve_reason, orphan_work.SAVED_LATE)
+
 
 class WithoutAnEngine(_Home):
     def run_cleanup(self, *args: str) -> tuple[int, str]:

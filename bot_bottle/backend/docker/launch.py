@@ -823,7 +823,8 @@ class DockerLauncher:
                if self.state.kept_agent() == name else "a teardown could not remove it")
         raise BotBottleError(
             f"bottle {self.names.id}'s agent container {name} is still there: {why}",
-            hint=(f"copy the work out with `docker cp {name}:{WORKDIR} DIR`, remove it with `docker rm -f {name}`, "
+            hint=(f"`bot-bottle cleanup` takes its snapshot again and removes it once saved; or copy the work "
+                  f"out with `docker cp {name}:{WORKDIR} DIR`, remove it with `docker rm -f {name}`, "
                   f"then `bot-bottle resume {self.names.id}` starts from the last snapshot"),
         )
 
@@ -846,7 +847,8 @@ class DockerLauncher:
         self.state.keep_agent(name)
         self.preserve_reason = (
             f"{self.preserve_reason}; its container {name} is kept, stopped, with the work no snapshot "
-            f"holds: `docker cp {name}:{WORKDIR} DIR` copies it out, `docker rm -f {name}` removes it"
+            f"holds: `bot-bottle cleanup` takes its snapshot again (and removes it once saved), "
+            f"`docker cp {name}:{WORKDIR} DIR` copies the work out"
         )
         return {agent}
 

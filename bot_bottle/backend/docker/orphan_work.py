@@ -7,6 +7,10 @@ saves it first, as the teardown would have: a snapshot, and the bottle preserved
 ``resume``. Only Docker bottles whose agent was started (``StateDir.agent_ran``) are saved; a
 start killed earlier left nothing worth an image. When the snapshot fails, the agent container
 is kept (``StateDir.keep_agent``), so its files stay for ``docker cp``.
+
+A container kept that way (here, or by a teardown whose snapshot failed: a disk too full, an
+engine that went away) is tried again by every ``cleanup``: once its snapshot is taken, the
+bottle resumes from it and the container goes, as after any teardown.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from bot_bottle.state import StateDir
 
 # Why cleanup preserved a bottle: what ``list`` shows for it.
 SAVED = "saved by cleanup: its bot-bottle process was gone"
+SAVED_LATE = "saved by cleanup: its agent container was kept when the bottle's snapshot failed"
 NOT_SAVED = "its bot-bottle process was gone and its snapshot failed; the agent container is kept"
 
 # How long a still-running orphaned agent gets to stop before it is killed (as `stop`'s default).
@@ -40,7 +45,14 @@ def to_save(inv: Inventory, state_root: Path) -> list[str]:
         sdir = StateDir(state_root, str(bottle_id))
         if sdir.agent_ran() and _backend(sdir) == "docker":
             ids.append(str(bottle_id))
-    return ids
+    return ids + _kept(inv, state_root)
+
+
+def _kept(inv: Inventory, state_root: Path) -> list[str]:
+    """Preserved bottles whose agent container was kept because their snapshot failed."""
+    return sorted({str(r.bottle_id) for r, _ in inv.kept
+                   if r.kind == "container" and r.bottle_id and r.name == BottleNames(r.bottle_id, "").agent_container
+                   and StateDir(state_root, r.bottle_id).kept_agent() == r.name})
 
 
 def _backend(sdir: StateDir) -> str | None:
@@ -65,17 +77,21 @@ def save(bottle_id: str, state_root: Path) -> tuple[bool, str | None]:
     except (BotBottleError, OSError):
         return False, None
     try:
-        if sdir.preserved:
-            return False, None  # saved by another cleanup just before this one took the lock
         container = BottleNames(bottle_id, "").agent_container
+        kept = sdir.kept_agent() == container
+        if sdir.preserved and not kept:
+            return False, None  # saved by another cleanup just before this one took the lock
         engine.run(["stop", "-t", str(STOP_TIMEOUT_S), container], timeout=STOP_TIMEOUT_S + 60, check=False)
         try:
             DockerBackend().commit(bottle_id, state_root=state_root)
         except BotBottleError as exc:
-            sdir.keep_agent(container)
-            sdir.preserve(NOT_SAVED)
+            if not kept:
+                sdir.keep_agent(container)
+                sdir.preserve(NOT_SAVED)
+            # A kept one stays as it was, its reason with it, for the next try.
             return False, str(exc)
-        sdir.preserve(SAVED)
+        sdir.clear_kept_agent()
+        sdir.preserve(SAVED_LATE if kept else SAVED)
         return True, None
     finally:
         lock.release()
@@ -100,6 +116,10 @@ def preview(inv: Inventory, ids: Iterable[str]) -> None:
     kept = [r for r in inv.orphans if r.kind == "state" and r.bottle_id in keep]
     inv.orphans[:] = [r for r in inv.orphans if r not in kept]
     inv.kept.extend((r, "would be saved first (a snapshot), for resume") for r in kept)
+    # A container kept for its failed snapshot goes once the snapshot is taken.
+    retried = [(r, why) for r, why in inv.kept if r.kind in ("container", "volume") and r.bottle_id in keep]
+    inv.kept[:] = [entry for entry in inv.kept if entry not in retried]
+    inv.orphans.extend(r for r, _ in retried)
 
 
 # Why cleanup without an engine keeps an orphan's state folder whose agent had started.
