@@ -49,37 +49,48 @@ class _OrphanHome(unittest.TestCase):
         return subprocess.run([sys.executable, "-m", "bot_bottle", *args], cwd=self.home, env=self.env,
                               capture_output=True, text=True, timeout=300)
 
-
-@skip_unless_docker()
-class StopAnOrphan(_OrphanHome):
-
-    def test_its_work_is_snapshotted_and_the_bottle_preserved(self) -> None:
+    def orphan(self, work: str, *, agent_ran: bool = True) -> tuple[str, StateDir]:
+        """A bottle whose launching process died with no teardown, its agent having written
+        ``work`` into a file of its workspace."""
         launched = subprocess.run([sys.executable, "-c", ORPHAN_LAUNCH, str(self.home)], cwd=REPO, env=self.env,
                                   capture_output=True, text=True, timeout=600)
         self.assertEqual(launched.returncode, 0, launched.stderr)
         bottle_id = launched.stdout.split()[-1]
         self.addCleanup(h.remove_bottle, bottle_id)
-        state = StateDir(self.home / ".bot-bottle" / "state", bottle_id)
         self.addCleanup(lambda: engine.run(["rmi", "-f", f"bot-bottle/snapshot:{bottle_id}"], timeout=60, check=False))
-        agent = f"bot-bottle-{bottle_id}-agent"
-        wrote = engine.run(["exec", "-u", "node", agent, "sh", "-c", "echo orphan-work > /home/node/workspace/kept.txt"],
-                           timeout=60, check=False)
+        state = StateDir(self.home / ".bot-bottle" / "state", bottle_id)
+        if agent_ran:
+            state.mark_agent_ran()  # what the lifecycle writes before it starts the agent
+        wrote = engine.run(["exec", "-u", "node", f"bot-bottle-{bottle_id}-agent", "sh", "-c",
+                            f"echo {work} > /home/node/workspace/kept.txt"], timeout=60, check=False)
         self.assertEqual(wrote.returncode, 0, wrote.stderr)
+        return bottle_id, state
+
+    def assert_saved(self, bottle_id: str, state: StateDir, work: str, reason: str) -> None:
+        """The bottle is preserved for ``reason``, its snapshot holds the file its agent wrote
+        (``work``), and none of its containers is left."""
+        self.assertTrue(state.preserved, "the orphan was not preserved")
+        self.assertIn(reason, state.preserve_reason or "")
+        snapshot = state.read().snapshot
+        self.assertEqual(snapshot, f"bot-bottle/snapshot:{bottle_id}")
+        kept = engine.run(["run", "--rm", "--network", "none", "--entrypoint", "cat", str(snapshot),
+                           "/home/node/workspace/kept.txt"], timeout=120, check=False)
+        self.assertEqual(kept.stdout.strip(), work, kept.stderr)
+        left = engine.run(["ps", "-a", "-q", "--filter", f"label=bot-bottle.id={bottle_id}"], timeout=60).stdout.split()
+        self.assertEqual(left, [], "the orphan's containers are still there")
+
+
+@skip_unless_docker()
+class StopAnOrphan(_OrphanHome):
+    def test_its_work_is_snapshotted_and_the_bottle_preserved(self) -> None:
+        bottle_id, state = self.orphan("orphan-work", agent_ran=False)
 
         listed = self.cli("list", "--running")
         self.assertIn(f"`bot-bottle stop {bottle_id}` keeps its work", listed.stdout)
 
         stopped = self.cli("stop", bottle_id)
         self.assertEqual(stopped.returncode, 0, stopped.stdout + stopped.stderr)
-        self.assertTrue(state.preserved, "the orphan was not preserved")
-        self.assertIn("process was gone", state.preserve_reason or "")
-        snapshot = state.read().snapshot
-        self.assertEqual(snapshot, f"bot-bottle/snapshot:{bottle_id}")
-        kept = engine.run(["run", "--rm", "--network", "none", "--entrypoint", "cat", snapshot,
-                           "/home/node/workspace/kept.txt"], timeout=120, check=False)
-        self.assertEqual(kept.stdout.strip(), "orphan-work", kept.stderr)
-        left = engine.run(["ps", "-a", "-q", "--filter", f"label=bot-bottle.id={bottle_id}"], timeout=60).stdout.split()
-        self.assertEqual(left, [], "the stopped orphan's containers are still there")
+        self.assert_saved(bottle_id, state, "orphan-work", "process was gone")
         listed = self.cli("list")
         self.assertIn(bottle_id, listed.stdout)
 
@@ -90,20 +101,6 @@ class CleanupSavesAnOrphansWork(_OrphanHome):
     restarted: the engine then shows the bottle's containers exited) saves the agent's work as the
     teardown would have, a snapshot and the bottle preserved for `resume`, before it removes the
     containers. It used to remove them with the work."""
-
-    def orphan(self, work: str) -> tuple[str, StateDir]:
-        launched = subprocess.run([sys.executable, "-c", ORPHAN_LAUNCH, str(self.home)], cwd=REPO, env=self.env,
-                                  capture_output=True, text=True, timeout=600)
-        self.assertEqual(launched.returncode, 0, launched.stderr)
-        bottle_id = launched.stdout.split()[-1]
-        self.addCleanup(h.remove_bottle, bottle_id)
-        self.addCleanup(lambda: engine.run(["rmi", "-f", f"bot-bottle/snapshot:{bottle_id}"], timeout=60, check=False))
-        state = StateDir(self.home / ".bot-bottle" / "state", bottle_id)
-        state.mark_agent_ran()  # what the lifecycle writes before it starts the agent
-        wrote = engine.run(["exec", "-u", "node", f"bot-bottle-{bottle_id}-agent", "sh", "-c",
-                            f"echo {work} > /home/node/workspace/kept.txt"], timeout=60, check=False)
-        self.assertEqual(wrote.returncode, 0, wrote.stderr)
-        return bottle_id, state
 
     def test_its_work_is_saved_then_its_containers_removed(self) -> None:
         restarted, restarted_state = self.orphan("work-before-the-restart")
@@ -127,16 +124,7 @@ class CleanupSavesAnOrphansWork(_OrphanHome):
                                        (running, running_state, "work-of-a-killed-cli")):
             with self.subTest(bottle=bottle_id):
                 self.assertIn(f"saved the work of bottle {bottle_id}", cleaned.stdout)
-                self.assertTrue(state.preserved, "the orphan was not preserved")
-                self.assertIn("saved by cleanup", state.preserve_reason or "")
-                snapshot = state.read().snapshot
-                self.assertEqual(snapshot, f"bot-bottle/snapshot:{bottle_id}")
-                kept = engine.run(["run", "--rm", "--network", "none", "--entrypoint", "cat", snapshot,
-                                   "/home/node/workspace/kept.txt"], timeout=120, check=False)
-                self.assertEqual(kept.stdout.strip(), work, kept.stderr)
-                left = engine.run(["ps", "-a", "-q", "--filter", f"label=bot-bottle.id={bottle_id}"],
-                                  timeout=60).stdout.split()
-                self.assertEqual(left, [], "the orphan's containers are still there")
+                self.assert_saved(bottle_id, state, work, "saved by cleanup")
         again = self.cli("cleanup")
         self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
         self.assertNotIn("saved the work", again.stdout)
@@ -163,12 +151,7 @@ class CleanupSavesAnOrphansWork(_OrphanHome):
         self.assertEqual(cleaned.returncode, 0, cleaned.stdout + cleaned.stderr)
         self.assertIn(f"saved the work of bottle {bottle_id}", cleaned.stdout)
         self.assertIsNone(state.kept_agent())
-        self.assertTrue(state.preserved)
-        kept = engine.run(["run", "--rm", "--network", "none", "--entrypoint", "cat", f"bot-bottle/snapshot:{bottle_id}",
-                           "/home/node/workspace/kept.txt"], timeout=120, check=False)
-        self.assertEqual(kept.stdout.strip(), "work-no-snapshot-had", kept.stderr)
-        left = engine.run(["ps", "-a", "-q", "--filter", f"label=bot-bottle.id={bottle_id}"], timeout=60).stdout.split()
-        self.assertEqual(left, [], "the kept container is still there after its snapshot was taken")
+        self.assert_saved(bottle_id, state, "work-no-snapshot-had", "saved by cleanup")
 
 
 if __name__ == "__main__":
