@@ -13,15 +13,21 @@ leading literal, and only to one). Rules whose distinctive part comes late ("dev
 Disguises. Invisible characters and control bytes between words separate them as blanks do, and
 the instruction overrides are also found with punctuation between every word ("ignore, previous,
 instructions"). A phrase is also looked for in the text as a reader (or a model) sees it
-(``_folded``): invisible characters and control bytes inside words dropped (a soft hyphen in
-"ignore"), letters of other scripts drawn like Latin ones and compatibility forms (fullwidth,
-mathematical, ligatures) folded to ASCII with ``compat``'s tables. That text is read only around
-what changed, and its findings are placed back on the original text. ASCII text without control
-bytes is not folded: it reads the same. Not folded: a phrase written in lookalike letters only,
-with no word holding ASCII beside it (Russian prose is full of such words), and combining marks.
-Digits written for letters ("1gnore prev1ous 1nstruct10ns", also among lookalike letters) are
-read as those letters by the rules that block, inside words that hold a letter (see "digits for
-letters" below): a number stays a number.
+(``_folded``): invisible characters, control bytes and combining marks on letters ("i\u0300gno\u0308re",
+a stroke through each letter) inside words dropped, compatibility forms (fullwidth, mathematical,
+ligatures) folded to ASCII with ``compat``'s tables, and letters drawn like Latin ones folded:
+those of ``compat.LOOKALIKES`` (Cyrillic, Greek, Armenian) and, here only, accented Latin letters
+("\u00ecgn\u00f6re"), Greek epsilon, Latin small capitals, Cherokee capitals and the euro sign
+(``_MORE_LOOKALIKES``: a word of those is folded only where it reads as a rule's word). That text is
+read only around what changed, and its findings are placed back on the original text. ASCII text
+without control bytes is not folded: it reads the same. Not folded: a phrase written in lookalike
+letters only, with no word holding ASCII beside it (Russian prose is full of such words), and an
+accent on one of a word's last two letters ("ignor\u00eb": French and Spanish words end so).
+Digits and symbols written for letters ("1gnore prev1ous 1nstruct10ns", "disreg@rd @ll", "$y$tem",
+"prev|ous", also among lookalike letters) are read as those letters by the rules that block, inside
+words that hold a letter (see "digits for letters" and "symbols for letters" below): a number stays
+a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out ("i g n o r e  p r e v
+i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters spaced out").
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from bot_bottle.sidecar.dlp.compat import LOOKALIKES, fold
@@ -236,7 +242,11 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
     if not text:
         return []
     low = ascii_lower(text)
-    out = _phrases(low, location, leet=_leet_view(low)) + _comments_in(low, location)
+    leet = _leet_view(low)
+    read = leet if leet is not None else low
+    encoded = read.encode("utf-8", "surrogatepass")  # symbols and spaced letters are sought in its bytes
+    out = _phrases(low, location, leet=leet, symbols=_symbol_view(read, encoded)) + _comments_in(low, location)
+    out.extend(_spaced_findings(low, encoded, location))
     folded = _folded(text)
     if folded is not None:
         # Both texts are read: dropping a format character can also join two words it separated.
@@ -247,13 +257,18 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
 
 
 def _phrases(low: str, location: str, start: int = 0, stop: int | None = None,
-             leet: str | None = None) -> list[Finding]:
+             leet: str | None = None, symbols: str | None = None) -> list[Finding]:
     """The rules' findings in ``low``, an ASCII-lower-cased text, for phrases that start in
     ``low[start:stop]`` (a match may run past ``stop``). ``leet``: ``low`` with digits read as
-    letters (``_leet_view``), where the rules of ``_LEET_WORDS`` are read instead."""
+    letters (``_leet_view``), where the rules of ``_LEET_WORDS`` are read instead. ``symbols``:
+    that text with every symbol read as a letter (``_symbol_view``), where those rules' first
+    words are sought."""
     out: list[Finding] = []
     for word, entries in _BY_WORD.items():
         view = leet if leet is not None and word in _LEET_WORDS else low
+        if symbols is not None and word in _LEET_WORDS:
+            out += _with_symbols(low, view, symbols, word, start, stop, location)
+            continue
         at = view.find(word, start, stop)
         walked = 0
         while at >= 0:
@@ -263,13 +278,19 @@ def _phrases(low: str, location: str, start: int = 0, stop: int | None = None,
                 out.extend(found if view is low else _as_written(low, view, found))
                 break
             if not (word[0].isalpha() and at > 0 and view[at - 1] in _WORD_CHARS):
-                found = _matches(view, entries, at, location)
-                if view is not low:
-                    found = _as_written(low, view, found) or _with_l(low, entries, at, location)
-                out.extend(found)
+                out += _read_at(low, view, entries, at, location)
             at = view.find(word, at + 1, stop)
     out.extend(_exfiltration(low, location, start, stop))
     return out
+
+
+def _read_at(low: str, view: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int,
+             location: str) -> list[Finding]:
+    """The findings of ``entries`` at ``at`` in ``view`` (``low`` or its digits-as-letters view)."""
+    found = _matches(view, entries, at, location)
+    if view is not low:
+        found = _as_written(low, view, found) or _with_l(low, entries, at, location)
+    return found
 
 
 def _matches(low: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int, location: str) -> list[Finding]:
@@ -299,6 +320,7 @@ _LEET_WORDS = frozenset({"ignore", "disregard", "forget", "override", "bypass", 
 _LEET_REACH = 300  # further than any of those rules runs from its first word
 _LEET_BACK = 80  # as far as a system prompt probe looks back for its verb
 _LEET_WORD = re.compile(r"[a-z0-9]+")
+_LEET_LETTERS = str.maketrans("0134579", "oieastg")  # the same, for a word
 
 
 def _leet_view(low: str) -> str | None:
@@ -378,6 +400,198 @@ def _rule_words() -> frozenset[str]:
     sources = [rule.rest for rule in RULES if set(rule.starts) & _LEET_WORDS] + [_REVEAL_VERBS]
     words = {w for source in sources for w in re.findall(r"[a-z]{2,}", source)}
     return frozenset(words | _LEET_WORDS)
+
+
+# -- symbols for letters -----------------------------------------------------------------------
+
+# Symbols written for the letters they look like ("disreg@rd @ll", "$y$tem", "prev|ous",
+# "!gnore"): read so by the rules of ``_LEET_WORDS``, besides the text as written (a "|" or "!"
+# before a word is as often a table cell or a negation: "|ignore" read as "iignore" would hide
+# the phrase). A symbol counts before a letter; "$" and "@" also at the end of a word
+# ("previou$"), where a "!" or "|" ends a sentence or a cell; and any of them between a letter or
+# digit and a digit ("r3v3@l", read with digits as letters). "$5", "a || b" and "x != y" hold no
+# letters.
+_SYMBOLS_AS = tuple((re.compile(pattern), letter) for pattern, letter in (
+    (r"@(?:(?=[a-z])|(?<=[a-z]@)(?![a-z0-9])|(?<=[a-z0-9]@)(?=[0-9]))", "a"),
+    (r"\$(?:(?=[a-z])|(?<=[a-z]\$)(?![a-z0-9])|(?<=[a-z0-9]\$)(?=[0-9]))", "s"),
+    (r"[|!](?:(?=[a-z])|(?<=[a-z0-9][|!])(?=[0-9]))", "i"),
+))
+_EVERY_SYMBOL = bytes.maketrans(b"@$|!", b"asii")
+
+
+def _symbol_view(read: str, encoded: bytes) -> str | None:
+    """``read`` (``low``, or its digits-as-letters view) with every symbol of ``_SYMBOLS_AS`` as
+    its letter, one for one, from ``encoded``, its UTF-8 (at C speed); None when it has none."""
+    if not any(symbol in read for symbol in "@$|!"):
+        return None
+    return encoded.translate(_EVERY_SYMBOL).decode("utf-8", "surrogatepass")
+
+
+def _with_symbols(low: str, view: str, every: str, word: str, start: int, stop: int | None,
+                  location: str) -> list[Finding]:
+    """The findings of the rules that start with ``word`` (one of ``_LEET_WORDS``), written plainly
+    in ``view`` or with symbols for letters. The word is sought in ``every`` (``_symbol_view``:
+    every occurrence in ``view`` is one there too); where the phrase matches there but for its
+    last word boundary (a "!" ending it reads as a letter in ``every``), it is read again with the
+    symbols ``_SYMBOLS_AS`` takes as letters. A word starts after a symbol as written ("|Disreg@rd",
+    a table cell), not only after a blank."""
+    entries, loose = _BY_WORD[word], _loose_patterns()[word]
+    out: list[Finding] = []
+    at = every.find(word, start, stop)
+    walked = 0
+    while at >= 0:
+        walked += 1
+        if walked > _WALK_LIMIT:
+            out += _as_written(low, view, _rest_by_regex(view, word, entries, at, stop, location))
+            for m in loose.finditer(every, at):
+                if stop is not None and m.start() >= stop:
+                    break
+                if not (m.start() and view[m.start() - 1] in _WORD_CHARS):
+                    out += _symbols_read(low, view, word, m.start(), location)
+            break
+        if view.startswith(word, at) and not (at and view[at - 1] in _WORD_CHARS):
+            out += _read_at(low, view, entries, at, location)
+        if not (at and view[at - 1] in _WORD_CHARS) and loose.match(every, at):
+            out += _symbols_read(low, view, word, at, location)
+        at = every.find(word, at + 1, stop)
+    return out
+
+
+def _symbols_read(low: str, base: str, word: str, at: int, location: str) -> list[Finding]:
+    """The phrase starting with ``word`` at ``at``, read with the symbols near it as letters."""
+    back, reach = max(0, at - _LEET_BACK), min(len(low), at + _LEET_REACH)
+    view = base[back:reach]
+    for pattern, letter in _SYMBOLS_AS:
+        view = pattern.sub(letter, view)
+    if view == base[back:reach]:
+        return []  # read as written already
+    found = _as_written(low[back:reach], view, _matches(view, _BY_WORD[word], at - back, location))
+    return [replace(finding, start=finding.start + back, end=finding.end + back) for finding in found]
+
+
+@functools.cache
+def _loose_patterns() -> dict[str, re.Pattern[str]]:
+    """Per word of ``_LEET_WORDS``, its rules' patterns as one, without their last word boundary."""
+    return {word: re.compile("|".join(f"(?:{pattern.pattern.removesuffix(chr(92) + 'b')})"
+                                      for _, pattern in _BY_WORD[word]))
+            for word in sorted(_LEET_WORDS)}
+
+
+# -- letters spaced out ------------------------------------------------------------------------
+
+# A phrase with its letters spaced, dotted or dashed out ("i g n o r e  p r e v i o u s",
+# "i.g.n.o.r.e"): a run of single letters, each one to three separators from the next, is read
+# as the words it spells. Where the letters of a word are set apart by one separator and the
+# words by another (two blanks, ". "), the words are kept; where every gap is the same, the run is
+# split into the rules' words where it spells them ("ignoreallprevious" reads "ignore all
+# previous"), the rest left whole: a spaced heading ("T A B L E  O F  C O N T E N T S") reads as
+# its words, which no rule takes. Five single letters in a row are needed: "U.S.A." and "e.g."
+# stay as they are.
+_SPACED_VIEW = bytes((0x61 if 0x61 <= b <= 0x7A else 0x2E if b in b" .-_" else 0x78) for b in range(256))
+# Four letters each followed by a separator start every run: a seed ending in a separator is
+# found faster than one ending in a letter, most of a text's characters.
+_SPACED_SEED = b"a.a.a.a."
+_SPACED_RUN = re.compile(r"(?<![a-z0-9])[a-z](?:[ .\-_]{1,3}[a-z](?![a-z0-9])){4,}")
+_SPACED_GAP = re.compile(r"[ .\-_]{1,3}")
+_SPACED_LIMIT = 400  # letters squeezed into one word at most: a longer run is no phrase
+
+
+def _spaced_findings(low: str, encoded: bytes, location: str) -> list[Finding]:
+    """The rules' findings in ``low`` with its runs of spaced-out letters read as words.
+    ``encoded``: the UTF-8 of ``low`` (or of its digits-as-letters view: the same length)."""
+    runs = list(_spaced_runs(low, encoded))
+    if not runs:
+        return []
+    text, starts, spans = _replaced(low, runs)
+    changed = [(start, end) for start, end, _, _ in spans]
+    return _folded_findings(_Folded(text, _windows(changed, len(text)), starts, spans), location)
+
+
+def _spaced_runs(low: str, data: bytes) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, words)`` per run of spaced-out letters in ``low``. The runs are sought in
+    ``low``'s UTF-8, ``data``, mapped to a few symbols (``_SPACED_VIEW``, at C speed); the letters and
+    separators are ASCII, so a seed found there is as many characters in as the bytes before it
+    hold."""
+    view = data.translate(_SPACED_VIEW)
+    at = view.find(_SPACED_SEED)
+    chars = done = 0  # characters before byte ``done``
+    while at >= 0:
+        chars += at - done if low.isascii() else len(data[done:at].decode("utf-8", "surrogatepass"))
+        done = at
+        # The seed's first letter may follow another letter ("ab c d e f"): the run starts later.
+        m = _SPACED_RUN.search(low, chars, chars + len(_SPACED_SEED) + 1)
+        m = _SPACED_RUN.match(low, m.start()) if m is not None else None
+        resume = at + 1
+        if m is not None:
+            words = _spaced_words(m.group())
+            if words is not None:
+                yield m.start(), m.end(), words
+            resume = done + m.end() - chars  # the run is ASCII: as many bytes as characters
+        at = view.find(_SPACED_SEED, resume)
+
+
+def _spaced_words(run: str) -> str | None:
+    """The words a run of spaced-out letters spells, blank-separated; None if too long."""
+    gaps = _SPACED_GAP.findall(run)
+    letters = _SPACED_GAP.sub("", run)
+    if len(letters) > _SPACED_LIMIT:
+        return None
+    inside = max(set(gaps), key=gaps.count)  # the commonest gap is the one inside words
+    words, word = [], letters[0]
+    for gap, letter in zip(gaps, letters[1:]):
+        if gap == inside:
+            word += letter
+        else:
+            words.append(word)
+            word = letter
+    words.append(word)
+    return " ".join(_split_into_rule_words(word) for word in words)
+
+
+def _split_into_rule_words(blob: str) -> str:
+    """``blob`` split where it spells the rules' words, those with blanks between, the rest kept
+    together: the split with the fewest stretches outside the rules' words, then the fewest
+    letters there, then the fewest pieces ("contents" stays whole, not "c on tents")."""
+    vocabulary = _spelled_vocabulary()
+    longest = max(map(len, vocabulary))
+    # For blob[:i]: the best split ending in a word of the rules (and where that word starts),
+    # and the best ending in a stretch outside them (and where the stretch starts). A cost is
+    # (stretches outside, letters outside, pieces).
+    none = (len(blob) + 1, 0, 0)
+    word: list[tuple[tuple[int, int, int], int]] = [((0, 0, 0), 0)]
+    other: list[tuple[tuple[int, int, int], int]] = [(none, 0)]
+    for i in range(1, len(blob) + 1):
+        ends_word = (none, 0)
+        for j in range(max(0, i - longest), i - 1):
+            if blob[j:i] in vocabulary:
+                runs, letters, pieces = min(word[j][0], other[j][0])
+                ends_word = min(ends_word, ((runs, letters, pieces + 1), j))
+        (runs, letters, pieces), start = other[i - 1]
+        grown = ((runs, letters + 1, pieces), start)
+        (runs, letters, pieces), _ = word[i - 1]
+        ends_other = min(grown, ((runs + 1, letters + 1, pieces + 1), i - 1))
+        word.append(ends_word)
+        other.append(ends_other)
+    out: list[str] = []
+    i = len(blob)
+    in_word = word[i][0] <= other[i][0]
+    while i > 0:
+        _, start = word[i] if in_word else other[i]
+        out.append(blob[start:i])
+        i = start
+        in_word = not in_word or word[i][0] <= other[i][0]  # a stretch outside follows a word
+    return " ".join(reversed(out))
+
+
+_LONGEST_RULE_WORD = 16  # longer than any word of the rules ("environment", "instructions")
+
+
+@functools.cache
+def _spelled_vocabulary() -> frozenset[str]:
+    """The words of every rule, of two letters or more."""
+    sources = [f"{' '.join(rule.starts)} {rule.rest}" for rule in RULES]
+    sources += [_REVEAL_VERBS, _STRONG_SECRETS, _WEAK_SECRETS, _EXFIL_VERB, "developer god jailbreak sudo admin"]
+    return frozenset(w for source in sources for w in re.findall(r"[a-z]{2,}", source))
 
 
 def _rest_by_regex(low: str, word: str, entries: list[tuple[Rule, re.Pattern[str]]], start: int,
@@ -468,7 +682,53 @@ def _hidden_text(text: str, location: str) -> list[Finding]:
 # Control bytes that are not whitespace: in ASCII text, the only characters a reader skips.
 _CONTROL_BYTES = bytes(b for b in range(0x80) if b < 0x20 and not chr(b).isspace() or b == 0x7F)
 _CONTROL_MARKS = bytes(0 if b in _CONTROL_BYTES else 1 for b in range(256))  # control byte -> 0
-_LOOKS = "".join(sorted(LOOKALIKES))
+
+
+def _accented_letters() -> dict[str, str]:
+    """Latin letters with accents or other marks, each to its ASCII letter ("ì", "ö", "ẽ" and
+    "ư" read as "i", "o", "e", "u"): those whose canonical decomposition is an ASCII letter and
+    combining marks."""
+    out = {}
+    for cp in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
+        ch = chr(cp)
+        parts = unicodedata.normalize("NFD", ch)
+        if len(parts) > 1 and parts[0].isascii() and parts[0].isalpha() and all(
+                unicodedata.category(mark) == "Mn" for mark in parts[1:]):
+            out[ch] = parts[0]
+    return out
+
+
+def _cherokee(capitals: dict[str, str]) -> dict[str, str]:
+    """Cherokee capitals drawn like Latin ones, and their small forms as the small letter."""
+    return {**capitals, **{ch.lower(): letter.lower() for ch, letter in capitals.items()}}
+
+
+_ACCENTED_LETTERS = _accented_letters()
+# Lookalikes read here beyond ``compat.LOOKALIKES`` (which values are matched with too): letters
+# an injected phrase can be spelled in that a reader takes for Latin ones. Accented letters are
+# folded only here: a phrase reads the same with them, a secret does not.
+_MORE_LOOKALIKES = {
+    **_ACCENTED_LETTERS,
+    # Greek
+    "\u03b5": "e", "\u03f5": "e",
+    # Latin letters outside ASCII: small capitals, iota
+    "\u1d00": "a", "\u0299": "b", "\u1d04": "c", "\u1d05": "d", "\u1d07": "e", "\ua730": "f",
+    "\u0262": "g", "\u029c": "h", "\u026a": "i", "\u1d0a": "j", "\u1d0b": "k", "\u029f": "l",
+    "\u1d0d": "m", "\u0274": "n", "\u1d0f": "o", "\u1d18": "p", "\u0280": "r", "\ua731": "s",
+    "\u1d1b": "t", "\u1d1c": "u", "\u1d20": "v", "\u1d21": "w", "\u1d22": "z", "\u0269": "i",
+    # Cherokee
+    **_cherokee({
+        "\u13aa": "A", "\u13f4": "B", "\u13df": "C", "\u13a0": "D", "\u13ac": "E", "\u13c0": "G",
+        "\u13bb": "H", "\u13a5": "I", "\u13ab": "J", "\u13e6": "K", "\u13de": "L", "\u13b7": "M",
+        "\u13e2": "P", "\u13a1": "R", "\u13d2": "R", "\u13da": "S", "\u13a2": "T", "\u13d9": "V",
+        "\u13b3": "W", "\u13d4": "W", "\u13c3": "Z",
+    }),
+    # A currency sign drawn as a letter ("ignor\u20ac"); a price reads as a price all the same
+    "\u20ac": "e",
+}
+_READ_AS = {**_MORE_LOOKALIKES, **LOOKALIKES}
+_LOOKS = "".join(sorted(_READ_AS))
+_COMPAT_LOOKALIKE = re.compile(f"[{''.join(sorted(LOOKALIKES))}]")
 _LOOKALIKE = re.compile(f"[{_LOOKS}]")
 # A word of ASCII letters, digits, "_" and lookalike letters, from its first lookalike: one whose
 # other letters are Cyrillic (a Russian word) is a Cyrillic word, not a disguise, and is left
@@ -476,16 +736,18 @@ _LOOKALIKE = re.compile(f"[{_LOOKS}]")
 # script's letter and ends where the word does. A lone lookalike counts only after ASCII ("ignоre"
 # ends in one): alone it is Russian's commonest words (а, с, о, у), and only medium rules take a
 # one-letter word.
-_LOOKALIKE_WORD = re.compile(
-    rf"[{_LOOKS}](?<![^\W0-9A-Za-z_][{_LOOKS}])(?:[{_LOOKS}0-9A-Za-z_]+|(?<=[0-9A-Za-z_][{_LOOKS}]))(?!\w)"
-)
+_WORD_FROM = rf"(?<![^\W0-9A-Za-z_][{_LOOKS}])(?:[{_LOOKS}0-9A-Za-z_]+|(?<=[0-9A-Za-z_][{_LOOKS}]))(?!\w)"
+_LOOKALIKE_WORD = re.compile(rf"[{_LOOKS}]{_WORD_FROM}")
+_COMPAT_WORD = re.compile(rf"[{''.join(sorted(LOOKALIKES))}]{_WORD_FROM}")  # from a letter of compat's
+_OTHER_LOOKALIKE = re.compile(f"[{''.join(sorted(set(_MORE_LOOKALIKES) - set(LOOKALIKES)))}]")
+_OTHER_WORD = re.compile(rf"{_OTHER_LOOKALIKE.pattern}{_WORD_FROM}")  # from one read here besides
 _ASCII_ALNUM = re.compile("[0-9A-Za-z]")
 _ALNUM_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _WORDISH = _ALNUM_CHARS | frozenset(_LOOKS)  # what a disguised word is made of
 # A word with ASCII in it, just before or just after (a few blanks or marks between).
 _ASCII_WORD_BEFORE = re.compile(r"[0-9A-Za-z]\w*\W{1,3}\Z")
 _ASCII_WORD_AFTER = re.compile(r"\W{1,3}\w*?[0-9A-Za-z]")
-_LOOKALIKE_TABLE = str.maketrans(LOOKALIKES)
+_LOOKALIKE_TABLE = str.maketrans(_READ_AS)
 # More folded words than one in this many characters (Turkish, where "ı" is in most words): the
 # whole text is folded at once, a word at a time cost three times as much.
 _DENSE = 256
@@ -556,7 +818,7 @@ def _folded(text: str) -> _Folded | None:
         # A word of lookalikes is folded only if it, or a word beside it, holds ASCII
         # (``_disguises``): in a text without any (Russian, Greek) there is none to look for.
         if _LOOKALIKE.search(residue) and _ASCII_ALNUM.search(folded):
-            folded, words = _fold_lookalikes(folded)  # one for one: the offsets stay
+            folded, words = _fold_lookalikes(folded, residue)  # one for one: the offsets stay
             changed = sorted(changed + words)
     if not changed:
         return None
@@ -598,10 +860,11 @@ def _has_special(raw: bytes, residue: str) -> bool:
     """Whether ``residue`` (the characters of a text other than printable ASCII and whitespace;
     ``raw``, its UTF-8) holds a character a reader skips or sees as ASCII."""
     # Most text has none: no format or control character (those are not printable), none NFKC
-    # changes, and no variation selector (printable, as Python counts: U+FE00.. and U+E0100..
-    # are found by their first UTF-8 bytes). All three at C speed.
+    # changes, no variation selector (printable, as Python counts: U+FE00.. and U+E0100..
+    # are found by their first UTF-8 bytes) and no combining mark (a mark with no precomposed
+    # letter, a stroke through one, is NFKC as it is). All at C speed.
     if (b"\xef\xb8" not in raw and b"\xf3\xa0" not in raw and residue.isprintable()
-            and unicodedata.is_normalized("NFKC", residue)):
+            and unicodedata.is_normalized("NFKC", residue) and not any(b in raw for b in _COMBINING_UTF8)):
         return False
     table = _special_table()
     return any(m.group().translate(table) != m.group() for m in _special_run().finditer(residue))
@@ -629,13 +892,17 @@ def _replaced(text: str, runs: Iterable[tuple[int, int, str]]
     return "".join(pieces), starts, spans
 
 
-def _fold_lookalikes(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """``text`` with its words of ASCII and lookalike letters in ASCII, and where they are."""
+def _fold_lookalikes(text: str, residue: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with its words of ASCII and lookalike letters in ASCII, and where they are.
+    ``residue``: the characters of the text that are not printable ASCII."""
     words: list[tuple[int, int]] = []
     dense = len(text) // _DENSE
-    for m in _LOOKALIKE_WORD.finditer(text):
-        if _disguises(text, m.start(), m.end()):
-            words.append(m.span())
+    for start, end in _lookalike_words(text, residue):
+        if _may_spell_a_rule_word(text, start, end) and _disguises(text, start, end):
+            if words and start < words[-1][1]:  # a word found from two of its lookalikes
+                words[-1] = (words[-1][0], max(end, words[-1][1]))
+                continue
+            words.append((start, end))
             if len(words) > dense:
                 return text.translate(_bmp_lookalikes()), [(0, len(text))]
     pieces: list[str] = []
@@ -645,6 +912,123 @@ def _fold_lookalikes(text: str) -> tuple[str, list[tuple[int, int]]]:
         done = end
     pieces.append(text[done:])
     return "".join(pieces), words
+
+
+def _lookalike_words(text: str, residue: str) -> list[tuple[int, int]]:
+    """Where the words of lookalike letters in ``text`` that can read as part of a rule's word
+    are (as ``_LOOKALIKE_WORD`` finds them), sorted. A word from a letter of
+    ``compat.LOOKALIKES`` is taken wherever it is. French or Vietnamese prose has accented words
+    in every line, and none is a rule's word: the words from the other letters are told apart
+    first, each from its first such letter (the distinct ones, at C speed), and only those that
+    end a rule's word are sought, where the ASCII before them starts it (``_spelling``)."""
+    spans: list[tuple[int, int]] = []
+    if _COMPAT_LOOKALIKE.search(residue):
+        spans += [m.span() for m in _COMPAT_WORD.finditer(text)]
+    if _OTHER_LOOKALIKE.search(residue):
+        suffixes = _reading_as(set(_OTHER_WORD.findall(text)), _rule_word_starts())
+        spelled = {word: branch for word in suffixes if (branch := _spelling(word)) is not None}
+        for hit in _spelled_hits(text, spelled):
+            m = _LOOKALIKE_WORD.match(text, hit.start())
+            if m is not None and m.end() == hit.end():
+                spans.append(m.span())
+    return sorted(spans)
+
+
+def _spelled_hits(text: str, words: dict[str, str]) -> Iterator[re.Match[str]]:
+    """The places of ``words`` in ``text`` that their ``_spelling`` patterns take. A regex pass
+    over a text costs a few milliseconds per MiB, a substring search a tenth of that: a few places
+    are each matched from a search, many (prose where the word is common) by a regex pass."""
+    if sum(text.count(word) for word in words) <= _SPELLED_PLACES:
+        for word, branch in sorted(words.items()):
+            spelling = _spelling_rx((branch,))
+            at = text.find(word)
+            while at >= 0:
+                hit = spelling.match(text, at)
+                if hit is not None:
+                    yield hit
+                at = text.find(word, at + 1)
+        return
+    branches = sorted(words.values())
+    for at in range(0, len(branches), _SPELLING_BATCH):
+        yield from _spelling_rx(tuple(branches[at : at + _SPELLING_BATCH])).finditer(text)
+
+
+def _reading_as(words: set[str], wanted: Container[str]) -> list[str]:
+    """Those ``words`` that read as one of ``wanted`` in ASCII, lower case, digits as letters.
+    Read all at once (three translations of their lines): prose has thousands of distinct words."""
+    ordered = list(words)
+    if not ordered:
+        return []
+    lines = "\n".join(ordered).translate(_LOOKALIKE_TABLE).lower().translate(_LEET_LETTERS).split("\n")
+    return [word for word, line in zip(ordered, lines, strict=True) if line in wanted]
+
+
+# An accent in the last two letters of a word is not read: "là", "très" and "está" end words of
+# every line of French or Spanish, and "a" and "es" end many of the rules' words.
+_ACCENTED_TAIL = 3
+_NOT_ACCENTED = re.compile(f"[{''.join(sorted(set(_MORE_LOOKALIKES) - set(_ACCENTED_LETTERS)))}]")
+_SPELLING_BATCH = 64  # branches of one regex (``_spelling_rx``)
+_SPELLED_PLACES = 2000  # places matched one by one at most (``_spelled_hits``)
+
+
+@functools.lru_cache(maxsize=4096)
+def _spelling(word: str) -> str | None:
+    """A pattern of ``word`` (a word from its first lookalike on) where it ends a word of the
+    rules, the ASCII letters (or digits) before it starting that word; None if it ends none."""
+    if len(word) > _LONGEST_RULE_WORD or (len(word) < _ACCENTED_TAIL and not _NOT_ACCENTED.search(word)):
+        return None
+    if word[0] == "\u20ac" and word[1:2].isdigit():
+        return None  # a price ("\u20ac5"), in every line of a shop's page
+    read = word.translate(_LOOKALIKE_TABLE).lower().translate(_LEET_LETTERS)
+    starts = _rule_word_starts().get(read)
+    if starts is None:
+        return None
+    behind = "|".join(f"(?<=(?<![0-9A-Za-z_]){_ascii_spelled(start)}{re.escape(word)})" for start in starts)
+    return f"{re.escape(word)}(?:{behind})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _spelling_rx(branches: tuple[str, ...]) -> re.Pattern[str]:
+    """``_spelling`` patterns as one regex (compiled once per set: an answer's words repeat)."""
+    return re.compile(f"(?:{'|'.join(branches)})(?!\\w)")
+
+
+@functools.cache
+def _rule_word_starts() -> dict[str, list[str]]:
+    """Per ending of a word of the rules (or of its singular, "instruction"), the starts it is
+    the ending of."""
+    vocabulary = _spelled_vocabulary()
+    out: dict[str, set[str]] = {}
+    for word in vocabulary | {word.removesuffix("s") for word in vocabulary}:
+        for cut in range(len(word)):
+            out.setdefault(word[cut:], set()).add(word[:cut])
+    return {ending: sorted(starts) for ending, starts in out.items()}
+
+
+def _ascii_spelled(letters: str) -> str:
+    """A pattern of ``letters`` in ASCII, in either case or as a digit ``_LEET_I`` reads so."""
+    out = []
+    for letter in letters:
+        digits = "".join(digit for digit, read in zip(_LEET_DIGITS, "oieastg") if read == letter)
+        out.append(f"[{letter}{letter.upper()}{digits}]")
+    return "".join(out)
+
+
+def _may_spell_a_rule_word(text: str, start: int, end: int) -> bool:
+    """Whether the lookalike word ``text[start:end]`` can matter: one with a letter of
+    ``compat.LOOKALIKES`` always does (a token's name, "<|\u0131m_start|>"); one with only the
+    letters read here besides (accents, a euro sign: every other French word, every price) only
+    when it reads as a word of the rules, digits as letters ("pr\u00e9vious", "ign0r\u20ac")."""
+    if _COMPAT_LOOKALIKE.search(text, start, end):
+        return True
+    first = start
+    while first and text[first - 1] in _ALNUM_CHARS:
+        first -= 1  # the word from its first letter
+    if end - first > _LONGEST_RULE_WORD:
+        return False
+    word = text[first:end].translate(_LOOKALIKE_TABLE).lower().translate(_LEET_LETTERS)
+    vocabulary = _spelled_vocabulary()
+    return word in vocabulary or f"{word}s" in vocabulary or word.replace("i", "l") in vocabulary
 
 
 def _disguises(text: str, start: int, end: int) -> bool:
@@ -657,10 +1041,10 @@ def _disguises(text: str, start: int, end: int) -> bool:
 
 @functools.cache
 def _bmp_lookalikes() -> str:
-    """``LOOKALIKES`` as a table of every character below U+10000 (the rest are left as they
+    """``_READ_AS`` as a table of every character below U+10000 (the rest are left as they
     are): ``str.translate`` reads it at C speed, where a dict costs a failed lookup per character."""
     table = [chr(cp) for cp in range(0x10000)]
-    for lookalike, letter in LOOKALIKES.items():
+    for lookalike, letter in _READ_AS.items():
         table[ord(lookalike)] = letter
     return "".join(table)
 
@@ -677,19 +1061,27 @@ def _windows(changed: list[tuple[int, int]], size: int) -> list[tuple[int, int]]
     return out
 
 
+# Combining marks drawn on Latin letters (accents, tildes, strokes: "i\u0300gno\u0308re"): the
+# letter under them reads the same. Only this block: the marks of Indic and other scripts are
+# vowels, not decoration.
+_COMBINING_FIRST, _COMBINING_LAST = "\u0300", "\u036f"
+_COMBINING_UTF8 = (b"\xcc", b"\xcd")  # the first bytes of the block's UTF-8 (and of U+0370..U+037F)
+
+
 def _removed(ch: str) -> bool:
     """Whether a reader skips ``ch``: format characters (soft hyphen, zero-width ones, bidi
-    controls, tags), variation selectors and control characters that are not whitespace."""
+    controls, tags), variation selectors, control characters that are not whitespace and the
+    combining marks of ``_COMBINING_FIRST``..``_COMBINING_LAST``."""
     category = unicodedata.category(ch)
     return category == "Cf" or (category == "Cc" and not ch.isspace()) or (
-        "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef")
+        "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef" or _COMBINING_FIRST <= ch <= _COMBINING_LAST)
 
 
 def _folds(ch: str) -> bool:
     """Whether ``ch`` is a compatibility form of ASCII letters or digits (``compat.fold``: fullwidth,
     mathematical, circled, ligatures). Lookalike letters are folded apart (``_fold_lookalikes``);
     punctuation is not folded: fullwidth commas are everyday CJK text."""
-    if ch in LOOKALIKES or not unicodedata.decomposition(ch):
+    if ch in _READ_AS or not unicodedata.decomposition(ch):
         return False  # without a decomposition a character is its own NFKC form (and this is fast)
     folded = fold(ch)
     return folded != ch and folded.isascii() and any(c.isalnum() for c in folded)
