@@ -73,14 +73,18 @@ class InfoPanelTest(unittest.TestCase):
         start = stdout.index("─ system prompt")
         return [line.strip("│ ").rstrip() for line in stdout[start:].splitlines()[1:] if line.startswith("│")]
 
-    def test_a_hard_wrapped_prompt_fills_the_panel_line_by_line(self) -> None:
+    def first_paragraph(self, columns: int) -> tuple[list[str], list[str]]:
+        """The panel's lines for the first paragraph of ``WRAPPED``, and all its lines, at ``columns``."""
         self.mh.agent("coder", {"bottle": "dev"}, body=WRAPPED + "\n")
-        result = self.mh.run_cli("info", "coder", env={"COLUMNS": "100"})
+        result = self.mh.run_cli("info", "coder", env={"COLUMNS": str(columns)})
         self.assertEqual(result.code, 0, result.stderr)
         lines = self.panel_lines(result.stdout)
+        return lines[: lines.index("")], lines
+
+    def test_a_hard_wrapped_prompt_fills_the_panel_line_by_line(self) -> None:
+        first, lines = self.first_paragraph(100)
         # At 100 columns the first paragraph's 180 characters take two lines, the first nearly
         # full: not three 72-column lines, each re-wrapped into a long line and a leftover.
-        first = lines[: lines.index("")]
         self.assertEqual(len(first), 2, lines)
         for line in first[:-1]:
             self.assertGreater(len(line), 80, lines)
@@ -89,11 +93,7 @@ class InfoPanelTest(unittest.TestCase):
     def test_a_narrow_terminal_shows_no_ragged_leftovers(self) -> None:
         # Narrower than the prompt's 72-column lines, each of them used to wrap into a long line
         # and a short leftover: long, short, long, short.
-        self.mh.agent("coder", {"bottle": "dev"}, body=WRAPPED + "\n")
-        result = self.mh.run_cli("info", "coder", env={"COLUMNS": "60"})
-        self.assertEqual(result.code, 0, result.stderr)
-        lines = self.panel_lines(result.stdout)
-        first = lines[: lines.index("")]
+        first, lines = self.first_paragraph(60)
         for line in first[:-1]:
             self.assertGreater(len(line), 40, lines)
 

@@ -315,12 +315,13 @@ def _matches(low: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int, loc
 # inside a word that also holds a letter: "ignore 4 messages" is no disguise of "ignore a", nor
 # is a version number or a date.
 _LEET_DIGITS = "0134579"
-_LEET_I = bytes.maketrans(b"0134579", b"oieastg")
+_LEET_READS = "oieastg"  # each digit of _LEET_DIGITS as the letter it is read as
+_LEET_I = bytes.maketrans(_LEET_DIGITS.encode(), _LEET_READS.encode())
 _LEET_WORDS = frozenset({"ignore", "disregard", "forget", "override", "bypass", "system", "initial", "hidden"})
 _LEET_REACH = 300  # further than any of those rules runs from its first word
 _LEET_BACK = 80  # as far as a system prompt probe looks back for its verb
 _LEET_WORD = re.compile(r"[a-z0-9]+")
-_LEET_LETTERS = str.maketrans("0134579", "oieastg")  # the same, for a word
+_LEET_LETTERS = str.maketrans(_LEET_DIGITS, _LEET_READS)  # the same, for a word
 
 
 def _leet_view(low: str) -> str | None:
@@ -1009,7 +1010,7 @@ def _ascii_spelled(letters: str) -> str:
     """A pattern of ``letters`` in ASCII, in either case or as a digit ``_LEET_I`` reads so."""
     out = []
     for letter in letters:
-        digits = "".join(digit for digit, read in zip(_LEET_DIGITS, "oieastg") if read == letter)
+        digits = "".join(digit for digit, read in zip(_LEET_DIGITS, _LEET_READS) if read == letter)
         out.append(f"[{letter}{letter.upper()}{digits}]")
     return "".join(out)
 
