@@ -127,6 +127,12 @@ def _say_notice() -> None:
         pass  # the terminal is gone (SIGHUP): cleanup goes on regardless
 
 
+def held() -> int | None:
+    """The signal a ``deferred`` block holds so far, or None: a long wait inside one (a slow
+    teardown) may end early once the user has asked the program to end."""
+    return _active.signum if _active is not None else None
+
+
 @contextmanager
 def deferred(notice: Callable[[], None] = _say_notice) -> Iterator[None]:
     """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then raise the first one held.
@@ -156,4 +162,4 @@ def deferred(notice: Callable[[], None] = _say_notice) -> Iterator[None]:
     raise_pending()  # one lost before the block: the cleanup is done, now it ends the program
 
 
-__all__ = ["HELD_SIGNALS", "Terminated", "deferred", "pending", "raise_pending", "taken", "terminate_as_interrupt"]
+__all__ = ["HELD_SIGNALS", "Terminated", "deferred", "held", "pending", "raise_pending", "taken", "terminate_as_interrupt"]

@@ -52,8 +52,8 @@ class TeardownWithAStuckEngine(unittest.TestCase):
         return fake, None
 
     def test_a_container_removal_that_does_not_answer_leaves_the_rest_removed_and_says_what_is_left(self) -> None:
-        fake, error = self.teardown({"rm"})
-        self.assertEqual(fake.verbs(), ["rm -f", "network rm", "volume rm", "images -a"])
+        fake, error = self.teardown({"rm", "version"})  # stuck: it answers nothing
+        self.assertEqual(fake.verbs(), ["rm -f", "version --format", "network rm", "volume rm", "images -a"])
         self.assertIsNotNone(error)
         assert error is not None
         self.assertIn(self.launcher.names.agent_container, str(error))
@@ -82,14 +82,14 @@ class TeardownWithAStuckEngine(unittest.TestCase):
         self.assertFalse([c for c in fake.calls if c[0] == "rmi"])
 
     def test_every_step_that_did_not_answer_is_named(self) -> None:
-        _, error = self.teardown({"rm", "network", "volume"})
+        _, error = self.teardown({"rm", "version", "network", "volume"})
         assert error is not None
         for what in ("containers", "network net-1", f"volume {self.launcher.names.socket_volume}"):
             self.assertIn(what, str(error))
 
     def test_a_preserved_bottle_keeps_its_state_when_the_engine_is_stuck(self) -> None:
         self.launcher.preserve_reason = "agent exited with code 1"
-        fake, error = self.teardown({"cp", "rm"})
+        fake, error = self.teardown({"cp", "rm", "version"})
         self.assertIsNotNone(error)
         self.assertIn("egress log was not saved", str(error))
         self.assertEqual(self.launcher.state.preserve_reason, "agent exited with code 1")
@@ -164,7 +164,7 @@ class NamesTakenByAnotherLaunch(unittest.TestCase):
         with mock.patch.object(engine, "run", self.engine):
             self.launcher._create("network", ["network", "create", names.network], names.network)
             self.launcher._create("container", ["create", "--name", names.sidecar_container], names.sidecar_container)
-        fake = FakeEngine({"rm", "network"})
+        fake = FakeEngine({"rm", "version", "network"})
         with mock.patch.object(engine, "run", fake.run), self.assertRaises(BotBottleError) as caught:
             self.launcher.teardown(launch_failed=True)
         self.assertIn(f"containers {names.sidecar_container}", str(caught.exception))

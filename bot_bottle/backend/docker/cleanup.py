@@ -18,13 +18,14 @@ while other bottles work.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_bottle import proc, state
-from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker import engine, removal
 from bot_bottle.backend.docker.names import LABEL_BOTTLE, LABEL_ID, LABEL_OWNER, LABEL_STATE, BottleNames
 
 # An owner label (or metadata owner) to ``proc.ALIVE``, ``proc.GONE`` or ``proc.UNKNOWN``.
@@ -303,10 +304,28 @@ def remove(resources: list[Resource]) -> list[str]:
             # A build image by tag, without force: one a container started to use since is kept.
             "image": ["rmi", res.ref] if res.bottle_id is None else ["rmi", "-f", res.ref],
         }[res.kind]
-        result = engine.run(cmd, timeout=60, check=False)
+        try:
+            result = engine.run(cmd, timeout=60, check=False)
+        except engine.DockerError as exc:
+            if res.kind != "container":
+                raise
+            # A runtime slow to let the container go (gVisor after many processes): waited out
+            # while the engine answers, before its network and volume are removed.
+            why = removal.wait_out([res.ref], str(exc), timeout=60, say=_say, named=lambda _ref, n=res.name: n)
+            if why is not None:
+                failures.append(f"container {res.name}: {why}")
+            continue
         if result.returncode != 0 and not _gone_anyway(res, result.stderr):
             failures.append(f"{res.kind} {res.name}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}")
     return failures
+
+
+def _say(message: str) -> None:
+    try:
+        sys.stderr.write(f"bot-bottle: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # the terminal is gone: the removal goes on regardless
 
 
 # How long a removal someone else began (another `cleanup` run at the same time) is waited for:

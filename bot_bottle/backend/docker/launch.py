@@ -21,7 +21,7 @@ from pathlib import Path
 from bot_bottle import interrupts, proc, scratch
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.agent_setup import default_git_fields
-from bot_bottle.backend.docker import egress_log, engine, snapshot_room
+from bot_bottle.backend.docker import egress_log, engine, removal, snapshot_room
 from bot_bottle.backend.docker.disk_guard import DiskGuard
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
@@ -239,7 +239,8 @@ def proxy_env() -> dict[str, str]:
     }
 
 
-# A gVisor sandbox that ran thousands of tasks can take a while to die.
+# How long `docker rm` is given before the teardown looks whether the engine is still removing
+# (then it waits on: removal.py); a gVisor sandbox that ran thousands of tasks can take a while to die.
 REMOVE_TIMEOUT = 120.0
 
 
@@ -793,8 +794,10 @@ class DockerLauncher:
         kept = self._keep_unsaved_agent(launch_failed)
         containers = [ref for kind, ref in self._created if kind == "container" and ref not in kept]
         if containers:
-            _remove(["rm", "-f", "-v", *containers], left, "containers " + ", ".join(map(self._named, containers)),
-                    timeout=REMOVE_TIMEOUT)
+            why = removal.remove_containers(containers, timeout=REMOVE_TIMEOUT, say=self._say_removal,
+                                            stop_waiting=lambda: interrupts.held() is not None, named=self._named)
+            if why is not None:
+                left.append(f"containers {', '.join(map(self._named, containers))} ({why})")
         for kind, ref in reversed(self._created):
             if kind == "network":
                 _remove(["network", "rm", ref], left, f"network {self._named(ref)}")
@@ -806,6 +809,13 @@ class DockerLauncher:
                 f"bottle {self.names.id} was not wholly torn down: " + "; ".join(left),
                 hint="once `docker info` answers again, `bot-bottle cleanup` removes what is left",
             )
+
+    def _say_removal(self, message: str) -> None:
+        try:
+            sys.stderr.write(f"bot-bottle: bottle {self.names.id}: {message}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # the terminal is gone (SIGHUP): the removal goes on regardless
 
     def _named(self, ref: str) -> str:
         return self._created_names.get(ref, ref)
