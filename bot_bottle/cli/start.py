@@ -16,6 +16,7 @@ from rich.prompt import Prompt
 from rich.text import Text
 
 from bot_bottle import lifecycle
+from bot_bottle.backend.docker import orphan_work
 from bot_bottle.cli import common, output, render
 from bot_bottle.errors import UsageError
 from bot_bottle.manifest import discover
@@ -108,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     err = output.err_console()
+    left = orphan_work.awaiting(common.layout().state_dir)
+    if left:
+        output.warn(orphan_work.awaiting_hint(left))
     if args.headless:
         # No plan is shown, but what it warns of (a secret written as a literal, an agent that
         # cannot ask the operator) still holds: a script's log is where it must be seen.

@@ -188,3 +188,61 @@ class TheListing(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StartSaysWhatWaits(_Home):
+    """`start` names the bottles whose work waits for `cleanup`, from the state folders alone."""
+
+    @staticmethod
+    def gone(_owner: str | None) -> str:
+        from bot_bottle import proc
+
+        return proc.GONE
+
+    def test_which_bottles_wait(self) -> None:
+        from bot_bottle import proc
+
+        self.bottle("aaaaaa21", ran=True)  # its process is gone, its agent had started: waits
+        self.bottle("aaaaaa22", ran=False)  # killed during its start: nothing to save
+        self.bottle("aaaaaa23", ran=True).preserve("agent exited with code 1")  # kept already
+        self.bottle("aaaaaa24", ran=True, backend="smolmachines")  # only its launcher packs a VM
+        live = self.bottle("aaaaaa25", ran=True)
+        live.write(Metadata(id="aaaaaa25", agent="coder", bottle="dev", backend="docker", owner=proc.identity()))
+        broken = self.bottle("aaaaaa26", ran=True)
+        broken.metadata_path.write_text("{", encoding="utf-8")  # unreadable: nothing could resume it
+        self.assertEqual(orphan_work.awaiting(self.root), ["aaaaaa21"])  # the real /proc: this process lives
+        self.assertEqual(orphan_work.awaiting(self.root, owner_state=self.gone), ["aaaaaa21", "aaaaaa25"])
+        self.assertEqual(orphan_work.awaiting(self.home / "nowhere"), [])
+
+    def test_what_it_says(self) -> None:
+        one = orphan_work.awaiting_hint(["aaaaaa21"])
+        self.assertIn("bottle aaaaaa21 was left behind when its bot-bottle process ended", one)
+        self.assertIn("`bot-bottle cleanup` saves it for `bot-bottle resume aaaaaa21`", one)
+        two = orphan_work.awaiting_hint(["aaaaaa21", "aaaaaa22"])
+        self.assertIn("bottles aaaaaa21, aaaaaa22 were left behind when their bot-bottle process ended", two)
+        self.assertIn("`bot-bottle resume ID`", two)
+
+
+class StartShowsIt(unittest.TestCase):
+    def test_start_warns_before_its_plan(self) -> None:
+        from bot_bottle.lifecycle import RunResult
+        from tests.fixtures import TEST_IMAGES, ManifestHome
+
+        mh = ManifestHome()
+        self.addCleanup(mh.close)
+        mh.bottle("dev", "")
+        mh.agent("coder", {"bottle": "dev"})
+        sdir = StateDir(mh.home / ".bot-bottle" / "state", "aaaaaa31")
+        sdir.create()
+        sdir.write(Metadata(id="aaaaaa31", agent="coder", bottle="dev", backend="docker"))  # no owner: gone
+        ran = RunResult(bottle_id="abcdef12", exit_code=0, preserved=False, preserve_reason=None)
+        with mock.patch("bot_bottle.lifecycle.run_bottle", return_value=ran):
+            quiet = mh.run_cli("start", "coder", "--headless", "--prompt", "hi", images=TEST_IMAGES,
+                               env={"ANTHROPIC_API_KEY": "x"})
+            sdir.mark_agent_ran()
+            said = mh.run_cli("start", "coder", "--headless", "--prompt", "hi", images=TEST_IMAGES,
+                              env={"ANTHROPIC_API_KEY": "x"})
+        self.assertEqual((quiet.code, said.code), (0, 0), said.stderr)
+        self.assertNotIn("aaaaaa31", quiet.stderr)
+        self.assertIn("warning: bottle aaaaaa31 was left behind", " ".join(said.stderr.split()))
+        self.assertIn("bot-bottle cleanup", said.stderr)

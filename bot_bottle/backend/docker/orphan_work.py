@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot_bottle import proc
 from bot_bottle.backend.docker import engine
-from bot_bottle.backend.docker.cleanup import Inventory
+from bot_bottle.backend.docker.cleanup import Inventory, OwnerState
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.errors import BotBottleError
-from bot_bottle.state import StateDir
+from bot_bottle.state import StateDir, all_states
 
 # Why cleanup preserved a bottle: what ``list`` shows for it.
 SAVED = "saved by cleanup: its bot-bottle process was gone"
@@ -46,6 +47,34 @@ def to_save(inv: Inventory, state_root: Path) -> list[str]:
         if sdir.agent_ran() and _backend(sdir) == "docker":
             ids.append(str(bottle_id))
     return ids + _kept(inv, state_root)
+
+
+def awaiting(state_root: Path, *, owner_state: OwnerState = proc.owner_state) -> list[str]:
+    """Bottles whose bot-bottle process ended after their agent started, with no teardown (a
+    CLI killed, a machine restarted under it): their agent's work is in a container, running or
+    left stopped, until ``cleanup`` saves it. Read from the state folders alone, with no engine
+    call, so ``start`` can say so at no cost."""
+    ids = []
+    for sdir in all_states(state_root):
+        if sdir.preserved or not sdir.agent_ran():
+            continue
+        try:
+            meta = sdir.read()
+        except BotBottleError:
+            continue
+        if meta.backend == "docker" and owner_state(meta.owner) == proc.GONE:
+            ids.append(sdir.id)
+    return ids
+
+
+def awaiting_hint(ids: list[str]) -> str:
+    """What ``start`` says of the bottles ``awaiting`` found."""
+    which = f"bottle {ids[0]}" if len(ids) == 1 else "bottles " + ", ".join(ids)
+    was = "was" if len(ids) == 1 else "were"
+    then = f"`bot-bottle resume {ids[0]}`" if len(ids) == 1 else "`bot-bottle resume ID`"
+    return (f"{which} {was} left behind when {'its' if len(ids) == 1 else 'their'} bot-bottle process ended "
+            f"(killed, or the machine restarted) with the agent's work unsaved: `bot-bottle cleanup` saves "
+            f"it for {then} (`cleanup -n` shows what it would do)")
 
 
 def _kept(inv: Inventory, state_root: Path) -> list[str]:
