@@ -7,13 +7,15 @@ A subcommand module exposes ``add_parser(subparsers)`` which registers its parse
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
 import importlib
 import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import NoReturn
 
 from bot_bottle import __version__, interrupts
@@ -124,7 +126,9 @@ def run() -> NoReturn:
     shuts down (Ctrl-C pressed again, a second SIGTERM) must not change the status: Python puts
     the default handlers back early in its shutdown, and one arriving after that ended the
     program by the signal itself (status -2 to its parent) after it had said "interrupted".
-    So all three are ignored from here on (in the program only: tests call ``main``).
+    So all three are ignored from there on (in the program only: tests call ``main``). Before
+    that, Python waits for the threads still finishing their work (the console's last engine
+    call, up to its timeout): a signal then ends the program at once, with the same status.
     """
     code = 130
     try:
@@ -134,7 +138,29 @@ def run() -> NoReturn:
     finally:
         for sig in interrupts.HELD_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+    ends_now = _exit_at_once(code)
+    for sig in interrupts.HELD_SIGNALS:
+        signal.signal(sig, ends_now)
+    # Python's shutdown waits for the threads first, then runs these (the last registered first).
+    atexit.register(_ignore_signals)
     sys.exit(code)
+
+
+def _exit_at_once(code: int) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+    return handler
+
+
+def _ignore_signals() -> None:
+    for sig in interrupts.HELD_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _stdout_to_devnull() -> None:

@@ -156,6 +156,32 @@ class LateSecondInterruptTests(unittest.TestCase):
         self.assertEqual(proc.wait(timeout=30), 0)
 
 
+    def test_a_signal_while_a_thread_finishes_ends_the_program_at_once(self) -> None:
+        # A thread still finishing its work (the console's last engine call) is waited for by
+        # Python's shutdown; a Ctrl-C then must still end the program, with main's status.
+        program = textwrap.dedent("""\
+            import threading, time
+            from unittest import mock
+            from bot_bottle import cli
+
+            def main(argv):
+                threading.Thread(target=time.sleep, args=(60,)).start()  # not a daemon
+                print("returned", flush=True)
+                return 3
+
+            with mock.patch.object(cli, "_main", main):
+                cli.run()
+        """)
+        proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True,
+                                cwd=Path(__file__).resolve().parents[2])
+        self.addCleanup(proc.kill)
+        assert proc.stdout is not None
+        self.assertEqual(proc.stdout.readline().strip(), "returned")
+        time.sleep(0.3)  # into the shutdown's wait for the thread
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(timeout=20), 3)
+
+
 class _LosesASignal:
     """Receives ``sig`` in its finalizer, where Python prints "Exception ignored" and drops the
     signal's exception (seen in CI: a SIGTERM lost in a ``Popen.__del__`` during a start)."""
