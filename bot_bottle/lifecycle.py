@@ -28,7 +28,7 @@ from bot_bottle.manifest import Manifest
 from bot_bottle.manifest import env as env_mod
 from bot_bottle.manifest.model import EnvEntry
 from bot_bottle.plan import BottlePlan
-from bot_bottle import interrupts, providers
+from bot_bottle import interrupts, providers, pty_relay
 from bot_bottle.proc import ALIVE, die_with_parent, owner_state
 from bot_bottle.provision import agent_files
 from bot_bottle.state import RunLock, StateDir
@@ -390,7 +390,7 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
         interrupts.raise_pending()  # a signal lost while the bottle was launched: no agent now
         _mark_agent_ran(launcher.state)
         client_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
-                                 alive=alive, state=launcher.state)
+                                 alive=alive, state=launcher.state, tty=tty)
         # Decided in full before it is kept: a zero must never stand while the check is unfinished.
         code, why = _agent_exit(bottle, client_code, status_file, alive=alive, state=launcher.state)
         memory_limit = _memory_end(bottle, code, why, alive=alive)
@@ -610,14 +610,24 @@ def _mark_agent_ran(state: Any) -> None:
         pass
 
 
-def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], bool] | None = None) -> int:
+def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], bool] | None = None,
+               tty: bool = False) -> int:
     """Run the agent's host process to its end (its exit status), like ``subprocess.run``.
 
     Once a restart is asked for, the process gets ``RESTART_EXIT_GRACE_S`` to end by itself
     (its container is being stopped), then it is terminated, so the restart cannot hang. Once
     ``alive`` says the bottle stopped, it gets ``GONE_EXIT_GRACE_S``, so a stop cannot hang it.
+    With ``tty`` (and a terminal on both ends) its terminal is relayed through ``pty_relay``.
     """
-    proc = _spawn(argv, stdin)
+    relay = pty_relay.Relay(die_with_parent(argv)) if tty and pty_relay.usable() else None
+    try:
+        return _wait_agent(relay.start() if relay is not None else _spawn(argv, stdin), state, alive)
+    finally:
+        if relay is not None:
+            relay.close()
+
+
+def _wait_agent(proc: Any, state: Any, alive: Callable[[], bool] | None) -> int:
     deadline: float | None = None
     next_check = time.monotonic() + LIVENESS_INTERVAL_S
     restart_asked = False

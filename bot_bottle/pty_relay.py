@@ -1,0 +1,199 @@
+"""The agent's interactive terminal, relayed to the operator's through ``screen_filter``.
+
+An agent attached with ``docker exec -it`` (or smolvm's) wrote every byte straight to the
+operator's terminal, and a prompt-injected agent can use terminal escape sequences against the
+host: write the clipboard, start a file download, pass sequences through tmux, make the terminal
+answer with text of its choosing that the host's shell reads once the agent is gone, or leave
+modes on that break the shell afterwards. Here the exec client runs on a pseudo-terminal of ours:
+what the operator types goes to it unchanged, what it prints passes the filter first, the window
+size follows the operator's, and when the agent ends the modes it left on are put back, the
+terminal's own late answers are dropped, and what was held back is named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot_bottle.screen_filter import ScreenFilter
+
+# How long the terminal gets to send answers to the agent's last queries after it ended; they
+# are then dropped from the input, never read by the operator's shell as if typed.
+ANSWER_GRACE_S = 0.1
+# How long output still queued in the pseudo-terminal is waited for once the client ended.
+DRAIN_S = 2.0
+_CHUNK = 65536
+
+
+def usable(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
+    """Whether the operator has a terminal on both ends to relay to."""
+    return os.isatty(stdin_fd) and os.isatty(stdout_fd)
+
+
+class Relay:
+    """One agent process on a pseudo-terminal of ours: ``start`` it, wait for it as for any
+    ``Popen``, then ``close`` (always, also after an exception: it gives the terminal back)."""
+
+    def __init__(self, argv: list[str], *, stdin_fd: int = 0, stdout_fd: int = 1,
+                 screen: ScreenFilter | None = None) -> None:
+        self.argv = argv
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
+        if screen is None:
+            from bot_bottle.screen_filter import ScreenFilter
+
+            screen = ScreenFilter()
+        self.screen = screen
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._master: int | None = None
+        self._saved: list[Any] | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        self._threads: list[threading.Thread] = []
+        self._previous_winch: Any = None
+        self._closed = False
+
+    def start(self) -> subprocess.Popen[bytes]:
+        master, slave = os.openpty()
+        self._master = master
+        try:
+            self._copy_size()
+            # The client's input is ours to give: the operator's terminal goes raw (as the
+            # client's own would have), and the client puts its pseudo-terminal raw itself.
+            self._saved = termios.tcgetattr(self.stdin_fd)
+            tty.setraw(self.stdin_fd, termios.TCSANOW)
+            # A process group of its own: the operator's terminal's signals (a resize before its
+            # size is copied over, a hangup) are for this process, which passes on what applies.
+            self.proc = subprocess.Popen(self.argv, stdin=slave, stdout=slave, stderr=slave, process_group=0)
+        except BaseException:
+            os.close(slave)
+            self.close()
+            raise
+        os.close(slave)  # the client's end only: its exit then ends the relay's reads
+        if threading.current_thread() is threading.main_thread():
+            self._previous_winch = signal.signal(signal.SIGWINCH, self._resized)
+        self._threads = [threading.Thread(target=self._output, name="pty-output", daemon=True),
+                         threading.Thread(target=self._input, name="pty-input", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        return self.proc
+
+    # ------------------------------------------------------------------ the two directions
+    def _output(self) -> None:
+        """Client -> filter -> operator, until the client's side is closed."""
+        assert self._master is not None
+        writable = True
+        while True:
+            try:
+                data = os.read(self._master, _CHUNK)
+            except OSError:  # EIO: every holder of the client's side has closed it
+                return
+            if not data:
+                return
+            safe = self.screen.feed(data)
+            if safe and writable:
+                writable = self._write_out(safe)
+
+    def _write_out(self, data: bytes) -> bool:
+        """Whole ``data`` to the operator's terminal; False once it is gone (then the client's
+        output is still read, so that it never blocks on a full terminal)."""
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.stdout_fd, view)
+            except InterruptedError:
+                continue
+            except OSError:
+                return False
+            view = view[written:]
+        return True
+
+    def _input(self) -> None:
+        """Operator -> client, unchanged, until ``close`` wakes it."""
+        assert self._master is not None
+        while True:
+            try:
+                ready, _, _ = select.select([self.stdin_fd, self._wake_r], [], [])
+            except (OSError, ValueError):
+                return
+            if self._wake_r in ready:
+                return
+            try:
+                data = os.read(self.stdin_fd, _CHUNK)
+            except OSError:  # the operator's terminal is gone (closed window: SIGHUP follows)
+                return
+            if not data:
+                return
+            try:
+                os.write(self._master, data)
+            except OSError:
+                return
+
+    # ------------------------------------------------------------------ window size
+    def _copy_size(self) -> None:
+        if self._master is None:
+            return
+        with contextlib.suppress(OSError):
+            size = fcntl.ioctl(self.stdout_fd, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(self._master, termios.TIOCSWINSZ, size)
+
+    def _resized(self, signum: int, frame: FrameType | None) -> None:
+        self._copy_size()
+        # The client is in no session of that pseudo-terminal, so the kernel does not tell it:
+        # the signal is passed on once the size is there, and it reads it from its terminal.
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(self.proc.pid, signal.SIGWINCH)
+        previous = self._previous_winch
+        if callable(previous):
+            previous(signum, frame)
+
+    # ------------------------------------------------------------------ the end
+    def close(self) -> None:
+        """Once the client has ended (or was killed): the rest of its output, the modes it left
+        on put back, the operator's terminal as it was, and a line naming what was held back."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._previous_winch is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGWINCH, self._previous_winch)
+        output = self._threads[0] if self._threads else None
+        if output is not None:
+            output.join(DRAIN_S)
+        drained = output is None or not output.is_alive()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        for thread in self._threads[1:]:
+            thread.join(DRAIN_S)
+        if self._saved is not None:
+            if drained:  # else the output thread still owns the filter (a client that never let go)
+                self._write_out(self.screen.finish())
+            time.sleep(ANSWER_GRACE_S)
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcsetattr(self.stdin_fd, termios.TCSADRAIN, self._saved)
+                termios.tcflush(self.stdin_fd, termios.TCIFLUSH)
+        # A descriptor a live thread still reads is left to the process's end, never reused under it.
+        for fd, reader in ((self._master, output), (self._wake_r, None), (self._wake_w, None)):
+            if fd is not None and (reader is None or not reader.is_alive()):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = None
+        summary = self.screen.summary()
+        if summary:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"bot-bottle: {summary}\n")
+                sys.stderr.flush()
+
+
+__all__ = ["ANSWER_GRACE_S", "Relay", "usable"]
