@@ -89,8 +89,13 @@ _SGR_RESET = re.compile(rb"[0;]*")
 _OSC_ALLOWED = frozenset({0, 1, 2, 4, 5, 8, *range(10, 20), 104, 105, *range(110, 120), 133})
 # ConEmu's OSC 9 commands other than text: a number and a semicolon.
 _OSC_NUMBERED = re.compile(rb"\d+(?:;|\Z)")
+# A query of an OSC command not known here that carries nothing but its question mark: held
+# (unknown, its answer could be anything) but not worth the operator's attention, as it sends the
+# terminal nothing. TUIs probe terminal features this way (Claude Code asks OSC 7501 at its start).
+_OSC_BARE_QUERY = re.compile(rb"\d{1,6};\?")
+QUIET_QUERY = "unknown terminal query"
 _OSC_KINDS = {
-    52: "clipboard write (OSC 52)",
+    52: "clipboard access (OSC 52)",
     1337: "iTerm2 command (OSC 1337)",
     5113: "kitty file transfer (OSC 5113)",
     50: "font change (OSC 50)",
@@ -147,6 +152,8 @@ def osc_kind(payload: bytes) -> str | None:
         if not payload.startswith(b"777;notify;"):  # a notification (Ghostty, foot, rxvt), only
             return _OSC_KINDS[777]
     elif number not in _OSC_ALLOWED:
+        if number not in _OSC_KINDS and _OSC_BARE_QUERY.fullmatch(payload):
+            return f"{QUIET_QUERY} (OSC {number})"
         return _held_osc_kind(number)
     if _OSC_CONTROL.search(payload) or not _utf8(payload):
         return f"malformed OSC {number}"
@@ -512,12 +519,14 @@ class ScreenFilter:
         return bytes(out)
 
     def summary(self) -> str | None:
-        """One line for the operator about what was held back, or None when nothing was."""
-        total = sum(self.held.values())
+        """One line for the operator about what was held back, or None when nothing was (bare
+        queries of unknown commands are counted in ``held`` but not named)."""
+        named = {kind: count for kind, count in self.held.items() if not kind.startswith(QUIET_QUERY)}
+        total = sum(named.values())
         if not total:
             return None
         noun = "sequence" if total == 1 else "sequences"
-        kinds = ", ".join(f"{kind} x{count}" for kind, count in self.held.items())
+        kinds = ", ".join(f"{kind} x{count}" for kind, count in named.items())
         return f"held back {total} terminal {noun} the agent printed: {kinds}"
 
     def _count(self, kind: str) -> None:

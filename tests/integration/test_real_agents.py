@@ -23,6 +23,7 @@ import select
 import shlex
 import signal
 import struct
+import sys
 import tempfile
 import termios
 import time
@@ -74,16 +75,37 @@ def _squeezed(text: str) -> str:
     return "".join(text.split())
 
 
+# The agent's exec client relayed as `bot-bottle start` relays it (``pty_relay``, the terminal
+# filter included); SIGTERM ends it the way a closing test does, and the relay names what it held.
+RELAYED = """\
+import signal, sys
+from bot_bottle import pty_relay
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+relay = pty_relay.Relay(sys.argv[1:])
+proc = relay.start()
+try:
+    proc.wait()
+finally:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    relay.close()
+"""
+
+
 def run_on_a_terminal(argv: list[str], *, ready: str, timeout: float = 90, settle: float = 8) -> tuple[bool, str]:
-    """Run ``argv`` on a pseudo-terminal (140x40) until its output shows ``ready`` and then for
-    ``settle`` seconds more (a question or a call may come right after the first screen), or
-    until ``timeout``; then end it. Returns whether ``ready`` was seen, and everything it showed
-    as plain text (escape sequences removed)."""
+    """Run ``argv`` on a pseudo-terminal (140x40), relayed as ``bot-bottle start`` relays the
+    agent, until its output shows ``ready`` and then for ``settle`` seconds more (a question or a
+    call may come right after the first screen), or until ``timeout``; then end it. Returns
+    whether ``ready`` was seen, and everything it showed as plain text (escape sequences removed),
+    the relay's own last line included."""
     pid, fd = pty.fork()
-    if pid == 0:  # the child: the docker exec client of the agent, on the terminal
+    if pid == 0:  # the child: the relay of the agent's docker exec client, on the terminal
         os.environ["TERM"] = "xterm-256color"
+        os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))  # before the relay reads it
         try:
-            os.execvp(argv[0], argv)
+            os.execv(sys.executable, [sys.executable, "-c", RELAYED, *argv])
         finally:
             os._exit(127)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
@@ -104,13 +126,33 @@ def run_on_a_terminal(argv: list[str], *, ready: str, timeout: float = 90, settl
             if seen_at is None and _squeezed(ready) in _squeezed(_ESCAPES.sub("", raw.decode("utf-8", "replace"))):
                 seen_at = time.monotonic()
     finally:
-        try:
-            os.kill(pid, signal.SIGKILL)  # the agent itself goes with its bottle at cleanup
-        except ProcessLookupError:
-            pass
-        os.waitpid(pid, 0)
+        raw += _ended(pid, fd)
         os.close(fd)
     return seen_at is not None, _ESCAPES.sub("", raw.decode("utf-8", "replace"))
+
+
+def _ended(pid: int, fd: int) -> bytes:
+    """End the relay (SIGTERM, then SIGKILL after a few seconds); what it showed meanwhile. The
+    agent itself goes with its bottle at cleanup."""
+    raw = b""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
+        readable, _, _ = select.select([fd], [], [], 0.2)
+        if readable:
+            try:
+                raw += os.read(fd, 65536)
+            except OSError:
+                break
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    return raw
 
 
 class _RealAgent(unittest.TestCase):
@@ -184,6 +226,8 @@ class _RealAgent(unittest.TestCase):
         for text in unwanted:
             self.assertNotIn(_squeezed(text), _squeezed(screen), f"{what} showed {text!r}:\n{screen[-3000:]}")
         self.assertTrue(shown, f"{what} never showed {ready!r}:\n{screen[-3000:]}")
+        # Nothing the CLI prints at its start is held back by the terminal filter.
+        self.assertNotIn("held back", screen, f"{what}'s start lost sequences to the filter:\n{screen[-600:]}")
         self.assert_nothing_refused()
 
     def check(self) -> None:

@@ -56,9 +56,9 @@ ALLOWED = [
 ]
 
 HELD = [
-    (b"\x1b]52;c;aGVsbG8=\x07", "clipboard write (OSC 52)"),
-    (b"\x1b]52;c;?" + ST, "clipboard write (OSC 52)"),
-    (b"\x1b]0052;c;aGVsbG8=\x07", "clipboard write (OSC 52)"),
+    (b"\x1b]52;c;aGVsbG8=\x07", "clipboard access (OSC 52)"),
+    (b"\x1b]52;c;?" + ST, "clipboard access (OSC 52)"),
+    (b"\x1b]0052;c;aGVsbG8=\x07", "clipboard access (OSC 52)"),
     (b"\x1b]1337;File=name=eA==;inline=0:aGVsbG8=\x07", "iTerm2 command (OSC 1337)"),
     (b"\x1b]1337;SetUserVar=a=Yg==\x07", "iTerm2 command (OSC 1337)"),
     (b"\x1b]5113;ac=send;id=1" + ST, "kitty file transfer (OSC 5113)"),
@@ -73,6 +73,9 @@ HELD = [
     (b"\x1b]99;i=1:d=0;Hello" + ST, "notification (OSC 99)"),
     (b"\x1b]777;preexec\x07", "terminal command (OSC 777)"),
     (b"\x1b]633;E;ls\x07", "other OSC 633"),
+    (b"\x1b]7501;?\x07", "unknown terminal query (OSC 7501)"),
+    (b"\x1b]7501;?x\x07", "other OSC 7501"),
+    (b"\x1b]52;?\x07", "clipboard access (OSC 52)"),
     (b"\x1b]22;pointer\x07", "other OSC 22"),
     (b"\x1b]L;label\x07", "other OSC"),
     (b"\x1b]\x07", "other OSC"),
@@ -164,13 +167,13 @@ class Held(unittest.TestCase):
     def test_counts_add_up_per_kind(self) -> None:
         osc52 = b"\x1b]52;c;eA==\x07"
         _, screen = run(osc52 * 3 + b"\x05\x05")
-        self.assertEqual(screen.held, {"clipboard write (OSC 52)": 3, "answerback request (ENQ)": 2})
+        self.assertEqual(screen.held, {"clipboard access (OSC 52)": 3, "answerback request (ENQ)": 2})
 
     def test_held_osc_ended_by_either_terminator(self) -> None:
         for term in (BEL, ST):
             out, screen = run(b"\x1b]52;c;eA==" + term + b"after")
             self.assertEqual(out, b"after")
-            self.assertEqual(screen.held, {"clipboard write (OSC 52)": 1})
+            self.assertEqual(screen.held, {"clipboard access (OSC 52)": 1})
 
     def test_bel_does_not_end_a_dcs(self) -> None:
         # As in xterm: only ST (or a cancel) ends a DCS, so the text after BEL is still its body.
@@ -188,12 +191,12 @@ class Cancels(unittest.TestCase):
     def test_esc_inside_held_osc_starts_an_allowed_sequence(self) -> None:
         out, screen = run(b"\x1b]52;c;eA==\x1b]0;t\x07")
         self.assertEqual(out, b"\x1b]0;t\x07")
-        self.assertEqual(screen.held, {"clipboard write (OSC 52)": 1})
+        self.assertEqual(screen.held, {"clipboard access (OSC 52)": 1})
 
     def test_nested_osc_inside_an_allowed_osc(self) -> None:
         out, screen = run(b"\x1b]0;\x1b]52;c;eA==\x07\x1b\\x")
         self.assertEqual(out, b"\x1b\\x")  # a lone ST is harmless: nothing is left open
-        self.assertEqual(screen.held, {"unterminated OSC 0": 1, "clipboard write (OSC 52)": 1})
+        self.assertEqual(screen.held, {"unterminated OSC 0": 1, "clipboard access (OSC 52)": 1})
 
     def test_8bit_introducer_inside_a_7bit_sequence(self) -> None:
         out, screen = run(b"\x1b[\xc2\x9b21t\x1b\xc2\x9d52;c;eA==\x07")
@@ -205,7 +208,7 @@ class Cancels(unittest.TestCase):
             with self.subTest(cancel=cancel):
                 out, screen = run(b"\x1b]52;c;eA==" + cancel + b"rest" + BEL)
                 self.assertEqual(out, b"rest\x07")
-                self.assertEqual(screen.held, {"clipboard write (OSC 52)": 1})
+                self.assertEqual(screen.held, {"clipboard access (OSC 52)": 1})
                 out, screen = run(b"\x1bPtmux;" + cancel + b"rest")
                 self.assertEqual(out, b"rest")
 
@@ -235,7 +238,7 @@ class Cancels(unittest.TestCase):
         # terminal, whether it reads U+009C as ST or not.
         out, screen = run(b"\x1b]52;c;eA==\xc2\x9c\x07tail")
         self.assertEqual(out, b"\x07tail")
-        self.assertEqual(screen.held, {"clipboard write (OSC 52)": 1})
+        self.assertEqual(screen.held, {"clipboard access (OSC 52)": 1})
 
     def test_8bit_st_in_an_allowed_osc_holds_it_back(self) -> None:
         out, screen = run(b"\x1b]0;title\xc2\x9cafter")
@@ -257,7 +260,7 @@ class Unfinished(unittest.TestCase):
     def test_unterminated_strings_are_dropped_at_finish(self) -> None:
         cases = [
             (b"\x1b]0;title", "unterminated OSC 0"),
-            (b"\x1b]52;c;eA==", "clipboard write (OSC 52)"),
+            (b"\x1b]52;c;eA==", "clipboard access (OSC 52)"),
             (b"\x1bPtmux;\x1b", "tmux passthrough (DCS)"),
             (b"\x1b_Ga=T", "application command (APC)"),
             (b"\x1b[1;3", "unfinished escape sequence"),
@@ -301,7 +304,7 @@ class Caps(unittest.TestCase):
     def test_huge_clipboard_write_is_named_as_such(self) -> None:
         out, screen = run(b"\x1b]52;c;" + b"QUFB" * 10000 + BEL + b"z")
         self.assertEqual(out, b"z")
-        self.assertEqual(screen.held, {"clipboard write (OSC 52)": 1})
+        self.assertEqual(screen.held, {"clipboard access (OSC 52)": 1})
 
     def test_long_csi_is_dropped_and_its_rest_read_as_text(self) -> None:
         out, screen = run(b"\x1b[" + b"1;" * 400 + b"21t")
@@ -341,7 +344,7 @@ class Summary(unittest.TestCase):
         _, screen = run(b"\x1b]52;c;eA==\x07" + b"\x1b]52;c;eA==" + ST + tmux.replace(b"\x1b\x1b", b"\x1b"))
         self.assertEqual(
             screen.summary(),
-            "held back 4 terminal sequences the agent printed: clipboard write (OSC 52) x3, "
+            "held back 4 terminal sequences the agent printed: clipboard access (OSC 52) x3, "
             "tmux passthrough (DCS) x1")
 
     def test_singular(self) -> None:
@@ -589,6 +592,18 @@ class Property(unittest.TestCase):
             again, screen = feed_only(out)
             self.assertEqual(again, out, stream)
             self.assertEqual(screen.held, {}, stream)
+
+
+class QuietQueries(unittest.TestCase):
+    def test_a_bare_query_of_an_unknown_command_is_held_but_not_named(self) -> None:
+        # Claude Code asks OSC 7501 at every start: a line about it each time would teach the
+        # operator to skip the summary.
+        out, screen = run(b"a\x1b]7501;?\x07b")
+        self.assertEqual(out, b"ab")
+        self.assertEqual(screen.held, {"unknown terminal query (OSC 7501)": 1})
+        self.assertIsNone(screen.summary())
+        _, both = run(b"\x1b]7501;?\x07\x1b]52;c;eA==\x07")
+        self.assertEqual(both.summary(), "held back 1 terminal sequence the agent printed: clipboard access (OSC 52) x1")
 
 
 if __name__ == "__main__":
