@@ -23,6 +23,7 @@ import termios
 import threading
 import time
 import tty
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,7 @@ class Relay:
     ``Popen``, then ``close`` (always, also after an exception: it gives the terminal back)."""
 
     def __init__(self, argv: list[str], *, stdin_fd: int = 0, stdout_fd: int = 1,
-                 screen: ScreenFilter | None = None) -> None:
+                 screen: ScreenFilter | None = None, report: Callable[[str], None] | None = None) -> None:
         self.argv = argv
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
@@ -56,6 +57,7 @@ class Relay:
 
             screen = ScreenFilter()
         self.screen = screen
+        self._report = report or _tell_operator
         self.proc: subprocess.Popen[bytes] | None = None
         self._master: int | None = None
         self._saved: list[Any] | None = None
@@ -191,9 +193,13 @@ class Relay:
         self._master = None
         summary = self.screen.summary()
         if summary:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.write(f"bot-bottle: {summary}\n")
-                sys.stderr.flush()
+            self._report(summary)
+
+
+def _tell_operator(summary: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"bot-bottle: {summary}\n")
+        sys.stderr.flush()
 
 
 __all__ = ["ANSWER_GRACE_S", "Relay", "usable"]

@@ -28,6 +28,7 @@ from bot_bottle.backend.docker.bottle import DockerBottle
 from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
 from bot_bottle.backend.docker.names import LABEL_ID, LABEL_OWNER, LABEL_ROLE, label_args, new_id
 from bot_bottle.demo import supervise as supervise_row
+from bot_bottle.demo import terminal as terminal_row
 from bot_bottle.demo import tls
 from bot_bottle.demo.outcome import Outcome
 from bot_bottle.manifest import Layout, load
@@ -83,6 +84,7 @@ class Observed:
     decisions: list[str] = field(default_factory=list)
     git: GitUpstream = field(default_factory=lambda: GitUpstream())
     supervise: supervise_row.SuperviseSeen = field(default_factory=supervise_row.SuperviseSeen)
+    terminal: terminal_row.TerminalSeen = field(default_factory=terminal_row.TerminalSeen)
 
 
 @dataclass
@@ -319,6 +321,8 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 # Run as the agent runs: with its whole env (the secret values come from its launcher).
                 seen.script.update(_parse(bottle.run(["sh", "/home/node/demo-agent.sh", evil_ip]).stdout))
                 seen.supervise = supervise_row.ask_and_approve(bottle, launcher.names.id, layout, state_root, say)
+                say("the agent prints a clipboard-writing escape sequence on its terminal")
+                seen.terminal = terminal_row.print_on_a_terminal(bottle)
                 say("asking the real Claude Code CLI a question (its API is the demo's fake)")
                 answer = bottle.run(["timeout", "120", "claude", "-p", "Say hello."])
                 seen.claude_exit, seen.claude_answer = answer.returncode, answer.stdout or answer.stderr
@@ -352,7 +356,8 @@ def run(console: Console, *, progress: Callable[[str], None] | None = None) -> i
                 internet.close()
 
     outcomes = (evaluate(seen.script, seen.evil_hits) + evaluate_git(seen.script, seen.git)
-                + [supervise_row.evaluate(seen.supervise), evaluate_claude(seen, real_token)])
+                + [supervise_row.evaluate(seen.supervise), terminal_row.evaluate(seen.terminal),
+                   evaluate_claude(seen, real_token)])
     table = Table(title="What the bottle did", title_justify="left", show_lines=True)
     table.add_column("the agent tried")
     table.add_column("expected")
