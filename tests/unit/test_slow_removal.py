@@ -78,7 +78,7 @@ class RemoveContainers(unittest.TestCase):
         with mock.patch.object(removal.engine, "run", fake.run), \
                 mock.patch.object(removal.time, "sleep", fake.sleep), \
                 mock.patch.object(removal.time, "monotonic", fake.monotonic):
-            why = removal.remove_containers(refs, timeout=120, say=said.append, **kwargs)  # type: ignore[arg-type]
+            why = removal.remove_containers(refs, timeout=120, waiting=removal.Waiting(said.append, **kwargs))  # type: ignore[arg-type]
         return why, said
 
     def test_a_quick_removal_says_nothing(self) -> None:

@@ -311,7 +311,8 @@ def remove(resources: list[Resource]) -> list[str]:
                 raise
             # A runtime slow to let the container go (gVisor after many processes): waited out
             # while the engine answers, before its network and volume are removed.
-            why = removal.wait_out([res.ref], str(exc), timeout=60, say=_say, named=lambda _ref, n=res.name: n)
+            why = removal.wait_out([res.ref], str(exc), timeout=60,
+                                   waiting=removal.Waiting(_say, named=lambda _ref, n=res.name: n))
             if why is not None:
                 failures.append(f"container {res.name}: {why}")
             continue

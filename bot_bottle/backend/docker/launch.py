@@ -794,8 +794,8 @@ class DockerLauncher:
         kept = self._keep_unsaved_agent(launch_failed)
         containers = [ref for kind, ref in self._created if kind == "container" and ref not in kept]
         if containers:
-            why = removal.remove_containers(containers, timeout=REMOVE_TIMEOUT, say=self._say_removal,
-                                            stop_waiting=lambda: interrupts.held() is not None, named=self._named)
+            why = removal.remove_containers(containers, timeout=REMOVE_TIMEOUT, waiting=removal.Waiting(
+                self._say_removal, stop_waiting=lambda: interrupts.held() is not None, named=self._named))
             if why is not None:
                 left.append(f"containers {', '.join(map(self._named, containers))} ({why})")
         for kind, ref in reversed(self._created):

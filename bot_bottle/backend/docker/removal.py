@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bot_bottle.backend.docker import engine
 
@@ -54,43 +55,38 @@ def still_there(refs: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def remove_containers(
-    refs: Sequence[str],
-    *,
-    timeout: float,
-    say: Callable[[str], None],
-    stop_waiting: Callable[[], bool] = lambda: False,
-    wait_s: float = SLOW_REMOVAL_WAIT_S,
-    named: Callable[[str], str] = lambda ref: ref,
-) -> str | None:
+@dataclass(frozen=True)
+class Waiting:
+    """How a removal the engine is still working on is waited for: ``say`` gets a line now and
+    then, ``stop_waiting`` (a Ctrl-C held during a teardown) ends the wait early, ``named`` names
+    a container for the user."""
+
+    say: Callable[[str], None]
+    stop_waiting: Callable[[], bool] = lambda: False
+    wait_s: float = SLOW_REMOVAL_WAIT_S
+    named: Callable[[str], str] = lambda ref: ref
+
+
+def remove_containers(refs: Sequence[str], *, timeout: float, waiting: Waiting) -> str | None:
     """`docker rm -f -v` ``refs``; None once all are gone, else why not (for the user).
 
-    A removal that outlasts ``timeout`` while the engine still answers is waited for up to
-    ``wait_s`` more, with a line through ``say`` now and then; ``stop_waiting`` (a Ctrl-C held
-    during a teardown) ends the wait early. An engine that does not answer is not waited for.
+    A removal that outlasts ``timeout`` while the engine still answers is waited out
+    (``wait_out``); an engine that does not answer is not waited for.
     """
     try:
         engine.run(["rm", "-f", "-v", *refs], timeout=timeout, check=False)
         return None
     except engine.DockerError as exc:
-        return wait_out(refs, str(exc), timeout=timeout, say=say, stop_waiting=stop_waiting, wait_s=wait_s, named=named)
+        return wait_out(refs, str(exc), timeout=timeout, waiting=waiting)
 
 
-def wait_out(
-    refs: Sequence[str],
-    first: str,
-    *,
-    timeout: float,
-    say: Callable[[str], None],
-    stop_waiting: Callable[[], bool] = lambda: False,
-    wait_s: float = SLOW_REMOVAL_WAIT_S,
-    named: Callable[[str], str] = lambda ref: ref,
-) -> str | None:
+def wait_out(refs: Sequence[str], first: str, *, timeout: float, waiting: Waiting) -> str | None:
     """After a removal of ``refs`` that did not answer within ``timeout`` (``first`` says so):
     None once the engine has finished it, else why not."""
     if not engine_answers():
         return first
-    what = ", ".join(named(ref) for ref in refs)
+    say, wait_s = waiting.say, waiting.wait_s
+    what = ", ".join(waiting.named(ref) for ref in refs)
     say(f"the container runtime is still stopping {what}; the engine answers, so its removal goes on: "
         f"waiting up to {wait_s / 60:g} more minutes (Ctrl-C stops waiting)")
     start = time.monotonic()
@@ -110,7 +106,7 @@ def wait_out(
             except engine.DockerError:
                 pass  # still busy: the next look tells
         now = time.monotonic()
-        if stop_waiting():
+        if waiting.stop_waiting():
             return f"{first}; the engine was still removing them when the wait was cut short"
         if now - start >= wait_s:
             return f"{first}, nor in {wait_s:g} s more while the engine was removing them"
@@ -120,4 +116,4 @@ def wait_out(
         time.sleep(POLL_S)
 
 
-__all__ = ["SLOW_REMOVAL_WAIT_S", "engine_answers", "remove_containers", "still_there", "wait_out"]
+__all__ = ["SLOW_REMOVAL_WAIT_S", "Waiting", "engine_answers", "remove_containers", "still_there", "wait_out"]
