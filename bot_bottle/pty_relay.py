@@ -25,10 +25,9 @@ import time
 import tty
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bot_bottle.screen_filter import ScreenFilter
+from bot_bottle.screen_filter import ScreenFilter
 
 # How long the terminal gets to send answers to the agent's last queries after it ended; they
 # are then dropped from the input, never read by the operator's shell as if typed.
@@ -52,11 +51,7 @@ class Relay:
         self.argv = argv
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
-        if screen is None:
-            from bot_bottle.screen_filter import ScreenFilter
-
-            screen = ScreenFilter()
-        self.screen = screen
+        self.screen = screen or ScreenFilter()
         self._report = report or _tell_operator
         self.proc: subprocess.Popen[bytes] | None = None
         self._master: int | None = None

@@ -18,6 +18,7 @@ import pty
 import select
 import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import termios
@@ -102,8 +103,6 @@ class TheAgentsTerminalIsFiltered(unittest.TestCase):
             except (ProcessLookupError, ChildProcessError):
                 pass
         os.close(self.fd)
-        import subprocess
-
         subprocess.run([sys.executable, "-m", "bot_bottle", "cleanup", "--all"], cwd=self.home, capture_output=True,
                        env={**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO)}, timeout=600)
 
