@@ -370,6 +370,14 @@ SOCAT_RETRY = "forever,interval=1"
 SOCAT_BACKLOG = 4096
 
 
+# The bundle is ready before the proxy has loaded its code (about a third of a second of every
+# start): a connection made meanwhile is held by its socat child, which tries the proxy's port
+# again every PROXY_CONNECT_INTERVAL until the proxy listens, for as long as the init gives the
+# proxy to come up. Past that the start has failed and the whole bundle is going down anyway.
+PROXY_CONNECT_INTERVAL = 0.02
+PROXY_CONNECT_RETRIES = int(READY_TIMEOUT_SECONDS / PROXY_CONNECT_INTERVAL)
+
+
 def socat_argv(config: Config, max_children: int | None = None) -> list[str]:
     """socat's argv; with ``max_children`` it is bounded and outlasts a failed fork."""
     bounded = f",max-children={max_children},backlog={SOCAT_BACKLOG},{SOCAT_RETRY}" if max_children else ""
@@ -377,7 +385,7 @@ def socat_argv(config: Config, max_children: int | None = None) -> list[str]:
         "socat",
         "-b", str(SOCAT_BUFFER),
         f"UNIX-LISTEN:{config.socket_path},fork,mode=777,unlink-early{bounded}",
-        f"TCP:127.0.0.1:{config.proxy_port},nodelay",
+        f"TCP:127.0.0.1:{config.proxy_port},nodelay,retry={PROXY_CONNECT_RETRIES},interval={PROXY_CONNECT_INTERVAL:g}",
     ]
 
 
@@ -579,7 +587,8 @@ def _wait_until(sup: Supervisor, check, what: str) -> None:
         if dead or sup.stopping:
             for name, code in dead:
                 say("daemon-died", daemon=name, status=code)
-            raise _StartFailed(f"a daemon ended while waiting for {what}")
+            ended = ", ".join(f"{name} exited with status {code}" for name, code in dead) or "stopped"
+            raise _StartFailed(f"{ended} while waiting for {what}")
         if time.monotonic() > deadline:
             raise _StartFailed(f"{what} not ready after {READY_TIMEOUT_SECONDS} s")
         time.sleep(READY_POLL_SECONDS)
@@ -795,14 +804,20 @@ def run(config: Config) -> int:
             say("ca-published", path=str(config.ca_path))
         if settled is not None:
             _write_atomic(settled, b"", mode=0o600)
-        _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
-        if not config.ca_path.exists():
-            # mitmproxy created its CA in confdir at start; publish only the certificate.
+        if not made:
+            # mitmproxy creates its CA in confdir at start: there is one to publish (only the
+            # certificate) once the proxy listens.
+            _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
             _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
             say("ca-published", path=str(config.ca_path))
         if gate:
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
         _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
+        # Ready while the proxy may still be loading: socat holds what connects meanwhile
+        # (PROXY_CONNECT_RETRIES), so the agent starts alongside the proxy instead of after it.
+        # Every connection still meets the proxy with its policy loaded: mitmproxy listens only
+        # once its options and the addon are in place. A proxy that never comes up fails the
+        # start here, after ready: the bundle goes down and the bottle shows offline.
         _write_atomic(config.ready_path, b"ready\n")
         say("ready", socket=str(config.socket_path))
     except Exception as exc:  # noqa: BLE001 - whatever failed, no daemon may outlive a failed start
@@ -812,6 +827,18 @@ def run(config: Config) -> int:
         config.ready_path.unlink(missing_ok=True)
         return 1
 
+    try:
+        _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
+        say("proxy-listening", port=config.proxy_port)
+    except _StartFailed as exc:
+        if not sup.stopping:  # a stop asked for meanwhile ends as any stop does, below
+            # Past ready the bundle runs: a proxy that never listens takes it offline, as any
+            # daemon's end does.
+            say("offline", reason=str(exc))
+            sup.stop()
+            sup.wait_all()
+            config.ready_path.unlink(missing_ok=True)
+            return 1
     failure = sup.wait_all()
     config.ready_path.unlink(missing_ok=True)
     if failure is not None:

@@ -30,9 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 # there is none, and notes which certificate it serves with (``served-ca.pem`` next to confdir).
 FAKE_PROXY = """\
 #!{python}
-import socket, sys, pathlib, time
+import os, socket, sys, pathlib, time
 args = sys.argv[1:]
 port = int(args[args.index("--listen-port") + 1])
+hold = os.environ.get("FAKE_PROXY_HOLD")  # loads (listens) only once this file exists
+while hold and not pathlib.Path(hold).exists():
+    time.sleep(0.01)
 confdir = pathlib.Path(next(a.split("=", 1)[1] for a in args if a.startswith("confdir=")))
 if "--wait-for" in args:
     while not pathlib.Path(args[args.index("--wait-for") + 1]).exists():
@@ -274,7 +277,7 @@ class ArgvTest(unittest.TestCase):
         config = init.Config(run_dir=Path("/run/x"), proxy_port=9000)
         self.assertEqual(
             init.socat_argv(config),
-            ["socat", "-b", "262144", "UNIX-LISTEN:/run/x/proxy.sock,fork,mode=777,unlink-early", "TCP:127.0.0.1:9000,nodelay"],
+            ["socat", "-b", "262144", "UNIX-LISTEN:/run/x/proxy.sock,fork,mode=777,unlink-early", "TCP:127.0.0.1:9000,nodelay,retry=3000,interval=0.02"],
         )
 
     def test_private_key_stays_out_of_the_shared_folder(self) -> None:
@@ -348,15 +351,17 @@ class LifecycleTest(unittest.TestCase):
         (self.root / "policy.json").write_text('{"version": 2, "routes": [{"host": "a.example"}]}')
         self.procs: list[subprocess.Popen] = []
         self.extra_args: list[str] = []
+        self.extra_env: dict[str, str] = {}
 
     def start(self) -> subprocess.Popen:
         # Only the stand-ins on PATH: a real proxy or socat on this machine must not be used.
-        env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO))
+        env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO), **self.extra_env)
+        self.port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot_bottle.sidecar.init", "--policy", str(self.root / "policy.json"),
              "--secrets", str(self.root / "secrets.json"),
              "--run-dir", str(self.run_dir), "--state-dir", str(self.root / "state"),
-             "--log-dir", str(self.root / "log"), "--proxy-port", str(free_port()), *self.extra_args],
+             "--log-dir", str(self.root / "log"), "--proxy-port", str(self.port), *self.extra_args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,  # so cleanup can end the whole group, stand-ins included
         )
@@ -413,6 +418,7 @@ class LifecycleTest(unittest.TestCase):
         # makes its own and the agent trusts a CA the proxy does not use.
         proc = self.start()
         self.wait_ready(proc)
+        self.wait_listening()  # ready comes before the proxy has loaded
         published = (self.run_dir / "ca.crt").read_bytes()
         self.assertNotIn(b"fake", published, "the init published no CA of its own")
         self.assertEqual((self.root / "state" / "served-ca.pem").read_bytes(), published)
@@ -441,6 +447,56 @@ class LifecycleTest(unittest.TestCase):
                 survivor = pids["socat" if victim == "bottle-proxy" else "bottle-proxy"]
                 with self.assertRaises(ProcessLookupError):
                     os.kill(survivor, 0)
+
+    def steps(self, err: str) -> list[str]:
+        return [json.loads(line)["what"] for line in err.splitlines() if line.startswith('{"event": "sidecar"')]
+
+    def start_held(self) -> tuple[subprocess.Popen, Path]:
+        """Init with a proxy that loads (listens) only once the returned file exists."""
+        release = self.root / "let-the-proxy-listen"
+        self.extra_env = {"FAKE_PROXY_HOLD": str(release)}
+        proc = self.start()
+        self.wait_ready(proc)  # while the proxy is held: the agent starts alongside its load
+        self.assertFalse(init._tcp_answers(self.port))
+        return proc, release
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + 20
+        while not init._tcp_answers(self.port):
+            self.assertLess(time.monotonic(), deadline, "the proxy never listened")
+            time.sleep(0.05)
+
+    def test_ready_while_the_proxy_still_loads(self) -> None:
+        proc, release = self.start_held()
+        release.touch()
+        self.wait_listening()
+        time.sleep(1)  # the init looks every READY_POLL_SECONDS
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+        steps = self.steps(err)
+        self.assertLess(steps.index("ready"), steps.index("proxy-listening"))
+        self.assertEqual(steps[-1], "stopped")
+
+    def test_a_stop_while_the_proxy_loads_is_a_clean_stop(self) -> None:
+        proc, _ = self.start_held()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+        steps = self.steps(err)
+        self.assertEqual(steps[-1], "stopped")
+        self.assertNotIn("offline", steps)
+
+    def test_a_proxy_that_never_listens_takes_the_bundle_offline(self) -> None:
+        proc, _ = self.start_held()
+        os.kill(self.daemon_pids(proc)["bottle-proxy"], signal.SIGKILL)
+        _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertEqual(self.steps(err)[-1], "offline")
+        self.assertIn("egress-proxy exited with status -9 while waiting for the proxy port", err)
+        self.assertFalse((self.run_dir / "ready").exists())
+        with self.assertRaises(ProcessLookupError):  # socat went down with it
+            os.kill(self.daemon_pids(proc).get("socat", 2**22), 0)
 
     def start_with_supervise(self) -> tuple[subprocess.Popen, int]:
         """Init with the supervise service in its policy and a stand-in for its server."""
