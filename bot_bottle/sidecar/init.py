@@ -13,8 +13,9 @@ Before anything starts, the policy and the secrets file are read and checked: a 
 credential is missing fails the start with a message naming the credential (never a value).
 
 Files in the shared run folder (the agent mounts it, so nothing private goes there):
-``proxy.sock`` the proxy, ``ca.crt`` the bottle CA's public certificate, ``ready`` once the proxy
-answers through the socket. The CA's private key stays in the sidecar-only state folder.
+``proxy.sock`` the proxy, ``ca.crt`` the bottle CA's public certificate, ``ready`` once the socket
+accepts (the proxy may still be loading then: a connection waits for it, see
+``PROXY_CONNECT_RETRIES``). The CA's private key stays in the sidecar-only state folder.
 """
 
 from __future__ import annotations
