@@ -619,12 +619,28 @@ def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], b
     ``alive`` says the bottle stopped, it gets ``GONE_EXIT_GRACE_S``, so a stop cannot hang it.
     With ``tty`` (and a terminal on both ends) its terminal is relayed through ``pty_relay``.
     """
-    relay = pty_relay.Relay(die_with_parent(argv)) if tty and pty_relay.usable() else None
+    relay = (pty_relay.Relay(die_with_parent(argv), record=_terminal_record(state))
+             if tty and pty_relay.usable() else None)
     try:
         return _wait_agent(relay.start() if relay is not None else _spawn(argv, stdin), state, alive)
     finally:
         if relay is not None:
             relay.close()
+
+
+def _terminal_record(state: Any) -> pty_relay.Record | None:
+    """Where the relay records what the terminal filter held back: the bottle's events in the
+    supervise database, which the console and `bot-bottle logs` read (None: no bottle id)."""
+    bottle_id = getattr(state, "id", None)
+    if not isinstance(bottle_id, str):
+        return None
+    from bot_bottle.supervise.store import Store, terminal_recorder
+
+    try:
+        path = Store.default_path()
+    except (OSError, BotBottleError):  # no usable home: the operator's line at the end still names it
+        return None
+    return terminal_recorder(bottle_id, path)
 
 
 def _wait_agent(proc: Any, state: Any, alive: Callable[[], bool] | None) -> int:

@@ -31,6 +31,7 @@ act on as controls, are held back, and with them the body of an 8-bit CSI or str
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # Longest OSC kept in memory while it could still be allowed; beyond this it is held back whole
 # and the rest is skipped up to its terminator without being kept.
@@ -134,6 +135,12 @@ _ALT_SCREENS = frozenset({47, 1047, 1049})
 # local echo off) is on.
 _ANSI_DEFAULT_OFF = frozenset({2, 4, 20})
 _ANSI_DEFAULT_ON = frozenset({12})
+
+
+def is_named(kind: str) -> bool:
+    """Whether a held-back kind is named to the operator (``summary``); bare queries of unknown
+    commands are held quietly."""
+    return not kind.startswith(QUIET_QUERY)
 
 
 def osc_kind(payload: bytes) -> str | None:
@@ -481,10 +488,13 @@ class ScreenFilter:
 
     ``feed`` returns the bytes safe to write now and keeps an unfinished sequence (or a UTF-8
     character cut by the chunk boundary) for the next call, so the output does not depend on
-    how the stream is split. ``finish`` ends the stream. ``held`` counts what was held back."""
+    how the stream is split. ``finish`` ends the stream. ``held`` counts what was held back;
+    ``on_held``, when given, is told the kind of each sequence as it is held back (it runs on
+    the caller's thread, inside ``feed``: it must be quick and must not block)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_held: Callable[[str], None] | None = None) -> None:
         self.held: dict[str, int] = {}
+        self.on_held = on_held
         self._pending = b""  # the start of a sequence or character, re-read with the next data
         self._string: _String | None = None
         self._modes = _Modes()
@@ -521,7 +531,7 @@ class ScreenFilter:
     def summary(self) -> str | None:
         """One line for the operator about what was held back, or None when nothing was (bare
         queries of unknown commands are counted in ``held`` but not named)."""
-        named = {kind: count for kind, count in self.held.items() if not kind.startswith(QUIET_QUERY)}
+        named = {kind: count for kind, count in self.held.items() if is_named(kind)}
         total = sum(named.values())
         if not total:
             return None
@@ -531,6 +541,8 @@ class ScreenFilter:
 
     def _count(self, kind: str) -> None:
         self.held[kind] = self.held.get(kind, 0) + 1
+        if self.on_held is not None:
+            self.on_held(kind)
 
     def _ground(self, buf: bytes, i: int, out: bytearray) -> int:
         """Reads from the ground state until a string starts or the data ends; returns where

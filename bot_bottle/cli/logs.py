@@ -5,6 +5,12 @@ sidecar; this reads that file (``--follow`` keeps reading until Ctrl-C or the bo
 bottle that no longer runs is read from ``~/.bot-bottle/state/<ID>/egress.jsonl``, kept when the
 bottle was preserved. Lines hold no header values, query strings or secrets (the proxy never
 writes them), so printing them is safe.
+
+Between them, in time order, the terminal sequences the host's filter held back of the agent's
+output (a clipboard write, a tmux passthrough: signs of prompt injection), read from the
+supervise database, where ``bot-bottle start`` records them as they happen. They name kinds and
+counts only, never a held byte; in JSON they are the lines with ``"event": "terminal"`` (an egress
+decision's is ``"egress"``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,12 +32,15 @@ from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar.egress.logfile import part_marker
 from bot_bottle.state import ID_RE
+from bot_bottle.supervise.store import DB_NAME, TERMINAL_EVENT, Store
 from bot_bottle.terminal import one_line
 
 SIDECAR_LOG = egress_log.SIDECAR_EGRESS_LOG
 SAVED_LOG = "egress.jsonl"
 
 _STYLES = {"allow": "green", "deny": "red"}
+# How often ``--follow`` looks for new terminal entries (they are recorded about once a second).
+TERMINAL_POLL_S = 1.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="show a bottle's egress decisions (allowed and refused requests)",
         description=(
             "Show the egress proxy's decisions for bottle ID: one line per request or tunnel, with the "
-            "rule that decided. Reads the running bottle's log, or the log saved with a preserved bottle."
+            "rule that decided. Reads the running bottle's log, or the log saved with a preserved bottle. "
+            "Between them, HELD lines name the terminal sequences the host held back of the agent's output "
+            "(a clipboard write, a tmux passthrough), by kind and count."
         ),
     )
     p.add_argument("id", metavar="ID")
@@ -53,23 +65,33 @@ def run(args: argparse.Namespace) -> int:
     if not ID_RE.match(args.id):
         raise BotBottleError(f"'{args.id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
     container = BottleNames(args.id, "").sidecar_container
+    database = common.layout().home_dir / DB_NAME
     state = _container_state(container)
     if state == "running":
         if args.follow:
-            return _follow(container, args.format)
-        _print_all(_read_running_log(container, args.id).splitlines(), args.format)
+            return _follow(container, args.format, TerminalEntries(database, args.id))
+        _print_all(_read_running_log(container, args.id).splitlines(), args.format,
+                   TerminalEntries(database, args.id).new())
         return 0
     if state == "stopped":
         # The sidecar stopped (fail closed when a daemon dies; the agent may run on, offline):
         # say why, and show its log, which stays in the stopped container until teardown.
         output.warn(f"the sidecar of bottle {args.id} stopped ({_why_stopped(container)}); showing the log it left")
-        _print_all(_read_stopped_log(container).splitlines(), args.format)
+        _print_all(_read_stopped_log(container).splitlines(), args.format, TerminalEntries(database, args.id).new())
         return 0
     saved = saved_log_path(common.layout().state_dir, args.id)
+    terminal = TerminalEntries(database, args.id).new()
     if saved.is_file():
         if args.follow:
             output.warn(f"bottle {args.id} is not running; showing its saved log")
-        _print_all(saved.read_text(encoding="utf-8", errors="replace").splitlines(), args.format)
+        _print_all(saved.read_text(encoding="utf-8", errors="replace").splitlines(), args.format, terminal)
+        return 0
+    if terminal:
+        # The bottle is gone with its egress log, but the host recorded what its terminal filter
+        # held back: that is worth seeing (a clipboard write is a sign of prompt injection).
+        output.warn(f"bottle {args.id} is not running and has no saved egress log; showing the terminal "
+                    "sequences held back of its agent")
+        _print_all([], args.format, terminal, quiet=True)
         return 0
     if state == "unknown":
         raise BotBottleError(
@@ -136,10 +158,50 @@ def _read_stopped_log(container: str) -> str:
         return target.read_text(encoding="utf-8", errors="replace") if egress_log.copy_out(container, target) else ""
 
 
-def _follow(container: str, fmt: str) -> int:
+class TerminalEntries:
+    """A bottle's terminal entries in the supervise database, each handed out once (``new``).
+
+    An entry is handed out again when it grew (past the store's bound, later holds are added to
+    the newest entry). A database that is missing is read as empty (it is not created here); one
+    that cannot be read is said once, and the egress decisions are shown all the same."""
+
+    def __init__(self, path: Path, bottle_id: str) -> None:
+        self.path = path
+        self.bottle_id = bottle_id
+        self._seen: dict[int, Any] = {}
+        self._warned = False
+
+    def new(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        try:
+            with Store(self.path) as store:
+                rows = store.terminal_events(self.bottle_id)
+        except Exception as exc:  # noqa: BLE001 - the decisions are still worth showing
+            if not self._warned:
+                self._warned = True
+                output.warn(f"the terminal sequences held back of bottle {self.bottle_id} cannot be read: {exc}")
+            return []
+        out = []
+        for row in rows:
+            if not isinstance(row.record, dict):
+                continue
+            mark = (row.record.get("ts"), row.record.get("total"))
+            if self._seen.get(row.offset) != mark:
+                self._seen[row.offset] = mark
+                out.append(row.record)
+        return out
+
+
+def _follow(container: str, fmt: str, terminal: TerminalEntries | None = None) -> int:
     binary = engine.docker_binary()
     if binary is None:
         raise BotBottleError("the docker CLI is not installed")
+    printing = threading.Lock()  # the decisions and the terminal entries come from two threads
+    stop = threading.Event()
+    if terminal is not None:
+        threading.Thread(target=_follow_terminal, args=(terminal, fmt, printing, stop), daemon=True,
+                         name="logs-terminal").start()
     # -F follows the file by name and waits for it; the exec ends when the container does.
     proc = subprocess.Popen(
         [binary, "exec", container, "tail", "-n", "+1", "-F", SIDECAR_LOG],
@@ -150,10 +212,12 @@ def _follow(container: str, fmt: str) -> int:
     try:
         assert proc.stdout is not None
         for record in parse_lines(proc.stdout):
-            _print_one(record, fmt)
+            with printing:
+                _print_one(record, fmt)
     except KeyboardInterrupt:
         interrupts.taken()  # Ctrl-C is how a follow ends
     finally:
+        stop.set()
         if proc.poll() is None:
             proc.terminate()
         try:
@@ -161,6 +225,17 @@ def _follow(container: str, fmt: str) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     return 0
+
+
+def _follow_terminal(terminal: TerminalEntries, fmt: str, printing: threading.Lock, stop: threading.Event) -> None:
+    """Print new terminal entries until ``stop``, looking every ``TERMINAL_POLL_S``."""
+    while not stop.is_set():
+        for record in terminal.new():
+            with printing:
+                if stop.is_set():
+                    return
+                _print_one(record, fmt)
+        stop.wait(TERMINAL_POLL_S)
 
 
 def parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -180,9 +255,13 @@ def parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             yield record
 
 
-def _print_all(lines: Iterable[str], fmt: str) -> None:
+def _print_all(lines: Iterable[str], fmt: str, terminal: list[dict[str, Any]] | None = None, *,
+               quiet: bool = False) -> None:
+    """The decisions in ``lines``, with the ``terminal`` entries (oldest first) between them in
+    time order; ``quiet``: no word when there are no decisions (there is no log to have any)."""
     count = 0
     read = 0  # where the next line begins in the whole log, as if nothing had been dropped
+    waiting = list(terminal or [])
     for line in lines:
         marker = _part_marker(line.strip())
         if marker is not None:
@@ -194,10 +273,26 @@ def _print_all(lines: Iterable[str], fmt: str) -> None:
             read = marker["starts_at"]
         read += len(line.encode("utf-8", "replace")) + 1
         for record in parse_lines([line]):
+            waiting = _print_earlier(waiting, _word(record.get("ts")), fmt)
             _print_one(record, fmt)
             count += 1
-    if count == 0 and fmt == "text":
+    _print_earlier(waiting, None, fmt)
+    if count == 0 and fmt == "text" and not quiet:
         output.err_console().print("no egress decisions logged yet (egress.log 0 logs none, 1 only refusals)")
+
+
+def _print_earlier(entries: list[dict[str, Any]], ts: str | None, fmt: str) -> list[dict[str, Any]]:
+    """Print the entries recorded before ``ts`` (all of them for None); return the rest.
+    A decision without a time does not move the entries (they wait for the next one that has)."""
+    if ts == "":
+        return entries
+    shown = 0
+    for entry in entries:
+        if ts is not None and _word(entry.get("ts")) > ts:
+            break
+        _print_one(entry, fmt)
+        shown += 1
+    return entries[shown:]
 
 
 def _part_marker(line: str) -> dict[str, Any] | None:
@@ -220,13 +315,16 @@ def _print_one(record: dict[str, Any], fmt: str) -> None:
 
 
 def format_text(record: dict[str, Any]) -> Text:
-    """One line: time, decision, method, target, status, duration, and why.
+    """One line: time, decision, method, target, status, duration, and why (for a terminal
+    entry: time and what was held back, see ``format_terminal``).
 
     A field of the wrong type (a hand-edited or damaged saved log) is left out, or shown as
     "?" where the line needs it; the rest of the line is still shown. Every field is the agent's
     to shape (a host, a path, a method it sent; a reason or an error quoting them): control
     characters, line breaks and tabs are shown as escapes, so one decision is one line and no
     field can draw a line or a column that passes for another decision."""
+    if record.get("event") == TERMINAL_EVENT:
+        return format_terminal(record)
     decision = _word(record.get("decision")) or "?"
     style = "yellow" if record.get("dlp_action") and decision == "allow" else _STYLES.get(decision, "")
     stamp = _word(record.get("ts"))
@@ -256,6 +354,23 @@ def format_text(record: dict[str, Any]) -> Text:
         line.append(one_line(f"  {reason}"), style=style)
     if error := _word(record.get("error")):
         line.append(one_line(f"  error: {error}"), style="red")
+    return line
+
+
+def format_terminal(record: dict[str, Any]) -> Text:
+    """A terminal entry in one line: time, HELD, and each kind held back with its count."""
+    stamp = _word(record.get("ts"))
+    held = record.get("held")
+    kinds = [f"{_word(kind)} x{_word(count) or '?'}" for kind, count in held.items()] if isinstance(held, dict) else []
+    total = record.get("total")
+    line = Text()
+    line.append(one_line(f"{stamp[11:23] if len(stamp) >= 23 else stamp} "), style="dim")
+    line.append("HELD  ", style="bold magenta")
+    line.append("terminal: ", style="magenta")
+    line.append(one_line(", ".join(kinds) or "?"), style="magenta")
+    if isinstance(total, int) and not isinstance(total, bool):
+        line.append(one_line(f"  ({total} sequence{'' if total == 1 else 's'} the agent printed, held back"
+                             " by the host's terminal filter)"), style="dim")
     return line
 
 

@@ -1,7 +1,8 @@
 """``bot-bottle supervise``: the operator's console, a Textual app over the supervise store.
 
 Three panes: running bottles (label, colour, agent, backend, uptime, pending count), the pending
-proposals of every bottle, and the egress/DLP events of the selected bottle. Between the last
+proposals of every bottle, and the egress/DLP events of the selected bottle, with what its terminal
+filter held back of the agent's output (a clipboard write, a tmux passthrough). Between the last
 two, the selected proposal's whole detail: warnings first, what approving it grants, how long
 the agent still waits, what it asks for, the git-gate's findings, then what the agent wrote. It
 scrolls (Enter on a proposal moves there, Escape back). Keyboard only: ``a`` approve, ``A``
@@ -452,11 +453,16 @@ class SuperviseApp(App[None]):
             self._title("#events-title", "Events: no bottle selected")
             return
         events = self.store.events(bottle, limit=EVENTS_SHOWN)
+        # Counted over all of them: a flood of requests may push the entries out of the newest shown.
+        held = view.terminal_held([row.record for row in self.store.terminal_events(bottle)])
         label = next((b.label for b in self.bottles if b.id == bottle and b.label), None)
-        self._title("#events-title", f"Egress and DLP events of {bottle}" + (f" ({label})" if label else "")
-                    + f": {len(events)}")
-        # Rewritten only when something changed, so a sync every few seconds does not flicker.
-        shown = (bottle, len(events), (events[-1].source, events[-1].offset) if events else None)
+        self._title("#events-title", f"Egress, DLP and terminal events of {bottle}" + (f" ({label})" if label else "")
+                    + f": {len(events)}" + (f"  (terminal: {held} sequence{'s' if held != 1 else ''} held back)"
+                                            if held else ""))
+        # Rewritten only when something changed, so a sync every few seconds does not flicker (a
+        # terminal entry that grew in place has a new import time).
+        shown = (bottle, len(events), held,
+                 (events[-1].source, events[-1].offset, events[-1].imported_at) if events else None)
         if shown == self._events_shown:
             return
         self._events_shown = shown

@@ -1,7 +1,8 @@
 """The supervise store: one SQLite database, ``~/.bot-bottle/supervise.db``.
 
 It holds the proposal queue of every bottle, the audit log (who decided what, when, why, and
-the state before and after) and the egress events shipped from each sidecar. The console, the
+the state before and after), the egress events shipped from each sidecar and, in the same table,
+what each bottle's terminal filter held back (``record_terminal``). The console, the
 ``--once`` printer and the demo all open it, possibly at the same time, so:
 
 - WAL journal and a busy timeout: readers never block the writer, two writers wait for each
@@ -42,6 +43,21 @@ MAX_EVENTS_PER_BOTTLE = 10_000
 # 16 KiB, and nothing reads them back: without a bound, a flood of asks fills the host's disk.
 # The audit rows saying they expired are kept (a few hundred bytes each).
 MAX_UNDECIDED_PER_BOTTLE = 500
+# What the terminal filter held back of a bottle's agent (``pty_relay``) is kept in the events
+# table under this source, next to the egress events (whose sources are sidecar container ids),
+# so the console and `bot-bottle logs` show both. Its records say ``"event": "terminal"`` (an
+# egress decision says ``"egress"``) and name kinds and counts only, never a held byte.
+TERMINAL_SOURCE = "terminal"
+TERMINAL_EVENT = "terminal"
+# Terminal entries kept per bottle, apart from the egress events' bound (a flood of requests
+# must not push them out). Once a bottle has this many, a later hold is added to its newest
+# entry (whose counts grow and whose time moves on): no flood of sequences grows the table.
+MAX_TERMINAL_EVENTS_PER_BOTTLE = 200
+# Kinds named in one terminal entry; holds of any further kind are counted under OTHER_KINDS
+# (the filter names some kinds by number, and an agent can print many numbers).
+MAX_TERMINAL_KINDS = 32
+MAX_KIND_CHARS = 80
+OTHER_KINDS = "other kinds"
 
 
 class StoreError(BotBottleError):
@@ -322,10 +338,12 @@ class Store:
     """One open database. Cheap to create; safe to share across threads (one lock in SQLite)."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
-                 max_events: int = MAX_EVENTS_PER_BOTTLE) -> None:
+                 max_events: int = MAX_EVENTS_PER_BOTTLE,
+                 max_terminal_events: int = MAX_TERMINAL_EVENTS_PER_BOTTLE) -> None:
         self.path = Path(path)
         self.clock = clock
         self.max_events = max_events
+        self.max_terminal_events = max(1, max_terminal_events)
         self.conn = connect(self.path)
         self.conn.row_factory = sqlite3.Row
         try:
@@ -516,10 +534,13 @@ class Store:
                 )
                 added += cur.rowcount
             if added:
+                # The terminal entries have a bound of their own: a flood of requests must not
+                # push the record of a clipboard write out.
                 self.conn.execute(
-                    "DELETE FROM egress_events WHERE bottle_id = ? AND rowid NOT IN (SELECT rowid FROM egress_events"
-                    " WHERE bottle_id = ? ORDER BY imported_at DESC, source DESC, offset DESC LIMIT ?)",
-                    (bottle_id, bottle_id, self.max_events),
+                    "DELETE FROM egress_events WHERE bottle_id = ? AND source != ? AND rowid NOT IN (SELECT rowid"
+                    " FROM egress_events WHERE bottle_id = ? AND source != ?"
+                    " ORDER BY imported_at DESC, source DESC, offset DESC LIMIT ?)",
+                    (bottle_id, TERMINAL_SOURCE, bottle_id, TERMINAL_SOURCE, self.max_events),
                 )
             self.conn.execute(
                 "INSERT INTO event_cursors (bottle_id, source, offset, updated_at) VALUES (?, ?, ?, ?)"
@@ -537,6 +558,53 @@ class Store:
         ).fetchall()
         return {str(r["source"]): int(r["offset"]) for r in rows}
 
+    # -- what the terminal filter held back -----------------------------------------------------
+    def record_terminal(self, bottle_id: str, held: Mapping[str, int]) -> bool:
+        """Add one entry naming what a bottle's terminal filter held back since the last one
+        (kinds and counts, nothing else); False when ``held`` counts nothing.
+
+        Past ``MAX_TERMINAL_EVENTS_PER_BOTTLE`` entries the counts go into the newest entry
+        instead, so the table stays bounded however long an agent floods its terminal."""
+        counts = merge_counts({}, held)
+        if not counts:
+            return False
+        now = self.clock()
+        with _immediate(self.conn):
+            row = self.conn.execute(
+                "SELECT COUNT(*) AS n, MAX(offset) AS last FROM egress_events WHERE bottle_id = ? AND source = ?",
+                (bottle_id, TERMINAL_SOURCE),
+            ).fetchone()
+            if row["n"] >= self.max_terminal_events and row["last"] is not None:
+                newest = self.conn.execute(
+                    "SELECT record FROM egress_events WHERE bottle_id = ? AND source = ? AND offset = ?",
+                    (bottle_id, TERMINAL_SOURCE, row["last"]),
+                ).fetchone()
+                earlier = _loads(newest["record"]) or {}
+                counts = merge_counts(dict(_counts_of(earlier.get("held"))), counts)
+                record = terminal_record(counts, now)
+                self.conn.execute(
+                    "UPDATE egress_events SET ts = ?, record = ?, imported_at = ?"
+                    " WHERE bottle_id = ? AND source = ? AND offset = ?",
+                    (record["ts"], _dumps(record), now, bottle_id, TERMINAL_SOURCE, row["last"]),
+                )
+                return True
+            record = terminal_record(counts, now)
+            self.conn.execute(
+                "INSERT INTO egress_events (bottle_id, source, offset, ts, record, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (bottle_id, TERMINAL_SOURCE, (row["last"] if row["last"] is not None else -1) + 1,
+                 record["ts"], _dumps(record), now),
+            )
+        return True
+
+    def terminal_events(self, bottle_id: str) -> list[EventRow]:
+        """Every terminal entry of a bottle, oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM egress_events WHERE bottle_id = ? AND source = ? ORDER BY offset",
+            (bottle_id, TERMINAL_SOURCE),
+        ).fetchall()
+        return [EventRow(r["bottle_id"], r["source"], r["offset"], r["ts"], _loads(r["record"]), r["imported_at"])
+                for r in rows]
+
     def events(self, bottle_id: str, *, limit: int = 200) -> list[EventRow]:
         """The newest ``limit`` events of a bottle, oldest first."""
         rows = self.conn.execute(
@@ -547,6 +615,47 @@ class Store:
             EventRow(r["bottle_id"], r["source"], r["offset"], r["ts"], _loads(r["record"]), r["imported_at"])
             for r in reversed(rows)
         ]
+
+
+def terminal_recorder(bottle_id: str, path: Path) -> Callable[[Mapping[str, int]], None]:
+    """What the terminal relay calls (from its recorder thread) with what it held back of
+    ``bottle_id``'s agent: each call opens the database at ``path``, adds the entry and closes
+    it again (a call comes once a second at most), so no connection outlives the write."""
+
+    def record(held: Mapping[str, int]) -> None:
+        with Store(path) as store:
+            store.record_terminal(bottle_id, held)
+
+    return record
+
+
+def timestamp(now: float) -> str:
+    """UTC time with milliseconds, as the egress log's lines carry it (so the two sort together)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+def terminal_record(held: Mapping[str, int], now: float) -> dict[str, Any]:
+    """A terminal entry's record: when, the kinds held back and how many of each, the total."""
+    counts = dict(held)
+    return {"ts": timestamp(now), "event": TERMINAL_EVENT, "held": counts, "total": sum(counts.values())}
+
+
+def merge_counts(into: dict[str, int], more: Mapping[str, int], *, limit: int = MAX_TERMINAL_KINDS) -> dict[str, int]:
+    """``into`` with the counts of ``more`` added; at most ``limit`` kinds are named, holds of
+    any further kind are counted under ``OTHER_KINDS``. Anything but a text kind with a positive
+    count is left out (a record read back from the database is not trusted blindly)."""
+    for kind, count in more.items():
+        if not isinstance(kind, str) or isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+            continue
+        kind = kind[:MAX_KIND_CHARS]
+        if kind not in into and kind != OTHER_KINDS and len(into) - (OTHER_KINDS in into) >= limit:
+            kind = OTHER_KINDS
+        into[kind] = into.get(kind, 0) + count
+    return into
+
+
+def _counts_of(value: Any) -> dict[str, int]:
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -315,6 +315,16 @@ def _wildcard_warning(name: str) -> str | None:
     return None
 
 
+def terminal_held(records: list[Any]) -> int:
+    """How many sequences a bottle's terminal filter held back, over its terminal entries."""
+    total = 0
+    for record in records:
+        count = record.get("total") if isinstance(record, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            total += count
+    return total
+
+
 def agent_says(justification: str) -> Text:
     """The agent's justification for the console's detail pane: labelled as the agent's, shown
     as written (nothing unprintable) but never styled like the console's own lines."""
