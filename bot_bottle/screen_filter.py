@@ -137,6 +137,13 @@ _ANSI_DEFAULT_OFF = frozenset({2, 4, 20})
 _ANSI_DEFAULT_ON = frozenset({12})
 
 
+# Kinds counted apart in ``held``: some are named by their number (``other OSC 1234``), and an
+# agent can print a million numbers; past this many, a new kind is counted as OTHER_KINDS (or as
+# a quiet query), so neither the host's memory nor the operator's line grows with them.
+MAX_HELD_KINDS = 32
+OTHER_KINDS = "other kinds"
+
+
 def is_named(kind: str) -> bool:
     """Whether a held-back kind is named to the operator (``summary``); bare queries of unknown
     commands are held quietly."""
@@ -540,6 +547,8 @@ class ScreenFilter:
         return f"held back {total} terminal {noun} the agent printed: {kinds}"
 
     def _count(self, kind: str) -> None:
+        if kind not in self.held and len(self.held) >= MAX_HELD_KINDS:
+            kind = OTHER_KINDS if is_named(kind) else QUIET_QUERY
         self.held[kind] = self.held.get(kind, 0) + 1
         if self.on_held is not None:
             self.on_held(kind)

@@ -8,7 +8,7 @@ import random
 import re
 import unittest
 
-from bot_bottle.screen_filter import MAX_OSC, ScreenFilter
+from bot_bottle.screen_filter import MAX_HELD_KINDS, MAX_OSC, ScreenFilter
 
 ESC = b"\x1b"
 ST = b"\x1b\\"
@@ -351,6 +351,22 @@ class Summary(unittest.TestCase):
         _, screen = run(b"\x05")
         self.assertEqual(screen.summary(), "held back 1 terminal sequence the agent printed: "
                          "answerback request (ENQ) x1")
+
+
+    def test_many_numbered_kinds_stay_bounded_and_counted(self) -> None:
+        # Each unknown OSC number is a kind of its own: an agent printing thousands of them must
+        # grow neither the host's memory nor the operator's line, and lose none of the count.
+        numbered = b"".join(b"\x1b]%d;x\x07" % n for n in range(1000, 11000))
+        queries = b"".join(b"\x1b]%d;?\x07" % n for n in range(20000, 21000))
+        out, screen = run(b"\x1b]52;c;eA==\x07" + numbered + queries + b"done")
+        self.assertEqual(out, b"done")
+        self.assertLessEqual(len(screen.held), MAX_HELD_KINDS + 2)
+        self.assertEqual(sum(screen.held.values()), 1 + 10000 + 1000)
+        summary = screen.summary()
+        self.assertLess(len(summary), 2000)
+        self.assertIn("held back 10001 terminal sequences", summary)  # the quiet queries stay quiet
+        self.assertIn("clipboard access (OSC 52) x1", summary)
+        self.assertIn("other kinds x", summary)
 
 
 class Finish(unittest.TestCase):
