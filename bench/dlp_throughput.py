@@ -15,6 +15,10 @@ decoded layer of the batch's text). That path is measured too, on the same text 
 still be found) and on random binary data, the usual large upload, with the same plants at random
 offsets; ``scan_text(..., deep=True)`` of the binary batches (the whole batch scanned, as a
 buffered body is) is the baseline.
+
+The inbound prompt-injection scan of an answer (``scan_response_for_injection``) is measured on
+about 1 MB each of English text, an HTML page, accented prose decomposed into combining marks
+(NFD) and text with a zero-width space between every two characters (``inbound``, MB/s of UTF-8).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import random
 import sys
 import time
+import unicodedata
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -33,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import bar_plot, median, write_results  # noqa: E402
 from bot_bottle.sidecar.dlp import Scanner, ScanOptions  # noqa: E402
+from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection  # noqa: E402
 
 TARGET_MB_S = 50.0
 FILE_SIZE = 1 << 20
@@ -199,6 +205,39 @@ def check_plants(results: list[list], where: list[tuple[int, int, int, str]]) ->
     return out
 
 
+_PROSE = ("the quick brown fox jumps over the lazy dog while a caf\u00e9 r\u00e9sum\u00e9 of na\u00efve "
+          "d\u00e9j\u00e0 vu reads \u00fcber stra\u00dfe and the gar\u00e7on at the fa\u00e7ade says the "
+          "\u00e9l\u00e8ve was there").split()
+
+
+def inbound_texts(size: int, seed: int = 5) -> dict[str, str]:
+    """About ``size`` bytes each of the answers the inbound scan reads: plain English, an HTML
+    page, accented prose decomposed (NFD: a combining mark after every accented letter), and
+    English with a zero-width space between every two characters."""
+    rng = random.Random(seed)
+    english_words = [w for w in _PROSE if w.isascii()]
+    english = " ".join(rng.choice(english_words) for _ in range(size // 4))[:size]
+    accented = " ".join(rng.choice(_PROSE) for _ in range(size // 5))[:size]
+    html = "".join(f"<p class='c{i % 7}'>{english[i * 200:(i + 1) * 200]}</p>\n"
+                   f"<a href='https://example.com/{i}'>more</a>\n" for i in range(size // 260))
+    return {
+        "english": english,
+        "html": f"<html><body>{html}</body></html>",
+        "nfd": unicodedata.normalize("NFD", accented),
+        "zero_width": "\u200b".join(english[: size // 4]),
+    }
+
+
+def inbound_rates(runs: int) -> dict[str, float]:
+    """MB/s (of UTF-8) of the inbound scan over each of ``inbound_texts``, median of ``runs``."""
+    out = {}
+    for name, text in inbound_texts(1_000_000).items():
+        scan_response_for_injection(text)  # tables built on first use
+        walls = [_timed(lambda text=text: scan_response_for_injection(text)) for _ in range(runs)]
+        out[name] = round(len(text.encode("utf-8")) / 1e6 / median(walls), 1)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=100, help="size of the generated text in MB (default 100)")
@@ -258,6 +297,8 @@ def main() -> int:
     binary_checks = check_plants(binary_results, binary_where)
     stream_missed = [c["expected"] for c in batch_checks + binary_checks if not c["found"]]
 
+    inbound = inbound_rates(args.runs)
+
     mb_s = total / 1e6 / median(walls)
     data = {
         "target_mb_s": TARGET_MB_S,
@@ -286,6 +327,7 @@ def main() -> int:
             "planted_found": len(batch_checks) + len(binary_checks) - len(stream_missed),
             "missed": stream_missed,
         },
+        "inbound_mb_s": inbound,
         "target_met": mb_s >= TARGET_MB_S and not missed and not stream_missed,
     }
     path = write_results("dlp_throughput", data)
@@ -308,6 +350,7 @@ def main() -> int:
     print(f"stream batches: text {stream['mb_s_text']} MB/s, binary {stream['mb_s_binary']} MB/s "
           f"(without the prefilter {stream['mb_s_binary_without_prefilter']}); planted found "
           f"{stream['planted_found']}/{stream['planted']}{'; missed ' + ', '.join(stream_missed) if stream_missed else ''}")
+    print("inbound scan: " + ", ".join(f"{name} {rate} MB/s" for name, rate in inbound.items()))
     print(f"wrote {path}")
     return 0 if data["target_met"] else 1
 

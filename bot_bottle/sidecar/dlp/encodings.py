@@ -193,8 +193,10 @@ MIN_RUN = 24  # shorter runs decode to under 18 bytes: below any token format wo
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{%d,}" % MIN_RUN)  # the slow way, for text beyond latin-1
 # Every base64/hex character becomes "A", everything else a space: a run is then a literal
 # "AAAA..." that the regex engine finds by skipping ahead, instead of trying every position.
+# "=" stays itself: up to two of them after a run are its padding, matched with it.
 _RUN_MAP = bytes(0x41 if byte in _RUN_CHARS else 0x20 for byte in range(256))
-_RUN_RX = re.compile(b"A" * MIN_RUN + b"A*")
+_PADDED_RUN_MAP = bytes(0x3D if byte == 0x3D else code for byte, code in enumerate(_RUN_MAP))
+_PADDED_RUN_RX = re.compile(b"A" * MIN_RUN + b"A*={0,2}")
 # Base64 of text: the first character of every 4-character group encodes the top six bits of a
 # byte below 0x80, so it is one of "CDI..Za..f" (tab/newline and 0x20-0x7F). Hex of text: every
 # high nibble is 0-7. Marked "T"; other run characters "o".
@@ -210,13 +212,7 @@ def _run_spans(text: str) -> list[tuple[int, int]]:
         data = text.encode("latin-1")
     except UnicodeEncodeError:
         return [m.span() for m in _B64_RUN.finditer(text)]
-    spans = []
-    for m in _RUN_RX.finditer(data.translate(_RUN_MAP)):
-        start, end = m.span()
-        while end < len(text) and end - m.end() < 2 and text[end] == "=":
-            end += 1  # padding belongs to the run
-        spans.append((start, end))
-    return spans
+    return [m.span() for m in _PADDED_RUN_RX.finditer(data.translate(_PADDED_RUN_MAP))]
 
 
 def decode_runs(text: str, *, limit: int) -> list[Decoded]:
@@ -245,14 +241,53 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
         run = text[start:end]
         hex_part = _hex_part(run)
         if hex_part is not None:
+            if not (_hex_may_be_text(hex_part) or _PACKED_HEX.search(hex_part)):
+                continue  # not text at either alignment, nor compressed: nothing to decode
             decoded = _decode_hex_run(hex_part, budget)
             encoding = "hex"
         else:
+            if run.islower() or run.isupper():
+                if _B32_RUN.search(run) is None:
+                    continue  # one letter case, and no stretch base32 could be: nothing to decode
+            elif not (_b64_may_be_text(run, shape, start) or _PACKED_B64_START.search(run)):
+                continue  # no candidate ``_decode_b64_run`` would decode
             decoded, encoding = _decode_b64_run(run, shape, start, budget)
         if decoded is not None:
             out.append(Decoded(encoding, start, end, decoded, whole_span(start, end)))
             budget -= len(decoded)
     return out
+
+
+_LEADS_OF_TEXT = b"TTTT"
+_ZLIB_FIRST = ("eJ", "eN", "eF", "eA")
+
+
+def _hex_may_be_text(hex_part: str) -> bool:
+    """False only when ``_decode_hex_run`` finds nothing in ``hex_part`` (one without
+    ``_PACKED_HEX``, the caller's test): at either alignment it decodes only when every probed
+    high nibble is 0-7 (``_HEXTEXT_MAP``), and a hex part of ``MIN_RUN`` characters or more has
+    at least twelve probed, so the first four must be."""
+    leads = hex_part[:8].encode("ascii").translate(_HEXTEXT_MAP)
+    return leads[0::2] == _LEADS_OF_TEXT or leads[1::2] == _LEADS_OF_TEXT
+
+
+def _b64_may_be_text(run: str, shape: bytes, start: int) -> bool:
+    """False only when ``_decode_b64_run`` would find no candidate to decode in ``run``, a run of
+    both letter cases at ``start`` holding none of ``PACKED_B64_MARKS`` (the caller's test): a
+    few C-speed tests instead of its several searches and slices (a MiB of source code holds
+    thousands of runs: hashes, ids, images). Its candidates are base64 of UTF-16 (a fifth of the
+    run "A"), a tar (352 characters or more), zlib (a header at one of the first four), and
+    text: at one of four alignments, every probed group lead (``_TEXTISH_MAP``) "T". A run is
+    at least ``MIN_RUN`` characters, so at least four groups are probed from
+    ``start + skip + 8``, and the first four must be "T"."""
+    if run.count("A") * 5 >= len(run) or len(run) >= 352:
+        return True
+    if any(run.startswith(_ZLIB_FIRST, skip) for skip in range(4)):
+        return True
+    probes = shape[start + 8 : start + 24]
+    if b"T" not in probes[:4]:
+        return False
+    return _LEADS_OF_TEXT in (probes[0::4], probes[1::4], probes[2::4], probes[3::4])
 
 
 _WRAP_TAIL = re.compile(r"\r?\n([A-Za-z0-9+/_\-]{1,%d}=*)(?=\r?\n|$)" % (MIN_RUN - 1))
