@@ -25,6 +25,8 @@ from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle import preflight
 from bot_bottle.errors import BotBottleError, teardown_after_failure
 from bot_bottle.manifest import Manifest
+from bot_bottle import offline_alarm
+from bot_bottle.offline_alarm import SidecarAlarm
 from bot_bottle.manifest import env as env_mod
 from bot_bottle.manifest.model import EnvEntry
 from bot_bottle.plan import BottlePlan
@@ -387,10 +389,14 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
             extra = headless_args(plan, headless_prompt) if headless_prompt is not None else []
             argv = _agent_argv(bottle, extra, tty=tty, status_file=status_file)
         alive = getattr(bottle, "running", None)
+        sidecar_check = getattr(bottle, "sidecar_stopped", None)
+        alarm = SidecarAlarm(launcher.state.id, sidecar_check) if callable(sidecar_check) else None
         interrupts.raise_pending()  # a signal lost while the bottle was launched: no agent now
         _mark_agent_ran(launcher.state)
         client_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
-                                 alive=alive, state=launcher.state, tty=tty)
+                                 alive=alive, state=launcher.state, tty=tty, alarm=alarm)
+        if alarm is not None and launcher.state.restart_request() is None and (alive is None or alive()):
+            alarm.poll(now=True)  # ended by itself: perhaps for want of a way out
         # Decided in full before it is kept: a zero must never stand while the check is unfinished.
         code, why = _agent_exit(bottle, client_code, status_file, alive=alive, state=launcher.state)
         memory_limit = _memory_end(bottle, code, why, alive=alive)
@@ -416,6 +422,9 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
                     reason = unfinished
                 elif exit_code != 0:
                     reason = f"agent exited with code {exit_code}"
+                elif alarm is not None and alarm.reason is not None:
+                    # Its work may be unpushed: the git-gate stopped with the rest.
+                    reason = f"its sidecar stopped while the agent ran ({alarm.reason})"
                 elif preserve:
                     reason = "asked to preserve"
                 if reason:
@@ -611,21 +620,26 @@ def _mark_agent_ran(state: Any) -> None:
 
 
 def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], bool] | None = None,
-               tty: bool = False) -> int:
+               tty: bool = False, alarm: SidecarAlarm | None = None) -> int:
     """Run the agent's host process to its end (its exit status), like ``subprocess.run``.
 
     Once a restart is asked for, the process gets ``RESTART_EXIT_GRACE_S`` to end by itself
     (its container is being stopped), then it is terminated, so the restart cannot hang. Once
     ``alive`` says the bottle stopped, it gets ``GONE_EXIT_GRACE_S``, so a stop cannot hang it.
     With ``tty`` (and a terminal on both ends) its terminal is relayed through ``pty_relay``.
+    ``alarm`` looks at the bottle's sidecar meanwhile, and says on that terminal when it stopped.
     """
     relay = (pty_relay.Relay(die_with_parent(argv), record=_terminal_record(state))
              if tty and pty_relay.usable() else None)
+    if alarm is not None and relay is not None:
+        alarm.tell = relay.notice
     try:
-        return _wait_agent(relay.start() if relay is not None else _spawn(argv, stdin), state, alive)
+        return _wait_agent(relay.start() if relay is not None else _spawn(argv, stdin), state, alive, alarm)
     finally:
         if relay is not None:
             relay.close()
+            if alarm is not None:
+                alarm.tell = offline_alarm.to_stderr  # the terminal is the operator's again
 
 
 def _terminal_record(state: Any) -> pty_relay.Record | None:
@@ -643,7 +657,7 @@ def _terminal_record(state: Any) -> pty_relay.Record | None:
     return terminal_recorder(bottle_id, path)
 
 
-def _wait_agent(proc: Any, state: Any, alive: Callable[[], bool] | None) -> int:
+def _wait_agent(proc: Any, state: Any, alive: Callable[[], bool] | None, alarm: SidecarAlarm | None = None) -> int:
     deadline: float | None = None
     next_check = time.monotonic() + LIVENESS_INTERVAL_S
     restart_asked = False
@@ -662,6 +676,8 @@ def _wait_agent(proc: Any, state: Any, alive: Callable[[], bool] | None) -> int:
                 next_check = now + LIVENESS_INTERVAL_S
                 if not alive():
                     deadline = min(deadline or float("inf"), now + GONE_EXIT_GRACE_S)
+            if alarm is not None and deadline is None:  # not while the bottle is ending
+                alarm.poll()
             if deadline is not None and now > deadline:
                 proc.terminate()
                 try:

@@ -79,6 +79,7 @@ class Relay:
         if self._recorder is not None:
             self.screen.on_held = self._recorder.held
         self.proc: subprocess.Popen[bytes] | None = None
+        self._writing = threading.Lock()  # the agent's output and our notices, one at a time
         self._master: int | None = None
         self._saved: list[Any] | None = None
         self._wake_r, self._wake_w = os.pipe()
@@ -127,7 +128,16 @@ class Relay:
                 return
             safe = self.screen.feed(data)
             if safe and writable:
-                writable = self._write_out(safe)
+                with self._writing:
+                    writable = self._write_out(safe)
+
+    def notice(self, text: str) -> None:
+        """One line of bot-bottle's own on the operator's terminal, between two writes of the
+        agent's output (never inside a sequence: the filter passes only whole ones). The
+        terminal is raw while the agent runs: the line brings its own carriage returns."""
+        line = " ".join(text.split())
+        with self._writing:
+            self._write_out(f"\r\nbot-bottle: {line}\r\n".encode("utf-8", "replace"))
 
     def _write_out(self, data: bytes) -> bool:
         """Whole ``data`` to the operator's terminal; False once it is gone (then the client's

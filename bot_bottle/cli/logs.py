@@ -30,6 +30,7 @@ from bot_bottle.backend.docker import egress_log, engine
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
+from bot_bottle.backend.docker.sidecar_watch import why_offline
 from bot_bottle.sidecar.egress.logfile import part_marker
 from bot_bottle.state import ID_RE
 from bot_bottle.supervise.store import DB_NAME, TERMINAL_EVENT, Store
@@ -46,7 +47,7 @@ TERMINAL_POLL_S = 1.0
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "logs",
-        help="show a bottle's egress decisions (allowed and refused requests)",
+        help="show a bottle's egress decisions (allowed and refused requests) and the terminal sequences held back",
         description=(
             "Show the egress proxy's decisions for bottle ID: one line per request or tunnel, with the "
             "rule that decided. Reads the running bottle's log, or the log saved with a preserved bottle. "
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if state == "stopped":
         # The sidecar stopped (fail closed when a daemon dies; the agent may run on, offline):
         # say why, and show its log, which stays in the stopped container until teardown.
-        output.warn(f"the sidecar of bottle {args.id} stopped ({_why_stopped(container)}); showing the log it left")
+        output.warn(f"the sidecar of bottle {args.id} stopped ({why_offline(container)}); showing the log it left")
         _print_all(_read_stopped_log(container).splitlines(), args.format, TerminalEntries(database, args.id).new())
         return 0
     saved = saved_log_path(common.layout().state_dir, args.id)
@@ -118,23 +119,6 @@ def _container_state(container: str) -> str | None:
     if result.returncode != 0:
         return "unknown" if engine.no_engine_error(result.stderr) is not None else None
     return "running" if result.stdout.strip() == "true" else "stopped"
-
-
-def _why_stopped(container: str) -> str:
-    """The sidecar's own last word on why it went offline, from its start/stop messages."""
-    logs = engine.run(["logs", "--tail", "50", container], timeout=30, check=False)
-    reason = "it gave no reason"
-    for line in logs.stderr.splitlines():
-        try:
-            event = json.loads(line)
-        except (ValueError, RecursionError):  # as in ``parse_lines``
-            continue
-        if isinstance(event, dict) and event.get("event") == "sidecar":
-            if event.get("what") == "offline":
-                reason = str(event.get("reason", reason))
-            elif event.get("what") == "start-failed":
-                reason = f"start failed: {event.get('error', '?')}"
-    return reason
 
 
 def _read_running_log(container: str, bottle_id: str) -> str:

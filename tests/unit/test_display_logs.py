@@ -11,7 +11,7 @@ import unittest
 from pathlib import Path
 from unittest import mock
 
-from bot_bottle.backend.docker import engine
+from bot_bottle.backend.docker import engine, sidecar_watch
 from bot_bottle.cli import logs
 from tests.fixtures import ManifestHome
 from tests.unit.test_cli_logs import ALLOW, DENY, FakeEngine
@@ -56,7 +56,7 @@ class MalformedLinesTest(unittest.TestCase):
         stderr = "\n".join([self.HUGE, self.DEEP, json.dumps({"event": "sidecar", "what": "offline",
                                                               "reason": "the proxy ended"})])
         with mock.patch.object(engine, "run", return_value=engine.DockerResult(0, "", stderr)):
-            self.assertEqual(logs._why_stopped("c"), "the proxy ended")
+            self.assertEqual(sidecar_watch.why_offline("c"), "the proxy ended")
 
 
 class JsonOutputTest(unittest.TestCase):

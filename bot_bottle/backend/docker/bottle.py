@@ -97,8 +97,10 @@ class DockerBottle(Bottle):
         workdir: str = WORKDIR,
         exec_timeout: float | None = 300,
         secret_env_file: str = SECRET_ENV_FILE,
+        sidecar: str | None = None,
     ) -> None:
         self.container = container
+        self.sidecar = sidecar  # its sidecar container: the agent's only way out
         self.secret_env_file = secret_env_file
         # Beside the secret env file: the agent user's tmpfs, which no snapshot captures.
         self.status_dir = str(PurePosixPath(secret_env_file).parent)
@@ -214,6 +216,29 @@ class DockerBottle(Bottle):
         if proc.returncode != 0:
             return "no such" not in (proc.stderr or "").lower()
         return proc.stdout.strip() != "false"
+
+    def sidecar_stopped(self) -> str | None:
+        """Why this bottle's sidecar stopped while the agent runs on (offline: no network, git
+        remote or supervise), from the sidecar's own last word; None while it runs, or when the
+        engine cannot say (nothing is announced on a hiccup)."""
+        if self.sidecar is None:
+            return None
+        try:
+            proc = subprocess.run([self._docker, "inspect", "-f", "{{.State.Running}}", self.sidecar],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if proc.returncode != 0:
+            return "its container is gone" if "no such" in (proc.stderr or "").lower() else None
+        if proc.stdout.strip() != "false":
+            return None
+        from bot_bottle.backend.docker.sidecar_watch import last_word
+
+        try:
+            reason, asked = last_word(self.sidecar)
+        except BotBottleError:
+            return "it gave no reason"
+        return None if asked else reason  # stopped on purpose: the bottle is ending
 
     def memory_end(self) -> int | None:
         """The memory limit (bytes, 0 for none) the engine ended the container for going over, or

@@ -697,6 +697,7 @@ class DockerLauncher:
             self._docker(["exec", "-u", "root", name, "passwd", "-d", "root"])
         return DockerBottle(
             container=name,
+            sidecar=self.names.sidecar_container,
             teardown=self.teardown,
             agent_command=self.options.agent_command or self.plan.agent_command,
         )

@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
+from bot_bottle.backend.docker import engine
 from bot_bottle.errors import BotBottleError
 from bot_bottle.proc import die_with_parent
 
@@ -104,3 +105,32 @@ def _sidecar_event(line: str) -> str | None:
         return None
     what = doc.get("what")
     return what if isinstance(what, str) else None
+
+
+def why_offline(container: str) -> str:
+    """The sidecar's own last word on why it stopped, from its start/stop messages."""
+    return last_word(container)[0]
+
+
+STOPPED_ON_PURPOSE = "it was stopped"
+
+
+def last_word(container: str) -> tuple[str, bool]:
+    """Why the sidecar stopped, and whether it was asked to (its last message says ``stopped``:
+    a stop or restart of the bottle) rather than going offline."""
+    logs = engine.run(["logs", "--tail", "50", container], timeout=30, check=False)
+    reason, asked = "it gave no reason", False
+    for line in logs.stderr.splitlines():
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError):  # a line too deep or too long to be one of its messages
+            continue
+        if isinstance(event, dict) and event.get("event") == "sidecar":
+            what = event.get("what")
+            if what == "offline":
+                reason, asked = str(event.get("reason", reason)), False
+            elif what == "start-failed":
+                reason, asked = f"start failed: {event.get('error', '?')}", False
+            elif what == "stopped":
+                reason, asked = STOPPED_ON_PURPOSE, True
+    return reason, asked
