@@ -13,88 +13,22 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
-from pathlib import Path
 
 from tests._docker import skip_unless_docker
-from tests.integration import _harness as h
-from tests.integration.test_agent_terminal_bottle import BOTTLE, CLIP, HOSTILE, PROVIDER, TMUX, _set_size
+from tests.integration._operator_terminal import CLIP, HOSTILE, TMUX, ShellAgentOnATerminal
 
-REPO = Path(__file__).resolve().parents[2]
 CLIPBOARD = "clipboard access (OSC 52)"
 PLAIN_PAYLOADS = (b"clip-payload", b"tmux-payload", CLIP, TMUX)
 
 
 @skip_unless_docker()
-class HeldSequencesAreRecorded(unittest.TestCase):
-    def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory(prefix="bb-termrec-")
-        self.addCleanup(tmp.cleanup)
-        self.home = Path(tmp.name)
-        h.write_manifests(self.home, bottle=BOTTLE)
-        plugin = self.home / ".bot-bottle" / "contrib" / "shellagent"
-        plugin.mkdir(parents=True)
-        (plugin / "provider.py").write_text(PROVIDER)
-        self.env = {**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO),
-                    "BOT_BOTTLE_INTERNAL_NETWORK": "1", "TERM": "xterm-256color"}
-        self.seen = b""
-
-    def _start(self) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the operator's shell: `bot-bottle start` on the terminal
-            os.chdir(self.home)
-            os.execve(sys.executable, [sys.executable, "-m", "bot_bottle", "start", "tester", "--yes"], self.env)
-        self.addCleanup(self._end)
-        _set_size(self.fd, 40, 140)
-
-    def _end(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGTERM)  # a clean teardown if the test stopped half way
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and os.waitpid(self.pid, os.WNOHANG) == (0, 0):
-                self._read(0.5)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        else:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        os.close(self.fd)
-        subprocess.run([sys.executable, "-m", "bot_bottle", "cleanup", "--all"], cwd=self.home, capture_output=True,
-                       env={**os.environ, "HOME": str(self.home), "PYTHONPATH": str(REPO)}, timeout=600)
-
-    def _read(self, wait: float) -> bool:
-        ready, _, _ = select.select([self.fd], [], [], wait)
-        if not ready:
-            return True
-        try:
-            chunk = os.read(self.fd, 65536)
-        except OSError:
-            return False
-        self.seen += chunk
-        return bool(chunk)
-
-    def until(self, text: bytes, timeout: float = 60, after: int = 0) -> int:
-        deadline = time.monotonic() + timeout
-        while self.seen.find(text, after) < 0:
-            if time.monotonic() > deadline or not self._read(0.2):
-                raise AssertionError(f"{text!r} never came; the terminal showed ...{self.seen[-3000:]!r}")
-        return self.seen.find(text, after)
-
-    def type(self, line: str) -> int:
-        mark = len(self.seen)
-        os.write(self.fd, line.encode() + b"\r")
-        return mark
+class HeldSequencesAreRecorded(ShellAgentOnATerminal):
+    PREFIX = "bb-termrec-"
 
     def logs(self, bottle_id: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "bot_bottle", "logs", bottle_id, *argv], cwd=self.home,
@@ -107,7 +41,7 @@ class HeldSequencesAreRecorded(unittest.TestCase):
         return [r for r in records if r.get("event") == "terminal"]
 
     def test_logs_names_the_clipboard_write_during_and_after_the_session(self) -> None:
-        self._start()
+        self.start_agent()
         self.until(b"READY", timeout=600, after=self.type("echo RE''ADY"))
         found = re.search(rb"new bottle ([a-z0-9]{6,32}) for agent", self.seen)
         assert found is not None, self.seen[-2000:]
