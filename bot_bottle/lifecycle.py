@@ -25,12 +25,11 @@ from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle import preflight
 from bot_bottle.errors import BotBottleError, teardown_after_failure
 from bot_bottle.manifest import Manifest
-from bot_bottle import offline_alarm
-from bot_bottle.offline_alarm import SidecarAlarm
 from bot_bottle.manifest import env as env_mod
 from bot_bottle.manifest.model import EnvEntry
 from bot_bottle.plan import BottlePlan
-from bot_bottle import interrupts, providers, pty_relay
+from bot_bottle import interrupts, offline_alarm, providers, pty_relay
+from bot_bottle.offline_alarm import SidecarAlarm
 from bot_bottle.proc import ALIVE, die_with_parent, owner_state
 from bot_bottle.provision import agent_files
 from bot_bottle.state import RunLock, StateDir
