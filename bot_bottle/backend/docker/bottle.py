@@ -205,32 +205,30 @@ class DockerBottle(Bottle):
         (its exec client went away without it), or the bottle could not be asked."""
         return parse_status(self.exec(read_status_cmd(status_file)))
 
+    def _state(self, container: str) -> str | None:
+        """``running``, ``stopped`` or ``gone``; None when the engine could not say."""
+        try:
+            proc = subprocess.run([self._docker, "inspect", "-f", "{{.State.Running}}", container],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if proc.returncode != 0:
+            return "gone" if "no such" in (proc.stderr or "").lower() else None
+        return "stopped" if proc.stdout.strip() == "false" else "running"
+
     def running(self) -> bool:
         """Is the container still running? A failing engine counts as yes (nothing is ended on
         a hiccup); a container that is gone or stopped is no."""
-        try:
-            proc = subprocess.run([self._docker, "inspect", "-f", "{{.State.Running}}", self.container],
-                                  capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            return True
-        if proc.returncode != 0:
-            return "no such" not in (proc.stderr or "").lower()
-        return proc.stdout.strip() != "false"
+        return self._state(self.container) not in ("stopped", "gone")
 
     def sidecar_stopped(self) -> str | None:
         """Why this bottle's sidecar stopped while the agent runs on (offline: no network, git
         remote or supervise), from the sidecar's own last word; None while it runs, or when the
         engine cannot say (nothing is announced on a hiccup)."""
-        if self.sidecar is None:
-            return None
-        try:
-            proc = subprocess.run([self._docker, "inspect", "-f", "{{.State.Running}}", self.sidecar],
-                                  capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if proc.returncode != 0:
-            return "its container is gone" if "no such" in (proc.stderr or "").lower() else None
-        if proc.stdout.strip() != "false":
+        state = self._state(self.sidecar) if self.sidecar is not None else None
+        if state == "gone":
+            return "its container is gone"
+        if state != "stopped":
             return None
         from bot_bottle.backend.docker.sidecar_watch import last_word
 
