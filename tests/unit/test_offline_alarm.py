@@ -176,5 +176,11 @@ class TheBottleIsKept(Base):
         self.assertEqual((result.exit_code, result.preserved), (0, False))
 
 
+class TheMicroVmBottleIsKept(TheBottleIsKept):
+    """The same on the micro-VM backend, whose sidecar bundle is a container too."""
+
+    backend = "smolmachines"
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -222,21 +222,10 @@ class DockerBottle(Bottle):
         return self._state(self.container) not in ("stopped", "gone")
 
     def sidecar_stopped(self) -> str | None:
-        """Why this bottle's sidecar stopped while the agent runs on (offline: no network, git
-        remote or supervise), from the sidecar's own last word; None while it runs, or when the
-        engine cannot say (nothing is announced on a hiccup)."""
-        state = self._state(self.sidecar) if self.sidecar is not None else None
-        if state == "gone":
-            return "its container is gone"
-        if state != "stopped":
-            return None
-        from bot_bottle.backend.docker.sidecar_watch import last_word
+        """Why this bottle's sidecar stopped while the agent runs on (``sidecar_watch.stopped_why``)."""
+        from bot_bottle.backend.docker.sidecar_watch import stopped_why
 
-        try:
-            reason, asked = last_word(self.sidecar)
-        except BotBottleError:
-            return "it gave no reason"
-        return None if asked else reason  # stopped on purpose: the bottle is ending
+        return stopped_why(self.sidecar) if self.sidecar is not None else None
 
     def memory_end(self) -> int | None:
         """The memory limit (bytes, 0 for none) the engine ended the container for going over, or

@@ -134,3 +134,23 @@ def last_word(container: str) -> tuple[str, bool]:
             elif what == "stopped":
                 reason, asked = STOPPED_ON_PURPOSE, True
     return reason, asked
+
+
+def stopped_why(container: str) -> str | None:
+    """Why the sidecar ``container`` stopped while its agent runs on (offline: no network, git
+    remote or supervise), from its own last word; None while it runs, when it was stopped on
+    purpose (the bottle is ending), or when the engine cannot say (nothing is announced on a
+    hiccup)."""
+    try:
+        state = engine.run(["inspect", "-f", "{{.State.Running}}", container], timeout=30, check=False)
+    except BotBottleError:
+        return None
+    if state.returncode != 0:
+        return "its container is gone" if "no such" in state.stderr.lower() else None
+    if state.stdout.strip() != "false":
+        return None
+    try:
+        reason, asked = last_word(container)
+    except BotBottleError:
+        return "it gave no reason"
+    return None if asked else reason

@@ -52,8 +52,10 @@ class SmolmachinesBottle(Bottle):
         workdir: str = WORKDIR,
         exec_timeout: float | None = 300,
         cli: smolvm.Installed | None = None,
+        sidecar: str | None = None,
     ) -> None:
         self.name = name
+        self.sidecar = sidecar  # its bundle's container: the VM's only way out
         self.guest_env = dict(guest_env or {})
         self.agent_command = agent_command
         self.secret_env_file = secret_env_file
@@ -65,6 +67,12 @@ class SmolmachinesBottle(Bottle):
     @property
     def machine(self) -> str:
         return self.name
+
+    def sidecar_stopped(self) -> str | None:
+        """Why this bottle's bundle stopped while the agent runs on (``sidecar_watch.stopped_why``)."""
+        from bot_bottle.backend.docker.sidecar_watch import stopped_why
+
+        return stopped_why(self.sidecar) if self.sidecar is not None else None
 
     def _cli(self) -> smolvm.Installed:
         return self._cli_override or smolvm.installed()

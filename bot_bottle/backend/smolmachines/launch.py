@@ -431,6 +431,7 @@ class SmolmachinesLauncher:
                 self.machine,
                 guest_env=plain,
                 agent_command=self.options.agent_command or self.plan.agent_command,
+                sidecar=self.bundle.names.sidecar_container,
             )
             self.bottle = bottle
             self._progress("provisioning the agent")
