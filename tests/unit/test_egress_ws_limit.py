@@ -34,9 +34,10 @@ def close_payload(data: bytes) -> bytes:
     """The payload of the close frame ``data`` ends with (unmasked when masked: towards the upstream)."""
     at = data.rfind(b"\x88")
     while at >= 0:
-        size, masked = data[at + 1] & 0x7F, data[at + 1] & 0x80
+        # A masked payload is random bytes: 0x88 can be its last one, with no length after it.
+        size, masked = (data[at + 1] & 0x7F, data[at + 1] & 0x80) if at + 1 < len(data) else (-1, 0)
         body = data[at + 2:]
-        if size < 126 and len(body) == size + (4 if masked else 0):
+        if 0 <= size < 126 and len(body) == size + (4 if masked else 0):
             if masked:
                 key, body = body[:4], body[4:]
                 body = bytes(b ^ key[i % 4] for i, b in enumerate(body))
