@@ -19,7 +19,8 @@ import argparse
 import json
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ SAVED_LOG = "egress.jsonl"
 _STYLES = {"allow": "green", "deny": "red"}
 # How often ``--follow`` looks for new terminal entries (they are recorded about once a second).
 TERMINAL_POLL_S = 1.0
+# How often it looks whether the log's history has been replayed (see ``FollowMerge``).
+TICK_S = 0.1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -181,10 +184,10 @@ def _follow(container: str, fmt: str, terminal: TerminalEntries | None = None) -
     binary = engine.docker_binary()
     if binary is None:
         raise BotBottleError("the docker CLI is not installed")
-    printing = threading.Lock()  # the decisions and the terminal entries come from two threads
+    merge = FollowMerge(fmt)
     stop = threading.Event()
     if terminal is not None:
-        threading.Thread(target=_follow_terminal, args=(terminal, fmt, printing, stop), daemon=True,
+        threading.Thread(target=_follow_terminal, args=(terminal, merge, stop), daemon=True,
                          name="logs-terminal").start()
     # -F follows the file by name and waits for it; the exec ends when the container does.
     proc = subprocess.Popen(
@@ -196,12 +199,12 @@ def _follow(container: str, fmt: str, terminal: TerminalEntries | None = None) -
     try:
         assert proc.stdout is not None
         for record in parse_lines(proc.stdout):
-            with printing:
-                _print_one(record, fmt)
+            merge.decision(record)
     except KeyboardInterrupt:
         interrupts.taken()  # Ctrl-C is how a follow ends
     finally:
         stop.set()
+        merge.close()
         if proc.poll() is None:
             proc.terminate()
         try:
@@ -211,15 +214,84 @@ def _follow(container: str, fmt: str, terminal: TerminalEntries | None = None) -
     return 0
 
 
-def _follow_terminal(terminal: TerminalEntries, fmt: str, printing: threading.Lock, stop: threading.Event) -> None:
-    """Print new terminal entries until ``stop``, looking every ``TERMINAL_POLL_S``."""
+class FollowMerge:
+    """A follow's two streams printed in time order, from two threads.
+
+    ``tail -n +1`` first replays the log's history, then prints decisions as they come; the
+    terminal entries are read from the database, the ones recorded before the follow began among
+    them. While the history is replayed, the entries wait and go out between the decisions by
+    their time (as ``logs`` without ``--follow`` prints them). The history is over once the log
+    has been quiet for ``REPLAY_QUIET_S``, or said nothing at all for ``REPLAY_FIRST_S`` (an
+    empty log, a slow engine); from then on each line is printed as it arrives."""
+
+    REPLAY_QUIET_S = 0.5
+    REPLAY_FIRST_S = 3.0
+
+    def __init__(self, fmt: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.fmt = fmt
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._waiting: list[dict[str, Any]] = []
+        self._replaying = True
+        self._began = clock()
+        self._last_line: float | None = None
+        self._closed = False
+
+    def decision(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._last_line = self.clock()
+            if self._replaying:
+                self._waiting = _print_earlier(self._waiting, _word(record.get("ts")), self.fmt)
+            _print_one(record, self.fmt)
+
+    def terminal(self, entries: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._replaying:
+                self._waiting = sorted(self._waiting + entries, key=lambda e: _word(e.get("ts")))
+                return
+            for entry in entries:
+                _print_one(entry, self.fmt)
+
+    def tick(self) -> None:
+        """End the replay when the log has been quiet long enough (called every so often)."""
+        with self._lock:
+            if not self._replaying:
+                return
+            now = self.clock()
+            if self._last_line is None:
+                over = now - self._began >= self.REPLAY_FIRST_S
+            else:
+                over = now - self._last_line >= self.REPLAY_QUIET_S
+            if over:
+                self._end_replay()
+
+    def close(self) -> None:
+        """The follow ends: what still waits is printed (it is newer than every decision shown)."""
+        with self._lock:
+            self._closed = True
+            self._end_replay()
+
+    def _end_replay(self) -> None:
+        self._replaying = False
+        self._waiting = _print_earlier(self._waiting, None, self.fmt)
+
+
+def _follow_terminal(terminal: TerminalEntries, merge: FollowMerge, stop: threading.Event) -> None:
+    """Hand new terminal entries to ``merge`` every ``TERMINAL_POLL_S`` until ``stop``; tick it
+    more often, so the end of the log's history is seen soon."""
+    next_read = 0.0
     while not stop.is_set():
-        for record in terminal.new():
-            with printing:
-                if stop.is_set():
-                    return
-                _print_one(record, fmt)
-        stop.wait(TERMINAL_POLL_S)
+        now = time.monotonic()
+        if now >= next_read:
+            entries = terminal.new()
+            if stop.is_set():
+                return
+            merge.terminal(entries)
+            next_read = now + TERMINAL_POLL_S
+        merge.tick()
+        stop.wait(TICK_S)
 
 
 def parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -28,6 +28,7 @@ from textual.widgets import RichLog, Static
 
 from bot_bottle import lifecycle, pty_relay
 from bot_bottle.backend.docker import engine
+from bot_bottle.cli import logs
 from bot_bottle.screen_filter import ScreenFilter
 from bot_bottle.supervise import view
 from bot_bottle.supervise.console import SuperviseApp
@@ -317,6 +318,89 @@ class FollowShowsNewEntries(unittest.TestCase):
         held = [r["held"] for r in records if r.get("event") == "terminal"]
         self.assertEqual(held, [{CLIPBOARD: 1}, {"tmux passthrough (DCS)": 1}])
         self.assertEqual(sum(1 for r in records if r.get("event") == "egress"), 1)
+
+
+    def test_the_history_replayed_keeps_time_order(self) -> None:
+        """`tail -n +1` replays the log's history after the exec starts: an entry recorded
+        between two old decisions is printed between them, not before the whole history."""
+        import io
+        import subprocess
+
+        mh = ManifestHome.for_test(self)
+        db = mh.home_dir / "supervise.db"
+        with Store(db) as st:
+            st.record_terminal(BOTTLE, {CLIPBOARD: 1})
+        out = io.StringIO()
+
+        def lines():
+            time.sleep(0.3)  # the exec starting: the terminal thread has read the database by now
+            yield json.dumps({**ALLOW, "ts": "2000-01-01T00:00:00.000Z"}) + "\n"
+            yield json.dumps({**DENY, "ts": "2999-01-01T00:00:00.000Z"}) + "\n"
+
+        class FakePopen:
+            def __init__(self, argv: Any, **kw: Any) -> None:
+                self.stdout = lines()
+
+            def poll(self) -> int:
+                return 0
+
+            def wait(self, timeout: float | None = None) -> int:
+                return 0
+
+        with mock.patch.object(engine, "run", FakeEngine(running=True)), \
+                mock.patch.object(engine, "docker_binary", return_value="/usr/bin/docker"), \
+                mock.patch.object(subprocess, "Popen", FakePopen), \
+                mock.patch("builtins.print", lambda text, **kw: out.write(text + "\n")):
+            result = mh.run_cli("logs", BOTTLE, "--follow", "--format", "json")
+        self.assertEqual(result.code, 0, result.stderr)
+        records = [json.loads(line) for line in out.getvalue().splitlines()]
+        self.assertEqual([r.get("event") for r in records], ["egress", "terminal", "egress"], records)
+
+
+class FollowMergeOrders(unittest.TestCase):
+    """The merge alone, on a clock the test moves."""
+
+    def setUp(self) -> None:
+        self.now = 100.0
+        self.printed: list[dict[str, Any]] = []
+        patcher = mock.patch.object(logs, "_print_one", lambda record, fmt: self.printed.append(record))
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.merge = logs.FollowMerge("json", clock=lambda: self.now)
+
+    def names(self) -> list[str]:
+        return [r["name"] for r in self.printed]
+
+    def test_entries_wait_for_the_history_and_go_between_its_decisions(self) -> None:
+        self.merge.terminal([{"name": "t2", "ts": "2"}, {"name": "t4", "ts": "4"}])
+        self.merge.tick()
+        self.assertEqual(self.printed, [], "nothing before the history")
+        self.merge.decision({"name": "d1", "ts": "1"})
+        self.merge.decision({"name": "d3", "ts": "3"})
+        self.now += 0.4
+        self.merge.tick()
+        self.assertEqual(self.names(), ["d1", "t2", "d3"], "t4 waits: the history may go on")
+        self.now += logs.FollowMerge.REPLAY_QUIET_S
+        self.merge.tick()
+        self.assertEqual(self.names(), ["d1", "t2", "d3", "t4"])
+        self.merge.terminal([{"name": "t9", "ts": "9"}])
+        self.merge.decision({"name": "d8", "ts": "8"})
+        self.assertEqual(self.names()[-2:], ["t9", "d8"], "live: as they come")
+
+    def test_an_empty_log_lets_the_entries_out_after_a_while(self) -> None:
+        self.merge.terminal([{"name": "t1", "ts": "1"}])
+        self.now += logs.FollowMerge.REPLAY_FIRST_S - 0.1
+        self.merge.tick()
+        self.assertEqual(self.printed, [])
+        self.now += 0.1
+        self.merge.tick()
+        self.assertEqual(self.names(), ["t1"])
+
+    def test_the_end_prints_what_waits_and_nothing_after(self) -> None:
+        self.merge.terminal([{"name": "t1", "ts": "1"}])
+        self.merge.close()
+        self.merge.terminal([{"name": "t2", "ts": "2"}])
+        self.assertEqual(self.names(), ["t1"])
 
 
 class TheLifecycleRecordsIntoTheSupervisedb(unittest.TestCase):
