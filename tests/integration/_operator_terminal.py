@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -121,6 +122,12 @@ class ShellAgentOnATerminal(unittest.TestCase):
             if time.monotonic() > deadline or not self._read(0.2):
                 raise AssertionError(f"{text!r} never came; the terminal showed ...{self.seen[-3000:]!r}")
         return self.seen.find(text, after)
+
+    def bottle_id(self) -> str:
+        """The id the start printed for the new bottle."""
+        found = re.search(rb"new bottle ([a-z0-9]{6,32}) for agent", self.seen)
+        assert found is not None, self.seen[-2000:]
+        return found.group(1).decode()
 
     def type(self, line: str) -> int:
         """Type ``line`` and Enter; the offset in ``seen`` from which its effects show."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -43,9 +42,7 @@ class HeldSequencesAreRecorded(ShellAgentOnATerminal):
     def test_logs_names_the_clipboard_write_during_and_after_the_session(self) -> None:
         self.start_agent()
         self.until(b"READY", timeout=600, after=self.type("echo RE''ADY"))
-        found = re.search(rb"new bottle ([a-z0-9]{6,32}) for agent", self.seen)
-        assert found is not None, self.seen[-2000:]
-        bottle_id = found.group(1).decode()
+        bottle_id = self.bottle_id()
         self.until(b"M5M6", after=self.type(HOSTILE))
 
         # While the agent runs: the entry is there within seconds, not only at the agent's end.
