@@ -95,6 +95,16 @@ _OSC_NUMBERED = re.compile(rb"\d+(?:;|\Z)")
 # terminal nothing. TUIs probe terminal features this way (Claude Code asks OSC 7501 at its start).
 _OSC_BARE_QUERY = re.compile(rb"\d{1,6};\?")
 QUIET_QUERY = "unknown terminal query"
+# Agent status reports some TUIs print for the terminals that show them (Codex prints OSC 7501
+# ``state=idle:app=codex`` at its start and on every turn, and OSC 21337 ``status=...``): held, as every OSC not
+# known here is, but not named to the operator either. They carry a state word or a short status,
+# and a line about them at the end of every session would teach the operator to skip the line
+# that matters.
+_OSC_QUIET_STATUS = re.compile(
+    rb"7501;state=[A-Za-z0-9_.-]{0,32}(?::[a-z][a-z0-9-]{0,15}=[A-Za-z0-9_.-]{0,32}){0,4}"
+    rb"|21337(?:;(?:status|indicator|status-color|detail)=[\x20-\x3a\x3c-\x7e]{0,160}){1,4}"
+)
+QUIET_STATUS = "agent status report"
 _OSC_KINDS = {
     52: "clipboard access (OSC 52)",
     1337: "iTerm2 command (OSC 1337)",
@@ -146,8 +156,8 @@ OTHER_KINDS = "other kinds"
 
 def is_named(kind: str) -> bool:
     """Whether a held-back kind is named to the operator (``summary``); bare queries of unknown
-    commands are held quietly."""
-    return not kind.startswith(QUIET_QUERY)
+    commands and agents' status reports are held quietly."""
+    return not kind.startswith((QUIET_QUERY, QUIET_STATUS))
 
 
 def osc_kind(payload: bytes) -> str | None:
@@ -168,6 +178,8 @@ def osc_kind(payload: bytes) -> str | None:
     elif number not in _OSC_ALLOWED:
         if number not in _OSC_KINDS and _OSC_BARE_QUERY.fullmatch(payload):
             return f"{QUIET_QUERY} (OSC {number})"
+        if _OSC_QUIET_STATUS.fullmatch(payload):
+            return f"{QUIET_STATUS} (OSC {number})"
         return _held_osc_kind(number)
     if _OSC_CONTROL.search(payload) or not _utf8(payload):
         return f"malformed OSC {number}"

@@ -75,6 +75,15 @@ HELD = [
     (b"\x1b]633;E;ls\x07", "other OSC 633"),
     (b"\x1b]7501;?\x07", "unknown terminal query (OSC 7501)"),
     (b"\x1b]7501;?x\x07", "other OSC 7501"),
+    (b"\x1b]7501;state=working\x07", "agent status report (OSC 7501)"),
+    (b"\x1b]7501;state=clear" + ST, "agent status report (OSC 7501)"),
+    (b"\x1b]7501;state=idle:app=codex\x07", "agent status report (OSC 7501)"),
+    (b"\x1b]7501;state=a b\x07", "other OSC 7501"),
+    (b"\x1b]7501;state=idle:app=a b\x07", "other OSC 7501"),
+    (b"\x1b]7501;cmd=rm\x07", "other OSC 7501"),
+    (b"\x1b]21337;status=Working;indicator=;status-color=#ff9500;detail=tests\x07", "agent status report (OSC 21337)"),
+    (b"\x1b]21337;exec=sh\x07", "other OSC 21337"),
+    (b"\x1b]21337;status=a;exec=sh\x07", "other OSC 21337"),
     (b"\x1b]52;?\x07", "clipboard access (OSC 52)"),
     (b"\x1b]22;pointer\x07", "other OSC 22"),
     (b"\x1b]L;label\x07", "other OSC"),
@@ -620,6 +629,17 @@ class QuietQueries(unittest.TestCase):
         self.assertIsNone(screen.summary())
         _, both = run(b"\x1b]7501;?\x07\x1b]52;c;eA==\x07")
         self.assertEqual(both.summary(), "held back 1 terminal sequence the agent printed: clipboard access (OSC 52) x1")
+
+    def test_an_agents_status_report_is_held_but_not_named(self) -> None:
+        # Codex prints OSC 7501 state= at its start and on every turn (and OSC 21337 status=).
+        stream = (b"a\x1b]7501;state=idle:app=codex\x1b\\b\x1b]7501;state=working:app=codex\x07c"
+                  b"\x1b]21337;status=Working;indicator=;status-color=#ff9500;detail=\x1b\\d")
+        out, screen = run(stream)
+        self.assertEqual(out, b"abcd")
+        self.assertEqual(sum(screen.held.values()), 3)
+        self.assertIsNone(screen.summary())
+        _, both = run(b"\x1b]7501;state=clear\x07\x1b]7501;run=x\x07")
+        self.assertEqual(both.summary(), "held back 1 terminal sequence the agent printed: other OSC 7501 x1")
 
 
 if __name__ == "__main__":
