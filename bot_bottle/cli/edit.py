@@ -51,8 +51,11 @@ def _find(name: str, kind: str | None) -> FileRef:
     if not found:
         names = sorted((set(cat.agents) if kind in (None, "agent") else set())
                        | (set(cat.bottles) if kind in (None, "bottle") else set()))
+        from bot_bottle.manifest.schema import did_you_mean
+
+        close = did_you_mean(name, names).strip()
         raise NotFoundError(
-            f"no {kind or 'agent or bottle'} named '{name}'",
+            f"no {kind or 'agent or bottle'} named '{name}'" + (f"; {close}" if close else ""),
             hint=f"available: {', '.join(names)}" if names else "run `bot-bottle init` to create examples",
         )
     if len(found) > 1:

@@ -45,6 +45,11 @@ def _write_examples(files: tuple[tuple[Path, str], ...]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     lay = common.layout()
+    if not lay.home.is_dir():
+        # A mistyped HOME would otherwise be made, and the examples written where no later
+        # command run with the real HOME looks.
+        raise BotBottleError(f"HOME is {lay.home}, which is not a folder; nothing written",
+                             hint="set HOME to your home folder, for example: export HOME=/home/you")
     bottle = lay.bottles_dir / f"{examples.EXAMPLE_BOTTLE_NAME}.md"
     agent = lay.home_agents_dir / f"{examples.EXAMPLE_AGENT_NAME}.md"
     existing = [

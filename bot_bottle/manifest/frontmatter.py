@@ -79,12 +79,7 @@ def split(text: str, path: Path) -> tuple[str, int, str]:
         text = text[1:]
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].rstrip("\r\n").rstrip() != _DELIM:
-        raise ManifestError(
-            "the file must start with a '---' line opening the YAML frontmatter",
-            path=path,
-            line=1,
-            hint="write the settings between two '---' lines at the top, the Markdown body after them",
-        )
+        raise _no_opening(lines, path)
     for index in range(1, len(lines)):
         if lines[index].rstrip("\r\n").rstrip() in (_DELIM, "..."):
             yaml_text = "".join(lines[1:index])
@@ -95,6 +90,25 @@ def split(text: str, path: Path) -> tuple[str, int, str]:
         path=path,
         line=1,
     )
+
+
+def _no_opening(lines: list[str], path: Path) -> ManifestError:
+    """The error for a file whose first line is not ``---``: where the ``---`` is when only
+    blank or indented lines stand before it (an editor's stray first line), else what to write."""
+    hint = "write the settings between two '---' lines at the top, the Markdown body after them"
+    if not "".join(lines).strip():
+        return ManifestError("the file is empty; a manifest must start with a '---' line opening the YAML frontmatter",
+                             path=path, line=1, hint=hint)
+    for index, line in enumerate(lines):  # up to the first line that is not blank
+        if line.strip() == _DELIM:
+            where = "is indented" if index == 0 else f"comes after {index} blank line{'s' if index > 1 else ''}"
+            return ManifestError(f"the '---' opening the YAML frontmatter must be the very first line of the file, "
+                                 f"unindented; here it {where}", path=path, line=index + 1,
+                                 hint="remove the blank lines or spaces before it")
+        if line.strip():
+            break
+    return ManifestError("the file must start with a '---' line opening the YAML frontmatter",
+                         path=path, line=1, hint=hint)
 
 
 # The tags YAML 1.1 gives plain words that have a typed meaning. Its other implicit tags ('='

@@ -9,6 +9,7 @@ the bottle line that names it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Literal
 from bot_bottle import providers
 from bot_bottle.errors import BotBottleError
 from bot_bottle.manifest import frontmatter, schema
+from bot_bottle.manifest.conceal import may_hold_credential
 from bot_bottle.manifest.errors import ManifestError, NotFoundError
 from bot_bottle.manifest.model import (
     DEFAULT_EGRESS_LOG,
@@ -140,6 +142,43 @@ def _md_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".md" and not p.name.startswith("."))
 
 
+# What a manifest saved under another name tends to end with: a file named so is never read
+# (only NAME.md is), and is named where its absence would otherwise puzzle (a missing agent).
+_UNREAD_SUFFIXES = frozenset({"", ".md", ".markdown", ".yaml", ".yml", ".txt"})
+# The folders manifests are read from, by the kind they hold: one named almost so (``agent/``,
+# ``Bottles/``) is a slip, and is named rather than silently skipped.
+_FOLDER_SLIPS = {"agent": "agents", "bottle": "bottles"}
+
+
+def _unread_files(folder: Path) -> list[Path]:
+    """Files of ``folder`` that look like manifests but are not read, as they do not end in
+    ``.md`` exactly (``coder.MD``, ``coder.yaml``, ``coder``). Hidden files (drafts, an editor's
+    swap files) and backups (``coder.md~``) are not manifests anyone meant."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix != ".md" and p.suffix.lower() in _UNREAD_SUFFIXES
+                  and not p.name.startswith(".") and not p.name.endswith("~") and p.is_file())
+
+
+def _slipped_folders(folder: Path) -> list[Path]:
+    """Folders of ``folder`` named almost as agents/ or bottles/ (``agent``, ``Bottles``)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name not in _FOLDER_SLIPS.values()
+                  and p.name.lower().rstrip("s") in _FOLDER_SLIPS and p.is_dir())
+
+
+def _unread_hint(name: str, folders: Iterable[Path]) -> str | None:
+    """The hint for a missing agent or bottle ``name`` whose file is there under another name."""
+    for folder in folders:
+        for path in _unread_files(folder):
+            if path.stem.lower() == name.lower():
+                return (f"{path} is not read: a manifest file is named NAME.md; "
+                        f"rename it to {folder / (name + '.md')}")
+    return None
+
+
 def _not_a_file(path: Path) -> str | None:
     """Why the entry at ``path`` cannot be read as a manifest file, or None when it can."""
     if path.is_file():
@@ -256,6 +295,15 @@ def _suggestion(name: str, known: Iterable[str]) -> str:
     return f"; {close.strip()}" if close else ""
 
 
+def _name_of_file(written: str, known: Iterable[str]) -> str | None:
+    """``"; give the name, not the file: 'NAME'"`` when ``written`` is the path of a known
+    manifest's file (the command line takes the name, the file name without ``.md``), else None."""
+    if "/" not in written and not written.endswith(".md"):
+        return None
+    name = Path(written).name.removesuffix(".md")
+    return f"; give the name, not the file: '{name}'" if name in known else None
+
+
 def _invalid_file(catalog: Catalog, path: Path) -> ManifestError | None:
     """The error of the file at ``path`` when discovery could not count it, else None."""
     return next((exc for exc in catalog.invalid if exc.path == path), None)
@@ -274,6 +322,7 @@ def _missing_bottle(
             f"{layout.cwd_bottles_dir / (name + '.md')} is ignored: bottles are defined only in "
             f"{layout.bottles_dir}; move it there if you trust it"
         )
+    hint = _unread_hint(name, (layout.bottles_dir,)) or hint
     what = "parent bottle" if via == "extends" else "bottle"
     message = f"no {what} named '{name}'" + _suggestion(name, catalog.bottles)
     if wanted_at is None:
@@ -395,6 +444,9 @@ def _provider_info(bottle: Bottle, contrib_dir: Path) -> providers.ProviderInfo 
         ) from None
 
 
+_SHELL_VARIABLE_RE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+
 def _check_bottle(bottle: Bottle, contrib_dir: Path) -> list[str]:
     """Cross-layer rules that only the folded bottle can see; returns warnings, raises errors."""
     warnings: list[str] = []
@@ -418,6 +470,13 @@ def _check_bottle(bottle: Bottle, contrib_dir: Path) -> list[str]:
         # The plan's provider route injects the default token when the bottle names none.
         injected.add(provider.default_auth_token)
     for entry in bottle.env:
+        shell_name = _SHELL_VARIABLE_RE.match(entry.value) if entry.kind == "literal" else None
+        if shell_name and not may_hold_credential(entry.value):  # a token is never echoed
+            # A shell's spelling: the agent gets these very characters, not the host's value.
+            warnings.append(
+                f"{entry.origin}: env.{entry.name} is the literal text '{entry.value}'; to hand the agent the "
+                f"host's {shell_name.group(1)}, write \"${{{shell_name.group(1)}}}\""
+            )
         if entry.kind == "host" and entry.value in injected:
             warnings.append(
                 f"{entry.origin}: env.{entry.name} hands the agent ${{{entry.value}}}, which the proxy also "
@@ -436,11 +495,14 @@ def load(agent: str, layout: Layout, *, overrides: Mapping[Path, str] | None = N
             hint = f"'{agent}' is a bottle; start an agent that names it with 'bottle: {agent}'"
         if not catalog.agents and not catalog.bottles:
             hint = "run `bot-bottle init` to create an example bottle and agent"
+        folders = (layout.home_agents_dir,) if layout.cwd_is_home else (layout.cwd_agents_dir, layout.home_agents_dir)
+        hint = _unread_hint(agent, folders) or hint
         for folder in (layout.cwd_agents_dir, layout.home_agents_dir):
             invalid = _invalid_file(catalog, folder / f"{agent}.md")
             if invalid is not None:
                 raise invalid  # its file is there, but cannot count: that is the error
-        raise NotFoundError(f"no agent named '{agent}'" + _suggestion(agent, catalog.agents), hint=hint)
+        named = _name_of_file(agent, catalog.agents)
+        raise NotFoundError(f"no agent named '{agent}'" + (named or _suggestion(agent, catalog.agents)), hint=hint)
     loader = _Loader(layout, catalog, overrides)
     agent_file = loader.agent_file(agent)
     bottle = loader.bottle(agent_file.bottle, wanted_at=agent_file.bottle_origin)
@@ -470,6 +532,16 @@ def _stray_files(layout: Layout) -> list[str]:
     for folder in (layout.home_dir, layout.cwd_dir):
         for path in _md_files(folder):
             notes.append(f"{path}: not in an agents/ or bottles/ folder, so it is ignored")
+        for slip in _slipped_folders(folder):
+            kind = slip.name.lower().rstrip("s")
+            notes.append(f"{slip}: this folder is not read; {kind} files go in {folder / _FOLDER_SLIPS[kind]}")
+    manifest_dirs = [layout.bottles_dir, layout.home_agents_dir]
+    if not layout.cwd_is_home:
+        manifest_dirs.append(layout.cwd_agents_dir)
+    for folder in manifest_dirs:
+        for path in _unread_files(folder):
+            ending = f"it ends in '{path.suffix}'" if path.suffix else "it has no extension"
+            notes.append(f"{path}: not read, as a manifest file is named NAME.md ({ending})")
     return sorted(set(notes))
 
 

@@ -6,6 +6,7 @@ was expected. Cross-file rules (``extends``, the agent's bottle) live in ``load`
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 from collections.abc import Callable, Iterable
@@ -39,6 +40,9 @@ HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # channel, which an entry allowing only GET must not).
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "WEBSOCKET")
 AUTH_SCHEMES = ("bearer", "token", "basic", "header")
+# Headers the egress proxy refuses to inject a credential into (its policy's own rule): refused
+# here at the manifest's line, not when the bottle's sidecar starts.
+FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 OUTBOUND_ACTIONS = ("block", "redact", "supervise")
 SERVER_FETCH_VALUES = ("block", "allow")
 
@@ -118,7 +122,7 @@ class _Reader:
         if single_ok:
             value = self.doc.as_written(keypath, value)
         if single_ok and isinstance(value, str):
-            value = [value]
+            return [self.string(value, keypath)]  # one item written alone: its mistakes are the key's
         if not isinstance(value, list):
             raise self.fail(keypath, f"expected a list of strings, got {_describe(value)}")
         out = []
@@ -145,10 +149,31 @@ class _Reader:
         if detector is not None:
             raise self.fail(keypath, f"this is a token itself ({detector}), not the name of the host variable "
                                      "that holds it; the value is not shown", hint=hint)
+        slip = _env_value_syntax(name)
+        if slip is not None:
+            raise self.fail(keypath, slip, hint=hint)
         if not ENV_NAME_RE.match(name):
             raise self.fail(keypath, "is not an environment variable name (letters, digits, '_'; not starting with "
                                      "a digit); the value is not shown, in case it is a token", hint=hint)
         return name
+
+
+_DOLLAR_NAME_RE = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
+
+
+def _env_value_syntax(written: str) -> str | None:
+    """Why an env value's spelling (``${NAME}``, ``$NAME``, ``?prompt``) is wrong where a
+    variable's bare name belongs, or None. Only a name is echoed back, never other text."""
+    dollar = _DOLLAR_NAME_RE.match(written)
+    if dollar and (written.startswith("${") == written.endswith("}")):
+        name = dollar.group(1)
+        shown = f": write {name!r}" if not may_hold_credential(name) else " (the value is not shown)"
+        return ("is not an environment variable name but a shell's use of one; give the name alone, "
+                f"without '$' or '${{...}}'{shown}")
+    if written.startswith("?"):
+        return ("'?prompt' asks for an env value at launch; here give the name of the host variable that "
+                "holds the token (the value is not shown)")
+    return None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -180,9 +205,13 @@ def _describe(value: Any) -> str:
             return f"a string {NOT_SHOWN}"
         return f"a string ({value!r})" if len(value) <= 40 else "a string"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     if isinstance(value, dict):
-        return "a mapping"
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, bytes):
+        return "binary data (a '!!binary' value)"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"a date ({value.isoformat()}); quote it to write it as text"
     return type(value).__name__
 
 
@@ -278,6 +307,7 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
         r.keys(entry, ekp, ("paths", "methods", "headers"), "a match entry")
         if not entry:
             raise r.fail(ekp, "an empty match entry would match everything; remove 'matches' to allow the whole host")
+        _no_empty_condition(r, entry, ekp)
         paths: list[str] = []
         if "paths" in entry:
             paths = r.string_list(entry["paths"], ekp + ("paths",), single_ok=True)
@@ -308,9 +338,25 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
                 hvalue = r.doc.as_written(hkp, hvalue)
                 if isinstance(hvalue, (int, float)) and not isinstance(hvalue, bool):
                     hvalue = str(hvalue)
-                headers.append((hname.lower(), r.string(hvalue, hkp, allow_empty=True)))
+                hvalue = r.string(hvalue, hkp, allow_empty=True)
+                if HOST_VAR_RE.match(hvalue):
+                    # Only env reads the host; here the request would have to carry these characters.
+                    raise r.fail(hkp, f"a header value is matched as written, so {hvalue!r} is not read from the "
+                                      "host here; write the value itself")
+                headers.append((hname.lower(), hvalue))
         entries.append(MatchEntry(paths=tuple(paths), methods=tuple(dict.fromkeys(methods)), headers=tuple(headers)))
     return tuple(entries)
+
+
+def _no_empty_condition(r: _Reader, entry: dict[str, Any], kp: KeyPath) -> None:
+    """Refuse ``paths: []``, ``methods: []`` and ``headers: {}``: an empty field places no
+    condition, so the entry would allow what it seems to deny (every path, every method), and
+    an entry of empty fields only would open the whole host."""
+    for key, what in (("paths", "every path"), ("methods", "every method"), ("headers", "any headers")):
+        value = entry.get(key)
+        if isinstance(value, (list, dict)) and not value:
+            raise r.fail(kp + (key,), f"an empty '{key}' places no condition: the entry would allow {what}; "
+                                      f"list at least one, or remove '{key}'")
 
 
 def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
@@ -331,6 +377,9 @@ def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
             raise r.fail(kp + ("header",), f"{_quoted(header)} is not a valid HTTP header name")
         if scheme != "header":
             raise r.fail(kp + ("header",), "'header' is only used with 'scheme: header'")
+        if header.lower() in FRAMING_HEADERS:
+            raise r.fail(kp + ("header",), f"{header!r} frames or routes the request; it cannot carry a credential",
+                         hint="name the header the service reads the key from, e.g. x-api-key")
     elif scheme == "header":
         raise r.fail(kp, "'scheme: header' needs 'header' naming the header to inject, e.g. x-api-key")
     return RouteAuth(scheme=scheme, token_ref=token_ref, header=header.lower() if header else None)
@@ -614,6 +663,8 @@ def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
         dockerfile = Path(raw_path).expanduser()
         if not dockerfile.is_absolute():
             dockerfile = r.doc.path.parent / dockerfile
+        if dockerfile.is_dir():
+            raise r.fail(kp + ("dockerfile",), f"{dockerfile} is a folder; name the Dockerfile in it")
         if not dockerfile.is_file():
             raise r.fail(kp + ("dockerfile",), f"no such file: {dockerfile}")
     auth_token = (r.secret_ref(prov["auth_token"], kp + ("auth_token",), example=_provider_token_example(template))
