@@ -36,10 +36,11 @@ egress:
     - host: api.github.com
       matches:
         - methods: [GET]
-      # The proxy injects the real token; the agent only ever sees a placeholder.
-      auth:
-        scheme: bearer
-        token_ref: GITHUB_TOKEN
+      # With a token, the proxy injects the real one; the agent only ever sees a placeholder.
+      # Uncomment once GITHUB_TOKEN is set in your environment (a start refuses an unset one).
+      # auth:
+      #   scheme: bearer
+      #   token_ref: GITHUB_TOKEN
 
 git-gate:
   user:

@@ -64,6 +64,9 @@ class InitTests(ManifestTestCase):
         self.assertEqual(data["bottle"], examples.EXAMPLE_BOTTLE_NAME)
         self.assertIn("api.anthropic.com", data["hosts"])
         self.assertIn("pypi.org", data["hosts"])
+        # The examples start with the provider's key alone: a new user's first start is not
+        # refused for a GitHub token they may not have.
+        self.assertEqual(data["credential_refs"], ["ANTHROPIC_API_KEY"])
 
 
 class DryRunTests(ManifestTestCase):
