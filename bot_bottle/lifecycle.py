@@ -31,6 +31,7 @@ from bot_bottle.plan import BottlePlan
 from bot_bottle import interrupts, offline_alarm, providers, pty_relay
 from bot_bottle.offline_alarm import SidecarAlarm
 from bot_bottle.proc import ALIVE, die_with_parent, owner_state
+from bot_bottle.screen_filter import ScreenFilter
 from bot_bottle.provision import agent_files
 from bot_bottle.state import RunLock, StateDir
 
@@ -393,7 +394,8 @@ def _run_once(backend: Any, plan: BottlePlan, opts: LaunchOptions, *, state_root
         interrupts.raise_pending()  # a signal lost while the bottle was launched: no agent now
         _mark_agent_ran(launcher.state)
         client_code = _run_agent(argv, stdin=None if tty or headless_prompt is None else subprocess.DEVNULL,
-                                 alive=alive, state=launcher.state, tty=tty, alarm=alarm)
+                                 alive=alive, state=launcher.state, tty=tty, alarm=alarm,
+                                 clipboard_write=plan.clipboard == "write")
         if alarm is not None and launcher.state.restart_request() is None and (alive is None or alive()):
             alarm.poll(now=True)  # ended by itself: perhaps for want of a way out
         # Decided in full before it is kept: a zero must never stand while the check is unfinished.
@@ -619,7 +621,7 @@ def _mark_agent_ran(state: Any) -> None:
 
 
 def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], bool] | None = None,
-               tty: bool = False, alarm: SidecarAlarm | None = None) -> int:
+               tty: bool = False, alarm: SidecarAlarm | None = None, clipboard_write: bool = False) -> int:
     """Run the agent's host process to its end (its exit status), like ``subprocess.run``.
 
     Once a restart is asked for, the process gets ``RESTART_EXIT_GRACE_S`` to end by itself
@@ -627,8 +629,10 @@ def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], b
     ``alive`` says the bottle stopped, it gets ``GONE_EXIT_GRACE_S``, so a stop cannot hang it.
     With ``tty`` (and a terminal on both ends) its terminal is relayed through ``pty_relay``.
     ``alarm`` looks at the bottle's sidecar meanwhile, and says on that terminal when it stopped.
+    ``clipboard_write``: the agent's clipboard writes pass the filter (``terminal.clipboard``).
     """
-    relay = (pty_relay.Relay(die_with_parent(argv), record=_terminal_record(state))
+    relay = (pty_relay.Relay(die_with_parent(argv), record=_terminal_record(state),
+                             screen=ScreenFilter(clipboard_write=clipboard_write))
              if tty and pty_relay.usable() else None)
     if alarm is not None and relay is not None:
         alarm.tell = relay.notice

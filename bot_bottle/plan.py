@@ -143,6 +143,8 @@ class BottlePlan:
     plugin_dir: Path | None = None  # the plugin provider's folder, when the template is a plugin
     warnings: tuple[str, ...] = ()
     missing_host_vars: tuple[str, ...] = field(default=())
+    # terminal.clipboard: "write" lets the agent's clipboard writes reach the operator's terminal.
+    clipboard: str = "hold"
 
     @property
     def agent_folder(self) -> Path | None:
@@ -192,6 +194,7 @@ class BottlePlan:
                 "repos": [r.to_dict() for r in self.repos],
             },
             "supervise": self.supervise,
+            "terminal": {"clipboard": self.clipboard},
             "skills": list(self.skills),
             "system_prompt_chars": self.system_prompt_chars,
             "label": self.label,
@@ -530,6 +533,7 @@ def resolve(
         git_user_sources=git_user_sources,
         repos=repos,
         supervise=bottle.supervise,
+        clipboard=bottle.clipboard,
         skills=agent.skills,
         system_prompt_chars=len(agent.prompt),
         label=label,

@@ -36,6 +36,9 @@ from collections.abc import Callable
 # Longest OSC kept in memory while it could still be allowed; beyond this it is held back whole
 # and the rest is skipped up to its terminator without being kept.
 MAX_OSC = 8192
+# Longest clipboard write kept when the bottle lets the agent write the operator's clipboard
+# (``clipboard_write``): 1 MiB of base64, about 768 KiB of text, more than most terminals take.
+MAX_CLIPBOARD_OSC = 1024 * 1024
 # Longest CSI parameter and intermediate runs; a CSI longer than this is dropped as malformed.
 MAX_CSI_PARAMS = 256
 MAX_CSI_INTERMEDIATES = 16
@@ -105,6 +108,9 @@ _OSC_QUIET_STATUS = re.compile(
     rb"|21337(?:;(?:status|indicator|status-color|detail)=[\x20-\x3a\x3c-\x7e]{0,160}){1,4}"
 )
 QUIET_STATUS = "agent status report"
+# A clipboard write: the selections (c, p, q, s, 0-7), then base64 of the text (empty clears it).
+# Never a query (``?``): the terminal would answer with the clipboard's content, to the agent.
+_OSC_CLIPBOARD_WRITE = re.compile(rb"52;[cpqs0-7]{0,8};[A-Za-z0-9+/]*={0,2}")
 _OSC_KINDS = {
     52: "clipboard access (OSC 52)",
     1337: "iTerm2 command (OSC 1337)",
@@ -160,9 +166,12 @@ def is_named(kind: str) -> bool:
     return not kind.startswith((QUIET_QUERY, QUIET_STATUS))
 
 
-def osc_kind(payload: bytes) -> str | None:
+def osc_kind(payload: bytes, *, clipboard_write: bool = False) -> str | None:
     """The held-back kind of a complete OSC with this payload (between ``ESC ]`` and its
-    terminator), or None when it may pass."""
+    terminator), or None when it may pass; ``clipboard_write``: a clipboard write passes (the
+    bottle lets the agent write the operator's clipboard), a clipboard query never does."""
+    if clipboard_write and _OSC_CLIPBOARD_WRITE.fullmatch(payload):
+        return None
     number = _osc_number(payload)
     if number is None:
         return "other OSC"
@@ -472,10 +481,12 @@ class _String:
     still pass (its payload kept in ``payload``); otherwise it is held back and only a short
     prefix is kept (a DCS's, to tell tmux passthrough apart)."""
 
-    def __init__(self, intro: bytes, kind: str | None, bel_ends: bool) -> None:
+    def __init__(self, intro: bytes, kind: str | None, bel_ends: bool, clipboard_limit: int = 0) -> None:
         self.intro = intro
         self.kind = kind
         self.bel_ends = bel_ends
+        # Longer than MAX_OSC: the limit of a clipboard write that may pass (0: none may).
+        self.clipboard_limit = clipboard_limit
         # tmux passthrough doubles each ESC inside a DCS: ESC ESC is read as part of the body,
         # so the whole passthrough is held back as one.
         self.doubled_esc = intro[-1:] in (b"P", b"\x90")
@@ -483,8 +494,11 @@ class _String:
 
     def add(self, data: bytes) -> None:
         if self.kind is None:
-            if len(self.payload) + len(data) > MAX_OSC:
-                self.payload += data[:MAX_OSC - len(self.payload)]
+            limit = MAX_OSC
+            if self.clipboard_limit and (bytes(self.payload[:3]) + data[:3])[:3] == b"52;":
+                limit = self.clipboard_limit
+            if len(self.payload) + len(data) > limit:
+                self.payload += data[:limit - len(self.payload)]
                 self.kind = _osc_cut_kind(bytes(self.payload), "oversized")
                 self.payload = bytearray()
             else:
@@ -511,9 +525,11 @@ class ScreenFilter:
     ``on_held``, when given, is told the kind of each sequence as it is held back (it runs on
     the caller's thread, inside ``feed``: it must be quick and must not block)."""
 
-    def __init__(self, on_held: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_held: Callable[[str], None] | None = None, *, clipboard_write: bool = False) -> None:
         self.held: dict[str, int] = {}
         self.on_held = on_held
+        # The bottle lets the agent write the operator's clipboard (OSC 52 writes pass).
+        self.clipboard_write = clipboard_write
         self._pending = b""  # the start of a sequence or character, re-read with the next data
         self._string: _String | None = None
         self._modes = _Modes()
@@ -650,7 +666,8 @@ class ScreenFilter:
         if byte == ord("["):
             return self._csi(buf, i, i + 2, out, eight_bit=False)
         if byte == ord("]"):
-            self._string = _String(b"\x1b]", None, bel_ends=True)
+            self._string = _String(b"\x1b]", None, bel_ends=True,
+                                   clipboard_limit=MAX_CLIPBOARD_OSC if self.clipboard_write else 0)
             return i + 2
         if byte in _STRING_KINDS:
             self._string = _String(buf[i:i + 2], _STRING_KINDS[byte], bel_ends=False)
@@ -755,7 +772,7 @@ class ScreenFilter:
         self._string = None
         if string.kind is None:
             payload = bytes(string.payload)
-            kind = osc_kind(payload)
+            kind = osc_kind(payload, clipboard_write=self.clipboard_write)
             if kind is None:
                 out += string.intro + payload + terminator
                 self._modes.osc(payload)

@@ -77,6 +77,10 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
     summary.add_row("egress hosts", _cell(", ".join(p.hosts) or "none: every request is refused"))
     summary.add_row("egress log", _cell({0: "off", 1: "blocked requests", 2: "every request"}[p.egress_log]))
     summary.add_row("supervise", _cell("on" if p.supervise else "off"))
+    if p.clipboard == "write":
+        # Said wherever the plan is shown: the bottle lets its agent write the operator's clipboard.
+        summary.add_row("clipboard", _cell("the agent may write your clipboard (terminal.clipboard: write)",
+                                           style="yellow"))
     if p.skills:
         summary.add_row("skills", _cell(", ".join(p.skills)))
     summary.add_row("system prompt", _cell(f"{p.system_prompt_chars} characters" if p.system_prompt_chars else "none"))

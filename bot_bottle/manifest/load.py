@@ -349,6 +349,7 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
     user = GitUser()
     log: tuple[int, Origin | None] = (DEFAULT_EGRESS_LOG, None)
     supervise: tuple[bool, Origin | None] = (True, None)
+    clipboard: tuple[str, Origin | None] = ("hold", None)
     provider = Provider()
     chain: list[Path] = []
     descriptions: list[str] = []
@@ -360,10 +361,11 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
         layer_user: GitUser,
         layer_log: tuple[int, Origin | None] | None,
         layer_supervise: tuple[bool, Origin | None] | None,
+        layer_clipboard: tuple[str, Origin | None] | None,
         layer_provider: Provider,
         description: str,
     ) -> None:
-        nonlocal user, log, supervise, provider
+        nonlocal user, log, supervise, clipboard, provider
         for entry in env_items:
             env[entry.name] = entry
         for route in route_items:
@@ -376,6 +378,8 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
             log = layer_log
         if layer_supervise is not None:
             supervise = layer_supervise
+        if layer_clipboard is not None:
+            clipboard = layer_clipboard
         provider = _overlay_provider(provider, layer_provider)
         if description:
             descriptions.append(description)
@@ -391,11 +395,13 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
             parent.git_user,
             (parent.egress_log, parent.egress_log_origin) if parent.egress_log_origin else None,
             (parent.supervise, parent.supervise_origin) if parent.supervise_origin else None,
+            (parent.clipboard, parent.clipboard_origin) if parent.clipboard_origin else None,
             parent.provider,
             "",
         )
     chain.append(own.path)
-    take(own.env, own.routes, own.repos, own.git_user, own.egress_log, own.supervise, own.provider, own.description)
+    take(own.env, own.routes, own.repos, own.git_user, own.egress_log, own.supervise, own.clipboard, own.provider,
+         own.description)
     return Bottle(
         name=own.name,
         path=own.path,
@@ -410,6 +416,8 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
         supervise_origin=supervise[1],
         provider=provider,
         description=own.description,
+        clipboard=clipboard[0],
+        clipboard_origin=clipboard[1],
     )
 
 

@@ -151,6 +151,7 @@ class BottleFile:
     git_user: GitUser = field(default_factory=GitUser)
     repos: tuple[GitRepo, ...] = ()
     supervise: tuple[bool, Origin] | None = None
+    clipboard: tuple[str, Origin] | None = None  # terminal.clipboard
     provider: Provider = field(default_factory=Provider)
     description: str = ""
 
@@ -172,6 +173,9 @@ class Bottle:
     supervise_origin: Origin | None
     provider: Provider
     description: str = ""
+    # terminal.clipboard: "hold" (the agent's clipboard writes are held back) or "write".
+    clipboard: str = "hold"
+    clipboard_origin: Origin | None = None
 
     @property
     def template(self) -> str:

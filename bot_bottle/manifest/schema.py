@@ -53,7 +53,11 @@ RESERVED_ENV = frozenset(
     for name in (base, base.lower())
 ) | frozenset({"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"})
 
-BOTTLE_KEYS = ("extends", "env", "egress", "git-gate", "supervise", "agent_provider", "description")
+BOTTLE_KEYS = ("extends", "env", "egress", "git-gate", "supervise", "terminal", "agent_provider", "description")
+# What the agent's writes to the operator's clipboard (OSC 52) meet on the relayed terminal: held
+# back (the default: a clipboard write is the classic way to plant a command for the operator to
+# paste), or passed (Claude Code's `/copy`). Reading the clipboard is never passed.
+CLIPBOARD_MODES = ("hold", "write")
 # Keys Claude Code's own subagent files use: accepted and ignored so one file serves both.
 CLAUDE_PASSTHROUGH_KEYS = ("name", "description", "model", "color", "memory", "tools")
 AGENT_KEYS = ("bottle", "skills", "git-gate") + CLAUDE_PASSTHROUGH_KEYS
@@ -410,6 +414,20 @@ def _dlp(r: _Reader, raw: Any, kp: KeyPath) -> RouteDlp:
     return RouteDlp(outbound_on_match=action, server_fetch=server_fetch, **flags)  # type: ignore[arg-type]
 
 
+def _terminal(r: _Reader, raw: Any) -> tuple[str, Origin] | None:
+    """``terminal: {clipboard: hold | write}``: the clipboard mode and where it was written."""
+    kp: KeyPath = ("terminal",)
+    terminal = r.mapping(raw, kp, "a mapping with 'clipboard'")
+    r.keys(terminal, kp, ("clipboard",), "terminal")
+    if "clipboard" not in terminal:
+        return None
+    mode = r.string(terminal["clipboard"], kp + ("clipboard",))
+    if mode not in CLIPBOARD_MODES:
+        raise r.fail(kp + ("clipboard",), f"{did_you_mean(mode, CLIPBOARD_MODES)}expected one of: "
+                                         f"{', '.join(CLIPBOARD_MODES)}; got {_quoted(mode)}")
+    return mode, r.origin(kp + ("clipboard",))
+
+
 def _ports(r: _Reader, raw: Any, kp: KeyPath) -> tuple[int, ...]:
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = [raw]
@@ -726,6 +744,7 @@ def bottle_file(doc: Document, *, contrib_dir: Path | None = None) -> BottleFile
     log, routes = section("egress", lambda raw: _egress(r, raw), (None, ()))
     user, repos = section("git-gate", lambda raw: _git_gate(r, raw, ("user", "repos")), (GitUser(), ()))
     supervise = section("supervise", lambda raw: (r.boolean(raw, ("supervise",)), r.origin(("supervise",))), None)
+    clipboard = section("terminal", lambda raw: _terminal(r, raw), None)
     provider = section("agent_provider", lambda raw: _provider(r, raw, contrib_dir), Provider())
     description = section("description", lambda raw: r.string(raw, ("description",), allow_empty=True), "")
     r.finish()
@@ -739,6 +758,7 @@ def bottle_file(doc: Document, *, contrib_dir: Path | None = None) -> BottleFile
         git_user=user,
         repos=repos,
         supervise=supervise,
+        clipboard=clipboard,
         provider=provider,
         description=description or doc.body.strip().split("\n\n")[0].strip(),
     )

@@ -65,12 +65,13 @@ class ShellAgentOnATerminal(unittest.TestCase):
     """A home with the shell agent's manifests; ``start_agent`` runs it on the test's terminal."""
 
     PREFIX = "bb-term-"
+    BOTTLE = BOTTLE  # the bottle's manifest
 
     def setUp(self) -> None:
         tmp = tempfile.TemporaryDirectory(prefix=self.PREFIX)
         self.addCleanup(tmp.cleanup)
         self.home = Path(tmp.name)
-        h.write_manifests(self.home, bottle=BOTTLE)
+        h.write_manifests(self.home, bottle=self.BOTTLE)
         plugin = self.home / ".bot-bottle" / "contrib" / "shellagent"
         plugin.mkdir(parents=True)
         (plugin / "provider.py").write_text(PROVIDER)

@@ -457,7 +457,8 @@ class JsonContractTests(PlanTestCase):
         "schema_version", "agent", "agent_path", "agent_origin", "shadowed_agent", "bottle", "bottle_path",
         "bottle_chain", "backend", "runtime", "runtime_note", "provider", "images", "hosts", "routes",
         "egress_log", "env", "env_names", "secret_env_names", "credential_refs", "missing_host_vars",
-        "git_gate", "supervise", "skills", "system_prompt_chars", "label", "color", "cwd", "labels", "warnings",
+        "git_gate", "supervise", "terminal", "skills", "system_prompt_chars", "label", "color", "cwd", "labels",
+        "warnings",
     )
 
     def test_contract_keys_present(self) -> None:
