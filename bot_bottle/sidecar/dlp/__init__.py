@@ -28,7 +28,7 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``base32``, ``base32hex``, ``utf-16``, ``base85``, ``ascii85``, ``uuencode``, ``charcodes`` (a list of
 character codes), ``rot13``, ``rot47``, ``caesar`` (another letter shift), ``atbash``,
 ``reversed+base64`` (base64 read backwards), ``every-other`` (every other character),
-``spread`` (separators between the characters),
+``spread`` (separators between the characters), ``hexdump`` (``xxd``, ``hexdump -C``, ``od -x``),
 ``nfkc`` (fullwidth and other Unicode compatibility forms, tag characters), ``case`` (another
 letter case),
 ``escape`` (``\\uXXXX``, ``\\xNN``, ``&#NN;``), combinations such as ``url+base64``).
@@ -59,13 +59,17 @@ What is scanned, and how:
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
   strings and image data;
 - requests: the host of an absolute URL (a path-only URL needs ``scan_host`` for the target),
+  and, judged as hosts too, the names a request asks a resolver for (DNS over HTTPS: a query
+  message in a ``?dns=`` parameter or an ``application/dns-message`` body; a ``?name=`` of
+  three labels or more; location ``... (DNS name)``, never redacted),
   the URL path and every query parameter (decoded), all header names and values but the skipped
   ones, and the body after undoing gzip/deflate/br (at most ``max_body_bytes`` decompressed:
   beyond that a ``scan-limit`` finding asks the caller to block; so does a Content-Encoding that
   does not decode), then compression nobody declared (gzip, zlib, bzip2, xz by magic number, a
   few layers deep) and tar and zip archives, in the body and in multipart files (``archives``;
   what cannot be read whole within the limits is a ``scan-limit`` too), taking JSON, form and
-  multipart bodies apart; values are also base64-, hex- and percent-decoded, lists of 8+
+  multipart bodies apart; values are also base64-, hex- (also wrapped into lines, and hex dumps
+  with offsets: ``xxd``, ``hexdump -C``, ``od -t x1``, ``od -x``) and percent-decoded, lists of 8+
   character codes (decimal or ``0x`` hex, quoted or not, code points up to U+10FFFF) decoded,
   fullwidth and other compatibility characters folded (NFKC, only in texts that are not
   ASCII), unescaped (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, JSON's ``\\"``, ``\\\\``, ``\\/``,

@@ -239,7 +239,8 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
         if budget <= 0:
             break
         run = text[start:end]
-        hex_part = _hex_part(run)
+        # A wrapped block of hex (``xxd -p`` wraps at 60 columns) is one run once unwrapped.
+        hex_part = _hex_part(_LINE_BREAKS.sub("", run) if "\n" in run else run)
         if hex_part is not None:
             if not (_hex_may_be_text(hex_part) or _PACKED_HEX.search(hex_part)):
                 continue  # not text at either alignment, nor compressed: nothing to decode
@@ -290,6 +291,7 @@ def _b64_may_be_text(run: str, shape: bytes, start: int) -> bool:
     return _LEADS_OF_TEXT in (probes[0::4], probes[1::4], probes[2::4], probes[3::4])
 
 
+_LINE_BREAKS = re.compile(r"\r?\n")
 _WRAP_TAIL = re.compile(r"\r?\n([A-Za-z0-9+/_\-]{1,%d}=*)(?=\r?\n|$)" % (MIN_RUN - 1))
 
 

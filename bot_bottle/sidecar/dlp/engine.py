@@ -38,6 +38,7 @@ from bot_bottle.sidecar.dlp.encodings import (
 )
 from bot_bottle.sidecar.dlp.charcodes import decode_code_lists
 from bot_bottle.sidecar.dlp.compat import fold_compat
+from bot_bottle.sidecar.dlp.dumps import hex_dumps
 from bot_bottle.sidecar.dlp.entropy import entropy_spans
 from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, Finding, resolve_overlaps
 from bot_bottle.sidecar.dlp.known import KnownSecrets
@@ -198,6 +199,13 @@ class Engine:
                 start, end = run.start - item_starts[k], run.end - item_starts[k]
                 layers.append((items[k][0], Decoded(run.encoding, start, end, run.text, whole_span(start, end))))
                 budget[0] -= len(run.text)
+        if budget[0] > 0:
+            # Hex dumps (``xxd``, ``hexdump -C``, ``od``): their bytes, read across the lines.
+            for dump in hex_dumps(joined_items, limit=budget[0]):
+                k = bisect.bisect_right(item_starts, dump.start) - 1
+                start, end = dump.start - item_starts[k], dump.end - item_starts[k]
+                layers.append((items[k][0], Decoded(dump.encoding, start, end, dump.text, whole_span(start, end))))
+                budget[0] -= len(dump.text)
         if budget[0] > 0:
             for codes in decode_code_lists(joined_items, limit=budget[0]):
                 k = bisect.bisect_right(item_starts, codes.start) - 1

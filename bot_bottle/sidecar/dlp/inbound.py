@@ -40,6 +40,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from bot_bottle.sidecar.dlp.compat import LOOKALIKES, fold
 from bot_bottle.sidecar.dlp.encodings import ascii_lower
@@ -883,9 +884,25 @@ def _folded(text: str) -> _Folded | None:
     return _Folded(folded, windows, runs)
 
 
+class _Offsets(NamedTuple):
+    """Per changed run of a folded text, ascending: where it is in the folded text and in the
+    original."""
+
+    folded_starts: list[int]
+    folded_ends: list[int]
+    original_starts: list[int]
+    original_ends: list[int]
+
+
+def _offset_list(name: str) -> property:
+    """The ``_Offsets`` list ``name`` of a ``_Runs``, as a read-only attribute built on first use."""
+    get = operator.attrgetter(name)
+    return property(lambda runs: get(runs.offsets()))
+
+
 class _Runs:
     """Where each changed run of a folded text is: ``folded_starts``, ``folded_ends``,
-    ``original_starts``, ``original_ends`` (ascending, one entry per run).
+    ``original_starts``, ``original_ends`` (``_Offsets``).
 
     Built from the pieces of ``re.split`` (text, run, text, ..., the runs already replaced where
     ``kept``), and only when asked: a text can hold hundreds of thousands of runs, and the
@@ -895,45 +912,35 @@ class _Runs:
         self._parts = parts  # the folded text's pieces: text, run as read (or as written), ..., text
         self._runs = runs  # each run as written
         self._kept = kept  # whether each run was replaced
-        self._lists: tuple[list[int], list[int], list[int], list[int]] | None = None
+        self._lists: _Offsets | None = None
 
     @classmethod
     def of_spans(cls, spans: list[tuple[int, int, int, int]]) -> _Runs:
         """From ``(folded start, folded end, original start, original end)`` per run."""
         made = cls([], [], [])
-        made._lists = ([s[0] for s in spans], [s[1] for s in spans], [s[2] for s in spans], [s[3] for s in spans])
+        made._lists = _Offsets(*(list(column) for column in zip(*spans))) if spans else _Offsets([], [], [], [])
         return made
 
-    @property
-    def folded_starts(self) -> list[int]:
-        return self._offsets()[0]
-
-    @property
-    def folded_ends(self) -> list[int]:
-        return self._offsets()[1]
-
-    @property
-    def original_starts(self) -> list[int]:
-        return self._offsets()[2]
-
-    @property
-    def original_ends(self) -> list[int]:
-        return self._offsets()[3]
+    folded_starts = _offset_list("folded_starts")
+    folded_ends = _offset_list("folded_ends")
+    original_starts = _offset_list("original_starts")
+    original_ends = _offset_list("original_ends")
 
     def __len__(self) -> int:
-        return len(self._offsets()[0])
+        return len(self.offsets().folded_starts)
 
-    def _offsets(self) -> tuple[list[int], list[int], list[int], list[int]]:
+    def offsets(self) -> _Offsets:
+        """Where the runs are, worked out on first use (most texts never place a finding)."""
         if self._lists is None:
             parts, kept, count = self._parts, self._kept, len(self._runs)
             lengths = list(map(len, parts))
             folded = list(itertools.accumulate(lengths, initial=0))
             lengths[1::2] = map(len, self._runs)
             original = list(itertools.accumulate(lengths, initial=0))
-            self._lists = (list(itertools.compress(folded[1 : 2 * count : 2], kept)),
-                           list(itertools.compress(folded[2 : 2 * count + 1 : 2], kept)),
-                           list(itertools.compress(original[1 : 2 * count : 2], kept)),
-                           list(itertools.compress(original[2 : 2 * count + 1 : 2], kept)))
+            self._lists = _Offsets(list(itertools.compress(folded[1 : 2 * count : 2], kept)),
+                                   list(itertools.compress(folded[2 : 2 * count + 1 : 2], kept)),
+                                   list(itertools.compress(original[1 : 2 * count : 2], kept)),
+                                   list(itertools.compress(original[2 : 2 * count + 1 : 2], kept)))
         return self._lists
 
     def windows(self, size: int) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot_bottle.sidecar.dlp import archives, bodies, urls
+from bot_bottle.sidecar.dlp import archives, bodies, dns, urls
 from bot_bottle.sidecar.dlp.charcodes import CODE_STRING, MIN_CODES, has_code_list
 from bot_bottle.sidecar.dlp.compat import compat_regions, fold, utf8_windows
 from bot_bottle.sidecar.dlp.engine import (
@@ -597,9 +597,17 @@ class Scanner:
             if param.value is not None:
                 label = self._label("url.query.", param.name, f"url.query[{i}].value")
                 value_index = request.add(label, param.value, field_=True)
+                if param.name.lower() in dns.PARAMETERS:
+                    self._add_dns_names(request, dns.names_in_value(param.value), f"url.query[{i}]")
             request.param_indices.append((name_index, value_index))
         if view.fragment:
             request.fragment_index = request.add("url.fragment", view.fragment)
+
+    def _add_dns_names(self, request: _Request, names: Iterable[str], where: str) -> None:
+        """Names a request asks a resolver for (``dlp.dns``), judged as a request's host is: a
+        finding stays in the request (a name cannot be rewritten), so the caller blocks."""
+        for name in names:
+            request.extra.extend(replace(f, location=f"{where} (DNS name)") for f in self.scan_host(name))
 
     def _add_body(self, request: _Request, raw: bytes, content_encoding: str | None, content_type: str,
                   *, base: str) -> None:
@@ -622,6 +630,8 @@ class Scanner:
         mime, params = bodies.parse_content_type(content_type)
         # Decoded at any size: past ``deep_limit`` in overlapping windows (``engine``).
         info.raw_index = request.add(base, bodies.as_text(data))
+        if mime == "application/dns-message":  # DNS over HTTPS, POST
+            self._add_dns_names(request, dns.query_names(data), base)
         if not structured:
             return
         if bodies.is_json(mime) or (not mime and bodies.looks_like_json(data)) or (
