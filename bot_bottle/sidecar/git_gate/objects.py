@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from bot_bottle.sidecar.git_gate import proc
+from bot_bottle.sidecar.git_gate import proc, wide
 from bot_bottle.sidecar.git_gate.piece import Piece
 
 CHUNK = 1024 * 1024  # blob bytes read per step: memory stays bounded whatever the blob's size
@@ -136,15 +136,21 @@ _LEGACY_CODECS = ("cp1252", "latin-1", "cp1251", "koi8-r", "iso8859-7", "shift_j
 def text_views(raw: bytes, encoding: str = "") -> list[str]:
     """The ways ``raw`` reads: as UTF-8 (what most tools show), in the codec an ``encoding``
     header names (what ``git log`` and the upstream's web UI show), and, when it is not plain
-    UTF-8, in every codec of ``_LEGACY_CODECS`` (or, holding NULs, ``_WIDE_CODECS``) it decodes
-    in without error; when it is, so are the bytes ``git commit``'s repair of a message that was
-    not UTF-8 started from (``_unrepaired``). Each distinct reading once, UTF-8's first."""
+    UTF-8, in every codec of ``_LEGACY_CODECS`` (or, holding NULs, ``_WIDE_CODECS``, and its runs
+    of ASCII stored as UTF-16 or UTF-32: ``wide``) it decodes in without error; when it is, so are
+    the bytes ``git commit``'s repair of a message that was not UTF-8 started from
+    (``_unrepaired``). Each distinct reading once, UTF-8's first."""
     views = [raw.decode("utf-8", errors="replace")]
     declared = _codec(encoding)
     if declared:
         views.append(raw.decode(declared, errors="replace"))
     if not _plain_utf8(raw):
         views += _decodings(raw, (_WIDE_CODECS if b"\x00" in raw else ()) + _LEGACY_CODECS)
+        # A wide codec reads the whole text or nothing (an odd length, a stray byte before): a run
+        # of UTF-16 or UTF-32 among other bytes is read by itself too.
+        runs = wide.wide_text(raw) if b"\x00" in raw else ""
+        if runs:
+            views.append(runs)
     else:
         unrepaired = _unrepaired(views[0])
         if unrepaired is not None:
@@ -224,6 +230,29 @@ def commit_pieces(obj: RawObject) -> list[Piece]:
                 pieces.append(Piece(obj.oid, "header", f"{name} {text}", path=shown_name(name), line=1))
     pieces += message_pieces(obj.oid, "message", message, encoding)
     return pieces
+
+
+def git_reads_otherwise(obj: RawObject) -> bool:
+    """Whether a commit's ``encoding`` header names a codec Python does not know (``IBM1047``, an
+    EBCDIC): ``git log`` and the upstream re-encode the commit by it with iconv, and only git's
+    own reading (``reencoded_pieces``) shows what they will."""
+    encoding = _declared_encoding(split_raw(obj.data)[0])
+    return bool(encoding) and not _codec(encoding)
+
+
+def reencoded_pieces(
+    oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> list[Piece]:
+    """A commit's identity lines and message as ``git log`` shows them, re-encoded to UTF-8 from
+    the codec its ``encoding`` header names (the raw bytes again where iconv knows none)."""
+    argv = ["git", "log", "--no-walk", "--encoding=UTF-8", "--format=%an <%ae>%n%cn <%ce>%n%B", oid]
+    result = proc.run(argv, cwd=cwd, env=git_env(env), timeout=proc.SCAN_TIMEOUT)
+    if result.returncode != 0:
+        raise ObjectError(f"commit {oid[:12]} could not be read as git shows it")
+    author, committer, message = (result.stdout.split(b"\n", 2) + [b"", b""])[:3]
+    pieces = [Piece(oid, "identity", text, line=line)
+              for line, raw in ((1, author), (2, committer)) for text in text_views(raw)]
+    return pieces + message_pieces(oid, "message", message)
 
 
 def _declared_encoding(headers: list[tuple[str, bytes]]) -> str:

@@ -7,7 +7,11 @@ introduced; everything else is scanned with the commit that introduced it, or is
 published). Contiguous added lines stay together, so a detector that spans lines (a private key
 block) still sees them whole, and a hit maps back to its line in the new file. File names of
 files that exist after the commit are pieces too, and so is the whole content of binary files
-(git shows no lines for them), read by object id.
+(git shows no lines for them), read by object id. Added lines holding bytes that are not UTF-8
+or NULs are also read in the other ways a message is (``line_views``): a value written in
+Latin-1, or UTF-16 past the 8000 bytes git looks at to call a file binary, is seen as such. A
+file git diffs as text whose added bytes are no text has its blob's head checked for a
+compressed file or an archive (its first line need not be in the diff), and opened if it is one.
 
 The log is never held whole: it is parsed as git writes it (``LogReader``, ``LogParser``), a
 long line in parts, a long block of added lines in overlapping windows (``Block``), so memory
@@ -23,7 +27,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO
 
-from bot_bottle.sidecar.git_gate import packed, proc
+from bot_bottle.sidecar.git_gate import packed, proc, wide
 from bot_bottle.sidecar.git_gate.objects import (
     BIG_FILE,
     CHUNK,
@@ -34,8 +38,11 @@ from bot_bottle.sidecar.git_gate.objects import (
     blob_size,
     commit_pieces,
     git_env,
+    git_reads_otherwise,
     iter_objects,
     read_blob,
+    reencoded_pieces,
+    text_views,
 )
 from bot_bottle.sidecar.git_gate.piece import Piece, PieceKind
 
@@ -163,8 +170,9 @@ class LogParser:
         self.pending: list[str] = []  # a long line read whole (a header line)
         self._new_file(None)
 
-    def _new_file(self, path: str | None) -> None:
+    def _new_file(self, path: str | None, other_names: Sequence[str] = ()) -> None:
         self.path = path
+        self.other_names = other_names  # the name read in other codecs, when it is not UTF-8
         self.deleted = False
         self.columns = 1  # how many prefix columns a body line has: 1, or the parent count for --cc
         self.new_line = 0
@@ -198,7 +206,7 @@ class LogParser:
         self.header = None
         self.commit = match.group(1)
         self._new_file(None)
-        identity, message = match.group(2), match.group(3)
+        identity, message = _shown(match.group(2)), _shown(match.group(3))
         if identity:
             yield Piece(self.commit, "identity", identity, line=1)
         if message.strip():
@@ -208,7 +216,8 @@ class LogParser:
     def _patch_line(self, raw: str) -> Iterator[Piece]:
         if raw.startswith(("diff --git ", "diff --cc ", "diff --combined ")):
             yield from self._end_file()
-            self._new_file(header_path(raw))
+            name = header_path(raw)
+            self._new_file(_shown(name), line_views(name)[1:])
             return
         if self.path is None:
             return
@@ -247,7 +256,8 @@ class LogParser:
     def _pieces(self, windows: Iterable[tuple[str, int]]) -> Iterator[Piece]:
         assert self.commit is not None
         for text, line in windows:
-            yield Piece(self.commit, "lines", text, path=self.path, line=line, blob=self.blob)
+            for view in line_views(text):
+                yield Piece(self.commit, "lines", view, path=self.path, line=line, blob=self.blob)
 
     def _flush(self) -> Iterator[Piece]:
         held = self.block.take()
@@ -259,6 +269,8 @@ class LogParser:
         if self.path is not None and not self.deleted:
             assert self.commit is not None
             yield Piece(self.commit, "path", self.path, path=self.path)
+            for other in self.other_names:  # a value written in Latin-1, say: seen as such
+                yield Piece(self.commit, "path", other, path=self.path)
         self.path = None
 
     # ---------------------------------------------------------------- long lines
@@ -299,7 +311,8 @@ class LogParser:
 
 def header_path(line: str) -> str:
     """The file's path from ``diff --git a/P b/P`` (renames are off, so both sides match) or
-    ``diff --cc P``, undoing git's C-style quoting."""
+    ``diff --cc P``, undoing git's C-style quoting. A byte that is not UTF-8 stays as the lone
+    surrogate ``LogReader`` keeps it as (``_shown`` makes it U+FFFD)."""
     if line.startswith("diff --git "):
         rest = line[len("diff --git "):]
         if rest.startswith('"'):
@@ -321,7 +334,7 @@ def _unquote_prefix(text: str) -> tuple[str, str]:
     while i < len(text):
         ch = text[i]
         if ch == '"':
-            return out.decode("utf-8", errors="replace"), text[i + 1:]
+            return out.decode("utf-8", errors="surrogateescape"), text[i + 1:]
         if ch == "\\" and i + 1 < len(text):
             nxt = text[i + 1]
             if nxt in _ESCAPES:
@@ -332,9 +345,37 @@ def _unquote_prefix(text: str) -> tuple[str, str]:
                 out.append(int(text[i + 1:i + 4], 8) & 0xFF)
                 i += 4
                 continue
-        out.extend(ch.encode("utf-8"))
+        out.extend(ch.encode("utf-8", errors="surrogateescape"))
         i += 1
-    return out.decode("utf-8", errors="replace"), ""
+    return out.decode("utf-8", errors="surrogateescape"), ""
+
+
+# A byte of the log that is not UTF-8, as ``LogReader`` keeps it (``surrogateescape``).
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def _shown(text: str) -> str:
+    """``text`` as it reads as UTF-8: each byte that is not UTF-8 (kept as a lone surrogate) is
+    U+FFFD, as if the log had been decoded with ``errors="replace"``."""
+    if not _ESCAPED.search(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", errors="replace")
+
+
+def line_views(text: str) -> list[str]:
+    """The ways added lines read, UTF-8's first. Lines holding bytes that are not UTF-8, or NULs,
+    are read in each way ``objects.text_views`` reads such bytes too (legacy codecs, UTF-16 and
+    UTF-32, runs of ASCII stored wide), as a message is: a value written in Latin-1, or a token
+    in UTF-16 past the first 8000 bytes (git diffs the file as text), is then seen."""
+    if "\x00" not in text and not _ESCAPED.search(text):
+        return [text]
+    if "\x00" in text:
+        return text_views(text.encode("utf-8", "surrogateescape"))
+    # Only the lines holding such bytes read otherwise in another codec: in the other views the
+    # rest are left empty (their line breaks kept, so a hit's line is the same), and a large file
+    # of legacy text with few such lines costs little more to scan than one in UTF-8.
+    odd = "\n".join(line if _ESCAPED.search(line) else "" for line in text.split("\n"))
+    return list(dict.fromkeys([_shown(text), *text_views(odd.encode("utf-8", "surrogateescape"))[1:]]))
 
 
 def read_pieces(
@@ -347,11 +388,13 @@ def read_pieces(
         return
     for obj in iter_objects(commits, cwd=cwd, env=env):
         yield from commit_pieces(obj)
+        if git_reads_otherwise(obj):
+            yield from reencoded_pieces(obj.oid, cwd=cwd, env=env)
     marker = new_marker()
     request = ("\n".join(commits) + "\n").encode()
     with proc.Stream(["git", *log_argv(commits, marker)], input=request, timeout=proc.SCAN_TIMEOUT,
                      cwd=cwd, env=git_env(env)) as stream:
-        reader = LogReader(stream.stdout, MAX_LOG_BYTES)
+        reader = LogReader(stream.stdout, MAX_LOG_BYTES, errors="surrogateescape")
         parser = LogParser(marker)
         yield from _with_content(_parsed(reader, parser), cwd=cwd, env=env)
         if reader.over:
@@ -452,17 +495,36 @@ def _parsed(reader: LogReader, parser: LogParser) -> Iterator[Piece]:
 
 def _with_content(pieces: Iterable[Piece], *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:
     """Binary files' content, and what a compressed file git took for text holds, read by id."""
-    checked: tuple[str, str | None] | None = None  # the file whose first line was looked at
+    checked: tuple[str, str | None] | None = None  # the file whose blob was looked at, or need not be
     for piece in pieces:
         if piece.kind == "binary" and piece.path is not None:
             yield from binary_pieces(piece, cwd=cwd, env=env)
             continue
         yield piece
-        # Only its first piece: a long first line comes in several windows that all start at line 1.
-        if piece.kind == "lines" and piece.line == 1 and checked != (piece.commit, piece.path):
+        if piece.kind != "lines":
+            continue
+        if checked != (piece.commit, piece.path) and _decides_packed(piece):
             checked = (piece.commit, piece.path)
-            if _may_be_packed_text(piece.text):
+            if piece.line != 1 or _may_be_packed_text(piece.text):
                 yield from _text_packed_pieces(piece, cwd=cwd, env=env)
+
+
+def _decides_packed(piece: Piece) -> bool:
+    """Whether this piece of a file's added lines settles if its blob is to be opened as a
+    compressed file or an archive (each file's pieces come in order of their lines).
+
+    Its first line does: opened when it starts like one. A first line the push leaves as it was
+    is not in the diff: a later commit can keep a compressed file's first line and change the
+    compressed bytes after it, which then hold whatever it likes. So the first added lines that
+    hold what text does not (bytes that are not UTF-8, control characters) send the gate to the
+    blob's first bytes too: compressed bytes that encode anything are never all plain text.
+    """
+    return piece.line == 1 or _NOT_TEXT.search(piece.text) is not None
+
+
+# What a text file does not hold and compressed bytes do: a byte that is not UTF-8 (U+FFFD here),
+# a control character other than tab, line and page breaks, and escape.
+_NOT_TEXT = re.compile("[\ufffd\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
 
 
 class LogReader:
@@ -471,20 +533,22 @@ class LogReader:
 
     Bytes, split on "\n" only: text mode's universal newlines would also split at a "\r" inside
     a line, and the rest of that line (or a forged "diff --git" after it) would lose its "+"
-    prefix. Invalid UTF-8 becomes U+FFFD, as if the whole log were decoded at once (a line's
-    parts go through one incremental decoder, so a character cut by a read stays whole); every
-    ASCII byte stays as it is.
+    prefix. Invalid UTF-8 is handled by ``errors``, as if the whole log were decoded at once (a
+    line's parts go through one incremental decoder, so a character cut by a read stays whole):
+    U+FFFD by default, or each such byte kept as a lone surrogate (``surrogateescape``: the scan
+    reads those bytes in other codecs too); every ASCII byte stays as it is.
     """
 
-    def __init__(self, out: IO[bytes], limit: int) -> None:
+    def __init__(self, out: IO[bytes], limit: int, errors: str = "replace") -> None:
         self.out = out
         self.limit = limit
+        self.errors = errors
         self.count = 0
         self.over = False
 
     def parts(self) -> Iterator[tuple[str, bool, bool]]:
         """(text, first part of its line, last part of its line), without the "\n"."""
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        decoder = codecs.getincrementaldecoder("utf-8")(errors=self.errors)
         first = True
         while True:
             data = self.out.readline(min(LINE_PART, self.limit + 1 - self.count))
@@ -505,7 +569,8 @@ def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | Non
     """A binary file's whole content, read by its object id in overlapping chunks.
 
     Latin-1 maps every byte to one character: text secrets inside binary formats stay findable.
-    Text stored as UTF-16 (git sees its NULs and calls it binary) is also decoded as such.
+    Text stored as UTF-16 (git sees its NULs and calls it binary) is also decoded as such, and
+    every shorter run of ASCII stored as UTF-16 or UTF-32 is read too (``wide``).
     """
     if piece.blob is None or not _FULL_OID_RE.match(piece.blob) or set(piece.blob) == {"0"}:
         raise ObjectError(f"no object id for binary file {piece.path!r} in commit {piece.commit[:12]}")
@@ -514,7 +579,7 @@ def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | Non
     for chunk in blob_chunks(piece.blob, cwd=cwd, env=env):
         if first:
             is_packed = packed.looks_packed(chunk[:1024])
-        for text in [chunk.decode("latin-1"), *utf16_views(chunk, first)]:
+        for text in chunk_views(chunk, first):
             yield Piece(piece.commit, "binary", text, path=piece.path, blob=piece.blob)
         first = False
     if is_packed:
@@ -525,7 +590,7 @@ def packed_pieces(
     commit: str, path: str | None, blob: str, *, cwd: str | None, env: Mapping[str, str] | None
 ) -> Iterator[Piece]:
     """What a compressed file or an archive holds (``packed``): each member's name, its content
-    (latin-1 and UTF-16 views, in bounded chunks like a binary file), and an ``archive-limit``
+    (the views of ``chunk_views``, in bounded chunks like a binary file), and an ``archive-limit``
     piece for each limit hit (the scan turns it into a finding: the push is rejected)."""
     size = blob_size(blob, cwd=cwd, env=env)
     if size > packed.MAX_FILE:
@@ -545,7 +610,7 @@ def packed_pieces(
             continue
         for start in range(0, max(len(data) - OVERLAP, 1), CHUNK):
             chunk = data[start:start + CHUNK + OVERLAP]
-            for text in [chunk.decode("latin-1"), *utf16_views(chunk, start == 0)]:
+            for text in chunk_views(chunk, start == 0):
                 yield Piece(commit, "archive", text, path=path, member=part.member)
 
 
@@ -575,6 +640,14 @@ def _text_packed_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str]
         chunks.close()
     if packed.looks_packed(head[:1024]):
         yield from packed_pieces(piece.commit, piece.path, piece.blob, cwd=cwd, env=env)
+
+
+def chunk_views(chunk: bytes, first: bool) -> list[str]:
+    """The texts one chunk of a binary file or an archive member is scanned as: its bytes as
+    Latin-1, UTF-16 readings when it is mostly UTF-16, and its runs of wide ASCII (``wide``)."""
+    views = [chunk.decode("latin-1"), *utf16_views(chunk, first)]
+    runs = wide.wide_text(chunk)
+    return [*views, runs] if runs else views
 
 
 def utf16_views(data: bytes, first: bool) -> list[str]:
