@@ -92,7 +92,7 @@ class TokenInTheWrongPlaceTests(ManifestTestCase):
         err = self.bottle_error(f"env:\n  TZ: UTC\n{TOKEN}: 1\n")
         self.assertEqual(err.line, 4)
         self.assertTrue(str(err).endswith("b.md:4: (not shown): unknown key in a bottle file; expected one of: "
-                                          "extends, env, egress, git-gate, supervise, agent_provider, description"),
+                                          "extends, env, egress, git-gate, supervise, terminal, agent_provider, description"),
                         str(err))
 
     def test_validate_warns_of_a_token_written_as_a_literal(self) -> None:
