@@ -512,10 +512,17 @@ def load(agent: str, layout: Layout, *, overrides: Mapping[Path, str] | None = N
         named = _name_of_file(agent, catalog.agents)
         raise NotFoundError(f"no agent named '{agent}'" + (named or _suggestion(agent, catalog.agents)), hint=hint)
     loader = _Loader(layout, catalog, overrides)
-    agent_file = loader.agent_file(agent)
+    shadowed = catalog.shadowed.get(agent)
+    try:
+        agent_file = loader.agent_file(agent)
+    except ManifestError as exc:
+        if shadowed is not None and exc.hint is None:
+            # The working folder's file wins even when it is broken: say which one it hides.
+            exc.hint = (f"this file overrides the home agent {shadowed.path}; fix it, or rename it to start "
+                        "the home one")
+        raise
     bottle = loader.bottle(agent_file.bottle, wanted_at=agent_file.bottle_origin)
     warnings = list(catalog.warnings) + _check_bottle(bottle, layout.contrib_dir)
-    shadowed = catalog.shadowed.get(agent)
     return Manifest(
         agent=agent_file,
         bottle=bottle,

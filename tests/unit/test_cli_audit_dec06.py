@@ -328,5 +328,18 @@ class EditNotFoundTests(ManifestTestCase):
         self.assertIn("no agent or bottle named 'codr'; did you mean 'coder'?", result.stderr)
 
 
+class ABrokenWorkingFolderAgentNamesTheHomeOneItHides(ManifestTestCase):
+    def test_the_hint_names_the_home_agent(self) -> None:
+        self.mh.bottle("b", "env:\n  TZ: UTC\n")
+        home = self.mh.agent("a", {"bottle": "b"})
+        self.mh.agent("a", "bottle: b\ncolour: red\n", where="cwd")
+        err = self.load_error("a")
+        self.assertIn("colour", str(err))
+        self.assertIn(str(home), err.hint or "")
+        result = self.mh.run_cli("start", "a", "--dry-run")
+        self.assertEqual(result.code, 2)
+        self.assertIn(str(home), result.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
