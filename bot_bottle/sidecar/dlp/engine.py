@@ -39,6 +39,7 @@ from bot_bottle.sidecar.dlp.encodings import (
 from bot_bottle.sidecar.dlp.charcodes import decode_code_lists
 from bot_bottle.sidecar.dlp.compat import fold_compat
 from bot_bottle.sidecar.dlp.dumps import hex_dumps
+from bot_bottle.sidecar.dlp.wide import wide_layers
 from bot_bottle.sidecar.dlp.entropy import entropy_spans
 from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, Finding, resolve_overlaps
 from bot_bottle.sidecar.dlp.known import KnownSecrets
@@ -184,6 +185,12 @@ class Engine:
                 for unescaped in _exact_layers(text, "escape", unescape):
                     budget[0] -= len(unescaped.text)
                     layers.append((owner, unescaped))
+            if budget[0] > 0 and "\x00" in text:
+                # ASCII stored as UTF-16 or UTF-32 (``iconv -t utf-16``), run by run; per text,
+                # as the NUL between joined texts would make one-character texts read as a run.
+                for run in wide_layers(text, limit=budget[0]):
+                    budget[0] -= len(run.text)
+                    layers.append((owner, run))
             if budget[0] > 0 and not text.isascii():
                 # Fullwidth and other compatibility forms (NFKC): ASCII text never gets here.
                 for folded in fold_compat(text, SPLIT_REACH):

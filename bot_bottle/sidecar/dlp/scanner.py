@@ -30,6 +30,7 @@ from bot_bottle.sidecar.dlp.known import MIN_FRAGMENT, MIN_SECRET_LENGTH, KnownS
 from bot_bottle.sidecar.dlp.prefilter import Prefilter
 from bot_bottle.sidecar.dlp.redact import apply_spans, marker
 from bot_bottle.sidecar.dlp.tokens import DETECTOR_NAMES, TokenScanner, char_classes
+from bot_bottle.sidecar.dlp.wide import wide_regions
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -261,6 +262,8 @@ class Scanner:
             windows = utf8_windows(data)  # the stretches of UTF-8 text, for the searches below
             textual = merge(_textual_regions(data) + windows)
             regions = textual + [r for r in compat_regions(data, SPLIT_REACH, windows) if not _inside(r, textual)]
+            # ASCII stored as UTF-16 or UTF-32 is not printable: its runs are decoded too.
+            regions += [r for r in wide_regions(data) if not _inside(r, textual)]
             for start, end in regions:
                 for finding in self._decoded_findings(bodies.as_text(bytes(data[start:end])), location):
                     out.append(replace(finding, start=finding.start + start, end=finding.end + start))

@@ -23,8 +23,8 @@ Modules: ``config`` (the JSON config), ``pktline`` (git's wire framing), ``body`
 bodies as they arrive), ``reach`` (which objects a fetch may be sent), ``upstream`` (talking
 to the real remote), ``mirror`` (the local bare mirrors), ``refs`` (ref updates and the revision
 ranges a push adds), ``piece`` (one text to scan and its place), ``objects`` (raw commit, tag and
-blob objects), ``patch`` (what a range adds, as scannable pieces), ``wide`` (ASCII stored as
-UTF-16 or UTF-32 among other bytes), ``scan`` (detectors and findings), ``hook`` (the
+blob objects), ``patch`` (what a range adds, as scannable pieces; ASCII stored as UTF-16 or
+UTF-32 among other bytes is read with ``dlp.wide``), ``scan`` (detectors and findings), ``hook`` (the
 pre-receive check), ``server`` (HTTP), ``__main__`` (the daemon's CLI).
 Only the standard library and the ``git`` (and ``ssh``) executables are used.
 """

@@ -23,7 +23,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from bot_bottle.sidecar.git_gate import proc, wide
+from bot_bottle.sidecar.dlp import wide
+from bot_bottle.sidecar.git_gate import proc
 from bot_bottle.sidecar.git_gate.piece import Piece
 
 CHUNK = 1024 * 1024  # blob bytes read per step: memory stays bounded whatever the blob's size

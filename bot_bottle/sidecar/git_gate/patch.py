@@ -27,7 +27,8 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO
 
-from bot_bottle.sidecar.git_gate import packed, proc, wide
+from bot_bottle.sidecar.dlp import wide
+from bot_bottle.sidecar.git_gate import packed, proc
 from bot_bottle.sidecar.git_gate.objects import (
     BIG_FILE,
     CHUNK,
