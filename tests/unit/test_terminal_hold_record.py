@@ -280,9 +280,31 @@ class NoHeldByteReachesTheRecord(unittest.TestCase):
 
 
 class FollowShowsNewEntries(unittest.TestCase):
+    def follow(self, mh: ManifestHome, lines: Any, out: Any) -> list[dict[str, Any]]:
+        """`logs BOTTLE --follow --format json` with the sidecar log's lines from ``lines()``;
+        the records printed (``print`` writes to ``out``, which ``lines`` may watch)."""
+        import subprocess
+
+        class FakePopen:
+            def __init__(self, argv: Any, **kw: Any) -> None:
+                self.stdout = lines()
+
+            def poll(self) -> int:
+                return 0
+
+            def wait(self, timeout: float | None = None) -> int:
+                return 0
+
+        with mock.patch.object(engine, "run", FakeEngine(running=True)), \
+                mock.patch.object(engine, "docker_binary", return_value="/usr/bin/docker"), \
+                mock.patch.object(subprocess, "Popen", FakePopen), \
+                mock.patch("builtins.print", lambda text, **kw: out.write(text + "\n")):
+            result = mh.run_cli("logs", BOTTLE, "--follow", "--format", "json")
+        self.assertEqual(result.code, 0, result.stderr)
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
     def test_an_entry_recorded_while_following_is_printed(self) -> None:
         import io
-        import subprocess
 
         mh = ManifestHome.for_test(self)
         db = mh.home_dir / "supervise.db"
@@ -298,62 +320,26 @@ class FollowShowsNewEntries(unittest.TestCase):
             while time.monotonic() < deadline and "tmux passthrough" not in out.getvalue():
                 time.sleep(0.05)
 
-        class FakePopen:
-            def __init__(self, argv: Any, **kw: Any) -> None:
-                self.stdout = lines()
-
-            def poll(self) -> int:
-                return 0
-
-            def wait(self, timeout: float | None = None) -> int:
-                return 0
-
-        with mock.patch.object(engine, "run", FakeEngine(running=True)), \
-                mock.patch.object(engine, "docker_binary", return_value="/usr/bin/docker"), \
-                mock.patch.object(subprocess, "Popen", FakePopen), \
-                mock.patch("builtins.print", lambda text, **kw: out.write(text + "\n")):
-            result = mh.run_cli("logs", BOTTLE, "--follow", "--format", "json")
-        self.assertEqual(result.code, 0, result.stderr)
-        records = [json.loads(line) for line in out.getvalue().splitlines()]
+        records = self.follow(mh, lines, out)
         held = [r["held"] for r in records if r.get("event") == "terminal"]
         self.assertEqual(held, [{CLIPBOARD: 1}, {"tmux passthrough (DCS)": 1}])
         self.assertEqual(sum(1 for r in records if r.get("event") == "egress"), 1)
-
 
     def test_the_history_replayed_keeps_time_order(self) -> None:
         """`tail -n +1` replays the log's history after the exec starts: an entry recorded
         between two old decisions is printed between them, not before the whole history."""
         import io
-        import subprocess
 
         mh = ManifestHome.for_test(self)
-        db = mh.home_dir / "supervise.db"
-        with Store(db) as st:
+        with Store(mh.home_dir / "supervise.db") as st:
             st.record_terminal(BOTTLE, {CLIPBOARD: 1})
-        out = io.StringIO()
 
         def lines():
             time.sleep(0.3)  # the exec starting: the terminal thread has read the database by now
             yield json.dumps({**ALLOW, "ts": "2000-01-01T00:00:00.000Z"}) + "\n"
             yield json.dumps({**DENY, "ts": "2999-01-01T00:00:00.000Z"}) + "\n"
 
-        class FakePopen:
-            def __init__(self, argv: Any, **kw: Any) -> None:
-                self.stdout = lines()
-
-            def poll(self) -> int:
-                return 0
-
-            def wait(self, timeout: float | None = None) -> int:
-                return 0
-
-        with mock.patch.object(engine, "run", FakeEngine(running=True)), \
-                mock.patch.object(engine, "docker_binary", return_value="/usr/bin/docker"), \
-                mock.patch.object(subprocess, "Popen", FakePopen), \
-                mock.patch("builtins.print", lambda text, **kw: out.write(text + "\n")):
-            result = mh.run_cli("logs", BOTTLE, "--follow", "--format", "json")
-        self.assertEqual(result.code, 0, result.stderr)
-        records = [json.loads(line) for line in out.getvalue().splitlines()]
+        records = self.follow(mh, lines, io.StringIO())
         self.assertEqual([r.get("event") for r in records], ["egress", "terminal", "egress"], records)
 
 
