@@ -478,7 +478,9 @@ def resolve(
     )
     environ = environ if environ is not None else {}
     needed_host_vars = {e.host_var for e in env if e.host_var} | set(credential_refs)
-    missing = tuple(sorted(v for v in needed_host_vars if v not in environ))
+    # A credential set to nothing is one the proxy cannot inject: start refuses it as unset.
+    missing = tuple(sorted({v for v in needed_host_vars if v not in environ}
+                           | {v for v in credential_refs if not environ.get(v)}))
 
     git_user, git_user_sources = git_identity(manifest.git_user, bottle.name)
     repos = tuple(
@@ -504,7 +506,7 @@ def resolve(
     if refs.agent_problem:
         warnings.append(f"cannot start yet: {refs.agent_problem}")
     if missing:
-        warnings.append("host variables not set now (start will refuse): " + ", ".join(missing))
+        warnings.append("host variables unset or empty now (start will refuse): " + ", ".join(missing))
     warnings += token_literal_warnings(bottle.env)
     warnings += _shadowed_route_warnings(routes)
     warnings += _supervise_warnings(bottle.supervise, template)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from bot_bottle import plan as plan_mod
@@ -70,23 +69,13 @@ def build_plan(
     from bot_bottle import preflight
     from bot_bottle.provision import workspace
 
-    blockers = [skills_problem(manifest, cwd), empty_credentials_problem(plan, os.environ),
-                *preflight.problems(plan, Path.home())]
+    blockers = [skills_problem(manifest, cwd), *preflight.problems(plan, Path.home())]
     warnings = [f"cannot start yet: {problem}" for problem in blockers if problem]
     credentials = workspace.credential_entries(cwd) if cwd is not None else []
     if credentials:
         warnings.append(f"the working tree {cwd} holds {', '.join(credentials)} at its top: copied into the "
                         "bottle, the agent could read them")
     return dataclasses.replace(plan, warnings=(*plan.warnings, *warnings)) if warnings else plan
-
-
-def empty_credentials_problem(plan: plan_mod.BottlePlan, environ: Mapping[str, str]) -> str | None:
-    """What `start` would refuse about route credentials set, but to nothing: the launch takes an
-    empty one for a missing one, and the plan's list of unset variables names only those unset."""
-    empty = [name for name in plan.credential_refs if name in environ and not environ[name]]
-    if not empty:
-        return None
-    return f"host variables set but empty now (the proxy needs their value to inject it): {', '.join(empty)}"
 
 
 def skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:

@@ -310,9 +310,14 @@ class EmptyCredentialTests(ManifestTestCase):
         return json.loads(result.stdout)["warnings"]
 
     def test_an_empty_credential_is_a_reason_start_would_refuse(self) -> None:
-        warnings = self.plan_warnings({"EX_TOKEN": "", "ANTHROPIC_API_KEY": "k"})
-        self.assertIn("cannot start yet: host variables set but empty now (the proxy needs their value to inject "
-                      "it): EX_TOKEN", warnings)
+        import json
+
+        env = {"EX_TOKEN": "", "ANTHROPIC_API_KEY": "k"}
+        warnings = self.plan_warnings(env)
+        self.assertIn("host variables unset or empty now (start will refuse): EX_TOKEN",
+                      warnings)
+        result = self.mh.run_cli("start", "a", "--dry-run", "--format", "json", env=env)
+        self.assertEqual(json.loads(result.stdout)["missing_host_vars"], ["EX_TOKEN"])
 
     def test_a_set_credential_gets_no_such_warning(self) -> None:
         warnings = self.plan_warnings({"EX_TOKEN": "t", "ANTHROPIC_API_KEY": "k"})
