@@ -506,7 +506,7 @@ def resolve(
     if refs.agent_problem:
         warnings.append(f"cannot start yet: {refs.agent_problem}")
     if missing:
-        warnings.append("host variables unset or empty now (start will refuse): " + ", ".join(missing))
+        warnings.append("host variables unset or empty (start refuses them): " + ", ".join(missing))
     warnings += token_literal_warnings(bottle.env)
     warnings += _shadowed_route_warnings(routes)
     warnings += _supervise_warnings(bottle.supervise, template)

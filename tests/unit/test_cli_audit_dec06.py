@@ -314,7 +314,7 @@ class EmptyCredentialTests(ManifestTestCase):
 
         env = {"EX_TOKEN": "", "ANTHROPIC_API_KEY": "k"}
         warnings = self.plan_warnings(env)
-        self.assertIn("host variables unset or empty now (start will refuse): EX_TOKEN",
+        self.assertIn("host variables unset or empty (start refuses them): EX_TOKEN",
                       warnings)
         result = self.mh.run_cli("start", "a", "--dry-run", "--format", "json", env=env)
         self.assertEqual(json.loads(result.stdout)["missing_host_vars"], ["EX_TOKEN"])
