@@ -388,6 +388,9 @@ class EgressAddon:
             if request.authority and not any(k.lower() == "host" for k, _ in headers):
                 # HTTP/2 and HTTP/3 carry the host as :authority; check it like a Host header.
                 headers.append(("host", request.authority))
+            # With a Host header as well, an HTTP/2 upstream (a CDN's front end) routes by
+            # :authority, which mitmproxy forwards as sent: it must name the target too.
+            authority = request.authority
         else:
             # Non-empty only for an absolute-form request line inside a tunnel (mitmproxy clears
             # it for plain proxy requests, whose absolute URL is the target itself).

@@ -39,9 +39,11 @@ RULE_PORT = "port"
 RULE_MATCH = "match"
 RULE_HOST_HEADER = "host-header-mismatch"
 RULE_CREDENTIAL_TLS = "credential-needs-tls"
+RULE_CREDENTIAL_ECHO = "credential-echo"
 RULE_INTERNAL_SERVICE = "internal-service"
 RULE_INTERNAL_NAME = "internal-name"
 RULE_CONNECT_IN_TUNNEL = "connect-in-tunnel"
+ECHO_METHOD = "TRACE"  # answered with the request itself: never sent with a credential in it
 INTERNAL_PORT = 80  # the agent reaches internal services as plain http://<name>.bottle.internal/
 
 
@@ -52,9 +54,10 @@ class RequestFacts:
     ``host`` and ``port`` are the connection's real target (the CONNECT authority, or the
     absolute URL the proxy will connect to), never a client-sent ``Host`` header, which is kept
     in ``headers`` only to be checked against the target. ``authority`` is the host of an
-    absolute-form request line received inside a tunnel (empty otherwise): it must agree with
-    the target too. ``in_tunnel``: the request came inside a tunnel the proxy opened (a CONNECT
-    there would re-point that tunnel at another host).
+    absolute-form request line received inside a tunnel, or an HTTP/2 or HTTP/3 request's
+    ``:authority`` (empty otherwise): it must agree with the target too. ``in_tunnel``: the
+    request came inside a tunnel the proxy opened (a CONNECT there would re-point that tunnel at
+    another host).
     """
 
     scheme: str
@@ -236,7 +239,7 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
     if problem is not None:
         return deny(problem.rule, problem.reason)
 
-    tls_refusal: Verdict | None = None
+    auth_refusal: Verdict | None = None
     for i in on_port:
         route = policy.routes[i]
         entry = _passing_entry(route, request)
@@ -244,25 +247,34 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
             continue
         if route.auth is not None and request.scheme != "https" and not route.auth.plain_http:
             # The real credential would cross the wire in clear text: refuse, and say how to fix it.
-            tls_refusal = tls_refusal or deny(
+            auth_refusal = auth_refusal or deny(
                 RULE_CREDENTIAL_TLS,
                 f"routes[{i}] ({route.host}) injects a credential, and credentials are only sent over TLS: "
                 f"use https://{host}/ (or list port 80 explicitly on the route to allow plain HTTP)",
                 i,
             )
             continue
+        if route.auth is not None and ECHO_METHOD in request.methods_asked:
+            # TRACE asks the upstream to answer with the request as it arrived, credential and all.
+            auth_refusal = auth_refusal or deny(
+                RULE_CREDENTIAL_ECHO,
+                f"routes[{i}] ({route.host}) injects a credential, and a {ECHO_METHOD} request asks the "
+                "upstream to send the request back as it received it",
+                i,
+            )
+            continue
         where = f"routes[{i}] ({route.host})" + (f" matches[{entry}]" if entry >= 0 else "")
         return Verdict(True, host, request.port, RULE_ROUTE, f"request allowed by {where}", route, i,
                        entry if entry >= 0 else None)
-    if tls_refusal is not None:
-        return tls_refusal
+    if auth_refusal is not None:
+        return auth_refusal
 
     first = on_port[0]
     route = policy.routes[first]
     wanted = " | ".join(m.describe() for m in route.matches)
     why = f"{request.method} {_display_path(request.path)} fits no matches entry of routes[{first}] ({route.host}): {wanted}"
     if _normalise_path(request.path) is None and any(m.paths for m in route.matches):
-        why += " (the path has dot segments or encoded separators, which path rules never accept)"
+        why += " (the path has dot segments, encoded separators or escapes servers decode differently, which path rules never accept)"
     overrides = sorted(request.methods_asked - {request.method, WEBSOCKET})
     if WEBSOCKET in request.methods_asked and any(m.methods for m in route.matches):
         why += f" (a WebSocket needs {WEBSOCKET} among an entry's methods)"
@@ -352,8 +364,10 @@ def _methods_asked(request: RequestFacts) -> frozenset[str]:
         asked.discard("GET")
     for name in METHOD_OVERRIDE_HEADERS:
         asked.update(v.strip().upper() for value in _alias_values(request, name) for v in value.split(","))
-    query = request.path.split("?", 1)[1] if "?" in request.path else ""
-    asked.update(value.strip().upper() for value in urlencoded_methods(query))
+    # The query of a path a rewriting server routes by instead (``X-Original-URL``) is read too.
+    for target in (request.path, *_path_overrides(request)):
+        query = target.split("?", 1)[1] if "?" in target else ""
+        asked.update(value.strip().upper() for value in urlencoded_methods(query))
     return frozenset(asked)
 
 
@@ -563,12 +577,15 @@ def _alias_values(request: RequestFacts, name: str) -> list[str]:
 PATH_OVERRIDE_HEADERS = ("x-original-url", "x-rewrite-url")
 
 
+def _path_overrides(request: RequestFacts) -> list[str]:
+    return [v.strip() for name in PATH_OVERRIDE_HEADERS for v in _alias_values(request, name)]
+
+
 def _entry_passes(entry: Match, request: RequestFacts) -> bool:
     if entry.methods and not request.methods_asked <= set(entry.methods):
         return False
     if entry.paths:
-        paths = [request.path] + [v.strip() for name in PATH_OVERRIDE_HEADERS for v in _alias_values(request, name)]
-        for raw in paths:
+        for raw in (request.path, *_path_overrides(request)):
             path = _normalise_path(raw)
             if path is None or not any(_path_has_prefix(path, prefix) for prefix in entry.paths):
                 return False
@@ -588,20 +605,27 @@ def _path_has_prefix(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+# Escapes no valid URL holds, which some servers still decode: IIS reads ``%u002e`` as ".", and
+# overlong UTF-8 (``%c0%ae``, ``%e0%80%ae``: a lead byte that never starts valid UTF-8, or one
+# followed by a byte that makes the sequence overlong) was read as "." or "/" by IIS and Tomcat.
+SERVER_ONLY_ESCAPES = ("%u", "%c0", "%c1", "%e0%8", "%e0%9", "%f0%8")
+
+
 def _normalise_path(raw: str) -> str | None:
     """The path without query or fragment, or None when servers could read it differently.
 
-    Dot segments (also percent-encoded, also before ``;params``), encoded slashes or
-    backslashes and NUL make "which prefix is this under" depend on the server, so any path rule
-    refuses them rather than guessing.
+    Dot segments (also percent-encoded, also before ``;params``, also with an encoded ``;``),
+    encoded slashes or backslashes and NUL make "which prefix is this under" depend on the
+    server, so any path rule refuses them rather than guessing. So do the escapes some servers
+    decode into a dot or a slash that no valid URL holds (``SERVER_ONLY_ESCAPES``).
     """
     path = raw.split("#", 1)[0].split("?", 1)[0]
     if not path.startswith("/"):
         return None  # "*" (OPTIONS), or an absolute URL that was not split off
     lowered = path.lower()
-    if "\\" in path or any(bad in lowered for bad in ("%2f", "%5c", "%00", "%25")):
+    if "\\" in path or any(bad in lowered for bad in ("%2f", "%5c", "%00", "%25", *SERVER_ONLY_ESCAPES)):
         return None
-    decoded = lowered.replace("%2e", ".")
+    decoded = lowered.replace("%2e", ".").replace("%3b", ";")
     for segment in decoded.split("/"):
         if segment.split(";", 1)[0] in (".", ".."):
             return None
@@ -615,26 +639,19 @@ def _host_header_problem(request: RequestFacts, host: str) -> str | None:
         return "the request carries more than one Host header"
     if not values:
         return None
+    if structure.authority_shape_problem(values[0]):
+        return "the Host header is not a host name and port"
+    name, named_port = structure.split_authority(values[0])
     try:
-        named = normalise_host(_strip_port(values[0]))
+        named = normalise_host(name)
     except HostError:
         return "the Host header is not a valid host name"
     if named != host:
         # The header's value is not repeated: it may be the very thing being smuggled out.
         return f"the Host header names another host than the target {host}"
-    _, named_port = structure.split_authority(values[0].strip())
     if named_port is not None and named_port != request.port:
         return f"the Host header names another port than {request.port}"
     return None
-
-
-def _strip_port(authority: str) -> str:
-    text = authority.strip()
-    if text.startswith("["):
-        return text.split("]", 1)[0] + "]"
-    if text.count(":") == 1:
-        return text.split(":", 1)[0]
-    return text
 
 
 def _display_path(path: str) -> str:

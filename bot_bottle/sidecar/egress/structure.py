@@ -136,32 +136,44 @@ def shown_method(method: str) -> str:
 
 def target_problem(path: str) -> Problem | None:
     """Control characters in the request target (a second request hidden in the first line), a
-    fragment, or whitespace: shapes upstream servers read differently from the proxy."""
+    fragment, or whitespace: shapes upstream servers read differently from the proxy. And a
+    target that is neither a path nor ``*``: mitmproxy splits an HTTP/1 absolute URL into its
+    authority (checked against the target), but forwards an HTTP/2 ``:path`` as sent, and an
+    upstream that takes ``http://other.example/`` there as an absolute URL routes by its host."""
     if any(c in path for c in _FORBIDDEN_CHARS):
         return Problem(RULE_HEADER_INJECTION, "the request target contains CR, LF or NUL")
     if _TARGET_UNSAFE.search(path):
         return Problem(RULE_REQUEST_TARGET,
                        "the request target contains a fragment (#), whitespace or a control character")
+    if not path.startswith("/") and path != "*":
+        return Problem(RULE_REQUEST_TARGET, "the request target is not a path starting with '/'")
     return None
 
 
 def absolute_form_problem(authority: str, host: str, port: int, normalise) -> Problem | None:
-    """An absolute-form URL that names another host (or port) than the connection's real target.
+    """An absolute-form URL (or HTTP/2 ``:authority``) that names another host (or port) than the
+    connection's real target.
 
-    ``authority`` is the ``host[:port]`` of an absolute-form request line, empty for the usual
-    origin form. ``normalise`` is the host normaliser, passed in to keep this module standalone.
+    ``authority`` is the ``host[:port]`` of an absolute-form request line or of an HTTP/2 or
+    HTTP/3 request, empty for the usual HTTP/1 origin form. ``normalise`` is the host
+    normaliser, passed in to keep this module standalone.
     """
     if not authority:
         return None
     name, named_port = split_authority(authority)
     try:
-        named = normalise(name)
+        named = None if authority_shape_problem(authority) else normalise(name)
     except ValueError:
-        return Problem(RULE_ABSOLUTE_FORM, "the request's absolute-form URL has an invalid host")
+        named = None
+    if named is None:
+        return Problem(RULE_ABSOLUTE_FORM, "the request's absolute-form URL or :authority "
+                       "is not a valid host and port")
     if named != host:
-        return Problem(RULE_ABSOLUTE_FORM, f"the request's absolute-form URL names another host than the target {host}")
+        return Problem(RULE_ABSOLUTE_FORM, "the request's absolute-form URL or :authority "
+                       f"names another host than the target {host}")
     if named_port is not None and named_port != port:
-        return Problem(RULE_ABSOLUTE_FORM, f"the request's absolute-form URL names another port than {port}")
+        return Problem(RULE_ABSOLUTE_FORM, "the request's absolute-form URL or :authority "
+                       f"names another port than {port}")
     return None
 
 
@@ -183,7 +195,8 @@ def git_push_problem(path: str, headers: Iterable[tuple[str, str]]) -> Problem |
 
 
 def split_authority(authority: str) -> tuple[str, int | None]:
-    """``host[:port]`` (IPv6 in brackets) into the host text and the port, if any and numeric."""
+    """``host[:port]`` (IPv6 in brackets) into the host text and the port, if any and numeric
+    (``authority_shape_problem`` tells whether a port that is not is to be refused)."""
     text = authority.strip()
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -192,8 +205,29 @@ def split_authority(authority: str) -> tuple[str, int | None]:
         host, _, port_text = text.partition(":")
     else:
         host, port_text = text, ""
-    port = int(port_text) if port_text.isdigit() else None
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() else None
     return host, port
+
+
+# A port as RFC 3986 spells it: ASCII digits only (``str.isdigit`` takes Arabic-Indic digits too), or none.
+_PORT = re.compile(r"[0-9]*")
+
+
+def authority_shape_problem(authority: str) -> str | None:
+    """Why ``host[:port]`` text is not one, or None. A port that is not digits hides another
+    host: ``a.example:80@b.example`` is ``b.example`` to a server that reads the text as a URL
+    authority (userinfo, then host), and an HTTP/2 upstream gets a Host header as ``:authority``."""
+    text = authority.strip()
+    if text.startswith("["):
+        rest = text.partition("]")[2]
+        if rest and not rest.startswith(":"):
+            return "text follows the bracketed address"
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        port_text = text.partition(":")[2]
+    else:
+        port_text = ""
+    return None if _PORT.fullmatch(port_text) else "the port is not a number"
 
 
 def _push(why: str) -> Problem:
