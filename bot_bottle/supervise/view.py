@@ -64,9 +64,10 @@ def duration(seconds: float | None) -> str:
 def summary(kind: str, payload: Mapping[str, Any]) -> str:
     """One line saying what a proposal asks for."""
     if kind == "egress":
-        host = str(payload.get("host", "?"))
         ports = payload.get("ports") or []
-        text = host + (":" + ",".join(map(str, ports)) if ports else "")
+        text = _host_before_port(str(payload.get("host", "?")), bool(ports))
+        if ports:
+            text += ":" + ",".join(map(str, ports))
         if payload.get("methods"):
             text += " " + ",".join(payload["methods"])
         if payload.get("paths"):
@@ -112,11 +113,17 @@ def _egress_cell(payload: Mapping[str, Any], width: int) -> str:
     paths = list(payload.get("paths") or [])
     more = f" (+{len(paths) - 1} paths)" if len(paths) > 1 else ""
     room = max(8, width - len(more))
-    host = one_line(payload.get("host", "?"))
+    host = one_line(_host_before_port(str(payload.get("host", "?")), bool(payload.get("ports"))))
     rest = one_line(summary("egress", {**payload, "host": "", "paths": paths[:1]}))
     if len(host) >= room:
         return _cut_start(host, room) + more
     return host + _cut(rest, room - len(host)) + more
+
+
+def _host_before_port(host: str, ported: bool) -> str:
+    """``host`` as written before ``:PORT``: an IPv6 address in brackets, since
+    ``2606:4700::1111:443`` is another address, not ``2606:4700::1111`` on port 443."""
+    return f"[{host}]" if ported and ":" in host and not host.startswith("[") else host
 
 
 def _cut(text: str, width: int) -> str:
@@ -190,7 +197,49 @@ def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
         out.append("the paths include '/': every path on this host")
     if kind == "push-exception" and (lookalike := _ref_warning(str(payload.get("ref", "")))):
         out.append(lookalike)
+    if kind == "capability" and (patterns := _package_patterns(payload.get("packages") or [])):
+        out.append(patterns)
+    if kind == "token-use" and (secrets := _own_secrets(payload)):
+        out.append(secrets)
     return out
+
+
+_KNOWN_SECRET = "known-secret:"  # the DLP detector of the bottle's own secret values (``dlp_adapter.label``)
+
+
+def _own_secrets(payload: Mapping[str, Any]) -> str | None:
+    """The bottle's own secrets a held request carries, said plainly.
+
+    A token format can match a test fixture, which is what an agent asking to release a held
+    request says; a ``known-secret:NAME`` finding cannot: it is that secret's value (in some
+    encoding), so the "false positive" story never fits it, and approving lets the agent send
+    the secret itself, in any encoding, through that route."""
+    names = list(dict.fromkeys(str(d)[len(_KNOWN_SECRET):].split(" (", 1)[0] for d in payload.get("detectors") or []
+                               if str(d).startswith(_KNOWN_SECRET)))
+    if not names:
+        return None
+    return (f"the request holds the value of the bottle's own secret {', '.join(names)} (exactly, or encoded; "
+            f"no lookalike or test fixture): approving lets the agent send it through route "
+            f"{payload.get('route', '?')}, in any encoding, until the sidecar stops")
+
+
+# What apt-get reads as a regular expression in a name it finds no package of exactly: a '.'
+# (the only such character a Debian package name may hold; libglib2.0-0 needs it, so it is not
+# refused). An ask for "node.js", where no package has that name, makes apt fetch every package
+# whose name matches (over 200 in Debian 12); the build's last step checks that each name asked
+# for is installed as such (``registry.install_dockerfile``), so that build fails, but the
+# operator should know what the name means before approving it.
+_APT_PATTERN_CHARS = frozenset(".")
+
+
+def _package_patterns(packages: list[Any]) -> str | None:
+    """A capability's package names that apt may read as a pattern, not a name."""
+    named = [str(p) for p in packages if _APT_PATTERN_CHARS & set(str(p))]
+    if not named:
+        return None
+    return (f"{', '.join(named)}: a name with '.' that no package has exactly is read by apt as a pattern "
+            "('.' any character; 'node.js' matches over 200 packages), and the build then fails; approve "
+            "only names you know exist")
 
 
 def _ref(payload: Mapping[str, Any]) -> str:
