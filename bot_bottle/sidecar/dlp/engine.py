@@ -210,8 +210,7 @@ class Engine:
             # Hex dumps (``xxd``, ``hexdump -C``, ``od``): their bytes, read across the lines.
             for dump in hex_dumps(joined_items, limit=budget[0]):
                 k = bisect.bisect_right(item_starts, dump.start) - 1
-                start, end = dump.start - item_starts[k], dump.end - item_starts[k]
-                layers.append((items[k][0], Decoded(dump.encoding, start, end, dump.text, whole_span(start, end))))
+                layers.append((items[k][0], _moved(dump, item_starts[k])))
                 budget[0] -= len(dump.text)
         if budget[0] > 0:
             for codes in decode_code_lists(joined_items, limit=budget[0]):
