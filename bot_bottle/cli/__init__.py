@@ -138,12 +138,28 @@ def run() -> NoReturn:
     finally:
         for sig in interrupts.HELD_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+    _forget_interrupts_caught_in_generated_code()
     ends_now = _exit_at_once(code)
     for sig in interrupts.HELD_SIGNALS:
         signal.signal(sig, ends_now)
     # Python's shutdown waits for the threads first, then runs these (the last registered first).
     atexit.register(_ignore_signals)
     sys.exit(code)
+
+
+def _forget_interrupts_caught_in_generated_code() -> None:
+    """Keep the exit status ours after a Ctrl-C that landed in code Python builds from text.
+
+    CPython marks a KeyboardInterrupt that passes out of ``exec``/``eval`` of a string as
+    unhandled even when a caller catches it, and at exit (of ``python -m bot_bottle``) then ends
+    the program by SIGINT itself (status -2 to its parent, no traceback) instead of with its
+    status. Such strings run while
+    modules are imported (a dataclass's or named tuple's generated methods), and a start imports
+    modules as it goes, so a Ctrl-C there turned "interrupted" (130) into a death by the signal.
+    Each ``exec`` of a string clears that mark before it runs; this one raises nothing (the
+    signals are ignored by now), so the mark stays clear up to the exit.
+    """
+    exec("")  # noqa: S102 - an empty program: only its side effect on the mark is wanted
 
 
 def _exit_at_once(code: int) -> Callable[[int, FrameType | None], None]:
