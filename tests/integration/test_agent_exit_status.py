@@ -17,6 +17,7 @@ from bot_bottle import images, lifecycle
 from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, DockerBottle
 from tests._docker import skip_unless_docker
+from tests._signals import default_signals
 
 
 class NoRestart:
@@ -66,7 +67,8 @@ class RecordedStatus(unittest.TestCase):
     def test_an_interrupted_client_is_not_a_finished_agent(self) -> None:
         status_file = self.bottle.status_file()
         argv = self.bottle.run_argv(["sleep", "60"], tty=False, status_file=status_file)
-        client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  preexec_fn=default_signals)
         try:
             time.sleep(3)
             client.send_signal(signal.SIGINT)

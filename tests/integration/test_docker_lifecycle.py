@@ -20,6 +20,7 @@ from bot_bottle.backend.docker import engine
 from bot_bottle.backend.docker.launch import LaunchOptions
 from bot_bottle.state import StateDir
 from tests._docker import skip_unless_docker
+from tests._signals import default_signals
 from tests.integration import _harness as h
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,6 +167,7 @@ class SignalsDuringAStart(_CliHome):
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "bot_bottle", "start", "tester", "--headless", "--prompt", "hi"],
                     cwd=self.home, env=self.env, stdout=subprocess.DEVNULL, stderr=err,
+                    preexec_fn=default_signals,
                 )
                 time.sleep(delay)
                 still_running = proc.poll() is None

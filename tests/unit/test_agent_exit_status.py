@@ -22,13 +22,8 @@ from bot_bottle.backend.docker.bottle import RECORDER, SECRET_ENV_DIR, SECRET_EN
 from bot_bottle.backend.secret_env import LAUNCHER, launcher_argv
 from bot_bottle.backend.smolmachines import smolvm
 from bot_bottle.backend.smolmachines.bottle import STATUS_DIR, SmolmachinesBottle
+from tests._signals import default_signals
 from tests.unit.test_smolmachines_fakehost import V1
-
-
-def default_signals() -> None:
-    """What a process the engine starts in the bottle has: no signal ignored (this test run's own
-    process may have been started with SIGINT ignored, which its children would inherit)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def recorded(status_file: Path, *command: str) -> list[str]:

@@ -15,6 +15,7 @@ import unittest
 from pathlib import Path
 
 from bot_bottle import interrupts
+from tests._signals import default_signals
 
 
 def _send(sig: int) -> None:
@@ -207,15 +208,9 @@ class LateSecondInterruptTests(unittest.TestCase):
             Path(tmp, "interrupted_start.py").write_text(program)
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), tmp])}
             proc = subprocess.run([sys.executable, "-m", "interrupted_start"], capture_output=True, text=True, env=env,
-                                  timeout=60, preexec_fn=_ctrl_c_as_at_a_terminal)
+                                  timeout=60, preexec_fn=default_signals)
             self.assertEqual(proc.stdout.strip(), "interrupted", proc.stderr)
             self.assertEqual(proc.returncode, 130, proc.stderr)
-
-
-def _ctrl_c_as_at_a_terminal() -> None:
-    """In the child before it runs: Ctrl-C not ignored, as at a terminal (a test runner started in
-    the background inherits it ignored, and Python then never raises KeyboardInterrupt)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class _LosesASignal:
