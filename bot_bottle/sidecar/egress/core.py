@@ -14,9 +14,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
-from bot_bottle.sidecar.egress import structure
+from bot_bottle.sidecar.egress import credentials, structure
 from bot_bottle.sidecar.egress.hosts import (
     INTERNAL_DOMAIN,
     HostError,
@@ -40,6 +40,7 @@ RULE_MATCH = "match"
 RULE_HOST_HEADER = "host-header-mismatch"
 RULE_CREDENTIAL_TLS = "credential-needs-tls"
 RULE_CREDENTIAL_ECHO = "credential-echo"
+RULE_CREDENTIAL_QUERY = "credential-in-query"
 RULE_INTERNAL_SERVICE = "internal-service"
 RULE_INTERNAL_NAME = "internal-name"
 RULE_CONNECT_IN_TUNNEL = "connect-in-tunnel"
@@ -105,6 +106,12 @@ class RequestFacts:
         """The method and every method the request asks the upstream to act as instead (once
         per request: each ``matches`` entry of each route checks it)."""
         return _methods_asked(self)
+
+    @functools.cached_property
+    def credential_param(self) -> str | None:
+        """The first credential parameter (``credentials.CREDENTIAL_PARAMS``) in the query, or
+        None (once per request: each credentialed route checks it)."""
+        return _credential_param(self)
 
     def header_values(self, name: str) -> list[str]:
         wanted = name.lower()
@@ -263,6 +270,16 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
                 i,
             )
             continue
+        if route.auth is not None and request.credential_param is not None:
+            # The upstream could take the agent's credential (an attacker's account) over the one
+            # injected in a header: the request would act as someone the bottle's owner is not.
+            auth_refusal = auth_refusal or deny(
+                RULE_CREDENTIAL_QUERY,
+                f"routes[{i}] ({route.host}) injects a credential in a header, and the query carries a "
+                f"credential parameter ({request.credential_param}) the upstream may take instead: remove it",
+                i,
+            )
+            continue
         where = f"routes[{i}] ({route.host})" + (f" matches[{entry}]" if entry >= 0 else "")
         return Verdict(True, host, request.port, RULE_ROUTE, f"request allowed by {where}", route, i,
                        entry if entry >= 0 else None)
@@ -321,6 +338,9 @@ def _request_problem(request: RequestFacts, host: str, *, git_push_allowed: bool
     mismatch = structure.absolute_form_problem(request.authority, host, request.port, normalise_host)
     if mismatch is not None:
         return mismatch
+    hop = structure.forwarded_host_problem(request.headers) or structure.connection_problem(request.headers)
+    if hop is not None:
+        return hop
     if not git_push_allowed:
         # The git-gate (an internal service) is where pushes go: it scans them first.
         return structure.git_push_problem(request.path, request.headers)
@@ -581,6 +601,22 @@ def _path_overrides(request: RequestFacts) -> list[str]:
     return [v.strip() for name in PATH_OVERRIDE_HEADERS for v in _alias_values(request, name)]
 
 
+def _credential_param(request: RequestFacts) -> str | None:
+    """The first credential parameter in the query of the path or of a path a rewriting server
+    routes by instead, split on "&" and on ";" (``urlencoded_methods``), its name decoded once and
+    twice (servers differ in how often they decode)."""
+    for target in (request.path, *_path_overrides(request)):
+        query = target.partition("?")[2]
+        if not query:
+            continue
+        for text in (query, query.replace(";", "&")) if ";" in query else (query,):
+            for name, _ in parse_qsl(text, keep_blank_values=True):
+                found = credentials.credential_param(name) or credentials.credential_param(unquote(name))
+                if found is not None:
+                    return found
+    return None
+
+
 def _entry_passes(entry: Match, request: RequestFacts) -> bool:
     if entry.methods and not request.methods_asked <= set(entry.methods):
         return False
@@ -614,10 +650,11 @@ SERVER_ONLY_ESCAPES = ("%u", "%c0", "%c1", "%e0%8", "%e0%9", "%f0%8")
 def _normalise_path(raw: str) -> str | None:
     """The path without query or fragment, or None when servers could read it differently.
 
-    Dot segments (also percent-encoded, also before ``;params``, also with an encoded ``;``),
-    encoded slashes or backslashes and NUL make "which prefix is this under" depend on the
-    server, so any path rule refuses them rather than guessing. So do the escapes some servers
-    decode into a dot or a slash that no valid URL holds (``SERVER_ONLY_ESCAPES``).
+    Dot segments (also percent-encoded, also before ``;params``, also with an encoded ``;``, also
+    with trailing dots or spaces, which IIS trims), encoded slashes or backslashes and NUL make
+    "which prefix is this under" depend on the server, so any path rule refuses them rather than
+    guessing. So do the escapes some servers decode into a dot or a slash that no valid URL holds
+    (``SERVER_ONLY_ESCAPES``).
     """
     path = raw.split("#", 1)[0].split("?", 1)[0]
     if not path.startswith("/"):
@@ -625,11 +662,17 @@ def _normalise_path(raw: str) -> str | None:
     lowered = path.lower()
     if "\\" in path or any(bad in lowered for bad in ("%2f", "%5c", "%00", "%25", *SERVER_ONLY_ESCAPES)):
         return None
-    decoded = lowered.replace("%2e", ".").replace("%3b", ";")
+    decoded = lowered.replace("%2e", ".").replace("%3b", ";").replace("%20", " ")
     for segment in decoded.split("/"):
-        if segment.split(";", 1)[0] in (".", ".."):
+        if _dot_segment(segment.split(";", 1)[0]):
             return None
     return path
+
+
+def _dot_segment(segment: str) -> bool:
+    """``.`` or ``..``, also as IIS and Windows read a segment: without its trailing dots and
+    spaces (``...``, ``.. ``, ``..%20`` are ``..`` or ``.`` there)."""
+    return "." in segment and not segment.strip(". ")
 
 
 def _host_header_problem(request: RequestFacts, host: str) -> str | None:

@@ -9,6 +9,7 @@ puts a value into an exception, a log line or a repr: errors name the ``token_re
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,11 +21,22 @@ from bot_bottle.sidecar.egress.policy import Policy, RouteAuth
 # Headers that carry credentials to well-known APIs. The agent's own copies are removed on
 # routes with auth, so the upstream only ever sees the credential the proxy injects: one left
 # in place could make the upstream act as the agent's account instead (GitLab reads
-# PRIVATE-TOKEN before Authorization).
+# PRIVATE-TOKEN before Authorization, Vault and Consul their own token header before a bearer
+# token, Django REST Framework a session cookie before basic auth).
 CREDENTIAL_HEADERS = (
     "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "private-token",
     "job-token", "deploy-token", "x-auth-token", "x-access-token", "x-api-token", "api-token",
-    "ocp-apim-subscription-key",
+    "ocp-apim-subscription-key", "cookie", "x-auth-key", "x-vault-token", "x-consul-token",
+    "x-nomad-token", "circle-token", "x-jfrog-art-api",
+)
+# Query parameters through which well-known APIs take a credential instead of a header (OAuth's
+# access_token, Doorkeeper's bearer_token, GitLab's private_token and job_token, Google's key,
+# Slack's token, Firebase's auth, Azure API Management's subscription-key, Atlassian's jwt),
+# by ``param_spelling``. The proxy injects its credential in a header, which some of these take
+# precedence over: on a route with auth a request carrying one is refused.
+CREDENTIAL_PARAMS = (
+    "access_token", "bearer_token", "oauth_token", "private_token", "job_token", "token", "auth_token",
+    "api_token", "api_key", "key", "client_secret", "subscription_key", "auth", "jwt",
 )
 _FORBIDDEN = ("\r", "\n", "\x00")
 
@@ -156,7 +168,30 @@ def _spelling(name: str) -> str:
 def is_stripped(name: str, auth: RouteAuth) -> bool:
     """Is a header the agent sent by this name one of ``headers_to_strip``, in any spelling? A
     server that reads headers CGI-style takes ``X_Api_Key`` for ``x-api-key``."""
-    return _spelling(name) in {_spelling(strip) for strip in headers_to_strip(auth)}
+    return _spelling(name) in _stripped_spellings(auth)
+
+
+@functools.lru_cache(maxsize=64)
+def _stripped_spellings(auth: RouteAuth) -> frozenset[str]:
+    # Once per route's auth, not once per header of every request.
+    return frozenset(_spelling(strip) for strip in headers_to_strip(auth))
+
+
+# The characters a parameter's name loses before it is compared: PHP rewrites " " and "." to "_",
+# and "access-token", "accessToken" or "access_token" name the same thing to someone.
+_PARAM_SEPARATORS = str.maketrans("", "", "_-. ")
+_CREDENTIAL_PARAM_SPELLINGS = {name.translate(_PARAM_SEPARATORS): name for name in CREDENTIAL_PARAMS}
+
+
+def param_spelling(name: str) -> str:
+    """A decoded query parameter's name as frameworks may read it: cut at a NUL (PHP) and at an
+    array's "[" (``token[]``), without case, spaces, "_", "-" or "."."""
+    return name.partition("\0")[0].partition("[")[0].lower().translate(_PARAM_SEPARATORS)
+
+
+def credential_param(name: str) -> str | None:
+    """The ``CREDENTIAL_PARAMS`` entry a decoded parameter name reads as, or None."""
+    return _CREDENTIAL_PARAM_SPELLINGS.get(param_spelling(name))
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:

@@ -30,6 +30,8 @@ RULE_ABSOLUTE_FORM = "absolute-form-mismatch"
 RULE_GIT_PUSH = "git-push"
 RULE_REQUEST_TARGET = "request-target"
 RULE_METHOD = "method"
+RULE_FORWARDED_HOST = "forwarded-host"
+RULE_HOP_BY_HOP = "hop-by-hop"
 
 MAX_HEADER_VALUE = 16 * 1024
 MAX_HEADERS_TOTAL = 64 * 1024
@@ -174,6 +176,53 @@ def absolute_form_problem(authority: str, host: str, port: int, normalise) -> Pr
     if named_port is not None and named_port != port:
         return Problem(RULE_ABSOLUTE_FORM, "the request's absolute-form URL or :authority "
                        f"names another port than {port}")
+    return None
+
+
+# Headers through which a proxy tells the server behind it which host the client asked for. Some
+# front ends and multi-tenant apps serve the host they name instead of the request's own (Django's
+# USE_X_FORWARDED_HOST, Rails and Symfony behind trusted proxies, IIS ARR's X-Original-Host): the
+# agent is a client, never a proxy, so a request naming one could reach another host or tenant
+# than the target the route allowed. Compared in CGI spelling too (``X_Forwarded_Host``).
+HOST_OVERRIDE_HEADERS = ("x-forwarded-host", "x-forwarded-server", "x-original-host", "x-host",
+                         "x-http-host-override")
+# RFC 7239 ``Forwarded: for=...;host=...``: a ``host`` parameter anywhere in it, any case, with
+# the blanks some parsers allow around "=".
+_FORWARDED_HOST = re.compile(r"(?:^|[;,\s])host\s*=", re.I)
+
+
+def forwarded_host_problem(headers: Iterable[tuple[str, str]]) -> Problem | None:
+    """A header the agent sent that names a host for the upstream to serve (``X-Forwarded-Host``,
+    ``Forwarded: host=``, ...): refused whatever host it names (its value is not quoted)."""
+    for name, value in headers:
+        spelled = name.lower().replace("_", "-")
+        if spelled in HOST_OVERRIDE_HEADERS or (spelled == "forwarded" and _FORWARDED_HOST.search(value)):
+            return Problem(RULE_FORWARDED_HOST,
+                           f"header {_shown(name)} names a host for the upstream to serve; only a proxy sends it, "
+                           "and a front end that honours it could serve another host than the target")
+    return None
+
+
+# What a client's ``Connection`` header may name. Each other name is a header that a proxy
+# downstream must remove (RFC 9110 section 7.6.1) after this proxy checked the request with it
+# (mitmproxy forwards an HTTP/1 request's Connection header as sent): a header a route's
+# ``matches`` require, the Content-Type the ``_method`` body check read the body by, or the
+# Content-Length that frames the body (a next hop left without it reads the body as another
+# request, for any path and host). These name only hop-by-hop headers themselves: closing or
+# keeping the connection, a WebSocket or h2c upgrade, ``TE: trailers``.
+CONNECTION_TOKENS = frozenset({"close", "keep-alive", "upgrade", "te", "http2-settings"})
+
+
+def connection_problem(headers: Iterable[tuple[str, str]]) -> Problem | None:
+    """A ``Connection`` header naming any other header than ``CONNECTION_TOKENS`` (not quoted)."""
+    for name, value in headers:
+        if name.lower() != "connection":
+            continue
+        tokens = {token.strip(" \t").lower() for token in value.split(",")}
+        if tokens - CONNECTION_TOKENS - {""}:
+            return Problem(RULE_HOP_BY_HOP,
+                           "the Connection header names a header a proxy downstream would remove after this "
+                           f"proxy checked the request (allowed: {', '.join(sorted(CONNECTION_TOKENS))})")
     return None
 
 
