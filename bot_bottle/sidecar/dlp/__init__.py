@@ -28,7 +28,8 @@ the matched value: ``repr``, ``str`` and ``to_dict()`` (for JSON logs) are safe 
 ``base32``, ``base32hex``, ``utf-16``, ``base85``, ``ascii85``, ``uuencode``, ``charcodes`` (a list of
 character codes), ``rot13``, ``rot47``, ``caesar`` (another letter shift), ``atbash``,
 ``reversed+base64`` (base64 read backwards), ``every-other`` (every other character),
-``spread`` (separators between the characters), ``hexdump`` (``xxd``, ``hexdump -C``, ``od -x``),
+``spread`` (separators between the characters), ``hexdump`` (``xxd``, ``hexdump -C``, ``od -x``,
+``od -c``, ``od -b``, ``xxd -b``),
 ``nfkc`` (fullwidth and other Unicode compatibility forms, tag characters), ``case`` (another
 letter case),
 ``escape`` (``\\uXXXX``, ``\\xNN``, ``&#NN;``), combinations such as ``url+base64``).
@@ -53,7 +54,8 @@ What is scanned, and how:
   blobs, with or without padding), base85 and ascii85 at every byte offset, also wrapped into
   lines and in the unescaped layer, uuencode, base32hex, base64 read backwards, ROT47, every
   other character, letter shifts and atbash,
-  spelled out with separators (deep scans only), base32 in host names, and split across
+  spelled out with separators (its characters, hex, bits, octal codes, and base64 wrapped at any
+  width; deep scans only), base32 in host names, and split across
   fields (adjacent pieces, or pieces in any order that together cover the value, cookies and
   the names of keys, parameters and headers among them);
 - optional entropy (``entropy``): long random-looking tokens, skipping hashes, UUIDs, integrity
@@ -69,10 +71,12 @@ What is scanned, and how:
   few layers deep) and tar and zip archives, in the body and in multipart files (``archives``;
   what cannot be read whole within the limits is a ``scan-limit`` too), taking JSON, form and
   multipart bodies apart; values are also base64-, hex- (also wrapped into lines, and hex dumps
-  with offsets: ``xxd``, ``hexdump -C``, ``od -t x1``, ``od -x``) and percent-decoded, lists of 8+
-  character codes (decimal or ``0x`` hex, quoted or not, code points up to U+10FFFF) decoded,
+  with offsets: ``xxd``, ``hexdump -C``, ``od -t x1``, ``od -x``, and the character, octal and bit
+  dumps ``od -c``, ``od -b``, ``xxd -b``) and percent-decoded, lists of 8+ character codes (decimal
+  or ``0x`` hex, quoted or not, code points up to U+10FFFF) and 8+ character-code calls joined
+  (``chr(75)+chr(113)``, SQL ``CHAR(75)+CHAR(113)``, ``CHR(75)||...``, ``CONCAT(CHAR(75), ...)``) decoded,
   fullwidth and other compatibility characters folded (NFKC, only in texts that are not
-  ASCII), unescaped (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, JSON's ``\\"``, ``\\\\``, ``\\/``,
+  ASCII), unescaped (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, octal ``\\NNN`` and ``\\0NNN``, JSON's ``\\"``, ``\\\\``, ``\\/``,
   ``\\n`` and the like, HTML ``&#NN;``/``&#xHH;``: what a JSON parse undoes only in a body it
   parsed) and base64 of gzip inflated (a tarball included), two levels deep, to find formats
   hidden under an encoding.

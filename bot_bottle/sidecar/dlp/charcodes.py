@@ -8,6 +8,12 @@ list of ``MIN_CODES`` printable character codes (two digits or more each, one se
 is then a run of that symbol found by substring search, without trying a pattern at every
 position of ordinary text. Hex lists are looked for only in a text holding ``0x`` often enough.
 
+A value may be written as calls, one per character, joined: ``chr(75)+chr(113)`` (Python),
+``CHAR(75)+CHAR(113)``, ``CHR(75)||CHR(113)`` or ``CONCAT(CHAR(75),CHAR(113))`` (SQL),
+``Chr(75) & Chr(113)`` (Visual Basic). Its shape in the same byte view (parentheses kept) is a
+short number in parentheses every few characters: ``MIN_CODES`` of those close together are
+found with one search of that view, and only there are the calls read.
+
 A code is a Unicode code point (up to U+10FFFF; a UTF-16 surrogate pair, as JavaScript's
 ``String.fromCharCode`` takes, is one character): a byte list is the same thing below 256.
 """
@@ -33,13 +39,26 @@ _HEX_LIST = re.compile(r"(?<![\w.])%s(?:%s%s){%d,}(?![\w.])" % (_HEX_CODE, _SEPA
 _NUMBER = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
 # A quoted code in a JSON string array or a list in a parsed document.
 CODE_STRING = re.compile(r"[ \t]*(?:\d{1,7}|0[xX][0-9a-fA-F]{1,6})[ \t]*")
-_LIST_MAP = bytes(0x41 if chr(b) in "0123456789,; \t\r\n\"'" else 0x20 for b in range(256))
+# Parentheses stay themselves: a code list is a run of "A", a call's argument "(A..)".
+_LIST_MAP = bytes(0x41 if chr(b) in "0123456789,; \t\r\n\"'" else (b if chr(b) in "()" else 0x20)
+                  for b in range(256))
 # A printable character code has two digits or more, and a separator follows all but the last.
 _LIST_RUN = b"A" * (3 * MIN_CODES - 1)
 # Decoded lists are kept when they hold this much text in a row (a secret is printable, in any
 # script).
 _PRINTABLE_RUN = re.compile("[^\x00-\x1f\x7f]{%d}" % MIN_CODES)
 _MAX_CODE = 0x10FFFF
+
+
+# A call's argument in the byte view: a decimal or ``0x`` code, blanks around it allowed. The
+# view's "(" is a literal the regular expression engine skips ahead to.
+_CALL_SHAPE = re.compile(rb"\(A[A ]{0,9}\)")
+# Calls of one value lie this close: ")+chr(", "), CHAR(", ") || CHR(", ") & Chr(".
+_CALL_GAP = 16
+_CALL = r"(?i:n?chr[wb]?|n?char)[ \t]*\([ \t]*(?:0[xX][0-9a-fA-F]{1,6}|\d{1,7})[ \t]*\)"
+_JOIN = r"[ \t\r\n]*(?:\+|\|\||,|\.|&)[ \t\r\n]*"
+_CALLS = re.compile(rf"(?<![\w.]){_CALL}(?:{_JOIN}{_CALL}){{{MIN_CODES - 1},}}")
+_CALL_ARGUMENT = re.compile(r"\([ \t]*((?:0[xX])?[0-9a-fA-F]+)")
 
 
 def decode_code_lists(text: str, *, limit: int) -> list[Decoded]:
@@ -50,13 +69,15 @@ def decode_code_lists(text: str, *, limit: int) -> list[Decoded]:
     out: list[Decoded] = []
     if len(text) < len(_LIST_RUN):
         return out
-    spans = [m.span() for start, end in _decimal_regions(text) for m in _DECIMAL_LIST.finditer(text, start, end)]
+    shape = _shape(text)
+    spans = [m.span() for start, end in _decimal_regions(shape) for m in _DECIMAL_LIST.finditer(text, start, end)]
     if text.count("0x") + text.count("0X") >= MIN_CODES:
         spans += [m.span() for start, end in _hex_regions(text) for m in _HEX_LIST.finditer(text, start, end)]
-    for start, end in spans:
+    calls = [m.span() for start, end in _call_regions(shape) for m in _CALLS.finditer(text, start, end)]
+    for start, end in spans + calls:
         if limit <= 0:
             break
-        layer = _decoded(text, start, end)
+        layer = _decoded(text, start, end, _CALL_ARGUMENT if (start, end) in calls else _NUMBER)
         if layer is not None:
             out.append(layer)
             limit -= len(layer.text)
@@ -65,11 +86,36 @@ def decode_code_lists(text: str, *, limit: int) -> list[Decoded]:
 
 def has_code_list(text: str) -> bool:
     """Could ``text`` hold a list of character codes? (A cheap test before taking it apart.)"""
-    return bool(_decimal_regions(text)) or text.count("0x") + text.count("0X") >= MIN_CODES
+    if text.count("0x") + text.count("0X") >= MIN_CODES:
+        return True
+    return bool(_decimal_regions(_shape(text)))
 
 
-def _decimal_regions(text: str) -> list[tuple[int, int]]:
-    shape = text.encode("latin-1", "replace").translate(_LIST_MAP)  # "?" for wider characters: same offsets
+def _shape(text: str) -> bytes:
+    return text.encode("latin-1", "replace").translate(_LIST_MAP)  # "?" for wider characters: same offsets
+
+
+def _call_regions(shape: bytes) -> list[tuple[int, int]]:
+    """Where ``MIN_CODES`` or more call arguments (``_CALL_SHAPE``) follow each other closely:
+    the calls' names before the first are taken in."""
+    regions: list[tuple[int, int]] = []
+    first = last = -1
+    count = 0
+    for m in _CALL_SHAPE.finditer(shape):
+        if count and m.start() - last > _CALL_GAP:
+            if count >= MIN_CODES:
+                regions.append((max(0, first - _CALL_GAP), last))
+            count = 0
+        if not count:
+            first = m.start()
+        last = m.end()
+        count += 1
+    if count >= MIN_CODES:
+        regions.append((max(0, first - _CALL_GAP), last))
+    return regions
+
+
+def _decimal_regions(shape: bytes) -> list[tuple[int, int]]:
     regions = []
     at = shape.find(_LIST_RUN)
     while at >= 0:
@@ -105,11 +151,13 @@ def _hex_regions(text: str) -> list[tuple[int, int]]:
     return regions
 
 
-def _decoded(text: str, start: int, end: int) -> Decoded | None:
+def _decoded(text: str, start: int, end: int, numbers: re.Pattern[str]) -> Decoded | None:
+    """The codes ``numbers`` finds in ``text[start:end]`` (its group 1, or the whole match),
+    decoded; None when they hold no text."""
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
-    for m in _NUMBER.finditer(text, start, end):
-        number = m.group()
+    for m in numbers.finditer(text, start, end):
+        number = m.group(m.re.groups)
         value = int(number, 16) if number[:2] in ("0x", "0X") else int(number)
         if 0xDC00 <= value <= 0xDFFF and chars and "\ud800" <= chars[-1] <= "\udbff":
             # The second half of a UTF-16 pair: one character, written as both numbers.

@@ -575,13 +575,18 @@ def percent_decode(text: str) -> Decoded | None:
 # one character) and ``\u{X..}``, ``\xNN`` (Python, C, JS), JSON's one-character escapes
 # (``\"`` and ``\\``, which ascii85 text is full of, ``\/``, ``\n`` of a wrapped value...), and
 # HTML numeric character references (``&#103;``, ``&#x67;``, the ``;`` optional as browsers
-# allow). A JSON body the engine parsed has its escapes undone by the parser; anything else
+# allow), and octal escapes of a space or above: ``\NNN`` of two or three digits (C, Python,
+# ``printf``; ``\57`` as well as ``\057``) and ``echo -e``'s ``\0NNN`` (a zero and three digits,
+# read that way first: C's reading of it, a control character and a digit, is no part of a
+# printable value). Control characters (``\0`` in C strings) stay as written: a NUL in the layer
+# would send it through the UTF-16 search for nothing. A JSON body the engine parsed has its escapes undone by the parser; anything else
 # (NDJSON, a JSON string inside a JSON value, a body with an XSSI prefix, HTML, a script) needs
 # this. Two patterns, each starting with a literal the regex engine can skip ahead to (one
 # alternation of both is tried at every position: five times slower on binary data).
 _BACKSLASH_ESCAPE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|([\"\\/bfnrt])|U([0-9a-fA-F]{8}))"
+    r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|([\"\\/bfnrt])|U([0-9a-fA-F]{8})"
+    r"|0(0[4-7][0-7]|[1-3][0-7]{2})|(0[4-7][0-7]|[1-3][0-7]{2}|[4-7][0-7]))"
 )
 # JavaScript's escape() and IIS: ``%u`` and four hex digits.
 _PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
@@ -610,11 +615,13 @@ def _escaped_char(m: re.Match[str]) -> str:
         return chr(code) if code <= 0x10FFFF else "\ufffd"
     if m.re is _PERCENT_U:
         return chr(int(m.group(1), 16))
-    high, low, u4, ubrace, x2, single, u8 = m.groups()
+    high, low, u4, ubrace, x2, single, u8, echo_octal, octal = m.groups()
     if high is not None:
         return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
     if single is not None:
         return _SINGLE_ESCAPES.get(single, single)
+    if echo_octal is not None or octal is not None:
+        return chr(int(echo_octal or octal, 8))
     code = int(u4 or ubrace or x2 or u8, 16)
     return chr(code) if code <= 0x10FFFF else "\ufffd"
 

@@ -20,6 +20,7 @@ which no detector or needle matches across: one pass instead of thousands.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -61,6 +62,8 @@ DECODE_FACTOR = 8
 LAYER_PREFILTER_SIZE = 256 * 1024
 # Decoded layers whose offsets map back exactly (escapes undone in place).
 _EXACT = frozenset({"url", "escape"})
+# A value written as ``printf`` octal escapes of three digits each, and nothing else.
+_OCTAL_ESCAPES = re.compile(r"(?:\\[0-7]{3})+")
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,9 @@ class Engine:
                 continue  # no escape inside: the direct layer saw this as it was sent
             if layer.encoding == "nfkc" and parents[owner][start:end] == layer.text[h.start:h.end]:
                 continue  # nothing folded inside: likewise
+            if (layer.encoding == "escape" and h.detector == KNOWN_SECRET
+                    and _OCTAL_ESCAPES.fullmatch(parents[owner], start, end)):
+                continue  # a bottle secret in three-digit octal escapes: the spread search reports it
             encoding = layer.encoding if h.encoding is None else f"{layer.encoding}+{h.encoding}"
             out.append((owner, RawHit(start, end, h.detector, h.name, h.confidence, h.secret_name, encoding)))
         return out

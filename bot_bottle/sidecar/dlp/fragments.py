@@ -10,6 +10,12 @@ is searched for in the text (``str.find``, fast) and each occurrence is grown le
 while text and secret agree. Any run of ``2 * BLOCK - 1`` characters of the secret contains a
 whole aligned block, so every fragment of ``MIN_FRAGMENT`` characters or more is found. Shorter
 fragments are not counted: four random characters turn up everywhere, eight essentially never.
+The piece that ends a secret counts from ``MIN_TAIL_FRAGMENT`` characters (the secret's last
+``BLOCK`` characters are a block of their own, so it is found at any length): else a secret cut
+9/9/7 left with its last piece uncounted. Its start keeps the longer minimum: it is often a
+token format's fixed prefix (``ghp_``, ``sk-ant-api03-``) that ordinary text mentions. Only for
+secrets of ``MIN_TAIL_SECRET`` characters or more, where a tail found by chance leaves too much
+of it unsent to count as sent.
 
 "Complete" allows a small remainder (``tolerance``): the request that leaves fewer than that
 many characters of a secret unsent is the one refused, so dropping the last few characters
@@ -26,6 +32,11 @@ from dataclasses import dataclass
 
 BLOCK = 4
 MIN_FRAGMENT = 2 * BLOCK  # every run this long holds a whole aligned block (2 * BLOCK - 1 would do)
+# The piece at the end of a secret: a block and one more character (the neighbour test in
+# ``find`` needs the one). Five characters of a random value turn up by chance about once in 10^9
+# positions, and such a piece only completes a secret most of which left already.
+MIN_TAIL_FRAGMENT = BLOCK + 1
+MIN_TAIL_SECRET = 16
 # Candidate pieces grown per secret in one text before the text counts as all of that secret.
 GROW_BUDGET = 20_000
 
@@ -57,6 +68,9 @@ class FragmentIndex:
             blocks: dict[str, list[int]] = {}
             for at in range(0, len(value) - BLOCK + 1, BLOCK):
                 blocks.setdefault(value[at:at + BLOCK], []).append(at)
+            tail = len(value) - BLOCK
+            if len(value) >= MIN_TAIL_SECRET and tail % BLOCK:  # an aligned block ends it otherwise
+                blocks.setdefault(value[tail:], []).append(tail)
             self._secrets.append((name, value, blocks))
 
     def __repr__(self) -> str:
@@ -89,7 +103,7 @@ class FragmentIndex:
                 at = text.find(block)
                 while at >= 0 and grows <= GROW_BUDGET:
                     for pos in positions:
-                        # A piece of 8+ around a 4-character block extends past it on some side.
+                        # A piece longer than a block extends past it on some side.
                         if not ((at > 0 and pos > 0 and text[at - 1] == value[pos - 1])
                                 or (at + BLOCK < end and pos + BLOCK < len(value)
                                     and text[at + BLOCK] == value[pos + BLOCK])):
@@ -114,9 +128,14 @@ def _grow(text: str, at: int, value: str, pos: int, name: str) -> Fragment | Non
     right = BLOCK
     while at + right < len(text) and pos + right < len(value) and text[at + right] == value[pos + right]:
         right += 1
-    if left + right < MIN_FRAGMENT:
+    if left + right < _minimum(pos + right, len(value)):
         return None
     return Fragment(name, at - left, at + right, pos - left, pos + right)
+
+
+def _minimum(end: int, length: int) -> int:
+    """The fewest characters a piece ending at ``end`` of a ``length``-character secret counts from."""
+    return MIN_TAIL_FRAGMENT if end == length and length >= MIN_TAIL_SECRET else MIN_FRAGMENT
 
 
 def merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -4,8 +4,9 @@
 character", or one character per JSON array element, or per line: every character of the value
 is still there, in order, with separators a reader (or the attacker's script) drops. The same
 holds for the value's hex digits with any separator (``4b:71``, ``=4B=71`` quoted-printable,
-``4b-71``), its bits (``01001011 01110001``) and its three-digit octal codes (``\\113\\161``);
-lists of decimal codes are ``dlp.charcodes``'s.
+``4b-71``), its bits (``01001011 01110001``), its three-digit octal codes (``\\113\\161``) and
+its base64 at each byte offset, wrapped narrower than a line the decoder reads as a run
+(``base64 -w 16``); lists of decimal codes are ``dlp.charcodes``'s.
 
 Each is searched in the text's *skeleton*: its ASCII letters and digits only, lower-cased (one
 ``bytes.translate`` that deletes the rest, then a ``find`` per form). Forms are the value's
@@ -25,6 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot_bottle.sidecar.dlp.encodings import b64_cores, urlsafe
 from bot_bottle.sidecar.dlp.shifts import Shifted, find_shifted
 
 # As ``known.MIN_CASELESS_LENGTH``: sixteen letters and digits in a row, ignoring case, do not
@@ -72,6 +74,9 @@ def spread_forms(values: Sequence[tuple[str, str]]) -> tuple[_Form, ...]:
             (hex_digits, "spread+hex", (hex_digits, data.hex(" "))),  # as ``known`` searches for them
             ("".join(f"{b:08b}" for b in data), "spread+binary", ()),
             ("".join(f"{b:03o}" for b in data), "spread+octal", ()),
+            # Base64 at each byte offset, wrapped at any width (``base64 -w 16``) or with blanks:
+            # wrapped at 24 columns or more, each line is a run the decoded layer reads already.
+            *((core, "spread+base64", _as_sent(core)) for core in b64_cores(data)),
         ]
         for text, encoding, direct in candidates:
             skeleton = text.lower().encode("ascii")
@@ -79,6 +84,13 @@ def spread_forms(values: Sequence[tuple[str, str]]) -> tuple[_Form, ...]:
                 seen.add(skeleton)
                 forms.append(_Form(skeleton, name, encoding, direct))
     return tuple(forms)
+
+
+def _as_sent(core: str) -> tuple[str, ...]:
+    """A base64 core as the direct search finds it unbroken, in either alphabet (lower-cased,
+    from its first to its last letter or digit, as a hit is mapped back)."""
+    edged = _EDGES.sub("", core).lower()
+    return (edged, urlsafe(edged))
 
 
 def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray,
