@@ -144,6 +144,13 @@ class DetailPane(VerticalScroll):
     def action_back(self) -> None:
         self.app.query_one("#proposals", DataTable).focus()
 
+    def on_focus(self) -> None:
+        # A push's findings, a long path list: what the operator approves gets the screen's lines.
+        self.screen.add_class("reading")
+
+    def on_blur(self) -> None:
+        self.screen.remove_class("reading")
+
 
 class SuperviseApp(App[None]):
     TITLE = "bot-bottle supervise"
@@ -157,6 +164,8 @@ class SuperviseApp(App[None]):
     #detail { height: auto; padding: 0 1; color: $text-muted; }
     #agent-says { height: auto; margin: 0 0 0 2; padding: 0 1; border-left: outer $warning; }
     #events { height: 1fr; min-height: 3; }
+    /* While the operator reads a proposal's detail, the events give it their lines (the newest stays). */
+    Screen.reading #events { height: 1; min-height: 1; }
     #status { height: 1; padding: 0 1; background: $boost; }
     ReasonScreen, ConfirmScreen { align: center middle; }
     #dialog { width: 80%; max-width: 100; height: auto; border: thick $accent; background: $surface; padding: 1 2; }

@@ -20,6 +20,7 @@ from typing import Any
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar.supervise.channel import ChannelError, Decision, Proposal
+from bot_bottle.terminal import one_line
 
 # The sidecar image's interpreter (images/sidecar/Dockerfile: a venv with mitmproxy, our package
 # on PYTHONPATH) and the ctl module run with it.
@@ -86,6 +87,23 @@ def line_offsets(start: int, next_offset: int, lines: Sequence[dict[str, Any]]) 
     return list(zip(offsets, lines))
 
 
+MAX_REFUSED_SHOWN = 20  # refusals one ``pending`` answer is reported with; the rest are counted
+
+
+def refused_lines(bottle_id: str, refused: Any) -> list[str]:
+    """The proposals a sidecar's ``ctl pending`` refused (``channel.forgery``), one line each.
+
+    What the ctl says is the sidecar's, but the ids and reasons quote what a daemon wrote: each
+    is one printable line, and a sidecar answering with thousands is counted, not listed."""
+    items = [r for r in refused if isinstance(r, dict)] if isinstance(refused, list) else []
+    lines = [one_line(f"bottle {bottle_id}: its sidecar refused proposal {str(r.get('id', '?'))[:96]} "
+                      f"({str(r.get('kind', '?'))[:32]}) and expired it: {str(r.get('why', '?'))[:300]}")
+             for r in items[:MAX_REFUSED_SHOWN]]
+    if len(items) > MAX_REFUSED_SHOWN:
+        lines.append(f"bottle {bottle_id}: its sidecar refused {len(items) - MAX_REFUSED_SHOWN} more proposals")
+    return lines
+
+
 class SidecarLink:
     """The supervise verbs of one bottle's sidecar."""
 
@@ -99,6 +117,8 @@ class SidecarLink:
             "exec", "-i", self.container, SIDECAR_PYTHON, "-m", CTL_MODULE,
         ]
         self._incarnation: str | None = None
+        # What the last ``pending`` refused as forged (``channel.forgery``), as lines to report.
+        self.refused: list[str] = []
 
     def __repr__(self) -> str:
         return f"SidecarLink({self.bottle_id!r})"
@@ -110,6 +130,7 @@ class SidecarLink:
         items = out.get("proposals")
         if not isinstance(items, list):
             raise self._bad("pending", "no 'proposals' list")
+        self.refused = refused_lines(self.bottle_id, out.get("refused"))
         try:
             return [Proposal.from_dict(item) for item in items]
         except ChannelError as exc:

@@ -558,6 +558,22 @@ class Store:
         ).fetchall()
         return {str(r["source"]): int(r["offset"]) for r in rows}
 
+    def bottles_with_events(self) -> list[str]:
+        """Every bottle the store holds events, terminal entries or log cursors of."""
+        rows = self.conn.execute(
+            "SELECT bottle_id FROM egress_events UNION SELECT bottle_id FROM event_cursors ORDER BY bottle_id"
+        ).fetchall()
+        return [str(r["bottle_id"]) for r in rows]
+
+    def forget_events(self, bottle_id: str) -> int:
+        """Delete a removed bottle's events, terminal entries and log cursors; return how many
+        events went. Its proposals and their audit rows stay: they are the record of what was
+        decided (and proposals nobody decided are bounded per bottle already)."""
+        with _immediate(self.conn):
+            gone = self.conn.execute("DELETE FROM egress_events WHERE bottle_id = ?", (bottle_id,)).rowcount
+            self.conn.execute("DELETE FROM event_cursors WHERE bottle_id = ?", (bottle_id,))
+        return gone
+
     # -- what the terminal filter held back -----------------------------------------------------
     def record_terminal(self, bottle_id: str, held: Mapping[str, int]) -> bool:
         """Add one entry naming what a bottle's terminal filter held back since the last one

@@ -29,6 +29,7 @@ from typing import Any
 from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import proposals as states
 from bot_bottle.sidecar.supervise.channel import Proposal
+from bot_bottle.sidecar.supervise.ctl import MAX_EVENT_BYTES
 from bot_bottle.supervise.link import Events, LinkError, SidecarLink
 from bot_bottle.supervise.store import AuditEntry, ProposalRow, StaleProposal, Store, StoreError
 
@@ -37,7 +38,11 @@ SYSTEM_OPERATOR = "bot-bottle"  # who the audit log names for changes no person 
 # is the slowest). One still granted after this long lost that process mid-apply: it is failed,
 # so it does not sit "approved" forever with nothing happening.
 STUCK_AFTER_S = 3600.0
-MAX_EVENT_CHUNKS = 20  # per bottle per sync: a large backlog is caught up over several syncs
+# What one sync reads of one bottle's egress log: a large backlog (a console that was closed for a
+# day, a flood of requests) is caught up over several syncs, from the cursor each one leaves, so
+# no sync holds many MiB per bottle in memory at once nor keeps the screen waiting on it.
+MAX_EVENT_BYTES_PER_SYNC = 2 * 1024 * 1024
+MAX_EVENT_CHUNKS = 8  # however small the chunks a sidecar answers with
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class SyncReport:
     reopened: int = 0  # expired by an earlier sync while their sidecar still listed them
     errors: list[str] = field(default_factory=list)
     slow: list[str] = field(default_factory=list)  # bottles whose sidecar did not answer in time
+    forgotten: list[str] = field(default_factory=list)  # removed bottles whose events were deleted
 
 
 LinkFactory = Callable[[str], SidecarLink]
@@ -91,11 +97,7 @@ def running_bottles(state_root: Path | None = None) -> list[BottleInfo]:
     """
     from bot_bottle.backend.docker.running import running
 
-    if state_root is None:
-        from bot_bottle.backend.registry import default_state_root
-
-        state_root = default_state_root()
-    return own_bottles(running(), state_root)
+    return own_bottles(running(), state_root or _default_state_root())
 
 
 def own_bottles(found: Iterable[Any], state_root: Path) -> list[BottleInfo]:
@@ -136,6 +138,7 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
     fetches = FETCHES if fetches is None else fetches
     if bottles is None:
         try:
+            state_root = state_root or _default_state_root()
             bottles = running_bottles(state_root)
         except Exception as exc:  # noqa: BLE001 - no engine: say so, expire nothing
             report.errors.append(f"cannot list running bottles: {exc}")
@@ -175,6 +178,7 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
                 continue  # one message per bottle whose sidecar is down
         else:
             _reconcile(store, bottle.id, fetch.pending or [], before.get(bottle.id, []), report)
+            _report_refused(store, bottle.id, fetch.refused, report)
         if not fetch.done.is_set():
             report.errors.append(f"bottle {bottle.id}: its egress log did not arrive within {wait_s:g} s (slow)")
             report.slow.append(bottle.id)
@@ -194,7 +198,36 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
         for bottle_id in {row.bottle_id for rows in before.values() for row in rows}:
             store.prune_undecided(bottle_id, SYSTEM_OPERATOR)
     report.interrupted = fail_interrupted(store, now=stamp)
+    if state_root is not None:
+        report.forgotten = forget_removed(store, state_root, live)
     return report
+
+
+def _default_state_root() -> Path:
+    from bot_bottle.backend.registry import default_state_root
+
+    return default_state_root()
+
+
+def forget_removed(store: Store, state_root: Path, live: set[str]) -> list[str]:
+    """Delete the events, terminal entries and log cursors of bottles that are gone: not
+    running and without a state folder under ``state_root`` (a bottle's folder exists from its
+    launch until it is removed; a preserved bottle keeps it, and its events, for resume).
+    Return the bottles forgotten."""
+    from bot_bottle.state import StateDir
+
+    gone = []
+    for bottle_id in store.bottles_with_events():
+        if bottle_id in live:
+            continue
+        try:
+            kept = StateDir(state_root, bottle_id).exists()
+        except (OSError, BotBottleError):
+            continue  # an id that names no state folder here: not ours to judge
+        if not kept:
+            store.forget_events(bottle_id)
+            gone.append(bottle_id)
+    return gone
 
 
 @dataclass
@@ -210,6 +243,7 @@ class _Fetch:
     started: float
     pending: list[Proposal] | None = None
     pending_error: LinkError | None = None
+    refused: list[str] = field(default_factory=list)  # what the sidecar refused as forged, as lines
     source: str = ""
     chunks: list[Events] = field(default_factory=list)
     events_error: LinkError | None = None
@@ -257,6 +291,7 @@ class Fetches:
         try:
             try:
                 fetch.pending = link.pending()
+                fetch.refused = list(getattr(link, "refused", None) or [])
             except LinkError as exc:
                 fetch.pending_error = exc
             except Exception as exc:  # noqa: BLE001 - a bug: reported like a link error, the sync goes on
@@ -282,15 +317,29 @@ FETCHES = Fetches()  # this process's questions out to sidecars
 
 
 def _read_events(link: SidecarLink, offset: int) -> list[Events]:
-    """The egress log from ``offset`` on, in up to ``MAX_EVENT_CHUNKS`` chunks."""
-    chunks = []
-    for _ in range(MAX_EVENT_CHUNKS):
+    """The egress log from ``offset`` on, up to ``MAX_EVENT_BYTES_PER_SYNC`` (each chunk is
+    whole lines, and its ``next_offset`` is where the next sync reads on: nothing is skipped)."""
+    chunks: list[Events] = []
+    read = 0
+    # A chunk is at most the ctl's MAX_EVENT_BYTES: the next is asked for only if it fits too.
+    while len(chunks) < MAX_EVENT_CHUNKS and (not chunks or read + MAX_EVENT_BYTES <= MAX_EVENT_BYTES_PER_SYNC):
         chunk = link.events(offset)
         chunks.append(chunk)
         if chunk.next_offset <= offset or not chunk.records:
             break
+        read += chunk.next_offset - max(offset, chunk.start)
         offset = chunk.next_offset
     return chunks
+
+
+def _report_refused(store: Store, bottle_id: str, refused: list[str], report: SyncReport) -> None:
+    """What a sidecar refused as forged (an account in it wrote a proposal that is not what it
+    says): an error on the status line, and an audit row that stays. The ctl expired each, so
+    each is reported once."""
+    for line in refused:
+        report.errors.append(line)
+        store.audit(AuditEntry(operator=SYSTEM_OPERATOR, action="refuse", bottle_id=bottle_id, reason=line,
+                               outcome="failed"))
 
 
 def fail_interrupted(store: Store, *, now: float) -> int:
@@ -379,12 +428,7 @@ def sync_events(store: Store, bottle_id: str, link: SidecarLink) -> int:
     """Import the egress log lines written since the last import; return how many were new
     (the same as a sync does for one bottle, in the caller's thread)."""
     source = link.incarnation()
-    offset = store.event_cursor(bottle_id, source)
     added = 0
-    for _ in range(MAX_EVENT_CHUNKS):
-        chunk = link.events(offset)
+    for chunk in _read_events(link, store.event_cursor(bottle_id, source)):
         added += store.import_events(bottle_id, source, chunk.records, next_offset=chunk.next_offset)
-        if chunk.next_offset <= offset or not chunk.records:
-            break
-        offset = chunk.next_offset
     return added

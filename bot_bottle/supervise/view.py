@@ -201,6 +201,8 @@ def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
         out.append(patterns)
     if kind == "token-use" and (secrets := _own_secrets(payload)):
         out.append(secrets)
+    if kind == "push-exception" and (secrets := _pushed_secrets(payload)):
+        out.append(secrets)
     return out
 
 
@@ -214,13 +216,29 @@ def _own_secrets(payload: Mapping[str, Any]) -> str | None:
     request says; a ``known-secret:NAME`` finding cannot: it is that secret's value (in some
     encoding), so the "false positive" story never fits it, and approving lets the agent send
     the secret itself, in any encoding, through that route."""
-    names = list(dict.fromkeys(str(d)[len(_KNOWN_SECRET):].split(" (", 1)[0] for d in payload.get("detectors") or []
-                               if str(d).startswith(_KNOWN_SECRET)))
+    names = _secret_names(payload)
     if not names:
         return None
     return (f"the request holds the value of the bottle's own secret {', '.join(names)} (exactly, or encoded; "
             f"no lookalike or test fixture): approving lets the agent send it through route "
             f"{payload.get('route', '?')}, in any encoding, until the sidecar stops")
+
+
+def _pushed_secrets(payload: Mapping[str, Any]) -> str | None:
+    """The bottle's own secrets the git-gate found in a push, said plainly: as for a held request
+    (``_own_secrets``), an agent asking for the exception may call it a test fixture, which a
+    ``known-secret:NAME`` finding never is."""
+    names = _secret_names(payload)
+    if not names:
+        return None
+    return (f"the push holds the value of the bottle's own secret {', '.join(names)} (exactly or encoded; "
+            f"no test fixture): approving sends it to {payload.get('repo', '?')}'s remote for good")
+
+
+def _secret_names(payload: Mapping[str, Any]) -> list[str]:
+    """The names of the bottle's own secrets among a payload's detectors, each once."""
+    return list(dict.fromkeys(str(d)[len(_KNOWN_SECRET):].split(" (", 1)[0] for d in payload.get("detectors") or []
+                              if str(d).startswith(_KNOWN_SECRET)))
 
 
 # What apt-get reads as a regular expression in a name it finds no package of exactly: a '.'
@@ -271,8 +289,18 @@ def _ref_warning(ref: str) -> str | None:
 
 # Names that lead to this machine or its networks, never to the internet: Docker's names for the
 # host, and the suffixes local networks use (RFC 6762 ``.local``, RFC 8375 ``home.arpa``, the
-# ``.internal`` ICANN keeps for private use, and the usual home/office ones).
-_LOCAL_SUFFIXES: tuple[str, ...] = ("internal", "local", "localdomain", "lan", "home", "corp", "intranet", "private", "home.arpa")
+# ``.internal`` ICANN keeps for private use, and the usual home/office ones; ``.ip`` is no
+# top-level domain at all, so a name under it, like Telekom's ``speedport.ip``, is one a local
+# resolver makes up).
+_LOCAL_SUFFIXES: tuple[str, ...] = ("internal", "local", "localdomain", "lan", "home", "corp", "intranet", "private",
+                                    "home.arpa", "ip")
+# Names a home or office router answers for itself, whatever the public DNS says (AVM's FRITZ!Box,
+# Vodafone's EasyBox, Netgear, TP-Link, ASUS, Linksys; Telekom's is under ``.ip``): through the
+# operator's router they lead to its admin page or a box on the LAN.
+_ROUTER_NAMES: tuple[str, ...] = ("fritz.box", "fritz.nas", "fritz.repeater", "easy.box",
+                                  "routerlogin.net", "routerlogin.com", "mywifiext.net", "mywifiext.com",
+                                  "tplinkwifi.net", "tplinklogin.net", "tplinkmodem.net", "tplinkrepeater.net",
+                                  "router.asus.com", "asusrouter.com", "linksyssmartwifi.com")
 # Second-level labels under a two-letter country code that are registries, not sites
 # (``*.co.uk`` is every company in the UK, not one).
 _REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "ltd", "mil", "ne", "net", "nic", "or",
@@ -348,6 +376,9 @@ def _local_name_warning(host: str, name: str) -> str | None:
         return f"{host} is Docker's name for this machine itself: the bottle would reach its services"
     if _under(name, _LOCAL_SUFFIXES):
         return f"{host} is a local network name: it leads to machines on this host's own networks, not the internet"
+    if router := _under(name, _ROUTER_NAMES):
+        return (f"{host} is a name a home or office router answers for itself ({router}): it leads to the router "
+                "or a machine on this host's own network, not the internet")
     if spelled := _under(name, ANY_ADDRESS_DOMAINS):
         return (f"{host} is under {spelled}, whose names resolve to whatever address they spell: it can lead "
                 "to this machine or its networks")

@@ -34,13 +34,14 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import re
 import secrets
 import stat
 import tempfile
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -880,6 +881,106 @@ class Spool:
             return self.decision_for(proposal_id)
         except ChannelError:
             return None  # cannot happen with atomic writers; treat as "not yet" rather than crash
+
+
+# ---------------------------------------------------------------------------------------------
+# Who wrote a proposal
+
+# The accounts that write proposals in the sidecar image's spool (``sidecar.init`` makes them):
+# the proxy its held requests, the MCP server the agent's asks. Each file is its writer's, so the
+# host's ``ctl`` (root) can tell them apart whatever a proposal says of itself.
+PROXY_WRITER = "bottle-proxy"
+SERVER_WRITER = "bottle-supervise"
+
+
+def is_held_request(proposal: Proposal) -> bool:
+    """The proxy's own proposal for a request it holds (``held_request_proposal``)."""
+    return proposal.kind == "token-use" and proposal.payload.get("hold_id") == proposal.id
+
+
+def detector_ids(labels: Sequence[Any]) -> list[str]:
+    """Finding labels as detector ids, each once: ``known-secret:NAME (base64)`` is
+    ``known-secret:NAME`` (a proposal's detector holds no spaces; the encoding stays in the
+    gate's ``places``)."""
+    return list(dict.fromkeys(str(label).split(" (", 1)[0].strip() for label in labels))
+
+
+def file_writer(path: Path) -> str:
+    """The account that owns ``path`` (its writer: nobody changes another account's file)."""
+    uid = path.stat().st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def proposal_writer(spool: Spool, proposal_id: str) -> str | None:
+    """Who wrote proposal ``proposal_id`` (waiting or archived): an account name, ``""`` when the
+    spool has no such file, None outside the sidecar image (one account writes everything)."""
+    if not _is_shared(spool.root):
+        return None
+    name = f"{check_id(proposal_id)}.json"
+    for folder in (spool.proposals_dir, spool.archive_dir):
+        try:
+            return file_writer(folder / name)
+        except FileNotFoundError:
+            continue
+    return ""
+
+
+WriterFn = Callable[[str], "str | None"]
+
+
+def forgery(spool: Spool, proposal: Proposal, writer: WriterFn | None = None) -> str | None:
+    """Why ``proposal`` is not what it says it is, or None.
+
+    Any account in the spool's group can write a proposal file, so one the agent reached (a flaw
+    in the MCP server or its SDK) could make one that reads as the proxy's held request, or an
+    ask whose request or findings are not what the proxy or the git-gate saw. Only its writer
+    (the file's owner) and the records only the proxy and the gate write can be trusted."""
+    writer = writer or (lambda pid: proposal_writer(spool, pid))
+    who = writer(proposal.id)
+    if who is None:
+        return None  # not the sidecar image's spool: one account writes everything
+    if who == "root":
+        return None  # no daemon can make a root file: only the host's ctl and the sidecar's init run as root
+    if is_held_request(proposal):
+        return None if who == PROXY_WRITER else f"a held request written by {who or 'nobody'}, not by the proxy"
+    if who != SERVER_WRITER:
+        return f"a {proposal.kind} proposal written by {who or 'nobody'}, not by the MCP server"
+    if proposal.kind == "token-use":
+        return _held_mismatch(spool, proposal, writer)
+    if proposal.kind == "push-exception":
+        return _findings_mismatch(spool, proposal)
+    return None
+
+
+def _held_mismatch(spool: Spool, proposal: Proposal, writer: WriterFn) -> str | None:
+    """An ask to release a held request must copy the proxy's own proposal of it."""
+    hold_id = str(proposal.payload.get("hold_id", ""))
+    try:
+        held = spool.get(hold_id)
+    except ChannelError:
+        held = None
+    if held is None or not is_held_request(held) or writer(hold_id) not in (PROXY_WRITER, "root"):
+        return f"it names {hold_id!r}, which is no request the proxy held"
+    if dict(held.payload, hold_id=hold_id) != proposal.payload:
+        return f"its request is not the one the proxy held as {hold_id!r}"
+    return None
+
+
+def _findings_mismatch(spool: Spool, proposal: Proposal) -> str | None:
+    """A push-exception must carry what the git-gate recorded of that push."""
+    payload = proposal.payload
+    finding = str(payload.get("finding", ""))
+    record = push_findings(spool.root, finding)
+    update = {k: payload.get(k) for k in ("ref", "old", "new")}
+    if record is None or record.get("repo") != payload.get("repo") or update not in (record.get("updates") or []):
+        return f"the git-gate rejected no such push as {finding!r}"
+    if (list(payload.get("detectors") or []) != detector_ids(record.get("detectors") or [])
+            or list(payload.get("places") or []) != list(record.get("places") or [])):
+        return f"its findings are not what the git-gate recorded as {finding!r}"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ The host runs this with ``docker exec -i <sidecar>``; the agent has no Docker so
 never routes to the spool, so this channel is the operator's alone. JSON in on stdin, one JSON
 document out on stdout. Verbs (docs/supervise.md):
 
-    pending   -                                   {"proposals": [Proposal, ...]}
+    pending   -                                   {"proposals": [Proposal, ...]} (+ "refused": [{id, kind, why}])
     decide    {"decision": ..., "grant": ...|null} {"ok": true, "grant_added": bool}
     events    {"offset": N}                       {"offset": M, "lines": [{...}, ...]}
     grants    -                                   the grants document
@@ -32,7 +32,9 @@ from bot_bottle.sidecar.supervise.channel import (
     Decision,
     Spool,
     UnknownProposal,
+    WriterFn,
     add_grant,
+    forgery,
     read_grants,
     remove_grant,
     validate_grant,
@@ -63,11 +65,28 @@ def _input(stdin: TextIO) -> dict[str, Any]:
     return data
 
 
-def do_pending(spool: Spool) -> dict[str, Any]:
+def do_pending(spool: Spool, writer: WriterFn | None = None) -> dict[str, Any]:
+    """The waiting proposals, and apart from them those refused (``channel.forgery``): never
+    listed, so never decided, and expired at once, so each is reported once."""
     # The oldest first, and no more than any writer makes (the server's 20 asks, the proxy's
     # 10 holds): the host reads the whole answer into memory, so a spool that holds thousands
     # (a sidecar daemon gone wrong) must not make it unbounded.
-    return {"proposals": [p.to_dict() for p in spool.pending()[:MAX_LISTED]]}
+    listed, refused = [], []
+    for proposal in spool.pending()[:MAX_LISTED]:
+        why = forgery(spool, proposal, writer)
+        if why is None:
+            listed.append(proposal.to_dict())
+        else:
+            refused.append({"id": proposal.id, "kind": proposal.kind, "why": why})
+            _expire_refused(spool, proposal.id, why)
+    return {"proposals": listed, **({"refused": refused} if refused else {})}
+
+
+def _expire_refused(spool: Spool, proposal_id: str, why: str) -> None:
+    try:
+        spool.expire(proposal_id, f"refused: {why}")
+    except (ChannelError, OSError):
+        pass  # listed as refused again by the next ``pending``; never decided either way
 
 
 def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +110,9 @@ def do_decide(spool: Spool, request: dict[str, Any]) -> dict[str, Any]:
         existing = spool.decision_for(decision.id)
         if existing is not None:
             raise AlreadyDecided(f"proposal {decision.id} is already decided ({existing.verdict})")
+        # Never listed by ``pending`` either: a decision for it comes from a host that did not ask.
+        if (why := forgery(spool, proposal)) is not None:
+            raise CtlError(f"proposal {decision.id} is refused: {why}")
         # The grant goes first: whatever the agent retries after hearing "approved" already works.
         added = add_grant(spool.root, grant) if grant is not None else False
         try:

@@ -32,6 +32,8 @@ from bot_bottle.sidecar.supervise.channel import (
     Decision,
     Proposal,
     Spool,
+    detector_ids,
+    is_held_request,
     push_findings,
     validate_payload,
 )
@@ -151,7 +153,9 @@ def push_exception_proposal(
     if update not in (record.get("updates") or []):
         raise ToolInputError(f"ref, old, new: not a ref update of the push rejected as {payload['finding']!r}; "
                              "give them exactly as the gate printed them")
-    payload.update(detectors=list(record.get("detectors") or []), places=list(record.get("places") or []))
+    # An encoded secret's label (``known-secret:NAME (base64)``) is no detector id: as written it
+    # would make the push one nobody could ask about. Its encoding stays in the places.
+    payload.update(detectors=detector_ids(record.get("detectors") or []), places=list(record.get("places") or []))
     return _proposal("push-exception", payload, justification, timeout_s)
 
 
@@ -165,7 +169,9 @@ def token_use_proposal(spool: Spool, hold_id: str, justification: str, *, timeou
         held = spool.get(hold_id)
     except ChannelError as exc:
         raise ToolInputError(f"hold_id: {exc}") from None
-    if held is None or held.kind != "token-use":
+    # The proxy's own proposal only, never an earlier ask naming it: the host checks the copy
+    # against the proxy's proposal (``channel.forgery``).
+    if held is None or not is_held_request(held):
         raise ToolInputError(f"hold_id: no held request {hold_id!r}; use the id the proxy's 403 answer named")
     payload = dict(held.payload, hold_id=hold_id)
     return _proposal("token-use", payload, justification, timeout_s)
