@@ -10,7 +10,7 @@ import unittest
 from bot_bottle.sidecar.egress import scanning
 from bot_bottle.sidecar.egress.dlp_adapter import HELD_LIMIT, DlpOutbound
 from bot_bottle.sidecar.egress.policy import Policy
-from tests.unit.test_sidecar_addon import AGENT_TOKEN, REAL_TOKEN, AddonCase, addon_mod
+from tests.unit.test_sidecar_addon import AGENT_TOKEN, REAL_TOKEN, AddonCase, addon_context, addon_mod
 
 MB = 1024 * 1024
 SECRET = "prompted-secret-value"
@@ -234,12 +234,10 @@ class AddonStreamTest(AddonCase):
         import io
         from contextlib import redirect_stdout
 
-        from mitmproxy.test import taddons
-
         @contextlib.contextmanager
         def ctx():
             out = io.StringIO()
-            with taddons.context(self.addon) as tctx, redirect_stdout(out):
+            with addon_context(self.addon) as tctx, redirect_stdout(out):
                 tctx.configure(self.addon, **self.options())
                 yield out
 
@@ -322,9 +320,9 @@ class AddonHeldBodyTest(AddonCase):
     def test_mitmproxy_buffers_at_most_the_held_limit_and_never_refuses_at_the_head(self) -> None:
         from mitmproxy.addons.proxyserver import Proxyserver
         from mitmproxy.proxy.layers import http as http_layers
-        from mitmproxy.test import taddons, tutils
+        from mitmproxy.test import tutils
 
-        with taddons.context(Proxyserver(), self.addon) as tctx:
+        with addon_context(Proxyserver(), self.addon) as tctx:
             tctx.configure(self.addon, **self.options())
             self.addon.running()
             self.assertEqual(tctx.options.body_size_limit, str(HELD_LIMIT))

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot_bottle.sidecar.egress import supervision
 from bot_bottle.sidecar.egress.policy import Policy
 from bot_bottle.sidecar.supervise import channel
-from tests.unit.test_sidecar_addon import AddonCase, addon_mod
+from tests.unit.test_sidecar_addon import AddonCase, addon_context, addon_mod
 
 PLANTED = "AKIAQ3EGRTHZ5SYXWN7K"
 
@@ -295,11 +295,10 @@ class AddonSupervisionTest(AddonCase):
         import io
         from contextlib import redirect_stdout
 
-        from mitmproxy.test import taddons
 
         @contextlib.contextmanager
         def ctx():
-            with taddons.context(self.addon) as tctx, redirect_stdout(io.StringIO()):
+            with addon_context(self.addon) as tctx, redirect_stdout(io.StringIO()):
                 tctx.configure(self.addon, **self.options())
                 yield self.addon
 

@@ -12,7 +12,7 @@ import tempfile
 from types import SimpleNamespace
 
 from tests._requires import requires
-from tests.unit.test_sidecar_addon import SECRETS, AddonCase, addon_mod
+from tests.unit.test_sidecar_addon import SECRETS, AddonCase, addon_context, addon_mod
 
 SECRET = SECRETS["known_secrets"]["PROMPTED"].encode()
 
@@ -20,7 +20,7 @@ if addon_mod is not None:
     from mitmproxy import tls
     from mitmproxy.addons import tlsconfig
     from mitmproxy.proxy import context
-    from mitmproxy.test import taddons, tflow
+    from mitmproxy.test import tflow
 
 
 @requires(addon_mod is not None, "mitmproxy (the dev extra)")
@@ -44,7 +44,7 @@ class InterceptedHandshakeTest(AddonCase):
 
     def upstream_offers(self, host: str, client_offers: list[bytes]) -> tuple[bytes, ...]:
         tls_config = tlsconfig.TlsConfig()
-        with taddons.context(self.addon, tls_config) as tctx:
+        with addon_context(self.addon, tls_config) as tctx:
             tctx.configure(self.addon, **self.options())
             tctx.configure(tls_config, confdir=tempfile.mkdtemp(dir=self.dir))
             client = tflow.tclient_conn()

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import unittest
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -35,6 +35,21 @@ try:
     from bot_bottle.sidecar.egress import scanning
 except ImportError:  # pragma: no cover - depends on the environment
     addon_mod = None
+
+
+@contextmanager
+def addon_context(*addons, **kwargs):
+    """mitmproxy's ``taddons.context``, with the event loop it makes (when none runs) closed
+    after: mitmproxy never closes it, and each one left open holds three file descriptors (the
+    unit suite reached select()'s limit of 1024 in a later test)."""
+    ctx = taddons.context(*addons, **kwargs)
+    try:
+        with ctx as tctx:
+            yield tctx
+    finally:
+        loop = ctx.master.event_loop
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
 
 
 def sidecar_image_packages() -> set[str]:
@@ -164,7 +179,7 @@ class AddonCase(unittest.TestCase):
     def run_hooks(self, flow, *hooks: str, upstream: tuple[int, bytes] | None = (200, b"upstream answer"), **options):
         """Run hooks in order, as mitmproxy would; ``upstream`` answers an allowed request."""
         out = io.StringIO()
-        with taddons.context(self.addon) as tctx, redirect_stdout(out):
+        with addon_context(self.addon) as tctx, redirect_stdout(out):
             tctx.configure(self.addon, **self.options(**options))
             for hook in hooks:
                 if hook == "upstream":
@@ -345,7 +360,7 @@ class StartTest(AddonCase):
         from mitmproxy import exceptions
 
         self.policy.write_text('{"routes": [{"hots": "x"}]}')
-        with taddons.context(self.addon) as tctx:
+        with addon_context(self.addon) as tctx:
             with self.assertRaisesRegex(exceptions.OptionsError, "unknown key 'hots'"):
                 tctx.configure(self.addon, bottle_policy=str(self.policy))
 
@@ -353,7 +368,7 @@ class StartTest(AddonCase):
         from mitmproxy import exceptions
 
         self.secrets.write_text(json.dumps({"credentials": {"BEARER_REF": REAL_TOKEN}}))
-        with taddons.context(self.addon) as tctx:
+        with addon_context(self.addon) as tctx:
             with self.assertRaises(exceptions.OptionsError) as caught:
                 tctx.configure(self.addon, **self.options())
         message = str(caught.exception)
@@ -364,7 +379,7 @@ class StartTest(AddonCase):
     def test_no_secrets_option_with_auth_routes_fails(self) -> None:
         from mitmproxy import exceptions
 
-        with taddons.context(self.addon) as tctx:
+        with addon_context(self.addon) as tctx:
             with self.assertRaisesRegex(exceptions.OptionsError, "BEARER_REF"):
                 tctx.configure(self.addon, bottle_policy=str(self.policy))
 
@@ -384,7 +399,7 @@ class StartTest(AddonCase):
 
     def test_no_policy_option_denies_everything(self) -> None:
         flow = self.request_flow("allowed.example")
-        with taddons.context(self.addon), redirect_stdout(io.StringIO()):
+        with addon_context(self.addon), redirect_stdout(io.StringIO()):
             self.addon.requestheaders(flow)
         self.assertEqual(flow.response.status_code, 403)
 
@@ -643,7 +658,7 @@ class ScanSeamTest(AddonCase):
             waiting.loop_ran.set()
             await task
 
-        with taddons.context(self.addon) as tctx, redirect_stdout(io.StringIO()):
+        with addon_context(self.addon) as tctx, redirect_stdout(io.StringIO()):
             tctx.configure(self.addon, **self.options())
             asyncio.run(large_while_the_loop_works("request", big, outbound, then=small))
             big.response = tutils.tresp(status_code=200, content=b"a" * (INLINE_LIMIT + 1))
@@ -673,7 +688,7 @@ class TlsTest(AddonCase):
         return SimpleNamespace(context=SimpleNamespace(server=server), client_hello=hello, ignore_connection=False)
 
     def call(self, data):
-        with taddons.context(self.addon) as tctx:
+        with addon_context(self.addon) as tctx:
             tctx.configure(self.addon, **self.options())
             self.addon.tls_clienthello(data)
         return data
@@ -776,7 +791,7 @@ class ServerConnectTest(AddonCase):
         async def fake_getaddrinfo(self_loop, host, port, **kw):
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in resolved or []]
 
-        with taddons.context(self.addon) as tctx:
+        with addon_context(self.addon) as tctx:
             tctx.configure(self.addon, **self.options())
             with mock.patch.object(asyncio.BaseEventLoop, "getaddrinfo", fake_getaddrinfo):
                 asyncio.run(self.addon.server_connect(data))
@@ -807,7 +822,7 @@ class ServerConnectTest(AddonCase):
     def connected(self, address: tuple[str, int], peer: str) -> str | None:
         data = SimpleNamespace(client=SimpleNamespace(id="c1"),
                                server=SimpleNamespace(address=address, peername=(peer, address[1]), error=None))
-        with taddons.context(self.addon) as tctx, redirect_stderr(io.StringIO()):
+        with addon_context(self.addon) as tctx, redirect_stderr(io.StringIO()):
             tctx.configure(self.addon, **self.options())
             self.addon.server_connected(data)
         return data.server.error
