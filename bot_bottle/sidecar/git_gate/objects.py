@@ -146,10 +146,12 @@ def text_views(raw: bytes, encoding: str = "") -> list[str]:
     if declared:
         views.append(raw.decode(declared, errors="replace"))
     if not _plain_utf8(raw):
-        views += _decodings(raw, (_WIDE_CODECS if b"\x00" in raw else ()) + _LEGACY_CODECS)
+        if b"\x00" in raw:
+            views += [_byte_lines(text, codec) for codec, text in _decoded(raw, _WIDE_CODECS)]
+        views += _decodings(raw, _LEGACY_CODECS)
         # A wide codec reads the whole text or nothing (an odd length, a stray byte before): a run
         # of UTF-16 or UTF-32 among other bytes is read by itself too.
-        runs = wide.wide_text(raw) if b"\x00" in raw else ""
+        runs = wide_view(raw) if b"\x00" in raw else ""
         if runs:
             views.append(runs)
     else:
@@ -161,13 +163,92 @@ def text_views(raw: bytes, encoding: str = "") -> list[str]:
 
 def _decodings(raw: bytes, codecs_: tuple[str, ...]) -> list[str]:
     """``raw`` decoded in each of ``codecs_`` it is text in (no decoding error)."""
+    return [text for _codec_name, text in _decoded(raw, codecs_)]
+
+
+def _decoded(raw: bytes, codecs_: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(codec, text)`` for each of ``codecs_`` ``raw`` is text in (no decoding error)."""
     out = []
     for codec in codecs_:
         try:
-            out.append(raw.decode(codec))
+            out.append((codec, raw.decode(codec)))
         except (UnicodeDecodeError, ValueError):
             continue  # not text in this codec: nothing a reader would see in it
     return out
+
+
+# Characters other than "\n" whose UTF-16 or UTF-32 form may hold a "\n" byte: U+0A00..U+0AFF,
+# U+xx0A, and (checked one by one) those beyond the BMP.
+_LINE_BYTE_CHARS = re.compile(
+    "[\u0a00-\u0aff" + "".join(chr(high << 8 | 0x0A) for high in range(1, 256) if high != 0x0A
+                               and not 0xD8 <= high <= 0xDF) + "\U00010000-\U0010ffff]"
+)
+
+
+def _byte_lines(text: str, codec: str) -> str:
+    """A wide codec's reading of some bytes with the bytes' line breaks: each character whose
+    bytes hold a "\n" (git counts lines by that byte) is as many line breaks. Without it a hit's
+    line is the reading's own (line 1 of text read out of step), not the file's, and the same
+    token is reported again on a line the other readings do not give it. Such a character is no
+    ASCII, so no token loses a character to it."""
+    def breaks(match: re.Match[str]) -> str:
+        count = match.group().encode(codec).count(b"\n")
+        return "\n" * count if count else match.group()
+
+    return _LINE_BYTE_CHARS.sub(breaks, text)
+
+
+# A run read out of step (the other byte order, a byte off) starts this close to the run it misreads.
+_MISREAD_REACH = 4
+
+
+def wide_view(data: bytes) -> str:
+    """``wide.wide_text`` of ``data``, but a run held in another run that starts within a few
+    bytes of it (the same bytes read in the other byte order, short of a character) is left
+    out: joined after the true reading it would make a text none of the bytes hold (a token
+    followed by "token: ...", which reads as an assignment)."""
+    runs = wide.wide_runs(data)  # in order of their start
+    kept = [run for i, run in enumerate(runs) if not _misread(runs, i)]
+    return _on_lines(data, kept)
+
+
+def _misread(runs: list[wide.Run], i: int) -> bool:
+    """Whether ``runs[i]`` is held in a run starting within ``_MISREAD_REACH`` bytes of it (of two
+    equal readings, the later one is)."""
+    run = runs[i]
+    for j in range(i - 1, -1, -1):
+        if run.start - runs[j].start > _MISREAD_REACH:
+            break
+        if run.text in runs[j].text:
+            return True
+    for j in range(i + 1, len(runs)):
+        if runs[j].start - run.start > _MISREAD_REACH:
+            break
+        if run.text in runs[j].text and run.text != runs[j].text:
+            return True
+    return False
+
+
+def _on_lines(data: bytes, runs: list[wide.Run]) -> str:
+    """The runs as one text, each on the line it starts on in ``data`` (as ``wide.wide_text``
+    puts them): a hit's line is the line in the data."""
+    parts: list[str] = []
+    line = 0  # the line the text built so far ends on
+    at, counted_to = 0, 0  # the line the next run starts on, counted incrementally (runs come in order)
+    for run in runs:
+        at += data.count(b"\n", counted_to, run.start)
+        counted_to = run.start
+        text = run.text
+        if at > line:
+            parts.append("\n" * (at - line))
+            line = at
+        elif parts:
+            parts.append(" ")
+            if at < line:
+                text = text.replace("\n", " ")
+        parts.append(text)
+        line += text.count("\n")
+    return "".join(parts)
 
 
 # Characters U+0080..U+00FF: what ``git commit`` makes of each byte that is not UTF-8 in a

@@ -27,7 +27,6 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO
 
-from bot_bottle.sidecar.dlp import wide
 from bot_bottle.sidecar.git_gate import packed, proc
 from bot_bottle.sidecar.git_gate.objects import (
     BIG_FILE,
@@ -44,6 +43,7 @@ from bot_bottle.sidecar.git_gate.objects import (
     read_blob,
     reencoded_pieces,
     text_views,
+    wide_view,
 )
 from bot_bottle.sidecar.git_gate.piece import Piece, PieceKind
 
@@ -376,7 +376,24 @@ def line_views(text: str) -> list[str]:
     # rest are left empty (their line breaks kept, so a hit's line is the same), and a large file
     # of legacy text with few such lines costs little more to scan than one in UTF-8.
     odd = "\n".join(line if _ESCAPED.search(line) else "" for line in text.split("\n"))
-    return list(dict.fromkeys([_shown(text), *text_views(odd.encode("utf-8", "surrogateescape"))[1:]]))
+    return list(dict.fromkeys([_scanned_utf8(text), *text_views(odd.encode("utf-8", "surrogateescape"))[1:]]))
+
+
+# What a byte that is not UTF-8 is scanned as in a UTF-8 reading that is otherwise ASCII. Like
+# U+FFFD it is no character of a token, a secret or a word; unlike it, it is ASCII, so the DLP
+# engine skips its search for letters in disguise (compatibility forms, lookalikes), of which
+# such a text holds none: U+FFFD on every line of a large file in a legacy encoding cost that
+# search a pass over every word next to one (seconds per MiB), and found nothing.
+STRAY_BYTE = "\x1a"
+
+
+def _scanned_utf8(text: str) -> str:
+    """``_shown(text)``, with each U+FFFD as ``STRAY_BYTE`` when the rest is ASCII."""
+    shown = _shown(text)
+    if "\ufffd" not in shown:
+        return shown
+    bare = shown.replace("\ufffd", STRAY_BYTE)
+    return bare if bare.isascii() else shown
 
 
 def read_pieces(
@@ -621,13 +638,13 @@ _ZLIB_FIRST = "\x08\x18(8HXhx"
 
 
 def _may_be_packed_text(text: str) -> bool:
-    if text.startswith(("\x1f", "PK\x03\x04", "\ufffd7zXZ")) or "ustar" in text[:1024]:
+    if text.startswith(("\x1f", "PK\x03\x04", "\ufffd7zXZ", STRAY_BYTE + "7zXZ")) or "ustar" in text[:1024]:
         return True
     if text.startswith("BZh") and text[4:10] == "1AY&SY":
         return True
     if len(text) > 1 and text[0] in _ZLIB_FIRST:
         second = text[1]
-        return second == "\ufffd" or (ord(second) < 128 and (ord(text[0]) * 256 + ord(second)) % 31 == 0)
+        return second in ("\ufffd", STRAY_BYTE) or (ord(second) < 128 and (ord(text[0]) * 256 + ord(second)) % 31 == 0)
     return False
 
 
@@ -647,7 +664,7 @@ def chunk_views(chunk: bytes, first: bool) -> list[str]:
     """The texts one chunk of a binary file or an archive member is scanned as: its bytes as
     Latin-1, UTF-16 readings when it is mostly UTF-16, and its runs of wide ASCII (``wide``)."""
     views = [chunk.decode("latin-1"), *utf16_views(chunk, first)]
-    runs = wide.wide_text(chunk)
+    runs = wide_view(chunk)
     return [*views, runs] if runs else views
 
 

@@ -285,7 +285,7 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
         if piece.kind in ("archive-limit", "log-limit"):
             raw.setdefault(GitFinding(piece.commit, piece.kind, f"scan-limit ({piece.text})", piece.path))
             continue
-        hits = list(detector.hits(piece.text))
+        hits = piece_hits(piece, detector)
         if piece.kind == "path" and piece.path is not None and hits:
             unsafe[piece.path] = _blank(piece.text, hits)
         if piece.kind == "archive-name" and piece.member is not None and hits:
@@ -315,11 +315,34 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
                 member = NAME_WITHHELD if (finding.path, member) in unsafe_members else shown_member(member)
             finding = GitFinding(finding.commit, finding.kind, finding.detector, unsafe.get(finding.path, finding.path),
                                  finding.line, member)
-        key = (finding.commit, finding.kind, finding.path, finding.line, finding.detector, finding.member)
+        key = (finding.commit, finding.kind, finding.path, finding.line, _unwidened(finding.detector), finding.member)
         if key not in seen:
             seen.add(key)
             findings.append(finding)
     return findings
+
+
+# What the engine adds to a detector's name for a token it read in ASCII stored wide. The gate
+# also reads such runs itself (the fallback detectors know no wide text), so the same token comes
+# back from both readings, once with and once without: one finding.
+_WIDE_LABEL = re.compile(r" \(utf-(?:16|32)\)$")
+
+
+def _unwidened(detector: str) -> str:
+    return _WIDE_LABEL.sub("", detector)
+
+
+# Names whose folders are also read apart: after "heads/" or a folder's name, an encoded token
+# (base32, base64) is the tail of one longer run, decoded from the wrong place or not at all.
+_NAME_KINDS = frozenset({"ref", "path", "archive-name"})
+
+
+def piece_hits(piece: Piece, detector: Detector) -> list[Hit]:
+    """A piece's hits; a name's also with each "/" read as a space (same length: spans hold)."""
+    hits = list(detector.hits(piece.text))
+    if piece.kind in _NAME_KINDS and "/" in piece.text:
+        hits += detector.hits(piece.text.replace("/", " "))
+    return hits
 
 
 def shown_member(name: str) -> str:
