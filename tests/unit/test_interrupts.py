@@ -22,6 +22,20 @@ def _send(sig: int) -> None:
     os.kill(os.getpid(), sig)
 
 
+_ctrl_c_before = signal.getsignal(signal.SIGINT)
+
+
+def setUpModule() -> None:
+    # Ctrl-C as at a terminal: a test run started in the background inherits it ignored, and these
+    # tests of what it does would then see nothing happen.
+    if _ctrl_c_before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def tearDownModule() -> None:
+    signal.signal(signal.SIGINT, _ctrl_c_before)
+
+
 class DeferredTests(unittest.TestCase):
     def setUp(self) -> None:
         self.handlers = {sig: signal.getsignal(sig) for sig in interrupts.HELD_SIGNALS}
