@@ -59,7 +59,19 @@ def _source(text: str) -> str:
     return _MANIFEST_PATH.sub(lambda m: m.group(1), text)
 
 
-def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
+def _launch_rows(launch: dict[str, bool]) -> list[tuple[str, str]]:
+    """The summary rows for what start's flags do at launch (``cli.start.launch_options``)."""
+    rows = []
+    if launch.get("headless"):
+        rows.append(("mode", "headless: the --prompt task runs with no TTY, start exits with the agent's code"))
+    rows.append(("on exit", "state kept for `bot-bottle resume` (--preserve)" if launch.get("preserve")
+                 else "state removed, or kept for `bot-bottle resume` when the agent fails"))
+    if not launch.get("confirm", True):
+        rows.append(("confirmation", "none (--headless)" if launch.get("headless") else "none (--yes)"))
+    return rows
+
+
+def plan(p: BottlePlan, *, title: str, provenance: bool = False, launch: dict[str, bool] | None = None) -> None:
     con = output.console()
     # ``info`` (provenance) names the agent's and bottle's files in full; the plan shortens them
     # to fit a terminal. Table cells name files by name and line in both.
@@ -95,6 +107,8 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False) -> None:
         summary.add_row("label", _cell(p.label))
     if p.cwd:
         summary.add_row("working tree", _cell(str(p.cwd)))
+    for name, text in _launch_rows(launch) if launch is not None else ():
+        summary.add_row(name, _cell(text))
     output.show(summary)
 
     if p.routes:

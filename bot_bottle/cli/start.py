@@ -63,6 +63,14 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--cwd {args.cwd}: not a folder")
 
 
+def launch_options(args: argparse.Namespace) -> dict[str, bool]:
+    """What the flags change about the launch rather than the bottle. The dry-run plan shows
+    them, so a flag given with --dry-run is never silently dropped: ``preserve`` (the state is
+    kept for resume even when the agent succeeds), ``confirm`` (start asks before launching)
+    and ``headless`` (the --prompt task runs with no TTY)."""
+    return {"preserve": args.preserve, "confirm": not (args.yes or args.headless), "headless": args.headless}
+
+
 def _agent_name(args: argparse.Namespace) -> str:
     """The agent named, or the one to start when none was."""
     if args.agent is not None:
@@ -96,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     plan = common.build_plan(manifest, backend=args.backend, label=args.label, cwd=cwd)
     if args.dry_run:
         data = plan.to_dict()
+        data["launch"] = launch_options(args)
         if plan.backend == "smolmachines":
             from bot_bottle.backend.smolmachines.launch import dry_run_fields
 
@@ -103,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             output.print_json(data)
         else:
-            render.plan(plan, title=f"Plan for agent '{plan.agent}' (dry run: nothing created)")
+            render.plan(plan, title=f"Plan for agent '{plan.agent}' (dry run: nothing created)",
+                        launch=data["launch"])
             if "vm" in data:
                 output.console().print(render.mapping("micro-VM", data["vm"]))
         return 0

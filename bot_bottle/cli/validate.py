@@ -11,7 +11,7 @@ from rich.text import Text
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
-from bot_bottle.manifest import Layout, Manifest, ManifestError, ValidationReport, discover, load, validate
+from bot_bottle.manifest import Layout, Manifest, ManifestError, Session, ValidationReport, validate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +38,13 @@ def _agent_checks(layout: Layout, report: ValidationReport) -> tuple[list[str], 
     failed = {e.path for e in report.errors}
     warnings: list[str] = []
     errors: list[ManifestError] = []
-    for name, ref in sorted(discover(layout).agents.items()):
+    # One session for all agents: a bottle chain many agents share is read and folded once.
+    session = Session(layout)
+    for name, ref in sorted(session.catalog.agents.items()):
         if ref.path in failed:
             continue
         try:
-            manifest = load(name, layout)
+            manifest = session.load(name)
         except BotBottleError:
             continue  # its error is in the report already
         problem = common.skills_problem(manifest, None)  # as `start` without --cwd looks
@@ -63,8 +65,11 @@ def _preflight_problems(manifest: Manifest) -> list[str]:
     not a readable file), as `start --dry-run` lists it: the files are valid, the host is not ready."""
     from bot_bottle import plan as plan_mod, preflight
 
+    # The checks read the repos and the working tree, never the images: naming none spares
+    # hashing the image build folders again for every agent.
+    unused_images = plan_mod.ImageRefs(agent=None, sidecar="")
     try:
-        plan = plan_mod.resolve(manifest, environ=dict(os.environ))
+        plan = plan_mod.resolve(manifest, environ=dict(os.environ), images=unused_images)
     except BotBottleError:
         return []  # what resolving refuses is reported by `start` and `info` in full
     return [f"{manifest.agent.name}: start would refuse: {problem}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot_bottle.manifest.errors import ManifestError, ManifestErrors, NotFoundError
-from bot_bottle.manifest.load import Catalog, FileRef, Layout, ValidationReport, discover, load, validate
+from bot_bottle.manifest.load import Catalog, FileRef, Layout, Session, ValidationReport, discover, load, validate
 from bot_bottle.manifest.model import Bottle, EnvEntry, GitRepo, GitUser, Manifest, Route
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "ManifestErrors",
     "NotFoundError",
     "Route",
+    "Session",
     "ValidationReport",
     "discover",
     "load",

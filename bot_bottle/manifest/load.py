@@ -17,7 +17,7 @@ from typing import Literal
 
 from bot_bottle import providers
 from bot_bottle.errors import BotBottleError
-from bot_bottle.manifest import frontmatter, schema
+from bot_bottle.manifest import frontmatter, reach, schema
 from bot_bottle.manifest.conceal import may_hold_credential
 from bot_bottle.manifest.errors import ManifestError, NotFoundError
 from bot_bottle.manifest.model import (
@@ -249,7 +249,9 @@ class _Loader:
         self.layout = layout
         self.catalog = catalog
         self.overrides = {Path(p): t for p, t in (overrides or {}).items()}
-        self._bottle_files: dict[str, BottleFile] = {}
+        # A file's own errors depend on its text alone, so they are kept too: a broken parent of
+        # a long ``extends`` chain is read once, not once per bottle below it.
+        self._bottle_files: dict[str, BottleFile | ManifestError] = {}
         self._bottles: dict[str, Bottle] = {}
 
     def _doc(self, path: Path) -> frontmatter.Document:
@@ -258,8 +260,14 @@ class _Loader:
     def bottle_file(self, name: str) -> BottleFile:
         if name not in self._bottle_files:
             ref = self.catalog.bottles[name]
-            self._bottle_files[name] = schema.bottle_file(self._doc(ref.path), contrib_dir=self.layout.contrib_dir)
-        return self._bottle_files[name]
+            try:
+                self._bottle_files[name] = schema.bottle_file(self._doc(ref.path), contrib_dir=self.layout.contrib_dir)
+            except ManifestError as exc:
+                self._bottle_files[name] = exc
+        read = self._bottle_files[name]
+        if isinstance(read, ManifestError):
+            raise read.with_traceback(None)  # raised again and again: its traceback must not grow
+        return read
 
     def agent_file(self, name: str) -> AgentFile:
         ref = self.catalog.agents[name]
@@ -344,14 +352,15 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
     scalars are last-wins; git-gate.user overlays field by field.
     """
     env: dict[str, EnvEntry] = {}
-    routes: list[Route] = []
+    # Insertion-ordered sets: a deep chain's every layer is checked against the ones before it.
+    routes: dict[Route, None] = {}
     repos: dict[str, GitRepo] = {}
     user = GitUser()
     log: tuple[int, Origin | None] = (DEFAULT_EGRESS_LOG, None)
     supervise: tuple[bool, Origin | None] = (True, None)
     clipboard: tuple[str, Origin | None] = ("hold", None)
     provider = Provider()
-    chain: list[Path] = []
+    chain: dict[Path, None] = {}
     descriptions: list[str] = []
 
     def take(
@@ -369,8 +378,7 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
         for entry in env_items:
             env[entry.name] = entry
         for route in route_items:
-            if route not in routes:
-                routes.append(route)
+            routes.setdefault(route, None)
         for repo in repo_items:
             repos[repo.name] = repo
         user = user.overlay(layer_user)
@@ -386,8 +394,7 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
 
     for parent in parents:
         for path in parent.chain:
-            if path not in chain:
-                chain.append(path)
+            chain.setdefault(path, None)
         take(
             parent.env,
             parent.routes,
@@ -399,7 +406,7 @@ def fold(own: BottleFile, parents: list[Bottle]) -> Bottle:
             parent.provider,
             "",
         )
-    chain.append(own.path)
+    chain.setdefault(own.path, None)
     take(own.env, own.routes, own.repos, own.git_user, own.egress_log, own.supervise, own.clipboard, own.provider,
          own.description)
     return Bottle(
@@ -470,6 +477,9 @@ def _check_bottle(bottle: Bottle, contrib_dir: Path) -> list[str]:
                 key="egress.routes.auth",
             )
         by_host.setdefault(route.host, route)
+        wide = reach.wildcard_warning(route.host)
+        if wide is not None:
+            warnings.append(f"{route.origin}: egress route {wide}")
     injected = {route.auth.token_ref for route in bottle.routes if route.auth}
     provider = _provider_info(bottle, contrib_dir)
     if bottle.provider.auth_token:
@@ -495,40 +505,56 @@ def _check_bottle(bottle: Bottle, contrib_dir: Path) -> list[str]:
 
 def load(agent: str, layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> Manifest:
     """Load one agent and its effective bottle. Raises ``ManifestError`` (exit code 2)."""
-    catalog = discover(layout)
-    if agent not in catalog.agents:
-        available = ", ".join(sorted(catalog.agents)) or "none yet"
-        hint = f"agents live in {layout.home_agents_dir} or {layout.cwd_agents_dir} (available: {available})"
-        if agent in catalog.bottles:
-            hint = f"'{agent}' is a bottle; start an agent that names it with 'bottle: {agent}'"
-        if not catalog.agents and not catalog.bottles:
-            hint = "run `bot-bottle init` to create an example bottle and agent"
-        folders = (layout.home_agents_dir,) if layout.cwd_is_home else (layout.cwd_agents_dir, layout.home_agents_dir)
-        hint = _unread_hint(agent, folders) or hint
-        for folder in (layout.cwd_agents_dir, layout.home_agents_dir):
-            invalid = _invalid_file(catalog, folder / f"{agent}.md")
-            if invalid is not None:
-                raise invalid  # its file is there, but cannot count: that is the error
-        named = _name_of_file(agent, catalog.agents)
-        raise NotFoundError(f"no agent named '{agent}'" + (named or _suggestion(agent, catalog.agents)), hint=hint)
-    loader = _Loader(layout, catalog, overrides)
-    shadowed = catalog.shadowed.get(agent)
-    try:
-        agent_file = loader.agent_file(agent)
-    except ManifestError as exc:
-        if shadowed is not None and exc.hint is None:
-            # The working folder's file wins even when it is broken: say which one it hides.
-            exc.hint = (f"this file overrides the home agent {shadowed.path}; fix it, or rename it to start "
-                        "the home one")
-        raise
-    bottle = loader.bottle(agent_file.bottle, wanted_at=agent_file.bottle_origin)
-    warnings = list(catalog.warnings) + _check_bottle(bottle, layout.contrib_dir)
-    return Manifest(
-        agent=agent_file,
-        bottle=bottle,
-        shadowed=shadowed.path if shadowed else None,
-        warnings=tuple(warnings),
-    )
+    return Session(layout, overrides).load(agent)
+
+
+class Session:
+    """The manifest files as one operation sees them: discovered once, each bottle read and
+    folded once. ``validate`` loads every agent through one session, so the bottles of a
+    shared ``extends`` chain are not read again for each agent that ends in it."""
+
+    def __init__(self, layout: Layout, overrides: Mapping[Path, str] | None = None) -> None:
+        self.layout = layout
+        self.catalog = discover(layout)
+        self._loader = _Loader(layout, self.catalog, overrides)
+
+    def load(self, agent: str) -> Manifest:
+        """Load one agent and its effective bottle. Raises ``ManifestError`` (exit code 2)."""
+        layout, catalog, loader = self.layout, self.catalog, self._loader
+        if agent not in catalog.agents:
+            available = ", ".join(sorted(catalog.agents)) or "none yet"
+            hint = f"agents live in {layout.home_agents_dir} or {layout.cwd_agents_dir} (available: {available})"
+            if agent in catalog.bottles:
+                hint = f"'{agent}' is a bottle; start an agent that names it with 'bottle: {agent}'"
+            if not catalog.agents and not catalog.bottles:
+                hint = "run `bot-bottle init` to create an example bottle and agent"
+            folders = ((layout.home_agents_dir,) if layout.cwd_is_home
+                       else (layout.cwd_agents_dir, layout.home_agents_dir))
+            hint = _unread_hint(agent, folders) or hint
+            for folder in (layout.cwd_agents_dir, layout.home_agents_dir):
+                invalid = _invalid_file(catalog, folder / f"{agent}.md")
+                if invalid is not None:
+                    raise invalid  # its file is there, but cannot count: that is the error
+            named = _name_of_file(agent, catalog.agents)
+            raise NotFoundError(f"no agent named '{agent}'" + (named or _suggestion(agent, catalog.agents)),
+                                hint=hint)
+        shadowed = catalog.shadowed.get(agent)
+        try:
+            agent_file = loader.agent_file(agent)
+        except ManifestError as exc:
+            if shadowed is not None and exc.hint is None:
+                # The working folder's file wins even when it is broken: say which one it hides.
+                exc.hint = (f"this file overrides the home agent {shadowed.path}; fix it, or rename it to start "
+                            "the home one")
+            raise
+        bottle = loader.bottle(agent_file.bottle, wanted_at=agent_file.bottle_origin)
+        warnings = list(catalog.warnings) + _check_bottle(bottle, layout.contrib_dir)
+        return Manifest(
+            agent=agent_file,
+            bottle=bottle,
+            shadowed=shadowed.path if shadowed else None,
+            warnings=tuple(warnings),
+        )
 
 
 @dataclass(frozen=True)
