@@ -14,6 +14,7 @@ import yaml
 from rich.style import Style
 from rich.text import Text
 
+from bot_bottle.manifest.reach import REGISTRY_LABELS, SHARED_DOMAINS
 from bot_bottle.supervise.store import ProposalRow
 from bot_bottle.terminal import one_line, printable  # noqa: F401 - the console and --once use view.printable
 
@@ -301,20 +302,6 @@ _ROUTER_NAMES: tuple[str, ...] = ("fritz.box", "fritz.nas", "fritz.repeater", "e
                                   "routerlogin.net", "routerlogin.com", "mywifiext.net", "mywifiext.com",
                                   "tplinkwifi.net", "tplinklogin.net", "tplinkmodem.net", "tplinkrepeater.net",
                                   "router.asus.com", "asusrouter.com", "linksyssmartwifi.com")
-# Second-level labels under a two-letter country code that are registries, not sites
-# (``*.co.uk`` is every company in the UK, not one).
-_REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "ltd", "mil", "ne", "net", "nic", "or",
-                              "org", "plc", "sch"})
-# Domains under which anybody can make a site or a bucket of their own: a wildcard over one lets
-# the bottle send to sites an attacker sets up there, however trusted the name looks.
-SHARED_DOMAINS = (
-    "github.io", "githubusercontent.com", "gitlab.io", "pages.dev", "workers.dev", "r2.dev", "vercel.app",
-    "netlify.app", "herokuapp.com", "appspot.com", "web.app", "firebaseapp.com", "azurewebsites.net",
-    "blob.core.windows.net", "cloudfront.net", "amazonaws.com", "onrender.com", "fly.dev", "glitch.me",
-    "ngrok.io", "ngrok-free.app", "trycloudflare.com", "repl.co", "replit.app", "surge.sh", "deno.dev",
-    "run.app", "storage.googleapis.com", "pythonanywhere.com", "bitbucket.io", "readthedocs.io",
-)
-
 # Domains whose names resolve to whatever address they spell (``10-0-0-1.nip.io`` is 10.0.0.1):
 # a route to one may lead into this machine's own networks.
 ANY_ADDRESS_DOMAINS = ("nip.io", "sslip.io", "xip.io", "traefik.me", "localtest.me", "lvh.me", "vcap.me",
@@ -390,7 +377,7 @@ def _wildcard_warning(name: str) -> str | None:
         return (f"every host under {name}: anybody can create a site there ({shared}), so a wildcard lets the "
                 "bottle send to sites an attacker controls")
     labels = name.split(".")
-    if len(labels) == 2 and len(labels[1]) == 2 and labels[0] in _REGISTRY_LABELS:
+    if len(labels) == 2 and len(labels[1]) == 2 and labels[0] in REGISTRY_LABELS:
         return f"every host under {name}: a registry of domains, so every site registered there, anybody's"
     return None
 
