@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from bot_bottle.manifest import reach
 from bot_bottle.manifest.conceal import NOT_SHOWN, may_hold_credential
 from bot_bottle.manifest.errors import ManifestError, gathered
 from bot_bottle.manifest.frontmatter import Document, KeyPath
@@ -466,10 +465,6 @@ def _route(r: _Reader, kp: KeyPath, item: Any) -> Route:
     problem = check_host(host)
     if problem:
         raise _host_problem(r, written, problem, kp + ("host",))
-    # The manifest's own rules on top of the sidecar's: valid names that never mean a bottle's host.
-    problem = reach.metadata_problem(host) or reach.wildcard_problem(host)
-    if problem:
-        raise r.fail(kp + ("host",), problem)
     ports = _ports(r, route["ports"], kp + ("ports",)) if "ports" in route else DEFAULT_PORTS
     matches = _matches(r, route["matches"], kp + ("matches",)) if "matches" in route else ()
     auth = _auth(r, route["auth"], kp + ("auth",)) if "auth" in route else None
@@ -580,7 +575,7 @@ def _check_repo_host(r: _Reader, url: str, kp: KeyPath) -> None:
         raise r.fail(kp, "the URL names no host")
     if "*" in host:
         raise r.fail(kp, f"the upstream host {host!r} is a wildcard; a repo URL names one host")
-    problem = check_host(host) or reach.metadata_problem(host)
+    problem = check_host(host)
     if problem:
         raise r.fail(kp, f"the upstream host {host!r} is refused, as it would be for a route: {problem}")
 

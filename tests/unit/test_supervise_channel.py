@@ -52,7 +52,8 @@ class PayloadTests(unittest.TestCase):
     def test_egress_refuses_hosts_the_manifest_refuses(self) -> None:
         # A granted route is saved to the manifest on request: one it refuses must not be granted.
         for host in ("*.com", "*.io", "*.COM.", "foo_bar.example.com", "bücher.example", "10.1", "0x7f.1",
-                     "169.254.169.254", "100.100.100.200", "224.0.0.1", "a..example"):
+                     "169.254.169.254", "100.100.100.200", "224.0.0.1", "a..example",
+                     "*.co.uk", "*.com.au", "metadata", "metadata.google.internal", "instance-data"):
             with self.subTest(host=host), self.assertRaises(ChannelError):
                 validate_payload("egress", {"host": host})
             with self.subTest(host=host, grant=True), self.assertRaises(ChannelError):

@@ -222,4 +222,29 @@ def route_host_problem(raw: str) -> str | None:
         return "a wildcard must cover a domain with at least two labels, as in '*.example.com'"
     if name == INTERNAL_DOMAIN or name.endswith("." + INTERNAL_DOMAIN):
         return f"names under '.{INTERNAL_DOMAIN}' are reserved for the bottle's own services"
+    if host.startswith("*.") and _registry(name):
+        return (f"it covers every domain registered under '{name}', a public suffix (a registry, not a site), "
+                f"whoever registered them; give the domain you mean, as in '*.example.{name}'")
+    if host in METADATA_NAMES:
+        bare = "; a service of your own by this name needs its full name" if "." not in host else ""
+        return ("a cloud's instance-metadata service (where a VM's credentials are served); the proxy never "
+                f"connects there, so it cannot be a route{bare}")
     return None
+
+
+# Second-level labels under a two-letter country code that are registries, not sites: under
+# ``co.uk`` anybody registers a domain (``*.co.uk`` is every company in the UK, not one).
+REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "ltd", "mil", "ne", "net", "nic", "or",
+                             "org", "plc", "sch"})
+
+# Names clouds give their instance-metadata service (where a VM's credentials are served): GCE's
+# (``metadata`` through the instance's search domain), EC2's and Tencent Cloud's. They resolve to
+# link-local addresses the proxy never connects to (``forbidden_upstream``), so a route to one
+# can only mislead; outside such a cloud they name nothing.
+METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal",
+                            "metadata.tencentyun.com"})
+
+
+def _registry(domain: str) -> bool:
+    labels = domain.split(".")
+    return len(labels) == 2 and len(labels[1]) == 2 and labels[1].isalpha() and labels[0] in REGISTRY_LABELS
