@@ -58,15 +58,18 @@ class PushRepos:
         self.git("-C", str(self.work), "commit", "-q", "-m", message)
         return self.git("-C", str(self.work), "rev-parse", "HEAD")
 
-    def hook(self, lines: str, detector: Any, **kwargs: Any) -> tuple[int, str]:
+    def hook(self, lines: str, detector: Any, extra_env: Mapping[str, str] | None = None,
+             **kwargs: Any) -> tuple[int, str]:
         """The hook on update ``lines`` ("old new ref" each), the work repo's branches and tags
-        fetched into the mirror first and their refs dropped again (only the objects stay)."""
+        fetched into the mirror first and their refs dropped again (only the objects stay).
+        ``extra_env`` goes to the hook's environment only (the fetch runs without it), and
+        ``kwargs`` to ``hook.run``."""
         self.git("-C", str(self.mirror), "fetch", "-q", str(self.work),
                  "+refs/heads/*:refs/incoming/heads/*", "+refs/tags/*:refs/incoming/tags/*")
         refs = self.git("-C", str(self.mirror), "for-each-ref", "--format=%(refname)", "refs/incoming/")
         for ref in refs.split():
             self.git("-C", str(self.mirror), "update-ref", "-d", ref)
-        env = {**self.env, "GIT_DIR": str(self.mirror), HOOK_ENV_VERDICT: str(self.verdict)}
+        env = {**self.env, **(extra_env or {}), "GIT_DIR": str(self.mirror), HOOK_ENV_VERDICT: str(self.verdict)}
         kwargs.setdefault("supervise_root", self.dir / "no-supervise")
         stderr = io.StringIO()
         with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stderr(stderr):

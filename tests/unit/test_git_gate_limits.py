@@ -19,12 +19,12 @@ import unittest
 from pathlib import Path
 from unittest import mock
 
-from bot_bottle.sidecar.git_gate import hook, patch, proc, upstream
-from bot_bottle.sidecar.git_gate.config import parse
-from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
+from bot_bottle.sidecar.git_gate import patch, proc, upstream
 from bot_bottle.sidecar.git_gate.patch import LogReader, read_pieces
 from bot_bottle.sidecar.git_gate.scan import PatternDetector, scan
+from bot_bottle.sidecar.supervise import channel
 from tests._requires import requires
+from tests.unit.git_gate_repo_helper import git_env, push_repos
 
 AWS = "AKIA" + "Z7QK4M2XW9RTB3PL"
 GHP = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"
@@ -55,9 +55,7 @@ class GitTestCase(unittest.TestCase):
         self._tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self._tmp.cleanup)
         self.dir = Path(self._tmp.name)
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir), "GIT_CONFIG_NOSYSTEM": "1",
-                    "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "T",
-                    "GIT_COMMITTER_EMAIL": "t@x"}
+        self.env = git_env(self.dir)
 
     def findings(self, git_dir: Path, commit: str) -> list[str]:
         env = {**self.env, "GIT_DIR": str(git_dir)}
@@ -255,50 +253,28 @@ class SeamTest(GitTestCase):
 # ---------------------------------------------------------------------------------- the hook
 
 @requires(HAS_GIT, "git")
-class HookCase(GitTestCase):
+class HookCase(unittest.TestCase):
     def setUp(self) -> None:
-        super().setUp()
-        self.upstream = self.dir / "upstream.git"
-        self.mirror = self.dir / "mirror.git"
-        self.work = self.dir / "work"
-        self.git("init", "-q", "--bare", "-b", "main", str(self.upstream))
-        self.git("init", "-q", "-b", "main", str(self.work))
-        self.base = self.commit("README", "hello\n")
-        self.git("-C", str(self.work), "push", "-q", str(self.upstream), "main")
-        self.git("clone", "-q", "--mirror", str(self.upstream), str(self.mirror))
-        self.config = parse({"repos": [{"name": "app", "url": str(self.upstream)}]})
-        self.verdict = self.dir / "verdict.json"
-        self.path = os.environ.get("PATH", "/usr/bin:/bin")
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *args], env=self.env, capture_output=True, text=True, check=True).stdout.strip()
+        self.repos = push_repos(self)
+        self.path = os.environ.get("PATH", "/usr/bin:/bin")  # the hook's PATH (a test may put a git of its own first)
 
     def commit(self, name: str, content: str) -> str:
-        (self.work / name).write_text(content)
-        self.git("-C", str(self.work), "add", name)
-        self.git("-C", str(self.work), "commit", "-q", "-m", f"add {name}")
-        return self.git("-C", str(self.work), "rev-parse", "HEAD")
+        return self.repos.commit({name: content}, f"add {name}")
 
     def run_hook(self, lines: str) -> tuple[int, str, dict]:
-        self.git("-C", str(self.mirror), "fetch", "-q", str(self.work), "+refs/heads/*:refs/incoming/*")
-        self.git("-C", str(self.mirror), "update-ref", "-d", "refs/incoming/main")
-        env = {**self.env, "PATH": self.path, "GIT_DIR": str(self.mirror), HOOK_ENV_VERDICT: str(self.verdict)}
-        stderr = io.StringIO()
-        with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stderr(stderr):
-            code = hook.run(self.config, self.config.repos[0], lines, PatternDetector())
-        return code, stderr.getvalue(), json.loads(self.verdict.read_text())
-
-    def upstream_main(self) -> str:
-        return self.git("--git-dir", str(self.upstream), "rev-parse", "main")
+        # The hook's own default supervise root, as the gate runs it.
+        code, out = self.repos.hook(lines, PatternDetector(), extra_env={"PATH": self.path},
+                                    supervise_root=channel.DEFAULT_ROOT)
+        return code, out, self.repos.verdict_doc()
 
 
 class LogLimitTest(HookCase):
     def test_a_log_past_the_limit_is_a_scan_limit_and_nothing_goes_upstream(self) -> None:
         new = self.commit("data.txt", "harmless line of text\n" * 4000)  # about 90 KB of diff
         with mock.patch.object(patch, "MAX_LOG_BYTES", 64 * 1024):
-            code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+            code, out, verdict = self.run_hook(f"{self.repos.base} {new} refs/heads/main\n")
         self.assertEqual(code, 1, out)
-        self.assertEqual(self.upstream_main(), self.base)
+        self.assertEqual(self.repos.upstream_rev(), self.repos.base)
         self.assertEqual(verdict["result"], "rejected")
         self.assertIn(f"commit {new[:12]}: the diff of the push (not read whole): detector scan-limit"
                       " (the push's diff is larger than 0 MiB, the most the gate reads)", out)
@@ -311,9 +287,9 @@ class LogLimitTest(HookCase):
         token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
         new = self.commit("tokens.txt", "".join(f"{token[:-4]}{i:04d}\n" for i in range(60)))
         with mock.patch.object(scan_module, "MAX_FINDINGS", 25):
-            code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+            code, out, verdict = self.run_hook(f"{self.repos.base} {new} refs/heads/main\n")
         self.assertEqual(code, 1, out)
-        self.assertEqual(self.upstream_main(), self.base)
+        self.assertEqual(self.repos.upstream_rev(), self.repos.base)
         self.assertEqual(verdict["result"], "rejected")
         self.assertEqual(len(verdict["findings"]), 26)
         self.assertEqual(verdict["findings"][-1]["detector"], "scan-limit (too many findings)")
@@ -327,7 +303,7 @@ class LogLimitTest(HookCase):
         token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
         new = self.commit("tokens.txt", "".join(f"{token[:-4]}{i:04d}\nplain line\n" for i in range(25)))
         with mock.patch.object(scan_module, "MAX_FINDINGS", 25):
-            code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+            code, out, verdict = self.run_hook(f"{self.repos.base} {new} refs/heads/main\n")
         self.assertEqual(code, 1, out)
         self.assertEqual(len(verdict["findings"]), 25)
         self.assertNotIn("scan-limit", out)
@@ -335,9 +311,9 @@ class LogLimitTest(HookCase):
     def test_a_log_within_the_limit_is_forwarded(self) -> None:
         new = self.commit("data.txt", "harmless line of text\n" * 2000)
         with mock.patch.object(patch, "MAX_LOG_BYTES", 64 * 1024):
-            code, out, verdict = self.run_hook(f"{self.base} {new} refs/heads/main\n")
+            code, out, verdict = self.run_hook(f"{self.repos.base} {new} refs/heads/main\n")
         self.assertEqual((code, verdict["result"]), (0, "forwarded"), out)
-        self.assertEqual(self.upstream_main(), new)
+        self.assertEqual(self.repos.upstream_rev(), new)
 
 
 HANGING_GIT = """#!/bin/sh
@@ -351,7 +327,7 @@ exec {git} "$@"
 
 class TimeoutTest(HookCase):
     def hanging_git(self, hang: str) -> Path:
-        bin_dir = self.dir / f"bin-{hang.replace(' ', '-')}"
+        bin_dir = self.repos.dir / f"bin-{hang.replace(' ', '-')}"
         bin_dir.mkdir()
         pids = bin_dir / "pids"
         script = bin_dir / "git"
@@ -403,24 +379,24 @@ class TimeoutTest(HookCase):
                 new = self.commit(f"{hang.split()[0]}.txt", "fine\n")
                 pids = self.hanging_git(hang)
                 with mock.patch.object(proc, "SCAN_TIMEOUT", 1.5):
-                    code, out, verdict = self.run_bounded(f"{self.base} {new} refs/heads/main\n")
+                    code, out, verdict = self.run_bounded(f"{self.repos.base} {new} refs/heads/main\n")
                 self.assertEqual(code, 1, out)
                 self.assertIn(f"push refused: git {hang.split()[0]} did not finish within 1.5 s and was stopped;"
                               " nothing was sent upstream.", out)
                 self.assertEqual((verdict["result"], verdict["detail"]),
                                  ("timeout", f"git {hang.split()[0]} did not finish within 1.5 s and was stopped"))
-                self.assertEqual(self.upstream_main(), self.base)
+                self.assertEqual(self.repos.upstream_rev(), self.repos.base)
                 self.assert_all_ended(pids)
 
     def test_a_hanging_forwarding_push_refuses_the_push(self) -> None:
         new = self.commit("a.txt", "fine\n")
         pids = self.hanging_git("push")
         with mock.patch.object(upstream, "TRANSFER_TIMEOUT", 1.5):
-            code, out, verdict = self.run_bounded(f"{self.base} {new} refs/heads/main\n")
+            code, out, verdict = self.run_bounded(f"{self.repos.base} {new} refs/heads/main\n")
         self.assertEqual(code, 1, out)
         self.assertIn("push refused: git push gave no result within 1.5 s", out)
         self.assertEqual(verdict["result"], "refused")
-        self.assertEqual(self.upstream_main(), self.base)
+        self.assertEqual(self.repos.upstream_rev(), self.repos.base)
         self.assert_all_ended(pids)
 
 
