@@ -126,12 +126,19 @@ def wide_text(data: bytes) -> str:
     """Every run of ``data`` as one text to scan (empty when there is none), each run on the line
     it starts on in ``data`` (counting its "\\n" bytes): a hit's line is the line in the data.
 
-    A run starting on a line the text has already passed (another reading of the same bytes) is
-    put on the current line, its own line breaks made spaces, so the lines after stay true."""
+    A run held in another run that starts within a few bytes of it (the same bytes read in the
+    other byte order, short of a character) is left out: joined after the true reading it would
+    make a text none of the bytes hold (a token followed by "token: ...", which reads as an
+    assignment). A run starting on a line the text has already passed (another reading of the
+    same bytes) is put on the current line, its own line breaks made spaces, so the lines after
+    stay true."""
+    runs = wide_runs(data)  # in order of their start
     parts: list[str] = []
     line = 0  # the line the text built so far ends on
     at, counted_to = 0, 0  # the line the next run starts on, counted incrementally (runs come in order)
-    for run in wide_runs(data):
+    for i, run in enumerate(runs):
+        if _misread(runs, i):
+            continue
         at += data.count(b"\n", counted_to, run.start)
         counted_to = run.start
         text = run.text
@@ -145,3 +152,24 @@ def wide_text(data: bytes) -> str:
         parts.append(text)
         line += text.count("\n")
     return "".join(parts)
+
+
+# A run read out of step (the other byte order, a byte off) starts this close to the run it misreads.
+_MISREAD_REACH = 4
+
+
+def _misread(runs: list[Run], i: int) -> bool:
+    """Whether ``runs[i]`` is held in a run starting within ``_MISREAD_REACH`` bytes of it (of two
+    equal readings, the later one is)."""
+    run = runs[i]
+    for j in range(i - 1, -1, -1):
+        if run.start - runs[j].start > _MISREAD_REACH:
+            break
+        if run.text in runs[j].text:
+            return True
+    for j in range(i + 1, len(runs)):
+        if runs[j].start - run.start > _MISREAD_REACH:
+            break
+        if run.text in runs[j].text and run.text != runs[j].text:
+            return True
+    return False

@@ -151,7 +151,7 @@ def text_views(raw: bytes, encoding: str = "") -> list[str]:
         views += _decodings(raw, _LEGACY_CODECS)
         # A wide codec reads the whole text or nothing (an odd length, a stray byte before): a run
         # of UTF-16 or UTF-32 among other bytes is read by itself too.
-        runs = wide_view(raw) if b"\x00" in raw else ""
+        runs = wide.wide_text(raw) if b"\x00" in raw else ""
         if runs:
             views.append(runs)
     else:
@@ -196,59 +196,6 @@ def _byte_lines(text: str, codec: str) -> str:
         return "\n" * count if count else match.group()
 
     return _LINE_BYTE_CHARS.sub(breaks, text)
-
-
-# A run read out of step (the other byte order, a byte off) starts this close to the run it misreads.
-_MISREAD_REACH = 4
-
-
-def wide_view(data: bytes) -> str:
-    """``wide.wide_text`` of ``data``, but a run held in another run that starts within a few
-    bytes of it (the same bytes read in the other byte order, short of a character) is left
-    out: joined after the true reading it would make a text none of the bytes hold (a token
-    followed by "token: ...", which reads as an assignment)."""
-    runs = wide.wide_runs(data)  # in order of their start
-    kept = [run for i, run in enumerate(runs) if not _misread(runs, i)]
-    return _on_lines(data, kept)
-
-
-def _misread(runs: list[wide.Run], i: int) -> bool:
-    """Whether ``runs[i]`` is held in a run starting within ``_MISREAD_REACH`` bytes of it (of two
-    equal readings, the later one is)."""
-    run = runs[i]
-    for j in range(i - 1, -1, -1):
-        if run.start - runs[j].start > _MISREAD_REACH:
-            break
-        if run.text in runs[j].text:
-            return True
-    for j in range(i + 1, len(runs)):
-        if runs[j].start - run.start > _MISREAD_REACH:
-            break
-        if run.text in runs[j].text and run.text != runs[j].text:
-            return True
-    return False
-
-
-def _on_lines(data: bytes, runs: list[wide.Run]) -> str:
-    """The runs as one text, each on the line it starts on in ``data`` (as ``wide.wide_text``
-    puts them): a hit's line is the line in the data."""
-    parts: list[str] = []
-    line = 0  # the line the text built so far ends on
-    at, counted_to = 0, 0  # the line the next run starts on, counted incrementally (runs come in order)
-    for run in runs:
-        at += data.count(b"\n", counted_to, run.start)
-        counted_to = run.start
-        text = run.text
-        if at > line:
-            parts.append("\n" * (at - line))
-            line = at
-        elif parts:
-            parts.append(" ")
-            if at < line:
-                text = text.replace("\n", " ")
-        parts.append(text)
-        line += text.count("\n")
-    return "".join(parts)
 
 
 # Characters U+0080..U+00FF: what ``git commit`` makes of each byte that is not UTF-8 in a

@@ -27,6 +27,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO
 
+from bot_bottle.sidecar.dlp import wide
 from bot_bottle.sidecar.git_gate import packed, proc
 from bot_bottle.sidecar.git_gate.objects import (
     BIG_FILE,
@@ -43,7 +44,6 @@ from bot_bottle.sidecar.git_gate.objects import (
     read_blob,
     reencoded_pieces,
     text_views,
-    wide_view,
 )
 from bot_bottle.sidecar.git_gate.piece import Piece, PieceKind
 
@@ -664,7 +664,7 @@ def chunk_views(chunk: bytes, first: bool) -> list[str]:
     """The texts one chunk of a binary file or an archive member is scanned as: its bytes as
     Latin-1, UTF-16 readings when it is mostly UTF-16, and its runs of wide ASCII (``wide``)."""
     views = [chunk.decode("latin-1"), *utf16_views(chunk, first)]
-    runs = wide_view(chunk)
+    runs = wide.wide_text(chunk)
     return [*views, runs] if runs else views
 
 
