@@ -191,8 +191,17 @@ def _stdout_to_devnull() -> None:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    # Building the parser imports every subcommand's module: a Ctrl-C landing in an import (which
+    # CPython can turn into an odd error inside it) or a broken module must not print a traceback.
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+    except KeyboardInterrupt:
+        return 130  # no work has begun: nothing to undo, nothing to say
+    except BrokenPipeError:
+        raise  # `--help` to a reader that went away (see main)
+    except Exception as exc:
+        return _internal_error(exc)
     if extra:
         # Named by the subcommand's own usage line, not the top-level one.
         _subparser(parser, getattr(args, "command", None)).error(f"unrecognized arguments: {' '.join(extra)}")

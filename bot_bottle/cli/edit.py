@@ -19,7 +19,7 @@ from rich.text import Text
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError, UsageError
-from bot_bottle.manifest import FileRef, ManifestError, NotFoundError, discover, frontmatter, validate
+from bot_bottle.manifest import Catalog, FileRef, ManifestError, NotFoundError, discover, frontmatter, validate
 from bot_bottle.state import unwritable_hint
 
 
@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Open the agent or bottle NAME in $EDITOR (or $VISUAL). On save the text is validated; "
             "on an error you are asked whether to reopen the editor (without a terminal, or when you "
             "decline, the edit is kept as a draft and offered next time). The file changes only once it "
-            "is valid; its mode is kept, and a symlinked manifest is edited where it lives."
+            "is valid; its mode is kept, and a symlinked manifest is edited where it lives. A file left "
+            "unchanged that is not valid has its errors reported (exit code 2)."
         ),
     )
     p.add_argument("name", metavar="NAME")
@@ -49,6 +50,9 @@ def _find(name: str, kind: str | None) -> FileRef:
     if kind in (None, "bottle") and name in cat.bottles:
         found.append(cat.bottles[name])
     if not found:
+        unreadable = _unreadable_file(cat, name, kind)
+        if unreadable is not None:
+            raise unreadable  # its file is there but cannot be read: say why, as validate does
         names = sorted((set(cat.agents) if kind in (None, "agent") else set())
                        | (set(cat.bottles) if kind in (None, "bottle") else set()))
         from bot_bottle.manifest.schema import did_you_mean
@@ -61,6 +65,16 @@ def _find(name: str, kind: str | None) -> FileRef:
     if len(found) > 1:
         raise UsageError(f"'{name}' is both an agent and a bottle; say which with --agent or --bottle")
     return found[0]
+
+
+def _unreadable_file(cat: Catalog, name: str, kind: str | None) -> ManifestError | None:
+    """The error of NAME's file when it is there but discovery could not count it (a dangling
+    symlink, a directory), with the loader's wording, or None."""
+    lay = common.layout()
+    folders = ([lay.cwd_agents_dir, lay.home_agents_dir] if kind in (None, "agent") else []) + (
+        [lay.bottles_dir] if kind in (None, "bottle") else [])
+    paths = {folder / f"{name}.md" for folder in folders}
+    return next((exc for exc in cat.invalid if exc.path in paths), None)
 
 
 def _editor() -> tuple[list[str], str]:
@@ -252,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
                         _drop_draft(draft)
                     if kept is not None and answer is None:
                         _still_kept(draft)
-                    return 0
+                    return _unchanged_status(path, text, baseline)
                 errors = _errors_for(path, text, baseline)
             if not errors:
                 break
@@ -275,6 +289,15 @@ def run(args: argparse.Namespace) -> int:
         # Never offered (no terminal to ask at): a valid save of something else must not lose it.
         _still_kept(draft)
     return 0
+
+
+def _unchanged_status(path: Path, text: str, baseline: set[str]) -> int:
+    """0 for a file left as it was and valid; for one left broken, its errors (the user just
+    looked at it, and a silent 0 would read as "it is fine") and 2, as validate would give."""
+    errors = _errors_for(path, text, baseline)
+    for error in errors:
+        output.error(str(error), hint=error.hint)
+    return 2 if errors else 0
 
 
 def _still_kept(draft: Path) -> None:

@@ -12,6 +12,7 @@ from bot_bottle import api, lifecycle
 from bot_bottle.backend import sidecar_config
 from bot_bottle.cli import common, output
 from bot_bottle.errors import UsageError
+from bot_bottle.state import ID_RE, StateDir, all_states
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,9 +53,37 @@ def _describe(route: dict) -> str:
     return host + (f":{','.join(map(str, ports))}" if ports else "") + (f" {' '.join(paths)}" if paths else "")
 
 
+def bottle_suggestion(bottle_id: str, state_dir: Path, *, saved: bool) -> str:
+    """``"; did you mean 'X'?"`` naming the bottle of this home (one with a state folder under
+    ``state_dir``; with ``saved``, one whose metadata is there to resume) closest to a mistyped
+    ``bottle_id``, else ``""``. Read from the state folders, so no engine is asked."""
+    from bot_bottle.manifest.schema import did_you_mean
+
+    try:
+        known = [s.id for s in all_states(state_dir) if not saved or s.exists()]
+    except OSError:  # an unreadable state folder: the error itself still stands, without a guess
+        known = []
+    close = did_you_mean(bottle_id, known)
+    return f"; {close.strip()}" if close else ""
+
+
+def _require_saved(state_dir: Path, bottle_id: str) -> None:
+    """An id with no saved bottle behind it is the user's slip, like a mistyped agent name: a
+    usage error (exit 2) with the closest saved bottle, before anything is read or announced."""
+    hint = "`bot-bottle list --running` shows running and preserved bottles"
+    if not ID_RE.match(bottle_id):
+        raise UsageError(f"'{bottle_id}' is not a bottle id" + bottle_suggestion(bottle_id, state_dir, saved=True),
+                         hint=hint)
+    sdir = StateDir(state_dir, bottle_id)
+    if not sdir.exists():
+        raise UsageError(f"no saved bottle '{bottle_id}' (looked in {sdir.path})"
+                         + bottle_suggestion(bottle_id, state_dir, saved=True), hint=hint)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.headless != (args.prompt is not None):
         raise UsageError("--headless and --prompt go together")
+    _require_saved(common.layout().state_dir, args.id)
     err = output.err_console()
     meta = api.read_resumable(common.layout().state_dir, args.id)
     if meta.snapshot:
