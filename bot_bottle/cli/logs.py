@@ -30,7 +30,7 @@ from bot_bottle import interrupts, scratch
 from bot_bottle.backend.docker import egress_log, engine
 from bot_bottle.backend.docker.names import BottleNames
 from bot_bottle.cli import common, output
-from bot_bottle.errors import BotBottleError
+from bot_bottle.errors import BotBottleError, UsageError
 from bot_bottle.backend.docker.sidecar_watch import why_offline
 from bot_bottle.sidecar.egress.logfile import part_marker
 from bot_bottle.state import ID_RE
@@ -67,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not ID_RE.match(args.id):
-        raise BotBottleError(f"'{args.id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
+        # A slip at the prompt, as a mistyped agent name is: a usage error.
+        raise UsageError(f"'{args.id}' is not a bottle id", hint="`bot-bottle list --running` shows them")
     container = BottleNames(args.id, "").sidecar_container
     database = common.layout().home_dir / DB_NAME
     state = _container_state(container)

@@ -168,7 +168,7 @@ class LogsCommandTest(unittest.TestCase):
 
     def test_bad_id(self) -> None:
         result = self.run_logs("../etc", fake=FakeEngine(running=False))
-        self.assertEqual(result.code, 1)
+        self.assertEqual(result.code, 2)  # a usage error, as resume's and stop's are
         self.assertIn("not a bottle id", result.stderr)
 
     def test_listed_in_help(self) -> None:
