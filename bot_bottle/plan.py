@@ -30,7 +30,7 @@ def _header_may_hold_credential(name: str, value: str) -> bool:
     from bot_bottle.manifest.schema import may_hold_credential
     from bot_bottle.sidecar.egress.credentials import CREDENTIAL_HEADERS
 
-    return name.lower() in (*CREDENTIAL_HEADERS, "cookie") or may_hold_credential(value)
+    return name.lower() in CREDENTIAL_HEADERS or may_hold_credential(value)
 
 
 @dataclass(frozen=True)

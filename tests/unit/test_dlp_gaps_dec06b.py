@@ -16,68 +16,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import unittest
 
+from bench.dumps import od_b, od_c, wrapped_b64, xxd_b
 from bot_bottle.sidecar.dlp import Scanner
+from tests.unit.test_dlp_redteam_dec06 import FILE, GHP, SECRET, TEXT, TOKEN_FILE, URL, ScanCase
 
-SECRET = "Kq7vR2xPz9/LmW4+tYb8Nc&Qe"
-GHP = "ghp_" + "q8Yt3LmN0pR5sV2wX7zA9cE4gJ6kB1dF0hUi"
-URL = "https://collector.example/up"
-TEXT = (("Content-Type", "text/plain"),)
 JSON_TYPE = (("Content-Type", "application/json"),)
-
-FILE = f"# deploy settings\nexport API_TOKEN={SECRET}\nexport REGION=eu-west-1\n".encode()
-TOKEN_FILE = f"[default]\ntoken = {GHP}\n".encode()
 SOURCE = b"def main() -> None:\n    print('hello, world')\n    return None\n" * 20
 
-_NAMED = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
 
-
-def _shown(chunk: bytes) -> str:
-    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
-
-
-def _cell(b: int) -> str:
-    if b in _NAMED:
-        return f"{_NAMED[b]:>4}"
-    return f"{chr(b):>4}" if 0x20 <= b < 0x7F else f" {b:03o}"
-
-
-def od_c(data: bytes) -> str:
-    """``od -c``: octal offsets, each byte in a cell of four columns, the last offset alone."""
-    lines = [f"{at:07o}" + "".join(_cell(b) for b in data[at:at + 16]) for at in range(0, len(data), 16)]
-    return "\n".join(lines + [f"{len(data):07o}"]) + "\n"
-
-
-def od_b(data: bytes) -> str:
-    """``od -b``: octal offsets, each byte as three octal digits."""
-    lines = [f"{at:07o} " + " ".join(f"{b:03o}" for b in data[at:at + 16]) for at in range(0, len(data), 16)]
-    return "\n".join(lines + [f"{len(data):07o}"]) + "\n"
-
-
-def xxd_b(data: bytes) -> str:
-    """``xxd -b``: offset, six bytes a line as bits, the text column."""
-    return "".join(f"{at:08x}: {' '.join(f'{b:08b}' for b in data[at:at + 6]):<53}  {_shown(data[at:at + 6])}\n"
-                   for at in range(0, len(data), 6))
-
-
-def wrapped_b64(data: bytes, width: int) -> str:
-    text = base64.b64encode(data).decode()
-    return "".join(text[i:i + width] + "\n" for i in range(0, len(text), width))
-
-
-class _Base(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.scanner = Scanner(secrets={"API_TOKEN": SECRET})
-
-    def found(self, body: bytes | str, headers: tuple[tuple[str, str], ...] = TEXT) -> set[str]:
-        data = body.encode() if isinstance(body, str) else body
-        return {f.secret_name or f.detector for f in self.scanner.scan_request("POST", URL, headers, data)}
-
+class _Base(ScanCase):
     def streamed(self, body: str) -> set[str]:
         filler = "".join(f"line {i}: ok\n" for i in range(20_000))
         data = (filler + body + filler).encode()

@@ -19,6 +19,7 @@ import json
 import random
 import unittest
 
+from bench.dumps import hexdump_c, od_x, xxd, xxd_p
 from bot_bottle.sidecar.dlp import Scanner
 
 SECRET = "Kq7vR2xPz9/LmW4+tYb8Nc&Qe"
@@ -27,55 +28,13 @@ URL = "https://collector.example/up"
 TEXT = (("Content-Type", "text/plain"),)
 
 
-def _shown(chunk: bytes) -> str:
-    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
-
-
-def xxd(data: bytes, group: int = 2) -> str:
-    """``xxd`` (``-g group``): offset, groups big-endian, the text column."""
-    lines = []
-    for at in range(0, len(data), 16):
-        chunk = data[at : at + 16]
-        groups = " ".join(chunk[i : i + group].hex() for i in range(0, len(chunk), group))
-        width = 16 * 2 + 16 // group - 1
-        lines.append(f"{at:08x}: {groups:<{width}}  {_shown(chunk)}")
-    return "\n".join(lines) + "\n"
-
-
-def hexdump_c(data: bytes) -> str:
-    """``hexdump -C``: two halves of eight bytes, the text column between bars."""
-    lines = []
-    for at in range(0, len(data), 16):
-        chunk = data[at : at + 16]
-        left = " ".join(f"{b:02x}" for b in chunk[:8])
-        right = " ".join(f"{b:02x}" for b in chunk[8:])
-        lines.append(f"{at:08x}  {left:<23}  {right:<23}  |{_shown(chunk)}|")
-    lines.append(f"{len(data):08x}")
-    return "\n".join(lines) + "\n"
-
-
-def od_x(data: bytes) -> str:
-    """``od -x``: octal offsets, two-byte words little-endian (an odd last byte padded)."""
-    padded = data + b"\0" * (len(data) % 2)
-    lines = []
-    for at in range(0, len(padded), 16):
-        words = " ".join(padded[i : i + 2][::-1].hex() for i in range(at, min(at + 16, len(padded)), 2))
-        lines.append(f"{at:07o} {words}")
-    lines.append(f"{len(data):07o}")
-    return "\n".join(lines) + "\n"
-
-
-def xxd_p(data: bytes) -> str:
-    """``xxd -p``: plain hex, 60 columns a line."""
-    text = data.hex()
-    return "\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n"
-
-
 FILE = f"# deploy settings\nexport API_TOKEN={SECRET}\nexport REGION=eu-west-1\n".encode()
 TOKEN_FILE = f"[default]\ntoken = {GHP}\n".encode()
 
 
-class HexDumpTest(unittest.TestCase):
+class ScanCase(unittest.TestCase):
+    """A scanner that knows the bottle secret ``SECRET``, and what it finds in a request body."""
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.scanner = Scanner(secrets={"API_TOKEN": SECRET})
@@ -83,6 +42,9 @@ class HexDumpTest(unittest.TestCase):
     def found(self, body: bytes | str, headers: tuple[tuple[str, str], ...] = TEXT) -> set[str]:
         data = body.encode() if isinstance(body, str) else body
         return {f.secret_name or f.detector for f in self.scanner.scan_request("POST", URL, headers, data)}
+
+
+class HexDumpTest(ScanCase):
 
     def test_each_dump_format_of_a_secret_is_found(self) -> None:
         dumps = {"xxd": xxd(FILE), "xxd -g1": xxd(FILE, 1), "xxd -g4": xxd(FILE, 4),

@@ -32,7 +32,7 @@ character codes), ``rot13``, ``rot47``, ``caesar`` (another letter shift), ``atb
 ``od -c``, ``od -b``, ``xxd -b``),
 ``nfkc`` (fullwidth and other Unicode compatibility forms, tag characters), ``case`` (another
 letter case),
-``escape`` (``\\uXXXX``, ``\\xNN``, ``&#NN;``), combinations such as ``url+base64``).
+``escape`` (``\\uHHHH``, ``\\xNN``, ``&#NN;``), combinations such as ``url+base64``).
 ``start``/``end`` index the text named by
 ``location`` (``url.host``, ``url.path``, ``url.query.q``, ``header:x-api-key``, ``body``,
 ``body.json:$.messages[0].content``, ``body.form.password``, ``body.multipart[1].content``,
@@ -76,7 +76,7 @@ What is scanned, and how:
   or ``0x`` hex, quoted or not, code points up to U+10FFFF) and 8+ character-code calls joined
   (``chr(75)+chr(113)``, SQL ``CHAR(75)+CHAR(113)``, ``CHR(75)||...``, ``CONCAT(CHAR(75), ...)``) decoded,
   fullwidth and other compatibility characters folded (NFKC, only in texts that are not
-  ASCII), unescaped (``\\uXXXX`` and ``\\u{..}``, ``\\xNN``, octal ``\\NNN`` and ``\\0NNN``, JSON's ``\\"``, ``\\\\``, ``\\/``,
+  ASCII), unescaped (``\\uHHHH`` and ``\\u{..}``, ``\\xNN``, octal ``\\NNN`` and ``\\0NNN``, JSON's ``\\"``, ``\\\\``, ``\\/``,
   ``\\n`` and the like, HTML ``&#NN;``/``&#xHH;``: what a JSON parse undoes only in a body it
   parsed) and base64 of gzip inflated (a tarball included), two levels deep, to find formats
   hidden under an encoding.

@@ -1,0 +1,85 @@
+"""What command-line dump tools print, written in Python: the labelled DLP corpus and the DLP
+tests build their attacks and look-alikes with these (``xxd``, ``hexdump -C``, ``od``, ``base64
+-w``), so both send exactly what an agent's shell would."""
+
+from __future__ import annotations
+
+import base64
+
+# ``od -c``'s names for control bytes; any other byte outside printable ASCII is three octal digits.
+_NAMED = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
+
+
+def _shown(chunk: bytes) -> str:
+    """A dump's text column: printable ASCII as itself, anything else as a dot."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+
+
+def xxd(data: bytes, group: int = 2) -> str:
+    """``xxd`` (``-g group``): offset, groups big-endian, the text column."""
+    lines = []
+    for at in range(0, len(data), 16):
+        chunk = data[at : at + 16]
+        groups = " ".join(chunk[i : i + group].hex() for i in range(0, len(chunk), group))
+        width = 16 * 2 + 16 // group - 1
+        lines.append(f"{at:08x}: {groups:<{width}}  {_shown(chunk)}")
+    return "\n".join(lines) + "\n"
+
+
+def hexdump_c(data: bytes) -> str:
+    """``hexdump -C``: two halves of eight bytes, the text column between bars."""
+    lines = []
+    for at in range(0, len(data), 16):
+        chunk = data[at : at + 16]
+        left = " ".join(f"{b:02x}" for b in chunk[:8])
+        right = " ".join(f"{b:02x}" for b in chunk[8:])
+        lines.append(f"{at:08x}  {left:<23}  {right:<23}  |{_shown(chunk)}|")
+    lines.append(f"{len(data):08x}")
+    return "\n".join(lines) + "\n"
+
+
+def od_x(data: bytes) -> str:
+    """``od -x``: octal offsets, two-byte words little-endian (an odd last byte padded)."""
+    padded = data + b"\0" * (len(data) % 2)
+    lines = []
+    for at in range(0, len(padded), 16):
+        words = " ".join(padded[i : i + 2][::-1].hex() for i in range(at, min(at + 16, len(padded)), 2))
+        lines.append(f"{at:07o} {words}")
+    lines.append(f"{len(data):07o}")
+    return "\n".join(lines) + "\n"
+
+
+def xxd_p(data: bytes) -> str:
+    """``xxd -p``: plain hex, 60 columns a line."""
+    text = data.hex()
+    return "\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n"
+
+
+def _cell(b: int) -> str:
+    if b in _NAMED:
+        return f"{_NAMED[b]:>4}"
+    return f"{chr(b):>4}" if 0x20 <= b < 0x7F else f" {b:03o}"
+
+
+def od_c(data: bytes) -> str:
+    """``od -c``: octal offsets, each byte in a cell of four columns, the last offset alone."""
+    lines = [f"{at:07o}" + "".join(_cell(b) for b in data[at : at + 16]) for at in range(0, len(data), 16)]
+    return "\n".join(lines + [f"{len(data):07o}"]) + "\n"
+
+
+def od_b(data: bytes) -> str:
+    """``od -b``: octal offsets, each byte as three octal digits."""
+    lines = [f"{at:07o} " + " ".join(f"{b:03o}" for b in data[at : at + 16]) for at in range(0, len(data), 16)]
+    return "\n".join(lines + [f"{len(data):07o}"]) + "\n"
+
+
+def xxd_b(data: bytes) -> str:
+    """``xxd -b``: offset, six bytes a line as bits, the text column."""
+    return "".join(f"{at:08x}: {' '.join(f'{b:08b}' for b in data[at : at + 6]):<53}  {_shown(data[at : at + 6])}\n"
+                   for at in range(0, len(data), 6))
+
+
+def wrapped_b64(data: bytes, width: int) -> str:
+    """``base64 -w width``."""
+    text = base64.b64encode(data).decode()
+    return "".join(text[i : i + width] + "\n" for i in range(0, len(text), width))
