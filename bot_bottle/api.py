@@ -213,6 +213,6 @@ def commit(bottle_id: str, *, home: str | Path | None = None) -> str:
 
     state_root = _layout(home, None).state_dir
     backend = registry.for_state(registry.require_state(bottle_id, state_root))
-    if backend.name == "docker" and not running(bottle_id):
+    if not running(bottle_id):  # a micro-VM bottle runs while its sidecar bundle does
         raise BotBottleError(f"no running bottle {bottle_id}", hint="`bot-bottle list --running` shows them")
     return backend.commit(bottle_id, state_root=state_root)

@@ -647,14 +647,18 @@ def _run_agent(argv: list[str], *, stdin: Any, state: Any, alive: Callable[[], b
 
 def _terminal_record(state: Any) -> pty_relay.Record | None:
     """Where the relay records what the terminal filter held back: the bottle's events in the
-    supervise database, which the console and `bot-bottle logs` read (None: no bottle id)."""
+    supervise database of the home its state folder is in (``<home>/state/<id>``), which that
+    home's console and `bot-bottle logs` read; a bottle started with another home than the
+    process's HOME must not land in HOME's database, whose console would forget it as not its
+    own (None: no bottle id)."""
     bottle_id = getattr(state, "id", None)
     if not isinstance(bottle_id, str):
         return None
     from bot_bottle.supervise.store import Store, terminal_recorder
 
+    root = getattr(state, "root", None)
     try:
-        path = Store.default_path()
+        path = Store.default_path(root.parent if isinstance(root, Path) else None)
     except (OSError, BotBottleError):  # no usable home: the operator's line at the end still names it
         return None
     return terminal_recorder(bottle_id, path)

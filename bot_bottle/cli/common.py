@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot_bottle import plan as plan_mod
 from bot_bottle.cli import output
-from bot_bottle.errors import BotBottleError
+from bot_bottle.errors import BotBottleError, UsageError
 from bot_bottle.manifest import Layout, Manifest, load
 
 
@@ -93,19 +93,57 @@ def skills_problem(manifest: Manifest, cwd: Path | None) -> str | None:
 def only_own_running(state_dir: Path, verb: str) -> str:
     """The id of the one running bottle whose state folder is under ``state_dir``, for ``verb``
     (``commit``, ``stop``) named without an id. Other homes' bottles on a shared engine are never
-    picked: nothing here could resume their snapshot."""
+    picked: nothing here could resume their snapshot. None running here is an error (1); several
+    is the user's to settle by naming one, a usage error (2)."""
     from bot_bottle.backend.docker import running
     from bot_bottle.backend.docker.cleanup import has_state_here
 
     bottles = running.running(None)
     own = [b.id for b in bottles if has_state_here(state_dir, b.id)]
     others = len(bottles) - len(own)
-    elsewhere = (f" ({others} other running bottle{' was' if others == 1 else 's were'} started from another home)"
-                 if others else "")
     if not own:
-        raise BotBottleError("no running bottle was started from this home" + elsewhere,
-                             hint=f"`bot-bottle list --running` shows them; {verb} a bottle with the HOME "
-                                  "that started it")
+        raise BotBottleError("no running bottle was started from this home" + _elsewhere(others),
+                             hint=_none_here_hint(verb, others))
     if len(own) > 1:
-        raise BotBottleError("several bottles of this home are running; name one: " + ", ".join(own))
+        raise UsageError(f"several bottles of this home are running; name the one to {verb}: " + ", ".join(own),
+                         hint=f"`bot-bottle {verb} ID`; `bot-bottle list --running` shows their agents and labels")
     return own[0]
+
+
+def _elsewhere(others: int) -> str:
+    if not others:
+        return ""
+    return f" ({others} other running bottle{' was' if others == 1 else 's were'} started from another home)"
+
+
+def _none_here_hint(verb: str, others: int) -> str:
+    """Where to look: the HOME that started a bottle matters only when another home's bottles run."""
+    if not others:
+        return "`bot-bottle list --running` shows running and preserved bottles"
+    return f"`bot-bottle list --running` shows them; {verb} a bottle with the HOME that started it"
+
+
+def require_known_bottle(state_dir: Path, bottle_id: str) -> None:
+    """An id no bottle has is the user's slip, like a mistyped agent name: a usage error (exit 2)
+    with the closest bottle of this home. A bottle this home has state for goes on to the command
+    (which says when it no longer runs), and so does a running bottle of another home, refused
+    there as not this home's; so does any id when the engine does not answer (the command's own
+    check then says this home has no such bottle)."""
+    from bot_bottle import api
+    from bot_bottle.backend.docker.cleanup import has_state_here
+    from bot_bottle.cli.resume import bottle_suggestion
+    from bot_bottle.state import ID_RE
+
+    hint = "`bot-bottle list --running` shows the running bottles and which are this home's"
+    if not ID_RE.match(bottle_id):
+        raise UsageError(f"'{bottle_id}' is not a bottle id" + bottle_suggestion(bottle_id, state_dir, saved=False),
+                         hint=hint)
+    if has_state_here(state_dir, bottle_id):
+        return
+    try:
+        elsewhere = api.running(bottle_id)
+    except BotBottleError:
+        return
+    if not elsewhere:
+        raise UsageError(f"no bottle '{bottle_id}': none runs with that id, and none has state under {state_dir}"
+                         + bottle_suggestion(bottle_id, state_dir, saved=False), hint=hint)

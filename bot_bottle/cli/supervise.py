@@ -31,9 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--once", action="store_true",
-                   help="sync every running bottle, print the pending proposals and exit "
-                        "(exit status 1 when a bottle or the engine could not be reached)")
-    common.add_format(p, help_text="with --once: text (a table) or json (one object with a 'pending' list)")
+                   help="sync every running bottle of this home, print the pending proposals and exit "
+                        "(exit status 1 when a bottle or the engine could not be reached, or a proposal "
+                        "was refused as not written by the part it claims)")
+    common.add_format(p, help_text="with --once: text (a table) or json (one object: 'pending', 'bottles' and "
+                                   "'errors' lists)")
     p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
                    help="how often the console syncs with the bottles (default 2, at least 0.5)")
     p.set_defaults(func=run)

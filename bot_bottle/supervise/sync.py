@@ -136,6 +136,9 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
     report = SyncReport()
     link_for = link_for or SidecarLink
     fetches = FETCHES if fetches is None else fetches
+    # Bottles listed here are this home's only; whether another home's bottle still exists is
+    # asked of the engine before anything is forgotten. A caller's own list is taken as whole.
+    anywhere: Callable[[], set[str]] | None = _on_the_engine if bottles is None else None
     if bottles is None:
         try:
             state_root = state_root or _default_state_root()
@@ -199,7 +202,7 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
             store.prune_undecided(bottle_id, SYSTEM_OPERATOR)
     report.interrupted = fail_interrupted(store, now=stamp)
     if state_root is not None:
-        report.forgotten = forget_removed(store, state_root, live)
+        report.forgotten = forget_removed(store, state_root, live, on_the_engine=anywhere)
     return report
 
 
@@ -209,11 +212,18 @@ def _default_state_root() -> Path:
     return default_state_root()
 
 
-def forget_removed(store: Store, state_root: Path, live: set[str]) -> list[str]:
+def forget_removed(store: Store, state_root: Path, live: set[str], *,
+                   on_the_engine: Callable[[], set[str]] | None = None) -> list[str]:
     """Delete the events, terminal entries and log cursors of bottles that are gone: not
     running and without a state folder under ``state_root`` (a bottle's folder exists from its
     launch until it is removed; a preserved bottle keeps it, and its events, for resume).
-    Return the bottles forgotten."""
+    Return the bottles forgotten.
+
+    ``live`` holds this home's running bottles only. A bottle of another home (started with
+    another HOME, its state folder there) can have entries here too: its terminal entries are
+    recorded in the database of the HOME its launching process runs with. So before anything
+    is forgotten, ``on_the_engine`` (when given) names every bottle the engine still has,
+    whatever its home, and those are kept; an engine that cannot say keeps them all."""
     from bot_bottle.state import StateDir
 
     gone = []
@@ -225,9 +235,23 @@ def forget_removed(store: Store, state_root: Path, live: set[str]) -> list[str]:
         except (OSError, BotBottleError):
             continue  # an id that names no state folder here: not ours to judge
         if not kept:
-            store.forget_events(bottle_id)
             gone.append(bottle_id)
+    if gone and on_the_engine is not None:
+        try:
+            present = on_the_engine()
+        except Exception:  # noqa: BLE001 - no engine answers: nothing is known gone
+            return []
+        gone = [bottle_id for bottle_id in gone if bottle_id not in present]
+    for bottle_id in gone:
+        store.forget_events(bottle_id)
     return gone
+
+
+def _on_the_engine() -> set[str]:
+    """Every bottle the engine has containers of (running or not), of any home."""
+    from bot_bottle.backend.docker.running import running
+
+    return {b.id for b in running()}
 
 
 @dataclass
