@@ -77,12 +77,19 @@ from bot_bottle.sidecar.egress import (
     structure, supervision, ws_control, ws_limit,
 )
 from bot_bottle.sidecar.egress.core import (
+    RULE_CREDENTIAL_BODY,
     RULE_MATCH,
     RequestFacts,
     Verdict,
     body_method_problem,
     body_method_reason,
     decide,
+)
+from bot_bottle.sidecar.egress.body_credential import (
+    body_credential_problem,
+    body_credential_reason,
+    credential_stream,
+    credential_stream_feed,
 )
 from bot_bottle.sidecar.egress.hosts import HostError, forbidden_upstream, ip_literal, is_sidecar_local, normalise_host
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
@@ -115,6 +122,7 @@ LOG_PATH = "bottle_log_path"
 STREAM = "bottle_stream"
 STREAM_ABORTED = "bottle_stream_aborted"
 STREAM_FORM_METHOD = "bottle_stream_form_method"
+STREAM_CREDENTIAL = "bottle_stream_credential"
 ANSWER_STREAM = "bottle_answer_stream"
 ANSWER_BYTES = "bottle_answer_bytes"  # an answer relayed unscanned: its size, for the log
 HELD = "bottle_held"  # [bytes] this flow reserved in the hold budget (holding.py)
@@ -524,6 +532,10 @@ class EgressAddon:
         form_method = stream_method.watch(verdict, request.headers.get("content-type", ""))
         if form_method is not None:
             flow.metadata[STREAM_FORM_METHOD] = form_method
+        # The buffered path's credential field check (``_scan_and_prepare``), read as the body passes.
+        credential = credential_stream(verdict, request.headers.get("content-type", ""))
+        if credential is not None:
+            flow.metadata[STREAM_CREDENTIAL] = credential
         request.stream = lambda data: _sendable(self._stream_chunk(flow, plan, data))
 
     def _stream_chunk(self, flow: http.HTTPFlow, plan: StreamScan, data: bytes) -> bytes:
@@ -538,6 +550,14 @@ class EgressAddon:
             if form_method is not None and stream_method.feed(form_method, data, final=not data):
                 refused = Verdict(False, verdict.host, verdict.port, RULE_MATCH, body_method_reason(verdict),
                                   verdict.route, verdict.route_index, verdict.match_index)
+                self._stop_stream(flow, plan, refused)
+                return b""
+            credential = flow.metadata.get(STREAM_CREDENTIAL)
+            field = credential_stream_feed(credential, data, final=not data) if credential is not None else None
+            if field is not None:
+                refused = Verdict(False, verdict.host, verdict.port, RULE_CREDENTIAL_BODY,
+                                  body_credential_reason(verdict, field), verdict.route, verdict.route_index,
+                                  verdict.match_index)
                 self._stop_stream(flow, plan, refused)
                 return b""
             out = plan.feed(data) if data else plan.finish()
@@ -618,11 +638,13 @@ class EgressAddon:
 
     async def _scan_and_prepare(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         request = flow.request
-        why = body_method_problem(verdict, request.headers.get("content-type", ""), _plain_body(request))
-        if why is not None:
-            self._refuse(flow, Verdict(False, verdict.host, verdict.port, RULE_MATCH, why, verdict.route,
-                                       verdict.route_index, verdict.match_index), facts)
-            return
+        content_type, body = request.headers.get("content-type", ""), _plain_body(request)
+        for rule, why in ((RULE_CREDENTIAL_BODY, body_credential_problem(verdict, content_type, body)),
+                          (RULE_MATCH, body_method_problem(verdict, content_type, body))):
+            if why is not None:
+                self._refuse(flow, Verdict(False, verdict.host, verdict.port, rule, why, verdict.route,
+                                           verdict.route_index, verdict.match_index), facts)
+                return
         if _checks_server_fetch(verdict):
             # Before DLP and before the credential goes in: a request the provider would act on
             # by reaching out elsewhere is never sent (off the loop for a large body, like DLP).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
@@ -41,6 +42,7 @@ RULE_HOST_HEADER = "host-header-mismatch"
 RULE_CREDENTIAL_TLS = "credential-needs-tls"
 RULE_CREDENTIAL_ECHO = "credential-echo"
 RULE_CREDENTIAL_QUERY = "credential-in-query"
+RULE_CREDENTIAL_BODY = "credential-in-body"
 RULE_INTERNAL_SERVICE = "internal-service"
 RULE_INTERNAL_NAME = "internal-name"
 RULE_CONNECT_IN_TUNNEL = "connect-in-tunnel"
@@ -485,7 +487,7 @@ _JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.){0,%d})"' % JSON_VALUE_CAP)
 _JSON_REACH = 2 * _JSON_NAME_CAP + 2  # a mark lies this far at most after its name's quote
 
 
-def _json_string(raw: bytes) -> str:
+def json_string(raw: bytes) -> str:
     try:
         return str(json.loads(b'"' + raw + b'"'))
     except ValueError:
@@ -500,7 +502,7 @@ def json_override_scan(data: bytes, *, final: bool, done: int = 0) -> tuple[list
     for mark in _JSON_MAYBE.finditer(data, done):
         quote = data.rfind(b'"', max(0, mark.start() - _JSON_REACH), mark.start())
         name = _JSON_NAME.match(data, quote) if quote >= 0 else None
-        if name is None or name.end() <= mark.start() or not is_override_name(_json_string(name.group(1))):
+        if name is None or name.end() <= mark.start() or not is_override_name(json_string(name.group(1))):
             if name is None and quote >= 0 and not final and len(data) - quote <= _JSON_REACH + 2:
                 return values, quote, mark.start()  # the name may still be arriving
             continue
@@ -518,7 +520,7 @@ def json_override_scan(data: bytes, *, final: bool, done: int = 0) -> tuple[list
         value = _JSON_STRING.match(data, value_at)
         if value is None and not final and len(data) - value_at <= JSON_VALUE_CAP + 2:
             return values, quote, mark.start()
-        values.append(_json_string(value.group(1)) if value is not None else "")
+        values.append(json_string(value.group(1)) if value is not None else "")
     return values, None, len(data)
 
 
@@ -654,7 +656,8 @@ def _normalise_path(raw: str) -> str | None:
     with trailing dots or spaces, which IIS trims), encoded slashes or backslashes and NUL make
     "which prefix is this under" depend on the server, so any path rule refuses them rather than
     guessing. So do the escapes some servers decode into a dot or a slash that no valid URL holds
-    (``SERVER_ONLY_ESCAPES``).
+    (``SERVER_ONLY_ESCAPES``), and characters Windows servers read as a dot or a separator that
+    make a dot segment so read (``_windows_reading``: ``/api/．．／admin``).
     """
     path = raw.split("#", 1)[0].split("?", 1)[0]
     if not path.startswith("/"):
@@ -663,10 +666,28 @@ def _normalise_path(raw: str) -> str | None:
     if "\\" in path or any(bad in lowered for bad in ("%2f", "%5c", "%00", "%25", *SERVER_ONLY_ESCAPES)):
         return None
     decoded = lowered.replace("%2e", ".").replace("%3b", ";").replace("%20", " ")
-    for segment in decoded.split("/"):
-        if _dot_segment(segment.split(";", 1)[0]):
-            return None
+    for reading in (decoded, _windows_reading(lowered)):
+        for segment in reading.split("/"):
+            if _dot_segment(segment.split(";", 1)[0]):
+                return None
     return path
+
+
+# Non-ASCII characters IIS and ASP.NET read as "/", "\" or ".": Windows maps a character its code
+# page lacks to a "best fit": fullwidth ``／``, ``．``, ``＼`` and their small forms (which NFKC
+# folds into ASCII too), look-alikes NFKC keeps (the division slash), the yen and won signs (the
+# Japanese and Korean code pages hold them where ASCII has "\"). Either separator is "/" there.
+_BEST_FIT_SEPARATORS = str.maketrans({c: "/" for c in "\\\u2215\u2044\u29f8\u2216\u29f5\u29f9\u00a5\u20a9"})
+_ENCODED_NON_ASCII = re.compile(r"%[89a-f][0-9a-f]")
+
+
+def _windows_reading(lowered: str) -> str:
+    """The path as a Windows server may read it: percent escapes decoded as UTF-8, then NFKC
+    and the best-fit separators applied; "" (nothing more to read) for an ASCII path without
+    escapes of non-ASCII bytes, which holds no best-fit character."""
+    if lowered.isascii() and not _ENCODED_NON_ASCII.search(lowered):
+        return ""
+    return unicodedata.normalize("NFKC", unquote(lowered, errors="replace")).translate(_BEST_FIT_SEPARATORS)
 
 
 def _dot_segment(segment: str) -> bool:

@@ -38,6 +38,16 @@ CREDENTIAL_PARAMS = (
     "access_token", "bearer_token", "oauth_token", "private_token", "job_token", "token", "auth_token",
     "api_token", "api_key", "key", "client_secret", "subscription_key", "auth", "jwt",
 )
+# The fields of a form or JSON body through which servers take a credential, by
+# ``param_spelling``. Rails and Grape merge a form's fields and a JSON body's top-level keys into
+# the parameters the query fills: GitLab reads ``private_token`` and ``job_token`` there before
+# its token headers, Doorkeeper ``access_token`` and ``bearer_token``, OAuth servers
+# ``client_secret`` (RFC 6749 client_secret_post), OAuth 1 servers ``oauth_token``. Narrower than
+# ``CREDENTIAL_PARAMS``: these names only ever mean "authenticate me as". A body field named
+# ``token``, ``key``, ``api_key`` or ``auth`` is often data the API stores (GitLab's integration
+# settings carry a third party's ``api_key`` or ``token``, CI variables are values of ``key``),
+# so those are left to the agent in a body.
+BODY_CREDENTIAL_FIELDS = ("access_token", "bearer_token", "oauth_token", "private_token", "job_token", "client_secret")
 _FORBIDDEN = ("\r", "\n", "\x00")
 
 
@@ -192,6 +202,14 @@ def param_spelling(name: str) -> str:
 def credential_param(name: str) -> str | None:
     """The ``CREDENTIAL_PARAMS`` entry a decoded parameter name reads as, or None."""
     return _CREDENTIAL_PARAM_SPELLINGS.get(param_spelling(name))
+
+
+_BODY_FIELD_SPELLINGS = {name.translate(_PARAM_SEPARATORS): name for name in BODY_CREDENTIAL_FIELDS}
+
+
+def body_credential_field(name: str) -> str | None:
+    """The ``BODY_CREDENTIAL_FIELDS`` entry a decoded body field name reads as, or None."""
+    return _BODY_FIELD_SPELLINGS.get(param_spelling(name))
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:

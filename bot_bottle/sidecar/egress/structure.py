@@ -149,7 +149,27 @@ def target_problem(path: str) -> Problem | None:
                        "the request target contains a fragment (#), whitespace or a control character")
     if not path.startswith("/") and path != "*":
         return Problem(RULE_REQUEST_TARGET, "the request target is not a path starting with '/'")
+    if network_path(path):
+        return Problem(RULE_REQUEST_TARGET,
+                       "the request target starts with '//' or '/\\' (also percent-encoded), which a server or "
+                       "front end that reads it as a URL takes for another host: remove the extra slash")
     return None
+
+
+# How many characters of a target a network-path reference can start in: "/" and a slash or
+# backslash percent-encoded twice ("/%252f").
+_NETWORK_PATH_HEAD = 8
+
+
+def network_path(path: str) -> bool:
+    """Does the target start like a network-path reference (``//host/x``, RFC 3986 section 4.2)?
+    Read as a URL against the server's own base (WHATWG ``new URL``, Python's ``urljoin``, Java's
+    ``URI.resolve``, also with "\\" for "/" as WHATWG reads it), it names another host: a front
+    end that forwards by it sends the request, the injected credential with it, there. (A route's
+    ``paths`` are not bypassed by it: a path passing one starts with its prefix.) No client needs
+    it (an extra slash from joining a base URL is the usual cause), so it is refused on every
+    route, also percent-encoded once or twice (servers that decode first)."""
+    return any(text[:2] in ("//", "/\\") for text in _decodings(path[:_NETWORK_PATH_HEAD]))
 
 
 def absolute_form_problem(authority: str, host: str, port: int, normalise) -> Problem | None:
@@ -211,17 +231,24 @@ def forwarded_host_problem(headers: Iterable[tuple[str, str]]) -> Problem | None
 # request, for any path and host). These name only hop-by-hop headers themselves: closing or
 # keeping the connection, a WebSocket or h2c upgrade, ``TE: trailers``.
 CONNECTION_TOKENS = frozenset({"close", "keep-alive", "upgrade", "te", "http2-settings"})
+# ``Proxy-Connection`` is the pre-standard spelling of ``Connection`` meant for a proxy. mitmproxy
+# forwards it to an HTTP/1 upstream as sent (only HTTP/2 drops it), and a hop behind may take it
+# for ``Connection`` (Node's parser reads its tokens so): it is held to the same tokens. What it
+# may name only closes or keeps the connection, so it needs no further handling. ``Keep-Alive``
+# carries parameters (``timeout=5, max=100``), never header names: nothing reads them as such.
+CONNECTION_HEADERS = ("connection", "proxy-connection")
 
 
 def connection_problem(headers: Iterable[tuple[str, str]]) -> Problem | None:
-    """A ``Connection`` header naming any other header than ``CONNECTION_TOKENS`` (not quoted)."""
+    """A ``Connection`` (or ``Proxy-Connection``) header naming any other header than
+    ``CONNECTION_TOKENS`` (its value is not quoted)."""
     for name, value in headers:
-        if name.lower() != "connection":
+        if name.lower().replace("_", "-") not in CONNECTION_HEADERS:
             continue
         tokens = {token.strip(" \t").lower() for token in value.split(",")}
         if tokens - CONNECTION_TOKENS - {""}:
             return Problem(RULE_HOP_BY_HOP,
-                           "the Connection header names a header a proxy downstream would remove after this "
+                           f"the {_shown(name)} header names a header a proxy downstream would remove after this "
                            f"proxy checked the request (allowed: {', '.join(sorted(CONNECTION_TOKENS))})")
     return None
 
