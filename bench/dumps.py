@@ -83,3 +83,27 @@ def wrapped_b64(data: bytes, width: int) -> str:
     """``base64 -w width``."""
     text = base64.b64encode(data).decode()
     return "".join(text[i : i + width] + "\n" for i in range(0, len(text), width))
+
+
+def od_an_x(data: bytes) -> str:
+    """``od -An -x``: two-byte words, little-endian, a blank before each (an odd last byte padded)."""
+    padded = data + b"\0" * (len(data) % 2)
+    return "".join(" " + " ".join(padded[i : i + 2][::-1].hex() for i in range(at, min(at + 16, len(padded)), 2))
+                   + "\n" for at in range(0, len(padded), 16))
+
+
+def od_an_tx1(data: bytes) -> str:
+    """``od -An -tx1``: one byte a group, a blank before each."""
+    return "".join(" " + " ".join(f"{b:02x}" for b in data[at : at + 16]) + "\n" for at in range(0, len(data), 16))
+
+
+def od_an_tx4(data: bytes) -> str:
+    """``od -An -tx4``: four-byte words, little-endian."""
+    padded = data + b"\0" * (-len(data) % 4)
+    return "".join(" " + " ".join(padded[i : i + 4][::-1].hex() for i in range(at, min(at + 16, len(padded)), 4))
+                   + "\n" for at in range(0, len(padded), 16))
+
+
+def hexdump_e(data: bytes) -> str:
+    """``hexdump -e '16/1 "%02x " "\\n"'``: a blank after each byte, no offsets."""
+    return "".join("".join(f"{b:02x} " for b in data[at : at + 16]) + "\n" for at in range(0, len(data), 16))

@@ -10,9 +10,11 @@ position of ordinary text. Hex lists are looked for only in a text holding ``0x`
 
 A value may be written as calls, one per character, joined: ``chr(75)+chr(113)`` (Python),
 ``CHAR(75)+CHAR(113)``, ``CHR(75)||CHR(113)`` or ``CONCAT(CHAR(75),CHAR(113))`` (SQL),
-``Chr(75) & Chr(113)`` (Visual Basic). Its shape in the same byte view (parentheses kept) is a
-short number in parentheses every few characters: ``MIN_CODES`` of those close together are
-found with one search of that view, and only there are the calls read.
+``Chr(75) & Chr(113)`` (Visual Basic), or as PowerShell casts: ``[char]75+[char]113``,
+``[string][char]0x4b + ...``, ``[char](75)``. Its shape in the same byte view (parentheses kept;
+a cast's "]" is an opening parenthesis there and a "+" a closing one) is a short number in
+parentheses every few characters: ``MIN_CODES`` of those close together are found with one
+search of that view, and only there are the calls read.
 
 A code is a Unicode code point (up to U+10FFFF; a UTF-16 surrogate pair, as JavaScript's
 ``String.fromCharCode`` takes, is one character): a byte list is the same thing below 256.
@@ -39,8 +41,10 @@ _HEX_LIST = re.compile(r"(?<![\w.])%s(?:%s%s){%d,}(?![\w.])" % (_HEX_CODE, _SEPA
 _NUMBER = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
 # A quoted code in a JSON string array or a list in a parsed document.
 CODE_STRING = re.compile(r"[ \t]*(?:\d{1,7}|0[xX][0-9a-fA-F]{1,6})[ \t]*")
-# Parentheses stay themselves: a code list is a run of "A", a call's argument "(A..)".
-_LIST_MAP = bytes(0x41 if chr(b) in "0123456789,; \t\r\n\"'" else (b if chr(b) in "()" else 0x20)
+# Parentheses stay themselves: a code list is a run of "A", a call's argument "(A..)". A
+# PowerShell cast's code sits between a "]" and the "+" joining it to the next: "(A..)" too.
+_LIST_MAP = bytes(0x41 if chr(b) in "0123456789,; \t\r\n\"'"
+                  else (b if chr(b) in "()" else {"]": 0x28, "+": 0x29}.get(chr(b), 0x20))
                   for b in range(256))
 # A printable character code has two digits or more, and a separator follows all but the last.
 _LIST_RUN = b"A" * (3 * MIN_CODES - 1)
@@ -55,10 +59,18 @@ _MAX_CODE = 0x10FFFF
 _CALL_SHAPE = re.compile(rb"\(A[A ]{0,9}\)")
 # Calls of one value lie this close: ")+chr(", "), CHAR(", ") || CHR(", ") & Chr(".
 _CALL_GAP = 16
-_CALL = r"(?i:n?chr[wb]?|n?char)[ \t]*\([ \t]*(?:0[xX][0-9a-fA-F]{1,6}|\d{1,7})[ \t]*\)"
-_JOIN = r"[ \t\r\n]*(?:\+|\|\||,|\.|&)[ \t\r\n]*"
+# The longest cast: ``[string] [char] ( 0x10FFFF )``, blanks aside.
+_CAST_MAX = 40
+_CODE = r"(?:0[xX][0-9a-fA-F]{1,6}|\d{1,7})"
+_FUNCTION = rf"(?i:n?chr[wb]?|n?char)[ \t]*\([ \t]*{_CODE}[ \t]*\)"
+# PowerShell: ``[char]103``, ``[char](103)``, ``[string][char]0x67``.
+_CAST = rf"(?i:\[string\][ \t]*)?(?i:\[char\])[ \t]*(?:\([ \t]*{_CODE}[ \t]*\)|{_CODE}(?![\w.]))"
+_CALL = rf"(?:{_FUNCTION}|{_CAST})"
+# ")$(": PowerShell's subexpressions in a string, "$([char]103)$([char]104)".
+_JOIN = r"[ \t\r\n]*(?:\+|\|\||,|\.|&|\)\$\()[ \t\r\n]*"
 _CALLS = re.compile(rf"(?<![\w.]){_CALL}(?:{_JOIN}{_CALL}){{{MIN_CODES - 1},}}")
-_CALL_ARGUMENT = re.compile(r"\([ \t]*((?:0[xX])?[0-9a-fA-F]+)")
+# A call's argument follows its "(", a cast's its "]" (and maybe a "(").
+_CALL_ARGUMENT = re.compile(r"[(\]][ \t]*\(?[ \t]*((?:0[xX])?[0-9a-fA-F]+)")
 
 
 def decode_code_lists(text: str, *, limit: int) -> list[Decoded]:
@@ -97,21 +109,22 @@ def _shape(text: str) -> bytes:
 
 def _call_regions(shape: bytes) -> list[tuple[int, int]]:
     """Where ``MIN_CODES`` or more call arguments (``_CALL_SHAPE``) follow each other closely:
-    the calls' names before the first are taken in."""
+    the calls' names before the first are taken in, and the last PowerShell cast after the last
+    (no "+" follows it, so its shape is not "(A..)")."""
     regions: list[tuple[int, int]] = []
     first = last = -1
     count = 0
     for m in _CALL_SHAPE.finditer(shape):
         if count and m.start() - last > _CALL_GAP:
             if count >= MIN_CODES:
-                regions.append((max(0, first - _CALL_GAP), last))
+                regions.append((max(0, first - _CALL_GAP), last + _CAST_MAX))
             count = 0
         if not count:
             first = m.start()
         last = m.end()
         count += 1
     if count >= MIN_CODES:
-        regions.append((max(0, first - _CALL_GAP), last))
+        regions.append((max(0, first - _CALL_GAP), last + _CAST_MAX))
     return regions
 
 

@@ -8,10 +8,15 @@ eight bits: read back too. None of this is one run a hex decoder reads: the offs
 the text column sit between the bytes, and the text column shows the value cut every 16
 characters. A dump block (two lines or more, from offset zero) is read here into the bytes it
 shows, so the decoded layer finds a value (or a gzip, opened there) in it as in ``xxd -p``'s
-plain hex. A dump without offsets (``od -An``) is not read here: a bottle secret in its hex,
-octal or characters with blanks between the bytes is found by the separator search
-(``dlp.spread``); a token format in it is not found (nothing marks such lines as a dump at a
-price every text could pay).
+plain hex.
+
+A dump without offsets (``od -An -x``, ``od -An -tx1``, ``hexdump -e '16/1 "%02x " "\\n"'``) and
+base64 wrapped narrower than a run the decoder reads (``base64 -w 16``) are read too
+(``plain_dumps``): lines of hex groups with one blank between them, or lines of base64 of one
+width, two lines or more. What finds them is one search of the text for a line break followed by
+such a line's start, which source code and prose fail within a character or two of most line
+breaks; only where it matches are lines taken apart. (A bottle secret in them was found before by
+the separator search, ``dlp.spread``; a token format was not.)
 
 Groups of two or four bytes are written big-endian by ``xxd`` and in the machine's order, little-
 endian, by ``od -x`` and ``hexdump``: such a block is read both ways.
@@ -19,7 +24,9 @@ endian, by ``od -x`` and ``hexdump``: such a block is read both ways.
 
 from __future__ import annotations
 
+import binascii
 import re
+from collections.abc import Iterator
 
 from bot_bottle.sidecar.dlp.encodings import Decoded, whole_span
 
@@ -179,3 +186,138 @@ def _readings(lines: list[str]) -> list[bytes]:
 
 def _reversed_groups(line: str) -> bytes:
     return b"".join(bytes.fromhex(group)[::-1] for group in line.split())
+
+
+# -- dumps without offsets, and narrow base64 ---------------------------------------------------
+
+# Where such a block may be: a line break, then the start of a line of hex groups with one
+# blank between them (``od -An`` puts a blank before each group, ``hexdump -e '"%02x "'`` one
+# after) or of a line of base64 under ``NARROW`` wide followed by the next line's start. Every
+# block of two lines or more has one (after its first line break). The line break is a literal
+# the regular expression engine skips ahead to, and the next two characters (a letter or digit
+# after one blank at most) turn away an indented line of code at once: the search costs little
+# more than finding the line breaks of a text.
+_PLAIN_HINT = re.compile(
+    r"\n[ 0-9A-Za-z+/][0-9A-Za-z+/]"
+    r"(?:(?<= [0-9a-fA-F])[0-9a-fA-F]{1,7} [0-9a-fA-F]{2}"  # od -An
+    r"|(?<=\n[0-9a-fA-F]{2}) [0-9a-fA-F]{2} [0-9a-fA-F]"  # hexdump -e '16/1 "%02x "'
+    # base64 -w 4 .. -w 23: a line, then the next one's start, or its padding or the text's end
+    # after it (a block of two lines that is all of a text: only its second line break is there);
+    # a line of code or prose is turned away at the first character after its first word.
+    r"|[A-Za-z0-9+/]{2,21}+(?![^\r\n=\x00])"
+    r"(?:\r?\n[A-Za-z0-9+/]{2}|={1,2}\r?(?![^\n\x00])|\r?\n?(?![^\x00])))"
+)
+# One line of a dump without offsets: groups of one, two or four bytes, one blank between them
+# (``od`` writes one before each group, ``hexdump -e '"%02x "'`` one after).
+_HEX_LINE = re.compile(r" ?((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?: [0-9a-fA-F]{2,8})*) ?\r?")
+# One line of narrow base64: its last line may be shorter and padded.
+_B64_LINE = re.compile(r"([A-Za-z0-9+/]{2,23})(={0,2})\r?")
+NARROW = 24  # from this width on, each line is a run ``encodings.decode_runs`` reads
+
+
+def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
+    """The bytes of each dump without offsets (hex groups, their bytes reversed read too) and
+    each block of narrow base64 in ``text``, as latin-1 text placed on the whole block. At most
+    ``limit`` bytes decoded in all."""
+    out: list[Decoded] = []
+    done = 0
+    for m in _PLAIN_HINT.finditer(text):
+        if m.start() < done:
+            continue  # a line of a block read already
+        if limit <= 0:
+            break
+        # The block starts at the line before the hint's line break, or (that line being
+        # something else) at the line after it.
+        for start in (_line_start_before(text, m.start()), m.start() + 1):
+            block = _hex_block(text, start, limit) or _b64_block(text, start, limit)
+            if block is not None:
+                break
+        else:
+            continue
+        end, encoding, readings = block
+        done = end
+        for data in readings:
+            if limit <= 0:
+                return out
+            if len(data) >= MIN_BYTES:
+                out.append(Decoded(encoding, start, end, data.decode("latin-1"), whole_span(start, end)))
+                limit -= len(data)
+    return out
+
+
+def _line_start_before(text: str, at: int) -> int:
+    """The start of the line that ends at ``at`` (a line break): the block may begin there. A
+    NUL (between joined texts) starts a line too."""
+    return max(text.rfind("\n", 0, at), text.rfind("\x00", max(0, at - _LINE_MAX), at)) + 1
+
+
+def _lines(text: str, start: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each line from ``start`` on (without its line break), up to a NUL
+    (between joined texts); taken one at a time, as a block ends at its first other line."""
+    at = start
+    size = len(text)
+    while at < size:
+        end = text.find("\n", at, at + _LINE_MAX)
+        nul = text.find("\x00", at, at + _LINE_MAX if end < 0 else end)
+        if nul >= 0:
+            yield at, nul
+            return
+        if end < 0:
+            yield at, min(size, at + _LINE_MAX)
+            return
+        yield at, end
+        at = end + 1
+
+
+def _hex_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
+    """The end, encoding and readings (``_readings``) of the block of offset-less hex lines at
+    ``start``: two or more, each group as wide as the first line's; read up to about ``limit``
+    bytes (the rest is read as a block of its own, if the budget lasts)."""
+    lines: list[str] = []
+    end = start
+    width = 0
+    for line_start, line_end in _lines(text, start):
+        if end - start > 3 * limit:
+            break
+        m = _HEX_LINE.fullmatch(text, line_start, line_end)
+        if m is None:
+            break
+        line = m.group(1)
+        sizes = {len(group) for group in line.split(" ")}
+        if len(sizes) != 1 or (width and sizes != {width}):
+            break  # groups of another width: not this dump's line
+        width = sizes.pop()
+        lines.append(line)
+        end = line_end
+    if len(lines) < MIN_LINES:
+        return None
+    return end, "hexdump", _readings(lines)
+
+
+def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
+    """The end, encoding and bytes of the block of base64 lines of one width under ``NARROW``
+    at ``start`` (the last may be shorter and padded): two lines or more; read up to about
+    ``limit`` bytes."""
+    pieces: list[str] = []
+    end = start
+    width = 0
+    for line_start, line_end in _lines(text, start):
+        if end - start > 2 * limit:
+            break
+        m = _B64_LINE.fullmatch(text, line_start, line_end)
+        if m is None or (width and (len(m.group(1)) > width or len(pieces[-1]) < width)):
+            break  # not base64, wider than the block, or after its short last line
+        width = width or len(m.group(1))
+        pieces.append(m.group(1))
+        end = line_end
+        if m.group(2):
+            break  # padding ends the value
+    if len(pieces) < MIN_LINES or not 4 <= width < NARROW:
+        return None
+    encoded = "".join(pieces)
+    if len(encoded) % 4 == 1:
+        encoded = encoded[:-1]  # a cut-off last character encodes no whole byte
+    try:
+        return end, "base64", [binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4))]
+    except binascii.Error:
+        return None

@@ -577,12 +577,14 @@ def percent_decode(text: str) -> Decoded | None:
 # HTML numeric character references (``&#103;``, ``&#x67;``, the ``;`` optional as browsers
 # allow), and octal escapes of a space or above: ``\NNN`` of two or three digits (C, Python,
 # ``printf``; ``\57`` as well as ``\057``) and ``echo -e``'s ``\0NNN`` (a zero and three digits,
-# read that way first: C's reading of it, a control character and a digit, is no part of a
-# printable value). Control characters (``\0`` in C strings) stay as written: a NUL in the layer
-# would send it through the UTF-16 search for nothing. A JSON body the engine parsed has its escapes undone by the parser; anything else
-# (NDJSON, a JSON string inside a JSON value, a body with an XSSI prefix, HTML, a script) needs
-# this. Two patterns, each starting with a literal the regex engine can skip ahead to (one
-# alternation of both is tried at every position: five times slower on binary data).
+# read that way first). C and Python read ``\0123`` as ``\012`` and a "3": a line break or a tab
+# before a digit, as a multi-line value written in a C string has it; a text holding such an
+# escape is read that way too (``unescape_readings``). Control characters (``\0`` in C strings)
+# stay as written: a NUL in the layer would send it through the UTF-16 search for nothing. A
+# JSON body the engine parsed has its escapes undone by the parser; anything else (NDJSON, a
+# JSON string inside a JSON value, a body with an XSSI prefix, HTML, a script) needs this. Two
+# patterns, each starting with a literal the regex engine can skip ahead to (one alternation of
+# both is tried at every position: five times slower on binary data).
 _BACKSLASH_ESCAPE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
     r"|u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|([\"\\/bfnrt])|U([0-9a-fA-F]{8})"
@@ -608,7 +610,7 @@ def _escape_matches(text: str) -> list[re.Match[str]]:
     return found
 
 
-def _escaped_char(m: re.Match[str]) -> str:
+def _escaped_char(m: re.Match[str], c_octal: bool = False) -> str:
     if m.re is _HTML_REFERENCE:
         hexref, decref = m.groups()
         code = int(hexref, 16) if hexref is not None else int(decref)
@@ -620,26 +622,54 @@ def _escaped_char(m: re.Match[str]) -> str:
         return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
     if single is not None:
         return _SINGLE_ESCAPES.get(single, single)
+    if echo_octal is not None and c_octal and _c_reads_apart(echo_octal):
+        return chr(int(echo_octal[:2], 8)) + echo_octal[2]  # "\0123": "\012" and a "3"
     if echo_octal is not None or octal is not None:
         return chr(int(echo_octal or octal, 8))
     code = int(u4 or ubrace or x2 or u8, 16)
     return chr(code) if code <= 0x10FFFF else "\ufffd"
 
 
+def _c_reads_apart(echo_octal: str) -> bool:
+    """Whether C reads ``\0`` and ``echo_octal`` (the three digits ``echo -e`` reads) as another
+    character: a control character (``\012``) and a digit. Digits "0NN" give ``\00N`` and a digit
+    in C, a control character no value holds before a digit; those keep ``echo -e``'s reading."""
+    return echo_octal[0] != "0"
+
+
 def unescape(text: str) -> Decoded | None:
     """``text`` with every escape (``_BACKSLASH_ESCAPE``, ``_HTML_REFERENCE``) undone, with an
     exact offset map back; None when there is none."""
+    return _unescaped(text, _escape_matches(text), False)
+
+
+def unescape_readings(text: str) -> list[Decoded]:
+    """``unescape(text)`` and, when ``text`` holds a ``\0NNN`` that C reads as two characters
+    (``\0123``: ``\012`` and "3"), also ``text`` read that way: both writers are common, and
+    the one reading cannot tell which wrote it."""
+    matches = _escape_matches(text)
+    first = _unescaped(text, matches, False)
+    if first is None:
+        return []
+    if not any(m.re is _BACKSLASH_ESCAPE and m.group(8) is not None and _c_reads_apart(m.group(8))
+               for m in matches):
+        return [first]
+    second = _unescaped(text, matches, True)
+    return [first] if second is None else [first, second]
+
+
+def _unescaped(text: str, matches: list[re.Match[str]], c_octal: bool) -> Decoded | None:
     pieces: list[str] = []
     decoded_at: list[int] = []  # decoded offset of each escape
     stretch: list[int] = []  # characters the escapes up to and including this one added
     previous = length = added = 0
-    for m in _escape_matches(text):
+    for m in matches:
         if m.start() < previous:
             continue  # "\\x26#65;": the reference overlaps the escape before it
         chunk = text[previous : m.start()]
         pieces.append(chunk)
         length += len(chunk)
-        char = _escaped_char(m)
+        char = _escaped_char(m, c_octal)
         decoded_at.append(length)
         pieces.append(char)
         length += len(char)
@@ -652,8 +682,8 @@ def unescape(text: str) -> Decoded | None:
     decoded = "".join(pieces)
 
     def to_parent(start: int, end: int) -> tuple[int, int]:
-        # Offsets move by what the escapes before them added (a span inside an escape's single
-        # character covers the whole escape).
+        # Offsets move by what the escapes before them added (a span inside an escape's
+        # characters covers the whole escape).
         before_start = bisect.bisect_left(decoded_at, start)
         before_end = bisect.bisect_left(decoded_at, end)
         return (start + (stretch[before_start - 1] if before_start else 0),

@@ -34,12 +34,12 @@ from bot_bottle.sidecar.dlp.encodings import (
     packed_text,
     percent_decode,
     shifted,
-    unescape,
+    unescape_readings,
     whole_span,
 )
 from bot_bottle.sidecar.dlp.charcodes import decode_code_lists
 from bot_bottle.sidecar.dlp.compat import fold_compat
-from bot_bottle.sidecar.dlp.dumps import hex_dumps
+from bot_bottle.sidecar.dlp.dumps import hex_dumps, plain_dumps
 from bot_bottle.sidecar.dlp.wide import wide_layers
 from bot_bottle.sidecar.dlp.entropy import entropy_spans
 from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, Finding, resolve_overlaps
@@ -179,13 +179,14 @@ class Engine:
         layers: list[tuple[int, Decoded]] = []
         for owner, text in items:
             if "%" in text and budget[0] > 0:
-                for pct in _exact_layers(text, "url", percent_decode):
+                for pct in _exact_layers(text, "url", _listed(percent_decode)):
                     budget[0] -= len(pct.text)
                     layers.append((owner, pct))
             if budget[0] > 0 and has_escapes(text):
                 # \uXXXX, \xNN, &#NN; outside a JSON body the engine parsed (NDJSON, a JSON
                 # string inside a value, HTML): only texts holding a backslash or "&#" pay for it.
-                for unescaped in _exact_layers(text, "escape", unescape):
+                # A ``\0123`` is read as ``echo -e`` and as C reads it (``unescape_readings``).
+                for unescaped in _exact_layers(text, "escape", unescape_readings):
                     budget[0] -= len(unescaped.text)
                     layers.append((owner, unescaped))
             if budget[0] > 0 and "\x00" in text:
@@ -212,6 +213,12 @@ class Engine:
         if budget[0] > 0:
             # Hex dumps (``xxd``, ``hexdump -C``, ``od``): their bytes, read across the lines.
             for dump in hex_dumps(joined_items, limit=budget[0]):
+                k = bisect.bisect_right(item_starts, dump.start) - 1
+                layers.append((items[k][0], _moved(dump, item_starts[k])))
+                budget[0] -= len(dump.text)
+        if budget[0] > 0:
+            # Dumps without offsets (``od -An``) and base64 wrapped narrow (``base64 -w 16``).
+            for dump in plain_dumps(joined_items, limit=budget[0]):
                 k = bisect.bisect_right(item_starts, dump.start) - 1
                 layers.append((items[k][0], _moved(dump, item_starts[k])))
                 budget[0] -= len(dump.text)
@@ -445,19 +452,26 @@ class Engine:
         return resolve_overlaps(out)
 
 
-def _exact_layers(text: str, encoding: str, decode: Callable[[str], Decoded | None]) -> list[Decoded]:
+def _exact_layers(text: str, encoding: str, decode: Callable[[str], list[Decoded]]) -> list[Decoded]:
     """``decode(text)``; for a large text only the regions around escapes that may be part of a
     value (``escaped_regions``), so a stray escape in megabytes of binary data does not cost a
     decoded copy of all of it."""
     if len(text) < LAYER_PREFILTER_SIZE:
-        layer = decode(text)
-        return [layer] if layer is not None else []
+        return decode(text)
     out = []
     for start, end in escaped_regions(text, encoding, SPLIT_REACH):
-        layer = decode(text[start:end])
-        if layer is not None:
+        for layer in decode(text[start:end]):
             out.append(shifted(layer, start, end) if start else layer)
     return out
+
+
+def _listed(decode: Callable[[str], Decoded | None]) -> Callable[[str], list[Decoded]]:
+    """``decode`` returning its one layer as a list (none when it found nothing)."""
+    def listed(text: str) -> list[Decoded]:
+        layer = decode(text)
+        return [] if layer is None else [layer]
+
+    return listed
 
 
 def _moved(layer: Decoded, base: int) -> Decoded:
