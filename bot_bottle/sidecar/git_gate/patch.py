@@ -12,6 +12,9 @@ or NULs are also read in the other ways a message is (``line_views``): a value w
 Latin-1, or UTF-16 past the 8000 bytes git looks at to call a file binary, is seen as such. A
 file git diffs as text whose added bytes are no text has its blob's head checked for a
 compressed file or an archive (its first line need not be in the diff), and opened if it is one.
+A compressed stream that starts partway through a file (binary, or text whose added lines hold
+bytes that are not text, or all text) is found and inflated too (``embedded``), under a budget
+shared by the whole push.
 
 The log is never held whole: it is parsed as git writes it (``LogReader``, ``LogParser``), a
 long line in parts, a long block of added lines in overlapping windows (``Block``), so memory
@@ -28,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO
 
 from bot_bottle.sidecar.dlp import wide
-from bot_bottle.sidecar.git_gate import packed, proc
+from bot_bottle.sidecar.git_gate import embedded, packed, proc
 from bot_bottle.sidecar.git_gate.objects import (
     BIG_FILE,
     CHUNK,
@@ -414,7 +417,9 @@ def read_pieces(
                      cwd=cwd, env=git_env(env)) as stream:
         reader = LogReader(stream.stdout, MAX_LOG_BYTES, errors="surrogateescape")
         parser = LogParser(marker)
-        yield from _with_content(_parsed(reader, parser), cwd=cwd, env=env)
+        # One budget for the whole push: decoy streams spread over many files still add up.
+        budget = embedded.Budget()
+        yield from _with_content(_parsed(reader, parser), cwd=cwd, env=env, budget=budget)
         if reader.over:
             # What is past the limit is not read: the push is refused (a scan-limit finding),
             # never forwarded with part of it unchecked. git is stopped on leaving this block.
@@ -511,12 +516,17 @@ def _parsed(reader: LogReader, parser: LogParser) -> Iterator[Piece]:
     yield from parser.end()  # past the limit too: what was read is still scanned
 
 
-def _with_content(pieces: Iterable[Piece], *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:
-    """Binary files' content, and what a compressed file git took for text holds, read by id."""
+def _with_content(
+    pieces: Iterable[Piece], *, cwd: str | None, env: Mapping[str, str] | None, budget: embedded.Budget | None = None
+) -> Iterator[Piece]:
+    """Binary files' content, and what a compressed file git took for text holds, read by id;
+    compressed streams inside either (``embedded``), counted against the push's ``budget``."""
+    budget = embedded.Budget() if budget is None else budget
     checked: tuple[str, str | None] | None = None  # the file whose blob was looked at, or need not be
+    streamed: tuple[str, str | None] | None = None  # the text file whose blob was searched for streams
     for piece in pieces:
         if piece.kind == "binary" and piece.path is not None:
-            yield from binary_pieces(piece, cwd=cwd, env=env)
+            yield from binary_pieces(piece, cwd=cwd, env=env, budget=budget)
             continue
         yield piece
         if piece.kind != "lines":
@@ -525,6 +535,12 @@ def _with_content(pieces: Iterable[Piece], *, cwd: str | None, env: Mapping[str,
             checked = (piece.commit, piece.path)
             if piece.line != 1 or _may_be_packed_text(piece.text):
                 yield from _text_packed_pieces(piece, cwd=cwd, env=env)
+        if streamed != (piece.commit, piece.path):
+            if _NOT_TEXT.search(piece.text):
+                streamed = (piece.commit, piece.path)
+                yield from _text_stream_pieces(piece, cwd=cwd, env=env, budget=budget)
+            else:
+                yield from _lines_stream_pieces(piece, budget)
 
 
 def _decides_packed(piece: Piece) -> bool:
@@ -583,7 +599,9 @@ class LogReader:
             first = last
 
 
-def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | None) -> Iterator[Piece]:
+def binary_pieces(
+    piece: Piece, *, cwd: str | None, env: Mapping[str, str] | None, budget: embedded.Budget | None = None
+) -> Iterator[Piece]:
     """A binary file's whole content, read by its object id in overlapping chunks.
 
     Latin-1 maps every byte to one character: text secrets inside binary formats stay findable.
@@ -592,20 +610,61 @@ def binary_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str] | Non
     """
     if piece.blob is None or not _FULL_OID_RE.match(piece.blob) or set(piece.blob) == {"0"}:
         raise ObjectError(f"no object id for binary file {piece.path!r} in commit {piece.commit[:12]}")
+    budget = embedded.Budget() if budget is None else budget
     first = True
     is_packed = False
-    for chunk in blob_chunks(piece.blob, cwd=cwd, env=env):
+    finder = embedded.Finder(budget)
+    png: _PngReading | None = None
+    for chunk, new in _new_bytes(blob_chunks(piece.blob, cwd=cwd, env=env)):
         if first:
             is_packed = packed.looks_packed(chunk[:1024])
+            finder.entries = packed.archive_kind(chunk[:1024]) != "zip"  # packed reads a zip's own
+            png = _PngReading(finder) if chunk.startswith(embedded.PNG_SIGNATURE) else None
         for text in chunk_views(chunk, first):
             yield Piece(piece.commit, "binary", text, path=piece.path, blob=piece.blob)
+        parts = finder.feed(new) if png is None else png.feed(new)
+        yield from _stream_pieces(piece.commit, piece.path, None, parts)
         first = False
+    yield from _stream_pieces(piece.commit, piece.path, None, finder.end() if png is None else png.end())
     if is_packed:
-        yield from packed_pieces(piece.commit, piece.path, piece.blob, cwd=cwd, env=env)
+        yield from packed_pieces(piece.commit, piece.path, piece.blob, cwd=cwd, env=env, budget=budget)
+
+
+class _PngReading:
+    """A PNG's streams: its image data joined (``embedded.PngLayout``), the frames of an
+    animated one apart, and the file's other bytes in ``finder``; all on the file's one budget."""
+
+    def __init__(self, finder: embedded.Finder) -> None:
+        self.layout = embedded.PngLayout()
+        self.finder = finder
+        finder.outside = self.layout.outside
+        self.image = embedded.Finder(finder.spend.push, skip=0, spend=finder.spend, outer=False)
+        self.frames = embedded.Finder(finder.spend.push, skip=0, spend=finder.spend, outer=False)
+
+    def feed(self, new: bytes) -> Iterator[packed.Part]:
+        image, frames = self.layout.feed(new)
+        yield from self.image.feed(image)
+        yield from self.frames.feed(frames)
+        yield from self.finder.feed(new)  # the one that reports a limit, after the others ran
+
+    def end(self) -> Iterator[packed.Part]:
+        yield from self.image.end()
+        yield from self.frames.end()
+        yield from self.finder.end()
+
+
+def _new_bytes(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Each chunk of ``blob_chunks`` with the bytes it adds to the one before (without the
+    ``OVERLAP`` it repeats)."""
+    repeated = 0
+    for chunk in chunks:
+        yield chunk, chunk[repeated:]
+        repeated = min(OVERLAP, len(chunk))
 
 
 def packed_pieces(
-    commit: str, path: str | None, blob: str, *, cwd: str | None, env: Mapping[str, str] | None
+    commit: str, path: str | None, blob: str, *, cwd: str | None, env: Mapping[str, str] | None,
+    budget: embedded.Budget | None = None,
 ) -> Iterator[Piece]:
     """What a compressed file or an archive holds (``packed``): each member's name, its content
     (the views of ``chunk_views``, in bounded chunks like a binary file), and an ``archive-limit``
@@ -615,21 +674,67 @@ def packed_pieces(
         yield Piece(commit, "archive-limit", f"the file is larger than {packed.MAX_FILE // packed.MiB} MiB,"
                     " the most the gate opens", path=path)
         return
+    budget = embedded.Budget() if budget is None else budget
     named: set[str] = set()
     for part in packed.unpack(read_blob(blob, cwd=cwd, env=env)):
+        if part.limit is None and part.member is not None and part.member not in named:
+            named.add(part.member)
+            yield Piece(commit, "archive-name", part.member, path=path, member=part.member)
+        yield from _parts_pieces(commit, path, part.member, [part])
+        if part.data:
+            # A member (or the decompressed file) can hold a stream after bytes of its own too.
+            yield from _stream_pieces(commit, path, part.member, embedded.streams_in(part.data, budget))
+
+
+def _parts_pieces(
+    commit: str, path: str | None, member: str | None, parts: Iterable[packed.Part]
+) -> Iterator[Piece]:
+    """``archive`` pieces of what was found inside a compressed file or an archive (in bounded
+    chunks, each read as ``chunk_views`` reads it; as ``member`` when inside one), and an
+    ``archive-limit`` piece for a limit."""
+    for part in parts:
         if part.limit is not None:
             yield Piece(commit, "archive-limit", part.limit, path=path)
             continue
-        if part.member is not None and part.member not in named:
-            named.add(part.member)
-            yield Piece(commit, "archive-name", part.member, path=path, member=part.member)
-        data = part.data
-        if not data:
-            continue
-        for start in range(0, max(len(data) - OVERLAP, 1), CHUNK):
-            chunk = data[start:start + CHUNK + OVERLAP]
+        for start, chunk in _chunks(part.data):
             for text in chunk_views(chunk, start == 0):
-                yield Piece(commit, "archive", text, path=path, member=part.member)
+                yield Piece(commit, "archive", text, path=path, member=member if part.member is None else part.member)
+
+
+def _stream_pieces(
+    commit: str, path: str | None, member: str | None, parts: Iterable[packed.Part]
+) -> Iterator[Piece]:
+    """``_parts_pieces`` for what streams found partway through a file inflate to, each chunk
+    read as ``stream_views`` reads it. The texts of many small streams (a git pack's objects, a
+    PDF's) go to the detector together, up to ``CHUNK`` characters at a time: one call each cost
+    more than reading them."""
+    batch: list[str] = []
+    size = 0
+    shown: str | None = member
+    for part in parts:
+        this = member if part.member is None else part.member
+        if batch and (part.limit is not None or this != shown or size >= CHUNK):
+            yield Piece(commit, "archive", "\n".join(batch), path=path, member=shown)
+            batch, size = [], 0
+        if part.limit is not None:
+            yield Piece(commit, "archive-limit", part.limit, path=path)
+            continue
+        shown = this
+        for _start, chunk in _chunks(part.data):
+            for text in stream_views(chunk):
+                batch.append(text)
+                size += len(text)
+    if batch:
+        yield Piece(commit, "archive", "\n".join(batch), path=path, member=shown)
+
+
+def _chunks(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """``data`` in chunks of ``CHUNK`` bytes and the ``OVERLAP`` after them (a secret across a
+    boundary is whole in one), with their offsets."""
+    if not data:
+        return
+    for start in range(0, max(len(data) - OVERLAP, 1), CHUNK):
+        yield start, data[start:start + CHUNK + OVERLAP]
 
 
 # First characters (as git's UTF-8 text diff shows them) of a compressed file or an archive that
@@ -658,6 +763,34 @@ def _text_packed_pieces(piece: Piece, *, cwd: str | None, env: Mapping[str, str]
         chunks.close()
     if packed.looks_packed(head[:1024]):
         yield from packed_pieces(piece.commit, piece.path, piece.blob, cwd=cwd, env=env)
+
+
+def _text_stream_pieces(
+    piece: Piece, *, cwd: str | None, env: Mapping[str, str] | None, budget: embedded.Budget
+) -> Iterator[Piece]:
+    """The streams in a file git diffs as text whose added lines hold bytes that are not text:
+    its blob is searched whole, as it is (the diff shows such bytes as U+FFFD)."""
+    if piece.blob is None or not _FULL_OID_RE.match(piece.blob) or set(piece.blob) == {"0"}:
+        raise ObjectError(f"no object id for file {piece.path!r} in commit {piece.commit[:12]}")
+    finder = embedded.Finder(budget)
+    for _chunk, new in _new_bytes(blob_chunks(piece.blob, cwd=cwd, env=env)):
+        yield from _stream_pieces(piece.commit, piece.path, None, finder.feed(new))
+    yield from _stream_pieces(piece.commit, piece.path, None, finder.end())
+
+
+def _lines_stream_pieces(piece: Piece, budget: embedded.Budget) -> Iterator[Piece]:
+    """The streams in added lines that are all text (a deflate stream can be written in printable
+    bytes only): the lines' UTF-8 bytes are the file's, so they are searched as they are."""
+    yield from _stream_pieces(piece.commit, piece.path, None,
+                             embedded.streams_in(piece.text.encode("utf-8", "surrogateescape"), budget, skip=0))
+
+
+def stream_views(chunk: bytes) -> list[str]:
+    """The texts one chunk of what a stream found partway through a file inflates to is read
+    as: its runs of ASCII text, also those stored wide (``embedded.text_runs``)."""
+    runs, wide_too = embedded.text_runs(chunk)
+    views = [runs, wide.wide_text(chunk)] if wide_too else [runs]
+    return [view for view in views if view]
 
 
 def chunk_views(chunk: bytes, first: bool) -> list[str]:

@@ -28,6 +28,9 @@ MIN_KNOWN_SECRET = 8  # shorter values would match ordinary text
 WINDOW_OVERLAP = 64 * 1024  # shared by neighbouring windows of a long text: a secret on the seam is seen whole
 REF_WITHHELD = "<ref name withheld: it carries a finding>"
 NAME_WITHHELD = "(name withheld: it matches a detector)"
+# How the reason of a limit on the whole push rather than one file ends (``embedded``): the
+# report then says to push in parts.
+PUSH_LIMIT_END = "in one push"
 
 
 @dataclass(frozen=True)
@@ -380,6 +383,11 @@ def report(findings: list[GitFinding], *, limit: int = 50) -> list[str]:
         lines.append(
             "git-gate: a scan-limit means a compressed file or archive could not be read whole within the gate's"
             " limits, so it could not be checked: make it smaller or leave it out of the push."
+        )
+    if any(f.kind == "archive-limit" and f.detector.endswith(f"{PUSH_LIMIT_END})") for f in findings):
+        lines.append(
+            "git-gate: a scan-limit for the whole push means its files hold more compressed data than the gate reads"
+            " in one push: push the work in smaller parts."
         )
     if any(f.kind == "finding-limit" for f in findings):
         lines.append(
