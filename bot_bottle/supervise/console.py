@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.coordinate import Coordinate
@@ -50,6 +50,9 @@ from bot_bottle.supervise.store import ProposalRow, Store
 from bot_bottle.supervise.sync import BottleInfo, SyncReport
 
 EVENTS_SHOWN = 200
+PROPOSAL_COLUMNS = ("#", "bottle", "kind", "expires", "age", "request", "justification")
+REQUEST_MIN_WIDTH = 20  # what ``fit_columns`` leaves the request at least, a long bottle name cut first
+BOTTLE_MIN_WIDTH = 12
 JUSTIFICATION_WIDTH = 60
 MIN_INTERVAL_S = 0.5  # syncing more often than this only loads the engine
 SLOW_AFTER_S = 1.0  # a sidecar still not answering after this is named on the status line
@@ -156,9 +159,11 @@ class SuperviseApp(App[None]):
     TITLE = "bot-bottle supervise"
     CSS = """
     .pane-title { height: 1; background: $panel; color: $text; text-style: bold; padding: 0 1; }
-    #bottles { height: auto; max-height: 25%; }
+    /* At 80x24 the six one-line bars, these two and the detail's and events' least heights add
+       up to the screen: more, and the screen scrolls, the status line and events below its edge. */
+    #bottles { height: auto; max-height: 24%; }
     /* Rows only, never sideways: a horizontal scrollbar would take a line from the detail. */
-    #proposals { height: auto; max-height: 35%; min-height: 2; overflow-x: hidden; }
+    #proposals { height: auto; max-height: 28%; min-height: 2; overflow-x: hidden; }
     #detail-pane { height: 2fr; min-height: 4; }
     #detail-pane:focus { background: $boost; }
     #detail { height: auto; padding: 0 1; color: $text-muted; }
@@ -172,12 +177,13 @@ class SuperviseApp(App[None]):
     #dialog Label { width: 100%; }
     """
     BINDINGS = [
+        # Short descriptions: at 80 columns the footer must show every key, the last (quit) too.
         Binding("a", "approve", "Approve"),
-        Binding("A", "approve_save", "Approve+save to manifest"),
+        Binding("A", "approve_save", "+manifest"),
         Binding("m", "modify", "Modify"),
         Binding("r", "reject", "Reject"),
-        Binding("s", "stop", "Stop bottle"),
-        Binding("g", "sync", "Sync now"),
+        Binding("s", "stop", "Stop"),
+        Binding("g", "sync", "Sync"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -210,8 +216,9 @@ class SuperviseApp(App[None]):
         # The selected proposal went (decided elsewhere, or its wait ended): whatever the cursor is
         # on now (another proposal, or one that came after the list emptied), the operator has not
         # chosen it, so the next decision key only says so. Not set for a proposal this console
-        # decided itself (the operator knows where that one went), and cleared when the operator
-        # moves the cursor (they chose what is under it now).
+        # decided itself when the cursor moves on to the row that was below it (the operator knows
+        # where that one went, and saw what came next), and cleared when the operator moves the
+        # cursor (they chose what is under it now).
         self._selection_lost = False
         self._decided_here: set[int] = set()
         self.selected_bottle: str | None = None
@@ -252,7 +259,7 @@ class SuperviseApp(App[None]):
         props = self.query_one("#proposals", DataTable)
         # Time left before the long columns: on a narrow terminal the request and the
         # justification are cut, never the clock the operator decides against.
-        props.add_columns("#", "bottle", "kind", "expires", "age", "request", "justification")
+        props.add_columns(*PROPOSAL_COLUMNS)
         props.focus()
         self._columns_added = True
         self.refresh_views()
@@ -362,29 +369,43 @@ class SuperviseApp(App[None]):
         names = view.bottle_names({**{row.bottle_id: None for row in self.pending},
                                    **{b.id: b.label for b in self.bottles}})
         props = self.query_one("#proposals", ProposalTable)
-        keep = self._cursor_key(props)
-        cells = []
+        keep, after, keep_row = self._cursor_key(props), self._key_below_cursor(props), props.cursor_row
+        rows = []  # every cell but the justification's, as the table shows them
+        shown = [names[row.bottle_id] for row in self.pending]
         for row in self.pending:
-            color = colors.get(row.bottle_id, (None, None))[1]
             age = now - row.created_at
             left = None if row.timeout_s is None else row.timeout_s - age
-            cells.append((str(row.key), view.styled(names[row.bottle_id], color), view.plain(row.kind),
-                          Text(view.duration(left) if left is None or left > 0 else "ended"), Text(view.duration(age))))
+            rows.append([Text(str(row.key)), Text(), view.plain(row.kind),
+                         Text(view.duration(left) if left is None or left > 0 else "ended"), Text(view.duration(age))])
         # The request gets what the screen has left after the short columns, so the row (with its
         # "(+N paths)") fits; the justification takes the rest, and the detail has it all.
-        fixed = sum(max([len(h), *(Text(c[i]).cell_len if isinstance(c[i], str) else c[i].cell_len for c in cells)]) + 2
-                    for i, h in enumerate(("#", "bottle", "kind", "expires", "age")))
-        width = max(24, min(view.REQUEST_CELL_WIDTH, self.size.width - fixed - 4))
+        fixed = sum(_column_width(h, rows, i) + 2 for i, h in enumerate(PROPOSAL_COLUMNS[:5]) if h != "bottle")
+        bottle_width, width = fit_columns(self.size.width - fixed, max((len(n) for n in shown), default=0))
+        for row, name, cells in zip(self.pending, shown, rows):
+            cells[1] = view.styled(view.cut_middle(name, bottle_width), colors.get(row.bottle_id, (None, None))[1])
+            cells.append(view.request_cell(row.kind, row.payload, width))
         props.quiet = True
         try:
-            props.clear()
-            for row, short in zip(self.pending, cells):
-                props.add_row(*short, view.request_cell(row.kind, row.payload, width),
-                              view.plain(_clip(row.justification, JUSTIFICATION_WIDTH)), key=str(row.key))
-            self._restore_cursor(props, keep)
+            # Columns too, each as wide as it is now: a table's column only ever widens (one a
+            # long bottle name or a push-exception once widened would push the request past the
+            # screen's edge), and one it sizes itself is sized only when the app is next idle.
+            props.clear(columns=True)
+            for i, label in enumerate(PROPOSAL_COLUMNS):
+                props.add_column(label, width=_column_width(label, rows, i) if i < len(PROPOSAL_COLUMNS) - 1 else None)
+            for row, cells in zip(self.pending, rows):
+                props.add_row(*cells, view.plain(_clip(row.justification, JUSTIFICATION_WIDTH)), key=str(row.key))
+            # The selected row gone, the one below it takes its place, as in any list; whatever
+            # a sync added or removed above it, the cursor never lands on another row by index.
+            kept = self._restore_cursor(props, keep)
+            moved_on = not kept and self._restore_cursor(props, after)
+            if keep is not None and not kept and not moved_on and props.row_count:
+                props.move_cursor(row=min(keep_row, props.row_count - 1))
         finally:
             props.quiet = False
-        if keep is not None and keep not in {str(row.key) for row in self.pending} and int(keep) not in self._decided_here:
+        if keep is not None and keep not in {str(row.key) for row in self.pending} and not (
+                int(keep) in self._decided_here and moved_on):
+            # Gone, not decided here, or decided here but the row below it went too: what the
+            # cursor is on now is not the "next" the operator saw below the one they decided.
             self._selection_lost = True
         self._title("#proposals-title",
                     f"Pending proposals ({len(self.pending)})  a approve  A +save  m modify  r reject  "
@@ -403,13 +424,24 @@ class SuperviseApp(App[None]):
         except Exception:  # noqa: BLE001 - no valid cursor yet
             return None
 
-    def _restore_cursor(self, table: DataTable, key: str | None) -> None:
+    def _key_below_cursor(self, table: DataTable) -> str | None:
+        """The key of the row below the cursor's, if any."""
+        if table.cursor_row + 1 >= table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(Coordinate(table.cursor_row + 1, 0)).row_key.value)
+        except Exception:  # noqa: BLE001 - no valid cursor yet
+            return None
+
+    def _restore_cursor(self, table: DataTable, key: str | None) -> bool:
+        """The cursor on the row ``key``, if the table still has it."""
         if key is None or table.row_count == 0:
-            return
+            return False
         try:
             table.move_cursor(row=table.get_row_index(key))
-        except Exception:  # noqa: BLE001 - the row is gone: the cursor stays where the table put it
-            pass
+        except Exception:  # noqa: BLE001 - the row is gone
+            return False
+        return True
 
     def current_proposal(self) -> ProposalRow | None:
         key = self._cursor_key(self.query_one("#proposals", DataTable))
@@ -544,7 +576,7 @@ class SuperviseApp(App[None]):
 
         # The manifest is shared: every bottle started from it later gets the route too.
         self.push_screen(ConfirmScreen(
-            f"Approve {row.bottle_id}/{row.id} and add the route {line} to the manifest {path}? Every bottle "
+            f"Approve {row.bottle_id}/{row.id} and add the route {view.quoted(line)} to the manifest {path}? Every bottle "
             f"started from manifest '{manifest}' gets this route at its next start, not only {row.bottle_id} "
             f"(a bottle running now gets it when it is resumed)."), done)
 
@@ -568,7 +600,8 @@ class SuperviseApp(App[None]):
             if reason:
                 self._decide(row, "rejected", reason=reason)
 
-        self.push_screen(ReasonScreen(f"{row.kind} proposal {row.id}: {view.summary(row.kind, row.payload)}"), done)
+        self.push_screen(ReasonScreen(f"{row.kind} proposal {row.id}: {view.quoted(view.summary(row.kind, row.payload))}"),
+                         done)
 
     def action_modify(self) -> None:
         row = self._need_proposal()
@@ -591,7 +624,22 @@ class SuperviseApp(App[None]):
         if change is None:
             self._tell("emptied: not modified")
             return
-        self._decide(row, "modified", change=change)
+        # A warning the change brings (a wildcard over a shared domain, a private address) is
+        # asked about first, as the detail shows the agent's own before approving.
+        added = view.added_warnings(row.kind, row.payload, change)
+        if not added:
+            self._decide(row, "modified", change=change)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._decide(row, "modified", change=change)
+            else:
+                self._tell("not modified")
+
+        self.push_screen(ConfirmScreen(f"Your change to {row.bottle_id}/{row.id}: "
+                                       + "; ".join(f"warning: {warning}" for warning in added)
+                                       + ". Approve it as changed?"), done)
 
     def action_stop(self) -> None:
         table = self.query_one("#bottles", DataTable)
@@ -683,23 +731,56 @@ class SuperviseApp(App[None]):
 
     # -- $EDITOR -------------------------------------------------------------------------------
     def _edit_in_editor(self, text: str) -> str | None:
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            raise BotBottleError("no editor: set $EDITOR (or $VISUAL) to modify a proposal")
+        command = editor_command(os.environ.get("VISUAL") or os.environ.get("EDITOR"))
         fd, name = tempfile.mkstemp(prefix="bot-bottle-proposal-", suffix=".yaml")
         path = Path(name)
+        # Every way this fails is a sentence (``action_modify`` shows it), never a traceback
+        # that ends the console with the other proposals still waiting.
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             with self.suspend():
-                subprocess.run([*shlex.split(editor), str(path)], check=False)
+                subprocess.run([*command, str(path)], check=False)
             return path.read_text(encoding="utf-8")
+        except SuspendNotSupported:
+            raise BotBottleError("this terminal cannot hand the screen to an editor, so a proposal cannot be "
+                                 "modified here") from None
+        except OSError as exc:
+            raise BotBottleError(f"could not run the editor {command[0]}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise BotBottleError("the edited proposal is not UTF-8 text: not modified") from None
         finally:
             path.unlink(missing_ok=True)
 
 
+def editor_command(editor: str | None) -> list[str]:
+    """$VISUAL or $EDITOR as a command (the file's name goes after it)."""
+    if not editor or not editor.strip():
+        raise BotBottleError("no editor: set $EDITOR (or $VISUAL) to modify a proposal")
+    try:
+        return shlex.split(editor)
+    except ValueError as exc:
+        raise BotBottleError(f"$EDITOR (or $VISUAL) is not a command this console can run: {exc}") from None
+
+
 def _outcome(row: ProposalRow) -> str:
     return f"{row.bottle_id}/{row.id}: {row.status}" + (f" ({row.error})" if row.error else "")
+
+
+def fit_columns(room: int, longest_bottle: int) -> tuple[int, int]:
+    """The widths of the proposals table's bottle and request cells in ``room`` columns (what
+    the short columns leave): the request whole up to ``view.REQUEST_CELL_WIDTH``, and never
+    wider than what is left on the screen, where the edge would cut the end of a host (its
+    owner's name) with no ellipsis; a long bottle name gives way first (cut in its middle, so
+    its id stays), down to ``BOTTLE_MIN_WIDTH``."""
+    room -= 4  # the request cell's padding, and the table's scrollbar
+    bottle = min(longest_bottle, max(BOTTLE_MIN_WIDTH, room - 2 - REQUEST_MIN_WIDTH))
+    return bottle, max(REQUEST_MIN_WIDTH, min(view.REQUEST_CELL_WIDTH, room - 2 - bottle))
+
+
+def _column_width(label: str, rows: list[list[Text]], index: int) -> int:
+    """How wide column ``index`` is for its label and its cells in ``rows``."""
+    return max([len(label), *(cells[index].cell_len for cells in rows)])
 
 
 def _clip(text: str, width: int) -> str:

@@ -100,6 +100,7 @@ def request_cell(kind: str, payload: Mapping[str, Any], width: int = REQUEST_CEL
     text = Text()
     if warnings(kind, payload):
         text.append("! ", style="bold yellow")
+        width -= 2  # the mark is in the width: a cell wider than its column loses its end on screen
     if kind == "egress":
         text.append(_egress_cell(payload, width))
     else:
@@ -113,11 +114,14 @@ def _egress_cell(payload: Mapping[str, Any], width: int) -> str:
     start; then as much of the rest (ports, methods, first path) as fits."""
     paths = list(payload.get("paths") or [])
     more = f" (+{len(paths) - 1} paths)" if len(paths) > 1 else ""
-    room = max(8, width - len(more))
     host = one_line(_host_before_port(str(payload.get("host", "?")), bool(payload.get("ports"))))
+    if len(host) > width - len(more) and len(host) <= width:
+        more = ""  # the host whole before the count (the detail has every path)
+    room = max(8, width - len(more))
     rest = one_line(summary("egress", {**payload, "host": "", "paths": paths[:1]}))
     if len(host) >= room:
-        return _cut_start(host, room) + more
+        # A wildcard stays one when cut: "*.…" never reads as a single host.
+        return ("*." + _cut_start(host[2:], room - 2) if host.startswith("*.") else _cut_start(host, room)) + more
     return host + _cut(rest, room - len(host)) + more
 
 
@@ -125,6 +129,25 @@ def _host_before_port(host: str, ported: bool) -> str:
     """``host`` as written before ``:PORT``: an IPv6 address in brackets, since
     ``2606:4700::1111:443`` is another address, not ``2606:4700::1111`` on port 443."""
     return f"[{host}]" if ported and ":" in host and not host.startswith("[") else host
+
+
+QUOTED_WIDTH = 240
+
+
+def quoted(text: str, width: int = QUOTED_WIDTH) -> str:
+    """A request quoted in a question (reject, approve and save): one line, cut at ``width``, so
+    the question, its ``[y/n]`` and the reason's input stay on an 80x24 screen (the detail has it
+    all)."""
+    return _cut(one_line(text), width)
+
+
+def cut_middle(text: str, width: int) -> str:
+    """``text`` in ``width`` characters, its middle cut: its start and its end (a bottle's id,
+    added to a name that reads like another's) both stay."""
+    if len(text) <= width:
+        return text
+    head = max(1, (width - 1) // 3)  # the end gets more: it holds the id
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 def _cut(text: str, width: int) -> str:
@@ -205,6 +228,16 @@ def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
     if kind == "push-exception" and (secrets := _pushed_secrets(payload)):
         out.append(secrets)
     return out
+
+
+def added_warnings(kind: str, payload: Mapping[str, Any], change: Mapping[str, Any]) -> list[str]:
+    """The warnings the operator's change has that the proposal as asked did not. None for a
+    change of the wrong shape (``paths: 5``): deciding refuses it and says why."""
+    try:
+        before = warnings(kind, payload)
+        return [warning for warning in warnings(kind, change) if warning not in before]
+    except (TypeError, ValueError, AttributeError):
+        return []
 
 
 _KNOWN_SECRET = "known-secret:"  # the DLP detector of the bottle's own secret values (``dlp_adapter.label``)
