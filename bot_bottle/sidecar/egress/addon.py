@@ -33,7 +33,9 @@ Upstream requests that share an HTTP/2 connection with the stopped one fail with
 forwarded before the hit were scanned clean; an upstream that acts on a body cut short (rather
 than discarding it) sees that clean part. A streamed form body's ``_method`` field is read on
 the way as well (``stream_method``: the buffered path's override check), and one asking for a
-method the route does not allow stops the upload the same way.
+method the route does not allow stops the upload the same way; so is a credential field on a
+credentialed route (``body_credential``). Both read the body decoded, as the upstream's framework
+may: gzip and deflate inflated on the way, and a body in another coding is held, not streamed.
 
 No body costs the proxy more than bounded memory: what mitmproxy buffers is capped at
 ``MAX_HELD_BODY`` (a 413 past it, ``install_body_limit``), bodies and answers nothing here scans
@@ -62,7 +64,9 @@ import socket
 import sys
 import time
 import weakref
+import zlib
 from collections.abc import Callable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +75,7 @@ from mitmproxy.net.http import status_codes
 from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.answer_stream import Answer
+from bot_bottle.sidecar.dlp.bodies import decode_body
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import (
     credentials, dlp_adapter, holding, logfile, records, scan_worker, scanning, server_fetch, stream_method,
@@ -86,6 +91,7 @@ from bot_bottle.sidecar.egress.core import (
     decide,
 )
 from bot_bottle.sidecar.egress.body_credential import (
+    CredentialStream,
     body_credential_problem,
     body_credential_reason,
     credential_stream,
@@ -123,6 +129,7 @@ STREAM = "bottle_stream"
 STREAM_ABORTED = "bottle_stream_aborted"
 STREAM_FORM_METHOD = "bottle_stream_form_method"
 STREAM_CREDENTIAL = "bottle_stream_credential"
+STREAM_DECODER = "bottle_stream_decoder"  # what inflates a streamed body for the two above
 ANSWER_STREAM = "bottle_answer_stream"
 ANSWER_BYTES = "bottle_answer_bytes"  # an answer relayed unscanned: its size, for the log
 HELD = "bottle_held"  # [bytes] this flow reserved in the hold budget (holding.py)
@@ -515,6 +522,14 @@ class EgressAddon:
         plan = stream_scan(outbound, length)
         if plan is None:
             return
+        # The buffered path's form ``_method`` and credential field checks (``_scan_and_prepare``),
+        # read as the body passes, decoded as the upstream's framework decodes it.
+        content_type = request.headers.get("content-type", "")
+        form_method = stream_method.watch(verdict, content_type)
+        credential = credential_stream(verdict, content_type)
+        coding = ", ".join(request.headers.get_all("content-encoding"))
+        if (form_method is not None or credential is not None) and not stream_method.reads_through(coding):
+            return  # br, zstd, two codings: held, and decoded whole (``_plain_body``) before the checks
         outcome = self.scanner.scan(outbound)
         if outcome.action not in (scanning.ALLOW, scanning.REDACT, scanning.BLOCK):
             return  # held: the buffered path holds it (and scans it again, whole)
@@ -528,36 +543,24 @@ class EgressAddon:
             _apply_replacement(request, outcome.replacement, body=False)
         self._prepare_upstream(flow, verdict)
         flow.metadata[STREAM] = plan
-        # The buffered path's form ``_method`` check (``_scan_and_prepare``), read as the body passes.
-        form_method = stream_method.watch(verdict, request.headers.get("content-type", ""))
         if form_method is not None:
             flow.metadata[STREAM_FORM_METHOD] = form_method
-        # The buffered path's credential field check (``_scan_and_prepare``), read as the body passes.
-        credential = credential_stream(verdict, request.headers.get("content-type", ""))
         if credential is not None:
             flow.metadata[STREAM_CREDENTIAL] = credential
+        if form_method is not None or credential is not None:
+            flow.metadata[STREAM_DECODER] = stream_method.body_decoder(coding)
         request.stream = lambda data: _sendable(self._stream_chunk(flow, plan, data))
 
     def _stream_chunk(self, flow: http.HTTPFlow, plan: StreamScan, data: bytes) -> bytes:
         """mitmproxy's stream callable: the bytes to forward for ``data`` (b"": the end)."""
         if flow.metadata.get(STREAM_ABORTED):
             return b""
-        form_method: stream_method.FormMethodState | None = flow.metadata.get(STREAM_FORM_METHOD)
         try:
             verdict: Verdict = flow.metadata[VERDICT]
             # Read before the scanner sees the chunk: the chunk that completes the field, and the
             # end of the body, are then never forwarded.
-            if form_method is not None and stream_method.feed(form_method, data, final=not data):
-                refused = Verdict(False, verdict.host, verdict.port, RULE_MATCH, body_method_reason(verdict),
-                                  verdict.route, verdict.route_index, verdict.match_index)
-                self._stop_stream(flow, plan, refused)
-                return b""
-            credential = flow.metadata.get(STREAM_CREDENTIAL)
-            field = credential_stream_feed(credential, data, final=not data) if credential is not None else None
-            if field is not None:
-                refused = Verdict(False, verdict.host, verdict.port, RULE_CREDENTIAL_BODY,
-                                  body_credential_reason(verdict, field), verdict.route, verdict.route_index,
-                                  verdict.match_index)
+            refused = self._stream_field_refusal(flow, verdict, data)
+            if refused is not None:
                 self._stop_stream(flow, plan, refused)
                 return b""
             out = plan.feed(data) if data else plan.finish()
@@ -575,6 +578,31 @@ class EgressAddon:
             self._stop_stream(flow, plan, _dlp_verdict(verdict, RULE_DLP, outcome, "the upload carries"))
             return b""
         return out
+
+    @staticmethod
+    def _stream_field_refusal(flow: http.HTTPFlow, verdict: Verdict, data: bytes) -> Verdict | None:
+        """The refusal once the streamed body's chunk ``data`` (b"": the end) is read, decoded, by
+        the form ``_method`` and credential field checks; None while neither finds anything."""
+        form_method: stream_method.FormMethodState | None = flow.metadata.get(STREAM_FORM_METHOD)
+        credential: CredentialStream | None = flow.metadata.get(STREAM_CREDENTIAL)
+        if form_method is None and credential is None:
+            return None
+        final = not data
+        pieces = stream_method.decoded(flow.metadata.get(STREAM_DECODER), data, final=final)
+        try:
+            # At the end, an empty piece after the decoder's last output: the checks' ``final``.
+            for piece in chain(pieces, (b"",)) if final else pieces:
+                last = final and not piece
+                if form_method is not None and stream_method.feed(form_method, piece, final=last):
+                    return _refusal(verdict, RULE_MATCH, body_method_reason(verdict))
+                field = credential_stream_feed(credential, piece, final=last) if credential is not None else None
+                if field is not None:
+                    return _refusal(verdict, RULE_CREDENTIAL_BODY, body_credential_reason(verdict, field))
+        except zlib.error:
+            rule = RULE_MATCH if form_method is not None else RULE_CREDENTIAL_BODY
+            return _refusal(verdict, rule, "the body does not decode as its Content-Encoding says, "
+                                           "so its fields cannot be checked")
+        return None
 
     def _stop_stream(self, flow: http.HTTPFlow, plan: StreamScan, refused: Verdict) -> None:
         """Refuse a streamed upload mid-way: nothing more leaves, the upstream request is aborted."""
@@ -1503,6 +1531,12 @@ def _internal_error(flow: http.HTTPFlow, exc: BaseException | None = None) -> Ve
                    f"the proxy could not process this request{why}")
 
 
+def _refusal(verdict: Verdict, rule: str, reason: str) -> Verdict:
+    """``verdict`` turned into a refusal by ``rule`` of the request's body."""
+    return Verdict(False, verdict.host, verdict.port, rule, reason, verdict.route, verdict.route_index,
+                   verdict.match_index)
+
+
 def _plain_body(request: http.Request) -> bytes:
     """The body as the upstream's framework reads it: its Content-Encoding undone when it can be."""
     raw = request.raw_content or b""
@@ -1510,8 +1544,12 @@ def _plain_body(request: http.Request) -> bytes:
         return raw
     try:
         return request.get_content(strict=True) or b""
-    except ValueError:
-        return raw  # DLP refuses a body whose coding does not decode
+    except (ValueError, LookupError):
+        # mitmproxy reads one coding; codings stacked ("gzip, gzip", or two header lines) are
+        # undone one by one, as an upstream that decompresses would (the _method and credential
+        # field checks read this). A body that does not decode at all is refused by DLP.
+        decoded = decode_body(raw, request.headers.get("content-encoding"), MAX_HELD_BODY)
+        return raw if decoded.error is not None else decoded.data
 
 
 def _drop_transport(client: Any, server: Any) -> None:

@@ -26,14 +26,22 @@ The reading agrees with the buffered check:
 
 Those two caps refuse only bodies no framework's method override produces; the buffered check
 might let such a body through if its field, whitespace stripped, named an allowed method.
+
+A body sent with a ``Content-Encoding`` is read decoded, as an upstream that inflates request
+bodies reads it (Apache's ``mod_deflate`` input filter, Echo's ``Decompress`` middleware, Rack
+middleware that inflates requests) and as the buffered check reads it: gzip and deflate are
+inflated on the way (``decoded``), in bounded pieces as the DLP stream scan inflates them; a
+body in another coding is not streamed when a check reads it (``reads_through``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from bot_bottle.sidecar.dlp.stream import Inflow
 from bot_bottle.sidecar.egress.core import (
     FORM_MULTIPART,
     FORM_URLENCODED,
@@ -57,6 +65,11 @@ from bot_bottle.sidecar.egress.core import (
 
 FIELD_CAP = 4096
 VALUE_CAP = 1024
+# Content-Encodings a streamed body's fields are read through, inflated chunk by chunk (the
+# ones the DLP stream scan inflates). brotli and zstandard cannot bound what one call inflates.
+INFLATED_ON_THE_WAY = ("gzip", "x-gzip", "deflate")
+# The most inflated bytes handed to the checks at a time: a small chunk may inflate to gigabytes.
+INFLATE_PIECE = 256 * 1024
 
 # Multipart phases, as the buffered pattern advances: looking for a ``Content-Disposition`` line
 # naming ``_method``; what follows a ``name=`` on it; the rest of that line; the part's other
@@ -174,6 +187,39 @@ def feed(state: FormMethodState, data: bytes, *, final: bool = False) -> bool:
     if state.json is not None and not state.refused:
         state.refused = _json(state.json, data, final, state.allowed)
     return state.refused
+
+
+# -- a body sent with a Content-Encoding ----------------------------------------------------------
+
+
+def reads_through(content_encoding: str) -> bool:
+    """Whether a streamed body in ``content_encoding`` (every header line's, joined) can be read
+    decoded on the way: sent as it is, gzip, or deflate."""
+    return content_encoding.strip().lower() in ("", "identity", *INFLATED_ON_THE_WAY)
+
+
+def body_decoder(content_encoding: str) -> Inflow | None:
+    """What inflates a streamed body in ``content_encoding`` for ``decoded`` (None: sent as it is).
+    Only for one ``reads_through`` accepts."""
+    coding = content_encoding.strip().lower()
+    if coding not in INFLATED_ON_THE_WAY:
+        return None
+    return Inflow("deflate" if coding == "deflate" else "gzip")
+
+
+def decoded(decoder: Inflow | None, data: bytes, *, final: bool) -> Iterator[bytes]:
+    """The bytes the upstream's framework reads for the chunk ``data`` (``final``: the body's
+    end), in pieces of at most ``INFLATE_PIECE`` for an inflated body. Raises ``zlib.error``
+    when the body does not decode."""
+    if decoder is None:
+        if data:
+            yield data
+        return
+    yield from decoder.inflate(data, INFLATE_PIECE)
+    if final:
+        rest = decoder.flush()
+        if rest:
+            yield rest
 
 
 # -- JSON ------------------------------------------------------------------------------------------
