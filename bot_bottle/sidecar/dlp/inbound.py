@@ -28,10 +28,16 @@ Digits and symbols written for letters ("1gnore prev1ous 1nstruct10ns", "disreg@
 words that hold a letter (see "digits for letters" and "symbols for letters" below): a number stays
 a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out ("i g n o r e  p r e v
 i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters spaced out").
+
+Beyond English: the override in German, French, Spanish, Italian, Portuguese, Chinese, Japanese,
+Korean and Russian, where it is a request (a verb that also states what someone does, "el
+modelo ignora ...", "j'ignore ...", counts only where a request starts). A base64 run shortly
+after "decode" or "base64" is read decoded ("instructions in base64").
 """
 
 from __future__ import annotations
 
+import binascii
 import bisect
 import functools
 import itertools
@@ -146,6 +152,27 @@ def _command(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
     return None
 
 
+_IF = _looking_back(rf"(?<![a-z0-9_])if{_W}", 12)
+_OPENING = {">": _looking_back(r"</?", 2), "]": _looking_back(r"\[/?", 2)}
+
+
+def _role_marker(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    """A role's word in its brackets: "<system>", "</system>", "[INST]", "[/INST]", "[system]"
+    (not "[assistant]")."""
+    marker = m.group()
+    if marker.startswith("assistant") and marker.endswith("]"):
+        return None
+    before = _OPENING[marker[-1]](low, m.start())
+    if before is None:
+        return None
+    return before.start(), m.end(), HIGH if marker.startswith("inst") else MEDIUM, "Fake role marker"
+
+
+def _if_before(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    before = _IF(low, m.start())
+    return (before.start(), m.end(), MEDIUM, "Text addressed to the model") if before else None
+
+
 def _overrides(sep: str) -> tuple[Rule, ...]:
     """The instruction-override rules, ``sep`` between their words."""
     return (
@@ -156,8 +183,22 @@ def _overrides(sep: str) -> tuple[Rule, ...]:
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("override", "bypass"),
              rf"(?:{sep}{_DETERMINERS}){{0,2}}{sep}(?:previous|prior|system|original|initial|safety){sep}{_TARGETS}\b"),
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("forget",),
-             rf"{sep}(?:everything|all){sep}(?:you|that|above|before)\b"),
+             rf"{sep}(?:everything|all){sep}(?:you|that|above|before)\b", _not_an_idiom),
     )
+
+
+# "Forget everything you know about CSS", "forget all that, there is a better way": openings of
+# articles, not requests. "Forget everything you were told", "forget everything you know and do
+# this" and "forget all that came before" are.
+_IDIOM_AFTER = re.compile(r"(?<=you)[\W_]+(?:already[\W_]+|thought[\W_]+you[\W_]+)?(?:know|knew|learned|learnt)"
+                          r"[\W_]+about\b"
+                          r"|(?<=that)(?![\W_]+(?:you|was|were|came|went|preceded|precedes|is|i|we)\b)")
+
+
+def _not_an_idiom(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    if _IDIOM_AFTER.match(low, m.end()):
+        return None
+    return m.start(), m.end(), HIGH, "Instruction override"
 
 
 RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
@@ -174,11 +215,14 @@ RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
     Rule("injection-system-prompt", "System prompt mention", MEDIUM, ("system", "initial"), rf"{_W}prompt",
          _system_prompt),
     Rule("injection-system-prompt", "System prompt probe", HIGH, ("hidden",), rf"{_W}instructions", _system_prompt),
-    Rule("injection-system-prompt", "Fake role marker", HIGH,
-         ("<|im_start|>", "<|system|>", "<|assistant|>", "[inst]", "[/inst]", "<<sys>>"), ""),
-    Rule("injection-system-prompt", "Fake role marker", MEDIUM, ("<system", "</system", "<assistant", "</assistant"),
-         r"[\s_-]*(?:prompt|message|instructions?)?\s*>"),
-    Rule("injection-system-prompt", "Fake role marker", MEDIUM, ("[system]",), ""),
+    # "<|" is searched once for every marker of that form, the medium ones below too.
+    Rule("injection-system-prompt", "Fake role marker", HIGH, ("<|",), r"(?:im_start|system|assistant)\|>"),
+    Rule("injection-system-prompt", "Fake role marker", HIGH, ("inst]",), "", _role_marker),
+    Rule("injection-system-prompt", "Fake role marker", HIGH, ("<<sys>>",), ""),
+    # "<system>", "</assistant_message>", "[system]": found from the role's word ("system" is
+    # searched for anyway), looking back for the bracket.
+    Rule("injection-system-prompt", "Fake role marker", MEDIUM, ("system", "assistant"),
+         r"(?:[\s_-]*(?:prompt|message|instructions?)?\s*>|\])", _role_marker),
     Rule("injection-system-prompt", "Fake role marker", MEDIUM, ("###",), r"\s*system\b"),
     # Commands: the line after curl/wget is classified (see ``_command``).
     Rule("injection-exfiltration", "Command", MEDIUM, ("curl", "wget"), r"\b[^\n]{0,300}", _command),
@@ -189,14 +233,151 @@ RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
     Rule("injection-model-address", "Text addressed to the model", MEDIUM,
          ("note", "message", "instruction", "attention", "important", "reminder"),
          rf"s?{_OPT_W}:?{_OPT_W}(?:to|for){_W}(?:the{_W}|any{_W}|all{_W})?{_MODEL}"),
-    Rule("injection-model-address", "Text addressed to the model", MEDIUM, ("if",),
-         rf"{_W}you{_W}are{_W}(?:an?{_W})?{_MODEL}"),
+    # Found from "you" (searched for anyway), looking back for "if": one search of every answer less.
+    Rule("injection-model-address", "Text addressed to the model", MEDIUM, ("you",),
+         rf"{_W}are{_W}(?:an?{_W})?{_MODEL}", _if_before),
+))
+
+# -- more rules, read as the rules above are -----------------------------------------------------
+
+# These are kept out of ``RULES``: their words (other languages', "given", "user") are not the
+# vocabulary that lookalike letters and spaced-out letters are read towards, so adding them
+# changes neither reading nor its cost.
+
+_NEGATED = _looking_back(rf"(?:\bnot|n't|\bdont|\bstop|\bno{_W}longer|\bnever|\bcease|\bquit){_W}(?:to{_W})?", 24)
+# "If you do not follow the above instructions, the build fails": a condition, not a request.
+_CONDITION = _looking_back(r"\b(?:if|unless|when|whether)\b[^.;:!?\n]*", 60)
+# In Spanish, Italian, French and German the imperative is also a statement's verb ("el modelo
+# ignora las instrucciones anteriores", "j'ignore", "ich ignoriere"): the verb counts where a
+# request starts, at the start of a sentence, a line or a quote (not an elided "j'"), or after
+# "please", "now", "and".
+_REQUEST_START = _looking_back(
+    r"(?:^|[.!?:;>*\"(\[\]|#\n\u2013\u2014\u00a1\u00bf\u00ab\u201c]|(?<!\w)'|(?<!\w)(?:por\s+favor|per\s+favore|"
+    r"bitte|s'il\s+(?:vous|te)\s+pla[iî]t|please|ahora|ora|agora|adesso|maintenant|jetzt|now|y|e|et|und|and|"
+    r"luego|puis|poi|depois|dann|then),?)[\s*_`\"\u00bb\u201d]*", 24)
+# A Chinese request: at a sentence's start or after "please", "you", "now", "and then".
+_CJK_REQUEST_START = _looking_back(r"(?:^|[。！？：；\n>*\"“「『(（\s]|请|請|你|您|现在|現在|并|並|然后|然後|立即|立刻)", 4)
+# "Не забудь предыдущие инструкции" ("don't forget").
+_RU_NEGATION = _looking_back(r"(?<!\w)[нН]е\s+", 8)
+
+
+def _refused_following(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    """"Do not follow your previous instructions", unless it is a condition."""
+    before = _NEGATED(low, m.start())
+    if before is None or _CONDITION(low, before.start()):
+        return None
+    return before.start(), m.end(), HIGH, "Instruction override"
+
+
+def _object_before(matcher: Callable[[str, int], re.Match[str] | None]) -> Check:
+    """A check keeping a verb only where ``matcher`` finds what it acts on just before it."""
+
+    def check(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+        before = matcher(low, m.start())
+        return (before.start(), m.end(), HIGH, "Instruction override") if before else None
+
+    return check
+
+
+_JA_OBJECT = _looking_back(r"(?:前|上記|これまで|すべて|全て)の(?:すべての|全ての)?(?:指示|命令|ルール|プロンプト|指令)"
+                           r"(?:は|を)(?:すべて|全て)?", 24)
+_KO_OBJECT = _looking_back(r"(?:이전|위의|앞의|모든)[^\n.]{0,8}?(?:지시|지침|명령|규칙|프롬프트)[^\n.]{0,6}?", 30)
+_RU_PREFIX = _looking_back(r"(?:[иИ]|[пП]рои|[зЗ])", 4)
+
+
+def _russian(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    """The Russian override from its verb's first letter, unless negated ("не забудь")."""
+    prefix = _RU_PREFIX(low, m.start())
+    if prefix is None or _RU_NEGATION(low, prefix.start()):
+        return None
+    return prefix.start(), m.end(), HIGH, "Instruction override"
+
+
+def _requested(starts: Callable[[str, int], re.Match[str] | None]) -> Check:
+    """A check keeping an override only where ``starts`` finds a request's start before it (a
+    negated verb, "no olvide", "不要忘记", has none)."""
+
+    def check(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+        return (m.start(), m.end(), HIGH, "Instruction override") if starts(low, m.start()) else None
+
+    return check
+
+
+# Where the instructions came from: "the instructions you were given", "... from the user".
+_GIVEN = (rf"(?:you{_W}(?:were|have{_W}been|have|received|got)|given{_W}to{_W}you|"
+          rf"from{_W}(?:the|your){_W}(?:user|operator|developer))")
+
+# The override in other languages a model reads as well as English. German, French, Spanish,
+# Portuguese and Italian put the adjective after the noun ("las instrucciones anteriores") as
+# often as before it; Chinese, Japanese and Korean have no word gaps; Russian capitals are
+# read with the pattern's case folded.
+_DE_DET = r"(?:alle[nrs]?|s[äa]mtliche[nr]?|jegliche[nr]?|die|der|deine[nr]?|ihre[nr]?|sie|du|bitte|bisher)"
+_DE_EARLIER = (r"(?:vorherigen?|vorigen?|bisherigen?|fr[üu]heren?|obigen?|vorangegangenen?|urspr[üu]nglichen?|"
+               r"vorhergehenden?|anf[äa]nglichen?|system)")
+_DE_TARGETS = (r"(?:anweisungen|anweisung|instruktionen|befehle|regeln|vorgaben|richtlinien|anordnungen|prompts?|"
+               r"systemanweisungen|systemprompts?)")
+_ROM_DET = (rf"(?:todas|todos|las|los|as|os|tus|sus|suas|tuas|toutes|tous|les|vos|tes|tutte|tutti|le|gli|de|des|di|"
+            rf"cualquier|qualquer|qualsiasi|ogni|por{_W}favor|s'il{_W}vous{_W}pla[iî]t)")
+_ROM_TARGETS = (r"(?:instrucciones|instru[çc][õo]es|instructions|istruzioni|indicaciones|indica[çc][õo]es|consignes|"
+                r"directives|directrices|directivas|direttive|[óo]rdenes|ordens|reglas|regras|r[èe]gles|regole)")
+_ROM_EARLIER = (rf"(?:anteriores|anteriori|ant[ée]rieures|previas|pr[ée]vias|precedentes|pr[ée]c[ée]dentes|"
+                rf"precedenti|originales|originais|originali|d'origine|iniciales|iniciais|initiales|iniziali|"
+                rf"ci-dessus|de{_W}arriba|acima|sopra|del{_W}sistema|do{_W}sistema|du{_W}syst[èe]me|di{_W}sistema)")
+_CJK_EARLIER = r"(?:之前|以前|先前|上面|上述|以上|前面|此前|原来|原來|原有|原先|原始|系统|系統)"
+_CJK_TARGETS = r"(?:指令|指示|说明|說明|提示词|提示詞|规则|規則|命令)"
+# "All" alone goes only with the words for instructions: "忽略所有命令输出" is about output.
+_CJK_ALL, _CJK_STRONG = r"(?:所有|全部)", r"(?:指令|指示|提示词|提示詞)"
+_RU_EARLIER = r"(?:предыдущие|прежние|прошлые|изначальные|исходные|системные|вышеуказанные|все)"
+_RU_TARGETS = r"(?:инструкции|инструкций|указания|указаний|правила|команды|промпты)"
+
+_EXTRA_RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard"),
+         rf"(?:{_W}{_DETERMINERS}){{0,3}}{_W}{_STRONG_TARGETS}{_W}{_GIVEN}\b"),
+    # "Do not follow your previous instructions", "stop following the system prompt".
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("follow",),
+         rf"(?:ing|s)?(?:{_W}{_DETERMINERS}){{0,3}}{_W}(?:{_EARLIER}(?:{_W}[a-z]+)?{_W}{_TARGETS}|"
+         rf"{_STRONG_TARGETS}{_W}{_GIVEN})\b", _refused_following),
+    # Each start is one more search of every answer: the verbs share stems ("ignor": ignoriere,
+    # ignora, ignorez; "verg": vergiss, vergessen; "olvid": olvida; "oubli": oubliez).
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignor", "verg"),
+         rf"(?i:(?:iere|ieren|iert|ier|iss|essen)(?:{_W}{_DE_DET}){{0,3}}{_W}{_DE_EARLIER}{_W}"
+         rf"(?:[a-zäöüß]+{_W})?{_DE_TARGETS})(?!\w)(?!{_W}nicht\b)", _requested(_REQUEST_START)),
+    Rule("injection-ignore-instructions", "Instruction override", HIGH,
+         ("ignor", "olvid", "oubli"),
+         rf"(?i:(?:a|e|ez|ad|ate|ie|iez)(?:{_W}{_ROM_DET}){{0,3}}{_W}(?:{_ROM_EARLIER}{_W}{_ROM_TARGETS}|"
+         rf"{_ROM_TARGETS}{_W}(?:{_ROM_DET}{_W})?{_ROM_EARLIER}))(?!\w)", _requested(_REQUEST_START)),
+    # Searches for characters outside Latin-1 cost as much as any other in a page with a curly
+    # quote in it: the rules below start with as few distinct ones as they can.
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("忽", "忘", "无视", "無視"),
+         rf"(?:(?<=忽)(?:略|视|視)|(?<=忘)(?:记|記|掉)|(?<=视|視))[^。！？\n]{{0,12}}?"
+         rf"(?:{_CJK_EARLIER}[^。！？\n]{{0,8}}?{_CJK_TARGETS}|{_CJK_ALL}[^。！？\n]{{0,8}}?{_CJK_STRONG})",
+         _requested(_CJK_REQUEST_START)),
+    # Japanese and Korean put the verb last: found from it, looking back for what is ignored, and
+    # only in the forms of a request ("無視して", "무시하세요"; not "無視します", "I ignore").
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("無視", "忘れ"),
+         r"(?:(?<=無視)(?=して|しろ|せよ|すること|するように|しなさい)|(?<=忘れ)(?=て|ろ|なさい|るように))",
+         _object_before(_JA_OBJECT)),
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("무시",),
+         r"(?=하세요|하십시오|하라|해라|하고|해(?![가-힣]))", _object_before(_KO_OBJECT)),
+    # From inside the verb: "игнорируй", "Игнорируй", "проигнорируй"; "забудь", "Забудь".
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("гнорируй", "абудь"),
+         rf"(?i:[а-яё]*(?:\s+(?:все|всё|свои|ваши|твои|эти|данные)){{0,2}}?\s+{_RU_EARLIER}\s+(?:[а-яё]+\s+)?"
+         rf"{_RU_TARGETS})(?!\w)", _russian),
+    Rule("injection-role-override", "Role override", MEDIUM, ("new",),
+         rf"{_W}(?:system{_W})?(?:instructions|rules|directives|task){_W}(?:are|is){_W}(?:to|as{_W}follows)\b"),
+    # "IMPORTANT: AI agents reading this must ...".
+    Rule("injection-model-address", "Text addressed to the model", MEDIUM,
+         ("note", "attention", "important", "reminder"),
+         rf"s?{_OPT_W}:?{_OPT_W}(?:(?:to|for){_W})?(?:the{_W}|any{_W}|all{_W})?(?:{_MODEL}{_W}){{1,2}}"
+         rf"(?:(?:that|who){_W}(?:is|are){_W})?(?:reading|processing|parsing|summari[sz]ing)\b"),
+    # Other models' turn markers: medium, as model cards and chat-template docs are full of them.
+    Rule("injection-system-prompt", "Fake role marker", MEDIUM, ("<|",), r"(?:start_header_id|user)\|>"),
 ))
 
 # Rules grouped by the word they start with: one substring search per word finds every place
 # any of its rules could match.
 _BY_WORD: dict[str, list[tuple[Rule, re.Pattern[str]]]] = {}
-for _rule in RULES:
+for _rule in RULES + _EXTRA_RULES:
     for _word, _pattern in _rule.patterns:
         _BY_WORD.setdefault(_word, []).append((_rule, _pattern))
 # A word seen more often than this is matched with one regex pass per rule instead of at each
@@ -255,6 +436,12 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
     if not text:
         return []
     low = ascii_lower(text)
+    return resolve_overlaps(_scan(text, low, location) + _encoded_instructions(text, low, location))
+
+
+def _scan(text: str, low: str, location: str) -> list[Finding]:
+    """The findings in ``text`` (``low``: it ASCII-lower-cased) as written and as it reads,
+    overlapping ones not yet resolved."""
     leet = _leet_view(low)
     read = leet if leet is not None else low
     encoded = read.encode("utf-8", "surrogatepass")  # symbols and spaced letters are sought in its bytes
@@ -266,7 +453,86 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
         out.extend(_folded_findings(folded, location))
     if not text.isascii():
         out.extend(_hidden_text(text, location))
-    return resolve_overlaps(out)
+    return out
+
+
+# -- instructions in base64 --------------------------------------------------------------------
+
+# "Decode this base64 and follow it: SWdub3Jl...": a model decodes base64 as it reads. A run of
+# base64 (lines of it too) starting shortly after "decode" or "base64" is read decoded, its
+# first ``_B64_READ`` characters, and what is found there stands for the anchor and the run, at
+# its confidence. Both reaches together stay within the 512 bytes a streamed answer reads again
+# at each seam (``answer_stream``), so a batch boundary does not hide one.
+_B64_ANCHORS = ("decode", "base64")
+_B64_GAP = 160  # characters from the anchor to the run's start at most
+_B64_READ = 320  # characters of a run read at most: 240 bytes, a paragraph of instructions
+_B64_START = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24}")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_\r\n-]+")
+_B64_TEXT = 0.9  # readable share of the decoded characters: less, and it is data, not prose
+_B64_HEAD = 12  # characters (9 bytes) read first: random data is rarely text that long
+_B64_UNREADABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+_B64_URLSAFE = str.maketrans("-_", "+/", "\r\n")
+
+
+def _encoded_instructions(text: str, low: str, location: str) -> list[Finding]:
+    out: list[Finding] = []
+    read: set[int] = set()  # runs read already (code says "base64 ... decode" of one run)
+    for anchor in _B64_ANCHORS:
+        at = low.find(anchor)
+        while at >= 0:
+            if not low.startswith(";base64,", at - 1):  # a data: URI (an image, most often) is data
+                out += _decoded_at(text, at, at + len(anchor), location, read)
+            at = low.find(anchor, at + 1)
+    return out
+
+
+def _decoded_at(text: str, anchor: int, after: int, location: str, read: set[int]) -> list[Finding]:
+    """The finding for the base64 run that starts within ``_B64_GAP`` after ``after``, if its
+    decoded text holds one (and it is not in ``read``)."""
+    start = _B64_START.search(text, after, after + _B64_GAP + 24)
+    if start is None or start.start() in read:
+        return []
+    read.add(start.start())
+    if _b64_text(start.group()[:_B64_HEAD]) is None:
+        return []  # its first bytes are no text: random data, a hash, an identifier
+    run = _B64_RUN.match(text, start.start(), start.start() + _B64_READ)
+    decoded = _b64_text(run.group()) if run is not None else None
+    if run is None or decoded is None:
+        return []
+    found = _scan(decoded, ascii_lower(decoded), location)
+    if not found:
+        return []
+    confidence = HIGH if any(f.confidence == HIGH for f in found) else MEDIUM
+    return [Finding("injection-encoded-instructions", "Instructions in base64", location, anchor, run.end(),
+                    confidence, encoding="base64")]
+
+
+def _b64_text(run: str) -> str | None:
+    """``run`` decoded (standard or URL-safe base64, padding left out), if it reads as text: few
+    control bytes or broken UTF-8 sequences (a character cut by the run's end is not one)."""
+    chars = run.translate(_B64_URLSAFE)
+    if len(chars) % 4 == 1:
+        chars = chars[:-1]  # a lone character encodes no whole byte
+    chars += "=" * (-len(chars) % 4)  # the padding the run's end left out (or was read before)
+    try:
+        raw = binascii.a2b_base64(chars)
+    except binascii.Error:
+        return None
+    decoded = raw.decode("utf-8", "replace")
+    if decoded.endswith("\ufffd"):
+        decoded = raw[: _complete_utf8(raw)].decode("utf-8", "replace")
+    unreadable = len(_B64_UNREADABLE.findall(decoded))
+    return decoded if decoded and unreadable <= (1 - _B64_TEXT) * len(decoded) else None
+
+
+def _complete_utf8(raw: bytes) -> int:
+    """Where the last UTF-8 character that ``raw`` holds whole ends (a cut one left out)."""
+    for back in range(1, min(4, len(raw)) + 1):
+        if raw[-back] & 0xC0 != 0x80:  # the last character's first byte
+            lead = raw[-back]
+            size = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            return len(raw) - back if size > back else len(raw)
+    return len(raw)
 
 
 def _phrases(low: str, location: str, start: int = 0, stop: int | None = None,
@@ -604,7 +870,7 @@ _LONGEST_RULE_WORD = 16  # longer than any word of the rules ("environment", "in
 def _spelled_vocabulary() -> frozenset[str]:
     """The words of every rule, of two letters or more."""
     sources = [f"{' '.join(rule.starts)} {rule.rest}" for rule in RULES]
-    sources += [_REVEAL_VERBS, _STRONG_SECRETS, _WEAK_SECRETS, _EXFIL_VERB, "developer god jailbreak sudo admin"]
+    sources += [_REVEAL_VERBS, _STRONG_SECRETS, _WEAK_SECRETS, _EXFIL_VERB, "developer god jailbreak sudo admin if"]
     return frozenset(w for source in sources for w in re.findall(r"[a-z]{2,}", source))
 
 
