@@ -4,6 +4,8 @@ wiring of ``body_credential.body_credential_problem``)."""
 from __future__ import annotations
 
 import json
+import threading
+from unittest import mock
 
 from tests._requires import requires
 from tests.unit.test_sidecar_addon import REAL_TOKEN, AddonCase, addon_mod
@@ -41,3 +43,21 @@ class BodyCredentialThroughTheAddonTest(AddonCase):
         self.assertEqual(flow.request.headers["authorization"], f"Bearer {REAL_TOKEN}")
         flow, lines = self._post("allowed.example", "application/x-www-form-urlencoded", b"private_token=x")
         self.assertEqual(flow.response.status_code, 200, lines)
+
+    def test_a_large_body_is_read_off_the_event_loop(self) -> None:
+        """Reading a crafted form's fields can take a good part of a second: every other
+        connection of the bottle would wait if the proxy's loop did it."""
+        threads: list[str] = []
+        real = addon_mod.body_credential_problem
+
+        def recorded(*args):
+            threads.append(threading.current_thread().name)
+            return real(*args)
+
+        body = b"a=" + b"x" * (256 * 1024) + f"&private_token={ATTACKER}".encode()
+        with mock.patch.object(addon_mod, "body_credential_problem", recorded):
+            flow, lines = self._post("bearer.example", "application/x-www-form-urlencoded", body)
+        self.assertEqual(flow.response.status_code, 403)
+        self.assertEqual(lines[0]["rule"], "credential-in-body")
+        self.assertEqual(len(threads), 1)
+        self.assertNotEqual(threads[0], threading.main_thread().name)

@@ -666,13 +666,12 @@ class EgressAddon:
 
     async def _scan_and_prepare(self, flow: http.HTTPFlow, verdict: Verdict, facts: RequestFacts) -> None:
         request = flow.request
-        content_type, body = request.headers.get("content-type", ""), _plain_body(request)
-        for rule, why in ((RULE_CREDENTIAL_BODY, body_credential_problem(verdict, content_type, body)),
-                          (RULE_MATCH, body_method_problem(verdict, content_type, body))):
-            if why is not None:
-                self._refuse(flow, Verdict(False, verdict.host, verdict.port, rule, why, verdict.route,
-                                           verdict.route_index, verdict.match_index), facts)
-                return
+        # Off the loop for a large body, like DLP: decoding it and reading a crafted form's fields
+        # can take a good part of a second, which every other connection of the bottle would wait.
+        field = await self.scan_worker.run(len(request.raw_content or b""), _body_field_problem, verdict, request)
+        if field is not None:
+            self._refuse(flow, _refusal(verdict, *field), facts)
+            return
         if _checks_server_fetch(verdict):
             # Before DLP and before the credential goes in: a request the provider would act on
             # by reaching out elsewhere is never sent (off the loop for a large body, like DLP).
@@ -1535,6 +1534,17 @@ def _refusal(verdict: Verdict, rule: str, reason: str) -> Verdict:
     """``verdict`` turned into a refusal by ``rule`` of the request's body."""
     return Verdict(False, verdict.host, verdict.port, rule, reason, verdict.route, verdict.route_index,
                    verdict.match_index)
+
+
+def _body_field_problem(verdict: Verdict, request: http.Request) -> tuple[str, str] | None:
+    """``(rule, reason)`` when the request's body, decoded, carries a credential field on a
+    credentialed route or a ``_method`` override the route's methods do not allow; else None."""
+    content_type, body = request.headers.get("content-type", ""), _plain_body(request)
+    for rule, check in ((RULE_CREDENTIAL_BODY, body_credential_problem), (RULE_MATCH, body_method_problem)):
+        why = check(verdict, content_type, body)
+        if why is not None:
+            return rule, why
+    return None
 
 
 def _plain_body(request: http.Request) -> bytes:
