@@ -316,7 +316,7 @@ _DE_EARLIER = (r"(?:vorherigen?|vorigen?|bisherigen?|fr[üu]heren?|obigen?|voran
                r"vorhergehenden?|anf[äa]nglichen?|system)")
 _DE_TARGETS = (r"(?:anweisungen|anweisung|instruktionen|befehle|regeln|vorgaben|richtlinien|anordnungen|prompts?|"
                r"systemanweisungen|systemprompts?)")
-_ROM_DET = (rf"(?:todas|todos|las|los|as|os|tus|sus|suas|tuas|toutes|tous|les|vos|tes|tutte|tutti|le|gli|de|des|di|"
+_ROM_DET = (rf"(?:tod[ao]s|las|los|as|os|tus|sus|suas|tuas|toutes|tous|les|vos|tes|tutte|tutti|le|gli|de|des|di|"
             rf"cualquier|qualquer|qualsiasi|ogni|por{_W}favor|s'il{_W}vous{_W}pla[iî]t)")
 _ROM_TARGETS = (r"(?:instrucciones|instru[çc][õo]es|instructions|istruzioni|indicaciones|indica[çc][õo]es|consignes|"
                 r"directives|directrices|directivas|direttive|[óo]rdenes|ordens|reglas|regras|r[èe]gles|regole)")

@@ -114,11 +114,17 @@ def _form_credential(lowered: bytes, mark: re.Pattern[bytes]) -> str | None:
             done = end + 1
             continue  # in the field's value
         name = unquote_plus(lowered[start:name_end].decode("latin-1"))
-        found = credentials.body_credential_field(name) or credentials.body_credential_field(unquote(name))
+        found = _named_field(name)
         if found is not None:
             return found
         done = end + 1
     return None
+
+
+def _named_field(name: str) -> str | None:
+    """The credential field a decoded field name reads as, also once more percent-decoded (a
+    framework that decodes names twice)."""
+    return credentials.body_credential_field(name) or credentials.body_credential_field(unquote(name))
 
 
 def _json_credential(body: bytes) -> str | None:
@@ -142,7 +148,7 @@ def _multipart_credential(lowered: bytes) -> str | None:
                 value = value.split("'", 2)[-1] if value.count("'") >= 2 else value
             name = unquote(value)
             pieces.append(name)
-            found = credentials.body_credential_field(name) or credentials.body_credential_field(unquote(name))
+            found = _named_field(name)
             if found is not None:
                 return found
         joined = credentials.body_credential_field("".join(pieces)) if len(pieces) > 1 else None
@@ -242,7 +248,7 @@ def _form_stream(stream: CredentialStream, buf: bytes, final: bool) -> str | Non
         stream.carry = tail[-STREAM_NAME_CAP:]
         return None
     name = unquote_plus(tail[:equals][-STREAM_NAME_CAP:].decode("latin-1"))
-    return credentials.body_credential_field(name) or credentials.body_credential_field(unquote(name))
+    return _named_field(name)
 
 
 def _multipart_stream(stream: CredentialStream, buf: bytes, final: bool) -> str | None:
