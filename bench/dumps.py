@@ -107,3 +107,32 @@ def od_an_tx4(data: bytes) -> str:
 def hexdump_e(data: bytes) -> str:
     """``hexdump -e '16/1 "%02x " "\\n"'``: a blank after each byte, no offsets."""
     return "".join("".join(f"{b:02x} " for b in data[at : at + 16]) + "\n" for at in range(0, len(data), 16))
+
+
+def od_an_c(data: bytes) -> str:
+    """``od -An -c``: each byte in a cell of four columns, no offsets."""
+    return "".join("".join(_cell(b) for b in data[at : at + 16]) + "\n" for at in range(0, len(data), 16))
+
+
+def od_an_b(data: bytes) -> str:
+    """``od -An -b``: each byte as three octal digits, a blank before each, no offsets."""
+    return "".join("".join(f" {b:03o}" for b in data[at : at + 16]) + "\n" for at in range(0, len(data), 16))
+
+
+def hex_line(data: bytes, blanks: int = 1, *, half: bool = False) -> str:
+    """The bytes in hex on one line, ``blanks`` blanks between them (``xxd -p -c1 | tr '\\n' ' '``);
+    ``half``: two blanks after every eighth, as ``hexdump -C``'s middle column."""
+    groups = [f"{b:02x}" for b in data]
+    if half:
+        return "  ".join(" ".join(groups[at : at + 8]) for at in range(0, len(groups), 8))
+    return (" " * blanks).join(groups)
+
+
+def powershell_join(data: bytes, hex_codes: bool = False) -> str:
+    """``-join ([char]103, [char]104, ...)``: a PowerShell array of casts, joined."""
+    return "-join (" + ", ".join(f"[char]{b:#x}" if hex_codes else f"[char]{b}" for b in data) + ")"
+
+
+def hexdump_c_cut(data: bytes) -> str:
+    """``hexdump -C | cut -c11-58``: ``hexdump -C``'s hex columns alone, offsets and text cut away."""
+    return "".join(line[10:58] + "\n" for line in hexdump_c(data).splitlines())

@@ -1,8 +1,8 @@
 """Hex dumps, as the shell's tools write them, read back into their bytes.
 
 ``xxd file``, ``hexdump -C file``, ``od -t x1 file`` and ``od -x file`` print a file as lines of
-an offset, the bytes in hex (one, two or four to a group) and, for some, the bytes as text in a
-column of their own. ``od -c`` prints each byte as a character in a cell four columns wide (a
+an offset, the bytes in hex (one, two, four or eight to a group) and, for some, the bytes as text
+in a column of their own. ``od -c`` prints each byte as a character in a cell four columns wide (a
 control byte as ``\n`` or three octal digits), ``od -b`` as three octal digits and ``xxd -b`` as
 eight bits: read back too. None of this is one run a hex decoder reads: the offsets, the blanks and
 the text column sit between the bytes, and the text column shows the value cut every 16
@@ -12,9 +12,11 @@ plain hex.
 
 A dump without offsets (``od -An -x``, ``od -An -tx1``, ``hexdump -e '16/1 "%02x " "\\n"'``) and
 base64 wrapped narrower than a run the decoder reads (``base64 -w 16``) are read too
-(``plain_dumps``): lines of hex groups with one blank between them, or lines of base64 of one
-width, two lines or more. What finds them is one search of the text for a line break followed by
-such a line's start, which source code and prose fail within a character or two of most line
+(``plain_dumps``): lines of hex groups with one blank between them (two in ``hexdump -C``'s middle
+column, its offsets cut away), ``od -An -c`` and ``od -An -b`` cells, or lines of base64 of one
+width, two lines or more; and one line of hex bytes with one or two blanks between them ("67 68 70
+5f ...", at a line's or a value's start). What finds them is one search of the text for a line
+break followed by such a line's start, which source code and prose fail within a character or two of most line
 breaks; only where it matches are lines taken apart. (A bottle secret in them was found before by
 the separator search, ``dlp.spread``; a token format was not.)
 
@@ -30,8 +32,9 @@ from collections.abc import Iterator
 
 from bot_bottle.sidecar.dlp.encodings import Decoded, whole_span
 
-# A group of one, two or four bytes; not the start of a longer run of hex digits.
-_GROUP = r"(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{4}|[0-9a-fA-F]{2})(?![0-9a-fA-F])"
+# A group of one to eight bytes (``xxd -g 8``; a last group cut short by the end of the file, as
+# ``xxd -g 4`` and ``-g 8`` write it); not the start of a longer run of hex digits.
+_GROUP = r"(?:[0-9a-fA-F]{2}){1,8}(?![0-9a-fA-F])"
 # ``xxd``: "00000010: 4b71 3776 ...  Kq7v..." (one blank between groups, two before the text).
 # ``hexdump -C``, ``od``: "00000010  4b 71 37 76 ...  |Kq7v...|" or "0000020 714b 7637 ...".
 # The text column, after the groups, is never read. Matched at a line's start only.
@@ -198,29 +201,44 @@ def _reversed_groups(line: str) -> bytes:
 # after one blank at most) turn away an indented line of code at once: the search costs little
 # more than finding the line breaks of a text.
 _PLAIN_HINT = re.compile(
-    r"\n[ 0-9A-Za-z+/][0-9A-Za-z+/]"
+    # ``od -An -c``: two cells (``_CELL``) of a character or an escape first, a space's blank cell
+    # second; ``od -An -b``'s octal cells are hinted as ``od -An``'s hex groups are.
+    r"\n(?:  (?: [!-~]|\\[0abfnrtv])(?:   [!-~]|  \\[0abfnrtv]| [0-7]{3}|    )|"
+    r"[ 0-9A-Za-z+/][0-9A-Za-z+/]"
     r"(?:(?<= [0-9a-fA-F])[0-9a-fA-F]{1,7} [0-9a-fA-F]{2}"  # od -An
-    r"|(?<=\n[0-9a-fA-F]{2}) [0-9a-fA-F]{2} [0-9a-fA-F]"  # hexdump -e '16/1 "%02x "'
-    # base64 -w 4 .. -w 23: a line, then the next one's start, or its padding or the text's end
+    # hexdump -e '16/1 "%02x "', a line of bytes one or two blanks apart: the blank is tested first
+    r"| (?<=\n[0-9a-fA-F]{2} ) ?[0-9a-fA-F]{2} {1,2}[0-9a-fA-F]"
+    # base64 -w 4 .. -w 23: a line, then the next one's start (a last line may be one character
+    # and its padding), or its padding or the text's end
     # after it (a block of two lines that is all of a text: only its second line break is there);
     # a line of code or prose is turned away at the first character after its first word.
     r"|[A-Za-z0-9+/]{2,21}+(?![^\r\n=\x00])"
-    r"(?:\r?\n[A-Za-z0-9+/]{2}|={1,2}\r?(?![^\n\x00])|\r?\n?(?![^\x00])))"
+    r"(?:\r?\n[A-Za-z0-9+/][A-Za-z0-9+/=]|={1,2}\r?(?![^\n\x00])|\r?\n?(?![^\x00]))))"
 )
+# One line of ``od -An -c`` or ``od -An -b``: cells only.
+_CELLS_LINE = re.compile(rf"((?:{_CELL})+)\r?")
 # One line of a dump without offsets: groups of one, two or four bytes, one blank between them
-# (``od`` writes one before each group, ``hexdump -e '"%02x "'`` one after).
-_HEX_LINE = re.compile(r" ?((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?: [0-9a-fA-F]{2,8})*) ?\r?")
-# One line of narrow base64: its last line may be shorter and padded.
-_B64_LINE = re.compile(r"([A-Za-z0-9+/]{2,23})(={0,2})\r?")
+# (``od`` writes one before each group, ``hexdump -e '"%02x "'`` one after; ``hexdump -C`` with
+# its offsets and text column cut away two in the middle and blanks to fill a short last line).
+_HEX_LINE = re.compile(r" ?((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?:  ?[0-9a-fA-F]{2,8})*) *\r?")
+# One line of narrow base64: its last line may be shorter and padded (one character and "==").
+_B64_LINE = re.compile(r"([A-Za-z0-9+/]{1,23})(={0,2})\r?")
 NARROW = 24  # from this width on, each line is a run ``encodings.decode_runs`` reads
 
 
 def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
-    """The bytes of each dump without offsets (hex groups, their bytes reversed read too) and
-    each block of narrow base64 in ``text``, as latin-1 text placed on the whole block. At most
-    ``limit`` bytes decoded in all."""
+    """The bytes of each dump without offsets (hex groups, their bytes reversed read too; ``od
+    -An -c`` and ``-b`` cells), each line of hex bytes with blanks between them and each block of
+    narrow base64 in ``text``, as latin-1 text placed on the whole block. At most ``limit`` bytes
+    decoded in all."""
     out: list[Decoded] = []
     done = 0
+    for at in _value_starts(text) if len(text) >= MIN_BYTES * 3 - 1 else ():
+        # A value that is one line of hex bytes; the first line of a block is read with it, below.
+        line = _spaced_line(text, at)
+        if line is not None and limit > 0 and _hex_block(text, at, limit) is None:
+            out.append(line)
+            limit -= len(line.text)
     for m in _PLAIN_HINT.finditer(text):
         if m.start() < done:
             continue  # a line of a block read already
@@ -229,10 +247,16 @@ def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
         # The block starts at the line before the hint's line break, or (that line being
         # something else) at the line after it.
         for start in (_line_start_before(text, m.start()), m.start() + 1):
-            block = _hex_block(text, start, limit) or _b64_block(text, start, limit)
+            block = (_hex_block(text, start, limit) or _cell_block(text, start, limit)
+                     or _b64_block(text, start, limit))
             if block is not None:
                 break
         else:
+            line = _spaced_line(text, m.start() + 1)
+            if line is not None:
+                out.append(line)
+                limit -= len(line.text)
+                done = line.end
             continue
         end, encoding, readings = block
         done = end
@@ -283,7 +307,7 @@ def _hex_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
         if m is None:
             break
         line = m.group(1)
-        sizes = {len(group) for group in line.split(" ")}
+        sizes = {len(group) for group in line.split()}
         if len(sizes) != 1 or (width and sizes != {width}):
             break  # groups of another width: not this dump's line
         width = sizes.pop()
@@ -292,6 +316,24 @@ def _hex_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
     if len(lines) < MIN_LINES:
         return None
     return end, "hexdump", _readings(lines)
+
+
+def _cell_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
+    """The end, encoding and bytes of the block of ``od -An -c`` (or ``-b``) lines at ``start``:
+    two lines or more; read up to about ``limit`` bytes."""
+    lines: list[str] = []
+    end = start
+    for line_start, line_end in _lines(text, start):
+        if end - start > _CELL_WIDTH * limit:
+            break
+        m = _CELLS_LINE.fullmatch(text, line_start, line_end)
+        if m is None:
+            break
+        lines.append(m.group(1))
+        end = line_end
+    if len(lines) < MIN_LINES:
+        return None
+    return end, "hexdump", [b"".join(map(_cell_bytes, lines))]
 
 
 def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
@@ -321,3 +363,36 @@ def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
         return end, "base64", [binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4))]
     except binascii.Error:
         return None
+
+
+# -- one line of hex bytes with blanks between them ---------------------------------------------
+
+# ``xxd -p -c1 | tr '\\n' ' '``, ``hexdump -e '"%02x "'`` of a short value, a value pasted as
+# "67 68 70 5f ...": one line, one or two blanks between bytes (``hexdump -C``'s middle column).
+# Read where ``_PLAIN_HINT`` finds a line starting so but no block of two lines, at the text's
+# start and after a NUL (a value of its own): no search of its own.
+_SPACED_LINE = re.compile(
+    r"[ \t]*([0-9a-fA-F]{2}(?:(?:  ?|\t)[0-9a-fA-F]{2}){%d,})(?![0-9A-Za-z])" % (MIN_BYTES - 1)
+)
+_PRINTABLE = re.compile(rb"[\t\n\r\x20-\x7e]{%d}" % MIN_BYTES)
+
+
+def _value_starts(text: str) -> list[int]:
+    """The text's start and each NUL's next character (joined texts: each a value of its own)."""
+    starts = [0]
+    at = text.find("\x00")
+    while at >= 0:
+        starts.append(at + 1)
+        at = text.find("\x00", at + 1)
+    return starts
+
+
+def _spaced_line(text: str, at: int) -> Decoded | None:
+    """The bytes of the line of hex bytes with blanks between them at ``at``, if it holds text."""
+    m = _SPACED_LINE.match(text, at)
+    if m is None:
+        return None
+    data = bytes.fromhex(m.group(1))  # blanks between bytes are skipped
+    if _PRINTABLE.search(data) is None:
+        return None  # measurements, pixel values, a table of small numbers: no text in them
+    return Decoded("hex", m.start(1), m.end(1), data.decode("latin-1"), whole_span(m.start(1), m.end(1)))

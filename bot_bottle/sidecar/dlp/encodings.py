@@ -298,7 +298,8 @@ _WRAP_TAIL = re.compile(r"\r?\n([A-Za-z0-9+/_\-]{1,%d}=*)(?=\r?\n|$)" % (MIN_RUN
 def _wrapped_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Base64 wrapped into lines (``base64`` and MIME at 76 columns, PEM at 64): consecutive
     runs separated by one line break, as one more span (each line stays a span of its own, as
-    it may be a value by itself). The last line may be shorter than a run."""
+    it may be a value by itself). The last line may be shorter than a run, and a block may be a
+    run and such a line only (a token wrapped at 40 columns: 40 characters, then 16)."""
     blocks: list[tuple[int, int]] = []
     block_start = -1
     previous_end = -1
@@ -311,8 +312,14 @@ def _wrapped_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
             continue
         if block_start >= 0:
             tail = _WRAP_TAIL.match(text, previous_end)
-            if lines >= 2 or (tail and previous_end - block_start >= 60):
-                blocks.append((block_start, tail.end(1) if tail else previous_end))
+            if tail is not None and text[previous_end - 1] == "=":
+                tail = None  # padding ends the value: the next line is something else
+            # The block is read without its short last line as well: that line may be a word
+            # after a value that fills its last line ("done", a prompt), not the value's end.
+            if lines >= 2:
+                blocks.append((block_start, previous_end))
+            if tail is not None:
+                blocks.append((block_start, tail.end(1)))
         block_start, previous_end, lines = start, end, 1
     return blocks
 
@@ -357,10 +364,14 @@ def _decode_b64_run(run: str, shape: bytes, start: int, budget: int) -> tuple[st
         candidates.append(0)  # base64 of UTF-16 text (PowerShell's -EncodedCommand): every other byte 0
     if _b64_tar_at_start(run):
         candidates.append(0)
+    # A wrapped block's line break shifts the groups after it by one: its leads are probed on its
+    # first line only (``base64 -w 24`` to ``-w 36`` lines are shorter than the eight probes).
+    probed = run.find("\n")
+    probed = len(run) if probed < 0 else probed
     for skip in range(4):
         # A prefix glued to the run ("token-", "key_") shifts the groups: probe past the first two
         # groups at each alignment.
-        leads = shape[start + skip + 8 : start + len(run) : 4][:_PROBE_GROUPS]
+        leads = shape[start + skip + 8 : start + probed : 4][:_PROBE_GROUPS]
         if len(leads) >= 2 and leads.count(b"T") == len(leads):
             candidates.append(skip)
         elif run.startswith(("eJ", "eN", "eF", "eA"), skip):
@@ -725,3 +736,36 @@ def shifted(layer: Decoded, offset: int, end: int) -> Decoded:
         return a + offset, b + offset
 
     return Decoded(layer.encoding, offset, end, layer.text, to_parent)
+
+
+# PowerShell casts in an array, ``-join ([char]75, [char]113, ...)``, ``@([char]0x4b, ...)`` or
+# one cast a line inside ``@( )``: ``dlp.charcodes`` reads casts joined by "+" (``[char]75+[char]113``);
+# the comma or line break between two casts is turned into "+" (one character for one: the offsets
+# stay) before it reads the text. The hint, a "]" then a code and a comma or a line break, starts
+# with a literal the regular expression engine skips ahead to; in code a "]" is followed by a
+# digit rarely.
+_CAST_HINT = re.compile(r"\][ \t]*\(?[ \t]*\d[0-9a-fA-FxX]{0,7}[ \t]*\)?[ \t\r\n]*[,\n]")
+_CAST_CODE = r"(?:0x[0-9a-f]{1,6}|\d{1,7})"
+_CAST_JOIN = re.compile(
+    rf"(?i)\[char\][ \t]*(?:\([ \t]*{_CAST_CODE}[ \t]*\)|{_CAST_CODE}(?![\w.]))"
+    r"(?:[ \t]*\r?(\n)|[ \t\r\n]*(,))(?=[ \t\r\n]*(?:\[string\][ \t]*)?\[char\])"
+)
+_MIN_CASTS = 8  # as ``dlp.charcodes`` reads: the shortest secret searched for
+
+
+def cast_arrays_joined(text: str) -> str | None:
+    """``text`` with the commas (or line breaks) between the PowerShell casts of an array of
+    ``_MIN_CASTS`` or more turned into "+", as ``dlp.charcodes`` reads casts; None when it holds
+    no such array."""
+    if _CAST_HINT.search(text) is None:
+        return None
+    commas = [m.start(1) if m.group(1) else m.start(2) for m in _CAST_JOIN.finditer(text)]
+    if len(commas) < _MIN_CASTS - 1:
+        return None
+    pieces: list[str] = []
+    previous = 0
+    for at in commas:
+        pieces += (text[previous:at], "+")
+        previous = at + 1
+    pieces.append(text[previous:])
+    return "".join(pieces)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from bot_bottle.sidecar.dlp.encodings import (
     Decoded,
     ascii_lower,
+    cast_arrays_joined,
     decode_runs,
     escaped_regions,
     has_escapes,
@@ -217,13 +218,17 @@ class Engine:
                 layers.append((items[k][0], _moved(dump, item_starts[k])))
                 budget[0] -= len(dump.text)
         if budget[0] > 0:
-            # Dumps without offsets (``od -An``) and base64 wrapped narrow (``base64 -w 16``).
+            # Dumps without offsets (``od -An``, ``od -An -c``), a line of hex bytes with blanks
+            # between them, and base64 wrapped narrow (``base64 -w 16``).
             for dump in plain_dumps(joined_items, limit=budget[0]):
                 k = bisect.bisect_right(item_starts, dump.start) - 1
                 layers.append((items[k][0], _moved(dump, item_starts[k])))
                 budget[0] -= len(dump.text)
         if budget[0] > 0:
-            for codes in decode_code_lists(joined_items, limit=budget[0]):
+            # PowerShell casts in an array ("[char]75, [char]113") are read as casts joined by "+":
+            # the same text, a comma or line break between two casts made a "+" (the offsets stay).
+            casts = cast_arrays_joined(joined_items)
+            for codes in decode_code_lists(joined_items if casts is None else casts, limit=budget[0]):
                 k = bisect.bisect_right(item_starts, codes.start) - 1
                 layers.append((items[k][0], _moved(codes, item_starts[k])))
                 budget[0] -= len(codes.text)
