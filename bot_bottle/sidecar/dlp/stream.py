@@ -294,6 +294,10 @@ class StreamScan:
         return release
 
 
+# The bytes that tell zlib from raw deflate (its header), and a gzip member from a trailer (its magic).
+DECIDING_BYTES = len(GZIP_MAGIC)
+
+
 class Inflow:
     """The compressed side of a body scanned inflated: its decompressor, and the compressed
     chunks not yet released, each with how much output the decompressor had produced once it
@@ -314,12 +318,29 @@ class Inflow:
         self.produced = 0  # output bytes so far
         self.clean = 0  # output bytes scanned clean (released to the compressed side)
         self.chunks: deque[tuple[bytes, int]] = deque()  # (compressed chunk, output once consumed)
+        self._undecided = b""  # a byte held until the next says how to read what follows
 
     def inflate(self, data: bytes, piece: int) -> Iterator[bytes]:
         """The output of ``data``, in pieces of at most ``piece`` bytes (a small body can
         inflate to gigabytes: it is never held whole). Raises ``zlib.error`` on corrupt data."""
-        rest = data
+        held, self._undecided = self._undecided, b""
+        yield from self._inflate(held + data if held else data, piece, final=False)
+
+    def flush(self) -> bytes:
+        """The last output, once the body ended (a byte held undecided is read as it can be)."""
+        held, self._undecided = self._undecided, b""
+        tail = b"".join(self._inflate(held, 1 << 16, final=True)) if held else b""
+        out = self._decompressor.flush() if self._decompressor is not None else b""
+        self.produced += len(out)
+        return tail + out
+
+    def _inflate(self, rest: bytes, piece: int, *, final: bool) -> Iterator[bytes]:
         while rest:
+            if not final and len(rest) < DECIDING_BYTES and self._next_is_sniffed():
+                # One byte cannot tell zlib from raw deflate, nor a gzip member from a trailer:
+                # decided with the next byte (or at the end), not guessed from a padded header.
+                self._undecided = rest
+                return
             if self._decompressor is None and self._members and not (self.kind == "gzip" and rest[:2] == GZIP_MAGIC):
                 self._raw_tail = True  # after the compressed data, not another gzip member: read as sent
             if self._raw_tail:
@@ -331,17 +352,22 @@ class Inflow:
                 out = d.decompress(rest, piece)
                 rest = d.unconsumed_tail
                 if d.eof:
-                    rest = d.unused_data + rest
+                    # All input past the end is in unused_data; after a call cut by ``piece``,
+                    # CPython leaves a copy of it in unconsumed_tail too (read twice, it would
+                    # turn a next member into a corrupt one, or into bytes read as sent).
+                    rest = d.unused_data
                     self._decompressor = None
                     self._members += 1
             self.produced += len(out)
             if out:
                 yield out
 
-    def flush(self) -> bytes:
-        out = self._decompressor.flush() if self._decompressor is not None else b""
-        self.produced += len(out)
-        return out
+    def _next_is_sniffed(self) -> bool:
+        """Whether what comes next is read by its first two bytes: the start of a deflate body
+        (zlib or raw), or what follows a gzip member (another member, or a trailer)."""
+        if self._decompressor is not None or self._raw_tail:
+            return False
+        return self._members > 0 if self.kind == "gzip" else self._members == 0
 
     def queue(self, data: bytes) -> None:
         self.chunks.append((data, self.produced))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
@@ -21,6 +20,7 @@ from bot_bottle.sidecar.egress import credentials, structure
 from bot_bottle.sidecar.egress.hosts import (
     INTERNAL_DOMAIN,
     HostError,
+    HostSpellingError,
     host_matches,
     internal_service_name,
     ip_literal,
@@ -34,6 +34,7 @@ from bot_bottle.sidecar.egress.policy import Match, Policy, Route
 RULE_ROUTE = "route"
 RULE_DEFAULT_DENY = "default-deny"
 RULE_INVALID_HOST = "invalid-host"
+RULE_NON_CANONICAL_HOST = "non-canonical-host"
 RULE_IP_LITERAL = "ip-literal"
 RULE_SIDECAR_LOCAL = "sidecar-local"
 RULE_PORT = "port"
@@ -180,6 +181,12 @@ def decide(request: RequestFacts, policy: Policy) -> Verdict:
     """The verdict for ``request`` under ``policy``. Pure: same input, same verdict."""
     try:
         host = normalise_host(request.host)
+    except HostSpellingError as exc:
+        return Verdict(
+            False, request.host, request.port, RULE_NON_CANONICAL_HOST,
+            f"the target host is spelt with fullwidth, compatibility or ignored characters that IDNA folds into "
+            f"{exc.folded}, and servers and resolvers do not all fold them so: use the name's ASCII form",
+        )
     except HostError as exc:
         return Verdict(False, request.host, request.port, RULE_INVALID_HOST, f"the target host is invalid ({exc})")
 
@@ -344,8 +351,12 @@ def _request_problem(request: RequestFacts, host: str, *, git_push_allowed: bool
     if hop is not None:
         return hop
     if not git_push_allowed:
-        # The git-gate (an internal service) is where pushes go: it scans them first.
-        return structure.git_push_problem(request.path, request.headers)
+        # The git-gate (an internal service) is where pushes go: it scans them first. A server
+        # that routes by ``X-Original-URL`` serves a push named there too.
+        push = structure.git_push_problem(request.path, request.headers)
+        if push is None:
+            push = next(filter(None, (structure.git_push_problem(t, ()) for t in _path_overrides(request))), None)
+        return push
     return None
 
 
@@ -657,7 +668,7 @@ def _normalise_path(raw: str) -> str | None:
     "which prefix is this under" depend on the server, so any path rule refuses them rather than
     guessing. So do the escapes some servers decode into a dot or a slash that no valid URL holds
     (``SERVER_ONLY_ESCAPES``), and characters Windows servers read as a dot or a separator that
-    make a dot segment so read (``_windows_reading``: ``/api/．．／admin``).
+    make a dot segment so read (``structure.windows_reading``: ``/api/．．／admin``).
     """
     path = raw.split("#", 1)[0].split("?", 1)[0]
     if not path.startswith("/"):
@@ -666,28 +677,11 @@ def _normalise_path(raw: str) -> str | None:
     if "\\" in path or any(bad in lowered for bad in ("%2f", "%5c", "%00", "%25", *SERVER_ONLY_ESCAPES)):
         return None
     decoded = lowered.replace("%2e", ".").replace("%3b", ";").replace("%20", " ")
-    for reading in (decoded, _windows_reading(lowered)):
+    for reading in (decoded, structure.windows_reading(lowered)):
         for segment in reading.split("/"):
             if _dot_segment(segment.split(";", 1)[0]):
                 return None
     return path
-
-
-# Non-ASCII characters IIS and ASP.NET read as "/", "\" or ".": Windows maps a character its code
-# page lacks to a "best fit": fullwidth ``／``, ``．``, ``＼`` and their small forms (which NFKC
-# folds into ASCII too), look-alikes NFKC keeps (the division slash), the yen and won signs (the
-# Japanese and Korean code pages hold them where ASCII has "\"). Either separator is "/" there.
-_BEST_FIT_SEPARATORS = str.maketrans({c: "/" for c in "\\\u2215\u2044\u29f8\u2216\u29f5\u29f9\u00a5\u20a9"})
-_ENCODED_NON_ASCII = re.compile(r"%[89a-f][0-9a-f]")
-
-
-def _windows_reading(lowered: str) -> str:
-    """The path as a Windows server may read it: percent escapes decoded as UTF-8, then NFKC
-    and the best-fit separators applied; "" (nothing more to read) for an ASCII path without
-    escapes of non-ASCII bytes, which holds no best-fit character."""
-    if lowered.isascii() and not _ENCODED_NON_ASCII.search(lowered):
-        return ""
-    return unicodedata.normalize("NFKC", unquote(lowered, errors="replace")).translate(_BEST_FIT_SEPARATORS)
 
 
 def _dot_segment(segment: str) -> bool:
@@ -703,6 +697,10 @@ def _host_header_problem(request: RequestFacts, host: str) -> str | None:
         return "the request carries more than one Host header"
     if not values:
         return None
+    if not values[0].isascii():
+        # Clients send a name in its ASCII (xn--) form. Other bytes (read here as latin-1) may fold
+        # into the target's name under IDNA, while the upstream picks its site by the bytes.
+        return "the Host header holds non-ASCII bytes; send the name in its ASCII (xn--) form"
     if structure.authority_shape_problem(values[0]):
         return "the Host header is not a host name and port"
     name, named_port = structure.split_authority(values[0])

@@ -22,6 +22,16 @@ class HostError(ValueError):
     """A host name that cannot be normalised."""
 
 
+class HostSpellingError(HostError):
+    """A non-ASCII host name that IDNA 2003 folds into a name spelt otherwise (fullwidth letters
+    or dots, compatibility forms, characters it drops, ``ß``). Python's resolver folds it so, but a
+    server reading the bytes, an IDNA 2008 library or a TLS peer does not: it names no one host."""
+
+    def __init__(self, raw: str, folded: str) -> None:
+        super().__init__(f"{raw!r} is spelt with characters IDNA folds into another name ({folded})")
+        self.folded = folded
+
+
 def normalise_host(raw: str) -> str:
     """Lower case, no trailing dot, no IPv6 brackets, IDNA-encoded; raise ``HostError`` if invalid.
 
@@ -39,10 +49,7 @@ def normalise_host(raw: str) -> str:
     if ip is not None:
         return ip
     if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise HostError(f"{raw!r} is not a valid host name") from exc
+        host = _ascii_form(raw, host)
     host = host.lower()
     if len(host) > 253:
         raise HostError(f"{raw!r} is longer than 253 characters")
@@ -50,6 +57,20 @@ def normalise_host(raw: str) -> str:
     if not all(_LABEL.match(label) for label in labels):
         raise HostError(f"{raw!r} is not a valid host name")
     return host
+
+
+def _ascii_form(raw: str, host: str) -> str:
+    """The ASCII (xn--) form of a non-ASCII name, which must be the canonical U-label form of
+    that name: what mitmproxy gives for a CONNECT to an ``xn--`` name, and what reads back the
+    same from its ASCII form. Anything IDNA would fold first is refused (``HostSpellingError``)."""
+    try:
+        ascii_form = host.encode("idna").decode("ascii")
+        canonical = ascii_form.encode("ascii").decode("idna")
+    except UnicodeError as exc:
+        raise HostError(f"{raw!r} is not a valid host name") from exc
+    if canonical.lower() != host.lower():
+        raise HostSpellingError(raw, ascii_form.lower())
+    return ascii_form
 
 
 def ip_literal(host: str) -> str | None:

@@ -15,6 +15,7 @@ our 403 naming the rule.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
@@ -182,6 +183,10 @@ def absolute_form_problem(authority: str, host: str, port: int, normalise) -> Pr
     """
     if not authority:
         return None
+    if not authority.isascii():
+        # An upstream picks its site by these bytes, which IDNA may fold into the target's name.
+        return Problem(RULE_ABSOLUTE_FORM, "the request's absolute-form URL or :authority holds non-ASCII "
+                       "characters; send the name in its ASCII (xn--) form")
     name, named_port = split_authority(authority)
     try:
         named = None if authority_shape_problem(authority) else normalise(name)
@@ -254,13 +259,19 @@ def connection_problem(headers: Iterable[tuple[str, str]]) -> Problem | None:
 
 
 def git_push_problem(path: str, headers: Iterable[tuple[str, str]]) -> Problem | None:
-    """A git smart-HTTP push: only the bundle's git-gate may receive one (it scans pushes)."""
+    """A git smart-HTTP push: only the bundle's git-gate may receive one (it scans pushes).
+    The path and query are read as servers may read them: decoded once and twice, and as a
+    Windows server reads them (``windows_reading``: ``git－receive－pack``, ``repo.git＼git-receive-pack``),
+    with a last segment's trailing dots and spaces trimmed as IIS trims them. ``headers`` are
+    looked at for the body's type; a caller checks a path a rewriting server routes by instead
+    (``X-Original-URL``) with no headers."""
     raw_path, _, query = path.split("#", 1)[0].partition("?")
-    for candidate in _decodings(raw_path):
-        segments = [segment.split(";", 1)[0] for segment in candidate.rstrip("/").split("/")]
-        if segments and segments[-1] == GIT_RECEIVE_PACK:
+    for candidate in _folded_decodings(raw_path):
+        last = candidate.rstrip("/. ").rpartition("/")[2]
+        # A CGI server (git http-backend) gets the path as a C string: it ends at a NUL.
+        if last.split(";", 1)[0].partition("\0")[0].rstrip(". ") == GIT_RECEIVE_PACK:
             return _push("the path ends in /git-receive-pack")
-    for candidate in _decodings(query):
+    for candidate in _folded_decodings(query):
         for key, value in parse_qsl(candidate, keep_blank_values=True):
             if key.strip() == "service" and value.strip() == GIT_RECEIVE_PACK:
                 return _push("the query asks for service=git-receive-pack")
@@ -317,6 +328,37 @@ def _decodings(text: str) -> list[str]:
     """The text lower-cased, and decoded once and twice: servers differ in how often they decode."""
     once = unquote(text)
     return [text.lower(), once.lower(), unquote(once).lower()]
+
+
+def _folded_decodings(text: str) -> list[str]:
+    """``_decodings`` with "\\" read as "/" (IIS and Windows servers read it so), and the Windows
+    reading of the text and of it decoded once (so of it decoded once and twice), lower-cased
+    again (NFKC may leave capitals)."""
+    decodings = _decodings(text)
+    readings = dict.fromkeys(d.replace("\\", "/") if "\\" in d else d for d in decodings)  # most are alike
+    for decoded in dict.fromkeys(decodings[:2]):
+        folded = windows_reading(decoded)
+        if folded:
+            readings[folded.lower()] = None
+    return list(readings)
+
+
+# Non-ASCII characters IIS and ASP.NET read as "/", "\" or ".": Windows maps a character its code
+# page lacks to a "best fit": fullwidth ``／``, ``．``, ``＼`` and their small forms (which NFKC
+# folds into ASCII too), look-alikes NFKC keeps (the division slash), the yen and won signs (the
+# Japanese and Korean code pages hold them where ASCII has "\"). Either separator is "/" there.
+_BEST_FIT_SEPARATORS = str.maketrans({c: "/" for c in "\\\u2215\u2044\u29f8\u2216\u29f5\u29f9\u00a5\u20a9"})
+_ENCODED_NON_ASCII = re.compile(r"%[89a-f][0-9a-f]")
+
+
+def windows_reading(lowered: str) -> str:
+    """Lower-cased text (a path or a query) as a Windows server may read it: percent escapes
+    decoded as UTF-8, then NFKC (fullwidth and compatibility forms become ASCII: ``－`` is "-")
+    and the best-fit separators applied; "" (nothing more to read) for ASCII text without escapes
+    of non-ASCII bytes, which holds no such character."""
+    if lowered.isascii() and not _ENCODED_NON_ASCII.search(lowered):
+        return ""
+    return unicodedata.normalize("NFKC", unquote(lowered, errors="replace")).translate(_BEST_FIT_SEPARATORS)
 
 
 def _shown(name: str) -> str:
