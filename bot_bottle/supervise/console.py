@@ -9,7 +9,8 @@ scrolls (Enter on a proposal moves there, Escape back). Keyboard only: ``a`` app
 approve and also save the route to the bottle's manifest (asks first, naming the file), ``m``
 modify (the proposal opens in ``$EDITOR``), ``r`` reject (asks for a reason), ``s`` stop the
 bottle highlighted in the bottles pane (or the selected proposal's), ``g`` sync now, ``tab``
-moves between panes, ``q`` quits.
+moves between panes, ``j``/``k`` move like the arrow keys, ``?`` lists every key (and the last
+sync's problems in full), ``q`` quits.
 
 Syncing (``docker exec`` into every sidecar) and deciding (which may rebuild an image) run in
 threads of their own, each with its own database connection, so the screen never freezes: one
@@ -24,6 +25,7 @@ import functools
 import math
 import os
 import shlex
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -32,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SuspendNotSupported
@@ -47,7 +50,7 @@ from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import apply, view
 from bot_bottle.supervise import sync as sync_mod
 from bot_bottle.supervise.store import ProposalRow, Store
-from bot_bottle.supervise.sync import BottleInfo, SyncReport
+from bot_bottle.supervise.sync import SYSTEM_OPERATOR, BottleInfo, SyncReport
 
 EVENTS_SHOWN = 200
 PROPOSAL_COLUMNS = ("#", "bottle", "kind", "expires", "age", "request", "justification")
@@ -123,7 +126,58 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class ProposalTable(DataTable):
+# Every key of the console, for the help screen (``?``): the footer has room for the deciding
+# keys only, and moving between panes, opening a proposal and going back must be found too.
+HELP_KEYS: tuple[tuple[str, str], ...] = (
+    ("tab, shift+tab", "next / previous pane: proposals, detail, events, bottles"),
+    ("up, down, j, k", "move in a list; scroll the detail"),
+    ("enter", "read the selected proposal's whole detail (it scrolls)"),
+    ("escape", "back from the detail to the proposals; cancel a question"),
+    ("a", "approve the selected proposal"),
+    ("A", "approve an egress route and save it to the manifest (asks)"),
+    ("m", "modify the proposal in $EDITOR, then approve it as changed"),
+    ("r", "reject the proposal (asks the reason the agent is told)"),
+    ("s", "stop the bottle highlighted, or the proposal's (asks)"),
+    ("g", "sync now"),
+    ("?", "this help (escape closes it)"),
+    ("ctrl+p", "command palette"),
+    ("q", "quit (decisions being applied finish first)"),
+)
+HELP_KEY_WIDTH = 16
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, and the last sync's problems in full (the status line counts them)."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close")]
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__()
+        self.problems = problems
+
+    def compose(self) -> ComposeResult:
+        text = Text("Keys (escape closes this)", style="bold")
+        for key, what in HELP_KEYS:
+            text.append(f"\n  {key:<{HELP_KEY_WIDTH}}", style="bold")
+            text.append(what)
+        if self.problems:
+            text.append(f"\n\nThe last sync's problems ({len(self.problems)})", style="bold red")
+            for problem in self.problems:
+                text.append(f"\n  {view.one_line(problem)}")
+        with VerticalScroll(id="help"):
+            yield Static(text, markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ListTable(DataTable):
+    """A table that ``j`` and ``k`` move through too."""
+
+    BINDINGS = [Binding("j", "cursor_down", show=False), Binding("k", "cursor_up", show=False)]
+
+
+class ProposalTable(ListTable):
     """The proposals table, telling the console when the operator moved its cursor.
 
     The console rebuilds the table on every sync and puts the cursor back itself (``quiet``);
@@ -142,7 +196,8 @@ class ProposalTable(DataTable):
 class DetailPane(VerticalScroll):
     """The selected proposal's whole detail; scrolls with the arrow keys, Escape goes back."""
 
-    BINDINGS = [Binding("escape", "back", "Back to proposals", show=False)]
+    BINDINGS = [Binding("escape", "back", "Back to proposals", show=False),
+                Binding("j", "scroll_down", show=False), Binding("k", "scroll_up", show=False)]
 
     def action_back(self) -> None:
         self.app.query_one("#proposals", DataTable).focus()
@@ -172,7 +227,10 @@ class SuperviseApp(App[None]):
     /* While the operator reads a proposal's detail, the events give it their lines (the newest stays). */
     Screen.reading #events { height: 1; min-height: 1; }
     #status { height: 1; padding: 0 1; background: $boost; }
-    ReasonScreen, ConfirmScreen { align: center middle; }
+    ReasonScreen, ConfirmScreen, HelpScreen { align: center middle; }
+    /* At 80 columns each key's line is one line: the border and padding take 4 columns. */
+    #help { width: 100%; max-width: 100; height: auto; max-height: 100%; border: thick $accent;
+            background: $surface; padding: 0 1; }
     #dialog { width: 80%; max-width: 100; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
     #dialog Label { width: 100%; }
     """
@@ -185,6 +243,7 @@ class SuperviseApp(App[None]):
         Binding("s", "stop", "Stop"),
         Binding("g", "sync", "Sync"),
         Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
     ]
 
     def __init__(
@@ -221,6 +280,12 @@ class SuperviseApp(App[None]):
         # cursor (they chose what is under it now).
         self._selection_lost = False
         self._decided_here: set[int] = set()
+        # The row below each proposal decided here when its key was pressed: only that one is the
+        # "next" the operator saw. A sync that took it away before the decision landed leaves
+        # the cursor on a row they never saw below, which the next key must not decide.
+        self._next_after: dict[int, str | None] = {}
+        self._deciding: set[int] = set()  # decisions still being applied, by proposal key
+        self._told: dict[str, float] = {}  # notifications shown, until when: a repeat is not stacked
         self.selected_bottle: str | None = None
         self.last_sync: SyncReport | None = None
         self.syncs = 0  # completed syncs, for tests and the status line
@@ -240,7 +305,7 @@ class SuperviseApp(App[None]):
         yield Header(show_clock=True)
         # markup=False on every Static: what they show (labels, ids, errors) is never read as markup.
         yield Static("Running bottles", classes="pane-title", id="bottles-title", markup=False)
-        yield DataTable(id="bottles", cursor_type="row", zebra_stripes=True)
+        yield ListTable(id="bottles", cursor_type="row", zebra_stripes=True)
         yield Static("Pending proposals", classes="pane-title", id="proposals-title", markup=False)
         yield ProposalTable(id="proposals", cursor_type="row", zebra_stripes=True)
         with DetailPane(id="detail-pane"):
@@ -251,7 +316,8 @@ class SuperviseApp(App[None]):
         yield Static("Events", classes="pane-title", id="events-title", markup=False)
         yield RichLog(id="events", wrap=False, markup=False, highlight=False, max_lines=EVENTS_SHOWN)
         yield Static("starting...", id="status", markup=False)
-        yield Footer()
+        # The palette's entry gives its room to "? Help", which lists every key (ctrl+p still works).
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         bottles = self.query_one("#bottles", DataTable)
@@ -326,9 +392,7 @@ class SuperviseApp(App[None]):
         self.syncs += 1
         self.refresh_views()
         if report.errors:
-            self.set_status(Text(view.one_line(report.errors[0])
-                                 + (f" (+{len(report.errors) - 1} more)" if len(report.errors) > 1 else ""),
-                                 style="red"))
+            self.set_status(Text(sync_problems(report, max(20, self.size.width - 2)), style="red"))
         else:
             self.set_status(Text(f"synced {time.strftime('%H:%M:%S')}: {len(self.bottles)} bottle(s), "
                                  f"{len(self.pending)} pending"))
@@ -341,9 +405,20 @@ class SuperviseApp(App[None]):
         # Text, never markup: titles carry labels and ids from manifests and engines.
         self.query_one(widget_id, Static).update(Text(view.one_line(text)))
 
-    def _tell(self, message: str, *, severity: SeverityLevel = "information", timeout: float | None = None) -> None:
-        """A notification whose text (errors, paths, what an agent wrote) is never markup."""
-        self.notify(view.printable(message), severity=severity, timeout=timeout, markup=False)
+    def _tell(self, message: str, *, severity: SeverityLevel = "information", timeout: float | None = None,
+              title: str = "") -> None:
+        """A notification whose text (errors, paths, what an agent wrote) is never markup.
+
+        One still shown is not shown again: a key pressed a few times in a row would stack the
+        same toast down the screen, over the proposals and the events."""
+        now = time.monotonic()
+        if self._told.get(title + message, 0.0) > now:
+            return
+        shown_for = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+        self._told = {m: until for m, until in self._told.items() if until > now}
+        self._told[title + message] = now + shown_for
+        self.notify(view.printable(message), title=view.one_line(title), severity=severity, timeout=timeout,
+                     markup=False)
 
     def refresh_views(self) -> None:
         self.pending = self.store.pending()
@@ -380,7 +455,7 @@ class SuperviseApp(App[None]):
         # The request gets what the screen has left after the short columns, so the row (with its
         # "(+N paths)") fits; the justification takes the rest, and the detail has it all.
         fixed = sum(_column_width(h, rows, i) + 2 for i, h in enumerate(PROPOSAL_COLUMNS[:5]) if h != "bottle")
-        bottle_width, width = fit_columns(self.size.width - fixed, max((len(n) for n in shown), default=0))
+        bottle_width, width = fit_columns(self.size.width - fixed, max((cell_len(n) for n in shown), default=0))
         for row, name, cells in zip(self.pending, shown, rows):
             cells[1] = view.styled(view.cut_middle(name, bottle_width), colors.get(row.bottle_id, (None, None))[1])
             cells.append(view.request_cell(row.kind, row.payload, width))
@@ -403,10 +478,14 @@ class SuperviseApp(App[None]):
         finally:
             props.quiet = False
         if keep is not None and keep not in {str(row.key) for row in self.pending} and not (
-                int(keep) in self._decided_here and moved_on):
+                int(keep) in self._decided_here and moved_on and self._next_after.get(int(keep)) == after):
             # Gone, not decided here, or decided here but the row below it went too: what the
             # cursor is on now is not the "next" the operator saw below the one they decided.
             self._selection_lost = True
+            if int(keep) not in self._decided_here:
+                # Said at once: an operator reading its detail would otherwise see another
+                # proposal take its place there with no word of why.
+                self._tell(self._gone(int(keep)), severity="warning", timeout=10)
         self._title("#proposals-title",
                     f"Pending proposals ({len(self.pending)})  a approve  A +save  m modify  r reject  "
                     "enter detail" if self.pending else "Pending proposals: none")
@@ -415,6 +494,17 @@ class SuperviseApp(App[None]):
             self.selected_bottle = current.bottle_id if current else (self.bottles[0].id if self.bottles else None)
         self._show_detail()
         self._show_events()
+
+    def _gone(self, key: int) -> str:
+        """Why the selected proposal left the list, as the store has it."""
+        try:
+            row = self.store.get(key)
+        except (BotBottleError, sqlite3.Error):  # forgotten meanwhile, or the database busy: gone all the same
+            return "the proposal you had selected is gone; the cursor is on another now"
+        by = f" by {row.operator}" if row.operator and row.operator != SYSTEM_OPERATOR else ""
+        why = f" ({row.reason})" if row.reason else ""
+        return view.one_line(f"{row.bottle_id}/{row.id}, which you had selected, is gone: {row.status}{by}{why}; "
+                             "the cursor is on another now")
 
     def _cursor_key(self, table: DataTable) -> str | None:
         if table.row_count == 0:
@@ -550,7 +640,14 @@ class SuperviseApp(App[None]):
             self._tell("the proposal you had selected is gone (decided, or its wait ended); this is another one: "
                        "read it, then press the key again", severity="warning", timeout=10)
             return None
+        elif row.key in self._deciding:
+            # Pressed again before the first landed: that one stands, a second would only fail.
+            self._tell(f"{row.bottle_id}/{row.id} is already being decided", severity="warning")
+            return None
         return row
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(list(self.last_sync.errors) if self.last_sync else []))
 
     def action_approve(self) -> None:
         row = self._need_proposal()
@@ -681,10 +778,13 @@ class SuperviseApp(App[None]):
     def _decide(self, row: ProposalRow, verdict: str, **kwargs: Any) -> None:
         # Decided here: when it leaves the list the operator knows why (no "selection gone").
         self._decided_here.add(row.key)
+        props = self.query_one("#proposals", ProposalTable)
+        self._next_after[row.key] = self._key_below_cursor(props) if self._cursor_key(props) == str(row.key) else None
+        self._deciding.add(row.key)
         self.set_status(f"{verdict}: {row.bottle_id}/{row.id}...")
         future = self._action_pool.submit(self._run_decision, row.key, verdict, kwargs)
         self._decisions.append((f"{verdict} {row.bottle_id}/{row.id}", future))
-        self._await_decision(future)
+        self._await_decision(row.key, f"{row.bottle_id}/{row.id} not {verdict}", future)
 
     def _run_decision(self, key: int, verdict: str, kwargs: dict[str, Any]) -> tuple[ProposalRow | None, str | None]:
         """In a decision thread: (the proposal as it ended, None) or (None, why it failed)."""
@@ -697,15 +797,21 @@ class SuperviseApp(App[None]):
             return None, f"internal error: {type(exc).__name__}: {exc}"
 
     @work(group="decide")
-    async def _await_decision(self, future: Future[tuple[ProposalRow | None, str | None]]) -> None:
-        row, error = await asyncio.wrap_future(future)
-        self._decided(row, error)
+    async def _await_decision(self, key: int, failed: str,
+                              future: Future[tuple[ProposalRow | None, str | None]]) -> None:
+        try:
+            row, error = await asyncio.wrap_future(future)
+        finally:
+            self._deciding.discard(key)
+        self._decided(row, error, failed)
 
     @_while_shown
-    def _decided(self, row: ProposalRow | None, error: str | None) -> None:
+    def _decided(self, row: ProposalRow | None, error: str | None, failed: str) -> None:
         if row is None:
-            self._tell(error or "failed", severity="error", timeout=10)
-            self.set_status(Text(view.one_line(error or "failed"), style="red"))
+            # Named: with several decisions out, the store's reason alone ("already rejected,
+            # which is final") does not say which of them it is about.
+            self._tell(error or "failed", severity="error", timeout=10, title=failed)
+            self.set_status(Text(view.one_line(f"{error or 'failed'} ({failed})"), style="red"))
         else:
             message = _outcome(row)
             severity: SeverityLevel = "error" if row.status == "failed" else ("warning" if row.error else "information")
@@ -784,5 +890,44 @@ def _column_width(label: str, rows: list[list[Text]], index: int) -> int:
 
 
 def _clip(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    return view.cut(" ".join(text.split()), width)
+
+
+def sync_problems(report: SyncReport, width: int) -> str:
+    """A sync's problems on the status line's ``width`` cells: the first of those that are not
+    about reading one bottle (the engine's list, a refused forgery) with how many more, then the
+    bottles that could not be read, counted, each named with its reason as far as they fit."""
+    unread = set().union(*report.unread.values()) if report.unread else set()
+    others = [error for error in report.errors if error not in unread]
+    parts = []
+    if others:
+        first = view.one_line(others[0]) + (f" (+{len(others) - 1} more)" if len(others) > 1 else "")
+        parts.append(view.cut(first, width // 2 if report.unread else width))
+    if report.unread:
+        used = sum(cell_len(part) + 2 for part in parts)
+        parts.append(_unread_line(report.unread, width - used))
+    return view.cut("; ".join(parts), width)
+
+
+UNREAD_REASON_WIDTHS = (60, 40, 24, 12)  # tried in turn: the one naming the most bottles wins
+
+
+def _unread_line(unread: dict[str, list[str]], width: int) -> str:
+    """``N bottles could not be read: a (reason), b (reason), +1 more`` in ``width`` cells."""
+    head = f"{len(unread)} bottle{'s' if len(unread) > 1 else ''} could not be read: "
+    best = head + f"+{len(unread)} more" if len(unread) > 1 else head.rstrip(": ")
+    best_count = 0
+    for reason_width in UNREAD_REASON_WIDTHS:
+        named: list[str] = []
+        for bottle_id, messages in unread.items():
+            reason = view.one_line(messages[0]).removeprefix(f"bottle {view.one_line(bottle_id)}: ")
+            entry = f"{view.one_line(bottle_id)} ({view.cut(reason, reason_width)})"
+            left = len(unread) - len(named) - 1
+            line = head + ", ".join([*named, entry]) + (f", +{left} more" if left else "")
+            if cell_len(line) > width:
+                break
+            named.append(entry)
+        if len(named) > best_count:
+            left = len(unread) - len(named)
+            best, best_count = head + ", ".join(named) + (f", +{left} more" if left else ""), len(named)
+    return best

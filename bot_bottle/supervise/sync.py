@@ -82,7 +82,15 @@ class SyncReport:
     reopened: int = 0  # expired by an earlier sync while their sidecar still listed them
     errors: list[str] = field(default_factory=list)
     slow: list[str] = field(default_factory=list)  # bottles whose sidecar did not answer in time
+    # Bottles whose sidecar could not be read (down, slow, an error), each with its messages (also
+    # in ``errors``): the console counts and names them all, not only the first error.
+    unread: dict[str, list[str]] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list)  # removed bottles whose events were deleted
+
+    def not_read(self, bottle_id: str, message: str) -> None:
+        """``bottle_id``'s sidecar could not be read, as ``message`` says."""
+        self.errors.append(message)
+        self.unread.setdefault(bottle_id, []).append(message)
 
 
 LinkFactory = Callable[[str], SidecarLink]
@@ -161,8 +169,8 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
             continue
         fetch = fetches.start(bottle.id, link_for(bottle.id), store.event_cursors(bottle.id))
         if fetch is None:
-            report.errors.append(f"bottle {bottle.id}: its sidecar has not answered the previous sync yet "
-                                 f"({fetches.busy_for(bottle.id):.0f} s); not asked again meanwhile")
+            report.not_read(bottle.id, f"bottle {bottle.id}: its sidecar has not answered the previous sync yet "
+                                       f"({fetches.busy_for(bottle.id):.0f} s); not asked again meanwhile")
             report.slow.append(bottle.id)
             continue
         started.append((bottle, fetch))
@@ -171,23 +179,23 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         fetch.done.wait(left)
         if not fetch.pending_done.is_set():
-            report.errors.append(f"bottle {bottle.id}: its sidecar did not answer within {wait_s:g} s (slow); "
-                                 "its proposals and events wait for a later sync")
+            report.not_read(bottle.id, f"bottle {bottle.id}: its sidecar did not answer within {wait_s:g} s (slow); "
+                                       "its proposals and events wait for a later sync")
             report.slow.append(bottle.id)
             continue
         if fetch.pending_error is not None:
-            report.errors.append(str(fetch.pending_error))
+            report.not_read(bottle.id, str(fetch.pending_error))
             if fetch.pending_error.kind == "unreachable":
                 continue  # one message per bottle whose sidecar is down
         else:
             _reconcile(store, bottle.id, fetch.pending or [], before.get(bottle.id, []), report)
             _report_refused(store, bottle.id, fetch.refused, report)
         if not fetch.done.is_set():
-            report.errors.append(f"bottle {bottle.id}: its egress log did not arrive within {wait_s:g} s (slow)")
+            report.not_read(bottle.id, f"bottle {bottle.id}: its egress log did not arrive within {wait_s:g} s (slow)")
             report.slow.append(bottle.id)
             continue
         if fetch.events_error is not None:
-            report.errors.append(str(fetch.events_error))
+            report.not_read(bottle.id, str(fetch.events_error))
             continue
         for chunk in fetch.chunks:
             report.new_events += store.import_events(bottle.id, fetch.source, chunk.records,

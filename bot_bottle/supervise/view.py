@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
+from rich.cells import cell_len, get_character_cell_size
 from rich.style import Style
 from rich.text import Text
 
@@ -104,7 +105,7 @@ def request_cell(kind: str, payload: Mapping[str, Any], width: int = REQUEST_CEL
     if kind == "egress":
         text.append(_egress_cell(payload, width))
     else:
-        text.append(_cut(one_line(summary(kind, payload)), width))
+        text.append(cut(one_line(summary(kind, payload)), width))
     return text
 
 
@@ -115,14 +116,15 @@ def _egress_cell(payload: Mapping[str, Any], width: int) -> str:
     paths = list(payload.get("paths") or [])
     more = f" (+{len(paths) - 1} paths)" if len(paths) > 1 else ""
     host = one_line(_host_before_port(str(payload.get("host", "?")), bool(payload.get("ports"))))
-    if len(host) > width - len(more) and len(host) <= width:
+    host_cells = cell_len(host)
+    if host_cells > width - len(more) and host_cells <= width:
         more = ""  # the host whole before the count (the detail has every path)
     room = max(8, width - len(more))
     rest = one_line(summary("egress", {**payload, "host": "", "paths": paths[:1]}))
-    if len(host) >= room:
+    if host_cells >= room:
         # A wildcard stays one when cut: "*.…" never reads as a single host.
         return ("*." + _cut_start(host[2:], room - 2) if host.startswith("*.") else _cut_start(host, room)) + more
-    return host + _cut(rest, room - len(host)) + more
+    return host + cut(rest, room - host_cells) + more
 
 
 def _host_before_port(host: str, ported: bool) -> str:
@@ -138,25 +140,47 @@ def quoted(text: str, width: int = QUOTED_WIDTH) -> str:
     """A request quoted in a question (reject, approve and save): one line, cut at ``width``, so
     the question, its ``[y/n]`` and the reason's input stay on an 80x24 screen (the detail has it
     all)."""
-    return _cut(one_line(text), width)
+    return cut(one_line(text), width)
 
 
 def cut_middle(text: str, width: int) -> str:
-    """``text`` in ``width`` characters, its middle cut: its start and its end (a bottle's id,
-    added to a name that reads like another's) both stay."""
-    if len(text) <= width:
+    """``text`` in ``width`` terminal cells, its middle cut: its start and its end (a bottle's id,
+    added to a name that reads like another's) both stay. Cells, not characters: a CJK or
+    fullwidth character takes two, and a name measured by characters overflows its column."""
+    if cell_len(text) <= width:
         return text
-    head = max(1, (width - 1) // 3)  # the end gets more: it holds the id
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    head = _head(text, max(1, (width - 1) // 3))  # the end gets more: it holds the id
+    return head + "…" + _tail(text, width - 1 - cell_len(head))
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def cut(text: str, width: int) -> str:
+    """``text`` in ``width`` terminal cells, its end shown as cut."""
+    return text if cell_len(text) <= width else _head(text, width - 1) + "…"
 
 
 def _cut_start(text: str, width: int) -> str:
-    """``text``'s last ``width`` characters, its start shown as cut."""
-    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
+    """``text``'s last ``width`` cells, its start shown as cut."""
+    return text if cell_len(text) <= width else "…" + _tail(text, width - 1)
+
+
+def _head(text: str, cells: int) -> str:
+    """The longest start of ``text`` that takes at most ``cells`` cells."""
+    used = 0
+    for index, char in enumerate(text):
+        used += get_character_cell_size(char)
+        if used > cells:
+            return text[:index]
+    return text
+
+
+def _tail(text: str, cells: int) -> str:
+    """The longest end of ``text`` that takes at most ``cells`` cells."""
+    used = 0
+    for index in range(len(text) - 1, -1, -1):
+        used += get_character_cell_size(text[index])
+        if used > cells:
+            return text[index + 1:]
+    return text
 
 
 def time_left(created_at: float, timeout_s: float | None, now: float) -> str:
