@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from bot_bottle.sidecar.dlp.bodies import encode_body
 from bot_bottle.sidecar.dlp.compat import is_utf8
 from bot_bottle.sidecar.dlp.findings import SCAN_LIMIT
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES
 from bot_bottle.sidecar.dlp.stream import Inflow
 
 # (start, end, label) of a value to mask, offsets into the batch.
@@ -123,7 +124,8 @@ class AnswerStream:
                 pending[start:end] = (MASK + b"*" * (end - start))[: end - start]
                 self._label(label)
                 self.masked += 1
-            fresh = bytes(pending[max(0, self._scanned_upto - 512) :])  # a phrase cut at the seam
+            # A phrase cut at the seam: read again from as many bytes back as it can reach.
+            fresh = bytes(pending[max(0, self._scanned_upto - SEAM_BYTES) :])
             text = fresh if _is_text(fresh) or _mostly_text(fresh) else _text_stretches(fresh)
             if text:
                 for label, high in self.injection(text):

@@ -32,7 +32,10 @@ i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters spaced o
 Beyond English: the override in German, French, Spanish, Italian, Portuguese, Chinese, Japanese,
 Korean and Russian, where it is a request (a verb that also states what someone does, "el
 modelo ignora ...", "j'ignore ...", counts only where a request starts). A base64 run shortly
-after "decode" or "base64" is read decoded ("instructions in base64").
+after "decode" or "base64", or shortly before one, is read decoded ("instructions in base64"), as
+are a run of hex after "hex" and the text after "rot13" (rotated). In a JSON body, an override
+split across strings ({"a": "ignore all previous", "b": "instructions"}) is read with the
+strings joined. A "SYSTEM:" turn opening a line and speaking to the assistant is a fake one.
 """
 
 from __future__ import annotations
@@ -184,6 +187,10 @@ def _overrides(sep: str) -> tuple[Rule, ...]:
              rf"(?:{sep}{_DETERMINERS}){{0,2}}{sep}(?:previous|prior|system|original|initial|safety){sep}{_TARGETS}\b"),
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("forget",),
              rf"{sep}(?:everything|all){sep}(?:you|that|above|before)\b", _not_an_idiom),
+        # "Discard the previous context" is an API's wording: only the words for instructions.
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("discard",),
+             rf"(?:(?:{sep}{_DETERMINERS}){{0,3}}{sep}{_EARLIER}(?:{sep}[a-z]+)?|(?:{sep}(?:all|any|your)){{1,2}})"
+             rf"{sep}{_STRONG_TARGETS}\b"),
     )
 
 
@@ -307,6 +314,89 @@ def _requested(starts: Callable[[str, int], re.Match[str] | None]) -> Check:
 _GIVEN = (rf"(?:you{_W}(?:were|have{_W}been|have|received|got)|given{_W}to{_W}you|"
           rf"from{_W}(?:the|your){_W}(?:user|operator|developer))")
 
+# "Set aside all previous instructions", "set your previous instructions aside", "pay no
+# attention to the instructions above": found from "aside" and "attention" (searched for anyway),
+# looking back for the verb. What is dropped is named as instructions, not as "rules" or
+# "messages" alone: "pay no attention to earlier messages in this thread" is a forum's wording.
+_DROPPED = (rf"(?:{_DETERMINERS}{_W}){{0,3}}(?:{_EARLIER}{_W}(?:[a-z]+{_W})?{_STRONG_TARGETS}|"
+            rf"{_STRONG_TARGETS}{_W}(?:above|before|so{_W}far))")
+_NAMED_DROPPED = ("instruction", "instructions", "prompt", "prompts", "guidelines", "directives", "guardrails",
+                  "above", "before", "far")
+_BLANKS = " \t\r\n*_`\"'>"
+_SET = _looking_back(rf"(?<![a-z])(?:set|put|lay|cast|push){_W}", 12)
+_SET_OBJECT_FIRST = _looking_back(rf"(?<![a-z])(?:set|put|lay|cast|push){_W}{_DROPPED}{_W}", 120)
+_PAY_NO = _looking_back(
+    rf"(?<![a-z])(?:pay(?:ing)?{_W}(?:no|zero)|(?:do{_W}not|don't|dont|never){_W}pay{_W}any){_W}", 28)
+_CONDITION_AFTER = re.compile(rf"{_W}(?:if|unless|when|for|on|in{_W}case)\b")
+# "You can safely ignore the instructions above": a statement of what a reader may skip.
+_MAY_SKIP = _looking_back(
+    rf"(?<![a-z])(?:can|may|could|might|should|will|would|to){_W}(?:[a-z]+ly{_W}|just{_W})?", 28)
+
+
+def _set_aside(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    if m.end() > m.start() + len("aside"):
+        before = _SET(low, m.start())
+    elif low[max(0, m.start() - 24) : m.start()].rstrip(_BLANKS).endswith(_NAMED_DROPPED):
+        before = _SET_OBJECT_FIRST(low, m.start())  # "aside" right after the instructions' name
+    else:
+        return None
+    return _dropped(low, before.start(), m.end()) if before else None
+
+
+def _pay_no_attention(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    before = _PAY_NO(low, m.start())
+    return _dropped(low, before.start(), m.end()) if before else None
+
+
+def _requested_drop(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    return _dropped(low, m.start(), m.end())
+
+
+def _dropped(low: str, start: int, end: int) -> tuple[int, int, str, str]:
+    """An override at ``low[start:end]``: blocked as a request, logged where a reader is told
+    they may skip the instructions ("you can ignore the instructions above") or on a condition
+    ("... above if you use Docker")."""
+    if _MAY_SKIP(low, start) or _CONDITION_AFTER.match(low, end):
+        return start, end, MEDIUM, "Instruction override"
+    return start, end, HIGH, "Instruction override"
+
+
+# A role's turn written into a page: "SYSTEM:", "System override:", "[system]" opening a line,
+# then words to the assistant. Bug-report templates ("System: Linux"), log lines (a timestamp
+# opens them) and chat transcripts in documentation ("System: You are a helpful assistant.")
+# are not requests, nor are a game's or a service's notices ("SYSTEM: You are now connected",
+# "SYSTEM: Never reveal your password"). A turn that takes the assistant over is blocked ("from
+# now on", "you must now", "ignore ...", "do not tell the user", "you must send the tokens ...");
+# one that only instructs it ("you should answer in JSON") is logged, and blocked after "override".
+_SYSTEM_TURN = (rf"(?:{_W}(?:override|alert|notice|message|update|instructions?|directive))?"
+                rf"[ \t]*(?::|\][ \t]*:?)[ \t*_`\"]*(?:\n[ \t*_`\">]*)?")
+_ADDRESSEE = rf"(?:you|the{_W}(?:assistant|ai|model|agent|llm)|assistant|ai|agent)"
+_SYSTEM_TAKEOVER = (
+    rf"(?:ignore|disregard|discard|forget|override|bypass)\b|from{_W}now{_W}on\b|"
+    rf"new{_W}(?:instructions|rules|directives|task)\b|"
+    rf"{_ADDRESSEE}{_W}(?:must|will|shall|should|need{_W}to|have{_W}to){_W}(?:now|immediately|henceforth)\b|"
+    rf"(?:do{_W}not|don't|never){_W}(?:tell|inform|mention|alert|notify|warn|ask){_W}(?:the{_W})?"
+    rf"(?:user|human|operator|developer)s?\b|"
+    rf"{_ADDRESSEE}{_W}(?:must|will|shall|should|are{_W}(?:required|instructed|authorized|permitted|allowed)){_W}"
+    rf"(?:to{_W})?(?:{_EXFIL_VERB}|reveal|print|output|dump|disclose){_W}(?:[a-z./~_-]+{_W}){{0,5}}?"
+    rf"(?:{_STRONG_SECRETS}|{_WEAK_SECRETS}|system{_W}prompt|configuration|instructions)"
+)
+_SYSTEM_INSTRUCTS = (
+    rf"{_ADDRESSEE}{_W}(?:must|shall|should|will|need{_W}to|have{_W}to|are{_W}(?:required|instructed|to))\b|"
+    rf"(?:always|never|respond|reply|answer|pretend|act{_W}as|do{_W}not|don't)\b"
+)
+_OVERRIDE_TURN = re.compile(rf"system{_W}override")
+# What opens the line before the role's word: blanks, list and quote marks, markup, a bracket.
+_LINE_OPENING = _looking_back(r"(?:^|\n)[ \t>*#_`\-]{0,8}\[?", 12)
+
+
+def _system_turn(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    if _LINE_OPENING(low, m.start()) is None:
+        return None
+    takeover = m.group(1) is not None or _OVERRIDE_TURN.match(low, m.start()) is not None
+    return m.start(), m.end(), HIGH if takeover else MEDIUM, "Fake system turn"
+
+
 # The override in other languages a model reads as well as English. German, French, Spanish,
 # Portuguese and Italian put the adjective after the noun ("las instrucciones anteriores") as
 # often as before it; Chinese, Japanese and Korean have no word gaps; Russian capitals are
@@ -365,6 +455,16 @@ _EXTRA_RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
          rf"{_RU_TARGETS})(?!\w)", _russian),
     Rule("injection-role-override", "Role override", MEDIUM, ("new",),
          rf"{_W}(?:system{_W})?(?:instructions|rules|directives|task){_W}(?:are|is){_W}(?:to|as{_W}follows)\b"),
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("aside",),
+         rf"{_W}{_DROPPED}\b", _set_aside),
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("aside",), r"\b", _set_aside),
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("attention",),
+         rf"{_W}to{_W}{_DROPPED}\b", _pay_no_attention),
+    Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard", "discard"),
+         rf"(?:{_W}{_DETERMINERS}){{1,3}}{_W}{_STRONG_TARGETS}{_W}(?:above|before|so{_W}far)\b"
+         rf"(?!{_W}(?:in|only|are|is|were|was)\b)", _requested_drop),
+    Rule("injection-system-prompt", "Fake system turn", HIGH, ("system",),
+         rf"{_SYSTEM_TURN}(?:({_SYSTEM_TAKEOVER})|{_SYSTEM_INSTRUCTS})", _system_turn),
     # "IMPORTANT: AI agents reading this must ...".
     Rule("injection-model-address", "Text addressed to the model", MEDIUM,
          ("note", "attention", "important", "reminder"),
@@ -436,16 +536,19 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
     if not text:
         return []
     low = ascii_lower(text)
-    return resolve_overlaps(_scan(text, low, location) + _encoded_instructions(text, low, location))
+    firsts: dict[str, int] = {}
+    return resolve_overlaps(_scan(text, low, location, firsts) + _encoded_instructions(text, low, location)
+                            + _json_joined(low, location, firsts))
 
 
-def _scan(text: str, low: str, location: str) -> list[Finding]:
+def _scan(text: str, low: str, location: str, firsts: dict[str, int] | None = None) -> list[Finding]:
     """The findings in ``text`` (``low``: it ASCII-lower-cased) as written and as it reads,
-    overlapping ones not yet resolved."""
+    overlapping ones not yet resolved. ``firsts``: filled as ``_phrases`` fills it."""
     leet = _leet_view(low)
     read = leet if leet is not None else low
     encoded = read.encode("utf-8", "surrogatepass")  # symbols and spaced letters are sought in its bytes
-    out = _phrases(low, location, leet=leet, symbols=_symbol_view(read, encoded)) + _comments_in(low, location)
+    out = _phrases(low, location, leet=leet, symbols=_symbol_view(read, encoded), firsts=firsts)
+    out += _comments_in(low, location)
     out.extend(_spaced_findings(low, encoded, location))
     folded = _folded(text)
     if folded is not None:
@@ -456,22 +559,146 @@ def _scan(text: str, low: str, location: str) -> list[Finding]:
     return out
 
 
-# -- instructions in base64 --------------------------------------------------------------------
+# -- instructions split across JSON strings ----------------------------------------------------
+
+# {"a": "ignore all previous", "b": "instructions and ..."}: a model reads a JSON answer's strings
+# one after another. In a body that is JSON, the quotes, commas, brackets and a key between two
+# strings are read as a blank where an override's verb ends the string before them, or where
+# "aside" or "attention" (which look back for theirs: "set" | "aside all previous ...") is near
+# either edge of its string. A body without those words, most, costs one search per word; each
+# place of one costs a search for its string's edge, not a pass over the body. A list of single
+# words (["ignore", "previous", ...], a stop-word list) is no instruction: one of the two strings
+# must hold a blank.
+_JSON_OPENING = re.compile(r"\s*[\[{]")
+_JSON_GLUE = (r'"(?:[ \t\r\n]{0,8}[,:\[\]{}]){1,6}[ \t\r\n]{0,8}'
+              r'(?:"(?:[^"\\\n]|\\.){0,64}"[ \t\r\n]{0,8}:[ \t\r\n]{0,8}[\[{]?[ \t\r\n]{0,8})?"')
+_JSON_GLUE_AFTER = re.compile(_JSON_GLUE)
+# Between an override's word and its string's edge: words and blanks (no clause ends there).
+_JSON_WORDS_ONLY = re.compile(rf"[a-z\s\*_`'>{_GAPS}]*")
+_JSON_GLUE_BEFORE = _looking_back(_JSON_GLUE, 128)
+_JSON_VERBS = ("ignore", "disregard", "discard", "forget", "override", "bypass")
+_JSON_TURNS = ("aside", "attention")
+_JSON_TAIL = 64  # characters from an override's word to its string's edge at most
+_JSON_REACH = 160  # characters read again either side of a joint: an override's length
+_JSON_PLACES = 4096  # places of each word looked at most: a body holding more is a dictionary
+
+
+def _json_joined(low: str, location: str, firsts: dict[str, int]) -> list[Finding]:
+    """The findings in a JSON body (``low``) with its strings joined where an override may
+    span them. ``firsts``: where ``_phrases`` first found each word (a word it found nowhere is
+    not searched for again)."""
+    if '"' not in low or _JSON_OPENING.match(low) is None:
+        return []
+    glue: dict[int, int] = {}
+    for word in _JSON_VERBS + _JSON_TURNS:
+        at = firsts.get(word, 0)
+        at = low.find(word, at) if at >= 0 else -1
+        places = 0
+        while at >= 0 and places < _JSON_PLACES:
+            places += 1
+            if not (at and low[at - 1] in _WORD_CHARS):  # not "gitignore"
+                joints = [_joint_after(low, at + len(word))]
+                if word in _JSON_TURNS:
+                    joints.append(_joint_before(low, at))
+                for m in joints:
+                    if m is not None and _joins_prose(low, m.start(), m.end()):
+                        glue[m.start()] = m.end()
+            at = low.find(word, at + len(word))
+    out: list[Finding] = []
+    for start, end, joints in _json_stretches(_disjoint(glue), len(low)):
+        # Only the stretch is read joined: the whole body's views (digits as letters) cost more.
+        text, _, spans = _replaced(low[start:end], ((a - start, b - start, " ") for a, b in joints))
+        found = _folded_findings(_Folded(text, [(0, len(text))], _Runs.of_spans(spans)), location)
+        out += [replace(f, start=f.start + start, end=f.end + start) for f in found]
+    return out
+
+
+def _json_stretches(joints: list[tuple[int, int]], size: int
+                    ) -> Iterator[tuple[int, int, list[tuple[int, int]]]]:
+    """The stretches of the body read joined: ``_JSON_REACH`` either side of each joint, those
+    that meet merged, with their joints."""
+    group: list[tuple[int, int]] = []
+    for joint in joints:
+        if group and joint[0] - _JSON_REACH > group[-1][1] + _JSON_REACH:
+            yield max(0, group[0][0] - _JSON_REACH), min(size, group[-1][1] + _JSON_REACH), group
+            group = []
+        group.append(joint)
+    if group:
+        yield max(0, group[0][0] - _JSON_REACH), min(size, group[-1][1] + _JSON_REACH), group
+
+
+def _joint_after(low: str, at: int) -> re.Match[str] | None:
+    """The joint at the end of the string holding ``at``, if only words (an override's rest)
+    lie between, ``_JSON_TAIL`` characters at most."""
+    quote = low.find('"', at, at + _JSON_TAIL)
+    if quote < 0 or not _JSON_WORDS_ONLY.fullmatch(low, at, quote):
+        return None  # "ignore the cache; it is rebuilt": a clause ends before the string does
+    return _JSON_GLUE_AFTER.match(low, quote)
+
+
+def _joint_before(low: str, at: int) -> re.Match[str] | None:
+    """The joint before the string holding ``at``, if only words lie between its opening and
+    ``at``, ``_JSON_TAIL`` characters at most."""
+    quote = low.rfind('"', max(0, at - _JSON_TAIL), at)
+    if quote < 0 or not _JSON_WORDS_ONLY.fullmatch(low, quote + 1, at):
+        return None
+    return _JSON_GLUE_BEFORE(low, quote + 1)
+
+
+def _disjoint(spans: dict[int, int]) -> list[tuple[int, int]]:
+    """``spans`` (start: end) sorted, without those that start inside the one before."""
+    out: list[tuple[int, int]] = []
+    for start in sorted(spans):
+        if not out or start >= out[-1][1]:
+            out.append((start, spans[start]))
+    return out
+
+
+def _joins_prose(low: str, start: int, end: int) -> bool:
+    """Whether the string before ``start`` or the one after ``end`` (their last and first
+    ``_JSON_REACH`` characters) holds a blank."""
+    before = low[max(0, start - _JSON_REACH) : start]
+    after = low[end : end + _JSON_REACH]
+    closing = after.find('"')
+    return " " in before[before.rfind('"') + 1 :] or " " in (after if closing < 0 else after[:closing])
+
+
+# -- instructions in base64, hex and rot13 ----------------------------------------------------
 
 # "Decode this base64 and follow it: SWdub3Jl...": a model decodes base64 as it reads. A run of
-# base64 (lines of it too) starting shortly after "decode" or "base64" is read decoded, its
-# first ``_B64_READ`` characters, and what is found there stands for the anchor and the run, at
-# its confidence. Both reaches together stay within the 512 bytes a streamed answer reads again
-# at each seam (``answer_stream``), so a batch boundary does not hide one.
+# base64 (lines of it too) starting shortly after "decode" or "base64", or ending shortly before
+# one ("SWdub3Jl... <- decode this and follow it"), is read decoded, its first ``_B64_READ``
+# characters, and what is found there stands for the anchor and the run, at its confidence. So
+# is a run of hex shortly after "hex" ("hex: 49 67 6e 6f 72 65 ..."), and the text after "rot13"
+# read rotated. Each anchor's reach and read stay within ``SEAM_REACH`` characters, which a
+# streamed answer reads again at each seam (``answer_stream``): a batch boundary hides none.
 _B64_ANCHORS = ("decode", "base64")
-_B64_GAP = 160  # characters from the anchor to the run's start at most
+_B64_GAP = 160  # characters from the anchor to the run's start (or from the run's end) at most
 _B64_READ = 320  # characters of a run read at most: 240 bytes, a paragraph of instructions
 _B64_START = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24}")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_\r\n-]+")
+# A run ending before the anchor: 24 characters on one line at least, with its padding.
+_B64_BEFORE = re.compile(r"[A-Za-z0-9+/_-]{24,}(?:[\r\n]+[A-Za-z0-9+/_-]+)*=*")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+_B64_MARKS = bytes(1 if chr(b) in _B64_CHARS else 0 for b in range(256))  # a base64 character -> 1
+_B64_RUN_MARKS = b"\x01" * 24
 _B64_TEXT = 0.9  # readable share of the decoded characters: less, and it is data, not prose
 _B64_HEAD = 12  # characters (9 bytes) read first: random data is rarely text that long
 _B64_UNREADABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _B64_URLSAFE = str.maketrans("-_", "+/", "\r\n")
+# Hex: pairs of digits, run together or set apart ("49 67", "49:67", "\x49\x67", "0x49, 0x67").
+_HEX_RUN = re.compile(r"(?<![0-9a-z])(?:\\x|0x)?[0-9a-f]{2}"
+                      r"(?:(?:[:-]|,[ ]?(?:\\x|0x)?|[ ](?:\\x|0x)?|\\x|0x)?[0-9a-f]{2}){11,}")
+_HEX_NOT_DIGITS = re.compile(r"\\x|0x|[^0-9a-f]")
+_HEX_READ = 320  # characters of a run read at most (160 bytes and more)
+_HEX_HEAD = 12  # hex digits (6 bytes) read first
+_HEX_MARKS = bytes(1 if chr(b) in "0123456789abcdefx\\ :,-" else 0 for b in range(256))  # of ``low``
+_HEX_RUN_MARKS = b"\x01" * 24
+_HEX_ALIGN = 8  # characters of a stretch a run may start after (": 0x", "= \\x")
+_ROT13_ANCHOR = re.compile(r"rot-?13")
+_ROT13_READ = 320  # characters after the anchor read rotated
+_ROT13 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                       "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm")
 
 
 def _encoded_instructions(text: str, low: str, location: str) -> list[Finding]:
@@ -482,13 +709,23 @@ def _encoded_instructions(text: str, low: str, location: str) -> list[Finding]:
         while at >= 0:
             if not low.startswith(";base64,", at - 1):  # a data: URI (an image, most often) is data
                 out += _decoded_at(text, at, at + len(anchor), location, read)
+                out += _decoded_before(text, at, at + len(anchor), location, read)
             at = low.find(anchor, at + 1)
+    at = low.find("hex")
+    while at >= 0:
+        out += _hex_at(low, at, location)
+        at = low.find("hex", at + 3)
+    for m in _ROT13_ANCHOR.finditer(low):  # one pass for both spellings: cheaper than two searches
+        out += _rot13_at(text, m.start(), m.end(), location)
     return out
 
 
 def _decoded_at(text: str, anchor: int, after: int, location: str, read: set[int]) -> list[Finding]:
     """The finding for the base64 run that starts within ``_B64_GAP`` after ``after``, if its
     decoded text holds one (and it is not in ``read``)."""
+    if _B64_RUN_MARKS not in text[after : after + _B64_GAP + 24].encode("utf-8", "surrogatepass").translate(
+            _B64_MARKS):
+        return []  # no run starts within reach (prose, most often: checked at C speed)
     start = _B64_START.search(text, after, after + _B64_GAP + 24)
     if start is None or start.start() in read:
         return []
@@ -499,12 +736,83 @@ def _decoded_at(text: str, anchor: int, after: int, location: str, read: set[int
     decoded = _b64_text(run.group()) if run is not None else None
     if run is None or decoded is None:
         return []
+    return _found_in(decoded, "base64", anchor, run.end(), location)
+
+
+def _decoded_before(text: str, anchor: int, after: int, location: str, read: set[int]) -> list[Finding]:
+    """The finding for the base64 run that ends within ``_B64_GAP`` before ``anchor`` and starts
+    within ``_B64_READ`` before that; a longer run is data (an image, a key) and is not read."""
+    low_end = max(0, anchor - _B64_GAP - _B64_READ)
+    if _B64_RUN_MARKS not in text[max(low_end, anchor - _B64_GAP - 24) : anchor].encode(
+            "utf-8", "surrogatepass").translate(_B64_MARKS):
+        return []  # no run ends within reach (prose, most often: checked at C speed)
+    last = None
+    for m in _B64_BEFORE.finditer(text, low_end, anchor):
+        last = m
+    if last is None or last.end() < anchor - _B64_GAP or last.start() in read:
+        return []
+    if last.start() == low_end and low_end and text[low_end - 1] in _B64_CHARS:
+        return []
+    read.add(last.start())
+    run = last.group()
+    if _b64_text(run[:_B64_HEAD]) is None:
+        return []
+    decoded = _b64_text(run.rstrip("="))
+    if decoded is None:
+        return []
+    return _found_in(decoded, "base64", last.start(), after, location)
+
+
+def _hex_at(low: str, anchor: int, location: str) -> list[Finding]:
+    """The finding for the run of hex that starts within ``_B64_GAP`` after "hex" at ``anchor``."""
+    run = _hex_run(low, anchor + 3)
+    if run is None:
+        return []
+    digits = _HEX_NOT_DIGITS.sub("", run.group()[:_HEX_READ])
+    if _readable(bytes.fromhex(digits[:_HEX_HEAD])) is None:
+        return []  # a hash, a colour, an address: no text
+    decoded = _readable(bytes.fromhex(digits[: len(digits) // 2 * 2]))
+    if decoded is None:
+        return []
+    return _found_in(decoded, "hex", anchor, run.end(), location)
+
+
+def _hex_run(low: str, after: int) -> re.Match[str] | None:
+    """The run of hex starting within ``_B64_GAP`` after ``after``, read up to ``_HEX_READ``
+    characters. Sought from the first stretch of hex digits and separators 24 long (found at C
+    speed): matched from its first few characters, not searched for at every one."""
+    window = low[after : after + _B64_GAP + len(_HEX_RUN_MARKS)]
+    marks = window.encode("ascii").translate(_HEX_MARKS) if window.isascii() else \
+        bytes(_HEX_MARKS[ord(ch)] if ch < "\x80" else 0 for ch in window)
+    stretch = marks.find(_HEX_RUN_MARKS)
+    if stretch < 0:
+        return None  # prose, a colour: no 24 hex digits and separators in a row
+    start = after + stretch
+    for at in range(start, start + _HEX_ALIGN):
+        run = _HEX_RUN.match(low, at, at + _HEX_READ)
+        if run is not None:
+            return run
+    return None
+
+
+def _rot13_at(text: str, anchor: int, after: int, location: str) -> list[Finding]:
+    """The finding for the text after "rot13" at ``anchor`` read rotated (the words between the
+    anchor and the payload turn to noise, which no rule reads)."""
+    segment = text[after : after + _ROT13_READ]
+    if sum(ch.isascii() and ch.isalpha() for ch in segment[:64]) < 16:
+        return []  # no letters to rotate
+    return _found_in(segment.translate(_ROT13), "rot13", anchor, after + len(segment), location)
+
+
+def _found_in(decoded: str, encoding: str, start: int, end: int, location: str) -> list[Finding]:
+    """One finding for ``text[start:end]`` if ``decoded`` (what it reads as) holds any, at the
+    highest confidence of those."""
     found = _scan(decoded, ascii_lower(decoded), location)
     if not found:
         return []
     confidence = HIGH if any(f.confidence == HIGH for f in found) else MEDIUM
-    return [Finding("injection-encoded-instructions", "Instructions in base64", location, anchor, run.end(),
-                    confidence, encoding="base64")]
+    return [Finding("injection-encoded-instructions", f"Instructions in {encoding}", location, start, end,
+                    confidence, encoding=encoding)]
 
 
 def _b64_text(run: str) -> str | None:
@@ -518,6 +826,11 @@ def _b64_text(run: str) -> str | None:
         raw = binascii.a2b_base64(chars)
     except binascii.Error:
         return None
+    return _readable(raw)
+
+
+def _readable(raw: bytes) -> str | None:
+    """``raw`` as UTF-8 text if it reads as text (see ``_b64_text``)."""
     decoded = raw.decode("utf-8", "replace")
     if decoded.endswith("\ufffd"):
         decoded = raw[: _complete_utf8(raw)].decode("utf-8", "replace")
@@ -536,19 +849,23 @@ def _complete_utf8(raw: bytes) -> int:
 
 
 def _phrases(low: str, location: str, start: int = 0, stop: int | None = None,
-             leet: str | None = None, symbols: str | None = None) -> list[Finding]:
+             leet: str | None = None, symbols: str | None = None,
+             firsts: dict[str, int] | None = None) -> list[Finding]:
     """The rules' findings in ``low``, an ASCII-lower-cased text, for phrases that start in
     ``low[start:stop]`` (a match may run past ``stop``). ``leet``: ``low`` with digits read as
     letters (``_leet_view``), where the rules of ``_LEET_WORDS`` are read instead. ``symbols``:
     that text with every symbol read as a letter (``_symbol_view``), where those rules' first
-    words are sought."""
+    words are sought. ``firsts``: given, gets where each word was first found (-1: nowhere), in a
+    view where every place of it in ``low`` is one too (no later than there)."""
     out: list[Finding] = []
     for word, entries in _BY_WORD.items():
         view = leet if leet is not None and word in _LEET_WORDS else low
         if symbols is not None and word in _LEET_WORDS:
-            out += _with_symbols(low, view, symbols, word, start, stop, location)
+            out += _with_symbols(low, view, symbols, word, start, stop, location, firsts)
             continue
         at = view.find(word, start, stop)
+        if firsts is not None:
+            firsts[word] = at
         walked = 0
         while at >= 0:
             walked += 1
@@ -708,7 +1025,7 @@ def _symbol_view(read: str, encoded: bytes) -> str | None:
 
 
 def _with_symbols(low: str, view: str, every: str, word: str, start: int, stop: int | None,
-                  location: str) -> list[Finding]:
+                  location: str, firsts: dict[str, int] | None = None) -> list[Finding]:
     """The findings of the rules that start with ``word`` (one of ``_LEET_WORDS``), written plainly
     in ``view`` or with symbols for letters. The word is sought in ``every`` (``_symbol_view``:
     every occurrence in ``view`` is one there too); where the phrase matches there but for its
@@ -718,6 +1035,8 @@ def _with_symbols(low: str, view: str, every: str, word: str, start: int, stop: 
     entries, loose = _BY_WORD[word], _loose_patterns()[word]
     out: list[Finding] = []
     at = every.find(word, start, stop)
+    if firsts is not None:
+        firsts[word] = at
     walked = 0
     while at >= 0:
         walked += 1
@@ -1079,6 +1398,11 @@ _PLAIN_BYTES = bytes(b for b in range(0x80) if 0x20 <= b < 0x7F or chr(b).isspac
 # The folded text is read around what changed, this far either side: further than any rule
 # reaches from its first word (a command line, 300; an address looking back, 240).
 _FOLD_REACH = 512
+# How far any phrase reaches, in characters (its rule, its look-back, an encoded run and its
+# anchor): a streamed answer reads again ``SEAM_BYTES`` before each seam (``answer_stream``), as
+# many bytes as that many characters can be in UTF-8 (Chinese, three bytes each; four at most).
+SEAM_REACH = _FOLD_REACH
+SEAM_BYTES = 4 * SEAM_REACH
 
 
 @dataclass(frozen=True)
