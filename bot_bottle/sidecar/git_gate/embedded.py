@@ -34,8 +34,9 @@ import bisect
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from bot_bottle.sidecar.dlp import wide
 from bot_bottle.sidecar.git_gate import packed
 from bot_bottle.sidecar.git_gate.packed import MiB, Part
 
@@ -340,6 +341,21 @@ def streams_in(data: bytes, budget: Budget, *, skip: int = 1) -> Iterator[Part]:
     yield from finder.end()
 
 
+def streams_in_each(sources: Iterable[bytes], budget: Budget) -> Iterator[Part]:
+    """The streams in each of ``sources`` (bytes held whole, read apart: a stream does not run
+    from one into the next), from their first byte on, on one budget as one file's: the many
+    runs of one text (a message's base64) are no way around it. A limit is reported once."""
+    spend = _Spend(budget)
+    for data in sources:
+        if _CANDIDATE.search(data) is None:
+            continue  # most texts hold no header at all: nothing to set up for them
+        finder = Finder(budget, skip=0, spend=spend, outer=True)
+        yield from finder.feed(data)
+        yield from finder.end()
+        if spend.limit is not None:
+            return
+
+
 # ------------------------------------------------------------------------------ split streams
 
 # A PNG's image is one zlib stream cut into IDAT chunks (libpng: 8 KiB each), and an animated
@@ -394,13 +410,19 @@ class PngLayout:
 # What an inflated stream is read as. Image rows, a font's tables, a pack's deltas: most of what
 # such streams hold is no text, and reading all of it as Latin-1 (as a binary file is read) cost
 # more than the rest of a push's scan together (a PNG inflates to 20 to 40 times its size). A
-# secret the scan knows is text: a run of ASCII characters, MIN_OUTPUT or more in a row, as
-# bytes or stored wide (UTF-16, UTF-32). Each such run is read, on a line of its own.
+# secret the scan knows is text: a run of characters, MIN_OUTPUT or more in a row, in UTF-8 (ASCII
+# among it) or stored wide (UTF-16, UTF-32). Each such run is read, on a line of its own.
 # Each byte as its class: "c" an ASCII character (tab, line breaks, printable), "z" a NUL, "x"
 # anything else. Runs are found in the classes with ``find`` (a regex over the bytes took longer
 # than all the inflating).
 _CLASSES = bytes(ord("c") if 0x20 <= b <= 0x7E or b in (9, 10, 13) else ord("z") if b == 0 else ord("x")
                  for b in range(256))
+# The same for UTF-8 text, one class per character: the bytes decoded (each byte that is no
+# UTF-8 a U+FFFD, made a NUL), then encoded as Latin-1 with "?" for what it cannot hold. A letter
+# of Latin-1 (U+00A0..U+00FF) and any character past it (Cyrillic, CJK, fullwidth forms, which
+# the engine folds to ASCII) are text, the C1 controls are not.
+_UTF8_CLASSES = bytes(ord("c") if 0x20 <= b <= 0x7E or b in (9, 10, 13) or b >= 0xA0 else ord("x")
+                      for b in range(256))
 _RUN_START = b"c" * MIN_OUTPUT
 _RUN_END = re.compile(b"[^c]")
 # The same for wide text, whose line breaks and tabs are "x": runs of them are common in image
@@ -411,16 +433,29 @@ _WIDE_SHAPES = (b"cz" * (MIN_OUTPUT - 1), b"czzz" * (MIN_OUTPUT - 1))
 
 
 def text_runs(data: bytes) -> tuple[str, bool]:
-    """The runs of ASCII text in ``data``, one a line; and whether ``data`` may also hold such a
-    run stored as UTF-16 or UTF-32, in either byte order (then ``wide.wide_text`` reads it: it
-    costs more than the rest, and most inflated bytes hold none)."""
-    classes = data.translate(_CLASSES)
+    """The runs of text in ``data`` (UTF-8, ASCII among it), one a line; and whether ``data``
+    may also hold such a run stored as UTF-16 or UTF-32, in either byte order (then
+    ``wide.wide_text`` reads it: it costs more than the rest, and most inflated bytes hold none)."""
+    if data.isascii():
+        text, classes = data.decode("ascii"), data.translate(_CLASSES)
+    else:
+        # Every ASCII run is one here too: an ASCII byte is always a character of its own.
+        text = data.decode("utf-8", "replace").replace("\ufffd", "\x00")
+        classes = text.encode("latin-1", "replace").translate(_UTF8_CLASSES)
     runs: list[str] = []
     at = classes.find(_RUN_START)
     while at != -1:
         end = _RUN_END.search(classes, at + MIN_OUTPUT)
         stop = len(classes) if end is None else end.start()
-        runs.append(data[at:stop].decode("ascii"))
+        runs.append(text[at:stop])
         at = classes.find(_RUN_START, stop)
     wide_classes = data.translate(_WIDE_CLASSES) if b"\x00" in data else b""
     return "\n".join(runs), any(shape in wide_classes for shape in _WIDE_SHAPES)
+
+
+def stream_texts(data: bytes) -> list[str]:
+    """The texts what a stream inflated to is read as: its runs of text (``text_runs``), and
+    those stored wide when it may hold any."""
+    runs, wide_too = text_runs(data)
+    views = [runs, wide.wide_text(data)] if wide_too else [runs]
+    return [view for view in views if view]

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot_bottle.sidecar.git_gate import gitleaks, proc, upstream, urls
+from bot_bottle.sidecar.git_gate import embedded, gitleaks, proc, upstream, urls
 from bot_bottle.sidecar.git_gate.config import ConfigError, GateConfig, RepoConfig, load
 from bot_bottle.sidecar.git_gate.mirror import HOOK_ENV_VERDICT
 from bot_bottle.sidecar.git_gate.objects import ObjectError, git_env, peel
@@ -129,15 +129,20 @@ def added_commits(updates: Iterable[RefUpdate], env: Mapping[str, str]) -> list[
     return _git(["rev-list", *rev_args], env).split()
 
 
-def tag_pieces(updates: Iterable[RefUpdate], env: Mapping[str, str], shown: Mapping[str, str]) -> list[Piece]:
+def tag_pieces(
+    updates: Iterable[RefUpdate], env: Mapping[str, str], shown: Mapping[str, str],
+    budget: embedded.Budget | None = None,
+) -> list[Piece]:
     """Every tag object a ref reaches through a chain of tags, whole (headers and message); a ref
-    that ends anywhere but at a commit is refused."""
+    that ends anywhere but at a commit is refused. Streams in tag messages count against
+    ``budget``, the push's."""
+    budget = embedded.Budget() if budget is None else budget
     pieces = []
     for update in updates:
         if update.kind == "delete":
             continue
         try:
-            found, kind = peel(update.new, env=env)
+            found, kind = peel(update.new, env=env, budget=budget)
         except ObjectError as exc:
             raise Refused(f"{shown.get(update.ref, update.ref)}: {exc}") from exc
         if kind != "commit":
@@ -182,12 +187,13 @@ def check(
 ) -> list[GitFinding]:
     shown = withheld_refs(updates, detector) if shown is None else shown
     refuse_unpushable_refs(updates, shown)
-    pieces = [*ref_pieces(updates), *tag_pieces(updates, env, shown)]
+    budget = embedded.Budget()  # what the push's compressed streams may cost, tags and commits together
+    pieces = [*ref_pieces(updates), *tag_pieces(updates, env, shown, budget)]
     commits = added_commits(updates, env)
     verdict.commits_scanned = len(commits)
     try:
         # Chained, never listed: the log is scanned as git writes it (a list would hold it whole).
-        log = read_pieces(commits, env=env)
+        log = read_pieces(commits, env=env, budget=budget)
         try:
             findings = scan(itertools.chain(pieces, log), detector)
         finally:

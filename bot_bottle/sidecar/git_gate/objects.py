@@ -16,6 +16,7 @@ here runs under ``proc`` (the scan's deadline; killed with its process group whe
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import os
 import re
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from bot_bottle.sidecar.dlp import wide
-from bot_bottle.sidecar.git_gate import proc
-from bot_bottle.sidecar.git_gate.piece import Piece
+from bot_bottle.sidecar.git_gate import embedded, proc
+from bot_bottle.sidecar.git_gate.piece import Piece, PieceKind
 
 CHUNK = 1024 * 1024  # blob bytes read per step: memory stays bounded whatever the blob's size
 OVERLAP = 64 * 1024  # carried into the next chunk, so a secret across a chunk boundary is seen whole
@@ -243,8 +244,9 @@ def shown_name(name: str) -> str:
     return name if _PLAIN_NAME_RE.match(name) else "(unusual name)"
 
 
-def commit_pieces(obj: RawObject) -> list[Piece]:
-    """Every header and the whole message of one commit object, in each way they read."""
+def commit_pieces(obj: RawObject, budget: embedded.Budget | None = None) -> list[Piece]:
+    """Every header and the whole message of one commit object, in each way they read, and what
+    compressed streams in the message hold (``message_stream_pieces``, on the push's ``budget``)."""
     if obj.kind != "commit":
         raise ObjectError(f"{obj.oid[:12]} is a {obj.kind}, not a commit")
     headers, message = split_raw(obj.data)
@@ -258,6 +260,7 @@ def commit_pieces(obj: RawObject) -> list[Piece]:
             else:
                 pieces.append(Piece(obj.oid, "header", f"{name} {text}", path=shown_name(name), line=1))
     pieces += message_pieces(obj.oid, "message", message, encoding)
+    pieces += message_stream_pieces(obj.oid, "message", message, budget)
     return pieces
 
 
@@ -297,9 +300,73 @@ def message_pieces(oid: str, kind: str, message: bytes, encoding: str = "") -> l
             for text in text_views(message, encoding) if text.strip()]
 
 
-def tag_pieces(obj: RawObject) -> tuple[list[Piece], str, str]:
-    """Every header and the message of one tag object, in each way they read; and the object and
-    type it points to."""
+# A message is text a reader sees, but it can carry a compressed stream too: as raw bytes (git
+# keeps whatever bytes a commit or tag object holds), or written as base64 or hex, which the
+# detectors decode but do not inflate. Runs of either that hold 12 bytes or more (the smallest
+# stream that holds a secret: a header and eight literals) are decoded and searched as well; a
+# base64 run may be cut into lines (``base64`` wraps at 76 characters), each of 16 or more.
+_BASE64_RUN = re.compile(rb"(?:[A-Za-z0-9+/_-]{16,}={0,2}\r?\n)*[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RUN = re.compile(rb"(?:[0-9a-fA-F]{2}){12,}")
+_HEX_ONLY = re.compile(rb"[0-9a-fA-F\r\n]+")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_LINE_BREAKS = re.compile(rb"[\r\n]")
+
+
+def message_stream_pieces(
+    oid: str, kind: str, message: bytes, budget: embedded.Budget | None = None
+) -> list[Piece]:
+    """What compressed streams in a message hold (``embedded``: a zlib or gzip stream, a zip
+    entry, anywhere in it), in its bytes and in its base64 and hex runs decoded, searched on one
+    budget as a file's (drawn from the push's): a ``message-stream`` (``tag-stream``) piece for
+    each chunk of what they give, a ``message-limit`` piece when a budget ran out."""
+    budget = embedded.Budget() if budget is None else budget
+    found: PieceKind = "tag-stream" if kind == "tag" else "message-stream"
+    place = "tag message" if kind == "tag" else "commit message"
+    pieces: list[Piece] = []
+    for part in embedded.streams_in_each(_stream_sources(message), budget):
+        if part.limit is not None:
+            pieces.append(Piece(oid, "message-limit", part.limit, path=place))
+            continue
+        for start in range(0, max(len(part.data) - OVERLAP, 1), CHUNK):
+            text = "\n".join(embedded.stream_texts(part.data[start:start + CHUNK + OVERLAP]))
+            if text:
+                pieces.append(Piece(oid, found, text))
+    return pieces
+
+
+def _stream_sources(message: bytes) -> Iterator[bytes]:
+    """The bytes a message's streams may be in: its own, those ``git commit`` turned into UTF-8
+    (each byte that was no UTF-8 read as Latin-1: its reader gets the stream back by undoing
+    that), and each base64 or hex run decoded."""
+    yield message
+    if _plain_utf8(message):
+        unrepaired = _unrepaired(message.decode("utf-8"))
+        if unrepaired is not None:
+            yield unrepaired
+    for match in _BASE64_RUN.finditer(message):
+        if _HEX_ONLY.fullmatch(match.group()):
+            continue  # an object id or a hash: read as hex below (base64 in 22 of its letters is none)
+        decoded = _base64(_LINE_BREAKS.sub(b"", match.group()))
+        if len(decoded) >= embedded.MIN_OUTPUT:
+            yield decoded
+    for match in _HEX_RUN.finditer(message):
+        yield bytes.fromhex(match.group().decode("ascii"))
+
+
+def _base64(run: bytes) -> bytes:
+    """A base64 run's bytes (standard or URL-safe, padded or not; a stray last character
+    dropped), empty when they are none."""
+    run = run.rstrip(b"=").translate(_URLSAFE)
+    run = run[:len(run) - len(run) % 4] if len(run) % 4 == 1 else run
+    try:
+        return binascii.a2b_base64(run + b"=" * (-len(run) % 4))
+    except binascii.Error:
+        return b""
+
+
+def tag_pieces(obj: RawObject, budget: embedded.Budget | None = None) -> tuple[list[Piece], str, str]:
+    """Every header and the message of one tag object, in each way they read (and what streams
+    in the message hold); and the object and type it points to."""
     if obj.kind != "tag":
         raise ObjectError(f"{obj.oid[:12]} is a {obj.kind}, not a tag")
     headers, message = split_raw(obj.data)
@@ -318,6 +385,7 @@ def tag_pieces(obj: RawObject) -> tuple[list[Piece], str, str]:
             else:
                 pieces.append(Piece(obj.oid, "tag-header", f"{name} {text}", path=shown_name(name), line=1))
     pieces += message_pieces(obj.oid, "tag", message, encoding)
+    pieces += message_stream_pieces(obj.oid, "tag", message, budget)
     if not _OID_RE.match(target.encode()):
         raise ObjectError(f"tag {obj.oid[:12]} names no valid object")
     return pieces, target, target_kind
@@ -332,16 +400,19 @@ def object_kind(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | No
     return kind
 
 
-def peel(oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> tuple[list[Piece], str]:
+def peel(
+    oid: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None, budget: embedded.Budget | None = None
+) -> tuple[list[Piece], str]:
     """Follow a chain of tags from ``oid``: the pieces of every tag object on the way, and the
-    type of the object at the end (``commit``, ``tree``, ``blob``)."""
+    type of the object at the end (``commit``, ``tree``, ``blob``). Streams in the tags' messages
+    are searched on ``budget`` (the push's)."""
     pieces: list[Piece] = []
     for _ in range(MAX_TAG_DEPTH):
         kind = object_kind(oid, cwd=cwd, env=env)
         if kind != "tag":
             return pieces, kind
         [obj] = read_objects([oid], cwd=cwd, env=env)
-        more, oid, _declared = tag_pieces(obj)
+        more, oid, _declared = tag_pieces(obj, budget)
         pieces += more
     raise ObjectError(f"a chain of more than {MAX_TAG_DEPTH} tags")
 

@@ -400,15 +400,19 @@ def _scanned_utf8(text: str) -> str:
 
 
 def read_pieces(
-    commits: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+    commits: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None,
+    budget: embedded.Budget | None = None,
 ) -> Iterator[Piece]:
     """Every piece the given commits add: each commit object whole, then what its patch adds,
     with binary files' content read in full (in chunks). The log is read as git writes it and
-    scanned as it comes: only a window of it is held at once, never the whole log."""
+    scanned as it comes: only a window of it is held at once, never the whole log. Compressed
+    streams in messages and files are searched on ``budget``, the push's."""
     if not commits:
         return
+    # One budget for the whole push: decoy streams spread over many files and messages still add up.
+    budget = embedded.Budget() if budget is None else budget
     for obj in iter_objects(commits, cwd=cwd, env=env):
-        yield from commit_pieces(obj)
+        yield from commit_pieces(obj, budget)
         if git_reads_otherwise(obj):
             yield from reencoded_pieces(obj.oid, cwd=cwd, env=env)
     marker = new_marker()
@@ -417,8 +421,6 @@ def read_pieces(
                      cwd=cwd, env=git_env(env)) as stream:
         reader = LogReader(stream.stdout, MAX_LOG_BYTES, errors="surrogateescape")
         parser = LogParser(marker)
-        # One budget for the whole push: decoy streams spread over many files still add up.
-        budget = embedded.Budget()
         yield from _with_content(_parsed(reader, parser), cwd=cwd, env=env, budget=budget)
         if reader.over:
             # What is past the limit is not read: the push is refused (a scan-limit finding),
@@ -787,10 +789,8 @@ def _lines_stream_pieces(piece: Piece, budget: embedded.Budget) -> Iterator[Piec
 
 def stream_views(chunk: bytes) -> list[str]:
     """The texts one chunk of what a stream found partway through a file inflates to is read
-    as: its runs of ASCII text, also those stored wide (``embedded.text_runs``)."""
-    runs, wide_too = embedded.text_runs(chunk)
-    views = [runs, wide.wide_text(chunk)] if wide_too else [runs]
-    return [view for view in views if view]
+    as: its runs of text, also those stored wide (``embedded.stream_texts``)."""
+    return embedded.stream_texts(chunk)
 
 
 def chunk_views(chunk: bytes, first: bool) -> list[str]:

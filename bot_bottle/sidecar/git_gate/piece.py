@@ -8,7 +8,7 @@ from typing import Literal
 
 PieceKind = Literal[
     "message", "identity", "header", "path", "lines", "binary", "tag", "tagger", "tag-header", "ref",
-    "archive", "archive-name", "archive-limit", "log-limit",
+    "archive", "archive-name", "archive-limit", "log-limit", "message-stream", "tag-stream", "message-limit",
 ]
 
 
@@ -25,6 +25,9 @@ class Piece:
     ``archive-name`` piece is a member's name; an ``archive-limit`` piece's text is the reason
     the file could not be read whole (written by the gate, not taken from the push). A
     ``log-limit`` piece says the same of the push's diff as a whole (``patch.MAX_LOG_BYTES``).
+    A ``message-stream`` (``tag-stream``) piece is what a compressed stream in a commit (tag)
+    message holds, and a ``message-limit`` piece says such streams could not all be read
+    (``path`` is then "commit message" or "tag message").
     """
 
     commit: str

@@ -85,6 +85,9 @@ class GitFinding:
             "ref": REF_WITHHELD,
             "archive-name": f"name of a member of archive {path}",
             "archive-limit": f"compressed file or archive {path} (not read whole)",
+            "message-stream": "decompressed content of the commit message",
+            "tag-stream": "decompressed content of the tag message",
+            "message-limit": f"compressed data in the {self.path} (not read whole)",
             "log-limit": "the diff of the push (not read whole)",
             "finding-limit": f"the rest of the push (not read: more than {MAX_FINDINGS} findings)",
         }[self.kind]
@@ -93,7 +96,8 @@ class GitFinding:
     def describe(self) -> str:
         if self.kind == "ref":
             return f"ref update to {self.commit[:12]}: {self.place()}: detector {self.detector}"
-        what = "tag" if self.kind in ("tag", "tagger", "tag-header") else "commit"
+        tagged = self.kind in ("tag", "tagger", "tag-header", "tag-stream")
+        what = "tag" if tagged or (self.kind == "message-limit" and self.path == "tag message") else "commit"
         return f"{what} {self.commit[:12]}: {self.place()}: detector {self.detector}"
 
     def to_dict(self) -> dict[str, object]:
@@ -285,7 +289,7 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
     raw: dict[GitFinding, None] = {}  # in order, each once (overlapping chunks repeat their hits)
     over: str | None = None  # the commit being read when the findings reached MAX_FINDINGS
     for piece in pieces:
-        if piece.kind in ("archive-limit", "log-limit"):
+        if piece.kind in ("archive-limit", "log-limit", "message-limit"):
             raw.setdefault(GitFinding(piece.commit, piece.kind, f"scan-limit ({piece.text})", piece.path))
             continue
         hits = piece_hits(piece, detector)
@@ -384,7 +388,13 @@ def report(findings: list[GitFinding], *, limit: int = 50) -> list[str]:
             "git-gate: a scan-limit means a compressed file or archive could not be read whole within the gate's"
             " limits, so it could not be checked: make it smaller or leave it out of the push."
         )
-    if any(f.kind == "archive-limit" and f.detector.endswith(f"{PUSH_LIMIT_END})") for f in findings):
+    if any(f.kind == "message-limit" for f in findings):
+        lines.append(
+            "git-gate: a scan-limit on a message means it holds more compressed data than the gate reads, so it"
+            " could not be checked: leave that data out of the message."
+        )
+    if any(f.kind in ("archive-limit", "message-limit") and f.detector.endswith(f"{PUSH_LIMIT_END})")
+           for f in findings):
         lines.append(
             "git-gate: a scan-limit for the whole push means its files hold more compressed data than the gate reads"
             " in one push: push the work in smaller parts."
