@@ -153,19 +153,24 @@ class LabelledSetTest(unittest.TestCase):
 MB = 1024 * 1024
 
 
+def streamed_plan(batch: int) -> AnswerStream:
+    """A streamed answer's scan as the proxy runs it, in batches of ``batch`` bytes."""
+    inbound = DlpInbound({}, {})
+    request = scanning.OutboundRequest(method="GET", scheme="https", host="files.example", port=443, path="/f",
+                                       headers=(), body=b"", route_index=0, dlp={}, internal_service=None)
+    plan = inbound.stream_answer(scanning.InboundResponse(request=request, status=200, headers=(), body=b""),
+                                 64 * MB)
+    assert plan is not None
+    plan.batch = batch
+    return plan
+
+
 class StreamedAgreesTest(unittest.TestCase):
     """The phrases added here reach less far than the stretch a streamed answer reads again at
     each batch boundary: cut anywhere, they stop the answer as they do held whole."""
 
     def plan(self) -> AnswerStream:
-        inbound = DlpInbound({}, {})
-        request = scanning.OutboundRequest(method="GET", scheme="https", host="files.example", port=443, path="/f",
-                                           headers=(), body=b"", route_index=0, dlp={}, internal_service=None)
-        plan = inbound.stream_answer(scanning.InboundResponse(request=request, status=200, headers=(), body=b""),
-                                     64 * MB)
-        assert plan is not None
-        plan.batch = 4096
-        return plan
+        return streamed_plan(4096)
 
     def test_each_new_attack_stops_a_streamed_answer_wherever_the_batch_cuts(self) -> None:
         filler = b"".join(b"line %d of an ordinary log\n" % i for i in range(400))
