@@ -35,34 +35,38 @@ def console() -> Console:
     return _stdout
 
 
-def show(renderable: Any) -> None:
+def show(renderable: Any, *instead: Table) -> None:
     """A table or panel on stdout, laid out to the terminal's width. The consoles soft-wrap (a
     long line of text reaches a pipe whole), which would let a table overrun the width or a panel
-    cut its text off at its edge. A table too wide for the terminal is shown as plain lines."""
-    console().print(fitted(renderable) if isinstance(renderable, Table) else renderable, soft_wrap=False)
+    cut its text off at its edge. A table too wide for the terminal is shown as the first of
+    ``instead`` (the same rows laid out otherwise) that fits, else as plain lines."""
+    console().print(fitted(renderable, *instead) if isinstance(renderable, Table) else renderable, soft_wrap=False)
 
 
 class _Fitted:
-    """A table where its columns fit the width, else its rows as plain ``key: value`` lines.
+    """The first of some tables whose columns fit the width, else the first's rows as plain
+    ``key: value`` lines.
 
     Rich folds cells to fit, but when the columns cannot all fit (a narrow terminal, long
     words) it silently cuts the right-hand columns, or ends a cell with "…": the operator would
     read part of a plan as if it were all of it. The choice is made when rendering, at the
     width the table actually gets."""
 
-    def __init__(self, table: Table) -> None:
-        self.table = table
+    def __init__(self, tables: tuple[Table, ...]) -> None:
+        self.tables = tables
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
-        if _fits(console, options, self.table):
-            yield self.table
-        else:
-            yield from _plain_lines(self.table)
+        for table in self.tables:
+            if _fits(console, options, table):
+                yield table
+                return
+        yield from _plain_lines(self.tables[0])
 
 
-def fitted(table: Table) -> RenderableType:
-    """``table``, shown as plain lines wherever it would not fit (see ``_Fitted``)."""
-    return _Fitted(table)
+def fitted(table: Table, *instead: Table) -> RenderableType:
+    """``table``, or where it would not fit the first of ``instead`` that does, or else plain
+    lines (see ``_Fitted``)."""
+    return _Fitted((table, *instead))
 
 
 # Below this many characters a folding column reads as a ladder of fragments (or, at none,

@@ -112,40 +112,11 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False, launch: dict[st
     output.show(summary)
 
     if p.routes:
-        routes = output.table("Routes")
-        # A long host folds onto a second line rather than losing characters. Where each route
-        # came from is `info`'s job: without that column the plan fits an 80-column pipe.
-        # Narrow minimums so all columns (with "from", six of them) fit an 80-column pipe; where
-        # they cannot, `output.show` lists the routes as plain lines instead of cutting columns.
-        routes.add_column("host", overflow="fold", min_width=min(10, max(len(r.host) for r in p.routes)))
-        routes.add_column("ports", overflow="fold")
-        routes.add_column("matches", overflow="fold")
-        routes.add_column("credential", overflow="fold")
-        routes.add_column("DLP", overflow="fold")
-        if provenance:
-            routes.add_column("from", style="dim", overflow="fold")
-        for r in p.routes:
-            matches = "; ".join(
-                " ".join(
-                    part
-                    for part in (
-                        ",".join(m.get("methods", [])),
-                        " ".join(m.get("paths", [])),
-                        " ".join(f"{k}={v}" for k, v in m.get("headers", {}).items()),
-                    )
-                    if part
-                )
-                for m in r.shown_matches()
-            ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
-            cred = f"{r.auth['scheme']} ${r.auth['token_ref']}" if r.auth else "-"
-            if r.auth and r.auth.get("plain_http") == "yes":
-                cred += " (also over plain HTTP)"
-            dlp = _dlp_cell(r.dlp)
-            if r.tls_passthrough:
-                dlp += " (plain HTTP only: TLS passes unscanned)"  # the tunnel is never opened
-            cells = [r.host, ",".join(map(str, r.ports)), matches, cred, dlp]
-            routes.add_row(*map(_cell, cells), *([_cell(_source(r.source))] if provenance else []))
-        output.show(routes)
+        # A host or a variable's name cut in two reads as two names: kept whole where the table
+        # still fits (the other columns wrap at their words instead), folded where it would not.
+        # Where even that does not fit, `output.show` lists the routes as plain lines.
+        layouts = [(True, True), (True, False), (False, False)]
+        output.show(*(_routes_table(p, provenance, whole_hosts=h, whole_refs=v) for h, v in layouts))
 
     if p.env:
         env = output.table("Environment (names only; values never shown)")
@@ -171,6 +142,47 @@ def plan(p: BottlePlan, *, title: str, provenance: bool = False, launch: dict[st
 
     for warning in p.warnings:
         con.print(_cell(f"warning: {warning}", style="yellow"))
+
+
+def _routes_table(p: BottlePlan, provenance: bool, *, whole_hosts: bool, whole_refs: bool) -> Table:
+    """The plan's routes; ``whole_hosts``/``whole_refs``: hosts and credential variables never
+    cut across lines. Where each route came from is `info`'s job (``provenance``): without
+    that column the plan fits an 80-column pipe more often."""
+    routes = output.table("Routes")
+    if whole_hosts:
+        routes.add_column("host", no_wrap=True)
+    else:
+        # Narrow minimums so all columns (with "from", six of them) fit an 80-column pipe.
+        routes.add_column("host", overflow="fold", min_width=min(10, max(len(r.host) for r in p.routes)))
+    routes.add_column("ports", overflow="fold")
+    routes.add_column("matches", overflow="fold")
+    # The scheme, the variable and a note each on lines of their own: none is longer than it must be.
+    routes.add_column("credential", **({"no_wrap": True} if whole_refs else {"overflow": "fold"}))
+    routes.add_column("DLP", overflow="fold")
+    if provenance:
+        routes.add_column("from", style="dim", overflow="fold")
+    for r in p.routes:
+        matches = "; ".join(
+            " ".join(
+                part
+                for part in (
+                    ",".join(m.get("methods", [])),
+                    " ".join(m.get("paths", [])),
+                    " ".join(f"{k}={v}" for k, v in m.get("headers", {}).items()),
+                )
+                if part
+            )
+            for m in r.shown_matches()
+        ) or ("any (TLS passthrough: host rules only)" if r.tls_passthrough else "any")
+        cred = f"{r.auth['scheme']}\n${r.auth['token_ref']}" if r.auth else "-"
+        if r.auth and r.auth.get("plain_http") == "yes":
+            cred += "\n(also over\nplain HTTP)"
+        dlp = _dlp_cell(r.dlp)
+        if r.tls_passthrough:
+            dlp += " (plain HTTP only: TLS passes unscanned)"  # the tunnel is never opened
+        cells = [r.host, ",".join(map(str, r.ports)), matches, cred, dlp]
+        routes.add_row(*map(_cell, cells), *([_cell(_source(r.source))] if provenance else []))
+    return routes
 
 
 def mapping(title: str, data: dict) -> RenderableType:

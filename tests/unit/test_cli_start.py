@@ -115,10 +115,42 @@ class DryRunTests(ManifestTestCase):
         self.mh.agent("dlp", {"bottle": "d"})
         result = self.mh.run_cli("start", "dlp", "--dry-run", env={"COLUMNS": "250", "PLAIN": "x"})
         self.assertEqual(result.code, 0, result.stderr)
-        rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ ") and ".example" in line}
-        self.assertIn("off (no detector)", rows["quiet.example"])
-        self.assertIn("block (tokens off)", rows["half.example"])
-        self.assertIn("bearer $PLAIN (also over plain HTTP)", rows["plain.example"])
+        lines = result.stdout.splitlines()
+        rows = {line.split()[1]: at for at, line in enumerate(lines) if line.startswith("│ ") and ".example" in line}
+        self.assertIn("off (no detector)", lines[rows["quiet.example"]])
+        self.assertIn("block (tokens off)", lines[rows["half.example"]])
+        # The credential's scheme, then its variable on a line of its own (never cut in two).
+        self.assertIn("│ bearer ", lines[rows["plain.example"]])
+        self.assertEqual([line.split("│")[4].strip() for line in lines[rows["plain.example"]:][:4]],
+                         ["bearer", "$PLAIN", "(also over", "plain HTTP)"])
+
+    def test_text_plan_on_an_80_column_pipe_keeps_hosts_and_variables_whole(self) -> None:
+        hosts = ("files.pythonhosted.org", "registry.npmjs.org", "github.com")
+        self.mh.bottle("w", "egress:\n  routes:\n" + "".join(f"    - host: {h}\n" for h in hosts)
+                            + "    - host: api.github.com\n      matches: [{methods: [GET, POST]}]\n"
+                            "      auth: {scheme: bearer, token_ref: GITHUB_TOKEN}\n")
+        self.mh.agent("wide", {"bottle": "w"})
+        result = self.mh.run_cli("start", "wide", "--dry-run", env={"COLUMNS": "80", "GITHUB_TOKEN": "x"})
+        self.assertEqual(result.code, 0, result.stderr)
+        table = result.stdout[result.stdout.index("Routes"):result.stdout.index("└")].splitlines()[1:]
+        for line in table:
+            self.assertLessEqual(len(line), 80)
+            self.assertTrue(line.rstrip().endswith(("┓", "┃", "┩", "│")), f"cut off: {line!r}")
+        for whole in (*hosts, "api.github.com", "$GITHUB_TOKEN", "$ANTHROPIC_API_KEY"):
+            self.assertTrue(any(whole in line for line in table), f"{whole} cut across lines")
+
+    def test_text_plan_on_an_80_column_pipe_keeps_a_long_host_whole_before_a_variable(self) -> None:
+        # No room for both whole: the host stays whole, the variables fold.
+        host = "objects.githubusercontent.com"
+        self.mh.bottle("w", "egress:\n  routes:\n    - host: " + host + "\n"
+                            "      auth: {scheme: bearer, token_ref: A_RATHER_LONG_TOKEN_VARIABLE_NAME}\n")
+        self.mh.agent("wide", {"bottle": "w"})
+        result = self.mh.run_cli("start", "wide", "--dry-run",
+                                 env={"COLUMNS": "80", "A_RATHER_LONG_TOKEN_VARIABLE_NAME": "x"})
+        self.assertEqual(result.code, 0, result.stderr)
+        table = result.stdout[result.stdout.index("Routes"):result.stdout.index("└")].splitlines()[1:]
+        self.assertTrue(all(len(line) <= 80 for line in table))
+        self.assertTrue(any(host in line for line in table), f"{host} cut across lines")
 
     def test_json_plan_lists_missing_host_vars(self) -> None:
         result = self.mh.run_cli("start", "coder", "--dry-run", "--format", "json", unset=("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "HOST_GH"))
