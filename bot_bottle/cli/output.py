@@ -60,7 +60,8 @@ class _Fitted:
             if _fits(console, options, table):
                 yield table
                 return
-        yield from _plain_lines(self.tables[0])
+        for line in _plain_lines(self.tables[0]):
+            yield from _hanging(line, console, options.max_width)
 
 
 def fitted(table: Table, *instead: Table) -> RenderableType:
@@ -125,6 +126,23 @@ def _plain_lines(table: Table) -> Iterator[Text]:
             header = _as_text(column.header)
             # A column without a header (the row's name, as in doctor's tables) is the cell alone.
             yield Text.assemble(lead, header, ": " if header.plain else "", _indented(cell, "    "))
+
+
+# A plain line longer than the width goes on under its value, not at the screen's left edge,
+# where it would read as a line of its own.
+_HANGING = "    "
+
+
+def _hanging(line: Text, console: Console, width: int) -> Iterator[Text]:
+    """``line`` (one or more lines) in ``width`` columns, each line that is too long wrapped at
+    its words, what it wraps onto indented."""
+    for physical in line.split("\n", allow_blank=True):
+        if physical.cell_len <= width or width <= 2 * len(_HANGING):
+            yield physical
+            continue
+        for index, piece in enumerate(physical.wrap(console, width - len(_HANGING), overflow="fold")):
+            piece.rstrip()
+            yield Text.assemble(_HANGING, piece) if index else piece
 
 
 def _as_text(renderable: Any, style: Any = "") -> Text:

@@ -94,5 +94,20 @@ class FittedTests(unittest.TestCase):
         self.assertIn("  ok: no", narrow)
 
 
+    def test_a_long_plain_value_goes_on_under_itself(self) -> None:
+        table = output.table("Host", show_lines=False)
+        table.add_column("", no_wrap=True)
+        table.add_column("details")
+        words = [f"word{i:02d}" for i in range(40)]
+        table.add_row("gVisor", "see /etc/systemd/system/docker.service.d/nofile.conf " + " ".join(words))
+        lines = self.render(output.fitted(table), 50).splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("  details: "))
+        rest = lines[start + 1:]
+        self.assertGreater(len(rest), 3)
+        for line in rest:  # never back at the left edge, where it would read as a line of its own
+            self.assertTrue(line.startswith("    "), line)
+            self.assertLessEqual(len(line), 50)
+        self.assertEqual(re.sub(r"\s+", " ", " ".join(lines[start:])).split()[-40:], words)
+
 if __name__ == "__main__":
     unittest.main()
