@@ -21,13 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "supervise",
         help="the console: approve, modify or reject what blocked agents ask for",
         description=(
-            "Open the supervise console: running bottles, the pending proposals of every bottle (egress, "
-            "capability, push exception, token use), the selected proposal's detail (warnings, what approving "
-            "grants, time left) and the egress/DLP events of the selected bottle. Keys: a approve, A approve and "
-            "save the route to the bottle's manifest (asks first), m modify in $EDITOR, r reject (asks for a "
-            "reason), enter read the whole detail (arrows scroll, esc back), s stop the bottle highlighted in "
-            "the bottles pane (asks first), g sync now, tab next pane, q quit (decisions being applied finish "
-            "first). Every decision is recorded in ~/.bot-bottle/supervise.db with who, when and why."
+            "Open the supervise console: running bottles (those the last sync could not read marked slow or "
+            "not read), the pending proposals of every bottle (egress, capability, push exception, token use), "
+            "the selected proposal's detail (warnings, what approving grants, time left) and the egress/DLP "
+            "events of the selected bottle. Keys: a approve, A approve and save the route to the bottle's "
+            "manifest (asks first), m modify in $EDITOR, r reject (asks for a reason), enter read the whole "
+            "detail (arrows or j/k scroll, escape back), enter on a bottle go to its first pending proposal, "
+            "s stop the bottle highlighted in the bottles pane or else the selected proposal's (asks first), "
+            "g sync now, tab/shift+tab next/previous pane, up/down or j/k move, ? every key and the last "
+            "sync's problems, q quit (decisions being applied finish first). Every decision is recorded in "
+            "~/.bot-bottle/supervise.db with who, when and why."
         ),
     )
     p.add_argument("--once", action="store_true",

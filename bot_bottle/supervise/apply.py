@@ -45,7 +45,7 @@ from bot_bottle.sidecar.supervise.channel import ChannelError, egress_route
 from bot_bottle.supervise import proposals as states
 from bot_bottle.supervise import routes as routes_mod
 from bot_bottle.supervise.link import LinkError, SidecarLink
-from bot_bottle.supervise.store import AuditEntry, ProposalRow, Store
+from bot_bottle.supervise.store import AuditEntry, ProposalRow, StaleProposal, Store
 
 LinkFactory = Callable[[str], SidecarLink]
 
@@ -118,17 +118,30 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
     try:
         v = states.decide(row.status, row.kind, verdict, reason=reason, change=change, operator=who, now=ctx.clock())
     except BotBottleError as exc:
+        # Decided before this verdict came (another console, a script, the agent's wait ending):
+        # said as what happened, not as a move between statuses.
+        plain = (states.InvalidTransition(already_decided(row, verdict))
+                 if isinstance(exc, states.InvalidTransition) and row.status != states.PENDING else exc)
         store.audit(AuditEntry(operator=who, action=verdict, bottle_id=row.bottle_id, proposal_key=row.key,
-                               reason=str(exc), before=_summary(row), after=None, outcome="refused"))
-        raise
-    row = store.update_proposal(
-        row.key, expect=row.status, status=v.status, verdict=v.status, reason=v.reason, change=v.change,
-        operator=who, decided_at=v.decided_at,
-        audit=AuditEntry(operator=who, action=v.status, bottle_id=row.bottle_id, proposal_key=row.key,
-                         reason=v.reason or None, before=_summary(row),
-                         after={**_summary(row), "status": v.status, "change": v.change,
-                                "save_to_manifest": save_to_manifest}),
-    )
+                               reason=str(plain), before=_summary(row), after=None, outcome="refused"))
+        if plain is exc:
+            raise
+        raise plain from None
+    try:
+        row = store.update_proposal(
+            row.key, expect=row.status, status=v.status, verdict=v.status, reason=v.reason, change=v.change,
+            operator=who, decided_at=v.decided_at,
+            audit=AuditEntry(operator=who, action=v.status, bottle_id=row.bottle_id, proposal_key=row.key,
+                             reason=v.reason or None, before=_summary(row),
+                             after={**_summary(row), "status": v.status, "change": v.change,
+                                    "save_to_manifest": save_to_manifest}),
+        )
+    except StaleProposal as exc:
+        # Decided by someone else between reading it and saving this verdict.
+        now = store.get(row.key)
+        if now.status == states.PENDING:
+            raise
+        raise StaleProposal(already_decided(now, verdict), hint=exc.hint) from None
     link = ctx.link_for(row.bottle_id)
     if v.status not in states.GRANTED:
         error = _deliver(store, row, link, v.decision(row.id), None, who)
@@ -180,6 +193,21 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
                          after={**applied.after, "grant": applied.grant}),
     )
     return row
+
+
+_ALREADY = {states.FAILED: "had already failed", states.EXPIRED: "had already expired"}
+
+
+def already_decided(row: ProposalRow, verdict: str) -> str:
+    """Why ``verdict`` cannot be given to ``row`` any more, as the operator would say it:
+    ``b1/p1 was already rejected by bob at 23:01; it cannot be approved now``."""
+    from bot_bottle.supervise.sync import SYSTEM_OPERATOR
+
+    by = f" by {row.operator}" if row.operator and row.operator != SYSTEM_OPERATOR else ""
+    when = row.decided_at or row.updated_at
+    at = f" at {time.strftime('%H:%M', time.localtime(when))}" if when else ""
+    return (f"{row.bottle_id}/{row.id} {_ALREADY.get(row.status, f'was already {row.status}')}{by}{at}; "
+            f"it cannot be {verdict} now")
 
 
 def _applied_late(store: Store, row: ProposalRow, applied: Applied, who: str, error: LinkError) -> ProposalRow:

@@ -1,16 +1,17 @@
 """``bot-bottle supervise``: the operator's console, a Textual app over the supervise store.
 
-Three panes: running bottles (label, colour, agent, backend, uptime, pending count), the pending
-proposals of every bottle, and the egress/DLP events of the selected bottle, with what its terminal
-filter held back of the agent's output (a clipboard write, a tmux passthrough). Between the last
-two, the selected proposal's whole detail: warnings first, what approving it grants, how long
-the agent still waits, what it asks for, the git-gate's findings, then what the agent wrote. It
-scrolls (Enter on a proposal moves there, Escape back). Keyboard only: ``a`` approve, ``A``
-approve and also save the route to the bottle's manifest (asks first, naming the file), ``m``
-modify (the proposal opens in ``$EDITOR``), ``r`` reject (asks for a reason), ``s`` stop the
-bottle highlighted in the bottles pane (or the selected proposal's), ``g`` sync now, ``tab``
-moves between panes, ``j``/``k`` move like the arrow keys, ``?`` lists every key (and the last
-sync's problems in full), ``q`` quits.
+Three panes: running bottles (label, colour, agent, backend, uptime, pending count, and ``slow``
+or ``not read`` for those the last sync could not read), the pending proposals of every bottle,
+and the egress/DLP events of the selected bottle, with what its terminal filter held back of the
+agent's output (a clipboard write, a tmux passthrough). Between the last two, the selected
+proposal's whole detail: warnings first, what approving it grants, how long the agent still
+waits, what it asks for, the git-gate's findings, then what the agent wrote. It scrolls (Enter
+on a proposal moves there, Escape back; Enter on a bottle goes to its first pending proposal).
+Keyboard only: ``a`` approve, ``A`` approve and also save the route to the bottle's manifest
+(asks first, naming the file), ``m`` modify (the proposal opens in ``$EDITOR``), ``r`` reject
+(asks for a reason), ``s`` stop the bottle highlighted in the bottles pane (or the selected
+proposal's), ``g`` sync now, ``tab`` moves between panes, ``j``/``k`` move like the arrow keys,
+``?`` lists every key (and the last sync's problems in full), ``q`` quits.
 
 Syncing (``docker exec`` into every sidecar) and deciding (which may rebuild an image) run in
 threads of their own, each with its own database connection, so the screen never freezes: one
@@ -53,6 +54,9 @@ from bot_bottle.supervise.store import ProposalRow, Store
 from bot_bottle.supervise.sync import SYSTEM_OPERATOR, BottleInfo, SyncReport
 
 EVENTS_SHOWN = 200
+BOTTLE_COLUMNS = ("id", "label", "agent", "backend", "uptime", "pending", "sync")
+BOTTLE_LABEL_MIN_WIDTH = 8
+BOTTLE_AGENT_WIDTH = 16  # an agent's name is short; a longer one must not push the sync mark off
 PROPOSAL_COLUMNS = ("#", "bottle", "kind", "expires", "age", "request", "justification")
 REQUEST_MIN_WIDTH = 20  # what ``fit_columns`` leaves the request at least, a long bottle name cut first
 BOTTLE_MIN_WIDTH = 12
@@ -132,6 +136,7 @@ HELP_KEYS: tuple[tuple[str, str], ...] = (
     ("tab, shift+tab", "next / previous pane: proposals, detail, events, bottles"),
     ("up, down, j, k", "move in a list; scroll the detail"),
     ("enter", "read the selected proposal's whole detail (it scrolls)"),
+    ("enter", "on a bottle: go to its first pending proposal"),
     ("escape", "back from the detail to the proposals; cancel a question"),
     ("a", "approve the selected proposal"),
     ("A", "approve an egress route and save it to the manifest (asks)"),
@@ -320,8 +325,6 @@ class SuperviseApp(App[None]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        bottles = self.query_one("#bottles", DataTable)
-        bottles.add_columns("id", "label", "agent", "backend", "uptime", "pending")
         props = self.query_one("#proposals", DataTable)
         # Time left before the long columns: on a narrow terminal the request and the
         # justification are cut, never the clock the operator decides against.
@@ -426,17 +429,7 @@ class SuperviseApp(App[None]):
         counts: dict[str, int] = {}
         for row in self.pending:
             counts[row.bottle_id] = counts.get(row.bottle_id, 0) + 1
-        bottles = self.query_one("#bottles", DataTable)
-        keep = self._cursor_key(bottles)
-        bottles.clear()
-        for b in self.bottles:
-            # A bottle whose sidecar stopped has an agent with no way out: say so where uptime goes.
-            uptime = Text("offline", style="bold red") if b.offline else view.duration(b.uptime(now))
-            bottles.add_row(view.styled(view.one_line(b.id), b.color), view.styled(view.one_line(b.label or "-"), b.color),
-                            view.plain(view.one_line(b.agent)), view.plain(b.backend),
-                            uptime, str(counts.get(b.id, 0) or ""), key=b.id)
-        self._restore_cursor(bottles, keep)
-        self._title("#bottles-title", f"Running bottles ({len(self.bottles)})" if self.bottles else "Running bottles: none")
+        self._show_bottles(counts, now)
 
         colors = {b.id: (b.label, b.color) for b in self.bottles}
         # Every bottle the operator can see, so a name shared with one in the bottles pane gets
@@ -494,6 +487,37 @@ class SuperviseApp(App[None]):
             self.selected_bottle = current.bottle_id if current else (self.bottles[0].id if self.bottles else None)
         self._show_detail()
         self._show_events()
+
+    def _show_bottles(self, counts: dict[str, int], now: float) -> None:
+        """The bottles pane: each bottle's row, with a mark on those the last sync could not read
+        (their pending count and events may be out of date)."""
+        bottles = self.query_one("#bottles", DataTable)
+        keep = self._cursor_key(bottles)
+        marks = sync_marks(self.last_sync)
+        rows = []
+        for b in self.bottles:
+            # A bottle whose sidecar stopped has an agent with no way out: say so where uptime goes.
+            uptime = Text("offline", style="bold red") if b.offline else Text(view.duration(b.uptime(now)))
+            agent = view.cut(view.one_line(b.agent), BOTTLE_AGENT_WIDTH)
+            rows.append([view.styled(view.one_line(b.id), b.color), view.styled(view.one_line(b.label or "-"), b.color),
+                         view.plain(agent), view.plain(b.backend), uptime,
+                         Text(str(counts.get(b.id, 0) or "")), marks.get(b.id, Text())])
+        # The label gives way (cut in its middle, its start and end kept) so the sync mark, last, stays on
+        # the screen: a horizontal scroll would hide it.
+        others = sum(_column_width(h, rows, i) + 2 for i, h in enumerate(BOTTLE_COLUMNS) if h != "label")
+        label_width = max(BOTTLE_LABEL_MIN_WIDTH, self.size.width - 4 - others)  # a scrollbar's 2 too
+        bottles.clear(columns=True)
+        for i, label in enumerate(BOTTLE_COLUMNS):
+            bottles.add_column(label, width=_column_width(label, rows, i) if label != "label" else
+                               min(label_width, _column_width(label, rows, i)))
+        for b, cells in zip(self.bottles, rows):
+            cells[1] = view.styled(view.cut_middle(cells[1].plain, label_width), b.color)
+            bottles.add_row(*cells, key=b.id)
+        self._restore_cursor(bottles, keep)
+        unread = sum(1 for b in self.bottles if b.id in marks)
+        self._title("#bottles-title", (f"Running bottles ({len(self.bottles)}"
+                                       + (f"; {unread} not read in the last sync" if unread else "") + ")")
+                    if self.bottles else "Running bottles: none")
 
     def _gone(self, key: int) -> str:
         """Why the selected proposal left the list, as the store has it."""
@@ -623,6 +647,20 @@ class SuperviseApp(App[None]):
     def _proposal_selected(self, event: DataTable.RowSelected) -> None:
         # Enter: read the whole detail (it scrolls), Escape comes back.
         self.query_one("#detail-pane", DetailPane).focus()
+
+    @on(DataTable.RowSelected, "#bottles")
+    @_while_shown
+    def _bottle_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter on a bottle: to its first pending proposal, the oldest (it has waited longest).
+        bottle_id = str(event.row_key.value)
+        first = next((row for row in self.pending if row.bottle_id == bottle_id), None)
+        if first is None:
+            self._tell(f"bottle {bottle_id} has no pending proposal")
+            return
+        props = self.query_one("#proposals", ProposalTable)
+        props.focus()
+        self._restore_cursor(props, str(first.key))
+        self.operator_moved()  # chosen by the operator, now in the detail: a decision key decides it
 
     def operator_moved(self) -> None:
         """The operator moved the proposals cursor: what is under it now is their choice."""
@@ -808,8 +846,8 @@ class SuperviseApp(App[None]):
     @_while_shown
     def _decided(self, row: ProposalRow | None, error: str | None, failed: str) -> None:
         if row is None:
-            # Named: with several decisions out, the store's reason alone ("already rejected,
-            # which is final") does not say which of them it is about.
+            # Named in the title too: not every reason names its proposal ("the sidecar did not
+            # answer"), and with several decisions out the operator must know which failed.
             self._tell(error or "failed", severity="error", timeout=10, title=failed)
             self.set_status(Text(view.one_line(f"{error or 'failed'} ({failed})"), style="red"))
         else:
@@ -887,6 +925,15 @@ def fit_columns(room: int, longest_bottle: int) -> tuple[int, int]:
 def _column_width(label: str, rows: list[list[Text]], index: int) -> int:
     """How wide column ``index`` is for its label and its cells in ``rows``."""
     return max([len(label), *(cells[index].cell_len for cells in rows)])
+
+
+def sync_marks(report: SyncReport | None) -> dict[str, Text]:
+    """The bottles pane's sync cell of each bottle the last sync could not read: ``slow`` for a
+    sidecar that did not answer in time, ``not read`` for one that failed (down, an error)."""
+    if report is None:
+        return {}
+    return {bottle: Text("slow", style="bold yellow") if bottle in report.slow else Text("not read", style="bold red")
+            for bottle in report.unread}
 
 
 def _clip(text: str, width: int) -> str:

@@ -460,10 +460,12 @@ class Store:
                 (*cols.values(), key, expect),
             )
             if cur.rowcount != 1:
-                row = self.conn.execute("SELECT status FROM proposals WHERE key = ?", (key,)).fetchone()
+                row = self.conn.execute("SELECT bottle_id, id, status FROM proposals WHERE key = ?",
+                                        (key,)).fetchone()
                 if row is None:
                     raise StoreError(f"no proposal #{key} in {self.path}")
-                raise StaleProposal(f"proposal #{key} is {row['status']} now, not {expect}",
+                raise StaleProposal(f"{row['bottle_id']}/{row['id']} became {row['status']} while this change "
+                                    f"was being made (it was {expect}); nothing was changed",
                                     hint="someone else decided it first; refresh and look again")
             if audit is not None:
                 self._insert_audit(audit)
