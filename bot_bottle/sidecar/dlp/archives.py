@@ -168,10 +168,13 @@ def _expand_into(out: Expanded, data: bytes, budget: _Budget, depth: int, *, top
 
 
 def _inflate(data: bytes, kind: str, budget: _Budget) -> tuple[bytes, bool, bool]:
-    """``(output, ended cleanly, filled the budget)``; concatenated gzip members are one stream."""
+    """``(output, ended cleanly, filled the budget)``; concatenated gzip (bzip2, xz) members are
+    one stream, and bytes after the last one follow the output as sent: whoever reads the body
+    as it is (an upstream storing it) reads them, so they are scanned too."""
     chunks: list[bytes] = []
     size = 0
     rest = data
+    after = b""
     decomp = _decompressor(kind)
     try:
         while True:
@@ -197,14 +200,21 @@ def _inflate(data: bytes, kind: str, budget: _Budget) -> tuple[bytes, bool, bool
                     return kept, False, True
             if not decomp.eof:
                 break
+            # Past the end only unused_data holds the rest (after a call cut by max_length,
+            # CPython's zlib leaves a copy of it in unconsumed_tail too: never read from there).
             tail = decomp.unused_data + rest[position:]
             if compression_of(tail) != kind or kind == "zlib":
+                after = tail
                 break
             rest, decomp = tail, _decompressor(kind)
     except (zlib.error, OSError, EOFError, ValueError) + _FORMAT_ERRORS:
         pass
     produced = b"".join(chunks)
     budget.left -= len(produced)
+    if after and decomp.eof:
+        # Not charged to the budget: it is part of the input (already counted), not output a
+        # bomb could inflate.
+        produced += after
     return produced, decomp.eof, False
 
 

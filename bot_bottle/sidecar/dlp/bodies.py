@@ -143,12 +143,17 @@ def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
         out = decomp.decompress(data, limit + 1)
     except zlib.error:
         raise DecodeError("deflate data is corrupt") from None
-    if len(out) > limit or decomp.unconsumed_tail:
+    if len(out) > limit or (decomp.unconsumed_tail and not decomp.eof):
         return out[:limit], True
-    return out, False
+    # Bytes after the end of the stream reach an upstream that stores the body as sent: they
+    # are read as they are (as the streamed ``Inflow`` reads them).
+    return _with_tail([out], decomp.unused_data if decomp.eof else b"", limit)
 
 
 def _gunzip(data: bytes, limit: int) -> tuple[bytes, bool]:
+    """Every member of a gzip body (Go, Node, nginx and Python's gzip read them all), then any
+    bytes after the last member as they are: a trailer that is no member, or a member that does
+    not decode, reaches an upstream storing the body as sent, so it is scanned too."""
     chunks: list[bytes] = []
     size = 0
     rest = data
@@ -158,16 +163,31 @@ def _gunzip(data: bytes, limit: int) -> tuple[bytes, bool]:
             out = decomp.decompress(rest, limit - size + 1)
         except zlib.error:
             if chunks:
-                break  # trailing garbage after a complete member: keep what decoded
+                return _with_tail(chunks, rest, limit)
             raise DecodeError("gzip data is corrupt") from None
         chunks.append(out)
         size += len(out)
-        if size > limit or decomp.unconsumed_tail:
+        if size > limit:
             return b"".join(chunks)[:limit], True
-        rest = decomp.unused_data  # concatenated members are one stream
-        if rest[:2] != GZIP_MAGIC:
+        if not decomp.eof:
+            # Cut by the limit (input left over), or the body ends inside this member.
+            if decomp.unconsumed_tail:
+                return b"".join(chunks)[:limit], True
             break
+        # Past a member's end the rest is only in unused_data (CPython may leave a copy of it in
+        # unconsumed_tail after a call cut by max_length: read twice, it would be garbage).
+        rest = decomp.unused_data
+        if rest[:2] != GZIP_MAGIC:
+            return _with_tail(chunks, rest, limit)
     return b"".join(chunks), False
+
+
+def _with_tail(chunks: list[bytes], tail: bytes, limit: int) -> tuple[bytes, bool]:
+    """The decoded chunks and then ``tail`` as sent, within ``limit``."""
+    data = b"".join(chunks) + tail if tail else b"".join(chunks)
+    if len(data) > limit:
+        return data[:limit], True
+    return data, False
 
 
 def _unbrotli(data: bytes, limit: int) -> tuple[bytes, bool]:

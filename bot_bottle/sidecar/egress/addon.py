@@ -83,6 +83,7 @@ from bot_bottle.sidecar.egress import (
 )
 from bot_bottle.sidecar.egress.core import (
     RULE_CREDENTIAL_BODY,
+    RULE_INVALID_HOST,
     RULE_MATCH,
     RequestFacts,
     Verdict,
@@ -346,7 +347,10 @@ class EgressAddon:
         try:
             name = normalise_host(host)
         except HostError:
-            return  # decide() refused such targets already; nothing sensible to check here
+            # decide() refuses such targets first; one reaching here anyway is not connected to
+            # (its name is not repeated: it may be what is being smuggled out).
+            data.server.error = f"bot-bottle egress: the upstream is not a valid host name ({RULE_INVALID_HOST})"
+            return
         if is_sidecar_local(name):
             data.server.error = f"bot-bottle egress: {host} is the sidecar itself ({RULE_RESOLVES_LOCAL})"
             return

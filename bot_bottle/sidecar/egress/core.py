@@ -356,7 +356,27 @@ def _request_problem(request: RequestFacts, host: str, *, git_push_allowed: bool
         push = structure.git_push_problem(request.path, request.headers)
         if push is None:
             push = next(filter(None, (structure.git_push_problem(t, ()) for t in _path_overrides(request))), None)
+        if push is None:
+            # A push over WebDAV (``git http-push``) names no git-receive-pack.
+            push = _dumb_push_problem(request)
         return push
+    return None
+
+
+def _dumb_push_problem(request: RequestFacts) -> structure.Problem | None:
+    """``structure.git_dumb_push_problem`` for the path and each path a rewriting server routes
+    by instead, with every method the request asks for (overrides too) and its ``Destination``."""
+    targets = (request.path, *_path_overrides(request))
+    destinations = _alias_values(request, "destination")
+    if not any(map(structure.may_name_repo_path, (*targets, *destinations))):
+        return None  # checked first: most requests ask for no method override to work out
+    methods = request.methods_asked
+    if not methods & structure.DUMB_PUSH_METHODS:
+        return None
+    for target in targets:
+        problem = structure.git_dumb_push_problem(target, methods, destinations)
+        if problem is not None:
+            return problem
     return None
 
 

@@ -281,6 +281,61 @@ def git_push_problem(path: str, headers: Iterable[tuple[str, str]]) -> Problem |
     return None
 
 
+# Methods with which a WebDAV client writes (``git http-push``, the "dumb HTTP" push, uses PUT,
+# MOVE, MKCOL, LOCK and DELETE). Reads (GET, HEAD, PROPFIND: a dumb-HTTP fetch) stay allowed.
+DUMB_PUSH_METHODS = frozenset({"PUT", "MOVE", "COPY", "MKCOL", "LOCK", "PROPPATCH", "DELETE"})
+# What a push writes inside a repository: a loose object ``objects/xx/<38 hex>`` (``http-push``
+# first writes it under that name with its lock token appended, then MOVEs it; SHA-256 names are
+# longer), a pack and its companions, or the list of packs. Only git's own layout: a two-hex
+# directory then a 38-hex (62 for SHA-256) name with no extension (OSTree's ``.filez`` objects
+# and longer hashes are other stores), a pack named by its hash.
+_REPO_OBJECT = re.compile(
+    r"(?:^|/)objects/(?:[0-9a-f]{2}/[0-9a-f]{38}(?:[0-9a-f]{24})?(?![0-9a-f.])"
+    r"|pack/pack-[0-9a-f]{40}(?:[0-9a-f]{24})?\.(?:pack|idx|rev|bitmap|keep|promisor)"
+    r"|info/packs(?:;|$))"
+)
+# A branch or tag, or the ``info/refs`` list a dumb-HTTP fetch starts from.
+_REPO_REF = re.compile(r"(?:^|/)(?:refs/(?:heads|tags)/[^/]|info/refs(?:;|$))")
+# What every path the two patterns above match holds, in any case (checked before decoding).
+_REPO_WORDS = re.compile(r"objects|refs", re.I)
+# GitHub's REST API deletes a branch at ``/repos/<owner>/<repo>/git/refs/heads/<name>``: that
+# changes no content, and it is no WebDAV write.
+_API_REF = re.compile(r"(?:^|/)repos/[^/]+/[^/]+/git/refs/")
+
+
+def may_name_repo_path(text: str) -> bool:
+    """Whether ``text`` could name a path ``git_dumb_push_problem`` refuses: false for ASCII
+    without escapes and without "objects" or "refs" (the usual request, for one scan)."""
+    return not text.isascii() or "%" in text or _REPO_WORDS.search(text) is not None
+
+
+def git_dumb_push_problem(path: str, methods: Iterable[str], destinations: Iterable[str] = ()) -> Problem | None:
+    """A git push over WebDAV ("dumb HTTP", ``git http-push``): a write method (``methods`` are
+    the request's and those it asks the upstream to act as) on a path in git's repository layout
+    (``objects/xx/<38 hex>``, ``objects/pack/pack-<hash>.pack``, ``refs/heads/...``,
+    ``info/refs``), or a MOVE or COPY whose ``Destination`` (``destinations``) names one. It never
+    names git-receive-pack, so ``git_push_problem`` does not see it. The path is read as there:
+    decoded once and twice, and as a Windows server reads it."""
+    writes = DUMB_PUSH_METHODS.intersection(m.upper() for m in methods)
+    if not writes:
+        return None
+    targets = [path]
+    if writes & {"MOVE", "COPY"}:
+        targets.extend(destinations)
+    for target in targets:
+        raw_path = target.split("#", 1)[0].partition("?")[0]
+        if not may_name_repo_path(raw_path):
+            continue
+        for candidate in _folded_decodings(raw_path):
+            # A CGI server ends the path at a NUL; IIS trims a last segment's dots and spaces.
+            text = candidate.partition("\0")[0].rstrip("/. ")
+            if _REPO_OBJECT.search(text):
+                return _push("a WebDAV write to a git object path: a dumb-HTTP push")
+            if _REPO_REF.search(text) and not (writes == {"DELETE"} and _API_REF.search(text)):
+                return _push("a WebDAV write to a git ref path: a dumb-HTTP push")
+    return None
+
+
 def split_authority(authority: str) -> tuple[str, int | None]:
     """``host[:port]`` (IPv6 in brackets) into the host text and the port, if any and numeric
     (``authority_shape_problem`` tells whether a port that is not is to be refused)."""
