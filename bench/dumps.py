@@ -119,18 +119,37 @@ def od_an_b(data: bytes) -> str:
     return "".join("".join(f" {b:03o}" for b in data[at : at + 16]) + "\n" for at in range(0, len(data), 16))
 
 
-def hex_line(data: bytes, blanks: int = 1, *, half: bool = False) -> str:
+def hex_line(data: bytes, blanks: int = 1, *, half: bool = False, tabs: bool = False) -> str:
     """The bytes in hex on one line, ``blanks`` blanks between them (``xxd -p -c1 | tr '\\n' ' '``);
-    ``half``: two blanks after every eighth, as ``hexdump -C``'s middle column."""
+    ``half``: two blanks after every eighth, as ``hexdump -C``'s middle column; ``tabs``: a tab
+    between them (``xxd -p -c1 | paste -s``)."""
     groups = [f"{b:02x}" for b in data]
     if half:
         return "  ".join(" ".join(groups[at : at + 8]) for at in range(0, len(groups), 8))
-    return (" " * blanks).join(groups)
+    return ("\t" if tabs else " " * blanks).join(groups)
 
 
 def powershell_join(data: bytes, hex_codes: bool = False) -> str:
     """``-join ([char]103, [char]104, ...)``: a PowerShell array of casts, joined."""
     return "-join (" + ", ".join(f"[char]{b:#x}" if hex_codes else f"[char]{b}" for b in data) + ")"
+
+
+# PowerShell's ways to write one character from its code.
+POWERSHELL_CHAR = {
+    "cast": "[char]{}",
+    "-as": "({} -as [char])",
+    "ToChar": "[convert]::ToChar({})",
+    "System.Convert": "[System.Convert]::ToChar({})",
+    "ConvertFromUtf32": "[char]::ConvertFromUtf32({})",
+    "(cast)": "([char]{})",
+}
+
+
+def powershell_chars(data: bytes, form: str, separators: tuple[str, ...] = (" + ",), *, hex_codes: bool = False) -> str:
+    """``data`` as PowerShell calls of one ``form`` (``POWERSHELL_CHAR``), one a byte, the
+    ``separators`` taken in turn between them (" + ", ", ", ",\n    ", "\n    ", "; ")."""
+    calls = [POWERSHELL_CHAR[form].format(f"{b:#x}" if hex_codes else b) for b in data]
+    return calls[0] + "".join(separators[at % len(separators)] + call for at, call in enumerate(calls[1:]))
 
 
 def hexdump_c_cut(data: bytes) -> str:

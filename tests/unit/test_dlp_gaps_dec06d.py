@@ -34,7 +34,7 @@ from bench.dumps import (
     xxd,
 )
 from bot_bottle.sidecar.dlp.dumps import plain_dumps
-from bot_bottle.sidecar.dlp.encodings import cast_arrays_joined
+from bot_bottle.sidecar.dlp.charcodes import cast_arrays_joined
 from tests.unit.test_dlp_redteam_dec06 import FILE, GHP, SECRET, TOKEN_FILE, URL, ScanCase
 
 JSON_TYPE = (("Content-Type", "application/json"),)

@@ -10,11 +10,14 @@ position of ordinary text. Hex lists are looked for only in a text holding ``0x`
 
 A value may be written as calls, one per character, joined: ``chr(75)+chr(113)`` (Python),
 ``CHAR(75)+CHAR(113)``, ``CHR(75)||CHR(113)`` or ``CONCAT(CHAR(75),CHAR(113))`` (SQL),
-``Chr(75) & Chr(113)`` (Visual Basic), or as PowerShell casts: ``[char]75+[char]113``,
-``[string][char]0x4b + ...``, ``[char](75)``. Its shape in the same byte view (parentheses kept;
-a cast's "]" is an opening parenthesis there and a "+" a closing one) is a short number in
-parentheses every few characters: ``MIN_CODES`` of those close together are found with one
-search of that view, and only there are the calls read.
+``Chr(75) & Chr(113)`` (Visual Basic), or as PowerShell casts and calls: ``[char]75+[char]113``,
+``[string][char]0x4b + ...``, ``[char](75)``, ``(75 -as [char])``, ``[convert]::ToChar(75)``,
+``[System.Convert]::ToChar(75)``, ``[char]::ConvertFromUtf32(75)``. Its shape in the same byte
+view (parentheses kept; a cast's "]" is an opening parenthesis there and a "+" a closing one) is
+a short number in parentheses every few characters: ``MIN_CODES`` of those close together are
+found with one search of that view, and only there are the calls read. PowerShell's calls in an
+array (``-join ([char]75, [char]113)``, one a line inside ``@( )``, commas, semicolons and bare
+line breaks mixed) are read as if joined by "+" (``cast_arrays_joined``).
 
 A code is a Unicode code point (up to U+10FFFF; a UTF-16 surrogate pair, as JavaScript's
 ``String.fromCharCode`` takes, is one character): a byte list is the same thing below 256.
@@ -54,21 +57,31 @@ _PRINTABLE_RUN = re.compile("[^\x00-\x1f\x7f]{%d}" % MIN_CODES)
 _MAX_CODE = 0x10FFFF
 
 
-# A call's argument in the byte view: a decimal or ``0x`` code, blanks around it allowed. The
-# view's "(" is a literal the regular expression engine skips ahead to.
-_CALL_SHAPE = re.compile(rb"\(A[A ]{0,9}\)")
-# Calls of one value lie this close: ")+chr(", "), CHAR(", ") || CHR(", ") & Chr(".
-_CALL_GAP = 16
+# A call's argument in the byte view: a decimal or ``0x`` code, blanks around it allowed; or
+# PowerShell's ``(103 -as [char])``, "(AAAA   A     ()" there (the cast's "]" an opening
+# parenthesis). The view's "(A" is a literal the regular expression engine skips ahead to.
+_CALL_SHAPE = re.compile(rb"\(A(?:[A ]{0,9}\)|[A ]{3,20}\(\))")
+# Calls of one value lie this close: ")+chr(", "), CHAR(", ") || CHR(", ") & Chr(", and
+# PowerShell's longest, ") + [System.Char]::ConvertFromUtf32(".
+_CALL_GAP = 40
 # The longest cast: ``[string] [char] ( 0x10FFFF )``, blanks aside.
 _CAST_MAX = 40
 _CODE = r"(?:0[xX][0-9a-fA-F]{1,6}|\d{1,7})"
 _FUNCTION = rf"(?i:n?chr[wb]?|n?char)[ \t]*\([ \t]*{_CODE}[ \t]*\)"
-# PowerShell: ``[char]103``, ``[char](103)``, ``[string][char]0x67``.
-_CAST = rf"(?i:\[string\][ \t]*)?(?i:\[char\])[ \t]*(?:\([ \t]*{_CODE}[ \t]*\)|{_CODE}(?![\w.]))"
-_CALL = rf"(?:{_FUNCTION}|{_CAST})"
+# PowerShell: ``[char]103``, ``[char](103)``, ``[string][char]0x67``, ``[System.Char]103``.
+_CHAR_TYPE = r"(?i:\[(?:system\.)?char\])"
+_CAST = rf"(?i:\[string\][ \t]*)?{_CHAR_TYPE}[ \t]*(?:\([ \t]*{_CODE}[ \t]*\)|{_CODE}(?![\w.]))"
+# ``(103 -as [char])``: the parentheses are needed ("-as" binds looser than "+" and ",").
+_AS_CHAR = rf"\([ \t]*{_CODE}[ \t]+(?i:-as)[ \t]*{_CHAR_TYPE}[ \t]*\)"
+# ``[convert]::ToChar(103)``, ``[System.Convert]::ToChar(103)``, ``[char]::ConvertFromUtf32(103)``.
+_STATIC = (rf"(?i:\[(?:system\.)?(?:convert|char)\][ \t]*::[ \t]*(?:tochar|convertfromutf32))"
+           rf"[ \t]*\([ \t]*{_CODE}[ \t]*\)")
+_CALL = rf"(?:{_FUNCTION}|{_CAST}|{_AS_CHAR}|{_STATIC})"
+# A call may sit in parentheses of its own: ``([char]103)+([char]104)``.
+_CALL_OR_GROUP = rf"(?:\([ \t]*{_CALL}[ \t]*\)|{_CALL})"
 # ")$(": PowerShell's subexpressions in a string, "$([char]103)$([char]104)".
 _JOIN = r"[ \t\r\n]*(?:\+|\|\||,|\.|&|\)\$\()[ \t\r\n]*"
-_CALLS = re.compile(rf"(?<![\w.]){_CALL}(?:{_JOIN}{_CALL}){{{MIN_CODES - 1},}}")
+_CALLS = re.compile(rf"(?<![\w.]){_CALL_OR_GROUP}(?:{_JOIN}{_CALL_OR_GROUP}){{{MIN_CODES - 1},}}")
 # A call's argument follows its "(", a cast's its "]" (and maybe a "(").
 _CALL_ARGUMENT = re.compile(r"[(\]][ \t]*\(?[ \t]*((?:0[xX])?[0-9a-fA-F]+)")
 
@@ -194,3 +207,69 @@ def _number_map(spans: list[tuple[int, int]]) -> Callable[[int, int], tuple[int,
         return spans[start][0], spans[min(end, len(spans)) - 1][1]
 
     return to_parent
+
+
+# PowerShell calls in an array, ``-join ([char]75, [char]113, ...)``, ``@([char]0x4b, ...)`` or
+# one call a line inside ``@( )`` (commas, semicolons and bare line breaks mixed; a call in
+# parentheses of its own or not): the separator between two calls is turned into "+" (one
+# character for one: the offsets stay) before ``decode_code_lists`` reads the text, as it reads
+# calls joined by "+". Each separator follows a call's end, which a hint finds: a cast's "]" then
+# a code; ``-as [char]``'s "])" before the next "("; a static method's "::ToChar(" or
+# "::ConvertFromUtf32(". Each starts with a literal the regular expression engine skips ahead to;
+# in code a "]" is followed by a digit rarely. Only where ``MIN_CODES - 1`` hints lie close
+# together are the calls taken apart.
+_CAST_HINT = re.compile(
+    r"\](?:[ \t]*\(?[ \t]*\d[0-9a-fA-FxX]{0,7}[ \t]*\)?[ \t\r\n]*[,;\n]|\)[ \t\r]*[,;\n][ \t\r\n]*\()"
+)
+_STATIC_HINT = re.compile(r"::[ \t]*(?i:tochar|convertfromutf32)[ \t]*\(")
+# A call, in parentheses of its own or not; the separator after it (a line break, or a comma or
+# a semicolon: ``@( )`` takes statements too); the next call's start.
+_POWERSHELL_CALL = rf"(?:{_CAST}|{_AS_CHAR}|{_STATIC})"
+_CAST_JOIN = re.compile(
+    rf"(?:\([ \t]*{_POWERSHELL_CALL}[ \t]*\)|{_POWERSHELL_CALL})(?:[ \t]*\r?(\n)|[ \t\r\n]*([,;]))"
+    rf"(?=[ \t\r\n]*\(?[ \t]*(?:(?i:\[string\])[ \t]*)?"
+    rf"(?:{_CHAR_TYPE}|{_CODE}[ \t]+(?i:-as)|(?i:\[(?:system\.)?convert\])))"
+)
+# Hints of one array lie this close (the longest call, ``[System.Char]::ConvertFromUtf32(0x10FFFF)``
+# with blanks and a separator); its first call starts this far before the first hint at most.
+_HINT_GAP = 80
+
+
+def cast_arrays_joined(text: str) -> str | None:
+    """``text`` with the commas, semicolons or line breaks between the PowerShell calls of an
+    array of ``MIN_CODES`` or more turned into "+", as ``decode_code_lists`` reads calls; None
+    when it holds no such array."""
+    hints = sorted(m.start() for rx in (_CAST_HINT, _STATIC_HINT) for m in rx.finditer(text))
+    if len(hints) < MIN_CODES - 1:
+        return None
+    separators: list[int] = []
+    for start, end in _hint_regions(hints):
+        found = [m.start(1) if m.group(1) else m.start(2) for m in _CAST_JOIN.finditer(text, start, end)]
+        if len(found) >= MIN_CODES - 1:
+            separators += found
+    if not separators:
+        return None
+    pieces: list[str] = []
+    previous = 0
+    for at in separators:
+        pieces += (text[previous:at], "+")
+        previous = at + 1
+    pieces.append(text[previous:])
+    return "".join(pieces)
+
+
+def _hint_regions(hints: list[int]) -> list[tuple[int, int]]:
+    """Where ``MIN_CODES - 1`` or more hints lie within ``_HINT_GAP`` of each other, widened by
+    ``_HINT_GAP`` on both sides (the first call before its hint, the last after it). Regions may
+    overlap so, yet no separator is in two: each lies between the hints of its two calls."""
+    regions: list[tuple[int, int]] = []
+    first = last = hints[0]
+    count = 0
+    for at in hints + [hints[-1] + 2 * _HINT_GAP + 1]:  # a last one far away closes the last group
+        if at - last > _HINT_GAP:
+            if count >= MIN_CODES - 1:
+                regions.append((max(0, first - _HINT_GAP), last + _HINT_GAP))
+            first, count = at, 0
+        last = at
+        count += 1
+    return regions

@@ -15,10 +15,13 @@ base64 wrapped narrower than a run the decoder reads (``base64 -w 16``) are read
 (``plain_dumps``): lines of hex groups with one blank between them (two in ``hexdump -C``'s middle
 column, its offsets cut away), ``od -An -c`` and ``od -An -b`` cells, or lines of base64 of one
 width, two lines or more; and one line of hex bytes with one or two blanks between them ("67 68 70
-5f ...", at a line's or a value's start). What finds them is one search of the text for a line
-break followed by such a line's start, which source code and prose fail within a character or two of most line
-breaks; only where it matches are lines taken apart. (A bottle secret in them was found before by
-the separator search, ``dlp.spread``; a token format was not.)
+5f ...", at a line's or a value's start, or inside a line: ``key: 67 68 ...``, after "=", ",", a
+quote, two blanks or a tab; a tab between bytes too). What finds them is one search of the text
+for a line break followed by such a line's start, which source code and prose fail within a
+character or two of most line breaks; only where it matches are lines taken apart. A line inside
+a line is found by one search of a byte view of the text (a hex digit one symbol, a blank or tab
+another). (A bottle secret in them was found before by the separator search, ``dlp.spread``; a
+token format was not.)
 
 Groups of two or four bytes are written big-endian by ``xxd`` and in the machine's order, little-
 endian, by ``od -x`` and ``hexdump``: such a block is read both ways.
@@ -27,6 +30,8 @@ endian, by ``od -x`` and ``hexdump``: such a block is read both ways.
 from __future__ import annotations
 
 import binascii
+import bisect
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -266,6 +271,8 @@ def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
             if len(data) >= MIN_BYTES:
                 out.append(Decoded(encoding, start, end, data.decode("latin-1"), whole_span(start, end)))
                 limit -= len(data)
+    if limit > 0 and len(text) >= MIN_BYTES * 3 - 1:
+        out += _spaced_lines_inside(text, out, limit)
     return out
 
 
@@ -390,9 +397,68 @@ def _value_starts(text: str) -> list[int]:
 def _spaced_line(text: str, at: int) -> Decoded | None:
     """The bytes of the line of hex bytes with blanks between them at ``at``, if it holds text."""
     m = _SPACED_LINE.match(text, at)
-    if m is None:
-        return None
+    return None if m is None else _line_layer(m)
+
+
+def _line_layer(m: re.Match[str]) -> Decoded | None:
+    """The bytes of a ``_SPACED_LINE`` match, if they hold text."""
     data = bytes.fromhex(m.group(1))  # blanks between bytes are skipped
     if _PRINTABLE.search(data) is None:
         return None  # measurements, pixel values, a table of small numbers: no text in them
     return Decoded("hex", m.start(1), m.end(1), data.decode("latin-1"), whole_span(m.start(1), m.end(1)))
+
+
+# A line of hex bytes inside a line ("key: 67 68 70 5f ...", "token = ...", after a quote, two
+# blanks or a tab, or tab-separated): in a byte view where a hex digit is "h" and a blank or tab
+# " ", every such line of three bytes or more holds " hh" followed by two more bytes, a literal
+# the regular expression engine skips ahead to (code and prose seldom have a two-character hex
+# word after a blank, and fewer three in a row).
+_SPACED_MAP = bytes(0x68 if chr(b) in "0123456789abcdefABCDEF" else (0x20 if b in (0x09, 0x20) else 0x2E)
+                    for b in range(256))
+_SPACED_SEED = re.compile(rb" hh  ?hh  ?hh")
+_STEPS_BACK = (b"hh ", b"hh  ")
+
+
+def _spaced_lines_inside(text: str, read: list[Decoded], limit: int) -> list[Decoded]:
+    """Each line of hex bytes with blanks between them that starts inside a line of ``text`` and
+    is in none of the layers ``read`` already (a value's start, a line's, a block). A line of a
+    dump with offsets (``hex_dumps`` reads those) is passed over."""
+    out: list[Decoded] = []
+    view = text.encode("latin-1", "replace").translate(_SPACED_MAP)  # "?" for wider characters: same offsets
+    spans = sorted((layer.start, layer.end) for layer in read)
+    starts = [start for start, _ in spans]
+    reach = list(itertools.accumulate((end for _, end in spans), max))  # the furthest end so far
+    done = 0
+    for m in _SPACED_SEED.finditer(view):
+        at = m.start() + 1
+        k = bisect.bisect_right(starts, at) - 1
+        if at < done or (k >= 0 and reach[k] > at):
+            continue  # read already
+        start = _run_start(view, at)
+        if start > 0 and text[start - 1].isalnum():
+            start = at  # the first "byte" is the end of a word: the line starts after it
+        line_start = _line_start_before(text, start)
+        if _LINE.match(text, line_start) is not None or _CHAR_LINE.match(text, line_start) is not None:
+            done = _line_end(text, start)  # a dump line with an offset
+            continue
+        run = _SPACED_LINE.match(text, start)
+        done = m.end() if run is None else run.end()  # a long run without text is tried once
+        line = None if run is None else _line_layer(run)
+        if line is None:
+            continue
+        out.append(line)
+        limit -= len(line.text)
+        if limit <= 0:
+            break
+    return out
+
+
+def _run_start(view: bytes, at: int) -> int:
+    """The first byte of the run of bytes and blanks in ``view`` that has a byte at ``at``."""
+    while True:
+        for step in _STEPS_BACK:
+            if at >= len(step) and view.startswith(step, at - len(step)):
+                at -= len(step)
+                break
+        else:
+            return at

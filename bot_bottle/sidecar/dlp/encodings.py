@@ -736,36 +736,3 @@ def shifted(layer: Decoded, offset: int, end: int) -> Decoded:
         return a + offset, b + offset
 
     return Decoded(layer.encoding, offset, end, layer.text, to_parent)
-
-
-# PowerShell casts in an array, ``-join ([char]75, [char]113, ...)``, ``@([char]0x4b, ...)`` or
-# one cast a line inside ``@( )``: ``dlp.charcodes`` reads casts joined by "+" (``[char]75+[char]113``);
-# the comma or line break between two casts is turned into "+" (one character for one: the offsets
-# stay) before it reads the text. The hint, a "]" then a code and a comma or a line break, starts
-# with a literal the regular expression engine skips ahead to; in code a "]" is followed by a
-# digit rarely.
-_CAST_HINT = re.compile(r"\][ \t]*\(?[ \t]*\d[0-9a-fA-FxX]{0,7}[ \t]*\)?[ \t\r\n]*[,\n]")
-_CAST_CODE = r"(?:0x[0-9a-f]{1,6}|\d{1,7})"
-_CAST_JOIN = re.compile(
-    rf"(?i)\[char\][ \t]*(?:\([ \t]*{_CAST_CODE}[ \t]*\)|{_CAST_CODE}(?![\w.]))"
-    r"(?:[ \t]*\r?(\n)|[ \t\r\n]*(,))(?=[ \t\r\n]*(?:\[string\][ \t]*)?\[char\])"
-)
-_MIN_CASTS = 8  # as ``dlp.charcodes`` reads: the shortest secret searched for
-
-
-def cast_arrays_joined(text: str) -> str | None:
-    """``text`` with the commas (or line breaks) between the PowerShell casts of an array of
-    ``_MIN_CASTS`` or more turned into "+", as ``dlp.charcodes`` reads casts; None when it holds
-    no such array."""
-    if _CAST_HINT.search(text) is None:
-        return None
-    commas = [m.start(1) if m.group(1) else m.start(2) for m in _CAST_JOIN.finditer(text)]
-    if len(commas) < _MIN_CASTS - 1:
-        return None
-    pieces: list[str] = []
-    previous = 0
-    for at in commas:
-        pieces += (text[previous:at], "+")
-        previous = at + 1
-    pieces.append(text[previous:])
-    return "".join(pieces)

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from bot_bottle.sidecar.dlp.encodings import (
     Decoded,
     ascii_lower,
-    cast_arrays_joined,
     decode_runs,
     escaped_regions,
     has_escapes,
@@ -38,7 +37,7 @@ from bot_bottle.sidecar.dlp.encodings import (
     unescape_readings,
     whole_span,
 )
-from bot_bottle.sidecar.dlp.charcodes import decode_code_lists
+from bot_bottle.sidecar.dlp.charcodes import cast_arrays_joined, decode_code_lists
 from bot_bottle.sidecar.dlp.compat import fold_compat
 from bot_bottle.sidecar.dlp.dumps import hex_dumps, plain_dumps
 from bot_bottle.sidecar.dlp.wide import wide_layers
