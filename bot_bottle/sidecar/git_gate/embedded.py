@@ -31,6 +31,7 @@ out.
 from __future__ import annotations
 
 import bisect
+import codecs
 import re
 import struct
 import zlib
@@ -55,7 +56,7 @@ _MAX_STEP = 64 * 1024
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
-def _zlib_headers() -> list[bytes]:
+def zlib_headers() -> list[bytes]:
     """Every two-byte zlib header zlib accepts without a preset dictionary."""
     return [bytes([cmf, flg]) for cmf in range(0x08, 0x80, 0x10) for flg in range(256)
             if (cmf * 256 + flg) % 31 == 0 and not flg & 0x20]
@@ -64,7 +65,7 @@ def _zlib_headers() -> list[bytes]:
 # One alternative per header kind; a zlib header's bytes are matched as a pair (one regex pass,
 # ~200 MB/s), a gzip member by magic, method and clear reserved flags, a zip entry by signature.
 _CANDIDATE = re.compile(
-    b"|".join(re.escape(h) for h in _zlib_headers())
+    b"|".join(re.escape(h) for h in zlib_headers())
     + b"|\x1f\x8b\x08[\x00-\x1f]"
     + b"|PK\x03\x04",
     re.DOTALL,
@@ -437,11 +438,22 @@ def text_runs(data: bytes) -> tuple[str, bool]:
     may also hold such a run stored as UTF-16 or UTF-32, in either byte order (then
     ``wide.wide_text`` reads it: it costs more than the rest, and most inflated bytes hold none)."""
     if data.isascii():
-        text, classes = data.decode("ascii"), data.translate(_CLASSES)
+        runs = _runs(data.decode("ascii"), data.translate(_CLASSES))
+    elif (whole := _utf8(data)) is not None:
+        runs = _utf8_runs(whole)
     else:
-        # Every ASCII run is one here too: an ASCII byte is always a character of its own.
-        text = data.decode("utf-8", "replace").replace("\ufffd", "\x00")
-        classes = text.encode("latin-1", "replace").translate(_UTF8_CLASSES)
+        runs = []
+        for start, stop, multibyte in _text_spans(data):
+            if multibyte:
+                runs += _utf8_runs(data[start:stop].decode("utf-8", "replace"))
+            else:
+                runs.append(data[start:stop].decode("ascii"))
+    wide_classes = data.translate(_WIDE_CLASSES) if b"\x00" in data else b""
+    return "\n".join(runs), any(shape in wide_classes for shape in _WIDE_SHAPES)
+
+
+def _runs(text: str, classes: bytes) -> list[str]:
+    """The runs of ``MIN_OUTPUT`` or more characters of class "c" in ``text``."""
     runs: list[str] = []
     at = classes.find(_RUN_START)
     while at != -1:
@@ -449,8 +461,59 @@ def text_runs(data: bytes) -> tuple[str, bool]:
         stop = len(classes) if end is None else end.start()
         runs.append(text[at:stop])
         at = classes.find(_RUN_START, stop)
-    wide_classes = data.translate(_WIDE_CLASSES) if b"\x00" in data else b""
-    return "\n".join(runs), any(shape in wide_classes for shape in _WIDE_SHAPES)
+    return runs
+
+
+def _utf8(data: bytes) -> str | None:
+    """``data`` decoded when it is UTF-8 throughout, else None (most bytes that are no text fail
+    within a few bytes). A character cut by the chunk's start or end is no error here (what
+    streams inflate to is read in chunks): its bytes read as U+FFFD, as they would anyway."""
+    lead = 0
+    while lead < min(3, len(data)) and 0x80 <= data[lead] <= 0xBF:
+        lead += 1
+    try:
+        text, used = codecs.utf_8_decode(data[lead:] if lead else data, "strict", False)
+    except UnicodeDecodeError:
+        return None
+    if lead == 0 and used == len(data):
+        return text
+    return "\ufffd" * lead + text + data[lead + used:].decode("utf-8", "replace")
+
+
+def _utf8_runs(decoded: str) -> list[str]:
+    """The runs of UTF-8 text in bytes ``decoded`` (each byte that was no UTF-8 a U+FFFD, no text)."""
+    text = decoded.replace("\ufffd", "\x00")
+    return _runs(text, text.encode("latin-1", "replace").translate(_UTF8_CLASSES))
+
+
+# Decoding all of data that is not text (image rows, random bytes) as UTF-8 cost four times what
+# finding its ASCII runs did, and almost none of it is text: only spans that may hold a run are
+# decoded. Each byte as its class ("a" ASCII text, "k" a continuation byte, "2" "3" "4" the lead
+# of a sequence that long, "x" anything else); each complete sequence becomes "m"s (a lead and its
+# continuations; not checked further: the span is decoded); then a span is a stretch of "a"s and
+# "m"s. A run of text lies in one span (the bytes around it are no text in any reading), and a
+# span shorter than MIN_OUTPUT bytes holds none.
+_SPAN_CLASSES = bytes(ord("a") if 0x20 <= b <= 0x7E or b in (9, 10, 13) else ord("k") if 0x80 <= b <= 0xBF
+                      else ord("2") if 0xC2 <= b <= 0xDF else ord("3") if 0xE0 <= b <= 0xEF
+                      else ord("4") if 0xF0 <= b <= 0xF4 else ord("x") for b in range(256))
+_SEQUENCES = ((b"4kkk", b"mmmm"), (b"3kk", b"mmm"), (b"2k", b"mm"))
+_SPAN_OF = bytes.maketrans(b"amk234x", b"tt.....")  # "." ends a span
+_SPAN_START = b"t" * MIN_OUTPUT
+
+
+def _text_spans(data: bytes) -> Iterator[tuple[int, int, bool]]:
+    """``(start, stop, holds a multi-byte sequence)`` of each span of ``data`` that may hold a
+    run of text (``_SPAN_CLASSES``), in order."""
+    classes = data.translate(_SPAN_CLASSES)
+    for sequence, marks in _SEQUENCES:
+        classes = classes.replace(sequence, marks)
+    spans = classes.translate(_SPAN_OF)
+    at = spans.find(_SPAN_START)
+    while at != -1:
+        stop = spans.find(b".", at + MIN_OUTPUT)
+        stop = len(spans) if stop == -1 else stop
+        yield at, stop, classes.find(b"m", at, stop) != -1
+        at = spans.find(_SPAN_START, stop)
 
 
 def stream_texts(data: bytes) -> list[str]:

@@ -14,7 +14,8 @@ file git diffs as text whose added bytes are no text has its blob's head checked
 compressed file or an archive (its first line need not be in the diff), and opened if it is one.
 A compressed stream that starts partway through a file (binary, or text whose added lines hold
 bytes that are not text, or all text) is found and inflated too (``embedded``), under a budget
-shared by the whole push.
+shared by the whole push; so is one written as base64 or hex in added lines (a string literal,
+a block in a README), decoded first (``objects.line_stream_sources``).
 
 The log is never held whole: it is parsed as git writes it (``LogReader``, ``LogParser``), a
 long line in parts, a long block of added lines in overlapping windows (``Block``), so memory
@@ -31,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO
 
 from bot_bottle.sidecar.dlp import wide
-from bot_bottle.sidecar.git_gate import embedded, packed, proc
+from bot_bottle.sidecar.git_gate import embedded, objects, packed, proc
 from bot_bottle.sidecar.git_gate.objects import (
     BIG_FILE,
     CHUNK,
@@ -526,6 +527,7 @@ def _with_content(
     budget = embedded.Budget() if budget is None else budget
     checked: tuple[str, str | None] | None = None  # the file whose blob was looked at, or need not be
     streamed: tuple[str, str | None] | None = None  # the text file whose blob was searched for streams
+    decoded: tuple[str, str | None, int | None, str] | None = None  # the window whose runs were decoded
     for piece in pieces:
         if piece.kind == "binary" and piece.path is not None:
             yield from binary_pieces(piece, cwd=cwd, env=env, budget=budget)
@@ -543,6 +545,11 @@ def _with_content(
                 yield from _text_stream_pieces(piece, cwd=cwd, env=env, budget=budget)
             else:
                 yield from _lines_stream_pieces(piece, budget)
+        # The other readings of the same window (a line not in UTF-8) hold the same ASCII runs.
+        window = (piece.commit, piece.path, piece.line, piece.text[-64:])
+        if window != decoded:
+            decoded = window
+            yield from _lines_encoded_pieces(piece, budget)
 
 
 def _decides_packed(piece: Piece) -> bool:
@@ -785,6 +792,30 @@ def _lines_stream_pieces(piece: Piece, budget: embedded.Budget) -> Iterator[Piec
     bytes only): the lines' UTF-8 bytes are the file's, so they are searched as they are."""
     yield from _stream_pieces(piece.commit, piece.path, None,
                              embedded.streams_in(piece.text.encode("utf-8", "surrogateescape"), budget, skip=0))
+
+
+def _lines_encoded_pieces(piece: Piece, budget: embedded.Budget) -> Iterator[Piece]:
+    """What compressed streams written as base64 or hex in added lines hold
+    (``objects.line_stream_sources``), as ``archive`` pieces on the line the run starts on. The
+    runs of one piece are searched on one budget as a file's (drawn from the push's)."""
+    text = piece.text.encode("utf-8", "surrogateescape")
+    at = [0]  # the offset of the run being searched: its parts come before the next run is read
+
+    def sources() -> Iterator[bytes]:
+        for offset, data in objects.line_stream_sources(text):
+            at[0] = offset
+            yield data
+
+    line = piece.line or 1
+    for part in embedded.streams_in_each(sources(), budget):
+        if part.limit is not None:
+            yield Piece(piece.commit, "archive-limit", part.limit, path=piece.path)
+            continue
+        where = line + text.count(b"\n", 0, at[0])
+        for _start, chunk in _chunks(part.data):
+            found = "\n".join(stream_views(chunk))
+            if found:
+                yield Piece(piece.commit, "archive", found, path=piece.path, line=where)
 
 
 def stream_views(chunk: bytes) -> list[str]:

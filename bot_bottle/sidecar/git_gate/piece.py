@@ -21,9 +21,10 @@ class Piece:
     git's text output may not name the file exactly); it takes no part in comparisons.
 
     Inside a compressed file or an archive (``packed``): an ``archive`` piece is content found
-    inside, ``member`` the archive member it came from (None: the decompressed file itself); an
-    ``archive-name`` piece is a member's name; an ``archive-limit`` piece's text is the reason
-    the file could not be read whole (written by the gate, not taken from the push). A
+    inside, ``member`` the archive member it came from (None: the decompressed file itself;
+    ``line`` then is the line a stream written as base64 or hex in added lines starts on, when it
+    is one); an ``archive-name`` piece is a member's name; an ``archive-limit`` piece's text is
+    the reason the file could not be read whole (written by the gate, not taken from the push). A
     ``log-limit`` piece says the same of the push's diff as a whole (``patch.MAX_LOG_BYTES``).
     A ``message-stream`` (``tag-stream``) piece is what a compressed stream in a commit (tag)
     message holds, and a ``message-limit`` piece says such streams could not all be read

@@ -70,7 +70,8 @@ class GitFinding:
         path, member = _name(self.path), _name(self.member)
         if self.kind == "archive":
             if self.member is None:
-                return f"decompressed content of file {path}"
+                at = "" if self.line is None else f" line {self.line}"
+                return f"decompressed content of file {path}{at}"
             return f"file {path}, archive member {member}"
         where = {
             "lines": f"file {path} line {self.line}",
@@ -301,7 +302,9 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
             if list(detector.hits(piece.path)):
                 unsafe[piece.path] = NAME_WITHHELD
         for hit in hits:
-            line = None if piece.line is None else piece.line + hit.line - 1
+            # What a stream inflated to has lines of its own: an ``archive`` piece's line is where
+            # the stream is written in the file (base64 in an added line), when known.
+            line = piece.line if piece.kind == "archive" or piece.line is None else piece.line + hit.line - 1
             finding = GitFinding(piece.commit, piece.kind, hit.detector, piece.path, line, piece.member)
             if finding not in raw and len(raw) >= MAX_FINDINGS:
                 over = piece.commit
