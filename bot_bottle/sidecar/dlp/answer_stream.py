@@ -14,7 +14,10 @@ plus an overlap of them:
   ones (a README in a tar; the rest of binary data is skipped: the phrase search reads it as
   noise, slowly): a medium-confidence one is logged, a high-confidence one stops the answer
   (``stopped``: nothing more is delivered, and the caller closes the connection, so the agent
-  sees an answer cut short, never its rest).
+  sees an answer cut short, never its rest). Each batch is read with the bytes before it that a
+  phrase cut by the seam can reach (``inbound.SEAM_BYTES``), after what tells whether they start
+  a line or a word (``inbound.seam_lead``); the batches of an answer that starts as JSON are all
+  read as JSON (strings joined and decoded), not only the first.
 
 An answer of unknown length (chunked) is held whole up to ``hold_upto`` and, if it ends within
 that, judged whole by ``judge_whole`` exactly as a buffered answer is (a small answer loses
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from bot_bottle.sidecar.dlp.bodies import encode_body
 from bot_bottle.sidecar.dlp.compat import is_utf8
 from bot_bottle.sidecar.dlp.findings import SCAN_LIMIT
-from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_LEAD, seam_lead, starts_json
 from bot_bottle.sidecar.dlp.stream import Inflow
 
 # (start, end, label) of a value to mask, offsets into the batch.
@@ -74,6 +77,8 @@ class AnswerStream:
     _pending: bytearray = field(default_factory=bytearray)
     _scanned_upto: int = 0  # bytes of _pending already scanned (the held-back tail)
     _streaming: bool = False
+    _json: bool | None = None  # the answer starts as JSON (known at its first scan)
+    _tail: bytes = b""  # the last bytes released: what comes before ``_pending``
 
     @property
     def judging_whole(self) -> bool:
@@ -124,8 +129,7 @@ class AnswerStream:
                 pending[start:end] = (MASK + b"*" * (end - start))[: end - start]
                 self._label(label)
                 self.masked += 1
-            # A phrase cut at the seam: read again from as many bytes back as it can reach.
-            fresh = bytes(pending[max(0, self._scanned_upto - SEAM_BYTES) :])
+            fresh = self._reread()
             text = fresh if _is_text(fresh) or _mostly_text(fresh) else _text_stretches(fresh)
             if text:
                 for label, high in self.injection(text):
@@ -138,11 +142,24 @@ class AnswerStream:
         cut = len(pending) - (0 if final else min(self.overlap, len(pending)))
         with memoryview(pending) as view:
             release = bytes(view[:cut])
+        self._tail = (self._tail + release[-SEAM_LEAD:])[-SEAM_LEAD:]
         del pending[:cut]
         self._scanned_upto = len(pending)
         self.delivered += len(release)
         return release
 
+    def _reread(self) -> bytes:
+        """The bytes to read for phrases: the new ones and, as far back as a phrase cut at the
+        seam can reach (``SEAM_BYTES``), those before, after what tells where in a line and in
+        a word they start (``inbound.seam_lead``)."""
+        pending = self._pending
+        if self._json is None:
+            self._json = starts_json(bytes(pending[:64]))
+        at = max(0, self._scanned_upto - SEAM_BYTES)
+        before = bytes(pending[max(0, at - SEAM_LEAD) : at])
+        if len(before) < SEAM_LEAD:
+            before = self._tail[len(before) - SEAM_LEAD :] + before
+        return seam_lead(before, self._json) + bytes(pending[at:])
 
 
 @dataclass

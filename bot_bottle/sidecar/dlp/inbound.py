@@ -35,7 +35,11 @@ modelo ignora ...", "j'ignore ...", counts only where a request starts). A base6
 after "decode" or "base64", or shortly before one, is read decoded ("instructions in base64"), as
 are a run of hex after "hex" and the text after "rot13" (rotated). In a JSON body, an override
 split across strings ({"a": "ignore all previous", "b": "instructions"}) is read with the
-strings joined. A "SYSTEM:" turn opening a line and speaking to the assistant is a fake one.
+strings joined, and the body is read decoded ("\\u0069gnore all previous\\ninstructions":
+escaped letters, lookalikes and invisible characters, line breaks between words). A "SYSTEM:"
+turn opening a line and speaking to the assistant is a fake one. A streamed answer's later
+batches are read as JSON when its start was, and the re-read at a seam starts no line, request
+or word of its own (``seam_lead``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import binascii
 import bisect
 import functools
 import itertools
+import json
 import operator
 import re
 import unicodedata
@@ -537,8 +542,15 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
         return []
     low = ascii_lower(text)
     firsts: dict[str, int] = {}
-    return resolve_overlaps(_scan(text, low, location, firsts) + _encoded_instructions(text, low, location)
-                            + _json_joined(low, location, firsts))
+    decoded = _json_decoded(text, low)
+    if decoded is None:
+        found = _scan(text, low, location, firsts)
+    else:
+        # Read as a model reads it, in place of the text as written (which reads no phrase an
+        # escape does not spoil): the findings placed back on the escapes.
+        found = [replace(f, start=start, end=end) for f in _scan(decoded.text, ascii_lower(decoded.text), location)
+                 for start, end in (decoded.original(f.start, f.end),)]
+    return resolve_overlaps(found + _encoded_instructions(text, low, location) + _json_joined(low, location, firsts))
 
 
 def _scan(text: str, low: str, location: str, firsts: dict[str, int] | None = None) -> list[Finding]:
@@ -661,6 +673,36 @@ def _joins_prose(low: str, start: int, end: int) -> bool:
     after = low[end : end + _JSON_REACH]
     closing = after.find('"')
     return " " in before[before.rfind('"') + 1 :] or " " in (after if closing < 0 else after[:closing])
+
+
+# -- JSON strings read with their escapes decoded ------------------------------------------------
+
+# {"body": "\\u0069gnore all previous\\ninstructions"}: a model reads a JSON answer's strings
+# decoded. A JSON body holding a backslash is read decoded: the escapes cut out by one
+# ``re.split`` (in valid JSON a backslash is found only in a string, so no string is looked
+# for), each distinct one decoded once. An escaped backslash ("\\\\u0069") is an escape of its
+# own: the split takes escapes from left to right, as a decoder does. Text that is not JSON
+# (source code's string literals) is read as written.
+_JSON_ESCAPE = re.compile(r"(\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[\"\\/bfnrt]))")
+
+
+def _json_decoded(text: str, low: str) -> _Folded | None:
+    """A JSON body (``text``; ``low``: it ASCII-lower-cased) with its escapes decoded, and where
+    each was; None for a text that is not JSON or holds none."""
+    if "\\" not in low or '"' not in low or _JSON_OPENING.match(low) is None:
+        return None
+    parts = _JSON_ESCAPE.split(text)  # text, escape, text, ..., text
+    escapes = parts[1::2]
+    if not escapes:
+        return None
+    decoded = {escape: _json_unescaped(escape) for escape in set(escapes)}
+    parts[1::2] = [decoded[escape] for escape in escapes]
+    return _Folded("".join(parts), [], _Runs(parts, escapes, [True] * len(escapes)))
+
+
+def _json_unescaped(escape: str) -> str:
+    """What a JSON escape reads as (a surrogate pair as its one character)."""
+    return json.loads(f'"{escape}"')
 
 
 # -- instructions in base64, hex and rot13 ----------------------------------------------------
@@ -1400,9 +1442,51 @@ _PLAIN_BYTES = bytes(b for b in range(0x80) if 0x20 <= b < 0x7F or chr(b).isspac
 _FOLD_REACH = 512
 # How far any phrase reaches, in characters (its rule, its look-back, an encoded run and its
 # anchor): a streamed answer reads again ``SEAM_BYTES`` before each seam (``answer_stream``), as
-# many bytes as that many characters can be in UTF-8 (Chinese, three bytes each; four at most).
+# many bytes as that many characters can be in a JSON answer, read decoded (``_json_decoded``):
+# an escape is six bytes, a character past U+FFFF twelve (a surrogate pair), where UTF-8 takes
+# four at most. That also holds an HTML comment (``_COMMENT_LIMIT``) of ASCII text whole.
 SEAM_REACH = _FOLD_REACH
-SEAM_BYTES = 4 * SEAM_REACH
+SEAM_BYTES = 12 * SEAM_REACH
+# A streamed answer's re-read starts where a seam's reach cut it, mid-line and often mid-word:
+# read alone, its first character would follow the text's start, a line's ("SYSTEM:" opening a
+# line, ``_LINE_OPENING``), a request's (``_REQUEST_START``) and a word's. A phrase that crosses
+# the seam starts further on (``SEAM_BYTES`` is as far as any reaches), and one that does not
+# was read with the batch before: the re-read's start must make no phrase of its own.
+# ``seam_lead`` is what it starts with instead: the newline and the line's opening where a line
+# starts within ``SEAM_LEAD`` bytes before it (read as they are), else the word cut at its
+# start (read from its first letter) after a comma, which starts neither a line nor a request;
+# a word longer than that is read glued to "_", a letter, from its first whole character. A JSON answer's later re-reads start
+# inside it, not with "{" or "[": "[" first, they are read as JSON too (strings joined, escapes
+# decoded).
+SEAM_LEAD = 16
+_WORD_BYTES = frozenset(b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + bytes(range(0x80, 0x100)))
+_JSON_HEAD = re.compile(rb"\s*[\[{]")
+
+
+def seam_lead(before: bytes, is_json: bool) -> bytes:
+    """What a streamed answer's re-read starts with (see ``SEAM_LEAD``), before the bytes it
+    reads: ``before``, the ``SEAM_LEAD`` bytes before those (fewer where the answer starts,
+    then all read as they are); ``is_json``: the answer starts as JSON (``starts_json``)."""
+    if len(before) < SEAM_LEAD:
+        return before
+    line = before.rfind(b"\n")
+    if line >= 0:
+        lead = before[line:]
+    else:
+        at = len(before)
+        while at and before[at - 1] in _WORD_BYTES:
+            at -= 1
+        if at:
+            lead = b"," + before[at:]
+        else:  # from its first whole character: a character cut there reads as binary data
+            lead = b"_" + before[next((i for i, b in enumerate(before) if b & 0xC0 != 0x80), len(before)) :]
+    return b"[" + lead if is_json else lead
+
+
+def starts_json(head: bytes) -> bool:
+    """Whether an answer starting with ``head`` is read as JSON (as ``_JSON_OPENING`` reads a
+    whole one)."""
+    return _JSON_HEAD.match(head) is not None
 
 
 @dataclass(frozen=True)
