@@ -46,6 +46,7 @@ from bot_bottle.supervise import proposals as states
 from bot_bottle.supervise import routes as routes_mod
 from bot_bottle.supervise.link import LinkError, SidecarLink
 from bot_bottle.supervise.store import AuditEntry, ProposalRow, StaleProposal, Store
+from bot_bottle.supervise.sync import SYSTEM_OPERATOR
 
 LinkFactory = Callable[[str], SidecarLink]
 
@@ -198,12 +199,16 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
 _ALREADY = {states.FAILED: "had already failed", states.EXPIRED: "had already expired"}
 
 
+def decided_by(row: ProposalRow) -> str:
+    """`` by NAME`` for the operator who decided ``row``; "" when bot-bottle itself did (a wait
+    that ended) or no one has."""
+    return f" by {row.operator}" if row.operator and row.operator != SYSTEM_OPERATOR else ""
+
+
 def already_decided(row: ProposalRow, verdict: str) -> str:
     """Why ``verdict`` cannot be given to ``row`` any more, as the operator would say it:
     ``b1/p1 was already rejected by bob at 23:01; it cannot be approved now``."""
-    from bot_bottle.supervise.sync import SYSTEM_OPERATOR
-
-    by = f" by {row.operator}" if row.operator and row.operator != SYSTEM_OPERATOR else ""
+    by = decided_by(row)
     when = row.decided_at or row.updated_at
     at = f" at {time.strftime('%H:%M', time.localtime(when))}" if when else ""
     return (f"{row.bottle_id}/{row.id} {_ALREADY.get(row.status, f'was already {row.status}')}{by}{at}; "

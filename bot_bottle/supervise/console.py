@@ -51,7 +51,7 @@ from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import apply, view
 from bot_bottle.supervise import sync as sync_mod
 from bot_bottle.supervise.store import ProposalRow, Store
-from bot_bottle.supervise.sync import SYSTEM_OPERATOR, BottleInfo, SyncReport
+from bot_bottle.supervise.sync import BottleInfo, SyncReport
 
 EVENTS_SHOWN = 200
 BOTTLE_COLUMNS = ("id", "label", "agent", "backend", "uptime", "pending", "sync")
@@ -525,7 +525,7 @@ class SuperviseApp(App[None]):
             row = self.store.get(key)
         except (BotBottleError, sqlite3.Error):  # forgotten meanwhile, or the database busy: gone all the same
             return "the proposal you had selected is gone; the cursor is on another now"
-        by = f" by {row.operator}" if row.operator and row.operator != SYSTEM_OPERATOR else ""
+        by = apply.decided_by(row)
         why = f" ({row.reason})" if row.reason else ""
         return view.one_line(f"{row.bottle_id}/{row.id}, which you had selected, is gone: {row.status}{by}{why}; "
                              "the cursor is on another now")

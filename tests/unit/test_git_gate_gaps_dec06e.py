@@ -101,14 +101,14 @@ class LineStreamSourcesTest(unittest.TestCase):
         text = (b"def some_really_long_function_name_here(x):\n"
                 b"    commit = '0123456789abcdef0123456789abcdef01234567'\n"
                 b"    CamelCaseIdentifierThatIsLong = another_long_identifier_name\n")
-        self.assertEqual(list(objects.line_stream_sources(text)), [])
+        self.assertEqual(list(objects.encoded_runs(text)), [])
 
     def test_a_stream_start_is_decoded_with_its_offset(self) -> None:
         stream = zlib.compress(SECRET)
         text = b"x = 1\ny = '" + base64.b64encode(stream) + b"'\nz = '" + stream.hex().encode() + b"'\n"
-        found = {data for _offset, data in objects.line_stream_sources(text)}
+        found = {data for _offset, data in objects.encoded_runs(text)}
         self.assertEqual(found, {stream})
-        offsets = sorted(offset for offset, _data in objects.line_stream_sources(text))
+        offsets = sorted(offset for offset, _data in objects.encoded_runs(text))
         self.assertEqual([text.count(b"\n", 0, offset) for offset in offsets], [1, 2])
 
 

@@ -302,11 +302,9 @@ def message_pieces(oid: str, kind: str, message: bytes, encoding: str = "") -> l
 
 # A message is text a reader sees, but it can carry a compressed stream too: as raw bytes (git
 # keeps whatever bytes a commit or tag object holds), or written as base64 or hex, which the
-# detectors decode but do not inflate. Runs of either that hold 12 bytes or more (the smallest
-# stream that holds a secret: a header and eight literals) are decoded and searched as well; a
-# base64 run may be cut into lines (``base64`` wraps at 76 characters), each of 16 or more.
-_BASE64_RUN = re.compile(rb"(?:[A-Za-z0-9+/_-]{16,}={0,2}\r?\n)*[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX_RUN = re.compile(rb"(?:[0-9a-fA-F]{2}){12,}")
+# detectors decode but do not inflate. Every run of either that holds 12 bytes or more (the
+# smallest stream that holds a secret: a header and eight literals) is decoded and searched as
+# well (``encoded_runs``, as for added lines but without their filter: a message is short).
 _HEX_ONLY = re.compile(rb"[0-9a-fA-F\r\n]+")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 _LINE_BREAKS = re.compile(rb"[\r\n]")
@@ -343,14 +341,8 @@ def _stream_sources(message: bytes) -> Iterator[bytes]:
         unrepaired = _unrepaired(message.decode("utf-8"))
         if unrepaired is not None:
             yield unrepaired
-    for match in _BASE64_RUN.finditer(message):
-        if _HEX_ONLY.fullmatch(match.group()):
-            continue  # an object id or a hash: read as hex below (base64 in 22 of its letters is none)
-        decoded = _base64(_LINE_BREAKS.sub(b"", match.group()))
-        if len(decoded) >= embedded.MIN_OUTPUT:
-            yield decoded
-    for match in _HEX_RUN.finditer(message):
-        yield bytes.fromhex(match.group().decode("ascii"))
+    for _offset, decoded in encoded_runs(message, every=True):
+        yield decoded
 
 
 def _base64(run: bytes) -> bytes:
@@ -382,22 +374,23 @@ _B64_LONG = 64
 _HEX_LONG = 96
 
 
-def line_stream_sources(text: bytes) -> Iterator[tuple[int, bytes]]:
-    """``(offset, bytes)`` of each base64 or hex run in added lines that may encode a compressed
-    stream (it starts as one's encoding does, or is long), decoded. A base64 run may go on over
-    more lines (``base64`` wraps at 76 characters), as in a message."""
+def encoded_runs(text: bytes, *, every: bool = False) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` of each base64 or hex run in ``text`` (added lines, a message) that
+    may encode a compressed stream, decoded: a run that starts as one's encoding does, or is
+    long; with ``every``, any run long enough to hold one. A base64 run may go on over more lines
+    (``base64`` wraps at 76 characters)."""
     kinds = text.translate(_HEX_CLASSES)
     at = kinds.find(_HEX_SHORTEST)
     while at != -1:
         end = _class_end(kinds, at + len(_HEX_SHORTEST))
-        if end - at >= _HEX_LONG or text[at:at + 8].lower().startswith(_HEX_STREAM_STARTS):
+        if every or end - at >= _HEX_LONG or text[at:at + 8].lower().startswith(_HEX_STREAM_STARTS):
             yield at, bytes.fromhex(text[at:end - (end - at) % 2].decode("ascii"))
         at = kinds.find(_HEX_SHORTEST, end)
     kinds = text.translate(_B64_CLASSES)
     at = kinds.find(_B64_SHORTEST)
     while at != -1:
         end = _class_end(kinds, at + len(_B64_SHORTEST))
-        if end - at >= _B64_LONG or text.startswith(_B64_STREAM_STARTS, at):
+        if every or end - at >= _B64_LONG or text.startswith(_B64_STREAM_STARTS, at):
             end = _wrapped_end(text, kinds, end)
             run = text[at:end]
             decoded = b"" if _HEX_ONLY.fullmatch(run) else _base64(_LINE_BREAKS.sub(b"", run))

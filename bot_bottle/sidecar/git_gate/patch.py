@@ -15,7 +15,7 @@ compressed file or an archive (its first line need not be in the diff), and open
 A compressed stream that starts partway through a file (binary, or text whose added lines hold
 bytes that are not text, or all text) is found and inflated too (``embedded``), under a budget
 shared by the whole push; so is one written as base64 or hex in added lines (a string literal,
-a block in a README), decoded first (``objects.line_stream_sources``).
+a block in a README), decoded first (``objects.encoded_runs``).
 
 The log is never held whole: it is parsed as git writes it (``LogReader``, ``LogParser``), a
 long line in parts, a long block of added lines in overlapping windows (``Block``), so memory
@@ -796,13 +796,13 @@ def _lines_stream_pieces(piece: Piece, budget: embedded.Budget) -> Iterator[Piec
 
 def _lines_encoded_pieces(piece: Piece, budget: embedded.Budget) -> Iterator[Piece]:
     """What compressed streams written as base64 or hex in added lines hold
-    (``objects.line_stream_sources``), as ``archive`` pieces on the line the run starts on. The
+    (``objects.encoded_runs``), as ``archive`` pieces on the line the run starts on. The
     runs of one piece are searched on one budget as a file's (drawn from the push's)."""
     text = piece.text.encode("utf-8", "surrogateescape")
     at = [0]  # the offset of the run being searched: its parts come before the next run is read
 
     def sources() -> Iterator[bytes]:
-        for offset, data in objects.line_stream_sources(text):
+        for offset, data in objects.encoded_runs(text):
             at[0] = offset
             yield data
 
