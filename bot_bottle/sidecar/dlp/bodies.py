@@ -9,22 +9,30 @@ encoding that cannot be undone (unknown, corrupt, or ``br`` without the module) 
 as sent, with ``error`` set: the scanner reports it as a ``scan-limit``, since what the upstream
 reads is not what was scanned. With ``nested``, compression and archives found underneath by
 their magic numbers are opened too (``archives``).
+
+A redacted body goes back in the form it came in (``encode_like``): each gzip member (deflate
+or br stream) compressed again with what the redaction left of it, bytes that followed the
+compressed data after it again, so the upstream reads what was scanned, framed as the agent
+framed it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import gzip
 import json
 import quopri
+import re
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
 from bot_bottle.sidecar.dlp import archives
+from bot_bottle.sidecar.dlp.redact import MARKER_PATTERN
 
 try:  # mitmproxy depends on Brotli, so the sidecar has it; elsewhere br bodies are scanned raw
     import brotli as _brotli  # type: ignore[import-untyped]
@@ -495,3 +503,215 @@ def encode_part_content(content: bytes, part: Part) -> bytes:
 def as_text(data: bytes) -> str:
     """A byte-for-byte text view (latin-1): offsets equal byte offsets, ASCII reads as itself."""
     return data.decode("latin-1")
+
+
+# -- re-encoding a redacted body in the framing it was sent in -----------------------------------
+
+# A marker (as ``redact.marker`` writes it, or percent-encoded in a form field): what a
+# redaction put where a value was.
+_MARKER = re.compile(MARKER_PATTERN.encode() + rb"|%5BREDACTED(?::|%3A)[A-Za-z0-9_.\-]{1,64}%5D")
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """How one Content-Encoding was sent: the decoded size of each compressed part (gzip
+    members; one deflate or br stream) and the size of the bytes after them, sent as they are."""
+
+    name: str
+    parts: tuple[int, ...]
+    tail: int
+    raw: bool = False  # deflate without its zlib header
+
+
+def encode_like(original: bytes, content_encoding: str | None, data: bytes, limit: int) -> bytes | None:
+    """``data``, a redaction of what ``decode_body(original, content_encoding)`` read, encoded
+    in the framing ``original`` was sent in: each compressed part compressed again with what the
+    redaction left of it, and bytes that followed the compressed data kept after it (redacted
+    where they held a value). Without ``content_encoding``, ``original`` is gzip found by its
+    magic number. None when that cannot be done faithfully (a layer this cannot write, a
+    redaction that cannot be placed back, a result that would not read as ``data``): the caller
+    must not send something else instead."""
+    names = _encoding_names(content_encoding) or (["gzip"] if original[:2] == GZIP_MAGIC else [])
+    if not names:
+        return None
+    layers, inner = _layers(original, names, limit)
+    if layers is None:
+        return None
+    flat = inner + b"".join(tail for _, tail in reversed(layers))
+    shapes = [layer for layer, _ in layers]
+    placed = _place(flat, data, _cuts(shapes))
+    if placed is None:
+        if any(shape.tail for shape in shapes):
+            return None
+        # Nothing after the compressed data (a JSON body written again, say): its parts become
+        # one, which every reader of the encoding reads as the same content.
+        shapes[-1] = replace(shapes[-1], parts=(len(flat),))
+        placed = [len(data)] * (1 + len(shapes))
+    out = _rebuild(shapes, data, placed)
+    if out is None:
+        return None
+    check = decode_body(out, content_encoding, limit)
+    if check.error is not None or check.truncated or check.data != data:
+        return None  # the upstream would read something other than what was scanned
+    return out
+
+
+def _encoding_names(content_encoding: str | None) -> list[str]:
+    names = [n.strip().lower() for n in (content_encoding or "").split(",") if n.strip()]
+    return [n for n in names if n != "identity"]
+
+
+def _layers(original: bytes, names: list[str], limit: int) -> tuple[list[tuple[_Layer, bytes]] | None, bytes]:
+    """Each layer, outermost first, with its trailing bytes; and the innermost decoded content."""
+    layers: list[tuple[_Layer, bytes]] = []
+    data = original
+    for name in reversed(names):
+        split = _split_layer(name, data, limit)  # each layer within the limit, as decode_body reads it
+        if split is None:
+            return None, b""
+        parts, tail, raw = split
+        data = b"".join(parts)
+        layers.append((_Layer("gzip" if name == "x-gzip" else name, tuple(map(len, parts)), len(tail), raw), tail))
+    return layers, data
+
+
+def _split_layer(name: str, data: bytes, limit: int) -> tuple[list[bytes], bytes, bool] | None:
+    """``(decoded parts, bytes after them, raw deflate)``, read as ``_decode_one`` reads them."""
+    if name in ("gzip", "x-gzip"):
+        return _gzip_members(data, limit)
+    if name == "deflate":
+        for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
+            decomp = zlib.decompressobj(wbits)
+            try:
+                out = decomp.decompress(data, limit + 1)
+            except zlib.error:
+                continue
+            if len(out) > limit or decomp.unconsumed_tail:
+                return None
+            return [out], decomp.unused_data if decomp.eof else b"", wbits < 0
+        return None
+    if name == "br" and _brotli is not None:
+        try:
+            out, cut = _unbrotli(data, limit)
+        except DecodeError:
+            return None
+        return None if cut else ([out], b"", False)
+    return None
+
+
+def _gzip_members(data: bytes, limit: int) -> tuple[list[bytes], bytes, bool] | None:
+    members: list[bytes] = []
+    size = 0
+    rest = data
+    while rest:
+        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = decomp.decompress(rest, limit - size + 1)
+        except zlib.error:
+            return (members, rest, False) if members else None
+        size += len(out)
+        if size > limit or decomp.unconsumed_tail:
+            return None
+        members.append(out)
+        if not decomp.eof:
+            break  # ends inside this member: what decoded, nothing after
+        rest = decomp.unused_data
+        if rest[:2] != GZIP_MAGIC:
+            return members, rest, False
+    return members, b"", False
+
+
+def _cuts(layers: list[_Layer]) -> list[int]:
+    """Offsets into the flat decoded body where a part or a tail ends: the innermost layer's
+    parts, then each layer's tail from the innermost out."""
+    cuts: list[int] = []
+    at = 0
+    for size in layers[-1].parts:
+        at += size
+        cuts.append(at)
+    for layer in reversed(layers):
+        at += layer.tail
+        cuts.append(at)
+    return cuts
+
+
+def _place(flat: bytes, data: bytes, cuts: list[int]) -> list[int] | None:
+    """``cuts`` (offsets into ``flat``) moved to where they fall in ``data``, ``flat`` with
+    values replaced by markers; None when ``data`` is not that (a re-serialised JSON body). A
+    cut inside a replaced value falls after its marker: the marker stays where the value began."""
+    if data == flat:
+        return cuts
+    # (start in flat, end in flat, start in data) of each stretch the redaction left as it was
+    kept: list[tuple[int, int, int]] = []
+    pieces: list[tuple[int, int]] = []
+    position = 0
+    for match in _MARKER.finditer(data):
+        pieces.append((position, match.start()))
+        position = match.end()
+    pieces.append((position, len(data)))
+    if len(pieces) == 1:
+        return None  # changed, yet no marker: not a redaction in place
+    at = 0
+    for k, (start, end) in enumerate(pieces):
+        piece = data[start:end]
+        if k == 0:
+            found = 0 if flat.startswith(piece) else -1
+        elif k == len(pieces) - 1:
+            found = len(flat) - len(piece)
+            if found <= at or not flat.endswith(piece):
+                found = -1
+        else:
+            found = flat.find(piece, at + 1)  # a marker stands for one byte or more
+        if found < 0:
+            return None
+        kept.append((found, found + len(piece), start))
+        at = found + len(piece)
+    ends = [flat_end for _, flat_end, _ in kept]
+    out: list[int] = []
+    for cut in cuts:
+        k = bisect.bisect_left(ends, cut)  # the first kept stretch that ends at or after the cut
+        if k == len(kept):
+            return None
+        flat_start, _, data_start = kept[k]
+        out.append(data_start + (cut - flat_start) if cut >= flat_start else data_start)
+    return out
+
+
+def _rebuild(layers: list[_Layer], data: bytes, placed: list[int]) -> bytes | None:
+    """The body again, innermost layer first: its parts compressed one by one, each layer's tail
+    after it; an outer layer's parts (split in compressed bytes that have changed) as one."""
+    innermost = layers[-1]
+    count = len(innermost.parts)
+    starts = [0] + placed
+    parts = [data[starts[k] : starts[k + 1]] for k in range(count)]
+    packed_parts = [_compress(innermost, part) for part in parts]
+    if any(packed is None for packed in packed_parts):
+        return None
+    body = b"".join(packed for packed in packed_parts if packed is not None)
+    tails = [data[starts[count + k] : starts[count + k + 1]] for k in range(len(layers))]
+    body += tails[0]
+    for layer, tail in zip(reversed(layers[:-1]), tails[1:]):
+        packed = _compress(layer, body)
+        if packed is None:
+            return None
+        body = packed + tail
+    return body
+
+
+# zlib's default level and a middling brotli quality: this runs while the request waits, and
+# their highest settings took three times as long (br's many more) for a few percent less.
+_GZIP_LEVEL = 6
+_BROTLI_QUALITY = 5
+
+
+def _compress(layer: _Layer, data: bytes) -> bytes | None:
+    if layer.name == "gzip":
+        return gzip.compress(data, compresslevel=_GZIP_LEVEL, mtime=0)
+    if layer.name == "deflate":
+        if layer.raw:
+            packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            return packer.compress(data) + packer.flush()
+        return zlib.compress(data)
+    if layer.name == "br" and _brotli is not None:
+        return bytes(_brotli.compress(data, quality=_BROTLI_QUALITY))
+    return None

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Iterable
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+# What ``marker`` writes, to find the markers in a redacted text again (``bodies.encode_like``).
+MARKER_PATTERN = r"\[REDACTED:[A-Za-z0-9_.\-]{1,64}\]"
 
 
 def marker(label: str) -> str:

@@ -75,7 +75,7 @@ from mitmproxy.net.http import status_codes
 from mitmproxy.proxy import server_hooks
 
 from bot_bottle.sidecar.dlp.answer_stream import Answer
-from bot_bottle.sidecar.dlp.bodies import decode_body
+from bot_bottle.sidecar.dlp.bodies import GZIP_MAGIC, decode_body, encode_like
 from bot_bottle.sidecar.dlp.stream import StreamScan
 from bot_bottle.sidecar.egress import (
     credentials, dlp_adapter, holding, logfile, records, scan_worker, scanning, server_fetch, stream_method,
@@ -706,7 +706,17 @@ class EgressAddon:
                 self._refuse(flow, _dlp_verdict(verdict, RULE_DLP_HOLD, outcome, lead), facts)
                 return
         if outcome.action == scanning.REDACT and outcome.replacement is not None:
-            _apply_replacement(request, outcome.replacement)
+            replacement = await self.scan_worker.run(len(outbound.body), _in_sent_encoding, request,
+                                                     outcome.replacement)
+            if replacement is None:
+                # Sent decoded (or with bytes moved into the compressed data), the upstream
+                # would store something the agent never sent: refused instead.
+                why = f"{outcome.reason} (could not be redacted in the encoding it was sent in)"
+                outcome = scanning.ScanOutcome(scanning.BLOCK, outcome.detectors, why, outcome.replacement)
+                flow.metadata[SCAN] = outcome
+                self._refuse(flow, _dlp_verdict(verdict, RULE_DLP, outcome, "the request carries"), facts)
+                return
+            _apply_replacement(request, replacement)
         self._prepare_upstream(flow, verdict)
 
     async def _hold(self, flow: http.HTTPFlow, outbound: scanning.OutboundRequest, outcome: scanning.ScanOutcome,
@@ -1664,6 +1674,43 @@ def _find_websocket_layer(root: Any, flow: http.HTTPFlow) -> Any:
             if isinstance(children, dict):
                 stack.extend(children.values())
     return None
+
+
+def _in_sent_encoding(request: http.Request, replacement: scanning.OutboundRequest) -> scanning.OutboundRequest | None:
+    """``replacement`` with its body in the encoding and framing the agent sent ``request``'s in
+    (``encode_like``): the redaction reads a compressed body decoded, and would send it decoded
+    (its Content-Encoding dropped), or gzip found by its magic number as one new member with any
+    bytes after the original's inside it. None when that cannot be done faithfully."""
+    raw = request.raw_content or b""
+    body = replacement.body
+    if body is None or body == raw:
+        return replacement
+    sent = [(index, name, value) for index, (name, value) in enumerate(request.headers.items(multi=True))
+            if name.lower() == "content-encoding"]
+    coding = ", ".join(value for _, _, value in sent)
+    declared = any(part.strip().lower() not in ("", "identity") for part in coding.split(","))
+    headers = list(replacement.headers)
+    if declared and not any(name.lower() == "content-encoding" for name, _ in headers):
+        data = body
+        for index, name, value in sent:  # back where the agent had them
+            headers.insert(min(index, len(headers)), (name, value))
+    elif not declared and raw[:2] == GZIP_MAGIC and body[:2] == GZIP_MAGIC:
+        decoded = decode_body(body, None, MAX_HELD_BODY)
+        if not decoded.sniffed:
+            return replacement  # not gzip after all: redacted in place, as sent
+        if decoded.truncated:
+            return None
+        data = decoded.data
+    else:
+        return replacement
+    encoded = encode_like(raw, coding or None, data, MAX_HELD_BODY)
+    if encoded is None:
+        return None
+    return scanning.OutboundRequest(
+        method=replacement.method, scheme=replacement.scheme, host=replacement.host, port=replacement.port,
+        path=replacement.path, headers=tuple(headers), body=encoded, route_index=replacement.route_index,
+        dlp=replacement.dlp, internal_service=replacement.internal_service,
+    )
 
 
 def _apply_replacement(request: http.Request, replacement: scanning.OutboundRequest, *, body: bool = True) -> None:
