@@ -7,9 +7,14 @@ sidecar into the store, prints the pending proposals and exits (``--format json`
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
+import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 
 from bot_bottle.cli import common, output
@@ -22,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the console: approve, modify or reject what blocked agents ask for",
         description=(
             "Open the supervise console: running bottles (those the last sync could not read marked slow or "
-            "not read), the pending proposals of every bottle (egress, capability, push exception, token use), "
+            "not read, their pending count as of their last read, as in 3?), the pending proposals of every "
+            "bottle (egress, capability, push exception, token use), "
             "the selected proposal's detail (warnings, what approving grants, time left) and the egress/DLP "
             "events of the selected bottle. Keys: a approve, A approve and save the route to the bottle's "
             "manifest (asks first), m modify in $EDITOR, r reject (asks for a reason), enter read the whole "
@@ -66,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     from bot_bottle import api
     from bot_bottle.supervise.console import SuperviseApp
 
+    with _readable(db):
+        # Read once before the screen opens: a damaged file is said here, in one line, not by
+        # a console that cannot show a thing.
+        with Store(db) as st:
+            st.pending()
+
     app = SuperviseApp(
         open_store=lambda: Store(db),
         # The console waits only briefly for each sidecar: a slow one is named on the status
@@ -88,12 +100,25 @@ def run(args: argparse.Namespace) -> int:
 CONSOLE_WAIT_S = 4.0  # how long one console sync waits for any one sidecar
 
 
+@contextlib.contextmanager
+def _readable(db: Path) -> Iterator[None]:
+    """What goes wrong reading the supervise database at ``db``, as errors that say so: a damaged
+    page or row is the file's fault, not a bug in bot-bottle."""
+    from bot_bottle.supervise import view
+    from bot_bottle.supervise.store import DAMAGED_HINT, StoreError
+
+    try:
+        yield
+    except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+        raise StoreError(view.damaged_store(db, exc), hint=DAMAGED_HINT if view.is_damage(exc) else None) from None
+
+
 def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
     from bot_bottle.supervise import view
     from bot_bottle.supervise.store import Store
     from bot_bottle.supervise.sync import sync
 
-    with Store(db) as st:
+    with _readable(db), Store(db) as st:
         report = sync(st, state_root=layout.state_dir)
         labels = {b.id: b.label for b in report.bottles}
         now = time.time()
@@ -109,7 +134,10 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         output.warn(error)
     con = output.console()
     if not pending:
-        con.print(f"no pending proposals ({len(report.bottles)} running bottle(s))")
+        # With a sync problem the count of bottles is what could be listed, not what runs.
+        con.print(f"no pending proposals ({len(report.bottles)} running bottle(s))" if not report.errors else
+                  f"no pending proposals known ({len(report.bottles)} running bottle(s) listed; the problems above "
+                  "may hide some)")
         return failed
     table = output.table(f"Pending proposals ({len(pending)})")
     for col in ("bottle", "id", "kind", "request", "justification", "age"):
@@ -121,4 +149,10 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         table.add_row(view.plain(bottle), p["id"], view.plain(p["kind"]), view.plain(request),
                       view.plain(p["justification"]), view.duration(p["age_s"]))
     output.show(table)
+    stale = sorted({p["bottle"] for p in pending} & set(report.unread))
+    if stale:
+        # Listed from the store, as imported by the last sync that read them.
+        output.warn(f"the proposals of {', '.join(stale)} are as last read: the sync could not read "
+                    f"{'their sidecars' if len(stale) > 1 else 'its sidecar'} now (more may be waiting, "
+                    "some may be gone)")
     return failed

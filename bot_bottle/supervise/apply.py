@@ -141,7 +141,11 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
         # Decided by someone else between reading it and saving this verdict.
         now = store.get(row.key)
         if now.status == states.PENDING:
-            raise
+            # Pending again already (a sync expired it and the next found its agent still
+            # waiting): nothing was decided, and the key can simply be pressed again.
+            raise StaleProposal(f"{row.bottle_id}/{row.id} changed while this decision was being saved (its "
+                                f"wait ended and came back); it was not {verdict}, and is still pending",
+                                hint=f"decide it again to have it {verdict}") from None
         raise StaleProposal(already_decided(now, verdict), hint=exc.hint) from None
     link = ctx.link_for(row.bottle_id)
     if v.status not in states.GRANTED:
@@ -208,6 +212,10 @@ def decided_by(row: ProposalRow) -> str:
 def already_decided(row: ProposalRow, verdict: str) -> str:
     """Why ``verdict`` cannot be given to ``row`` any more, as the operator would say it:
     ``b1/p1 was already rejected by bob at 23:01; it cannot be approved now``."""
+    if row.status not in states.STATUSES:
+        # Not a decision anybody made: a row changed by hand, or damaged.
+        return (f"{row.bottle_id}/{row.id} has a status bot-bottle does not know ({row.status!r}; the supervise "
+                f"database may be damaged); it cannot be {verdict}")
     by = decided_by(row)
     when = row.decided_at or row.updated_at
     at = f" at {time.strftime('%H:%M', time.localtime(when))}" if when else ""

@@ -1,7 +1,8 @@
 """``bot-bottle supervise``: the operator's console, a Textual app over the supervise store.
 
 Three panes: running bottles (label, colour, agent, backend, uptime, pending count, and ``slow``
-or ``not read`` for those the last sync could not read), the pending proposals of every bottle,
+or ``not read`` for those the last sync could not read, whose count is then that of their last
+read, marked ``3?``, the title and status line saying as of when), the pending proposals of every bottle,
 and the egress/DLP events of the selected bottle, with what its terminal filter held back of the
 agent's output (a clipboard write, a tmux passthrough). Between the last two, the selected
 proposal's whole detail: warnings first, what approving it grants, how long the agent still
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import math
 import os
 import shlex
@@ -293,6 +295,11 @@ class SuperviseApp(App[None]):
         self._told: dict[str, float] = {}  # notifications shown, until when: a repeat is not stacked
         self.selected_bottle: str | None = None
         self.last_sync: SyncReport | None = None
+        self._sync_failed = False  # the last sync read no bottle at all (it raised)
+        # When each bottle's sidecar was last read whole: a bottle the last sync could not read
+        # shows the pending count of that read, marked as such.
+        self._read_at: dict[str, float] = {}
+        self._started_at = clock()
         self.syncs = 0  # completed syncs, for tests and the status line
         self._events_shown: tuple[Any, ...] | None = None
         self._detail_key: int | None = None
@@ -372,30 +379,35 @@ class SuperviseApp(App[None]):
     @work(group="sync")
     async def _sync_worker(self) -> None:
         try:
-            report = await asyncio.get_running_loop().run_in_executor(self._sync_pool, self._run_sync)
+            report, failed = await asyncio.get_running_loop().run_in_executor(self._sync_pool, self._run_sync)
         finally:
             self._syncing_since = None
-        self._after_sync(report)
+        self._after_sync(report, failed=failed)
         if self._sync_again:
             self._sync_again = False
             self.action_sync()
 
-    def _run_sync(self) -> SyncReport:
-        """In the sync thread."""
+    def _run_sync(self) -> tuple[SyncReport, bool]:
+        """In the sync thread: the report, and whether the sync failed as a whole."""
         try:
             with self.open_store() as st:
-                return self.sync_fn(st)
+                return self.sync_fn(st), False
         except Exception as exc:  # noqa: BLE001 - shown on the status line, the console stays up
-            return SyncReport(bottles=self.bottles, errors=[f"sync failed: {exc}"])
+            return SyncReport(bottles=self.bottles, errors=[f"sync failed: {sync_failure(exc)}"]), True
 
     @_while_shown
-    def _after_sync(self, report: SyncReport) -> None:
+    def _after_sync(self, report: SyncReport, *, failed: bool = False) -> None:
         self.last_sync = report
+        self._sync_failed = failed
         self.bottles = list(report.bottles)
         self.syncs += 1
+        if not failed:
+            read_at = self.clock()
+            self._read_at.update({b.id: read_at for b in self.bottles if b.id not in report.unread})
         self.refresh_views()
         if report.errors:
-            self.set_status(Text(sync_problems(report, max(20, self.size.width - 2)), style="red"))
+            self.set_status(Text(problems_line(report, max(20, self.size.width - 2), self._stale_note()),
+                                 style="red"))
         else:
             self.set_status(Text(f"synced {time.strftime('%H:%M:%S')}: {len(self.bottles)} bottle(s), "
                                  f"{len(self.pending)} pending"))
@@ -424,7 +436,12 @@ class SuperviseApp(App[None]):
                      markup=False)
 
     def refresh_views(self) -> None:
-        self.pending = self.store.pending()
+        try:
+            self.pending = self.store.pending()
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            # The file damaged under the console: the lists stay as last read and it says why,
+            # rather than the console ending in a traceback with proposals still waiting.
+            self._store_unreadable(exc)
         now = self.clock()
         counts: dict[str, int] = {}
         for row in self.pending:
@@ -493,7 +510,7 @@ class SuperviseApp(App[None]):
         (their pending count and events may be out of date)."""
         bottles = self.query_one("#bottles", DataTable)
         keep = self._cursor_key(bottles)
-        marks = sync_marks(self.last_sync)
+        marks = self._marks()
         rows = []
         for b in self.bottles:
             # A bottle whose sidecar stopped has an agent with no way out: say so where uptime goes.
@@ -501,7 +518,7 @@ class SuperviseApp(App[None]):
             agent = view.cut(view.one_line(b.agent), BOTTLE_AGENT_WIDTH)
             rows.append([view.styled(view.one_line(b.id), b.color), view.styled(view.one_line(b.label or "-"), b.color),
                          view.plain(agent), view.plain(b.backend), uptime,
-                         Text(str(counts.get(b.id, 0) or "")), marks.get(b.id, Text())])
+                         pending_cell(counts.get(b.id, 0), marks.get(b.id)), marks.get(b.id, Text())])
         # The label gives way (cut in its middle, its start and end kept) so the sync mark, last, stays on
         # the screen: a horizontal scroll would hide it.
         others = sum(_column_width(h, rows, i) + 2 for i, h in enumerate(BOTTLE_COLUMNS) if h != "label")
@@ -516,14 +533,41 @@ class SuperviseApp(App[None]):
         self._restore_cursor(bottles, keep)
         unread = sum(1 for b in self.bottles if b.id in marks)
         self._title("#bottles-title", (f"Running bottles ({len(self.bottles)}"
-                                       + (f"; {unread} not read in the last sync" if unread else "") + ")")
+                                       + (f"; {unread} not read in the last sync, pending "
+                                          f"{self._stale_as_of()}" if unread else "") + ")")
                     if self.bottles else "Running bottles: none")
+
+    def _marks(self) -> dict[str, Text]:
+        """The sync mark of each bottle the last sync could not read: every bottle when the
+        sync failed as a whole."""
+        if self._sync_failed:
+            return {b.id: Text("not read", style="bold red") for b in self.bottles}
+        return sync_marks(self.last_sync)
+
+    def _stale_as_of(self) -> str:
+        """Since when the pending counts marked ``?`` are known: the oldest last read of the
+        bottles not read now (``N? as of 23:01``), or ``from before`` the console's start for one it
+        never read (its count is what an earlier session imported)."""
+        stale = [b.id for b in self.bottles if b.id in self._marks()]
+        if any(bottle not in self._read_at for bottle in stale):
+            return f"N? from before {_hh_mm(self._started_at)}"
+        return f"N? as of {_hh_mm(min((self._read_at[b] for b in stale), default=self._started_at))}"
+
+    def _stale_note(self) -> str:
+        """The status line's word on the pending counts the last sync could not bring up to
+        date; "" when it read every bottle."""
+        return f"; pending {self._stale_as_of()}" if self._marks() else ""
+
+    def _store_unreadable(self, exc: BaseException) -> None:
+        fix = "; quit, move the file aside and start again" if view.is_damage(exc) else ""
+        self._tell(view.damaged_store(self.store.path, exc) + fix, severity="error", timeout=10)
+        self.set_status(Text(view.one_line(view.damaged_store(None, exc)), style="red"))
 
     def _gone(self, key: int) -> str:
         """Why the selected proposal left the list, as the store has it."""
         try:
             row = self.store.get(key)
-        except (BotBottleError, sqlite3.Error):  # forgotten meanwhile, or the database busy: gone all the same
+        except (BotBottleError, sqlite3.Error, json.JSONDecodeError):  # forgotten, the database busy: gone all the same
             return "the proposal you had selected is gone; the cursor is on another now"
         by = apply.decided_by(row)
         why = f" ({row.reason})" if row.reason else ""
@@ -607,9 +651,14 @@ class SuperviseApp(App[None]):
             self._events_shown = None
             self._title("#events-title", "Events: no bottle selected")
             return
-        events = self.store.events(bottle, limit=EVENTS_SHOWN)
-        # Counted over all of them: a flood of requests may push the entries out of the newest shown.
-        held = view.terminal_held([row.record for row in self.store.terminal_events(bottle)])
+        try:
+            events = self.store.events(bottle, limit=EVENTS_SHOWN)
+            # Counted over all of them: a flood of requests may push the entries out of the newest shown.
+            held = view.terminal_held([row.record for row in self.store.terminal_events(bottle)])
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            self._store_unreadable(exc)
+            self._title("#events-title", f"Events of {bottle}: cannot be read")
+            return
         label = next((b.label for b in self.bottles if b.id == bottle and b.label), None)
         self._title("#events-title", f"Egress, DLP and terminal events of {bottle}" + (f" ({label})" if label else "")
                     + f": {len(events)}" + (f"  (terminal: {held} sequence{'s' if held != 1 else ''} held back)"
@@ -831,6 +880,8 @@ class SuperviseApp(App[None]):
                 return apply.decide(st, key, verdict, operator=self.operator, context=self.context, **kwargs), None
         except BotBottleError as exc:
             return None, str(exc)
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            return None, view.damaged_store(None, exc)
         except Exception as exc:  # noqa: BLE001 - a bug: say it, keep the console
             return None, f"internal error: {type(exc).__name__}: {exc}"
 
@@ -936,6 +987,26 @@ def sync_marks(report: SyncReport | None) -> dict[str, Text]:
             for bottle in report.unread}
 
 
+def pending_cell(count: int, mark: Text | None) -> Text:
+    """A bottles pane's pending cell: the count, blank for none; for a bottle the last sync
+    could not read, the count of its last read with ``?`` (``3?``, ``0?``: more may have come),
+    in its mark's colour."""
+    if mark is None:
+        return Text(str(count or ""))
+    return Text(f"{count}?", style=mark.style)
+
+
+def sync_failure(exc: BaseException) -> str:
+    """Why a sync stopped, in the operator's words."""
+    if isinstance(exc, (sqlite3.DatabaseError, json.JSONDecodeError)):
+        return view.damaged_store(None, exc)
+    return str(exc)
+
+
+def _hh_mm(when: float) -> str:
+    return time.strftime("%H:%M", time.localtime(when))
+
+
 def _clip(text: str, width: int) -> str:
     return view.cut(" ".join(text.split()), width)
 
@@ -956,7 +1027,27 @@ def sync_problems(report: SyncReport, width: int) -> str:
     return view.cut("; ".join(parts), width)
 
 
-UNREAD_REASON_WIDTHS = (60, 40, 24, 12)  # tried in turn: the one naming the most bottles wins
+def problems_line(report: SyncReport, width: int, note: str) -> str:
+    """The status line after a sync with problems: ``sync_problems`` and then ``note`` (since
+    when the counts marked ``?`` are known), as long as the note costs no bottle its name; the
+    reasons are cut shorter for it first (the help has them whole)."""
+    line = sync_problems(report, width)
+    if not note:
+        return line
+    if not report.unread:
+        # A sync that failed as a whole: its reason whole first.
+        return line + note if cell_len(line + note) <= width else line
+    with_note = sync_problems(report, width - cell_len(note))
+    if _named(with_note, report) < max(1, _named(line, report)):
+        return line
+    return with_note + note
+
+
+def _named(line: str, report: SyncReport) -> int:
+    return sum(f"{view.one_line(bottle)} (" in line for bottle in report.unread)
+
+
+UNREAD_REASON_WIDTHS = (60, 40, 32, 24, 12)  # tried in turn: the one naming the most bottles wins
 
 
 def _unread_line(unread: dict[str, list[str]], width: int) -> str:

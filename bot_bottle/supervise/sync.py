@@ -443,6 +443,8 @@ def _reopen(store: Store, bottle_id: str, proposal_id: str) -> int:
 
 def _expire(store: Store, key: int, reason: str, now: float) -> int:
     row = store.get(key)
+    if row.status != states.PENDING:
+        return 0  # decided since this sync read it as pending (here or in a console): that decision stands
     try:
         store.update_proposal(
             key, expect=states.PENDING, status=states.transition(row.status, states.EXPIRED),

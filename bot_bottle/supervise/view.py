@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sqlite3
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -516,8 +517,28 @@ def parse_edited(text: str) -> dict[str, Any] | None:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ValueError(f"the edited proposal is not valid YAML{where}") from None
+    except RecursionError:
+        # Thousands of nested brackets: the parser's recursion gives out before any check does.
+        raise ValueError("the edited proposal is nested too deeply to be a proposal") from None
     if data is None:
         return None
     if not isinstance(data, dict):
         raise ValueError("the edited proposal must be a mapping of fields (like the original)")
     return data
+
+
+def damaged_store(path: object, exc: BaseException) -> str:
+    """A supervise database that opened but whose content cannot be read (a damaged page, a row
+    that is not what bot-bottle wrote), said as that, not as a bug. SQLite's operational errors
+    (locked, I/O, read-only) are not damage: they are named as they are."""
+    where = f"{path}: " if path else ""
+    if is_damage(exc):
+        what = "an entry in it is damaged" if isinstance(exc, ValueError) else "it is damaged"
+        return f"{where}cannot read the supervise database: {what} ({exc})"
+    return f"{where}cannot read the supervise database ({exc})"
+
+
+def is_damage(exc: BaseException) -> bool:
+    """A damaged file or row (the fix: move the file aside), not a lock or an I/O error."""
+    return isinstance(exc, ValueError) or (isinstance(exc, sqlite3.DatabaseError)
+                                           and not isinstance(exc, sqlite3.OperationalError))
