@@ -6,6 +6,10 @@ before it is shown). ``default_detector`` adapts the shared engine (``bot_bottle
 the same one the egress proxy uses, knowing the bottle's own secrets) and falls back to the small
 built-in set below only where that package is absent, so the gate never runs without detection.
 
+Two searches look past single pieces (``split``): the bottle's own values cut into parts
+anywhere in the push (a ``known-secret:<name> (split)`` finding at each part's place), and
+base64 wrapped into quoted or indented lines, read joined.
+
 A ``GitFinding`` names the commit, the place (file and line, commit message line, file name,
 author, commit or tag header, tag message; a ref name is withheld) and the detector. Its text is
 built only from those fields: it cannot carry the secret, whatever a detector returned.
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot_bottle.sidecar.git_gate import split
 from bot_bottle.sidecar.git_gate.piece import Piece
 
 MIN_KNOWN_SECRET = 8  # shorter values would match ordinary text
@@ -42,6 +47,13 @@ class Hit:
 
 class Detector(Protocol):
     def hits(self, text: str) -> Iterable[Hit]: ...
+
+
+def own_secrets(detector: Detector) -> tuple[tuple[str, str], ...]:
+    """``(name, value)`` of the bottle's own secrets ``detector`` looks for, for the search of
+    their parts (``split``); none for a detector that does not tell. Never shown or logged."""
+    own = getattr(detector, "own_secrets", None)
+    return tuple(own()) if callable(own) else ()
 
 
 # A file or member name shown as it is only when it is plainly a name; any other is quoted (JSON),
@@ -151,11 +163,16 @@ class PatternDetector:
     def __init__(self, patterns: Iterable[Pattern] = BUILTIN_PATTERNS, known: Mapping[str, str] | None = None) -> None:
         self.patterns = tuple(patterns)
         self.known: list[tuple[str, str]] = []
+        self._own: list[tuple[str, str]] = []
         for name, value in (known or {}).items():
             if len(value) < MIN_KNOWN_SECRET:
                 continue
+            self._own.append((name, value))
             self.known.append((f"known-secret:{name}", value))
             self.known.append((f"known-secret:{name} (base64)", base64.b64encode(value.encode()).decode().rstrip("=")))
+
+    def own_secrets(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self._own)
 
     def hits(self, text: str) -> Iterator[Hit]:
         for pattern in self.patterns:
@@ -180,6 +197,14 @@ class EngineDetector:
 
     def __init__(self, scanner: Any) -> None:
         self.scanner = scanner
+
+    def own_secrets(self) -> tuple[tuple[str, str], ...]:
+        """The values the engine knows (as it searches them: trimmed, in each Unicode form)."""
+        known = getattr(self.scanner, "known", None)
+        options = getattr(self.scanner, "options", None)
+        if known is None or not getattr(options, "known_secrets", True):
+            return ()
+        return tuple(known.values())
 
     def hits(self, text: str) -> Iterator[Hit]:
         # The engine decodes only texts up to its deep limit; a longer text (a big block of added
@@ -289,11 +314,17 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
     unsafe_members: set[tuple[str | None, str]] = set()  # (archive path, member name)
     raw: dict[GitFinding, None] = {}  # in order, each once (overlapping chunks repeat their hits)
     over: str | None = None  # the commit being read when the findings reached MAX_FINDINGS
+    parts = split.SplitSearch(own_secrets(detector))
     for piece in pieces:
         if piece.kind in ("archive-limit", "log-limit", "message-limit"):
             raw.setdefault(GitFinding(piece.commit, piece.kind, f"scan-limit ({piece.text})", piece.path))
             continue
         hits = piece_hits(piece, detector)
+        if piece.kind in split.SPLIT_KINDS:
+            data = split.as_bytes(piece.text)
+            if parts:
+                parts.feed(piece.text, piece.commit, piece.kind, piece.path, piece.line, data)
+            hits += wrapped_hits(piece.text, detector, data)
         if piece.kind == "path" and piece.path is not None and hits:
             unsafe[piece.path] = _blank(piece.text, hits)
         if piece.kind == "archive-name" and piece.member is not None and hits:
@@ -312,6 +343,12 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
             raw.setdefault(finding)
         if over is not None:
             break  # the caller stops the git that reads the log
+    if over is None:
+        for finding in split_findings(parts):
+            if finding not in raw and len(raw) >= MAX_FINDINGS:
+                over = finding.commit
+                break
+            raw.setdefault(finding)
     if over is not None:
         raw.setdefault(GitFinding(over, "finding-limit", "scan-limit (too many findings)"))
     findings: list[GitFinding] = []
@@ -352,6 +389,25 @@ def piece_hits(piece: Piece, detector: Detector) -> list[Hit]:
     hits = list(detector.hits(piece.text))
     if piece.kind in _NAME_KINDS and "/" in piece.text:
         hits += detector.hits(piece.text.replace("/", " "))
+    return hits
+
+
+def split_findings(parts: split.SplitSearch) -> Iterator[GitFinding]:
+    """A finding at the place of each part of each own value the push spells in parts; the
+    detector names the secret, never its value."""
+    for name, places in parts.found():
+        for place in places:
+            yield GitFinding(place.commit, place.kind, f"known-secret:{name} (split)", place.path, place.line)
+
+
+def wrapped_hits(text: str, detector: Detector, data: bytes | None = None) -> list[Hit]:
+    """Hits in the base64 (or hex) runs ``text`` wraps into decorated lines (``split.wrapped_runs``),
+    each read joined; a hit's line is the line its first character is on."""
+    hits: list[Hit] = []
+    for run in split.wrapped_runs(text, data):
+        for hit in detector.hits(run.text):
+            line = run.line_of(hit.span[0]) if hit.span is not None else run.lines[0]
+            hits.append(Hit(hit.detector, line + 1))  # no span: it is not one of the text's
     return hits
 
 

@@ -1,0 +1,353 @@
+"""Pieces a push spreads a secret over: the bottle's own values cut into parts, and base64 wrapped
+into decorated lines.
+
+``SplitSearch``: one of the bottle's own random-looking values cut into parts the detectors never
+see whole: string pieces joined in code with names between (``t = a + "..." + b``), parts on
+lines apart, in two files or two commits of one push. A *part* is a run of ``MIN_FRAGMENT``
+characters or more of the value in a text the push adds. Parts are remembered by place (commit,
+file, line) across the whole push, in any order; when they cover all of a value but
+``dlp.fragments.tolerance`` characters (the proxy's rule for a value sent in parts), the push
+carries it. A value one part covers is left to the detectors (they find it whole).
+
+Finding parts cheaply: a search per window of each value over every added line cost a few
+percent of a push's scan per secret. Uppercase letters and digits are most of a random token
+and an eighth of source code or prose, so each text is first reduced to those (one
+``bytes.translate``). A value's own such characters (a value without uppercase letters: its
+digits) are cut into aligned blocks (``BLOCK``: three of 36 kinds, or five digits, turn up by
+chance about as seldom), searched in the reduced text: a part holds its characters there in a
+row. Only a block found is looked for in the text itself, as the stretch of the value it spans,
+and grown left and right while text and value agree. A part holding twice a block's characters
+but one holds a whole block: about nine characters of a token of letters and digits (a long
+value's blocks are further apart, ``MAX_BLOCKS``, and its parts need more).
+
+Only values that look random are searched: ``MIN_SPLIT_SECRET`` characters or more, mixing
+letters and digits or letter cases, a quarter of them uppercase letters or digits; and a part
+counts only when it mixes them too. A PIN, a word or a phrase is not searched, and a value made
+of a word and a counting run ("password12345678") is not pieced together from "password" and
+"12345678" in ordinary text.
+
+``wrapped_runs``: base64 (or hex) wrapped into lines that are quoted, indented or joined with
+``+``, one chunk a line. The detectors read text line by line there (the DLP engine joins a
+wrapped block only when its lines are bare), so a token whose base64 crosses a line break was
+not seen. Such runs are joined and scanned as one value; each hit maps back to its line.
+
+Values are held here and never shown: ``repr`` names the secrets only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from bot_bottle.sidecar.dlp.fragments import GROW_BUDGET, MIN_FRAGMENT, tolerance
+
+MIN_SPLIT_SECRET = 16  # shorter values: a part is half of one, and they are rarely random
+# Characters of a value searched for at once in a reduced text: three of 36 kinds (uppercase
+# letters and digits) turn up by chance about as seldom as five digits.
+BLOCK = {"upper+digits": 3, "digits": 5}
+# Blocks searched per value at most (each is one pass over the reduced text): a longer value's
+# blocks are taken further apart, and its parts must hold more of its rare characters.
+MAX_BLOCKS = 10
+# Kinds of piece a secret's parts are looked for in: what the push adds as text.
+SPLIT_KINDS = frozenset({"lines", "message", "tag"})
+
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGIT = frozenset("0123456789")
+# What a text is reduced to: every byte but an uppercase letter or a digit deleted. A value
+# without uppercase letters is searched by its digits alone, in the same reduced text (its parts
+# hold no uppercase letter to come between them).
+_KEEP = {"upper+digits": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "digits": "0123456789"}
+_DELETE = bytes(b for b in range(256) if chr(b) not in _KEEP["upper+digits"])
+
+
+def _kinds(text: str) -> int:
+    chars = set(text)
+    return sum(1 for kind in (_LOWER, _UPPER, _DIGIT) if chars & kind)
+
+
+def _rare(value: str) -> tuple[str, list[int]]:
+    """Which characters ``value`` is searched by (``_KEEP``), and where they are in it."""
+    kind = "upper+digits" if set(value) & _UPPER else "digits"
+    kept = _KEEP[kind]
+    return kind, [at for at, char in enumerate(value) if char in kept]
+
+
+def random_looking(value: str) -> bool:
+    """Whether ``value`` is long enough and mixes letters and digits (or letter cases), a quarter
+    of it uppercase letters or digits: what a generated token is, and a PIN, a word or a phrase
+    is not."""
+    if len(value) < MIN_SPLIT_SECRET or _kinds(value) < 2 or len(set(value)) * 2 < MIN_SPLIT_SECRET:
+        return False
+    return len(_rare(value)[1]) * 4 >= len(value)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a part was found: the piece's commit, kind, path and the part's line."""
+
+    commit: str
+    kind: str
+    path: str | None
+    line: int | None
+
+
+class _Secret:
+    __slots__ = ("name", "value", "blocks")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
+        kind, rare = _rare(value)
+        size = BLOCK[kind]
+        # Each aligned block of the value's rare characters, and the stretch of the value it spans.
+        self.blocks: dict[bytes, list[tuple[int, int]]] = {}
+        step = max(size, -(-(len(rare) - size) // (MAX_BLOCKS - 1)))
+        for at in range(0, len(rare) - size + 1, step):
+            block = "".join(value[i] for i in rare[at:at + size]).encode()
+            self.blocks.setdefault(block, []).append((rare[at], rare[at + size - 1] + 1))
+
+    def __repr__(self) -> str:
+        return f"<split secret {self.name}>"
+
+
+class SplitSearch:
+    """The parts of the bottle's own values found in one push, by place; ``found`` tells which
+    values they spell. Holds values; ``repr`` shows names only."""
+
+    def __init__(self, secrets: Iterable[tuple[str, str]]) -> None:
+        self._secrets = [_Secret(name, value) for name, value in secrets if random_looking(value)]
+        # Per secret: (value start, value end) -> the places that hold that part.
+        self._parts: dict[str, dict[tuple[int, int], list[Place]]] = {s.name: {} for s in self._secrets}
+        # Per secret: texts holding more of its stretches than are grown (``GROW_BUDGET``).
+        self._flooded: dict[str, list[Place]] = {s.name: [] for s in self._secrets}
+
+    def __repr__(self) -> str:
+        return f"SplitSearch({[s.name for s in self._secrets]})"
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def feed(self, text: str, commit: str, kind: str, path: str | None, line: int | None,
+             data: bytes | None = None) -> None:
+        """Remember the parts of every value ``text`` holds (``line``: its first line's number;
+        ``data``: ``as_bytes(text)``, when the caller has it)."""
+        reduced = (as_bytes(text) if data is None else data).translate(None, _DELETE)
+        for secret in self._secrets:
+            spans = [span for block, spans in secret.blocks.items() if block in reduced for span in spans]
+            if not spans:
+                continue
+            parts = self._parts[secret.name]
+            for start, end, at in _fragments(text, secret.value, spans):
+                if at < 0:
+                    # Decoys before a real part must not hide it: such a text counts as the value.
+                    self._flooded[secret.name].append(Place(commit, kind, path, line))
+                    break
+                place = Place(commit, kind, path, None if line is None else line + text.count("\n", 0, at))
+                held = parts.setdefault((start, end), [])
+                if place not in held:
+                    held.append(place)
+
+    def found(self) -> list[tuple[str, list[Place]]]:
+        """``(secret name, places)`` for each value the remembered parts spell, with the place
+        of every part of it (all are to go, not only those one cover would use); a value one
+        part covers is left to the detectors."""
+        out: list[tuple[str, list[Place]]] = []
+        for secret in self._secrets:
+            parts = self._parts[secret.name]
+            places = list(dict.fromkeys(place for held in parts.values() for place in held))
+            need = len(secret.value) - tolerance(len(secret.value))
+            if self._flooded[secret.name]:
+                out.append((secret.name, list(dict.fromkeys([*self._flooded[secret.name], *places]))))
+            elif parts and not any(end - start >= need for start, end in parts) and _covers(sorted(parts), need):
+                out.append((secret.name, places))
+        return out
+
+
+def as_bytes(text: str) -> bytes:
+    """``text`` one byte a character (what is no Latin-1 as "?"): only ASCII is searched here."""
+    return text.encode("latin-1", "replace")
+
+
+def _fragments(text: str, value: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    """``(value start, value end, text offset)`` of each maximal run of ``MIN_FRAGMENT`` or more
+    characters of ``value`` in ``text`` that holds one of the stretches ``spans`` of it and mixes
+    letters and digits or letter cases; ``(0, len(value), -1)`` last when the text holds more
+    stretches than ``GROW_BUDGET`` (each is grown in Python: a text made of them would take long)."""
+    seen: set[tuple[int, int]] = set()
+    grown = 0
+    for pos, stop in spans:
+        stretch = value[pos:stop]
+        at = text.find(stretch)
+        while at >= 0:
+            grown += 1
+            if grown > GROW_BUDGET:
+                yield 0, len(value), -1
+                return
+            left = 0
+            while at - left > 0 and pos - left > 0 and text[at - left - 1] == value[pos - left - 1]:
+                left += 1
+            right = stop - pos
+            while at + right < len(text) and pos + right < len(value) and text[at + right] == value[pos + right]:
+                right += 1
+            key = (at - left, pos - left)
+            # A part of one kind ("12345678", "password") is ordinary text, whatever value holds it.
+            if left + right >= MIN_FRAGMENT and key not in seen and _kinds(value[pos - left:pos + right]) >= 2:
+                seen.add(key)
+                yield pos - left, pos + right, at - left
+            at = text.find(stretch, at + 1)
+
+
+def _covers(spans: list[tuple[int, int]], need: int) -> bool:
+    """Whether the parts (sorted ``(start, end)`` spans of a value) hold ``need`` of its characters."""
+    covered = reach = 0
+    for start, end in spans:
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    return covered >= need
+
+
+# ------------------------------------------------------------------------------ wrapped base64
+
+# Each character as its class: "b" base64 (the standard alphabet: what is wrapped into lines),
+# "q" an equals sign (padding, or an assignment), "e" a backslash (a line continuation, an escaped
+# line break in a JSON string), "d" what wraps a chunk in code or YAML (blanks, quotes, commas,
+# brackets, ";", ".", a list's "-"), "n" a line break, "x" anything else ("_" among them: lines
+# of identifiers are no chunks). A "+" is "b" (it is base64); one standing apart, joining strings,
+# is told from it on the text. A line of a wrapped run is one chunk with decoration around it;
+# a regular expression over the view finds them from a literal run of "b"s it skips ahead to.
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_DECO = b" \t\r\"'`,()[]{};.&|-"
+_CLASSES = bytes(ord("b") if b in _B64 else ord("q") if b == 0x3D else ord("e") if b == 0x5C
+                 else ord("n") if b == 0x0A else ord("d") if b in _DECO else ord("x") for b in range(256))
+MIN_CHUNK = 16  # characters of a line's chunk: shorter ones are words, numbers, short ids
+MIN_RUN = 32  # characters of a joined run: the base64 of the shortest token
+_CHUNK_RUN = b"b" * MIN_CHUNK
+# A chunk alone on its line: after decoration (and a "+" joining it to the line before), before
+# decoration (and a "+" joining the next, an escaped line break, a continuation).
+# Possessive: a line that fails is given up at once, not tried again with less decoration.
+_CHUNK_LINE = re.compile(rb"nd*+(?:bd++)?+(" + _CHUNK_RUN + rb"b*+q{0,2})(?:eb)?[de]*+(?:b[de]*+)?(?=n)")
+# A chunk appended to a name, one a line: ``data += "..."`` (matched at each "+=" of the text).
+_APPEND_LINE = re.compile(rb"bqd++(" + _CHUNK_RUN + rb"b*+q{0,2})(?:eb)?[de]*+(?:b[de]*+)?(?=n)")
+_APPEND_NAME = re.compile(r"[ \t]*[\w.]{1,64}[ \t]*")
+# The line before a run may start it: its chunk after an assignment, a key or an opening quote.
+_FIRST_LINE = re.compile(r"[\s\"'`=:(\[,+]([A-Za-z0-9+/]{%d,}={0,2})(?:\\n)?[\"'`]?[\s,+\\)\]]*$" % MIN_CHUNK)
+# The line after a run may end it with a shorter chunk (the rest of the value, its padding).
+_LAST_LINE = re.compile(r"(?:[\w. \t]{1,64}\+=)?[\s\"'`,(\[+-]*([A-Za-z0-9+/]+={0,2})(?:\\n)?[\"'`]?[\s,+\\)\];]*")
+
+
+@dataclass(frozen=True)
+class WrappedRun:
+    """A run's chunks joined (``text``); ``starts`` where each chunk starts in it, ``lines`` the
+    line (0-based, in the scanned text) each chunk is on."""
+
+    text: str
+    starts: tuple[int, ...]
+    lines: tuple[int, ...]
+
+    def line_of(self, offset: int) -> int:
+        return self.lines[bisect.bisect_right(self.starts, offset) - 1]
+
+
+def wrapped_runs(text: str, data: bytes | None = None) -> list[WrappedRun]:
+    """The runs of two lines or more, each one chunk of base64 (or hex) with decoration around
+    it, at least one of them decorated (bare blocks are read as such by the detectors).
+    ``data``: ``as_bytes(text)``, when the caller has it."""
+    if "\n" not in text:
+        return []
+    view = b"n" + (as_bytes(text) if data is None else data).translate(_CLASSES) + b"n"
+    lines = sorted(_chunk_lines(text, view))
+    runs: list[list[tuple[int, int]]] = []  # chunk spans in ``text``
+    decorated: list[bool] = []
+    last_end = -1
+    for line_start, line_end, span, bare in lines:
+        if line_start == last_end and runs:
+            runs[-1].append(span)
+            decorated[-1] = decorated[-1] or not bare
+        else:
+            runs.append([span])
+            decorated.append(not bare)
+        last_end = line_end
+    out: list[WrappedRun] = []
+    for found, deco in zip(runs, decorated):
+        spans = _with_last_line(text, _with_first_line(text, found))
+        if not deco and len(spans) == len(found):
+            continue  # a plain block: the detectors read those joined
+        chunks = [text[start:end] for start, end in spans]
+        if len(chunks) >= 2 and sum(map(len, chunks)) >= MIN_RUN:
+            out.append(_joined(text, spans, chunks))
+    return out
+
+
+def _chunk_lines(text: str, view: bytes) -> list[tuple[int, int, tuple[int, int], bool]]:
+    """``(line break before, line break after, chunk span, bare)`` of each line of ``view`` (the
+    text's classes, one "n" before and after) that is one chunk; spans are in ``text``."""
+    out = []
+    for match in _CHUNK_LINE.finditer(view):
+        if _joins_only(text, view, match.start() + 1, match.start(1)) and _joins_only(
+                text, view, match.end(1), match.end()):
+            bare = match.start(1) == match.start() + 1 and match.end(1) == match.end()
+            out.append((match.start(), match.end(), (match.start(1) - 1, match.end(1) - 1), bare))
+    at = text.find("+=")
+    while at >= 0:
+        match = _APPEND_LINE.match(view, at + 1)  # the view has one character more before
+        if match is not None:
+            line_start = view.rfind(b"n", 0, match.start())
+            if _APPEND_NAME.fullmatch(text, line_start, at) and _joins_only(text, view, match.end(1), match.end()):
+                out.append((line_start, match.end(), (match.start(1) - 1, match.end(1) - 1), False))
+        at = text.find("+=", at + 2)
+    return out
+
+
+def _joins_only(text: str, view: bytes, start: int, end: int) -> bool:
+    """Whether the decoration between ``start`` and ``end`` of ``view`` holds no base64
+    character but a "+" (joining strings) or the letter of an escaped line break."""
+    at = view.find(b"b", start, end)
+    while at >= 0:
+        if text[at - 1] != "+" and view[at - 1] != 0x65:  # 0x65: "e", a backslash before it
+            return False
+        at = view.find(b"b", at + 1, end)
+    return True
+
+
+def _with_first_line(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans``, and before them the chunk ending the line before the run, if it has one."""
+    first = spans[0][0]
+    line_start = text.rfind("\n", 0, first)
+    if line_start <= 0:
+        return spans
+    before = text.rfind("\n", 0, line_start) + 1
+    match = _FIRST_LINE.search(text, before, line_start)
+    if match is None:
+        return spans
+    return [match.span(1), *spans]
+
+
+def _with_last_line(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans``, and after them the shorter chunk on the line after the run, if it has one."""
+    start = text.find("\n", spans[-1][1])
+    if start < 0:
+        return spans
+    end = text.find("\n", start + 1)
+    match = _LAST_LINE.fullmatch(text, start + 1, len(text) if end < 0 else end)
+    if match is None or match.end(1) - match.start(1) >= MIN_CHUNK:
+        return spans  # a full chunk there would be part of the run already
+    return [*spans, match.span(1)]
+
+
+def _joined(text: str, spans: list[tuple[int, int]], chunks: list[str]) -> WrappedRun:
+    starts: list[int] = []
+    lines: list[int] = []
+    offset = 0
+    line = text.count("\n", 0, spans[0][0])
+    previous = spans[0][0]
+    for (start, _end), chunk in zip(spans, chunks):
+        line += text.count("\n", previous, start)
+        previous = start
+        starts.append(offset)
+        lines.append(line)
+        offset += len(chunk)
+    return WrappedRun("".join(chunks), tuple(starts), tuple(lines))
