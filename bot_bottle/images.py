@@ -119,8 +119,8 @@ class ImageSpec:
     npm_install: NpmPackage | None = None
     node_package: NpmPackage | None = None
     wheels: PythonWheels | None = None  # downloaded on the host into the context's wheels/
-    # More wheel sets, each into its own context folder (the sidecar's supervise venv: the mcp
-    # SDK's closure conflicts with mitmproxy's, so it gets a venv and a lock of its own).
+    # More wheel sets, each into its own context folder (for a second venv whose closure would
+    # conflict with the first one's; no image needs one at present).
     extra_wheels: tuple[tuple[str, PythonWheels], ...] = ()
     template: str | None = None
     base_image: str | None = None
@@ -271,16 +271,6 @@ def sidecar_image() -> ImageSpec:
         platforms=tuple(pins.get("platforms", ())),
         source_only=tuple(pins.get("source_only", ())),
     )
-    mcp_lock = tuple(str(r) for r in pins.get("mcp_lock", ()))
-    mcp = pins.get("mcp")
-    if f"mcp=={mcp}" not in mcp_lock:
-        raise BotBottleError(
-            f"{versions_file()}: [sidecar] mcp_lock does not contain mcp=={mcp}",
-            hint="regenerate mcp_lock after changing the mcp pin (see the comment above it)",
-        )
-    supervise_wheels = PythonWheels(
-        requirements=mcp_lock, python_version=wheels.python_version, platforms=wheels.platforms,
-    )
     dockerfile = IMAGES_DIR / "sidecar" / "Dockerfile"
     source = tuple(
         (f"app/bot_bottle/sidecar/{rel}", path) for rel, path in _folder_files(SIDECAR_SOURCE_DIR)
@@ -293,11 +283,9 @@ def sidecar_image() -> ImageSpec:
         generated_files=(
             ("app/bot_bottle/__init__.py", _SIDECAR_PACKAGE_INIT),
             ("requirements.txt", ("\n".join(lock) + "\n").encode()),
-            ("supervise-requirements.txt", ("\n".join(mcp_lock) + "\n").encode()),
         ),
         build_args=(("BASE_IMAGE", base),),
         wheels=wheels,
-        extra_wheels=(("supervise-wheels", supervise_wheels),),
         base_image=base,
         pins={"base": base, "sidecar": pins},
     )

@@ -66,8 +66,8 @@ class Config:
     log_dir: Path = Path("/var/log/bottle")
     proxy_port: int = 8080
     git_gate_config: Path = Path("/etc/bot-bottle/git-gate.json")  # present when the bottle has repos
-    # The supervise MCP server runs in its own venv (the mcp SDK cannot share mitmproxy's).
-    supervise_python: Path = Path("/opt/supervise/bin/python")
+    # The supervise MCP server is stdlib only: the system python3 runs it (no venv's site to load).
+    supervise_python: Path = Path("/usr/bin/python3")
     config_arrives: bool = False  # wait for the config to be handed in (``receive_config``)
 
     @property

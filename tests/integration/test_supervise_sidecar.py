@@ -273,7 +273,7 @@ class SuperviseSidecarTest(unittest.TestCase):
         take = ("from bot_bottle.sidecar.supervise.channel import Spool\n"
                 "with Spool('/var/lib/bottle/supervise').deciding(wait_s=5): print('locked')\n")
         self.assertEqual(engine.run(["exec", self.sidecar, "python", "-c", take], timeout=60).stdout.strip(), "locked")
-        for account, python in (("bottle-supervise", "/opt/supervise/bin/python"),
+        for account, python in (("bottle-supervise", "/usr/bin/python3"),
                                 ("bottle-proxy", "/opt/mitmproxy/bin/python")):
             with self.subTest(account=account):
                 result = engine.run(["exec", "-u", account, self.sidecar, python, "-c", take], timeout=60, check=False)

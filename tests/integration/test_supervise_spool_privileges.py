@@ -22,7 +22,7 @@ from tests.integration._harness import ClassScope, Internet, TempHome, launch, p
 
 SPOOL = "/var/lib/bottle/supervise"
 CTL = ["python", "-m", "bot_bottle.sidecar.supervise.ctl"]
-PYTHON = {"bottle-supervise": "/opt/supervise/bin/python", "bottle-proxy": "/opt/mitmproxy/bin/python",
+PYTHON = {"bottle-supervise": "/usr/bin/python3", "bottle-proxy": "/opt/mitmproxy/bin/python",
           "bottle-gate": "/opt/mitmproxy/bin/python", "root": "python"}
 SHA_A, SHA_B = "a" * 40, "b" * 40
 

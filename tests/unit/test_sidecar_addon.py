@@ -53,12 +53,11 @@ def addon_context(*addons, **kwargs):
 
 
 def sidecar_image_packages() -> set[str]:
-    """Top-level module names of the packages pinned into the sidecar image (mitmproxy's closure,
-    and the supervise server's mcp closure in its own venv)."""
+    """Top-level module names of the packages pinned into the sidecar image (mitmproxy's closure)."""
     import tomllib
 
     versions = tomllib.loads((SIDECAR.parents[1] / "images" / "versions.toml").read_text())
-    locks = versions["sidecar"]["lock"] + versions["sidecar"].get("mcp_lock", [])
+    locks = versions["sidecar"]["lock"]
     names = {req.split("==", 1)[0] for req in locks}
     return {name.lower().replace("-", "_").split(".", 1)[0] for name in names}
 

@@ -1,8 +1,7 @@
 """The supervise MCP server's tool logic: arguments to proposals, waiting, answers.
 
-The MCP glue itself (``build_server``) needs the ``mcp`` SDK, which lives only in the sidecar
-image's own venv; it is exercised through a real bottle in
-tests/integration/test_supervise_sidecar.py.
+Its transport (``mcp_http``) is tested over real sockets in tests/unit/test_supervise_mcp_http_dec07a.py,
+and through a real bottle in tests/integration/test_supervise_sidecar.py.
 """
 
 from __future__ import annotations
@@ -167,7 +166,7 @@ class SidecarInitTest(unittest.TestCase):
 
         config = init.Config(state_dir=Path("/var/lib/bottle"))
         argv = init.supervise_argv(config, 9430)
-        self.assertEqual(argv[0], "/opt/supervise/bin/python")
+        self.assertEqual(argv[0], "/usr/bin/python3")  # stdlib only: no venv of its own
         self.assertEqual(argv[1:3], ["-m", "bot_bottle.sidecar.supervise.server"])
         self.assertIn("127.0.0.1", argv)
         self.assertEqual(argv[argv.index("--port") + 1], "9430")
@@ -258,46 +257,37 @@ class SidecarInitTest(unittest.TestCase):
 
 
 class SidecarImageTest(unittest.TestCase):
-    """The sidecar image carries the server's own venv, pinned like mitmproxy's."""
+    """The server is stdlib only: the sidecar image carries no venv, wheels or pins for it."""
 
-    def test_supervise_wheels_and_requirements(self) -> None:
+    def test_no_supervise_venv_or_wheels(self) -> None:
         from bot_bottle import images
 
         spec = images.sidecar_image()
-        folders = dict(spec.extra_wheels)
-        self.assertIn("supervise-wheels", folders)
-        wheels = folders["supervise-wheels"]
-        pin = images.load_versions()["sidecar"]["mcp"]
-        self.assertIn(f"mcp=={pin}", wheels.requirements)
-        self.assertNotIn("mitmproxy==11.0.2", wheels.requirements)  # never in the same venv
-        generated = dict(spec.generated_files)
-        self.assertEqual(generated["supervise-requirements.txt"].decode().split(), list(wheels.requirements))
-        dockerfile = spec.dockerfile.read_text()
-        self.assertIn("/opt/supervise", dockerfile)
+        self.assertEqual(spec.extra_wheels, ())
+        self.assertNotIn("supervise-requirements.txt", dict(spec.generated_files))
+        self.assertNotIn("/opt/supervise", spec.dockerfile.read_text())
+        pins = images.load_versions()["sidecar"]
+        self.assertNotIn("mcp", pins)
+        self.assertNotIn("mcp_lock", pins)
 
-    def test_the_lock_must_hold_the_pin(self) -> None:
-        from unittest import mock
+    def test_the_server_imports_only_the_stdlib_and_the_sidecar(self) -> None:
+        import ast
+        import sys
 
-        from bot_bottle import images
-        from bot_bottle.errors import BotBottleError
+        folder = Path(server.__file__).parent
+        for name in ("server.py", "mcp_http.py", "channel.py"):
+            tree = ast.parse((folder / name).read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    roots = [alias.name.split(".")[0] for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    roots = [node.module.split(".")[0]]
+                else:
+                    continue
+                for root in roots:
+                    with self.subTest(file=name, module=root):
+                        self.assertTrue(root in sys.stdlib_module_names or root in ("__future__", "bot_bottle"))
 
-        versions = images.load_versions()
-        broken = {**versions, "sidecar": {**versions["sidecar"], "mcp": "0.0.1"}}
-        with mock.patch.object(images, "load_versions", return_value=broken), self.assertRaises(BotBottleError) as ctx:
-            images.sidecar_image()
-        self.assertIn("mcp_lock", str(ctx.exception))
-
-    def test_changing_the_mcp_lock_changes_the_tag(self) -> None:
-        from unittest import mock
-
-        from bot_bottle import images
-
-        versions = images.load_versions()
-        before = images.sidecar_image().tag
-        lock = [r for r in versions["sidecar"]["mcp_lock"] if not r.startswith("uvicorn==")] + ["uvicorn==0.0.0"]
-        changed = {**versions, "sidecar": {**versions["sidecar"], "mcp_lock": lock}}
-        with mock.patch.object(images, "load_versions", return_value=changed):
-            self.assertNotEqual(images.sidecar_image().tag, before)
 
 if __name__ == "__main__":
     unittest.main()

@@ -9,9 +9,8 @@ It listens on the sidecar's loopback (``127.0.0.1:9430``); the agent reaches it 
 as ``http://supervise.bottle.internal/mcp`` (streamable HTTP, stateless, JSON answers: nothing
 long-lived to hold open through the proxy).
 
-Everything above ``build_server`` is plain stdlib, unit-tested on the host; the ``mcp`` SDK is
-imported only by ``build_server``/``main``, which run in the sidecar's own venv (``/opt/supervise``:
-the SDK's dependency closure conflicts with mitmproxy's).
+Plain stdlib throughout (the transport is ``mcp_http``), so the sidecar's system ``python3`` runs
+it with nothing installed, and it is unit-tested on the host over real sockets.
 """
 
 from __future__ import annotations
@@ -19,10 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from bot_bottle.sidecar.supervise.channel import (
     push_findings,
     validate_payload,
 )
+from bot_bottle.sidecar.supervise.mcp_http import McpServer, Tool, ToolError, serve
 
 PORT = 9430
 SERVICE = "supervise"
@@ -246,7 +247,15 @@ async def ask(spool: Spool, proposal: Proposal, *, poll: float = POLL_S, rate: A
 
 
 # ---------------------------------------------------------------------------------------------
-# The MCP glue (the SDK is imported here only)
+# The MCP glue: the four tools on the stdlib transport (mcp_http)
+
+SERVER_NAME = "bot-bottle-supervise"
+SERVER_VERSION = "1"
+INSTRUCTIONS = (
+    "This bottle blocks what its manifest does not grant. When something you need is "
+    "blocked (a host, a package, a push, a held request), ask the operator with these "
+    "tools instead of working around the block."
+)
 
 
 def allowed_hosts(port: int) -> list[str]:
@@ -255,55 +264,110 @@ def allowed_hosts(port: int) -> list[str]:
     return [name, f"{name}:*", f"127.0.0.1:{port}", "127.0.0.1:*", "localhost:*"]
 
 
-def build_server(spool: Spool, timeout_s: float = DEFAULT_TIMEOUT_S, *, poll: float = POLL_S) -> Any:
-    from mcp.server import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
+def _string(name: str) -> dict[str, Any]:
+    return {"title": name.replace("_", " ").title(), "type": "string"}
 
-    server = MCPServer(
-        name="bot-bottle-supervise",
-        # Warnings only, on stderr: the sidecar's stdout carries the proxy's decision lines.
-        log_level="WARNING",
-        instructions=(
-            "This bottle blocks what its manifest does not grant. When something you need is "
-            "blocked (a host, a package, a push, a held request), ask the operator with these "
-            "tools instead of working around the block."
-        ),
-    )
+
+def _optional_list(name: str, item: str) -> dict[str, Any]:
+    return {"anyOf": [{"items": {"type": item}, "type": "array"}, {"type": "null"}],
+            "default": None, "title": name.title()}
+
+
+def _schema(tool: str, properties: dict[str, dict[str, Any]], required: Sequence[str]) -> dict[str, Any]:
+    # The shape the mcp SDK derived from the handlers' signatures, which the agents have seen so far.
+    return {"properties": properties, "required": list(required), "type": "object",
+            "title": f"{tool.replace('-', '_')}Arguments"}
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "request-egress": _schema("request-egress", {
+        "host": _string("host"), "justification": _string("justification"),
+        "paths": _optional_list("paths", "string"), "methods": _optional_list("methods", "string"),
+        "ports": _optional_list("ports", "integer"),
+    }, ("host", "justification")),
+    "request-capability": _schema("request-capability", {
+        "justification": _string("justification"), "packages": _optional_list("packages", "string"),
+        "dockerfile": {"default": "", "title": "Dockerfile", "type": "string"},
+    }, ("justification",)),
+    "request-push-exception": _schema("request-push-exception", {
+        name: _string(name) for name in ("repo", "ref", "old", "new", "finding", "justification")
+    }, ("repo", "ref", "old", "new", "finding", "justification")),
+    "request-token-use": _schema("request-token-use", {
+        "hold_id": _string("hold_id"), "justification": _string("justification"),
+    }, ("hold_id", "justification")),
+}
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as an integer the way the SDK's validation took one (``443``, ``443.0``, ``"443"``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit() and len(value) < 20:
+        return int(value.strip())
+    return None
+
+
+def _check_value(name: str, value: Any, spec: dict[str, Any]) -> Any:
+    if "anyOf" in spec:  # an optional list: null or an array of one item type
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ToolInputError(f"{name}: expected a list, got {type(value).__name__}")
+        item = spec["anyOf"][0]["items"]["type"]
+        return [_check_value(f"{name}[{i}]", v, {"type": item}) for i, v in enumerate(value)]
+    if spec["type"] == "integer":
+        number = _integer(value)
+        if number is None:
+            raise ToolInputError(f"{name}: expected an integer, got {value!r}"[:200])
+        return number
+    if not isinstance(value, str):
+        raise ToolInputError(f"{name}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def check_arguments(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` checked against ``tool``'s schema: every required one present, each of its
+    type. Names the schema does not know are dropped (the SDK ignored them too)."""
+    schema = SCHEMAS[tool]
+    missing = [name for name in schema["required"] if name not in arguments]
+    if missing:
+        raise ToolInputError("; ".join(f"{name}: required" for name in missing))
+    return {name: _check_value(name, arguments[name], spec)
+            for name, spec in schema["properties"].items() if name in arguments}
+
+
+def build_tools(spool: Spool, timeout_s: float = DEFAULT_TIMEOUT_S, *, poll: float = POLL_S) -> list[Tool]:
     desc = descriptions(timeout_s)
     rate = AskRate()
+    makers: dict[str, Callable[[dict[str, Any]], Proposal]] = {
+        "request-egress": lambda a: egress_proposal(
+            a["host"], a["justification"], a.get("paths"), a.get("methods"), a.get("ports"), timeout_s=timeout_s),
+        "request-capability": lambda a: capability_proposal(
+            a["justification"], a.get("packages"), a.get("dockerfile") or "", timeout_s=timeout_s),
+        "request-push-exception": lambda a: push_exception_proposal(
+            spool, a["repo"], a["ref"], a["old"], a["new"], a["justification"], a["finding"], timeout_s=timeout_s),
+        "request-token-use": lambda a: token_use_proposal(spool, a["hold_id"], a["justification"], timeout_s=timeout_s),
+    }
 
-    async def _answer(make) -> dict[str, Any]:
-        try:
-            return await ask(spool, make(), poll=poll, rate=rate)
-        except (ToolInputError, ChannelError) as exc:
-            raise ToolError(str(exc)) from None
+    def handler(name: str) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
+        async def call(arguments: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return await ask(spool, makers[name](check_arguments(name, arguments)), poll=poll, rate=rate)
+            except (ToolInputError, ChannelError) as exc:
+                raise ToolError(str(exc)) from None
+        return call
 
-    async def request_egress(
-        host: str, justification: str, paths: list[str] | None = None, methods: list[str] | None = None,
-        ports: list[int] | None = None,
-    ) -> dict[str, Any]:
-        return await _answer(lambda: egress_proposal(host, justification, paths, methods, ports, timeout_s=timeout_s))
+    return [Tool(name, desc[name], SCHEMAS[name], handler(name)) for name in makers]
 
-    async def request_capability(justification: str, packages: list[str] | None = None, dockerfile: str = "") -> dict[str, Any]:
-        return await _answer(lambda: capability_proposal(justification, packages, dockerfile, timeout_s=timeout_s))
 
-    async def request_push_exception(
-        repo: str, ref: str, old: str, new: str, finding: str, justification: str,
-    ) -> dict[str, Any]:
-        return await _answer(lambda: push_exception_proposal(spool, repo, ref, old, new, justification, finding,
-                                                             timeout_s=timeout_s))
-
-    async def request_token_use(hold_id: str, justification: str) -> dict[str, Any]:
-        return await _answer(lambda: token_use_proposal(spool, hold_id, justification, timeout_s=timeout_s))
-
-    for name, fn in (
-        ("request-egress", request_egress),
-        ("request-capability", request_capability),
-        ("request-push-exception", request_push_exception),
-        ("request-token-use", request_token_use),
-    ):
-        server.add_tool(fn, name=name, description=desc[name], structured_output=False)
-    return server
+def build_server(spool: Spool, timeout_s: float = DEFAULT_TIMEOUT_S, *, port: int = PORT,
+                 poll: float = POLL_S) -> McpServer:
+    return McpServer(build_tools(spool, timeout_s, poll=poll), name=SERVER_NAME, version=SERVER_VERSION,
+                     instructions=INSTRUCTIONS, allowed_hosts=allowed_hosts(port), path=PATH)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,29 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spool = Spool(args.root)
     spool.ensure()
-
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    server = build_server(spool, args.timeout)
-    security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts(args.port))
-    options: dict[str, Any] = {"streamable_http_path": PATH, "json_response": True, "stateless_http": True,
-                               "transport_security": security}
+    server = build_server(spool, args.timeout, port=args.port)
     if args.fd is None:
-        asyncio.run(server.run_streamable_http_async(host=args.host, port=args.port, **options))
+        asyncio.run(serve(server, host=args.host, port=args.port))
     else:
-        asyncio.run(_serve_inherited(server.streamable_http_app(host=args.host, **options), args.fd))
+        asyncio.run(serve(server, sock=socket.socket(fileno=args.fd)))
     return 0
-
-
-async def _serve_inherited(app: Any, fd: int) -> None:
-    """Serve ``app`` on a socket the parent bound and listened on; connections already waiting
-    in its backlog are the first ones served."""
-    import socket
-
-    import uvicorn
-
-    sock = socket.socket(fileno=fd)
-    await uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve(sockets=[sock])
 
 
 if __name__ == "__main__":
