@@ -375,6 +375,25 @@ class InflatedAnswerTest(unittest.TestCase):
         plan = self.plan(length=None)
         self.assertEqual(run(plan, clean, 4096), clean)
 
+    def test_a_redacted_answer_held_whole_keeps_its_gzip_members_and_trailing_bytes(self) -> None:
+        # Compressed again as one new member, the bytes after the gzip data became content the
+        # agent reads; two members became one. Each is compressed again on its own instead.
+        first, second = self.text(200_000, SECRET.encode(), 1000), self.text(100_000)
+        tail = b" tail " + SECRET.encode()
+        plan = self.plan(length=None)
+        out = run(plan, gzip.compress(first) + gzip.compress(second) + tail, 4096)
+        self.assertFalse(plan.stopped)
+        self.assertNotIn(SECRET.encode(), out)
+        one = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inflated = one.decompress(out)
+        self.assertNotIn(SECRET.encode(), inflated)
+        self.assertEqual(inflated[:1001], first[:1001])  # the value planted after a line break at 1000
+        self.assertTrue(inflated.endswith(first[1001 + len(SECRET):]))
+        two = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.assertEqual(two.decompress(one.unused_data), second)
+        self.assertTrue(two.unused_data.startswith(b" tail "))
+        self.assertNotIn(SECRET.encode(), two.unused_data)
+
     def test_a_chunked_compressed_answer_past_the_hold_streams_inflated(self) -> None:
         plan = self.plan(length=None)
         body = self.text(plan.hold_upto + 2 * MB, SECRET.encode(), plan.hold_upto + MB)

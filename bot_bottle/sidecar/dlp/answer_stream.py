@@ -15,9 +15,11 @@ plus an overlap of them:
   noise, slowly): a medium-confidence one is logged, a high-confidence one stops the answer
   (``stopped``: nothing more is delivered, and the caller closes the connection, so the agent
   sees an answer cut short, never its rest). Each batch is read with the bytes before it that a
-  phrase cut by the seam can reach (``inbound.SEAM_BYTES``), after what tells whether they start
-  a line or a word (``inbound.seam_lead``); the batches of an answer that starts as JSON are all
-  read as JSON (strings joined and decoded), not only the first.
+  phrase cut by the seam can reach (``inbound.SEAM_BYTES``), kept apart with their long blank
+  runs bounded (``inbound.seam_context``: ten thousand blanks cut by a seam do not push the
+  words before them out of reach), after what tells whether they start a line or a word
+  (``inbound.seam_lead``); the batches of an answer that starts as JSON are all read as JSON
+  (strings joined and decoded), not only the first.
 
 An answer of unknown length (chunked) is held whole up to ``hold_upto`` and, if it ends within
 that, judged whole by ``judge_whole`` exactly as a buffered answer is (a small answer loses
@@ -35,10 +37,10 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot_bottle.sidecar.dlp.bodies import encode_body
+from bot_bottle.sidecar.dlp.bodies import encode_like
 from bot_bottle.sidecar.dlp.compat import is_utf8
 from bot_bottle.sidecar.dlp.findings import SCAN_LIMIT
-from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_LEAD, seam_lead, starts_json
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, seam_context, seam_lead, starts_json
 from bot_bottle.sidecar.dlp.stream import Inflow
 
 # (start, end, label) of a value to mask, offsets into the batch.
@@ -78,7 +80,9 @@ class AnswerStream:
     _scanned_upto: int = 0  # bytes of _pending already scanned (the held-back tail)
     _streaming: bool = False
     _json: bool | None = None  # the answer starts as JSON (known at its first scan)
-    _tail: bytes = b""  # the last bytes released: what comes before ``_pending``
+    # What was read before ``_pending[_scanned_upto:]``, as far back as a re-read reaches, long
+    # blank runs bounded (``inbound.seam_context``).
+    _seen: bytes = b""
 
     @property
     def judging_whole(self) -> bool:
@@ -142,7 +146,6 @@ class AnswerStream:
         cut = len(pending) - (0 if final else min(self.overlap, len(pending)))
         with memoryview(pending) as view:
             release = bytes(view[:cut])
-        self._tail = (self._tail + release[-SEAM_LEAD:])[-SEAM_LEAD:]
         del pending[:cut]
         self._scanned_upto = len(pending)
         self.delivered += len(release)
@@ -151,15 +154,16 @@ class AnswerStream:
     def _reread(self) -> bytes:
         """The bytes to read for phrases: the new ones and, as far back as a phrase cut at the
         seam can reach (``SEAM_BYTES``), those before, after what tells where in a line and in
-        a word they start (``inbound.seam_lead``)."""
+        a word they start (``inbound.seam_lead``). Those before are kept apart from
+        ``_pending`` (which holds back only what secrets need), with long blank runs bounded:
+        "ignore", ten thousand blanks and "all previous instructions" cut by a seam are read
+        together as they are in an answer read whole."""
         pending = self._pending
         if self._json is None:
             self._json = starts_json(bytes(pending[:64]))
-        at = max(0, self._scanned_upto - SEAM_BYTES)
-        before = bytes(pending[max(0, at - SEAM_LEAD) : at])
-        if len(before) < SEAM_LEAD:
-            before = self._tail[len(before) - SEAM_LEAD :] + before
-        return seam_lead(before, self._json) + bytes(pending[at:])
+        seen, fresh = self._seen, bytes(pending[self._scanned_upto :])
+        self._seen = seam_context(seen, fresh)
+        return seam_lead(seen[:-SEAM_BYTES], self._json) + seen[-SEAM_BYTES:] + fresh
 
 
 @dataclass
@@ -234,7 +238,11 @@ class InflatedAnswer:
         if plan.stopped:
             return b""
         if judged_whole and plan.masked:
-            body = encode_body(out, self.encoding)  # judged whole and redacted: compressed again
+            # Judged whole and redacted: compressed again in the framing it came in (each gzip
+            # member on its own, bytes after the compressed data kept after it). Held whole,
+            # every compressed chunk is still queued.
+            sent = b"".join(chunk for chunk, _ in self._inflow.chunks)
+            body = encode_like(sent, self.encoding, out, max(plan.hold_upto, len(out)))
             if body is None:
                 return self._stop()
             self._inflow.chunks.clear()

@@ -17,17 +17,21 @@ instructions"). A phrase is also looked for in the text as a reader (or a model)
 a stroke through each letter) inside words dropped, compatibility forms (fullwidth, mathematical,
 ligatures) folded to ASCII with ``compat``'s tables, and letters drawn like Latin ones folded:
 those of ``compat.LOOKALIKES`` (Cyrillic, Greek, Armenian) and, here only, accented Latin letters
-("\u00ecgn\u00f6re"), Greek epsilon, Latin small capitals, Cherokee capitals and the euro sign
-(``_MORE_LOOKALIKES``: a word of those is folded only where it reads as a rule's word). That text is
-read only around what changed, and its findings are placed back on the original text. ASCII text
-without control bytes is not folded: it reads the same. Not folded: a phrase written in lookalike
-letters only, with no word holding ASCII beside it (Russian prose is full of such words), and an
-accent on one of a word's last two letters ("ignor\u00eb": French and Spanish words end so).
+("\u00ecgn\u00f6re"), Greek epsilon, Latin small capitals, Cherokee capitals, the euro sign and
+the confusables of the rules' letters that compat leaves out (Cyrillic ghe as "r", Greek sigma as
+"o", gamma as "y"; ``_MORE_LOOKALIKES``: a word of those is folded only where it reads as a rule's
+word). That text is read only around what changed, and its findings are placed back on the
+original text. ASCII text without control bytes is not folded: it reads the same. Not folded: a
+phrase written in lookalike letters only, with no word holding ASCII beside it (Russian prose is
+full of such words), and an accent on one of a word's last two letters ("ignor\u00eb": French
+and Spanish words end so).
 Digits and symbols written for letters ("1gnore prev1ous 1nstruct10ns", "disreg@rd @ll", "$y$tem",
 "prev|ous", also among lookalike letters) are read as those letters by the rules that block, inside
 words that hold a letter (see "digits for letters" and "symbols for letters" below): a number stays
 a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out ("i g n o r e  p r e v
-i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters spaced out").
+i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters spaced out"). A run of
+blanks between words longer than 64 (ten thousand spaces, tabs, no-break spaces) is read as its
+first and last eight (see "long blank runs"), in a streamed answer's seams too.
 
 Beyond English: the override in German, French, Spanish, Italian, Portuguese, Chinese, Japanese,
 Korean and Russian, where it is a request (a verb that also states what someone does, "el
@@ -536,10 +540,19 @@ _HIDDEN_UTF8 = tuple(re.compile(p) for p in (
 
 def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> list[Finding]:
     """Findings (confidence ``medium`` or ``high``) for likely prompt injection in ``text``."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+    raw = text if isinstance(text, bytes) else None
+    if raw is not None:
+        text = raw.decode("utf-8", errors="replace")
     if not text:
         return []
+    bounded = _bounded_blanks(text, raw)
+    if bounded is None:
+        return resolve_overlaps(_findings(text, location))
+    return resolve_overlaps(_placed(_findings(bounded.text, location), bounded))
+
+
+def _findings(text: str, location: str) -> list[Finding]:
+    """The findings in ``text`` (its long blank runs bounded), overlapping ones not yet resolved."""
     low = ascii_lower(text)
     firsts: dict[str, int] = {}
     decoded = _json_decoded(text, low)
@@ -547,10 +560,75 @@ def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> 
         found = _scan(text, low, location, firsts)
     else:
         # Read as a model reads it, in place of the text as written (which reads no phrase an
-        # escape does not spoil): the findings placed back on the escapes.
-        found = [replace(f, start=start, end=end) for f in _scan(decoded.text, ascii_lower(decoded.text), location)
-                 for start, end in (decoded.original(f.start, f.end),)]
-    return resolve_overlaps(found + _encoded_instructions(text, low, location) + _json_joined(low, location, firsts))
+        # escape does not spoil): the findings placed back on the escapes. Escaped blanks
+        # ("\\u0020" ten thousand times) are bounded once decoded.
+        bounded = _bounded_blanks(decoded.text)
+        if bounded is None:
+            found = _scan(decoded.text, ascii_lower(decoded.text), location)
+        else:
+            found = _placed(_scan(bounded.text, ascii_lower(bounded.text), location), bounded)
+        found = _placed(found, decoded)
+    return found + _encoded_instructions(text, low, location) + _json_joined(low, location, firsts)
+
+
+def _placed(found: list[Finding], folded: _Folded) -> list[Finding]:
+    """``found`` in ``folded.text``, placed on the text it was folded from."""
+    return [replace(f, start=start, end=end) for f in found for start, end in (folded.original(f.start, f.end),)]
+
+
+# -- long blank runs -------------------------------------------------------------------------------
+
+# "ignore" + ten thousand spaces + "all previous instructions": a reader skips the blanks, and the
+# rules' blanks (``_W``) take any number of them, but what reaches only so far does not: a
+# streamed answer's re-read at a seam (``SEAM_BYTES``), the folded text's windows
+# (``_FOLD_REACH``), the look-backs ("print" ... "system prompt"). A run of the blanks ``_W``
+# takes between words (tabs, line breaks, no-break spaces, invisible characters, markup) longer
+# than ``_BLANK_RUN`` is read as its first and last ``_BLANK_KEEP`` characters, with a line break
+# between where the run held one (a line's opening and a command's line read the same), and a
+# finding is placed back on the whole run. Runs that long are rare in honest text (a table's
+# padding and a page's indentation are shorter): most texts are told to hold none by one C-speed
+# pass over their bytes (``_BLANK_MARKS``), and the regex runs only where that pass points.
+_BLANK_RUN = 64
+_BLANK_KEEP = 8
+_BLANK_CLASS = rf"\s\*_`\"'>{_GAPS}"
+_LONG_BLANKS = re.compile(rf"[{_BLANK_CLASS}]{{{_BLANK_RUN},}}+")
+# A text's UTF-8 with continuation bytes dropped, so one byte per character: " " for a blank, and
+# for the lead bytes of the blanks outside ASCII (no-break and other wide spaces, invisible
+# characters, the ideographic space; these also lead punctuation, box drawing and kana, so only
+# the regex tells); "x" for the rest.
+_BLANK_LEADS = (0xC2, 0xE1, 0xE2, 0xE3, 0xEF)
+_BLANK_MARKS = bytes(0x20 if (b < 0x80 and re.fullmatch(f"[{_BLANK_CLASS}]", chr(b))) or b in _BLANK_LEADS else 0x78
+                     for b in range(256))
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+_BLANK_SEED = b" " * _BLANK_RUN
+
+
+def _bounded_blanks(text: str, raw: bytes | None = None) -> _Folded | None:
+    """``text`` with its long blank runs bounded (``_BLANK_RUN``), or None when it holds none.
+    ``raw``: its UTF-8, when at hand."""
+    marks = b"" if raw is None else raw.translate(_BLANK_MARKS, _CONTINUATION_BYTES)
+    if len(marks) != len(text):  # not given, or not valid UTF-8 (decoded with replacements)
+        marks = text.encode("utf-8", "surrogatepass").translate(_BLANK_MARKS, _CONTINUATION_BYTES)
+    at = marks.find(_BLANK_SEED)
+    if at < 0:
+        return None
+    parts: list[str] = []
+    runs: list[str] = []
+    done = 0
+    while at >= 0:
+        end = marks.find(b"x", at)
+        end = len(marks) if end < 0 else end
+        for m in _LONG_BLANKS.finditer(text, at, end):
+            run = m.group()
+            line = "\n" if "\n" in run[_BLANK_KEEP:-_BLANK_KEEP] else ""
+            parts += [text[done : m.start()], run[:_BLANK_KEEP] + line + run[-_BLANK_KEEP:]]
+            runs.append(run)
+            done = m.end()
+        at = marks.find(_BLANK_SEED, end)
+    if not runs:
+        return None
+    parts.append(text[done:])
+    return _Folded("".join(parts), [], _Runs(parts, runs, [True] * len(runs)))
 
 
 def _scan(text: str, low: str, location: str, firsts: dict[str, int] | None = None) -> list[Finding]:
@@ -1399,6 +1477,14 @@ _MORE_LOOKALIKES = {
     "\u0262": "g", "\u029c": "h", "\u026a": "i", "\u1d0a": "j", "\u1d0b": "k", "\u029f": "l",
     "\u1d0d": "m", "\u0274": "n", "\u1d0f": "o", "\u1d18": "p", "\u0280": "r", "\ua731": "s",
     "\u1d1b": "t", "\u1d1c": "u", "\u1d20": "v", "\u1d21": "w", "\u1d22": "z", "\u0269": "i",
+    # Unicode's confusables for letters of the rules' words that ``compat.LOOKALIKES`` leaves
+    # out: Cyrillic ghe, straight u, e with hook, omega, iota, soft sign, komi sje, shha; Greek
+    # gamma, sigma and digamma; Latin gamma, v with hook, tone six and script G; Armenian ayb.
+    # Common in Russian and Greek words ("его", "για"), so read here only, where a word reads as a
+    # rule's word ("ign\u043e\u0433e").
+    "\u0433": "r", "\u04af": "y", "\u04bd": "e", "\u0461": "w", "\ua647": "i", "\u042c": "b", "\u050c": "G",
+    "\u04ba": "H", "\u03b3": "y", "\u03c3": "o", "\u03dc": "F", "\u0263": "y", "\u028b": "u", "\u0185": "b",
+    "\ua7ac": "G", "\u0561": "w",
     # Cherokee
     **_cherokee({
         "\u13aa": "A", "\u13f4": "B", "\u13df": "C", "\u13a0": "D", "\u13ac": "E", "\u13c0": "G",
@@ -1481,6 +1567,81 @@ def seam_lead(before: bytes, is_json: bool) -> bytes:
         else:  # from its first whole character: a character cut there reads as binary data
             lead = b"_" + before[next((i for i, b in enumerate(before) if b & 0xC0 != 0x80), len(before)) :]
     return b"[" + lead if is_json else lead
+
+
+# What a streamed answer keeps of what it has read (``seam_context``), its long blank runs
+# bounded as ``_bounded_blanks`` bounds them: ten thousand blanks cut by a seam would otherwise
+# push the words before them out of the re-read. A blank here is also one written as a JSON
+# escape ("\\u0020", "\\n"), which the scan reads decoded.
+SEAM_KEPT = SEAM_LEAD + SEAM_BYTES
+_BLANK_BYTE = rb"[\t-\r\x00-\x08\x0e-\x20\x7f*_`\"'>]"
+_BLANK_UNIT = (_BLANK_BYTE + rb"|\xc2[\x85\xa0\xad]|\xe1\x9a\x80|\xe1\xa0\x8e|\xe2\x80[\x80-\x8f\xa8-\xaf]|"
+               rb"\xe2\x81[\x9f-\xa4\xa6-\xa9]|\xe3\x80\x80|\xef\xbb\xbf|"
+               rb"\\(?:[nrt]|u(?:00(?:0[9aAdD]|20|[aA]0)|200[0-9a-fA-F]|3000|[fF][eE][fF][fF]))")
+_BLANK_UNITS = re.compile(_BLANK_UNIT)
+# Possessive: a run is taken whole, never given back, so a megabyte of them costs no backtracking
+# stack (a repeated group of alternatives saved a position per unit: 150 MB for 1 MB of NULs).
+# Past its first ``_BLANK_RUN`` units a run's one-byte blanks are taken a stretch at a time, and
+# a run is not started again inside a stretch of them: a page's many short runs cost one try each.
+_LONG_BLANK_BYTES = re.compile(rb"(?<!%s)(?:%s){%d}(?:%s++|%s)*+"
+                               % (_BLANK_BYTE, _BLANK_UNIT, _BLANK_RUN, _BLANK_BYTE, _BLANK_UNIT))
+_BLANK_BYTES_MARGIN = 6 * _BLANK_RUN  # bytes of a run too short to bound, at most (escapes)
+
+
+def seam_context(seen: bytes, fresh: bytes) -> bytes:
+    """What a streamed answer keeps to read again before its next batch: the last ``SEAM_KEPT``
+    bytes of ``seen`` (what it kept before) and ``fresh`` (the bytes read since), long blank runs
+    bounded; fewer only when that is the whole answer from its start."""
+    data = seen + fresh
+    size = SEAM_KEPT + _BLANK_BYTES_MARGIN
+    while True:
+        bounded = _bounded_blank_bytes(data[-size:])
+        # A run cut by the piece's start may be bounded differently in the whole; it lies
+        # before the last ``SEAM_KEPT`` bytes once the piece is longer by a short run's length.
+        if size >= len(data) or len(bounded) >= SEAM_KEPT + _BLANK_BYTES_MARGIN:
+            return bounded[-SEAM_KEPT:]
+        size *= 4
+
+
+# The bytes a blank run can be made of (its units' bytes, escapes' letters and digits too) as " ",
+# the rest as "x": a run is sought by the regex (some 50 ms a megabyte) only inside a stretch of
+# ``_BLANK_RUN`` of those, found at C speed. Prose breaks such stretches within a few words.
+_ESCAPE_CHARS = frozenset(b"\\nrtu0123456789abcdefABCDEF")
+_BLANK_BYTE_MARKS = bytes(0x20 if b >= 0x80 or b in _ESCAPE_CHARS or re.fullmatch(_BLANK_BYTE, bytes([b])) else 0x78
+                          for b in range(256))
+
+
+def _bounded_blank_bytes(data: bytes) -> bytes:
+    """``data`` with its long blank runs bounded as ``_bounded_blanks`` bounds a text's."""
+    marks = data.translate(_BLANK_BYTE_MARKS)
+    at = marks.find(_BLANK_SEED)
+    pieces: list[bytes] = []
+    done = 0
+    while at >= 0:
+        end = marks.find(b"x", at)
+        end = len(data) if end < 0 else end
+        for m in _LONG_BLANK_BYTES.finditer(data, at, end):
+            pieces += [data[done : m.start()], _bounded_blank_units(m)]
+            done = m.end()
+        at = marks.find(_BLANK_SEED, end)
+    if not pieces:
+        return data
+    pieces.append(data[done:])
+    return b"".join(pieces)
+
+
+def _bounded_blank_units(m: re.Match[bytes]) -> bytes:
+    """The run ``m`` as its first and last ``_BLANK_KEEP`` units, a line break between where it
+    held one."""
+    run = m.group()
+    if run.isascii() and b"\\" not in run:  # one byte a unit
+        line = b"\n" if b"\n" in run[_BLANK_KEEP:-_BLANK_KEEP] else b""
+        return run[:_BLANK_KEEP] + line + run[-_BLANK_KEEP:]
+    head = _BLANK_UNITS.findall(run, 0, _BLANK_KEEP * 6)[:_BLANK_KEEP]
+    tail = _BLANK_UNITS.findall(run, max(0, len(run) - _BLANK_KEEP * 6))[-_BLANK_KEEP:]
+    middle = run[len(b"".join(head)) : len(run) - len(b"".join(tail))]
+    line = b"\n" if b"\n" in middle else b"\\n" if b"\\n" in middle else b""
+    return b"".join(head) + line + b"".join(tail)
 
 
 def starts_json(head: bytes) -> bool:
