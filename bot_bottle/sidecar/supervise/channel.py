@@ -935,7 +935,7 @@ def forgery(spool: Spool, proposal: Proposal, writer: WriterFn | None = None) ->
     """Why ``proposal`` is not what it says it is, or None.
 
     Any account in the spool's group can write a proposal file, so one the agent reached (a flaw
-    in the MCP server or its SDK) could make one that reads as the proxy's held request, or an
+    in the MCP server) could make one that reads as the proxy's held request, or an
     ask whose request or findings are not what the proxy or the git-gate saw. Only its writer
     (the file's owner) and the records only the proxy and the gate write can be trusted."""
     writer = writer or (lambda pid: proposal_writer(spool, pid))
