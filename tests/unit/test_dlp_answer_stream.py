@@ -90,19 +90,19 @@ class AnswerStreamTest(unittest.TestCase):
 
     def test_binary_batches_are_read_for_phrases_only_in_their_text_stretches(self) -> None:
         calls: list[int] = []
-        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text: calls.append(len(text)) or [],
+        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text, context: calls.append(len(text)) or [],
                             overlap=1024, batch=MB)
         run(plan, NOISE.randbytes(3 * MB), 65536)
         self.assertEqual(calls, [])
         # A README in an uncompressed tar: its text is read, the binary around it is not.
         texts: list[bytes] = []
-        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text: texts.append(text) or [],
+        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text, context: texts.append(text) or [],
                             overlap=1024, batch=MB)
         readme = b"# Project\nInstall with make; see the docs for more.\n"
         run(plan, NOISE.randbytes(MB) + b"\0" + readme + b"\0" + NOISE.randbytes(MB), 65536)
         self.assertEqual(b"".join(texts).count(readme), 1)
         self.assertLess(sum(map(len, texts)), 4 * len(readme))
-        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text: calls.append(len(text)) or [],
+        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text, context: calls.append(len(text)) or [],
                             overlap=1024, batch=MB)
         run(plan, "текст, ordinary text\n".encode() * 200_000, 65536)
         self.assertGreater(len(calls), 2)
@@ -133,7 +133,7 @@ class AnswerStreamTest(unittest.TestCase):
         for name, data in samples.items():
             with self.subTest(name=name):
                 texts: list[bytes] = []
-                plan = AnswerStream(echoed=lambda batch: [], injection=lambda t: texts.append(t) or [],
+                plan = AnswerStream(echoed=lambda batch: [], injection=lambda t, context: texts.append(t) or [],
                                     overlap=1024, batch=MB)
                 run(plan, data, 65536)
                 self.assertLess(sum(map(len, texts)), len(data) // 4)
@@ -228,7 +228,7 @@ class AnswerStreamTest(unittest.TestCase):
         self.assertGreater(plan.delivered, 0)
 
     def test_whole_verdict_notice_and_labels(self) -> None:
-        plan = AnswerStream(echoed=lambda b: [], injection=lambda t: [], overlap=16,
+        plan = AnswerStream(echoed=lambda b: [], injection=lambda t, context: [], overlap=16,
                             judge_whole=lambda body: WholeVerdict(body.upper(), ("x",), redacted=True), hold_upto=100)
         plan.feed(b"abc")
         self.assertEqual(plan.finish(), b"ABC")

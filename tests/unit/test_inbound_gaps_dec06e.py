@@ -9,7 +9,7 @@ import unittest
 
 from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
-from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_LEAD, seam_lead
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_LEAD, SeamContext, seam_lead
 
 
 def top(text: str | bytes) -> str | None:
@@ -96,8 +96,9 @@ def stream(data: bytes, at: int) -> AnswerStream:
     """``data`` streamed so that its second batch is read again from byte ``at`` on."""
     size = at + SEAM_BYTES
 
-    def injection(text: bytes) -> list[tuple[str, bool]]:
-        return [(f"{f.detector} ({f.confidence})", f.confidence == HIGH) for f in scan_response_for_injection(text)]
+    def injection(text: bytes, context: SeamContext) -> list[tuple[str, bool]]:
+        return [(f"{f.detector} ({f.confidence})", f.confidence == HIGH)
+                for f in scan_response_for_injection(text, context=context)]
 
     plan = AnswerStream(echoed=lambda batch: [], injection=injection, overlap=size, batch=size)
     for i in range(0, len(data), size):

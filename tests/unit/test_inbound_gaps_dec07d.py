@@ -11,7 +11,7 @@ import unittest
 
 from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
-from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_KEPT, seam_context
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_KEPT, SeamContext, seam_context
 
 
 def top(text: str | bytes) -> str | None:
@@ -124,8 +124,9 @@ def lines(size: int) -> str:
 def streamed(data: bytes, size: int) -> AnswerStream:
     """``data`` streamed in batches of ``size`` bytes, the injection scan read as the proxy reads it."""
 
-    def injection(text: bytes) -> list[tuple[str, bool]]:
-        return [(f"{f.detector} ({f.confidence})", f.confidence == HIGH) for f in scan_response_for_injection(text)]
+    def injection(text: bytes, context: SeamContext) -> list[tuple[str, bool]]:
+        return [(f"{f.detector} ({f.confidence})", f.confidence == HIGH)
+                for f in scan_response_for_injection(text, context=context)]
 
     plan = AnswerStream(echoed=lambda batch: [], injection=injection, overlap=size, batch=size)
     for i in range(0, len(data), size):
@@ -220,8 +221,8 @@ class BlankRunTest(unittest.TestCase):
 
     def test_a_blank_stream_is_read_in_bounded_memory(self) -> None:
         chunk = (" \t\n\u00a0" * 65_536).encode()
-        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text: [(f.detector, f.confidence == HIGH)
-                            for f in scan_response_for_injection(text)], overlap=1024, batch=1024 * 1024)
+        plan = AnswerStream(echoed=lambda batch: [], injection=lambda text, context: [(f.detector, f.confidence == HIGH)
+                            for f in scan_response_for_injection(text, context=context)], overlap=1024, batch=1024 * 1024)
         tracemalloc.start()
         try:
             for _ in range(16):

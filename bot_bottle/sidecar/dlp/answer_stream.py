@@ -17,9 +17,10 @@ plus an overlap of them:
   sees an answer cut short, never its rest). Each batch is read with the bytes before it that a
   phrase cut by the seam can reach (``inbound.SEAM_BYTES``), kept apart with their long blank
   runs bounded (``inbound.seam_context``: ten thousand blanks cut by a seam do not push the
-  words before them out of reach), after what tells whether they start a line or a word
-  (``inbound.seam_lead``); the batches of an answer that starts as JSON are all read as JSON
-  (strings joined and decoded), not only the first.
+  words before them out of reach). The scan is told, as an ``inbound.SeamContext``, how many of
+  its first bytes are only context (read with the batch before), the bytes before those
+  (whether they start a line or a word) and whether the answer started as JSON (then its
+  batches are all read as JSON, strings joined and decoded, not only the first).
 
 An answer of unknown length (chunked) is held whole up to ``hold_upto`` and, if it ends within
 that, judged whole by ``judge_whole`` exactly as a buffered answer is (a small answer loses
@@ -35,12 +36,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot_bottle.sidecar.dlp.bodies import encode_like
 from bot_bottle.sidecar.dlp.compat import is_utf8
 from bot_bottle.sidecar.dlp.findings import SCAN_LIMIT
-from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, seam_context, seam_lead, starts_json
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SeamContext, seam_context, starts_json
 from bot_bottle.sidecar.dlp.stream import Inflow
 
 # (start, end, label) of a value to mask, offsets into the batch.
@@ -63,7 +64,8 @@ class WholeVerdict:
 @dataclass
 class AnswerStream:
     echoed: Callable[[bytearray], Spans]  # the bottle's secrets in a batch
-    injection: Callable[[bytes], Flags]  # prompt-injection flags in a text batch
+    # Prompt-injection flags in a text batch, read as the context says.
+    injection: Callable[[bytes, SeamContext], Flags]
     overlap: int
     judge_whole: Callable[[bytes], WholeVerdict] | None = None
     hold_upto: int = 0
@@ -83,6 +85,7 @@ class AnswerStream:
     # What was read before ``_pending[_scanned_upto:]``, as far back as a re-read reaches, long
     # blank runs bounded (``inbound.seam_context``).
     _seen: bytes = b""
+    _read_whole: bool = True  # the batch before was read whole as text (not its stretches)
 
     @property
     def judging_whole(self) -> bool:
@@ -133,10 +136,16 @@ class AnswerStream:
                 pending[start:end] = (MASK + b"*" * (end - start))[: end - start]
                 self._label(label)
                 self.masked += 1
-            fresh = self._reread()
-            text = fresh if _is_text(fresh) or _mostly_text(fresh) else _text_stretches(fresh)
-            if text:
-                for label, high in self.injection(text):
+            fresh, context = self._reread()
+            if not self._read_whole:
+                # Read as binary, the batch before was read only in its ASCII stretches: the
+                # bytes it shares with this one were not all read, none is only context.
+                context = replace(context, context_bytes=0)
+            self._read_whole = _is_text(fresh) or _mostly_text(fresh)
+            if not self._read_whole:
+                fresh, context = _text_stretches(fresh, context)
+            if fresh:
+                for label, high in self.injection(fresh, context):
                     self._label(label)
                     if high:
                         self.stopped = True
@@ -151,19 +160,20 @@ class AnswerStream:
         self.delivered += len(release)
         return release
 
-    def _reread(self) -> bytes:
+    def _reread(self) -> tuple[bytes, SeamContext]:
         """The bytes to read for phrases: the new ones and, as far back as a phrase cut at the
-        seam can reach (``SEAM_BYTES``), those before, after what tells where in a line and in
-        a word they start (``inbound.seam_lead``). Those before are kept apart from
-        ``_pending`` (which holds back only what secrets need), with long blank runs bounded:
-        "ignore", ten thousand blanks and "all previous instructions" cut by a seam are read
-        together as they are in an answer read whole."""
+        seam can reach (``SEAM_BYTES``), those before, with what tells where in a line and in a
+        word they start. Those before are kept apart from ``_pending`` (which holds back only
+        what secrets need), with long blank runs bounded: "ignore", ten thousand blanks and "all
+        previous instructions" cut by a seam are read together as they are in an answer read
+        whole."""
         pending = self._pending
         if self._json is None:
             self._json = starts_json(bytes(pending[:64]))
         seen, fresh = self._seen, bytes(pending[self._scanned_upto :])
         self._seen = seam_context(seen, fresh)
-        return seam_lead(seen[:-SEAM_BYTES], self._json) + seen[-SEAM_BYTES:] + fresh
+        before = seen[-SEAM_BYTES:]
+        return before + fresh, SeamContext(self._json, seen[:-SEAM_BYTES], len(before))
 
 
 @dataclass
@@ -275,20 +285,24 @@ _STRETCH = 24
 _TEXT_MARKS = bytes(1 if b in (9, 10, 13) or 0x20 <= b <= 0x7E else 0 for b in range(256))
 
 
-def _text_stretches(data: bytes) -> bytes:
+def _text_stretches(data: bytes, context: SeamContext) -> tuple[bytes, SeamContext]:
     """The ASCII text inside binary ``data``, stretches joined by newlines, to be read for
-    phrases (read whole as text, binary noise makes the phrase search slow). Found by searching
-    a 0/1 view of the bytes: a regex over a megabyte of binary took longer than its whole scan."""
+    phrases (read whole as text, binary noise makes the phrase search slow), and ``context``
+    for it: its lead kept only where the first stretch starts ``data``, and no byte only context
+    (the batch before read them whole, which may read otherwise than stretches do). Found by
+    searching a 0/1 view of the bytes: a regex over a megabyte of binary took longer than its
+    whole scan."""
     marks = data.translate(_TEXT_MARKS)
     run = b"\x01" * _STRETCH
     out: list[bytes] = []
     start = marks.find(run)
+    lead = context.lead if start == 0 else b""
     while start >= 0:
         end = marks.find(b"\x00", start)
         end = len(data) if end < 0 else end
         out.append(data[start:end])
         start = marks.find(run, end)
-    return b"\n".join(out)
+    return b"\n".join(out), SeamContext(context.json, lead, 0)
 
 
 def _is_text(data: bytes) -> bool:

@@ -538,8 +538,13 @@ _HIDDEN_UTF8 = tuple(re.compile(p) for p in (
 ))
 
 
-def scan_response_for_injection(text: str | bytes, location: str = LOCATION) -> list[Finding]:
-    """Findings (confidence ``medium`` or ``high``) for likely prompt injection in ``text``."""
+def scan_response_for_injection(text: str | bytes, location: str = LOCATION, *,
+                                context: SeamContext | None = None) -> list[Finding]:
+    """Findings (confidence ``medium`` or ``high``) for likely prompt injection in ``text``.
+    ``context``: where ``text`` sits in a streamed answer (``SeamContext``); its findings are
+    then placed in ``text``, and those its leading context bytes hold were reported before."""
+    if context is not None:
+        return _in_seam(text.encode("utf-8") if isinstance(text, str) else text, location, context)
     raw = text if isinstance(text, bytes) else None
     if raw is not None:
         text = raw.decode("utf-8", errors="replace")
@@ -1547,6 +1552,37 @@ SEAM_BYTES = 12 * SEAM_REACH
 SEAM_LEAD = 16
 _WORD_BYTES = frozenset(b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + bytes(range(0x80, 0x100)))
 _JSON_HEAD = re.compile(rb"\s*[\[{]")
+
+
+@dataclass(frozen=True)
+class SeamContext:
+    """Where a streamed answer's re-read sits in the answer, for ``scan_response_for_injection``.
+
+    ``json``: the answer starts as JSON (``starts_json``), so every batch is read as JSON.
+    ``lead``: the up to ``SEAM_LEAD`` bytes before the re-read (tells whether it starts mid-line
+    or mid-word; fewer where the answer starts). ``context_bytes``: how many of the re-read's
+    first bytes were read whole with the batch before (``SEAM_BYTES`` at most): a finding that
+    ends in them further than ``SEAM_REACH`` characters from their end was reported then."""
+
+    json: bool = False
+    lead: bytes = b""
+    context_bytes: int = 0
+
+
+def _in_seam(data: bytes, location: str, context: SeamContext) -> list[Finding]:
+    """The findings in ``data``, a streamed answer's re-read, read as its ``context`` says
+    (the re-read starts no line, word or request of its own; a JSON answer's is read as JSON):
+    offsets into ``data``'s characters; none the batch before reported (``context_bytes``)."""
+    lead = seam_lead(context.lead, context.json)
+    found = scan_response_for_injection(lead + data if lead else data, location)
+    if not found:
+        return found
+    # Characters counted as their first bytes (the scan decodes the bytes as UTF-8). The batch
+    # before ended where the context ends: a phrase near its end was judged without the words
+    # after it (a rule may look ahead), so only one ending ``SEAM_REACH`` before that is known.
+    shift = len(lead.translate(None, _CONTINUATION_BYTES))
+    known = shift + len(data[: context.context_bytes].translate(None, _CONTINUATION_BYTES)) - SEAM_REACH
+    return [replace(f, start=max(0, f.start - shift), end=max(0, f.end - shift)) for f in found if f.end > known]
 
 
 def seam_lead(before: bytes, is_json: bool) -> bytes:

@@ -25,7 +25,7 @@ from bot_bottle.sidecar.dlp.engine import (
 )
 from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory, merge
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
-from bot_bottle.sidecar.dlp.inbound import scan_response_for_injection
+from bot_bottle.sidecar.dlp.inbound import SeamContext, scan_response_for_injection
 from bot_bottle.sidecar.dlp.known import MIN_FRAGMENT, MIN_SECRET_LENGTH, KnownSecrets, fragment_forms
 from bot_bottle.sidecar.dlp.prefilter import Prefilter
 from bot_bottle.sidecar.dlp.redact import apply_spans, marker
@@ -338,8 +338,9 @@ class Scanner:
         new = apply_spans(segment.text, _spans_for(hits, 0))
         return Redaction(_like(data, new), tuple(findings), (), new != segment.text)
 
-    def scan_response_for_injection(self, text: str | bytes) -> list[Finding]:
-        return scan_response_for_injection(text)
+    def scan_response_for_injection(self, text: str | bytes, context: SeamContext | None = None) -> list[Finding]:
+        """``context``: where ``text`` sits in a streamed answer (``inbound.SeamContext``)."""
+        return scan_response_for_injection(text, context=context)
 
     def scan_message(self, data: str | bytes, location: str = "message", *,
                      memory: FragmentMemory | None = None) -> list[Finding]:

@@ -54,6 +54,7 @@ from bot_bottle.sidecar.dlp import SCAN_LIMIT, Finding, ScanOptions, Scanner
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, InflatedAnswer, WholeVerdict
 from bot_bottle.sidecar.dlp.bodies import decode_body, encode_body, is_json, parse_content_type
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
+from bot_bottle.sidecar.dlp.inbound import SeamContext
 from bot_bottle.sidecar.dlp.scanner import ACROSS_REQUESTS
 from bot_bottle.sidecar.dlp.stream import StreamScan, overlap_for
 from bot_bottle.sidecar.egress import scanning
@@ -501,11 +502,11 @@ class DlpInbound:
         def echoed(batch: bytearray) -> list[tuple[int, int, str]]:
             return [(f.start, f.end, label(f)) for f in self.scanner.scan_batch(batch, "body")]
 
-        def injection(text: bytes) -> list[tuple[str, bool]]:
+        def injection(text: bytes, context: SeamContext) -> list[tuple[str, bool]]:
             if not flag_injection:
                 return []
             return [(f"{f.detector} ({f.confidence})", f.confidence == "high")
-                    for f in self.scanner.scan_response_for_injection(text)]
+                    for f in self.scanner.scan_response_for_injection(text, context)]
 
         return AnswerStream(echoed=echoed, injection=injection, overlap=self._overlap, **kw)
 
