@@ -119,9 +119,6 @@ class ImageSpec:
     npm_install: NpmPackage | None = None
     node_package: NpmPackage | None = None
     wheels: PythonWheels | None = None  # downloaded on the host into the context's wheels/
-    # More wheel sets, each into its own context folder (for a second venv whose closure would
-    # conflict with the first one's; no image needs one at present).
-    extra_wheels: tuple[tuple[str, PythonWheels], ...] = ()
     template: str | None = None
     base_image: str | None = None
     parent: ImageSpec | None = field(default=None, compare=False)  # built first (custom Dockerfiles)
@@ -304,7 +301,6 @@ def _finish(
     npm_install: NpmPackage | None = None,
     node_package: NpmPackage | None = None,
     wheels: PythonWheels | None = None,
-    extra_wheels: tuple[tuple[str, PythonWheels], ...] = (),
     template: str | None = None,
     base_image: str | None = None,
     parent: ImageSpec | None = None,
@@ -339,7 +335,6 @@ def _finish(
         npm_install=npm_install,
         node_package=node_package,
         wheels=wheels,
-        extra_wheels=extra_wheels,
         template=template,
         base_image=base_image,
         parent=parent,
@@ -475,11 +470,10 @@ def _prepare_context(spec: ImageSpec, context: Path, progress) -> None:
     if spec.node_package is not None:
         progress(f"Fetching {spec.node_package.spec} (npm pack)")
         _place(npm_tarball(spec.node_package), context / "node.tgz")
-    wheel_sets = ((("wheels", spec.wheels),) if spec.wheels is not None else ()) + spec.extra_wheels
-    for folder, wheels in wheel_sets:
-        progress(f"Fetching {len(wheels.requirements)} Python wheels (pip download)")
-        wheel_dir = wheelhouse(wheels)
-        target = context / folder
+    if spec.wheels is not None:
+        progress(f"Fetching {len(spec.wheels.requirements)} Python wheels (pip download)")
+        wheel_dir = wheelhouse(spec.wheels)
+        target = context / "wheels"
         target.mkdir()
         for wheel in sorted(wheel_dir.glob("*.whl")):
             _place(wheel, target / wheel.name)
