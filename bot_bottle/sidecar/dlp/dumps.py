@@ -14,7 +14,8 @@ A dump without offsets (``od -An -x``, ``od -An -tx1``, ``hexdump -e '16/1 "%02x
 base64 wrapped narrower than a run the decoder reads (``base64 -w 16``) are read too
 (``plain_dumps``): lines of hex groups with one blank between them (two in ``hexdump -C``'s middle
 column, its offsets cut away), ``od -An -c`` and ``od -An -b`` cells, or lines of base64 of one
-width, two lines or more; and one line of hex bytes with one or two blanks between them ("67 68 70
+width and one indent (none, or a YAML block scalar's or a Markdown code block's), two lines or
+more; and one line of hex bytes with one or two blanks between them ("67 68 70
 5f ...", at a line's or a value's start, or inside a line: ``key: 67 68 ...``, after "=", ",", a
 quote, two blanks or a tab; a tab between bytes too). What finds them is one search of the text
 for a line break followed by such a line's start, which source code and prose fail within a
@@ -223,7 +224,10 @@ _PLAIN_HINT = re.compile(
     # after it (a block of two lines that is all of a text: only its second line break is there);
     # a line of code or prose is turned away at the first character after its first word.
     r"|[A-Za-z0-9+/]{2,21}+(?![^\r\n=\x00])"
-    r"(?:\r?\n[A-Za-z0-9+/][A-Za-z0-9+/=]|={1,2}\r?(?![^\n\x00])|\r?\n?(?![^\x00]))))"
+    r"(?:\r?\n[A-Za-z0-9+/][A-Za-z0-9+/=]|={1,2}\r?(?![^\n\x00])|\r?\n?(?![^\x00])))|"
+    # the same indented (a YAML block scalar, a Markdown code block): a line, then the next
+    # one's indented start; an indented line of code is turned away after its first word.
+    r"[ \t]{1,15}+[A-Za-z0-9+/]{4,23}+={0,2}\r?\n[ \t]{1,15}+[A-Za-z0-9+/])"
 )
 # One line of ``od -An -c`` or ``od -An -b``: cells only.
 _CELLS_LINE = re.compile(rf"((?:{_CELL})+)\r?")
@@ -235,8 +239,9 @@ _CELLS_LINE = re.compile(rf"((?:{_CELL})+)\r?")
 _HEX_LINE = re.compile(
     r"[ \t]*((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?:[ \t]{1,3}[0-9a-fA-F]{2,8})*)[ \t]*\r?"
 )
-# One line of narrow base64: its last line may be shorter and padded (one character and "==").
-_B64_LINE = re.compile(r"([A-Za-z0-9+/]{1,23})(={0,2})\r?")
+# One line of narrow base64: its last line may be shorter and padded (one character and "==");
+# indented as every line of its block is (a YAML block scalar, a Markdown code block).
+_B64_LINE = re.compile(r"([ \t]{0,%d})([A-Za-z0-9+/]{1,23})(={0,2})\r?" % (_INDENT - 1))
 NARROW = 24  # from this width on, each line is a run ``encodings.decode_runs`` reads
 
 
@@ -354,21 +359,25 @@ def _cell_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes
 
 def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
     """The end, encoding and bytes of the block of base64 lines of one width under ``NARROW``
-    at ``start`` (the last may be shorter and padded): two lines or more; read up to about
-    ``limit`` bytes."""
+    at ``start`` (the last may be shorter and padded), each indented as the first: two lines
+    or more; read up to about ``limit`` bytes."""
     pieces: list[str] = []
     end = start
     width = 0
+    indent = ""
     for line_start, line_end in _lines(text, start):
         if end - start > 2 * limit:
             break
         m = _B64_LINE.fullmatch(text, line_start, line_end)
-        if m is None or (width and (len(m.group(1)) > width or len(pieces[-1]) < width)):
-            break  # not base64, wider than the block, or after its short last line
-        width = width or len(m.group(1))
-        pieces.append(m.group(1))
+        if m is None or (pieces and m.group(1) != indent):
+            break  # not base64, or indented otherwise than the block
+        if width and (len(m.group(2)) > width or len(pieces[-1]) < width):
+            break  # wider than the block, or after its short last line
+        indent = m.group(1)
+        width = width or len(m.group(2))
+        pieces.append(m.group(2))
         end = line_end
-        if m.group(2):
+        if m.group(3):
             break  # padding ends the value
     if len(pieces) < MIN_LINES or not 4 <= width < NARROW:
         return None

@@ -15,6 +15,12 @@ together) and the digit strings above. A hit is mapped back to the span from its
 last character as sent; a span the direct search reports already (the value or its hex as
 they are) is left to it.
 
+A word-like value (a passphrase such as ``correcthorsebattery``) is only spelled out when its
+letters come one by one or in small groups (at most ``SMALL_GROUP`` in a row), or as exactly its
+own words joined by one other separator: its words with code or a line break between
+(``correcthorse = battery``) are ordinary text that merely holds them. A random value keeps
+every split: its pieces do not occur by chance.
+
 Letters or digits used as separators (``K0q07...``) are not seen, nor are values with fewer than
 ``MIN_SPREAD`` letters and digits.
 """
@@ -39,6 +45,12 @@ _EDGES = re.compile(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$")  # a span starts and ends 
 # A hit in the skeleton is mapped back through counts of letters and digits per block of the text
 # (one translate each, made once a text has a hit), then inside the one block that holds it.
 _BLOCK = 256
+# Spelling out puts a separator after each character or each few; a longer run of letters is a
+# word of the text, and a word-like value's words in text are not a value spelled out.
+SMALL_GROUP = 4
+_RUN = re.compile(r"[0-9A-Za-z]+")
+_VOWELS = frozenset("aeiouyAEIOUY")
+_MAX_JOIN = 3  # a separator put between a value's words: " ", "_", " - "
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,9 @@ class _Form:
     name: str
     encoding: str
     direct: tuple[str, ...]  # the form as the direct search finds it (lower-cased), if it does
+    # A word-like value's own words (lower-cased), when its words in text, in a few long runs,
+    # are not it spelled out unless they are exactly its words with other separators.
+    words: tuple[str, ...] | None = None
 
 
 def spread_forms(values: Sequence[tuple[str, str]]) -> tuple[_Form, ...]:
@@ -65,6 +80,7 @@ def spread_forms(values: Sequence[tuple[str, str]]) -> tuple[_Form, ...]:
         data = value.encode("utf-8")
         letters = _NOT_ALNUM.sub("", value)
         candidates: list[tuple[str, str, tuple[str, ...]]] = []
+        wordlike = _wordlike(letters)
         if len(letters) >= MIN_SPREAD:
             whole = _EDGES.sub("", value)
             # As text, and as the bytes of a body seen as characters (latin-1).
@@ -82,8 +98,36 @@ def spread_forms(values: Sequence[tuple[str, str]]) -> tuple[_Form, ...]:
             skeleton = text.lower().encode("ascii")
             if len(skeleton) >= MIN_SPREAD and skeleton not in seen:
                 seen.add(skeleton)
-                forms.append(_Form(skeleton, name, encoding, direct))
+                words = tuple(_RUN.findall(value.lower())) if wordlike and encoding == "spread" else None
+                forms.append(_Form(skeleton, name, encoding, direct, words))
     return tuple(forms)
+
+
+def _wordlike(letters: str) -> bool:
+    """Whether a value's letters and digits read as words (a passphrase) rather than a random
+    token: nearly all letters, in one case or capitalised words, with the vowels of a language.
+    A random mixed-case token meets all three rarely, and then only loses the few-long-runs form."""
+    if not letters:
+        return False
+    alpha = [c for c in letters if c.isalpha()]
+    if len(alpha) < 0.85 * len(letters):
+        return False
+    upper = sum(c.isupper() for c in alpha)
+    if 0.25 * len(alpha) < upper < 0.9 * len(alpha):
+        return False
+    vowels = sum(c in _VOWELS for c in alpha)
+    return 0.3 * len(alpha) <= vowels <= 0.6 * len(alpha)
+
+
+def _ordinary_words(piece: str, words: tuple[str, ...]) -> bool:
+    """Whether a hit of a word-like value is text holding its words: runs of letters and digits
+    longer than spelling out leaves, and not the value's own words joined by another separator
+    (one, the same each time: code between them, ``a = b.c(d)``, is ordinary text)."""
+    runs = _RUN.findall(piece)
+    if all(len(run) <= SMALL_GROUP for run in runs):
+        return False
+    gaps = set(_RUN.split(piece)[1:-1])
+    return not (len(gaps) == 1 and len(gaps.pop()) <= _MAX_JOIN and tuple(run.lower() for run in runs) == words)
 
 
 def _as_sent(core: str) -> tuple[str, ...]:
@@ -107,23 +151,26 @@ def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray,
     else:
         data = text
     skeleton = data.translate(None, _DROP).lower()
-    found: list[tuple[int, int, str, str, tuple[str, ...]]] = []  # skeleton spans, and direct forms
+    # Skeleton spans, direct forms, and a word-like value's words.
+    found: list[tuple[int, int, str, str, tuple[str, ...], tuple[str, ...] | None]] = []
     for form in forms:
         at = skeleton.find(form.skeleton)
         while at >= 0:
-            found.append((at, at + len(form.skeleton), form.name, form.encoding, form.direct))
+            found.append((at, at + len(form.skeleton), form.name, form.encoding, form.direct, form.words))
             at = skeleton.find(form.skeleton, at + 1)
     if shifted:
         direct = {value.name: (value.direct,) for value in shifted}
-        found += [(s, e, name, encoding, direct[name] if encoding == "rot13" else ())
+        found += [(s, e, name, encoding, direct[name] if encoding == "rot13" else (), None)
                   for s, e, name, encoding in find_shifted(shifted, skeleton)]
     if not found:
         return []
     hits: list[SpreadHit] = []
     offsets = _Offsets(data)
-    for at, stop, name, encoding, direct_forms in found:
+    for at, stop, name, encoding, direct_forms, words in found:
         start, end = offsets.of(at), offsets.of(stop - 1) + 1
         piece = text[start:end] if isinstance(text, str) else bytes(data[start:end]).decode("latin-1")
+        if words is not None and _ordinary_words(piece, words):
+            continue
         if piece.lower() not in direct_forms:
             hits.append(SpreadHit(start, end, name, encoding))
     return hits
