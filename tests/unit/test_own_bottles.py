@@ -224,6 +224,27 @@ class DockerInventoryTest(unittest.TestCase):
                          {("container", "demo12345678"), ("network", "demo12345678")})
         self.assertEqual({r.bottle_id for r, why in inv.skipped if "cannot be checked" in why}, {"demo87654321"})
 
+    def test_a_helpers_network_another_homes_bottle_still_uses_is_skipped_saying_by_what(self) -> None:
+        # A killed test's stand-in internet, joined by a bottle of another home that is left
+        # running: removing the network fails while that bottle uses it ("active endpoints").
+        self.fake.helper("test12345678", dead())
+        self.fake.bottle(FOREIGN, dead(), self.other_root / FOREIGN)
+        net = next(o for o in self.fake.objects["network"] if o["Name"] == "bot-bottle-test12345678-internet")
+        net["Containers"] = {f"id-bot-bottle-{FOREIGN}-agent": {"Name": f"bot-bottle-{FOREIGN}-agent"},
+                             "id-api-test12345678": {"Name": "api-test12345678"}}
+        inv = self.inventory()
+        self.assertEqual({(r.kind, r.name) for r in inv.orphans}, {("container", "api-test12345678")})
+        why = {(r.kind, r.name): why for r, why in inv.skipped}[("network", "bot-bottle-test12345678-internet")]
+        self.assertEqual(why, f"still used by bot-bottle-{FOREIGN}-agent, which this cleanup does not remove")
+
+    def test_a_helpers_network_used_only_by_what_goes_too_is_removed(self) -> None:
+        self.fake.helper("test12345678", dead())
+        net = next(o for o in self.fake.objects["network"] if o["Name"] == "bot-bottle-test12345678-internet")
+        net["Containers"] = {"id-api-test12345678": {"Name": "api-test12345678"}}
+        inv = self.inventory()
+        self.assertEqual({(r.kind, r.name) for r in inv.orphans},
+                         {("container", "api-test12345678"), ("network", "bot-bottle-test12345678-internet")})
+
 
 
 class MachineInventoryTest(unittest.TestCase):

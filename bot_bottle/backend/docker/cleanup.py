@@ -192,19 +192,36 @@ def inventory(state_root: Path, *, owner_state: OwnerState = proc.owner_state) -
     inv = Inventory()
     states = {s.id: s for s in state.all_states(state_root)}
     owners = _Owners()
+    attached: dict[str, dict[str, str]] = {}  # network ref -> {container id: name} of what uses it
     for kind, args in _LISTING.items():
         for obj in _inspect(kind, _lines(args)):
             labels = _labels(kind, obj)
             ref = str(obj.get("Name")) if kind == "volume" else str(obj.get("Id") or obj.get("Name"))
             res = Resource(kind, ref, _name(kind, obj), labels.get(LABEL_ID))
+            if kind == "network":
+                attached[ref] = {str(cid): str((info or {}).get("Name") or cid)
+                                 for cid, info in (obj.get("Containers") or {}).items()}
             _judge_object(inv, res, labels, state_root, states=set(states), owner_state=owner_state, owners=owners,
                           kept={sid for sid, sdir in states.items() if sdir.preserved and sdir.kept_agent()})
+    _keep_networks_in_use(inv, attached)
     orphaned = judge_states(inv, states.values(), owner_state=owner_state,
                             live_ids=frozenset(owners.live), unknown_ids=frozenset(owners.unknown))
     images = _lines(["images", "-q", "--no-trunc", "--filter", f"label={LABEL_ID}"])
     for obj in _inspect("image", sorted(set(images))):
         _judge_image(inv, obj, state_root, states=set(states), orphaned=orphaned, owners=owners)
     return inv
+
+
+def _keep_networks_in_use(inv: Inventory, attached: dict[str, dict[str, str]]) -> None:
+    """An orphaned network that a container this cleanup leaves is still attached to (another
+    home's bottle joined a helper's network) cannot be removed: it is skipped, saying by what,
+    instead of failing the run."""
+    removed = {res.ref for res in inv.orphans if res.kind == "container"}
+    for res in [r for r in inv.orphans if r.kind == "network"]:
+        users = sorted(name.lstrip("/") for cid, name in attached.get(res.ref, {}).items() if cid not in removed)
+        if users:
+            inv.orphans.remove(res)
+            inv.skipped.append((res, f"still used by {', '.join(users)}, which this cleanup does not remove"))
 
 
 def _judge_image(inv: Inventory, obj: dict, state_root: Path, *, states: set[str], orphaned: set[str],
