@@ -87,20 +87,24 @@ def request_bytes(body: Any = None, *, method: str = "POST", path: str = "/mcp",
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[str, str], Any]:
-    """One response off ``sock`` (framed by its Content-Length)."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed before a response: {buf!r}")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
+    """One response off ``sock`` (framed by its Content-Length).
+
+    Reads no byte past this response: pipelined answers can arrive in one
+    segment, and the next call must still find the second one."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise ConnectionError(f"closed before a response: {head!r}")
+        head += byte
+    head = head[:-4]
+    rest = b""
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     size = int(headers["content-length"])
     while len(rest) < size:
-        chunk = sock.recv(65536)
+        chunk = sock.recv(size - len(rest))
         if not chunk:
             raise ConnectionError("closed mid-body")
         rest += chunk
