@@ -20,7 +20,7 @@ import json
 
 from bot_bottle import providers
 from bot_bottle.errors import BotBottleError
-from bot_bottle.sidecar.supervise.server import DEFAULT_TIMEOUT_S, PATH, SERVICE
+from bot_bottle.sidecar.supervise.endpoint import DEFAULT_TIMEOUT_S, PATH, SERVICE
 
 HOME = "/home/node"
 SERVER_NAME = "supervise"

@@ -37,12 +37,9 @@ from bot_bottle.sidecar.supervise.channel import (
     push_findings,
     validate_payload,
 )
+from bot_bottle.sidecar.supervise.endpoint import DEFAULT_TIMEOUT_S, PATH, PORT, SERVICE
 from bot_bottle.sidecar.supervise.mcp_http import McpServer, Tool, ToolError, serve
 
-PORT = 9430
-SERVICE = "supervise"
-PATH = "/mcp"
-DEFAULT_TIMEOUT_S = 300
 MAX_PENDING = 20  # an agent cannot bury the operator: beyond this, asks are refused until some are decided
 # A call whose caller goes away expires its proposal at once, so MAX_PENDING alone does not bound
 # how fast an agent can write proposals (each one lands in the spool and may reach the host).
