@@ -405,9 +405,13 @@ class HttpTest(ServerCase):
                 self.assertEqual(self.exchange({"jsonrpc": "2.0", "id": 1, "method": "ping"},
                                                headers={"MCP-Protocol-Version": version})[0], 200)
         status, _, body = self.exchange({"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                                        headers={"MCP-Protocol-Version": "2026-07-28"})
+                                        headers={"MCP-Protocol-Version": "2099-01-01"})
         self.assertEqual((status, body["error"]["code"]), (400, -32022))
         self.assertEqual(body["error"]["data"]["supported"], list(mcp_http.PROTOCOL_VERSIONS))
+        # 2026-07-28 carries its version per request: the header alone is a request missing it
+        status, _, body = self.exchange({"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                        headers={"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"})
+        self.assertEqual((status, body["error"]["code"]), (400, -32602))
 
     def test_bad_messages(self) -> None:
         cases = (

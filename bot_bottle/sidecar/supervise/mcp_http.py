@@ -1,10 +1,16 @@
 """MCP's streamable-HTTP transport, stateless with JSON answers, on asyncio streams (stdlib only).
 
 One POST carries one JSON-RPC message; a request gets its answer as the response body, a
-notification or a response from the client gets ``202``. There are no sessions and no
-server-initiated streams, so GET and DELETE are refused. This module knows the protocol's
-lifecycle methods (``initialize``, ``ping``, ``tools/list``, ``tools/call``), never what a tool
-means: each ``Tool`` brings its name, description, input schema and handler.
+notification gets ``202``. There are no sessions and no server-initiated streams, so GET and
+DELETE are refused. This module knows the protocol's methods, never what a tool means: each
+``Tool`` brings its name, description, input schema and handler.
+
+One endpoint serves both eras of the protocol. Revision 2026-07-28 has no handshake: every request
+carries its version and the client's capabilities in ``params._meta``, mirrors its version, method
+and tool name into the ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mcp-Name`` headers (which must
+agree with the body), and is answered ``server/discover``, ``tools/list`` or ``tools/call`` with a
+``resultType``. A request whose ``MCP-Protocol-Version`` names an older version, or that has none,
+is served as before (``initialize``, ``ping``, ``tools/list``, ``tools/call``), answers unchanged.
 
 The caller is assumed hostile (a prompt-injected agent): the request head and body are bounded in
 size and in time, connections are bounded in number, the Host (and any Origin) header must name
@@ -16,9 +22,12 @@ cancelled, so a tool waiting on someone can withdraw what it asked.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import http.client
 import io
 import json
+import re
 import socket
 import sys
 import urllib.parse
@@ -27,8 +36,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Versions reachable through ``initialize``, oldest to newest (those the mcp SDK 2.3.0 served).
-PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+# Versions whose every request carries its own ``_meta`` (no ``initialize``).
+MODERN_VERSIONS = ("2026-07-28",)
+PROTOCOL_VERSIONS = HANDSHAKE_VERSIONS + MODERN_VERSIONS
 PROTOCOL_HEADER = "mcp-protocol-version"
+METHOD_HEADER = "mcp-method"
+NAME_HEADER = "mcp-name"
+# The body field ``Mcp-Name`` mirrors, per method (2026-07-28).
+NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+# How long a 2026-07-28 client may keep ``tools/list`` and ``server/discover``: the tools are fixed
+# for the server's life; "private" because the descriptions carry this bottle's settings.
+LIST_TTL_MS = 300_000
+LIST_CACHE_SCOPE = "private"
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024
@@ -43,6 +67,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+HEADER_MISMATCH = -32020
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -292,8 +317,7 @@ class McpServer:
             return _text(400, "Invalid Content-Type header")
         version = request.headers.get(PROTOCOL_HEADER)
         if version is not None and version not in PROTOCOL_VERSIONS:
-            return _error(400, UNSUPPORTED_PROTOCOL_VERSION, f"Unsupported protocol version: {version[:100]}",
-                          data={"supported": list(PROTOCOL_VERSIONS), "requested": version[:100]})
+            return _unsupported(version)
         return None
 
     # -- JSON-RPC -----------------------------------------------------------------------------
@@ -319,9 +343,19 @@ class McpServer:
             return _error(400, INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response")
         return message
 
-    async def answer(self, message: dict[str, Any]) -> Reply:
-        if "method" not in message or "id" not in message:
-            return Reply(202)  # a notification or the client's response: nothing to say back
+    async def answer(self, message: dict[str, Any], headers: http.client.HTTPMessage | None = None) -> Reply:
+        modern = headers is not None and _names_modern(headers)
+        if "method" not in message:
+            if modern:  # 2026-07-28 clients send no responses: there is nothing they could answer
+                return _error(400, INVALID_REQUEST, "Invalid Request: a client sends requests and notifications only")
+            return Reply(202)  # the client's response: nothing to say back
+        if "id" not in message:
+            return Reply(202)  # a notification: nothing to say back
+        if modern and headers is not None:
+            return await self._answer_modern(message, headers)
+        stray = _stray_envelope(message, headers)
+        if stray is not None:
+            return stray
         rid, method, params = message["id"], message["method"], message.get("params") or {}
         handler = self._methods.get(method)
         if handler is None:
@@ -332,6 +366,37 @@ class McpServer:
             return _error(200, INVALID_PARAMS, f"Invalid params: {exc}", rid)
         return Reply(200, {"jsonrpc": "2.0", "id": rid, "result": result})
 
+    async def _answer_modern(self, message: dict[str, Any], headers: http.client.HTTPMessage) -> Reply:
+        """A 2026-07-28 request: its envelope and headers checked, then answered with a ``resultType``
+        and this server's identity (errors map to HTTP statuses, as that revision requires)."""
+        rid, method, params = message["id"], message["method"], message.get("params") or {}
+        refusal = _modern_refusal(method, params, headers, rid)
+        if refusal is not None:
+            return refusal
+        handler = self._modern_methods.get(method)
+        if handler is None:  # ``initialize`` and ``ping`` included: that revision has neither
+            return _error(404, METHOD_NOT_FOUND, "Method not found", rid, data=method[:100])
+        try:
+            result = await handler(self, params)
+        except _BadParams as exc:
+            return _error(400, INVALID_PARAMS, f"Invalid params: {exc}", rid)
+        result = {"resultType": "complete", **result, "_meta": {META_SERVER_INFO: dict(self.info)}}
+        return Reply(200, {"jsonrpc": "2.0", "id": rid, "result": result})
+
+    async def _discover(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "supportedVersions": list(MODERN_VERSIONS),
+            "capabilities": {"tools": {"listChanged": False}},
+            # The discover page's example names the server here; the schema, in ``_meta`` (both sent).
+            "serverInfo": dict(self.info),
+            "instructions": self.instructions,
+            "ttlMs": LIST_TTL_MS,
+            "cacheScope": LIST_CACHE_SCOPE,
+        }
+
+    async def _tools_list_cacheable(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**await self._tools_list(params), "ttlMs": LIST_TTL_MS, "cacheScope": LIST_CACHE_SCOPE}
+
     async def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
         requested = params.get("protocolVersion")
         if not isinstance(requested, str):
@@ -340,7 +405,7 @@ class McpServer:
             if params.get(key) is not None and not isinstance(params[key], dict):
                 raise _BadParams(f"{key!r} must be an object")
         return {
-            "protocolVersion": requested if requested in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[-1],
+            "protocolVersion": requested if requested in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[-1],
             "capabilities": {"tools": {"listChanged": False}},
             "serverInfo": dict(self.info),
             "instructions": self.instructions,
@@ -383,6 +448,12 @@ class McpServer:
         "prompts/list": lambda self, params: self._empty("prompts"),
         "resources/list": lambda self, params: self._empty("resources"),
         "resources/templates/list": lambda self, params: self._empty("resourceTemplates"),
+    }
+    # 2026-07-28: only what the capabilities name (no prompts or resources: those are 404 there).
+    _modern_methods: dict[str, Callable[[McpServer, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+        "server/discover": _discover,
+        "tools/list": _tools_list_cacheable,
+        "tools/call": _tools_call,
     }
 
     # -- connections --------------------------------------------------------------------------
@@ -441,11 +512,111 @@ class McpServer:
         message = self.decode(await wire.body(length))
         if isinstance(message, Reply):
             return message
-        return await _unless_gone(self.answer(message), wire)
+        return await _unless_gone(self.answer(message, request.headers), wire)
 
 
 class _BadParams(ValueError):
     pass
+
+
+def _unsupported(requested: str, rid: Any = None, why: str = "") -> Reply:
+    return _error(400, UNSUPPORTED_PROTOCOL_VERSION, f"Unsupported protocol version: {requested[:100]}{why}", rid,
+                  data={"supported": list(PROTOCOL_VERSIONS), "requested": requested[:100]})
+
+
+def _mismatch(message: str, rid: Any) -> Reply:
+    return _error(400, HEADER_MISMATCH, f"Header mismatch: {message}", rid)
+
+
+def _names_modern(headers: http.client.HTTPMessage) -> bool:
+    # Any copy: a duplicate naming 2026-07-28 must not slip past its checks behind an older first one.
+    return any(v in MODERN_VERSIONS for v in headers.get_all(PROTOCOL_HEADER) or ())
+
+
+def _envelope(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's ``_meta`` when it carries a per-request protocol version (2026-07-28's envelope)."""
+    meta = params.get("_meta")
+    return meta if isinstance(meta, dict) and META_VERSION in meta else None
+
+
+def _stray_envelope(message: dict[str, Any], headers: http.client.HTTPMessage | None) -> Reply | None:
+    """A request on the older path whose body names its version per request: the header must say
+    the same, or a proxy routing on the header and this server reading the body would disagree."""
+    params = message.get("params")
+    if headers is None or not params or (meta := _envelope(params)) is None:
+        return None
+    if headers.get(PROTOCOL_HEADER) != meta[META_VERSION]:
+        return _mismatch("MCP-Protocol-Version header is missing or does not match params._meta", _rid(message))
+    return None
+
+
+_SENTINEL = re.compile(r"=\?base64\?(.*)\?=", re.DOTALL)
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
+
+
+def _header_value(raw: str) -> str | None:
+    """A mirrored header's value as the body would hold it: plain printable ASCII as is, the
+    ``=?base64?...?=`` form decoded (canonical base64 of UTF-8); None when neither."""
+    if not _HEADER_SAFE.fullmatch(raw):
+        return None
+    sentinel = _SENTINEL.fullmatch(raw)
+    if sentinel is None:
+        return raw
+    try:
+        data = base64.b64decode(sentinel.group(1), validate=True)
+        if base64.b64encode(data).decode("ascii") != sentinel.group(1):
+            return None
+        return data.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _modern_refusal(method: str, params: dict[str, Any], headers: http.client.HTTPMessage, rid: Any) -> Reply | None:
+    """What refuses a 2026-07-28 request before it is dispatched: a mirrored header sent twice, its
+    ``_meta`` envelope, the headers mirroring the body (equal to it), then the version itself."""
+    for name, label in ((PROTOCOL_HEADER, "MCP-Protocol-Version"), (METHOD_HEADER, "Mcp-Method"), (NAME_HEADER, "Mcp-Name")):
+        if len(headers.get_all(name) or ()) > 1:  # a proxy reading one copy and this server another would disagree
+            return _mismatch(f"more than one {label} header", rid)
+    meta = _envelope(params)
+    if meta is None:
+        # The revision requires the version per request; its header alone does not make one.
+        return _error(400, INVALID_PARAMS, f"Invalid params: _meta must carry {META_VERSION!r}", rid)
+    refusal = _envelope_refusal(meta, rid) or _mirror_refusal(method, params, meta[META_VERSION], headers, rid)
+    if refusal is None and meta[META_VERSION] not in MODERN_VERSIONS:
+        return _unsupported(meta[META_VERSION], rid)
+    return refusal
+
+
+def _envelope_refusal(meta: dict[str, Any], rid: Any) -> Reply | None:
+    """The per-request fields 2026-07-28 requires (version, capabilities) and their types."""
+    if not isinstance(meta[META_VERSION], str):
+        return _error(400, INVALID_PARAMS, f"Invalid params: _meta {META_VERSION!r} must be a string", rid)
+    if not isinstance(meta.get(META_CAPABILITIES), dict):
+        return _error(400, INVALID_PARAMS, f"Invalid params: _meta must carry {META_CAPABILITIES!r} (an object)", rid)
+    if meta.get(META_CLIENT_INFO) is not None and not isinstance(meta[META_CLIENT_INFO], dict):
+        return _error(400, INVALID_PARAMS, f"Invalid params: _meta {META_CLIENT_INFO!r} must be an object", rid)
+    return None
+
+
+def _mirror_refusal(method: str, params: dict[str, Any], version: str, headers: http.client.HTTPMessage,
+                    rid: Any) -> Reply | None:
+    """The headers that repeat the body for intermediaries: present, and saying what the body says."""
+    if headers.get(PROTOCOL_HEADER) != version:
+        return _mismatch(f"MCP-Protocol-Version header does not match params._meta {META_VERSION}", rid)
+    method_header = headers.get(METHOD_HEADER)
+    if method_header is None:
+        return _mismatch("Mcp-Method header is required", rid)
+    if method_header != method:
+        return _mismatch("Mcp-Method header does not match the body's method", rid)
+    field_name = NAME_FIELDS.get(method)
+    if field_name is None or not isinstance(params.get(field_name), str):
+        return None  # a name of the wrong type is the method's own invalid params
+    raw = headers.get(NAME_HEADER)
+    if raw is None:
+        return _mismatch(f"Mcp-Name header is required for {method}", rid)
+    if _header_value(raw) != params[field_name]:
+        return _mismatch(f"Mcp-Name header does not match params.{field_name}", rid)
+    return None
 
 
 def _valid_id(rid: Any) -> bool:
