@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot_bottle.sidecar.dlp.bodies import encode_like
+from bot_bottle.sidecar.dlp.bodies import IN_PLACE_MASK, encode_like
 from bot_bottle.sidecar.dlp.compat import is_utf8
 from bot_bottle.sidecar.dlp.findings import SCAN_LIMIT
 from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SeamContext, seam_context, starts_json
@@ -48,7 +48,7 @@ from bot_bottle.sidecar.dlp.stream import Inflow
 Spans = list[tuple[int, int, str]]
 # (label, high confidence) per injection flag.
 Flags = list[tuple[str, bool]]
-MASK = b"[REDACTED]"
+MASK = IN_PLACE_MASK
 DEFAULT_BATCH = 1024 * 1024
 
 
@@ -64,8 +64,9 @@ class WholeVerdict:
 @dataclass
 class AnswerStream:
     echoed: Callable[[bytearray], Spans]  # the bottle's secrets in a batch
-    # Prompt-injection flags in a text batch, read as the context says.
-    injection: Callable[[bytes, SeamContext], Flags]
+    # Prompt-injection flags in a text batch, read as the context says; None: the answer is read
+    # for the bottle's secrets only (inside a download's compression, say).
+    injection: Callable[[bytes, SeamContext], Flags] | None
     overlap: int
     judge_whole: Callable[[bytes], WholeVerdict] | None = None
     hold_upto: int = 0
@@ -136,19 +137,8 @@ class AnswerStream:
                 pending[start:end] = (MASK + b"*" * (end - start))[: end - start]
                 self._label(label)
                 self.masked += 1
-            fresh, context = self._reread()
-            if not self._read_whole:
-                # Read as binary, the batch before was read only in its ASCII stretches: the
-                # bytes it shares with this one were not all read, none is only context.
-                context = replace(context, context_bytes=0)
-            self._read_whole = _is_text(fresh) or _mostly_text(fresh)
-            if not self._read_whole:
-                fresh, context = _text_stretches(fresh, context)
-            if fresh:
-                for label, high in self.injection(fresh, context):
-                    self._label(label)
-                    if high:
-                        self.stopped = True
+            if self.injection is not None:
+                self._read_for_phrases(self.injection)
             if self.stopped:
                 pending.clear()
                 return b""
@@ -159,6 +149,23 @@ class AnswerStream:
         self._scanned_upto = len(pending)
         self.delivered += len(release)
         return release
+
+    def _read_for_phrases(self, injection: Callable[[bytes, SeamContext], Flags]) -> None:
+        """The new bytes (with the context before them) read for phrases: whole as text, or
+        only their ASCII stretches when binary; a high one stops the answer."""
+        fresh, context = self._reread()
+        if not self._read_whole:
+            # Read as binary, the batch before was read only in its ASCII stretches: the
+            # bytes it shares with this one were not all read, none is only context.
+            context = replace(context, context_bytes=0)
+        self._read_whole = _is_text(fresh) or _mostly_text(fresh)
+        if not self._read_whole:
+            fresh, context = _text_stretches(fresh, context)
+        if fresh:
+            for label, high in injection(fresh, context):
+                self._label(label)
+                if high:
+                    self.stopped = True
 
     def _reread(self) -> tuple[bytes, SeamContext]:
         """The bytes to read for phrases: the new ones and, as far back as a phrase cut at the

@@ -13,7 +13,8 @@ their magic numbers are opened too (``archives``).
 A redacted body goes back in the form it came in (``encode_like``): each gzip member (deflate
 or br stream) compressed again with what the redaction left of it, bytes that followed the
 compressed data after it again, so the upstream reads what was scanned, framed as the agent
-framed it.
+framed it. A body that ends inside a compressed stream is not written again: it would leave as a
+whole one, read as something the agent never sent.
 """
 
 from __future__ import annotations
@@ -162,7 +163,24 @@ def _gunzip(data: bytes, limit: int) -> tuple[bytes, bool]:
     """Every member of a gzip body (Go, Node, nginx and Python's gzip read them all), then any
     bytes after the last member as they are: a trailer that is no member, or a member that does
     not decode, reaches an upstream storing the body as sent, so it is scanned too."""
-    chunks: list[bytes] = []
+    members, tail, over_limit, _ = _gzip_members(data, limit)
+    if over_limit:
+        return b"".join(members)[:limit], True
+    return _with_tail(members, tail, limit)
+
+
+# A gzip body taken apart: the decoded content of each member, the bytes after the last one,
+# whether the members decode to more than the limit (the walk stopped there), and whether the last
+# member ends (a body cut inside one decodes only as far as it goes). A tuple: this is on the
+# path of every compressed body, and a dataclass cost a microsecond more per small one.
+_GzipWalk = tuple[list[bytes], bytes, bool, bool]
+
+
+def _gzip_members(data: bytes, limit: int) -> _GzipWalk:
+    """The one walk over a gzip body's members, for the scan (``_gunzip``) and for writing a
+    redacted body back member by member (``encode_like``). Raises DecodeError when the first
+    member does not decode; a later one that does not is where the tail starts."""
+    members: list[bytes] = []
     size = 0
     rest = data
     while rest:
@@ -170,24 +188,22 @@ def _gunzip(data: bytes, limit: int) -> tuple[bytes, bool]:
         try:
             out = decomp.decompress(rest, limit - size + 1)
         except zlib.error:
-            if chunks:
-                return _with_tail(chunks, rest, limit)
+            if members:
+                return members, rest, False, True
             raise DecodeError("gzip data is corrupt") from None
-        chunks.append(out)
+        members.append(out)
         size += len(out)
         if size > limit:
-            return b"".join(chunks)[:limit], True
+            return members, b"", True, False
         if not decomp.eof:
             # Cut by the limit (input left over), or the body ends inside this member.
-            if decomp.unconsumed_tail:
-                return b"".join(chunks)[:limit], True
-            break
+            return members, b"", bool(decomp.unconsumed_tail), False
         # Past a member's end the rest is only in unused_data (CPython may leave a copy of it in
         # unconsumed_tail after a call cut by max_length: read twice, it would be garbage).
         rest = decomp.unused_data
         if rest[:2] != GZIP_MAGIC:
-            return _with_tail(chunks, rest, limit)
-    return b"".join(chunks), False
+            return members, rest, False, True
+    return members, b"", False, True
 
 
 def _with_tail(chunks: list[bytes], tail: bytes, limit: int) -> tuple[bytes, bool]:
@@ -199,6 +215,12 @@ def _with_tail(chunks: list[bytes], tail: bytes, limit: int) -> tuple[bytes, boo
 
 
 def _unbrotli(data: bytes, limit: int) -> tuple[bytes, bool]:
+    out, cut, _ = _unbrotli_read(data, limit)
+    return out, cut
+
+
+def _unbrotli_read(data: bytes, limit: int) -> tuple[bytes, bool, bool]:
+    """``(decoded, cut by the limit, the stream ends)``."""
     if _brotli is None:
         raise DecodeError("br bodies need the brotli module")
     decomp = _brotli.Decompressor()
@@ -214,10 +236,10 @@ def _unbrotli(data: bytes, limit: int) -> tuple[bytes, bool]:
                 chunks.append(out)
                 size += len(out)
                 if size > limit:
-                    return b"".join(chunks)[:limit], True
+                    return b"".join(chunks)[:limit], True, False
     except _brotli.error:
         raise DecodeError("br data is corrupt") from None
-    return b"".join(chunks), False
+    return b"".join(chunks), False, decomp.is_finished()
 
 
 # -- content types -----------------------------------------------------------------------------
@@ -507,6 +529,10 @@ def as_text(data: bytes) -> str:
 
 # -- re-encoding a redacted body in the framing it was sent in -----------------------------------
 
+# What a value masked in place becomes (an answer keeps its length: ``answer_stream``): this,
+# then ``*``, as long as the value.
+IN_PLACE_MASK = b"[REDACTED]"
+
 # A marker (as ``redact.marker`` writes it, or percent-encoded in a form field): what a
 # redaction put where a value was.
 _MARKER = re.compile(MARKER_PATTERN.encode() + rb"|%5BREDACTED(?::|%3A)[A-Za-z0-9_.\-]{1,64}%5D")
@@ -528,9 +554,9 @@ def encode_like(original: bytes, content_encoding: str | None, data: bytes, limi
     in the framing ``original`` was sent in: each compressed part compressed again with what the
     redaction left of it, and bytes that followed the compressed data kept after it (redacted
     where they held a value). Without ``content_encoding``, ``original`` is gzip found by its
-    magic number. None when that cannot be done faithfully (a layer this cannot write, a
-    redaction that cannot be placed back, a result that would not read as ``data``): the caller
-    must not send something else instead."""
+    magic number. None when that cannot be done faithfully (a layer this cannot write, one the
+    body ends inside of, a redaction that cannot be placed back, a result that would not read
+    as ``data``): the caller must not send something else instead."""
     names = _encoding_names(content_encoding) or (["gzip"] if original[:2] == GZIP_MAGIC else [])
     if not names:
         return None
@@ -540,6 +566,8 @@ def encode_like(original: bytes, content_encoding: str | None, data: bytes, limi
     flat = inner + b"".join(tail for _, tail in reversed(layers))
     shapes = [layer for layer, _ in layers]
     placed = _place(flat, data, _cuts(shapes))
+    if placed is None and _masked_in_place(flat, data):
+        placed = _cuts(shapes)  # byte for byte: every cut stays where it was
     if placed is None:
         if any(shape.tail for shape in shapes):
             return None
@@ -576,9 +604,16 @@ def _layers(original: bytes, names: list[str], limit: int) -> tuple[list[tuple[_
 
 
 def _split_layer(name: str, data: bytes, limit: int) -> tuple[list[bytes], bytes, bool] | None:
-    """``(decoded parts, bytes after them, raw deflate)``, read as ``_decode_one`` reads them."""
+    """``(decoded parts, bytes after them, raw deflate)``, read as ``_decode_one`` reads them.
+    None for a layer cut short (a body that ends inside a gzip member, a deflate or br stream):
+    compressed again it would be a whole one, and the upstream would read an end the agent
+    never sent (a reader that refuses a cut stream would accept it)."""
     if name in ("gzip", "x-gzip"):
-        return _gzip_members(data, limit)
+        try:
+            members, tail, over_limit, ended = _gzip_members(data, limit)
+        except DecodeError:
+            return None
+        return None if over_limit or not ended else (members, tail, False)
     if name == "deflate":
         for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
             decomp = zlib.decompressobj(wbits)
@@ -586,39 +621,38 @@ def _split_layer(name: str, data: bytes, limit: int) -> tuple[list[bytes], bytes
                 out = decomp.decompress(data, limit + 1)
             except zlib.error:
                 continue
-            if len(out) > limit or decomp.unconsumed_tail:
+            if len(out) > limit or decomp.unconsumed_tail or not decomp.eof:
                 return None
-            return [out], decomp.unused_data if decomp.eof else b"", wbits < 0
+            return [out], decomp.unused_data, wbits < 0
         return None
     if name == "br" and _brotli is not None:
         try:
-            out, cut = _unbrotli(data, limit)
+            out, cut, ended = _unbrotli_read(data, limit)
         except DecodeError:
             return None
-        return None if cut else ([out], b"", False)
+        return None if cut or not ended else ([out], b"", False)
     return None
 
 
-def _gzip_members(data: bytes, limit: int) -> tuple[list[bytes], bytes, bool] | None:
-    members: list[bytes] = []
-    size = 0
-    rest = data
-    while rest:
-        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out = decomp.decompress(rest, limit - size + 1)
-        except zlib.error:
-            return (members, rest, False) if members else None
-        size += len(out)
-        if size > limit or decomp.unconsumed_tail:
-            return None
-        members.append(out)
-        if not decomp.eof:
-            break  # ends inside this member: what decoded, nothing after
-        rest = decomp.unused_data
-        if rest[:2] != GZIP_MAGIC:
-            return members, rest, False
-    return members, b"", False
+def _masked_in_place(flat: bytes, data: bytes) -> bool:
+    """Whether ``data`` is ``flat`` with values masked byte for byte (``IN_PLACE_MASK``, cut to
+    a shorter value's length or followed by stars to a longer one's, as a binary answer is
+    masked), and nothing else changed."""
+    if len(data) != len(flat):
+        return False
+    restored = bytearray(data)
+    head = IN_PLACE_MASK[:4]  # rare in any data: a shorter masked value is not recognised
+    at = data.find(head)
+    while at >= 0:
+        end = at + len(head)
+        while end < len(data) and end - at < len(IN_PLACE_MASK) and data[end] == IN_PLACE_MASK[end - at]:
+            end += 1
+        if end - at == len(IN_PLACE_MASK):
+            while end < len(data) and data[end] == 0x2A:  # the stars after the mask
+                end += 1
+        restored[at:end] = flat[at:end]
+        at = data.find(head, end)
+    return restored == flat
 
 
 def _cuts(layers: list[_Layer]) -> list[int]:

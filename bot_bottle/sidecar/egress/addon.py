@@ -986,7 +986,8 @@ class EgressAddon:
             flow.response = _refusal_response(refused, status=502)
         elif outcome.action == scanning.REDACT and outcome.body is not None:
             response.raw_content = outcome.body
-            response.headers.pop("content-encoding", None)  # the redacted body is sent decoded
+            if not outcome.encoded:
+                response.headers.pop("content-encoding", None)  # the redacted body is sent decoded
             if "content-length" in response.headers:
                 response.headers["content-length"] = str(len(outcome.body))
 

@@ -52,7 +52,8 @@ from typing import Any
 
 from bot_bottle.sidecar.dlp import SCAN_LIMIT, Finding, ScanOptions, Scanner
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, InflatedAnswer, WholeVerdict
-from bot_bottle.sidecar.dlp.bodies import decode_body, encode_body, is_json, parse_content_type
+from bot_bottle.sidecar.dlp.bodies import (GZIP_MAGIC, decode_body, encode_body, encode_like, is_json,
+                                          parse_content_type)
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
 from bot_bottle.sidecar.dlp.inbound import SeamContext
 from bot_bottle.sidecar.dlp.scanner import ACROSS_REQUESTS
@@ -476,9 +477,9 @@ class DlpInbound:
             if outcome.action == scanning.ALLOW:
                 return WholeVerdict(body, outcome.detectors)
             if outcome.action == scanning.REDACT and outcome.body is not None:
-                # Its headers have gone, Content-Encoding included: the redacted (decoded)
-                # answer is encoded again to match them.
-                body = encode_body(outcome.body, encoding)
+                # Its headers have gone, Content-Encoding included: a redacted answer the scan
+                # left decoded is encoded again to match them.
+                body = outcome.body if outcome.encoded else encode_body(outcome.body, encoding)
                 if body is not None:
                     return WholeVerdict(body, outcome.detectors, redacted=True)
             # Blocked, or a redaction in an encoding this cannot write: the answer is replaced
@@ -495,8 +496,9 @@ class DlpInbound:
         """What the agent's ``Accept-Encoding`` becomes upstream (``readable_accept_encoding``)."""
         return readable_accept_encoding(value)
 
-    def _batches(self, request: scanning.OutboundRequest, **kw: Any) -> AnswerStream:
-        """An answer scanner that reads batch by batch (``dlp.answer_stream``)."""
+    def _batches(self, request: scanning.OutboundRequest, *, phrases: bool = True, **kw: Any) -> AnswerStream:
+        """An answer scanner that reads batch by batch (``dlp.answer_stream``); without
+        ``phrases``, for the bottle's secrets only."""
         flag_injection = bool((request.dlp or {}).get("inbound", True))
 
         def echoed(batch: bytearray) -> list[tuple[int, int, str]]:
@@ -508,14 +510,15 @@ class DlpInbound:
             return [(f"{f.detector} ({f.confidence})", f.confidence == "high")
                     for f in self.scanner.scan_response_for_injection(text, context)]
 
-        return AnswerStream(echoed=echoed, injection=injection, overlap=self._overlap, **kw)
+        return AnswerStream(echoed=echoed, injection=injection if phrases else None, overlap=self._overlap, **kw)
 
-    def _scan_binary(self, request: scanning.OutboundRequest, data: bytes, complete: bool) -> scanning.InboundOutcome:
+    def _scan_binary(self, request: scanning.OutboundRequest, data: bytes, complete: bool, *,
+                     phrases: bool = True) -> scanning.InboundOutcome:
         """A held answer that is binary (a wheel, a tarball): read as a download is, batch by
         batch, its echoed secrets masked in place and its text stretches read for phrases. Read
         whole as text, a 15 MB one took ~170 MB to scan, and a few downloads at once got the
         proxy killed for memory."""
-        plan = self._batches(request)
+        plan = self._batches(request, phrases=phrases)
         out: bytearray | None = None  # kept only once a value is masked: until then, the input
         done = 0
         with memoryview(data) as view:
@@ -553,12 +556,67 @@ class DlpInbound:
                 what = f"a {coding} answer" if coding.isalnum() and len(coding) <= 16 else "an encoded answer"
                 return scanning.InboundOutcome(scanning.BLOCK, (SCAN_LIMIT,), f"{what} that cannot be decoded")
             data, complete = decoded.data, not decoded.truncated
+        else:
+            inside = self._echoed_in_gzip(response) if data[:2] == GZIP_MAGIC else None
+            return inside if inside is not None else self._judge(request, data, complete)
+        outcome = self._judge(request, data, complete)
+        if outcome.action != scanning.REDACT or outcome.body is None:
+            return outcome
+        return self._in_sent_encoding(response, encoding, outcome, outcome.body)
+
+    def _echoed_in_gzip(self, response: scanning.InboundResponse) -> scanning.InboundOutcome | None:
+        """gzip without a Content-Encoding (a .gz download sent as application/octet-stream;
+        None when the body is no gzip after all): the agent can open it, so the bottle's secrets
+        are looked for inside (as in a request's undeclared gzip), and one found there is masked
+        inside, the gzip written again member by member (``encode_like``), or the answer is
+        refused. This read replaces the one of the bytes as sent (compressed, they are noise to
+        both searches). Phrases are not read inside: a package's .tar.gz holds tests and docs
+        quoting anything, and blocking those downloads would cost more than it protects."""
+        decoded = decode_body(response.body, None, _INBOUND_LIMIT)
+        if not decoded.sniffed:
+            return None
+        inside = self._judge(response.request, decoded.data, not decoded.truncated, phrases=False)
+        if inside.action != scanning.REDACT or inside.body is None:
+            return inside
+        body = encode_like(response.body, None, inside.body, max(_INBOUND_LIMIT, len(inside.body)))
+        if body is not None:
+            return replace(inside, body=body, encoded=True)
+        # Delivered opened instead, the agent would get another file than the one it asked for.
+        return scanning.InboundOutcome(scanning.BLOCK, inside.detectors,
+                                       inside.reason + " (could not be redacted in the form it was sent in)")
+
+    @staticmethod
+    def _in_sent_encoding(response: scanning.InboundResponse, encoding: str | None,
+                          outcome: scanning.InboundOutcome, redacted: bytes) -> scanning.InboundOutcome:
+        """A redacted answer in the Content-Encoding and framing the upstream sent it in
+        (``encode_like``: each gzip member compressed again, bytes after the compressed data kept
+        after it), the header kept, as a redacted request is. Where that would not be faithful
+        it is delivered decoded, the proxy dropping the header: every client reads that as the
+        redacted content."""
+        declared_lines = sum(1 for name, _ in response.headers if name.lower() == "content-encoding")
+        if declared_lines > 1:
+            # Clients read several Content-Encoding lines differently (aiohttp's ``get`` reads
+            # the first line only, urllib3 and fetch join them): the layers written again could
+            # be undone otherwise than the scan undid them. Decoded, every client reads the
+            # redacted content.
+            return outcome
+        body = encode_like(response.body, encoding, redacted, max(_INBOUND_LIMIT, len(redacted)))
+        if body is None:
+            # A layer that cannot be written again as it came: a stream cut short would become
+            # a whole one, and the agent would read an end the upstream never sent.
+            return outcome
+        return replace(outcome, body=body, encoded=True)
+
+    def _judge(self, request: scanning.OutboundRequest, data: bytes, complete: bool, *,
+               phrases: bool = True) -> scanning.InboundOutcome:
+        """An answer's content (decoded) judged: phrases (unless not ``phrases``), then the
+        bottle's secrets echoed in it; a redacted ``body`` is the decoded content."""
         if b"\0" in data:
-            return self._scan_binary(request, data, complete)
+            return self._scan_binary(request, data, complete, phrases=phrases)
         detectors: list[str] = []
         action = scanning.ALLOW
         body: bytes | None = None
-        if (request.dlp or {}).get("inbound", True):
+        if phrases and (request.dlp or {}).get("inbound", True):
             flags = self.scanner.scan_response_for_injection(data)
             for flag in flags:
                 detectors.append(f"{flag.detector} ({flag.confidence})")
@@ -569,7 +627,6 @@ class DlpInbound:
             if echoed.changed:
                 detectors.extend(sorted({label(f) for f in echoed.findings}))
                 if complete:
-                    # Delivered uncompressed: the proxy drops the Content-Encoding with it.
                     action = scanning.REDACT
                     content = echoed.content
                     body = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content

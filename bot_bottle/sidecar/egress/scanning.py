@@ -73,6 +73,9 @@ class InboundOutcome:
     detectors: tuple[str, ...] = ()
     reason: str = ""
     body: bytes | None = None  # ``redact``: the raw body to deliver instead
+    # ``body`` is in the answer's Content-Encoding, which stays; otherwise it is decoded, and the
+    # proxy drops the header with it.
+    encoded: bool = False
 
     def __post_init__(self) -> None:
         if self.action not in (ALLOW, REDACT, BLOCK):
