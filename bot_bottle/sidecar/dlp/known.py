@@ -113,13 +113,14 @@ class _Group:
     longest run of unreserved characters; a base64 core and its URL-safe twin share their longest
     run without ``+``/``/``. Fewer, longer searches: substring search gets faster with length."""
 
-    __slots__ = ("anchor", "lowered", "forms", "nul")
+    __slots__ = ("anchor", "lowered", "forms", "nul", "chars")
 
     def __init__(self, anchor: str, lowered: bool, forms: list[tuple[_Needle, int]]) -> None:
         self.anchor = anchor
         self.lowered = lowered
         self.forms = forms  # (needle, offset of the anchor inside the needle)
         self.nul = "\x00" in anchor
+        self.chars = "".join(dict.fromkeys(anchor))  # each character of the anchor once
 
     def __repr__(self) -> str:
         return f"<group of {len(self.forms)}>"
@@ -414,14 +415,25 @@ def _more_forms(value: str, data: bytes) -> list[tuple[str, str]]:
     return forms
 
 
+# From this length on, a text is first asked which characters of the anchors it holds: an anchor
+# with a character the text lacks (base85 cores are full of punctuation that code or JSON may
+# never use) costs no pass. Each character is one ``in`` (memchr), remembered for the text.
+GATE_MIN_TEXT = 1 << 16
+
+
 def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:
     hits: list[KnownHit] = []
     # UTF-16 forms hold NULs: a text without one (any single file) cannot hold them.
     has_nul = "\x00" in text
+    gated = len(text) >= GATE_MIN_TEXT
+    held: dict[str, bool] = {}
+    held_low: dict[str, bool] = held if low is text else {}
     for group in groups:
         if group.nul and not has_nul:
             continue
         hay = low if group.lowered else text
+        if gated and not _holds_all(hay, group.chars, held_low if group.lowered else held):
+            continue
         anchor = group.anchor
         at = hay.find(anchor)
         while at >= 0:
@@ -433,6 +445,17 @@ def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:
                     hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
             at = hay.find(anchor, at + 1)
     return hits
+
+
+def _holds_all(hay: str, chars: str, held: dict[str, bool]) -> bool:
+    """Whether ``hay`` holds each of ``chars`` (``held``: what was asked of ``hay`` already)."""
+    for ch in chars:
+        there = held.get(ch)
+        if there is None:
+            there = held[ch] = ch in hay
+        if not there:
+            return False
+    return True
 
 
 # Base85 and ascii85 wrapped into lines (PDF and PostScript streams, ``a85encode(wrapcol=...)``,

@@ -21,6 +21,11 @@ that finds nothing. The prefilter finds *candidate regions* in a few passes over
   cores, a token-like value) is left to the run search; the others (a value with punctuation,
   reversed) are searched as bytes by their ``KnownSecrets`` anchors, precomputed once per bottle.
 
+Over binary data (a *sparse* batch: few, short stretches of printable text, ``text_view``) the
+runs and the needles that are all text are searched only inside those stretches, where any of
+them must lie; the stretches serve the decoded layer too (``Scanner.scan_batch``). Needles that
+find the same places are searched once (``_fewer_needles``).
+
 Windows reach ``BEFORE`` bytes before and ``AFTER`` bytes past a candidate: more than any
 detector's look-around (the value of an assignment within 256 characters, a JWT or a private
 key block within 64 KiB of its start, an Azure SAS signature's ``sv=`` within 2 KiB) so the
@@ -48,6 +53,8 @@ from bot_bottle.sidecar.dlp.tokens import PROBE_FOLLOWERS, RUN, RUN_CHARS, Token
 BEFORE = 8 * 1024
 AFTER = 72 * 1024
 KEYWORD_AFTER = 4 * 1024  # an assignment's value is at most 256 characters past its keyword
+# A needle is not shortened below this (a NUL-stripped UTF-16 form of a short value).
+_MIN_NEEDLE = 8
 # Above this share of the batch covered by windows, one whole-batch scan is cheaper.
 WHOLE_SHARE = 0.5
 # Keyword candidates to confirm before giving up on a batch (plus one per 8 KiB): random data
@@ -68,6 +75,52 @@ class _Needle:
     text: bytes
     lowered: bool  # searched in the lower-cased bytes
     reach: int  # how far the whole form can extend around the found text
+
+    @property
+    def printable(self) -> bool:
+        """Only ever inside a stretch of text (``TextView.stretches``): all of it is text, and
+        it is at least as long as the shortest stretch."""
+        return len(self.text) >= RUN and not self.text.translate(TEXT_SHAPE).strip(b"A")
+
+
+# Printable ASCII and the line-breaking whitespace (wrapped base64) become "A", every other byte
+# a blank: a stretch of text is then a run of "A" that ``find`` skips ahead to. Lower-casing
+# moves no byte from one class to the other.
+TEXT_SHAPE = bytes(0x41 if 0x20 <= b < 0x7F or b in (0x09, 0x0A, 0x0D) else 0x20 for b in range(256))
+_STRETCH = b"A" * RUN
+# A batch whose stretches of text are at most this many (plus one per 16 KiB) and cover at most
+# this share of it is binary with a few chance stretches: searched only there.
+SPARSE_STRETCHES = 64
+SPARSE_SHARE = 1 / 8
+# Below this size (a decoded layer's piece) the shape is not made just for the prefilter.
+SPARSE_MIN = 64 * 1024
+
+
+@dataclass(frozen=True)
+class TextView:
+    """A batch's stretches of text: the maximal runs of ``RUN`` bytes or more of printable ASCII
+    and line-breaking whitespace, where every run of ``RUN_CHARS``, every needle that is all text
+    and every encoded value lies. ``sparse``: they are few and small (random or compressed data)."""
+
+    stretches: list[tuple[int, int]]
+    sparse: bool
+
+
+def text_view(data: bytes | bytearray) -> TextView:
+    """One ``translate`` and a ``find`` per stretch: shared by the prefilter and the decoded layer."""
+    shape = data.translate(TEXT_SHAPE)
+    size = len(shape)
+    stretches: list[tuple[int, int]] = []
+    covered = 0
+    start = shape.find(_STRETCH)
+    while start != -1:
+        end = shape.find(b" ", start + RUN)
+        end = size if end == -1 else end
+        stretches.append((start, end))
+        covered += end - start
+        start = shape.find(_STRETCH, end)
+    sparse = len(stretches) <= SPARSE_STRETCHES + size // 16384 and covered <= SPARSE_SHARE * size
+    return TextView(stretches, sparse)
 
 
 class Prefilter:
@@ -111,12 +164,19 @@ class Prefilter:
                 except UnicodeEncodeError:
                     continue  # not in a byte-for-byte view of any body: cannot match there
                 needles.append(_Needle(text, lowered, max(len(form) for form in forms)))
-            self.needles = tuple(needles)
+            self.needles = _fewer_needles(needles)
+        # Over binary data (a sparse ``TextView``): needles that are all text are searched in its
+        # stretches only, the others (UTF-16 forms, short ones) everywhere. A cheap gate for the
+        # UTF-16 ones ("A NUL A NUL ..." in the shape) costs more than their own searches:
+        # printable bytes are frequent in random data, and ``find`` skips little past them.
+        self._in_text = [n for n in self.needles if n.printable]
+        self._anywhere = [n for n in self.needles if not n.printable]
 
-    def windows(self, data: bytes | bytearray) -> list[tuple[int, int]] | None:
+    def windows(self, data: bytes | bytearray, view: TextView | None = None) -> list[tuple[int, int]] | None:
         """Disjoint ``(start, end)`` windows of ``data`` that hold every possible direct-layer
         hit, in order; ``[]`` when nothing can match; None when the whole of ``data`` should be
-        scanned (the prefilter cannot vouch for a detector, or candidates are everywhere)."""
+        scanned (the prefilter cannot vouch for a detector, or candidates are everywhere).
+        ``view``: ``text_view(data)``, when the caller has it already."""
         if not self.usable:
             return None
         size = len(data)
@@ -143,32 +203,90 @@ class Prefilter:
             # Freed before the next view is made: the allocator hands the same (warm) memory
             # back, where a second fresh megabyte costs page faults, about a third of a pass.
             del mapped
+        if view is None and size >= SPARSE_MIN and (self.needles or self.use_runs):
+            view = text_view(data)
+        if view is not None and view.sparse:
+            # Binary data: what lies in printable text is searched only in its few stretches.
+            for start, end in view.stretches:
+                piece = data[start:end]
+                if self._find_needles(piece, self._in_text, regions, bail, start) or (
+                        self.use_runs and self._find_runs(piece, regions, bail, start)):
+                    return None
+            if self._find_needles(data, self._anywhere, regions, bail, 0):
+                return None
+        elif self._find_needles(data, list(self.needles), regions, bail, 0) or (
+                self.use_runs and self._find_runs(data, regions, bail, 0)):
+            return None
+        merged = _merge(regions, size)
+        if sum(end - start for start, end in merged) > limit:
+            return None
+        return merged
+
+    @staticmethod
+    def _find_needles(data: bytes | bytearray, needles: list[_Needle], regions: list[tuple[int, int]],
+                      bail: _Bail, base: int) -> bool:
+        """Add the windows of ``needles`` found in ``data``, which starts at ``base`` in the
+        batch; True when the windows cover too much."""
         lowered = b""
-        for n in self.needles:
+        for n in needles:
             if n.lowered and not lowered:
                 lowered = data.lower()
             hay = lowered if n.lowered else data
             at = hay.find(n.text)
             while at >= 0:
-                regions.append((at - BEFORE - n.reach, at + n.reach + KEYWORD_AFTER))
+                regions.append((base + at - BEFORE - n.reach, base + at + n.reach + KEYWORD_AFTER))
                 if bail.due(regions):
-                    return None
+                    return True
                 at = hay.find(n.text, at + 1)
-        if self.use_runs:
-            mapped = data.translate(_RUN_TABLE)
-            at = mapped.find(_RUN_NEEDLE)
-            while at >= 0:
-                end = mapped.find(b"\x00", at + RUN)
-                if end < 0:
-                    end = size
-                regions.append((at - BEFORE, end + AFTER))
-                if bail.due(regions):
-                    return None
-                at = mapped.find(_RUN_NEEDLE, end)
-        merged = _merge(regions, size)
-        if sum(end - start for start, end in merged) > limit:
-            return None
-        return merged
+        return False
+
+    @staticmethod
+    def _find_runs(data: bytes | bytearray, regions: list[tuple[int, int]], bail: _Bail, base: int) -> bool:
+        """Add the windows of the runs (``RUN`` or more of ``RUN_CHARS``) in ``data``, which
+        starts at ``base`` in the batch; True when the windows cover too much."""
+        mapped = data.translate(_RUN_TABLE)
+        at = mapped.find(_RUN_NEEDLE)
+        while at >= 0:
+            end = mapped.find(b"\x00", at + RUN)
+            if end < 0:
+                end = len(mapped)
+            regions.append((base + at - BEFORE, base + end + AFTER))
+            if bail.due(regions):
+                return True
+            at = mapped.find(_RUN_NEEDLE, end)
+        return False
+
+
+
+def _fewer_needles(needles: list[_Needle]) -> tuple[_Needle, ...]:
+    """Needles that find every place ``needles`` find, in fewer passes over a batch (each is a
+    full ``find`` pass, the main cost of the prefilter on random data). A UTF-16 form loses its
+    edge NULs, so its two byte orders become one. A needle holding another is left to the other
+    (searched lower-cased, it may hold an exact one lower-cased), whose reach grows to cover it.
+    Each step only widens what is found; the windows are then scanned in full."""
+    reach: dict[tuple[bytes, bool], int] = {}
+    for n in needles:
+        text, extra = n.text, 0
+        core = text.strip(b"\x00")
+        if len(core) >= _MIN_NEEDLE:
+            # A match of ``text`` holds ``core`` at most this many bytes later.
+            text, extra = core, len(text) - len(core)
+        key = (text, n.lowered)
+        reach[key] = max(reach.get(key, 0), n.reach + extra)
+    kept: list[_Needle] = []
+    # Shortest first, lower-cased before exact among equals: what holds another comes later.
+    for text, lowered in sorted(reach, key=lambda key: (len(key[0]), not key[1])):
+        folded = text.lower()
+        index = next((i for i, k in enumerate(kept)
+                      if k.text in (folded if k.lowered else text) and (k.lowered or not lowered)), None)
+        if index is None:
+            kept.append(_Needle(text, lowered, reach[(text, lowered)]))
+            continue
+        inner = kept[index]
+        # ``inner`` lies somewhere in ``text``: from its match, the whole form is within this.
+        kept[index] = _Needle(inner.text, inner.lowered,
+                              max(inner.reach, reach[(text, lowered)] + len(text) - len(inner.text)))
+    return tuple(kept)
 
 
 def _merge(regions: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:

@@ -23,11 +23,11 @@ from bot_bottle.sidecar.dlp.engine import (
     RawHit,
     Segment,
 )
-from bot_bottle.sidecar.dlp.fragments import FragmentIndex, FragmentMemory, merge
+from bot_bottle.sidecar.dlp.fragments import BLOCK, FragmentIndex, FragmentMemory, merge
 from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
 from bot_bottle.sidecar.dlp.inbound import SeamContext, scan_response_for_injection
 from bot_bottle.sidecar.dlp.known import MIN_FRAGMENT, MIN_SECRET_LENGTH, KnownSecrets, fragment_forms
-from bot_bottle.sidecar.dlp.prefilter import Prefilter
+from bot_bottle.sidecar.dlp.prefilter import Prefilter, TextView, text_view
 from bot_bottle.sidecar.dlp.redact import apply_spans, marker
 from bot_bottle.sidecar.dlp.tokens import DETECTOR_NAMES, TokenScanner, char_classes
 from bot_bottle.sidecar.dlp.wide import wide_regions
@@ -147,31 +147,40 @@ class _Request:
         return len(self.segments) - 1
 
 
-# Printable ASCII and the line-breaking whitespace (wrapped base64) become "A", every other byte
-# a blank: a stretch of text is then a run of "A" the regex engine finds by skipping ahead.
-_TEXT_MAP = bytes(0x41 if 0x20 <= b < 0x7F or b in (0x09, 0x0A, 0x0D) else 0x20 for b in range(256))
 # The shortest encoded value worth decoding (hex of 8 bytes); shorter stretches decode to nothing.
 _MIN_TEXT = 16
-_TEXT_RUN = b"A" * _MIN_TEXT
 _TEXT_GAP = 16  # stretches this close are decoded as one: fewer, larger calls for non-ASCII text
 
 
-def _textual_regions(data: bytes | bytearray) -> list[tuple[int, int]]:
-    """(start, end) of the stretches of ``data`` an encoded value could be written in."""
-    shape = data.translate(_TEXT_MAP)
-    regions = []
-    # bytes.find, not a regex: several times faster over the mostly-blank shape of binary data.
-    start = shape.find(_TEXT_RUN)
-    while start != -1:
-        end = shape.find(b" ", start + _MIN_TEXT)
-        if end == -1:
-            end = len(shape)
+def _textual_regions(data: bytes | bytearray, view: TextView | None = None) -> list[tuple[int, int]]:
+    """(start, end) of the stretches of ``data`` an encoded value could be written in: its
+    stretches of printable text of ``_MIN_TEXT`` bytes or more (``view``: its ``text_view``, when
+    the caller has it already)."""
+    regions: list[tuple[int, int]] = []
+    for start, end in (view or text_view(data)).stretches:
+        if end - start < _MIN_TEXT:
+            continue
         if regions and start - regions[-1][1] <= _TEXT_GAP:
             regions[-1] = (regions[-1][0], end)  # text with a few other bytes (accents): one stretch
         else:
             regions.append((start, end))
-        start = shape.find(_TEXT_RUN, end)
     return regions
+
+
+# A piece of a secret is grown from a block of it with a matching neighbour (``fragments``).
+PIECE_RUN = BLOCK + 1
+# More runs than this in a streamed body's start (text): it is searched whole.
+PIECE_RUNS_MAX = 4096
+
+
+def _from_runs(runs: list[tuple[int, int]], at: int) -> int:
+    """The offset in the body of offset ``at`` of the runs joined with one NUL between them."""
+    joined = 0
+    for start, end in runs:
+        if at <= joined + end - start:
+            return start + at - joined
+        joined += end - start + 1
+    return runs[-1][1] if runs else 0
 
 
 def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
@@ -202,6 +211,7 @@ class Scanner:
         self._safe_names: dict[str, bool] = {}
         self._pieces: frozenset[str] | None = None  # built when a location first names something
         self._batch_prefilter: Prefilter | None = None  # built on the first streamed batch
+        self._piece_bytes: bytes | None = None  # ``_piece_table``, built on first use
         self.engine.layer_scan = self._prefiltered_direct
         self.fragments = FragmentIndex(self.known.values() if self.options.known_secrets else ())
         self._idle = not (self.options.tokens or self.options.entropy
@@ -242,7 +252,9 @@ class Scanner:
         ``scan-limit``."""
         if self._idle:
             return []  # a route with its detectors off: decoding a streamed body would find nothing
-        windows = self._prefilter().windows(data)
+        # The shape of the batch serves the prefilter and the decoded layer's stretches of text.
+        view = text_view(data) if deep else None
+        windows = self._prefilter().windows(data, view)
         if windows is None:
             out = self.scan_text(data, location, deep=False)
         else:
@@ -260,7 +272,8 @@ class Scanner:
             # stretches (decoded one by one, a Russian or Chinese text's ASCII pieces between
             # its words cost thousands of calls per MiB).
             windows = utf8_windows(data)  # the stretches of UTF-8 text, for the searches below
-            textual = merge(_textual_regions(data) + windows)
+            view = view or text_view(data)
+            textual = merge(_textual_regions(data, view) + windows)
             regions = textual + [r for r in compat_regions(data, SPLIT_REACH, windows) if not _inside(r, textual)]
             # ASCII stored as UTF-16 or UTF-32 is not printable: its runs are decoded too.
             regions += [r for r in wide_regions(data) if not _inside(r, textual)]
@@ -422,6 +435,15 @@ class Scanner:
                                          request.segments[index].where(), 0, 0, HIGH))
         return hits
 
+    @property
+    def _piece_table(self) -> bytes | None:
+        """Bytes of the secrets' characters to "A", others to a blank (a body's text is its bytes
+        as latin-1: only characters below 256 can match); None when a secret holds a NUL."""
+        if self._piece_bytes is None:
+            chars = {ord(ch) for _, value in self.known.values() for ch in value if ord(ch) < 256}
+            self._piece_bytes = b"" if 0 in chars else bytes(0x41 if b in chars else 0x20 for b in range(256))
+        return self._piece_bytes or None
+
     def new_memory(self) -> FragmentMemory:
         """An empty memory of the pieces of this scanner's secrets that have left."""
         return FragmentMemory(self.fragments.lengths())
@@ -433,10 +455,44 @@ class Scanner:
         ``memory`` as ``scan_request`` does: a finding per secret that, with the pieces sent
         before, this body completes. ``whole``: the names of secrets found whole in the body
         already (judged as they are, not looked for in pieces)."""
+        head = bytes(data[:FRAGMENT_TEXT_LIMIT])
+        runs = self._piece_runs(head)
         request = _Request()
-        request.add(location, bodies.as_text(bytes(data[:FRAGMENT_TEXT_LIMIT])))
+        if runs is None:
+            request.add(location, bodies.as_text(head))
+        else:
+            # Only the runs of the secrets' characters, NUL between them (no secret holds one):
+            # every piece, and every place one could be grown from, lies inside one run.
+            request.add(location, "\x00".join(bodies.as_text(head[start:end]) for start, end in runs))
         hits = self._across_requests(request, [], memory, whole={name for name in whole if name})
-        return self._finish(request, hits)
+        found = self._finish(request, hits)
+        if runs is None:
+            return found
+        return [replace(f, start=_from_runs(runs, f.start), end=_from_runs(runs, f.end - 1) + 1) if f.end > f.start
+                else replace(f, start=_from_runs(runs, f.start), end=_from_runs(runs, f.start)) for f in found]
+
+    def _piece_runs(self, head: bytes) -> list[tuple[int, int]] | None:
+        """The maximal runs of ``head`` made of the secrets' characters and long enough to hold a
+        block with a neighbour (``fragments.find`` grows nothing shorter), when they are few and
+        short (binary data: a few per KiB); else None, and ``head`` is searched whole. One
+        ``find`` per block over a MiB of random data cost about 30 ms an upload."""
+        table = self._piece_table
+        if table is None or not self.fragments:
+            return None
+        shape = head.translate(table)
+        needle = b"A" * PIECE_RUN
+        runs: list[tuple[int, int]] = []
+        covered = 0
+        at = shape.find(needle)
+        while at != -1:
+            end = shape.find(b" ", at + PIECE_RUN)
+            end = len(shape) if end == -1 else end
+            runs.append((at, end))
+            covered += end - at
+            if len(runs) > PIECE_RUNS_MAX or covered > len(head) // 8:
+                return None  # text: searched whole, as a buffered body is
+            at = shape.find(needle, end)
+        return runs
 
     def _across_requests(self, request: _Request, hits: list[Hit], memory: FragmentMemory,
                          whole: set[str] | None = None) -> list[Hit]:
