@@ -402,13 +402,68 @@ def split_findings(parts: split.SplitSearch) -> Iterator[GitFinding]:
 
 def wrapped_hits(text: str, detector: Detector, data: bytes | None = None) -> list[Hit]:
     """Hits in the base64 (or hex) runs ``text`` wraps into decorated lines (``split.wrapped_runs``),
-    each read joined; a hit's line is the line its first character is on."""
+    each read joined; a hit's line is the line that holds most of it (``narrowed``)."""
     hits: list[Hit] = []
+    budget = [NARROW_BUDGET]
     for run in split.wrapped_runs(text, data):
         for hit in detector.hits(run.text):
-            line = run.line_of(hit.span[0]) if hit.span is not None else run.lines[0]
+            line = run.lines[0] if hit.span is None else run.line_holding(
+                *narrowed(run, hit.detector, hit.span, detector, budget))
             hits.append(Hit(hit.detector, line + 1))  # no span: it is not one of the text's
     return hits
+
+
+# A decoded run's span is the whole run. To tell the line a token is on, the span is cut down to
+# the shortest stretch the detector still finds it in: halved while a half (with ``_MARGIN`` of
+# the other, more than a token's encoding) holds it, then trimmed in ``_ALIGN`` steps from each
+# end. That reads about three times the span, only for a push that is refused anyway; the
+# characters read so for one text are capped (``NARROW_BUDGET``): past it a hit keeps the line it
+# starts on, and a text full of tokens is not read again and again.
+NARROW_BUDGET = 1 << 20
+_ALIGN = 4  # base64 decodes in groups of four characters (hex in pairs: four keeps both aligned)
+_MARGIN = 1024
+
+
+def narrowed(run: split.WrappedRun, label: str, span: tuple[int, int], detector: Detector,
+             budget: list[int]) -> tuple[int, int]:
+    """The shortest stretch of ``span`` in ``run``, cut at its start and end in steps of
+    ``_ALIGN`` characters, in which ``detector`` still finds ``label``: where an encoded token
+    is, not the whole run it was decoded from. A span on one line is kept as it is; ``budget``
+    (characters the detector may still read) is drawn from."""
+    start, end = span
+    if run.line_of(start) == run.line_of(max(end - 1, start)) or 4 * (end - start) > budget[0]:
+        return start, start + 1
+
+    def holds(first: int, last: int) -> bool:
+        budget[0] -= last - first
+        return any(hit.detector == label for hit in detector.hits(run.text[first:last]))
+
+    if not holds(start, end):
+        return start, start + 1  # found only with what is around it: the line it starts on
+    while end - start > 4 * _MARGIN:
+        middle = start + (end - start) // 2 // _ALIGN * _ALIGN
+        if holds(start, middle + _MARGIN):
+            end = middle + _MARGIN
+        elif holds(middle - _MARGIN, end):
+            start = middle - _MARGIN
+        else:
+            break  # the token is about the middle
+    low, high = 0, (end - start) // _ALIGN  # start + _ALIGN * low holds the token
+    while low < high:
+        middle = (low + high + 1) // 2
+        if holds(start + _ALIGN * middle, end):
+            low = middle
+        else:
+            high = middle - 1
+    start += _ALIGN * low
+    low, high = 1, -(-(end - start) // _ALIGN)  # min(start + _ALIGN * high, end) holds it
+    while low < high:
+        middle = (low + high) // 2
+        if holds(start, min(start + _ALIGN * middle, end)):
+            high = middle
+        else:
+            low = middle + 1
+    return start, min(start + _ALIGN * high, end)
 
 
 def shown_member(name: str) -> str:

@@ -26,10 +26,11 @@ counts only when it mixes them too. A PIN, a word or a phrase is not searched, a
 of a word and a counting run ("password12345678") is not pieced together from "password" and
 "12345678" in ordinary text.
 
-``wrapped_runs``: base64 (or hex) wrapped into lines that are quoted, indented or joined with
-``+``, one chunk a line. The detectors read text line by line there (the DLP engine joins a
-wrapped block only when its lines are bare), so a token whose base64 crosses a line break was
-not seen. Such runs are joined and scanned as one value; each hit maps back to its line.
+``wrapped_runs``: base64 (standard or URL-safe, or hex) wrapped into lines that are quoted,
+indented or joined with ``+``, one chunk a line. The detectors read text line by line there (the
+DLP engine joins a wrapped block only when its lines are bare), so a token whose base64 crosses a
+line break was not seen. Such runs are joined and scanned as one value; each hit maps back to
+the line holding most of it (``WrappedRun.line_holding``).
 
 Values are held here and never shown: ``repr`` names the secrets only.
 """
@@ -212,15 +213,17 @@ def _covers(spans: list[tuple[int, int]], need: int) -> bool:
 
 # ------------------------------------------------------------------------------ wrapped base64
 
-# Each character as its class: "b" base64 (the standard alphabet: what is wrapped into lines),
-# "q" an equals sign (padding, or an assignment), "e" a backslash (a line continuation, an escaped
-# line break in a JSON string), "d" what wraps a chunk in code or YAML (blanks, quotes, commas,
-# brackets, ";", ".", a list's "-"), "n" a line break, "x" anything else ("_" among them: lines
-# of identifiers are no chunks). A "+" is "b" (it is base64); one standing apart, joining strings,
-# is told from it on the text. A line of a wrapped run is one chunk with decoration around it;
-# a regular expression over the view finds them from a literal run of "b"s it skips ahead to.
-_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_DECO = b" \t\r\"'`,()[]{};.&|-"
+# Each character as its class: "b" base64 (either alphabet: the standard one, and URL-safe's "-"
+# and "_"), "q" an equals sign (padding, or an assignment), "e" a backslash (a line continuation,
+# an escaped line break in a JSON string), "d" what wraps a chunk in code or YAML (blanks, quotes,
+# commas, brackets, ";", "."), "n" a line break, "x" anything else. A "+" is "b" (it is base64);
+# one standing apart, joining strings, is told from it on the text, as is a list's "-". A chunk
+# holding "-" or "_" counts only with both letter cases in it (``_url_safe``): names in snake_case
+# or kebab-case, UUIDs and rules of dashes are no chunks. A line of a wrapped run is one chunk
+# with decoration around it; a regular expression over the view finds them from a literal run of
+# "b"s it skips ahead to.
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
+_DECO = b" \t\r\"'`,()[]{};.&|"
 _CLASSES = bytes(ord("b") if b in _B64 else ord("q") if b == 0x3D else ord("e") if b == 0x5C
                  else ord("n") if b == 0x0A else ord("d") if b in _DECO else ord("x") for b in range(256))
 MIN_CHUNK = 16  # characters of a line's chunk: shorter ones are words, numbers, short ids
@@ -234,9 +237,9 @@ _CHUNK_LINE = re.compile(rb"nd*+(?:bd++)?+(" + _CHUNK_RUN + rb"b*+q{0,2})(?:eb)?
 _APPEND_LINE = re.compile(rb"bqd++(" + _CHUNK_RUN + rb"b*+q{0,2})(?:eb)?[de]*+(?:b[de]*+)?(?=n)")
 _APPEND_NAME = re.compile(r"[ \t]*[\w.]{1,64}[ \t]*")
 # The line before a run may start it: its chunk after an assignment, a key or an opening quote.
-_FIRST_LINE = re.compile(r"[\s\"'`=:(\[,+]([A-Za-z0-9+/]{%d,}={0,2})(?:\\n)?[\"'`]?[\s,+\\)\]]*$" % MIN_CHUNK)
+_FIRST_LINE = re.compile(r"[\s\"'`=:(\[,+]([A-Za-z0-9+/_-]{%d,}={0,2})(?:\\n)?[\"'`]?[\s,+\\)\]]*$" % MIN_CHUNK)
 # The line after a run may end it with a shorter chunk (the rest of the value, its padding).
-_LAST_LINE = re.compile(r"(?:[\w. \t]{1,64}\+=)?[\s\"'`,(\[+-]*([A-Za-z0-9+/]+={0,2})(?:\\n)?[\"'`]?[\s,+\\)\];]*")
+_LAST_LINE = re.compile(r"(?:[\w. \t]{1,64}\+=)?[\s\"'`,(\[+-]*([A-Za-z0-9+/_-]+={0,2})(?:\\n)?[\"'`]?[\s,+\\)\];]*")
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,14 @@ class WrappedRun:
 
     def line_of(self, offset: int) -> int:
         return self.lines[bisect.bisect_right(self.starts, offset) - 1]
+
+    def line_holding(self, start: int, end: int) -> int:
+        """The line holding most of ``text[start:end]`` (the first of those holding as much)."""
+        first = bisect.bisect_right(self.starts, start) - 1
+        last = bisect.bisect_right(self.starts, max(end - 1, start)) - 1
+        bounds = [*self.starts, len(self.text)]
+        best = max(range(first, last + 1), key=lambda i: (min(end, bounds[i + 1]) - max(start, bounds[i]), -i))
+        return self.lines[best]
 
 
 def wrapped_runs(text: str, data: bytes | None = None) -> list[WrappedRun]:
@@ -287,8 +298,8 @@ def _chunk_lines(text: str, view: bytes) -> list[tuple[int, int, tuple[int, int]
     text's classes, one "n" before and after) that is one chunk; spans are in ``text``."""
     out = []
     for match in _CHUNK_LINE.finditer(view):
-        if _joins_only(text, view, match.start() + 1, match.start(1)) and _joins_only(
-                text, view, match.end(1), match.end()):
+        if _url_safe(text, match.start(1) - 1, match.end(1) - 1) and _joins_only(
+                text, view, match.start() + 1, match.start(1)) and _joins_only(text, view, match.end(1), match.end()):
             bare = match.start(1) == match.start() + 1 and match.end(1) == match.end()
             out.append((match.start(), match.end(), (match.start(1) - 1, match.end(1) - 1), bare))
     at = text.find("+=")
@@ -296,18 +307,29 @@ def _chunk_lines(text: str, view: bytes) -> list[tuple[int, int, tuple[int, int]
         match = _APPEND_LINE.match(view, at + 1)  # the view has one character more before
         if match is not None:
             line_start = view.rfind(b"n", 0, match.start())
-            if _APPEND_NAME.fullmatch(text, line_start, at) and _joins_only(text, view, match.end(1), match.end()):
+            if _APPEND_NAME.fullmatch(text, line_start, at) and _url_safe(
+                    text, match.start(1) - 1, match.end(1) - 1) and _joins_only(text, view, match.end(1), match.end()):
                 out.append((line_start, match.end(), (match.start(1) - 1, match.end(1) - 1), False))
         at = text.find("+=", at + 2)
     return out
 
 
+def _url_safe(text: str, start: int, end: int) -> bool:
+    """Whether the chunk ``text[start:end]`` holds no "-" or "_", or holds both letter cases (as
+    URL-safe base64 of 16 characters or more all but always does, and names, UUIDs and rules do
+    not)."""
+    if text.find("-", start, end) < 0 and text.find("_", start, end) < 0:
+        return True
+    chunk = text[start:end]
+    return chunk != chunk.lower() and chunk != chunk.upper()
+
+
 def _joins_only(text: str, view: bytes, start: int, end: int) -> bool:
     """Whether the decoration between ``start`` and ``end`` of ``view`` holds no base64
-    character but a "+" (joining strings) or the letter of an escaped line break."""
+    character but a "+" (joining strings), a list's "-" or the letter of an escaped line break."""
     at = view.find(b"b", start, end)
     while at >= 0:
-        if text[at - 1] != "+" and view[at - 1] != 0x65:  # 0x65: "e", a backslash before it
+        if text[at - 1] not in "+-" and view[at - 1] != 0x65:  # 0x65: "e", a backslash before it
             return False
         at = view.find(b"b", at + 1, end)
     return True
@@ -321,7 +343,7 @@ def _with_first_line(text: str, spans: list[tuple[int, int]]) -> list[tuple[int,
         return spans
     before = text.rfind("\n", 0, line_start) + 1
     match = _FIRST_LINE.search(text, before, line_start)
-    if match is None:
+    if match is None or not _url_safe(text, *match.span(1)):
         return spans
     return [match.span(1), *spans]
 
