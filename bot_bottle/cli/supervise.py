@@ -2,13 +2,14 @@
 
 Without options it opens the console (a terminal UI). ``--once`` syncs every running bottle's
 sidecar into the store, prints the pending proposals and exits (``--format json`` for scripts).
+``--approve ID`` and ``--reject ID --reason TEXT`` decide one proposal from a script or a shell,
+named by its id, ``BOTTLE/ID``, ``#KEY`` or a unique prefix of its id.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import sqlite3
 import sys
@@ -45,9 +46,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "was refused as not written by the part it claims)")
     common.add_format(p, help_text="with --once: text (a table) or json (one object: 'pending', 'bottles' and "
                                    "'errors' lists)")
+    p.add_argument("--approve", metavar="ID",
+                   help="approve one proposal and apply it, then exit (exit status 1 when applying it failed). "
+                        f"{ID_HELP}")
+    p.add_argument("--reject", metavar="ID", help="reject one proposal (with --reason), then exit; ID as for --approve")
+    p.add_argument("--reason", metavar="TEXT",
+                   help="with --reject (needed) or --approve: why; the agent is told it, the audit log keeps it")
     p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
                    help="how often the console syncs with the bottles (default 2, at least 0.5)")
     p.set_defaults(func=run)
+
+
+ID_HELP = ("ID is a proposal's id as --once prints it, BOTTLE/ID, #KEY (the console's # column), or a unique "
+           "prefix: the start of an id that "
+           "no other proposal's id starts with, as with git or docker ids (a prefix that several ids start with "
+           "decides nothing, exits 2 and names a few of them)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,10 +76,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--interval must be a number of seconds, at least {MIN_INTERVAL_S:g} (got {args.interval:g})")
     layout = common.layout()
     db = Store.default_path(layout.home_dir)
+    verdict, typed = _verdict(args)
     if args.once:
         return _once(db, args.format, layout)
     if args.format != "text":
         raise UsageError("--format applies only with --once")
+    if verdict is not None:
+        return _decide_one(db, layout, typed, verdict, args.reason)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the console needs a terminal", hint="use `bot-bottle supervise --once` in scripts")
     from bot_bottle import api
@@ -100,16 +116,53 @@ def run(args: argparse.Namespace) -> int:
 CONSOLE_WAIT_S = 4.0  # how long one console sync waits for any one sidecar
 
 
+def _verdict(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The decision asked for on the command line, (None, "") for none; a combination that
+    does not fit is a usage error before anything is read."""
+    asked = [(flag, verdict, value) for flag, verdict, value in
+             (("--approve", "approved", args.approve), ("--reject", "rejected", args.reject)) if value is not None]
+    if len(asked) > 1 or (asked and args.once):
+        raise UsageError("--approve, --reject and --once each run alone: one at a time")
+    if not asked:
+        if args.reason is not None:
+            raise UsageError("--reason goes with --approve or --reject")
+        return None, ""
+    flag, verdict, typed = asked[0]
+    if verdict == "rejected" and not (args.reason or "").strip():
+        raise UsageError("--reject needs --reason: the agent is told why", hint=f"{flag} {typed} --reason TEXT")
+    return verdict, typed
+
+
+def _decide_one(db: Path, layout: object, typed: str, verdict: str, reason: str | None) -> int:
+    """Decide the one proposal ``typed`` names; a name that fits none or several decides nothing."""
+    from bot_bottle.supervise import apply
+    from bot_bottle.supervise.store import Store, UnknownProposal
+
+    with _readable(db), Store(db) as st:
+        try:
+            row = st.resolve(typed)
+        except UnknownProposal as exc:
+            raise UsageError(f"{exc}; nothing was decided", hint=exc.hint) from None
+        done = apply.decide(st, row, verdict, reason=reason or "", operator=apply.default_operator(),
+                            context=apply.Context(layout=layout))
+    line = f"{done.bottle_id}/{done.id}: {done.status}" + (f" ({done.error})" if done.error else "")
+    if done.status == "failed":
+        output.error(line)
+        return 1
+    output.console().print(line, markup=False, highlight=False)
+    return 0
+
+
 @contextlib.contextmanager
 def _readable(db: Path) -> Iterator[None]:
     """What goes wrong reading the supervise database at ``db``, as errors that say so: a damaged
     page or row is the file's fault, not a bug in bot-bottle."""
     from bot_bottle.supervise import view
-    from bot_bottle.supervise.store import DAMAGED_HINT, StoreError
+    from bot_bottle.supervise.store import DAMAGED_HINT, DamagedRow, StoreError
 
     try:
         yield
-    except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+    except (sqlite3.DatabaseError, DamagedRow) as exc:
         raise StoreError(view.damaged_store(db, exc), hint=DAMAGED_HINT if view.is_damage(exc) else None) from None
 
 

@@ -34,8 +34,11 @@ from __future__ import annotations
 
 import getpass
 import re
+import sqlite3
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,7 @@ from bot_bottle.supervise import proposals as states
 from bot_bottle.supervise import routes as routes_mod
 from bot_bottle.supervise.link import LinkError, SidecarLink
 from bot_bottle.supervise.store import AuditEntry, ProposalRow, StaleProposal, Store
-from bot_bottle.supervise.sync import SYSTEM_OPERATOR
+from bot_bottle.supervise.sync import STUCK_AFTER_S, SYSTEM_OPERATOR
 
 LinkFactory = Callable[[str], SidecarLink]
 
@@ -153,7 +156,59 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
         if error:
             store.update_proposal(row.key, expect=row.status, error=f"not delivered to the sidecar: {error}")
         return store.get(row.key)
+    with _heartbeat(store, row, HEARTBEAT_S):
+        return _apply_granted(store, row, link, v, who, ctx, save_to_manifest)
 
+
+# A granted proposal whose applying outlives ``sync.STUCK_AFTER_S`` (an image build on a slow
+# mirror) must not be failed by a sync meanwhile: the applying process says it still runs, this
+# often, by stamping the proposal's ``updated_at``, which the sync's rule reads. A process that
+# ends, however it ends, stops stamping, so its proposal is failed an hour after the last stamp.
+# Many stamps per ``STUCK_AFTER_S``: one lost to a locked database is no matter.
+HEARTBEAT_S = min(60.0, STUCK_AFTER_S / 10)
+
+
+@contextmanager
+def _heartbeat(store: Store, row: ProposalRow, every: float) -> Iterator[None]:
+    """While the body runs, stamp ``row`` (still granted) as being applied every ``every`` seconds.
+
+    A stamp rather than the applying process's pid: a pid cannot be told from another process
+    that later got the same number (after a reboot, or a wrap), means nothing to a console in
+    another pid namespace over the same home, and would need a column of its own; a stamp needs
+    none of that and fails safe (a process that is gone stamps nothing). The stamps go through a
+    connection of their own: the deciding thread's connection is not shared across threads.
+    """
+    done = threading.Event()
+
+    def beat() -> None:
+        if done.wait(every):
+            return  # applied within one period (an egress route: milliseconds): no connection opened
+        try:
+            beats = Store(store.path, clock=store.clock)
+        except BotBottleError:
+            return  # the decision's own connection reports what is wrong with the file
+        with beats:
+            while True:
+                try:
+                    if not beats.heartbeat(row.key, states.GRANTED):
+                        return  # no longer granted: applied, failed, or failed by a sync
+                except (BotBottleError, sqlite3.Error):
+                    pass  # locked a moment, or the file damaged: the next stamp, or the lease runs out
+                if done.wait(every):
+                    return
+
+    # Not joined, so the decision never waits out a lock a stamp waits for: a stamp still in
+    # flight when the body ends is the last, and finds the proposal applied or failed (no change).
+    threading.Thread(target=beat, daemon=True, name=f"supervise-heartbeat-{row.key}").start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def _apply_granted(store: Store, row: ProposalRow, link: SidecarLink, v: states.Verdict, who: str, ctx: Context,
+                   save_to_manifest: bool) -> ProposalRow:
+    """Apply a granted decision already saved as ``row`` and deliver it; the proposal as it ends."""
     if row.kind in _COSTLY:
         # Building an image (and restarting the bottle after) is worth one more question first:
         # if the agent's wait already ended, the decision cannot stand, so nothing is done.

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import math
 import os
 import shlex
@@ -52,7 +51,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, St
 from bot_bottle.errors import BotBottleError
 from bot_bottle.supervise import apply, view
 from bot_bottle.supervise import sync as sync_mod
-from bot_bottle.supervise.store import ProposalRow, Store
+from bot_bottle.supervise.store import DamagedRow, ProposalRow, Store
 from bot_bottle.supervise.sync import BottleInfo, SyncReport
 
 EVENTS_SHOWN = 200
@@ -406,7 +405,7 @@ class SuperviseApp(App[None]):
             self._read_at.update({b.id: read_at for b in self.bottles if b.id not in report.unread})
         self.refresh_views()
         if report.errors:
-            self.set_status(Text(problems_line(report, max(20, self.size.width - 2), self._stale_note()),
+            self.set_status(Text(problems_line(report, max(20, self.size.width - 2), *self._stale_notes()),
                                  style="red"))
         else:
             self.set_status(Text(f"synced {time.strftime('%H:%M:%S')}: {len(self.bottles)} bottle(s), "
@@ -438,7 +437,7 @@ class SuperviseApp(App[None]):
     def refresh_views(self) -> None:
         try:
             self.pending = self.store.pending()
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+        except (sqlite3.DatabaseError, DamagedRow) as exc:
             # The file damaged under the console: the lists stay as last read and it says why,
             # rather than the console ending in a traceback with proposals still waiting.
             self._store_unreadable(exc)
@@ -553,10 +552,15 @@ class SuperviseApp(App[None]):
             return f"N? from before {_hh_mm(self._started_at)}"
         return f"N? as of {_hh_mm(min((self._read_at[b] for b in stale), default=self._started_at))}"
 
-    def _stale_note(self) -> str:
+    def _stale_notes(self) -> tuple[str, str]:
         """The status line's word on the pending counts the last sync could not bring up to
-        date; "" when it read every bottle."""
-        return f"; pending {self._stale_as_of()}" if self._marks() else ""
+        date, whole and short (``; N? as of 23:01``, for when the whole one would cost a bottle
+        its name); both "" when no count in the bottles pane is marked ``?``."""
+        marks = self._marks()
+        if not any(b.id in marks for b in self.bottles):
+            return "", ""
+        as_of = self._stale_as_of()
+        return f"; pending {as_of}", "; " + as_of.replace(" from before ", " before ")
 
     def _store_unreadable(self, exc: BaseException) -> None:
         fix = "; quit, move the file aside and start again" if view.is_damage(exc) else ""
@@ -567,7 +571,7 @@ class SuperviseApp(App[None]):
         """Why the selected proposal left the list, as the store has it."""
         try:
             row = self.store.get(key)
-        except (BotBottleError, sqlite3.Error, json.JSONDecodeError):  # forgotten, the database busy: gone all the same
+        except (BotBottleError, sqlite3.Error):  # forgotten, the database busy: gone all the same
             return "the proposal you had selected is gone; the cursor is on another now"
         by = apply.decided_by(row)
         why = f" ({row.reason})" if row.reason else ""
@@ -655,7 +659,7 @@ class SuperviseApp(App[None]):
             events = self.store.events(bottle, limit=EVENTS_SHOWN)
             # Counted over all of them: a flood of requests may push the entries out of the newest shown.
             held = view.terminal_held([row.record for row in self.store.terminal_events(bottle)])
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+        except (sqlite3.DatabaseError, DamagedRow) as exc:
             self._store_unreadable(exc)
             self._title("#events-title", f"Events of {bottle}: cannot be read")
             return
@@ -878,10 +882,10 @@ class SuperviseApp(App[None]):
         try:
             with self.open_store() as st:
                 return apply.decide(st, key, verdict, operator=self.operator, context=self.context, **kwargs), None
+        except (sqlite3.DatabaseError, DamagedRow) as exc:
+            return None, view.damaged_store(None, exc)
         except BotBottleError as exc:
             return None, str(exc)
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
-            return None, view.damaged_store(None, exc)
         except Exception as exc:  # noqa: BLE001 - a bug: say it, keep the console
             return None, f"internal error: {type(exc).__name__}: {exc}"
 
@@ -998,7 +1002,7 @@ def pending_cell(count: int, mark: Text | None) -> Text:
 
 def sync_failure(exc: BaseException) -> str:
     """Why a sync stopped, in the operator's words."""
-    if isinstance(exc, (sqlite3.DatabaseError, json.JSONDecodeError)):
+    if isinstance(exc, (sqlite3.DatabaseError, DamagedRow)):
         return view.damaged_store(None, exc)
     return str(exc)
 
@@ -1027,24 +1031,42 @@ def sync_problems(report: SyncReport, width: int) -> str:
     return view.cut("; ".join(parts), width)
 
 
-def problems_line(report: SyncReport, width: int, note: str) -> str:
+def problems_line(report: SyncReport, width: int, note: str, short: str = "") -> str:
     """The status line after a sync with problems: ``sync_problems`` and then ``note`` (since
     when the counts marked ``?`` are known), as long as the note costs no bottle its name; the
-    reasons are cut shorter for it first (the help has them whole)."""
+    reasons are cut shorter for it first (the help has them whole).
+
+    With ``short`` (the note in fewer words) the line says it whenever it can: ``note`` when that
+    costs no name, else ``short``, for which the reasons and then the names give way (counted in
+    ``+N more``; the help and the bottles pane's marks have every one), all but the first.
+    Without it, a count marked ``?`` would read as current whenever two bottles' reasons fill
+    the line."""
     line = sync_problems(report, width)
     if not note:
         return line
     if not report.unread:
-        # A sync that failed as a whole: its reason whole first.
-        return line + note if cell_len(line + note) <= width else line
+        # A sync that failed as a whole: its reason whole first (every bottle is marked, and the
+        # bottles pane's title says since when).
+        fits = [said for said in (note, short) if said and cell_len(line + said) <= width]
+        return line + fits[0] if fits else line
     with_note = sync_problems(report, width - cell_len(note))
-    if _named(with_note, report) < max(1, _named(line, report)):
+    if _named(with_note, report) >= max(1, _named(line, report)):
+        return with_note + note
+    with_short = sync_problems(report, width - cell_len(short)) if short and cell_len(short) < width else ""
+    # Never at the cost of the last bottle named, nor of saying how many could not be read (on a
+    # narrow terminal): the line is about what could not be read first.
+    if _unread_head(report).rstrip(": ") not in with_short or _named(with_short, report) < min(1, _named(line, report)):
         return line
-    return with_note + note
+    return with_short + short
 
 
 def _named(line: str, report: SyncReport) -> int:
     return sum(f"{view.one_line(bottle)} (" in line for bottle in report.unread)
+
+
+def _unread_head(unread: SyncReport | dict[str, list[str]]) -> str:
+    count = len(unread.unread if isinstance(unread, SyncReport) else unread)
+    return f"{count} bottle{'s' if count > 1 else ''} could not be read: "
 
 
 UNREAD_REASON_WIDTHS = (60, 40, 32, 24, 12)  # tried in turn: the one naming the most bottles wins
@@ -1052,7 +1074,7 @@ UNREAD_REASON_WIDTHS = (60, 40, 32, 24, 12)  # tried in turn: the one naming the
 
 def _unread_line(unread: dict[str, list[str]], width: int) -> str:
     """``N bottles could not be read: a (reason), b (reason), +1 more`` in ``width`` cells."""
-    head = f"{len(unread)} bottle{'s' if len(unread) > 1 else ''} could not be read: "
+    head = _unread_head(unread)
     best = head + f"+{len(unread)} more" if len(unread) > 1 else head.rstrip(": ")
     best_count = 0
     for reason_width in UNREAD_REASON_WIDTHS:

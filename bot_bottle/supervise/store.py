@@ -43,6 +43,9 @@ MAX_EVENTS_PER_BOTTLE = 10_000
 # 16 KiB, and nothing reads them back: without a bound, a flood of asks fills the host's disk.
 # The audit rows saying they expired are kept (a few hundred bytes each).
 MAX_UNDECIDED_PER_BOTTLE = 500
+# Proposals an ambiguous id or prefix names in its error: enough to see which to type, never a
+# screenful of them.
+MAX_CANDIDATES_SHOWN = 5
 # What the terminal filter held back of a bottle's agent (``pty_relay``) is kept in the events
 # table under this source, next to the egress events (whose sources are sidecar container ids),
 # so the console and `bot-bottle logs` show both. Its records say ``"event": "terminal"`` (an
@@ -66,6 +69,25 @@ class StoreError(BotBottleError):
 
 class StaleProposal(StoreError):
     """The proposal changed status since it was read (someone else decided it first)."""
+
+
+class UnknownProposal(StoreError):
+    """No proposal, or more than one, goes by what the operator typed (``candidates`` names
+    the first few of those that do, as ``BOTTLE/ID``)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, candidates: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.candidates = candidates
+
+
+class DamagedRow(StoreError):
+    """A row whose JSON column cannot be read back (not JSON, or not the shape bot-bottle
+    writes): the file's fault, not a bug. Names the row and the column."""
+
+    def __init__(self, row: str, column: str, why: str) -> None:
+        super().__init__(f"{row}, column {column}: {why}", hint=DAMAGED_HINT)
+        self.row = row
+        self.column = column
 
 
 # -- schema ------------------------------------------------------------------------------------
@@ -243,8 +265,26 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 # -- rows --------------------------------------------------------------------------------------
 
 
-def _loads(text: str | None) -> Any:
-    return json.loads(text) if text is not None else None
+def _loads(text: str | None, row: str, column: str) -> Any:
+    """``text`` read back as JSON; ``DamagedRow`` naming ``row`` and ``column`` when it is not."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise DamagedRow(row, column, f"not JSON: {exc}") from None
+
+
+def _load_object(text: str | None, row: str, column: str) -> dict[str, Any] | None:
+    """``text`` read back as a JSON object (what bot-bottle writes there), or None."""
+    value = _loads(text, row, column)
+    if value is not None and not isinstance(value, dict):
+        raise DamagedRow(row, column, f"a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _proposal_name(row: sqlite3.Row) -> str:
+    return f"proposal {row['bottle_id']}/{row['id']} (#{row['key']})"
 
 
 def _dumps(value: Any) -> str | None:
@@ -275,13 +315,14 @@ class ProposalRow:
 
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> ProposalRow:
+        name = _proposal_name(row)
         return cls(
             key=row["key"], bottle_id=row["bottle_id"], id=row["id"], kind=row["kind"],
-            payload=_loads(row["payload"]) or {}, justification=row["justification"] or "",
+            payload=_load_object(row["payload"], name, "payload") or {}, justification=row["justification"] or "",
             timeout_s=row["timeout_s"], status=row["status"], created_at=row["created_at"],
             imported_at=row["imported_at"], updated_at=row["updated_at"] or row["imported_at"],
             decided_at=row["decided_at"], verdict=row["verdict"], reason=row["reason"],
-            change=_loads(row["change"]), operator=row["operator"], error=row["error"],
+            change=_load_object(row["change"], name, "change"), operator=row["operator"], error=row["error"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,7 +353,8 @@ class AuditRow:
         return cls(
             seq=row["seq"], at=row["at"], operator=row["operator"], action=row["action"],
             bottle_id=row["bottle_id"], proposal_key=row["proposal_key"], reason=row["reason"],
-            before=_loads(row["before"]), after=_loads(row["after"]), outcome=row["outcome"],
+            before=_loads(row["before"], f"audit row #{row['seq']}", "before"),
+            after=_loads(row["after"], f"audit row #{row['seq']}", "after"), outcome=row["outcome"],
         )
 
 
@@ -426,6 +468,51 @@ class Store:
                              hint="name it as BOTTLE/ID")
         return ProposalRow.from_sql(rows[0])
 
+    def resolve(self, typed: str, *, shown: int = MAX_CANDIDATES_SHOWN) -> ProposalRow:
+        """The one proposal ``typed`` names, as an operator types it on the command line:
+        ``#KEY``, ``ID`` or ``BOTTLE/ID``, or, as with git's or docker's ids, a prefix of the
+        ID that only one proposal's ID starts with. A whole ID always wins over longer IDs it
+        is a prefix of (``p-1`` is ``p-1``, not ambiguous with ``p-10``).
+
+        ``UnknownProposal`` when none or several match, naming at most ``shown`` of them:
+        nothing is picked for the operator.
+        """
+        if typed.startswith("#") and typed[1:].isdigit():
+            row = self.conn.execute("SELECT * FROM proposals WHERE key = ?", (int(typed[1:]),)).fetchone()
+            if row is None:
+                raise UnknownProposal(f"no proposal {typed}", hint="`bot-bottle supervise --once` lists the pending ones")
+            return ProposalRow.from_sql(row)
+        bottle_id, pid = typed.split("/", 1) if "/" in typed else (None, typed)
+        if not pid:
+            raise UnknownProposal(f"no proposal id in {typed!r}", hint="name it as ID, BOTTLE/ID or #KEY")
+        in_bottle = "" if bottle_id is None else " AND bottle_id = ?"
+        where = [] if bottle_id is None else [bottle_id]
+        rows = self.conn.execute(f"SELECT * FROM proposals WHERE id = ?{in_bottle} ORDER BY key",
+                                 (pid, *where)).fetchall()
+        whole = bool(rows)
+        if not rows:
+            # substr, not LIKE: LIKE ignores the case of ASCII letters and reads % and _ as wildcards.
+            rows = self.conn.execute(
+                f"SELECT * FROM proposals WHERE substr(id, 1, ?) = ?{in_bottle} ORDER BY key LIMIT ?",
+                (len(pid), pid, *where, shown + 1),
+            ).fetchall()
+        if len(rows) == 1:
+            return ProposalRow.from_sql(rows[0])
+        where_said = f" of bottle {bottle_id}" if bottle_id else ""
+        if not rows:
+            raise UnknownProposal(f"no proposal {pid!r}{where_said} (no id is or starts with it)",
+                                  hint="`bot-bottle supervise --once` lists the pending ones")
+        total = len(rows) if whole else int(self.conn.execute(
+            f"SELECT COUNT(*) FROM proposals WHERE substr(id, 1, ?) = ?{in_bottle}", (len(pid), pid, *where)
+        ).fetchone()[0])
+        names = tuple(f"{r['bottle_id']}/{r['id']}" for r in rows[:shown])
+        more = f", and {total - len(names)} more" if total > len(names) else ""
+        what = (f"proposal id {pid!r} is in {total} bottles" if whole
+                else f"proposal id prefix {pid!r} matches {total} proposals{where_said}")
+        raise UnknownProposal(f"{what}: {', '.join(names)}{more}",
+                              hint="name it as BOTTLE/ID" if whole else "type more of the id (or BOTTLE/ID)",
+                              candidates=names)
+
     def proposals(self, *, status: str | Iterable[str] | None = None, bottle_id: str | None = None) -> list[ProposalRow]:
         """Proposals, oldest first, optionally of one or more statuses and one bottle."""
         sql, args = "SELECT * FROM proposals WHERE 1 = 1", list[Any]()
@@ -442,9 +529,11 @@ class Store:
     def pending(self, bottle_id: str | None = None) -> list[ProposalRow]:
         return self.proposals(status="pending", bottle_id=bottle_id)
 
-    def update_proposal(self, key: int, *, expect: str, audit: AuditEntry | None = None, **fields: Any) -> ProposalRow:
-        """Set ``fields`` on proposal ``key`` if its status is still ``expect``; audit in the
-        same transaction, so a decision and its audit row exist together or not at all."""
+    def update_proposal(self, key: int, *, expect: str, audit: AuditEntry | None = None,
+                        unchanged_since: float | None = None, **fields: Any) -> ProposalRow:
+        """Set ``fields`` on proposal ``key`` if its status is still ``expect`` (and, with
+        ``unchanged_since``, nothing changed or stamped it after that time: see ``heartbeat``);
+        audit in the same transaction, so a decision and its audit row exist together or not at all."""
         unknown = set(fields) - set(_UPDATABLE)
         if unknown:
             raise ValueError(f"cannot update proposal columns: {', '.join(sorted(unknown))}")
@@ -454,22 +543,37 @@ class Store:
                 cols[name] = _dumps(cols[name])
         cols["updated_at"] = self.clock()
         assignments = ", ".join(f"{name} = ?" for name in cols)
+        where, args = "key = ? AND status = ?", [key, expect]
+        if unchanged_since is not None:
+            where += " AND COALESCE(updated_at, imported_at) <= ?"
+            args.append(unchanged_since)
         with _immediate(self.conn):
-            cur = self.conn.execute(
-                f"UPDATE proposals SET {assignments} WHERE key = ? AND status = ?",
-                (*cols.values(), key, expect),
-            )
+            cur = self.conn.execute(f"UPDATE proposals SET {assignments} WHERE {where}", (*cols.values(), *args))
             if cur.rowcount != 1:
                 row = self.conn.execute("SELECT bottle_id, id, status FROM proposals WHERE key = ?",
                                         (key,)).fetchone()
                 if row is None:
                     raise StoreError(f"no proposal #{key} in {self.path}")
+                if row["status"] == expect:
+                    raise StaleProposal(f"{row['bottle_id']}/{row['id']} changed while this change was being "
+                                        "made; nothing was changed", hint="refresh and look again")
                 raise StaleProposal(f"{row['bottle_id']}/{row['id']} became {row['status']} while this change "
                                     f"was being made (it was {expect}); nothing was changed",
                                     hint="someone else decided it first; refresh and look again")
             if audit is not None:
                 self._insert_audit(audit)
         return self.get(key)
+
+    def heartbeat(self, key: int, statuses: Iterable[str]) -> bool:
+        """Stamp proposal ``key`` as still being worked on (its ``updated_at``) if its status is
+        one of ``statuses``; False when it is not (any more). No audit row: nothing changed."""
+        wanted = list(statuses)
+        with _immediate(self.conn):
+            cur = self.conn.execute(
+                f"UPDATE proposals SET updated_at = ? WHERE key = ? AND status IN ({','.join('?' * len(wanted))})",
+                (self.clock(), key, *wanted),
+            )
+        return cur.rowcount == 1
 
     def prune_undecided(self, bottle_id: str, operator: str, *, keep: int | None = None) -> int:
         """Delete a bottle's oldest proposals that ``operator`` (the sync, never a person)
@@ -597,7 +701,8 @@ class Store:
                     "SELECT record FROM egress_events WHERE bottle_id = ? AND source = ? AND offset = ?",
                     (bottle_id, TERMINAL_SOURCE, row["last"]),
                 ).fetchone()
-                earlier = _loads(newest["record"]) or {}
+                earlier = _load_object(newest["record"], f"terminal entry {row['last']} of bottle {bottle_id}",
+                                       "record") or {}
                 counts = merge_counts(dict(_counts_of(earlier.get("held"))), counts)
                 record = terminal_record(counts, now)
                 self.conn.execute(
@@ -620,8 +725,7 @@ class Store:
             "SELECT * FROM egress_events WHERE bottle_id = ? AND source = ? ORDER BY offset",
             (bottle_id, TERMINAL_SOURCE),
         ).fetchall()
-        return [EventRow(r["bottle_id"], r["source"], r["offset"], r["ts"], _loads(r["record"]), r["imported_at"])
-                for r in rows]
+        return [_event_row(r) for r in rows]
 
     def events(self, bottle_id: str, *, limit: int = 200) -> list[EventRow]:
         """The newest ``limit`` events of a bottle, oldest first."""
@@ -629,10 +733,13 @@ class Store:
             "SELECT * FROM egress_events WHERE bottle_id = ? ORDER BY imported_at DESC, source DESC, offset DESC LIMIT ?",
             (bottle_id, limit),
         ).fetchall()
-        return [
-            EventRow(r["bottle_id"], r["source"], r["offset"], r["ts"], _loads(r["record"]), r["imported_at"])
-            for r in reversed(rows)
-        ]
+        return [_event_row(r) for r in reversed(rows)]
+
+
+def _event_row(r: sqlite3.Row) -> EventRow:
+    name = f"event {r['offset']} of bottle {r['bottle_id']} (from {r['source']})"
+    return EventRow(r["bottle_id"], r["source"], r["offset"], r["ts"], _load_object(r["record"], name, "record") or {},
+                    r["imported_at"])
 
 
 def terminal_recorder(bottle_id: str, path: Path) -> Callable[[Mapping[str, int]], None]:

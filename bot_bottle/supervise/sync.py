@@ -31,12 +31,14 @@ from bot_bottle.supervise import proposals as states
 from bot_bottle.sidecar.supervise.channel import Proposal
 from bot_bottle.sidecar.supervise.ctl import MAX_EVENT_BYTES
 from bot_bottle.supervise.link import Events, LinkError, SidecarLink
-from bot_bottle.supervise.store import AuditEntry, ProposalRow, StaleProposal, Store, StoreError
+from bot_bottle.supervise.store import AuditEntry, DamagedRow, ProposalRow, StaleProposal, Store, StoreError
 
 SYSTEM_OPERATOR = "bot-bottle"  # who the audit log names for changes no person made
-# A granted proposal is applied by the process that decided it, within minutes (an image build
-# is the slowest). One still granted after this long lost that process mid-apply: it is failed,
-# so it does not sit "approved" forever with nothing happening.
+# A granted proposal is applied by the process that decided it, which stamps it (its
+# ``updated_at``) every minute while it applies (``apply.HEARTBEAT_S``): however long a build
+# takes, a live apply's last stamp is recent. One whose last stamp (or decision) is older than
+# this lost that process mid-apply: it is failed, so it does not sit "approved" forever with
+# nothing happening.
 STUCK_AFTER_S = 3600.0
 # What one sync reads of one bottle's egress log: a large backlog (a console that was closed for a
 # day, a flood of requests) is caught up over several syncs, from the cursor each one leaves, so
@@ -375,22 +377,25 @@ def _report_refused(store: Store, bottle_id: str, refused: list[str], report: Sy
 
 
 def fail_interrupted(store: Store, *, now: float) -> int:
-    """Fail the granted proposals whose applying never finished (see ``STUCK_AFTER_S``)."""
+    """Fail the granted proposals whose applying never finished (see ``STUCK_AFTER_S``): no
+    stamp from the applying process for that long."""
     failed = 0
     for row in store.proposals(status=states.GRANTED):
-        if row.decided_at is None or now - row.decided_at < STUCK_AFTER_S:
+        if row.decided_at is None or now - max(row.decided_at, row.updated_at) < STUCK_AFTER_S:
             continue
         error = (f"applying it was interrupted: still {row.status} {int((now - row.decided_at) // 60)} min "
                  "after the decision (the deciding process ended); nothing is known to have taken effect")
         try:
+            # Not if its applying process stamped it since it was read here: it is alive.
             store.update_proposal(
-                row.key, expect=row.status, status=states.transition(row.status, states.FAILED), error=error,
+                row.key, expect=row.status, unchanged_since=row.updated_at,
+                status=states.transition(row.status, states.FAILED), error=error,
                 audit=AuditEntry(operator=SYSTEM_OPERATOR, action="fail", bottle_id=row.bottle_id,
                                  proposal_key=row.key, reason=error, before={"status": row.status},
                                  after={"status": states.FAILED}, outcome="failed"),
             )
         except StaleProposal:
-            continue  # it finished meanwhile
+            continue  # it finished meanwhile, or its applying process stamped it
         failed += 1
     return failed
 
@@ -423,6 +428,8 @@ def _reopen(store: Store, bottle_id: str, proposal_id: str) -> int:
     """
     try:
         row = store.find(proposal_id, bottle_id)
+    except DamagedRow:
+        raise  # the sync stops saying so, not as if the proposal were not there
     except StoreError:
         return 0
     if row.status != states.EXPIRED or row.operator != SYSTEM_OPERATOR:

@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 
 from bot_bottle.manifest.reach import REGISTRY_LABELS, SHARED_DOMAINS
-from bot_bottle.supervise.store import ProposalRow
+from bot_bottle.supervise.store import DamagedRow, ProposalRow
 from bot_bottle.terminal import one_line, printable  # noqa: F401 - the console and --once use view.printable
 
 
@@ -533,12 +533,12 @@ def damaged_store(path: object, exc: BaseException) -> str:
     (locked, I/O, read-only) are not damage: they are named as they are."""
     where = f"{path}: " if path else ""
     if is_damage(exc):
-        what = "an entry in it is damaged" if isinstance(exc, ValueError) else "it is damaged"
+        what = "an entry in it is damaged" if isinstance(exc, (ValueError, DamagedRow)) else "it is damaged"
         return f"{where}cannot read the supervise database: {what} ({exc})"
     return f"{where}cannot read the supervise database ({exc})"
 
 
 def is_damage(exc: BaseException) -> bool:
     """A damaged file or row (the fix: move the file aside), not a lock or an I/O error."""
-    return isinstance(exc, ValueError) or (isinstance(exc, sqlite3.DatabaseError)
+    return isinstance(exc, (ValueError, DamagedRow)) or (isinstance(exc, sqlite3.DatabaseError)
                                            and not isinstance(exc, sqlite3.OperationalError))

@@ -137,12 +137,13 @@ class EveryUnreadBottle(Busy):
 
         self.drive(script, size=(80, 24))
         line, on_screen, help_text = seen
-        self.assertTrue(line.startswith("3 bottles could not be read: cccccc33 (no sidecar container"), line)
+        self.assertTrue(line.startswith("3 bottles could not be read: cccccc33 (no sidecar"), line)
         self.assertLessEqual(cell_len(line), 78)
         self.assertIn(line.strip()[:60], on_screen)
         named = [b for b in self.DOWN if b in line]
         if len(named) < 3:
-            self.assertTrue(line.endswith(f"+{3 - len(named)} more"), line)
+            # the stale counts' note may follow the count of bottles not named
+            self.assertIn(f"+{3 - len(named)} more", line)
         for bottle in self.DOWN:
             self.assertIn(f"bottle {bottle}: no sidecar container c-{bottle} (is the bottle running?)", help_text)
 
