@@ -9,7 +9,8 @@ import unittest
 
 from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
-from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_LEAD, SeamContext, seam_lead
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_LEAD, seam_lead
+from tests.unit._inbound_stream_helpers import streamed
 
 
 def top(text: str | bytes) -> str | None:
@@ -94,17 +95,7 @@ class EscapedJsonTest(unittest.TestCase):
 
 def stream(data: bytes, at: int) -> AnswerStream:
     """``data`` streamed so that its second batch is read again from byte ``at`` on."""
-    size = at + SEAM_BYTES
-
-    def injection(text: bytes, context: SeamContext) -> list[tuple[str, bool]]:
-        return [(f"{f.detector} ({f.confidence})", f.confidence == HIGH)
-                for f in scan_response_for_injection(text, context=context)]
-
-    plan = AnswerStream(echoed=lambda batch: [], injection=injection, overlap=size, batch=size)
-    for i in range(0, len(data), size):
-        plan.feed(data[i : i + size])
-    plan.finish()
-    return plan
+    return streamed(data, at + SEAM_BYTES)
 
 
 FILLER = "".join(f"line {i} of an ordinary log\n" for i in range(400))

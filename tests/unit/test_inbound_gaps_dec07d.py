@@ -11,7 +11,8 @@ import unittest
 
 from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
-from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_KEPT, SeamContext, seam_context
+from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_KEPT, seam_context
+from tests.unit._inbound_stream_helpers import streamed
 
 
 def top(text: str | bytes) -> str | None:
@@ -119,20 +120,6 @@ FILLER = "".join(f"line {i} of an ordinary log\n" for i in range(600))
 def lines(size: int) -> str:
     """The filler's whole lines within its first ``size`` characters."""
     return FILLER[:size].rpartition("\n")[0] + "\n"
-
-
-def streamed(data: bytes, size: int) -> AnswerStream:
-    """``data`` streamed in batches of ``size`` bytes, the injection scan read as the proxy reads it."""
-
-    def injection(text: bytes, context: SeamContext) -> list[tuple[str, bool]]:
-        return [(f"{f.detector} ({f.confidence})", f.confidence == HIGH)
-                for f in scan_response_for_injection(text, context=context)]
-
-    plan = AnswerStream(echoed=lambda batch: [], injection=injection, overlap=size, batch=size)
-    for i in range(0, len(data), size):
-        plan.feed(data[i : i + size])
-    plan.finish()
-    return plan
 
 
 BLANK_RUNS = (" " * 10_000, "\t" * 10_000, " \t" * 5_000, "\n" * 10_000, " \n\r\t" * 2_500, "\u00a0" * 10_000,

@@ -24,14 +24,18 @@ word). That text is read only around what changed, and its findings are placed b
 original text. ASCII text without control bytes is not folded: it reads the same. Not folded: a
 phrase written in lookalike letters only, with no word holding ASCII beside it (Russian prose is
 full of such words), and an accent on one of a word's last two letters ("ignor\u00eb": French
-and Spanish words end so).
+and Spanish words end so). A lookalike of ``compat.LOOKALIKES`` put for another letter, in a word
+of ASCII letters that is a blocking rule's word but for it ("ign\u0456re", a Cyrillic "i" where
+the "o" goes), is read as that letter (see ``_guessed_letter``).
 Digits and symbols written for letters ("1gnore prev1ous 1nstruct10ns", "disreg@rd @ll", "$y$tem",
 "prev|ous", also among lookalike letters) are read as those letters by the rules that block, inside
 words that hold a letter (see "digits for letters" and "symbols for letters" below): a number stays
 a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out ("i g n o r e  p r e v
 i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters spaced out"). A run of
 blanks between words longer than 64 (ten thousand spaces, tabs, no-break spaces) is read as its
-first and last eight (see "long blank runs"), in a streamed answer's seams too.
+first and last eight (see "long blank runs"), in a streamed answer's seams too; the look-backs
+reach over a run of up to 64 between each two of their words ("set" ... "aside", "if" ... "you
+are an AI"), so a phrase reads the same whatever its runs' length.
 
 Beyond English: the override in German, French, Spanish, Italian, Portuguese, Chinese, Japanese,
 Korean and Russian, where it is a request (a verb that also states what someone does, "el
@@ -76,6 +80,11 @@ _W = rf"[\s\*_`\"'>{_GAPS}]+"  # words may be separated by markup as well as spa
 # in code (``["ignore", "previous", ...]``) is no instruction.
 _LISTED = rf"[\s{_GAPS}]*[,;:\-\u2010-\u2015\u3001\uff0c\uff1a\uff1b]+[\s{_GAPS}]*"
 _OPT_W = rf"(?:{_W})?"
+# A run of blanks between words longer than ``_BLANK_RUN`` is read as its first and last
+# ``_BLANK_KEEP`` characters (see "long blank runs"): shorter runs are read as they are, so no
+# gap between two words is longer than ``_BLANK_RUN`` in the text the rules read.
+_BLANK_RUN = 64
+_BLANK_KEEP = 8
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 _TARGETS = r"(?:instructions?|prompts?|directions?|rules|messages|context|guidelines|commands|directives|guardrails)"
@@ -121,9 +130,13 @@ class Rule:
         return Finding(self.id, span[3], location, span[0], span[1], span[2])
 
 
-def _looking_back(pattern: str, reach: int = 120) -> Callable[[str, int], re.Match[str] | None]:
-    """A matcher for ``pattern`` ending exactly at a position, within ``reach`` characters."""
+def _looking_back(pattern: str, reach: int = 120, gaps: int = 0) -> Callable[[str, int], re.Match[str] | None]:
+    """A matcher for ``pattern`` ending exactly at a position, within ``reach`` characters and
+    ``_BLANK_RUN`` more for each of its ``gaps`` (the runs of blanks it takes): a phrase reads
+    the same whatever its blanks' length, as the rules' own ``_W`` reads it, and no run the rules
+    read is longer than that."""
     rx = re.compile(f"(?:{pattern})\\Z")
+    reach += gaps * _BLANK_RUN
 
     def match(low: str, end: int) -> re.Match[str] | None:
         return rx.search(low, max(0, end - reach), end)
@@ -131,9 +144,9 @@ def _looking_back(pattern: str, reach: int = 120) -> Callable[[str, int], re.Mat
     return match
 
 
-_MODE_WORD = _looking_back(rf"(?:developer|god|jailbreak|dan|sudo|admin){_W}", 20)
+_MODE_WORD = _looking_back(rf"(?:developer|god|jailbreak|dan|sudo|admin){_W}", 20, gaps=1)
 _REVEAL_VERBS = rf"(?:reveal|print|show|output|repeat|display|leak|dump|tell{_W}me|send|share|return)"
-_REVEAL = _looking_back(rf"{_REVEAL_VERBS}{_W}(?:[a-z]+{_W}){{0,3}}", 80)
+_REVEAL = _looking_back(rf"{_REVEAL_VERBS}{_W}(?:[a-z]+{_W}){{0,3}}", 80, gaps=4)
 
 
 def _developer_mode(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
@@ -164,7 +177,7 @@ def _command(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
     return None
 
 
-_IF = _looking_back(rf"(?<![a-z0-9_])if{_W}", 12)
+_IF = _looking_back(rf"(?<![a-z0-9_])if{_W}", 12, gaps=1)
 _OPENING = {">": _looking_back(r"</?", 2), "]": _looking_back(r"\[/?", 2)}
 
 
@@ -260,17 +273,20 @@ RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
 # vocabulary that lookalike letters and spaced-out letters are read towards, so adding them
 # changes neither reading nor its cost.
 
-_NEGATED = _looking_back(rf"(?:\bnot|n't|\bdont|\bstop|\bno{_W}longer|\bnever|\bcease|\bquit){_W}(?:to{_W})?", 24)
+_NEGATED = _looking_back(rf"(?:\bnot|n't|\bdont|\bstop|\bno{_W}longer|\bnever|\bcease|\bquit){_W}(?:to{_W})?",
+                         24, gaps=3)
 # "If you do not follow the above instructions, the build fails": a condition, not a request.
 _CONDITION = _looking_back(r"\b(?:if|unless|when|whether)\b[^.;:!?\n]*", 60)
 # In Spanish, Italian, French and German the imperative is also a statement's verb ("el modelo
 # ignora las instrucciones anteriores", "j'ignore", "ich ignoriere"): the verb counts where a
 # request starts, at the start of a sentence, a line or a quote (not an elided "j'"), or after
 # "please", "now", "and".
+# Blanks there are the rules' (``_W``): invisible characters too.
+_SPACES = rf"[\s{_GAPS}]+"
 _REQUEST_START = _looking_back(
-    r"(?:^|[.!?:;>*\"(\[\]|#\n\u2013\u2014\u00a1\u00bf\u00ab\u201c]|(?<!\w)'|(?<!\w)(?:por\s+favor|per\s+favore|"
-    r"bitte|s'il\s+(?:vous|te)\s+pla[iî]t|please|ahora|ora|agora|adesso|maintenant|jetzt|now|y|e|et|und|and|"
-    r"luego|puis|poi|depois|dann|then),?)[\s*_`\"\u00bb\u201d]*", 24)
+    rf"(?:^|[.!?:;>*\"(\[\]|#\n\u2013\u2014\u00a1\u00bf\u00ab\u201c]|(?<!\w)'|(?<!\w)(?:por{_SPACES}favor|"
+    rf"per{_SPACES}favore|bitte|s'il{_SPACES}(?:vous|te){_SPACES}pla[iî]t|please|ahora|ora|agora|adesso|maintenant|"
+    rf"jetzt|now|y|e|et|und|and|luego|puis|poi|depois|dann|then),?)[\s*_`\"\u00bb\u201d{_GAPS}]*", 24, gaps=3)
 # A Chinese request: at a sentence's start or after "please", "you", "now", "and then".
 _CJK_REQUEST_START = _looking_back(r"(?:^|[。！？：；\n>*\"“「『(（\s]|请|請|你|您|现在|現在|并|並|然后|然後|立即|立刻)", 4)
 # "Не забудь предыдущие инструкции" ("don't forget").
@@ -331,22 +347,25 @@ _DROPPED = (rf"(?:{_DETERMINERS}{_W}){{0,3}}(?:{_EARLIER}{_W}(?:[a-z]+{_W})?{_ST
             rf"{_STRONG_TARGETS}{_W}(?:above|before|so{_W}far))")
 _NAMED_DROPPED = ("instruction", "instructions", "prompt", "prompts", "guidelines", "directives", "guardrails",
                   "above", "before", "far")
-_BLANKS = " \t\r\n*_`\"'>"
-_SET = _looking_back(rf"(?<![a-z])(?:set|put|lay|cast|push){_W}", 12)
-_SET_OBJECT_FIRST = _looking_back(rf"(?<![a-z])(?:set|put|lay|cast|push){_W}{_DROPPED}{_W}", 120)
+_SET = _looking_back(rf"(?<![a-z])(?:set|put|lay|cast|push){_W}", 12, gaps=1)
+# Six of its up to eight gaps as long as a kept run (504 characters): within what a streamed
+# answer's seam re-reads (``SEAM_REACH``).
+_SET_OBJECT_FIRST = _looking_back(rf"(?<![a-z])(?:set|put|lay|cast|push){_W}{_DROPPED}{_W}", 120, gaps=6)
+# "aside" right after the instructions' name, blanks of any kind between.
+_NAMED_BEFORE = _looking_back(rf"(?:{'|'.join(_NAMED_DROPPED)}){_W}", 12, gaps=1)
 _PAY_NO = _looking_back(
-    rf"(?<![a-z])(?:pay(?:ing)?{_W}(?:no|zero)|(?:do{_W}not|don't|dont|never){_W}pay{_W}any){_W}", 28)
+    rf"(?<![a-z])(?:pay(?:ing)?{_W}(?:no|zero)|(?:do{_W}not|don't|dont|never){_W}pay{_W}any){_W}", 28, gaps=4)
 _CONDITION_AFTER = re.compile(rf"{_W}(?:if|unless|when|for|on|in{_W}case)\b")
 # "You can safely ignore the instructions above": a statement of what a reader may skip.
 _MAY_SKIP = _looking_back(
-    rf"(?<![a-z])(?:can|may|could|might|should|will|would|to){_W}(?:[a-z]+ly{_W}|just{_W})?", 28)
+    rf"(?<![a-z])(?:can|may|could|might|should|will|would|to){_W}(?:[a-z]+ly{_W}|just{_W})?", 28, gaps=2)
 
 
 def _set_aside(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
     if m.end() > m.start() + len("aside"):
         before = _SET(low, m.start())
-    elif low[max(0, m.start() - 24) : m.start()].rstrip(_BLANKS).endswith(_NAMED_DROPPED):
-        before = _SET_OBJECT_FIRST(low, m.start())  # "aside" right after the instructions' name
+    elif _NAMED_BEFORE(low, m.start()):
+        before = _SET_OBJECT_FIRST(low, m.start())
     else:
         return None
     return _dropped(low, before.start(), m.end()) if before else None
@@ -592,11 +611,14 @@ def _placed(found: list[Finding], folded: _Folded) -> list[Finding]:
 # between where the run held one (a line's opening and a command's line read the same), and a
 # finding is placed back on the whole run. Runs that long are rare in honest text (a table's
 # padding and a page's indentation are shorter): most texts are told to hold none by one C-speed
-# pass over their bytes (``_BLANK_MARKS``), and the regex runs only where that pass points.
-_BLANK_RUN = 64
-_BLANK_KEEP = 8
+# pass over their bytes (``_BLANK_MARKS``), and the regex runs only where that pass points. The
+# look-backs reach over a gap of ``_BLANK_RUN`` blanks (``_looking_back``), so a run reads the same
+# shortened, kept or as one blank.
 _BLANK_CLASS = rf"\s\*_`\"'>{_GAPS}"
-_LONG_BLANKS = re.compile(rf"[{_BLANK_CLASS}]{{{_BLANK_RUN},}}+")
+# Every run of blanks, of any length, taken whole, then kept if long: a run is tried once, where a
+# pattern that had to be ``_BLANK_RUN`` long was tried again from each of its characters (runs a
+# little shorter, between characters the marks cannot tell from blanks, cost their square).
+_BLANKS_RUN = re.compile(rf"[{_BLANK_CLASS}]+")
 # A text's UTF-8 with continuation bytes dropped, so one byte per character: " " for a blank, and
 # for the lead bytes of the blanks outside ASCII (no-break and other wide spaces, invisible
 # characters, the ideographic space; these also lead punctuation, box drawing and kana, so only
@@ -623,8 +645,10 @@ def _bounded_blanks(text: str, raw: bytes | None = None) -> _Folded | None:
     while at >= 0:
         end = marks.find(b"x", at)
         end = len(marks) if end < 0 else end
-        for m in _LONG_BLANKS.finditer(text, at, end):
+        for m in _BLANKS_RUN.finditer(text, at, end):
             run = m.group()
+            if len(run) < _BLANK_RUN:
+                continue
             line = "\n" if "\n" in run[_BLANK_KEEP:-_BLANK_KEEP] else ""
             parts += [text[done : m.start()], run[:_BLANK_KEEP] + line + run[-_BLANK_KEEP:]]
             runs.append(run)
@@ -1615,12 +1639,15 @@ _BLANK_UNIT = (_BLANK_BYTE + rb"|\xc2[\x85\xa0\xad]|\xe1\x9a\x80|\xe1\xa0\x8e|\x
                rb"\xe2\x81[\x9f-\xa4\xa6-\xa9]|\xe3\x80\x80|\xef\xbb\xbf|"
                rb"\\(?:[nrt]|u(?:00(?:0[9aAdD]|20|[aA]0)|200[0-9a-fA-F]|3000|[fF][eE][fF][fF]))")
 _BLANK_UNITS = re.compile(_BLANK_UNIT)
-# Possessive: a run is taken whole, never given back, so a megabyte of them costs no backtracking
-# stack (a repeated group of alternatives saved a position per unit: 150 MB for 1 MB of NULs).
-# Past its first ``_BLANK_RUN`` units a run's one-byte blanks are taken a stretch at a time, and
-# a run is not started again inside a stretch of them: a page's many short runs cost one try each.
-_LONG_BLANK_BYTES = re.compile(rb"(?<!%s)(?:%s){%d}(?:%s++|%s)*+"
-                               % (_BLANK_BYTE, _BLANK_UNIT, _BLANK_RUN, _BLANK_BYTE, _BLANK_UNIT))
+# Every run of blank units, of any length: found once each, left to right, then kept if it holds
+# ``_BLANK_RUN`` units (a unit starts at no byte inside another, so a run parses one way). A
+# pattern that had to match ``_BLANK_RUN`` units was tried again from each unit of a shorter run,
+# its square: 32 to 63 no-break spaces (two bytes each, a seed's length) between words cost some
+# 5 ms per batch. Possessive: a run is taken whole, never given back, so a megabyte of them costs
+# no backtracking stack (a repeated group of alternatives saved a position per unit: 150 MB for
+# 1 MB of NULs); one-byte blanks are taken a stretch at a time.
+_BLANK_UNIT_RUN = re.compile(rb"(?:%s++|%s)++" % (_BLANK_BYTE, _BLANK_UNIT))
+_FIRST_BLANK_UNITS = re.compile(rb"(?:%s){%d}" % (_BLANK_UNIT, _BLANK_RUN))
 _BLANK_BYTES_MARGIN = 6 * _BLANK_RUN  # bytes of a run too short to bound, at most (escapes)
 
 
@@ -1656,7 +1683,9 @@ def _bounded_blank_bytes(data: bytes) -> bytes:
     while at >= 0:
         end = marks.find(b"x", at)
         end = len(data) if end < 0 else end
-        for m in _LONG_BLANK_BYTES.finditer(data, at, end):
+        for m in _BLANK_UNIT_RUN.finditer(data, at, end):
+            if m.end() - m.start() < _BLANK_RUN or _FIRST_BLANK_UNITS.match(data, m.start(), m.end()) is None:
+                continue  # fewer bytes, or units, than a long run holds
             pieces += [data[done : m.start()], _bounded_blank_units(m)]
             done = m.end()
         at = marks.find(_BLANK_SEED, end)
@@ -1925,21 +1954,143 @@ def _fold_lookalikes(text: str, residue: str) -> tuple[str, list[tuple[int, int]
     ``residue``: the characters of the text that are not printable ASCII."""
     words: list[tuple[int, int]] = []
     dense = len(text) // _DENSE
-    for start, end in _lookalike_words(text, residue):
+    spans = _lookalike_words(text, residue)
+    for start, end in spans:
         if _may_spell_a_rule_word(text, start, end) and _disguises(text, start, end):
             if words and start < words[-1][1]:  # a word found from two of its lookalikes
                 words[-1] = (words[-1][0], max(end, words[-1][1]))
                 continue
             words.append((start, end))
             if len(words) > dense:
-                return text.translate(_bmp_lookalikes()), [(0, len(text))]
+                return _with_letters_guessed(text.translate(_bmp_lookalikes()), text, spans), [(0, len(text))]
     pieces: list[str] = []
     done = 0
     for start, end in words:
-        pieces += [text[done:start], text[start:end].translate(_LOOKALIKE_TABLE)]
+        pieces += [text[done:start], _lookalikes_read(text, start, end)]
         done = end
     pieces.append(text[done:])
     return "".join(pieces), words
+
+
+# A lookalike standing for another letter than the one it is drawn like ("ign\u0456re": a
+# Cyrillic "i" where the "o" goes) makes a word that reads as a misspelt rule's word, as a model
+# reads it. Honest English holds no Cyrillic, Greek or Armenian letter inside a word of Latin
+# ones: a word of at least ``_GUESS_ASCII`` ASCII letters and lookalikes of ``compat.LOOKALIKES``
+# that is a word of the rules (of ``_GUESS_SHORTEST`` letters or more) but for one lookalike
+# letter is read as that word. A word of lookalikes only (Russian, Greek prose) is none of these.
+_GUESS_ASCII = 3
+_GUESS_SHORTEST = 5
+_GUESS_HEAD = 3  # characters before a part that ``_may_be_guessed`` reads
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _lookalikes_read(text: str, start: int, end: int) -> str:
+    """The lookalike word ``text[start:end]`` (from its first lookalike) in ASCII: each lookalike
+    as the letter it is drawn like, or, where that reads as no word of the rules, one of them as
+    the letter that does (``_guessed_letter``)."""
+    folded = text[start:end].translate(_LOOKALIKE_TABLE)
+    guess = _guessed_letter(text, start, end)
+    if guess is None:
+        return folded
+    at, letter = guess
+    return f"{folded[:at]}{letter}{folded[at + 1:]}"
+
+
+def _guessed_letter(text: str, start: int, end: int) -> tuple[int, str] | None:
+    """Where in the lookalike word ``text[start:end]`` (from its first lookalike) a lookalike
+    stands for another letter of a word of the rules, and that letter (``_guess_in_word``)."""
+    first = start
+    while first and text[first - 1] in _ALNUM_CHARS:
+        first -= 1  # the word from its first letter
+    if not _GUESS_SHORTEST <= end - first <= _LONGEST_RULE_WORD:
+        return None
+    guess = _guess_in_word(text[first:end])
+    return None if guess is None else (guess[0] - (start - first), guess[1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _guess_in_word(word: str) -> tuple[int, str] | None:
+    """Where in ``word`` (ASCII and lookalike letters) a lookalike stands for another letter of a
+    word of the rules, and that letter in the lookalike's case; None where the word reads as
+    drawn or as no word of the rules. Once per distinct word: a text dense with lookalike words
+    (Turkish, its dotless i in most) repeats them."""
+    folded = word.translate(_LOOKALIKE_TABLE)
+    read = folded.lower()
+    guesses = _one_letter_guesses()
+    if not read.isascii() or read in guesses.words or sum(ch in _ASCII_LETTERS for ch in word) < _GUESS_ASCII:
+        return None
+    for at, ch in enumerate(word):
+        if ch in LOOKALIKES:
+            letter = guesses.letters.get(f"{read[:at]}?{read[at + 1:]}")
+            if letter is not None:
+                return at, letter.upper() if folded[at].isupper() else letter
+    return None
+
+
+def _with_letters_guessed(folded: str, text: str, spans: list[tuple[int, int]]) -> str:
+    """``folded`` (``text`` with every lookalike folded, one for one) with the letters of
+    ``_guessed_letter`` put in for the lookalike words of ``spans``. A text dense with those
+    (Turkish: its dotless i is in most words) holds too many to read each whole from Python: a
+    word is read whole only where its part from its first lookalike, with the few characters
+    before it, can be a guessed word's (``_may_be_guessed``, once per distinct one)."""
+    padded = " " * _GUESS_HEAD + text  # so that each part has as many characters before it
+    parts = [padded[start : end + _GUESS_HEAD] for start, end in spans]
+    guessable = {part for part in set(parts) if _may_be_guessed(part)}
+    if not guessable:
+        return folded
+    pieces: list[str] = []
+    done = 0
+    for start, end in itertools.compress(spans, map(guessable.__contains__, parts)):
+        guess = _guessed_letter(text, start, end)
+        if guess is not None and start + guess[0] >= done:  # a word found from two lookalikes: once
+            at = start + guess[0]
+            pieces += [folded[done:at], guess[1]]
+            done = at + 1
+    if not pieces:
+        return folded
+    pieces.append(folded[done:])
+    return "".join(pieces)
+
+
+@functools.lru_cache(maxsize=4096)
+def _may_be_guessed(part: str) -> bool:
+    """Whether ``part`` (``_GUESS_HEAD`` characters, then a word from its first lookalike on) can
+    be the end of a word of the rules with one lookalike read as another letter: the whole word
+    where it starts in those characters, else the ending they and the rest make
+    (``_Guesses.tails``)."""
+    cut = _GUESS_HEAD
+    while cut and part[cut - 1] in _ALNUM_CHARS:
+        cut -= 1
+    word = part[cut:]
+    if len(word) > _LONGEST_RULE_WORD:
+        return False
+    if cut:  # the word is all here
+        return len(word) >= _GUESS_SHORTEST and _guess_in_word(word) is not None
+    read = word.translate(_LOOKALIKE_TABLE).lower()
+    tails = _one_letter_guesses().tails
+    return any(ch in LOOKALIKES and f"{read[:at]}?{read[at + 1:]}" in tails for at, ch in enumerate(word))
+
+
+class _Guesses(NamedTuple):
+    words: frozenset[str]  # the words a lookalike may be guessed towards
+    letters: dict[str, str]  # each of those with one letter as "?": that letter
+    tails: frozenset[str]  # the endings of those with "?" (at the ending's first letter or after)
+
+
+@functools.cache
+def _one_letter_guesses() -> _Guesses:
+    """The words of the rules that block on words alone (``_rule_words``: the instruction
+    overrides and system prompt probes), singular too, of ``_GUESS_SHORTEST`` letters or more."""
+    words = {w for word in _rule_words() for w in (word, word.removesuffix("s")) if len(w) >= _GUESS_SHORTEST}
+    words.discard("ufeff")  # an escape in a pattern's class, not a word
+    letters: dict[str, str] = {}
+    tails: set[str] = set()
+    for word in sorted(words):
+        for at, letter in enumerate(word):
+            guessed = f"{word[:at]}?{word[at + 1:]}"
+            letters.setdefault(guessed, letter)
+            tails.update(guessed[cut:] for cut in range(at + 1))
+    return _Guesses(frozenset(words), letters, frozenset(tails))
 
 
 def _lookalike_words(text: str, residue: str) -> list[tuple[int, int]]:
