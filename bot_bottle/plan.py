@@ -33,6 +33,12 @@ def _header_may_hold_credential(name: str, value: str) -> bool:
     return name.lower() in CREDENTIAL_HEADERS or may_hold_credential(value)
 
 
+def _shown_path(path: str) -> str:
+    from bot_bottle.manifest.conceal import conceal_tokens
+
+    return conceal_tokens(path)
+
+
 @dataclass(frozen=True)
 class RoutePlan:
     host: str
@@ -45,11 +51,13 @@ class RoutePlan:
 
     def shown_matches(self) -> list[dict[str, Any]]:
         """The match entries as the plan shows them: a header condition that may hold a
-        credential (a credential header, or a value like a token) has its value hidden. The
-        policy gets ``matches`` itself."""
+        credential (a credential header, or a value like a token) has its value hidden, and so
+        has a token in a path prefix (a webhook's key, say). The policy gets ``matches`` itself."""
         out = []
         for entry in self.matches:
             m = dict(entry)
+            if "paths" in m:
+                m["paths"] = [_shown_path(path) for path in m["paths"]]
             if "headers" in m:
                 m["headers"] = {k: (HIDDEN_VALUE if _header_may_hold_credential(k, v) else v)
                                 for k, v in m["headers"].items()}

@@ -118,6 +118,20 @@ _TYPED_TAGS = frozenset(
 )
 
 
+# No manifest value sits more than eight levels deep (egress.routes[0].matches[0].headers.NAME). The
+# pure-Python scanner pays for every open flow bracket on every token, and composing recurses per
+# level: thousands of '[' took seconds to end in a RecursionError. Refused at this depth instead.
+MAX_DEPTH = 32
+
+
+class TooDeep(Exception):
+    """The YAML nests deeper than ``MAX_DEPTH``; ``line`` is 0-based, where the too deep node starts."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 class _Loader(yaml.SafeLoader):
     """Safe loading that also remembers which scalars carried no tag and were typed implicitly.
 
@@ -131,11 +145,18 @@ class _Loader(yaml.SafeLoader):
         # (id of a sequence, index) -> line of an alias found there. An alias composes to the
         # anchored node itself, whose mark is the anchor's: this is where the alias was written.
         self.alias_lines: dict[tuple[int, int], int] = {}
+        self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         if isinstance(parent, yaml.SequenceNode) and self.check_event(yaml.AliasEvent):
             self.alias_lines[(id(parent), index)] = self.peek_event().start_mark.line
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise TooDeep(self.peek_event().start_mark.line)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
         event = self.peek_event()
@@ -289,10 +310,19 @@ def parse(text: str, path: Path) -> Document:
 
 def _parse(text: str, path: Path) -> Document:
     yaml_text, first_line, body = split(text, path)
+    if len(yaml_text) > MAX_FRONTMATTER_CHARS:
+        raise ManifestError(
+            f"the YAML frontmatter is longer than {MAX_FRONTMATTER_CHARS // 1024} KiB; the settings of a bottle or "
+            "an agent take a few KiB", path=path, line=first_line,
+            hint="the Markdown body after the closing '---' may be long; settings this long belong in several "
+                 "bottles joined with 'extends', or in a file in the working tree")
     # Marks are 0-based and count from the first frontmatter line.
     offset = first_line
     try:
         composed = _compose(yaml_text)
+    except TooDeep as exc:
+        raise ManifestError(f"the frontmatter is nested too deeply to read: more than {MAX_DEPTH} levels here (no "
+                            "manifest key needs more than a few levels)", path=path, line=exc.line + offset) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset if mark is not None else first_line
@@ -333,6 +363,12 @@ def not_utf8(path: Path, line: int = 1) -> ManifestError:
 # is less), and bounds what validate, the plan and edit spend on a file that is not one (a log
 # or a dump saved by mistake took 35 s to validate at 42 MB).
 MAX_MANIFEST_BYTES = 2 * 1024 * 1024
+
+
+# The YAML parser reads about 100 KiB a second of dense settings (every route a few tokens): a
+# frontmatter near the whole file's limit kept validate, the plan and list busy for a minute and
+# more. 256 KiB holds two literals of the longest a variable may be, and thousands of routes.
+MAX_FRONTMATTER_CHARS = 256 * 1024
 
 
 def too_large(path: Path) -> ManifestError:

@@ -312,6 +312,22 @@ def _name_of_file(written: str, known: Iterable[str]) -> str | None:
     return f"; give the name, not the file: '{name}'" if name in known else None
 
 
+def _not_folders(folders: Iterable[Path]) -> list[Path]:
+    """Those of ``folders`` that exist but are not folders: nothing is read from them, silently."""
+    return [folder for folder in folders if folder.exists() and not folder.is_dir()]
+
+
+def _not_a_folder_note(path: Path) -> str:
+    return f"{path} is not a folder, so no manifest is read from it"
+
+
+def _manifest_folders(layout: Layout) -> list[Path]:
+    folders = [layout.home_dir, layout.bottles_dir, layout.home_agents_dir]
+    if not layout.cwd_is_home:
+        folders += [layout.cwd_dir, layout.cwd_agents_dir]
+    return folders
+
+
 def _invalid_file(catalog: Catalog, path: Path) -> ManifestError | None:
     """The error of the file at ``path`` when discovery could not count it, else None."""
     return next((exc for exc in catalog.invalid if exc.path == path), None)
@@ -322,6 +338,10 @@ def _missing_bottle(
 ) -> ManifestError:
     available = ", ".join(sorted(catalog.bottles)) or "none yet"
     hint = f"bottles live in {layout.bottles_dir}/<name>.md (available: {available})"
+    blocked = _not_folders((layout.home_dir, layout.bottles_dir))
+    if blocked:
+        # "none yet" would send the user looking for files that cannot be read from there.
+        hint = _not_a_folder_note(blocked[0])
     invalid = _invalid_file(catalog, layout.bottles_dir / f"{name}.md")
     if invalid is not None:
         hint = f"{invalid.path} {invalid.detail}"  # it is there, but cannot count: say why, not "none yet"
@@ -523,11 +543,16 @@ class Session:
         layout, catalog, loader = self.layout, self.catalog, self._loader
         if agent not in catalog.agents:
             available = ", ".join(sorted(catalog.agents)) or "none yet"
-            hint = f"agents live in {layout.home_agents_dir} or {layout.cwd_agents_dir} (available: {available})"
+            where = (str(layout.home_agents_dir) if layout.cwd_is_home
+                     else f"{layout.home_agents_dir} or {layout.cwd_agents_dir}")
+            hint = f"agents live in {where} (available: {available})"
             if agent in catalog.bottles:
                 hint = f"'{agent}' is a bottle; start an agent that names it with 'bottle: {agent}'"
             if not catalog.agents and not catalog.bottles:
                 hint = "run `bot-bottle init` to create an example bottle and agent"
+            blocked = _not_folders(_manifest_folders(layout))
+            if blocked and not catalog.agents:
+                hint = _not_a_folder_note(blocked[0])  # init could not write there either
             folders = ((layout.home_agents_dir,) if layout.cwd_is_home
                        else (layout.cwd_agents_dir, layout.home_agents_dir))
             hint = _unread_hint(agent, folders) or hint
@@ -536,7 +561,10 @@ class Session:
                 if invalid is not None:
                     raise invalid  # its file is there, but cannot count: that is the error
             named = _name_of_file(agent, catalog.agents)
-            raise NotFoundError(f"no agent named '{agent}'" + (named or _suggestion(agent, catalog.agents)),
+            # The command line's word is echoed back unless it is a token pasted in by mistake.
+            shown = "(the name is not shown, in case it holds a credential)" if may_hold_credential(agent) \
+                else f"'{agent}'"
+            raise NotFoundError(f"no agent named {shown}" + (named or _suggestion(agent, catalog.agents)),
                                 hint=hint)
         shadowed = catalog.shadowed.get(agent)
         try:
@@ -593,6 +621,11 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
     catalog = discover(layout)
     errors.extend(catalog.invalid)
     checked.extend(e.path for e in catalog.invalid if e.path is not None)
+    for folder in _not_folders(_manifest_folders(layout)):
+        # Its agents or bottles are nowhere: "no manifest files found" and a pass would hide that.
+        errors.append(ManifestError("is not a folder, so no manifest is read from it", path=folder,
+                                    hint="move the file aside; manifests live in folders of that name"))
+        checked.append(folder)
     warnings = [w for w in catalog.warnings if not w.endswith("(file ignored)")] + _stray_files(layout)
     loader = _Loader(layout, catalog, overrides)
     failed_paths: set[Path] = set()

@@ -97,7 +97,8 @@ class _Reader:
 
     def keys(self, mapping: dict[str, Any], keypath: KeyPath, allowed: tuple[str, ...], what: str) -> None:
         unknown = [
-            self.fail(keypath + (key,), f"unknown key in {what}; {did_you_mean(key, allowed)}"
+            self.fail(keypath + (key,), f"unknown key in {what}; "
+                                        f"{_misplaced(key, keypath) or did_you_mean(key, allowed)}"
                                         f"expected one of: {', '.join(allowed)}")
             for key in mapping if key not in allowed
         ]
@@ -134,8 +135,20 @@ class _Reader:
             out.append(self.string(item, keypath + (index,)))
         return out
 
+    def not_a_token(self, name: str, keypath: KeyPath, what: str, hint: str | None = None) -> None:
+        """Refuse a token written where a name belongs (a variable, a repo, a header, a bottle):
+        names are printed in every plan and error, so one that is a credential would be shown."""
+        from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a name is read
+
+        detector = token_format(name)
+        if detector is not None:
+            raise self.fail(keypath, f"this is a token itself ({detector}), not {what}; the value is "
+                                     "not shown", hint=hint or "a credential belongs in the host: name the host "
+                                                               "variable that holds it where the manifest asks for one")
+
     def env_name(self, value: Any, keypath: KeyPath) -> str:
         name = self.string(value, keypath)
+        self.not_a_token(name, keypath, "an environment variable name")
         if not ENV_NAME_RE.match(name):
             raise self.fail(keypath, f"{_quoted(name)} is not an environment variable name (letters, digits, '_'; "
                                      "not starting with a digit)")
@@ -178,6 +191,46 @@ def _env_value_syntax(written: str) -> str | None:
         return ("'?prompt' asks for an env value at launch; here give the name of the host variable that "
                 "holds the token (the value is not shown)")
     return None
+
+
+# Where each key that is only valid deeper in a bottle belongs ("[]" stands for one list item or
+# one named entry): written a level too high or too low, it is named there, not matched to the
+# closest spelling of a key of this level ('paths' in a route read as 'matches'). Keys whose
+# place is ambiguous ('name', 'header', 'description') are left to the spelling.
+_KEY_HOMES = {
+    "log": "egress", "routes": "egress",
+    **dict.fromkeys(("host", "ports", "matches", "auth", "dlp", "tls_passthrough"), "egress.routes[]"),
+    **dict.fromkeys(("paths", "methods", "headers"), "egress.routes[].matches[]"),
+    **dict.fromkeys(("scheme", "token_ref"), "egress.routes[].auth"),
+    **dict.fromkeys(("outbound_on_match", "tokens", "secrets", "entropy", "inbound", "server_fetch"),
+                    "egress.routes[].dlp"),
+    "user": "git-gate", "repos": "git-gate", "email": "git-gate.user",
+    **dict.fromkeys(("url", "ssh_key", "known_hosts", "username"), "git-gate.repos[]"),
+    **dict.fromkeys(("template", "dockerfile", "auth_token"), "agent_provider"),
+    "clipboard": "terminal",
+}
+
+
+def _misplaced(key: Any, keypath: KeyPath) -> str:
+    """``"'KEY' belongs under 'WHERE'; "`` for a key of another level of a bottle, else ``""``."""
+    if key == "skills" and not keypath:
+        return "'skills' is set in an agent file, not in a bottle; "
+    home = _KEY_HOMES.get(key) if isinstance(key, str) else None
+    if home is None or home == _place(keypath):
+        return ""  # its own level (an agent's git-gate takes only 'user'): the spelling speaks
+    shown = home.replace("repos[]", "repos.NAME").replace("[]", "[N]")
+    return f"'{key}' belongs under '{shown}'; "
+
+
+def _place(keypath: KeyPath) -> str:
+    """``keypath`` in the form of ``_KEY_HOMES``: ``("egress", "routes", 0)`` -> ``egress.routes[]``."""
+    out = ""
+    for index, part in enumerate(keypath):
+        if isinstance(part, int) or keypath[:index] == ("git-gate", "repos"):
+            out += "[]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -230,16 +283,39 @@ _NOT_ONE_LINE = (("\n", "a line break"), ("\r", "a carriage return"), ("\0", "a 
 MAX_LITERAL_BYTES = 128 * 1024 - 1024
 
 
+# A whole value written as "${...}": what it holds is meant as a host variable's name.
+_BRACED_RE = re.compile(r"^\$\{([^{}\s]*)\}$")
+
+
+def _token_name(text: str) -> str | None:
+    from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a value is read
+
+    return token_format(text)
+
+
 def parse_env_value(name: str, value: str, origin: Origin, fail: Callable[[str], ManifestError]) -> EnvEntry:
     """Classify an env value: ``?prompt``, ``${HOST_VAR}`` or a literal."""
     if value.startswith("?"):
         prompt = value[1:].strip()
         if not prompt:
             raise fail("a '?' value needs prompt text after the '?', e.g. \"?GitHub token\"")
+        detector = _token_name(prompt)
+        if detector:  # the plan shows the prompt text: the answer itself must not be in it
+            raise fail(f"the prompt text after '?' is a token itself ({detector}); the value is not "
+                       "shown. Write the question, e.g. \"?GitHub token\", and give the token when asked")
         return EnvEntry(name=name, kind="prompt", value=prompt, origin=origin)
     match = HOST_VAR_RE.match(value)
     if match:
+        detector = _token_name(match.group(1))
+        if detector:  # the plan shows the variable's name: the token would be printed
+            raise fail(f"the name inside \"${{...}}\" is a token itself ({detector}), not the "
+                       "host variable holding it; the value is not shown. Put the token in a host variable "
+                       "(export GITHUB_TOKEN=...) and write \"${GITHUB_TOKEN}\"")
         return EnvEntry(name=name, kind="host", value=match.group(1), origin=origin)
+    braced = _BRACED_RE.match(value)
+    if braced and not may_hold_credential(braced.group(1)):
+        raise fail(f"{braced.group(1)!r} inside \"${{...}}\" is not an environment variable name (letters, "
+                   "digits, '_'; not starting with a digit); a host variable is the whole value, exactly \"${NAME}\"")
     if "${" in value:
         raise fail(
             "a host variable must be the whole value, exactly \"${NAME}\"; "
@@ -325,10 +401,13 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
                     raise r.fail(ekp + ("paths", pindex), problem)
         methods: list[str] = []
         if "methods" in entry:
-            methods = [m.upper() for m in r.string_list(entry["methods"], ekp + ("methods",), single_ok=True)]
+            written_methods = r.string_list(entry["methods"], ekp + ("methods",), single_ok=True)
+            methods = [m.upper() for m in written_methods]
             for mindex, method in enumerate(methods):
                 if method not in HTTP_METHODS:
-                    raise r.fail(ekp + ("methods", mindex), f"unknown HTTP method {_quoted(method)}; "
+                    # Quoted as written: upper-cased, a token is no longer recognised as one.
+                    shown = NOT_SHOWN if may_hold_credential(written_methods[mindex]) else repr(method)
+                    raise r.fail(ekp + ("methods", mindex), f"unknown HTTP method {shown}; "
                                                             f"{did_you_mean(method, HTTP_METHODS)}"
                                                             f"expected one of: {', '.join(HTTP_METHODS)}")
         headers: list[tuple[str, str]] = []
@@ -336,6 +415,7 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
             hmap = r.mapping(entry["headers"], ekp + ("headers",), "a mapping of header names to required values")
             for hname, hvalue in hmap.items():
                 hkp = ekp + ("headers", hname)
+                r.not_a_token(str(hname), hkp, "a header name")
                 if not HEADER_NAME_RE.match(hname):
                     raise r.fail(hkp, f"{_quoted(hname)} is not a valid HTTP header name")
                 # As written: `x-api-version: 2.10` must match "2.10", not YAML 1.1's 2.1.
@@ -377,6 +457,7 @@ def _auth(r: _Reader, raw: Any, kp: KeyPath) -> RouteAuth:
     header = None
     if "header" in auth:
         header = r.string(auth["header"], kp + ("header",))
+        r.not_a_token(header, kp + ("header",), "a header name")
         if not HEADER_NAME_RE.match(header):
             raise r.fail(kp + ("header",), f"{_quoted(header)} is not a valid HTTP header name")
         if scheme != "header":
@@ -527,9 +608,11 @@ def _git_user(r: _Reader, raw: Any, kp: KeyPath) -> GitUser:
     user = r.mapping(raw, kp, "a mapping with 'name' and/or 'email'")
     r.keys(user, kp, ("name", "email"), "git-gate.user")
     name = r.string(user["name"], kp + ("name",)) if "name" in user else None
+    if name is not None:  # the plan shows the git identity
+        r.not_a_token(name, kp + ("name",), "a git user name")
     email = r.string(user["email"], kp + ("email",)) if "email" in user else None
     if email is not None and ("@" not in email or any(c.isspace() for c in email)):
-        raise r.fail(kp + ("email",), f"{email!r} does not look like an email address")
+        raise r.fail(kp + ("email",), f"{_quoted(email)} does not look like an email address")
     return GitUser(
         name=name,
         email=email,
@@ -599,6 +682,7 @@ def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
 
 
 def _repo(r: _Reader, rkp: KeyPath, name: Any, item: Any) -> GitRepo:
+    r.not_a_token(str(name), rkp, "a repo name")
     if not NAME_RE.match(str(name)):
         raise r.fail(rkp, "a repo name may hold letters, digits, '.', '_' and '-'")
     if isinstance(item, str):
@@ -614,7 +698,13 @@ def _repo(r: _Reader, rkp: KeyPath, name: Any, item: Any) -> GitRepo:
         raise r.fail(rkp + ("url",), f"{shown} is not an SSH (git@host:path, ssh://) or HTTPS git URL")
     _check_repo_host(r, url, rkp + ("url",))
     ssh_key = r.string(repo["ssh_key"], rkp + ("ssh_key",)) if "ssh_key" in repo else None
+    if ssh_key is not None:
+        # The plan shows this path: the key itself pasted in here would be printed with it.
+        r.not_a_token(ssh_key, rkp + ("ssh_key",), "the path of the SSH key file",
+                      hint="save the key in a file (e.g. ~/.ssh/bot_bottle_deploy_key) and write its path here")
     known_hosts = r.string(repo["known_hosts"], rkp + ("known_hosts",)) if "known_hosts" in repo else None
+    if known_hosts is not None:
+        r.not_a_token(known_hosts, rkp + ("known_hosts",), "a known_hosts line (the host's public key)")
     token_ref = r.secret_ref(repo["token_ref"], rkp + ("token_ref",)) if "token_ref" in repo else None
     username = _repo_username(r, repo["username"], rkp + ("username",)) if "username" in repo else None
     is_https = url.startswith(("https://", "http://"))
@@ -667,6 +757,7 @@ def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
     if "template" in prov:
         template = r.string(prov["template"], kp + ("template",))
         if template not in BUILTIN_TEMPLATES:
+            r.not_a_token(template, kp + ("template",), "a template name")
             plugin = contrib_dir / template if contrib_dir is not None and NAME_RE.match(template) else None
             if plugin is None or not plugin.is_dir():
                 where = f" or a plugin folder {plugin}" if plugin is not None else ""
@@ -678,6 +769,7 @@ def _provider(r: _Reader, raw: Any, contrib_dir: Path | None) -> Provider:
     dockerfile = None
     if "dockerfile" in prov:
         raw_path = r.string(prov["dockerfile"], kp + ("dockerfile",))
+        r.not_a_token(raw_path, kp + ("dockerfile",), "a Dockerfile's path")
         dockerfile = Path(raw_path).expanduser()
         if not dockerfile.is_absolute():
             dockerfile = r.doc.path.parent / dockerfile
@@ -717,9 +809,10 @@ def _extends(r: _Reader, raw: Any) -> tuple[tuple[str, Origin], ...]:
         origins = [r.origin(("extends", i)) for i in range(len(names))]
     out = []
     for index, name in enumerate(names):
+        kp: KeyPath = ("extends",) if isinstance(raw, str) else ("extends", index)
+        r.not_a_token(name, kp, "a bottle name")
         if not NAME_RE.match(name):
-            kp: KeyPath = ("extends",) if isinstance(raw, str) else ("extends", index)
-            raise r.fail(kp, f"{name!r} is not a bottle name")
+            raise r.fail(kp, f"{_quoted(name)} is not a bottle name")
         out.append((name, origins[index]))
     return tuple(out)
 
@@ -809,14 +902,17 @@ def _agent_bottle(r: _Reader, doc: Document) -> str:
             key="bottle",
         )
     bottle = r.string(doc.data["bottle"], ("bottle",))
+    r.not_a_token(bottle, ("bottle",), "a bottle name")
     if not NAME_RE.match(bottle):
-        raise r.fail(("bottle",), f"{bottle!r} is not a bottle name")
+        raise r.fail(("bottle",), f"{_quoted(bottle)} is not a bottle name")
     return bottle
 
 
 def _skills(r: _Reader, raw: Any) -> list[str]:
     skills = r.string_list(raw, ("skills",), single_ok=True)
-    bad = [r.fail(("skills", index), f"{skill!r} is not a skill folder name")
+    for index, skill in enumerate(skills):
+        r.not_a_token(skill, ("skills", index), "a skill folder name")
+    bad = [r.fail(("skills", index), f"{_quoted(skill)} is not a skill folder name")
            for index, skill in enumerate(skills) if not NAME_RE.match(skill)]
     if bad:
         raise gathered(bad)
