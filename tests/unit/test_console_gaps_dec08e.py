@@ -22,7 +22,8 @@ from bot_bottle.supervise import apply
 from bot_bottle.supervise import sync as sync_mod
 from bot_bottle.supervise.console import SuperviseApp, problems_line
 from bot_bottle.supervise.store import AuditEntry, DamagedRow, StaleProposal, Store, StoreError, UnknownProposal
-from bot_bottle.supervise.sync import SyncReport, sync
+from bot_bottle.supervise.sync import sync
+from tests.unit import test_console_gaps_dec07f as dec07f
 from tests.unit.test_console_gaps_dec06c import IDS, MANY, Busy
 from tests.unit.test_console_gaps_dec06d import DownLink, status
 from tests.unit.test_console_gaps_dec06e import hh_mm
@@ -100,11 +101,7 @@ class StaleNoteOnTheStatusLine(Busy):
 
 
 class ProblemsLineWithShortNote(unittest.TestCase):
-    def report(self, bottles: int) -> SyncReport:
-        report = SyncReport()
-        for n in range(bottles):
-            report.not_read(f"b{n:02d}", f"bottle b{n:02d}: no sidecar container c-b{n:02d} (is the bottle running?)")
-        return report
+    report = dec07f.ProblemsLine.report
 
     def test_the_note_is_always_said_and_the_line_fits(self) -> None:
         note, short = "; pending N? as of 23:01", "; N? as of 23:01"

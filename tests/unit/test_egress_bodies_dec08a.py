@@ -21,6 +21,7 @@ from bot_bottle.sidecar.dlp.answer_stream import MASK, InflatedAnswer
 from bot_bottle.sidecar.dlp.bodies import decode_body
 from bot_bottle.sidecar.egress import scanning
 from bot_bottle.sidecar.egress.dlp_adapter import DlpInbound
+from tests.unit.test_egress_bodies_dec07c import gzip_members
 from tests.unit.test_sidecar_addon import REAL_TOKEN, AddonCase
 
 try:
@@ -46,22 +47,6 @@ POLICY = {
 SECRETS = {"credentials": {}, "known_secrets": {"DB_PASSWORD": SECRET.decode()}}
 ECHOED = "vault-Kq7vN2xPz9RwT4mB8sLd3Fh6"  # the inbound scanner's secret
 ECHO_MARK = b"[REDACTED:PROMPTED]"  # where it was, in a text answer
-
-
-def gzip_members(body: bytes) -> tuple[list[bytes], bytes]:
-    """The decoded content of each gzip member, and the bytes after the last one."""
-    members: list[bytes] = []
-    rest = body
-    while rest[:2] == b"\x1f\x8b":
-        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            members.append(decomp.decompress(rest))
-        except zlib.error:
-            break
-        if not decomp.eof:
-            break
-        rest = decomp.unused_data
-    return members, rest
 
 
 def raw_deflate(data: bytes) -> bytes:

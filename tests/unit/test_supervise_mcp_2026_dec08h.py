@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import time
 from typing import Any
 
 from bot_bottle.sidecar.supervise import mcp_http, server
@@ -155,16 +154,7 @@ class ModernMethodsTest(ModernCase):
         sock = self.connect()
         sock.sendall(request_bytes(modern_message("tools/call", {"name": "request-egress", "arguments": {
             "host": "a.example", "justification": "x"}}), headers=modern_headers("tools/call", "request-egress")))
-        deadline = time.monotonic() + 10
-        while not self.server.spool.pending() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        (pending,) = self.server.spool.pending()
-        sock.close()
-        while self.server.spool.decision_for(pending.id) is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        decision = self.server.spool.decision_for(pending.id)
-        self.assertIsNotNone(decision)
-        self.assertEqual(decision.verdict, "expired")
+        self.assert_hanging_up_expires(sock)
 
     def test_one_connection_serves_both_eras(self) -> None:
         sock = self.connect()

@@ -134,6 +134,20 @@ class ServerCase(unittest.TestCase):
         self.server = Running(self.root, self.timeout_s)
         self.addCleanup(self.server.stop)
 
+    def assert_hanging_up_expires(self, sock: socket.socket) -> None:
+        """Once the tool call sent on ``sock`` is pending, hang up: its proposal must expire."""
+        deadline = time.monotonic() + 10
+        while not self.server.spool.pending() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (pending,) = self.server.spool.pending()
+        sock.close()
+        while self.server.spool.decision_for(pending.id) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        decision = self.server.spool.decision_for(pending.id)
+        self.assertIsNotNone(decision)
+        self.assertEqual(decision.verdict, "expired")
+        self.assertLess(time.monotonic(), deadline)
+
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         self.addCleanup(sock.close)
@@ -337,17 +351,7 @@ class ToolCallTest(ServerCase):
         sock.sendall(request_bytes({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                                     "params": {"name": "request-egress", "arguments": {"host": "a.example", "justification": "x"}}},
                                    headers=PV))
-        deadline = time.monotonic() + 10
-        while not self.server.spool.pending() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        (pending,) = self.server.spool.pending()
-        sock.close()
-        while self.server.spool.decision_for(pending.id) is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        decision = self.server.spool.decision_for(pending.id)
-        self.assertIsNotNone(decision)
-        self.assertEqual(decision.verdict, "expired")
-        self.assertLess(time.monotonic(), deadline)
+        self.assert_hanging_up_expires(sock)
 
 
 class HttpTest(ServerCase):
