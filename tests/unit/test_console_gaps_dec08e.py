@@ -31,6 +31,14 @@ from tests.unit.test_supervise_console import NOW
 from tests.unit.test_supervise_console_screen import screen_text
 
 
+async def synced_again(case: Busy, app: SuperviseApp, pilot: Any) -> None:
+    """Ask the console for a sync (``g``) and wait until it has run and the screen settled."""
+    synced = app.syncs
+    await pilot.press("g")
+    await case.until(pilot, lambda: app.syncs > synced)
+    await case.settled(app, pilot)
+
+
 class StaleNoteOnTheStatusLine(Busy):
     """Finding: with two or more bottles not read, the status line dropped its word on since when
     the ``N?`` counts are known (only the bottles pane's title had it)."""
@@ -51,10 +59,7 @@ class StaleNoteOnTheStatusLine(Busy):
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await self.settled(app, pilot)
             self.down = tuple(IDS[1:1 + down])
-            synced = app.syncs
-            await pilot.press("g")
-            await self.until(pilot, lambda: app.syncs > synced)
-            await self.settled(app, pilot)
+            await synced_again(self, app, pilot)
             seen.append(status(app))
             seen.append(screen_text(app).splitlines()[-2])
 
@@ -328,10 +333,7 @@ class DamagedRowNamed(CliCase):
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await self.settled(app, pilot)
             damage(self.db, "UPDATE proposals SET change = '{x' WHERE id = 'egress-two'")
-            synced = app.syncs
-            await pilot.press("g")
-            await self.until(pilot, lambda: app.syncs > synced)
-            await self.settled(app, pilot)
+            await synced_again(self, app, pilot)
             seen.append(status(app))
             seen.append([n.message for n in app._notifications])
             await pilot.press("g")
@@ -353,10 +355,7 @@ class DamagedRowNamed(CliCase):
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await self.settled(app, pilot)
             damage(self.db, "UPDATE egress_events SET record = '[]'")
-            synced = app.syncs
-            await pilot.press("g")
-            await self.until(pilot, lambda: app.syncs > synced)
-            await self.settled(app, pilot)
+            await synced_again(self, app, pilot)
             seen.append(screen_text(app))
             seen.append(app.is_running)
 

@@ -21,7 +21,7 @@ from bot_bottle.sidecar.dlp.answer_stream import MASK, InflatedAnswer
 from bot_bottle.sidecar.dlp.bodies import decode_body
 from bot_bottle.sidecar.egress import scanning
 from bot_bottle.sidecar.egress.dlp_adapter import DlpInbound
-from tests.unit.test_egress_bodies_dec07c import gzip_members
+from tests.unit.test_egress_bodies_dec07c import HOST, LIMIT, MARK, SECRET, gzip_members
 from tests.unit.test_sidecar_addon import REAL_TOKEN, AddonCase
 
 try:
@@ -35,10 +35,6 @@ try:
 except ImportError:  # pragma: no cover - AddonCase reports the missing dependency
     http = None
 
-SECRET = b"hunter2-is-the-db-password-42"
-MARK = b"[REDACTED:DB_PASSWORD]"
-LIMIT = 1 << 20
-HOST = "redact.example"
 POLICY = {
     "version": 2,
     "log": 1,
