@@ -6,20 +6,49 @@ A subcommand module exposes ``add_parser(subparsers)`` which registers its parse
 
 from __future__ import annotations
 
-import argparse
-import atexit
-import errno
-import importlib
+import _signal  # the C module alone: ``signal`` takes milliseconds building its enums
 import os
-import re
-import signal
 import sys
-from collections.abc import Callable, Sequence
-from types import FrameType
-from typing import NoReturn
 
-from bot_bottle import __version__, interrupts
-from bot_bottle.errors import BotBottleError
+
+def _end_while_loading(signum: int, frame: object) -> None:
+    """Ctrl-C while the program is still loading its modules: nothing has begun, so end at once.
+
+    Raised as an exception instead, it would stop an import half way, where no code of ours can
+    catch it (a traceback) or where CPython turns it into another error inside the module."""
+    os._exit(130)
+
+
+def _started_as_the_program() -> bool:
+    """Whether this process is the ``bot-bottle`` program (its console script, or ``python -m
+    bot_bottle``), not another program importing this module (a test run, which must keep its
+    own Ctrl-C)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name == "bot_bottle.__main__":
+        return True
+    return os.path.basename(getattr(main, "__file__", None) or "").startswith("bot-bottle")
+
+
+# First, before the imports below: the console script and ``python -m bot_bottle`` reach this
+# line moments after they start, and every import after it is covered. Ctrl-C ignored (a
+# background job) stays so; ``_main`` puts Python's own handler back once the parser is built,
+# before any command runs.
+if _started_as_the_program() and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _end_while_loading)
+
+import argparse  # noqa: E402 - after the handler above, on purpose
+import atexit  # noqa: E402
+import errno  # noqa: E402
+import importlib  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from types import FrameType  # noqa: E402
+from typing import NoReturn  # noqa: E402
+
+from bot_bottle import __version__, interrupts  # noqa: E402
+from bot_bottle.errors import BotBottleError  # noqa: E402
 
 # Order is the order shown in --help. Only commands that work are listed here.
 SUBCOMMANDS = (
@@ -202,6 +231,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise  # `--help` to a reader that went away (see main)
     except Exception as exc:
         return _internal_error(exc)
+    finally:
+        _loaded()
     if extra:
         # Named by the subcommand's own usage line, not the top-level one.
         _subparser(parser, getattr(args, "command", None)).error(f"unrecognized arguments: {' '.join(extra)}")
@@ -242,6 +273,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return 1
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         return _internal_error(exc)
+
+
+def _loaded() -> None:
+    """The modules are loaded: from here a Ctrl-C is Python's KeyboardInterrupt, which each
+    command turns into its own clean stop (a bottle is torn down, not left behind)."""
+    if signal.getsignal(signal.SIGINT) is _end_while_loading:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # Failures of the host's own files that are the machine's state, not a bug: a full disk or

@@ -39,7 +39,7 @@ def _agent_checks(layout: Layout, report: ValidationReport) -> tuple[list[str], 
     warnings: list[str] = []
     errors: list[ManifestError] = []
     # One session for all agents: a bottle chain many agents share is read and folded once.
-    session = Session(layout)
+    session = Session(layout, strict=False)  # a folder it cannot list is in the report already
     for name, ref in sorted(session.catalog.agents.items()):
         if ref.path in failed:
             continue
@@ -97,12 +97,14 @@ def run(args: argparse.Namespace) -> int:
                     for e in report.errors
                 ],
                 "warnings": list(report.warnings),
+                # Folders that could not be listed: their manifests were not checked.
+                "unreadable": [{"path": str(e.path), "message": e.detail, "text": str(e)} for e in report.unreadable],
             }
         )
         return 0 if report.ok else 2
     for warning in report.warnings:
         output.warn(warning)
-    for error in report.errors:
+    for error in (*report.unreadable, *report.errors):
         output.error(str(error), hint=error.hint)
     count = len(report.checked)
     if report.ok:
@@ -112,8 +114,15 @@ def run(args: argparse.Namespace) -> int:
             return 0
         output.console().print(Text(f"{count} manifest file{'s' if count != 1 else ''} valid", style="green"))
         return 0
-    invalid = len({e.path for e in report.errors})
-    output.err_console().print(
-        Text(f"{invalid} of {count} manifest files invalid", style="red")
-    )
+    if report.errors:
+        invalid = len({e.path for e in report.errors})
+        output.err_console().print(Text(f"{invalid} of {count} manifest files invalid", style="red"))
+    elif count:
+        output.console().print(Text(f"{count} manifest file{'s' if count != 1 else ''} valid", style="green"))
+    if report.unreadable:
+        # Said apart from the files: a folder is not a manifest, and what it holds is unknown.
+        folders = len(report.unreadable)
+        output.err_console().print(Text(f"{folders} folder{'s' if folders != 1 else ''} could not be read, so "
+                                        f"the manifests in {'them' if folders != 1 else 'it'} were not checked",
+                                        style="red"))
     return 2

@@ -12,6 +12,7 @@ typed value and the schema takes the text wherever it expects a string.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,15 +133,15 @@ class TooDeep(Exception):
         self.line = line
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loading that also remembers which scalars carried no tag and were typed implicitly.
+class _Marks:
+    """Composing that also remembers which scalars carried no tag and were typed implicitly.
 
     A composed node keeps its text but not whether its tag was written (``!!int 010``) or
     guessed from the text (``010``); only a guessed type may be undone by ``as_written``.
+    Mixed into both loaders below, ahead of PyYAML's ``Composer``.
     """
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+    def _start_marks(self) -> None:
         self.implicit_ids: set[int] = set()
         # (id of a sequence, index) -> line of an alias found there. An alias composes to the
         # anchored node itself, whose mark is the anchor's: this is where the alias was written.
@@ -167,6 +168,41 @@ class _Loader(yaml.SafeLoader):
         return node
 
 
+class _Loader(_Marks, yaml.SafeLoader):
+    """The pure-Python loader: the reference, and the one whose words every error quotes."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.SafeLoader.__init__(self, stream)
+        self._start_marks()
+
+
+def _c_loader() -> type | None:
+    """libyaml's scanner and parser under PyYAML's own composer, or None without libyaml.
+
+    Scanning and parsing were most of the time a frontmatter took: a whole read is 4 to 7 times
+    faster so. Composing stays the Python code above, so the implicit scalars, the lines of
+    aliases, the depth limit and the nodes the builder checks are the same. libyaml words its
+    errors otherwise, and reads a few texts otherwise: ``_compose`` leaves both to ``_Loader``.
+    """
+    if not getattr(yaml, "__with_libyaml__", False):
+        return None
+    from yaml.composer import Composer
+    from yaml.cyaml import CParser
+    from yaml.resolver import Resolver
+
+    class CLoader(_Marks, Composer, CParser, Resolver):  # Composer ahead of CParser's own composing
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            Resolver.__init__(self)
+            self._start_marks()
+
+    return CLoader
+
+
+C_LOADER = _c_loader()
+
+
 @dataclass
 class _Composed:
     """The documents of a YAML text as node graphs, with what composing them learnt."""
@@ -176,8 +212,40 @@ class _Composed:
     alias_lines: dict[tuple[int, int], int]  # see ``_Loader.alias_lines``
 
 
+# Where libyaml and the pure-Python scanner read the same text differently, libyaml accepting
+# what the other refuses: a tab (inside a plain scalar, before a flow item), '?' inside a flow
+# scalar, a tag in a flow list (``[!a, b]``: the comma is part of the tag, or not), a block
+# scalar header followed by '#', a byte order mark after the start (libyaml skips it). A text
+# with a tab or a mark anywhere, or '?', '!', '|' or '>' outside comment lines, is read by the
+# pure-Python loader alone, so a manifest means the same with libyaml or without.
+_LIBYAML_DIFFERS_ON = re.compile(r"[?!|>]")
+
+
+def _libyaml_may_differ(yaml_text: str) -> bool:
+    """Whether ``yaml_text`` holds what libyaml may read otherwise (see above); a cheap scan."""
+    if "\t" in yaml_text or "\ufeff" in yaml_text:
+        return True
+    for found in _LIBYAML_DIFFERS_ON.finditer(yaml_text):  # few, if any: most texts have none
+        line_start = yaml_text.rfind("\n", 0, found.start()) + 1
+        if not yaml_text[line_start:found.start()].lstrip(" ").startswith("#"):
+            return True
+    return False
+
+
 def _compose(yaml_text: str) -> _Composed:
-    loader = _Loader(yaml_text)
+    """Compose with libyaml when there is one and the text holds nothing it reads otherwise; on
+    any error, read again with the pure-Python loader, whose error (or, where libyaml alone
+    refuses the text, whose reading) is the one given: a mistake is worded the same either way."""
+    if C_LOADER is not None and not _libyaml_may_differ(yaml_text):
+        try:
+            return _compose_with(C_LOADER, yaml_text)
+        except Exception:  # noqa: BLE001 - whatever libyaml refuses, the reference loader decides
+            pass
+    return _compose_with(_Loader, yaml_text)
+
+
+def _compose_with(loader_class: type, yaml_text: str) -> _Composed:
+    loader = loader_class(yaml_text)
     try:
         nodes = []
         while loader.check_node():
@@ -246,12 +314,15 @@ class _Builder:
         try:
             return self._scalars.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise ManifestError(
-                conceal_quoted(f"cannot read this value: {getattr(exc, 'problem', exc)}"),
-                path=self.path,
-                line=self.line(node),
-                key=format_key(keypath),
-            ) from None
+            problem = getattr(exc, "problem", exc)
+        except ValueError:  # PyYAML's own slip: ``0x_`` passes its check for an int, then int() fails
+            problem = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}"
+        raise ManifestError(
+            conceal_quoted(f"cannot read this value: {problem}"),
+            path=self.path,
+            line=self.line(node),
+            key=format_key(keypath),
+        )
 
     def _mapping(self, node: yaml.MappingNode, keypath: KeyPath) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -336,6 +407,9 @@ def _parse(text: str, path: Path) -> Document:
                             path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"invalid YAML: {exc}", path=path, line=first_line) from None
+    except ValueError:  # the scanner's chr() of an escape past the last character, "\U00110000"
+        raise ManifestError("invalid YAML: an escape in a double-quoted string names no character (the last one "
+                            "is \\U0010FFFF)", path=path, line=first_line) from None
     nodes = composed.nodes
     if len(nodes) > 1:
         raise ManifestError("the frontmatter holds more than one YAML document", path=path, line=first_line)

@@ -132,6 +132,8 @@ class Catalog:
     warnings: list[str] = field(default_factory=list)
     # Files that cannot count (a name that is not a valid name): reported, never fatal to others.
     invalid: list[ManifestError] = field(default_factory=list)
+    # Folders that could not be listed (``discover(strict=False)``): their manifests are unknown.
+    unreadable: list[ManifestError] = field(default_factory=list)
 
 
 def _md_files(folder: Path) -> list[Path]:
@@ -153,20 +155,33 @@ _FOLDER_SLIPS = {"agent": "agents", "bottle": "bottles"}
 def _unread_files(folder: Path) -> list[Path]:
     """Files of ``folder`` that look like manifests but are not read, as they do not end in
     ``.md`` exactly (``coder.MD``, ``coder.yaml``, ``coder``). Hidden files (drafts, an editor's
-    swap files) and backups (``coder.md~``) are not manifests anyone meant."""
-    if not folder.is_dir():
+    swap files) and backups (``coder.md~``) are not manifests anyone meant. A folder that cannot
+    be listed has none here: ``discover`` is what reports it."""
+    try:
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir()
+                      if p.suffix != ".md" and p.suffix.lower() in _UNREAD_SUFFIXES
+                      and not p.name.startswith(".") and not p.name.endswith("~") and p.is_file())
+    except OSError:
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix != ".md" and p.suffix.lower() in _UNREAD_SUFFIXES
-                  and not p.name.startswith(".") and not p.name.endswith("~") and p.is_file())
 
 
 def _slipped_folders(folder: Path) -> list[Path]:
     """Folders of ``folder`` named almost as agents/ or bottles/ (``agent``, ``Bottles``)."""
-    if not folder.is_dir():
+    try:
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.name not in _FOLDER_SLIPS.values()
+                      and p.name.lower().rstrip("s") in _FOLDER_SLIPS and p.is_dir())
+    except OSError:
         return []
-    return sorted(p for p in folder.iterdir() if p.name not in _FOLDER_SLIPS.values()
-                  and p.name.lower().rstrip("s") in _FOLDER_SLIPS and p.is_dir())
+
+
+def _unreadable_folder(folder: Path, exc: OSError) -> ManifestError:
+    return ManifestError(f"this folder could not be read ({exc.strerror or exc}), so the manifests in it were "
+                         "not checked", path=folder,
+                         hint="make it readable by this user (and each folder above it searchable)")
 
 
 def _unread_hint(name: str, folders: Iterable[Path]) -> str | None:
@@ -209,9 +224,21 @@ def _checked_name(path: Path) -> str:
     return name
 
 
-def discover(layout: Layout) -> Catalog:
-    """List bottles (home only) and agents (home, then cwd: the cwd one wins on a clash)."""
+def discover(layout: Layout, *, strict: bool = True) -> Catalog:
+    """List bottles (home only) and agents (home, then cwd: the cwd one wins on a clash).
+
+    A folder that cannot be listed raises its ``OSError``, or with ``strict`` false is kept in
+    ``unreadable`` and the others are listed (``validate`` says which it could not check)."""
     cat = Catalog()
+
+    def listed(folder: Path) -> list[Path]:
+        try:
+            return _md_files(folder)
+        except OSError as exc:
+            if strict:
+                raise
+            cat.unreadable.append(_unreadable_folder(folder, exc))
+            return []
 
     def named(path: Path) -> str | None:
         try:
@@ -220,19 +247,19 @@ def discover(layout: Layout) -> Catalog:
             cat.invalid.append(exc)
             return None
 
-    for path in _md_files(layout.bottles_dir):
+    for path in listed(layout.bottles_dir):
         if (name := named(path)) is not None:
             cat.bottles[name] = FileRef("bottle", name, path, "home")
-    for path in _md_files(layout.home_agents_dir):
+    for path in listed(layout.home_agents_dir):
         if (name := named(path)) is not None:
             cat.agents[name] = FileRef("agent", name, path, "home")
     if not layout.cwd_is_home:
-        if _md_files(layout.cwd_bottles_dir):
+        if _ignored_bottles(layout.cwd_bottles_dir, strict=strict):
             cat.warnings.append(
                 f"ignoring {layout.cwd_bottles_dir}: bottles are defined only in {layout.bottles_dir}, "
                 "so a checked-out repository can never define or redirect one"
             )
-        for path in _md_files(layout.cwd_agents_dir):
+        for path in listed(layout.cwd_agents_dir):
             if (name := named(path)) is None:
                 continue
             if name in cat.agents:
@@ -240,6 +267,16 @@ def discover(layout: Layout) -> Catalog:
             cat.agents[name] = FileRef("agent", name, path, "cwd")
     cat.warnings.extend(f"{exc} (file ignored)" for exc in cat.invalid)
     return cat
+
+
+def _ignored_bottles(folder: Path, *, strict: bool) -> list[Path]:
+    """The bottle files of the working folder, which are never read (only named in a warning)."""
+    try:
+        return _md_files(folder)
+    except OSError:
+        if strict:
+            raise
+        return []
 
 
 class _Loader:
@@ -282,17 +319,39 @@ class _Loader:
         parents: list[Bottle] = []
         for parent, origin in own.extends:
             if parent == name or parent in stack:
-                cycle = " -> ".join((*stack, name, parent))
-                raise ManifestError(
-                    f"'extends' makes a cycle: {cycle}",
-                    path=origin.path,
-                    line=origin.line,
-                    key="extends",
-                )
+                raise self._cycle((*stack, name), parent, origin)
             parents.append(self.bottle(parent, stack=(*stack, name), wanted_at=origin))
         effective = fold(own, parents)
         self._bottles[name] = effective
         return effective
+
+    def _cycle(self, walk: tuple[str, ...], parent: str, closing: Origin) -> ExtendsCycleError:
+        """The error for ``walk`` (the bottles followed so far) whose last one extends ``parent``,
+        already on it, at ``closing``: the walk as followed, then every step of the cycle with
+        the file and line that writes it, as one fix may be at any of them."""
+        members = walk[walk.index(parent):]
+        steps = []
+        for index, member in enumerate(members):
+            target = members[(index + 1) % len(members)]
+            where = closing if index == len(members) - 1 else next(
+                o for p, o in self.bottle_file(member).extends if p == target)
+            steps.append(f"{member} -> {target} at {where}")
+        return ExtendsCycleError(
+            f"'extends' makes a cycle: {' -> '.join((*walk, parent))} ({'; '.join(steps)})",
+            cycle=frozenset(members),
+            path=closing.path,
+            line=closing.line,
+            key="extends",
+        )
+
+
+class ExtendsCycleError(ManifestError):
+    """``extends`` loops back. ``cycle`` is the bottles on the loop, the same whichever of them
+    a walk began at, so that ``validate`` reports one loop once."""
+
+    def __init__(self, message: str, *, cycle: frozenset[str], path: Path, line: int, key: str) -> None:
+        super().__init__(message, path=path, line=line, key=key)
+        self.cycle = cycle
 
 
 def _suggestion(name: str, known: Iterable[str]) -> str:
@@ -314,7 +373,16 @@ def _name_of_file(written: str, known: Iterable[str]) -> str | None:
 
 def _not_folders(folders: Iterable[Path]) -> list[Path]:
     """Those of ``folders`` that exist but are not folders: nothing is read from them, silently."""
-    return [folder for folder in folders if folder.exists() and not folder.is_dir()]
+    return [folder for folder in folders if _exists(folder) and not folder.is_dir()]
+
+
+def _exists(path: Path, *, file: bool = False) -> bool:
+    """Whether ``path`` exists (as a file, with ``file``); under a folder that cannot be searched
+    it is not known to (``discover`` reports that folder)."""
+    try:
+        return path.is_file() if file else path.exists()
+    except OSError:
+        return False
 
 
 def _not_a_folder_note(path: Path) -> str:
@@ -345,7 +413,7 @@ def _missing_bottle(
     invalid = _invalid_file(catalog, layout.bottles_dir / f"{name}.md")
     if invalid is not None:
         hint = f"{invalid.path} {invalid.detail}"  # it is there, but cannot count: say why, not "none yet"
-    if (layout.cwd_bottles_dir / f"{name}.md").is_file() and not layout.cwd_is_home:
+    if _exists(layout.cwd_bottles_dir / f"{name}.md", file=True) and not layout.cwd_is_home:
         hint = (
             f"{layout.cwd_bottles_dir / (name + '.md')} is ignored: bottles are defined only in "
             f"{layout.bottles_dir}; move it there if you trust it"
@@ -490,11 +558,11 @@ def _check_bottle(bottle: Bottle, contrib_dir: Path) -> list[str]:
         earlier = by_host.get(route.host)
         if earlier is not None and earlier.auth != route.auth and earlier.auth and route.auth:
             raise ManifestError(
-                f"host '{route.host}' has two routes with different auth (the other at {earlier.origin}); "
-                "the proxy could not tell which credential to inject",
+                f"host '{route.host}' has two routes with different auth: {earlier.key} at {earlier.origin} "
+                f"and {route.key} at {route.origin}; the proxy could not tell which credential to inject",
                 path=route.origin.path,
                 line=route.origin.line,
-                key="egress.routes.auth",
+                key=f"{route.key}.auth",
             )
         by_host.setdefault(route.host, route)
         wide = reach.wildcard_warning(route.host)
@@ -533,9 +601,9 @@ class Session:
     folded once. ``validate`` loads every agent through one session, so the bottles of a
     shared ``extends`` chain are not read again for each agent that ends in it."""
 
-    def __init__(self, layout: Layout, overrides: Mapping[Path, str] | None = None) -> None:
+    def __init__(self, layout: Layout, overrides: Mapping[Path, str] | None = None, *, strict: bool = True) -> None:
         self.layout = layout
-        self.catalog = discover(layout)
+        self.catalog = discover(layout, strict=strict)
         self._loader = _Loader(layout, self.catalog, overrides)
 
     def load(self, agent: str) -> Manifest:
@@ -590,10 +658,12 @@ class ValidationReport:
     checked: tuple[Path, ...]
     errors: tuple[ManifestError, ...]
     warnings: tuple[str, ...]
+    # Folders that could not be listed: not manifest files, and not valid either (unknown).
+    unreadable: tuple[ManifestError, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.unreadable
 
 
 def _stray_files(layout: Layout) -> list[str]:
@@ -618,7 +688,7 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
     """Check every manifest file, and report each file's errors rather than stopping at one."""
     errors: list[ManifestError] = []
     checked: list[Path] = []
-    catalog = discover(layout)
+    catalog = discover(layout, strict=False)
     errors.extend(catalog.invalid)
     checked.extend(e.path for e in catalog.invalid if e.path is not None)
     for folder in _not_folders(_manifest_folders(layout)):
@@ -629,10 +699,17 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
     warnings = [w for w in catalog.warnings if not w.endswith("(file ignored)")] + _stray_files(layout)
     loader = _Loader(layout, catalog, overrides)
     failed_paths: set[Path] = set()
+    cycles: set[frozenset[str]] = set()
     for name, ref in sorted(catalog.bottles.items()):
         checked.append(ref.path)
         try:
             warnings.extend(_check_bottle(loader.bottle(name), layout.contrib_dir))
+        except ExtendsCycleError as exc:
+            # Every bottle on (or leading into) a loop meets it: it is one mistake.
+            if exc.cycle not in cycles:
+                cycles.add(exc.cycle)
+                errors.append(exc)
+                failed_paths.add(exc.path or ref.path)
         except ManifestError as exc:
             if exc.path not in failed_paths:
                 errors.extend(exc.each())
@@ -648,4 +725,4 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
             if exc.path not in failed_paths:
                 errors.extend(exc.each())
                 failed_paths.add(exc.path or ref.path)
-    return ValidationReport(tuple(checked), tuple(errors), tuple(dict.fromkeys(warnings)))
+    return ValidationReport(tuple(checked), tuple(errors), tuple(dict.fromkeys(warnings)), tuple(catalog.unreadable))

@@ -88,6 +88,13 @@ class Route:
     auth: RouteAuth | None = None
     dlp: RouteDlp = field(default_factory=RouteDlp)
     tls_passthrough: bool = False
+    # Its place in its file's ``egress.routes``, for errors naming it (``egress.routes[2]``); not
+    # part of what the route is, so the same route reached twice by ``extends`` is still one.
+    index: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"egress.routes[{self.index}]"
 
 
 @dataclass(frozen=True)

@@ -572,6 +572,7 @@ def _route(r: _Reader, kp: KeyPath, item: Any) -> Route:
         auth=auth,
         dlp=dlp,
         tls_passthrough=passthrough,
+        index=kp[-1],
     )
 
 
@@ -839,7 +840,7 @@ def bottle_file(doc: Document, *, contrib_dir: Path | None = None) -> BottleFile
     supervise = section("supervise", lambda raw: (r.boolean(raw, ("supervise",)), r.origin(("supervise",))), None)
     clipboard = section("terminal", lambda raw: _terminal(r, raw), None)
     provider = section("agent_provider", lambda raw: _provider(r, raw, contrib_dir), Provider())
-    description = section("description", lambda raw: r.string(raw, ("description",), allow_empty=True), "")
+    description = section("description", lambda raw: _description(r, raw), "")
     r.finish()
     return BottleFile(
         name=doc.path.stem,
@@ -870,6 +871,8 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
         )
     r.attempt(lambda: r.keys(data, (), AGENT_KEYS, "an agent file"), None)
     bottle = r.attempt(lambda: _agent_bottle(r, doc), "")
+    if isinstance(data.get("description"), str):  # other types are passed through unread, as before
+        r.attempt(lambda: _description(r, data["description"]), "")
     skills = r.attempt(lambda: _skills(r, data["skills"]), []) if "skills" in data else []
     user = r.attempt(lambda: _git_gate(r, data["git-gate"], ("user",))[0], GitUser()) if "git-gate" in data else GitUser()
     r.finish()
@@ -891,6 +894,17 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
         model=passthrough["model"],
         description=passthrough["description"],
     )
+
+
+_DESCRIPTION_HINT = ("a description is plain text, kept and shown as written; say what this is for, and keep the "
+                     "credential in a host variable that a route's auth or env names")
+
+
+def _description(r: _Reader, raw: Any) -> str:
+    """A bottle's or agent's ``description``: any text but a token, which would be shown with it."""
+    description = r.string(raw, ("description",), allow_empty=True)
+    r.not_a_token(description, ("description",), "a description", hint=_DESCRIPTION_HINT)
+    return description
 
 
 def _agent_bottle(r: _Reader, doc: Document) -> str:

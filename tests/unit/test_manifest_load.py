@@ -161,7 +161,7 @@ class LoadTests(ManifestTestCase):
         self.mh.agent("a", {"bottle": "dev"})
         err = self.load_error("a")
         path = self.mh.bottles_dir / "dev.md"
-        self.assertManifestError(err, path=path, line=6, key="egress.routes.auth", contains=("two routes with different auth", f"{path}:4"))
+        self.assertManifestError(err, path=path, line=6, key="egress.routes[1].auth", contains=("two routes with different auth", f"{path}:4"))
 
     def test_two_routes_for_one_host_across_extends(self) -> None:
         self.mh.bottle("base", "egress:\n  routes:\n    - host: api.example.com\n      auth: {scheme: bearer, token_ref: ONE}\n")
