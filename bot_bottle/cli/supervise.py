@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import UsageError
+from bot_bottle.supervise import MAX_REASON_CHARS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,11 +48,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_format(p, help_text="with --once: text (a table) or json (one object: 'pending', 'bottles' and "
                                    "'errors' lists)")
     p.add_argument("--approve", metavar="ID",
-                   help="approve one proposal and apply it, then exit (exit status 1 when applying it failed). "
-                        f"{ID_HELP}")
+                   help="approve one proposal and apply it, then exit (exit status 1 when it was decided "
+                        "already or applying it failed; 2, deciding nothing, when ID names no proposal or "
+                        f"several). {ID_HELP}")
     p.add_argument("--reject", metavar="ID", help="reject one proposal (with --reason), then exit; ID as for --approve")
     p.add_argument("--reason", metavar="TEXT",
-                   help="with --reject (needed) or --approve: why; the agent is told it, the audit log keeps it")
+                   help="with --reject (needed) or --approve: why; the agent is told it, the audit log keeps it. "
+                        f"At most {MAX_REASON_CHARS} characters; line breaks and tabs, but no other control "
+                        "characters (a reason that breaks this decides nothing and exits 2)")
     p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
                    help="how often the console syncs with the bottles (default 2, at least 0.5)")
     p.set_defaults(func=run)
@@ -130,6 +134,13 @@ def _verdict(args: argparse.Namespace) -> tuple[str | None, str]:
     flag, verdict, typed = asked[0]
     if verdict == "rejected" and not (args.reason or "").strip():
         raise UsageError("--reject needs --reason: the agent is told why", hint=f"{flag} {typed} --reason TEXT")
+    if args.reason is not None:
+        from bot_bottle.supervise.proposals import InvalidDecision, check_reason
+
+        try:
+            check_reason(args.reason)
+        except InvalidDecision as exc:
+            raise UsageError(f"--reason: {exc}; nothing was decided") from None
     return verdict, typed
 
 
@@ -137,6 +148,7 @@ def _decide_one(db: Path, layout: object, typed: str, verdict: str, reason: str 
     """Decide the one proposal ``typed`` names; a name that fits none or several decides nothing."""
     from bot_bottle.supervise import apply
     from bot_bottle.supervise.store import Store, UnknownProposal
+    from bot_bottle.terminal import printable
 
     with _readable(db), Store(db) as st:
         try:
@@ -149,7 +161,8 @@ def _decide_one(db: Path, layout: object, typed: str, verdict: str, reason: str 
     if done.status == "failed":
         output.error(line)
         return 1
-    output.console().print(line, markup=False, highlight=False)
+    # The error quotes what a sidecar answered: its control characters are shown as escapes.
+    output.console().print(printable(line), markup=False, highlight=False)
     return 0
 
 

@@ -156,7 +156,9 @@ def decide(store: Store, proposal_id: str | int | ProposalRow, verdict: str, *, 
         if error:
             store.update_proposal(row.key, expect=row.status, error=f"not delivered to the sidecar: {error}")
         return store.get(row.key)
-    with _heartbeat(store, row, HEARTBEAT_S):
+    # The lock says "this process applies it" for as long as the process lives; the stamps say
+    # it to a reader on another machine sharing the home, where the lock cannot be seen.
+    with store.applying(row.key), _heartbeat(store, row, HEARTBEAT_S):
         return _apply_granted(store, row, link, v, who, ctx, save_to_manifest)
 
 
@@ -175,7 +177,9 @@ def _heartbeat(store: Store, row: ProposalRow, every: float) -> Iterator[None]:
     A stamp rather than the applying process's pid: a pid cannot be told from another process
     that later got the same number (after a reboot, or a wrap), means nothing to a console in
     another pid namespace over the same home, and would need a column of its own; a stamp needs
-    none of that and fails safe (a process that is gone stamps nothing). The stamps go through a
+    none of that and fails safe (a process that is gone stamps nothing). What a stamp cannot say
+    is that a process which has not stamped for an hour because the machine slept still runs:
+    the applying lock (``Store.applying``, held around this) says that. The stamps go through a
     connection of their own: the deciding thread's connection is not shared across threads.
     """
     done = threading.Event()

@@ -300,7 +300,13 @@ class SuperviseApp(App[None]):
         self._read_at: dict[str, float] = {}
         self._started_at = clock()
         self.syncs = 0  # completed syncs, for tests and the status line
-        self._events_shown: tuple[Any, ...] | None = None
+        # The events in the log now, as (bottle, [(source, offset, imported_at), ...]): a refresh
+        # writes only those after them, rather than the whole log again.
+        self._events_shown: tuple[str, list[tuple[str, int, float]]] | None = None
+        self._damaged = 0  # pending proposals the last refresh could not read (left out)
+        # What the log was last read for: (bottle, ``Store.events_version``, events shown, events
+        # kept, terminal sequences held). A refresh that finds the same version reads nothing.
+        self._events_read: tuple[str, tuple[int, int, float | None, float | None], int, int, int] | None = None
         self._detail_key: int | None = None
         self._columns_added = False  # mounted: the tables have their columns
         # One sync at a time, in a thread of its own; decisions and stops in their own pool, so
@@ -435,12 +441,18 @@ class SuperviseApp(App[None]):
                      markup=False)
 
     def refresh_views(self) -> None:
+        damaged: list[DamagedRow] = []
         try:
-            self.pending = self.store.pending()
+            # A damaged row is left out and named; the others are shown and can be decided.
+            self.pending = self.store.pending(damaged=damaged)
         except (sqlite3.DatabaseError, DamagedRow) as exc:
             # The file damaged under the console: the lists stay as last read and it says why,
             # rather than the console ending in a traceback with proposals still waiting.
             self._store_unreadable(exc)
+        else:
+            self._damaged = len(damaged)
+            if damaged:
+                self._store_unreadable(damaged[0])
         now = self.clock()
         counts: dict[str, int] = {}
         for row in self.pending:
@@ -495,9 +507,10 @@ class SuperviseApp(App[None]):
                 # Said at once: an operator reading its detail would otherwise see another
                 # proposal take its place there with no word of why.
                 self._tell(self._gone(int(keep)), severity="warning", timeout=10)
+        left_out = f"; {self._damaged} damaged, not shown" if self._damaged else ""
         self._title("#proposals-title",
-                    f"Pending proposals ({len(self.pending)})  a approve  A +save  m modify  r reject  "
-                    "enter detail" if self.pending else "Pending proposals: none")
+                    f"Pending proposals ({len(self.pending)}{left_out})  a approve  A +save  m modify  r reject  "
+                    "enter detail" if self.pending else f"Pending proposals: none{left_out}")
         if self.selected_bottle is None or self.selected_bottle not in colors:
             current = self.current_proposal()
             self.selected_bottle = current.bottle_id if current else (self.bottles[0].id if self.bottles else None)
@@ -646,42 +659,64 @@ class SuperviseApp(App[None]):
             self.query_one("#detail-pane", DetailPane).scroll_home(animate=False)
 
     def _show_events(self) -> None:
-        from bot_bottle.cli.logs import format_text
-
         log = self.query_one("#events", RichLog)
         bottle = self.selected_bottle
         if bottle is None:
             log.clear()
-            self._events_shown = None
+            self._events_shown = self._events_read = None
             self._title("#events-title", "Events: no bottle selected")
             return
         try:
-            events = self.store.events(bottle, limit=EVENTS_SHOWN)
-            # Counted over all of them: a flood of requests may push the entries out of the newest shown.
-            held = view.terminal_held([row.record for row in self.store.terminal_events(bottle)])
+            version = self.store.events_version(bottle)
+            read = self._events_read
+            if read is None or read[:2] != (bottle, version):
+                read = self._events_read = self._read_events(bottle, version, log)
         except (sqlite3.DatabaseError, DamagedRow) as exc:
             self._store_unreadable(exc)
             self._title("#events-title", f"Events of {bottle}: cannot be read")
             return
+        _, _, shown, total, held = read
         label = next((b.label for b in self.bottles if b.id == bottle and b.label), None)
+        # The store keeps up to 10,000 a bottle; the newest few hundred are what an operator
+        # reads here, and the count says that the rest exist.
+        count = f"newest {shown} of {total} ({total - shown} older not shown)" if total > shown else f"{shown}"
         self._title("#events-title", f"Egress, DLP and terminal events of {bottle}" + (f" ({label})" if label else "")
-                    + f": {len(events)}" + (f"  (terminal: {held} sequence{'s' if held != 1 else ''} held back)"
-                                            if held else ""))
-        # Rewritten only when something changed, so a sync every few seconds does not flicker (a
-        # terminal entry that grew in place has a new import time).
-        shown = (bottle, len(events), held,
-                 (events[-1].source, events[-1].offset, events[-1].imported_at) if events else None)
-        if shown == self._events_shown:
-            return
-        self._events_shown = shown
-        log.clear()
-        for event in events:
+                    + f": {count}" + (f"  (terminal: {held} sequence{'s' if held != 1 else ''} held back)"
+                                      if held else ""))
+
+    def _read_events(self, bottle: str, version: tuple[int, int, float | None, float | None],
+                     log: RichLog) -> tuple[str, tuple[int, int, float | None, float | None], int, int, int]:
+        """Read ``bottle``'s newest events into the log: only those after the lines it shows when
+        it shows that bottle's and they are still among the newest, else all of them again.
+        Return what ``_events_read`` keeps of them."""
+        from bot_bottle.cli.logs import format_text
+
+        events = self.store.events(bottle, limit=EVENTS_SHOWN)
+        # Counted over all of them: a flood of requests may push the entries out of the newest shown.
+        held = view.terminal_held([row.record for row in self.store.terminal_events(bottle)])
+        keys = [(event.source, event.offset, event.imported_at) for event in events]
+        new = _appended(self._events_shown, bottle, keys)
+        self._events_shown = (bottle, keys)
+        if new is None:
+            # Another bottle, or the shown ones changed (a terminal entry that grew in place has
+            # a new import time): the log is written again.
+            log.clear()
+            new = 0
+        # Only what came after the lines shown: a sync every few seconds neither flickers nor
+        # redraws a few hundred lines; the log drops its oldest beyond ``EVENTS_SHOWN``.
+        for event in events[new:]:
             log.write(format_text(event.record))
+        return bottle, version, len(events), max(version[1], len(events)), held
 
     @on(DataTable.RowHighlighted, "#bottles")
     @_while_shown
     def _bottle_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value != self.selected_bottle:
+        if event.row_key is None or event.row_key.value != self._cursor_key(self.query_one("#bottles", DataTable)):
+            # Posted while a refresh rebuilt the table, its cursor since put back on the bottle
+            # the operator chose: following it would show the first bottle's events, then the
+            # chosen one's again, on every sync.
+            return
+        if event.row_key.value != self.selected_bottle:
             self.selected_bottle = str(event.row_key.value)
             self._show_events()
 
@@ -950,6 +985,27 @@ class SuperviseApp(App[None]):
             raise BotBottleError("the edited proposal is not UTF-8 text: not modified") from None
         finally:
             path.unlink(missing_ok=True)
+
+
+def _appended(shown: tuple[str, list[tuple[str, int, float]]] | None, bottle: str,
+              keys: list[tuple[str, int, float]]) -> int | None:
+    """Where the events not yet in the log begin in ``keys`` (the newest events, oldest first),
+    when the log holds ``bottle``'s events ``shown`` and ``keys`` only moves on from them (the
+    oldest gone off the top, new ones at the end); None when the log must be written again."""
+    if shown is None or shown[0] != bottle:
+        return None
+    before = shown[1]
+    if not before:
+        return 0
+    if not keys:
+        return None
+    try:
+        gone = before.index(keys[0])
+    except ValueError:
+        # Nothing of what is shown is among the newest any more (a flood): written whole.
+        return None
+    kept = len(before) - gone
+    return kept if keys[:kept] == before[gone:] else None
 
 
 def editor_command(editor: str | None) -> list[str]:

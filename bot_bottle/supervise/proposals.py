@@ -15,12 +15,15 @@ rejected proposal or reject an applied one.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot_bottle.errors import BotBottleError
 from bot_bottle.sidecar.supervise.channel import ChannelError, Decision, validate_payload
+from bot_bottle.supervise import MAX_REASON_CHARS
+from bot_bottle.terminal import one_line
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -128,7 +131,33 @@ def decide(status: str, kind: str, verdict: str, *, reason: str = "", change: Ma
         raise InvalidDecision(f"only a modified decision carries a change, not {verdict}")
     if verdict == REJECTED and not reason.strip():
         raise InvalidDecision("a rejection needs a reason: the agent is told it")
+    check_reason(reason)
     return Verdict(status=verdict, reason=reason.strip(), change=canonical, operator=operator, decided_at=now)
+
+
+# Characters a reason may not hold besides control characters: the bidirectional ones, which
+# make a terminal show text in another order than it reads (the agent's, or the operator's).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def check_reason(reason: str) -> str:
+    """``reason`` if an operator's reason may say it, else ``InvalidDecision`` saying why: at most
+    ``MAX_REASON_CHARS`` characters, line breaks and tabs but no other control character (an
+    escape sequence in it would reach the agent's terminal, and any screen that shows it later)
+    and no bidirectional control. Any script, emoji and joiners are fine."""
+    if len(reason) > MAX_REASON_CHARS:
+        raise InvalidDecision(f"a reason is at most {MAX_REASON_CHARS} characters; this one has {len(reason)}")
+    at = next((i for i, char in enumerate(reason) if _refused(char)), None)
+    if at is not None:
+        raise InvalidDecision(f"a reason may hold line breaks and tabs, but no other control character; this one has "
+                              f"{one_line(reason[at])} at character {at + 1}")
+    return reason
+
+
+def _refused(char: str) -> bool:
+    if char in "\t\n" or (" " <= char <= "~"):
+        return False
+    return unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI
 
 
 def effective_payload(status: str, payload: Mapping[str, Any], change: Mapping[str, Any] | None) -> dict[str, Any]:

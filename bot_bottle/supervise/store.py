@@ -20,11 +20,13 @@ A database written by a newer bot-bottle is refused with a clear error rather th
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,13 @@ MAX_TERMINAL_EVENTS_PER_BOTTLE = 200
 MAX_TERMINAL_KINDS = 32
 MAX_KIND_CHARS = 80
 OTHER_KINDS = "other kinds"
+# Next to the database, the folder of the locks a process applying a decision holds (one file per
+# proposal, named by its key): the kernel drops a lock when its process ends, however it ends,
+# and keeps it while the process is stopped or the machine sleeps, so a sync can tell a live apply
+# from a dead one without reading any clock.
+APPLYING_SUFFIX = "-applying"
+# What SQLite's text decoding says of bytes that are not UTF-8 (``sqlite3.OperationalError``).
+_UNDECODABLE = "Could not decode to UTF-8"
 
 
 class StoreError(BotBottleError):
@@ -283,8 +292,52 @@ def _load_object(text: str | None, row: str, column: str) -> dict[str, Any] | No
     return value
 
 
-def _proposal_name(row: sqlite3.Row) -> str:
+def _proposal_name(row: Mapping[str, Any]) -> str:
     return f"proposal {row['bottle_id']}/{row['id']} (#{row['key']})"
+
+
+def _audit_name(row: Mapping[str, Any]) -> str:
+    return f"audit row #{row['seq']}"
+
+
+def _event_name(row: Mapping[str, Any]) -> str:
+    return f"event {row['offset']} of bottle {row['bottle_id']} (from {row['source']})"
+
+
+def _cursor_name(row: Mapping[str, Any]) -> str:
+    return f"event cursor of bottle {row['bottle_id']}"
+
+
+def _undecodable(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and _UNDECODABLE in str(exc)
+
+
+def _not_utf8(value: object) -> bool:
+    """Text read back with its undecodable bytes escaped (``surrogateescape``): no string
+    SQLite's own decoding returns holds a lone surrogate."""
+    if not isinstance(value, str) or value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _escaped(value: object) -> object:
+    """A rescued value as a message may quote it: each byte that is not UTF-8 as ``\\xNN``."""
+    if isinstance(value, str) and _not_utf8(value):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+def _check_utf8(row: sqlite3.Row, name: Callable[[Mapping[str, Any]], str]) -> None:
+    """``DamagedRow`` naming ``row`` (by ``name``) and its first column that was not UTF-8."""
+    for column in row.keys():
+        if _not_utf8(row[column]):
+            shown = {key: _escaped(row[key]) for key in row.keys()}
+            raise DamagedRow(name(shown), column, "not UTF-8 text (bytes written by something other than "
+                                                  "bot-bottle, or damaged)")
 
 
 def _dumps(value: Any) -> str | None:
@@ -353,8 +406,8 @@ class AuditRow:
         return cls(
             seq=row["seq"], at=row["at"], operator=row["operator"], action=row["action"],
             bottle_id=row["bottle_id"], proposal_key=row["proposal_key"], reason=row["reason"],
-            before=_loads(row["before"], f"audit row #{row['seq']}", "before"),
-            after=_loads(row["after"], f"audit row #{row['seq']}", "after"), outcome=row["outcome"],
+            before=_loads(row["before"], _audit_name(row), "before"),
+            after=_loads(row["after"], _audit_name(row), "after"), outcome=row["outcome"],
         )
 
 
@@ -419,6 +472,90 @@ class Store:
     def version(self) -> int:
         return schema_version(self.conn)
 
+    # -- reading rows ----------------------------------------------------------------------------
+    def _select(self, sql: str, args: Iterable[Any] = (), *,
+                name: Callable[[Mapping[str, Any]], str]) -> list[sqlite3.Row]:
+        """The rows ``sql`` selects; ``DamagedRow`` naming the first (by ``name``) whose text is
+        not UTF-8. SQLite stores whatever bytes it is given and Python's reading of them stops
+        at the first that do not decode, naming neither the row nor the query: such rows are
+        read again with the bytes escaped, only then (no cost while every row is whole)."""
+        rows, damaged = self._select_tolerant(sql, args, name=name)
+        if damaged:
+            raise damaged[0]
+        return rows
+
+    def _select_tolerant(self, sql: str, args: Iterable[Any] = (), *,
+                         name: Callable[[Mapping[str, Any]], str]) -> tuple[list[sqlite3.Row], list[DamagedRow]]:
+        """The rows ``sql`` selects whose text is UTF-8, and a ``DamagedRow`` for each other."""
+        args = tuple(args)
+        try:
+            return self.conn.execute(sql, args).fetchall(), []
+        except sqlite3.OperationalError as exc:
+            if not _undecodable(exc):
+                raise
+        whole, damaged = [], []
+        for row in self._rescued(sql, args):
+            try:
+                _check_utf8(row, name)
+            except DamagedRow as exc:
+                damaged.append(exc)
+                continue
+            whole.append(row)
+        return whole, damaged
+
+    def _rescued(self, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+        """``sql``'s rows with every byte that is not UTF-8 kept as a lone surrogate
+        (``surrogateescape``), read on a connection of their own (a text factory is the
+        connection's, and this one may be shared)."""
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
+            conn.row_factory = sqlite3.Row
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+    # -- who is applying what ------------------------------------------------------------------
+    def _applying_path(self, key: int) -> Path:
+        return self.path.parent / f"{self.path.name}{APPLYING_SUFFIX}" / str(int(key))
+
+    @contextmanager
+    def applying(self, key: int) -> Iterator[bool]:
+        """Hold proposal ``key``'s applying lock while the body runs (True when it was taken;
+        a folder that cannot be written leaves the sync to its clock rule, as without it)."""
+        path = self._applying_path(key)
+        fd = _take_lock(path)
+        try:
+            yield fd is not None
+        finally:
+            if fd is not None:
+                with suppress(OSError):
+                    path.unlink()
+                os.close(fd)
+
+    def apply_alive(self, key: int) -> bool:
+        """Whether a process (this one or another on this machine) still holds proposal
+        ``key``'s applying lock: it runs, even if it has not stamped the proposal for hours (the
+        machine slept, or the process was stopped). False when no process does: it ended (a
+        crash leaves its file behind, removed here), or it never took one (an older bot-bottle)."""
+        path = self._applying_path(key)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            with suppress(OSError):
+                path.unlink()  # left by a process that ended without removing it
+            return False
+        finally:
+            os.close(fd)
+
     # -- proposals -----------------------------------------------------------------------------
     def add_proposal(self, bottle_id: str, proposal: Mapping[str, Any], *, status: str = "pending") -> bool:
         """Insert a proposal read from a sidecar; False when it is already here (idempotent)."""
@@ -441,10 +578,10 @@ class Store:
         return cur.rowcount == 1
 
     def get(self, key: int) -> ProposalRow:
-        row = self.conn.execute("SELECT * FROM proposals WHERE key = ?", (key,)).fetchone()
-        if row is None:
+        rows = self._select("SELECT * FROM proposals WHERE key = ?", (key,), name=_proposal_name)
+        if not rows:
             raise StoreError(f"no proposal #{key} in {self.path}")
-        return ProposalRow.from_sql(row)
+        return ProposalRow.from_sql(rows[0])
 
     def find(self, proposal_id: str, bottle_id: str | None = None) -> ProposalRow:
         """A proposal by its sidecar id (``ID``, ``BOTTLE/ID`` or ``#KEY``)."""
@@ -453,11 +590,10 @@ class Store:
         if bottle_id is None and "/" in proposal_id:
             bottle_id, proposal_id = proposal_id.split("/", 1)
         if bottle_id is None:
-            rows = self.conn.execute("SELECT * FROM proposals WHERE id = ?", (proposal_id,)).fetchall()
+            rows = self._select("SELECT * FROM proposals WHERE id = ?", (proposal_id,), name=_proposal_name)
         else:
-            rows = self.conn.execute(
-                "SELECT * FROM proposals WHERE id = ? AND bottle_id = ?", (proposal_id, bottle_id)
-            ).fetchall()
+            rows = self._select("SELECT * FROM proposals WHERE id = ? AND bottle_id = ?", (proposal_id, bottle_id),
+                                name=_proposal_name)
         if not rows:
             where = f" of bottle {bottle_id}" if bottle_id else ""
             raise StoreError(f"no proposal {proposal_id!r}{where}",
@@ -478,24 +614,22 @@ class Store:
         nothing is picked for the operator.
         """
         if typed.startswith("#") and typed[1:].isdigit():
-            row = self.conn.execute("SELECT * FROM proposals WHERE key = ?", (int(typed[1:]),)).fetchone()
-            if row is None:
+            found = self._select("SELECT * FROM proposals WHERE key = ?", (int(typed[1:]),), name=_proposal_name)
+            if not found:
                 raise UnknownProposal(f"no proposal {typed}", hint="`bot-bottle supervise --once` lists the pending ones")
-            return ProposalRow.from_sql(row)
+            return ProposalRow.from_sql(found[0])
         bottle_id, pid = typed.split("/", 1) if "/" in typed else (None, typed)
         if not pid:
             raise UnknownProposal(f"no proposal id in {typed!r}", hint="name it as ID, BOTTLE/ID or #KEY")
         in_bottle = "" if bottle_id is None else " AND bottle_id = ?"
         where = [] if bottle_id is None else [bottle_id]
-        rows = self.conn.execute(f"SELECT * FROM proposals WHERE id = ?{in_bottle} ORDER BY key",
-                                 (pid, *where)).fetchall()
+        rows = self._select(f"SELECT * FROM proposals WHERE id = ?{in_bottle} ORDER BY key", (pid, *where),
+                            name=_proposal_name)
         whole = bool(rows)
         if not rows:
             # substr, not LIKE: LIKE ignores the case of ASCII letters and reads % and _ as wildcards.
-            rows = self.conn.execute(
-                f"SELECT * FROM proposals WHERE substr(id, 1, ?) = ?{in_bottle} ORDER BY key LIMIT ?",
-                (len(pid), pid, *where, shown + 1),
-            ).fetchall()
+            rows = self._select(f"SELECT * FROM proposals WHERE substr(id, 1, ?) = ?{in_bottle} ORDER BY key LIMIT ?",
+                                (len(pid), pid, *where, shown + 1), name=_proposal_name)
         if len(rows) == 1:
             return ProposalRow.from_sql(rows[0])
         where_said = f" of bottle {bottle_id}" if bottle_id else ""
@@ -513,8 +647,12 @@ class Store:
                               hint="name it as BOTTLE/ID" if whole else "type more of the id (or BOTTLE/ID)",
                               candidates=names)
 
-    def proposals(self, *, status: str | Iterable[str] | None = None, bottle_id: str | None = None) -> list[ProposalRow]:
-        """Proposals, oldest first, optionally of one or more statuses and one bottle."""
+    def proposals(self, *, status: str | Iterable[str] | None = None, bottle_id: str | None = None,
+                  damaged: list[DamagedRow] | None = None) -> list[ProposalRow]:
+        """Proposals, oldest first, optionally of one or more statuses and one bottle.
+
+        A damaged row raises ``DamagedRow``; with a ``damaged`` list, it is added there instead
+        and the whole rows are returned (a console or a sync goes on with the others)."""
         sql, args = "SELECT * FROM proposals WHERE 1 = 1", list[Any]()
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
@@ -524,10 +662,20 @@ class Store:
             sql += " AND bottle_id = ?"
             args.append(bottle_id)
         sql += " ORDER BY created_at, key"
-        return [ProposalRow.from_sql(r) for r in self.conn.execute(sql, args).fetchall()]
+        if damaged is None:
+            return [ProposalRow.from_sql(r) for r in self._select(sql, args, name=_proposal_name)]
+        rows, broken = self._select_tolerant(sql, args, name=_proposal_name)
+        damaged.extend(broken)
+        out = []
+        for r in rows:
+            try:
+                out.append(ProposalRow.from_sql(r))
+            except DamagedRow as exc:
+                damaged.append(exc)
+        return out
 
-    def pending(self, bottle_id: str | None = None) -> list[ProposalRow]:
-        return self.proposals(status="pending", bottle_id=bottle_id)
+    def pending(self, bottle_id: str | None = None, *, damaged: list[DamagedRow] | None = None) -> list[ProposalRow]:
+        return self.proposals(status="pending", bottle_id=bottle_id, damaged=damaged)
 
     def update_proposal(self, key: int, *, expect: str, audit: AuditEntry | None = None,
                         unchanged_since: float | None = None, **fields: Any) -> ProposalRow:
@@ -550,8 +698,9 @@ class Store:
         with _immediate(self.conn):
             cur = self.conn.execute(f"UPDATE proposals SET {assignments} WHERE {where}", (*cols.values(), *args))
             if cur.rowcount != 1:
-                row = self.conn.execute("SELECT bottle_id, id, status FROM proposals WHERE key = ?",
-                                        (key,)).fetchone()
+                found = self._select("SELECT key, bottle_id, id, status FROM proposals WHERE key = ?", (key,),
+                                     name=_proposal_name)
+                row = found[0] if found else None
                 if row is None:
                     raise StoreError(f"no proposal #{key} in {self.path}")
                 if row["status"] == expect:
@@ -610,15 +759,14 @@ class Store:
         if bottle_id is not None:
             sql += " AND bottle_id = ?"
             args.append(bottle_id)
-        return [AuditRow.from_sql(r) for r in self.conn.execute(sql + " ORDER BY seq", args).fetchall()]
+        return [AuditRow.from_sql(r) for r in self._select(sql + " ORDER BY seq", args, name=_audit_name)]
 
     # -- egress events -------------------------------------------------------------------------
     def event_cursor(self, bottle_id: str, source: str) -> int:
         """The byte offset in that sidecar's log up to which events were imported."""
-        row = self.conn.execute(
-            "SELECT offset FROM event_cursors WHERE bottle_id = ? AND source = ?", (bottle_id, source)
-        ).fetchone()
-        return int(row["offset"]) if row else 0
+        rows = self._select("SELECT * FROM event_cursors WHERE bottle_id = ? AND source = ?", (bottle_id, source),
+                            name=_cursor_name)
+        return int(rows[0]["offset"]) if rows else 0
 
     def import_events(self, bottle_id: str, source: str, events: Iterable[tuple[int, Mapping[str, Any]]],
                       *, next_offset: int) -> int:
@@ -659,16 +807,13 @@ class Store:
     def event_cursors(self, bottle_id: str) -> dict[str, int]:
         """Every sidecar incarnation's import offset for a bottle (read before asking the
         sidecar, so the asking can happen off this connection's thread)."""
-        rows = self.conn.execute(
-            "SELECT source, offset FROM event_cursors WHERE bottle_id = ?", (bottle_id,)
-        ).fetchall()
+        rows = self._select("SELECT * FROM event_cursors WHERE bottle_id = ?", (bottle_id,), name=_cursor_name)
         return {str(r["source"]): int(r["offset"]) for r in rows}
 
     def bottles_with_events(self) -> list[str]:
         """Every bottle the store holds events, terminal entries or log cursors of."""
-        rows = self.conn.execute(
-            "SELECT bottle_id FROM egress_events UNION SELECT bottle_id FROM event_cursors ORDER BY bottle_id"
-        ).fetchall()
+        rows = self._select("SELECT bottle_id FROM egress_events UNION SELECT bottle_id FROM event_cursors"
+                            " ORDER BY bottle_id", name=lambda r: f"an event or cursor of bottle {r['bottle_id']}")
         return [str(r["bottle_id"]) for r in rows]
 
     def forget_events(self, bottle_id: str) -> int:
@@ -697,10 +842,10 @@ class Store:
                 (bottle_id, TERMINAL_SOURCE),
             ).fetchone()
             if row["n"] >= self.max_terminal_events and row["last"] is not None:
-                newest = self.conn.execute(
-                    "SELECT record FROM egress_events WHERE bottle_id = ? AND source = ? AND offset = ?",
-                    (bottle_id, TERMINAL_SOURCE, row["last"]),
-                ).fetchone()
+                newest = self._select(
+                    "SELECT * FROM egress_events WHERE bottle_id = ? AND source = ? AND offset = ?",
+                    (bottle_id, TERMINAL_SOURCE, row["last"]), name=_event_name,
+                )[0]
                 earlier = _load_object(newest["record"], f"terminal entry {row['last']} of bottle {bottle_id}",
                                        "record") or {}
                 counts = merge_counts(dict(_counts_of(earlier.get("held"))), counts)
@@ -721,23 +866,54 @@ class Store:
 
     def terminal_events(self, bottle_id: str) -> list[EventRow]:
         """Every terminal entry of a bottle, oldest first."""
-        rows = self.conn.execute(
-            "SELECT * FROM egress_events WHERE bottle_id = ? AND source = ? ORDER BY offset",
-            (bottle_id, TERMINAL_SOURCE),
-        ).fetchall()
+        rows = self._select("SELECT * FROM egress_events WHERE bottle_id = ? AND source = ? ORDER BY offset",
+                            (bottle_id, TERMINAL_SOURCE), name=_event_name)
         return [_event_row(r) for r in rows]
 
     def events(self, bottle_id: str, *, limit: int = 200) -> list[EventRow]:
         """The newest ``limit`` events of a bottle, oldest first."""
-        rows = self.conn.execute(
+        rows = self._select(
             "SELECT * FROM egress_events WHERE bottle_id = ? ORDER BY imported_at DESC, source DESC, offset DESC LIMIT ?",
-            (bottle_id, limit),
-        ).fetchall()
+            (bottle_id, limit), name=_event_name,
+        )
         return [_event_row(r) for r in reversed(rows)]
+
+    def events_version(self, bottle_id: str) -> tuple[int, int, float | None, float | None]:
+        """What changes whenever a bottle's events may have: SQLite's count of commits by other
+        connections (an import, a prune, a terminal entry, a row changed by hand), then how many
+        events and terminal entries the store keeps of the bottle and their oldest and newest
+        import times. Read from the index alone: a small part of the cost of ``events`` (which
+        sorts), so a reader can ask it first and read the events only when it moved."""
+        changes = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        row = self.conn.execute(
+            "SELECT COUNT(*), MIN(imported_at), MAX(imported_at) FROM egress_events WHERE bottle_id = ?", (bottle_id,)
+        ).fetchone()
+        return changes, int(row[0]), row[1], row[2]
+
+
+def _take_lock(path: Path, tries: int = 3) -> int | None:
+    """An open descriptor holding ``path``'s exclusive lock, or None when it cannot be had.
+
+    A checker that found the file unheld may remove it between our open and our lock: the lock
+    is kept only on the file that is still at ``path``, else taken again on a new one."""
+    for _ in range(tries):
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+    return None
 
 
 def _event_row(r: sqlite3.Row) -> EventRow:
-    name = f"event {r['offset']} of bottle {r['bottle_id']} (from {r['source']})"
+    name = _event_name(r)
     return EventRow(r["bottle_id"], r["source"], r["offset"], r["ts"], _load_object(r["record"], name, "record") or {},
                     r["imported_at"])
 

@@ -35,10 +35,13 @@ from bot_bottle.supervise.store import AuditEntry, DamagedRow, ProposalRow, Stal
 
 SYSTEM_OPERATOR = "bot-bottle"  # who the audit log names for changes no person made
 # A granted proposal is applied by the process that decided it, which stamps it (its
-# ``updated_at``) every minute while it applies (``apply.HEARTBEAT_S``): however long a build
-# takes, a live apply's last stamp is recent. One whose last stamp (or decision) is older than
-# this lost that process mid-apply: it is failed, so it does not sit "approved" forever with
-# nothing happening.
+# ``updated_at``) every minute while it applies (``apply.HEARTBEAT_S``) and holds its applying
+# lock (``Store.applying``) until it is done: however long a build takes, a live apply's last
+# stamp is recent. One whose last stamp (or decision) is older than this, and whose lock no
+# process holds, lost that process mid-apply: it is failed, so it does not sit "approved" forever
+# with nothing happening. The lock is what tells a machine that slept (or a stopped process)
+# from a dead apply: on waking, every stamp looks old until the applier's next one, while the
+# kernel kept its lock the whole time.
 STUCK_AFTER_S = 3600.0
 # What one sync reads of one bottle's egress log: a large backlog (a console that was closed for a
 # day, a flood of requests) is caught up over several syncs, from the cursor each one leaves, so
@@ -378,11 +381,13 @@ def _report_refused(store: Store, bottle_id: str, refused: list[str], report: Sy
 
 def fail_interrupted(store: Store, *, now: float) -> int:
     """Fail the granted proposals whose applying never finished (see ``STUCK_AFTER_S``): no
-    stamp from the applying process for that long."""
+    stamp from the applying process for that long, and no process holding its applying lock."""
     failed = 0
     for row in store.proposals(status=states.GRANTED):
         if row.decided_at is None or now - max(row.decided_at, row.updated_at) < STUCK_AFTER_S:
             continue
+        if store.apply_alive(row.key):
+            continue  # its process runs (the machine slept, or it was stopped): it stamps again
         error = (f"applying it was interrupted: still {row.status} {int((now - row.decided_at) // 60)} min "
                  "after the decision (the deciding process ended); nothing is known to have taken effect")
         try:
