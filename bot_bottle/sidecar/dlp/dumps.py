@@ -28,7 +28,9 @@ search of a byte view of the text (a hex digit one symbol, a blank or tab anothe
 token format was not.) That search finds too the blocks the line-break search turns away: lines
 indented by two blanks or more (a YAML block scalar, a Markdown code block) or with blanks or
 tabs of any mix and width between their bytes; a block is read from its first line across its
-lines, so a value cut at a line's end is read whole.
+lines, so a value cut at a line's end is read whole. Narrow "base64" that is lines of
+lowercase letters only and whose bytes are no text (a word list, a column of short lowercase
+words) gives no layer: a large text of short lines holds thousands of such blocks.
 
 Groups of two or four bytes are written big-endian by ``xxd`` and in the machine's order, little-
 endian, by ``od -x`` and ``hexdump``: such a block is read both ways.
@@ -288,7 +290,20 @@ _HEX_LINE = re.compile(
 # One line of narrow base64: its last line may be shorter and padded (one character and "==");
 # indented as every line of its block is (a YAML block scalar, a Markdown code block).
 _B64_LINE = re.compile(r"([ \t]{0,%d})([A-Za-z0-9+/]{1,23})(={0,2})\r?" % (_INDENT - 1))
+# The same, matched where a line starts: the whole line, up to its line break, a NUL or the end.
+_B64_LINE_AT = re.compile(r"([ \t]{0,%d}+)([A-Za-z0-9+/]{1,23}+)(={0,2})\r?(?![^\n\x00])" % (_INDENT - 1))
 NARROW = 24  # from this width on, each line is a run ``encodings.decode_runs`` reads
+# A block of narrow base64 that is lowercase letters only (its lines, their indentation and
+# line breaks): the shape of lines of lowercase words (``_word_lines``).
+_LOWERCASE_LINES = re.compile(r"[a-z \t\r\n]*")
+# What a block of offset-less hex lines or of cells starts with: a hex digit, a blank or a tab.
+_DUMP_LEADS = frozenset("0123456789abcdefABCDEF \t")
+# The first two lines of a block of narrow base64 (``_B64_LINE``): the first as wide as the
+# block (four characters or more, not padded), the second indented the same and, when it is the
+# block's last, maybe shorter (``_block_at`` compares their widths).
+_B64_PAIR = re.compile(
+    r"([ \t]{0,%d}+)([A-Za-z0-9+/]{4,23}+)\r?\n\1([A-Za-z0-9+/]{1,23}+)={0,2}\r?(?![^\n\x00])" % (_INDENT - 1)
+)
 
 
 def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
@@ -312,8 +327,7 @@ def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
         # The block starts at the line before the hint's line break, or (that line being
         # something else) at the line after it.
         for start in (_line_start_before(text, m.start()), m.start() + 1):
-            block = (_hex_block(text, start, limit) or _cell_block(text, start, limit)
-                     or _b64_block(text, start, limit))
+            block = _block_at(text, start, limit)
             if block is not None:
                 break
         else:
@@ -328,12 +342,62 @@ def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
         for data in readings:
             if limit <= 0:
                 return out
-            if len(data) >= MIN_BYTES:
+            if len(data) >= MIN_BYTES and not (encoding == "base64" and _word_lines(text, start, end, data)):
                 out.append(Decoded(encoding, start, end, data.decode("latin-1"), whole_span(start, end)))
                 limit -= len(data)
     if limit > 0 and len(text) >= MIN_BYTES * 3 - 1:
         out += _spaced_lines_inside(text, out, limit)
     return out
+
+
+def _block_at(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
+    """The block of offset-less hex lines, ``od -An -c`` cells or narrow base64 at ``start``, the
+    first of them that is there. Each parser is called only where its block's first line (or
+    two) could start: most hints are lines of short words (prose, lowercase text), turned away
+    by a character's test or one match instead of three parsers' line loops."""
+    block = None
+    if text[start : start + 1] in _DUMP_LEADS:
+        end = _first_line_end(text, start)
+        if end >= 0 and _HEX_LINE.fullmatch(text, start, end) is not None:
+            block = _hex_block(text, start, limit)
+        if block is None and text.startswith((" ", "\t"), start):
+            block = _cell_block(text, start, limit)  # a cell is a blank or more, then its character
+    if block is None:
+        pair = _B64_PAIR.match(text, start)
+        if pair is not None and len(pair.group(3)) <= len(pair.group(2)):
+            block = _b64_block(text, start, limit)
+    return block
+
+
+def _first_line_end(text: str, start: int) -> int:
+    """Where the first line ``_lines(text, start)`` gives ends, or -1 when it gives none."""
+    if start >= len(text):
+        return -1
+    end = text.find("\n", start, start + _LINE_MAX)
+    nul = text.find("\x00", start, start + _LINE_MAX if end < 0 else end)
+    if nul >= 0:
+        return nul
+    return min(len(text), start + _LINE_MAX) if end < 0 else end
+
+
+def _word_lines(text: str, start: int, end: int, data: bytes) -> bool:
+    """Whether the narrow base64 block ``start:end`` (``data``, its bytes) is lines of lowercase
+    words read as base64: a word list, a column of names, lowercase letters at random. Those hold
+    nothing a detector looks for, and their layers (thousands in a large text of short lines) cost
+    more than the rest of the decoding: only a block whose bytes are no text is passed over. The
+    base64 of text (a run of ``MIN_BYTES`` printable characters, or UTF-8 throughout) is read
+    even when it is all lowercase letters, and compressed data's is not (its magic numbers
+    encode to capitals, digits or "+")."""
+    return (_LOWERCASE_LINES.fullmatch(text, start, end) is not None and _PRINTABLE.search(data) is None
+            and not _is_utf8(data))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _line_start_before(text: str, at: int) -> int:
@@ -441,10 +505,11 @@ def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
     end = start
     width = 0
     indent = ""
-    for line_start, line_end in _lines(text, start):
-        if end - start > 2 * limit:
-            break
-        m = _B64_LINE.fullmatch(text, line_start, line_end)
+    at = start
+    # Line by line as ``_lines`` gives them (a line ends at a line break or a NUL, after which
+    # nothing is read), each matched whole where it starts: no line is longer than ``_LINE_MAX``.
+    while end - start <= 2 * limit:
+        m = _B64_LINE_AT.match(text, at)
         if m is None or (pieces and m.group(1) != indent):
             break  # not base64, or indented otherwise than the block
         if width and (len(m.group(2)) > width or len(pieces[-1]) < width):
@@ -452,9 +517,10 @@ def _b64_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]
         indent = m.group(1)
         width = width or len(m.group(2))
         pieces.append(m.group(2))
-        end = line_end
-        if m.group(3):
-            break  # padding ends the value
+        end = m.end()
+        if m.group(3) or not text.startswith("\n", end):
+            break  # padding ends the value; a NUL or the text's end ends the block
+        at = end + 1
     if len(pieces) < MIN_LINES or not 4 <= width < NARROW:
         return None
     encoded = "".join(pieces)

@@ -43,12 +43,14 @@ _ENCODINGS = {2: "utf-16", 4: "utf-32"}
 def wide_layers(text: str, *, limit: int) -> list[Decoded]:
     """Each run of ``text`` (bytes as characters) as a decoded layer, its spans mapped back
     character by character; at most ``limit`` characters decoded in all. Cheap when ``text``
-    holds no NUL (one ``in`` test)."""
+    holds no NUL (one ``in`` test) or only NULs no run is made of (the NULs between joined
+    texts, a stray one): one search that skips ahead from NUL to NUL."""
     if "\x00" not in text:
         return []
+    regions = _text_regions(text)
     out: list[Decoded] = []
     for width, place, pattern in _TEXT_RUNS:
-        for match in pattern.finditer(text):
+        for match in (found for start, end in regions for found in pattern.finditer(text, start, end)):
             if limit <= 0:
                 return out
             decoded = match.group()[place::width]
@@ -69,6 +71,25 @@ def wide_layers(text: str, *, limit: int) -> list[Decoded]:
     return out
 
 
+def _text_regions(text: str) -> list[tuple[int, int]]:
+    """``wide_regions`` of a text whose characters are the bytes, with a margin wide enough that
+    each run the patterns of ``_TEXT_RUNS`` match over the whole text lies inside one stretch:
+    searched stretch by stretch, they find the same runs. (A run's seeds are at most four
+    characters apart, the first within a character of its start, the last within
+    ``_TEXT_MARGIN`` - 5 of its end.)"""
+    spans: list[tuple[int, int]] = []
+    found = _TEXT_SEED.search(text)
+    while found is not None:
+        extent = _TEXT_EXTENT_32 if text[found.start() + 1] == "\x00" else _TEXT_EXTENT_16
+        end = max(extent.match(text, found.start()).end(), found.end())
+        if spans and found.start() - _TEXT_MARGIN <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], min(len(text), end + _TEXT_MARGIN))
+        else:
+            spans.append((max(0, found.start() - _TEXT_MARGIN), min(len(text), end + _TEXT_MARGIN)))
+        found = _TEXT_SEED.search(text, end)
+    return spans
+
+
 def _per_character(start: int, width: int):  # type: ignore[no-untyped-def]
     """The offset map of a run from ``start``: character i stands for its ``width`` bytes."""
     return lambda s, e: (start + s * width, start + e * width)
@@ -86,6 +107,13 @@ _EXTENT_32 = re.compile(rb"(?:\x00\x00\x00%s)*" % _C)
 # Bytes taken in before a seed and after a run: its first character (little-endian) and the
 # NULs after its last one.
 _MARGIN = 4
+# The same searches in a text whose characters are the bytes; its stretches are searched with
+# the patterns of ``_TEXT_RUNS`` (a UTF-32 run's last seed ends up to three NULs before its end,
+# and the next seed is searched from where the extent stopped).
+_TEXT_SEED = re.compile(_SEED.pattern.decode("latin-1"))
+_TEXT_EXTENT_16 = re.compile(_EXTENT_16.pattern.decode("latin-1"))
+_TEXT_EXTENT_32 = re.compile(_EXTENT_32.pattern.decode("latin-1"))
+_TEXT_MARGIN = 16
 
 
 def wide_regions(data: bytes | bytearray) -> list[tuple[int, int]]:
