@@ -15,27 +15,31 @@ the instruction overrides are also found with punctuation between every word ("i
 instructions"). A phrase is also looked for in the text as a reader (or a model) sees it
 (``_folded``): invisible characters, control bytes and combining marks on letters ("i\u0300gno\u0308re",
 a stroke through each letter) inside words dropped, compatibility forms (fullwidth, mathematical,
-ligatures) folded to ASCII with ``compat``'s tables, and letters drawn like Latin ones folded:
+ligatures) folded to ASCII with ``compat``'s tables (mathematical Greek as the Greek letter's
+lookalike: "\U0001d6d0" as "o"), and letters drawn like Latin ones folded:
 those of ``compat.LOOKALIKES`` (Cyrillic, Greek, Armenian) and, here only, accented Latin letters
 ("\u00ecgn\u00f6re"), Greek epsilon, Latin small capitals, Cherokee capitals, the euro sign and
-the confusables of the rules' letters that compat leaves out (Cyrillic ghe as "r", Greek sigma as
-"o", gamma as "y"; ``_MORE_LOOKALIKES``: a word of those is folded only where it reads as a rule's
-word). That text is read only around what changed, and its findings are placed back on the
-original text. ASCII text without control bytes is not folded: it reads the same. Not folded: a
+the confusables of Latin letters that compat leaves out (Cyrillic ghe as "r", te as "t", Greek
+sigma as "o", tau as "t", Armenian capitals, Lisu, Coptic and Canadian syllabics letters;
+``_MORE_LOOKALIKES``: a word of those is folded only where it reads as a rule's word). That text
+is read only around what changed, and its findings are placed back on the original text. ASCII
+text without control bytes is not folded: it reads the same. Not folded: a
 phrase written in lookalike letters only, with no word holding ASCII beside it (Russian prose is
 full of such words), and an accent on one of a word's last two letters ("ignor\u00eb": French
 and Spanish words end so). A lookalike of ``compat.LOOKALIKES`` put for another letter, in a word
 of ASCII letters that is a blocking rule's word but for it ("ign\u0456re", a Cyrillic "i" where
 the "o" goes), is read as that letter (see ``_guessed_letter``).
 Digits and symbols written for letters ("1gnore prev1ous 1nstruct10ns", "disreg@rd @ll", "$y$tem",
-"prev|ous", also among lookalike letters) are read as those letters by the rules that block, inside
-words that hold a letter (see "digits for letters" and "symbols for letters" below): a number stays
-a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out ("i g n o r e  p r e v
-i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters spaced out"). A run of
-blanks between words longer than 64 (ten thousand spaces, tabs, no-break spaces) is read as its
-first and last eight (see "long blank runs"), in a streamed answer's seams too; the look-backs
-reach over a run of up to 64 between each two of their words ("set" ... "aside", "if" ... "you
-are an AI"), so a phrase reads the same whatever its runs' length.
+"prev|ous", also among lookalike letters, and a "1" for an "l" among them: "disreg@rd ... ru1es")
+are read as those letters by the rules that block, inside words that hold a letter, over the whole
+phrase however long its blank runs (see "digits for letters" and "symbols for letters" below): a
+number stays a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out
+("i g n o r e  p r e v i o u s", "i.g.n.o.r.e") are read as the words they spell (see "letters
+spaced out"). A run of blanks between words longer than 64 (ten thousand spaces, tabs, no-break
+spaces) is read as its first and last eight (see "long blank runs"), in a streamed answer's seams
+too; the look-backs reach over a run of up to 64 between each two of their words ("set" ...
+"aside", "if" ... "you are an AI", "if" ... "you" ... "do not follow", "send" ... "the API keys"
+... "to https://"), so a phrase reads the same whatever its runs' length.
 
 Beyond English: the override in German, French, Spanish, Italian, Portuguese, Chinese, Japanese,
 Korean and Russian, where it is a request (a verb that also states what someone does, "el
@@ -276,7 +280,12 @@ RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
 _NEGATED = _looking_back(rf"(?:\bnot|n't|\bdont|\bstop|\bno{_W}longer|\bnever|\bcease|\bquit){_W}(?:to{_W})?",
                          24, gaps=3)
 # "If you do not follow the above instructions, the build fails": a condition, not a request.
-_CONDITION = _looking_back(r"\b(?:if|unless|when|whether)\b[^.;:!?\n]*", 60)
+# Its clause is 60 characters at most, each blank run counted as one: "if", "when you see this"
+# with runs as long as the rules read between their words reads the same, and words do not
+# reach further ("if" and 200 characters of words before the request drop no request).
+_CONDITION_LENGTH = 60
+_CONDITION = re.compile(r"\b(?:if|unless|when|whether)\b[^.;:!?\n]*\Z")
+_CONDITION_REACH = _CONDITION_LENGTH + 3 * _BLANK_RUN
 # In Spanish, Italian, French and German the imperative is also a statement's verb ("el modelo
 # ignora las instrucciones anteriores", "j'ignore", "ich ignoriere"): the verb counts where a
 # request starts, at the start of a sentence, a line or a quote (not an elided "j'"), or after
@@ -296,9 +305,19 @@ _RU_NEGATION = _looking_back(r"(?<!\w)[нН]е\s+", 8)
 def _refused_following(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
     """"Do not follow your previous instructions", unless it is a condition."""
     before = _NEGATED(low, m.start())
-    if before is None or _CONDITION(low, before.start()):
+    if before is None or _conditional(low, before.start()):
         return None
     return before.start(), m.end(), HIGH, "Instruction override"
+
+
+def _conditional(low: str, end: int) -> bool:
+    """Whether the clause ending at ``end`` opens with a condition (``_CONDITION_LENGTH``)."""
+    m = _CONDITION.search(low, max(0, end - _CONDITION_REACH), end)
+    while m is not None:
+        if len(_BLANKS_RUN.sub(" ", m.group())) <= _CONDITION_LENGTH:
+            return True
+        m = _CONDITION.search(low, m.start() + 1, end)  # a nearer "if" of the clause
+    return False
 
 
 def _object_before(matcher: Callable[[str, int], re.Match[str] | None]) -> Check:
@@ -516,12 +535,17 @@ _WALK_LIMIT = 200
 _DESTINATIONS = ("://", "@")
 
 
-_EXFIL_REACH = 240  # how far before the destination the request may start
+# How far before the destination the request may start: 240 characters of words, and four of its
+# blank runs as long as the rules read ("send" ... "the" ... "api keys" ... "to" ... "https://"),
+# within what a streamed answer's seam re-reads (``SEAM_REACH``).
+_EXFIL_WORDS, _EXFIL_GAPS = 240, 4
+_EXFIL_REACH = _EXFIL_WORDS + _EXFIL_GAPS * _BLANK_RUN
 
 
 def _exfil(secrets: str) -> Callable[[str, int], re.Match[str] | None]:
     return _looking_back(rf"{_EXFIL_VERB}{_W}(?:[a-z0-9.$_~/-]+{_W}){{0,6}}?{secrets}{_W}"
-                         rf"(?:[a-z0-9.$_~/-]+{_W}){{0,4}}?(?:to|at){_W}[a-z0-9._%+-]*", _EXFIL_REACH)
+                         rf"(?:[a-z0-9.$_~/-]+{_W}){{0,4}}?(?:to|at){_W}[a-z0-9._%+-]*", _EXFIL_WORDS,
+                         gaps=_EXFIL_GAPS)
 
 
 # Both requests start with one of these verbs (``_EXFIL_VERB``): a destination with none of them
@@ -532,6 +556,10 @@ _EXFIL_VERBS = ("send", "post", "upload", "forward", "transmit", "exfiltrate", "
 
 _EXFIL_STRONG = _exfil(_STRONG_SECRETS)
 _EXFIL_WEAK = _exfil(_WEAK_SECRETS)
+# A part of every word of ``_STRONG_SECRETS`` and ``_WEAK_SECRETS``: a look-back (a few
+# microseconds a position of its reach) runs only where one is within reach.
+_SECRET_WORD = re.compile(r"env|ssh|private|id_rsa|aws|credential|secret|password|api|token|netrc|npmrc|keychain|"
+                          r"cookie|session")
 _SCHEME_OR_MAILBOX = re.compile(r"(?:https?|ftp|wss?)\Z|[a-z0-9._%+-]+\Z")
 
 _COMMENT_LIMIT = 4000  # longer "comments" are page structure, not a hidden note
@@ -1023,18 +1051,18 @@ def _phrases(low: str, location: str, start: int = 0, stop: int | None = None,
                 out.extend(found if view is low else _as_written(low, view, found))
                 break
             if not (word[0].isalpha() and at > 0 and view[at - 1] in _WORD_CHARS):
-                out += _read_at(low, view, entries, at, location)
+                out += _read_at(low, view, word, at, location)
             at = view.find(word, at + 1, stop)
     out.extend(_exfiltration(low, location, start, stop))
     return out
 
 
-def _read_at(low: str, view: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int,
-             location: str) -> list[Finding]:
-    """The findings of ``entries`` at ``at`` in ``view`` (``low`` or its digits-as-letters view)."""
-    found = _matches(view, entries, at, location)
+def _read_at(low: str, view: str, word: str, at: int, location: str) -> list[Finding]:
+    """The findings of the rules starting with ``word`` at ``at`` in ``view`` (``low`` or its
+    digits-as-letters view)."""
+    found = _matches(view, _BY_WORD[word], at, location)
     if view is not low:
-        found = _as_written(low, view, found) or _with_l(low, entries, at, location)
+        found = _as_written(low, view, found) or _with_l(low, word, at, location)
     return found
 
 
@@ -1062,10 +1090,25 @@ def _matches(low: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int, loc
 _LEET_DIGITS = "0134579"
 _LEET_READS = "oieastg"  # each digit of _LEET_DIGITS as the letter it is read as
 _LEET_I = bytes.maketrans(_LEET_DIGITS.encode(), _LEET_READS.encode())
+# The same but "1", left for ``_ones_resolved`` to read as "i" or "l".
+_LEET_BUT_ONE = bytes.maketrans(_LEET_DIGITS.replace("1", "").encode(), _LEET_READS.replace("i", "", 1).encode())
 _LEET_WORDS = frozenset({"ignore", "disregard", "forget", "override", "bypass", "system", "initial", "hidden"})
-_LEET_REACH = 300  # further than any of those rules runs from its first word
-_LEET_BACK = 80  # as far as a system prompt probe looks back for its verb
+# The stretch a phrase is read in with "1" as "l" or with symbols as letters (``_phrase_window``):
+# from as far back as its rules look (a system prompt probe for its verb, ``_REVEAL``: 80
+# characters and four blank runs; an override for "you can", ``_MAY_SKIP``), to
+# ``_PHRASE_WORDS`` words after the phrase's first (those rules take fewer, their look-aheads
+# included), ``_LEET_REACH`` characters at least. Words, not characters: a
+# phrase with a run of up to ``_BLANK_RUN`` blanks (the longest the rules read) between each two
+# words is read whole. ``_PHRASE_REACH`` at most: a text without blanks ("a,ignore,b,..." a
+# megabyte long) makes no stretch longer, and the reading stays linear.
+_LEET_REACH = 300
+_PROBE_BACK = 80 + 4 * _BLANK_RUN
+_OVERRIDE_BACK = 28 + 2 * _BLANK_RUN
+_LEET_BACK = {"system": _PROBE_BACK, "initial": _PROBE_BACK, "hidden": _PROBE_BACK}
+_PHRASE_WORDS = 12
+_PHRASE_REACH = _LEET_REACH + _PHRASE_WORDS * _BLANK_RUN
 _LEET_WORD = re.compile(r"[a-z0-9]+")
+_LEET_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _LEET_LETTERS = str.maketrans(_LEET_DIGITS, _LEET_READS)  # the same, for a word
 
 
@@ -1104,10 +1147,19 @@ def _disguised(low: str, start: int, end: int) -> bool:
     return True
 
 
-def _with_l(low: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int, location: str) -> list[Finding]:
-    """The phrase at ``at`` with a "1" read as "l" where that makes a word of the rules
-    (``_ones_resolved``): only where a "1" is within reach."""
-    back, reach = max(0, at - _LEET_BACK), min(len(low), at + _LEET_REACH)
+def _phrase_window(low: str, word: str, at: int) -> tuple[int, int]:
+    """The stretch of ``low`` a phrase starting with ``word`` at ``at`` is read in (see
+    ``_LEET_BACK``)."""
+    ahead = _WORDS_AHEAD.match(low, at, at + _PHRASE_REACH)
+    end = ahead.end() if ahead is not None else at
+    return max(0, at - _LEET_BACK.get(word, _OVERRIDE_BACK)), min(len(low), max(at + _LEET_REACH, end))
+
+
+def _with_l(low: str, word: str, at: int, location: str) -> list[Finding]:
+    """The phrase starting with ``word`` at ``at`` with a "1" read as "l" where that makes a word
+    of the rules (``_ones_resolved``): only where a "1" is within reach."""
+    entries = _BY_WORD[word]
+    back, reach = _phrase_window(low, word, at)
     if "1" not in low[back:reach]:
         return []
     local = _ones_resolved(low[back:reach])
@@ -1120,24 +1172,44 @@ def _with_l(low: str, entries: list[tuple[Rule, re.Pattern[str]]], at: int, loca
 def _ones_resolved(low: str) -> str:
     """``low`` with digits as letters, each "1" of a word as "i" or "l", whichever reading (of its
     up to 16) is a word of the rules ("gu1de1ines": i, then l); "i" when none is."""
+    read = _translated(low, _LEET_I)
     pieces, done = [], 0
-    for m in _LEET_WORD.finditer(low):
-        word = m.group()
-        if "1" not in word:
-            continue
-        readings = [_translated(word, _LEET_I)]
-        ones = [i for i, ch in enumerate(word) if ch == "1"][:4]
-        for mask in range(1, 1 << len(ones)):
-            chars = list(readings[0])
-            for bit, i in enumerate(ones):
-                if mask >> bit & 1:
-                    chars[i] = "l"
-            readings.append("".join(chars))
-        chosen = next((r for r in readings if r in _rule_words()), readings[0])
-        pieces += [_translated(low[done:m.start()], _LEET_I), chosen]
-        done = m.end()
-    pieces.append(_translated(low[done:], _LEET_I))
+    at = low.find("1")
+    while at >= 0:
+        # The word holding it: from each "1" found at C speed, a few characters either way.
+        start = at
+        while start > at - _LONGEST_RULE_WORD and start and low[start - 1] in _LEET_ALNUM:
+            start -= 1
+        end = _LEET_WORD.match(low, at).end()
+        word = low[start:end]
+        chosen = _with_ls(word) if len(word) <= _LONGEST_RULE_WORD and start >= done else None
+        if chosen is not None:
+            pieces += [read[done:start], chosen]
+            done = end
+        at = low.find("1", end)
+    if not pieces:
+        return read
+    pieces.append(read[done:])
     return "".join(pieces)
+
+
+@functools.lru_cache(maxsize=4096)
+def _with_ls(word: str) -> str | None:
+    """``word`` read with digits as letters and some of its "1"s as "l", where that is a word of
+    the rules and reading each "1" as "i" is not; None where no such reading is."""
+    plain = _translated(word, _LEET_I)
+    if plain in _rule_words():
+        return None
+    ones = [i for i, ch in enumerate(word) if ch == "1"][:4]
+    for mask in range(1, 1 << len(ones)):
+        chars = list(plain)
+        for bit, i in enumerate(ones):
+            if mask >> bit & 1:
+                chars[i] = "l"
+        reading = "".join(chars)
+        if reading in _rule_words():
+            return reading
+    return None
 
 
 @functools.cache
@@ -1157,12 +1229,17 @@ def _rule_words() -> frozenset[str]:
 # ("previou$"), where a "!" or "|" ends a sentence or a cell; and any of them between a letter or
 # digit and a digit ("r3v3@l", read with digits as letters). "$5", "a || b" and "x != y" hold no
 # letters.
-_SYMBOLS_AS = tuple((re.compile(pattern), letter) for pattern, letter in (
-    (r"@(?:(?=[a-z])|(?<=[a-z]@)(?![a-z0-9])|(?<=[a-z0-9]@)(?=[0-9]))", "a"),
-    (r"\$(?:(?=[a-z])|(?<=[a-z]\$)(?![a-z0-9])|(?<=[a-z0-9]\$)(?=[0-9]))", "s"),
-    (r"[|!](?:(?=[a-z])|(?<=[a-z0-9][|!])(?=[0-9]))", "i"),
+_SYMBOLS_AS = tuple((symbols, re.compile(pattern), letter) for symbols, pattern, letter in (
+    ("@", r"@(?:(?=[a-z])|(?<=[a-z]@)(?![a-z0-9])|(?<=[a-z0-9]@)(?=[0-9]))", "a"),
+    ("$", r"\$(?:(?=[a-z])|(?<=[a-z]\$)(?![a-z0-9])|(?<=[a-z0-9]\$)(?=[0-9]))", "s"),
+    ("|!", r"[|!](?:(?=[a-z])|(?<=[a-z0-9][|!])(?=[0-9]))", "i"),
 ))
 _EVERY_SYMBOL = bytes.maketrans(b"@$|!", b"asii")
+# ``_PHRASE_WORDS`` words, each ``_PHRASE_WORD`` characters at most (a phrase's words are shorter,
+# with the punctuation of a list: "ignore,"): a longer one ends the phrase there.
+_PHRASE_WORD = 48
+_WORDS_AHEAD = re.compile(rf"(?:[^{_BLANK_CLASS}]{{0,{_PHRASE_WORD}}}[{_BLANK_CLASS}]+){{0,{_PHRASE_WORDS}}}"
+                          rf"[^{_BLANK_CLASS}]{{0,{_PHRASE_WORD}}}")
 
 
 def _symbol_view(read: str, encoded: bytes) -> str | None:
@@ -1195,32 +1272,44 @@ def _with_symbols(low: str, view: str, every: str, word: str, start: int, stop: 
                 if stop is not None and m.start() >= stop:
                     break
                 if not (m.start() and view[m.start() - 1] in _WORD_CHARS):
-                    out += _symbols_read(low, view, word, m.start(), location)
+                    out += _symbols_read(low, word, m.start(), location)
             break
         if view.startswith(word, at) and not (at and view[at - 1] in _WORD_CHARS):
-            out += _read_at(low, view, entries, at, location)
+            out += _read_at(low, view, word, at, location)
         if not (at and view[at - 1] in _WORD_CHARS) and loose.match(every, at):
-            out += _symbols_read(low, view, word, at, location)
+            out += _symbols_read(low, word, at, location)
         at = every.find(word, at + 1, stop)
     return out
 
 
-def _symbols_read(low: str, base: str, word: str, at: int, location: str) -> list[Finding]:
-    """The phrase starting with ``word`` at ``at``, read with the symbols near it as letters."""
-    back, reach = max(0, at - _LEET_BACK), min(len(low), at + _LEET_REACH)
-    view = base[back:reach]
-    for pattern, letter in _SYMBOLS_AS:
-        view = pattern.sub(letter, view)
-    if view == base[back:reach]:
+def _symbols_read(low: str, word: str, at: int, location: str) -> list[Finding]:
+    """The phrase starting with ``word`` at ``at``, read with the symbols near it as letters,
+    digits too, and a "1" as "l" where that makes a word of the rules ("disreg@rd ... ru1es")."""
+    back, reach = _phrase_window(low, word, at)
+    plain = _translated(low[back:reach], _LEET_BUT_ONE)
+    view = plain
+    for symbols, pattern, letter in _SYMBOLS_AS:
+        if symbols[0] in view or symbols[-1] in view:
+            view = pattern.sub(letter, view)
+    if view == plain:
         return []  # read as written already
-    found = _as_written(low[back:reach], view, _matches(view, _BY_WORD[word], at - back, location))
+    written, entries = low[back:reach], _BY_WORD[word]
+    # Each "1" as "i" first (a C-speed pass); as "l" where that makes a rule's word only when
+    # that finds nothing (most phrases near a "1" need no "l").
+    as_i = _translated(view, _LEET_I)
+    found = _as_written(written, as_i, _matches(as_i, entries, at - back, location))
+    if not found and "1" in view:
+        view = _ones_resolved(view)
+        found = _as_written(written, view, _matches(view, entries, at - back, location))
     return [replace(finding, start=finding.start + back, end=finding.end + back) for finding in found]
 
 
 @functools.cache
 def _loose_patterns() -> dict[str, re.Pattern[str]]:
-    """Per word of ``_LEET_WORDS``, its rules' patterns as one, without their last word boundary."""
-    return {word: re.compile("|".join(f"(?:{pattern.pattern.removesuffix(chr(92) + 'b')})"
+    """Per word of ``_LEET_WORDS``, its rules' patterns as one, without their last word boundary,
+    an "l" of theirs also taking an "i": a "1" reads as either ("ru1es"), and ``_symbol_view``
+    reads it "i" (no escape, flag or class of theirs holds an "l")."""
+    return {word: re.compile("|".join(f"(?:{pattern.pattern.removesuffix(chr(92) + 'b').replace('l', '[li]')})"
                                       for _, pattern in _BY_WORD[word]))
             for word in sorted(_LEET_WORDS)}
 
@@ -1379,6 +1468,8 @@ def _exfiltration(low: str, location: str, start: int = 0, stop: int | None = No
 
 def _exfil_request(low: str, at: int) -> tuple[int, str] | None:
     """Where a request to send secrets to the destination at ``at`` starts, and its confidence."""
+    if _SECRET_WORD.search(low, max(0, at - _EXFIL_REACH), at) is None:
+        return None  # a verb near a link or an address ("email": x@example.com), no secret named
     for matcher, confidence in ((_EXFIL_STRONG, HIGH), (_EXFIL_WEAK, MEDIUM)):
         m = matcher(low, at)
         if m:
@@ -1514,12 +1605,37 @@ _MORE_LOOKALIKES = {
     "\u0433": "r", "\u04af": "y", "\u04bd": "e", "\u0461": "w", "\ua647": "i", "\u042c": "b", "\u050c": "G",
     "\u04ba": "H", "\u03b3": "y", "\u03c3": "o", "\u03dc": "F", "\u0263": "y", "\u028b": "u", "\u0185": "b",
     "\ua7ac": "G", "\u0561": "w",
+    # More of Unicode's confusables of Latin letters, read as those the same way: Cyrillic te,
+    # tse, pe, em and komi sje; Greek tau, rho and kappa symbols, capital san; Armenian gim, ra,
+    # keh, yi and the capitals oh, seh, tiun; Latin letters and signs outside ASCII drawn as ASCII
+    # ones (blackletter e, r with stroke, small capital gamma, volapuk ue, the estimated sign, APL
+    # alpha, iota and rho); Coptic letters.
+    "\u0442": "t", "\u0446": "u", "\u043f": "n", "\u043c": "m", "\u050d": "g",
+    "\u03c4": "t", "\u03f1": "p", "\u03f0": "k", "\u03fa": "M",
+    "\u0563": "q", "\u057c": "n", "\u0584": "f", "\u0575": "j", "\u0555": "O", "\u054d": "U", "\u054f": "S",
+    "\uab32": "e", "\uab47": "r", "\uab48": "r", "\u1d26": "r", "\ua79f": "u", "\uab4e": "u", "\uab52": "u",
+    "\ua799": "f", "\ua798": "F", "\u1e9d": "f", "\uab35": "f", "\u1d11": "o", "\u01bd": "s", "\u01a6": "R",
+    "\u0196": "l", "\u01c0": "l", "\u0184": "b", "\u0138": "k", "\u1d83": "g", "\u018d": "g", "\ua7b2": "J",
+    "\ua7b4": "B", "\u212e": "e", "\u237a": "a", "\u2373": "i", "\u2374": "p",
+    "\u2ca5": "c", "\u2ca4": "C", "\u2c9f": "o", "\u2c9e": "O", "\u2ca3": "p", "\u2ca2": "P", "\u2c8e": "H",
+    "\u2c92": "I", "\u2c94": "K", "\u2c95": "k", "\u2c98": "M", "\u2c9a": "N", "\u2ca6": "T", "\u2ca8": "Y",
+    "\u2cac": "X", "\u2c85": "r",
+    # Lisu: its letters are Latin capitals, some turned
+    "\ua4d0": "B", "\ua4d1": "P", "\ua4d2": "d", "\ua4d3": "D", "\ua4d4": "T", "\ua4d6": "G", "\ua4d7": "K",
+    "\ua4d9": "J", "\ua4da": "C", "\ua4dc": "Z", "\ua4dd": "F", "\ua4df": "M", "\ua4e0": "N", "\ua4e1": "L",
+    "\ua4e2": "S", "\ua4e3": "R", "\ua4e6": "V", "\ua4e7": "H", "\ua4ea": "W", "\ua4eb": "X", "\ua4ec": "Y",
+    "\ua4ee": "A", "\ua4f0": "E", "\ua4f2": "I", "\ua4f3": "O", "\ua4f4": "U",
+    # Canadian syllabics drawn as Latin letters
+    "\u15c5": "A", "\u15f7": "B", "\u15de": "D", "\u15ea": "D", "\u15b4": "F", "\u157c": "H", "\u148d": "J",
+    "\u14aa": "L", "\u15f0": "M", "\u146d": "P", "\u1587": "R", "\u144c": "U", "\u142f": "V", "\u15af": "b",
+    "\u146f": "d",
     # Cherokee
     **_cherokee({
         "\u13aa": "A", "\u13f4": "B", "\u13df": "C", "\u13a0": "D", "\u13ac": "E", "\u13c0": "G",
         "\u13bb": "H", "\u13a5": "I", "\u13ab": "J", "\u13e6": "K", "\u13de": "L", "\u13b7": "M",
         "\u13e2": "P", "\u13a1": "R", "\u13d2": "R", "\u13da": "S", "\u13a2": "T", "\u13d9": "V",
         "\u13b3": "W", "\u13d4": "W", "\u13c3": "Z",
+        "\u13cf": "b", "\u13e7": "d", "\u13f3": "G", "\u13c2": "h", "\u13d5": "S", "\u13a9": "y", "\u13bd": "Y",
     }),
     # A currency sign drawn as a letter ("ignor\u20ac"); a price reads as a price all the same
     "\u20ac": "e",
@@ -1553,7 +1669,7 @@ _DENSE = 256
 # that could be folded, and is a few percent of a Western page.
 _PLAIN_BYTES = bytes(b for b in range(0x80) if 0x20 <= b < 0x7F or chr(b).isspace())
 # The folded text is read around what changed, this far either side: further than any rule
-# reaches from its first word (a command line, 300; an address looking back, 240).
+# reaches from its first word (a command line, 300; an address looking back, 496).
 _FOLD_REACH = 512
 # How far any phrase reaches, in characters (its rule, its look-back, an encoded run and its
 # anchor): a streamed answer reads again ``SEAM_BYTES`` before each seam (``answer_stream``), as
@@ -2273,14 +2389,17 @@ def _removed(ch: str) -> bool:
         "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef" or _COMBINING_FIRST <= ch <= _COMBINING_LAST)
 
 
-def _folds(ch: str) -> bool:
-    """Whether ``ch`` is a compatibility form of ASCII letters or digits (``compat.fold``: fullwidth,
-    mathematical, circled, ligatures). Lookalike letters are folded apart (``_fold_lookalikes``);
+def _ascii_form(ch: str) -> str | None:
+    """The ASCII letters or digits ``ch`` is a compatibility form of (``compat.fold``: fullwidth,
+    mathematical, circled, ligatures), or of a lookalike of (mathematical Greek: "\U0001d6d0" is a
+    Greek omicron), if it is one. Lookalike letters are folded apart (``_fold_lookalikes``);
     punctuation is not folded: fullwidth commas are everyday CJK text."""
     if ch in _READ_AS or not unicodedata.decomposition(ch):
-        return False  # without a decomposition a character is its own NFKC form (and this is fast)
+        return None  # without a decomposition a character is its own NFKC form (and this is fast)
     folded = fold(ch)
-    return folded != ch and folded.isascii() and any(c.isalnum() for c in folded)
+    if len(folded) == 1 and folded not in _ACCENTED_LETTERS:
+        folded = _READ_AS.get(folded, folded)
+    return folded if folded != ch and folded.isascii() and any(c.isalnum() for c in folded) else None
 
 
 @functools.cache
@@ -2290,7 +2409,7 @@ def _special_table() -> dict[int, str]:
     chars = [chr(cp) for cp in range(0x80, 0x20000) if not 0xD800 <= cp < 0xE000]
     chars += [chr(cp) for cp in range(0xE0000, 0xE01F0)]  # tags and variation selectors
     table = {ord(ch): "" for ch in chars if _removed(ch)}
-    table.update({ord(ch): fold(ch) for ch in chars if ord(ch) not in table and _folds(ch)})
+    table.update({ord(ch): form for ch in chars if ord(ch) not in table and (form := _ascii_form(ch)) is not None})
     table.update({b: "" for b in _CONTROL_BYTES})
     return table
 
