@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 from bot_bottle.sidecar.dlp import archives
-from bot_bottle.sidecar.dlp.fragments import merge
 
 _URLSAFE = str.maketrans("+/", "-_")
 _TO_STD = str.maketrans("-_", "+/")
@@ -197,6 +196,7 @@ _B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{%d,}" % MIN_RUN)  # the slow way, for t
 _RUN_MAP = bytes(0x41 if byte in _RUN_CHARS else 0x20 for byte in range(256))
 _PADDED_RUN_MAP = bytes(0x3D if byte == 0x3D else code for byte, code in enumerate(_RUN_MAP))
 _PADDED_RUN_RX = re.compile(b"A" * MIN_RUN + b"A*={0,2}")
+_RUN_RX = re.compile(b"A" * MIN_RUN + b"A*+")
 # Base64 of text: the first character of every 4-character group encodes the top six bits of a
 # byte below 0x80, so it is one of "CDI..Za..f" (tab/newline and 0x20-0x7F). Hex of text: every
 # high nibble is 0-7. Marked "T"; other run characters "o".
@@ -204,6 +204,11 @@ _B64_TEXT_LEADS = b"CDIJKLMNOPQRSTUVWXYZabcdef"
 _TEXTISH_MAP = bytes(0x54 if byte in _B64_TEXT_LEADS else (0x6F if byte in _RUN_CHARS else 0x20) for byte in range(256))
 _HEX_LEADS = b"01234567"
 _HEXTEXT_MAP = bytes(0x54 if byte in _HEX_LEADS else 0x6F for byte in range(256))
+# Hex digits as "h", anything else as a blank: a run without ``MIN_RUN`` digits in a row has no
+# hex part (``_hex_part``), which one search of this view tells (most runs of code are names).
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_HEX_SHAPE_MAP = bytes(0x68 if byte in _HEX_DIGITS else 0x20 for byte in range(256))
+_HEX_STRETCH = re.compile(b"h" * MIN_RUN)
 _PROBE_GROUPS = 8
 
 
@@ -211,7 +216,11 @@ def _run_spans(text: str) -> list[tuple[int, int]]:
     try:
         data = text.encode("latin-1")
     except UnicodeEncodeError:
-        return [m.span() for m in _B64_RUN.finditer(text)]
+        # A character beyond latin-1 is no run character: as "?" (one byte each, the offsets
+        # stay) it ends a run as it does in the text, and the runs are ``_B64_RUN``'s (an
+        # unescaped layer holding one emoji took that pattern, a tenth of the speed, over all of it).
+        data = text.encode("latin-1", "replace")
+        return [m.span() for m in _RUN_RX.finditer(data.translate(_RUN_MAP))]
     return [m.span() for m in _PADDED_RUN_RX.finditer(data.translate(_PADDED_RUN_MAP))]
 
 
@@ -232,15 +241,20 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
     if not spans:
         return out
     budget = limit
-    shape = text.encode("latin-1", "replace").translate(_TEXTISH_MAP)
+    latin = text.encode("latin-1", "replace")
+    shape = latin.translate(_TEXTISH_MAP)
+    hex_shape = latin.translate(_HEX_SHAPE_MAP)
     if "\n" in text:
         spans = spans + _wrapped_blocks(text, spans)
     for start, end in spans:
         if budget <= 0:
             break
         run = text[start:end]
-        # A wrapped block of hex (``xxd -p`` wraps at 60 columns) is one run once unwrapped.
-        hex_part = _hex_part(_LINE_BREAKS.sub("", run) if "\n" in run else run)
+        if "\n" in run:
+            # A wrapped block of hex (``xxd -p`` wraps at 60 columns) is one run once unwrapped.
+            hex_part = _hex_part(_LINE_BREAKS.sub("", run))
+        else:
+            hex_part = _hex_part(run) if _HEX_STRETCH.search(hex_shape, start, end) else None
         if hex_part is not None:
             if not (_hex_may_be_text(hex_part) or _PACKED_HEX.search(hex_part)):
                 continue  # not text at either alignment, nor compressed: nothing to decode
@@ -261,6 +275,8 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
 
 _LEADS_OF_TEXT = b"TTTT"
 _ZLIB_FIRST = ("eJ", "eN", "eF", "eA")
+# One of ``_ZLIB_FIRST`` at one of the first four characters, in one call.
+_ZLIB_NEAR_START = re.compile(r"(?s).{0,3}e[JNFA]")
 
 
 def _hex_may_be_text(hex_part: str) -> bool:
@@ -283,7 +299,7 @@ def _b64_may_be_text(run: str, shape: bytes, start: int) -> bool:
     ``start + skip + 8``, and the first four must be "T"."""
     if run.count("A") * 5 >= len(run) or len(run) >= 352:
         return True
-    if any(run.startswith(_ZLIB_FIRST, skip) for skip in range(4)):
+    if _ZLIB_NEAR_START.match(run):
         return True
     probes = shape[start + 8 : start + 24]
     if b"T" not in probes[:4]:
@@ -450,6 +466,7 @@ def _opened(data: bytes | None, budget: int, kinds: tuple[str, ...] = ("bzip2", 
 _PACKED_TRIES = 4  # places tried per text or run: a decoy header in front does not hide the real one
 _PACKED_START = re.compile("\x1f\x8b\x08|PK\x03\x04|BZh[1-9]1AY&SY|\xfd7zXZ\x00")
 _ALL_PACKED = ("gzip", "zlib", "bzip2", "xz")
+_PACKED_MARKS = tuple(re.compile(re.escape(mark)) for mark in (b"\x1f\x8b", b"PK\x03", b"BZh", b"7zXZ"))
 
 
 def packed_text(text: str, budget: int) -> tuple[str, str] | None:
@@ -459,8 +476,11 @@ def packed_text(text: str, budget: int) -> tuple[str, str] | None:
     if text.isascii():
         return None  # compressed data of any size has bytes past 0x7f (and the test costs nothing)
     starts = [0] if archives.compression_of(text[:2].encode("latin-1", "replace")) == "zlib" else []
-    # Four substring searches (fast) before the pattern, which would try every position.
-    if any(mark in text for mark in ("\x1f\x8b", "PK\x03", "BZh", "7zXZ")):
+    # Four literal searches (fast) before the pattern, which would try every position. In the
+    # latin-1 bytes ("?" for wider characters, which no mark holds): a substring search in a
+    # text of four-byte characters (one emoji makes a whole layer so) is many times slower.
+    data = text.encode("latin-1", "replace")
+    if any(mark.search(data) for mark in _PACKED_MARKS):
         starts += [found.start() for found in itertools.islice(_PACKED_START.finditer(text), _PACKED_TRIES)]
     for at in starts:  # a few, so a decoy header before the real one does not hide it
         opened = _opened(text[at:].encode("latin-1", "ignore"), budget, _ALL_PACKED)
@@ -607,15 +627,26 @@ _SINGLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HTML_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
 
 
+# A two-character ``in`` is a full substring search (about 1 ms per MiB, with no skipping); a
+# one-character one is a ``memchr`` (a hundredth of that), and a compiled literal pattern skips to
+# its first character the same way: the marks are looked for in that order.
+_MARKS = {"&#": re.compile("&#"), "%u": re.compile("%u")}
+
+
+def _holds_mark(text: str, mark: str) -> bool:
+    """``mark in text`` for one of ``_MARKS``, fast on large texts."""
+    return mark[0] in text and _MARKS[mark].search(text) is not None
+
+
 def has_escapes(text: str) -> bool:
     """Cheap test before ``unescape``: most texts hold neither a backslash nor ``&#``."""
-    return "\\" in text or "&#" in text or "%u" in text
+    return "\\" in text or _holds_mark(text, "&#") or _holds_mark(text, "%u")
 
 
 def _escape_matches(text: str) -> list[re.Match[str]]:
     found = list(_BACKSLASH_ESCAPE.finditer(text)) if "\\" in text else []
     for mark, pattern in (("&#", _HTML_REFERENCE), ("%u", _PERCENT_U)):
-        if mark in text:
+        if _holds_mark(text, mark):
             more = list(pattern.finditer(text))
             found = sorted(found + more, key=lambda m: m.start()) if found else more
     return found
@@ -641,6 +672,9 @@ def _escaped_char(m: re.Match[str], c_octal: bool = False) -> str:
     return chr(code) if code <= 0x10FFFF else "\ufffd"
 
 
+_READ_APART = re.compile(r"\\0[1-3][0-7]{2}")
+
+
 def _c_reads_apart(echo_octal: str) -> bool:
     """Whether C reads ``\0`` and ``echo_octal`` (the three digits ``echo -e`` reads) as another
     character: a control character (``\012``) and a digit. Digits "0NN" give ``\00N`` and a digit
@@ -662,14 +696,65 @@ def unescape_readings(text: str) -> list[Decoded]:
     first = _unescaped(text, matches, False)
     if first is None:
         return []
-    if not any(m.re is _BACKSLASH_ESCAPE and m.group(8) is not None and _c_reads_apart(m.group(8))
-               for m in matches):
+    # Only a ``\0`` and three octal digits not starting with 0 can be read apart: one search
+    # tells most texts hold none, before looking at each of thousands of escapes.
+    if _READ_APART.search(text) is None or not any(
+            m.re is _BACKSLASH_ESCAPE and m.group(8) is not None and _c_reads_apart(m.group(8)) for m in matches):
         return [first]
     second = _unescaped(text, matches, True)
     return [first] if second is None else [first, second]
 
 
+# What each escape stands for, by its text and reading (JSON with escaped text repeats a few
+# escapes thousands of times a MiB): an escape's character depends on its own characters only.
+_CHAR_OF: tuple[dict[str, str], dict[str, str]] = ({}, {})
+_CHAR_MEMO = 4096
+
+
+def _chars_of(matches: list[re.Match[str]], c_octal: bool) -> list[str]:
+    memo = _CHAR_OF[c_octal]
+    if len(memo) > _CHAR_MEMO:
+        memo.clear()  # bounded: a text of many distinct escapes does not grow it without end
+    out = []
+    for m in matches:
+        key = m.group()
+        char = memo.get(key)
+        if char is None:
+            char = memo[key] = _escaped_char(m, c_octal)
+        out.append(char)
+    return out
+
+
 def _unescaped(text: str, matches: list[re.Match[str]], c_octal: bool) -> Decoded | None:
+    if not matches:
+        return None
+    starts = [m.start() for m in matches]
+    ends = [m.end() for m in matches]
+    if any(start < end for start, end in zip(starts[1:], ends)):
+        return _unescaped_overlapping(text, matches, c_octal)  # escapes of two schemes overlap
+    # No escape overlaps the one before (one scheme, the usual case): built a list at a time,
+    # not an escape at a time (a JSON text of escaped words holds tens of thousands a MiB).
+    chars = _chars_of(matches, c_octal)
+    stretch = list(itertools.accumulate(end - start - len(char) for start, end, char in zip(starts, ends, chars)))
+    decoded_at = [start - added for start, added in zip(starts, itertools.chain((0,), stretch))]
+    pieces = [text[a:b] for a, b in zip(itertools.chain((0,), ends), starts)]
+    decoded = "".join(itertools.chain.from_iterable(zip(pieces, chars))) + text[ends[-1]:]
+    return Decoded("escape", 0, len(text), decoded, _escape_map(decoded_at, stretch))
+
+
+def _escape_map(decoded_at: list[int], stretch: list[int]) -> Callable[[int, int], tuple[int, int]]:
+    def to_parent(start: int, end: int) -> tuple[int, int]:
+        # Offsets move by what the escapes before them added (a span inside an escape's
+        # characters covers the whole escape).
+        before_start = bisect.bisect_left(decoded_at, start)
+        before_end = bisect.bisect_left(decoded_at, end)
+        return (start + (stretch[before_start - 1] if before_start else 0),
+                end + (stretch[before_end - 1] if before_end else 0))
+
+    return to_parent
+
+
+def _unescaped_overlapping(text: str, matches: list[re.Match[str]], c_octal: bool) -> Decoded | None:
     pieces: list[str] = []
     decoded_at: list[int] = []  # decoded offset of each escape
     stretch: list[int] = []  # characters the escapes up to and including this one added
@@ -690,22 +775,13 @@ def _unescaped(text: str, matches: list[re.Match[str]], c_octal: bool) -> Decode
     if not decoded_at:
         return None
     pieces.append(text[previous:])
-    decoded = "".join(pieces)
-
-    def to_parent(start: int, end: int) -> tuple[int, int]:
-        # Offsets move by what the escapes before them added (a span inside an escape's
-        # characters covers the whole escape).
-        before_start = bisect.bisect_left(decoded_at, start)
-        before_end = bisect.bisect_left(decoded_at, end)
-        return (start + (stretch[before_start - 1] if before_start else 0),
-                end + (stretch[before_end - 1] if before_end else 0))
-
-    return Decoded("escape", 0, len(text), decoded, to_parent)
+    return Decoded("escape", 0, len(text), "".join(pieces), _escape_map(decoded_at, stretch))
 
 
 # Characters a token or an encoded secret is made of, plus the escapes' own: an escape with
 # none of them beside it (a stray "%41" in binary data) cannot be part of one.
 _VALUE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=.%\\&;")
+_VALUE_MAP = bytes(1 if chr(byte) in _VALUE_CHARS else 0 for byte in range(256))
 
 
 def escaped_regions(text: str, encoding: str, reach: int) -> list[tuple[int, int]]:
@@ -717,14 +793,24 @@ def escaped_regions(text: str, encoding: str, reach: int) -> list[tuple[int, int
         spans = [m.span() for m in _PERCENT.finditer(text)]
     else:
         spans = [m.span() for m in _escape_matches(text)]
+    if not spans:
+        return []
     size = len(text)
-    regions = []
-    for start, end in spans:
-        before = text[start - 1] if start else ""
-        after = text[end] if end < size else ""
-        if before in _VALUE_CHARS or after in _VALUE_CHARS:
-            regions.append((max(0, start - reach), min(size, end + reach)))
-    return merge(regions)
+    # Each character as 1 when it is a value character, padded so that ``marks[start]`` is the
+    # character before an escape and ``marks[end + 1]`` the one after it (0 past either end):
+    # lists built at C speed, where a JSON text of escaped words holds tens of thousands a MiB.
+    marks = b"\0" + text.encode("latin-1", "replace").translate(_VALUE_MAP) + b"\0"
+    kept = [(start, end) for start, end in spans if marks[start] or marks[end + 1]]
+    if not kept:
+        return []
+    starts = [start for start, _ in kept]
+    reach_ends = list(itertools.accumulate((end for _, end in kept), max))  # escapes of two schemes may nest
+    # Regions ``(start - reach, end + reach)`` in order of their starts: one ends where the next
+    # escape lies beyond twice the reach of every escape before it.
+    cuts = [i for i in range(1, len(kept)) if starts[i] - reach > reach_ends[i - 1] + reach]
+    firsts = [0, *cuts]
+    lasts = [i - 1 for i in cuts] + [len(kept) - 1]
+    return [(max(0, starts[a] - reach), min(size, reach_ends[b] + reach)) for a, b in zip(firsts, lasts)]
 
 
 def shifted(layer: Decoded, offset: int, end: int) -> Decoded:

@@ -113,11 +113,14 @@ class _Group:
     longest run of unreserved characters; a base64 core and its URL-safe twin share their longest
     run without ``+``/``/``. Fewer, longer searches: substring search gets faster with length."""
 
-    __slots__ = ("anchor", "lowered", "forms", "nul", "chars")
+    __slots__ = ("anchor", "lowered", "forms", "nul", "chars", "twin")
 
     def __init__(self, anchor: str, lowered: bool, forms: list[tuple[_Needle, int]]) -> None:
         self.anchor = anchor
         self.lowered = lowered
+        # The same form in the other letter case (base32hex): when a large text holds the
+        # letters of both, one search of the lower-cased text finds both (``_search``).
+        self.twin: _Group | None = None
         self.forms = forms  # (needle, offset of the anchor inside the needle)
         self.nul = "\x00" in anchor
         self.chars = "".join(dict.fromkeys(anchor))  # each character of the anchor once
@@ -268,7 +271,7 @@ class KnownSecrets:
                     seen.add(text)
                     groups.append(_Group(text, False, [(_Needle(text, False, name, encoding), 0)]))
         echoed = tuple(g for g in groups if g.forms[0][0].encoding in _ECHOED_FORMS)
-        return tuple(groups), echoed
+        return _either_case(groups), echoed
 
     def _build_host_needles(self) -> tuple[_Needle, ...]:
         # DNS names are case-insensitive and proxies lower-case them: every form is lower-cased,
@@ -421,41 +424,95 @@ def _more_forms(value: str, data: bytes) -> list[tuple[str, str]]:
 GATE_MIN_TEXT = 1 << 16
 
 
+def _either_case(groups: list[_Group]) -> tuple[_Group, ...]:
+    """``groups``, each base32hex form linked to the same form in the other case (``_more_forms``
+    makes both): code and prose hold both cases' letters, and each search is a full pass."""
+    first_of: dict[str, _Group] = {}
+    for group in groups:
+        if group.forms[0][0].encoding != "base32hex" or not group.anchor.isascii():
+            continue
+        key = ascii_lower(group.anchor)
+        first = first_of.setdefault(key, group)
+        if first is not group and first.twin is None:
+            first.twin, group.twin = group, first
+    return tuple(groups)
+
+
 def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:
     hits: list[KnownHit] = []
     # UTF-16 forms hold NULs: a text without one (any single file) cannot hold them.
     has_nul = "\x00" in text
     gated = len(text) >= GATE_MIN_TEXT
-    held: dict[str, bool] = {}
-    held_low: dict[str, bool] = held if low is text else {}
+    gate = _CharGate(text) if gated else None
+    gate_low = (gate if low is text else _CharGate(low)) if gated else None
+    twins_low: str | None = None  # the lower-cased text, made for the first pair of twins
+    searched: set[int] = set()  # twins already found with their pair
     for group in groups:
-        if group.nul and not has_nul:
+        if (group.nul and not has_nul) or id(group) in searched:
             continue
         hay = low if group.lowered else text
-        if gated and not _holds_all(hay, group.chars, held_low if group.lowered else held):
+        if gate is not None:
+            asked = gate_low if group.lowered else gate
+            if asked is not None and not asked.holds_all(group.chars):
+                continue
+        twin = group.twin
+        if twin is not None and gate is not None and not group.lowered and gate.holds_all(twin.chars):
+            # Both cases' letters occur: one search in the lower-cased text, each form then
+            # confirmed in the text as it is (a mixed-case string is neither).
+            searched.add(id(twin))
+            if twins_low is None:
+                twins_low = low if low is not text else ascii_lower(text)
+            hits += _confirmed(twins_low, ascii_lower(group.anchor), group.forms + twin.forms, text, text)
             continue
-        anchor = group.anchor
-        at = hay.find(anchor)
-        while at >= 0:
-            for needle, offset in group.forms:
-                start = at - offset
-                if start >= 0 and hay.startswith(needle.text, start):
-                    if needle.exact is not None and text.startswith(needle.exact, start):
-                        continue
-                    hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
-            at = hay.find(anchor, at + 1)
+        hits += _confirmed(hay, group.anchor, group.forms, hay, text)
     return hits
 
 
-def _holds_all(hay: str, chars: str, held: dict[str, bool]) -> bool:
-    """Whether ``hay`` holds each of ``chars`` (``held``: what was asked of ``hay`` already)."""
-    for ch in chars:
-        there = held.get(ch)
-        if there is None:
-            there = held[ch] = ch in hay
-        if not there:
-            return False
-    return True
+def _confirmed(hay: str, anchor: str, forms: list[tuple[_Needle, int]], confirm: str, text: str) -> list[KnownHit]:
+    """The ``forms`` found where ``anchor`` occurs in ``hay``, each confirmed in ``confirm``."""
+    hits: list[KnownHit] = []
+    at = hay.find(anchor)
+    while at >= 0:
+        for needle, offset in forms:
+            start = at - offset
+            if start >= 0 and confirm.startswith(needle.text, start):
+                if needle.exact is not None and text.startswith(needle.exact, start):
+                    continue
+                hits.append(KnownHit(start, start + len(needle.text), needle.name, needle.encoding))
+        at = hay.find(anchor, at + 1)
+    return hits
+
+
+class _CharGate:
+    """Which characters a large text holds, each asked once. A character below U+0100 is looked
+    for in the text's latin-1 bytes ("?" for wider characters) when the text is stored wide (a
+    layer holding one CJK character or emoji): one ``memchr`` there, where ``in`` on the text
+    itself walks two or four bytes per character, and hundreds of anchors ask."""
+
+    __slots__ = ("text", "held", "_narrow")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.held: dict[str, bool] = {}
+        self._narrow: bytes | None = None
+
+    def holds_all(self, chars: str) -> bool:
+        held = self.held
+        for ch in chars:
+            there = held.get(ch)
+            if there is None:
+                there = held[ch] = self._holds(ch)
+            if not there:
+                return False
+        return True
+
+    def _holds(self, ch: str) -> bool:
+        text = self.text
+        if text.isascii() or ord(ch) > 0xFF or ch == "?":
+            return ch in text
+        if self._narrow is None:
+            self._narrow = text.encode("latin-1", "replace")
+        return ch.encode("latin-1") in self._narrow
 
 
 # Base85 and ascii85 wrapped into lines (PDF and PostScript streams, ``a85encode(wrapcol=...)``,
@@ -469,20 +526,17 @@ _LONG_LINE = re.compile(b"A" * WRAP_MIN + b"A*+")
 # A short last line is a whole line (up to a line break, the end, or the NUL between joined
 # texts): a long line followed by the first word of a line of code or prose is no block.
 _MORE_LINES = re.compile(rb"(?:\r?\nA{%d,}+)*+(?:\r?\nA++(?=[\r\n\x00]|\Z))?+" % WRAP_MIN)
+# A long line and the lines that follow it in one match (one regex call per long line instead of
+# two: a MiB of source code holds thousands of long lines, nearly all alone). Every quantifier is
+# possessive, so each match is what ``_LONG_LINE`` then ``_MORE_LINES`` would take.
+_BLOCK = re.compile(_LONG_LINE.pattern + b"(" + _MORE_LINES.pattern + b")")
 _LINE_BREAK = re.compile(r"\r?\n")
 
 
 def wrapped_blocks(text: str) -> list[tuple[int, int]]:
     """The spans of ``text`` that are blocks of two lines or more of wrapped printable text."""
     shape = text.encode("latin-1", "replace").translate(_LINE_MAP)  # "?" for wider characters: same offsets
-    blocks: list[tuple[int, int]] = []
-    m = _LONG_LINE.search(shape)
-    while m is not None:
-        end = _MORE_LINES.match(shape, m.end()).end()  # type: ignore[union-attr]  # matches empty at worst
-        if end > m.end():
-            blocks.append((m.start(), end))
-        m = _LONG_LINE.search(shape, end)
-    return blocks
+    return [m.span() for m in _BLOCK.finditer(shape) if m.end(1) > m.start(1)]
 
 
 def _across_breaks(groups: Sequence[_Group], text: str, blocks: list[tuple[int, int]]) -> list[KnownHit]:

@@ -79,10 +79,19 @@ def _nothing(data: bytes | bytearray) -> list[Finding]:
     return []
 
 
+# The most characters a form of a secret takes per UTF-8 byte of it: an ASCII character as a
+# JSON escape inside a JSON string (``\\u0041``, seven), which the decoded layer reads back in
+# two steps. Percent-encoding takes three, ``\u`` escapes of a wider character at most two
+# (a surrogate pair: twelve characters for four bytes, fourteen doubled).
+_WIDEST_FORM = 7
+
+
 def overlap_for(secret_values: Sequence[str]) -> int:
-    """An overlap that covers every form of the given secrets (percent-encoding triples a value)."""
+    """An overlap that covers every form of the given secrets: one of them ``\\u``-escaped in a
+    JSON string longer than the default overlap, cut by a batch seam, was not seen whole by
+    any batch (and its first part had left)."""
     longest = max((len(v.encode("utf-8")) for v in secret_values), default=0)
-    return max(DEFAULT_OVERLAP, 3 * longest + 16)
+    return max(DEFAULT_OVERLAP, _WIDEST_FORM * longest + 16)
 
 
 @dataclass
