@@ -30,6 +30,16 @@ An answer sent compressed (``Content-Encoding: gzip`` or ``deflate``) is read in
 ``InflatedAnswer``: scanned compressed, an echoed secret or a phrase would pass unseen. One in
 an encoding that cannot be read on its way (``unreadable``: br, zstd, several at once) is judged
 whole while it can be held, and stopped before its first byte once it must stream.
+
+An answer that streams and starts as gzip without saying so (a ``.gz`` download, or a ``.tar.gz``
+inside a gzip answer) is opened too, the same way (``sniff_gzip``): its first two bytes decide,
+so any other answer pays a two-byte test. It is delivered as sent, each compressed chunk once
+what it encodes was scanned; a secret found inside cannot be masked in compressed bytes already
+gone, so it stops the answer, as in a declared gzip answer. Phrases are read inside only when
+the content starts as text (a ``.log.gz``, a ``.json.gz``): a ``.tar.gz`` of sources quotes
+anything in its tests and docs. What it inflates to is bounded (``OPENED_RATIO`` times its size
+past the held limit, ``OPENED_FLOOR``): a gzip bomb is stopped as a ``scan-limit`` instead of
+costing the proxy minutes of scanning.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot_bottle.sidecar.dlp.bodies import IN_PLACE_MASK, encode_like
+from bot_bottle.sidecar.dlp.bodies import GZIP_MAGIC, IN_PLACE_MASK, encode_like
 from bot_bottle.sidecar.dlp.compat import is_utf8
 from bot_bottle.sidecar.dlp.findings import SCAN_LIMIT
 from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SeamContext, seam_context, starts_json
@@ -50,6 +60,14 @@ Spans = list[tuple[int, int, str]]
 Flags = list[tuple[str, bool]]
 MASK = IN_PLACE_MASK
 DEFAULT_BATCH = 1024 * 1024
+# An undeclared gzip answer may inflate to this much whatever its size (what a held answer is
+# read to, inflated), and past it to at most ``OPENED_RATIO`` times the compressed bytes so far:
+# sources and logs compress 3 to 20 times, a deflate bomb about a thousand.
+OPENED_FLOOR = 16 * 1024 * 1024
+OPENED_RATIO = 100
+# Compressed bytes tried before an answer starting with gzip's magic number is taken for gzip
+# (random bytes after the magic fail to inflate within a few of them; fewer only at its end).
+_SNIFF_BYTES = 4096
 
 
 @dataclass
@@ -74,6 +92,10 @@ class AnswerStream:
     # Why this answer cannot be scanned as it streams (its encoding is not read on the way): it
     # is stopped, nothing delivered, as soon as it must stream. None: it can.
     unreadable: str | None = None
+    # Open a streamed answer that starts as gzip without a Content-Encoding (see module).
+    sniff_gzip: bool = True
+    # Phrases read only if the answer starts as text (the inside of an undeclared gzip).
+    text_phrases_only: bool = False
     labels: list[str] = field(default_factory=list)  # what was found, for the log
     masked: int = 0  # values masked (or the answer judged whole was redacted)
     stopped: bool = False
@@ -87,6 +109,8 @@ class AnswerStream:
     # blank runs bounded (``inbound.seam_context``).
     _seen: bytes = b""
     _read_whole: bool = True  # the batch before was read whole as text (not its stretches)
+    _sniffed: bool = False  # whether it is undeclared gzip has been decided
+    _opened: InflatedAnswer | None = None  # it is: read through this
 
     @property
     def judging_whole(self) -> bool:
@@ -97,6 +121,8 @@ class AnswerStream:
         if self.stopped or not data:
             return b""
         self.received += len(data)
+        if self._opened is not None:
+            return self._from_opened(self._opened.feed(data))
         self._pending += data
         if not self._streaming:
             if self.judge_whole is not None and self.received <= self.hold_upto:
@@ -107,6 +133,12 @@ class AnswerStream:
                 self.stopped = True
                 self._pending.clear()
                 return b""
+        if not self._sniffed:
+            opened = self._is_gzip(final=False)
+            if opened is None:
+                return b""
+            if opened:
+                return self._open(final=False)
         if len(self._pending) - self._scanned_upto < self.batch:
             return b""
         return self._scan_and_release(final=False)
@@ -114,6 +146,10 @@ class AnswerStream:
     def finish(self) -> bytes:
         if self.stopped:
             return b""
+        if self._opened is not None:
+            return self._from_opened(self._opened.finish())
+        if not self.judging_whole and not self._sniffed and self._is_gzip(final=True):
+            return self._open(final=True)
         if self.judging_whole:
             verdict = self.judge_whole(bytes(self._pending))
             self._pending.clear()
@@ -125,6 +161,38 @@ class AnswerStream:
             self.delivered += len(verdict.deliver)
             return verdict.deliver
         return self._scan_and_release(final=True)
+
+    def _is_gzip(self, *, final: bool) -> bool | None:
+        """Whether the answer is to be opened as gzip; None: not known before more bytes come."""
+        pending = self._pending
+        if not self.sniff_gzip or pending[:2] != GZIP_MAGIC[: len(pending)]:
+            self._sniffed = True  # every other answer: decided by its first two bytes
+            return False
+        found = opens_as_gzip(bytes(pending[:_SNIFF_BYTES]), final=final)
+        self._sniffed = found is not None
+        return found
+
+    def _open(self, *, final: bool) -> bytes:
+        """Read the rest through an ``InflatedAnswer`` that shares what is found with this one."""
+        inner = AnswerStream(echoed=self.echoed, injection=self.injection, overlap=self.overlap,
+                             batch=self.batch, sniff_gzip=False, text_phrases_only=True, labels=self.labels)
+        self._opened = opened = InflatedAnswer(inner, "gzip", max_ratio=OPENED_RATIO)
+        data = bytes(self._pending)
+        self._pending.clear()
+        out = opened.feed(data)
+        if final and not opened.stopped:
+            out += opened.finish()
+        return self._from_opened(out)
+
+    def _from_opened(self, out: bytes) -> bytes:
+        opened = self._opened
+        assert opened is not None
+        self.masked = opened.masked
+        if opened.stopped:
+            self.stopped = True
+            return b""
+        self.delivered += len(out)
+        return out
 
     def _label(self, label: str) -> None:
         if label not in self.labels:  # an answer full of echoes logs each kind once
@@ -153,6 +221,9 @@ class AnswerStream:
     def _read_for_phrases(self, injection: Callable[[bytes, SeamContext], Flags]) -> None:
         """The new bytes (with the context before them) read for phrases: whole as text, or
         only their ASCII stretches when binary; a high one stops the answer."""
+        if self.text_phrases_only and self._json is None and not starts_as_text(bytes(self._pending[:_HEAD])):
+            self.injection = None  # read for the bottle's secrets only from here on
+            return
         fresh, context = self._reread()
         if not self._read_whole:
             # Read as binary, the batch before was read only in its ASCII stretches: the
@@ -194,6 +265,9 @@ class InflatedAnswer:
 
     plan: AnswerStream
     encoding: str  # the Content-Encoding header's value: gzip, x-gzip or deflate
+    # At most this many inflated bytes per compressed one, past ``OPENED_FLOOR`` (None: no bound,
+    # as for a declared encoding, which the agent's client inflates whatever it holds).
+    max_ratio: int | None = None
     received: int = 0
     delivered: int = 0
     _inflow: Inflow = field(init=False)
@@ -229,6 +303,8 @@ class InflatedAnswer:
         inflow.queue(data)
         try:
             for out in inflow.inflate(data, plan.batch):
+                if self._too_inflated():
+                    return self._stop(self._bomb_label())
                 inflow.clean += len(plan.feed(out))
                 if plan.stopped or plan.masked:
                     break
@@ -250,6 +326,8 @@ class InflatedAnswer:
             head = plan.feed(self._inflow.flush())
         except zlib.error:
             return self._stop(f"{SCAN_LIMIT} (the {self.encoding} answer does not inflate)")
+        if self._too_inflated():
+            return self._stop(self._bomb_label())
         judged_whole = plan.judging_whole
         out = head + plan.finish()
         if plan.stopped:
@@ -268,6 +346,13 @@ class InflatedAnswer:
         if plan.masked:
             return self._stop()
         return self._release(everything=True)
+
+    def _too_inflated(self) -> bool:
+        ratio = self.max_ratio
+        return ratio is not None and self._inflow.produced > OPENED_FLOOR + ratio * self.received
+
+    def _bomb_label(self) -> str:
+        return f"{SCAN_LIMIT} (the {self.encoding} answer inflates to more than {self.max_ratio} times its size)"
 
     def _release(self, *, everything: bool) -> bytes:
         out = self._inflow.release(everything)
@@ -310,6 +395,31 @@ def _text_stretches(data: bytes, context: SeamContext) -> tuple[bytes, SeamConte
         out.append(data[start:end])
         start = marks.find(run, end)
     return b"\n".join(out), SeamContext(context.json, lead, 0)
+
+
+def opens_as_gzip(head: bytes, *, final: bool) -> bool | None:
+    """Whether an answer starting with ``head`` (its first ``_SNIFF_BYTES``) is gzip to open:
+    its magic number, then bytes that inflate; None while too few bytes have come to tell (a
+    shorter ``head`` is the whole answer when ``final``). Any other answer fails the first test."""
+    if head[:2] != GZIP_MAGIC[: len(head)]:
+        return False
+    if len(head) < _SNIFF_BYTES and not final:
+        return None
+    if len(head) < 2:
+        return False
+    trial = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = trial.decompress(head, _SNIFF_BYTES)
+    except zlib.error:
+        return False  # the magic number by chance: read as it is
+    # Nothing out of 4 KiB: a header field of random length swallowed them, not a real gzip.
+    return bool(out) or trial.eof or len(head) < _SNIFF_BYTES
+
+
+def starts_as_text(head: bytes) -> bool:
+    """Whether content starting with ``head`` is text to read for phrases (a ``.txt.gz``, not a
+    tar, an image or an executable in one)."""
+    return _is_text(head) or _mostly_text(head)
 
 
 def _is_text(data: bytes) -> bool:

@@ -51,7 +51,7 @@ from itertools import chain
 from typing import Any
 
 from bot_bottle.sidecar.dlp import SCAN_LIMIT, Finding, ScanOptions, Scanner
-from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, InflatedAnswer, WholeVerdict
+from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, InflatedAnswer, WholeVerdict, starts_as_text
 from bot_bottle.sidecar.dlp.bodies import (GZIP_MAGIC, decode_body, encode_body, encode_like, is_json,
                                           parse_content_type)
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
@@ -555,6 +555,11 @@ class DlpInbound:
                 coding = encoding.strip().lower()
                 what = f"a {coding} answer" if coding.isalnum() and len(coding) <= 16 else "an encoded answer"
                 return scanning.InboundOutcome(scanning.BLOCK, (SCAN_LIMIT,), f"{what} that cannot be decoded")
+            coding = encoding.strip().lower()
+            if decoded.truncated and coding in _INFLATED_ON_THE_WAY:
+                # Inflated past the held limit: read to its end as a streamed one is, not only
+                # so far (an echo past the limit passed).
+                return self._scan_inflating(request, response.body, coding)
             data, complete = decoded.data, not decoded.truncated
         else:
             inside = self._echoed_in_gzip(response) if data[:2] == GZIP_MAGIC else None
@@ -564,18 +569,46 @@ class DlpInbound:
             return outcome
         return self._in_sent_encoding(response, encoding, outcome, outcome.body)
 
+    def _scan_inflating(self, request: scanning.OutboundRequest, body: bytes, coding: str) -> scanning.InboundOutcome:
+        """A held answer in a declared gzip or deflate that inflates past the held limit, read
+        inflated batch by batch to its end (``InflatedAnswer``, as a streamed one is). Anything
+        found that a streamed answer would be stopped for, or a value to mask (it cannot be
+        masked in compressed bytes, nor the whole held inflated), refuses it."""
+        inflated = InflatedAnswer(self._batches(request), coding)
+        step = inflated.plan.batch
+        with memoryview(body) as view:
+            for start in range(0, len(body), step):
+                inflated.feed(bytes(view[start:start + step]))
+                if inflated.stopped:
+                    break
+            else:
+                inflated.finish()
+        detectors = tuple(inflated.labels)
+        reason = ", ".join(detectors)
+        if inflated.stopped or inflated.masked:
+            return scanning.InboundOutcome(scanning.BLOCK, detectors, reason)
+        return scanning.InboundOutcome(scanning.ALLOW, detectors, reason)
+
     def _echoed_in_gzip(self, response: scanning.InboundResponse) -> scanning.InboundOutcome | None:
         """gzip without a Content-Encoding (a .gz download sent as application/octet-stream;
         None when the body is no gzip after all): the agent can open it, so the bottle's secrets
         are looked for inside (as in a request's undeclared gzip), and one found there is masked
         inside, the gzip written again member by member (``encode_like``), or the answer is
         refused. This read replaces the one of the bytes as sent (compressed, they are noise to
-        both searches). Phrases are not read inside: a package's .tar.gz holds tests and docs
-        quoting anything, and blocking those downloads would cost more than it protects."""
+        both searches). Phrases are read inside only when the content is text: a package's .tar.gz
+        holds tests and docs quoting anything, and blocking those downloads would cost more than
+        it protects."""
         decoded = decode_body(response.body, None, _INBOUND_LIMIT)
         if not decoded.sniffed:
             return None
-        inside = self._judge(response.request, decoded.data, not decoded.truncated, phrases=False)
+        if decoded.truncated:
+            # Inflated past the held limit: read to its end as a streamed one is (opened batch by
+            # batch, its inflation bounded); read only so far, an echo past it passed.
+            return self._scan_binary(response.request, response.body, False)
+        # Phrases only in text (a .log.gz, a .json.gz): a .tar.gz or any binary content is read
+        # for the bottle's secrets only, as a streamed one is (``answer_stream.starts_as_text``).
+        phrases = starts_as_text(decoded.data[:4096])
+        inside = self._judge(response.request, decoded.data, not decoded.truncated, phrases=phrases)
         if inside.action != scanning.REDACT or inside.body is None:
             return inside
         body = encode_like(response.body, None, inside.body, max(_INBOUND_LIMIT, len(inside.body)))
