@@ -36,6 +36,8 @@ class Document:
     frontmatter_line: int = 1
     # Key path -> the text as written, for plain untagged scalars YAML 1.1 typed (see above).
     written: dict[KeyPath, str] = field(default_factory=dict)
+    # The file's line the body starts on, the one after the closing ``---``.
+    body_line: int = 1
 
     def line_of(self, *keypath: Any) -> int:
         """The line of the deepest known prefix of ``keypath`` (the frontmatter start if none)."""
@@ -389,6 +391,7 @@ def _parse(text: str, path: Path) -> Document:
                  "bottles joined with 'extends', or in a file in the working tree")
     # Marks are 0-based and count from the first frontmatter line.
     offset = first_line
+    body_line = first_line + len(yaml_text.splitlines()) + 1
     try:
         composed = _compose(yaml_text)
     except TooDeep as exc:
@@ -415,7 +418,7 @@ def _parse(text: str, path: Path) -> Document:
         raise ManifestError("the frontmatter holds more than one YAML document", path=path, line=first_line)
     node = nodes[0] if nodes else None
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
-        return Document(path=path, data={}, body=body, lines={}, frontmatter_line=first_line)
+        return Document(path=path, data={}, body=body, lines={}, frontmatter_line=first_line, body_line=body_line)
     if not isinstance(node, yaml.MappingNode):
         raise ManifestError(
             "the frontmatter must be a mapping of keys to values",
@@ -425,7 +428,8 @@ def _parse(text: str, path: Path) -> Document:
     builder = _Builder(path, offset, composed)
     data = builder.build(node, ())
     return Document(
-        path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line, written=builder.written
+        path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line, written=builder.written,
+        body_line=body_line,
     )
 
 

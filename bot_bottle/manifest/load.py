@@ -227,17 +227,19 @@ def _checked_name(path: Path) -> str:
 def discover(layout: Layout, *, strict: bool = True) -> Catalog:
     """List bottles (home only) and agents (home, then cwd: the cwd one wins on a clash).
 
-    A folder that cannot be listed raises its ``OSError``, or with ``strict`` false is kept in
-    ``unreadable`` and the others are listed (``validate`` says which it could not check)."""
+    A folder that cannot be listed raises its ``ManifestError`` (what could not be read, and how
+    to make it readable: not the hint for a home that cannot be written), or with ``strict`` false
+    is kept in ``unreadable`` and the others are listed (``validate`` says which it could not check)."""
     cat = Catalog()
 
     def listed(folder: Path) -> list[Path]:
         try:
             return _md_files(folder)
         except OSError as exc:
+            unreadable = _unreadable_folder(folder, exc)
             if strict:
-                raise
-            cat.unreadable.append(_unreadable_folder(folder, exc))
+                raise unreadable from exc
+            cat.unreadable.append(unreadable)
             return []
 
     def named(path: Path) -> str | None:
@@ -254,7 +256,7 @@ def discover(layout: Layout, *, strict: bool = True) -> Catalog:
         if (name := named(path)) is not None:
             cat.agents[name] = FileRef("agent", name, path, "home")
     if not layout.cwd_is_home:
-        if _ignored_bottles(layout.cwd_bottles_dir, strict=strict):
+        if _ignored_bottles(layout.cwd_bottles_dir):
             cat.warnings.append(
                 f"ignoring {layout.cwd_bottles_dir}: bottles are defined only in {layout.bottles_dir}, "
                 "so a checked-out repository can never define or redirect one"
@@ -269,13 +271,12 @@ def discover(layout: Layout, *, strict: bool = True) -> Catalog:
     return cat
 
 
-def _ignored_bottles(folder: Path, *, strict: bool) -> list[Path]:
-    """The bottle files of the working folder, which are never read (only named in a warning)."""
+def _ignored_bottles(folder: Path) -> list[Path]:
+    """The bottle files of the working folder, which are never read (only named in a warning).
+    One that cannot be listed stops nothing: what it holds would be ignored all the same."""
     try:
         return _md_files(folder)
     except OSError:
-        if strict:
-            raise
         return []
 
 

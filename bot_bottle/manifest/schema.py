@@ -841,6 +841,8 @@ def bottle_file(doc: Document, *, contrib_dir: Path | None = None) -> BottleFile
     clipboard = section("terminal", lambda raw: _terminal(r, raw), None)
     provider = section("agent_provider", lambda raw: _provider(r, raw, contrib_dir), Provider())
     description = section("description", lambda raw: _description(r, raw), "")
+    if not description:
+        description = r.attempt(lambda: _body_description(doc), "")
     r.finish()
     return BottleFile(
         name=doc.path.stem,
@@ -854,7 +856,7 @@ def bottle_file(doc: Document, *, contrib_dir: Path | None = None) -> BottleFile
         supervise=supervise,
         clipboard=clipboard,
         provider=provider,
-        description=description or doc.body.strip().split("\n\n")[0].strip(),
+        description=description,
     )
 
 
@@ -905,6 +907,31 @@ def _description(r: _Reader, raw: Any) -> str:
     description = r.string(raw, ("description",), allow_empty=True)
     r.not_a_token(description, ("description",), "a description", hint=_DESCRIPTION_HINT)
     return description
+
+
+_BODY_DESCRIPTION_HINT = ("with no 'description' key the body's first paragraph is the bottle's description, kept and "
+                          "shown as written; open the body with what this bottle is for, and keep the credential in a "
+                          "host variable that a route's auth or env names")
+
+
+def _body_description(doc: Document) -> str:
+    """A bottle's description when its frontmatter sets none: the body's first paragraph. It is
+    kept and shown as the key's would be, so a token there is refused the same way, at its line."""
+    paragraph = doc.body.strip().split("\n\n")[0].strip()
+    if len(paragraph) < 16:  # shorter than any token format: not worth importing the catalogue
+        return paragraph
+    from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a paragraph is read
+
+    detector = token_format(paragraph)
+    if detector is None:
+        return paragraph
+    leading = doc.body[: len(doc.body) - len(doc.body.lstrip())]
+    line = doc.body_line + len((leading + ".").splitlines()) - 1
+    # A token never spans lines: the first line that is mostly one is where it was written.
+    lines = paragraph.splitlines()
+    line += next((index for index, part in enumerate(lines) if token_format(part) is not None), 0)
+    raise ManifestError(f"the body's first paragraph is a token itself ({detector}), not a description; the value "
+                        "is not shown", path=doc.path, line=line, key="description", hint=_BODY_DESCRIPTION_HINT)
 
 
 def _agent_bottle(r: _Reader, doc: Document) -> str:
