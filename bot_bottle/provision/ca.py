@@ -11,20 +11,50 @@ from bot_bottle.errors import BotBottleError
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
-def trust_bottle_ca(bottle: Bottle, ca_in_volume: str, ca_in_agent: str, *, timeout: float = 30) -> None:
-    """Install the sidecar's CA certificate (never its key) into the agent's trust store.
+def trust_script(ca_in_volume: str, ca_in_agent: str) -> str:
+    """The root shell script that installs the certificate at ``ca_in_volume`` (never its key).
 
     The certificate is appended to the system bundle that curl, git, Python and OpenSSL read, and
     kept as its own file for ``NODE_EXTRA_CA_CERTS``. Appending is what ``update-ca-certificates``
     would do for one certificate, at a fraction of its cost on every start.
     """
     src, dst, bundle = shlex.quote(ca_in_volume), shlex.quote(ca_in_agent), shlex.quote(SYSTEM_BUNDLE)
-    script = (
+    return (
         f"grep -q 'BEGIN CERTIFICATE' {src} && grep -q 'END CERTIFICATE' {src} && "
         f"cp {src} {dst} && chmod 644 {dst} && "
         f"{{ printf '\\n'; cat {dst}; }} >> {bundle} && "
         f"grep -c 'BEGIN CERTIFICATE' {bundle} >/dev/null"
     )
+
+
+# How often the waiting script looks for the certificate (one ``sleep`` process a look: the
+# shell's test is a builtin), and what it does where ``sleep`` takes whole seconds only.
+WAIT_STEP_SECONDS = 0.02
+WAIT_STEP = f"sleep {WAIT_STEP_SECONDS} 2>/dev/null || sleep 1"
+WAIT_EXPIRED = 3  # the waiting script's status when the certificate never came
+
+
+def wait_then_trust_script(ca_in_volume: str, ca_in_agent: str, timeout: float) -> str:
+    """``trust_script`` run once ``ca_in_volume`` exists, waiting for it inside the bottle.
+
+    Started while the sidecar still makes its CA, the ``docker exec`` (a client's start and a
+    round trip to the engine) is behind it by then, and the certificate is trusted a poll step
+    after it appears. ``ca_in_volume`` must be a name no earlier start wrote (the sidecar's
+    ``--ca-copy``): an older certificate left in a reused volume would be trusted instead.
+    The sidecar writes it whole (a rename), so one that exists is complete.
+    """
+    src = shlex.quote(ca_in_volume)
+    looks = max(int(timeout / WAIT_STEP_SECONDS), 1)
+    return (
+        f"n=0; while [ ! -s {src} ]; do "
+        f"n=$((n + 1)); [ \"$n\" -gt {looks} ] && exit {WAIT_EXPIRED}; {WAIT_STEP}; done; "
+        + trust_script(ca_in_volume, ca_in_agent)
+    )
+
+
+def trust_bottle_ca(bottle: Bottle, ca_in_volume: str, ca_in_agent: str, *, timeout: float = 30) -> None:
+    """Install the sidecar's CA certificate (never its key) into the agent's trust store (``trust_script``)."""
+    script = trust_script(ca_in_volume, ca_in_agent)
     deadline = time.monotonic() + timeout
     last = ""
     while True:

@@ -37,13 +37,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot_bottle.sidecar.ca_maker import (  # noqa: F401 - the CA's names, as the init's own
+    CONFDIR_NAME,
+    DEFAULT_STATE_DIR,
+    MITM_CA_CERT,
+    MITM_CA_KEY_SIZE,
+    MITM_DHPARAM,
+    NO_MITMPROXY,
+    create_ca_files,
+    start_ca,
+)
 from bot_bottle.sidecar.egress.credentials import Secrets, SecretsError, check_credentials
 from bot_bottle.sidecar.egress.policy import Policy, PolicyError
 from bot_bottle.sidecar.supervise import channel
 
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half mitmproxy writes into its confdir
-MITM_DHPARAM = "mitmproxy-dhparam.pem"  # what mitmproxy writes there when it first loads its CA
 STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 60
 READY_POLL_SECONDS = 0.01  # a refused connect on loopback costs microseconds; the start waits on it
@@ -62,13 +70,17 @@ class Config:
     # Likewise, mode 600; absent only from a config found in place (a handed-in one holds it).
     secrets: Path = Path("/etc/bot-bottle/secrets.json")
     run_dir: Path = Path("/run/bottle")  # shared with the agent
-    state_dir: Path = Path("/var/lib/bottle")  # sidecar only: CA private key
+    state_dir: Path = DEFAULT_STATE_DIR  # sidecar only: CA private key
     log_dir: Path = Path("/var/log/bottle")
     proxy_port: int = 8080
     git_gate_config: Path = Path("/etc/bot-bottle/git-gate.json")  # present when the bottle has repos
     # The supervise MCP server is stdlib only: the system python3 runs it (no venv's site to load).
     supervise_python: Path = Path("/usr/bin/python3")
     config_arrives: bool = False  # wait for the config to be handed in (``receive_config``)
+    # Also publish the CA certificate under this name in the run folder: a name new to each
+    # launch, which the host's launch waits for inside the agent (a reused volume may hold an
+    # older start's ``ca.crt``, never this name).
+    ca_copy: str | None = None
 
     @property
     def gate_credentials(self) -> Path:
@@ -99,7 +111,23 @@ class Config:
 
     @property
     def confdir(self) -> Path:
-        return self.state_dir / "mitmproxy"
+        return self.state_dir / CONFDIR_NAME
+
+    @property
+    def ca_copy_path(self) -> Path | None:
+        return self.run_dir / self.ca_copy if self.ca_copy else None
+
+
+# What ``--ca-copy`` may name: a file of its own in the run folder, never a path.
+CA_COPY_NAME = re.compile(r"ca-[0-9a-f]{16,64}\.crt")
+
+
+def publish_ca(config: Config) -> None:
+    """The CA's public certificate in the shared run folder, as ``ca.crt`` and its copy's name."""
+    cert = (config.confdir / MITM_CA_CERT).read_bytes()
+    _write_atomic(config.ca_path, cert)
+    if config.ca_copy_path is not None:
+        _write_atomic(config.ca_copy_path, cert)
 
 
 GIT_GATE_PORT = 9420
@@ -654,41 +682,9 @@ def preflight(config: Config) -> Policy:
     return policy
 
 
-MITM_CA_KEY_SIZE = 2048  # mitmproxy's own default (its ``key_size`` option)
-
-
 def make_ca(confdir: Path) -> bool:
     """Create the bottle's CA where mitmproxy looks for it (``start_ca`` then ``finish_ca``)."""
     return finish_ca(confdir, start_ca(confdir))
-
-
-def start_ca(confdir: Path) -> int | None:
-    """Start creating the bottle's CA where mitmproxy looks for it; the child's pid, or None when
-    the CA is there already.
-
-    mitmproxy would create the same files when it starts; making them first lets the host install
-    the certificate in the agent while the proxy loads, and the proxy's imports (the slowest part
-    of a start) run meanwhile instead of after. A forked child does it: importing mitmproxy's
-    certificate code here would keep ~15 MB of it in PID 1 for the bottle's whole life, and a fork
-    skips a new interpreter's start (~0.1 s).
-    """
-    if all((confdir / name).is_file() for name in (MITM_CA_CERT, MITM_DHPARAM)):
-        return None
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into the init's code
-        code = 1
-        try:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_DFL)
-            code = create_ca_files(confdir)
-        except BaseException as exc:  # noqa: BLE001 - reported by the parent, from this line
-            sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-    return pid
 
 
 def finish_ca(confdir: Path, pid: int | None) -> bool:
@@ -708,33 +704,17 @@ def finish_ca(confdir: Path, pid: int | None) -> bool:
 CA_SETTLED = ".ca-settled"
 
 
-NO_MITMPROXY = 3  # the CA child's status when mitmproxy cannot be imported
+def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
+    """Start the bundle and supervise it; the exit status of the container.
 
-
-def create_ca_files(confdir: Path) -> int:
-    """mitmproxy's own CA files in ``confdir`` (what ``make_ca``'s child runs).
-
-    The DH parameters too, which mitmproxy would otherwise write when it first loads the CA: the
-    proxy's account only reads this folder.
+    ``begun_ca`` holds ``start_ca``'s answer when PID 1 began the CA before importing this
+    module (``boot``), for this config's CA folder; otherwise it is begun here.
     """
-    try:
-        from mitmproxy.certs import DEFAULT_DHPARAM, CertStore
-    except ImportError:
-        return NO_MITMPROXY
-    confdir.mkdir(parents=True, exist_ok=True)
-    if not (confdir / MITM_CA_CERT).is_file():
-        CertStore.create_store(confdir, "mitmproxy", MITM_CA_KEY_SIZE)
-    dhparam = confdir / MITM_DHPARAM
-    if not dhparam.is_file():
-        dhparam.write_bytes(DEFAULT_DHPARAM)
-    return 0
-
-
-def run(config: Config) -> int:
     for folder in (config.run_dir, config.state_dir, config.log_dir, config.confdir):
         folder.mkdir(parents=True, exist_ok=True)
     config.confdir.chmod(0o700)
-    for stale in (config.ready_path, config.socket_path, config.ca_path, config.confdir / CA_SETTLED):
+    for stale in (config.ready_path, config.socket_path, config.ca_path, config.confdir / CA_SETTLED,
+                  *config.run_dir.glob("ca-*.crt")):
         stale.unlink(missing_ok=True)  # ca.crt too: a reused volume may hold another CA's
 
     sup = Supervisor()
@@ -743,6 +723,10 @@ def run(config: Config) -> int:
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
+        # First of all (``boot`` begins it earlier still): making the CA (its imports and key) is
+        # the longest step before the host can trust it in the agent, and the folders are handed
+        # out meanwhile. ``share_ca`` hands its folder to the proxy again once it is complete.
+        ca_child = begun_ca[0] if begun_ca is not None else start_ca(config.confdir)
         accounts = daemon_accounts()
         if accounts is not None:
             hand_out_folders(config, accounts)
@@ -756,7 +740,6 @@ def run(config: Config) -> int:
         # The CA is made, and the proxy imports its code (the slowest part of a start), while
         # the config is handed in and the other daemons start: the proxy waits for ``settled``
         # only when it loads its options and certificates, once both are in place.
-        ca_child = start_ca(config.confdir)
         settled = config.confdir / CA_SETTLED if ca_child is not None or config.config_arrives else None
         sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env, proxy_account)
         if config.config_arrives:
@@ -801,7 +784,7 @@ def run(config: Config) -> int:
             share_ca(config.confdir, proxy_account)  # before the proxy loads it (``settled``)
         if made:
             # Published as soon as it exists: the host trusts it in the agent while the proxy loads.
-            _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+            publish_ca(config)
             say("ca-published", path=str(config.ca_path))
         if settled is not None:
             _write_atomic(settled, b"", mode=0o600)
@@ -809,7 +792,7 @@ def run(config: Config) -> int:
             # mitmproxy creates its CA in confdir at start: there is one to publish (only the
             # certificate) once the proxy listens.
             _wait_until(sup, lambda: _tcp_answers(config.proxy_port), "the proxy port")
-            _write_atomic(config.ca_path, (config.confdir / MITM_CA_CERT).read_bytes())
+            publish_ca(config)
             say("ca-published", path=str(config.ca_path))
         if gate:
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
@@ -861,7 +844,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--supervise-python", type=Path, default=defaults.supervise_python)
     parser.add_argument("--config-arrives", action="store_true",
                         help="wait for the host to hand the config in (over docker exec) before starting")
+    parser.add_argument("--ca-copy", default=None,
+                        help="also publish the CA certificate under this name (ca-HEX.crt) in the run folder")
     args = parser.parse_args(argv)
+    if args.ca_copy is not None and not CA_COPY_NAME.fullmatch(args.ca_copy):
+        parser.error(f"--ca-copy: {args.ca_copy!r} is not a name of the form ca-HEX.crt")
     return Config(
         policy=args.policy,
         secrets=args.secrets,
@@ -871,11 +858,23 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         proxy_port=args.proxy_port,
         supervise_python=args.supervise_python,
         config_arrives=args.config_arrives,
+        ca_copy=args.ca_copy,
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run(parse_args(argv))
+def main(argv: Sequence[str] | None = None, early_ca: tuple[Path, int | None] | None = None) -> int:
+    """``early_ca``: the CA folder ``boot`` began a CA in, and ``start_ca``'s answer there."""
+    config = parse_args(argv)
+    if early_ca is None:
+        return run(config)
+    folder, pid = early_ca
+    if folder == config.confdir:
+        return run(config, (pid,))
+    # Begun in the default folder, but this start keeps its state elsewhere: that one is not
+    # this start's, and a new one is made where it belongs.
+    if pid is not None:
+        os.waitpid(pid, 0)
+    return run(config)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,12 @@ def engine_info(timeout: float = 10) -> dict | None:
     return info
 
 
+def known_info_field(name: str) -> str | None:
+    """A text field of the last ``docker info`` an engine answered in this process, if any."""
+    value = (_last_info or {}).get(name)
+    return value if isinstance(value, str) and value else None
+
+
 def engine_cpus() -> int | None:
     """The CPUs the engine runs containers on (``docker info``'s NCPU: on Docker Desktop its VM's,
     not this machine's), or None when it cannot tell."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable, Mapping
@@ -49,6 +52,9 @@ SIDECAR_INIT_CAPS = ("CHOWN", "KILL", "SETGID", "SETUID")
 AGENT_LOG_MAX = "1m"  # the agent container's docker log on the host's disk
 PROXY_PORT = 3128
 CA_IN_VOLUME = f"{SOCKET_DIR}/ca.crt"
+# How long the agent-side wait for the CA (``_begin_ca_trust``) is given once the sidecar said it
+# published it: a poll step and the install, unless the engine is stuck.
+CA_TRUST_TIMEOUT = 30.0
 CA_IN_AGENT = "/usr/local/share/ca-certificates/bot-bottle-ca.crt"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 SIDECAR_CONFIG_DIR = "/etc/bot-bottle"
@@ -315,12 +321,19 @@ class DockerLauncher:
         self._torn_down = False
         self._sidecar_watch: SidecarWatch | None = None  # follows the sidecar's start messages
         self._disk_guard: DiskGuard | None = None  # while the agent runs
+        # The CA's name in the shared folder for this start only (the sidecar's ``--ca-copy``),
+        # and the exec that waits for it in the agent and trusts it (``_begin_ca_trust``).
+        self._ca_copy = f"ca-{secrets.token_hex(16)}.crt"
+        self._ca_trust: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # ``_created`` is written by the launch's parallel steps
         self._state_created = False
         self._marker_at_launch: str | None = None
         self.preserve_reason: str | None = None
         self.timings: dict[str, float] = {}
         # How each wait for the sidecar ended: "followed" (its logs said so) or "polled".
         self.waits: dict[str, str] = {}
+        # How the agent came to trust the bottle's CA: "early" (``_begin_ca_trust``) or "after".
+        self.ca_trusted: str | None = None
 
     def _step(self, name: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()
@@ -367,14 +380,16 @@ class DockerLauncher:
     def _create(self, kind: str, args: list[str], ref: str) -> None:
         # Record before running: a create that fails half way must still be rolled back.
         record = (kind, ref)
-        self._created.append(record)
+        with self._lock:
+            self._created.append(record)
         try:
             out = self._docker(args)
         except engine.DockerError as exc:
             if _name_taken(exc):
                 # The name is another launch's (the same bottle run by another process): removing
                 # it by name in the rollback would remove that bottle's object.
-                self._created.remove(record)
+                with self._lock:
+                    self._created.remove(record)
             if kind == "network" and _no_subnet_left(exc):
                 raise BotBottleError(
                     f"no network for bottle {self.names.id}: the Docker engine has no address range left ({exc})",
@@ -385,12 +400,11 @@ class DockerLauncher:
         if kind in ("container", "network") and created_id:
             # Removed by id from here on: Docker lets two networks share a name, and the teardown
             # must only ever remove this launch's.
-            self._created[self._created.index(record)] = (kind, created_id)
-            self._created_names[created_id] = ref
+            with self._lock:
+                self._created[self._created.index(record)] = (kind, created_id)
+                self._created_names[created_id] = ref
 
     def launch(self) -> DockerBottle:
-        from bot_bottle import images
-
         if self.options.resume:
             self._refuse_over_kept_agent()
         try:
@@ -406,32 +420,16 @@ class DockerLauncher:
                 self._state_created = True
                 self.state.write(self._metadata(agent_image))
 
-            self._progress("checking images")
-            sidecar_ref = self._step("sidecar-image", lambda: images.ensure_image(images.sidecar_image()))
-            if self.options.image_override is None:
-                agent_ref = self._step(
-                    "agent-image",
-                    lambda: images.ensure_image(images.agent_image(self.plan.template, self.plan.agent_dockerfile)),
-                )
-            else:
-                agent_ref = self.options.image_override
-                engine.run(["image", "inspect", agent_ref], timeout=30)
-
-            self._progress("creating the bottle's volume and network")
-            self._create(
-                "volume",
-                ["volume", "create", *label_args(self.labels("socket")), self.names.socket_volume],
-                self.names.socket_volume,
-            )
-            self._create(
-                "network",
-                [
-                    "network", "create", "--driver", "bridge",
-                    *(["--internal"] if self.options.internal_network else []),
-                    *label_args(self.labels("network")), self.names.network,
-                ],
-                self.names.network,
-            )
+            self._progress("checking images; creating the bottle's volume and network")
+            # The volume and the network need no image: made while the images are checked.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                made = [pool.submit(self._create_volume), pool.submit(self._create_network)]
+                try:
+                    sidecar_ref, agent_ref = self._check_images()
+                finally:
+                    wait(made)
+            for step in made:
+                step.result()
             self._progress("starting the sidecar (egress proxy) and the agent container (no network)")
             # Neither container needs the other to be created first (only the volume), and the
             # proxy takes a while to come up: the sidecar starts in the background while the agent
@@ -448,6 +446,7 @@ class DockerLauncher:
             # Followed from this thread, which outlives the follower: the kernel ends a process
             # started under `die_with_parent` when the *thread* that started it ends.
             self._watch_sidecar()
+            self._begin_ca_trust(bottle)
             if self.plan.cwd is not None and not self.options.resume:
                 # The one step that can take long: not begun for a sidecar that has failed already
                 # (a broken policy ends it within a fraction of a second).
@@ -463,6 +462,38 @@ class DockerLauncher:
             # Ends the sidecar follower too.
             teardown_after_failure(failure, lambda: self.teardown(launch_failed=True))
             raise
+
+    def _check_images(self) -> tuple[str, str]:
+        from bot_bottle import images
+
+        sidecar_ref = self._step("sidecar-image", lambda: images.ensure_image(images.sidecar_image()))
+        if self.options.image_override is None:
+            agent_ref = self._step(
+                "agent-image",
+                lambda: images.ensure_image(images.agent_image(self.plan.template, self.plan.agent_dockerfile)),
+            )
+        else:
+            agent_ref = self.options.image_override
+            engine.run(["image", "inspect", agent_ref], timeout=30)
+        return sidecar_ref, agent_ref
+
+    def _create_volume(self) -> None:
+        self._create(
+            "volume",
+            ["volume", "create", *label_args(self.labels("socket")), self.names.socket_volume],
+            self.names.socket_volume,
+        )
+
+    def _create_network(self) -> None:
+        self._create(
+            "network",
+            [
+                "network", "create", "--driver", "bridge",
+                *(["--internal"] if self.options.internal_network else []),
+                *label_args(self.labels("network")), self.names.network,
+            ],
+            self.names.network,
+        )
 
     def _start_sidecar(self, image: str) -> None:
         name = self.names.sidecar_container
@@ -502,6 +533,8 @@ class DockerLauncher:
             *label_args(self.labels("sidecar")),
             image,
             "--config-arrives",
+            "--ca-copy",
+            self._ca_copy,
         ]
         self._create("container", args, name)
         if "shared-config" in self.weak or self.options.upstream_ca_pem:
@@ -727,10 +760,58 @@ class DockerLauncher:
         assert self.plan.cwd is not None
         workspace.copy_in(bottle, self.plan.cwd, WORKDIR, progress=self._progress)
 
+    def _begin_ca_trust(self, bottle: DockerBottle) -> None:
+        """Start the exec that trusts the bottle's CA in the agent once the sidecar publishes it.
+
+        Started once the agent is provisioned and the sidecar runs, while the sidecar still makes
+        its CA (the last step of the launch's critical path), it waits inside the agent for this
+        start's own copy of the certificate (``--ca-copy``): the exec's own start is behind it by
+        then. Not earlier: each look for the file starts a process in the agent, CPU time the
+        sidecar's start needs on a small host. Its output is not read until
+        it ends (a line at most: what failed, which the blocking way after it says again).
+        """
+        from bot_bottle.proc import die_with_parent
+        from bot_bottle.provision import ca
+
+        script = ca.wait_then_trust_script(f"{SOCKET_DIR}/{self._ca_copy}", CA_IN_AGENT, SIDECAR_START_TIMEOUT)
+        try:
+            # From the launch's own thread: the client dies with it (``die_with_parent``).
+            self._ca_trust = subprocess.Popen(die_with_parent(bottle.exec_argv(script, user="root")),
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                              stderr=subprocess.STDOUT, process_group=0)
+        except OSError:
+            self._ca_trust = None  # trusted after the CA is published instead (``_trust_proxy_ca``)
+
+    def _end_ca_trust(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for the early CA exec: its status, or None (none, or unfinished)."""
+        proc, self._ca_trust = self._ca_trust, None
+        if proc is None:
+            return None
+        try:
+            proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return None
+        return proc.returncode
+
+    def _stop_ca_trust(self) -> None:
+        proc, self._ca_trust = self._ca_trust, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if proc is not None:
+            proc.communicate()
+
     def _trust_proxy_ca(self, bottle: DockerBottle) -> None:
         from bot_bottle.provision import ca
 
         self._wait_sidecar_file(self.names.sidecar_container, "ca.crt", "ca-published", "publishing its CA")
+        if self._end_ca_trust(CA_TRUST_TIMEOUT) == 0:
+            self.ca_trusted = "early"
+            return
+        # The early exec could not do it (a client that could not start, a bottle without a
+        # shell's tools): the way that needs nothing of it, with its own error if it fails.
+        self.ca_trusted = "after"
         ca.trust_bottle_ca(bottle, CA_IN_VOLUME, CA_IN_AGENT)
 
     def _git_without_gate(self, bottle: DockerBottle) -> None:
@@ -783,6 +864,7 @@ class DockerLauncher:
 
     def _remove_all(self, launch_failed: bool) -> None:
         self._stop_watching_sidecar()
+        self._stop_ca_trust()
         guard, self._disk_guard = self._disk_guard, None
         if guard is not None:
             guard.stop()

@@ -38,10 +38,17 @@ def changes_size(container: str) -> int | None:
 
 
 def data_root() -> str | None:
-    """The engine's data folder, when it is on this machine."""
-    out = engine.run(["info", "-f", "{{.DockerRootDir}}"], timeout=60, check=False)
-    root = out.stdout.strip()
-    return root if out.returncode == 0 and root and os.path.isdir(root) else None
+    """The engine's data folder, when it is on this machine.
+
+    Read from the ``docker info`` this process already has when there is one (the folder does
+    not move while the engine runs): the launch asks at its end, on the start's critical path."""
+    known = engine.known_info_field("DockerRootDir")
+    if known is not None:
+        root = known
+    else:
+        out = engine.run(["info", "-f", "{{.DockerRootDir}}"], timeout=60, check=False)
+        root = out.stdout.strip() if out.returncode == 0 else ""
+    return root if root and os.path.isdir(root) else None
 
 
 def free_and_total(root: str) -> tuple[int, int] | None:
