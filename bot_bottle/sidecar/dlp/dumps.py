@@ -8,9 +8,11 @@ eight bits: read back too. None of this is one run a hex decoder reads: the offs
 the text column sit between the bytes, and the text column shows the value cut every 16
 characters. A dump block (two lines or more, from offset zero) is read here into the bytes it
 shows, so the decoded layer finds a value (or a gzip, opened there) in it as in ``xxd -p``'s
-plain hex. ``xxd``'s groups may be one to three blanks or a tab apart (re-indented, aligned),
-``od``'s and ``hexdump``'s any width: a line's bytes end at the next line's offset, so ``xxd``'s
-text column is not read as bytes.
+plain hex. Groups may be blanks or tabs of any width apart (re-indented, aligned in wide
+columns): an ``xxd`` line's bytes end at the next line's offset, and a short last line's at a gap
+wider than the block's, so ``xxd``'s text column is not read as bytes. ``od -c``'s cells may have
+tabs between them (``od -c | tr ' ' '\\t'``, a spreadsheet paste). A dump may be indented up to
+``_OFFSET_INDENT`` columns (a block scalar nested deep in YAML).
 
 A dump without offsets (``od -An -x``, ``od -An -tx1``, ``hexdump -e '16/1 "%02x " "\\n"'``) and
 base64 wrapped narrower than a run the decoder reads (``base64 -w 16``) are read too
@@ -52,13 +54,17 @@ _GROUP = r"(?:[0-9a-fA-F]{2}){1,8}(?![0-9a-fA-F])"
 # ``xxd``: "00000010: 4b71 3776 ...  Kq7v..." (one blank between groups, two before the text).
 # ``hexdump -C``, ``od``: "00000010  4b 71 37 76 ...  |Kq7v...|" or "0000020 714b 7637 ...".
 # Matched at a line's start only. Between ``od``'s groups, blanks and tabs of any mix and width,
-# as a dump aligned by hand or in wide columns has them. Between ``xxd``'s, one to three blanks
-# or tabs (re-indented, aligned): its text column, two blanks on, may then be read as groups when
-# it starts with hex words; a line's bytes end where the next line's offset says (``_capped``).
+# as a dump aligned by hand or in wide columns has them; between ``xxd``'s too. Its text column,
+# two blanks on, may then be read as groups when it starts with hex words: a line's bytes end
+# where the next line's offset says, a short last line's at a gap wider than the block's
+# (``_capped``).
 _LINE = re.compile(
     rf"[ \t]*(?P<offset>[0-9a-fA-F]{{6,10}})"
-    rf"(?::(?P<xxd>(?:[ \t]{{1,3}}{_GROUP}(?![^\s\x00]))+)|(?P<od>(?:[ \t]++{_GROUP})+))"
+    rf"(?::(?P<xxd>(?:[ \t]++{_GROUP}(?![^\s\x00]))+)|(?P<od>(?:[ \t]++{_GROUP})+))"
 )
+_GAPS = re.compile(r"[ \t]+")
+_GROUP_AT = re.compile(r"[^ \t]+")
+_NARROW_GAP = 3  # the widest gap between an ``xxd`` line's groups before wide gaps were read
 # ``od -c``: "0000020   s  \n   e   x ...": a cell of four columns per byte, right-aligned: a
 # character (a blank for a space; ``**`` for the further bytes of a character ``od`` printed
 # whole), a C escape, or three octal digits; ``od -b`` ("0000020 163 012 145 ...") is such a
@@ -66,6 +72,16 @@ _LINE = re.compile(
 # A character sent as UTF-8 and read here byte by byte (latin-1) is two to four characters wide.
 _CELL = r"(?:   (?:[\xc2-\xf4][\x80-\xbf]{1,3}|[^\s])|    |  \\[0abfnrtv]| [0-7]{3}|  \*\*)"
 _CHAR_LINE = re.compile(rf"[ \t]*[0-9a-fA-F]{{6,10}}(?P<cells>{_CELL}+)")
+# The same with tabs between its cells: each blank a tab (``od -c | tr ' ' '\t'``), or one tab
+# before each cell's character, escape or octal digits (a spreadsheet paste; a space byte a
+# blank). Tried on a line ``_CHAR_LINE`` does not match either; a line is matched whole.
+_UTF8_CHAR = r"[\xc2-\xf4][\x80-\xbf]{1,3}"
+_TAB_CELL = rf"(?:\t\t\t(?:{_UTF8_CHAR}|[^\s])|\t\t\t\t|\t\t\\[0abfnrtv]|\t[0-7]{{3}}|\t\t\*\*)"
+_ONE_TAB_CELL = rf"(?:\t(?:[0-7]{{3}}|\\[0abfnrtv]|\*\*|{_UTF8_CHAR}|[^\t\r\n\x00])(?![^\t\r\n\x00]))"
+_TAB_CHAR_LINE = re.compile(
+    rf"[ \t]*[0-9a-fA-F]{{6,10}}(?:(?P<tabs>{_TAB_CELL}+)|(?P<cells>{_ONE_TAB_CELL}+))\r?(?![^\n\x00])"
+)
+_ONE_TAB_PARTS = re.compile(r"\t([^\t]+)")
 _CELL_PARTS = re.compile(r"   ([\xc2-\xf4][\x80-\xbf]{1,3}|\S)|  \\([0abfnrtv])| ([0-7]{3})|(    )")
 _CELL_WIDTH = 4
 _C_ESCAPES = {"0": 0, "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
@@ -75,9 +91,12 @@ _BITS = frozenset("01 \t")
 # indented as a quote or a code block does. A text is searched for these only (substring
 # searches: every decoded layer pays for them), never line by line.
 _FIRST_OFFSET = "000000"
-# Where such a line may start: right after these, or after a few blanks (``_INDENT``).
+# Where such a line may start: right after these, or after blanks (``_OFFSET_INDENT``).
 _FIRST_LINES = ("\n" + _FIRST_OFFSET, "\x00" + _FIRST_OFFSET, " " + _FIRST_OFFSET, "\t" + _FIRST_OFFSET)
 _INDENT = 16  # a code block in a list in Markdown, a block scalar in YAML: up to 15 blanks
+# A dump with offsets indented deeper: a block scalar nested in YAML, a log's continuation lines.
+# The blanks before a "000000" are looked back over only that far (a long line costs no more).
+_OFFSET_INDENT = 64
 # ``hexdump`` and ``od`` write a line of "*" for lines the same as the one before.
 _REPEATED = "\n*\n"
 _LINE_MAX = 256  # a dump line is never longer (the NUL search need not go further)
@@ -109,8 +128,8 @@ def hex_dumps(text: str, *, limit: int) -> list[Decoded]:
 
 def _first_lines(text: str) -> list[int]:
     """Where the lines that may start a dump start, ascending: each line whose first characters
-    but up to ``_INDENT`` blanks are ``_FIRST_OFFSET``."""
-    head = text[: _INDENT + len(_FIRST_OFFSET)]
+    but up to ``_OFFSET_INDENT`` blanks are ``_FIRST_OFFSET``."""
+    head = text[: _OFFSET_INDENT + len(_FIRST_OFFSET)]
     zeros = [len(head) - len(head.lstrip(" \t"))]  # the text's first line
     for mark in _FIRST_LINES:
         at = text.find(mark)
@@ -122,9 +141,9 @@ def _first_lines(text: str) -> list[int]:
 
 
 def _line_start(text: str, at: int) -> int:
-    """The start of the line ``at`` is in, when only up to ``_INDENT`` blanks come before ``at``
-    on it; else -1. A NUL (between joined texts) starts a line too."""
-    lo = max(0, at - _INDENT)
+    """The start of the line ``at`` is in, when only up to ``_OFFSET_INDENT`` blanks come before
+    ``at`` on it; else -1. A NUL (between joined texts) starts a line too."""
+    lo = max(0, at - _OFFSET_INDENT)
     start = max(text.rfind("\n", lo, at), text.rfind("\x00", lo, at)) + 1
     if (start == 0 and lo > 0) or text[start:at].strip(" \t"):
         return -1
@@ -144,7 +163,7 @@ def _blocks(text: str) -> list[tuple[int, int, bool, list[str]]]:
         end = start
         lines: list[str] = []
         offsets: list[str | None] = []  # an ``xxd`` line's offset, None for another dump's
-        line = _LINE if _LINE.match(text, start) is not None else _CHAR_LINE  # one kind per block
+        line = _line_kind(text, start)  # one kind per block
         m = line.match(text, start)
         while m is not None:
             # The block takes in each line's text column: redacted, the value's last characters
@@ -156,9 +175,19 @@ def _blocks(text: str) -> list[tuple[int, int, bool, list[str]]]:
                 end += len(_REPEATED) - 1
             m = line.match(text, end + 1) if text.startswith("\n", end) else None
         if len(lines) >= MIN_LINES:
-            out.append((start, end, line is _CHAR_LINE, _capped(lines, offsets)))
+            out.append((start, end, line is not _LINE, _capped(lines, offsets)))
             done = end
     return out
+
+
+def _line_kind(text: str, start: int) -> re.Pattern[str]:
+    """The pattern of the dump line at ``start``: hex groups, character cells, or character
+    cells with tabs between them."""
+    if _LINE.match(text, start) is not None:
+        return _LINE
+    if _CHAR_LINE.match(text, start) is not None or "\t" not in text[start : start + _OFFSET_INDENT + 12]:
+        return _CHAR_LINE
+    return _TAB_CHAR_LINE
 
 
 def _capped(lines: list[str], offsets: list[str | None]) -> list[str]:
@@ -172,26 +201,65 @@ def _capped(lines: list[str], offsets: list[str | None]) -> list[str]:
     size = min((b - a for a, b in itertools.pairwise(at) if b > a), default=0)
     if not 0 < size <= _LINE_MAX:
         return lines
-    return [_cut(line, size * (8 if _bits(lines) else 2)) for line in lines]
+    digits = size * (8 if _bits(lines) else 2)
+    full = [_cut(line, digits) for line in lines[:-1]]
+    # The last line may be short: it ends at its first gap wider than any between a full line's
+    # groups (three blanks at least, as before wide gaps were read), or after a group narrower
+    # than theirs (a group cut by the end of the file); the blanks that pad it out to the text
+    # column are wider, as ``xxd`` and an aligned table leave them.
+    widest = max((len(gap) for line in full for gap in _GAPS.findall(line)), default=0)
+    group = max((len(group) for line in full for group in line.split()), default=0)
+    return [*full, _cut(_narrow(lines[-1], max(widest, _NARROW_GAP), group), digits)]
+
+
+def _digits(line: str) -> int:
+    return len(line) - line.count(" ") - line.count("\t")
+
+
+def _narrow(line: str, widest: int, group: int) -> str:
+    """``line`` up to its first gap wider than ``widest`` blanks, or up to and with its first
+    group narrower than ``group`` digits."""
+    end = 0
+    for m in _GROUP_AT.finditer(line):
+        if m.start() - end > widest and end:
+            break
+        end = m.end()
+        if end - m.start() < group:
+            break
+    return line[:end]
 
 
 def _cut(line: str, digits: int) -> str:
-    """The groups of ``line`` up to its first ``digits`` hex digits."""
-    if len(line) - line.count(" ") - line.count("\t") <= digits:
+    """The groups of ``line`` up to its first ``digits`` hex digits, the gaps between them kept."""
+    if _digits(line) <= digits:
         return line  # the common line: no text column read as groups
-    out = []
-    for group in line.split():
+    for group in _GROUP_AT.finditer(line):
+        digits -= group.end() - group.start()
         if digits <= 0:
-            break
-        out.append(group[:digits])
-        digits -= len(group)
-    return " ".join(out)
+            return line[: group.end() + digits]
+    return line
 
 
 def _groups(m: re.Match[str]) -> str:
     if m.re is _CHAR_LINE:
         return m.group("cells")
+    if m.re is _TAB_CHAR_LINE:
+        return _tabbed_cells(m)
     return (m.group("xxd") or m.group("od")).strip()
+
+
+def _tabbed_cells(m: re.Match[str]) -> str:
+    """The cells of a ``_TAB_CHAR_LINE`` match as ``od -c`` prints them (``_CELL``)."""
+    if m.group("tabs") is not None:
+        return m.group("tabs").replace("\t", " ")
+    return "".join(_cell(cell) for cell in _ONE_TAB_PARTS.findall(m.group("cells")))
+
+
+def _cell(shown: str) -> str:
+    """One cell of a spreadsheet's row as ``od -c`` prints it, four columns wide."""
+    if shown.startswith("\\") or shown == "**" or (len(shown) == 3 and shown.isdigit()):
+        return shown.rjust(_CELL_WIDTH)
+    return "   " + shown  # a character (a multi-byte one read as latin-1 is wider)
 
 
 def _line_end(text: str, at: int) -> int:
