@@ -56,6 +56,13 @@ sys.exit(run())
 """
 
 
+def _ctrl_c_delivered() -> None:
+    """In the child: SIGINT as a terminal's foreground job gets it. A test run started in the
+    background (``nohup ... &``) passes it on ignored, and a program that starts with Ctrl-C
+    ignored rightly keeps it so."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Child:
     def __init__(self, home: Path) -> None:
         self.env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
@@ -73,11 +80,11 @@ class _Child:
 
     def interrupted_in_import(self, module: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, self.script(INTERRUPTED_IMPORT), module, *argv], env=self.env,
-                              cwd=self.cwd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                              cwd=self.cwd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, preexec_fn=_ctrl_c_delivered)
 
     def interrupted_after(self, delay: float, *argv: str) -> tuple[int, str]:
         proc = subprocess.Popen([sys.executable, self.script(READY_THEN_RUN), *argv], env=self.env, cwd=self.cwd,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=_ctrl_c_delivered, text=True)
         assert proc.stdout is not None
         proc.stdout.readline()
         time.sleep(delay)
@@ -140,7 +147,7 @@ class InterruptDuringImportTests(unittest.TestCase):
             with self.subTest(module=module):
                 result = subprocess.run([sys.executable, "-c", as_module, module, "list"], env=self.child.env,
                                         cwd=self.child.cwd, capture_output=True, text=True, timeout=120,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, preexec_fn=_ctrl_c_delivered)
                 self.assertQuiet130(result.returncode, result.stderr)
 
     def test_a_program_importing_the_cli_keeps_its_own_ctrl_c(self) -> None:
@@ -148,7 +155,7 @@ class InterruptDuringImportTests(unittest.TestCase):
                  "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
                  "try:\n    signal.raise_signal(signal.SIGINT)\nexcept KeyboardInterrupt:\n    print('caught')\n")
         result = subprocess.run([sys.executable, "-c", check], env=self.child.env, cwd=self.child.cwd,
-                                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, preexec_fn=_ctrl_c_delivered)
         self.assertEqual((result.returncode, result.stdout.strip()), (0, "caught"), result.stderr)
 
     def test_without_ctrl_c_the_command_runs(self) -> None:
