@@ -28,8 +28,12 @@ nothing to streaming); past it, it is scanned as above.
 
 An answer sent compressed (``Content-Encoding: gzip`` or ``deflate``) is read inflated by
 ``InflatedAnswer``: scanned compressed, an echoed secret or a phrase would pass unseen. One in
-an encoding that cannot be read on its way (``unreadable``: br, zstd, several at once) is judged
-whole while it can be held, and stopped before its first byte once it must stream.
+layers of them (``Content-Encoding: deflate, gzip``, or two header lines) is read through one
+``InflatedAnswer`` per layer (``inflated_layers``), the outer one reading what the inner one
+releases, so each compressed chunk leaves once everything it encodes, through every layer, was
+scanned. One in an encoding that cannot be read on its way (``unreadable``: br or zstd, alone
+or among layers) is judged whole while it can be held, and stopped before its first byte once
+it must stream.
 
 An answer that streams and starts as gzip without saying so (a ``.gz`` download, or a ``.tar.gz``
 inside a gzip answer) is opened too, the same way (``sniff_gzip``): its first two bytes decide,
@@ -45,7 +49,7 @@ costing the proxy minutes of scanning.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot_bottle.sidecar.dlp.bodies import GZIP_MAGIC, IN_PLACE_MASK, encode_like
@@ -263,8 +267,9 @@ class InflatedAnswer:
     ``plan.hold_upto`` inflated) the redacted answer is compressed again. The same face as
     ``AnswerStream`` for the proxy; ``received`` and ``delivered`` count compressed bytes."""
 
-    plan: AnswerStream
-    encoding: str  # the Content-Encoding header's value: gzip, x-gzip or deflate
+    # What reads the inflated bytes: the scan, or the next layer in (itself compressed).
+    plan: AnswerStream | InflatedAnswer
+    encoding: str  # the layer of Content-Encoding this one undoes: gzip, x-gzip or deflate
     # At most this many inflated bytes per compressed one, past ``OPENED_FLOOR`` (None: no bound,
     # as for a declared encoding, which the agent's client inflates whatever it holds).
     max_ratio: int | None = None
@@ -294,6 +299,14 @@ class InflatedAnswer:
     @property
     def hold_upto(self) -> int:
         return self.plan.hold_upto
+
+    @property
+    def batch(self) -> int:
+        return self.plan.batch
+
+    @property
+    def judging_whole(self) -> bool:
+        return self.plan.judging_whole
 
     def feed(self, data: bytes) -> bytes:
         if self.stopped or not data:
@@ -369,6 +382,15 @@ class InflatedAnswer:
 
 # What the proxy drives an answer through, chunk by chunk.
 Answer = AnswerStream | InflatedAnswer
+
+
+def inflated_layers(plan: AnswerStream, codings: Sequence[str]) -> Answer:
+    """``plan`` reading an answer in ``codings`` (gzip, x-gzip or deflate, in the order they were
+    applied, as ``Content-Encoding`` lists them): the last one applied is undone first."""
+    answer: Answer = plan
+    for coding in codings:
+        answer = InflatedAnswer(answer, coding)
+    return answer
 
 
 # A run of ASCII text inside binary data (a README in a tar, strings in a binary): long enough

@@ -51,7 +51,8 @@ from itertools import chain
 from typing import Any
 
 from bot_bottle.sidecar.dlp import SCAN_LIMIT, Finding, ScanOptions, Scanner
-from bot_bottle.sidecar.dlp.answer_stream import AnswerStream, InflatedAnswer, WholeVerdict, starts_as_text
+from bot_bottle.sidecar.dlp.answer_stream import (AnswerStream, InflatedAnswer, WholeVerdict, inflated_layers,
+                                                  starts_as_text)
 from bot_bottle.sidecar.dlp.bodies import (GZIP_MAGIC, decode_body, encode_body, encode_like, is_json,
                                           parse_content_type)
 from bot_bottle.sidecar.dlp.fragments import FragmentMemory
@@ -70,8 +71,11 @@ _INBOUND_LIMIT = 16 * 1024 * 1024
 # this, a 50 MB upload (or a small gzip that inflates to 60 MB) got the proxy killed for memory.
 HELD_LIMIT = 16 * 1024 * 1024
 # Content-Encodings a streamed upload or answer is scanned through, inflated chunk by chunk (at
-# any size); others (br, zstd, several at once) hold the body whole, up to HELD_LIMIT.
+# any size); others (br, zstd) hold the body whole, up to HELD_LIMIT.
 _INFLATED_ON_THE_WAY = ("gzip", "x-gzip", "deflate")
+# Layers of those a streamed answer is read through (a .tar.gz sent with "gzip, gzip"); more is
+# no real download's, and each layer holds a batch of its own.
+_MOST_LAYERS = 3
 # What the agent may ask an upstream to compress answers with: what the inbound scan reads as
 # they stream. The brotli and zstandard modules cannot bound what one call inflates (a few
 # bytes of br can be megabytes), so those answers can only be judged held whole.
@@ -105,6 +109,16 @@ def content_encoding(headers: Sequence[tuple[str, str]]) -> str | None:
     header lines): reading only the first line let a second layer of gzip pass unread."""
     values = [value for name, value in headers if name.lower() == "content-encoding"]
     return ", ".join(values) if values else None
+
+
+def readable_layers(encoding: str | None) -> tuple[str, ...] | None:
+    """The layers of a ``Content-Encoding`` (as ``content_encoding`` joins them) a streamed answer
+    is read through, in the order applied; None when it has none, more than ``_MOST_LAYERS``, or
+    one not inflated on the way (br, zstd, identity among others)."""
+    codings = tuple(coding.strip().lower() for coding in (encoding or "").split(","))
+    if len(codings) > _MOST_LAYERS or not all(coding in _INFLATED_ON_THE_WAY for coding in codings):
+        return None
+    return codings
 
 
 def _weight(item: str) -> float:
@@ -449,28 +463,30 @@ class DlpInbound:
         buffered path: an answer with a ``Content-Length`` up to the inbound limit. One without
         a length (chunked) is held up to that limit and judged whole if it ends within it.
         ``hold=False`` (the proxy holds too much already): any answer streams from its start.
-        A gzip or deflate answer is read inflated (``InflatedAnswer``) and delivered as sent."""
+        A gzip or deflate answer, or one in up to three layers of those, is read inflated
+        (``InflatedAnswer``, one per layer) and delivered as sent."""
         request = response.request
         if request.internal_service is not None:
             return None
         if hold and content_length is not None and content_length <= _INBOUND_LIMIT:
             return None
         encoding = content_encoding(response.headers)
-        inflate = (encoding or "").strip().lower()
+        layers = readable_layers(encoding)
         unreadable = None
-        if inflate in _INFLATED_ON_THE_WAY:
-            # Judged on its inflated bytes: a redacted answer is compressed again by the wrapper.
+        if layers is not None:
+            # Judged on its inflated bytes: a redacted answer is compressed again, layer by
+            # layer, by the wrappers.
             response = replace(response, headers=tuple(
                 (k, v) for k, v in response.headers if k.lower() != "content-encoding"))
             encoding = None
         else:
+            inflate = (encoding or "").strip().lower()
             if inflate not in ("", "identity"):
                 # Unasked for (the agent's Accept-Encoding is narrowed, ``readable_accept_encoding``):
                 # scanned as sent, an echoed secret or a phrase in it would pass unseen.
                 what = f"a {inflate} answer" if inflate.isalnum() and len(inflate) <= 16 else "an encoded answer"
-                unreadable = (f"{SCAN_LIMIT} ({what} that cannot be held whole: "
-                              "only gzip and deflate answers are read as they stream)")
-            inflate = ""
+                unreadable = (f"{SCAN_LIMIT} ({what} that cannot be held whole: only gzip and deflate "
+                              f"answers, in up to {_MOST_LAYERS} layers, are read as they stream)")
 
         def judge_whole(body: bytes) -> WholeVerdict:
             outcome = self.scan(replace(response, body=body))
@@ -489,7 +505,7 @@ class DlpInbound:
         held = content_length is None and hold
         plan = self._batches(request, judge_whole=judge_whole if held else None, hold_upto=_INBOUND_LIMIT if held else 0,
                              unreadable=unreadable)
-        return InflatedAnswer(plan, inflate) if inflate else plan
+        return inflated_layers(plan, layers) if layers else plan
 
     @staticmethod
     def accept_encoding(value: str) -> str | None:
@@ -555,11 +571,11 @@ class DlpInbound:
                 coding = encoding.strip().lower()
                 what = f"a {coding} answer" if coding.isalnum() and len(coding) <= 16 else "an encoded answer"
                 return scanning.InboundOutcome(scanning.BLOCK, (SCAN_LIMIT,), f"{what} that cannot be decoded")
-            coding = encoding.strip().lower()
-            if decoded.truncated and coding in _INFLATED_ON_THE_WAY:
+            layers = readable_layers(encoding)
+            if decoded.truncated and layers:
                 # Inflated past the held limit: read to its end as a streamed one is, not only
                 # so far (an echo past the limit passed).
-                return self._scan_inflating(request, response.body, coding)
+                return self._scan_inflating(request, response.body, layers)
             data, complete = decoded.data, not decoded.truncated
         else:
             inside = self._echoed_in_gzip(response) if data[:2] == GZIP_MAGIC else None
@@ -569,13 +585,15 @@ class DlpInbound:
             return outcome
         return self._in_sent_encoding(response, encoding, outcome, outcome.body)
 
-    def _scan_inflating(self, request: scanning.OutboundRequest, body: bytes, coding: str) -> scanning.InboundOutcome:
-        """A held answer in a declared gzip or deflate that inflates past the held limit, read
-        inflated batch by batch to its end (``InflatedAnswer``, as a streamed one is). Anything
+    def _scan_inflating(self, request: scanning.OutboundRequest, body: bytes,
+                        layers: Sequence[str]) -> scanning.InboundOutcome:
+        """A held answer in a declared gzip or deflate (in up to three layers) that inflates past
+        the held limit, read inflated batch by batch to its end (``InflatedAnswer``, one per
+        layer, as a streamed one is). Anything
         found that a streamed answer would be stopped for, or a value to mask (it cannot be
         masked in compressed bytes, nor the whole held inflated), refuses it."""
-        inflated = InflatedAnswer(self._batches(request), coding)
-        step = inflated.plan.batch
+        inflated = inflated_layers(self._batches(request), layers)
+        step = inflated.batch
         with memoryview(body) as view:
             for start in range(0, len(body), step):
                 inflated.feed(bytes(view[start:start + step]))
