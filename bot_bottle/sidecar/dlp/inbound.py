@@ -30,7 +30,8 @@ and Spanish words end so). A lookalike of ``compat.LOOKALIKES`` put for another 
 of ASCII letters that is a blocking rule's word but for it ("ign\u0456re", a Cyrillic "i" where
 the "o" goes), is read as that letter (see ``_guessed_letter``).
 Digits and symbols written for letters ("1gnore prev1ous 1nstruct10ns", "disreg@rd @ll", "$y$tem",
-"prev|ous", also among lookalike letters, and a "1" for an "l" among them: "disreg@rd ... ru1es")
+"prev|ous", two or three in a row: "byp@$$", "@$$istant", also among lookalike letters and other
+folded characters, and a "1" for an "l" among them: "disreg@rd ... ru1es")
 are read as those letters by the rules that block, inside words that hold a letter, over the whole
 phrase however long its blank runs (see "digits for letters" and "symbols for letters" below): a
 number stays a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out
@@ -1228,7 +1229,13 @@ def _rule_words() -> frozenset[str]:
 # the phrase). A symbol counts before a letter; "$" and "@" also at the end of a word
 # ("previou$"), where a "!" or "|" ends a sentence or a cell; and any of them between a letter or
 # digit and a digit ("r3v3@l", read with digits as letters). "$5", "a || b" and "x != y" hold no
-# letters.
+# letters. Two or three of "@" and "$" in a row are as many letters where one would be a letter
+# there ("byp@$$", "@$$istant"), read so only where the single ones read no phrase; a longer run
+# is none ("$$$$"), and "$$" after a blank and before a blank, digit or bracket (a shell's process
+# id, "$$(pwd)") holds no letter.
+_SYMBOL_RUN = re.compile(r"(?<![@$])(?:[@$]{2,3}(?=[a-z])|(?<=[a-z])[@$]{2,3}(?![a-z0-9@$])"
+                         r"|(?<=[a-z0-9])[@$]{2,3}(?=[0-9]))")
+_SYMBOL_RUN_LETTERS = str.maketrans("@$", "as")
 _SYMBOLS_AS = tuple((symbols, re.compile(pattern), letter) for symbols, pattern, letter in (
     ("@", r"@(?:(?=[a-z])|(?<=[a-z]@)(?![a-z0-9])|(?<=[a-z0-9]@)(?=[0-9]))", "a"),
     ("$", r"\$(?:(?=[a-z])|(?<=[a-z]\$)(?![a-z0-9])|(?<=[a-z0-9]\$)(?=[0-9]))", "s"),
@@ -1248,6 +1255,29 @@ def _symbol_view(read: str, encoded: bytes) -> str | None:
     if not any(symbol in read for symbol in "@$|!"):
         return None
     return encoded.translate(_EVERY_SYMBOL).decode("utf-8", "surrogatepass")
+
+
+def _windows_symbol_view(read: str, windows: list[tuple[int, int]]) -> str | None:
+    """``_symbol_view`` of ``read`` (a folded text, or its digits-as-letters view) where its
+    ``windows`` are read: from each window's start to as far as a phrase starting in it reaches
+    (``_PHRASE_REACH``), the rest as it is. None where no window holds a symbol. A folded text is
+    often read in a few small windows of a long text: it is not translated whole."""
+    stretches: list[tuple[int, int]] = []
+    for start, stop in windows:
+        end = min(len(read), stop + _PHRASE_REACH)
+        if stretches and start <= stretches[-1][1]:
+            stretches[-1] = (stretches[-1][0], max(end, stretches[-1][1]))
+        else:
+            stretches.append((start, end))
+    if not any(read.find(symbol, start, end) >= 0 for start, end in stretches for symbol in "@$|!"):
+        return None
+    pieces: list[str] = []
+    done = 0
+    for start, end in stretches:
+        pieces += [read[done:start], _translated(read[start:end], _EVERY_SYMBOL)]
+        done = end
+    pieces.append(read[done:])
+    return "".join(pieces)
 
 
 def _with_symbols(low: str, view: str, every: str, word: str, start: int, stop: int | None,
@@ -1286,22 +1316,44 @@ def _symbols_read(low: str, word: str, at: int, location: str) -> list[Finding]:
     """The phrase starting with ``word`` at ``at``, read with the symbols near it as letters,
     digits too, and a "1" as "l" where that makes a word of the rules ("disreg@rd ... ru1es")."""
     back, reach = _phrase_window(low, word, at)
-    plain = _translated(low[back:reach], _LEET_BUT_ONE)
-    view = plain
+    written = low[back:reach]
+    plain = _translated(written, _LEET_BUT_ONE)
+    found = _symbols_found(written, plain, _symbols_as_letters(plain), word, at - back, location)
+    # Runs of symbols as letters only where the single ones read nothing: "@$ystem" (a mention
+    # of "$ystem") reads as before, and most phrases hold no run.
+    if not found and ("$$" in plain or "@$" in plain or "$@" in plain):
+        found = _symbols_found(written, plain, _symbols_as_letters(_SYMBOL_RUN.sub(_run_as_letters, plain)),
+                               word, at - back, location)
+    return [replace(finding, start=finding.start + back, end=finding.end + back) for finding in found]
+
+
+def _symbols_as_letters(view: str) -> str:
+    """``view`` with each symbol ``_SYMBOLS_AS`` takes as a letter read as that letter."""
     for symbols, pattern, letter in _SYMBOLS_AS:
         if symbols[0] in view or symbols[-1] in view:
             view = pattern.sub(letter, view)
+    return view
+
+
+def _symbols_found(written: str, plain: str, view: str, word: str, at: int, location: str) -> list[Finding]:
+    """The findings of the rules starting with ``word`` at ``at`` in ``view`` (``plain``, the
+    stretch ``written`` with digits but "1" as letters, with symbols as letters), that hold on
+    ``written``."""
     if view == plain:
         return []  # read as written already
-    written, entries = low[back:reach], _BY_WORD[word]
+    entries = _BY_WORD[word]
     # Each "1" as "i" first (a C-speed pass); as "l" where that makes a rule's word only when
     # that finds nothing (most phrases near a "1" need no "l").
     as_i = _translated(view, _LEET_I)
-    found = _as_written(written, as_i, _matches(as_i, entries, at - back, location))
+    found = _as_written(written, as_i, _matches(as_i, entries, at, location))
     if not found and "1" in view:
         view = _ones_resolved(view)
-        found = _as_written(written, view, _matches(view, entries, at - back, location))
-    return [replace(finding, start=finding.start + back, end=finding.end + back) for finding in found]
+        found = _as_written(written, view, _matches(view, entries, at, location))
+    return found
+
+
+def _run_as_letters(m: re.Match[str]) -> str:
+    return m.group().translate(_SYMBOL_RUN_LETTERS)
 
 
 @functools.cache
@@ -1864,7 +1916,11 @@ def _folded_findings(folded: _Folded, location: str) -> list[Finding]:
     """The findings in ``folded`` around its changes, placed on the original text."""
     low = ascii_lower(folded.text)
     leet = _leet_view(low)
-    found = [f for start, stop in folded.windows for f in _phrases(low, location, start, stop, leet)]
+    # Symbols are read as letters among the folded ones too ("\u0456gn0re @ll prev\u0456ous"),
+    # in the windows only.
+    read = leet if leet is not None else low
+    symbols = _windows_symbol_view(read, folded.windows)
+    found = [f for start, stop in folded.windows for f in _phrases(low, location, start, stop, leet, symbols)]
     found += _comments_in(low, location)  # a comment can be longer than a window
     out = []
     for finding in found:
