@@ -6,7 +6,6 @@ data folder read from the ``docker info`` already at hand."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,7 +31,6 @@ def _launcher(tmp: str, **options: object) -> DockerLauncher:
     return DockerLauncher(plan, LaunchOptions(**options), Path(tmp) / "state")
 
 
-@unittest.skipUnless(shutil.which("sh"), "needs a POSIX shell")
 class WaitThenTrustScriptTest(unittest.TestCase):
     """The script the early exec runs as root in the agent, run here against a bundle of our own."""
 
