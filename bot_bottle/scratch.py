@@ -27,13 +27,25 @@ _NAME = re.compile(r"^bot-bottle-(\d+)\.(\d+|\?)-")
 def private_dir() -> Iterator[Path]:
     """A mode-700 folder removed when the block ends (also when it raises)."""
     owner = proc.identity().replace(":", ".")
-    with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{owner}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{owner}-", dir=temp_root()) as tmp:
         yield Path(tmp)
+
+
+def temp_root() -> str:
+    """The system's temporary folder, as ``tempfile.gettempdir`` picks it (``TMPDIR`` first),
+    without its probe when ``TMPDIR`` names a folder: on first use Python writes and removes a
+    file of a random name there to test it, and a launch killed in between would leave it behind
+    with no name ``cleanup`` could know."""
+    if tempfile.tempdir is None:
+        named = os.environ.get("TMPDIR")
+        if named and os.path.isdir(named):
+            return os.path.abspath(named)
+    return tempfile.gettempdir()
 
 
 def orphans(root: Path | None = None) -> list[Path]:
     """This user's private folders whose making process is gone."""
-    folder = Path(root) if root is not None else Path(tempfile.gettempdir())
+    folder = Path(root) if root is not None else Path(temp_root())
     found = []
     for path in sorted(folder.glob(PREFIX + "*")):
         match = _NAME.match(path.name)

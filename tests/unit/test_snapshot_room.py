@@ -23,6 +23,11 @@ def setUpModule() -> None:
     env = mock.patch.dict(os.environ, {"BOT_BOTTLE_CACHE_DIR": cache.name})
     env.start()
     unittest.addModuleCleanup(env.stop)
+    # The engine's folder comes from the fake's `docker info`, not from a real engine's answer
+    # an earlier test left in this process (``engine.known_info_field``).
+    info = mock.patch.object(engine, "_last_info", None)
+    info.start()
+    unittest.addModuleCleanup(info.stop)
 
 
 class Engine:
