@@ -219,7 +219,20 @@ def _stdout_to_devnull() -> None:
         pass  # stdout is not a real file (a test's StringIO): nothing is flushed to a pipe later
 
 
+def _settle_tempdir() -> None:
+    """Python's temporary folder for this process, fixed without its first-use probe where
+    ``TMPDIR`` names a folder (see ``scratch.temp_root``): a command killed while Python wrote and
+    removed its probe file would leave it there, named at random, for no cleanup to find."""
+    import tempfile
+
+    from bot_bottle import scratch
+
+    if tempfile.tempdir is None and os.path.isdir(os.environ.get("TMPDIR") or ""):
+        tempfile.tempdir = scratch.temp_root()
+
+
 def _main(argv: Sequence[str] | None) -> int:
+    _settle_tempdir()
     # Building the parser imports every subcommand's module: a Ctrl-C landing in an import (which
     # CPython can turn into an odd error inside it) or a broken module must not print a traceback.
     try:

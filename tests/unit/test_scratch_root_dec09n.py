@@ -51,5 +51,28 @@ class TempRootTest(unittest.TestCase):
                     self.assertEqual(scratch.temp_root(), picked)
 
 
+class CommandLineTempdirTest(unittest.TestCase):
+    """The command line fixes the folder once, so no later temporary file (a copy into the
+    bottle, say) probes it either."""
+
+    def test_the_folder_is_fixed_without_a_probe(self) -> None:
+        import subprocess
+        import sys
+
+        with tempfile.TemporaryDirectory(prefix="bb-scratch-") as folder:
+            check = ("import tempfile, sys\n"
+                     "def probe(*a, **k):\n    raise SystemExit('probed')\n"
+                     "tempfile._get_default_tempdir = probe\n"
+                     "from bot_bottle import cli\n"
+                     "cli._settle_tempdir()\n"
+                     "with tempfile.TemporaryFile() as f:\n    pass\n"
+                     "print(tempfile.gettempdir())\n")
+            env = {**os.environ, "TMPDIR": folder, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+            result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True,
+                                    timeout=60)
+            self.assertEqual((result.returncode, result.stdout.strip()), (0, folder), result.stderr)
+            self.assertEqual(list(Path(folder).iterdir()), [])
+
+
 if __name__ == "__main__":
     unittest.main()
