@@ -1,8 +1,9 @@
-"""A streamed answer read as the egress proxy reads it, for the inbound scan's tests."""
+"""Shared pieces of the inbound scan's tests: a streamed answer read as the egress proxy reads it, the
+highest confidence found, the high spans, and filler lines."""
 
 from __future__ import annotations
 
-from bot_bottle.sidecar.dlp import HIGH, scan_response_for_injection
+from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
 from bot_bottle.sidecar.dlp.inbound import SeamContext
 
@@ -19,3 +20,24 @@ def streamed(data: bytes, size: int) -> AnswerStream:
         plan.feed(data[i : i + size])
     plan.finish()
     return plan
+
+
+def top(text: str | bytes) -> str | None:
+    """The highest confidence the inbound scan gives ``text``, or None when it finds nothing."""
+    found = scan_response_for_injection(text)
+    if not found:
+        return None
+    return HIGH if any(f.confidence == HIGH for f in found) else MEDIUM
+
+
+def high_spans(text: str) -> list[str]:
+    """The stretches of ``text`` found at high confidence."""
+    return [text[f.start : f.end] for f in scan_response_for_injection(text) if f.confidence == HIGH]
+
+
+FILLER = "".join(f"line {i} of an ordinary log\n" for i in range(600))
+
+
+def lines(size: int) -> str:
+    """The filler's whole lines within its first ``size`` characters."""
+    return FILLER[:size].rpartition("\n")[0] + "\n"

@@ -9,21 +9,10 @@ import json
 import tracemalloc
 import unittest
 
-from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
+from bot_bottle.sidecar.dlp import HIGH, scan_response_for_injection
 from bot_bottle.sidecar.dlp.answer_stream import AnswerStream
 from bot_bottle.sidecar.dlp.inbound import SEAM_BYTES, SEAM_KEPT, seam_context
-from tests.unit._inbound_stream_helpers import streamed
-
-
-def top(text: str | bytes) -> str | None:
-    found = scan_response_for_injection(text)
-    if not found:
-        return None
-    return HIGH if any(f.confidence == HIGH for f in found) else MEDIUM
-
-
-def high_spans(text: str) -> list[str]:
-    return [text[f.start : f.end] for f in scan_response_for_injection(text) if f.confidence == HIGH]
+from tests.unit._inbound_stream_helpers import FILLER, high_spans, lines, streamed, top
 
 
 # Each disguised only by a letter ``compat.LOOKALIKES`` leaves out (Unicode's confusables).
@@ -112,14 +101,6 @@ class LookalikeLettersTest(unittest.TestCase):
         for text in honest:
             with self.subTest(text=text):
                 self.assertIsNone(top(text))
-
-
-FILLER = "".join(f"line {i} of an ordinary log\n" for i in range(600))
-
-
-def lines(size: int) -> str:
-    """The filler's whole lines within its first ``size`` characters."""
-    return FILLER[:size].rpartition("\n")[0] + "\n"
 
 
 BLANK_RUNS = (" " * 10_000, "\t" * 10_000, " \t" * 5_000, "\n" * 10_000, " \n\r\t" * 2_500, "\u00a0" * 10_000,

@@ -9,27 +9,8 @@ import unittest
 
 from bot_bottle.sidecar.dlp import HIGH, MEDIUM, inbound, scan_response_for_injection
 from bot_bottle.sidecar.dlp.inbound import SEAM_KEPT, seam_context
-from tests.unit._inbound_stream_helpers import streamed
+from tests.unit._inbound_stream_helpers import FILLER, high_spans, lines, streamed, top
 from tests.unit.test_inbound_gaps_dec07d import GREEK, MONGOLIAN, RUSSIAN, SERBIAN, UKRAINIAN
-
-
-def top(text: str | bytes) -> str | None:
-    found = scan_response_for_injection(text)
-    if not found:
-        return None
-    return HIGH if any(f.confidence == HIGH for f in found) else MEDIUM
-
-
-def high_spans(text: str) -> list[str]:
-    return [text[f.start : f.end] for f in scan_response_for_injection(text) if f.confidence == HIGH]
-
-
-FILLER = "".join(f"line {i} of an ordinary log\n" for i in range(600))
-
-
-def lines(size: int) -> str:
-    """The filler's whole lines within its first ``size`` characters."""
-    return FILLER[:size].rpartition("\n")[0] + "\n"
 
 
 # A Cyrillic, Greek or Armenian letter drawn like one Latin letter, put where another goes: the

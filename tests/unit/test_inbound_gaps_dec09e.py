@@ -10,27 +10,9 @@ import time
 import unittest
 
 from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
-from tests.unit._inbound_stream_helpers import streamed
+from tests.unit._inbound_stream_helpers import FILLER, high_spans, lines, streamed, top
 from tests.unit.test_inbound_gaps_dec07d import GREEK, RUSSIAN, SERBIAN, UKRAINIAN
 
-
-def top(text: str | bytes) -> str | None:
-    found = scan_response_for_injection(text)
-    if not found:
-        return None
-    return HIGH if any(f.confidence == HIGH for f in found) else MEDIUM
-
-
-def high_spans(text: str) -> list[str]:
-    return [text[f.start : f.end] for f in scan_response_for_injection(text) if f.confidence == HIGH]
-
-
-FILLER = "".join(f"line {i} of an ordinary log\n" for i in range(600))
-
-
-def lines(size: int) -> str:
-    """The filler's whole lines within its first ``size`` characters."""
-    return FILLER[:size].rpartition("\n")[0] + "\n"
 
 # Blank runs the rules read as they are (up to 63 characters) and shortened ones (longer).
 RUNS = (" ", " " * 40, " " * 50, " " * 63, "\u00a0" * 63, "\t" * 63, " " * 100, " " * 10_000)

@@ -7,23 +7,10 @@ from __future__ import annotations
 
 import unittest
 
-from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
-from tests.unit._inbound_stream_helpers import streamed
+from bot_bottle.sidecar.dlp import HIGH
+from tests.unit._inbound_stream_helpers import FILLER, high_spans, streamed, top
 from tests.unit.test_inbound_gaps_dec07d import GREEK, RUSSIAN, SERBIAN, UKRAINIAN
 
-
-def top(text: str | bytes) -> str | None:
-    found = scan_response_for_injection(text)
-    if not found:
-        return None
-    return HIGH if any(f.confidence == HIGH for f in found) else MEDIUM
-
-
-def high_spans(text: str) -> list[str]:
-    return [text[f.start : f.end] for f in scan_response_for_injection(text) if f.confidence == HIGH]
-
-
-FILLER = "".join(f"line {i} of an ordinary log\n" for i in range(600))
 
 I, A, O, E = "\u0456", "\u0430", "\u043e", "\u0435"  # Cyrillic letters drawn as Latin ones
 

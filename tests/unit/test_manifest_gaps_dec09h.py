@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import pathlib
+import unittest
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -22,6 +23,18 @@ from tests.fixtures import SIMPLE_BOTTLE, ManifestTestCase
 
 TOKEN = "ghp_abcdefghijklmnopqrstuvwxyz0123456781"
 
+
+
+def assert_no_command_shows(case: unittest.TestCase, mh: Any, token: str) -> None:
+    """No command that reads agent ``a``'s manifests prints ``token``; validate and info refuse them."""
+    for argv in (("validate",), ("validate", "--format", "json"), ("info", "a"), ("info", "a", "--format", "json"),
+                 ("list",), ("list", "--format", "json")):
+        with case.subTest(argv=argv):
+            result = mh.run_cli(*argv)
+            case.assertNotIn(token, result.stdout + result.stderr)
+            case.assertNotIn("Traceback", result.stderr)
+    case.assertEqual(mh.run_cli("validate").code, 2)
+    case.assertEqual(mh.run_cli("info", "a").code, 2)
 
 class ExtendsCycleOnceTests(ManifestTestCase):
     """A cycle is one mistake: one error naming every bottle on it, each at its 'extends' line."""
@@ -166,14 +179,7 @@ class DescriptionTokenTests(ManifestTestCase):
     def test_no_command_shows_it(self) -> None:
         self.mh.bottle("dev", f"egress:\n  routes: [example.com]\ndescription: {TOKEN}\n")
         self.mh.agent("a", f"bottle: dev\ndescription: {TOKEN}\n")
-        for argv in (("validate",), ("validate", "--format", "json"), ("info", "a"), ("info", "a", "--format", "json"),
-                     ("list",), ("list", "--format", "json")):
-            with self.subTest(argv=argv):
-                result = self.mh.run_cli(*argv)
-                self.assertNotIn(TOKEN, result.stdout + result.stderr)
-                self.assertNotIn("Traceback", result.stderr)
-        self.assertEqual(self.mh.run_cli("validate").code, 2)
-        self.assertEqual(self.mh.run_cli("info", "a").code, 2)
+        assert_no_command_shows(self, self.mh, TOKEN)
 
     def test_ordinary_descriptions_are_kept(self) -> None:
         texts = (
