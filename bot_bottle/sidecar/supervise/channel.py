@@ -560,7 +560,9 @@ def _file_mode(folder: Path, mode: int) -> int:
     return mode | (mode & 0o400) >> 3 if _is_shared(folder) else mode
 
 
-def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> None:
+def _write_temp(path: Path, data: Mapping[str, Any], mode: int) -> str:
+    """``data`` as JSON in a new private file beside ``path``, synced and given its final mode;
+    its name. The caller moves it into place, or removes it."""
     _make_folder(path.parent)
     mode = _file_mode(path.parent, mode)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
@@ -571,6 +573,15 @@ def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> Non
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> None:
+    tmp = _write_temp(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -579,16 +590,8 @@ def _write_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> Non
 
 def _create_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o600) -> bool:
     """Write ``path`` whole, only if it does not exist yet; False if it did (nothing changed)."""
-    _make_folder(path.parent)
-    mode = _file_mode(path.parent, mode)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    tmp = _write_temp(path, data, mode)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
         try:
             os.link(tmp, path)  # atomic and exclusive: fails if a decision is already there
         except FileExistsError:
