@@ -30,11 +30,21 @@ def _started_as_the_program() -> bool:
     return os.path.basename(getattr(main, "__file__", None) or "").startswith("bot-bottle")
 
 
+def _may_take_over(handler: object) -> bool:
+    """Whether Ctrl-C's ``handler`` is Python's own, or the one ``python -m bot_bottle``'s
+    ``__main__`` set to cover its import of this module (this one takes over, and ``_loaded``
+    puts Python's own back). Any other (ignored, a program's own) is left as it is."""
+    if handler is _signal.default_int_handler:
+        return True
+    mains = getattr(sys.modules.get("__main__"), "_end_while_loading", None)
+    return mains is not None and handler is mains
+
+
 # First, before the imports below: the console script and ``python -m bot_bottle`` reach this
 # line moments after they start, and every import after it is covered. Ctrl-C ignored (a
 # background job) stays so; ``_main`` puts Python's own handler back once the parser is built,
 # before any command runs.
-if _started_as_the_program() and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+if _started_as_the_program() and _may_take_over(_signal.getsignal(_signal.SIGINT)):
     _signal.signal(_signal.SIGINT, _end_while_loading)
 
 import argparse  # noqa: E402 - after the handler above, on purpose

@@ -47,6 +47,29 @@ def _scanner() -> TokenScanner:
     return TokenScanner()
 
 
+# The assignment detector ("password = ...") is left out of prose: a prompt or a description that
+# explains where a credential goes reads like one. The well-known formats have shape checks of
+# their own that pass over placeholders and documentation keys (``ghp_****``, ``AKIA...EXAMPLE``).
+_PROSE_DISABLED = frozenset({"generic-secret-assignment"})
+
+
+@functools.lru_cache(maxsize=1)
+def _prose_scanner() -> TokenScanner:
+    from bot_bottle.sidecar.dlp.tokens import TokenScanner  # its regexes only when prose is read
+
+    return TokenScanner(disabled=_PROSE_DISABLED)
+
+
+def token_in_prose(text: str) -> tuple[int, str] | None:
+    """The offset and the format's name of the first live-looking token of a well-known format
+    anywhere in ``text`` (a description, a system prompt: shown on screen and in plans), or None.
+    The proxy's own detectors decide: a text that passes here is one its DLP lets out too."""
+    if len(text) < 16:  # shorter than any format in the catalogue: no need to build the scanner
+        return None
+    hits = _prose_scanner().scan(text)
+    return min((start, name) for start, _end, _detector, _id, name in hits) if hits else None
+
+
 def conceal_tokens(text: str) -> str:
     """``text`` (a key path such as ``env.NAME``) with every well-known token in it replaced by
     ``HIDDEN``: a token pasted where a key belongs is named by the error, but never shown."""

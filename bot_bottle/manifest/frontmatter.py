@@ -374,7 +374,7 @@ def yaml_problem(exc: yaml.MarkedYAMLError, offset: int) -> str:
 def parse(text: str, path: Path) -> Document:
     """Parse a manifest file's text into a ``Document``; every problem is a ``ManifestError``."""
     try:
-        return _parse(text, path)
+        return _parse(unix_line_ends(text), path)
     except RecursionError:
         # PyYAML and the builder recurse per level: hundreds of nested brackets exhaust the stack.
         raise ManifestError("the frontmatter is nested too deeply to read (no manifest key needs more than "
@@ -466,6 +466,15 @@ def decode(data: bytes, path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise not_utf8(path, data[: exc.start].count(b"\n") + 1) from None
+    return unix_line_ends(text)
+
+
+def unix_line_ends(text: str) -> str:
+    """``text`` with CRLF and lone CR line ends made ``\\n``, as text mode reads a file. Text that
+    reaches ``parse`` without ``decode`` (an override, the API) must split into the same body
+    paragraphs and the same prompt: a CRLF body's blank line is ``\\r\\n\\r\\n``."""
+    if "\r" not in text:
+        return text
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from bot_bottle.manifest.conceal import NOT_SHOWN, may_hold_credential
+from bot_bottle.manifest.conceal import NOT_SHOWN, may_hold_credential, token_in_prose
 from bot_bottle.manifest.errors import ManifestError, gathered
 from bot_bottle.manifest.frontmatter import Document, KeyPath
 from bot_bottle.manifest.model import (
@@ -877,6 +877,7 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
         r.attempt(lambda: _description(r, data["description"]), "")
     skills = r.attempt(lambda: _skills(r, data["skills"]), []) if "skills" in data else []
     user = r.attempt(lambda: _git_gate(r, data["git-gate"], ("user",))[0], GitUser()) if "git-gate" in data else GitUser()
+    r.attempt(lambda: _prompt_holds_no_token(doc), None)
     r.finish()
     passthrough: dict[str, str | None] = {}
     for key in ("color", "model", "description"):
@@ -906,7 +907,33 @@ def _description(r: _Reader, raw: Any) -> str:
     """A bottle's or agent's ``description``: any text but a token, which would be shown with it."""
     description = r.string(raw, ("description",), allow_empty=True)
     r.not_a_token(description, ("description",), "a description", hint=_DESCRIPTION_HINT)
+    found = token_in_prose(description)
+    if found is not None:
+        raise r.fail(("description",), _TOKEN_IN_PROSE.format(name=found[1], where="the description"),
+                     hint=_DESCRIPTION_HINT)
     return description
+
+
+# A token anywhere in text that is shown (a description, a system prompt), not only one that is
+# most of it: ``info``, ``list`` and the plan would print it.
+_TOKEN_IN_PROSE = "{where} holds a token ({name}), which would be shown with it; the value is not shown"
+
+# The prompt also goes out in every request to the model, where the proxy's DLP blocks the same
+# formats: a look-alike that is no credential would stop the agent there, so it is named here.
+_PROMPT_HINT = ("the body is the agent's system prompt: 'info' and the plan show it, and it is sent with every "
+                "request to the model, which the proxy blocks when it carries a token; keep the credential in a "
+                "host variable that a route's auth or env names, and write an example token elided (ghp_...)")
+
+
+def _prompt_holds_no_token(doc: Document) -> None:
+    """Refuse a live-looking token anywhere in an agent's system prompt (its body), at its line.
+    Words about tokens (``ghp_`` prefixes, ``ghp_****``, ``sk-ant-...``) are not one."""
+    found = token_in_prose(doc.body)
+    if found is None:
+        return
+    offset, name = found
+    raise ManifestError(_TOKEN_IN_PROSE.format(name=name, where="the system prompt"), path=doc.path,
+                        line=doc.body_line + doc.body.count("\n", 0, offset), key="prompt", hint=_PROMPT_HINT)
 
 
 _BODY_DESCRIPTION_HINT = ("with no 'description' key the body's first paragraph is the bottle's description, kept and "
@@ -923,10 +950,15 @@ def _body_description(doc: Document) -> str:
     from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a paragraph is read
 
     detector = token_format(paragraph)
-    if detector is None:
-        return paragraph
     leading = doc.body[: len(doc.body) - len(doc.body.lstrip())]
     line = doc.body_line + len((leading + ".").splitlines()) - 1
+    if detector is None:
+        found = token_in_prose(paragraph)
+        if found is None:
+            return paragraph
+        message = _TOKEN_IN_PROSE.format(name=found[1], where="the body's first paragraph (the description)")
+        raise ManifestError(message, path=doc.path, line=line + paragraph.count("\n", 0, found[0]),
+                            key="description", hint=_BODY_DESCRIPTION_HINT)
     # A token never spans lines: the first line that is mostly one is where it was written.
     lines = paragraph.splitlines()
     line += next((index for index, part in enumerate(lines) if token_format(part) is not None), 0)
