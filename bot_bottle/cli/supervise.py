@@ -43,15 +43,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--once", action="store_true",
                    help="sync every running bottle of this home, print the pending proposals and exit "
-                        "(exit status 1 when a bottle or the engine could not be reached, or a proposal "
-                        "was refused as not written by the part it claims)")
+                        "(exit status 1 when a bottle or the engine could not be reached, a proposal "
+                        "was refused as not written by the part it claims, or a row of the database is damaged: "
+                        "it is named and left as it is, the others listed)")
     common.add_format(p, help_text="with --once: text (a table) or json (one object: 'pending', 'bottles' and "
                                    "'errors' lists)")
     p.add_argument("--approve", metavar="ID",
                    help="approve one proposal and apply it, then exit (exit status 1 when it was decided "
                         "already or applying it failed; 2, deciding nothing, when ID names no proposal or "
                         f"several). {ID_HELP}")
-    p.add_argument("--reject", metavar="ID", help="reject one proposal (with --reason), then exit; ID as for --approve")
+    p.add_argument("--reject", metavar="ID",
+                   help="reject one proposal (with --reason), then exit (exit status 1 when it was decided "
+                        "already, or its sidecar could not be told: the rejection is recorded all the same); ID as "
+                        "for --approve")
     p.add_argument("--reason", metavar="TEXT",
                    help="with --reject (needed) or --approve: why; the agent is told it, the audit log keeps it. "
                         f"At most {MAX_REASON_CHARS} characters; line breaks and tabs, but no other control "
@@ -161,6 +165,11 @@ def _decide_one(db: Path, layout: object, typed: str, verdict: str, reason: str 
     if done.status == "failed":
         output.error(line)
         return 1
+    if done.status == "rejected" and done.error:
+        # Recorded, but its agent never heard it (a stopped bottle, a removed sidecar): a script
+        # must not read that as done.
+        output.error(line, hint="the rejection is recorded; its agent was not told, and its wait ends unanswered")
+        return 1
     # The error quotes what a sidecar answered: its control characters are shown as escapes.
     output.console().print(printable(line), markup=False, highlight=False)
     return 0
@@ -171,37 +180,46 @@ def _readable(db: Path) -> Iterator[None]:
     """What goes wrong reading the supervise database at ``db``, as errors that say so: a damaged
     page or row is the file's fault, not a bug in bot-bottle."""
     from bot_bottle.supervise import view
-    from bot_bottle.supervise.store import DAMAGED_HINT, DamagedRow, StoreError
+    from bot_bottle.supervise.store import DAMAGED_HINT, DamagedRow, StoreError, not_writable, writable_hint
 
     try:
         yield
     except (sqlite3.DatabaseError, DamagedRow) as exc:
-        raise StoreError(view.damaged_store(db, exc), hint=DAMAGED_HINT if view.is_damage(exc) else None) from None
+        hint = DAMAGED_HINT if view.is_damage(exc) else writable_hint(db) if not_writable(exc) else None
+        raise StoreError(view.damaged_store(db, exc), hint=hint) from None
 
 
 def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
     from bot_bottle.supervise import view
-    from bot_bottle.supervise.store import Store
+    from bot_bottle.supervise.store import DamagedRow, Store
     from bot_bottle.supervise.sync import sync
 
     with _readable(db), Store(db) as st:
         report = sync(st, state_root=layout.state_dir)
         labels = {b.id: b.label for b in report.bottles}
         now = time.time()
-        pending = [view.proposal_record(r, label=labels.get(r.bottle_id), now=now) for r in st.pending()]
+        damaged: list[DamagedRow] = []
+        rows = st.pending(damaged=damaged)
+        pending = [view.proposal_record(r, label=labels.get(r.bottle_id), now=now) for r in rows]
+    # Each damaged row once, whether the sync or the listing met it first.
+    report.left_damaged(*damaged)
+    left = [f"{view.damaged_store(db, row)}; left as it is (nothing was decided about it), the others are listed"
+            for row in report.damaged]
     # A sync that could not reach the engine or a bottle printed an incomplete list: a script must
-    # not read it as "nothing pending".
-    failed = 1 if report.errors else 0
+    # not read it as "nothing pending". Nor must a damaged row go unseen.
+    failed = 1 if report.errors or left else 0
     if fmt == "json":
         output.print_json({"pending": pending, "bottles": [b.to_dict() for b in report.bottles],
-                           "errors": report.errors})
+                           "errors": [*report.errors, *left]})
+        _say_damaged(left)
         return failed
     for error in report.errors:
         output.warn(error)
+    _say_damaged(left)
     con = output.console()
     if not pending:
         # With a sync problem the count of bottles is what could be listed, not what runs.
-        con.print(f"no pending proposals ({len(report.bottles)} running bottle(s))" if not report.errors else
+        con.print(f"no pending proposals ({len(report.bottles)} running bottle(s))" if not failed else
                   f"no pending proposals known ({len(report.bottles)} running bottle(s) listed; the problems above "
                   "may hide some)")
         return failed
@@ -212,7 +230,9 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         bottle = p["bottle"] + (f" ({p['label']})" if p["label"] else "")
         # Warnings first, as the console shows them: what approving grants beyond its look.
         request = "".join(f"! {w}\n" for w in p["warnings"]) + p["summary"]
-        table.add_row(view.plain(bottle), p["id"], view.plain(p["kind"]), view.plain(request),
+        # Every cell as text, never markup, its control and bidi characters escaped: an id is
+        # whatever the store holds (an older sidecar's, a row changed by hand).
+        table.add_row(view.plain(bottle), view.plain(p["id"]), view.plain(p["kind"]), view.plain(request),
                       view.plain(p["justification"]), view.duration(p["age_s"]))
     output.show(table)
     stale = sorted({p["bottle"] for p in pending} & set(report.unread))
@@ -222,3 +242,11 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
                     f"{'their sidecars' if len(stale) > 1 else 'its sidecar'} now (more may be waiting, "
                     "some may be gone)")
     return failed
+
+
+def _say_damaged(lines: list[str]) -> None:
+    """The damaged rows --once left as they are, on stderr, the way out said once after them."""
+    from bot_bottle.supervise.store import DAMAGED_HINT
+
+    for i, line in enumerate(lines):
+        output.error(line, hint=DAMAGED_HINT if i == len(lines) - 1 else None)

@@ -378,7 +378,9 @@ class SuperviseApp(App[None]):
         if since is None or time.monotonic() - since < SLOW_AFTER_S:
             return
         slow = sync_mod.FETCHES.slow(SLOW_AFTER_S)
-        self.set_status(Text(f"syncing… (bottle{'s' if len(slow) > 1 else ''} {', '.join(slow)} slow)" if slow
+        # Bottle ids come from the engine's labels: shown as text of one line, like every other.
+        named = ", ".join(view.one_line(bottle) for bottle in slow)
+        self.set_status(Text(f"syncing… (bottle{'s' if len(slow) > 1 else ''} {named} slow)" if slow
                              else f"syncing… ({time.monotonic() - since:.0f} s)", style="yellow"))
 
     @work(group="sync")
@@ -410,7 +412,7 @@ class SuperviseApp(App[None]):
             read_at = self.clock()
             self._read_at.update({b.id: read_at for b in self.bottles if b.id not in report.unread})
         self.refresh_views()
-        if report.errors:
+        if report.problems:
             self.set_status(Text(problems_line(report, max(20, self.size.width - 2), *self._stale_notes()),
                                  style="red"))
         else:
@@ -773,7 +775,7 @@ class SuperviseApp(App[None]):
         return row
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(list(self.last_sync.errors) if self.last_sync else []))
+        self.push_screen(HelpScreen(self.last_sync.problems if self.last_sync else []))
 
     def action_approve(self) -> None:
         row = self._need_proposal()
@@ -1076,7 +1078,7 @@ def sync_problems(report: SyncReport, width: int) -> str:
     about reading one bottle (the engine's list, a refused forgery) with how many more, then the
     bottles that could not be read, counted, each named with its reason as far as they fit."""
     unread = set().union(*report.unread.values()) if report.unread else set()
-    others = [error for error in report.errors if error not in unread]
+    others = [error for error in report.problems if error not in unread]
     parts = []
     if others:
         first = view.one_line(others[0]) + (f" (+{len(others) - 1} more)" if len(others) > 1 else "")

@@ -70,6 +70,23 @@ OTHER_KINDS = "other kinds"
 APPLYING_SUFFIX = "-applying"
 # What SQLite's text decoding says of bytes that are not UTF-8 (``sqlite3.OperationalError``).
 _UNDECODABLE = "Could not decode to UTF-8"
+# SQLite's answers when the file or its folder cannot be written (a read-only file system, a
+# folder that is not the user's): the file is fine, the place is not. SQLite opens such a file
+# read-only without a word, so the first write is where it shows.
+_NOT_WRITABLE_CODES = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM})
+
+
+def not_writable(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite saying the database or its folder cannot be written."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and isinstance(code, int) and code & 0xFF in _NOT_WRITABLE_CODES
+
+
+def writable_hint(path: Path | str) -> str:
+    """What to check when the database at ``path`` cannot be written."""
+    folder = Path(path).parent
+    return (f"check that {folder} and the file in it are yours and writable (not on a read-only file system); "
+            "bot-bottle keeps its -wal and -shm files next to it")
 
 
 class StoreError(BotBottleError):
@@ -162,6 +179,15 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX events_by_bottle ON egress_events (bottle_id, imported_at)")
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """v3: the events pane's query (a bottle's newest events, by import time, source and offset)
+    and the per-bottle bound on events read in index order, not by sorting every row of the
+    bottle on each refresh. The v2 index is a prefix of this one, so it goes: one index fewer to
+    keep up on every import. Nothing else changes: a v2 file's rows are all kept as they are."""
+    conn.execute("CREATE INDEX IF NOT EXISTS events_newest ON egress_events (bottle_id, imported_at, source, offset)")
+    conn.execute("DROP INDEX IF EXISTS events_by_bottle")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -175,7 +201,7 @@ def _script(sql: str) -> Migration:
 
 
 # Ordered: MIGRATIONS[i] takes a database from version i to version i + 1. Append, never edit.
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2)
+MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -197,23 +223,33 @@ def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION, path: Pat
     """
     if target > SCHEMA_VERSION:
         raise StoreError(f"no migration to schema version {target} (latest is {SCHEMA_VERSION})")
-    current = schema_version(conn)
-    if current > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path}: schema version {current} is newer than this bot-bottle understands ({SCHEMA_VERSION})",
-            hint="upgrade bot-bottle, or move the file aside to start a new one",
-        )
+    current = _known(schema_version(conn), path)
     while current < target:
         with _immediate(conn):
-            current = schema_version(conn)
+            # Read again under the write lock: another process may have migrated meanwhile, to
+            # this version or (a newer bot-bottle) past it, which is refused, never stepped on.
+            current = _known(schema_version(conn), path)
             if current >= target:
                 break
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             MIGRATIONS[current](conn)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (current + 1,))
-        current = schema_version(conn)
+        current = _known(schema_version(conn), path)
     return current
+
+
+def _known(version: int, path: Path | str) -> int:
+    """``version``, or a ``StoreError`` naming the file when a newer bot-bottle wrote it: its
+    rows may mean what this one cannot tell, and a step back would lose them."""
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this bot-bottle understands ({SCHEMA_VERSION}); "
+            "nothing in it was read or changed",
+            hint="upgrade bot-bottle, or move the file aside (with any -wal and -shm files next to it) to start a "
+                 "new one",
+        )
+    return version
 
 
 @contextmanager
@@ -230,7 +266,11 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot make the folder of the supervise database ({exc.strerror or exc})",
+                         hint=writable_hint(path)) from None
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
@@ -238,8 +278,7 @@ def connect(path: Path) -> sqlite3.Connection:
         _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.OperationalError as exc:  # cannot open or lock it: the file itself may be fine
-        raise StoreError(f"{path}: cannot open the supervise database ({exc})",
-                         hint=f"check that {path.parent} and the file are yours and writable") from None
+        raise StoreError(f"{path}: cannot open the supervise database ({exc})", hint=writable_hint(path)) from None
     except sqlite3.DatabaseError as exc:
         # A damaged or foreign file ("not a database", "malformed"): the same way out as when a
         # file opens but cannot be migrated.
@@ -445,6 +484,11 @@ class Store:
             migrate(self.conn, path=self.path)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
+            if not_writable(exc):
+                # An older file on a read-only file system: not damaged, only not updatable here.
+                raise StoreError(f"{self.path}: cannot bring the supervise database up to schema version "
+                                 f"{SCHEMA_VERSION}: it cannot be written ({exc})",
+                                 hint=writable_hint(self.path)) from None
             raise StoreError(f"{self.path}: not a usable supervise database ({exc})", hint=DAMAGED_HINT) from None
         except BaseException:
             self.conn.close()
@@ -810,10 +854,19 @@ class Store:
         rows = self._select("SELECT * FROM event_cursors WHERE bottle_id = ?", (bottle_id,), name=_cursor_name)
         return {str(r["source"]): int(r["offset"]) for r in rows}
 
-    def bottles_with_events(self) -> list[str]:
-        """Every bottle the store holds events, terminal entries or log cursors of."""
-        rows = self._select("SELECT bottle_id FROM egress_events UNION SELECT bottle_id FROM event_cursors"
-                            " ORDER BY bottle_id", name=lambda r: f"an event or cursor of bottle {r['bottle_id']}")
+    def bottles_with_events(self, *, damaged: list[DamagedRow] | None = None) -> list[str]:
+        """Every bottle the store holds events, terminal entries or log cursors of. A bottle id
+        that is not UTF-8 raises ``DamagedRow``; with a ``damaged`` list it goes there instead."""
+        sql = "SELECT bottle_id FROM egress_events UNION SELECT bottle_id FROM event_cursors ORDER BY bottle_id"
+
+        def name(r: Mapping[str, Any]) -> str:
+            return f"an event or cursor of bottle {r['bottle_id']}"
+
+        if damaged is None:
+            rows = self._select(sql, name=name)
+        else:
+            rows, broken = self._select_tolerant(sql, name=name)
+            damaged.extend(broken)
         return [str(r["bottle_id"]) for r in rows]
 
     def forget_events(self, bottle_id: str) -> int:

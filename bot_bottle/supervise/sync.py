@@ -14,6 +14,11 @@ Only what the store held as pending *before* a sidecar's list was read can be ex
 missing from that list: a proposal imported meanwhile (by a second console, or an overlapping
 sync) is newer than the list, not gone from it. A proposal a sync expired that its sidecar still
 lists as waiting is made pending again.
+
+A damaged row (bytes that are not UTF-8, JSON that is not what bot-bottle wrote: ``DamagedRow``)
+does not stop a sync, nor is anything decided about it: it is not expired, reopened or failed,
+whatever its sidecar lists, since what it holds cannot be read to judge. It stays as it is and
+is named once in the report (``SyncReport.damaged``), while every other row is synced as usual.
 """
 
 from __future__ import annotations
@@ -91,11 +96,32 @@ class SyncReport:
     # in ``errors``): the console counts and names them all, not only the first error.
     unread: dict[str, list[str]] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list)  # removed bottles whose events were deleted
+    # Rows the sync could not read and so left as they are, each once (by row and column).
+    damaged: list[DamagedRow] = field(default_factory=list)
 
     def not_read(self, bottle_id: str, message: str) -> None:
         """``bottle_id``'s sidecar could not be read, as ``message`` says."""
         self.errors.append(message)
         self.unread.setdefault(bottle_id, []).append(message)
+
+    def left_damaged(self, *rows: DamagedRow) -> None:
+        """``rows`` could not be read: nothing was decided about them. A row met by two reads
+        (the pending list, then a look-up by id) is named once."""
+        seen = {(d.row, d.column) for d in self.damaged}
+        for row in rows:
+            if (row.row, row.column) not in seen:
+                seen.add((row.row, row.column))
+                self.damaged.append(row)
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything this sync has to say: its errors, then each damaged row left as it is."""
+        return [*self.errors, *(damaged_line(d) for d in self.damaged)]
+
+
+def damaged_line(row: DamagedRow) -> str:
+    """How a damaged row a sync left alone reads among the sync's problems."""
+    return f"cannot read the supervise database: an entry in it is damaged ({row}); left as it is, the rest synced"
 
 
 LinkFactory = Callable[[str], SidecarLink]
@@ -165,14 +191,17 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
     # What the store holds as pending, read BEFORE any sidecar is asked: only those can be
     # expired for missing from a sidecar's list. A proposal imported after this (by another
     # console, or an overlapping sync) is newer than the list we get, not gone from it.
+    # A damaged one is left out, so nothing below expires it: it cannot be read to be judged.
     before: dict[str, list[ProposalRow]] = {}
-    for row in store.pending():
+    damaged: list[DamagedRow] = []
+    for row in store.pending(damaged=damaged):
         before.setdefault(row.bottle_id, []).append(row)
+    report.left_damaged(*damaged)
     started: list[tuple[BottleInfo, _Fetch]] = []
     for bottle in report.bottles:
         if bottle.id not in live:
             continue
-        fetch = fetches.start(bottle.id, link_for(bottle.id), store.event_cursors(bottle.id))
+        fetch = fetches.start(bottle.id, link_for(bottle.id), _cursors(store, bottle.id, report))
         if fetch is None:
             report.not_read(bottle.id, f"bottle {bottle.id}: its sidecar has not answered the previous sync yet "
                                        f"({fetches.busy_for(bottle.id):.0f} s); not asked again meanwhile")
@@ -208,15 +237,27 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
     for rows in before.values():
         for row in rows:
             if row.bottle_id not in live:
-                report.expired += _expire(store, row.key, f"bottle {row.bottle_id} is no longer running", stamp)
+                report.expired += _expire(store, row.key, f"bottle {row.bottle_id} is no longer running", stamp,
+                                          report)
     if report.expired:
         # Only bottles that had something to expire can have too many expired ones now.
         for bottle_id in {row.bottle_id for rows in before.values() for row in rows}:
             store.prune_undecided(bottle_id, SYSTEM_OPERATOR)
-    report.interrupted = fail_interrupted(store, now=stamp)
+    report.interrupted = fail_interrupted(store, now=stamp, report=report)
     if state_root is not None:
-        report.forgotten = forget_removed(store, state_root, live, on_the_engine=anywhere)
+        report.forgotten = forget_removed(store, state_root, live, on_the_engine=anywhere, report=report)
     return report
+
+
+def _cursors(store: Store, bottle_id: str, report: SyncReport) -> dict[str, int] | None:
+    """Where each of the bottle's sidecar logs was read up to; None when a cursor row is damaged:
+    its log is then not read (from 0 it would import again what the bound had dropped), and its
+    proposals are synced all the same."""
+    try:
+        return store.event_cursors(bottle_id)
+    except DamagedRow as exc:
+        report.left_damaged(exc)
+        return None
 
 
 def _default_state_root() -> Path:
@@ -226,7 +267,8 @@ def _default_state_root() -> Path:
 
 
 def forget_removed(store: Store, state_root: Path, live: set[str], *,
-                   on_the_engine: Callable[[], set[str]] | None = None) -> list[str]:
+                   on_the_engine: Callable[[], set[str]] | None = None,
+                   report: SyncReport | None = None) -> list[str]:
     """Delete the events, terminal entries and log cursors of bottles that are gone: not
     running and without a state folder under ``state_root`` (a bottle's folder exists from its
     launch until it is removed; a preserved bottle keeps it, and its events, for resume).
@@ -236,11 +278,16 @@ def forget_removed(store: Store, state_root: Path, live: set[str], *,
     another HOME, its state folder there) can have entries here too: its terminal entries are
     recorded in the database of the HOME its launching process runs with. So before anything
     is forgotten, ``on_the_engine`` (when given) names every bottle the engine still has,
-    whatever its home, and those are kept; an engine that cannot say keeps them all."""
+    whatever its home, and those are kept; an engine that cannot say keeps them all. A row
+    whose bottle id is damaged names no bottle: it is left as it is (and in ``report``)."""
     from bot_bottle.state import StateDir
 
     gone = []
-    for bottle_id in store.bottles_with_events():
+    damaged: list[DamagedRow] = []
+    with_events = store.bottles_with_events(damaged=damaged)
+    if report is not None:
+        report.left_damaged(*damaged)
+    for bottle_id in with_events:
         if bottle_id in live:
             continue
         try:
@@ -300,8 +347,9 @@ class Fetches:
         self._lock = threading.Lock()
         self._out: dict[str, _Fetch] = {}
 
-    def start(self, bottle_id: str, link: SidecarLink, cursors: dict[str, int]) -> _Fetch | None:
-        """Ask ``link`` in a thread of its own; None when that bottle's last question is still out."""
+    def start(self, bottle_id: str, link: SidecarLink, cursors: dict[str, int] | None) -> _Fetch | None:
+        """Ask ``link`` in a thread of its own; None when that bottle's last question is still out.
+        Without ``cursors`` only its pending list is asked for, not its egress log."""
         with self._lock:
             if bottle_id in self._out:
                 return None
@@ -324,7 +372,7 @@ class Fetches:
         with self._lock:
             return [b for b, f in self._out.items() if now - f.started > after]
 
-    def _run(self, fetch: _Fetch, link: SidecarLink, cursors: dict[str, int]) -> None:
+    def _run(self, fetch: _Fetch, link: SidecarLink, cursors: dict[str, int] | None) -> None:
         try:
             try:
                 fetch.pending = link.pending()
@@ -334,7 +382,7 @@ class Fetches:
             except Exception as exc:  # noqa: BLE001 - a bug: reported like a link error, the sync goes on
                 fetch.pending_error = LinkError(f"bottle {fetch.bottle_id}: pending: {type(exc).__name__}: {exc}")
             fetch.pending_done.set()
-            if fetch.pending_error is not None and fetch.pending_error.kind == "unreachable":
+            if cursors is None or (fetch.pending_error is not None and fetch.pending_error.kind == "unreachable"):
                 return
             try:
                 fetch.source = link.incarnation()
@@ -379,11 +427,16 @@ def _report_refused(store: Store, bottle_id: str, refused: list[str], report: Sy
                                outcome="failed"))
 
 
-def fail_interrupted(store: Store, *, now: float) -> int:
+def fail_interrupted(store: Store, *, now: float, report: SyncReport | None = None) -> int:
     """Fail the granted proposals whose applying never finished (see ``STUCK_AFTER_S``): no
-    stamp from the applying process for that long, and no process holding its applying lock."""
+    stamp from the applying process for that long, and no process holding its applying lock.
+    A damaged one is not failed (nor read): it is left as it is, and named in ``report``."""
     failed = 0
-    for row in store.proposals(status=states.GRANTED):
+    damaged: list[DamagedRow] = []
+    rows = store.proposals(status=states.GRANTED, damaged=damaged)
+    if report is not None:
+        report.left_damaged(*damaged)
+    for row in rows:
         if row.decided_at is None or now - max(row.decided_at, row.updated_at) < STUCK_AFTER_S:
             continue
         if store.apply_alive(row.key):
@@ -417,14 +470,15 @@ def _reconcile(store: Store, bottle_id: str, listed: list[Proposal], before: lis
         if store.add_proposal(bottle_id, proposal.to_dict()):
             report.new_proposals += 1
         elif proposal.id not in known:
-            report.reopened += _reopen(store, bottle_id, proposal.id)
+            report.reopened += _reopen(store, bottle_id, proposal.id, report)
     for row in before:
         if row.id not in waiting:
             # The sidecar holds a decision we did not send: the agent's wait ran out.
-            report.expired += _expire(store, row.key, "the agent stopped waiting (no decision in time)", time.time())
+            report.expired += _expire(store, row.key, "the agent stopped waiting (no decision in time)", time.time(),
+                                      report)
 
 
-def _reopen(store: Store, bottle_id: str, proposal_id: str) -> int:
+def _reopen(store: Store, bottle_id: str, proposal_id: str, report: SyncReport) -> int:
     """Pending again: a proposal a sync expired while its sidecar still lists it as waiting.
 
     Only a sync's own expiry is undone (an operator's decision never is): it was a mistake, from
@@ -433,8 +487,10 @@ def _reopen(store: Store, bottle_id: str, proposal_id: str) -> int:
     """
     try:
         row = store.find(proposal_id, bottle_id)
-    except DamagedRow:
-        raise  # the sync stops saying so, not as if the proposal were not there
+    except DamagedRow as exc:
+        # Its status cannot be trusted to be the sync's own expiry: nothing is changed.
+        report.left_damaged(exc)
+        return 0
     except StoreError:
         return 0
     if row.status != states.EXPIRED or row.operator != SYSTEM_OPERATOR:
@@ -453,8 +509,12 @@ def _reopen(store: Store, bottle_id: str, proposal_id: str) -> int:
     return 1
 
 
-def _expire(store: Store, key: int, reason: str, now: float) -> int:
-    row = store.get(key)
+def _expire(store: Store, key: int, reason: str, now: float, report: SyncReport) -> int:
+    try:
+        row = store.get(key)
+    except DamagedRow as exc:
+        report.left_damaged(exc)  # damaged since the pending list was read: left as it is
+        return 0
     if row.status != states.PENDING:
         return 0  # decided since this sync read it as pending (here or in a console): that decision stands
     try:

@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 
 from bot_bottle.manifest.reach import REGISTRY_LABELS, SHARED_DOMAINS
-from bot_bottle.supervise.store import DamagedRow, ProposalRow
+from bot_bottle.supervise.store import DamagedRow, ProposalRow, not_writable
 from bot_bottle.terminal import one_line, printable  # noqa: F401 - the console and --once use view.printable
 
 
@@ -535,6 +535,9 @@ def damaged_store(path: object, exc: BaseException) -> str:
     if is_damage(exc):
         what = "an entry in it is damaged" if isinstance(exc, (ValueError, DamagedRow)) else "it is damaged"
         return f"{where}cannot read the supervise database: {what} ({exc})"
+    if not_writable(exc):
+        # Read fine, refused on the first write: a read-only file system or folder, not damage.
+        return f"{where}cannot write the supervise database ({exc})"
     return f"{where}cannot read the supervise database ({exc})"
 
 

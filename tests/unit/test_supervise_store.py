@@ -60,7 +60,7 @@ class Migrations(unittest.TestCase):
         conn.close()
 
         with Store(self.path) as st:
-            self.assertEqual(st.version, 2)
+            self.assertEqual(st.version, store_mod.SCHEMA_VERSION)
             old = st.find("old")
             self.assertEqual(old.payload, {"host": "a.example"})
             self.assertEqual(old.status, "pending")
