@@ -10,7 +10,8 @@ import io
 import threading
 import time
 import unittest
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -133,6 +134,42 @@ class ProblemsLineWithShortNote(unittest.TestCase):
         self.assertIn("b01 (", line)
 
 
+@contextmanager
+def applying_slowly(case: Any, *, heartbeat_s: float) -> Iterator[dict[str, Any]]:
+    """``egress-slow`` approved by ``case`` (its db, layout, links and clock) in a thread whose
+    apply is under way for the whole block, its heartbeat every ``heartbeat_s``; the dict yielded
+    holds, once the block has ended, the row the decision returned ("row") or what it raised
+    ("error")."""
+    entered, release = threading.Event(), threading.Event()
+    real = apply._APPLY["egress"]
+
+    def slow(*args: Any) -> Any:
+        entered.set()
+        release.wait(20)
+        return real(*args)
+
+    outcome: dict[str, Any] = {}
+
+    def decide() -> None:
+        ctx = apply.Context(layout=case.layout, link_for=case.link_for, clock=case.clock)
+        try:
+            with Store(case.db, clock=case.clock) as st:
+                outcome["row"] = apply.decide(st, "egress-slow", "approved", operator="ann", context=ctx)
+        except Exception as exc:  # noqa: BLE001 - what the test reports
+            outcome["error"] = exc
+
+    with mock.patch.dict(apply._APPLY, {"egress": slow}), \
+            mock.patch.object(apply, "HEARTBEAT_S", heartbeat_s, create=True):
+        worker = threading.Thread(target=decide)
+        worker.start()
+        case.assertTrue(entered.wait(10))
+        try:
+            yield outcome
+        finally:
+            release.set()
+            worker.join(20)
+
+
 class LongApplyIsNotFailed(Busy):
     """Finding: a sync failed every proposal still granted an hour after its decision, taken as
     lost with its deciding process; an image build that ran longer was failed while it ran, and
@@ -156,36 +193,12 @@ class LongApplyIsNotFailed(Busy):
                 time.sleep(0.02)
 
     def test_a_sync_an_hour_into_a_running_apply_leaves_it_alone(self) -> None:
-        entered, release = threading.Event(), threading.Event()
-        real = apply._APPLY["egress"]
-
-        def slow(*args: Any) -> Any:
-            entered.set()
-            release.wait(20)
-            return real(*args)
-
-        outcome: dict[str, Any] = {}
-
-        def decide() -> None:
-            ctx = apply.Context(layout=self.layout, link_for=self.link_for, clock=self.clock)
-            try:
-                with Store(self.db, clock=self.clock) as st:
-                    outcome["row"] = apply.decide(st, "egress-slow", "approved", operator="ann", context=ctx)
-            except Exception as exc:  # noqa: BLE001 - what the test reports
-                outcome["error"] = exc
-
-        with mock.patch.dict(apply._APPLY, {"egress": slow}), \
-                mock.patch.object(apply, "HEARTBEAT_S", 0.05, create=True):
-            worker = threading.Thread(target=decide)
-            worker.start()
-            self.assertTrue(entered.wait(10))
+        with applying_slowly(self, heartbeat_s=0.05) as outcome:
             self.now = NOW + 2 * sync_mod.STUCK_AFTER_S  # the build has run two hours
             self.until_stamped(self.now)  # its process stamped the proposal meanwhile
             with Store(self.db) as st:
                 report = sync(st, bottles=MANY, link_for=self.link_for, now=self.now)
                 during = st.find("egress-slow")
-            release.set()
-            worker.join(20)
         self.assertEqual(report.interrupted, 0)
         self.assertEqual(during.status, "approved")
         self.assertNotIn("error", outcome)

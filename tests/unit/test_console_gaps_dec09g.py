@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from bot_bottle.supervise import store as store_mod
 from bot_bottle.supervise.store import DamagedRow, Store, StoreError
 from bot_bottle.supervise.sync import sync
 from tests.unit.test_console_gaps_dec06c import IDS, MANY, Busy
-from tests.unit.test_console_gaps_dec08e import CliCase, damage, synced_again
+from tests.unit.test_console_gaps_dec08e import CliCase, applying_slowly, damage, synced_again
 from tests.unit.test_supervise_console import NOW, cell_texts
 from tests.unit.test_supervise_console_screen import screen_text
 
@@ -90,32 +89,9 @@ class AnApplyThroughASuspend(Granted):
     the applying process was alive and would have stamped within the minute."""
 
     def test_a_live_apply_not_stamped_for_two_hours_is_left_alone(self) -> None:
-        entered, release = threading.Event(), threading.Event()
-        real = apply._APPLY["egress"]
-
-        def slow(*args: Any) -> Any:
-            entered.set()
-            release.wait(20)
-            return real(*args)
-
-        outcome: dict[str, Any] = {}
-
-        def decide() -> None:
-            ctx = apply.Context(layout=self.layout, link_for=self.link_for, clock=self.clock)
-            try:
-                with Store(self.db, clock=self.clock) as st:
-                    outcome["row"] = apply.decide(st, "egress-slow", "approved", operator="ann", context=ctx)
-            except Exception as exc:  # noqa: BLE001 - what the test reports
-                outcome["error"] = exc
-
         # The heartbeat's next stamp is far off: as on waking, before the applier's thread runs.
-        with mock.patch.dict(apply._APPLY, {"egress": slow}), mock.patch.object(apply, "HEARTBEAT_S", 3600.0):
-            worker = threading.Thread(target=decide)
-            worker.start()
-            self.assertTrue(entered.wait(10))
+        with applying_slowly(self, heartbeat_s=3600.0) as outcome:
             interrupted, during = self.sync_at(NOW + HOURS_2)
-            release.set()
-            worker.join(20)
         self.assertEqual((interrupted, during), (0, "approved"))
         self.assertNotIn("error", outcome)
         self.assertEqual(outcome["row"].status, "applied")
