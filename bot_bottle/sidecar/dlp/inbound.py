@@ -21,7 +21,8 @@ those of ``compat.LOOKALIKES`` (Cyrillic, Greek, Armenian) and, here only, accen
 ("\u00ecgn\u00f6re"), Greek epsilon, Latin small capitals, Cherokee capitals, the euro sign and
 the confusables of Latin letters that compat leaves out (Cyrillic ghe as "r", te as "t", Greek
 sigma as "o", tau as "t", Armenian capitals, Lisu, Coptic and Canadian syllabics letters;
-``_MORE_LOOKALIKES``: a word of those is folded only where it reads as a rule's word). That text
+``_MORE_LOOKALIKES``: a word of those is folded only where it reads as a rule's word; Cyrillic ve
+and en as "b" and "h" only in a word that also holds ASCII: "T\u043dE"). That text
 is read only around what changed, and its findings are placed back on the original text. ASCII
 text without control bytes is not folded: it reads the same. Not folded: a
 phrase written in lookalike letters only, with no word holding ASCII beside it (Russian prose is
@@ -31,7 +32,9 @@ of ASCII letters that is a blocking rule's word but for it ("ign\u0456re", a Cyr
 the "o" goes), is read as that letter (see ``_guessed_letter``).
 Digits and symbols written for letters ("1gnore prev1ous 1nstruct10ns", "disreg@rd @ll", "$y$tem",
 "prev|ous", two or three in a row: "byp@$$", "@$$istant", also among lookalike letters and other
-folded characters, and a "1" for an "l" among them: "disreg@rd ... ru1es")
+folded characters, and a "1" for an "l" among them: "disreg@rd ... ru1es"; a word of symbols and
+letters that spells a rule's word with a "|", "!" or "1" as "l" or "i", or with one symbol of a
+run as another letter: "a||", "ru|es", "sy$$em"; an accented word with a symbol: "d\u00edsreg@rd")
 are read as those letters by the rules that block, inside words that hold a letter, over the whole
 phrase however long its blank runs (see "digits for letters" and "symbols for letters" below): a
 number stays a number, "$HOME" and "a || b" stay code. Letters spaced, dotted or dashed out
@@ -1254,7 +1257,7 @@ def _symbol_view(read: str, encoded: bytes) -> str | None:
     its letter, one for one, from ``encoded``, its UTF-8 (at C speed); None when it has none."""
     if not any(symbol in read for symbol in "@$|!"):
         return None
-    return encoded.translate(_EVERY_SYMBOL).decode("utf-8", "surrogatepass")
+    return _runs_guessed(read, encoded.translate(_EVERY_SYMBOL).decode("utf-8", "surrogatepass"))
 
 
 def _windows_symbol_view(read: str, windows: list[tuple[int, int]]) -> str | None:
@@ -1277,7 +1280,7 @@ def _windows_symbol_view(read: str, windows: list[tuple[int, int]]) -> str | Non
         pieces += [read[done:start], _translated(read[start:end], _EVERY_SYMBOL)]
         done = end
     pieces.append(read[done:])
-    return "".join(pieces)
+    return _runs_guessed(read, "".join(pieces))
 
 
 def _with_symbols(low: str, view: str, every: str, word: str, start: int, stop: int | None,
@@ -1324,6 +1327,12 @@ def _symbols_read(low: str, word: str, at: int, location: str) -> list[Finding]:
     if not found and ("$$" in plain or "@$" in plain or "$@" in plain):
         found = _symbols_found(written, plain, _symbols_as_letters(_SYMBOL_RUN.sub(_run_as_letters, plain)),
                                word, at - back, location)
+    # Last, each word of symbols and letters as the rule's word it spells, if one does ("a||",
+    # "ru|es", "sy$$em"): the readings above leave a symbol that ends a word or doubles a letter.
+    if not found:
+        resolved = _words_resolved(written)
+        if resolved is not None:
+            found = _as_written(written, resolved, _matches(resolved, _BY_WORD[word], at - back, location))
     return [replace(finding, start=finding.start + back, end=finding.end + back) for finding in found]
 
 
@@ -1354,6 +1363,103 @@ def _symbols_found(written: str, plain: str, view: str, word: str, at: int, loca
 
 def _run_as_letters(m: re.Match[str]) -> str:
     return m.group().translate(_SYMBOL_RUN_LETTERS)
+
+
+# A word of letters, digits and symbols read whole, as the word of the rules it spells
+# (``_word_reading``): a "|", "!" or "1" as "i" or "l" ("a||", "ru|es", "!nstruct!ons"), and
+# one symbol of a run of two or three as another letter of that word ("sy$$em": a "t"). Only
+# where the whole word is a rule's word: "a||b", "x!=y", "$$" and "||" are no words of theirs.
+_SYMBOL_WORD = re.compile(r"[a-z0-9@$|!]+")
+_SYMBOL_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$|!")
+_WORD_READS = {**dict(zip(_LEET_DIGITS, _LEET_READS)), "1": "il", "@": "a", "$": "s", "|": "il", "!": "il"}
+_WORD_SYMBOLS = frozenset("@$|!")
+_SYMBOL = re.compile("[@$|!]")
+_GUESSED_RUNS = ("$$", "@$", "$@")  # runs of which one symbol may stand for another letter
+_RUN_SYMBOLS = frozenset("@$")
+
+
+def _words_resolved(written: str) -> str | None:
+    """``written`` (a stretch of ``low``) with digits and symbols as letters (``_LEET_I``,
+    ``_symbols_as_letters``), each word holding a symbol read as the rule's word it spells
+    (``_word_reading``); None where no such word is."""
+    pieces: list[str] = []
+    done = 0
+    read = ""
+    for m in _SYMBOL_WORD.finditer(written):
+        word = m.group()
+        if word.isalpha() or not any(ch.isalpha() for ch in word):
+            continue
+        reading = _word_reading(word)
+        if reading is None:
+            continue
+        if not read:
+            read = _symbols_as_letters(_translated(written, _LEET_I))
+        if read[m.start():m.end()] != reading:
+            pieces += [read[done:m.start()], reading]
+            done = m.end()
+    if not pieces:
+        return None
+    pieces.append(read[done:])
+    return "".join(pieces)
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_reading(word: str) -> str | None:
+    """``word`` (lower-case ASCII letters, digits and symbols) as the word of the rules (or its
+    singular) it spells: each character as a letter it looks like ("1", "|" and "!" as "i" or
+    "l", up to four of them), or one symbol of a run (``_GUESSED_RUNS``) as the letter that makes
+    the word ("sy$$em"); None where no reading is such a word."""
+    if len(word) > _LONGEST_RULE_WORD:
+        return None
+    options = [_WORD_READS.get(ch, ch) for ch in word]
+    either = [i for i, choices in enumerate(options) if len(choices) > 1][:4]
+    guessable = [i for i in range(len(word))
+                 if word[i : i + 2] in _GUESSED_RUNS or (i and word[i - 1 : i + 1] in _GUESSED_RUNS)]
+    words, letters = _rule_words(), _one_letter_guesses().letters
+    for mask in range(1 << len(either)):
+        chars = [choices[0] for choices in options]
+        for bit, i in enumerate(either):
+            if mask >> bit & 1:
+                chars[i] = options[i][1]
+        reading = "".join(chars)
+        if reading in words:
+            return reading
+        for i in guessable:
+            letter = letters.get(f"{reading[:i]}?{reading[i + 1:]}")
+            if letter is not None:
+                return f"{reading[:i]}{letter}{reading[i + 1:]}"
+    return None
+
+
+def _runs_guessed(read: str, every: str) -> str:
+    """``every`` (``read`` with every symbol as a letter) with each word of ``read`` holding a
+    run of ``_GUESSED_RUNS`` that spells a rule's word with one of its symbols as another letter
+    ("sy$$em" as "system", not "syssem"), so that the word is found there. The runs are found
+    from each "$" (every run holds one), a search at C speed: a regex pass, or a search for each
+    run, costs ten times as much where there are none."""
+    pieces: list[str] = []
+    done = 0
+    at = read.find("$")
+    while at >= 0:
+        if not (read[at + 1 : at + 2] in _RUN_SYMBOLS or read[at - 1 : at] == "@"):
+            at = read.find("$", at + 1)
+            continue
+        start = at
+        while start > at - _LONGEST_RULE_WORD and start and read[start - 1] in _SYMBOL_WORD_CHARS:
+            start -= 1
+        # Read no further than a rule's word reaches (a word longer is none of theirs), and go on
+        # past this word: every "$" in it is in the same word. A run of "$" costs a few steps a
+        # character, not a pass over the rest of it each.
+        end = _SYMBOL_WORD.match(read, at, at + _LONGEST_RULE_WORD + 1).end()
+        reading = _word_reading(read[start:end]) if start >= done and end - start <= _LONGEST_RULE_WORD else None
+        if reading is not None and reading != every[start:end]:
+            pieces += [every[done:start], reading]
+            done = end
+        at = read.find("$", max(at + 1, end))
+    if not pieces:
+        return every
+    pieces.append(every[done:])
+    return "".join(pieces)
 
 
 @functools.cache
@@ -1657,6 +1763,9 @@ _MORE_LOOKALIKES = {
     "\u0433": "r", "\u04af": "y", "\u04bd": "e", "\u0461": "w", "\ua647": "i", "\u042c": "b", "\u050c": "G",
     "\u04ba": "H", "\u03b3": "y", "\u03c3": "o", "\u03dc": "F", "\u0263": "y", "\u028b": "u", "\u0185": "b",
     "\ua7ac": "G", "\u0561": "w",
+    # Cyrillic ve and en, drawn as small capitals B and H (a capital "T\u043dE" in most fonts): no
+    # word of Russian, Ukrainian or Bulgarian catalogues reads as a rule's word with them.
+    "\u0432": "b", "\u043d": "h",
     # More of Unicode's confusables of Latin letters, read as those the same way: Cyrillic te,
     # tse, pe, em and komi sje; Greek tau, rho and kappa symbols, capital san; Armenian gim, ra,
     # keh, yi and the capitals oh, seh, tiun; Latin letters and signs outside ASCII drawn as ASCII
@@ -1704,9 +1813,23 @@ _LOOKALIKE = re.compile(f"[{_LOOKS}]")
 # one-letter word.
 _WORD_FROM = rf"(?<![^\W0-9A-Za-z_][{_LOOKS}])(?:[{_LOOKS}0-9A-Za-z_]+|(?<=[0-9A-Za-z_][{_LOOKS}]))(?!\w)"
 _LOOKALIKE_WORD = re.compile(rf"[{_LOOKS}]{_WORD_FROM}")
-_COMPAT_WORD = re.compile(rf"[{''.join(sorted(LOOKALIKES))}]{_WORD_FROM}")  # from a letter of compat's
+# A word from a letter of compat's, taken wherever it is (``_lookalike_words``): without the
+# Cyrillic ve and en, in most Russian words ("\u043e\u043d", "\u043d\u0435"), which are read only
+# in a word spelled as a rule's word: with them, every such word beside an English one would be.
+_SPELLED_ONLY = "\u0432\u043d"
+_COMPAT_LOOKS = "".join(ch for ch in _LOOKS if ch not in _SPELLED_ONLY)
+_COMPAT_WORD = re.compile(rf"[{''.join(sorted(LOOKALIKES))}]"
+                          rf"(?<![^\W0-9A-Za-z_][{_LOOKS}])(?:[{_COMPAT_LOOKS}0-9A-Za-z_]+|"
+                          rf"(?<=[0-9A-Za-z_][{_LOOKS}]))(?!\w)")
 _OTHER_LOOKALIKE = re.compile(f"[{''.join(sorted(set(_MORE_LOOKALIKES) - set(LOOKALIKES)))}]")
-_OTHER_WORD = re.compile(rf"{_OTHER_LOOKALIKE.pattern}{_WORD_FROM}")  # from one read here besides
+# A word from a letter read here besides: through the letters of ``_COMPAT_WORD``, or from a
+# Cyrillic ve or en through any lookalike where the word holds ASCII ("T\u043dE", "\u0432YPASS"),
+# so that the ve and en of Russian words ("\u043d\u0430", "\u0432\u043e\u0442") make no words here.
+# One class first: the regex engine skips ahead to it (an alternation of two is tried everywhere).
+_OTHER_WORD = re.compile(
+    rf"{_OTHER_LOOKALIKE.pattern}(?<![^\W0-9A-Za-z_][{_LOOKS}])"
+    rf"(?:(?<![{_SPELLED_ONLY}])(?:[{_COMPAT_LOOKS}0-9A-Za-z_]+|(?<=[0-9A-Za-z_][{_LOOKS}]))"
+    rf"|(?<=[{_SPELLED_ONLY}])(?=[{_LOOKS}_]*[0-9A-Za-z])[{_LOOKS}0-9A-Za-z_]+)(?!\w)")
 _ASCII_ALNUM = re.compile("[0-9A-Za-z]")
 _ALNUM_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _WORDISH = _ALNUM_CHARS | frozenset(_LOOKS)  # what a disguised word is made of
@@ -2282,7 +2405,48 @@ def _lookalike_words(text: str, residue: str) -> list[tuple[int, int]]:
             m = _LOOKALIKE_WORD.match(text, hit.start())
             if m is not None and m.end() == hit.end():
                 spans.append(m.span())
+        if any(symbol in text for symbol in "@$|!"):
+            spans += _symbol_joined_words(text)
     return sorted(spans)
+
+
+# An accented letter and a symbol in one word ("d\u00edsreg@rd", "prev!\u00f3us"): found from
+# each symbol with an ASCII letter, digit or symbol beside it (not Russian's "\u0442\u0430\u043a!")
+# and letters of other scripts near it, the word through it read whole. The symbols are found by
+# substring searches: a regex pass over a text that is not ASCII costs some 17 ns a character
+# even where it starts at a class of four, ten times as much.
+_JOINED_CHARS = _WORDISH | _WORD_SYMBOLS
+_BESIDE_SYMBOL = _ALNUM_CHARS | _WORD_SYMBOLS
+_JOINED_AFTER = re.compile(f"[{_LOOKS}0-9A-Za-z_@$|!]*")
+
+
+def _symbol_joined_words(text: str) -> list[tuple[int, int]]:
+    """Where the words holding a letter read here besides ``compat.LOOKALIKES`` (an accent) and a
+    symbol are, each whole, where it spells a word of the rules (``_word_reading``)."""
+    spans: set[tuple[int, int]] = set()
+    for symbol in "@$|!":
+        at = text.find(symbol)
+        while at >= 0:
+            if ((text[at - 1 : at] in _BESIDE_SYMBOL or text[at + 1 : at + 2] in _BESIDE_SYMBOL)
+                    and not text[max(0, at - _LONGEST_RULE_WORD) : at + _LONGEST_RULE_WORD].isascii()):
+                span = _joined_word(text, at)
+                if span is not None:
+                    spans.add(span)
+            at = text.find(symbol, at + 1)
+    return sorted(spans)
+
+
+def _joined_word(text: str, at: int) -> tuple[int, int] | None:
+    """The word through the symbol at ``at`` if it holds a letter of ``_OTHER_LOOKALIKE`` and
+    spells a word of the rules (``_word_reading``)."""
+    start = at
+    while start > at - _LONGEST_RULE_WORD and start and text[start - 1] in _JOINED_CHARS:
+        start -= 1
+    end = _JOINED_AFTER.match(text, at, at + _LONGEST_RULE_WORD + 1).end()
+    if end - start > _LONGEST_RULE_WORD or not _OTHER_LOOKALIKE.search(text, start, end):
+        return None
+    word = text[start:end].translate(_LOOKALIKE_TABLE).lower()
+    return (start, end) if word.isascii() and _word_reading(word) is not None else None
 
 
 def _spelled_hits(text: str, words: dict[str, str]) -> Iterator[re.Match[str]]:
@@ -2377,7 +2541,10 @@ def _may_spell_a_rule_word(text: str, start: int, end: int) -> bool:
         first -= 1  # the word from its first letter
     if end - first > _LONGEST_RULE_WORD:
         return False
-    word = text[first:end].translate(_LOOKALIKE_TABLE).lower().translate(_LEET_LETTERS)
+    word = text[first:end].translate(_LOOKALIKE_TABLE).lower()
+    if _SYMBOL.search(word):
+        return word.isascii() and _word_reading(word) is not None  # "d\u00edsreg@rd"
+    word = word.translate(_LEET_LETTERS)
     vocabulary = _spelled_vocabulary()
     return word in vocabulary or f"{word}s" in vocabulary or word.replace("i", "l") in vocabulary
 
