@@ -31,7 +31,11 @@ An answer sent compressed (``Content-Encoding: gzip`` or ``deflate``) is read in
 layers of them (``Content-Encoding: deflate, gzip``, or two header lines) is read through one
 ``InflatedAnswer`` per layer (``inflated_layers``), the outer one reading what the inner one
 releases, so each compressed chunk leaves once everything it encodes, through every layer, was
-scanned. One in an encoding that cannot be read on its way (``unreadable``: br or zstd, alone
+scanned. What the layers inflate to is bounded as an upload's is (``stream.Inflow``: past
+``DECLARED_FLOOR``, ``DECLARED_RATIO`` times the bytes the upstream sent, each layer measured
+against those, not against what the layer around it inflated to): a declared gzip bomb is
+stopped as a ``scan-limit``, held or streamed, instead of costing the proxy minutes of
+scanning. One in an encoding that cannot be read on its way (``unreadable``: br or zstd, alone
 or among layers) is judged whole while it can be held, and stopped before its first byte once
 it must stream.
 
@@ -69,9 +73,34 @@ DEFAULT_BATCH = 1024 * 1024
 # sources and logs compress 3 to 20 times, a deflate bomb about a thousand.
 OPENED_FLOOR = 16 * 1024 * 1024
 OPENED_RATIO = 100
+# A declared gzip or deflate answer (every layer of it) may inflate to this much whatever its
+# size, and past it to this many times the bytes the upstream sent: the bound of an upload's
+# inflated body (``Inflow`` says why these numbers). Measured against the bytes as sent,
+# a layer inside another cannot multiply the two bounds (gzip of a gzip bomb, 50 KB for 50 GB).
+DECLARED_FLOOR = Inflow.FLOOR
+DECLARED_RATIO = Inflow.RATIO
 # Compressed bytes tried before an answer starting with gzip's magic number is taken for gzip
 # (random bytes after the magic fail to inflate within a few of them; fewer only at its end).
 _SNIFF_BYTES = 4096
+
+
+@dataclass
+class InflationBound:
+    """How far compressed bytes may inflate: to ``floor`` whatever their number, past it to
+    ``ratio`` times as many as were ``sent``, and within the bound around (``within``). One for
+    an answer's declared layers, shared by each of them; one of its own for an undeclared gzip,
+    within that of the layers it was sent in, if any."""
+
+    ratio: int
+    floor: int
+    within: InflationBound | None = None
+    sent: int = 0  # the compressed bytes (counted by the outermost layer this bound is for)
+
+    def passed(self, produced: int) -> int | None:
+        """The ratio ``produced`` inflated bytes pass, None while within every bound."""
+        if produced > self.floor + self.ratio * self.sent:
+            return self.ratio
+        return self.within.passed(produced) if self.within is not None else None
 
 
 @dataclass
@@ -100,6 +129,9 @@ class AnswerStream:
     sniff_gzip: bool = True
     # Phrases read only if the answer starts as text (the inside of an undeclared gzip).
     text_phrases_only: bool = False
+    # The bound of the declared layers this answer is read inside (``inflated_layers``): an
+    # undeclared gzip opened in it is bounded within it too.
+    bound: InflationBound | None = None
     labels: list[str] = field(default_factory=list)  # what was found, for the log
     masked: int = 0  # values masked (or the answer judged whole was redacted)
     stopped: bool = False
@@ -180,7 +212,8 @@ class AnswerStream:
         """Read the rest through an ``InflatedAnswer`` that shares what is found with this one."""
         inner = AnswerStream(echoed=self.echoed, injection=self.injection, overlap=self.overlap,
                              batch=self.batch, sniff_gzip=False, text_phrases_only=True, labels=self.labels)
-        self._opened = opened = InflatedAnswer(inner, "gzip", max_ratio=OPENED_RATIO)
+        bound = InflationBound(OPENED_RATIO, OPENED_FLOOR, within=self.bound)
+        self._opened = opened = InflatedAnswer(inner, "gzip", bound=bound)
         data = bytes(self._pending)
         self._pending.clear()
         out = opened.feed(data)
@@ -270,15 +303,18 @@ class InflatedAnswer:
     # What reads the inflated bytes: the scan, or the next layer in (itself compressed).
     plan: AnswerStream | InflatedAnswer
     encoding: str  # the layer of Content-Encoding this one undoes: gzip, x-gzip or deflate
-    # At most this many inflated bytes per compressed one, past ``OPENED_FLOOR`` (None: no bound,
-    # as for a declared encoding, which the agent's client inflates whatever it holds).
-    max_ratio: int | None = None
+    # What it may inflate to (None: not bounded).
+    bound: InflationBound | None = None
+    # This layer gets the bytes as the upstream sent them (the outermost): it counts them for
+    # ``bound``; an inner one gets what the layer around it inflated to.
+    counts_sent: bool = True
     received: int = 0
     delivered: int = 0
     _inflow: Inflow = field(init=False)
 
     def __post_init__(self) -> None:
-        self._inflow = Inflow("deflate" if self.encoding == "deflate" else "gzip")
+        # Bounded here, against the bytes as sent, with a label saying so (``_too_inflated``).
+        self._inflow = Inflow("deflate" if self.encoding == "deflate" else "gzip", bounded=False)
 
     @property
     def stopped(self) -> bool:
@@ -312,6 +348,8 @@ class InflatedAnswer:
         if self.stopped or not data:
             return b""
         self.received += len(data)
+        if self.bound is not None and self.counts_sent:
+            self.bound.sent += len(data)
         inflow, plan = self._inflow, self.plan
         inflow.queue(data)
         try:
@@ -361,11 +399,13 @@ class InflatedAnswer:
         return self._release(everything=True)
 
     def _too_inflated(self) -> bool:
-        ratio = self.max_ratio
-        return ratio is not None and self._inflow.produced > OPENED_FLOOR + ratio * self.received
+        return self._passed() is not None
+
+    def _passed(self) -> int | None:
+        return self.bound.passed(self._inflow.produced) if self.bound is not None else None
 
     def _bomb_label(self) -> str:
-        return f"{SCAN_LIMIT} (the {self.encoding} answer inflates to more than {self.max_ratio} times its size)"
+        return f"{SCAN_LIMIT} (the {self.encoding} answer inflates to more than {self._passed()} times its size)"
 
     def _release(self, *, everything: bool) -> bytes:
         out = self._inflow.release(everything)
@@ -386,10 +426,14 @@ Answer = AnswerStream | InflatedAnswer
 
 def inflated_layers(plan: AnswerStream, codings: Sequence[str]) -> Answer:
     """``plan`` reading an answer in ``codings`` (gzip, x-gzip or deflate, in the order they were
-    applied, as ``Content-Encoding`` lists them): the last one applied is undone first."""
+    applied, as ``Content-Encoding`` lists them): the last one applied is undone first. What
+    they inflate to is bounded (``DECLARED_RATIO``), a gzip ``plan`` opens inside them too."""
+    if not codings:
+        return plan
+    plan.bound = bound = InflationBound(DECLARED_RATIO, DECLARED_FLOOR)
     answer: Answer = plan
-    for coding in codings:
-        answer = InflatedAnswer(answer, coding)
+    for k, coding in enumerate(codings):
+        answer = InflatedAnswer(answer, coding, bound=bound, counts_sent=k == len(codings) - 1)
     return answer
 
 

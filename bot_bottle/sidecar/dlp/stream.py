@@ -317,10 +317,30 @@ class Inflow:
     of a chunk can complete a symbol only with the next one. So no compressed byte leaves
     before everything it encodes was scanned (and the overlap rule of a plain body applies to
     the output).
+
+    What it inflates to is bounded: to ``FLOOR`` whatever the body's size, and past it to ``RATIO``
+    times the compressed bytes so far; past that, ``inflate`` and ``flush`` raise ``zlib.error``
+    (the caller refuses the body as a ``scan-limit``). Without it a declared gzip bomb (50 KB
+    that inflate to 5 GB) held memory within a batch but cost the proxy minutes of scanning.
     """
 
-    def __init__(self, kind: str) -> None:
+    # Real bodies stay below the ratio: JSON, logs and sources compress 3 to 30 times, NDJSON of
+    # near-identical records up to about 100. Degenerate content passes it (the same record
+    # repeated 350 times, a JSON array of nulls 700, zeros of a blank image or a sparse file
+    # 1030, deflate's most): the floor lets such a body through up to 256 MiB whatever its size
+    # (200 MB of zeros sent as 200 KB are delivered). A bomb, at deflate's most, is stopped past
+    # about 320 MiB: some 20 s of the scan's CPU for text (65 ms a MiB), where 5 GB took more
+    # than five minutes; in layers (gzip of gzip, a million times) just past the floor. A ratio
+    # above deflate's most would bound bombs in layers only.
+    RATIO = 200
+    FLOOR = 256 * 1024 * 1024
+
+    def __init__(self, kind: str, *, bounded: bool = True, floor: int | None = None) -> None:
         self.kind = kind
+        # Not ``bounded``: the caller bounds what it inflates (an answer, across its layers).
+        self.ratio = Inflow.RATIO if bounded else None
+        self.floor = Inflow.FLOOR if floor is None else floor
+        self.consumed = 0  # compressed bytes taken so far
         self._decompressor: Any = None
         self._raw_tail = False  # past the compressed data: the rest is scanned as it is
         self._members = 0  # compressed streams ended so far (gzip allows several in a row)
@@ -332,6 +352,7 @@ class Inflow:
     def inflate(self, data: bytes, piece: int) -> Iterator[bytes]:
         """The output of ``data``, in pieces of at most ``piece`` bytes (a small body can
         inflate to gigabytes: it is never held whole). Raises ``zlib.error`` on corrupt data."""
+        self.consumed += len(data)
         held, self._undecided = self._undecided, b""
         yield from self._inflate(held + data if held else data, piece, final=False)
 
@@ -341,7 +362,13 @@ class Inflow:
         tail = b"".join(self._inflate(held, 1 << 16, final=True)) if held else b""
         out = self._decompressor.flush() if self._decompressor is not None else b""
         self.produced += len(out)
+        self._check_bound()
         return tail + out
+
+    def _check_bound(self) -> None:
+        ratio = self.ratio
+        if ratio is not None and self.produced > self.floor + ratio * self.consumed:
+            raise zlib.error(f"inflates to more than {ratio} times its size")
 
     def _inflate(self, rest: bytes, piece: int, *, final: bool) -> Iterator[bytes]:
         while rest:
@@ -368,6 +395,7 @@ class Inflow:
                     self._decompressor = None
                     self._members += 1
             self.produced += len(out)
+            self._check_bound()
             if out:
                 yield out
 

@@ -29,7 +29,10 @@ Large uploads are streamed (``stream_scan``): a plain body larger than the scann
   scanner and judged at its end with the full scan: forwarded entirely or not at all.
 
 A body with a ``Content-Encoding`` is held whole by the stream scanner too and judged by the full
-scan, which decodes it (mitmproxy would otherwise hold it, of any size). A body held whole and
+scan, which decodes it (mitmproxy would otherwise hold it, of any size), unless it is gzip or
+deflate alone: that one is inflated on the way, what it inflates to bounded (``stream.Inflow``: a
+bomb is a ``scan-limit``). One in several codings stays held even when it starts as gzip (opened
+on the way, only its outer layer was read). A body held whole and
 larger than ``HELD_LIMIT`` (the proxy scanners' ``max_body_bytes``) is refused as a
 ``scan-limit`` as soon as it is: the proxy has the sidecar's memory only.
 
@@ -283,6 +286,10 @@ class DlpOutbound:
             text_past=0 if encoded else scanner.options.structured_limit,
             inflate=inflate,
             sniff_json=not as_text,
+            # Held whole for its encoding, it stays held even when it starts as gzip: opened on
+            # the way, only the first layer of "gzip, gzip" (or "br, gzip") was read and a value
+            # in the next passed as compressed bytes.
+            opens=not (encoded and inflate is None),
             # Chunked: held until it is larger than deep_limit, so a small one gets the full scan.
             hold_upto=scanner.options.deep_limit if content_length is None else 0,
         )

@@ -30,8 +30,9 @@ might let such a body through if its field, whitespace stripped, named an allowe
 A body sent with a ``Content-Encoding`` is read decoded, as an upstream that inflates request
 bodies reads it (Apache's ``mod_deflate`` input filter, Echo's ``Decompress`` middleware, Rack
 middleware that inflates requests) and as the buffered check reads it: gzip and deflate are
-inflated on the way (``decoded``), in bounded pieces as the DLP stream scan inflates them; a
-body in another coding is not streamed when a check reads it (``reads_through``).
+inflated on the way (``decoded``), in bounded pieces as the DLP stream scan inflates them and
+within the same bound of what they inflate to (a bomb raises ``zlib.error``); a body in another
+coding is not streamed when a check reads it (``reads_through``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ VALUE_CAP = 1024
 INFLATED_ON_THE_WAY = ("gzip", "x-gzip", "deflate")
 # The most inflated bytes handed to the checks at a time: a small chunk may inflate to gigabytes.
 INFLATE_PIECE = 256 * 1024
+# How many times the DLP stream scan's floor (``Inflow.FLOOR``) a body decoded for the checks may
+# inflate to before its ratio counts.
+DECODER_FLOOR_TIMES = 2
 
 # Multipart phases, as the buffered pattern advances: looking for a ``Content-Disposition`` line
 # naming ``_method``; what follows a ``name=`` on it; the rest of that line; the part's other
@@ -204,7 +208,9 @@ def body_decoder(content_encoding: str) -> Inflow | None:
     coding = content_encoding.strip().lower()
     if coding not in INFLATED_ON_THE_WAY:
         return None
-    return Inflow("deflate" if coding == "deflate" else "gzip")
+    # Bounded as the DLP stream scan bounds the same body, with more room: where both read it,
+    # the scan stops a bomb first, as the scan-limit it is, not as a body that does not decode.
+    return Inflow("deflate" if coding == "deflate" else "gzip", floor=DECODER_FLOOR_TIMES * Inflow.FLOOR)
 
 
 def decoded(decoder: Inflow | None, data: bytes, *, final: bool) -> Iterator[bytes]:
