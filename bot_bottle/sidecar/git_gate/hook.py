@@ -62,6 +62,7 @@ from bot_bottle.sidecar.git_gate.scan import (
     default_detector,
     SecretsUnreadable,
     load_known_secrets,
+    name_carries_finding,
     report,
     scan,
 )
@@ -162,7 +163,7 @@ def ref_pieces(updates: Iterable[RefUpdate]) -> list[Piece]:
 def withheld_refs(updates: Sequence[RefUpdate], detector: Detector) -> dict[str, str]:
     """Each ref name as it may be shown (in messages, the report, the verdict): a name that
     carries a finding is never shown."""
-    return {u.ref: REF_WITHHELD if list(detector.hits(u.ref)) else u.ref for u in updates}
+    return {u.ref: REF_WITHHELD if name_carries_finding(u.ref, detector) else u.ref for u in updates}
 
 
 def refuse_unpushable_refs(updates: Iterable[RefUpdate], shown: Mapping[str, str]) -> None:

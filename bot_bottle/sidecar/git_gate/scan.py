@@ -8,7 +8,8 @@ built-in set below only where that package is absent, so the gate never runs wit
 
 Two searches look past single pieces (``split``): the bottle's own values cut into parts
 anywhere in the push (a ``known-secret:<name> (split)`` finding at each part's place), and
-base64 wrapped into quoted or indented lines, read joined.
+base64 wrapped into quoted or indented lines, read joined. Each piece is also read with its glued
+tokens set apart and its unquoted shell parts joined (``joined``).
 
 A ``GitFinding`` names the commit, the place (file and line, commit message line, file name,
 author, commit or tag header, tag message; a ref name is withheld) and the detector. Its text is
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot_bottle.sidecar.git_gate import split
+from bot_bottle.sidecar.git_gate import joined, split
 from bot_bottle.sidecar.git_gate.piece import Piece
 
 MIN_KNOWN_SECRET = 8  # shorter values would match ordinary text
@@ -330,7 +331,7 @@ def scan(pieces: Iterable[Piece], detector: Detector) -> list[GitFinding]:
         if piece.kind == "archive-name" and piece.member is not None and hits:
             unsafe_members.add((piece.path, piece.member))
         if piece.kind in ("header", "tag-header") and piece.path is not None and piece.path not in unsafe:
-            if list(detector.hits(piece.path)):
+            if name_carries_finding(piece.path, detector):
                 unsafe[piece.path] = NAME_WITHHELD
         for hit in hits:
             # What a stream inflated to has lines of its own: an ``archive`` piece's line is where
@@ -384,12 +385,26 @@ def _unwidened(detector: str) -> str:
 _NAME_KINDS = frozenset({"ref", "path", "archive-name"})
 
 
+# Texts a script can be in: read also with the values of its unquoted shell assignments put into
+# the words that join them (``joined.shell_joined``).
+_CODE_KINDS = frozenset({"lines", "archive"})
+
+
 def piece_hits(piece: Piece, detector: Detector) -> list[Hit]:
-    """A piece's hits; a name's also with each "/" read as a space (same length: spans hold)."""
+    """A piece's hits; a name's also with each "/" read as a space (same length: spans hold);
+    and those of the glued tokens and shell-joined values ``joined`` reads (no span: a name
+    holding one is withheld whole)."""
     hits = list(detector.hits(piece.text))
     if piece.kind in _NAME_KINDS and "/" in piece.text:
         hits += detector.hits(piece.text.replace("/", " "))
+    hits += [Hit(name, line) for name, line in
+             joined.readings(piece.text, detector.hits, code=piece.kind in _CODE_KINDS)]
     return hits
+
+
+def name_carries_finding(name: str, detector: Detector) -> bool:
+    """Whether a name (a ref, a header's) must be withheld: read as a name piece is, glued tokens too."""
+    return bool(piece_hits(Piece("", "ref", name), detector))
 
 
 def split_findings(parts: split.SplitSearch) -> Iterator[GitFinding]:
