@@ -27,6 +27,7 @@ A code is a Unicode code point (up to U+10FFFF; a UTF-16 surrogate pair, as Java
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable
 
@@ -102,17 +103,20 @@ _CALLS = re.compile(rf"(?<![\w.]){_CALL_OR_GROUP}(?:{_JOIN}{_CALL_OR_GROUP}){{{M
 _CALL_ARGUMENT = re.compile(r"[(\]][ \t]*\(?[ \t]*((?:0[xX])?[0-9a-fA-F]+)")
 
 
-def decode_code_lists(text: str, *, limit: int) -> list[Decoded]:
+def decode_code_lists(text: str, *, limit: int, latin: bytes | None = None) -> list[Decoded]:
     """The decimal and hex lists of character codes in ``text``, decoded (a byte list as latin-1
     text: each byte one character; a number past U+10FFFF becomes a NUL, which no detector
     matches across), with an exact offset map from decoded characters to the numbers they were
-    written as. ``limit`` bounds the decoded size."""
+    written as. ``limit`` bounds the decoded size. ``latin``: the text's latin-1 bytes ("?" for
+    wider characters), when the caller has them."""
     out: list[Decoded] = []
     if len(text) < len(_LIST_RUN):
         return out
-    shape = _shape(text)
+    if latin is None:
+        latin = _latin(text)
+    shape = latin.translate(_LIST_MAP)
     spans = [m.span() for start, end in _decimal_regions(shape) for m in _DECIMAL_LIST.finditer(text, start, end)]
-    if text.count("0x") + text.count("0X") >= MIN_CODES:
+    if _enough_hex_prefixes(latin):
         spans += [m.span() for start, end in _hex_regions(text) for m in _HEX_LIST.finditer(text, start, end)]
     calls = [m.span() for start, end in _call_regions(shape) for m in _CALLS.finditer(text, start, end)]
     for start, end in spans + calls:
@@ -127,13 +131,24 @@ def decode_code_lists(text: str, *, limit: int) -> list[Decoded]:
 
 def has_code_list(text: str) -> bool:
     """Could ``text`` hold a list of character codes? (A cheap test before taking it apart.)"""
-    if text.count("0x") + text.count("0X") >= MIN_CODES:
+    latin = _latin(text)
+    if _enough_hex_prefixes(latin):
         return True
-    return bool(_decimal_regions(_shape(text)))
+    return bool(_decimal_regions(latin.translate(_LIST_MAP)))
 
 
-def _shape(text: str) -> bytes:
-    return text.encode("latin-1", "replace").translate(_LIST_MAP)  # "?" for wider characters: same offsets
+def _latin(text: str) -> bytes:
+    return text.encode("latin-1", "replace")  # "?" for wider characters: same offsets
+
+
+def _enough_hex_prefixes(latin: bytes) -> bool:
+    """Whether the text of ``latin`` holds ``MIN_CODES`` "0x" or "0X" or more: one search of its
+    bytes for both, which stops at the last one needed (two counts were two whole passes, and a
+    digit "0" is in every line of code, too frequent for a substring search to skip past)."""
+    return next(itertools.islice(_HEX_PREFIX_BYTES.finditer(latin), MIN_CODES - 1, None), None) is not None
+
+
+_HEX_PREFIX_BYTES = re.compile(b"0[xX]")
 
 
 def _call_regions(shape: bytes) -> list[tuple[int, int]]:

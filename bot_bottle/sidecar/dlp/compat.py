@@ -100,7 +100,11 @@ def _finders() -> _Finders:
     regex tried. Lookalike letters count only in a word that also holds an ASCII letter or digit
     next to one: a value retyped with a few of them is a word of mixed scripts, where prose in
     those scripts (every other letter of a Russian text is one) is not."""
-    chars = [chr(cp) for cp in range(0x80, 0x20000) if not 0xD800 <= cp < 0xE000 and _folds_to_ascii(chr(cp))]
+    # NFKC changes only a character with a decomposition mapping (a Hangul syllable, decomposed
+    # by rule, composes back to itself): one lookup turns away the rest without normalizing.
+    decomposition = unicodedata.decomposition
+    chars = [ch for ch in map(chr, range(0x80, 0x20000))
+             if ch in LOOKALIKES or (decomposition(ch) and _folds_to_ascii(ch))]
     chars += list(TAGS)
     compat = [ch for ch in chars if ch not in LOOKALIKES]
     lookalikes = [ch for ch in chars if ch in LOOKALIKES]

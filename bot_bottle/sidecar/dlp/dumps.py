@@ -96,6 +96,8 @@ _BITS = frozenset("01 \t")
 _FIRST_OFFSET = "000000"
 # Where such a line may start: right after these, or after blanks (``_OFFSET_INDENT``).
 _FIRST_LINES = ("\n" + _FIRST_OFFSET, "\x00" + _FIRST_OFFSET, " " + _FIRST_OFFSET, "\t" + _FIRST_OFFSET)
+_LINE_LEADS = frozenset(mark[0] for mark in _FIRST_LINES)
+_ZEROS = re.compile("0*")
 _INDENT = 16  # a code block in a list in Markdown, a block scalar in YAML: up to 15 blanks
 # A dump with offsets indented deeper: a block scalar nested in YAML, a log's continuation lines.
 # The blanks before a "000000" are looked back over only that far (a long line costs no more).
@@ -134,11 +136,14 @@ def _first_lines(text: str) -> list[int]:
     but up to ``_OFFSET_INDENT`` blanks are ``_FIRST_OFFSET``."""
     head = text[: _OFFSET_INDENT + len(_FIRST_OFFSET)]
     zeros = [len(head) - len(head.lstrip(" \t"))]  # the text's first line
-    for mark in _FIRST_LINES:
-        at = text.find(mark)
-        while at >= 0:
-            zeros.append(at + 1)
-            at = text.find(mark, at + len(mark))
+    # One search for the zeros, each run of them then passed at once: the zeros themselves are
+    # rare in code and prose, where a search for one of ``_FIRST_LINES`` stops at every line break
+    # or blank (four such passes cost ten times this one).
+    at = text.find(_FIRST_OFFSET)
+    while at >= 0:
+        if at and text[at - 1] in _LINE_LEADS:
+            zeros.append(at)
+        at = text.find(_FIRST_OFFSET, _ZEROS.match(text, at).end())
     starts = {_line_start(text, at) for at in zeros if text.startswith(_FIRST_OFFSET, at)}
     return sorted(starts - {-1})
 
@@ -385,20 +390,35 @@ _B64_PAIR = re.compile(
 )
 
 
-def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
+def plain_dumps(text: str, *, limit: int, latin: bytes | None = None) -> list[Decoded]:
     """The bytes of each dump without offsets (hex groups, their bytes reversed read too; ``od
     -An -c`` and ``-b`` cells), each line of hex bytes with blanks between them and each block of
     narrow base64 in ``text``, as latin-1 text placed on the whole block. At most ``limit`` bytes
-    decoded in all."""
+    decoded in all. ``latin``: the text's latin-1 bytes ("?" for wider characters), when the
+    caller has them."""
     out: list[Decoded] = []
     done = 0
+    read_at_starts: list[tuple[int, int]] = []  # blocks read at a value's start: their hints are passed over
     for at in _value_starts(text) if len(text) >= MIN_BYTES * 3 - 1 else ():
         # A value that is one line of hex bytes; the first line of a block is read with it, below.
         line = _spaced_line(text, at)
         if line is not None and limit > 0 and _hex_block(text, at, limit) is None:
             out.append(line)
             limit -= len(line.text)
+        elif line is None and limit > 0 and _B64_PAIR.match(text, at) is not None:
+            # A block at a value's start has no line break before its first line: its hint is
+            # after that line, and a short last line (``base64 -w 20`` of 16 bytes ends "Ug==")
+            # gives none. Read here as the hint would have it read.
+            block = _block_at(text, at, limit)
+            if block is not None:
+                end, limit = _add_block(out, text, at, block, limit)
+                read_at_starts.append((at, end))
+    pending = iter(read_at_starts)
+    next_read = next(pending, None)
     for m in _PLAIN_HINT.finditer(text):
+        while next_read is not None and next_read[0] <= m.start():
+            done = max(done, next_read[1])
+            next_read = next(pending, None)
         if m.start() < done:
             continue  # a line of a block read already
         if limit <= 0:
@@ -416,17 +436,26 @@ def plain_dumps(text: str, *, limit: int) -> list[Decoded]:
                 limit -= len(line.text)
                 done = line.end
             continue
-        end, encoding, readings = block
-        done = end
-        for data in readings:
-            if limit <= 0:
-                return out
-            if len(data) >= MIN_BYTES and not (encoding == "base64" and _word_lines(text, start, end, data)):
-                out.append(Decoded(encoding, start, end, data.decode("latin-1"), whole_span(start, end)))
-                limit -= len(data)
+        done, limit = _add_block(out, text, start, block, limit)
+        if limit <= 0:
+            return out
     if limit > 0 and len(text) >= MIN_BYTES * 3 - 1:
-        out += _spaced_lines_inside(text, out, limit)
+        out += _spaced_lines_inside(text, out, limit, latin)
     return out
+
+
+def _add_block(out: list[Decoded], text: str, start: int, block: tuple[int, str, list[bytes]],
+               limit: int) -> tuple[int, int]:
+    """The readings of ``block`` (at ``start``) added to ``out`` while ``limit`` lasts, but
+    narrow base64 that is lines of lowercase words; returns the block's end and what is left."""
+    end, encoding, readings = block
+    for data in readings:
+        if limit <= 0:
+            break
+        if len(data) >= MIN_BYTES and not (encoding == "base64" and _word_lines(text, start, end, data)):
+            out.append(Decoded(encoding, start, end, data.decode("latin-1"), whole_span(start, end)))
+            limit -= len(data)
+    return end, limit
 
 
 def _block_at(text: str, start: int, limit: int) -> tuple[int, str, list[bytes]] | None:
@@ -685,13 +714,15 @@ _SPACED_SEED = re.compile(rb" hh(?:hh(?:hhhh)?)? ++hh(?:hh(?:hhhh)?)? ++hh")
 _BLOCK_LEAD = re.compile(r"[ \t]*+(?:[0-9a-fA-F]{2,8}[ \t]++)*")
 
 
-def _spaced_lines_inside(text: str, read: list[Decoded], limit: int) -> list[Decoded]:
+def _spaced_lines_inside(text: str, read: list[Decoded], limit: int, latin: bytes | None = None) -> list[Decoded]:
     """Each line of hex bytes with blanks between them that starts inside a line of ``text`` and
     is in none of the layers ``read`` already (a value's start, a line's, a block), and each block
     of offset-less hex lines such a line starts (``_hex_block``). A line of a dump with offsets
     (``hex_dumps`` reads those) is passed over."""
     out: list[Decoded] = []
-    view = text.encode("latin-1", "replace").translate(_SPACED_MAP)  # "?" for wider characters: same offsets
+    if latin is None:
+        latin = text.encode("latin-1", "replace")  # "?" for wider characters: same offsets
+    view = latin.translate(_SPACED_MAP)
     spans = sorted((layer.start, layer.end) for layer in read)
     starts = [start for start, _ in spans]
     reach = list(itertools.accumulate((end for _, end in spans), max))  # the furthest end so far

@@ -212,16 +212,32 @@ _HEX_STRETCH = re.compile(b"h" * MIN_RUN)
 _PROBE_GROUPS = 8
 
 
-def _run_spans(text: str) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class LatinView:
+    """A text's latin-1 bytes, a character beyond latin-1 as "?" (one byte each: the offsets
+    stay), and whether there was none: made once for the runs and for the shapes of the text
+    ``decode_runs`` reads (a pass over megabytes each time it is made)."""
+
+    data: bytes
+    narrow: bool  # every character below U+0100: ``data`` is the text's exact latin-1
+
+
+def latin_view(text: str) -> LatinView:
     try:
-        data = text.encode("latin-1")
+        return LatinView(text.encode("latin-1"), True)
     except UnicodeEncodeError:
-        # A character beyond latin-1 is no run character: as "?" (one byte each, the offsets
-        # stay) it ends a run as it does in the text, and the runs are ``_B64_RUN``'s (an
-        # unescaped layer holding one emoji took that pattern, a tenth of the speed, over all of it).
-        data = text.encode("latin-1", "replace")
-        return [m.span() for m in _RUN_RX.finditer(data.translate(_RUN_MAP))]
-    return [m.span() for m in _PADDED_RUN_RX.finditer(data.translate(_PADDED_RUN_MAP))]
+        return LatinView(text.encode("latin-1", "replace"), False)
+
+
+def _run_spans(text: str, view: LatinView | None = None) -> list[tuple[int, int]]:
+    if view is None:
+        view = latin_view(text)
+    if not view.narrow:
+        # A character beyond latin-1 is no run character: as "?" it ends a run as it does in the
+        # text, and the runs are ``_B64_RUN``'s (an unescaped layer holding one emoji took that
+        # pattern, a tenth of the speed, over all of it).
+        return [m.span() for m in _RUN_RX.finditer(view.data.translate(_RUN_MAP))]
+    return [m.span() for m in _PADDED_RUN_RX.finditer(view.data.translate(_PADDED_RUN_MAP))]
 
 
 def decode_runs(text: str, *, limit: int) -> list[Decoded]:
@@ -237,11 +253,12 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
     out: list[Decoded] = []
     if len(text) < MIN_RUN:
         return out
-    spans = _run_spans(text)
+    view = latin_view(text)
+    spans = _run_spans(text, view)
     if not spans:
         return out
     budget = limit
-    latin = text.encode("latin-1", "replace")
+    latin = view.data
     shape = latin.translate(_TEXTISH_MAP)
     hex_shape = latin.translate(_HEX_SHAPE_MAP)
     if "\n" in text:

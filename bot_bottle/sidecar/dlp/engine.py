@@ -167,9 +167,11 @@ class Engine:
             return self.layer_scan(text)
         return self.direct(text)
 
-    def decoded(self, items: Sequence[tuple[int, str]], budget: list[int], depth: int = 2) -> list[tuple[int, RawHit]]:
+    def decoded(self, items: Sequence[tuple[int, str]], budget: list[int], depth: int = 2,
+                joined: tuple[str, list[int]] | None = None) -> list[tuple[int, RawHit]]:
         """Hits found only after decoding parts of the texts in ``items`` (``(owner, text)``),
-        placed on the encoded spans and returned with their owner.
+        placed on the encoded spans and returned with their owner. ``joined``: the texts joined
+        by ``SEPARATOR`` and where each starts (``_join``), when the caller has them already.
 
         The decoded layers of all texts are scanned together, joined like segments: one pass
         for a request with thousands of encoded values instead of one each.
@@ -202,8 +204,9 @@ class Engine:
                     layers.append((owner, folded))
         # Base64 and hex runs, and lists of character codes, of all texts in one go (neither
         # crosses the separator).
-        texts = [text for _, text in items]
-        joined_items, item_starts = _join(texts, SEPARATOR)
+        joined_items, item_starts = _join([text for _, text in items], SEPARATOR) if joined is None else joined
+        # The joined text's latin-1 bytes, made once for the dump and code-list readers.
+        latin = joined_items.encode("latin-1", "replace") if budget[0] > 0 else None
         if budget[0] > 0:
             for run in decode_runs(joined_items, limit=budget[0]):
                 k = bisect.bisect_right(item_starts, run.start) - 1
@@ -219,7 +222,7 @@ class Engine:
         if budget[0] > 0:
             # Dumps without offsets (``od -An``, ``od -An -c``), a line of hex bytes with blanks
             # between them, and base64 wrapped narrow (``base64 -w 16``).
-            for dump in plain_dumps(joined_items, limit=budget[0]):
+            for dump in plain_dumps(joined_items, limit=budget[0], latin=latin):
                 k = bisect.bisect_right(item_starts, dump.start) - 1
                 layers.append((items[k][0], _moved(dump, item_starts[k])))
                 budget[0] -= len(dump.text)
@@ -227,7 +230,9 @@ class Engine:
             # PowerShell casts in an array ("[char]75, [char]113") are read as casts joined by "+":
             # the same text, a comma or line break between two casts made a "+" (the offsets stay).
             casts = cast_arrays_joined(joined_items)
-            for codes in decode_code_lists(joined_items if casts is None else casts, limit=budget[0]):
+            codes_of = (decode_code_lists(joined_items, limit=budget[0], latin=latin) if casts is None
+                        else decode_code_lists(casts, limit=budget[0]))
+            for codes in codes_of:
                 k = bisect.bisect_right(item_starts, codes.start) - 1
                 layers.append((items[k][0], _moved(codes, item_starts[k])))
                 budget[0] -= len(codes.text)
@@ -286,16 +291,19 @@ class Engine:
             return []
         hits: list[Hit] = []
         scanned = [i for i, s in enumerate(segments) if s.scan]
+        # The scanned texts joined once: the direct layer, the forms searched as sent and the
+        # decoded layer read the same text when every segment is deep (a JSON body's values).
+        whole = _Joined(segments)
         if direct:  # False: the caller scanned the texts as they are already
-            joined, starts = _join([segments[i].text for i in scanned], SEPARATOR)
+            joined, starts = whole.of(scanned)
             for h in self.direct(joined):
                 placed = _place(h, starts, len(SEPARATOR))
                 if placed is not None:
                     placed.segment = scanned[placed.segment]
                     hits.append(placed)
         if deep:
-            hits.extend(self._deep_form_hits(segments, scanned, spread))
-            hits.extend(self._deep_hits(segments, scanned, limits))
+            hits.extend(self._deep_form_hits(segments, scanned, spread, whole=whole))
+            hits.extend(self._deep_hits(segments, scanned, limits, whole))
         if splits:
             hits.extend(self.split_hits(segments, hits))
         return hits
@@ -307,13 +315,13 @@ class Engine:
         return self._deep_form_hits(segments, [i for i, s in enumerate(segments) if s.scan], False, echoes=True)
 
     def _deep_form_hits(self, segments: Sequence[Segment], scanned: list[int], spread: bool, *,
-                        echoes: bool = False) -> list[Hit]:
+                        echoes: bool = False, whole: _Joined | None = None) -> list[Hit]:
         """The base85 and ascii85 forms of the bottle's secrets, and with ``spread`` the values
         spelled out with separators (``KnownSecrets.find_deep``), in every deep segment, as sent."""
         deep = [i for i in scanned if segments[i].deep]
         if not (self.options.known_secrets and self.known and deep):
             return []
-        joined, starts = _join([segments[i].text for i in deep], SEPARATOR)
+        joined, starts = (whole or _Joined(segments)).of(deep)
         out = []
         found = self.known.find_base85(joined, echoes=True) if echoes else self.known.find_deep(joined, spread=spread)
         for k in found:
@@ -324,7 +332,8 @@ class Engine:
                 out.append(placed)
         return out
 
-    def _deep_hits(self, segments: Sequence[Segment], scanned: list[int], limits: list[int] | None) -> list[Hit]:
+    def _deep_hits(self, segments: Sequence[Segment], scanned: list[int], limits: list[int] | None,
+                   whole: _Joined | None = None) -> list[Hit]:
         """The decoded layer over every deep segment; one longer than ``deep_limit`` is decoded in
         overlapping windows (each within the limit) rather than skipped."""
         items: list[tuple[int, str]] = []
@@ -341,7 +350,11 @@ class Engine:
         budget = [self.options.decode_budget + DECODE_FACTOR * total]
         out: list[Hit] = []
         seen: set[tuple[int, RawHit]] = set()  # a hit in the overlap of two windows, once
-        for owner, h in self.decoded(items, budget):
+        joined = None
+        if whole is not None and all(base == 0 for _, base in places):
+            # Every deep segment in one window: the items are the deep segments' texts.
+            joined = whole.of([i for i, _ in places])
+        for owner, h in self.decoded(items, budget, joined=joined):
             segment, base = places[owner]
             if base:
                 h = RawHit(h.start + base, h.end + base, h.detector, h.name, h.confidence, h.secret_name, h.encoding)
@@ -501,6 +514,22 @@ def _windows(text: str, size: int, overlap: int) -> list[tuple[int, str]]:
         if start + size >= len(text):
             break
     return out
+
+
+class _Joined:
+    """The texts of some of a scan's segments joined by ``SEPARATOR`` (``_join``), the last
+    join kept: asked for the same segments again, the same text is given back."""
+
+    def __init__(self, segments: Sequence[Segment]) -> None:
+        self.segments = segments
+        self._indices: list[int] | None = None
+        self._joined: tuple[str, list[int]] = ("", [])
+
+    def of(self, indices: list[int]) -> tuple[str, list[int]]:
+        if indices != self._indices:
+            self._indices = list(indices)
+            self._joined = _join([self.segments[i].text for i in indices], SEPARATOR)
+        return self._joined
 
 
 def _join(texts: Sequence[str], separator: str) -> tuple[str, list[int]]:

@@ -144,10 +144,10 @@ def find_spread(forms: Sequence[_Form], text: str | bytes | bytearray,
     if not (forms or shifted) or not text:
         return []
     if isinstance(text, str):
-        try:
-            data: bytes | bytearray = text.encode("latin-1")  # a body's bytes seen as characters
-        except UnicodeEncodeError:
-            data = text.encode("ascii", "replace")  # one byte per character: the same offsets
+        # A body's bytes seen as characters; a wider character as "?" (one byte each: the same
+        # offsets). Only ASCII letters and digits are read: one pass, where trying latin-1 first
+        # read a text up to its first wide character before a second pass.
+        data: bytes | bytearray = text.encode("latin-1", "replace")
     else:
         data = text
     skeleton = data.translate(None, _DROP).lower()
