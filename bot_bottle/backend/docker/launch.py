@@ -24,7 +24,7 @@ from pathlib import Path
 from bot_bottle import interrupts, proc, scratch
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.agent_setup import default_git_fields
-from bot_bottle.backend.docker import egress_log, engine, removal, snapshot_room
+from bot_bottle.backend.docker import egress_log, engine, engine_api, removal, snapshot_room
 from bot_bottle.backend.docker.disk_guard import DiskGuard
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
@@ -326,6 +326,9 @@ class DockerLauncher:
         self._ca_copy = f"ca-{secrets.token_hex(16)}.crt"
         self._ca_trust: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()  # ``_created`` is written by the launch's parallel steps
+        # The engine's socket for the calls a start waits on, when the CLI talks to it there
+        # (``engine_api.usable``, asked as the launch begins); None: the CLI for everything.
+        self._api: engine_api.EngineAPI | None = None
         self._state_created = False
         self._marker_at_launch: str | None = None
         self.preserve_reason: str | None = None
@@ -377,6 +380,13 @@ class DockerLauncher:
     def _docker(self, args: list[str], *, timeout: float = 120) -> str:
         return engine.run(args, timeout=timeout).stdout.strip()
 
+    def _start_container(self, name: str) -> None:
+        """``docker start NAME``, on the engine's socket when the launch found it (``_api``)."""
+        if self._api is None:
+            self._docker(["start", name])
+        else:
+            self._api.start(name)
+
     def _create(self, kind: str, args: list[str], ref: str) -> None:
         # Record before running: a create that fails half way must still be rolled back.
         record = (kind, ref)
@@ -421,9 +431,11 @@ class DockerLauncher:
                 self.state.write(self._metadata(agent_image))
 
             self._progress("checking images; creating the bottle's volume and network")
-            # The volume and the network need no image: made while the images are checked.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                made = [pool.submit(self._create_volume), pool.submit(self._create_network)]
+            # The volume and the network need no image: made while the images are checked, and
+            # the engine's socket looked up for the calls the start waits on (``_api``).
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                made = [pool.submit(self._create_volume), pool.submit(self._create_network),
+                        pool.submit(self._find_api)]
                 try:
                     sidecar_ref, agent_ref = self._check_images()
                 finally:
@@ -483,6 +495,9 @@ class DockerLauncher:
             ["volume", "create", *label_args(self.labels("socket")), self.names.socket_volume],
             self.names.socket_volume,
         )
+
+    def _find_api(self) -> None:
+        self._api = engine_api.usable()
 
     def _create_network(self) -> None:
         self._create(
@@ -556,7 +571,7 @@ class DockerLauncher:
                     self._docker(["cp", str(bundle), f"{name}:{SYSTEM_BUNDLE}"])
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
-        self._docker(["start", name])
+        self._start_container(name)
         self._hand_in_config(name, files)
 
     def _sidecar_files(self) -> dict[str, tuple[str, int]]:
@@ -581,8 +596,16 @@ class DockerLauncher:
         never an argv); its init waits for it (``--config-arrives``) before anything reads it."""
         doc = {"files": {relative: {"mode": mode, "text": text} for relative, (text, mode) in files.items()}}
         part, drop = f"{SIDECAR_CONFIG_DIR}/{CONFIG_DROP}.part", f"{SIDECAR_CONFIG_DIR}/{CONFIG_DROP}"
-        engine.run(["exec", "-i", name, "sh", "-c", f"umask 077 && cat > {part} && mv {part} {drop}"],
-                   input=json.dumps(doc), timeout=120)
+        argv = ["sh", "-c", f"umask 077 && cat > {part} && mv {part} {drop}"]
+        api = self._api
+        if api is None:
+            engine.run(["exec", "-i", name, *argv], input=json.dumps(doc), timeout=120)
+            return
+        result = api.exec(name, argv, stdin=json.dumps(doc).encode("utf-8"), timeout=120)
+        if result.returncode != 0:
+            first = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise engine.DockerError(f"`docker exec` failed: {first}", returncode=result.returncode,
+                                     stderr=result.stderr)
 
     def _watch_sidecar(self) -> None:
         """Follow the started sidecar's messages (``docker logs`` replays them from its start)."""
@@ -725,7 +748,7 @@ class DockerLauncher:
         if "agent-network" in weak:
             for network in self.options.extra_networks:
                 self._docker(["network", "connect", network, name])
-        self._docker(["start", name])
+        self._start_container(name)
         if "privileged" in weak:
             self._docker(["exec", "-u", "root", name, "passwd", "-d", "root"])
         return DockerBottle(
