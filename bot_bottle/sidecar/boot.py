@@ -1,7 +1,7 @@
 """PID 1 of the sidecar container: begin the bottle's CA, then run the init (``init.main``).
 
-Making the CA (mitmproxy's certificate code imported, an RSA key made) is the longest step
-before the host can trust the CA in the agent, and the launch waits on it. Begun here, before
+Making the CA (``cryptography``'s EC module imported, a key made, a certificate signed) is a
+step before the host can trust the CA in the agent, and the launch waits on it. Begun here, before
 the init imports its own modules (a few hundredths of a second on an idle host, a tenth and more
 on a busy one), it runs alongside them instead of after.
 """

@@ -1,8 +1,13 @@
 """The bottle's CA, made by a child of the sidecar's PID 1 (``start_ca``).
 
 Only the standard library's lightest modules are imported here: PID 1 begins the CA before it
-imports the rest of the init (``boot``), and the child imports mitmproxy's certificate code
-itself, which PID 1 never does (it would keep ~15 MB of it for the bottle's whole life).
+imports the rest of the init (``boot``), and the child imports the certificate code itself,
+which PID 1 never does (it would keep it for the bottle's whole life).
+
+The files are the ones mitmproxy keeps in its confdir and loads at start, made with
+``cryptography`` directly (mitmproxy's own maker would import much of mitmproxy first, on the
+start's critical path), with an ECDSA P-256 key: made in a millisecond where an RSA one takes
+tens, and mitmproxy signs its per-host certificates with it as well.
 """
 
 from __future__ import annotations
@@ -12,13 +17,34 @@ import signal
 import sys
 from pathlib import Path
 
-MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half mitmproxy writes into its confdir
+MITM_CA_KEY = "mitmproxy-ca.pem"  # the key then the certificate: what mitmproxy loads its CA from
+MITM_CA_CERT = "mitmproxy-ca-cert.pem"  # the public half, which the init publishes
 MITM_DHPARAM = "mitmproxy-dhparam.pem"  # what mitmproxy writes there when it first loads its CA
-MITM_CA_KEY_SIZE = 2048  # mitmproxy's own default (its ``key_size`` option)
-NO_MITMPROXY = 3  # the CA child's status when mitmproxy cannot be imported
+# mitmproxy's ``key_size`` option: the size of the RSA CA it would make were this one missing.
+MITM_CA_KEY_SIZE = 2048
+MITM_CA_NAME = "mitmproxy"  # the CA's common name and organization, as mitmproxy names its own
+NO_MITMPROXY = 3  # the CA child's status when the certificate code cannot be imported
 
 DEFAULT_STATE_DIR = Path("/var/lib/bottle")  # the init's ``--state-dir`` unless told otherwise
 CONFDIR_NAME = "mitmproxy"  # the CA's folder in the state folder, where mitmproxy looks for it
+
+CA_VALID_DAYS = 3650  # as long as a CA mitmproxy makes is valid
+# Valid from a little before now, as mitmproxy's CA is: an agent whose clock lags the sidecar's
+# would otherwise refuse every certificate it signs.
+CA_BACKDATE_DAYS = 2
+
+# RFC 7919's ffdhe2048 group. mitmproxy reads DH parameters from its confdir and writes its own
+# there when the file is missing, which the proxy's account may not do: the file is made here.
+# They serve only the DHE suites of a client that offers no ECDHE one.
+FFDHE2048_PEM = b"""-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
 
 
 def start_ca(confdir: Path) -> int | None:
@@ -26,9 +52,9 @@ def start_ca(confdir: Path) -> int | None:
     the CA is there already.
 
     mitmproxy would create the same files when it starts; making them first lets the host install
-    the certificate in the agent while the proxy loads. A forked child does it: importing mitmproxy's
-    certificate code in PID 1 would keep ~15 MB of it there for the bottle's whole life, and a fork
-    skips a new interpreter's start (~0.1 s). The init waits for it (``init.finish_ca``).
+    the certificate in the agent while the proxy loads. A forked child does it: the certificate
+    code imported in PID 1 would stay there for the bottle's whole life, and a fork skips a new
+    interpreter's start (~0.1 s). The init waits for it (``init.finish_ca``).
     """
     if all((confdir / name).is_file() for name in (MITM_CA_CERT, MITM_DHPARAM)):
         return None
@@ -50,19 +76,79 @@ def start_ca(confdir: Path) -> int | None:
 
 
 def create_ca_files(confdir: Path) -> int:
-    """mitmproxy's own CA files in ``confdir`` (what ``start_ca``'s child runs).
+    """The CA files mitmproxy loads from ``confdir`` (what ``start_ca``'s child runs); 0 once
+    they are there, ``NO_MITMPROXY`` when the certificate code is missing (the proxy makes them).
 
-    The DH parameters too, which mitmproxy would otherwise write when it first loads the CA: the
-    proxy's account only reads this folder.
+    The certificate is written last, and whole: with the DH parameters it is what says the CA is
+    complete (``start_ca``).
     """
+    cert = confdir / MITM_CA_CERT
+    if cert.is_file():
+        if not (confdir / MITM_DHPARAM).is_file():
+            _write(confdir / MITM_DHPARAM, FFDHE2048_PEM, 0o644)
+        return 0
     try:
-        from mitmproxy.certs import DEFAULT_DHPARAM, CertStore
+        key_pem, cert_pem = make_ca_pems()
     except ImportError:
         return NO_MITMPROXY
     confdir.mkdir(parents=True, exist_ok=True)
-    if not (confdir / MITM_CA_CERT).is_file():
-        CertStore.create_store(confdir, "mitmproxy", MITM_CA_KEY_SIZE)
-    dhparam = confdir / MITM_DHPARAM
-    if not dhparam.is_file():
-        dhparam.write_bytes(DEFAULT_DHPARAM)
+    _write(confdir / MITM_CA_KEY, key_pem + cert_pem, 0o600)
+    _write(confdir / MITM_DHPARAM, FFDHE2048_PEM, 0o644)
+    part = cert.with_name(f".{MITM_CA_CERT}.part")
+    _write(part, cert_pem, 0o644)
+    part.replace(cert)
     return 0
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """``data`` in ``path`` with ``mode`` from its first byte on (the key is never readable by others,
+    whatever the umask or an older file's mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def make_ca_pems() -> tuple[bytes, bytes]:
+    """A new CA: its private key and its self-signed certificate, in PEM.
+
+    The certificate is the one mitmproxy would make: its name, a CA for any depth, allowed to sign
+    certificates and CRLs, for server authentication, with a key identifier.
+    """
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, MITM_CA_NAME),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, MITM_CA_NAME),
+    ])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    usage = x509.KeyUsage(
+        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=CA_BACKDATE_DAYS))
+        .not_valid_after(now + datetime.timedelta(days=CA_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption(),
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
