@@ -19,9 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The console script's own lines, with an import hook that sends this process SIGINT when the
-# module named by the first argument is about to be imported.
-INTERRUPTED_IMPORT = """\
+# An import hook that sends this process SIGINT when the module named by the first argument is
+# about to be imported (the lines that start the program follow it).
+INTERRUPT_HOOK = """\
 import os, signal, sys
 target = sys.argv.pop(1)
 class Interrupt:
@@ -32,6 +32,10 @@ class Interrupt:
             os.kill(os.getpid(), signal.SIGINT)
         return None
 sys.meta_path.insert(0, Interrupt())
+"""
+
+# The console script's own lines, behind that hook.
+INTERRUPTED_IMPORT = INTERRUPT_HOOK + """\
 from bot_bottle.cli import run
 sys.exit(run())
 """

@@ -16,21 +16,13 @@ import tempfile
 import unittest
 from pathlib import Path
 
+from tests.unit.test_cli_gaps_dec09h import INTERRUPT_HOOK
+
 ROOT = Path(__file__).resolve().parents[2]
 
-# ``python -m bot_bottle``, with an import hook that sends this process SIGINT when the module
+# ``python -m bot_bottle``, behind an import hook that sends this process SIGINT when the module
 # named by the first argument is about to be imported.
-AS_MODULE = """\
-import os, signal, sys
-target = sys.argv.pop(1)
-class Interrupt:
-    fired = False
-    def find_spec(self, name, path=None, target_=None):
-        if name == target and not Interrupt.fired:
-            Interrupt.fired = True
-            os.kill(os.getpid(), signal.SIGINT)
-        return None
-sys.meta_path.insert(0, Interrupt())
+AS_MODULE = INTERRUPT_HOOK + """\
 import runpy
 runpy.run_module("bot_bottle", run_name="__main__", alter_sys=True)
 """
