@@ -8,8 +8,8 @@ built-in set below only where that package is absent, so the gate never runs wit
 
 Two searches look past single pieces (``split``): the bottle's own values cut into parts
 anywhere in the push (a ``known-secret:<name> (split)`` finding at each part's place), and
-base64 wrapped into quoted or indented lines, read joined. Each piece is also read with its glued
-tokens set apart and its unquoted shell parts joined (``joined``).
+base64 wrapped into quoted or indented lines, read joined. Each piece of code is also read with
+its unquoted shell parts joined (``joined``).
 
 A ``GitFinding`` names the commit, the place (file and line, commit message line, file name,
 author, commit or tag header, tag message; a ref name is withheld) and the detector. Its text is
@@ -392,8 +392,7 @@ _CODE_KINDS = frozenset({"lines", "archive"})
 
 def piece_hits(piece: Piece, detector: Detector) -> list[Hit]:
     """A piece's hits; a name's also with each "/" read as a space (same length: spans hold);
-    and those of the glued tokens and shell-joined values ``joined`` reads (no span: a name
-    holding one is withheld whole)."""
+    and those of the shell-joined values ``joined`` reads in code (no span)."""
     hits = list(detector.hits(piece.text))
     if piece.kind in _NAME_KINDS and "/" in piece.text:
         hits += detector.hits(piece.text.replace("/", " "))
@@ -403,7 +402,8 @@ def piece_hits(piece: Piece, detector: Detector) -> list[Hit]:
 
 
 def name_carries_finding(name: str, detector: Detector) -> bool:
-    """Whether a name (a ref, a header's) must be withheld: read as a name piece is, glued tokens too."""
+    """Whether a name (a ref, a header's) must be withheld: read as a name piece is (a token glued
+    to the rest of the name too: the detectors read those)."""
     return bool(piece_hits(Piece("", "ref", name), detector))
 
 
