@@ -60,14 +60,28 @@ def _prose_scanner() -> TokenScanner:
     return TokenScanner(disabled=_PROSE_DISABLED)
 
 
-def token_in_prose(text: str) -> tuple[int, str] | None:
-    """The offset and the format's name of the first live-looking token of a well-known format
+def token_in_prose(text: str) -> tuple[int, int, str] | None:
+    """The span and the format's name of the first live-looking token of a well-known format
     anywhere in ``text`` (a description, a system prompt: shown on screen and in plans), or None.
     The proxy's own detectors decide: a text that passes here is one its DLP lets out too."""
     if len(text) < 16:  # shorter than any format in the catalogue: no need to build the scanner
         return None
     hits = _prose_scanner().scan(text)
-    return min((start, name) for start, _end, _detector, _id, name in hits) if hits else None
+    return min((start, end, name) for start, end, _detector, _id, name in hits) if hits else None
+
+
+def token_itself(text: str) -> tuple[int, int, str] | None:
+    """``dlp.tokens.token_format`` with where that token is: the span and the format's name of
+    a token that is most of ``text`` (written where a name or a description belongs), or None."""
+    from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a value is read
+
+    name = token_format(text)
+    if name is None:
+        return None
+    # Scanned again only to say where: the text is refused, and ``token_format`` alone judges.
+    spans = [(start, end) for start, end, _detector, _id, found in _scanner().scan(text) if found == name]
+    start, end = max(spans, key=lambda span: span[1] - span[0], default=(0, len(text)))
+    return start, end, name
 
 
 def conceal_tokens(text: str) -> str:

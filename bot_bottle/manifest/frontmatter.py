@@ -38,6 +38,10 @@ class Document:
     written: dict[KeyPath, str] = field(default_factory=dict)
     # The file's line the body starts on, the one after the closing ``---``.
     body_line: int = 1
+    # The frontmatter's YAML text and where each scalar value is written in it (start and end
+    # offsets): a piece of a value (a token inside a long description) is placed at its own line.
+    source: str = field(default="", repr=False)
+    spans: dict[KeyPath, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     def line_of(self, *keypath: Any) -> int:
         """The line of the deepest known prefix of ``keypath`` (the frontmatter start if none)."""
@@ -60,6 +64,33 @@ class Document:
 
     def error(self, keypath: KeyPath, message: str, *, hint: str | None = None) -> ManifestError:
         return ManifestError(message, path=self.path, line=self.line_of(*keypath), key=format_key(keypath), hint=hint)
+
+    def place_in_value(self, keypath: KeyPath, value: str, start: int, end: int) -> tuple[int, int | None]:
+        """The file's line and column (1-based) where ``value[start:end]``, a piece of the string at
+        ``keypath``, is written: searched in that scalar's own text, so a block scalar ('|', '>'),
+        or a plain or quoted one over several lines, places it on its line. Where the text spells
+        it otherwise (an escape, a line folded inside it): the key's line, no column."""
+        span = self.spans.get(tuple(keypath))
+        piece = value[start:end].split("\n", 1)[0]  # a private key block's first line is written as it is
+        if span is None or not piece:
+            return self.line_of(*keypath), None
+        written = self.source[span[0]:span[1]]
+        at = -1
+        for _ in range(value.count(piece, 0, start) + 1):  # its n-th time in the value: written n-th
+            at = written.find(piece, at + 1)
+            if at < 0:
+                return self.line_of(*keypath), None
+        return _place(self.source, span[0] + at, self.frontmatter_line)
+
+    def place_in_body(self, offset: int) -> tuple[int, int]:
+        """The file's line and column (1-based) of ``self.body[offset]``."""
+        return _place(self.body, offset, self.body_line)
+
+
+def _place(text: str, offset: int, first_line: int) -> tuple[int, int]:
+    """Line and column of ``text[offset]``, ``text`` starting at the file's ``first_line``; lines
+    end at '\\n' only, as an editor's and grep's do (the text's line ends are '\\n' by then)."""
+    return first_line + text.count("\n", 0, offset), offset - text.rfind("\n", 0, offset)
 
 
 def format_key(keypath: KeyPath) -> str | None:
@@ -265,6 +296,7 @@ class _Builder:
         self.offset = line_offset
         self.lines: dict[KeyPath, int] = {}
         self.written: dict[KeyPath, str] = {}
+        self.spans: dict[KeyPath, tuple[int, int]] = {}
         self._implicit = composed.implicit_ids
         self._alias_lines = composed.alias_lines
         self._scalars = yaml.constructor.SafeConstructor()
@@ -303,6 +335,7 @@ class _Builder:
                 out.append(self.build(item, keypath + (index,)))
             return out
         if isinstance(node, yaml.ScalarNode):
+            self.spans[keypath] = (node.start_mark.index, node.end_mark.index)
             implicit = id(node) in self._implicit
             if implicit and node.tag not in _TYPED_TAGS:
                 return node.value
@@ -391,7 +424,9 @@ def _parse(text: str, path: Path) -> Document:
                  "bottles joined with 'extends', or in a file in the working tree")
     # Marks are 0-based and count from the first frontmatter line.
     offset = first_line
-    body_line = first_line + len(yaml_text.splitlines()) + 1
+    # Counted in '\n' as every other line a body's error names: ``splitlines`` also ends a line at
+    # a form feed, U+2028 and the like, which a YAML string may hold.
+    body_line = 1 + text.count("\n", 0, len(text) - len(body))
     try:
         composed = _compose(yaml_text)
     except TooDeep as exc:
@@ -418,7 +453,8 @@ def _parse(text: str, path: Path) -> Document:
         raise ManifestError("the frontmatter holds more than one YAML document", path=path, line=first_line)
     node = nodes[0] if nodes else None
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
-        return Document(path=path, data={}, body=body, lines={}, frontmatter_line=first_line, body_line=body_line)
+        return Document(path=path, data={}, body=body, lines={}, frontmatter_line=first_line, body_line=body_line,
+                        source=yaml_text)
     if not isinstance(node, yaml.MappingNode):
         raise ManifestError(
             "the frontmatter must be a mapping of keys to values",
@@ -429,7 +465,7 @@ def _parse(text: str, path: Path) -> Document:
     data = builder.build(node, ())
     return Document(
         path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line, written=builder.written,
-        body_line=body_line,
+        body_line=body_line, source=yaml_text, spans=builder.spans,
     )
 
 

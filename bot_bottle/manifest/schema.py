@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from bot_bottle.manifest.conceal import NOT_SHOWN, may_hold_credential, token_in_prose
+from bot_bottle.manifest.conceal import NOT_SHOWN, may_hold_credential, token_in_prose, token_itself
 from bot_bottle.manifest.errors import ManifestError, gathered
-from bot_bottle.manifest.frontmatter import Document, KeyPath
+from bot_bottle.manifest.frontmatter import Document, KeyPath, format_key
 from bot_bottle.manifest.model import (
     BUILTIN_TEMPLATES,
     DEFAULT_PORTS,
@@ -91,6 +91,15 @@ class _Reader:
 
     def fail(self, keypath: KeyPath, message: str, hint: str | None = None) -> ManifestError:
         return self.doc.error(keypath, message, hint=hint)
+
+    def fail_within(self, keypath: KeyPath, value: str, span: tuple[int, int], message: str,
+                    hint: str | None = None) -> ManifestError:
+        """``fail`` at the line where ``value[span[0]:span[1]]``, a piece of the string at
+        ``keypath``, is written (a token inside a block scalar is not on the key's line); an
+        ``{at}`` in ``message`` becomes the column it starts at, where that is known."""
+        line, column = self.doc.place_in_value(keypath, value, *span)
+        return ManifestError(message.replace("{at}", _at_column(column)), path=self.doc.path, line=line,
+                             key=format_key(keypath), hint=hint)
 
     def origin(self, keypath: KeyPath) -> Origin:
         return Origin(self.doc.path, self.doc.line_of(*keypath))
@@ -899,30 +908,51 @@ def agent_file(doc: Document, origin: Literal["home", "cwd"]) -> AgentFile:
     )
 
 
-_DESCRIPTION_HINT = ("a description is plain text, kept and shown as written; say what this is for, and keep the "
-                     "credential in a host variable that a route's auth or env names")
+# How to write about a token without writing one: the detectors cannot tell a documentation
+# example (GitHub's ghp_16C7e42F..., jwt.io's sample) from a live token, and neither can the proxy.
+_WRITE_INSTEAD = ("describe the token instead of quoting one (e.g. 'a GitHub token: ghp_ then 36 letters and "
+                  "digits'), or write a placeholder such as <token> or ghp_...")
+
+_DESCRIPTION_HINT = ("a description is plain text, kept and shown as written; say what this is for, "
+                     f"{_WRITE_INSTEAD}, and keep a credential in a host variable that a route's auth or env names")
 
 
 def _description(r: _Reader, raw: Any) -> str:
     """A bottle's or agent's ``description``: any text but a token, which would be shown with it."""
     description = r.string(raw, ("description",), allow_empty=True)
-    r.not_a_token(description, ("description",), "a description", hint=_DESCRIPTION_HINT)
+    # Placed where the token is written: in a block ('|', '>') that is lines below the key.
+    itself = token_itself(description)
+    if itself is not None:
+        start, end, name = itself
+        raise r.fail_within(("description",), description, (start, end), f"this is a token itself ({name}){{at}}, not "
+                            "a description; the value is not shown", hint=_DESCRIPTION_HINT)
     found = token_in_prose(description)
     if found is not None:
-        raise r.fail(("description",), _TOKEN_IN_PROSE.format(name=found[1], where="the description"),
-                     hint=_DESCRIPTION_HINT)
+        start, end, name = found
+        raise r.fail_within(("description",), description, (start, end),
+                            _TOKEN_IN_PROSE.format(name=name, where="the description", at="{at}"),
+                            hint=_DESCRIPTION_HINT)
     return description
 
 
+def _at_column(column: int | None) -> str:
+    return "" if column is None else f" at column {column}"
+
+
 # A token anywhere in text that is shown (a description, a system prompt), not only one that is
-# most of it: ``info``, ``list`` and the plan would print it.
-_TOKEN_IN_PROSE = "{where} holds a token ({name}), which would be shown with it; the value is not shown"
+# most of it: ``info``, ``list`` and the plan would print it. ``at`` names the column.
+_TOKEN_IN_PROSE = ("{where} holds{at} what looks like a live token ({name}), which would be shown with it; it is "
+                   "refused even if it is a documentation example, as the egress proxy would block it; the value is "
+                   "not shown")
 
 # The prompt also goes out in every request to the model, where the proxy's DLP blocks the same
-# formats: a look-alike that is no credential would stop the agent there, so it is named here.
-_PROMPT_HINT = ("the body is the agent's system prompt: 'info' and the plan show it, and it is sent with every "
-                "request to the model, which the proxy blocks when it carries a token; keep the credential in a "
-                "host variable that a route's auth or env names, and write an example token elided (ghp_...)")
+# formats: a look-alike that is no credential (a documentation example) would stop the agent there.
+_TOKEN_IN_PROMPT = ("the system prompt holds{at} what looks like a live token ({name}); the egress proxy blocks "
+                    "every request to the model that carries one, even if it is a documentation example, so the "
+                    "agent would be stopped at its first request; the value is not shown")
+_PROMPT_HINT = (f"the body is the agent's system prompt, sent with every request to the model and shown by 'info' "
+                f"and the plan: {_WRITE_INSTEAD}; a credential the agent needs belongs in a host variable that a "
+                "route's auth or env names")
 
 
 def _prompt_holds_no_token(doc: Document) -> None:
@@ -931,14 +961,15 @@ def _prompt_holds_no_token(doc: Document) -> None:
     found = token_in_prose(doc.body)
     if found is None:
         return
-    offset, name = found
-    raise ManifestError(_TOKEN_IN_PROSE.format(name=name, where="the system prompt"), path=doc.path,
-                        line=doc.body_line + doc.body.count("\n", 0, offset), key="prompt", hint=_PROMPT_HINT)
+    offset, _end, name = found
+    line, column = doc.place_in_body(offset)
+    raise ManifestError(_TOKEN_IN_PROMPT.format(name=name, at=_at_column(column)), path=doc.path, line=line,
+                        key="prompt", hint=_PROMPT_HINT)
 
 
 _BODY_DESCRIPTION_HINT = ("with no 'description' key the body's first paragraph is the bottle's description, kept and "
-                          "shown as written; open the body with what this bottle is for, and keep the credential in a "
-                          "host variable that a route's auth or env names")
+                          f"shown as written; open the body with what this bottle is for, {_WRITE_INSTEAD}, and keep "
+                          "a credential in a host variable that a route's auth or env names")
 
 
 def _body_description(doc: Document) -> str:
@@ -947,23 +978,19 @@ def _body_description(doc: Document) -> str:
     paragraph = doc.body.strip().split("\n\n")[0].strip()
     if len(paragraph) < 16:  # shorter than any token format: not worth importing the catalogue
         return paragraph
-    from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a paragraph is read
-
-    detector = token_format(paragraph)
-    leading = doc.body[: len(doc.body) - len(doc.body.lstrip())]
-    line = doc.body_line + len((leading + ".").splitlines()) - 1
-    if detector is None:
-        found = token_in_prose(paragraph)
-        if found is None:
-            return paragraph
-        message = _TOKEN_IN_PROSE.format(name=found[1], where="the body's first paragraph (the description)")
-        raise ManifestError(message, path=doc.path, line=line + paragraph.count("\n", 0, found[0]),
-                            key="description", hint=_BODY_DESCRIPTION_HINT)
-    # A token never spans lines: the first line that is mostly one is where it was written.
-    lines = paragraph.splitlines()
-    line += next((index for index, part in enumerate(lines) if token_format(part) is not None), 0)
-    raise ManifestError(f"the body's first paragraph is a token itself ({detector}), not a description; the value "
-                        "is not shown", path=doc.path, line=line, key="description", hint=_BODY_DESCRIPTION_HINT)
+    itself = token_itself(paragraph)
+    found = token_in_prose(paragraph) if itself is None else itself
+    if found is None:
+        return paragraph
+    start, _end, name = found
+    line, column = doc.place_in_body(len(doc.body) - len(doc.body.lstrip()) + start)  # the paragraph opens the body
+    if itself is None:
+        message = _TOKEN_IN_PROSE.format(name=name, where="the body's first paragraph (the description)",
+                                         at=_at_column(column))
+    else:
+        message = (f"the body's first paragraph is a token itself ({name}){_at_column(column)}, not a description; "
+                   "the value is not shown")
+    raise ManifestError(message, path=doc.path, line=line, key="description", hint=_BODY_DESCRIPTION_HINT)
 
 
 def _agent_bottle(r: _Reader, doc: Document) -> str:

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot_bottle.sidecar.git_gate.mirror import FRESH_FOR
-from bot_bottle.sidecar.git_gate.scan import engine_present
 
 # Fake secrets in the formats the detectors know; none of them is a real credential.
 FAKE_AWS_KEY = "AKIA" + "Z7QK4M2XW9RTB3PL"
@@ -201,10 +200,8 @@ class GateScenarios(unittest.TestCase):
         for secret in (*ALL_FAKE_SECRETS, *self.credential_values()):
             self.assertNotIn(secret, log)
         self.assertIn('"result": "rejected"', log)
-        # The gate scans with the shared DLP engine whenever this tree has one (the image is built
-        # from the same tree).
-        engine = engine_present()
-        self.assertIn('"detector": "dlp-engine"' if engine else '"detector": "builtin-patterns"', log)
+        # The gate scans with the shared DLP engine, always (the image is built from this tree).
+        self.assertIn('"detector": "dlp-engine"', log)
 
     def test_deleting_a_branch_is_forwarded(self) -> None:
         for repo, url in self.repo_urls.items():

@@ -10,15 +10,15 @@ each fetch or push does, and reports its own failure to the agent.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from bot_bottle.sidecar.git_gate.config import ConfigError, load
-from bot_bottle.sidecar.git_gate.mirror import Mirrors
-from bot_bottle.sidecar.git_gate.server import log, make_server
 
 DEFAULT_CONFIG = Path("/etc/bot-bottle/git-gate.json")
 DEFAULT_STATE_DIR = Path("/var/lib/bottle/git-gate")
@@ -32,6 +32,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     parser.add_argument("--listen", default="127.0.0.1", help="address to bind (default: loopback only)")
     args = parser.parse_args(argv)
+    try:
+        # The mirrors' pre-receive check scans with the DLP engine, which these import: a copy of
+        # the package without it must not serve a push, nor start as if it could check one.
+        from bot_bottle.sidecar.git_gate.mirror import Mirrors
+        from bot_bottle.sidecar.git_gate.server import log, make_server
+    except ImportError as exc:
+        _start_failed(f"cannot load the push check ({type(exc).__name__}: {exc.name or exc}): this copy of "
+                      "bot-bottle is incomplete (a push is scanned by bot_bottle.sidecar.dlp); rebuild the sidecar "
+                      "image")
+        return 1
     try:
         config = load(args.config)
         args.state_dir.mkdir(parents=True, exist_ok=True)
@@ -56,6 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.server_close()
     log("stopped")
     return 0
+
+
+def _start_failed(error: str) -> None:
+    """``server.log``'s line, for when the server module itself cannot be imported."""
+    sys.stderr.write(json.dumps({"ts": round(time.time(), 3), "event": "git-gate", "what": "start-failed",
+                                 "error": error}) + "\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 ``Detector`` is the one seam to the DLP engine: anything with ``hits(text)`` returning ``Hit``s
 (detector name, line, and optionally the span, used only to blank the secret out of a file name
 before it is shown). ``default_detector`` adapts the shared engine (``bot_bottle.sidecar.dlp``,
-the same one the egress proxy uses, knowing the bottle's own secrets) and falls back to the small
-built-in set below only where that package is absent, so the gate never runs without detection.
+the same one the egress proxy uses, knowing the bottle's own secrets). There is no fallback to
+weaker patterns: the gate cannot run without the engine at all (this module, ``split``, ``patch``
+and ``mirror`` import it, so a copy of the package missing it fails as the daemon starts, and
+``__main__`` says why). The sidecar image holds the whole ``bot_bottle/sidecar`` folder, and the
+engine is standard library only.
 
 Two searches look past single pieces (``split``): the bottle's own values cut into parts
 anywhere in the push (a ``known-secret:<name> (split)`` finding at each part's place), and
@@ -19,7 +22,6 @@ built only from those fields: it cannot carry the secret, whatever a detector re
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -132,7 +134,8 @@ class Pattern:
     regex: re.Pattern[str]
 
 
-# The fallback set: unmistakable token formats only (a false positive blocks a push).
+# A small set of unmistakable token formats (a false positive blocks a push), for a caller that
+# passes ``PatternDetector`` itself (tests); the gate's own scan is always the DLP engine's.
 BUILTIN_PATTERNS: tuple[Pattern, ...] = tuple(
     Pattern(name, re.compile(rx))
     for name, rx in (
@@ -157,7 +160,8 @@ def _line_of(text: str, offset: int) -> int:
 
 
 class PatternDetector:
-    """Regex token formats plus exact known values (and their base64 form): the fallback."""
+    """Regex token formats plus exact known values (and their base64 form). It knows no glued,
+    encoded or case-changed token: the gate never scans with it (``default_detector``)."""
 
     name = "builtin-patterns"
 
@@ -249,14 +253,10 @@ def windows(length: int, size: int, overlap: int) -> list[int]:
     return starts
 
 
-def engine_present() -> bool:
-    return importlib.util.find_spec("bot_bottle.sidecar.dlp") is not None
-
-
 def default_detector(known: Mapping[str, str] | None = None) -> Detector:
-    """The shared DLP engine, knowing ``known``; the built-in patterns only where it is absent."""
-    if not engine_present():
-        return PatternDetector(known=known)
+    """The shared DLP engine, knowing ``known``: always, never the built-in patterns, which miss
+    what the engine finds (a token glued to its neighbours, encoded, split, case-changed). Where
+    the engine is missing this module does not import (see the module's words)."""
     from bot_bottle.sidecar.dlp import Scanner
 
     return EngineDetector(Scanner(secrets=dict(known or {})))
