@@ -47,6 +47,7 @@ empty body), so a hit there still answers 403 before anything is sent.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -331,12 +332,17 @@ class DlpOutbound:
         url = f"{request.scheme}://{request.host}{request.path}"
         findings = scanner.scan_request(request.method, url, request.headers, request.body,
                                         memory=self.memory(scanner))
+        in_labels = self._in_chosen_labels(scanner, request) if not findings else []
+        findings += in_labels
         if not findings:
             return scanning.ScanOutcome()
         own = self._own_token(request)
         action = max((self._action(f, settings, own) for f in findings), key=_STRENGTH.__getitem__)
         detectors = tuple(sorted({label(f) for f in findings}))
         reason = ", ".join(detectors)
+        if in_labels and action == scanning.REDACT:
+            # A host name cannot be rewritten.
+            return scanning.ScanOutcome(scanning.BLOCK, detectors, reason + " (could not be redacted)")
         if action != scanning.REDACT:
             # Never forwarded: only what the log line and the operator's proposal show.
             shown = self._redacted(request, scanner, to_show=True)
@@ -346,6 +352,28 @@ class DlpOutbound:
             # Redaction could not remove every hit (a host name, an unparsable body): block.
             return scanning.ScanOutcome(scanning.BLOCK, detectors, reason + " (could not be redacted)")
         return scanning.ScanOutcome(scanning.REDACT, detectors, reason, replacement=replacement)
+
+    def _in_chosen_labels(self, scanner: Scanner, request: scanning.OutboundRequest) -> list[Finding]:
+        """Token formats in the labels an agent picks under a wildcard route, each run of a few
+        of them read joined, without the route's own domain.
+
+        The name leaves in the DNS lookup and the SNI before any request inside the tunnel, and
+        the whole name's scan joins all its labels: hex cut over two labels (a label holds 63
+        characters, a token's hex more) ran on into the domain's letters ("...4135" +
+        "allowedexample") and was not read, nor next to a label of hex letters ("cdn").
+        """
+        chosen = _chosen_labels(request.host, self._route_host(request.route_index))
+        if "." not in chosen or not _ENCODED_RUN.search(chosen.replace(".", "")):
+            # One label is read alone by the whole name's scan, and labels with no long run of
+            # letters and digits across them hold no token's hex or base32 (cheap, before a
+            # decoding scan).
+            return []
+        found = scanner.scan_host(_label_runs(chosen))
+        return [replace(f, location="url.host", start=0, end=len(request.host)) for f in found]
+
+    def _route_host(self, index: int | None) -> str:
+        routes = self.policy.routes
+        return routes[index].host if index is not None and 0 <= index < len(routes) else ""
 
     def _redacted(self, request: scanning.OutboundRequest, scanner: Scanner, *,
                   to_show: bool = False) -> scanning.OutboundRequest | None:
@@ -375,6 +403,34 @@ class DlpOutbound:
             path=path or "/", headers=headers, body=body, route_index=request.route_index,
             dlp=request.dlp, internal_service=request.internal_service,
         )
+
+
+def _chosen_labels(host: str, route_host: str) -> str:
+    """The labels of ``host`` a wildcard ``route_host`` (``*.example.com``) leaves to the agent,
+    dotted as sent (empty when the route names one host)."""
+    if not route_host.startswith("*."):
+        return ""
+    name, domain = host.rstrip(".").lower(), "." + route_host[2:].rstrip(".").lower()
+    return host.rstrip(".")[: len(name) - len(domain)] if name.endswith(domain) else ""
+
+
+# Runs of this many labels at most are read on their own (and all of them joined): the hex of a
+# token fits in 4 labels of 63, a GitHub token's in 8 of 10.
+LABEL_RUN = 8
+# The shortest token (an AWS key id, 20 characters) is 32 characters in base32, 40 in hex: the
+# encodings DNS leaves whole, as it ignores case.
+_ENCODED_RUN = re.compile(r"[0-9A-Za-z]{32,}")
+
+
+def _label_runs(chosen: str) -> str:
+    """Every run of 2 to ``LABEL_RUN`` consecutive labels of ``chosen`` joined, and all of them
+    joined, separated by "!" (no token format, base64 or hex holds one): one text to scan."""
+    parts = chosen.split(".")
+    runs = ["".join(parts[i:j]) for i in range(len(parts))
+            for j in range(i + 2, min(len(parts), i + LABEL_RUN) + 1)]
+    if len(parts) > LABEL_RUN:
+        runs.append("".join(parts))
+    return "!".join(runs)
 
 
 def basic_passwords(credentials: Mapping[str, str], refs: Iterable[str]) -> dict[str, str]:
