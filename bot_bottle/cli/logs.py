@@ -162,14 +162,20 @@ class TerminalEntries:
     def new(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
             return []
+        damaged: list[Any] = []  # entries left out, each a DamagedRow: the others are shown
         try:
             with Store(self.path) as store:
-                rows = store.terminal_events(self.bottle_id)
+                rows = store.terminal_events(self.bottle_id, damaged=damaged)
         except Exception as exc:  # noqa: BLE001 - the decisions are still worth showing
             if not self._warned:
                 self._warned = True
                 output.warn(f"the terminal sequences held back of bottle {self.bottle_id} cannot be read: {exc}")
             return []
+        if damaged and not self._warned:
+            self._warned = True
+            output.warn(f"{len(damaged)} terminal entr{'y' if len(damaged) == 1 else 'ies'} of bottle "
+                        f"{self.bottle_id} in {self.path} cannot be read and {'is' if len(damaged) == 1 else 'are'} "
+                        f"not shown: {damaged[0]}")
         out = []
         for row in rows:
             if not isinstance(row.record, dict):

@@ -16,11 +16,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 from bot_bottle.cli import common, output
 from bot_bottle.errors import UsageError
 from bot_bottle.supervise import MAX_REASON_CHARS
+
+if TYPE_CHECKING:
+    from bot_bottle.supervise.store import DamagedRow
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +64,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --reject (needed) or --approve: why; the agent is told it, the audit log keeps it. "
                         f"At most {MAX_REASON_CHARS} characters; line breaks and tabs, but no other control "
                         "characters (a reason that breaks this decides nothing and exits 2)")
+    p.add_argument("--drop-damaged", metavar="KEY",
+                   help="delete one damaged proposal row (#KEY as the console or --once names it; a row that "
+                        "is not damaged is refused, exit status 2) and record it in the audit log, then exit. "
+                        "Nothing else in the database changes; a pending proposal its sidecar still lists is "
+                        "imported again, whole, by the next sync")
     p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
                    help="how often the console syncs with the bottles (default 2, at least 0.5)")
     p.set_defaults(func=run)
@@ -85,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     layout = common.layout()
     db = Store.default_path(layout.home_dir)
     verdict, typed = _verdict(args)
+    if args.drop_damaged is not None:
+        return _drop_damaged(db, args.drop_damaged)
     if args.once:
         return _once(db, args.format, layout)
     if args.format != "text":
@@ -98,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
 
     with _readable(db):
         # Read once before the screen opens: a damaged file is said here, in one line, not by
-        # a console that cannot show a thing.
+        # a console that cannot show a thing. A damaged row is not a damaged file: the console
+        # opens, shows the others and names it.
         with Store(db) as st:
-            st.pending()
+            st.pending(damaged=[])
 
     app = SuperviseApp(
         open_store=lambda: Store(db),
@@ -129,8 +141,14 @@ def _verdict(args: argparse.Namespace) -> tuple[str | None, str]:
     does not fit is a usage error before anything is read."""
     asked = [(flag, verdict, value) for flag, verdict, value in
              (("--approve", "approved", args.approve), ("--reject", "rejected", args.reject)) if value is not None]
-    if len(asked) > 1 or (asked and args.once):
-        raise UsageError("--approve, --reject and --once each run alone: one at a time")
+    if len(asked) + bool(args.once) + (args.drop_damaged is not None) > 1:
+        raise UsageError("--approve, --reject, --drop-damaged and --once each run alone: one at a time")
+    if args.drop_damaged is not None:
+        if args.reason is not None:
+            raise UsageError("--reason goes with --approve or --reject")
+        if args.format != "text":
+            raise UsageError("--format applies only with --once")
+        return None, ""
     if not asked:
         if args.reason is not None:
             raise UsageError("--reason goes with --approve or --reject")
@@ -175,6 +193,28 @@ def _decide_one(db: Path, layout: object, typed: str, verdict: str, reason: str 
     return 0
 
 
+def _drop_damaged(db: Path, typed: str) -> int:
+    """Delete the damaged proposal row ``typed`` names (``#KEY`` or ``KEY``); a row that is not
+    damaged, or no row, is refused (exit 2) and nothing changes."""
+    from bot_bottle.supervise import apply
+    from bot_bottle.supervise.store import NotDamaged, Store, UnknownProposal
+    from bot_bottle.terminal import printable
+
+    key = typed.removeprefix("#")
+    if not key.isdigit():
+        raise UsageError(f"--drop-damaged takes a proposal's #KEY (as the console or --once names it), "
+                         f"not {typed!r}")
+    with _readable(db), Store(db) as st:
+        try:
+            dropped = st.drop_damaged(int(key), operator=apply.default_operator())
+        except UnknownProposal as exc:
+            raise UsageError(f"{exc}; nothing was dropped", hint=exc.hint) from None
+        except NotDamaged as exc:
+            raise UsageError(str(exc), hint=exc.hint) from None
+    output.console().print(printable(f"dropped #{key} from {db}: {dropped}"), markup=False, highlight=False)
+    return 0
+
+
 @contextlib.contextmanager
 def _readable(db: Path) -> Iterator[None]:
     """What goes wrong reading the supervise database at ``db``, as errors that say so: a damaged
@@ -203,18 +243,21 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
         pending = [view.proposal_record(r, label=labels.get(r.bottle_id), now=now) for r in rows]
     # Each damaged row once, whether the sync or the listing met it first.
     report.left_damaged(*damaged)
-    left = [f"{view.damaged_store(db, row)}; left as it is (nothing was decided about it), the others are listed"
-            for row in report.damaged]
+    left = [f"{view.damaged_store(db, row)}; {_fate(row)}, the others are listed" for row in report.damaged]
     # A sync that could not reach the engine or a bottle printed an incomplete list: a script must
     # not read it as "nothing pending". Nor must a damaged row go unseen.
     failed = 1 if report.errors or left else 0
     if fmt == "json":
         output.print_json({"pending": pending, "bottles": [b.to_dict() for b in report.bottles],
                            "errors": [*report.errors, *left]})
+        for line in report.repaired:
+            output.warn(f"{db}: {line}")
         _say_damaged(left)
         return failed
     for error in report.errors:
         output.warn(error)
+    for line in report.repaired:
+        output.warn(f"{db}: {line}")
     _say_damaged(left)
     con = output.console()
     if not pending:
@@ -242,6 +285,14 @@ def _once(db, fmt: str, layout) -> int:  # type: ignore[no-untyped-def]
                     f"{'their sidecars' if len(stale) > 1 else 'its sidecar'} now (more may be waiting, "
                     "some may be gone)")
     return failed
+
+
+def _fate(row: DamagedRow) -> str:
+    """What became of a damaged row: a proposal is left as it is, and can be dropped by its key."""
+    if row.fate != "left as it is":
+        return row.fate
+    drop = f"; `bot-bottle supervise --drop-damaged #{row.key}` drops it" if row.key is not None else ""
+    return f"left as it is (nothing was decided about it{drop})"
 
 
 def _say_damaged(lines: list[str]) -> None:

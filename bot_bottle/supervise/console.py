@@ -225,6 +225,9 @@ class SuperviseApp(App[None]):
     #bottles { height: auto; max-height: 24%; }
     /* Rows only, never sideways: a horizontal scrollbar would take a line from the detail. */
     #proposals { height: auto; max-height: 28%; min-height: 2; overflow-x: hidden; }
+    /* Damaged rows, named under the proposals (never among them: they cannot be decided). Two
+       lines at most: at 80x24 more would make the screen scroll (see above). */
+    #damaged { height: auto; max-height: 2; padding: 0 1; color: $error; display: none; }
     #detail-pane { height: 2fr; min-height: 4; }
     #detail-pane:focus { background: $boost; }
     #detail { height: auto; padding: 0 1; color: $text-muted; }
@@ -304,6 +307,8 @@ class SuperviseApp(App[None]):
         # writes only those after them, rather than the whole log again.
         self._events_shown: tuple[str, list[tuple[str, int, float]]] | None = None
         self._damaged = 0  # pending proposals the last refresh could not read (left out)
+        self.damaged_rows: list[DamagedRow] = []  # those, as the store names them
+        self._events_damaged: list[DamagedRow] = []  # events of the shown bottle left out as damaged
         # What the log was last read for: (bottle, ``Store.events_version``, events shown, events
         # kept, terminal sequences held). A refresh that finds the same version reads nothing.
         self._events_read: tuple[str, tuple[int, int, float | None, float | None], int, int, int] | None = None
@@ -325,6 +330,7 @@ class SuperviseApp(App[None]):
         yield ListTable(id="bottles", cursor_type="row", zebra_stripes=True)
         yield Static("Pending proposals", classes="pane-title", id="proposals-title", markup=False)
         yield ProposalTable(id="proposals", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="damaged", markup=False)
         with DetailPane(id="detail-pane"):
             yield Static("", id="detail", markup=False)
             # What the agent wrote, in a pane of its own with a bar down its left side: every line
@@ -453,8 +459,10 @@ class SuperviseApp(App[None]):
             self._store_unreadable(exc)
         else:
             self._damaged = len(damaged)
+            self.damaged_rows = damaged
             if damaged:
                 self._store_unreadable(damaged[0])
+            self._show_damaged()
         now = self.clock()
         counts: dict[str, int] = {}
         for row in self.pending:
@@ -577,8 +585,29 @@ class SuperviseApp(App[None]):
         as_of = self._stale_as_of()
         return f"; pending {as_of}", "; " + as_of.replace(" from before ", " before ")
 
+    def _show_damaged(self) -> None:
+        """Under the proposals: the first damaged pending row, how to drop it, what is wrong with
+        it and in which file (most needed first: the line may be cut at 80 columns; the
+        notification and the help have it whole). Damaged rows are never rows of the table, so
+        no key can decide one."""
+        pane = self.query_one("#damaged", Static)
+        pane.display = bool(self.damaged_rows)
+        if not self.damaged_rows:
+            pane.update("")
+            return
+        first = self.damaged_rows[0]
+        drop = f" (drop it: {drop_command(first.key)})" if first.key is not None else ""
+        more = len(self.damaged_rows) - 1
+        pane.update(Text(view.one_line(f"Damaged, cannot be decided{drop}: {first}"
+                                       + (f"; and {more} more" if more else "") + f"; in {self.store.path}")))
+
     def _store_unreadable(self, exc: BaseException) -> None:
         fix = "; quit, move the file aside and start again" if view.is_damage(exc) else ""
+        if isinstance(exc, DamagedRow) and exc.key is not None:
+            # One row, not the file: it can go alone; a pending one comes back whole if its
+            # sidecar still lists it.
+            fix = (f"; it cannot be decided: `{drop_command(exc.key)}` drops it (a pending one its sidecar "
+                   "still lists is imported again, whole), or quit and move the file aside")
         self._tell(view.damaged_store(self.store.path, exc) + fix, severity="error", timeout=10)
         self.set_status(Text(view.one_line(view.damaged_store(None, exc)), style="red"))
 
@@ -678,10 +707,19 @@ class SuperviseApp(App[None]):
             self._title("#events-title", f"Events of {bottle}: cannot be read")
             return
         _, _, shown, total, held = read
+        broken = self._events_damaged
+        if broken and not shown:
+            self._store_unreadable(broken[0])
+            self._title("#events-title", f"Events of {bottle}: cannot be read ({len(broken)} damaged: {broken[0]})")
+            return
         label = next((b.label for b in self.bottles if b.id == bottle and b.label), None)
         # The store keeps up to 10,000 a bottle; the newest few hundred are what an operator
         # reads here, and the count says that the rest exist.
-        count = f"newest {shown} of {total} ({total - shown} older not shown)" if total > shown else f"{shown}"
+        older = total - shown - len(broken)
+        count = f"newest {shown} of {total - len(broken)} ({older} older not shown)" if older > 0 else f"{shown}"
+        if broken:
+            # Which and why: the first named (the file's path is in the notification).
+            count += f"; {len(broken)} damaged, not shown: {broken[0]}"
         self._title("#events-title", f"Egress, DLP and terminal events of {bottle}" + (f" ({label})" if label else "")
                     + f": {count}" + (f"  (terminal: {held} sequence{'s' if held != 1 else ''} held back)"
                                       if held else ""))
@@ -693,9 +731,14 @@ class SuperviseApp(App[None]):
         Return what ``_events_read`` keeps of them."""
         from bot_bottle.cli.logs import format_text
 
-        events = self.store.events(bottle, limit=EVENTS_SHOWN)
+        # A damaged event is left out (counted in the title), not the whole log.
+        damaged: list[DamagedRow] = []
+        events = self.store.events(bottle, limit=EVENTS_SHOWN, damaged=damaged)
         # Counted over all of them: a flood of requests may push the entries out of the newest shown.
-        held = view.terminal_held([row.record for row in self.store.terminal_events(bottle)])
+        terminal: list[DamagedRow] = []
+        held = view.terminal_held([row.record for row in self.store.terminal_events(bottle, damaged=terminal)])
+        # A terminal entry among the newest is in both lists: named once.
+        self._events_damaged = damaged + [d for d in terminal if str(d) not in {str(e) for e in damaged}]
         keys = [(event.source, event.offset, event.imported_at) for event in events]
         new = _appended(self._events_shown, bottle, keys)
         self._events_shown = (bottle, keys)
@@ -1038,6 +1081,11 @@ def fit_columns(room: int, longest_bottle: int) -> tuple[int, int]:
 def _column_width(label: str, rows: list[list[Text]], index: int) -> int:
     """How wide column ``index`` is for its label and its cells in ``rows``."""
     return max([len(label), *(cells[index].cell_len for cells in rows)])
+
+
+def drop_command(key: int) -> str:
+    """The command that deletes damaged proposal ``key`` (and audits it)."""
+    return f"bot-bottle supervise --drop-damaged #{key}"
 
 
 def sync_marks(report: SyncReport | None) -> dict[str, Text]:

@@ -21,13 +21,15 @@ A database written by a newer bot-bottle is refused with a clear error rather th
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
+import operator
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +108,23 @@ class UnknownProposal(StoreError):
         self.candidates = candidates
 
 
-class DamagedRow(StoreError):
-    """A row whose JSON column cannot be read back (not JSON, or not the shape bot-bottle
-    writes): the file's fault, not a bug. Names the row and the column."""
+class NotDamaged(StoreError):
+    """A row asked to be dropped as damaged that reads whole: it is decided, never dropped."""
 
-    def __init__(self, row: str, column: str, why: str) -> None:
+
+class DamagedRow(StoreError):
+    """A row with a column that cannot be read back (not UTF-8, not JSON, a value of a type or
+    shape bot-bottle never writes there): the file's fault, not a bug. Names the row and the
+    column; ``key`` is a proposal's ``#KEY`` (None for a row of another table)."""
+
+    def __init__(self, row: str, column: str, why: str, *, key: int | None = None) -> None:
         super().__init__(f"{row}, column {column}: {why}", hint=DAMAGED_HINT)
         self.row = row
         self.column = column
+        self.why = why
+        self.key = key
+        # What becomes of the row when a sync meets it (a cursor is replaced by its next import).
+        self.fate = "left as it is"
 
 
 # -- schema ------------------------------------------------------------------------------------
@@ -317,6 +328,10 @@ def _loads(text: str | None, row: str, column: str) -> Any:
     """``text`` read back as JSON; ``DamagedRow`` naming ``row`` and ``column`` when it is not."""
     if text is None:
         return None
+    if not isinstance(text, str):
+        raise DamagedRow(row, column, f"{_type_name(text)}, not JSON text")
+    if len(text) > MAX_FIELD_CHARS:  # before parsing: tens of MiB of JSON would stall every refresh
+        raise DamagedRow(row, column, _too_long(text))
     try:
         return json.loads(text)
     except (ValueError, TypeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
@@ -329,6 +344,128 @@ def _load_object(text: str | None, row: str, column: str) -> dict[str, Any] | No
     if value is not None and not isinstance(value, dict):
         raise DamagedRow(row, column, f"a JSON {type(value).__name__}, not an object")
     return value
+
+
+def _type_name(value: object) -> str:
+    """What a value read back from SQLite is, in a message (never the value itself, which may be
+    megabytes or bytes that are not text)."""
+    if value is None:
+        return "empty (NULL)"
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes of binary data (a blob)"
+    if isinstance(value, str):
+        return f"text {_quoted(value)}"
+    return f"the {type(value).__name__} {value!r}"
+
+
+def _quoted(text: str, width: int = 40) -> str:
+    """``text`` quoted with its escapes (each byte that is not UTF-8 as ``\\xNN``), cut at ``width``."""
+    shown = text if len(text) <= width else text[:width] + "..."
+    if _not_utf8(shown):
+        return repr(shown.encode("utf-8", "surrogateescape"))[1:]
+    return repr(shown)
+
+
+def _too_long(text: str) -> str:
+    return f"{len(text):,} characters, more than bot-bottle ever writes there ({MAX_FIELD_CHARS:,} at most)"
+
+
+# What each column of a proposal must hold to be read (a value of another type is a hand edit, a
+# crash's debris or a newer bot-bottle's): text, a time (seconds, a number), or either of them or
+# nothing. SQLite keeps whatever a column is given, whatever its declared type.
+_TEXT, _TIME, _TEXT_OR_NULL, _TIME_OR_NULL = "text", "time", "text?", "time?"
+_PROPOSAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("bottle_id", _TEXT), ("id", _TEXT), ("kind", _TEXT), ("justification", _TEXT_OR_NULL),
+    ("timeout_s", _TIME_OR_NULL), ("status", _TEXT), ("created_at", _TIME), ("imported_at", _TIME),
+    ("updated_at", _TIME_OR_NULL), ("decided_at", _TIME_OR_NULL), ("verdict", _TEXT_OR_NULL),
+    ("reason", _TEXT_OR_NULL), ("operator", _TEXT_OR_NULL), ("error", _TEXT_OR_NULL),
+)
+# Payload fields the screens read, by what they must be (``channel.validate_payload`` writes
+# them so): a list of text, a list of port numbers, or text. Other fields are not looked at.
+_PAYLOAD_FIELDS: dict[str, str] = {
+    **dict.fromkeys(("paths", "methods", "packages", "detectors", "places"), "texts"), "ports": "ports",
+    **dict.fromkeys(("host", "repo", "ref", "old", "new", "finding", "route", "method", "path", "hold_id",
+                     "dockerfile"), "text"),
+}
+# No text column of a row holds more than this (a whole proposal is at most 16 KiB): a larger one
+# is damage, said as such rather than parsed and drawn on every refresh.
+MAX_FIELD_CHARS = 1024 * 1024
+
+
+def _column_fault(row: sqlite3.Row) -> tuple[str, str] | None:
+    """The first column of a proposal row holding what bot-bottle never writes there (a value
+    of another type, an empty required one, one too long to be real) and why; None for a whole
+    row. This runs for every row of every refresh: a row whose column types were seen whole
+    before costs a few C-level passes over its values, no Python loop."""
+    values = tuple(row)
+    checks = _column_checks(tuple(row.keys()))
+    types = tuple(map(type, checks.pick(values)))
+    if types in checks.whole:
+        texts = [value for value in checks.pick_text(values) if value]
+        if not texts or max(map(len, texts)) <= MAX_FIELD_CHARS:
+            return None
+    for index, column, want in checks.columns:
+        value = values[index]
+        kind = type(value)
+        wants_text = want in (_TEXT, _TEXT_OR_NULL)
+        if kind is str:
+            if wants_text:
+                if len(value) > MAX_FIELD_CHARS:
+                    return column, _too_long(value)
+                continue
+        elif kind is float or kind is int:
+            if not wants_text:
+                continue
+        elif value is None and want in (_TEXT_OR_NULL, _TIME_OR_NULL):
+            continue
+        if value is None:
+            return column, "empty (NULL), where a value is needed"
+        belongs = "text" if wants_text else "a time (a number of seconds)"
+        return column, f"{_type_name(value)} where {belongs} belongs"
+    if len(checks.whole) < 64:  # a few shapes in practice (times as int or float, empty columns)
+        checks.whole.add(types)
+    return None
+
+
+@dataclass
+class _ColumnChecks:
+    columns: tuple[tuple[int, str, str], ...]  # each checked column's place, name, what it holds
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    pick_text: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    whole: set[tuple[type, ...]] = field(default_factory=set)  # column types of rows found whole
+
+
+@functools.lru_cache(maxsize=8)
+def _column_checks(keys: tuple[str, ...]) -> _ColumnChecks:
+    """Where each checked column is among ``keys`` (a query's columns: a newer schema may have
+    more), with what it must hold."""
+    columns = tuple((keys.index(column), column, want) for column, want in _PROPOSAL_COLUMNS)
+    texts = [index for index, _, want in columns if want.startswith(_TEXT)]
+    return _ColumnChecks(columns, operator.itemgetter(*(index for index, _, _ in columns)),
+                         operator.itemgetter(*texts))
+
+
+def _payload_fault(payload: Mapping[str, Any]) -> str | None:
+    """Why a payload field the screens read is not of the type bot-bottle writes; None when
+    every one is."""
+    for name, value in payload.items():
+        want = _PAYLOAD_FIELDS.get(name)
+        if want is None or value is None:
+            continue
+        if want == "text":
+            if type(value) is not str:
+                return f"its {name!r} is not text"
+        elif type(value) is not list:
+            return f"its {name!r} is not a list"
+        elif value and {*map(type, value)} != ({str} if want == "texts" else {int}):
+            return f"its {name!r} is not a list of {'text' if want == 'texts' else 'port numbers'}"
+    return None
+
+
+def _rescued_name(row: Mapping[str, Any]) -> str:
+    """A damaged proposal row's name, its id and bottle shown whatever they hold."""
+    return _proposal_name({k: _escaped(row[k]) if isinstance(row[k], str) else row[k]
+                           for k in ("key", "bottle_id", "id")})
 
 
 def _proposal_name(row: Mapping[str, Any]) -> str:
@@ -345,6 +482,11 @@ def _event_name(row: Mapping[str, Any]) -> str:
 
 def _cursor_name(row: Mapping[str, Any]) -> str:
     return f"event cursor of bottle {row['bottle_id']}"
+
+
+def _offset(value: object) -> bool:
+    """A byte offset as bot-bottle writes it: a whole number, not below 0."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _undecodable(exc: BaseException) -> bool:
@@ -375,8 +517,21 @@ def _check_utf8(row: sqlite3.Row, name: Callable[[Mapping[str, Any]], str]) -> N
     for column in row.keys():
         if _not_utf8(row[column]):
             shown = {key: _escaped(row[key]) for key in row.keys()}
+            # Only the proposals table has a ``key`` column (its rows' #KEY).
+            key = row["key"] if "key" in row.keys() and isinstance(row["key"], int) else None
             raise DamagedRow(name(shown), column, "not UTF-8 text (bytes written by something other than "
-                                                  "bot-bottle, or damaged)")
+                                                  "bot-bottle, or damaged)", key=key)
+
+
+def _whole_text(sql_type: str, raw: bytes | None) -> bool:
+    """Whether a column SQLite says is of ``sql_type``, read as ``raw`` bytes, is UTF-8 text."""
+    if sql_type != "text" or raw is None:
+        return False
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _dumps(value: Any) -> str | None:
@@ -407,14 +562,28 @@ class ProposalRow:
 
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> ProposalRow:
-        name = _proposal_name(row)
+        """The row read back; ``DamagedRow`` (with its ``#KEY``) when a column holds what
+        bot-bottle never writes there, so that no screen or sync meets it as a TypeError."""
+        key = row["key"]
+        fault = _column_fault(row)
+        if fault is not None:
+            raise DamagedRow(_rescued_name(row), *fault, key=key)
+        try:
+            payload = _load_object(row["payload"], "", "payload") or {}
+            change = _load_object(row["change"], "", "change")
+        except DamagedRow as exc:
+            raise DamagedRow(_rescued_name(row), exc.column, exc.why, key=key) from None
+        for column, value in (("payload", payload), ("change", change)):
+            why = _payload_fault(value) if value else None
+            if why is not None:
+                raise DamagedRow(_rescued_name(row), column, why, key=key)
         return cls(
-            key=row["key"], bottle_id=row["bottle_id"], id=row["id"], kind=row["kind"],
-            payload=_load_object(row["payload"], name, "payload") or {}, justification=row["justification"] or "",
+            key=key, bottle_id=row["bottle_id"], id=row["id"], kind=row["kind"],
+            payload=payload, justification=row["justification"] or "",
             timeout_s=row["timeout_s"], status=row["status"], created_at=row["created_at"],
             imported_at=row["imported_at"], updated_at=row["updated_at"] or row["imported_at"],
             decided_at=row["decided_at"], verdict=row["verdict"], reason=row["reason"],
-            change=_load_object(row["change"], name, "change"), operator=row["operator"], error=row["error"],
+            change=change, operator=row["operator"], error=row["error"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -601,8 +770,16 @@ class Store:
             os.close(fd)
 
     # -- proposals -----------------------------------------------------------------------------
-    def add_proposal(self, bottle_id: str, proposal: Mapping[str, Any], *, status: str = "pending") -> bool:
-        """Insert a proposal read from a sidecar; False when it is already here (idempotent)."""
+    def add_proposal(self, bottle_id: str, proposal: Mapping[str, Any], *, status: str = "pending",
+                     repair_by: str | None = None, repaired: list[tuple[int | None, str]] | None = None) -> bool:
+        """Insert a proposal read from a sidecar; False when it is already here (idempotent).
+
+        With ``repair_by`` (who the audit log names), a row of the bottle whose id is damaged
+        (not text, or not UTF-8) and that is this proposal (the same kind asked at the same
+        time) gets the id back from the sidecar's list rather than the proposal a row beside
+        it: the operator never sees one proposal twice. Each repair is added to ``repaired`` as
+        (the row's key, what was repaired); when several rows could be it, none is repaired, the
+        proposal is not imported, and (None, why) is added."""
         now = self.clock()
         try:
             pid = str(proposal["id"])
@@ -619,7 +796,54 @@ class Store:
                  float(timeout) if timeout is not None else None, status,
                  float(proposal.get("created_at") or now), now, now),
             )
+            if cur.rowcount == 1 and repair_by is not None:
+                # Only for a proposal new to the store (rare): one look among its bottle's rows.
+                said = self._mend_twin(bottle_id, pid, kind, float(proposal.get("created_at") or now),
+                                       int(cur.lastrowid or 0), repair_by)
+                if said is not None:
+                    if repaired is not None:
+                        repaired.append(said)
+                    return False
         return cur.rowcount == 1
+
+    def _mend_twin(self, bottle_id: str, pid: str, kind: str, created_at: float, new_key: int,
+                   operator: str) -> tuple[int | None, str] | None:
+        """In the import's transaction, when rows of ``bottle_id`` other than ``new_key`` may be
+        proposal ``pid`` with its id damaged: return (the key repaired, what was done), or None
+        when there is no such row.
+
+        Such a row's id is not whole text, and either holds ``pid``'s bytes (only their type is
+        wrong) or it is the same kind asked at the same moment (``created_at`` has the sidecar's
+        milliseconds). One such row gets ``pid`` back, ``new_key`` goes and the repair is
+        audited. Several that could each be it: none is guessed at, ``new_key`` goes too (key
+        None), and the line says how to end it. A row whose id is whole text is another
+        proposal, never touched."""
+        found = self.conn.execute(
+            "SELECT key, typeof(id) AS type, CAST(id AS BLOB) AS raw FROM proposals WHERE bottle_id = ?"
+            " AND key != ? AND (CAST(id AS BLOB) = CAST(? AS BLOB) OR (created_at = ? AND kind = ?))"
+            " ORDER BY key LIMIT 8",
+            (bottle_id, new_key, pid, created_at, kind),
+        ).fetchall()
+        twins = [r for r in found if not _whole_text(r["type"], r["raw"])]
+        same = [r for r in twins if bytes(r["raw"]) == pid.encode("utf-8", "surrogateescape")]
+        if not twins:
+            return None
+        self.conn.execute("DELETE FROM proposals WHERE key = ?", (new_key,))
+        if not same and len(twins) > 1:
+            keys = ", ".join(f"#{r['key']}" for r in twins)
+            return None, (f"proposal {bottle_id}/{pid} not imported: rows {keys} of that bottle have damaged ids and "
+                          "each could be it; drop them (`bot-bottle supervise --drop-damaged #KEY`) and the next "
+                          "sync imports it whole")
+        twin = (same or twins)[0]
+        raw = bytes(twin["raw"])
+        was = _type_name(raw if twin["type"] == "blob" else raw.decode("utf-8", "surrogateescape"))
+        self.conn.execute("UPDATE proposals SET id = ? WHERE key = ?", (pid, twin["key"]))
+        said = (f"proposal {bottle_id}/{pid} (#{twin['key']}) had a damaged id ({was}); repaired from its "
+                "sidecar's list, not imported twice")
+        self._insert_audit(AuditEntry(operator=operator, action="repair", bottle_id=bottle_id,
+                                      proposal_key=twin["key"], reason=said, before={"id": was},
+                                      after={"id": pid}))
+        return twin["key"], said
 
     def get(self, key: int) -> ProposalRow:
         rows = self._select("SELECT * FROM proposals WHERE key = ?", (key,), name=_proposal_name)
@@ -718,6 +942,31 @@ class Store:
                 damaged.append(exc)
         return out
 
+    def drop_damaged(self, key: int, *, operator: str) -> DamagedRow:
+        """Delete proposal ``key`` if it is damaged, with an audit row saying what was wrong with
+        it; return its damage. ``UnknownProposal`` when there is no such row, ``NotDamaged``
+        (nothing changed) when it reads whole: a whole row is decided, never dropped."""
+        sql = "SELECT * FROM proposals WHERE key = ?"
+        with _immediate(self.conn):
+            rows, broken = self._select_tolerant(sql, (key,), name=_proposal_name)
+            if not rows and not broken:
+                raise UnknownProposal(f"no proposal #{key} in {self.path}",
+                                      hint="`bot-bottle supervise --once` names the damaged ones by #KEY")
+            damage = broken[0] if broken else None
+            if damage is None:
+                try:
+                    row = ProposalRow.from_sql(rows[0])
+                except DamagedRow as exc:
+                    damage = exc
+                else:
+                    raise NotDamaged(f"proposal #{key} ({row.bottle_id}/{row.id}, {row.status}) is not damaged; "
+                                     "nothing was dropped", hint="decide it with --approve or --reject")
+            bottle = rows[0]["bottle_id"] if rows and isinstance(rows[0]["bottle_id"], str) else None
+            self.conn.execute("DELETE FROM proposals WHERE key = ?", (key,))
+            self._insert_audit(AuditEntry(operator=operator, action="drop", bottle_id=bottle, proposal_key=key,
+                                          reason=f"dropped as damaged: {damage}", outcome="ok"))
+        return damage
+
     def pending(self, bottle_id: str | None = None, *, damaged: list[DamagedRow] | None = None) -> list[ProposalRow]:
         return self.proposals(status="pending", bottle_id=bottle_id, damaged=damaged)
 
@@ -810,19 +1059,42 @@ class Store:
         """The byte offset in that sidecar's log up to which events were imported."""
         rows = self._select("SELECT * FROM event_cursors WHERE bottle_id = ? AND source = ?", (bottle_id, source),
                             name=_cursor_name)
-        return int(rows[0]["offset"]) if rows else 0
+        return self._cursor_offset(rows[0]) if rows else 0
+
+    def _cursor_offset(self, row: sqlite3.Row) -> int:
+        """A cursor row's offset; ``DamagedRow`` naming the bottle and its log when it is not a
+        byte offset (text, a fraction, a negative number: a hand edit or a crash's debris)."""
+        value = row["offset"]
+        if not _offset(value):
+            damaged = DamagedRow(f"event cursor of bottle {row['bottle_id']} (log {row['source']})", "offset",
+                                 f"{_type_name(value)} where a byte offset belongs")
+            damaged.fate = ("that log is read again from its start (the events already here kept once) and the "
+                            "cursor replaced")
+            raise damaged
+        return value
 
     def import_events(self, bottle_id: str, source: str, events: Iterable[tuple[int, Mapping[str, Any]]],
-                      *, next_offset: int) -> int:
+                      *, next_offset: int, rescan: bool = False) -> int:
         """Store ``(offset, record)`` pairs read from one sidecar log; return how many were new.
 
         ``source`` names the sidecar incarnation (a resumed bottle's new sidecar starts its log
         at offset 0 again). The cursor only moves forward, so a slow importer finishing after a
-        faster one never rewinds it.
+        faster one never rewinds it; a cursor that is not a byte offset (damaged) is replaced.
+
+        ``rescan``: the log is read again from its start (its cursor was damaged). Lines up to
+        the newest offset already kept of that log are not imported again: those kept are here
+        once already, and older ones the bound dropped stay dropped.
         """
         now = self.clock()
         added = 0
         with _immediate(self.conn):
+            if rescan:
+                newest = self.conn.execute(
+                    "SELECT MAX(offset) FROM egress_events WHERE bottle_id = ? AND source = ?"
+                    " AND typeof(offset) = 'integer'",
+                    (bottle_id, source)).fetchone()[0]
+                if newest is not None:
+                    events = [(offset, record) for offset, record in events if int(offset) > newest]
             for offset, record in events:
                 cur = self.conn.execute(
                     "INSERT OR IGNORE INTO egress_events (bottle_id, source, offset, ts, record, imported_at)"
@@ -842,17 +1114,30 @@ class Store:
                 )
             self.conn.execute(
                 "INSERT INTO event_cursors (bottle_id, source, offset, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (bottle_id, source) DO UPDATE SET offset = MAX(offset, excluded.offset),"
+                " ON CONFLICT (bottle_id, source) DO UPDATE SET offset = CASE WHEN typeof(offset) = 'integer'"
+                " AND offset >= 0 THEN MAX(offset, excluded.offset) ELSE excluded.offset END,"
                 " updated_at = excluded.updated_at",
                 (bottle_id, source, int(next_offset), now),
             )
         return added
 
-    def event_cursors(self, bottle_id: str) -> dict[str, int]:
+    def event_cursors(self, bottle_id: str, *, damaged: list[DamagedRow] | None = None) -> dict[str, int]:
         """Every sidecar incarnation's import offset for a bottle (read before asking the
-        sidecar, so the asking can happen off this connection's thread)."""
+        sidecar, so the asking can happen off this connection's thread).
+
+        A cursor whose offset is not a byte offset raises ``DamagedRow``; with a ``damaged``
+        list it goes there instead and its log is left out (read from its start: see
+        ``import_events``'s ``rescan``)."""
         rows = self._select("SELECT * FROM event_cursors WHERE bottle_id = ?", (bottle_id,), name=_cursor_name)
-        return {str(r["source"]): int(r["offset"]) for r in rows}
+        out = {}
+        for r in rows:
+            try:
+                out[str(r["source"])] = self._cursor_offset(r)
+            except DamagedRow as exc:
+                if damaged is None:
+                    raise
+                damaged.append(exc)
+        return out
 
     def bottles_with_events(self, *, damaged: list[DamagedRow] | None = None) -> list[str]:
         """Every bottle the store holds events, terminal entries or log cursors of. A bottle id
@@ -891,7 +1176,9 @@ class Store:
         now = self.clock()
         with _immediate(self.conn):
             row = self.conn.execute(
-                "SELECT COUNT(*) AS n, MAX(offset) AS last FROM egress_events WHERE bottle_id = ? AND source = ?",
+                # An offset that is not a number (a hand edit) is not the newest entry's.
+                "SELECT COUNT(*) AS n, MAX(CASE WHEN typeof(offset) = 'integer' THEN offset END) AS last"
+                " FROM egress_events WHERE bottle_id = ? AND source = ?",
                 (bottle_id, TERMINAL_SOURCE),
             ).fetchone()
             if row["n"] >= self.max_terminal_events and row["last"] is not None:
@@ -917,19 +1204,34 @@ class Store:
             )
         return True
 
-    def terminal_events(self, bottle_id: str) -> list[EventRow]:
-        """Every terminal entry of a bottle, oldest first."""
-        rows = self._select("SELECT * FROM egress_events WHERE bottle_id = ? AND source = ? ORDER BY offset",
-                            (bottle_id, TERMINAL_SOURCE), name=_event_name)
-        return [_event_row(r) for r in rows]
+    def terminal_events(self, bottle_id: str, *, damaged: list[DamagedRow] | None = None) -> list[EventRow]:
+        """Every terminal entry of a bottle, oldest first (``damaged``: as for ``events``)."""
+        return self._event_rows("SELECT * FROM egress_events WHERE bottle_id = ? AND source = ? ORDER BY offset",
+                                (bottle_id, TERMINAL_SOURCE), damaged)
 
-    def events(self, bottle_id: str, *, limit: int = 200) -> list[EventRow]:
-        """The newest ``limit`` events of a bottle, oldest first."""
-        rows = self._select(
+    def events(self, bottle_id: str, *, limit: int = 200, damaged: list[DamagedRow] | None = None) -> list[EventRow]:
+        """The newest ``limit`` events of a bottle, oldest first.
+
+        A damaged one raises ``DamagedRow``; with a ``damaged`` list it goes there instead and
+        the others are returned (one bad line does not hide a bottle's log)."""
+        rows = self._event_rows(
             "SELECT * FROM egress_events WHERE bottle_id = ? ORDER BY imported_at DESC, source DESC, offset DESC LIMIT ?",
-            (bottle_id, limit), name=_event_name,
+            (bottle_id, limit), damaged,
         )
-        return [_event_row(r) for r in reversed(rows)]
+        return list(reversed(rows))
+
+    def _event_rows(self, sql: str, args: tuple[Any, ...], damaged: list[DamagedRow] | None) -> list[EventRow]:
+        if damaged is None:
+            return [_event_row(r) for r in self._select(sql, args, name=_event_name)]
+        rows, broken = self._select_tolerant(sql, args, name=_event_name)
+        damaged.extend(broken)
+        out = []
+        for r in rows:
+            try:
+                out.append(_event_row(r))
+            except DamagedRow as exc:
+                damaged.append(exc)
+        return out
 
     def events_version(self, bottle_id: str) -> tuple[int, int, float | None, float | None]:
         """What changes whenever a bottle's events may have: SQLite's count of commits by other

@@ -98,6 +98,9 @@ class SyncReport:
     forgotten: list[str] = field(default_factory=list)  # removed bottles whose events were deleted
     # Rows the sync could not read and so left as they are, each once (by row and column).
     damaged: list[DamagedRow] = field(default_factory=list)
+    # Rows the sync mended from what their sidecar lists (a proposal whose id was damaged), each
+    # said once: the file had damage, and the row is whole again.
+    repaired: list[str] = field(default_factory=list)
 
     def not_read(self, bottle_id: str, message: str) -> None:
         """``bottle_id``'s sidecar could not be read, as ``message`` says."""
@@ -115,13 +118,14 @@ class SyncReport:
 
     @property
     def problems(self) -> list[str]:
-        """Everything this sync has to say: its errors, then each damaged row left as it is."""
-        return [*self.errors, *(damaged_line(d) for d in self.damaged)]
+        """Everything this sync has to say: its errors, each damaged row it met, each it repaired."""
+        return [*self.errors, *(damaged_line(d) for d in self.damaged), *self.repaired]
 
 
 def damaged_line(row: DamagedRow) -> str:
-    """How a damaged row a sync left alone reads among the sync's problems."""
-    return f"cannot read the supervise database: an entry in it is damaged ({row}); left as it is, the rest synced"
+    """How a damaged row a sync met reads among the sync's problems (the console's notification
+    and ``--once`` name the file)."""
+    return f"cannot read the supervise database: an entry in it is damaged ({row}); {row.fate}, the rest synced"
 
 
 LinkFactory = Callable[[str], SidecarLink]
@@ -231,9 +235,12 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
         if fetch.events_error is not None:
             report.not_read(bottle.id, str(fetch.events_error))
             continue
+        # A log without a (readable) cursor is read from its start: what is kept of it is not
+        # imported again.
+        rescan = fetch.source not in fetch.cursors
         for chunk in fetch.chunks:
             report.new_events += store.import_events(bottle.id, fetch.source, chunk.records,
-                                                     next_offset=chunk.next_offset)
+                                                     next_offset=chunk.next_offset, rescan=rescan)
     for rows in before.values():
         for row in rows:
             if row.bottle_id not in live:
@@ -250,14 +257,19 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
 
 
 def _cursors(store: Store, bottle_id: str, report: SyncReport) -> dict[str, int] | None:
-    """Where each of the bottle's sidecar logs was read up to; None when a cursor row is damaged:
-    its log is then not read (from 0 it would import again what the bound had dropped), and its
-    proposals are synced all the same."""
+    """Where each of the bottle's sidecar logs was read up to. A cursor whose offset is no offset
+    is left out (and named): its log is read again from its start, what is kept of it imported
+    once. None when a cursor row cannot be read at all (bytes that are not UTF-8): the bottle's
+    logs are then not read, and its proposals are synced all the same."""
+    damaged: list[DamagedRow] = []
     try:
-        return store.event_cursors(bottle_id)
+        # A cursor whose offset is damaged is left out: that log is read again from its start.
+        cursors = store.event_cursors(bottle_id, damaged=damaged)
     except DamagedRow as exc:
         report.left_damaged(exc)
         return None
+    report.left_damaged(*damaged)
+    return cursors
 
 
 def _default_state_root() -> Path:
@@ -329,6 +341,7 @@ class _Fetch:
     pending_error: LinkError | None = None
     refused: list[str] = field(default_factory=list)  # what the sidecar refused as forged, as lines
     source: str = ""
+    cursors: dict[str, int] = field(default_factory=dict)  # where each of its logs was read up to
     chunks: list[Events] = field(default_factory=list)
     events_error: LinkError | None = None
     pending_done: threading.Event = field(default_factory=threading.Event)
@@ -353,7 +366,7 @@ class Fetches:
         with self._lock:
             if bottle_id in self._out:
                 return None
-            fetch = _Fetch(bottle_id, time.monotonic())
+            fetch = _Fetch(bottle_id, time.monotonic(), cursors=dict(cursors or {}))
             self._out[bottle_id] = fetch
         # A daemon thread: one stuck on a sidecar that never answers must not hold the process
         # open at exit (its ``docker exec`` has a timeout of its own).
@@ -467,8 +480,11 @@ def _reconcile(store: Store, bottle_id: str, listed: list[Proposal], before: lis
     waiting = {p.id for p in listed}
     known = {row.id for row in before}
     for proposal in listed:
-        if store.add_proposal(bottle_id, proposal.to_dict()):
+        mended: list[tuple[int | None, str]] = []
+        if store.add_proposal(bottle_id, proposal.to_dict(), repair_by=SYSTEM_OPERATOR, repaired=mended):
             report.new_proposals += 1
+        elif mended:
+            _mended(store, mended[0], report)
         elif proposal.id not in known:
             report.reopened += _reopen(store, bottle_id, proposal.id, report)
     for row in before:
@@ -476,6 +492,21 @@ def _reconcile(store: Store, bottle_id: str, listed: list[Proposal], before: lis
             # The sidecar holds a decision we did not send: the agent's wait ran out.
             report.expired += _expire(store, row.key, "the agent stopped waiting (no decision in time)", time.time(),
                                       report)
+
+
+def _mended(store: Store, mended: tuple[int | None, str], report: SyncReport) -> None:
+    """A row whose damaged id was repaired from its sidecar's list: said once, as repaired (not
+    also as damaged), unless another of its columns is damaged still. A proposal left out
+    because several damaged rows could be it: said, those rows named as damaged too."""
+    key, said = mended
+    report.repaired.append(said)
+    if key is None:
+        return
+    report.damaged = [d for d in report.damaged if d.key != key]
+    try:
+        store.get(key)
+    except DamagedRow as exc:
+        report.left_damaged(exc)
 
 
 def _reopen(store: Store, bottle_id: str, proposal_id: str, report: SyncReport) -> int:
@@ -535,6 +566,11 @@ def sync_events(store: Store, bottle_id: str, link: SidecarLink) -> int:
     (the same as a sync does for one bottle, in the caller's thread)."""
     source = link.incarnation()
     added = 0
-    for chunk in _read_events(link, store.event_cursor(bottle_id, source)):
-        added += store.import_events(bottle_id, source, chunk.records, next_offset=chunk.next_offset)
+    try:
+        offset, rescan = store.event_cursor(bottle_id, source), False
+    except DamagedRow:
+        offset, rescan = 0, True  # its offset is no offset: read again, what is kept imported once
+    for chunk in _read_events(link, offset):
+        added += store.import_events(bottle_id, source, chunk.records, next_offset=chunk.next_offset,
+                                     rescan=rescan)
     return added
