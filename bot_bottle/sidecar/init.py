@@ -77,6 +77,8 @@ class Config:
     # The supervise MCP server is stdlib only: the system python3 runs it (no venv's site to load).
     supervise_python: Path = Path("/usr/bin/python3")
     config_arrives: bool = False  # wait for the config to be handed in (``receive_config``)
+    # ... on PID 1's stdin, at the container's start (``--config-stdin``), not by an exec after.
+    config_stdin: bool = False
     # Also publish the CA certificate under this name in the run folder: a name new to each
     # launch, which the host's launch waits for inside the agent (a reused volume may hold an
     # older start's ``ca.crt``, never this name).
@@ -627,29 +629,63 @@ class _StartFailed(Exception):
     pass
 
 
-# The whole config, handed in by the host over `docker exec -i` once the sidecar runs: a JSON
-# document ``{"files": {name: {"mode": int, "text": str}}}`` renamed into place when complete.
+# The whole config, handed in by the host: a JSON document ``{"files": {name: {"mode": int,
+# "text": str}}}``, on PID 1's stdin at the start (``--config-stdin``: the engine's API attaches
+# it), or over `docker exec -i` once the sidecar runs, renamed into place when complete.
 # The folder is a tmpfs, so the bottle's secrets are never written to the host's disk (as the
 # container's writable layer, where `docker cp` would put them, is).
 CONFIG_DROP = ".incoming"
 _CONFIG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99})?")
 
 
-def receive_config(folder: Path, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-    """Wait for the host's config document in ``folder`` and write out its files, each with its mode."""
-    drop = folder / CONFIG_DROP
+# The most a config handed in on stdin may hold: what its tmpfs holds (the launch's 16m).
+CONFIG_STDIN_MAX = 16 * 1024 * 1024
+
+
+def take_stdin() -> int:
+    """PID 1's stdin (the host's config, ``--config-stdin``) moved to a descriptor no child
+    inherits, /dev/null in its place: no daemon, started before the config is read, can read
+    any of it (the proxy would otherwise share the pipe with the git-gate's credentials)."""
+    private = os.dup(0)  # not inheritable (Python's default for a new descriptor)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return private
+
+
+def read_stdin_config(fd: int, timeout: float) -> bytes:
+    """The host's config document from ``fd`` (``take_stdin``), read to its end, then closed."""
     deadline = time.monotonic() + timeout
-    while not drop.is_file():
-        if time.monotonic() > deadline:
-            raise _StartFailed(f"the bottle's config did not arrive within {timeout:g} s")
-        time.sleep(READY_POLL_SECONDS)
+    parts: list[bytes] = []
+    size = 0
     try:
-        files = json.loads(drop.read_text(encoding="utf-8"))["files"]
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise _StartFailed(f"the bottle's config did not arrive within {timeout:g} s")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > CONFIG_STDIN_MAX:
+                raise _StartFailed(f"the bottle's config is larger than {CONFIG_STDIN_MAX} bytes")
+            parts.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def receive_config(folder: Path, timeout: float = READY_TIMEOUT_SECONDS, *, stdin_fd: int | None = None) -> None:
+    """Wait for the host's config document (in ``folder``, or on ``stdin_fd`` when given) and
+    write out its files in ``folder``, each with its mode."""
+    if stdin_fd is not None:
+        document = read_stdin_config(stdin_fd, timeout)
+    else:
+        document = _wait_for_drop(folder / CONFIG_DROP, timeout)
+    try:
+        files = json.loads(document.decode("utf-8"))["files"]
         entries = [(name, int(e["mode"]) & 0o777, str(e["text"])) for name, e in files.items()]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise _StartFailed(f"the bottle's config is not a config document ({type(exc).__name__})") from None
-    finally:
-        drop.unlink(missing_ok=True)
     for name, mode, text in entries:
         if not _CONFIG_NAME.fullmatch(name):
             raise _StartFailed(f"the bottle's config names a file {name!r} outside its folder")
@@ -659,6 +695,19 @@ def receive_config(folder: Path, timeout: float = READY_TIMEOUT_SECONDS) -> None
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+
+def _wait_for_drop(drop: Path, timeout: float) -> bytes:
+    """The document the host's exec renames into place, removed once read."""
+    deadline = time.monotonic() + timeout
+    while not drop.is_file():
+        if time.monotonic() > deadline:
+            raise _StartFailed(f"the bottle's config did not arrive within {timeout:g} s")
+        time.sleep(READY_POLL_SECONDS)
+    try:
+        return drop.read_bytes()
+    finally:
+        drop.unlink(missing_ok=True)
 
 
 def preflight(config: Config) -> Policy:
@@ -717,6 +766,8 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
                   *config.run_dir.glob("ca-*.crt")):
         stale.unlink(missing_ok=True)  # ca.crt too: a reused volume may hold another CA's
 
+    # Before any daemon starts: none may inherit the stdin the config comes on.
+    stdin_fd = take_stdin() if config.config_stdin else None
     sup = Supervisor()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, sup.stop)
@@ -743,7 +794,7 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
         settled = config.confdir / CA_SETTLED if ca_child is not None or config.config_arrives else None
         sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env, proxy_account)
         if config.config_arrives:
-            receive_config(config.policy.parent)
+            receive_config(config.policy.parent, stdin_fd=stdin_fd)  # closes it once read
         policy = preflight(config)
         if config.git_gate_config.is_file():
             try:
@@ -844,6 +895,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--supervise-python", type=Path, default=defaults.supervise_python)
     parser.add_argument("--config-arrives", action="store_true",
                         help="wait for the host to hand the config in (over docker exec) before starting")
+    parser.add_argument("--config-stdin", action="store_true",
+                        help="read the config the host hands in on stdin (to its end) instead")
     parser.add_argument("--ca-copy", default=None,
                         help="also publish the CA certificate under this name (ca-HEX.crt) in the run folder")
     args = parser.parse_args(argv)
@@ -857,7 +910,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         log_dir=args.log_dir,
         proxy_port=args.proxy_port,
         supervise_python=args.supervise_python,
-        config_arrives=args.config_arrives,
+        config_arrives=args.config_arrives or args.config_stdin,
+        config_stdin=args.config_stdin,
         ca_copy=args.ca_copy,
     )
 

@@ -18,7 +18,7 @@ import json
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 from bot_bottle import interrupts
@@ -65,6 +65,53 @@ class EngineAPI:
         """``docker start CONTAINER`` (a container already running is no error, as for the CLI)."""
         self._call("start", "POST", f"/containers/{quote(container, safe='')}/start", timeout=timeout,
                    ok=(204, 304))
+
+    def create_container(self, name: str, body: Mapping[str, object], *, timeout: float = 120) -> str:
+        """``docker create --name NAME ...`` from its create body (``create_body.container``): the id."""
+        data = self._call("create", "POST", f"/containers/create?name={quote(name, safe='')}", body=dict(body),
+                          timeout=timeout, ok=(201,))
+        return str(json.loads(data)["Id"])
+
+    def attach_stdin(self, container: str, *, timeout: float = 120) -> socket.socket:
+        """Attach to a created container's stdin (it was created with ``OpenStdin`` and
+        ``StdinOnce``): the connection to write it on (``send_stdin``). Attached before the start,
+        as ``docker run -i`` does, so that nothing the container reads at its start is missed."""
+        interrupts.raise_pending()
+        path = f"/containers/{quote(container, safe='')}/attach?stream=1&stdin=1&stdout=0&stderr=0"
+        head = (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                "Content-Length: 0\r\n\r\n").encode()
+        sock = self._connect("attach", timeout)
+        try:
+            sock.sendall(head)
+            status, length, rest = _read_head(sock)
+            if status >= 400:
+                while length is not None and len(rest) < length and (chunk := sock.recv(65536)):
+                    rest += chunk
+                raise _engine_error("attach", status, rest)
+        except TimeoutError:
+            sock.close()
+            raise DockerError(f"`docker attach` did not answer within {timeout:g} s") from None
+        except OSError as exc:
+            sock.close()
+            raise DockerError(f"`docker attach` lost the engine at {self.path}: {exc}") from None
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def send_stdin(self, sock: socket.socket, data: bytes) -> None:
+        """Write ``data`` to an attached stdin (``attach_stdin``) and end it: the container reads
+        it, then EOF (``StdinOnce``). Not waited for: the engine keeps an attach of a container
+        whose stdin is ``StdinOnce`` open until the container stops, and what was sent on a UNIX
+        socket is read by the engine whole whether or not this end is still open."""
+        with sock:
+            try:
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+            except TimeoutError:
+                raise DockerError("`docker attach` did not take the container's input in time") from None
+            except OSError as exc:
+                raise DockerError(f"`docker attach` lost the engine at {self.path}: {exc}") from None
 
     def exec(self, container: str, argv: Sequence[str], *, user: str | None = None, stdin: bytes | None = None,
              timeout: float = 120) -> DockerResult:

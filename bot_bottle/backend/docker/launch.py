@@ -24,7 +24,7 @@ from pathlib import Path
 from bot_bottle import interrupts, proc, scratch
 from bot_bottle.backend import sidecar_config
 from bot_bottle.backend.agent_setup import default_git_fields
-from bot_bottle.backend.docker import egress_log, engine, engine_api, removal, snapshot_room
+from bot_bottle.backend.docker import create_body, egress_log, engine, engine_api, removal, snapshot_room
 from bot_bottle.backend.docker.disk_guard import DiskGuard
 from bot_bottle.backend.docker.sidecar_watch import SidecarWatch
 from bot_bottle.backend.docker.bottle import SECRET_ENV_DIR, SECRET_ENV_FILE, WORKDIR, DockerBottle
@@ -387,13 +387,17 @@ class DockerLauncher:
         else:
             self._api.start(name)
 
-    def _create(self, kind: str, args: list[str], ref: str) -> None:
+    def _create(self, kind: str, args: list[str], ref: str, *, stdin: bool = False) -> None:
+        """``docker ARGS`` making a ``kind`` named ``ref``. A container is made on the engine's
+        socket when the launch found it (``_api``) and the argv reads as a body (``create_body``),
+        anything else by the CLI. ``stdin``: the container's stdin open for one attach (socket
+        only: ``_sidecar_on_socket``)."""
         # Record before running: a create that fails half way must still be rolled back.
         record = (kind, ref)
         with self._lock:
             self._created.append(record)
         try:
-            out = self._docker(args)
+            out = self._run_create(kind, args, stdin)
         except engine.DockerError as exc:
             if _name_taken(exc):
                 # The name is another launch's (the same bottle run by another process): removing
@@ -414,6 +418,17 @@ class DockerLauncher:
                 self._created[self._created.index(record)] = (kind, created_id)
                 self._created_names[created_id] = ref
 
+    def _run_create(self, kind: str, args: list[str], stdin: bool) -> str:
+        api = self._api
+        if api is not None and kind == "container" and (made := create_body.container(args)) is not None:
+            name, body = made
+            if stdin:
+                body.update(AttachStdin=True, OpenStdin=True, StdinOnce=True)
+            return api.create_container(name, body)
+        if stdin:
+            raise BotBottleError("a container's stdin is handed in only on the engine's socket")
+        return self._docker(args)
+
     def launch(self) -> DockerBottle:
         if self.options.resume:
             self._refuse_over_kept_agent()
@@ -432,7 +447,9 @@ class DockerLauncher:
 
             self._progress("checking images; creating the bottle's volume and network")
             # The volume and the network need no image: made while the images are checked, and
-            # the engine's socket looked up for the calls the start waits on (``_api``).
+            # the engine's socket looked up for the calls the start waits on (``_api``). Both by
+            # the CLI: over the socket they would wait for the lookup, which costs more (a CLI's
+            # start) than it saves (measured: the network came later by 40-60 ms).
             with ThreadPoolExecutor(max_workers=3) as pool:
                 made = [pool.submit(self._create_volume), pool.submit(self._create_network),
                         pool.submit(self._find_api)]
@@ -510,21 +527,51 @@ class DockerLauncher:
             self.names.network,
         )
 
+    def _sidecar_on_socket(self, args: list[str]) -> bool:
+        """Whether the sidecar is made and started on the engine's socket, its config handed in on
+        its stdin at its start (``_start_sidecar``), rather than by the CLI and an exec after."""
+        return self._api is not None and create_body.container(args) is not None
+
     def _start_sidecar(self, image: str) -> None:
         name = self.names.sidecar_container
         files = self._sidecar_files()  # before anything is created: a bad grant fails here
-        args = [
+        args = self._sidecar_args(image, "--config-arrives")
+        stdin = self._sidecar_on_socket(args)
+        if stdin:
+            args = self._sidecar_args(image, "--config-stdin")
+        self._create("container", args, name, stdin=stdin)
+        self._prepare_sidecar(name, files)
+        if not stdin:
+            self._start_container(name)
+            self._hand_in_config(name, files)
+            return
+        api = self._api
+        assert api is not None
+        # Attached before the start, as `docker run -i` does: its init reads the config from
+        # stdin (``--config-stdin``) and nothing of it is on an argv or in a create body.
+        attached = api.attach_stdin(name)
+        try:
+            api.start(name)
+        except BaseException:
+            attached.close()
+            raise
+        api.send_stdin(attached, self._config_document(files))
+
+    def _sidecar_args(self, image: str, config_flag: str) -> list[str]:
+        """The sidecar's `docker create` argv (``create_body`` reads the same one for the socket)."""
+        return [
             "create",
             "--name",
-            name,
+            self.names.sidecar_container,
             "--network",
             self.names.network,
             "--network-alias",
             "sidecar",
             "--volume",
             f"{self.names.socket_volume}:{SOCKET_DIR}",
-            # The policy and the secrets, handed in after start (``_hand_in_config``): in memory,
-            # never in the container's writable layer on the host's disk.
+            # The policy and the secrets, handed in at or after the start (on stdin, or
+            # ``_hand_in_config``): in memory, never in the container's writable layer on the
+            # host's disk.
             "--tmpfs",
             f"{SIDECAR_CONFIG_DIR}:rw,nosuid,nodev,noexec,size=16m,mode=0711",
             "--cap-drop",
@@ -547,11 +594,13 @@ class DockerLauncher:
             "max-file=2",
             *label_args(self.labels("sidecar")),
             image,
-            "--config-arrives",
+            config_flag,
             "--ca-copy",
             self._ca_copy,
         ]
-        self._create("container", args, name)
+
+    def _prepare_sidecar(self, name: str, files: Mapping[str, tuple[str, int]]) -> None:
+        """What a created sidecar gets before its start: test-only files, more networks."""
         if "shared-config" in self.weak or self.options.upstream_ca_pem:
             with scratch.private_dir() as tmp:
                 folder = Path(tmp)
@@ -571,8 +620,12 @@ class DockerLauncher:
                     self._docker(["cp", str(bundle), f"{name}:{SYSTEM_BUNDLE}"])
         for network in self.options.extra_networks:
             self._docker(["network", "connect", network, name])
-        self._start_container(name)
-        self._hand_in_config(name, files)
+
+    @staticmethod
+    def _config_document(files: Mapping[str, tuple[str, int]]) -> bytes:
+        """The sidecar's config as its init reads it (``init.receive_config``)."""
+        doc = {"files": {relative: {"mode": mode, "text": text} for relative, (text, mode) in files.items()}}
+        return json.dumps(doc).encode("utf-8")
 
     def _sidecar_files(self) -> dict[str, tuple[str, int]]:
         """The sidecar's config by name in its folder: (text, mode). Secrets among them."""
@@ -594,14 +647,14 @@ class DockerLauncher:
     def _hand_in_config(self, name: str, files: Mapping[str, tuple[str, int]]) -> None:
         """Write the config into the started sidecar's tmpfs, through `docker exec -i` (stdin,
         never an argv); its init waits for it (``--config-arrives``) before anything reads it."""
-        doc = {"files": {relative: {"mode": mode, "text": text} for relative, (text, mode) in files.items()}}
+        doc = self._config_document(files)
         part, drop = f"{SIDECAR_CONFIG_DIR}/{CONFIG_DROP}.part", f"{SIDECAR_CONFIG_DIR}/{CONFIG_DROP}"
         argv = ["sh", "-c", f"umask 077 && cat > {part} && mv {part} {drop}"]
         api = self._api
         if api is None:
-            engine.run(["exec", "-i", name, *argv], input=json.dumps(doc), timeout=120)
+            engine.run(["exec", "-i", name, *argv], input=doc.decode("utf-8"), timeout=120)
             return
-        result = api.exec(name, argv, stdin=json.dumps(doc).encode("utf-8"), timeout=120)
+        result = api.exec(name, argv, stdin=doc, timeout=120)
         if result.returncode != 0:
             first = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise engine.DockerError(f"`docker exec` failed: {first}", returncode=result.returncode,
