@@ -37,7 +37,11 @@ lowercase letters only and whose bytes are no text (a word list, a column of sho
 words) gives no layer: a large text of short lines holds thousands of such blocks.
 
 Groups of two or four bytes are written big-endian by ``xxd`` and in the machine's order, little-
-endian, by ``od -x`` and ``hexdump``: such a block is read both ways.
+endian, by ``od -x``, ``hexdump`` and ``xxd -e``: such a block is read both ways.
+
+A dump pasted as a table (a spreadsheet, TSV) is read too: rows of an offset or a row number, a
+tab, then the row's bytes in hex (a cell each, one run, or blanks between them), maybe a cell of
+text last (``_tab_tables``); only a text holding a tab is searched for one.
 """
 
 from __future__ import annotations
@@ -225,14 +229,18 @@ def _digits(line: str) -> int:
 
 
 def _narrow(line: str, widest: int, group: int) -> str:
-    """``line`` up to its first gap wider than ``widest`` blanks, or up to and with its first
-    group narrower than ``group`` digits."""
+    """``line`` up to its first gap wider than ``widest`` blanks (but ``xxd -e``'s before its
+    last group), or up to and with its first group narrower than ``group`` digits."""
     end = 0
     for m in _GROUP_AT.finditer(line):
-        if m.start() - end > widest and end:
+        width = m.end() - m.start()
+        # ``xxd -e`` right-aligns a group cut short by the end of the file in its column: one
+        # blank, and one more per digit it lacks, before it (the text column is further away).
+        aligned = width < group and line[end : m.start()] == " " * (1 + group - width)
+        if end and m.start() - end > widest and not aligned:
             break
         end = m.end()
-        if end - m.start() < group:
+        if width < group:
             break
     return line[:end]
 
@@ -441,6 +449,8 @@ def plain_dumps(text: str, *, limit: int, latin: bytes | None = None) -> list[De
             return out
     if limit > 0 and len(text) >= MIN_BYTES * 3 - 1:
         out += _spaced_lines_inside(text, out, limit, latin)
+    if limit > 0 and "\t" in text:
+        out += _tab_tables(text, out, limit)
     return out
 
 
@@ -779,3 +789,74 @@ def _run_start(view: bytes, at: int) -> int:
         if blank == at or blank < 2 or not view.startswith(b"hh", blank - 2):
             return at
         at = blank - 2
+
+
+# -- tables of bytes, tab-separated ---------------------------------------------------------------
+
+# A dump pasted into a spreadsheet or written as TSV: each row an offset or a row number (hex or
+# decimal, maybe with xxd's colon), a tab, then the row's bytes in hex (one cell each, one run,
+# or blanks between them), maybe a last cell of text. Rows are read in order across the table, so
+# a value cut at a row's end is read whole. Found from a row's first byte cell: a literal tab the
+# regular expression engine skips ahead to, and only texts holding a tab are searched.
+_TAB_SEED = re.compile(r"\t[0-9a-fA-F]{2}(?:[ \t]?[0-9a-fA-F]{2}){3}")
+# One row, matched where a line starts: the bytes are whole cells (a cell of text after them is
+# not read, even when it starts with hex letters).
+_TAB_ROW = re.compile(
+    r"[ ]*+[0-9a-fA-F]{1,10}:?\t(?P<bytes>[0-9a-fA-F]{2}(?:(?:[ \t]?[0-9a-fA-F]{2})*+))"
+    r"(?=[\t\r]|(?![^\n\x00]))[^\n\x00]*"
+)
+# A row's cells after its first, when they are bytes one a cell: a text column is a cell of
+# another width (bytes shown as characters, "|...|").
+_TAB_BYTE_CELL = re.compile(r"[0-9a-fA-F]{2}")
+
+
+def _tab_tables(text: str, read: list[Decoded], limit: int) -> list[Decoded]:
+    """Each table of two rows or more of bytes with a tab after their first cell (``_TAB_ROW``)
+    that no layer of ``read`` holds already, its bytes read across its rows."""
+    out: list[Decoded] = []
+    spans = sorted((layer.start, layer.end) for layer in read)
+    starts = [start for start, _ in spans]
+    reach = list(itertools.accumulate((end for _, end in spans), max))
+    done = 0
+    for m in _TAB_SEED.finditer(text):
+        if m.start() < done:
+            continue
+        start = _line_start_before(text, m.start())
+        k = bisect.bisect_right(starts, start) - 1
+        if k >= 0 and reach[k] > start:
+            done = reach[k]
+            continue  # read already (a dump with offsets, one without)
+        table = _tab_table(text, start, limit)
+        if table is None:
+            done = _line_end(text, m.start())
+            continue
+        end, data = table
+        done = end
+        if len(data) >= MIN_BYTES:
+            out.append(Decoded("hexdump", start, end, data.decode("latin-1"), whole_span(start, end)))
+            limit -= len(data)
+            if limit <= 0:
+                break
+    return out
+
+
+def _tab_table(text: str, start: int, limit: int) -> tuple[int, bytes] | None:
+    """The end and bytes of the table of rows (``_TAB_ROW``) at ``start``: two or more."""
+    rows: list[str] = []
+    end = start
+    for line_start, line_end in _lines(text, start):
+        if end - start > 3 * limit:
+            break
+        m = _TAB_ROW.fullmatch(text, line_start, line_end)
+        if m is None:
+            break
+        rows.append(_row_bytes(m.group("bytes")))
+        end = line_end
+    if len(rows) < MIN_LINES:
+        return None
+    return end, bytes.fromhex("".join(rows))
+
+
+def _row_bytes(cells: str) -> str:
+    """A row's hex digits, blanks and tabs between them left out."""
+    return cells.replace("\t", "").replace(" ", "")

@@ -427,23 +427,53 @@ class Engine:
         return out
 
     def _around_boundaries(self, joined: str, boundaries: list[int]) -> list[RawHit]:
-        reach = SPLIT_REACH
-        windows: list[list[int]] = []
-        for b in boundaries:
-            start, end = max(0, b - reach), min(len(joined), b + reach)
-            if windows and start <= windows[-1][1]:
-                windows[-1][1] = end
-            else:
-                windows.append([start, end])
-        if len(windows) == 1 and windows[0] == [0, len(joined)]:
-            return self.direct(joined, frozenset(boundaries))
+        """The direct layer's hits in the windows of ``joined`` around ``boundaries`` (the caller
+        keeps those that cross one). Token formats are searched ``SPLIT_REACH`` either side; the
+        bottle's secrets, literal forms that cross a boundary only by lying within their own
+        length of it, in narrower windows (``_known_around``): the fields' text is not searched
+        for them a second time in full."""
+        out = self._tokens_around(joined, boundaries) if self.options.tokens else []
+        if self.options.known_secrets and self.known:
+            out += self._known_around(joined, boundaries)
+        return out
+
+    def _tokens_around(self, joined: str, boundaries: list[int]) -> list[RawHit]:
+        """Token formats in the ``SPLIT_REACH`` windows around ``boundaries`` (high-entropy
+        strings are not looked for: two fields glued together look random)."""
         out: list[RawHit] = []
+        windows = _windows_around(boundaries, SPLIT_REACH, len(joined))
+        if len(windows) == 1 and windows[0] == (0, len(joined)):
+            return self._token_hits(joined, frozenset(boundaries))
         for start, end in windows:
             inside = frozenset(b - start for b in boundaries[bisect.bisect_left(boundaries, start):
                                                              bisect.bisect_right(boundaries, end)])
-            for h in self.direct(joined[start:end], inside):
+            for h in self._token_hits(joined[start:end], inside):
                 out.append(RawHit(h.start + start, h.end + start, h.detector, h.name, h.confidence,
                                   h.secret_name, h.encoding))
+        return out
+
+    def _token_hits(self, text: str, fences: frozenset[int]) -> list[RawHit]:
+        return [RawHit(start, end, id_, name, det.confidence)
+                for start, end, det, id_, name in self.tokens.scan(text, None, fences)]
+
+    def _known_around(self, joined: str, boundaries: list[int]) -> list[RawHit]:
+        """The bottle's secrets in ``joined`` that may cross a boundary, in the order a search
+        of each ``SPLIT_REACH`` window would give them (the first of a secret's hits is the one
+        reported): each window's narrow pieces around its boundaries, joined by NUL (which no
+        form crosses: a hit across one is dropped), searched as one text."""
+        reach = min(self.known.longest_form() + 1, SPLIT_REACH)
+        out: list[RawHit] = []
+        for start, end in _windows_around(boundaries, SPLIT_REACH, len(joined)):
+            inside = boundaries[bisect.bisect_left(boundaries, start):bisect.bisect_right(boundaries, end)]
+            pieces = [(max(a, start), min(b, end)) for a, b in _windows_around(inside, reach, len(joined))]
+            text, starts = _join([joined[a:b] for a, b in pieces], SEPARATOR)
+            for k in self.known.find(text):
+                index = bisect.bisect_right(starts, k.start) - 1
+                if k.end > starts[index] + pieces[index][1] - pieces[index][0]:
+                    continue  # across the NUL between two pieces
+                base = pieces[index][0] - starts[index]
+                out.append(RawHit(k.start + base, k.end + base, KNOWN_SECRET, KNOWN_SECRET_NAME, HIGH,
+                                  k.secret_name, k.encoding))
         return out
 
     # -- findings ------------------------------------------------------------------------------
@@ -530,6 +560,19 @@ class _Joined:
             self._indices = list(indices)
             self._joined = _join([self.segments[i].text for i in indices], SEPARATOR)
         return self._joined
+
+
+def _windows_around(boundaries: list[int], reach: int, size: int) -> list[tuple[int, int]]:
+    """``reach`` either side of each of ``boundaries`` (ascending) within ``[0, size)``, windows
+    that overlap or touch merged."""
+    windows: list[list[int]] = []
+    for b in boundaries:
+        start, end = max(0, b - reach), min(size, b + reach)
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = end
+        else:
+            windows.append([start, end])
+    return [(start, end) for start, end in windows]
 
 
 def _join(texts: Sequence[str], separator: str) -> tuple[str, list[int]]:

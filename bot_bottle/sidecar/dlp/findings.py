@@ -105,16 +105,32 @@ def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
         by_location.setdefault(finding.location, []).append(finding)
     kept: list[Finding] = []
     for group in by_location.values():
-        group = sorted(set(group), key=lambda f: (f.start, -f.end, -_specificity(f), -_RANK.get(f.confidence, 0),
-                                                  f.detector))
+        # Findings equal up to the sort's first keys (one span found through two encodings) are
+        # ordered by the rest, never by the set's order (which changes with the hash seed): the
+        # first of equals stands for the others.
+        group = sorted(set(group), key=_order)
         open_spans: list[Finding] = []
         for finding in group:
             open_spans = [g for g in open_spans if g.end >= finding.start]
             if not any(_beats(g, finding) for g in open_spans):
                 kept.append(finding)
             open_spans.append(finding)
-    kept.sort(key=lambda f: (f.location, f.start, f.end, f.detector))
+    kept.sort(key=lambda f: (f.location, f.start, f.end, f.detector, _plainness(f.encoding), f.encoding or "",
+                             f.secret_name or "", f.name, f.confidence))
     return kept
+
+
+def _order(finding: Finding) -> tuple[int, int, int, int, str, int, str, str, str]:
+    """The sweep's order: by start, the wider first, the more specific and more confident first,
+    then the plainer encoding (a value found as sent, or under fewer layers of encoding, is the
+    simpler account of what was sent), then names, so equal spans resolve the same on every run."""
+    return (finding.start, -finding.end, -_specificity(finding), -_RANK.get(finding.confidence, 0), finding.detector,
+            _plainness(finding.encoding), finding.encoding or "", finding.secret_name or "", finding.name)
+
+
+def _plainness(encoding: str | None) -> int:
+    """0 for a value as sent, else the number of encodings stacked ("url+base64": 2)."""
+    return 0 if encoding is None else encoding.count("+") + 1
 
 
 def _beats(container: Finding, inner: Finding) -> bool:

@@ -27,6 +27,7 @@ import base64
 import binascii
 import bisect
 import codecs
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -299,6 +300,13 @@ class KnownSecrets:
         return ([(g.anchor, g.lowered, [n.text for n, _ in g.forms]) for g in self._needles]
                 + [(f.anchor, False, [f.widest]) for f in self._escaped])
 
+    def longest_form(self) -> int:
+        """The longest text a hit of ``find`` can span: a hit that crosses a point of a text lies
+        within this many characters of it on either side, and is found there alike (each form is
+        a literal, or an escaped form matched from its anchor over at most this much)."""
+        return max([len(n.text) for g in self._needles for n, _ in g.forms]
+                   + [len(f.widest) for f in self._escaped], default=0)
+
     def find(self, text: str, lowered: str | None = None) -> list[KnownHit]:
         """Every occurrence of every form of every secret in ``text``."""
         if not self._needles or not text:
@@ -317,7 +325,7 @@ class KnownSecrets:
         needles = self._echo_needles if echoes else self._base85_needles
         if not needles or not text:
             return []
-        hits = _search(needles, text, text)
+        hits = _search_runs(needles, text)
         if "\n" in text:
             hits += _across_breaks(needles, text, wrapped_blocks(text))
         return hits
@@ -438,12 +446,15 @@ def _either_case(groups: list[_Group]) -> tuple[_Group, ...]:
     return tuple(groups)
 
 
-def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:
+def _search(groups: Sequence[_Group], text: str, low: str, gate: _CharGate | None = None) -> list[KnownHit]:
+    """Every form of ``groups`` in ``text`` (``low``: its lower-cased copy, or itself); ``gate``:
+    the text's ``_CharGate`` when the caller made one."""
     hits: list[KnownHit] = []
     # UTF-16 forms hold NULs: a text without one (any single file) cannot hold them.
     has_nul = "\x00" in text
     gated = len(text) >= GATE_MIN_TEXT
-    gate = _CharGate(text) if gated else None
+    if gated and gate is None:
+        gate = _CharGate(text)
     gate_low = (gate if low is text else _CharGate(low)) if gated else None
     twins_low: str | None = None  # the lower-cased text, made for the first pair of twins
     searched: set[int] = set()  # twins already found with their pair
@@ -466,6 +477,61 @@ def _search(groups: Sequence[_Group], text: str, low: str) -> list[KnownHit]:
             continue
         hits += _confirmed(hay, group.anchor, group.forms, hay, text)
     return hits
+
+
+# Blanks, line breaks and NUL: no base85, ascii85, base32hex, ROT47 or every-other form of a value
+# without them holds one, so such a form lies inside a run of other characters at least as long
+# as itself. Prose and code are mostly short runs between blanks: those forms are searched only in
+# the long runs, joined by a line break (``_search_runs``).
+_BREAKS = " \t\n\r\x0b\x0c\x00"
+_RUN_MAP = bytes(0x20 if chr(b) in _BREAKS else 0x41 for b in range(256))
+# Finding a large text's long runs costs about this many searches of it.
+RUNS_WORTH = 32
+# A text with fewer breaks than one in this many characters is mostly long runs (random bytes:
+# one in 36; prose and code: one in five or six): searched whole.
+RUNS_SPARSE = 16
+
+
+def _search_runs(groups: Sequence[_Group], text: str) -> list[KnownHit]:
+    """``_search(groups, text, text)``; in a large text, the groups whose forms hold no
+    ``_BREAKS`` character only in its runs without one that are long enough to hold a form,
+    when enough of them can be there for the runs to be worth finding (each search left out is
+    a pass over the text; finding the runs costs about ``RUNS_WORTH`` passes)."""
+    if len(text) < GATE_MIN_TEXT:
+        return _search(groups, text, text)
+    gate = _CharGate(text)
+    runs_only = [g for g in groups if _unbroken(g) and gate.holds_all(g.chars)]
+    if len(runs_only) < RUNS_WORTH:
+        return _search(groups, text, text, gate)
+    if _sparse_breaks(text[:GATE_MIN_TEXT].encode("latin-1", "replace").translate(_RUN_MAP)):
+        return _search(groups, text, text, gate)  # its start says: long runs, most of the text
+    shortest = min(len(n.text) for g in runs_only for n, _ in g.forms)
+    shape = text.encode("latin-1", "replace").translate(_RUN_MAP)  # "?" for wider characters: same offsets
+    if _sparse_breaks(shape):
+        return _search(groups, text, text, gate)  # long runs (binary data, base64): most of the text
+    spans = [m.span() for m in re.finditer(b"A" * shortest + b"A*+", shape)]
+    kept = set(map(id, runs_only))
+    hits = _search([g for g in groups if id(g) not in kept], text, text, gate)
+    if not spans:
+        return hits
+    joined = "\n".join(text[a:b] for a, b in spans)
+    joined_starts = list(itertools.accumulate((b - a + 1 for a, b in spans[:-1]), initial=0))
+    for hit in _search(runs_only, joined, joined):
+        k = bisect.bisect_right(joined_starts, hit.start) - 1
+        base = spans[k][0] - joined_starts[k]
+        hits.append(KnownHit(hit.start + base, hit.end + base, hit.secret_name, hit.encoding))
+    return hits
+
+
+def _sparse_breaks(shape: bytes) -> bool:
+    """Whether fewer than one character in ``RUNS_SPARSE`` of ``shape`` (``_RUN_MAP``) is a break."""
+    return shape.count(b" ") * RUNS_SPARSE < len(shape)
+
+
+def _unbroken(group: _Group) -> bool:
+    """Whether no form of ``group`` (or of its twin, searched with it) holds a ``_BREAKS`` character."""
+    twins = group.forms + (group.twin.forms if group.twin is not None else [])
+    return all(ch not in _BREAKS for n, _ in twins for ch in n.text)
 
 
 def _confirmed(hay: str, anchor: str, forms: list[tuple[_Needle, int]], confirm: str, text: str) -> list[KnownHit]:
