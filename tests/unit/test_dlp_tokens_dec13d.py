@@ -105,7 +105,10 @@ class AwsSecretGluedTest(unittest.TestCase):
                 f"AKIAIOSFODNN7EXAMPLE and {blob(RNG, 50)}\n"
                 f"x{self.key_id} sha256={RNG.randbytes(32).hex()} sha1={RNG.randbytes(20).hex()}\n"
                 f"x{self.key_id}{RNG.randbytes(32).hex()}\n")
-        self.assertEqual(detectors(text), [])
+        # The key id glued to one lower-case letter is itself read (test_dlp_tokens_dec13j); no
+        # hash after it is read as its secret.
+        self.assertNotIn("aws-secret-access-key", detectors(text))
+        self.assertEqual(set(detectors(text)) - {"aws-access-key-id"}, set())
 
     def test_a_key_id_inside_wrapped_base64(self) -> None:
         # An embedded font or certificate: lines of 76 or 64, one of which spells a key id.

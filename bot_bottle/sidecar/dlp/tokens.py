@@ -17,11 +17,13 @@ per match for the same reason. A token glued to what is around it (``xghp_...``,
 enough (``Glue``): not inside a long encoded blob, which spells an anchor by chance now and then,
 and not a kebab-case or snake-case name. Appended to a blob, a token is one where it ends the run
 with its format's exact length; a GitHub or npm token whose checksum holds is one anywhere. An
-AWS secret key is read with characters glued to it or run together with its key id, an unmarked
-legacy OpenAI key glued to one character or after a short name. Known-benign shapes never fire:
-there is no detector for bare hex (hashes, git SHAs, "ghs_" and a SHA-1), UUIDs, base64 blobs or
-``sha512-`` integrity strings, and the generic assignment detector requires a secret-sounding key
-*and* a strong literal value.
+AWS key id is read with one or two lower-case letters glued on (its body base32 mixing letters
+and digits), an AWS secret key with characters glued to it or run together with its key id, an
+unmarked legacy OpenAI key glued to one character or after a short name. A GitHub token is read
+lower- or upper-cased too (the prefix kept as a marker, a one-case body that is no hex hash).
+Known-benign shapes never fire: there is no detector for bare hex (hashes, git SHAs, "ghs_" and a
+SHA-1), UUIDs, base64 blobs or ``sha512-`` integrity strings, and the generic assignment detector
+requires a secret-sounding key *and* a strong literal value.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class Glue:
     # four-character anchor). Empty for formats of no fixed length: a body that takes any run
     # would read the end of every blob that spells the anchor near its end.
     tail: tuple[int, ...] = ()
+    # More of a value glued at its end (``need`` for the other side), checked before ``fixed``.
+    need_end: Callable[[str, int, int], bool] | None = None
 
     def starts(self, text: str, start: int, end: int) -> bool:
         if self.proof is not None and self.proof(text[start:end]):
@@ -128,6 +132,8 @@ class Glue:
     def ends(self, text: str, start: int, end: int) -> bool:
         if self.proof is not None and self.proof(text[start:end]):
             return True
+        if self.need_end is not None and not self.need_end(text, start, end):
+            return False
         return (self.fixed or text[end] in self.after) and not _blob_run(text, end, 1)
 
 
@@ -248,6 +254,33 @@ def _aws_id(value: str) -> bool:
     return "EXAMPLE" not in value and len(set(value[4:])) > 3
 
 
+# A key id's 16 characters after its prefix are base32 (A-Z, 2-7). Glued to letters, it is one
+# where that body mixes letters and digits and one or two lower-case letters at most are glued on
+# each side, then a character no name or encoding goes on with: an upper-case word, constant or
+# base32 string spells the prefix inside one run of capitals, an upper-case hash glues digits.
+_AWS_GLUED_BODY = re.compile(r"(?=[A-Z2-7]*[2-7])(?=[A-Z2-7]*[A-Z])[A-Z2-7]{16}")
+_GLUED_LETTERS = 2
+_AWS_GLUE_ENDS = _TOKEN | _B64
+
+
+def _aws_glued_side(text: str, at: int, step: int) -> bool:
+    """Whether the characters from ``at`` on (``step`` 1) or before it (``step`` -1) are at most
+    ``_GLUED_LETTERS`` lower-case letters, then the end of the text or a separator."""
+    for count in range(_GLUED_LETTERS + 1):
+        i = at + count if step > 0 else at - 1 - count
+        if i < 0 or i >= len(text):
+            return True
+        c = text[i]
+        if not ("a" <= c <= "z"):
+            return c not in _AWS_GLUE_ENDS
+    return False
+
+
+def _aws_glued(text: str, start: int, end: int) -> bool:
+    return _AWS_GLUED_BODY.fullmatch(text, start + 4, end) is not None and \
+        _aws_glued_side(text, start, -1) and _aws_glued_side(text, end, 1)
+
+
 def _one_case_body(prefix_len: int) -> Callable[[str], bool]:
     """A token body in one case (lower-cased from a random mix): letters and digits, varied."""
 
@@ -263,8 +296,9 @@ _HEX = re.compile(r"[0-9a-f]*")
 
 
 def _lowered_github(value: str) -> bool:
-    """A lower-cased token holds letters past "f" (all 36 of its characters in 0-9a-f: one chance
-    in 10**12); a hash after a word ending in "ghs" ("...ghs_" and a SHA-1 in a log) does not."""
+    """A lower- or upper-cased token holds letters past "f" (all 36 of its characters in 0-9a-f:
+    one chance in 10**12); a hash after a word ending in "ghs" ("...ghs_" and a SHA-1 in a log)
+    does not."""
     return _one_case_body(4)(value) and _HEX.fullmatch(ascii_lower(value), 4) is None
 
 
@@ -676,7 +710,8 @@ _XOX = tuple(f"xox{c}-" for c in "abposre")
 
 DETECTORS: tuple[Detector, ...] = (
     _d("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}", _AWS_ANCHORS, run_min=20,
-       before=_ALNUM, after=_ALNUM, check=_aws_id),
+       before=_ALNUM, after=_ALNUM, check=_aws_id,
+       glue=Glue(4, fixed=True, need=_aws_glued, need_end=_aws_glued)),
     # A 40-character base64 value shortly after an access key id is its secret key (characters
     # glued to it, or the id run together with it, make it no other value: the pair is a
     # credential). The expression finds the id; ``_aws_secret_near_id`` reads what follows.
@@ -703,6 +738,9 @@ DETECTORS: tuple[Detector, ...] = (
     # Case-changed tokens: the prefix is kept as a marker, no random value has these shapes.
     _d("github-token", "GitHub token", r"gh[pousr]_[a-z0-9]{36,251}",
        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), run_min=40, before=_ALNUM, after=_WORD, check=_lowered_github,
+       glue=Glue(4)),
+    _d("github-token", "GitHub token", r"GH[POUSR]_[A-Z0-9]{36,251}",
+       ("GHP_", "GHO_", "GHU_", "GHS_", "GHR_"), run_min=40, before=_ALNUM, after=_WORD, check=_lowered_github,
        glue=Glue(4)),
     _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
        ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11), glue=Glue(11, tail=(93,))),
@@ -759,8 +797,9 @@ class _Probe:
 # regex engine jumps between occurrences), checks the character before it against the few that
 # can precede it in an anchor (cheap: most "_" in code follow other letters), then the anchors.
 _PROBE_TABLE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (r"_(?<=[poustrme]_)(?:(?<=gh[pousr]_)|(?<=npm_)|(?<=k_live_)|(?<=github_pat_))",
-     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "npm_", "k_live_", "github_pat_")),
+    (r"_(?<=[poustrmePOUSR]_)(?:(?<=gh[pousr]_)|(?<=npm_)|(?<=k_live_)|(?<=github_pat_)|(?<=GH[POUSR]_))",
+     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "npm_", "k_live_", "github_pat_",
+      "GHP_", "GHO_", "GHU_", "GHS_", "GHR_")),
     (r"-(?<=[abeikoprstX]-)(?:(?<=sk-)|(?<=gl[dr]t-)|(?<=glp(?:at|tt)-)|(?<=xox[abposre]-)|(?<=xapp-)"
      r"|(?<=GOCSPX-)|(?<=pypi-))",
      ("sk-", "gldt-", "glrt-", "glpat-", "glptt-", *(f"xox{c}-" for c in "abposre"), "xapp-", "GOCSPX-", "pypi-")),
