@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import grp
+import importlib
 import json
 import os
 import pwd
@@ -47,9 +48,31 @@ from bot_bottle.sidecar.ca_maker import (  # noqa: F401 - the CA's names, as the
     create_ca_files,
     start_ca,
 )
-from bot_bottle.sidecar.egress.credentials import Secrets, SecretsError, check_credentials
-from bot_bottle.sidecar.egress.policy import Policy, PolicyError
-from bot_bottle.sidecar.supervise import channel
+from bot_bottle.sidecar.supervise import spool_layout
+
+# ``typing`` costs the start a few milliseconds too; type checkers read this as True.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bot_bottle.sidecar.egress.credentials import Secrets, SecretsError, check_credentials  # noqa: F401
+    from bot_bottle.sidecar.egress.policy import Policy, PolicyError  # noqa: F401
+
+# Read only once the proxy is started (``preflight``), so imported then, not before it starts:
+# the egress policy's and credentials' modules are most of what the init would import otherwise.
+_LATE_NAMES = {
+    "Secrets": "bot_bottle.sidecar.egress.credentials",
+    "SecretsError": "bot_bottle.sidecar.egress.credentials",
+    "check_credentials": "bot_bottle.sidecar.egress.credentials",
+    "Policy": "bot_bottle.sidecar.egress.policy",
+    "PolicyError": "bot_bottle.sidecar.egress.policy",
+}
+
+
+def __getattr__(name: str) -> object:
+    """``init.Secrets`` and the other late names still read as the init's own."""
+    if name not in _LATE_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LATE_NAMES[name]), name)
+
 
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 STOP_GRACE_SECONDS = 10
@@ -231,7 +254,7 @@ def hand_out_folders(config: Config, accounts: dict[str, Account]) -> None:
 
 
 def hand_out_spool(root: Path, gate: Account) -> None:
-    """The supervise spool as ``channel.SHARED_FOLDERS`` lays it out: the group reads it all,
+    """The supervise spool as ``spool_layout.SHARED_FOLDERS`` lays it out: the group reads it all,
     each daemon writes only what cannot grant (its proposals and expiries, the gate its records),
     and only root (the host's ``ctl``) writes decisions and grants.
 
@@ -242,8 +265,8 @@ def hand_out_spool(root: Path, gate: Account) -> None:
     spool_gid = gate.groups[0]
     owners = {"root": os.geteuid(), "gate": gate.uid}
     root.mkdir(parents=True, exist_ok=True)
-    _own(root, os.geteuid(), spool_gid, channel.SPOOL_MODE)
-    for name, (mode, owner) in channel.SHARED_FOLDERS.items():
+    _own(root, os.geteuid(), spool_gid, spool_layout.SPOOL_MODE)
+    for name, (mode, owner) in spool_layout.SHARED_FOLDERS.items():
         folder = root / name
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
             folder.unlink()  # an older image let the group write here; the spool's folders are folders
@@ -252,11 +275,12 @@ def hand_out_spool(root: Path, gate: Account) -> None:
             if path.is_file() and not path.is_symlink():
                 _own(path, owners[owner], spool_gid, 0o640)
         _own(folder, owners[owner], spool_gid, mode)
-    for name, mode in ((channel.DECIDE_LOCK_FILE, 0o640), (channel.GRANTS_LOCK_FILE, 0o600), (channel.GRANTS_FILE, 0o640)):
+    for name, mode in ((spool_layout.DECIDE_LOCK_FILE, 0o640), (spool_layout.GRANTS_LOCK_FILE, 0o600),
+                       (spool_layout.GRANTS_FILE, 0o640)):
         path = root / name
         if path.is_symlink():
             path.unlink()  # an older image let the group write here; root's files are no links
-        if name != channel.GRANTS_FILE:
+        if name != spool_layout.GRANTS_FILE:
             path.touch(exist_ok=True)
         if path.is_file():
             _own(path, os.geteuid(), spool_gid, mode)
@@ -723,6 +747,9 @@ def preflight(config: Config) -> Policy:
     if config.config_arrives and not config.secrets.is_file():
         raise _StartFailed(f"the bottle's config has no secrets file {config.secrets}: "
                            "nothing could scan for the bottle's own secret values")
+    from bot_bottle.sidecar.egress.credentials import Secrets, SecretsError, check_credentials
+    from bot_bottle.sidecar.egress.policy import Policy, PolicyError
+
     try:
         policy = Policy.load(config.policy)
         check_credentials(policy, Secrets.load(config.secrets))
@@ -797,6 +824,8 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
             receive_config(config.policy.parent, stdin_fd=stdin_fd)  # closes it once read
         policy = preflight(config)
         if config.git_gate_config.is_file():
+            from bot_bottle.sidecar.egress.credentials import Secrets  # loaded already (``preflight``)
+
             try:
                 write_gate_secrets(config, Secrets.load(config.secrets))
             except OSError as exc:  # the gate must not start without them: it would scan blind

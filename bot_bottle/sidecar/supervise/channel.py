@@ -29,7 +29,6 @@ Stdlib only: this module runs in the sidecar and is imported on the host.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import hashlib
 import json
@@ -47,14 +46,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The spool's folders and files, in a module of their own for the sidecar's init.
+from bot_bottle.sidecar.supervise.spool_layout import (  # noqa: F401 - the channel's own names
+    ARCHIVE_DIR,
+    DECIDE_LOCK_FILE,
+    DECISIONS_DIR,
+    EXPIRED_DIR,
+    GRANTS_FILE,
+    GRANTS_LOCK_FILE,
+    PROPOSALS_DIR,
+    PUSH_FINDINGS_DIR,
+    PUSH_USES_DIR,
+    SHARED_FOLDERS,
+    SPOOL_MODE,
+)
+
 DEFAULT_ROOT = Path("/var/lib/bottle/supervise")
-GRANTS_FILE = "grants.json"
-GRANTS_LOCK_FILE = ".grants.lock"  # the host's ``ctl`` only (no daemon takes it, none can hold it up)
-# Held by ``ctl decide`` from its grant to its decision, and by ``Spool.expire``: a grant is
-# never in force for a proposal an expiry is deciding meanwhile (see ``Spool.deciding``).
-DECIDE_LOCK_FILE = ".decide.lock"
-EXPIRED_DIR = "expired"
-PUSH_USES_DIR = "push-uses"
 EXPIRE_LOCK_WAIT_S = 2.0  # how long an expiry waits for a ``ctl decide`` under way to finish
 _TMP_PREFIX = ".tmp-"
 
@@ -71,7 +78,6 @@ _METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]{1,127}$")
 _DETECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 FINDING_ID = re.compile(r"^gf-[0-9a-f]{12}$")  # hook.finding_id
-PUSH_FINDINGS_DIR = "push-findings"
 # Rejected pushes remembered for ``request-push-exception``: the newest, each with at most this
 # many ref updates (a push of more cannot be excepted; the agent can push fewer at a time).
 MAX_PUSH_FINDINGS = 200
@@ -87,29 +93,13 @@ MAX_LIST_ITEMS = 32  # entries in one list of a payload (paths, methods, ports, 
 MAX_ITEM_CHARS = 256  # characters in one entry of such a list
 MAX_PROPOSAL_BYTES = 16 * 1024  # the whole proposal as compact UTF-8 JSON, justification included
 MAX_HELD_PATH = 2048  # of a held request's path, shown to the operator (the rest is cut)
-ARCHIVE_DIR = "archive"
-PROPOSALS_DIR = "proposals"
-DECISIONS_DIR = "decisions"
 # Decided proposals kept (with their decisions): the host never reads them back (its own database
 # holds what it decided; a proposal gone from ``pending`` is one the agent stopped waiting for),
 # but a late ``decide`` should still hear "already decided" and ``request-token-use`` should
 # still find a recent held request.
 MAX_ARCHIVED = 200
 
-# Who may write where in the sidecar image's spool (root is the host's ``ctl``; the daemons are
-# in the spool's group): folder -> (mode, owner). A sticky folder the group writes lets each
-# account add files and rename or delete only its own; a folder the group only reads is its
-# owner's. Files are 640 (``_file_mode``): nobody changes another account's file. The spool's
-# own folder is root's, so only root makes ``grants.json`` and the lock files there.
-SPOOL_MODE = 0o2750
-SHARED_FOLDERS: dict[str, tuple[int, str]] = {
-    PROPOSALS_DIR: (0o3770, "root"),  # the proxy's held requests, the MCP server's asks
-    ARCHIVE_DIR: (0o3770, "root"),  # each expirer moves its own proposal here; ``ctl`` any
-    EXPIRED_DIR: (0o3770, "root"),  # an expiry can only deny
-    DECISIONS_DIR: (0o2750, "root"),
-    PUSH_FINDINGS_DIR: (0o2750, "gate"),
-    PUSH_USES_DIR: (0o2750, "gate"),
-}
+# Who may write where in the spool: ``spool_layout.SHARED_FOLDERS``.
 
 
 class ChannelError(ValueError):
@@ -869,6 +859,8 @@ class Spool:
 
     async def await_decision_async(self, proposal_id: str, timeout: float, poll: float = 0.25) -> Decision | None:
         """``await_decision`` for an event loop: sleeps without blocking other requests."""
+        import asyncio  # only the MCP server awaits: whoever else imports the channel skips it
+
         deadline = time.monotonic() + timeout
         while True:
             decision = self._decision_or_none(proposal_id)
