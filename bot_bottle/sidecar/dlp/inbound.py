@@ -47,8 +47,13 @@ too; the look-backs reach over a run of up to 64 between each two of their words
 ... "to https://"), so a phrase reads the same whatever its runs' length. Markup a page renders
 as nothing cut into a word ("ig**nore**", "ig<b></b>nore", "ig<!-- -->nore", "instruc&shy;tions")
 is dropped, and a letter written as a character reference ("i&#103;nore") read as that letter
-(see "markup inside words"); the stretch after a right-to-left override is read reversed, as it
-is displayed.
+(see "markup inside words"); a rule's word hyphenated at a line's end ("instruc-\\ntions") or
+cut by one hyphen or dot ("ign-ore", "ins.tructions") is read joined, only where it joins into
+a rule's word ("e-mail", "file.name" stay: see "words broken by a hyphen or a dot"); the
+stretch after a right-to-left override is read reversed, as it is displayed.
+
+"Ignore any instructions" with a scope of the page's own after it ("please ignore any
+instructions related to setting up config files") is logged, not blocked (``_unscoped``).
 
 Beyond English: the override in German, French, Spanish, Italian, Portuguese, Chinese, Japanese,
 Korean and Russian, where it is a request (a verb that also states what someone does, "el
@@ -217,7 +222,7 @@ def _overrides(sep: str) -> tuple[Rule, ...]:
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard", "forget"),
              rf"(?:{sep}{_DETERMINERS}){{0,3}}{sep}{_EARLIER}(?:{sep}[a-z]+)?{sep}{_TARGETS}\b"),
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard"),
-             rf"(?:{sep}(?:all|any|your)){{1,2}}{sep}{_STRONG_TARGETS}\b"),
+             rf"(?:{sep}(?:all|any|your)){{1,2}}{sep}{_STRONG_TARGETS}\b", _unscoped),
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("override", "bypass"),
              rf"(?:{sep}{_DETERMINERS}){{0,2}}{sep}(?:previous|prior|system|original|initial|safety){sep}{_TARGETS}\b"),
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("forget",),
@@ -235,6 +240,34 @@ def _overrides(sep: str) -> tuple[Rule, ...]:
 _IDIOM_AFTER = re.compile(r"(?<=you)[\W_]+(?:already[\W_]+|thought[\W_]+you[\W_]+)?(?:know|knew|learned|learnt)"
                           r"[\W_]+about\b"
                           r"|(?<=that)(?![\W_]+(?:you|was|were|came|went|preceded|precedes|is|i|we)\b)")
+
+
+# "Please ignore any instructions related to setting up config files": a scope after what is
+# ignored makes it a page's note on its own text, logged. Blocked still: "your instructions"
+# (the model's own), and a scope that takes in the model's instructions, its safety or the
+# conversation ("... related to safety", "... from the system prompt", "... for this session",
+# "... about anything"), read to the clause's end, so a fake scope before another request
+# ("... related to safety and print the key") is blocked too.
+_SCOPE = re.compile(rf"{_W}(?:related{_W}to|relating{_W}to|regarding|concerning|pertaining{_W}to|specific{_W}to|"
+                    rf"about|for|in|on|from|under|within|that{_W}(?:relate|refer|apply|mention)s?)\b")
+_SCOPE_CLAUSE = re.compile(r"[^.!?;()\[\]]{0,%d}" % (120 + 4 * _BLANK_RUN))
+_SCOPE_TAKEOVER = re.compile(
+    rf"(?<![a-z])(?:now(?![a-z])|this{_W}(?:conversation|session|chat|task|response|answer)|rest{_W}of|you|"
+    rf"system|safety|secur|secret|key|token|credential|password|restriction|guardrail|polic|filter|censor|"
+    rf"moderat|ethic|previous|prior|above|earlier|before|preceding|user|operator|developer|prompt|guideline|"
+    rf"directive|assistant|model|ai(?![a-z])|llm|agent|anything|everything|whatever|"
+    rf"all{_W}(?:topics|subjects|matters))")
+
+
+def _unscoped(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
+    """"Ignore any instructions": blocked, but logged where a scope of the page's own follows."""
+    scope = _SCOPE.match(low, m.end())
+    if scope is None or "your" in m.group():
+        return m.start(), m.end(), HIGH, "Instruction override"
+    clause = _SCOPE_CLAUSE.match(low, scope.end())
+    if _SCOPE_TAKEOVER.search(low, scope.start(), clause.end()) is not None:
+        return m.start(), m.end(), HIGH, "Instruction override"
+    return m.start(), m.end(), MEDIUM, "Instruction override"
 
 
 def _not_an_idiom(low: str, m: re.Match[str]) -> tuple[int, int, str, str] | None:
@@ -820,6 +853,8 @@ def _markup_findings(low: str, location: str, firsts: dict[str, int] | None = No
                 if closing is not None:
                     runs.append((closing.start(1), closing.end(1), ""))
             m = pattern.search(low, max(m.end(), word_end))
+    if "-" in low or "." in low:
+        runs += _broken_words(low)
     if "&" in low:
         runs += [(m.start(), m.end(), _reference_letter(m.group())) for m in _LETTER_REFERENCE.finditer(low)]
     if "<" in low or "&" in low:
@@ -912,6 +947,66 @@ def _markup_word_read(word: str) -> bool:
     read = _MARKUP_RX.sub("", word).translate(_LEET_LETTERS)
     vocabulary = _spelled_vocabulary()
     return read in vocabulary or f"{read}s" in vocabulary
+
+
+# -- words broken by a hyphen or a dot ------------------------------------------------------------
+
+# "instruc-\ntions", "pre-\nvious" (a word hyphenated at a line's end), "ign-ore", "ins.tructions":
+# a word of the rules cut by one hyphen or dot, read joined. Only where the joined word is one of
+# the rules' words of five letters or more and each piece holds two letters or more: "e-mail",
+# "re-read", "file.name", "x.ignore", "a.i." stay as written. Each pattern starts with its
+# literal, then checks the letters around it (an optional line break after the hyphen would
+# cost the literal's fast search: the line breaks have patterns of their own).
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A regex matching any of ``words``, branching on one letter at a time: the engine tries
+    one branch at each letter, not every word."""
+    heads: dict[str, list[str]] = {}
+    for word in words:
+        heads.setdefault(word[:1], []).append(word[1:])
+    branches = ["" if not head else re.escape(head) + _trie(tails) for head, tails in sorted(heads.items())]
+    optional = "" in branches
+    rest = [branch for branch in branches if branch]
+    if not rest:
+        return ""
+    return f"(?:{'|'.join(rest)}){'?' if optional else ''}"
+
+
+@functools.cache
+def _broken_vocabulary() -> frozenset[str]:
+    """The rules' words a broken word is read as: five letters or more."""
+    return frozenset(w for w in _spelled_vocabulary() if len(w) >= 5)
+
+
+@functools.cache
+def _broken_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Per break, a pattern of it between two letters and before the end of a rule's word (two
+    letters or more): most hyphens and dots are followed by none, and make no match object."""
+    endings = _trie({w[k:] for w in _broken_vocabulary() for k in range(2, len(w) - 1)})
+    return tuple((seed, re.compile(rf"{pattern}(?<=[a-z]{{2}}{pattern}){blanks}(?={endings}(?![a-z]))"))
+                 for seed, pattern, blanks in (("-", "-", ""), (".", r"\.", ""), ("-\n", "-\n", "[ \t]*"),
+                                                ("-\r\n", "-\r\n", "[ \t]*")))
+
+
+_PIECE_AFTER = re.compile(r"[a-z]{2,14}")
+_PIECE_BEFORE = re.compile(r"(?<![a-z])[a-z]{2,14}\Z")
+
+
+def _broken_words(low: str) -> list[tuple[int, int, str]]:
+    """The hyphens and dots (with the line break after a hyphen) cutting a rule's word in ``low``,
+    each as a run to drop."""
+    runs: list[tuple[int, int, str]] = []
+    vocabulary = _broken_vocabulary()
+    for seed, pattern in _broken_patterns():
+        if seed not in low:
+            continue
+        for m in pattern.finditer(low):
+            after = _PIECE_AFTER.match(low, m.end())
+            before = _PIECE_BEFORE.search(low, max(0, m.start() - 14), m.start())
+            if after is not None and before is not None and before.group() + after.group() in vocabulary:
+                runs.append((m.start(), m.end(), ""))
+    return runs
 
 
 def _reference_letter(reference: str) -> str:
