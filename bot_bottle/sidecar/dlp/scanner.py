@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import itertools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -142,8 +143,8 @@ class _Request:
     extra: list[Finding] = field(default_factory=list)  # host and limit findings
 
     def add(self, location: Any, text: str, *, field_: bool = False, deep: bool = True, scan: bool = True,
-            piece: bool = False) -> int:
-        self.segments.append(Segment(location, text, field_, deep, scan, piece))
+            piece: bool = False, fresh: bool = False) -> int:
+        self.segments.append(Segment(location, text, field_, deep, scan, piece, fresh))
         return len(self.segments) - 1
 
 
@@ -594,6 +595,8 @@ class Scanner:
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         request.headers = [(str(k), str(v)) for k, v in pairs]
         content_type = content_encoding = None
+        cookies: list[tuple[str, str]] = []
+        after_cookie = False  # the field before is a cookie header's value
         for i, (name, value) in enumerate(request.headers):
             lowered = name.lower()
             if lowered == "content-type":
@@ -603,25 +606,45 @@ class Scanner:
             if lowered in skipped:
                 continue
             name_index = request.add(f"header[{i}].name", name, deep=False, piece=True)
-            value_index = request.add(self._label("header:", lowered, f"header[{i}]"), value, field_=True)
+            # Cookie headers one after another (HTTP/2 sends each cookie as a header of its own)
+            # are not joined as texts: "csrftoken=<random>" would read on into the next cookie's
+            # text. Their values are joined one by one below.
+            value_index = request.add(self._label("header:", lowered, f"header[{i}]"), value, field_=True,
+                                      fresh=after_cookie and lowered == "cookie")
+            after_cookie = lowered == "cookie"
             request.header_indices[i] = (name_index, value_index)
             if lowered == "cookie":
-                self._add_cookies(request, value, i)
+                cookies += self._add_cookies(request, value, i)
+        # The values of every cookie, of one header or of several, join the adjacent-fields check
+        # in the order sent, as a server reads them: a token cut over two cookies. A run of their
+        # own (no cookie name between them). Only joined: each header was scanned whole above; a
+        # finding here cannot be rewritten (the re-scan of a redaction blocks).
+        for k, (where, text) in enumerate(cookies[: MAX_FIELDS]):
+            request.add(where, text, field_=True, scan=False, fresh=k == 0)
         if body:
             raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
             self._add_body(request, raw, content_encoding, content_type or "", base="body")
         return request
 
-    def _add_cookies(self, request: _Request, value: str, header: int) -> None:
+    def _add_cookies(self, request: _Request, value: str, header: int) -> list[tuple[str, str]]:
         """Each cookie's name and value joins the check for pieces of a secret in any order: a
-        value cut into cookies is one header's text, not fields. The header was scanned whole."""
+        value cut into cookies is one header's text, not fields. The header was scanned whole.
+        Returns each cookie's (location, decoded value), for the adjacent-fields check."""
+        values: list[tuple[str, str]] = []
         for k, pair in enumerate(value.split(";")[:MAX_FIELDS]):
-            name, _, cookie = pair.strip().partition("=")
-            for raw in (name, cookie.strip().strip('"')):
-                # Servers percent-decode cookie values (a "&" or ";" in one must be escaped).
-                for text in dict.fromkeys((raw, urls.unquote_latin1(raw))):
-                    if len(text) >= MIN_FRAGMENT:
-                        request.add(f"header[{header}].cookie[{k}]", text, scan=False, piece=True)
+            name, eq, cookie = pair.strip().partition("=")
+            where = f"header[{header}].cookie[{k}]"
+            # A pair without "=" is a value to some servers (and a name to others). Servers
+            # percent-decode cookie values (a "&" or ";" in one must be escaped).
+            raw = cookie.strip().strip('"') if eq else name
+            decoded = urls.unquote_latin1(raw)
+            values.append((where, decoded))
+            # The decoded value is a field (the caller adds it); the name and the value as sent
+            # are pieces.
+            for text in dict.fromkeys((name, urls.unquote_latin1(name), raw) if eq else (raw,)):
+                if text != decoded and len(text) >= MIN_FRAGMENT:
+                    request.add(where, text, scan=False, piece=True)
+        return values
 
     def _add_url(self, request: _Request, url: str) -> None:
         view = urls.split_url(url)
@@ -660,8 +683,18 @@ class Scanner:
                 if param.name.lower() in dns.PARAMETERS:
                     self._add_dns_names(request, dns.names_in_value(param.value), f"url.query[{i}]")
             request.param_indices.append((name_index, value_index))
+        if view.params and view.query is not None:
+            self._add_semicolon_values(request, view.query, "url.query")
         if view.fragment:
             request.fragment_index = request.add("url.fragment", view.fragment)
+
+    def _add_semicolon_values(self, request: _Request, text: str, where: str) -> None:
+        """The values of ``text`` (a query or form) read with ``;`` between pairs as well as
+        ``&`` (``urls.semicolon_values``), which the parse on ``&`` alone leaves in one value:
+        they join the adjacent-fields check only (the text was scanned), so a token cut over
+        ``a=half;b=half`` is found. A finding here cannot be rewritten: a redaction blocks."""
+        for k, value in enumerate(urls.semicolon_values(text, MAX_FIELDS)):
+            request.add(f"{where}[;{k}].value", value, field_=True, scan=False, fresh=k == 0)
 
     def _add_dns_names(self, request: _Request, names: Iterable[str], where: str) -> None:
         """Names a request asks a resolver for (``dlp.dns``), judged as a request's host is: a
@@ -711,6 +744,8 @@ class Scanner:
             for i, (name, value) in enumerate(info.form_pairs):
                 request.add(f"{base}.form[{i}].name", name, piece=True)
                 request.add(self._label(f"{base}.form.", name, f"{base}.form[{i}].value"), value, field_=True)
+            if b";" in data:
+                self._add_semicolon_values(request, data.decode("latin-1"), f"{base}.form")
             # Names and values are scanned decoded; the raw text is scanned as sent (no decoded
             # layer: that is the fields'), for a value with an unencoded "+" the decoding broke.
             if b"+" in data:
@@ -760,9 +795,13 @@ class Scanner:
 
     def _add_json(self, request: _Request, info: _Body, data: bytes, base: str) -> bool:
         shadowed: list[Any] = []
+        repeated: list[list[Any]] = []
         try:
-            doc = bodies.parse_json(data, shadowed)
-        except (ValueError, UnicodeDecodeError):
+            doc = bodies.parse_json(data, shadowed, repeated)
+        except (ValueError, UnicodeDecodeError) as error:
+            if isinstance(error, json.JSONDecodeError) and (error.msg == "Extra data" or data[:1] == b"\x1e"):
+                # Documents one after another (a JSON text sequence starts each with RS).
+                self._add_json_lines(request, data, base)
             return False
         strings = bodies.json_strings(doc, MAX_FIELDS)
         if strings is None:
@@ -791,7 +830,19 @@ class Scanner:
             for item in bodies.json_strings(shadowed, MAX_FIELDS) or [bodies.JsonString((), data.decode(
                     "utf-8", "replace"), False, None, None)]:
                 request.add(f"{base}.json (duplicate key)", item.text, field_=not item.is_key)
+            # A repeated key's values, in the order sent, join the adjacent-fields check (a
+            # receiver may join them): the earlier ones are apart from the document's above.
+            for k, text in enumerate(_value_texts(repeated, MAX_FIELDS)):
+                request.add(f"{base}.json (duplicate key)[{k}]", text, field_=True, scan=False, fresh=k == 0)
         return True
+
+    def _add_json_lines(self, request: _Request, data: bytes, base: str) -> None:
+        """A body of JSON documents one after another (NDJSON, JSON Lines): the raw text is
+        scanned as a whole document's would be, and the documents' string values, in order, join
+        the adjacent-fields check, as fields of one document do (a token cut over two lines).
+        A finding here cannot be rewritten: a redaction blocks."""
+        for k, text in enumerate(_value_texts([bodies.json_documents(data)], MAX_FIELDS)):
+            request.add(f"{base}.ndjson[{k}]", text, field_=True, scan=False, fresh=k == 0)
 
     def _add_code_lists(self, request: _Request, doc: Any, data: bytes, base: str) -> None:
         if has_code_list(bodies.as_text(data)):
@@ -996,6 +1047,22 @@ def _looks_random(name: str) -> bool:
         return False
     numbers = sum(1 for part in parts if part[0].isdigit())
     return numbers >= 3 or sum(map(len, parts)) < 2 * len(parts)
+
+
+def _value_texts(chains: Iterable[Iterable[Any]], limit: int) -> list[str]:
+    """The string values (not keys) of each document in ``chains``, in order; none when the
+    documents hold more than ``limit`` keys and values, as a document that large is not taken
+    apart into fields either (``_add_json``)."""
+    out: list[str] = []
+    left = limit
+    for chain in chains:
+        for doc in chain:
+            values, count = bodies.json_values(doc)
+            left -= count
+            if left < 0:
+                return []
+            out += values
+    return out
 
 
 def _code_lists(doc: Any) -> list[str]:

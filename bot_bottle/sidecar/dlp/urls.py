@@ -97,3 +97,21 @@ def quote_latin1(text: str) -> str:
 
 def encode_path_marker(marker: str) -> str:
     return quote(marker, safe=":")
+
+
+def semicolon_values(text: str, limit: int) -> list[str]:
+    """The decoded values of ``text`` (a query or form body) read as pairs separated by ``&``
+    or ``;`` (as some servers read them), in order, at most ``limit``; none unless a ``;`` does
+    separate pairs (a ``name=value`` follows one): a plain query is taken apart on ``&`` only
+    (``split_url``, ``parse_qsl``), and a ``;`` inside an ordinary value adds nothing."""
+    if ";" not in text or not any("=" in piece for piece in text.split(";")[1:]):
+        return []
+    out: list[str] = []
+    for pair in text.split("&"):
+        for piece in pair.split(";"):
+            name, eq, value = piece.partition("=")
+            if eq and value:
+                out.append(decode_component(value))
+                if len(out) >= limit:
+                    return out
+    return out
