@@ -64,10 +64,17 @@ _GROUP = r"(?:[0-9a-fA-F]{2}){1,8}(?![0-9a-fA-F])"
 # two blanks on, may then be read as groups when it starts with hex words: a line's bytes end
 # where the next line's offset says, a short last line's at a gap wider than the block's
 # (``_capped``).
+# ``xxd -g0`` (or ``-g 16``) writes a line's bytes as one group: "00000010: 4b713776...  Kq7v...".
+# A group that wide after an offset may also be two hashes or a UUID without dashes: such a line
+# is read only when the text column showing its bytes follows (``_wide_line_shown``).
+_WIDE_GROUP = r"(?:[0-9a-fA-F]{2}){9,64}(?![0-9a-fA-F])"
 _LINE = re.compile(
     rf"[ \t]*(?P<offset>[0-9a-fA-F]{{6,10}})"
-    rf"(?::(?P<xxd>(?:[ \t]++{_GROUP}(?![^\s\x00]))+)|(?P<od>(?:[ \t]++{_GROUP})+))"
+    rf"(?::(?:(?P<xxd>(?:[ \t]++{_GROUP}(?![^\s\x00]))+)|[ ](?P<wide>{_WIDE_GROUP})(?=  ))"
+    rf"|(?P<od>(?:[ \t]++{_GROUP})+))"
 )
+# ``xxd``'s text column: a printable ASCII byte as itself, any other as ".".
+_SHOWN = bytes(byte if 0x20 <= byte < 0x7F else 0x2E for byte in range(256))
 _GAPS = re.compile(r"[ \t]+")
 _GROUP_AT = re.compile(r"[^ \t]+")
 _NARROW_GAP = 3  # the widest gap between an ``xxd`` line's groups before wide gaps were read
@@ -176,26 +183,42 @@ def _blocks(text: str) -> list[tuple[int, int, bool, list[str]]]:
         lines: list[str] = []
         offsets: list[str | None] = []  # an ``xxd`` line's offset, None for another dump's
         line = _line_kind(text, start)  # one kind per block
-        m = line.match(text, start)
+        m = _match_line(line, text, start)
         while m is not None:
             # The block takes in each line's text column: redacted, the value's last characters
             # must not stay behind in it.
             end = _line_end(text, m.end())
             lines.append(_groups(m))
-            offsets.append(m.group("offset") if line is _LINE and m.group("xxd") is not None else None)
+            offsets.append(m.group("offset") if line is _LINE and m.group("od") is None else None)
             if text.startswith(_REPEATED, end):  # lines like the one before left out: read on
                 end += len(_REPEATED) - 1
-            m = line.match(text, end + 1) if text.startswith("\n", end) else None
+            m = _match_line(line, text, end + 1) if text.startswith("\n", end) else None
         if len(lines) >= MIN_LINES:
             out.append((start, end, line is not _LINE, _capped(lines, offsets)))
             done = end
     return out
 
 
+def _match_line(line: re.Pattern[str], text: str, at: int) -> re.Match[str] | None:
+    m = line.match(text, at)
+    if m is not None and line is _LINE and m.group("wide") is not None and not _wide_line_shown(text, m):
+        return None
+    return m
+
+
+def _wide_line_shown(text: str, m: re.Match[str]) -> bool:
+    """Whether the ``xxd -g0`` line ``m`` goes on with its text column: two blanks or more (more
+    on a short last line, padded out), then its bytes as ``xxd`` shows them."""
+    shown = bytes.fromhex(m.group("wide")).translate(_SHOWN).decode("ascii")
+    blanks = len(text) - len(text[m.end() :].lstrip(" ")) - m.end()
+    # The column may itself start with blanks (bytes 0x20): any of its possible starts.
+    return any(text.startswith(shown, m.end() + gap) for gap in range(2, blanks + 1))
+
+
 def _line_kind(text: str, start: int) -> re.Pattern[str]:
     """The pattern of the dump line at ``start``: hex groups, character cells, or character
     cells with tabs between them."""
-    if _LINE.match(text, start) is not None:
+    if _match_line(_LINE, text, start) is not None:
         return _LINE
     if _CHAR_LINE.match(text, start) is not None or "\t" not in text[start : start + _OFFSET_INDENT + 12]:
         return _CHAR_LINE
@@ -261,7 +284,7 @@ def _groups(m: re.Match[str]) -> str:
         return m.group("cells")
     if m.re is _TAB_CHAR_LINE:
         return _tabbed_cells(m)
-    return (m.group("xxd") or m.group("od")).strip()
+    return (m.group("xxd") or m.group("wide") or m.group("od")).strip()
 
 
 def _tabbed_cells(m: re.Match[str]) -> str:
@@ -319,8 +342,8 @@ def _readings(lines: list[str]) -> list[bytes]:
     if _bits(lines):
         return [bytes(int(group, 2) for group in joined.split())]
     data = bytes.fromhex(joined)  # blanks between bytes are skipped
-    if all(not line[2:3].strip() for line in lines):
-        return [data]
+    if all(not line[2:3].strip() for line in lines) or len(lines[0].split(None, 1)[0]) > 16:
+        return [data]  # a byte a group, or ``xxd -g0``'s line a group: never little-endian
     return [data, b"".join(_reversed_groups(line) for line in lines)]
 
 

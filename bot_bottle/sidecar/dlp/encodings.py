@@ -291,6 +291,15 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
 
 
 _LEADS_OF_TEXT = b"TTTT"
+# Junk bytes in front of hex of text (``ab`` + hex + ``cd``) hid it: its bytes are read from the
+# first ``_TEXT_LEADS`` bytes in a row below 0x80 that start within ``_TEXT_REACH`` bytes of the
+# run's start, at either alignment. Bounded so a long blob of hex costs no more than a hash.
+_TEXT_LEADS = 16
+_TEXT_REACH = 48
+_REACH_DIGITS = 2 * (_TEXT_REACH + _TEXT_LEADS) + 1
+_TEXT_STRETCH = re.compile(b"T{%d,}" % _TEXT_LEADS)
+_TEXT_RUN = b"T" * _TEXT_LEADS
+_PRINTABLE_START = re.compile(b"[\t\n\r\x20-\x7e]{%d,}" % _TEXT_LEADS)
 _ZLIB_FIRST = ("eJ", "eN", "eF", "eA")
 # One of ``_ZLIB_FIRST`` at one of the first four characters, in one call.
 _ZLIB_NEAR_START = re.compile(r"(?s).{0,3}e[JNFA]")
@@ -298,11 +307,16 @@ _ZLIB_NEAR_START = re.compile(r"(?s).{0,3}e[JNFA]")
 
 def _hex_may_be_text(hex_part: str) -> bool:
     """False only when ``_decode_hex_run`` finds nothing in ``hex_part`` (one without
-    ``_PACKED_HEX``, the caller's test): at either alignment it decodes only when every probed
-    high nibble is 0-7 (``_HEXTEXT_MAP``), and a hex part of ``MIN_RUN`` characters or more has
-    at least twelve probed, so the first four must be."""
-    leads = hex_part[:8].encode("ascii").translate(_HEXTEXT_MAP)
-    return leads[0::2] == _LEADS_OF_TEXT or leads[1::2] == _LEADS_OF_TEXT
+    ``_PACKED_HEX``, the caller's test): at either alignment it decodes from the run's start
+    only when every probed high nibble is 0-7 (``_HEXTEXT_MAP``), and a hex part of ``MIN_RUN``
+    characters or more has at least twelve probed, so the first four must be; or from a later
+    byte, within ``_TEXT_REACH``, that starts ``_TEXT_LEADS`` such bytes in a row."""
+    leads = hex_part[:_REACH_DIGITS].encode("ascii").translate(_HEXTEXT_MAP)
+    even, odd = leads[0::2], leads[1::2]
+    # A substring search per alignment: a regular expression over both at once cost four times
+    # the rest of this test on a hash.
+    return (even.startswith(_LEADS_OF_TEXT) or odd.startswith(_LEADS_OF_TEXT)
+            or even.find(_TEXT_RUN) >= 0 or odd.find(_TEXT_RUN) >= 0)
 
 
 def _b64_may_be_text(run: str, shape: bytes, start: int) -> bool:
@@ -584,7 +598,34 @@ def _decode_hex_run(run: str, budget: int) -> str | None:
         text = _as_text(bytes.fromhex(body))
         if text is not None:
             return text
+    for skip in (0, 1):
+        text = _text_after_junk(run[skip:])
+        if text is not None:
+            return text
     return None
+
+
+def _text_after_junk(body: str) -> str | None:
+    """Hex of text after a few junk bytes: read from the first stretch of ``_TEXT_LEADS`` bytes
+    below 0x80 within ``_TEXT_REACH`` bytes; if the rest is not text (junk after it too), the
+    stretch alone."""
+    leads = body[::2][: _TEXT_REACH + _TEXT_LEADS].encode("ascii").translate(_HEXTEXT_MAP)
+    stretch = _TEXT_STRETCH.search(leads)
+    if stretch is None:
+        return None
+    start = 2 * stretch.start()
+    rest = body[start : len(body) - (len(body) - start) % 2]
+    if start:  # from the run's start it was read whole already
+        text = _as_text(bytes.fromhex(rest))
+        if text is not None:
+            return text
+    whole = _TEXT_STRETCH.match(rest[::2].encode("ascii").translate(_HEXTEXT_MAP))
+    if whole is None:
+        return None
+    # Random bytes below 0x80 are mostly printable too: the stretch is read only as far as it is
+    # printable throughout, and only when that is ``_TEXT_LEADS`` bytes or more.
+    printable = _PRINTABLE_START.match(bytes.fromhex(rest[: 2 * whole.end()]))
+    return printable.group().decode("ascii") if printable is not None else None
 
 
 def percent_decode(text: str) -> Decoded | None:
