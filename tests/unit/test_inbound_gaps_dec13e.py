@@ -10,37 +10,22 @@ tags and character references, and right-to-left text."""
 
 from __future__ import annotations
 
-import time
 import unittest
 
 from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
-from tests.unit._inbound_stream_helpers import FILLER, high_spans, lines, streamed, top
+from tests.unit._inbound_stream_helpers import (
+    FILLER,
+    assert_each as _assert_each,
+    assert_grows_linearly as _grows_linearly,
+    high_spans,
+    lines,
+    streamed,
+    top,
+)
 from tests.unit.test_inbound_gaps_dec07d import RUSSIAN, UKRAINIAN
 
 TE, EN = "\u0442", "\u043d"  # Cyrillic small te and en, drawn as small capitals T and H
 RLO, PDF = "\u202e", "\u202c"  # right-to-left override, pop directional formatting
-
-
-def _assert_each(case: unittest.TestCase, texts: tuple[str, ...], expected: str | None) -> None:
-    for text in texts:
-        with case.subTest(text=text):
-            case.assertEqual(top(text), expected)
-
-
-def _grows_linearly(case: unittest.TestCase, unit: str) -> None:
-    """The scan of ``unit`` repeated costs at most three times in proportion to its length."""
-
-    def cost(count: int) -> float:
-        text = unit * count
-        best = float("inf")
-        for _ in range(3):
-            began = time.process_time()
-            scan_response_for_injection(text)
-            best = min(best, time.process_time() - began)
-        return best
-
-    small, large = cost(2_000), cost(16_000)
-    case.assertLess(large, small * 8 * 3, unit)
 
 
 def _streams_stop(case: unittest.TestCase, phrase: str) -> None:

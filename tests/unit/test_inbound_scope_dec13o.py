@@ -7,18 +7,19 @@ read joined only where the joined word is a rule's word ("e-mail", "file.name" s
 from __future__ import annotations
 
 import gzip
-import time
 import unittest
 from pathlib import Path
 
-from bot_bottle.sidecar.dlp import HIGH, MEDIUM, scan_response_for_injection
-from tests.unit._inbound_stream_helpers import FILLER, high_spans, lines, streamed, top
-
-
-def _assert_each(case: unittest.TestCase, texts: tuple[str, ...], expected: str | None) -> None:
-    for text in texts:
-        with case.subTest(text=text):
-            case.assertEqual(top(text), expected)
+from bot_bottle.sidecar.dlp import HIGH, MEDIUM
+from tests.unit._inbound_stream_helpers import (
+    FILLER,
+    assert_each as _assert_each,
+    assert_grows_linearly,
+    high_spans,
+    lines,
+    streamed,
+    top,
+)
 
 
 ZSTD = ("The general idea should be the same for setting up CI on your fork of zstd, but you may have to\n"
@@ -121,17 +122,7 @@ class BrokenWordTest(unittest.TestCase):
     def test_cost_grows_linearly(self) -> None:
         for unit in ("ab-\ncd ", "a-b.", "ign-ore ", "ab.cd-ef ", "pre-\nvious "):
             with self.subTest(unit=unit):
-                self.assertLess(self._cost(unit, 16_000), self._cost(unit, 2_000) * 8 * 3)
-
-    @staticmethod
-    def _cost(unit: str, count: int) -> float:
-        text = unit * count
-        best = float("inf")
-        for _ in range(3):
-            began = time.process_time()
-            scan_response_for_injection(text)
-            best = min(best, time.process_time() - began)
-        return best
+                assert_grows_linearly(self, unit)
 
 
 if __name__ == "__main__":
