@@ -392,9 +392,9 @@ def format_text(record: dict[str, Any]) -> Text:
     style = "yellow" if record.get("dlp_action") and decision == "allow" else _STYLES.get(decision, "")
     stamp = _word(record.get("ts"))
     time_part = stamp[11:23] if len(stamp) >= 23 else stamp
-    target = f"{_word(record.get('host')) or '?'}:{_word(record.get('port')) or '?'}"
+    target = f"{_spelled(record.get('host')) or '?'}:{_word(record.get('port')) or '?'}"
     if not record.get("connect"):
-        target += _word(record.get("path"))
+        target += _spelled(record.get("path"))
     line = Text()
     line.append(one_line(f"{time_part} "), style="dim")
     line.append(one_line(f"{decision.upper():<5} "), style=f"bold {style}".strip())
@@ -445,6 +445,18 @@ def _word(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+def _spelled(value: Any) -> str:
+    """A request's host or path as ``_word``, each character beyond ASCII as an escape: a
+    lookalike letter never reads as the one it imitates (``\\u0430pi.github.com``), and a
+    right-to-left one never makes a bidi-aware terminal reorder the status and time after it.
+    U+FFFD stays: it is what a byte that is not UTF-8 was read as, and imitates nothing."""
+    word = _word(value)
+    if word.isascii():
+        return word
+    return "".join(char if char.isascii() or char == "\ufffd" else
+                   char.encode("ascii", "backslashreplace").decode("ascii") for char in word)
 
 
 def _words(value: Any) -> list[str]:

@@ -682,7 +682,9 @@ class SuperviseApp(App[None]):
         text.append(view.one_line(view.summary(row.kind, row.payload)))
         for place in row.payload.get("places") or []:  # what the git-gate found, in its own words
             text.append("\n  found: ", style="bold")
-            text.append(view.one_line(place))
+            # The file names in it are the agent's: one spelled with lookalike letters
+            # ("tеsts/fixtures") must not read as the test fixture it imitates.
+            text.append(view.one_line(view.escaped(place)))
         detail.update(text)
         agent.update(view.agent_says(row.justification))
         if row.key != self._detail_key:
@@ -843,8 +845,9 @@ class SuperviseApp(App[None]):
                 self._decide(row, "approved", save_to_manifest=True)
 
         # The manifest is shared: every bottle started from it later gets the route too.
+        route = view.quoted(line, whole=view.target(row.kind, row.payload))
         self.push_screen(ConfirmScreen(
-            f"Approve {row.bottle_id}/{row.id} and add the route {view.quoted(line)} to the manifest {path}? Every bottle "
+            f"Approve {row.bottle_id}/{row.id} and add the route {route} to the manifest {path}? Every bottle "
             f"started from manifest '{manifest}' gets this route at its next start, not only {row.bottle_id} "
             f"(a bottle running now gets it when it is resumed)."), done)
 
@@ -868,8 +871,8 @@ class SuperviseApp(App[None]):
             if reason:
                 self._decide(row, "rejected", reason=reason)
 
-        self.push_screen(ReasonScreen(f"{row.kind} proposal {row.id}: {view.quoted(view.summary(row.kind, row.payload))}"),
-                         done)
+        asks = view.quoted(view.summary(row.kind, row.payload), whole=view.target(row.kind, row.payload))
+        self.push_screen(ReasonScreen(f"{row.kind} proposal {row.id}: {asks}"), done)
 
     def action_modify(self) -> None:
         row = self._need_proposal()

@@ -462,6 +462,37 @@ def _payload_fault(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
+# What each audit column holds as ``_insert_audit`` writes it (``before``/``after`` are JSON,
+# checked as they are parsed).
+_AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("at", _TIME), ("operator", _TEXT), ("action", _TEXT), ("bottle_id", _TEXT_OR_NULL),
+    ("proposal_key", "key?"), ("reason", _TEXT_OR_NULL), ("outcome", _TEXT),
+)
+
+
+def _audit_fault(row: sqlite3.Row) -> tuple[str, str] | None:
+    """The first column of an audit row holding what bot-bottle never writes there, and why."""
+    keys = row.keys()
+    for column, want in _AUDIT_COLUMNS:
+        if column not in keys:
+            continue  # a v1 file's audit has no outcome column until it is migrated
+        value = row[column]
+        if value is None and want.endswith("?"):
+            continue
+        if want in (_TEXT, _TEXT_OR_NULL) and type(value) is str:
+            if len(value) > MAX_FIELD_CHARS:
+                return column, _too_long(value)
+            continue
+        if want == _TIME and type(value) in (int, float):
+            continue
+        if want == "key?" and type(value) is int:
+            continue
+        belongs = {"key?": "a proposal's key (a whole number)", _TIME: "a time (a number of seconds)"}.get(want, "text")
+        return column, ("empty (NULL), where a value is needed" if value is None
+                        else f"{_type_name(value)} where {belongs} belongs")
+    return None
+
+
 def _rescued_name(row: Mapping[str, Any]) -> str:
     """A damaged proposal row's name, its id and bottle shown whatever they hold."""
     return _proposal_name({k: _escaped(row[k]) if isinstance(row[k], str) else row[k]
@@ -611,6 +642,10 @@ class AuditRow:
 
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> AuditRow:
+        """The row as bot-bottle wrote it; ``DamagedRow`` naming its first column of a type (or
+        length) bot-bottle never writes there, as a proposal row's are checked."""
+        if fault := _audit_fault(row):
+            raise DamagedRow(_audit_name(row), *fault)
         return cls(
             seq=row["seq"], at=row["at"], operator=row["operator"], action=row["action"],
             bottle_id=row["bottle_id"], proposal_key=row["proposal_key"], reason=row["reason"],
@@ -1044,7 +1079,11 @@ class Store:
         )
         return int(cur.lastrowid or 0)
 
-    def audit_rows(self, *, proposal_key: int | None = None, bottle_id: str | None = None) -> list[AuditRow]:
+    def audit_rows(self, *, proposal_key: int | None = None, bottle_id: str | None = None,
+                   damaged: list[DamagedRow] | None = None) -> list[AuditRow]:
+        """The audit log (of one proposal or bottle), oldest first. A row that is not what
+        bot-bottle writes raises ``DamagedRow``; with a ``damaged`` list it goes there instead
+        and the others are returned."""
         sql, args = "SELECT * FROM audit WHERE 1 = 1", list[Any]()
         if proposal_key is not None:
             sql += " AND proposal_key = ?"
@@ -1052,7 +1091,20 @@ class Store:
         if bottle_id is not None:
             sql += " AND bottle_id = ?"
             args.append(bottle_id)
-        return [AuditRow.from_sql(r) for r in self._select(sql + " ORDER BY seq", args, name=_audit_name)]
+        rows, unreadable = self._select_tolerant(sql + " ORDER BY seq", args, name=_audit_name)
+        if unreadable and damaged is None:
+            raise unreadable[0]
+        if damaged is not None:
+            damaged.extend(unreadable)
+        out = []
+        for row in rows:
+            try:
+                out.append(AuditRow.from_sql(row))
+            except DamagedRow as exc:
+                if damaged is None:
+                    raise
+                damaged.append(exc)
+        return out
 
     # -- egress events -------------------------------------------------------------------------
     def event_cursor(self, bottle_id: str, source: str) -> int:
@@ -1125,10 +1177,22 @@ class Store:
         """Every sidecar incarnation's import offset for a bottle (read before asking the
         sidecar, so the asking can happen off this connection's thread).
 
-        A cursor whose offset is not a byte offset raises ``DamagedRow``; with a ``damaged``
-        list it goes there instead and its log is left out (read from its start: see
-        ``import_events``'s ``rescan``)."""
-        rows = self._select("SELECT * FROM event_cursors WHERE bottle_id = ?", (bottle_id,), name=_cursor_name)
+        A cursor whose offset is not a byte offset, or with a column that is not UTF-8, raises
+        ``DamagedRow``; with a ``damaged`` list it goes there instead and its log is left out
+        (read from its start: see ``import_events``'s ``rescan``), the bottle's other logs read
+        on from their cursors."""
+        sql = "SELECT * FROM event_cursors WHERE bottle_id = ?"
+        rows, unreadable = self._select_tolerant(sql, (bottle_id,), name=_cursor_name)
+        if unreadable and damaged is None:
+            raise unreadable[0]
+        for row in unreadable:
+            # The next import of that log replaces the row (same bottle and log); one whose log
+            # name is itself damaged names no log of a sidecar, and is left as it is.
+            row.fate = ("left as it is (it names no log a sidecar writes)" if row.column == "source" else
+                        "that log is read again from its start (the events already here kept once) and the "
+                        "cursor replaced")
+        if damaged is not None:
+            damaged.extend(unreadable)
         out = {}
         for r in rows:
             try:

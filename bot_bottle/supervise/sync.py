@@ -257,10 +257,10 @@ def sync(store: Store, *, bottles: Iterable[BottleInfo] | None = None, link_for:
 
 
 def _cursors(store: Store, bottle_id: str, report: SyncReport) -> dict[str, int] | None:
-    """Where each of the bottle's sidecar logs was read up to. A cursor whose offset is no offset
-    is left out (and named): its log is read again from its start, what is kept of it imported
-    once. None when a cursor row cannot be read at all (bytes that are not UTF-8): the bottle's
-    logs are then not read, and its proposals are synced all the same."""
+    """Where each of the bottle's sidecar logs was read up to. A cursor whose offset is no offset,
+    or with bytes that are not UTF-8, is left out (and named): its log is read again from its
+    start, what is kept of it imported once, and the others read on. None only when the cursors
+    cannot be read at all: the bottle's logs are then not read, its proposals synced all the same."""
     damaged: list[DamagedRow] = []
     try:
         # A cursor whose offset is damaged is left out: that log is read again from its start.

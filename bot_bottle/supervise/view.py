@@ -68,13 +68,13 @@ def summary(kind: str, payload: Mapping[str, Any]) -> str:
     """One line saying what a proposal asks for."""
     if kind == "egress":
         ports = payload.get("ports") or []
-        text = _host_before_port(str(payload.get("host", "?")), bool(ports))
+        text = _host_before_port(escaped(payload.get("host", "?")), bool(ports))
         if ports:
             text += ":" + ",".join(map(str, ports))
         if payload.get("methods"):
             text += " " + ",".join(payload["methods"])
         if payload.get("paths"):
-            text += " " + " ".join(payload["paths"])
+            text += " " + " ".join(map(escaped, payload["paths"]))
         return text
     if kind == "capability":
         packages = ", ".join(payload.get("packages") or []) or "(no packages)"
@@ -86,7 +86,8 @@ def summary(kind: str, payload: Mapping[str, Any]) -> str:
         return f"push {payload.get('repo', '?')} {_ref(payload)} {old[:8]}..{new[:8]}{finding}"
     if kind == "token-use":
         detectors = ", ".join(payload.get("detectors") or [])
-        return f"{payload.get('method', '?')} {payload.get('host', '?')}{payload.get('path', '')} ({detectors})"
+        return (f"{escaped(payload.get('method', '?'))} {escaped(payload.get('host', '?'))}"
+                f"{escaped(payload.get('path', ''))} ({detectors})")
     return json.dumps(dict(payload), sort_keys=True)
 
 
@@ -116,7 +117,7 @@ def _egress_cell(payload: Mapping[str, Any], width: int) -> str:
     start; then as much of the rest (ports, methods, first path) as fits."""
     paths = list(payload.get("paths") or [])
     more = f" (+{len(paths) - 1} paths)" if len(paths) > 1 else ""
-    host = one_line(_host_before_port(str(payload.get("host", "?")), bool(payload.get("ports"))))
+    host = one_line(_host_before_port(escaped(payload.get("host", "?")), bool(payload.get("ports"))))
     host_cells = cell_len(host)
     if host_cells > width - len(more) and host_cells <= width:
         more = ""  # the host whole before the count (the detail has every path)
@@ -137,11 +138,30 @@ def _host_before_port(host: str, ported: bool) -> str:
 QUOTED_WIDTH = 240
 
 
-def quoted(text: str, width: int = QUOTED_WIDTH) -> str:
+def quoted(text: str, width: int = QUOTED_WIDTH, *, whole: str = "") -> str:
     """A request quoted in a question (reject, approve and save): one line, cut at ``width``, so
     the question, its ``[y/n]`` and the reason's input stay on an 80x24 screen (the detail has it
-    all)."""
-    return cut(one_line(text), width)
+    all). ``whole`` (the host: see ``target``) is never cut, even past ``width``: a question
+    quoting ``api.github.com.aaaa…`` would have the operator say yes to a route to
+    ``….evil.example`` they were not shown."""
+    line = one_line(text)
+    if cell_len(line) <= width:
+        return line
+    at = line.find(one_line(whole)) if whole else -1
+    if at < 0:
+        return cut(line, width)
+    end = at + len(one_line(whole))
+    return line[:end] + cut(line[end:], max(width - cell_len(line[:end]), 8))
+
+
+def target(kind: str, payload: Mapping[str, Any]) -> str:
+    """What a proposal's question must quote whole: an egress route's or a held request's host,
+    a push's ref ("" for a capability, whose packages the detail lists)."""
+    if kind in ("egress", "token-use"):
+        return escaped(payload.get("host", ""))
+    if kind == "push-exception":
+        return _ref(payload)
+    return ""
 
 
 def cut_middle(text: str, width: int) -> str:
@@ -203,7 +223,7 @@ def grants(kind: str, payload: Mapping[str, Any], *, backend: str | None = None)
     """What approving the proposal as it stands grants, in one line: the same effect
     ``apply.decide`` has (keep the two in step)."""
     if kind == "egress":
-        host = str(payload.get("host", "?"))
+        host = escaped(payload.get("host", "?"))
         where = f"every host under {host[2:]}" if host.startswith("*.") else host
         ports = list(payload.get("ports") or [80, 443])  # channel.egress_route's default
         methods = payload.get("methods") or []
@@ -211,12 +231,12 @@ def grants(kind: str, payload: Mapping[str, Any], *, backend: str | None = None)
         what = (f"{where} on {_ports(ports)}, "
                 + (f"methods {', '.join(map(str, methods))}" if methods else "every method") + ", "
                 + ("every path" if not paths or any(p in ("/", "/*") for p in paths)
-                   else f"{len(paths)} path{'s' if len(paths) > 1 else ''} ({' '.join(map(str, paths[:3]))}"
+                   else f"{len(paths)} path{'s' if len(paths) > 1 else ''} ({' '.join(map(escaped, paths[:3]))}"
                         + (" ..." if len(paths) > 3 else "") + ")"))
         return (f"{what}; now, and on every resume of this bottle (kept in its state); "
                 "A also adds it to the manifest, for every bottle started from it")
     if kind == "token-use":
-        route = str(payload.get("route", "?"))
+        route = escaped(payload.get("route", "?"))
         detectors = ", ".join(map(str, payload.get("detectors") or [])) or "?"
         return (f"every request through route {route} (any of its hosts, methods and paths) that trips only "
                 f"{detectors} goes out as it is, not only this one, until the bottle's sidecar stops")
@@ -241,6 +261,11 @@ def warnings(kind: str, payload: Mapping[str, Any]) -> list[str]:
     out = []
     if kind == "egress":
         out += host_warnings(str(payload.get("host") or ""))
+    if kind == "egress" and (spelled := _path_warning(payload.get("paths") or [])):
+        out.append(spelled)
+    if kind == "token-use" and (spelled := _path_warning([payload.get("host", ""), payload.get("path", "")],
+                                                         what="request")):
+        out.append(spelled)
     if kind == "egress" and any(p in ("/", "/*") for p in payload.get("paths") or []):
         # Easy to overlook in a list of narrower paths, and it makes them all moot.
         out.append("the paths include '/': every path on this host")
@@ -319,15 +344,47 @@ def _package_patterns(packages: list[Any]) -> str | None:
             "only names you know exist")
 
 
+def escaped(text: object) -> str:
+    """Part of a request's target (a host, a path, a ref) as the console shows it: as written
+    when it is ASCII, else with every other character as an escape (``/w\\u0438ki``). A
+    lookalike letter (Cyrillic, fullwidth) never reads as the one it imitates, and a
+    right-to-left letter never makes a bidi-aware terminal reorder the text around it."""
+    text = str(text)
+    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def _ref(payload: Mapping[str, Any]) -> str:
-    """A push-exception's ref as the console shows it: as written when it is ASCII, else with
-    every other character as an escape (``refs/heads/m\\u0430in``), so a ref spelled with
+    """A push-exception's ref as the console shows it (``escaped``), so a ref spelled with
     lookalike letters never reads as the branch it imitates."""
-    ref = str(payload.get("ref", "?"))
-    return ref if ref.isascii() else ref.encode("ascii", "backslashreplace").decode("ascii")
+    return escaped(payload.get("ref", "?"))
 
 
-_REF_CHARS_NAMED = 3  # the warning names this many of a ref's non-ASCII characters
+_REF_CHARS_NAMED = 3  # a warning names this many of a text's non-ASCII characters
+
+
+def _non_ascii_named(text: str) -> str:
+    """The first few characters of ``text`` that are not ASCII, by code point and name."""
+    others = list(dict.fromkeys(char for char in text if not char.isascii()))
+    named = ", ".join(f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
+                      for char in others[:_REF_CHARS_NAMED])
+    if len(others) > _REF_CHARS_NAMED:
+        named += f" and {len(others) - _REF_CHARS_NAMED} more"
+    return named
+
+
+def _path_warning(texts: list[Any], *, what: str = "path") -> str | None:
+    """Paths (or a held request's host and path) with characters beyond ASCII, which the
+    console shows escaped: said once, with how the first of them reads as written."""
+    spelled = [text for text in map(str, texts) if not text.isascii()]
+    if not spelled:
+        return None
+    first = spelled[0]
+    more = f" (and {len(spelled) - 1} more like it)" if len(spelled) > 1 else ""
+    exactly = ("approving grants exactly what is spelled here with escapes" if what == "path" else
+               "the request held is the one spelled here with escapes")
+    return (f"the {what} {escaped(first)}{more} has characters that are not ASCII ({_non_ascii_named(first)}): "
+            f"as written it reads as '{printable(first)}', which can imitate another {what} (lookalike letters) "
+            f"or reorder the text around it (right-to-left letters); {exactly}")
 
 
 def _ref_warning(ref: str) -> str | None:
@@ -336,11 +393,7 @@ def _ref_warning(ref: str) -> str | None:
     of an ``xn--`` host)."""
     if ref.isascii():
         return None
-    others = list(dict.fromkeys(char for char in ref if not char.isascii()))
-    named = ", ".join(f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
-                      for char in others[:_REF_CHARS_NAMED])
-    if len(others) > _REF_CHARS_NAMED:
-        named += f" and {len(others) - _REF_CHARS_NAMED} more"
+    named = _non_ascii_named(ref)
     return (f"the ref {_ref({'ref': ref})} has characters that are not ASCII ({named}): as written it reads as "
             f"'{printable(ref)}', which can imitate another ref; approving grants a push to exactly the ref "
             "spelled here with escapes")

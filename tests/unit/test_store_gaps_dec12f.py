@@ -312,7 +312,7 @@ class PastADamagedRow(CliCase):
                                            f"{IDS[2]}/egress-three": "failed"})
         self.assertEqual([d.column for d in report.damaged], ["justification"])
 
-    def test_a_damaged_cursor_leaves_that_bottles_log_unread_and_its_proposals_synced(self) -> None:
+    def test_a_damaged_cursor_is_reported_and_its_log_read_again_without_duplicates(self) -> None:
         for bottle in IDS[:2]:
             self.sidecars[bottle].log_lines({"ts": "2026-11-22T05:29:01.000Z", "decision": "deny", "host": "y.example"})
         self.sync()
@@ -322,11 +322,11 @@ class PastADamagedRow(CliCase):
             self.sidecars[bottle].log_lines({"ts": "2026-11-22T05:29:02.000Z", "decision": "deny", "host": "z.example"})
         self.propose(IDS[0], "egress", {"host": "five.example"}, "egress-five")
         report = self.sync()
-        self.assertEqual((report.new_proposals, report.new_events), (1, 1))
+        self.assertEqual((report.new_proposals, report.new_events), (1, 2))
         self.assertEqual([d.row for d in report.damaged], [f"event cursor of bottle {IDS[0]}"])
         with Store(self.db) as st:
             self.assertEqual([e.record["host"] for e in st.events(IDS[1])], ["y.example", "z.example"])
-            self.assertEqual([e.record["host"] for e in st.events(IDS[0])], ["y.example"])
+            self.assertEqual([e.record["host"] for e in st.events(IDS[0])], ["y.example", "z.example"])
 
     def test_once_lists_the_others_and_names_it_once(self) -> None:
         for fmt in ("text", "json"):
