@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
                     {
                         "path": str(e.path) if e.path else None,
                         "line": e.line,
+                        # Added beside the rest: 1-based, where on the line; null where unknown.
+                        "column": e.column,
                         "key": e.shown_key,
                         "message": e.detail,
                         "text": str(e),

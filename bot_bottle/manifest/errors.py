@@ -9,7 +9,11 @@ from bot_bottle.errors import BotBottleError
 
 
 class ManifestError(BotBottleError):
-    """A manifest file is wrong. ``str()`` is one line: ``FILE:LINE: KEY: what is wrong``."""
+    """A manifest file is wrong. ``str()`` is one line: ``FILE:LINE: KEY: what is wrong``.
+
+    ``column`` (1-based, in characters) is where on that line the key or value starts, where it
+    is known; ``str()`` leaves it out, so its shape stays what scripts already read.
+    """
 
     exit_code = 2
 
@@ -21,9 +25,11 @@ class ManifestError(BotBottleError):
         line: int | None = None,
         key: str | None = None,
         hint: str | None = None,
+        column: int | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.line = line
+        self.column = column if line is not None else None
         self.key = key
         self.detail = message
         super().__init__(self._render(), hint=hint)
@@ -55,14 +61,15 @@ class ManifestError(BotBottleError):
 class ManifestErrors(ManifestError):
     """Several errors found in one file, in line order, so one mistake does not hide the next.
 
-    It reads as its first (``str``, ``path``, ``line``, ``key``, ``hint``), plus how many more
+    It reads as its first (``str``, ``path``, ``line``, ``column``, ``key``, ``hint``), plus how many more
     there are; ``each()`` gives them all, for whoever shows errors one per line.
     """
 
     def __init__(self, errors: Sequence[ManifestError]) -> None:
         self.errors = tuple(e for error in errors for e in error.each())
         first = self.errors[0]
-        super().__init__(first.detail, path=first.path, line=first.line, key=first.key, hint=first.hint)
+        super().__init__(first.detail, path=first.path, line=first.line, key=first.key, hint=first.hint,
+                         column=first.column)
 
     def _render(self) -> str:
         more = len(self.errors) - 1

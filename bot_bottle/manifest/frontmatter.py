@@ -42,15 +42,22 @@ class Document:
     # offsets): a piece of a value (a token inside a long description) is placed at its own line.
     source: str = field(default="", repr=False)
     spans: dict[KeyPath, tuple[int, int]] = field(default_factory=dict, repr=False)
+    # Key path -> the column (1-based) its key, or its list item, starts at on its line.
+    columns: dict[KeyPath, int] = field(default_factory=dict, repr=False)
 
     def line_of(self, *keypath: Any) -> int:
         """The line of the deepest known prefix of ``keypath`` (the frontmatter start if none)."""
+        return self.place_of(keypath)[0]
+
+    def place_of(self, keypath: KeyPath) -> tuple[int, int | None]:
+        """The line and column of the deepest known prefix of ``keypath``: where its key (or list
+        item) is written; the frontmatter's start, no column, if none is."""
         path = tuple(keypath)
         while path:
             if path in self.lines:
-                return self.lines[path]
+                return self.lines[path], self.columns.get(path)
             path = path[:-1]
-        return self.frontmatter_line
+        return self.frontmatter_line, None
 
     def as_written(self, keypath: KeyPath, value: Any) -> Any:
         """``value`` as the file spelled it when it is a plain scalar YAML 1.1 typed; else ``value``.
@@ -63,7 +70,14 @@ class Document:
         return self.written.get(tuple(keypath), value)
 
     def error(self, keypath: KeyPath, message: str, *, hint: str | None = None) -> ManifestError:
-        return ManifestError(message, path=self.path, line=self.line_of(*keypath), key=format_key(keypath), hint=hint)
+        line, column = self.place_of(keypath)
+        return ManifestError(message, path=self.path, line=line, column=column, key=format_key(keypath), hint=hint)
+
+    def place_value(self, keypath: KeyPath, value: str) -> tuple[int, int | None]:
+        """Where the string at ``keypath`` is written: its first character that is not blank, on its
+        own line (a block scalar's text starts below its key); see ``place_in_value``."""
+        start = len(value) - len(value.lstrip())
+        return self.place_in_value(keypath, value, start, len(value))
 
     def place_in_value(self, keypath: KeyPath, value: str, start: int, end: int) -> tuple[int, int | None]:
         """The file's line and column (1-based) where ``value[start:end]``, a piece of the string at
@@ -141,6 +155,11 @@ def _no_opening(lines: list[str], path: Path) -> ManifestError:
                                  hint="remove the blank lines or spaces before it")
         if line.strip():
             break
+    if lines[0].startswith(_DELIM) and lines[0].strip("-\n") and not lines[0].startswith("----"):
+        # Not echoed: whatever follows may be anything, a token pasted on the wrong line too.
+        return ManifestError("the '---' opening the YAML frontmatter must be alone on the first line; here text "
+                             "follows it", path=path, line=1, column=4,
+                             hint="move what follows the '---' to the next line, or remove it")
     return ManifestError("the file must start with a '---' line opening the YAML frontmatter",
                          path=path, line=1, hint=hint)
 
@@ -295,6 +314,7 @@ class _Builder:
         self.path = path
         self.offset = line_offset
         self.lines: dict[KeyPath, int] = {}
+        self.columns: dict[KeyPath, int] = {}
         self.written: dict[KeyPath, str] = {}
         self.spans: dict[KeyPath, tuple[int, int]] = {}
         self._implicit = composed.implicit_ids
@@ -305,33 +325,37 @@ class _Builder:
     def line(self, node: yaml.Node) -> int:
         return node.start_mark.line + self.offset
 
+    def error(self, message: str, node: yaml.Node, keypath: KeyPath, *, key: str | None = None) -> ManifestError:
+        """An error at ``node``'s line and column, naming ``key`` (else ``keypath``)."""
+        return ManifestError(message, path=self.path, line=self.line(node), column=node.start_mark.column + 1,
+                             key=key or format_key(keypath))
+
     def build(self, node: yaml.Node, keypath: KeyPath) -> Any:
         # An alias reuses a node; refusing them keeps provenance exact and stops alias bombs.
         # The reused node's own mark is the anchor's, so point at the key holding the alias.
         if id(node) in self._seen:
-            raise ManifestError(
-                "YAML anchors and aliases are not supported; use 'extends' to share settings",
-                path=self.path,
-                line=self.lines.get(keypath, self.line(node)),
-                key=format_key(keypath),
-            )
+            message = "YAML anchors and aliases are not supported; use 'extends' to share settings"
+            if keypath in self.lines:
+                raise ManifestError(message, path=self.path, line=self.lines[keypath],
+                                    column=self.columns.get(keypath), key=format_key(keypath))
+            raise self.error(message, node, keypath)
         self._seen.add(id(node))
         plain_tag = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
         if type(node) in plain_tag and node.tag != plain_tag[type(node)]:
             # Safe loading refuses these tags; ignoring them would silently change the meaning.
-            raise ManifestError(
-                conceal_quoted(f"cannot read this value: the tag {node.tag!r} is not supported"),
-                path=self.path,
-                line=self.line(node),
-                key=format_key(keypath),
-            )
+            raise self.error(conceal_quoted(f"cannot read this value: the tag {node.tag!r} is not supported"), node,
+                             keypath)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, keypath)
         if isinstance(node, yaml.SequenceNode):
             out = []
             for index, item in enumerate(node.value):
                 alias_line = self._alias_lines.get((id(node), index))
-                self.lines[keypath + (index,)] = self.line(item) if alias_line is None else alias_line + self.offset
+                if alias_line is None:
+                    self.lines[keypath + (index,)] = self.line(item)
+                    self.columns[keypath + (index,)] = item.start_mark.column + 1
+                else:  # the anchored node's column is not where the alias is written
+                    self.lines[keypath + (index,)] = alias_line + self.offset
                 out.append(self.build(item, keypath + (index,)))
             return out
         if isinstance(node, yaml.ScalarNode):
@@ -343,7 +367,7 @@ class _Builder:
             if implicit and value is not None and not isinstance(value, str):
                 self.written[keypath] = node.value
             return value
-        raise ManifestError("unsupported YAML node", path=self.path, line=self.line(node), key=format_key(keypath))
+        raise self.error("unsupported YAML node", node, keypath)
 
     def _construct(self, node: yaml.ScalarNode, keypath: KeyPath) -> Any:
         try:
@@ -351,44 +375,30 @@ class _Builder:
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", exc)
         except ValueError:  # PyYAML's own slip: ``0x_`` passes its check for an int, then int() fails
-            problem = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}"
-        raise ManifestError(
-            conceal_quoted(f"cannot read this value: {problem}"),
-            path=self.path,
-            line=self.line(node),
-            key=format_key(keypath),
-        )
+            kind = node.tag.rsplit(':', 1)[-1]
+            # Python reads no int of more than 4300 digits; echoing thousands would bury the line.
+            problem = (f"{node.value!r} is not a valid {kind}" if len(node.value) <= 40
+                       else f"it is {len(node.value)} characters long, too long to read as {kind}")
+        raise self.error(conceal_quoted(f"cannot read this value: {problem}"), node, keypath)
 
     def _mapping(self, node: yaml.MappingNode, keypath: KeyPath) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ManifestError(
-                    "YAML merge keys ('<<') are not supported; use 'extends' to share settings",
-                    path=self.path,
-                    line=self.line(key_node),
-                    key=format_key(keypath) or "<<",
-                )
+                raise self.error("YAML merge keys ('<<') are not supported; use 'extends' to share settings",
+                                 key_node, keypath, key=format_key(keypath) or "<<")
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ManifestError(
-                    "a key must be a plain word, not a list or a mapping",
-                    path=self.path,
-                    line=self.line(key_node),
-                    key=format_key(keypath),
-                )
+                raise self.error("a key must be a plain word, not a list or a mapping", key_node, keypath)
             # Keys are names: `NO:` or `on:` is the word as written, not a YAML 1.1 boolean.
             key = key_node.value if id(key_node) in self._implicit else self._construct(key_node, keypath)
             if not isinstance(key, str):
                 key = str(key_node.value)
             sub = keypath + (key,)
             if key in out:
-                raise ManifestError(
-                    f"the key '{shown_key(key)}' appears twice (first on line {self.lines[sub]})",
-                    path=self.path,
-                    line=self.line(key_node),
-                    key=format_key(sub),
-                )
+                raise self.error(f"the key '{shown_key(key)}' appears twice (first on line {self.lines[sub]})",
+                                 key_node, sub)
             self.lines[sub] = self.line(key_node)
+            self.columns[sub] = key_node.start_mark.column + 1
             out[key] = self.build(value_node, sub)
         return out
 
@@ -437,17 +447,19 @@ def _parse(text: str, path: Path) -> Document:
         line = mark.line + offset if mark is not None else first_line
         # YAML indents with spaces only: a tab is the one mistake its words do not explain.
         hint = "indent with spaces; YAML does not allow tabs there" if "'\\t'" in (exc.problem or "") else None
+        column = mark.column + 1 if mark is not None else None
         raise ManifestError(f"invalid YAML: {conceal_quoted(yaml_problem(exc, offset))}", path=path,
-                            line=line, hint=hint) from None
+                            line=line, column=column, hint=hint) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most controls)
-        line = first_line + yaml_text[: exc.position].count("\n")
+        line, column = _place(yaml_text, exc.position, first_line)
         raise ManifestError(f"invalid YAML: the character #x{exc.character:04x} is not allowed in YAML text",
-                            path=path, line=line) from None
+                            path=path, line=line, column=column) from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"invalid YAML: {exc}", path=path, line=first_line) from None
     except ValueError:  # the scanner's chr() of an escape past the last character, "\U00110000"
+        line, column = _escape_past_unicode(yaml_text, first_line)
         raise ManifestError("invalid YAML: an escape in a double-quoted string names no character (the last one "
-                            "is \\U0010FFFF)", path=path, line=first_line) from None
+                            "is \\U0010FFFF)", path=path, line=line, column=column) from None
     nodes = composed.nodes
     if len(nodes) > 1:
         raise ManifestError("the frontmatter holds more than one YAML document", path=path, line=first_line)
@@ -465,8 +477,20 @@ def _parse(text: str, path: Path) -> Document:
     data = builder.build(node, ())
     return Document(
         path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line, written=builder.written,
-        body_line=body_line, source=yaml_text, spans=builder.spans,
+        body_line=body_line, source=yaml_text, spans=builder.spans, columns=builder.columns,
     )
+
+
+_LONG_ESCAPE = re.compile(r"\\U([0-9A-Fa-f]{8})")
+
+
+def _escape_past_unicode(yaml_text: str, first_line: int) -> tuple[int, int | None]:
+    """Where the first ``\\U`` escape (eight hex digits) past the last character is written; the
+    frontmatter's first line, no column, if none is found (the scanner refused something else)."""
+    for found in _LONG_ESCAPE.finditer(yaml_text):
+        if int(found.group(1), 16) > 0x10FFFF:
+            return _place(yaml_text, found.start(), first_line)
+    return first_line, None
 
 
 def not_utf8(path: Path, line: int = 1) -> ManifestError:

@@ -8,6 +8,7 @@ the bottle line that names it.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -203,11 +204,22 @@ def _not_a_file(path: Path) -> str | None:
             target = str(path.readlink())
         except OSError:
             target = "?"
+        if _loops(path):
+            return f"is a symlink that leads back to itself (to {target}), not a manifest file"
         return f"is a dangling symlink (to {target}, which does not exist or cannot be reached)"
     if path.is_dir():
         return "is a directory, not a manifest file"
     # A FIFO is never opened: reading one would wait for a writer forever.
     return "is not a regular file (a manifest is a Markdown file)"
+
+
+def _loops(path: Path) -> bool:
+    """Whether following the symlink at ``path`` comes back to where it started (ELOOP)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _checked_name(path: Path) -> str:

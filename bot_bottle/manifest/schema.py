@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -98,15 +99,45 @@ class _Reader:
         ``keypath``, is written (a token inside a block scalar is not on the key's line); an
         ``{at}`` in ``message`` becomes the column it starts at, where that is known."""
         line, column = self.doc.place_in_value(keypath, value, *span)
+        # Not found in the text as written: the message names no column, the error the key's.
         return ManifestError(message.replace("{at}", _at_column(column)), path=self.doc.path, line=line,
+                             column=column or self.doc.place_of(keypath)[1], key=format_key(keypath), hint=hint)
+
+    def fail_value(self, keypath: KeyPath, value: str, message: str, hint: str | None = None) -> ManifestError:
+        """``fail`` at the line and column where the string at ``keypath`` starts: a value in a
+        block scalar ('|', '>') is written on the lines below its key."""
+        line, column = self.doc.place_value(keypath, value)
+        return ManifestError(message, path=self.doc.path, line=line, column=column or self.doc.place_of(keypath)[1],
                              key=format_key(keypath), hint=hint)
+
+    def fail_token(self, keypath: KeyPath, value: str, message: str, hint: str | None = None, *,
+                   is_key: bool = False) -> ManifestError:
+        """``fail`` for a token written at ``keypath``, at the token's own line and column: the
+        key's place when the token is the key, else where the token starts in the value (a
+        private key pasted under ``ssh_key: |`` sits below its key). ``{at}`` as in ``fail_within``."""
+        if is_key:
+            line, column = self.doc.place_of(keypath)
+            return ManifestError(message.replace("{at}", _at_column(column)), path=self.doc.path, line=line,
+                                 column=column, key=format_key(keypath), hint=hint)
+        found = token_itself(value)
+        start, end = (found[0], found[1]) if found is not None else (len(value) - len(value.lstrip()), len(value))
+        return self.fail_within(keypath, value, (start, end), message, hint=hint)
+
+    def fail_near_secret(self, keypath: KeyPath, value: str, message: str, hint: str | None = None) -> ManifestError:
+        """``fail`` for a value that may hold a secret (an env literal): at the line and column of
+        the token or private key in it, when there is one (pasted into a block scalar it is below
+        its key), else at the key. Read only once the value is refused."""
+        found = token_itself(value) or token_in_prose(value)
+        if found is None:
+            return self.fail(keypath, message, hint=hint)
+        return self.fail_within(keypath, value, (found[0], found[1]), message, hint=hint)
 
     def origin(self, keypath: KeyPath) -> Origin:
         return Origin(self.doc.path, self.doc.line_of(*keypath))
 
     def keys(self, mapping: dict[str, Any], keypath: KeyPath, allowed: tuple[str, ...], what: str) -> None:
         unknown = [
-            self.fail(keypath + (key,), f"unknown key in {what}; "
+            self.fail(keypath + (key,), f"unknown key in {what}; {_not_plain(key)}"
                                         f"{_misplaced(key, keypath) or did_you_mean(key, allowed)}"
                                         f"expected one of: {', '.join(allowed)}")
             for key in mapping if key not in allowed
@@ -144,20 +175,23 @@ class _Reader:
             out.append(self.string(item, keypath + (index,)))
         return out
 
-    def not_a_token(self, name: str, keypath: KeyPath, what: str, hint: str | None = None) -> None:
+    def not_a_token(self, name: str, keypath: KeyPath, what: str, hint: str | None = None, *,
+                    is_key: bool = False) -> None:
         """Refuse a token written where a name belongs (a variable, a repo, a header, a bottle):
-        names are printed in every plan and error, so one that is a credential would be shown."""
+        names are printed in every plan and error, so one that is a credential would be shown.
+        ``is_key``: the name is the key at ``keypath`` (an env variable), not its value."""
         from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when a name is read
 
         detector = token_format(name)
         if detector is not None:
-            raise self.fail(keypath, f"this is a token itself ({detector}), not {what}; the value is "
-                                     "not shown", hint=hint or "a credential belongs in the host: name the host "
-                                                               "variable that holds it where the manifest asks for one")
+            raise self.fail_token(keypath, name, f"this is a token itself ({detector}){{at}}, not {what}; the value "
+                                                 "is not shown",
+                                  hint=hint or "a credential belongs in the host: name the host variable that holds "
+                                               "it where the manifest asks for one", is_key=is_key)
 
     def env_name(self, value: Any, keypath: KeyPath) -> str:
         name = self.string(value, keypath)
-        self.not_a_token(name, keypath, "an environment variable name")
+        self.not_a_token(name, keypath, "an environment variable name", is_key=True)
         if not ENV_NAME_RE.match(name):
             raise self.fail(keypath, f"{_quoted(name)} is not an environment variable name (letters, digits, '_'; "
                                      "not starting with a digit)")
@@ -173,14 +207,15 @@ class _Reader:
 
         detector = token_format(name)
         if detector is not None:
-            raise self.fail(keypath, f"this is a token itself ({detector}), not the name of the host variable "
-                                     "that holds it; the value is not shown", hint=hint)
+            raise self.fail_token(keypath, name, f"this is a token itself ({detector}){{at}}, not the name of the host "
+                                                 "variable that holds it; the value is not shown", hint=hint)
         slip = _env_value_syntax(name)
         if slip is not None:
-            raise self.fail(keypath, slip, hint=hint)
+            raise self.fail_value(keypath, name, slip, hint=hint)
         if not ENV_NAME_RE.match(name):
-            raise self.fail(keypath, "is not an environment variable name (letters, digits, '_'; not starting with "
-                                     "a digit); the value is not shown, in case it is a token", hint=hint)
+            raise self.fail_value(keypath, name, "is not an environment variable name (letters, digits, '_'; not "
+                                                 "starting with a digit); the value is not shown, in case it is a "
+                                                 "token", hint=hint)
         return name
 
 
@@ -242,6 +277,17 @@ def _place(keypath: KeyPath) -> str:
     return out
 
 
+def _not_plain(key: Any) -> str:
+    """``"it holds U+0435 (CYRILLIC SMALL LETTER IE), not a plain ASCII character; "`` for a key with a
+    character beyond ASCII (a look-alike pasted from a web page), else ``""``: every manifest key
+    is plain ASCII, and the key as printed looks right."""
+    if not isinstance(key, str) or key.isascii():
+        return ""
+    char = next(c for c in key if not c.isascii())
+    name = unicodedata.name(char, "")
+    return f"it holds U+{ord(char):04X}{f' ({name})' if name else ''}, not a plain ASCII character; "
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"did you mean 'X'? "`` for the choice closest to a mistyped ``word`` (case aside), or
     ``""`` when none is close, or when ``word`` may be a credential (it is never echoed back)."""
@@ -263,7 +309,9 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int):
-        return f"a number ({value})"
+        digits = str(abs(value))
+        # A number no setting takes by hundreds of digits: its size says enough, the line stays short.
+        return f"a number ({value})" if len(digits) <= 24 else f"a number of {len(digits)} digits"
     if isinstance(value, float):
         return f"a number ({value})"
     if isinstance(value, str):
@@ -365,7 +413,7 @@ def _env_entry(r: _Reader, name: Any, value: Any) -> EnvEntry:
         value = str(value)
     elif not isinstance(value, str):
         raise r.fail(kp, f"expected a string value (literal, \"?Prompt\" or \"${{HOST_VAR}}\"), got {_describe(value)}")
-    return parse_env_value(name, value, r.origin(kp), lambda m: r.fail(kp, m))
+    return parse_env_value(name, value, r.origin(kp), lambda m: r.fail_near_secret(kp, value, m))
 
 
 # ------------------------------------------------------------------------------- egress
@@ -424,7 +472,7 @@ def _matches(r: _Reader, raw: Any, kp: KeyPath) -> tuple[MatchEntry, ...]:
             hmap = r.mapping(entry["headers"], ekp + ("headers",), "a mapping of header names to required values")
             for hname, hvalue in hmap.items():
                 hkp = ekp + ("headers", hname)
-                r.not_a_token(str(hname), hkp, "a header name")
+                r.not_a_token(str(hname), hkp, "a header name", is_key=True)
                 if not HEADER_NAME_RE.match(hname):
                     raise r.fail(hkp, f"{_quoted(hname)} is not a valid HTTP header name")
                 # As written: `x-api-version: 2.10` must match "2.10", not YAML 1.1's 2.1.
@@ -590,10 +638,11 @@ def _host_problem(r: _Reader, written: str, problem: str, kp: KeyPath) -> Manife
     (``user:TOKEN@host``, ``https://user:TOKEN@host``, or a token pasted in place of the host)."""
     hint = "a credential for the host goes in 'auth', whose 'token_ref' names the host variable holding it"
     if "@" in written:
-        return r.fail(kp, "give the host name only, without a user name or token before '@' (the value is not shown)",
-                      hint=hint)
+        return r.fail_value(kp, written, "give the host name only, without a user name or token before '@' (the value "
+                                         "is not shown)", hint=hint)
     if may_hold_credential(written):
-        return r.fail(kp, f"this looks like a token, not a host name (the value is not shown): {problem}", hint=hint)
+        return r.fail_token(kp, written, f"this looks like a token{{at}}, not a host name (the value is not shown): "
+                                         f"{problem}", hint=hint)
     return r.fail(kp, f"{written!r}: {problem}")
 
 
@@ -692,7 +741,7 @@ def _repos(r: _Reader, raw: Any, kp: KeyPath) -> tuple[GitRepo, ...]:
 
 
 def _repo(r: _Reader, rkp: KeyPath, name: Any, item: Any) -> GitRepo:
-    r.not_a_token(str(name), rkp, "a repo name")
+    r.not_a_token(str(name), rkp, "a repo name", is_key=True)
     if not NAME_RE.match(str(name)):
         raise r.fail(rkp, "a repo name may hold letters, digits, '.', '_' and '-'")
     if isinstance(item, str):
@@ -964,7 +1013,7 @@ def _prompt_holds_no_token(doc: Document) -> None:
     offset, _end, name = found
     line, column = doc.place_in_body(offset)
     raise ManifestError(_TOKEN_IN_PROMPT.format(name=name, at=_at_column(column)), path=doc.path, line=line,
-                        key="prompt", hint=_PROMPT_HINT)
+                        column=column, key="prompt", hint=_PROMPT_HINT)
 
 
 _BODY_DESCRIPTION_HINT = ("with no 'description' key the body's first paragraph is the bottle's description, kept and "
@@ -990,7 +1039,8 @@ def _body_description(doc: Document) -> str:
     else:
         message = (f"the body's first paragraph is a token itself ({name}){_at_column(column)}, not a description; "
                    "the value is not shown")
-    raise ManifestError(message, path=doc.path, line=line, key="description", hint=_BODY_DESCRIPTION_HINT)
+    raise ManifestError(message, path=doc.path, line=line, column=column, key="description",
+                        hint=_BODY_DESCRIPTION_HINT)
 
 
 def _agent_bottle(r: _Reader, doc: Document) -> str:

@@ -108,7 +108,8 @@ class TokenInPlaceOfANameTests(ManifestTestCase):
         indented = "".join(f"        {line}\n" for line in PRIVATE_KEY.splitlines())
         err = self.bottle_error("git-gate:\n  repos:\n    app:\n      url: git@github.com:you/app.git\n"
                                 f"      ssh_key: |\n{indented}      known_hosts: '{KNOWN_HOSTS}'\n")
-        self.assertManifestError(err, path=self.bpath, line=6, key="git-gate.repos.app.ssh_key",
+        # At the private key's BEGIN line, below its key.
+        self.assertManifestError(err, path=self.bpath, line=7, key="git-gate.repos.app.ssh_key",
                                  contains=("Private key", "not shown"))
         self.assertNotIn(_KEY_BODY[:40], str(err) + (err.hint or ""))
 

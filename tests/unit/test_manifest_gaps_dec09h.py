@@ -342,7 +342,7 @@ class ValuesPyYamlCannotConvertTests(ManifestTestCase):
         cases = (("a: 1\nb: 0x_\n", 3, "b", "'0x_' is not a valid int"),
                  ("b: +0b_\n", 2, "b", "'+0b_' is not a valid int"),
                  ("b: !!float x\n", 2, "b", "'x' is not a valid float"),
-                 ('a: 1\nb: "\\U00110000"\n', 2, None, "names no character"))
+                 ('a: 1\nb: "\\U00110000"\n', 3, None, "names no character"))
         for text, line, key, words in cases:
             for loader in ("libyaml", "pure"):
                 with self.subTest(text=text, loader=loader):
