@@ -7,12 +7,25 @@ line of the word. Quoted parts are not joined (``"ghp_" + "..."`` is how tests w
 the bottle's own values in quoted parts are found by ``split``. (A well-known token glued to the
 characters around it, ``xghp_...``, is the detectors' own reading: ``dlp.tokens.Glue``.)
 
+``cut_tokens``: a well-known token format (``ghp_...``, ``sk-ant-...``, ``AKIA...``, ``xoxb-...``,
+a PEM private key's header) cut across neighbouring lines: string literals joined in code
+(implicit concatenation, ``+``, C's adjacent literals), a shell line continuation, a YAML
+multi-line scalar, a list of pieces, halves assigned to two names one a line. Where a line's
+last run of token characters starts with a format's prefix and nothing but closing decoration
+follows it, that run is read joined with the first literal (or bare run) of each of the next
+lines, one more line at a time (at most ``MAX_CUT_LINES``): only lines next to each other in
+the text read (one changed block of one file), as the wrapped-base64 reader does. A hit counts
+only when it crosses a join and is a token format's (not ``generic-secret-assignment``: joined
+pieces are no assignment), reported on the line holding most of it.
+
 It returns ``(detector, line)`` with lines in ``text`` and no span (a span in the text read
 would not be one of ``text``'s).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 
@@ -98,7 +111,220 @@ def shell_joined(text: str, hits_of: HitsOf) -> list[tuple[str, int]]:
             for hit in hits_of("\n".join(joined))]
 
 
+# ------------------------------------------------------------------------------ cut tokens
+
+# Where a token format's prefix is: one pattern per first character searched, each starting at a
+# single literal (the fastest search ``re`` has: an alternation of them, or ``str.find`` per
+# prefix, read a text several times slower), the rest checked backwards from there. A match is a
+# prefix's last character ("_", "-"), or an AWS or Google key's or a PEM header's start.
+# (Google's OAuth access tokens, ``ya29.``, live an hour: not searched cut.)
+_PREFIXES = (
+    re.compile(r"_(?<=[pousrmPOUSR]_)(?:(?<=gh[pousr]_)|(?<=GH[POUSR]_)|(?<=npm_)|(?<=k_live_)|(?<=github_pat_))"),
+    re.compile(r"-(?<=[abeikoprstKX]-)(?:(?<=sk-)|(?<=SK-ANT-)|(?<=gl[dr]t-)|(?<=glp(?:at|tt)-)"
+               r"|(?<=xox[abposre]-)|(?<=xapp-)|(?<=GOCSPX-)|(?<=pypi-))"),
+    re.compile(r"A(?:KIA|SIA|BIA|CCA|Iza)"),
+    re.compile(r"-----BEGIN"),
+)
+_PEM = "-----BEGIN"
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+# The same prefixes with what a cut needs after them (a run to the line's end but closing
+# decoration), in one pattern: slower per character than the probes, but it lists only the lines
+# a cut can start on, for a text with more prefixes than ``MAX_PREFIXES`` (read one by one, a line
+# of prefixes run together would cost a walk back from each).
+_CANDIDATE = re.compile(
+    r"(?<![A-Za-z0-9_\-])((?:gh[pousr]|GH[POUSR]|npm|[rs]k_live|github_pat)_|(?:sk|SK-ANT|gl[dr]t|glp(?:at|tt)"
+    r"|xox[abposre]|xapp|GOCSPX|pypi)-|A(?:KIA|SIA|BIA|CCA|Iza)|-----BEGIN)"
+    r"[A-Za-z0-9 _\-]{0,300}+(?:\\n)?[\"'`]?[ \t\r+,;).&|\]\\]*\n"
+)
+MAX_PREFIXES = 1024
+MAX_CANDIDATES = 4096  # lines a cut may start on, read in one text
+
+
+def _starts(text: str) -> Iterator[tuple[int, int]]:
+    """``(token start, prefix end)`` of each token prefix in ``text``, in order."""
+    found: list[re.Match[str]] = []
+    for pattern in _PREFIXES:
+        found += itertools.islice(pattern.finditer(text), MAX_PREFIXES + 1 - len(found))
+    if len(found) > MAX_PREFIXES:
+        for match in _CANDIDATE.finditer(text):
+            yield match.start(1), match.end(1)
+        return
+    for match in sorted(found, key=lambda match: match.start()) if len(found) > 1 else found:
+        start = match.start()
+        if match.group() in "_-":
+            while start > 0 and match.end() - start < _LONGEST_PREFIX and text[start - 1] in _PREFIX_CHARS:
+                start -= 1  # the pattern matches a prefix's last character: back to its first
+        yield start, match.end()
+
+
+def _has_prefix(text: str) -> bool:
+    return any(pattern.search(text) for pattern in _PREFIXES)
+
+
+# The rest of a token from its prefix on (a PEM header's words have blanks between them), and
+# what may follow a piece that goes on on the next line: a closing quote (after an escaped line
+# break), blanks, "+", ",", ")", ";", "." or "&" (joining strings), a continuation backslash.
+# (Bounded: a line of prefixes run together is read once per prefix.)
+_BODY = re.compile(r"[A-Za-z0-9_\-]{0,300}")
+_PEM_BODY = re.compile(r"[A-Z0-9 \-]{0,100}")
+_OPEN_END = re.compile(r"(?:\\n)?[\"'`]?([ \t\r+,;).&|\]\\]*)$")
+# A next line's piece: after blanks, an assignment or key (``b = "..."``, ``const b = ...``,
+# ``"key": ...``), joining characters or a list's "- ", a literal's content or a bare run.
+_NEXT = re.compile(
+    r"[ \t]*(?P<key>(?:[A-Za-z_]\w*[ \t]+)?[\w.\[\]\"'$]{1,64}[ \t]*(?::=|=|:)[ \t]*)?"
+    r"(?P<lead>[+,(\[.&|]*)[ \t]*(?:-[ \t]+)?"
+    r"(?:([\"'`])(?P<quoted>[A-Za-z0-9_\- ]+)(?:\\n)?\3|(?P<bare>[A-Za-z0-9_\-]+))"
+)
+_JOINING = frozenset("+.&|\\")  # what joins strings (or a continued line) in some language
+_LONGEST_PREFIX = len("github_pat_")
+_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+# Letters and digits a piece read on across items of a list or two assignments needs: a half of
+# a token, not a short part (a token cut into quoted assignments of eight characters is how
+# tests write tokens, and is left to the search of the bottle's own values).
+MIN_LOOSE_PIECE = 12
+MAX_CUT_LINES = 6  # next lines a cut token is read over: 12 characters a line spell a long token
+MAX_CUTS = 512  # joins read at once (each a short segment)
+CUT_BUDGET = 1 << 20  # characters of joins read for one text: a text of decoys is not read at length
+_NOT_TOKENS = ("generic-secret-assignment",)
+_APART = "\n\x00\n"  # between the segments read at once: the engine reads no token across a NUL
+
+
+def _random_piece(piece: str) -> bool:
+    """Whether ``piece`` looks like a generated token's second half: ``MIN_LOOSE_PIECE`` letters
+    and digits or more, of two kinds or more, changing kind at a quarter of them (a name, a word
+    with a number, a date do not)."""
+    chars = [0 if c.islower() else 1 if c.isupper() else 2 for c in piece if c.isascii() and c.isalnum()]
+    changes = sum(a != b for a, b in zip(chars, chars[1:]))
+    return len(chars) >= MIN_LOOSE_PIECE and len(set(chars)) >= 2 and changes * 4 >= len(chars)
+
+
+def _joined_on(end: str, piece: re.Match[str]) -> bool:
+    """Whether the next line's piece goes on the one before: joined by an operator or a
+    continuation, or written after it with no "," or ";" between and no name of its own (adjacent
+    literals, a YAML scalar's next line). Else (items of a list, two assignments) only a random-
+    looking piece is read on (``_random_piece``): ordinary neighbouring values are not."""
+    lead = piece.group("lead")
+    if _JOINING.intersection(end) or _JOINING.intersection(lead):
+        return True
+    if piece.group("key") or "," in end or ";" in end or "," in lead:
+        return _random_piece(piece.group("quoted") or piece.group("bare"))
+    return True
+
+
+def _cut_pieces(text: str, start: int, prefix_end: int, counted: list[int]) -> tuple[list[str], list[int]] | None:
+    """The pieces a token starting at ``start`` (its prefix ending at ``prefix_end``) is read
+    from (its run, then the first piece of each next line while the one before ends its line and
+    this one goes on it), and the line (0-based) each is on; None when the run does not end its
+    line. ``counted``: the line breaks before an offset already counted, and the next line break
+    after the last prefix (prefixes come in order: a text is not counted or searched again per
+    prefix)."""
+    pem = text.startswith(_PEM, start)
+    if start > 0 and text[start - 1] in _ALNUM:
+        return None  # inside a word: no token starts there
+    if start >= counted[2]:
+        counted[2] = text.find("\n", start) % (len(text) + 1)  # no line break: the text's end
+    line_end = counted[2]
+    if line_end == len(text):
+        return None
+    body = (_PEM_BODY if pem else _BODY).match(text, prefix_end, line_end)
+    end = _OPEN_END.match(text, body.end(), line_end) if body is not None else None
+    if body is None or end is None:
+        return None
+    if pem and text.endswith("-----", start, body.end()) and body.end() - start > 10:
+        return None  # a PEM header whole on its line: the detectors read the key under it
+    if start < counted[1]:
+        counted[:2] = [0, 0]
+    pieces = [text[start:body.end()]]
+    lines = [text.count("\n", counted[1], start) + counted[0]]
+    counted[:2] = [lines[0], start]
+    while len(pieces) <= MAX_CUT_LINES and line_end >= 0:
+        begin = line_end + 1
+        line_end = text.find("\n", begin)
+        stop = len(text) if line_end < 0 else line_end
+        piece = _NEXT.match(text, begin, stop)
+        if piece is None or not _joined_on(end.group(1), piece):
+            break
+        chars = piece.group("quoted") or piece.group("bare")
+        if (" " in chars and not pem) or _has_prefix(chars):
+            break  # words, or a token of its own: the next value, not this one's rest
+        pieces.append(chars)
+        lines.append(lines[-1] + 1)
+        end = _OPEN_END.match(text, piece.end(), stop)
+        if end is None:
+            break
+    return (pieces, lines) if len(pieces) > 1 else None
+
+
+_Join = tuple[int, int, tuple[int, ...], tuple[int, ...]]  # (offset, which cut, piece starts, lines)
+
+
+def cut_tokens(text: str, hits_of: HitsOf) -> list[tuple[str, int]]:
+    """``(detector, line)`` of each token format the detectors find only with a line's last
+    piece read joined with the next lines' (``cut_tokens``'s words in the module); nothing read
+    when no line ends in a token's prefix and part (the usual case). Joins are read in batches
+    of ``MAX_CUTS``, up to ``CUT_BUDGET`` characters in all."""
+    found: dict[tuple[str, int], None] = {}
+    seen: set[tuple[str, int]] = set()  # (detector, cut): a longer join of a cut found is the same token
+    segments: list[str] = []
+    joins: list[_Join] = []
+    offset = read = 0
+    counted = [0, 0, -1]
+    for number, (start, prefix_end) in enumerate(_starts(text)):
+        if number >= MAX_CANDIDATES or read + offset > CUT_BUDGET:
+            break
+        cut = _cut_pieces(text, start, prefix_end, counted)
+        if cut is None:
+            continue
+        pieces, lines = cut
+        # One more line at a time, from the first piece alone: a piece of ordinary text after the
+        # token's last one must not spoil a token of fixed length, and a token whole on its line
+        # is the detectors' own finding (what follows it joined on is no other token).
+        for count in range(1, len(pieces) + 1):
+            starts = [0]
+            for piece in pieces[:count]:
+                starts.append(starts[-1] + len(piece))  # the last is the segment's end
+            joins.append((offset, number, tuple(starts), tuple(lines[:count])))
+            segments.append("".join(pieces[:count]))
+            offset += starts[-1] + len(_APART)
+        if len(joins) >= MAX_CUTS:
+            _read_joins(segments, joins, hits_of, found, seen)
+            read += offset
+            segments, joins, offset = [], [], 0
+    if segments:
+        _read_joins(segments, joins, hits_of, found, seen)
+    return list(found)
+
+
+def _read_joins(segments: list[str], joins: list[_Join], hits_of: HitsOf, found: dict[tuple[str, int], None],
+                seen: set[tuple[str, int]]) -> None:
+    """Read ``segments`` at once; note in ``found`` each token that crosses a join and ends
+    where a piece does, on the line holding most of it."""
+    begins = [join[0] for join in joins]
+    read = [(span, str(getattr(hit, "detector"))) for hit in hits_of(_APART.join(segments))
+            if (span := getattr(hit, "span", None)) is not None]
+    for span, detector in sorted(read):  # a cut's shorter joins first
+        if detector.startswith(_NOT_TOKENS):
+            continue
+        begin, number, starts, lines = joins[bisect.bisect_right(begins, span[0]) - 1]
+        if (detector, number) in seen:
+            continue
+        first, last = span[0] - begin, min(span[1] - begin, starts[-1])  # a key's body read on: its segment
+        held = [min(last, end) - max(first, start) for start, end in zip(starts, starts[1:])]
+        if sum(1 for size in held if size > 0) < 2:
+            seen.add((detector, number))  # within one piece: the detectors read it as it is
+            continue
+        if last not in starts:
+            continue  # ends inside a piece: a cut token ends where its last piece does
+        best = max(range(len(held)), key=lambda i: (held[i], -i))
+        seen.add((detector, number))
+        found.setdefault((detector, lines[best] + 1))
+
+
 def readings(text: str, hits_of: HitsOf, *, code: bool) -> Iterator[tuple[str, int]]:
-    """The shell reading, for ``code`` only: added lines, not names or headers."""
+    """The shell reading and the cut-token reading, for ``code`` only: added lines, not names
+    or headers."""
     if code:
         yield from shell_joined(text, hits_of)
+        yield from cut_tokens(text, hits_of)
