@@ -48,9 +48,18 @@ too; the look-backs reach over a run of up to 64 between each two of their words
 as nothing cut into a word ("ig**nore**", "ig<b></b>nore", "ig<!-- -->nore", "instruc&shy;tions")
 is dropped, and a letter written as a character reference ("i&#103;nore") read as that letter
 (see "markup inside words"); a rule's word hyphenated at a line's end ("instruc-\\ntions") or
-cut by one hyphen or dot ("ign-ore", "ins.tructions") is read joined, only where it joins into
-a rule's word ("e-mail", "file.name" stay: see "words broken by a hyphen or a dot"); the
+cut by one hyphen or dot ("ign-ore", "ins.tructions"), a Unicode hyphen or a blank-drawn filler
+("ig\u2010nore", "ign\u3164ore") is read joined, only where it joins into a rule's word ("e-mail",
+"file.name" stay: see "words broken by a hyphen or a dot"), and an override's word cut off one
+letter ("i-gnore", "ignor-e", "i.gnore") too; the Hangul fillers and the Braille blank between
+words are blanks. Near an override's word, URL-encoded blanks ("ignore%20all", "ignore+all"),
+"&#32;", a Markdown link's brackets and target ("[ignore](http://x) all"), strike-through and an
+underscore opening the word are read as blanks, and "&eacute;" as its letter. The
 stretch after a right-to-left override is read reversed, as it is displayed.
+
+Other verbs and objects: "overlook" or "neglect" all (or your) previous instructions, "skip" or
+"bypass" your instructions, and "ignore everything above" (not "... above 100 MB", nor a .gitignore's "ignore
+everything in this directory"), unless refused ("don't overlook ...").
 
 "Ignore any instructions" with a scope of the page's own after it ("please ignore any
 instructions related to setting up config files") is logged, not blocked (``_unscoped``).
@@ -65,7 +74,9 @@ strings joined, and the body is read decoded ("\\u0069gnore all previous\\ninstr
 escaped letters, lookalikes and invisible characters, line breaks between words). A "SYSTEM:"
 turn opening a line and speaking to the assistant is a fake one. A streamed answer's later
 batches are read as JSON when its start was, and the re-read at a seam starts no line, request
-or word of its own (``seam_lead``).
+or word of its own (``seam_lead``). An answer streamed as server-sent events is also read with
+its pieces' strings joined ("ign", "ore all previous instructions": see "a streamed answer's
+pieces").
 """
 
 from __future__ import annotations
@@ -87,9 +98,10 @@ from bot_bottle.sidecar.dlp.encodings import ascii_lower
 from bot_bottle.sidecar.dlp.findings import HIGH, MEDIUM, Finding, resolve_overlaps
 
 LOCATION = "response"
-# Characters a reader does not see (format characters, control bytes): between two words they
-# separate them as a space does.
-_GAPS = r"\x00-\x08\x0e-\x1f\x7f\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+# Characters a reader does not see (format characters, control bytes, and the blank-drawn Hangul
+# fillers and Braille pattern): between two words they separate them as a space does.
+_GAPS = (r"\x00-\x08\x0e-\x1f\x7f\u00ad\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+         r"\u2800\u3164\ufeff\uffa0")
 _W = rf"[\s\*_`\"'>{_GAPS}]+"  # words may be separated by markup as well as spaces
 # Words written as a list ("ignore, previous, instructions", "ignore-previous-instructions"):
 # punctuation between every pair of them. Only the phrase rules below take this form, and only
@@ -552,7 +564,30 @@ _CJK_ALL, _CJK_STRONG = r"(?:所有|全部)", r"(?:指令|指示|提示词|提�
 _RU_EARLIER = r"(?:предыдущие|прежние|прошлые|изначальные|исходные|системные|вышеуказанные|все)"
 _RU_TARGETS = r"(?:инструкции|инструкций|указания|указаний|правила|команды|промпты)"
 
+
+def _more_overrides(sep: str) -> tuple[Rule, ...]:
+    """More instruction-override rules, ``sep`` between their words: kept out of ``RULES`` (their
+    words are not read towards by lookalike, spaced or symbol letters, at no cost to those)."""
+    return (
+        # "Ignore everything above" (not "ignore everything above 100 MB", "... in this
+        # directory", a .gitignore's, or "... you were told about CSS").
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard"),
+             rf"{sep}everything{sep}(?:above(?=[ \t]*(?:[.,;:!)\n]|\Z)|[\W_]+(?:this|that|here|and|then|now)\b)|"
+             rf"before{sep}(?:this|now|here)|said{sep}before|you{sep}were{sep}told(?![\W_]+about\b))\b", _not_negated),
+        # Other verbs for dropping them, with the model's own or earlier instructions only, and not
+        # refused ("don't overlook your previous instructions"): "skip the previous step", "skip
+        # the previous instructions if Docker is installed" stay.
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("overlook", "neglect"),
+             rf"(?:{sep}(?:all|any|of)){{0,2}}{sep}(?:your|all|any){sep}(?:{_EARLIER}{sep})?{_STRONG_TARGETS}\b",
+             _not_negated),
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("skip", "bypass"),
+             rf"(?:{sep}(?:all|any|of)){{0,2}}{sep}your{sep}(?:{_EARLIER}{sep})?{_STRONG_TARGETS}\b", _not_negated),
+    )
+
+
 _EXTRA_RULES: tuple[Rule, ...] = tuple(r.compiled() for r in (
+    *_more_overrides(_W),
+    *_more_overrides(_LISTED),
     # "Forget every instruction you were given"; not "do not ignore the instructions you were given".
     Rule("injection-ignore-instructions", "Instruction override", HIGH, ("ignore", "disregard", "forget"),
          rf"(?:{_W}(?:{_DETERMINERS}|every|each)){{0,3}}{_W}{_STRONG_TARGETS}{_W}{_GIVEN}\b", _not_negated),
@@ -716,7 +751,52 @@ def _findings(text: str, location: str) -> list[Finding]:
         else:
             found = _placed(_scan(bounded.text, ascii_lower(bounded.text), location), bounded)
         found = _placed(found, decoded)
-    return found + _encoded_instructions(text, low, location) + _json_joined(low, location, firsts)
+    return (found + _encoded_instructions(text, low, location) + _json_joined(low, location, firsts)
+            + _events_joined(text, low, location))
+
+
+# -- a streamed answer's pieces ------------------------------------------------------------------
+
+# A model's answer streamed as server-sent events ("data: {...\"delta\":{\"content\":\"ign\"}}"):
+# a client shows the pieces joined, so an override cut anywhere, inside a word too ("ign" "ore
+# all previous instructions"), is read with the pieces' strings decoded and joined as they are,
+# and a finding stands for the pieces it is read from. Only a text with event lines holding such
+# a piece is read so (two C-speed searches).
+_EVENT_PIECE = re.compile(r'"(?:content|text|partial_json|thinking|output_text)":[ \t]*'
+                          r'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
+_EVENT_PIECES = 65536  # pieces read at most: a body holding more is read in its first ones
+
+
+def _events_joined(text: str, low: str, location: str) -> list[Finding]:
+    """The findings in the joined pieces of an answer streamed as events (``_EVENT_PIECE``)."""
+    if "data:" not in low or '":' not in low:
+        return []
+    # The pieces at C speed (``findall``); where each is, only once something is found.
+    pieces = [_json_string(piece) for piece in _EVENT_PIECE.findall(text)[:_EVENT_PIECES]]
+    if len(pieces) < 2:
+        return []
+    read = "".join(pieces)
+    found = _scan(read, ascii_lower(read), location)
+    if not found:
+        return []
+    starts = list(itertools.accumulate((len(piece) for piece in pieces[:-1]), initial=0))
+    spans = [m.span(1) for m in itertools.islice(_EVENT_PIECE.finditer(text), _EVENT_PIECES)]
+    out = []
+    for f in found:  # placed on the pieces it was read from (one escaped piece too)
+        first = bisect.bisect_right(starts, f.start) - 1
+        last = bisect.bisect_right(starts, max(f.start, f.end - 1)) - 1
+        out.append(replace(f, start=spans[first][0], end=spans[last][1]))
+    return out
+
+
+def _json_string(body: str) -> str:
+    """A JSON string's characters (``body``: between its quotes), or "" where it is not valid."""
+    if "\\" not in body:
+        return body
+    try:
+        return json.loads(f'"{body}"')
+    except ValueError:
+        return ""
 
 
 def _placed(found: list[Finding], folded: _Folded) -> list[Finding]:
@@ -853,11 +933,11 @@ def _markup_findings(low: str, location: str, firsts: dict[str, int] | None = No
                 if closing is not None:
                     runs.append((closing.start(1), closing.end(1), ""))
             m = pattern.search(low, max(m.end(), word_end))
-    if "-" in low or "." in low:
+    if "-" in low or "." in low or not low.isascii():
         runs += _broken_words(low)
     if "&" in low:
         runs += [(m.start(), m.end(), _reference_letter(m.group())) for m in _LETTER_REFERENCE.finditer(low)]
-    if "<" in low or "&" in low:
+    if any(seed in low for seed in "<&_%+]~"):  # single characters: fast in any text
         runs += _tags_near_rule_words(low, firsts or {})
     out: list[Finding] = []
     # The longest of the runs starting at one place first: a run of tags inside a word is dropped
@@ -904,24 +984,48 @@ _TAG_BETWEEN_WORDS = re.compile(rf"<(?:!--[^<>]{{0,64}}?--|/?(?:{_TEXT_TAGS})(?:
                                 r"&(?:nbsp|#160|#xa0|ensp|emsp|thinsp);")
 
 
+# Near those words too, read as blanks: URL-encoded blanks outside a URL ("ignore%20all",
+# "ignore+all+previous": a "+" between letters only, "c++" and "a + b" stay) and numeric
+# references to blanks ("&#32;"); a Markdown link's brackets and target around words ("[ignore]
+# (https://x) all previous instructions" reads "ignore all previous instructions"), and its
+# strike-through ("~~ignore~~ all") and an underscore opening the word ("_ignore_ all": the
+# rules read one after a word, not before). A named reference to an accented letter is read as
+# the letter ("pr&eacute;vious").
+_ENCODED_BLANK = re.compile(r"%(?:20|09|0a|0d)|\+(?<=[a-z]\+)(?=[a-z])|&#(?:0*(?:32|9|10)|x0*(?:20|9|a));|"
+                            r"\[(?=[^\[\]\n]{1,80}\]\()|\]\([^()\s]{0,256}\)|~~|"
+                            r"&([a-z])(?:acute|grave|circ|uml|tilde|ring|cedil|slash|caron|macr);")
+_ENCODED_SEEDS = ("%20", "%09", "%0a", "%0d", "+", "&", "](", "~~")
+
+
 def _tags_near_rule_words(low: str, firsts: dict[str, int]) -> list[tuple[int, int, str]]:
     """The tags, comments and no-break spaces (``_TAG_BETWEEN_WORDS``) near the rules' words in
     ``low``, each as a blank; an inline tag or a comment between two letters is a word's markup
     (``_IN_WORD_MARKUP``), not a blank. ``firsts``: where ``_phrases`` first found each word (a
     word it found nowhere is not searched for again: a search costs a millisecond a megabyte)."""
     runs: list[tuple[int, int, str]] = []
+    tagged = "<" in low or "&" in low
     for word in _TAGGED_WORDS:
+        # ``_ENCODED_BLANK`` near the overrides' words only: Markdown links are everywhere near "system".
+        encoded = word != "system"
+        if not (tagged or encoded):
+            continue
         reached = 0  # where the stretches of this word read so far end: each character read once
         at = firsts.get(word, 0)
         at = low.find(word, at) if at >= 0 else -1
         while at >= 0:
             start, end = max(at - _TAGGED_BACK, reached), at + _TAGGED_AHEAD
             reached = end
-            if low.find("<", start, end) >= 0 or low.find("&", start, end) >= 0:
+            if tagged and (low.find("<", start, end) >= 0 or low.find("&", start, end) >= 0):
                 for m in _TAG_BETWEEN_WORDS.finditer(low, start, end):
                     if not (low[m.start() - 1 : m.start()].isalpha() and low[m.end() : m.end() + 1].isalpha()
                             and _INLINE_TAG.fullmatch(m.group())):
                         runs.append((m.start(), m.end(), " "))
+            if encoded:
+                if any(low.find(seed, start, end) >= 0 for seed in _ENCODED_SEEDS):
+                    runs += [(m.start(), m.end(), m.group(1) or " ")
+                             for m in _ENCODED_BLANK.finditer(low, start, end)]
+                if low[at - 1 : at] == "_" and low[at - 2 : at - 1] not in _WORD_CHARS:  # not "x_ignore"
+                    runs.append((at - 1, at, " "))
             at = low.find(word, at + len(word))
     return runs
 
@@ -982,11 +1086,36 @@ def _broken_vocabulary() -> frozenset[str]:
 @functools.cache
 def _broken_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     """Per break, a pattern of it between two letters and before the end of a rule's word (two
-    letters or more): most hyphens and dots are followed by none, and make no match object."""
+    letters or more): most hyphens and dots are followed by none, and make no match object. A
+    hyphen or a dot also after a lone first letter of a word of ``_ONE_LETTER_WORDS`` and before
+    its rest, or before its lone last letter (group ``one``: read joined as it is), in the same
+    pass: a text's dots are stepped through once."""
     endings = _trie({w[k:] for w in _broken_vocabulary() for k in range(2, len(w) - 1)})
-    return tuple((seed, re.compile(rf"{pattern}(?<=[a-z]{{2}}{pattern}){blanks}(?={endings}(?![a-z]))"))
-                 for seed, pattern, blanks in (("-", "-", ""), (".", r"\.", ""), ("-\n", "-\n", "[ \t]*"),
-                                                ("-\r\n", "-\r\n", "[ \t]*")))
+    seeds = [("-", "-", ""), (".", r"\.", ""), ("-\n", "-\n", "[ \t]*"), ("-\r\n", "-\r\n", "[ \t]*")]
+    seeds += [(seed, seed, "") for seed in _WORD_BREAKS]
+    return tuple((seed, re.compile(rf"{pattern}(?:(?<=[a-z]{{2}}{pattern}){blanks}(?={endings}(?![a-z]))"
+                                   rf"{_one_letter_pieces(pattern) if seed in _ONE_LETTER_BREAKS else ''})"))
+                 for seed, pattern, blanks in seeds)
+
+
+# Other characters cutting a word: Unicode's hyphens (drawn as "-") and the blank-drawn fillers
+# (a Hangul filler, the Braille blank: read between words as blanks, ``_GAPS``).
+_WORD_BREAKS = "\u2010\u2011\u2012\u2013\u115f\u1160\u2800\u3164\uffa0"
+# The blocking overrides' words, read joined also where one piece is a single letter ("i-gnore",
+# "ignor-e", "i.gnore"): no word of honest text is one of these cut so.
+_ONE_LETTER_WORDS = ("ignore", "disregard", "forget", "discard", "override", "bypass", "previous", "instructions")
+_ONE_LETTER_BREAKS = ("-", ".", "\u2010", "\u2011", "\u2012", "\u2013")
+
+
+def _one_letter_pieces(cut: str) -> str:
+    """The alternative of ``_broken_patterns`` after the break ``cut`` for one-letter pieces: one
+    look-behind for a lone first letter, and the lone last letter's cheap test before the words'
+    look-behinds (a dot in code, "self.append", fails at its first test)."""
+    tails = _trie(w[1:] for w in _ONE_LETTER_WORDS)
+    firsts = "".join(sorted({w[0] for w in _ONE_LETTER_WORDS}))
+    lasts = "|".join(f"(?<=(?<![a-z0-9]){w[:-1]}{cut})" for w in _ONE_LETTER_WORDS)
+    return (rf"|(?P<one>(?<=(?<![a-z0-9])[{firsts}]{cut})(?={tails}(?![a-z]))|"
+            rf"(?=[a-z](?![a-z0-9]))(?:{lasts}))")
 
 
 _PIECE_AFTER = re.compile(r"[a-z]{2,14}")
@@ -1002,6 +1131,9 @@ def _broken_words(low: str) -> list[tuple[int, int, str]]:
         if seed not in low:
             continue
         for m in pattern.finditer(low):
+            if pattern.groupindex and m.group("one") is not None:  # read joined as it is
+                runs.append((m.start(), m.end(), ""))
+                continue
             after = _PIECE_AFTER.match(low, m.end())
             before = _PIECE_BEFORE.search(low, max(0, m.start() - 14), m.start())
             if after is not None and before is not None and before.group() + after.group() in vocabulary:
