@@ -195,13 +195,6 @@ class CreatesOnTheSocketTest(CreatingCase):
         self.assertEqual(self.launcher._created, [("container", "c0ffee")])
         self.assertEqual(self.launcher._created_names, {"c0ffee": "bb-1-sidecar"})
 
-    def test_the_volume_and_network_stay_with_the_cli(self) -> None:
-        # Made alongside the socket's lookup, not after it: over the socket they would wait for it.
-        self.launcher._create_volume()
-        self.launcher._create_network()
-        self.assertEqual([args[:2] for args in self.cli], [["volume", "create"], ["network", "create"]])
-        self.assertEqual([r for r in self.engine.requests if r[1] != "/_ping"], [])
-
     def test_an_argv_not_read_goes_to_the_cli(self) -> None:
         self.launcher._create("container", ["create", "--name", "x", "--publish", "1:1", "img"], "x")
         self.assertEqual(self.cli, [["create", "--name", "x", "--publish", "1:1", "img"]])

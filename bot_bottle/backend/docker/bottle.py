@@ -16,14 +16,20 @@ import secrets
 import shlex
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.backend.agent_setup import terminal_env
 from bot_bottle.backend.secret_env import LAUNCHER_NAME, launcher_argv
 from bot_bottle.backend import archive as archive_mod
+from bot_bottle.backend.docker.engine import DockerError
 from bot_bottle.errors import BotBottleError
+
+if TYPE_CHECKING:
+    from bot_bottle.backend.docker.engine_api import EngineAPI
 
 WORKDIR = "/home/node/workspace"
 # A tmpfs only the agent user can enter: ``docker commit`` does not capture mounts.
@@ -44,6 +50,12 @@ STATUS_NAME = "agent-exit"
 # What `docker inspect` prints for ``memory_end``: the container's status, whether the engine
 # ended it for going over its memory limit, and that limit in bytes (0: none set).
 MEMORY_END_FORMAT = "{{.State.Status}} {{.State.OOMKilled}} {{.HostConfig.Memory}}"
+
+# A copy in larger than this goes through the CLI even while provisioning on the engine's socket
+# (``provisioning_on``): the socket's exec holds its whole input in memory, the CLI streams it.
+API_ARCHIVE_MAX = 4 * 1024 * 1024
+# An exec's limit on the socket when the bottle was given none (the CLI's then waits forever).
+API_EXEC_TIMEOUT = 3600.0
 
 
 def recorded_argv(status_file: str, inner: list[str]) -> list[str]:
@@ -111,6 +123,30 @@ class DockerBottle(Bottle):
         self.workdir = workdir
         self._exec_timeout = exec_timeout
         self._closed = False
+        # The engine's socket while the launch provisions the bottle (``provisioning_on``): its
+        # commands then cost no CLI client's start. Never after: what runs later (the operator's
+        # commands, the agent) goes through the CLI as it always did.
+        self._api: EngineAPI | None = None
+
+    @contextmanager
+    def provisioning_on(self, api: EngineAPI | None) -> Iterator[None]:
+        """Run ``exec``, ``cp_in`` and ``write_private`` on ``api`` (None: the CLI) within the block."""
+        self._api = api
+        try:
+            yield
+        finally:
+            self._api = None
+
+    def _api_exec(self, api: EngineAPI, argv: list[str], user: str, stdin: bytes | None,
+                  timeout: float | None) -> ExecResult:
+        """An exec on the engine's socket, its failure to run read as the CLI's (status 126 and
+        the engine's words), as ``docker exec`` reports one."""
+        try:
+            result = api.exec(self.container, argv, user=user, stdin=stdin,
+                              timeout=timeout if timeout is not None else API_EXEC_TIMEOUT)
+        except DockerError as exc:
+            return ExecResult(126, "", exc.stderr or str(exc))
+        return ExecResult(result.returncode, result.stdout, result.stderr)
 
     @property
     def prompt_path_in_container(self) -> str | None:
@@ -124,6 +160,8 @@ class DockerBottle(Bottle):
         return [self._docker, "exec", "-u", user, self.container, "sh", "-c", cmd]
 
     def exec(self, cmd: str, *, user: str = "node") -> ExecResult:
+        if self._api is not None:
+            return self._api_exec(self._api, ["sh", "-c", cmd], user, None, self._exec_timeout)
         try:
             proc = subprocess.run(
                 self.exec_argv(cmd, user=user),
@@ -148,23 +186,22 @@ class DockerBottle(Bottle):
         with tempfile.TemporaryFile() as archive:
             archive_mod.pack(archive, source, guest.name)
             timeout = archive_mod.copy_timeout(self._exec_timeout, archive.tell())
+            size = archive.tell()
             archive.seek(0)
             parent = shlex.quote(str(guest.parent))
-            try:
-                proc = subprocess.run(
-                    [self._docker, "exec", "-i", "-u", user, self.container, "sh", "-c",
-                     f"mkdir -p {parent} && tar -x --no-same-owner -C {parent}"],
-                    stdin=archive,
-                    capture_output=True,
-                    timeout=timeout,
-                )
-            except subprocess.TimeoutExpired:
-                raise archive_mod.timed_out(source, timeout) from None
-        if proc.returncode != 0:
-            raise BotBottleError(
-                f"could not copy {source} into the bottle at {guest_path}: "
-                f"{proc.stderr.decode(errors='replace').strip()}"
-            )
+            argv = ["sh", "-c", f"mkdir -p {parent} && tar -x --no-same-owner -C {parent}"]
+            if self._api is not None and size <= API_ARCHIVE_MAX:
+                done = self._api_exec(self._api, argv, user, archive.read(), timeout)
+                returncode, stderr = done.returncode, done.stderr
+            else:
+                try:
+                    proc = subprocess.run([self._docker, "exec", "-i", "-u", user, self.container, *argv],
+                                          stdin=archive, capture_output=True, timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    raise archive_mod.timed_out(source, timeout) from None
+                returncode, stderr = proc.returncode, proc.stderr.decode(errors="replace")
+        if returncode != 0:
+            raise BotBottleError(f"could not copy {source} into the bottle at {guest_path}: {stderr.strip()}")
 
     def write_private(self, guest_path: str, text: str, *, user: str = "node") -> None:
         """Write ``text`` to ``guest_path`` as ``user``, mode 600: over `docker exec`'s input,
@@ -173,12 +210,17 @@ class DockerBottle(Bottle):
         part = shlex.quote(f"{path}.part")
         script = (f"umask 077 && mkdir -p {shlex.quote(str(path.parent))} && cat > {part} && "
                   f"mv {part} {shlex.quote(str(path))}")
-        try:
-            proc = subprocess.run([self._docker, "exec", "-i", "-u", user, self.container, "sh", "-c", script],
-                                  input=text, capture_output=True, text=True, timeout=self._exec_timeout)
-        except subprocess.TimeoutExpired:
-            raise BotBottleError(f"writing {guest_path} into {self.container} did not finish "
-                                 f"within {self._exec_timeout:g} s") from None
+        if self._api is not None:
+            # On the exec's stdin: neither in its command nor in any request body.
+            proc: ExecResult | subprocess.CompletedProcess[str] = self._api_exec(
+                self._api, ["sh", "-c", script], user, text.encode("utf-8"), self._exec_timeout)
+        else:
+            try:
+                proc = subprocess.run([self._docker, "exec", "-i", "-u", user, self.container, "sh", "-c", script],
+                                      input=text, capture_output=True, text=True, timeout=self._exec_timeout)
+            except subprocess.TimeoutExpired:
+                raise BotBottleError(f"writing {guest_path} into {self.container} did not finish "
+                                     f"within {self._exec_timeout:g} s") from None
         if proc.returncode != 0:
             raise BotBottleError(f"could not write {guest_path} into {self.container}: {proc.stderr.strip()}")
 

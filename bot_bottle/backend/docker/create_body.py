@@ -191,3 +191,47 @@ def container(args: Sequence[str]) -> tuple[str, dict[str, object]] | None:
         return None  # an alias needs a network to be one on
     body: dict[str, object] = {**config, "HostConfig": host, "NetworkingConfig": {"EndpointsConfig": endpoints}}
     return made.name, body
+
+
+def _named_create(args: Sequence[str], what: str, valued: frozenset[str],
+                  switches: frozenset[str]) -> tuple[str, list[tuple[str, str]]] | None:
+    """(name, flags) of ``docker WHAT create [FLAGS] NAME``, or None for any other form."""
+    if list(args[:2]) != [what, "create"]:
+        return None
+    try:
+        pairs, rest = _flags(args[2:], valued, switches)
+        labels = [_pair(value) for flag, value in pairs if flag == "--label"]
+    except _Unread:
+        return None
+    if len(rest) != 1 or not rest[0] or len({key for key, _ in labels}) != len(labels):
+        return None  # a repeated label: the CLI keeps the last, not worth reading here
+    return rest[0], pairs
+
+
+def network(args: Sequence[str]) -> tuple[str, dict[str, object]] | None:
+    """(name, body) of ``docker network create [--driver D] [--internal] [--label K=V]... NAME``
+    as the CLI sends it (the same defaults: the default IPAM, a refused duplicate name), or None."""
+    made = _named_create(args, "network", frozenset({"--driver", "--label"}), frozenset({"--internal"}))
+    if made is None:
+        return None
+    name, pairs = made
+    drivers = [value for flag, value in pairs if flag == "--driver"]
+    if len(drivers) > 1:
+        return None
+    body: dict[str, object] = {
+        "Name": name, "CheckDuplicate": True, "Driver": drivers[0] if drivers else "bridge", "Scope": "",
+        "IPAM": {"Driver": "default", "Options": {}, "Config": []},
+        "Internal": any(flag == "--internal" for flag, _ in pairs),
+        "Attachable": False, "Ingress": False, "ConfigOnly": False, "ConfigFrom": None, "Options": {},
+        "Labels": dict(_pair(value) for flag, value in pairs if flag == "--label"),
+    }
+    return name, body
+
+
+def volume(args: Sequence[str]) -> tuple[str, dict[str, object]] | None:
+    """(name, body) of ``docker volume create [--label K=V]... NAME`` as the CLI sends it, or None."""
+    made = _named_create(args, "volume", frozenset({"--label"}), frozenset())
+    if made is None:
+        return None
+    name, pairs = made
+    return name, {"Driver": "local", "Labels": dict(_pair(value) for _, value in pairs), "Name": name}

@@ -127,6 +127,21 @@ def engine_info(timeout: float = 10) -> dict | None:
     return info
 
 
+def remember_info(info: object) -> bool:
+    """Keep an engine's info read another way (its API's ``GET /info``: the same fields as
+    ``docker info``'s) as this process's last answer; False, and nothing kept, for what is not one."""
+    global _last_info
+    if not isinstance(info, dict) or info.get("ServerVersion") in (None, ""):
+        return False
+    _last_info = info
+    return True
+
+
+def has_info() -> bool:
+    """Whether an engine's info was read in this process already."""
+    return _last_info is not None
+
+
 def known_info_field(name: str) -> str | None:
     """A text field of the last ``docker info`` an engine answered in this process, if any."""
     value = (_last_info or {}).get(name)

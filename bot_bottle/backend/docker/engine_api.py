@@ -72,6 +72,32 @@ class EngineAPI:
                           timeout=timeout, ok=(201,))
         return str(json.loads(data)["Id"])
 
+    def create_network(self, body: Mapping[str, object], *, timeout: float = 120) -> str:
+        """``docker network create ...`` from its body (``create_body.network``): the network's id."""
+        data = self._call("network", "POST", "/networks/create", body=dict(body), timeout=timeout, ok=(201,))
+        return str(json.loads(data)["Id"])
+
+    def create_volume(self, body: Mapping[str, object], *, timeout: float = 120) -> str:
+        """``docker volume create ...`` from its body (``create_body.volume``): the volume's name."""
+        data = self._call("volume", "POST", "/volumes/create", body=dict(body), timeout=timeout, ok=(201,))
+        return str(json.loads(data)["Name"])
+
+    def info(self, *, timeout: float = 10) -> object:
+        """``docker info``'s engine part (``GET /info``), or None when the engine does not give it."""
+        try:
+            return json.loads(self._call("info", "GET", "/info", timeout=timeout))
+        except (DockerError, ValueError):
+            return None
+
+    def image_exists(self, ref: str, *, timeout: float = 60) -> bool:
+        """Whether ``docker image inspect REF`` would find the image; any doubt (a refusal, no
+        answer) is False, for the caller's CLI way to settle."""
+        try:
+            self._call("image", "GET", f"/images/{quote(ref, safe='/:@')}/json", timeout=timeout)
+        except DockerError:
+            return False
+        return True
+
     def attach_stdin(self, container: str, *, timeout: float = 120) -> socket.socket:
         """Attach to a created container's stdin (it was created with ``OpenStdin`` and
         ``StdinOnce``): the connection to write it on (``send_stdin``). Attached before the start,
