@@ -283,9 +283,16 @@ def is_json(mime: str) -> bool:
     return mime == "application/json" or mime.endswith("+json") or mime == "text/json" or mime in _JSON_LINES
 
 
+# What may come before a JSON body's first document: a UTF-8 byte order mark, blanks, and the RS
+# a JSON text sequence starts each document with. However many: a parser skips them all.
+_JSON_LEAD = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n\x1e]*")
+
+
 def looks_like_json(data: bytes) -> bool:
-    head = data[:64].lstrip()
-    return head[:1] in (b"{", b"[")
+    """Whether ``data`` starts (after a BOM and blanks) with an object or an array."""
+    lead = _JSON_LEAD.match(data)
+    at = lead.end() if lead else 0
+    return data[at : at + 1] in (b"{", b"[")
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -340,7 +347,7 @@ def json_documents(data: bytes) -> Iterator[Any]:
     A document that does not parse ends them: what came before is still read, as a
     line-by-line reader does."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a BOM before the first document, as json.loads skips it
     except UnicodeDecodeError:
         return
     decoder = json.JSONDecoder()
@@ -419,24 +426,25 @@ def json_texts(doc: Any) -> list[str]:
 def json_values(doc: Any) -> tuple[list[str], int]:
     """The string values (and long integers) of ``doc`` in document order, without keys or
     paths, and how many keys and values it holds: cheaper than ``json_strings`` for values
-    that are only joined, never rewritten."""
+    that are only joined, never rewritten. ``doc`` is what ``json`` parsed (exact types: a bool
+    is no int here); it runs over every value of a large NDJSON body, hence the exact tests."""
     values: list[str] = []
+    append = values.append
     keys = 0
     stack: list[Any] = [doc]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            values.append(value)
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, int):
-            if abs(value) >= 10_000_000:
-                values.append(str(value))
-        elif isinstance(value, dict):
+        value = pop()
+        kind = type(value)
+        if kind is str:
+            append(value)
+        elif kind is dict:
             keys += len(value)
-            stack.extend(reversed(list(value.values())))
-        elif isinstance(value, list):
-            stack.extend(reversed(value))
+            extend(reversed(value.values()))
+        elif kind is list:
+            extend(reversed(value))
+        elif kind is int and abs(value) >= 10_000_000:
+            append(str(value))
     return values, keys + len(values)
 
 

@@ -25,7 +25,7 @@ from bot_bottle.sidecar.dlp.engine import (
     Segment,
 )
 from bot_bottle.sidecar.dlp.fragments import BLOCK, FragmentIndex, FragmentMemory, merge
-from bot_bottle.sidecar.dlp.findings import HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
+from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
 from bot_bottle.sidecar.dlp.inbound import SeamContext, scan_response_for_injection
 from bot_bottle.sidecar.dlp.known import MIN_FRAGMENT, MIN_SECRET_LENGTH, KnownSecrets, fragment_forms
 from bot_bottle.sidecar.dlp.prefilter import Prefilter, TextView, text_view
@@ -141,6 +141,9 @@ class _Request:
     header_indices: dict[int, tuple[int, int]] = field(default_factory=dict)  # header -> (name seg, value seg)
     body: _Body | None = None
     extra: list[Finding] = field(default_factory=list)  # host and limit findings
+    # (segment, offsets where one value ends and the next starts): values too many to be fields
+    # one by one, joined into one text for the adjacent-fields check (``_joined_hits``).
+    joins: list[tuple[int, list[int]]] = field(default_factory=list)
 
     def add(self, location: Any, text: str, *, field_: bool = False, deep: bool = True, scan: bool = True,
             piece: bool = False, fresh: bool = False) -> int:
@@ -434,7 +437,66 @@ class Scanner:
         for index in limits:
             request.extra.append(Finding(SCAN_LIMIT, "Encoded values past the decoding budget",
                                          request.segments[index].where(), 0, 0, HIGH))
+        already = {(h.raw.detector, h.raw.secret_name) for h in hits}
+        hits += self._overflow_hits(request.segments, already)
+        for index, boundaries in request.joins:
+            hits += self._joined_hits(index, request.segments[index].text, boundaries, already)
         return hits
+
+    def _overflow_hits(self, segments: list[Segment], already: set[tuple[str, str | None]]) -> list[Hit]:
+        """The adjacent-fields check past the engine's ``max_split_fields`` (which it stops at):
+        padding a request with that many fields must not hide a token cut over the next two. From
+        the last field the engine joined, so the cut after it is seen too."""
+        cap = self.engine.options.max_split_fields
+        fields = [i for i, s in enumerate(segments) if s.field and s.text]
+        if len(fields) <= cap:
+            return []
+        out: list[Hit] = []
+        for run in _runs(segments, fields[cap - 1:]):
+            if len(run) >= 2:
+                out += self.engine._adjacent_hits(segments, run, already)
+        return out
+
+    def _joined_hits(self, index: int, joined: str, boundaries: list[int],
+                     already: set[tuple[str, str | None]]) -> list[Hit]:
+        """Tokens and secrets that cross a cut between two of the values joined in segment
+        ``index``, as the engine's adjacent-fields check finds them, in one pass over the text
+        whatever the number of values (the engine's check costs a window and a piece per cut).
+        A finding covers the joined segment, which cannot be rewritten: a redaction blocks."""
+        starts = [0, *boundaries]
+        out: list[Hit] = []
+        for start, end, cuts in self._join_windows(joined, boundaries):
+            text = joined[start:end]
+            raws = self.engine._token_hits(text, frozenset(cuts)) if self.options.tokens else []
+            if self.options.known_secrets and self.known:
+                # Only a secret's length either side of each cut (a third of a search of all of it).
+                raws += self.engine._known_around(text, cuts)
+            for h in raws:
+                if h.detector == ENTROPY or (h.detector, h.secret_name) in already:
+                    continue  # any two values glued together look random: not evidence
+                first = bisect.bisect_right(starts, h.start + start) - 1
+                if first == bisect.bisect_right(starts, h.end + start - 1) - 1:
+                    continue  # inside one value: that value's own scan judges it
+                already.add((h.detector, h.secret_name))
+                out.append(Hit(index, RawHit(h.start + start, h.end + start, h.detector, h.name, h.confidence,
+                                             h.secret_name, "split" if h.encoding is None else f"split+{h.encoding}")))
+        return out
+
+    def _join_windows(self, joined: str, boundaries: list[int]) -> list[tuple[int, int, list[int]]]:
+        """``(start, end, cuts inside)`` of the stretches of ``joined`` a detector could match in
+        (the batch prefilter's windows: a big document's values are mostly words and numbers),
+        or the whole text when the prefilter cannot vouch for it."""
+        # Beyond latin-1 a character becomes one "?": offsets stay, and no token format holds one.
+        windows = self._prefilter().windows(joined.encode("latin-1", "replace"))
+        if windows is None:
+            windows = [(0, len(joined))]
+        out = []
+        for start, end in windows:
+            cuts = [b - start for b in boundaries[bisect.bisect_right(boundaries, start):
+                                                  bisect.bisect_left(boundaries, end)]]
+            if cuts:
+                out.append((start, end, cuts))
+        return out
 
     @property
     def _piece_table(self) -> bytes | None:
@@ -727,8 +789,12 @@ class Scanner:
             self._add_dns_names(request, dns.query_names(data), base)
         if not structured:
             return
-        if bodies.is_json(mime) or (not mime and bodies.looks_like_json(data)) or (
-            mime in ("text/plain", "application/octet-stream") and bodies.looks_like_json(data)
+        # JSON under any type but a form's or multipart's is read as JSON (documents one after
+        # another as well): NDJSON is sent as application/ndjson, text/x-ndjson, x-ldjson or a
+        # vendor type (x-amz-json-1.1) as much as under the types ``is_json`` knows.
+        if bodies.is_json(mime) or (
+            mime != "application/x-www-form-urlencoded" and not mime.startswith("multipart/")
+            and bodies.looks_like_json(data)
         ):
             if self._add_json(request, info, data, base):
                 # Every key and value is scanned (unescaped) on its own; the raw text adds nothing.
@@ -757,6 +823,7 @@ class Scanner:
             info.kind = "multipart"
             # Parts past the limit are still in the raw body, which is scanned.
             info.parts = bodies.multipart_parts(data, params["boundary"], MAX_FIELDS)
+            pairs: list[tuple[str, str]] = []  # (content, location) of the small fields holding a ";"
             for part in info.parts:
                 where = f"{base}.multipart[{part.index}]"
                 header_text = bodies.as_text(data[part.header_start : part.header_end])
@@ -783,7 +850,18 @@ class Scanner:
                     # is in the raw body, which was scanned already.
                     content_index = request.add(f"{where}.content", bodies.as_text(content), field_=True,
                                                 scan=False)
+                    if b";" in content:
+                        pairs.append((bodies.as_text(content), where))
                 info.part_segments[part.index] = (header_index, content_index, encoded)
+            # A field holding pairs ("a=half;b=half") is read as a form's would be: their values
+            # join the adjacent-fields check, as one run after the parts (a run costs a scan).
+            values = [(f"{where}.content[;{k}].value", value) for text, where in pairs
+                      for k, value in enumerate(urls.semicolon_values(text, MAX_FIELDS))]
+            if len(values) > MAX_FIELDS:
+                self._add_joined(request, f"{base}.multipart[;]", [value for _, value in values])
+            else:
+                for k, (where, value) in enumerate(values):
+                    request.add(where, value, field_=True, scan=False, fresh=k == 0)
 
     def _add_inner(self, request: _Request, contents: Iterable[bytes], limits: Iterable[str], base: str) -> None:
         """What was found inside a body or part (``archives``): each content scanned as text, and
@@ -815,6 +893,11 @@ class Scanner:
             request.add(f"{base}.json (values)", SEPARATOR.join(texts))
             self._add_code_lists(request, doc, data, base)
             request.segments[info.raw_index].deep = False
+            # Values (not keys) in document order are neighbours as they are in a smaller
+            # document: a token cut over two of them is found however many pad the body. The
+            # values of a repeated key, in the order sent, as well.
+            self._add_joined(request, f"{base}.json", bodies.json_values(doc)[0])
+            self._add_joined(request, f"{base}.json (duplicate key)", _value_texts(repeated))
             return False
         self._add_code_lists(request, doc, data, base)
         info.kind = "json"
@@ -832,8 +915,7 @@ class Scanner:
                 request.add(f"{base}.json (duplicate key)", item.text, field_=not item.is_key)
             # A repeated key's values, in the order sent, join the adjacent-fields check (a
             # receiver may join them): the earlier ones are apart from the document's above.
-            for k, text in enumerate(_value_texts(repeated, MAX_FIELDS)):
-                request.add(f"{base}.json (duplicate key)[{k}]", text, field_=True, scan=False, fresh=k == 0)
+            self._add_adjacent(request, f"{base}.json (duplicate key)", _value_texts(repeated))
         return True
 
     def _add_json_lines(self, request: _Request, data: bytes, base: str) -> None:
@@ -841,8 +923,27 @@ class Scanner:
         scanned as a whole document's would be, and the documents' string values, in order, join
         the adjacent-fields check, as fields of one document do (a token cut over two lines).
         A finding here cannot be rewritten: a redaction blocks."""
-        for k, text in enumerate(_value_texts([bodies.json_documents(data)], MAX_FIELDS)):
-            request.add(f"{base}.ndjson[{k}]", text, field_=True, scan=False, fresh=k == 0)
+        self._add_adjacent(request, f"{base}.ndjson", _value_texts([bodies.json_documents(data)]))
+
+    def _add_adjacent(self, request: _Request, where: str, texts: list[str]) -> None:
+        """``texts`` (values a receiver may read as neighbours, their text scanned elsewhere) join
+        the adjacent-fields check as a run of their own: one field each, or, past ``MAX_FIELDS``,
+        joined into one text checked at every cut (``_joined_hits``), so padding a body with
+        more values than that does not take the check away."""
+        if len(texts) <= MAX_FIELDS:
+            for k, text in enumerate(texts):
+                request.add(f"{where}[{k}]", text, field_=True, scan=False, fresh=k == 0)
+            return
+        self._add_joined(request, where, texts)
+
+    def _add_joined(self, request: _Request, where: str, texts: list[str]) -> None:
+        """``texts`` as one segment (scanned by nothing but ``_joined_hits``) and its cuts."""
+        texts = [t for t in texts if t]  # an empty value is no cut of its own
+        if len(texts) < 2:
+            return
+        boundaries = list(itertools.accumulate(map(len, texts[:-1])))
+        index = request.add(f"{where} (adjacent values)", "".join(texts), scan=False)
+        request.joins.append((index, boundaries))
 
     def _add_code_lists(self, request: _Request, doc: Any, data: bytes, base: str) -> None:
         if has_code_list(bodies.as_text(data)):
@@ -1049,20 +1150,23 @@ def _looks_random(name: str) -> bool:
     return numbers >= 3 or sum(map(len, parts)) < 2 * len(parts)
 
 
-def _value_texts(chains: Iterable[Iterable[Any]], limit: int) -> list[str]:
-    """The string values (not keys) of each document in ``chains``, in order; none when the
-    documents hold more than ``limit`` keys and values, as a document that large is not taken
-    apart into fields either (``_add_json``)."""
+def _value_texts(chains: Iterable[Iterable[Any]]) -> list[str]:
+    """The string values (not keys) of each document in ``chains``, in order."""
     out: list[str] = []
-    left = limit
     for chain in chains:
-        for doc in chain:
-            values, count = bodies.json_values(doc)
-            left -= count
-            if left < 0:
-                return []
-            out += values
+        out += bodies.json_values(list(chain))[0]  # one walk over the documents as a list
     return out
+
+
+def _runs(segments: list[Segment], fields: list[int]) -> list[list[int]]:
+    """``fields`` cut before each ``fresh`` segment: the runs whose neighbours are joined (as the
+    engine cuts them)."""
+    runs: list[list[int]] = [[]]
+    for i in fields:
+        if segments[i].fresh and runs[-1]:
+            runs.append([])
+        runs[-1].append(i)
+    return runs
 
 
 def _code_lists(doc: Any) -> list[str]:
