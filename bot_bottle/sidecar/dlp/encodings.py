@@ -208,7 +208,7 @@ _HEXTEXT_MAP = bytes(0x54 if byte in _HEX_LEADS else 0x6F for byte in range(256)
 # hex part (``_hex_part``), which one search of this view tells (most runs of code are names).
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _HEX_SHAPE_MAP = bytes(0x68 if byte in _HEX_DIGITS else 0x20 for byte in range(256))
-_HEX_STRETCH = re.compile(b"h" * MIN_RUN)
+_HEX_STRETCH = b"h" * MIN_RUN  # found with ``bytes.find``: per run, cheaper than a regex search
 _PROBE_GROUPS = 8
 
 
@@ -269,9 +269,9 @@ def decode_runs(text: str, *, limit: int) -> list[Decoded]:
         run = text[start:end]
         if "\n" in run:
             # A wrapped block of hex (``xxd -p`` wraps at 60 columns) is one run once unwrapped.
-            hex_part = _hex_part(_LINE_BREAKS.sub("", run))
+            hex_part = _hex_part(_unwrapped(run))
         else:
-            hex_part = _hex_part(run) if _HEX_STRETCH.search(hex_shape, start, end) else None
+            hex_part = _hex_part(run) if hex_shape.find(_HEX_STRETCH, start, end) >= 0 else None
         if hex_part is not None:
             if not (_hex_may_be_text(hex_part) or _PACKED_HEX.search(hex_part)):
                 continue  # not text at either alignment, nor compressed: nothing to decode
@@ -330,7 +330,7 @@ def _b64_may_be_text(run: str, shape: bytes, start: int) -> bool:
     ``start + skip + 8``, and the first four must be "T"."""
     if run.count("A") * 5 >= len(run) or len(run) >= 352:
         return True
-    if _ZLIB_NEAR_START.match(run):
+    if "e" in run[:4] and _ZLIB_NEAR_START.match(run):  # the header's "e" first: a regex call per run cost more
         return True
     probes = shape[start + 8 : start + 24]
     if b"T" not in probes[:4]:
@@ -338,7 +338,12 @@ def _b64_may_be_text(run: str, shape: bytes, start: int) -> bool:
     return _LEADS_OF_TEXT in (probes[0::4], probes[1::4], probes[2::4], probes[3::4])
 
 
-_LINE_BREAKS = re.compile(r"\r?\n")
+def _unwrapped(run: str) -> str:
+    """``run`` without its line breaks (``\\n`` or ``\\r\\n``; a lone ``\\r`` stays). Two ``replace``
+    calls: a regular expression substitution cost 12 ms per MiB of wrapped base64 (7% of its scan)."""
+    return run.replace("\r\n", "").replace("\n", "")
+
+
 _WRAP_TAIL = re.compile(r"\r?\n([A-Za-z0-9+/_\-]{1,%d}=*)(?=\r?\n|$)" % (MIN_RUN - 1))
 
 
