@@ -16,11 +16,16 @@ per match for the same reason. A token glued to what is around it (``xghp_...``,
 ``ghp_..._``: one character the receiver strips) is still one where the format is marked well
 enough (``Glue``): not inside a long encoded blob, which spells an anchor by chance now and then,
 and not a kebab-case or snake-case name. Appended to a blob, a token is one where it ends the run
-with its format's exact length; a GitHub or npm token whose checksum holds is one anywhere. An
-AWS key id is read with one or two lower-case letters glued on (its body base32 mixing letters
-and digits), an AWS secret key with characters glued to it or run together with its key id, an
-unmarked legacy OpenAI key glued to one character or after a short name. A GitHub token is read
-lower- or upper-cased too (the prefix kept as a marker, a one-case body that is no hex hash).
+with its format's exact length or, for a format of no fixed length, with more of its format than a
+blob spells by chance (Google's "ya29.a0A", PyPI's index name, OpenAI's kind and "T3BlbkFJ",
+Slack's digit groups); a JWT is one wherever its header decodes to one; a GitHub or npm token whose
+checksum holds is one anywhere. An AWS key id is read with one or two lower-case letters glued on
+(its body random base32: letters and digits, or letters with few vowels), an AWS secret key with
+characters glued to it or run together with its key id (any glue around the pair, lines of base64
+around it, where the id's body is random base32), an unmarked legacy OpenAI key glued to one
+character or after a short name. A GitHub token is read lower- or upper-cased too (the prefix kept
+as a marker, a one-case body that is no hex hash; upper-case base32 glued after a word ending in
+"GHS" is a hash).
 Known-benign shapes never fire: there is no detector for bare hex (hashes, git SHAs, "ghs_" and a
 SHA-1), UUIDs, base64 blobs or ``sha512-`` integrity strings, and the generic assignment detector
 requires a secret-sounding key *and* a strong literal value.
@@ -117,17 +122,22 @@ class Glue:
     tail: tuple[int, ...] = ()
     # More of a value glued at its end (``need`` for the other side), checked before ``fixed``.
     need_end: Callable[[str, int, int], bool] | None = None
+    # Appended to a blob, a value of no fixed length counts where it ends the run and this holds:
+    # its start is marked beyond what a blob spells by chance (a long fixed prefix, a structure of
+    # digit groups). Such a value needs no ``mix`` either.
+    marked: Callable[[str], bool] | None = None
 
     def starts(self, text: str, start: int, end: int) -> bool:
         if self.proof is not None and self.proof(text[start:end]):
             return True
         if self.need is not None and not self.need(text, start, end):
             return False
-        if self.mix and not _mix_pattern(self.mix).match(text, start + self.prefix, end):
-            return False
+        marked = self.marked is not None and self.marked(text[start:end])
+        if self.mix and not marked and not _mix_pattern(self.mix).match(text, start + self.prefix, end):
+            return False  # the format's own marks make it no name, whatever characters it mixes
         if not _blob_run(text, start, -1):
             return True
-        return end - start in self.tail and _ends_run(text, end)
+        return _ends_run(text, end) and (marked or end - start in self.tail)
 
     def ends(self, text: str, start: int, end: int) -> bool:
         if self.proof is not None and self.proof(text[start:end]):
@@ -255,10 +265,37 @@ def _aws_id(value: str) -> bool:
 
 
 # A key id's 16 characters after its prefix are base32 (A-Z, 2-7). Glued to letters, it is one
-# where that body mixes letters and digits and one or two lower-case letters at most are glued on
-# each side, then a character no name or encoding goes on with: an upper-case word, constant or
-# base32 string spells the prefix inside one run of capitals, an upper-case hash glues digits.
+# where that body is random (``_aws_random_body``) and one or two lower-case letters at most are
+# glued on each side, then a character no name or encoding goes on with: an upper-case word,
+# constant or base32 string spells the prefix inside one run of capitals, an upper-case hash
+# glues digits.
 _AWS_GLUED_BODY = re.compile(r"(?=[A-Z2-7]*[2-7])(?=[A-Z2-7]*[A-Z])[A-Z2-7]{16}")
+_AWS_LETTER_BODY = re.compile(r"[A-Z]{16}")
+_AWS_VOWELS = frozenset("AEIOU")
+# One random body in 28 has no digit (26/32 per character): it still counts where its letters are
+# no words, as random capitals are (vowels: 19% of random letters, about 40% of words); 93% of
+# such bodies have five vowels or fewer.
+_AWS_MOST_VOWELS = 5
+_AWS_VARIED = 9  # distinct characters of a random body (12.4 on average; DNA in base64 has 4)
+# Zero bytes in base64 are runs of "A": CPython bytecode spells "AKIA2YDZAGECHQBAAAAA" in base64.
+# A random body holds no character more than four times (one body in 250 does).
+_AWS_MOST_SAME = 4
+_AWS_IN_ORDER = 4  # letters following each other in the alphabet ("ABCDEF..."): 0.6 in a random body
+
+
+def _aws_random_body(text: str, start: int) -> bool:
+    """Whether the 16 characters from ``start`` are a key id's random base32 body: letters and
+    digits, or letters with few vowels (no word in capitals), varied either way."""
+    body = text[start : start + 16]
+    if len(set(body)) < _AWS_VARIED or Counter(body).most_common(1)[0][1] > _AWS_MOST_SAME:
+        return False
+    if _AWS_GLUED_BODY.fullmatch(body) is not None:
+        return True
+    return _AWS_LETTER_BODY.fullmatch(body) is not None and \
+        sum(c in _AWS_VOWELS for c in body) <= _AWS_MOST_VOWELS and \
+        sum(ord(b) - ord(a) == 1 for a, b in zip(body, body[1:])) < _AWS_IN_ORDER
+
+
 _GLUED_LETTERS = 2
 _AWS_GLUE_ENDS = _TOKEN | _B64
 
@@ -277,7 +314,7 @@ def _aws_glued_side(text: str, at: int, step: int) -> bool:
 
 
 def _aws_glued(text: str, start: int, end: int) -> bool:
-    return _AWS_GLUED_BODY.fullmatch(text, start + 4, end) is not None and \
+    return _aws_random_body(text, start + 4) and \
         _aws_glued_side(text, start, -1) and _aws_glued_side(text, end, 1)
 
 
@@ -300,6 +337,16 @@ def _lowered_github(value: str) -> bool:
     one chance in 10**12); a hash after a word ending in "ghs" ("...ghs_" and a SHA-1 in a log)
     does not."""
     return _one_case_body(4)(value) and _HEX.fullmatch(ascii_lower(value), 4) is None
+
+
+_BASE32 = re.compile(r"[A-Z2-7]*")
+
+
+def _upper_github_glued(text: str, start: int, end: int) -> bool:
+    """An upper-cased token with letters glued before it, unless its body is base32 (capitals and
+    2-7): an upper-case hash after a word ending in "GHS" ("HIGHS_", "WEIGHS_"). An upper-cased
+    body lacks 0, 1, 8 and 9 one time in eleven: standing apart, such a token still counts."""
+    return _BASE32.fullmatch(text, start + 4, end) is None
 
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -330,6 +377,8 @@ _AWS_LONGEST = 128
 _AWS_GLUED = 8  # base64 characters glued to a key id whose secret is read glued too
 _AWS_GLUED_RUN = re.compile(r"[A-Za-z0-9/+]{40,%d}" % (40 + _AWS_GLUED))
 _AWS_RUN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40,%d}" % _AWS_LONGEST)
+_AWS_PAIR_RUN = re.compile(r"[A-Za-z0-9/+]{40,%d}" % _AWS_LONGEST)
+_FOUR_SAME = re.compile(r"(.)\1\1\1")  # three zero bytes in base64 ("AAAA"): no random secret's
 _AWS_KEY_ID = re.compile(r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}")
 _AWS_RUN_GOES_ON = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+=")
 
@@ -338,7 +387,7 @@ def _aws_secret_near_id(text: str, m: re.Match[str]) -> Span | None:
     id_start, id_end = m.span()
     glued = _AWS_GLUED_RUN.match(text, id_end)
     if glued is not None:
-        span = _aws_secret(text, id_start, glued.start(), glued.end(), True)
+        span = _aws_secret(text, id_start, glued.start(), glued.end(), True) or _aws_pair(text, id_start, id_end)
         if span is not None:
             return span
     # Bounded: a run starting within reach ends before ``stop``, or is longer than a secret.
@@ -374,6 +423,25 @@ def _aws_secret(text: str, id_start: int, start: int, end: int, glued: bool) -> 
         if _AWS_KEY_ID.search(value):
             return None  # another key id with what is glued to it: that id's business
     return start, end
+
+
+def _aws_pair(text: str, id_start: int, id_end: int) -> Span | None:
+    """A key id run together with its secret key, more characters glued around the pair than
+    ``_aws_secret`` takes or next to other lines of base64: read where the key id's body is a
+    random one (``_aws_random_body``). Base64 spells the prefix and 16 capitals and digits inside
+    a line now and then (a font's zero bytes, DNA); a varied base32 body of a real id, once in
+    3 * 10**11 characters of random base64 and nowhere in 65 000 files of real data."""
+    if "EXAMPLE" in text[id_start:id_end] or not _aws_random_body(text, id_start + 4):
+        return None
+    run = _AWS_PAIR_RUN.match(text, id_end)
+    if run is None:
+        return None
+    value = run.group()
+    if "EXAMPLE" in value or not (_random_alnum(value) and _not_repetitive(value)) or _AWS_KEY_ID.search(value):
+        return None
+    if _FOUR_SAME.search(value, 0, 40):
+        return None  # one random secret in 3 000 has such a run
+    return run.span()
 
 
 _B64_LINE = re.compile(r"[A-Za-z0-9+/]{40,}=*\r?$", re.MULTILINE)
@@ -422,11 +490,36 @@ def _glued_b64(text: str, at: int, step: int) -> int:
     return count
 
 
+# Glued after other base64 (another document's "eyJ..." before it), a JWT's header starts at a
+# later "eyJ" of the first segment. Tried from the dot back, a few within a header's length: only
+# the header's own start decodes to one JSON object (a nested object's "eyJ" leaves the outer
+# braces over), so the first that does is it.
+_JWT_HEADER_LONGEST = 4096
+_JWT_HEADER_TRIES = 16
+# "alg" in base64 at each of its three alignments: a first segment without one names no algorithm.
+_JWT_ALG_B64 = ("ImFsZ", "hbGc", "YWxn")
+
+
 def _jwt(text: str, m: re.Match[str]) -> Span | None:
     start, end = m.span()
-    if start > 0 and (text[start - 1] == "." or text[start - 1] in _TOKEN and _blob_run(text, start, -1)):
-        return None  # a later segment of a dotted value, or the middle of a blob
-    header = _b64url_decode(m.group(1))
+    if start > 0 and text[start - 1] == ".":
+        return None  # a later segment of a dotted value
+    header_end = m.end(1)
+    alg = _jwt_alg(text, start, header_end)
+    if alg is None:
+        start, alg = _glued_jwt_header(text, start, header_end)
+        if alg is None:
+            return None
+    # The header is the mark: a JSON object naming an algorithm, from an "eyJ" to the dot. A blob
+    # of base64 before it (another document, random data) does not make it any less a JWT.
+    if alg.lower() != "none" and len(m.group(3)) < 16:
+        return None
+    return start, end
+
+
+def _jwt_alg(text: str, start: int, end: int) -> str | None:
+    """The "alg" of the JWT header ``text[start:end]``, or None where it is no such header."""
+    header = _b64url_decode(text[start:end])
     if header is None:
         return None
     try:
@@ -435,9 +528,22 @@ def _jwt(text: str, m: re.Match[str]) -> Span | None:
         return None
     if not isinstance(obj, dict) or "alg" not in obj:
         return None
-    if str(obj.get("alg")).lower() != "none" and len(m.group(3)) < 16:
-        return None
-    return start, end
+    return str(obj["alg"])
+
+
+def _glued_jwt_header(text: str, start: int, end: int) -> tuple[int, str | None]:
+    lowest = max(start + 1, end - _JWT_HEADER_LONGEST)
+    if all(text.find(alg, lowest, end) < 0 for alg in _JWT_ALG_B64):
+        return start, None
+    at = text.rfind("eyJ", lowest, end)
+    for _ in range(_JWT_HEADER_TRIES):
+        if at < 0:
+            break
+        alg = _jwt_alg(text, at, end)
+        if alg is not None:
+            return at, alg
+        at = text.rfind("eyJ", lowest, at)
+    return start, None
 
 
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
@@ -491,6 +597,42 @@ def _stripe(text: str, m: re.Match[str]) -> Span | None:
 
 def _slack(value: str) -> bool:
     return len(value) >= 20 and bool(_HAS_DIGIT.search(value)) and value.count("-") >= 2
+
+
+# -- what marks a token of no fixed length appended to a blob (``Glue.marked``) ----------------
+# A base64url blob spells a five-character anchor every billion characters and goes on with "-"
+# and digits as often: appended to one, a token counts only with more of its format around it.
+
+# "xoxb-" and the team's and bot's numeric ids, then the secret part (letters and digits).
+_SLACK_SHAPE = re.compile(r"xox[abposre]-(?:[0-9]+-){1,3}(?=[A-Za-z]*[0-9])(?=[0-9]*[A-Za-z])[A-Za-z0-9]{20,}")
+# "xapp-1-" and the app id (capitals and digits), a numeric id, the secret part.
+_SLACK_APP_SHAPE = re.compile(r"xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{20,}")
+# A PyPI token is a macaroon: its base64 starts by naming the index ("pypi.org", "test.pypi.org").
+_PYPI_MARKS = ("pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw")
+_OPENAI_KINDS = ("sk-proj-", "sk-svcacct-", "sk-admin-")
+# Google's access tokens since 2020: "ya29.a0A...", a service account's "ya29.c.c0A...".
+_GOOGLE_OAUTH_SHAPE = re.compile(r"ya29\.(?:c\.)?[a-z]0A")
+
+
+def _marked_slack(value: str) -> bool:
+    return _SLACK_SHAPE.fullmatch(value) is not None
+
+
+def _marked_slack_app(value: str) -> bool:
+    return _SLACK_APP_SHAPE.fullmatch(value) is not None
+
+
+def _marked_pypi(value: str) -> bool:
+    return value.startswith(_PYPI_MARKS)
+
+
+def _marked_openai(value: str) -> bool:
+    """A project, service-account or admin key: its kind, and "T3BlbkFJ" in its body."""
+    return value.startswith(_OPENAI_KINDS) and "T3BlbkFJ" in value
+
+
+def _marked_google_oauth(value: str) -> bool:
+    return _GOOGLE_OAUTH_SHAPE.match(value) is not None
 
 
 def _openai_marked(value: str) -> bool:
@@ -719,8 +861,8 @@ DETECTORS: tuple[Detector, ...] = (
        _AWS_ANCHORS, extract=_aws_secret_near_id, window=(0, 20), run_min=20),
     _d("gcp-api-key", "Google API key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",), run_min=39,
        before=_TOKEN, after=_TOKEN, check=_varied(4), glue=Glue(4, "lud", fixed=True, tail=(39,))),
-    _d("google-oauth-token", "Google OAuth access token", r"ya29\.[0-9A-Za-z_\-]{30,}", ("ya29.",), run_min=35,
-       before=_TOKEN, check=_varied(5), glue=Glue(5, "lud")),
+    _d("google-oauth-token", "Google OAuth access token", r"ya29\.(?:c\.)?[0-9A-Za-z_\-]{30,}", ("ya29.",),
+       run_min=35, before=_TOKEN, check=_varied(5), glue=Glue(5, "lud", marked=_marked_google_oauth)),
     _d("google-oauth-client-secret", "Google OAuth client secret", r"GOCSPX-[0-9A-Za-z_\-]{28}",
        ("GOCSPX-",), run_min=35, before=_TOKEN, after=_TOKEN, check=_varied(7),
        glue=Glue(7, fixed=True, tail=(35,))),
@@ -741,16 +883,16 @@ DETECTORS: tuple[Detector, ...] = (
        glue=Glue(4)),
     _d("github-token", "GitHub token", r"GH[POUSR]_[A-Z0-9]{36,251}",
        ("GHP_", "GHO_", "GHU_", "GHS_", "GHR_"), run_min=40, before=_ALNUM, after=_WORD, check=_lowered_github,
-       glue=Glue(4)),
+       glue=Glue(4, need=_upper_github_glued)),
     _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
        ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11), glue=Glue(11, tail=(93,))),
     _d("gitlab-token", "GitLab token", r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}",
        ("glpat-", "gldt-", "glrt-", "glptt-"), run_min=25, before=_ALNUM, after=_TOKEN,
        check=lambda v: _varied(0)(v.split("-", 1)[1]), glue=Glue(5, "d", tail=(26,))),
     _d("slack-token", "Slack token", r"xox[abposre]-[0-9A-Za-z\-]{10,250}", _XOX, run_min=15,
-       before=_ALNUM, after=_TOKEN, check=_slack, glue=Glue(5, "lud")),
+       before=_ALNUM, after=_TOKEN, check=_slack, glue=Glue(5, "lud", marked=_marked_slack)),
     _d("slack-token", "Slack token", r"xapp-[0-9]-[0-9A-Za-z\-]{20,250}", ("xapp-",), run_min=27,
-       before=_ALNUM, after=_TOKEN, glue=Glue(5, "lud")),
+       before=_ALNUM, after=_TOKEN, glue=Glue(5, "lud", marked=_marked_slack_app)),
     _d("slack-webhook", "Slack webhook URL",
        r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]{16,}",
        ("hooks.slack.com/",), run_min=44, after=_TOKEN),
@@ -762,11 +904,12 @@ DETECTORS: tuple[Detector, ...] = (
     _d("anthropic-api-key", "Anthropic API key", r"SK-ANT-[A-Z0-9_\-]{32,}", ("SK-ANT-",), run_min=39,
        before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "ud", tail=(108,))),
     _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=35,
-       before=_TOKEN, after=_TOKEN, check=_openai, glue=Glue(3, "lud", need=_openai_glued, tail=(51,))),
+       before=_TOKEN, after=_TOKEN, check=_openai,
+       glue=Glue(3, "lud", need=_openai_glued, tail=(51,), marked=_marked_openai)),
     _d("npm-token", "npm token", r"npm_[A-Za-z0-9]{36}", ("npm_",), run_min=40, before=_ALNUM, after=_WORD,
        check=_random_body(4), glue=Glue(4, fixed=True, proof=_checksummed(4), tail=(40,))),
     _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), run_min=58, before=_ALNUM, after=_TOKEN,
-       glue=Glue(8)),
+       glue=Glue(8, marked=_marked_pypi)),
     _d("private-key", "Private key block", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
        ("PRIVATE KEY",), extract=_private_key, window=(64, 64), run_min=32),
     _d("jwt", "JSON Web Token",
