@@ -108,6 +108,24 @@ _OSC_QUIET_STATUS = re.compile(
     rb"|21337(?:;(?:status|indicator|status-color|detail)=[\x20-\x3a\x3c-\x7e]{0,160}){1,4}"
 )
 QUIET_STATUS = "agent status report"
+# Hyperlinks (OSC 8 ; params ; URI): clicking one hands its URI to the handler of its scheme,
+# whatever text the link shows. Only a web address passes, spelled in printable ASCII (a
+# lookalike host, a space, a right-to-left letter never hide in it) and with nothing before its
+# host (``https://github.com@evil.example`` leads to evil.example; browsers read a backslash
+# there as a slash). mailto: stays out too: some mail clients attach the files its ``attach=``
+# names. A link that does not pass leaves its text shown, unlinked.
+_LINK_PARAMS = re.compile(rb"(?:[A-Za-z0-9_.-]{1,32}=[\x21-\x39\x3c-\x7e]*"
+                          rb"(?::[A-Za-z0-9_.-]{1,32}=[\x21-\x39\x3c-\x7e]*)*)?")
+_WEB_LINK = re.compile(rb"https?://([\x21\x22\x24-\x2e\x30-\x3e\x40-\x7e]+)(?:[/?#][\x21-\x7e]*)?", re.IGNORECASE)
+# The whole OSC of a link's start or end that may pass, read in one match (the common case).
+_LINK_OSC = re.compile(rb"\d{1,6};" + _LINK_PARAMS.pattern + rb";(?:" + _WEB_LINK.pattern + rb")?", re.IGNORECASE)
+_LINK_SCHEME = re.compile(rb"([A-Za-z][A-Za-z0-9+.-]{0,31}):")
+# Claude Code links the file paths it prints to ``file://`` URIs: inside a bottle they are the
+# container's paths, and on the operator's machine a click would open whatever has that name
+# there. Held, but not named: it is what the agent prints every turn.
+QUIET_FILE_LINK = "local file link"
+DISGUISED_LINK = "disguised web link (OSC 8)"
+_LINK_END = b"\x1b]8;;\x1b\\"
 # A clipboard write: the selections (c, p, q, s, 0-7), then base64 of the text (empty clears it).
 # Never a query (``?``): the terminal would answer with the clipboard's content, to the agent.
 _OSC_CLIPBOARD_WRITE = re.compile(rb"52;[cpqs0-7]{0,8};[A-Za-z0-9+/]*={0,2}")
@@ -163,7 +181,7 @@ OTHER_KINDS = "other kinds"
 def is_named(kind: str) -> bool:
     """Whether a held-back kind is named to the operator (``summary``); bare queries of unknown
     commands and agents' status reports are held quietly."""
-    return not kind.startswith((QUIET_QUERY, QUIET_STATUS))
+    return not kind.startswith((QUIET_QUERY, QUIET_STATUS, QUIET_FILE_LINK))
 
 
 def osc_kind(payload: bytes, *, clipboard_write: bool = False) -> str | None:
@@ -190,9 +208,32 @@ def osc_kind(payload: bytes, *, clipboard_write: bool = False) -> str | None:
         if _OSC_QUIET_STATUS.fullmatch(payload):
             return f"{QUIET_STATUS} (OSC {number})"
         return _held_osc_kind(number)
+    if number == 8:  # printable ASCII only: no need for the checks below
+        return _link_kind(payload)
     if _OSC_CONTROL.search(payload) or not _utf8(payload):
         return f"malformed OSC {number}"
     return None
+
+
+def _link_kind(payload: bytes) -> str | None:
+    """The held-back kind of a hyperlink (``8 ; params ; URI``), or None when it may pass: the
+    end of a link (no URI), or a link to a web address (see ``_WEB_LINK``)."""
+    link = _LINK_OSC.fullmatch(payload)
+    if link:
+        host = link.group(1)
+        return DISGUISED_LINK if host is not None and (b"@" in host or b"\\" in host) else None
+    fields = payload.split(b";", 2)
+    if len(fields) < 3 or not _LINK_PARAMS.fullmatch(fields[1]):
+        return "malformed OSC 8"
+    scheme = _LINK_SCHEME.match(fields[2])
+    if scheme is None:
+        return "malformed OSC 8"
+    name = scheme.group(1).lower()
+    if name == b"file":
+        return f"{QUIET_FILE_LINK} (OSC 8)"
+    if name in (b"http", b"https"):
+        return DISGUISED_LINK  # beyond printable ASCII, or no host
+    return f"hyperlink to {name.decode('ascii')}: (OSC 8)"
 
 
 def _osc_number(payload: bytes) -> int | None:
@@ -254,7 +295,8 @@ def esc_kind(intermediates: bytes, final: int) -> str | None:
         # Leaving UTF-8 (ESC % @) would make the terminal read UTF-8 continuation bytes
         # 0x80-0x9F in passed text as 8-bit controls.
         return "character set mode switch (ESC %)"
-    if intermediates == b" " and final != ord("F"):
+    if b" " in intermediates and (intermediates, final) != (b" ", ord("F")):
+        # A terminal may read a repeated space as one (``ESC SP SP G`` as S8C1T, 8-bit replies).
         return "conformance level change (ESC SP)"
     return None
 
@@ -289,6 +331,9 @@ class _Modes:
         self.cursor_style = False
         self.tab_stops = False
         self.colours: set[int] = set()  # OSC numbers that reset colours the agent set
+        # A hyperlink left open would make the host shell's own output after the agent a link
+        # to the agent's address.
+        self.hyperlink = False
         self.locator = False
 
     def csi(self, params: bytes, intermediates: bytes, final: int) -> None:
@@ -386,6 +431,8 @@ class _Modes:
                     self.colours.add(100 + number + offset)
         elif (number in (104, 105) and len(fields) == 1) or 110 <= number <= 119:
             self.colours.discard(number)
+        elif number == 8:
+            self.hyperlink = len(fields) > 3 or fields[2:] not in ([], [b""])  # a URI: a link starts
 
     def esc(self, intermediates: bytes, final: int) -> None:
         """Note what an ESC sequence that passed changes."""
@@ -455,6 +502,8 @@ class _Modes:
             out += b"\x0f"
         if self.g0_changed:
             out += b"\x1b(B"
+        if self.hyperlink:
+            out += _LINK_END
         if self.sgr:
             out += b"\x1b[0m"
         for reset in sorted(self.colours):
@@ -777,6 +826,11 @@ class ScreenFilter:
                 out += string.intro + payload + terminator
                 self._modes.osc(payload)
                 return i
+            if self._modes.hyperlink and _osc_number(payload) == 8:
+                # A link held back in the middle of one that passed: its text shows unlinked,
+                # not as part of the link before it.
+                out += _LINK_END
+                self._modes.hyperlink = False
             self._count(kind)
         else:
             self._count(string.held_kind("unterminated"))

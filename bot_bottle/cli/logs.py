@@ -413,9 +413,10 @@ def format_text(record: dict[str, Any]) -> Text:
     if dlp_action := _word(record.get("dlp_action")):
         why.append(f"dlp {dlp_action}")
     line.append(one_line("  " + "; ".join(why)), style="dim")
-    if decision != "allow" and (reason := _word(record.get("reason"))):
+    # The reason and the error quote the host or path asked for: spelled as they are.
+    if decision != "allow" and (reason := _spelled(record.get("reason"))):
         line.append(one_line(f"  {reason}"), style=style)
-    if error := _word(record.get("error")):
+    if error := _spelled(record.get("error")):
         line.append(one_line(f"  error: {error}"), style="red")
     return line
 
@@ -448,9 +449,10 @@ def _word(value: Any) -> str:
 
 
 def _spelled(value: Any) -> str:
-    """A request's host or path as ``_word``, each character beyond ASCII as an escape: a
-    lookalike letter never reads as the one it imitates (``\\u0430pi.github.com``), and a
-    right-to-left one never makes a bidi-aware terminal reorder the status and time after it.
+    """A request's host or path (or a reason or error quoting them) as ``_word``, each character
+    beyond ASCII as an escape: a lookalike letter never reads as the one it imitates
+    (``\\u0430pi.github.com``), and a right-to-left one never makes a bidi-aware terminal reorder
+    the status and time after it.
     U+FFFD stays: it is what a byte that is not UTF-8 was read as, and imitates nothing."""
     word = _word(value)
     if word.isascii():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import sqlite3
 import unicodedata
 from collections import Counter
@@ -17,6 +18,7 @@ from rich.style import Style
 from rich.text import Text
 
 from bot_bottle.manifest.reach import REGISTRY_LABELS, SHARED_DOMAINS
+from bot_bottle.providers import BUILTIN as BUILTIN_PROVIDERS
 from bot_bottle.supervise.store import DamagedRow, ProposalRow, not_writable
 from bot_bottle.terminal import one_line, printable  # noqa: F401 - the console and --once use view.printable
 
@@ -83,7 +85,7 @@ def summary(kind: str, payload: Mapping[str, Any]) -> str:
         old, new = str(payload.get("old", "")), str(payload.get("new", ""))
         detectors = ", ".join(payload.get("detectors") or [])
         finding = f" (finding {payload['finding']}{': ' + detectors if detectors else ''})" if payload.get("finding") else ""
-        return f"push {payload.get('repo', '?')} {_ref(payload)} {old[:8]}..{new[:8]}{finding}"
+        return f"push {_repo(payload)} {_ref(payload)} {old[:8]}..{new[:8]}{finding}"
     if kind == "token-use":
         detectors = ", ".join(payload.get("detectors") or [])
         return (f"{escaped(payload.get('method', '?'))} {escaped(payload.get('host', '?'))}"
@@ -242,7 +244,7 @@ def grants(kind: str, payload: Mapping[str, Any], *, backend: str | None = None)
                 f"{detectors} goes out as it is, not only this one, until the bottle's sidecar stops")
     if kind == "push-exception":
         old, new = str(payload.get("old", "")), str(payload.get("new", ""))
-        return (f"this one push of {payload.get('repo', '?')} {_ref(payload)} {old[:8]}..{new[:8]} "
+        return (f"this one push of {_repo(payload)} {_ref(payload)} {old[:8]}..{new[:8]} "
                 f"(finding {payload.get('finding', '?')}) passes the gate's secret scan once and goes upstream")
     if kind == "capability":
         if (payload.get("dockerfile") or "").strip():
@@ -305,7 +307,7 @@ def _own_secrets(payload: Mapping[str, Any]) -> str | None:
         return None
     return (f"the request holds the value of the bottle's own secret {', '.join(names)} (exactly, or encoded; "
             f"no lookalike or test fixture): approving lets the agent send it through route "
-            f"{payload.get('route', '?')}, in any encoding, until the sidecar stops")
+            f"{escaped(payload.get('route', '?'))}, in any encoding, until the sidecar stops")
 
 
 def _pushed_secrets(payload: Mapping[str, Any]) -> str | None:
@@ -316,7 +318,7 @@ def _pushed_secrets(payload: Mapping[str, Any]) -> str | None:
     if not names:
         return None
     return (f"the push holds the value of the bottle's own secret {', '.join(names)} (exactly or encoded; "
-            f"no test fixture): approving sends it to {payload.get('repo', '?')}'s remote for good")
+            f"no test fixture): approving sends it to {_repo(payload)}'s remote for good")
 
 
 def _secret_names(payload: Mapping[str, Any]) -> list[str]:
@@ -351,6 +353,12 @@ def escaped(text: object) -> str:
     right-to-left letter never makes a bidi-aware terminal reorder the text around it."""
     text = str(text)
     return text if text.isascii() else text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _repo(payload: Mapping[str, Any]) -> str:
+    """A push-exception's repository as the console shows it (``escaped``): the agent names it,
+    and a name spelled with lookalike letters must not read as another repository's."""
+    return escaped(payload.get("repo", "?"))
 
 
 def _ref(payload: Mapping[str, Any]) -> str:
@@ -442,6 +450,8 @@ def host_warnings(host: str) -> list[str]:
         out.append(wide)
     if idn := _idn_warning(host, name):
         out.append(idn)
+    if lookalike := _provider_lookalike_warning(host, name):
+        out.append(lookalike)
     return out
 
 
@@ -491,6 +501,52 @@ def _wildcard_warning(name: str) -> str | None:
     if len(labels) == 2 and len(labels[1]) == 2 and labels[0] in REGISTRY_LABELS:
         return f"every host under {name}: a registry of domains, so every site registered there, anybody's"
     return None
+
+
+# Domains of hosts agents are routinely granted (the built-in providers' API hosts are added
+# below): a host that starts with one of them but lies elsewhere (``api.github.com.evil.example``)
+# is read by its start, while its end says whose it is. Matched as whole labels, or before or
+# after a hyphen, so ``github.community`` and ``mygithub.com`` are not taken for look-alikes.
+_WELL_KNOWN_DOMAINS: tuple[str, ...] = (
+    "github.com", "githubusercontent.com", "gitlab.com", "bitbucket.org", "anthropic.com", "openai.com",
+    "pypi.org", "pythonhosted.org", "npmjs.org", "npmjs.com", "yarnpkg.com", "crates.io", "golang.org",
+    "docker.io", "docker.com", "huggingface.co", "googleapis.com", "amazonaws.com", "azure.com",
+)
+
+
+def _well_known_domains() -> tuple[str, ...]:
+    providers = (registrable(p.api_host) for p in BUILTIN_PROVIDERS.values() if p.api_host)
+    return tuple(dict.fromkeys((*_WELL_KNOWN_DOMAINS, *providers)))
+
+
+def registrable(name: str) -> str:
+    """The part of a host name its owner registered: its last two labels, or three under a
+    registry such as ``co.uk`` or ``com.au`` (``REGISTRY_LABELS``, not the public suffix list:
+    enough for a warning)."""
+    labels = name.split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-1].isalpha() and labels[-2] in REGISTRY_LABELS:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+_WELL_KNOWN_AT = re.compile("|".join(rf"(?:^|[.-]){re.escape(domain)}[.-]" for domain in _well_known_domains()))
+
+
+def _provider_lookalike_warning(host: str, name: str) -> str | None:
+    """A host with a well-known domain's name in it but not at its end
+    (``api.github.com.evil.example``, ``github.com-login.example``): whose it is, said plainly."""
+    match = _WELL_KNOWN_AT.search(name)
+    if match is None:
+        return None
+    known = match.group().strip(".-")
+    if _under(name, (known,)):
+        return None
+    lead = f"{escaped(host)} is not a host of {known}: a name belongs to its end, not its start, and this one is"
+    if platform := _under(name, SHARED_DOMAINS):
+        return (f"{lead} a site under {platform}, where anybody can make one; approving opens a route to "
+                "whoever made it")
+    owner = escaped(registrable(name))
+    return f"{lead} under {owner}; approving opens a route to whoever owns {owner}"
 
 
 def terminal_held(records: list[Any]) -> int:

@@ -47,7 +47,7 @@ ALLOWED = [
     b"\x1b]10;?\x07", b"\x1b]11;?" + ST, b"\x1b]12;#ff0000\x07", b"\x1b]19;?\x07",
     b"\x1b]104\x07", b"\x1b]104;1\x07", b"\x1b]105\x07", b"\x1b]110\x07", b"\x1b]111" + ST,
     b"\x1b]119\x07", b"\x1b]8;;https://example.com/a?b=c\x07link\x1b]8;;\x07",
-    b"\x1b]8;id=1;file:///tmp/x" + ST + b"x" + b"\x1b]8;;" + ST,
+    b"\x1b]8;id=1;https://example.com/x" + ST + b"x" + b"\x1b]8;;" + ST,
     b"\x1b]9;4;1;50\x07", b"\x1b]9;4;3" + ST, b"\x1b]9;4;0\x07", b"\x1b]9;4\x07",
     b"\x1b]133;A\x07", b"\x1b]133;D;0" + ST,
     b"\x1b]9;Codex wants your attention\x07", b"\x1b]9;Claude is waiting for your input" + ST,
