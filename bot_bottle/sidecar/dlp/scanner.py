@@ -46,12 +46,9 @@ PIECE = 5
 # A body or query with more fields than this is scanned as text, not field by field: each field
 # costs a few microseconds, and no legitimate request needs more.
 MAX_FIELDS = 10_000
-# Text of one request searched for pieces of secrets sent earlier (see ``fragments``). Past it,
-# a request's remaining segments are not: a split exfiltration is many small requests. Small
-# segments (the URL, headers, fields) are searched first, so a large field or file sent along
-# does not push the pieces beside it out of reach.
+# The start of a streamed body searched for pieces of secrets sent earlier (see ``fragments``;
+# a buffered request is searched whole, so padding cannot push a piece out of reach).
 FRAGMENT_TEXT_LIMIT = 1024 * 1024
-FRAGMENT_SMALL = 64 * 1024
 ACROSS_REQUESTS = "split across requests"  # the encoding such a finding reports
 # A field value that may be a hex or base64 encoding of a piece of a secret (8+ characters of the
 # secret are 11+ of unpadded base64): only those are decoded for the fragment search.
@@ -563,17 +560,13 @@ class Scanner:
             return []
         whole = (whole or set()) | {h.raw.secret_name for h in hits if h.raw.detector == KNOWN_SECRET}
         # Every text (and decoded field value) of the request, joined by NUL characters, which no
-        # secret holds: one search for all of them instead of one per JSON string.
+        # secret holds: one search for all of them instead of one per JSON string. All of it, as
+        # much as the body limit lets be read: a budget spent in order would let padding sent in
+        # front of a piece push it out of reach.
         texts: list[str] = []
         owners: list[tuple[int, bool, int]] = []  # (segment, decoded form?, segment length)
-        budget = FRAGMENT_TEXT_LIMIT
-        segments = list(enumerate(request.segments))
-        segments.sort(key=lambda item: len(item[1].text) > FRAGMENT_SMALL)  # stable: small ones first
-        for index, segment in segments:
-            if budget <= 0:
-                break
-            text = segment.text if len(segment.text) <= budget else segment.text[:budget]
-            budget -= len(text)
+        for index, segment in enumerate(request.segments):
+            text = segment.text
             texts.append(text)
             owners.append((index, False, len(segment.text)))
             if segment.field and _ENCODED_FIELD.fullmatch(text):
