@@ -576,10 +576,14 @@ def _more_overrides(sep: str) -> tuple[Rule, ...]:
              rf"before{sep}(?:this|now|here)|said{sep}before|you{sep}were{sep}told(?![\W_]+about\b))\b", _not_negated),
         # Other verbs for dropping them, with the model's own or earlier instructions only, and not
         # refused ("don't overlook your previous instructions"): "skip the previous step", "skip
-        # the previous instructions if Docker is installed" stay.
+        # the previous instructions if Docker is installed" stay. "Overlook the previous
+        # instructions" too where a request starts ("it is easy to overlook the previous
+        # instructions" stays), with an earlier one only ("overlook the instructions" stays).
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("overlook", "neglect"),
              rf"(?:{sep}(?:all|any|of)){{0,2}}{sep}(?:your|all|any){sep}(?:{_EARLIER}{sep})?{_STRONG_TARGETS}\b",
              _not_negated),
+        Rule("injection-ignore-instructions", "Instruction override", HIGH, ("overlook", "neglect"),
+             rf"{sep}the{sep}{_EARLIER}{sep}{_STRONG_TARGETS}\b", _requested(_REQUEST_START)),
         Rule("injection-ignore-instructions", "Instruction override", HIGH, ("skip", "bypass"),
              rf"(?:{sep}(?:all|any|of)){{0,2}}{sep}your{sep}(?:{_EARLIER}{sep})?{_STRONG_TARGETS}\b", _not_negated),
     )
@@ -987,14 +991,20 @@ _TAG_BETWEEN_WORDS = re.compile(rf"<(?:!--[^<>]{{0,64}}?--|/?(?:{_TEXT_TAGS})(?:
 # Near those words too, read as blanks: URL-encoded blanks outside a URL ("ignore%20all",
 # "ignore+all+previous": a "+" between letters only, "c++" and "a + b" stay) and numeric
 # references to blanks ("&#32;"); a Markdown link's brackets and target around words ("[ignore]
-# (https://x) all previous instructions" reads "ignore all previous instructions"), and its
+# (https://x) all previous instructions" reads "ignore all previous instructions"), a reference
+# link's brackets and label ("[ignore][1] all ...", "[ignore][] all ...", "[ignore] all ..." with
+# "[1]: https://x" elsewhere: a page shows the words as a link), and its
 # strike-through ("~~ignore~~ all") and an underscore opening the word ("_ignore_ all": the
 # rules read one after a word, not before). A named reference to an accented letter is read as
 # the letter ("pr&eacute;vious").
 _ENCODED_BLANK = re.compile(r"%(?:20|09|0a|0d)|\+(?<=[a-z]\+)(?=[a-z])|&#(?:0*(?:32|9|10)|x0*(?:20|9|a));|"
-                            r"\[(?=[^\[\]\n]{1,80}\]\()|\]\([^()\s]{0,256}\)|~~|"
+                            r"\[(?=[^\[\]\n]{1,80}\])|\](?:\([^()\s]{0,256}\)|\[[^\[\]\n]{0,40}\]|(?![(\[]))|~~|"
                             r"&([a-z])(?:acute|grave|circ|uml|tilde|ring|cedil|slash|caron|macr);")
-_ENCODED_SEEDS = ("%20", "%09", "%0a", "%0d", "+", "&", "](", "~~")
+_ENCODED_SEEDS = ("%20", "%09", "%0a", "%0d", "+", "&", "]", "~~")
+# Near "system", URL-encoded blanks only ("print the system%20prompt"): Markdown links are
+# everywhere near it.
+_URL_BLANK = re.compile(r"%(?:20|09|0a|0d)|\+(?<=[a-z]\+)(?=[a-z])")
+_URL_SEEDS = ("%20", "%09", "%0a", "%0d", "+")
 
 
 def _tags_near_rule_words(low: str, firsts: dict[str, int]) -> list[tuple[int, int, str]]:
@@ -1005,10 +1015,7 @@ def _tags_near_rule_words(low: str, firsts: dict[str, int]) -> list[tuple[int, i
     runs: list[tuple[int, int, str]] = []
     tagged = "<" in low or "&" in low
     for word in _TAGGED_WORDS:
-        # ``_ENCODED_BLANK`` near the overrides' words only: Markdown links are everywhere near "system".
-        encoded = word != "system"
-        if not (tagged or encoded):
-            continue
+        encoded, seeds = (_ENCODED_BLANK, _ENCODED_SEEDS) if word != "system" else (_URL_BLANK, _URL_SEEDS)
         reached = 0  # where the stretches of this word read so far end: each character read once
         at = firsts.get(word, 0)
         at = low.find(word, at) if at >= 0 else -1
@@ -1020,12 +1027,11 @@ def _tags_near_rule_words(low: str, firsts: dict[str, int]) -> list[tuple[int, i
                     if not (low[m.start() - 1 : m.start()].isalpha() and low[m.end() : m.end() + 1].isalpha()
                             and _INLINE_TAG.fullmatch(m.group())):
                         runs.append((m.start(), m.end(), " "))
-            if encoded:
-                if any(low.find(seed, start, end) >= 0 for seed in _ENCODED_SEEDS):
-                    runs += [(m.start(), m.end(), m.group(1) or " ")
-                             for m in _ENCODED_BLANK.finditer(low, start, end)]
-                if low[at - 1 : at] == "_" and low[at - 2 : at - 1] not in _WORD_CHARS:  # not "x_ignore"
-                    runs.append((at - 1, at, " "))
+            if any(low.find(seed, start, end) >= 0 for seed in seeds):
+                runs += [(m.start(), m.end(), (m.group(1) if m.lastindex else None) or " ")
+                         for m in encoded.finditer(low, start, end)]
+            if word != "system" and low[at - 1 : at] == "_" and low[at - 2 : at - 1] not in _WORD_CHARS:
+                runs.append((at - 1, at, " "))  # "_ignore_ all", not "x_ignore"
             at = low.find(word, at + len(word))
     return runs
 
@@ -1202,14 +1208,19 @@ def _reversed_findings(text: str, location: str) -> list[Finding]:
 # either edge of its string. A body without those words, most, costs one search per word; each
 # place of one costs a search for its string's edge, not a pass over the body. A list of single
 # words (["ignore", "previous", ...], a stop-word list) is no instruction: one of the two strings
-# must hold a blank.
+# must hold a blank. A rule's word cut across two strings (["Ignore all prev", "ious
+# instructions"], "ign" "ore ...") is read joined without the blank, only where the two pieces,
+# two letters or more each, make one of the rules' words of five letters or more ("e" "mail",
+# "pre" "view" stay apart): one pass of a pattern for a string opening with the end of a rule's
+# word, which most quotes fail at C speed; only its few places are looked back from.
 _JSON_OPENING = re.compile(r"\s*[\[{]")
 _JSON_GLUE = (r'"(?:[ \t\r\n]{0,8}[,:\[\]{}]){1,6}[ \t\r\n]{0,8}'
               r'(?:"(?:[^"\\\n]|\\.){0,64}"[ \t\r\n]{0,8}:[ \t\r\n]{0,8}[\[{]?[ \t\r\n]{0,8})?"')
 _JSON_GLUE_AFTER = re.compile(_JSON_GLUE)
 # Between an override's word and its string's edge: words and blanks (no clause ends there).
 _JSON_WORDS_ONLY = re.compile(rf"[a-z\s\*_`'>{_GAPS}]*")
-_JSON_GLUE_BEFORE = _looking_back(_JSON_GLUE, 128)
+_JSON_GLUE_REACH = 128  # characters of the glue at most
+_JSON_GLUE_BEFORE = _looking_back(_JSON_GLUE, _JSON_GLUE_REACH)
 _JSON_VERBS = ("ignore", "disregard", "discard", "forget", "override", "bypass")
 _JSON_TURNS = ("aside", "attention")
 _JSON_TAIL = 64  # characters from an override's word to its string's edge at most
@@ -1238,13 +1249,67 @@ def _json_joined(low: str, location: str, firsts: dict[str, int]) -> list[Findin
                     if m is not None and _joins_prose(low, m.start(), m.end()):
                         glue[m.start()] = m.end()
             at = low.find(word, at + len(word))
+    joined = _json_cut_words(low)
+    glue.update(joined)
     out: list[Finding] = []
     for start, end, joints in _json_stretches(_disjoint(glue), len(low)):
         # Only the stretch is read joined: the whole body's views (digits as letters) cost more.
-        text, _, spans = _replaced(low[start:end], ((a - start, b - start, " ") for a, b in joints))
+        text, _, spans = _replaced(low[start:end], ((a - start, b - start, "" if a in joined else " ")
+                                                    for a, b in joints))
         found = _folded_findings(_Folded(text, [(0, len(text))], _Runs.of_spans(spans)), location)
         out += [replace(f, start=f.start + start, end=f.end + start) for f in found]
     return out
+
+
+@functools.cache
+def _json_cut_heads() -> dict[str, tuple[str, ...]]:
+    """Per end of a rule's word (two letters or more), the word's heads (two letters or more) it
+    completes."""
+    heads: dict[str, set[str]] = {}
+    for w in _broken_vocabulary():
+        for k in range(2, len(w) - 1):
+            heads.setdefault(w[k:], set()).add(w[:k])
+    return {end: tuple(sorted(found)) for end, found in heads.items()}
+
+
+@functools.cache
+def _json_cut_word_start() -> re.Pattern[str]:
+    """A string's opening quote, after the glue, before the end of a rule's word (the whole of
+    its first word, group 1): most quotes fail its first tests, at C speed."""
+    return re.compile(rf'"(?<=[,:\[{{\s]")(?=({_trie(_json_cut_heads())})(?![a-z]))')
+
+
+def _json_cut_words(low: str) -> dict[int, int]:
+    """The joints (start: end) of a JSON body (``low``) between two strings whose pieces read
+    joined as one of the rules' words ("ign" "ore all previous instructions"), where one of the
+    two holds a blank (not a list of word pieces, "e" "mail")."""
+    cut_heads = _json_cut_heads()
+    joints: dict[int, int] = {}
+    for m in _json_cut_word_start().finditer(low):
+        start = m.start()
+        reach = max(0, start - _JSON_GLUE_REACH)
+        heads = cut_heads[m.group(1)]
+        # The string before first (the quote before, or the one before a key), ending in one of
+        # the word's heads; the glue only then: most places fail at a few C-speed tests.
+        quote = low.rfind('"', reach, start)
+        if not _ends_in(low, quote, heads):
+            if low.find(":", quote, start) < 0:
+                continue
+            quote = low.rfind('"', reach, max(reach, low.rfind('"', reach, quote)))
+            if not _ends_in(low, quote, heads):
+                continue
+        glue = _JSON_GLUE_BEFORE(low, m.end())
+        if glue is not None and glue.start() == quote and _joins_prose(low, quote, glue.end()):
+            joints[quote] = glue.end()
+            if len(joints) >= _JSON_PLACES:
+                break
+    return joints
+
+
+def _ends_in(low: str, at: int, heads: tuple[str, ...]) -> bool:
+    """Whether the word of ``low`` before ``at`` (a quote) is one of ``heads``."""
+    return at > 0 and any(low.endswith(head, 0, at) and low[at - len(head) - 1 : at - len(head)] not in _WORD_CHARS
+                          for head in heads)
 
 
 def _json_stretches(joints: list[tuple[int, int]], size: int
