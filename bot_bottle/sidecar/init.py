@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -774,6 +775,39 @@ def finish_ca(confdir: Path, pid: int | None) -> bool:
     return (confdir / MITM_CA_CERT).is_file()
 
 
+def publish_when_made(config: Config, pid: int | None) -> Callable[[], bool]:
+    """Wait for ``start_ca``'s child in a thread of its own and publish the CA the moment it is
+    complete; the answer waits for that thread and gives ``finish_ca``'s (or raises its error).
+
+    The CA is what the host trusts in the agent, the last step of a launch: published from here,
+    it goes out while the init still takes the config in and starts the daemons, instead of after
+    them. Nothing in the init reaps a child (``waitpid(-1)``) before the answer is called.
+    """
+    outcome: list[bool | BaseException] = []
+
+    def work() -> None:
+        try:
+            made = finish_ca(config.confdir, pid)
+            if made:
+                publish_ca(config)
+                say("ca-published", path=str(config.ca_path))
+            outcome.append(made)
+        except BaseException as exc:  # noqa: BLE001 - raised again by the init's own thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=work, name="ca-publish", daemon=True)
+    thread.start()
+
+    def answer() -> bool:
+        thread.join()
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    return answer
+
+
 # Written into confdir once the CA there is complete (or will be the proxy's to make) and the
 # config is in place and handed out: what a proxy started with ``--wait-for`` waits for before
 # it loads its options and certificates.
@@ -805,6 +839,7 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
         # the longest step before the host can trust it in the agent, and the folders are handed
         # out meanwhile. ``share_ca`` hands its folder to the proxy again once it is complete.
         ca_child = begun_ca[0] if begun_ca is not None else start_ca(config.confdir)
+        ca_made = publish_when_made(config, ca_child)
         accounts = daemon_accounts()
         if accounts is not None:
             hand_out_folders(config, accounts)
@@ -859,13 +894,11 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
             sup.spawn("git-gate", git_gate_argv(config), env, gate_account)
         # socat connects to the proxy per connection, and nothing connects before "ready".
         sup.spawn("socat", socat_argv(config, SOCAT_MAX_CHILDREN), account=proxy_account)
-        made = finish_ca(config.confdir, ca_child)
+        # Published by then (``publish_when_made``) when the init made it: the host trusts it in
+        # the agent while the config is read, the daemons start and the proxy loads.
+        made = ca_made()
         if proxy_account is not None:
             share_ca(config.confdir, proxy_account)  # before the proxy loads it (``settled``)
-        if made:
-            # Published as soon as it exists: the host trusts it in the agent while the proxy loads.
-            publish_ca(config)
-            say("ca-published", path=str(config.ca_path))
         if settled is not None:
             _write_atomic(settled, b"", mode=0o600)
         if not made:
