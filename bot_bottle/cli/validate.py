@@ -76,6 +76,17 @@ def _preflight_problems(manifest: Manifest) -> list[str]:
             for problem in preflight.problems(plan, Path.home())]
 
 
+def _with_column(error: ManifestError) -> str:
+    """The error's one line, ``FILE:LINE: KEY: message``, with `` (at column N)`` after it for an
+    error that names no key (a YAML syntax mistake, a byte that is not UTF-8): there the column is
+    all that says where on the line to look; a key, found by its name, needs none. It goes last,
+    so what scripts split off the front stays the same."""
+    text = str(error)
+    if error.column is None or error.key is not None or f"at column {error.column}" in error.detail:
+        return text
+    return f"{text} (at column {error.column})"
+
+
 def run(args: argparse.Namespace) -> int:
     lay = common.layout()
     report = validate(lay)
@@ -107,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         output.warn(warning)
     for error in (*report.unreadable, *report.errors):
-        output.error(str(error), hint=error.hint)
+        output.error(_with_column(error), hint=error.hint)
     count = len(report.checked)
     if report.ok:
         if count == 0:

@@ -42,6 +42,7 @@ def resolve(entries: Iterable[EnvEntry], environ: Mapping[str, str], prompt: Pro
                     f"the host variable {entry.value} is not set",
                     path=entry.origin.path,
                     line=entry.origin.line,
+                    column=entry.origin.column,
                     key=f"env.{entry.name}",
                     hint=f"export {entry.value}=... before starting, or change the manifest",
                 )
@@ -52,6 +53,7 @@ def resolve(entries: Iterable[EnvEntry], environ: Mapping[str, str], prompt: Pro
                     f"needs an answer on the terminal ({entry.value!r}) but no terminal is attached",
                     path=entry.origin.path,
                     line=entry.origin.line,
+                    column=entry.origin.column,
                     key=f"env.{entry.name}",
                     hint="run interactively, or use \"${HOST_VAR}\" for headless runs",
                 )

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bot_bottle.manifest.conceal import conceal_quoted, shown_key
+from bot_bottle.manifest.conceal import HIDDEN, conceal_quoted, conceal_tokens, shown_key
 from bot_bottle.manifest.errors import ManifestError
 
 KeyPath = tuple[Any, ...]
@@ -178,11 +178,13 @@ MAX_DEPTH = 32
 
 
 class TooDeep(Exception):
-    """The YAML nests deeper than ``MAX_DEPTH``; ``line`` is 0-based, where the too deep node starts."""
+    """The YAML nests deeper than ``MAX_DEPTH``; ``line`` and ``column`` are 0-based, where the
+    too deep node starts."""
 
-    def __init__(self, line: int) -> None:
-        super().__init__(line)
+    def __init__(self, line: int, column: int = 0) -> None:
+        super().__init__(line, column)
         self.line = line
+        self.column = column
 
 
 class _Marks:
@@ -195,16 +197,19 @@ class _Marks:
 
     def _start_marks(self) -> None:
         self.implicit_ids: set[int] = set()
-        # (id of a sequence, index) -> line of an alias found there. An alias composes to the
-        # anchored node itself, whose mark is the anchor's: this is where the alias was written.
-        self.alias_lines: dict[tuple[int, int], int] = {}
+        # (id of a sequence, index) -> line and column (0-based) of an alias found there. An alias
+        # composes to the anchored node itself, whose mark is the anchor's: this is where the
+        # alias was written.
+        self.alias_lines: dict[tuple[int, int], tuple[int, int]] = {}
         self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         if isinstance(parent, yaml.SequenceNode) and self.check_event(yaml.AliasEvent):
-            self.alias_lines[(id(parent), index)] = self.peek_event().start_mark.line
+            mark = self.peek_event().start_mark
+            self.alias_lines[(id(parent), index)] = (mark.line, mark.column)
         if self._depth >= MAX_DEPTH:
-            raise TooDeep(self.peek_event().start_mark.line)
+            mark = self.peek_event().start_mark
+            raise TooDeep(mark.line, mark.column)
         self._depth += 1
         try:
             return super().compose_node(parent, index)
@@ -261,7 +266,7 @@ class _Composed:
 
     nodes: list[yaml.Node]
     implicit_ids: set[int]  # ids of the implicitly typed scalars
-    alias_lines: dict[tuple[int, int], int]  # see ``_Loader.alias_lines``
+    alias_lines: dict[tuple[int, int], tuple[int, int]]  # see ``_Marks._start_marks``
 
 
 # Where libyaml and the pure-Python scanner read the same text differently, libyaml accepting
@@ -350,12 +355,11 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             out = []
             for index, item in enumerate(node.value):
-                alias_line = self._alias_lines.get((id(node), index))
-                if alias_line is None:
-                    self.lines[keypath + (index,)] = self.line(item)
-                    self.columns[keypath + (index,)] = item.start_mark.column + 1
-                else:  # the anchored node's column is not where the alias is written
-                    self.lines[keypath + (index,)] = alias_line + self.offset
+                # An alias's own place: the anchored node's mark is the anchor's.
+                alias_at = self._alias_lines.get((id(node), index))
+                line, column = alias_at if alias_at is not None else (item.start_mark.line, item.start_mark.column)
+                self.lines[keypath + (index,)] = line + self.offset
+                self.columns[keypath + (index,)] = column + 1
                 out.append(self.build(item, keypath + (index,)))
             return out
         if isinstance(node, yaml.ScalarNode):
@@ -441,19 +445,26 @@ def _parse(text: str, path: Path) -> Document:
         composed = _compose(yaml_text)
     except TooDeep as exc:
         raise ManifestError(f"the frontmatter is nested too deeply to read: more than {MAX_DEPTH} levels here (no "
-                            "manifest key needs more than a few levels)", path=path, line=exc.line + offset) from None
+                            "manifest key needs more than a few levels)", path=path, line=exc.line + offset,
+                            column=exc.column + 1) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset if mark is not None else first_line
         # YAML indents with spaces only: a tab is the one mistake its words do not explain.
         hint = "indent with spaces; YAML does not allow tabs there" if "'\\t'" in (exc.problem or "") else None
         column = mark.column + 1 if mark is not None else None
-        raise ManifestError(f"invalid YAML: {conceal_quoted(yaml_problem(exc, offset))}", path=path,
+        # Where the construct being read began (an unclosed quote or bracket), else the mistake:
+        # a block mapping or list begins at its first key, far above a misindented line.
+        block = "block" in (exc.context or "")
+        read_at = exc.problem_mark if block else exc.context_mark or exc.problem_mark
+        within = _within(yaml_text, read_at.line, read_at.column, offset, line) if read_at is not None else ""
+        raise ManifestError(f"invalid YAML{within}: {conceal_quoted(yaml_problem(exc, offset))}", path=path,
                             line=line, column=column, hint=hint) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most controls)
         line, column = _place(yaml_text, exc.position, first_line)
-        raise ManifestError(f"invalid YAML: the character #x{exc.character:04x} is not allowed in YAML text",
-                            path=path, line=line, column=column) from None
+        within = _within(yaml_text, line - first_line, column - 1, offset, line)
+        raise ManifestError(f"invalid YAML{within}: the character #x{exc.character:04x} is not allowed in YAML "
+                            "text", path=path, line=line, column=column) from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"invalid YAML: {exc}", path=path, line=first_line) from None
     except ValueError:  # the scanner's chr() of an escape past the last character, "\U00110000"
@@ -472,6 +483,7 @@ def _parse(text: str, path: Path) -> Document:
             "the frontmatter must be a mapping of keys to values",
             path=path,
             line=node.start_mark.line + offset,
+            column=node.start_mark.column + 1,
         )
     builder = _Builder(path, offset, composed)
     data = builder.build(node, ())
@@ -479,6 +491,120 @@ def _parse(text: str, path: Path) -> Document:
         path=path, data=data, body=body, lines=builder.lines, frontmatter_line=first_line, written=builder.written,
         body_line=body_line, source=yaml_text, spans=builder.spans, columns=builder.columns,
     )
+
+
+# A line that writes a key: its indent, the list dashes before the key, the key (plain, or quoted;
+# a word or a few, no flow brackets) and its ':'. A text reading only, once the parser has refused
+# the frontmatter: it names the key a mistake sits under, as a user looks for it.
+_KEY_LINE = re.compile(
+    r"""(?P<indent>[ \t]*)(?P<dashes>(?:-[ \t]+)*)"""
+    r"""(?P<key>"(?:[^"\\\n]|\\.){0,200}"|'(?:[^'\n]|''){0,200}'"""
+    r"""|[^\s#'"\[\]{},&*!|>%@`?-][^\n#\[\]{},]{0,200}?|-[^\s#\[\]{},][^\n#\[\]{},]{0,200}?)"""
+    r"""[ \t]*:(?=[ \t]|$)""",
+)
+
+
+def _indent(text: str) -> int:
+    """Columns of blank before ``text``, a tab to the next multiple of 8, as an editor shows it."""
+    return len(text.expandtabs(8)) if text else 0
+
+
+_DASHES = re.compile(r"[ \t]*-(?=[ \t]|$)")
+
+
+def _key_line(line: str) -> tuple[str, int, int | None, int] | None:
+    """A line's key, the column its key starts at (tabs expanded), its first list dash's column
+    (None without one) and where its ':' is (in characters); None when the line writes no key."""
+    found = _KEY_LINE.match(line)
+    if found is None:
+        return None
+    key = found.group("key")
+    if key[0] in "'\"":
+        key = key[1:-1].replace("''", "'") if key[0] == "'" else key[1:-1]
+    dash = _indent(found.group("indent")) if found.group("dashes") else None
+    return key, _indent(line[:found.start("key")]), dash, found.end() - 1
+
+
+def _key_path(lines: list[str], at: int, column: int) -> tuple[list[Any], int] | None:
+    """The key path a user would look under for line ``at``, column ``column`` (both 0-based):
+    the key written on that line before the column, else the nearest key above at a lower
+    indent, then its parents, each the nearest key above at a lower indent again (a list item
+    counted among the dashes at its indent). With the line of the innermost key; None if none."""
+    path: list[Any] = []
+    found_line: int | None = None
+    item: int | None = None  # the dash column of the list item being walked out of
+    index = 0
+    own = _key_line(lines[at])
+    if own is not None and own[3] < column:
+        path.append(own[0])
+        found_line, limit, item = at, own[1], own[2]
+    else:
+        dashes = _DASHES.match(lines[at])
+        blank = lines[at][: len(lines[at]) - len(lines[at].lstrip(" \t"))]
+        limit = _indent(blank)
+        # In the item when its dash was read before the mistake (not a tab before the dash).
+        item = limit if dashes is not None and dashes.end() <= column else None
+        found_line = at if item is not None else None
+    for number in range(at - 1, -1, -1):
+        if limit == 0 and item is None:
+            break
+        parsed = _key_line(lines[number])
+        if parsed is None:
+            dashes = _DASHES.match(lines[number]) if item is not None else None
+            if dashes is not None and _indent(lines[number][: dashes.end() - 1]) == item:
+                index += 1  # an earlier item of the same list, a scalar or a collection below
+            continue
+        key, key_column, dash, _colon = parsed
+        if item is not None:
+            if dash == item:
+                index += 1  # an earlier item of the same list
+                continue
+            if key_column >= item and (dash is None or dash > item):
+                continue  # inside an earlier item
+            path.append(index)
+            limit, item, index = item, None, 0
+        if dash is not None and dash < limit <= key_column:
+            item = dash  # a sibling key of the item's first line: the item, not a parent
+            found_line = number if found_line is None else found_line
+            continue
+        if key_column < limit:
+            path.append(key)
+            found_line = number if found_line is None else found_line
+            limit, item = key_column, dash
+    if item is not None:
+        path.append(index)
+    if found_line is None:
+        return None
+    return path[::-1], found_line
+
+
+# A key as a syntax error may name it: a name of the sort manifests use. What the text reading
+# took for a key may be any text on a broken line, a token pasted there too.
+_NAMEABLE = re.compile(r"[\w. -]{1,64}")
+
+
+def _named(part: str) -> str:
+    """``part`` as the error names it: itself when a plain name that is no credential, else ``HIDDEN``."""
+    return part if _NAMEABLE.fullmatch(part) and shown_key(part) == part else HIDDEN
+
+
+def _within(yaml_text: str, at: int, column: int, offset: int, error_line: int) -> str:
+    """`` in the value of 'KEY'`` (and its line, when not the error's) for a YAML error read at
+    line ``at``, ``column`` (0-based in ``yaml_text``); "" when no key is written above it. A
+    mark past the last line (the text ended inside a bracket) is read at the last line's end."""
+    lines = yaml_text.split("\n")
+    if at >= len(lines) or not lines[at].strip():
+        at = next((n for n in range(min(at, len(lines) - 1), -1, -1) if lines[n].strip()), -1)
+        if at < 0:
+            return ""
+        column = len(lines[at])
+    found = _key_path(lines, at, column)
+    if found is None:
+        return ""
+    path, line = found
+    named = conceal_tokens(format_key(tuple(_named(p) if isinstance(p, str) else p for p in path)) or "")
+    where = "" if line + offset == error_line else f" (line {line + offset})"
+    return f" in the value of '{named}'{where}"
 
 
 _LONG_ESCAPE = re.compile(r"\\U([0-9A-Fa-f]{8})")
@@ -493,8 +619,19 @@ def _escape_past_unicode(yaml_text: str, first_line: int) -> tuple[int, int | No
     return first_line, None
 
 
-def not_utf8(path: Path, line: int = 1) -> ManifestError:
-    return ManifestError("the file is not UTF-8 text", path=path, line=line, hint="save it as UTF-8 text")
+def not_utf8(path: Path, line: int = 1, column: int | None = None) -> ManifestError:
+    return ManifestError("the file is not UTF-8 text", path=path, line=line, column=column,
+                         hint="save it as UTF-8 text")
+
+
+def _first_bad_byte(data: bytes, bad: int) -> tuple[int, int]:
+    """The line and column (1-based) of ``data[bad]``, the first byte that is not UTF-8: lines
+    counted in '\\n' as grep counts them, the column in the characters of the valid text before
+    it on its line (a BOM opening the file is not a column, as an editor does not show one)."""
+    prefix = data[:bad].decode("utf-8")
+    if prefix.startswith("\ufeff"):
+        prefix = prefix[1:]
+    return prefix.count("\n") + 1, len(prefix) - prefix.rfind("\n")
 
 
 # A manifest holds keys and a prompt: 2 MiB is far beyond any real one (a model's whole context
@@ -525,7 +662,7 @@ def decode(data: bytes, path: Path) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise not_utf8(path, data[: exc.start].count(b"\n") + 1) from None
+        raise not_utf8(path, *_first_bad_byte(data, exc.start)) from None
     return unix_line_ends(text)
 
 

@@ -354,6 +354,7 @@ class _Loader:
             cycle=frozenset(members),
             path=closing.path,
             line=closing.line,
+            column=closing.column,
             key="extends",
         )
 
@@ -362,8 +363,9 @@ class ExtendsCycleError(ManifestError):
     """``extends`` loops back. ``cycle`` is the bottles on the loop, the same whichever of them
     a walk began at, so that ``validate`` reports one loop once."""
 
-    def __init__(self, message: str, *, cycle: frozenset[str], path: Path, line: int, key: str) -> None:
-        super().__init__(message, path=path, line=line, key=key)
+    def __init__(self, message: str, *, cycle: frozenset[str], path: Path, line: int, key: str,
+                 column: int | None = None) -> None:
+        super().__init__(message, path=path, line=line, key=key, column=column)
         self.cycle = cycle
 
 
@@ -440,6 +442,7 @@ def _missing_bottle(
         message,
         path=wanted_at.path,
         line=wanted_at.line,
+        column=wanted_at.column,
         key=via,
         hint=hint,
     )
@@ -555,6 +558,7 @@ def _provider_info(bottle: Bottle, contrib_dir: Path) -> providers.ProviderInfo 
             f"template '{bottle.template}' is a plugin provider that cannot be used: {exc}",
             path=origin.path if origin else bottle.path,
             line=origin.line if origin else None,
+            column=origin.column if origin else None,
             key="agent_provider.template",
             hint=exc.hint,
         ) from None
@@ -575,6 +579,7 @@ def _check_bottle(bottle: Bottle, contrib_dir: Path) -> list[str]:
                 f"and {route.key} at {route.origin}; the proxy could not tell which credential to inject",
                 path=route.origin.path,
                 line=route.origin.line,
+                column=route.origin.column,
                 key=f"{route.key}.auth",
             )
         by_host.setdefault(route.host, route)

@@ -25,10 +25,13 @@ DEFAULT_PORTS = (80, 443)
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a value was written: a file and a line."""
+    """Where a value was written: a file, a line and, where known, the column (1-based) its key or
+    list item starts at. ``str()`` and equality leave the column out: a route or a repo written
+    the same way on the same line is the same one, and ``FILE:LINE`` stays what messages quote."""
 
     path: Path
     line: int
+    column: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"

@@ -133,7 +133,7 @@ class _Reader:
         return self.fail_within(keypath, value, (found[0], found[1]), message, hint=hint)
 
     def origin(self, keypath: KeyPath) -> Origin:
-        return Origin(self.doc.path, self.doc.line_of(*keypath))
+        return Origin(self.doc.path, *self.doc.place_of(keypath))
 
     def keys(self, mapping: dict[str, Any], keypath: KeyPath, allowed: tuple[str, ...], what: str) -> None:
         unknown = [
