@@ -25,6 +25,7 @@ import unittest
 import zlib
 
 from bot_bottle.sidecar.dlp import Scanner
+from bot_bottle.sidecar.dlp.scanner import ACROSS_REQUESTS
 from bot_bottle.sidecar.dlp import encodings, known
 from bot_bottle.sidecar.dlp.encodings import MIN_RUN, decode_runs, escaped_regions, has_escapes, unescape_readings
 from bot_bottle.sidecar.dlp.known import GATE_MIN_TEXT, KnownSecrets, wrapped_blocks
@@ -42,7 +43,6 @@ SECRETS = {"PLAIN": PLAIN, "SLASHED": SLASHED, "QUOTED": QUOTED, "BACKSLASHED": 
            "EMOJI": EMOJI}
 GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 SCANNER = Scanner(SECRETS)
-ADAPTER = DlpOutbound(POLICY, {"ANTHROPIC": OWN}, SECRETS)
 MIB = 1 << 20
 
 
@@ -86,7 +86,10 @@ def planted(body: bytes, at: int, piece: str) -> bytes:
 def stream_findings(body: bytes, chunk: int = 1 << 16) -> list:
     """``body`` through a streamed JSON upload's scanner as the proxy builds it (larger than the
     full scan parses: read as text, a batch at a time)."""
-    stream = ADAPTER.stream_scan(request(b"", headers=[("content-type", "application/json")]), len(body))
+    # A fresh adapter each time: the pieces of secrets one upload sends are remembered by the
+    # adapter, and would count towards the next test's body.
+    adapter = DlpOutbound(POLICY, {"ANTHROPIC": OWN}, SECRETS)
+    stream = adapter.stream_scan(request(b"", headers=[("content-type", "application/json")]), len(body))
     assert stream is not None and not stream.whole
     for i in range(0, len(body), chunk):
         stream.feed(body[i:i + chunk])
@@ -113,6 +116,12 @@ def names(findings) -> set[str]:
     return {f.secret_name or f.detector for f in findings}
 
 
+def whole_names(findings) -> set[str]:
+    """``names`` of what was found whole: these secrets share pieces ("Kq7Zt93x", "LmW2pR8v"), so
+    one of them sent also completes another's pieces, found as split across requests."""
+    return names(f for f in findings if f.encoding != ACROSS_REQUESTS)
+
+
 BIG = records(9 * MIB, random.Random(1))  # past the full scan's structured limit: streamed
 BIG_ESCAPED = records(9 * MIB, random.Random(2), escapes=True)
 
@@ -133,7 +142,7 @@ class StreamedJsonEscapesTest(unittest.TestCase):
             for form in forms:
                 with self.subTest(name=name, form=form[:30]):
                     body = planted(BIG, 5 * MIB, '{"value": "%s"}' % form)
-                    self.assertEqual(names(stream_findings(body)), {name})
+                    self.assertEqual(whole_names(stream_findings(body)), {name})
 
     def test_a_token_format_u_escaped_is_found_streamed(self) -> None:
         body = planted(BIG, 7 * MIB, '{"token": "%s"}' % u_escaped(GITHUB))
@@ -193,8 +202,10 @@ class StreamedJsonEscapesTest(unittest.TestCase):
         self.assertEqual(stream_findings(BIG_ESCAPED), [])
 
     def test_look_alikes_of_the_secrets_escaped_are_clean(self) -> None:
-        lookalikes = [PLAIN[:-1] + "7", SLASHED[:-1] + "w", QUOTED[:-2] + "Zz", BACKSLASHED[:-1] + "Y",
-                      EMOJI[:-1] + "b", GITHUB[:20]]
+        # Each secret's last 8 characters changed: one character changed would leave all but a
+        # few of it, which counts as the secret sent (the search for its pieces).
+        lookalikes = [value[:-8] + "zzzzzzzz" for value in (PLAIN, SLASHED, QUOTED, BACKSLASHED, EMOJI)]
+        lookalikes.append(GITHUB[:20])
         body = BIG_ESCAPED
         for i, value in enumerate(lookalikes):
             body = planted(body, (i + 1) * MIB, '{"v": "%s", "w": "%s"}' % (u_escaped(value), json_escaped(value)))

@@ -46,9 +46,6 @@ PIECE = 5
 # A body or query with more fields than this is scanned as text, not field by field: each field
 # costs a few microseconds, and no legitimate request needs more.
 MAX_FIELDS = 10_000
-# The start of a streamed body searched for pieces of secrets sent earlier (see ``fragments``;
-# a buffered request is searched whole, so padding cannot push a piece out of reach).
-FRAGMENT_TEXT_LIMIT = 1024 * 1024
 ACROSS_REQUESTS = "split across requests"  # the encoding such a finding reports
 # A field value that may be a hex or base64 encoding of a piece of a secret (8+ characters of the
 # secret are 11+ of unpadded base64): only those are decoded for the fragment search.
@@ -170,7 +167,7 @@ def _textual_regions(data: bytes | bytearray, view: TextView | None = None) -> l
 
 # A piece of a secret is grown from a block of it with a matching neighbour (``fragments``).
 PIECE_RUN = BLOCK + 1
-# More runs than this in a streamed body's start (text): it is searched whole.
+# More runs than this in a streamed batch (text): it is searched whole.
 PIECE_RUNS_MAX = 4096
 
 
@@ -509,13 +506,20 @@ class Scanner:
         return FragmentMemory(self.fragments.lengths())
 
     def scan_fragments(self, data: bytes | bytearray, location: str = "body", *, memory: FragmentMemory,
-                       whole: Iterable[str | None] = ()) -> list[Finding]:
-        """Pieces of the bottle's secrets in the start of a streamed body (its first
-        ``FRAGMENT_TEXT_LIMIT`` bytes, as much as a buffered body is looked at), remembered in
-        ``memory`` as ``scan_request`` does: a finding per secret that, with the pieces sent
-        before, this body completes. ``whole``: the names of secrets found whole in the body
-        already (judged as they are, not looked for in pieces)."""
-        head = bytes(data[:FRAGMENT_TEXT_LIMIT])
+                       whole: Iterable[str | None] = (), seen: int = 0) -> list[Finding]:
+        """Pieces of the bottle's secrets in a batch of a streamed body, remembered in ``memory``
+        as ``scan_request`` does: a finding per secret that, with the pieces sent before (in
+        earlier requests or earlier batches of this body), this batch completes. Every batch is
+        searched, as a buffered body is searched whole: padding cannot push a piece out of reach.
+        ``seen``: how many of the batch's first bytes an earlier call was given (the tail a
+        stream holds back); only a piece reaching past them is new, so of those only the last
+        secret's length is searched again. ``whole``: the names of secrets found whole in the
+        body already (judged as they are, not looked for in pieces)."""
+        lengths = self.fragments.lengths()
+        if not lengths:
+            return []
+        base = max(0, seen - max(lengths.values()))
+        head = bytes(data[base:])
         runs = self._piece_runs(head)
         request = _Request()
         if runs is None:
@@ -526,10 +530,11 @@ class Scanner:
             request.add(location, "\x00".join(bodies.as_text(head[start:end]) for start, end in runs))
         hits = self._across_requests(request, [], memory, whole={name for name in whole if name})
         found = self._finish(request, hits)
-        if runs is None:
-            return found
-        return [replace(f, start=_from_runs(runs, f.start), end=_from_runs(runs, f.end - 1) + 1) if f.end > f.start
-                else replace(f, start=_from_runs(runs, f.start), end=_from_runs(runs, f.start)) for f in found]
+        if runs is not None:
+            found = [replace(f, start=_from_runs(runs, f.start), end=_from_runs(runs, f.end - 1) + 1)
+                     if f.end > f.start else replace(f, start=_from_runs(runs, f.start), end=_from_runs(runs, f.start))
+                     for f in found]
+        return [replace(f, start=f.start + base, end=f.end + base) for f in found] if base else found
 
     def _piece_runs(self, head: bytes) -> list[tuple[int, int]] | None:
         """The maximal runs of ``head`` made of the secrets' characters and long enough to hold a

@@ -43,6 +43,11 @@ DEFAULT_OVERLAP = 64 * 1024
 DEFAULT_BATCH = 1024 * 1024
 # How much of the start is needed to tell a structured body from a plain one.
 SNIFF_BYTES = 64
+# What a JSON parser skips before the first document (``bodies.looks_like_json``): a body that
+# starts with more of it than ``SNIFF_BYTES`` is sniffed where it ends, not read as plain text
+# (its values then escaped the checks only a parsed body gets: a token cut over two of them).
+_BOM = b"\xef\xbb\xbf"
+_JSON_BLANKS = b" \t\r\n\x1e"
 # The start of base64 of compressed or archived bytes, in a run wrapped into lines or not: one
 # that goes on past a batch cannot be opened a batch at a time (only the first batch holds its
 # header), so the body is then held whole.
@@ -128,6 +133,10 @@ class StreamScan:
 
     scan_batch: Callable[[bytes | bytearray], list[Finding]]  # must not keep the buffer
     scan_whole: Callable[[bytes], list[Finding]]
+    # Run on each batch after ``scan_batch``, for what needs each byte once however the batches
+    # overlap (pieces of secrets, remembered across requests): given the batch, how many of its
+    # first bytes an earlier call was given (the held-back tail) and ``scan_batch``'s findings.
+    scan_fresh: Callable[[bytes | bytearray, int, list[Finding]], list[Finding]] | None = None
     overlap: int = DEFAULT_OVERLAP
     batch: int = DEFAULT_BATCH
     findings: list[Finding] = field(default_factory=list)
@@ -147,6 +156,7 @@ class StreamScan:
     received: int = 0
     _pending: bytearray = field(default_factory=bytearray)  # the held-back tail, then new bytes
     _sniffed: bool = False
+    _lead: int = 0  # the bytes at the start that are all what JSON skips (so far)
     _scanned_upto: int = 0  # bytes of _pending already scanned clean (the held-back tail)
     # The first bytes of _pending that lie in a long base64 run already searched for the marks of
     # packed data (``_packed_goes_on``): a MiB batch of base64 is searched once, not again
@@ -190,7 +200,7 @@ class StreamScan:
             return b""
         self._pending += data
         if not self._sniffed:
-            if len(self._pending) < SNIFF_BYTES:
+            if len(self._pending) < SNIFF_BYTES or self._blank_lead():
                 return b""
             self._sniff()
             if self._inflow is not None:
@@ -220,9 +230,22 @@ class StreamScan:
             return body
         return self._scan_and_release(final=True)
 
+    def _blank_lead(self) -> bool:
+        """Whether all that arrived is what a JSON parser skips, and the body may yet be sniffed
+        as JSON: then it is held (as a JSON body is) until its first other byte, up to the size
+        past which a structured body is read as text anyway."""
+        if not self.sniff_json or self.received > (self.text_past or self.max_whole or self.batch):
+            return False
+        pending = self._pending
+        if self._lead == 0 and pending.startswith(_BOM):
+            self._lead = len(_BOM)
+        rest = len(pending) - self._lead
+        self._lead += rest - len(pending[self._lead :].lstrip(_JSON_BLANKS))
+        return self._lead == len(pending)
+
     def _sniff(self) -> None:
         self._sniffed = True
-        head = bytes(self._pending[:SNIFF_BYTES])
+        head = bytes(self._pending[: self._lead + SNIFF_BYTES])  # past a long blank lead: where JSON starts
         kind = compression_of(head) if self.opens else None
         if kind in ("gzip", "zlib") and compressed(head):
             # Inflated while it streams, at any size: a .tar.gz's files are read as they pass.
@@ -302,6 +325,8 @@ class StreamScan:
         if len(pending) > self._scanned_upto:
             # Scanned in place: a megabyte copy (fresh pages) costs a noticeable share of the scan.
             found = self.scan_batch(pending)
+            if self.scan_fresh is not None:
+                found = found + self.scan_fresh(pending, self._scanned_upto, found)
             if found:
                 self.findings = list(found)
                 pending.clear()

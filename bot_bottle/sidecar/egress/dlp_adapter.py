@@ -165,21 +165,18 @@ def _in_url_path(finding: Finding) -> bool:
     return where.startswith("url") and not where.startswith("url.host")
 
 
-def _with_fragments(scanner: Scanner, memory: FragmentMemory | None) -> Callable[[bytes | bytearray], list[Finding]]:
-    """A streamed body's batch scan that also looks, in its first batch, for pieces of the
-    bottle's secrets (``Scanner.scan_fragments``): a body that completes a secret sent in pieces
-    before is stopped before any byte of it leaves, and its own pieces count for later requests,
-    as a buffered body's do."""
-    first = True
+def _fragments(scanner: Scanner, memory: FragmentMemory | None
+               ) -> Callable[[bytes | bytearray, int, list[Finding]], list[Finding]] | None:
+    """A streamed body's search, batch by batch, for pieces of the bottle's secrets
+    (``Scanner.scan_fragments``): every batch is searched, so a body that completes a secret
+    sent in pieces before is stopped before the batch holding the last piece leaves, however much
+    comes before it, and its own pieces count for later requests, as a buffered body's do."""
+    if memory is None:
+        return None
 
-    def scan(batch: bytes | bytearray) -> list[Finding]:
-        nonlocal first
-        found = scanner.scan_batch(batch, "body", deep=True)
-        if first and memory is not None:
-            first = False
-            found += scanner.scan_fragments(batch, "body", memory=memory,
-                                            whole=(f.secret_name for f in found))
-        return found
+    def scan(batch: bytes | bytearray, seen: int, found: list[Finding]) -> list[Finding]:
+        return scanner.scan_fragments(batch, "body", memory=memory, seen=seen,
+                                      whole=(f.secret_name for f in found))
 
     return scan
 
@@ -276,7 +273,8 @@ class DlpOutbound:
             type_header.append(("content-encoding", content_encoding or ""))
         memory = self.memory(scanner)
         return StreamScan(
-            scan_batch=_with_fragments(scanner, memory),
+            scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),
+            scan_fresh=_fragments(scanner, memory),
             scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body, memory=memory),
             overlap=overlap_for(list(self.secrets.values())),
             # Chunked JSON/form/multipart: held, judged whole, up to the size the full scan parses
