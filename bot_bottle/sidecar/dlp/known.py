@@ -493,10 +493,11 @@ RUNS_SPARSE = 16
 
 
 def _search_runs(groups: Sequence[_Group], text: str) -> list[KnownHit]:
-    """``_search(groups, text, text)``; in a large text, the groups whose forms hold no
-    ``_BREAKS`` character only in its runs without one that are long enough to hold a form,
-    when enough of them can be there for the runs to be worth finding (each search left out is
-    a pass over the text; finding the runs costs about ``RUNS_WORTH`` passes)."""
+    """``_search(groups, text, text)`` (the same hits, not in the same order); in a large text, the
+    groups whose forms hold no ``_BREAKS`` character only in its runs without one that are long
+    enough to hold a form, when enough of them can be there for the runs to be worth finding
+    (each search left out is a pass over the text; finding the runs costs about ``RUNS_WORTH``
+    passes)."""
     if len(text) < GATE_MIN_TEXT:
         return _search(groups, text, text)
     gate = _CharGate(text)
@@ -505,22 +506,45 @@ def _search_runs(groups: Sequence[_Group], text: str) -> list[KnownHit]:
         return _search(groups, text, text, gate)
     if _sparse_breaks(text[:GATE_MIN_TEXT].encode("latin-1", "replace").translate(_RUN_MAP)):
         return _search(groups, text, text, gate)  # its start says: long runs, most of the text
-    shortest = min(len(n.text) for g in runs_only for n, _ in g.forms)
     shape = text.encode("latin-1", "replace").translate(_RUN_MAP)  # "?" for wider characters: same offsets
     if _sparse_breaks(shape):
         return _search(groups, text, text, gate)  # long runs (binary data, base64): most of the text
+    runs_only = _in_long_runs(runs_only)
+    shortest = min(len(n.text) for g in runs_only for n, _ in g.forms)
     spans = [m.span() for m in re.finditer(b"A" * shortest + b"A*+", shape)]
     kept = set(map(id, runs_only))
     hits = _search([g for g in groups if id(g) not in kept], text, text, gate)
     if not spans:
         return hits
     joined = "\n".join(text[a:b] for a, b in spans)
-    joined_starts = list(itertools.accumulate((b - a + 1 for a, b in spans[:-1]), initial=0))
-    for hit in _search(runs_only, joined, joined):
-        k = bisect.bisect_right(joined_starts, hit.start) - 1
-        base = spans[k][0] - joined_starts[k]
-        hits.append(KnownHit(hit.start + base, hit.end + base, hit.secret_name, hit.encoding))
+    found = _search(runs_only, joined, joined)
+    if found:
+        joined_starts = list(itertools.accumulate((b - a + 1 for a, b in spans[:-1]), initial=0))
+        for hit in found:
+            k = bisect.bisect_right(joined_starts, hit.start) - 1
+            base = spans[k][0] - joined_starts[k]
+            hits.append(KnownHit(hit.start + base, hit.end + base, hit.secret_name, hit.encoding))
     return hits
+
+
+# The halves of a value sent every other character are half its length, the other deep forms
+# about as long as the value or longer: the few short ones are searched in the whole text, so
+# that the runs the long ones are searched in can be longer, fewer and quicker to find (in code,
+# runs of 24 characters or more are a fifth of those of 12, and a tenth of the text).
+LONG_RUN = 20
+
+
+def _in_long_runs(runs_only: list[_Group]) -> list[_Group]:
+    """The groups of ``runs_only`` to search in the runs of a text: those whose forms are at least
+    ``LONG_RUN`` long when they are ``RUNS_WORTH`` or more and the others few, else all."""
+    long = [g for g in runs_only if all(len(n.text) >= LONG_RUN for n, _ in _with_twin(g))]
+    if len(long) >= RUNS_WORTH and len(runs_only) - len(long) < RUNS_WORTH:
+        return long
+    return runs_only
+
+
+def _with_twin(group: _Group) -> list[tuple[_Needle, int]]:
+    return group.forms + (group.twin.forms if group.twin is not None else [])
 
 
 def _sparse_breaks(shape: bytes) -> bool:
@@ -530,8 +554,7 @@ def _sparse_breaks(shape: bytes) -> bool:
 
 def _unbroken(group: _Group) -> bool:
     """Whether no form of ``group`` (or of its twin, searched with it) holds a ``_BREAKS`` character."""
-    twins = group.forms + (group.twin.forms if group.twin is not None else [])
-    return all(ch not in _BREAKS for n, _ in twins for ch in n.text)
+    return all(ch not in _BREAKS for n, _ in _with_twin(group) for ch in n.text)
 
 
 def _confirmed(hay: str, anchor: str, forms: list[tuple[_Needle, int]], confirm: str, text: str) -> list[KnownHit]:
@@ -599,40 +622,62 @@ _BLOCK = re.compile(_LONG_LINE.pattern + b"(" + _MORE_LINES.pattern + b")")
 _LINE_BREAK = re.compile(r"\r?\n")
 
 
+_LONG_LINE_START = b"A" * WRAP_MIN
+# Long lines are found with ``bytes.find``, which skips ahead by the length of what it looks for
+# where a blank or line break is (the regex engine walks every character), then each is matched
+# on its own: code has a few hundred per MiB. A text with more than one per ``BLOCK_FIND_SPAN``
+# characters (thousands of long lines, each alone) is left to the regex, which is then cheaper.
+BLOCK_FIND_SPAN = 1024
+BLOCK_FINDS_LEAST = 64
+
+
 def wrapped_blocks(text: str) -> list[tuple[int, int]]:
     """The spans of ``text`` that are blocks of two lines or more of wrapped printable text."""
     shape = text.encode("latin-1", "replace").translate(_LINE_MAP)  # "?" for wider characters: same offsets
-    return [m.span() for m in _BLOCK.finditer(shape) if m.end(1) > m.start(1)]
+    blocks: list[tuple[int, int]] = []
+    at = shape.find(_LONG_LINE_START)
+    for _ in range(BLOCK_FINDS_LEAST + len(shape) // BLOCK_FIND_SPAN):
+        if at < 0:
+            return blocks
+        # ``_BLOCK`` matches wherever its first long line does (all that follows is optional):
+        # the match at the first long line is the one ``finditer`` would find.
+        m = _BLOCK.match(shape, at)
+        assert m is not None
+        if m.end(1) > m.start(1):
+            blocks.append(m.span())
+        at = shape.find(_LONG_LINE_START, m.end())
+    if at < 0:
+        return blocks
+    return blocks + [m.span() for m in _BLOCK.finditer(shape, at) if m.end(1) > m.start(1)]
 
 
 def _across_breaks(groups: Sequence[_Group], text: str, blocks: list[tuple[int, int]]) -> list[KnownHit]:
     """The forms found in the ``blocks`` of ``text`` with their line breaks removed that cross one
     (the others are found as the text is), placed on the text as sent, line breaks included.
     All blocks are searched as one text (NUL between blocks, which no form holds): a text of
-    thousands of short blocks costs one search per form, not one per block and form."""
+    thousands of short blocks costs one search per form, not one per block and form.
+
+    Each block loses its line breaks in two ``str.replace`` calls (its only carriage returns are
+    those before a line feed): a MiB of wrapped base64 is thousands of lines. The map from the
+    joined text back to the lines is made only for the blocks a form is found in, rarely any."""
     if not blocks:
         return []
+    joined_starts: list[int] = []  # where each block starts in the joined text
     pieces: list[str] = []
-    parent_starts: list[int] = []  # where each line starts in ``text``
-    joined_starts: list[int] = []  # and in the joined text
     length = 0
     for start, end in blocks:
-        line_start = start
-        for m in _LINE_BREAK.finditer(text, start, end):
-            parent_starts.append(line_start)
-            joined_starts.append(length)
-            pieces.append(text[line_start : m.start()])
-            length += m.start() - line_start
-            line_start = m.end()
-        parent_starts.append(line_start)
         joined_starts.append(length)
-        pieces.append(text[line_start:end] + "\x00")
-        length += end - line_start + 1
+        piece = text[start:end].replace("\r\n", "").replace("\n", "") + "\x00"
+        pieces.append(piece)
+        length += len(piece)
     joined = "".join(pieces)
+    lines: dict[int, tuple[list[int], list[int]]] = {}
 
-    def parent(at: int) -> tuple[int, int]:
-        line = bisect.bisect_right(joined_starts, at) - 1
-        return line, parent_starts[line] + at - joined_starts[line]
+    def parent(at: int) -> tuple[tuple[int, int], int]:
+        k = bisect.bisect_right(joined_starts, at) - 1
+        parents, starts = lines.get(k) or lines.setdefault(k, _block_lines(text, *blocks[k]))
+        line = bisect.bisect_right(starts, at - joined_starts[k]) - 1
+        return (k, line), parents[line] + at - joined_starts[k] - starts[line]
 
     out = []
     for hit in _search(groups, joined, joined):
@@ -641,6 +686,23 @@ def _across_breaks(groups: Sequence[_Group], text: str, blocks: list[tuple[int, 
         if first != last:
             out.append(KnownHit(hit_start, hit_last + 1, hit.secret_name, hit.encoding))
     return out
+
+
+def _block_lines(text: str, start: int, end: int) -> tuple[list[int], list[int]]:
+    """Where each line of the block ``text[start:end]`` starts in ``text``, and in the block with
+    its line breaks removed."""
+    parents: list[int] = []
+    starts: list[int] = []
+    line_start = start
+    length = 0
+    for m in _LINE_BREAK.finditer(text, start, end):
+        parents.append(line_start)
+        starts.append(length)
+        length += m.start() - line_start
+        line_start = m.end()
+    parents.append(line_start)
+    starts.append(length)
+    return parents, starts
 
 
 def fragment_forms(text: str) -> list[str]:
