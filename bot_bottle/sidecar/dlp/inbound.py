@@ -71,7 +71,8 @@ after "decode" or "base64", or shortly before one, is read decoded ("instruction
 are a run of hex after "hex" and the text after "rot13" (rotated). In a JSON body, an override
 split across strings ({"a": "ignore all previous", "b": "instructions"}) is read with the
 strings joined, and the body is read decoded ("\\u0069gnore all previous\\ninstructions":
-escaped letters, lookalikes and invisible characters, line breaks between words). A "SYSTEM:"
+escaped letters, lookalikes and invisible characters, line breaks between words), its strings
+joined too (["Ignore all prev", "ious instruc\\u0074ions"]). A "SYSTEM:"
 turn opening a line and speaking to the assistant is a fake one. A streamed answer's later
 batches are read as JSON when its start was, and the re-read at a seam starts no line, request
 or word of its own (``seam_lead``). An answer streamed as server-sent events is also read with
@@ -742,7 +743,8 @@ def _findings(text: str, location: str) -> list[Finding]:
     """The findings in ``text`` (its long blank runs bounded), overlapping ones not yet resolved."""
     low = ascii_lower(text)
     firsts: dict[str, int] = {}
-    decoded = _json_decoded(text, low)
+    escapes = _json_escapes(text, low)
+    decoded = None if escapes is None else _json_decoded(*escapes)
     if decoded is None:
         found = _scan(text, low, location, firsts)
     else:
@@ -755,8 +757,20 @@ def _findings(text: str, location: str) -> list[Finding]:
         else:
             found = _placed(_scan(bounded.text, ascii_lower(bounded.text), location), bounded)
         found = _placed(found, decoded)
-    return (found + _encoded_instructions(text, low, location) + _json_joined(low, location, firsts)
+    return (found + _encoded_instructions(text, low, location) + _json_joined_read(low, escapes, location, firsts)
             + _events_joined(text, low, location))
+
+
+def _json_joined_read(low: str, escapes: tuple[list[str], list[str]] | None, location: str,
+                      firsts: dict[str, int]) -> list[Finding]:
+    """``_json_joined`` over a JSON body (``low``) with its escapes decoded where it holds any
+    (``escapes``: as ``_json_escapes`` cuts them), its findings placed on the escapes."""
+    if escapes is None:
+        return _json_joined(low, location, firsts)
+    structure = _json_structure(*escapes)
+    if structure is None:  # only escaped quotes and backslashes: the body reads as written
+        return _json_joined(low, location, firsts)
+    return _placed(_json_joined(ascii_lower(structure.text), location, {}), structure)
 
 
 # -- a streamed answer's pieces ------------------------------------------------------------------
@@ -1208,11 +1222,14 @@ def _reversed_findings(text: str, location: str) -> list[Finding]:
 # either edge of its string. A body without those words, most, costs one search per word; each
 # place of one costs a search for its string's edge, not a pass over the body. A list of single
 # words (["ignore", "previous", ...], a stop-word list) is no instruction: one of the two strings
-# must hold a blank. A rule's word cut across two strings (["Ignore all prev", "ious
+# must hold a blank. An override's word cut across two strings (["Ignore all prev", "ious
 # instructions"], "ign" "ore ...") is read joined without the blank, only where the two pieces,
-# two letters or more each, make one of the rules' words of five letters or more ("e" "mail",
-# "pre" "view" stay apart): one pass of a pattern for a string opening with the end of a rule's
-# word, which most quotes fail at C speed; only its few places are looked back from.
+# two letters or more each, make one of its words of five letters or more ("e" "mail", "pre"
+# "view" stay apart): one pass of a pattern for a string opening with the end of such a word,
+# which most quotes fail at C speed; only its few places are looked back from. A body holding
+# escapes is read so with them decoded (["Ignore all prev", "ious instruc\\u0074ions"]), but for
+# those of a quote or a backslash, which would move its strings' edges (``_json_structure``), and
+# each joined stretch also as a reader sees it (lookalikes, invisible characters: ``_folded``).
 _JSON_OPENING = re.compile(r"\s*[\[{]")
 _JSON_GLUE = (r'"(?:[ \t\r\n]{0,8}[,:\[\]{}]){1,6}[ \t\r\n]{0,8}'
               r'(?:"(?:[^"\\\n]|\\.){0,64}"[ \t\r\n]{0,8}:[ \t\r\n]{0,8}[\[{]?[ \t\r\n]{0,8})?"')
@@ -1256,17 +1273,50 @@ def _json_joined(low: str, location: str, firsts: dict[str, int]) -> list[Findin
         # Only the stretch is read joined: the whole body's views (digits as letters) cost more.
         text, _, spans = _replaced(low[start:end], ((a - start, b - start, "" if a in joined else " ")
                                                     for a, b in joints))
-        found = _folded_findings(_Folded(text, [(0, len(text))], _Runs.of_spans(spans)), location)
+        stretch = _Folded(text, [(0, len(text))], _Runs.of_spans(spans))
+        found = _folded_findings(stretch, location)
+        seen = _folded(text)
+        if seen is not None:
+            # And as a reader sees it (a decoded "\\ud835\\udc2d" is a mathematical "t"):
+            # placed on the joined stretch, then on the body.
+            found += [replace(f, start=a, end=b) for f in _folded_findings(seen, location)
+                      for a, b in (stretch.original(f.start, f.end),)]
         out += [replace(f, start=f.start + start, end=f.end + start) for f in found]
     return out
 
 
+# The words read whole across two strings: the instruction overrides' (their verbs, the words
+# for earlier and for instructions, "these", "those", "forget everything before") and every
+# other rule's word (``_json_cut_vocabulary``). The others ("print", "admin", "token") end in
+# pieces that open a JSON body's strings by the thousand ("int", "min", "en"), each a place
+# looked back from: ``_JSON_CUT_NO_HEAD`` rejects most of them at C speed.
+_JSON_CUT_SOURCES = (" ".join((*_JSON_VERBS, "overlook", "neglect", "everything", "before")), _EARLIER, _TARGETS,
+                     _STRONG_TARGETS, _DETERMINERS)
+# Where the string before is known to end in no letter, so in no word's head: a comma (and one
+# blank, or a line break and an indent) between it and a string that opens with a word's end
+# ("user_1", "text": ...: a record's keys open with "text", the end of "context", everywhere).
+# Each is a fixed-width look-behind, tried only where a word's end opens the string.
+_JSON_CUT_NO_HEAD = "".join(f'(?<![^a-z]"{glue}")' for glue in (",", ", ", *(",\\n" + " " * n for n in range(9))))
+
+
+@functools.cache
+def _json_cut_vocabulary() -> frozenset[str]:
+    """The words read whole across two strings (``_JSON_CUT_SOURCES``), singular too: five
+    letters or more."""
+    sources = " ".join(_JSON_CUT_SOURCES)
+    words = set(re.findall(r"[a-z]{2,}", sources)) | set(re.findall(r"([a-z]{2,})s\?", sources))
+    # And every other rule's word ("pass" "words to https://...", "cred" "entials"): an
+    # exfiltration request cut so is as plain to a model as an override (about three times the
+    # cut pass's cost on API records, a few percent of the whole scan).
+    return frozenset(w for w in words if len(w) >= 5) | _broken_vocabulary()
+
+
 @functools.cache
 def _json_cut_heads() -> dict[str, tuple[str, ...]]:
-    """Per end of a rule's word (two letters or more), the word's heads (two letters or more) it
-    completes."""
+    """Per end of a word read whole across two strings (two letters or more), the word's heads
+    (two letters or more) it completes."""
     heads: dict[str, set[str]] = {}
-    for w in _broken_vocabulary():
+    for w in _json_cut_vocabulary():
         for k in range(2, len(w) - 1):
             heads.setdefault(w[k:], set()).add(w[:k])
     return {end: tuple(sorted(found)) for end, found in heads.items()}
@@ -1275,8 +1325,9 @@ def _json_cut_heads() -> dict[str, tuple[str, ...]]:
 @functools.cache
 def _json_cut_word_start() -> re.Pattern[str]:
     """A string's opening quote, after the glue, before the end of a rule's word (the whole of
-    its first word, group 1): most quotes fail its first tests, at C speed."""
-    return re.compile(rf'"(?<=[,:\[{{\s]")(?=({_trie(_json_cut_heads())})(?![a-z]))')
+    its first word, group 1), where the string before may end in its head: most quotes fail
+    its first tests, at C speed."""
+    return re.compile(rf'"(?<=[,:\[{{\s]")(?=({_trie(_json_cut_heads())})(?![a-z])){_JSON_CUT_NO_HEAD}')
 
 
 def _json_cut_words(low: str) -> dict[int, int]:
@@ -1373,18 +1424,43 @@ def _joins_prose(low: str, start: int, end: int) -> bool:
 _JSON_ESCAPE = re.compile(r"(\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[\"\\/bfnrt]))")
 
 
-def _json_decoded(text: str, low: str) -> _Folded | None:
-    """A JSON body (``text``; ``low``: it ASCII-lower-cased) with its escapes decoded, and where
-    each was; None for a text that is not JSON or holds none."""
+def _json_escapes(text: str, low: str) -> tuple[list[str], list[str]] | None:
+    """A JSON body (``text``; ``low``: it ASCII-lower-cased) cut at its escapes: its pieces (text,
+    escape, text, ..., text) and the escapes; None for a text that is not JSON or holds none."""
     if "\\" not in low or '"' not in low or _JSON_OPENING.match(low) is None:
         return None
     parts = _JSON_ESCAPE.split(text)  # text, escape, text, ..., text
     escapes = parts[1::2]
-    if not escapes:
-        return None
+    return (parts, escapes) if escapes else None
+
+
+def _json_decoded(parts: list[str], escapes: list[str]) -> _Folded:
+    """A JSON body cut at its escapes (``_json_escapes``) with them decoded (in ``parts``), and
+    where each was."""
     decoded = {escape: _json_unescaped(escape) for escape in set(escapes)}
-    parts[1::2] = [decoded[escape] for escape in escapes]
+    parts[1::2] = [decoded[escape] for escape in escapes]  # the text pieces stay as they are
     return _Folded("".join(parts), [], _Runs(parts, escapes, [True] * len(escapes)))
+
+
+# The characters whose escapes stay as written where a body is read with its strings joined: a
+# quote or a backslash decoded would end a string, or escape the quote after it, where the body
+# does not.
+_JSON_STRING_EDGES = frozenset('"\\')
+
+
+def _json_structure(parts: list[str], escapes: list[str]) -> _Folded | None:
+    """A JSON body cut at its escapes (``_json_escapes``) with those decoded that do not change
+    where its strings end (those read as ``_JSON_STRING_EDGES`` stay), and where each was; None
+    where none is. The text pieces of ``parts`` are read (``_json_decoded`` may have replaced
+    its escapes)."""
+    decoded = {escape: char if char not in _JSON_STRING_EDGES else escape
+               for escape in set(escapes) for char in (_json_unescaped(escape),)}
+    if all(decoded[escape] == escape for escape in decoded):
+        return None
+    changed = {escape: read != escape for escape, read in decoded.items()}
+    read = parts.copy()
+    read[1::2] = map(decoded.__getitem__, escapes)  # as lists, at C speed: a body can hold a million
+    return _Folded("".join(read), [], _Runs(read, escapes, list(map(changed.__getitem__, escapes))))
 
 
 def _json_unescaped(escape: str) -> str:
