@@ -23,6 +23,7 @@ from bot_bottle.sidecar.dlp.engine import (
     Hit,
     RawHit,
     Segment,
+    _runs,
 )
 from bot_bottle.sidecar.dlp.fragments import BLOCK, FragmentIndex, FragmentMemory, merge
 from bot_bottle.sidecar.dlp.findings import ENTROPY, HIGH, KNOWN_SECRET, SCAN_LIMIT, Finding, dedupe, resolve_overlaps
@@ -1154,17 +1155,6 @@ def _value_texts(chains: Iterable[Iterable[Any]]) -> list[str]:
     for chain in chains:
         out += bodies.json_values(list(chain))[0]  # one walk over the documents as a list
     return out
-
-
-def _runs(segments: list[Segment], fields: list[int]) -> list[list[int]]:
-    """``fields`` cut before each ``fresh`` segment: the runs whose neighbours are joined (as the
-    engine cuts them)."""
-    runs: list[list[int]] = [[]]
-    for i in fields:
-        if segments[i].fresh and runs[-1]:
-            runs.append([])
-        runs[-1].append(i)
-    return runs
 
 
 def _code_lists(doc: Any) -> list[str]:
