@@ -82,6 +82,12 @@ SUBCOMMANDS = (
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line and exit code 2 (argparse's own convention)."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # Only the options --help lists: a shortened one (`--dry` for `--dry-run`) that a script
+        # came to rely on would change meaning the day another option shares its start.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}{_command_suggestion(message)}\n")
@@ -98,6 +104,19 @@ def _command_suggestion(message: str) -> str:
     typed = _INVALID_COMMAND.match(message)
     close = did_you_mean(typed.group(1), SUBCOMMANDS) if typed else ""
     return f"; {close.strip()}" if close else ""
+
+
+def _option_suggestion(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """``"; did you mean '--running'?"`` for the first unknown option close to one ``parser``
+    takes (no option is taken by a shortened name), else ``""``."""
+    from bot_bottle.manifest.schema import did_you_mean
+
+    options = [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+    for word in extra:
+        if word.startswith("--"):
+            close = did_you_mean(word.split("=", 1)[0], options)
+            return f"; {close.strip()}" if close else ""
+    return ""
 
 
 EPILOG = """\
@@ -258,7 +277,8 @@ def _main(argv: Sequence[str] | None) -> int:
         _loaded()
     if extra:
         # Named by the subcommand's own usage line, not the top-level one.
-        _subparser(parser, getattr(args, "command", None)).error(f"unrecognized arguments: {' '.join(extra)}")
+        command = _subparser(parser, getattr(args, "command", None))
+        command.error(f"unrecognized arguments: {' '.join(extra)}{_option_suggestion(command, extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "snapshot: a Docker bottle's agent container is snapshotted now, a micro-VM is packed when its "
             "agent ends. Only a bottle started from this home (its state folder is here) can be committed. "
             "Exit status 2 when no bottle has that ID (or, without one, when several of this home's run), "
-            "1 when the bottle cannot be committed from here (another home's, or no longer running)."
+            "1 when none of this home's runs or the bottle cannot be committed from here (another home's, or no "
+            "longer running)."
         ),
     )
     p.add_argument("id", metavar="ID", nargs="?",

@@ -14,7 +14,8 @@ from bot_bottle.cli.render import _cell as cell
 
 HELP = "report what this host can run: Docker engine, gVisor (and dockerd's open-file limit), micro-VMs, smolvm"
 DESCRIPTION = ("Report what this host can run: the Docker engine, gVisor (runsc) and dockerd's open-file limit, "
-               "micro-VMs (KVM) and the smolvm CLI, and why not where one cannot.")
+               "micro-VMs (KVM) and the smolvm CLI, and why not where one cannot. Exit status 0 when at least "
+               "one backend can run here, 1 when none can.")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -18,7 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Stop the agent of bottle ID, a bottle started from this home. The agent's non-zero exit "
             "preserves the bottle's state and snapshot for `resume`; a Docker bottle whose CLI is gone "
-            "is snapshotted and preserved here, then its containers removed."
+            "is snapshotted and preserved here, then its containers removed. Exit status 2 when no bottle "
+            "has that ID (or, without one, when several of this home's run), 1 when none of this home's runs "
+            "or the bottle cannot be stopped from here (another home's, or not running)."
         ),
     )
     p.add_argument("id", metavar="ID", nargs="?",
