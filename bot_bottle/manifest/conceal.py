@@ -32,7 +32,14 @@ def may_hold_credential(text: str) -> bool:
 def _is_token(text: str) -> bool:
     from bot_bottle.sidecar.dlp.tokens import token_format  # its regexes only when an error is shown
 
-    return token_format(text) is not None
+    if token_format(text) is not None:
+        return True
+    # Tokens run together: each one alone may be less than half of the text, the pair is most of it.
+    covered, at = 0, 0
+    for start, end in sorted(_glued_token_spans(text)):
+        covered += max(0, end - max(start, at))
+        at = max(at, end)
+    return covered > 0 and covered >= len(text.strip()) // 2
 
 
 def shown_key(part: str) -> str:
@@ -87,15 +94,51 @@ def token_itself(text: str) -> tuple[int, int, str] | None:
 def conceal_tokens(text: str) -> str:
     """``text`` (a key path such as ``env.NAME``) with every well-known token in it replaced by
     ``HIDDEN``: a token pasted where a key belongs is named by the error, but never shown."""
-    spans = sorted((start, end) for start, end, *_ in _scanner().scan(text))
+    spans = sorted(_glued_token_spans(text))
     out, at = [], 0
     for start, end in spans:
-        if start < at:  # overlapping finds: the first already hid this part
-            start = at
-        if start < end:
-            out.append(text[at:start] + HIDDEN)
-            at = end
+        if out and start <= at:  # overlapping or touching finds: one hidden piece
+            at = max(at, end)
+            continue
+        out.append(text[at:start] + HIDDEN)
+        at = end
     return "".join(out) + text[at:]
+
+
+# Rescans of pieces of a key, at most: a key holds a few tokens, not hundreds.
+_RESCANS = 64
+# An anchor whose format starts a character before it ("sk_live_" is found at "k_live_").
+_ANCHOR_LEAD = {"k_live_": 1}
+
+
+def _glued_token_spans(text: str) -> set[tuple[int, int]]:
+    """The spans of the tokens in ``text``, those glued to each other too. The scanner reads a
+    token run together with another one as one value (its body takes the next one's anchor:
+    "ghp_...ghp" then "_R7b...") or not at all (its end is glued on); the error hides both. So
+    the text before and after each span, and from each anchor inside one, is scanned again: a
+    piece starts or ends where the token does."""
+    scanner = _scanner()
+    spans = {(start, end) for start, end, *_ in scanner.scan(text)}
+    if not spans:
+        return spans
+    anchors = [at - _ANCHOR_LEAD.get(anchor, 0)
+               for anchor, where in scanner.present_anchors(text).items() for at in where or ()]
+    pending, pieces, done = sorted(spans), set(), 0
+    while pending and done < _RESCANS:
+        start, end = pending.pop()
+        inside = [(at, len(text)) for at in anchors if start < at < end]
+        for piece in ((0, start), (end, len(text)), *inside):
+            if piece in pieces or piece[1] - piece[0] < 16 or done >= _RESCANS:
+                continue  # shorter than any format: nothing to find
+            pieces.add(piece)
+            done += 1
+            offset = piece[0]
+            for found_start, found_end, *_ in scanner.scan(text[piece[0] : piece[1]]):
+                span = (offset + found_start, offset + found_end)
+                if span not in spans:
+                    spans.add(span)
+                    pending.append(span)
+    return spans
 
 
 def conceal_quoted(message: str) -> str:

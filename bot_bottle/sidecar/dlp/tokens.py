@@ -17,15 +17,15 @@ per match for the same reason. A token glued to what is around it (``xghp_...``,
 enough (``Glue``): not inside a long encoded blob, which spells an anchor by chance now and then,
 and not a kebab-case or snake-case name. Appended to a blob, a token is one where it ends the run
 with its format's exact length or, for a format of no fixed length, with more of its format than a
-blob spells by chance (Google's "ya29.a0A", PyPI's index name, OpenAI's kind and "T3BlbkFJ",
-Slack's digit groups); a JWT is one wherever its header decodes to one; a GitHub or npm token whose
-checksum holds is one anywhere. An AWS key id is read with one or two lower-case letters glued on
-(its body random base32: letters and digits, or letters with few vowels), an AWS secret key with
-characters glued to it or run together with its key id (any glue around the pair, lines of base64
-around it, where the id's body is random base32), an unmarked legacy OpenAI key glued to one
-character or after a short name. A GitHub token is read lower- or upper-cased too (the prefix kept
-as a marker, a one-case body that is no hex hash; upper-case base32 glued after a word ending in
-"GHS" is a hash).
+blob spells by chance (Google's "ya29.a0A" and older "ya29.Gl..." shapes, PyPI's index name,
+OpenAI's kind and "T3BlbkFJ", Slack's digit groups); a JWT is one wherever its header decodes to
+one; a GitHub or npm token whose checksum holds is one anywhere. An AWS key id is read with one or
+two lower-case letters glued on (its body random base32: letters and digits, or letters with few
+vowels), an AWS secret key with characters glued to it or run together with its key id (any glue
+around the pair, lines of base64 around it, where the id's body is random base32), an unmarked
+legacy OpenAI key glued to one character or after a short name. A GitHub token is read lower- or
+upper-cased too (the prefix kept as a marker, a one-case body that is no hex hash; upper-case
+base32 glued after a word ending in "GHS" is a hash), an OpenAI key where its "T3BlbkFJ" is kept.
 Known-benign shapes never fire: there is no detector for bare hex (hashes, git SHAs, "ghs_" and a
 SHA-1), UUIDs, base64 blobs or ``sha512-`` integrity strings, and the generic assignment detector
 requires a secret-sounding key *and* a strong literal value.
@@ -610,8 +610,12 @@ _SLACK_APP_SHAPE = re.compile(r"xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{20
 # A PyPI token is a macaroon: its base64 starts by naming the index ("pypi.org", "test.pypi.org").
 _PYPI_MARKS = ("pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw")
 _OPENAI_KINDS = ("sk-proj-", "sk-svcacct-", "sk-admin-")
-# Google's access tokens since 2020: "ya29.a0A...", a service account's "ya29.c.c0A...".
-_GOOGLE_OAUTH_SHAPE = re.compile(r"ya29\.(?:c\.)?[a-z]0A")
+# Google's access tokens since 2020: "ya29.a0A..." ("ya29.A0A..." in 2021), a service account's
+# "ya29.c.b0A...", "ya29.c.c0A...". Before that a protobuf in base64url: a field tag ("C", "E",
+# "G", "I", "K"), a length byte ("i" to "p"), one or two more characters, then "A" or "B"
+# ("ya29.GlvGBZ...", "ya29.ElqKBG...", "ya29.c.Ko8B1g...", "ya29.c.Kl6fB..."): a blob spells that
+# after "ya29." one time in about 1 700, and spells "ya29." only where it holds a dot.
+_GOOGLE_OAUTH_SHAPE = re.compile(r"ya29\.(?:c\.)?(?:[a-z]0A|A0A|[CEGIK][i-p][0-9A-Za-z_\-]{1,2}[AB])")
 
 
 def _marked_slack(value: str) -> bool:
@@ -642,6 +646,8 @@ def _openai_marked(value: str) -> bool:
     return value.startswith(("sk-proj-", "sk-svcacct-", "sk-admin-")) or "T3BlbkFJ" in value
 
 
+# How far into a key its "T3BlbkFJ" lies at most: after "sk-svcacct-" and about 74 characters.
+_OPENAI_MARK_AT = 160
 _LEGACY_OPENAI = re.compile(r"sk-[A-Za-z0-9]{48}")
 _NEXT_TO_BASE64 = frozenset("+/=")
 _GLUED_NAME = 24  # the longest kebab/snake name read as glued before a legacy key ("rel-", "my_")
@@ -678,7 +684,18 @@ def _openai(value: str) -> bool:
         if body.startswith(prefix):
             body = body[len(prefix) :]
             break
-    return len(body) >= 32 and _random_alnum(body) and _not_repetitive(body)
+    if len(body) < 32:
+        return False
+    if _random_alnum(body):
+        return _not_repetitive(body)
+    # Lower-cased: "T3BlbkFJ" (base64 of "OpenAI", which OpenAI's keys carry in their body) is
+    # still there as a marker; no random run spells it.
+    return "t3blbkfj" in body and _one_case_body(0)(body)
+
+
+def _upper_openai(value: str) -> bool:
+    """An upper-cased key: its marker ("T3BLBKFJ") kept, a varied body of letters and digits."""
+    return _one_case_body(3)(value.replace("T3BLBKFJ", "", 1))
 
 
 # -- the generic "password = ..." detector -----------------------------------------------------
@@ -906,6 +923,11 @@ DETECTORS: tuple[Detector, ...] = (
     _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=35,
        before=_TOKEN, after=_TOKEN, check=_openai,
        glue=Glue(3, "lud", need=_openai_glued, tail=(51,), marked=_marked_openai)),
+    # Upper-cased (a shell's ${KEY^^}, a tool that shouts): the kind and "T3BlbkFJ" upper-cased.
+    # Found at the marker, which ordinary text never spells ("TASK-", "RISK-" spell "SK-" often).
+    _d("openai-api-key", "OpenAI API key", r"SK-(?:PROJ-|SVCACCT-|ADMIN-)?[A-Z0-9_\-]{16,}?T3BLBKFJ[A-Z0-9_\-]{16,}",
+       ("T3BLBKFJ",), run_min=35, before=_TOKEN, after=_TOKEN, check=_upper_openai,
+       glue=Glue(3, "ud", marked=lambda _value: True), window=(_OPENAI_MARK_AT, 1024)),
     _d("npm-token", "npm token", r"npm_[A-Za-z0-9]{36}", ("npm_",), run_min=40, before=_ALNUM, after=_WORD,
        check=_random_body(4), glue=Glue(4, fixed=True, proof=_checksummed(4), tail=(40,))),
     _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), run_min=58, before=_ALNUM, after=_TOKEN,
@@ -946,7 +968,8 @@ _PROBE_TABLE: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"-(?<=[abeikoprstX]-)(?:(?<=sk-)|(?<=gl[dr]t-)|(?<=glp(?:at|tt)-)|(?<=xox[abposre]-)|(?<=xapp-)"
      r"|(?<=GOCSPX-)|(?<=pypi-))",
      ("sk-", "gldt-", "glrt-", "glpat-", "glptt-", *(f"xox{c}-" for c in "abposre"), "xapp-", "GOCSPX-", "pypi-")),
-    (r"J(?<=eyJ)", ("eyJ",)),
+    # OpenAI's marker upper-cased ends in "J" too: no pass of its own.
+    (r"J(?<=[yF]J)(?:(?<=eyJ)|(?<=T3BLBKFJ))", ("eyJ", "T3BLBKFJ")),
 )
 
 
