@@ -27,4 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # First: PID 1 without a handler of its own never sees a SIGTERM (the kernel drops it), and
+    # `docker stop` would wait its whole timeout for a sidecar asked to stop while it starts.
+    ca_maker.hold_stops()
     sys.exit(main())

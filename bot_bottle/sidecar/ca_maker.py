@@ -24,6 +24,28 @@ MITM_DHPARAM = "mitmproxy-dhparam.pem"  # what mitmproxy writes there when it fi
 MITM_CA_KEY_SIZE = 2048
 MITM_CA_NAME = "mitmproxy"  # the CA's common name and organization, as mitmproxy names its own
 NO_MITMPROXY = 3  # the CA child's status when the certificate code cannot be imported
+# What asks PID 1 to stop (``docker stop``, a terminal's ^C, a hang-up); the CA child ends on them.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# The stop signals PID 1 caught before the init's own handlers were in place (``hold_stops``).
+_held_stops: list[int] = []
+
+
+def hold_stops() -> None:
+    """Catch the stop signals until the init handles them itself (``take_held_stops``): the first
+    thing PID 1 does (``boot``), so a stop asked for while it imports the init is not lost."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _hold_stop)
+
+
+def _hold_stop(sig: int, _frame: object) -> None:
+    _held_stops.append(sig)
+
+
+def take_held_stops() -> list[int]:
+    """The stop signals ``hold_stops`` caught so far (each given once), to act on now."""
+    held = list(_held_stops)
+    del _held_stops[:len(held)]
+    return held
 
 DEFAULT_STATE_DIR = Path("/var/lib/bottle")  # the init's ``--state-dir`` unless told otherwise
 CONFDIR_NAME = "mitmproxy"  # the CA's folder in the state folder, where mitmproxy looks for it
@@ -60,18 +82,23 @@ def start_ca(confdir: Path) -> int | None:
         return None
     sys.stdout.flush()
     sys.stderr.flush()
+    # Held across the fork: a stop that comes meanwhile reaches the child only once it has the
+    # default handlers back (it ends), never the init's handler in a copy of the init.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pid = os.fork()
     if pid == 0:  # the child: never returns into the init's code
         code = 1
         try:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             code = create_ca_files(confdir)
         except BaseException as exc:  # noqa: BLE001 - reported by the parent, from this line
             sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
             sys.stderr.flush()
         finally:
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
     return pid
 
 
@@ -94,21 +121,24 @@ def create_ca_files(confdir: Path) -> int:
     confdir.mkdir(parents=True, exist_ok=True)
     _write(confdir / MITM_CA_KEY, key_pem + cert_pem, 0o600)
     _write(confdir / MITM_DHPARAM, FFDHE2048_PEM, 0o644)
-    part = cert.with_name(f".{MITM_CA_CERT}.part")
-    _write(part, cert_pem, 0o644)
-    part.replace(cert)
+    _write(cert, cert_pem, 0o644)
     return 0
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     """``data`` in ``path`` with ``mode`` from its first byte on (the key is never readable by others,
-    whatever the umask or an older file's mode)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    whatever the umask or an older file's mode), renamed into place whole: a child stopped part
+    way leaves no short file under a name the next start takes as made."""
+    part = path.with_name(f".{path.name}.part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
     finally:
         os.close(fd)
+    part.replace(path)
 
 
 def make_ca_pems() -> tuple[bytes, bytes]:

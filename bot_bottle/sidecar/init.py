@@ -46,8 +46,10 @@ from bot_bottle.sidecar.ca_maker import (  # noqa: F401 - the CA's names, as the
     MITM_CA_KEY_SIZE,
     MITM_DHPARAM,
     NO_MITMPROXY,
+    STOP_SIGNALS,
     create_ca_files,
     start_ca,
+    take_held_stops,
 )
 from bot_bottle.sidecar.supervise import spool_layout
 
@@ -475,10 +477,90 @@ class Supervisor:
     stopping: bool = False
     pending: OnFirstConnection | None = None  # a daemon not started until someone connects
     failure: tuple[str, int] | None = None  # the first daemon that ended unasked
+    asked: int | None = None  # the signal that asked for the stop, if one did
+    # Children that are no daemon (the CA's maker): stopped with the daemons, reaped by their
+    # own waiter (``wait_helper``), never by ``waitpid(-1)`` before it.
+    helpers: set[int] = field(default_factory=set)
+    wake: int | None = None  # read end of the signals' wake-up pipe (``listen``): ends a wait at once
     _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _helper_lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def listen(self) -> Callable[[], None]:
+        """Stop on SIGTERM, SIGINT and SIGHUP from now on, and at once on any of them PID 1
+        caught before this init handled them (``ca_maker.hold_stops``); what undoes it."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        previous_fd = signal.set_wakeup_fd(wake_w)
+        previous = {sig: signal.signal(sig, self.ask) for sig in STOP_SIGNALS}
+        self.wake = wake_r
+        for sig in take_held_stops():  # read once this init's own handlers are in place
+            self.ask(sig)
+
+        def undo() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+            signal.set_wakeup_fd(previous_fd)
+            self.wake = None
+            os.close(wake_r)
+            os.close(wake_w)
+
+        return undo
+
+    def ask(self, sig: int, _frame: object = None) -> None:
+        """A signal asking for the stop: the first one is the one the init names."""
+        if self.asked is None:
+            self.asked = sig
+        self.stop()
+
+    def check(self, what: str) -> None:
+        """Raise ``_Stopped`` once a stop is asked for, before the start goes on to ``what``."""
+        if self.stopping:
+            raise _Stopped(f"stopped before {what}")
+
+    def pause(self, timeout: float, fds: Sequence[int] = ()) -> list[int]:
+        """Wait up to ``timeout`` for one of ``fds`` to be readable, ending early on a signal (the
+        caller looks at ``stopping``); the readable ones."""
+        watched = [*fds, *([self.wake] if self.wake is not None else [])]
+        if not watched:
+            time.sleep(timeout)
+            return []
+        readable, _, _ = select.select(watched, [], [], max(timeout, 0))
+        if self.wake is not None and self.wake in readable:
+            try:
+                os.read(self.wake, 512)
+            except BlockingIOError:
+                pass
+        return [fd for fd in readable if fd != self.wake]
+
+    def adopt_helper(self, pid: int | None) -> None:
+        """``pid`` (None: no child) is stopped with the daemons, reaped by ``wait_helper``."""
+        if pid is None:
+            return
+        with self._helper_lock:
+            self.helpers.add(pid)
+        if self.stopping:  # asked before it was known here: it ends now
+            self._signal_helpers(signal.SIGTERM)
+
+    def wait_helper(self, pid: int) -> int:
+        """Wait for the helper ``pid`` to end, reap it and give its exit status. Reaped only once
+        it is no longer the stop's to signal: a stop never signals a pid already handed on."""
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        with self._helper_lock:
+            self.helpers.discard(pid)
+            _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def _signal_helpers(self, sig: int) -> None:
+        with self._helper_lock:
+            for pid in self.helpers:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
 
     def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
               account: Account | None = None, pass_fds: tuple[int, ...] = ()) -> int:
+        self.check(f"starting {name}")
         exe = shutil.which(argv[0])
         if exe is None:
             raise _StartFailed(f"{argv[0]} not found on PATH")
@@ -497,6 +579,9 @@ class Supervisor:
             pid = child.pid
         self.daemons[pid] = name
         say("started", daemon=name, pid=pid, **({"uid": account.uid} if account else {}))
+        if self.stopping:  # asked while it started, maybe before it was a daemon the stop signals
+            self.signal_all(signal.SIGTERM)
+            raise _Stopped(f"stopped while starting {name}")
         return pid
 
     def reap_nowait(self) -> list[tuple[str, int]]:
@@ -520,6 +605,7 @@ class Supervisor:
                 os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass  # gone, or (without CAP_KILL) another account's: the container's end stops it
+        self._signal_helpers(sig)
 
     def stop(self, *_: object) -> None:
         if not self.stopping:
@@ -563,6 +649,8 @@ class Supervisor:
                     name = self.pending.name
                     try:
                         self.start_pending()
+                    except _Stopped:
+                        pass  # asked to stop as it started: a stop like any other (the loop ends)
                     except (OSError, _StartFailed) as exc:
                         say("start-failed", daemon=name, error=f"{type(exc).__name__}: {exc}")
                         self.failure = self.failure or (name, 127)
@@ -647,11 +735,15 @@ def _wait_until(sup: Supervisor, check, what: str) -> None:
             raise _StartFailed(f"{ended} while waiting for {what}")
         if time.monotonic() > deadline:
             raise _StartFailed(f"{what} not ready after {READY_TIMEOUT_SECONDS} s")
-        time.sleep(READY_POLL_SECONDS)
+        sup.pause(READY_POLL_SECONDS)  # a signal ends it early: looked at above
 
 
 class _StartFailed(Exception):
     pass
+
+
+class _Stopped(_StartFailed):
+    """A stop was asked for (a signal) before the start was done: the init ends as a stop does."""
 
 
 # The whole config, handed in by the host: a JSON document ``{"files": {name: {"mode": int,
@@ -678,16 +770,21 @@ def take_stdin() -> int:
     return private
 
 
-def read_stdin_config(fd: int, timeout: float) -> bytes:
-    """The host's config document from ``fd`` (``take_stdin``), read to its end, then closed."""
+def read_stdin_config(fd: int, timeout: float, sup: Supervisor | None = None) -> bytes:
+    """The host's config document from ``fd`` (``take_stdin``), read to its end, then closed.
+    A stop asked for meanwhile (``sup``) ends the wait at once."""
+    sup = sup if sup is not None else Supervisor()
     deadline = time.monotonic() + timeout
     parts: list[bytes] = []
     size = 0
     try:
         while True:
+            sup.check("the bottle's config arrived")
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0:
                 raise _StartFailed(f"the bottle's config did not arrive within {timeout:g} s")
+            if not sup.pause(left, [fd]):
+                continue  # a signal, or the time is up: looked at above
             chunk = os.read(fd, 65536)
             if not chunk:
                 return b"".join(parts)
@@ -699,13 +796,15 @@ def read_stdin_config(fd: int, timeout: float) -> bytes:
         os.close(fd)
 
 
-def receive_config(folder: Path, timeout: float = READY_TIMEOUT_SECONDS, *, stdin_fd: int | None = None) -> None:
+def receive_config(folder: Path, timeout: float = READY_TIMEOUT_SECONDS, *, stdin_fd: int | None = None,
+                   sup: Supervisor | None = None) -> None:
     """Wait for the host's config document (in ``folder``, or on ``stdin_fd`` when given) and
-    write out its files in ``folder``, each with its mode."""
+    write out its files in ``folder``, each with its mode. A stop asked for meanwhile (``sup``'s
+    signals) ends the wait at once (``_Stopped``)."""
     if stdin_fd is not None:
-        document = read_stdin_config(stdin_fd, timeout)
+        document = read_stdin_config(stdin_fd, timeout, sup)
     else:
-        document = _wait_for_drop(folder / CONFIG_DROP, timeout)
+        document = _wait_for_drop(folder / CONFIG_DROP, timeout, sup if sup is not None else Supervisor())
     try:
         files = json.loads(document.decode("utf-8"))["files"]
         entries = [(name, int(e["mode"]) & 0o777, str(e["text"])) for name, e in files.items()]
@@ -722,13 +821,14 @@ def receive_config(folder: Path, timeout: float = READY_TIMEOUT_SECONDS, *, stdi
             fh.write(text)
 
 
-def _wait_for_drop(drop: Path, timeout: float) -> bytes:
+def _wait_for_drop(drop: Path, timeout: float, sup: Supervisor) -> bytes:
     """The document the host's exec renames into place, removed once read."""
     deadline = time.monotonic() + timeout
     while not drop.is_file():
+        sup.check("the bottle's config arrived")
         if time.monotonic() > deadline:
             raise _StartFailed(f"the bottle's config did not arrive within {timeout:g} s")
-        time.sleep(READY_POLL_SECONDS)
+        sup.pause(READY_POLL_SECONDS)
     try:
         return drop.read_bytes()
     finally:
@@ -764,18 +864,21 @@ def make_ca(confdir: Path) -> bool:
     return finish_ca(confdir, start_ca(confdir))
 
 
-def finish_ca(confdir: Path, pid: int | None) -> bool:
+def finish_ca(confdir: Path, pid: int | None, sup: Supervisor | None = None) -> bool:
     """Wait for ``start_ca``'s child (that one only: no daemon is reaped here). True when the CA
-    is in ``confdir``; False when mitmproxy is not importable here (the proxy then creates it)."""
+    is in ``confdir``; False when mitmproxy is not importable here (the proxy then creates it).
+    With ``sup``, the child is its helper: a stop ends it (``Supervisor.adopt_helper``)."""
     if pid is not None:
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
+        if sup is not None:
+            code = sup.wait_helper(pid)
+        else:
+            code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         if code not in (0, NO_MITMPROXY):
             raise _StartFailed(f"creating the bottle CA failed (status {code})")
     return (confdir / MITM_CA_CERT).is_file()
 
 
-def publish_when_made(config: Config, pid: int | None) -> Callable[[], bool]:
+def publish_when_made(config: Config, pid: int | None, sup: Supervisor | None = None) -> Callable[[], bool]:
     """Wait for ``start_ca``'s child in a thread of its own and publish the CA the moment it is
     complete; the answer waits for that thread and gives ``finish_ca``'s (or raises its error).
 
@@ -787,7 +890,9 @@ def publish_when_made(config: Config, pid: int | None) -> Callable[[], bool]:
 
     def work() -> None:
         try:
-            made = finish_ca(config.confdir, pid)
+            made = finish_ca(config.confdir, pid, sup)
+            if sup is not None:
+                sup.check("publishing the CA")  # stopped meanwhile: nothing more goes out to the agent
             if made:
                 publish_ca(config)
                 say("ca-published", path=str(config.ca_path))
@@ -819,7 +924,25 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
 
     ``begun_ca`` holds ``start_ca``'s answer when PID 1 began the CA before importing this
     module (``boot``), for this config's CA folder; otherwise it is begun here.
+
+    A stop (SIGTERM, SIGINT, SIGHUP) ends every step of the start as promptly as it ends the
+    running bundle: the daemons and the CA's maker are stopped, ``ready`` is not left behind,
+    and the init says ``stopped`` and exits 0.
     """
+    sup = Supervisor()
+    undo = sup.listen()  # first of all: a stop at any step from here on is heard
+    try:
+        return _run(config, sup, begun_ca)
+    finally:
+        undo()
+
+
+def _stop_fields(sup: Supervisor) -> dict[str, str]:
+    """What ``stopped`` says of the signal that asked for it."""
+    return {"signal": signal.Signals(sup.asked).name} if sup.asked is not None else {}
+
+
+def _run(config: Config, sup: Supervisor, begun_ca: tuple[int | None] | None) -> int:
     for folder in (config.run_dir, config.state_dir, config.log_dir, config.confdir):
         folder.mkdir(parents=True, exist_ok=True)
     config.confdir.chmod(0o700)
@@ -829,17 +952,16 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
 
     # Before any daemon starts: none may inherit the stdin the config comes on.
     stdin_fd = take_stdin() if config.config_stdin else None
-    sup = Supervisor()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, sup.stop)
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    ca_made: Callable[[], bool] | None = None
     try:
         # First of all (``boot`` begins it earlier still): making the CA (its imports and key) is
         # the longest step before the host can trust it in the agent, and the folders are handed
         # out meanwhile. ``share_ca`` hands its folder to the proxy again once it is complete.
         ca_child = begun_ca[0] if begun_ca is not None else start_ca(config.confdir)
-        ca_made = publish_when_made(config, ca_child)
+        sup.adopt_helper(ca_child)  # a stop ends it with the daemons
+        ca_made = publish_when_made(config, ca_child, sup)
         accounts = daemon_accounts()
         if accounts is not None:
             hand_out_folders(config, accounts)
@@ -856,7 +978,7 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
         settled = config.confdir / CA_SETTLED if ca_child is not None or config.config_arrives else None
         sup.spawn("egress-proxy", proxy_argv(config, wait_for=settled), env, proxy_account)
         if config.config_arrives:
-            receive_config(config.policy.parent, stdin_fd=stdin_fd)  # closes it once read
+            receive_config(config.policy.parent, stdin_fd=stdin_fd, sup=sup)  # closes it once read
         policy = preflight(config)
         if config.git_gate_config.is_file():
             from bot_bottle.sidecar.egress.credentials import Secrets  # loaded already (``preflight``)
@@ -910,6 +1032,7 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
         if gate:
             _wait_until(sup, lambda: _tcp_answers(GIT_GATE_PORT), "the git-gate")
         _wait_until(sup, lambda: _unix_answers(config.socket_path), "the proxy socket")
+        sup.check("ready")
         # Ready while the proxy may still be loading: socat holds what connects meanwhile
         # (PROXY_CONNECT_RETRIES), so the agent starts alongside the proxy instead of after it.
         # Every connection still meets the proxy with its policy loaded: mitmproxy listens only
@@ -918,10 +1041,17 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
         _write_atomic(config.ready_path, b"ready\n")
         say("ready", socket=str(config.socket_path))
     except Exception as exc:  # noqa: BLE001 - whatever failed, no daemon may outlive a failed start
-        say("start-failed", error=f"{type(exc).__name__}: {exc}")
+        # A stop asked for meanwhile is what ended the start (a CA maker it ended fails, too).
+        asked = sup.asked is not None
+        if not asked:
+            say("start-failed", error=f"{type(exc).__name__}: {exc}")
         sup.stop()  # wait_all then closes a pending daemon's socket too
+        _join_ca(ca_made)  # its thread reaps the CA's maker and writes the run folder: done first
         sup.wait_all()
         config.ready_path.unlink(missing_ok=True)
+        if asked:
+            say("stopped", before="ready", **_stop_fields(sup))
+            return 0
         return 1
 
     try:
@@ -941,8 +1071,18 @@ def run(config: Config, begun_ca: tuple[int | None] | None = None) -> int:
     if failure is not None:
         say("offline", reason=f"{failure[0]} exited with status {failure[1]}")
         return 1
-    say("stopped")
+    say("stopped", **_stop_fields(sup))
     return 0
+
+
+def _join_ca(ca_made: Callable[[], bool] | None) -> None:
+    """Wait for the CA's thread on a start that failed or was stopped; its answer no longer matters."""
+    if ca_made is None:
+        return
+    try:
+        ca_made()
+    except Exception:  # noqa: BLE001, S110 - the start has already failed or been stopped
+        pass
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
@@ -987,7 +1127,8 @@ def main(argv: Sequence[str] | None = None, early_ca: tuple[Path, int | None] | 
     if folder == config.confdir:
         return run(config, (pid,))
     # Begun in the default folder, but this start keeps its state elsewhere: that one is not
-    # this start's, and a new one is made where it belongs.
+    # this start's, and a new one is made where it belongs. Waited for, not stopped: a start
+    # with the default folder uses it later (a stop caught meanwhile is acted on in ``run``).
     if pid is not None:
         os.waitpid(pid, 0)
     return run(config)
