@@ -8,15 +8,17 @@ the bottle's own values in quoted parts are found by ``split``. (A well-known to
 characters around it, ``xghp_...``, is the detectors' own reading: ``dlp.tokens.Glue``.)
 
 ``cut_tokens``: a well-known token format (``ghp_...``, ``sk-ant-...``, ``AKIA...``, ``xoxb-...``,
-a PEM private key's header) cut across neighbouring lines: string literals joined in code
-(implicit concatenation, ``+``, C's adjacent literals), a shell line continuation, a YAML
-multi-line scalar, a list of pieces, halves assigned to two names one a line. Where a line's
-last run of token characters starts with a format's prefix and nothing but closing decoration
-follows it, that run is read joined with the first literal (or bare run) of each of the next
-lines, one more line at a time (at most ``MAX_CUT_LINES``): only lines next to each other in
-the text read (one changed block of one file), as the wrapped-base64 reader does. A hit counts
-only when it crosses a join and is a token format's (not ``generic-secret-assignment``: joined
-pieces are no assignment), reported on the line holding most of it.
+``ya29....``, a PEM private key's header) cut across neighbouring lines: string literals joined
+in code (implicit concatenation, ``+``, C's adjacent literals), a shell line continuation, a YAML
+multi-line scalar, a list of pieces, halves assigned to two names. Where a line's last run of
+token characters starts with a format's prefix (or is a prefix's start, ``"gh"``, which the next
+lines must make whole) and nothing but closing decoration follows it, that run is read joined
+with the first literal (or bare run) of each of the next lines, one more line at a time (at most
+``MAX_CUT_LINES``), in one changed block of one file. Up to ``MAX_GAP_LINES`` lines between two
+pieces are read past: blank lines and comments, and (between two assignments the text joins by
+name, ``token = a + b``) other code. A hit counts only when it crosses a join and is a token
+format's (not ``generic-secret-assignment``: joined pieces are no assignment), reported on the
+line holding most of it.
 
 It returns ``(detector, line)`` with lines in ``text`` and no span (a span in the text read
 would not be one of ``text``'s).
@@ -25,6 +27,7 @@ would not be one of ``text``'s).
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -116,16 +119,68 @@ def shell_joined(text: str, hits_of: HitsOf) -> list[tuple[str, int]]:
 # Where a token format's prefix is: one pattern per first character searched, each starting at a
 # single literal (the fastest search ``re`` has: an alternation of them, or ``str.find`` per
 # prefix, read a text several times slower), the rest checked backwards from there. A match is a
-# prefix's last character ("_", "-"), or an AWS or Google key's or a PEM header's start.
-# (Google's OAuth access tokens, ``ya29.``, live an hour: not searched cut.)
+# prefix's last character ("_", "-"), or an AWS or Google key's, a Google access token's or a
+# PEM header's start.
 _PREFIXES = (
     re.compile(r"_(?<=[pousrmPOUSR]_)(?:(?<=gh[pousr]_)|(?<=GH[POUSR]_)|(?<=npm_)|(?<=k_live_)|(?<=github_pat_))"),
     re.compile(r"-(?<=[abeikoprstKX]-)(?:(?<=sk-)|(?<=SK-ANT-)|(?<=gl[dr]t-)|(?<=glp(?:at|tt)-)"
                r"|(?<=xox[abposre]-)|(?<=xapp-)|(?<=GOCSPX-)|(?<=pypi-))"),
     re.compile(r"A(?:KIA|SIA|BIA|CCA|Iza)"),
     re.compile(r"-----BEGIN"),
+    re.compile(r"ya29\."),
 )
-_PEM = "-----BEGIN"
+_PEM = "-----B"  # a PEM header's start, whole or cut after its dashes
+_GOOGLE_ACCESS = "ya"  # a Google access token's start: its body has dots ("ya29.c.c0A...")
+
+
+def _partials() -> list[str]:
+    """Each token prefix's starts of two characters or more that hold no whole prefix (a prefix
+    cut itself: ``"gh"`` ending a line, ``"p_..."`` starting the next). A PEM header's start
+    needs its first letter: a line of dashes is ordinary."""
+    whole = ["gh" + c + "_" for c in "pousr"] + ["GH" + c + "_" for c in "POUSR"] + [
+        "npm_", "rk_live_", "sk_live_", "github_pat_", "sk-", "SK-ANT-", "gldt-", "glrt-", "glpat-", "glptt-",
+        "xapp-", "GOCSPX-", "pypi-", "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "-----BEGIN", "ya29."]
+    whole += ["xox" + c + "-" for c in "abposre"]
+    parts = {prefix[:size] for prefix in whole for size in range(2, len(prefix))}
+    parts = {part for part in parts if not any(prefix in part for prefix in whole)}
+    return sorted((part for part in parts if not part.startswith("-") or len(part) > 5), key=lambda p: (-len(p), p))
+
+
+def _trie(words: list[str]) -> str:
+    """An alternation of ``words`` factored by their first characters (tried one character at a
+    time, not word by word at each line break)."""
+    heads: dict[str, list[str]] = {}
+    for word in words:
+        heads.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for head, rests in sorted(heads.items()):
+        longer = [rest for rest in rests if rest]
+        tail = _trie(longer) if longer else ""
+        branches.append(re.escape(head) + (f"(?:{tail})" + ("?" if "" in rests else "") if tail else ""))
+    return "|".join(branches)
+
+
+# A line's last run that is a prefix's start and nothing else (what may close a piece follows it,
+# then the line's end): the run is read on with the next lines as a whole prefix is, and counts
+# only when they make the prefix whole. Searched in the text reversed, from each line break back:
+# a pattern starting at a literal is searched fast, one starting at any of the prefixes' first
+# letters (or looking behind) several times slower.
+_PARTIAL_REVERSED = re.compile(
+    r"\n[ \t\r+,;).&|\]\\]*+[\"'`]?(?:n\\)?"
+    r"(?=[" + "".join(sorted({re.escape(part[-1]) for part in _partials()})) + "])"
+    r"(" + _trie([part[::-1] for part in _partials()]) + r")(?![A-Za-z0-9_\-.])"
+)
+
+
+def _partial_starts(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each line's last run that is a prefix's start, in order."""
+    if len(text) < 3:
+        return []
+    reversed_text, size = text[::-1], len(text)
+    found = itertools.islice(_PARTIAL_REVERSED.finditer(reversed_text), MAX_CANDIDATES)
+    return sorted((size - match.end(1), size - match.start(1)) for match in found)
+
+
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -135,15 +190,26 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 # of prefixes run together would cost a walk back from each).
 _CANDIDATE = re.compile(
     r"(?<![A-Za-z0-9_\-])((?:gh[pousr]|GH[POUSR]|npm|[rs]k_live|github_pat)_|(?:sk|SK-ANT|gl[dr]t|glp(?:at|tt)"
-    r"|xox[abposre]|xapp|GOCSPX|pypi)-|A(?:KIA|SIA|BIA|CCA|Iza)|-----BEGIN)"
-    r"[A-Za-z0-9 _\-]{0,300}+(?:\\n)?[\"'`]?[ \t\r+,;).&|\]\\]*\n"
+    r"|xox[abposre]|xapp|GOCSPX|pypi)-|A(?:KIA|SIA|BIA|CCA|Iza)|-----BEGIN|ya29\.)"
+    r"[A-Za-z0-9 _\-.]{0,300}+(?:\\n)?[\"'`]?[ \t\r+,;).&|\]\\]*\n"
 )
 MAX_PREFIXES = 1024
+_WHOLE = re.compile(_CANDIDATE.pattern[_CANDIDATE.pattern.index("((") + 1:_CANDIDATE.pattern.index(")[")])
 MAX_CANDIDATES = 4096  # lines a cut may start on, read in one text
 
 
 def _starts(text: str) -> Iterator[tuple[int, int]]:
-    """``(token start, prefix end)`` of each token prefix in ``text``, in order."""
+    """``(token start, prefix end)`` of each token prefix in ``text`` and of each line's last run
+    that is a prefix's start (``_PARTIAL_REVERSED``), in order."""
+    partial = _partial_starts(text)
+    if not partial:
+        yield from _whole_starts(text)
+        return
+    yield from heapq.merge(_whole_starts(text), partial)
+
+
+def _whole_starts(text: str) -> Iterator[tuple[int, int]]:
+    """``(token start, prefix end)`` of each whole token prefix in ``text``, in order."""
     found: list[re.Match[str]] = []
     for pattern in _PREFIXES:
         found += itertools.islice(pattern.finditer(text), MAX_PREFIXES + 1 - len(found))
@@ -168,15 +234,30 @@ def _has_prefix(text: str) -> bool:
 # break), blanks, "+", ",", ")", ";", "." or "&" (joining strings), a continuation backslash.
 # (Bounded: a line of prefixes run together is read once per prefix.)
 _BODY = re.compile(r"[A-Za-z0-9_\-]{0,300}")
+_DOTTED_BODY = re.compile(r"[A-Za-z0-9_\-.]{0,300}")
 _PEM_BODY = re.compile(r"[A-Z0-9 \-]{0,100}")
 _OPEN_END = re.compile(r"(?:\\n)?[\"'`]?([ \t\r+,;).&|\]\\]*)$")
 # A next line's piece: after blanks, an assignment or key (``b = "..."``, ``const b = ...``,
 # ``"key": ...``), joining characters or a list's "- ", a literal's content or a bare run.
-_NEXT = re.compile(
-    r"[ \t]*(?P<key>(?:[A-Za-z_]\w*[ \t]+)?[\w.\[\]\"'$]{1,64}[ \t]*(?::=|=|:)[ \t]*)?"
-    r"(?P<lead>[+,(\[.&|]*)[ \t]*(?:-[ \t]+)?"
-    r"(?:([\"'`])(?P<quoted>[A-Za-z0-9_\- ]+)(?:\\n)?\3|(?P<bare>[A-Za-z0-9_\-]+))"
-)
+
+
+def _next_piece(chars: str) -> re.Pattern[str]:
+    return re.compile(
+        r"[ \t]*(?P<key>(?:[A-Za-z_]\w*[ \t]+)?[\w.\[\]\"'$]{1,64}[ \t]*(?::=|=|:)[ \t]*)?"
+        r"(?P<lead>[+,(\[.&|]*)[ \t]*(?:-[ \t]+)?"
+        rf"(?:([\"'`])(?P<quoted>[{chars} ]+)(?:\\n)?\3|(?P<bare>[{chars}]+))"
+    )
+
+
+_NEXT = _next_piece(r"A-Za-z0-9_\-")
+_NEXT_DOTTED = _next_piece(r"A-Za-z0-9_\-.")  # a Google access token's rest
+# A line read past between two pieces: blank, or a comment alone (``#``, ``//``, ``--``, ``;``,
+# ``/*``, a block comment's ``*``, ``<!--``). Past other lines only two assignments' pieces are
+# read, and only when the text joins the two names (``_names_joined``).
+_FILLER = re.compile(r"[ \t\r]*(?:(?:#|//|--|;|/\*|\*|<!--).*)?$")
+_NAME_BEFORE = re.compile(r"([A-Za-z_]\w*)[\"'\]]*[ \t]*(?::=|=|:)[ \t]*[\"'`]?$")
+_KEY_NAME = re.compile(r"([A-Za-z_]\w*)[\"'\]]*[ \t]*(?::=|=|:)")
+MAX_GAP_LINES = 4  # lines read past between a cut's pieces, in all (a cut reads 10 lines at most)
 _JOINING = frozenset("+.&|\\")  # what joins strings (or a continued line) in some language
 _LONGEST_PREFIX = len("github_pat_")
 _PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -221,6 +302,7 @@ def _cut_pieces(text: str, start: int, prefix_end: int, counted: list[int]) -> t
     after the last prefix (prefixes come in order: a text is not counted or searched again per
     prefix)."""
     pem = text.startswith(_PEM, start)
+    dotted = text.startswith(_GOOGLE_ACCESS, start)
     if start > 0 and text[start - 1] in _ALNUM:
         return None  # inside a word: no token starts there
     if start >= counted[2]:
@@ -228,7 +310,7 @@ def _cut_pieces(text: str, start: int, prefix_end: int, counted: list[int]) -> t
     line_end = counted[2]
     if line_end == len(text):
         return None
-    body = (_PEM_BODY if pem else _BODY).match(text, prefix_end, line_end)
+    body = (_PEM_BODY if pem else _DOTTED_BODY if dotted else _BODY).match(text, prefix_end, line_end)
     end = _OPEN_END.match(text, body.end(), line_end) if body is not None else None
     if body is None or end is None:
         return None
@@ -239,22 +321,89 @@ def _cut_pieces(text: str, start: int, prefix_end: int, counted: list[int]) -> t
     pieces = [text[start:body.end()]]
     lines = [text.count("\n", counted[1], start) + counted[0]]
     counted[:2] = [lines[0], start]
+    line, gap, code_gap = lines[0], 0, False
+    name: str | None = ""  # the name the last piece is assigned to ("": not looked up yet)
     while len(pieces) <= MAX_CUT_LINES and line_end >= 0:
         begin = line_end + 1
         line_end = text.find("\n", begin)
         stop = len(text) if line_end < 0 else line_end
-        piece = _NEXT.match(text, begin, stop)
-        if piece is None or not _joined_on(end.group(1), piece):
-            break
+        line += 1
+        if gap < MAX_GAP_LINES and _FILLER.match(text, begin, stop):
+            gap += 1
+            continue
+        piece = (_NEXT_DOTTED if dotted else _NEXT).match(text, begin, stop)
+        joined_name = _key_name(piece) if piece is not None else None
+        accept = piece is not None and _joined_on(end.group(1), piece)
+        if accept and code_gap:
+            accept = _names_joined(text, name, joined_name, start)
+        elif accept and piece is not None and _code_line(text, piece, stop):
+            name = _name_before(text, start) if name == "" else name
+            accept = name is None  # after no assignment, a last piece as before
+        if not accept or piece is None:
+            if name == "":
+                name = _name_before(text, start)
+            if name is None or gap >= MAX_GAP_LINES:
+                break
+            gap, code_gap = gap + 1, True  # a line of other code between two assignments
+            continue
         chars = piece.group("quoted") or piece.group("bare")
         if (" " in chars and not pem) or _has_prefix(chars):
             break  # words, or a token of its own: the next value, not this one's rest
         pieces.append(chars)
-        lines.append(lines[-1] + 1)
+        lines.append(line)
+        code_gap, name = False, joined_name
         end = _OPEN_END.match(text, piece.end(), stop)
         if end is None:
             break
-    return (pieces, lines) if len(pieces) > 1 else None
+    if len(pieces) < 2 or not _has_prefix(pieces[0]) and not _WHOLE.match("".join(pieces)):
+        return None  # a prefix's start the next lines do not make whole: no token's
+    return pieces, lines
+
+
+def _name_before(text: str, start: int) -> str | None:
+    """The name assigned the literal starting at ``start`` (``a = "ghp_...``), if it is one."""
+    found = _NAME_BEFORE.search(text, text.rfind("\n", 0, start) + 1, start)
+    return found.group(1) if found else None
+
+
+def _code_line(text: str, piece: re.Match[str], stop: int) -> bool:
+    """Whether a next line's piece is a bare word that more code follows (``import os``): no
+    piece of a cut token after an assignment's literal, but a line between two."""
+    return bool(piece.group("bare")) and not piece.group("key") and _OPEN_END.match(text, piece.end(), stop) is None
+
+
+def _key_name(piece: re.Match[str]) -> str | None:
+    key = piece.group("key")
+    found = _KEY_NAME.search(key) if key else None
+    return found.group(1) if found else None
+
+
+# How a text joins two names (``a + b``, ``a .. b``, ``$a . $b``, ``a, b`` for a join's
+# arguments, ``$a$b``, ``${a}${b}``, ``{a}{b}``): what stands before the second name.
+_JOINED_BEFORE = re.compile(r"(?:^|[^\w.])\$?(\w+)(?:[ \t]*(?:\+|\.\.?|&|\|\||,)[ \t]*\$?|\}?\$\{?|\}\$?\{)$")
+JOIN_WINDOW = 4096  # characters after a cut's first piece searched for its names joined
+MAX_JOIN_PLACES = 32  # places of the second name looked at there (a one-letter name is everywhere)
+
+
+def _names_joined(text: str, first: str | None, second: str | None, at: int) -> bool:
+    """Whether ``text`` joins the two names soon after ``at``: the first places of the second
+    name (found by ``str.find``) with the first just before it (a pattern searched from each
+    character of the window cost milliseconds a cut)."""
+    if not first or not second:
+        return False
+    stop = min(len(text), at + JOIN_WINDOW)
+    place = text.find(second, at, stop)
+    for _ in range(MAX_JOIN_PLACES):
+        if place == -1:
+            break
+        after = place + len(second)
+        if (after >= len(text) or not (text[after].isalnum() or text[after] == "_")) \
+                and first in text[max(at, place - len(first) - 8):place]:
+            before = _JOINED_BEFORE.search(text, max(at, place - len(first) - 9), place)
+            if before is not None and before.group(1) == first:
+                return True
+        place = text.find(second, after, stop)
+    return False
 
 
 _Join = tuple[int, int, tuple[int, ...], tuple[int, ...]]  # (offset, which cut, piece starts, lines)
