@@ -489,18 +489,27 @@ def _place(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def _npm_cached(final: Path) -> bool:
+    """A cached npm result is whole: it is renamed into place only once made (never empty)."""
+    return final.is_file() and final.stat().st_size > 0
+
+
+def _npm_for(fetching: str, hint: str) -> str:
+    """The host's npm, needed once to make a cache entry; its absence is the clear error."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BotBottleError(f"npm is needed once to fetch {fetching}", hint=hint)
+    return npm
+
+
 def npm_tarball(package: NpmPackage) -> Path:
     """The cached ``npm pack`` tarball of ``package``, fetching it on first use."""
     folder = _mkdir(cache_dir() / "npm")
     final = folder / package.tarball_name
-    if final.is_file() and final.stat().st_size > 0:
+    if _npm_cached(final):
         return final
-    npm = shutil.which("npm")
-    if npm is None:
-        raise BotBottleError(
-            f"npm is needed once to fetch {package.spec}",
-            hint="install Node.js with npm (the image itself needs no Node), then run the command again",
-        )
+    npm = _npm_for(package.spec,
+                   "install Node.js with npm (the image itself needs no Node), then run the command again")
     # Pack into a scratch folder and rename, so an interrupted download never looks cached.
     with tempfile.TemporaryDirectory(prefix="pack-", dir=folder) as tmp:
         proc = subprocess.run(
@@ -525,14 +534,9 @@ def npm_install_tarball(package: NpmPackage) -> Path:
     """
     folder = _mkdir(cache_dir() / "npm-install")
     final = folder / package.tarball_name
-    if final.is_file() and final.stat().st_size > 0:
+    if _npm_cached(final):
         return final
-    npm = shutil.which("npm")
-    if npm is None:
-        raise BotBottleError(
-            f"npm is needed once to fetch {package.spec} and its dependencies",
-            hint="install Node.js with npm, then run the command again",
-        )
+    npm = _npm_for(f"{package.spec} and its dependencies", "install Node.js with npm, then run the command again")
     with tempfile.TemporaryDirectory(prefix="install-", dir=folder) as tmp:
         prefix = Path(tmp) / "prefix"
         prefix.mkdir()

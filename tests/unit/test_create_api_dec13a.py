@@ -16,74 +16,10 @@ from unittest import mock
 
 from bot_bottle.backend.docker import create_body, engine, engine_api
 from bot_bottle.backend.docker.launch import DockerLauncher, LaunchOptions
-from tests.unit.test_engine_api_dec12g import SECRET, FakeEngine, FakeEngineCase, _launcher
+from tests.unit._creating_engine import CreatingCase, CreatingEngine, _in_folder
+from tests.unit.test_engine_api_dec12g import SECRET
 
-
-class CreatingEngine(FakeEngine):
-    """The fake engine, also answering creates and a container's stdin attach."""
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
-        self.attached: list[bytes] = []
-        self.order: list[str] = []
-        self.hold_attach: threading.Event | None = None
-
-    def handle(self, handler, method: str) -> None:  # type: ignore[override]
-        path = handler.path
-        if method == "POST" and "/attach?" in path:
-            self.requests.append((method, path, None))
-            self.order.append("attach")
-            self.attach(handler)
-            return
-        if method == "POST" and path.endswith("/start"):
-            self.order.append("start")
-        if any(path.startswith(prefix) for prefix in self.refuse):
-            super().handle(handler, method)
-            return
-        if method == "POST" and path.startswith("/containers/create"):
-            length = int(handler.headers.get("Content-Length") or 0)
-            body = json.loads(handler.rfile.read(length)) if length else None
-            self.requests.append((method, path, body))
-            self.order.append("/containers/create")
-            self.reply(handler, 201, json.dumps({"Id": "c0ffee"}).encode())
-            return
-        super().handle(handler, method)
-
-    def attach(self, handler) -> None:
-        handler.wfile.write(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                            b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-        handler.wfile.flush()
-        received = b""
-        while chunk := handler.rfile.read1(65536):
-            received += chunk
-        self.attached.append(received)
-        if self.hold_attach is not None:
-            self.hold_attach.wait(10)  # as the engine: open until the container stops
-        handler.close_connection = True
-
-    def wait_attached(self, timeout: float = 5) -> list[bytes]:
-        """What the attach received, once its reader saw EOF (the client does not wait for it)."""
-        deadline = time.monotonic() + timeout
-        while not self.attached and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.attached
-
-    def bodies(self, prefix: str) -> list[dict]:
-        return [body for method, path, body in self.requests if path.startswith(prefix)]
-
-
-class CreatingCase(FakeEngineCase):
-    def setUp(self) -> None:
-        super().setUp()
-        self.engine.close()
-        self.engine = CreatingEngine(_in_folder(self.folder / "creating"))
-        self.addCleanup(self.engine.close)
-        self.api = engine_api.EngineAPI(self.engine.path)
-
-
-def _in_folder(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+__all__ = ["CreatingCase", "CreatingEngine", "_in_folder"]  # still importable from here
 
 
 SIDECAR_ARGS = [
@@ -174,17 +110,8 @@ class ContainerBodyTest(unittest.TestCase):
 class CreatesOnTheSocketTest(CreatingCase):
     def setUp(self) -> None:
         super().setUp()
-        self.launcher = _launcher(_in_folder(self.folder / "l"))
-        self.launcher._api = self.api
-        self.cli: list[list[str]] = []
-
-        def run(args: list[str], **_: object) -> engine.DockerResult:
-            self.cli.append(list(args))
-            return engine.DockerResult(0, "cli-id\n", "")
-
-        patcher = mock.patch.object(engine, "run", run)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        self.use_launcher()
+        self.record_cli("cli-id\n")
 
     def test_a_container_goes_to_the_socket(self) -> None:
         self.launcher._create("container", SIDECAR_ARGS, "bb-1-sidecar")
@@ -214,20 +141,13 @@ class CreatesOnTheSocketTest(CreatingCase):
 class SidecarConfigOnStdinTest(CreatingCase):
     def setUp(self) -> None:
         super().setUp()
-        self.launcher = _launcher(_in_folder(self.folder / "l"))
-        self.launcher._api = self.api
+        self.use_launcher()
         self.files = {"secrets.json": (json.dumps({"credentials": {"api": SECRET}}), 0o600),
                       "policy.json": ("{}", 0o600)}
-        self.cli: list[list[str]] = []
-
-        def run(args: list[str], **_: object) -> engine.DockerResult:
-            self.cli.append(list(args))
-            return engine.DockerResult(0, "", "")
-
-        for target, value in ((engine, ("run", run)), (self.launcher, ("_sidecar_files", lambda: self.files))):
-            patcher = mock.patch.object(target, value[0], value[1])
-            patcher.start()
-            self.addCleanup(patcher.stop)
+        self.record_cli("")
+        patcher = mock.patch.object(self.launcher, "_sidecar_files", lambda: self.files)
+        patcher.start()
+        self.addCleanup(patcher.stop)
 
     def test_attached_before_the_start_and_the_config_only_on_stdin(self) -> None:
         self.launcher._start_sidecar("sidecar-image")

@@ -12,9 +12,9 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from unittest import mock
 
-from bot_bottle.backend.docker import create_body, engine, engine_api, launch
+from bot_bottle.backend.docker import create_body, engine, launch
 from bot_bottle.errors import BotBottleError
-from tests.unit.test_create_api_dec13a import CreatingCase, CreatingEngine, _in_folder
+from tests.unit._creating_engine import CreatingCase, CreatingEngine
 from tests.unit.test_engine_api_dec12g import FakeEngineCase, _launcher
 
 # What `docker network create --driver bridge --internal --label a=1 --label b=2 nname` sends
@@ -40,8 +40,7 @@ class ObjectEngine(CreatingEngine):
             super().handle(handler, method)
             return
         if method == "POST" and path in ("/networks/create", "/volumes/create"):
-            length = int(handler.headers.get("Content-Length") or 0)
-            body = json.loads(handler.rfile.read(length))
+            body = self.read_body(handler)
             self.requests.append((method, path, body))
             answer = {"Id": "ne7", "Warning": ""} if path.startswith("/networks") else {"Name": body["Name"]}
             self.reply(handler, 201, json.dumps(answer).encode())
@@ -56,23 +55,12 @@ class ObjectEngine(CreatingEngine):
 
 
 class ObjectCase(CreatingCase):
+    engine_class = ObjectEngine
+
     def setUp(self) -> None:
         super().setUp()
-        self.engine.close()
-        self.engine = ObjectEngine(_in_folder(self.folder / "objects"))
-        self.addCleanup(self.engine.close)
-        self.api = engine_api.EngineAPI(self.engine.path)
-        self.launcher = _launcher(_in_folder(self.folder / "l"))
-        self.launcher._api = self.api
-        self.cli: list[list[str]] = []
-
-        def run(args: list[str], **_: object) -> engine.DockerResult:
-            self.cli.append(list(args))
-            return engine.DockerResult(0, "cli-id\n", "")
-
-        patcher = mock.patch.object(engine, "run", run)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        self.use_launcher()
+        self.record_cli("cli-id\n")
 
 
 class BodiesTest(unittest.TestCase):

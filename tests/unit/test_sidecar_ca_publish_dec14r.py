@@ -3,7 +3,7 @@
 The host trusts the CA in the agent as soon as the certificate is in the shared folder: the last
 step of a launch. Published from its own thread (``init.publish_when_made``), the certificate goes
 out while the init still waits for the config the host hands in; the init runs here as a
-subprocess with stand-in daemons (the ones of ``test_sidecar_init``), no Docker, no network.
+subprocess with stand-in daemons (``_sidecar_process``), no Docker, no network.
 """
 
 from __future__ import annotations
@@ -12,70 +12,29 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
 from bot_bottle.sidecar import init
-from tests.unit.test_sidecar_init import FAKE_PROXY, FAKE_SOCAT, free_port
+from tests.unit._sidecar_process import SidecarProcess, free_port, hand_in, sidecar_steps
 
-REPO = Path(__file__).resolve().parents[2]
 COPY = "ca-" + "ab" * 16 + ".crt"
 
 
-class PublishedBeforeTheConfigTest(unittest.TestCase):
+class PublishedBeforeTheConfigTest(SidecarProcess, unittest.TestCase):
     def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        self.root = Path(tmp.name)
-        self.bin = self.root / "bin"
-        self.bin.mkdir()
-        for name, text in (("bottle-proxy", FAKE_PROXY), ("socat", FAKE_SOCAT)):
-            path = self.bin / name
-            path.write_text(text.format(python=sys.executable))
-            path.chmod(0o755)
+        self.make_root()
         self.cfg = self.root / "cfg"
         self.cfg.mkdir()
-        self.run_dir = self.root / "run"
 
     def start(self) -> subprocess.Popen:
-        env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot_bottle.sidecar.init", "--config-arrives",
-             "--policy", str(self.cfg / "policy.json"), "--secrets", str(self.cfg / "secrets.json"),
-             "--run-dir", str(self.run_dir), "--state-dir", str(self.root / "state"),
-             "--log-dir", str(self.root / "log"), "--proxy-port", str(free_port()), "--ca-copy", COPY],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )
-        self.addCleanup(self._kill, proc)
-        return proc
-
-    def _kill(self, proc: subprocess.Popen) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate(timeout=10)
-
-    def wait_for(self, path: Path, proc: subprocess.Popen, seconds: float = 20) -> None:
-        deadline = time.monotonic() + seconds
-        while not path.exists():
-            if proc.poll() is not None:
-                self.fail(f"init exited early: {proc.communicate()}")
-            if time.monotonic() > deadline:
-                self.fail(f"{path.name} did not appear within {seconds:g} s")
-            time.sleep(0.02)
+        return self.start_init(self.cfg, free_port(), "--config-arrives", "--ca-copy", COPY,
+                               stdout=subprocess.DEVNULL, text=True)
 
     def hand_in(self, policy: object) -> None:
-        files = {
-            "policy.json": {"mode": 0o600, "text": json.dumps(policy)},
-            "secrets.json": {"mode": 0o600, "text": json.dumps({"credentials": {}, "known_secrets": {}})},
-        }
-        part = self.cfg / "incoming.part"
-        part.write_text(json.dumps({"files": files}))
-        part.replace(self.cfg / init.CONFIG_DROP)
+        hand_in(self.cfg, {"policy.json": (json.dumps(policy), 0o600),
+                           "secrets.json": (json.dumps({"credentials": {}, "known_secrets": {}}), 0o600)})
 
     def test_the_ca_is_out_while_the_config_has_not_come(self) -> None:
         proc = self.start()
@@ -91,7 +50,7 @@ class PublishedBeforeTheConfigTest(unittest.TestCase):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
         self.assertEqual(proc.returncode, 0, err)
-        steps = [json.loads(line)["what"] for line in err.splitlines() if line.startswith('{"event": "sidecar"')]
+        steps = sidecar_steps(err)
         self.assertEqual(steps.count("ca-published"), 1, err)
         self.assertLess(steps.index("ca-published"), steps.index("ready"))
         # The proxy serves the very CA the host was given.

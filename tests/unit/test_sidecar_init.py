@@ -24,59 +24,22 @@ from unittest import mock
 from bot_bottle.sidecar import init
 from tests._requires import requires
 
-REPO = Path(__file__).resolve().parents[2]
+# The stand-ins and the init's process set-up are shared (``_sidecar_process``); these names stay
+# importable from here for the tests that take them from this file.
+from tests.unit._sidecar_process import (
+    FAKE_PROXY,
+    FAKE_SOCAT,
+    FAKE_SUPERVISE_PYTHON,
+    REPO,
+    SidecarProcess,
+    children,
+    daemon_pids,
+    free_port,
+    install_script,
+    sidecar_steps,
+)
 
-# As the real one: waits for --wait-for, then loads the CA in confdir or makes one (a fake) when
-# there is none, and notes which certificate it serves with (``served-ca.pem`` next to confdir).
-FAKE_PROXY = """\
-#!{python}
-import os, socket, sys, pathlib, time
-args = sys.argv[1:]
-port = int(args[args.index("--listen-port") + 1])
-hold = os.environ.get("FAKE_PROXY_HOLD")  # loads (listens) only once this file exists
-while hold and not pathlib.Path(hold).exists():
-    time.sleep(0.01)
-confdir = pathlib.Path(next(a.split("=", 1)[1] for a in args if a.startswith("confdir=")))
-if "--wait-for" in args:
-    while not pathlib.Path(args[args.index("--wait-for") + 1]).exists():
-        time.sleep(0.01)
-if not (confdir / "mitmproxy-ca-cert.pem").exists():
-    (confdir / "mitmproxy-ca-cert.pem").write_text("-----BEGIN CERTIFICATE-----\\nfake\\n")
-    (confdir / "mitmproxy-ca.pem").write_text("-----BEGIN PRIVATE KEY-----\\nsecret\\n")
-confdir.with_name("served-ca.pem").write_bytes((confdir / "mitmproxy-ca-cert.pem").read_bytes())
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port)); srv.listen()
-while True:
-    conn, _ = srv.accept(); conn.close()
-"""
-
-FAKE_SOCAT = """\
-#!{python}
-import socket, sys, os
-path = next(a for a in sys.argv[1:] if a.startswith("UNIX-LISTEN:")).split(":", 1)[1].split(",", 1)[0]
-if os.path.exists(path): os.unlink(path)
-srv = socket.socket(socket.AF_UNIX); srv.bind(path); srv.listen()
-while True:
-    conn, _ = srv.accept(); conn.close()
-"""
-
-# Stands in for the supervise venv's python: serves the socket it inherits (``--fd``), answering
-# every connection with one line, so a test sees which process accepted it.
-FAKE_SUPERVISE_PYTHON = """\
-#!{python}
-import socket, sys, os
-args = sys.argv[1:]
-sock = socket.socket(fileno=int(args[args.index("--fd") + 1]))
-while True:
-    conn, _ = sock.accept()
-    conn.sendall(("supervise pid %d\\n" % os.getpid()).encode()); conn.close()
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["FAKE_PROXY", "FAKE_SOCAT", "FAKE_SUPERVISE_PYTHON", "REPO", "free_port"]
 
 
 class AccountsTest(unittest.TestCase):
@@ -336,64 +299,23 @@ class CaBeforeProxyTest(unittest.TestCase):
             self.assertIn(b"BEGIN CERTIFICATE", (Path(tmp) / init.MITM_CA_CERT).read_bytes())
 
 
-class LifecycleTest(unittest.TestCase):
+class LifecycleTest(SidecarProcess, unittest.TestCase):
     def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        self.root = Path(tmp.name)
-        self.bin = self.root / "bin"
-        self.bin.mkdir()
-        for name, text in (("bottle-proxy", FAKE_PROXY), ("socat", FAKE_SOCAT)):
-            path = self.bin / name
-            path.write_text(text.format(python=sys.executable))
-            path.chmod(0o755)
-        self.run_dir = self.root / "run"
+        self.make_root()
         (self.root / "policy.json").write_text('{"version": 2, "routes": [{"host": "a.example"}]}')
         self.procs: list[subprocess.Popen] = []
         self.extra_args: list[str] = []
         self.extra_env: dict[str, str] = {}
 
     def start(self) -> subprocess.Popen:
-        # Only the stand-ins on PATH: a real proxy or socat on this machine must not be used.
-        env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO), **self.extra_env)
         self.port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot_bottle.sidecar.init", "--policy", str(self.root / "policy.json"),
-             "--secrets", str(self.root / "secrets.json"),
-             "--run-dir", str(self.run_dir), "--state-dir", str(self.root / "state"),
-             "--log-dir", str(self.root / "log"), "--proxy-port", str(self.port), *self.extra_args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True,  # so cleanup can end the whole group, stand-ins included
-        )
+        proc = self.start_init(self.root, self.port, *self.extra_args, extra_env=self.extra_env,
+                               stdout=subprocess.PIPE, text=True)
         self.procs.append(proc)
-        self.addCleanup(self._kill, proc)
         return proc
 
-    def _kill(self, proc: subprocess.Popen) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate(timeout=10)
-
-    def wait_ready(self, proc: subprocess.Popen) -> None:
-        deadline = time.monotonic() + 20
-        while not (self.run_dir / "ready").exists():
-            if proc.poll() is not None:
-                self.fail(f"init exited early: {proc.communicate()}")
-            if time.monotonic() > deadline:
-                self.fail("init never became ready")
-            time.sleep(0.05)
-
     def daemon_pids(self, proc: subprocess.Popen) -> dict[str, int]:
-        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
-        pids = {}
-        for line in out.splitlines():
-            pid, _, args = line.strip().partition(" ")
-            for name in ("bottle-proxy", "socat"):
-                if f"/{name}" in args:
-                    pids[name] = int(pid)
-        return pids
+        return daemon_pids(proc)
 
     def test_ready_publishes_cert_but_never_the_key(self) -> None:
         proc = self.start()
@@ -408,7 +330,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertFalse((self.run_dir / "ready").exists())
         self.assertIn('"stopped"', err)
         # What a launch follows (``SidecarWatch``): the CA is said to be out before ready is.
-        steps = [json.loads(line)["what"] for line in err.splitlines() if line.startswith('{"event": "sidecar"')]
+        steps = self.steps(err)
         self.assertLess(steps.index("ca-published"), steps.index("ready"))
         self.assertEqual(steps.count("ca-published"), 1)
 
@@ -449,7 +371,7 @@ class LifecycleTest(unittest.TestCase):
                     os.kill(survivor, 0)
 
     def steps(self, err: str) -> list[str]:
-        return [json.loads(line)["what"] for line in err.splitlines() if line.startswith('{"event": "sidecar"')]
+        return sidecar_steps(err)
 
     def start_held(self) -> tuple[subprocess.Popen, Path]:
         """Init with a proxy that loads (listens) only once the returned file exists."""
@@ -501,17 +423,14 @@ class LifecycleTest(unittest.TestCase):
     def start_with_supervise(self) -> tuple[subprocess.Popen, int]:
         """Init with the supervise service in its policy and a stand-in for its server."""
         port = free_port()
-        python = self.bin / "supervise-python"
-        python.write_text(FAKE_SUPERVISE_PYTHON.format(python=sys.executable))
-        python.chmod(0o755)
+        python = install_script(self.bin / "supervise-python", FAKE_SUPERVISE_PYTHON)
         (self.root / "policy.json").write_text(json.dumps(
             {"version": 2, "routes": [{"host": "a.example"}], "internal_services": {"supervise": port}}))
         self.extra_args = ["--supervise-python", str(python)]
         return self.start(), port
 
     def supervise_pids(self, proc: subprocess.Popen) -> list[int]:
-        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
-        return [int(line.split()[0]) for line in out.splitlines() if "supervise-python" in line]
+        return [pid for pid, args in children(proc) if "supervise-python" in args]
 
     def test_supervise_starts_on_its_first_connection_and_serves_it(self) -> None:
         proc, port = self.start_with_supervise()

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import signal
 import tempfile
 import textwrap
 import time
@@ -16,13 +15,10 @@ import unittest
 from pathlib import Path
 
 from bot_bottle.sidecar import init
-from tests.unit.test_sidecar_init import FAKE_PROXY, FAKE_SOCAT, REPO, free_port
+from tests.unit._sidecar_process import REPO, SidecarProcess, config_document, daemon_pids, free_port
 
 SECRET = "sk-live-on-stdin-only-0123456789"
 
-
-def _document(files: dict[str, tuple[str, int]]) -> bytes:
-    return json.dumps({"files": {name: {"mode": mode, "text": text} for name, (text, mode) in files.items()}}).encode()
 
 
 class ReadFromStdinTest(unittest.TestCase):
@@ -41,7 +37,7 @@ class ReadFromStdinTest(unittest.TestCase):
         return read
 
     def test_files_are_written_with_their_modes(self) -> None:
-        fd = self.pipe(_document({"secrets.json": (SECRET, 0o600), "git-gate/app.key": ("KEY", 0o600),
+        fd = self.pipe(config_document({"secrets.json": (SECRET, 0o600), "git-gate/app.key": ("KEY", 0o600),
                                   "policy.json": ("{}", 0o644)}))
         init.receive_config(self.folder, timeout=2, stdin_fd=fd)
         self.assertEqual((self.folder / "secrets.json").read_text(), SECRET)
@@ -61,7 +57,7 @@ class ReadFromStdinTest(unittest.TestCase):
         with self.assertRaisesRegex(init._StartFailed, "not a config document"):
             init.receive_config(self.folder, timeout=2, stdin_fd=self.pipe(b"\xff\xfe not json"))
         with self.assertRaisesRegex(init._StartFailed, "outside its folder"):
-            init.receive_config(self.folder, timeout=2, stdin_fd=self.pipe(_document({"../x": ("x", 0o600)})))
+            init.receive_config(self.folder, timeout=2, stdin_fd=self.pipe(config_document({"../x": ("x", 0o600)})))
         read, write = os.pipe()
         writer = subprocess.Popen([sys.executable, "-c", "import os, sys; os.write(1, b'x' * (17 * 1024 * 1024))"],
                                   stdout=write)
@@ -95,52 +91,17 @@ class ReadFromStdinTest(unittest.TestCase):
         self.assertEqual(lines, ["b''", repr(SECRET.encode()), "False"])
 
 
-class StartWithConfigOnStdinTest(unittest.TestCase):
-    """The init as a process with stand-in daemons (as in ``test_sidecar_init``), its config on stdin."""
+class StartWithConfigOnStdinTest(SidecarProcess, unittest.TestCase):
+    """The init as a process with stand-in daemons (``_sidecar_process``), its config on stdin."""
 
     def setUp(self) -> None:
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        self.root = Path(tmp.name)
-        self.bin = self.root / "bin"
-        self.bin.mkdir()
-        for name, text in (("bottle-proxy", FAKE_PROXY), ("socat", FAKE_SOCAT)):
-            path = self.bin / name
-            path.write_text(text.format(python=sys.executable))
-            path.chmod(0o755)
-        self.run_dir = self.root / "run"
+        self.make_root()
 
     def start(self, etc: Path) -> subprocess.Popen[bytes]:
-        env = dict(os.environ, PATH=str(self.bin), PYTHONPATH=str(REPO))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot_bottle.sidecar.init", "--config-stdin", "--policy", str(etc / "policy.json"),
-             "--secrets", str(etc / "secrets.json"), "--run-dir", str(self.run_dir),
-             "--state-dir", str(self.root / "state"), "--log-dir", str(self.root / "log"),
-             "--proxy-port", str(free_port())],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        self.addCleanup(self._kill, proc)
-        return proc
-
-    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate(timeout=10)
-
-    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 20
-        while not (self.run_dir / "ready").exists():
-            if proc.poll() is not None:
-                self.fail(f"init exited early: {proc.communicate()}")
-            if time.monotonic() > deadline:
-                self.fail("init never became ready")
-            time.sleep(0.05)
+        return self.start_init(etc, free_port(), "--config-stdin", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def daemons(self, proc: subprocess.Popen[bytes]) -> dict[str, int]:
-        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
-        return {name: int(line.split()[0]) for line in out.splitlines() for name in ("bottle-proxy", "socat")
-                if f"/{name}" in line}
+        return daemon_pids(proc)
 
     def test_ready_with_the_config_from_stdin_and_no_daemon_holds_it(self) -> None:
         etc = self.root / "etc"
@@ -148,9 +109,9 @@ class StartWithConfigOnStdinTest(unittest.TestCase):
         proc = self.start(etc)
         time.sleep(0.3)  # the proxy starts before the config is read: it must not share the stream
         assert proc.stdin is not None
-        proc.stdin.write(_document({"policy.json": ('{"version": 2, "routes": [{"host": "a.example"}]}', 0o600),
-                                    "secrets.json": (json.dumps({"credentials": {}, "known_secrets": {"k": SECRET}}),
-                                                     0o600)}))
+        proc.stdin.write(config_document({
+            "policy.json": ('{"version": 2, "routes": [{"host": "a.example"}]}', 0o600),
+            "secrets.json": (json.dumps({"credentials": {}, "known_secrets": {"k": SECRET}}), 0o600)}))
         proc.stdin.close()
         proc.stdin = None  # communicate() would flush it
         self.wait_ready(proc)

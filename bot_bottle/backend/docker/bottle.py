@@ -68,6 +68,27 @@ def new_status_file(folder: str) -> str:
     return f"{folder}/{STATUS_NAME}-{secrets.token_hex(8)}"
 
 
+def run_exec(argv: list[str], timeout: float | None, *, env: Mapping[str, str] | None = None,
+             clean_stderr: Callable[[str], str] | None = None) -> ExecResult:
+    """``argv`` (the host's command that runs one in the bottle) run to its end; one still running
+    after ``timeout`` seconds is ended and answers status 124, as ``timeout(1)`` does."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return ExecResult(124, "", f"timed out after {timeout:g} s")
+    stderr = clean_stderr(proc.stderr) if clean_stderr is not None else proc.stderr
+    return ExecResult(proc.returncode, proc.stdout or "", stderr)
+
+
+def copy_source(host_path: str | Path) -> Path:
+    """The host file or folder a ``cp_in`` copies; a missing one is the clear error, raised
+    before anything runs in the bottle."""
+    source = Path(host_path)
+    if not source.exists():
+        raise BotBottleError(f"cannot copy {source} into the bottle: it does not exist")
+    return source
+
+
 def read_status_cmd(status_file: str) -> str:
     """Print the recorded status and remove the file (a snapshot must not carry it)."""
     quoted = shlex.quote(status_file)
@@ -162,16 +183,7 @@ class DockerBottle(Bottle):
     def exec(self, cmd: str, *, user: str = "node") -> ExecResult:
         if self._api is not None:
             return self._api_exec(self._api, ["sh", "-c", cmd], user, None, self._exec_timeout)
-        try:
-            proc = subprocess.run(
-                self.exec_argv(cmd, user=user),
-                capture_output=True,
-                text=True,
-                timeout=self._exec_timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return ExecResult(124, "", f"timed out after {self._exec_timeout:g} s")
-        return ExecResult(proc.returncode, proc.stdout, proc.stderr)
+        return run_exec(self.exec_argv(cmd, user=user), self._exec_timeout)
 
     def cp_in(self, host_path: str | Path, guest_path: str, *, user: str = "node") -> None:
         """Copy a file or folder in, owned by ``user``: a tar stream unpacked by ``user`` itself.
@@ -179,9 +191,7 @@ class DockerBottle(Bottle):
         ``docker cp`` would keep host ownership, and the agent container has no CAP_CHOWN to fix
         it afterwards, so the unpacking runs as the user who must own the result.
         """
-        source = Path(host_path)
-        if not source.exists():
-            raise BotBottleError(f"cannot copy {source} into the bottle: it does not exist")
+        source = copy_source(host_path)
         guest = PurePosixPath(guest_path)
         with tempfile.TemporaryFile() as archive:
             archive_mod.pack(archive, source, guest.name)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_bottle import interrupts, proc, scratch
-from bot_bottle.backend import sidecar_config
+from bot_bottle.backend import Bottle, sidecar_config
 from bot_bottle.backend.agent_setup import default_git_fields
 from bot_bottle.backend.docker import create_body, egress_log, engine, engine_api, removal, snapshot_room
 from bot_bottle.backend.docker.disk_guard import DiskGuard
@@ -85,6 +85,47 @@ AGENT_ENTRY = (
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
+
+
+def timed(timings: dict[str, float], name: str, fn: Callable[[], T]) -> T:
+    """``fn()``, with its wall time kept as ``timings[name]`` even when it raises."""
+    start = time.perf_counter()
+    try:
+        return fn()
+    finally:
+        timings[name] = time.perf_counter() - start
+
+
+def bottle_metadata(bottle_id: str, plan: BottlePlan, *, backend: str, image: str | None, snapshot: str | None,
+                    runtime: str | None, owner: str) -> Metadata:
+    """A new bottle's state record, the same fields whichever backend runs it."""
+    return Metadata(
+        id=bottle_id,
+        agent=plan.agent,
+        bottle=plan.bottle,
+        backend=backend,
+        cwd=str(plan.cwd) if plan.cwd else None,
+        started_in=str(plan.agent_folder) if plan.agent_folder else None,
+        label=plan.label,
+        color=plan.color,
+        image=image,
+        snapshot=snapshot,
+        runtime=runtime,
+        owner=owner,
+    )
+
+
+def provide_agent_files(bottle: Bottle, plan: BottlePlan, options: LaunchOptions) -> None:
+    """The agent's prompt, settings and skills; on a resume the snapshot holds the workspace and
+    these are the manifest's, written over it."""
+    from bot_bottle.provision import agent_files
+
+    if options.resume:
+        agent_files.provision_resume_files(bottle, plan.template, options.system_prompt,
+                                           supervise=plan.supervise, skills=list(options.skills))
+        return
+    agent_files.provision_start_files(bottle, plan.template, options.system_prompt, supervise=plan.supervise)
+    agent_files.copy_skills(bottle, plan.template, list(options.skills))
 
 
 @dataclass
@@ -342,11 +383,7 @@ class DockerLauncher:
         self.ca_trusted: str | None = None
 
     def _step(self, name: str, fn: Callable[[], T]) -> T:
-        start = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            self.timings[name] = time.perf_counter() - start
+        return timed(self.timings, name, fn)
     # ------------------------------------------------------------------ labels and metadata
     def labels(self, role: str) -> dict[str, str]:
         labels = {
@@ -364,20 +401,23 @@ class DockerLauncher:
         return labels
 
     def _metadata(self, image: str) -> Metadata:
-        return Metadata(
-            id=self.names.id,
-            agent=self.plan.agent,
-            bottle=self.plan.bottle,
-            backend="docker",
-            cwd=str(self.plan.cwd) if self.plan.cwd else None,
-            started_in=str(self.plan.agent_folder) if self.plan.agent_folder else None,
-            label=self.plan.label,
-            color=self.plan.color,
-            image=image,
-            snapshot=self.options.image_override,
-            runtime=self.plan.runtime,
-            owner=self.owner,
-        )
+        return bottle_metadata(self.names.id, self.plan, backend="docker", image=image,
+                               snapshot=self.options.image_override, runtime=self.plan.runtime, owner=self.owner)
+
+    def _open_state(self, metadata: Callable[[], Metadata]) -> None:
+        """The state folder: on a resume the kept one, now this user's and with no exit code yet
+        (its preserve marker noted, to tell a ``commit`` made during the run); else a new one
+        holding ``metadata()``."""
+        if self.options.resume:
+            self._marker_at_launch = self.state.preserve_marker()
+            meta = self.state.read()
+            meta.owner = self.owner
+            meta.exit_code = None
+            self.state.write(meta)
+        else:
+            self.state.create()
+            self._state_created = True
+            self.state.write(metadata())
 
     # ------------------------------------------------------------------ steps
     def _docker(self, args: list[str], *, timeout: float = 120) -> str:
@@ -441,16 +481,7 @@ class DockerLauncher:
             self._refuse_over_kept_agent()
         try:
             agent_image = self.options.image_override or self.plan.agent_image
-            if self.options.resume:
-                self._marker_at_launch = self.state.preserve_marker()
-                meta = self.state.read()
-                meta.owner = self.owner
-                meta.exit_code = None
-                self.state.write(meta)
-            else:
-                self.state.create()
-                self._state_created = True
-                self.state.write(self._metadata(agent_image))
+            self._open_state(lambda: self._metadata(agent_image))
 
             self._progress("checking images; creating the bottle's volume and network")
             # The engine's socket is looked up first (``_api``, a CLI's start): the volume, the
@@ -845,7 +876,7 @@ class DockerLauncher:
             self._provision(bottle)
 
     def _provision(self, bottle: DockerBottle) -> None:
-        from bot_bottle.provision import agent_files, git
+        from bot_bottle.provision import git
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
@@ -854,14 +885,7 @@ class DockerLauncher:
                           unless_set=default_git_fields(self.plan))
         if "no-gate" in self.weak:
             self._git_without_gate(bottle)
-        if self.options.resume:
-            # The snapshot holds the workspace; the prompt, skills and settings are the manifest's.
-            agent_files.provision_resume_files(bottle, self.plan.template, self.options.system_prompt,
-                                               supervise=self.plan.supervise, skills=list(self.options.skills))
-            return
-        agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
-                                          supervise=self.plan.supervise)
-        agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
+        provide_agent_files(bottle, self.plan, self.options)
 
     def _copy_workspace(self, bottle: DockerBottle) -> None:
         from bot_bottle.provision import workspace

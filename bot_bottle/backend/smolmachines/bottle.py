@@ -25,10 +25,12 @@ from bot_bottle.backend import Bottle, ExecResult
 from bot_bottle.backend.agent_setup import terminal_env
 from bot_bottle.backend.docker.bottle import (
     WORKDIR,
+    copy_source,
     new_status_file,
     parse_status,
     read_status_cmd,
     recorded_argv,
+    run_exec,
 )
 from bot_bottle.backend.secret_env import launcher_argv
 from bot_bottle.backend.smolmachines import smolvm
@@ -82,17 +84,8 @@ class SmolmachinesBottle(Bottle):
 
     def exec(self, cmd: str, *, user: str = "node") -> ExecResult:
         cli = self._cli()
-        try:
-            proc = subprocess.run(
-                self.exec_argv(cmd, user=user),
-                capture_output=True,
-                text=True,
-                timeout=self._exec_timeout,
-                env=smolvm.process_env(cli),
-            )
-        except subprocess.TimeoutExpired:
-            return ExecResult(124, "", f"timed out after {self._exec_timeout:g} s")
-        return ExecResult(proc.returncode, proc.stdout or "", smolvm._clean(proc.stderr))
+        return run_exec(self.exec_argv(cmd, user=user), self._exec_timeout, env=smolvm.process_env(cli),
+                        clean_stderr=smolvm._clean)
 
     def cp_in(self, host_path: str | Path, guest_path: str, *, user: str = "node") -> None:
         """Copy a file or folder in, owned by ``user``: an archive unpacked by ``user`` itself.
@@ -100,9 +93,7 @@ class SmolmachinesBottle(Bottle):
         ``machine cp`` lands files owned by root; unpacking as the target user gives the same
         ownership a Docker bottle gets, parent folders included.
         """
-        source = Path(host_path)
-        if not source.exists():
-            raise BotBottleError(f"cannot copy {source} into the bottle: it does not exist")
+        source = copy_source(host_path)
         guest = PurePosixPath(guest_path)
         staging = f"/tmp/bot-bottle-cp-{secrets.token_hex(6)}.tar"
         cli = self._cli()

@@ -28,7 +28,10 @@ from bot_bottle.backend.docker.launch import (
     SOCKET_DIR,
     DockerLauncher,
     LaunchOptions,
+    bottle_metadata,
+    provide_agent_files,
     proxy_env,
+    timed,
 )
 from bot_bottle.backend.docker.names import (
     LABEL_AGENT,
@@ -292,29 +295,14 @@ class SmolmachinesLauncher:
         self._torn_down = False
 
     def _step(self, name: str, fn: Callable[[], T]) -> T:
-        start = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            self.timings[name] = time.perf_counter() - start
+        return timed(self.timings, name, fn)
 
     # ------------------------------------------------------------------ metadata
     def _metadata(self) -> Metadata:
-        return Metadata(
-            id=self.names.id,
-            agent=self.plan.agent,
-            bottle=self.plan.bottle,
-            backend=BACKEND,
-            cwd=str(self.plan.cwd) if self.plan.cwd else None,
-            started_in=str(self.plan.agent_folder) if self.plan.agent_folder else None,
-            label=self.plan.label,
-            color=self.plan.color,
-            image=self.plan.agent_image,
-            snapshot=self.options.image_override,
-            runtime=RUNTIME,
-            owner=self.owner,
-            extra={"machine": self.machine},
-        )
+        meta = bottle_metadata(self.names.id, self.plan, backend=BACKEND, image=self.plan.agent_image,
+                               snapshot=self.options.image_override, runtime=RUNTIME, owner=self.owner)
+        meta.extra = {"machine": self.machine}
+        return meta
 
     def machine_labels(self) -> dict[str, str]:
         labels = {
@@ -330,16 +318,7 @@ class SmolmachinesLauncher:
 
     # ------------------------------------------------------------------ steps
     def _prepare_state(self) -> None:
-        if self.options.resume:
-            self.bundle._marker_at_launch = self.state.preserve_marker()
-            meta = self.state.read()
-            meta.owner = self.owner
-            meta.exit_code = None
-            self.state.write(meta)
-        else:
-            self.state.create()
-            self.bundle._state_created = True
-            self.state.write(self._metadata())
+        self.bundle._open_state(self._metadata)  # the bundle keeps or drops the state folder
 
     def _artifact(self) -> Path:
         override = self.options.image_override
@@ -446,7 +425,7 @@ class SmolmachinesLauncher:
         smolvm.wait_exec_ready(self.machine, timeout=READY_TIMEOUT)
 
     def _provision(self, bottle: SmolmachinesBottle) -> None:
-        from bot_bottle.provision import agent_files, ca, git, workspace
+        from bot_bottle.provision import ca, git, workspace
 
         if self._secret_env:
             write_secret_env(bottle, self._secret_env, SECRET_ENV_FILE)
@@ -459,14 +438,9 @@ class SmolmachinesLauncher:
         # so its own survives a resume), and every declared repo's URLs sent to the gate (reached
         # through the proxy the guest's env points at), on a resume too.
         git.configure_git(bottle, self.plan.repos, self.plan.git_user, unless_set=default_git_fields(self.plan))
+        provide_agent_files(bottle, self.plan, self.options)
         if self.options.resume:
-            # The snapshot holds the workspace; the prompt, skills and settings are the manifest's.
-            agent_files.provision_resume_files(bottle, self.plan.template, self.options.system_prompt,
-                                               supervise=self.plan.supervise, skills=list(self.options.skills))
-            return
-        agent_files.provision_start_files(bottle, self.plan.template, self.options.system_prompt,
-                                          supervise=self.plan.supervise)
-        agent_files.copy_skills(bottle, self.plan.template, list(self.options.skills))
+            return  # the snapshot holds the workspace
         if self.plan.cwd is not None:
             workspace.copy_in(bottle, self.plan.cwd, bottle.workdir, progress=self._progress)
 

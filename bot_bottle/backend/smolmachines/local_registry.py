@@ -114,24 +114,22 @@ class _Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return total
-                remaining = size
-                while remaining:
-                    data = self.rfile.read(min(_CHUNK, remaining))
-                    if not data:
-                        raise ConnectionError("body ended early")
-                    out.write(data)
-                    remaining -= len(data)
+                self._copy_exactly(size, out)
                 total += size
                 self.rfile.readline()
-        remaining = int(self.headers.get("Content-Length") or 0)
+        size = int(self.headers.get("Content-Length") or 0)
+        self._copy_exactly(size, out)
+        return total + size
+
+    def _copy_exactly(self, size: int, out: IO[bytes]) -> None:
+        """Copy the next ``size`` bytes of the request into ``out``; fewer is a broken request."""
+        remaining = size
         while remaining:
             data = self.rfile.read(min(_CHUNK, remaining))
             if not data:
                 raise ConnectionError("body ended early")
             out.write(data)
             remaining -= len(data)
-            total += len(data)
-        return total
 
     def _route(self) -> tuple[str, dict[str, list[str]]]:
         parsed = urllib.parse.urlsplit(self.path)

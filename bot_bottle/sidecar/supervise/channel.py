@@ -40,7 +40,7 @@ import stat
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -847,20 +847,27 @@ class Spool:
 
     def await_decision(self, proposal_id: str, timeout: float, poll: float = 0.25) -> Decision | None:
         """The decision once it is there, or None after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            decision = self._decision_or_none(proposal_id)
-            if decision is not None:
-                return decision
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            time.sleep(min(poll, left))
+        looks = self._decision_looks(proposal_id, timeout, poll)
+        try:
+            while True:
+                time.sleep(next(looks))
+        except StopIteration as done:
+            return done.value
 
     async def await_decision_async(self, proposal_id: str, timeout: float, poll: float = 0.25) -> Decision | None:
         """``await_decision`` for an event loop: sleeps without blocking other requests."""
         import asyncio  # only the MCP server awaits: whoever else imports the channel skips it
 
+        looks = self._decision_looks(proposal_id, timeout, poll)
+        try:
+            while True:
+                await asyncio.sleep(next(looks))
+        except StopIteration as done:
+            return done.value
+
+    def _decision_looks(self, proposal_id: str, timeout: float, poll: float) -> Generator[float, None, Decision | None]:
+        """Looks for the decision until ``timeout``: yields each wait before the next look (the
+        caller sleeps it, blocking or not) and returns the decision, or None once time is up."""
         deadline = time.monotonic() + timeout
         while True:
             decision = self._decision_or_none(proposal_id)
@@ -869,7 +876,7 @@ class Spool:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            await asyncio.sleep(min(poll, left))
+            yield min(poll, left)
 
     def _decision_or_none(self, proposal_id: str) -> Decision | None:
         try:
