@@ -260,6 +260,86 @@ class PypiTest(DetectorCase):
         return ["pypi-AgE", "pypi-simple-index", "pip install pypi-stats"]
 
 
+class DigitalOceanTest(DetectorCase):
+    detector = "digitalocean-token"
+
+    def positives(self, rng):
+        return [f"do{kind}_v1_" + fakes.rand(rng, 64, fakes.HEX) for kind in "opr"]
+
+    def negatives(self):
+        return ["dop_v1_" + "0" * 64, "dop_v1_short", "dop_v1_" + fakes.HEX * 5]
+
+
+class ShopifyTest(DetectorCase):
+    detector = "shopify-token"
+
+    def positives(self, rng):
+        return [f"shp{kind}_" + fakes.rand(rng, 32, fakes.HEX) for kind in ("at", "ss", "ca", "pa")]
+
+    def negatives(self):
+        return ["shpat_" + "a" * 32, "def shpat_handler(shop): pass", "shpat_" + "aB3xY9" * 6]
+
+
+class SendGridTest(DetectorCase):
+    detector = "sendgrid-api-key"
+
+    def positives(self, rng):
+        return ["SG." + fakes.rand(rng, 22, fakes.URLSAFE) + "." + fakes.rand(rng, 43, fakes.URLSAFE)]
+
+    def negatives(self):
+        return ["SG." + "a" * 22 + "." + "b" * 43, "MSG.info.format(name)", "SG.settings.DEFAULT_FROM_EMAIL"]
+
+
+class PostmanTest(DetectorCase):
+    detector = "postman-api-key"
+
+    def positives(self, rng):
+        return ["PMAK-" + fakes.rand(rng, 24, fakes.HEX) + "-" + fakes.rand(rng, 34, fakes.HEX)]
+
+    def negatives(self):
+        return ["PMAK-" + "0" * 24 + "-" + "0" * 34, "PMAK-short", "PMAK-" + "g" * 59]
+
+
+class LinearTest(DetectorCase):
+    detector = "linear-api-key"
+
+    def positives(self, rng):
+        return ["lin_api_" + fakes.rand(rng, 40) for _ in range(2)]
+
+    def negatives(self):
+        return ["lin_api_" + "a" * 40, "lin_api_client_configuration_for_the_workspace", "lin_api_short"]
+
+
+class GrafanaTest(DetectorCase):
+    detector = "grafana-token"
+
+    def positives(self, rng):
+        return ["glsa_" + fakes.rand(rng, 32) + "_" + fakes.rand(rng, 8, fakes.HEX)]
+
+    def negatives(self):
+        return ["glsa_" + "a" * 32 + "_0123abcd", "glsa_service_account_token_name_here_deadbeef"]
+
+
+class DopplerTest(DetectorCase):
+    detector = "doppler-token"
+
+    def positives(self, rng):
+        return ["dp.pt." + fakes.rand(rng, 43), "dp.st.prd." + fakes.rand(rng, 40), "dp.ct." + fakes.rand(rng, 43)]
+
+    def negatives(self):
+        return ["dp.pt." + "a" * 43, "dp.st.config.value", "udp.st.settings_for_the_default_transport_layer"]
+
+
+class AtlassianTest(DetectorCase):
+    detector = "atlassian-api-token"
+
+    def positives(self, rng):
+        return ["ATATT3xFfGF0" + fakes.rand(rng, 170, fakes.URLSAFE) + "=" + fakes.rand(rng, 8, "0123456789ABCDEF")]
+
+    def negatives(self):
+        return ["ATATT3xFfGF0", "ATATT3" + "A" * 170 + "=0123ABCD"]
+
+
 class PrivateKeyTest(unittest.TestCase):
     def test_kinds(self) -> None:
         rng = random.Random(41)

@@ -5,8 +5,8 @@ name, the literal *anchors* its format starts with, and a regular expression.
 
 Speed comes from not running most expressions at all. A few *probes* find out which anchors
 occur in a text: one regex per group of anchors that end in the same uncommon character
-(``_``, ``-``, ``J``) with a look-behind per anchor, a literal-first alternation for the ``A...``
-family, and plain substring tests for long anchors. CPython's regex engine only skips ahead
+(``_``, ``-``, ``.``, ``J``) with a look-behind per anchor, a literal-first alternation for the
+``A...`` family, and plain substring tests for long anchors. CPython's regex engine only skips ahead
 quickly when a pattern starts with a literal, and every probe does; a pattern starting with a
 character class or a look-behind would be tried at every position. So on ordinary text a scan
 costs about ten fast passes, and a detector's own expression runs only where its anchor is.
@@ -19,11 +19,12 @@ and not a kebab-case or snake-case name. Appended to a blob, a token is one wher
 with its format's exact length or, for a format of no fixed length, with more of its format than a
 blob spells by chance (Google's "ya29.a0A" and older "ya29.Gl..." shapes, PyPI's index name,
 OpenAI's kind and "T3BlbkFJ", Slack's digit groups); a JWT is one wherever its header decodes to
-one; a GitHub or npm token whose checksum holds is one anywhere. An AWS key id is read with one or
-two lower-case letters glued on (its body random base32: letters and digits, or letters with few
-vowels), an AWS secret key with characters glued to it or run together with its key id (any glue
-around the pair, lines of base64 around it, where the id's body is random base32), an unmarked
-legacy OpenAI key glued to one character or after a short name. A GitHub token is read lower- or
+one; a GitHub, npm or routable GitLab token whose checksum holds is one anywhere. An AWS key id is
+read with one or two lower-case letters glued on or run together with other key ids (its body
+random base32: letters and digits, or letters with few vowels), an AWS secret key with characters
+glued to it or run together with its key id (any glue around the pair, lines of base64 around
+it, where the id's body is random base32), an unmarked legacy OpenAI key glued to one character
+or after a short name. A GitHub token is read lower- or
 upper-cased too (the prefix kept as a marker, a one-case body that is no hex hash; upper-case
 base32 glued after a word ending in "GHS" is a hash), an OpenAI key where its "T3BlbkFJ" is kept.
 Known-benign shapes never fire: there is no detector for bare hex (hashes, git SHAs, "ghs_" and a
@@ -300,9 +301,27 @@ _GLUED_LETTERS = 2
 _AWS_GLUE_ENDS = _TOKEN | _B64
 
 
+_AWS_RUN_TOGETHER = 4  # key ids run together ("AKIA...AKIA..."): each one is a token of its own
+
+
+def _past_key_ids(text: str, at: int, step: int) -> int:
+    """Where the key ids with random bodies run together with one ending (``step`` 1) or starting
+    (``step`` -1) at ``at`` end: a list pasted without separators glues whole ids, and a random
+    upper-case run spells a prefix and a random body 20 characters apart once in 10**12."""
+    for _ in range(_AWS_RUN_TOGETHER):
+        start = at if step > 0 else at - 20
+        if start < 0 or _AWS_KEY_ID.fullmatch(text, start, start + 20) is None or \
+                not _aws_random_body(text, start + 4):
+            break
+        at = start + 20 if step > 0 else start
+    return at
+
+
 def _aws_glued_side(text: str, at: int, step: int) -> bool:
     """Whether the characters from ``at`` on (``step`` 1) or before it (``step`` -1) are at most
-    ``_GLUED_LETTERS`` lower-case letters, then the end of the text or a separator."""
+    ``_GLUED_LETTERS`` lower-case letters, then the end of the text or a separator (past other
+    key ids run together with it)."""
+    at = _past_key_ids(text, at, step)
     for count in range(_GLUED_LETTERS + 1):
         i = at + count if step > 0 else at - 1 - count
         if i < 0 or i >= len(text):
@@ -595,6 +614,52 @@ def _stripe(text: str, m: re.Match[str]) -> Span | None:
     return (start, end) if _random_alnum(body) and _not_repetitive(body) else None
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _hex_ends(text: str, start: int, end: int) -> bool:
+    """A hex body of fixed length glued to letters: not to more hex (a longer hash after a name)."""
+    return text[end] not in _HEX_DIGITS
+
+
+def _sendgrid(value: str) -> bool:
+    """Both parts random base64url (an id of 22 characters, the secret of 43), not a dotted name."""
+    key_id, secret = value[3:25], value[26:]
+    return _random_alnum(secret) and _not_repetitive(secret) and char_classes(key_id) >= 2
+
+
+def _grafana(value: str) -> bool:
+    """A Grafana service account token's 32 random letters and digits (before "_" and a checksum)."""
+    return _random_body(0)(value[5:37])
+
+
+# GitLab's routable tokens (every new personal access token since mid-2025): the prefix, a
+# base64url payload, ".", a two-character version ("01"; absent in the first ones of 2024),
+# ".", the payload's length in two base36 digits and the CRC32 of all before it in seven.
+_GITLAB_ROUTABLE = re.compile(r"gl[a-z]+-([0-9A-Za-z_\-]{27,300})\.(?:[0-9a-z]{2}\.)?([0-9a-z]{2})([0-9a-z]{7})")
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(number: int, width: int) -> str:
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = _BASE36[digit] + digits
+    return digits.rjust(width, "0")
+
+
+def _gitlab_checksummed(value: str) -> bool:
+    """A routable token whose CRC holds: a token wherever it is glued (a chance of 2**-32)."""
+    m = _GITLAB_ROUTABLE.fullmatch(value)
+    return m is not None and _base36(zlib.crc32(value[:-7].encode("ascii")), 7) == m.group(3)
+
+
+def _marked_gitlab(value: str) -> bool:
+    """A routable token's dotted tail naming its payload's length: more than a blob spells."""
+    m = _GITLAB_ROUTABLE.fullmatch(value)
+    return m is not None and int(m.group(2), 36) == len(m.group(1))
+
+
 def _slack(value: str) -> bool:
     return len(value) >= 20 and bool(_HAS_DIGIT.search(value)) and value.count("-") >= 2
 
@@ -865,6 +930,15 @@ def _d(id: str, name: str, pattern: str, anchors: tuple[str, ...], **kw: object)
 
 
 _AWS_ANCHORS = ("AKIA", "ASIA", "ABIA", "ACCA")
+_ANTHROPIC_LENGTH = 108  # "sk-ant-api03-" and 95 characters
+
+
+def _marked_anthropic_admin(value: str) -> bool:
+    """An admin key ("sk-ant-admin01-" and 95 characters): its own length with its own prefix, as
+    an API key with two characters glued on is that long too."""
+    return len(value) == 110 and value[:15].lower() == "sk-ant-admin01-"
+
+
 _XOX = tuple(f"xox{c}-" for c in "abposre")
 
 DETECTORS: tuple[Detector, ...] = (
@@ -903,9 +977,12 @@ DETECTORS: tuple[Detector, ...] = (
        glue=Glue(4, need=_upper_github_glued)),
     _d("github-token", "GitHub token", r"github_pat_[A-Za-z0-9_]{50,251}",
        ("github_pat_",), run_min=61, before=_ALNUM, after=_WORD, check=_random_body(11), glue=Glue(11, tail=(93,))),
-    _d("gitlab-token", "GitLab token", r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}",
+    # A routable token's dotted tail is part of it where nothing glued follows the tail.
+    _d("gitlab-token", "GitLab token",
+       r"gl(?:pat|dt|rt|ptt)-[0-9A-Za-z_\-]{20,}(?:(?:\.[0-9a-z]{2})?\.[0-9a-z]{9}(?!\.?[0-9A-Za-z_\-]))?",
        ("glpat-", "gldt-", "glrt-", "glptt-"), run_min=25, before=_ALNUM, after=_TOKEN,
-       check=lambda v: _varied(0)(v.split("-", 1)[1]), glue=Glue(5, "d", tail=(26,))),
+       check=lambda v: _varied(0)(v.split("-", 1)[1]),
+       glue=Glue(5, "d", proof=_gitlab_checksummed, tail=(26,), marked=_marked_gitlab)),
     _d("slack-token", "Slack token", r"xox[abposre]-[0-9A-Za-z\-]{10,250}", _XOX, run_min=15,
        before=_ALNUM, after=_TOKEN, check=_slack, glue=Glue(5, "lud", marked=_marked_slack)),
     _d("slack-token", "Slack token", r"xapp-[0-9]-[0-9A-Za-z\-]{20,250}", ("xapp-",), run_min=27,
@@ -917,9 +994,11 @@ DETECTORS: tuple[Detector, ...] = (
     _d("stripe-secret-key", "Stripe secret key", r"k_live_[0-9A-Za-z]{20,247}", ("k_live_",), run_min=27,
        window=(1, 1024), extract=_stripe),
     _d("anthropic-api-key", "Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "lud", tail=(108,))),
+       before=_TOKEN, after=_TOKEN, check=_varied(7),
+       glue=Glue(7, "lud", tail=(_ANTHROPIC_LENGTH,), marked=_marked_anthropic_admin)),
     _d("anthropic-api-key", "Anthropic API key", r"SK-ANT-[A-Z0-9_\-]{32,}", ("SK-ANT-",), run_min=39,
-       before=_TOKEN, after=_TOKEN, check=_varied(7), glue=Glue(7, "ud", tail=(108,))),
+       before=_TOKEN, after=_TOKEN, check=_varied(7),
+       glue=Glue(7, "ud", tail=(_ANTHROPIC_LENGTH,), marked=_marked_anthropic_admin)),
     _d("openai-api-key", "OpenAI API key", r"sk-[A-Za-z0-9_\-]{32,}", ("sk-",), run_min=35,
        before=_TOKEN, after=_TOKEN, check=_openai,
        glue=Glue(3, "lud", need=_openai_glued, tail=(51,), marked=_marked_openai)),
@@ -932,6 +1011,30 @@ DETECTORS: tuple[Detector, ...] = (
        check=_random_body(4), glue=Glue(4, fixed=True, proof=_checksummed(4), tail=(40,))),
     _d("pypi-token", "PyPI token", r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-",), run_min=58, before=_ALNUM, after=_TOKEN,
        glue=Glue(8, marked=_marked_pypi)),
+    # Fixed lengths of hex, letters and digits or base64url after a prefix no name spells: read
+    # glued, and appended to a blob where they end the run with that exact length.
+    _d("digitalocean-token", "DigitalOcean token", r"do[opr]_v1_[a-f0-9]{64}", ("dop_v1_", "doo_v1_", "dor_v1_"),
+       run_min=71, before=_ALNUM, after=_ALNUM, check=_varied(7),
+       glue=Glue(7, fixed=True, tail=(71,), need_end=_hex_ends)),
+    _d("shopify-token", "Shopify access token", r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}",
+       ("shpat_", "shpss_", "shpca_", "shppa_"), run_min=38, before=_ALNUM, after=_ALNUM, check=_varied(6),
+       glue=Glue(6, fixed=True, tail=(38,), need_end=_hex_ends)),
+    _d("sendgrid-api-key", "SendGrid API key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}", ("SG.",), run_min=69,
+       before=_TOKEN, after=_TOKEN, check=_sendgrid, glue=Glue(3, "lud", fixed=True, tail=(69,))),
+    _d("postman-api-key", "Postman API key", r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}", ("PMAK-",), run_min=64,
+       before=_TOKEN, after=_TOKEN, check=_varied(5), glue=Glue(5, fixed=True, tail=(64,), need_end=_hex_ends)),
+    _d("linear-api-key", "Linear API key", r"lin_api_[A-Za-z0-9]{40}", ("lin_api_",), run_min=48,
+       before=_ALNUM, after=_WORD, check=_random_body(8), glue=Glue(8, "lud", fixed=True, tail=(48,))),
+    _d("grafana-token", "Grafana service account token", r"glsa_[A-Za-z0-9]{32}_[a-fA-F0-9]{8}", ("glsa_",),
+       run_min=46, before=_ALNUM, after=_WORD, check=_grafana, glue=Glue(5, "lud", fixed=True, tail=(46,))),
+    # Personal, CLI, service (with its config's name in newer ones) and service account tokens.
+    _d("doppler-token", "Doppler token", r"dp\.(?:pt|ct|st|sa)\.(?:[a-z0-9_\-]{2,35}\.)?[A-Za-z0-9]{40,44}",
+       ("dp.pt.", "dp.ct.", "dp.st.", "dp.sa."), run_min=46, before=_ALNUM, after=_WORD,
+       check=lambda value: _random_body(0)(value.rsplit(".", 1)[1]), glue=Glue(6, "lud", tail=tuple(range(46, 51)))),
+    # "ATATT3xFfGF0", base64url, "=" and a checksum of eight hex digits: marked past any blob.
+    _d("atlassian-api-token", "Atlassian API token", r"ATATT3[A-Za-z0-9_\-]{100,300}=[0-9A-F]{8}", ("ATATT3",),
+       run_min=108, before=_TOKEN, after=_TOKEN, check=_random_body(6),
+       glue=Glue(6, "lud", fixed=True, marked=lambda value: value.startswith("ATATT3xFfGF0"))),
     _d("private-key", "Private key block", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
        ("PRIVATE KEY",), extract=_private_key, window=(64, 64), run_min=32),
     _d("jwt", "JSON Web Token",
@@ -962,12 +1065,20 @@ class _Probe:
 # regex engine jumps between occurrences), checks the character before it against the few that
 # can precede it in an anchor (cheap: most "_" in code follow other letters), then the anchors.
 _PROBE_TABLE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (r"_(?<=[poustrmePOUSR]_)(?:(?<=gh[pousr]_)|(?<=npm_)|(?<=k_live_)|(?<=github_pat_)|(?<=GH[POUSR]_))",
+    # Anchors whose "_" follows "1", "a" or "i" behind one more look-behind: most "_" in code
+    # follow a letter of the first class, and each alternative tried there costs.
+    (r"_(?<=[poustrmePOUSR1ai]_)(?:(?<=gh[pousr]_)|(?<=npm_)|(?<=k_live_)|(?<=github_pat_)|(?<=GH[POUSR]_)"
+     r"|(?<=shp(?:at|ss)_)|(?<=[1ai]_)(?:(?<=shp[cp]a_)|(?<=glsa_)|(?<=lin_api_)|(?<=do[opr]_v1_)))",
      ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "npm_", "k_live_", "github_pat_",
-      "GHP_", "GHO_", "GHU_", "GHS_", "GHR_")),
-    (r"-(?<=[abeikoprstX]-)(?:(?<=sk-)|(?<=gl[dr]t-)|(?<=glp(?:at|tt)-)|(?<=xox[abposre]-)|(?<=xapp-)"
-     r"|(?<=GOCSPX-)|(?<=pypi-))",
-     ("sk-", "gldt-", "glrt-", "glpat-", "glptt-", *(f"xox{c}-" for c in "abposre"), "xapp-", "GOCSPX-", "pypi-")),
+      "GHP_", "GHO_", "GHU_", "GHS_", "GHR_", "dop_v1_", "doo_v1_", "dor_v1_",
+      "shpat_", "shpss_", "shpca_", "shppa_", "lin_api_", "glsa_")),
+    (r"-(?<=[abeikoprstXK]-)(?:(?<=sk-)|(?<=gl[dr]t-)|(?<=glp(?:at|tt)-)|(?<=xox[abposre]-)|(?<=xapp-)"
+     r"|(?<=GOCSPX-)|(?<=pypi-)|(?<=PMAK-))",
+     ("sk-", "gldt-", "glrt-", "glpat-", "glptt-", *(f"xox{c}-" for c in "abposre"), "xapp-", "GOCSPX-", "pypi-",
+      "PMAK-")),
+    # Anchors ending in a dot: one pass for three formats (the class keeps most dots of code out).
+    (r"\.(?<=[G9ta]\.)(?:(?<=SG\.)|(?<=ya29\.)|(?<=dp\.(?:pt|ct|st|sa)\.))",
+     ("SG.", "ya29.", "dp.pt.", "dp.ct.", "dp.st.", "dp.sa.")),
     # OpenAI's marker upper-cased ends in "J" too: no pass of its own.
     (r"J(?<=[yF]J)(?:(?<=eyJ)|(?<=T3BLBKFJ))", ("eyJ", "T3BLBKFJ")),
 )
@@ -981,7 +1092,7 @@ def _build_probes(anchors: set[str]) -> tuple[_Probe, ...]:
         if wanted:
             probes.append(_Probe(re.compile(source), wanted))
             rest -= set(wanted)
-    starting_a = tuple(sorted(a for a in rest if a.startswith("A") and len(a) == 4))
+    starting_a = tuple(sorted(a for a in rest if a.startswith("A") and 4 <= len(a) <= 6))
     if starting_a:
         family = re.compile("A(?:" + "|".join(re.escape(a[1:]) for a in starting_a) + ")")
         probes.append(_Probe(family, starting_a, matches_anchor=True))
