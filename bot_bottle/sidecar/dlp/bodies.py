@@ -33,6 +33,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
 from bot_bottle.sidecar.dlp import archives
+# The values of a body too large to parse, read without a parse (for the scanner).
+from bot_bottle.sidecar.dlp.json_strings import lexed_form_values, lexed_json_values, value_chunks
 from bot_bottle.sidecar.dlp.redact import MARKER_PATTERN
 
 try:  # mitmproxy depends on Brotli, so the sidecar has it; elsewhere br bodies are scanned raw

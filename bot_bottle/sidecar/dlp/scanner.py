@@ -276,9 +276,10 @@ class Scanner:
             regions = textual + [r for r in compat_regions(data, SPLIT_REACH, windows) if not _inside(r, textual)]
             # ASCII stored as UTF-16 or UTF-32 is not printable: its runs are decoded too.
             regions += [r for r in wide_regions(data) if not _inside(r, textual)]
-            for start, end in regions:
-                for finding in self._decoded_findings(bodies.as_text(bytes(data[start:end])), location):
-                    out.append(replace(finding, start=finding.start + start, end=finding.end + start))
+            with memoryview(data) as raw:  # a region copied once (a bytearray's slice, then bytes of it: twice)
+                for start, end in regions:
+                    for finding in self._decoded_findings(bodies.as_text(bytes(raw[start:end])), location):
+                        out.append(replace(finding, start=finding.start + start, end=finding.end + start))
             out += self._spread_findings(data, textual, location)
         return resolve_overlaps(dedupe(out))
 
@@ -520,7 +521,8 @@ class Scanner:
         if not lengths:
             return []
         base = max(0, seen - max(lengths.values()))
-        head = bytes(data[base:])
+        with memoryview(data) as view:
+            head = bytes(view[base:])  # one copy (a slice of a bytearray, then bytes of it, made two)
         runs = self._piece_runs(head)
         request = _Request()
         if runs is None:
@@ -787,6 +789,14 @@ class Scanner:
         if mime == "application/dns-message":  # DNS over HTTPS, POST
             self._add_dns_names(request, dns.query_names(data), base)
         if not structured:
+            # Too large to parse: the values, read by a lexical pass, still meet their neighbours
+            # in the adjacent-values check (a token cut over two of them is in no text whole).
+            text = request.segments[info.raw_index].text
+            if mime == "application/x-www-form-urlencoded":
+                self._add_joined(request, f"{base}.form", bodies.lexed_form_values(text), lazy=True)
+            elif bodies.is_json(mime) or (not mime.startswith("multipart/") and bodies.looks_like_json(data)):
+                self._add_joined(request, f"{base}.json", itertools.chain.from_iterable(bodies.lexed_json_values(text)),
+                                 lazy=True)
             return
         # JSON under any type but a form's or multipart's is read as JSON (documents one after
         # another as well): NDJSON is sent as application/ndjson, text/x-ndjson, x-ldjson or a
@@ -867,6 +877,21 @@ class Scanner:
         each thing that could not be read whole a scan-limit (the caller blocks)."""
         for i, content in enumerate(contents):
             request.add(f"{base}.inner[{i}]", bodies.as_text(content))
+            if bodies.looks_like_json(content):
+                # A JSON file in an archive (or under compression): its values are neighbours as
+                # a body's are. Read as UTF-8 when it is, as a parse would (a secret's letters
+                # past ASCII), else byte for byte.
+                text = content.decode("utf-8", "replace") if len(content) <= self.options.structured_limit \
+                    else bodies.as_text(content)
+                values = itertools.chain.from_iterable(bodies.lexed_json_values(text))
+                # Fields one by one (the checks a small body's get) while the request holds few
+                # segments: an archive of many small files must not make millions of them.
+                room = max(0, 2 * MAX_FIELDS - len(request.segments))
+                head = list(itertools.islice(values, room + 1))
+                if len(head) <= room:
+                    self._add_adjacent(request, f"{base}.inner[{i}].json", head)
+                else:
+                    self._add_joined(request, f"{base}.inner[{i}].json", itertools.chain(head, values), lazy=True)
         for reason in dict.fromkeys(limits):
             request.extra.append(Finding(SCAN_LIMIT, reason[:1].upper() + reason[1:], base, 0, 0, HIGH))
 
@@ -879,6 +904,11 @@ class Scanner:
             if isinstance(error, json.JSONDecodeError) and (error.msg == "Extra data" or data[:1] == b"\x1e"):
                 # Documents one after another (a JSON text sequence starts each with RS).
                 self._add_json_lines(request, data, base)
+            else:
+                # Not JSON to a strict parser (cut short, a stray comma): a lenient receiver still
+                # reads its strings, which meet their neighbours as a document's values do.
+                values = bodies.lexed_json_values(bodies.as_text(data))
+                self._add_adjacent(request, f"{base}.json", itertools.chain.from_iterable(values))
             return False
         strings = bodies.json_strings(doc, MAX_FIELDS)
         if strings is None:
@@ -924,19 +954,37 @@ class Scanner:
         A finding here cannot be rewritten: a redaction blocks."""
         self._add_adjacent(request, f"{base}.ndjson", _value_texts([bodies.json_documents(data)]))
 
-    def _add_adjacent(self, request: _Request, where: str, texts: list[str]) -> None:
+    def _add_adjacent(self, request: _Request, where: str, texts: Iterable[str]) -> None:
         """``texts`` (values a receiver may read as neighbours, their text scanned elsewhere) join
         the adjacent-fields check as a run of their own: one field each, or, past ``MAX_FIELDS``,
         joined into one text checked at every cut (``_joined_hits``), so padding a body with
-        more values than that does not take the check away."""
-        if len(texts) <= MAX_FIELDS:
-            for k, text in enumerate(texts):
+        more values than that does not take the check away. Values read lexically (an iterator,
+        not a list) are, past that, joined a window at a time (``_add_joined``'s ``lazy``)."""
+        lazy = not isinstance(texts, list)
+        values = iter(texts)
+        head = list(itertools.islice(values, MAX_FIELDS + 1))
+        if len(head) <= MAX_FIELDS:
+            for k, text in enumerate(head):
                 request.add(f"{where}[{k}]", text, field_=True, scan=False, fresh=k == 0)
             return
-        self._add_joined(request, where, texts)
+        self._add_joined(request, where, itertools.chain(head, values) if lazy else texts, lazy=lazy)
 
-    def _add_joined(self, request: _Request, where: str, texts: list[str]) -> None:
-        """``texts`` as one segment (scanned by nothing but ``_joined_hits``) and its cuts."""
+    def _add_joined(self, request: _Request, where: str, texts: Iterable[str], *, lazy: bool = False) -> None:
+        """``texts`` as one segment (scanned by nothing but ``_joined_hits``) and its cuts.
+
+        ``lazy``: values of a body too large to join whole (millions of one-letter values would
+        cost gigabytes of cut offsets): joined and checked a window at a time here, and only
+        the stretch around what a window holds across a cut is kept, for ``_scan`` to find
+        again. Memory stays a window's, whatever the body."""
+        if lazy:
+            seen: set[tuple[str, str | None]] = set()  # one stretch per token kind or secret
+            for joined, cuts in bodies.value_chunks(texts, reach=SPLIT_REACH):
+                for hit in self._joined_hits(-1, joined, cuts, seen):
+                    start, end = max(0, hit.raw.start - SPLIT_REACH), min(len(joined), hit.raw.end + SPLIT_REACH)
+                    kept = [cut - start for cut in cuts[bisect.bisect_right(cuts, start):bisect.bisect_left(cuts, end)]]
+                    index = request.add(f"{where} (adjacent values)", joined[start:end], scan=False)
+                    request.joins.append((index, kept))
+            return
         texts = [t for t in texts if t]  # an empty value is no cut of its own
         if len(texts) < 2:
             return
