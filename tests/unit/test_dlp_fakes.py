@@ -29,6 +29,15 @@ def rand(rng: random.Random, n: int, alphabet: str = ALNUM) -> str:
             return out
 
 
+def mixed_blob(rng: random.Random, n: int, alphabet: str = B64) -> str:
+    """Random encoded text mixing lower, upper and digits, ending in a letter (what a token may be
+    appended to)."""
+    while True:
+        out = "".join(rng.choice(alphabet) for _ in range(n - 1)) + rng.choice(string.ascii_letters)
+        if any(c.islower() for c in out) and any(c.isupper() for c in out) and any(c.isdigit() for c in out):
+            return out
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

@@ -31,12 +31,7 @@ def spans(text: str) -> list[tuple[int, int, str]]:
     return [(start, end, id_) for start, end, _det, id_, _name in TOKENS.scan(text)]
 
 
-def blob(rng: random.Random, n: int, alphabet: str = fakes.B64) -> str:
-    """Random encoded text mixing lower, upper and digits, ending in a letter."""
-    while True:
-        out = "".join(rng.choice(alphabet) for _ in range(n - 1)) + rng.choice(string.ascii_letters)
-        if any(c.islower() for c in out) and any(c.isupper() for c in out) and any(c.isdigit() for c in out):
-            return out
+blob = fakes.mixed_blob
 
 
 # The starts of real tokens Google issued, each followed by random base64url.
