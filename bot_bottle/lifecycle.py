@@ -62,13 +62,52 @@ def collect_secrets(
     """Resolve the agent's env and the route credentials; refuse when any is missing."""
     missing = [name for name in plan.credential_refs if not environ.get(name)]
     if missing:
+        asked = credential_sources(manifest)
+        named = [f"{name} ({' and '.join(asked[name])})" if asked.get(name) else name for name in missing]
+        # The agent's ${VAR}s unset too are said now, not at the next try.
+        unset_env = [f"{e.value} (env.{e.name} at {e.origin})" for e in manifest.bottle.env
+                     if e.kind == "host" and e.value not in environ]
         raise BotBottleError(
-            "credentials the proxy must inject are not set in your environment: " + ", ".join(missing),
-            hint="export them before starting (only the sidecar will ever hold them), or remove the routes' auth",
+            "credentials the proxy must inject are not set in your environment: " + ", ".join(named)
+            + ("; the agent's env needs too: " + ", ".join(unset_env) if unset_env else ""),
+            hint="export them before starting (only the sidecar will ever hold the credentials), or change "
+                 "the manifest where each is asked for",
         )
     resolved = env_mod.resolve(manifest.bottle.env, environ, prompt)
     credentials = {name: environ[name] for name in plan.credential_refs}
     return resolved, credentials
+
+
+def credential_sources(manifest: Manifest) -> dict[str, list[str]]:
+    """Where the manifest asks for each host variable the proxy or the git-gate injects, by name:
+    the key and the file and line (``agent_provider.auth_token at FILE:LINE``), so a missing one
+    is fixed where it is asked for (a parent bottle's, through ``extends``, included)."""
+    bottle = manifest.bottle
+    asked: dict[str, list[str]] = {}
+
+    def add(name: str, where: str) -> None:
+        asked.setdefault(name, [])
+        if where not in asked[name]:
+            asked[name].append(where)
+
+    provider = bottle.provider
+    if provider.auth_token:
+        at = f" at {provider.auth_token_origin}" if provider.auth_token_origin else f" in {bottle.path}"
+        add(provider.auth_token, "agent_provider.auth_token" + at)
+    else:
+        from bot_bottle.plan import contrib_dir
+
+        info = providers.resolve(bottle.template, contrib_dir(manifest))
+        if info is not None and info.api_host and info.default_auth_token:
+            add(info.default_auth_token, f"the {bottle.template} provider's default, as {bottle.path} sets no "
+                                         "agent_provider.auth_token")
+    for route in bottle.routes:
+        if route.auth is not None:
+            add(route.auth.token_ref, f"{route.key}.auth at {route.origin}")
+    for repo in bottle.repos:
+        if repo.token_ref:
+            add(repo.token_ref, f"git-gate.repos.{repo.name}.token_ref at {repo.origin}")
+    return asked
 
 
 # What the agent sees where its provider credential would be (see providers.PLACEHOLDER: the CLI

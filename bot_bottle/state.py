@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -128,6 +129,79 @@ def unwritable_hint(folder: Path, exc: OSError) -> str:
         errno.EROFS: f"{folder} is on a read-only file system; run with a HOME you can write to",
         errno.EACCES: f"make {folder} yours and writable, or run with a HOME you can write to",
     }.get(exc.errno or 0, f"check that {folder} is a folder you can write to")
+
+
+def not_a_folder(path: Path) -> str | None:
+    """What stands at ``path`` where a folder belongs (``"a file"``, ``"a symlink to X, which
+    does not exist"``...), or None when it is a folder, nothing is there yet, or it cannot be told
+    (a folder above that cannot be searched: the operation itself reports that)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return _symlink_not_a_folder(path)
+    if stat.S_ISREG(mode):
+        return "a file"
+    return "not a file nor a folder (a device, a pipe or a socket)"
+
+
+def _symlink_not_a_folder(path: Path) -> str | None:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        if path.is_dir():
+            return None
+        followed = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a symlink (to {target}) that leads back to itself"
+        return f"a symlink to {target}, which does not exist"
+    return f"a symlink to {target}, which is {'a file' if stat.S_ISREG(followed.st_mode) else 'not a folder'}"
+
+
+def first_not_a_folder(path: Path, *, within: Path | None = None) -> tuple[Path, str] | None:
+    """The first of ``path`` and the folders above it (from the top, those under ``within`` when
+    given) that is something other than a folder, with what it is (``not_a_folder``); or None.
+    A folder that cannot be made is named for what blocks it, not for the folder asked for."""
+    chain = [path, *path.parents]
+    if within is not None and within in chain:
+        del chain[chain.index(within) + 1:]
+    for candidate in reversed(chain):
+        what = not_a_folder(candidate)
+        if what is not None:
+            return candidate, what
+    return None
+
+
+def not_a_folder_hint(path: Path, what: str) -> str:
+    """How to clear ``path``, found to be ``what`` where a folder belongs."""
+    if what.startswith("a symlink to ") and what.endswith("which does not exist"):
+        return f"make the folder it points to, or remove the symlink {path}"
+    return f"move it aside (for example `mv {path} {path}.old`); bot-bottle needs a folder there"
+
+
+class NotAFolderError(BotBottleError):
+    """A path bot-bottle keeps its files in is something other than a folder: nothing can be read
+    from it or written to it until it is moved aside (the host's state, exit 1, as a read-only one)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"{path} is not a folder: it is {what}", hint=not_a_folder_hint(path, what))
+        self.path = path
+        self.what = what
+
+
+def require_folders(*paths: Path, within: Path | None = None) -> None:
+    """Refuse with ``NotAFolderError`` when one of ``paths`` (or a folder above it, under
+    ``within``) stands where a folder belongs but is not one."""
+    for path in paths:
+        found = first_not_a_folder(path, within=within)
+        if found is not None:
+            raise NotAFolderError(*found)
 
 
 class StateDir:

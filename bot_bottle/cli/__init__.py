@@ -97,13 +97,30 @@ class _Parser(argparse.ArgumentParser):
 _INVALID_COMMAND = re.compile(r"^argument COMMAND: invalid choice: '([^']*)'")
 
 
+# How alike a mistyped command must be to one to be suggested. Command names are short, and the
+# manifests' cut-off (0.6) pairs unrelated words by a few shared letters ('bogus' with 'logs');
+# a swapped or dropped letter ('lsit', 'inti', 'stat') still reaches it, and so does the start
+# of only one command ('doc').
+COMMAND_CUTOFF = 0.75
+
+
 def _command_suggestion(message: str) -> str:
-    """``"; did you mean 'start'?"`` after argparse's words for a mistyped subcommand, else ``""``."""
-    from bot_bottle.manifest.schema import did_you_mean
+    """``"; did you mean 'start'?"`` after argparse's words for a mistyped subcommand, where
+    to find help for ``help``, else ``""``."""
+    import difflib
+
+    from bot_bottle.manifest.conceal import may_hold_credential
 
     typed = _INVALID_COMMAND.match(message)
-    close = did_you_mean(typed.group(1), SUBCOMMANDS) if typed else ""
-    return f"; {close.strip()}" if close else ""
+    if typed is None or may_hold_credential(typed.group(1)):  # a token is never echoed back
+        return ""
+    word = typed.group(1).lower()
+    if word in ("help", "-help", "h"):
+        return "; `bot-bottle --help` lists the commands, `bot-bottle COMMAND --help` describes one"
+    starting = [c for c in SUBCOMMANDS if len(word) >= 2 and c.startswith(word)]
+    close = starting if len(starting) == 1 else difflib.get_close_matches(word, SUBCOMMANDS, n=1,
+                                                                          cutoff=COMMAND_CUTOFF)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _option_suggestion(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:

@@ -17,6 +17,32 @@ def layout() -> Layout:
     return Layout.from_env()
 
 
+def home_layout(*, manifests: bool = True) -> Layout:
+    """``layout()`` for a command that reads or writes ~/.bot-bottle, refused (``NotAFolderError``)
+    when it, or with ``manifests`` its agents/ or bottles/, is a file, a dangling symlink or
+    anything else than a folder: nothing could be read from it nor written to it, and an empty
+    listing or a "run init" would send the user where init fails too."""
+    from bot_bottle.state import require_folders
+
+    lay = layout()
+    folders = (lay.bottles_dir, lay.home_agents_dir) if manifests else (lay.home_dir,)
+    require_folders(*folders, within=lay.home_dir)
+    return lay
+
+
+# Said by `start` and `resume` alike when one of --headless and --prompt comes without the other.
+HEADLESS_HINT = ("`--headless --prompt TEXT` runs TEXT as the agent's task with no terminal; "
+                 "without both, it is attached")
+
+
+def check_headless_prompt(headless: bool, prompt: str | None) -> None:
+    """Refuse --headless without --prompt, and --prompt without --headless, in one wording."""
+    if headless and prompt is None:
+        raise UsageError("--headless needs --prompt TEXT", hint=HEADLESS_HINT)
+    if prompt is not None and not headless:
+        raise UsageError("--prompt goes with --headless", hint=HEADLESS_HINT)
+
+
 def add_format(parser: argparse.ArgumentParser, help_text: str = "output format") -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", help=help_text)
 

@@ -53,6 +53,7 @@ def _find(name: str, kind: str | None) -> FileRef:
         unreadable = _unreadable_file(cat, name, kind)
         if unreadable is not None:
             raise unreadable  # its file is there but cannot be read: say why, as validate does
+        _refuse_blocked_folders(kind)
         names = sorted((set(cat.agents) if kind in (None, "agent") else set())
                        | (set(cat.bottles) if kind in (None, "bottle") else set()))
         from bot_bottle.manifest.schema import did_you_mean
@@ -65,6 +66,17 @@ def _find(name: str, kind: str | None) -> FileRef:
     if len(found) > 1:
         raise UsageError(f"'{name}' is both an agent and a bottle; say which with --agent or --bottle")
     return found[0]
+
+
+def _refuse_blocked_folders(kind: str | None) -> None:
+    """Refuse when the home folder NAME's file would be in is not a folder (a file, a dangling
+    symlink): "run init" would send the user where init fails too."""
+    from bot_bottle.state import require_folders
+
+    lay = common.layout()
+    folders = ([lay.home_agents_dir] if kind in (None, "agent") else []) + (
+        [lay.bottles_dir] if kind in (None, "bottle") else [])
+    require_folders(*folders, within=lay.home_dir)
 
 
 def _unreadable_file(cat: Catalog, name: str, kind: str | None) -> ManifestError | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from rich.text import Text
 from bot_bottle import examples
 from bot_bottle.cli import common, output
 from bot_bottle.errors import BotBottleError
-from bot_bottle.state import unwritable
+from bot_bottle.state import NotAFolderError, require_folders, unwritable, unwritable_hint
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +45,45 @@ def _write_examples(files: tuple[tuple[Path, str], ...]) -> None:
             raise unwritable(path, exc, "cannot write the example") from None
 
 
+def _make_folders(folders: tuple[Path, ...], home_dir: Path) -> list[Path]:
+    """Make each of ``folders`` (parents first) that is not there yet; the ones made, in order.
+    On a failure those made are removed again and the error names what stood in the way."""
+    made: list[Path] = []
+    for folder in folders:
+        try:
+            folder.mkdir()
+            made.append(folder)
+        except FileExistsError:
+            if folder.is_dir():
+                continue
+            _remove_folders(made)
+            _require_folders(folder, within=home_dir)  # what is there instead, by name
+            raise BotBottleError(f"cannot make the folder {folder}: something else is there; nothing written") from None
+        except OSError as exc:
+            _remove_folders(made)
+            if exc.errno == errno.ENOTDIR:
+                _require_folders(folder, within=home_dir)
+            raise BotBottleError(f"cannot make the folder {folder}: {exc.strerror or exc}; nothing written",
+                                 hint=unwritable_hint(folder.parent, exc)) from None
+    return made
+
+
+def _require_folders(*folders: Path, within: Path) -> None:
+    """``state.require_folders``, said as the folder init cannot make."""
+    try:
+        require_folders(*folders, within=within)
+    except NotAFolderError as exc:
+        raise BotBottleError(f"cannot make the folder {exc.path}: it is {exc.what}; nothing written",
+                             hint=exc.hint) from None
+
+
+def _remove_folders(made: list[Path]) -> None:
+    """Remove the folders ``_make_folders`` made, the deepest first (each only while empty)."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def run(args: argparse.Namespace) -> int:
     lay = common.layout()
     if not lay.home.is_dir():
@@ -50,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         # command run with the real HOME looks.
         raise BotBottleError(f"HOME is {lay.home}, which is not a folder; nothing written",
                              hint="set HOME to your home folder, for example: export HOME=/home/you")
+    # Before anything is made: a file where one of the folders belongs is named as the culprit.
+    _require_folders(lay.bottles_dir, lay.home_agents_dir, within=lay.home_dir)
     bottle = lay.bottles_dir / f"{examples.EXAMPLE_BOTTLE_NAME}.md"
     agent = lay.home_agents_dir / f"{examples.EXAMPLE_AGENT_NAME}.md"
     existing = [
@@ -64,14 +107,13 @@ def run(args: argparse.Namespace) -> int:
             f"{lay.home_dir} already holds manifests ({shown}{', ...' if len(existing) > 5 else ''}); nothing written",
             hint="`bot-bottle list` shows them; `bot-bottle edit NAME` changes one",
         )
-    for folder in (lay.bottles_dir, lay.home_agents_dir):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BotBottleError(f"cannot make the folder {folder}: {exc.strerror or exc}",
-                                 hint=f"{lay.home_dir} must be a folder you can write to") from None
-    os.chmod(lay.home_dir, 0o700)
-    _write_examples(((bottle, examples.EXAMPLE_BOTTLE), (agent, examples.EXAMPLE_AGENT)))
+    made = _make_folders((lay.home_dir, lay.bottles_dir, lay.home_agents_dir), lay.home_dir)
+    try:
+        os.chmod(lay.home_dir, 0o700)
+        _write_examples(((bottle, examples.EXAMPLE_BOTTLE), (agent, examples.EXAMPLE_AGENT)))
+    except BaseException:
+        _remove_folders(made)  # a failed init leaves the home as it found it
+        raise
     con = output.console()
     con.print(Text(f"wrote {bottle}", style="green"))
     con.print(Text(f"wrote {agent}", style="green"))

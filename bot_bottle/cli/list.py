@@ -177,7 +177,7 @@ def _run_bottles(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.running:
         return _run_bottles(args)
-    lay = common.layout()
+    lay = common.home_layout()
     cat = discover(lay)
     agents = [
         {

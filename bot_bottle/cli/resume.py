@@ -81,8 +81,7 @@ def _require_saved(state_dir: Path, bottle_id: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.headless != (args.prompt is not None):
-        raise UsageError("--headless and --prompt go together")
+    common.check_headless_prompt(args.headless, args.prompt)
     _require_saved(common.layout().state_dir, args.id)
     err = output.err_console()
     meta = api.read_resumable(common.layout().state_dir, args.id)

@@ -52,10 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     if args.format == "json" and not args.dry_run:
         raise UsageError("--format json is only for --dry-run (the plan); a launch is interactive")
-    if args.headless and args.prompt is None:
-        raise UsageError("--headless needs --prompt TEXT")
-    if args.prompt is not None and not args.headless:
-        raise UsageError("--prompt goes with --headless")
+    common.check_headless_prompt(args.headless, args.prompt)
     problem = label_problem(args.label) if args.label is not None else None
     if problem:
         raise UsageError(f"--label: {problem}")

@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     # timer, a tiny one floods the engine with docker exec).
     if not math.isfinite(args.interval) or args.interval < MIN_INTERVAL_S:
         raise UsageError(f"--interval must be a number of seconds, at least {MIN_INTERVAL_S:g} (got {args.interval:g})")
-    layout = common.layout()
+    verdict, typed = _verdict(args)  # a usage error first, before the home is looked at
+    layout = common.home_layout(manifests=False)  # its database lives in ~/.bot-bottle
     db = Store.default_path(layout.home_dir)
-    verdict, typed = _verdict(args)
     if args.drop_damaged is not None:
         return _drop_damaged(db, args.drop_damaged)
     if args.once:

@@ -127,11 +127,18 @@ def run(args: argparse.Namespace) -> int:
             return 0
         output.console().print(Text(f"{count} manifest file{'s' if count != 1 else ''} valid", style="green"))
         return 0
-    if report.errors:
-        invalid = len({e.path for e in report.errors})
+    blocked = set(report.not_folders)
+    invalid = len({e.path for e in report.errors} - blocked)
+    if invalid:
         output.err_console().print(Text(f"{invalid} of {count} manifest files invalid", style="red"))
     elif count:
         output.console().print(Text(f"{count} manifest file{'s' if count != 1 else ''} valid", style="green"))
+    if blocked:
+        # Not manifest files: what they hide is unknown, so they are not counted as invalid ones.
+        many = len(blocked) != 1
+        output.err_console().print(Text(f"{len(blocked)} path{'s' if many else ''} meant to be a manifest folder "
+                                        f"{'are' if many else 'is'} not one, so the manifests meant to be in "
+                                        f"{'them' if many else 'it'} were not checked", style="red"))
     if report.unreadable:
         # Said apart from the files: a folder is not a manifest, and what it holds is unknown.
         folders = len(report.unreadable)

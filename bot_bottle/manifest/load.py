@@ -35,6 +35,7 @@ from bot_bottle.manifest.model import (
     Route,
 )
 from bot_bottle.providers.plugins import PluginError
+from bot_bottle.state import not_a_folder, not_a_folder_hint
 
 Kind = Literal["agent", "bottle"]
 
@@ -387,8 +388,9 @@ def _name_of_file(written: str, known: Iterable[str]) -> str | None:
 
 
 def _not_folders(folders: Iterable[Path]) -> list[Path]:
-    """Those of ``folders`` that exist but are not folders: nothing is read from them, silently."""
-    return [folder for folder in folders if _exists(folder) and not folder.is_dir()]
+    """Those of ``folders`` that stand there but are not folders (a file, a dangling symlink):
+    nothing is read from them, silently."""
+    return [folder for folder in folders if not_a_folder(folder) is not None]
 
 
 def _exists(path: Path, *, file: bool = False) -> bool:
@@ -401,7 +403,16 @@ def _exists(path: Path, *, file: bool = False) -> bool:
 
 
 def _not_a_folder_note(path: Path) -> str:
-    return f"{path} is not a folder, so no manifest is read from it"
+    what = not_a_folder(path)
+    return f"{path} is not a folder{f' (it is {what})' if what else ''}, so no manifest is read from it"
+
+
+def _not_a_folder_hint(path: Path) -> str:
+    """What is at ``path`` instead of a folder, and how to clear it."""
+    what = not_a_folder(path)
+    if what is None:  # gone since it was found
+        return "move the file aside; manifests live in folders of that name"
+    return f"it is {what}; {not_a_folder_hint(path, what)}"
 
 
 def _manifest_folders(layout: Layout) -> list[Path]:
@@ -678,6 +689,8 @@ class ValidationReport:
     warnings: tuple[str, ...]
     # Folders that could not be listed: not manifest files, and not valid either (unknown).
     unreadable: tuple[ManifestError, ...] = ()
+    # Where a manifest folder belongs but something else stands (its error is in ``errors``).
+    not_folders: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -706,14 +719,15 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
     """Check every manifest file, and report each file's errors rather than stopping at one."""
     errors: list[ManifestError] = []
     checked: list[Path] = []
+    not_folders: list[Path] = []
     catalog = discover(layout, strict=False)
     errors.extend(catalog.invalid)
     checked.extend(e.path for e in catalog.invalid if e.path is not None)
     for folder in _not_folders(_manifest_folders(layout)):
         # Its agents or bottles are nowhere: "no manifest files found" and a pass would hide that.
         errors.append(ManifestError("is not a folder, so no manifest is read from it", path=folder,
-                                    hint="move the file aside; manifests live in folders of that name"))
-        checked.append(folder)
+                                    hint=_not_a_folder_hint(folder)))
+        not_folders.append(folder)  # not a manifest file: not counted among those checked
     warnings = [w for w in catalog.warnings if not w.endswith("(file ignored)")] + _stray_files(layout)
     loader = _Loader(layout, catalog, overrides)
     failed_paths: set[Path] = set()
@@ -743,4 +757,5 @@ def validate(layout: Layout, *, overrides: Mapping[Path, str] | None = None) -> 
             if exc.path not in failed_paths:
                 errors.extend(exc.each())
                 failed_paths.add(exc.path or ref.path)
-    return ValidationReport(tuple(checked), tuple(errors), tuple(dict.fromkeys(warnings)), tuple(catalog.unreadable))
+    return ValidationReport(tuple(checked), tuple(errors), tuple(dict.fromkeys(warnings)), tuple(catalog.unreadable),
+                            tuple(not_folders))

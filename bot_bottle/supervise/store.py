@@ -20,6 +20,7 @@ A database written by a newer bot-bottle is refused with a clear error rather th
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import json
@@ -280,6 +281,13 @@ def connect(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        from bot_bottle.state import first_not_a_folder, not_a_folder_hint
+
+        # A file (or a dangling symlink) where its folder belongs is named, not "File exists".
+        blocked = first_not_a_folder(path.parent) if exc.errno in (errno.EEXIST, errno.ENOTDIR) else None
+        if blocked is not None:
+            raise StoreError(f"{path}: cannot make the folder of the supervise database: {blocked[0]} is not a "
+                             f"folder, it is {blocked[1]}", hint=not_a_folder_hint(*blocked)) from None
         raise StoreError(f"{path}: cannot make the folder of the supervise database ({exc.strerror or exc})",
                          hint=writable_hint(path)) from None
     try:
