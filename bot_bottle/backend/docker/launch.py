@@ -310,7 +310,7 @@ def _name_taken(exc: engine.DockerError) -> bool:
 
 # Every bottle has a network of its own, and Docker's default address pools hold about 30 of them.
 NO_SUBNET_HINT = ("each running bottle uses one Docker network: stop the bottles (or remove the networks) you no "
-                  "longer need, or give the engine smaller ones, e.g. \"default-address-pools\": "
+                  "longer need (`bot-bottle cleanup` removes those that killed bot-bottle processes left), or give the engine smaller ones, e.g. \"default-address-pools\": "
                   "[{\"base\": \"172.16.0.0/12\", \"size\": 24}] in its daemon.json (then restart it)")
 
 
@@ -523,10 +523,43 @@ class DockerLauncher:
             self._step("proxy-ready", lambda: self._wait_sidecar_ready(self.names.sidecar_container))
             self._guard_disk()
             return bottle
-        except BaseException as failure:
+        except BaseException as caught:
+            failure = self._stopped_while_starting(caught) or caught
             # Ends the sidecar follower too.
             teardown_after_failure(failure, lambda: self.teardown(launch_failed=True))
-            raise
+            if failure is caught:
+                raise
+            raise failure from caught
+
+    def _stopped_while_starting(self, caught: BaseException) -> BotBottleError | None:
+        """The error to show when the launch failed because its agent container was stopped
+        under it (`bot-bottle stop` or `docker stop`/`kill` while the bottle starts): the step it
+        broke fails with a bare exit status (137, 143) or an empty error, which names neither the cause nor that nothing
+        is kept. None when the container still runs, or the failure is an interrupt or a bug."""
+        if not isinstance(caught, BotBottleError):
+            return None
+        with self._lock:
+            ref = next((ref for kind, ref in self._created if kind == "container"
+                        and self._created_names.get(ref, ref) == self.names.agent_container), None)
+        if ref is None:
+            return None
+        try:
+            found = engine.run(["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", ref],
+                               timeout=30, check=False)
+        except engine.DockerError:
+            return None  # an engine that does not answer: the first error says as much
+        running, _, code = found.stdout.strip().partition(" ")
+        if found.returncode != 0 or running != "false":
+            return None
+        # A resume's state folder (and snapshot) outlive a failed launch; a new bottle's do not.
+        kept = ("it stays as it was for `bot-bottle resume`" if not self._state_created
+                else "the bottle is removed, and nothing of it is kept for `resume`")
+        return BotBottleError(
+            f"bottle {self.names.id} was stopped while it was starting: its agent container exited "
+            f"(code {code or '?'}) before its agent ran ({caught}); {kept}",
+            hint="`bot-bottle stop`, `docker stop` or `docker kill` ends a starting bottle this way; "
+                 + ("start it again" if self._state_created else f"`bot-bottle resume {self.names.id}` again"),
+        )
 
     def _check_images(self) -> tuple[str, str]:
         from bot_bottle import images
