@@ -349,6 +349,10 @@ class SuperviseApp(App[None]):
         props.add_columns(*PROPOSAL_COLUMNS)
         props.focus()
         self._columns_added = True
+        # Kept at its end through every layout, not only when written: the first sync's other
+        # panes take their room a layout after the events were written and scrolled, and the
+        # newest stayed below the edge. Scrolling away releases it; scrolling back re-anchors it.
+        self.query_one("#events", RichLog).anchor()
         self.refresh_views()
         self.action_sync()
         if self.interval > 0:

@@ -23,6 +23,7 @@ from bot_bottle.backend.secret_env import LAUNCHER, launcher_argv
 from bot_bottle.backend.smolmachines import smolvm
 from bot_bottle.backend.smolmachines.bottle import STATUS_DIR, SmolmachinesBottle
 from tests._signals import default_signals
+from tests.unit._waits_dec15k import group_runs, wait_until
 from tests.unit.test_smolmachines_fakehost import V1
 
 
@@ -64,14 +65,16 @@ class Recorder(unittest.TestCase):
     def test_a_ctrl_c_to_the_whole_group_is_the_agents_to_answer(self) -> None:
         # A TTY's Ctrl-C reaches every process of the foreground group: the recorder stays to
         # write what the agent ended with, whether the agent dies of it or handles it.
-        agents = {130: ("sleep", "30"),
-                  7: ("sh", "-c", 'trap "exit 7" INT; while :; do sleep 0.1; done')}
-        for expected, agent in agents.items():
+        # Each with the command that shows it runs (the trap set, for the second: it loops).
+        agents = {130: (("sleep", "30"), ["sleep", "30"]),
+                  7: (("sh", "-c", 'trap "exit 7" INT; while :; do sleep 0.1; done'), ["sleep", "0.1"])}
+        for expected, (agent, running) in agents.items():
             with self.subTest(agent=agent):
                 self.status.unlink(missing_ok=True)
                 proc = subprocess.Popen(recorded(self.status, *agent), start_new_session=True,
                                         preexec_fn=default_signals)
-                time.sleep(0.5)
+                # The Ctrl-C comes while the agent runs: a loaded machine may take long to start it.
+                wait_until(lambda: group_runs(proc.pid, running))
                 os.killpg(proc.pid, signal.SIGINT)
                 self.assertEqual(proc.wait(timeout=20), expected)
                 self.assertEqual(self.status.read_text(), f"{expected}\n")

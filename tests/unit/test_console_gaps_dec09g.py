@@ -25,6 +25,7 @@ from bot_bottle.supervise.console import EVENTS_SHOWN, SuperviseApp
 from bot_bottle.supervise import store as store_mod
 from bot_bottle.supervise.store import DamagedRow, Store, StoreError
 from bot_bottle.supervise.sync import sync
+from tests.unit._waits_dec15k import until_shown
 from tests.unit.test_console_gaps_dec06c import IDS, MANY, Busy
 from tests.unit.test_console_gaps_dec08e import CliCase, applying_slowly, damage, synced_again
 from tests.unit.test_supervise_console import NOW, cell_texts
@@ -303,6 +304,8 @@ class TenThousandEvents(Busy):
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await self.settled(app, pilot)
+            # A screen that stopped changing may still be a layout short of the end: wait for it.
+            await until_shown(pilot, lambda: "h9999.example" in screen_text(app))
             seen.append(self.title(app))
             seen.append(screen_text(app))
 

@@ -24,6 +24,7 @@ from bot_bottle.supervise.console import ConfirmScreen, SuperviseApp
 from bot_bottle.supervise.link import RunResult, SidecarLink
 from bot_bottle.supervise.store import Store
 from bot_bottle.supervise.sync import BottleInfo, SyncReport, sync
+from tests.unit._waits_dec15k import HANG_GUARD_S, until_shown
 from tests.unit.test_supervise_console import BOTTLES, NOW, ConsoleCase
 from tests.unit.test_supervise_link import CTL_PREFIX, LocalSidecar
 
@@ -78,7 +79,8 @@ class Readable(Case):
         seen: list[str] = []
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
-            await pilot.pause(0.2)
+            await until_shown(pilot, lambda: all(part in screen_text(app) for part in (
+                "9m30s left to decide", "grants: this one push of app refs/heads/main")))
             first = screen_text(app)
             self.assertIn("9m30s left to decide", first, "time left, without scrolling")
             self.assertIn("grants: this one push of app refs/heads/main", first, "what approving grants, without scrolling")
@@ -102,7 +104,8 @@ class Readable(Case):
                      justification="Need read-only docs pages")
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
-            await pilot.pause(0.2)
+            await until_shown(pilot, lambda: all(part in screen_text(app) for part in (
+                "warning: the paths include '/': every path on this host", "9m30s left to decide")))
             text = screen_text(app)
             self.assertIn("warning: the paths include '/': every path on this host", text)
             self.assertIn("9m30s left to decide", text)
@@ -252,7 +255,7 @@ class NoMarkup(Case):
                     dataclasses.replace(BOTTLES[1], label="[@click=app.quit]x[/]")]
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
-            await pilot.pause(0.2)
+            await until_shown(pilot, lambda: "(fix [/])" in screen_text(app))
             self.assertIn("(fix [/])", screen_text(app))
             self.assertTrue(app.is_running)
 
@@ -349,10 +352,14 @@ class Keys(Case):
     def test_quitting_while_a_decision_is_applied_says_what_it_finishes(self) -> None:
         self.propose("aaaaaa11", "egress", {"host": "docs.example"}, "egress-1")
         side = self.sidecars["aaaaaa11"]
+        # The decision is still being applied when the console closes, and goes on once finish
+        # has said so: held by this, not by a sleep a loaded machine may outlast.
+        release = threading.Event()
+        self.addCleanup(release.set)
 
         def slow_decide(argv: Sequence[str], stdin: str) -> RunResult:
             if argv[-1] == "decide":
-                time.sleep(1.0)
+                release.wait(HANG_GUARD_S)
             return LocalSidecar.__call__(side, argv, stdin)
 
         slow = lambda bottle_id: SidecarLink(bottle_id, runner=slow_decide, command=CTL_PREFIX)  # noqa: E731
@@ -361,12 +368,17 @@ class Keys(Case):
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
             await pilot.press("a")
-            await pilot.pause(0.2)
+            await until_shown(pilot, app.unfinished)
             await pilot.press("q")
 
         self.drive(script, size=(140, 40), app=app)
         said: list[str] = []
-        app.finish(said.append)
+
+        def say(line: str) -> None:
+            said.append(line)
+            release.set()
+
+        app.finish(say)
         self.assertEqual(len(said), 2, said)
         self.assertIn("finishing 1 decision", said[0])
         self.assertIn("egress-1", said[0])

@@ -29,6 +29,7 @@ from bot_bottle.sidecar.supervise.channel import (
 from bot_bottle.supervise import view
 from bot_bottle.supervise.console import SuperviseApp
 from bot_bottle.supervise.link import refused_lines
+from tests.unit._waits_dec15k import until_shown
 from tests.unit.test_supervise_console import ConsoleCase
 from tests.unit.test_supervise_console_screen import Case, screen_text
 
@@ -84,7 +85,9 @@ class PushCarryingTheBottlesOwnSecret(Case):
                      justification="tests/fixtures/db.env is a test fixture, not a real password")
 
         async def script(app: SuperviseApp, pilot: Any) -> None:
-            await pilot.pause(0.2)
+            shown = ("warning: the push holds the value of the bottle's own secret PROD_DB_PASSWORD",
+                     "grants: this one push of app refs/heads/main", "9m30s left to decide")
+            await until_shown(pilot, lambda: all(part in " ".join(screen_text(app).split()) for part in shown))
             text = " ".join(screen_text(app).split())
             self.assertIn("warning: the push holds the value of the bottle's own secret PROD_DB_PASSWORD", text)
             self.assertIn("grants: this one push of app refs/heads/main", text)

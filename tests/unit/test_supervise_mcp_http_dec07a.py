@@ -25,6 +25,7 @@ from unittest import mock
 
 from bot_bottle.sidecar.supervise import mcp_http, server
 from bot_bottle.sidecar.supervise.channel import Decision, Spool
+from tests.unit._waits_dec15k import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -525,12 +526,12 @@ class ConnectionTest(ServerCase):
         held = [self.connect() for _ in range(3)]
         for sock in held:
             sock.sendall(b"P")  # started, never finished: each holds its place
-        time.sleep(0.2)
+        wait_until(lambda: self.server.app.connections == 3)  # the server has taken all three
         extra = self.connect()
         self.assertEqual(read_response(extra)[0], 503)
         for sock in held:
             sock.close()
-        time.sleep(0.2)
+        wait_until(lambda: self.server.app.connections == 0)  # and seen them go
         self.assertEqual(self.rpc("ping")[0], 200)
 
 
