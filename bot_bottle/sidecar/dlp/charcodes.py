@@ -119,10 +119,11 @@ def decode_code_lists(text: str, *, limit: int, latin: bytes | None = None) -> l
     if _enough_hex_prefixes(latin):
         spans += [m.span() for start, end in _hex_regions(text) for m in _HEX_LIST.finditer(text, start, end)]
     calls = [m.span() for start, end in _call_regions(shape) for m in _CALLS.finditer(text, start, end)]
+    called = set(calls)  # a lookup per list, not a scan of every call's span
     for start, end in spans + calls:
         if limit <= 0:
             break
-        layer = _decoded(text, start, end, _CALL_ARGUMENT if (start, end) in calls else _NUMBER)
+        layer = _decoded(text, start, end, _CALL_ARGUMENT if (start, end) in called else _NUMBER)
         if layer is not None:
             out.append(layer)
             limit -= len(layer.text)
@@ -155,21 +156,17 @@ def _call_regions(shape: bytes) -> list[tuple[int, int]]:
     """Where ``MIN_CODES`` or more call arguments (``_CALL_SHAPE``) follow each other closely:
     the calls' names before the first are taken in, and the last PowerShell cast after the last
     (no "+" follows it, so its shape is not "(A..)")."""
-    regions: list[tuple[int, int]] = []
-    first = last = -1
-    count = 0
-    for m in _CALL_SHAPE.finditer(shape):
-        if count and m.start() - last > _CALL_GAP:
-            if count >= MIN_CODES:
-                regions.append((max(0, first - _CALL_GAP), last + _CAST_MAX))
-            count = 0
-        if not count:
-            first = m.start()
-        last = m.end()
-        count += 1
-    if count >= MIN_CODES:
-        regions.append((max(0, first - _CALL_GAP), last + _CAST_MAX))
-    return regions
+    # Lists made at C speed, not a Python step per argument: minified code holds thousands of
+    # "(0)" and "(a,b)" a MiB, next to none of them in a group of ``MIN_CODES``.
+    spans = [m.span() for m in _CALL_SHAPE.finditer(shape)]
+    if len(spans) < MIN_CODES:
+        return []
+    # A group ends where the next argument starts more than ``_CALL_GAP`` after its last one's end.
+    cuts = [i for i, ((start, _), (_, end)) in enumerate(zip(spans[1:], spans), 1) if start - end > _CALL_GAP]
+    firsts = [0, *cuts]
+    ends = [*cuts, len(spans)]
+    return [(max(0, spans[a][0] - _CALL_GAP), spans[b - 1][1] + _CAST_MAX)
+            for a, b in zip(firsts, ends) if b - a >= MIN_CODES]
 
 
 def _decimal_regions(shape: bytes) -> list[tuple[int, int]]:
@@ -211,6 +208,17 @@ def _hex_regions(text: str) -> list[tuple[int, int]]:
 def _decoded(text: str, start: int, end: int, numbers: re.Pattern[str]) -> Decoded | None:
     """The codes ``numbers`` finds in ``text[start:end]`` (its group 1, or the whole match),
     decoded; None when they hold no text."""
+    # Read at C speed first (the numbers as strings, no match objects): most lists of numbers
+    # (measurements, pixels, ids) hold no text, and their spans are never needed. A UTF-16
+    # surrogate pairs two numbers: such a list is read number by number below.
+    found = numbers.findall(text, start, end)
+    values = [int(number, 16) if number[:2] in ("0x", "0X") else int(number) for number in found]
+    if not any(0xD800 <= value <= 0xDFFF for value in values):
+        decoded = "".join([chr(value) if value <= _MAX_CODE else "\x00" for value in values])
+        if not _PRINTABLE_RUN.search(decoded):
+            return None  # measurements, coordinates, pixel values: no text in them
+        places = [m.span() for m in numbers.finditer(text, start, end)]
+        return Decoded("charcodes", start, end, decoded, _number_map(places))
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
     for m in numbers.finditer(text, start, end):
