@@ -3,9 +3,10 @@
 ``shell_joined``: a value cut into unquoted shell assignments joined by expansion
 (``A=ghp_x1; B=...; echo $A$B``). Each word holding two expansions or more is read with the
 values assigned in the same text put in, all such words in one text (one read), each on the
-line of the word. Quoted parts are not joined (``"ghp_" + "..."`` is how tests write a token);
-the bottle's own values in quoted parts are found by ``split``. (A well-known token glued to the
-characters around it, ``xghp_...``, is the detectors' own reading: ``dlp.tokens.Glue``.)
+line of the word. A quoted value is put in after the word's first only when random-looking
+(``B="..."``); short quoted parts are how tests write a token, and the bottle's own values in
+quoted parts are found by ``split``. (A well-known token glued to the characters around it,
+``xghp_...``, is the detectors' own reading: ``dlp.tokens.Glue``.)
 
 ``cut_tokens``: a well-known token format (``ghp_...``, ``sk-ant-...``, ``AKIA...``, ``xoxb-...``,
 ``ya29....``, a PEM private key's header) cut across neighbouring lines: string literals joined
@@ -19,6 +20,14 @@ pieces are read past: blank lines and comments, and (between two assignments the
 name, ``token = a + b``) other code. A hit counts only when it crosses a join and is a token
 format's (not ``generic-secret-assignment``: joined pieces are no assignment), reported on the
 line holding most of it.
+
+``cut_tokens`` also reads a token cut on ONE line: string literals the line joins with nothing
+but joining syntax between them (``"gh" "p_..."``, ``"..." + "..."``, ``'...' . '...'``,
+``"..." .. "..."``, ``f"ghp_{'...'}"``, ``${"..."}``, escaped quotes of code in a JSON string),
+read joined from the piece a prefix starts in (at most ``MAX_LINE_PIECES``); a piece after a ","
+only when random-looking (``_random_piece``), as across lines. ``shell_joined`` puts in quoted
+values too, each after a word's first only when random-looking (dec12d: quoted pieces under
+twelve characters are how tests write tokens).
 
 It returns ``(detector, line)`` with lines in ``text`` and no span (a span in the text read
 would not be one of ``text``'s).
@@ -44,19 +53,26 @@ _EXPANSION = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9
 # ``(``, or ``export NAME=`` and the like after a blank), and an unquoted value after it.
 _BEFORE_ASSIGNMENT = frozenset(" \t\n\r;&|(")
 _UNQUOTED_VALUE = re.compile(r"[^\s;&|()<>'\"`$\\]+(?=[\s;&|)]|$)")
+# A quoted value of token characters (``B="..."``): joined only where it looks like a generated
+# token's half (``_random_piece``), or is the word's first value (dec12d: short quoted pieces are
+# how tests write tokens).
+_QUOTED_VALUE = re.compile(r"([\"'])([A-Za-z0-9_\-.]{1,300})\1(?=[\s;&|)]|$)")
 
 
-def _assigned(text: str, names: Iterable[str]) -> dict[str, str]:
-    """The unquoted value each of ``names`` is last assigned in ``text`` (found by name: a
-    search for every assignment of a long script cost more than the words it joins)."""
-    values: dict[str, str] = {}
+def _assigned(text: str, names: Iterable[str]) -> dict[str, tuple[str, bool]]:
+    """The value each of ``names`` is last assigned in ``text`` and whether it was quoted (found
+    by name: a search for every assignment of a long script cost more than the words it joins)."""
+    values: dict[str, tuple[str, bool]] = {}
     for name in names:
         at = text.find(name + "=")
         while at != -1:
             if at == 0 or text[at - 1] in _BEFORE_ASSIGNMENT:
                 value = _UNQUOTED_VALUE.match(text, at + len(name) + 1)
+                quoted = None if value else _QUOTED_VALUE.match(text, at + len(name) + 1)
                 if value:
-                    values[name] = value.group()
+                    values[name] = (value.group(), False)
+                elif quoted:
+                    values[name] = (quoted.group(2), True)
             at = text.find(name + "=", at + 1)
     return values
 
@@ -98,9 +114,9 @@ def shell_joined(text: str, hits_of: HitsOf) -> list[tuple[str, int]]:
 
         def put(m: re.Match[str]) -> str:
             nonlocal used
-            value = values.get(m.group(1) or m.group(2))
-            if value is None:
-                return " "  # an unknown variable: its neighbours are not joined across it
+            value, quoted = values.get(m.group(1) or m.group(2), ("", False))
+            if not value or quoted and used and not _random_piece(value):
+                return " "  # an unknown variable (or a fixture's piece): not joined across it
             used += 1
             return value
 
@@ -406,6 +422,107 @@ def _names_joined(text: str, first: str | None, second: str | None, at: int) -> 
     return False
 
 
+# ------------------------------------------------------------------------------ one-line cuts
+
+# What joins two literals on one line: a literal's closing quote, blanks and a joining operator
+# (none: Python's and C's adjacent literals; "+", PHP's and Perl's ".", Lua's "..", VB's "&",
+# SQL's "||", D's "~", or "," of a join's arguments) and the next literal's opening quote (after
+# a string prefix, ``r"``, ``f"``); or an embedded literal's edges (``f"ghp_{'...'}"``,
+# ``${"..."}``). A quote may be escaped (code held in a JSON string: a notebook's cell). Searched
+# as two patterns each starting at one character class or literal (one alternation of both, or a
+# leading optional backslash, read a text ten times slower); only what stands at a join's edges
+# is looked at further.
+_QUOTE_GLUE = (r"[\"'`][ \t]*(?:\}(?:\$?\{[ \t]*\\?[\"'`])?"
+               r"|(?:\+|\.\.?|&|\|\||~|,)?[ \t]*[rRbBuUfF]{0,2}\\?[\"'`])")
+_OPEN_GLUE = r"\{[ \t]*\\?[\"'`]"
+_PIECE_AFTER = r"(?=[A-Za-z0-9_\-.])"  # checked only where a join matched: no cost elsewhere
+_GLUES = (re.compile(_QUOTE_GLUE + _PIECE_AFTER), re.compile(_OPEN_GLUE + _PIECE_AFTER))
+_NEXT_GLUE = re.compile(r"\\?" + _QUOTE_GLUE + r"|\$?" + _OPEN_GLUE)
+_RUN_CHARS = _PREFIX_CHARS | {"."}
+MAX_LINE_PIECES = 8  # literals of one line read joined: eight pieces of five spell a long token
+
+
+def _run_before(text: str, end: int) -> int:
+    """Where the run of token characters ending at ``end`` starts (at most 300 back)."""
+    start = end
+    while start > 0 and end - start < 300 and text[start - 1] in _RUN_CHARS:
+        start -= 1
+    return start
+
+
+# A chain's rest from a join on: up to ``MAX_LINE_PIECES`` - 1 runs with joins between, found in
+# one match (a walk piece by piece read a line of thousands of joined pieces ten times slower).
+_CHAIN = re.compile(r"(?:[A-Za-z0-9_\-.]{1,300}(?:" + _NEXT_GLUE.pattern + r")){0,%d}[A-Za-z0-9_\-.]{1,300}"
+                    % (MAX_LINE_PIECES - 2))
+
+
+def _chain(text: str, glue: re.Match[str]) -> tuple[list[str], int]:
+    """The literals a line joins from the one ending at ``glue`` on, and where the chain's
+    reading stops (a piece holding a prefix of its own starts the next chain)."""
+    end = glue.start()
+    if end > 0 and text[end - 1] in "\\$":
+        end -= 1  # an escaped quote, or a template's "${"
+    first = _run_before(text, end)
+    rest = _CHAIN.match(text, glue.end()) if first < end else None
+    if rest is None:
+        return [], glue.start() + 1
+    # Read in a copy of the chain alone: a search bounded in a long text costs more than the copy.
+    base, stop = glue.end(), rest.end()
+    chain = text[base:stop]
+    pieces = [text[first:end]]
+    prefixed = _WHOLE.search(chain) is not None  # some piece holds a prefix of its own
+    at, comma = 0, "," in glue.group()
+    for following in itertools.chain(_NEXT_GLUE.finditer(chain), (None,)):
+        piece = chain[at:following.start() if following is not None else len(chain)]
+        if comma and (len(piece) < MIN_LOOSE_PIECE or not _random_piece(piece)) or prefixed and _has_prefix(piece):
+            return pieces, base + at  # an item of a list, or a token of its own (the next chain's)
+        pieces.append(piece)
+        if following is None:
+            break
+        at, comma = following.end(), "," in following.group()
+    return pieces, stop
+
+
+def _next_glue(text: str, at: int, ahead: list[re.Match[str] | None]) -> re.Match[str] | None:
+    """The first join of ``_GLUES`` from ``at`` on; ``ahead`` keeps each pattern's next match
+    (searched again only once passed; None: none is left)."""
+    for kind, pattern in enumerate(_GLUES):
+        match = ahead[kind]
+        if match is not None and match.start() < at:
+            ahead[kind] = pattern.search(text, at)
+    present = [match for match in ahead if match is not None]
+    return min(present, key=lambda match: match.start()) if present else None
+
+
+def _one_line_cuts(text: str) -> Iterator[tuple[list[str], list[int]]]:
+    """``(pieces, lines)`` of each chain of literals joined on one line whose pieces read joined
+    hold a token's prefix, from the piece the first prefix starts in; each chain once."""
+    seen: set[tuple[str, ...]] = set()
+    counted = line = 0
+    ahead = [pattern.search(text) for pattern in _GLUES]
+    glue = _next_glue(text, 0, ahead)
+    while glue is not None and len(seen) < MAX_CANDIDATES:
+        pieces, at = _chain(text, glue)
+        glue = _next_glue(text, at, ahead)
+        if len(pieces) < 2:
+            continue
+        joined_text = "".join(pieces)
+        prefix = _WHOLE.search(joined_text)
+        if prefix is None:
+            continue
+        while len(pieces[0]) <= prefix.start():  # pieces before the token's: not its own
+            prefix = _WHOLE.search(joined_text := joined_text[len(pieces[0]):])
+            pieces = pieces[1:]
+            if prefix is None:
+                break
+        if prefix is None or len(pieces) < 2 or tuple(pieces) in seen:
+            continue
+        seen.add(tuple(pieces))
+        line += text.count("\n", counted, at)
+        counted = at
+        yield pieces, [line] * len(pieces)
+
+
 _Join = tuple[int, int, tuple[int, ...], tuple[int, ...]]  # (offset, which cut, piece starts, lines)
 
 
@@ -416,17 +533,30 @@ def cut_tokens(text: str, hits_of: HitsOf) -> list[tuple[str, int]]:
     of ``MAX_CUTS``, up to ``CUT_BUDGET`` characters in all."""
     found: dict[tuple[str, int], None] = {}
     seen: set[tuple[str, int]] = set()  # (detector, cut): a longer join of a cut found is the same token
+    # Each reading has a budget of its own: decoys of one kind do not hide the other's cuts.
+    for number_base, cuts in ((0, _line_cuts(text)), (MAX_CANDIDATES, _one_line_cuts(text))):
+        _read_cuts(cuts, number_base, hits_of, found, seen)
+    return list(found)
+
+
+def _line_cuts(text: str) -> Iterator[tuple[list[str], list[int]]]:
+    """``(pieces, lines)`` of each token cut across neighbouring lines (``_cut_pieces``)."""
+    counted = [0, 0, -1]
+    for start, prefix_end in itertools.islice(_starts(text), MAX_CANDIDATES):
+        cut = _cut_pieces(text, start, prefix_end, counted)
+        if cut is not None:
+            yield cut
+
+
+def _read_cuts(cuts: Iterable[tuple[list[str], list[int]]], number_base: int, hits_of: HitsOf,
+               found: dict[tuple[str, int], None], seen: set[tuple[str, int]]) -> None:
+    """Read each cut's joins (in batches of ``MAX_CUTS``, ``CUT_BUDGET`` characters in all)."""
     segments: list[str] = []
     joins: list[_Join] = []
     offset = read = 0
-    counted = [0, 0, -1]
-    for number, (start, prefix_end) in enumerate(_starts(text)):
-        if number >= MAX_CANDIDATES or read + offset > CUT_BUDGET:
+    for number, (pieces, lines) in enumerate(cuts, number_base):
+        if read + offset > CUT_BUDGET:
             break
-        cut = _cut_pieces(text, start, prefix_end, counted)
-        if cut is None:
-            continue
-        pieces, lines = cut
         # One more line at a time, from the first piece alone: a piece of ordinary text after the
         # token's last one must not spoil a token of fixed length, and a token whole on its line
         # is the detectors' own finding (what follows it joined on is no other token).
@@ -443,7 +573,6 @@ def cut_tokens(text: str, hits_of: HitsOf) -> list[tuple[str, int]]:
             segments, joins, offset = [], [], 0
     if segments:
         _read_joins(segments, joins, hits_of, found, seen)
-    return list(found)
 
 
 def _read_joins(segments: list[str], joins: list[_Join], hits_of: HitsOf, found: dict[tuple[str, int], None],
