@@ -162,3 +162,114 @@ def value_chunks(values: Iterable[str], size: int = WINDOW, *, reach: int) -> It
             fresh = False
     if cuts and fresh:
         yield "".join(parts), cuts
+
+
+# Of a value longer than this, an incremental reader keeps the first and the last this many
+# characters (as sent, escapes and all): a cut over two values is within a token's or a secret's
+# length of it, and an unterminated string of 60 MiB must not be held.
+KEPT = 8 * 4096
+
+
+class ValueLexer:
+    """``lexed_json_values`` or ``lexed_form_values`` a piece at a time, for a body that streams:
+    ``feed`` gives the values its text completes, ``pending`` those it has begun and not ended
+    (a string still open, or closed and not yet known to be a key), as they read so far.
+
+    What is carried from one piece to the next starts outside a string (at an opening quote, or
+    at a form field's start) and holds at most ``2 * KEPT`` characters of a value: memory is
+    bounded, each character is split on once plus the carry, whatever the body."""
+
+    def __init__(self, kind: str, boundary: str = "") -> None:
+        self.kind = kind  # "json" (NDJSON too), "form" or "multipart" (with its ``boundary``)
+        self._carry = ""
+        self._delimiter = "--" + boundary
+        self._in_part = False  # multipart: past the first delimiter (the carry is a part's start)
+
+    def feed(self, text: str) -> list[str]:
+        if self.kind == "form":
+            return self._feed_form(text)
+        if self.kind == "multipart":
+            return self._feed_multipart(text)
+        return self._feed_json(text)
+
+    def pending(self) -> list[str]:
+        """The value being read, as far as it is (a key until shown otherwise is read as a value
+        here: what is forwarded before its end must have been checked)."""
+        carry = self._carry
+        if not carry:
+            return []
+        if self.kind == "multipart":
+            return [_part_value(carry)] if self._in_part else []
+        if self.kind == "form":
+            equals = carry.find("=")
+            value = carry[equals + 1 :] if equals >= 0 else ""
+            return [unquote_plus(value, encoding="latin-1")] if value else []
+        body = carry[1:]
+        closing = _REST.match(carry, 1)
+        if closing is not None:
+            body = carry[1 : closing.end() - 1]
+        return [_decoded(body) if "\\" in body else body] if body else []
+
+    def _feed_json(self, text: str) -> list[str]:
+        buf = self._carry + text
+        parts = buf.split('"')
+        escapes = "\\" in buf
+        if '\\"' in buf:
+            parts = _unescaped(parts)
+        if len(parts) % 2:  # ends outside a string
+            if len(parts) >= 3 and not parts[-1].strip(_BLANKS):
+                # The last string may yet be a key (its colon is in the next piece): held.
+                self._carry = '"' + _bounded(parts[-2]) + '"'
+                return _values(parts[:-2], escapes)
+            self._carry = ""
+            return _values(parts, escapes)
+        # Ends inside a string: carried from its opening quote.
+        self._carry = '"' + _bounded(parts[-1])
+        return _values(parts[:-1], escapes)
+
+    def _feed_form(self, text: str) -> list[str]:
+        buf = self._carry + text
+        last = buf.rfind("&")
+        if last < 0:
+            self._carry = _bounded(buf, form=True)
+            return []
+        self._carry = _bounded(buf[last + 1 :], form=True)
+        return list(lexed_form_values(buf[:last]))
+
+
+    def _feed_multipart(self, text: str) -> list[str]:
+        """The content of each part the text ends (a file's too: only its ends meet a neighbour)."""
+        pieces = (self._carry + text).split(self._delimiter)
+        out = [_part_value(piece) for piece in pieces[0 if self._in_part else 1 : -1]]
+        self._in_part = self._in_part or len(pieces) > 1
+        self._carry = _bounded(pieces[-1])
+        return out
+
+
+def _part_value(piece: str) -> str:
+    """A multipart part's content: after its headers, without the line break before the next delimiter."""
+    start = piece.find("\r\n\r\n")
+    if start < 0:
+        return ""
+    value = piece[start + 4 :]
+    return value[:-2] if value.endswith("\r\n") else value
+
+
+def _bounded(raw: str, *, form: bool = False) -> str:
+    """``raw`` (a value as sent, or a form field) cut to its first and last ``KEPT`` characters
+    when longer, at places that do not turn an escaped character into a plain one (the head
+    does not end in a backslash, the tail does not start right after one) nor a ``%xx`` into
+    something else (its characters are kept or dropped whole)."""
+    if len(raw) <= 2 * KEPT + 8:
+        return raw
+    head = raw[:KEPT].rstrip("\\")
+    start = len(raw) - KEPT
+    run = start
+    while run > 0 and raw[run - 1] == "\\":
+        run -= 1
+    start += (start - run) % 2  # after an odd run of backslashes a character is escaped
+    if form and "%" in raw[start - 2 : start]:
+        start += 2
+    if form and "%" in head[-2:]:
+        head = head[: head.rfind("%")]
+    return head + raw[start:]

@@ -478,6 +478,22 @@ class Scanner:
                                              h.secret_name, "split" if h.encoding is None else f"split+{h.encoding}")))
         return out
 
+    def scan_values(self, values: Iterable[str], location: str = "body") -> list[Finding]:
+        """The adjacent-values check alone on ``values`` (read in order from a streamed body, its
+        text scanned elsewhere): tokens and secrets cut over two neighbouring values, a window
+        at a time. Offsets are into the joined values, not the body."""
+        if self._idle:
+            return []
+        where = f"{location} (adjacent values)"
+        seen: set[tuple[str, str | None]] = set()
+        out: list[Finding] = []
+        for joined, cuts in bodies.value_chunks(values, reach=SPLIT_REACH):
+            for hit in self._joined_hits(-1, joined, cuts, seen):
+                raw = hit.raw
+                out.append(Finding(raw.detector, raw.name, where, raw.start, raw.end, raw.confidence,
+                                   raw.secret_name, raw.encoding))
+        return out
+
     def _join_windows(self, joined: str, boundaries: list[int]) -> list[tuple[int, int, list[int]]]:
         """``(start, end, cuts inside)`` of the stretches of ``joined`` a detector could match in
         (the batch prefilter's windows: a big document's values are mostly words and numbers),

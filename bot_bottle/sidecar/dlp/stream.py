@@ -21,6 +21,16 @@ bytes when ``sniff_json``; or ``whole`` from the start) cannot be judged piecewi
 ``StreamScan`` then holds the whole body and scans it at the end with the full request scan
 (which opens them), forwarding all of it or none; one larger than ``max_whole`` is refused as a
 ``scan-limit`` as soon as it is (held, it would cost the proxy its memory).
+
+A JSON, NDJSON or form body that streams as text (past ``structured_limit``) still gets the
+adjacent-values check the full scan gives such a body (``scan_values``): its values are read
+lexically as the batches pass, the reader's state (a string or an escape cut by a seam) and the
+last values carried from batch to batch, and a token or secret cut over two of them blocks the
+batch that completes it, before it leaves (a multipart body's parts are values too: a text
+field's, a file's, whose ends meet their neighbours). The value still being read is checked as
+it is, so its first bytes are not forwarded unchecked however long it goes on. A random or
+source-code body does not pay for this: only a JSON, form or multipart Content-Type, or a body
+that starts as JSON, is read.
 """
 
 from __future__ import annotations
@@ -34,7 +44,9 @@ from typing import Any
 from bot_bottle.sidecar.dlp.archives import GZIP_MAGIC, ZIP_MAGIC, compression_of
 from bot_bottle.sidecar.dlp.bodies import looks_like_json
 from bot_bottle.sidecar.dlp.encodings import PACKED_B64_MARKS
+from bot_bottle.sidecar.dlp.engine import SPLIT_REACH
 from bot_bottle.sidecar.dlp.findings import HIGH, SCAN_LIMIT, Finding
+from bot_bottle.sidecar.dlp.json_strings import ValueLexer
 
 # Longer than any value a detector matches whole (a JWT may be tens of KiB, a private key block
 # a few) and than every encoded form of a bottle secret the caller knows of (see ``overlap_for``).
@@ -163,6 +175,17 @@ class StreamScan:
     # with each batch the run goes on into.
     _marks_clear: int = 0
     _inflow: Inflow | None = None  # set when the body is scanned inflated (``_pending`` then holds its output)
+    # The adjacent-values check of a JSON, NDJSON or form body streamed as text (``Scanner.scan_values``):
+    # its values are read as the batches pass (``ValueLexer``, its state carried over each seam)
+    # and checked with the last ones before, so a token cut over two values is found whatever
+    # batch holds each piece, before the batch with the last piece leaves.
+    scan_values: Callable[[list[str]], list[Finding]] | None = None
+    # "json", "form" or "multipart" (from the Content-Type), "sniff" (JSON when the body starts
+    # as JSON), or None; ``boundary``: a multipart body's.
+    values_kind: str | None = None
+    boundary: str = ""
+    _lexer: ValueLexer | None = None
+    _recent: list[str] = field(default_factory=list)  # the last values, ``SPLIT_REACH`` characters of them
 
     def __post_init__(self) -> None:
         if self.inflate is not None:
@@ -327,6 +350,8 @@ class StreamScan:
             found = self.scan_batch(pending)
             if self.scan_fresh is not None:
                 found = found + self.scan_fresh(pending, self._scanned_upto, found)
+            if not found and self.scan_values is not None and self.values_kind is not None:
+                found = self._value_findings(pending, self._scanned_upto, final)
             if found:
                 self.findings = list(found)
                 pending.clear()
@@ -334,6 +359,38 @@ class StreamScan:
                     self._inflow.chunks.clear()
                 return None
         return len(pending) - (0 if final else min(self.overlap, len(pending)))
+
+    def _value_findings(self, pending: bytearray, fresh: int, final: bool) -> list[Finding]:
+        """The adjacent-values check over the values the fresh bytes (``pending[fresh:]``)
+        complete, with the last values before them and the one still being read (its bytes may
+        leave before it ends)."""
+        with memoryview(pending) as view:
+            fresh_bytes = bytes(view[fresh:])
+        if self.values_kind != "multipart" and _binary(fresh_bytes):
+            # Random bytes, an image or an archive sent under a JSON or form type (``curl
+            # --data-binary`` says form): no receiver reads values out of it, and lexing it
+            # costs ten times its scan. The values after it are read afresh. (A multipart
+            # body's file parts are binary, its text fields beside them: its reader only looks
+            # for the boundary, which costs little.)
+            self._lexer, self._recent = None, []
+            return []
+        lexer = self._lexer
+        if lexer is None:
+            kind = self.values_kind
+            if kind == "sniff":
+                # Decided on the body's first bytes: nothing was scanned (nor released) before.
+                kind = "json" if fresh == 0 and _starts_as_json(pending) else None
+                self.values_kind = kind
+                if kind is None:
+                    return []
+            lexer = self._lexer = ValueLexer(kind, self.boundary)
+        values = lexer.feed(fresh_bytes.decode("latin-1"))  # as the full scan reads a body
+        assert self.scan_values is not None
+        known = self._recent + values
+        # The value still being read counts as one already: its first bytes may leave with this batch.
+        found = self.scan_values(known + lexer.pending())
+        self._recent = _last_values(known, SPLIT_REACH)
+        return found
 
     def _scan_and_release(self, *, final: bool) -> bytes:
         if not final and self._packed_goes_on():
@@ -367,6 +424,40 @@ class StreamScan:
             return True
         self._marks_clear = len(pending)
         return False
+
+
+# Every byte but the C0 controls a text holds no more than a few of (tab, line feeds): deleted,
+# what is left is a batch's control bytes. Text, JSON and forms hold next to none; random bytes
+# one in nine.
+_NOT_CONTROL = bytes(b for b in range(256) if b in b"\t\n\r" or 0x20 <= b != 0x7F)
+
+
+def _binary(data: bytes) -> bool:
+    """Whether more than one byte in a hundred of ``data`` is a control byte: not text."""
+    return len(data.translate(None, _NOT_CONTROL)) * 100 > len(data)
+
+
+def _starts_as_json(data: bytearray) -> bool:
+    """``looks_like_json`` past a lead of any length (the whole first batch is searched)."""
+    with memoryview(data) as view:
+        return looks_like_json(bytes(view).lstrip(_BOM + _JSON_BLANKS)[:SNIFF_BYTES])
+
+
+def _last_values(values: list[str], reach: int) -> list[str]:
+    """The last of ``values`` (empty ones dropped) that hold ``reach`` characters between them,
+    the first of them cut to what is needed."""
+    out: list[str] = []
+    held = 0
+    for value in reversed(values):
+        if not value:
+            continue
+        if held + len(value) >= reach:
+            out.append(value[len(value) - (reach - held) :])
+            break
+        out.append(value)
+        held += len(value)
+    out.reverse()
+    return out
 
 
 # The bytes that tell zlib from raw deflate (its header), and a gzip member from a trailer (its magic).

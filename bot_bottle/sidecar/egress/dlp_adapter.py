@@ -86,6 +86,17 @@ _MOST_LAYERS = 3
 _ASKABLE_ENCODINGS = (*_INFLATED_ON_THE_WAY, "identity")
 
 
+def _values_kind(mime: str, boundary: str) -> str | None:
+    """How a streamed body's values are read for the adjacent-values check (``StreamScan``)."""
+    if is_json(mime):
+        return "json"
+    if mime == "application/x-www-form-urlencoded":
+        return "form"
+    if mime.startswith("multipart/"):
+        return "multipart" if boundary else None
+    return "sniff"
+
+
 def readable_accept_encoding(value: str) -> str | None:
     """The agent's ``Accept-Encoding`` narrowed to the encodings a streamed answer is read in
     (``gzip``, ``deflate``, ``identity``), weights kept; None when it asks for nothing else.
@@ -262,7 +273,7 @@ class DlpOutbound:
         encoding = (content_encoding or "").strip().lower()
         encoded = encoding not in ("", "identity")
         inflate = encoding if encoding in _INFLATED_ON_THE_WAY else None
-        mime, _ = parse_content_type(content_type or "")
+        mime, type_params = parse_content_type(content_type or "")
         structured = is_json(mime) or mime == "application/x-www-form-urlencoded" or mime.startswith("multipart/")
         # Past ``structured_limit`` the full scan reads any body as text, whatever its type.
         as_text = content_length is not None and content_length > scanner.options.structured_limit
@@ -276,6 +287,11 @@ class DlpOutbound:
             scan_batch=lambda batch: scanner.scan_batch(batch, "body", deep=True),
             scan_fresh=_fragments(scanner, memory),
             scan_whole=lambda body: scanner.scan_request(request.method, "", type_header, body, memory=memory),
+            # Values of a JSON or form body read as text still meet their neighbours, as the full
+            # scan's lexical reading of a body past ``structured_limit`` has them.
+            scan_values=scanner.scan_values,
+            values_kind=_values_kind(mime, type_params.get("boundary", "")),
+            boundary=type_params.get("boundary", ""),
             overlap=overlap_for(list(self.secrets.values())),
             # Chunked JSON/form/multipart: held, judged whole, up to the size the full scan parses
             # (then read as text, as the full scan would). A Content-Encoding other than gzip or
