@@ -31,6 +31,11 @@ twelve characters are how tests write tokens).
 
 It returns ``(detector, line)`` with lines in ``text`` and no span (a span in the text read
 would not be one of ``text``'s).
+
+Past a cap of ``cut_tokens`` (``MAX_CANDIDATES`` places a cut may start across lines, or chains
+joined on one line; ``CUT_BUDGET`` characters of joins) the rest is not read: it returns a
+``scan-limit (...)`` detector on the line reading stopped at, a finding that refuses the push
+(stopping silently let decoys hide a real cut after them).
 """
 
 from __future__ import annotations
@@ -193,7 +198,8 @@ def _partial_starts(text: str) -> list[tuple[int, int]]:
     if len(text) < 3:
         return []
     reversed_text, size = text[::-1], len(text)
-    found = itertools.islice(_PARTIAL_REVERSED.finditer(reversed_text), MAX_CANDIDATES)
+    # One past the cap: more starts than are read is then seen (``_line_cuts`` refuses the text).
+    found = itertools.islice(_PARTIAL_REVERSED.finditer(reversed_text), MAX_CANDIDATES + 1)
     return sorted((size - match.end(1), size - match.start(1)) for match in found)
 
 
@@ -310,13 +316,14 @@ def _joined_on(end: str, piece: re.Match[str]) -> bool:
     return True
 
 
-def _cut_pieces(text: str, start: int, prefix_end: int, counted: list[int]) -> tuple[list[str], list[int]] | None:
+def _cut_pieces(text: str, start: int, prefix_end: int, counted: list[int],
+                joins: Joins | None = None) -> tuple[list[str], list[int]] | None:
     """The pieces a token starting at ``start`` (its prefix ending at ``prefix_end``) is read
     from (its run, then the first piece of each next line while the one before ends its line and
     this one goes on it), and the line (0-based) each is on; None when the run does not end its
     line. ``counted``: the line breaks before an offset already counted, and the next line break
     after the last prefix (prefixes come in order: a text is not counted or searched again per
-    prefix)."""
+    prefix). ``joins``: the text's joins of two names, once listed (``_names_joined``)."""
     pem = text.startswith(_PEM, start)
     dotted = text.startswith(_GOOGLE_ACCESS, start)
     if start > 0 and text[start - 1] in _ALNUM:
@@ -351,7 +358,7 @@ def _cut_pieces(text: str, start: int, prefix_end: int, counted: list[int]) -> t
         joined_name = _key_name(piece) if piece is not None else None
         accept = piece is not None and _joined_on(end.group(1), piece)
         if accept and code_gap:
-            accept = _names_joined(text, name, joined_name, start)
+            accept = _names_joined(text, name, joined_name, start, [] if joins is None else joins)
         elif accept and piece is not None and _code_line(text, piece, stop):
             name = _name_before(text, start) if name == "" else name
             accept = name is None  # after no assignment, a last piece as before
@@ -395,31 +402,31 @@ def _key_name(piece: re.Match[str]) -> str | None:
 
 
 # How a text joins two names (``a + b``, ``a .. b``, ``$a . $b``, ``a, b`` for a join's
-# arguments, ``$a$b``, ``${a}${b}``, ``{a}{b}``): what stands before the second name.
-_JOINED_BEFORE = re.compile(r"(?:^|[^\w.])\$?(\w+)(?:[ \t]*(?:\+|\.\.?|&|\|\||,)[ \t]*\$?|\}?\$\{?|\}\$?\{)$")
+# arguments, ``$a$b``, ``${a}${b}``, ``{a}{b}``): what stands between the two names.
+_JOIN_BETWEEN = r"(?:[ \t]*(?:\+|\.\.?|&|\|\||,)[ \t]*\$?|\}?\$\{?|\}\$?\{)"
 JOIN_WINDOW = 4096  # characters after a cut's first piece searched for its names joined
-MAX_JOIN_PLACES = 32  # places of the second name looked at there (a one-letter name is everywhere)
 
 
-def _names_joined(text: str, first: str | None, second: str | None, at: int) -> bool:
-    """Whether ``text`` joins the two names soon after ``at``: the first places of the second
-    name (found by ``str.find``) with the first just before it (a pattern searched from each
-    character of the window cost milliseconds a cut)."""
+# Each join of two names in a text, the second read ahead (``a + b + c`` joins both pairs).
+_NAMES_JOINED = re.compile(r"(?<![\w.])\$?([A-Za-z_]\w*)(?=" + _JOIN_BETWEEN + r"([A-Za-z_]\w*)(?!\w))")
+Joins = list[dict[tuple[str, str], list[int]]]  # a text's joins by names, once built (lazily)
+
+
+def _names_joined(text: str, first: str | None, second: str | None, at: int, joins: Joins) -> bool:
+    """Whether ``text`` joins the two names soon after ``at``. Every join in the text is listed
+    once (only for a text where a cut goes past code, rare), then looked up: a cap on the places
+    of the second name read let its uses (``use(b)`` again and again) hide the join after them,
+    and a pattern per pair of names, or per window, cost a millisecond a cut."""
     if not first or not second:
         return False
-    stop = min(len(text), at + JOIN_WINDOW)
-    place = text.find(second, at, stop)
-    for _ in range(MAX_JOIN_PLACES):
-        if place == -1:
-            break
-        after = place + len(second)
-        if (after >= len(text) or not (text[after].isalnum() or text[after] == "_")) \
-                and first in text[max(at, place - len(first) - 8):place]:
-            before = _JOINED_BEFORE.search(text, max(at, place - len(first) - 9), place)
-            if before is not None and before.group(1) == first:
-                return True
-        place = text.find(second, after, stop)
-    return False
+    if not joins:
+        listed: dict[tuple[str, str], list[int]] = {}
+        for match in _NAMES_JOINED.finditer(text):
+            listed.setdefault((match.group(1), match.group(2)), []).append(match.start())
+        joins.append(listed)
+    places = joins[0].get((first, second), [])
+    index = bisect.bisect_left(places, at)
+    return index < len(places) and places[index] < at + JOIN_WINDOW
 
 
 # ------------------------------------------------------------------------------ one-line cuts
@@ -494,14 +501,15 @@ def _next_glue(text: str, at: int, ahead: list[re.Match[str] | None]) -> re.Matc
     return min(present, key=lambda match: match.start()) if present else None
 
 
-def _one_line_cuts(text: str) -> Iterator[tuple[list[str], list[int]]]:
+def _one_line_cuts(text: str, limits: dict[tuple[str, int], None]) -> Iterator[tuple[list[str], list[int]]]:
     """``(pieces, lines)`` of each chain of literals joined on one line whose pieces read joined
-    hold a token's prefix, from the piece the first prefix starts in; each chain once."""
+    hold a token's prefix, from the piece the first prefix starts in; each chain once. A chain
+    past ``MAX_CANDIDATES`` of them is a scan-limit instead."""
     seen: set[tuple[str, ...]] = set()
     counted = line = 0
     ahead = [pattern.search(text) for pattern in _GLUES]
     glue = _next_glue(text, 0, ahead)
-    while glue is not None and len(seen) < MAX_CANDIDATES:
+    while glue is not None:
         pieces, at = _chain(text, glue)
         glue = _next_glue(text, at, ahead)
         if len(pieces) < 2:
@@ -517,6 +525,10 @@ def _one_line_cuts(text: str) -> Iterator[tuple[list[str], list[int]]]:
                 break
         if prefix is None or len(pieces) < 2 or tuple(pieces) in seen:
             continue
+        if len(seen) >= MAX_CANDIDATES:
+            _limit(limits, text, at, f"it holds more than {MAX_CANDIDATES} strings joined on a line that could"
+                                     " spell a token, the most the gate reads in a text")
+            return
         seen.add(tuple(pieces))
         line += text.count("\n", counted, at)
         counted = at
@@ -534,28 +546,49 @@ def cut_tokens(text: str, hits_of: HitsOf) -> list[tuple[str, int]]:
     found: dict[tuple[str, int], None] = {}
     seen: set[tuple[str, int]] = set()  # (detector, cut): a longer join of a cut found is the same token
     # Each reading has a budget of its own: decoys of one kind do not hide the other's cuts.
-    for number_base, cuts in ((0, _line_cuts(text)), (MAX_CANDIDATES, _one_line_cuts(text))):
-        _read_cuts(cuts, number_base, hits_of, found, seen)
+    # A cap reached with text left unread is a scan-limit finding on the line reading stopped at
+    # (the push is refused): stopping silently let decoys hide a real cut after them.
+    limits: dict[tuple[str, int], None] = {}
+    for number_base, cuts in ((0, _line_cuts(text, limits)), (MAX_CANDIDATES, _one_line_cuts(text, limits))):
+        _read_cuts(cuts, number_base, hits_of, found, seen, limits)
+    found.update(limits)
     return list(found)
 
 
-def _line_cuts(text: str) -> Iterator[tuple[list[str], list[int]]]:
-    """``(pieces, lines)`` of each token cut across neighbouring lines (``_cut_pieces``)."""
+def _limit(limits: dict[tuple[str, int], None], text: str, at: int, why: str) -> None:
+    """Note a scan-limit at the line of ``at`` (1-based), worded as the gate's other limits."""
+    limits.setdefault((f"scan-limit (the text is not read whole for tokens cut into pieces: {why})",
+                       text.count("\n", 0, at) + 1))
+
+
+def _line_cuts(text: str, limits: dict[tuple[str, int], None]) -> Iterator[tuple[list[str], list[int]]]:
+    """``(pieces, lines)`` of each token cut across neighbouring lines (``_cut_pieces``); past
+    ``MAX_CANDIDATES`` places a cut may start a scan-limit instead of the rest."""
     counted = [0, 0, -1]
-    for start, prefix_end in itertools.islice(_starts(text), MAX_CANDIDATES):
-        cut = _cut_pieces(text, start, prefix_end, counted)
+    joins: Joins = []
+    for number, (start, prefix_end) in enumerate(itertools.islice(_starts(text), MAX_CANDIDATES + 1)):
+        if number == MAX_CANDIDATES:
+            _limit(limits, text, start, f"it holds more than {MAX_CANDIDATES} places where a token cut"
+                                        " across lines could start, the most the gate reads in a text")
+            return
+        cut = _cut_pieces(text, start, prefix_end, counted, joins)
         if cut is not None:
             yield cut
 
 
 def _read_cuts(cuts: Iterable[tuple[list[str], list[int]]], number_base: int, hits_of: HitsOf,
-               found: dict[tuple[str, int], None], seen: set[tuple[str, int]]) -> None:
-    """Read each cut's joins (in batches of ``MAX_CUTS``, ``CUT_BUDGET`` characters in all)."""
+               found: dict[tuple[str, int], None], seen: set[tuple[str, int]],
+               limits: dict[tuple[str, int], None]) -> None:
+    """Read each cut's joins (in batches of ``MAX_CUTS``, ``CUT_BUDGET`` characters in all; a
+    cut left over past the budget is a scan-limit on its line)."""
     segments: list[str] = []
     joins: list[_Join] = []
     offset = read = 0
     for number, (pieces, lines) in enumerate(cuts, number_base):
         if read + offset > CUT_BUDGET:
+            limits.setdefault((f"scan-limit (the text is not read whole for tokens cut into pieces: its pieces"
+                               f" read joined come to more than {CUT_BUDGET} characters, the most the gate reads"
+                               " in a text)", lines[0] + 1))
             break
         # One more line at a time, from the first piece alone: a piece of ordinary text after the
         # token's last one must not spoil a token of fixed length, and a token whole on its line
