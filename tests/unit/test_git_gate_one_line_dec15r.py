@@ -11,26 +11,14 @@ prefixes still pass.
 
 from __future__ import annotations
 
-import shutil
 import unittest
 
 from bot_bottle.sidecar.git_gate import joined
-from bot_bottle.sidecar.git_gate.piece import Piece
-from bot_bottle.sidecar.git_gate.scan import default_detector, scan
+from bot_bottle.sidecar.git_gate.scan import default_detector
 from tests._requires import requires
 from tests.unit.git_gate_repo_helper import PushRepos, push_repos
-
-GHP = "ghp_" + "R7bXk2Lw9Tq4Zm8Nc3Vy6Hd1Fs5Jg0Pa7Ue2W"
-ANT = "sk-ant-api03-" + "Xq7Kz2Lm9Pw4Rt8Vb3Nc6Hy1Jd5Fs0Ga7Ue2Wi4QmT3rB8"
-AKIA = "AKIA" + "QW3RT7YP2KX9ZL4M"
-XOXB = "xoxb-" + "2739481650-7362518490-Qm3Zr8Tn5Lm2Xv7Kc4Bp9Hd6"
-YA29 = "ya29.a0AfB_" + "byC7Kq2Lm9Pw4Rt8Vb3Nc6Hy1Jd5Fs0Ga7Ue2Wi4QmT3rB8Zq7Kx"
-HAS_GIT = shutil.which("git") is not None
-COMMIT = "c" * 40
-
-
-def found(text: str, path: str = "t.py") -> list[tuple[int, str]]:
-    return [(f.line, f.detector) for f in scan([Piece(COMMIT, "lines", text, path=path, line=1)], default_detector({}))]
+# The tokens and the scan of a changed text, as the cut-across-lines tests have them.
+from tests.unit.test_git_gate_cuts_dec15e import AKIA, ANT, GHP, HAS_GIT, XOXB, YA29, found
 
 
 class JoinedLiteralsTest(unittest.TestCase):

@@ -9,39 +9,23 @@ command names get no misleading suggestion.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import subprocess
 import tempfile
 import unittest
-from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
 from tests.fixtures import SIMPLE_AGENT, SIMPLE_BOTTLE, TEST_IMAGES, ManifestTestCase
+from tests.unit.test_store_gaps_dec12f import unwritable
 
 from bot_bottle.errors import BotBottleError
 
 ALL_SET = {"ANTHROPIC_API_KEY": "k"}
 
 
-@contextlib.contextmanager
-def _unwritable(path: Path) -> Iterator[None]:
-    """``path`` (a folder) as a read-only one is: root is stopped only by the immutable flag."""
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "+i", str(path)], check=True)
-        try:
-            yield
-        finally:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        return
-    mode = path.stat().st_mode
-    path.chmod(0o555)
-    try:
-        yield
-    finally:
-        path.chmod(mode)
+# A folder as a read-only file system has it (root stopped by the immutable flag).
+_unwritable = unwritable
 
 
 class _Case(ManifestTestCase):
